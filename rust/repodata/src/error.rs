@@ -1,0 +1,54 @@
+//! Errors a release engineer can act on: each names the file and what is wrong.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepodataError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot fetch `{url}`: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("`{path}` is not a repository: no repodata/repomd.xml")]
+    NotARepo { path: String },
+    #[error("malformed XML in `{path}` at byte {position}: {reason}")]
+    Xml {
+        path: String,
+        position: u64,
+        reason: String,
+    },
+    #[error("invalid metadata in `{path}`: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("`{path}` has no `{mdtype}` metadata")]
+    MissingType { path: String, mdtype: String },
+    #[error("checksum mismatch for `{path}`: repomd.xml says {kind}:{expected}, the file has {kind}:{actual}")]
+    Checksum {
+        path: String,
+        kind: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("size mismatch for `{path}`: repomd.xml says {expected} bytes, the file has {actual}")]
+    Size {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("unsupported checksum type `{kind}` for `{path}`")]
+    ChecksumType { path: String, kind: String },
+    #[error("cannot decompress `{path}` ({format}): {reason}")]
+    Decompress {
+        path: String,
+        format: &'static str,
+        reason: String,
+    },
+    #[error("unknown compression in `{path}` (starts with bytes {magic})")]
+    UnknownCompression { path: String, magic: String },
+    #[error("cache file `{}` is unusable: {reason}", path.display())]
+    Cache { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = RepodataError> = std::result::Result<T, E>;

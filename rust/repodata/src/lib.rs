@@ -1,0 +1,102 @@
+//! Reading rpm-md repositories as createrepo_c writes them: repomd.xml,
+//! primary.xml and (on demand) filelists.xml, compressed with gz, xz, zstd
+//! or bz2, each verified against the checksum repomd.xml declares. Parsed
+//! repositories are cached by primary checksum.
+
+pub mod cache;
+pub mod error;
+pub mod filelists;
+pub mod primary;
+pub mod repo;
+pub mod repomd;
+pub mod source;
+pub mod strings;
+
+pub use error::{RepodataError, Result};
+pub use repo::{Dep, DepKind, DepRec, Package, PkgRec, Repo};
+pub use repomd::Repomd;
+pub use source::Location;
+pub use strings::{StrId, StringPool};
+
+use rustc_hash::FxHashSet;
+use std::path::PathBuf;
+
+/// How to load a repository.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Where parsed repositories are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `$XDG_CACHE_HOME/strata/repos`, else `~/.cache/strata/repos`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("strata").join("repos"))
+}
+
+/// Loads the repository at `location` (path, `file://` or `http(s)://`)
+/// under the name `id`.
+pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
+    let loc = Location::parse(location);
+    let repomd = Repomd::load(&loc)?;
+    let primary = repomd.get("primary").ok_or_else(|| RepodataError::MissingType {
+        path: loc.display("repodata/repomd.xml"),
+        mdtype: "primary".into(),
+    })?;
+    let checksum = format!("{}:{}", primary.expected.checksum_type, primary.expected.checksum.to_ascii_lowercase());
+    if let Some(dir) = &opts.cache_dir {
+        if let Some(repo) = cache::read(dir, &checksum, id, location)? {
+            tracing::debug!(repo = id, packages = repo.len(), "loaded from cache");
+            return Ok(repo);
+        }
+    }
+    let mut repo = Repo {
+        id: id.to_string(),
+        location: location.to_string(),
+        checksum,
+        strings: StringPool::new(),
+        packages: Vec::new(),
+        deps: Vec::new(),
+        files: Vec::new(),
+    };
+    source::read_verified(&loc, &primary.href, &primary.expected, |input, path| {
+        primary::parse_primary(input, path, &mut repo)
+    })?;
+    tracing::debug!(repo = id, packages = repo.len(), "parsed primary.xml");
+    if let Some(dir) = &opts.cache_dir {
+        // A cache that cannot be written only costs speed next time.
+        if let Err(e) = cache::write(dir, &repo) {
+            tracing::warn!("{e}");
+        }
+    }
+    Ok(repo)
+}
+
+/// Looks up file paths that primary.xml does not list, in the repository's
+/// filelists.xml. Returns `(package index, path)` pairs.
+pub fn find_files(repo: &Repo, wanted: &FxHashSet<&str>) -> Result<Vec<(u32, String)>> {
+    let loc = Location::parse(&repo.location);
+    let repomd = Repomd::load(&loc)?;
+    let Some(entry) = repomd.get("filelists") else {
+        return Ok(Vec::new());
+    };
+    let hits = source::read_verified(&loc, &entry.href, &entry.expected, |input, path| {
+        filelists::scan_filelists(input, path, wanted)
+    })?;
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_pkgid = rustc_hash::FxHashMap::default();
+    for p in repo.iter() {
+        let sum = p.checksum();
+        let hex = sum.split_once(':').map_or(sum, |(_, h)| h);
+        by_pkgid.insert(hex, p.index);
+    }
+    Ok(hits
+        .into_iter()
+        .filter_map(|(pkgid, path)| by_pkgid.get(pkgid.as_str()).map(|&i| (i, path)))
+        .collect())
+}

@@ -1,0 +1,254 @@
+//! Streaming parser for primary.xml: one pass, no DOM, every string interned.
+
+use crate::error::{RepodataError, Result};
+use crate::repo::{DepRec, PkgRec, Repo};
+use crate::source::stream_error;
+use crate::strings::StrId;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use std::borrow::Cow;
+use std::io::BufRead;
+use strata_model::RelFlags;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Name,
+    Arch,
+    Checksum,
+    Sourcerpm,
+    File,
+}
+
+/// A field being collected for the current package.
+#[derive(Default)]
+struct Current {
+    rec: PkgRec,
+    lists: [Vec<DepRec>; 4],
+    files: Vec<StrId>,
+    checksum_type: String,
+    seen: bool,
+}
+
+fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
+    match e {
+        quick_xml::Error::Io(io) => stream_error(path, &io),
+        other => RepodataError::Xml {
+            path: path.to_string(),
+            position,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn utf8<'a>(path: &str, pos: u64, b: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(b).map_err(|_| RepodataError::Xml {
+        path: path.to_string(),
+        position: pos,
+        reason: "text is not UTF-8".into(),
+    })
+}
+
+/// Unescapes an attribute value or text only when it has an entity.
+fn value<'a>(path: &str, pos: u64, raw: &'a [u8]) -> Result<Cow<'a, str>> {
+    let s = utf8(path, pos, raw)?;
+    if !s.contains('&') {
+        return Ok(Cow::Borrowed(s));
+    }
+    quick_xml::escape::unescape(s)
+        .map(|c| Cow::Owned(c.into_owned()))
+        .map_err(|e| RepodataError::Xml {
+            path: path.to_string(),
+            position: pos,
+            reason: e.to_string(),
+        })
+}
+
+/// Parses primary.xml from `input` into `repo` (which must be empty).
+pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Result<()> {
+    let mut reader = Reader::from_reader(input);
+    let mut buf = Vec::with_capacity(4096);
+    let mut cur = Current::default();
+    let mut in_package = false;
+    let mut list: Option<usize> = None;
+    let mut text: Option<Text> = None;
+    let mut saw_root = false;
+    loop {
+        buf.clear();
+        let pos = reader.buffer_position();
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(path, pos, e))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(ev, Event::Empty(_));
+                let local = e.local_name();
+                match local.as_ref() {
+                    b"package" => {
+                        if in_package {
+                            return Err(invalid(path, pos, "<package> inside <package>"));
+                        }
+                        in_package = !empty;
+                        // Reuse the lists' capacity from package to package.
+                        cur.rec = PkgRec::default();
+                        cur.lists.iter_mut().for_each(Vec::clear);
+                        cur.files.clear();
+                        cur.seen = true;
+                    }
+                    b"metadata" => {
+                        saw_root = true;
+                        if let Some(n) = attr(path, pos, e, b"packages")? {
+                            if let Ok(n) = n.parse::<usize>() {
+                                repo.packages.reserve(n.min(1 << 20));
+                            }
+                        }
+                    }
+                    _ if !in_package => {}
+                    b"name" => text = Some(Text::Name),
+                    b"arch" => text = Some(Text::Arch),
+                    b"version" => {
+                        for a in e.attributes().with_checks(false) {
+                            let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+                            let v = value(path, pos, &a.value)?;
+                            match a.key.as_ref() {
+                                b"epoch" => cur.rec.epoch = repo.strings.intern(&v),
+                                b"ver" => cur.rec.version = repo.strings.intern(&v),
+                                b"rel" => cur.rec.release = repo.strings.intern(&v),
+                                _ => {}
+                            }
+                        }
+                    }
+                    b"checksum" => {
+                        cur.checksum_type = attr(path, pos, e, b"type")?.unwrap_or_default();
+                        text = Some(Text::Checksum);
+                    }
+                    b"location" => {
+                        let href = attr(path, pos, e, b"href")?.unwrap_or_default();
+                        cur.rec.location = repo.strings.intern(&href);
+                    }
+                    b"sourcerpm" => text = Some(Text::Sourcerpm),
+                    b"file" => text = Some(Text::File),
+                    b"provides" => list = Some(0),
+                    b"requires" => list = Some(1),
+                    b"conflicts" => list = Some(2),
+                    b"obsoletes" => list = Some(3),
+                    b"entry" => {
+                        if let Some(k) = list {
+                            let dep = entry(path, pos, e, repo)?;
+                            cur.lists[k].push(dep);
+                        }
+                    }
+                    // Weak dependencies are not part of closure.
+                    b"recommends" | b"suggests" | b"supplements" | b"enhances" => list = None,
+                    _ => {}
+                }
+            }
+            Event::Text(ref t) => {
+                if let Some(which) = text {
+                    let v = value(path, pos, t.as_ref())?;
+                    let id = repo.strings.intern(v.trim());
+                    match which {
+                        Text::Name => cur.rec.name = id,
+                        Text::Arch => cur.rec.arch = id,
+                        Text::Sourcerpm => cur.rec.sourcerpm = id,
+                        Text::File => cur.files.push(id),
+                        Text::Checksum => {
+                            let full = format!("{}:{}", cur.checksum_type, v.trim());
+                            cur.rec.checksum = repo.strings.intern(&full);
+                        }
+                    }
+                }
+            }
+            Event::End(ref e) => {
+                text = None;
+                match e.local_name().as_ref() {
+                    b"provides" | b"requires" | b"conflicts" | b"obsoletes" | b"recommends"
+                    | b"suggests" | b"supplements" | b"enhances" => list = None,
+                    b"package" => {
+                        in_package = false;
+                        finish_package(path, pos, &mut cur, repo)?;
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if in_package {
+        return Err(invalid(path, reader.buffer_position(), "file ends inside a <package>"));
+    }
+    if !saw_root {
+        return Err(invalid(path, 0, "no <metadata> element: not a primary.xml"));
+    }
+    Ok(())
+}
+
+fn invalid(path: &str, position: u64, reason: &str) -> RepodataError {
+    RepodataError::Xml {
+        path: path.to_string(),
+        position,
+        reason: reason.to_string(),
+    }
+}
+
+fn attr(path: &str, pos: u64, e: &BytesStart<'_>, name: &[u8]) -> Result<Option<String>> {
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        if a.key.as_ref() == name {
+            return Ok(Some(value(path, pos, &a.value)?.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+fn entry(path: &str, pos: u64, e: &BytesStart<'_>, repo: &mut Repo) -> Result<DepRec> {
+    let mut dep = DepRec::default();
+    let mut has_name = false;
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        let v = value(path, pos, &a.value)?;
+        match a.key.as_ref() {
+            b"name" => {
+                dep.name = repo.strings.intern(&v);
+                has_name = true;
+            }
+            b"flags" => {
+                dep.flags = RelFlags::from_rpmmd(&v)
+                    .ok_or_else(|| invalid(path, pos, &format!("unknown dependency flags `{v}`")))?
+                    .0
+            }
+            b"epoch" => dep.epoch = repo.strings.intern(&v),
+            b"ver" => dep.version = repo.strings.intern(&v),
+            b"rel" => dep.release = repo.strings.intern(&v),
+            b"pre" => dep.pre = u8::from(v.as_ref() == "1" || v.as_ref() == "true"),
+            _ => {}
+        }
+    }
+    if !has_name {
+        return Err(invalid(path, pos, "<rpm:entry> without a name"));
+    }
+    Ok(dep)
+}
+
+fn finish_package(path: &str, pos: u64, cur: &mut Current, repo: &mut Repo) -> Result<()> {
+    if !cur.seen {
+        return Ok(());
+    }
+    if cur.rec.name == 0 || cur.rec.arch == 0 || cur.rec.version == 0 {
+        return Err(invalid(path, pos, "<package> without name, arch or version"));
+    }
+    let rec = &mut cur.rec;
+    rec.deps_start = repo.deps.len() as u32;
+    let mut end = 0u32;
+    for (k, list) in cur.lists.iter_mut().enumerate() {
+        end += list.len() as u32;
+        rec.deps_ends[k] = end;
+        repo.deps.append(list);
+    }
+    rec.files_start = repo.files.len() as u32;
+    rec.files_len = cur.files.len() as u32;
+    repo.files.append(&mut cur.files);
+    repo.packages.push(*rec);
+    cur.seen = false;
+    Ok(())
+}

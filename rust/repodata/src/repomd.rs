@@ -1,0 +1,210 @@
+//! repomd.xml: the index of a repository's metadata files.
+
+use crate::error::{RepodataError, Result};
+use crate::source::{Expected, Location};
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use std::io::Read;
+
+/// One `<data type="...">` entry.
+#[derive(Debug, Clone)]
+pub struct RepomdEntry {
+    pub mdtype: String,
+    pub href: String,
+    pub expected: Expected,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repomd {
+    pub revision: Option<String>,
+    pub entries: Vec<RepomdEntry>,
+}
+
+impl Repomd {
+    pub fn get(&self, mdtype: &str) -> Option<&RepomdEntry> {
+        self.entries.iter().find(|e| e.mdtype == mdtype)
+    }
+
+    pub fn load(location: &Location) -> Result<Repomd> {
+        let href = "repodata/repomd.xml";
+        let path = location.display(href);
+        let mut text = Vec::new();
+        let read = location.open(href).and_then(|mut r| {
+            r.read_to_end(&mut text).map_err(|source| RepodataError::Io {
+                path: path.clone(),
+                source,
+            })
+        });
+        match read {
+            Ok(_) => {}
+            Err(RepodataError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepodataError::NotARepo {
+                    path: match location {
+                        Location::Dir(d) => d.display().to_string(),
+                        Location::Http(u) => u.clone(),
+                    },
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        Self::parse(&text, &path)
+    }
+
+    pub fn parse(text: &[u8], path: &str) -> Result<Repomd> {
+        let mut reader = Reader::from_reader(text);
+        let xml_err = |reader: &Reader<&[u8]>, reason: String| RepodataError::Xml {
+            path: path.to_string(),
+            position: reader.buffer_position(),
+            reason,
+        };
+        let mut entries = Vec::new();
+        let mut revision = None;
+        let mut current: Option<(String, Option<String>, Option<(String, String)>, Option<u64>)> = None;
+        let mut field: Option<&'static str> = None;
+        let mut pending_type: Option<String> = None;
+        let mut saw_root = false;
+        loop {
+            let ev = reader
+                .read_event()
+                .map_err(|e| xml_err(&reader, e.to_string()))?;
+            match ev {
+                Event::Start(e) | Event::Empty(e) => {
+                    let local = e.local_name();
+                    match local.as_ref() {
+                        b"repomd" => saw_root = true,
+                        b"data" => {
+                            let t = attr(&e, b"type", path, &reader)?.ok_or_else(|| {
+                                xml_err(&reader, "<data> without a type attribute".into())
+                            })?;
+                            current = Some((t, None, None, None));
+                        }
+                        b"location" => {
+                            if let Some(c) = current.as_mut() {
+                                c.1 = attr(&e, b"href", path, &reader)?;
+                            }
+                        }
+                        b"checksum" if current.is_some() => {
+                            pending_type = attr(&e, b"type", path, &reader)?;
+                            field = Some("checksum");
+                        }
+                        b"size" if current.is_some() => field = Some("size"),
+                        b"revision" if current.is_none() => field = Some("revision"),
+                        _ => field = None,
+                    }
+                }
+                Event::Text(t) => {
+                    let Some(f) = field else { continue };
+                    let text = t
+                        .unescape()
+                        .map_err(|e| xml_err(&reader, e.to_string()))?
+                        .trim()
+                        .to_string();
+                    match (f, current.as_mut()) {
+                        ("checksum", Some(c)) => {
+                            let kind = pending_type.take().unwrap_or_else(|| "sha256".into());
+                            c.2 = Some((kind, text));
+                        }
+                        ("size", Some(c)) => {
+                            c.3 = Some(text.parse().map_err(|_| {
+                                xml_err(&reader, format!("size `{text}` is not a number"))
+                            })?);
+                        }
+                        ("revision", None) => revision = Some(text),
+                        _ => {}
+                    }
+                }
+                Event::End(e) => {
+                    field = None;
+                    if e.local_name().as_ref() == b"data" {
+                        let (mdtype, href, checksum, size) = current.take().expect("inside <data>");
+                        let href = href.ok_or_else(|| RepodataError::Invalid {
+                            path: path.to_string(),
+                            reason: format!("`{mdtype}` entry has no <location href>"),
+                        })?;
+                        let (checksum_type, checksum) = checksum.ok_or_else(|| RepodataError::Invalid {
+                            path: path.to_string(),
+                            reason: format!("`{mdtype}` entry has no <checksum>"),
+                        })?;
+                        entries.push(RepomdEntry {
+                            mdtype,
+                            href,
+                            expected: Expected {
+                                checksum_type,
+                                checksum,
+                                size,
+                            },
+                        });
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if !saw_root {
+            return Err(RepodataError::Invalid {
+                path: path.to_string(),
+                reason: "no <repomd> element".into(),
+            });
+        }
+        Ok(Repomd { revision, entries })
+    }
+}
+
+fn attr(
+    e: &quick_xml::events::BytesStart<'_>,
+    name: &[u8],
+    path: &str,
+    reader: &Reader<&[u8]>,
+) -> Result<Option<String>> {
+    for a in e.attributes() {
+        let a = a.map_err(|err| RepodataError::Xml {
+            path: path.to_string(),
+            position: reader.buffer_position(),
+            reason: err.to_string(),
+        })?;
+        if a.key.local_name().as_ref() == name {
+            let v = a.unescape_value().map_err(|err| RepodataError::Xml {
+                path: path.to_string(),
+                position: reader.buffer_position(),
+                reason: err.to_string(),
+            })?;
+            return Ok(Some(v.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn parses_createrepo_c_style() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1700000000</revision>
+  <data type="primary">
+    <checksum type="sha256">abc</checksum>
+    <open-checksum type="sha256">def</open-checksum>
+    <location href="repodata/abc-primary.xml.zst"/>
+    <size>42</size>
+    <open-size>100</open-size>
+  </data>
+</repomd>"#;
+        let r = Repomd::parse(xml, "repomd.xml").unwrap();
+        assert_eq!(r.revision.as_deref(), Some("1700000000"));
+        let p = r.get("primary").unwrap();
+        assert_eq!(p.href, "repodata/abc-primary.xml.zst");
+        assert_eq!(p.expected.checksum, "abc");
+        assert_eq!(p.expected.size, Some(42));
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let e = Repomd::parse(b"<repomd><data type='primary'><location href='x'/></data></repomd>", "r/repomd.xml")
+            .unwrap_err();
+        assert!(e.to_string().contains("r/repomd.xml") && e.to_string().contains("checksum"), "{e}");
+        let e = Repomd::parse(b"<repomd><data type='primary'></repomd>", "r/repomd.xml").unwrap_err();
+        assert!(e.to_string().contains("malformed XML in `r/repomd.xml`"), "{e}");
+    }
+}

@@ -1,0 +1,310 @@
+//! Where repository files come from (a directory, `file://` or `http(s)://`)
+//! and how they are read: verified against repomd.xml's checksum and size
+//! while streaming, and decompressed by content (gz, xz, zstd, bz2 or plain).
+
+use crate::error::{RepodataError, Result};
+use sha2::Digest;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The base of a repository: the folder that holds `repodata/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Dir(PathBuf),
+    Http(String),
+}
+
+impl Location {
+    /// Accepts a path, a `file://` URL or an `http(s)://` URL.
+    pub fn parse(s: &str) -> Location {
+        if let Some(rest) = s.strip_prefix("file://") {
+            Location::Dir(PathBuf::from(rest))
+        } else if s.starts_with("http://") || s.starts_with("https://") {
+            Location::Http(s.trim_end_matches('/').to_string())
+        } else {
+            Location::Dir(PathBuf::from(s))
+        }
+    }
+
+    /// How a file under this base is named in messages.
+    pub fn display(&self, href: &str) -> String {
+        match self {
+            Location::Dir(d) => d.join(href).display().to_string(),
+            Location::Http(u) => format!("{u}/{href}"),
+        }
+    }
+
+    /// Opens `href` (relative to the base) for reading.
+    pub fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
+        if href.split('/').any(|c| c == "..") || href.starts_with('/') {
+            return Err(RepodataError::Invalid {
+                path: self.display(href),
+                reason: "location escapes the repository".into(),
+            });
+        }
+        match self {
+            Location::Dir(d) => {
+                let path = d.join(href);
+                let f = File::open(&path).map_err(|source| RepodataError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok(Box::new(f))
+            }
+            Location::Http(base) => {
+                let url = format!("{base}/{href}");
+                let resp = ureq::get(&url).call().map_err(|e| RepodataError::Fetch {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Box::new(resp.into_reader()))
+            }
+        }
+    }
+
+    pub fn as_dir(&self) -> Option<&Path> {
+        match self {
+            Location::Dir(d) => Some(d),
+            Location::Http(_) => None,
+        }
+    }
+}
+
+/// The checksum algorithms createrepo_c writes into repomd.xml.
+pub enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+    Sha384(sha2::Sha384),
+    Sha224(sha2::Sha224),
+    Sha1(sha1::Sha1),
+    Md5(md5::Md5),
+}
+
+impl Hasher {
+    pub fn new(kind: &str) -> Option<Hasher> {
+        Some(match kind {
+            "sha256" => Hasher::Sha256(Default::default()),
+            "sha512" => Hasher::Sha512(Default::default()),
+            "sha384" => Hasher::Sha384(Default::default()),
+            "sha224" => Hasher::Sha224(Default::default()),
+            "sha1" | "sha" => Hasher::Sha1(Default::default()),
+            "md5" => Hasher::Md5(Default::default()),
+            _ => return None,
+        })
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(b),
+            Hasher::Sha512(h) => h.update(b),
+            Hasher::Sha384(h) => h.update(b),
+            Hasher::Sha224(h) => h.update(b),
+            Hasher::Sha1(h) => h.update(b),
+            Hasher::Md5(h) => h.update(b),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+            Hasher::Sha384(h) => hex::encode(h.finalize()),
+            Hasher::Sha224(h) => hex::encode(h.finalize()),
+            Hasher::Sha1(h) => hex::encode(h.finalize()),
+            Hasher::Md5(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// What repomd.xml promises about one file.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub checksum_type: String,
+    pub checksum: String,
+    pub size: Option<u64>,
+}
+
+/// Passes bytes through while hashing and counting them.
+pub struct Verifying<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Verifying<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Verifying<R> {
+    /// Reads what is left and compares checksum and size with `expected`.
+    fn finish(mut self, path: &str, expected: &Expected) -> Result<()> {
+        io::copy(&mut self, &mut io::sink()).map_err(|source| RepodataError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        let actual = self.hasher.take().expect("hasher").finish();
+        if !actual.eq_ignore_ascii_case(&expected.checksum) {
+            return Err(RepodataError::Checksum {
+                path: path.to_string(),
+                kind: expected.checksum_type.clone(),
+                expected: expected.checksum.clone(),
+                actual,
+            });
+        }
+        if let Some(size) = expected.size {
+            if size != self.bytes {
+                return Err(RepodataError::Size {
+                    path: path.to_string(),
+                    expected: size,
+                    actual: self.bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    fn sniff(head: &[u8]) -> Option<Compression> {
+        Some(if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else if head.starts_with(b"<") || head.starts_with(&[0xef, 0xbb, 0xbf]) {
+            Compression::None
+        } else {
+            return None;
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+        }
+    }
+}
+
+/// Wraps decoder errors so the parser's I/O failures can be told apart
+/// from decompression failures and reported as such.
+struct Decoding<R> {
+    inner: R,
+    format: Compression,
+}
+
+#[derive(Debug)]
+pub(crate) struct DecodeFailure(pub Compression, pub String);
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.name(), self.1)
+    }
+}
+impl std::error::Error for DecodeFailure {}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let msg = e.to_string();
+            io::Error::new(io::ErrorKind::InvalidData, DecodeFailure(self.format, msg))
+        })
+    }
+}
+
+/// Opens a metadata file, verifies it, decompresses it, and hands the
+/// decompressed stream to `parse`. Integrity problems take precedence:
+/// when parsing fails, the raw file is still checked, so a corrupted
+/// download is reported as a checksum mismatch rather than as bad XML.
+pub fn read_verified<T>(
+    location: &Location,
+    href: &str,
+    expected: &Expected,
+    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
+) -> Result<T> {
+    let path = location.display(href);
+    let hasher = Hasher::new(&expected.checksum_type).ok_or_else(|| RepodataError::ChecksumType {
+        path: path.clone(),
+        kind: expected.checksum_type.clone(),
+    })?;
+    let raw = Verifying {
+        inner: location.open(href)?,
+        hasher: Some(hasher),
+        bytes: 0,
+    };
+    let mut raw = BufReader::with_capacity(1 << 16, raw);
+    let head = raw
+        .fill_buf()
+        .map_err(|source| RepodataError::Io {
+            path: path.clone(),
+            source,
+        })?
+        .to_vec();
+    let format = Compression::sniff(&head);
+    let result = match format {
+        None => Err(RepodataError::UnknownCompression {
+            path: path.clone(),
+            magic: head.iter().take(6).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+        }),
+        Some(format) => {
+            let decoder: Box<dyn Read + '_> = match format {
+                Compression::None => Box::new(&mut raw),
+                Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
+                Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(&mut raw)),
+                Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut raw).map_err(
+                    |e| RepodataError::Decompress {
+                        path: path.clone(),
+                        format: "zstd",
+                        reason: e.to_string(),
+                    },
+                )?),
+                Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(&mut raw)),
+            };
+            let mut decoded = BufReader::with_capacity(1 << 17, Decoding { inner: decoder, format });
+            parse(&mut decoded, &path)
+        }
+    };
+    let verified = raw.into_inner().finish(&path, expected);
+    match (result, verified) {
+        (_, Err(e)) => Err(e),
+        (r, Ok(())) => r,
+    }
+}
+
+/// Maps an I/O error met while parsing a decompressed stream.
+pub(crate) fn stream_error(path: &str, e: &io::Error) -> RepodataError {
+    if let Some(d) = e.get_ref().and_then(|i| i.downcast_ref::<DecodeFailure>()) {
+        return RepodataError::Decompress {
+            path: path.to_string(),
+            format: d.0.name(),
+            reason: d.1.clone(),
+        };
+    }
+    RepodataError::Io {
+        path: path.to_string(),
+        source: io::Error::new(e.kind(), e.to_string()),
+    }
+}

@@ -1,0 +1,142 @@
+//! A compact, append-only string pool: every distinct string once, in one
+//! arena, addressed by a dense `StrId`. Id 0 is always the empty string, so
+//! "absent" fields (no epoch, no release) cost nothing.
+
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+/// Index of a string in a [`StringPool`].
+pub type StrId = u32;
+
+/// The empty string's id; used for absent optional fields.
+pub const EMPTY: StrId = 0;
+
+#[derive(Default, Clone)]
+pub struct StringPool {
+    arena: String,
+    /// `ends[i]` is where string `i` ends in the arena; it starts where
+    /// string `i - 1` ends.
+    ends: Vec<u32>,
+    /// Only used while interning; rebuilt lazily after loading from cache.
+    table: HashTable<StrId>,
+    hasher: rustc_hash::FxBuildHasher,
+}
+
+impl std::fmt::Debug for StringPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StringPool({} strings, {} bytes)", self.ends.len(), self.arena.len())
+    }
+}
+
+impl StringPool {
+    pub fn new() -> Self {
+        let mut pool = StringPool::default();
+        pool.intern("");
+        pool
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, id: StrId) -> &str {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    pub fn intern(&mut self, s: &str) -> StrId {
+        if self.table.len() != self.ends.len() {
+            self.rebuild_table();
+        }
+        let hash = self.hasher.hash_one(s);
+        let (arena, ends) = (&self.arena, &self.ends);
+        let lookup = |&id: &StrId| {
+            let i = id as usize;
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &arena[start..ends[i] as usize] == s
+        };
+        if let Some(&id) = self.table.find(hash, lookup) {
+            return id;
+        }
+        let id = self.ends.len() as StrId;
+        self.arena.push_str(s);
+        self.ends.push(self.arena.len() as u32);
+        let hasher = self.hasher;
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.table.insert_unique(hash, id, |&other| {
+            let i = other as usize;
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            hasher.hash_one(&arena[start..ends[i] as usize])
+        });
+        id
+    }
+
+    fn rebuild_table(&mut self) {
+        let mut table = HashTable::with_capacity(self.ends.len());
+        let hasher = self.hasher;
+        for id in 0..self.ends.len() as StrId {
+            let h = hasher.hash_one(self.get(id));
+            let (arena, ends) = (&self.arena, &self.ends);
+            table.insert_unique(h, id, |&other| {
+                let i = other as usize;
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                hasher.hash_one(&arena[start..ends[i] as usize])
+            });
+        }
+        self.table = table;
+    }
+
+    /// The raw parts, for the cache.
+    pub(crate) fn parts(&self) -> (&str, &[u32]) {
+        (&self.arena, &self.ends)
+    }
+
+    pub(crate) fn from_parts(arena: String, ends: Vec<u32>) -> Option<Self> {
+        // Validate so that `get` can never slice out of bounds or split a
+        // UTF-8 sequence.
+        let mut prev = 0u32;
+        for &e in &ends {
+            if e < prev || e as usize > arena.len() || !arena.is_char_boundary(e as usize) {
+                return None;
+            }
+            prev = e;
+        }
+        if ends.first() != Some(&0) {
+            return None;
+        }
+        Some(StringPool {
+            arena,
+            ends,
+            table: HashTable::new(),
+            hasher: Default::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn interns_once() {
+        let mut p = StringPool::new();
+        assert_eq!(p.get(EMPTY), "");
+        let a = p.intern("httpd");
+        let b = p.intern("mod_ssl");
+        assert_eq!(p.intern("httpd"), a);
+        assert_ne!(a, b);
+        assert_eq!(p.get(b), "mod_ssl");
+        assert_eq!(p.intern(""), EMPTY);
+        let (arena, ends) = p.parts();
+        let mut q = StringPool::from_parts(arena.to_string(), ends.to_vec()).unwrap();
+        assert_eq!(q.intern("mod_ssl"), b, "table rebuilt after loading");
+        assert_eq!(q.intern("new"), 3);
+        assert!(StringPool::from_parts("ab".into(), vec![0, 5]).is_none());
+    }
+}
