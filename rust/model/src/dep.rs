@@ -275,7 +275,10 @@ mod test {
         assert_eq!(roundtrip("(a   or  b < 2)"), "(a or b < 2)");
         assert_eq!(roundtrip("(a or (b < 2))"), "(a or b < 2)");
         assert_eq!(roundtrip("(a or b or c)"), "(a or b or c)");
-        assert_eq!(roundtrip("(a or (b and c >= 1:2.0-1))"), "(a or (b and c >= 1:2.0-1))");
+        assert_eq!(
+            roundtrip("(a or (b and c >= 1:2.0-1))"),
+            "(a or (b and c >= 1:2.0-1))"
+        );
         assert_eq!(roundtrip("(a if b else c)"), "(a if b else c)");
         assert_eq!(roundtrip("(a unless (b with c))"), "(a unless (b with c))");
         assert_eq!(roundtrip("((a or b) without c)"), "((a or b) without c)");
@@ -284,18 +287,45 @@ mod test {
     #[test]
     fn structure() {
         let d = RichDep::parse("(a if b else c)").unwrap();
-        let RichDep::Op { op: RichOp::If, right, .. } = d else { panic!() };
-        assert!(matches!(*right, RichDep::Op { op: RichOp::Else, .. }));
+        let RichDep::Op {
+            op: RichOp::If,
+            right,
+            ..
+        } = d
+        else {
+            panic!()
+        };
+        assert!(matches!(
+            *right,
+            RichDep::Op {
+                op: RichOp::Else,
+                ..
+            }
+        ));
         let d = RichDep::parse("(x >= 2)").unwrap();
         assert_eq!(
             d,
-            RichDep::Simple { name: "x".into(), flags: RelFlags::GE, evr: "2".into() }
+            RichDep::Simple {
+                name: "x".into(),
+                flags: RelFlags::GE,
+                evr: "2".into()
+            }
         );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["(a or", "(a or b", "a or b", "(a or b and c)", "(a or b) x", "(or a)", "(a >=)", "(a else b)", "()"] {
+        for bad in [
+            "(a or",
+            "(a or b",
+            "a or b",
+            "(a or b and c)",
+            "(a or b) x",
+            "(or a)",
+            "(a >=)",
+            "(a else b)",
+            "()",
+        ] {
             let e = RichDep::parse(bad).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }

@@ -128,7 +128,10 @@ fn epoch_cmp(a: Option<&str>, b: Option<&str>) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
-    rpmvercmp(if a.is_empty() { "0" } else { a }, if b.is_empty() { "0" } else { b })
+    rpmvercmp(
+        if a.is_empty() { "0" } else { a },
+        if b.is_empty() { "0" } else { b },
+    )
 }
 
 impl<'a> Evr<'a> {
@@ -252,7 +255,12 @@ impl RelFlags {
 
 /// Whether a provide `pflags pevr` satisfies a requirement `rflags revr`
 /// (both versioned), following rpm's range intersection.
-pub fn ranges_intersect(pflags: RelFlags, pevr: &Evr<'_>, rflags: RelFlags, revr: &Evr<'_>) -> bool {
+pub fn ranges_intersect(
+    pflags: RelFlags,
+    pevr: &Evr<'_>,
+    rflags: RelFlags,
+    revr: &Evr<'_>,
+) -> bool {
     let (p, r) = (pflags.0, rflags.0);
     if p == 0 || r == 0 || p >= 8 || r >= 8 {
         return false;
@@ -264,7 +272,18 @@ pub fn ranges_intersect(pflags: RelFlags, pevr: &Evr<'_>, rflags: RelFlags, revr
     if p & r & 5 != 0 {
         return true;
     }
-    match pevr.cmp_match(revr) {
+    let ev = epoch_cmp(pevr.epoch, revr.epoch).then_with(|| rpmvercmp(pevr.version, revr.version));
+    let order = match (ev, pevr.release, revr.release) {
+        (Ordering::Equal, Some(a), Some(b)) => rpmvercmp(a, b),
+        // Same version, and only one side names a release: libsolv lets
+        // the side without one stand for every release, but only through
+        // its own `=` (so `> 1.0` does not match `= 1.0-1`, while
+        // `= 1.0` matches `> 1.0-1`).
+        (Ordering::Equal, None, Some(_)) => return p & 2 != 0,
+        (Ordering::Equal, Some(_), None) => return r & 2 != 0,
+        (o, _, _) => o,
+    };
+    match order {
         Ordering::Less => (r & 1) != 0 || (p & 4) != 0,
         Ordering::Equal => (p & r & 2) != 0,
         Ordering::Greater => (r & 4) != 0 || (p & 1) != 0,
@@ -307,14 +326,21 @@ mod test {
                 Ordering::Greater => 1,
             };
             assert_eq!(got, want, "rpmvercmp({a:?}, {b:?})");
-            assert_eq!(rpmvercmp(b, a), rpmvercmp(a, b).reverse(), "antisymmetry {a} {b}");
+            assert_eq!(
+                rpmvercmp(b, a),
+                rpmvercmp(a, b).reverse(),
+                "antisymmetry {a} {b}"
+            );
         }
     }
 
     #[test]
     fn evr_parse_and_display() {
         let e = Evr::parse("2:1.0-3.fc40");
-        assert_eq!((e.epoch, e.version, e.release), (Some("2"), "1.0", Some("3.fc40")));
+        assert_eq!(
+            (e.epoch, e.version, e.release),
+            (Some("2"), "1.0", Some("3.fc40"))
+        );
         assert_eq!(e.to_string(), "2:1.0-3.fc40");
         assert_eq!(Evr::parse("0:1.0-1").to_string(), "1.0-1");
         assert_eq!(Evr::parse("1.0").release, None);
@@ -334,12 +360,83 @@ mod test {
         let p = Evr::parse("1.0-5");
         let ge = Evr::parse("1.0");
         assert!(ranges_intersect(RelFlags::EQ, &p, RelFlags::GE, &ge));
-        assert!(ranges_intersect(RelFlags::EQ, &p, RelFlags::EQ, &ge), "release ignored when absent");
+        assert!(
+            ranges_intersect(RelFlags::EQ, &p, RelFlags::EQ, &ge),
+            "release ignored when absent"
+        );
         assert!(!ranges_intersect(RelFlags::EQ, &p, RelFlags::GT, &ge));
-        assert!(!ranges_intersect(RelFlags::EQ, &p, RelFlags::LT, &Evr::parse("1.0-5")));
-        assert!(ranges_intersect(RelFlags::EQ, &p, RelFlags::LE, &Evr::parse("1.0-5")));
-        assert!(ranges_intersect(RelFlags::GE, &Evr::parse("3"), RelFlags::GT, &Evr::parse("9")));
-        assert!(!ranges_intersect(RelFlags::LT, &Evr::parse("3"), RelFlags::GT, &Evr::parse("9")));
-        assert!(ranges_intersect(RelFlags::EQ, &Evr::parse("1:0.5"), RelFlags::GE, &Evr::parse("2.0")));
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &p,
+            RelFlags::LT,
+            &Evr::parse("1.0-5")
+        ));
+        assert!(ranges_intersect(
+            RelFlags::EQ,
+            &p,
+            RelFlags::LE,
+            &Evr::parse("1.0-5")
+        ));
+        assert!(ranges_intersect(
+            RelFlags::GE,
+            &Evr::parse("3"),
+            RelFlags::GT,
+            &Evr::parse("9")
+        ));
+        assert!(!ranges_intersect(
+            RelFlags::LT,
+            &Evr::parse("3"),
+            RelFlags::GT,
+            &Evr::parse("9")
+        ));
+        assert!(ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1:0.5"),
+            RelFlags::GE,
+            &Evr::parse("2.0")
+        ));
+        // The cases dnf (libsolv) decides asymmetrically, see tests/ORACLE.md.
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0-1"),
+            RelFlags::GT,
+            &Evr::parse("1.0")
+        ));
+        assert!(ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0"),
+            RelFlags::GT,
+            &Evr::parse("1.0-1")
+        ));
+        assert!(ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0"),
+            RelFlags::EQ,
+            &Evr::parse("1.0-5")
+        ));
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0"),
+            RelFlags::GE,
+            &Evr::parse("1:1.0")
+        ));
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1:1.0"),
+            RelFlags::EQ,
+            &Evr::parse("1.0")
+        ));
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0"),
+            RelFlags::GE,
+            &Evr::parse("1.0.0")
+        ));
+        assert!(!ranges_intersect(
+            RelFlags::EQ,
+            &Evr::parse("1.0"),
+            RelFlags::LT,
+            &Evr::parse("1.0")
+        ));
     }
 }

@@ -33,9 +33,17 @@ mod test {
 
     #[test]
     fn display_omits_zero_epoch() {
-        let n = Nevra { name: "httpd", evr: Evr::parse("0:2.4.58-1.fc40"), arch: "x86_64" };
+        let n = Nevra {
+            name: "httpd",
+            evr: Evr::parse("0:2.4.58-1.fc40"),
+            arch: "x86_64",
+        };
         assert_eq!(n.to_string(), "httpd-2.4.58-1.fc40.x86_64");
-        let n = Nevra { name: "perl", evr: Evr::parse("4:5.38-1"), arch: "noarch" };
+        let n = Nevra {
+            name: "perl",
+            evr: Evr::parse("4:5.38-1"),
+            arch: "noarch",
+        };
         assert_eq!(n.to_string(), "perl-4:5.38-1.noarch");
     }
 

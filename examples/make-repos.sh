@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Rebuilds the bundled example repositories from the specs below with real
+# rpmbuild and createrepo_c. Only the metadata is kept (repodata/), which is
+# all that repoclosure needs; the RPM payloads are thrown away.
+#   base       a tiny platform
+#   apache     httpd and friends; mod_lua needs lua-libs, which base lacks
+#   f40-build  the wider build tag, where lua-libs lives (for suggestions)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+spec() { # name, then lines of subpackages: "name version release arch|requires|provides"
+  local repo=$1; shift
+  local s="$work/$repo.spec"
+  {
+    echo "Name: strata-example-$repo"
+    echo "Version: 1"
+    echo "Release: 1"
+    echo "Summary: example"
+    echo "License: MIT"
+    echo "BuildArch: noarch"
+    echo "AutoReqProv: no"
+    echo "%description"
+    echo "example"
+    for line in "$@"; do
+      IFS='|' read -r name ver reqs provs <<<"$line"
+      echo "%package -n $name"
+      echo "Version: $ver"
+      echo "Summary: $name"
+      [ -n "$reqs" ] && echo "Requires: $reqs"
+      [ -n "$provs" ] && echo "Provides: $provs"
+      echo "%description -n $name"
+      echo "$name"
+      echo "%files -n $name"
+    done
+  } >"$s"
+  mkdir -p "$work/$repo"/{BUILD,RPMS,SOURCES,SPECS,SRPMS,BUILDROOT}
+  rpmbuild --quiet --define "_topdir $work/$repo" -bb "$s" >/dev/null
+  rm -rf "$here/repos/$repo"
+  mkdir -p "$here/repos/$repo"
+  createrepo_c --quiet --no-database --revision 1700000000 --set-timestamp-to-revision \
+    --outputdir "$here/repos/$repo" "$work/$repo/RPMS" >/dev/null
+}
+
+spec base \
+  "glibc|2.39||libc.so.6" \
+  "bash|5.2|glibc|/bin/sh" \
+  "openssl-libs|3.2|glibc|" \
+  "pcre2|10.42|glibc|"
+spec apache \
+  "httpd|2.4.58|httpd-core = 2.4.58, httpd-tools|webserver" \
+  "httpd-core|2.4.58|glibc, pcre2, /bin/sh|" \
+  "httpd-tools|2.4.58|glibc|" \
+  "mod_ssl|2.4.58|httpd-core >= 2.4, openssl-libs >= 3|" \
+  "mod_lua|2.4.58|httpd-core, lua-libs >= 5.4|"
+spec f40-build \
+  "lua-libs|5.4.6|glibc|" \
+  "lua|5.4.6|lua-libs = 5.4.6-1|"
+echo "example repositories written under $here/repos"

@@ -1,0 +1,216 @@
+//! The `strata` command.
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata_repodata::{LoadOptions, Repo};
+use strata_solve::{repoclosure, ClosureOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Incremental, modular composes for RPM distributions"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); also RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that every dependency of the checked packages is provided
+    /// (like `dnf repoclosure`), and optionally that they are installable.
+    Repoclosure(RepoclosureArgs),
+}
+
+#[derive(Args)]
+struct RepoclosureArgs {
+    /// A repository: ID=PATH, ID=file:///path or ID=https://url.
+    #[arg(long = "repo", value_name = "ID=LOCATION", required = true)]
+    repos: Vec<String>,
+    /// Check only the packages of this repository (repeatable); the others
+    /// are lookaside. Default: all repositories.
+    #[arg(long, value_name = "ID")]
+    check: Vec<String>,
+    /// Check only packages of this arch (repeatable).
+    #[arg(long, value_name = "ARCH")]
+    arch: Vec<String>,
+    /// Judge packages for this machine arch instead of this machine's
+    /// (dnf's --forcearch).
+    #[arg(long, value_name = "ARCH")]
+    forcearch: Option<String>,
+    /// Only the newest version of each package in each repository counts.
+    #[arg(long)]
+    newest: bool,
+    /// Also check that every checked package can be installed with its
+    /// dependencies (SAT), and explain why not.
+    #[arg(long)]
+    installable: bool,
+    /// Suggest packages from this repository that would close the gaps
+    /// (repeatable; ID=LOCATION). Suggestions never change the result.
+    #[arg(long = "suggest-from", value_name = "ID=LOCATION")]
+    suggest_from: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Where parsed repositories are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+fn split_repo(spec: &str) -> Result<(&str, &str), String> {
+    match spec.split_once('=') {
+        Some((id, loc)) if !id.is_empty() && !loc.is_empty() => Ok((id, loc)),
+        _ => Err(format!("`{spec}` is not ID=LOCATION")),
+    }
+}
+
+fn progress_bar(enabled: bool) -> Option<ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    Some(pb)
+}
+
+fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(strata_repodata::default_cache_dir)
+    };
+    let opts = LoadOptions { cache_dir };
+    let mut specs = Vec::new();
+    for s in args.repos.iter().chain(args.suggest_from.iter()) {
+        specs.push(split_repo(s)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (id, _) in &specs {
+        if !seen.insert(*id) {
+            return Err(format!("repository id `{id}` is given twice").into());
+        }
+    }
+    let pb = progress_bar(!args.json);
+    let mut repos: Vec<Repo> = Vec::with_capacity(specs.len());
+    for (id, loc) in &specs {
+        if let Some(pb) = &pb {
+            pb.set_message(format!("loading {id}"));
+        }
+        tracing::info!(repo = id, location = loc, "loading");
+        repos.push(strata_repodata::load_repo(id, loc, &opts)?);
+    }
+    let options = ClosureOptions {
+        check: args.check,
+        arches: args.arch,
+        newest: args.newest,
+        base_arch: args.forcearch,
+        installable: args.installable,
+        suggest_from: args
+            .suggest_from
+            .iter()
+            .map(|s| split_repo(s).map(|(id, _)| id.to_string()))
+            .collect::<Result<_, _>>()?,
+    };
+    let refs: Vec<&Repo> = repos.iter().collect();
+    let report = repoclosure(&refs, &options, &|what, done, total| {
+        if let Some(pb) = &pb {
+            pb.set_message(what.to_string());
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    })?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(report.to_text().as_bytes())?;
+    }
+    out.flush()?;
+    if !report.unresolved.is_empty() && !args.json {
+        eprintln!(
+            "Error: Repoclosure ended with unresolved dependencies ({}) across {} packages.",
+            report.unresolved_pairs(),
+            report.unresolved.len()
+        );
+    }
+    if let Some(inst) = report
+        .installable
+        .as_ref()
+        .filter(|i| !i.uninstallable.is_empty())
+    {
+        if !args.json {
+            eprintln!(
+                "Error: {} of {} checked packages cannot be installed.",
+                inst.uninstallable.len(),
+                inst.checked
+            );
+        }
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints an error and its causes, uv-style.
+fn report_error(e: &dyn std::error::Error) {
+    let mut shown = e.to_string();
+    eprintln!("error: {shown}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Messages that already quote their cause are not repeated.
+        if !shown.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        shown = text;
+        source = s.source();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Repoclosure(args) => run_repoclosure(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(e.as_ref());
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Python bindings: conversion and error mapping only; the logic lives in
+//! the Rust crates.
+
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use strata_repodata::LoadOptions;
+use strata_solve::{ClosureOptions, SolveError};
+
+/// Python's exception hierarchy; its own module so `SolveError` can keep
+/// its name beside the Rust error of the same name.
+mod exceptions {
+    use pyo3::create_exception;
+    use pyo3::exceptions::PyException;
+    create_exception!(
+        strata,
+        StrataError,
+        PyException,
+        "Base class of Strata's errors."
+    );
+    create_exception!(
+        strata,
+        RepodataError,
+        StrataError,
+        "Unreadable, corrupt or inconsistent repository metadata."
+    );
+    create_exception!(
+        strata,
+        SolveError,
+        StrataError,
+        "A closure or solving request that cannot be carried out."
+    );
+}
+use exceptions::{RepodataError, StrataError};
+
+fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
+    RepodataError::new_err(e.to_string())
+}
+
+fn solve_err(e: SolveError) -> PyErr {
+    match e {
+        SolveError::Repodata(r) => repodata_err(r),
+        other => exceptions::SolveError::new_err(other.to_string()),
+    }
+}
+
+/// A loaded rpm-md repository.
+#[pyclass(frozen, module = "strata")]
+struct Repo {
+    inner: Arc<strata_repodata::Repo>,
+}
+
+#[pymethods]
+impl Repo {
+    /// Loads the repository at `location` (path, file:// or http(s):// URL).
+    #[staticmethod]
+    #[pyo3(signature = (id, location, *, cache_dir=None, use_cache=true))]
+    fn load(
+        py: Python<'_>,
+        id: &str,
+        location: &str,
+        cache_dir: Option<PathBuf>,
+        use_cache: bool,
+    ) -> PyResult<Repo> {
+        let cache_dir = if use_cache {
+            cache_dir.or_else(strata_repodata::default_cache_dir)
+        } else {
+            None
+        };
+        let opts = LoadOptions { cache_dir };
+        let repo = py
+            .allow_threads(|| strata_repodata::load_repo(id, location, &opts))
+            .map_err(repodata_err)?;
+        Ok(Repo {
+            inner: Arc::new(repo),
+        })
+    }
+
+    #[getter]
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+    #[getter]
+    fn location(&self) -> &str {
+        &self.inner.location
+    }
+    /// `type:hex` of primary.xml: the identity of this content.
+    #[getter]
+    fn checksum(&self) -> &str {
+        &self.inner.checksum
+    }
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<strata.Repo {} ({} packages) from {}>",
+            self.inner.id,
+            self.inner.len(),
+            self.inner.location
+        )
+    }
+}
+
+#[pyclass(frozen, get_all, module = "strata")]
+struct Unresolved {
+    package: String,
+    repo: String,
+    deps: Vec<String>,
+}
+
+#[pymethods]
+impl Unresolved {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Unresolved {} from {}: {:?}>",
+            self.package, self.repo, self.deps
+        )
+    }
+}
+
+#[pyclass(frozen, get_all, module = "strata")]
+struct Uninstallable {
+    package: String,
+    repo: String,
+    problems: Vec<String>,
+}
+
+#[pymethods]
+impl Uninstallable {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Uninstallable {} from {}: {:?}>",
+            self.package, self.repo, self.problems
+        )
+    }
+}
+
+#[pyclass(frozen, get_all, module = "strata")]
+struct PackageRef {
+    package: String,
+    repo: String,
+}
+
+#[pyclass(frozen, get_all, module = "strata")]
+struct DepSuggestion {
+    dep: String,
+    providers: Vec<Py<PackageRef>>,
+}
+
+#[pyclass(frozen, get_all, module = "strata")]
+struct Suggestions {
+    deps: Vec<Py<DepSuggestion>>,
+    additions: Vec<Py<PackageRef>>,
+    unsatisfiable: Vec<String>,
+}
+
+/// The result of `repoclosure()`.
+#[pyclass(frozen, module = "strata")]
+struct ClosureReport {
+    inner: strata_solve::ClosureReport,
+}
+
+fn pkg_ref(py: Python<'_>, p: &strata_solve::PackageRef) -> PyResult<Py<PackageRef>> {
+    Py::new(
+        py,
+        PackageRef {
+            package: p.package.clone(),
+            repo: p.repo.clone(),
+        },
+    )
+}
+
+#[pymethods]
+impl ClosureReport {
+    /// True when closed (and installable, when that was checked).
+    #[getter]
+    fn ok(&self) -> bool {
+        self.inner.ok()
+    }
+    /// Number of packages checked.
+    #[getter]
+    fn checked(&self) -> usize {
+        self.inner.checked
+    }
+    #[getter]
+    fn unresolved(&self) -> Vec<Unresolved> {
+        self.inner
+            .unresolved
+            .iter()
+            .map(|u| Unresolved {
+                package: u.package.clone(),
+                repo: u.repo.clone(),
+                deps: u.deps.clone(),
+            })
+            .collect()
+    }
+    #[getter]
+    fn uninstallable(&self) -> Option<Vec<Uninstallable>> {
+        self.inner.installable.as_ref().map(|i| {
+            i.uninstallable
+                .iter()
+                .map(|u| Uninstallable {
+                    package: u.package.clone(),
+                    repo: u.repo.clone(),
+                    problems: u.problems.clone(),
+                })
+                .collect()
+        })
+    }
+    #[getter]
+    fn suggestions(&self, py: Python<'_>) -> PyResult<Option<Suggestions>> {
+        let Some(s) = &self.inner.suggestions else {
+            return Ok(None);
+        };
+        let deps = s
+            .deps
+            .iter()
+            .map(|d| {
+                let providers = d
+                    .providers
+                    .iter()
+                    .map(|p| pkg_ref(py, p))
+                    .collect::<PyResult<_>>()?;
+                Py::new(
+                    py,
+                    DepSuggestion {
+                        dep: d.dep.clone(),
+                        providers,
+                    },
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        let additions = s
+            .additions
+            .iter()
+            .map(|p| pkg_ref(py, p))
+            .collect::<PyResult<_>>()?;
+        Ok(Some(Suggestions {
+            deps,
+            additions,
+            unsatisfiable: s.unsatisfiable.clone(),
+        }))
+    }
+    /// The report as JSON, the same document as `strata repoclosure --json`.
+    fn to_json(&self) -> PyResult<String> {
+        serde_json::to_string_pretty(&self.inner).map_err(|e| StrataError::new_err(e.to_string()))
+    }
+    /// The report in `dnf repoclosure`'s text format.
+    fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<strata.ClosureReport ok={} checked={} unresolved={}>",
+            self.inner.ok(),
+            self.inner.checked,
+            self.inner.unresolved.len()
+        )
+    }
+}
+
+/// Checks that every requirement of the checked packages is provided
+/// (like `dnf repoclosure`), optionally that they are installable, and
+/// optionally suggests packages from other repositories.
+#[pyfunction]
+#[pyo3(signature = (repos, *, check=None, arches=None, newest=false, installable=false, suggest_from=None, forcearch=None))]
+#[allow(clippy::too_many_arguments)]
+fn repoclosure(
+    py: Python<'_>,
+    repos: Vec<Py<Repo>>,
+    check: Option<Vec<String>>,
+    arches: Option<Vec<String>>,
+    newest: bool,
+    installable: bool,
+    suggest_from: Option<Vec<Py<Repo>>>,
+    forcearch: Option<String>,
+) -> PyResult<ClosureReport> {
+    let suggest_from = suggest_from.unwrap_or_default();
+    let all: Vec<Arc<strata_repodata::Repo>> = repos
+        .iter()
+        .chain(suggest_from.iter())
+        .map(|r| r.get().inner.clone())
+        .collect();
+    let opts = ClosureOptions {
+        check: check.unwrap_or_default(),
+        arches: arches.unwrap_or_default(),
+        newest,
+        base_arch: forcearch,
+        installable,
+        suggest_from: suggest_from
+            .iter()
+            .map(|r| r.get().inner.id.clone())
+            .collect(),
+    };
+    let report = py
+        .allow_threads(|| {
+            let refs: Vec<&strata_repodata::Repo> = all.iter().map(|r| r.as_ref()).collect();
+            strata_solve::repoclosure(&refs, &opts, &|_, _, _| {})
+        })
+        .map_err(solve_err)?;
+    Ok(ClosureReport { inner: report })
+}
+
+#[pymodule]
+fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("StrataError", m.py().get_type::<StrataError>())?;
+    m.add("RepodataError", m.py().get_type::<RepodataError>())?;
+    m.add("SolveError", m.py().get_type::<exceptions::SolveError>())?;
+    m.add_class::<Repo>()?;
+    m.add_class::<ClosureReport>()?;
+    m.add_class::<Unresolved>()?;
+    m.add_class::<Uninstallable>()?;
+    m.add_class::<PackageRef>()?;
+    m.add_class::<DepSuggestion>()?;
+    m.add_class::<Suggestions>()?;
+    m.add_function(wrap_pyfunction!(repoclosure, m)?)?;
+    Ok(())
+}

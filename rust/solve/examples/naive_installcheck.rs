@@ -1,0 +1,52 @@
+//! Baseline for the installability benchmark: one libsolv solve per
+//! package, over the same pool `strata repoclosure --installable` builds.
+//!
+//! Usage: naive_installcheck [--fast] REPO_DIR [ARCH]
+
+use strata_repodata::LoadOptions;
+use strata_solve::{install, PkgId, Sack};
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let fast = args.first().is_some_and(|a| a == "--fast");
+    if fast {
+        args.remove(0);
+    }
+    let Some(dir) = args.first() else {
+        eprintln!("usage: naive_installcheck [--fast] REPO_DIR [ARCH]");
+        std::process::exit(2);
+    };
+    let arch = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| strata_solve::arch::host_arch().to_string());
+    let opts = LoadOptions {
+        cache_dir: strata_repodata::default_cache_dir(),
+    };
+    let repo = strata_repodata::load_repo("repo", dir, &opts).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    let repos = [&repo];
+    let sack = Sack::new(&repos, &arch);
+    let all: Vec<PkgId> = (0..repo.len() as u32)
+        .map(|pkg| PkgId { repo: 0, pkg })
+        .filter(|&id| sack.is_installable_arch(id))
+        .collect();
+    let started = std::time::Instant::now();
+    let report = if fast {
+        install::check(&sack, &all, &|_| true, &|_, _, _| {})
+    } else {
+        install::check_naive(&sack, &all, &|_| true)
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    println!(
+        "{} checked, {} uninstallable, {:.2} s",
+        report.checked,
+        report.uninstallable.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
