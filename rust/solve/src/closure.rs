@@ -97,7 +97,7 @@ impl ClosureReport {
             for u in &inst.uninstallable {
                 out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
                 out.push_str(&format!(
-                    "  not installable ({} problems):\n",
+                    "  installation problems ({}):\n",
                     u.problems.len()
                 ));
                 for p in &u.problems {
