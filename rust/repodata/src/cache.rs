@@ -116,17 +116,25 @@ pub fn read(dir: &Path, checksum: &str, id: &str, location: &str) -> Result<Opti
 fn validate(repo: &Repo) -> bool {
     let nstr = repo.strings.len() as u32;
     let ok_str = |id: u32| id < nstr;
-    let deps_ok = repo
-        .deps
-        .iter()
-        .all(|d| ok_str(d.name) && ok_str(d.epoch) && ok_str(d.version) && ok_str(d.release) && d.flags < 8);
+    let deps_ok = repo.deps.iter().all(|d| {
+        ok_str(d.name) && ok_str(d.epoch) && ok_str(d.version) && ok_str(d.release) && d.flags < 8
+    });
     let files_ok = repo.files.iter().all(|&f| ok_str(f));
     deps_ok
         && files_ok
         && repo.packages.iter().all(|p| {
-            [p.name, p.arch, p.epoch, p.version, p.release, p.location, p.checksum, p.sourcerpm]
-                .iter()
-                .all(|&s| ok_str(s))
+            [
+                p.name,
+                p.arch,
+                p.epoch,
+                p.version,
+                p.release,
+                p.location,
+                p.checksum,
+                p.sourcerpm,
+            ]
+            .iter()
+            .all(|&s| ok_str(s))
                 && p.deps_ends.windows(2).all(|w| w[0] <= w[1])
                 && (p.deps_start as usize + p.deps_ends[3] as usize) <= repo.deps.len()
                 && (p.files_start as usize + p.files_len as usize) <= repo.files.len()

@@ -42,26 +42,24 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     let loc = Location::parse(location);
     let repomd = Repomd::load(&loc)?;
-    let primary = repomd.get("primary").ok_or_else(|| RepodataError::MissingType {
-        path: loc.display("repodata/repomd.xml"),
-        mdtype: "primary".into(),
-    })?;
-    let checksum = format!("{}:{}", primary.expected.checksum_type, primary.expected.checksum.to_ascii_lowercase());
+    let primary = repomd
+        .get("primary")
+        .ok_or_else(|| RepodataError::MissingType {
+            path: loc.display("repodata/repomd.xml"),
+            mdtype: "primary".into(),
+        })?;
+    let checksum = format!(
+        "{}:{}",
+        primary.expected.checksum_type,
+        primary.expected.checksum.to_ascii_lowercase()
+    );
     if let Some(dir) = &opts.cache_dir {
         if let Some(repo) = cache::read(dir, &checksum, id, location)? {
             tracing::debug!(repo = id, packages = repo.len(), "loaded from cache");
             return Ok(repo);
         }
     }
-    let mut repo = Repo {
-        id: id.to_string(),
-        location: location.to_string(),
-        checksum,
-        strings: StringPool::new(),
-        packages: Vec::new(),
-        deps: Vec::new(),
-        files: Vec::new(),
-    };
+    let mut repo = Repo::empty(id, location, &checksum);
     source::read_verified(&loc, &primary.href, &primary.expected, |input, path| {
         primary::parse_primary(input, path, &mut repo)
     })?;

@@ -175,7 +175,11 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
         }
     }
     if in_package {
-        return Err(invalid(path, reader.buffer_position(), "file ends inside a <package>"));
+        return Err(invalid(
+            path,
+            reader.buffer_position(),
+            "file ends inside a <package>",
+        ));
     }
     if !saw_root {
         return Err(invalid(path, 0, "no <metadata> element: not a primary.xml"));
@@ -235,7 +239,11 @@ fn finish_package(path: &str, pos: u64, cur: &mut Current, repo: &mut Repo) -> R
         return Ok(());
     }
     if cur.rec.name == 0 || cur.rec.arch == 0 || cur.rec.version == 0 {
-        return Err(invalid(path, pos, "<package> without name, arch or version"));
+        return Err(invalid(
+            path,
+            pos,
+            "<package> without name, arch or version",
+        ));
     }
     let rec = &mut cur.rec;
     rec.deps_start = repo.deps.len() as u32;

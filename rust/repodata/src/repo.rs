@@ -81,6 +81,19 @@ pub struct Dep<'r> {
 }
 
 impl Repo {
+    /// A repository with no packages yet, for a parser to fill.
+    pub fn empty(id: &str, location: &str, checksum: &str) -> Repo {
+        Repo {
+            id: id.to_string(),
+            location: location.to_string(),
+            checksum: checksum.to_string(),
+            strings: StringPool::new(),
+            packages: Vec::new(),
+            deps: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.packages.len()
     }
@@ -143,10 +156,17 @@ impl<'r> Package<'r> {
 
     pub fn deps(&self, kind: DepKind) -> impl Iterator<Item = Dep<'r>> + 'r {
         let k = kind as usize;
-        let start = self.rec.deps_start as usize + if k == 0 { 0 } else { self.rec.deps_ends[k - 1] as usize };
+        let start = self.rec.deps_start as usize
+            + if k == 0 {
+                0
+            } else {
+                self.rec.deps_ends[k - 1] as usize
+            };
         let end = self.rec.deps_start as usize + self.rec.deps_ends[k] as usize;
         let strings = &self.repo.strings;
-        self.repo.deps[start..end].iter().map(move |rec| Dep { strings, rec })
+        self.repo.deps[start..end]
+            .iter()
+            .map(move |rec| Dep { strings, rec })
     }
 
     pub fn provides(&self) -> impl Iterator<Item = Dep<'r>> + 'r {

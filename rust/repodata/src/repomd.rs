@@ -30,14 +30,17 @@ impl Repomd {
         let path = location.display(href);
         let mut text = Vec::new();
         let read = location.open(href).and_then(|mut r| {
-            r.read_to_end(&mut text).map_err(|source| RepodataError::Io {
-                path: path.clone(),
-                source,
-            })
+            r.read_to_end(&mut text)
+                .map_err(|source| RepodataError::Io {
+                    path: path.clone(),
+                    source,
+                })
         });
         match read {
             Ok(_) => {}
-            Err(RepodataError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(RepodataError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Err(RepodataError::NotARepo {
                     path: match location {
                         Location::Dir(d) => d.display().to_string(),
@@ -59,7 +62,12 @@ impl Repomd {
         };
         let mut entries = Vec::new();
         let mut revision = None;
-        let mut current: Option<(String, Option<String>, Option<(String, String)>, Option<u64>)> = None;
+        let mut current: Option<(
+            String,
+            Option<String>,
+            Option<(String, String)>,
+            Option<u64>,
+        )> = None;
         let mut field: Option<&'static str> = None;
         let mut pending_type: Option<String> = None;
         let mut saw_root = false;
@@ -121,10 +129,11 @@ impl Repomd {
                             path: path.to_string(),
                             reason: format!("`{mdtype}` entry has no <location href>"),
                         })?;
-                        let (checksum_type, checksum) = checksum.ok_or_else(|| RepodataError::Invalid {
-                            path: path.to_string(),
-                            reason: format!("`{mdtype}` entry has no <checksum>"),
-                        })?;
+                        let (checksum_type, checksum) =
+                            checksum.ok_or_else(|| RepodataError::Invalid {
+                                path: path.to_string(),
+                                reason: format!("`{mdtype}` entry has no <checksum>"),
+                            })?;
                         entries.push(RepomdEntry {
                             mdtype,
                             href,
@@ -201,10 +210,20 @@ mod test {
 
     #[test]
     fn errors_name_the_file() {
-        let e = Repomd::parse(b"<repomd><data type='primary'><location href='x'/></data></repomd>", "r/repomd.xml")
-            .unwrap_err();
-        assert!(e.to_string().contains("r/repomd.xml") && e.to_string().contains("checksum"), "{e}");
-        let e = Repomd::parse(b"<repomd><data type='primary'></repomd>", "r/repomd.xml").unwrap_err();
-        assert!(e.to_string().contains("malformed XML in `r/repomd.xml`"), "{e}");
+        let e = Repomd::parse(
+            b"<repomd><data type='primary'><location href='x'/></data></repomd>",
+            "r/repomd.xml",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("r/repomd.xml") && e.to_string().contains("checksum"),
+            "{e}"
+        );
+        let e =
+            Repomd::parse(b"<repomd><data type='primary'></repomd>", "r/repomd.xml").unwrap_err();
+        assert!(
+            e.to_string().contains("malformed XML in `r/repomd.xml`"),
+            "{e}"
+        );
     }
 }

@@ -209,13 +209,7 @@ impl Compression {
     }
 }
 
-/// Wraps decoder errors so the parser's I/O failures can be told apart
-/// from decompression failures and reported as such.
-struct Decoding<R> {
-    inner: R,
-    format: Compression,
-}
-
+/// A decompression failure, carried through the parser's I/O errors.
 #[derive(Debug)]
 pub(crate) struct DecodeFailure(pub Compression, pub String);
 
@@ -225,15 +219,6 @@ impl std::fmt::Display for DecodeFailure {
     }
 }
 impl std::error::Error for DecodeFailure {}
-
-impl<R: Read> Read for Decoding<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            let msg = e.to_string();
-            io::Error::new(io::ErrorKind::InvalidData, DecodeFailure(self.format, msg))
-        })
-    }
-}
 
 /// Opens a metadata file, verifies it, decompresses it, and hands the
 /// decompressed stream to `parse`. Integrity problems take precedence:
@@ -246,10 +231,11 @@ pub fn read_verified<T>(
     parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
 ) -> Result<T> {
     let path = location.display(href);
-    let hasher = Hasher::new(&expected.checksum_type).ok_or_else(|| RepodataError::ChecksumType {
-        path: path.clone(),
-        kind: expected.checksum_type.clone(),
-    })?;
+    let hasher =
+        Hasher::new(&expected.checksum_type).ok_or_else(|| RepodataError::ChecksumType {
+            path: path.clone(),
+            kind: expected.checksum_type.clone(),
+        })?;
     let raw = Verifying {
         inner: location.open(href)?,
         hasher: Some(hasher),
@@ -263,34 +249,136 @@ pub fn read_verified<T>(
             source,
         })?
         .to_vec();
-    let format = Compression::sniff(&head);
-    let result = match format {
-        None => Err(RepodataError::UnknownCompression {
+    let Some(format) = Compression::sniff(&head) else {
+        return Err(RepodataError::UnknownCompression {
             path: path.clone(),
-            magic: head.iter().take(6).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
-        }),
-        Some(format) => {
-            let decoder: Box<dyn Read + '_> = match format {
-                Compression::None => Box::new(&mut raw),
-                Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
-                Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(&mut raw)),
-                Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(&mut raw).map_err(
-                    |e| RepodataError::Decompress {
-                        path: path.clone(),
-                        format: "zstd",
-                        reason: e.to_string(),
-                    },
-                )?),
-                Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(&mut raw)),
-            };
-            let mut decoded = BufReader::with_capacity(1 << 17, Decoding { inner: decoder, format });
-            parse(&mut decoded, &path)
-        }
+            magic: head
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        });
     };
-    let verified = raw.into_inner().finish(&path, expected);
-    match (result, verified) {
-        (_, Err(e)) => Err(e),
-        (r, Ok(())) => r,
+    // Decompression (and hashing) runs on its own thread, feeding the
+    // parser chunk by chunk: on two cores the two overlap.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || -> Result<Verifying<Box<dyn Read + Send>>> {
+            {
+                let mut decoder: Box<dyn Read + '_> = match format {
+                    Compression::None => Box::new(&mut raw),
+                    Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
+                    Compression::Xz => {
+                        Box::new(xz2::bufread::XzDecoder::new_multi_decoder(&mut raw))
+                    }
+                    Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut raw) {
+                        Ok(d) => Box::new(d),
+                        Err(e) => Box::new(Failing(Some(e))),
+                    },
+                    Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(&mut raw)),
+                };
+                loop {
+                    let mut chunk = vec![0u8; CHUNK];
+                    let mut filled = 0;
+                    let result = loop {
+                        match decoder.read(&mut chunk[filled..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => {
+                                filled += n;
+                                if filled == CHUNK {
+                                    break Ok(());
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    chunk.truncate(filled);
+                    let done = filled < CHUNK;
+                    if filled > 0 && tx.send(Ok(chunk)).is_err() {
+                        break;
+                    }
+                    if let Err(e) = result {
+                        let _ = tx.send(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            DecodeFailure(format, e.to_string()),
+                        )));
+                        break;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+            }
+            drop(tx);
+            Ok(raw.into_inner())
+        });
+        let mut decoded = Chunks {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        };
+        let result = parse(&mut decoded, &path);
+        // Let the worker finish even if the parser stopped early.
+        drop(decoded);
+        let raw = worker.join().expect("decompression thread panicked")?;
+        let verified = raw.finish(&path, expected);
+        match (result, verified) {
+            (_, Err(e)) => Err(e),
+            (r, Ok(())) => r,
+        }
+    })
+}
+
+const CHUNK: usize = 1 << 18;
+
+/// A reader that only returns the error it was made with.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("decoder failed")))
+    }
+}
+
+/// The parser's side of the decompression pipeline.
+struct Chunks {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos += amt;
     }
 }
 

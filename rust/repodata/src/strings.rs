@@ -24,7 +24,12 @@ pub struct StringPool {
 
 impl std::fmt::Debug for StringPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StringPool({} strings, {} bytes)", self.ends.len(), self.arena.len())
+        write!(
+            f,
+            "StringPool({} strings, {} bytes)",
+            self.ends.len(),
+            self.arena.len()
+        )
     }
 }
 
