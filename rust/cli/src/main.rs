@@ -146,6 +146,9 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
         out.write_all(report.to_text().as_bytes())?;
     }
     out.flush()?;
+    if !args.json {
+        eprint!("{}", report.extras_text());
+    }
     if !report.unresolved.is_empty() && !args.json {
         eprintln!(
             "Error: Repoclosure ended with unresolved dependencies ({}) across {} packages.",

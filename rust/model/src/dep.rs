@@ -223,7 +223,8 @@ impl RichDep {
             RichDep::Simple { name, flags, evr } => {
                 f.write_str(name)?;
                 if flags.is_versioned() {
-                    write!(f, " {} {}", flags.op(), evr)?;
+                    // As libsolv prints it: a zero epoch is dropped.
+                    write!(f, " {} {}", flags.op(), crate::evr::Evr::parse(evr))?;
                 }
                 Ok(())
             }
@@ -275,6 +276,10 @@ mod test {
         assert_eq!(roundtrip("(a   or  b < 2)"), "(a or b < 2)");
         assert_eq!(roundtrip("(a or (b < 2))"), "(a or b < 2)");
         assert_eq!(roundtrip("(a or b or c)"), "(a or b or c)");
+        assert_eq!(
+            roundtrip("(p8 = 0:1 or p9 >= 2:3-4.fc40)"),
+            "(p8 = 1 or p9 >= 2:3-4.fc40)"
+        );
         assert_eq!(
             roundtrip("(a or (b and c >= 1:2.0-1))"),
             "(a or (b and c >= 1:2.0-1))"

@@ -250,6 +250,11 @@ impl ClosureReport {
     fn to_text(&self) -> String {
         self.inner.to_text()
     }
+    /// Installation problems and suggestions as text (dnf has no format
+    /// for them).
+    fn extras_text(&self) -> String {
+        self.inner.extras_text()
+    }
     fn __repr__(&self) -> String {
         format!(
             "<strata.ClosureReport ok={} checked={} unresolved={}>",

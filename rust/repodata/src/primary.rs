@@ -72,6 +72,7 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
     let mut list: Option<usize> = None;
     let mut text: Option<Text> = None;
     let mut saw_root = false;
+    let mut closed_root = false;
     loop {
         buf.clear();
         let pos = reader.buffer_position();
@@ -167,6 +168,7 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
                         in_package = false;
                         finish_package(path, pos, &mut cur, repo)?;
                     }
+                    b"metadata" => closed_root = true,
                     _ => {}
                 }
             }
@@ -183,6 +185,13 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
     }
     if !saw_root {
         return Err(invalid(path, 0, "no <metadata> element: not a primary.xml"));
+    }
+    if !closed_root {
+        return Err(invalid(
+            path,
+            reader.buffer_position(),
+            "the file ends before </metadata>: truncated?",
+        ));
     }
     Ok(())
 }

@@ -71,6 +71,7 @@ impl Repomd {
         let mut field: Option<&'static str> = None;
         let mut pending_type: Option<String> = None;
         let mut saw_root = false;
+        let mut closed_root = false;
         loop {
             let ev = reader
                 .read_event()
@@ -123,6 +124,9 @@ impl Repomd {
                 }
                 Event::End(e) => {
                     field = None;
+                    if e.local_name().as_ref() == b"repomd" {
+                        closed_root = true;
+                    }
                     if e.local_name().as_ref() == b"data" {
                         let (mdtype, href, checksum, size) = current.take().expect("inside <data>");
                         let href = href.ok_or_else(|| RepodataError::Invalid {
@@ -154,6 +158,12 @@ impl Repomd {
                 path: path.to_string(),
                 reason: "no <repomd> element".into(),
             });
+        }
+        if !closed_root || current.is_some() {
+            return Err(xml_err(
+                &reader,
+                "the file ends before </repomd>: truncated?".into(),
+            ));
         }
         Ok(Repomd { revision, entries })
     }

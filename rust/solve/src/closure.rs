@@ -83,7 +83,8 @@ impl ClosureReport {
         self.unresolved.iter().map(|u| u.deps.len()).sum()
     }
 
-    /// The report in `dnf repoclosure`'s format.
+    /// The report in `dnf repoclosure`'s format, and nothing else, so that
+    /// whatever parses dnf's output parses this.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for u in &self.unresolved {
@@ -93,6 +94,13 @@ impl ClosureReport {
                 out.push_str(&format!("    {d}\n"));
             }
         }
+        out
+    }
+
+    /// What dnf has no format for: installation problems and suggestions.
+    /// The CLI prints it on stderr, beside dnf's summary line.
+    pub fn extras_text(&self) -> String {
+        let mut out = String::new();
         if let Some(inst) = &self.installable {
             for u in &inst.uninstallable {
                 out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
