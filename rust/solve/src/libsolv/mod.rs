@@ -1,0 +1,32 @@
+//! The one place Strata talks to libsolv. Every `unsafe` call into the C
+//! library lives under this module; the rest of the crate sees owned,
+//! safe types: a [`Pool`] with RPM semantics, typed ids ([`StringId`],
+//! [`DepId`], [`SolvableId`], [`RepoId`]) so one kind of id cannot be
+//! passed as another, a [`Solver`] that borrows its pool, and the
+//! installability check built on them.
+//!
+//! Ids are checked against the pool they are given to (a foreign or stale
+//! id panics instead of reading out of bounds), which keeps every public
+//! function sound.
+
+mod installcheck;
+mod pool;
+mod queue;
+mod repo;
+mod solver;
+
+pub use installcheck::{installcheck, naive_installcheck};
+pub use pool::{DepId, Pool, Rel, RichOp, SolvableId, StringId};
+pub use repo::{RepoId, SolvableSpec};
+pub use solver::{Jobs, Problem, Solver};
+
+/// What can go wrong when talking to libsolv.
+#[derive(Debug, thiserror::Error)]
+pub enum LibsolvError {
+    /// libsolv strings are C strings.
+    #[error("`{0}` contains a NUL byte, which libsolv cannot store")]
+    InteriorNul(String),
+    /// The system libsolv was built without RPM semantics.
+    #[error("this libsolv cannot use RPM semantics (pool_setdisttype failed)")]
+    NoRpmSemantics,
+}
