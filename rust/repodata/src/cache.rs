@@ -57,7 +57,10 @@ pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
 /// Copies a section into records; `None` when its length is not a whole
 /// number of records.
 fn pod_vec<T: bytemuck::Pod>(bytes: &[u8]) -> Option<Vec<T>> {
-    (bytes.len() % std::mem::size_of::<T>() == 0).then(|| bytemuck::pod_collect_to_vec(bytes))
+    bytes
+        .len()
+        .is_multiple_of(std::mem::size_of::<T>())
+        .then(|| bytemuck::pod_collect_to_vec(bytes))
 }
 
 struct Sections<'a> {

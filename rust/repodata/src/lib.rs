@@ -13,7 +13,7 @@ pub mod source;
 pub mod strings;
 
 pub use error::{RepodataError, Result};
-pub use repo::{Dep, DepKind, DepRec, Package, PkgRec, Repo};
+pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::Repomd;
 pub use source::Location;
 pub use strings::{StrId, StringPool};

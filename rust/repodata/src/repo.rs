@@ -19,6 +19,22 @@ pub struct DepRec {
     pub _pad: [u8; 2],
 }
 
+/// What makes two dependency records of one repository the same
+/// dependency: name, flags and EVR string ids.
+pub type DepKey = (StrId, u8, StrId, StrId, StrId);
+
+impl DepRec {
+    pub fn key(&self) -> DepKey {
+        (
+            self.name,
+            self.flags,
+            self.epoch,
+            self.version,
+            self.release,
+        )
+    }
+}
+
 /// Kinds of dependency lists a package carries, in storage order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DepKind {

@@ -14,6 +14,14 @@ pub struct RepomdEntry {
     pub expected: Expected,
 }
 
+/// A `<data>` entry while it is read: type, href, checksum, size.
+type PartialEntry = (
+    String,
+    Option<String>,
+    Option<(String, String)>,
+    Option<u64>,
+);
+
 #[derive(Debug, Clone)]
 pub struct Repomd {
     pub revision: Option<String>,
@@ -62,12 +70,7 @@ impl Repomd {
         };
         let mut entries = Vec::new();
         let mut revision = None;
-        let mut current: Option<(
-            String,
-            Option<String>,
-            Option<(String, String)>,
-            Option<u64>,
-        )> = None;
+        let mut current: Option<PartialEntry> = None;
         let mut field: Option<&'static str> = None;
         let mut pending_type: Option<String> = None;
         let mut saw_root = false;

@@ -9,7 +9,7 @@ use crate::suggest::{suggest, Suggestions};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use strata_model::{Evr, RichDep};
-use strata_repodata::{Dep, Repo};
+use strata_repodata::{Dep, DepKey, Repo};
 
 /// What to check, mirroring `dnf repoclosure`'s options.
 #[derive(Debug, Clone, Default)]
@@ -261,8 +261,7 @@ pub fn repoclosure(
 
     // Decide each distinct requirement once per repository.
     let mut unresolved = Vec::new();
-    let mut memo: Vec<FxHashMap<(u32, u8, u32, u32, u32), bool>> =
-        vec![FxHashMap::default(); repos.len()];
+    let mut memo: Vec<FxHashMap<DepKey, bool>> = vec![FxHashMap::default(); repos.len()];
     let total = to_check.len();
     for (n, &id) in to_check.iter().enumerate() {
         if n % 4096 == 0 {
@@ -274,10 +273,8 @@ pub fn repoclosure(
             if skipped(d.name()) {
                 continue;
             }
-            let r = d.rec;
-            let key = (r.name, r.flags, r.epoch, r.version, r.release);
             let ok = *memo[id.repo as usize]
-                .entry(key)
+                .entry(d.rec.key())
                 .or_insert_with(|| !dep_providers(&sack, &d, &available).is_empty());
             if !ok {
                 missing.push(d.to_string());

@@ -9,7 +9,7 @@ use crate::libsolv::{self, DepId, Pool, Rel, RichOp as LRichOp, SolvableId, Solv
 use crate::sack::{PkgId, Sack};
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_model::{RelFlags, RichDep, RichOp};
-use strata_repodata::{Dep, DepRec};
+use strata_repodata::{Dep, DepKey};
 
 fn lerr(e: libsolv::LibsolvError) -> SolveError {
     SolveError::Libsolv(e.to_string())
@@ -60,13 +60,12 @@ fn rich(pool: &mut Pool, dep: &RichDep) -> Result<DepId, SolveError> {
 
 /// Converts dependencies once per distinct record and repository.
 struct DepCache {
-    memo: Vec<FxHashMap<(u32, u8, u32, u32, u32), DepId>>,
+    memo: Vec<FxHashMap<DepKey, DepId>>,
 }
 
 impl DepCache {
     fn get(&mut self, pool: &mut Pool, repo: u32, d: &Dep<'_>) -> Result<DepId, SolveError> {
-        let r: &DepRec = d.rec;
-        let key = (r.name, r.flags, r.epoch, r.version, r.release);
+        let key = d.rec.key();
         if let Some(&id) = self.memo[repo as usize].get(&key) {
             return Ok(id);
         }
