@@ -45,10 +45,16 @@ fn main() {
     });
     // A digest of the verdicts, so two runs can be compared for the same
     // answer, not just the same count.
-    let mut names: Vec<&str> = report.uninstallable.iter().map(|u| u.package.as_str()).collect();
+    let mut names: Vec<&str> = report
+        .uninstallable
+        .iter()
+        .map(|u| u.package.as_str())
+        .collect();
     names.sort_unstable();
     let digest = names.iter().fold(0xcbf29ce484222325u64, |h, n| {
-        n.bytes().chain([b'\n']).fold(h, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+        n.bytes()
+            .chain([b'\n'])
+            .fold(h, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
     });
     println!(
         "{} checked, {} uninstallable (digest {digest:016x}), {:.2} s",
