@@ -231,8 +231,11 @@ impl RichDep {
             RichDep::Op { op, left, right } => {
                 // libsolv's rule: parenthesize unless this continues the
                 // parent's chain, or is the `else` of an `if`/`unless`.
-                let chained = parent == Some(*op)
-                    && !matches!(op, RichOp::If | RichOp::Unless | RichOp::Else);
+                // Unlike libsolv, `without` is not treated as a chain: rpm
+                // cannot parse `a without b without c`, and what Strata
+                // prints must parse again.
+                let chained =
+                    parent == Some(*op) && matches!(op, RichOp::And | RichOp::Or | RichOp::With);
                 let else_of_cond = *op == RichOp::Else
                     && matches!(parent, Some(RichOp::If) | Some(RichOp::Unless));
                 let parens = !(chained || else_of_cond);
@@ -287,6 +290,10 @@ mod test {
         assert_eq!(roundtrip("(a if b else c)"), "(a if b else c)");
         assert_eq!(roundtrip("(a unless (b with c))"), "(a unless (b with c))");
         assert_eq!(roundtrip("((a or b) without c)"), "((a or b) without c)");
+        assert_eq!(
+            roundtrip("((a without b) without c)"),
+            "((a without b) without c)"
+        );
     }
 
     #[test]

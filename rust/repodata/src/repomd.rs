@@ -131,7 +131,9 @@ impl Repomd {
                         closed_root = true;
                     }
                     if e.local_name().as_ref() == b"data" {
-                        let (mdtype, href, checksum, size) = current.take().expect("inside <data>");
+                        let Some((mdtype, href, checksum, size)) = current.take() else {
+                            return Err(xml_err(&reader, "</data> without <data>".into()));
+                        };
                         let href = href.ok_or_else(|| RepodataError::Invalid {
                             path: path.to_string(),
                             reason: format!("`{mdtype}` entry has no <location href>"),

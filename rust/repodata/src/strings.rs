@@ -112,7 +112,9 @@ impl StringPool {
             }
             prev = e;
         }
-        if ends.first() != Some(&0) {
+        // Id 0 is the empty string, and the arena holds nothing past the
+        // last string (new strings are appended there).
+        if ends.first() != Some(&0) || ends.last().map(|&e| e as usize) != Some(arena.len()) {
             return None;
         }
         Some(StringPool {
@@ -143,5 +145,9 @@ mod test {
         assert_eq!(q.intern("mod_ssl"), b, "table rebuilt after loading");
         assert_eq!(q.intern("new"), 3);
         assert!(StringPool::from_parts("ab".into(), vec![0, 5]).is_none());
+        assert!(
+            StringPool::from_parts("abjunk".into(), vec![0, 2]).is_none(),
+            "trailing bytes"
+        );
     }
 }
