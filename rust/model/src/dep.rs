@@ -185,6 +185,9 @@ impl<'a> Parser<'a> {
                 let save = self.pos;
                 if let Some(flags) = self.token().and_then(RelFlags::from_op) {
                     match self.token() {
+                        Some(evr) if crate::evr::Evr::parse(evr).version.is_empty() => {
+                            return Err(self.err("the version is empty"))
+                        }
                         Some(evr) if evr != "(" && evr != ")" => {
                             return Ok(RichDep::Simple {
                                 name: name.to_string(),

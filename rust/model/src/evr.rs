@@ -183,12 +183,12 @@ impl<'a> Evr<'a> {
 }
 
 impl fmt::Display for Evr<'_> {
-    /// libsolv's form: the epoch only when it is not zero.
+    /// libsolv's form: the epoch only when it is not zero, unless the
+    /// version itself holds a colon and would otherwise read as an epoch.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(e) = self.epoch {
-            if !e.trim_start_matches('0').is_empty() {
-                write!(f, "{e}:")?;
-            }
+        let epoch = self.epoch.unwrap_or("0");
+        if !epoch.trim_start_matches('0').is_empty() || self.version.contains(':') {
+            write!(f, "{epoch}:")?;
         }
         f.write_str(self.version)?;
         if let Some(r) = self.release {
@@ -344,6 +344,8 @@ mod test {
         assert_eq!(e.to_string(), "2:1.0-3.fc40");
         assert_eq!(Evr::parse("0:1.0-1").to_string(), "1.0-1");
         assert_eq!(Evr::parse("1.0").release, None);
+        // Found by fuzzing: a colon in the version keeps its epoch in print.
+        assert_eq!(Evr::parse("0::x.0-3").to_string(), "0::x.0-3");
     }
 
     #[test]
