@@ -1,0 +1,3 @@
+//! The module compose pipeline.
+
+pub mod productmd;

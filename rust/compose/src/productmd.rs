@@ -1,0 +1,1 @@
+//! productmd metadata (composeinfo.json, rpms.json, modules.json).

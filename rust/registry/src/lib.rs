@@ -1,0 +1,1 @@
+//! Compose records: compose IDs, states, inputs and outputs.
