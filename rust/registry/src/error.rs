@@ -1,0 +1,81 @@
+//! Errors of every registry backend. Backend errors travel as boxed
+//! sources so that the variants stay the same for SQLite and PostgreSQL.
+
+use crate::record::State;
+
+/// The underlying cause of a backend failure (a SQLite or PostgreSQL
+/// error, an I/O error).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, naming the registry (`db`: the SQLite path, or the
+/// PostgreSQL connection without its password) and the compose involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    #[error("cannot open the compose registry {db}")]
+    Open {
+        db: String,
+        #[source]
+        source: BoxError,
+    },
+
+    #[error(
+        "the compose registry {db} has schema version {found}, but this Strata knows \
+         versions up to {known} only; use a newer Strata to read it"
+    )]
+    NewerSchema { db: String, found: i64, known: i64 },
+
+    #[error("{db} is not a Strata compose registry: {reason}")]
+    NotARegistry { db: String, reason: String },
+
+    /// The database refused or failed an operation (I/O, locked for longer
+    /// than the busy timeout, constraint).
+    #[error("compose registry {db}: cannot {action}")]
+    Backend {
+        db: String,
+        action: String,
+        #[source]
+        source: BoxError,
+    },
+
+    #[error("compose registry {db}: no such compose `{compose_id}`")]
+    NoSuchCompose { db: String, compose_id: String },
+
+    #[error("compose registry {db}: compose `{compose_id}` is not started (it is {state})")]
+    NotStarted {
+        db: String,
+        compose_id: String,
+        state: State,
+    },
+
+    /// The new compose cannot be recorded as described (e.g. a name that
+    /// cannot be part of a productmd compose ID).
+    #[error("cannot record a compose of `{name}:{stream}`: {reason}")]
+    InvalidCompose {
+        name: String,
+        stream: String,
+        reason: String,
+    },
+
+    #[error("cannot record the end of compose `{compose_id}`: {reason}")]
+    InvalidOutcome { compose_id: String, reason: String },
+
+    /// A stored record that this code cannot read back (edited by hand,
+    /// or written by a broken build).
+    #[error("compose registry {db}: the record of compose `{compose_id}` is corrupt: {reason}")]
+    Corrupt {
+        db: String,
+        compose_id: String,
+        reason: String,
+    },
+}
+
+/// A name that is not one of the known values of an enumeration
+/// (compose type, state, input kind), e.g. from a command-line option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}` (expected one of: {expected})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}

@@ -1,0 +1,346 @@
+//! What the registry stores about a compose: the request that starts it
+//! ([`NewCompose`]), how it ends ([`Outcome`]) and the whole record
+//! ([`ComposeRecord`]). Plain data, no I/O; shared by every backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::UnknownName;
+
+/// Binary packages of a compose: arch → NEVRAs. Sorted and without
+/// duplicates, so the same compose always reads back the same.
+pub type PackagesByArch = BTreeMap<String, BTreeSet<String>>;
+
+/// productmd's compose types. The type shows in the compose ID as a
+/// suffix after the date (`20261125.n.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComposeType {
+    Production,
+    Test,
+    /// Strata's default: composes follow the package source as it moves.
+    #[default]
+    Nightly,
+    Ci,
+    Development,
+}
+
+impl ComposeType {
+    pub const ALL: [ComposeType; 5] = [
+        ComposeType::Production,
+        ComposeType::Test,
+        ComposeType::Nightly,
+        ComposeType::Ci,
+        ComposeType::Development,
+    ];
+
+    /// The name productmd uses (`composeinfo.json` `compose.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComposeType::Production => "production",
+            ComposeType::Test => "test",
+            ComposeType::Nightly => "nightly",
+            ComposeType::Ci => "ci",
+            ComposeType::Development => "development",
+        }
+    }
+
+    /// The compose ID suffix after the date, as productmd writes it.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ComposeType::Production => "",
+            ComposeType::Test => ".t",
+            ComposeType::Nightly => ".n",
+            ComposeType::Ci => ".ci",
+            ComposeType::Development => ".d",
+        }
+    }
+}
+
+impl fmt::Display for ComposeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ComposeType {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ComposeType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "compose type",
+                value: s.to_owned(),
+                expected: "production, test, nightly, ci, development",
+            })
+    }
+}
+
+/// Where a compose is in its life. A compose whose process died stays
+/// `Started` for good and never counts as good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Started,
+    Finished,
+    Failed,
+}
+
+impl State {
+    pub const ALL: [State; 3] = [State::Started, State::Finished, State::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Started => "started",
+            State::Finished => "finished",
+            State::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "compose state",
+                value: s.to_owned(),
+                expected: "started, finished, failed",
+            })
+    }
+}
+
+/// What kind of thing a compose was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// A yum repository, identified by its repomd checksum.
+    SourceRepo,
+    /// A Koji tag's repository, identified by the Koji repo ID.
+    KojiRepo,
+    /// Another module compose (a dependency's last good), by compose ID.
+    Compose,
+    /// The platform repositories, identified by their checksum.
+    Platform,
+}
+
+impl InputKind {
+    pub const ALL: [InputKind; 4] = [
+        InputKind::SourceRepo,
+        InputKind::KojiRepo,
+        InputKind::Compose,
+        InputKind::Platform,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::SourceRepo => "source_repo",
+            InputKind::KojiRepo => "koji_repo",
+            InputKind::Compose => "compose",
+            InputKind::Platform => "platform",
+        }
+    }
+}
+
+impl fmt::Display for InputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InputKind {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InputKind::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "input kind",
+                value: s.to_owned(),
+                expected: "source_repo, koji_repo, compose, platform",
+            })
+    }
+}
+
+/// One thing a compose read, pinned to the exact content it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub kind: InputKind,
+    /// What the definition calls it: the module `name:stream`, the Koji
+    /// tag, the repository URL as written.
+    pub name: String,
+    /// The exact content: repomd checksum, Koji repo ID, compose ID.
+    pub ident: String,
+    /// Where it was read from (URL or path).
+    pub location: String,
+}
+
+/// A compose about to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCompose {
+    pub name: String,
+    pub stream: String,
+    pub compose_type: ComposeType,
+    /// Unix seconds. Its UTC date goes into the compose ID; pin it for a
+    /// reproducible build.
+    pub started_at: i64,
+    pub definition_path: PathBuf,
+    /// SHA-256 of the definition file's bytes, lowercase hex.
+    pub definition_digest: String,
+    /// The SCM commit (or other reference) the definition came from.
+    pub scm_ref: Option<String>,
+    pub arches: Vec<String>,
+    /// The modulemd version of the module stream built by this compose.
+    pub version: u64,
+    /// The modulemd context.
+    pub context: String,
+    pub inputs: Vec<Input>,
+}
+
+/// Where a finished compose was published.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The compose directory.
+    pub path: PathBuf,
+    /// arch → the yum repository of that arch.
+    pub repos: BTreeMap<String, PathBuf>,
+}
+
+/// How a compose ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Outcome {
+    Finished {
+        finished_at: i64,
+        outputs: Outputs,
+        packages: PackagesByArch,
+        /// Time spent per phase, as the pipeline measured it.
+        timings: serde_json::Value,
+    },
+    Failed {
+        finished_at: i64,
+        /// The error chain as the user saw it.
+        error: String,
+        /// The closure report with its suggestions, when the gate failed.
+        report: Option<serde_json::Value>,
+        /// The packages chosen before the failure, if it got that far.
+        packages: PackagesByArch,
+    },
+}
+
+impl Outcome {
+    pub fn state(&self) -> State {
+        match self {
+            Outcome::Finished { .. } => State::Finished,
+            Outcome::Failed { .. } => State::Failed,
+        }
+    }
+
+    pub fn finished_at(&self) -> i64 {
+        match self {
+            Outcome::Finished { finished_at, .. } | Outcome::Failed { finished_at, .. } => {
+                *finished_at
+            }
+        }
+    }
+
+    pub fn packages(&self) -> &PackagesByArch {
+        match self {
+            Outcome::Finished { packages, .. } | Outcome::Failed { packages, .. } => packages,
+        }
+    }
+}
+
+/// Everything the registry knows about one compose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComposeRecord {
+    /// The compose ID, e.g. `apache-2.4-20261125.n.0`.
+    pub id: String,
+    pub name: String,
+    pub stream: String,
+    pub compose_type: ComposeType,
+    /// `YYYYMMDD`, the UTC date of `started_at`.
+    pub date: String,
+    pub respin: u32,
+    pub state: State,
+    pub version: u64,
+    pub context: String,
+    pub definition_path: PathBuf,
+    pub definition_digest: String,
+    pub scm_ref: Option<String>,
+    pub arches: Vec<String>,
+    pub inputs: Vec<Input>,
+    pub packages: PackagesByArch,
+    /// Only for finished composes.
+    pub outputs: Option<Outputs>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub timings: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub report: Option<serde_json::Value>,
+}
+
+/// Which composes [`crate::Registry::list`] returns; every field left
+/// `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub name: Option<String>,
+    pub stream: Option<String>,
+    pub state: Option<State>,
+    /// At most this many, the newest.
+    pub limit: Option<usize>,
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for t in ComposeType::ALL {
+            assert_eq!(t.as_str().parse::<ComposeType>().unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for s in State::ALL {
+            assert_eq!(s.as_str().parse::<State>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for k in InputKind::ALL {
+            assert_eq!(k.as_str().parse::<InputKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_names_say_what_is_expected() {
+        let err = "weekly".parse::<ComposeType>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown compose type `weekly` (expected one of: production, test, nightly, ci, development)"
+        );
+        assert!("Finished".parse::<State>().is_err());
+    }
+
+    #[test]
+    fn suffixes_are_productmds() {
+        let suffixes: Vec<_> = ComposeType::ALL.iter().map(|t| t.suffix()).collect();
+        assert_eq!(suffixes, ["", ".t", ".n", ".ci", ".d"]);
+        assert_eq!(ComposeType::default(), ComposeType::Nightly);
+    }
+}

@@ -1,0 +1,561 @@
+//! The embedded backend: one SQLite file, shared by every process on the
+//! machine that composes.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, so the write lock is
+//! held before the next respin is read and two processes cannot both take
+//! it; the UNIQUE constraints would refuse a duplicate anyway. WAL lets
+//! readers go on while a compose is recorded, and the busy timeout makes
+//! writers queue instead of failing.
+
+mod schema;
+#[cfg(test)]
+mod test;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::RegistryError;
+use crate::record::{
+    ComposeRecord, ComposeType, Input, ListFilter, NewCompose, Outcome, Outputs, PackagesByArch,
+    State,
+};
+use crate::{compose_id, validate, Registry, Result};
+
+/// How long a writer waits for another one before giving up. Writes take
+/// milliseconds; this only matters when something holds the lock far
+/// longer (a backup, an interactive `sqlite3` session).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SqliteRegistry {
+    conn: Connection,
+    path: PathBuf,
+    /// The path as it is shown in errors.
+    db: String,
+}
+
+impl std::fmt::Debug for SqliteRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRegistry")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Adds the registry and the action to a SQLite error.
+pub(crate) trait Context<T> {
+    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| RegistryError::Backend {
+            db: db.to_owned(),
+            action: action(),
+            source: Box::new(e),
+        })
+    }
+}
+
+const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, state, \
+     version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
+     finished_at, output_path, timings, error, report";
+
+/// A `composes` row as stored, before it is checked.
+struct StoredCompose {
+    id: String,
+    name: String,
+    stream: String,
+    compose_type: String,
+    date: String,
+    respin: i64,
+    state: String,
+    version: i64,
+    context: String,
+    definition_path: String,
+    definition_digest: String,
+    scm_ref: Option<String>,
+    arches: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    output_path: Option<String>,
+    timings: Option<String>,
+    error: Option<String>,
+    report: Option<String>,
+}
+
+impl StoredCompose {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(StoredCompose {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            stream: r.get(2)?,
+            compose_type: r.get(3)?,
+            date: r.get(4)?,
+            respin: r.get(5)?,
+            state: r.get(6)?,
+            version: r.get(7)?,
+            context: r.get(8)?,
+            definition_path: r.get(9)?,
+            definition_digest: r.get(10)?,
+            scm_ref: r.get(11)?,
+            arches: r.get(12)?,
+            started_at: r.get(13)?,
+            finished_at: r.get(14)?,
+            output_path: r.get(15)?,
+            timings: r.get(16)?,
+            error: r.get(17)?,
+            report: r.get(18)?,
+        })
+    }
+}
+
+impl SqliteRegistry {
+    /// Opens the registry at `path`, creating the file (and its directory)
+    /// if needed and bringing its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = path.display().to_string();
+        let open_error = |source: crate::BoxError| RegistryError::Open {
+            db: db.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(e.into()))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
+        configure(&conn, &db).map_err(|e| open_error(e.into()))?;
+        schema::migrate(&mut conn, &db)?;
+        Ok(SqliteRegistry {
+            conn,
+            path: path.to_owned(),
+            db,
+        })
+    }
+
+    /// `$XDG_DATA_HOME/strata/registry.sqlite`, or
+    /// `~/.local/share/strata/registry.sqlite` when that is unset; `None`
+    /// without a usable home directory.
+    pub fn default_path() -> Option<PathBuf> {
+        default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `read` in one read transaction, so a record is never seen
+    /// half-finished.
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .ctx(&self.db, || "start reading".into())?;
+        let value = read(&tx)?;
+        tx.commit().ctx(&self.db, || "end reading".into())?;
+        Ok(value)
+    }
+}
+
+fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
+    // First, so that switching to WAL below also waits for other openers.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // E.g. on a network file system. Still correct, readers just wait
+        // for writers.
+        tracing::warn!(db, mode, "SQLite refused WAL mode for the compose registry");
+    }
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// The XDG base directory rule: a relative `XDG_DATA_HOME` is ignored.
+fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let data_home = match xdg_data_home.map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        _ => {
+            let home = PathBuf::from(home?);
+            if !home.is_absolute() {
+                return None;
+            }
+            home.join(".local").join("share")
+        }
+    };
+    Some(data_home.join("strata").join("registry.sqlite"))
+}
+
+fn json_text(value: &serde_json::Value) -> String {
+    // A serde_json::Value always serializes.
+    value.to_string()
+}
+
+/// Reads compose `id` with everything that belongs to it.
+fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
+    let action = || format!("read compose `{id}`");
+    let stored = conn
+        .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM composes WHERE id = ?1"))
+        .and_then(|mut st| st.query_row([id], StoredCompose::from_row).optional())
+        .ctx(db, action)?;
+    let Some(s) = stored else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| RegistryError::Corrupt {
+        db: db.to_owned(),
+        compose_id: id.to_owned(),
+        reason,
+    };
+    let json = |column: &str, text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| corrupt(format!("`{column}` is not JSON: {e}")))
+    };
+
+    let inputs = conn
+        .prepare_cached(
+            "SELECT kind, name, ident, location FROM compose_inputs \
+             WHERE compose_id = ?1 ORDER BY position",
+        )
+        .and_then(|mut st| {
+            st.query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .ctx(db, action)?
+        .into_iter()
+        .map(|(kind, name, ident, location)| {
+            Ok(Input {
+                kind: kind.parse().map_err(|e| corrupt(format!("{e}")))?,
+                name,
+                ident,
+                location,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut packages = PackagesByArch::new();
+    {
+        let mut st = conn
+            .prepare_cached("SELECT arch, nevra FROM compose_packages WHERE compose_id = ?1")
+            .ctx(db, action)?;
+        let rows = st
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .ctx(db, action)?;
+        for row in rows {
+            let (arch, nevra) = row.ctx(db, action)?;
+            packages.entry(arch).or_default().insert(nevra);
+        }
+    }
+
+    let outputs = match s.output_path {
+        None => None,
+        Some(path) => {
+            let repos = conn
+                .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
+                .and_then(|mut st| {
+                    st.query_map([id], |r| {
+                        Ok((r.get::<_, String>(0)?, PathBuf::from(r.get::<_, String>(1)?)))
+                    })?
+                    .collect::<rusqlite::Result<_>>()
+                })
+                .ctx(db, action)?;
+            Some(Outputs {
+                path: path.into(),
+                repos,
+            })
+        }
+    };
+
+    Ok(Some(ComposeRecord {
+        compose_type: s
+            .compose_type
+            .parse::<ComposeType>()
+            .map_err(|e| corrupt(e.to_string()))?,
+        date: s.date,
+        respin: u32::try_from(s.respin)
+            .map_err(|_| corrupt(format!("respin {} is out of range", s.respin)))?,
+        state: s.state.parse().map_err(|e| corrupt(format!("{e}")))?,
+        version: u64::try_from(s.version)
+            .map_err(|_| corrupt(format!("version {} is negative", s.version)))?,
+        context: s.context,
+        definition_path: s.definition_path.into(),
+        definition_digest: s.definition_digest,
+        scm_ref: s.scm_ref,
+        arches: serde_json::from_str(&s.arches)
+            .map_err(|e| corrupt(format!("`arches` is not a JSON list of names: {e}")))?,
+        inputs,
+        packages,
+        outputs,
+        started_at: s.started_at,
+        finished_at: s.finished_at,
+        timings: s.timings.as_deref().map(|t| json("timings", t)).transpose()?,
+        error: s.error,
+        report: s.report.as_deref().map(|t| json("report", t)).transpose()?,
+        id: s.id,
+        name: s.name,
+        stream: s.stream,
+    }))
+}
+
+fn insert_packages(
+    tx: &Connection,
+    db: &str,
+    id: &str,
+    packages: &PackagesByArch,
+) -> Result<()> {
+    let action = || format!("record the packages of compose `{id}`");
+    let mut st = tx
+        .prepare_cached("INSERT INTO compose_packages (compose_id, arch, nevra) VALUES (?1, ?2, ?3)")
+        .ctx(db, action)?;
+    for (arch, nevras) in packages {
+        for nevra in nevras {
+            st.execute(params![id, arch, nevra]).ctx(db, action)?;
+        }
+    }
+    Ok(())
+}
+
+impl Registry for SqliteRegistry {
+    fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
+        let alloc = validate::new_compose(new)?;
+        let db = self.db.as_str();
+        let what = || format!("begin a compose of `{}:{}`", new.name, new.stream);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(db, what)?;
+
+        let respin: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(respin) + 1, 0) FROM composes WHERE id_base = ?1",
+                [&alloc.id_base],
+                |r| r.get(0),
+            )
+            .ctx(db, what)?;
+        let respin = u32::try_from(respin).map_err(|_| RegistryError::InvalidCompose {
+            name: new.name.clone(),
+            stream: new.stream.clone(),
+            reason: format!("no respin left for {}", alloc.id_base),
+        })?;
+        let seq: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM composes", [], |r| {
+                r.get(0)
+            })
+            .ctx(db, what)?;
+        let id = compose_id::compose_id(&alloc.id_base, respin);
+        let arches = serde_json::to_string(&new.arches).expect("a list of strings serializes");
+        let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
+
+        tx.execute(
+            "INSERT INTO composes (id, seq, id_base, respin, name, stream, compose_type, \
+             compose_date, state, version, context, definition_path, definition_digest, \
+             scm_ref, arches, started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'started', ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                id,
+                seq,
+                alloc.id_base,
+                respin,
+                new.name,
+                new.stream,
+                new.compose_type.as_str(),
+                alloc.date,
+                new.version as i64,
+                new.context,
+                definition_path,
+                new.definition_digest,
+                new.scm_ref,
+                arches,
+                new.started_at,
+            ],
+        )
+        .ctx(db, || format!("record compose `{id}` as started"))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO compose_inputs (compose_id, position, kind, name, ident, location) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .ctx(db, || format!("record the inputs of compose `{id}`"))?;
+            for (position, input) in new.inputs.iter().enumerate() {
+                st.execute(params![
+                    id,
+                    position as i64,
+                    input.kind.as_str(),
+                    input.name,
+                    input.ident,
+                    input.location,
+                ])
+                .ctx(db, || format!("record the inputs of compose `{id}`"))?;
+            }
+        }
+        let record = load(&tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
+            db: db.to_owned(),
+            compose_id: id.clone(),
+        })?;
+        tx.commit()
+            .ctx(db, || format!("commit compose `{id}` as started"))?;
+        tracing::info!(db, compose_id = %id, "compose started");
+        Ok(record)
+    }
+
+    fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord> {
+        validate::outcome(compose_id, outcome)?;
+        let db = self.db.as_str();
+        let what = || format!("record the end of compose `{compose_id}`");
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(db, what)?;
+
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM composes WHERE id = ?1",
+                [compose_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(db, what)?;
+        let state = state.ok_or_else(|| RegistryError::NoSuchCompose {
+            db: db.to_owned(),
+            compose_id: compose_id.to_owned(),
+        })?;
+        let state: State = state.parse().map_err(|e| RegistryError::Corrupt {
+            db: db.to_owned(),
+            compose_id: compose_id.to_owned(),
+            reason: format!("{e}"),
+        })?;
+        if state != State::Started {
+            return Err(RegistryError::NotStarted {
+                db: db.to_owned(),
+                compose_id: compose_id.to_owned(),
+                state,
+            });
+        }
+
+        match outcome {
+            Outcome::Finished {
+                finished_at,
+                outputs,
+                packages: _,
+                timings,
+            } => {
+                let output_path = outputs.path.to_str().expect("validated as UTF-8");
+                tx.execute(
+                    "UPDATE composes SET state = 'finished', finished_at = ?2, \
+                     output_path = ?3, timings = ?4 WHERE id = ?1",
+                    params![compose_id, finished_at, output_path, json_text(timings)],
+                )
+                .ctx(db, what)?;
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO compose_repos (compose_id, arch, path) VALUES (?1, ?2, ?3)",
+                    )
+                    .ctx(db, what)?;
+                for (arch, path) in &outputs.repos {
+                    let path = path.to_str().expect("validated as UTF-8");
+                    st.execute(params![compose_id, arch, path]).ctx(db, what)?;
+                }
+            }
+            Outcome::Failed {
+                finished_at,
+                error,
+                report,
+                packages: _,
+            } => {
+                tx.execute(
+                    "UPDATE composes SET state = 'failed', finished_at = ?2, \
+                     error = ?3, report = ?4 WHERE id = ?1",
+                    params![compose_id, finished_at, error, report.as_ref().map(json_text)],
+                )
+                .ctx(db, what)?;
+            }
+        }
+        insert_packages(&tx, db, compose_id, outcome.packages())?;
+        let record = load(&tx, db, compose_id)?.ok_or_else(|| RegistryError::NoSuchCompose {
+            db: db.to_owned(),
+            compose_id: compose_id.to_owned(),
+        })?;
+        tx.commit().ctx(db, what)?;
+        tracing::info!(db, compose_id, state = %record.state, "compose ended");
+        Ok(record)
+    }
+
+    fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|conn| load(conn, &self.db, compose_id))
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
+        let mut sql = String::from("SELECT id FROM composes WHERE 1 = 1");
+        let mut args = Vec::new();
+        for (column, value) in [
+            ("name", filter.name.as_deref()),
+            ("stream", filter.stream.as_deref()),
+            ("state", filter.state.map(State::as_str)),
+        ] {
+            if let Some(value) = value {
+                args.push(SqlValue::Text(value.to_owned()));
+                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        if let Some(limit) = filter.limit {
+            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" LIMIT ?{}", args.len()));
+        }
+        self.read(|conn| {
+            let ids = conn
+                .prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .ctx(&self.db, || "list composes".into())?;
+            ids.iter()
+                .filter_map(|id| load(conn, &self.db, id).transpose())
+                .collect()
+        })
+    }
+
+    fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|conn| {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    [name, stream],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(&self.db, || format!("find the last good compose of `{name}:{stream}`"))?;
+            match id {
+                Some(id) => load(conn, &self.db, &id),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT c.id FROM composes c WHERE EXISTS (\
+                   SELECT 1 FROM compose_inputs i \
+                   WHERE i.compose_id = c.id AND i.kind = 'compose' AND i.ident = ?1) \
+                 ORDER BY c.seq DESC",
+            )
+            .and_then(|mut st| {
+                st.query_map([compose_id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .ctx(&self.db, || format!("find the composes using compose `{compose_id}`"))
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Checks every backend makes before it writes, so that what one backend
+//! accepts the other accepts too, and nothing half-valid is stored.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::compose_id;
+use crate::error::RegistryError;
+use crate::record::{NewCompose, Outcome};
+use crate::Result;
+
+/// A validated new compose: where its ID comes from.
+pub(crate) struct Allocation {
+    /// `YYYYMMDD`.
+    pub date: String,
+    /// The compose ID without the respin.
+    pub id_base: String,
+}
+
+pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
+    let invalid = |reason: String| RegistryError::InvalidCompose {
+        name: new.name.clone(),
+        stream: new.stream.clone(),
+        reason,
+    };
+    if let Some(problem) = compose_id::name_problem(&new.name) {
+        return Err(invalid(problem));
+    }
+    if let Some(problem) = compose_id::stream_problem(&new.stream) {
+        return Err(invalid(problem));
+    }
+    let date = compose_id::compose_date(new.started_at).ok_or_else(|| {
+        invalid(format!(
+            "the start time {} (unix seconds) is not between 1970 and 9999",
+            new.started_at
+        ))
+    })?;
+    if i64::try_from(new.version).is_err() {
+        return Err(invalid(format!(
+            "the modulemd version {} is larger than {}, the largest a database stores",
+            new.version,
+            i64::MAX
+        )));
+    }
+    if new.context.is_empty() {
+        return Err(invalid("the modulemd context is empty".into()));
+    }
+    let digest = &new.definition_digest;
+    if digest.len() != 64 || !digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(invalid(format!(
+            "the definition digest `{digest}` is not a SHA-256 in lowercase hex"
+        )));
+    }
+    utf8_path(&new.definition_path, "the definition path").map_err(invalid)?;
+    if new.arches.is_empty() {
+        return Err(invalid("no arches".into()));
+    }
+    let mut seen = HashSet::new();
+    for arch in &new.arches {
+        arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
+        if !seen.insert(arch) {
+            return Err(invalid(format!("arch `{arch}` is listed twice")));
+        }
+    }
+    for input in &new.inputs {
+        if input.ident.is_empty() {
+            return Err(invalid(format!(
+                "the {} input `{}` has no identity (checksum, repo ID or compose ID)",
+                input.kind, input.name
+            )));
+        }
+    }
+    Ok(Allocation {
+        id_base: compose_id::id_base(&new.name, &new.stream, &date, new.compose_type),
+        date,
+    })
+}
+
+pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
+    let invalid = |reason: String| RegistryError::InvalidOutcome {
+        compose_id: compose_id.to_owned(),
+        reason,
+    };
+    if outcome.finished_at() < 0 {
+        return Err(invalid(format!(
+            "the end time {} (unix seconds) is before 1970",
+            outcome.finished_at()
+        )));
+    }
+    for (arch, nevras) in outcome.packages() {
+        arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
+        if nevras.contains("") {
+            return Err(invalid(format!("an empty package name for arch `{arch}`")));
+        }
+    }
+    if let Outcome::Finished { outputs, .. } = outcome {
+        utf8_path(&outputs.path, "the output path").map_err(invalid)?;
+        for (arch, path) in &outputs.repos {
+            arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
+            utf8_path(path, &format!("the repository path of `{arch}`")).map_err(invalid)?;
+        }
+    }
+    Ok(())
+}
+
+fn arch_problem(arch: &str) -> Option<String> {
+    if arch.is_empty() || !arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Some(format!("`{arch}` is not an arch name"))
+    } else {
+        None
+    }
+}
+
+/// Paths are stored as text, which must be UTF-8 in every backend.
+pub(crate) fn utf8_path<'a>(path: &'a Path, what: &str) -> Result<&'a str, String> {
+    path.to_str()
+        .ok_or_else(|| format!("{what} {} is not UTF-8", path.display()))
+}
