@@ -49,6 +49,28 @@ pub enum RepodataError {
     UnknownCompression { path: String, magic: String },
     #[error("cache file `{}` is unusable: {reason}", path.display())]
     Cache { path: PathBuf, reason: String },
+    #[error("`{path}` has no record for `{package}` (pkgid {pkgid}), which primary.xml lists")]
+    MissingRecord {
+        path: String,
+        package: String,
+        pkgid: String,
+    },
+    #[error("`{path}` disagrees with primary.xml about `{package}`: {reason}")]
+    RecordMismatch {
+        path: String,
+        package: String,
+        reason: String,
+    },
+    #[error("the primary record of `{package}` is unusable: {reason}")]
+    BadRecord { package: String, reason: String },
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write repodata into `{}`: {reason}", path.display())]
+    WriteInput { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = RepodataError> = std::result::Result<T, E>;

@@ -1,22 +1,31 @@
 //! Reading rpm-md repositories as createrepo_c writes them: repomd.xml,
 //! primary.xml and (on demand) filelists.xml, compressed with gz, xz, zstd
 //! or bz2, each verified against the checksum repomd.xml declares. Parsed
-//! repositories are cached by primary checksum.
+//! repositories are cached by primary checksum. For composes: the raw
+//! per-package records of a source (`records`) and writing new repodata
+//! from them (`write`).
 
 pub mod cache;
 pub mod error;
 pub mod filelists;
 pub mod primary;
+pub mod records;
 pub mod repo;
 pub mod repomd;
 pub mod source;
 pub mod strings;
+pub mod write;
 
 pub use error::{RepodataError, Result};
+pub use records::{open_records, PackageRecords, RecordStore};
 pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::Repomd;
 pub use source::Location;
 pub use strings::{StrId, StringPool};
+pub use write::{
+    package_size, rewrite_location, write_repodata, Compression, ExtraMetadata, WriteOptions,
+    WrittenFile, WrittenRepodata,
+};
 
 use rustc_hash::FxHashSet;
 use std::path::PathBuf;

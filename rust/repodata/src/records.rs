@@ -1,0 +1,1452 @@
+//! Raw per-package metadata records of a source repository: the
+//! `<package>` elements of primary.xml, filelists.xml and other.xml, kept
+//! byte for byte so a compose can publish a subset of a repository without
+//! re-reading RPMs.
+//!
+//! The three files are streamed once and cut into records at the byte
+//! offsets of their `<package>` elements; the records are stored in small
+//! zstd blocks with an index, in memory and (with a cache directory) in a
+//! cache file keyed by the three checksums in repomd.xml. Later opens read
+//! only the index, and `get_many` decompresses only the blocks that hold
+//! the packages asked for, so a compose costs what it selects, not what the
+//! source holds.
+//!
+//! Cache file layout (little endian):
+//! `MAGIC, VERSION u32, 0u32`, the compressed blocks of primary, filelists
+//! and other, the index as one zstd frame with a content checksum, and a
+//! footer `index offset u64, index length u64, index open length u64,
+//! MAGIC`. Every block is a zstd frame with a content checksum, so a damaged
+//! block is noticed when it is read; the index is bounds-checked on open.
+
+use crate::error::{RepodataError, Result};
+use crate::repomd::{Repomd, RepomdEntry};
+use crate::source::{self, stream_error, Location};
+use crate::{LoadOptions, Repo};
+use bytemuck::{Pod, Zeroable};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use rustc_hash::FxHashMap;
+use sha2::Digest;
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+const MAGIC: &[u8; 8] = b"STRATRC\0";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+const FOOTER_LEN: usize = 32;
+/// A block is closed at whichever comes first. Small blocks keep the work
+/// of `get_many` close to the size of what it returns.
+const BLOCK_PACKAGES: u32 = 32;
+const BLOCK_BYTES: usize = 48 << 10;
+const LEVEL: i32 = 3;
+/// Sanity limits for a cache file's index.
+const MAX_OPEN_BLOCK: u32 = 1 << 30;
+const MAX_INDEX: u64 = 1 << 32;
+/// Above this much decompression `get_many` uses a second thread.
+const PARALLEL_BYTES: u64 = 4 << 20;
+/// Reads of neighbouring blocks closer than this are merged.
+const READ_GAP: u64 = 64 << 10;
+
+/// The three raw records of one package.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageRecords {
+    /// `<package type="rpm">…</package>` from primary.xml.
+    pub primary: String,
+    /// `<package pkgid=… name=… arch=…>…</package>` from filelists.xml.
+    pub filelists: String,
+    /// `<package pkgid=… name=… arch=…>…</package>` from other.xml.
+    pub other: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Primary = 0,
+    Filelists = 1,
+    Other = 2,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Primary, Kind::Filelists, Kind::Other];
+
+    fn mdtype(self) -> &'static str {
+        match self {
+            Kind::Primary => "primary",
+            Kind::Filelists => "filelists",
+            Kind::Other => "other",
+        }
+    }
+
+    fn root(self) -> &'static [u8] {
+        match self {
+            Kind::Primary => b"metadata",
+            Kind::Filelists => b"filelists",
+            Kind::Other => b"otherdata",
+        }
+    }
+}
+
+/// A block of records in the cache image.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct BlockEntry {
+    offset: u64,
+    comp_len: u32,
+    open_len: u32,
+}
+
+/// Where one record lives: a block and a range in its decompressed bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct RecEntry {
+    block: u32,
+    start: u32,
+    len: u32,
+}
+
+const UNSET: u32 = u32::MAX;
+
+/// Identity fields of a record, used to match filelists and other records
+/// to primary packages.
+const PKGID: usize = 0;
+const NAME: usize = 1;
+const ARCH: usize = 2;
+const EPOCH: usize = 3;
+const VER: usize = 4;
+const REL: usize = 5;
+const FIELDS: usize = 6;
+
+/// Rows of identity fields in one arena.
+#[derive(Default)]
+struct Idents {
+    arena: String,
+    ends: Vec<u32>,
+}
+
+impl Idents {
+    fn push(&mut self, row: &[String; FIELDS]) {
+        for f in row {
+            self.arena.push_str(f);
+            self.ends.push(self.arena.len() as u32);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len() / FIELDS
+    }
+
+    fn field(&self, row: usize, f: usize) -> &str {
+        let i = row * FIELDS + f;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    fn epoch(&self, row: usize) -> &str {
+        match self.field(row, EPOCH) {
+            "" => "0",
+            e => e,
+        }
+    }
+
+    /// `name-[epoch:]ver-rel.arch`, for messages.
+    fn nevra(&self, row: usize) -> String {
+        let epoch = self.epoch(row);
+        format!(
+            "{}-{}{}-{}.{}",
+            self.field(row, NAME),
+            if epoch == "0" {
+                String::new()
+            } else {
+                format!("{epoch}:")
+            },
+            self.field(row, VER),
+            self.field(row, REL),
+            self.field(row, ARCH)
+        )
+    }
+}
+
+/// Records compressed into blocks as they arrive.
+struct Blocks {
+    region: Vec<u8>,
+    entries: Vec<BlockEntry>,
+    recs: Vec<RecEntry>,
+    open: Vec<u8>,
+    in_block: u32,
+    scratch: Vec<u8>,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl Blocks {
+    fn new() -> io::Result<Blocks> {
+        let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
+        compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        Ok(Blocks {
+            region: Vec::new(),
+            entries: Vec::new(),
+            recs: Vec::new(),
+            open: Vec::with_capacity(BLOCK_BYTES * 2),
+            in_block: 0,
+            scratch: Vec::new(),
+            compressor,
+        })
+    }
+
+    fn push(&mut self, record: &[u8]) -> io::Result<()> {
+        let start = self.open.len();
+        if start + record.len() > MAX_OPEN_BLOCK as usize {
+            return Err(io::Error::other("a record is larger than 1 GiB"));
+        }
+        self.open.extend_from_slice(record);
+        self.recs.push(RecEntry {
+            block: self.entries.len() as u32,
+            start: start as u32,
+            len: record.len() as u32,
+        });
+        self.in_block += 1;
+        if self.in_block >= BLOCK_PACKAGES || self.open.len() >= BLOCK_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.in_block == 0 {
+            return Ok(());
+        }
+        self.scratch.clear();
+        self.scratch
+            .reserve(zstd::zstd_safe::compress_bound(self.open.len()));
+        self.compressor
+            .compress_to_buffer(&self.open[..], &mut self.scratch)?;
+        self.entries.push(BlockEntry {
+            offset: self.region.len() as u64,
+            comp_len: self.scratch.len() as u32,
+            open_len: self.open.len() as u32,
+        });
+        self.region.extend_from_slice(&self.scratch);
+        self.open.clear();
+        self.in_block = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<Blocks> {
+        self.flush()?;
+        self.open = Vec::new();
+        self.scratch = Vec::new();
+        Ok(self)
+    }
+}
+
+/// One metadata file cut into records: blocks in file order, identities.
+struct Scanned {
+    blocks: Blocks,
+    idents: Idents,
+}
+
+/// Passes a stream to the XML reader and keeps a copy of what it consumed
+/// since the last `clear`, so a record's bytes can be cut out exactly.
+struct Tee<'a> {
+    inner: &'a mut dyn BufRead,
+    kept: Vec<u8>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Tee<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        // The reader consumes only what a fill_buf just returned, so
+        // asking again does no I/O.
+        if let Ok(buf) = self.inner.fill_buf() {
+            self.kept.extend_from_slice(&buf[..amt.min(buf.len())]);
+        }
+        self.inner.consume(amt);
+    }
+}
+
+fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
+    match e {
+        quick_xml::Error::Io(io) => stream_error(path, &io),
+        other => RepodataError::Xml {
+            path: path.to_string(),
+            position,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn bad(path: &str, position: u64, reason: impl Into<String>) -> RepodataError {
+    RepodataError::Xml {
+        path: path.to_string(),
+        position,
+        reason: reason.into(),
+    }
+}
+
+fn unescaped(path: &str, pos: u64, raw: &[u8], out: &mut String) -> Result<()> {
+    let s = std::str::from_utf8(raw).map_err(|_| bad(path, pos, "text is not UTF-8"))?;
+    if s.contains('&') {
+        let u = quick_xml::escape::unescape(s).map_err(|e| bad(path, pos, e.to_string()))?;
+        out.push_str(&u);
+    } else {
+        out.push_str(s);
+    }
+    Ok(())
+}
+
+/// Copies the attributes named in `wanted` (name, field) into `row`.
+fn read_attrs(
+    path: &str,
+    pos: u64,
+    e: &BytesStart<'_>,
+    wanted: &[(&[u8], usize)],
+    row: &mut [String; FIELDS],
+) -> Result<()> {
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        if let Some(&(_, f)) = wanted.iter().find(|(k, _)| *k == a.key.as_ref()) {
+            row[f].clear();
+            unescaped(path, pos, &a.value, &mut row[f])?;
+        }
+    }
+    Ok(())
+}
+
+const VERSION_ATTRS: &[(&[u8], usize)] = &[(b"epoch", EPOCH), (b"ver", VER), (b"rel", REL)];
+const PACKAGE_ATTRS: &[(&[u8], usize)] = &[(b"pkgid", PKGID), (b"name", NAME), (b"arch", ARCH)];
+
+/// Cuts one metadata file into records. For primary the identity comes
+/// from `<checksum>`, `<name>`, `<arch>` and `<version>`; for filelists and
+/// other from the `<package>` attributes and `<version>`.
+fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
+    let tee = Tee {
+        inner: input,
+        kept: Vec::with_capacity(1 << 16),
+    };
+    let mut reader = Reader::from_reader(tee);
+    let io_err = |e: io::Error| RepodataError::Io {
+        path: path.to_string(),
+        source: e,
+    };
+    let mut blocks = Blocks::new().map_err(io_err)?;
+    let mut idents = Idents::default();
+    let mut row: [String; FIELDS] = Default::default();
+    let mut buf = Vec::with_capacity(4096);
+    let mut depth = 0u32;
+    let mut in_package = false;
+    let mut field: Option<usize> = None;
+    let mut saw_root = false;
+    let mut closed_root = false;
+    loop {
+        buf.clear();
+        let pos = reader.buffer_position();
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(path, pos, e))?;
+        let (start, empty) = match &ev {
+            Event::Start(e) => (Some(e), false),
+            Event::Empty(e) => (Some(e), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            match depth {
+                0 => {
+                    if e.local_name().as_ref() != kind.root() {
+                        return Err(RepodataError::Invalid {
+                            path: path.to_string(),
+                            reason: format!(
+                                "the root element is <{}>, not <{}>: not a {}.xml",
+                                String::from_utf8_lossy(e.name().as_ref()),
+                                String::from_utf8_lossy(kind.root()),
+                                kind.mdtype()
+                            ),
+                        });
+                    }
+                    saw_root = true;
+                }
+                1 if e.local_name().as_ref() == b"package" => {
+                    // The start tag is `<`, its content, `>` (or `/>`).
+                    let tag_len = e.len() + if empty { 3 } else { 2 };
+                    let kept = &mut reader.get_mut().kept;
+                    let Some(at) = kept.len().checked_sub(tag_len) else {
+                        return Err(bad(path, pos, "cannot locate <package> in the stream"));
+                    };
+                    if kept[at] != b'<' {
+                        return Err(bad(path, pos, "cannot locate <package> in the stream"));
+                    }
+                    kept.drain(..at);
+                    row.iter_mut().for_each(String::clear);
+                    if kind != Kind::Primary {
+                        read_attrs(path, pos, e, PACKAGE_ATTRS, &mut row)?;
+                    }
+                    in_package = true;
+                }
+                2 if in_package => match e.local_name().as_ref() {
+                    b"version" => read_attrs(path, pos, e, VERSION_ATTRS, &mut row)?,
+                    b"name" if kind == Kind::Primary => field = Some(NAME),
+                    b"arch" if kind == Kind::Primary => field = Some(ARCH),
+                    b"checksum" if kind == Kind::Primary => field = Some(PKGID),
+                    _ => {}
+                },
+                _ => {}
+            }
+            if empty {
+                field = None;
+            } else {
+                depth += 1;
+            }
+        }
+        let package_ends = match &ev {
+            Event::Empty(e) => depth == 1 && e.local_name().as_ref() == b"package",
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                field = None;
+                if depth == 0 {
+                    closed_root = true;
+                }
+                depth == 1 && e.local_name().as_ref() == b"package"
+            }
+            Event::Text(t) => {
+                if let Some(f) = field {
+                    unescaped(path, pos, t.as_ref(), &mut row[f])?;
+                }
+                false
+            }
+            Event::CData(t) => {
+                if let Some(f) = field {
+                    unescaped(path, pos, t.as_ref(), &mut row[f])?;
+                }
+                false
+            }
+            Event::Eof => break,
+            _ => false,
+        };
+        if package_ends && in_package {
+            in_package = false;
+            if kind == Kind::Primary {
+                let sum = row[PKGID].trim().to_string();
+                row[PKGID] = sum;
+                let name = row[NAME].trim().to_string();
+                row[NAME] = name;
+                let arch = row[ARCH].trim().to_string();
+                row[ARCH] = arch;
+            }
+            if row[PKGID].is_empty() || row[NAME].is_empty() {
+                return Err(bad(path, pos, "<package> without a pkgid or a name"));
+            }
+            let kept = &mut reader.get_mut().kept;
+            if std::str::from_utf8(kept).is_err() {
+                return Err(bad(
+                    path,
+                    pos,
+                    format!("the record of `{}` is not UTF-8", row[NAME]),
+                ));
+            }
+            blocks.push(kept).map_err(io_err)?;
+            kept.clear();
+            idents.push(&row);
+        }
+    }
+    if in_package {
+        return Err(bad(
+            path,
+            reader.buffer_position(),
+            "the file ends inside a <package>: truncated?",
+        ));
+    }
+    if !saw_root {
+        return Err(RepodataError::Invalid {
+            path: path.to_string(),
+            reason: format!("no <{}> element", String::from_utf8_lossy(kind.root())),
+        });
+    }
+    if !closed_root {
+        return Err(bad(
+            path,
+            reader.buffer_position(),
+            format!(
+                "the file ends before </{}>: truncated?",
+                String::from_utf8_lossy(kind.root())
+            ),
+        ));
+    }
+    let blocks = blocks.finish().map_err(io_err)?;
+    Ok(Scanned { blocks, idents })
+}
+
+/// Escapes an attribute value as createrepo_c (libxml2) writes it.
+pub(crate) fn escape_attr(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\n' | b'\r' | b'\t'))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The record createrepo_c writes for a package without files or
+/// changelogs.
+fn minimal_record(idents: &Idents, row: usize) -> String {
+    format!(
+        "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>\n</package>",
+        escape_attr(idents.field(row, PKGID)),
+        escape_attr(idents.field(row, NAME)),
+        escape_attr(idents.field(row, ARCH)),
+        escape_attr(idents.epoch(row)),
+        escape_attr(idents.field(row, VER)),
+        escape_attr(idents.field(row, REL)),
+    )
+}
+
+/// Places the records of a filelists or other file at their primary
+/// indices, checking that each names the same package as primary.
+fn match_to_primary(primary: &Idents, scanned: &Scanned, path: &str) -> Result<Vec<RecEntry>> {
+    let n = primary.len();
+    let mut first: FxHashMap<&str, u32> = FxHashMap::default();
+    first.reserve(n);
+    // Packages sharing a pkgid (the same RPM listed twice) are chained.
+    let mut next_same = vec![UNSET; n];
+    for i in (0..n).rev() {
+        if let Some(old) = first.insert(primary.field(i, PKGID), i as u32) {
+            next_same[i] = old;
+        }
+    }
+    let mut placed = vec![
+        RecEntry {
+            block: UNSET,
+            start: 0,
+            len: 0,
+        };
+        n
+    ];
+    let ids = &scanned.idents;
+    for (j, rec) in scanned.blocks.recs.iter().enumerate() {
+        let pkgid = ids.field(j, PKGID);
+        let mut at = first.get(pkgid).copied().unwrap_or(UNSET);
+        while at != UNSET && placed[at as usize].block != UNSET {
+            at = next_same[at as usize];
+        }
+        if at == UNSET {
+            let reason = if first.contains_key(pkgid) {
+                "more records for this pkgid than primary.xml has packages".to_string()
+            } else {
+                "primary.xml has no package with this pkgid".to_string()
+            };
+            return Err(RepodataError::RecordMismatch {
+                path: path.to_string(),
+                package: format!("{} (pkgid {pkgid})", ids.nevra(j)),
+                reason,
+            });
+        }
+        let i = at as usize;
+        for (f, what) in [
+            (NAME, "name"),
+            (ARCH, "arch"),
+            (VER, "version"),
+            (REL, "release"),
+        ] {
+            if ids.field(j, f) != primary.field(i, f) {
+                return Err(RepodataError::RecordMismatch {
+                    path: path.to_string(),
+                    package: primary.nevra(i),
+                    reason: format!(
+                        "{what} is `{}` here, `{}` in primary.xml (pkgid {pkgid})",
+                        ids.field(j, f),
+                        primary.field(i, f)
+                    ),
+                });
+            }
+        }
+        if ids.epoch(j) != primary.epoch(i) {
+            return Err(RepodataError::RecordMismatch {
+                path: path.to_string(),
+                package: primary.nevra(i),
+                reason: format!(
+                    "epoch is `{}` here, `{}` in primary.xml (pkgid {pkgid})",
+                    ids.epoch(j),
+                    primary.epoch(i)
+                ),
+            });
+        }
+        placed[i] = *rec;
+    }
+    if let Some(i) = placed.iter().position(|r| r.block == UNSET) {
+        return Err(RepodataError::MissingRecord {
+            path: path.to_string(),
+            package: primary.nevra(i),
+            pkgid: primary.field(i, PKGID).to_string(),
+        });
+    }
+    Ok(placed)
+}
+
+/// The parsed index of a store image.
+struct Index {
+    key: String,
+    n: usize,
+    blocks: [Vec<BlockEntry>; 3],
+    recs: [Vec<RecEntry>; 3],
+}
+
+impl Index {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.key.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.key.as_bytes());
+        out.extend_from_slice(&(self.n as u64).to_le_bytes());
+        for k in 0..3 {
+            out.extend_from_slice(&(self.blocks[k].len() as u64).to_le_bytes());
+            out.extend_from_slice(bytemuck::cast_slice(&self.blocks[k]));
+            out.extend_from_slice(bytemuck::cast_slice(&self.recs[k]));
+        }
+        out
+    }
+
+    /// Decodes and bounds-checks an index; `data_end` is where the blocks
+    /// region ends. Returns why it is unusable.
+    fn decode(bytes: &[u8], data_end: u64) -> std::result::Result<Index, String> {
+        let mut c = Cursor { bytes, at: 0 };
+        let key_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+        let key = std::str::from_utf8(c.take(key_len)?)
+            .map_err(|_| "the key is not UTF-8")?
+            .to_string();
+        let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+        let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
+        let mut recs: [Vec<RecEntry>; 3] = Default::default();
+        for k in 0..3 {
+            let nb = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+            let bytes_b = nb
+                .checked_mul(std::mem::size_of::<BlockEntry>())
+                .ok_or("block count overflows")?;
+            blocks[k] = bytemuck::pod_collect_to_vec(c.take(bytes_b)?);
+            let bytes_r = n
+                .checked_mul(std::mem::size_of::<RecEntry>())
+                .ok_or("package count overflows")?;
+            recs[k] = bytemuck::pod_collect_to_vec(c.take(bytes_r)?);
+        }
+        if c.at != bytes.len() {
+            return Err("trailing bytes after the index".into());
+        }
+        for k in 0..3 {
+            for b in &blocks[k] {
+                let end = b.offset.checked_add(u64::from(b.comp_len));
+                if b.offset < HEADER_LEN as u64
+                    || end.is_none_or(|e| e > data_end)
+                    || b.open_len > MAX_OPEN_BLOCK
+                {
+                    return Err(format!(
+                        "a {} block is out of bounds",
+                        Kind::ALL[k].mdtype()
+                    ));
+                }
+            }
+            for r in &recs[k] {
+                let Some(b) = blocks[k].get(r.block as usize) else {
+                    return Err(format!(
+                        "a {} record names a missing block",
+                        Kind::ALL[k].mdtype()
+                    ));
+                };
+                if u64::from(r.start) + u64::from(r.len) > u64::from(b.open_len) {
+                    return Err(format!(
+                        "a {} record is out of bounds",
+                        Kind::ALL[k].mdtype()
+                    ));
+                }
+            }
+        }
+        Ok(Index {
+            key,
+            n,
+            blocks,
+            recs,
+        })
+    }
+}
+
+/// Reads an index with bounds checks.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: usize) -> std::result::Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or("the index is cut short")?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+/// Where the compressed blocks are read from.
+enum Bytes {
+    Memory(Vec<u8>),
+    File(File),
+}
+
+struct Backing {
+    bytes: Bytes,
+    index: Index,
+}
+
+impl Backing {
+    /// Serializes a freshly built index and blocks into one image.
+    fn image(
+        key: String,
+        regions: [Blocks; 3],
+        recs: [Vec<RecEntry>; 3],
+        n: usize,
+    ) -> Result<Vec<u8>> {
+        let total: usize = regions.iter().map(|b| b.region.len()).sum();
+        let mut image = Vec::with_capacity(HEADER_LEN + total + FOOTER_LEN + n * 40);
+        image.extend_from_slice(MAGIC);
+        image.extend_from_slice(&VERSION.to_le_bytes());
+        image.extend_from_slice(&0u32.to_le_bytes());
+        let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
+        for (k, b) in regions.into_iter().enumerate() {
+            let base = image.len() as u64;
+            image.extend_from_slice(&b.region);
+            blocks[k] = b
+                .entries
+                .into_iter()
+                .map(|mut e| {
+                    e.offset += base;
+                    e
+                })
+                .collect();
+        }
+        let index = Index {
+            key,
+            n,
+            blocks,
+            recs,
+        };
+        let open = index.encode();
+        let mut comp = zstd::bulk::Compressor::new(1).map_err(cache_io)?;
+        comp.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .map_err(cache_io)?;
+        let packed = comp.compress(&open).map_err(cache_io)?;
+        let index_off = image.len() as u64;
+        image.extend_from_slice(&packed);
+        image.extend_from_slice(&index_off.to_le_bytes());
+        image.extend_from_slice(&(packed.len() as u64).to_le_bytes());
+        image.extend_from_slice(&(open.len() as u64).to_le_bytes());
+        image.extend_from_slice(MAGIC);
+        Ok(image)
+    }
+
+    /// Reads and checks the header, footer and index of an image.
+    fn open(bytes: Bytes) -> std::result::Result<Backing, String> {
+        let len = match &bytes {
+            Bytes::Memory(v) => v.len() as u64,
+            Bytes::File(f) => f.metadata().map_err(|e| e.to_string())?.len(),
+        };
+        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err("the file is too short".into());
+        }
+        let mut header = [0u8; HEADER_LEN];
+        read_at(&bytes, 0, &mut header).map_err(|e| e.to_string())?;
+        if &header[..8] != MAGIC {
+            return Err("not a record store (bad magic)".into());
+        }
+        if header[8..12] != VERSION.to_le_bytes() {
+            return Err("written by another version".into());
+        }
+        let mut footer = [0u8; FOOTER_LEN];
+        read_at(&bytes, len - FOOTER_LEN as u64, &mut footer).map_err(|e| e.to_string())?;
+        if &footer[24..] != MAGIC {
+            return Err("the file is cut short (no footer)".into());
+        }
+        let word = |i: usize| u64::from_le_bytes(footer[i * 8..i * 8 + 8].try_into().expect("8"));
+        let (index_off, index_len, open_len) = (word(0), word(1), word(2));
+        if index_off < HEADER_LEN as u64
+            || index_off.checked_add(index_len) != Some(len - FOOTER_LEN as u64)
+            || open_len > MAX_INDEX
+        {
+            return Err("the footer is out of bounds".into());
+        }
+        let mut packed = vec![0u8; index_len as usize];
+        read_at(&bytes, index_off, &mut packed).map_err(|e| e.to_string())?;
+        let open = zstd::bulk::decompress(&packed, open_len as usize)
+            .map_err(|e| format!("the index does not decompress: {e}"))?;
+        if open.len() as u64 != open_len {
+            return Err("the index has the wrong length".into());
+        }
+        let index = Index::decode(&open, index_off)?;
+        Ok(Backing { bytes, index })
+    }
+}
+
+fn cache_io(e: io::Error) -> RepodataError {
+    RepodataError::Io {
+        path: "record store".into(),
+        source: e,
+    }
+}
+
+fn read_at(bytes: &Bytes, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    match bytes {
+        Bytes::Memory(v) => {
+            let start = usize::try_from(offset).map_err(io::Error::other)?;
+            let src = start
+                .checked_add(buf.len())
+                .and_then(|end| v.get(start..end))
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        Bytes::File(f) => file_read_at(f, offset, buf),
+    }
+}
+
+#[cfg(unix)]
+fn file_read_at(f: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn file_read_at(f: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_read(f, buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        offset += n as u64;
+        buf = &mut buf[n..];
+    }
+    Ok(())
+}
+
+/// What a store was built from, so it can be built again.
+struct Source {
+    location: Location,
+    entries: [Option<RepomdEntry>; 3],
+    key: String,
+    cache_file: Option<PathBuf>,
+}
+
+/// The raw records of one repository, by package index (primary order).
+pub struct RecordStore {
+    source: Source,
+    n: usize,
+    backing: RwLock<Arc<Backing>>,
+    from_cache: bool,
+}
+
+impl std::fmt::Debug for RecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStore")
+            .field("location", &self.source.location)
+            .field("packages", &self.n)
+            .field("cache_file", &self.source.cache_file)
+            .field("from_cache", &self.from_cache)
+            .finish()
+    }
+}
+
+/// Opens the raw records of `repo`: from the cache when a cache file for
+/// the same repomd checksums exists and validates, else by streaming
+/// primary, filelists and other once (and writing the cache file).
+pub fn open_records(repo: &Repo, opts: &LoadOptions) -> Result<RecordStore> {
+    let location = Location::parse(&repo.location);
+    let repomd = Repomd::load(&location)?;
+    let repomd_path = location.display("repodata/repomd.xml");
+    let entries = Kind::ALL.map(|k| repomd.get(k.mdtype()).cloned());
+    let Some(primary) = &entries[0] else {
+        return Err(RepodataError::MissingType {
+            path: repomd_path,
+            mdtype: "primary".into(),
+        });
+    };
+    let sum = |e: &RepomdEntry| {
+        format!(
+            "{}:{}",
+            e.expected.checksum_type,
+            e.expected.checksum.to_ascii_lowercase()
+        )
+    };
+    if sum(primary) != repo.checksum {
+        return Err(RepodataError::Invalid {
+            path: repomd_path,
+            reason: format!(
+                "primary.xml is now {}, but `{}` was loaded from {}: reload the repository",
+                sum(primary),
+                repo.id,
+                repo.checksum
+            ),
+        });
+    }
+    let key = Kind::ALL
+        .iter()
+        .zip(&entries)
+        .map(|(k, e)| format!("{}={}", k.mdtype(), e.as_ref().map_or("none".into(), sum)))
+        .collect::<Vec<_>>()
+        .join(";");
+    let cache_file = opts.cache_dir.as_ref().map(|dir| {
+        let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+        dir.join(format!("records-{}.v{VERSION}.strata", &digest[..40]))
+    });
+    let source = Source {
+        location,
+        entries,
+        key,
+        cache_file,
+    };
+    if let Some(path) = &source.cache_file {
+        if let Some(backing) = source.try_cache(path, repo.len()) {
+            tracing::debug!(repo = %repo.id, path = %path.display(), "records from cache");
+            return Ok(RecordStore {
+                n: backing.index.n,
+                source,
+                backing: RwLock::new(Arc::new(backing)),
+                from_cache: true,
+            });
+        }
+    }
+    let backing = source.build(Some(repo))?;
+    tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
+    Ok(RecordStore {
+        n: backing.index.n,
+        source,
+        backing: RwLock::new(Arc::new(backing)),
+        from_cache: false,
+    })
+}
+
+impl Source {
+    /// A usable cache file, or `None` (with a warning when one exists but
+    /// does not validate).
+    fn try_cache(&self, path: &Path, expect_n: usize) -> Option<Backing> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot open the record cache, rebuilding it: {e}");
+                return None;
+            }
+        };
+        let checked = Backing::open(Bytes::File(file)).and_then(|b| {
+            if b.index.key != self.key {
+                Err("it was written for other metadata".to_string())
+            } else if b.index.n != expect_n {
+                Err(format!("it holds {} packages, not {expect_n}", b.index.n))
+            } else {
+                Ok(b)
+            }
+        });
+        match checked {
+            Ok(b) => Some(b),
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), "the record cache is unusable, rebuilding it: {reason}");
+                None
+            }
+        }
+    }
+
+    /// Streams the three files and builds the store; writes the cache
+    /// file when there is a cache directory.
+    fn build(&self, repo: Option<&Repo>) -> Result<Backing> {
+        let read = |kind: Kind| -> Result<Option<Scanned>> {
+            let Some(entry) = &self.entries[kind as usize] else {
+                return Ok(None);
+            };
+            source::read_verified(
+                &self.location,
+                &entry.href,
+                &entry.expected,
+                |input, path| scan(input, path, kind),
+            )
+            .map(Some)
+        };
+        // Primary is by far the largest; filelists and other are read
+        // alongside it.
+        let (primary, rest) = std::thread::scope(|s| {
+            let side = s.spawn(|| -> Result<(Option<Scanned>, Option<Scanned>)> {
+                Ok((read(Kind::Filelists)?, read(Kind::Other)?))
+            });
+            let primary = read(Kind::Primary);
+            let rest = side.join().expect("record reader thread panicked");
+            (primary, rest)
+        });
+        let primary = primary?.expect("primary is present");
+        let (filelists, other) = rest?;
+        let n = primary.idents.len();
+        let path_of = |k: Kind| {
+            let e = self.entries[k as usize].as_ref().expect("entry present");
+            self.location.display(&e.href)
+        };
+        if let Some(repo) = repo {
+            check_against_repo(&primary.idents, repo, &path_of(Kind::Primary))?;
+        }
+        let mut recs: [Vec<RecEntry>; 3] = Default::default();
+        let mut regions = Vec::with_capacity(3);
+        recs[0] = primary.blocks.recs.clone();
+        for (kind, scanned) in [(Kind::Filelists, filelists), (Kind::Other, other)] {
+            match scanned {
+                Some(s) => {
+                    recs[kind as usize] = match_to_primary(&primary.idents, &s, &path_of(kind))?;
+                    regions.push(s.blocks);
+                }
+                None => {
+                    let mut blocks = Blocks::new().map_err(cache_io)?;
+                    for i in 0..n {
+                        blocks
+                            .push(minimal_record(&primary.idents, i).as_bytes())
+                            .map_err(cache_io)?;
+                    }
+                    let blocks = blocks.finish().map_err(cache_io)?;
+                    recs[kind as usize] = blocks.recs.clone();
+                    regions.push(blocks);
+                }
+            }
+        }
+        regions.insert(0, primary.blocks);
+        let regions: [Blocks; 3] = regions.try_into().ok().expect("three regions");
+        let image = Backing::image(self.key.clone(), regions, recs, n)?;
+        if let Some(path) = &self.cache_file {
+            // A cache that cannot be written only costs time next run.
+            if let Err(e) = write_aside(path, &image) {
+                tracing::warn!(path = %path.display(), "cannot write the record cache: {e}");
+            }
+        }
+        Backing::open(Bytes::Memory(image)).map_err(|reason| RepodataError::Invalid {
+            path: "record store".into(),
+            reason,
+        })
+    }
+}
+
+fn check_against_repo(primary: &Idents, repo: &Repo, path: &str) -> Result<()> {
+    if primary.len() != repo.len() {
+        return Err(RepodataError::Invalid {
+            path: path.to_string(),
+            reason: format!(
+                "holds {} packages, but `{}` was loaded with {}",
+                primary.len(),
+                repo.id,
+                repo.len()
+            ),
+        });
+    }
+    for p in repo.iter() {
+        let i = p.index as usize;
+        let sum = p.checksum();
+        let hex = sum.split_once(':').map_or(sum, |(_, h)| h);
+        if !hex.eq_ignore_ascii_case(primary.field(i, PKGID)) || p.name() != primary.field(i, NAME)
+        {
+            return Err(RepodataError::RecordMismatch {
+                path: path.to_string(),
+                package: primary.nevra(i),
+                reason: format!(
+                    "package {i} is `{}` ({}) in the loaded repository",
+                    p.nevra(),
+                    p.checksum()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn write_aside(path: &Path, image: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(image)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A block that failed to read or decompress.
+struct Damaged(String);
+
+impl RecordStore {
+    /// Number of packages (the same as the repository's).
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether this store was opened from its cache file.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// The cache file this store is kept in, if any.
+    pub fn cache_file(&self) -> Option<&Path> {
+        self.source.cache_file.as_deref()
+    }
+
+    /// The records of the packages at `indices` (primary order), in the
+    /// order asked. Decompresses only the blocks that hold them. A damaged
+    /// cache file is rebuilt from the source and the read retried.
+    pub fn get_many(&self, indices: &[u32]) -> Result<Vec<PackageRecords>> {
+        if let Some(&bad) = indices.iter().find(|&&i| i as usize >= self.n) {
+            return Err(RepodataError::Invalid {
+                path: self.source.location.display("repodata/repomd.xml"),
+                reason: format!("package index {bad} is out of range ({} packages)", self.n),
+            });
+        }
+        let backing = self.backing.read().expect("lock").clone();
+        match read_records(&backing, indices) {
+            Ok(r) => return Ok(r),
+            Err(Damaged(reason)) => {
+                let path = self.source.cache_file.clone().unwrap_or_default();
+                if matches!(backing.bytes, Bytes::Memory(_)) {
+                    return Err(RepodataError::Cache { path, reason });
+                }
+                tracing::warn!(path = %path.display(), "the record cache is damaged, rebuilding it: {reason}");
+            }
+        }
+        let rebuilt = Arc::new(self.source.build(None)?);
+        if rebuilt.index.n != self.n {
+            return Err(RepodataError::Invalid {
+                path: self.source.location.display("repodata/repomd.xml"),
+                reason: "the repository changed while it was being composed".into(),
+            });
+        }
+        *self.backing.write().expect("lock") = rebuilt.clone();
+        read_records(&rebuilt, indices).map_err(|Damaged(reason)| RepodataError::Cache {
+            path: self.source.cache_file.clone().unwrap_or_default(),
+            reason,
+        })
+    }
+}
+
+/// A block to decompress: kind, block number.
+type BlockRef = (usize, u32);
+
+fn read_records(b: &Backing, indices: &[u32]) -> std::result::Result<Vec<PackageRecords>, Damaged> {
+    let idx = &b.index;
+    // Which blocks are needed, numbered in the order they are read.
+    let mut slot: [Vec<u32>; 3] = Default::default();
+    let mut needed: Vec<BlockRef> = Vec::new();
+    for k in 0..3 {
+        slot[k] = vec![UNSET; idx.blocks[k].len()];
+        let mut mine: Vec<u32> = indices
+            .iter()
+            .map(|&i| idx.recs[k][i as usize].block)
+            .collect();
+        mine.sort_unstable();
+        mine.dedup();
+        for blk in mine {
+            slot[k][blk as usize] = needed.len() as u32;
+            needed.push((k, blk));
+        }
+    }
+    let open = load_blocks(b, &needed)?;
+    let text = |k: usize, i: u32| -> std::result::Result<String, Damaged> {
+        let r = idx.recs[k][i as usize];
+        let block = &open[slot[k][r.block as usize] as usize];
+        let bytes = &block[r.start as usize..(r.start + r.len) as usize];
+        String::from_utf8(bytes.to_vec()).map_err(|_| Damaged("a record is not UTF-8".into()))
+    };
+    indices
+        .iter()
+        .map(|&i| {
+            Ok(PackageRecords {
+                primary: text(0, i)?,
+                filelists: text(1, i)?,
+                other: text(2, i)?,
+            })
+        })
+        .collect()
+}
+
+/// Reads and decompresses `needed` blocks (sorted by file offset within
+/// each kind), merging reads of neighbouring blocks.
+fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<u8>>, Damaged> {
+    let entry = |&(k, blk): &BlockRef| b.index.blocks[k][blk as usize];
+    // Runs of blocks read at once: (first needed, end needed, offset, len).
+    let mut runs: Vec<(usize, usize, u64, u64)> = Vec::new();
+    for (j, r) in needed.iter().enumerate() {
+        let e = entry(r);
+        let end = e.offset + u64::from(e.comp_len);
+        match runs.last_mut() {
+            Some(run)
+                if e.offset >= run.2 + run.3
+                    && e.offset - (run.2 + run.3) <= READ_GAP
+                    && end - run.2 <= 16 << 20 =>
+            {
+                run.1 = j + 1;
+                run.3 = end - run.2;
+            }
+            _ => runs.push((j, j + 1, e.offset, u64::from(e.comp_len))),
+        }
+    }
+    let mut file_bufs: Vec<Vec<u8>> = Vec::new();
+    if let Bytes::File(_) = &b.bytes {
+        for &(_, _, off, len) in &runs {
+            let mut buf = vec![0u8; len as usize];
+            read_at(&b.bytes, off, &mut buf).map_err(|e| Damaged(format!("cannot read: {e}")))?;
+            file_bufs.push(buf);
+        }
+    }
+    // The compressed bytes of each needed block.
+    let mut jobs: Vec<(&[u8], u32)> = Vec::with_capacity(needed.len());
+    for (ri, &(first, end, run_off, _)) in runs.iter().enumerate() {
+        for r in &needed[first..end] {
+            let e = entry(r);
+            let comp = match &b.bytes {
+                Bytes::Memory(v) => {
+                    &v[e.offset as usize..(e.offset + u64::from(e.comp_len)) as usize]
+                }
+                Bytes::File(_) => {
+                    let at = (e.offset - run_off) as usize;
+                    &file_bufs[ri][at..at + e.comp_len as usize]
+                }
+            };
+            jobs.push((comp, e.open_len));
+        }
+    }
+    let total: u64 = jobs.iter().map(|j| u64::from(j.1)).sum();
+    let threads = if total > PARALLEL_BYTES {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return decompress_all(&jobs);
+    }
+    // Contiguous shares of about equal size, so results stay in order.
+    let share = total.div_ceil(threads as u64);
+    let mut cuts = vec![0usize];
+    let mut acc = 0u64;
+    for (j, job) in jobs.iter().enumerate() {
+        acc += u64::from(job.1);
+        if acc >= share * cuts.len() as u64 && cuts.len() < threads {
+            cuts.push(j + 1);
+        }
+    }
+    cuts.push(jobs.len());
+    cuts.dedup();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let part = &jobs[w[0]..w[1]];
+                s.spawn(move || decompress_all(part))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for h in handles {
+            out.extend(h.join().expect("decompression thread panicked")?);
+        }
+        Ok(out)
+    })
+}
+
+fn decompress_all(jobs: &[(&[u8], u32)]) -> std::result::Result<Vec<Vec<u8>>, Damaged> {
+    let mut d = zstd::bulk::Decompressor::new().map_err(|e| Damaged(e.to_string()))?;
+    jobs.iter()
+        .map(|&(comp, open_len)| {
+            let mut out = Vec::with_capacity(open_len as usize);
+            d.decompress_to_buffer(comp, &mut out)
+                .map_err(|e| Damaged(format!("a block does not decompress: {e}")))?;
+            if out.len() != open_len as usize {
+                return Err(Damaged("a block has the wrong length".into()));
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_str(xml: &str, kind: Kind) -> Result<Scanned> {
+        let mut input = io::BufReader::with_capacity(7, xml.as_bytes());
+        scan(&mut input, "t.xml", kind)
+    }
+
+    fn records(s: &Scanned) -> Vec<String> {
+        let b = &s.blocks;
+        let open: Vec<Vec<u8>> = b
+            .entries
+            .iter()
+            .map(|e| {
+                let comp =
+                    &b.region[e.offset as usize..(e.offset + u64::from(e.comp_len)) as usize];
+                zstd::bulk::decompress(comp, e.open_len as usize).unwrap()
+            })
+            .collect();
+        b.recs
+            .iter()
+            .map(|r| {
+                String::from_utf8(
+                    open[r.block as usize][r.start as usize..(r.start + r.len) as usize].to_vec(),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
+<package type="rpm">
+  <name>a&amp;b</name>
+  <arch>noarch</arch>
+  <version epoch="0" ver="1" rel="1"/>
+  <checksum type="sha256" pkgid="YES">aa11</checksum>
+  <description>x &lt; y</description>
+  <format>
+    <rpm:provides>
+      <rpm:entry name="a" flags="EQ" epoch="0" ver="1" rel="1"/>
+    </rpm:provides>
+  </format>
+</package>
+<package type="rpm"><name>c</name><arch>x86_64</arch><version epoch="2" ver="3" rel="4"/><checksum type="sha256" pkgid="YES">bb22</checksum></package>
+</metadata>"#;
+
+    #[test]
+    fn cuts_primary_records_byte_for_byte() {
+        let s = scan_str(PRIMARY, Kind::Primary).unwrap();
+        let recs = records(&s);
+        assert_eq!(recs.len(), 2);
+        let first_start = PRIMARY.find("<package type").unwrap();
+        let first_end = PRIMARY.find("</package>").unwrap() + "</package>".len();
+        assert_eq!(recs[0], &PRIMARY[first_start..first_end]);
+        assert!(recs[1].starts_with("<package type=\"rpm\"><name>c</name>"));
+        assert!(recs[1].ends_with("</checksum></package>"));
+        assert_eq!(s.idents.field(0, NAME), "a&b");
+        assert_eq!(s.idents.field(0, PKGID), "aa11");
+        assert_eq!(s.idents.nevra(1), "c-2:3-4.x86_64");
+    }
+
+    #[test]
+    fn truncated_primary_is_an_error_naming_the_file() {
+        let cut = &PRIMARY[..PRIMARY.len() - "</metadata>".len()];
+        let e = scan_str(cut, Kind::Primary).err().unwrap().to_string();
+        assert!(e.contains("t.xml") && e.contains("truncated"), "{e}");
+        let cut = &PRIMARY[..PRIMARY.find("<format>").unwrap()];
+        let e = scan_str(cut, Kind::Primary).err().unwrap().to_string();
+        assert!(e.contains("t.xml") && e.contains("truncated"), "{e}");
+        let e = scan_str(PRIMARY, Kind::Filelists)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("not a filelists.xml"), "{e}");
+    }
+
+    #[test]
+    fn matches_filelists_by_pkgid_in_any_order() {
+        let primary = scan_str(PRIMARY, Kind::Primary).unwrap();
+        let fl = r#"<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="2">
+<package pkgid="bb22" name="c" arch="x86_64"><version epoch="2" ver="3" rel="4"/><file>/x</file></package>
+<package pkgid="aa11" name="a&amp;b" arch="noarch"><version epoch="0" ver="1" rel="1"/></package>
+</filelists>"#;
+        let s = scan_str(fl, Kind::Filelists).unwrap();
+        let placed = match_to_primary(&primary.idents, &s, "fl.xml").unwrap();
+        assert_eq!(placed[0].block, s.blocks.recs[1].block);
+        assert_eq!(placed[0].start, s.blocks.recs[1].start);
+        assert_eq!(placed[1].start, s.blocks.recs[0].start);
+
+        let wrong = fl.replace("ver=\"3\"", "ver=\"9\"");
+        let s = scan_str(&wrong, Kind::Filelists).unwrap();
+        let e = match_to_primary(&primary.idents, &s, "fl.xml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fl.xml") && e.contains("c-2:3-4.x86_64") && e.contains("`9`"),
+            "{e}"
+        );
+
+        let missing = fl.replace("<package pkgid=\"aa11\" name=\"a&amp;b\" arch=\"noarch\"><version epoch=\"0\" ver=\"1\" rel=\"1\"/></package>\n", "");
+        let s = scan_str(&missing, Kind::Filelists).unwrap();
+        let e = match_to_primary(&primary.idents, &s, "fl.xml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fl.xml") && e.contains("a&b-1-1.noarch") && e.contains("aa11"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn minimal_record_escapes() {
+        let primary = scan_str(PRIMARY, Kind::Primary).unwrap();
+        assert_eq!(
+            minimal_record(&primary.idents, 0),
+            "<package pkgid=\"aa11\" name=\"a&amp;b\" arch=\"noarch\">\n  <version epoch=\"0\" ver=\"1\" rel=\"1\"/>\n</package>"
+        );
+    }
+
+    #[test]
+    fn index_rejects_out_of_bounds_entries() {
+        let index = Index {
+            key: "k".into(),
+            n: 1,
+            blocks: [
+                vec![BlockEntry {
+                    offset: 16,
+                    comp_len: 10,
+                    open_len: 5,
+                }],
+                vec![],
+                vec![],
+            ],
+            recs: [
+                vec![RecEntry {
+                    block: 0,
+                    start: 0,
+                    len: 5,
+                }],
+                vec![RecEntry {
+                    block: 0,
+                    start: 0,
+                    len: 1,
+                }],
+                vec![RecEntry::default()],
+            ],
+        };
+        let bytes = index.encode();
+        // The filelists record names a block that does not exist.
+        assert!(Index::decode(&bytes, 100)
+            .err()
+            .unwrap()
+            .contains("missing block"));
+        assert!(Index::decode(&bytes[..bytes.len() - 1], 100).is_err());
+    }
+}

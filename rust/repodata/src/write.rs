@@ -1,0 +1,597 @@
+//! Writing rpm-md repodata from raw package records, as createrepo_c lays it
+//! out: `<sha256>-primary.xml.gz`, `-filelists.xml.gz`, `-other.xml.gz`,
+//! extra metadata such as `modules.yaml`, and `repomd.xml` indexing them.
+//!
+//! Output is deterministic: the same records and options give the same
+//! bytes (no mtime or file name in gzip headers, timestamps from the
+//! options). Each file is compressed while it is written, and both the
+//! open and the compressed stream are hashed on the way.
+
+use crate::error::{RepodataError, Result};
+use crate::records::{escape_attr, PackageRecords};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// How metadata files are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Gz,
+    Zstd,
+    Xz,
+}
+
+impl Compression {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Compression::Gz => ".gz",
+            Compression::Zstd => ".zst",
+            Compression::Xz => ".xz",
+        }
+    }
+}
+
+/// How repodata is written.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub compression: Compression,
+    /// `<revision>` of repomd.xml; empty means the timestamp, as
+    /// createrepo_c does.
+    pub revision: String,
+    /// `<timestamp>` of every `<data>` entry (seconds since the epoch).
+    pub timestamp: i64,
+}
+
+/// A metadata file besides primary, filelists and other, such as modules.
+#[derive(Debug, Clone)]
+pub struct ExtraMetadata {
+    /// repomd.xml's `<data type>`, e.g. `modules`.
+    pub mdtype: String,
+    /// The file name before the checksum and compression suffix, e.g.
+    /// `modules.yaml`.
+    pub file_stem: String,
+    /// The open (uncompressed) content.
+    pub content: Vec<u8>,
+}
+
+/// One file listed in repomd.xml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub mdtype: String,
+    /// Relative to the repository: `repodata/<sha256>-primary.xml.gz`.
+    pub href: String,
+    pub path: PathBuf,
+    /// sha256 of the compressed file.
+    pub checksum: String,
+    /// sha256 of the open content.
+    pub open_checksum: String,
+    pub size: u64,
+    pub open_size: u64,
+}
+
+/// What `write_repodata` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenRepodata {
+    pub repomd: PathBuf,
+    /// sha256 of repomd.xml.
+    pub repomd_checksum: String,
+    /// In repomd.xml's order: primary, filelists, other, then the extras.
+    pub files: Vec<WrittenFile>,
+}
+
+impl WrittenRepodata {
+    pub fn get(&self, mdtype: &str) -> Option<&WrittenFile> {
+        self.files.iter().find(|f| f.mdtype == mdtype)
+    }
+}
+
+/// The `<name>` of a record, for messages.
+fn record_name(record: &str) -> String {
+    record
+        .split_once("<name>")
+        .and_then(|(_, rest)| rest.split_once("</name>"))
+        .map_or_else(|| "?".to_string(), |(name, _)| name.trim().to_string())
+}
+
+/// Finds a direct child element of a record's `<package>`: its byte range
+/// (the whole element) and its start tag.
+fn child<'a>(
+    record: &'a str,
+    local: &[u8],
+) -> std::result::Result<Option<(usize, usize, BytesStart<'a>)>, String> {
+    let mut reader = Reader::from_str(record);
+    let mut depth = 0u32;
+    let mut found: Option<(usize, BytesStart<'a>)> = None;
+    loop {
+        let ev = reader.read_event().map_err(|e| e.to_string())?;
+        let end = reader.buffer_position() as usize;
+        match ev {
+            Event::Start(e) => {
+                if depth == 1 && found.is_none() && e.local_name().as_ref() == local {
+                    found = Some((end - e.len() - 2, e));
+                }
+                depth += 1;
+            }
+            Event::Empty(e) => {
+                if depth == 1 && e.local_name().as_ref() == local {
+                    return Ok(Some((end - e.len() - 3, end, e)));
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    if let Some((start, e)) = found.take() {
+                        return Ok(Some((start, end, e)));
+                    }
+                }
+            }
+            Event::Eof => return Ok(None),
+            _ => {}
+        }
+    }
+}
+
+/// The record with its `<location>` replaced by `<location href="HREF"/>`
+/// (dropping `xml:base`), the href escaped.
+pub fn rewrite_location(primary_record: &str, href: &str) -> Result<String> {
+    let bad = |reason: String| RepodataError::BadRecord {
+        package: record_name(primary_record),
+        reason,
+    };
+    if href.is_empty() || href.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "the new location {href:?} is empty or has control characters"
+        )));
+    }
+    let Some((start, end, _)) = child(primary_record, b"location").map_err(bad)? else {
+        return Err(bad("it has no <location>".into()));
+    };
+    if primary_record.as_bytes().get(start) != Some(&b'<') {
+        return Err(bad("cannot locate <location> in the record".into()));
+    }
+    let href = escape_attr(href);
+    let mut out = String::with_capacity(primary_record.len() + href.len());
+    out.push_str(&primary_record[..start]);
+    out.push_str("<location href=\"");
+    out.push_str(&href);
+    out.push_str("\"/>");
+    out.push_str(&primary_record[end..]);
+    Ok(out)
+}
+
+/// `<size package=…>` of a primary record: the size of the RPM in bytes.
+pub fn package_size(primary_record: &str) -> Option<u64> {
+    let (_, _, e) = child(primary_record, b"size").ok()??;
+    let a = e.try_get_attribute("package").ok()??;
+    std::str::from_utf8(&a.value).ok()?.trim().parse().ok()
+}
+
+/// Passes bytes through while hashing and counting them.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Hashing<W> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Encoder<W: Write> {
+    Gz(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Xz(xz2::write::XzEncoder<W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(compression: Compression, w: W) -> io::Result<Encoder<W>> {
+        Ok(match compression {
+            // No mtime or file name, so output depends only on content.
+            Compression::Gz => Encoder::Gz(
+                flate2::GzBuilder::new()
+                    .operating_system(3)
+                    .write(w, flate2::Compression::default()),
+            ),
+            Compression::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(w, 10)?;
+                e.include_checksum(true)?;
+                Encoder::Zstd(e)
+            }
+            Compression::Xz => Encoder::Xz(xz2::write::XzEncoder::new(w, 6)),
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gz(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::Xz(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gz(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+            Encoder::Xz(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gz(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::Xz(e) => e.flush(),
+        }
+    }
+}
+
+/// Writes one compressed metadata file named by its checksum.
+fn write_file(
+    dir: &Path,
+    mdtype: &str,
+    stem: &str,
+    compression: Compression,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<WrittenFile> {
+    let suffix = compression.suffix();
+    let part = dir.join(format!(".{stem}{suffix}.part"));
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RepodataError::Write { path, source }
+    };
+    let file = File::create(&part).map_err(err(&part))?;
+    let raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
+    let mut open = Hashing::new(Encoder::new(compression, raw).map_err(err(&part))?);
+    fill(&mut open).map_err(err(&part))?;
+    let (encoder, open_checksum, open_size) = open.finish();
+    let raw = encoder.finish().map_err(err(&part))?;
+    let (buffered, checksum, size) = raw.finish();
+    buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(err(&part))?;
+    let name = format!("{checksum}-{stem}{suffix}");
+    let path = dir.join(&name);
+    std::fs::rename(&part, &path).map_err(err(&path))?;
+    Ok(WrittenFile {
+        mdtype: mdtype.to_string(),
+        href: format!("repodata/{name}"),
+        path,
+        checksum,
+        open_checksum,
+        size,
+        open_size,
+    })
+}
+
+/// Writes one of primary, filelists, other: root element, records in the
+/// order given, each followed by a newline, as createrepo_c does.
+fn write_records(
+    dir: &Path,
+    packages: &[PackageRecords],
+    which: usize,
+    compression: Compression,
+) -> Result<WrittenFile> {
+    let n = packages.len();
+    let (mdtype, stem, head, root) = match which {
+        0 => (
+            "primary",
+            "primary.xml",
+            format!("<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"),
+            "metadata",
+        ),
+        1 => (
+            "filelists",
+            "filelists.xml",
+            format!("<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"),
+            "filelists",
+        ),
+        _ => (
+            "other",
+            "other.xml",
+            format!("<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"),
+            "otherdata",
+        ),
+    };
+    write_file(dir, mdtype, stem, compression, |w| {
+        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+        w.write_all(head.as_bytes())?;
+        for p in packages {
+            let rec = match which {
+                0 => &p.primary,
+                1 => &p.filelists,
+                _ => &p.other,
+            };
+            w.write_all(rec.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        write!(w, "</{root}>")
+    })
+}
+
+/// Escapes element text.
+fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn repomd_xml(files: &[WrittenFile], opts: &WriteOptions) -> String {
+    let revision = if opts.revision.is_empty() {
+        opts.timestamp.to_string()
+    } else {
+        opts.revision.clone()
+    };
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
+    );
+    x.push_str(&format!(
+        "  <revision>{}</revision>\n",
+        escape_text(&revision)
+    ));
+    for f in files {
+        x.push_str(&format!(
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"{}\"/>\n    <timestamp>{}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            escape_attr(&f.mdtype),
+            f.checksum,
+            f.open_checksum,
+            escape_attr(&f.href),
+            opts.timestamp,
+            f.size,
+            f.open_size
+        ));
+    }
+    x.push_str("</repomd>\n");
+    x
+}
+
+/// Checks what `write_repodata` is given before anything is written.
+fn check_input(
+    repodata: &Path,
+    packages: &[PackageRecords],
+    extra: &[ExtraMetadata],
+) -> Result<()> {
+    let fail = |reason: String| RepodataError::WriteInput {
+        path: repodata.to_path_buf(),
+        reason,
+    };
+    for (i, p) in packages.iter().enumerate() {
+        for (what, rec) in [
+            ("primary", &p.primary),
+            ("filelists", &p.filelists),
+            ("other", &p.other),
+        ] {
+            if !rec.starts_with("<package") || !rec.ends_with('>') {
+                return Err(fail(format!(
+                    "the {what} record of package {i} (`{}`) is not a <package> element",
+                    record_name(&p.primary)
+                )));
+            }
+        }
+    }
+    let mut seen = vec!["primary", "filelists", "other"];
+    for x in extra {
+        let valid_type = !x.mdtype.is_empty()
+            && x.mdtype
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_type {
+            return Err(fail(format!("`{}` is not a metadata type", x.mdtype)));
+        }
+        if seen.contains(&x.mdtype.as_str()) {
+            return Err(fail(format!("metadata type `{}` given twice", x.mdtype)));
+        }
+        seen.push(&x.mdtype);
+        let valid_stem = !x.file_stem.is_empty()
+            && !x.file_stem.starts_with('.')
+            && !x.file_stem.contains(['/', '\\'])
+            && !x.file_stem.chars().any(char::is_control);
+        if !valid_stem {
+            return Err(fail(format!(
+                "`{}` is not a file name for `{}` metadata",
+                x.file_stem, x.mdtype
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `repo_dir/repodata/`: primary, filelists and other from
+/// `packages` (primary records already relocated), the `extra` files, and
+/// repomd.xml. Files are not written atomically one by one: write into a
+/// staging directory and rename it into place.
+pub fn write_repodata(
+    repo_dir: &Path,
+    packages: &[PackageRecords],
+    extra: &[ExtraMetadata],
+    opts: &WriteOptions,
+) -> Result<WrittenRepodata> {
+    let dir = repo_dir.join("repodata");
+    check_input(&dir, packages, extra)?;
+    std::fs::create_dir_all(&dir).map_err(|source| RepodataError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let c = opts.compression;
+    // Primary is the largest; filelists and other are written alongside.
+    let (primary, rest) = std::thread::scope(|s| {
+        let side = s.spawn(|| -> Result<[WrittenFile; 2]> {
+            Ok([
+                write_records(&dir, packages, 1, c)?,
+                write_records(&dir, packages, 2, c)?,
+            ])
+        });
+        let primary = write_records(&dir, packages, 0, c);
+        (primary, side.join().expect("writer thread panicked"))
+    });
+    let mut files = vec![primary?];
+    files.extend(rest?);
+    for x in extra {
+        files.push(write_file(&dir, &x.mdtype, &x.file_stem, c, |w| {
+            w.write_all(&x.content)
+        })?);
+    }
+    let xml = repomd_xml(&files, opts);
+    let repomd = dir.join("repomd.xml");
+    std::fs::write(&repomd, xml.as_bytes()).map_err(|source| RepodataError::Write {
+        path: repomd.clone(),
+        source,
+    })?;
+    Ok(WrittenRepodata {
+        repomd,
+        repomd_checksum: hex::encode(Sha256::digest(xml.as_bytes())),
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REC: &str = r#"<package type="rpm">
+  <name>foo</name>
+  <arch>noarch</arch>
+  <version epoch="0" ver="1" rel="1"/>
+  <size package="5541" installed="0" archive="124"/>
+  <location xml:base="http://old/" href="noarch/foo-1-1.noarch.rpm"/>
+  <format>
+    <rpm:provides><rpm:entry name="location"/></rpm:provides>
+  </format>
+</package>"#;
+
+    #[test]
+    fn rewrites_location_and_drops_xml_base() {
+        let out = rewrite_location(REC, "Packages/f/foo-1-1.noarch.rpm").unwrap();
+        assert_eq!(
+            out,
+            REC.replace(
+                r#"<location xml:base="http://old/" href="noarch/foo-1-1.noarch.rpm"/>"#,
+                r#"<location href="Packages/f/foo-1-1.noarch.rpm"/>"#
+            )
+        );
+        let out = rewrite_location(REC, "a\"<&>.rpm").unwrap();
+        assert!(
+            out.contains(r#"<location href="a&quot;&lt;&amp;&gt;.rpm"/>"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn rewrites_a_location_with_an_end_tag() {
+        let rec = "<package type=\"rpm\"><name>x</name><location href=\"a\"></location><size package=\"7\"/></package>";
+        assert_eq!(
+            rewrite_location(rec, "b").unwrap(),
+            "<package type=\"rpm\"><name>x</name><location href=\"b\"/><size package=\"7\"/></package>"
+        );
+        assert_eq!(package_size(rec), Some(7));
+    }
+
+    #[test]
+    fn location_errors_name_the_package() {
+        let e = rewrite_location("<package><name>bar</name></package>", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`bar`") && e.contains("no <location>"), "{e}");
+        let e = rewrite_location(REC, "a\nb").unwrap_err().to_string();
+        assert!(e.contains("`foo`") && e.contains("control"), "{e}");
+    }
+
+    #[test]
+    fn reads_package_size() {
+        assert_eq!(package_size(REC), Some(5541));
+        assert_eq!(package_size("<package><name>x</name></package>"), None);
+    }
+
+    #[test]
+    fn rejects_bad_input_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PackageRecords {
+            primary: REC.into(),
+            filelists: "garbage".into(),
+            other: "<package/>".into(),
+        };
+        let e = write_repodata(dir.path(), &[p], &[], &WriteOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("filelists record of package 0 (`foo`)"), "{e}");
+        let x = ExtraMetadata {
+            mdtype: "modules".into(),
+            file_stem: "../x".into(),
+            content: vec![],
+        };
+        let e = write_repodata(dir.path(), &[], &[x], &WriteOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a file name"), "{e}");
+        assert!(!dir.path().join("repodata").exists());
+    }
+
+    #[test]
+    fn gzip_output_is_deterministic_and_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PackageRecords {
+            primary: REC.into(),
+            filelists: "<package pkgid=\"x\" name=\"foo\" arch=\"noarch\"/>".into(),
+            other: "<package pkgid=\"x\" name=\"foo\" arch=\"noarch\"/>".into(),
+        };
+        let opts = WriteOptions {
+            timestamp: 42,
+            ..Default::default()
+        };
+        let w = write_repodata(dir.path(), std::slice::from_ref(&p), &[], &opts).unwrap();
+        let primary = w.get("primary").unwrap();
+        let bytes = std::fs::read(&primary.path).unwrap();
+        assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(primary.checksum, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(primary.size, bytes.len() as u64);
+        let mut open = String::new();
+        io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut open).unwrap();
+        assert_eq!(
+            primary.open_checksum,
+            hex::encode(Sha256::digest(open.as_bytes()))
+        );
+        assert!(
+            open.ends_with("</format>\n</package>\n</metadata>"),
+            "{open}"
+        );
+        let repomd = std::fs::read_to_string(&w.repomd).unwrap();
+        assert!(repomd.contains("<revision>42</revision>"), "{repomd}");
+        // No leftovers from writing.
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("repodata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+        assert_eq!(names.len(), 4);
+    }
+}
