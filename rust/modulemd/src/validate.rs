@@ -1,0 +1,431 @@
+//! Our checks before writing, so a bad document is refused here with the
+//! field named, not by libmodulemd or dnf on a user's machine.
+//!
+//! What libmodulemd 2.14 itself refuses when loading a repository's
+//! documents (`modulemd_module_stream_v2_validate`,
+//! `modulemd_dependencies_validate`, `modulemd_validate_nevra`): no summary,
+//! no description, no module license, an artifact that is not
+//! `N-E:V-R.A`, a dependency mixing required and excluded streams, and no
+//! name or stream. It does not restrict the characters of names and
+//! streams; dnf does, when it parses `name:stream:version:context:arch/profile`
+//! (libdnf's `nsvcap.cpp`: `[a-zA-Z0-9+._-]` for name, stream, context,
+//! arch and profile), so those are ours. The context follows libmodulemd's
+//! rule for static contexts (`[a-zA-Z0-9_]`, at most `MMD_MAXCONTEXTLEN`
+//! = 10), which every generated context also meets.
+
+use crate::error::{Error, Problem};
+use crate::model::{Defaults, Dependencies, ModuleStream};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const NSVCAP_CHARS: &str = "ASCII letters, digits and `+._-`";
+const CONTEXT_CHARS: &str = "ASCII letters, digits and `_`";
+const MAX_CONTEXT_LEN: usize = 10;
+/// YAML allows at most 1024 characters in an implicit mapping key.
+const MAX_KEY_LEN: usize = 1024;
+
+fn is_nsvcap_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+._-".contains(c)
+}
+
+struct Check {
+    document: String,
+}
+
+impl Check {
+    fn fail(&self, field: impl Into<String>, problem: Problem) -> Error {
+        Error::Invalid {
+            document: self.document.clone(),
+            field: field.into(),
+            problem,
+        }
+    }
+
+    /// A name, stream, arch or profile as dnf parses them.
+    fn ident(&self, field: &str, value: &str) -> Result<(), Error> {
+        if value.is_empty() {
+            return Err(self.fail(field, Problem::Empty));
+        }
+        if let Some(bad) = value.chars().find(|&c| !is_nsvcap_char(c)) {
+            return Err(self.fail(
+                field,
+                Problem::BadCharacters {
+                    value: value.into(),
+                    bad,
+                    allowed: NSVCAP_CHARS,
+                },
+            ));
+        }
+        if value.starts_with('-') {
+            return Err(self.fail(
+                field,
+                Problem::LeadingDash {
+                    value: value.into(),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn context(&self, field: &str, value: &str) -> Result<(), Error> {
+        if value.is_empty() {
+            return Err(self.fail(field, Problem::Empty));
+        }
+        if let Some(bad) = value
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(self.fail(
+                field,
+                Problem::BadCharacters {
+                    value: value.into(),
+                    bad,
+                    allowed: CONTEXT_CHARS,
+                },
+            ));
+        }
+        if value.len() > MAX_CONTEXT_LEN {
+            return Err(self.fail(
+                field,
+                Problem::TooLong {
+                    value: value.into(),
+                    max: MAX_CONTEXT_LEN,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Free text: not blank, and no control characters but newlines and tabs.
+    fn text(&self, field: &str, value: &str) -> Result<(), Error> {
+        if value.trim().is_empty() {
+            return Err(self.fail(field, Problem::Empty));
+        }
+        self.printable(field, value, "printable characters, newlines and tabs")
+    }
+
+    fn printable(&self, field: &str, value: &str, allowed: &'static str) -> Result<(), Error> {
+        if let Some(bad) = value
+            .chars()
+            .find(|&c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(self.fail(
+                field,
+                Problem::BadCharacters {
+                    value: value.into(),
+                    bad,
+                    allowed,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// An RPM name in a profile or the API: one word of printable ASCII.
+    fn rpm_name(&self, field: &str, value: &str) -> Result<(), Error> {
+        if value.is_empty() {
+            return Err(self.fail(field, Problem::Empty));
+        }
+        if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(self.fail(
+                field,
+                Problem::BadCharacters {
+                    value: value.into(),
+                    bad,
+                    allowed: "printable ASCII without spaces",
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn deps(&self, field: &str, deps: &BTreeMap<String, Vec<String>>) -> Result<(), Error> {
+        for (module, streams) in deps {
+            self.ident(&format!("{field}.{module}"), module)?;
+            for s in streams {
+                // A leading '-' excludes the stream; the rest is a stream name.
+                self.ident(
+                    &format!("{field}.{module}"),
+                    s.strip_prefix('-').unwrap_or(s),
+                )?;
+            }
+            let excluded = streams.iter().filter(|s| s.starts_with('-')).count();
+            if excluded != 0 && excluded != streams.len() {
+                return Err(self.fail(
+                    format!("{field}.{module}"),
+                    Problem::MixedStreams {
+                        streams: streams.clone(),
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an xmd value and returns the GVariant type libmodulemd gives
+    /// it when reading (`mmd_variant_from_*`): scalars are strings except
+    /// `TRUE`/`FALSE`, maps `a{sv}`, an empty list `av`, a list `a` and its
+    /// items' type, which must all be the same (GLib refuses the rest).
+    fn xmd(&self, path: &str, value: &Value) -> Result<String, Error> {
+        match value {
+            Value::Null => Err(self.fail(path, Problem::XmdNull)),
+            Value::Bool(_) => Ok("b".into()),
+            Value::Number(_) => Ok("s".into()),
+            Value::String(s) => {
+                self.printable(path, s, "printable characters, newlines and tabs")?;
+                Ok(if s == "TRUE" || s == "FALSE" {
+                    "b"
+                } else {
+                    "s"
+                }
+                .into())
+            }
+            Value::Array(items) => {
+                let mut types = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    types.push(self.xmd(&format!("{path}[{i}]"), v)?);
+                }
+                types.dedup();
+                match types.len() {
+                    0 => Ok("av".into()),
+                    1 => Ok(format!("a{}", types[0])),
+                    _ => Err(self.fail(
+                        path,
+                        Problem::XmdMixedList {
+                            kinds: items.iter().map(kind).collect(),
+                        },
+                    )),
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let path = format!("{path}.{k}");
+                    self.xmd_key(&path, k)?;
+                    self.xmd(&path, v)?;
+                }
+                Ok("a{sv}".into())
+            }
+        }
+    }
+
+    fn xmd_key(&self, path: &str, key: &str) -> Result<(), Error> {
+        if key.is_empty() {
+            return Err(self.fail(path, Problem::Empty));
+        }
+        if key.chars().count() > MAX_KEY_LEN {
+            return Err(self.fail(
+                path,
+                Problem::TooLong {
+                    value: key.into(),
+                    max: MAX_KEY_LEN,
+                },
+            ));
+        }
+        self.printable(path, key, "printable characters")?;
+        if key.contains(['\n', '\t']) {
+            return Err(self.fail(
+                path,
+                Problem::BadCharacters {
+                    value: key.into(),
+                    bad: if key.contains('\n') { '\n' } else { '\t' },
+                    allowed: "printable characters",
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(s) if s == "TRUE" || s == "FALSE" => "boolean",
+        Value::String(_) => "string",
+        Value::Array(a) if a.is_empty() => "empty list",
+        Value::Array(_) => "list",
+        Value::Object(_) => "map",
+    }
+}
+
+/// Whether `nevra` is `name-epoch:version-release.arch`: what libmodulemd's
+/// `modulemd_validate_nevra` accepts, with every part non-empty and no
+/// whitespace.
+pub(crate) fn is_artifact_nevra(nevra: &str) -> bool {
+    if nevra.is_empty() || !nevra.chars().all(|c| c.is_ascii_graphic()) {
+        return false;
+    }
+    let Some((rest, arch)) = nevra.rsplit_once('.') else {
+        return false;
+    };
+    let Some((rest, release)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    let Some((name, epoch_version)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    let Some((epoch, version)) = epoch_version.split_once(':') else {
+        return false;
+    };
+    !name.is_empty()
+        && !epoch.is_empty()
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+        && !version.is_empty()
+        && !version.contains(':')
+        && !release.is_empty()
+        && !arch.is_empty()
+}
+
+/// Whether `date` is a calendar date `YYYY-MM-DD`.
+pub(crate) fn is_date(date: &str) -> bool {
+    let b = date.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| date[r].parse().ok())
+            .flatten()
+    };
+    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+impl ModuleStream {
+    /// Checks every field as [`crate::modules_yaml`] does before writing.
+    pub fn validate(&self) -> Result<(), Error> {
+        let c = Check {
+            document: self.document_label(),
+        };
+        c.ident("data.name", &self.name)?;
+        c.ident("data.stream", &self.stream)?;
+        if self.version == 0 {
+            return Err(c.fail("data.version", Problem::Unset));
+        }
+        c.context("data.context", &self.context)?;
+        c.ident("data.arch", &self.arch)?;
+        c.text("data.summary", &self.summary)?;
+        c.text("data.description", &self.description)?;
+        for (name, level) in &self.servicelevels {
+            c.ident("data.servicelevels", name)?;
+            if let Some(eol) = &level.eol {
+                if !is_date(eol) {
+                    return Err(c.fail(
+                        format!("data.servicelevels.{name}.eol"),
+                        Problem::BadDate { value: eol.clone() },
+                    ));
+                }
+            }
+        }
+        if self.license.module.is_empty() {
+            return Err(c.fail("data.license.module", Problem::Empty));
+        }
+        for l in &self.license.module {
+            c.text("data.license.module", l)?;
+        }
+        for l in &self.license.content {
+            c.text("data.license.content", l)?;
+        }
+        for (k, v) in &self.xmd {
+            let path = format!("data.xmd.{k}");
+            c.xmd_key(&path, k)?;
+            c.xmd(&path, v)?;
+        }
+        for (i, d) in self.dependencies.iter().enumerate() {
+            let Dependencies {
+                buildrequires,
+                requires,
+            } = d;
+            c.deps(
+                &format!("data.dependencies[{i}].buildrequires"),
+                buildrequires,
+            )?;
+            c.deps(&format!("data.dependencies[{i}].requires"), requires)?;
+        }
+        for (name, p) in &self.profiles {
+            c.ident("data.profiles", name)?;
+            if let Some(d) = &p.description {
+                c.text(&format!("data.profiles.{name}.description"), d)?;
+            }
+            for r in &p.rpms {
+                c.rpm_name(&format!("data.profiles.{name}.rpms"), r)?;
+            }
+        }
+        for r in &self.api {
+            c.rpm_name("data.api.rpms", r)?;
+        }
+        for a in &self.artifacts {
+            if !is_artifact_nevra(a) {
+                return Err(c.fail(
+                    "data.artifacts.rpms",
+                    Problem::BadNevra { value: a.clone() },
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Defaults {
+    /// Checks every field as [`crate::modules_yaml`] does before writing.
+    pub fn validate(&self) -> Result<(), Error> {
+        let c = Check {
+            document: self.document_label(),
+        };
+        c.ident("data.module", &self.module)?;
+        if let Some(s) = &self.stream {
+            c.ident("data.stream", s)?;
+        }
+        for (stream, names) in &self.profiles {
+            c.ident("data.profiles", stream)?;
+            for n in names {
+                c.ident(&format!("data.profiles.{stream}"), n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn nevras() {
+        assert!(is_artifact_nevra("httpd-0:2.4.58-1.fc40.x86_64"));
+        assert!(is_artifact_nevra("perl-DBI-4:1.643-1.fc40.noarch"));
+        assert!(is_artifact_nevra("389-ds-base-0:2.4-1.src"));
+        assert!(!is_artifact_nevra("httpd-2.4.58-1.fc40.x86_64"));
+        assert!(!is_artifact_nevra("httpd-x:2.4.58-1.fc40.x86_64"));
+        assert!(!is_artifact_nevra("-0:2.4.58-1.fc40.x86_64"));
+        assert!(!is_artifact_nevra("httpd-0:-1.fc40.x86_64"));
+        assert!(!is_artifact_nevra("httpd-0:2.4-1."));
+        assert!(!is_artifact_nevra("httpd-0:2.4-1"));
+        assert!(!is_artifact_nevra("httpd 0:2.4-1.x86_64"));
+        assert!(!is_artifact_nevra(""));
+    }
+
+    #[test]
+    fn dates() {
+        assert!(is_date("2027-12-01"));
+        assert!(is_date("2028-02-29"));
+        assert!(!is_date("2027-02-29"));
+        assert!(!is_date("2027-13-01"));
+        assert!(!is_date("2027-1-01"));
+        assert!(!is_date("2027-12-00"));
+        assert!(!is_date("+027-12-01"));
+    }
+}
