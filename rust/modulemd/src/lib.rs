@@ -547,7 +547,7 @@ data:
             panic!()
         };
         assert_eq!(
-            modules_yaml(&[again.clone()], &[apache_defaults()]).unwrap(),
+            modules_yaml(std::slice::from_ref(again), &[apache_defaults()]).unwrap(),
             text
         );
     }

@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// One document of `modules.yaml`.
+// A file holds a handful of these; boxing the stream would only make
+// matching clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
     /// `document: modulemd`, version 2 (or 1, with its dependencies turned
@@ -256,12 +259,14 @@ impl RawDoc {
                         RawProfile::Profile(p) => {
                             profiles.insert(k, p);
                         }
-                        RawProfile::Names(_) => return Err(Error::Parse {
-                            index,
-                            message: format!(
+                        RawProfile::Names(_) => {
+                            return Err(Error::Parse {
+                                index,
+                                message: format!(
                                 "`data.profiles.{k}` of a module stream is a list, not a profile"
                             ),
-                        }),
+                            })
+                        }
                     }
                 }
                 Ok(Document::Stream(ModuleStream {
