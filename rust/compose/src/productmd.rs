@@ -1,1 +1,1095 @@
 //! productmd metadata (composeinfo.json, rpms.json, modules.json).
+//!
+//! What Pungi writes into `compose/metadata/` and what compose tooling
+//! reads back with the `productmd` library (`productmd.compose.Compose`).
+//! The functions here are pure: they format, byte for byte as productmd's
+//! own `dump()` does (`json.dump(indent=4, sort_keys=True,
+//! separators=(",", ": "))`, ASCII-only with `\uXXXX` escapes, no trailing
+//! newline), so a file loaded and dumped again by productmd is unchanged.
+//!
+//! productmd checks little when it loads a file, more when a file is built
+//! through its API (`Rpms.add`, `Modules.add`, `ComposeInfo.dump`). [`validate`]
+//! applies all of those rules (productmd 1.51) and a few of Pungi's
+//! conventions on top; call it before writing.
+//!
+//! One module compose is one productmd compose with one variant, laid out
+//! as Pungi lays out a variant (paths relative to the `compose/` directory,
+//! the one holding `metadata/`):
+//! ```text
+//! <Variant>/<arch>/os/                      os_tree, repository
+//! <Variant>/<arch>/os/Packages/<l>/<rpm>    packages
+//! <Variant>/<arch>/os/repodata/             with the modules metadata
+//! metadata/{composeinfo,rpms,modules}.json
+//! ```
+//! The release is the module: release short name = module name, version =
+//! stream, type `ga` (so productmd's `create_compose_id` gives back the
+//! compose ID: `apache-2.4-20261125.n.0`).
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::collections::BTreeMap;
+use std::io;
+
+/// productmd's metadata format version, written in every header.
+pub const FORMAT_VERSION: &str = "1.2";
+
+/// productmd's compose types (`composeinfo.COMPOSE_TYPES`) and the
+/// suffix each puts after the date in a compose ID.
+pub const COMPOSE_TYPES: [(&str, &str); 5] = [
+    ("test", ".t"),
+    ("ci", ".ci"),
+    ("nightly", ".n"),
+    ("production", ""),
+    ("development", ".d"),
+];
+
+/// The release type written: a module compose is a release of its own.
+pub const RELEASE_TYPE: &str = "ga";
+
+/// productmd's `common.RPM_ARCHES`: the arches `Rpms.add` and `Modules.add`
+/// accept (`src` and `nosrc` only as a package's arch, never a compose's).
+pub const RPM_ARCHES: [&str; 61] = [
+    "aarch64",
+    "alpha",
+    "alphaev4",
+    "alphaev45",
+    "alphaev5",
+    "alphaev56",
+    "alphaev6",
+    "alphaev67",
+    "alphaev68",
+    "alphaev7",
+    "alphapca56",
+    "amd64",
+    "arm64",
+    "armhfp",
+    "armv5tejl",
+    "armv5tel",
+    "armv5tl",
+    "armv6hl",
+    "armv6l",
+    "armv7hl",
+    "armv7hnl",
+    "armv7l",
+    "armv8hl",
+    "armv8l",
+    "athlon",
+    "geode",
+    "i386",
+    "i486",
+    "i586",
+    "i686",
+    "ia32e",
+    "ia64",
+    "loongarch64",
+    "mips",
+    "mips64",
+    "mips64el",
+    "mipsel",
+    "ppc",
+    "ppc64",
+    "ppc64iseries",
+    "ppc64le",
+    "ppc64p7",
+    "ppc64pseries",
+    "riscv128",
+    "riscv32",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sh3",
+    "sh4",
+    "sh4a",
+    "sparc",
+    "sparc64",
+    "sparc64v",
+    "sparcv8",
+    "sparcv9",
+    "sparcv9v",
+    "x86_64",
+    "src",
+    "nosrc",
+    "noarch",
+];
+
+/// The compose as productmd describes it, with its one variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeInfo {
+    /// Ends with `-<date><type suffix>.<respin>` (`apache-2.4-20261125.n.0`).
+    pub compose_id: String,
+    /// `YYYYMMDD`.
+    pub date: String,
+    /// One of [`COMPOSE_TYPES`]: `production`, `nightly`, `ci`, `test`,
+    /// `development`.
+    pub compose_type: String,
+    pub respin: u32,
+    /// Release name, e.g. the module name.
+    pub release_name: String,
+    /// Release short name: the module name.
+    pub release_short: String,
+    /// Release version: the stream; productmd requires either a non-digit
+    /// first character or numbers joined by dots (`f40`, `2.4`, `8`).
+    pub release_version: String,
+    /// See [`variant_uid`].
+    pub variant_uid: String,
+    /// Human-readable variant name, e.g. the module's summary.
+    pub variant_name: String,
+    /// The compose's arches (basearches, as Pungi's variants have).
+    pub arches: Vec<String>,
+}
+
+/// One RPM of the compose (`rpms.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmEntry {
+    /// The compose arch it is published under (for source RPMs too).
+    pub arch: String,
+    /// `name-epoch:version-release.src` of its source RPM; empty, or the
+    /// RPM's own NEVRA, for a source RPM.
+    pub srpm_nevra: String,
+    /// `name-epoch:version-release.arch`, epoch always written.
+    pub nevra: String,
+    /// Relative to the `compose/` directory:
+    /// `<Variant>/<arch>/os/Packages/<l>/<file>.rpm`.
+    pub path: String,
+    /// `binary`, `debug` or `source`.
+    pub category: String,
+}
+
+/// One module stream of the compose on one arch (`modules.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEntry {
+    pub arch: String,
+    pub name: String,
+    pub stream: String,
+    pub version: u64,
+    pub context: String,
+    /// The stream's artifacts (NEVRAs with epoch), as Pungi lists them.
+    pub rpms: Vec<String>,
+    /// Relative to the `compose/` directory: the modules metadata of the
+    /// repository, as Pungi records it
+    /// (`<Variant>/<arch>/os/repodata/<checksum>-modules.yaml.gz`).
+    pub modulemd_path: String,
+}
+
+impl ModuleEntry {
+    /// `name:stream:version:context`, productmd's module UID.
+    pub fn uid(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.name, self.stream, self.version, self.context
+        )
+    }
+
+    /// productmd requires a Koji tag for every module. A module compose is
+    /// not a Koji module build, so this is the tag MBS would have given
+    /// the build (`module-<name>-<stream>-<version>-<context>`): stable,
+    /// unique per stream build, and recognisable.
+    pub fn koji_tag(&self) -> String {
+        format!(
+            "module-{}-{}-{}-{}",
+            self.name, self.stream, self.version, self.context
+        )
+    }
+}
+
+/// Why metadata cannot be written as productmd reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProductmdError {
+    /// `what` names the field (`compose.date`, `rpms[3].nevra`).
+    #[error("productmd metadata: `{what}` is {value:?}: {why}")]
+    Invalid {
+        what: String,
+        value: String,
+        why: String,
+    },
+    /// Two RPM (or module) entries with the same key and different data.
+    #[error("productmd metadata: {what} is given twice with different data")]
+    Conflict { what: String },
+}
+
+fn invalid(what: impl Into<String>, value: &str, why: impl Into<String>) -> ProductmdError {
+    ProductmdError::Invalid {
+        what: what.into(),
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+/// The productmd variant UID of a module: its ASCII letters and digits, in
+/// CamelCase at each run (`apache` → `Apache`, `base-runtime` →
+/// `BaseRuntime`, `perl_DBI` → `PerlDBI`), as productmd allows only
+/// `[a-zA-Z0-9]` in a variant ID and Pungi's variants are CamelCase.
+/// A name without any letter or digit gives `Module`.
+pub fn variant_uid(module_name: &str) -> String {
+    let mut uid = String::new();
+    for run in module_name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|r| !r.is_empty())
+    {
+        let mut chars = run.chars();
+        if let Some(first) = chars.next() {
+            uid.push(first.to_ascii_uppercase());
+            uid.extend(chars);
+        }
+    }
+    if uid.is_empty() {
+        uid.push_str("Module");
+    }
+    uid
+}
+
+/// `<Variant>/<arch>/os`: the variant's tree and repository for `arch`,
+/// relative to the `compose/` directory.
+pub fn os_tree(variant_uid: &str, arch: &str) -> String {
+    format!("{variant_uid}/{arch}/os")
+}
+
+fn compose_type_suffix(compose_type: &str) -> Option<&'static str> {
+    COMPOSE_TYPES
+        .iter()
+        .find(|(t, _)| *t == compose_type)
+        .map(|(_, s)| *s)
+}
+
+/// productmd's `RELEASE_VERSION_RE`: `^([^0-9].*|[0-9]+(\.[0-9]+)*)$`.
+fn is_release_version(v: &str) -> bool {
+    match v.chars().next() {
+        None => false,
+        Some(c) if !c.is_ascii_digit() => true,
+        Some(_) => v
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+    }
+}
+
+/// A NEVRA split as productmd's `RPM_NVRA_RE` splits it, requiring the
+/// epoch (as `Rpms.add` does) and every part non-empty.
+struct Nevra<'a> {
+    epoch: &'a str,
+    arch: &'a str,
+}
+
+fn parse_nevra(s: &str) -> Option<Nevra<'_>> {
+    if !s.chars().all(|c| c.is_ascii_graphic()) || s.contains('/') {
+        return None;
+    }
+    let (rest, arch) = s.rsplit_once('.')?;
+    let (rest, release) = rest.rsplit_once('-')?;
+    let (name, ev) = rest.rsplit_once('-')?;
+    let (epoch, version) = ev.split_once(':')?;
+    let ok = !name.is_empty()
+        && !epoch.is_empty()
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+        && !version.is_empty()
+        && !version.contains(':')
+        && !release.is_empty()
+        && !arch.is_empty();
+    ok.then_some(Nevra { epoch, arch })
+}
+
+/// A NEVRA as productmd writes it after `Rpms.add`: epoch written, as an
+/// integer (no leading zeros).
+fn check_nevra<'a>(what: &str, s: &'a str) -> Result<Nevra<'a>, ProductmdError> {
+    let n = parse_nevra(s).ok_or_else(|| {
+        invalid(
+            what,
+            s,
+            "not name-epoch:version-release.arch with the epoch written",
+        )
+    })?;
+    if n.epoch.len() > 1 && n.epoch.starts_with('0') {
+        return Err(invalid(what, s, "the epoch has leading zeros"));
+    }
+    Ok(n)
+}
+
+fn check_relative_path(what: &str, path: &str, variant_uid: &str) -> Result<(), ProductmdError> {
+    if path.is_empty() || path.starts_with('/') {
+        return Err(invalid(
+            what,
+            path,
+            "must be a path relative to the compose/ directory",
+        ));
+    }
+    if path
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(invalid(
+            what,
+            path,
+            "must not have empty, `.` or `..` components",
+        ));
+    }
+    if !path.starts_with(&format!("{variant_uid}/")) {
+        return Err(invalid(
+            what,
+            path,
+            format!(
+                "must lie in the variant's tree `{variant_uid}/` (paths are relative to \
+                 the compose/ directory, which holds metadata/)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_compose_arch(what: &str, arch: &str, info: &ComposeInfo) -> Result<(), ProductmdError> {
+    if !info.arches.iter().any(|a| a == arch) {
+        return Err(invalid(
+            what,
+            arch,
+            format!("not one of the compose's arches {:?}", info.arches),
+        ));
+    }
+    Ok(())
+}
+
+fn check_info(info: &ComposeInfo) -> Result<(), ProductmdError> {
+    let suffix = compose_type_suffix(&info.compose_type).ok_or_else(|| {
+        invalid(
+            "compose.type",
+            &info.compose_type,
+            format!(
+                "not a productmd compose type ({})",
+                COMPOSE_TYPES.map(|(t, _)| t).join(", ")
+            ),
+        )
+    })?;
+    if info.date.len() != 8
+        || !info.date.bytes().all(|b| b.is_ascii_digit())
+        || jiff::civil::Date::strptime("%Y%m%d", &info.date).is_err()
+    {
+        return Err(invalid("compose.date", &info.date, "not a date YYYYMMDD"));
+    }
+    let tail = format!("-{}{suffix}.{}", info.date, info.respin);
+    if !info.compose_id.ends_with(&tail) || info.compose_id.len() == tail.len() {
+        return Err(invalid(
+            "compose.id",
+            &info.compose_id,
+            format!(
+                "must end with `{tail}` (date, type suffix and respin, which productmd reads \
+                 from a compose ID), after the release"
+            ),
+        ));
+    }
+    if info.compose_id.contains(['/', ' ']) {
+        return Err(invalid(
+            "compose.id",
+            &info.compose_id,
+            "names a directory: no `/` or spaces",
+        ));
+    }
+    if info.release_name.trim().is_empty() {
+        return Err(invalid(
+            "release.name",
+            &info.release_name,
+            "must not be empty",
+        ));
+    }
+    if info.release_short.is_empty() || !info.release_short.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid(
+            "release.short",
+            &info.release_short,
+            "must be one word of printable ASCII",
+        ));
+    }
+    if !is_release_version(&info.release_version) {
+        return Err(invalid(
+            "release.version",
+            &info.release_version,
+            "productmd requires a non-digit first character, or numbers joined by single dots",
+        ));
+    }
+    if info.variant_uid.is_empty() || !info.variant_uid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid(
+            "variant uid",
+            &info.variant_uid,
+            "productmd allows only ASCII letters and digits in a top-level variant ID",
+        ));
+    }
+    if info.variant_name.trim().is_empty() {
+        return Err(invalid(
+            "variant name",
+            &info.variant_name,
+            "must not be blank",
+        ));
+    }
+    if info.arches.is_empty() {
+        return Err(invalid("variant arches", "", "must not be empty"));
+    }
+    for a in &info.arches {
+        if !RPM_ARCHES.contains(&a.as_str()) || a == "src" || a == "nosrc" {
+            return Err(invalid(
+                "variant arches",
+                a,
+                "not an arch productmd knows for a compose (RPM_ARCHES without src, nosrc)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_rpm(i: usize, r: &RpmEntry, info: &ComposeInfo) -> Result<(), ProductmdError> {
+    let what = |f: &str| format!("rpms[{i}].{f}");
+    check_compose_arch(&what("arch"), &r.arch, info)?;
+    if !["binary", "debug", "source"].contains(&r.category.as_str()) {
+        return Err(invalid(
+            what("category"),
+            &r.category,
+            "not binary, debug or source",
+        ));
+    }
+    let n = check_nevra(&what("nevra"), &r.nevra)?;
+    let is_source_arch = n.arch == "src" || n.arch == "nosrc";
+    if (r.category == "source") != is_source_arch {
+        return Err(invalid(
+            what("category"),
+            &r.category,
+            format!("does not fit the package's arch `{}`", n.arch),
+        ));
+    }
+    if r.category == "source" {
+        if !r.srpm_nevra.is_empty() && r.srpm_nevra != r.nevra {
+            return Err(invalid(
+                what("srpm_nevra"),
+                &r.srpm_nevra,
+                "a source RPM is its own source: leave it empty",
+            ));
+        }
+    } else {
+        let s = check_nevra(&what("srpm_nevra"), &r.srpm_nevra)?;
+        if s.arch != "src" && s.arch != "nosrc" {
+            return Err(invalid(
+                what("srpm_nevra"),
+                &r.srpm_nevra,
+                "a source RPM's arch is src or nosrc",
+            ));
+        }
+    }
+    check_relative_path(&what("path"), &r.path, &info.variant_uid)
+}
+
+fn check_module(i: usize, m: &ModuleEntry, info: &ComposeInfo) -> Result<(), ProductmdError> {
+    let what = |f: &str| format!("modules[{i}].{f}");
+    check_compose_arch(&what("arch"), &m.arch, info)?;
+    // The UID is split at ':' (productmd's `Modules.parse_uid`).
+    for (f, v) in [
+        ("name", &m.name),
+        ("stream", &m.stream),
+        ("context", &m.context),
+    ] {
+        if v.is_empty() || v.contains([':', '/']) || !v.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                what(f),
+                v,
+                "must be non-empty printable ASCII without `:` or `/`",
+            ));
+        }
+    }
+    for (k, r) in m.rpms.iter().enumerate() {
+        check_nevra(&what(&format!("rpms[{k}]")), r)?;
+    }
+    check_relative_path(&what("modulemd_path"), &m.modulemd_path, &info.variant_uid)
+}
+
+/// Checks everything productmd's API checks when these files are built
+/// through it, and that every path and arch belongs to the one variant.
+pub fn validate(
+    info: &ComposeInfo,
+    rpms: &[RpmEntry],
+    modules: &[ModuleEntry],
+) -> Result<(), ProductmdError> {
+    check_info(info)?;
+    for (i, r) in rpms.iter().enumerate() {
+        check_rpm(i, r, info)?;
+    }
+    for (i, m) in modules.iter().enumerate() {
+        check_module(i, m, info)?;
+    }
+    rpm_conflicts(rpms)?;
+    module_conflicts(modules)?;
+    Ok(())
+}
+
+/// A JSON value whose maps are always sorted, whatever serde_json's
+/// features (`preserve_order` would keep insertion order in its `Map`).
+enum J {
+    Null,
+    Bool(bool),
+    Int(u64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(BTreeMap<String, J>),
+}
+
+impl Serialize for J {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            J::Null => s.serialize_unit(),
+            J::Bool(b) => s.serialize_bool(*b),
+            J::Int(n) => s.serialize_u64(*n),
+            J::Str(v) => s.serialize_str(v),
+            J::Arr(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(i)?;
+                }
+                seq.end()
+            }
+            J::Obj(map) => {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+fn obj<const N: usize>(entries: [(&str, J); N]) -> J {
+    J::Obj(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+fn s(v: &str) -> J {
+    J::Str(v.to_string())
+}
+
+/// Python's `json.dump(indent=4, separators=(",", ": "))` with the default
+/// `ensure_ascii=True`: serde_json's pretty printer, with every character
+/// outside printable ASCII escaped as `\uXXXX` (lower-case hex, surrogate
+/// pairs beyond the BMP).
+struct PythonFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        for c in fragment.chars() {
+            if (' '..='~').contains(&c) {
+                w.write_all(&[c as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{u:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+fn dump(doc: &J) -> String {
+    let mut out = Vec::new();
+    let fmt = PythonFormatter(serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    doc.serialize(&mut ser)
+        .expect("serializing to memory cannot fail");
+    String::from_utf8(out).expect("the formatter writes ASCII")
+}
+
+fn header(metadata_type: &str) -> J {
+    obj([("type", s(metadata_type)), ("version", s(FORMAT_VERSION))])
+}
+
+/// `payload.compose`, as every productmd file carries it.
+fn compose(info: &ComposeInfo) -> J {
+    obj([
+        ("date", s(&info.date)),
+        ("id", s(&info.compose_id)),
+        ("respin", J::Int(info.respin.into())),
+        ("type", s(&info.compose_type)),
+    ])
+}
+
+fn sorted_arches(info: &ComposeInfo) -> Vec<&str> {
+    let mut arches: Vec<&str> = info.arches.iter().map(String::as_str).collect();
+    arches.sort_unstable();
+    arches.dedup();
+    arches
+}
+
+/// `compose/metadata/composeinfo.json` (`productmd.composeinfo`).
+pub fn composeinfo_json(info: &ComposeInfo) -> String {
+    let uid = &info.variant_uid;
+    let arches = sorted_arches(info);
+    let per_arch = |f: &dyn Fn(&str) -> String| {
+        J::Obj(
+            arches
+                .iter()
+                .map(|a| (a.to_string(), J::Str(f(a))))
+                .collect(),
+        )
+    };
+    let paths = obj([
+        ("os_tree", per_arch(&|a| os_tree(uid, a))),
+        (
+            "packages",
+            per_arch(&|a| format!("{}/Packages", os_tree(uid, a))),
+        ),
+        ("repository", per_arch(&|a| os_tree(uid, a))),
+    ]);
+    let variant = obj([
+        ("arches", J::Arr(arches.iter().map(|a| s(a)).collect())),
+        ("id", s(uid)),
+        ("name", s(&info.variant_name)),
+        ("paths", paths),
+        ("type", s("variant")),
+        ("uid", s(uid)),
+    ]);
+    dump(&obj([
+        ("header", header("productmd.composeinfo")),
+        (
+            "payload",
+            obj([
+                ("compose", compose(info)),
+                (
+                    "release",
+                    // `is_layered` is written only when true, `internal` always.
+                    obj([
+                        ("internal", J::Bool(false)),
+                        ("name", s(&info.release_name)),
+                        ("short", s(&info.release_short)),
+                        ("type", s(RELEASE_TYPE)),
+                        ("version", s(&info.release_version)),
+                    ]),
+                ),
+                ("variants", J::Obj(BTreeMap::from([(uid.clone(), variant)]))),
+            ]),
+        ),
+    ]))
+}
+
+/// The key of an RPM in rpms.json: a source RPM is filed under itself.
+fn srpm_key(r: &RpmEntry) -> &str {
+    if r.category == "source" && r.srpm_nevra.is_empty() {
+        &r.nevra
+    } else {
+        &r.srpm_nevra
+    }
+}
+
+/// Refuses two different entries under one arch/srpm/nevra key.
+fn rpm_conflicts(rpms: &[RpmEntry]) -> Result<(), ProductmdError> {
+    let mut seen: BTreeMap<(&str, &str, &str), &RpmEntry> = BTreeMap::new();
+    for r in rpms {
+        let slot = seen
+            .entry((r.arch.as_str(), srpm_key(r), r.nevra.as_str()))
+            .or_insert(r);
+        if slot.path != r.path || slot.category != r.category {
+            return Err(ProductmdError::Conflict {
+                what: format!("RPM {} ({})", r.nevra, r.arch),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `compose/metadata/rpms.json` (`productmd.rpms`): variant → arch →
+/// source NEVRA → NEVRA → `{category, path, sigkey}`. Strata does not see
+/// signatures in repodata, so `sigkey` is null, as Pungi writes it for
+/// unsigned packages. Repeated identical entries are written once;
+/// conflicting ones are [`validate`]'s business (the last one wins here).
+pub fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
+    let mut arches: BTreeMap<String, J> = BTreeMap::new();
+    for r in rpms {
+        let J::Obj(srpms) = arches
+            .entry(r.arch.clone())
+            .or_insert_with(|| J::Obj(BTreeMap::new()))
+        else {
+            unreachable!()
+        };
+        let J::Obj(entries) = srpms
+            .entry(srpm_key(r).to_string())
+            .or_insert_with(|| J::Obj(BTreeMap::new()))
+        else {
+            unreachable!()
+        };
+        entries.insert(
+            r.nevra.clone(),
+            obj([
+                ("category", s(&r.category)),
+                ("path", s(&r.path)),
+                ("sigkey", J::Null),
+            ]),
+        );
+    }
+    let variants = if rpms.is_empty() {
+        BTreeMap::new()
+    } else {
+        BTreeMap::from([(info.variant_uid.clone(), J::Obj(arches))])
+    };
+    dump(&obj([
+        ("header", header("productmd.rpms")),
+        (
+            "payload",
+            obj([("compose", compose(info)), ("rpms", J::Obj(variants))]),
+        ),
+    ]))
+}
+
+/// Refuses two different entries for one module UID on one arch.
+fn module_conflicts(modules: &[ModuleEntry]) -> Result<(), ProductmdError> {
+    let mut seen: BTreeMap<(&str, String), &ModuleEntry> = BTreeMap::new();
+    for m in modules {
+        let slot = seen.entry((m.arch.as_str(), m.uid())).or_insert(m);
+        let mut a = slot.rpms.clone();
+        let mut b = m.rpms.clone();
+        a.sort();
+        a.dedup();
+        b.sort();
+        b.dedup();
+        if slot.modulemd_path != m.modulemd_path || a != b {
+            return Err(ProductmdError::Conflict {
+                what: format!("module {} ({})", m.uid(), m.arch),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `compose/metadata/modules.json` (`productmd.modules`): variant → arch →
+/// `name:stream:version:context` → `{metadata: {uid, name, stream, version,
+/// context, koji_tag}, modulemd_path: {binary: path}, rpms: [...]}`; the
+/// RPM list sorted and without repeats.
+pub fn modules_json(info: &ComposeInfo, modules: &[ModuleEntry]) -> String {
+    let mut arches: BTreeMap<String, J> = BTreeMap::new();
+    for m in modules {
+        let J::Obj(uids) = arches
+            .entry(m.arch.clone())
+            .or_insert_with(|| J::Obj(BTreeMap::new()))
+        else {
+            unreachable!()
+        };
+        let mut rpms: Vec<&str> = m.rpms.iter().map(String::as_str).collect();
+        rpms.sort_unstable();
+        rpms.dedup();
+        let uid = m.uid();
+        let entry = obj([
+            (
+                "metadata",
+                obj([
+                    ("context", s(&m.context)),
+                    ("koji_tag", s(&m.koji_tag())),
+                    ("name", s(&m.name)),
+                    ("stream", s(&m.stream)),
+                    ("uid", s(&uid)),
+                    ("version", J::Str(m.version.to_string())),
+                ]),
+            ),
+            ("modulemd_path", obj([("binary", s(&m.modulemd_path))])),
+            ("rpms", J::Arr(rpms.into_iter().map(s).collect())),
+        ]);
+        uids.insert(uid, entry);
+    }
+    let variants = if modules.is_empty() {
+        BTreeMap::new()
+    } else {
+        BTreeMap::from([(info.variant_uid.clone(), J::Obj(arches))])
+    };
+    dump(&obj([
+        ("header", header("productmd.modules")),
+        (
+            "payload",
+            obj([("compose", compose(info)), ("modules", J::Obj(variants))]),
+        ),
+    ]))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn info() -> ComposeInfo {
+        ComposeInfo {
+            compose_id: "apache-2.4-20261125.n.0".into(),
+            date: "20261125".into(),
+            compose_type: "nightly".into(),
+            respin: 0,
+            release_name: "apache".into(),
+            release_short: "apache".into(),
+            release_version: "2.4".into(),
+            variant_uid: variant_uid("apache"),
+            variant_name: "Apache HTTP Server".into(),
+            arches: vec!["x86_64".into(), "aarch64".into()],
+        }
+    }
+
+    fn rpm(arch: &str, nevra: &str) -> RpmEntry {
+        RpmEntry {
+            arch: arch.into(),
+            srpm_nevra: "httpd-0:2.4.58-1.fc40.src".into(),
+            nevra: nevra.into(),
+            path: format!("Apache/{arch}/os/Packages/h/{nevra}.rpm"),
+            category: "binary".into(),
+        }
+    }
+
+    fn module(arch: &str) -> ModuleEntry {
+        ModuleEntry {
+            arch: arch.into(),
+            name: "apache".into(),
+            stream: "2.4".into(),
+            version: 20261125083000,
+            context: "c0ffee43".into(),
+            rpms: vec!["httpd-0:2.4.58-1.fc40.x86_64".into()],
+            modulemd_path: format!("Apache/{arch}/os/repodata/abc-modules.yaml.gz"),
+        }
+    }
+
+    #[test]
+    fn variant_uids() {
+        assert_eq!(variant_uid("apache"), "Apache");
+        assert_eq!(variant_uid("base-runtime"), "BaseRuntime");
+        assert_eq!(variant_uid("perl_DBI"), "PerlDBI");
+        assert_eq!(variant_uid("389-ds"), "389Ds");
+        assert_eq!(variant_uid("+.-"), "Module");
+    }
+
+    #[test]
+    fn composeinfo_bytes() {
+        let want = r#"{
+    "header": {
+        "type": "productmd.composeinfo",
+        "version": "1.2"
+    },
+    "payload": {
+        "compose": {
+            "date": "20261125",
+            "id": "apache-2.4-20261125.n.0",
+            "respin": 0,
+            "type": "nightly"
+        },
+        "release": {
+            "internal": false,
+            "name": "apache",
+            "short": "apache",
+            "type": "ga",
+            "version": "2.4"
+        },
+        "variants": {
+            "Apache": {
+                "arches": [
+                    "aarch64",
+                    "x86_64"
+                ],
+                "id": "Apache",
+                "name": "Apache HTTP Server",
+                "paths": {
+                    "os_tree": {
+                        "aarch64": "Apache/aarch64/os",
+                        "x86_64": "Apache/x86_64/os"
+                    },
+                    "packages": {
+                        "aarch64": "Apache/aarch64/os/Packages",
+                        "x86_64": "Apache/x86_64/os/Packages"
+                    },
+                    "repository": {
+                        "aarch64": "Apache/aarch64/os",
+                        "x86_64": "Apache/x86_64/os"
+                    }
+                },
+                "type": "variant",
+                "uid": "Apache"
+            }
+        }
+    }
+}"#;
+        assert_eq!(composeinfo_json(&info()), want);
+    }
+
+    #[test]
+    fn ascii_only_like_python() {
+        let mut i = info();
+        i.variant_name = "Ápache \u{1F600} \"q\"\n\u{7f}".into();
+        let text = composeinfo_json(&i);
+        assert!(
+            text.contains(r#""name": "\u00c1pache \ud83d\ude00 \"q\"\n\u007f""#),
+            "{text}"
+        );
+        assert!(text.is_ascii());
+    }
+
+    #[test]
+    fn deterministic() {
+        let rpms = vec![
+            rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64"),
+            rpm("aarch64", "httpd-0:2.4.58-1.fc40.aarch64"),
+            rpm("x86_64", "httpd-tools-0:2.4.58-1.fc40.x86_64"),
+        ];
+        let mut reversed = rpms.clone();
+        reversed.reverse();
+        assert_eq!(rpms_json(&info(), &rpms), rpms_json(&info(), &reversed));
+        let modules = vec![module("x86_64"), module("aarch64")];
+        let mut rev = modules.clone();
+        rev.reverse();
+        assert_eq!(modules_json(&info(), &modules), modules_json(&info(), &rev));
+        validate(&info(), &rpms, &modules).unwrap();
+    }
+
+    fn what(e: ProductmdError) -> String {
+        match e {
+            ProductmdError::Invalid { what, .. } => what,
+            ProductmdError::Conflict { what } => what,
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let bad_info: Vec<(fn(&mut ComposeInfo), &str)> = vec![
+            (|i| i.compose_type = "weekly".into(), "compose.type"),
+            (|i| i.date = "2026-11-25".into(), "compose.date"),
+            (|i| i.date = "20261325".into(), "compose.date"),
+            (
+                |i| i.compose_id = "apache-2.4-20261125.0".into(),
+                "compose.id",
+            ),
+            (|i| i.compose_id = "-20261125.n.0".into(), "compose.id"),
+            (|i| i.release_version = "2.4a".into(), "release.version"),
+            (|i| i.release_version = "".into(), "release.version"),
+            (|i| i.variant_uid = "Base-Runtime".into(), "variant uid"),
+            (|i| i.variant_name = " ".into(), "variant name"),
+            (|i| i.arches = vec![], "variant arches"),
+            (|i| i.arches = vec!["src".into()], "variant arches"),
+            (|i| i.arches = vec!["x86-64".into()], "variant arches"),
+        ];
+        for (f, field) in bad_info {
+            let mut i = info();
+            f(&mut i);
+            assert_eq!(what(validate(&i, &[], &[]).unwrap_err()), field);
+        }
+        let mut i = info();
+        i.release_version = "f40".into();
+        validate(&i, &[], &[]).unwrap();
+
+        let ok = rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
+        let bad_rpms: Vec<(fn(&mut RpmEntry), &str)> = vec![
+            (
+                |r| r.nevra = "httpd-2.4.58-1.fc40.x86_64".into(),
+                "rpms[0].nevra",
+            ),
+            (
+                |r| r.nevra = "httpd-00:2.4.58-1.fc40.x86_64".into(),
+                "rpms[0].nevra",
+            ),
+            (
+                |r| r.srpm_nevra = "httpd-2.4.58-1.fc40.src".into(),
+                "rpms[0].srpm_nevra",
+            ),
+            (
+                |r| r.srpm_nevra = "httpd-0:2.4.58-1.fc40.x86_64".into(),
+                "rpms[0].srpm_nevra",
+            ),
+            (|r| r.category = "package".into(), "rpms[0].category"),
+            (|r| r.category = "source".into(), "rpms[0].category"),
+            (|r| r.arch = "ppc64le".into(), "rpms[0].arch"),
+            (
+                |r| r.path = "/srv/Apache/x86_64/os/Packages/h/h.rpm".into(),
+                "rpms[0].path",
+            ),
+            (
+                |r| r.path = "compose/Apache/x86_64/os/Packages/h/h.rpm".into(),
+                "rpms[0].path",
+            ),
+            (
+                |r| r.path = "Apache/x86_64/../../h.rpm".into(),
+                "rpms[0].path",
+            ),
+        ];
+        for (f, field) in bad_rpms {
+            let mut r = ok.clone();
+            f(&mut r);
+            assert_eq!(what(validate(&info(), &[r], &[]).unwrap_err()), field);
+        }
+        // A source RPM is keyed under itself.
+        let src = RpmEntry {
+            arch: "x86_64".into(),
+            srpm_nevra: String::new(),
+            nevra: "httpd-0:2.4.58-1.fc40.src".into(),
+            path: "Apache/source/tree/Packages/h/httpd-2.4.58-1.fc40.src.rpm".into(),
+            category: "source".into(),
+        };
+        validate(&info(), &[ok.clone(), src.clone()], &[]).unwrap();
+        let json = rpms_json(&info(), &[ok.clone(), src]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let srpm = &v["payload"]["rpms"]["Apache"]["x86_64"]["httpd-0:2.4.58-1.fc40.src"];
+        assert_eq!(srpm["httpd-0:2.4.58-1.fc40.src"]["category"], "source");
+        assert_eq!(srpm["httpd-0:2.4.58-1.fc40.x86_64"]["category"], "binary");
+        // The same RPM twice with different paths.
+        let mut other = ok.clone();
+        other.path = "Apache/x86_64/os/Packages/h/other.rpm".into();
+        assert!(matches!(
+            validate(&info(), &[ok.clone(), other], &[]),
+            Err(ProductmdError::Conflict { .. })
+        ));
+        validate(&info(), &[ok.clone(), ok], &[]).unwrap();
+
+        let bad_modules: Vec<(fn(&mut ModuleEntry), &str)> = vec![
+            (|m| m.stream = "a:b".into(), "modules[0].stream"),
+            (|m| m.context = "".into(), "modules[0].context"),
+            (|m| m.arch = "s390x".into(), "modules[0].arch"),
+            (|m| m.rpms = vec!["httpd".into()], "modules[0].rpms[0]"),
+            (
+                |m| m.modulemd_path = "compose/Apache/x86_64/os/repodata".into(),
+                "modules[0].modulemd_path",
+            ),
+        ];
+        for (f, field) in bad_modules {
+            let mut m = module("x86_64");
+            f(&mut m);
+            assert_eq!(what(validate(&info(), &[], &[m]).unwrap_err()), field);
+        }
+    }
+
+    #[test]
+    fn module_uid_and_tag() {
+        let m = module("x86_64");
+        assert_eq!(m.uid(), "apache:2.4:20261125083000:c0ffee43");
+        assert_eq!(m.koji_tag(), "module-apache-2.4-20261125083000-c0ffee43");
+        let text = modules_json(&info(), &[m]);
+        assert!(text.contains("\"version\": \"20261125083000\""), "{text}");
+    }
+}
