@@ -4,19 +4,22 @@
 //! re-reading RPMs.
 //!
 //! The three files are streamed once and cut into records at the byte
-//! offsets of their `<package>` elements; the records are stored in small
-//! zstd blocks with an index, in memory and (with a cache directory) in a
-//! cache file keyed by the three checksums in repomd.xml. Later opens read
-//! only the index, and `get_many` decompresses only the blocks that hold
-//! the packages asked for, so a compose costs what it selects, not what the
-//! source holds.
+//! offsets of their `<package>` elements. Records go into small zstd blocks
+//! (a few packages each) compressed with a dictionary trained on the first
+//! records of each file, so small blocks still compress well. The store
+//! lives in memory and, with a cache directory, in a cache file keyed by the
+//! three checksums in repomd.xml. Later opens read only the index, and
+//! `get_many` decompresses only the blocks holding the packages asked for:
+//! a compose costs what it selects, not what the source holds.
 //!
-//! Cache file layout (little endian):
-//! `MAGIC, VERSION u32, 0u32`, the compressed blocks of primary, filelists
-//! and other, the index as one zstd frame with a content checksum, and a
-//! footer `index offset u64, index length u64, index open length u64,
-//! MAGIC`. Every block is a zstd frame with a content checksum, so a damaged
-//! block is noticed when it is read; the index is bounds-checked on open.
+//! Cache file layout (little endian): `MAGIC, VERSION u32, 0u32`; the
+//! blocks of primary, filelists and other; the index (key, package count,
+//! then per file: dictionary, block table, record table) as one zstd frame
+//! with a content checksum; a footer `index offset u64, index length u64,
+//! index open length u64, MAGIC`. Every block is a zstd frame with a
+//! content checksum, so a damaged block is noticed when it is read; the
+//! index is bounds-checked when the file is opened. Files are written aside
+//! and renamed into place.
 
 use crate::error::{RepodataError, Result};
 use crate::repomd::{Repomd, RepomdEntry};
@@ -38,9 +41,13 @@ const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 /// A block is closed at whichever comes first. Small blocks keep the work
 /// of `get_many` close to the size of what it returns.
-const BLOCK_PACKAGES: u32 = 32;
-const BLOCK_BYTES: usize = 48 << 10;
+const BLOCK_PACKAGES: u32 = 4;
+const BLOCK_BYTES: usize = 16 << 10;
 const LEVEL: i32 = 3;
+/// The first records of each file train its dictionary.
+const SAMPLE_BYTES: usize = 256 << 10;
+const MIN_SAMPLE_BYTES: usize = 64 << 10;
+const DICT_BYTES: usize = 32 << 10;
 /// Sanity limits for a cache file's index.
 const MAX_OPEN_BLOCK: u32 = 1 << 30;
 const MAX_INDEX: u64 = 1 << 32;
@@ -167,7 +174,9 @@ impl Idents {
     }
 }
 
-/// Records compressed into blocks as they arrive.
+/// Records compressed into blocks as they arrive. The first records of a
+/// file train a zstd dictionary first: with it, blocks of a few packages
+/// compress as well as large blocks would without one.
 struct Blocks {
     region: Vec<u8>,
     entries: Vec<BlockEntry>,
@@ -175,25 +184,63 @@ struct Blocks {
     open: Vec<u8>,
     in_block: u32,
     scratch: Vec<u8>,
-    compressor: zstd::bulk::Compressor<'static>,
+    /// `None` while the first records are collected for training.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    dict: Vec<u8>,
+    sample: Vec<u8>,
+    sample_lens: Vec<usize>,
 }
 
 impl Blocks {
-    fn new() -> io::Result<Blocks> {
-        let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
-        compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
-        Ok(Blocks {
+    fn new() -> Blocks {
+        Blocks {
             region: Vec::new(),
             entries: Vec::new(),
             recs: Vec::new(),
             open: Vec::with_capacity(BLOCK_BYTES * 2),
             in_block: 0,
             scratch: Vec::new(),
-            compressor,
-        })
+            compressor: None,
+            dict: Vec::new(),
+            sample: Vec::new(),
+            sample_lens: Vec::new(),
+        }
     }
 
     fn push(&mut self, record: &[u8]) -> io::Result<()> {
+        if self.compressor.is_some() {
+            return self.add(record);
+        }
+        self.sample.extend_from_slice(record);
+        self.sample_lens.push(record.len());
+        if self.sample.len() >= SAMPLE_BYTES {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Trains the dictionary (when there is enough to learn from) and
+    /// compresses the records held back for it.
+    fn settle(&mut self) -> io::Result<()> {
+        if self.sample.len() >= MIN_SAMPLE_BYTES {
+            // Training can fail on odd input; blocks then go without.
+            self.dict = zstd::dict::from_continuous(&self.sample, &self.sample_lens, DICT_BYTES)
+                .unwrap_or_default();
+        }
+        let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, &self.dict)?;
+        c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        self.compressor = Some(c);
+        let sample = std::mem::take(&mut self.sample);
+        let lens = std::mem::take(&mut self.sample_lens);
+        let mut at = 0;
+        for len in lens {
+            self.add(&sample[at..at + len])?;
+            at += len;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, record: &[u8]) -> io::Result<()> {
         let start = self.open.len();
         if start + record.len() > MAX_OPEN_BLOCK as usize {
             return Err(io::Error::other("a record is larger than 1 GiB"));
@@ -215,11 +262,11 @@ impl Blocks {
         if self.in_block == 0 {
             return Ok(());
         }
+        let compressor = self.compressor.as_mut().expect("settled before flushing");
         self.scratch.clear();
         self.scratch
             .reserve(zstd::zstd_safe::compress_bound(self.open.len()));
-        self.compressor
-            .compress_to_buffer(&self.open[..], &mut self.scratch)?;
+        compressor.compress_to_buffer(&self.open[..], &mut self.scratch)?;
         self.entries.push(BlockEntry {
             offset: self.region.len() as u64,
             comp_len: self.scratch.len() as u32,
@@ -232,6 +279,9 @@ impl Blocks {
     }
 
     fn finish(mut self) -> io::Result<Blocks> {
+        if self.compressor.is_none() {
+            self.settle()?;
+        }
         self.flush()?;
         self.open = Vec::new();
         self.scratch = Vec::new();
@@ -341,7 +391,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         path: path.to_string(),
         source: e,
     };
-    let mut blocks = Blocks::new().map_err(io_err)?;
+    let mut blocks = Blocks::new();
     let mut idents = Idents::default();
     let mut row: [String; FIELDS] = Default::default();
     let mut buf = Vec::with_capacity(4096);
@@ -613,6 +663,8 @@ struct Index {
     n: usize,
     blocks: [Vec<BlockEntry>; 3],
     recs: [Vec<RecEntry>; 3],
+    /// The zstd dictionary of each kind's blocks (may be empty).
+    dicts: [Vec<u8>; 3],
 }
 
 impl Index {
@@ -622,6 +674,8 @@ impl Index {
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
         for k in 0..3 {
+            out.extend_from_slice(&(self.dicts[k].len() as u64).to_le_bytes());
+            out.extend_from_slice(&self.dicts[k]);
             out.extend_from_slice(&(self.blocks[k].len() as u64).to_le_bytes());
             out.extend_from_slice(bytemuck::cast_slice(&self.blocks[k]));
             out.extend_from_slice(bytemuck::cast_slice(&self.recs[k]));
@@ -640,7 +694,10 @@ impl Index {
         let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
         let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
         let mut recs: [Vec<RecEntry>; 3] = Default::default();
+        let mut dicts: [Vec<u8>; 3] = Default::default();
         for k in 0..3 {
+            let dict_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
+            dicts[k] = c.take(dict_len)?.to_vec();
             let nb = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
             let bytes_b = nb
                 .checked_mul(std::mem::size_of::<BlockEntry>())
@@ -687,6 +744,7 @@ impl Index {
             n,
             blocks,
             recs,
+            dicts,
         })
     }
 }
@@ -741,7 +799,9 @@ impl Backing {
         image.extend_from_slice(&VERSION.to_le_bytes());
         image.extend_from_slice(&0u32.to_le_bytes());
         let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
+        let mut dicts: [Vec<u8>; 3] = Default::default();
         for (k, b) in regions.into_iter().enumerate() {
+            dicts[k] = b.dict;
             let base = image.len() as u64;
             image.extend_from_slice(&b.region);
             blocks[k] = b
@@ -758,6 +818,7 @@ impl Backing {
             n,
             blocks,
             recs,
+            dicts,
         };
         let open = index.encode();
         let mut comp = zstd::bulk::Compressor::new(1).map_err(cache_io)?;
@@ -1026,7 +1087,7 @@ impl Source {
                     regions.push(s.blocks);
                 }
                 None => {
-                    let mut blocks = Blocks::new().map_err(cache_io)?;
+                    let mut blocks = Blocks::new();
                     for i in 0..n {
                         blocks
                             .push(minimal_record(&primary.idents, i).as_bytes())
@@ -1157,13 +1218,17 @@ impl RecordStore {
 /// A block to decompress: kind, block number.
 type BlockRef = (usize, u32);
 
+/// A record to copy out of a decompressed block: output position, kind.
+type Want = (u32, u8);
+
 fn read_records(b: &Backing, indices: &[u32]) -> std::result::Result<Vec<PackageRecords>, Damaged> {
     let idx = &b.index;
-    // Which blocks are needed, numbered in the order they are read.
-    let mut slot: [Vec<u32>; 3] = Default::default();
+    // The needed blocks, sorted by kind and offset, and for each the
+    // records to copy out of it.
     let mut needed: Vec<BlockRef> = Vec::new();
+    let mut wants: Vec<(u32, Want)> = Vec::with_capacity(indices.len() * 3);
     for k in 0..3 {
-        slot[k] = vec![UNSET; idx.blocks[k].len()];
+        let mut slot = vec![UNSET; idx.blocks[k].len()];
         let mut mine: Vec<u32> = indices
             .iter()
             .map(|&i| idx.recs[k][i as usize].block)
@@ -1171,32 +1236,35 @@ fn read_records(b: &Backing, indices: &[u32]) -> std::result::Result<Vec<Package
         mine.sort_unstable();
         mine.dedup();
         for blk in mine {
-            slot[k][blk as usize] = needed.len() as u32;
+            slot[blk as usize] = needed.len() as u32;
             needed.push((k, blk));
         }
+        for (j, &i) in indices.iter().enumerate() {
+            let job = slot[idx.recs[k][i as usize].block as usize];
+            wants.push((job, (j as u32, k as u8)));
+        }
     }
-    let open = load_blocks(b, &needed)?;
-    let text = |k: usize, i: u32| -> std::result::Result<String, Damaged> {
-        let r = idx.recs[k][i as usize];
-        let block = &open[slot[k][r.block as usize] as usize];
-        let bytes = &block[r.start as usize..(r.start + r.len) as usize];
-        String::from_utf8(bytes.to_vec()).map_err(|_| Damaged("a record is not UTF-8".into()))
-    };
-    indices
-        .iter()
-        .map(|&i| {
-            Ok(PackageRecords {
-                primary: text(0, i)?,
-                filelists: text(1, i)?,
-                other: text(2, i)?,
-            })
-        })
-        .collect()
+    wants.sort_unstable_by_key(|w| w.0);
+    let mut out = vec![PackageRecords::default(); indices.len()];
+    for (j, k, text) in extract(b, indices, &needed, &wants)? {
+        let r = &mut out[j as usize];
+        *match k {
+            0 => &mut r.primary,
+            1 => &mut r.filelists,
+            _ => &mut r.other,
+        } = text;
+    }
+    Ok(out)
 }
 
-/// Reads and decompresses `needed` blocks (sorted by file offset within
-/// each kind), merging reads of neighbouring blocks.
-fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<u8>>, Damaged> {
+/// Reads and decompresses the `needed` blocks (merging reads of
+/// neighbouring blocks) and copies the wanted records out of each.
+fn extract(
+    b: &Backing,
+    indices: &[u32],
+    needed: &[BlockRef],
+    wants: &[(u32, Want)],
+) -> std::result::Result<Vec<(u32, u8, String)>, Damaged> {
     let entry = |&(k, blk): &BlockRef| b.index.blocks[k][blk as usize];
     // Runs of blocks read at once: (first needed, end needed, offset, len).
     let mut runs: Vec<(usize, usize, u64, u64)> = Vec::new();
@@ -1223,10 +1291,12 @@ fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<
             file_bufs.push(buf);
         }
     }
-    // The compressed bytes of each needed block.
-    let mut jobs: Vec<(&[u8], u32)> = Vec::with_capacity(needed.len());
+    // Each needed block: its compressed bytes, open length, kind, and
+    // its range in `wants`.
+    let mut jobs: Vec<Job> = Vec::with_capacity(needed.len());
+    let mut w = 0usize;
     for (ri, &(first, end, run_off, _)) in runs.iter().enumerate() {
-        for r in &needed[first..end] {
+        for (j, r) in needed.iter().enumerate().take(end).skip(first) {
             let e = entry(r);
             let comp = match &b.bytes {
                 Bytes::Memory(v) => {
@@ -1237,24 +1307,33 @@ fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<
                     &file_bufs[ri][at..at + e.comp_len as usize]
                 }
             };
-            jobs.push((comp, e.open_len));
+            let from = w;
+            while w < wants.len() && wants[w].0 as usize == j {
+                w += 1;
+            }
+            jobs.push(Job {
+                comp,
+                open_len: e.open_len,
+                kind: r.0,
+                wants: &wants[from..w],
+            });
         }
     }
-    let total: u64 = jobs.iter().map(|j| u64::from(j.1)).sum();
+    let total: u64 = jobs.iter().map(|j| u64::from(j.open_len)).sum();
     let threads = if total > PARALLEL_BYTES {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     } else {
         1
     };
     if threads <= 1 {
-        return decompress_all(&jobs);
+        return run_jobs(&b.index, indices, &jobs);
     }
-    // Contiguous shares of about equal size, so results stay in order.
+    // Contiguous shares of about equal size.
     let share = total.div_ceil(threads as u64);
     let mut cuts = vec![0usize];
     let mut acc = 0u64;
     for (j, job) in jobs.iter().enumerate() {
-        acc += u64::from(job.1);
+        acc += u64::from(job.open_len);
         if acc >= share * cuts.len() as u64 && cuts.len() < threads {
             cuts.push(j + 1);
         }
@@ -1266,10 +1345,10 @@ fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<
             .windows(2)
             .map(|w| {
                 let part = &jobs[w[0]..w[1]];
-                s.spawn(move || decompress_all(part))
+                s.spawn(move || run_jobs(&b.index, indices, part))
             })
             .collect();
-        let mut out = Vec::with_capacity(jobs.len());
+        let mut out = Vec::with_capacity(wants.len());
         for h in handles {
             out.extend(h.join().expect("decompression thread panicked")?);
         }
@@ -1277,19 +1356,46 @@ fn load_blocks(b: &Backing, needed: &[BlockRef]) -> std::result::Result<Vec<Vec<
     })
 }
 
-fn decompress_all(jobs: &[(&[u8], u32)]) -> std::result::Result<Vec<Vec<u8>>, Damaged> {
-    let mut d = zstd::bulk::Decompressor::new().map_err(|e| Damaged(e.to_string()))?;
-    jobs.iter()
-        .map(|&(comp, open_len)| {
-            let mut out = Vec::with_capacity(open_len as usize);
-            d.decompress_to_buffer(comp, &mut out)
-                .map_err(|e| Damaged(format!("a block does not decompress: {e}")))?;
-            if out.len() != open_len as usize {
-                return Err(Damaged("a block has the wrong length".into()));
-            }
-            Ok(out)
-        })
-        .collect()
+/// One block to decompress and the records wanted from it.
+struct Job<'a> {
+    comp: &'a [u8],
+    open_len: u32,
+    kind: usize,
+    wants: &'a [(u32, Want)],
+}
+
+fn run_jobs(
+    index: &Index,
+    indices: &[u32],
+    jobs: &[Job<'_>],
+) -> std::result::Result<Vec<(u32, u8, String)>, Damaged> {
+    let mut decoders: [Option<zstd::bulk::Decompressor<'_>>; 3] = Default::default();
+    let mut open = Vec::new();
+    let mut out = Vec::with_capacity(jobs.iter().map(|j| j.wants.len()).sum());
+    for job in jobs {
+        let d = match &mut decoders[job.kind] {
+            Some(d) => d,
+            slot => slot.insert(
+                zstd::bulk::Decompressor::with_dictionary(&index.dicts[job.kind])
+                    .map_err(|e| Damaged(format!("unusable dictionary: {e}")))?,
+            ),
+        };
+        open.clear();
+        open.reserve(job.open_len as usize);
+        d.decompress_to_buffer(job.comp, &mut open)
+            .map_err(|e| Damaged(format!("a block does not decompress: {e}")))?;
+        if open.len() != job.open_len as usize {
+            return Err(Damaged("a block has the wrong length".into()));
+        }
+        for &(_, (j, k)) in job.wants {
+            let r = index.recs[job.kind][indices[j as usize] as usize];
+            let bytes = &open[r.start as usize..(r.start + r.len) as usize];
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| Damaged("a record is not UTF-8".into()))?;
+            out.push((j, k, text));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1415,38 +1521,47 @@ mod tests {
 
     #[test]
     fn index_rejects_out_of_bounds_entries() {
-        let index = Index {
+        let block = BlockEntry {
+            offset: 16,
+            comp_len: 10,
+            open_len: 5,
+        };
+        let rec = |len| RecEntry {
+            block: 0,
+            start: 0,
+            len,
+        };
+        let good = Index {
             key: "k".into(),
             n: 1,
-            blocks: [
-                vec![BlockEntry {
-                    offset: 16,
-                    comp_len: 10,
-                    open_len: 5,
-                }],
-                vec![],
-                vec![],
-            ],
-            recs: [
-                vec![RecEntry {
-                    block: 0,
-                    start: 0,
-                    len: 5,
-                }],
-                vec![RecEntry {
-                    block: 0,
-                    start: 0,
-                    len: 1,
-                }],
-                vec![RecEntry::default()],
-            ],
+            blocks: [vec![block], vec![block], vec![block]],
+            recs: [vec![rec(5)], vec![rec(1)], vec![rec(0)]],
+            dicts: [vec![1, 2, 3], vec![], vec![]],
         };
-        let bytes = index.encode();
-        // The filelists record names a block that does not exist.
-        assert!(Index::decode(&bytes, 100)
+        let back = Index::decode(&good.encode(), 26).unwrap();
+        assert_eq!((back.key.as_str(), back.n), ("k", 1));
+        assert_eq!(back.dicts[0], vec![1, 2, 3]);
+        assert_eq!(back.recs[1][0].len, 1);
+        // The blocks would run past the end of the data.
+        assert!(Index::decode(&good.encode(), 25)
             .err()
             .unwrap()
-            .contains("missing block"));
-        assert!(Index::decode(&bytes[..bytes.len() - 1], 100).is_err());
+            .contains("primary block is out of bounds"));
+        // A record longer than its block.
+        let mut long = Index::decode(&good.encode(), 26).unwrap();
+        long.recs[2][0] = rec(6);
+        assert!(Index::decode(&long.encode(), 26)
+            .err()
+            .unwrap()
+            .contains("other record is out of bounds"));
+        // A record in a block that does not exist.
+        let mut missing = Index::decode(&good.encode(), 26).unwrap();
+        missing.blocks[1].clear();
+        assert!(Index::decode(&missing.encode(), 26)
+            .err()
+            .unwrap()
+            .contains("filelists record names a missing block"));
+        let bytes = good.encode();
+        assert!(Index::decode(&bytes[..bytes.len() - 1], 26).is_err());
     }
 }
