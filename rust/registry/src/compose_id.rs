@@ -124,7 +124,14 @@ mod test {
 
     #[test]
     fn names_productmd_and_modules_accept() {
-        for ok in ["apache", "base-runtime", "mod_ssl", "389-ds", "perl-DBI", "gtk+"] {
+        for ok in [
+            "apache",
+            "base-runtime",
+            "mod_ssl",
+            "389-ds",
+            "perl-DBI",
+            "gtk+",
+        ] {
             assert_eq!(name_problem(ok), None, "{ok}");
         }
         for bad in ["", "-rf", ".hidden", "a b", "a/b", "a:b", "ä", "a@b"] {
@@ -139,13 +146,21 @@ mod test {
 
     #[test]
     fn streams_follow_productmds_version_rule() {
-        for ok in ["2.4", "24", "8.2.1", "f40", "rolling", "latest", "v2.4a", "stable~1"] {
+        for ok in [
+            "2.4", "24", "8.2.1", "f40", "rolling", "latest", "v2.4a", "stable~1",
+        ] {
             assert_eq!(stream_problem(ok), None, "{ok}");
         }
-        for bad in ["", "2.4a", "2..4", "2.", "1_0", ".x", "a-b", "a b", "a/b", "a:b"] {
+        for bad in [
+            "", "2.4a", "2..4", "2.", "1_0", ".x", "a-b", "a b", "a/b", "a:b",
+        ] {
             assert!(stream_problem(bad).is_some(), "{bad}");
         }
-        assert!(stream_problem("2.4a").unwrap().contains("numbers joined by single dots"));
-        assert!(stream_problem("a-b").unwrap().contains("`-` separates the fields"));
+        assert!(stream_problem("2.4a")
+            .unwrap()
+            .contains("numbers joined by single dots"));
+        assert!(stream_problem("a-b")
+            .unwrap()
+            .contains("`-` separates the fields"));
     }
 }

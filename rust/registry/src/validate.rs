@@ -46,7 +46,11 @@ pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
         return Err(invalid("the modulemd context is empty".into()));
     }
     let digest = &new.definition_digest;
-    if digest.len() != 64 || !digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if digest.len() != 64
+        || !digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(invalid(format!(
             "the definition digest `{digest}` is not a SHA-256 in lowercase hex"
         )));

@@ -13,7 +13,7 @@ mod test;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
@@ -160,10 +160,8 @@ impl SqliteRegistry {
 }
 
 fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
-    // First, so that switching to WAL below also waits for other openers.
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    let mode = enable_wal(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         // E.g. on a network file system. Still correct, readers just wait
         // for writers.
@@ -171,6 +169,25 @@ fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+/// Switches to WAL, retrying while other connections hold the file: the
+/// switch needs an exclusive lock, and SQLite reports it busy at once
+/// instead of calling the busy handler (seen with several processes
+/// opening a new registry together).
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// The XDG base directory rule: a relative `XDG_DATA_HOME` is ignored.
@@ -197,7 +214,9 @@ fn json_text(value: &serde_json::Value) -> String {
 fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
     let stored = conn
-        .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM composes WHERE id = ?1"))
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM composes WHERE id = ?1"
+        ))
         .and_then(|mut st| st.query_row([id], StoredCompose::from_row).optional())
         .ctx(db, action)?;
     let Some(s) = stored else {
@@ -247,7 +266,9 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
             .prepare_cached("SELECT arch, nevra FROM compose_packages WHERE compose_id = ?1")
             .ctx(db, action)?;
         let rows = st
-            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .ctx(db, action)?;
         for row in rows {
             let (arch, nevra) = row.ctx(db, action)?;
@@ -262,7 +283,10 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
                 .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
                 .and_then(|mut st| {
                     st.query_map([id], |r| {
-                        Ok((r.get::<_, String>(0)?, PathBuf::from(r.get::<_, String>(1)?)))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            PathBuf::from(r.get::<_, String>(1)?),
+                        ))
                     })?
                     .collect::<rusqlite::Result<_>>()
                 })
@@ -296,7 +320,11 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
         outputs,
         started_at: s.started_at,
         finished_at: s.finished_at,
-        timings: s.timings.as_deref().map(|t| json("timings", t)).transpose()?,
+        timings: s
+            .timings
+            .as_deref()
+            .map(|t| json("timings", t))
+            .transpose()?,
         error: s.error,
         report: s.report.as_deref().map(|t| json("report", t)).transpose()?,
         id: s.id,
@@ -305,15 +333,12 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
     }))
 }
 
-fn insert_packages(
-    tx: &Connection,
-    db: &str,
-    id: &str,
-    packages: &PackagesByArch,
-) -> Result<()> {
+fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArch) -> Result<()> {
     let action = || format!("record the packages of compose `{id}`");
     let mut st = tx
-        .prepare_cached("INSERT INTO compose_packages (compose_id, arch, nevra) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO compose_packages (compose_id, arch, nevra) VALUES (?1, ?2, ?3)",
+        )
         .ctx(db, action)?;
     for (arch, nevras) in packages {
         for nevra in nevras {
@@ -474,7 +499,12 @@ impl Registry for SqliteRegistry {
                 tx.execute(
                     "UPDATE composes SET state = 'failed', finished_at = ?2, \
                      error = ?3, report = ?4 WHERE id = ?1",
-                    params![compose_id, finished_at, error, report.as_ref().map(json_text)],
+                    params![
+                        compose_id,
+                        finished_at,
+                        error,
+                        report.as_ref().map(json_text)
+                    ],
                 )
                 .ctx(db, what)?;
             }
@@ -535,7 +565,9 @@ impl Registry for SqliteRegistry {
                     |r| r.get(0),
                 )
                 .optional()
-                .ctx(&self.db, || format!("find the last good compose of `{name}:{stream}`"))?;
+                .ctx(&self.db, || {
+                    format!("find the last good compose of `{name}:{stream}`")
+                })?;
             match id {
                 Some(id) => load(conn, &self.db, &id),
                 None => Ok(None),
@@ -555,7 +587,9 @@ impl Registry for SqliteRegistry {
                 st.query_map([compose_id], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()
             })
-            .ctx(&self.db, || format!("find the composes using compose `{compose_id}`"))
+            .ctx(&self.db, || {
+                format!("find the composes using compose `{compose_id}`")
+            })
         })
     }
 }

@@ -142,9 +142,13 @@ pub(crate) fn migrate(conn: &mut Connection, db: &str) -> Result<()> {
         .ctx(db, || "record the schema version".into())?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)
         .ctx(db, || "record the application ID".into())?;
-    tx.commit()
-        .ctx(db, || "commit the schema update".into())?;
-    tracing::info!(db, from = version, to = SCHEMA_VERSION, "registry schema updated");
+    tx.commit().ctx(db, || "commit the schema update".into())?;
+    tracing::info!(
+        db,
+        from = version,
+        to = SCHEMA_VERSION,
+        "registry schema updated"
+    );
     Ok(())
 }
 

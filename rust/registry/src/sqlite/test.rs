@@ -85,35 +85,23 @@ fn ids(records: &[ComposeRecord]) -> Vec<&str> {
 fn respins_count_per_name_stream_date_and_type() {
     let (_dir, mut reg) = registry();
     let apache = new("apache", "2.4");
-    let mut begun = vec![];
-    begun.push(reg.begin(&apache).unwrap().id);
-    begun.push(reg.begin(&apache).unwrap().id);
-    begun.push(
-        reg.begin(&NewCompose {
-            compose_type: ComposeType::Test,
-            ..apache.clone()
-        })
-        .unwrap()
-        .id,
-    );
-    begun.push(
-        reg.begin(&NewCompose {
-            compose_type: ComposeType::Production,
-            ..apache.clone()
-        })
-        .unwrap()
-        .id,
-    );
-    begun.push(
-        reg.begin(&NewCompose {
-            started_at: NOV25 + 86_400,
-            ..apache.clone()
-        })
-        .unwrap()
-        .id,
-    );
-    begun.push(reg.begin(&new("apache", "2.6")).unwrap().id);
-    begun.push(reg.begin(&apache).unwrap().id);
+    let with = |f: fn(&mut NewCompose)| {
+        let mut n = apache.clone();
+        f(&mut n);
+        n
+    };
+    let begun: Vec<String> = [
+        apache.clone(),
+        apache.clone(),
+        with(|n| n.compose_type = ComposeType::Test),
+        with(|n| n.compose_type = ComposeType::Production),
+        with(|n| n.started_at = NOV25 + 86_400),
+        new("apache", "2.6"),
+        apache.clone(),
+    ]
+    .iter()
+    .map(|n| reg.begin(n).unwrap().id)
+    .collect();
     assert_eq!(
         begun,
         [
@@ -236,7 +224,10 @@ fn a_compose_ends_only_once() {
     let id = reg.begin(&new("apache", "2.4")).unwrap().id;
     reg.finish(&id, &failed(NOV25 + 5)).unwrap();
     let err = reg.finish(&id, &finished(NOV25 + 9)).unwrap_err();
-    assert!(err.to_string().ends_with("is not started (it is failed)"), "{err}");
+    assert!(
+        err.to_string().ends_with("is not started (it is failed)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -245,10 +236,19 @@ fn finishing_an_unknown_compose_names_it_and_the_registry() {
     let err = reg
         .finish("apache-2.4-20261125.n.7", &finished(NOV25))
         .unwrap_err();
-    assert!(matches!(err, RegistryError::NoSuchCompose { .. }), "{err:?}");
+    assert!(
+        matches!(err, RegistryError::NoSuchCompose { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("no such compose `apache-2.4-20261125.n.7`"), "{msg}");
-    assert!(msg.contains(&dir.path().join("registry.sqlite").display().to_string()), "{msg}");
+    assert!(
+        msg.contains("no such compose `apache-2.4-20261125.n.7`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&dir.path().join("registry.sqlite").display().to_string()),
+        "{msg}"
+    );
     assert_eq!(reg.get("apache-2.4-20261125.n.7").unwrap(), None);
 }
 
@@ -398,7 +398,10 @@ fn composes_using_finds_layered_composes() {
 
     assert_eq!(reg.composes_using(&base).unwrap(), [php, apache.clone()]);
     assert!(reg.composes_using(&apache).unwrap().is_empty());
-    assert!(reg.composes_using("no-such-1-20260101.n.0").unwrap().is_empty());
+    assert!(reg
+        .composes_using("no-such-1-20260101.n.0")
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -448,9 +451,15 @@ fn invalid_composes_are_refused_and_not_recorded() {
     for (n, expected) in cases {
         let err = reg.begin(&n).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, RegistryError::InvalidCompose { .. }), "{err:?}");
         assert!(
-            msg.starts_with(&format!("cannot record a compose of `{}:{}`: ", n.name, n.stream)),
+            matches!(err, RegistryError::InvalidCompose { .. }),
+            "{err:?}"
+        );
+        assert!(
+            msg.starts_with(&format!(
+                "cannot record a compose of `{}:{}`: ",
+                n.name, n.stream
+            )),
             "{msg}"
         );
         assert!(msg.contains(expected), "{msg} lacks {expected}");
@@ -560,11 +569,16 @@ fn other_databases_are_not_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.sqlite");
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("CREATE TABLE notes (body TEXT)").unwrap();
+    conn.execute_batch("CREATE TABLE notes (body TEXT)")
+        .unwrap();
     drop(conn);
     let err = SqliteRegistry::open(&path).unwrap_err();
     assert!(matches!(err, RegistryError::NotARegistry { .. }), "{err:?}");
-    assert!(err.to_string().contains("has 1 tables but no Strata schema version"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("has 1 tables but no Strata schema version"),
+        "{err}"
+    );
 
     let path = dir.path().join("other-app.sqlite");
     let conn = Connection::open(&path).unwrap();
@@ -590,8 +604,15 @@ fn corrupt_rows_are_reported_not_guessed() {
         .unwrap();
     let err = reg.get(&id).unwrap_err();
     assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
-    assert!(err.to_string().contains("`apache-2.4-20261125.n.0` is corrupt"), "{err}");
-    assert!(err.to_string().contains("unknown compose type `weekly`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`apache-2.4-20261125.n.0` is corrupt"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("unknown compose type `weekly`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -671,7 +692,10 @@ fn records_serialize_for_the_cli() {
     assert_eq!(v["compose_type"], "nightly");
     assert_eq!(v["inputs"][0]["kind"], "koji_repo");
     assert_eq!(v["packages"]["x86_64"][0], "httpd-2.4.58-1.fc40.x86_64");
-    assert_eq!(v["outputs"]["repos"]["x86_64"], "/srv/composes/apache/x86_64/os");
+    assert_eq!(
+        v["outputs"]["repos"]["x86_64"],
+        "/srv/composes/apache/x86_64/os"
+    );
     let back: ComposeRecord = serde_json::from_value(v).unwrap();
     assert_eq!(back, rec);
 }
