@@ -6,6 +6,39 @@
 //! its newest finished one. [`SqliteRegistry`] is the embedded backend of
 //! `strata compose`; a PostgreSQL backend for the Koji hub implements the
 //! same trait, which is why nothing in it is SQLite's.
+//!
+//! ```
+//! use strata_registry::{ComposeType, NewCompose, Outcome, Outputs, Registry, SqliteRegistry, State};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let mut registry = SqliteRegistry::open(&dir.path().join("registry.sqlite"))?;
+//! let started = registry.begin(&NewCompose {
+//!     name: "apache".into(),
+//!     stream: "2.4".into(),
+//!     compose_type: ComposeType::Nightly,
+//!     started_at: 1_795_600_800, // 2026-11-25T10:00:00Z
+//!     definition_path: "modules/apache.yaml".into(),
+//!     definition_digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+//!     scm_ref: None,
+//!     arches: vec!["x86_64".into()],
+//!     version: 4020261125100000,
+//!     context: "9edba152".into(),
+//!     inputs: vec![],
+//! })?;
+//! assert_eq!(started.id, "apache-2.4-20261125.n.0");
+//! assert!(registry.latest_good("apache", "2.4")?.is_none());
+//!
+//! let outcome = Outcome::Finished {
+//!     finished_at: 1_795_600_890,
+//!     outputs: Outputs { path: "/srv/composes/apache-2.4-20261125.n.0".into(), repos: Default::default() },
+//!     packages: Default::default(),
+//!     timings: serde_json::json!({"closure": 1.2}),
+//! };
+//! registry.finish(&started.id, &outcome)?;
+//! let good = registry.latest_good("apache", "2.4")?.unwrap();
+//! assert_eq!((good.id.as_str(), good.state), ("apache-2.4-20261125.n.0", State::Finished));
+//! # Ok::<(), strata_registry::RegistryError>(())
+//! ```
 
 mod compose_id;
 mod error;

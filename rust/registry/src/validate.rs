@@ -116,7 +116,7 @@ fn arch_problem(arch: &str) -> Option<String> {
 }
 
 /// Paths are stored as text, which must be UTF-8 in every backend.
-pub(crate) fn utf8_path<'a>(path: &'a Path, what: &str) -> Result<&'a str, String> {
+fn utf8_path<'a>(path: &'a Path, what: &str) -> Result<&'a str, String> {
     path.to_str()
         .ok_or_else(|| format!("{what} {} is not UTF-8", path.display()))
 }

@@ -30,6 +30,9 @@ use crate::{compose_id, validate, Registry, Result};
 /// longer (a backup, an interactive `sqlite3` session).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A registry in one SQLite file. Each value holds its own connection:
+/// threads and processes each open their own, and the file keeps them
+/// consistent.
 pub struct SqliteRegistry {
     conn: Connection,
     path: PathBuf,
