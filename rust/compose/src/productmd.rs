@@ -970,6 +970,9 @@ mod test {
         validate(&info(), &rpms, &modules).unwrap();
     }
 
+    /// A change that breaks an entry, and the field validation names.
+    type Edit<T> = (fn(&mut T), &'static str);
+
     fn what(e: ProductmdError) -> String {
         match e {
             ProductmdError::Invalid { what, .. } => what,
@@ -979,7 +982,7 @@ mod test {
 
     #[test]
     fn validation() {
-        let bad_info: Vec<(fn(&mut ComposeInfo), &str)> = vec![
+        let bad_info: Vec<Edit<ComposeInfo>> = vec![
             (|i| i.compose_type = "weekly".into(), "compose.type"),
             (|i| i.date = "2026-11-25".into(), "compose.date"),
             (|i| i.date = "20261325".into(), "compose.date"),
@@ -1006,7 +1009,7 @@ mod test {
         validate(&i, &[], &[]).unwrap();
 
         let ok = rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
-        let bad_rpms: Vec<(fn(&mut RpmEntry), &str)> = vec![
+        let bad_rpms: Vec<Edit<RpmEntry>> = vec![
             (
                 |r| r.nevra = "httpd-2.4.58-1.fc40.x86_64".into(),
                 "rpms[0].nevra",
@@ -1067,7 +1070,7 @@ mod test {
         ));
         validate(&info(), &[ok.clone(), ok], &[]).unwrap();
 
-        let bad_modules: Vec<(fn(&mut ModuleEntry), &str)> = vec![
+        let bad_modules: Vec<Edit<ModuleEntry>> = vec![
             (|m| m.stream = "a:b".into(), "modules[0].stream"),
             (|m| m.context = "".into(), "modules[0].context"),
             (|m| m.arch = "s390x".into(), "modules[0].arch"),
