@@ -866,7 +866,8 @@ impl Backing {
         }
         let mut packed = vec![0u8; index_len as usize];
         read_at(&bytes, index_off, &mut packed).map_err(|e| e.to_string())?;
-        let open = zstd::bulk::decompress(&packed, open_len as usize)
+        // Streaming, so a damaged length cannot make it allocate up front.
+        let open = zstd::stream::decode_all(&packed[..])
             .map_err(|e| format!("the index does not decompress: {e}"))?;
         if open.len() as u64 != open_len {
             return Err("the index has the wrong length".into());

@@ -116,10 +116,8 @@ fn child<'a>(
                 }
                 depth += 1;
             }
-            Event::Empty(e) => {
-                if depth == 1 && e.local_name().as_ref() == local {
-                    return Ok(Some((end - e.len() - 3, end, e)));
-                }
+            Event::Empty(e) if depth == 1 && e.local_name().as_ref() == local => {
+                return Ok(Some((end - e.len() - 3, end, e)));
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
@@ -413,6 +411,7 @@ fn check_input(
         }
         seen.push(&x.mdtype);
         let valid_stem = !x.file_stem.is_empty()
+            && !["primary.xml", "filelists.xml", "other.xml"].contains(&x.file_stem.as_str())
             && !x.file_stem.starts_with('.')
             && !x.file_stem.contains(['/', '\\'])
             && !x.file_stem.chars().any(char::is_control);

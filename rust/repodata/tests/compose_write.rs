@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::path::Path;
 use strata_repodata::{
-    load_repo, open_records, write_repodata, Compression, ExtraMetadata, LoadOptions, Repo,
-    Repomd, WriteOptions,
+    load_repo, open_records, write_repodata, Compression, ExtraMetadata, LoadOptions, Repo, Repomd,
+    WriteOptions,
 };
 
 fn opts() -> WriteOptions {
@@ -30,11 +30,19 @@ fn compose(source: &str, indices: &[u32], out: &Path, extra: &[ExtraMetadata]) -
 
 #[test]
 fn subsets_of_the_example_repositories_read_back_the_same() {
-    for (name, pick) in [("base", vec![3u32, 0, 2]), ("apache", vec![4, 1]), ("f40-build", vec![1])] {
+    for (name, pick) in [
+        ("base", vec![3u32, 0, 2]),
+        ("apache", vec![4, 1]),
+        ("f40-build", vec![1]),
+    ] {
         let out = tempfile::tempdir().unwrap();
         let src = compose(&example(name), &pick, out.path(), &[]);
-        let written = load_repo("out", &out.path().display().to_string(), &LoadOptions::default())
-            .unwrap();
+        let written = load_repo(
+            "out",
+            &out.path().display().to_string(),
+            &LoadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(written.len(), pick.len(), "{name}");
         // Records are written in the order given, so package k is pick[k].
         for (k, &i) in pick.iter().enumerate() {
@@ -45,7 +53,10 @@ fn subsets_of_the_example_repositories_read_back_the_same() {
             assert_eq!(b.location(), compose_href(&src, i), "{name}");
         }
         // dnf lists exactly the written packages.
-        let mut listed = dnf_repoquery(out.path(), &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"]);
+        let mut listed = dnf_repoquery(
+            out.path(),
+            &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
+        );
         listed.sort();
         assert_eq!(listed, nevras(&written), "{name}");
     }
@@ -60,7 +71,10 @@ fn dnf_sees_the_same_requires_files_and_changelogs_as_in_the_source() {
     let out = tempfile::tempdir().unwrap();
     compose(&source, &[beta, alpha], out.path(), &[]);
 
-    let mut listed = dnf_repoquery(out.path(), &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"]);
+    let mut listed = dnf_repoquery(
+        out.path(),
+        &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
+    );
     listed.sort();
     assert_eq!(listed, ["alpha-0:1.0-2.noarch", "beta-1:2.0-3.noarch"]);
 
@@ -73,7 +87,11 @@ fn dnf_sees_the_same_requires_files_and_changelogs_as_in_the_source() {
         &["--list", "alpha"],
         &["--list", "beta"],
         &["--changelogs", "alpha"],
-        &["--qf", "%{summary}|%{description}|%{license}|%{size}", "alpha"],
+        &[
+            "--qf",
+            "%{summary}|%{description}|%{license}|%{size}",
+            "alpha",
+        ],
     ] {
         let theirs = dnf_repoquery(src, query);
         let ours = dnf_repoquery(out.path(), query);
@@ -86,7 +104,10 @@ fn dnf_sees_the_same_requires_files_and_changelogs_as_in_the_source() {
     let loc = dnf_repoquery(out.path(), &["--location", "alpha"]);
     assert_eq!(
         loc,
-        [format!("file://{}/Packages/a/alpha-1.0-2.noarch.rpm", out.path().display())]
+        [format!(
+            "file://{}/Packages/a/alpha-1.0-2.noarch.rpm",
+            out.path().display()
+        )]
     );
 }
 
@@ -102,7 +123,12 @@ fn the_same_input_gives_the_same_bytes() {
     compose(&source, &[2, 0, 1], a.path(), &extra);
     compose(&source, &[2, 0, 1], b.path(), &extra);
     let (ta, tb) = (tree(a.path()), tree(b.path()));
-    assert_eq!(ta.len(), 5, "{:?}", ta.iter().map(|t| &t.0).collect::<Vec<_>>());
+    assert_eq!(
+        ta.len(),
+        5,
+        "{:?}",
+        ta.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
     assert_eq!(ta, tb);
     // Another order is another repository.
     let c = tempfile::tempdir().unwrap();
@@ -157,12 +183,13 @@ fn modules_yaml_is_listed_in_repomd_and_dnf_reads_it() {
     assert_eq!(types, ["primary", "filelists", "other", "modules"]);
     let modules = repomd.get("modules").unwrap();
     assert!(modules.href.starts_with("repodata/") && modules.href.ends_with("-modules.yaml.gz"));
-    let content = strata_repodata::source::read_verified(&loc, &modules.href, &modules.expected, |r, _| {
-        let mut s = String::new();
-        r.read_to_string(&mut s).unwrap();
-        Ok(s)
-    })
-    .unwrap();
+    let content =
+        strata_repodata::source::read_verified(&loc, &modules.href, &modules.expected, |r, _| {
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            Ok(s)
+        })
+        .unwrap();
     assert_eq!(content, MODULES_YAML);
     let text = std::fs::read_to_string(out.path().join("repodata/repomd.xml")).unwrap();
     assert!(text.contains("<timestamp>1700000123</timestamp>"));
@@ -170,7 +197,9 @@ fn modules_yaml_is_listed_in_repomd_and_dnf_reads_it() {
 
     let listed = dnf(out.path(), &["module", "list", "--repo", "local"]);
     assert!(
-        listed.iter().any(|l| l.starts_with("alpha") && l.contains(" 1 ")),
+        listed
+            .iter()
+            .any(|l| l.starts_with("alpha") && l.contains(" 1 ")),
         "{listed:?}"
     );
 }
@@ -180,7 +209,12 @@ fn hostile_hrefs_are_escaped() {
     let source = example("base");
     let repo = load_repo("src", &source, &LoadOptions::default()).unwrap();
     let store = open_records(&repo, &LoadOptions::default()).unwrap();
-    let hrefs = ["odd/a\"b.rpm", "odd/<c>.rpm", "odd/d&amp;e.rpm", "odd/f'g.rpm"];
+    let hrefs = [
+        "odd/a\"b.rpm",
+        "odd/<c>.rpm",
+        "odd/d&amp;e.rpm",
+        "odd/f'g.rpm",
+    ];
     let records: Vec<_> = store
         .get_many(&[0, 1, 2, 3])
         .unwrap()
@@ -193,15 +227,28 @@ fn hostile_hrefs_are_escaped() {
         .collect();
     let out = tempfile::tempdir().unwrap();
     write_repodata(out.path(), &records, &[], &opts()).unwrap();
-    let written = load_repo("out", &out.path().display().to_string(), &LoadOptions::default())
-        .unwrap();
+    let written = load_repo(
+        "out",
+        &out.path().display().to_string(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
     let locs: Vec<&str> = written.iter().map(|p| p.location()).collect();
     assert_eq!(locs, hrefs);
     let primary = written_file(out.path(), "primary");
     let xml = gunzip(&primary);
-    assert!(xml.contains(r#"<location href="odd/a&quot;b.rpm"/>"#), "{xml}");
-    assert!(xml.contains(r#"<location href="odd/&lt;c&gt;.rpm"/>"#), "{xml}");
-    assert!(xml.contains(r#"<location href="odd/d&amp;amp;e.rpm"/>"#), "{xml}");
+    assert!(
+        xml.contains(r#"<location href="odd/a&quot;b.rpm"/>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<location href="odd/&lt;c&gt;.rpm"/>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<location href="odd/d&amp;amp;e.rpm"/>"#),
+        "{xml}"
+    );
     // dnf parses it and sees the same locations.
     let mut seen = dnf_repoquery(out.path(), &["--location"]);
     seen.sort();
@@ -213,7 +260,12 @@ fn hostile_hrefs_are_escaped() {
 
 fn written_file(repo: &Path, mdtype: &str) -> std::path::PathBuf {
     let loc = strata_repodata::Location::parse(&repo.display().to_string());
-    let href = Repomd::load(&loc).unwrap().get(mdtype).unwrap().href.clone();
+    let href = Repomd::load(&loc)
+        .unwrap()
+        .get(mdtype)
+        .unwrap()
+        .href
+        .clone();
     repo.join(href)
 }
 
@@ -226,7 +278,11 @@ fn zstd_and_xz_repodata_read_back() {
     let records = store.get_many(&all).unwrap();
     for (c, suffix, magic) in [
         (Compression::Zstd, ".zst", &[0x28u8, 0xb5, 0x2f, 0xfd][..]),
-        (Compression::Xz, ".xz", &[0xfd, b'7', b'z', b'X', b'Z', 0][..]),
+        (
+            Compression::Xz,
+            ".xz",
+            &[0xfd, b'7', b'z', b'X', b'Z', 0][..],
+        ),
     ] {
         let out = tempfile::tempdir().unwrap();
         let w = write_repodata(
@@ -243,10 +299,17 @@ fn zstd_and_xz_repodata_read_back() {
             assert!(f.href.ends_with(suffix), "{}", f.href);
             assert!(std::fs::read(&f.path).unwrap().starts_with(magic));
         }
-        let back = load_repo("out", &out.path().display().to_string(), &LoadOptions::default())
-            .unwrap();
+        let back = load_repo(
+            "out",
+            &out.path().display().to_string(),
+            &LoadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(nevras(&back), nevras(&repo));
-        let mut listed = dnf_repoquery(out.path(), &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"]);
+        let mut listed = dnf_repoquery(
+            out.path(),
+            &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
+        );
         listed.sort();
         assert_eq!(listed, nevras(&repo), "dnf on {suffix}");
         assert_eq!(
@@ -268,8 +331,12 @@ fn empty_composes_are_valid_repositories() {
         gunzip(&w.get("filelists").unwrap().path),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"0\">\n</filelists>"
     );
-    let back = load_repo("out", &out.path().display().to_string(), &LoadOptions::default())
-        .unwrap();
+    let back = load_repo(
+        "out",
+        &out.path().display().to_string(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
     assert!(back.is_empty());
     assert!(dnf_repoquery(out.path(), &[]).is_empty());
 }

@@ -152,7 +152,10 @@ pub fn deps_of(repo: &Repo, index: u32) -> Vec<String> {
     let p = repo.package(index);
     let mut v: Vec<String> = Vec::new();
     v.extend(p.provides().map(|d| format!("P {d}")));
-    v.extend(p.requires().map(|d| format!("R {d}{}", if d.is_pre() { " (pre)" } else { "" })));
+    v.extend(
+        p.requires()
+            .map(|d| format!("R {d}{}", if d.is_pre() { " (pre)" } else { "" })),
+    );
     v.extend(p.conflicts().map(|d| format!("C {d}")));
     v.extend(p.obsoletes().map(|d| format!("O {d}")));
     v.extend(p.files().map(|f| format!("F {f}")));
@@ -167,12 +170,17 @@ pub fn compose_href(repo: &Repo, index: u32) -> String {
 }
 
 /// The records of `indices` with their locations rewritten for a compose.
-pub fn relocated(repo: &Repo, records: Vec<PackageRecords>, indices: &[u32]) -> Vec<PackageRecords> {
+pub fn relocated(
+    repo: &Repo,
+    records: Vec<PackageRecords>,
+    indices: &[u32],
+) -> Vec<PackageRecords> {
     records
         .into_iter()
         .zip(indices)
         .map(|(mut r, &i)| {
-            r.primary = strata_repodata::rewrite_location(&r.primary, &compose_href(repo, i)).unwrap();
+            r.primary =
+                strata_repodata::rewrite_location(&r.primary, &compose_href(repo, i)).unwrap();
             r
         })
         .collect()
@@ -225,7 +233,11 @@ pub fn make_repo(dir: &Path, primary: &str, filelists: Option<&str>, other: Opti
     let rd = dir.join("repodata");
     std::fs::create_dir_all(&rd).unwrap();
     let mut repomd = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\">\n");
-    for (mdtype, text) in [("primary", Some(primary)), ("filelists", filelists), ("other", other)] {
+    for (mdtype, text) in [
+        ("primary", Some(primary)),
+        ("filelists", filelists),
+        ("other", other),
+    ] {
         let Some(text) = text else { continue };
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(text.as_bytes()).unwrap();
