@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled example repositories from the specs below with real
-# rpmbuild and createrepo_c. Only the metadata is kept (repodata/), which is
-# all that repoclosure needs; the RPM payloads are thrown away.
+# rpmbuild and createrepo_c: tiny noarch RPMs (Packages/) and their
+# repodata, so that the example module can be composed and installed.
 #   base       a tiny platform
 #   apache     httpd and friends; mod_lua needs lua-libs, which base lacks
 #   f40-build  the wider build tag, where lua-libs lives (for suggestions)
 set -euo pipefail
+export SOURCE_DATE_EPOCH=1700000000
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -36,11 +37,14 @@ spec() { # name, then lines of subpackages: "name version release arch|requires|
     done
   } >"$s"
   mkdir -p "$work/$repo"/{BUILD,RPMS,SOURCES,SPECS,SRPMS,BUILDROOT}
-  rpmbuild --quiet --define "_topdir $work/$repo" -bb "$s" >/dev/null
+  rpmbuild --quiet --define "_topdir $work/$repo" --define "_buildhost strata-example" \
+    --define "use_source_date_epoch_as_buildtime 1" --define "clamp_mtime_to_source_date_epoch 1" \
+    -bb "$s" >/dev/null
   rm -rf "$here/repos/$repo"
-  mkdir -p "$here/repos/$repo"
+  mkdir -p "$here/repos/$repo/Packages"
+  cp "$work/$repo"/RPMS/noarch/*.rpm "$here/repos/$repo/Packages/"
   createrepo_c --quiet --no-database --revision 1700000000 --set-timestamp-to-revision \
-    --outputdir "$here/repos/$repo" "$work/$repo/RPMS" >/dev/null
+    "$here/repos/$repo" >/dev/null
 }
 
 spec base \
