@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions};
 
+mod compose;
+
 #[derive(Parser)]
 #[command(
     name = "strata",
@@ -27,6 +29,121 @@ enum Command {
     /// Check that every dependency of the checked packages is provided
     /// (like `dnf repoclosure`), and optionally that they are installable.
     Repoclosure(RepoclosureArgs),
+    /// Compose a module (or, later, an artifact) from its definition.
+    #[command(subcommand)]
+    Compose(ComposeCommand),
+    /// List and inspect recorded composes.
+    #[command(subcommand)]
+    Composes(ComposesCommand),
+    /// Print the last good compose of NAME:STREAM.
+    Latest(LatestArgs),
+    /// Check module definitions without composing anything.
+    Validate(ValidateArgs),
+}
+
+#[derive(Subcommand)]
+enum ComposeCommand {
+    /// Compose one module: pick its packages from the source, check
+    /// repoclosure against its required modules and the platform, publish a
+    /// repository with modules.yaml and productmd metadata.
+    Module(ComposeModuleArgs),
+}
+
+#[derive(Args)]
+struct RegistryArgs {
+    /// The compose registry (SQLite). Default: [registry] path in the
+    /// configuration, else ~/.local/share/strata/registry.sqlite.
+    #[arg(long, value_name = "PATH", global = true)]
+    registry: Option<PathBuf>,
+    /// Configuration file. Default: $STRATA_CONFIG, else /etc/strata/strata.toml.
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ComposeModuleArgs {
+    /// The module definition (a `strata-module` YAML document).
+    definition: PathBuf,
+    /// Where composes are published; each goes to OUT/<compose-id>/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Compose only this arch (repeatable); default: the definition's arches.
+    #[arg(long, value_name = "ARCH")]
+    arch: Vec<String>,
+    /// productmd compose type: production, test, nightly or ci.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly")]
+    compose_type: String,
+    /// Publish repodata and modules.yaml only, without RPM payloads.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Do not checksum RPM payloads before linking them (sizes are still
+    /// checked against the source metadata).
+    #[arg(long)]
+    no_verify: bool,
+    /// SCM reference of the definition to record (default: detected from git).
+    #[arg(long, value_name = "URL")]
+    scm_ref: Option<String>,
+    /// Print the compose record as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Where parsed repositories and metadata records are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the cache.
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum ComposesCommand {
+    /// List composes, newest first.
+    List(ComposesListArgs),
+    /// Show one compose: state, inputs, packages, outputs, error.
+    Show(ComposesShowArgs),
+}
+
+#[derive(Args)]
+struct ComposesListArgs {
+    /// Only composes of NAME or NAME:STREAM.
+    module: Option<String>,
+    /// Only composes in this state: started, finished or failed.
+    #[arg(long)]
+    state: Option<String>,
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ComposesShowArgs {
+    compose_id: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct LatestArgs {
+    /// NAME:STREAM
+    module: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Definition files.
+    #[arg(required = true)]
+    definitions: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -208,6 +325,11 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Repoclosure(args) => run_repoclosure(args),
+        Command::Compose(ComposeCommand::Module(args)) => compose::run_compose_module(args),
+        Command::Composes(ComposesCommand::List(args)) => compose::run_list(args),
+        Command::Composes(ComposesCommand::Show(args)) => compose::run_show(args),
+        Command::Latest(args) => compose::run_latest(args),
+        Command::Validate(args) => compose::run_validate(args),
     };
     match result {
         Ok(code) => code,

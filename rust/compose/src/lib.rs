@@ -1,3 +1,15 @@
-//! The module compose pipeline.
+//! The module compose pipeline: resolve the manifest against the source,
+//! gate on repoclosure, publish atomically, record in the registry. Also
+//! the productmd metadata a published compose carries.
 
+pub mod config;
+pub mod error;
+pub mod koji;
+pub mod module;
+pub mod modulemd;
 pub mod productmd;
+pub mod publish;
+pub mod select;
+
+pub use error::{ComposeError, Result};
+pub use module::{compose_module, ComposeOutcome, ComposeRequest, Progress, Quiet};

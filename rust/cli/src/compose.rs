@@ -1,0 +1,300 @@
+//! `strata compose module`, `strata composes list|show`, `strata latest`,
+//! `strata validate`: argument handling and printing; the work is in
+//! strata-compose and strata-registry.
+
+use super::{
+    progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
+    ValidateArgs,
+};
+use indicatif::ProgressBar;
+use std::io::Write;
+use std::process::ExitCode;
+use strata_compose::config::Config;
+use strata_compose::module::{compose_module, compose_time, ComposeOutcome, ComposeRequest};
+use strata_compose::Progress;
+use strata_registry::{ComposeRecord, ListFilter, Registry, SqliteRegistry, State};
+
+type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn open_registry(
+    args: &RegistryArgs,
+    config: &Config,
+) -> Result<SqliteRegistry, Box<dyn std::error::Error>> {
+    let path = args
+        .registry
+        .clone()
+        .or_else(|| config.registry.path.clone())
+        .or_else(SqliteRegistry::default_path)
+        .ok_or("no registry path: pass --registry or set [registry] path")?;
+    Ok(SqliteRegistry::open(&path)?)
+}
+
+struct Bar(Option<ProgressBar>);
+
+impl Progress for Bar {
+    fn stage(&self, what: &str) {
+        tracing::info!("{what}");
+        if let Some(pb) = &self.0 {
+            pb.set_message(what.to_string());
+            pb.set_length(0);
+            pb.set_position(0);
+        }
+    }
+    fn step(&self, done: usize, total: usize) {
+        if let Some(pb) = &self.0 {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    }
+}
+
+pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let mut registry = open_registry(&args.registry, &config)?;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| config.compose.out.clone())
+        .ok_or(strata_compose::ComposeError::NoOut)?;
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(|| config.compose.cache_dir.clone())
+            .or_else(strata_repodata::default_cache_dir)
+    };
+    let req = ComposeRequest {
+        definition: args.definition.clone(),
+        out,
+        arches: args.arch.clone(),
+        compose_type: args.compose_type.parse()?,
+        metadata_only: args.metadata_only,
+        verify_payloads: !args.no_verify,
+        scm_ref: args.scm_ref.clone(),
+        started_at: compose_time(),
+        cache_dir,
+    };
+    let bar = Bar(progress_bar(!args.json));
+    let outcome = compose_module(&req, &config, &mut registry, &bar);
+    if let Some(pb) = &bar.0 {
+        pb.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    match outcome? {
+        ComposeOutcome::Finished(rec) => {
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &rec)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{} FINISHED", rec.id)?;
+                if let Some(o) = &rec.outputs {
+                    for (arch, path) in &o.repos {
+                        let n = rec.packages.get(arch).map_or(0, |s| s.len());
+                        writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ComposeOutcome::GateFailed { record, reports } => {
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &record)?;
+                writeln!(out)?;
+            } else {
+                for (arch, report) in &reports {
+                    if report.ok() {
+                        continue;
+                    }
+                    writeln!(out, "# {arch}")?;
+                    out.write_all(report.to_text().as_bytes())?;
+                    eprint!("{}", report.extras_text());
+                    for u in report.suggestions.iter().flat_map(|s| &s.additions) {
+                        eprintln!(
+                            "hint: `{}` from {} would close the gap; add it to the manifest with a reason",
+                            u.package, u.repo
+                        );
+                    }
+                }
+                out.flush()?;
+                eprintln!(
+                    "Error: compose {} FAILED: {}",
+                    record.id,
+                    record.error.as_deref().unwrap_or("repoclosure failed")
+                );
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn parse_module(spec: &str) -> (Option<String>, Option<String>) {
+    match spec.split_once(':') {
+        Some((n, s)) => (Some(n.to_string()), Some(s.to_string())),
+        None => (Some(spec.to_string()), None),
+    }
+}
+
+fn print_table(out: &mut impl Write, recs: &[ComposeRecord]) -> std::io::Result<()> {
+    let w = recs.iter().map(|r| r.id.len()).max().unwrap_or(10).max(10);
+    writeln!(
+        out,
+        "{:<w$}  {:<8}  {:<20}  {:<16}  ARCHES",
+        "COMPOSE", "STATE", "STARTED", "NVSC"
+    )?;
+    for r in recs {
+        writeln!(
+            out,
+            "{:<w$}  {:<8}  {:<20}  {:<16}  {}",
+            r.id,
+            r.state.to_string(),
+            fmt_time(r.started_at),
+            format!("{}:{}:{}:{}", r.name, r.stream, r.version, r.context),
+            r.arches.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+fn fmt_time(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+pub fn run_list(args: ComposesListArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let registry = open_registry(&args.registry, &config)?;
+    let (name, stream) = args
+        .module
+        .as_deref()
+        .map(parse_module)
+        .unwrap_or((None, None));
+    let state = args
+        .state
+        .as_deref()
+        .map(|s| s.parse::<State>())
+        .transpose()?;
+    let recs = registry.list(&ListFilter {
+        name,
+        stream,
+        state,
+        limit: args.limit,
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &recs)?;
+        writeln!(out)?;
+    } else {
+        print_table(&mut out, &recs)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_show(args: ComposesShowArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let registry = open_registry(&args.registry, &config)?;
+    let rec = registry
+        .get(&args.compose_id)?
+        .ok_or_else(|| format!("no compose `{}` in the registry", args.compose_id))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &rec)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "Compose: {}", rec.id)?;
+    writeln!(out, "State: {}", rec.state)?;
+    writeln!(out, "Module: {}:{}", rec.name, rec.stream)?;
+    writeln!(out, "Version: {}", rec.version)?;
+    writeln!(out, "Context: {}", rec.context)?;
+    writeln!(out, "Arches: {}", rec.arches.join(" "))?;
+    writeln!(
+        out,
+        "Definition: {} (sha256 {})",
+        rec.definition_path.display(),
+        rec.definition_digest
+    )?;
+    writeln!(out, "SCM: {}", rec.scm_ref.as_deref().unwrap_or("(none)"))?;
+    writeln!(out, "Started: {}", fmt_time(rec.started_at))?;
+    if let Some(f) = rec.finished_at {
+        writeln!(out, "Finished: {}", fmt_time(f))?;
+    }
+    writeln!(out, "Inputs:")?;
+    for i in &rec.inputs {
+        writeln!(out, "  {} {} {} ({})", i.kind, i.name, i.ident, i.location)?;
+    }
+    if let Some(o) = &rec.outputs {
+        writeln!(out, "Output: {}", o.path.display())?;
+        for (arch, p) in &o.repos {
+            writeln!(out, "  {arch}: {}", p.display())?;
+        }
+    }
+    let total: usize = rec.packages.values().map(|s| s.len()).sum();
+    writeln!(out, "Packages: {total}")?;
+    for (arch, set) in &rec.packages {
+        for nevra in set {
+            writeln!(out, "  {arch} {nevra}")?;
+        }
+    }
+    if let Some(e) = &rec.error {
+        writeln!(out, "Error: {e}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_latest(args: LatestArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let registry = open_registry(&args.registry, &config)?;
+    let Some((name, stream)) = args.module.split_once(':') else {
+        return Err(format!("`{}` is not NAME:STREAM", args.module).into());
+    };
+    let mut out = std::io::stdout().lock();
+    match registry.latest_good(name, stream)? {
+        Some(rec) => {
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &rec)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}\t{}",
+                    rec.id,
+                    rec.outputs
+                        .as_ref()
+                        .map(|o| o.path.display().to_string())
+                        .unwrap_or_default()
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("error: {name}:{stream} has no good compose");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn run_validate(args: ValidateArgs) -> CliResult {
+    let mut bad = 0;
+    for path in &args.definitions {
+        match strata_compose::module::read_definition(path) {
+            Ok((def, _)) => println!(
+                "{}: OK ({}, {} packages)",
+                path.display(),
+                def.nsv(),
+                def.packages.len()
+            ),
+            Err(strata_compose::ComposeError::Definition(e)) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,76 @@
+//! Why a compose could not be made, in a release engineer's words.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Definition(#[from] strata_model::DefinitionError),
+    #[error("cannot read configuration {path}: {message}")]
+    Config { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Repodata(#[from] strata_repodata::RepodataError),
+    #[error(transparent)]
+    Solve(#[from] strata_solve::SolveError),
+    #[error(transparent)]
+    Registry(#[from] strata_registry::RegistryError),
+    #[error(transparent)]
+    Modulemd(#[from] strata_modulemd::Error),
+    #[error("module {module} requires platform `{platform}`, but the configuration names no repositories for it (add [platform.{platform}] repos = [...])")]
+    UnknownPlatform { module: String, platform: String },
+    #[error("module {module} requires {required}, which has no good compose yet (compose it first, or check `strata composes list {required}`)")]
+    NoGoodCompose { module: String, required: String },
+    #[error("compose {compose_id} of {required} has no repository for {arch}")]
+    DependencyMissingArch {
+        compose_id: String,
+        required: String,
+        arch: String,
+    },
+    #[error("{module}: the source has no {}for {arch}: {}", if .names.len() == 1 { "package " } else { "packages " }, .names.join(", "))]
+    MissingPackages {
+        module: String,
+        arch: String,
+        names: Vec<String>,
+    },
+    #[error(
+        "{module}: `{name}` is pinned to {pin}, but the source has only {available} for {arch}"
+    )]
+    PinNotFound {
+        module: String,
+        name: String,
+        pin: String,
+        arch: String,
+        available: String,
+    },
+    #[error("package {nevra} at {path}: {problem}")]
+    Payload {
+        nevra: String,
+        path: String,
+        problem: String,
+    },
+    #[error("the definition uses a Koji tag, but the configuration has no [koji] hub")]
+    NoKoji,
+    #[error("Koji hub {hub}: {message}")]
+    Koji { hub: String, message: String },
+    #[error(
+        "no arches to compose: the definition names {named}, the command line asked for {asked}"
+    )]
+    NoArches { named: String, asked: String },
+    #[error("no output directory: pass --out or set [compose] out in the configuration")]
+    NoOut,
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, ComposeError>;
+
+pub(crate) fn io(path: impl AsRef<std::path::Path>) -> impl FnOnce(std::io::Error) -> ComposeError {
+    let path = path.as_ref().display().to_string();
+    move |source| ComposeError::Io { path, source }
+}

@@ -1,0 +1,471 @@
+//! Publishing a compose: everything is written into a staging directory
+//! beside the destination and renamed into place in one step, so a reader
+//! (or a compose killed half-way) never sees half a repository.
+//!
+//! Layout, as Pungi lays out a compose (productmd can load it):
+//! ```text
+//! OUT/<compose-id>/STATUS                      FINISHED
+//! OUT/<compose-id>/compose/<Variant>/<arch>/os/Packages/<l>/<rpm>
+//! OUT/<compose-id>/compose/<Variant>/<arch>/os/repodata/…  (+ modules.yaml)
+//! OUT/<compose-id>/compose/metadata/{composeinfo,rpms,modules}.json
+//! OUT/<compose-id>/logs/<arch>/repoclosure.log
+//! OUT/latest-<name>-<stream> → <compose-id>
+//! ```
+
+use crate::error::{io, ComposeError, Result};
+use crate::module::{modulemd_version, nevra_with_epoch, Progress};
+use crate::productmd;
+use crate::select::Pick;
+use sha2::Digest;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use strata_model::ModuleDefinition;
+use strata_registry::{ComposeRecord, Input, Outputs};
+use strata_repodata::records::{open_records, PackageRecords};
+use strata_repodata::write::{rewrite_location, write_repodata, ExtraMetadata, WriteOptions};
+use strata_repodata::{LoadOptions, Location, Repo};
+use strata_solve::ClosureReport;
+
+pub struct PublishRequest<'a> {
+    pub out: &'a Path,
+    pub record: &'a ComposeRecord,
+    pub definition: &'a ModuleDefinition,
+    pub inputs: &'a [Input],
+    pub metadata_only: bool,
+    pub verify_payloads: bool,
+    pub cache_dir: Option<&'a Path>,
+}
+
+/// What one arch publishes.
+pub struct ArchContent<'a> {
+    pub arch: &'a str,
+    pub sources: &'a [Repo],
+    pub picks: &'a [Pick],
+    pub report: &'a ClosureReport,
+}
+
+/// The productmd variant of a module compose.
+pub fn variant_uid(def: &ModuleDefinition) -> String {
+    productmd::variant_uid(&def.name)
+}
+
+/// `<Variant>/<arch>/os`, relative to the compose's `compose/` directory
+/// (where productmd paths start).
+pub fn os_tree(def: &ModuleDefinition, arch: &str) -> PathBuf {
+    PathBuf::from(productmd::os_tree(&variant_uid(def), arch))
+}
+
+/// `compose/<Variant>/<arch>/os`, relative to the compose directory.
+pub fn repo_subdir(def: &ModuleDefinition, arch: &str) -> PathBuf {
+    Path::new("compose").join(os_tree(def, arch))
+}
+
+/// Where a package goes inside its repo: `Packages/<first letter>/<file>`,
+/// as Pungi and Koji lay packages out.
+fn package_href(source_href: &str) -> String {
+    let file = source_href.rsplit('/').next().unwrap_or(source_href);
+    let first = file
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .unwrap_or('_');
+    format!("Packages/{first}/{file}")
+}
+
+fn staging_dir(out: &Path, compose_id: &str) -> PathBuf {
+    out.join(format!(".staging-{compose_id}-{}", std::process::id()))
+}
+
+/// Removes staging directories left by composes that were killed: their
+/// process is gone. (A live compose's staging directory is left alone.)
+fn clean_stale_staging(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(".staging-") else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!("removing {} left by a compose that did not finish", name);
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+pub fn publish(
+    req: &PublishRequest<'_>,
+    content: &[ArchContent<'_>],
+    progress: &dyn Progress,
+) -> Result<Outputs> {
+    std::fs::create_dir_all(req.out).map_err(io(req.out))?;
+    clean_stale_staging(req.out);
+    let id = &req.record.id;
+    let stage = staging_dir(req.out, id);
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+    }
+    std::fs::create_dir_all(&stage).map_err(io(&stage))?;
+    let result = publish_into(req, content, &stage, progress);
+    let (repos, rpms, modules) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&stage);
+            return Err(e);
+        }
+    };
+    let def = req.definition;
+    let meta = stage.join("compose").join("metadata");
+    std::fs::create_dir_all(&meta).map_err(io(&meta))?;
+    let info = productmd::ComposeInfo {
+        compose_id: id.clone(),
+        date: req.record.date.clone(),
+        compose_type: req.record.compose_type.as_str().to_string(),
+        respin: req.record.respin,
+        release_name: def.name.clone(),
+        release_short: def.name.clone(),
+        release_version: def.stream.clone(),
+        variant_uid: variant_uid(def),
+        variant_name: def.summary.clone(),
+        arches: content.iter().map(|c| c.arch.to_string()).collect(),
+    };
+    productmd::validate(&info, &rpms, &modules)
+        .map_err(|e| ComposeError::Other(format!("productmd metadata of {id}: {e}")))?;
+    for (file, text) in [
+        ("composeinfo.json", productmd::composeinfo_json(&info)),
+        ("rpms.json", productmd::rpms_json(&info, &rpms)),
+        ("modules.json", productmd::modules_json(&info, &modules)),
+    ] {
+        let p = meta.join(file);
+        std::fs::write(&p, text).map_err(io(&p))?;
+    }
+    let status = stage.join("STATUS");
+    std::fs::write(&status, "FINISHED\n").map_err(io(&status))?;
+    // Make the content durable before it becomes visible.
+    sync_tree(&stage)?;
+    test_pause_point();
+    let dest = req.out.join(id);
+    std::fs::rename(&stage, &dest).map_err(io(&dest))?;
+    sync_dir(req.out);
+    update_latest_link(req.out, &def.name, &def.stream, id)?;
+    let dest = std::fs::canonicalize(&dest).unwrap_or(dest);
+    Ok(Outputs {
+        repos: repos
+            .into_iter()
+            .map(|(arch, sub)| (arch, dest.join(sub)))
+            .collect(),
+        path: dest,
+    })
+}
+
+type Published = (
+    Vec<(String, PathBuf)>,
+    Vec<productmd::RpmEntry>,
+    Vec<productmd::ModuleEntry>,
+);
+
+fn publish_into(
+    req: &PublishRequest<'_>,
+    content: &[ArchContent<'_>],
+    stage: &Path,
+    progress: &dyn Progress,
+) -> Result<Published> {
+    let def = req.definition;
+    let opts = LoadOptions {
+        cache_dir: req.cache_dir.map(Path::to_path_buf),
+    };
+    let mut repos = Vec::new();
+    let mut rpms = Vec::new();
+    let mut modules = Vec::new();
+    for c in content {
+        let sub = repo_subdir(def, c.arch);
+        let tree = os_tree(def, c.arch);
+        let dir = stage.join(&sub);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let log = stage.join("logs").join(c.arch);
+        std::fs::create_dir_all(&log).map_err(io(&log))?;
+        let log = log.join("repoclosure.log");
+        std::fs::write(&log, c.report.to_text() + &c.report.extras_text()).map_err(io(&log))?;
+
+        // Records, grouped per source repository.
+        let mut records: Vec<PackageRecords> = Vec::with_capacity(c.picks.len());
+        let mut by_repo: Vec<Vec<(usize, u32)>> = vec![Vec::new(); c.sources.len()];
+        for (k, p) in c.picks.iter().enumerate() {
+            by_repo[p.repo].push((k, p.index));
+        }
+        let mut slots: Vec<Option<PackageRecords>> = vec![None; c.picks.len()];
+        for (r, list) in by_repo.iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            progress.stage(&format!("reading metadata records for {}", c.arch));
+            let store = open_records(&c.sources[r], &opts)?;
+            let idx: Vec<u32> = list.iter().map(|&(_, i)| i).collect();
+            for ((k, _), rec) in list.iter().zip(store.get_many(&idx)?) {
+                slots[*k] = Some(rec);
+            }
+        }
+        progress.stage(&format!("linking packages for {}", c.arch));
+        let total = c.picks.len();
+        let mut artifacts = Vec::with_capacity(total);
+        for (k, (p, slot)) in c.picks.iter().zip(slots).enumerate() {
+            let repo = &c.sources[p.repo];
+            let pkg = repo.package(p.index);
+            let mut rec = slot.expect("every pick has records");
+            let href = package_href(pkg.location());
+            if !req.metadata_only {
+                let size = strata_repodata::write::package_size(&rec.primary);
+                link_payload(repo, &pkg, size, &dir.join(&href), req.verify_payloads)?;
+            }
+            rec.primary = rewrite_location(&rec.primary, &href)?;
+            records.push(rec);
+            let nevra = nevra_with_epoch(&pkg);
+            rpms.push(productmd::RpmEntry {
+                arch: c.arch.to_string(),
+                srpm_nevra: srpm_nevra(&pkg),
+                nevra: nevra.clone(),
+                path: tree.join(&href).display().to_string(),
+                category: "binary".into(),
+            });
+            artifacts.push(nevra);
+            progress.step(k + 1, total);
+        }
+        let modules_yaml = crate::modulemd::modules_yaml_for(req, c.arch, &artifacts)?;
+        progress.stage(&format!("writing repodata for {}", c.arch));
+        let written = write_repodata(
+            &dir,
+            &records,
+            &[ExtraMetadata {
+                mdtype: "modules".into(),
+                file_stem: "modules.yaml".into(),
+                content: modules_yaml.into_bytes(),
+            }],
+            &WriteOptions {
+                revision: req.record.started_at.to_string(),
+                timestamp: req.record.started_at,
+                ..WriteOptions::default()
+            },
+        )?;
+        let modulemd_href = written
+            .get("modules")
+            .map(|f| f.href.clone())
+            .unwrap_or_default();
+        modules.push(productmd::ModuleEntry {
+            arch: c.arch.to_string(),
+            name: def.name.clone(),
+            stream: def.stream.clone(),
+            version: modulemd_version(req.record.started_at),
+            context: req.record.context.clone(),
+            rpms: artifacts.clone(),
+            modulemd_path: tree.join(modulemd_href).display().to_string(),
+        });
+        repos.push((c.arch.to_string(), sub));
+    }
+    Ok((repos, rpms, modules))
+}
+
+/// The source RPM's NEVRA from `sourcerpm` (`foo-1.0-1.fc40.src.rpm`),
+/// with the binary package's epoch, as productmd keys binary RPMs.
+fn srpm_nevra(p: &strata_repodata::Package<'_>) -> String {
+    let s = p.sourcerpm();
+    let base = s.strip_suffix(".rpm").unwrap_or(s);
+    let base = base.strip_suffix(".src").unwrap_or(base);
+    let e = p.evr();
+    let epoch = e.epoch.filter(|e| !e.is_empty()).unwrap_or("0");
+    // name-version-release → name-epoch:version-release.src
+    let mut parts = base.rsplitn(3, '-');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(r), Some(v), Some(n)) if !n.is_empty() => format!("{n}-{epoch}:{v}-{r}.src"),
+        _ => format!(
+            "{}-{epoch}:{}-{}.src",
+            p.name(),
+            e.version,
+            e.release.unwrap_or_default()
+        ),
+    }
+}
+
+/// Puts one RPM at `dest`: checks it against the source metadata first
+/// (size always, checksum when asked), then hardlinks, else reflinks, else
+/// copies. Remote sources are downloaded (and always verified).
+fn link_payload(
+    repo: &Repo,
+    pkg: &strata_repodata::Package<'_>,
+    size: Option<u64>,
+    dest: &Path,
+    verify: bool,
+) -> Result<()> {
+    let href = pkg.location();
+    let loc = Location::parse(&repo.location);
+    let shown = loc.display(href);
+    let fail = |problem: String| ComposeError::Payload {
+        nevra: pkg.nevra().to_string(),
+        path: shown.clone(),
+        problem,
+    };
+    if href.starts_with('/') || href.split('/').any(|c| c == "..") {
+        return Err(fail("the location leaves the source repository".into()));
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    match loc.as_dir() {
+        Some(dir) => {
+            let src = dir.join(href);
+            let meta = std::fs::metadata(&src).map_err(|e| fail(e.to_string()))?;
+            if let Some(size) = size.filter(|&s| s != meta.len()) {
+                return Err(fail(format!(
+                    "size is {} bytes, the source metadata says {size}",
+                    meta.len()
+                )));
+            }
+            if verify {
+                let f = std::fs::File::open(&src).map_err(|e| fail(e.to_string()))?;
+                verify_checksum(f, pkg.checksum()).map_err(fail)?;
+            }
+            if std::fs::hard_link(&src, dest).is_err() {
+                reflink_copy::reflink_or_copy(&src, dest).map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        None => {
+            let mut r = loc.open(href).map_err(|e| fail(e.to_string()))?;
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;
+            if let Some(size) = size.filter(|&s| s != buf.len() as u64) {
+                return Err(fail(format!(
+                    "downloaded {} bytes, the source metadata says {size}",
+                    buf.len()
+                )));
+            }
+            verify_checksum(&buf[..], pkg.checksum()).map_err(fail)?;
+            std::fs::write(dest, &buf).map_err(io(dest))?;
+        }
+    }
+    Ok(())
+}
+
+fn verify_checksum(mut r: impl Read, expected: &str) -> std::result::Result<(), String> {
+    let (kind, hex) = expected.split_once(':').unwrap_or(("sha256", expected));
+    let mut buf = vec![0u8; 1 << 16];
+    let digest = match kind {
+        "sha256" => {
+            let mut h = sha2::Sha256::new();
+            loop {
+                let n = r.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            hex::encode(h.finalize())
+        }
+        "sha512" => {
+            let mut h = sha2::Sha512::new();
+            loop {
+                let n = r.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            hex::encode(h.finalize())
+        }
+        other => return Err(format!("cannot verify a `{other}` checksum")),
+    };
+    if digest.eq_ignore_ascii_case(hex) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} is {digest}, the source metadata says {hex}"
+        ))
+    }
+}
+
+/// Crash-consistency tests kill a compose here, with everything staged and
+/// nothing published: `STRATA_TEST_PAUSE_BEFORE_PUBLISH=<seconds>`.
+fn test_pause_point() {
+    if let Some(secs) = std::env::var("STRATA_TEST_PAUSE_BEFORE_PUBLISH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+}
+
+/// Flushes every file under `dir` to disk, then the directories.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
+        let p = e.path();
+        let ft = e.file_type().map_err(io(&p))?;
+        if ft.is_dir() {
+            sync_tree(&p)?;
+        } else if ft.is_file() {
+            // Hardlinked payloads are already durable in the source.
+            if e.metadata().map(|m| is_hardlinked(&m)).unwrap_or(false) {
+                continue;
+            }
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&p))?;
+        }
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_hardlinked(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() > 1
+}
+
+#[cfg(not(unix))]
+fn is_hardlinked(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// Points `OUT/latest-<name>-<stream>` at the compose, atomically (a new
+/// symlink renamed over the old), as Pungi's `latest-*` links.
+fn update_latest_link(out: &Path, name: &str, stream: &str, id: &str) -> Result<()> {
+    let link = out.join(format!("latest-{name}-{stream}"));
+    let tmp = out.join(format!(".latest-{name}-{stream}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(id, &tmp).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &link).map_err(io(&link))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn hrefs() {
+        assert_eq!(
+            package_href("toplink/packages/httpd/2.4/1/x86_64/httpd-2.4-1.x86_64.rpm"),
+            "Packages/h/httpd-2.4-1.x86_64.rpm"
+        );
+        assert_eq!(package_href("Zlib-1-1.rpm"), "Packages/z/Zlib-1-1.rpm");
+    }
+
+    #[test]
+    fn checksums() {
+        let data = b"hello";
+        let sum = hex::encode(sha2::Sha256::digest(data));
+        assert!(verify_checksum(&data[..], &format!("sha256:{sum}")).is_ok());
+        let e = verify_checksum(&b"hellO"[..], &format!("sha256:{sum}")).unwrap_err();
+        assert!(e.contains("the source metadata says"), "{e}");
+    }
+}
