@@ -60,7 +60,8 @@ def nevra(pkg: dict) -> str:
     return f"{p['name']}-{e}{p['version']}-{p['release']}.{p['arch']}"
 
 
-def _spec(group: list[dict], arch: str, tag: str) -> str:
+def _spec(group: list[dict], arch: str, tag: str, srpm: tuple[str, str, str] | None = None) -> str:
+    name, version, release = srpm or (f"strata-factory-{tag}", "0", "0")
     lines = [
         "%global debug_package %{nil}",
         "%global __os_install_post %{nil}",
@@ -68,31 +69,42 @@ def _spec(group: list[dict], arch: str, tag: str) -> str:
         "%global __brp_check_rpaths %{nil}",
         "%define _source_payload w0.gzdio",
         "%define _binary_payload w0.gzdio",
-        f"Name: strata-factory-{tag}",
-        "Version: 0",
-        "Release: 0",
+        f"Name: {name}",
+        f"Version: {version}",
+        f"Release: {release}",
         "Summary: test package factory",
         "License: MIT",
         "AutoReqProv: no",
     ]
     if arch == "noarch":
         lines.append("BuildArch: noarch")
+    # A binary package named like the source package is the main package.
+    main = next((p for p in group if p["name"] == name), None)
+    if main is not None:
+        if main["epoch"] not in (None, ""):
+            lines.append(f"Epoch: {main['epoch']}")
+        for key, tagname in _DEP_TAGS:
+            for dep in main[key]:
+                lines.append(f"{tagname}: {dep}")
     lines += ["", "%description", "factory", ""]
     install = []
     files = []
     for p in group:
-        lines.append(f"%package -n {p['name']}")
-        lines.append(f"Version: {p['version']}")
-        lines.append(f"Release: {p['release']}")
-        if p["epoch"] not in (None, ""):
-            lines.append(f"Epoch: {p['epoch']}")
-        lines.append(f"Summary: {p['name']}")
-        lines.append("AutoReqProv: no")
-        for key, tagname in _DEP_TAGS:
-            for dep in p[key]:
-                lines.append(f"{tagname}: {dep}")
-        lines += ["", f"%description -n {p['name']}", p["name"], ""]
-        files.append(f"%files -n {p['name']}")
+        if p is main:
+            files.append("%files")
+        else:
+            lines.append(f"%package -n {p['name']}")
+            lines.append(f"Version: {p['version']}")
+            lines.append(f"Release: {p['release']}")
+            if p["epoch"] not in (None, ""):
+                lines.append(f"Epoch: {p['epoch']}")
+            lines.append(f"Summary: {p['name']}")
+            lines.append("AutoReqProv: no")
+            for key, tagname in _DEP_TAGS:
+                for dep in p[key]:
+                    lines.append(f"{tagname}: {dep}")
+            lines += ["", f"%description -n {p['name']}", p["name"], ""]
+            files.append(f"%files -n {p['name']}")
         for f in p["files"]:
             d = os.path.dirname(f)
             install.append(f"mkdir -p %{{buildroot}}{d}")
@@ -125,8 +137,11 @@ def _groups(pkgs: list[dict]) -> list[tuple[str, list[dict]]]:
     return out
 
 
-def build_rpms(pkgs: Iterable[dict], outdir: Path, workdir: Path | None = None) -> list[Path]:
-    """Build the packages; the .rpm files end up directly in outdir."""
+def build_rpms(pkgs: Iterable[dict], outdir: Path, workdir: Path | None = None,
+               srpm: tuple[str, str, str] | None = None) -> list[Path]:
+    """Build the packages; the .rpm files end up directly in outdir. `srpm`
+    (name, version, release) names the source package they come from, as a
+    Koji build would; by default a per-group factory name."""
     pkgs = [normalize(p) for p in pkgs]
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +154,7 @@ def build_rpms(pkgs: Iterable[dict], outdir: Path, workdir: Path | None = None) 
         for sub in ("BUILD", "RPMS", "SOURCES", "SPECS", "SRPMS", "BUILDROOT"):
             (top / sub).mkdir(parents=True, exist_ok=True)
         spec = top / "SPECS" / "t.spec"
-        spec.write_text(_spec(group, arch, f"{i}"))
+        spec.write_text(_spec(group, arch, f"{i}", srpm))
         cmd = ["rpmbuild", "--quiet", "--define", f"_topdir {top}",
                "--define", f"_rpmdir {top}/RPMS",
                "--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
