@@ -12,7 +12,8 @@
 //! `get_many` decompresses only the blocks holding the packages asked for:
 //! a compose costs what it selects, not what the source holds.
 //!
-//! Cache file layout (little endian): `MAGIC, VERSION u32, 0u32`; the
+//! Cache file layout (integers little endian, tables plain-old-data as in
+//! `cache.rs`): `MAGIC, VERSION u32, 0u32`; the
 //! blocks of primary, filelists and other; the index (key, package count,
 //! then per file: dictionary, block table, record table) as one zstd frame
 //! with a content checksum; a footer `index offset u64, index length u64,
@@ -477,7 +478,9 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
             }
             Event::CData(t) => {
                 if let Some(f) = field {
-                    unescaped(path, pos, t.as_ref(), &mut row[f])?;
+                    let text = std::str::from_utf8(t.as_ref())
+                        .map_err(|_| bad(path, pos, "text is not UTF-8"))?;
+                    row[f].push_str(text);
                 }
                 false
             }
@@ -487,12 +490,11 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         if package_ends && in_package {
             in_package = false;
             if kind == Kind::Primary {
-                let sum = row[PKGID].trim().to_string();
-                row[PKGID] = sum;
-                let name = row[NAME].trim().to_string();
-                row[NAME] = name;
-                let arch = row[ARCH].trim().to_string();
-                row[ARCH] = arch;
+                for f in [PKGID, NAME, ARCH] {
+                    if row[f].trim().len() != row[f].len() {
+                        row[f] = row[f].trim().to_string();
+                    }
+                }
             }
             if row[PKGID].is_empty() || row[NAME].is_empty() {
                 return Err(bad(path, pos, "<package> without a pkgid or a name"));
