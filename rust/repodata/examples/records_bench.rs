@@ -103,8 +103,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let recs = warm.get_many(&indices)?;
     let out = tempfile::tempdir()?;
+    // KEEP_OUTPUT=DIR keeps the written repository for a look.
+    let dest = std::env::var_os("KEEP_OUTPUT").map_or_else(|| out.path().to_path_buf(), Into::into);
     let t = Instant::now();
-    write_repodata(out.path(), &recs, &[], &WriteOptions::default())?;
+    write_repodata(&dest, &recs, &[], &WriteOptions::default())?;
     println!(
         "write_repodata {} packages (gz): {:?}",
         recs.len(),
