@@ -108,7 +108,11 @@ def _spec(group: list[dict], arch: str, tag: str, srpm: tuple[str, str, str] | N
         for f in p["files"]:
             d = os.path.dirname(f)
             install.append(f"mkdir -p %{{buildroot}}{d}")
-            install.append(f"echo {p['name']} > %{{buildroot}}{f}")
+            if p.get("file_size"):
+                # Incompressible content of the asked size (benchmarks).
+                install.append(f"head -c {int(p['file_size'])} /dev/urandom > %{{buildroot}}{f}")
+            else:
+                install.append(f"echo {p['name']} > %{{buildroot}}{f}")
             files.append(f)
         for d in p["dirs"]:
             install.append(f"mkdir -p %{{buildroot}}{d}")

@@ -231,12 +231,18 @@ def test_corrupt_payload_is_refused(site, tmp_path, repos):
     rpm.write_bytes(bytes(data))
     doc = ck.definition(packages=GOOD, repos=[src], requires={"platform": "f40"})
     d = ck.write_definition(tmp_path / "p.yaml", doc)
-    r = site.compose(d, check_rc=2)
+    # Hardlinked payloads are the source's own bytes: sizes are checked,
+    # checksums only on request.
+    r = site.compose(d, "--verify-payloads", check_rc=2)
     assert "mod_ssl" in r.stderr and "sha256" in r.stderr, r.stderr
     failed = site.list("--state", "failed")
     assert len(failed) == 1
     assert [p for p in site.out.iterdir() if not p.name.startswith(".staging")] == []
     assert not any(site.out.glob(".staging-*"))
+    # A truncated payload is caught by its size, without --verify-payloads.
+    rpm.write_bytes(bytes(data[:-100]))
+    r = site.compose(d, check_rc=2)
+    assert "mod_ssl" in r.stderr and "the source metadata says" in r.stderr, r.stderr
 
 
 def test_required_module_uses_its_last_good_compose(site, tmp_path, repos):

@@ -70,7 +70,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         arches: args.arch.clone(),
         compose_type: args.compose_type.parse()?,
         metadata_only: args.metadata_only,
-        verify_payloads: !args.no_verify,
+        verify_payloads: args.verify_payloads,
         scm_ref: args.scm_ref.clone(),
         started_at: compose_time(),
         cache_dir,

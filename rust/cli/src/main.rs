@@ -76,10 +76,11 @@ struct ComposeModuleArgs {
     /// Publish repodata and modules.yaml only, without RPM payloads.
     #[arg(long)]
     metadata_only: bool,
-    /// Do not checksum RPM payloads before linking them (sizes are still
-    /// checked against the source metadata).
+    /// Checksum every RPM against the source metadata before linking it
+    /// (sizes are always checked; copied or downloaded RPMs are always
+    /// checksummed).
     #[arg(long)]
-    no_verify: bool,
+    verify_payloads: bool,
     /// SCM reference of the definition to record (default: detected from git).
     #[arg(long, value_name = "URL")]
     scm_ref: Option<String>,

@@ -17,7 +17,7 @@ use strata_model::{ModuleDefinition, Source};
 use strata_registry::{
     ComposeRecord, ComposeType, Input, InputKind, NewCompose, Outcome, PackagesByArch, Registry,
 };
-use strata_repodata::{LoadOptions, Repo};
+use strata_repodata::{LoadOptions, PackageRecords, RecordStore, Repo};
 use strata_solve::{repoclosure, ClosureOptions, ClosureReport};
 
 /// What to compose and how.
@@ -31,8 +31,9 @@ pub struct ComposeRequest {
     pub compose_type: ComposeType,
     /// Publish repodata only, linking no RPM payloads (benchmarks, dry runs).
     pub metadata_only: bool,
-    /// Check every RPM's size and checksum against the source metadata
-    /// before linking it.
+    /// Checksum every RPM against the source metadata before linking it.
+    /// Sizes are always checked; copied or downloaded RPMs are always
+    /// checksummed.
     pub verify_payloads: bool,
     /// Where the definition came from in SCM; detected from git if None.
     pub scm_ref: Option<String>,
@@ -76,6 +77,8 @@ struct ArchInputs {
     allowed: Option<std::sync::Arc<rustc_hash::FxHashSet<String>>>,
     /// Required modules' composes, then platform repositories.
     lookaside: Vec<Repo>,
+    /// The metadata records of each source, for publishing.
+    records: Vec<RecordStore>,
 }
 
 /// Reads and validates a definition file.
@@ -244,25 +247,19 @@ fn load_inputs(
     let mut out = Vec::new();
     for arch in arches {
         progress.stage(&format!("loading inputs for {arch}"));
-        let mut sources = Vec::new();
-        for (i, loc) in source_repos.iter().enumerate() {
-            let loc = relative_to(&substitute_arch(loc, arch), def_dir);
-            let id = if source_repos.len() == 1 {
-                "source".to_string()
-            } else {
-                format!("source-{}", i + 1)
-            };
-            tracing::info!(repo = id, location = loc, arch, "loading source");
-            let repo = strata_repodata::load_repo(&id, &loc, opts)?;
-            inputs.push(Input {
-                kind: InputKind::SourceRepo,
-                name: format!("{id}.{arch}"),
-                ident: repo.checksum.clone(),
-                location: loc,
-            });
-            sources.push(repo);
-        }
-        let mut lookaside = Vec::new();
+        let source_specs: Vec<(String, String)> = source_repos
+            .iter()
+            .enumerate()
+            .map(|(i, loc)| {
+                let id = if source_repos.len() == 1 {
+                    "source".to_string()
+                } else {
+                    format!("source-{}", i + 1)
+                };
+                (id, relative_to(&substitute_arch(loc, arch), def_dir))
+            })
+            .collect();
+        let mut lookaside_specs: Vec<(String, String)> = Vec::new();
         for rec in &deps {
             let repo_path = rec
                 .outputs
@@ -274,23 +271,64 @@ fn load_inputs(
                     required: format!("{}:{}", rec.name, rec.stream),
                     arch: arch.clone(),
                 })?;
-            lookaside.push(strata_repodata::load_repo(&rec.id, &repo_path, opts)?);
+            lookaside_specs.push((rec.id.clone(), repo_path));
         }
+        let platform_start = lookaside_specs.len();
         for (i, loc) in platform_repos.iter().enumerate() {
-            let loc = substitute_arch(loc, arch);
-            let id = format!("platform-{}", i + 1);
-            let repo = strata_repodata::load_repo(&id, &loc, opts)?;
+            lookaside_specs.push((format!("platform-{}", i + 1), substitute_arch(loc, arch)));
+        }
+        // The sources and their metadata record stores load on one thread
+        // while the lookasides load on this one: on a cold cache these are
+        // the longest steps of a compose, and independent.
+        let (sources, lookaside) = std::thread::scope(|scope| {
+            let sources = scope.spawn(|| -> Result<Vec<(Repo, RecordStore)>> {
+                let mut v = Vec::new();
+                for (id, loc) in &source_specs {
+                    tracing::info!(repo = id, location = loc, arch, "loading source");
+                    let repo = strata_repodata::load_repo(id, loc, opts)?;
+                    let store = strata_repodata::open_records(&repo, opts)?;
+                    v.push((repo, store));
+                }
+                Ok(v)
+            });
+            let lookaside: Result<Vec<Repo>> = lookaside_specs
+                .iter()
+                .map(|(id, loc)| {
+                    tracing::info!(repo = id, location = loc, arch, "loading lookaside");
+                    Ok(strata_repodata::load_repo(id, loc, opts)?)
+                })
+                .collect();
+            let sources = sources
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (sources, lookaside)
+        });
+        let (sources, records): (Vec<Repo>, Vec<RecordStore>) = sources?.into_iter().unzip();
+        let lookaside = lookaside?;
+        for ((id, loc), repo) in source_specs.into_iter().zip(&sources) {
+            inputs.push(Input {
+                kind: InputKind::SourceRepo,
+                name: format!("{id}.{arch}"),
+                ident: repo.checksum.clone(),
+                location: loc,
+            });
+        }
+        for ((_, loc), repo) in lookaside_specs
+            .into_iter()
+            .zip(&lookaside)
+            .skip(platform_start)
+        {
             inputs.push(Input {
                 kind: InputKind::Platform,
                 name: format!("{}.{arch}", def.platform().unwrap_or_default()),
                 ident: repo.checksum.clone(),
                 location: loc,
             });
-            lookaside.push(repo);
         }
         out.push(ArchInputs {
             arch: arch.clone(),
             sources,
+            records,
             allowed: allowed.clone(),
             lookaside,
         });
@@ -320,15 +358,21 @@ fn gate(def: &ModuleDefinition, inputs: &ArchInputs, picks: &[Pick]) -> Result<C
         .collect();
     let mut repos: Vec<&Repo> = module_repos.iter().collect();
     repos.extend(inputs.lookaside.iter());
-    repos.extend(inputs.sources.iter());
-    let opts = ClosureOptions {
+    let mut opts = ClosureOptions {
         check: module_repos.iter().map(|r| r.id.clone()).collect(),
         arches: Vec::new(),
         newest: false,
         base_arch: Some(inputs.arch.clone()),
         installable: false,
-        suggest_from: inputs.sources.iter().map(|r| r.id.clone()).collect(),
+        suggest_from: Vec::new(),
     };
+    let report = repoclosure(&repos, &opts, &|_, _, _| {})?;
+    if report.ok() {
+        return Ok(report);
+    }
+    // Only a failed gate needs the rest of the source: for suggestions.
+    repos.extend(inputs.sources.iter());
+    opts.suggest_from = inputs.sources.iter().map(|r| r.id.clone()).collect();
     Ok(repoclosure(&repos, &opts, &|_, _, _| {})?)
 }
 
@@ -482,22 +526,48 @@ fn run_recorded(
     let select_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut reports = BTreeMap::new();
-    for (a, p) in loaded.iter().zip(&picks) {
-        progress.stage(&format!("repoclosure {}", a.arch));
-        reports.insert(a.arch.clone(), gate(def, a, p)?);
-    }
+    // The records to publish are read while the gate runs.
+    let fetched = std::thread::scope(|scope| {
+        let fetch = scope.spawn(|| -> Result<Vec<Vec<PackageRecords>>> {
+            loaded
+                .iter()
+                .zip(&picks)
+                .map(|(a, p)| fetch_records(a, p))
+                .collect()
+        });
+        let mut gate_result = Ok(());
+        for (a, p) in loaded.iter().zip(&picks) {
+            progress.stage(&format!("repoclosure {}", a.arch));
+            match gate(def, a, p) {
+                Ok(r) => {
+                    reports.insert(a.arch.clone(), r);
+                }
+                Err(e) => {
+                    gate_result = Err(e);
+                    break;
+                }
+            }
+        }
+        let fetched = fetch
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        gate_result.map(|()| fetched)
+    })?;
     let gate_s = t.elapsed().as_secs_f64();
     if reports.values().any(|r| !r.ok()) {
         return Ok(Ran::GateFailed { reports, packages });
     }
+    let fetched = fetched?;
     let t = Instant::now();
     let content: Vec<ArchContent> = loaded
         .iter()
         .zip(&picks)
-        .map(|(a, p)| ArchContent {
+        .zip(fetched)
+        .map(|((a, p), records)| ArchContent {
             arch: &a.arch,
             sources: &a.sources,
             picks: p,
+            records,
             report: &reports[&a.arch],
         })
         .collect();
@@ -511,7 +581,7 @@ fn run_recorded(
             verify_payloads: req.verify_payloads,
             cache_dir: req.cache_dir.as_deref(),
         },
-        &content,
+        content,
         progress,
     )?;
     let publish_s = t.elapsed().as_secs_f64();
@@ -527,6 +597,29 @@ fn run_recorded(
         packages,
         timings,
     })
+}
+
+/// The source metadata records of `picks`, in the same order.
+fn fetch_records(inputs: &ArchInputs, picks: &[Pick]) -> Result<Vec<PackageRecords>> {
+    let mut slots: Vec<Option<PackageRecords>> = vec![None; picks.len()];
+    for (r, store) in inputs.records.iter().enumerate() {
+        let (pos, idx): (Vec<usize>, Vec<u32>) = picks
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.repo == r)
+            .map(|(k, p)| (k, p.index))
+            .unzip();
+        if idx.is_empty() {
+            continue;
+        }
+        for (k, rec) in pos.into_iter().zip(store.get_many(&idx)?) {
+            slots[k] = Some(rec);
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|s| s.expect("every pick comes from a source"))
+        .collect())
 }
 
 /// `name-epoch:version-release.arch` with the epoch always present, as

@@ -21,9 +21,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
 use strata_registry::{ComposeRecord, Input, Outputs};
-use strata_repodata::records::{open_records, PackageRecords};
+use strata_repodata::records::PackageRecords;
 use strata_repodata::write::{rewrite_location, write_repodata, ExtraMetadata, WriteOptions};
-use strata_repodata::{LoadOptions, Location, Repo};
+use strata_repodata::{Location, Repo};
 use strata_solve::ClosureReport;
 
 pub struct PublishRequest<'a> {
@@ -41,6 +41,8 @@ pub struct ArchContent<'a> {
     pub arch: &'a str,
     pub sources: &'a [Repo],
     pub picks: &'a [Pick],
+    /// The source metadata records of `picks`, in the same order.
+    pub records: Vec<PackageRecords>,
     pub report: &'a ClosureReport,
 }
 
@@ -99,7 +101,7 @@ fn clean_stale_staging(out: &Path) {
 
 pub fn publish(
     req: &PublishRequest<'_>,
-    content: &[ArchContent<'_>],
+    content: Vec<ArchContent<'_>>,
     progress: &dyn Progress,
 ) -> Result<Outputs> {
     std::fs::create_dir_all(req.out).map_err(io(req.out))?;
@@ -110,6 +112,7 @@ pub fn publish(
         std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
     }
     std::fs::create_dir_all(&stage).map_err(io(&stage))?;
+    let arches: Vec<String> = content.iter().map(|c| c.arch.to_string()).collect();
     let result = publish_into(req, content, &stage, progress);
     let (repos, rpms, modules) = match result {
         Ok(x) => x,
@@ -131,7 +134,7 @@ pub fn publish(
         release_version: def.stream.clone(),
         variant_uid: variant_uid(def),
         variant_name: def.summary.clone(),
-        arches: content.iter().map(|c| c.arch.to_string()).collect(),
+        arches,
     };
     productmd::validate(&info, &rpms, &modules)
         .map_err(|e| ComposeError::Other(format!("productmd metadata of {id}: {e}")))?;
@@ -170,14 +173,11 @@ type Published = (
 
 fn publish_into(
     req: &PublishRequest<'_>,
-    content: &[ArchContent<'_>],
+    content: Vec<ArchContent<'_>>,
     stage: &Path,
     progress: &dyn Progress,
 ) -> Result<Published> {
     let def = req.definition;
-    let opts = LoadOptions {
-        cache_dir: req.cache_dir.map(Path::to_path_buf),
-    };
     let mut repos = Vec::new();
     let mut rpms = Vec::new();
     let mut modules = Vec::new();
@@ -191,31 +191,13 @@ fn publish_into(
         let log = log.join("repoclosure.log");
         std::fs::write(&log, c.report.to_text() + &c.report.extras_text()).map_err(io(&log))?;
 
-        // Records, grouped per source repository.
-        let mut records: Vec<PackageRecords> = Vec::with_capacity(c.picks.len());
-        let mut by_repo: Vec<Vec<(usize, u32)>> = vec![Vec::new(); c.sources.len()];
-        for (k, p) in c.picks.iter().enumerate() {
-            by_repo[p.repo].push((k, p.index));
-        }
-        let mut slots: Vec<Option<PackageRecords>> = vec![None; c.picks.len()];
-        for (r, list) in by_repo.iter().enumerate() {
-            if list.is_empty() {
-                continue;
-            }
-            progress.stage(&format!("reading metadata records for {}", c.arch));
-            let store = open_records(&c.sources[r], &opts)?;
-            let idx: Vec<u32> = list.iter().map(|&(_, i)| i).collect();
-            for ((k, _), rec) in list.iter().zip(store.get_many(&idx)?) {
-                slots[*k] = Some(rec);
-            }
-        }
         progress.stage(&format!("linking packages for {}", c.arch));
         let total = c.picks.len();
         let mut artifacts = Vec::with_capacity(total);
-        for (k, (p, slot)) in c.picks.iter().zip(slots).enumerate() {
+        let mut records = Vec::with_capacity(total);
+        for (k, (p, mut rec)) in c.picks.iter().zip(c.records).enumerate() {
             let repo = &c.sources[p.repo];
             let pkg = repo.package(p.index);
-            let mut rec = slot.expect("every pick has records");
             let href = package_href(pkg.location());
             if !req.metadata_only {
                 let size = strata_repodata::write::package_size(&rec.primary);
@@ -289,9 +271,10 @@ fn srpm_nevra(p: &strata_repodata::Package<'_>) -> String {
     }
 }
 
-/// Puts one RPM at `dest`: checks it against the source metadata first
-/// (size always, checksum when asked), then hardlinks, else reflinks, else
-/// copies. Remote sources are downloaded (and always verified).
+/// Puts one RPM at `dest`: checks its size against the source metadata
+/// (and its checksum when asked), then hardlinks it, else reflinks it: both
+/// give the source's own bytes. A payload that has to be copied or
+/// downloaded is always checksummed on the way, which costs nothing extra.
 fn link_payload(
     repo: &Repo,
     pkg: &strata_repodata::Package<'_>,
@@ -327,9 +310,12 @@ fn link_payload(
                 let f = std::fs::File::open(&src).map_err(|e| fail(e.to_string()))?;
                 verify_checksum(f, pkg.checksum()).map_err(fail)?;
             }
-            if std::fs::hard_link(&src, dest).is_err() {
-                reflink_copy::reflink_or_copy(&src, dest).map_err(|e| fail(e.to_string()))?;
+            if std::fs::hard_link(&src, dest).is_ok() || reflink_copy::reflink(&src, dest).is_ok() {
+                return Ok(());
             }
+            let data = std::fs::read(&src).map_err(|e| fail(e.to_string()))?;
+            verify_checksum(&data[..], pkg.checksum()).map_err(fail)?;
+            std::fs::write(dest, &data).map_err(io(dest))?;
         }
         None => {
             let mut r = loc.open(href).map_err(|e| fail(e.to_string()))?;

