@@ -51,35 +51,101 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     let loc = Location::parse(location);
     let repomd = Repomd::load(&loc)?;
-    let primary = repomd
+    let primary = primary_entry(&loc, &repomd)?;
+    let checksum = entry_checksum(primary);
+    if let Some(repo) = from_cache(id, location, &checksum, opts)? {
+        return Ok(repo);
+    }
+    let repo = parse_repo(id, location, &loc, primary, &checksum)?;
+    store_in_cache(&repo, opts);
+    Ok(repo)
+}
+
+/// Loads the repository at `location` and opens its raw records: the same
+/// as `load_repo` then `open_records`, but on a cold cache primary.xml is
+/// read, decompressed and tokenized once for both, while filelists.xml and
+/// other.xml are read alongside.
+pub fn load_repo_with_records(
+    id: &str,
+    location: &str,
+    opts: &LoadOptions,
+) -> Result<(Repo, RecordStore)> {
+    let loc = Location::parse(location);
+    let repomd = Repomd::load(&loc)?;
+    let primary = primary_entry(&loc, &repomd)?;
+    let checksum = entry_checksum(primary);
+    let mut cached = from_cache(id, location, &checksum, opts)?;
+    let source = records::Source::new(loc.clone(), &repomd, opts)?;
+    if cached.is_none() && source.has_cache_file() {
+        // Only the parsed repository is missing: the records need no pass.
+        let repo = parse_repo(id, location, &loc, primary, &checksum)?;
+        store_in_cache(&repo, opts);
+        cached = Some(repo);
+    }
+    records::load_with_records(
+        source,
+        cached,
+        Repo::empty(id, location, &checksum),
+        |repo| store_in_cache(repo, opts),
+    )
+}
+
+fn primary_entry<'a>(loc: &Location, repomd: &'a Repomd) -> Result<&'a repomd::RepomdEntry> {
+    repomd
         .get("primary")
         .ok_or_else(|| RepodataError::MissingType {
             path: loc.display("repodata/repomd.xml"),
             mdtype: "primary".into(),
-        })?;
-    let checksum = format!(
+        })
+}
+
+/// `type:hex` of a metadata file as repomd.xml declares it.
+fn entry_checksum(entry: &repomd::RepomdEntry) -> String {
+    format!(
         "{}:{}",
-        primary.expected.checksum_type,
-        primary.expected.checksum.to_ascii_lowercase()
-    );
-    if let Some(dir) = &opts.cache_dir {
-        if let Some(repo) = cache::read(dir, &checksum, id, location)? {
-            tracing::debug!(repo = id, packages = repo.len(), "loaded from cache");
-            return Ok(repo);
-        }
+        entry.expected.checksum_type,
+        entry.expected.checksum.to_ascii_lowercase()
+    )
+}
+
+fn from_cache(
+    id: &str,
+    location: &str,
+    checksum: &str,
+    opts: &LoadOptions,
+) -> Result<Option<Repo>> {
+    let Some(dir) = &opts.cache_dir else {
+        return Ok(None);
+    };
+    let repo = cache::read(dir, checksum, id, location)?;
+    if let Some(repo) = &repo {
+        tracing::debug!(repo = id, packages = repo.len(), "loaded from cache");
     }
-    let mut repo = Repo::empty(id, location, &checksum);
-    source::read_verified(&loc, &primary.href, &primary.expected, |input, path| {
+    Ok(repo)
+}
+
+fn parse_repo(
+    id: &str,
+    location: &str,
+    loc: &Location,
+    primary: &repomd::RepomdEntry,
+    checksum: &str,
+) -> Result<Repo> {
+    let mut repo = Repo::empty(id, location, checksum);
+    source::read_verified(loc, &primary.href, &primary.expected, |input, path| {
         primary::parse_primary(input, path, &mut repo)
     })?;
     tracing::debug!(repo = id, packages = repo.len(), "parsed primary.xml");
+    Ok(repo)
+}
+
+fn store_in_cache(repo: &Repo, opts: &LoadOptions) {
     if let Some(dir) = &opts.cache_dir {
         // A cache that cannot be written only costs speed next time.
-        if let Err(e) = cache::write(dir, &repo) {
+        if let Err(e) = cache::write(dir, repo) {
             tracing::warn!("{e}");
         }
     }
-    Ok(repo)
 }
 
 /// Looks up file paths that primary.xml does not list, in the repository's

@@ -29,7 +29,7 @@ struct Current {
     seen: bool,
 }
 
-fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
+pub(crate) fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
     match e {
         quick_xml::Error::Io(io) => stream_error(path, &io),
         other => RepodataError::Xml {
@@ -67,28 +67,54 @@ fn value<'a>(path: &str, pos: u64, raw: &'a [u8]) -> Result<Cow<'a, str>> {
 pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Result<()> {
     let mut reader = Reader::from_reader(input);
     let mut buf = Vec::with_capacity(4096);
-    let mut cur = Current::default();
-    let mut in_package = false;
-    let mut list: Option<usize> = None;
-    let mut text: Option<Text> = None;
-    let mut saw_root = false;
-    let mut closed_root = false;
+    let mut parser = PrimaryParser::default();
     loop {
         buf.clear();
         let pos = reader.buffer_position();
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        if matches!(ev, Event::Eof) {
+            break;
+        }
+        parser.event(&ev, pos, path, repo)?;
+    }
+    parser.finish(path, reader.buffer_position())
+}
+
+/// The primary.xml parser as a consumer of XML events, so that one pass
+/// over the file can feed it and the record store together.
+#[derive(Default)]
+pub(crate) struct PrimaryParser {
+    cur: Current,
+    in_package: bool,
+    list: Option<usize>,
+    text: Option<Text>,
+    saw_root: bool,
+    closed_root: bool,
+}
+
+impl PrimaryParser {
+    /// Takes the next event; `pos` is where it starts in the file.
+    #[inline]
+    pub(crate) fn event(
+        &mut self,
+        ev: &Event<'_>,
+        pos: u64,
+        path: &str,
+        repo: &mut Repo,
+    ) -> Result<()> {
+        let cur = &mut self.cur;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 let local = e.local_name();
                 match local.as_ref() {
                     b"package" => {
-                        if in_package {
+                        if self.in_package {
                             return Err(invalid(path, pos, "<package> inside <package>"));
                         }
-                        in_package = !empty;
+                        self.in_package = !empty;
                         // Reuse the lists' capacity from package to package.
                         cur.rec = PkgRec::default();
                         cur.lists.iter_mut().for_each(Vec::clear);
@@ -96,16 +122,16 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
                         cur.seen = true;
                     }
                     b"metadata" => {
-                        saw_root = true;
+                        self.saw_root = true;
                         if let Some(n) = attr(path, pos, e, b"packages")? {
                             if let Ok(n) = n.parse::<usize>() {
                                 repo.packages.reserve(n.min(1 << 20));
                             }
                         }
                     }
-                    _ if !in_package => {}
-                    b"name" => text = Some(Text::Name),
-                    b"arch" => text = Some(Text::Arch),
+                    _ if !self.in_package => {}
+                    b"name" => self.text = Some(Text::Name),
+                    b"arch" => self.text = Some(Text::Arch),
                     b"version" => {
                         for a in e.attributes().with_checks(false) {
                             let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
@@ -120,31 +146,31 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
                     }
                     b"checksum" => {
                         cur.checksum_type = attr(path, pos, e, b"type")?.unwrap_or_default();
-                        text = Some(Text::Checksum);
+                        self.text = Some(Text::Checksum);
                     }
                     b"location" => {
                         let href = attr(path, pos, e, b"href")?.unwrap_or_default();
                         cur.rec.location = repo.strings.intern(&href);
                     }
-                    b"sourcerpm" => text = Some(Text::Sourcerpm),
-                    b"file" => text = Some(Text::File),
-                    b"provides" => list = Some(0),
-                    b"requires" => list = Some(1),
-                    b"conflicts" => list = Some(2),
-                    b"obsoletes" => list = Some(3),
+                    b"sourcerpm" => self.text = Some(Text::Sourcerpm),
+                    b"file" => self.text = Some(Text::File),
+                    b"provides" => self.list = Some(0),
+                    b"requires" => self.list = Some(1),
+                    b"conflicts" => self.list = Some(2),
+                    b"obsoletes" => self.list = Some(3),
                     b"entry" => {
-                        if let Some(k) = list {
+                        if let Some(k) = self.list {
                             let dep = entry(path, pos, e, repo)?;
                             cur.lists[k].push(dep);
                         }
                     }
                     // Weak dependencies are not part of closure.
-                    b"recommends" | b"suggests" | b"supplements" | b"enhances" => list = None,
+                    b"recommends" | b"suggests" | b"supplements" | b"enhances" => self.list = None,
                     _ => {}
                 }
             }
             Event::Text(ref t) => {
-                if let Some(which) = text {
+                if let Some(which) = self.text {
                     let v = value(path, pos, t.as_ref())?;
                     let id = repo.strings.intern(v.trim());
                     match which {
@@ -160,40 +186,40 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
                 }
             }
             Event::End(ref e) => {
-                text = None;
+                self.text = None;
                 match e.local_name().as_ref() {
                     b"provides" | b"requires" | b"conflicts" | b"obsoletes" | b"recommends"
-                    | b"suggests" | b"supplements" | b"enhances" => list = None,
+                    | b"suggests" | b"supplements" | b"enhances" => self.list = None,
                     b"package" => {
-                        in_package = false;
-                        finish_package(path, pos, &mut cur, repo)?;
+                        self.in_package = false;
+                        finish_package(path, pos, cur, repo)?;
                     }
-                    b"metadata" => closed_root = true,
+                    b"metadata" => self.closed_root = true,
                     _ => {}
                 }
             }
-            Event::Eof => break,
             _ => {}
         }
+        Ok(())
     }
-    if in_package {
-        return Err(invalid(
-            path,
-            reader.buffer_position(),
-            "file ends inside a <package>",
-        ));
+
+    /// Checks the end of the file; `end` is its length.
+    pub(crate) fn finish(&self, path: &str, end: u64) -> Result<()> {
+        if self.in_package {
+            return Err(invalid(path, end, "file ends inside a <package>"));
+        }
+        if !self.saw_root {
+            return Err(invalid(path, 0, "no <metadata> element: not a primary.xml"));
+        }
+        if !self.closed_root {
+            return Err(invalid(
+                path,
+                end,
+                "the file ends before </metadata>: truncated?",
+            ));
+        }
+        Ok(())
     }
-    if !saw_root {
-        return Err(invalid(path, 0, "no <metadata> element: not a primary.xml"));
-    }
-    if !closed_root {
-        return Err(invalid(
-            path,
-            reader.buffer_position(),
-            "the file ends before </metadata>: truncated?",
-        ));
-    }
-    Ok(())
 }
 
 fn invalid(path: &str, position: u64, reason: &str) -> RepodataError {

@@ -291,7 +291,7 @@ impl Blocks {
 }
 
 /// One metadata file cut into records: blocks in file order, identities.
-struct Scanned {
+pub(crate) struct Scanned {
     blocks: Blocks,
     idents: Idents,
 }
@@ -388,32 +388,109 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         kept: Vec::with_capacity(1 << 16),
     };
     let mut reader = Reader::from_reader(tee);
-    let io_err = |e: io::Error| RepodataError::Io {
-        path: path.to_string(),
-        source: e,
-    };
-    let mut blocks = Blocks::new();
-    let mut idents = Idents::default();
-    let mut row: [String; FIELDS] = Default::default();
+    let mut scanner = Scanner::new(kind);
     let mut buf = Vec::with_capacity(4096);
-    let mut depth = 0u32;
-    let mut in_package = false;
-    let mut field: Option<usize> = None;
-    let mut saw_root = false;
-    let mut closed_root = false;
     loop {
         buf.clear();
         let pos = reader.buffer_position();
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
-        let (start, empty) = match &ev {
+        if matches!(ev, Event::Eof) {
+            break;
+        }
+        scanner.event(&ev, pos, path, &mut reader.get_mut().kept)?;
+    }
+    scanner.finish(path, reader.buffer_position())
+}
+
+/// Primary.xml parsed into `repo` and cut into records in one pass: one
+/// decompression and one tokenization feed both. Errors come as the two
+/// separate passes would give them: the outer result is the parser's (it
+/// would have failed first), the inner one the record cutter's.
+pub(crate) fn parse_and_scan_primary(
+    input: &mut dyn BufRead,
+    path: &str,
+    repo: &mut Repo,
+) -> Result<Result<Scanned>> {
+    let tee = Tee {
+        inner: input,
+        kept: Vec::with_capacity(1 << 16),
+    };
+    let mut reader = Reader::from_reader(tee);
+    let mut parser = crate::primary::PrimaryParser::default();
+    let mut scanner = Scanner::new(Kind::Primary);
+    let mut scan_error: Option<RepodataError> = None;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let pos = reader.buffer_position();
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(path, pos, e))?;
+        if matches!(ev, Event::Eof) {
+            break;
+        }
+        parser.event(&ev, pos, path, repo)?;
+        let kept = &mut reader.get_mut().kept;
+        if scan_error.is_none() {
+            if let Err(e) = scanner.event(&ev, pos, path, kept) {
+                scan_error = Some(e);
+            }
+        }
+        if scan_error.is_some() {
+            // Only the parser still needs the stream.
+            kept.clear();
+        }
+    }
+    let end = reader.buffer_position();
+    parser.finish(path, end)?;
+    Ok(match scan_error {
+        Some(e) => Err(e),
+        None => scanner.finish(path, end),
+    })
+}
+
+/// The record cutter as a consumer of XML events. `kept` holds the bytes
+/// the XML reader consumed since the last record was taken.
+struct Scanner {
+    kind: Kind,
+    blocks: Blocks,
+    idents: Idents,
+    row: [String; FIELDS],
+    depth: u32,
+    in_package: bool,
+    field: Option<usize>,
+    saw_root: bool,
+    closed_root: bool,
+}
+
+impl Scanner {
+    fn new(kind: Kind) -> Scanner {
+        Scanner {
+            kind,
+            blocks: Blocks::new(),
+            idents: Idents::default(),
+            row: Default::default(),
+            depth: 0,
+            in_package: false,
+            field: None,
+            saw_root: false,
+            closed_root: false,
+        }
+    }
+
+    #[inline]
+    fn event(&mut self, ev: &Event<'_>, pos: u64, path: &str, kept: &mut Vec<u8>) -> Result<()> {
+        let kind = self.kind;
+        let row = &mut self.row;
+        let (start, empty) = match ev {
             Event::Start(e) => (Some(e), false),
             Event::Empty(e) => (Some(e), true),
             _ => (None, false),
         };
         if let Some(e) = start {
-            match depth {
+            match self.depth {
                 0 => {
                     if e.local_name().as_ref() != kind.root() {
                         return Err(RepodataError::Invalid {
@@ -426,12 +503,11 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
                             ),
                         });
                     }
-                    saw_root = true;
+                    self.saw_root = true;
                 }
                 1 if e.local_name().as_ref() == b"package" => {
                     // The start tag is `<`, its content, `>` (or `/>`).
                     let tag_len = e.len() + if empty { 3 } else { 2 };
-                    let kept = &mut reader.get_mut().kept;
                     let Some(at) = kept.len().checked_sub(tag_len) else {
                         return Err(bad(path, pos, "cannot locate <package> in the stream"));
                     };
@@ -441,54 +517,53 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
                     kept.drain(..at);
                     row.iter_mut().for_each(String::clear);
                     if kind != Kind::Primary {
-                        read_attrs(path, pos, e, PACKAGE_ATTRS, &mut row)?;
+                        read_attrs(path, pos, e, PACKAGE_ATTRS, row)?;
                     }
-                    in_package = true;
+                    self.in_package = true;
                 }
-                2 if in_package => match e.local_name().as_ref() {
-                    b"version" => read_attrs(path, pos, e, VERSION_ATTRS, &mut row)?,
-                    b"name" if kind == Kind::Primary => field = Some(NAME),
-                    b"arch" if kind == Kind::Primary => field = Some(ARCH),
-                    b"checksum" if kind == Kind::Primary => field = Some(PKGID),
+                2 if self.in_package => match e.local_name().as_ref() {
+                    b"version" => read_attrs(path, pos, e, VERSION_ATTRS, row)?,
+                    b"name" if kind == Kind::Primary => self.field = Some(NAME),
+                    b"arch" if kind == Kind::Primary => self.field = Some(ARCH),
+                    b"checksum" if kind == Kind::Primary => self.field = Some(PKGID),
                     _ => {}
                 },
                 _ => {}
             }
             if empty {
-                field = None;
+                self.field = None;
             } else {
-                depth += 1;
+                self.depth += 1;
             }
         }
-        let package_ends = match &ev {
-            Event::Empty(e) => depth == 1 && e.local_name().as_ref() == b"package",
+        let package_ends = match ev {
+            Event::Empty(e) => self.depth == 1 && e.local_name().as_ref() == b"package",
             Event::End(e) => {
-                depth = depth.saturating_sub(1);
-                field = None;
-                if depth == 0 {
-                    closed_root = true;
+                self.depth = self.depth.saturating_sub(1);
+                self.field = None;
+                if self.depth == 0 {
+                    self.closed_root = true;
                 }
-                depth == 1 && e.local_name().as_ref() == b"package"
+                self.depth == 1 && e.local_name().as_ref() == b"package"
             }
             Event::Text(t) => {
-                if let Some(f) = field {
+                if let Some(f) = self.field {
                     unescaped(path, pos, t.as_ref(), &mut row[f])?;
                 }
                 false
             }
             Event::CData(t) => {
-                if let Some(f) = field {
+                if let Some(f) = self.field {
                     let text = std::str::from_utf8(t.as_ref())
                         .map_err(|_| bad(path, pos, "text is not UTF-8"))?;
                     row[f].push_str(text);
                 }
                 false
             }
-            Event::Eof => break,
             _ => false,
         };
-        if package_ends && in_package {
-            in_package = false;
+        if package_ends && self.in_package {
+            self.in_package = false;
             if kind == Kind::Primary {
                 for f in [PKGID, NAME, ARCH] {
                     if row[f].trim().len() != row[f].len() {
@@ -499,7 +574,6 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
             if row[PKGID].is_empty() || row[NAME].is_empty() {
                 return Err(bad(path, pos, "<package> without a pkgid or a name"));
             }
-            let kept = &mut reader.get_mut().kept;
             if std::str::from_utf8(kept).is_err() {
                 return Err(bad(
                     path,
@@ -507,36 +581,52 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
                     format!("the record of `{}` is not UTF-8", row[NAME]),
                 ));
             }
-            blocks.push(kept).map_err(io_err)?;
+            self.blocks.push(kept).map_err(|e| RepodataError::Io {
+                path: path.to_string(),
+                source: e,
+            })?;
             kept.clear();
-            idents.push(&row);
+            self.idents.push(row);
         }
+        Ok(())
     }
-    if in_package {
-        return Err(bad(
-            path,
-            reader.buffer_position(),
-            "the file ends inside a <package>: truncated?",
-        ));
-    }
-    if !saw_root {
-        return Err(RepodataError::Invalid {
+
+    /// Checks the end of the file (`end` is its length) and closes the
+    /// last block.
+    fn finish(self, path: &str, end: u64) -> Result<Scanned> {
+        let kind = self.kind;
+        if self.in_package {
+            return Err(bad(
+                path,
+                end,
+                "the file ends inside a <package>: truncated?",
+            ));
+        }
+        if !self.saw_root {
+            return Err(RepodataError::Invalid {
+                path: path.to_string(),
+                reason: format!("no <{}> element", String::from_utf8_lossy(kind.root())),
+            });
+        }
+        if !self.closed_root {
+            return Err(bad(
+                path,
+                end,
+                format!(
+                    "the file ends before </{}>: truncated?",
+                    String::from_utf8_lossy(kind.root())
+                ),
+            ));
+        }
+        let blocks = self.blocks.finish().map_err(|e| RepodataError::Io {
             path: path.to_string(),
-            reason: format!("no <{}> element", String::from_utf8_lossy(kind.root())),
-        });
+            source: e,
+        })?;
+        Ok(Scanned {
+            blocks,
+            idents: self.idents,
+        })
     }
-    if !closed_root {
-        return Err(bad(
-            path,
-            reader.buffer_position(),
-            format!(
-                "the file ends before </{}>: truncated?",
-                String::from_utf8_lossy(kind.root())
-            ),
-        ));
-    }
-    let blocks = blocks.finish().map_err(io_err)?;
-    Ok(Scanned { blocks, idents })
 }
 
 /// Escapes an attribute value as createrepo_c (libxml2) writes it.
@@ -920,7 +1010,7 @@ fn file_read_at(f: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()>
 }
 
 /// What a store was built from, so it can be built again.
-struct Source {
+pub(crate) struct Source {
     location: Location,
     entries: [Option<RepomdEntry>; 3],
     key: String,
@@ -953,69 +1043,131 @@ pub fn open_records(repo: &Repo, opts: &LoadOptions) -> Result<RecordStore> {
     let location = Location::parse(&repo.location);
     let repomd = Repomd::load(&location)?;
     let repomd_path = location.display("repodata/repomd.xml");
-    let entries = Kind::ALL.map(|k| repomd.get(k.mdtype()).cloned());
-    let Some(primary) = &entries[0] else {
-        return Err(RepodataError::MissingType {
-            path: repomd_path,
-            mdtype: "primary".into(),
-        });
-    };
-    let sum = |e: &RepomdEntry| {
-        format!(
-            "{}:{}",
-            e.expected.checksum_type,
-            e.expected.checksum.to_ascii_lowercase()
-        )
-    };
-    if sum(primary) != repo.checksum {
+    let source = Source::new(location, &repomd, opts)?;
+    let primary = source.primary_checksum();
+    if primary != repo.checksum {
         return Err(RepodataError::Invalid {
             path: repomd_path,
             reason: format!(
-                "primary.xml is now {}, but `{}` was loaded from {}: reload the repository",
-                sum(primary),
-                repo.id,
-                repo.checksum
+                "primary.xml is now {primary}, but `{}` was loaded from {}: reload the repository",
+                repo.id, repo.checksum
             ),
         });
     }
-    let key = Kind::ALL
-        .iter()
-        .zip(&entries)
-        .map(|(k, e)| format!("{}={}", k.mdtype(), e.as_ref().map_or("none".into(), sum)))
-        .collect::<Vec<_>>()
-        .join(";");
-    let cache_file = opts.cache_dir.as_ref().map(|dir| {
-        let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
-        dir.join(format!("records-{}.v{VERSION}.strata", &digest[..40]))
-    });
-    let source = Source {
-        location,
-        entries,
-        key,
-        cache_file,
-    };
-    if let Some(path) = &source.cache_file {
-        if let Some(backing) = source.try_cache(path, repo.len()) {
-            tracing::debug!(repo = %repo.id, path = %path.display(), "records from cache");
-            return Ok(RecordStore {
-                n: backing.index.n,
-                source,
-                backing: RwLock::new(Arc::new(backing)),
-                from_cache: true,
-            });
-        }
+    source.open(repo)
+}
+
+/// The repository and its records with primary.xml read once. `cached` is
+/// the repository when it needs no parsing; else primary.xml is parsed
+/// into `empty` and cut into records in the same pass, and `store_repo`
+/// keeps the repository (as `load_repo` would) before the records are
+/// checked.
+pub(crate) fn load_with_records(
+    source: Source,
+    cached: Option<Repo>,
+    empty: Repo,
+    store_repo: impl FnOnce(&Repo),
+) -> Result<(Repo, RecordStore)> {
+    if let Some(repo) = cached {
+        let store = source.open(&repo)?;
+        return Ok((repo, store));
     }
-    let backing = source.build(Some(repo))?;
+    let entry = source.entries[0].clone().expect("primary is present");
+    let mut repo = empty;
+    let (primary, rest) = std::thread::scope(|s| {
+        // Filelists and other are read alongside primary.
+        let side = s.spawn(|| source.read_rest());
+        let primary = source::read_verified(
+            &source.location,
+            &entry.href,
+            &entry.expected,
+            |input, path| parse_and_scan_primary(input, path, &mut repo),
+        );
+        (primary, side.join().expect("record reader thread panicked"))
+    });
+    let scanned = primary?;
+    tracing::debug!(repo = %repo.id, packages = repo.len(), "parsed primary.xml");
+    store_repo(&repo);
+    let backing = source.assemble(scanned?, rest?, Some(&repo))?;
     tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
-    Ok(RecordStore {
+    let store = RecordStore {
         n: backing.index.n,
         source,
         backing: RwLock::new(Arc::new(backing)),
         from_cache: false,
-    })
+    };
+    Ok((repo, store))
 }
 
+/// Two metadata files cut into records, or absent from the repository.
+type Rest = (Option<Scanned>, Option<Scanned>);
+
 impl Source {
+    /// What a store of the repository described by `repomd` is built from.
+    pub(crate) fn new(location: Location, repomd: &Repomd, opts: &LoadOptions) -> Result<Source> {
+        let entries = Kind::ALL.map(|k| repomd.get(k.mdtype()).cloned());
+        if entries[0].is_none() {
+            return Err(RepodataError::MissingType {
+                path: location.display("repodata/repomd.xml"),
+                mdtype: "primary".into(),
+            });
+        }
+        let key = Kind::ALL
+            .iter()
+            .zip(&entries)
+            .map(|(k, e)| {
+                format!(
+                    "{}={}",
+                    k.mdtype(),
+                    e.as_ref().map_or("none".into(), crate::entry_checksum)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+        let cache_file = opts.cache_dir.as_ref().map(|dir| {
+            let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+            dir.join(format!("records-{}.v{VERSION}.strata", &digest[..40]))
+        });
+        Ok(Source {
+            location,
+            entries,
+            key,
+            cache_file,
+        })
+    }
+
+    fn primary_checksum(&self) -> String {
+        crate::entry_checksum(self.entries[0].as_ref().expect("primary is present"))
+    }
+
+    /// Whether a record cache file exists (valid or not).
+    pub(crate) fn has_cache_file(&self) -> bool {
+        self.cache_file.as_ref().is_some_and(|p| p.exists())
+    }
+
+    /// The store of `repo`, from the cache or built.
+    fn open(self, repo: &Repo) -> Result<RecordStore> {
+        if let Some(path) = &self.cache_file {
+            if let Some(backing) = self.try_cache(path, repo.len()) {
+                tracing::debug!(repo = %repo.id, path = %path.display(), "records from cache");
+                return Ok(RecordStore {
+                    n: backing.index.n,
+                    source: self,
+                    backing: RwLock::new(Arc::new(backing)),
+                    from_cache: true,
+                });
+            }
+        }
+        let backing = self.build(Some(repo))?;
+        tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
+        Ok(RecordStore {
+            n: backing.index.n,
+            source: self,
+            backing: RwLock::new(Arc::new(backing)),
+            from_cache: false,
+        })
+    }
+
     /// A usable cache file, or `None` (with a warning when one exists but
     /// does not validate).
     fn try_cache(&self, path: &Path, expect_n: usize) -> Option<Backing> {
@@ -1045,33 +1197,46 @@ impl Source {
         }
     }
 
+    /// Streams one metadata file and cuts it into records.
+    fn read(&self, kind: Kind) -> Result<Option<Scanned>> {
+        let Some(entry) = &self.entries[kind as usize] else {
+            return Ok(None);
+        };
+        source::read_verified(
+            &self.location,
+            &entry.href,
+            &entry.expected,
+            |input, path| scan(input, path, kind),
+        )
+        .map(Some)
+    }
+
+    /// Filelists and other, one after the other.
+    fn read_rest(&self) -> Result<Rest> {
+        Ok((self.read(Kind::Filelists)?, self.read(Kind::Other)?))
+    }
+
     /// Streams the three files and builds the store; writes the cache
     /// file when there is a cache directory.
     fn build(&self, repo: Option<&Repo>) -> Result<Backing> {
-        let read = |kind: Kind| -> Result<Option<Scanned>> {
-            let Some(entry) = &self.entries[kind as usize] else {
-                return Ok(None);
-            };
-            source::read_verified(
-                &self.location,
-                &entry.href,
-                &entry.expected,
-                |input, path| scan(input, path, kind),
-            )
-            .map(Some)
-        };
         // Primary is by far the largest; filelists and other are read
         // alongside it.
         let (primary, rest) = std::thread::scope(|s| {
-            let side = s.spawn(|| -> Result<(Option<Scanned>, Option<Scanned>)> {
-                Ok((read(Kind::Filelists)?, read(Kind::Other)?))
-            });
-            let primary = read(Kind::Primary);
+            let side = s.spawn(|| self.read_rest());
+            let primary = self.read(Kind::Primary);
             let rest = side.join().expect("record reader thread panicked");
             (primary, rest)
         });
         let primary = primary?.expect("primary is present");
-        let (filelists, other) = rest?;
+        self.assemble(primary, rest?, repo)
+    }
+
+    /// Places filelists and other at their primary packages (minimal
+    /// records where a file is absent), checks primary against `repo`, and
+    /// builds the store image; writes the cache file when there is a cache
+    /// directory.
+    fn assemble(&self, primary: Scanned, rest: Rest, repo: Option<&Repo>) -> Result<Backing> {
+        let (filelists, other) = rest;
         let n = primary.idents.len();
         let path_of = |k: Kind| {
             let e = self.entries[k as usize].as_ref().expect("entry present");
