@@ -285,9 +285,7 @@ fn load_inputs(
                 let mut v = Vec::new();
                 for (id, loc) in &source_specs {
                     tracing::info!(repo = id, location = loc, arch, "loading source");
-                    let repo = strata_repodata::load_repo(id, loc, opts)?;
-                    let store = strata_repodata::open_records(&repo, opts)?;
-                    v.push((repo, store));
+                    v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
                 }
                 Ok(v)
             });
