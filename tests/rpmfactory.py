@@ -277,7 +277,7 @@ def write_md_repo(repodir: Path, pkgs: Iterable[dict], compress: str = "gz") -> 
             "  <packager></packager>", "  <url></url>",
             '  <time file="1" build="1"/>',
             '  <size package="1" installed="0" archive="0"/>',
-            f'  <location href="{_esc(nevra(dict(p, epoch=None)))}.rpm"/>',
+            f'  <location href={_qa(p.get("location") or nevra(dict(p, epoch=None)) + ".rpm")}/>',
             "  <format>",
             "    <rpm:license>MIT</rpm:license>", "    <rpm:vendor></rpm:vendor>",
             "    <rpm:group>Unspecified</rpm:group>", "    <rpm:buildhost>x</rpm:buildhost>",

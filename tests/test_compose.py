@@ -360,3 +360,17 @@ def test_metadata_only_links_no_payloads(site, tmp_path, repos):
     primary = next((repo / "repodata").glob("*-primary.xml.gz"))
     text = gzip.decompress(primary.read_bytes()).decode()
     assert 'href="Packages/h/httpd-2.4.58-1.fc40.x86_64.rpm"' in text
+
+
+def test_hostile_location_in_source_metadata_is_refused(site, tmp_path):
+    """A source whose primary.xml points a package outside the repository
+    (`../../etc/passwd`) is refused by name, and nothing is published."""
+    src = rpmfactory.write_md_repo(tmp_path / "evil", [
+        {"name": "httpd", "version": "2.4.58", "release": "1.fc40", "location": "../../../etc/passwd"},
+    ])
+    doc = ck.definition(packages=["httpd"], repos=[src])
+    d = ck.write_definition(tmp_path / "evil.yaml", doc)
+    r = site.compose(d, check_rc=2)
+    assert "httpd-2.4.58-1.fc40.noarch" in r.stderr and "leaves the source repository" in r.stderr, r.stderr
+    assert not site.out.exists() or [p.name for p in site.out.iterdir()] == []
+    assert [c["state"] for c in site.list()] == ["failed"]

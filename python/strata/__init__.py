@@ -5,6 +5,14 @@ The engine is Rust (``strata._strata``); this package only re-exports it.
 
 from ._strata import (
     ClosureReport,
+    ComposeError,
+    DefinitionError,
+    RegistryError,
+    compose_module,
+    get_compose,
+    latest_compose,
+    list_composes,
+    validate_definition,
     DepSuggestion,
     PackageRef,
     Repo,
@@ -20,6 +28,14 @@ from ._strata import (
 
 __all__ = [
     "ClosureReport",
+    "ComposeError",
+    "DefinitionError",
+    "RegistryError",
+    "compose_module",
+    "get_compose",
+    "latest_compose",
+    "list_composes",
+    "validate_definition",
     "DepSuggestion",
     "PackageRef",
     "Repo",

@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 __version__: str
 
@@ -72,3 +72,44 @@ def repoclosure(
     suggest_from: Optional[Sequence[Repo]] = None,
     forcearch: Optional[str] = None,
 ) -> ClosureReport: ...
+
+class DefinitionError(StrataError):
+    """args: (message, [\"file:line:col: key: problem\", ...])"""
+
+class ComposeError(StrataError): ...
+class RegistryError(StrataError): ...
+
+_PathLike = Union[str, "PathLike[str]"]
+
+def validate_definition(path: _PathLike) -> dict[str, Any]: ...
+def compose_module(
+    definition: _PathLike,
+    out: Optional[_PathLike] = None,
+    *,
+    arches: Optional[Sequence[str]] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_PathLike] = None,
+    compose_type: str = "nightly",
+    metadata_only: bool = False,
+    verify_payloads: bool = False,
+    scm_ref: Optional[str] = None,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """{"ok": bool, "record": {...}, "reports": {arch: report}}"""
+
+def list_composes(
+    *,
+    name: Optional[str] = None,
+    stream: Optional[str] = None,
+    state: Optional[str] = None,
+    limit: Optional[int] = None,
+    registry: Optional[_PathLike] = None,
+    config: Optional[_PathLike] = None,
+) -> list[dict[str, Any]]: ...
+def get_compose(
+    compose_id: str, *, registry: Optional[_PathLike] = None, config: Optional[_PathLike] = None
+) -> Optional[dict[str, Any]]: ...
+def latest_compose(
+    name: str, stream: str, *, registry: Optional[_PathLike] = None, config: Optional[_PathLike] = None
+) -> Optional[dict[str, Any]]: ...

@@ -20,13 +20,10 @@ fn open_registry(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<SqliteRegistry, Box<dyn std::error::Error>> {
-    let path = args
-        .registry
-        .clone()
-        .or_else(|| config.registry.path.clone())
-        .or_else(SqliteRegistry::default_path)
-        .ok_or("no registry path: pass --registry or set [registry] path")?;
-    Ok(SqliteRegistry::open(&path)?)
+    Ok(strata_compose::config::open_registry(
+        args.registry.as_deref(),
+        config,
+    )?)
 }
 
 struct Bar(Option<ProgressBar>);

@@ -116,6 +116,22 @@ impl Config {
     }
 }
 
+/// The registry a command uses: the one given, else the configuration's,
+/// else `~/.local/share/strata/registry.sqlite`.
+pub fn open_registry(
+    explicit: Option<&Path>,
+    config: &Config,
+) -> Result<strata_registry::SqliteRegistry, ComposeError> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| config.registry.path.clone())
+        .or_else(strata_registry::SqliteRegistry::default_path)
+        .ok_or_else(|| {
+            ComposeError::Other("no registry path: pass --registry or set [registry] path".into())
+        })?;
+    Ok(strata_registry::SqliteRegistry::open(&path)?)
+}
+
 /// Replaces `$arch` and `$basearch` in a repository location.
 pub fn substitute_arch(location: &str, arch: &str) -> String {
     location

@@ -30,7 +30,27 @@ mod exceptions {
         StrataError,
         "A closure or solving request that cannot be carried out."
     );
+    create_exception!(
+        strata,
+        DefinitionError,
+        StrataError,
+        "A module definition that is not valid; args[1] lists the problems."
+    );
+    create_exception!(
+        strata,
+        ComposeError,
+        StrataError,
+        "A compose that could not be made (inputs, selection, publishing)."
+    );
+    create_exception!(
+        strata,
+        RegistryError,
+        StrataError,
+        "The compose registry could not be read or written."
+    );
 }
+
+mod compose;
 use exceptions::{RepodataError, StrataError};
 
 fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
@@ -321,5 +341,22 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DepSuggestion>()?;
     m.add_class::<Suggestions>()?;
     m.add_function(wrap_pyfunction!(repoclosure, m)?)?;
+    m.add(
+        "DefinitionError",
+        m.py().get_type::<exceptions::DefinitionError>(),
+    )?;
+    m.add(
+        "ComposeError",
+        m.py().get_type::<exceptions::ComposeError>(),
+    )?;
+    m.add(
+        "RegistryError",
+        m.py().get_type::<exceptions::RegistryError>(),
+    )?;
+    m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::get_compose, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::latest_compose, m)?)?;
     Ok(())
 }

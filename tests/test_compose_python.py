@@ -1,0 +1,50 @@
+"""The compose engine through Python (`import strata`), as the Koji and
+Pungi plugins will call it: same records as the CLI, typed exceptions."""
+
+from __future__ import annotations
+
+import pytest
+
+import composekit as ck
+import strata
+from test_compose import GOOD, apache, repos  # noqa: F401 (fixture)
+
+
+def test_compose_and_registry_from_python(strata_bin, tmp_path, repos):  # noqa: F811
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    d = apache(tmp_path, repos)
+    assert strata.validate_definition(d)["name"] == "apache"
+    res = strata.compose_module(d, site.out, config=site.config, cache_dir=site.cache)
+    assert res["ok"] is True
+    rec = res["record"]
+    assert rec["state"] == "finished" and rec["id"].startswith("apache-2.4-")
+    assert sorted(rec["packages"]["x86_64"])[0] == "httpd-0:2.4.58-1.fc40.x86_64"
+    # The CLI sees the same registry.
+    assert site.show(rec["id"])["packages"] == rec["packages"]
+    assert strata.latest_compose("apache", "2.4", config=site.config)["id"] == rec["id"]
+    assert [r["id"] for r in strata.list_composes(name="apache", config=site.config)] == [rec["id"]]
+    assert strata.get_compose("nope-1-20261125.n.0", config=site.config) is None
+
+    # A failed gate is a result, not an exception.
+    bad = apache(tmp_path, repos, packages=GOOD + ("mod_lua",), name="lua.yaml")
+    res = strata.compose_module(bad, site.out, config=site.config, cache_dir=site.cache)
+    assert res["ok"] is False and res["record"]["state"] == "failed"
+    adds = res["reports"]["x86_64"]["suggestions"]["additions"]
+    assert [a["package"] for a in adds] == ["lua-libs-5.4.6-5.fc40.x86_64"]
+    assert [r["state"] for r in strata.list_composes(state="failed", config=site.config)] == ["failed"]
+
+
+def test_python_errors_are_typed(strata_bin, tmp_path, repos):  # noqa: F811
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("document: strata-module\nversion: 1\ndata:\n  name: x\n  bogus: 1\n")
+    with pytest.raises(strata.DefinitionError) as e:
+        strata.validate_definition(bad)
+    assert isinstance(e.value, strata.StrataError)
+    assert any("bad.yaml:5:3" in p and "bogus" in p for p in e.value.args[1]), e.value.args
+    missing = apache(tmp_path, repos, packages=GOOD + ("nonexistent",), name="m.yaml")
+    with pytest.raises(strata.ComposeError, match="nonexistent"):
+        strata.compose_module(missing, site.out, config=site.config, cache_dir=site.cache)
+    with pytest.raises(strata.ComposeError, match="unknown compose type `weekly`"):
+        strata.compose_module(apache(tmp_path, repos, name="t.yaml"), site.out, config=site.config,
+                              compose_type="weekly")
