@@ -14,6 +14,7 @@ pub mod repo;
 pub mod repomd;
 pub mod source;
 pub mod strings;
+mod underway;
 pub mod write;
 
 pub use error::{RepodataError, Result};
@@ -29,6 +30,7 @@ pub use write::{
 
 use rustc_hash::FxHashSet;
 use std::path::PathBuf;
+use underway::Claim;
 
 /// How to load a repository.
 #[derive(Debug, Clone, Default)]
@@ -56,9 +58,7 @@ pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     if let Some(repo) = from_cache(id, location, &checksum, opts)? {
         return Ok(repo);
     }
-    let repo = parse_repo(id, location, &loc, primary, &checksum)?;
-    store_in_cache(&repo, opts);
-    Ok(repo)
+    load_parsed(id, location, &loc, primary, &checksum, opts)
 }
 
 /// Loads the repository at `location` and opens its raw records: the same
@@ -74,20 +74,119 @@ pub fn load_repo_with_records(
     let repomd = Repomd::load(&loc)?;
     let primary = primary_entry(&loc, &repomd)?;
     let checksum = entry_checksum(primary);
-    let mut cached = from_cache(id, location, &checksum, opts)?;
+    let cached = from_cache(id, location, &checksum, opts)?;
     let source = records::Source::new(loc.clone(), &repomd, opts)?;
-    if cached.is_none() && source.has_cache_file() {
-        // Only the parsed repository is missing: the records need no pass.
-        let repo = parse_repo(id, location, &loc, primary, &checksum)?;
-        store_in_cache(&repo, opts);
-        cached = Some(repo);
+    let repo = match cached {
+        Some(repo) => repo,
+        // The records need a pass over the files too.
+        None if !source.has_cache_file() => {
+            return match underway::claim(opts, &checksum, true) {
+                Claim::Mine(ticket) => {
+                    load_both(Repo::empty(id, location, &checksum), source, ticket, opts)
+                }
+                Claim::Theirs(waiter) => {
+                    // Another load is parsing primary.xml: cut the records
+                    // meanwhile.
+                    tracing::debug!(repo = id, "primary.xml is being parsed by another load");
+                    let (primary_records, rest) = source.read_all();
+                    let repo = match waiter.wait(id, location) {
+                        Some(repo) => repo,
+                        None => parse_and_store(id, location, &loc, primary, &checksum, opts)?,
+                    };
+                    let store = source.finish(primary_records?, rest?, &repo)?;
+                    Ok((repo, store))
+                }
+            };
+        }
+        None => load_parsed(id, location, &loc, primary, &checksum, opts)?,
+    };
+    let store = source.open(&repo)?;
+    Ok((repo, store))
+}
+
+/// The repository and its records from one pass over primary.xml; the
+/// repository is shared with loads waiting for it as soon as it is parsed.
+fn load_both(
+    mut repo: Repo,
+    source: records::Source,
+    ticket: underway::Ticket,
+    opts: &LoadOptions,
+) -> Result<(Repo, RecordStore)> {
+    let (primary, rest) = source.read_with_repo(&mut repo);
+    // The parser's errors first, as load_repo would have met them first.
+    let primary_records = primary?;
+    tracing::debug!(repo = %repo.id, packages = repo.len(), "parsed primary.xml");
+    let repo = std::sync::Arc::new(repo);
+    ticket.publish(Some(repo.clone()));
+    store_in_cache(&repo, opts);
+    let store = source.finish(primary_records?, rest?, &repo)?;
+    Ok((underway::unshare(repo), store))
+}
+
+/// A repository parsed from its primary.xml, or copied from a load of the
+/// same file under way.
+fn load_parsed(
+    id: &str,
+    location: &str,
+    loc: &Location,
+    primary: &repomd::RepomdEntry,
+    checksum: &str,
+    opts: &LoadOptions,
+) -> Result<Repo> {
+    let waiter = match underway::claim(opts, checksum, false) {
+        Claim::Theirs(waiter) => waiter,
+        Claim::Mine(ticket) => {
+            let mut repo = Repo::empty(id, location, checksum);
+            let mut taken_over = false;
+            let parsed =
+                source::read_verified(loc, &primary.href, &primary.expected, |input, path| {
+                    // The first data has come: a load that wants the records too
+                    // has had the time to take the parse over, reading once for
+                    // both.
+                    input
+                        .fill_buf()
+                        .map_err(|e| source::stream_error(path, &e))?;
+                    if !ticket.begin() {
+                        taken_over = true;
+                        return Ok(());
+                    }
+                    primary::parse_primary(input, path, &mut repo)
+                });
+            if !taken_over {
+                parsed?;
+                tracing::debug!(repo = id, packages = repo.len(), "parsed primary.xml");
+                let repo = std::sync::Arc::new(repo);
+                ticket.publish(Some(repo.clone()));
+                store_in_cache(&repo, opts);
+                return Ok(underway::unshare(repo));
+            }
+            ticket.into_waiter().expect("a shared parse was taken over")
+        }
+    };
+    match waiter.wait(id, location) {
+        Some(repo) => {
+            tracing::debug!(
+                repo = id,
+                packages = repo.len(),
+                "copied from a load under way"
+            );
+            Ok(repo)
+        }
+        None => parse_and_store(id, location, loc, primary, checksum, opts),
     }
-    records::load_with_records(
-        source,
-        cached,
-        Repo::empty(id, location, &checksum),
-        |repo| store_in_cache(repo, opts),
-    )
+}
+
+fn parse_and_store(
+    id: &str,
+    location: &str,
+    loc: &Location,
+    primary: &repomd::RepomdEntry,
+    checksum: &str,
+    opts: &LoadOptions,
+) -> Result<Repo> {
+    let repo = parse_repo(id, location, loc, primary, checksum)?;
+    store_in_cache(&repo, opts);
+    Ok(repo)
 }
 
 fn primary_entry<'a>(loc: &Location, repomd: &'a Repomd) -> Result<&'a repomd::RepomdEntry> {

@@ -1057,50 +1057,8 @@ pub fn open_records(repo: &Repo, opts: &LoadOptions) -> Result<RecordStore> {
     source.open(repo)
 }
 
-/// The repository and its records with primary.xml read once. `cached` is
-/// the repository when it needs no parsing; else primary.xml is parsed
-/// into `empty` and cut into records in the same pass, and `store_repo`
-/// keeps the repository (as `load_repo` would) before the records are
-/// checked.
-pub(crate) fn load_with_records(
-    source: Source,
-    cached: Option<Repo>,
-    empty: Repo,
-    store_repo: impl FnOnce(&Repo),
-) -> Result<(Repo, RecordStore)> {
-    if let Some(repo) = cached {
-        let store = source.open(&repo)?;
-        return Ok((repo, store));
-    }
-    let entry = source.entries[0].clone().expect("primary is present");
-    let mut repo = empty;
-    let (primary, rest) = std::thread::scope(|s| {
-        // Filelists and other are read alongside primary.
-        let side = s.spawn(|| source.read_rest());
-        let primary = source::read_verified(
-            &source.location,
-            &entry.href,
-            &entry.expected,
-            |input, path| parse_and_scan_primary(input, path, &mut repo),
-        );
-        (primary, side.join().expect("record reader thread panicked"))
-    });
-    let scanned = primary?;
-    tracing::debug!(repo = %repo.id, packages = repo.len(), "parsed primary.xml");
-    store_repo(&repo);
-    let backing = source.assemble(scanned?, rest?, Some(&repo))?;
-    tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
-    let store = RecordStore {
-        n: backing.index.n,
-        source,
-        backing: RwLock::new(Arc::new(backing)),
-        from_cache: false,
-    };
-    Ok((repo, store))
-}
-
 /// Two metadata files cut into records, or absent from the repository.
-type Rest = (Option<Scanned>, Option<Scanned>);
+pub(crate) type Rest = (Option<Scanned>, Option<Scanned>);
 
 impl Source {
     /// What a store of the repository described by `repomd` is built from.
@@ -1146,7 +1104,7 @@ impl Source {
     }
 
     /// The store of `repo`, from the cache or built.
-    fn open(self, repo: &Repo) -> Result<RecordStore> {
+    pub(crate) fn open(self, repo: &Repo) -> Result<RecordStore> {
         if let Some(path) = &self.cache_file {
             if let Some(backing) = self.try_cache(path, repo.len()) {
                 tracing::debug!(repo = %repo.id, path = %path.display(), "records from cache");
@@ -1216,19 +1174,58 @@ impl Source {
         Ok((self.read(Kind::Filelists)?, self.read(Kind::Other)?))
     }
 
+    /// Primary.xml parsed into `repo` and cut into records in one pass,
+    /// with filelists and other read alongside. The first result holds the
+    /// parser's errors outside and the record cutter's inside.
+    pub(crate) fn read_with_repo(
+        &self,
+        repo: &mut Repo,
+    ) -> (Result<Result<Scanned>>, Result<Rest>) {
+        let entry = self.entries[0].as_ref().expect("primary is present");
+        std::thread::scope(|s| {
+            let side = s.spawn(|| self.read_rest());
+            let primary = source::read_verified(
+                &self.location,
+                &entry.href,
+                &entry.expected,
+                |input, path| parse_and_scan_primary(input, path, repo),
+            );
+            (primary, side.join().expect("record reader thread panicked"))
+        })
+    }
+
+    /// The three files cut into records, without a repository to check.
+    pub(crate) fn read_all(&self) -> (Result<Scanned>, Result<Rest>) {
+        std::thread::scope(|s| {
+            let side = s.spawn(|| self.read_rest());
+            let primary = self
+                .read(Kind::Primary)
+                .map(|p| p.expect("primary is present"));
+            (primary, side.join().expect("record reader thread panicked"))
+        })
+    }
+
+    /// The store of `repo` from its files cut into records (checked
+    /// against `repo`); writes the cache file when there is a cache
+    /// directory.
+    pub(crate) fn finish(self, primary: Scanned, rest: Rest, repo: &Repo) -> Result<RecordStore> {
+        let backing = self.assemble(primary, rest, Some(repo))?;
+        tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
+        Ok(RecordStore {
+            n: backing.index.n,
+            source: self,
+            backing: RwLock::new(Arc::new(backing)),
+            from_cache: false,
+        })
+    }
+
     /// Streams the three files and builds the store; writes the cache
     /// file when there is a cache directory.
     fn build(&self, repo: Option<&Repo>) -> Result<Backing> {
         // Primary is by far the largest; filelists and other are read
         // alongside it.
-        let (primary, rest) = std::thread::scope(|s| {
-            let side = s.spawn(|| self.read_rest());
-            let primary = self.read(Kind::Primary);
-            let rest = side.join().expect("record reader thread panicked");
-            (primary, rest)
-        });
-        let primary = primary?.expect("primary is present");
-        self.assemble(primary, rest?, repo)
+        let (primary, rest) = self.read_all();
+        self.assemble(primary?, rest?, repo)
     }
 
     /// Places filelists and other at their primary packages (minimal

@@ -285,3 +285,37 @@ fn drop_record(xml: &str, needle: &str) -> String {
     let e = at + xml[at..].find("</package>").unwrap() + "</package>".len();
     format!("{}{}", &xml[..s], &xml[e..])
 }
+
+#[test]
+fn loads_of_one_repository_at_once_share_the_parse() {
+    let location = source_repo();
+    let (want, want_store) = two_step("src", &location, &LoadOptions::default()).unwrap();
+    let all: Vec<u32> = (0..want.len() as u32).collect();
+    let want_records = want_store.get_many(&all).unwrap();
+    for round in 0..4 {
+        let cache = tempfile::tempdir().unwrap();
+        let opts = cache_opts(cache.path());
+        let start = std::sync::Barrier::new(3);
+        let (a, b, c) = std::thread::scope(|s| {
+            let a = s.spawn(|| {
+                start.wait();
+                load_repo("a", &location, &opts).unwrap()
+            });
+            let b = s.spawn(|| {
+                start.wait();
+                load_repo_with_records("src", &location, &opts).unwrap()
+            });
+            start.wait();
+            let c = load_repo("c", &location, &opts).unwrap();
+            (a.join().unwrap(), b.join().unwrap(), c)
+        });
+        assert_eq!((a.id.as_str(), c.id.as_str()), ("a", "c"), "round {round}");
+        for mut repo in [a, c] {
+            repo.id = "src".into();
+            assert_same_repo(&want, &repo);
+        }
+        assert_same_repo(&want, &b.0);
+        assert_eq!(b.1.get_many(&all).unwrap(), want_records);
+        assert_eq!(cache_files(cache.path()).len(), 2);
+    }
+}

@@ -1,0 +1,277 @@
+//! Parses of one primary.xml that are under way in this process. A compose
+//! can load the same repository twice at once (a source that is also a
+//! lookaside); the second load waits for the first and copies its result
+//! rather than decompressing and parsing the file again. Like the cache,
+//! of which this is the in-memory front, it works by primary checksum (the
+//! same checksum is the same content, wherever it was read from), and only
+//! where the cache is enabled: without one, every load reads its own files.
+
+use crate::repo::Repo;
+use crate::LoadOptions;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+enum State {
+    /// A parse of the repository alone has claimed the file but not begun:
+    /// a load that wants the records too may still take it over, and so
+    /// read the file once for both.
+    Claimed,
+    Running,
+    /// Taken over; the load that claimed it waits like any other.
+    TakenOver,
+    /// The repository, or `None` when the parse failed (a waiter then
+    /// parses for itself, and so meets the error itself).
+    Done(Option<Arc<Repo>>),
+}
+
+struct Slot {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+static UNDER_WAY: Mutex<Vec<(String, Arc<Slot>)>> = Mutex::new(Vec::new());
+
+/// The right, and the duty, to parse a primary.xml and share the result.
+pub(crate) struct Ticket {
+    /// `None` when nothing is shared.
+    shared: Option<(String, Arc<Slot>)>,
+    /// Whether this is the claim of a parse of the repository alone.
+    alone: bool,
+}
+
+/// A parse that another load has under way.
+pub(crate) struct Waiter {
+    slot: Arc<Slot>,
+}
+
+pub(crate) enum Claim {
+    Mine(Ticket),
+    Theirs(Waiter),
+}
+
+/// Claims the parse of the primary.xml with `checksum` for a load with
+/// `opts` (`with_records`: a load that cuts records in the same pass), or
+/// finds the load that has it.
+pub(crate) fn claim(opts: &LoadOptions, checksum: &str, with_records: bool) -> Claim {
+    let Some(dir) = &opts.cache_dir else {
+        return Claim::Mine(Ticket {
+            shared: None,
+            alone: !with_records,
+        });
+    };
+    let key = format!("{}\0{checksum}", dir.display());
+    let mut list = UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, slot)) = list.iter().find(|(k, _)| *k == key) {
+        let mut state = slot.lock();
+        if with_records && matches!(*state, State::Claimed) {
+            *state = State::TakenOver;
+            return Claim::Mine(Ticket {
+                shared: Some((key, slot.clone())),
+                alone: false,
+            });
+        }
+        return Claim::Theirs(Waiter { slot: slot.clone() });
+    }
+    let state = if with_records {
+        State::Running
+    } else {
+        State::Claimed
+    };
+    let slot = Arc::new(Slot {
+        state: Mutex::new(state),
+        ready: Condvar::new(),
+    });
+    list.push((key.clone(), slot.clone()));
+    Claim::Mine(Ticket {
+        shared: Some((key, slot)),
+        alone: !with_records,
+    })
+}
+
+impl Ticket {
+    /// Called as the parse begins: `false` when a load that cuts the
+    /// records too has taken it over (then wait with `into_waiter`).
+    pub(crate) fn begin(&self) -> bool {
+        let Some((_, slot)) = self.shared.as_ref().filter(|_| self.alone) else {
+            return true;
+        };
+        let mut state = slot.lock();
+        match *state {
+            State::TakenOver => false,
+            _ => {
+                *state = State::Running;
+                true
+            }
+        }
+    }
+
+    /// After `begin` said no: wait for the load that took over.
+    pub(crate) fn into_waiter(mut self) -> Option<Waiter> {
+        self.shared.take().map(|(_, slot)| Waiter { slot })
+    }
+
+    /// Hands the result to those waiting (`None`: the parse failed).
+    pub(crate) fn publish(mut self, repo: Option<Arc<Repo>>) {
+        self.finish(repo);
+    }
+
+    fn finish(&mut self, repo: Option<Arc<Repo>>) {
+        let Some((key, slot)) = self.shared.take() else {
+            return;
+        };
+        let mut state = slot.lock();
+        if self.alone && matches!(*state, State::TakenOver) {
+            // Not ours to finish any more.
+            return;
+        }
+        UNDER_WAY
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(k, s)| !(*k == key && Arc::ptr_eq(s, &slot)));
+        *state = State::Done(repo);
+        slot.ready.notify_all();
+    }
+}
+
+impl Drop for Ticket {
+    /// A load that ends without publishing (an early return, a panic)
+    /// still releases those waiting.
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+impl Waiter {
+    /// The repository the other load parsed, under this load's name and
+    /// location; `None` when that parse failed.
+    pub(crate) fn wait(self, id: &str, location: &str) -> Option<Repo> {
+        let mut state = self.slot.lock();
+        let shared = loop {
+            match &*state {
+                State::Done(repo) => break repo.clone()?,
+                _ => {
+                    state = self
+                        .slot
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(|p| p.into_inner())
+                }
+            }
+        };
+        drop(state);
+        let mut repo = (*shared).clone();
+        repo.id = id.to_string();
+        repo.location = location.to_string();
+        Some(repo)
+    }
+}
+
+/// Takes back a published repository: no copy once the waiters have
+/// taken theirs (as they have by the time a load finishes its other work).
+pub(crate) fn unshare(repo: Arc<Repo>) -> Repo {
+    Arc::try_unwrap(repo).unwrap_or_else(|shared| (*shared).clone())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn opts(dir: &str) -> LoadOptions {
+        LoadOptions {
+            cache_dir: Some(dir.into()),
+        }
+    }
+
+    #[test]
+    fn a_second_load_waits_for_the_first_and_gets_its_own_name() {
+        let Claim::Mine(ticket) = claim(&opts("/c1"), "sha256:aa", false) else {
+            panic!("nothing under way yet");
+        };
+        let Claim::Theirs(waiter) = claim(&opts("/c1"), "sha256:aa", false) else {
+            panic!("the first load has it");
+        };
+        // Another cache, another checksum, or no cache: not shared.
+        assert!(matches!(
+            claim(&opts("/c2"), "sha256:aa", false),
+            Claim::Mine(_)
+        ));
+        assert!(matches!(
+            claim(&opts("/c1"), "sha256:bb", false),
+            Claim::Mine(_)
+        ));
+        let Claim::Mine(unshared) = claim(&LoadOptions::default(), "sha256:aa", false) else {
+            panic!("without a cache nothing is shared");
+        };
+        assert!(unshared.shared.is_none());
+        let got = std::thread::scope(|s| {
+            let w = s.spawn(|| waiter.wait("b", "/there"));
+            assert!(ticket.begin());
+            let repo = Arc::new(Repo::empty("a", "/here", "sha256:aa"));
+            ticket.publish(Some(repo.clone()));
+            let got = w.join().unwrap();
+            assert_eq!(unshare(repo).id, "a");
+            got
+        });
+        let got = got.unwrap();
+        assert_eq!((got.id.as_str(), got.location.as_str()), ("b", "/there"));
+        assert_eq!(got.checksum, "sha256:aa");
+        // Done: the next load parses for itself.
+        assert!(matches!(
+            claim(&opts("/c1"), "sha256:aa", false),
+            Claim::Mine(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_load_releases_those_waiting() {
+        let Claim::Mine(ticket) = claim(&opts("/c3"), "sha256:cc", false) else {
+            panic!("nothing under way yet");
+        };
+        let Claim::Theirs(waiter) = claim(&opts("/c3"), "sha256:cc", false) else {
+            panic!("the first load has it");
+        };
+        std::thread::scope(|s| {
+            let w = s.spawn(|| waiter.wait("b", "/there"));
+            drop(ticket);
+            assert!(w.join().unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn a_load_that_cuts_records_takes_over_a_parse_not_begun() {
+        let Claim::Mine(alone) = claim(&opts("/c4"), "sha256:dd", false) else {
+            panic!("nothing under way yet");
+        };
+        let Claim::Mine(both) = claim(&opts("/c4"), "sha256:dd", true) else {
+            panic!("not begun: taken over");
+        };
+        assert!(!alone.begin());
+        let waiter = alone.into_waiter().unwrap();
+        assert!(both.begin());
+        // Taken over once, not twice.
+        assert!(matches!(
+            claim(&opts("/c4"), "sha256:dd", true),
+            Claim::Theirs(_)
+        ));
+        std::thread::scope(|s| {
+            let w = s.spawn(|| waiter.wait("a", "/a"));
+            both.publish(Some(Arc::new(Repo::empty("b", "/b", "sha256:dd"))));
+            assert_eq!(w.join().unwrap().unwrap().id, "a");
+        });
+
+        // A begun parse is not taken over.
+        let Claim::Mine(alone) = claim(&opts("/c4"), "sha256:dd", false) else {
+            panic!("done: free again");
+        };
+        assert!(alone.begin());
+        assert!(matches!(
+            claim(&opts("/c4"), "sha256:dd", true),
+            Claim::Theirs(_)
+        ));
+    }
+}
