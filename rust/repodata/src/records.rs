@@ -225,8 +225,7 @@ impl Blocks {
     fn settle(&mut self) -> io::Result<()> {
         if self.sample.len() >= MIN_SAMPLE_BYTES {
             // Training can fail on odd input; blocks then go without.
-            self.dict = zstd::dict::from_continuous(&self.sample, &self.sample_lens, DICT_BYTES)
-                .unwrap_or_default();
+            self.dict = train(&self.sample, &self.sample_lens).unwrap_or_default();
         }
         let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, &self.dict)?;
         c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
@@ -287,6 +286,166 @@ impl Blocks {
         self.open = Vec::new();
         self.scratch = Vec::new();
         Ok(self)
+    }
+}
+
+/// A dictionary of at most `DICT_BYTES` from records back to back in
+/// `sample`. One fastCover run with fixed parameters: zstd's default
+/// training tries several and scores each by compressing the sample, eight
+/// times the work for blocks 0.4% smaller (measured on bookworm's primary).
+fn train(sample: &[u8], lens: &[usize]) -> Option<Vec<u8>> {
+    use zstd::zstd_safe::zstd_sys;
+    let mut dict = vec![0u8; DICT_BYTES];
+    // Safe because all-zero is the documented "default" for every field of
+    // the parameters struct.
+    let mut params: zstd_sys::ZDICT_fastCover_params_t = unsafe { std::mem::zeroed() };
+    params.k = 1000;
+    params.d = 8;
+    params.f = 20;
+    params.accel = 1;
+    params.zParams.compressionLevel = LEVEL;
+    if lens.iter().sum::<usize>() != sample.len() {
+        return None;
+    }
+    // Safe because `dict` and `sample` are valid for the lengths given and
+    // `lens` holds `lens.len()` sizes adding up to `sample.len()`.
+    let n = unsafe {
+        zstd_sys::ZDICT_trainFromBuffer_fastCover(
+            dict.as_mut_ptr().cast(),
+            dict.len(),
+            sample.as_ptr().cast(),
+            lens.as_ptr(),
+            u32::try_from(lens.len()).ok()?,
+            params,
+        )
+    };
+    // Safe because it only inspects the number.
+    if unsafe { zstd_sys::ZDICT_isError(n) } != 0 {
+        return None;
+    }
+    dict.truncate(n);
+    Some(dict)
+}
+
+/// Where a record cutter's records go: compressed on its own thread, or
+/// handed in batches to a thread of their own, so that cutting (and, for
+/// primary, parsing) overlaps compressing.
+enum Sink {
+    Here(Blocks),
+    Thread {
+        /// The open batch: records back to back, and their lengths.
+        batch: (Vec<u8>, Vec<u32>),
+        tx: Option<std::sync::mpsc::SyncSender<(Vec<u8>, Vec<u32>)>>,
+        worker: Option<std::thread::JoinHandle<io::Result<Blocks>>>,
+        /// The blocks' shape as `Blocks::add` will see it, so that a record
+        /// too large for a block is refused where it is met.
+        open: usize,
+        in_block: u32,
+    },
+}
+
+const BATCH_BYTES: usize = 256 << 10;
+
+impl Sink {
+    fn new(threaded: bool) -> Sink {
+        if !threaded {
+            return Sink::Here(Blocks::new());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<u32>)>(16);
+        let worker = std::thread::spawn(move || -> io::Result<Blocks> {
+            let mut blocks = Blocks::new();
+            for (bytes, lens) in rx {
+                let mut at = 0;
+                for len in lens {
+                    let len = len as usize;
+                    blocks.push(&bytes[at..at + len])?;
+                    at += len;
+                }
+            }
+            blocks.finish()
+        });
+        Sink::Thread {
+            batch: (Vec::with_capacity(BATCH_BYTES + (16 << 10)), Vec::new()),
+            tx: Some(tx),
+            worker: Some(worker),
+            open: 0,
+            in_block: 0,
+        }
+    }
+
+    fn push(&mut self, record: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Here(blocks) => blocks.push(record),
+            Sink::Thread {
+                batch,
+                tx,
+                open,
+                in_block,
+                ..
+            } => {
+                if *open + record.len() > MAX_OPEN_BLOCK as usize {
+                    return Err(io::Error::other("a record is larger than 1 GiB"));
+                }
+                *open += record.len();
+                *in_block += 1;
+                if *in_block >= BLOCK_PACKAGES || *open >= BLOCK_BYTES {
+                    (*open, *in_block) = (0, 0);
+                }
+                batch.0.extend_from_slice(record);
+                batch.1.push(record.len() as u32);
+                if batch.0.len() >= BATCH_BYTES {
+                    let full = std::mem::replace(
+                        batch,
+                        (Vec::with_capacity(BATCH_BYTES + (16 << 10)), Vec::new()),
+                    );
+                    Self::send(tx, full)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn send(
+        tx: &mut Option<std::sync::mpsc::SyncSender<(Vec<u8>, Vec<u32>)>>,
+        batch: (Vec<u8>, Vec<u32>),
+    ) -> io::Result<()> {
+        let sent = tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            // The compressor stopped: its error comes with `finish`.
+            *tx = None;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<Blocks> {
+        match &mut self {
+            Sink::Here(blocks) => Ok(std::mem::replace(blocks, Blocks::new()).finish()?),
+            Sink::Thread {
+                batch, tx, worker, ..
+            } => {
+                let last = std::mem::take(batch);
+                if !last.1.is_empty() {
+                    Self::send(tx, last)?;
+                }
+                *tx = None;
+                worker
+                    .take()
+                    .expect("joined once")
+                    .join()
+                    .expect("record compressor panicked")
+            }
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Sink::Thread { tx, worker, .. } = self {
+            *tx = None;
+            if let Some(w) = worker.take() {
+                let _ = w.join();
+            }
+        }
     }
 }
 
@@ -388,7 +547,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         kept: Vec::with_capacity(1 << 16),
     };
     let mut reader = Reader::from_reader(tee);
-    let mut scanner = Scanner::new(kind);
+    let mut scanner = Scanner::new(kind, false);
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
@@ -419,7 +578,7 @@ pub(crate) fn parse_and_scan_primary(
     };
     let mut reader = Reader::from_reader(tee);
     let mut parser = crate::primary::PrimaryParser::default();
-    let mut scanner = Scanner::new(Kind::Primary);
+    let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -455,7 +614,7 @@ pub(crate) fn parse_and_scan_primary(
 /// the XML reader consumed since the last record was taken.
 struct Scanner {
     kind: Kind,
-    blocks: Blocks,
+    blocks: Sink,
     idents: Idents,
     row: [String; FIELDS],
     depth: u32,
@@ -466,10 +625,11 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn new(kind: Kind) -> Scanner {
+    /// `threaded`: compress on a thread of its own.
+    fn new(kind: Kind, threaded: bool) -> Scanner {
         Scanner {
             kind,
-            blocks: Blocks::new(),
+            blocks: Sink::new(threaded),
             idents: Idents::default(),
             row: Default::default(),
             depth: 0,
@@ -593,7 +753,7 @@ impl Scanner {
 
     /// Checks the end of the file (`end` is its length) and closes the
     /// last block.
-    fn finish(self, path: &str, end: u64) -> Result<Scanned> {
+    fn finish(mut self, path: &str, end: u64) -> Result<Scanned> {
         let kind = self.kind;
         if self.in_package {
             return Err(bad(
@@ -618,13 +778,15 @@ impl Scanner {
                 ),
             ));
         }
-        let blocks = self.blocks.finish().map_err(|e| RepodataError::Io {
-            path: path.to_string(),
-            source: e,
-        })?;
+        let blocks = std::mem::replace(&mut self.blocks, Sink::Here(Blocks::new()))
+            .finish()
+            .map_err(|e| RepodataError::Io {
+                path: path.to_string(),
+                source: e,
+            })?;
         Ok(Scanned {
             blocks,
-            idents: self.idents,
+            idents: std::mem::take(&mut self.idents),
         })
     }
 }
