@@ -47,6 +47,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = LoadOptions {
         cache_dir: Some(cache.path().to_path_buf()),
     };
+    load_repo("src", &repo_path, &opts)?;
+    for round in 0..3 {
+        let t = Instant::now();
+        let warm = load_repo("src", &repo_path, &opts)?;
+        println!(
+            "load_repo warm (round {round}): {:?}, {} packages",
+            t.elapsed(),
+            warm.len()
+        );
+    }
     let t = Instant::now();
     let built = open_records(&repo, &opts)?;
     let size = std::fs::metadata(built.cache_file().unwrap())?.len();

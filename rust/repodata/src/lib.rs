@@ -118,8 +118,12 @@ fn load_both(
     tracing::debug!(repo = %repo.id, packages = repo.len(), "parsed primary.xml");
     let repo = std::sync::Arc::new(repo);
     ticket.publish(Some(repo.clone()));
-    store_in_cache(&repo, opts);
-    let store = source.finish(primary_records?, rest?, &repo)?;
+    // The repository's cache file is written while the records are
+    // assembled.
+    let store = std::thread::scope(|s| {
+        s.spawn(|| store_in_cache(&repo, opts));
+        source.finish(primary_records?, rest?, &repo)
+    })?;
     Ok((underway::unshare(repo), store))
 }
 
