@@ -1,21 +1,29 @@
 //! The parsed-repository cache: one file per primary.xml checksum, so a
 //! second run over unchanged metadata skips decompression and parsing.
 //!
-//! Layout (little endian): magic, format version, then length-prefixed
-//! sections: checksum, string arena, string ends, packages, deps, files.
-//! Records are plain-old-data and are copied in without per-field decoding.
-//! Files are written aside and renamed into place, so a reader never sees
-//! half a cache file; anything that does not validate is ignored and
-//! rebuilt.
+//! Layout (little endian): magic, format version, four zero bytes, then
+//! length-prefixed sections, each padded to a multiple of eight bytes:
+//! checksum, string arena, string ends, packages, deps, files. Records are
+//! plain-old-data and aligned in the file, so a loaded repository maps the
+//! file and reads them in place (see `pods`); everything is validated
+//! before use. Files are written aside and renamed into place, so a reader
+//! never sees half a cache file, and a file is never changed once written
+//! (which mapping relies on); anything that does not validate is ignored
+//! and rebuilt.
 
 use crate::error::{RepodataError, Result};
+use crate::pods::Pods;
 use crate::repo::{DepRec, PkgRec, Repo};
 use crate::strings::StringPool;
+use memmap2::Mmap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"STRATAR\0";
-const VERSION: u32 = 1;
+/// 2: sections aligned to eight bytes.
+const VERSION: u32 = 2;
+const HEADER_LEN: usize = 16;
 
 /// The cache file for a primary checksum (`type:hex`).
 pub fn cache_path(dir: &Path, checksum: &str) -> PathBuf {
@@ -26,6 +34,10 @@ pub fn cache_path(dir: &Path, checksum: &str) -> PathBuf {
     dir.join(format!("{safe}.v{VERSION}.repo"))
 }
 
+fn padding(len: usize) -> usize {
+    len.next_multiple_of(8) - len
+}
+
 pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
     let path = cache_path(dir, &repo.checksum);
     let err = |e: std::io::Error| RepodataError::Cache {
@@ -34,7 +46,7 @@ pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
     };
     std::fs::create_dir_all(dir).map_err(err)?;
     let (arena, ends) = repo.strings.parts();
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // Sections go to the file as they lie in memory, without a copy of
     // the whole image.
     let sections: [&[u8]; 6] = [
@@ -45,66 +57,68 @@ pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
         bytemuck::cast_slice(&repo.deps),
         bytemuck::cast_slice(&repo.files),
     ];
-    let mut head = Vec::with_capacity(12);
-    head.extend_from_slice(MAGIC);
-    head.extend_from_slice(&VERSION.to_le_bytes());
-    let file = tmp.as_file_mut();
-    file.write_all(&head).map_err(err)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp);
+    out.write_all(MAGIC).map_err(err)?;
+    out.write_all(&VERSION.to_le_bytes()).map_err(err)?;
+    out.write_all(&[0; 4]).map_err(err)?;
     for bytes in sections {
-        file.write_all(&(bytes.len() as u64).to_le_bytes())
+        out.write_all(&(bytes.len() as u64).to_le_bytes())
             .map_err(err)?;
-        file.write_all(bytes).map_err(err)?;
+        out.write_all(bytes).map_err(err)?;
+        out.write_all(&[0; 8][..padding(bytes.len())])
+            .map_err(err)?;
     }
+    let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
     tmp.persist(&path).map_err(|e| err(e.error))?;
     Ok(path)
 }
 
-/// Reads a cache file section by section straight into the vectors the
-/// repository keeps: one copy from the page cache, no buffer of the whole
-/// file.
-struct SectionReader {
-    file: std::io::BufReader<std::fs::File>,
-    /// Bytes not yet read, so that a damaged length cannot make it
-    /// allocate more than the file holds.
-    left: u64,
+/// The file's bytes in place: mapped, or (where mapping fails) read into
+/// an anonymous map, which reads the same way.
+fn map_file(file: &std::fs::File, len: u64) -> Option<Arc<Mmap>> {
+    let len = usize::try_from(len).ok()?;
+    if len < HEADER_LEN {
+        return None;
+    }
+    // Safe because cache files are never changed in place: they are
+    // written aside and renamed over (see the module's documentation).
+    if let Ok(map) = unsafe { Mmap::map(file) } {
+        return (map.len() == len).then(|| Arc::new(map));
+    }
+    let mut anon = memmap2::MmapMut::map_anon(len).ok()?;
+    (&*file).read_exact(&mut anon).ok()?;
+    anon.make_read_only().ok().map(Arc::new)
 }
 
-impl SectionReader {
-    fn bytes(&mut self, len: usize) -> Option<Vec<u8>> {
-        let mut v = vec![0u8; len];
-        self.file.read_exact(&mut v).ok()?;
-        self.left = self.left.saturating_sub(len as u64);
-        Some(v)
+/// Walks the sections of a mapped cache file.
+struct Sections<'a> {
+    map: &'a Arc<Mmap>,
+    at: usize,
+}
+
+impl Sections<'_> {
+    /// The next section: where its bytes start, and how many.
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let word = self.map.get(self.at..self.at.checked_add(8)?)?;
+        let len = usize::try_from(u64::from_le_bytes(word.try_into().ok()?)).ok()?;
+        let start = self.at + 8;
+        let end = start.checked_add(len)?.checked_add(padding(len))?;
+        if end > self.map.len() {
+            return None;
+        }
+        self.at = end;
+        Some((start, len))
     }
 
-    /// The next section's length, checked against what is left.
-    fn len(&mut self) -> Option<usize> {
-        let mut word = [0u8; 8];
-        self.file.read_exact(&mut word).ok()?;
-        self.left = self.left.checked_sub(8)?;
-        let len = u64::from_le_bytes(word);
-        (len <= self.left).then_some(len as usize)
-    }
-
-    fn section(&mut self) -> Option<Vec<u8>> {
-        let len = self.len()?;
-        self.bytes(len)
-    }
-
-    /// A section of plain-old-data records; `None` when its length is not
-    /// a whole number of them.
-    fn pods<T: bytemuck::Pod>(&mut self) -> Option<Vec<T>> {
-        let len = self.len()?;
+    /// The next section as records; `None` when its length is not a whole
+    /// number of them.
+    fn pods<T: bytemuck::Pod>(&mut self) -> Option<Pods<T>> {
+        let (start, len) = self.next()?;
         let size = std::mem::size_of::<T>();
         if !len.is_multiple_of(size) {
             return None;
         }
-        let mut v: Vec<T> = bytemuck::zeroed_vec(len / size);
-        self.file
-            .read_exact(bytemuck::cast_slice_mut(&mut v))
-            .ok()?;
-        self.left = self.left.saturating_sub(len as u64);
-        Some(v)
+        Pods::mapped(self.map, start, len / size)
     }
 }
 
@@ -114,29 +128,25 @@ pub fn read(dir: &Path, checksum: &str, id: &str, location: &str) -> Result<Opti
     let Ok(file) = std::fs::File::open(&path) else {
         return Ok(None);
     };
-    let Ok(meta) = file.metadata() else {
-        return Ok(None);
-    };
     let parsed = (|| {
-        // Large sections are read past the buffer, straight into place.
-        let mut s = SectionReader {
-            file: std::io::BufReader::with_capacity(1 << 12, file),
-            left: meta.len(),
+        let map = map_file(&file, file.metadata().ok()?.len())?;
+        if map[..8] != MAGIC[..] || map[8..12] != VERSION.to_le_bytes() {
+            return None;
+        }
+        let mut s = Sections {
+            map: &map,
+            at: HEADER_LEN,
         };
-        let head = s.bytes(12)?;
-        if head[..8] != MAGIC[..] || head[8..12] != VERSION.to_le_bytes() {
+        let (at, len) = s.next()?;
+        if &map[at..at + len] != checksum.as_bytes() {
             return None;
         }
-        let sum = s.section()?;
-        if sum != checksum.as_bytes() {
-            return None;
-        }
-        let arena = String::from_utf8(s.section()?).ok()?;
-        let ends: Vec<u32> = s.pods()?;
-        let packages: Vec<PkgRec> = s.pods()?;
-        let deps: Vec<DepRec> = s.pods()?;
-        let files: Vec<u32> = s.pods()?;
-        let strings = StringPool::from_parts(arena, ends)?;
+        let arena: Pods<u8> = s.pods()?;
+        let ends: Pods<u32> = s.pods()?;
+        let packages: Pods<PkgRec> = s.pods()?;
+        let deps: Pods<DepRec> = s.pods()?;
+        let files: Pods<u32> = s.pods()?;
+        let strings = StringPool::from_pods(arena, ends)?;
         let repo = Repo {
             id: id.to_string(),
             location: location.to_string(),
@@ -234,17 +244,22 @@ mod test {
         // A length far larger than the file, an odd record length, a
         // string id out of range, another version.
         let mut huge = good.clone();
-        huge[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         damaged.push(huge);
-        let arena_len_at = 12 + 8 + repo.checksum.len();
+        let padded = |n: usize| n + padding(n);
+        let arena_len_at = 16 + 8 + padded(repo.checksum.len());
+        let ends_len_at = arena_len_at + 8 + padded(repo.strings.parts().0.len());
         let mut odd = good.clone();
-        let ends_at = arena_len_at + 8 + repo.strings.parts().0.len();
-        odd[ends_at] += 1;
+        odd[ends_len_at] += 1;
         damaged.push(odd);
         let mut out_of_range = good.clone();
-        let pkg_at = ends_at + 8 + 4 * repo.strings.len() + 8;
+        let pkg_at = ends_len_at + 8 + padded(4 * repo.strings.len()) + 8;
         out_of_range[pkg_at..pkg_at + 4].copy_from_slice(&99u32.to_le_bytes());
         damaged.push(out_of_range);
+        // Not a character boundary in the arena.
+        let mut split = good.clone();
+        split[arena_len_at + 8] = 0xc3;
+        damaged.push(split);
         let mut version = good.clone();
         version[8] ^= 1;
         damaged.push(version);

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod error;
 pub mod filelists;
+pub mod pods;
 pub mod primary;
 pub mod records;
 pub mod repo;
@@ -18,6 +19,7 @@ mod underway;
 pub mod write;
 
 pub use error::{RepodataError, Result};
+pub use pods::Pods;
 pub use records::{open_records, PackageRecords, RecordStore};
 pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::Repomd;

@@ -1,6 +1,7 @@
 //! A loaded repository: packages and their dependencies in flat arrays over
 //! one string pool, so that 70k packages load, cache and scan cheaply.
 
+use crate::pods::Pods;
 use crate::strings::{StrId, StringPool, EMPTY};
 use bytemuck::{Pod, Zeroable};
 use strata_model::{Evr, Nevra, RelFlags};
@@ -75,10 +76,10 @@ pub struct Repo {
     /// this content, and the cache key.
     pub checksum: String,
     pub strings: StringPool,
-    pub packages: Vec<PkgRec>,
-    pub deps: Vec<DepRec>,
+    pub packages: Pods<PkgRec>,
+    pub deps: Pods<DepRec>,
     /// File paths listed in primary (createrepo_c's subset: /etc, *bin/ ...).
-    pub files: Vec<StrId>,
+    pub files: Pods<StrId>,
 }
 
 /// A view of one package.
@@ -104,9 +105,9 @@ impl Repo {
             location: location.to_string(),
             checksum: checksum.to_string(),
             strings: StringPool::new(),
-            packages: Vec::new(),
-            deps: Vec::new(),
-            files: Vec::new(),
+            packages: Pods::new(),
+            deps: Pods::new(),
+            files: Pods::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! arena, addressed by a dense `StrId`. Id 0 is always the empty string, so
 //! "absent" fields (no epoch, no release) cost nothing.
 
+use crate::pods::Pods;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -13,10 +14,12 @@ pub const EMPTY: StrId = 0;
 
 #[derive(Default, Clone)]
 pub struct StringPool {
-    arena: String,
+    /// The strings back to back: always valid UTF-8, every end a character
+    /// boundary (checked when loaded, and only whole strings are added).
+    arena: Pods<u8>,
     /// `ends[i]` is where string `i` ends in the arena; it starts where
     /// string `i - 1` ends.
-    ends: Vec<u32>,
+    ends: Pods<u32>,
     /// Only used while interning; rebuilt lazily after loading from cache.
     table: HashTable<StrId>,
     hasher: rustc_hash::FxBuildHasher,
@@ -52,7 +55,7 @@ impl StringPool {
     pub fn get(&self, id: StrId) -> &str {
         let i = id as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.arena[start..self.ends[i] as usize]
+        str_at(&self.arena, start, self.ends[i] as usize)
     }
 
     pub fn intern(&mut self, s: &str) -> StrId {
@@ -64,20 +67,20 @@ impl StringPool {
         let lookup = |&id: &StrId| {
             let i = id as usize;
             let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-            &arena[start..ends[i] as usize] == s
+            &arena[start..ends[i] as usize] == s.as_bytes()
         };
         if let Some(&id) = self.table.find(hash, lookup) {
             return id;
         }
         let id = self.ends.len() as StrId;
-        self.arena.push_str(s);
+        self.arena.extend_from_slice(s.as_bytes());
         self.ends.push(self.arena.len() as u32);
         let hasher = self.hasher;
         let (arena, ends) = (&self.arena, &self.ends);
         self.table.insert_unique(hash, id, |&other| {
             let i = other as usize;
             let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-            hasher.hash_one(&arena[start..ends[i] as usize])
+            hasher.hash_one(str_at(arena, start, ends[i] as usize))
         });
         id
     }
@@ -91,7 +94,7 @@ impl StringPool {
             table.insert_unique(h, id, |&other| {
                 let i = other as usize;
                 let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-                hasher.hash_one(&arena[start..ends[i] as usize])
+                hasher.hash_one(str_at(arena, start, ends[i] as usize))
             });
         }
         self.table = table;
@@ -99,22 +102,29 @@ impl StringPool {
 
     /// The raw parts, for the cache.
     pub(crate) fn parts(&self) -> (&str, &[u32]) {
-        (&self.arena, &self.ends)
+        (str_at(&self.arena, 0, self.arena.len()), &self.ends)
     }
 
+    #[cfg(test)]
     pub(crate) fn from_parts(arena: String, ends: Vec<u32>) -> Option<Self> {
-        // Validate so that `get` can never slice out of bounds or split a
-        // UTF-8 sequence.
+        Self::from_pods(Pods::from(arena.into_bytes()), Pods::from(ends))
+    }
+
+    /// A pool over an arena and ends as loaded (perhaps mapped from a cache
+    /// file), checked so that `get` can never slice out of bounds or split
+    /// a UTF-8 sequence.
+    pub(crate) fn from_pods(arena: Pods<u8>, ends: Pods<u32>) -> Option<Self> {
+        let text = std::str::from_utf8(&arena).ok()?;
         let mut prev = 0u32;
-        for &e in &ends {
-            if e < prev || e as usize > arena.len() || !arena.is_char_boundary(e as usize) {
+        for &e in ends.iter() {
+            if e < prev || e as usize > text.len() || !text.is_char_boundary(e as usize) {
                 return None;
             }
             prev = e;
         }
         // Id 0 is the empty string, and the arena holds nothing past the
         // last string (new strings are appended there).
-        if ends.first() != Some(&0) || ends.last().map(|&e| e as usize) != Some(arena.len()) {
+        if ends.first() != Some(&0) || ends.last().map(|&e| e as usize) != Some(text.len()) {
             return None;
         }
         Some(StringPool {
@@ -124,6 +134,18 @@ impl StringPool {
             hasher: Default::default(),
         })
     }
+}
+
+/// The string at `start..end` of an arena.
+#[inline]
+fn str_at(arena: &[u8], start: usize, end: usize) -> &str {
+    let bytes = &arena[start..end];
+    // Safe because a pool's arena is valid UTF-8 and its ends are character
+    // boundaries: checked by `from_pods` for a loaded arena, kept by
+    // `intern`, which appends whole strings. A mapped arena is a cache file
+    // that is never changed in place (cache files are written aside and
+    // renamed over).
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 #[cfg(test)]
