@@ -40,9 +40,9 @@ const MAGIC: &[u8; 8] = b"STRATRC\0";
 const VERSION: u32 = 1;
 const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
-/// A block is closed at whichever comes first. Small blocks keep the work
-/// of `get_many` close to the size of what it returns.
-const BLOCK_PACKAGES: u32 = 4;
+/// A block is closed at whichever comes first (packages: see
+/// `Kind::block_packages`). Small blocks keep the work of `get_many` close to
+/// the size of what it returns.
 const BLOCK_BYTES: usize = 16 << 10;
 const LEVEL: i32 = 3;
 /// The first records of each file train its dictionary.
@@ -83,6 +83,16 @@ impl Kind {
             Kind::Primary => "primary",
             Kind::Filelists => "filelists",
             Kind::Other => "other",
+        }
+    }
+
+    /// Packages per block. Primary records are the large ones, and most of
+    /// what `get_many` decompresses: two a block halve that work for blocks
+    /// 14% larger (measured on bookworm, 5,000 packages asked for).
+    fn block_packages(self) -> u32 {
+        match self {
+            Kind::Primary => 2,
+            Kind::Filelists | Kind::Other => 4,
         }
     }
 
@@ -184,6 +194,7 @@ struct Blocks {
     recs: Vec<RecEntry>,
     open: Vec<u8>,
     in_block: u32,
+    per_block: u32,
     scratch: Vec<u8>,
     /// `None` while the first records are collected for training.
     compressor: Option<zstd::bulk::Compressor<'static>>,
@@ -193,13 +204,14 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn new() -> Blocks {
+    fn new(per_block: u32) -> Blocks {
         Blocks {
             region: Vec::new(),
             entries: Vec::new(),
             recs: Vec::new(),
             open: Vec::with_capacity(BLOCK_BYTES * 2),
             in_block: 0,
+            per_block,
             scratch: Vec::new(),
             compressor: None,
             dict: Vec::new(),
@@ -229,6 +241,11 @@ impl Blocks {
         }
         let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, &self.dict)?;
         c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        // Literals stored as they are: blocks decompress a third faster for
+        // a fifth more bytes, and compress no slower.
+        c.set_parameter(zstd::zstd_safe::CParameter::LiteralCompressionMode(
+            zstd::zstd_safe::ParamSwitch::Disable,
+        ))?;
         self.compressor = Some(c);
         let sample = std::mem::take(&mut self.sample);
         let lens = std::mem::take(&mut self.sample_lens);
@@ -252,7 +269,7 @@ impl Blocks {
             len: record.len() as u32,
         });
         self.in_block += 1;
-        if self.in_block >= BLOCK_PACKAGES || self.open.len() >= BLOCK_BYTES {
+        if self.in_block >= self.per_block || self.open.len() >= BLOCK_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -341,19 +358,20 @@ enum Sink {
         /// too large for a block is refused where it is met.
         open: usize,
         in_block: u32,
+        per_block: u32,
     },
 }
 
 const BATCH_BYTES: usize = 256 << 10;
 
 impl Sink {
-    fn new(threaded: bool) -> Sink {
+    fn new(threaded: bool, per_block: u32) -> Sink {
         if !threaded {
-            return Sink::Here(Blocks::new());
+            return Sink::Here(Blocks::new(per_block));
         }
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<u32>)>(16);
         let worker = std::thread::spawn(move || -> io::Result<Blocks> {
-            let mut blocks = Blocks::new();
+            let mut blocks = Blocks::new(per_block);
             for (bytes, lens) in rx {
                 let mut at = 0;
                 for len in lens {
@@ -370,6 +388,7 @@ impl Sink {
             worker: Some(worker),
             open: 0,
             in_block: 0,
+            per_block,
         }
     }
 
@@ -381,6 +400,7 @@ impl Sink {
                 tx,
                 open,
                 in_block,
+                per_block,
                 ..
             } => {
                 if *open + record.len() > MAX_OPEN_BLOCK as usize {
@@ -388,7 +408,7 @@ impl Sink {
                 }
                 *open += record.len();
                 *in_block += 1;
-                if *in_block >= BLOCK_PACKAGES || *open >= BLOCK_BYTES {
+                if *in_block >= *per_block || *open >= BLOCK_BYTES {
                     (*open, *in_block) = (0, 0);
                 }
                 batch.0.extend_from_slice(record);
@@ -419,7 +439,7 @@ impl Sink {
 
     fn finish(mut self) -> io::Result<Blocks> {
         match &mut self {
-            Sink::Here(blocks) => Ok(std::mem::replace(blocks, Blocks::new()).finish()?),
+            Sink::Here(blocks) => Ok(std::mem::replace(blocks, Blocks::new(0)).finish()?),
             Sink::Thread {
                 batch, tx, worker, ..
             } => {
@@ -629,7 +649,7 @@ impl Scanner {
     fn new(kind: Kind, threaded: bool) -> Scanner {
         Scanner {
             kind,
-            blocks: Sink::new(threaded),
+            blocks: Sink::new(threaded, kind.block_packages()),
             idents: Idents::default(),
             row: Default::default(),
             depth: 0,
@@ -778,7 +798,7 @@ impl Scanner {
                 ),
             ));
         }
-        let blocks = std::mem::replace(&mut self.blocks, Sink::Here(Blocks::new()))
+        let blocks = std::mem::replace(&mut self.blocks, Sink::Here(Blocks::new(0)))
             .finish()
             .map_err(|e| RepodataError::Io {
                 path: path.to_string(),
@@ -1414,7 +1434,7 @@ impl Source {
                     regions.push(s.blocks);
                 }
                 None => {
-                    let mut blocks = Blocks::new();
+                    let mut blocks = Blocks::new(kind.block_packages());
                     for i in 0..n {
                         blocks
                             .push(minimal_record(&primary.idents, i).as_bytes())
