@@ -29,6 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             store.get_many(&indices)?;
         }
         println!("30 x get_many: {:?}", t.elapsed() / 30);
+        let t = Instant::now();
+        for _ in 0..30 {
+            open_records(&repo, &opts)?;
+        }
+        println!("30 x open_records: {:?}", t.elapsed() / 30);
         return Ok(());
     }
     let t = Instant::now();
@@ -112,6 +117,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let recs = warm.get_many(&indices)?;
+    let t = Instant::now();
+    let mut moved = 0;
+    for r in &recs {
+        moved += strata_repodata::rewrite_location(&r.primary, "Packages/x/x.rpm")?.len();
+    }
+    println!(
+        "rewrite_location {} records: {:?} ({moved} bytes)",
+        recs.len(),
+        t.elapsed()
+    );
     let out = tempfile::tempdir()?;
     // KEEP_OUTPUT=DIR keeps the written repository for a look.
     let dest = std::env::var_os("KEEP_OUTPUT").map_or_else(|| out.path().to_path_buf(), Into::into);

@@ -8,25 +8,30 @@
 //! (a few packages each) compressed with a dictionary trained on the first
 //! records of each file, so small blocks still compress well. The store
 //! lives in memory and, with a cache directory, in a cache file keyed by the
-//! three checksums in repomd.xml. Later opens read only the index, and
-//! `get_many` decompresses only the blocks holding the packages asked for:
-//! a compose costs what it selects, not what the source holds.
+//! three checksums in repomd.xml. Later opens map the file and check only
+//! the index, and `get_many` decompresses only the blocks holding the
+//! packages asked for: a compose costs what it selects, not what the
+//! source holds.
 //!
 //! Cache file layout (integers little endian, tables plain-old-data as in
-//! `cache.rs`): `MAGIC, VERSION u32, 0u32`; the
-//! blocks of primary, filelists and other; the index (key, package count,
-//! then per file: dictionary, block table, record table) as one zstd frame
-//! with a content checksum; a footer `index offset u64, index length u64,
-//! index open length u64, MAGIC`. Every block is a zstd frame with a
-//! content checksum, so a damaged block is noticed when it is read; the
-//! index is bounds-checked when the file is opened. Files are written aside
-//! and renamed into place.
+//! `cache.rs`): `MAGIC, VERSION u32, 0u32`; the blocks of primary,
+//! filelists and other; zero bytes to a multiple of eight; the index (key,
+//! package count, then per file: dictionary, block table, record table;
+//! each part padded to a multiple of eight, so the tables are read in
+//! place); a footer `index offset u64, index length u64, CRC-32 of the
+//! index u64, MAGIC`. Every block is a zstd frame with a content checksum,
+//! so a damaged block is noticed when it is read; the index is checked
+//! against its CRC and bounds-checked when the file is opened. Files are
+//! written aside and renamed into place, never changed in place (mapping
+//! relies on it).
 
 use crate::error::{RepodataError, Result};
+use crate::pods::Pods;
 use crate::repomd::{Repomd, RepomdEntry};
 use crate::source::{self, stream_error, Location};
 use crate::{LoadOptions, Repo};
 use bytemuck::{Pod, Zeroable};
+use memmap2::Mmap;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use rustc_hash::FxHashMap;
@@ -37,7 +42,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 const MAGIC: &[u8; 8] = b"STRATRC\0";
-const VERSION: u32 = 1;
+/// 2: the index stored open and aligned (read in place), with a CRC.
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 /// A block is closed at whichever comes first (packages: see
@@ -49,13 +55,10 @@ const LEVEL: i32 = 3;
 const SAMPLE_BYTES: usize = 256 << 10;
 const MIN_SAMPLE_BYTES: usize = 64 << 10;
 const DICT_BYTES: usize = 32 << 10;
-/// Sanity limits for a cache file's index.
+/// Sanity limit for a block.
 const MAX_OPEN_BLOCK: u32 = 1 << 30;
-const MAX_INDEX: u64 = 1 << 32;
 /// Above this much decompression `get_many` uses a second thread.
 const PARALLEL_BYTES: u64 = 4 << 20;
-/// Reads of neighbouring blocks closer than this are merged.
-const READ_GAP: u64 = 64 << 10;
 
 /// The three raw records of one package.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -931,14 +934,21 @@ fn match_to_primary(primary: &Idents, scanned: &Scanned, path: &str) -> Result<V
     Ok(placed)
 }
 
-/// The parsed index of a store image.
+/// The parsed index of a store image. Its tables are read in place from a
+/// mapped cache file.
 struct Index {
     key: String,
     n: usize,
-    blocks: [Vec<BlockEntry>; 3],
-    recs: [Vec<RecEntry>; 3],
+    blocks: [Pods<BlockEntry>; 3],
+    recs: [Pods<RecEntry>; 3],
     /// The zstd dictionary of each kind's blocks (may be empty).
     dicts: [Vec<u8>; 3],
+}
+
+/// Zero bytes up to the next multiple of eight, so that the tables that
+/// follow are aligned (the index starts aligned).
+fn pad8(out: &mut Vec<u8>) {
+    out.resize(out.len().next_multiple_of(8), 0);
 }
 
 impl Index {
@@ -946,47 +956,61 @@ impl Index {
         let mut out = Vec::new();
         out.extend_from_slice(&(self.key.len() as u64).to_le_bytes());
         out.extend_from_slice(self.key.as_bytes());
+        pad8(&mut out);
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
         for k in 0..3 {
             out.extend_from_slice(&(self.dicts[k].len() as u64).to_le_bytes());
             out.extend_from_slice(&self.dicts[k]);
+            pad8(&mut out);
             out.extend_from_slice(&(self.blocks[k].len() as u64).to_le_bytes());
             out.extend_from_slice(bytemuck::cast_slice(&self.blocks[k]));
             out.extend_from_slice(bytemuck::cast_slice(&self.recs[k]));
+            pad8(&mut out);
         }
         out
     }
 
-    /// Decodes and bounds-checks an index; `data_end` is where the blocks
-    /// region ends. Returns why it is unusable.
-    fn decode(bytes: &[u8], data_end: u64) -> std::result::Result<Index, String> {
-        let mut c = Cursor { bytes, at: 0 };
+    /// Decodes and bounds-checks the index at `at..at + len` of `bytes`;
+    /// `data_end` is where the blocks region ends. Returns why it is
+    /// unusable.
+    fn decode(
+        bytes: &Bytes,
+        at: usize,
+        len: usize,
+        data_end: u64,
+    ) -> std::result::Result<Index, String> {
+        let all = bytes.all();
+        let end = at
+            .checked_add(len)
+            .filter(|&e| e <= all.len())
+            .ok_or("the index is out of bounds")?;
+        let mut c = Cursor {
+            bytes: &all[..end],
+            at,
+        };
         let key_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
         let key = std::str::from_utf8(c.take(key_len)?)
             .map_err(|_| "the key is not UTF-8")?
             .to_string();
+        c.pad8()?;
         let n = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
-        let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
-        let mut recs: [Vec<RecEntry>; 3] = Default::default();
+        let mut blocks: [Pods<BlockEntry>; 3] = Default::default();
+        let mut recs: [Pods<RecEntry>; 3] = Default::default();
         let mut dicts: [Vec<u8>; 3] = Default::default();
         for k in 0..3 {
             let dict_len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
             dicts[k] = c.take(dict_len)?.to_vec();
+            c.pad8()?;
             let nb = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
-            let bytes_b = nb
-                .checked_mul(std::mem::size_of::<BlockEntry>())
-                .ok_or("block count overflows")?;
-            blocks[k] = bytemuck::pod_collect_to_vec(c.take(bytes_b)?);
-            let bytes_r = n
-                .checked_mul(std::mem::size_of::<RecEntry>())
-                .ok_or("package count overflows")?;
-            recs[k] = bytemuck::pod_collect_to_vec(c.take(bytes_r)?);
+            blocks[k] = c.table(bytes, nb)?;
+            recs[k] = c.table(bytes, n)?;
+            c.pad8()?;
         }
-        if c.at != bytes.len() {
+        if c.at != end {
             return Err("trailing bytes after the index".into());
         }
         for k in 0..3 {
-            for b in &blocks[k] {
+            for b in blocks[k].iter() {
                 let end = b.offset.checked_add(u64::from(b.comp_len));
                 if b.offset < HEADER_LEN as u64
                     || end.is_none_or(|e| e > data_end)
@@ -998,7 +1022,7 @@ impl Index {
                     ));
                 }
             }
-            for r in &recs[k] {
+            for r in recs[k].iter() {
                 let Some(b) = blocks[k].get(r.block as usize) else {
                     return Err(format!(
                         "a {} record names a missing block",
@@ -1046,12 +1070,55 @@ impl<'a> Cursor<'a> {
             self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
+
+    fn pad8(&mut self) -> std::result::Result<(), String> {
+        let padded = self.at.next_multiple_of(8);
+        self.take(padded - self.at).map(|_| ())
+    }
+
+    /// `n` records of a table, read in place where `bytes` is mapped.
+    fn table<T: Pod>(&mut self, bytes: &Bytes, n: usize) -> std::result::Result<Pods<T>, String> {
+        let len = n
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or("a table's length overflows")?;
+        let at = self.at;
+        let raw = self.take(len)?;
+        match bytes {
+            Bytes::Mapped(map) => {
+                Pods::mapped(map, at, n).ok_or_else(|| "a table is misaligned".into())
+            }
+            Bytes::Memory(_) => Ok(Pods::from(bytemuck::pod_collect_to_vec(raw))),
+        }
+    }
 }
 
-/// Where the compressed blocks are read from.
+/// A store image: built in memory, or a mapped cache file.
 enum Bytes {
     Memory(Vec<u8>),
-    File(File),
+    Mapped(Arc<Mmap>),
+}
+
+impl Bytes {
+    fn all(&self) -> &[u8] {
+        match self {
+            Bytes::Memory(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+
+    /// A cache file's bytes in place: mapped, or (where mapping fails) read
+    /// into an anonymous map, which reads the same way.
+    fn map(file: &File) -> io::Result<Bytes> {
+        // Safe because cache files are never changed in place: they are
+        // written aside and renamed over.
+        if let Ok(map) = unsafe { Mmap::map(file) } {
+            return Ok(Bytes::Mapped(Arc::new(map)));
+        }
+        let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+        let mut anon = memmap2::MmapMut::map_anon(len)?;
+        io::Read::read_exact(&mut &*file, &mut anon)?;
+        Ok(Bytes::Mapped(Arc::new(anon.make_read_only()?)))
+    }
 }
 
 struct Backing {
@@ -1090,63 +1157,55 @@ impl Backing {
         let index = Index {
             key,
             n,
-            blocks,
-            recs,
+            blocks: blocks.map(Pods::from),
+            recs: recs.map(Pods::from),
             dicts,
         };
-        let open = index.encode();
-        let mut comp = zstd::bulk::Compressor::new(1).map_err(cache_io)?;
-        comp.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-            .map_err(cache_io)?;
-        let packed = comp.compress(&open).map_err(cache_io)?;
+        pad8(&mut image);
+        let encoded = index.encode();
+        let mut crc = flate2::Crc::new();
+        crc.update(&encoded);
         let index_off = image.len() as u64;
-        image.extend_from_slice(&packed);
+        image.extend_from_slice(&encoded);
         image.extend_from_slice(&index_off.to_le_bytes());
-        image.extend_from_slice(&(packed.len() as u64).to_le_bytes());
-        image.extend_from_slice(&(open.len() as u64).to_le_bytes());
+        image.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
+        image.extend_from_slice(&u64::from(crc.sum()).to_le_bytes());
         image.extend_from_slice(MAGIC);
         Ok(image)
     }
 
-    /// Reads and checks the header, footer and index of an image.
+    /// Checks the header, footer and index of an image.
     fn open(bytes: Bytes) -> std::result::Result<Backing, String> {
-        let len = match &bytes {
-            Bytes::Memory(v) => v.len() as u64,
-            Bytes::File(f) => f.metadata().map_err(|e| e.to_string())?.len(),
-        };
-        if len < (HEADER_LEN + FOOTER_LEN) as u64 {
+        let all = bytes.all();
+        let len = all.len();
+        if len < HEADER_LEN + FOOTER_LEN {
             return Err("the file is too short".into());
         }
-        let mut header = [0u8; HEADER_LEN];
-        read_at(&bytes, 0, &mut header).map_err(|e| e.to_string())?;
-        if &header[..8] != MAGIC {
+        if &all[..8] != MAGIC {
             return Err("not a record store (bad magic)".into());
         }
-        if header[8..12] != VERSION.to_le_bytes() {
+        if all[8..12] != VERSION.to_le_bytes() {
             return Err("written by another version".into());
         }
-        let mut footer = [0u8; FOOTER_LEN];
-        read_at(&bytes, len - FOOTER_LEN as u64, &mut footer).map_err(|e| e.to_string())?;
+        let footer = &all[len - FOOTER_LEN..];
         if &footer[24..] != MAGIC {
             return Err("the file is cut short (no footer)".into());
         }
         let word = |i: usize| u64::from_le_bytes(footer[i * 8..i * 8 + 8].try_into().expect("8"));
-        let (index_off, index_len, open_len) = (word(0), word(1), word(2));
+        let (index_off, index_len, sum) = (word(0), word(1), word(2));
         if index_off < HEADER_LEN as u64
-            || index_off.checked_add(index_len) != Some(len - FOOTER_LEN as u64)
-            || open_len > MAX_INDEX
+            || !index_off.is_multiple_of(8)
+            || index_off.checked_add(index_len) != Some((len - FOOTER_LEN) as u64)
         {
             return Err("the footer is out of bounds".into());
         }
-        let mut packed = vec![0u8; index_len as usize];
-        read_at(&bytes, index_off, &mut packed).map_err(|e| e.to_string())?;
-        // Streaming, so a damaged length cannot make it allocate up front.
-        let open = zstd::stream::decode_all(&packed[..])
-            .map_err(|e| format!("the index does not decompress: {e}"))?;
-        if open.len() as u64 != open_len {
-            return Err("the index has the wrong length".into());
+        let (at, index_len) = (index_off as usize, index_len as usize);
+        let mut crc = flate2::Crc::new();
+        crc.update(&all[at..at + index_len]);
+        if u64::from(crc.sum()) != sum {
+            return Err("the index is damaged (CRC mismatch)".into());
         }
-        let index = Index::decode(&open, index_off)?;
+        let index = Index::decode(&bytes, at, index_len, index_off)?;
         Ok(Backing { bytes, index })
     }
 }
@@ -1156,39 +1215,6 @@ fn cache_io(e: io::Error) -> RepodataError {
         path: "record store".into(),
         source: e,
     }
-}
-
-fn read_at(bytes: &Bytes, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-    match bytes {
-        Bytes::Memory(v) => {
-            let start = usize::try_from(offset).map_err(io::Error::other)?;
-            let src = start
-                .checked_add(buf.len())
-                .and_then(|end| v.get(start..end))
-                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-        Bytes::File(f) => file_read_at(f, offset, buf),
-    }
-}
-
-#[cfg(unix)]
-fn file_read_at(f: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
-}
-
-#[cfg(windows)]
-fn file_read_at(f: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = std::os::windows::fs::FileExt::seek_read(f, buf, offset)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        offset += n as u64;
-        buf = &mut buf[n..];
-    }
-    Ok(())
 }
 
 /// What a store was built from, so it can be built again.
@@ -1319,7 +1345,14 @@ impl Source {
                 return None;
             }
         };
-        let checked = Backing::open(Bytes::File(file)).and_then(|b| {
+        let bytes = match Bytes::map(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read the record cache, rebuilding it: {e}");
+                return None;
+            }
+        };
+        let checked = Backing::open(bytes).and_then(|b| {
             if b.index.key != self.key {
                 Err("it was written for other metadata".to_string())
             } else if b.index.n != expect_n {
@@ -1604,8 +1637,8 @@ fn read_records(b: &Backing, indices: &[u32]) -> std::result::Result<Vec<Package
     Ok(out)
 }
 
-/// Reads and decompresses the `needed` blocks (merging reads of
-/// neighbouring blocks) and copies the wanted records out of each.
+/// Decompresses the `needed` blocks and copies the wanted records out of
+/// each.
 fn extract(
     b: &Backing,
     indices: &[u32],
@@ -1613,58 +1646,25 @@ fn extract(
     wants: &[(u32, Want)],
 ) -> std::result::Result<Vec<(u32, u8, String)>, Damaged> {
     let entry = |&(k, blk): &BlockRef| b.index.blocks[k][blk as usize];
-    // Runs of blocks read at once: (first needed, end needed, offset, len).
-    let mut runs: Vec<(usize, usize, u64, u64)> = Vec::new();
-    for (j, r) in needed.iter().enumerate() {
-        let e = entry(r);
-        let end = e.offset + u64::from(e.comp_len);
-        match runs.last_mut() {
-            Some(run)
-                if e.offset >= run.2 + run.3
-                    && e.offset - (run.2 + run.3) <= READ_GAP
-                    && end - run.2 <= 16 << 20 =>
-            {
-                run.1 = j + 1;
-                run.3 = end - run.2;
-            }
-            _ => runs.push((j, j + 1, e.offset, u64::from(e.comp_len))),
-        }
-    }
-    let mut file_bufs: Vec<Vec<u8>> = Vec::new();
-    if let Bytes::File(_) = &b.bytes {
-        for &(_, _, off, len) in &runs {
-            let mut buf = vec![0u8; len as usize];
-            read_at(&b.bytes, off, &mut buf).map_err(|e| Damaged(format!("cannot read: {e}")))?;
-            file_bufs.push(buf);
-        }
-    }
+    let all = b.bytes.all();
     // Each needed block: its compressed bytes, open length, kind, and
     // its range in `wants`.
     let mut jobs: Vec<Job> = Vec::with_capacity(needed.len());
     let mut w = 0usize;
-    for (ri, &(first, end, run_off, _)) in runs.iter().enumerate() {
-        for (j, r) in needed.iter().enumerate().take(end).skip(first) {
-            let e = entry(r);
-            let comp = match &b.bytes {
-                Bytes::Memory(v) => {
-                    &v[e.offset as usize..(e.offset + u64::from(e.comp_len)) as usize]
-                }
-                Bytes::File(_) => {
-                    let at = (e.offset - run_off) as usize;
-                    &file_bufs[ri][at..at + e.comp_len as usize]
-                }
-            };
-            let from = w;
-            while w < wants.len() && wants[w].0 as usize == j {
-                w += 1;
-            }
-            jobs.push(Job {
-                comp,
-                open_len: e.open_len,
-                kind: r.0,
-                wants: &wants[from..w],
-            });
+    for (j, r) in needed.iter().enumerate() {
+        let e = entry(r);
+        // In bounds: checked when the index was read.
+        let comp = &all[e.offset as usize..(e.offset + u64::from(e.comp_len)) as usize];
+        let from = w;
+        while w < wants.len() && wants[w].0 as usize == j {
+            w += 1;
         }
+        jobs.push(Job {
+            comp,
+            open_len: e.open_len,
+            kind: r.0,
+            wants: &wants[from..w],
+        });
     }
     let total: u64 = jobs.iter().map(|j| u64::from(j.open_len)).sum();
     let threads = if total > PARALLEL_BYTES {
@@ -1881,34 +1881,41 @@ mod tests {
         let good = Index {
             key: "k".into(),
             n: 1,
-            blocks: [vec![block], vec![block], vec![block]],
-            recs: [vec![rec(5)], vec![rec(1)], vec![rec(0)]],
+            blocks: [vec![block], vec![block], vec![block]].map(Pods::from),
+            recs: [vec![rec(5)], vec![rec(1)], vec![rec(0)]].map(Pods::from),
             dicts: [vec![1, 2, 3], vec![], vec![]],
         };
-        let back = Index::decode(&good.encode(), 26).unwrap();
+        let decode = |index: &Index, data_end: u64| {
+            let bytes = index.encode();
+            let len = bytes.len();
+            Index::decode(&Bytes::Memory(bytes), 0, len, data_end)
+        };
+        let back = decode(&good, 26).unwrap();
         assert_eq!((back.key.as_str(), back.n), ("k", 1));
         assert_eq!(back.dicts[0], vec![1, 2, 3]);
         assert_eq!(back.recs[1][0].len, 1);
         // The blocks would run past the end of the data.
-        assert!(Index::decode(&good.encode(), 25)
+        assert!(decode(&good, 25)
             .err()
             .unwrap()
             .contains("primary block is out of bounds"));
         // A record longer than its block.
-        let mut long = Index::decode(&good.encode(), 26).unwrap();
-        long.recs[2][0] = rec(6);
-        assert!(Index::decode(&long.encode(), 26)
+        let mut long = decode(&good, 26).unwrap();
+        long.recs[2] = Pods::from(vec![rec(6)]);
+        assert!(decode(&long, 26)
             .err()
             .unwrap()
             .contains("other record is out of bounds"));
         // A record in a block that does not exist.
-        let mut missing = Index::decode(&good.encode(), 26).unwrap();
+        let mut missing = decode(&good, 26).unwrap();
         missing.blocks[1].clear();
-        assert!(Index::decode(&missing.encode(), 26)
+        assert!(decode(&missing, 26)
             .err()
             .unwrap()
             .contains("filelists record names a missing block"));
         let bytes = good.encode();
-        assert!(Index::decode(&bytes[..bytes.len() - 1], 26).is_err());
+        let len = bytes.len();
+        assert!(Index::decode(&Bytes::Memory(bytes.clone()), 0, len - 1, 26).is_err());
+        assert!(Index::decode(&Bytes::Memory(bytes), 8, len - 8, 26).is_err());
     }
 }

@@ -128,10 +128,15 @@ fn a_damaged_cache_file_is_rebuilt() {
     // Cut short, garbage, or a wrong version: noticed on open.
     let mut wrong_version = good.clone();
     wrong_version[8] ^= 0xff;
+    // A flipped byte in the index (just before the 32-byte footer): its
+    // CRC no longer matches.
+    let mut index_flipped = good.clone();
+    index_flipped[good.len() - 40] ^= 0x01;
     for damaged in [
         good[..good.len() / 2].to_vec(),
         vec![7u8; 300],
         wrong_version,
+        index_flipped,
     ] {
         std::fs::write(&path, &damaged).unwrap();
         let store = open_records(&repo, &opts).unwrap();
