@@ -1127,51 +1127,54 @@ struct Backing {
 }
 
 impl Backing {
-    /// Serializes a freshly built index and blocks into one image.
-    fn image(
-        key: String,
-        regions: [Blocks; 3],
-        recs: [Vec<RecEntry>; 3],
+    /// Serializes a freshly built index and blocks into one image, written
+    /// to `out` piece by piece.
+    fn write_image(
+        out: &mut dyn Write,
+        key: &str,
+        regions: &[Blocks; 3],
+        recs: &[Vec<RecEntry>; 3],
         n: usize,
-    ) -> Result<Vec<u8>> {
-        let total: usize = regions.iter().map(|b| b.region.len()).sum();
-        let mut image = Vec::with_capacity(HEADER_LEN + total + FOOTER_LEN + n * 40);
-        image.extend_from_slice(MAGIC);
-        image.extend_from_slice(&VERSION.to_le_bytes());
-        image.extend_from_slice(&0u32.to_le_bytes());
+    ) -> io::Result<()> {
+        out.write_all(MAGIC)?;
+        out.write_all(&VERSION.to_le_bytes())?;
+        out.write_all(&0u32.to_le_bytes())?;
+        let mut at = HEADER_LEN as u64;
         let mut blocks: [Vec<BlockEntry>; 3] = Default::default();
         let mut dicts: [Vec<u8>; 3] = Default::default();
-        for (k, b) in regions.into_iter().enumerate() {
-            dicts[k] = b.dict;
-            let base = image.len() as u64;
-            image.extend_from_slice(&b.region);
+        for (k, b) in regions.iter().enumerate() {
+            dicts[k] = b.dict.clone();
+            let base = at;
+            out.write_all(&b.region)?;
+            at += b.region.len() as u64;
             blocks[k] = b
                 .entries
-                .into_iter()
-                .map(|mut e| {
-                    e.offset += base;
-                    e
+                .iter()
+                .map(|&e| BlockEntry {
+                    offset: e.offset + base,
+                    ..e
                 })
                 .collect();
         }
         let index = Index {
-            key,
+            key: key.to_string(),
             n,
             blocks: blocks.map(Pods::from),
-            recs: recs.map(Pods::from),
+            recs: recs.clone().map(Pods::from),
             dicts,
         };
-        pad8(&mut image);
+        let pad = at.next_multiple_of(8) - at;
+        out.write_all(&[0; 8][..pad as usize])?;
+        let index_off = at + pad;
         let encoded = index.encode();
         let mut crc = flate2::Crc::new();
         crc.update(&encoded);
-        let index_off = image.len() as u64;
-        image.extend_from_slice(&encoded);
-        image.extend_from_slice(&index_off.to_le_bytes());
-        image.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
-        image.extend_from_slice(&u64::from(crc.sum()).to_le_bytes());
-        image.extend_from_slice(MAGIC);
-        Ok(image)
+        out.write_all(&encoded)?;
+        out.write_all(&index_off.to_le_bytes())?;
+        out.write_all(&(encoded.len() as u64).to_le_bytes())?;
+        out.write_all(&u64::from(crc.sum()).to_le_bytes())?;
+        out.write_all(MAGIC)?;
+        Ok(())
     }
 
     /// Checks the header, footer and index of an image.
@@ -1481,17 +1484,32 @@ impl Source {
         }
         regions.insert(0, primary.blocks);
         let regions: [Blocks; 3] = regions.try_into().ok().expect("three regions");
-        let image = Backing::image(self.key.clone(), regions, recs, n)?;
-        if let Some(path) = &self.cache_file {
-            // A cache that cannot be written only costs time next run.
-            if let Err(e) = write_aside(path, &image) {
-                tracing::warn!(path = %path.display(), "cannot write the record cache: {e}");
-            }
-        }
-        Backing::open(Bytes::Memory(image)).map_err(|reason| RepodataError::Invalid {
+        let invalid = |reason| RepodataError::Invalid {
             path: "record store".into(),
             reason,
+        };
+        let in_memory = || -> Result<Backing> {
+            let mut image = Vec::new();
+            Backing::write_image(&mut image, &self.key, &regions, &recs, n).map_err(cache_io)?;
+            Backing::open(Bytes::Memory(image)).map_err(invalid)
+        };
+        let Some(path) = &self.cache_file else {
+            return in_memory();
+        };
+        // Written straight to the cache file and mapped back: no copy of
+        // the image in memory.
+        match write_aside(path, |out| {
+            Backing::write_image(out, &self.key, &regions, &recs, n)
         })
+        .and_then(|()| Bytes::map(&File::open(path)?))
+        {
+            Ok(bytes) => Backing::open(bytes).map_err(invalid),
+            Err(e) => {
+                // A cache that cannot be written only costs time next run.
+                tracing::warn!(path = %path.display(), "cannot write the record cache: {e}");
+                in_memory()
+            }
+        }
     }
 }
 
@@ -1527,11 +1545,14 @@ fn check_against_repo(primary: &Idents, repo: &Repo, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn write_aside(path: &Path, image: &[u8]) -> io::Result<()> {
+/// Writes a file aside and renames it into place.
+fn write_aside(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(image)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, tmp);
+    fill(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

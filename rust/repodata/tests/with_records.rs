@@ -319,3 +319,19 @@ fn loads_of_one_repository_at_once_share_the_parse() {
         assert_eq!(cache_files(cache.path()).len(), 2);
     }
 }
+
+#[test]
+fn caches_that_cannot_be_written_only_cost_time() {
+    let location = source_repo();
+    let (want, want_store) = two_step("src", &location, &LoadOptions::default()).unwrap();
+    let all: Vec<u32> = (0..want.len() as u32).collect();
+    // The cache directory would be inside a regular file.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let opts = cache_opts(&file.path().join("cache"));
+    for _ in 0..2 {
+        let (repo, store) = load_repo_with_records("src", &location, &opts).unwrap();
+        assert!(!store.from_cache());
+        assert_same_repo(&want, &repo);
+        assert_same_records(&want_store, &store, &all);
+    }
+}
