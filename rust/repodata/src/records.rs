@@ -50,7 +50,9 @@ const FOOTER_LEN: usize = 32;
 /// `Kind::block_packages`). Small blocks keep the work of `get_many` close to
 /// the size of what it returns.
 const BLOCK_BYTES: usize = 16 << 10;
-const LEVEL: i32 = 3;
+/// zstd level 1: on bookworm a sixth less compression work than 3 for
+/// blocks 1-6% larger, and they decompress as fast.
+const LEVEL: i32 = 1;
 /// The first records of each file train its dictionary.
 const SAMPLE_BYTES: usize = 256 << 10;
 const MIN_SAMPLE_BYTES: usize = 64 << 10;
