@@ -143,22 +143,24 @@ fn load_parsed(
         Claim::Theirs(waiter) => waiter,
         Claim::Mine(ticket) => {
             let mut repo = Repo::empty(id, location, checksum);
-            let mut taken_over = false;
-            let parsed =
-                source::read_verified(loc, &primary.href, &primary.expected, |input, path| {
-                    // The first data has come: a load that wants the records too
-                    // has had the time to take the parse over, reading once for
-                    // both.
+            let parsed = source::read_verified_unless_dropped(
+                loc,
+                &primary.href,
+                &primary.expected,
+                |input, path| {
+                    // The first data has come: a load that wants the records
+                    // too has had the time to take the parse over, reading
+                    // once for both.
                     input
                         .fill_buf()
                         .map_err(|e| source::stream_error(path, &e))?;
                     if !ticket.begin() {
-                        taken_over = true;
-                        return Ok(());
+                        return Ok(None);
                     }
-                    primary::parse_primary(input, path, &mut repo)
-                });
-            if !taken_over {
+                    primary::parse_primary(input, path, &mut repo).map(Some)
+                },
+            );
+            if !matches!(parsed, Ok(None)) {
                 parsed?;
                 tracing::debug!(repo = id, packages = repo.len(), "parsed primary.xml");
                 let repo = std::sync::Arc::new(repo);

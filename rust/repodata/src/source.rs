@@ -230,6 +230,21 @@ pub fn read_verified<T>(
     expected: &Expected,
     parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
 ) -> Result<T> {
+    read_verified_unless_dropped(location, href, expected, |input, path| {
+        parse(input, path).map(Some)
+    })
+    .map(|r| r.expect("never dropped"))
+}
+
+/// `read_verified`, except that `parse` may drop the file: `Ok(None)`
+/// ends the read at once, without checking the file (nothing was taken
+/// from it).
+pub(crate) fn read_verified_unless_dropped<T>(
+    location: &Location,
+    href: &str,
+    expected: &Expected,
+    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<Option<T>>,
+) -> Result<Option<T>> {
     let path = location.display(href);
     let hasher =
         Hasher::new(&expected.checksum_type).ok_or_else(|| RepodataError::ChecksumType {
@@ -323,6 +338,9 @@ pub fn read_verified<T>(
         // Let the worker finish even if the parser stopped early.
         drop(decoded);
         let raw = worker.join().expect("decompression thread panicked")?;
+        if let Ok(None) = result {
+            return Ok(None);
+        }
         let verified = raw.finish(&path, expected);
         match (result, verified) {
             (_, Err(e)) => Err(e),
