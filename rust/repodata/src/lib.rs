@@ -91,7 +91,7 @@ pub fn load_repo_with_records(
                     // meanwhile.
                     tracing::debug!(repo = id, "primary.xml is being parsed by another load");
                     let (primary_records, rest) = source.read_all();
-                    let repo = match waiter.wait(id, location) {
+                    let repo = match waiter.wait(id, location, opts) {
                         Some(repo) => repo,
                         None => parse_and_store(id, location, &loc, primary, &checksum, opts)?,
                     };
@@ -119,11 +119,14 @@ fn load_both(
     let primary_records = primary?;
     tracing::debug!(repo = %repo.id, packages = repo.len(), "parsed primary.xml");
     let repo = std::sync::Arc::new(repo);
-    ticket.publish(Some(repo.clone()));
     // The repository's cache file is written while the records are
-    // assembled.
+    // assembled, and then handed to those waiting (who map it rather than
+    // copy the repository).
     let store = std::thread::scope(|s| {
-        s.spawn(|| store_in_cache(&repo, opts));
+        s.spawn(|| {
+            store_in_cache(&repo, opts);
+            ticket.publish(Some(repo.clone()));
+        });
         source.finish(primary_records?, rest?, &repo)
     })?;
     Ok((underway::unshare(repo), store))
@@ -164,14 +167,14 @@ fn load_parsed(
                 parsed?;
                 tracing::debug!(repo = id, packages = repo.len(), "parsed primary.xml");
                 let repo = std::sync::Arc::new(repo);
-                ticket.publish(Some(repo.clone()));
                 store_in_cache(&repo, opts);
+                ticket.publish(Some(repo.clone()));
                 return Ok(underway::unshare(repo));
             }
             ticket.into_waiter().expect("a shared parse was taken over")
         }
     };
-    match waiter.wait(id, location) {
+    match waiter.wait(id, location, opts) {
         Some(repo) => {
             tracing::debug!(
                 repo = id,

@@ -148,8 +148,10 @@ impl Drop for Ticket {
 
 impl Waiter {
     /// The repository the other load parsed, under this load's name and
-    /// location; `None` when that parse failed.
-    pub(crate) fn wait(self, id: &str, location: &str) -> Option<Repo> {
+    /// location; `None` when that parse failed. Read from the cache file
+    /// the other load has written by then (mapped, so nothing is copied),
+    /// else copied.
+    pub(crate) fn wait(self, id: &str, location: &str, opts: &LoadOptions) -> Option<Repo> {
         let mut state = self.slot.lock();
         let shared = loop {
             match &*state {
@@ -164,6 +166,11 @@ impl Waiter {
             }
         };
         drop(state);
+        if let Some(dir) = &opts.cache_dir {
+            if let Ok(Some(repo)) = crate::cache::read(dir, &shared.checksum, id, location) {
+                return Some(repo);
+            }
+        }
         let mut repo = (*shared).clone();
         repo.id = id.to_string();
         repo.location = location.to_string();
@@ -172,7 +179,8 @@ impl Waiter {
 }
 
 /// Takes back a published repository: no copy once the waiters have
-/// taken theirs (as they have by the time a load finishes its other work).
+/// taken theirs (as they have by the time a load finishes its other work,
+/// or as soon as they have mapped the cache file).
 pub(crate) fn unshare(repo: Arc<Repo>) -> Repo {
     Arc::try_unwrap(repo).unwrap_or_else(|shared| (*shared).clone())
 }
@@ -209,7 +217,7 @@ mod test {
         };
         assert!(unshared.shared.is_none());
         let got = std::thread::scope(|s| {
-            let w = s.spawn(|| waiter.wait("b", "/there"));
+            let w = s.spawn(|| waiter.wait("b", "/there", &LoadOptions::default()));
             assert!(ticket.begin());
             let repo = Arc::new(Repo::empty("a", "/here", "sha256:aa"));
             ticket.publish(Some(repo.clone()));
@@ -236,7 +244,7 @@ mod test {
             panic!("the first load has it");
         };
         std::thread::scope(|s| {
-            let w = s.spawn(|| waiter.wait("b", "/there"));
+            let w = s.spawn(|| waiter.wait("b", "/there", &LoadOptions::default()));
             drop(ticket);
             assert!(w.join().unwrap().is_none());
         });
@@ -259,7 +267,7 @@ mod test {
             Claim::Theirs(_)
         ));
         std::thread::scope(|s| {
-            let w = s.spawn(|| waiter.wait("a", "/a"));
+            let w = s.spawn(|| waiter.wait("a", "/a", &LoadOptions::default()));
             both.publish(Some(Arc::new(Repo::empty("b", "/b", "sha256:dd"))));
             assert_eq!(w.join().unwrap().unwrap().id, "a");
         });
