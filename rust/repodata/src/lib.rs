@@ -151,16 +151,15 @@ fn load_parsed(
                 &primary.href,
                 &primary.expected,
                 |input, path| {
-                    // The first data has come: a load that wants the records
-                    // too has had the time to take the parse over, reading
+                    // A load that wants the records too may take the parse
+                    // over while it is in its first part, and read the file
                     // once for both.
-                    input
-                        .fill_buf()
-                        .map_err(|e| source::stream_error(path, &e))?;
-                    if !ticket.begin() {
+                    let mut watched = underway::Watched::new(input, &ticket);
+                    let parsed = primary::parse_primary(&mut watched, path, &mut repo);
+                    if watched.taken_over {
                         return Ok(None);
                     }
-                    primary::parse_primary(input, path, &mut repo).map(Some)
+                    parsed.map(Some)
                 },
             );
             if !matches!(parsed, Ok(None)) {

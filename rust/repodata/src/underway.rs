@@ -8,12 +8,13 @@
 
 use crate::repo::Repo;
 use crate::LoadOptions;
+use std::io::{self, BufRead, Read};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 enum State {
-    /// A parse of the repository alone has claimed the file but not begun:
-    /// a load that wants the records too may still take it over, and so
-    /// read the file once for both.
+    /// A parse of the repository alone that has not begun, or is in its
+    /// first `TAKEOVER_BYTES`: a load that wants the records too may still
+    /// take it over, and so read the file once for both.
     Claimed,
     Running,
     /// Taken over; the load that claimed it waits like any other.
@@ -94,9 +95,10 @@ pub(crate) fn claim(opts: &LoadOptions, checksum: &str, with_records: bool) -> C
 }
 
 impl Ticket {
-    /// Called as the parse begins: `false` when a load that cuts the
-    /// records too has taken it over (then wait with `into_waiter`).
-    pub(crate) fn begin(&self) -> bool {
+    /// Asked as the parse goes: `false` when a load that cuts the records
+    /// too has taken it over (then wait with `into_waiter`). `closing`:
+    /// from now on the parse is not given up.
+    fn keep(&self, closing: bool) -> bool {
         let Some((_, slot)) = self.shared.as_ref().filter(|_| self.alone) else {
             return true;
         };
@@ -104,13 +106,15 @@ impl Ticket {
         match *state {
             State::TakenOver => false,
             _ => {
-                *state = State::Running;
+                if closing {
+                    *state = State::Running;
+                }
                 true
             }
         }
     }
 
-    /// After `begin` said no: wait for the load that took over.
+    /// After the parse was taken over: wait for the load that took it.
     pub(crate) fn into_waiter(mut self) -> Option<Waiter> {
         self.shared.take().map(|(_, slot)| Waiter { slot })
     }
@@ -135,6 +139,67 @@ impl Ticket {
             .retain(|(k, s)| !(*k == key && Arc::ptr_eq(s, &slot)));
         *state = State::Done(repo);
         slot.ready.notify_all();
+    }
+}
+
+/// How much of a parse of the repository alone may be given up when a
+/// load that cuts the records too comes: its first 8 MiB of open XML. Loads
+/// that start together meet well within it.
+const TAKEOVER_BYTES: u64 = 8 << 20;
+const POLL_BYTES: u64 = 256 << 10;
+
+/// The parser's input while its parse may be taken over: every 256 KiB it
+/// asks, and once taken over it ends the input with an error.
+pub(crate) struct Watched<'a> {
+    inner: &'a mut dyn BufRead,
+    ticket: &'a Ticket,
+    consumed: u64,
+    next_poll: u64,
+    pub(crate) taken_over: bool,
+}
+
+impl<'a> Watched<'a> {
+    pub(crate) fn new(inner: &'a mut dyn BufRead, ticket: &'a Ticket) -> Self {
+        Watched {
+            inner,
+            ticket,
+            consumed: 0,
+            next_poll: 0,
+            taken_over: false,
+        }
+    }
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Watched<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if !self.taken_over && self.consumed >= self.next_poll {
+            let closing = self.consumed >= TAKEOVER_BYTES;
+            self.taken_over = !self.ticket.keep(closing);
+            self.next_poll = if closing {
+                u64::MAX
+            } else {
+                self.consumed + POLL_BYTES
+            };
+        }
+        if self.taken_over {
+            return Err(io::Error::other("the parse was taken over"));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
+        self.inner.consume(amt);
     }
 }
 
@@ -218,7 +283,7 @@ mod test {
         assert!(unshared.shared.is_none());
         let got = std::thread::scope(|s| {
             let w = s.spawn(|| waiter.wait("b", "/there", &LoadOptions::default()));
-            assert!(ticket.begin());
+            assert!(ticket.keep(true));
             let repo = Arc::new(Repo::empty("a", "/here", "sha256:aa"));
             ticket.publish(Some(repo.clone()));
             let got = w.join().unwrap();
@@ -258,9 +323,9 @@ mod test {
         let Claim::Mine(both) = claim(&opts("/c4"), "sha256:dd", true) else {
             panic!("not begun: taken over");
         };
-        assert!(!alone.begin());
+        assert!(!alone.keep(false));
         let waiter = alone.into_waiter().unwrap();
-        assert!(both.begin());
+        assert!(both.keep(true));
         // Taken over once, not twice.
         assert!(matches!(
             claim(&opts("/c4"), "sha256:dd", true),
@@ -272,14 +337,55 @@ mod test {
             assert_eq!(w.join().unwrap().unwrap().id, "a");
         });
 
-        // A begun parse is not taken over.
+        // A parse past its first part is not taken over.
         let Claim::Mine(alone) = claim(&opts("/c4"), "sha256:dd", false) else {
             panic!("done: free again");
         };
-        assert!(alone.begin());
+        assert!(alone.keep(false));
+        assert!(alone.keep(true));
         assert!(matches!(
             claim(&opts("/c4"), "sha256:dd", true),
             Claim::Theirs(_)
         ));
+    }
+
+    #[test]
+    fn a_parse_in_its_first_part_is_given_up_for_a_takeover() {
+        let data = vec![b'x'; (TAKEOVER_BYTES as usize) * 2];
+        let Claim::Mine(alone) = claim(&opts("/c5"), "sha256:ee", false) else {
+            panic!("nothing under way yet");
+        };
+        let mut input = &data[..];
+        let mut watched = Watched::new(&mut input, &alone);
+        let mut buf = vec![0u8; 300 << 10];
+        watched.read_exact(&mut buf).unwrap();
+        let Claim::Mine(both) = claim(&opts("/c5"), "sha256:ee", true) else {
+            panic!("taken over");
+        };
+        assert!(watched.read_exact(&mut buf).is_err());
+        assert!(watched.taken_over);
+        drop(watched);
+        drop(both);
+        assert!(alone.into_waiter().is_some());
+
+        // Past its first part, it is not.
+        let Claim::Mine(alone) = claim(&opts("/c5"), "sha256:ee", false) else {
+            panic!("done: free again");
+        };
+        let mut input = &data[..];
+        let mut watched = Watched::new(&mut input, &alone);
+        let mut rest = Vec::new();
+        std::io::copy(
+            &mut (&mut watched).take(TAKEOVER_BYTES + (1 << 20)),
+            &mut rest,
+        )
+        .unwrap();
+        watched.fill_buf().unwrap();
+        assert!(matches!(
+            claim(&opts("/c5"), "sha256:ee", true),
+            Claim::Theirs(_)
+        ));
+        watched.read_exact(&mut buf).unwrap();
+        assert!(!watched.taken_over);
     }
 }
