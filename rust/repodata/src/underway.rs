@@ -364,7 +364,6 @@ mod test {
         };
         assert!(watched.read_exact(&mut buf).is_err());
         assert!(watched.taken_over);
-        drop(watched);
         drop(both);
         assert!(alone.into_waiter().is_some());
 
