@@ -257,34 +257,30 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// Writes one compressed metadata file named by its checksum.
-fn write_file(
+fn write_err(path: &Path) -> impl FnOnce(io::Error) -> RepodataError {
+    let path = path.to_path_buf();
+    move |source| RepodataError::Write { path, source }
+}
+
+/// Ends a metadata file written to `part`: flushes it and renames it to
+/// `<checksum>-<name>`, its checksum being that of what `raw` wrote.
+fn seal(
     dir: &Path,
+    part: &Path,
+    raw: Hashing<BufWriter<File>>,
     mdtype: &str,
-    stem: &str,
-    compression: Compression,
-    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    name: &str,
+    open_checksum: String,
+    open_size: u64,
 ) -> Result<WrittenFile> {
-    let suffix = compression.suffix();
-    let part = dir.join(format!(".{stem}{suffix}.part"));
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RepodataError::Write { path, source }
-    };
-    let file = File::create(&part).map_err(err(&part))?;
-    let raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
-    let mut open = Hashing::new(Encoder::new(compression, raw).map_err(err(&part))?);
-    fill(&mut open).map_err(err(&part))?;
-    let (encoder, open_checksum, open_size) = open.finish();
-    let raw = encoder.finish().map_err(err(&part))?;
     let (buffered, checksum, size) = raw.finish();
     buffered
         .into_inner()
         .map_err(|e| e.into_error())
-        .map_err(err(&part))?;
-    let name = format!("{checksum}-{stem}{suffix}");
+        .map_err(write_err(part))?;
+    let name = format!("{checksum}-{name}");
     let path = dir.join(&name);
-    std::fs::rename(&part, &path).map_err(err(&path))?;
+    std::fs::rename(part, &path).map_err(write_err(&path))?;
     Ok(WrittenFile {
         mdtype: mdtype.to_string(),
         href: format!("repodata/{name}"),
@@ -294,6 +290,25 @@ fn write_file(
         size,
         open_size,
     })
+}
+
+/// Writes one compressed metadata file named by its checksum.
+fn write_file(
+    dir: &Path,
+    mdtype: &str,
+    stem: &str,
+    compression: Compression,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<WrittenFile> {
+    let name = format!("{stem}{}", compression.suffix());
+    let part = dir.join(format!(".{name}.part"));
+    let file = File::create(&part).map_err(write_err(&part))?;
+    let raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
+    let mut open = Hashing::new(Encoder::new(compression, raw).map_err(write_err(&part))?);
+    fill(&mut open).map_err(write_err(&part))?;
+    let (encoder, open_checksum, open_size) = open.finish();
+    let raw = encoder.finish().map_err(write_err(&part))?;
+    seal(dir, &part, raw, mdtype, &name, open_checksum, open_size)
 }
 
 /// The text of one of primary, filelists, other around its records: type,
@@ -488,15 +503,11 @@ fn write_primary_split(
 ) -> Result<WrittenFile> {
     let (mdtype, stem, head, tail) = frame(packages, 0);
     let part = dir.join(format!(".{stem}.gz.part"));
-    let err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RepodataError::Write { path, source }
-    };
     let first_pieces = || pieces(&packages[..at], 0, &head, "").filter(|p| !p.is_empty());
-    let (first, mut crc) = deflate_part(first_pieces(), &[], false).map_err(err(&part))?;
+    let (first, mut crc) = deflate_part(first_pieces(), &[], false).map_err(write_err(&part))?;
     let (got_at, second, second_crc) = second()
         .unwrap_or_else(|| Err(io::Error::other("the second half was not compressed")))
-        .map_err(err(&part))?;
+        .map_err(write_err(&part))?;
     debug_assert_eq!(got_at, at);
     crc.combine(&second_crc);
     let mut open_hash = Sha256::new();
@@ -505,31 +516,17 @@ fn write_primary_split(
         open_hash.update(piece);
         open_size += piece.len() as u64;
     }
-    let file = File::create(&part).map_err(err(&part))?;
+    let file = File::create(&part).map_err(write_err(&part))?;
     let mut raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
     // No mtime or file name; the same header flate2's GzBuilder writes.
     let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
     let trailer = [crc.sum().to_le_bytes(), crc.amount().to_le_bytes()].concat();
     for bytes in [&header[..], &first, &second, &trailer] {
-        raw.write_all(bytes).map_err(err(&part))?;
+        raw.write_all(bytes).map_err(write_err(&part))?;
     }
-    let (buffered, checksum, size) = raw.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(err(&part))?;
-    let name = format!("{checksum}-{stem}.gz");
-    let path = dir.join(&name);
-    std::fs::rename(&part, &path).map_err(err(&path))?;
-    Ok(WrittenFile {
-        mdtype: mdtype.to_string(),
-        href: format!("repodata/{name}"),
-        path,
-        checksum,
-        open_checksum: hex::encode(open_hash.finalize()),
-        size,
-        open_size,
-    })
+    let name = format!("{stem}.gz");
+    let open_checksum = hex::encode(open_hash.finalize());
+    seal(dir, &part, raw, mdtype, &name, open_checksum, open_size)
 }
 
 /// Escapes element text.
