@@ -16,7 +16,6 @@ use crate::error::{io, ComposeError, Result};
 use crate::module::{modulemd_version, nevra_with_epoch, Progress};
 use crate::productmd;
 use crate::select::Pick;
-use sha2::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
@@ -336,32 +335,17 @@ fn link_payload(
 
 fn verify_checksum(mut r: impl Read, expected: &str) -> std::result::Result<(), String> {
     let (kind, hex) = expected.split_once(':').unwrap_or(("sha256", expected));
+    let mut hasher = strata_repodata::source::Hasher::new(kind)
+        .ok_or_else(|| format!("cannot verify a `{kind}` checksum"))?;
     let mut buf = vec![0u8; 1 << 16];
-    let digest = match kind {
-        "sha256" => {
-            let mut h = sha2::Sha256::new();
-            loop {
-                let n = r.read(&mut buf).map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            hex::encode(h.finalize())
+    loop {
+        let n = r.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
         }
-        "sha512" => {
-            let mut h = sha2::Sha512::new();
-            loop {
-                let n = r.read(&mut buf).map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            hex::encode(h.finalize())
-        }
-        other => return Err(format!("cannot verify a `{other}` checksum")),
-    };
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finish();
     if digest.eq_ignore_ascii_case(hex) {
         Ok(())
     } else {
@@ -436,6 +420,7 @@ fn update_latest_link(out: &Path, name: &str, stream: &str, id: &str) -> Result<
 #[cfg(test)]
 mod test {
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn hrefs() {

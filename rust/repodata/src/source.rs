@@ -94,7 +94,7 @@ impl Hasher {
         })
     }
 
-    fn update(&mut self, b: &[u8]) {
+    pub fn update(&mut self, b: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(b),
             Hasher::Sha512(h) => h.update(b),
@@ -105,7 +105,8 @@ impl Hasher {
         }
     }
 
-    fn finish(self) -> String {
+    /// The digest, lowercase hex.
+    pub fn finish(self) -> String {
         match self {
             Hasher::Sha256(h) => hex::encode(h.finalize()),
             Hasher::Sha512(h) => hex::encode(h.finalize()),
