@@ -252,13 +252,11 @@ fn publish_into(
 /// The source RPM's NEVRA from `sourcerpm` (`foo-1.0-1.fc40.src.rpm`),
 /// with the binary package's epoch, as productmd keys binary RPMs.
 fn srpm_nevra(p: &strata_repodata::Package<'_>) -> String {
-    let s = p.sourcerpm();
-    let base = s.strip_suffix(".rpm").unwrap_or(s);
-    let base = base.strip_suffix(".src").unwrap_or(base);
     let e = p.evr();
     let epoch = e.epoch.filter(|e| !e.is_empty()).unwrap_or("0");
     // name-version-release → name-epoch:version-release.src
-    let mut parts = base.rsplitn(3, '-');
+    let nvr = crate::select::build_nvr(p);
+    let mut parts = nvr.rsplitn(3, '-');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(r), Some(v), Some(n)) if !n.is_empty() => format!("{n}-{epoch}:{v}-{r}.src"),
         _ => format!(
