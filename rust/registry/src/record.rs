@@ -135,15 +135,19 @@ pub enum InputKind {
     KojiRepo,
     /// Another module compose (a dependency's last good), by compose ID.
     Compose,
+    /// A module compose further down a stack (required by a required
+    /// module), by compose ID: the stack was checked against it.
+    StackCompose,
     /// The platform repositories, identified by their checksum.
     Platform,
 }
 
 impl InputKind {
-    pub const ALL: [InputKind; 4] = [
+    pub const ALL: [InputKind; 5] = [
         InputKind::SourceRepo,
         InputKind::KojiRepo,
         InputKind::Compose,
+        InputKind::StackCompose,
         InputKind::Platform,
     ];
 
@@ -152,6 +156,7 @@ impl InputKind {
             InputKind::SourceRepo => "source_repo",
             InputKind::KojiRepo => "koji_repo",
             InputKind::Compose => "compose",
+            InputKind::StackCompose => "stack_compose",
             InputKind::Platform => "platform",
         }
     }
@@ -173,7 +178,7 @@ impl FromStr for InputKind {
             .ok_or_else(|| UnknownName {
                 what: "input kind",
                 value: s.to_owned(),
-                expected: "source_repo, koji_repo, compose, platform",
+                expected: "source_repo, koji_repo, compose, stack_compose, platform",
             })
     }
 }

@@ -583,7 +583,8 @@ impl Registry for SqliteRegistry {
             conn.prepare_cached(
                 "SELECT c.id FROM composes c WHERE EXISTS (\
                    SELECT 1 FROM compose_inputs i \
-                   WHERE i.compose_id = c.id AND i.kind = 'compose' AND i.ident = ?1) \
+                   WHERE i.compose_id = c.id AND i.kind IN ('compose', 'stack_compose') \
+                   AND i.ident = ?1) \
                  ORDER BY c.seq DESC",
             )
             .and_then(|mut st| {
