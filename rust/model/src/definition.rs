@@ -34,6 +34,9 @@ pub struct ModuleDefinition {
     /// Required modules: name → stream. `platform` names the platform
     /// stream, whose repositories come from configuration.
     pub requires: BTreeMap<String, String>,
+    /// Required modules whose compose is pinned: name → compose ID, used
+    /// instead of the stream's last good compose.
+    pub compose_pins: BTreeMap<String, String>,
     /// The static manifest: binary package name → why it is here.
     pub packages: BTreeMap<String, PackageEntry>,
     /// Exact versions: name → `[epoch:]version[-release]`.
@@ -145,6 +148,8 @@ struct RawData {
     source: RawSource,
     #[serde(default)]
     requires: BTreeMap<String, String>,
+    #[serde(default)]
+    compose_pins: BTreeMap<String, String>,
     packages: BTreeMap<String, Option<PackageEntry>>,
     #[serde(default)]
     pins: BTreeMap<String, String>,
@@ -500,6 +505,22 @@ impl ModuleDefinition {
                 format!("`{s}` is not a valid stream"),
             );
         }
+        for (m, id) in &d.compose_pins {
+            let key = format!("data.compose_pins.{m}");
+            match d.requires.get(m).filter(|_| m != "platform") {
+                None => check(
+                    false,
+                    key,
+                    format!("`{m}` is pinned to a compose but is not a required module"),
+                ),
+                Some(s) => check(
+                    id.strip_prefix(&format!("{m}-{s}-"))
+                        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+                    key,
+                    format!("`{id}` is not a compose ID of {m}:{s} (`{m}-{s}-<date>...`)"),
+                ),
+            }
+        }
         check(
             !d.requires.contains_key(&d.name),
             format!("data.requires.{}", d.name),
@@ -577,6 +598,7 @@ impl ModuleDefinition {
             arches: d.arches,
             source,
             requires: d.requires,
+            compose_pins: d.compose_pins,
             packages,
             pins: d.pins,
             profiles: d.profiles,
