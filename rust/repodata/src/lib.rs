@@ -63,6 +63,26 @@ pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     load_parsed(id, location, &loc, primary, &checksum, opts)
 }
 
+/// The decompressed content of the metadata file of type `mdtype`
+/// (`modules`, `updateinfo`, …) of the repository at `location`, checked
+/// against repomd.xml; `None` when repomd.xml lists no such file.
+pub fn read_metadata(location: &str, mdtype: &str) -> Result<Option<Vec<u8>>> {
+    let loc = Location::parse(location);
+    let repomd = Repomd::load(&loc)?;
+    let Some(entry) = repomd.get(mdtype) else {
+        return Ok(None);
+    };
+    source::read_verified(&loc, &entry.href, &entry.expected, |input, path| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(input, &mut out).map_err(|source| RepodataError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        Ok(out)
+    })
+    .map(Some)
+}
+
 /// Loads the repository at `location` and opens its raw records: the same
 /// as `load_repo` then `open_records`, but on a cold cache primary.xml is
 /// read, decompressed and tokenized once for both, while filelists.xml and

@@ -192,7 +192,12 @@ impl Compression {
             Compression::Zstd
         } else if head.starts_with(b"BZh") {
             Compression::Bzip2
-        } else if head.starts_with(b"<") || head.starts_with(&[0xef, 0xbb, 0xbf]) {
+        } else if head.starts_with(b"<")
+            || head.starts_with(&[0xef, 0xbb, 0xbf])
+            // Plain YAML metadata (modules.yaml).
+            || head.starts_with(b"---")
+            || head.starts_with(b"document:")
+        {
             Compression::None
         } else {
             return None;
