@@ -23,6 +23,7 @@ mod emit;
 mod error;
 mod model;
 mod parse;
+mod stack;
 mod validate;
 
 pub use error::{Error, Problem};
@@ -30,6 +31,7 @@ pub use model::{
     artifact_nevra, Defaults, Dependencies, License, ModuleStream, Profile, ServiceLevel,
 };
 pub use parse::{parse_modules_yaml, Document};
+pub use stack::{Stack, StackLayer};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
