@@ -4,7 +4,7 @@
 
 use super::{
     progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
-    ValidateArgs,
+    TreeArgs, ValidateArgs,
 };
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -71,6 +71,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         scm_ref: args.scm_ref.clone(),
         started_at: compose_time(),
         cache_dir,
+        with_composes: args.with_compose.clone(),
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = compose_module(&req, &config, &mut registry, &bar);
@@ -89,6 +90,9 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
                     for (arch, path) in &o.repos {
                         let n = rec.packages.get(arch).map_or(0, |s| s.len());
                         writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
+                    }
+                    for (arch, path) in stack_repos(&rec) {
+                        writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
                     }
                 }
             }
@@ -226,6 +230,9 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
         for (arch, p) in &o.repos {
             writeln!(out, "  {arch}: {}", p.display())?;
         }
+        for (arch, p) in stack_repos(&rec) {
+            writeln!(out, "  {arch}: {} (the whole stack)", p.display())?;
+        }
     }
     let total: usize = rec.packages.values().map(|s| s.len()).sum();
     writeln!(out, "Packages: {total}")?;
@@ -270,6 +277,59 @@ pub fn run_latest(args: LatestArgs) -> CliResult {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The whole-stack repositories of a compose that has a stack.
+fn stack_repos(rec: &ComposeRecord) -> Vec<(String, std::path::PathBuf)> {
+    let Some(o) = &rec.outputs else {
+        return Vec::new();
+    };
+    o.repos
+        .keys()
+        .map(|arch| {
+            (
+                arch.clone(),
+                o.path
+                    .join(strata_compose::publish::stack_repo_subdir(&rec.name, arch)),
+            )
+        })
+        .filter(|(_, p)| p.is_dir())
+        .collect()
+}
+
+pub fn run_tree(args: TreeArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let registry = open_registry(&args.registry, &config)?;
+    let path = std::path::Path::new(&args.what);
+    let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {
+        let (def, _) = strata_compose::module::read_definition(path)?;
+        let layers = strata_compose::stack::resolve(&def, &registry, &args.with_compose)?;
+        strata_compose::stack::tree_of_definition(&def, &layers)
+    } else {
+        let rec = match (&args.compose, args.what.split_once(':')) {
+            (Some(id), _) => registry
+                .get(id)?
+                .ok_or_else(|| format!("no compose `{id}` in the registry"))?,
+            (None, Some((name, stream))) => registry
+                .latest_good(name, stream)?
+                .ok_or_else(|| format!("{name}:{stream} has no good compose"))?,
+            (None, None) => registry.get(&args.what)?.ok_or_else(|| {
+                format!(
+                    "`{}` is neither NAME:STREAM, a compose ID in the registry, nor a definition file",
+                    args.what
+                )
+            })?,
+        };
+        strata_compose::stack::tree_of_record(&registry, &rec)?
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &tree)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(tree.to_text().as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_validate(args: ValidateArgs) -> CliResult {

@@ -37,6 +37,8 @@ enum Command {
     Composes(ComposesCommand),
     /// Print the last good compose of NAME:STREAM.
     Latest(LatestArgs),
+    /// Print the stack of a module: the compose used at each level.
+    Tree(TreeArgs),
     /// Check module definitions without composing anything.
     Validate(ValidateArgs),
 }
@@ -81,6 +83,11 @@ struct ComposeModuleArgs {
     /// checksummed).
     #[arg(long)]
     verify_payloads: bool,
+    /// Use this compose for its module in the stack instead of that
+    /// module's last good compose (repeatable; over the definition's
+    /// `compose_pins`).
+    #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
+    with_compose: Vec<String>,
     /// SCM reference of the definition to record (default: detected from git).
     #[arg(long, value_name = "URL")]
     scm_ref: Option<String>,
@@ -134,6 +141,23 @@ struct ComposesShowArgs {
 struct LatestArgs {
     /// NAME:STREAM
     module: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct TreeArgs {
+    /// NAME:STREAM (its last good compose), a compose ID, or a definition
+    /// file (the composes a compose of it would use now).
+    what: String,
+    /// Show this compose of NAME:STREAM instead of the last good one.
+    #[arg(long, value_name = "COMPOSE_ID")]
+    compose: Option<String>,
+    /// Use this compose for its module (definition files only; repeatable).
+    #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
+    with_compose: Vec<String>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -330,6 +354,7 @@ fn main() -> ExitCode {
         Command::Composes(ComposesCommand::List(args)) => compose::run_list(args),
         Command::Composes(ComposesCommand::Show(args)) => compose::run_show(args),
         Command::Latest(args) => compose::run_latest(args),
+        Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
     };
     match result {

@@ -26,6 +26,29 @@ pub enum ComposeError {
     UnknownPlatform { module: String, platform: String },
     #[error("module {module} requires {required}, which has no good compose yet (compose it first, or check `strata composes list {required}`)")]
     NoGoodCompose { module: String, required: String },
+    #[error("{module}: compose {compose_id}, pinned for its stack: {problem}")]
+    PinnedCompose {
+        module: String,
+        compose_id: String,
+        problem: String,
+    },
+    #[error("{module}: the stack requires two streams of {required}: {first} and {second}; a system enables one stream per module")]
+    StreamConflict {
+        module: String,
+        required: String,
+        first: String,
+        second: String,
+    },
+    #[error("{module}: the stack's module requires form a cycle: {cycle}")]
+    StackCycle { module: String, cycle: String },
+    #[error("{module} requires platform {platform}, but {layer} in its stack was composed for platform {layer_platform} (compose {compose_id})")]
+    PlatformMismatch {
+        module: String,
+        platform: String,
+        layer: String,
+        compose_id: String,
+        layer_platform: String,
+    },
     #[error("compose {compose_id} of {required} has no repository for {arch}")]
     DependencyMissingArch {
         compose_id: String,

@@ -10,6 +10,7 @@ pub mod modulemd;
 pub mod productmd;
 pub mod publish;
 pub mod select;
+pub mod stack;
 
 pub use error::{ComposeError, Result};
 pub use module::{compose_module, ComposeOutcome, ComposeRequest, Progress, Quiet};

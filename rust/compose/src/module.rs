@@ -41,6 +41,9 @@ pub struct ComposeRequest {
     /// the compose ID's date and the modulemd version.
     pub started_at: i64,
     pub cache_dir: Option<PathBuf>,
+    /// Compose IDs to use for modules of the stack instead of their last
+    /// good composes (over the definition's `compose_pins`).
+    pub with_composes: Vec<String>,
 }
 
 /// Progress callbacks for a terminal front end.
@@ -75,10 +78,15 @@ struct ArchInputs {
     sources: Vec<Repo>,
     /// Builds the source may contribute (a Koji tag's latest builds).
     allowed: Option<std::sync::Arc<rustc_hash::FxHashSet<String>>>,
-    /// Required modules' composes, then platform repositories.
-    lookaside: Vec<Repo>,
     /// The metadata records of each source, for publishing.
     records: Vec<RecordStore>,
+    /// The stack's module composes, bottom first, and their records.
+    layers: Vec<Repo>,
+    layer_records: Vec<RecordStore>,
+    /// The stack's own sources for this arch (`name:stream/source`,
+    /// location): read only for suggestions.
+    layer_sources: Vec<(String, String)>,
+    platform: Vec<Repo>,
 }
 
 /// Reads and validates a definition file.
@@ -185,35 +193,39 @@ fn relative_to(loc: &str, dir: &Path) -> String {
 }
 
 fn load_inputs(
+    req: &ComposeRequest,
     def: &ModuleDefinition,
-    def_dir: &Path,
     arches: &[String],
     config: &Config,
     registry: &dyn Registry,
     opts: &LoadOptions,
     progress: &dyn Progress,
-) -> Result<(Vec<ArchInputs>, Vec<Input>)> {
+) -> Result<Loaded> {
+    let def_dir = req
+        .definition
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut inputs = Vec::new();
-    // Required modules: each one's last good compose.
-    let mut deps: Vec<ComposeRecord> = Vec::new();
-    for (m, s) in def.module_requires() {
-        let rec = registry
-            .latest_good(m, s)?
-            .ok_or_else(|| ComposeError::NoGoodCompose {
-                module: def.nsv(),
-                required: format!("{m}:{s}"),
-            })?;
+    // The stack below: every required module, directly or not, each at
+    // its last good (or pinned) compose.
+    let layers = crate::stack::resolve(def, registry, &req.with_composes)?;
+    for l in &layers {
         inputs.push(Input {
-            kind: InputKind::Compose,
-            name: format!("{m}:{s}"),
-            ident: rec.id.clone(),
-            location: rec
+            kind: if l.direct {
+                InputKind::Compose
+            } else {
+                InputKind::StackCompose
+            },
+            name: l.nsv(),
+            ident: l.record.id.clone(),
+            location: l
+                .record
                 .outputs
                 .as_ref()
                 .map(|o| o.path.display().to_string())
                 .unwrap_or_default(),
         });
-        deps.push(rec);
     }
     let platform_repos: Vec<String> = match def.platform() {
         None => Vec::new(),
@@ -259,8 +271,10 @@ fn load_inputs(
                 (id, relative_to(&substitute_arch(loc, arch), def_dir))
             })
             .collect();
-        let mut lookaside_specs: Vec<(String, String)> = Vec::new();
-        for rec in &deps {
+        let mut layer_specs: Vec<(String, String)> = Vec::new();
+        let mut layer_sources: Vec<(String, String)> = Vec::new();
+        for l in &layers {
+            let rec = &l.record;
             let repo_path = rec
                 .outputs
                 .as_ref()
@@ -268,19 +282,29 @@ fn load_inputs(
                 .map(|p| p.display().to_string())
                 .ok_or_else(|| ComposeError::DependencyMissingArch {
                     compose_id: rec.id.clone(),
-                    required: format!("{}:{}", rec.name, rec.stream),
+                    required: l.nsv(),
                     arch: arch.clone(),
                 })?;
-            lookaside_specs.push((rec.id.clone(), repo_path));
+            layer_specs.push((rec.id.clone(), repo_path));
+            let suffix = format!(".{arch}");
+            for i in &rec.inputs {
+                if i.kind == InputKind::SourceRepo {
+                    if let Some(id) = i.name.strip_suffix(&suffix) {
+                        layer_sources.push((format!("{}/{id}", l.nsv()), i.location.clone()));
+                    }
+                }
+            }
         }
-        let platform_start = lookaside_specs.len();
-        for (i, loc) in platform_repos.iter().enumerate() {
-            lookaside_specs.push((format!("platform-{}", i + 1), substitute_arch(loc, arch)));
-        }
+        let platform_specs: Vec<(String, String)> = platform_repos
+            .iter()
+            .enumerate()
+            .map(|(i, loc)| (format!("platform-{}", i + 1), substitute_arch(loc, arch)))
+            .collect();
         // The sources and their metadata record stores load on one thread
-        // while the lookasides load on this one: on a cold cache these are
-        // the longest steps of a compose, and independent.
-        let (sources, lookaside) = std::thread::scope(|scope| {
+        // while the stack's composes and the platform load on this one: on
+        // a cold cache these are the longest steps of a compose, and
+        // independent.
+        let (sources, (layers_loaded, platform)) = std::thread::scope(|scope| {
             let sources = scope.spawn(|| -> Result<Vec<(Repo, RecordStore)>> {
                 let mut v = Vec::new();
                 for (id, loc) in &source_specs {
@@ -289,20 +313,29 @@ fn load_inputs(
                 }
                 Ok(v)
             });
-            let lookaside: Result<Vec<Repo>> = lookaside_specs
+            let layers_loaded: Result<Vec<(Repo, RecordStore)>> = layer_specs
                 .iter()
                 .map(|(id, loc)| {
-                    tracing::info!(repo = id, location = loc, arch, "loading lookaside");
+                    tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+                    Ok(strata_repodata::load_repo_with_records(id, loc, opts)?)
+                })
+                .collect();
+            let platform: Result<Vec<Repo>> = platform_specs
+                .iter()
+                .map(|(id, loc)| {
+                    tracing::info!(repo = id, location = loc, arch, "loading platform");
                     Ok(strata_repodata::load_repo(id, loc, opts)?)
                 })
                 .collect();
             let sources = sources
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (sources, lookaside)
+            (sources, (layers_loaded, platform))
         });
         let (sources, records): (Vec<Repo>, Vec<RecordStore>) = sources?.into_iter().unzip();
-        let lookaside = lookaside?;
+        let (layer_repos, layer_records): (Vec<Repo>, Vec<RecordStore>) =
+            layers_loaded?.into_iter().unzip();
+        let platform = platform?;
         for ((id, loc), repo) in source_specs.into_iter().zip(&sources) {
             inputs.push(Input {
                 kind: InputKind::SourceRepo,
@@ -311,11 +344,7 @@ fn load_inputs(
                 location: loc,
             });
         }
-        for ((_, loc), repo) in lookaside_specs
-            .into_iter()
-            .zip(&lookaside)
-            .skip(platform_start)
-        {
+        for ((_, loc), repo) in platform_specs.into_iter().zip(&platform) {
             inputs.push(Input {
                 kind: InputKind::Platform,
                 name: format!("{}.{arch}", def.platform().unwrap_or_default()),
@@ -328,16 +357,35 @@ fn load_inputs(
             sources,
             records,
             allowed: allowed.clone(),
-            lookaside,
+            layers: layer_repos,
+            layer_records,
+            layer_sources,
+            platform,
         });
     }
-    Ok((out, inputs))
+    Ok(Loaded {
+        arches: out,
+        inputs,
+        layers,
+    })
+}
+
+struct Loaded {
+    arches: Vec<ArchInputs>,
+    inputs: Vec<Input>,
+    layers: Vec<crate::stack::Layer>,
 }
 
 /// The closure gate for one arch: every requirement of the module's
-/// packages must be met by the module, its required composes and the
-/// platform. The rest of the source is only searched for suggestions.
-fn gate(def: &ModuleDefinition, inputs: &ArchInputs, picks: &[Pick]) -> Result<ClosureReport> {
+/// packages, and of every package of the stack below it, must be met by
+/// the module, the stack and the platform. Only when that fails are the
+/// rest of the source and the stack's own sources read, for suggestions.
+fn gate(
+    def: &ModuleDefinition,
+    inputs: &ArchInputs,
+    picks: &[Pick],
+    opts: &LoadOptions,
+) -> Result<ClosureReport> {
     let module_id = def.name.clone();
     let mut by_repo: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
     for p in picks {
@@ -355,23 +403,49 @@ fn gate(def: &ModuleDefinition, inputs: &ArchInputs, picks: &[Pick]) -> Result<C
         })
         .collect();
     let mut repos: Vec<&Repo> = module_repos.iter().collect();
-    repos.extend(inputs.lookaside.iter());
-    let mut opts = ClosureOptions {
-        check: module_repos.iter().map(|r| r.id.clone()).collect(),
+    repos.extend(inputs.layers.iter());
+    repos.extend(inputs.platform.iter());
+    let mut opts_closure = ClosureOptions {
+        check: module_repos
+            .iter()
+            .chain(inputs.layers.iter())
+            .map(|r| r.id.clone())
+            .collect(),
         arches: Vec::new(),
         newest: false,
         base_arch: Some(inputs.arch.clone()),
         installable: false,
         suggest_from: Vec::new(),
     };
-    let report = repoclosure(&repos, &opts, &|_, _, _| {})?;
+    let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
     if report.ok() {
         return Ok(report);
     }
-    // Only a failed gate needs the rest of the source: for suggestions.
+    // Only a failed gate needs the rest of the sources: for suggestions.
+    // A lower module's source that cannot be read any more only costs its
+    // suggestions.
+    let lower: Vec<Repo> = inputs
+        .layer_sources
+        .iter()
+        .filter_map(
+            |(id, loc)| match strata_repodata::load_repo(id, loc, opts) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("no suggestions from {id}: {e}");
+                    None
+                }
+            },
+        )
+        .collect();
     repos.extend(inputs.sources.iter());
-    opts.suggest_from = inputs.sources.iter().map(|r| r.id.clone()).collect();
-    Ok(repoclosure(&repos, &opts, &|_, _, _| {})?)
+    repos.extend(lower.iter());
+    opts_closure.suggest_from = inputs
+        .sources
+        .iter()
+        .chain(lower.iter())
+        .map(|r| r.id.clone())
+        .collect();
+    Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
 }
 
 #[derive(Serialize)]
@@ -397,12 +471,8 @@ pub fn compose_module(
     let opts = LoadOptions {
         cache_dir: req.cache_dir.clone(),
     };
-    let def_dir = req
-        .definition
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let (loaded, inputs) = load_inputs(&def, def_dir, &arches, config, registry, &opts, progress)?;
+    let loaded = load_inputs(req, &def, &arches, config, registry, &opts, progress)?;
+    let inputs = &loaded.inputs;
     let load_s = t0.elapsed().as_secs_f64();
     let scm_ref = req
         .scm_ref
@@ -423,7 +493,7 @@ pub fn compose_module(
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    let result = run_recorded(req, &def, &record, &loaded, &inputs, load_s, progress);
+    let result = run_recorded(req, &def, &record, &loaded, &opts, load_s, progress);
     let finished_at = now();
     match result {
         Ok(Ran::Published {
@@ -501,11 +571,12 @@ fn run_recorded(
     req: &ComposeRequest,
     def: &ModuleDefinition,
     record: &ComposeRecord,
-    loaded: &[ArchInputs],
-    inputs: &[Input],
+    all: &Loaded,
+    opts: &LoadOptions,
     load_s: f64,
     progress: &dyn Progress,
 ) -> Result<Ran> {
+    let (loaded, inputs, layers) = (&all.arches[..], &all.inputs[..], &all.layers[..]);
     let t = Instant::now();
     let mut picks = Vec::new();
     let mut packages = PackagesByArch::new();
@@ -526,17 +597,30 @@ fn run_recorded(
     let mut reports = BTreeMap::new();
     // The records to publish are read while the gate runs.
     let fetched = std::thread::scope(|scope| {
-        let fetch = scope.spawn(|| -> Result<Vec<Vec<PackageRecords>>> {
+        let fetch = scope.spawn(|| -> Result<Vec<Fetched>> {
             loaded
                 .iter()
                 .zip(&picks)
-                .map(|(a, p)| fetch_records(a, p))
+                .map(|(a, p)| {
+                    Ok(Fetched {
+                        own: fetch_records(a, p)?,
+                        layers: a
+                            .layer_records
+                            .iter()
+                            .zip(&a.layers)
+                            .map(|(store, repo)| {
+                                let all: Vec<u32> = (0..repo.len() as u32).collect();
+                                Ok(store.get_many(&all)?)
+                            })
+                            .collect::<Result<_>>()?,
+                    })
+                })
                 .collect()
         });
         let mut gate_result = Ok(());
         for (a, p) in loaded.iter().zip(&picks) {
             progress.stage(&format!("repoclosure {}", a.arch));
-            match gate(def, a, p) {
+            match gate(def, a, p, opts) {
                 Ok(r) => {
                     reports.insert(a.arch.clone(), r);
                 }
@@ -561,12 +645,18 @@ fn run_recorded(
         .iter()
         .zip(&picks)
         .zip(fetched)
-        .map(|((a, p), records)| ArchContent {
+        .map(|((a, p), f)| ArchContent {
             arch: &a.arch,
             sources: &a.sources,
             picks: p,
-            records,
+            records: f.own,
             report: &reports[&a.arch],
+            layers: a
+                .layers
+                .iter()
+                .zip(f.layers)
+                .map(|(repo, records)| publish::LayerContent { repo, records })
+                .collect(),
         })
         .collect();
     let outputs = publish::publish(
@@ -575,6 +665,7 @@ fn run_recorded(
             record,
             definition: def,
             inputs,
+            stack: layers,
             metadata_only: req.metadata_only,
             verify_payloads: req.verify_payloads,
             cache_dir: req.cache_dir.as_deref(),
@@ -595,6 +686,13 @@ fn run_recorded(
         packages,
         timings,
     })
+}
+
+/// The records one arch publishes: the module's picks, and every package
+/// of each stack layer.
+struct Fetched {
+    own: Vec<PackageRecords>,
+    layers: Vec<Vec<PackageRecords>>,
 }
 
 /// The source metadata records of `picks`, in the same order.

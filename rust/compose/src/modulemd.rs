@@ -7,13 +7,17 @@ use crate::publish::PublishRequest;
 use crate::Result;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use strata_modulemd::{Defaults, Dependencies, License, ModuleStream, Profile, ServiceLevel};
+use strata_modulemd::{
+    Defaults, Dependencies, Document, License, ModuleStream, Profile, ServiceLevel, Stack,
+    StackLayer,
+};
 
-pub(crate) fn modules_yaml_for(
+/// The module's own stream and defaults documents for one arch.
+pub(crate) fn module_documents(
     req: &PublishRequest<'_>,
     arch: &str,
     artifacts: &[String],
-) -> Result<String> {
+) -> (ModuleStream, Defaults) {
     let def = req.definition;
     let rec = req.record;
     let mut definition = json!({
@@ -24,20 +28,46 @@ pub(crate) fn modules_yaml_for(
     if let Some(r) = &rec.scm_ref {
         definition["scm_ref"] = json!(r);
     }
+    let mut strata = json!({
+        "compose_id": rec.id,
+        "definition": definition,
+        "inputs": req.inputs.iter().map(|i| json!({
+            "kind": i.kind.to_string(),
+            "name": i.name,
+            "ident": i.ident,
+            "location": i.location,
+        })).collect::<Vec<Value>>(),
+    });
+    if !req.stack.is_empty() {
+        let stack = Stack {
+            name: def.name.clone(),
+            stream: def.stream.clone(),
+            compose_id: rec.id.clone(),
+            version: modulemd_version(rec.started_at),
+            context: rec.context.clone(),
+            requires: def
+                .module_requires()
+                .map(|(m, s)| format!("{m}:{s}"))
+                .collect(),
+            layers: req
+                .stack
+                .iter()
+                .map(|l| StackLayer {
+                    name: l.record.name.clone(),
+                    stream: l.record.stream.clone(),
+                    compose_id: l.record.id.clone(),
+                    version: l.record.version,
+                    context: l.record.context.clone(),
+                    requires: l.requires.clone(),
+                })
+                .collect(),
+        };
+        if let Value::Object(m) = &mut strata {
+            m.extend(stack.xmd_entries());
+        }
+    }
     let mut xmd = Map::new();
-    xmd.insert(
-        "strata".into(),
-        json!({
-            "compose_id": rec.id,
-            "definition": definition,
-            "inputs": req.inputs.iter().map(|i| json!({
-                "kind": i.kind.to_string(),
-                "name": i.name,
-                "ident": i.ident,
-                "location": i.location,
-            })).collect::<Vec<Value>>(),
-        }),
-    );
+    xmd.insert("strata".into(), strata);
     let requires: BTreeMap<String, Vec<String>> = def
         .requires
         .iter()
@@ -98,5 +128,50 @@ pub(crate) fn modules_yaml_for(
         stream: Some(def.stream.clone()),
         profiles: default_profiles,
     };
+    (stream, defaults)
+}
+
+/// The module's own `modules.yaml` for one arch.
+pub(crate) fn modules_yaml_for(
+    req: &PublishRequest<'_>,
+    arch: &str,
+    artifacts: &[String],
+) -> Result<String> {
+    let (stream, defaults) = module_documents(req, arch, artifacts);
     Ok(strata_modulemd::modules_yaml(&[stream], &[defaults])?)
+}
+
+/// The `modules.yaml` of a stack's repository: the module's own documents
+/// and those of every compose below it, as each published them.
+pub(crate) fn stack_modules_yaml(
+    req: &PublishRequest<'_>,
+    arch: &str,
+    artifacts: &[String],
+    layers: &[&strata_repodata::Repo],
+) -> Result<String> {
+    let (stream, defaults) = module_documents(req, arch, artifacts);
+    let mut streams = vec![stream];
+    let mut all_defaults = vec![defaults];
+    for repo in layers {
+        let text = strata_repodata::read_metadata(&repo.location, "modules")?.ok_or_else(|| {
+            crate::ComposeError::Other(format!(
+                "compose {} ({}) has no modules metadata",
+                repo.id, repo.location
+            ))
+        })?;
+        let text = String::from_utf8(text).map_err(|_| {
+            crate::ComposeError::Other(format!(
+                "the modules metadata of compose {} ({}) is not UTF-8",
+                repo.id, repo.location
+            ))
+        })?;
+        for doc in strata_modulemd::parse_modules_yaml(&text)? {
+            match doc {
+                Document::Stream(s) => streams.push(s),
+                Document::Defaults(d) => all_defaults.push(d),
+                Document::Other { .. } => {}
+            }
+        }
+    }
+    Ok(strata_modulemd::modules_yaml(&streams, &all_defaults)?)
 }

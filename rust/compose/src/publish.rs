@@ -30,6 +30,9 @@ pub struct PublishRequest<'a> {
     pub record: &'a ComposeRecord,
     pub definition: &'a ModuleDefinition,
     pub inputs: &'a [Input],
+    /// The stack below the module, bottom first (empty for a module that
+    /// requires no module).
+    pub stack: &'a [crate::stack::Layer],
     pub metadata_only: bool,
     pub verify_payloads: bool,
     pub cache_dir: Option<&'a Path>,
@@ -43,6 +46,15 @@ pub struct ArchContent<'a> {
     /// The source metadata records of `picks`, in the same order.
     pub records: Vec<PackageRecords>,
     pub report: &'a ClosureReport,
+    /// The stack's composes for this arch, bottom first.
+    pub layers: Vec<LayerContent<'a>>,
+}
+
+/// One compose of the stack below the module, on one arch: its published
+/// repository and the records of all its packages, in package order.
+pub struct LayerContent<'a> {
+    pub repo: &'a Repo,
+    pub records: Vec<PackageRecords>,
 }
 
 /// The productmd variant of a module compose.
@@ -59,6 +71,19 @@ pub fn os_tree(def: &ModuleDefinition, arch: &str) -> PathBuf {
 /// `compose/<Variant>/<arch>/os`, relative to the compose directory.
 pub fn repo_subdir(def: &ModuleDefinition, arch: &str) -> PathBuf {
     Path::new("compose").join(os_tree(def, arch))
+}
+
+/// The productmd variant of a stack compose's whole stack: the module's
+/// variant and `Stack` (`PhpStack`).
+pub fn stack_variant_uid(module_name: &str) -> String {
+    format!("{}Stack", productmd::variant_uid(module_name))
+}
+
+/// `compose/<Variant>Stack/<arch>/os`: the repository of the whole stack
+/// (the module and every compose below it), relative to the compose
+/// directory. Only a module that requires modules has one.
+pub fn stack_repo_subdir(module_name: &str, arch: &str) -> PathBuf {
+    Path::new("compose").join(productmd::os_tree(&stack_variant_uid(module_name), arch))
 }
 
 /// Where a package goes inside its repo: `Packages/<first letter>/<file>`,
@@ -194,6 +219,7 @@ fn publish_into(
         let total = c.picks.len();
         let mut artifacts = Vec::with_capacity(total);
         let mut records = Vec::with_capacity(total);
+        let mut hrefs = Vec::with_capacity(total);
         for (k, (p, mut rec)) in c.picks.iter().zip(c.records).enumerate() {
             let repo = &c.sources[p.repo];
             let pkg = repo.package(p.index);
@@ -204,6 +230,7 @@ fn publish_into(
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
             records.push(rec);
+            hrefs.push((href.clone(), pkg.checksum().to_string()));
             let nevra = nevra_with_epoch(&pkg);
             rpms.push(productmd::RpmEntry {
                 arch: c.arch.to_string(),
@@ -217,6 +244,11 @@ fn publish_into(
         }
         let modules_yaml = crate::modulemd::modules_yaml_for(req, c.arch, &artifacts)?;
         progress.stage(&format!("writing repodata for {}", c.arch));
+        let stack_records = if c.layers.is_empty() {
+            None
+        } else {
+            Some(records.clone())
+        };
         let written = write_repodata(
             &dir,
             &records,
@@ -244,9 +276,104 @@ fn publish_into(
             rpms: artifacts.clone(),
             modulemd_path: tree.join(modulemd_href).display().to_string(),
         });
+        if let Some(own_records) = stack_records {
+            publish_stack_repo(
+                req,
+                c.arch,
+                stage,
+                &dir,
+                own_records,
+                &hrefs,
+                &artifacts,
+                c.layers,
+                progress,
+            )?;
+        }
         repos.push((c.arch.to_string(), sub));
     }
     Ok((repos, rpms, modules))
+}
+
+/// The repository of the whole stack for one arch: the module's packages
+/// (linked from its own repository in the staging directory) and every
+/// package of each compose below it (linked from that compose), with one
+/// repodata and one modules.yaml, so one repository configuration gives a
+/// client the whole stack.
+#[allow(clippy::too_many_arguments)]
+fn publish_stack_repo(
+    req: &PublishRequest<'_>,
+    arch: &str,
+    stage: &Path,
+    own_dir: &Path,
+    own_records: Vec<PackageRecords>,
+    own_hrefs: &[(String, String)],
+    artifacts: &[String],
+    layers: Vec<LayerContent<'_>>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let def = req.definition;
+    let dir = stage.join(stack_repo_subdir(&def.name, arch));
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    progress.stage(&format!("linking the stack's packages for {arch}"));
+    // href → (checksum, where it came from)
+    let mut placed: std::collections::HashMap<String, (String, String)> =
+        std::collections::HashMap::new();
+    let mut records = own_records;
+    for (href, sum) in own_hrefs {
+        if !req.metadata_only {
+            let (src, dest) = (own_dir.join(href), dir.join(href));
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            if std::fs::hard_link(&src, &dest).is_err() {
+                std::fs::copy(&src, &dest).map_err(io(&dest))?;
+            }
+        }
+        placed.insert(href.clone(), (sum.clone(), req.record.id.clone()));
+    }
+    let layer_repos: Vec<&Repo> = layers.iter().map(|l| l.repo).collect();
+    for layer in layers {
+        let repo = layer.repo;
+        for (index, mut rec) in layer.records.into_iter().enumerate() {
+            let pkg = repo.package(index as u32);
+            let href = package_href(pkg.location());
+            if let Some((sum, from)) = placed.get(&href) {
+                if sum == pkg.checksum() {
+                    // The same RPM in two modules of the stack: once.
+                    continue;
+                }
+                return Err(ComposeError::Other(format!(
+                    "the stack of {} has two different packages published as {href}:                      one from {from}, one from {}",
+                    def.nsv(),
+                    repo.id
+                )));
+            }
+            if !req.metadata_only {
+                let size = strata_repodata::write::package_size(&rec.primary);
+                link_payload(repo, &pkg, size, &dir.join(&href), req.verify_payloads)?;
+            }
+            rec.primary = rewrite_location(&rec.primary, &href)?;
+            placed.insert(href, (pkg.checksum().to_string(), repo.id.clone()));
+            records.push(rec);
+        }
+    }
+    let modules_yaml = crate::modulemd::stack_modules_yaml(req, arch, artifacts, &layer_repos)?;
+    progress.stage(&format!("writing the stack's repodata for {arch}"));
+    write_repodata(
+        &dir,
+        &records,
+        &[ExtraMetadata {
+            mdtype: "modules".into(),
+            file_stem: "modules.yaml".into(),
+            content: modules_yaml.into_bytes(),
+        }],
+        &WriteOptions {
+            revision: req.record.started_at.to_string(),
+            timestamp: req.record.started_at,
+            ..WriteOptions::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// The source RPM's NEVRA from `sourcerpm` (`foo-1.0-1.fc40.src.rpm`),
