@@ -5,6 +5,8 @@
 #   base       a tiny platform
 #   apache     httpd and friends; mod_lua needs lua-libs, which base lacks
 #   f40-build  the wider build tag, where lua-libs lives (for suggestions)
+#   php        PHP, whose Apache module needs httpd: the php module is a
+#              stack on top of the apache module
 set -euo pipefail
 export SOURCE_DATE_EPOCH=1700000000
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -61,4 +63,8 @@ spec apache \
 spec f40-build \
   "lua-libs|5.4.6|glibc|" \
   "lua|5.4.6|lua-libs = 5.4.6-1|"
+spec php \
+  "php|8.2.13|php-common = 8.2.13, httpd-core >= 2.4|" \
+  "php-common|8.2.13|glibc|" \
+  "php-cli|8.2.13|php-common = 8.2.13, pcre2|"
 echo "example repositories written under $here/repos"
