@@ -111,10 +111,18 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
                     out.write_all(report.to_text().as_bytes())?;
                     eprint!("{}", report.extras_text());
                     for u in report.suggestions.iter().flat_map(|s| &s.additions) {
-                        eprintln!(
-                            "hint: `{}` from {} would close the gap; add it to the manifest with a reason",
-                            u.package, u.repo
-                        );
+                        // A lower module's source is named `name:stream/source`.
+                        match u.repo.split_once('/') {
+                            Some((lower, _)) => eprintln!(
+                                "hint: `{}` from {} would close the gap; add it to the manifest of \
+                                 {lower} with a reason, and compose {lower} again",
+                                u.package, u.repo
+                            ),
+                            None => eprintln!(
+                                "hint: `{}` from {} would close the gap; add it to the manifest with a reason",
+                                u.package, u.repo
+                            ),
+                        }
                     }
                 }
                 out.flush()?;

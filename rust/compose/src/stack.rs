@@ -73,7 +73,6 @@ pub fn resolve(
     let top = def.nsv();
     // name → compose ID
     let mut pins: BTreeMap<String, String> = def.compose_pins.clone();
-    let mut given: BTreeMap<String, String> = BTreeMap::new();
     for id in with {
         let rec = registry
             .get(id)?
@@ -82,7 +81,6 @@ pub fn resolve(
                 compose_id: id.clone(),
                 problem: "no such compose in the registry".into(),
             })?;
-        given.insert(rec.name.clone(), id.clone());
         pins.insert(rec.name, id.clone());
     }
 
@@ -173,7 +171,7 @@ pub fn resolve(
             },
         );
     }
-    for (name, id) in &given {
+    for (name, id) in &pins {
         if !layers.contains_key(name) {
             return Err(ComposeError::PinnedCompose {
                 module: top.clone(),

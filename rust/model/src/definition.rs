@@ -506,20 +506,32 @@ impl ModuleDefinition {
             );
         }
         for (m, id) in &d.compose_pins {
+            // A pin may name a module further down the stack, which only
+            // the registry knows: here only its form, and its stream when
+            // the module is required directly.
             let key = format!("data.compose_pins.{m}");
-            match d.requires.get(m).filter(|_| m != "platform") {
-                None => check(
-                    false,
-                    key,
-                    format!("`{m}` is pinned to a compose but is not a required module"),
-                ),
-                Some(s) => check(
-                    id.strip_prefix(&format!("{m}-{s}-"))
-                        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
-                    key,
-                    format!("`{id}` is not a compose ID of {m}:{s} (`{m}-{s}-<date>...`)"),
-                ),
-            }
+            let prefix = match d.requires.get(m) {
+                Some(s) => format!("{m}-{s}-"),
+                None => format!("{m}-"),
+            };
+            check(
+                m != "platform" && m != &d.name && is_valid_module_name(m),
+                key.clone(),
+                format!("`{m}` is not a module this module can require"),
+            );
+            check(
+                id.strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains(['/', ' '])),
+                key,
+                match d.requires.get(m) {
+                    Some(s) => {
+                        format!("`{id}` is not a compose ID of {m}:{s} (`{prefix}<date>...`)")
+                    }
+                    None => {
+                        format!("`{id}` is not a compose ID of {m} (`{prefix}<stream>-<date>...`)")
+                    }
+                },
+            );
         }
         check(
             !d.requires.contains_key(&d.name),

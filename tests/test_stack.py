@@ -1,0 +1,237 @@
+"""Stacks end to end: php:8.2 requires apache:2.4, which requires
+base-runtime:f40, each composed from its own source with real RPMs; the
+stack's gate, records, tree, whole-stack repository (installed by real dnf)
+and the failure/fallback story of the design."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import composekit as ck
+import rpmfactory
+
+PLATFORM = [
+    {"name": "glibc", "version": "2.39", "release": "1.fc40", "arch": "x86_64",
+     "provides": ["libc.so.6()(64bit)"]},
+]
+BASE_SRC = [
+    {"name": "libfoo", "version": "1.0", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libc.so.6()(64bit)"], "provides": ["libfoo.so.1()(64bit)"]},
+    {"name": "libbar", "version": "2.0", "release": "1.fc40", "arch": "x86_64",
+     "provides": ["libbar.so.2()(64bit)"]},
+    {"name": "libbroken", "version": "1", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libnowhere.so.9()(64bit)"]},
+]
+APACHE_SRC = [
+    {"name": "httpd", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libfoo.so.1()(64bit)", "httpd-tools"]},
+    {"name": "httpd-tools", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64"},
+]
+PHP_SRC = [
+    {"name": "php", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["httpd", "php-common = 8.2.13-1.fc40"]},
+    {"name": "php-common", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libbar.so.2()(64bit)"]},
+    {"name": "php-cli", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["php-common"]},
+]
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack-src")
+    return {
+        "platform": rpmfactory.make_repo(root / "platform", PLATFORM),
+        "base": rpmfactory.make_repo(root / "base-src", BASE_SRC),
+        "apache": rpmfactory.make_repo(root / "apache-src", APACHE_SRC),
+        "php": rpmfactory.make_repo(root / "php-src", PHP_SRC),
+    }
+
+
+@pytest.fixture
+def site(strata_bin, tmp_path, repos):
+    return ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+
+
+def base(tmp_path, repos, packages=("libfoo", "libbar"), stream="f40", file="base.yaml"):
+    return ck.write_definition(tmp_path / "defs" / file, ck.definition(
+        name="base-runtime", stream=stream, packages=packages, repos=[repos["base"]],
+        requires={"platform": "f40"}, profiles={"default": list(packages)[:1]}))
+
+
+def apache(tmp_path, repos, requires=None):
+    return ck.write_definition(tmp_path / "defs" / "apache.yaml", ck.definition(
+        name="apache", stream="2.4", packages=("httpd", "httpd-tools"), repos=[repos["apache"]],
+        requires=requires or {"platform": "f40", "base-runtime": "f40"},
+        profiles={"default": ["httpd"]}))
+
+
+def php(tmp_path, repos, requires=None, **extra):
+    return ck.write_definition(tmp_path / "defs" / "php.yaml", ck.definition(
+        name="php", stream="8.2", packages=("php", "php-common", "php-cli"), repos=[repos["php"]],
+        requires=requires or {"platform": "f40", "apache": "2.4"},
+        profiles={"default": ["php", "php-cli"]}, **extra))
+
+
+def compose_ids(rec: dict) -> dict[str, tuple[str, str]]:
+    """name:stream → (input kind, compose ID) of a record's module inputs."""
+    return {i["name"]: (i["kind"], i["ident"]) for i in rec["inputs"]
+            if i["kind"] in ("compose", "stack_compose")}
+
+
+def tree(site, *args) -> dict:
+    r = site.run("tree", *args, "--json", "--config", site.config, check_rc=0)
+    return json.loads(r.stdout)
+
+
+def test_stack_compose_records_the_tree_and_its_repo_installs_the_stack(site, tmp_path, repos):
+    b = site.compose_json(base(tmp_path, repos))
+    a = site.compose_json(apache(tmp_path, repos))
+    p = site.compose_json(php(tmp_path, repos))
+    assert p["state"] == "finished"
+    # The compose records every module below it: apache directly, and
+    # base-runtime through apache.
+    assert compose_ids(p) == {"apache:2.4": ("compose", a["id"]),
+                              "base-runtime:f40": ("stack_compose", b["id"])}
+    assert compose_ids(a) == {"base-runtime:f40": ("compose", b["id"])}
+    # Only php's own packages are php's.
+    assert sorted(p["packages"]["x86_64"]) == [
+        "php-0:8.2.13-1.fc40.x86_64", "php-cli-0:8.2.13-1.fc40.x86_64",
+        "php-common-0:8.2.13-1.fc40.x86_64"]
+
+    # strata tree: the compose used at each level.
+    t = tree(site, "php:8.2")
+    assert (t["module"], t["compose_id"]) == ("php:8.2", p["id"])
+    [ta] = t["requires"]
+    assert (ta["module"], ta["compose_id"]) == ("apache:2.4", a["id"])
+    [tb] = ta["requires"]
+    assert (tb["module"], tb["compose_id"], tb["requires"]) == ("base-runtime:f40", b["id"], [])
+    text = site.run("tree", "php:8.2", "--config", site.config, check_rc=0).stdout
+    assert text.splitlines() == [f"php:8.2  {p['id']}", f"└─ apache:2.4  {a['id']}",
+                                 f"   └─ base-runtime:f40  {b['id']}"]
+    # A definition shows what a compose would use now.
+    t = tree(site, php(tmp_path, repos))
+    assert t["requires"][0]["requires"][0]["compose_id"] == b["id"]
+    # composes show lists the inputs, and the whole-stack repo.
+    shown = site.run("composes", "show", p["id"], "--config", site.config, check_rc=0).stdout
+    assert f"compose apache:2.4 {a['id']}" in shown
+    assert f"stack_compose base-runtime:f40 {b['id']}" in shown
+    stack_repo = Path(p["outputs"]["path"]) / "compose" / "PhpStack" / "x86_64" / "os"
+    assert f"{stack_repo} (the whole stack)" in shown
+
+    # The stack's repository: every package of the stack, and one
+    # modules.yaml with the three streams, valid for libmodulemd.
+    md = ck.load_with_libmodulemd(ck.modules_yaml(stack_repo))
+    assert sorted(md) == ["apache", "base-runtime", "php"]
+    assert md["php"]["streams"][0]["requires"] == {"apache": ["2.4"], "platform": ["f40"]}
+    docs = [d for d in yaml.safe_load_all(ck.modules_yaml(stack_repo))
+            if d["document"] == "modulemd"]
+    xmd = {d["data"]["name"]: d["data"]["xmd"]["strata"] for d in docs}
+    assert xmd["php"]["compose_id"] == p["id"]
+    assert xmd["php"]["requires"] == ["apache:2.4"]
+    assert [(layer["name"], layer["compose_id"], layer["requires"])
+            for layer in xmd["php"]["stack"]] == [
+        ("base-runtime", b["id"], []), ("apache", a["id"], ["base-runtime:f40"])]
+    assert xmd["apache"]["compose_id"] == a["id"]
+    rpms = sorted(f.name for f in (stack_repo / "Packages").rglob("*.rpm"))
+    assert rpms == sorted(f"{n}.rpm" for n in [
+        "httpd-2.4.58-1.fc40.x86_64", "httpd-tools-2.4.58-1.fc40.x86_64",
+        "libbar-2.0-1.fc40.x86_64", "libfoo-1.0-1.fc40.x86_64",
+        "php-8.2.13-1.fc40.x86_64", "php-cli-8.2.13-1.fc40.x86_64",
+        "php-common-8.2.13-1.fc40.x86_64"])
+    # The module's own repository holds only its packages.
+    own = sorted(f.name for f in (ck.repo_dir(p, "x86_64") / "Packages").rglob("*.rpm"))
+    assert len(own) == 3
+
+    # One repository configuration (the stack's, beside the platform)
+    # installs the whole stack with real dnf.
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, root, work,
+                       ["module", "install", "php:8.2/default"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ck.rpm_qa(root, work) == {"php", "php-cli", "php-common", "httpd", "httpd-tools",
+                                    "libfoo", "libbar", "glibc"}
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, root, work,
+                       ["module", "list", "--enabled"])
+    assert r.returncode == 0, r.stderr
+    enabled = {line.split()[0] for line in r.stdout.splitlines()
+               if line.split() and line.split()[0] in ("php", "apache", "base-runtime")}
+    assert enabled == {"php", "apache", "base-runtime"}, r.stdout
+
+
+def test_a_failed_base_compose_does_not_block_the_modules_above(site, tmp_path, repos):
+    good0 = site.compose_json(base(tmp_path, repos))
+    # base-runtime #1 fails its gate: libbroken needs a library nothing has.
+    failed = site.compose_json(base(tmp_path, repos, packages=("libfoo", "libbar", "libbroken")),
+                               rc=1)
+    assert failed["state"] == "failed"
+    # apache composes on base-runtime's last good compose, and records it.
+    a1 = site.compose_json(apache(tmp_path, repos))
+    assert compose_ids(a1) == {"base-runtime:f40": ("compose", good0["id"])}
+    # base-runtime #2 succeeds: the next apache compose picks it up.
+    good2 = site.compose_json(base(tmp_path, repos))
+    assert good2["id"] != good0["id"]
+    a2 = site.compose_json(apache(tmp_path, repos))
+    assert compose_ids(a2) == {"base-runtime:f40": ("compose", good2["id"])}
+    assert [good0["id"].rsplit(".", 1)[1], failed["id"].rsplit(".", 1)[1],
+            good2["id"].rsplit(".", 1)[1]] == ["0", "1", "2"]
+    # And so does a stack above apache: php uses both last good composes.
+    p = site.compose_json(php(tmp_path, repos))
+    assert compose_ids(p) == {"apache:2.4": ("compose", a2["id"]),
+                              "base-runtime:f40": ("stack_compose", good2["id"])}
+
+
+def test_stack_wide_gate_failure_suggests_from_the_lower_modules_source(site, tmp_path, repos):
+    b0 = site.compose_json(base(tmp_path, repos))
+    site.compose_json(apache(tmp_path, repos))
+    # base-runtime drops libfoo: its own gate passes (nothing in it needs
+    # libfoo), but apache's httpd does.
+    b1 = site.compose_json(base(tmp_path, repos, packages=("libbar",)))
+    r = site.compose(php(tmp_path, repos), check_rc=1)
+    assert "libfoo.so.1()(64bit)" in r.stdout, r.stdout
+    assert "httpd-2.4.58-1.fc40.x86_64" in r.stdout
+    # The suggestion comes from base-runtime's own source.
+    assert ("hint: `libfoo-1.0-1.fc40.x86_64` from base-runtime:f40/source would close the gap; "
+            "add it to the manifest of base-runtime:f40") in r.stderr, r.stderr
+    [failed] = site.list("php:8.2")
+    assert failed["state"] == "failed"
+    assert compose_ids(failed)["base-runtime:f40"] == ("stack_compose", b1["id"])
+    assert not (site.out / "latest-php-8.2").exists()
+    # Pinning base-runtime to the compose that still had libfoo closes it,
+    # on the command line or in the definition.
+    p = site.compose_json(php(tmp_path, repos), "--with-compose", b0["id"])
+    assert compose_ids(p)["base-runtime:f40"] == ("stack_compose", b0["id"])
+    assert tree(site, p["id"])["requires"][0]["requires"][0]["compose_id"] == b0["id"]
+    p2 = site.compose_json(php(tmp_path, repos, compose_pins={"base-runtime": b0["id"]}))
+    assert compose_ids(p2)["base-runtime:f40"] == ("stack_compose", b0["id"])
+
+
+def test_bad_pins_and_conflicting_streams_are_clear_errors(site, tmp_path, repos):
+    b = site.compose_json(base(tmp_path, repos))
+    failed = site.compose_json(base(tmp_path, repos, packages=("libfoo", "libbroken")), rc=1)
+    a = site.compose_json(apache(tmp_path, repos))
+    r = site.compose(php(tmp_path, repos), "--with-compose", failed["id"], check_rc=2)
+    assert failed["id"] in r.stderr and "only a finished compose can be used" in r.stderr
+    r = site.compose(php(tmp_path, repos), "--with-compose", "nope-1-20260101.n.0", check_rc=2)
+    assert "nope-1-20260101.n.0" in r.stderr and "no such compose" in r.stderr
+    # A pin for a module the stack does not have.
+    site.compose_json(base(tmp_path, repos, stream="f39", file="base39.yaml"))
+    other = site.list("base-runtime:f39")[0]["id"]
+    r = site.compose(apache(tmp_path, repos, requires={"platform": "f40"}), "--with-compose",
+                     other, check_rc=2)
+    assert "does not require base-runtime" in r.stderr, r.stderr
+    # The definition's compose_pins must name a compose of the required stream.
+    r = site.compose(php(tmp_path, repos, compose_pins={"apache": b["id"]}), check_rc=2)
+    assert "data.compose_pins.apache" in r.stderr and "not a compose ID of apache:2.4" in r.stderr
+    # Two streams of one module in a stack.
+    r = site.compose(php(tmp_path, repos, requires={"platform": "f40", "apache": "2.4",
+                                                   "base-runtime": "f39"}), check_rc=2)
+    assert "two streams of base-runtime" in r.stderr, r.stderr
+    assert "base-runtime:f39 (required by php:8.2)" in r.stderr
+    assert "base-runtime:f40 (required by apache:2.4)" in r.stderr
+    assert site.list("php:8.2") == []
+    assert a["state"] == "finished"
