@@ -131,9 +131,11 @@ pub fn publish(
         release_name: def.name.clone(),
         release_short: def.name.clone(),
         release_version: def.stream.clone(),
-        variant_uid: variant_uid(def),
-        variant_name: def.summary.clone(),
-        arches,
+        variants: vec![productmd::VariantInfo {
+            uid: variant_uid(def),
+            name: def.summary.clone(),
+            arches,
+        }],
     };
     productmd::validate(&info, &rpms, &modules)
         .map_err(|e| ComposeError::Other(format!("productmd metadata of {id}: {e}")))?;
@@ -177,6 +179,7 @@ fn publish_into(
     progress: &dyn Progress,
 ) -> Result<Published> {
     let def = req.definition;
+    let variant = variant_uid(def);
     let mut repos = Vec::new();
     let mut rpms = Vec::new();
     let mut modules = Vec::new();
@@ -206,6 +209,7 @@ fn publish_into(
             records.push(rec);
             let nevra = nevra_with_epoch(&pkg);
             rpms.push(productmd::RpmEntry {
+                variant: variant.clone(),
                 arch: c.arch.to_string(),
                 srpm_nevra: srpm_nevra(&pkg),
                 nevra: nevra.clone(),
@@ -236,6 +240,7 @@ fn publish_into(
             .map(|f| f.href.clone())
             .unwrap_or_default();
         modules.push(productmd::ModuleEntry {
+            variant: variant.clone(),
             arch: c.arch.to_string(),
             name: def.name.clone(),
             stream: def.stream.clone(),

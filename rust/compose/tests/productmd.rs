@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use strata_compose::productmd::{
     composeinfo_json, modules_json, rpms_json, validate, variant_uid, ComposeInfo, ModuleEntry,
-    ProductmdError, RpmEntry,
+    ProductmdError, RpmEntry, VariantInfo,
 };
 
 /// Loads `<top>/compose/metadata/*.json` and prints what productmd read,
@@ -128,15 +128,18 @@ fn info() -> ComposeInfo {
         release_name: "base-runtime".into(),
         release_short: "base-runtime".into(),
         release_version: "2.4".into(),
-        variant_uid: variant_uid("base-runtime"),
-        variant_name: "Base runtime — the bottom of every stack".into(),
-        arches: vec!["x86_64".into(), "aarch64".into()],
+        variants: vec![VariantInfo {
+            uid: variant_uid("base-runtime"),
+            name: "Base runtime — the bottom of every stack".into(),
+            arches: vec!["x86_64".into(), "aarch64".into()],
+        }],
     }
 }
 
 fn binary(arch: &str, name: &str, epoch: u32, pkg_arch: &str) -> RpmEntry {
     let nevra = format!("{name}-{epoch}:2.4.58-1.fc40.{pkg_arch}");
     RpmEntry {
+        variant: "BaseRuntime".into(),
         arch: arch.into(),
         srpm_nevra: format!("httpd-{epoch}:2.4.58-1.fc40.src"),
         path: format!(
@@ -159,6 +162,7 @@ fn rpms() -> Vec<RpmEntry> {
             ..binary("x86_64", "httpd-debuginfo", 0, "x86_64")
         },
         RpmEntry {
+            variant: "BaseRuntime".into(),
             arch: "x86_64".into(),
             srpm_nevra: String::new(),
             nevra: "httpd-0:2.4.58-1.fc40.src".into(),
@@ -172,6 +176,7 @@ fn modules() -> Vec<ModuleEntry> {
     ["x86_64", "aarch64"]
         .into_iter()
         .map(|arch| ModuleEntry {
+            variant: "BaseRuntime".into(),
             arch: arch.into(),
             name: "base-runtime".into(),
             stream: "2.4".into(),
@@ -333,10 +338,11 @@ fn productmd_refuses_what_we_refuse() {
     );
 
     let mut i = info();
-    i.variant_uid = "base_runtime".into();
+    i.variants[0].uid = "base_runtime".into();
     let renamed: Vec<RpmEntry> = rpms
         .iter()
         .map(|r| RpmEntry {
+            variant: "base_runtime".into(),
             path: r.path.replace("BaseRuntime/", "base_runtime/"),
             ..r.clone()
         })
@@ -345,14 +351,21 @@ fn productmd_refuses_what_we_refuse() {
         &i,
         &renamed,
         &[],
-        "variant uid",
+        "variants[0].uid",
         "composeinfo",
         "base_runtime",
     );
 
     let mut i = info();
-    i.variant_name = String::new();
-    assert_both_refuse(&i, &rpms, &modules, "variant name", "composeinfo", "blank");
+    i.variants[0].name = String::new();
+    assert_both_refuse(
+        &i,
+        &rpms,
+        &modules,
+        "variants[0].name",
+        "composeinfo",
+        "blank",
+    );
 
     // An RPM without its epoch.
     let mut bad = rpms.clone();
@@ -405,14 +418,14 @@ fn productmd_refuses_what_we_refuse() {
 
     // A compose arch productmd does not know.
     let mut i = info();
-    i.arches.push("x86-64".into());
+    i.variants[0].arches.push("x86-64".into());
     let mut bad = rpms.clone();
     bad[0].arch = "x86-64".into();
     assert_both_refuse(
         &i,
         &bad,
         &[],
-        "variant arches",
+        "variants[0].arches",
         "rebuild rpms",
         "RPM_ARCHES",
     );
