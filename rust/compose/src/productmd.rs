@@ -1175,6 +1175,193 @@ mod test {
         }
     }
 
+    /// `Apache` (x86_64, aarch64) and the stack's `ApacheStack` (x86_64).
+    fn two_variants() -> ComposeInfo {
+        let mut i = info();
+        i.variants.push(VariantInfo {
+            uid: "ApacheStack".into(),
+            name: "Apache and its stack".into(),
+            arches: vec!["x86_64".into()],
+        });
+        i
+    }
+
+    /// `rpm(arch, nevra)`, published in the stack's variant.
+    fn stack_rpm(arch: &str, nevra: &str) -> RpmEntry {
+        RpmEntry {
+            variant: "ApacheStack".into(),
+            path: format!("ApacheStack/{arch}/os/Packages/h/{nevra}.rpm"),
+            ..rpm(arch, nevra)
+        }
+    }
+
+    fn stack_module(arch: &str) -> ModuleEntry {
+        ModuleEntry {
+            variant: "ApacheStack".into(),
+            modulemd_path: format!("ApacheStack/{arch}/os/repodata/def-modules.yaml.gz"),
+            ..module(arch)
+        }
+    }
+
+    #[test]
+    fn composeinfo_has_every_variant() {
+        let v: serde_json::Value =
+            serde_json::from_str(&composeinfo_json(&two_variants())).unwrap();
+        let variants = v["payload"]["variants"].as_object().unwrap();
+        assert_eq!(
+            variants.keys().collect::<Vec<_>>(),
+            ["Apache", "ApacheStack"]
+        );
+        let stack = &variants["ApacheStack"];
+        assert_eq!(stack["uid"], "ApacheStack");
+        assert_eq!(stack["id"], "ApacheStack");
+        assert_eq!(stack["name"], "Apache and its stack");
+        assert_eq!(stack["arches"], serde_json::json!(["x86_64"]));
+        assert_eq!(
+            stack["paths"]["packages"],
+            serde_json::json!({"x86_64": "ApacheStack/x86_64/os/Packages"})
+        );
+        assert_eq!(variants["Apache"]["arches"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_same_rpm_in_two_variants() {
+        let info = two_variants();
+        let nevra = "httpd-0:2.4.58-1.fc40.x86_64";
+        let rpms = vec![rpm("x86_64", nevra), stack_rpm("x86_64", nevra)];
+        let modules = vec![module("x86_64"), stack_module("x86_64")];
+        validate(&info, &rpms, &modules).unwrap();
+
+        let v: serde_json::Value = serde_json::from_str(&rpms_json(&info, &rpms)).unwrap();
+        let path = |variant: &str| {
+            v["payload"]["rpms"][variant]["x86_64"]["httpd-0:2.4.58-1.fc40.src"][nevra]["path"]
+                .clone()
+        };
+        assert_eq!(
+            path("Apache"),
+            "Apache/x86_64/os/Packages/h/httpd-0:2.4.58-1.fc40.x86_64.rpm"
+        );
+        assert_eq!(
+            path("ApacheStack"),
+            "ApacheStack/x86_64/os/Packages/h/httpd-0:2.4.58-1.fc40.x86_64.rpm"
+        );
+        let v: serde_json::Value = serde_json::from_str(&modules_json(&info, &modules)).unwrap();
+        let uid = module("x86_64").uid();
+        assert_eq!(
+            v["payload"]["modules"]["ApacheStack"]["x86_64"][&uid]["modulemd_path"]["binary"],
+            "ApacheStack/x86_64/os/repodata/def-modules.yaml.gz"
+        );
+        assert_eq!(
+            v["payload"]["modules"]["Apache"]["x86_64"][&uid]["modulemd_path"]["binary"],
+            "Apache/x86_64/os/repodata/abc-modules.yaml.gz"
+        );
+
+        // Within one variant the same RPM with two paths still conflicts.
+        let mut other = stack_rpm("x86_64", nevra);
+        other.path = "ApacheStack/x86_64/os/Packages/h/other.rpm".into();
+        assert!(matches!(
+            validate(&info, &[rpms[1].clone(), other], &[]),
+            Err(ProductmdError::Conflict { .. })
+        ));
+        let mut other = stack_module("x86_64");
+        other.modulemd_path = "ApacheStack/x86_64/os/repodata/other-modules.yaml.gz".into();
+        assert!(matches!(
+            validate(&info, &[], &[modules[1].clone(), other]),
+            Err(ProductmdError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_variant_without_entries_is_left_out() {
+        let info = two_variants();
+        let rpms = vec![rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64")];
+        let modules = vec![stack_module("x86_64")];
+        validate(&info, &rpms, &modules).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&rpms_json(&info, &rpms)).unwrap();
+        let variants = v["payload"]["rpms"].as_object().unwrap();
+        assert_eq!(variants.keys().collect::<Vec<_>>(), ["Apache"]);
+        let v: serde_json::Value = serde_json::from_str(&modules_json(&info, &modules)).unwrap();
+        let variants = v["payload"]["modules"].as_object().unwrap();
+        assert_eq!(variants.keys().collect::<Vec<_>>(), ["ApacheStack"]);
+        // No entries at all: an empty map, as productmd writes it.
+        assert!(rpms_json(&info, &[]).contains("\"rpms\": {}"));
+        assert!(modules_json(&info, &[]).contains("\"modules\": {}"));
+    }
+
+    #[test]
+    fn an_entry_names_an_unknown_variant() {
+        let info = two_variants();
+        let mut r = rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
+        r.variant = "Nginx".into();
+        r.path = "Nginx/x86_64/os/Packages/h/httpd.rpm".into();
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].variant"
+        );
+        let mut m = module("x86_64");
+        m.variant = "apache".into(); // UIDs are compared exactly
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].variant"
+        );
+    }
+
+    #[test]
+    fn an_arch_not_in_its_variant() {
+        let info = two_variants();
+        // aarch64 is one of the compose's arches, but not the stack's.
+        let r = stack_rpm("aarch64", "httpd-0:2.4.58-1.fc40.aarch64");
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].arch"
+        );
+        let m = stack_module("aarch64");
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].arch"
+        );
+        validate(
+            &info,
+            &[rpm("aarch64", "httpd-0:2.4.58-1.fc40.aarch64")],
+            &[],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_path_in_the_other_variants_tree() {
+        let info = two_variants();
+        let mut r = stack_rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
+        r.path = "Apache/x86_64/os/Packages/h/httpd.rpm".into();
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].path"
+        );
+        let mut m = module("x86_64");
+        m.modulemd_path = "ApacheStack/x86_64/os/repodata/abc-modules.yaml.gz".into();
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].modulemd_path"
+        );
+    }
+
+    #[test]
+    fn duplicate_variant_uids() {
+        let mut info = two_variants();
+        info.variants[1].uid = "Apache".into();
+        assert_eq!(
+            what(validate(&info, &[], &[]).unwrap_err()),
+            "variants[1].uid"
+        );
+        // Each variant is checked, not only the first.
+        let mut info = two_variants();
+        info.variants[1].arches = vec![];
+        assert_eq!(
+            what(validate(&info, &[], &[]).unwrap_err()),
+            "variants[1].arches"
+        );
+    }
+
     #[test]
     fn module_uid_and_tag() {
         let m = module("x86_64");
