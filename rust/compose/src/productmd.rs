@@ -12,15 +12,19 @@
 //! applies all of those rules (productmd 1.51) and a few of Pungi's
 //! conventions on top; call it before writing.
 //!
-//! One module compose is one productmd compose with one variant, laid out
-//! as Pungi lays out a variant (paths relative to the `compose/` directory,
-//! the one holding `metadata/`):
+//! One module compose is one productmd compose with one or more variants
+//! (a module's own repository, e.g. `Php`, and for a stack also the whole
+//! stack's, e.g. `PhpStack`), each laid out as Pungi lays out a variant
+//! (paths relative to the `compose/` directory, the one holding
+//! `metadata/`):
 //! ```text
 //! <Variant>/<arch>/os/                      os_tree, repository
 //! <Variant>/<arch>/os/Packages/<l>/<rpm>    packages
 //! <Variant>/<arch>/os/repodata/             with the modules metadata
 //! metadata/{composeinfo,rpms,modules}.json
 //! ```
+//! Every RPM and module entry names its variant; the same RPM may be in
+//! several variants, each with its own path, as in Pungi's composes.
 //! The release is the module: release short name = module name, version =
 //! stream, type `ga` (so productmd's `create_compose_id` gives back the
 //! compose ID: `apache-2.4-20261125.n.0`).
@@ -111,7 +115,7 @@ pub const RPM_ARCHES: [&str; 61] = [
     "noarch",
 ];
 
-/// The compose as productmd describes it, with its one variant.
+/// The compose as productmd describes it, with its variants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComposeInfo {
     /// Ends with `-<date><type suffix>.<respin>` (`apache-2.4-20261125.n.0`).
@@ -129,17 +133,34 @@ pub struct ComposeInfo {
     /// Release version: the stream; productmd requires either a non-digit
     /// first character or numbers joined by dots (`f40`, `2.4`, `8`).
     pub release_version: String,
+    /// At least one; UIDs unique.
+    pub variants: Vec<VariantInfo>,
+}
+
+/// One top-level variant of the compose (`composeinfo.json`'s
+/// `variants`), with its tree `<uid>/` in the `compose/` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantInfo {
     /// See [`variant_uid`].
-    pub variant_uid: String,
+    pub uid: String,
     /// Human-readable variant name, e.g. the module's summary.
-    pub variant_name: String,
-    /// The compose's arches (basearches, as Pungi's variants have).
+    pub name: String,
+    /// The variant's arches (basearches, as Pungi's variants have).
     pub arches: Vec<String>,
 }
 
-/// One RPM of the compose (`rpms.json`).
+impl ComposeInfo {
+    /// The variant with this UID.
+    pub fn variant(&self, uid: &str) -> Option<&VariantInfo> {
+        self.variants.iter().find(|v| v.uid == uid)
+    }
+}
+
+/// One RPM of one variant of the compose (`rpms.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmEntry {
+    /// The UID of the variant it is published in.
+    pub variant: String,
     /// The compose arch it is published under (for source RPMs too).
     pub arch: String,
     /// `name-epoch:version-release.src` of its source RPM; empty, or the
@@ -154,9 +175,12 @@ pub struct RpmEntry {
     pub category: String,
 }
 
-/// One module stream of the compose on one arch (`modules.json`).
+/// One module stream of one variant of the compose on one arch
+/// (`modules.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleEntry {
+    /// The UID of the variant it is published in.
+    pub variant: String,
     pub arch: String,
     pub name: String,
     pub stream: String,
@@ -333,13 +357,64 @@ fn check_relative_path(what: &str, path: &str, variant_uid: &str) -> Result<(), 
     Ok(())
 }
 
-fn check_compose_arch(what: &str, arch: &str, info: &ComposeInfo) -> Result<(), ProductmdError> {
-    if !info.arches.iter().any(|a| a == arch) {
+/// The entry's variant, which must be one of the compose's, and its arch,
+/// which must be one of that variant's. `what` is the entry (`rpms[3]`).
+fn check_variant_arch<'a>(
+    what: &str,
+    variant: &str,
+    arch: &str,
+    info: &'a ComposeInfo,
+) -> Result<&'a VariantInfo, ProductmdError> {
+    let v = info.variant(variant).ok_or_else(|| {
+        invalid(
+            format!("{what}.variant"),
+            variant,
+            format!(
+                "not one of the compose's variants {:?}",
+                info.variants.iter().map(|v| &v.uid).collect::<Vec<_>>()
+            ),
+        )
+    })?;
+    if !v.arches.iter().any(|a| a == arch) {
         return Err(invalid(
-            what,
+            format!("{what}.arch"),
             arch,
-            format!("not one of the compose's arches {:?}", info.arches),
+            format!("not one of variant {}'s arches {:?}", v.uid, v.arches),
         ));
+    }
+    Ok(v)
+}
+
+fn check_variant(i: usize, v: &VariantInfo, seen: &[VariantInfo]) -> Result<(), ProductmdError> {
+    let what = |f: &str| format!("variants[{i}].{f}");
+    if v.uid.is_empty() || !v.uid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid(
+            what("uid"),
+            &v.uid,
+            "productmd allows only ASCII letters and digits in a top-level variant ID",
+        ));
+    }
+    if seen.iter().any(|s| s.uid == v.uid) {
+        return Err(invalid(
+            what("uid"),
+            &v.uid,
+            "given to two variants: a variant UID names its tree and its metadata",
+        ));
+    }
+    if v.name.trim().is_empty() {
+        return Err(invalid(what("name"), &v.name, "must not be blank"));
+    }
+    if v.arches.is_empty() {
+        return Err(invalid(what("arches"), "", "must not be empty"));
+    }
+    for a in &v.arches {
+        if !RPM_ARCHES.contains(&a.as_str()) || a == "src" || a == "nosrc" {
+            return Err(invalid(
+                what("arches"),
+                a,
+                "not an arch productmd knows for a compose (RPM_ARCHES without src, nosrc)",
+            ));
+        }
     }
     Ok(())
 }
@@ -400,38 +475,22 @@ fn check_info(info: &ComposeInfo) -> Result<(), ProductmdError> {
             "productmd requires a non-digit first character, or numbers joined by single dots",
         ));
     }
-    if info.variant_uid.is_empty() || !info.variant_uid.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if info.variants.is_empty() {
         return Err(invalid(
-            "variant uid",
-            &info.variant_uid,
-            "productmd allows only ASCII letters and digits in a top-level variant ID",
+            "variants",
+            "",
+            "a compose has at least one variant",
         ));
     }
-    if info.variant_name.trim().is_empty() {
-        return Err(invalid(
-            "variant name",
-            &info.variant_name,
-            "must not be blank",
-        ));
-    }
-    if info.arches.is_empty() {
-        return Err(invalid("variant arches", "", "must not be empty"));
-    }
-    for a in &info.arches {
-        if !RPM_ARCHES.contains(&a.as_str()) || a == "src" || a == "nosrc" {
-            return Err(invalid(
-                "variant arches",
-                a,
-                "not an arch productmd knows for a compose (RPM_ARCHES without src, nosrc)",
-            ));
-        }
+    for (i, v) in info.variants.iter().enumerate() {
+        check_variant(i, v, &info.variants[..i])?;
     }
     Ok(())
 }
 
 fn check_rpm(i: usize, r: &RpmEntry, info: &ComposeInfo) -> Result<(), ProductmdError> {
     let what = |f: &str| format!("rpms[{i}].{f}");
-    check_compose_arch(&what("arch"), &r.arch, info)?;
+    let variant = check_variant_arch(&format!("rpms[{i}]"), &r.variant, &r.arch, info)?;
     if !["binary", "debug", "source"].contains(&r.category.as_str()) {
         return Err(invalid(
             what("category"),
@@ -466,12 +525,12 @@ fn check_rpm(i: usize, r: &RpmEntry, info: &ComposeInfo) -> Result<(), Productmd
             ));
         }
     }
-    check_relative_path(&what("path"), &r.path, &info.variant_uid)
+    check_relative_path(&what("path"), &r.path, &variant.uid)
 }
 
 fn check_module(i: usize, m: &ModuleEntry, info: &ComposeInfo) -> Result<(), ProductmdError> {
     let what = |f: &str| format!("modules[{i}].{f}");
-    check_compose_arch(&what("arch"), &m.arch, info)?;
+    let variant = check_variant_arch(&format!("modules[{i}]"), &m.variant, &m.arch, info)?;
     // The UID is split at ':' (productmd's `Modules.parse_uid`).
     for (f, v) in [
         ("name", &m.name),
@@ -489,11 +548,15 @@ fn check_module(i: usize, m: &ModuleEntry, info: &ComposeInfo) -> Result<(), Pro
     for (k, r) in m.rpms.iter().enumerate() {
         check_nevra(&what(&format!("rpms[{k}]")), r)?;
     }
-    check_relative_path(&what("modulemd_path"), &m.modulemd_path, &info.variant_uid)
+    check_relative_path(&what("modulemd_path"), &m.modulemd_path, &variant.uid)
 }
 
 /// Checks everything productmd's API checks when these files are built
-/// through it, and that every path and arch belongs to the one variant.
+/// through it; that the variants' UIDs are unique; and that every entry
+/// names one of the compose's variants, one of that variant's arches, and
+/// paths inside that variant's tree (`<uid>/`). Conflicts are looked for
+/// per variant: the same RPM in two variants, each with its own path, is
+/// normal.
 pub fn validate(
     info: &ComposeInfo,
     rpms: &[RpmEntry],
@@ -558,6 +621,17 @@ fn obj<const N: usize>(entries: [(&str, J); N]) -> J {
 
 fn s(v: &str) -> J {
     J::Str(v.to_string())
+}
+
+/// The object under `key` in `map`, created empty if missing.
+fn child<'a>(map: &'a mut BTreeMap<String, J>, key: &str) -> &'a mut BTreeMap<String, J> {
+    match map
+        .entry(key.to_string())
+        .or_insert_with(|| J::Obj(BTreeMap::new()))
+    {
+        J::Obj(m) => m,
+        _ => unreachable!("only objects are inserted under these keys"),
+    }
 }
 
 /// Python's `json.dump(indent=4, separators=(",", ": "))` with the default
@@ -645,17 +719,17 @@ fn compose(info: &ComposeInfo) -> J {
     ])
 }
 
-fn sorted_arches(info: &ComposeInfo) -> Vec<&str> {
-    let mut arches: Vec<&str> = info.arches.iter().map(String::as_str).collect();
+fn sorted_arches(v: &VariantInfo) -> Vec<&str> {
+    let mut arches: Vec<&str> = v.arches.iter().map(String::as_str).collect();
     arches.sort_unstable();
     arches.dedup();
     arches
 }
 
-/// `compose/metadata/composeinfo.json` (`productmd.composeinfo`).
-pub fn composeinfo_json(info: &ComposeInfo) -> String {
-    let uid = &info.variant_uid;
-    let arches = sorted_arches(info);
+/// One variant of `composeinfo.json`'s `variants`.
+fn variant_json(v: &VariantInfo) -> J {
+    let uid = &v.uid;
+    let arches = sorted_arches(v);
     let per_arch = |f: &dyn Fn(&str) -> String| {
         J::Obj(
             arches
@@ -672,14 +746,24 @@ pub fn composeinfo_json(info: &ComposeInfo) -> String {
         ),
         ("repository", per_arch(&|a| os_tree(uid, a))),
     ]);
-    let variant = obj([
+    obj([
         ("arches", J::Arr(arches.iter().map(|a| s(a)).collect())),
         ("id", s(uid)),
-        ("name", s(&info.variant_name)),
+        ("name", s(&v.name)),
         ("paths", paths),
         ("type", s("variant")),
         ("uid", s(uid)),
-    ]);
+    ])
+}
+
+/// `compose/metadata/composeinfo.json` (`productmd.composeinfo`): every
+/// variant, keyed by its UID.
+pub fn composeinfo_json(info: &ComposeInfo) -> String {
+    let variants = info
+        .variants
+        .iter()
+        .map(|v| (v.uid.clone(), variant_json(v)))
+        .collect();
     dump(&obj([
         ("header", header("productmd.composeinfo")),
         (
@@ -697,7 +781,7 @@ pub fn composeinfo_json(info: &ComposeInfo) -> String {
                         ("version", s(&info.release_version)),
                     ]),
                 ),
-                ("variants", J::Obj(BTreeMap::from([(uid.clone(), variant)]))),
+                ("variants", J::Obj(variants)),
             ]),
         ),
     ]))
@@ -712,16 +796,21 @@ fn srpm_key(r: &RpmEntry) -> &str {
     }
 }
 
-/// Refuses two different entries under one arch/srpm/nevra key.
+/// Refuses two different entries under one variant/arch/srpm/nevra key.
 fn rpm_conflicts(rpms: &[RpmEntry]) -> Result<(), ProductmdError> {
-    let mut seen: BTreeMap<(&str, &str, &str), &RpmEntry> = BTreeMap::new();
+    let mut seen: BTreeMap<(&str, &str, &str, &str), &RpmEntry> = BTreeMap::new();
     for r in rpms {
         let slot = seen
-            .entry((r.arch.as_str(), srpm_key(r), r.nevra.as_str()))
+            .entry((
+                r.variant.as_str(),
+                r.arch.as_str(),
+                srpm_key(r),
+                r.nevra.as_str(),
+            ))
             .or_insert(r);
         if slot.path != r.path || slot.category != r.category {
             return Err(ProductmdError::Conflict {
-                what: format!("RPM {} ({})", r.nevra, r.arch),
+                what: format!("RPM {} ({}, variant {})", r.nevra, r.arch, r.variant),
             });
         }
     }
@@ -731,23 +820,17 @@ fn rpm_conflicts(rpms: &[RpmEntry]) -> Result<(), ProductmdError> {
 /// `compose/metadata/rpms.json` (`productmd.rpms`): variant → arch →
 /// source NEVRA → NEVRA → `{category, path, sigkey}`. Strata does not see
 /// signatures in repodata, so `sigkey` is null, as Pungi writes it for
-/// unsigned packages. Repeated identical entries are written once;
-/// conflicting ones are [`validate`]'s business (the last one wins here).
+/// unsigned packages. A variant without RPMs is left out, as productmd's
+/// `Rpms.add` creates a variant's key with its first RPM. Repeated
+/// identical entries are written once; conflicting ones are [`validate`]'s
+/// business (the last one wins here).
 pub fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
-    let mut arches: BTreeMap<String, J> = BTreeMap::new();
+    let mut variants: BTreeMap<String, J> = BTreeMap::new();
     for r in rpms {
-        let J::Obj(srpms) = arches
-            .entry(r.arch.clone())
-            .or_insert_with(|| J::Obj(BTreeMap::new()))
-        else {
-            unreachable!()
-        };
-        let J::Obj(entries) = srpms
-            .entry(srpm_key(r).to_string())
-            .or_insert_with(|| J::Obj(BTreeMap::new()))
-        else {
-            unreachable!()
-        };
+        let entries = child(
+            child(child(&mut variants, &r.variant), &r.arch),
+            srpm_key(r),
+        );
         entries.insert(
             r.nevra.clone(),
             obj([
@@ -757,11 +840,6 @@ pub fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
             ]),
         );
     }
-    let variants = if rpms.is_empty() {
-        BTreeMap::new()
-    } else {
-        BTreeMap::from([(info.variant_uid.clone(), J::Obj(arches))])
-    };
     dump(&obj([
         ("header", header("productmd.rpms")),
         (
@@ -771,11 +849,14 @@ pub fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
     ]))
 }
 
-/// Refuses two different entries for one module UID on one arch.
+/// Refuses two different entries for one module UID on one arch of one
+/// variant.
 fn module_conflicts(modules: &[ModuleEntry]) -> Result<(), ProductmdError> {
-    let mut seen: BTreeMap<(&str, String), &ModuleEntry> = BTreeMap::new();
+    let mut seen: BTreeMap<(&str, &str, String), &ModuleEntry> = BTreeMap::new();
     for m in modules {
-        let slot = seen.entry((m.arch.as_str(), m.uid())).or_insert(m);
+        let slot = seen
+            .entry((m.variant.as_str(), m.arch.as_str(), m.uid()))
+            .or_insert(m);
         let mut a = slot.rpms.clone();
         let mut b = m.rpms.clone();
         a.sort();
@@ -784,7 +865,7 @@ fn module_conflicts(modules: &[ModuleEntry]) -> Result<(), ProductmdError> {
         b.dedup();
         if slot.modulemd_path != m.modulemd_path || a != b {
             return Err(ProductmdError::Conflict {
-                what: format!("module {} ({})", m.uid(), m.arch),
+                what: format!("module {} ({}, variant {})", m.uid(), m.arch, m.variant),
             });
         }
     }
@@ -794,16 +875,13 @@ fn module_conflicts(modules: &[ModuleEntry]) -> Result<(), ProductmdError> {
 /// `compose/metadata/modules.json` (`productmd.modules`): variant → arch →
 /// `name:stream:version:context` → `{metadata: {uid, name, stream, version,
 /// context, koji_tag}, modulemd_path: {binary: path}, rpms: [...]}`; the
-/// RPM list sorted and without repeats.
+/// RPM list sorted and without repeats. A variant without modules is left
+/// out, as productmd's `Modules.add` creates a variant's key with its first
+/// module.
 pub fn modules_json(info: &ComposeInfo, modules: &[ModuleEntry]) -> String {
-    let mut arches: BTreeMap<String, J> = BTreeMap::new();
+    let mut variants: BTreeMap<String, J> = BTreeMap::new();
     for m in modules {
-        let J::Obj(uids) = arches
-            .entry(m.arch.clone())
-            .or_insert_with(|| J::Obj(BTreeMap::new()))
-        else {
-            unreachable!()
-        };
+        let uids = child(child(&mut variants, &m.variant), &m.arch);
         let mut rpms: Vec<&str> = m.rpms.iter().map(String::as_str).collect();
         rpms.sort_unstable();
         rpms.dedup();
@@ -825,11 +903,6 @@ pub fn modules_json(info: &ComposeInfo, modules: &[ModuleEntry]) -> String {
         ]);
         uids.insert(uid, entry);
     }
-    let variants = if modules.is_empty() {
-        BTreeMap::new()
-    } else {
-        BTreeMap::from([(info.variant_uid.clone(), J::Obj(arches))])
-    };
     dump(&obj([
         ("header", header("productmd.modules")),
         (
@@ -852,14 +925,17 @@ mod test {
             release_name: "apache".into(),
             release_short: "apache".into(),
             release_version: "2.4".into(),
-            variant_uid: variant_uid("apache"),
-            variant_name: "Apache HTTP Server".into(),
-            arches: vec!["x86_64".into(), "aarch64".into()],
+            variants: vec![VariantInfo {
+                uid: variant_uid("apache"),
+                name: "Apache HTTP Server".into(),
+                arches: vec!["x86_64".into(), "aarch64".into()],
+            }],
         }
     }
 
     fn rpm(arch: &str, nevra: &str) -> RpmEntry {
         RpmEntry {
+            variant: "Apache".into(),
             arch: arch.into(),
             srpm_nevra: "httpd-0:2.4.58-1.fc40.src".into(),
             nevra: nevra.into(),
@@ -870,6 +946,7 @@ mod test {
 
     fn module(arch: &str) -> ModuleEntry {
         ModuleEntry {
+            variant: "Apache".into(),
             arch: arch.into(),
             name: "apache".into(),
             stream: "2.4".into(),
@@ -944,7 +1021,7 @@ mod test {
     #[test]
     fn ascii_only_like_python() {
         let mut i = info();
-        i.variant_name = "Ápache \u{1F600} \"q\"\n\u{7f}".into();
+        i.variants[0].name = "Ápache \u{1F600} \"q\"\n\u{7f}".into();
         let text = composeinfo_json(&i);
         assert!(
             text.contains(r#""name": "\u00c1pache \ud83d\ude00 \"q\"\n\u007f""#),
@@ -993,11 +1070,21 @@ mod test {
             (|i| i.compose_id = "-20261125.n.0".into(), "compose.id"),
             (|i| i.release_version = "2.4a".into(), "release.version"),
             (|i| i.release_version = "".into(), "release.version"),
-            (|i| i.variant_uid = "Base-Runtime".into(), "variant uid"),
-            (|i| i.variant_name = " ".into(), "variant name"),
-            (|i| i.arches = vec![], "variant arches"),
-            (|i| i.arches = vec!["src".into()], "variant arches"),
-            (|i| i.arches = vec!["x86-64".into()], "variant arches"),
+            (
+                |i| i.variants[0].uid = "Base-Runtime".into(),
+                "variants[0].uid",
+            ),
+            (|i| i.variants[0].name = " ".into(), "variants[0].name"),
+            (|i| i.variants[0].arches = vec![], "variants[0].arches"),
+            (
+                |i| i.variants[0].arches = vec!["src".into()],
+                "variants[0].arches",
+            ),
+            (
+                |i| i.variants[0].arches = vec!["x86-64".into()],
+                "variants[0].arches",
+            ),
+            (|i| i.variants = vec![], "variants"),
         ];
         for (f, field) in bad_info {
             let mut i = info();
@@ -1049,6 +1136,7 @@ mod test {
         }
         // A source RPM is keyed under itself.
         let src = RpmEntry {
+            variant: "Apache".into(),
             arch: "x86_64".into(),
             srpm_nevra: String::new(),
             nevra: "httpd-0:2.4.58-1.fc40.src".into(),
@@ -1085,6 +1173,193 @@ mod test {
             f(&mut m);
             assert_eq!(what(validate(&info(), &[], &[m]).unwrap_err()), field);
         }
+    }
+
+    /// `Apache` (x86_64, aarch64) and the stack's `ApacheStack` (x86_64).
+    fn two_variants() -> ComposeInfo {
+        let mut i = info();
+        i.variants.push(VariantInfo {
+            uid: "ApacheStack".into(),
+            name: "Apache and its stack".into(),
+            arches: vec!["x86_64".into()],
+        });
+        i
+    }
+
+    /// `rpm(arch, nevra)`, published in the stack's variant.
+    fn stack_rpm(arch: &str, nevra: &str) -> RpmEntry {
+        RpmEntry {
+            variant: "ApacheStack".into(),
+            path: format!("ApacheStack/{arch}/os/Packages/h/{nevra}.rpm"),
+            ..rpm(arch, nevra)
+        }
+    }
+
+    fn stack_module(arch: &str) -> ModuleEntry {
+        ModuleEntry {
+            variant: "ApacheStack".into(),
+            modulemd_path: format!("ApacheStack/{arch}/os/repodata/def-modules.yaml.gz"),
+            ..module(arch)
+        }
+    }
+
+    #[test]
+    fn composeinfo_has_every_variant() {
+        let v: serde_json::Value =
+            serde_json::from_str(&composeinfo_json(&two_variants())).unwrap();
+        let variants = v["payload"]["variants"].as_object().unwrap();
+        assert_eq!(
+            variants.keys().collect::<Vec<_>>(),
+            ["Apache", "ApacheStack"]
+        );
+        let stack = &variants["ApacheStack"];
+        assert_eq!(stack["uid"], "ApacheStack");
+        assert_eq!(stack["id"], "ApacheStack");
+        assert_eq!(stack["name"], "Apache and its stack");
+        assert_eq!(stack["arches"], serde_json::json!(["x86_64"]));
+        assert_eq!(
+            stack["paths"]["packages"],
+            serde_json::json!({"x86_64": "ApacheStack/x86_64/os/Packages"})
+        );
+        assert_eq!(variants["Apache"]["arches"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_same_rpm_in_two_variants() {
+        let info = two_variants();
+        let nevra = "httpd-0:2.4.58-1.fc40.x86_64";
+        let rpms = vec![rpm("x86_64", nevra), stack_rpm("x86_64", nevra)];
+        let modules = vec![module("x86_64"), stack_module("x86_64")];
+        validate(&info, &rpms, &modules).unwrap();
+
+        let v: serde_json::Value = serde_json::from_str(&rpms_json(&info, &rpms)).unwrap();
+        let path = |variant: &str| {
+            v["payload"]["rpms"][variant]["x86_64"]["httpd-0:2.4.58-1.fc40.src"][nevra]["path"]
+                .clone()
+        };
+        assert_eq!(
+            path("Apache"),
+            "Apache/x86_64/os/Packages/h/httpd-0:2.4.58-1.fc40.x86_64.rpm"
+        );
+        assert_eq!(
+            path("ApacheStack"),
+            "ApacheStack/x86_64/os/Packages/h/httpd-0:2.4.58-1.fc40.x86_64.rpm"
+        );
+        let v: serde_json::Value = serde_json::from_str(&modules_json(&info, &modules)).unwrap();
+        let uid = module("x86_64").uid();
+        assert_eq!(
+            v["payload"]["modules"]["ApacheStack"]["x86_64"][&uid]["modulemd_path"]["binary"],
+            "ApacheStack/x86_64/os/repodata/def-modules.yaml.gz"
+        );
+        assert_eq!(
+            v["payload"]["modules"]["Apache"]["x86_64"][&uid]["modulemd_path"]["binary"],
+            "Apache/x86_64/os/repodata/abc-modules.yaml.gz"
+        );
+
+        // Within one variant the same RPM with two paths still conflicts.
+        let mut other = stack_rpm("x86_64", nevra);
+        other.path = "ApacheStack/x86_64/os/Packages/h/other.rpm".into();
+        assert!(matches!(
+            validate(&info, &[rpms[1].clone(), other], &[]),
+            Err(ProductmdError::Conflict { .. })
+        ));
+        let mut other = stack_module("x86_64");
+        other.modulemd_path = "ApacheStack/x86_64/os/repodata/other-modules.yaml.gz".into();
+        assert!(matches!(
+            validate(&info, &[], &[modules[1].clone(), other]),
+            Err(ProductmdError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_variant_without_entries_is_left_out() {
+        let info = two_variants();
+        let rpms = vec![rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64")];
+        let modules = vec![stack_module("x86_64")];
+        validate(&info, &rpms, &modules).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&rpms_json(&info, &rpms)).unwrap();
+        let variants = v["payload"]["rpms"].as_object().unwrap();
+        assert_eq!(variants.keys().collect::<Vec<_>>(), ["Apache"]);
+        let v: serde_json::Value = serde_json::from_str(&modules_json(&info, &modules)).unwrap();
+        let variants = v["payload"]["modules"].as_object().unwrap();
+        assert_eq!(variants.keys().collect::<Vec<_>>(), ["ApacheStack"]);
+        // No entries at all: an empty map, as productmd writes it.
+        assert!(rpms_json(&info, &[]).contains("\"rpms\": {}"));
+        assert!(modules_json(&info, &[]).contains("\"modules\": {}"));
+    }
+
+    #[test]
+    fn an_entry_names_an_unknown_variant() {
+        let info = two_variants();
+        let mut r = rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
+        r.variant = "Nginx".into();
+        r.path = "Nginx/x86_64/os/Packages/h/httpd.rpm".into();
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].variant"
+        );
+        let mut m = module("x86_64");
+        m.variant = "apache".into(); // UIDs are compared exactly
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].variant"
+        );
+    }
+
+    #[test]
+    fn an_arch_not_in_its_variant() {
+        let info = two_variants();
+        // aarch64 is one of the compose's arches, but not the stack's.
+        let r = stack_rpm("aarch64", "httpd-0:2.4.58-1.fc40.aarch64");
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].arch"
+        );
+        let m = stack_module("aarch64");
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].arch"
+        );
+        validate(
+            &info,
+            &[rpm("aarch64", "httpd-0:2.4.58-1.fc40.aarch64")],
+            &[],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_path_in_the_other_variants_tree() {
+        let info = two_variants();
+        let mut r = stack_rpm("x86_64", "httpd-0:2.4.58-1.fc40.x86_64");
+        r.path = "Apache/x86_64/os/Packages/h/httpd.rpm".into();
+        assert_eq!(
+            what(validate(&info, &[r], &[]).unwrap_err()),
+            "rpms[0].path"
+        );
+        let mut m = module("x86_64");
+        m.modulemd_path = "ApacheStack/x86_64/os/repodata/abc-modules.yaml.gz".into();
+        assert_eq!(
+            what(validate(&info, &[], &[m]).unwrap_err()),
+            "modules[0].modulemd_path"
+        );
+    }
+
+    #[test]
+    fn duplicate_variant_uids() {
+        let mut info = two_variants();
+        info.variants[1].uid = "Apache".into();
+        assert_eq!(
+            what(validate(&info, &[], &[]).unwrap_err()),
+            "variants[1].uid"
+        );
+        // Each variant is checked, not only the first.
+        let mut info = two_variants();
+        info.variants[1].arches = vec![];
+        assert_eq!(
+            what(validate(&info, &[], &[]).unwrap_err()),
+            "variants[1].arches"
+        );
     }
 
     #[test]

@@ -156,9 +156,11 @@ pub fn publish(
         release_name: def.name.clone(),
         release_short: def.name.clone(),
         release_version: def.stream.clone(),
-        variant_uid: variant_uid(def),
-        variant_name: def.summary.clone(),
-        arches,
+        variants: vec![productmd::VariantInfo {
+            uid: variant_uid(def),
+            name: def.summary.clone(),
+            arches,
+        }],
     };
     productmd::validate(&info, &rpms, &modules)
         .map_err(|e| ComposeError::Other(format!("productmd metadata of {id}: {e}")))?;
@@ -202,6 +204,7 @@ fn publish_into(
     progress: &dyn Progress,
 ) -> Result<Published> {
     let def = req.definition;
+    let variant = variant_uid(def);
     let mut repos = Vec::new();
     let mut rpms = Vec::new();
     let mut modules = Vec::new();
@@ -233,6 +236,7 @@ fn publish_into(
             hrefs.push((href.clone(), pkg.checksum().to_string()));
             let nevra = nevra_with_epoch(&pkg);
             rpms.push(productmd::RpmEntry {
+                variant: variant.clone(),
                 arch: c.arch.to_string(),
                 srpm_nevra: srpm_nevra(&pkg),
                 nevra: nevra.clone(),
@@ -268,6 +272,7 @@ fn publish_into(
             .map(|f| f.href.clone())
             .unwrap_or_default();
         modules.push(productmd::ModuleEntry {
+            variant: variant.clone(),
             arch: c.arch.to_string(),
             name: def.name.clone(),
             stream: def.stream.clone(),

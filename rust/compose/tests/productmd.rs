@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use strata_compose::productmd::{
     composeinfo_json, modules_json, rpms_json, validate, variant_uid, ComposeInfo, ModuleEntry,
-    ProductmdError, RpmEntry,
+    ProductmdError, RpmEntry, VariantInfo,
 };
 
 /// Loads `<top>/compose/metadata/*.json` and prints what productmd read,
@@ -128,15 +128,18 @@ fn info() -> ComposeInfo {
         release_name: "base-runtime".into(),
         release_short: "base-runtime".into(),
         release_version: "2.4".into(),
-        variant_uid: variant_uid("base-runtime"),
-        variant_name: "Base runtime — the bottom of every stack".into(),
-        arches: vec!["x86_64".into(), "aarch64".into()],
+        variants: vec![VariantInfo {
+            uid: variant_uid("base-runtime"),
+            name: "Base runtime — the bottom of every stack".into(),
+            arches: vec!["x86_64".into(), "aarch64".into()],
+        }],
     }
 }
 
 fn binary(arch: &str, name: &str, epoch: u32, pkg_arch: &str) -> RpmEntry {
     let nevra = format!("{name}-{epoch}:2.4.58-1.fc40.{pkg_arch}");
     RpmEntry {
+        variant: "BaseRuntime".into(),
         arch: arch.into(),
         srpm_nevra: format!("httpd-{epoch}:2.4.58-1.fc40.src"),
         path: format!(
@@ -159,6 +162,7 @@ fn rpms() -> Vec<RpmEntry> {
             ..binary("x86_64", "httpd-debuginfo", 0, "x86_64")
         },
         RpmEntry {
+            variant: "BaseRuntime".into(),
             arch: "x86_64".into(),
             srpm_nevra: String::new(),
             nevra: "httpd-0:2.4.58-1.fc40.src".into(),
@@ -172,6 +176,7 @@ fn modules() -> Vec<ModuleEntry> {
     ["x86_64", "aarch64"]
         .into_iter()
         .map(|arch| ModuleEntry {
+            variant: "BaseRuntime".into(),
             arch: arch.into(),
             name: "base-runtime".into(),
             stream: "2.4".into(),
@@ -267,6 +272,142 @@ fn productmd_loads_what_we_write() {
     assert_eq!(got["redump"]["modules"], files.modules.as_str());
 }
 
+/// [`info`] with a second variant, the whole stack's `BaseRuntimeStack`,
+/// on x86_64 only.
+fn two_variants() -> ComposeInfo {
+    let mut i = info();
+    i.variants.push(VariantInfo {
+        uid: "BaseRuntimeStack".into(),
+        name: "Base runtime and everything it needs".into(),
+        arches: vec!["x86_64".into()],
+    });
+    i
+}
+
+/// An entry of the first variant, moved into the stack's variant.
+fn in_stack(r: &RpmEntry) -> RpmEntry {
+    RpmEntry {
+        variant: "BaseRuntimeStack".into(),
+        path: r.path.replacen("BaseRuntime/", "BaseRuntimeStack/", 1),
+        ..r.clone()
+    }
+}
+
+#[test]
+fn productmd_loads_two_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = two_variants();
+    let mut rpms = rpms();
+    // The same x86_64 RPMs in the stack's variant too, with their own paths.
+    let stack: Vec<RpmEntry> = rpms
+        .iter()
+        .filter(|r| r.arch == "x86_64")
+        .map(in_stack)
+        .collect();
+    rpms.extend(stack);
+    let mut modules = modules();
+    let mut m = modules[0].clone();
+    m.variant = "BaseRuntimeStack".into();
+    m.modulemd_path = "BaseRuntimeStack/x86_64/os/repodata/4567cdef-modules.yaml.gz".into();
+    modules.push(m);
+    validate(&info, &rpms, &modules).unwrap();
+    let files = write_compose(dir.path(), &info, &rpms, &modules);
+    let got = productmd_load(dir.path());
+    assert_eq!(got["ok"], true, "{got}");
+
+    let variants = got["variants"].as_object().unwrap();
+    assert_eq!(
+        variants.keys().collect::<Vec<_>>(),
+        ["BaseRuntime", "BaseRuntimeStack"]
+    );
+    assert_eq!(
+        got["variants"]["BaseRuntimeStack"],
+        json!({
+            "id": "BaseRuntimeStack",
+            "name": "Base runtime and everything it needs",
+            "type": "variant",
+            "arches": ["x86_64"],
+            "os_tree": {"x86_64": "BaseRuntimeStack/x86_64/os"},
+            "packages": {"x86_64": "BaseRuntimeStack/x86_64/os/Packages"},
+            "repository": {"x86_64": "BaseRuntimeStack/x86_64/os"}
+        })
+    );
+    assert_eq!(
+        got["variants"]["BaseRuntime"]["arches"],
+        json!(["aarch64", "x86_64"])
+    );
+
+    let srpm = "httpd-0:2.4.58-1.fc40.src";
+    let nevra = "httpd-0:2.4.58-1.fc40.x86_64";
+    assert_eq!(
+        got["rpms"]["BaseRuntime"]["x86_64"][srpm][nevra]["path"],
+        "BaseRuntime/x86_64/os/Packages/h/httpd-2.4.58-1.fc40.x86_64.rpm"
+    );
+    assert_eq!(
+        got["rpms"]["BaseRuntimeStack"]["x86_64"][srpm][nevra]["path"],
+        "BaseRuntimeStack/x86_64/os/Packages/h/httpd-2.4.58-1.fc40.x86_64.rpm"
+    );
+    assert_eq!(
+        got["rpms"]["BaseRuntimeStack"]["x86_64"][srpm]
+            .as_object()
+            .unwrap()
+            .len(),
+        4,
+        "binary, noarch, debuginfo and source"
+    );
+    assert_eq!(
+        got["rpms"]["BaseRuntimeStack"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["x86_64"]
+    );
+
+    let uid = "base-runtime:2.4:20261125083000:c0ffee43";
+    assert_eq!(
+        got["modules"]["BaseRuntimeStack"]["x86_64"][uid]["modulemd_path"],
+        json!({"binary": "BaseRuntimeStack/x86_64/os/repodata/4567cdef-modules.yaml.gz"})
+    );
+    assert_eq!(
+        got["modules"]["BaseRuntime"]["x86_64"][uid]["modulemd_path"],
+        json!({"binary": "BaseRuntime/x86_64/os/repodata/0123abcd-modules.yaml.gz"})
+    );
+    assert_eq!(
+        got["modules"]["BaseRuntimeStack"]["x86_64"][uid]["rpms"],
+        got["modules"]["BaseRuntime"]["x86_64"][uid]["rpms"]
+    );
+
+    // productmd's own dump of the same content is our bytes, exactly.
+    assert_eq!(got["redump"]["composeinfo"], files.composeinfo.as_str());
+    assert_eq!(got["redump"]["rpms"], files.rpms.as_str());
+    assert_eq!(got["redump"]["modules"], files.modules.as_str());
+}
+
+/// A variant without RPMs or modules is in composeinfo.json only; rebuilt
+/// through productmd's `add()`, the files are the same.
+#[test]
+fn productmd_loads_a_variant_without_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = two_variants();
+    let (rpms, modules) = (rpms(), modules());
+    validate(&info, &rpms, &modules).unwrap();
+    let files = write_compose(dir.path(), &info, &rpms, &modules);
+    let got = productmd_load(dir.path());
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(got["variants"].as_object().unwrap().len(), 2);
+    for key in ["rpms", "modules"] {
+        assert_eq!(
+            got[key].as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["BaseRuntime"],
+            "{key}"
+        );
+    }
+    assert_eq!(got["redump"]["composeinfo"], files.composeinfo.as_str());
+    assert_eq!(got["redump"]["rpms"], files.rpms.as_str());
+    assert_eq!(got["redump"]["modules"], files.modules.as_str());
+}
+
 #[test]
 fn every_compose_type_loads() {
     for (ty, suffix) in strata_compose::productmd::COMPOSE_TYPES {
@@ -333,10 +474,11 @@ fn productmd_refuses_what_we_refuse() {
     );
 
     let mut i = info();
-    i.variant_uid = "base_runtime".into();
+    i.variants[0].uid = "base_runtime".into();
     let renamed: Vec<RpmEntry> = rpms
         .iter()
         .map(|r| RpmEntry {
+            variant: "base_runtime".into(),
             path: r.path.replace("BaseRuntime/", "base_runtime/"),
             ..r.clone()
         })
@@ -345,14 +487,21 @@ fn productmd_refuses_what_we_refuse() {
         &i,
         &renamed,
         &[],
-        "variant uid",
+        "variants[0].uid",
         "composeinfo",
         "base_runtime",
     );
 
     let mut i = info();
-    i.variant_name = String::new();
-    assert_both_refuse(&i, &rpms, &modules, "variant name", "composeinfo", "blank");
+    i.variants[0].name = String::new();
+    assert_both_refuse(
+        &i,
+        &rpms,
+        &modules,
+        "variants[0].name",
+        "composeinfo",
+        "blank",
+    );
 
     // An RPM without its epoch.
     let mut bad = rpms.clone();
@@ -405,14 +554,14 @@ fn productmd_refuses_what_we_refuse() {
 
     // A compose arch productmd does not know.
     let mut i = info();
-    i.arches.push("x86-64".into());
+    i.variants[0].arches.push("x86-64".into());
     let mut bad = rpms.clone();
     bad[0].arch = "x86-64".into();
     assert_both_refuse(
         &i,
         &bad,
         &[],
-        "variant arches",
+        "variants[0].arches",
         "rebuild rpms",
         "RPM_ARCHES",
     );
