@@ -147,6 +147,21 @@ def test_stack_compose_records_the_tree_and_its_repo_installs_the_stack(site, tm
     own = sorted(f.name for f in (ck.repo_dir(p, "x86_64") / "Packages").rglob("*.rpm"))
     assert len(own) == 3
 
+    # productmd sees two variants: the module's own and the whole stack's,
+    # with every package and module of the stack.
+    import productmd.compose  # installed by .ci/setup
+    c = productmd.compose.Compose(p["outputs"]["path"])
+    assert sorted(c.info.variants.variants) == ["Php", "PhpStack"]
+    stack_paths = {r["path"] for srpm in c.rpms.rpms["PhpStack"]["x86_64"].values()
+                   for r in srpm.values()}
+    assert len(stack_paths) == 7
+    for path in stack_paths:
+        assert path.startswith("PhpStack/x86_64/os/Packages/")
+        assert (Path(p["outputs"]["path"]) / "compose" / path).is_file(), path
+    assert sorted(k.split(":")[0] for k in c.modules.modules["PhpStack"]["x86_64"]) == [
+        "apache", "base-runtime", "php"]
+    assert [k.split(":")[0] for k in c.modules.modules["Php"]["x86_64"]] == ["php"]
+
     # One repository configuration (the stack's, beside the platform)
     # installs the whole stack with real dnf.
     root, work = tmp_path / "root", tmp_path / "dnf"

@@ -148,7 +148,7 @@ pub(crate) fn stack_modules_yaml(
     arch: &str,
     artifacts: &[String],
     layers: &[&strata_repodata::Repo],
-) -> Result<String> {
+) -> Result<(String, Vec<ModuleStream>)> {
     let (stream, defaults) = module_documents(req, arch, artifacts);
     let mut streams = vec![stream];
     let mut all_defaults = vec![defaults];
@@ -173,5 +173,6 @@ pub(crate) fn stack_modules_yaml(
             }
         }
     }
-    Ok(strata_modulemd::modules_yaml(&streams, &all_defaults)?)
+    let text = strata_modulemd::modules_yaml(&streams, &all_defaults)?;
+    Ok((text, streams))
 }

@@ -156,11 +156,17 @@ pub fn publish(
         release_name: def.name.clone(),
         release_short: def.name.clone(),
         release_version: def.stream.clone(),
-        variants: vec![productmd::VariantInfo {
+        variants: std::iter::once(productmd::VariantInfo {
             uid: variant_uid(def),
             name: def.summary.clone(),
+            arches: arches.clone(),
+        })
+        .chain((!req.stack.is_empty()).then(|| productmd::VariantInfo {
+            uid: stack_variant_uid(&def.name),
+            name: format!("{} and the modules below it", def.summary),
             arches,
-        }],
+        }))
+        .collect(),
     };
     productmd::validate(&info, &rpms, &modules)
         .map_err(|e| ComposeError::Other(format!("productmd metadata of {id}: {e}")))?;
@@ -282,7 +288,7 @@ fn publish_into(
             modulemd_path: tree.join(modulemd_href).display().to_string(),
         });
         if let Some(own_records) = stack_records {
-            publish_stack_repo(
+            let (stack_rpms, stack_modules) = publish_stack_repo(
                 req,
                 c.arch,
                 stage,
@@ -293,6 +299,24 @@ fn publish_into(
                 c.layers,
                 progress,
             )?;
+            // The module's own packages are in the stack's tree too.
+            let own_tree = format!("{}/", tree.display());
+            let stack_tree = format!(
+                "{}/",
+                productmd::os_tree(&stack_variant_uid(&def.name), c.arch)
+            );
+            let own: Vec<productmd::RpmEntry> = rpms
+                .iter()
+                .filter(|r| r.variant == variant && r.arch == c.arch)
+                .map(|r| productmd::RpmEntry {
+                    variant: stack_variant_uid(&def.name),
+                    path: r.path.replacen(&own_tree, &stack_tree, 1),
+                    ..r.clone()
+                })
+                .collect();
+            rpms.extend(own);
+            rpms.extend(stack_rpms);
+            modules.extend(stack_modules);
         }
         repos.push((c.arch.to_string(), sub));
     }
@@ -315,8 +339,11 @@ fn publish_stack_repo(
     artifacts: &[String],
     layers: Vec<LayerContent<'_>>,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<(Vec<productmd::RpmEntry>, Vec<productmd::ModuleEntry>)> {
     let def = req.definition;
+    let uid = stack_variant_uid(&def.name);
+    let tree = PathBuf::from(productmd::os_tree(&uid, arch));
+    let mut rpms = Vec::new();
     let dir = stage.join(stack_repo_subdir(&def.name, arch));
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     progress.stage(&format!("linking the stack's packages for {arch}"));
@@ -358,13 +385,22 @@ fn publish_stack_repo(
                 link_payload(repo, &pkg, size, &dir.join(&href), req.verify_payloads)?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
+            rpms.push(productmd::RpmEntry {
+                variant: uid.clone(),
+                arch: arch.to_string(),
+                srpm_nevra: srpm_nevra(&pkg),
+                nevra: nevra_with_epoch(&pkg),
+                path: tree.join(&href).display().to_string(),
+                category: "binary".into(),
+            });
             placed.insert(href, (pkg.checksum().to_string(), repo.id.clone()));
             records.push(rec);
         }
     }
-    let modules_yaml = crate::modulemd::stack_modules_yaml(req, arch, artifacts, &layer_repos)?;
+    let (modules_yaml, streams) =
+        crate::modulemd::stack_modules_yaml(req, arch, artifacts, &layer_repos)?;
     progress.stage(&format!("writing the stack's repodata for {arch}"));
-    write_repodata(
+    let written = write_repodata(
         &dir,
         &records,
         &[ExtraMetadata {
@@ -378,7 +414,29 @@ fn publish_stack_repo(
             ..WriteOptions::default()
         },
     )?;
-    Ok(())
+    let modulemd_path = tree
+        .join(
+            written
+                .get("modules")
+                .map(|f| f.href.clone())
+                .unwrap_or_default(),
+        )
+        .display()
+        .to_string();
+    let modules = streams
+        .into_iter()
+        .map(|s| productmd::ModuleEntry {
+            variant: uid.clone(),
+            arch: arch.to_string(),
+            name: s.name,
+            stream: s.stream,
+            version: s.version,
+            context: s.context,
+            rpms: s.artifacts,
+            modulemd_path: modulemd_path.clone(),
+        })
+        .collect();
+    Ok((rpms, modules))
 }
 
 /// The source RPM's NEVRA from `sourcerpm` (`foo-1.0-1.fc40.src.rpm`),
