@@ -375,3 +375,179 @@ impl TreeNode {
         }
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use strata_registry::{ComposeType, Input, NewCompose, Outcome, Outputs, SqliteRegistry};
+
+    /// Records a finished compose of `name:stream` that required `requires`
+    /// (by compose ID) on platform f40.
+    fn compose(reg: &mut SqliteRegistry, nsv: &str, requires: &[&str], ok: bool) -> String {
+        let (name, stream) = nsv.split_once(':').unwrap();
+        let mut inputs: Vec<Input> = requires
+            .iter()
+            .map(|id| {
+                let r = reg.get(id).unwrap().unwrap();
+                Input {
+                    kind: InputKind::Compose,
+                    name: format!("{}:{}", r.name, r.stream),
+                    ident: id.to_string(),
+                    location: String::new(),
+                }
+            })
+            .collect();
+        inputs.push(Input {
+            kind: InputKind::Platform,
+            name: "f40.x86_64".into(),
+            ident: "sha256:00".into(),
+            location: "/srv/f40".into(),
+        });
+        let rec = reg
+            .begin(&NewCompose {
+                name: name.into(),
+                stream: stream.into(),
+                compose_type: ComposeType::Nightly,
+                started_at: 1_795_600_800,
+                definition_path: format!("{name}.yaml").into(),
+                definition_digest: "0".repeat(64),
+                scm_ref: None,
+                arches: vec!["x86_64".into()],
+                version: 1,
+                context: "00000000".into(),
+                inputs,
+            })
+            .unwrap();
+        let outcome = if ok {
+            Outcome::Finished {
+                finished_at: 1_795_600_900,
+                outputs: Outputs {
+                    path: format!("/srv/{}", rec.id).into(),
+                    repos: BTreeMap::from([(
+                        "x86_64".into(),
+                        format!("/srv/{}/os", rec.id).into(),
+                    )]),
+                },
+                packages: Default::default(),
+                timings: serde_json::json!({}),
+            }
+        } else {
+            Outcome::Failed {
+                finished_at: 1_795_600_900,
+                error: "repoclosure failed".into(),
+                report: None,
+                packages: Default::default(),
+            }
+        };
+        reg.finish(&rec.id, &outcome).unwrap();
+        rec.id
+    }
+
+    fn def(requires: &[(&str, &str)], pins: &[(&str, &str)]) -> ModuleDefinition {
+        let mut text = String::from(
+            "document: strata-module\nversion: 1\ndata:\n  name: php\n  stream: '8.2'\n  \
+             summary: s\n  description: d\n  license: [MIT]\n  source: {repos: [x]}\n  \
+             packages: {php: {}}\n  requires:\n    platform: f40\n",
+        );
+        for (m, s) in requires {
+            text.push_str(&format!("    {m}: '{s}'\n"));
+        }
+        if !pins.is_empty() {
+            text.push_str("  compose_pins:\n");
+            for (m, id) in pins {
+                text.push_str(&format!("    {m}: {id}\n"));
+            }
+        }
+        ModuleDefinition::parse(&text, "php.yaml").unwrap()
+    }
+
+    fn names(layers: &[Layer]) -> Vec<(String, bool)> {
+        layers.iter().map(|l| (l.nsv(), l.direct)).collect()
+    }
+
+    #[test]
+    fn a_diamond_resolves_bottom_first_to_last_good_composes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let base0 = compose(&mut reg, "base:f40", &[], true);
+        let ssl = compose(&mut reg, "ssl:3", &[&base0], true);
+        let base1 = compose(&mut reg, "base:f40", &[], true);
+        let _failed = compose(&mut reg, "base:f40", &[], false);
+        let apache = compose(&mut reg, "apache:2.4", &[&base1, &ssl], true);
+        let layers = resolve(&def(&[("apache", "2.4"), ("ssl", "3")], &[]), &reg, &[]).unwrap();
+        assert_eq!(
+            names(&layers),
+            [
+                ("base:f40".to_string(), false),
+                ("ssl:3".to_string(), true),
+                ("apache:2.4".to_string(), true)
+            ]
+        );
+        // The last good base, not the failed one after it, nor the one ssl
+        // was composed against.
+        assert_eq!(layers[0].record.id, base1);
+        assert_eq!(layers[2].record.id, apache);
+        assert_eq!(layers[2].requires, ["base:f40", "ssl:3"]);
+
+        // The tree of a stack compose shows what the stack used, and notes
+        // where a layer was composed against something else.
+        let top = compose(&mut reg, "php:8.2", &[&apache, &ssl], true);
+        let mut rec = reg.get(&top).unwrap().unwrap();
+        rec.inputs.push(Input {
+            kind: InputKind::StackCompose,
+            name: "base:f40".into(),
+            ident: base1.clone(),
+            location: String::new(),
+        });
+        let tree = tree_of_record(&reg, &rec).unwrap();
+        let text = tree.to_text();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                format!("php:8.2  {top}"),
+                format!("├─ apache:2.4  {apache}"),
+                format!("│  ├─ base:f40  {base1}"),
+                format!("│  └─ ssl:3  {ssl}"),
+                format!(
+                    "│     └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"
+                ),
+                format!("└─ ssl:3  {ssl}"),
+                format!("   └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"),
+            ]
+        );
+    }
+
+    #[test]
+    fn pins_conflicts_and_platforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let base0 = compose(&mut reg, "base:f40", &[], true);
+        let _base1 = compose(&mut reg, "base:f40", &[], true);
+        let bad = compose(&mut reg, "base:f40", &[], false);
+        let old = compose(&mut reg, "base:f39", &[], true);
+        let apache = compose(&mut reg, "apache:2.4", &[&base0], true);
+        // A pin in the definition, and one on the command line over it.
+        let d = def(&[("apache", "2.4")], &[("base", &base0)]);
+        let layers = resolve(&d, &reg, &[]).unwrap();
+        assert!(layers[0].pinned && layers[0].record.id == base0);
+        let e = resolve(&d, &reg, std::slice::from_ref(&bad)).unwrap_err();
+        assert!(e.to_string().contains("only a finished compose"), "{e}");
+        let e = resolve(&def(&[("apache", "2.4")], &[]), &reg, &[old.clone()]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("it is a compose of base:f39, the stack requires base:f40"),
+            "{e}"
+        );
+        // Two streams of base.
+        let e = resolve(&def(&[("apache", "2.4"), ("base", "f39")], &[]), &reg, &[]).unwrap_err();
+        assert!(matches!(e, ComposeError::StreamConflict { .. }), "{e}");
+        // A layer composed for another platform.
+        let mut rec = reg.get(&apache).unwrap().unwrap();
+        rec.inputs.iter_mut().for_each(|i| {
+            if i.kind == InputKind::Platform {
+                i.name = "f39.x86_64".into()
+            }
+        });
+        assert_eq!(recorded_platform(&rec).as_deref(), Some("f39"));
+    }
+}
