@@ -532,7 +532,12 @@ mod test {
         assert!(layers[0].pinned && layers[0].record.id == base0);
         let e = resolve(&d, &reg, std::slice::from_ref(&bad)).unwrap_err();
         assert!(e.to_string().contains("only a finished compose"), "{e}");
-        let e = resolve(&def(&[("apache", "2.4")], &[]), &reg, &[old.clone()]).unwrap_err();
+        let e = resolve(
+            &def(&[("apache", "2.4")], &[]),
+            &reg,
+            std::slice::from_ref(&old),
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("it is a compose of base:f39, the stack requires base:f40"),
