@@ -24,6 +24,7 @@ mod error;
 mod model;
 mod parse;
 mod stack;
+mod stack_check;
 mod validate;
 
 pub use error::{Error, Problem};
@@ -32,6 +33,9 @@ pub use model::{
 };
 pub use parse::{parse_modules_yaml, Document};
 pub use stack::{Stack, StackLayer};
+pub use stack_check::{
+    check_stack_yaml, stack_from_yaml, strata_stack_from_yaml, Mismatch, StackError, StackSpec,
+};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

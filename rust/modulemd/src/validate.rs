@@ -24,7 +24,7 @@ const MAX_CONTEXT_LEN: usize = 10;
 /// YAML allows at most 1024 characters in an implicit mapping key.
 const MAX_KEY_LEN: usize = 1024;
 
-fn is_nsvcap_char(c: char) -> bool {
+pub(crate) fn is_nsvcap_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+._-".contains(c)
 }
 
