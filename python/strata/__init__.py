@@ -12,6 +12,7 @@ from ._strata import (
     get_compose,
     latest_compose,
     list_composes,
+    stack_tree,
     validate_definition,
     DepSuggestion,
     PackageRef,
@@ -24,6 +25,12 @@ from ._strata import (
     Unresolved,
     __version__,
     repoclosure,
+    StackError,
+    check_stack,
+    module_stack,
+    parse_stack_spec,
+    stack_modules,
+    stack_streams_to_reset,
 )
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "get_compose",
     "latest_compose",
     "list_composes",
+    "stack_tree",
     "validate_definition",
     "DepSuggestion",
     "PackageRef",
@@ -47,4 +55,10 @@ __all__ = [
     "Unresolved",
     "__version__",
     "repoclosure",
+    "StackError",
+    "check_stack",
+    "module_stack",
+    "parse_stack_spec",
+    "stack_modules",
+    "stack_streams_to_reset",
 ]

@@ -95,6 +95,7 @@ def compose_module(
     scm_ref: Optional[str] = None,
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
+    with_composes: Optional[Sequence[str]] = None,
 ) -> dict[str, Any]:
     """{"ok": bool, "record": {...}, "reports": {arch: report}}"""
 
@@ -113,3 +114,42 @@ def get_compose(
 def latest_compose(
     name: str, stream: str, *, registry: Optional[_PathLike] = None, config: Optional[_PathLike] = None
 ) -> Optional[dict[str, Any]]: ...
+
+def stack_tree(
+    spec: str,
+    *,
+    compose_id: Optional[str] = None,
+    registry: Optional[_PathLike] = None,
+    config: Optional[_PathLike] = None,
+) -> dict[str, Any]:
+    """The stack of NAME:STREAM's last good compose (or `compose_id`, or
+    `spec` as a compose ID), as `strata tree --json` prints it."""
+
+# Stacks, as `dnf stack` reads them (modulemd text in, JSON-shaped dicts out).
+
+class StackError(StrataError):
+    """Unreadable modulemd, malformed or inconsistent xmd.strata, a stream
+    that is not a Strata compose, or a bad NAME:STREAM[/PROFILE]."""
+
+_StackLike = Union[str, dict[str, Any]]
+"""modulemd text of a Strata compose, or a dict from module_stack()."""
+
+def module_stack(yaml: str) -> Optional[dict[str, Any]]:
+    """{"name", "stream", "compose_id", "version", "context", "requires",
+    "layers": [{"name", "stream", "compose_id", "version", "context",
+    "requires"}, ...]} (layers bottom first, empty for a plain module), or
+    None for a stream without xmd.strata."""
+
+def check_stack(stack: _StackLike, available: dict[str, Optional[str]]) -> list[dict[str, Any]]:
+    """[{"module": "name:stream", "recorded": str, "available": str | None,
+    "message": str}, ...] for each layer whose compose differs from
+    available["name:stream"] (missing keys count as None)."""
+
+def stack_modules(stack: _StackLike) -> list[str]:
+    """Every name:stream of the stack, bottom first, the top module last."""
+
+def stack_streams_to_reset(stack: _StackLike, others: Sequence[_StackLike]) -> list[str]:
+    """The stack's streams no stack in `others` uses, top first."""
+
+def parse_stack_spec(spec: str, *, profile: bool = True) -> dict[str, Optional[str]]:
+    """{"name", "stream", "profile"} of NAME:STREAM[/PROFILE]."""

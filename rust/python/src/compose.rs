@@ -55,7 +55,7 @@ pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> 
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
-    cache_dir=None, use_cache=true))]
+    cache_dir=None, use_cache=true, with_composes=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compose_module(
     py: Python<'_>,
@@ -70,6 +70,7 @@ pub fn compose_module(
     scm_ref: Option<String>,
     cache_dir: Option<PathBuf>,
     use_cache: bool,
+    with_composes: Option<Vec<String>>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
     let mut reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
@@ -95,6 +96,7 @@ pub fn compose_module(
         scm_ref,
         started_at: compose_time(),
         cache_dir,
+        with_composes: with_composes.unwrap_or_default(),
     };
     let outcome = py
         .allow_threads(|| run_compose(&req, &config, &mut reg, &Quiet))
@@ -175,4 +177,37 @@ pub fn latest_compose(
         .map_err(registry_err)?
         .map(|r| to_py(py, &r))
         .transpose()
+}
+
+/// The stack of a module as a dict (`strata tree --json`): `spec` is
+/// NAME:STREAM (its last good compose, or `compose_id`) or a compose ID.
+/// Each node: module, compose_id, state, requires (nodes), and a note when
+/// the stack used another compose of a module than a layer recorded.
+#[pyfunction]
+#[pyo3(signature = (spec, *, compose_id=None, registry=None, config=None))]
+pub fn stack_tree(
+    py: Python<'_>,
+    spec: &str,
+    compose_id: Option<String>,
+    registry: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> PyResult<PyObject> {
+    let config = load_config(config)?;
+    let reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let id = match (compose_id, spec.split_once(':')) {
+        (Some(id), _) => id,
+        (None, Some((name, stream))) => {
+            reg.latest_good(name, stream)
+                .map_err(registry_err)?
+                .ok_or_else(|| RegistryError::new_err(format!("{spec} has no good compose")))?
+                .id
+        }
+        (None, None) => spec.to_string(),
+    };
+    let rec = reg
+        .get(&id)
+        .map_err(registry_err)?
+        .ok_or_else(|| RegistryError::new_err(format!("no compose `{id}` in the registry")))?;
+    let tree = strata_compose::stack::tree_of_record(&reg, &rec).map_err(compose_err)?;
+    to_py(py, &tree)
 }

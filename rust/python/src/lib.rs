@@ -51,6 +51,7 @@ mod exceptions {
 }
 
 mod compose;
+mod stack;
 use exceptions::{RepodataError, StrataError};
 
 fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
@@ -358,5 +359,12 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;
     m.add_function(wrap_pyfunction!(compose::get_compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::latest_compose, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::stack_tree, m)?)?;
+    m.add("StackError", m.py().get_type::<stack::StackError>())?;
+    m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
+    m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
+    m.add_function(wrap_pyfunction!(stack::stack_modules, m)?)?;
+    m.add_function(wrap_pyfunction!(stack::stack_streams_to_reset, m)?)?;
+    m.add_function(wrap_pyfunction!(stack::parse_stack_spec, m)?)?;
     Ok(())
 }
