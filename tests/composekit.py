@@ -179,15 +179,23 @@ def load_with_libmodulemd(text: bytes) -> dict:
         return json.loads(r.stdout)
 
 
-def dnf_install(repos: dict, root: Path, work: Path, args: list[str]) -> subprocess.CompletedProcess:
-    """Runs real dnf into an installroot with a throwaway configuration."""
+def dnf_install(repos: dict, root: Path, work: Path, args: list[str],
+                env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs real dnf into an installroot with a throwaway configuration;
+    `env` adds to (or, with None values, removes from) dnf's environment."""
     conf = dnforacle._write_conf(work, repos)
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
     # rpm keeps its database where dnf and `rpm --root` both look.
     (home / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
+    extra = env or {}
     env = dnforacle._env()
     env["HOME"] = str(home)
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     cmd = dnforacle.DNF + ["-y", "-c", str(conf), f"--installroot={root}", "--releasever=40",
                            "--forcearch=x86_64", "--disableplugin=local",
                            "--setopt=module_platform_id=platform:f40",
