@@ -6,6 +6,7 @@ and the failure/fallback story of the design."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,66 @@ def test_bad_pins_and_conflicting_streams_are_clear_errors(site, tmp_path, repos
     assert "base-runtime:f40 (required by apache:2.4)" in r.stderr
     assert site.list("php:8.2") == []
     assert a["state"] == "finished"
+
+
+def test_dnf_stack_installs_a_real_stack_compose_and_refuses_a_mismatch(site, tmp_path, repos):
+    """The plugin against Strata's own composes (tests/test_dnf_stack.py
+    covers it in depth on hand-made repos)."""
+    import dnfkit
+    b = site.compose_json(base(tmp_path, repos))
+    a = site.compose_json(apache(tmp_path, repos))
+    p = site.compose_json(php(tmp_path, repos))
+    stack_repo = Path(p["outputs"]["path"]) / "compose" / "PhpStack" / "x86_64" / "os"
+    enabled = {"stack": stack_repo, "platform": repos["platform"]}
+    root, work = tmp_path / "root", tmp_path / "dnf"
+
+    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for cid in (b["id"], a["id"], p["id"]):
+        assert cid in r.stdout, r.stdout
+    assert "MISMATCH" not in r.stdout
+
+    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ck.rpm_qa(root, work) == {"php", "php-cli", "php-common", "httpd", "httpd-tools",
+                                    "libfoo", "libbar", "glibc"}
+    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
+    assert rec["compose_id"] == p["id"]
+    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
+        ("base-runtime", b["id"]), ("apache", a["id"])]
+    r = dnfkit.dnf(enabled, root, work, ["module", "list", "--enabled"])
+    assert {"php", "apache", "base-runtime"} <= {
+        line.split()[0] for line in r.stdout.splitlines() if line.split()}, r.stdout
+
+    # A newer apache compose, its repository enabled beside the stack's: dnf
+    # would use it, and it is not what the stack was checked against.
+    # (An hour later, so that its modulemd version is higher.)
+    a2 = site.compose_json(apache(tmp_path, repos),
+                           env={"SOURCE_DATE_EPOCH": str(int(time.time()) + 3600)})
+    newer = {**enabled, "apache": Path(a2["outputs"]["repos"]["x86_64"])}
+    root2 = tmp_path / "root2"
+    r = dnfkit.dnf(newer, root2, work, ["stack", "install", "php:8.2"])
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "apache:2.4" in out and a["id"] in out and a2["id"] in out, out
+    assert "Traceback" not in out
+    assert not (root2 / "var/lib/rpm").exists() or "php" not in ck.rpm_qa(root2, work)
+
+
+def test_stacks_from_python(site, tmp_path, repos):
+    import strata
+    b0 = strata.compose_module(base(tmp_path, repos), site.out, config=site.config,
+                               cache_dir=site.cache)["record"]
+    strata.compose_module(base(tmp_path, repos), site.out, config=site.config,
+                          cache_dir=site.cache)
+    a = strata.compose_module(apache(tmp_path, repos), site.out, config=site.config,
+                              cache_dir=site.cache, with_composes=[b0["id"]])["record"]
+    assert compose_ids(a) == {"base-runtime:f40": ("compose", b0["id"])}
+    t = strata.stack_tree("apache:2.4", config=site.config)
+    assert t == tree(site, "apache:2.4")
+    assert (t["compose_id"], t["requires"][0]["compose_id"]) == (a["id"], b0["id"])
+    with pytest.raises(strata.RegistryError, match="php:8.2 has no good compose"):
+        strata.stack_tree("php:8.2", config=site.config)
+    with pytest.raises(strata.ComposeError, match="no such compose"):
+        strata.compose_module(php(tmp_path, repos), site.out, config=site.config,
+                              with_composes=["apache-2.4-20200101.n.7"])
