@@ -268,6 +268,7 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
             .iter()
             .map(|s| split_repo(s).map(|(id, _)| id.to_string()))
             .collect::<Result<_, _>>()?,
+        hidden: Vec::new(),
     };
     let refs: Vec<&Repo> = repos.iter().collect();
     let report = repoclosure(&refs, &options, &|what, done, total| {

@@ -318,6 +318,7 @@ fn repoclosure(
             .iter()
             .map(|r| r.get().inner.id.clone())
             .collect(),
+        hidden: Vec::new(),
     };
     let report = py
         .allow_threads(|| {

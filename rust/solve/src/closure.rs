@@ -29,6 +29,10 @@ pub struct ClosureOptions {
     /// Repository ids that are only searched for suggestions: they neither
     /// provide nor are checked.
     pub suggest_from: Vec<String>,
+    /// Packages hidden in a repository (by package index), as dnf's
+    /// excludes and modular filtering hide them: they neither provide nor
+    /// are checked.
+    pub hidden: Vec<(String, Vec<u32>)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -207,10 +211,23 @@ pub fn repoclosure(
         .iter()
         .map(|r| opts.newest.then(|| newest_mask(r)))
         .collect();
+    let mut visible: Vec<Option<Vec<bool>>> = vec![None; repos.len()];
+    for (id, hidden) in &opts.hidden {
+        let ri = repo_index(repos, id)? as usize;
+        let mask = visible[ri].get_or_insert_with(|| vec![true; repos[ri].len()]);
+        for &i in hidden {
+            if let Some(v) = mask.get_mut(i as usize) {
+                *v = false;
+            }
+        }
+    }
     let counts_newest = |id: PkgId| {
         newest[id.repo as usize]
             .as_ref()
             .is_none_or(|m| m[id.pkg as usize])
+            && visible[id.repo as usize]
+                .as_ref()
+                .is_none_or(|m| m[id.pkg as usize])
     };
     let available = |id: PkgId| !candidates.contains(&id.repo) && counts_newest(id);
 
