@@ -18,6 +18,10 @@ import rpmfactory
 PLATFORM = [
     {"name": "glibc", "version": "2.39", "release": "1.fc40", "arch": "x86_64",
      "provides": ["libc.so.6()(64bit)"]},
+    # Provides the name of a base-runtime package: dnf hides it while
+    # base-runtime's stream is active (modular filtering).
+    {"name": "compat-foo", "version": "0.9", "release": "1.fc40", "arch": "x86_64",
+     "provides": ["libfoo", "libcompat.so.1()(64bit)"]},
 ]
 BASE_SRC = [
     {"name": "libfoo", "version": "1.0", "release": "1.fc40", "arch": "x86_64",
@@ -31,6 +35,8 @@ APACHE_SRC = [
     {"name": "httpd", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64",
      "requires": ["libfoo.so.1()(64bit)", "httpd-tools"]},
     {"name": "httpd-tools", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64"},
+    {"name": "httpd-compat", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libcompat.so.1()(64bit)"]},
 ]
 PHP_SRC = [
     {"name": "php", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
@@ -64,9 +70,9 @@ def base(tmp_path, repos, packages=("libfoo", "libbar"), stream="f40", file="bas
         requires={"platform": "f40"}, profiles={"default": list(packages)[:1]}))
 
 
-def apache(tmp_path, repos, requires=None):
+def apache(tmp_path, repos, requires=None, packages=("httpd", "httpd-tools")):
     return ck.write_definition(tmp_path / "defs" / "apache.yaml", ck.definition(
-        name="apache", stream="2.4", packages=("httpd", "httpd-tools"), repos=[repos["apache"]],
+        name="apache", stream="2.4", packages=packages, repos=[repos["apache"]],
         requires=requires or {"platform": "f40", "base-runtime": "f40"},
         profiles={"default": ["httpd"]}))
 
@@ -314,3 +320,27 @@ def test_stacks_from_python(site, tmp_path, repos):
     with pytest.raises(strata.ComposeError, match="no such compose"):
         strata.compose_module(php(tmp_path, repos), site.out, config=site.config,
                               with_composes=["apache-2.4-20200101.n.7"])
+
+
+def test_the_gate_does_not_count_on_platform_packages_dnf_hides(site, tmp_path, repos):
+    """libdnf hides every non-modular package named like, or providing the
+    name of, a binary package of an active module stream. compat-foo (on
+    the platform) provides `libfoo`, a base-runtime package: with the stack
+    enabled dnf does not see it, so it cannot close httpd-compat's gap."""
+    site.compose_json(base(tmp_path, repos))
+    r = site.compose(apache(tmp_path, repos, packages=("httpd", "httpd-tools", "httpd-compat")),
+                     check_rc=1)
+    assert "httpd-compat-2.4.58-1.fc40.x86_64" in r.stdout
+    assert "libcompat.so.1()(64bit)" in r.stdout, r.stdout
+    # dnf agrees: with base-runtime's stream active, nothing provides it.
+    a = site.compose_json(apache(tmp_path, repos))
+    stack_repo = Path(a["outputs"]["path"]) / "compose" / "ApacheStack" / "x86_64" / "os"
+    query = ["repoquery", "-q", "--whatprovides", "libcompat.so.1()(64bit)"]
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = ck.dnf_install({"platform": repos["platform"]}, root, work, query)
+    assert r.stdout.split() == ["compat-foo-0:0.9-1.fc40.x86_64"], r.stdout + r.stderr
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, root, work,
+                       ["module", "enable", "apache:2.4"])
+    assert r.returncode == 0, r.stderr
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, root, work, query)
+    assert r.returncode == 0 and r.stdout.split() == [], r.stdout + r.stderr

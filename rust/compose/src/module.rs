@@ -416,6 +416,7 @@ fn gate(
         base_arch: Some(inputs.arch.clone()),
         installable: false,
         suggest_from: Vec::new(),
+        hidden: modular_filter(&module_repos, &inputs.layers, &inputs.platform),
     };
     let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
     if report.ok() {
@@ -446,6 +447,35 @@ fn gate(
         .map(|r| r.id.clone())
         .collect();
     Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
+}
+
+/// What dnf hides from the platform while the stack's streams are active
+/// (libdnf's modular filtering): every non-modular package named like a
+/// binary package of an active stream, or providing such a name. The gate
+/// must not count on them, or a module that passes it would not install.
+fn modular_filter(module: &[Repo], layers: &[Repo], platform: &[Repo]) -> Vec<(String, Vec<u32>)> {
+    let names: rustc_hash::FxHashSet<&str> = module
+        .iter()
+        .chain(layers)
+        .flat_map(|r| r.iter().map(|p| p.name()))
+        .collect();
+    let mut hidden = Vec::new();
+    for repo in platform {
+        let idx: Vec<u32> = repo
+            .iter()
+            .filter(|p| names.contains(p.name()) || p.provides().any(|d| names.contains(d.name())))
+            .map(|p| p.index)
+            .collect();
+        if !idx.is_empty() {
+            tracing::info!(
+                repo = repo.id,
+                hidden = idx.len(),
+                "platform packages hidden by the stack's module streams"
+            );
+            hidden.push((repo.id.clone(), idx));
+        }
+    }
+    hidden
 }
 
 #[derive(Serialize)]
