@@ -29,9 +29,11 @@ on the union. Reports medians, peak RSS (GNU time) and ratios.
 """
 
 import argparse
+import gzip
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -92,17 +94,30 @@ def measure(label, make_cmd, runs, env=None, ok_codes=(0,)):
 def pick_sets(strata, sizes, rng):
     """Disjoint name sets of the given sizes. Names are taken only if they
     have one build (the dataset repeats some names across arches, and a
-    module package must be unambiguous, as in bench/compose.py), and not if
-    the dataset itself leaves the package unresolved."""
+    module package must be unambiguous, as in bench/compose.py), not if
+    the dataset itself leaves the package unresolved, and not if another
+    package provides the name: with the module's stream active, dnf (and
+    strata's gate) would hide that provider from the platform (modular
+    filtering), which would break the platform rather than test the stack."""
     counts = {}
     for name, _arch, _href in primary_packages(DATASET):
         counts[name] = counts.get(name, 0) + 1
+    provided_by_others = set()
+    prim = next((DATASET / "repodata").glob("*-primary.xml.gz"))
+    for block in gzip.decompress(prim.read_bytes()).decode().split("<package ")[1:]:
+        own = re.search(r"<name>([^<]+)</name>", block).group(1)
+        prov = re.search(r"<rpm:provides>(.*?)</rpm:provides>", block, re.S)
+        for n in re.findall(r'<rpm:entry name="([^"]+)"', prov.group(1) if prov else ""):
+            if n != own:
+                provided_by_others.add(n)
     out = subprocess.run([strata, "repoclosure", "--repo", f"d={DATASET}", "--json", "--no-cache"],
                          capture_output=True, text=True)
     bad = {u["package"].rsplit("-", 2)[0] for u in json.loads(out.stdout)["unresolved"]}
-    pool = sorted(n for n, c in counts.items() if c == 1 and n not in bad)
+    pool = sorted(n for n, c in counts.items()
+                  if c == 1 and n not in bad and n not in provided_by_others)
     chosen = rng.sample(pool, sum(sizes))
-    print(f"  {len(pool)} candidate names ({len(bad)} unresolved in the dataset left out)", file=sys.stderr)
+    print(f"  {len(pool)} candidate names ({len(bad)} unresolved in the dataset and "
+          f"{len(provided_by_others)} provided by other packages left out)", file=sys.stderr)
     sets, i = [], 0
     for s in sizes:
         sets.append(sorted(chosen[i:i + s]))
@@ -204,12 +219,13 @@ def bench(args, strata, work):
                 *[a for rid in repos for a in ("--check", rid)]]
 
     # dnf applies modular filtering: the module repos carry modules.yaml
-    # (default streams), so libdnf hides every non-modular package that
-    # provides the name of a module artifact (Debian's perl provides
-    # libversion-perl; x11proto-dev provides x11proto-video-dev). strata's
-    # gate does not filter. To compare the same data, the timed dnf runs
-    # mark the platform repo module_hotfixes=1 (exempt from filtering); the
-    # filtered view is checked once and its extra unresolved deps printed.
+    # (default streams), so libdnf hides every non-modular package named
+    # like, or providing the name of, a module artifact (Debian's perl
+    # provides libversion-perl). The compose gate does the same; `strata
+    # repoclosure` over plain repos does not. The package sets avoid names
+    # other packages provide, so both views should agree: dnf runs once
+    # filtered and once with the platform exempt (module_hotfixes=1), and
+    # the differences, if any, are printed.
     dnf_conf = {}
     for view, hotfix in (("filtered", False), ("same data", True)):
         d = work / f"dnf-{view.replace(' ', '-')}"
