@@ -41,12 +41,12 @@ pub enum ComposeError {
     },
     #[error("{module}: the stack's module requires form a cycle: {cycle}")]
     StackCycle { module: String, cycle: String },
-    #[error("{module} requires platform {platform}, but {layer} in its stack was composed for platform {layer_platform} (compose {compose_id})")]
+    /// `layer` names the module and its compose: `apache:2.4 (compose …)`.
+    #[error("{module} requires platform {platform}, but {layer} in its stack was composed for platform {layer_platform}")]
     PlatformMismatch {
         module: String,
         platform: String,
         layer: String,
-        compose_id: String,
         layer_platform: String,
     },
     #[error("compose {compose_id} of {required} has no repository for {arch}")]

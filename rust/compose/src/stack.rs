@@ -148,8 +148,7 @@ pub fn resolve(
                 return Err(ComposeError::PlatformMismatch {
                     module: top.clone(),
                     platform: want.to_string(),
-                    layer: format!("{m}:{s}"),
-                    compose_id: record.id.clone(),
+                    layer: format!("{m}:{s} (compose {})", record.id),
                     layer_platform: has,
                 });
             }
