@@ -25,6 +25,11 @@ pub enum RegistryError {
     )]
     NewerSchema { db: String, found: i64, known: i64 },
 
+    /// `--registry` or the configuration names something that cannot be
+    /// a registry (e.g. a URL of an unsupported database).
+    #[error("cannot use `{location}` as a compose registry: {reason}")]
+    Location { location: String, reason: String },
+
     #[error("{db} is not a Strata compose registry: {reason}")]
     NotARegistry { db: String, reason: String },
 
@@ -78,4 +83,19 @@ pub struct UnknownName {
     pub what: &'static str,
     pub value: String,
     pub expected: &'static str,
+}
+
+/// Adds the registry and the action to a backend error.
+pub(crate) trait Context<T> {
+    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T, RegistryError>;
+}
+
+impl<T, E: Into<BoxError>> Context<T> for Result<T, E> {
+    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T, RegistryError> {
+        self.map_err(|e| RegistryError::Backend {
+            db: db.to_owned(),
+            action: action(),
+            source: e.into(),
+        })
+    }
 }

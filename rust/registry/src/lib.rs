@@ -42,11 +42,16 @@
 
 mod compose_id;
 mod error;
+mod location;
+mod postgres;
 mod record;
 mod sqlite;
+mod stored;
 mod validate;
 
 pub use error::{BoxError, RegistryError, UnknownName};
+pub use location::{open, RegistryLocation};
+pub use postgres::PgRegistry;
 pub use record::{
     ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs,
     PackagesByArch, State,

@@ -17,6 +17,19 @@ pub(crate) struct Allocation {
     pub id_base: String,
 }
 
+impl Allocation {
+    /// The respin and compose ID for `next`, the respin the store found
+    /// unused (one more than the highest of `id_base`).
+    pub fn id(&self, new: &NewCompose, next: i64) -> Result<(u32, String)> {
+        let respin = u32::try_from(next).map_err(|_| RegistryError::InvalidCompose {
+            name: new.name.clone(),
+            stream: new.stream.clone(),
+            reason: format!("no respin left for {}", self.id_base),
+        })?;
+        Ok((respin, compose_id::compose_id(&self.id_base, respin)))
+    }
+}
+
 pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
     let invalid = |reason: String| RegistryError::InvalidCompose {
         name: new.name.clone(),

@@ -19,11 +19,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::RegistryError;
-use crate::record::{
-    ComposeRecord, ComposeType, Input, ListFilter, NewCompose, Outcome, Outputs, PackagesByArch,
-    State,
-};
-use crate::{compose_id, validate, Registry, Result};
+use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
+use crate::stored::{self, json_text, StoredCompose, StoredRecord, RECORD_COLUMNS};
+use crate::{validate, Registry, Result};
 
 /// How long a writer waits for another one before giving up. Writes take
 /// milliseconds; this only matters when something holds the lock far
@@ -48,47 +46,7 @@ impl std::fmt::Debug for SqliteRegistry {
     }
 }
 
-/// Adds the registry and the action to a SQLite error.
-pub(crate) trait Context<T> {
-    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T> Context<T> for rusqlite::Result<T> {
-    fn ctx(self, db: &str, action: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| RegistryError::Backend {
-            db: db.to_owned(),
-            action: action(),
-            source: Box::new(e),
-        })
-    }
-}
-
-const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, state, \
-     version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
-     finished_at, output_path, timings, error, report";
-
-/// A `composes` row as stored, before it is checked.
-struct StoredCompose {
-    id: String,
-    name: String,
-    stream: String,
-    compose_type: String,
-    date: String,
-    respin: i64,
-    state: String,
-    version: i64,
-    context: String,
-    definition_path: String,
-    definition_digest: String,
-    scm_ref: Option<String>,
-    arches: String,
-    started_at: i64,
-    finished_at: Option<i64>,
-    output_path: Option<String>,
-    timings: Option<String>,
-    error: Option<String>,
-    report: Option<String>,
-}
+pub(crate) use crate::error::Context;
 
 impl StoredCompose {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -208,132 +166,52 @@ fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) ->
     Some(data_home.join("strata").join("registry.sqlite"))
 }
 
-fn json_text(value: &serde_json::Value) -> String {
-    // A serde_json::Value always serializes.
-    value.to_string()
-}
-
 /// Reads compose `id` with everything that belongs to it.
 fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
-    let stored = conn
+    let compose = conn
         .prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM composes WHERE id = ?1"
         ))
         .and_then(|mut st| st.query_row([id], StoredCompose::from_row).optional())
         .ctx(db, action)?;
-    let Some(s) = stored else {
+    let Some(compose) = compose else {
         return Ok(None);
     };
-    let corrupt = |reason: String| RegistryError::Corrupt {
-        db: db.to_owned(),
-        compose_id: id.to_owned(),
-        reason,
-    };
-    let json = |column: &str, text: &str| {
-        serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| corrupt(format!("`{column}` is not JSON: {e}")))
-    };
-
     let inputs = conn
         .prepare_cached(
             "SELECT kind, name, ident, location FROM compose_inputs \
              WHERE compose_id = ?1 ORDER BY position",
         )
         .and_then(|mut st| {
-            st.query_map([id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .ctx(db, action)?
-        .into_iter()
-        .map(|(kind, name, ident, location)| {
-            Ok(Input {
-                kind: kind.parse().map_err(|e| corrupt(format!("{e}")))?,
-                name,
-                ident,
-                location,
+        .ctx(db, action)?;
+    let pairs = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut st| {
+                st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, String)>>>()
             })
-        })
-        .collect::<Result<Vec<_>>>()?;
-
-    let mut packages = PackagesByArch::new();
-    {
-        let mut st = conn
-            .prepare_cached("SELECT arch, nevra FROM compose_packages WHERE compose_id = ?1")
-            .ctx(db, action)?;
-        let rows = st
-            .query_map([id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .ctx(db, action)?;
-        for row in rows {
-            let (arch, nevra) = row.ctx(db, action)?;
-            packages.entry(arch).or_default().insert(nevra);
-        }
-    }
-
-    let outputs = match s.output_path {
-        None => None,
-        Some(path) => {
-            let repos = conn
-                .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
-                .and_then(|mut st| {
-                    st.query_map([id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            PathBuf::from(r.get::<_, String>(1)?),
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<_>>()
-                })
-                .ctx(db, action)?;
-            Some(Outputs {
-                path: path.into(),
-                repos,
-            })
-        }
+            .ctx(db, action)
     };
-
-    Ok(Some(ComposeRecord {
-        compose_type: s
-            .compose_type
-            .parse::<ComposeType>()
-            .map_err(|e| corrupt(e.to_string()))?,
-        date: s.date,
-        respin: u32::try_from(s.respin)
-            .map_err(|_| corrupt(format!("respin {} is out of range", s.respin)))?,
-        state: s.state.parse().map_err(|e| corrupt(format!("{e}")))?,
-        version: u64::try_from(s.version)
-            .map_err(|_| corrupt(format!("version {} is negative", s.version)))?,
-        context: s.context,
-        definition_path: s.definition_path.into(),
-        definition_digest: s.definition_digest,
-        scm_ref: s.scm_ref,
-        arches: serde_json::from_str(&s.arches)
-            .map_err(|e| corrupt(format!("`arches` is not a JSON list of names: {e}")))?,
-        inputs,
-        packages,
-        outputs,
-        started_at: s.started_at,
-        finished_at: s.finished_at,
-        timings: s
-            .timings
-            .as_deref()
-            .map(|t| json("timings", t))
-            .transpose()?,
-        error: s.error,
-        report: s.report.as_deref().map(|t| json("report", t)).transpose()?,
-        id: s.id,
-        name: s.name,
-        stream: s.stream,
-    }))
+    let packages = pairs("SELECT arch, nevra FROM compose_packages WHERE compose_id = ?1")?;
+    let repos = if compose.output_path.is_some() {
+        pairs("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")?
+    } else {
+        Vec::new()
+    };
+    stored::build(
+        db,
+        StoredRecord {
+            compose,
+            inputs,
+            packages,
+            repos,
+        },
+    )
+    .map(Some)
 }
 
 fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArch) -> Result<()> {
@@ -368,18 +246,13 @@ impl Registry for SqliteRegistry {
                 |r| r.get(0),
             )
             .ctx(db, what)?;
-        let respin = u32::try_from(respin).map_err(|_| RegistryError::InvalidCompose {
-            name: new.name.clone(),
-            stream: new.stream.clone(),
-            reason: format!("no respin left for {}", alloc.id_base),
-        })?;
         let seq: i64 = tx
             .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM composes", [], |r| {
                 r.get(0)
             })
             .ctx(db, what)?;
-        let id = compose_id::compose_id(&alloc.id_base, respin);
-        let arches = serde_json::to_string(&new.arches).expect("a list of strings serializes");
+        let (respin, id) = alloc.id(new, respin)?;
+        let arches = stored::arches_text(&new.arches);
         let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
 
         tx.execute(
@@ -452,22 +325,7 @@ impl Registry for SqliteRegistry {
             )
             .optional()
             .ctx(db, what)?;
-        let state = state.ok_or_else(|| RegistryError::NoSuchCompose {
-            db: db.to_owned(),
-            compose_id: compose_id.to_owned(),
-        })?;
-        let state: State = state.parse().map_err(|e| RegistryError::Corrupt {
-            db: db.to_owned(),
-            compose_id: compose_id.to_owned(),
-            reason: format!("{e}"),
-        })?;
-        if state != State::Started {
-            return Err(RegistryError::NotStarted {
-                db: db.to_owned(),
-                compose_id: compose_id.to_owned(),
-                state,
-            });
-        }
+        stored::check_can_finish(db, compose_id, state)?;
 
         match outcome {
             Outcome::Finished {

@@ -1,0 +1,623 @@
+//! The shared backend: a PostgreSQL database, such as the one Koji's hub
+//! and builders already share. The tables live in their own schema,
+//! `strata` (`sql/postgresql.sql`), beside Koji's.
+//!
+//! `begin` runs in one transaction that first takes a transaction-scoped
+//! advisory lock ([`BEGIN_LOCK`]), so the next respin and sequence number
+//! are read and taken by one writer at a time, across every process and
+//! machine using the database; the UNIQUE constraints refuse a duplicate
+//! anyway. `finish` locks the compose's row (`SELECT … FOR UPDATE`), so a
+//! compose ends once. Reads run in one `REPEATABLE READ` transaction, so
+//! a record is never seen half-written.
+//!
+//! Connections are unencrypted (`NoTls`): use a Unix socket or a trusted
+//! network, as Koji's hub does for its own database.
+
+#[cfg(test)]
+mod test;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, GenericClient, IsolationLevel, NoTls, Row};
+
+use crate::error::{Context, RegistryError};
+use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
+use crate::stored::{self, json_text, StoredCompose, StoredRecord, RECORD_COLUMNS};
+use crate::{validate, Registry, Result};
+
+/// The schema, version [`SCHEMA_VERSION`].
+pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
+
+/// The newest schema version this code knows (the row `SCHEMA_SQL`
+/// inserts into `strata.schema_version`).
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Advisory lock keys ("STRA" and a number), held for one transaction:
+/// creating or updating the schema, and allocating a compose ID.
+pub(crate) const MIGRATE_LOCK: i64 = 0x5354_5241_0000_0001;
+pub(crate) const BEGIN_LOCK: i64 = 0x5354_5241_0000_0002;
+
+/// How long a connection attempt, and a wait for a lock another writer
+/// holds, may take before the operation fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const LOCK_TIMEOUT: &str = "60s";
+
+/// A registry in a PostgreSQL database. Each value holds its own
+/// connection; threads and processes each open their own.
+pub struct PgRegistry {
+    client: Mutex<Client>,
+    /// The connection URL without its password, as shown in errors.
+    db: String,
+}
+
+impl std::fmt::Debug for PgRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRegistry")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PostgreSQL error that reads well on its own: the server's message
+/// (with its detail and hint) rather than the driver's "db error".
+#[derive(Debug)]
+struct PgError(::postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(e) => {
+                write!(
+                    f,
+                    "{}: {} (SQLSTATE {})",
+                    e.severity(),
+                    e.message(),
+                    e.code().code()
+                )?;
+                if let Some(detail) = e.detail() {
+                    write!(f, "; {detail}")?;
+                }
+                if let Some(hint) = e.hint() {
+                    write!(f, "; hint: {hint}")?;
+                }
+                Ok(())
+            }
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.0.as_db_error() {
+            // Already in the message.
+            Some(_) => None,
+            None => std::error::Error::source(&self.0),
+        }
+    }
+}
+
+type PgResult<T> = std::result::Result<T, PgError>;
+
+trait Pg<T> {
+    fn pg(self) -> PgResult<T>;
+}
+
+impl<T> Pg<T> for std::result::Result<T, ::postgres::Error> {
+    fn pg(self) -> PgResult<T> {
+        self.map_err(PgError)
+    }
+}
+
+/// `url` as it may be shown: without the password, whether it is in the
+/// user information (`postgresql://user:secret@host/db`) or a
+/// `password=` parameter.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL: nothing of it is shown.
+        return "(a PostgreSQL connection string)".into();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let (authority, path) = before_query.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{user}@{hosts}")
+        }
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{authority}{path}");
+    if let Some(query) = query {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+    }
+    out
+}
+
+fn stored_compose(r: &Row) -> StoredCompose {
+    StoredCompose {
+        id: r.get(0),
+        name: r.get(1),
+        stream: r.get(2),
+        compose_type: r.get(3),
+        date: r.get(4),
+        respin: r.get(5),
+        state: r.get(6),
+        version: r.get(7),
+        context: r.get(8),
+        definition_path: r.get(9),
+        definition_digest: r.get(10),
+        scm_ref: r.get(11),
+        arches: r.get(12),
+        started_at: r.get(13),
+        finished_at: r.get(14),
+        output_path: r.get(15),
+        timings: r.get(16),
+        error: r.get(17),
+        report: r.get(18),
+    }
+}
+
+/// Reads compose `id` with everything that belongs to it.
+fn load(c: &mut impl GenericClient, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
+    let action = || format!("read compose `{id}`");
+    let row = c
+        .query_opt(
+            &format!("SELECT {RECORD_COLUMNS} FROM strata.composes WHERE id = $1"),
+            &[&id],
+        )
+        .pg()
+        .ctx(db, action)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let compose = stored_compose(&row);
+    let inputs = c
+        .query(
+            "SELECT kind, name, ident, location FROM strata.compose_inputs \
+             WHERE compose_id = $1 ORDER BY position",
+            &[&id],
+        )
+        .pg()
+        .ctx(db, action)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let mut pairs = |sql: &str| -> Result<Vec<(String, String)>> {
+        Ok(c.query(sql, &[&id])
+            .pg()
+            .ctx(db, action)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    };
+    let packages = pairs("SELECT arch, nevra FROM strata.compose_packages WHERE compose_id = $1")?;
+    let repos = if compose.output_path.is_some() {
+        pairs("SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1")?
+    } else {
+        Vec::new()
+    };
+    stored::build(
+        db,
+        StoredRecord {
+            compose,
+            inputs,
+            packages,
+            repos,
+        },
+    )
+    .map(Some)
+}
+
+fn insert_packages(
+    c: &mut impl GenericClient,
+    db: &str,
+    id: &str,
+    packages: &PackagesByArch,
+) -> Result<()> {
+    // One statement for all of them: a compose may hold thousands.
+    let (arches, nevras): (Vec<&str>, Vec<&str>) = packages
+        .iter()
+        .flat_map(|(arch, nevras)| nevras.iter().map(move |n| (arch.as_str(), n.as_str())))
+        .unzip();
+    if arches.is_empty() {
+        return Ok(());
+    }
+    c.execute(
+        "INSERT INTO strata.compose_packages (compose_id, arch, nevra) \
+         SELECT $1, a, n FROM unnest($2::text[], $3::text[]) AS p (a, n)",
+        &[&id, &arches, &nevras],
+    )
+    .pg()
+    .ctx(db, || format!("record the packages of compose `{id}`"))?;
+    Ok(())
+}
+
+/// Creates the schema in a database that has none, accepts the current
+/// version and refuses a newer one. Safe to race: the advisory lock makes
+/// processes opening a new database queue, and all but the first find
+/// the schema there.
+fn migrate(client: &mut Client, db: &str) -> Result<()> {
+    let mut tx = client
+        .transaction()
+        .pg()
+        .ctx(db, || "start checking the schema".into())?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .pg()
+        .ctx(db, || "lock the registry to check its schema".into())?;
+    let row = tx
+        .query_one(
+            "SELECT to_regclass('strata.schema_version') IS NOT NULL, \
+             (SELECT count(*) FROM pg_catalog.pg_class c \
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = 'strata' AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
+            &[],
+        )
+        .pg()
+        .ctx(db, || "look for the schema `strata`".into())?;
+    let (versioned, tables): (bool, i64) = (row.get(0), row.get(1));
+    if versioned {
+        let found: Option<i64> = tx
+            .query_one("SELECT max(version) FROM strata.schema_version", &[])
+            .pg()
+            .ctx(db, || "read the schema version".into())?
+            .get(0);
+        match found {
+            None => {
+                return Err(RegistryError::NotARegistry {
+                    db: db.to_owned(),
+                    reason: "its table strata.schema_version is empty".into(),
+                })
+            }
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(RegistryError::NewerSchema {
+                    db: db.to_owned(),
+                    found,
+                    known: SCHEMA_VERSION,
+                })
+            }
+            Some(found) if found < 1 => {
+                return Err(RegistryError::NotARegistry {
+                    db: db.to_owned(),
+                    reason: format!("strata.schema_version says version {found}"),
+                })
+            }
+            // Later versions append their migrations here, from `found`.
+            Some(_) => {}
+        }
+    } else if tables > 0 {
+        return Err(RegistryError::NotARegistry {
+            db: db.to_owned(),
+            reason: format!(
+                "its schema `strata` has {tables} tables or views but no strata.schema_version"
+            ),
+        });
+    } else {
+        tx.batch_execute(SCHEMA_SQL).pg().ctx(db, || {
+            format!("create the schema `strata` (version {SCHEMA_VERSION})")
+        })?;
+        tracing::info!(db, version = SCHEMA_VERSION, "registry schema created");
+    }
+    tx.commit()
+        .pg()
+        .ctx(db, || "commit the schema check".into())
+}
+
+impl PgRegistry {
+    /// Connects to the database at `url` (`postgresql://user@host/db` or
+    /// `postgres://…`; a Unix socket directory goes in `host=`:
+    /// `postgresql:///koji?host=/run/postgresql`) and creates the schema
+    /// `strata` in it if it has none.
+    pub fn connect(url: &str) -> Result<Self> {
+        if !crate::location::is_postgres_url(url) {
+            return Err(RegistryError::Location {
+                location: redact_url(url),
+                reason: "a PostgreSQL registry is named by a postgresql:// or postgres:// URL"
+                    .into(),
+            });
+        }
+        let db = redact_url(url);
+        let open_error = |source: crate::BoxError| RegistryError::Open {
+            db: db.clone(),
+            source,
+        };
+        let mut config: ::postgres::Config =
+            url.parse().map_err(|e| open_error(Box::new(PgError(e))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("strata");
+        }
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| open_error(Box::new(PgError(e))))?;
+        client
+            .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
+            .map_err(|e| open_error(Box::new(PgError(e))))?;
+        migrate(&mut client, &db)?;
+        Ok(PgRegistry {
+            client: Mutex::new(client),
+            db,
+        })
+    }
+
+    /// The database as shown in messages: the URL without its password.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+        // A panic while holding the connection leaves nothing half-done
+        // that the next transaction would see.
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `read` in one read-only snapshot.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let db = self.db.as_str();
+        let mut client = self.client();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .pg()
+            .ctx(db, || "start reading".into())?;
+        let value = read(&mut tx)?;
+        tx.commit().pg().ctx(db, || "end reading".into())?;
+        Ok(value)
+    }
+}
+
+impl Registry for PgRegistry {
+    fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
+        let alloc = validate::new_compose(new)?;
+        let db = self.db.as_str();
+        let what = || format!("begin a compose of `{}:{}`", new.name, new.stream);
+        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut tx = client.transaction().pg().ctx(db, what)?;
+        // Read committed: each statement after the lock sees every compose
+        // the previous holder committed.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BEGIN_LOCK])
+            .pg()
+            .ctx(db, || {
+                format!(
+                    "begin a compose of `{}:{}` (waiting for the registry lock)",
+                    new.name, new.stream
+                )
+            })?;
+        let row = tx
+            .query_one(
+                "SELECT (SELECT COALESCE(MAX(respin) + 1, 0) FROM strata.composes \
+                         WHERE id_base = $1), \
+                        (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.composes)",
+                &[&alloc.id_base],
+            )
+            .pg()
+            .ctx(db, what)?;
+        let (next, seq): (i64, i64) = (row.get(0), row.get(1));
+        let (respin, id) = alloc.id(new, next)?;
+        let arches = stored::arches_text(&new.arches);
+        let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
+        let version = new.version as i64;
+        let started: [&(dyn ToSql + Sync); 15] = [
+            &id,
+            &seq,
+            &alloc.id_base,
+            &i64::from(respin),
+            &new.name,
+            &new.stream,
+            &new.compose_type.as_str(),
+            &alloc.date,
+            &version,
+            &new.context,
+            &definition_path,
+            &new.definition_digest,
+            &new.scm_ref,
+            &arches,
+            &new.started_at,
+        ];
+        tx.execute(
+            "INSERT INTO strata.composes (id, seq, id_base, respin, name, stream, compose_type, \
+             compose_date, state, version, context, definition_path, definition_digest, \
+             scm_ref, arches, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9, $10, $11, $12, $13, $14, $15)",
+            &started,
+        )
+        .pg()
+        .ctx(db, || format!("record compose `{id}` as started"))?;
+        for (position, input) in new.inputs.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO strata.compose_inputs \
+                 (compose_id, position, kind, name, ident, location) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &id,
+                    &(position as i64),
+                    &input.kind.as_str(),
+                    &input.name,
+                    &input.ident,
+                    &input.location,
+                ],
+            )
+            .pg()
+            .ctx(db, || format!("record the inputs of compose `{id}`"))?;
+        }
+        let record = load(&mut tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
+            db: db.to_owned(),
+            compose_id: id.clone(),
+        })?;
+        tx.commit()
+            .pg()
+            .ctx(db, || format!("commit compose `{id}` as started"))?;
+        tracing::info!(db, compose_id = %id, "compose started");
+        Ok(record)
+    }
+
+    fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord> {
+        validate::outcome(compose_id, outcome)?;
+        let db = self.db.as_str();
+        let what = || format!("record the end of compose `{compose_id}`");
+        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut tx = client.transaction().pg().ctx(db, what)?;
+        let state: Option<String> = tx
+            .query_opt(
+                "SELECT state FROM strata.composes WHERE id = $1 FOR UPDATE",
+                &[&compose_id],
+            )
+            .pg()
+            .ctx(db, what)?
+            .map(|r| r.get(0));
+        stored::check_can_finish(db, compose_id, state)?;
+
+        match outcome {
+            Outcome::Finished {
+                finished_at,
+                outputs,
+                packages: _,
+                timings,
+            } => {
+                let output_path = outputs.path.to_str().expect("validated as UTF-8");
+                tx.execute(
+                    "UPDATE strata.composes SET state = 'finished', finished_at = $2, \
+                     output_path = $3, timings = $4 WHERE id = $1",
+                    &[&compose_id, finished_at, &output_path, &json_text(timings)],
+                )
+                .pg()
+                .ctx(db, what)?;
+                for (arch, path) in &outputs.repos {
+                    let path = path.to_str().expect("validated as UTF-8");
+                    tx.execute(
+                        "INSERT INTO strata.compose_repos (compose_id, arch, path) \
+                         VALUES ($1, $2, $3)",
+                        &[&compose_id, arch, &path],
+                    )
+                    .pg()
+                    .ctx(db, what)?;
+                }
+            }
+            Outcome::Failed {
+                finished_at,
+                error,
+                report,
+                packages: _,
+            } => {
+                tx.execute(
+                    "UPDATE strata.composes SET state = 'failed', finished_at = $2, \
+                     error = $3, report = $4 WHERE id = $1",
+                    &[
+                        &compose_id,
+                        finished_at,
+                        error,
+                        &report.as_ref().map(json_text),
+                    ],
+                )
+                .pg()
+                .ctx(db, what)?;
+            }
+        }
+        insert_packages(&mut tx, db, compose_id, outcome.packages())?;
+        let record =
+            load(&mut tx, db, compose_id)?.ok_or_else(|| RegistryError::NoSuchCompose {
+                db: db.to_owned(),
+                compose_id: compose_id.to_owned(),
+            })?;
+        tx.commit().pg().ctx(db, what)?;
+        tracing::info!(db, compose_id, state = %record.state, "compose ended");
+        Ok(record)
+    }
+
+    fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|tx| load(tx, &self.db, compose_id))
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
+        let mut sql = String::from("SELECT id FROM strata.composes WHERE TRUE");
+        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        for (column, value) in [
+            ("name", filter.name.as_deref()),
+            ("stream", filter.stream.as_deref()),
+            ("state", filter.state.map(State::as_str)),
+        ] {
+            if let Some(value) = value {
+                args.push(Box::new(value.to_owned()));
+                sql.push_str(&format!(" AND {column} = ${}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        if let Some(limit) = filter.limit {
+            args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" LIMIT ${}", args.len()));
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+        self.read(|tx| {
+            let ids: Vec<String> = tx
+                .query(&sql, &params)
+                .pg()
+                .ctx(&self.db, || "list composes".into())?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            ids.iter()
+                .filter_map(|id| load(tx, &self.db, id).transpose())
+                .collect()
+        })
+    }
+
+    fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|tx| {
+            let id: Option<String> = tx
+                .query_opt(
+                    "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
+                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &[&name, &stream],
+                )
+                .pg()
+                .ctx(&self.db, || {
+                    format!("find the last good compose of `{name}:{stream}`")
+                })?
+                .map(|r| r.get(0));
+            match id {
+                Some(id) => load(tx, &self.db, &id),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT c.id FROM strata.composes c WHERE EXISTS (\
+                       SELECT 1 FROM strata.compose_inputs i \
+                       WHERE i.compose_id = c.id AND i.kind IN ('compose', 'stack_compose') \
+                       AND i.ident = $1) \
+                     ORDER BY c.seq DESC",
+                    &[&compose_id],
+                )
+                .pg()
+                .ctx(&self.db, || {
+                    format!("find the composes using compose `{compose_id}`")
+                })?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+}

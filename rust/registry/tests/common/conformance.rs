@@ -1,0 +1,953 @@
+//! What every registry backend must do, written once against the
+//! [`Registry`] trait and run for each backend (`tests/sqlite.rs`,
+//! `tests/postgres.rs`): compose IDs and respins, records read back as
+//! written, a compose ends once, the last good compose, listing order,
+//! refused input, and unique IDs with nothing lost while threads and
+//! processes write at once.
+//!
+//! These test binaries have their own `main` (`harness = false`), so a
+//! PostgreSQL cluster is started once and stopped at the end: [`run`]
+//! runs the checks, a failing one does not stop the others, and the exit
+//! status says whether all passed. The multi-process checks run this
+//! binary again as a child ([`child_main`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use strata_registry::{
+    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs,
+    PackagesByArch, Registry, RegistryError, RegistryLocation, State,
+};
+
+pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// 2026-11-25T10:00:00Z.
+pub const NOV25: i64 = 1_795_600_800;
+
+/// A new, empty registry of the backend under test.
+pub struct Target {
+    /// As `--registry` takes it: a path or a URL.
+    pub location: String,
+    /// How the registry's errors name it.
+    pub shown: String,
+    /// Whatever must live as long as the registry (a temporary directory).
+    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Target {
+    pub fn open(&self) -> Box<dyn Registry> {
+        open(&self.location)
+    }
+}
+
+pub fn open(location: &str) -> Box<dyn Registry> {
+    let loc = RegistryLocation::parse(location.as_ref()).unwrap();
+    strata_registry::open(&loc).unwrap_or_else(|e| panic!("open {location}: {e:?}"))
+}
+
+pub trait Backend: Sync {
+    fn fresh(&self) -> Target;
+}
+
+pub type Check<B> = (&'static str, fn(&B));
+
+/// Runs `checks` (those whose name contains the first command-line
+/// argument, if any), each to its end, and reports like libtest.
+pub fn run<B>(backend: &B, checks: &[Check<B>]) -> ExitCode {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, check) in checks {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let start = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| check(backend)));
+        let took = start.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => println!("check {name} ... ok ({took:.2} s)"),
+            Err(_) => {
+                println!("check {name} ... FAILED ({took:.2} s)");
+                failed.push(*name);
+            }
+        }
+        std::io::stdout().flush().unwrap();
+    }
+    println!(
+        "\nresult: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if ran == 0 {
+        println!("no check matched {filter:?}");
+        return ExitCode::FAILURE;
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failed: {}", failed.join(", "));
+        ExitCode::FAILURE
+    }
+}
+
+/// The checks every backend passes.
+pub fn checks<B: Backend>() -> Vec<Check<B>> {
+    vec![
+        ("respins_count_per_name_stream_date_and_type", respins::<B>),
+        ("begin_records_everything_as_started", begin_records::<B>),
+        (
+            "finish_records_outputs_packages_and_timings",
+            finish_records::<B>,
+        ),
+        (
+            "failed_keeps_error_report_and_chosen_packages",
+            failed_keeps::<B>,
+        ),
+        ("a_compose_ends_only_once", ends_once::<B>),
+        (
+            "finishing_an_unknown_compose_names_it_and_the_registry",
+            unknown::<B>,
+        ),
+        ("last_good_is_the_newest_finished", last_good::<B>),
+        (
+            "newest_means_begun_last_even_with_pinned_times",
+            begun_last::<B>,
+        ),
+        ("list_filters_and_orders_newest_first", list_filters::<B>),
+        ("composes_using_finds_layered_composes", composes_using::<B>),
+        (
+            "invalid_composes_are_refused_and_not_recorded",
+            invalid_composes::<B>,
+        ),
+        (
+            "invalid_outcomes_are_refused_and_change_nothing",
+            invalid_outcomes::<B>,
+        ),
+        ("thousands_of_packages_round_trip", thousands::<B>),
+        ("records_survive_reopening", reopening::<B>),
+        (
+            "threads_with_their_own_connections_never_share_an_id",
+            threads::<B>,
+        ),
+        ("racing_finishes_end_a_compose_once", racing_finishes::<B>),
+        ("processes_never_share_an_id", processes::<B>),
+        ("a_killed_compose_stays_started_and_never_good", killed::<B>),
+        ("timing_200_begin_and_finish", timing::<B>),
+    ]
+}
+
+pub fn new(name: &str, stream: &str) -> NewCompose {
+    NewCompose {
+        name: name.into(),
+        stream: stream.into(),
+        compose_type: ComposeType::Nightly,
+        started_at: NOV25,
+        definition_path: format!("modules/{name}.yaml").into(),
+        definition_digest: DIGEST.into(),
+        scm_ref: Some("a1b2c3d".into()),
+        arches: vec!["x86_64".into(), "aarch64".into()],
+        version: 4020261125100000,
+        context: "9edba152".into(),
+        inputs: vec![Input {
+            kind: InputKind::KojiRepo,
+            name: "f40-build".into(),
+            ident: "6034451".into(),
+            location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
+        }],
+    }
+}
+
+pub fn packages(list: &[(&str, &str)]) -> PackagesByArch {
+    let mut map = PackagesByArch::new();
+    for (arch, nevra) in list {
+        map.entry(arch.to_string())
+            .or_default()
+            .insert(nevra.to_string());
+    }
+    map
+}
+
+pub fn finished(at: i64) -> Outcome {
+    Outcome::Finished {
+        finished_at: at,
+        outputs: Outputs {
+            path: "/srv/composes/apache".into(),
+            repos: BTreeMap::from([
+                ("aarch64".into(), "/srv/composes/apache/aarch64/os".into()),
+                ("x86_64".into(), "/srv/composes/apache/x86_64/os".into()),
+            ]),
+        },
+        packages: packages(&[
+            ("x86_64", "httpd-2.4.58-1.fc40.x86_64"),
+            ("x86_64", "mod_ssl-1:2.4.58-1.fc40.x86_64"),
+            ("aarch64", "httpd-2.4.58-1.fc40.aarch64"),
+        ]),
+        timings: json!({"resolve": 0.4, "closure": 1.25}),
+    }
+}
+
+pub fn failed(at: i64) -> Outcome {
+    Outcome::Failed {
+        finished_at: at,
+        error: "httpd-2.4.58-1.fc40.x86_64 requires /usr/bin/fbash".into(),
+        report: Some(json!({"unresolved": [{"package": "httpd", "requires": "/usr/bin/fbash"}]})),
+        packages: packages(&[("x86_64", "httpd-2.4.58-1.fc40.x86_64")]),
+    }
+}
+
+fn ids(records: &[ComposeRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.id.as_str()).collect()
+}
+
+fn respins<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let apache = new("apache", "2.4");
+    let with = |f: fn(&mut NewCompose)| {
+        let mut n = apache.clone();
+        f(&mut n);
+        n
+    };
+    let begun: Vec<String> = [
+        apache.clone(),
+        apache.clone(),
+        with(|n| n.compose_type = ComposeType::Test),
+        with(|n| n.compose_type = ComposeType::Production),
+        with(|n| n.started_at = NOV25 + 86_400),
+        new("apache", "2.6"),
+        apache.clone(),
+    ]
+    .iter()
+    .map(|n| reg.begin(n).unwrap().id)
+    .collect();
+    assert_eq!(
+        begun,
+        [
+            "apache-2.4-20261125.n.0",
+            "apache-2.4-20261125.n.1",
+            "apache-2.4-20261125.t.0",
+            "apache-2.4-20261125.0",
+            "apache-2.4-20261126.n.0",
+            "apache-2.6-20261125.n.0",
+            "apache-2.4-20261125.n.2",
+        ]
+    );
+}
+
+fn begin_records<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let mut n = new("apache", "2.4");
+    n.inputs.push(Input {
+        kind: InputKind::Compose,
+        name: "base-runtime:f40".into(),
+        ident: "base-runtime-f40-20261124.n.3".into(),
+        location: "/srv/composes/base-runtime-f40-20261124.n.3".into(),
+    });
+    n.inputs.push(Input {
+        kind: InputKind::SourceRepo,
+        name: "file:///srv/repos/über".into(),
+        ident: "sha256:0a1b".into(),
+        location: "/srv/repos/über".into(),
+    });
+    let rec = reg.begin(&n).unwrap();
+    assert_eq!(rec.id, "apache-2.4-20261125.n.0");
+    assert_eq!(
+        (rec.name.as_str(), rec.stream.as_str(), rec.date.as_str()),
+        ("apache", "2.4", "20261125")
+    );
+    assert_eq!(rec.compose_type, ComposeType::Nightly);
+    assert_eq!(rec.respin, 0);
+    assert_eq!(rec.state, State::Started);
+    assert_eq!(rec.version, n.version);
+    assert_eq!(rec.context, n.context);
+    assert_eq!(rec.definition_path, n.definition_path);
+    assert_eq!(rec.definition_digest, DIGEST);
+    assert_eq!(rec.scm_ref.as_deref(), Some("a1b2c3d"));
+    assert_eq!(rec.arches, ["x86_64", "aarch64"]);
+    assert_eq!(rec.inputs, n.inputs);
+    assert_eq!(rec.started_at, NOV25);
+    assert!(rec.packages.is_empty());
+    assert_eq!(rec.outputs, None);
+    assert_eq!(rec.finished_at, None);
+    assert_eq!(
+        (&rec.timings, &rec.error, &rec.report),
+        (&None, &None, &None)
+    );
+    assert_eq!(reg.get(&rec.id).unwrap().as_ref(), Some(&rec));
+    // Another connection reads the same.
+    assert_eq!(t.open().get(&rec.id).unwrap().as_ref(), Some(&rec));
+}
+
+fn finish_records<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let rec = reg.finish(&id, &finished(NOV25 + 90)).unwrap();
+    assert_eq!(rec.state, State::Finished);
+    assert_eq!(rec.finished_at, Some(NOV25 + 90));
+    let Outcome::Finished {
+        outputs,
+        packages,
+        timings,
+        ..
+    } = finished(0)
+    else {
+        unreachable!()
+    };
+    assert_eq!(rec.outputs.as_ref(), Some(&outputs));
+    assert_eq!(rec.packages, packages);
+    assert_eq!(rec.timings.as_ref(), Some(&timings));
+    // JSON reads back as written, key order included.
+    assert_eq!(
+        serde_json::to_string(rec.timings.as_ref().unwrap()).unwrap(),
+        serde_json::to_string(&timings).unwrap()
+    );
+    assert_eq!(rec.error, None);
+    assert_eq!(reg.get(&id).unwrap().as_ref(), Some(&rec));
+}
+
+fn failed_keeps<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let rec = reg.finish(&id, &failed(NOV25 + 5)).unwrap();
+    assert_eq!(rec.state, State::Failed);
+    assert_eq!(
+        rec.error.as_deref(),
+        Some("httpd-2.4.58-1.fc40.x86_64 requires /usr/bin/fbash")
+    );
+    assert_eq!(
+        rec.report.as_ref().unwrap()["unresolved"][0]["requires"],
+        "/usr/bin/fbash"
+    );
+    assert_eq!(
+        rec.packages["x86_64"],
+        BTreeSet::from(["httpd-2.4.58-1.fc40.x86_64".to_string()])
+    );
+    assert_eq!(rec.outputs, None);
+    assert_eq!(rec.timings, None);
+    assert_eq!(reg.get(&id).unwrap().unwrap(), rec);
+}
+
+fn ends_once<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let done = reg.finish(&id, &finished(NOV25 + 90)).unwrap();
+
+    let err = reg.finish(&id, &failed(NOV25 + 100)).unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::NotStarted { state: State::Finished, compose_id, .. } if *compose_id == id),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "compose registry {}: compose `apache-2.4-20261125.n.0` is not started (it is finished)",
+            t.shown
+        )
+    );
+    // Nothing of the refused outcome was written.
+    assert_eq!(reg.get(&id).unwrap().unwrap(), done);
+
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&id, &failed(NOV25 + 5)).unwrap();
+    let err = reg.finish(&id, &finished(NOV25 + 9)).unwrap_err();
+    assert!(
+        err.to_string().ends_with("is not started (it is failed)"),
+        "{err}"
+    );
+    // The connection is still usable after a refused finish.
+    assert_eq!(reg.get(&id).unwrap().unwrap().state, State::Failed);
+}
+
+fn unknown<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let err = reg
+        .finish("apache-2.4-20261125.n.7", &finished(NOV25))
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::NoSuchCompose { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "compose registry {}: no such compose `apache-2.4-20261125.n.7`",
+            t.shown
+        )
+    );
+    assert_eq!(reg.get("apache-2.4-20261125.n.7").unwrap(), None);
+}
+
+fn last_good<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap(), None);
+
+    let good = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&good, &finished(NOV25 + 60)).unwrap();
+    // Newer, but failed; newer still, but killed mid-way (never ends).
+    let bad = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&bad, &failed(NOV25 + 70)).unwrap();
+    let killed = reg.begin(&new("apache", "2.4")).unwrap().id;
+    // Another stream's finished compose does not count either.
+    let other = reg.begin(&new("apache", "2.6")).unwrap().id;
+    reg.finish(&other, &finished(NOV25 + 80)).unwrap();
+
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, good);
+    assert_eq!(reg.latest_good("apache", "2.6").unwrap().unwrap().id, other);
+    assert_eq!(reg.get(&killed).unwrap().unwrap().state, State::Started);
+
+    // An older compose finishing late does not displace a newer good one.
+    let newer = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&newer, &finished(NOV25 + 100)).unwrap();
+    reg.finish(&killed, &finished(NOV25 + 200)).unwrap();
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, newer);
+}
+
+fn begun_last<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    // A reproducible rebuild pins an older start time.
+    let a = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let b = reg
+        .begin(&NewCompose {
+            started_at: NOV25 - 86_400 * 30,
+            ..new("apache", "2.4")
+        })
+        .unwrap()
+        .id;
+    reg.finish(&a, &finished(NOV25)).unwrap();
+    reg.finish(&b, &finished(NOV25)).unwrap();
+    assert_eq!(b, "apache-2.4-20261026.n.0");
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, b);
+    let all = reg.list(&ListFilter::default()).unwrap();
+    assert_eq!(ids(&all), [b.as_str(), a.as_str()]);
+}
+
+fn list_filters<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let a0 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let p0 = reg.begin(&new("php", "8.2")).unwrap().id;
+    let a1 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let a2 = reg.begin(&new("apache", "2.6")).unwrap().id;
+    let a3 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&a0, &finished(NOV25)).unwrap();
+    reg.finish(&a1, &failed(NOV25)).unwrap();
+    reg.finish(&a2, &finished(NOV25)).unwrap();
+
+    let list = |f: ListFilter| {
+        reg.list(&f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(ListFilter::default()), [&*a3, &*a2, &*a1, &*p0, &*a0]);
+    let apache = ListFilter {
+        name: Some("apache".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(apache.clone()), [&*a3, &*a2, &*a1, &*a0]);
+    let apache24 = ListFilter {
+        stream: Some("2.4".into()),
+        ..apache.clone()
+    };
+    assert_eq!(list(apache24.clone()), [&*a3, &*a1, &*a0]);
+    assert_eq!(
+        list(ListFilter {
+            state: Some(State::Started),
+            ..Default::default()
+        }),
+        [&*a3, &*p0]
+    );
+    assert_eq!(
+        list(ListFilter {
+            state: Some(State::Finished),
+            ..apache24.clone()
+        }),
+        [&*a0]
+    );
+    assert_eq!(
+        list(ListFilter {
+            limit: Some(2),
+            ..apache
+        }),
+        [&*a3, &*a2]
+    );
+    assert!(list(ListFilter {
+        limit: Some(0),
+        ..Default::default()
+    })
+    .is_empty());
+    assert!(list(ListFilter {
+        name: Some("nginx".into()),
+        ..Default::default()
+    })
+    .is_empty());
+    // Full records, not just IDs.
+    let finished = reg
+        .list(&ListFilter {
+            state: Some(State::Finished),
+            ..apache24
+        })
+        .unwrap();
+    assert_eq!(finished[0].packages.len(), 2);
+    assert!(finished[0].outputs.is_some());
+}
+
+fn composes_using<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let base = reg.begin(&new("base-runtime", "f40")).unwrap().id;
+    let uses_base = |name: &str, stream: &str, kind: InputKind| {
+        let mut n = new(name, stream);
+        n.inputs.push(Input {
+            kind,
+            name: "base-runtime:f40".into(),
+            ident: base.clone(),
+            location: format!("/srv/composes/{base}"),
+        });
+        n
+    };
+    let apache = reg
+        .begin(&uses_base("apache", "2.4", InputKind::Compose))
+        .unwrap()
+        .id;
+    // Same text as a compose ID, but a different kind of input.
+    let mut unrelated = new("nginx", "1.24");
+    unrelated.inputs.push(Input {
+        kind: InputKind::SourceRepo,
+        name: "weird".into(),
+        ident: base.clone(),
+        location: "file:///srv/weird".into(),
+    });
+    reg.begin(&unrelated).unwrap();
+    let php = reg
+        .begin(&uses_base("php", "8.2", InputKind::StackCompose))
+        .unwrap()
+        .id;
+
+    assert_eq!(reg.composes_using(&base).unwrap(), [php, apache.clone()]);
+    assert!(reg.composes_using(&apache).unwrap().is_empty());
+    assert!(reg
+        .composes_using("no-such-1-20260101.n.0")
+        .unwrap()
+        .is_empty());
+}
+
+fn invalid_composes<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let cases: Vec<(NewCompose, &str)> = vec![
+        (new("apache", "2.4a"), "numbers joined by single dots"),
+        (new("apache", "stable-1"), "`-` separates the fields"),
+        (new("my module", "1"), "contains ' '"),
+        (new("../apache", "2.4"), "starts with `.`"),
+        (
+            NewCompose {
+                version: u64::MAX,
+                ..new("apache", "2.4")
+            },
+            "the largest a database stores",
+        ),
+        (
+            NewCompose {
+                definition_digest: DIGEST.to_uppercase(),
+                ..new("apache", "2.4")
+            },
+            "not a SHA-256 in lowercase hex",
+        ),
+        (
+            NewCompose {
+                started_at: -5,
+                ..new("apache", "2.4")
+            },
+            "between 1970 and 9999",
+        ),
+        (
+            NewCompose {
+                arches: vec!["x86_64".into(), "x86_64".into()],
+                ..new("apache", "2.4")
+            },
+            "arch `x86_64` is listed twice",
+        ),
+        (
+            NewCompose {
+                arches: vec![],
+                ..new("apache", "2.4")
+            },
+            "no arches",
+        ),
+    ];
+    for (n, expected) in cases {
+        let err = reg.begin(&n).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, RegistryError::InvalidCompose { .. }),
+            "{err:?}"
+        );
+        assert!(
+            msg.starts_with(&format!(
+                "cannot record a compose of `{}:{}`: ",
+                n.name, n.stream
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains(expected), "{msg} lacks {expected}");
+    }
+    assert!(reg.list(&ListFilter::default()).unwrap().is_empty());
+}
+
+fn invalid_outcomes<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let bad = Outcome::Failed {
+        finished_at: NOV25,
+        error: "boom".into(),
+        report: None,
+        packages: packages(&[("x86 64", "httpd-2.4.58-1.fc40.x86_64")]),
+    };
+    let err = reg.finish(&id, &bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot record the end of compose `apache-2.4-20261125.n.0`: `x86 64` is not an arch name"
+    );
+    assert_eq!(reg.get(&id).unwrap().unwrap().state, State::Started);
+}
+
+fn thousands<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("texlive", "2023")).unwrap().id;
+    let mut pkgs = PackagesByArch::new();
+    for arch in ["x86_64", "aarch64"] {
+        pkgs.insert(
+            arch.into(),
+            (0..3000)
+                .map(|i| format!("texlive-part{i}-11:2023-1.fc40.{arch}"))
+                .collect(),
+        );
+    }
+    let outcome = Outcome::Finished {
+        finished_at: NOV25,
+        outputs: Outputs::default(),
+        packages: pkgs.clone(),
+        timings: json!({}),
+    };
+    let rec = reg.finish(&id, &outcome).unwrap();
+    assert_eq!(rec.packages, pkgs);
+    assert_eq!(rec.packages["aarch64"].len(), 3000);
+    assert_eq!(t.open().get(&id).unwrap().unwrap().packages, pkgs);
+}
+
+fn reopening<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let (done, killed) = {
+        let mut reg = t.open();
+        let done = reg.begin(&new("apache", "2.4")).unwrap().id;
+        reg.finish(&done, &finished(NOV25)).unwrap();
+        // Dropped without finishing, as if the process died.
+        let killed = reg.begin(&new("apache", "2.4")).unwrap().id;
+        (done, killed)
+    };
+    let mut reg = t.open();
+    assert_eq!(reg.get(&killed).unwrap().unwrap().state, State::Started);
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, done);
+    // Respins continue where they were.
+    assert_eq!(
+        reg.begin(&new("apache", "2.4")).unwrap().id,
+        "apache-2.4-20261125.n.2"
+    );
+}
+
+const WRITERS: usize = 8;
+const EACH: usize = 25;
+
+fn threads<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let location = Arc::new(t.location.clone());
+    // Opening races too: all threads create the schema of a new registry.
+    let start = Arc::new(Barrier::new(WRITERS));
+    let handles: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (location, start) = (location.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut reg = open(&location);
+                (0..EACH)
+                    .map(|i| {
+                        let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+                        if i % 2 == w % 2 {
+                            reg.finish(&id, &finished(NOV25 + i as i64)).unwrap();
+                        }
+                        id
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), WRITERS * EACH);
+    let expected: HashSet<String> = (0..WRITERS * EACH)
+        .map(|r| format!("apache-2.4-20261125.n.{r}"))
+        .collect();
+    assert_eq!(distinct, expected.iter().collect());
+
+    let reg = t.open();
+    let listed = reg.list(&ListFilter::default()).unwrap();
+    assert_eq!(listed.len(), WRITERS * EACH);
+    // Newest first means respins descending: begin order is respin order.
+    let respins: Vec<u32> = listed.iter().map(|r| r.respin).collect();
+    let mut sorted = respins.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(respins, sorted);
+    let finished = listed.iter().filter(|r| r.state == State::Finished).count();
+    let expected = (0..WRITERS)
+        .map(|w| (0..EACH).filter(|i| i % 2 == w % 2).count())
+        .sum::<usize>();
+    assert_eq!(finished, expected);
+}
+
+fn racing_finishes<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let id = t.open().begin(&new("apache", "2.4")).unwrap().id;
+    let start = Arc::new(Barrier::new(WRITERS));
+    let handles: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (location, start, id) = (t.location.clone(), start.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut reg = open(&location);
+                start.wait();
+                let outcome = if w % 2 == 0 {
+                    finished(NOV25 + w as i64)
+                } else {
+                    failed(NOV25 + w as i64)
+                };
+                reg.finish(&id, &outcome).map(|r| (r.state, r.finished_at))
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, RegistryError::NotStarted { .. }), "{e:?}");
+        }
+    }
+    let rec = t.open().get(&id).unwrap().unwrap();
+    assert_eq!((rec.state, rec.finished_at), *won[0]);
+}
+
+// Multi-process checks: the children are this binary again.
+const CHILD_DB: &str = "STRATA_REGISTRY_CHILD_DB";
+const CHILD_GO: &str = "STRATA_REGISTRY_CHILD_GO";
+const CHILD_COUNT: &str = "STRATA_REGISTRY_CHILD_COUNT";
+const CHILD_HANG: &str = "STRATA_REGISTRY_CHILD_HANG";
+
+/// In a child process: does what the environment says and returns
+/// `Some`; otherwise `None` (this is the test process itself).
+pub fn child_main() -> Option<ExitCode> {
+    let db = std::env::var(CHILD_DB).ok()?;
+    if let Ok(go) = std::env::var(CHILD_GO) {
+        // Start together, to race on creating the schema as well.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::path::Path::new(&go).exists() {
+            assert!(Instant::now() < deadline, "no go signal");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut reg = open(&db);
+    let short = || NewCompose {
+        scm_ref: None,
+        arches: vec!["x86_64".into()],
+        inputs: vec![],
+        ..new("apache", "2.4")
+    };
+    let mut out = std::io::stdout().lock();
+    if std::env::var_os(CHILD_HANG).is_some() {
+        let rec = reg.begin(&short()).unwrap();
+        writeln!(out, "compose-id {} started", rec.id).unwrap();
+        out.flush().unwrap();
+        // Wait to be killed mid-compose.
+        std::thread::sleep(Duration::from_secs(120));
+        panic!("not killed");
+    }
+    let count: usize = std::env::var(CHILD_COUNT).unwrap().parse().unwrap();
+    for i in 0..count {
+        let mut rec = reg.begin(&short()).unwrap();
+        if i % 2 == 0 {
+            rec = reg.finish(&rec.id, &finished(NOV25 + 60)).unwrap();
+        }
+        writeln!(out, "compose-id {} {}", rec.id, rec.state).unwrap();
+    }
+    Some(ExitCode::SUCCESS)
+}
+
+fn spawn_child(db: &str, envs: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env(CHILD_DB, db).stdout(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn reported(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("compose-id ")?;
+    let (id, state) = rest.split_once(' ')?;
+    Some((id.to_owned(), state.to_owned()))
+}
+
+/// Ends a hanging child even when the check fails first.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn processes<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let children: Vec<KillOnDrop> = (0..WRITERS)
+        .map(|_| {
+            KillOnDrop(spawn_child(
+                &t.location,
+                &[
+                    (CHILD_GO, go.to_str().unwrap()),
+                    (CHILD_COUNT, &EACH.to_string()),
+                ],
+            ))
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+
+    let mut seen = BTreeMap::new();
+    for mut child in children {
+        let stdout = child.0.stdout.take().unwrap();
+        let lines: Vec<_> = BufReader::new(stdout)
+            .lines()
+            .map(|l| l.unwrap())
+            .filter_map(|l| reported(&l))
+            .collect();
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "child failed: {status:?}");
+        assert_eq!(
+            lines.len(),
+            EACH,
+            "a child reported {} composes",
+            lines.len()
+        );
+        for (id, state) in lines {
+            assert!(seen.insert(id.clone(), state).is_none(), "{id} given twice");
+        }
+    }
+    let expected: HashSet<String> = (0..WRITERS * EACH)
+        .map(|r| format!("apache-2.4-20261125.n.{r}"))
+        .collect();
+    assert_eq!(seen.keys().cloned().collect::<HashSet<_>>(), expected);
+
+    // None lost: the registry holds exactly what the children were told.
+    let reg = t.open();
+    let stored: BTreeMap<String, String> = reg
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.state.to_string()))
+        .collect();
+    assert_eq!(stored, seen);
+    let finished = stored.values().filter(|s| *s == "finished").count();
+    assert_eq!(finished, WRITERS * EACH.div_ceil(2));
+}
+
+fn killed<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut child = KillOnDrop(spawn_child(&t.location, &[(CHILD_HANG, "1")]));
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let id = loop {
+        let mut line = String::new();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "child ended early");
+        if let Some((id, _)) = reported(line.trim_end()) {
+            break id;
+        }
+    };
+    child.0.kill().unwrap();
+    assert!(!child.0.wait().unwrap().success());
+
+    let mut reg = t.open();
+    let rec = reg
+        .get(&id)
+        .unwrap()
+        .expect("the killed compose is recorded");
+    assert_eq!(rec.state, State::Started);
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap(), None);
+    let started = reg
+        .list(&ListFilter {
+            state: Some(State::Started),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&started), [id.as_str()]);
+
+    // The killed process left no lock behind.
+    let next = reg.begin(&new("apache", "2.4")).unwrap();
+    assert_eq!(next.id, "apache-2.4-20261125.n.1");
+    reg.finish(&next.id, &finished(NOV25)).unwrap();
+    assert_eq!(
+        reg.latest_good("apache", "2.4").unwrap().unwrap().id,
+        next.id
+    );
+    assert_eq!(reg.get(&id).unwrap().unwrap().state, State::Started);
+}
+
+/// Not a benchmark with a verdict: prints what 200 composes cost, for
+/// comparing backends (`cargo test --release --test postgres -- timing`).
+fn timing<B: Backend>(b: &B) {
+    const N: usize = 200;
+    let t = b.fresh();
+    let mut reg = t.open();
+    let start = Instant::now();
+    for _ in 0..N {
+        let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+        reg.finish(&id, &finished(NOV25)).unwrap();
+    }
+    let write = start.elapsed();
+    let start = Instant::now();
+    let all = reg.list(&ListFilter::default()).unwrap();
+    let list = start.elapsed();
+    let start = Instant::now();
+    for _ in 0..N {
+        reg.latest_good("apache", "2.4").unwrap().unwrap();
+    }
+    let latest = start.elapsed();
+    assert_eq!(all.len(), N);
+    println!(
+        "  {}: {N} begin+finish {:.3} s ({:.2} ms each); list of {N} {:.3} s; {N} latest_good {:.3} s",
+        t.location.split("://").next().filter(|_| t.location.contains("://")).unwrap_or("sqlite"),
+        write.as_secs_f64(),
+        write.as_secs_f64() * 1000.0 / N as f64,
+        list.as_secs_f64(),
+        latest.as_secs_f64()
+    );
+}

@@ -1,0 +1,268 @@
+//! The PostgreSQL backend against a real server: a private cluster
+//! (`common/pgkit.rs`) started once for this binary, a new database for
+//! each check. The conformance checks (`common/conformance.rs`, the same
+//! the SQLite backend passes), then what only PostgreSQL has: the schema
+//! `strata` beside other tables, its version, refusing what is not
+//! Strata's, Unix sockets, passwords kept out of messages.
+//!
+//! Without PostgreSQL installed this fails, saying what to install.
+
+mod common;
+
+use std::process::ExitCode;
+
+use common::conformance::{self, new, Backend, Check, Target, NOV25};
+use common::pgkit::Cluster;
+use strata_registry::{PgRegistry, Registry, RegistryError, State};
+
+struct Pg(Cluster);
+
+impl Backend for Pg {
+    fn fresh(&self) -> Target {
+        let url = self.0.create_db();
+        Target {
+            shown: url.clone(),
+            location: url,
+            guard: None,
+        }
+    }
+}
+
+/// The database name at the end of a URL.
+fn db_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+fn tables(pg: &Pg, url: &str, schema: &str) -> String {
+    pg.0.psql(
+        db_name(url),
+        &format!(
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables \
+             WHERE schemaname = '{schema}'"
+        ),
+    )
+}
+
+fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
+    let t = pg.fresh();
+    let db = db_name(&t.location);
+    // Koji's own tables are in `public`.
+    pg.0.psql(
+        db,
+        "CREATE TABLE build (id SERIAL PRIMARY KEY, nvr TEXT); \
+         INSERT INTO build (nvr) VALUES ('httpd-2.4.58-1.fc40')",
+    );
+    let mut reg = t.open();
+    reg.begin(&new("apache", "2.4")).unwrap();
+    assert_eq!(
+        tables(pg, &t.location, "strata"),
+        "compose_inputs,compose_packages,compose_repos,composes,schema_version"
+    );
+    assert_eq!(tables(pg, &t.location, "public"), "build");
+    assert_eq!(
+        pg.0.psql(db, "SELECT nvr FROM build"),
+        "httpd-2.4.58-1.fc40"
+    );
+    assert_eq!(
+        pg.0.psql(
+            db,
+            "SELECT string_agg(version::text, ',') FROM strata.schema_version"
+        ),
+        "1"
+    );
+    assert_eq!(
+        pg.0.psql(db, "SELECT id FROM strata.composes"),
+        "apache-2.4-20261125.n.0"
+    );
+    // Opening again changes nothing.
+    drop(t.open());
+    assert_eq!(
+        pg.0.psql(db, "SELECT count(*) FROM strata.schema_version"),
+        "1"
+    );
+}
+
+fn a_newer_schema_is_refused(pg: &Pg) {
+    let t = pg.fresh();
+    t.open().begin(&new("apache", "2.4")).unwrap();
+    pg.0.psql(
+        db_name(&t.location),
+        "INSERT INTO strata.schema_version (version) VALUES (2)",
+    );
+    let with_password = t.location.replace("postgres@", "postgres:s3cret@");
+    let err = PgRegistry::connect(&with_password).unwrap_err();
+    assert!(matches!(err, RegistryError::NewerSchema { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the compose registry {} has schema version 2, but this Strata knows versions up \
+             to 1 only; use a newer Strata to read it",
+            t.location
+        )
+    );
+}
+
+fn another_schema_named_strata_is_not_taken_over(pg: &Pg) {
+    let t = pg.fresh();
+    let db = db_name(&t.location);
+    pg.0.psql(
+        db,
+        "CREATE SCHEMA strata; CREATE TABLE strata.notes (body TEXT)",
+    );
+    let err = PgRegistry::connect(&t.location).unwrap_err();
+    assert!(matches!(err, RegistryError::NotARegistry { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a Strata compose registry: its schema `strata` has 1 tables or views \
+             but no strata.schema_version",
+            t.location
+        )
+    );
+    assert_eq!(tables(pg, &t.location, "strata"), "notes");
+
+    // An empty schema a DBA created beforehand is used.
+    let t = pg.fresh();
+    pg.0.psql(db_name(&t.location), "CREATE SCHEMA strata");
+    t.open().begin(&new("apache", "2.4")).unwrap();
+}
+
+fn the_schema_file_can_be_applied_by_hand(pg: &Pg) {
+    let t = pg.fresh();
+    let sql = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/postgresql.sql");
+    pg.0.psql(db_name(&t.location), &std::fs::read_to_string(sql).unwrap());
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    assert_eq!(id, "apache-2.4-20261125.n.0");
+}
+
+fn corrupt_rows_are_reported_not_guessed(pg: &Pg) {
+    let t = pg.fresh();
+    let id = t.open().begin(&new("apache", "2.4")).unwrap().id;
+    pg.0.psql(
+        db_name(&t.location),
+        "UPDATE strata.composes SET compose_type = 'weekly'",
+    );
+    let err = t.open().get(&id).unwrap_err();
+    assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "compose registry {}: the record of compose `{id}` is corrupt: unknown compose type \
+             `weekly` (expected one of: production, test, nightly, ci, development)",
+            t.location
+        )
+    );
+}
+
+fn unix_sockets_work(pg: &Pg) {
+    let t = pg.fresh();
+    let url = format!(
+        "postgresql:///{}?host={}&port={}&user=postgres",
+        db_name(&t.location),
+        pg.0.socket_dir().display(),
+        pg.0.port
+    );
+    let mut reg = PgRegistry::connect(&url).unwrap();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&id, &conformance::finished(NOV25)).unwrap();
+    // The same database over TCP.
+    assert_eq!(
+        t.open().latest_good("apache", "2.4").unwrap().unwrap().id,
+        id
+    );
+}
+
+fn connection_errors_name_the_database_not_the_password(pg: &Pg) {
+    let url = format!(
+        "postgresql://postgres:s3cret@127.0.0.1:{}/no_such_db",
+        pg.0.port
+    );
+    let err = PgRegistry::connect(&url).unwrap_err();
+    assert!(matches!(err, RegistryError::Open { .. }), "{err:?}");
+    let shown = format!("postgresql://postgres@127.0.0.1:{}/no_such_db", pg.0.port);
+    assert_eq!(
+        err.to_string(),
+        format!("cannot open the compose registry {shown}")
+    );
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(
+        cause.contains("database \"no_such_db\" does not exist"),
+        "{cause}"
+    );
+    assert!(!format!("{err:?}").contains("s3cret"));
+
+    // Through the location the front ends use.
+    let loc = strata_registry::RegistryLocation::parse(url.as_ref()).unwrap();
+    let Err(err) = strata_registry::open(&loc) else {
+        panic!("opened {shown}");
+    };
+    assert!(err.to_string().contains(&shown), "{err}");
+}
+
+fn permission_errors_name_the_action(pg: &Pg) {
+    let t = pg.fresh();
+    let db = db_name(&t.location);
+    t.open().begin(&new("apache", "2.4")).unwrap();
+    // A role that may read but not write, as a read-only hub user.
+    pg.0.psql(
+        db,
+        "CREATE ROLE reader LOGIN; GRANT USAGE ON SCHEMA strata TO reader; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA strata TO reader",
+    );
+    let url = t.location.replace("postgres@", "reader@");
+    let mut reg = PgRegistry::connect(&url).unwrap();
+    assert_eq!(reg.list(&Default::default()).unwrap().len(), 1);
+    let err = reg.begin(&new("apache", "2.4")).unwrap_err();
+    assert!(matches!(err, RegistryError::Backend { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("compose registry {url}: cannot ")),
+        "{msg}"
+    );
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("permission denied"), "{cause}");
+    // Nothing was recorded, and the connection is still usable.
+    let all = reg.list(&Default::default()).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, State::Started);
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = conformance::child_main() {
+        return code;
+    }
+    let pg = Pg(Cluster::start());
+    let mut checks: Vec<Check<Pg>> = conformance::checks();
+    checks.extend([
+        (
+            "lives_in_its_own_schema_beside_other_tables",
+            lives_in_its_own_schema_beside_other_tables as fn(&Pg),
+        ),
+        ("a_newer_schema_is_refused", a_newer_schema_is_refused),
+        (
+            "another_schema_named_strata_is_not_taken_over",
+            another_schema_named_strata_is_not_taken_over,
+        ),
+        (
+            "the_schema_file_can_be_applied_by_hand",
+            the_schema_file_can_be_applied_by_hand,
+        ),
+        (
+            "corrupt_rows_are_reported_not_guessed",
+            corrupt_rows_are_reported_not_guessed,
+        ),
+        ("unix_sockets_work", unix_sockets_work),
+        (
+            "connection_errors_name_the_database_not_the_password",
+            connection_errors_name_the_database_not_the_password,
+        ),
+        (
+            "permission_errors_name_the_action",
+            permission_errors_name_the_action,
+        ),
+    ]);
+    let code = conformance::run(&pg, &checks);
+    drop(pg);
+    code
+}
