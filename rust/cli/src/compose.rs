@@ -12,14 +12,14 @@ use std::process::ExitCode;
 use strata_compose::config::Config;
 use strata_compose::module::{compose_module, compose_time, ComposeOutcome, ComposeRequest};
 use strata_compose::Progress;
-use strata_registry::{ComposeRecord, ListFilter, Registry, SqliteRegistry, State};
+use strata_registry::{ComposeRecord, ListFilter, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 fn open_registry(
     args: &RegistryArgs,
     config: &Config,
-) -> Result<SqliteRegistry, Box<dyn std::error::Error>> {
+) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
     Ok(strata_compose::config::open_registry(
         args.registry.as_deref(),
         config,
@@ -74,7 +74,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         with_composes: args.with_compose.clone(),
     };
     let bar = Bar(progress_bar(!args.json));
-    let outcome = compose_module(&req, &config, &mut registry, &bar);
+    let outcome = compose_module(&req, &config, &mut *registry, &bar);
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
     }
@@ -311,7 +311,7 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
     let path = std::path::Path::new(&args.what);
     let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {
         let (def, _) = strata_compose::module::read_definition(path)?;
-        let layers = strata_compose::stack::resolve(&def, &registry, &args.with_compose)?;
+        let layers = strata_compose::stack::resolve(&def, &*registry, &args.with_compose)?;
         strata_compose::stack::tree_of_definition(&def, &layers)
     } else {
         let rec = match (&args.compose, args.what.split_once(':')) {
@@ -328,7 +328,7 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
                 )
             })?,
         };
-        strata_compose::stack::tree_of_record(&registry, &rec)?
+        strata_compose::stack::tree_of_record(&*registry, &rec)?
     };
     let mut out = std::io::stdout().lock();
     if args.json {

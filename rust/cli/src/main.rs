@@ -53,10 +53,11 @@ enum ComposeCommand {
 
 #[derive(Args)]
 struct RegistryArgs {
-    /// The compose registry (SQLite). Default: [registry] path in the
-    /// configuration, else ~/.local/share/strata/registry.sqlite.
-    #[arg(long, value_name = "PATH", global = true)]
-    registry: Option<PathBuf>,
+    /// The compose registry: a SQLite file, or a PostgreSQL database as a
+    /// postgresql:// (or postgres://) URL. Default: [registry] url or path
+    /// in the configuration, else ~/.local/share/strata/registry.sqlite.
+    #[arg(long, value_name = "PATH|URL", global = true)]
+    registry: Option<std::ffi::OsString>,
     /// Configuration file. Default: $STRATA_CONFIG, else /etc/strata/strata.toml.
     #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,

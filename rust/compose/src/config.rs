@@ -6,6 +6,8 @@
 //! ```toml
 //! [registry]
 //! path = "/var/lib/strata/registry.sqlite"
+//! # or, shared with Koji's hub and builders (not both):
+//! # url = "postgresql://strata@db.example/koji"
 //! [compose]
 //! out = "/srv/composes"
 //! cache_dir = "/var/cache/strata"
@@ -20,7 +22,9 @@
 use crate::error::ComposeError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use strata_registry::{Registry, RegistryLocation};
 
 pub const SYSTEM_CONFIG: &str = "/etc/strata/strata.toml";
 
@@ -41,7 +45,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
+    /// A SQLite file.
     pub path: Option<PathBuf>,
+    /// A PostgreSQL database: `postgresql://` or `postgres://` URL.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -96,6 +103,29 @@ impl Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        let bad = |message: String| ComposeError::Config {
+            path: path.display().to_string(),
+            message,
+        };
+        match (&config.registry.path, &config.registry.url) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "[registry] sets both `path` (SQLite) and `url` (PostgreSQL); set one".into(),
+                ))
+            }
+            (None, Some(url)) => {
+                if !matches!(
+                    strata_registry::RegistryLocation::parse(url.as_ref()),
+                    Ok(strata_registry::RegistryLocation::Postgres(_))
+                ) {
+                    return Err(bad(format!(
+                        "[registry] url `{}` is not a postgresql:// or postgres:// URL",
+                        strata_registry::redact_url(url)
+                    )));
+                }
+            }
+            _ => {}
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &mut Option<PathBuf>| {
             if let Some(x) = p.as_mut().filter(|x| x.is_relative()) {
@@ -116,20 +146,38 @@ impl Config {
     }
 }
 
-/// The registry a command uses: the one given, else the configuration's,
-/// else `~/.local/share/strata/registry.sqlite`.
-pub fn open_registry(
-    explicit: Option<&Path>,
+/// The registry a command uses: the one given (a SQLite path or a
+/// `postgresql://` URL), else the configuration's `url` or `path`, else
+/// `~/.local/share/strata/registry.sqlite`.
+pub fn registry_location(
+    explicit: Option<&OsStr>,
     config: &Config,
-) -> Result<strata_registry::SqliteRegistry, ComposeError> {
-    let path = explicit
-        .map(Path::to_path_buf)
-        .or_else(|| config.registry.path.clone())
+) -> Result<RegistryLocation, ComposeError> {
+    if let Some(given) = explicit {
+        return Ok(RegistryLocation::parse(given)?);
+    }
+    if let Some(url) = &config.registry.url {
+        return Ok(RegistryLocation::Postgres(url.clone()));
+    }
+    config
+        .registry
+        .path
+        .clone()
         .or_else(strata_registry::SqliteRegistry::default_path)
+        .map(RegistryLocation::Sqlite)
         .ok_or_else(|| {
-            ComposeError::Other("no registry path: pass --registry or set [registry] path".into())
-        })?;
-    Ok(strata_registry::SqliteRegistry::open(&path)?)
+            ComposeError::Other("no registry: pass --registry or set [registry] path or url".into())
+        })
+}
+
+/// Opens the registry [`registry_location`] names.
+pub fn open_registry(
+    explicit: Option<&OsStr>,
+    config: &Config,
+) -> Result<Box<dyn Registry>, ComposeError> {
+    Ok(strata_registry::open(&registry_location(
+        explicit, config,
+    )?)?)
 }
 
 /// Replaces `$arch` and `$basearch` in a repository location.
@@ -162,6 +210,47 @@ mod test {
             dir.path().join("repos/$arch").display().to_string()
         );
         assert_eq!(substitute_arch(&repos[1], "aarch64"), "https://x/aarch64");
+    }
+
+    #[test]
+    fn the_registry_is_a_path_or_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::read(&path)
+        };
+        let c = read("[registry]\nurl = \"postgresql://strata:pw@db/koji\"\n").unwrap();
+        assert_eq!(
+            registry_location(None, &c).unwrap(),
+            RegistryLocation::Postgres("postgresql://strata:pw@db/koji".into())
+        );
+        // What is given on the command line wins.
+        assert_eq!(
+            registry_location(Some(OsStr::new("r.sqlite")), &c).unwrap(),
+            RegistryLocation::Sqlite("r.sqlite".into())
+        );
+        let given = registry_location(Some(OsStr::new("postgres://h/db")), &Config::default());
+        assert_eq!(
+            given.unwrap(),
+            RegistryLocation::Postgres("postgres://h/db".into())
+        );
+
+        let e = read("[registry]\nurl = \"postgresql://h/db\"\npath = \"r.sqlite\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("strata.toml") && e.contains("both `path`"),
+            "{e}"
+        );
+        let e = read("[registry]\nurl = \"mysql://u:secret@h/db\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("url `mysql://u@h/db` is not a postgresql:// or postgres:// URL"),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "{e}");
     }
 
     #[test]

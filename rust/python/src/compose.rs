@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use strata_compose::config::{open_registry, Config};
 use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
 use strata_compose::{ComposeOutcome, Quiet};
-use strata_registry::{ListFilter, Registry, State};
+use strata_registry::{ListFilter, State};
 
 fn compose_err(e: strata_compose::ComposeError) -> PyErr {
     use strata_compose::ComposeError as E;
@@ -20,13 +20,25 @@ fn compose_err(e: strata_compose::ComposeError) -> PyErr {
         }
         E::Repodata(r) => repodata_err(r),
         E::Solve(s) => solve_err(s),
-        E::Registry(r) => RegistryError::new_err(r.to_string()),
+        E::Registry(r) => registry_err(r),
         other => ComposeError::new_err(other.to_string()),
     }
 }
 
+/// The message with its causes (`…: caused by`), as the CLI prints them:
+/// a database error's reason is in the cause.
 fn registry_err(e: strata_registry::RegistryError) -> PyErr {
-    RegistryError::new_err(e.to_string())
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    RegistryError::new_err(message)
 }
 
 /// A serde value as the equivalent Python object, through `json.loads`.
@@ -73,7 +85,8 @@ pub fn compose_module(
     with_composes: Option<Vec<String>>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
-    let mut reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let mut reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     let out = out
         .or_else(|| config.compose.out.clone())
         .ok_or_else(|| compose_err(strata_compose::ComposeError::NoOut))?;
@@ -99,7 +112,7 @@ pub fn compose_module(
         with_composes: with_composes.unwrap_or_default(),
     };
     let outcome = py
-        .allow_threads(|| run_compose(&req, &config, &mut reg, &Quiet))
+        .allow_threads(|| run_compose(&req, &config, &mut *reg, &Quiet))
         .map_err(compose_err)?;
     let (ok, record, reports) = match outcome {
         ComposeOutcome::Finished(r) => (true, r, Default::default()),
@@ -124,7 +137,8 @@ pub fn list_composes(
     config: Option<PathBuf>,
 ) -> PyResult<Py<PyList>> {
     let config = load_config(config)?;
-    let reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     let state = state
         .map(|s| s.parse::<State>())
         .transpose()
@@ -154,7 +168,8 @@ pub fn get_compose(
     config: Option<PathBuf>,
 ) -> PyResult<Option<PyObject>> {
     let config = load_config(config)?;
-    let reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     reg.get(compose_id)
         .map_err(registry_err)?
         .map(|r| to_py(py, &r))
@@ -172,7 +187,8 @@ pub fn latest_compose(
     config: Option<PathBuf>,
 ) -> PyResult<Option<PyObject>> {
     let config = load_config(config)?;
-    let reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     reg.latest_good(name, stream)
         .map_err(registry_err)?
         .map(|r| to_py(py, &r))
@@ -193,7 +209,8 @@ pub fn stack_tree(
     config: Option<PathBuf>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
-    let reg = open_registry(registry.as_deref(), &config).map_err(compose_err)?;
+    let reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     let id = match (compose_id, spec.split_once(':')) {
         (Some(id), _) => id,
         (None, Some((name, stream))) => {
@@ -208,6 +225,6 @@ pub fn stack_tree(
         .get(&id)
         .map_err(registry_err)?
         .ok_or_else(|| RegistryError::new_err(format!("no compose `{id}` in the registry")))?;
-    let tree = strata_compose::stack::tree_of_record(&reg, &rec).map_err(compose_err)?;
+    let tree = strata_compose::stack::tree_of_record(&*reg, &rec).map_err(compose_err)?;
     to_py(py, &tree)
 }
