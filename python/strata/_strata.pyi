@@ -80,6 +80,10 @@ class ComposeError(StrataError): ...
 class RegistryError(StrataError): ...
 
 _PathLike = Union[str, "PathLike[str]"]
+# A registry: the path of a SQLite file, or a PostgreSQL database as a
+# "postgresql://user@host/db" (or "postgres://") URL. None: the
+# configuration's [registry] url or path, else the default SQLite file.
+_Registry = Union[str, "PathLike[str]"]
 
 def validate_definition(path: _PathLike) -> dict[str, Any]: ...
 def compose_module(
@@ -88,7 +92,7 @@ def compose_module(
     *,
     arches: Optional[Sequence[str]] = None,
     config: Optional[_PathLike] = None,
-    registry: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
     compose_type: str = "nightly",
     metadata_only: bool = False,
     verify_payloads: bool = False,
@@ -105,21 +109,21 @@ def list_composes(
     stream: Optional[str] = None,
     state: Optional[str] = None,
     limit: Optional[int] = None,
-    registry: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
 ) -> list[dict[str, Any]]: ...
 def get_compose(
-    compose_id: str, *, registry: Optional[_PathLike] = None, config: Optional[_PathLike] = None
+    compose_id: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
 ) -> Optional[dict[str, Any]]: ...
 def latest_compose(
-    name: str, stream: str, *, registry: Optional[_PathLike] = None, config: Optional[_PathLike] = None
+    name: str, stream: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
 ) -> Optional[dict[str, Any]]: ...
 
 def stack_tree(
     spec: str,
     *,
     compose_id: Optional[str] = None,
-    registry: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
 ) -> dict[str, Any]:
     """The stack of NAME:STREAM's last good compose (or `compose_id`, or

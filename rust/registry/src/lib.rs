@@ -4,8 +4,10 @@
 //! and recorded as `started` ([`Registry::begin`]); it ends `finished` or
 //! `failed` ([`Registry::finish`]). The last good compose of a stream is
 //! its newest finished one. [`SqliteRegistry`] is the embedded backend of
-//! `strata compose`; a PostgreSQL backend for the Koji hub implements the
-//! same trait, which is why nothing in it is SQLite's.
+//! `strata compose`; [`PgRegistry`] keeps the same records in PostgreSQL
+//! (schema `strata`), for the Koji hub and builders that share a
+//! database. [`open`] opens either from a [`RegistryLocation`] (a path or
+//! a `postgresql://` URL).
 //!
 //! ```
 //! use strata_registry::{ComposeType, NewCompose, Outcome, Outputs, Registry, SqliteRegistry, State};
