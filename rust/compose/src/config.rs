@@ -113,16 +113,16 @@ impl Config {
                     "[registry] sets both `path` (SQLite) and `url` (PostgreSQL); set one".into(),
                 ))
             }
-            (None, Some(url)) => {
+            (None, Some(url))
                 if !matches!(
                     strata_registry::RegistryLocation::parse(url.as_ref()),
                     Ok(strata_registry::RegistryLocation::Postgres(_))
-                ) {
-                    return Err(bad(format!(
-                        "[registry] url `{}` is not a postgresql:// or postgres:// URL",
-                        strata_registry::redact_url(url)
-                    )));
-                }
+                ) =>
+            {
+                return Err(bad(format!(
+                    "[registry] url `{}` is not a postgresql:// or postgres:// URL",
+                    strata_registry::redact_url(url)
+                )));
             }
             _ => {}
         }
