@@ -16,11 +16,12 @@
 #[cfg(test)]
 mod test;
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, IsolationLevel, NoTls, Row};
+use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::error::{Context, RegistryError};
 use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
@@ -47,7 +48,7 @@ const LOCK_TIMEOUT: &str = "60s";
 /// A registry in a PostgreSQL database. Each value holds its own
 /// connection; threads and processes each open their own.
 pub struct PgRegistry {
-    client: Mutex<Client>,
+    conn: Mutex<Conn>,
     /// The connection URL without its password, as shown in errors.
     db: String,
 }
@@ -100,6 +101,68 @@ impl std::error::Error for PgError {
 }
 
 type PgResult<T> = std::result::Result<T, PgError>;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// The connection and the statements prepared on it, by SQL text: each
+/// query is then one round trip instead of two (parse, then execute).
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn session(
+        &mut self,
+        tx: impl FnOnce(&mut Client) -> PgResult<Transaction<'_>>,
+    ) -> PgResult<Session<'_>> {
+        Ok(Session {
+            tx: tx(&mut self.client)?,
+            statements: &mut self.statements,
+        })
+    }
+}
+
+/// One transaction, with the connection's prepared statements.
+struct Session<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl Session<'_> {
+    fn statement(&mut self, sql: &str) -> PgResult<Statement> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.tx.prepare(sql).pg()?;
+        self.statements.insert(sql.to_owned(), st.clone());
+        Ok(st)
+    }
+
+    fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
+        let st = self.statement(sql)?;
+        self.tx.query(&st, params).pg()
+    }
+
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
+        let st = self.statement(sql)?;
+        self.tx.query_opt(&st, params).pg()
+    }
+
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
+        let st = self.statement(sql)?;
+        self.tx.query_one(&st, params).pg()
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
+        let st = self.statement(sql)?;
+        self.tx.execute(&st, params).pg()
+    }
+
+    fn commit(self) -> PgResult<()> {
+        self.tx.commit().pg()
+    }
+}
 
 trait Pg<T> {
     fn pg(self) -> PgResult<T>;
@@ -171,14 +234,13 @@ fn stored_compose(r: &Row) -> StoredCompose {
 }
 
 /// Reads compose `id` with everything that belongs to it.
-fn load(c: &mut impl GenericClient, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
+fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
     let row = c
         .query_opt(
             &format!("SELECT {RECORD_COLUMNS} FROM strata.composes WHERE id = $1"),
             &[&id],
         )
-        .pg()
         .ctx(db, action)?;
     let Some(row) = row else {
         return Ok(None);
@@ -190,14 +252,12 @@ fn load(c: &mut impl GenericClient, db: &str, id: &str) -> Result<Option<Compose
              WHERE compose_id = $1 ORDER BY position",
             &[&id],
         )
-        .pg()
         .ctx(db, action)?
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
     let mut pairs = |sql: &str| -> Result<Vec<(String, String)>> {
         Ok(c.query(sql, &[&id])
-            .pg()
             .ctx(db, action)?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
@@ -222,7 +282,7 @@ fn load(c: &mut impl GenericClient, db: &str, id: &str) -> Result<Option<Compose
 }
 
 fn insert_packages(
-    c: &mut impl GenericClient,
+    c: &mut Session<'_>,
     db: &str,
     id: &str,
     packages: &PackagesByArch,
@@ -240,7 +300,6 @@ fn insert_packages(
          SELECT $1, a, n FROM unnest($2::text[], $3::text[]) AS p (a, n)",
         &[&id, &arches, &nevras],
     )
-    .pg()
     .ctx(db, || format!("record the packages of compose `{id}`"))?;
     Ok(())
 }
@@ -349,7 +408,10 @@ impl PgRegistry {
             .map_err(|e| open_error(Box::new(PgError(e))))?;
         migrate(&mut client, &db)?;
         Ok(PgRegistry {
-            client: Mutex::new(client),
+            conn: Mutex::new(Conn {
+                client,
+                statements: HashMap::new(),
+            }),
             db,
         })
     }
@@ -359,28 +421,29 @@ impl PgRegistry {
         &self.db
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+    /// Starts a read-write transaction (read committed).
+    fn write(&mut self) -> PgResult<Session<'_>> {
         // A panic while holding the connection leaves nothing half-done
         // that the next transaction would see.
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
+        let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        conn.session(|c| c.transaction().pg())
     }
 
     /// Runs `read` in one read-only snapshot.
-    fn read<T>(
-        &self,
-        read: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    fn read<T>(&self, read: impl FnOnce(&mut Session<'_>) -> Result<T>) -> Result<T> {
         let db = self.db.as_str();
-        let mut client = self.client();
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .pg()
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut session = conn
+            .session(|c| {
+                c.build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .pg()
+            })
             .ctx(db, || "start reading".into())?;
-        let value = read(&mut tx)?;
-        tx.commit().pg().ctx(db, || "end reading".into())?;
+        let value = read(&mut session)?;
+        session.commit().ctx(db, || "end reading".into())?;
         Ok(value)
     }
 }
@@ -388,14 +451,13 @@ impl PgRegistry {
 impl Registry for PgRegistry {
     fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
         let alloc = validate::new_compose(new)?;
-        let db = self.db.as_str();
+        let db = self.db.clone();
+        let db = db.as_str();
         let what = || format!("begin a compose of `{}:{}`", new.name, new.stream);
-        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner());
-        let mut tx = client.transaction().pg().ctx(db, what)?;
+        let mut tx = self.write().ctx(db, what)?;
         // Read committed: each statement after the lock sees every compose
         // the previous holder committed.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BEGIN_LOCK])
-            .pg()
             .ctx(db, || {
                 format!(
                     "begin a compose of `{}:{}` (waiting for the registry lock)",
@@ -409,7 +471,6 @@ impl Registry for PgRegistry {
                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.composes)",
                 &[&alloc.id_base],
             )
-            .pg()
             .ctx(db, what)?;
         let (next, seq): (i64, i64) = (row.get(0), row.get(1));
         let (respin, id) = alloc.id(new, next)?;
@@ -440,7 +501,6 @@ impl Registry for PgRegistry {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9, $10, $11, $12, $13, $14, $15)",
             &started,
         )
-        .pg()
         .ctx(db, || format!("record compose `{id}` as started"))?;
         for (position, input) in new.inputs.iter().enumerate() {
             tx.execute(
@@ -456,7 +516,6 @@ impl Registry for PgRegistry {
                     &input.location,
                 ],
             )
-            .pg()
             .ctx(db, || format!("record the inputs of compose `{id}`"))?;
         }
         let record = load(&mut tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
@@ -464,7 +523,6 @@ impl Registry for PgRegistry {
             compose_id: id.clone(),
         })?;
         tx.commit()
-            .pg()
             .ctx(db, || format!("commit compose `{id}` as started"))?;
         tracing::info!(db, compose_id = %id, "compose started");
         Ok(record)
@@ -472,16 +530,15 @@ impl Registry for PgRegistry {
 
     fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord> {
         validate::outcome(compose_id, outcome)?;
-        let db = self.db.as_str();
+        let db = self.db.clone();
+        let db = db.as_str();
         let what = || format!("record the end of compose `{compose_id}`");
-        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner());
-        let mut tx = client.transaction().pg().ctx(db, what)?;
+        let mut tx = self.write().ctx(db, what)?;
         let state: Option<String> = tx
             .query_opt(
                 "SELECT state FROM strata.composes WHERE id = $1 FOR UPDATE",
                 &[&compose_id],
             )
-            .pg()
             .ctx(db, what)?
             .map(|r| r.get(0));
         stored::check_can_finish(db, compose_id, state)?;
@@ -499,7 +556,6 @@ impl Registry for PgRegistry {
                      output_path = $3, timings = $4 WHERE id = $1",
                     &[&compose_id, finished_at, &output_path, &json_text(timings)],
                 )
-                .pg()
                 .ctx(db, what)?;
                 for (arch, path) in &outputs.repos {
                     let path = path.to_str().expect("validated as UTF-8");
@@ -508,7 +564,6 @@ impl Registry for PgRegistry {
                          VALUES ($1, $2, $3)",
                         &[&compose_id, arch, &path],
                     )
-                    .pg()
                     .ctx(db, what)?;
                 }
             }
@@ -528,7 +583,6 @@ impl Registry for PgRegistry {
                         &report.as_ref().map(json_text),
                     ],
                 )
-                .pg()
                 .ctx(db, what)?;
             }
         }
@@ -538,7 +592,7 @@ impl Registry for PgRegistry {
                 db: db.to_owned(),
                 compose_id: compose_id.to_owned(),
             })?;
-        tx.commit().pg().ctx(db, what)?;
+        tx.commit().ctx(db, what)?;
         tracing::info!(db, compose_id, state = %record.state, "compose ended");
         Ok(record)
     }
@@ -569,7 +623,6 @@ impl Registry for PgRegistry {
         self.read(|tx| {
             let ids: Vec<String> = tx
                 .query(&sql, &params)
-                .pg()
                 .ctx(&self.db, || "list composes".into())?
                 .iter()
                 .map(|r| r.get(0))
@@ -588,7 +641,6 @@ impl Registry for PgRegistry {
                      AND state = 'finished' ORDER BY seq DESC LIMIT 1",
                     &[&name, &stream],
                 )
-                .pg()
                 .ctx(&self.db, || {
                     format!("find the last good compose of `{name}:{stream}`")
                 })?
@@ -611,7 +663,6 @@ impl Registry for PgRegistry {
                      ORDER BY c.seq DESC",
                     &[&compose_id],
                 )
-                .pg()
                 .ctx(&self.db, || {
                     format!("find the composes using compose `{compose_id}`")
                 })?
