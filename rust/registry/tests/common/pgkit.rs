@@ -117,10 +117,17 @@ impl Cluster {
         let mut last = String::new();
         for _ in 0..5 {
             cluster.port = free_port();
+            // Durability costs time and proves nothing here; with
+            // $STRATA_PG_DURABLE set the server syncs as in production
+            // (for comparing timings with SQLite, which does).
+            let durability = if std::env::var_os("STRATA_PG_DURABLE").is_some() {
+                ""
+            } else {
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            };
             let options = format!(
                 "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} \
-                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-                 -c max_connections=200",
+                 {durability} -c max_connections=200",
                 cluster.port,
                 cluster.dir.path().display()
             );
