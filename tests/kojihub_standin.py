@@ -3,7 +3,8 @@ makes. Kojihub cannot be installed here; this mirrors its behaviour as read
 in koji's sources (kojihub/kojihub.py, koji/__init__.py):
 
 - Transport: XML-RPC over HTTP POST at any path (kojihub serves /kojihub),
-  `allow_none` responses (None is `<nil/>`), faults for errors.
+  `allow_none` responses (None is `<nil/>`), large integers as `<i8>`
+  (koji.xmlrpcplus, as kojixmlrpc marshals), faults for errors.
 - Keyword arguments arrive as a trailing struct with `__starstar: True`
   (koji.encode_args); they are decoded like koji.decode_args.
 - `getTag(tagInfo, strict=False, event=None, blocked=False)`: the tag dict
@@ -57,7 +58,9 @@ import secrets
 import threading
 import urllib.parse
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
-from xmlrpc.client import Fault, dumps
+from xmlrpc.client import Fault
+
+from koji import xmlrpcplus
 
 GENERIC_ERROR = 1000
 READY = 1
@@ -307,9 +310,10 @@ class _Handler(SimpleXMLRPCRequestHandler):
         if self.headers.get("Content-Type") == "application/octet-stream":
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                resp = dumps((hub._raw_upload(query, body),), methodresponse=True, allow_none=True)
+                resp = xmlrpcplus.dumps((hub._raw_upload(query, body),), methodresponse=1,
+                                        allow_none=1)
             except Fault as f:
-                resp = dumps(f, methodresponse=True, allow_none=True)
+                resp = xmlrpcplus.dumps(f, methodresponse=1, allow_none=1)
             data = resp.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/xml")
@@ -322,12 +326,30 @@ class _Handler(SimpleXMLRPCRequestHandler):
         super().do_POST()
 
 
+class _Server(SimpleXMLRPCServer):
+    """Marshals responses with koji.xmlrpcplus, as kojixmlrpc does: integers
+    beyond 32 bits (modulemd versions) go out as <i8>."""
+
+    def _marshaled_dispatch(self, data, dispatch_method=None, path=None):
+        from xmlrpc.client import loads
+        try:
+            params, method = loads(data, use_builtin_types=self.use_builtin_types)
+            response = (self._dispatch(method, params),)
+            response = xmlrpcplus.dumps(response, methodresponse=1, allow_none=1)
+        except Fault as fault:
+            response = xmlrpcplus.dumps(fault, methodresponse=1, allow_none=1)
+        except BaseException as exc:
+            response = xmlrpcplus.dumps(Fault(1, "%s:%s" % (type(exc), exc)), methodresponse=1,
+                                        allow_none=1)
+        return response.encode("utf-8", "xmlcharrefreplace")
+
+
 class HubServer:
     """Serves a Hub on 127.0.0.1:<free port>."""
 
     def __init__(self, hub: Hub):
         self.hub = hub
-        self.server = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=_Handler, allow_none=True,
+        self.server = _Server(("127.0.0.1", 0), requestHandler=_Handler, allow_none=True,
                                          logRequests=False)
         self.server.register_instance(hub)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/kojihub"

@@ -213,9 +213,14 @@ def test_compose_records(rhub, api, composes):
 
 
 def test_registry_errors_are_faults(tmp_path, api):
-    setup_hub(tmp_path, tmp_path / "no" / "such" / "dir" / "registry.sqlite")
-    with pytest.raises(koji.GenericError, match="listModuleComposes: .*registry"):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database\n" * 200)
+    setup_hub(tmp_path, junk)
+    with pytest.raises(koji.GenericError, match=f"listModuleComposes: cannot open the compose "
+                       f"registry {junk}"):
         api["listModuleComposes"]()
+    with pytest.raises(koji.GenericError, match="getModuleCompose: cannot open the compose registry"):
+        api["getModuleCompose"]("apache-2.4-20261125.n.0")
 
 
 def _open_compose_task(hub, api, opts=None):
