@@ -3,7 +3,8 @@ makes. Kojihub cannot be installed here; this mirrors its behaviour as read
 in koji's sources (kojihub/kojihub.py, koji/__init__.py):
 
 - Transport: XML-RPC over HTTP POST at any path (kojihub serves /kojihub),
-  `allow_none` responses (None is `<nil/>`), faults for errors.
+  `allow_none` responses (None is `<nil/>`), large integers as `<i8>`
+  (koji.xmlrpcplus, as kojixmlrpc marshals), faults for errors.
 - Keyword arguments arrive as a trailing struct with `__starstar: True`
   (koji.encode_args); they are decoded like koji.decode_args.
 - `getTag(tagInfo, strict=False, event=None, blocked=False)`: the tag dict
@@ -21,13 +22,45 @@ in koji's sources (kojihub/kojihub.py, koji/__init__.py):
   hub's tag_listing table does, so `event` selects what was tagged then.
 
 Faults use koji's GenericError code (1000).
+
+With a `kojihub_module_standin.FakeHub` and the hub plugins' exports
+(`Hub(koji_hub=..., exports=...)`), it also serves what
+the koji CLI needs for plugin commands and `watch_tasks`:
+
+- Sessions (kojihub/auth.py): `login(user, password, opts=None,
+  renew=False, exclusive=False)` returns `{session-id, session-key,
+  header-auth: True}`; later calls carry the `Koji-Session-Id`/`-Key`/
+  `-Callnum` headers (or, for old clients, the same as query arguments);
+  a wrong password is an AuthError fault (1002). `logout(session_id=None)`,
+  `getLoggedInUser()`, `hasPerm(perm, strict=False)`, `getAPIVersion()`.
+- Uploads: an `application/octet-stream` POST is a `rawUpload` chunk (query
+  arguments filename, filepath, fileverify, offset, overwrite), written
+  under `koji.pathinfo.work()/filepath/filename`, answered `{size,
+  fileverify, offset, hexdigest}` (adler32) as kojihub.handle_upload does;
+  `checkUpload(path, name, verify=None, tail=None, volume=None)` returns
+  `{size, mtime[, sumlength, hexdigest]}` or None.
+- Tasks: `getTaskInfo(task_id, request=False, strict=False)` (an ID or a
+  list of IDs), `getTaskChildren(task_id, request=False, strict=False)`
+  (moduleCompose has no subtasks here: []), `getTaskResult(taskId,
+  raise_fault=True)` (a failed task's fault is raised as the hub does),
+  `listTaskOutput(taskID, stat=False, all_volumes=False, strict=False)`,
+  `getHost(hostInfo, strict=False, event=None)`.
+- The plugin's exports, run with `context.session` set to the caller as the
+  hub does per request; koji exceptions become faults with their faultCode
+  and message, anything else a fault naming the exception (kojixmlrpc's
+  _log_exception without KojiDebug).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
+import urllib.parse
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 from xmlrpc.client import Fault
+
+from koji import xmlrpcplus
 
 GENERIC_ERROR = 1000
 READY = 1
@@ -42,7 +75,13 @@ def decode_args(args):
 
 
 class Hub:
-    def __init__(self):
+    def __init__(self, koji_hub=None, exports=None):
+        self.koji_hub = koji_hub  # kojihub_module_standin.FakeHub, for plugin calls
+        self.exports = exports or {}
+        self.sessions: dict[int, tuple[str, str]] = {}  # id -> (key, user name)
+        self._caller: str | None = None
+        self._headers = {}
+        self._query = {}
         self.event = 100
         self.tags: dict[str, dict] = {}
         # (tag, build, tagged at event, untagged at event or None)
@@ -112,13 +151,150 @@ class Hub:
             rows = out
         return rows
 
+    # -- sessions (kojihub/auth.py)
+    def _resolve_session(self):
+        h = self._headers
+        sid, key = h.get("Koji-Session-Id"), h.get("Koji-Session-Key")
+        if sid is None:
+            sid, key = self._query.get("session-id"), self._query.get("session-key")
+        self._caller = None
+        if sid is not None:
+            entry = self.sessions.get(int(sid))
+            if entry is None or entry[0] != key:
+                raise Fault(AUTH_EXPIRED, "Invalid session or key: %s" % sid)
+            self._caller = entry[1]
+        if self.koji_hub is not None:
+            is_host = any(hh["name"] == self._caller for hh in self.koji_hub.hosts.values())
+            if is_host:
+                self.koji_hub.as_host(self._caller)
+            else:
+                self.koji_hub.as_user(self._caller)
+
+    def login(self, user, password, opts=None, renew=False, exclusive=False):
+        u = next((x for x in self.koji_hub.users.values() if x["name"] == user), None)
+        if u is None or u["password"] != password:
+            raise Fault(AUTH_ERROR, "invalid username or password")
+        sid = len(self.sessions) + 1
+        key = "%s-%s" % (sid, secrets.token_hex(8))
+        self.sessions[sid] = (key, user)
+        return {"session-id": sid, "session-key": key, "header-auth": True}
+
+    def logout(self, session_id=None):
+        sid = self._headers.get("Koji-Session-Id") if session_id is None else session_id
+        if sid is not None:
+            self.sessions.pop(int(sid), None)
+        return None
+
+    def getAPIVersion(self):
+        import koji
+        return koji.API_VERSION
+
+    def getLoggedInUser(self):
+        if self._caller is None:
+            return None
+        u = next(x for x in self.koji_hub.users.values() if x["name"] == self._caller)
+        return {"id": u["id"], "name": u["name"], "status": 0, "usertype": u["usertype"],
+                "krb_principals": [], "authtype": 0}
+
+    def hasPerm(self, perm, strict=False):
+        from koji.context import context
+        return context.session.hasPerm(perm)
+
+    # -- uploads (kojihub.handle_upload, checkUpload)
+    def _upload_path(self, path, name, create=False):
+        import koji
+        if os.path.isabs(path) or ".." in path.split("/") or "/" in name or name in ("", "..", "."):
+            raise Fault(GENERIC_ERROR, "Invalid upload path: %s/%s" % (path, name))
+        d = os.path.join(koji.pathinfo.work(), path)
+        if create:
+            os.makedirs(d, exist_ok=True)
+        return os.path.join(d, name)
+
+    def _raw_upload(self, query, body: bytes):
+        import koji.util
+        self._query = query
+        self._resolve_session()
+        self.calls.append(("rawUpload", [query.get("filepath"), query.get("filename")], {}))
+        if self._caller is None:
+            raise Fault(1004, "you must be logged-in to upload a file")
+        fn = self._upload_path(query.get("filepath", ""), query["filename"], create=True)
+        offset = int(query.get("offset", "0"))
+        mode = "r+b" if os.path.exists(fn) else "wb"
+        with open(fn, mode) as f:
+            if query.get("overwrite"):
+                f.truncate(offset)
+            f.seek(offset)
+            f.write(body)
+        ret = {"size": len(body), "fileverify": query.get("fileverify", ""), "offset": offset}
+        if query.get("fileverify"):
+            ret["hexdigest"] = koji.util.adler32_constructor(body).hexdigest()
+        return ret
+
+    def checkUpload(self, path, name, verify=None, tail=None, volume=None):
+        import koji.util
+        fn = self._upload_path(path, name)
+        if not os.path.exists(fn):
+            return None
+        st = os.stat(fn)
+        data = {"size": st.st_size, "mtime": st.st_mtime}
+        if verify:
+            with open(fn, "rb") as f:
+                body = f.read()
+            data["sumlength"] = len(body)
+            data["hexdigest"] = koji.util.adler32_constructor(body).hexdigest()
+        return data
+
+    # -- tasks, for watch_tasks
+    def getTaskInfo(self, task_id, request=False, strict=False):
+        import kojihub_module_standin as khs
+        if isinstance(task_id, list):
+            return [self.getTaskInfo(t, request=request, strict=strict) for t in task_id]
+        return khs.Task(task_id).getInfo(strict=strict, request=request)
+
+    def getTaskChildren(self, task_id, request=False, strict=False):
+        if task_id not in self.koji_hub.tasks:
+            if strict:
+                raise Fault(GENERIC_ERROR, "No such task: %s" % task_id)
+        return [dict(t) for t in self.koji_hub.tasks.values() if t["parent"] == task_id]
+
+    def getTaskResult(self, taskId, raise_fault=True):
+        import kojihub_module_standin as khs
+        return khs.Task(taskId).getResult()
+
+    def listTaskOutput(self, taskID, stat=False, all_volumes=False, strict=False):
+        return {}
+
+    def getHost(self, hostInfo, strict=False, event=None):
+        h = next((x for x in self.koji_hub.hosts.values() if hostInfo in (x["id"], x["name"])), None)
+        if h is None and strict:
+            raise Fault(GENERIC_ERROR, "No such host: %s" % hostInfo)
+        return {k: v for k, v in h.items() if k != "channels"} if h else None
+
     def _dispatch(self, method, params):
+        import koji
         args, opts = decode_args(params)
         self.calls.append((method, args, opts))
-        fn = getattr(self, method, None)
-        if fn is None or method.startswith("_") or method in ("add_tag", "tag_build", "untag_build", "new_repo"):
-            raise Fault(GENERIC_ERROR, f"Invalid method: {method}")
-        return fn(*args, **opts)
+        if self.koji_hub is not None:
+            self._resolve_session()
+        if method in self.exports:
+            fn = self.exports[method]
+        else:
+            fn = getattr(self, method, None)
+            if fn is None or method.startswith("_") or method in SETUP_ONLY:
+                raise Fault(GENERIC_ERROR, f"Invalid method: {method}")
+        try:
+            return fn(*args, **opts)
+        except Fault:
+            raise
+        except koji.GenericError as e:
+            raise Fault(e.faultCode, str(e))
+        except Exception as e:  # kojixmlrpc: "%s: %s" % (e_class, e)
+            raise Fault(1, "%s: %s" % (type(e), e))
+
+
+SETUP_ONLY = ("add_tag", "tag_build", "untag_build", "new_repo")
+AUTH_ERROR = 1002
+AUTH_EXPIRED = 1015
 
 
 class _Handler(SimpleXMLRPCRequestHandler):
@@ -127,13 +303,53 @@ class _Handler(SimpleXMLRPCRequestHandler):
     def log_message(self, *a):
         pass
 
+    def do_POST(self):
+        hub = self.server.instance
+        parsed = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(parsed.query))
+        if self.headers.get("Content-Type") == "application/octet-stream":
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                resp = xmlrpcplus.dumps((hub._raw_upload(query, body),), methodresponse=1,
+                                        allow_none=1)
+            except Fault as f:
+                resp = xmlrpcplus.dumps(f, methodresponse=1, allow_none=1)
+            data = resp.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        hub._headers = self.headers  # case-insensitive .get
+        hub._query = query
+        super().do_POST()
+
+
+class _Server(SimpleXMLRPCServer):
+    """Marshals responses with koji.xmlrpcplus, as kojixmlrpc does: integers
+    beyond 32 bits (modulemd versions) go out as <i8>."""
+
+    def _marshaled_dispatch(self, data, dispatch_method=None, path=None):
+        from xmlrpc.client import loads
+        try:
+            params, method = loads(data, use_builtin_types=self.use_builtin_types)
+            response = (self._dispatch(method, params),)
+            response = xmlrpcplus.dumps(response, methodresponse=1, allow_none=1)
+        except Fault as fault:
+            response = xmlrpcplus.dumps(fault, methodresponse=1, allow_none=1)
+        except BaseException as exc:
+            response = xmlrpcplus.dumps(Fault(1, "%s:%s" % (type(exc), exc)), methodresponse=1,
+                                        allow_none=1)
+        return response.encode("utf-8", "xmlcharrefreplace")
+
 
 class HubServer:
     """Serves a Hub on 127.0.0.1:<free port>."""
 
     def __init__(self, hub: Hub):
         self.hub = hub
-        self.server = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=_Handler, allow_none=True,
+        self.server = _Server(("127.0.0.1", 0), requestHandler=_Handler, allow_none=True,
                                          logRequests=False)
         self.server.register_instance(hub)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/kojihub"

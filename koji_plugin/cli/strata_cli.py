@@ -1,0 +1,185 @@
+# Strata: module composes in Koji -- the koji CLI plugin.
+#
+# Install into ~/.koji/plugins, a folder named by `plugin_paths` in the
+# koji configuration (or --plugin-paths), or the koji_cli_plugins package.
+# Commands: module-build, module-compose-info, list-module-composes,
+# latest-module-compose. The hub calls are koji_plugin/README.md's.
+
+import os
+import time
+from optparse import OptionParser
+
+import koji
+from koji.plugin import export_cli
+from koji_cli.lib import (
+    _progress_callback,
+    _running_in_bg,
+    activate_session,
+    error,
+    get_usage_str,
+    unique_path,
+    watch_tasks,
+)
+
+COMPOSE_TYPES = ('nightly', 'test', 'ci', 'production')
+STATES = ('started', 'finished', 'failed')
+
+
+def _ts(value):
+    if value is None:
+        return '-'
+    return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(value))
+
+
+def _name_stream(parser, spec, need_stream):
+    name, sep, stream = spec.partition(':')
+    if not name or (sep and not stream) or ':' in stream or (need_stream and not stream):
+        parser.error('expected NAME%s, not %r' % (':STREAM' if need_stream else '[:STREAM]', spec))
+    return name, stream or None
+
+
+@export_cli
+def handle_module_build(goptions, session, args):
+    "[build] Compose a module with Strata from its definition"
+    usage = get_usage_str("""usage: %prog module-build [options] <scm url | definition file>
+
+The SCM URL names the definition file after '?':
+  git+https://src.example.org/modules/apache.git?apache.yaml#<commit>
+A local definition file is uploaded (scratch composes; admins also without --scratch).""")
+    parser = OptionParser(usage=usage)
+    parser.add_option("--wait", action="store_true",
+                      help="Wait on the compose, even if running in the background")
+    parser.add_option("--nowait", action="store_false", dest="wait",
+                      help="Don't wait on the compose")
+    parser.add_option("--arch", action="append", dest="arches", default=[], metavar="ARCH",
+                      help="Compose only this arch (may be given more than once)")
+    parser.add_option("--scratch", action="store_true",
+                      help="A scratch compose: recorded apart, never a build or a last good one")
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="Do not print the task information")
+    parser.add_option("--noprogress", action="store_true",
+                      help="Do not display progress of the upload")
+    parser.add_option("--priority", type="int", metavar="N",
+                      help="Task priority offset (below 0: admins only)")
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    parser.add_option("--wait-build", metavar="NVR", action="append", dest="wait_builds",
+                      default=[], help="Wait for the given NVR to appear in the tag's repo")
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one argument (an SCM URL or a definition file) is required")
+    source = args[0]
+    opts = {}
+    if options.arches:
+        opts['arches'] = koji.parse_arches(','.join(options.arches), to_list=True)
+    if options.scratch:
+        opts['scratch'] = True
+    if options.compose_type:
+        opts['compose_type'] = options.compose_type
+    if options.priority is not None:
+        opts['priority'] = options.priority
+    if options.wait_builds:
+        opts['wait_builds'] = options.wait_builds
+    local = '://' not in source
+    if local and not os.path.isfile(source):
+        parser.error("No such definition file: %s (give an SCM URL or a file)" % source)
+    activate_session(session, goptions)
+    if local:
+        if not options.scratch and not session.hasPerm('admin'):
+            error("Only admins may compose from a local file without --scratch: %s" % source)
+        if not options.quiet:
+            print("Uploading definition: %s" % source)
+        serverdir = unique_path('cli-build')
+        if _running_in_bg() or options.noprogress or options.quiet:
+            callback = None
+        else:
+            callback = _progress_callback
+        session.uploadWrapper(source, serverdir, callback=callback)
+        if callback:
+            print('')
+        source = "%s/%s" % (serverdir, os.path.basename(source))
+    task_id = session.moduleBuild(source, opts)
+    if not options.quiet:
+        print("Created task: %d" % task_id)
+        print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
+    if options.wait or (options.wait is None and not _running_in_bg()):
+        session.logout()
+        return watch_tasks(session, [task_id], quiet=options.quiet,
+                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+
+
+@export_cli
+def handle_module_compose_info(goptions, session, args):
+    "[info] Print a Strata module compose's record"
+    usage = get_usage_str("usage: %prog module-compose-info [options] <compose id>")
+    parser = OptionParser(usage=usage)
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one compose ID is required")
+    activate_session(session, goptions)
+    rec = session.getModuleCompose(args[0])
+    if rec is None:
+        error("No such module compose: %s" % args[0])
+    print("Compose: %s" % rec['id'])
+    print("Module: %s:%s" % (rec['name'], rec['stream']))
+    print("State: %s" % rec['state'])
+    print("Type: %s" % rec.get('compose_type'))
+    print("Version: %s" % rec.get('version'))
+    print("Context: %s" % rec.get('context'))
+    print("Definition: %s" % (rec.get('scm_ref') or rec.get('definition_path')))
+    print("Arches: %s" % ' '.join(rec.get('arches') or []))
+    print("Started: %s" % _ts(rec.get('started_at')))
+    print("Finished: %s" % _ts(rec.get('finished_at')))
+    for inp in rec.get('inputs') or []:
+        print("Input: %s %s %s" % (inp.get('kind'), inp.get('name'), inp.get('ident')))
+    repos = (rec.get('outputs') or {}).get('repos') or {}
+    for arch in sorted(repos):
+        print("Repo %s: %s" % (arch, repos[arch]))
+    for arch in sorted(rec.get('packages') or {}):
+        print("Packages %s: %d" % (arch, len(rec['packages'][arch])))
+    if rec.get('error'):
+        print("Error: %s" % rec['error'])
+
+
+@export_cli
+def handle_list_module_composes(goptions, session, args):
+    "[info] List Strata module composes, newest first"
+    usage = get_usage_str("usage: %prog list-module-composes [options] [<name>[:<stream>]]")
+    parser = OptionParser(usage=usage)
+    parser.add_option("--state", choices=STATES, help="Only composes in this state: %s"
+                      % ', '.join(STATES))
+    parser.add_option("--limit", type="int", metavar="N", help="At most N composes")
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="Do not print the header")
+    (options, args) = parser.parse_args(args)
+    if len(args) > 1:
+        parser.error("At most one NAME[:STREAM] is allowed")
+    if options.limit is not None and options.limit < 1:
+        parser.error("--limit must be at least 1")
+    name = stream = None
+    if args:
+        name, stream = _name_stream(parser, args[0], need_stream=False)
+    activate_session(session, goptions)
+    recs = session.listModuleComposes(name=name, stream=stream, state=options.state,
+                                      limit=options.limit)
+    if not options.quiet:
+        print("%-40s %-9s %s" % ("Compose", "State", "Started"))
+        print("-" * 74)
+    for rec in recs:
+        print("%-40s %-9s %s" % (rec['id'], rec['state'], _ts(rec.get('started_at'))))
+
+
+@export_cli
+def handle_latest_module_compose(goptions, session, args):
+    "[info] Print the last good compose of a module stream"
+    usage = get_usage_str("usage: %prog latest-module-compose [options] <name>:<stream>")
+    parser = OptionParser(usage=usage)
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one NAME:STREAM is required")
+    name, stream = _name_stream(parser, args[0], need_stream=True)
+    activate_session(session, goptions)
+    rec = session.getLatestModuleCompose(name, stream)
+    if rec is None:
+        error("No finished compose of %s:%s" % (name, stream))
+    print(rec['id'])

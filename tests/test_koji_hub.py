@@ -1,0 +1,304 @@
+"""The Koji hub plugin (koji_plugin/hub/strata_hub.py), loaded with
+koji.plugin.PluginTracker as kojihub loads plugins, against the kojihub
+module stand-in (tests/kojihub_module_standin.py) and real compose records
+in a SQLite registry, made by the real strata extension."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import koji
+import koji.plugin
+import pytest
+
+import composekit as ck
+import kojihub_module_standin as khs
+import strata
+from test_compose import GOOD, apache, repos  # noqa: F401 (fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB_PLUGINS = ROOT / "koji_plugin" / "hub"
+SRC = "git+https://src.example.org/modules/apache.git?apache.yaml#3f2a9c1"
+
+def load_hub_plugin():
+    """strata_hub, loaded once per process as kojihub does at startup."""
+    if "kojihub" not in __import__("sys").modules:
+        khs.install(khs.FakeHub())
+    return khs.load_plugin("strata_hub", HUB_PLUGINS)
+
+
+def write_hub_config(path: Path, registry, allowed="src.example.org:/modules/*:no", channel="strata",
+                     priority=0) -> Path:
+    path.write_text(f"[strata]\nregistry = {registry}\nallowed_scms = {allowed}\n"
+                    f"channel = {channel}\npriority = {priority}\n")
+    return path
+
+
+def setup_hub(tmp_path: Path, registry) -> khs.FakeHub:
+    plugin, _ = load_hub_plugin()
+    hub = khs.FakeHub(tmp_path / "koji")
+    khs.install(hub)
+    hub.add_channel("strata")
+    hub.add_btype("module")
+    hub.add_user("alice", perms=["module-build"])
+    hub.add_user("bob")
+    hub.add_user("root", perms=["admin"])
+    hub.add_host("builder1", channels=["strata"])
+    hub.add_host("builder2", channels=["strata"])
+    hub.add_tag("f40-build")
+    plugin.CONFIG_FILE = str(write_hub_config(tmp_path / "strata_hub.conf", registry))
+    plugin.CONFIG = None
+    return hub
+
+
+@pytest.fixture(scope="module")
+def composes(strata_bin, tmp_path_factory, repos):  # noqa: F811
+    """A registry with a finished apache:2.4 compose and a failed one."""
+    tmp = tmp_path_factory.mktemp("hub-composes")
+    site = ck.Site(strata_bin, tmp / "site", platforms={"f40": [repos["platform"]]})
+    ok = strata.compose_module(apache(tmp, repos), site.out, config=site.config,
+                               registry=site.registry, cache_dir=site.cache)
+    assert ok["ok"], ok
+    bad = apache(tmp, repos, packages=GOOD + ("mod_lua",), name="lua.yaml")
+    failed = strata.compose_module(bad, site.out, config=site.config, registry=site.registry,
+                                   cache_dir=site.cache)
+    assert not failed["ok"]
+    return {"registry": site.registry, "finished": ok["record"], "failed": failed["record"]}
+
+
+def use_registry(tmp_path: Path, registry):
+    """Points the loaded plugin at another registry (a fresh configuration)."""
+    plugin, _ = load_hub_plugin()
+    plugin.CONFIG_FILE = str(write_hub_config(tmp_path / "strata_hub-2.conf", registry))
+    plugin.CONFIG = None
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """The hub with an empty registry (moduleBuild needs none)."""
+    return setup_hub(tmp_path, tmp_path / "registry.sqlite")
+
+
+@pytest.fixture
+def rhub(tmp_path, composes):
+    """The hub on the registry with the composes."""
+    return setup_hub(tmp_path, composes["registry"])
+
+
+@pytest.fixture
+def api():
+    return load_hub_plugin()[1]
+
+
+def test_plugin_exports_and_callback(api):
+    plugin, _ = load_hub_plugin()
+    assert set(api) == {"moduleBuild", "getModuleCompose", "listModuleComposes",
+                        "getLatestModuleCompose", "moduleComposeImport"}
+    assert plugin.module_tagged in koji.plugin.callbacks["postTag"]
+
+
+def test_module_build_creates_task(hub, api):
+    hub.as_user("alice")
+    tid = api["moduleBuild"](SRC, {"arches": ["x86_64"], "compose_type": "test"})
+    t = hub.tasks[tid]
+    assert t["method"] == "moduleCompose"
+    assert hub.channels[t["channel_id"]]["name"] == "strata"
+    assert t["priority"] == koji.PRIO_DEFAULT
+    assert t["owner"] == hub.user("alice")["id"] and t["state"] == koji.TASK_STATES["FREE"]
+    assert list(khs.Task(tid).getRequest()) == [SRC, {"arches": ["x86_64"], "compose_type": "test"}]
+    # no opts at all, and the admin may raise the priority
+    hub.as_user("root")
+    tid = api["moduleBuild"](SRC, {"priority": -5, "wait_builds": [], "scratch": False})
+    assert hub.tasks[tid]["priority"] == koji.PRIO_DEFAULT - 5
+    hub.as_user("alice")
+    assert list(khs.Task(api["moduleBuild"](SRC)).getRequest()) == [SRC, {}]
+
+
+def test_module_build_uploaded_file(hub, api):
+    up = Path(koji.pathinfo.work()) / "cli-build" / "1764.abcd" / "apache.yaml"
+    up.parent.mkdir(parents=True)
+    up.write_text("document: strata-module\n")
+    src = "cli-build/1764.abcd/apache.yaml"
+    hub.as_user("alice")
+    tid = api["moduleBuild"](src, {"scratch": True})
+    assert list(khs.Task(tid).getRequest()) == [src, {"scratch": True}]
+    with pytest.raises(koji.ActionNotAllowed, match="only admins may compose from an uploaded "
+                       "file without --scratch"):
+        api["moduleBuild"](src)
+    hub.as_user("root")
+    assert api["moduleBuild"](src) > tid
+    with pytest.raises(koji.GenericError, match="no such uploaded file: cli-build/x/nope.yaml"):
+        api["moduleBuild"]("cli-build/x/nope.yaml", {"scratch": True})
+    with pytest.raises(koji.GenericError, match="neither an SCM URL nor an uploaded file"):
+        api["moduleBuild"]("cli-build/../../etc/passwd", {"scratch": True})
+
+
+@pytest.mark.parametrize("who, src, opts, exc, message", [
+    ("bob", SRC, None, koji.ActionNotAllowed,
+     r"module-build permission required \(logged in as bob\)"),
+    (None, SRC, None, koji.ActionNotAllowed, "you must be logged in"),
+    ("alice", "git+https://evil.example.com/modules/apache.git?apache.yaml#1", None,
+     koji.ActionNotAllowed, "evil.example.com:/modules/apache.git is not in the list of allowed"),
+    ("alice", "git+https://src.example.org/other/apache.git?apache.yaml#1", None,
+     koji.ActionNotAllowed, "src.example.org:/other/apache.git is not in the list of allowed"),
+    ("alice", "gopher://src.example.org/modules/a.git?a.yaml#1", None, koji.GenericError,
+     "invalid SCM URL gopher://"),
+    ("alice", "git+https://src.example.org/modules/apache.git#1", None, koji.GenericError,
+     "names no definition file"),
+    ("alice", "git+https://src.example.org/modules/apache.git?apache.yaml", None,
+     koji.GenericError, r"invalid SCM URL .*Could not find the fragment element"),
+    ("alice", "apache.yaml", None, koji.GenericError, "neither an SCM URL nor an uploaded file"),
+    ("alice", SRC, {"arch": ["x86_64"]}, koji.ParameterError, r"unknown option\(s\): arch"),
+    ("alice", SRC, {"scratch": "yes"}, koji.ParameterError, "option scratch must be bool"),
+    ("alice", SRC, {"priority": True}, koji.ParameterError, "option priority must be int"),
+    ("alice", SRC, {"priority": -1}, koji.ActionNotAllowed, "only admins may create high-priority"),
+    ("alice", SRC, {"compose_type": "weekly"}, koji.ParameterError,
+     "compose_type must be one of nightly, test, ci, production, not 'weekly'"),
+    ("alice", SRC, {"arches": []}, koji.ParameterError, "non-empty list of arch names"),
+    ("alice", SRC, {"tag": "f99-build"}, koji.GenericError, r"no such tag: f99-build \(option tag\)"),
+    ("alice", SRC, {"wait_builds": ["httpd-9-9"]}, koji.GenericError,
+     r"no such build: httpd-9-9 \(in wait_builds\)"),
+    ("alice", SRC, ["x86_64"], koji.ParameterError, "opts must be a struct"),
+])
+def test_module_build_refuses(hub, api, who, src, opts, exc, message):
+    hub.as_user(who)
+    with pytest.raises(exc, match=message):
+        api["moduleBuild"](src, opts)
+    assert not hub.tasks
+
+
+def test_module_build_known_tag_and_builds(hub, api):
+    hub.as_user("root")
+    bid = hub.new_build({"name": "httpd", "version": "2.4.58", "release": "1.fc40", "epoch": None})
+    hub.as_user("alice")
+    tid = api["moduleBuild"](SRC, {"tag": "f40-build", "wait_builds": ["httpd-2.4.58-1.fc40"]})
+    assert khs.Task(tid).getRequest()[1]["wait_builds"] == ["httpd-2.4.58-1.fc40"]
+    assert bid == 1
+
+
+def test_config_errors_are_faults(hub, api, tmp_path):
+    plugin, _ = load_hub_plugin()
+    plugin.CONFIG_FILE = str(tmp_path / "missing.conf")
+    plugin.CONFIG = None
+    hub.as_user("alice")
+    with pytest.raises(koji.ConfigurationError, match="missing.conf"):
+        api["moduleBuild"](SRC)
+    (tmp_path / "bad.conf").write_text("[strata]\nallowed_scms = x:y\n")
+    plugin.CONFIG_FILE = str(tmp_path / "bad.conf")
+    with pytest.raises(koji.GenericError, match=r"bad.conf: \[strata\] registry is not set"):
+        api["moduleBuild"](SRC)
+
+
+def test_compose_records(rhub, api, composes):
+    hub = rhub
+    fin, failed = composes["finished"], composes["failed"]
+    hub.as_user(None)  # anyone may read
+    assert api["getModuleCompose"](fin["id"])["packages"] == fin["packages"]
+    assert api["getModuleCompose"]("nope-1-20261125.n.0") is None
+    with pytest.raises(koji.GenericError, match="No such module compose: nope-1-20261125.n.0"):
+        api["getModuleCompose"]("nope-1-20261125.n.0", strict=True)
+    assert [r["id"] for r in api["listModuleComposes"]("apache", "2.4")] == [failed["id"], fin["id"]]
+    assert [r["id"] for r in api["listModuleComposes"](state="failed")] == [failed["id"]]
+    assert [r["id"] for r in api["listModuleComposes"](limit=1)] == [failed["id"]]
+    assert api["listModuleComposes"](name="php") == []
+    assert api["getLatestModuleCompose"]("apache", "2.4")["id"] == fin["id"]
+    assert api["getLatestModuleCompose"]("apache", "9") is None
+    with pytest.raises(koji.ParameterError, match="state must be one of started, finished, failed"):
+        api["listModuleComposes"](state="done")
+    with pytest.raises(koji.ParameterError, match="limit must be a positive integer"):
+        api["listModuleComposes"](limit=0)
+    with pytest.raises(koji.ParameterError, match="Invalid type"):
+        api["getModuleCompose"](42)
+
+
+def test_registry_errors_are_faults(tmp_path, api):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database\n" * 200)
+    setup_hub(tmp_path, junk)
+    with pytest.raises(koji.GenericError, match=f"listModuleComposes: cannot open the compose "
+                       f"registry {junk}"):
+        api["listModuleComposes"]()
+    with pytest.raises(koji.GenericError, match="getModuleCompose: cannot open the compose registry"):
+        api["getModuleCompose"]("apache-2.4-20261125.n.0")
+
+
+def _open_compose_task(hub, api, opts=None):
+    hub.as_user("alice")
+    tid = api["moduleBuild"](SRC, opts)
+    hub.open_task(tid, "builder1")
+    return tid
+
+
+def test_import_creates_module_build(rhub, api, composes):
+    hub = rhub
+    fin = composes["finished"]
+    tid = _open_compose_task(hub, api)
+    hub.as_host("builder1")
+    bid = api["moduleComposeImport"](tid, fin["id"])
+    b = hub.get_build(bid)
+    assert (b["name"], b["version"], b["release"]) == (
+        "apache", "2.4", f"{fin['version']}.{fin['context']}")
+    assert b["owner_id"] == hub.user("alice")["id"] and b["task_id"] == tid
+    assert b["state"] == koji.BUILD_STATES["COMPLETE"]
+    info = hub.get_build_type(bid)
+    assert set(info) == {"module"}
+    mod = info["module"]
+    assert (mod["name"], mod["stream"], mod["version"], mod["context"], mod["strata_compose_id"]) == (
+        "apache", "2.4", str(fin["version"]), fin["context"], fin["id"])
+    md = ck.load_with_libmodulemd(mod["modulemd_str"].encode())
+    assert md, mod["modulemd_str"]
+    assert "document: modulemd" in mod["modulemd_str"] and fin["id"] in mod["modulemd_str"]
+    # a second import of the same compose is the same build
+    assert api["moduleComposeImport"](tid, fin["id"]) == bid
+    assert len(hub.builds) == 1
+
+
+def test_import_refusals(rhub, api, composes):
+    hub = rhub
+    fin, failed = composes["finished"], composes["failed"]
+    tid = _open_compose_task(hub, api)
+    hub.as_host("builder2")
+    with pytest.raises(koji.ActionNotAllowed, match=f"host 2 does not own task {tid}"):
+        api["moduleComposeImport"](tid, fin["id"])
+    hub.as_user("alice")
+    with pytest.raises(koji.ActionNotAllowed, match="only the build host running task"):
+        api["moduleComposeImport"](tid, fin["id"])
+    hub.as_host("builder1")
+    with pytest.raises(koji.GenericError, match=f"compose {failed['id']} is failed"):
+        api["moduleComposeImport"](tid, failed["id"])
+    with pytest.raises(koji.GenericError, match="no such module compose: nope-1-20261125.n.0"):
+        api["moduleComposeImport"](tid, "nope-1-20261125.n.0")
+    with pytest.raises(koji.GenericError, match="No such task: 99"):
+        api["moduleComposeImport"](99, fin["id"])
+    # a scratch compose never becomes a build
+    stid = _open_compose_task(hub, api, {"scratch": True})
+    hub.as_host("builder1")
+    with pytest.raises(koji.GenericError, match="is a scratch compose"):
+        api["moduleComposeImport"](stid, fin["id"])
+    # a build of the same NVR from elsewhere is not overwritten
+    hub.new_build({"name": "apache", "version": "2.4",
+                   "release": f"{fin['version']}.{fin['context']}", "epoch": None})
+    with pytest.raises(koji.GenericError, match="already exists .* from outside Strata"):
+        api["moduleComposeImport"](tid, fin["id"])
+    assert not hub.build_types[1]
+
+
+def test_post_tag_callback(rhub, api, composes, caplog):
+    hub = rhub
+    fin = composes["finished"]
+    tid = _open_compose_task(hub, api)
+    hub.as_host("builder1")
+    bid = api["moduleComposeImport"](tid, fin["id"])
+    build = hub.get_build(bid)
+    tag = hub.get_tag("f40-build")
+    with caplog.at_level(logging.INFO, logger="koji.plugin.strata_hub"):
+        koji.plugin.run_callbacks("postTag", tag=tag, build=build, user=hub.user("alice"),
+                                  force=False)
+        rpm = hub.get_build(hub.new_build({"name": "httpd", "version": "1", "release": "1",
+                                           "epoch": None}))
+        koji.plugin.run_callbacks("postTag", tag=tag, build=rpm, user=hub.user("alice"),
+                                  force=False)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "koji.plugin.strata_hub"]
+    assert msgs == [f"module build {build['nvr']} (compose {fin['id']}) tagged into f40-build "
+                    f"by alice"]
