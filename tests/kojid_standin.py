@@ -48,13 +48,15 @@ ASSIGNED 4, FAILED 5)
 
 Uploads (kojihub's work directory is `Hub.workdir`)
 - `checkUpload(path, name, verify=None, tail=None, volume=None)`: None when
-  the file does not exist, else `{"size", "mtime", "hexdigest"}` (adler32
-  when verify says so).
+  the file does not exist, else `{"size", "mtime"}`, with `sumlength` and
+  `hexdigest` (of the last `tail` bytes when given) when verify names a
+  checksum (adler32 or a hashlib name).
 - rawUpload: an HTTP POST whose query gives filename, filepath, fileverify,
   offset and overwrite and whose body is the chunk (ClientSession.fastUpload
   and daemon.fast_incremental_upload, used when the server answers
-  checkUpload, or with `use_fast_upload`); answered with an XML-RPC
-  `{"size", "hexdigest"}` of the chunk.
+  checkUpload, or with `use_fast_upload`); offset -1 appends, overwrite
+  truncates at the offset; answered with an XML-RPC `{"size", "hexdigest"}`
+  of the chunk.
 - `uploadFile(path, name, size, chksum, offset, data, volume=None)`: the
   old XML-RPC chunked upload (base64 data, sha256 chunk checksums; offset
   -1 checks the whole file).
@@ -276,11 +278,15 @@ class BuilderHub(Hub):
             return None
         with open(fn, "rb") as f:
             data = f.read()
-        info = {"size": str(len(data)), "mtime": os.stat(fn).st_mtime}
-        if verify == "adler32":
-            info["hexdigest"] = "%08x" % (zlib.adler32(data) & 0xFFFFFFFF)
-        elif verify:
-            info["hexdigest"] = hashlib.new(verify, data).hexdigest()
+        info = {"size": len(data), "mtime": os.stat(fn).st_mtime}
+        if verify:
+            if tail is not None:
+                data = data[max(len(data) - tail, 0):]
+            info["sumlength"] = len(data)
+            if verify == "adler32":
+                info["hexdigest"] = "%08x" % (zlib.adler32(data) & 0xFFFFFFFF)
+            else:
+                info["hexdigest"] = hashlib.new(verify, data).hexdigest()
         return info
 
     def rawUpload(self, query, body):
@@ -291,12 +297,16 @@ class BuilderHub(Hub):
         os.makedirs(os.path.dirname(fn), exist_ok=True)
         if offset == 0 and os.path.exists(fn) and not overwrite:
             raise _fault(koji.GenericError, "file already exists: %s" % fn)
-        mode = "r+b" if os.path.exists(fn) and offset != 0 else "wb"
-        with open(fn, mode) as f:
-            f.seek(offset)
+        with open(fn, "ab"):
+            pass
+        with open(fn, "r+b") as f:
+            if offset == -1:  # append
+                f.seek(0, 2)
+            else:
+                if overwrite:  # the hub truncates at the write offset
+                    f.truncate(offset)
+                f.seek(offset)
             f.write(body)
-            if offset == 0:
-                f.truncate()
         ret = {"size": len(body)}
         if query.get("fileverify") == "adler32":
             ret["hexdigest"] = "%08x" % (zlib.adler32(body) & 0xFFFFFFFF)

@@ -287,3 +287,16 @@ def test_bad_options_are_parameter_faults(site):
     assert task["state"] == FAILED
     assert task["result"].faultCode == koji.ParameterError.faultCode
     assert "unknown option 'colour'" in task["result"].faultString
+
+
+def test_host_calls_need_the_host_running_the_task(site):
+    user = koji.ClientSession(site.server.url, {"user": "packager", "password": "user-password"})
+    assert user.login()
+    task_id = site.hub.make_task("moduleCompose", ["x"], host=HOST)
+    with pytest.raises(koji.ActionNotAllowed):
+        user.moduleComposeImport(task_id, "apache-2.4-20261204.n.0")
+    with pytest.raises(koji.ActionNotAllowed):
+        user.host.subtask("waitrepo", [TAG, None, []], task_id)
+    assert site.session.host.getID() == 1
+    assert site.session.moduleComposeImport(task_id, "apache-2.4-20261204.n.0") == site.hub.next_build
+    assert site.hub.imports == [(task_id, "apache-2.4-20261204.n.0")]
