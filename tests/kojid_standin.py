@@ -46,6 +46,18 @@ ASSIGNED 4, FAILED 5)
   contract in koji_plugin/README.md), only from the host running that open
   task; recorded in `Hub.imports` and answered with a new build ID.
 
+Repos (kojihub/repos.py; used by koji.util.RepoWatcher, which
+BaseTaskHandler.getRepo uses before it creates a `waitrepo` subtask)
+- `repo.request(tag, min_event=None, at_event=None, opts=None,
+  priority=None, force=False)`: `{"repo": <the newest READY repo of the tag
+  made at or after min_event>, "request": None, "duplicate": False}`, or,
+  when there is none, `{"repo": None, "request": <a new active request:
+  id, tag_id, min_event, at_event, opts, active, task_id, ...>}`; min_event
+  "last" is the tag's last tagging event. Login required.
+- (inherited) `getTag`, `getRepo`, `listTagged` — `listTagged(tag,
+  event=..., package=..., inherit=True)` is what koji.util.checkForBuilds
+  asks.
+
 Uploads (kojihub's work directory is `Hub.workdir`)
 - `checkUpload(path, name, verify=None, tail=None, volume=None)`: None when
   the file does not exist, else `{"size", "mtime"}`, with `sumlength` and
@@ -98,6 +110,7 @@ class BuilderHub(Hub):
         self.on_subtask = {}
         self.current = None  # the session of the request being handled
         self.next_build = 5000
+        self.requests: list[dict] = []
 
     # -- setup
     def add_host(self, name, password="host-password", arches="x86_64 noarch"):
@@ -253,6 +266,31 @@ class BuilderHub(Hub):
             raise _fault(koji.GenericError, "failTask response is not a fault")
         t["state"] = FAILED
 
+    # -- repo requests (kojihub/repos.py: RepoExports, request_repo)
+    def repo_request(self, tag, min_event=None, at_event=None, opts=None, priority=None,
+                     force=False):
+        if self.current is None:
+            raise _fault(koji.AuthError, "Not logged in")
+        t = self._tag(tag, True)
+        if at_event is not None and min_event is not None:
+            raise _fault(koji.ParameterError, "The min_event and at_event options conflict")
+        if min_event == "last":
+            min_event = max((r[2] for r in self.listing if r[0] == t["name"]), default=0)
+        ret = {"repo": None, "request": None, "duplicate": False}
+        ready = [r for r in self.repos if r["tag_id"] == t["id"] and r["state"] == 1
+                 and (min_event is None or r["create_event"] >= int(min_event))
+                 and (at_event is None or r["create_event"] == at_event)]
+        if ready and not force:
+            ret["repo"] = dict(max(ready, key=lambda r: r["create_event"]), opts=opts or {})
+            return ret
+        self.requests.append({"id": len(self.requests) + 1, "tag_id": t["id"],
+                              "min_event": self.event if min_event is None else int(min_event),
+                              "at_event": at_event, "opts": opts or {}, "active": True,
+                              "task_id": None, "task_state": None, "repo_id": None, "tries": 0,
+                              "priority": koji.PRIO_DEFAULT + (priority or 0)})
+        ret["request"] = self.requests[-1]
+        return ret
+
     # test side: a task run by another builder
     def finish_task(self, task_id, result):
         self.tasks[task_id].update(state=CLOSED, result=result)
@@ -339,6 +377,11 @@ class BuilderHub(Hub):
         self.calls.append((method, args, opts))
         if method == "login":
             return self._login(*args, **opts)
+        if method.startswith("repo."):
+            fn = getattr(self, "repo_" + method[5:], None)
+            if fn is None:
+                raise _fault(koji.GenericError, "Invalid method: %s" % method)
+            return fn(*args, **opts)
         if method.startswith("host."):
             fn = getattr(self, "host_" + method[5:], None)
             if fn is None:

@@ -263,7 +263,8 @@ def test_wait_builds_waits_for_the_repo_in_a_waitrepo_subtask(site):
 
     def another_builder(task):
         # kojid's WaitrepoTask elsewhere: the build gets tagged, a newer repo appears
-        assert task["params"] == [TAG, None, ["httpd-2.4.58-1.fc40"]]
+        # RepoWatcher.task_args(): [tag, newer_than, nvrs, min_event]
+        assert task["params"] == [TAG, None, ["httpd-2.4.58-1.fc40"], None]
         site.hub.tag_build(TAG, "httpd", "2.4.58", "1.fc40")
         repo = site.hub.new_repo(TAG)
         make_repo(top, TAG, repo["id"], [("httpd", "2.4.57", "1.fc40"), ("httpd", "2.4.58", "1.fc40")])
@@ -300,3 +301,14 @@ def test_host_calls_need_the_host_running_the_task(site):
     assert site.session.host.getID() == 1
     assert site.session.moduleComposeImport(task_id, "apache-2.4-20261204.n.0") == site.hub.next_build
     assert site.hub.imports == [(task_id, "apache-2.4-20261204.n.0")]
+
+
+def test_wait_builds_already_in_the_repo_needs_no_subtask(site):
+    rev = site.git.commit({"apache.yaml": definition()})
+    task = site.run_task(site.git.url("apache.yaml", rev), {"wait_builds": ["httpd-2.4.57-1.fc40"]})
+    assert task["state"] == CLOSED, task["result"]
+    assert [t for t in site.hub.tasks.values() if t["parent"] == task["id"]] == []
+    # checkForBuilds asked the tag, then a repo was requested and found
+    names = [c[0] for c in site.hub.calls]
+    assert "repo.request" in names and "host.subtask" not in names
+    assert ("listTagged", [1], {"event": None, "package": "httpd", "inherit": True}) in site.hub.calls

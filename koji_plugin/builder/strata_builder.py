@@ -5,9 +5,9 @@ moduleCompose(src, opts=None) checks out the module definition (a Koji SCM
 URL whose part after `?` names the file in the repository, checked against
 this plugin's allowed_scms) or, for a scratch compose, takes the file the
 CLI uploaded (relative to Koji's work directory), optionally waits for
-`wait_builds` to reach the source tag's repo (a `waitrepo` subtask, as
-kojid's own tasks wait), and composes it with Strata's Rust core
-(`strata.compose_module`). The compose log and the closure report are
+`wait_builds` to reach the source tag's repo (BaseTaskHandler.getRepo,
+which waits in a `waitrepo` subtask, as kojid's BuildTask does), and
+composes it with Strata's Rust core (`strata.compose_module`). The compose log and the closure report are
 uploaded to the task. A finished non-scratch compose is imported into Koji
 (`moduleComposeImport`); a failed gate fails the task with the report and
 the suggestions. The contract is koji_plugin/README.md.
@@ -146,10 +146,11 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         if not tag:
             raise koji.GenericError("wait_builds needs a definition whose source is a Koji tag")
         self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
-        task_id = self.session.host.subtask(method="waitrepo", arglist=[tag, None, nvrs],
-                                            label="waitrepo", parent=self.id)
-        repo = self.wait(task_id, all=True, failany=True)[task_id]
-        self._log("repo %s of %s is ready" % (repo.get("id") if repo else None, tag))
+        # As kojid's BuildTask does with wait_builds: BaseTaskHandler.getRepo
+        # takes a current repo that has the builds, or waits in a `waitrepo`
+        # subtask (host.subtask, then self.wait).
+        repo = self.getRepo(tag, builds=list(nvrs))
+        self._log("repo %s of %s has them" % (repo.get("id") if repo else None, tag))
         return repo
 
     def _upload(self, path):
