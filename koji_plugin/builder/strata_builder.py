@@ -1,0 +1,229 @@
+"""Koji builder plugin: the `moduleCompose` task (kojid loads it from its
+plugin folder, `plugins = strata_builder` in kojid.conf).
+
+moduleCompose(src, opts=None) checks out the module definition (a Koji SCM
+URL whose part after `?` names the file in the repository, checked against
+this plugin's allowed_scms) or, for a scratch compose, takes the file the
+CLI uploaded (relative to Koji's work directory), optionally waits for
+`wait_builds` to reach the source tag's repo (BaseTaskHandler.getRepo,
+which waits in a `waitrepo` subtask, as kojid's BuildTask does), and
+composes it with Strata's Rust core (`strata.compose_module`). The compose log and the closure report are
+uploaded to the task. A finished non-scratch compose is imported into Koji
+(`moduleComposeImport`); a failed gate fails the task with the report and
+the suggestions. The contract is koji_plugin/README.md.
+
+Configuration: /etc/kojid/plugins/strata_builder.conf, section [strata]:
+registry (the shared registry: a PostgreSQL URL or a SQLite path), config
+(strata.toml: platforms, [koji] hub and topurl), out (where published
+composes go), allowed_scms (kojid's format: host:repository[:use_common]).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import koji
+import koji.tasks
+from koji.daemon import SCM
+
+import strata
+
+__all__ = ("ModuleComposeTask",)
+
+CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
+SECTION = "strata"
+COMPOSE_TYPES = ("nightly", "test", "ci", "production")
+OPTION_TYPES = {"arches": list, "scratch": bool, "compose_type": str, "priority": int,
+                "wait_builds": list}
+
+
+def read_config(path=None):
+    """The plugin's configuration as a dict, read like kojid's own plugins
+    read theirs (koji.read_config_files)."""
+    cp = koji.read_config_files(path or CONFIG_FILE)
+    if not cp.has_section(SECTION):
+        raise koji.GenericError("%s: no [%s] section" % (path or CONFIG_FILE, SECTION))
+    conf = {}
+    for key in ("registry", "config", "out", "allowed_scms"):
+        conf[key] = cp.get(SECTION, key) if cp.has_option(SECTION, key) else None
+    for key in ("registry", "out"):
+        if not conf[key]:
+            raise koji.GenericError("%s: [%s] %s is not set" % (path or CONFIG_FILE, SECTION, key))
+    conf["allowed_scms"] = conf["allowed_scms"] or ""
+    return conf
+
+
+def report_text(reports):
+    """The closure reports ({arch: report}) in `dnf repoclosure`'s format,
+    then the suggested additions."""
+    lines = []
+    for arch in sorted(reports):
+        rep = reports[arch]
+        if not rep.get("unresolved"):
+            continue
+        lines.append("# %s" % arch)
+        for u in rep["unresolved"]:
+            lines.append("package: %s from %s" % (u["package"], u["repo"]))
+            lines.append("  unresolved deps (%d):" % len(u["deps"]))
+            lines.extend("    %s" % d for d in u["deps"])
+    hints = []
+    for arch in sorted(reports):
+        sugg = reports[arch].get("suggestions") or {}
+        for add in sugg.get("additions") or []:
+            hint = "hint: `%s` from %s would close the gap; add it to the manifest with a reason" % (
+                add["package"], add["repo"])
+            if hint not in hints:
+                hints.append(hint)
+        for dep in sugg.get("unsatisfiable") or []:
+            hint = "no package of the sources provides %s" % dep
+            if hint not in hints:
+                hints.append(hint)
+    return "\n".join(lines + hints) + "\n"
+
+
+class ModuleComposeTask(koji.tasks.BaseTaskHandler):
+
+    Methods = ["moduleCompose"]
+    _taskWeight = 1.5
+
+    def __init__(self, *args, **kwargs):
+        self.config = read_config(CONFIG_FILE)
+        super(ModuleComposeTask, self).__init__(*args, **kwargs)
+
+    # -- helpers
+    def _log(self, msg):
+        self.logger.info(msg)
+        with open(self._logfile, "a") as f:
+            f.write("%s %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), msg))
+
+    def _check_opts(self, opts):
+        for key, value in opts.items():
+            if key not in OPTION_TYPES:
+                raise koji.ParameterError("moduleCompose: unknown option %r" % key)
+            want = OPTION_TYPES[key]
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise koji.ParameterError("moduleCompose: option %r must be a %s, not %r"
+                                          % (key, want.__name__, value))
+        for key in ("arches", "wait_builds"):
+            if not all(isinstance(x, str) for x in opts.get(key) or []):
+                raise koji.ParameterError("moduleCompose: option %r must list strings" % key)
+        ctype = opts.get("compose_type", "nightly")
+        if ctype not in COMPOSE_TYPES:
+            raise koji.ParameterError("moduleCompose: compose_type %r is not one of %s"
+                                      % (ctype, ", ".join(COMPOSE_TYPES)))
+
+    def _definition(self, src, scratch):
+        """Local path of the definition and the name to report it by."""
+        if SCM.is_scm_url(src):
+            scm = SCM(src)
+            # raises koji.BuildError: "<host>:<repository> is not in the list of allowed SCMs"
+            scm.assert_allowed(allowed=self.config["allowed_scms"], session=self.session,
+                               by_config=True, by_policy=False)
+            if not scm.module:
+                raise koji.GenericError("%s: the part after '?' must name the definition file" % src)
+            scmdir = os.path.join(self.workdir, "scm")
+            os.makedirs(scmdir)
+            logfile = os.path.join(self.workdir, "checkout.log")
+            path = scm.checkout(scmdir, self.session, self.getUploadDir(), logfile)
+            if not os.path.isfile(path):
+                raise koji.GenericError("%s: no file %s in the repository" % (src, scm.module))
+            return path, scm.module
+        if not scratch:
+            raise koji.GenericError("%s is not an SCM URL (uploaded definitions are for scratch "
+                                    "composes only)" % src)
+        if os.path.isabs(src) or ".." in src.split("/"):
+            raise koji.GenericError("invalid uploaded definition path: %s" % src)
+        path = self.localPath("work/%s" % src)
+        if not os.path.isfile(path):
+            raise koji.GenericError("uploaded definition not found: %s" % src)
+        return path, src
+
+    def _wait_builds(self, definition, nvrs):
+        source = definition.get("source") or definition.get("data", {}).get("source") or {}
+        tag = (source.get("koji") or {}).get("tag")
+        if not tag:
+            raise koji.GenericError("wait_builds needs a definition whose source is a Koji tag")
+        self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
+        # As kojid's BuildTask does with wait_builds: BaseTaskHandler.getRepo
+        # takes a current repo that has the builds, or waits in a `waitrepo`
+        # subtask (host.subtask, then self.wait).
+        repo = self.getRepo(tag, builds=list(nvrs))
+        self._log("repo %s of %s has them" % (repo.get("id") if repo else None, tag))
+        return repo
+
+    def _upload(self, path):
+        if os.path.isfile(path):
+            self.uploadFile(path)
+
+    # -- the task
+    def handler(self, src, opts=None):
+        opts = dict(opts or {})
+        self._check_opts(opts)
+        scratch = bool(opts.get("scratch"))
+        self._logfile = os.path.join(self.workdir, "compose.log")
+        try:
+            return self._compose(src, opts, scratch)
+        finally:
+            self._upload(self._logfile)
+
+    def _compose(self, src, opts, scratch):
+        self._log("moduleCompose %s%s" % (src, " (scratch)" if scratch else ""))
+        path, name = self._definition(src, scratch)
+        try:
+            definition = strata.validate_definition(path)
+        except strata.DefinitionError as e:
+            problems = e.args[1] if len(e.args) > 1 else [str(e)]
+            problems = [p.replace(path, name) for p in problems]
+            raise koji.GenericError("malformed module definition %s:\n%s"
+                                    % (name, "\n".join(problems)))
+        if opts.get("wait_builds"):
+            self._wait_builds(definition, opts["wait_builds"])
+        if scratch:
+            registry = os.path.join(self.workdir, "registry.sqlite")
+            out = os.path.join(self.workdir, "composes")
+        else:
+            registry, out = self.config["registry"], self.config["out"]
+        self._log("composing into %s, registry %s" % (out, registry))
+        try:
+            res = strata.compose_module(path, out, arches=opts.get("arches") or None,
+                                        config=self.config["config"] or None, registry=registry,
+                                        compose_type=opts.get("compose_type", "nightly"),
+                                        scm_ref=src)
+        except strata.StrataError as e:
+            msg = str(e).replace(path, name)
+            self._log("error: %s" % msg)
+            raise koji.GenericError("module compose of %s failed: %s" % (name, msg))
+        record, reports = res["record"], res.get("reports") or {}
+        compose_id = record["id"]
+        self._log("compose %s: %s" % (compose_id, record["state"]))
+        text = report_text(reports) if reports else ""
+        if reports:
+            rjson = os.path.join(self.workdir, "closure-report.json")
+            with open(rjson, "w") as f:
+                json.dump(reports, f, indent=2, sort_keys=True)
+            rtext = os.path.join(self.workdir, "closure-report.txt")
+            with open(rtext, "w") as f:
+                f.write(text)
+            self._upload(rjson)
+            self._upload(rtext)
+        for arch, repo in sorted(((record.get("outputs") or {}).get("repos") or {}).items()):
+            self._upload(os.path.join(out, compose_id, "logs", arch, "repoclosure.log"))
+        if not res["ok"]:
+            self._log("the repoclosure gate failed")
+            raise koji.GenericError("module compose %s FAILED: %s\n%s"
+                                    % (compose_id, record.get("error") or "repoclosure failed",
+                                       text))
+        repos = dict((record.get("outputs") or {}).get("repos") or {})
+        result = {"compose_id": compose_id, "state": record["state"], "repos": repos}
+        if scratch:
+            # The task workdir goes away: the scratch compose goes to the task output.
+            self.uploadTree(os.path.join(out, compose_id))
+            base = self.getUploadDir()
+            result["repos"] = dict((arch, "%s/%s" % (base, os.path.relpath(p, os.path.join(out, compose_id))))
+                                   for arch, p in repos.items())
+            return result
+        result["build_id"] = self.session.moduleComposeImport(self.id, compose_id)
+        self._log("imported as build %s" % result["build_id"])
+        return result
