@@ -429,3 +429,23 @@ def test_entry_point_validates_strata_options_before_starting(site, fake_pungi, 
                             "no such definition file") for e in errors), errors
     assert any("Configuration is not valid" in e for e in errors)
     assert compose.get_status() == "DOOMED"
+
+
+def test_the_wheel_ships_the_phase_and_its_console_script():
+    import importlib.metadata
+    import subprocess
+
+    site_dir = Path(strata.__file__).parent.parent
+    for f in ("__init__.py", "strata_phase.py", "pungi_koji.py", "schema.py", "base.py"):
+        shipped = site_dir / "pungi_phase" / f
+        assert shipped.read_bytes() == (Path(__file__).parent.parent / "pungi_phase" / f).read_bytes(), f
+    [ep] = [e for e in importlib.metadata.entry_points(group="console_scripts")
+            if e.name == "strata-pungi-koji"]
+    assert ep.value == "pungi_phase.pungi_koji:main"
+    # Without Pungi the entry point says so (exit 1), no traceback.
+    env = dict(os.environ, PYTHONPATH=str(site_dir))
+    r = subprocess.run([sys.executable, "-m", "pungi_phase", "--help"], capture_output=True,
+                       text=True, env=env, cwd=str(site_dir))
+    assert r.returncode == 1
+    assert "strata-pungi-koji: Pungi is not installed" in r.stderr
+    assert "Traceback" not in r.stderr
