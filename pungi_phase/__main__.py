@@ -1,0 +1,3 @@
+from .pungi_koji import main
+
+main()

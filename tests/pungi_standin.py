@@ -1,0 +1,645 @@
+"""Stand-ins for Pungi, which cannot be installed here (no registry has it).
+
+They follow Pungi 4.3's sources (release-engineering/pungi; read from a
+public mirror: pungi/compose.py, pungi/paths.py, pungi/wrappers/variants.py,
+pungi/metadata.py, pungi/phases/base.py, pungi/scripts/pungi_koji.py,
+pungi/checks.py, pungi/phases/phases_metadata.py).
+
+``Compose`` mirrors ``pungi.compose.Compose`` as the strata phase uses it:
+- ``conf`` (a dict; Pungi's is a kobo ``PyConfigParser`` dict),
+  ``config_dir`` (Pungi: the directory of ``conf._open_file``),
+  ``topdir``, ``skip_phases``, ``just_phases``, ``notifier`` (None),
+  ``variants`` / ``all_variants``, ``get_variants(types, arch)`` (sorted,
+  children included), ``get_arches()``;
+- ``ci_base`` (productmd ``ComposeInfo`` loaded from
+  ``work/global/composeinfo-base.json``, written as
+  ``pungi.compose.write_compose_info`` does) and the ``compose_id``,
+  ``compose_date``, ``compose_respin``, ``compose_type``,
+  ``compose_label`` properties read from it; ``im`` (productmd ``Images``
+  with the compose header and ``metadata_path``);
+- ``log_debug/log_info/log_warning/log_error`` (kobo's ``LoggingBase``:
+  to a ``logging.Logger``; also kept in ``messages`` for assertions);
+- ``write_status`` / ``get_status`` (``STATUS`` file, same refusal to
+  modify a FINISHED compose), ``mkdtemp``;
+- ``paths``: ``compose.topdir/tree_dir/os_tree/repository/packages/
+  metadata`` (addon variants resolved through the parent as in Pungi),
+  ``log.topdir/log_file`` (``logs/<arch>/<name>.<arch>.log``),
+  ``work.topdir/tmp_dir``.
+Simplified: no variants.xml parsing (variants are built in Python), no
+kobo file loggers, no CTS, dogpile cache, deliverables or old composes;
+the ``debug``/``source``/ISO/image paths are not modelled.
+
+``Variant`` mirrors ``pungi.wrappers.variants.Variant``: ``id``, ``uid``
+(``parent-id`` for children), ``name``, ``type``, sorted ``arches``,
+``parent``, ``is_empty``, ``variants``, ``add_variant``,
+``get_variants(arch, types, recursive)``, ordering and hashing.
+
+``write_compose_info`` mirrors ``pungi.metadata.write_compose_info``
+(``compose_to_composeinfo`` for the os_tree/repository/packages paths,
+paths whose directory does not exist dropped from the dump).
+
+``pungi_modules()`` builds a minimal ``pungi`` package for the entry point
+(``pungi.phases``, ``pungi.checks``, ``pungi.metadata``,
+``pungi.scripts.pungi_koji``) whose ``run_compose`` keeps the real one's
+structure: ``write_status("STARTED")``, ``read_variants``, every phase
+constructed in the same order (``pungi.phases.XPhase(compose, ...)``
+looked up at call time), the validation loop over the same phases
+(``NAME: problem`` lines, then ``RuntimeError("Configuration is not
+valid")``), init, pkgset, the essentials weaver (buildinstall, gather +
+createrepo, extra files, ostree), the extra weaver
+(images, osbs, repoclosure), ``write_compose_info``, the test phase,
+``write_status("FINISHED")``. Phases only record their start in
+``compose.events``. ``cli_main`` mirrors the real one's failure handling
+(``log_error("Compose run failed: …")``, ``write_status("DOOMED")``,
+``sys.exit(1)``); ``main`` calls ``checks.validate(conf)`` and fails to
+start on errors, as the real ``main`` does, then ``run_compose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import types
+
+import productmd.composeinfo
+import productmd.images
+
+
+class Variant(object):
+    ORDERING = {"variant": 0, "addon": 1, "layered-product": 1, "optional": 2}
+
+    def __init__(self, id, name, type, arches, is_empty=False, parent=None):
+        self.id = id
+        self.name = name
+        self.type = type
+        self.arches = sorted(arches)
+        self.variants = {}
+        self.parent = parent
+        self.is_empty = is_empty
+        self.groups = []
+        self.modules = None
+        self.arch_mmds = {}
+        self.module_uid_to_koji_tag = {}
+
+    @property
+    def uid(self):
+        if self.parent:
+            return "%s-%s" % (self.parent, self.id)
+        return self.id
+
+    def __str__(self):
+        return self.uid
+
+    def __eq__(self, other):
+        return self.type == other.type and self.uid == other.uid
+
+    def __lt__(self, other):
+        return (self.ORDERING[self.type], self.uid) < (self.ORDERING[other.type], other.uid)
+
+    def __hash__(self):
+        return hash((self.type, self.uid))
+
+    def add_variant(self, variant):
+        if self.type != "variant":
+            raise RuntimeError("Only 'variant' can contain another variants.")
+        variant.arches = sorted(set(self.arches) & set(variant.arches))
+        self.variants[variant.id] = variant
+        variant.parent = self
+
+    def get_variants(self, arch=None, types=None, recursive=False):
+        types = types or []
+        result = []
+        for child in self.variants.values():
+            if types and child.type not in types:
+                continue
+            if arch and arch not in child.arches:
+                continue
+            result.append(child)
+            if recursive:
+                result.extend(child.get_variants(types=[i for i in types if i != "self"],
+                                                 recursive=True))
+        return result
+
+
+def _makedirs(path):
+    os.makedirs(path, exist_ok=True)
+
+
+class ComposePaths(object):
+    def __init__(self, compose):
+        self.compose = compose
+
+    def topdir(self, arch=None, variant=None, create_dir=True, relative=False):
+        if bool(arch) != bool(variant):
+            raise TypeError("topdir(): either none or 2 arguments are expected")
+        path = "" if relative else os.path.join(self.compose.topdir, "compose")
+        if arch or variant:
+            if variant.type == "addon":
+                return self.topdir(arch, variant.parent, create_dir=create_dir, relative=relative)
+            path = os.path.join(path, variant.uid, arch)
+        if create_dir and not relative:
+            _makedirs(path)
+        return path
+
+    def tree_dir(self, arch, variant, create_dir=True, relative=False):
+        if arch == "src":
+            arch = "source"
+        tree = "tree" if arch == "source" else "os"
+        path = os.path.join(self.topdir(arch, variant, create_dir=create_dir, relative=relative), tree)
+        if create_dir and not relative:
+            _makedirs(path)
+        return path
+
+    def os_tree(self, arch, variant, create_dir=True, relative=False):
+        return self.tree_dir(arch, variant, create_dir=create_dir, relative=relative)
+
+    def repository(self, arch, variant, create_dir=True, relative=False):
+        if variant.type == "addon":
+            path = self.packages(arch, variant, create_dir=create_dir, relative=relative)
+        else:
+            path = self.tree_dir(arch, variant, create_dir=create_dir, relative=relative)
+        if create_dir and not relative:
+            _makedirs(path)
+        return path
+
+    def packages(self, arch, variant, create_dir=True, relative=False):
+        tree = self.tree_dir(arch, variant, create_dir=create_dir, relative=relative)
+        if variant.type == "addon":
+            path = os.path.join(tree, "addons", variant.id)
+        else:
+            path = os.path.join(tree, "Packages")
+        if create_dir and not relative:
+            _makedirs(path)
+        return path
+
+    def metadata(self, file_name=None, create_dir=True, relative=False):
+        path = os.path.join(self.topdir(create_dir=create_dir, relative=relative), "metadata")
+        if create_dir and not relative:
+            _makedirs(path)
+        if file_name:
+            path = os.path.join(path, file_name)
+        return path
+
+
+class LogPaths(object):
+    def __init__(self, compose):
+        self.compose = compose
+
+    def topdir(self, arch=None, create_dir=True):
+        path = os.path.join(self.compose.topdir, "logs", arch or "global")
+        if create_dir:
+            _makedirs(path)
+        return path
+
+    def log_file(self, arch, log_name, create_dir=True, ext=None):
+        ext = ext or "log"
+        arch = arch or "global"
+        if log_name.endswith(".log"):
+            log_name = log_name[:-4]
+        return os.path.join(self.topdir(arch, create_dir=create_dir),
+                            "%s.%s.%s" % (log_name, arch, ext))
+
+
+class WorkPaths(object):
+    def __init__(self, compose):
+        self.compose = compose
+
+    def topdir(self, arch=None, create_dir=True):
+        path = os.path.join(self.compose.topdir, "work", arch or "global")
+        if create_dir:
+            _makedirs(path)
+        return path
+
+    def tmp_dir(self, arch=None, variant=None, create_dir=True):
+        name = "tmp" + ("-%s" % variant.uid if variant else "")
+        path = os.path.join(self.topdir(arch=arch, create_dir=create_dir), name)
+        if create_dir:
+            _makedirs(path)
+        return path
+
+
+class Paths(object):
+    def __init__(self, compose):
+        self.compose = ComposePaths(compose)
+        self.log = LogPaths(compose)
+        self.work = WorkPaths(compose)
+
+
+def base_conf(**extra):
+    """The options compose_to_composeinfo reads, with Pungi's defaults."""
+    conf = {
+        "release_name": "Fedora", "release_short": "Fedora", "release_version": "40",
+        "release_type": "ga", "release_internal": False, "skip_phases": [],
+    }
+    conf.update(extra)
+    return conf
+
+
+def make_compose_dir(topdir, conf, compose_type="nightly", date="20261204", respin=0):
+    """pungi.compose.get_compose_info + write_compose_info: the compose ID
+    from productmd, COMPOSE_ID and work/global/composeinfo-base.json."""
+    ci = productmd.composeinfo.ComposeInfo()
+    ci.release.name = conf["release_name"]
+    ci.release.short = conf["release_short"]
+    ci.release.version = conf["release_version"]
+    ci.release.is_layered = False
+    ci.release.type = conf.get("release_type", "ga").lower()
+    ci.release.internal = bool(conf.get("release_internal", False))
+    ci.compose.type = compose_type
+    ci.compose.date = date
+    ci.compose.respin = respin
+    ci.compose.id = ci.create_compose_id()
+    _makedirs(topdir)
+    with open(os.path.join(topdir, "COMPOSE_ID"), "w") as f:
+        f.write(ci.compose.id)
+    work = os.path.join(topdir, "work", "global")
+    _makedirs(work)
+    ci.dump(os.path.join(work, "composeinfo-base.json"))
+    return topdir
+
+
+class Compose(object):
+    def __init__(self, conf, topdir, variants=(), config_dir="", skip_phases=None,
+                 just_phases=None, logger=None):
+        self.conf = conf
+        self.topdir = os.path.abspath(topdir)
+        self.config_dir = config_dir
+        self.skip_phases = skip_phases or []
+        self.just_phases = just_phases or []
+        self.notifier = None
+        self._logger = logger or logging.getLogger("pungi-standin")
+        self.messages = []
+        self.events = []
+        self.paths = Paths(self)
+        self.ci_base = productmd.composeinfo.ComposeInfo()
+        self.ci_base.load(os.path.join(self.paths.work.topdir(arch="global"),
+                                       "composeinfo-base.json"))
+        self._pending_variants = list(variants)
+        self.variants = {}
+        self.all_variants = {}
+        self.read_variants()
+        self.im = productmd.images.Images()
+        self.im.compose.id = self.compose_id
+        self.im.compose.type = self.compose_type
+        self.im.compose.date = self.compose_date
+        self.im.compose.respin = self.compose_respin
+        self.im.metadata_path = self.paths.compose.metadata()
+
+    def read_variants(self):
+        # Pungi parses variants.xml here; the stand-in takes Variant objects.
+        self.variants = {v.id: v for v in self._pending_variants}
+        self.all_variants = {v.uid: v for v in self.get_variants()}
+
+    @property
+    def compose_id(self):
+        return self.ci_base.compose.id
+
+    @property
+    def compose_date(self):
+        return self.ci_base.compose.date
+
+    @property
+    def compose_respin(self):
+        return self.ci_base.compose.respin
+
+    @property
+    def compose_type(self):
+        return self.ci_base.compose.type
+
+    @property
+    def compose_label(self):
+        return self.ci_base.compose.label
+
+    @property
+    def supported(self):
+        return False
+
+    def get_variants(self, types=None, arch=None):
+        result = []
+        for i in self.variants.values():
+            if (not types or i.type in types) and (not arch or arch in i.arches):
+                result.append(i)
+            result.extend(i.get_variants(types=types, arch=arch))
+        return sorted(set(result))
+
+    def get_arches(self):
+        return sorted({a for v in self.get_variants() for a in v.arches})
+
+    def _log(self, level, msg, *args):
+        text = msg % args if args else msg
+        self.messages.append((level, text))
+        self._logger.log(level, text)
+
+    def log_debug(self, msg, *args):
+        self._log(logging.DEBUG, msg, *args)
+
+    def log_info(self, msg, *args):
+        self._log(logging.INFO, msg, *args)
+
+    def log_warning(self, msg, *args):
+        self._log(logging.WARNING, msg, *args)
+
+    def log_error(self, msg, *args):
+        self._log(logging.ERROR, msg, *args)
+
+    def log_critical(self, msg, *args):
+        self._log(logging.CRITICAL, msg, *args)
+
+    def logged(self, level):
+        return [t for lv, t in self.messages if lv == level]
+
+    @property
+    def status_file(self):
+        return os.path.join(self.topdir, "STATUS")
+
+    def get_status(self):
+        if not os.path.isfile(self.status_file):
+            return None
+        with open(self.status_file) as f:
+            return f.read().strip()
+
+    def write_status(self, stat_msg):
+        old = self.get_status()
+        if stat_msg == old:
+            return
+        if old == "FINISHED":
+            msg = "Could not modify a FINISHED compose: %s" % self.topdir
+            self.log_error(msg)
+            raise RuntimeError(msg)
+        with open(self.status_file, "w") as f:
+            f.write(stat_msg + "\n")
+
+    def mkdtemp(self, arch=None, variant=None, suffix="", prefix="tmp"):
+        return tempfile.mkdtemp(suffix=suffix, prefix=prefix,
+                                dir=self.paths.work.tmp_dir(arch=arch, variant=variant))
+
+
+def compose_to_composeinfo(compose):
+    ci = productmd.composeinfo.ComposeInfo()
+    ci.compose.id = compose.compose_id
+    ci.compose.type = compose.compose_type
+    ci.compose.date = compose.compose_date
+    ci.compose.respin = compose.compose_respin
+    ci.compose.label = compose.compose_label
+    ci.compose.final = compose.supported
+    ci.release.name = compose.conf["release_name"]
+    ci.release.version = compose.conf["release_version"]
+    ci.release.short = compose.conf["release_short"]
+    ci.release.is_layered = False
+    ci.release.type = compose.conf["release_type"].lower()
+    ci.release.internal = bool(compose.conf["release_internal"])
+    top = compose.paths.compose.topdir().rstrip("/") + "/"
+
+    def rel(path):
+        return os.path.relpath(path.rstrip("/") + "/", top).rstrip("/")
+
+    def dump_variant(variant):
+        var = productmd.composeinfo.Variant(ci)
+        var.id = variant.id.replace("-", "")
+        var.uid = variant.uid
+        var.name = variant.name
+        var.type = variant.type
+        var.arches = set(variant.arches)
+        for arch in variant.arches:
+            p = compose.paths.compose
+            var.paths.os_tree[arch] = rel(p.os_tree(arch=arch, variant=variant, create_dir=False))
+            var.paths.repository[arch] = rel(p.repository(arch=arch, variant=variant,
+                                                          create_dir=False))
+            var.paths.packages[arch] = rel(p.packages(arch=arch, variant=variant,
+                                                      create_dir=False))
+        for v in variant.get_variants(recursive=False):
+            var.add(dump_variant(v))
+        return var
+
+    for vid in sorted(compose.variants):
+        ci.variants.add(dump_variant(compose.variants[vid]))
+    return ci
+
+
+def write_compose_info(compose):
+    import copy
+
+    ci = compose_to_composeinfo(compose)
+    compose.log_info("[BEGIN] Writing composeinfo")
+    path = compose.paths.compose.metadata("composeinfo.json")
+    ci_copy = copy.deepcopy(ci)
+    for variant in ci_copy.variants.variants.values():
+        for field in variant.paths._fields:
+            field_paths = getattr(variant.paths, field)
+            for arch, dirpath in field_paths.items():
+                if not os.path.isdir(os.path.join(compose.paths.compose.topdir(), dirpath)):
+                    field_paths[arch] = None
+    ci_copy.dump(path)
+    compose.log_info("[DONE ] Writing composeinfo")
+    compose.events.append("write_compose_info")
+
+
+# ---- a minimal pungi package for the entry point -------------------------
+
+PHASE_ORDER = [
+    "init", "pkgset", "buildinstall", "gather", "extra_files", "createrepo",
+    "ostree_installer", "ostree", "createiso", "extra_isos", "live_images", "live_media",
+    "image_build", "osbuild", "osbs", "image_container", "image_checksum", "repoclosure",
+    "test",
+]
+
+
+def pungi_modules(base_cls):
+    """{module name: module} for sys.modules: pungi, pungi.phases,
+    pungi.phases.base, pungi.checks, pungi.metadata, pungi.scripts,
+    pungi.scripts.pungi_koji. `base_cls` is the PhaseBase the phases
+    derive from."""
+    pungi = types.ModuleType("pungi")
+    phases = types.ModuleType("pungi.phases")
+    base = types.ModuleType("pungi.phases.base")
+    checks = types.ModuleType("pungi.checks")
+    metadata = types.ModuleType("pungi.metadata")
+    scripts = types.ModuleType("pungi.scripts")
+    koji = types.ModuleType("pungi.scripts.pungi_koji")
+    base.PhaseBase = base_cls
+
+    def phase_class(cls_name, phase_name):
+        def __init__(self, compose, *deps):
+            base_cls.__init__(self, compose)
+
+        def run(self):
+            self.compose.events.append(self.name)
+
+        return type(cls_name, (base_cls,), {"name": phase_name, "__init__": __init__,
+                                            "run": run})
+
+    names = {
+        "InitPhase": "init", "PkgsetPhase": "pkgset", "BuildinstallPhase": "buildinstall",
+        "GatherPhase": "gather", "ExtraFilesPhase": "extra_files",
+        "CreaterepoPhase": "createrepo", "OstreeInstallerPhase": "ostree_installer",
+        "OSTreePhase": "ostree", "CreateisoPhase": "createiso", "ExtraIsosPhase": "extra_isos",
+        "LiveImagesPhase": "live_images", "LiveMediaPhase": "live_media",
+        "ImageBuildPhase": "image_build", "OSBuildPhase": "osbuild", "OSBSPhase": "osbs",
+        "ImageContainerPhase": "image_container", "ImageChecksumPhase": "image_checksum",
+        "RepoclosurePhase": "repoclosure", "TestPhase": "test",
+    }
+    for cls_name, phase_name in names.items():
+        setattr(phases, cls_name, phase_class(cls_name, phase_name))
+
+    class WeaverPhase(object):
+        # pungi.phases.weaver.WeaverPhase runs its schema in threads; the
+        # stand-in runs it in order (a tuple is one serial pipeline).
+        def __init__(self, compose, schema):
+            self.schema = schema
+
+        def _run(self, item):
+            if isinstance(item, tuple):
+                for i in item:
+                    self._run(i)
+            else:
+                item.start()
+                item.stop()
+
+        def start(self):
+            for item in self.schema:
+                self._run(item)
+
+        def stop(self):
+            pass
+
+    phases.WeaverPhase = WeaverPhase
+    phases.PHASES_NAMES = list(PHASE_ORDER)
+
+    def make_schema():
+        return {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+                "properties": {"release_name": {"type": "string"}}}
+
+    def validate(conf, offline=False, schema=None):
+        import jsonschema
+
+        schema = schema or checks.make_schema()
+        known = set(schema.get("properties", {}))
+        errors, warnings = [], []
+        checker = jsonschema.Draft4Validator.TYPE_CHECKER.redefine_many({
+            "regex": lambda _c, x: isinstance(x, str),
+            "array": lambda _c, x: isinstance(x, (list, tuple))})
+        v = jsonschema.validators.extend(jsonschema.Draft4Validator,
+                                         type_checker=checker)(schema)
+        for error in v.iter_errors(conf):
+            errors.append("Failed validation in %s: %s"
+                          % (".".join(str(x) for x in error.path), error.message))
+        for key in conf:
+            if key not in known and key not in ("skip_phases", "release_short",
+                                                "release_version", "release_type",
+                                                "release_internal"):
+                warnings.append("WARNING: Unrecognized config option: %s." % key)
+        return errors, warnings
+
+    checks.make_schema = make_schema
+    checks.validate = validate
+    metadata.write_compose_info = write_compose_info
+
+    def run_compose(compose, create_latest_link=True, latest_link_status=None,
+                    latest_link_components=-1):
+        ph = phases
+        errors = []
+        compose.write_status("STARTED")
+        compose.read_variants()
+        init_phase = ph.InitPhase(compose)
+        pkgset_phase = ph.PkgsetPhase(compose)
+        buildinstall_phase = ph.BuildinstallPhase(compose, pkgset_phase)
+        gather_phase = ph.GatherPhase(compose, pkgset_phase)
+        extrafiles_phase = ph.ExtraFilesPhase(compose, pkgset_phase)
+        createrepo_phase = ph.CreaterepoPhase(compose, pkgset_phase)
+        ostree_installer_phase = ph.OstreeInstallerPhase(compose, buildinstall_phase,
+                                                         pkgset_phase)
+        ostree_phase = ph.OSTreePhase(compose, pkgset_phase)
+        createiso_phase = ph.CreateisoPhase(compose, buildinstall_phase)
+        extra_isos_phase = ph.ExtraIsosPhase(compose, buildinstall_phase)
+        liveimages_phase = ph.LiveImagesPhase(compose)
+        livemedia_phase = ph.LiveMediaPhase(compose)
+        image_build_phase = ph.ImageBuildPhase(compose, buildinstall_phase)
+        osbuild_phase = ph.OSBuildPhase(compose)
+        osbs_phase = ph.OSBSPhase(compose, pkgset_phase, buildinstall_phase)
+        image_container_phase = ph.ImageContainerPhase(compose)
+        image_checksum_phase = ph.ImageChecksumPhase(compose)
+        repoclosure_phase = ph.RepoclosurePhase(compose)
+        test_phase = ph.TestPhase(compose)
+        for phase in (init_phase, pkgset_phase, createrepo_phase, buildinstall_phase,
+                      gather_phase, extrafiles_phase, createiso_phase, liveimages_phase,
+                      livemedia_phase, image_build_phase, image_checksum_phase, test_phase,
+                      ostree_phase, ostree_installer_phase, extra_isos_phase, osbs_phase,
+                      osbuild_phase, image_container_phase):
+            if phase.skip():
+                continue
+            try:
+                phase.validate()
+            except ValueError as ex:
+                for i in str(ex).splitlines():
+                    errors.append("%s: %s" % (phase.name.upper(), i))
+        if errors:
+            for i in errors:
+                compose.log_error(i)
+            raise RuntimeError("Configuration is not valid")
+        init_phase.start()
+        init_phase.stop()
+        pkgset_phase.start()
+        pkgset_phase.stop()
+        essentials = ph.WeaverPhase(compose, (
+            buildinstall_phase, (gather_phase, createrepo_phase), extrafiles_phase,
+            (ostree_phase, ostree_installer_phase)))
+        essentials.start()
+        essentials.stop()
+        images = ph.WeaverPhase(compose, (createiso_phase, extra_isos_phase, liveimages_phase,
+                                          image_build_phase, livemedia_phase, osbuild_phase))
+        post_image = ph.WeaverPhase(compose, (image_checksum_phase, image_container_phase))
+        extra = ph.WeaverPhase(compose, ((images, post_image), osbs_phase, repoclosure_phase))
+        extra.start()
+        extra.stop()
+        metadata.write_compose_info(compose)
+        test_phase.start()
+        test_phase.stop()
+        compose.write_status("FINISHED")
+        compose.log_info("Compose finished: %s" % compose.topdir)
+
+    state = {"compose": None}
+
+    def main():
+        # The real main parses arguments, loads the config and makes the
+        # compose directory; the test hands over a ready compose.
+        compose = koji.COMPOSE_FACTORY()
+        errors, _warnings = checks.validate(compose.conf, offline=True)
+        if errors:
+            for e in errors:
+                print(e, file=sys.stderr)
+            sys.exit(1)
+        state["compose"] = compose
+        # The real main calls the module global run_compose (looked up at
+        # call time), which is what the entry point replaces.
+        koji.run_compose(compose)
+
+    def cli_main():
+        try:
+            main()
+        except (Exception, KeyboardInterrupt) as ex:
+            compose = state["compose"]
+            if compose:
+                compose.log_error("Compose run failed: %s" % ex)
+                compose.log_critical("Compose failed: %s" % compose.topdir)
+                compose.write_status("DOOMED")
+            else:
+                print("Exception: %s" % ex)
+                raise
+            sys.exit(1)
+
+    koji.run_compose = run_compose
+    koji.main = main
+    koji.cli_main = cli_main
+    koji.PHASES_NAMES = phases.PHASES_NAMES
+    koji.COMPOSE_FACTORY = None
+    pungi.phases = phases
+    pungi.checks = checks
+    pungi.metadata = metadata
+    pungi.scripts = scripts
+    phases.base = base
+    scripts.pungi_koji = koji
+    return {"pungi": pungi, "pungi.phases": phases, "pungi.phases.base": base,
+            "pungi.checks": checks, "pungi.metadata": metadata, "pungi.scripts": scripts,
+            "pungi.scripts.pungi_koji": koji}

@@ -1,0 +1,451 @@
+"""The strata Pungi phase (pungi_phase/) against the Pungi stand-in
+(tests/pungi_standin.py: what it mirrors is in its docstring), with real
+RPMs, real composes by the Rust core, productmd reading the metadata the
+phase writes, and real dnf installing modules from the compose tree."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import productmd.composeinfo
+import productmd.modules
+import pytest
+import yaml
+
+import composekit as ck
+import pungi_standin as ps
+import rpmfactory
+
+import strata  # noqa: F401  (the extension: a missing build fails here)
+from pungi_phase import StrataPhase, pungi_koji as entry
+from pungi_phase.base import FROM_PUNGI, PhaseBase
+
+ARCH = "x86_64"
+
+PLATFORM = [
+    {"name": "glibc", "version": "2.39", "release": "1.fc40", "arch": ARCH,
+     "provides": ["libc.so.6()(64bit)"]},
+]
+BASE_SRC = [
+    {"name": "libfoo", "version": "1.0", "release": "1.fc40", "arch": ARCH,
+     "requires": ["libc.so.6()(64bit)"], "provides": ["libfoo.so.1()(64bit)"]},
+]
+APACHE_SRC = [
+    {"name": "httpd", "version": "2.4.58", "release": "1.fc40", "arch": ARCH,
+     "requires": ["libfoo.so.1()(64bit)", "httpd-tools"]},
+    {"name": "httpd-tools", "version": "2.4.58", "release": "1.fc40", "arch": ARCH},
+]
+PHP_SRC = [
+    {"name": "php", "version": "8.2.13", "release": "1.fc40", "arch": ARCH,
+     "requires": ["httpd", "php-common"]},
+    {"name": "php-common", "version": "8.2.13", "release": "1.fc40", "arch": ARCH},
+]
+TOOLS_SRC = [
+    {"name": "tool", "version": "1.0", "release": "1.fc40", "arch": ARCH,
+     "requires": ["libc.so.6()(64bit)"]},
+    {"name": "needy", "version": "1.0", "release": "1.fc40", "arch": ARCH,
+     "requires": ["libmissing.so.3()(64bit)"]},
+]
+
+
+def test_phase_base_is_the_mirror_here():
+    # Pungi is not installable here: the phase runs on the mirrored base.
+    assert FROM_PUNGI is False
+    assert issubclass(StrataPhase, PhaseBase) and StrataPhase.name == "strata"
+    assert "strata_repoclosure_strictness" in StrataPhase.config_options
+
+
+@pytest.fixture(scope="module")
+def srcs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pungi-src")
+    return {
+        "platform": rpmfactory.make_repo(root / "platform", PLATFORM),
+        "base": rpmfactory.make_repo(root / "base", BASE_SRC),
+        "apache": rpmfactory.make_repo(root / "apache", APACHE_SRC),
+        "php": rpmfactory.make_repo(root / "php", PHP_SRC),
+        "tools": rpmfactory.make_repo(root / "tools", TOOLS_SRC),
+    }
+
+
+class Site:
+    """A Pungi config directory: definitions, strata.toml, a registry."""
+
+    def __init__(self, root: Path, srcs: dict):
+        self.root = root
+        self.cfg = root / "pungi-config"
+        self.cfg.mkdir(parents=True, exist_ok=True)
+        self.srcs = srcs
+        ck.write_config(self.cfg / "strata.toml", {"f40": [srcs["platform"]]},
+                        registry=root / "registry.sqlite", out=root / "strata-composes")
+        self.define("base.yaml", "base-runtime", "f40", ["libfoo"], "base", {"platform": "f40"})
+        self.define("apache.yaml", "apache", "2.4", ["httpd", "httpd-tools"], "apache",
+                    {"platform": "f40", "base-runtime": "f40"})
+        self.define("php.yaml", "php", "8.2", ["php", "php-common"], "php",
+                    {"platform": "f40", "apache": "2.4"})
+        self.define("tools.yaml", "tools", "1", ["tool"], "tools", {"platform": "f40"})
+
+    def define(self, file, name, stream, packages, src, requires):
+        ck.write_definition(self.cfg / file, ck.definition(
+            name=name, stream=stream, packages=packages, repos=[self.srcs[src]],
+            requires=requires, profiles={"default": list(packages)[:1]}))
+
+    def compose(self, name, variants, **conf):
+        c = ps.base_conf(strata_config="strata.toml", **conf)
+        top = ps.make_compose_dir(self.root / name, c)
+        return ps.Compose(c, top, variants=variants, config_dir=str(self.cfg))
+
+
+@pytest.fixture
+def site(tmp_path, srcs):
+    return Site(tmp_path, srcs)
+
+
+def modules_variant(uid="Modules", arches=(ARCH,)):
+    # A variant with no comps groups: Pungi's gather leaves it empty.
+    return ps.Variant(uid, uid, "variant", list(arches), is_empty=True)
+
+
+def run_phase(compose):
+    phase = StrataPhase(compose)
+    assert not phase.skip()
+    phase.validate()
+    phase.start()
+    phase.stop()
+    ps.write_compose_info(compose)
+    return phase
+
+
+def rpms_in(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / "Packages").rglob("*.rpm"))
+
+
+def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_path):
+    compose = site.compose("c1", [modules_variant("Modules"), modules_variant("Web"),
+                                  ps.Variant("Server", "Server", "variant", [ARCH])],
+                          strata_modules={
+                              "^Modules$": {"*": ["base.yaml", "apache.yaml", "php.yaml",
+                                                  "tools.yaml"]},
+                              "^Web$": {ARCH: ["php.yaml"]},
+                          })
+    phase = run_phase(compose)
+    top = Path(compose.topdir)
+    latest = {m: strata.latest_compose(m, s, config=str(site.cfg / "strata.toml"))
+              for m, s in [("base-runtime", "f40"), ("apache", "2.4"), ("php", "8.2"),
+                           ("tools", "1")]}
+    assert all(r and r["state"] == "finished" for r in latest.values()), latest
+    # One compose per definition, whatever number of variants list it.
+    assert len(strata.list_composes(name="php", config=str(site.cfg / "strata.toml"))) == 1
+
+    web = top / "compose" / "Web" / ARCH / "os"
+    mods = top / "compose" / "Modules" / ARCH / "os"
+    # Web: php's whole-stack repository, hardlinked from the Strata compose.
+    assert rpms_in(web) == ["httpd-2.4.58-1.fc40.x86_64.rpm",
+                            "httpd-tools-2.4.58-1.fc40.x86_64.rpm",
+                            "libfoo-1.0-1.fc40.x86_64.rpm", "php-8.2.13-1.fc40.x86_64.rpm",
+                            "php-common-8.2.13-1.fc40.x86_64.rpm"]
+    stack = Path(latest["php"]["outputs"]["path"]) / "compose" / "PhpStack" / ARCH / "os"
+    src = next((stack / "Packages").rglob("php-8*.rpm"))
+    dst = next((web / "Packages").rglob("php-8*.rpm"))
+    assert os.stat(src).st_ino == os.stat(dst).st_ino
+    # Modules: the php stack (base-runtime and apache come with it) and tools.
+    assert rpms_in(mods) == sorted(rpms_in(web) + ["tool-1.0-1.fc40.x86_64.rpm"])
+    md = ck.load_with_libmodulemd(ck.modules_yaml(mods))
+    assert sorted(md) == ["apache", "base-runtime", "php", "tools"]
+    assert all(len(m["streams"]) == 1 for m in md.values())
+    # Nothing half-written is left beside the repos; Server is not touched.
+    assert sorted(os.listdir(top / "compose" / "Modules" / ARCH)) == ["os"]
+    assert not (top / "compose" / "Server" / ARCH / "os").exists()
+
+    # productmd: modules.json with the Strata compose IDs.
+    m = productmd.modules.Modules()
+    m.load(str(top / "compose" / "metadata" / "modules.json"))
+    assert m.compose.id == compose.compose_id
+    by_name = {v["metadata"]["name"]: v for v in m.modules["Modules"][ARCH].values()}
+    assert sorted(by_name) == ["apache", "base-runtime", "php", "tools"]
+    for name, rec in latest.items():
+        assert by_name[name]["metadata"]["koji_tag"] == rec["id"]
+        path = by_name[name]["modulemd_path"]["binary"]
+        assert path.startswith("Modules/x86_64/os/repodata/") and (top / "compose" / path).is_file()
+    assert by_name["php"]["rpms"] == ["php-0:8.2.13-1.fc40.x86_64",
+                                      "php-common-0:8.2.13-1.fc40.x86_64"]
+    assert sorted(v["metadata"]["name"] for v in m.modules["Web"][ARCH].values()) == [
+        "apache", "base-runtime", "php"]
+    # composeinfo.json: the variants' repositories are there.
+    ci = productmd.composeinfo.ComposeInfo()
+    ci.load(str(top / "compose" / "metadata" / "composeinfo.json"))
+    assert ci.variants["Modules"].paths.repository[ARCH] == "Modules/x86_64/os"
+    assert ci.variants["Web"].paths.repository[ARCH] == "Web/x86_64/os"
+    assert ci.variants["Server"].paths.repository.get(ARCH) is None
+    # strata.json: what each variant got, by compose ID.
+    sj = json.loads((top / "compose" / "metadata" / "strata.json").read_text())
+    assert sj["compose"]["id"] == compose.compose_id
+    entries = sj["variants"]["Modules"][ARCH]["modules"]
+    assert [(e["module"], e["state"], e["compose_id"]) for e in entries] == [
+        ("base-runtime:f40", "composed", latest["base-runtime"]["id"]),
+        ("apache:2.4", "composed", latest["apache"]["id"]),
+        ("php:8.2", "composed", latest["php"]["id"]),
+        ("tools:1", "composed", latest["tools"]["id"])]
+    assert sj["variants"]["Web"][ARCH]["repository"] == "Web/x86_64/os"
+    assert phase.failures == []
+    assert any("PHASE: STRATA" in t and "[DONE ]" in t for t in compose.logged(logging.INFO))
+
+    # Real dnf installs modules from the compose tree.
+    root = tmp_path / "root"
+    r = ck.dnf_install({"modules": mods, "platform": site.srcs["platform"]}, root,
+                       tmp_path / "dnf", ["module", "install", "php:8.2/default", "tools:1"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {"php", "httpd", "libfoo", "tool"} <= ck.rpm_qa(root, tmp_path / "dnf")
+
+
+def break_tools(site):
+    # tools now lists `needy`, which needs a library nothing provides.
+    site.define("tools.yaml", "tools", "1", ["tool", "needy"], "tools", {"platform": "f40"})
+
+
+def strict_conf(level):
+    return {"strata_modules": {"^Modules$": {"*": ["tools.yaml"]}},
+            "strata_repoclosure_strictness": [["^Mod", {"*": level}]]}
+
+
+@pytest.mark.parametrize("level", ["strict", "fatal"])
+def test_strict_fails_the_compose_with_the_report(site, level):
+    break_tools(site)
+    compose = site.compose("c", [modules_variant()], **strict_conf(level))
+    phase = StrataPhase(compose)
+    phase.validate()
+    with pytest.raises(RuntimeError) as ei:
+        phase.start()
+    msg = str(ei.value)
+    assert "Repoclosure failed for tools:1" in msg and "Modules.x86_64" in msg
+    assert "package: needy-0:1.0-1.fc40.x86_64" in msg or "package: needy-1.0-1.fc40.x86_64" in msg
+    assert "libmissing.so.3()(64bit)" in msg
+    assert not (Path(compose.topdir) / "compose" / "Modules" / ARCH / "os").exists()
+    log = Path(compose.paths.log.log_file(ARCH, "strata-repoclosure-Modules"))
+    assert "libmissing.so.3()(64bit)" in log.read_text()
+    [failed] = strata.list_composes(name="tools", state="failed",
+                                    config=str(site.cfg / "strata.toml"))
+    assert failed["id"] in msg
+
+
+def test_lenient_records_and_uses_the_last_good_compose(site):
+    good = run_phase(site.compose("c1", [modules_variant()],
+                                  strata_modules={"^Modules$": {"*": ["tools.yaml"]}}))
+    good_id = good.results["Modules"][ARCH]["modules"][0]["compose_id"]
+    break_tools(site)
+    # Lenient is the default, as for Pungi's repoclosure_strictness.
+    compose = site.compose("c2", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
+    phase = run_phase(compose)
+    [warning] = [w for w in compose.logged(logging.WARNING) if "Repoclosure failed" in w]
+    assert "tools:1" in warning and "libmissing.so.3()(64bit)" in warning
+    [(vuid, arch, module, text)] = phase.failures
+    assert (vuid, arch, module) == ("Modules", ARCH, "tools:1") and "needy" in text
+    sj = json.loads((Path(compose.topdir) / "compose/metadata/strata.json").read_text())
+    [e] = sj["variants"]["Modules"][ARCH]["modules"]
+    assert (e["state"], e["compose_id"], e["strictness"]) == ("last-good", good_id, "lenient")
+    assert e["failed_compose_id"] != good_id and e["report"]["unresolved"]
+    repo = Path(compose.topdir) / "compose" / "Modules" / ARCH / "os"
+    assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
+    m = productmd.modules.Modules()
+    m.load(str(Path(compose.topdir) / "compose/metadata/modules.json"))
+    [meta] = m.modules["Modules"][ARCH].values()
+    assert meta["metadata"]["koji_tag"] == good_id
+
+
+def test_lenient_without_a_good_compose_leaves_the_module_out(site):
+    break_tools(site)
+    compose = site.compose("c", [modules_variant()], **strict_conf("lenient"))
+    phase = run_phase(compose)
+    assert phase.failures
+    assert any("has no good compose" in w for w in compose.logged(logging.WARNING))
+    assert not (Path(compose.topdir) / "compose" / "Modules" / ARCH / "os").exists()
+    ci = productmd.composeinfo.ComposeInfo()
+    ci.load(str(Path(compose.topdir) / "compose/metadata/composeinfo.json"))
+    assert ci.variants["Modules"].paths.repository.get(ARCH) is None
+
+
+def test_off_ignores_the_verdict_quietly(site):
+    run_phase(site.compose("c1", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}}))
+    break_tools(site)
+    compose = site.compose("c2", [modules_variant()], **strict_conf("off"))
+    phase = run_phase(compose)
+    assert phase.failures == []
+    assert not [w for w in compose.logged(logging.WARNING) if "Repoclosure" in w]
+    assert any("gate off for Modules.x86_64: tools:1" in t for t in compose.logged(logging.INFO))
+    sj = json.loads((Path(compose.topdir) / "compose/metadata/strata.json").read_text())
+    assert sj["variants"]["Modules"][ARCH]["modules"][0]["state"] == "last-good"
+
+
+def test_strictness_is_per_variant_and_arch(site):
+    conf = {"strata_repoclosure_strictness": [
+        ["^Server$", {"*": "strict"}], ["^Mod", {"x86_64": "off", "aarch64": "strict"}],
+        ["^Modules$", {"aarch64": "lenient"}]]}
+    from pungi_phase.strata_phase import strictness
+    mods, server = modules_variant(), ps.Variant("Server", "Server", "variant", [ARCH])
+    assert strictness(conf, mods, "x86_64") == "off"
+    assert strictness(conf, mods, "aarch64") == "lenient"  # the last match wins
+    assert strictness(conf, server, "x86_64") == "strict"
+    assert strictness({}, server, "x86_64") == "lenient"
+
+
+def test_a_gathered_variant_is_refused(site):
+    compose = site.compose("c", [ps.Variant("Server", "Server", "variant", [ARCH])],
+                           strata_modules={"^Server$": {"*": ["tools.yaml"]}})
+    # Pungi's createrepo already made Server's repository.
+    repo = Path(compose.paths.compose.repository(ARCH, compose.variants["Server"]))
+    (repo / "repodata").mkdir()
+    with pytest.raises(RuntimeError, match="Server.x86_64 already has a repository"):
+        StrataPhase(compose).start()
+
+
+def validation_errors(site, **conf):
+    compose = site.compose("v", [modules_variant()], **conf)
+    with pytest.raises(ValueError) as ei:
+        StrataPhase(compose).validate()
+    return str(ei.value).splitlines()
+
+
+def test_config_validation_errors_are_clear(site):
+    assert validation_errors(site, strata_modules={"^Modules$": {"*": "tools.yaml"}}) == [
+        "Failed validation in strata_modules.^Modules$.*: 'tools.yaml' is not of type 'array'"]
+    assert validation_errors(site, strata_modules={"(": {"*": ["tools.yaml"]}}) == [
+        "Failed validation in strata_modules: incorrect regular expression '(': "
+        "missing ), unterminated subpattern at position 0"]
+    errs = validation_errors(site, strata_modules={"^Modules$": {"*": ["tools.yaml"]}},
+                             strata_repoclosure_strictness=[["^Modules$", {"*": "warn"}]])
+    assert errs == ["Failed validation in strata_repoclosure_strictness.0.1.*: 'warn' is not "
+                    "one of ['off', 'lenient', 'strict', 'fatal']"]
+    errs = validation_errors(site, strata_modules={"^Modules$": {"*": ["nope.yaml"]}},
+                             strata_registry=5)
+    assert errs == ["Failed validation in strata_registry: 5 is not of type 'string'"]
+    errs = validation_errors(site, strata_modules={"^Modules$": {"*": ["nope.yaml"]}})
+    assert errs == ["strata_modules.^Modules$.*: nope.yaml: no such definition file (%s)"
+                    % (site.cfg / "nope.yaml")]
+    doc = yaml.safe_load((site.cfg / "tools.yaml").read_text())
+    doc["data"]["colour"] = "blue"
+    (site.cfg / "bad.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    [err] = validation_errors(site, strata_modules={"^Modules$": {"*": ["bad.yaml"]}})
+    assert err.startswith("strata_modules.^Modules$.*: bad.yaml: ")
+    assert "bad.yaml:" in err.split(": ", 2)[2] and "colour" in err
+
+
+def test_skipped_without_config_or_when_asked(site):
+    compose = site.compose("s1", [modules_variant()])
+    assert StrataPhase(compose).skip()
+    assert any("'strata_modules' was not found" in t for t in compose.logged(logging.INFO))
+    conf = {"strata_modules": {"^Modules$": {"*": ["tools.yaml"]}}}
+    assert StrataPhase(site.compose("s2", [modules_variant()], skip_phases=["strata"],
+                                    **conf)).skip()
+    c = site.compose("s3", [modules_variant()], **conf)
+    c.just_phases = ["gather"]
+    assert StrataPhase(c).skip()
+    c.just_phases = ["strata"]
+    assert not StrataPhase(c).skip()
+
+
+# ---- the entry point, against the stand-in of pungi.scripts.pungi_koji ----
+
+@pytest.fixture
+def fake_pungi(monkeypatch):
+    mods = ps.pungi_modules(PhaseBase)
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return mods
+
+
+def phase_order(compose):
+    out = []
+    for _lv, t in compose.messages:
+        if t.startswith("[BEGIN] ---------- PHASE: "):
+            out.append(t.split("PHASE: ")[1].split(" ")[0].lower())
+        elif t == "[BEGIN] Writing composeinfo":
+            out.append("composeinfo")
+    return out
+
+
+def test_entry_point_runs_the_phase_before_the_test_phase(site, fake_pungi):
+    koji = fake_pungi["pungi.scripts.pungi_koji"]
+    entry.install(koji)
+    entry.install(koji)  # idempotent
+    assert koji.PHASES_NAMES.count("strata") == 1
+    assert "strata_modules" in fake_pungi["pungi.checks"].make_schema()["properties"]
+    compose = site.compose("e1", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
+    koji.COMPOSE_FACTORY = lambda: compose
+    koji.cli_main()
+    order = phase_order(compose)
+    # run_compose's order (the weavers run their schema serially here).
+    assert order == ["init", "pkgset", "buildinstall", "gather", "createrepo", "extra_files",
+                     "ostree", "ostree_installer", "createiso", "extra_isos", "live_images",
+                     "image_build", "live_media", "osbuild", "image_checksum",
+                     "image_container", "osbs", "repoclosure", "composeinfo", "strata",
+                     "composeinfo", "test"], order
+    assert compose.get_status() == "FINISHED"
+    ci = productmd.composeinfo.ComposeInfo()
+    ci.load(str(Path(compose.topdir) / "compose/metadata/composeinfo.json"))
+    assert ci.variants["Modules"].paths.repository[ARCH] == "Modules/x86_64/os"
+    # Outside the run, pungi.phases.TestPhase is Pungi's own again.
+    assert fake_pungi["pungi.phases"].TestPhase.name == "test"
+
+
+def test_entry_point_strict_failure_dooms_the_compose(site, fake_pungi):
+    koji = entry.install(fake_pungi["pungi.scripts.pungi_koji"])
+    break_tools(site)
+    compose = site.compose("e2", [modules_variant()], **strict_conf("strict"))
+    koji.COMPOSE_FACTORY = lambda: compose
+    with pytest.raises(SystemExit) as ei:
+        koji.cli_main()
+    assert ei.value.code == 1
+    assert compose.get_status() == "DOOMED"
+    [err] = [t for t in compose.logged(logging.ERROR) if t.startswith("Compose run failed")]
+    assert "Repoclosure failed for tools:1" in err and "libmissing.so.3()(64bit)" in err
+    assert "test" not in phase_order(compose)
+
+
+def test_entry_point_validates_strata_options_before_starting(site, fake_pungi, capsys):
+    koji = entry.install(fake_pungi["pungi.scripts.pungi_koji"])
+    # Schema problems: pungi-koji's own checks.validate, before any phase.
+    compose = site.compose("e3", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}},
+                           strata_repoclosure_strictness=[["^M", {"*": "sometimes"}]])
+    koji.COMPOSE_FACTORY = lambda: compose
+    with pytest.raises(SystemExit):
+        koji.cli_main()
+    assert "strata_repoclosure_strictness" in capsys.readouterr().err
+    assert compose.get_status() is None
+    # Definition problems: run_compose's validation loop.
+    compose = site.compose("e4", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": ["missing.yaml"]}})
+    koji.COMPOSE_FACTORY = lambda: compose
+    with pytest.raises(SystemExit):
+        koji.cli_main()
+    errors = compose.logged(logging.ERROR)
+    assert any(e.startswith("TEST: STRATA: strata_modules.^Modules$.*: missing.yaml: "
+                            "no such definition file") for e in errors), errors
+    assert any("Configuration is not valid" in e for e in errors)
+    assert compose.get_status() == "DOOMED"
+
+
+def test_the_wheel_ships_the_phase_and_its_console_script():
+    import importlib.metadata
+    import subprocess
+
+    site_dir = Path(strata.__file__).parent.parent
+    for f in ("__init__.py", "strata_phase.py", "pungi_koji.py", "schema.py", "base.py"):
+        shipped = site_dir / "pungi_phase" / f
+        assert shipped.read_bytes() == (Path(__file__).parent.parent / "pungi_phase" / f).read_bytes(), f
+    [ep] = [e for e in importlib.metadata.entry_points(group="console_scripts")
+            if e.name == "strata-pungi-koji"]
+    assert ep.value == "pungi_phase.pungi_koji:main"
+    # Without Pungi the entry point says so (exit 1), no traceback.
+    env = dict(os.environ, PYTHONPATH=str(site_dir))
+    r = subprocess.run([sys.executable, "-m", "pungi_phase", "--help"], capture_output=True,
+                       text=True, env=env, cwd=str(site_dir))
+    assert r.returncode == 1
+    assert "strata-pungi-koji: Pungi is not installed" in r.stderr
+    assert "Traceback" not in r.stderr
