@@ -15,6 +15,7 @@ import pytest
 import composekit as ck
 import kojihub_module_standin as khs
 import strata
+from pgkit import pg_cluster, pg_url  # noqa: F401 (fixtures)
 from test_compose import GOOD, apache, repos  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,3 +303,25 @@ def test_post_tag_callback(rhub, api, composes, caplog):
     msgs = [r.getMessage() for r in caplog.records if r.name == "koji.plugin.strata_hub"]
     assert msgs == [f"module build {build['nvr']} (compose {fin['id']}) tagged into f40-build "
                     f"by alice"]
+
+
+def test_hub_on_postgresql_registry(tmp_path, api, strata_bin, repos, pg_cluster, pg_url):  # noqa: F811
+    """The deployment the issue asks for: the hub's compose records in
+    PostgreSQL (schema `strata`), written by a compose as a builder would,
+    read and imported through the hub's exports."""
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    ok = strata.compose_module(apache(tmp_path, repos), site.out, config=site.config,
+                               registry=pg_url, cache_dir=site.cache)
+    assert ok["ok"], ok
+    rec = ok["record"]
+    hub = setup_hub(tmp_path, pg_url)
+    hub.as_user(None)
+    assert api["getLatestModuleCompose"]("apache", "2.4")["id"] == rec["id"]
+    assert [r["id"] for r in api["listModuleComposes"]("apache")] == [rec["id"]]
+    assert api["getModuleCompose"](rec["id"])["state"] == "finished"
+    tid = _open_compose_task(hub, api)
+    hub.as_host("builder1")
+    bid = api["moduleComposeImport"](tid, rec["id"])
+    assert hub.get_build_type(bid)["module"]["strata_compose_id"] == rec["id"]
+    rows = pg_cluster.psql(pg_url.rsplit("/", 1)[1], "SELECT id, state FROM strata.composes")
+    assert rec["id"] in rows and "finished" in rows
