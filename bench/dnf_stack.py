@@ -10,27 +10,26 @@ real RPMs into the root. Both commands run the real dnf 4 under
 metadata cache (one discarded warm-up run each), one after the other,
 --runs times; every run installs into a new, empty installroot. The plain
 runs load no plugin at all; the stack runs load only dnf_plugin/stack.py
-from the installed wheel. Both must install the same packages.
+from the installed wheel. Both must install the same packages, every run.
 
 Needs the wheel installed where Python finds it, as scripts/test does:
 
-    PYTHONPATH=target/pylib python3 bench/dnf_stack.py [--extra 120] [--runs 5]
+    PYTHONPATH=target/pylib python3 bench/dnf_stack.py [--extra 120] [--runs 5] [--smoke]
 """
 
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import benchkit as bk
+from benchkit import fail, log
 
-import composekit as ck  # noqa: E402
+import composekit as ck  # noqa: E402  (tests/, on the path through benchkit)
 import dnfkit  # noqa: E402
+
+FULL_SMOKE = {"extra": (120, 2), "runs": (5, 1)}
 
 
 def timed(fn):
@@ -41,18 +40,25 @@ def timed(fn):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--extra", type=int, default=120,
-                    help="filler packages per module (default 120: 366 RPMs installed)")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--work", help="keep generated data here (default: a temporary directory)")
-    args = ap.parse_args()
+    bk.size_option(ap, FULL_SMOKE, "--extra", "filler packages per module (3 x N + 6 RPMs installed)")
+    args = bk.parse_args(ap, FULL_SMOKE, strata=False)
+    try:
+        plugins = dnfkit.plugin_dir()
+    except (ImportError, AssertionError) as e:
+        raise fail(f"the strata wheel is not importable with its dnf plugin ({e}): "
+                   f"bash scripts/test installs it into target/pylib; run with PYTHONPATH=target/pylib") from None
+    log(f"dnf stack plugin and strata from {plugins.parent}")
+    started = time.perf_counter()
+    with bk.workdir(args, "strata-bench-dnf-stack-") as work:
+        bench(args, work)
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
 
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-dnf-stack-"))
-    work.mkdir(parents=True, exist_ok=True)
-    print(f"building repos ({args.extra} filler packages per module) in {work} ...", flush=True)
+
+def bench(args, work):
+    log(f"building repos ({args.extra} filler packages per module) in {work} ...")
     t, repos = timed(lambda: dnfkit.build_layout(work / "repos", extra=args.extra, with_next=False))
     n_rpms = len(list(repos["stack"].glob("*.rpm")))
-    print(f"  {n_rpms} RPMs in the stack repo, built in {t:.1f} s", flush=True)
+    log(f"  {n_rpms} RPMs in the stack repo, built in {t:.1f} s")
     stack_repo = {"stack": repos["stack"]}
     no_plugins = work / "no-plugins"
     no_plugins.mkdir(exist_ok=True)
@@ -75,19 +81,26 @@ def main():
             shutil.rmtree(root, ignore_errors=True)
             t, r = timed(lambda: fn(root))
             if r.returncode != 0:
-                raise SystemExit(f"{name} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
+                raise fail(f"{name} exited with {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
             pkgs = ck.rpm_qa(root, work / ("dnf-stack" if "stack" in name else "dnf-module"))
+            if not pkgs:
+                raise fail(f"{name} exited 0 and installed nothing")
             installed.setdefault(name, pkgs)
             if pkgs != installed[name]:
-                raise SystemExit(f"{name}: run {i} installed something else")
+                raise fail(f"{name}: run {i} installed something else")
             if i > 0:
                 times[name].append(t)
             shutil.rmtree(root, ignore_errors=True)
-        print(f"  run {i}{' (warm-up)' if i == 0 else ''} done", flush=True)
+        log(f"  run {i}{' (warm-up)' if i == 0 else ''} done")
 
     a, b = (installed[name] for name, _ in variants)
     if a != b:
-        raise SystemExit(f"different results:\n only stack: {sorted(a - b)}\n only module: {sorted(b - a)}")
+        raise fail(f"different results:\n only stack: {sorted(a - b)}\n only module: {sorted(b - a)}")
+    expected = dnfkit.PHP_DEFAULT_INSTALL | {f"{m}-extra{i}" for m in ("base", "httpd", "php")
+                                             for i in range(args.extra)}
+    if a != expected:
+        raise fail(f"php:8.2's default profile is not what was installed: missing {sorted(expected - a)},"
+                   f" more {sorted(a - expected)}")
 
     med = {name: statistics.median(ts) for name, ts in times.items()}
     base = med["dnf module install php:8.2/default"]
@@ -95,19 +108,13 @@ def main():
     print(f"{len(a)} packages installed by each command; median of {args.runs} runs, "
           f"fresh installroot each, warm metadata cache")
     print()
-    w = max(len(n) for n in med)
-    print(f"| {'command'.ljust(w)} | median s |  min s |  max s | vs plain |")
-    print(f"|{'-' * (w + 2)}|---------:|-------:|-------:|---------:|")
-    for name, _ in variants:
-        ts = times[name]
-        print(f"| {name.ljust(w)} | {med[name]:8.2f} | {min(ts):6.2f} | {max(ts):6.2f} | "
-              f"{med[name] / base:8.3f} |")
+    bk.table(("command", "median s", "min s", "max s", "vs plain"),
+             ((name, f"{med[name]:.2f}", f"{min(times[name]):.2f}", f"{max(times[name]):.2f}",
+               f"{med[name] / base:.3f}") for name, _ in variants))
     overhead = med["dnf stack install php:8.2"] / base - 1
     print()
     print(f"overhead of dnf stack: {overhead * 100:+.1f}% (target: below 20%)")
-    if not args.work:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
