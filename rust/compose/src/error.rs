@@ -123,3 +123,20 @@ pub(crate) fn io(path: impl AsRef<std::path::Path>) -> impl FnOnce(std::io::Erro
     let path = path.as_ref().display().to_string();
     move |source| ComposeError::Io { path, source }
 }
+
+/// An error and its causes on one line (`…: cause: cause`), for records
+/// and messages that have one line; a cause its parent already quotes is
+/// not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = s.source();
+    }
+    text
+}

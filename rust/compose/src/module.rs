@@ -49,7 +49,7 @@
 //! good.
 
 use crate::config::{substitute_arch, Config};
-use crate::error::{io, ComposeError, Result};
+use crate::error::{error_chain, io, ComposeError, Result};
 use crate::interrupt::Interrupt;
 use crate::publish::{self, ArchContent, PublishRequest};
 use crate::select::{select, subset, Pick};
@@ -716,22 +716,6 @@ fn recorded_finished(registry: &dyn Registry, id: &str) -> Option<ComposeRecord>
         .ok()
         .flatten()
         .filter(|r| r.state == strata_registry::State::Finished)
-}
-
-/// An error and its causes on one line; a cause its parent already quotes
-/// is not repeated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let cause = s.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = s.source();
-    }
-    text
 }
 
 enum Ran {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 use strata_compose::config::{open_registry, Config};
+use strata_compose::error::error_chain;
 use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
 use strata_compose::{ComposeOutcome, Interrupt, Quiet};
 use strata_registry::{ListFilter, State};
@@ -23,24 +24,15 @@ fn compose_err(e: strata_compose::ComposeError) -> PyErr {
         E::Repodata(r) => repodata_err(r),
         E::Solve(s) => solve_err(s),
         E::Registry(r) => registry_err(r),
-        other => ComposeError::new_err(other.to_string()),
+        // With its causes: why a record could not be written is in one.
+        other => ComposeError::new_err(error_chain(&other)),
     }
 }
 
 /// The message with its causes (`…: caused by`), as the CLI prints them:
 /// a database error's reason is in the cause.
 fn registry_err(e: strata_registry::RegistryError) -> PyErr {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    RegistryError::new_err(message)
+    RegistryError::new_err(error_chain(&e))
 }
 
 /// A serde value as the equivalent Python object, through `json.loads`.
