@@ -697,12 +697,14 @@ pub(crate) fn update_latest_link(
     };
     let link = out.join(format!("latest-{name}-{stream}"));
     let here = std::fs::canonicalize(out).map_err(io(out))?;
+    // By name, not by the recorded path: hosts sharing OUT may mount it
+    // at different places, and compose IDs are unique.
     let target = good
         .outputs
         .as_ref()
-        .map(|o| o.path.clone())
-        .filter(|p| p.parent() == Some(here.as_path()) && p.is_dir())
-        .and_then(|p| p.file_name().map(|f| f.to_owned()));
+        .and_then(|o| o.path.file_name())
+        .filter(|name| here.join(name).is_dir())
+        .map(|name| name.to_owned());
     let Some(target) = target else {
         tracing::warn!(
             "{} left alone: the last good compose of {name}:{stream}, {}, is not published in {}",
@@ -740,6 +742,69 @@ mod test {
             "Packages/h/httpd-2.4-1.x86_64.rpm"
         );
         assert_eq!(package_href("Zlib-1-1.rpm"), "Packages/z/Zlib-1-1.rpm");
+    }
+
+    #[test]
+    fn latest_link_follows_the_registry() {
+        use strata_registry::{ComposeType, NewCompose, Outcome, Registry, SqliteRegistry};
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut registry = SqliteRegistry::open(&tmp.path().join("registry.sqlite")).unwrap();
+        let mut finish = |path: &dyn Fn(&str) -> PathBuf| {
+            let rec = registry
+                .begin(&NewCompose {
+                    name: "m".into(),
+                    stream: "1".into(),
+                    compose_type: ComposeType::Nightly,
+                    started_at: 1_795_600_800,
+                    definition_path: "m.yaml".into(),
+                    definition_digest: "0".repeat(64),
+                    scm_ref: None,
+                    arches: vec!["x86_64".into()],
+                    version: 1,
+                    context: "00000000".into(),
+                    inputs: vec![],
+                })
+                .unwrap();
+            let path = path(&rec.id);
+            std::fs::create_dir_all(&path).unwrap();
+            let outputs = Outputs {
+                path,
+                repos: Default::default(),
+            };
+            registry
+                .finish(
+                    &rec.id,
+                    &Outcome::Finished {
+                        finished_at: 1_795_600_900,
+                        outputs,
+                        packages: Default::default(),
+                        timings: serde_json::Value::Null,
+                    },
+                )
+                .unwrap();
+            rec.id
+        };
+        let here = finish(&|id| out.join(id));
+        let elsewhere = finish(&|id| tmp.path().join("elsewhere").join(id));
+        std::fs::remove_dir(tmp.path().join("elsewhere").join(&elsewhere)).unwrap();
+        let link = out.join("latest-m-1");
+        // The newest good compose is not in this OUT: the link is left alone.
+        assert_eq!(update_latest_link(&out, "m", "1", &registry).unwrap(), None);
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        // Once it is (OUT mounted elsewhere by the host that recorded it),
+        // the link points at it by name.
+        std::fs::create_dir(out.join(&elsewhere)).unwrap();
+        assert_eq!(
+            update_latest_link(&out, "m", "1", &registry).unwrap(),
+            Some(elsewhere.clone())
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            PathBuf::from(&elsewhere)
+        );
+        assert_ne!(here, elsewhere);
     }
 
     #[test]
