@@ -68,16 +68,28 @@ class Cluster:
         log = self.dir / "server.log"
         for _ in range(5):
             self.port = _free_port()
-            opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                    f"-c unix_socket_directories={self.dir} -c fsync=off "
-                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-            r = self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-t", "60",
-                          "-o", opts, "start", check=False)
+            r = self._start(check=False)
             if r.returncode == 0:
                 return
         text = log.read_text() if log.exists() else ""
         shutil.rmtree(self.dir, ignore_errors=True)
         pytest.fail(f"PostgreSQL did not start; its log:\n{text}", pytrace=False)
+
+    def _start(self, check=True):
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
+                f"-c unix_socket_directories={self.dir} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        return self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w",
+                         "-t", "60", "-o", opts, "start", check=check)
+
+    def stop_server(self):
+        """Stops the server as an administrator would (`-m fast`: clients
+        are disconnected, committed data kept)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_server(self):
+        """Starts a server stopped with stop_server(), on the same port."""
+        self._start()
 
     def _run(self, tool, *args, check=True):
         cmd = [str(self.bin / tool), *args]

@@ -101,7 +101,12 @@ def compose_module(
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
 ) -> dict[str, Any]:
-    """{"ok": bool, "record": {...}, "reports": {arch: report}}"""
+    """{"ok": bool, "record": {...}, "reports": {arch: report}}
+
+    Signals stop the compose cleanly (staging removed, record failed):
+    an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
+    is raised again once the compose has stopped; SIGINT, SIGTERM or SIGHUP
+    left at their default still end the process, after the cleanup."""
 
 def list_composes(
     *,

@@ -10,8 +10,9 @@ use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::config::Config;
+use strata_compose::interrupt::signal_name;
 use strata_compose::module::{compose_module, compose_time, ComposeOutcome, ComposeRequest};
-use strata_compose::Progress;
+use strata_compose::{Interrupt, Progress};
 use strata_registry::{ComposeRecord, ListFilter, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
@@ -45,7 +46,34 @@ impl Progress for Bar {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP stop the compose at its next safe point
+/// (it removes its staging directory and is recorded failed), and the
+/// process then exits with 128 + the signal's number, as shells expect of
+/// a process a signal ended. A second signal while the compose cleans up
+/// ends the process at once (the staging directory is left to the next
+/// compose). The handlers only set flags, so they stay installed until the
+/// process exits.
+fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::flag;
+    use std::sync::Arc;
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // signal-hook runs a signal's actions in the order they were
+        // registered: the exit is armed by the flag the first signal sets.
+        flag::register_conditional_shutdown(
+            signal,
+            128 + signal,
+            Arc::clone(interrupt.raised_flag()),
+        )?;
+        flag::register_usize(signal, Arc::clone(interrupt.signal_slot()), signal as usize)?;
+        flag::register(signal, Arc::clone(interrupt.raised_flag()))?;
+    }
+    Ok(())
+}
+
 pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
+    let interrupt = Interrupt::new();
+    stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::load(args.registry.config.as_deref())?;
     let mut registry = open_registry(&args.registry, &config)?;
     let out = args
@@ -72,14 +100,31 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         started_at: compose_time(),
         cache_dir,
         with_composes: args.with_compose.clone(),
+        interrupt: interrupt.clone(),
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = compose_module(&req, &config, &mut *registry, &bar);
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
     }
+    let outcome = match (outcome, interrupt.signal()) {
+        (Ok(o), signal) => {
+            if let Some(signal) = signal {
+                eprintln!(
+                    "warning: {} arrived too late to stop the compose; its outcome stands",
+                    signal_name(signal)
+                );
+            }
+            o
+        }
+        (Err(e), Some(signal)) => {
+            super::report_error(&e);
+            return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(255)));
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
     let mut out = std::io::stdout().lock();
-    match outcome? {
+    match outcome {
         ComposeOutcome::Finished(rec) => {
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &rec)?;

@@ -87,6 +87,32 @@ pub enum ComposeError {
     NoArches { named: String, asked: String },
     #[error("no output directory: pass --out or set [compose] out in the configuration")]
     NoOut,
+    /// A signal (or Python's KeyboardInterrupt) stopped the compose at a
+    /// safe point, before anything was published.
+    #[error("interrupted by {by}; nothing was published")]
+    Interrupted { by: String },
+    /// The output was in place but the registry did not record the compose
+    /// finished, so the output was taken away again.
+    #[error("compose {compose_id} could not be recorded as finished, so its output was withdrawn from {path}")]
+    NotRecorded {
+        compose_id: String,
+        path: String,
+        #[source]
+        source: Box<strata_registry::RegistryError>,
+    },
+    /// As NotRecorded, but taking the output away failed too: it is in
+    /// place (with STATUS STARTED) while the registry does not call it
+    /// finished.
+    #[error("compose {compose_id} could not be recorded as finished ({registry}), and its output {path} could not be withdrawn: remove it by hand")]
+    NotRecordedNotWithdrawn {
+        compose_id: String,
+        path: String,
+        registry: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waited {waited_s} s for the lock {path}, held by another compose; giving up")]
+    LockTimeout { path: String, waited_s: u64 },
     #[error("{0}")]
     Other(String),
 }
@@ -96,4 +122,21 @@ pub type Result<T> = std::result::Result<T, ComposeError>;
 pub(crate) fn io(path: impl AsRef<std::path::Path>) -> impl FnOnce(std::io::Error) -> ComposeError {
     let path = path.as_ref().display().to_string();
     move |source| ComposeError::Io { path, source }
+}
+
+/// An error and its causes on one line (`…: cause: cause`), for records
+/// and messages that have one line; a cause its parent already quotes is
+/// not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod interrupt;
 pub mod koji;
 pub mod module;
 pub mod modulemd;
@@ -11,6 +12,8 @@ pub mod productmd;
 pub mod publish;
 pub mod select;
 pub mod stack;
+mod staging;
 
 pub use error::{ComposeError, Result};
+pub use interrupt::Interrupt;
 pub use module::{compose_module, ComposeOutcome, ComposeRequest, Progress, Quiet};

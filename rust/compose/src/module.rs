@@ -3,9 +3,54 @@
 //! compose as started, pick the packages, run the repoclosure gate, publish,
 //! record the outcome. Anything that fails after the compose was recorded
 //! as started is recorded as failed before the error is returned.
+//!
+//! # Publishing and recording, in this order
+//! The registry and `OUT` cannot change in one step, so the order keeps
+//! what is visible in `OUT` from ever claiming more than the registry:
+//! 1. *begin*: the registry says `started`.
+//! 2. *stage*: everything is written into a locked staging directory
+//!    (`OUT/.staging-<id>@<host>-<pid>`, see staging.rs) with `STATUS`
+//!    STARTED, and synced. Errors, a full disk and interruptions (signals,
+//!    KeyboardInterrupt; looked at between stages and packages) are
+//!    honoured up to here: the staging directory is removed and the
+//!    compose recorded `failed`.
+//! 3. *place*: one rename puts the tree at `OUT/<id>`, STATUS still STARTED.
+//! 4. *record*: the registry says `finished`, with the outputs.
+//! 5. *mark*: a `STATUS` saying FINISHED, written in step 2, is renamed
+//!    over the STARTED one.
+//! 6. *point*: `OUT/latest-<name>-<stream>` is set, under its lock, to the
+//!    registry's last good compose of the stream (not simply to this one).
+//! 7. The staging directory, empty by now, is removed and its lock freed.
+//!
+//! Steps 3 to 6 are never cut short by a signal. When step 4 fails (SQLite
+//! locked past its busy timeout, PostgreSQL gone), the record is read back:
+//! if the write in fact went through, the compose goes on; otherwise it is
+//! taken out of `OUT` again (renamed back into its staging directory, then
+//! removed), recorded `failed` if the registry allows, and the error says
+//! so: nothing visible says FINISHED and `latest-*` never moved.
+//!
+//! A crash (kill -9, power loss) right after each step leaves:
+//!
+//! | after | registry | OUT | what recovers it |
+//! |---|---|---|---|
+//! | 1, 2 | started | a staging dir whose lock died with its process | the next compose removes the dir; the record is abandoned |
+//! | 3 | started | `OUT/<id>` with STATUS STARTED, no link to it | the record is abandoned; STATUS says it never finished |
+//! | 4 | finished | `OUT/<id>` complete, STATUS STARTED | nothing needed: the registry (the authority) is right and the content complete; only STATUS lags |
+//! | 5 | finished | STATUS FINISHED, `latest-*` not yet moved | the next compose of the stream sets the link |
+//! | 6 | finished | as it should be, plus an empty staging dir | the next compose removes it |
+//!
+//! So the registry never says finished for a compose that is not in place
+//! (4 comes after 3), and nothing in `OUT` says FINISHED, nor does a link
+//! point, at a compose the registry does not hold finished. One case is
+//! left to chance: a registry that fails while committing step 4 and then
+//! cannot be read back. The output is withdrawn then; should the commit
+//! have gone through, the record names an output that is missing, which
+//! fails any compose built on it with a clear error until a newer one is
+//! good.
 
 use crate::config::{substitute_arch, Config};
-use crate::error::{io, ComposeError, Result};
+use crate::error::{error_chain, io, ComposeError, Result};
+use crate::interrupt::Interrupt;
 use crate::publish::{self, ArchContent, PublishRequest};
 use crate::select::{select, subset, Pick};
 use serde::Serialize;
@@ -44,6 +89,9 @@ pub struct ComposeRequest {
     /// Compose IDs to use for modules of the stack instead of their last
     /// good composes (over the definition's `compose_pins`).
     pub with_composes: Vec<String>,
+    /// Raised (by a signal handler, or the Python bindings) to stop the
+    /// compose at its next safe point.
+    pub interrupt: Interrupt,
 }
 
 /// Progress callbacks for a terminal front end.
@@ -258,6 +306,7 @@ fn load_inputs(
     };
     let mut out = Vec::new();
     for arch in arches {
+        req.interrupt.check()?;
         progress.stage(&format!("loading inputs for {arch}"));
         let source_specs: Vec<(String, String)> = source_repos
             .iter()
@@ -308,6 +357,7 @@ fn load_inputs(
             let sources = scope.spawn(|| -> Result<Vec<(Repo, RecordStore)>> {
                 let mut v = Vec::new();
                 for (id, loc) in &source_specs {
+                    req.interrupt.check()?;
                     tracing::info!(repo = id, location = loc, arch, "loading source");
                     v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
                 }
@@ -316,6 +366,7 @@ fn load_inputs(
             let layers_loaded: Result<Vec<(Repo, RecordStore)>> = layer_specs
                 .iter()
                 .map(|(id, loc)| {
+                    req.interrupt.check()?;
                     tracing::info!(compose = id, location = loc, arch, "loading stack layer");
                     Ok(strata_repodata::load_repo_with_records(id, loc, opts)?)
                 })
@@ -323,6 +374,7 @@ fn load_inputs(
             let platform: Result<Vec<Repo>> = platform_specs
                 .iter()
                 .map(|(id, loc)| {
+                    req.interrupt.check()?;
                     tracing::info!(repo = id, location = loc, arch, "loading platform");
                     Ok(strata_repodata::load_repo(id, loc, opts)?)
                 })
@@ -488,7 +540,8 @@ struct Timings {
 
 /// Composes one module. Errors before the compose is recorded (bad
 /// definition, unreadable inputs) leave no record; later ones are recorded
-/// as failed.
+/// as failed, and leave nothing in `OUT` (see the module documentation for
+/// the order of publishing and recording).
 pub fn compose_module(
     req: &ComposeRequest,
     config: &Config,
@@ -497,6 +550,7 @@ pub fn compose_module(
 ) -> Result<ComposeOutcome> {
     let t0 = Instant::now();
     let (def, digest) = read_definition(&req.definition)?;
+    req.interrupt.check()?;
     let arches = arches_for(&def, req, config)?;
     let opts = LoadOptions {
         cache_dir: req.cache_dir.clone(),
@@ -508,6 +562,7 @@ pub fn compose_module(
         .scm_ref
         .clone()
         .or_else(|| detect_scm_ref(&req.definition));
+    req.interrupt.check()?;
     let record = registry.begin(&NewCompose {
         name: def.name.clone(),
         stream: def.stream.clone(),
@@ -524,22 +579,86 @@ pub fn compose_module(
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
     let result = run_recorded(req, &def, &record, &loaded, &opts, load_s, progress);
-    let finished_at = now();
     match result {
         Ok(Ran::Published {
-            outputs,
+            staged,
             packages,
             timings,
         }) => {
-            let rec = registry.finish(
+            // The last safe point. From here the compose is put in place
+            // and recorded (a rename and one registry write), which no
+            // signal cuts short.
+            if let Err(e) = req.interrupt.check() {
+                drop(staged);
+                return Err(record_failure(registry, &id, e));
+            }
+            let outputs = staged.outputs.clone();
+            let placed = match staged.place() {
+                Ok(p) => p,
+                Err(e) => return Err(record_failure(registry, &id, e)),
+            };
+            let recorded = registry.finish(
                 &id,
                 &Outcome::Finished {
-                    finished_at,
+                    finished_at: now(),
                     outputs,
                     packages,
                     timings,
                 },
-            )?;
+            );
+            let rec = match recorded {
+                Ok(rec) => rec,
+                // A write can fail after it was committed (a connection
+                // lost during COMMIT): what the registry holds decides.
+                Err(e) => match recorded_finished(registry, &id) {
+                    Some(rec) => {
+                        tracing::warn!(
+                            "{id}: the registry reported an error ({}), yet holds the \
+                             compose as finished",
+                            error_chain(&e)
+                        );
+                        rec
+                    }
+                    None => {
+                        let path = placed.dest.display().to_string();
+                        let registry_error = error_chain(&e);
+                        let err = match placed.withdraw() {
+                            Ok(()) => ComposeError::NotRecorded {
+                                compose_id: id.clone(),
+                                path,
+                                source: Box::new(e),
+                            },
+                            Err(source) => ComposeError::NotRecordedNotWithdrawn {
+                                compose_id: id.clone(),
+                                path,
+                                registry: registry_error,
+                                source,
+                            },
+                        };
+                        return Err(record_failure(registry, &id, err));
+                    }
+                },
+            };
+            placed.mark_finished();
+            match publish::update_latest_link(&req.out, &def.name, &def.stream, registry) {
+                Ok(Some(latest)) if latest != id => tracing::info!(
+                    "latest-{}-{} stays at {latest}, the newest good compose",
+                    def.name,
+                    def.stream
+                ),
+                Ok(_) => {}
+                // The compose is good and recorded; the link catches up
+                // with the next compose of the stream.
+                Err(e) => tracing::warn!(
+                    "{id} is finished, but latest-{}-{} was not updated: {}",
+                    def.name,
+                    def.stream,
+                    error_chain(&e)
+                ),
+            }
+            // Dropping `placed` removes the (now empty) staging directory
+            // and releases its lock.
+            drop(placed);
             Ok(ComposeOutcome::Finished(rec))
         }
         Ok(Ran::GateFailed { reports, packages }) => {
@@ -557,7 +676,7 @@ pub fn compose_module(
             let rec = registry.finish(
                 &id,
                 &Outcome::Failed {
-                    finished_at,
+                    finished_at: now(),
                     error: format!("repoclosure failed ({})", failed.join("; ")),
                     report: Some(serde_json::to_value(&reports).unwrap_or_default()),
                     packages,
@@ -568,26 +687,40 @@ pub fn compose_module(
                 reports,
             })
         }
-        Err(e) => {
-            if let Err(re) = registry.finish(
-                &id,
-                &Outcome::Failed {
-                    finished_at,
-                    error: e.to_string(),
-                    report: None,
-                    packages: PackagesByArch::new(),
-                },
-            ) {
-                tracing::error!("could not record the failure of {id}: {re}");
-            }
-            Err(e)
-        }
+        Err(e) => Err(record_failure(registry, &id, e)),
     }
+}
+
+/// Records compose `id` as failed with `e` (and its causes), and gives
+/// `e` back. A registry that cannot record it leaves the compose
+/// `started`, which is logged.
+fn record_failure(registry: &mut dyn Registry, id: &str, e: ComposeError) -> ComposeError {
+    if let Err(re) = registry.finish(
+        id,
+        &Outcome::Failed {
+            finished_at: now(),
+            error: error_chain(&e),
+            report: None,
+            packages: PackagesByArch::new(),
+        },
+    ) {
+        tracing::error!("could not record the failure of {id}: {}", error_chain(&re));
+    }
+    e
+}
+
+/// The record of `id` if the registry holds it as finished.
+fn recorded_finished(registry: &dyn Registry, id: &str) -> Option<ComposeRecord> {
+    registry
+        .get(id)
+        .ok()
+        .flatten()
+        .filter(|r| r.state == strata_registry::State::Finished)
 }
 
 enum Ran {
     Published {
-        outputs: strata_registry::Outputs,
+        staged: publish::Staged,
         packages: PackagesByArch,
         timings: serde_json::Value,
     },
@@ -611,6 +744,7 @@ fn run_recorded(
     let mut picks = Vec::new();
     let mut packages = PackagesByArch::new();
     for a in loaded {
+        req.interrupt.check()?;
         progress.stage(&format!("selecting for {}", a.arch));
         let p = select(def, &a.sources, &a.arch, a.allowed.as_deref())?;
         for pick in &p {
@@ -650,7 +784,7 @@ fn run_recorded(
         let mut gate_result = Ok(());
         for (a, p) in loaded.iter().zip(&picks) {
             progress.stage(&format!("repoclosure {}", a.arch));
-            match gate(def, a, p, opts) {
+            match req.interrupt.check().and_then(|()| gate(def, a, p, opts)) {
                 Ok(r) => {
                     reports.insert(a.arch.clone(), r);
                 }
@@ -670,6 +804,7 @@ fn run_recorded(
         return Ok(Ran::GateFailed { reports, packages });
     }
     let fetched = fetched?;
+    req.interrupt.check()?;
     let t = Instant::now();
     let content: Vec<ArchContent> = loaded
         .iter()
@@ -689,7 +824,7 @@ fn run_recorded(
                 .collect(),
         })
         .collect();
-    let outputs = publish::publish(
+    let staged = publish::publish(
         &PublishRequest {
             out: &req.out,
             record,
@@ -699,6 +834,7 @@ fn run_recorded(
             metadata_only: req.metadata_only,
             verify_payloads: req.verify_payloads,
             cache_dir: req.cache_dir.as_deref(),
+            interrupt: &req.interrupt,
         },
         content,
         progress,
@@ -712,7 +848,7 @@ fn run_recorded(
     })
     .unwrap_or_default();
     Ok(Ran::Published {
-        outputs,
+        staged,
         packages,
         timings,
     })

@@ -1,10 +1,14 @@
 //! Publishing a compose: everything is written into a staging directory
-//! beside the destination and renamed into place in one step, so a reader
-//! (or a compose killed half-way) never sees half a repository.
+//! beside the destination (see staging.rs: locked, named for its host and
+//! PID) and renamed into place in one step, so a reader (or a compose
+//! killed half-way) never sees half a repository. The steps after staging
+//! (put in place, mark finished, point `latest-*`) are called by
+//! `module::compose_module`, in the order that keeps the registry and the
+//! disk consistent (reasoned there).
 //!
 //! Layout, as Pungi lays out a compose (productmd can load it):
 //! ```text
-//! OUT/<compose-id>/STATUS                      FINISHED
+//! OUT/<compose-id>/STATUS                      STARTED, FINISHED once recorded
 //! OUT/<compose-id>/compose/<Variant>/<arch>/os/Packages/<l>/<rpm>
 //! OUT/<compose-id>/compose/<Variant>/<arch>/os/repodata/…  (+ modules.yaml)
 //! OUT/<compose-id>/compose/metadata/{composeinfo,rpms,modules}.json
@@ -16,6 +20,7 @@ use crate::error::{io, ComposeError, Result};
 use crate::module::{modulemd_version, nevra_with_epoch, Progress};
 use crate::productmd;
 use crate::select::Pick;
+use crate::staging::{clean_stale_staging, Staging};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
@@ -36,6 +41,8 @@ pub struct PublishRequest<'a> {
     pub metadata_only: bool,
     pub verify_payloads: bool,
     pub cache_dir: Option<&'a Path>,
+    /// Looked at between packages and stages.
+    pub interrupt: &'a crate::Interrupt,
 }
 
 /// What one arch publishes.
@@ -98,53 +105,35 @@ fn package_href(source_href: &str) -> String {
     format!("Packages/{first}/{file}")
 }
 
-fn staging_dir(out: &Path, compose_id: &str) -> PathBuf {
-    out.join(format!(".staging-{compose_id}-{}", std::process::id()))
+/// A compose written and made durable in its staging directory; nothing
+/// of it is visible yet. `module::compose_module` puts it in place, has it
+/// recorded, then marks it finished (the order and why: module.rs).
+pub(crate) struct Staged {
+    pub staging: Staging,
+    /// `OUT/<compose-id>`, OUT canonical.
+    pub dest: PathBuf,
+    /// What the record will say was published (paths under `dest`).
+    pub outputs: Outputs,
 }
 
-/// Removes staging directories left by composes that were killed: their
-/// process is gone. (A live compose's staging directory is left alone.)
-fn clean_stale_staging(out: &Path) {
-    let Ok(entries) = std::fs::read_dir(out) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name.strip_prefix(".staging-") else {
-            continue;
-        };
-        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            tracing::info!("removing {} left by a compose that did not finish", name);
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-pub fn publish(
+/// Writes the compose into a new staging directory, with `STATUS`
+/// `STARTED` (it becomes `FINISHED` only once the registry says so), and
+/// makes it durable. Every error, and an interruption, removes the
+/// staging directory.
+pub(crate) fn publish(
     req: &PublishRequest<'_>,
     content: Vec<ArchContent<'_>>,
     progress: &dyn Progress,
-) -> Result<Outputs> {
+) -> Result<Staged> {
     std::fs::create_dir_all(req.out).map_err(io(req.out))?;
     clean_stale_staging(req.out);
+    let out = std::fs::canonicalize(req.out).map_err(io(req.out))?;
     let id = &req.record.id;
-    let stage = staging_dir(req.out, id);
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
-    }
-    std::fs::create_dir_all(&stage).map_err(io(&stage))?;
+    let staging = Staging::create(&out, id)?;
+    let stage = staging.tree();
     let arches: Vec<String> = content.iter().map(|c| c.arch.to_string()).collect();
-    let result = publish_into(req, content, &stage, progress);
-    let (repos, rpms, modules) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&stage);
-            return Err(e);
-        }
-    };
+    let (repos, rpms, modules) = publish_into(req, content, &stage, progress)?;
+    req.interrupt.check()?;
     let def = req.definition;
     let meta = stage.join("compose").join("metadata");
     std::fs::create_dir_all(&meta).map_err(io(&meta))?;
@@ -178,23 +167,92 @@ pub fn publish(
         let p = meta.join(file);
         std::fs::write(&p, text).map_err(io(&p))?;
     }
+    // Pungi's words: STARTED while the compose is not known to be good.
     let status = stage.join("STATUS");
-    std::fs::write(&status, "FINISHED\n").map_err(io(&status))?;
+    std::fs::write(&status, "STARTED\n").map_err(io(&status))?;
+    // Written now, while a full disk can still fail the compose cleanly;
+    // after the record it only has to be renamed.
+    let finished = staging.finished_status();
+    std::fs::write(&finished, "FINISHED\n").map_err(io(&finished))?;
     // Make the content durable before it becomes visible.
     sync_tree(&stage)?;
-    test_pause_point();
-    let dest = req.out.join(id);
-    std::fs::rename(&stage, &dest).map_err(io(&dest))?;
-    sync_dir(req.out);
-    update_latest_link(req.out, &def.name, &def.stream, id)?;
-    let dest = std::fs::canonicalize(&dest).unwrap_or(dest);
-    Ok(Outputs {
+    std::fs::File::open(&finished)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&finished))?;
+    sync_dir(staging.dir());
+    test_pause_point(req.interrupt);
+    let dest = out.join(id);
+    let outputs = Outputs {
         repos: repos
             .into_iter()
             .map(|(arch, sub)| (arch, dest.join(sub)))
             .collect(),
-        path: dest,
+        path: dest.clone(),
+    };
+    Ok(Staged {
+        staging,
+        dest,
+        outputs,
     })
+}
+
+impl Staged {
+    /// Renames the staged compose to `OUT/<compose-id>` (STATUS still
+    /// STARTED) and makes the rename durable.
+    pub fn place(self) -> Result<Placed> {
+        let tree = self.staging.tree();
+        std::fs::rename(&tree, &self.dest).map_err(io(&self.dest))?;
+        if let Some(out) = self.dest.parent() {
+            sync_dir(out);
+        }
+        Ok(Placed {
+            staging: self.staging,
+            dest: self.dest,
+        })
+    }
+}
+
+/// A compose in place at `dest` with STATUS STARTED; its staging directory
+/// (still locked) holds the `STATUS` that says FINISHED.
+pub(crate) struct Placed {
+    staging: Staging,
+    pub dest: PathBuf,
+}
+
+impl Placed {
+    /// Replaces `STATUS` with FINISHED: only once the registry recorded
+    /// the compose finished. A failure only leaves STATUS behind the
+    /// registry (which is the authority), so it is reported, not fatal.
+    pub fn mark_finished(&self) {
+        let status = self.dest.join("STATUS");
+        match std::fs::rename(self.staging.finished_status(), &status) {
+            Ok(()) => sync_dir(&self.dest),
+            Err(e) => tracing::error!(
+                "cannot mark {} FINISHED: {e}; the registry records the compose finished",
+                status.display()
+            ),
+        }
+    }
+
+    /// Takes the compose out of `OUT` again (back into its staging
+    /// directory, which is then removed): one rename, so nothing is seen
+    /// half-removed. Only when the rename fails is the directory removed
+    /// where it is.
+    pub fn withdraw(self) -> std::io::Result<()> {
+        let back = self.staging.tree();
+        let result = std::fs::rename(&self.dest, &back).or_else(|e| {
+            tracing::warn!(
+                "cannot move {} back to {}: {e}; removing it in place",
+                self.dest.display(),
+                back.display()
+            );
+            std::fs::remove_dir_all(&self.dest)
+        });
+        if let Some(out) = self.dest.parent() {
+            sync_dir(out);
+        }
+        result
+    }
 }
 
 type Published = (
@@ -230,6 +288,7 @@ fn publish_into(
         let mut records = Vec::with_capacity(total);
         let mut hrefs = Vec::with_capacity(total);
         for (k, (p, mut rec)) in c.picks.iter().zip(c.records).enumerate() {
+            req.interrupt.check()?;
             let repo = &c.sources[p.repo];
             let pkg = repo.package(p.index);
             let href = package_href(pkg.location());
@@ -367,6 +426,7 @@ fn publish_stack_repo(
     for layer in layers {
         let repo = layer.repo;
         for (index, mut rec) in layer.records.into_iter().enumerate() {
+            req.interrupt.check()?;
             let pkg = repo.package(index as u32);
             let href = package_href(pkg.location());
             if let Some((sum, from)) = placed.get(&href) {
@@ -543,14 +603,32 @@ fn verify_checksum(mut r: impl Read, expected: &str) -> std::result::Result<(), 
     }
 }
 
-/// Crash-consistency tests kill a compose here, with everything staged and
-/// nothing published: `STRATA_TEST_PAUSE_BEFORE_PUBLISH=<seconds>`.
-fn test_pause_point() {
-    if let Some(secs) = std::env::var("STRATA_TEST_PAUSE_BEFORE_PUBLISH")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_secs(secs));
+/// Test-only: crash-consistency and signal tests stop a compose here, with
+/// everything staged and nothing published.
+/// `STRATA_TEST_PAUSE_BEFORE_PUBLISH=<seconds>` sleeps that long, ending
+/// early when the compose is interrupted; `=<path>` waits while that path
+/// exists (at most 10 minutes) whatever happens, so that a test can line
+/// up signals or lock the registry before the compose goes on.
+fn test_pause_point(interrupt: &crate::Interrupt) {
+    let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") else {
+        return;
+    };
+    let step = std::time::Duration::from_millis(20);
+    let start = std::time::Instant::now();
+    match value.to_str().and_then(|s| s.parse::<u64>().ok()) {
+        Some(secs) => {
+            let limit = std::time::Duration::from_secs(secs);
+            while start.elapsed() < limit && !interrupt.is_raised() {
+                std::thread::sleep(step);
+            }
+        }
+        None => {
+            let path = PathBuf::from(value);
+            let limit = std::time::Duration::from_secs(600);
+            while path.exists() && start.elapsed() < limit {
+                std::thread::sleep(step);
+            }
+        }
     }
 }
 
@@ -593,16 +671,63 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Points `OUT/latest-<name>-<stream>` at the compose, atomically (a new
-/// symlink renamed over the old), as Pungi's `latest-*` links.
-fn update_latest_link(out: &Path, name: &str, stream: &str, id: &str) -> Result<()> {
+/// How long a compose waits for others to update a `latest-*` link (each
+/// holds the lock for one registry read and one rename).
+const LATEST_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Points `OUT/latest-<name>-<stream>` at the registry's last good compose
+/// of the stream, as Pungi's `latest-*` links, atomically (a new symlink
+/// renamed over the old). Composes finishing at once serialize on
+/// `OUT/.latest-<name>-<stream>.lock` and each reads the registry while
+/// holding it, so the last to write has read after every compose before
+/// it was recorded: the link ends where `strata latest` says, whatever
+/// order they finish in. Returns the compose the link points at, or None
+/// when it was left alone (no good compose, or the good one is published
+/// somewhere else).
+pub(crate) fn update_latest_link(
+    out: &Path,
+    name: &str,
+    stream: &str,
+    registry: &dyn strata_registry::Registry,
+) -> Result<Option<String>> {
+    let lock = out.join(format!(".latest-{name}-{stream}.lock"));
+    let _held = crate::staging::lock_waiting(&lock, LATEST_LOCK_WAIT)?;
+    let Some(good) = registry.latest_good(name, stream)? else {
+        return Ok(None);
+    };
     let link = out.join(format!("latest-{name}-{stream}"));
-    let tmp = out.join(format!(".latest-{name}-{stream}.{}", std::process::id()));
+    let here = std::fs::canonicalize(out).map_err(io(out))?;
+    // By name, not by the recorded path: hosts sharing OUT may mount it
+    // at different places, and compose IDs are unique.
+    let target = good
+        .outputs
+        .as_ref()
+        .and_then(|o| o.path.file_name())
+        .filter(|name| here.join(name).is_dir())
+        .map(|name| name.to_owned());
+    let Some(target) = target else {
+        tracing::warn!(
+            "{} left alone: the last good compose of {name}:{stream}, {}, is not published in {}",
+            link.display(),
+            good.id,
+            here.display()
+        );
+        return Ok(None);
+    };
+    if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == target) {
+        return Ok(Some(good.id));
+    }
+    let tmp = out.join(format!(
+        ".latest-{name}-{stream}.{}-{}.new",
+        crate::staging::host_name(),
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&tmp);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(id, &tmp).map_err(io(&tmp))?;
+    std::os::unix::fs::symlink(&target, &tmp).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &link).map_err(io(&link))?;
-    Ok(())
+    sync_dir(out);
+    Ok(Some(good.id))
 }
 
 #[cfg(test)]
@@ -617,6 +742,69 @@ mod test {
             "Packages/h/httpd-2.4-1.x86_64.rpm"
         );
         assert_eq!(package_href("Zlib-1-1.rpm"), "Packages/z/Zlib-1-1.rpm");
+    }
+
+    #[test]
+    fn latest_link_follows_the_registry() {
+        use strata_registry::{ComposeType, NewCompose, Outcome, Registry, SqliteRegistry};
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let mut registry = SqliteRegistry::open(&tmp.path().join("registry.sqlite")).unwrap();
+        let mut finish = |path: &dyn Fn(&str) -> PathBuf| {
+            let rec = registry
+                .begin(&NewCompose {
+                    name: "m".into(),
+                    stream: "1".into(),
+                    compose_type: ComposeType::Nightly,
+                    started_at: 1_795_600_800,
+                    definition_path: "m.yaml".into(),
+                    definition_digest: "0".repeat(64),
+                    scm_ref: None,
+                    arches: vec!["x86_64".into()],
+                    version: 1,
+                    context: "00000000".into(),
+                    inputs: vec![],
+                })
+                .unwrap();
+            let path = path(&rec.id);
+            std::fs::create_dir_all(&path).unwrap();
+            let outputs = Outputs {
+                path,
+                repos: Default::default(),
+            };
+            registry
+                .finish(
+                    &rec.id,
+                    &Outcome::Finished {
+                        finished_at: 1_795_600_900,
+                        outputs,
+                        packages: Default::default(),
+                        timings: serde_json::Value::Null,
+                    },
+                )
+                .unwrap();
+            rec.id
+        };
+        let here = finish(&|id| out.join(id));
+        let elsewhere = finish(&|id| tmp.path().join("elsewhere").join(id));
+        std::fs::remove_dir(tmp.path().join("elsewhere").join(&elsewhere)).unwrap();
+        let link = out.join("latest-m-1");
+        // The newest good compose is not in this OUT: the link is left alone.
+        assert_eq!(update_latest_link(&out, "m", "1", &registry).unwrap(), None);
+        assert!(std::fs::symlink_metadata(&link).is_err());
+        // Once it is (OUT mounted elsewhere by the host that recorded it),
+        // the link points at it by name.
+        std::fs::create_dir(out.join(&elsewhere)).unwrap();
+        assert_eq!(
+            update_latest_link(&out, "m", "1", &registry).unwrap(),
+            Some(elsewhere.clone())
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            PathBuf::from(&elsewhere)
+        );
+        assert_ne!(here, elsewhere);
     }
 
     #[test]

@@ -4,11 +4,14 @@
 use crate::exceptions::{ComposeError, DefinitionError, RegistryError, StrataError};
 use crate::{repodata_err, solve_err};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 use strata_compose::config::{open_registry, Config};
+use strata_compose::error::error_chain;
 use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
-use strata_compose::{ComposeOutcome, Quiet};
+use strata_compose::{ComposeOutcome, Interrupt, Quiet};
 use strata_registry::{ListFilter, State};
 
 fn compose_err(e: strata_compose::ComposeError) -> PyErr {
@@ -21,24 +24,15 @@ fn compose_err(e: strata_compose::ComposeError) -> PyErr {
         E::Repodata(r) => repodata_err(r),
         E::Solve(s) => solve_err(s),
         E::Registry(r) => registry_err(r),
-        other => ComposeError::new_err(other.to_string()),
+        // With its causes: why a record could not be written is in one.
+        other => ComposeError::new_err(error_chain(&other)),
     }
 }
 
 /// The message with its causes (`…: caused by`), as the CLI prints them:
 /// a database error's reason is in the cause.
 fn registry_err(e: strata_registry::RegistryError) -> PyErr {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    RegistryError::new_err(message)
+    RegistryError::new_err(error_chain(&e))
 }
 
 /// A serde value as the equivalent Python object, through `json.loads`.
@@ -63,7 +57,7 @@ pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> 
 /// Composes one module. Returns `{"ok": bool, "record": {...}, "reports":
 /// {arch: closure report}}`: `ok` is False when the repoclosure gate failed
 /// (the record is then `failed` and nothing was published). Other failures
-/// raise.
+/// raise. A signal stops the compose cleanly (see `run_interruptible`).
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
@@ -85,7 +79,7 @@ pub fn compose_module(
     with_composes: Option<Vec<String>>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
-    let mut reg =
+    let reg =
         open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     let out = out
         .or_else(|| config.compose.out.clone())
@@ -110,10 +104,9 @@ pub fn compose_module(
         started_at: compose_time(),
         cache_dir,
         with_composes: with_composes.unwrap_or_default(),
+        interrupt: Interrupt::new(),
     };
-    let outcome = py
-        .allow_threads(|| run_compose(&req, &config, &mut *reg, &Quiet))
-        .map_err(compose_err)?;
+    let outcome = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
     let (ok, record, reports) = match outcome {
         ComposeOutcome::Finished(r) => (true, r, Default::default()),
         ComposeOutcome::GateFailed { record, reports } => (false, record, reports),
@@ -122,6 +115,180 @@ pub fn compose_module(
         py,
         &serde_json::json!({"ok": ok, "record": record, "reports": reports}),
     )
+}
+
+/// How often the waiting Python thread lets Python run its signal
+/// handlers: well within the 3 s kojid leaves a task between its SIGINT
+/// and its SIGTERM.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs the compose on a thread of its own while Python's thread waits
+/// without the GIL and, every [`SIGNAL_POLL`], lets Python run its signal
+/// handlers (`PyErr_CheckSignals`). Python's handlers stay in charge: an
+/// exception one raises (KeyboardInterrupt for SIGINT; SystemExit from
+/// kojid's SIGTERM handler) stops the compose at its next safe point,
+/// where it removes its staging directory and is recorded failed, and is
+/// then raised again. A second signal while the compose cleans up is not
+/// waited on: its exception is raised at once, the compose thread
+/// finishing its cleanup on its own.
+///
+/// SIGINT, SIGTERM and SIGHUP that Python leaves at their default (the
+/// process dies on the spot, leaving the compose `started`) are caught
+/// while the compose runs (see [`CaughtSignals`]).
+fn run_interruptible(
+    py: Python<'_>,
+    req: ComposeRequest,
+    config: Config,
+    mut registry: Box<dyn strata_registry::Registry>,
+) -> PyResult<strata_compose::Result<ComposeOutcome>> {
+    let interrupt = req.interrupt.clone();
+    let mut caught = CaughtSignals::catch(py, &interrupt)?;
+    let (tx, mut rx) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name("strata-compose".into())
+        .spawn(move || {
+            let _ = tx.send(run_compose(&req, &config, &mut *registry, &Quiet));
+        })
+        .map_err(|e| ComposeError::new_err(format!("cannot start the compose thread: {e}")))?;
+    let mut raised: Option<PyErr> = None;
+    loop {
+        // The receiver goes in and out: it is not Sync, so it cannot be
+        // borrowed across allow_threads.
+        let (received, back) = py.allow_threads(move || (rx.recv_timeout(SIGNAL_POLL), rx));
+        rx = back;
+        match received {
+            Ok(result) => {
+                let _ = worker.join();
+                let resend = interrupt.signal().filter(|s| caught.had(*s));
+                caught.restore(py)?;
+                if let Some(e) = raised {
+                    return Err(e);
+                }
+                if let Some(signal) = resend {
+                    die_of(py, signal)?;
+                }
+                return Ok(result);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    if interrupt.is_raised() {
+                        // The second one: the user wants out now.
+                        return Err(e);
+                    }
+                    interrupt.raise(describe_interruption(py, &e));
+                    raised = Some(e);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The thread ended without a result: it panicked.
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
+                }
+                return Err(ComposeError::new_err(
+                    "the compose thread ended without a result",
+                ));
+            }
+        }
+    }
+}
+
+/// What stopped the compose, for its record: `KeyboardInterrupt (SIGINT)`.
+fn describe_interruption(py: Python<'_>, e: &PyErr) -> String {
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        return "KeyboardInterrupt (SIGINT)".into();
+    }
+    let name = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "an exception".into());
+    format!("{name} raised by a Python signal handler")
+}
+
+/// Signals whose Python disposition is the default, caught for the length
+/// of one compose so that they stop it cleanly instead of killing the
+/// process mid-way: the handler (run by Python between polls) only raises
+/// the interrupt. Afterwards the default is put back and the signal sent
+/// again, so the process still dies of it, only after the cleanup. A
+/// second one while the compose cleans up is not caught: the process dies
+/// at once. Handlers can only be set from Python's main thread; elsewhere
+/// nothing is caught (and Python runs no handlers for other threads).
+struct CaughtSignals {
+    signals: Vec<i32>,
+}
+
+impl CaughtSignals {
+    fn catch(py: Python<'_>, interrupt: &Interrupt) -> PyResult<Self> {
+        let mut caught = CaughtSignals {
+            signals: Vec::new(),
+        };
+        let threading = py.import("threading")?;
+        let main = threading.call_method0("main_thread")?;
+        if !threading.call_method0("current_thread")?.is(&main) {
+            return Ok(caught);
+        }
+        let signal = py.import("signal")?;
+        let default = signal.getattr("SIG_DFL")?;
+        let interrupt = interrupt.clone();
+        let handler = PyCFunction::new_closure(
+            py,
+            Some(c"strata_compose_signal"),
+            None,
+            move |args: &Bound<'_, PyTuple>, _: Option<&Bound<'_, PyDict>>| -> PyResult<()> {
+                let signum: i32 = args.get_item(0)?.extract()?;
+                if interrupt.is_raised() {
+                    return die_of(args.py(), signum);
+                }
+                interrupt.raise_signal(signum);
+                Ok(())
+            },
+        )?;
+        for name in ["SIGINT", "SIGTERM", "SIGHUP"] {
+            let signum: i32 = signal.getattr(name)?.extract()?;
+            if signal.call_method1("getsignal", (signum,))?.eq(&default)? {
+                signal.call_method1("signal", (signum, &handler))?;
+                caught.signals.push(signum);
+            }
+        }
+        Ok(caught)
+    }
+
+    fn had(&self, signum: i32) -> bool {
+        self.signals.contains(&signum)
+    }
+
+    fn restore(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.signals.is_empty() {
+            return Ok(());
+        }
+        let signal = py.import("signal")?;
+        let default = signal.getattr("SIG_DFL")?;
+        for signum in std::mem::take(&mut self.signals) {
+            signal.call_method1("signal", (signum, &default))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CaughtSignals {
+    fn drop(&mut self) {
+        if !self.signals.is_empty() {
+            Python::with_gil(|py| {
+                if let Err(e) = self.restore(py) {
+                    e.write_unraisable(py, None);
+                }
+            });
+        }
+    }
+}
+
+/// Lets signal `signum` do what it does by default (end the process).
+fn die_of(py: Python<'_>, signum: i32) -> PyResult<()> {
+    let signal = py.import("signal")?;
+    signal.call_method1("signal", (signum, signal.getattr("SIG_DFL")?))?;
+    let os = py.import("os")?;
+    os.call_method1("kill", (os.call_method0("getpid")?, signum))?;
+    Ok(())
 }
 
 /// Compose records, newest first, as dicts.

@@ -120,8 +120,18 @@ impl SqliteRegistry {
     }
 }
 
+/// [`BUSY_TIMEOUT`], unless a test shortens it with
+/// `STRATA_TEST_SQLITE_BUSY_TIMEOUT_MS` (to see what a compose does when
+/// the registry stays locked, without waiting a minute).
+fn busy_timeout() -> Duration {
+    std::env::var("STRATA_TEST_SQLITE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(BUSY_TIMEOUT, Duration::from_millis)
+}
+
 fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout())?;
     let mode = enable_wal(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         // E.g. on a network file system. Still correct, readers just wait

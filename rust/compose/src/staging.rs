@@ -1,0 +1,397 @@
+//! Staging directories and the locks that tell a live compose from an
+//! abandoned one, when several hosts share the output directory (Koji
+//! builders share /mnt/koji).
+//!
+//! A compose stages its output in `OUT/.staging-<compose-id>@<host>-<pid>/`:
+//! ```text
+//! lock             flock()ed (exclusive) for the whole life of the compose
+//! tree/            the compose; renamed to OUT/<compose-id> when complete
+//! STATUS.finished  renamed to OUT/<compose-id>/STATUS once the registry
+//!                  recorded the compose finished
+//! ```
+//! The lock file is made under another name, locked, then renamed to
+//! `lock`, so a `lock` is never seen unlocked while its compose lives.
+//! Another compose removes a staging directory only when it can take that
+//! lock without waiting: the kernel (or, on NFSv4, the server) releases it
+//! when its holder dies, however it dies, on whichever host. A PID says
+//! nothing across hosts or PID namespaces, so it is only a fallback for a
+//! directory that has no lock to ask: a file system without lock support
+//! (flock fails with ENOLCK or EOPNOTSUPP; NFSv3 without lockd, some FUSE
+//! file systems), or the instant between the directory's creation and its
+//! lock's. Then only a directory of this host whose PID no longer exists
+//! is removed, and another host's is never touched. (An NFS mount with
+//! `local_lock=flock` or `nolock` makes flock host-local while seeming to
+//! work: do not share OUT across hosts on such a mount.)
+
+use crate::error::{io, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = ".staging-";
+const LOCK: &str = "lock";
+const LOCK_NEW: &str = "lock.new";
+const TREE: &str = "tree";
+const STATUS_FINISHED: &str = "STATUS.finished";
+
+/// This host's name as it goes into file names: the characters of a DNS
+/// name, anything else replaced by `_`.
+pub(crate) fn host_name() -> String {
+    let uname = rustix::system::uname();
+    let name: String = uname
+        .nodename()
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
+}
+
+/// Who staged a directory, from its name.
+#[derive(Debug, PartialEq, Eq)]
+struct Owner {
+    host: String,
+    pid: u32,
+}
+
+/// `.staging-<id>@<host>-<pid>` → the owner. (`@` is not allowed in compose
+/// IDs; a host name has `-` but the PID does not.)
+fn parse_owner(name: &str) -> Option<Owner> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (_, host_pid) = rest.rsplit_once('@')?;
+    let (host, pid) = host_pid.rsplit_once('-')?;
+    Some(Owner {
+        host: host.to_string(),
+        pid: pid.parse().ok()?,
+    })
+}
+
+/// The outcome of asking for a lock without waiting.
+enum TryLock {
+    Taken,
+    HeldElsewhere,
+    /// The file system cannot lock (or refused for another reason).
+    Unsupported(std::io::Error),
+}
+
+fn try_lock(file: &File) -> TryLock {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => TryLock::Taken,
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => TryLock::HeldElsewhere,
+        Err(e) => TryLock::Unsupported(e.into()),
+    }
+}
+
+/// Takes an exclusive lock on `path` (created if missing), waiting at
+/// most `limit` for another holder. `Ok(None)`: the file system cannot
+/// lock; the caller goes on unprotected, as it did before locks.
+pub(crate) fn lock_waiting(path: &Path, limit: Duration) -> Result<Option<File>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io(path))?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match try_lock(&file) {
+            TryLock::Taken => return Ok(Some(file)),
+            TryLock::Unsupported(e) => {
+                tracing::warn!(
+                    "cannot lock {}: {e}; going on without the lock",
+                    path.display()
+                );
+                return Ok(None);
+            }
+            TryLock::HeldElsewhere if Instant::now() >= deadline => {
+                return Err(crate::ComposeError::LockTimeout {
+                    path: path.display().to_string(),
+                    waited_s: limit.as_secs(),
+                })
+            }
+            TryLock::HeldElsewhere => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// A compose's staging directory, locked while this value lives and
+/// removed (with whatever it still holds) when it is dropped: on every
+/// error and interruption, and after the output was put in place. A
+/// process that dies without dropping it leaves it for the next compose
+/// (its lock dies with the process).
+pub(crate) struct Staging {
+    dir: PathBuf,
+    /// Held for the life of the compose; None where locks do not work.
+    _lock: Option<File>,
+}
+
+impl Staging {
+    /// Makes `OUT/.staging-<compose_id>@<host>-<pid>/` with its lock taken
+    /// and an empty `tree/`.
+    pub fn create(out: &Path, compose_id: &str) -> Result<Staging> {
+        let dir = out.join(format!(
+            "{PREFIX}{compose_id}@{}-{}",
+            host_name(),
+            std::process::id()
+        ));
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
+        // From here on, dropping removes the directory again.
+        let mut staging = Staging { dir, _lock: None };
+        staging._lock = staging.lock(compose_id)?;
+        let tree = staging.tree();
+        std::fs::create_dir(&tree).map_err(io(&tree))?;
+        Ok(staging)
+    }
+
+    /// Locks `lock.new`, then gives it its name, so that `lock` is never
+    /// seen unlocked while this compose lives.
+    fn lock(&self, compose_id: &str) -> Result<Option<File>> {
+        let new = self.dir.join(LOCK_NEW);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&new)
+            .map_err(io(&new))?;
+        let held = match try_lock(&file) {
+            TryLock::Taken => true,
+            TryLock::HeldElsewhere => false,
+            TryLock::Unsupported(e) => {
+                tracing::warn!(
+                    "{} cannot be locked ({e}): other composes tell this one is alive by its \
+                     host name and PID only",
+                    self.dir.display()
+                );
+                false
+            }
+        };
+        // Who holds it, for a person looking at a leftover.
+        writeln!(
+            file,
+            "host {}\npid {}\ncompose {compose_id}",
+            host_name(),
+            std::process::id()
+        )
+        .map_err(io(&new))?;
+        let lock = self.dir.join(LOCK);
+        std::fs::rename(&new, &lock).map_err(io(&lock))?;
+        Ok(held.then_some(file))
+    }
+
+    /// Where the compose is written.
+    pub fn tree(&self) -> PathBuf {
+        self.dir.join(TREE)
+    }
+
+    /// The `STATUS` that replaces the published one once the registry
+    /// recorded the compose finished.
+    pub fn finished_status(&self) -> PathBuf {
+        self.dir.join(STATUS_FINISHED)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // The lock is released after the removal (fields drop after this),
+        // so nobody else starts removing it at the same time.
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    "cannot remove staging directory {}: {e}; the next compose will",
+                    self.dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// Removes the staging directories in `out` that are provably abandoned
+/// (see the module documentation); every other one is left alone.
+pub(crate) fn clean_stale_staging(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    let host = host_name();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with(PREFIX) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = e.path();
+        let owner = parse_owner(&name);
+        // This process's own composes (threads of a Python program) are
+        // alive; and where flock is emulated with POSIX locks (NFS), a
+        // process would be granted its own lock again.
+        if owner
+            .as_ref()
+            .is_some_and(|o| o.host == host && o.pid == std::process::id())
+        {
+            continue;
+        }
+        let why = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join(LOCK))
+        {
+            Ok(file) => match try_lock(&file) {
+                // Removed while holding the lock: nobody else removes it
+                // at the same time, and its owner is gone.
+                TryLock::Taken => {
+                    remove_abandoned(&dir, "its lock is free: the compose is no longer running");
+                    continue;
+                }
+                TryLock::HeldElsewhere => continue,
+                TryLock::Unsupported(_) => "cannot be locked here",
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "has no lock file",
+            Err(e) => {
+                tracing::info!("leaving {}: cannot open its lock: {e}", dir.display());
+                continue;
+            }
+        };
+        match owner {
+            Some(o) if o.host == host && !pid_alive(o.pid) => remove_abandoned(
+                &dir,
+                &format!(
+                    "it {why}, and process {} no longer runs on this host",
+                    o.pid
+                ),
+            ),
+            Some(_) => {}
+            // Older Strata named staging directories without the host;
+            // which host made them cannot be known, so they stay.
+            None => tracing::info!(
+                "leaving {}: it {why} and its name does not say which host made it; \
+                 remove it by hand once no compose uses it",
+                dir.display()
+            ),
+        }
+    }
+}
+
+fn remove_abandoned(dir: &Path, why: &str) {
+    tracing::info!("removing {}: {why}", dir.display());
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("cannot remove {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Whether process `pid` exists on this host (in this PID namespace).
+/// Permission errors mean it exists.
+fn pid_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(e) if e == rustix::io::Errno::SRCH
+    )
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn fake(out: &Path, host: &str, pid: u32, locked: bool) -> (PathBuf, Option<File>) {
+        let dir = out.join(format!("{PREFIX}m-1-20261125.n.0@{host}-{pid}"));
+        std::fs::create_dir_all(dir.join(TREE)).unwrap();
+        let f = File::create(dir.join(LOCK)).unwrap();
+        let held = locked.then(|| {
+            assert!(matches!(try_lock(&f), TryLock::Taken));
+            f
+        });
+        (dir, held)
+    }
+
+    /// A PID that cannot exist: above Linux's largest pid_max.
+    const DEAD: u32 = 4_194_305;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            parse_owner(".staging-apache-2.4-20261125.n.0@builder-01.example.org-4242"),
+            Some(Owner {
+                host: "builder-01.example.org".into(),
+                pid: 4242
+            })
+        );
+        assert_eq!(parse_owner(".staging-apache-2.4-20261125.n.0-4242"), None);
+        assert!(!host_name().is_empty());
+    }
+
+    #[test]
+    fn a_held_lock_keeps_a_directory_whatever_its_name_says() {
+        let out = tempfile::tempdir().unwrap();
+        let (here, here_lock) = fake(out.path(), &host_name(), DEAD, true);
+        let (there, there_lock) = fake(out.path(), "elsewhere", DEAD, true);
+        clean_stale_staging(out.path());
+        assert!(here.is_dir() && there.is_dir());
+        drop((here_lock, there_lock));
+        clean_stale_staging(out.path());
+        assert!(!here.exists() && !there.exists());
+    }
+
+    #[test]
+    fn without_a_lock_only_dead_local_processes_count() {
+        let out = tempfile::tempdir().unwrap();
+        let (dead_here, _) = fake(out.path(), &host_name(), DEAD, false);
+        std::fs::remove_file(dead_here.join(LOCK)).unwrap();
+        let (alive_here, _) = fake(out.path(), &host_name(), std::process::id(), false);
+        std::fs::remove_file(alive_here.join(LOCK)).unwrap();
+        let (there, _) = fake(out.path(), "elsewhere", DEAD, false);
+        std::fs::remove_file(there.join(LOCK)).unwrap();
+        let legacy = out.path().join(format!("{PREFIX}m-1-20261125.n.0-{DEAD}"));
+        std::fs::create_dir(&legacy).unwrap();
+        clean_stale_staging(out.path());
+        assert!(!dead_here.exists());
+        assert!(alive_here.is_dir() && there.is_dir() && legacy.is_dir());
+    }
+
+    #[test]
+    fn staging_is_locked_while_it_lives_and_removed_when_dropped() {
+        let out = tempfile::tempdir().unwrap();
+        let staging = Staging::create(out.path(), "m-1-20261125.n.0").unwrap();
+        let dir = staging.dir().to_path_buf();
+        assert!(staging.tree().is_dir());
+        let other = File::open(dir.join(LOCK)).unwrap();
+        assert!(matches!(try_lock(&other), TryLock::HeldElsewhere));
+        clean_stale_staging(out.path());
+        assert!(dir.is_dir());
+        drop(staging);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn waiting_for_a_lock_is_bounded() {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join(".x.lock");
+        let held = lock_waiting(&path, Duration::ZERO).unwrap();
+        assert!(held.is_some());
+        let e = lock_waiting(&path, Duration::ZERO).unwrap_err().to_string();
+        assert!(e.contains(".x.lock") && e.contains("0 s"), "{e}");
+        drop(held);
+        assert!(lock_waiting(&path, Duration::ZERO).unwrap().is_some());
+    }
+}
