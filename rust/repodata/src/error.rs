@@ -45,6 +45,8 @@ pub enum RepodataError {
         expected: u64,
         actual: u64,
     },
+    #[error("`{path}` is larger than the {expected} bytes repomd.xml gives for it; reading stopped there")]
+    TooLarge { path: String, expected: u64 },
     #[error("unsupported checksum type `{kind}` for `{path}`")]
     ChecksumType { path: String, kind: String },
     #[error(

@@ -363,15 +363,33 @@ pub struct Expected {
 }
 
 /// Passes bytes through while hashing and counting them.
+/// Reading stops past the size repomd.xml gives (when it gives one), so a
+/// server cannot feed a metadata file without end.
 pub struct Verifying<R> {
     inner: R,
     hasher: Option<Hasher>,
     bytes: u64,
+    limit: Option<u64>,
+    /// More than `limit` bytes came.
+    over: bool,
 }
 
 impl<R: Read> Read for Verifying<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let over = |limit: u64| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than the {limit} bytes repomd.xml gives for it"),
+            )
+        };
+        if let (true, Some(limit)) = (self.over, self.limit) {
+            return Err(over(limit));
+        }
         let n = self.inner.read(buf)?;
+        if let Some(limit) = self.limit.filter(|&l| self.bytes + n as u64 > l) {
+            self.over = true;
+            return Err(over(limit));
+        }
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf[..n]);
         }
@@ -383,7 +401,14 @@ impl<R: Read> Read for Verifying<R> {
 impl<R: Read> Verifying<R> {
     /// Reads what is left and compares checksum and size with `expected`.
     fn finish(mut self, path: &str, expected: &Expected) -> Result<()> {
-        io::copy(&mut self, &mut io::sink()).map_err(|source| RepodataError::Io {
+        let rest = io::copy(&mut self, &mut io::sink());
+        if let (true, Some(limit)) = (self.over, self.limit) {
+            return Err(RepodataError::TooLarge {
+                path: path.to_string(),
+                expected: limit,
+            });
+        }
+        rest.map_err(|source| RepodataError::Io {
             path: path.to_string(),
             source,
         })?;
@@ -512,15 +537,27 @@ pub(crate) fn read_verified_unless_dropped<T>(
         inner: location.open(href)?,
         hasher: Some(hasher),
         bytes: 0,
+        limit: expected.size,
+        over: false,
     };
     let mut raw = BufReader::with_capacity(1 << 16, raw);
-    let head = raw
-        .fill_buf()
-        .map_err(|source| RepodataError::Io {
-            path: path.clone(),
-            source,
-        })?
-        .to_vec();
+    let head = match raw.fill_buf() {
+        Ok(head) => head.to_vec(),
+        Err(source) => {
+            return Err(match raw.get_ref() {
+                // The first read already brought more than repomd.xml gives.
+                Verifying {
+                    over: true,
+                    limit: Some(limit),
+                    ..
+                } => RepodataError::TooLarge {
+                    path,
+                    expected: *limit,
+                },
+                _ => RepodataError::Io { path, source },
+            });
+        }
+    };
     let Some(format) = Compression::sniff(&head) else {
         return Err(RepodataError::UnknownCompression {
             path: path.clone(),
@@ -710,6 +747,42 @@ mod test {
             assert!(http.check_href(bad).is_err(), "{bad:?}");
         }
         assert!(http.check_href("Packages/c/c++-1-1.x86_64.rpm").is_ok());
+    }
+
+    #[test]
+    fn reading_stops_past_the_size_repomd_gives() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("repodata")).unwrap();
+        let body = format!("<metadata>{}</metadata>", " ".repeat(1 << 20));
+        std::fs::write(t.path().join("repodata/p.xml"), &body).unwrap();
+        let loc = Location::parse(&t.path().display().to_string());
+        // Past the limit in the first read (the compression sniff), and
+        // while the parser reads.
+        for limit in [1000, 200_000] {
+            let expected = Expected {
+                checksum_type: "sha256".into(),
+                checksum: hex::encode(sha2::Sha256::digest(body.as_bytes())),
+                size: Some(limit),
+            };
+            let mut seen = 0;
+            let e = read_verified(&loc, "repodata/p.xml", &expected, |input, _| {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = input.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen += n;
+                }
+                Ok(())
+            })
+            .unwrap_err();
+            assert!(
+                matches!(e, RepodataError::TooLarge { expected, .. } if expected == limit),
+                "{e}"
+            );
+            assert!(e.to_string().contains("p.xml"), "{e}");
+            assert!(seen as u64 <= limit, "{seen} bytes passed on");
+        }
     }
 
     #[test]
