@@ -153,12 +153,6 @@ impl Location {
         }
     }
 
-    /// Opens the package payload at `href` (see [`Location::payloads`]
-    /// to open many).
-    pub fn open_payload(&self, href: &str, koji_topdir: Option<&Path>) -> Result<Payload> {
-        self.payloads(koji_topdir)?.open(href)
-    }
-
     /// The package payloads of this repository. In a directory each must
     /// be a regular file inside the repository, reached through no
     /// symbolic link; `koji_topdir` names the Koji topdir a Koji
@@ -725,6 +719,51 @@ mod test {
         assert_eq!(
             loc,
             Location::Http("https://rel:s3cret@example.org/f40".into())
+        );
+    }
+
+    #[test]
+    fn a_timed_out_read_names_the_limit() {
+        struct Silent;
+        impl Read for Silent {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+        let e = Deadline { inner: Silent }.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "the server sent nothing for 60 s");
+    }
+
+    #[test]
+    fn payloads_of_a_koji_repository_are_read_beneath_its_topdir() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path();
+        let arch = top.join("repos/f40-build/7/x86_64");
+        std::fs::create_dir_all(&arch).unwrap();
+        std::os::unix::fs::symlink("../../../..", arch.join("toplink")).unwrap();
+        std::fs::create_dir_all(top.join("packages/foo/1/1/noarch")).unwrap();
+        std::fs::write(
+            top.join("packages/foo/1/1/noarch/foo-1-1.noarch.rpm"),
+            b"rpm",
+        )
+        .unwrap();
+        let loc = Location::parse(&arch.display().to_string());
+        let href = "toplink/packages/foo/1/1/noarch/foo-1-1.noarch.rpm";
+        assert!(matches!(
+            loc.payloads(Some(top)).unwrap().open(href).unwrap(),
+            Payload::Local(f) if f.len() == 3
+        ));
+        // Anywhere else, toplink is a symbolic link like any other.
+        let e = match loc.payloads(None).unwrap().open(href) {
+            Err(e) => e,
+            Ok(_) => panic!("followed toplink outside a Koji topdir"),
+        };
+        assert!(matches!(e, RepodataError::Confined { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("`toplink` in its path is a symbolic link"),
+            "{e}"
         );
     }
 

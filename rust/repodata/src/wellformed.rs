@@ -213,6 +213,7 @@ mod test {
         )
         .unwrap();
         check("<metadata/>\n").unwrap();
+        check("\u{feff}<?xml version=\"1.0\"?><metadata/>").unwrap();
     }
 
     #[test]
