@@ -353,3 +353,102 @@ def _compress(raw: bytes, how: str) -> bytes:
         import subprocess as sp
         return sp.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
     raise ValueError(how)
+
+
+# ---------------------------------------------------------------------------
+# Editing a repository's metadata in place, as a hostile (or broken) source
+# would: the edited file is recompressed as it was, and repomd.xml gets its
+# new checksums and sizes, so only the intended problem remains.
+
+import re as _re
+
+_MAGIC = ((b"\x1f\x8b", "gz"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zst"), (b"BZh", "bz2"))
+
+
+def _decompress(data: bytes) -> tuple[bytes, str]:
+    how = next((h for m, h in _MAGIC if data.startswith(m)), "none")
+    if how == "gz":
+        return _gzip.decompress(data), how
+    if how == "xz":
+        import lzma
+        return lzma.decompress(data), how
+    if how == "bz2":
+        import bz2
+        return bz2.decompress(data), how
+    if how == "zst":
+        return subprocess.run(["zstd", "-q", "-d", "-c"], input=data, capture_output=True,
+                              check=True).stdout, how
+    return data, how
+
+
+def md_path(repodir: Path, mdtype: str) -> Path:
+    """The file repomd.xml names for `mdtype`."""
+    text = (Path(repodir) / "repodata" / "repomd.xml").read_text()
+    m = _re.search(rf'<data type="{mdtype}">.*?<location href="([^"]+)"', text, _re.S)
+    assert m, f"no {mdtype} in {repodir}/repodata/repomd.xml"
+    return Path(repodir) / m.group(1)
+
+
+def read_metadata(repodir: Path, mdtype: str) -> str:
+    """The decompressed text of one metadata file."""
+    return _decompress(md_path(repodir, mdtype).read_bytes())[0].decode()
+
+
+def edit_metadata(repodir: Path, mdtype: str, edit) -> Path:
+    """Rewrites the `mdtype` file through `edit(text) -> text` and updates
+    its entry in repomd.xml (in the checksum type repomd.xml uses)."""
+    repodir = Path(repodir)
+    path = md_path(repodir, mdtype)
+    opened, how = _decompress(path.read_bytes())
+    new_open = edit(opened.decode()).encode()
+    new = _compress(new_open, how)
+    path.write_bytes(new)
+    repomd = repodir / "repodata" / "repomd.xml"
+    text = repomd.read_text()
+    m = _re.search(rf'(<data type="{mdtype}">)(.*?)(</data>)', text, _re.S)
+    block = m.group(2)
+    kind = _re.search(r'<checksum type="([^"]+)"', block).group(1)
+
+    def digest(b: bytes) -> str:
+        return _hashlib.new({"sha": "sha1"}.get(kind, kind), b).hexdigest()
+
+    block = _re.sub(r'(<checksum type="[^"]+">)[^<]*', lambda x: x.group(1) + digest(new), block)
+    block = _re.sub(r'(<open-checksum type="[^"]+">)[^<]*', lambda x: x.group(1) + digest(new_open),
+                    block)
+    block = _re.sub(r"<size>\d+</size>", f"<size>{len(new)}</size>", block)
+    block = _re.sub(r"<open-size>\d+</open-size>", f"<open-size>{len(new_open)}</open-size>", block)
+    repomd.write_text(text[:m.start(2)] + block + text[m.end(2):])
+    return path
+
+
+def edit_package(repodir: Path, name: str, href: str | None = None, size: int | None = None,
+                 checksum: str | None = None, description: str | None = None) -> None:
+    """Changes what primary.xml says about package `name`: its location
+    href, its package size, its sha256 checksum (also its pkgid in
+    filelists.xml and other.xml) or its description (raw XML)."""
+    old_id = {}
+
+    def primary(text: str) -> str:
+        pat = _re.compile(rf'<package type="rpm">(?:(?!</package>).)*?<name>{_re.escape(name)}</name>'
+                          r'.*?</package>', _re.S)
+        m = pat.search(text)
+        assert m, f"no package {name} in primary.xml"
+        rec = m.group(0)
+        old_id["v"] = _re.search(r'<checksum type="[^"]+" pkgid="YES">([^<]+)</checksum>', rec).group(1)
+        if href is not None:
+            rec = _re.sub(r'<location href="[^"]*"', f'<location href="{href}"', rec)
+        if size is not None:
+            rec = _re.sub(r'<size package="\d+"', f'<size package="{size}"', rec)
+        if checksum is not None:
+            rec = _re.sub(r'<checksum type="[^"]+" pkgid="YES">[^<]+</checksum>',
+                          f'<checksum type="sha256" pkgid="YES">{checksum}</checksum>', rec)
+        if description is not None:
+            rec = _re.sub(r"<description>.*?</description>", f"<description>{description}</description>",
+                          rec, flags=_re.S)
+        return text[:m.start()] + rec + text[m.end():]
+
+    edit_metadata(repodir, "primary", primary)
+    if checksum is not None:
+        for mdtype in ("filelists", "other"):
+            edit_metadata(repodir, mdtype,
+                          lambda t: t.replace(f'pkgid="{old_id["v"]}"', f'pkgid="{checksum}"'))

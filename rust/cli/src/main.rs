@@ -255,7 +255,11 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
         if let Some(pb) = &pb {
             pb.set_message(format!("loading {id}"));
         }
-        tracing::info!(repo = id, location = loc, "loading");
+        tracing::info!(
+            repo = id,
+            location = %strata_model::redact_credentials(loc),
+            "loading"
+        );
         repos.push(strata_repodata::load_repo(id, loc, &opts)?);
     }
     let options = ClosureOptions {

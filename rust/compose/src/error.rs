@@ -77,6 +77,20 @@ pub enum ComposeError {
         path: String,
         problem: String,
     },
+    /// The source refused to give the payload (the message names the file).
+    #[error("package {nevra}: {source}")]
+    PayloadSource {
+        nevra: String,
+        #[source]
+        source: Box<strata_repodata::RepodataError>,
+    },
+    #[error("package {nevra} at {path}: {source}")]
+    PayloadPlacing {
+        nevra: String,
+        path: String,
+        #[source]
+        source: Box<strata_repodata::payload::PlaceError>,
+    },
     #[error("the definition uses a Koji tag, but the configuration has no [koji] hub")]
     NoKoji,
     #[error("Koji hub {hub}: {message}")]

@@ -74,7 +74,7 @@ fn int(v: Option<&Value>) -> Option<i64> {
 pub fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
     let hub = config.hub.as_str();
     let fail = |message: String| ComposeError::Koji {
-        hub: hub.to_string(),
+        hub: strata_model::redact_credentials(hub).into_owned(),
         message,
     };
     let call = |req: Request<'_>, what: &str| -> Result<Value> {

@@ -135,6 +135,8 @@ struct ArchInputs {
     /// location): read only for suggestions.
     layer_sources: Vec<(String, String)>,
     platform: Vec<Repo>,
+    /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
+    koji_topdir: Option<PathBuf>,
 }
 
 /// Reads and validates a definition file.
@@ -231,6 +233,25 @@ fn arches_for(
     Ok(arches)
 }
 
+/// A location as records, logs and published metadata show it: without a
+/// password.
+fn shown(location: &str) -> String {
+    strata_model::redact_credentials(location).into_owned()
+}
+
+/// A recorded location (kept without its password) to read again: when
+/// this compose reads the same repository (the same URL but for the
+/// password), with this compose's credentials; else as recorded, which
+/// for a repository that wants a password fails, and costs only the
+/// suggestions it would have given.
+fn with_credentials(recorded: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .find(|k| shown(k) == recorded)
+        .unwrap_or(&recorded)
+        .to_string()
+}
+
 /// A local path in a definition is relative to the definition's directory.
 fn relative_to(loc: &str, dir: &Path) -> String {
     if loc.contains("://") || Path::new(loc).is_absolute() {
@@ -286,8 +307,8 @@ fn load_inputs(
                 platform: p.to_string(),
             })?,
     };
-    let (source_repos, allowed) = match &def.source {
-        Source::Repos(r) => (r.clone(), None),
+    let (source_repos, allowed, koji_topdir) = match &def.source {
+        Source::Repos(r) => (r.clone(), None, None),
         Source::Koji { tag } => {
             let koji = config.koji.as_ref().ok_or(ComposeError::NoKoji)?;
             progress.stage(&format!("asking Koji for {tag}"));
@@ -296,11 +317,15 @@ fn load_inputs(
                 kind: InputKind::KojiRepo,
                 name: tag.clone(),
                 ident: repo.repo_id.to_string(),
-                location: repo.base.clone(),
+                location: shown(&repo.base),
             });
+            let topdir = strata_repodata::Location::parse(koji.topurl.trim_end_matches('/'))
+                .as_dir()
+                .map(Path::to_path_buf);
             (
                 vec![repo.arch_location("$arch")],
                 Some(std::sync::Arc::new(repo.latest_nvrs)),
+                topdir,
             )
         }
     };
@@ -319,6 +344,16 @@ fn load_inputs(
                 };
                 (id, relative_to(&substitute_arch(loc, arch), def_dir))
             })
+            .collect();
+        let platform_specs: Vec<(String, String)> = platform_repos
+            .iter()
+            .enumerate()
+            .map(|(i, loc)| (format!("platform-{}", i + 1), substitute_arch(loc, arch)))
+            .collect();
+        let known: Vec<&str> = source_specs
+            .iter()
+            .chain(&platform_specs)
+            .map(|(_, loc)| loc.as_str())
             .collect();
         let mut layer_specs: Vec<(String, String)> = Vec::new();
         let mut layer_sources: Vec<(String, String)> = Vec::new();
@@ -339,16 +374,12 @@ fn load_inputs(
             for i in &rec.inputs {
                 if i.kind == InputKind::SourceRepo {
                     if let Some(id) = i.name.strip_suffix(&suffix) {
-                        layer_sources.push((format!("{}/{id}", l.nsv()), i.location.clone()));
+                        let loc = with_credentials(&i.location, &known);
+                        layer_sources.push((format!("{}/{id}", l.nsv()), loc));
                     }
                 }
             }
         }
-        let platform_specs: Vec<(String, String)> = platform_repos
-            .iter()
-            .enumerate()
-            .map(|(i, loc)| (format!("platform-{}", i + 1), substitute_arch(loc, arch)))
-            .collect();
         // The sources and their metadata record stores load on one thread
         // while the stack's composes and the platform load on this one: on
         // a cold cache these are the longest steps of a compose, and
@@ -358,7 +389,7 @@ fn load_inputs(
                 let mut v = Vec::new();
                 for (id, loc) in &source_specs {
                     req.interrupt.check()?;
-                    tracing::info!(repo = id, location = loc, arch, "loading source");
+                    tracing::info!(repo = id, location = shown(loc), arch, "loading source");
                     v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
                 }
                 Ok(v)
@@ -375,7 +406,7 @@ fn load_inputs(
                 .iter()
                 .map(|(id, loc)| {
                     req.interrupt.check()?;
-                    tracing::info!(repo = id, location = loc, arch, "loading platform");
+                    tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
                     Ok(strata_repodata::load_repo(id, loc, opts)?)
                 })
                 .collect();
@@ -393,7 +424,7 @@ fn load_inputs(
                 kind: InputKind::SourceRepo,
                 name: format!("{id}.{arch}"),
                 ident: repo.checksum.clone(),
-                location: loc,
+                location: shown(&loc),
             });
         }
         for ((_, loc), repo) in platform_specs.into_iter().zip(&platform) {
@@ -401,7 +432,7 @@ fn load_inputs(
                 kind: InputKind::Platform,
                 name: format!("{}.{arch}", def.platform().unwrap_or_default()),
                 ident: repo.checksum.clone(),
-                location: loc,
+                location: shown(&loc),
             });
         }
         out.push(ArchInputs {
@@ -413,6 +444,7 @@ fn load_inputs(
             layer_records,
             layer_sources,
             platform,
+            koji_topdir: koji_topdir.clone(),
         });
     }
     Ok(Loaded {
@@ -822,6 +854,7 @@ fn run_recorded(
                 .zip(f.layers)
                 .map(|(repo, records)| publish::LayerContent { repo, records })
                 .collect(),
+            koji_topdir: a.koji_topdir.as_deref(),
         })
         .collect();
     let staged = publish::publish(
@@ -910,4 +943,23 @@ pub fn compose_time() -> i64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(now)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn recorded_locations_get_this_composes_credentials_back() {
+        let known = ["https://rel:s3cret@example.org/f40/x86_64", "/srv/platform"];
+        assert_eq!(
+            with_credentials("https://rel@example.org/f40/x86_64", &known),
+            known[0]
+        );
+        assert_eq!(
+            with_credentials("https://rel@example.org/other", &known),
+            "https://rel@example.org/other"
+        );
+        assert_eq!(with_credentials("/srv/platform", &known), "/srv/platform");
+    }
 }

@@ -21,13 +21,13 @@ use crate::module::{modulemd_version, nevra_with_epoch, Progress};
 use crate::productmd;
 use crate::select::Pick;
 use crate::staging::{clean_stale_staging, Staging};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
 use strata_registry::{ComposeRecord, Input, Outputs};
+use strata_repodata::payload::{self, PlaceError};
 use strata_repodata::records::PackageRecords;
 use strata_repodata::write::{rewrite_location, write_repodata, ExtraMetadata, WriteOptions};
-use strata_repodata::{Location, Repo};
+use strata_repodata::{ChecksumTrust, Location, Payload, Payloads, Repo};
 use strata_solve::ClosureReport;
 
 pub struct PublishRequest<'a> {
@@ -55,6 +55,9 @@ pub struct ArchContent<'a> {
     pub report: &'a ClosureReport,
     /// The stack's composes for this arch, bottom first.
     pub layers: Vec<LayerContent<'a>>,
+    /// The Koji topdir the sources live in (a Koji tag source on a mounted
+    /// topdir): their payloads are reached through Koji's own symlinks.
+    pub koji_topdir: Option<&'a Path>,
 }
 
 /// One compose of the stack below the module, on one arch: its published
@@ -93,16 +96,50 @@ pub fn stack_repo_subdir(module_name: &str, arch: &str) -> PathBuf {
     Path::new("compose").join(productmd::os_tree(&stack_variant_uid(module_name), arch))
 }
 
-/// Where a package goes inside its repo: `Packages/<first letter>/<file>`,
-/// as Pungi and Koji lay packages out.
-fn package_href(source_href: &str) -> String {
-    let file = source_href.rsplit('/').next().unwrap_or(source_href);
+/// Where a package goes inside its repo:
+/// `Packages/<first letter>/<name>-<version>-<release>.<arch>.rpm`, as
+/// Pungi lays packages out and Koji names them. The name comes from the
+/// package, not from the source's href, whose last component two packages
+/// may share (`a/x.rpm`, `b/x.rpm`); within one repository a name and an
+/// arch are picked once, so two packages meet here only in a stack, where
+/// the same file name with another checksum is refused.
+fn package_href(pkg: &strata_repodata::Package<'_>) -> std::result::Result<String, String> {
+    let e = pkg.evr();
+    let parts = [
+        ("name", pkg.name()),
+        ("version", e.version),
+        ("release", e.release.unwrap_or_default()),
+        ("arch", pkg.arch()),
+    ];
+    for (what, v) in parts {
+        if v.is_empty() || v.contains('/') || v.chars().any(char::is_control) {
+            return Err(format!(
+                "its {what} {v:?} cannot be part of a file name (empty, a `/` or a control character)"
+            ));
+        }
+    }
+    let file = format!(
+        "{}-{}-{}.{}.rpm",
+        pkg.name(),
+        e.version,
+        e.release.unwrap_or_default(),
+        pkg.arch()
+    );
     let first = file
         .chars()
         .next()
         .map(|c| c.to_ascii_lowercase())
         .unwrap_or('_');
-    format!("Packages/{first}/{file}")
+    Ok(format!("Packages/{first}/{file}"))
+}
+
+/// `package_href`, failing as a payload error naming the package.
+fn published_href(repo: &Repo, pkg: &strata_repodata::Package<'_>) -> Result<String> {
+    package_href(pkg).map_err(|problem| ComposeError::Payload {
+        nevra: pkg.nevra().to_string(),
+        path: Location::parse(&repo.location).display(pkg.location()),
+        problem,
+    })
 }
 
 /// A compose written and made durable in its staging directory; nothing
@@ -287,19 +324,27 @@ fn publish_into(
         let mut artifacts = Vec::with_capacity(total);
         let mut records = Vec::with_capacity(total);
         let mut hrefs = Vec::with_capacity(total);
+        let mut linker = Linker::new(req.verify_payloads);
+        // Each source's payload root is opened once, when first needed.
+        let mut payloads: Vec<Option<Payloads>> = c.sources.iter().map(|_| None).collect();
         for (k, (p, mut rec)) in c.picks.iter().zip(c.records).enumerate() {
             req.interrupt.check()?;
             let repo = &c.sources[p.repo];
             let pkg = repo.package(p.index);
-            let href = package_href(pkg.location());
+            let href = published_href(repo, &pkg)?;
+            linker.weak.check(repo, &pkg)?;
             if !req.metadata_only {
+                let from = match &mut payloads[p.repo] {
+                    Some(from) => from,
+                    slot => slot.insert(Location::parse(&repo.location).payloads(c.koji_topdir)?),
+                };
                 let size = strata_repodata::write::package_size(&rec.primary);
-                link_payload(repo, &pkg, size, &dir.join(&href), req.verify_payloads)?;
+                linker.link(from, &pkg, size, &dir.join(&href))?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
             records.push(rec);
-            hrefs.push((href.clone(), pkg.checksum().to_string()));
             let nevra = nevra_with_epoch(&pkg);
+            hrefs.push((href.clone(), pkg.checksum().to_string(), nevra.clone()));
             rpms.push(productmd::RpmEntry {
                 variant: variant.clone(),
                 arch: c.arch.to_string(),
@@ -356,6 +401,7 @@ fn publish_into(
                 &hrefs,
                 &artifacts,
                 c.layers,
+                &mut linker,
                 progress,
             )?;
             // The module's own packages are in the stack's tree too.
@@ -394,9 +440,10 @@ fn publish_stack_repo(
     stage: &Path,
     own_dir: &Path,
     own_records: Vec<PackageRecords>,
-    own_hrefs: &[(String, String)],
+    own_hrefs: &[(String, String, String)],
     artifacts: &[String],
     layers: Vec<LayerContent<'_>>,
+    linker: &mut Linker,
     progress: &dyn Progress,
 ) -> Result<(Vec<productmd::RpmEntry>, Vec<productmd::ModuleEntry>)> {
     let def = req.definition;
@@ -406,43 +453,56 @@ fn publish_stack_repo(
     let dir = stage.join(stack_repo_subdir(&def.name, arch));
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     progress.stage(&format!("linking the stack's packages for {arch}"));
-    // href → (checksum, where it came from)
-    let mut placed: std::collections::HashMap<String, (String, String)> =
+    // href → (checksum, the package, where it came from)
+    let mut placed: std::collections::HashMap<String, (String, String, String)> =
         std::collections::HashMap::new();
     let mut records = own_records;
-    for (href, sum) in own_hrefs {
-        if !req.metadata_only {
-            let (src, dest) = (own_dir.join(href), dir.join(href));
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            if std::fs::hard_link(&src, &dest).is_err() {
-                std::fs::copy(&src, &dest).map_err(io(&dest))?;
-            }
+    // The module's own packages, from its repository in the staging
+    // directory: ours, but linked by the same rules.
+    let own = Location::Dir(own_dir.to_path_buf());
+    let own_payloads = match req.metadata_only {
+        true => None,
+        false => Some(own.payloads(None)?),
+    };
+    for (href, sum, nevra) in own_hrefs {
+        if let Some(from) = &own_payloads {
+            // Just placed and checked: no second size or checksum check.
+            linker.place(from, nevra, href, sum, None, false, &dir.join(href))?;
         }
-        placed.insert(href.clone(), (sum.clone(), req.record.id.clone()));
+        placed.insert(
+            href.clone(),
+            (sum.clone(), nevra.clone(), req.record.id.clone()),
+        );
     }
     let layer_repos: Vec<&Repo> = layers.iter().map(|l| l.repo).collect();
     for layer in layers {
         let repo = layer.repo;
+        let payloads = match req.metadata_only {
+            true => None,
+            false => Some(Location::parse(&repo.location).payloads(None)?),
+        };
         for (index, mut rec) in layer.records.into_iter().enumerate() {
             req.interrupt.check()?;
             let pkg = repo.package(index as u32);
-            let href = package_href(pkg.location());
-            if let Some((sum, from)) = placed.get(&href) {
+            let href = published_href(repo, &pkg)?;
+            if let Some((sum, nevra, from)) = placed.get(&href) {
                 if sum == pkg.checksum() {
                     // The same RPM in two modules of the stack: once.
                     continue;
                 }
                 return Err(ComposeError::Other(format!(
-                    "the stack of {} has two different packages published as {href}:                      one from {from}, one from {}",
+                    "the stack of {} has two different packages published as {href}: \
+                     {nevra} ({sum}) from {from}, and {} ({}) from {}",
                     def.nsv(),
+                    nevra_with_epoch(&pkg),
+                    pkg.checksum(),
                     repo.id
                 )));
             }
-            if !req.metadata_only {
+            linker.weak.check(repo, &pkg)?;
+            if let Some(from) = &payloads {
                 let size = strata_repodata::write::package_size(&rec.primary);
-                link_payload(repo, &pkg, size, &dir.join(&href), req.verify_payloads)?;
+                linker.link(from, &pkg, size, &dir.join(&href))?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
             rpms.push(productmd::RpmEntry {
@@ -453,7 +513,14 @@ fn publish_stack_repo(
                 path: tree.join(&href).display().to_string(),
                 category: "binary".into(),
             });
-            placed.insert(href, (pkg.checksum().to_string(), repo.id.clone()));
+            placed.insert(
+                href,
+                (
+                    pkg.checksum().to_string(),
+                    nevra_with_epoch(&pkg),
+                    repo.id.clone(),
+                ),
+            );
             records.push(rec);
         }
     }
@@ -518,88 +585,145 @@ fn srpm_nevra(p: &strata_repodata::Package<'_>) -> String {
     }
 }
 
-/// Puts one RPM at `dest`: checks its size against the source metadata
-/// (and its checksum when asked), then hardlinks it, else reflinks it: both
-/// give the source's own bytes. A payload that has to be copied or
-/// downloaded is always checksummed on the way, which costs nothing extra.
-fn link_payload(
-    repo: &Repo,
-    pkg: &strata_repodata::Package<'_>,
-    size: Option<u64>,
-    dest: &Path,
-    verify: bool,
-) -> Result<()> {
-    let href = pkg.location();
-    let loc = Location::parse(&repo.location);
-    let shown = loc.display(href);
-    let fail = |problem: String| ComposeError::Payload {
-        nevra: pkg.nevra().to_string(),
-        path: shown.clone(),
-        problem,
-    };
-    if href.starts_with('/') || href.split('/').any(|c| c == "..") {
-        return Err(fail("the location leaves the source repository".into()));
-    }
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    match loc.as_dir() {
-        Some(dir) => {
-            let src = dir.join(href);
-            let meta = std::fs::metadata(&src).map_err(|e| fail(e.to_string()))?;
-            if let Some(size) = size.filter(|&s| s != meta.len()) {
-                return Err(fail(format!(
-                    "size is {} bytes, the source metadata says {size}",
-                    meta.len()
-                )));
-            }
-            if verify {
-                let f = std::fs::File::open(&src).map_err(|e| fail(e.to_string()))?;
-                verify_checksum(f, pkg.checksum()).map_err(fail)?;
-            }
-            if std::fs::hard_link(&src, dest).is_ok() || reflink_copy::reflink(&src, dest).is_ok() {
-                return Ok(());
-            }
-            let data = std::fs::read(&src).map_err(|e| fail(e.to_string()))?;
-            verify_checksum(&data[..], pkg.checksum()).map_err(fail)?;
-            std::fs::write(dest, &data).map_err(io(dest))?;
-        }
-        None => {
-            let mut r = loc.open(href).map_err(|e| fail(e.to_string()))?;
-            let mut buf = Vec::new();
-            r.read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;
-            if let Some(size) = size.filter(|&s| s != buf.len() as u64) {
-                return Err(fail(format!(
-                    "downloaded {} bytes, the source metadata says {size}",
-                    buf.len()
-                )));
-            }
-            verify_checksum(&buf[..], pkg.checksum()).map_err(fail)?;
-            std::fs::write(dest, &buf).map_err(io(dest))?;
-        }
-    }
-    Ok(())
+/// Checksum types of the packages a compose publishes: md5 is refused
+/// (naming the package), sha1 accepted with one warning per repository
+/// (see `ChecksumTrust`).
+#[derive(Default)]
+struct WeakChecksums {
+    warned: rustc_hash::FxHashSet<String>,
 }
 
-fn verify_checksum(mut r: impl Read, expected: &str) -> std::result::Result<(), String> {
-    let (kind, hex) = expected.split_once(':').unwrap_or(("sha256", expected));
-    let mut hasher = strata_repodata::source::Hasher::new(kind)
-        .ok_or_else(|| format!("cannot verify a `{kind}` checksum"))?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
+impl WeakChecksums {
+    fn check(&mut self, repo: &Repo, pkg: &strata_repodata::Package<'_>) -> Result<()> {
+        let kind = pkg.checksum().split_once(':').map_or("", |(k, _)| k);
+        match ChecksumTrust::of(kind) {
+            ChecksumTrust::Trusted => Ok(()),
+            ChecksumTrust::Deprecated => {
+                if self.warned.insert(repo.id.clone()) {
+                    tracing::warn!(
+                        "`{}` ({}) verifies its packages by {kind}, which createrepo_c no longer \
+                         writes by default and collisions can defeat; accepted as dnf does, and \
+                         published as it is (regenerate it with `createrepo_c --checksum sha256`)",
+                        repo.id,
+                        strata_model::redact_credentials(&repo.location)
+                    );
+                }
+                Ok(())
+            }
+            ChecksumTrust::Refused | ChecksumTrust::Unknown => Err(ComposeError::Payload {
+                nevra: pkg.nevra().to_string(),
+                path: Location::parse(&repo.location).display(pkg.location()),
+                problem: format!(
+                    "its checksum in the source metadata is {kind}, which Strata does not accept{} \
+                     (regenerate the source with `createrepo_c --checksum sha256`)",
+                    if kind.eq_ignore_ascii_case("md5") {
+                        ": md5 collisions are made in seconds"
+                    } else {
+                        ""
+                    }
+                ),
+            }),
         }
-        hasher.update(&buf[..n]);
     }
-    let digest = hasher.finish();
-    if digest.eq_ignore_ascii_case(hex) {
+}
+
+/// Puts packages into the repositories being published.
+struct Linker {
+    verify: bool,
+    weak: WeakChecksums,
+    /// Directories made so far (`Packages/<l>/`), so that each is made once.
+    made: rustc_hash::FxHashSet<PathBuf>,
+}
+
+impl Linker {
+    fn new(verify: bool) -> Linker {
+        Linker {
+            verify,
+            weak: WeakChecksums::default(),
+            made: Default::default(),
+        }
+    }
+
+    /// Puts one RPM at `dest`, which is created new (never written
+    /// through): see [`Linker::place`]. `size` is the package size the
+    /// source metadata gives.
+    fn link(
+        &mut self,
+        from: &Payloads,
+        pkg: &strata_repodata::Package<'_>,
+        size: Option<u64>,
+        dest: &Path,
+    ) -> Result<()> {
+        let nevra = pkg.nevra().to_string();
+        let verify = self.verify;
+        self.place(
+            from,
+            &nevra,
+            pkg.location(),
+            pkg.checksum(),
+            size,
+            verify,
+            dest,
+        )
+    }
+
+    /// The source's file is opened inside its repository (no symlink, only
+    /// a regular file: see `strata_repodata::confined`), its size checked
+    /// against `size` (and its checksum when `verify`), then it
+    /// is hardlinked, else reflinked, else copied and checksummed. A
+    /// download is streamed to `dest` through the hasher, cut off past the
+    /// size the metadata gives.
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        from: &Payloads,
+        nevra: &str,
+        href: &str,
+        checksum: &str,
+        size: Option<u64>,
+        verify: bool,
+        dest: &Path,
+    ) -> Result<()> {
+        if let Some(parent) = dest.parent() {
+            if !self.made.contains(parent) {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+                self.made.insert(parent.to_path_buf());
+            }
+        }
+        let placing = |e: PlaceError| ComposeError::PayloadPlacing {
+            nevra: nevra.to_string(),
+            path: from.display(href),
+            source: Box::new(e),
+        };
+        let opened = from.open(href).map_err(|e| ComposeError::PayloadSource {
+            nevra: nevra.to_string(),
+            source: Box::new(e),
+        })?;
+        match opened {
+            Payload::Local(f) => {
+                if let Some(size) = size.filter(|&s| s != f.len()) {
+                    return Err(placing(PlaceError::Size {
+                        expected: size,
+                        actual: f.len(),
+                    }));
+                }
+                if verify {
+                    payload::verify(f.file(), checksum).map_err(placing)?;
+                }
+                payload::place_local(&f, dest, checksum).map_err(placing)?;
+            }
+            Payload::Remote(mut r) => {
+                let size = size.ok_or_else(|| ComposeError::Payload {
+                    nevra: nevra.to_string(),
+                    path: from.display(href),
+                    problem: "the source metadata gives no size for it, so its download cannot \
+                              be bounded"
+                        .into(),
+                })?;
+                payload::download(&mut r, size, dest, checksum).map_err(placing)?;
+            }
+        }
         Ok(())
-    } else {
-        Err(format!(
-            "{kind} is {digest}, the source metadata says {hex}"
-        ))
     }
 }
 
@@ -733,15 +857,22 @@ pub(crate) fn update_latest_link(
 #[cfg(test)]
 mod test {
     use super::*;
-    use sha2::Digest;
 
-    #[test]
-    fn hrefs() {
-        assert_eq!(
-            package_href("toplink/packages/httpd/2.4/1/x86_64/httpd-2.4-1.x86_64.rpm"),
-            "Packages/h/httpd-2.4-1.x86_64.rpm"
-        );
-        assert_eq!(package_href("Zlib-1-1.rpm"), "Packages/z/Zlib-1-1.rpm");
+    fn repo(packages: &[(&str, &str, &str, &str, &str)]) -> Repo {
+        let mut xml = String::from("<metadata>");
+        for (name, ver, rel, arch, href) in packages {
+            xml.push_str(&format!(
+                "<package type=\"rpm\"><name>{name}</name><arch>{arch}</arch>\
+                 <version epoch=\"1\" ver=\"{ver}\" rel=\"{rel}\"/>\
+                 <checksum type=\"sha256\" pkgid=\"YES\">00</checksum>\
+                 <location href=\"{href}\"/></package>"
+            ));
+        }
+        xml.push_str("</metadata>");
+        let mut repo = Repo::empty("src", "/srv/src", "sha256:00");
+        strata_repodata::primary::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo)
+            .unwrap();
+        repo
     }
 
     #[test]
@@ -808,11 +939,38 @@ mod test {
     }
 
     #[test]
-    fn checksums() {
-        let data = b"hello";
-        let sum = hex::encode(sha2::Sha256::digest(data));
-        assert!(verify_checksum(&data[..], &format!("sha256:{sum}")).is_ok());
-        let e = verify_checksum(&b"hellO"[..], &format!("sha256:{sum}")).unwrap_err();
-        assert!(e.contains("the source metadata says"), "{e}");
+    fn published_names_come_from_the_package() {
+        let r = repo(&[
+            (
+                "httpd",
+                "2.4",
+                "1",
+                "x86_64",
+                "toplink/packages/httpd/2.4/1/x86_64/httpd-2.4-1.x86_64.rpm",
+            ),
+            ("Zlib", "1", "1", "noarch", "Packages/a/x.rpm"),
+            ("foo", "1", "1", "noarch", "Packages/b/x.rpm"),
+        ]);
+        let hrefs: Vec<String> = r.iter().map(|p| package_href(&p).unwrap()).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "Packages/h/httpd-2.4-1.x86_64.rpm",
+                "Packages/z/Zlib-1-1.noarch.rpm",
+                "Packages/f/foo-1-1.noarch.rpm"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_package_that_cannot_name_a_file_is_refused() {
+        let r = repo(&[("foo", "1/../../x", "1", "noarch", "foo.rpm")]);
+        let e = package_href(&r.package(0)).unwrap_err();
+        assert!(e.contains("version") && e.contains("`/`"), "{e}");
+        let e = published_href(&r, &r.package(0)).unwrap_err().to_string();
+        assert!(
+            e.contains("foo-1:1/../../x-1.noarch") && e.contains("/srv/src/foo.rpm"),
+            "{e}"
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! Strata's data model, free of I/O: versions and how RPM compares them,
-//! package identities, and dependencies including rich (boolean) ones.
+//! package identities, dependencies including rich (boolean) ones, and
+//! locations as they may be shown (without passwords).
 
 pub mod definition;
 pub mod dep;
 pub mod evr;
 pub mod nevra;
+pub mod url;
 
 pub use definition::{DefinitionError, ModuleDefinition, Problem, Source};
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
 pub use evr::{ranges_intersect, rpmvercmp, Evr, RelFlags};
 pub use nevra::{is_valid_rpm_name, Nevra};
+pub use url::redact_credentials;

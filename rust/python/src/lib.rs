@@ -101,9 +101,10 @@ impl Repo {
     fn id(&self) -> &str {
         &self.inner.id
     }
+    /// Where it was loaded from, without the password of a URL.
     #[getter]
-    fn location(&self) -> &str {
-        &self.inner.location
+    fn location(&self) -> String {
+        strata_model::redact_credentials(&self.inner.location).into_owned()
     }
     /// `type:hex` of primary.xml: the identity of this content.
     #[getter]
@@ -118,7 +119,7 @@ impl Repo {
             "<strata.Repo {} ({} packages) from {}>",
             self.inner.id,
             self.inner.len(),
-            self.inner.location
+            strata_model::redact_credentials(&self.inner.location)
         )
     }
 }

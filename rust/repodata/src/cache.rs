@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"STRATAR\0";
-/// 2: sections aligned to eight bytes.
-const VERSION: u32 = 2;
+/// 2: sections aligned to eight bytes. 3: only from metadata that passed
+/// the checks of `wellformed` (an older cache may hold a repository parsed
+/// without them).
+const VERSION: u32 = 3;
 const HEADER_LEN: usize = 16;
 
 /// The cache file for a primary checksum (`type:hex`).

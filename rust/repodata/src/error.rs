@@ -20,6 +20,14 @@ pub enum RepodataError {
         position: u64,
         reason: String,
     },
+    /// Well-formed, but not what repository metadata may hold (a DTD, an
+    /// entity of its own).
+    #[error("refusing `{path}` at byte {position}: {reason}")]
+    Refused {
+        path: String,
+        position: u64,
+        reason: String,
+    },
     #[error("invalid metadata in `{path}`: {reason}")]
     Invalid { path: String, reason: String },
     #[error("`{path}` has no `{mdtype}` metadata")]
@@ -37,8 +45,21 @@ pub enum RepodataError {
         expected: u64,
         actual: u64,
     },
+    #[error("`{path}` is larger than the {expected} bytes repomd.xml gives for it; reading stopped there")]
+    TooLarge { path: String, expected: u64 },
     #[error("unsupported checksum type `{kind}` for `{path}`")]
     ChecksumType { path: String, kind: String },
+    #[error(
+        "`{path}` is verified by {kind}, which Strata does not accept: {kind} collisions are \
+         made in seconds (regenerate the repository with `createrepo_c --checksum sha256`)"
+    )]
+    WeakChecksum { path: String, kind: String },
+    #[error("refusing `{path}`: {reason}")]
+    Confined {
+        path: String,
+        #[source]
+        reason: crate::confined::ConfinedError,
+    },
     #[error("cannot decompress `{path}` ({format}): {reason}")]
     Decompress {
         path: String,

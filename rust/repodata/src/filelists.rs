@@ -19,6 +19,7 @@ pub fn scan_filelists(
     let mut pkgid = String::new();
     let mut in_file = false;
     let mut hits = Vec::new();
+    let mut wellformed = crate::wellformed::Wellformed::default();
     loop {
         buf.clear();
         let pos = reader.buffer_position();
@@ -30,6 +31,7 @@ pub fn scan_filelists(
                 reason: other.to_string(),
             },
         })?;
+        wellformed.event(&ev, pos, path)?;
         match ev {
             Event::Start(ref e) => match e.local_name().as_ref() {
                 b"package" => {

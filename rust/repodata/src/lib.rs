@@ -6,8 +6,10 @@
 //! from them (`write`).
 
 pub mod cache;
+pub mod confined;
 pub mod error;
 pub mod filelists;
+pub mod payload;
 pub mod pods;
 pub mod primary;
 pub mod records;
@@ -16,6 +18,7 @@ pub mod repomd;
 pub mod source;
 pub mod strings;
 mod underway;
+mod wellformed;
 pub mod write;
 
 pub use error::{RepodataError, Result};
@@ -23,7 +26,7 @@ pub use pods::Pods;
 pub use records::{open_records, PackageRecords, RecordStore};
 pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::Repomd;
-pub use source::Location;
+pub use source::{ChecksumTrust, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
 pub use write::{
     package_size, rewrite_location, write_repodata, Compression, ExtraMetadata, WriteOptions,

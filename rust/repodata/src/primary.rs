@@ -68,6 +68,7 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
     let mut reader = Reader::from_reader(input);
     let mut buf = Vec::with_capacity(4096);
     let mut parser = PrimaryParser::default();
+    let mut wellformed = crate::wellformed::Wellformed::default();
     loop {
         buf.clear();
         let pos = reader.buffer_position();
@@ -77,6 +78,7 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
         if matches!(ev, Event::Eof) {
             break;
         }
+        wellformed.event(&ev, pos, path)?;
         parser.event(&ev, pos, path, repo)?;
     }
     parser.finish(path, reader.buffer_position())

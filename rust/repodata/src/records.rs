@@ -43,7 +43,9 @@ use std::sync::{Arc, RwLock};
 
 const MAGIC: &[u8; 8] = b"STRATRC\0";
 /// 2: the index stored open and aligned (read in place), with a CRC.
-const VERSION: u32 = 2;
+/// 3: only records that passed the checks of `wellformed` (older stores
+/// may hold entity references that do not survive publishing).
+const VERSION: u32 = 3;
 const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 /// A block is closed at whichever comes first (packages: see
@@ -573,6 +575,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
     };
     let mut reader = Reader::from_reader(tee);
     let mut scanner = Scanner::new(kind, false);
+    let mut wellformed = crate::wellformed::Wellformed::default();
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
@@ -583,6 +586,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         if matches!(ev, Event::Eof) {
             break;
         }
+        wellformed.event(&ev, pos, path)?;
         scanner.event(&ev, pos, path, &mut reader.get_mut().kept)?;
     }
     scanner.finish(path, reader.buffer_position())
@@ -605,6 +609,7 @@ pub(crate) fn parse_and_scan_primary(
     let mut parser = crate::primary::PrimaryParser::default();
     let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
+    let mut wellformed = crate::wellformed::Wellformed::default();
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
@@ -615,6 +620,7 @@ pub(crate) fn parse_and_scan_primary(
         if matches!(ev, Event::Eof) {
             break;
         }
+        wellformed.event(&ev, pos, path)?;
         parser.event(&ev, pos, path, repo)?;
         let kept = &mut reader.get_mut().kept;
         if scan_error.is_none() {

@@ -28,6 +28,10 @@ pub struct Repomd {
     pub entries: Vec<RepomdEntry>,
 }
 
+/// repomd.xml is read whole; Fedora's is a few KiB, and a server that
+/// sends more than this is not serving a repository.
+pub const MAX_REPOMD_BYTES: u64 = 8 << 20;
+
 impl Repomd {
     pub fn get(&self, mdtype: &str) -> Option<&RepomdEntry> {
         self.entries.iter().find(|e| e.mdtype == mdtype)
@@ -37,13 +41,23 @@ impl Repomd {
         let href = "repodata/repomd.xml";
         let path = location.display(href);
         let mut text = Vec::new();
-        let read = location.open(href).and_then(|mut r| {
-            r.read_to_end(&mut text)
+        let read = location.open(href).and_then(|r| {
+            r.take(MAX_REPOMD_BYTES + 1)
+                .read_to_end(&mut text)
                 .map_err(|source| RepodataError::Io {
                     path: path.clone(),
                     source,
                 })
         });
+        if text.len() as u64 > MAX_REPOMD_BYTES {
+            return Err(RepodataError::Invalid {
+                path,
+                reason: format!(
+                    "larger than {} MiB: not a repomd.xml",
+                    MAX_REPOMD_BYTES >> 20
+                ),
+            });
+        }
         match read {
             Ok(_) => {}
             Err(RepodataError::Io { source, .. })
@@ -75,10 +89,13 @@ impl Repomd {
         let mut pending_type: Option<String> = None;
         let mut saw_root = false;
         let mut closed_root = false;
+        let mut wellformed = crate::wellformed::Wellformed::default();
         loop {
+            let pos = reader.buffer_position();
             let ev = reader
                 .read_event()
                 .map_err(|e| xml_err(&reader, e.to_string()))?;
+            wellformed.event(&ev, pos, path)?;
             match ev {
                 Event::Start(e) | Event::Empty(e) => {
                     let local = e.local_name();

@@ -58,6 +58,7 @@ pub struct InstallReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoInfo {
     pub id: String,
+    /// Where it was loaded from, without the password of a URL.
     pub location: String,
     pub packages: usize,
     pub checksum: String,
@@ -329,7 +330,8 @@ pub fn repoclosure(
             .iter()
             .map(|r| RepoInfo {
                 id: r.id.clone(),
-                location: r.location.clone(),
+                // Reports are printed and kept in compose records.
+                location: strata_model::redact_credentials(&r.location).into_owned(),
                 packages: r.len(),
                 checksum: r.checksum.clone(),
             })

@@ -176,37 +176,12 @@ impl<T> Pg<T> for std::result::Result<T, ::postgres::Error> {
 
 /// `url` as it may be shown: without the password, whether it is in the
 /// user information (`postgresql://user:secret@host/db`) or a
-/// `password=` parameter.
+/// `password=` parameter. A libpq keyword string is not shown at all.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        // Not a URL: nothing of it is shown.
+    if !url.contains("://") {
         return "(a PostgreSQL connection string)".into();
-    };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let authority_end = before_query.find('/').unwrap_or(before_query.len());
-    let (authority, path) = before_query.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{user}@{hosts}")
-        }
-        None => authority.to_owned(),
-    };
-    let mut out = format!("{scheme}://{authority}{path}");
-    if let Some(query) = query {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
-            .collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
-        }
     }
-    out
+    strata_model::redact_credentials(url).into_owned()
 }
 
 fn stored_compose(r: &Row) -> StoredCompose {
