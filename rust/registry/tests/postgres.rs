@@ -11,7 +11,7 @@ mod common;
 
 use std::process::ExitCode;
 
-use common::conformance::{self, new, Backend, Check, Target, NOV25};
+use common::conformance::{self, new, test_data, Backend, Check, Target, NOV25};
 use common::pgkit::Cluster;
 use strata_registry::{PgRegistry, Registry, RegistryError, State};
 
@@ -25,6 +25,22 @@ impl Backend for Pg {
             location: url,
             guard: None,
         }
+    }
+
+    fn load_v1(&self, t: &Target) {
+        let db = db_name(&t.location);
+        self.0.psql(db, &test_data("v1/postgresql-schema.sql"));
+        self.0.psql(
+            db,
+            &format!("SET search_path = strata; {}", test_data("v1/rows.sql")),
+        );
+    }
+
+    fn exists(&self, t: &Target) -> bool {
+        self.0.psql(
+            db_name(&t.location),
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'strata'",
+        ) != "0"
     }
 }
 
@@ -56,7 +72,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
     reg.begin(&new("apache", "2.4")).unwrap();
     assert_eq!(
         tables(pg, &t.location, "strata"),
-        "compose_inputs,compose_packages,compose_repos,composes,schema_version"
+        "compose_inputs,compose_package_lists,compose_repos,composes,schema_version"
     );
     assert_eq!(tables(pg, &t.location, "public"), "build");
     assert_eq!(
@@ -68,7 +84,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "1"
+        "2"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -87,7 +103,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (2)",
+        "INSERT INTO strata.schema_version (version) VALUES (3)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -95,8 +111,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 2, but this Strata knows versions up \
-             to 1 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 3, but this Strata knows versions up \
+             to 2 only; use a newer Strata to read it",
             t.location
         )
     );

@@ -8,6 +8,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::record::{ComposeType, Input, InputKind, Outputs};
+use crate::Owner;
 
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -32,6 +33,7 @@ fn new(name: &str, stream: &str) -> NewCompose {
             ident: "6034451".into(),
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
+        owner: Owner::current(),
     }
 }
 
