@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use strata_compose::config::{registry_location, Config};
 use strata_registry::prune::OutputAction;
-use strata_registry::{ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
+use strata_registry::{ComposeRecord, ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
 
 use super::{ComposesAbandonArgs, ComposesPruneArgs, RegistryArgs};
 
@@ -58,14 +58,14 @@ pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
     let mut registry = open_writable(&args.registry, &config)?;
     let here = Owner::current();
     let mut out = std::io::stdout().lock();
+    // `ID abandoned: its process 1234 on builder1 is gone`.
+    let print = |out: &mut dyn Write, rec: &ComposeRecord| {
+        let error = rec.error.as_deref().unwrap_or_default();
+        writeln!(out, "{} {}", rec.id, one_line(error))
+    };
     let Some(id) = &args.compose_id else {
         for rec in registry.abandon_dead(None)? {
-            writeln!(
-                out,
-                "{} {}",
-                rec.id,
-                one_line(rec.error.as_deref().unwrap_or_default())
-            )?;
+            print(&mut out, &rec)?;
         }
         // Say why the others stay, so nobody wonders.
         let started = registry.list_summaries(&ListFilter {
@@ -100,13 +100,7 @@ pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
             .into())
         }
     };
-    let rec = registry.abandon(id, &reason)?;
-    writeln!(
-        out,
-        "{} {}",
-        rec.id,
-        one_line(rec.error.as_deref().unwrap_or_default())
-    )?;
+    print(&mut out, &registry.abandon(id, &reason)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -311,6 +311,62 @@ pub struct ComposeRecord {
 }
 
 impl ComposeRecord {
+    /// The whole record: a summary and what summaries leave out. The
+    /// package counts are those of `packages`.
+    pub fn from_summary(
+        summary: ComposeSummary,
+        inputs: Vec<Input>,
+        packages: PackagesByArch,
+        timings: Option<serde_json::Value>,
+        report: Option<serde_json::Value>,
+    ) -> ComposeRecord {
+        let ComposeSummary {
+            id,
+            name,
+            stream,
+            compose_type,
+            date,
+            respin,
+            state,
+            version,
+            context,
+            definition_path,
+            definition_digest,
+            scm_ref,
+            arches,
+            package_counts: _,
+            outputs,
+            started_at,
+            finished_at,
+            error,
+            owner,
+        } = summary;
+        ComposeRecord {
+            id,
+            name,
+            stream,
+            compose_type,
+            date,
+            respin,
+            state,
+            version,
+            context,
+            definition_path,
+            definition_digest,
+            scm_ref,
+            arches,
+            inputs,
+            packages,
+            outputs,
+            started_at,
+            finished_at,
+            timings,
+            error,
+            report,
+            owner,
+        }
+    }
+
     /// The record without its inputs, package lists, report and timings.
     pub fn summary(&self) -> ComposeSummary {
         ComposeSummary {

@@ -9,13 +9,13 @@
 //! which repeated the compose ID 5,000 times per 5,000-package compose.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, Outputs, PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, Outputs, PackagesByArch, State,
 };
 use crate::Result;
 
@@ -54,6 +54,39 @@ pub(crate) const PACKAGE_LIST_LIMIT: usize = 64 * 1024 * 1024;
 /// 80 ms for 70,000 NEVRAs, once per arch at finish; reading back runs at
 /// ~900 MB/s at any level).
 const PACKAGE_LIST_LEVEL: i32 = 6;
+
+/// A value in the `WHERE` clause of a listing.
+pub(crate) enum FilterArg {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE … ORDER BY … LIMIT` of a listing, with placeholders as the
+/// backend writes them (`placeholder(1)` is `?1` or `$1`), and their
+/// values in order.
+pub(crate) fn filter_sql(
+    filter: &ListFilter,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<FilterArg>) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args = Vec::new();
+    for (column, value) in [
+        ("name", filter.name.as_deref()),
+        ("stream", filter.stream.as_deref()),
+        ("state", filter.state.map(State::as_str)),
+    ] {
+        if let Some(value) = value {
+            args.push(FilterArg::Text(value.to_owned()));
+            sql.push_str(&format!(" AND {column} = {}", placeholder(args.len())));
+        }
+    }
+    sql.push_str(" ORDER BY seq DESC");
+    if let Some(limit) = filter.limit {
+        args.push(FilterArg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" LIMIT {}", placeholder(args.len())));
+    }
+    (sql, args)
+}
 
 /// A `composes` row as stored, before it is checked.
 pub(crate) struct StoredCompose {
@@ -199,12 +232,13 @@ pub(crate) fn encode_packages(packages: &PackagesByArch) -> Vec<(&str, i64, Vec<
 fn decode_packages(
     db: &str,
     compose_id: &str,
-    (arch, count, blob): StoredPackageList,
+    (arch, count, blob): &StoredPackageList,
 ) -> Result<(String, BTreeSet<String>)> {
+    let count = *count;
     let corrupt = |reason: String| corrupt(db, compose_id, reason);
     // The size is in the frame header: allocate that much, no more than
     // the limit, and let the decoder refuse a frame that lies about it.
-    let size = match zstd::zstd_safe::get_frame_content_size(&blob) {
+    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
         Ok(Some(size)) if size <= PACKAGE_LIST_LIMIT as u64 => size as usize,
         Ok(Some(size)) => {
             return Err(corrupt(format!(
@@ -218,7 +252,7 @@ fn decode_packages(
             )))
         }
     };
-    let text = zstd::bulk::decompress(&blob, size).map_err(|e| {
+    let text = zstd::bulk::decompress(blob, size).map_err(|e| {
         corrupt(format!(
             "the package list of `{arch}` does not decompress: {e}"
         ))
@@ -236,7 +270,7 @@ fn decode_packages(
             nevras.len()
         )));
     }
-    Ok((arch, nevras))
+    Ok((arch.clone(), nevras))
 }
 
 fn owner(db: &str, s: &StoredCompose) -> Result<Option<Owner>> {
@@ -307,9 +341,27 @@ fn outputs(output_path: Option<String>, repos: Vec<(String, String)>) -> Option<
     })
 }
 
+/// Checks stored summary rows (read with [`SUMMARY_COLUMNS`]) and builds
+/// them, with their `(arch, path)` repositories and `(arch, count)`
+/// package counts by compose ID.
+pub(crate) fn build_summaries(
+    db: &str,
+    rows: Vec<StoredCompose>,
+    mut repos: HashMap<String, Vec<(String, String)>>,
+    mut counts: HashMap<String, Vec<(String, i64)>>,
+) -> Result<Vec<ComposeSummary>> {
+    rows.into_iter()
+        .map(|row| {
+            let repos = repos.remove(&row.id).unwrap_or_default();
+            let counts = counts.remove(&row.id).unwrap_or_default();
+            build_summary(db, row, repos, counts)
+        })
+        .collect()
+}
+
 /// Checks a stored summary row (read with [`SUMMARY_COLUMNS`]) and builds
 /// it; `repos` and `counts` are `(arch, path)` and `(arch, count)`.
-pub(crate) fn build_summary(
+fn build_summary(
     db: &str,
     s: StoredCompose,
     repos: Vec<(String, String)>,
@@ -355,14 +407,11 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
         packages: lists,
         repos,
     } = stored;
-    let c = common(db, &s)?;
-    let id = s.id.as_str();
-    let corrupt = |reason: String| corrupt(db, id, reason);
+    let corrupt = |reason: String| corrupt(db, &s.id, reason);
     let json = |column: &str, text: &str| {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| corrupt(format!("`{column}` is not JSON: {e}")))
     };
-
     let inputs = inputs
         .into_iter()
         .map(|(kind, name, ident, location)| {
@@ -374,39 +423,24 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let timings = s
+        .timings
+        .as_deref()
+        .map(|t| json("timings", t))
+        .transpose()?;
+    let report = s.report.as_deref().map(|t| json("report", t)).transpose()?;
     let packages = lists
-        .into_iter()
-        .map(|list| decode_packages(db, id, list))
+        .iter()
+        .map(|list| decode_packages(db, &s.id, list))
         .collect::<Result<PackagesByArch>>()?;
-
-    Ok(ComposeRecord {
-        compose_type: c.compose_type,
-        date: s.date,
-        respin: c.respin,
-        state: c.state,
-        version: c.version,
-        context: s.context,
-        definition_path: s.definition_path.into(),
-        definition_digest: s.definition_digest,
-        scm_ref: s.scm_ref,
-        arches: c.arches,
-        inputs,
-        packages,
-        outputs: outputs(s.output_path, repos),
-        started_at: s.started_at,
-        finished_at: s.finished_at,
-        timings: s
-            .timings
-            .as_deref()
-            .map(|t| json("timings", t))
-            .transpose()?,
-        error: s.error,
-        report: s.report.as_deref().map(|t| json("report", t)).transpose()?,
-        owner: c.owner,
-        id: s.id,
-        name: s.name,
-        stream: s.stream,
-    })
+    let counts = lists
+        .into_iter()
+        .map(|(arch, count, _)| (arch, count))
+        .collect();
+    let summary = build_summary(db, s, repos, counts)?;
+    Ok(ComposeRecord::from_summary(
+        summary, inputs, packages, timings, report,
+    ))
 }
 
 /// The state of a compose about to end, checked: it must exist and still

@@ -30,10 +30,10 @@ use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 use crate::error::{Context, RegistryError};
 use crate::prune::{self, PrunePlan, PrunePolicy};
 use crate::record::{
-    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
 use crate::stored::{
-    self, json_text, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
+    self, json_text, FilterArg, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
     SUMMARY_COLUMNS,
 };
 use crate::{validate, Registry, Result};
@@ -433,24 +433,31 @@ fn insert_packages(
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
-    let mut sql = String::from(" WHERE TRUE");
-    let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-    for (column, value) in [
-        ("name", filter.name.as_deref()),
-        ("stream", filter.stream.as_deref()),
-        ("state", filter.state.map(State::as_str)),
-    ] {
-        if let Some(value) = value {
-            args.push(Box::new(value.to_owned()));
-            sql.push_str(&format!(" AND {column} = ${}", args.len()));
-        }
-    }
-    sql.push_str(" ORDER BY seq DESC");
-    if let Some(limit) = filter.limit {
-        args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(" LIMIT ${}", args.len()));
-    }
+    let (sql, args) = stored::filter_sql(filter, |n| format!("${n}"));
+    let args = args
+        .into_iter()
+        .map(|a| -> Box<dyn ToSql + Sync> {
+            match a {
+                FilterArg::Text(t) => Box::new(t),
+                FilterArg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
     (sql, args)
+}
+
+/// `(compose, arch, value)` rows grouped by compose.
+fn by_compose<T: for<'a> ::postgres::types::FromSql<'a>>(
+    c: &mut Session<'_>,
+    db: &str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<HashMap<String, Vec<(String, T)>>> {
+    let mut map: HashMap<String, Vec<(String, T)>> = HashMap::new();
+    for r in c.query(sql, params).ctx(db, || "list composes".into())? {
+        map.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+    }
+    Ok(map)
 }
 
 /// Summaries of the composes `filter` matches: the rows, their
@@ -469,45 +476,25 @@ fn summaries(c: &mut Session<'_>, db: &str, filter: &ListFilter) -> Result<Vec<C
         .map(stored_compose)
         .collect();
     let matching = format!("SELECT id FROM strata.composes{filter_sql}");
-    let mut repos: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in c
-        .query(
-            &format!(
-                "SELECT compose_id, arch, path FROM strata.compose_repos \
-                 WHERE compose_id IN ({matching})"
-            ),
-            &params,
-        )
-        .ctx(db, action)?
-    {
-        repos
-            .entry(r.get(0))
-            .or_default()
-            .push((r.get(1), r.get(2)));
-    }
-    let mut counts: HashMap<String, Vec<(String, i64)>> = HashMap::new();
-    for r in c
-        .query(
-            &format!(
-                "SELECT compose_id, arch, count FROM strata.compose_package_lists \
-                 WHERE compose_id IN ({matching})"
-            ),
-            &params,
-        )
-        .ctx(db, action)?
-    {
-        counts
-            .entry(r.get(0))
-            .or_default()
-            .push((r.get(1), r.get(2)));
-    }
-    rows.into_iter()
-        .map(|row| {
-            let repos = repos.remove(&row.id).unwrap_or_default();
-            let counts = counts.remove(&row.id).unwrap_or_default();
-            stored::build_summary(db, row, repos, counts)
-        })
-        .collect()
+    let repos = by_compose::<String>(
+        c,
+        db,
+        &format!(
+            "SELECT compose_id, arch, path FROM strata.compose_repos \
+             WHERE compose_id IN ({matching})"
+        ),
+        &params,
+    )?;
+    let counts = by_compose::<i64>(
+        c,
+        db,
+        &format!(
+            "SELECT compose_id, arch, count FROM strata.compose_package_lists \
+             WHERE compose_id IN ({matching})"
+        ),
+        &params,
+    )?;
+    stored::build_summaries(db, rows, repos, counts)
 }
 
 /// Every compose, newest first, and every compose-on-compose input.

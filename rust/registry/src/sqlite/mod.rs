@@ -30,10 +30,10 @@ use rusqlite::{
 use crate::error::RegistryError;
 use crate::prune::{self, PrunePlan, PrunePolicy};
 use crate::record::{
-    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
 use crate::stored::{
-    self, json_text, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
+    self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
 };
 use crate::{validate, Registry, Result};
 
@@ -365,24 +365,35 @@ fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArc
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<SqlValue>) {
-    let mut sql = String::from(" WHERE 1 = 1");
-    let mut args = Vec::new();
-    for (column, value) in [
-        ("name", filter.name.as_deref()),
-        ("stream", filter.stream.as_deref()),
-        ("state", filter.state.map(State::as_str)),
-    ] {
-        if let Some(value) = value {
-            args.push(SqlValue::Text(value.to_owned()));
-            sql.push_str(&format!(" AND {column} = ?{}", args.len()));
-        }
-    }
-    sql.push_str(" ORDER BY seq DESC");
-    if let Some(limit) = filter.limit {
-        args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(" LIMIT ?{}", args.len()));
-    }
+    let (sql, args) = stored::filter_sql(filter, |n| format!("?{n}"));
+    let args = args
+        .into_iter()
+        .map(|a| match a {
+            FilterArg::Text(t) => SqlValue::Text(t),
+            FilterArg::Int(i) => SqlValue::Integer(i),
+        })
+        .collect();
     (sql, args)
+}
+
+/// `(compose, arch, value)` rows grouped by compose.
+fn by_compose<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    db: &str,
+    sql: &str,
+    args: &[SqlValue],
+) -> Result<HashMap<String, Vec<(String, T)>>> {
+    let action = || "list composes".to_owned();
+    let mut map: HashMap<String, Vec<(String, T)>> = HashMap::new();
+    let mut st = conn.prepare_cached(sql).ctx(db, action)?;
+    let mut rows = st.query(params_from_iter(args)).ctx(db, action)?;
+    while let Some(r) = rows.next().ctx(db, action)? {
+        let id: String = r.get(0).ctx(db, action)?;
+        map.entry(id)
+            .or_default()
+            .push((r.get(1).ctx(db, action)?, r.get(2).ctx(db, action)?));
+    }
+    Ok(map)
 }
 
 /// Summaries of the composes `filter` matches: the rows, their
@@ -400,58 +411,24 @@ fn summaries(conn: &Connection, db: &str, filter: &ListFilter) -> Result<Vec<Com
         })
         .ctx(db, action)?;
     let matching = format!("SELECT id FROM composes{filter_sql}");
-    let by_compose = |sql: String| -> Result<HashMap<String, Vec<(String, SqlValue)>>> {
-        let mut map: HashMap<String, Vec<(String, SqlValue)>> = HashMap::new();
-        let mut st = conn.prepare_cached(&sql).ctx(db, action)?;
-        let mut rows = st.query(params_from_iter(&args)).ctx(db, action)?;
-        while let Some(r) = rows.next().ctx(db, action)? {
-            let (id, arch, value): (String, String, SqlValue) = (
-                r.get(0).ctx(db, action)?,
-                r.get(1).ctx(db, action)?,
-                r.get(2).ctx(db, action)?,
-            );
-            map.entry(id).or_default().push((arch, value));
-        }
-        Ok(map)
-    };
-    let mut repos = by_compose(format!(
-        "SELECT compose_id, arch, path FROM compose_repos WHERE compose_id IN ({matching})"
-    ))?;
-    let mut counts = by_compose(format!(
-        "SELECT compose_id, arch, count FROM compose_package_lists \
-         WHERE compose_id IN ({matching})"
-    ))?;
-    rows.into_iter()
-        .map(|row| {
-            let repos = repos
-                .remove(&row.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(arch, v)| match v {
-                    SqlValue::Text(path) => Ok((arch, path)),
-                    _ => Err(stored::corrupt(
-                        db,
-                        &row.id,
-                        "a repository path is not text".into(),
-                    )),
-                })
-                .collect::<Result<_>>()?;
-            let counts = counts
-                .remove(&row.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(arch, v)| match v {
-                    SqlValue::Integer(n) => Ok((arch, n)),
-                    _ => Err(stored::corrupt(
-                        db,
-                        &row.id,
-                        "a package count is not a number".into(),
-                    )),
-                })
-                .collect::<Result<_>>()?;
-            stored::build_summary(db, row, repos, counts)
-        })
-        .collect()
+    let repos = by_compose::<String>(
+        conn,
+        db,
+        &format!(
+            "SELECT compose_id, arch, path FROM compose_repos WHERE compose_id IN ({matching})"
+        ),
+        &args,
+    )?;
+    let counts = by_compose::<i64>(
+        conn,
+        db,
+        &format!(
+            "SELECT compose_id, arch, count FROM compose_package_lists \
+             WHERE compose_id IN ({matching})"
+        ),
+        &args,
+    )?;
+    stored::build_summaries(db, rows, repos, counts)
 }
 
 /// Every compose, newest first, and every compose-on-compose input.

@@ -8,7 +8,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::record::{ComposeType, Input, InputKind, Outputs};
-use crate::Owner;
+use crate::{Owner, State};
 
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
