@@ -152,6 +152,64 @@ fn the_schema_file_can_be_applied_by_hand(pg: &Pg) {
     assert_eq!(id, "apache-2.4-20261125.n.0");
 }
 
+/// The columns, types, constraints and indexes of the schema `strata`.
+fn schema_shape(pg: &Pg, url: &str) -> String {
+    let db = db_name(url);
+    let columns = pg.0.psql(
+        db,
+        "SELECT string_agg(format('%s.%s %s %s %s', table_name, column_name, data_type, \
+         is_nullable, ordinal_position), E'\\n' ORDER BY table_name, ordinal_position) \
+         FROM information_schema.columns WHERE table_schema = 'strata' \
+         AND table_name <> 'schema_version'",
+    );
+    let constraints = pg.0.psql(
+        db,
+        "SELECT string_agg(format('%s %s', conrelid::regclass, pg_get_constraintdef(oid)), \
+         E'\\n' ORDER BY conrelid::regclass::text, pg_get_constraintdef(oid)) \
+         FROM pg_constraint WHERE connamespace = 'strata'::regnamespace",
+    );
+    let indexes = pg.0.psql(
+        db,
+        "SELECT string_agg(indexdef, E'\\n' ORDER BY indexdef) FROM pg_indexes \
+         WHERE schemaname = 'strata'",
+    );
+    let versions = pg.0.psql(
+        db,
+        "SELECT string_agg(version::text, ',' ORDER BY version) FROM strata.schema_version",
+    );
+    format!("{columns}\n{constraints}\n{indexes}\nversions {versions}")
+}
+
+fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
+    let new = pg.fresh();
+    drop(new.open());
+    let old = pg.fresh();
+    pg.load_v1(&old);
+    drop(old.open());
+    let (new, old) = (
+        schema_shape(pg, &new.location),
+        schema_shape(pg, &old.location),
+    );
+    assert!(
+        old.contains("composes.owner_pid_namespace bigint YES 26"),
+        "{old}"
+    );
+    assert!(
+        old.contains("compose_package_lists.nevras bytea NO 4"),
+        "{old}"
+    );
+    assert!(!old.contains("compose_packages."), "{old}");
+    assert_eq!(
+        old.rsplit_once('\n').unwrap().1,
+        "versions 1,2",
+        "an update records each version"
+    );
+    // Apart from the versions applied, the same.
+    let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
+    assert_eq!(strip(&new), strip(&old));
+    assert!(new.ends_with("versions 2"), "{new}");
+}
+
 fn corrupt_rows_are_reported_not_guessed(pg: &Pg) {
     let t = pg.fresh();
     let id = t.open().begin(&new("apache", "2.4")).unwrap().id;
@@ -263,6 +321,10 @@ fn main() -> ExitCode {
         (
             "the_schema_file_can_be_applied_by_hand",
             the_schema_file_can_be_applied_by_hand,
+        ),
+        (
+            "an_updated_version_1_database_has_the_schema_of_a_new_one",
+            an_updated_version_1_database_has_the_schema_of_a_new_one,
         ),
         (
             "corrupt_rows_are_reported_not_guessed",
