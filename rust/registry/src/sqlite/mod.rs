@@ -190,46 +190,51 @@ impl SqliteRegistry {
     }
 }
 
-/// A read-only connection that has read the schema version, so the WAL
-/// index is open; `immutable` where the `-shm` file can be neither found
-/// nor created (see the module documentation).
+/// A connection that only reads and has read a table, so the WAL index
+/// is open. Where the file and folder may be written, it is a read-write
+/// connection (never creating the file) with `query_only` set: SQLite then
+/// refuses every write, and the last connection to close still removes
+/// the `-wal` and `-shm` files, as writers do; a read-only connection would
+/// leave them behind, owned by whoever read last. Else it is a read-only
+/// connection, and where the `-shm` file can be neither found nor created,
+/// an `immutable` one (see the module documentation).
 fn open_reader(path: &Path, db: &str) -> Result<Connection> {
     let open_error = |source: crate::BoxError| RegistryError::Open {
         db: db.to_owned(),
         source,
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let probe = |conn: &Connection| -> rusqlite::Result<()> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // Reading a table, not only the header, opens the WAL index.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+    let cannot_write = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
     };
-    let first = Connection::open_with_flags(path, flags).and_then(|conn| {
-        probe(&conn)?;
-        Ok(conn)
-    });
-    match first {
-        Ok(conn) => Ok(conn),
-        Err(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
-            ) =>
-        {
-            tracing::debug!(db, error = %e, "reading the registry as immutable");
-            let conn = Connection::open_with_flags(
-                immutable_uri(path).map_err(|_| open_error(e.into()))?,
-                flags | OpenFlags::SQLITE_OPEN_URI,
-            )
-            .and_then(|conn| {
-                probe(&conn)?;
-                Ok(conn)
-            })
-            .map_err(|e| open_error(e.into()))?;
-            Ok(conn)
-        }
-        Err(e) => Err(open_error(e.into())),
-    }
+    let open = |path: &Path, flags: OpenFlags| {
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "query_only", true)?;
+        // Reading a table, not only the header, opens the WAL index.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok::<_, rusqlite::Error>(conn)
+    };
+    let e = match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(conn) => return Ok(conn),
+        Err(e) if cannot_write(&e) => e,
+        Err(e) => return Err(open_error(e.into())),
+    };
+    tracing::debug!(db, error = %e, "reading the registry through a read-only connection");
+    let e = match open(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(conn) => return Ok(conn),
+        Err(e) if cannot_write(&e) => e,
+        Err(e) => return Err(open_error(e.into())),
+    };
+    tracing::debug!(db, error = %e, "reading the registry as immutable");
+    let uri = immutable_uri(path).map_err(|_| open_error(e.into()))?;
+    open(
+        Path::new(&uri),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(e.into()))
 }
 
 /// `file:PATH?immutable=1`, with the characters a URI gives meaning to
