@@ -7,11 +7,12 @@
 //! readers go on while a compose is recorded, and the busy timeout makes
 //! writers queue instead of failing.
 //!
-//! Readers ([`SqliteRegistry::open_read_only`]) open the file read-only
-//! and create nothing. A WAL database needs its `-shm` file even to be
-//! read; where the folder is read-only and no writer left one behind,
-//! nothing can be writing either (a writer needs that folder), so the file
-//! is then opened `immutable`, without locks or shared memory.
+//! Readers ([`SqliteRegistry::open_read_only`]) never create the file or
+//! its folder, and SQLite refuses their writes (`query_only`). A WAL
+//! database needs its `-shm` file even to be read; where the folder is
+//! read-only and no writer left one behind, nothing can be writing either
+//! (a writer needs that folder), so the file is then opened `immutable`,
+//! without locks or shared memory.
 
 mod schema;
 #[cfg(test)]
