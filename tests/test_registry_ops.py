@@ -153,30 +153,39 @@ def test_prune_keeps_last_good_and_inputs_of_kept_stacks(strata_bin, tmp_path, s
     b0 = site.compose_json(test_stack.base(tmp_path, stack_repos))["id"]
     broken = test_stack.base(tmp_path, stack_repos, packages=("libfoo", "libbroken"),
                              file="broken.yaml")
-    failed = site.compose_json(broken, rc=1)["id"]
+    old_failure = site.compose_json(broken, rc=1)
     a0 = site.compose_json(test_stack.apache(tmp_path, stack_repos))["id"]
     p0 = site.compose_json(test_stack.php(tmp_path, stack_repos))["id"]
     b1 = site.compose_json(test_stack.base(tmp_path, stack_repos))["id"]
     b2 = site.compose_json(test_stack.base(tmp_path, stack_repos))["id"]
     a1 = site.compose_json(test_stack.apache(tmp_path, stack_repos))["id"]
+    new_failure = site.compose_json(broken, rc=1)["id"]
+    # The first failure happened a month ago.
+    month = 30 * 86400
+    with sqlite3.connect(site.registry) as db:
+        db.execute("UPDATE composes SET started_at = started_at - ?, finished_at = ? WHERE id = ?",
+                   (month, old_failure["finished_at"] - month, old_failure["id"]))
+    failed = old_failure["id"]
     # php's stack: apache a0 directly, base b0 through it.
     assert test_stack.compose_ids(site.show(p0)) == {
         "apache:2.4": ("compose", a0), "base-runtime:f40": ("stack_compose", b0)}
     before = [r["id"] for r in site.list()]
-    args = ("composes", "prune", "--keep", "1", "--keep-failed-days", "0", "--delete-output",
-            "--config", site.config)
+    # Failed composes are kept 14 days by default.
+    args = ("composes", "prune", "--keep", "1", "--delete-output", "--config", site.config)
 
     r = site.run(*args, "--dry-run", check_rc=0)
     lines = r.stdout.splitlines()
     assert lines[:3] == [
         f"would remove {b1}: finished, older than the 1 newest finished composes of its stream, "
         "and no kept compose uses it",
-        f"would remove {failed}: failed before " + lines[1].split("failed before ")[1],
+        f"would remove {failed}: failed before "
+        + lines[1].removeprefix(f"would remove {failed}: failed before "),
         f"would delete {site.out / b1}",
     ], r.stdout
-    assert lines[1].endswith(", and no kept compose uses it")
+    assert lines[1].endswith(" UTC, and no kept compose uses it"), lines[1]
     keep = {line.split(":", 1)[0][len("keep "):]: line.split(": ", 1)[1]
             for line in lines[3:]}
+    assert keep.pop(new_failure).startswith("failed after "), r.stdout
     assert keep == {
         a1: "the last good compose of its stream",
         b2: f"the last good compose of its stream; an input of {a1}, which is kept",
@@ -184,7 +193,7 @@ def test_prune_keeps_last_good_and_inputs_of_kept_stacks(strata_bin, tmp_path, s
         a0: f"an input of {p0}, which is kept",
         b0: f"an input of {p0}, which is kept; an input of {a0}, which is kept",
     }, r.stdout
-    assert "would remove 2 compose record(s), kept 5" in r.stderr
+    assert "would remove 2 compose record(s), kept 6" in r.stderr
     # A dry run changes nothing.
     assert [x["id"] for x in site.list()] == before
     assert (site.out / b1).is_dir()
