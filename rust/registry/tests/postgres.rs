@@ -300,6 +300,14 @@ fn permission_errors_name_the_action(pg: &Pg) {
     let all = reg.list(&Default::default()).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, State::Started);
+
+    // Opened for reading, the role reads; writes fail in the session
+    // itself (read-only transactions), whatever the grants.
+    let mut reader = PgRegistry::connect_read_only(&url).unwrap();
+    assert_eq!(reader.list_summaries(&Default::default()).unwrap().len(), 1);
+    let err = reader.abandon(&all[0].id, "gone").unwrap_err();
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("read-only transaction"), "{cause}");
 }
 
 fn main() -> ExitCode {
