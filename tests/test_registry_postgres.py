@@ -99,11 +99,12 @@ def test_the_configuration_names_the_database(strata_bin, tmp_path, pg_url):  # 
     listed = json.loads(run(strata_bin, "composes", "list", "--config", config, "--json").stdout)
     assert [x["id"] for x in listed] == [rec["id"]]
     assert strata.get_compose(rec["id"], config=config)["state"] == "finished"
-    # --registry wins over the configuration.
+    # --registry wins over the configuration; reading creates nothing.
     local = tmp_path / "local.sqlite"
-    assert json.loads(run(strata_bin, "composes", "list", "--config", config, "--registry",
-                          local, "--json").stdout) == []
-    assert local.is_file()
+    r = run(strata_bin, "composes", "list", "--config", config, "--registry", local, "--json",
+            rc=2)
+    assert f"there is no compose registry at {local}" in r.stderr
+    assert not local.exists()
 
     both = tmp_path / "both.toml"
     both.write_text(f'[registry]\nurl = "{pg_url}"\npath = "r.sqlite"\n')
@@ -127,11 +128,14 @@ def test_python_composes_into_postgres(tmp_path, pg_cluster, pg_url):  # noqa: F
     assert strata.latest_compose("php", "8.2", registry=pg_url)["id"] == php["id"]
     assert pg_cluster.psql(db_of(pg_url), "SELECT count(*) FROM strata.composes") == "2"
 
-    # A path is still a SQLite file, as str or os.PathLike.
+    # A path is still a SQLite file, as str or os.PathLike (and reading
+    # one that does not exist creates nothing).
     local = tmp_path / "local.sqlite"
-    assert strata.list_composes(registry=local) == []
-    assert strata.latest_compose("apache", "2.4", registry=str(local)) is None
-    assert local.is_file()
+    with pytest.raises(strata.RegistryError, match=f"there is no compose registry at {local}"):
+        strata.list_composes(registry=local)
+    with pytest.raises(strata.RegistryError, match=f"there is no compose registry at {local}"):
+        strata.latest_compose("apache", "2.4", registry=str(local))
+    assert not local.exists()
 
 
 def test_processes_composing_at_once_get_distinct_ids(strata_bin, tmp_path, pg_url):  # noqa: F811

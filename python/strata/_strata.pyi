@@ -116,13 +116,22 @@ def list_composes(
     limit: Optional[int] = None,
     registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
-) -> list[dict[str, Any]]: ...
+) -> list[dict[str, Any]]:
+    """Compose summaries, newest first: the records without "inputs",
+    "packages", "report" and "timings", with "package_counts" ({arch: n}).
+    The functions that only read (this one, get_compose, latest_compose,
+    stack_tree) open the registry read-only and create nothing: a registry
+    that does not exist raises RegistryError."""
+
 def get_compose(
     compose_id: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]: ...
+) -> Optional[dict[str, Any]]:
+    """The whole record, or None."""
+
 def latest_compose(
     name: str, stream: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]: ...
+) -> Optional[dict[str, Any]]:
+    """The whole record of the last good compose of NAME:STREAM, or None."""
 
 def stack_tree(
     spec: str,

@@ -1,7 +1,9 @@
 //! `strata compose module`, `strata composes list|show`, `strata latest`,
 //! `strata validate`: argument handling and printing; the work is in
-//! strata-compose and strata-registry.
+//! strata-compose and strata-registry. What only reads opens the registry
+//! read-only, and free text from it is printed escaped, one line a field.
 
+use super::composes::{one_line, open_read_only};
 use super::{
     progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
     TreeArgs, ValidateArgs,
@@ -13,7 +15,7 @@ use strata_compose::config::Config;
 use strata_compose::interrupt::signal_name;
 use strata_compose::module::{compose_module, compose_time, ComposeOutcome, ComposeRequest};
 use strata_compose::{Interrupt, Progress};
-use strata_registry::{ComposeRecord, ListFilter, Registry, State};
+use strata_registry::{ComposeRecord, ComposeSummary, ListFilter, Owner, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -143,8 +145,20 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ComposeOutcome::GateFailed { record, reports } => {
+        ComposeOutcome::GateFailed {
+            mut record,
+            reports,
+        } => {
             if args.json {
+                // The registry keeps a report up to a size; what is
+                // printed here is the whole of it.
+                if record
+                    .report
+                    .as_ref()
+                    .is_some_and(|r| r.get("report_cut").is_some())
+                {
+                    record.report = Some(serde_json::to_value(&reports)?);
+                }
                 serde_json::to_writer_pretty(&mut out, &record)?;
                 writeln!(out)?;
             } else {
@@ -189,7 +203,7 @@ fn parse_module(spec: &str) -> (Option<String>, Option<String>) {
     }
 }
 
-fn print_table(out: &mut impl Write, recs: &[ComposeRecord]) -> std::io::Result<()> {
+fn print_table(out: &mut impl Write, recs: &[ComposeSummary]) -> std::io::Result<()> {
     let w = recs.iter().map(|r| r.id.len()).max().unwrap_or(10).max(10);
     writeln!(
         out,
@@ -203,8 +217,11 @@ fn print_table(out: &mut impl Write, recs: &[ComposeRecord]) -> std::io::Result<
             r.id,
             r.state.to_string(),
             fmt_time(r.started_at),
-            format!("{}:{}:{}:{}", r.name, r.stream, r.version, r.context),
-            r.arches.join(",")
+            one_line(&format!(
+                "{}:{}:{}:{}",
+                r.name, r.stream, r.version, r.context
+            )),
+            one_line(&r.arches.join(","))
         )?;
     }
     Ok(())
@@ -218,7 +235,7 @@ fn fmt_time(t: i64) -> String {
 
 pub fn run_list(args: ComposesListArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
-    let registry = open_registry(&args.registry, &config)?;
+    let registry = open_read_only(&args.registry, &config)?;
     let (name, stream) = args
         .module
         .as_deref()
@@ -229,7 +246,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
         .as_deref()
         .map(|s| s.parse::<State>())
         .transpose()?;
-    let recs = registry.list(&ListFilter {
+    let recs = registry.list_summaries(&ListFilter {
         name,
         stream,
         state,
@@ -247,7 +264,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
 
 pub fn run_show(args: ComposesShowArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
-    let registry = open_registry(&args.registry, &config)?;
+    let registry = open_read_only(&args.registry, &config)?;
     let rec = registry
         .get(&args.compose_id)?
         .ok_or_else(|| format!("no compose `{}` in the registry", args.compose_id))?;
@@ -257,76 +274,124 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "Compose: {}", rec.id)?;
-    writeln!(out, "State: {}", rec.state)?;
-    writeln!(out, "Module: {}:{}", rec.name, rec.stream)?;
+    let path = |p: &std::path::Path| one_line(&p.display().to_string()).into_owned();
+    writeln!(out, "Compose: {}", one_line(&rec.id))?;
+    if rec.state == State::Started {
+        // Whether it still runs is what a reader of a started compose
+        // wants to know next.
+        let liveness = Owner::liveness_of(rec.owner.as_ref(), Owner::current().as_ref());
+        writeln!(out, "State: started ({})", one_line(liveness.reason()))?;
+    } else {
+        writeln!(out, "State: {}", rec.state)?;
+    }
+    writeln!(
+        out,
+        "Module: {}",
+        one_line(&format!("{}:{}", rec.name, rec.stream))
+    )?;
     writeln!(out, "Version: {}", rec.version)?;
-    writeln!(out, "Context: {}", rec.context)?;
-    writeln!(out, "Arches: {}", rec.arches.join(" "))?;
+    writeln!(out, "Context: {}", one_line(&rec.context))?;
+    writeln!(out, "Arches: {}", one_line(&rec.arches.join(" ")))?;
     writeln!(
         out,
         "Definition: {} (sha256 {})",
-        rec.definition_path.display(),
-        rec.definition_digest
+        path(&rec.definition_path),
+        one_line(&rec.definition_digest)
     )?;
-    writeln!(out, "SCM: {}", rec.scm_ref.as_deref().unwrap_or("(none)"))?;
+    writeln!(
+        out,
+        "SCM: {}",
+        one_line(rec.scm_ref.as_deref().unwrap_or("(none)"))
+    )?;
+    if let Some(owner) = &rec.owner {
+        writeln!(out, "Owner: {}", one_line(&owner.to_string()))?;
+    }
     writeln!(out, "Started: {}", fmt_time(rec.started_at))?;
     if let Some(f) = rec.finished_at {
         writeln!(out, "Finished: {}", fmt_time(f))?;
     }
     writeln!(out, "Inputs:")?;
     for i in &rec.inputs {
-        writeln!(out, "  {} {} {} ({})", i.kind, i.name, i.ident, i.location)?;
+        writeln!(
+            out,
+            "  {} {} {} ({})",
+            i.kind,
+            one_line(&i.name),
+            one_line(&i.ident),
+            one_line(&i.location)
+        )?;
     }
     if let Some(o) = &rec.outputs {
-        writeln!(out, "Output: {}", o.path.display())?;
+        writeln!(out, "Output: {}", path(&o.path))?;
         for (arch, p) in &o.repos {
-            writeln!(out, "  {arch}: {}", p.display())?;
+            writeln!(out, "  {}: {}", one_line(arch), path(p))?;
         }
         for (arch, p) in stack_repos(&rec) {
-            writeln!(out, "  {arch}: {} (the whole stack)", p.display())?;
+            writeln!(out, "  {}: {} (the whole stack)", one_line(&arch), path(&p))?;
         }
     }
     let total: usize = rec.packages.values().map(|s| s.len()).sum();
     writeln!(out, "Packages: {total}")?;
     for (arch, set) in &rec.packages {
         for nevra in set {
-            writeln!(out, "  {arch} {nevra}")?;
+            writeln!(out, "  {} {}", one_line(arch), one_line(nevra))?;
         }
     }
     if let Some(e) = &rec.error {
-        writeln!(out, "Error: {e}")?;
+        // Errors run over several lines (a chain of causes): each is
+        // indented under the heading, so none can pass for a field.
+        let mut lines = e.lines();
+        match (lines.next(), lines.clone().next()) {
+            (Some(first), None) => writeln!(out, "Error: {}", one_line(first))?,
+            _ => {
+                writeln!(out, "Error:")?;
+                for line in e.lines() {
+                    writeln!(out, "  {}", one_line(line))?;
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_latest(args: LatestArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
-    let registry = open_registry(&args.registry, &config)?;
+    let registry = open_read_only(&args.registry, &config)?;
     let Some((name, stream)) = args.module.split_once(':') else {
         return Err(format!("`{}` is not NAME:STREAM", args.module).into());
     };
     let mut out = std::io::stdout().lock();
-    match registry.latest_good(name, stream)? {
-        Some(rec) => {
-            if args.json {
-                serde_json::to_writer_pretty(&mut out, &rec)?;
-                writeln!(out)?;
-            } else {
-                writeln!(
-                    out,
-                    "{}\t{}",
-                    rec.id,
-                    rec.outputs
+    // The JSON is the whole record; the text needs no package lists.
+    let found = if args.json {
+        registry.latest_good(name, stream)?.map(|rec| {
+            serde_json::to_writer_pretty(&mut out, &rec).map_err(std::io::Error::from)?;
+            writeln!(out)
+        })
+    } else {
+        registry.latest_good_summary(name, stream)?.map(|s| {
+            writeln!(
+                out,
+                "{}\t{}",
+                s.id,
+                one_line(
+                    &s.outputs
                         .as_ref()
                         .map(|o| o.path.display().to_string())
                         .unwrap_or_default()
-                )?;
-            }
+                )
+            )
+        })
+    };
+    match found {
+        Some(written) => {
+            written?;
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!("error: {name}:{stream} has no good compose");
+            eprintln!(
+                "error: {} has no good compose",
+                one_line(&format!("{name}:{stream}"))
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -352,7 +417,7 @@ fn stack_repos(rec: &ComposeRecord) -> Vec<(String, std::path::PathBuf)> {
 
 pub fn run_tree(args: TreeArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
-    let registry = open_registry(&args.registry, &config)?;
+    let registry = open_read_only(&args.registry, &config)?;
     let path = std::path::Path::new(&args.what);
     let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {
         let (def, _) = strata_compose::module::read_definition(path)?;

@@ -9,6 +9,7 @@ use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions};
 
 mod compose;
+mod composes;
 
 #[derive(Parser)]
 #[command(
@@ -111,6 +112,57 @@ enum ComposesCommand {
     List(ComposesListArgs),
     /// Show one compose: state, inputs, packages, outputs, error.
     Show(ComposesShowArgs),
+    /// Mark a started compose whose process is gone as failed.
+    Abandon(ComposesAbandonArgs),
+    /// Remove the records (and optionally the published directories) of
+    /// composes nothing needs any more.
+    Prune(ComposesPruneArgs),
+}
+
+#[derive(Args)]
+struct ComposesAbandonArgs {
+    /// The started compose to mark failed.
+    #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+    compose_id: Option<String>,
+    /// Mark failed every started compose whose process is provably gone
+    /// (of this host: process ended, or the host restarted since).
+    #[arg(long)]
+    dead: bool,
+    /// Mark COMPOSE_ID failed even when its process is not provably gone
+    /// (it runs on another host, or records no owner, or still runs).
+    #[arg(long, requires = "compose_id")]
+    force: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ComposesPruneArgs {
+    /// Keep the N newest finished composes of each stream (the last good
+    /// one is always kept).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    keep: usize,
+    /// Keep failed composes that ended less than DAYS days ago.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    keep_failed_days: u32,
+    /// Keep this compose, and what it was built on (repeatable).
+    #[arg(long = "pin", value_name = "COMPOSE_ID")]
+    pins: Vec<String>,
+    /// Show what would be removed and why the rest is kept; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also delete the published directory of each removed compose, when
+    /// it is OUT/<compose-id> (anything else is left, and said so).
+    #[arg(long)]
+    delete_output: bool,
+    /// The folder composes are published in; default: [compose] out.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(Args)]
@@ -359,6 +411,8 @@ fn main() -> ExitCode {
         Command::Compose(ComposeCommand::Module(args)) => compose::run_compose_module(args),
         Command::Composes(ComposesCommand::List(args)) => compose::run_list(args),
         Command::Composes(ComposesCommand::Show(args)) => compose::run_show(args),
+        Command::Composes(ComposesCommand::Abandon(args)) => composes::run_abandon(args),
+        Command::Composes(ComposesCommand::Prune(args)) => composes::run_prune(args),
         Command::Latest(args) => compose::run_latest(args),
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),

@@ -595,6 +595,9 @@ pub fn compose_module(
         .clone()
         .or_else(|| detect_scm_ref(&req.definition));
     req.interrupt.check()?;
+    // Composes of this stream whose process died (kill -9, a reboot) would
+    // stay `started` for good: end them first.
+    registry.abandon_dead(Some((&def.name, &def.stream)))?;
     let record = registry.begin(&NewCompose {
         name: def.name.clone(),
         stream: def.stream.clone(),
@@ -607,6 +610,7 @@ pub fn compose_module(
         version: modulemd_version(req.started_at),
         context: context(&def),
         inputs: inputs.clone(),
+        owner: strata_registry::Owner::current(),
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");

@@ -896,6 +896,7 @@ mod test {
                     version: 1,
                     context: "00000000".into(),
                     inputs: vec![],
+                    owner: None,
                 })
                 .unwrap();
             let path = path(&rec.id);

@@ -415,6 +415,7 @@ mod test {
                 version: 1,
                 context: "00000000".into(),
                 inputs,
+                owner: None,
             })
             .unwrap();
         let outcome = if ok {

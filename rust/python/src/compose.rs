@@ -8,7 +8,7 @@ use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
-use strata_compose::config::{open_registry, Config};
+use strata_compose::config::{open_registry, registry_location, Config};
 use strata_compose::error::error_chain;
 use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
 use strata_compose::{ComposeOutcome, Interrupt, Quiet};
@@ -43,6 +43,17 @@ fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
 
 fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
     Config::load(config.as_deref()).map_err(compose_err)
+}
+
+/// The registry for a function that only reads: it creates nothing (a
+/// registry that does not exist is a RegistryError) and works read-only.
+fn open_read_only(
+    registry: Option<&PathBuf>,
+    config: &Config,
+) -> PyResult<Box<dyn strata_registry::Registry>> {
+    let location =
+        registry_location(registry.map(|r| r.as_os_str()), config).map_err(compose_err)?;
+    strata_registry::open_read_only(&location).map_err(registry_err)
 }
 
 /// Reads and checks a `strata-module` definition; returns it as a dict.
@@ -291,7 +302,9 @@ fn die_of(py: Python<'_>, signum: i32) -> PyResult<()> {
     Ok(())
 }
 
-/// Compose records, newest first, as dicts.
+/// Compose summaries, newest first, as dicts: the records without their
+/// inputs, package lists, report and timings (`package_counts` gives the
+/// number of packages per arch); `get_compose` reads one whole.
 #[pyfunction]
 #[pyo3(signature = (*, name=None, stream=None, state=None, limit=None, registry=None, config=None))]
 pub fn list_composes(
@@ -304,14 +317,13 @@ pub fn list_composes(
     config: Option<PathBuf>,
 ) -> PyResult<Py<PyList>> {
     let config = load_config(config)?;
-    let reg =
-        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let reg = open_read_only(registry.as_ref(), &config)?;
     let state = state
         .map(|s| s.parse::<State>())
         .transpose()
         .map_err(|e| RegistryError::new_err(e.to_string()))?;
     let recs = reg
-        .list(&ListFilter {
+        .list_summaries(&ListFilter {
             name,
             stream,
             state,
@@ -335,8 +347,7 @@ pub fn get_compose(
     config: Option<PathBuf>,
 ) -> PyResult<Option<PyObject>> {
     let config = load_config(config)?;
-    let reg =
-        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let reg = open_read_only(registry.as_ref(), &config)?;
     reg.get(compose_id)
         .map_err(registry_err)?
         .map(|r| to_py(py, &r))
@@ -354,8 +365,7 @@ pub fn latest_compose(
     config: Option<PathBuf>,
 ) -> PyResult<Option<PyObject>> {
     let config = load_config(config)?;
-    let reg =
-        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let reg = open_read_only(registry.as_ref(), &config)?;
     reg.latest_good(name, stream)
         .map_err(registry_err)?
         .map(|r| to_py(py, &r))
@@ -376,8 +386,7 @@ pub fn stack_tree(
     config: Option<PathBuf>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
-    let reg =
-        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let reg = open_read_only(registry.as_ref(), &config)?;
     let id = match (compose_id, spec.split_once(':')) {
         (Some(id), _) => id,
         (None, Some((name, stream))) => {

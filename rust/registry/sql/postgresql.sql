@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 1.
+-- Strata compose registry: PostgreSQL schema, version 2.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -8,9 +8,13 @@
 --     psql -v ON_ERROR_STOP=1 -1 -f postgresql.sql koji
 --
 -- `strata.schema_version` holds one row per schema version applied.
--- Strata refuses a database whose highest version is newer than it knows.
--- The columns match the SQLite backend's (TEXT and BIGINT; JSON kept as
--- text, so that records read back byte for byte).
+-- Strata refuses a database whose highest version is newer than it knows,
+-- and updates an older one itself when it connects with the rights to
+-- (`MIGRATIONS` in src/postgres/mod.rs; moving version 1's package rows
+-- into compressed lists needs code, not only SQL). The columns match the
+-- SQLite backend's (TEXT, BIGINT and BYTEA; JSON kept as text, so that
+-- records read back byte for byte), in the same order as an updated
+-- version-1 database has them.
 
 CREATE SCHEMA IF NOT EXISTS strata;
 
@@ -44,6 +48,14 @@ CREATE TABLE strata.composes (
     timings           TEXT,              -- JSON
     error             TEXT,
     report            TEXT,              -- JSON
+    -- Who runs the compose (all set, or none): host name, PID, the
+    -- process's start time in clock ticks after boot (/proc/<pid>/stat
+    -- field 22), the boot ID, the PID namespace's inode.
+    owner_host          TEXT,
+    owner_pid           BIGINT,
+    owner_start_time    BIGINT,
+    owner_boot_id       TEXT,
+    owner_pid_namespace BIGINT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
@@ -66,11 +78,13 @@ CREATE TABLE strata.compose_repos (
     PRIMARY KEY (compose_id, arch)
 );
 
-CREATE TABLE strata.compose_packages (
-    compose_id TEXT NOT NULL REFERENCES strata.composes (id),
-    arch       TEXT NOT NULL,
-    nevra      TEXT NOT NULL,
-    PRIMARY KEY (compose_id, arch, nevra)
+CREATE TABLE strata.compose_package_lists (
+    compose_id TEXT   NOT NULL REFERENCES strata.composes (id),
+    arch       TEXT   NOT NULL,
+    count      BIGINT NOT NULL,
+    -- zstd of the sorted NEVRAs joined by newlines.
+    nevras     BYTEA  NOT NULL,
+    PRIMARY KEY (compose_id, arch)
 );
 
-INSERT INTO strata.schema_version (version) VALUES (1);
+INSERT INTO strata.schema_version (version) VALUES (2);

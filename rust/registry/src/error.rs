@@ -25,6 +25,33 @@ pub enum RegistryError {
     )]
     NewerSchema { db: String, found: i64, known: i64 },
 
+    /// Opening for reading only found nothing: reading never creates a
+    /// registry, so a mistyped `--registry` is not taken for an empty one.
+    #[error("there is no compose registry at {db}: {reason}")]
+    Missing { db: String, reason: String },
+
+    /// A registry of an older schema, opened for reading where it cannot
+    /// be updated (a read-only file or folder, a read-only database role).
+    #[error(
+        "the compose registry {db} has schema version {found} and this Strata reads version \
+         {known}: it must be updated first, which needs write access (any `strata compose \
+         module` or `strata composes prune` run with write access updates it)"
+    )]
+    OldSchema {
+        db: String,
+        found: i64,
+        known: i64,
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// `prune` was asked to keep composes the registry does not hold.
+    #[error(
+        "compose registry {db}: cannot prune: the pinned compose(s) {} are not in the registry",
+        ids.join(", ")
+    )]
+    UnknownPins { db: String, ids: Vec<String> },
+
     /// `--registry` or the configuration names something that cannot be
     /// a registry (e.g. a URL of an unsupported database).
     #[error("cannot use `{location}` as a compose registry: {reason}")]

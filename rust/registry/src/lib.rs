@@ -7,7 +7,14 @@
 //! `strata compose`; [`PgRegistry`] keeps the same records in PostgreSQL
 //! (schema `strata`), for the Koji hub and builders that share a
 //! database. [`open`] opens either from a [`RegistryLocation`] (a path or
-//! a `postgresql://` URL).
+//! a `postgresql://` URL); [`open_read_only`] opens an existing one for
+//! reading only, creating nothing.
+//!
+//! Each compose records its [`Owner`] (host, PID, process start time,
+//! boot ID), so a compose whose process died can be told from one that
+//! still runs and marked failed ([`Registry::abandon_dead`]). Listings read
+//! [`ComposeSummary`]s, without package lists; [`Registry::prune`] removes
+//! the records nothing needs ([`prune`]).
 //!
 //! ```
 //! use strata_registry::{ComposeType, NewCompose, Outcome, Outputs, Registry, SqliteRegistry, State};
@@ -26,6 +33,7 @@
 //!     version: 4020261125100000,
 //!     context: "9edba152".into(),
 //!     inputs: vec![],
+//!     owner: strata_registry::Owner::current(),
 //! })?;
 //! assert_eq!(started.id, "apache-2.4-20261125.n.0");
 //! assert!(registry.latest_good("apache", "2.4")?.is_none());
@@ -45,20 +53,25 @@
 mod compose_id;
 mod error;
 mod location;
+mod owner;
 mod postgres;
+pub mod prune;
 mod record;
 mod sqlite;
 mod stored;
 mod validate;
 
 pub use error::{BoxError, RegistryError, UnknownName};
-pub use location::{open, RegistryLocation};
+pub use location::{open, open_read_only, RegistryLocation};
+pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry};
+pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
-    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs,
-    PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome,
+    Outputs, PackagesByArch, State,
 };
 pub use sqlite::SqliteRegistry;
+pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -80,14 +93,97 @@ pub trait Registry: Send {
 
     fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>>;
 
-    /// The composes `filter` matches, newest first.
+    /// The composes `filter` matches, newest first, whole: with every
+    /// package list. Listings that show no packages read
+    /// [`Registry::list_summaries`] instead.
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>>;
+
+    /// The composes `filter` matches, newest first, without their inputs,
+    /// package lists, reports and timings: a few queries in all, however
+    /// many composes match.
+    fn list_summaries(&self, filter: &ListFilter) -> Result<Vec<ComposeSummary>>;
 
     /// The newest finished compose of `name:stream`. Failed composes and
     /// composes that never ended are never good.
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
+    /// [`Registry::latest_good`] as a summary.
+    fn latest_good_summary(&self, name: &str, stream: &str) -> Result<Option<ComposeSummary>> {
+        Ok(self
+            .list_summaries(&ListFilter {
+                name: Some(name.to_owned()),
+                stream: Some(stream.to_owned()),
+                state: Some(State::Finished),
+                limit: Some(1),
+            })?
+            .pop())
+    }
+
     /// IDs of the composes that used compose `compose_id` as an input,
     /// newest first.
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>>;
+
+    /// Marks a started compose failed with the error `abandoned:
+    /// {reason}`, e.g. "abandoned: its process 1234 on builder1 is gone".
+    /// Like [`Registry::finish`], it fails and changes nothing when the
+    /// compose is no longer started. It does not check the owner: see
+    /// [`Registry::abandon_dead`] and [`Owner::liveness`].
+    fn abandon(&mut self, compose_id: &str, reason: &str) -> Result<ComposeRecord> {
+        self.finish(
+            compose_id,
+            &Outcome::Failed {
+                finished_at: now(),
+                error: format!("abandoned: {reason}"),
+                report: None,
+                packages: PackagesByArch::new(),
+            },
+        )
+    }
+
+    /// Abandons every started compose (of `name:stream`, or all) whose
+    /// owner is provably gone, as this host sees it: a process of this
+    /// host (same host name, boot ID and PID namespace) that no longer
+    /// runs, or one begun on this host name before its last boot.
+    /// Composes of other hosts and composes without an owner are left
+    /// alone. Returns the composes abandoned, newest first.
+    fn abandon_dead(&mut self, module: Option<(&str, &str)>) -> Result<Vec<ComposeRecord>> {
+        let here = Owner::current();
+        let started = self.list_summaries(&ListFilter {
+            name: module.map(|(name, _)| name.to_owned()),
+            stream: module.map(|(_, stream)| stream.to_owned()),
+            state: Some(State::Started),
+            limit: None,
+        })?;
+        let mut abandoned = Vec::new();
+        for compose in started {
+            let Some(owner) = &compose.owner else {
+                continue;
+            };
+            if let Liveness::Gone(reason) = owner.liveness(here.as_ref()) {
+                match self.abandon(&compose.id, &reason) {
+                    Ok(record) => {
+                        tracing::warn!(compose_id = %compose.id, %reason, "compose abandoned");
+                        abandoned.push(record);
+                    }
+                    // Another sweep got there first.
+                    Err(RegistryError::NotStarted { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(abandoned)
+    }
+
+    /// Removes the records `policy` does not keep ([`prune::plan`]), in
+    /// one transaction that holds off new composes, and returns the plan;
+    /// with `dry_run`, removes nothing. The caller deletes published
+    /// directories, if it wants to, after this returns.
+    fn prune(&mut self, policy: &PrunePolicy, dry_run: bool) -> Result<PrunePlan>;
+}
+
+/// Now, in unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -89,6 +89,18 @@ pub fn open(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
     })
 }
 
+/// Opens the existing registry at `location` for reading: it creates no
+/// file, folder or schema ([`RegistryError::Missing`] when there is
+/// none), works on read-only files, folders and database roles, and
+/// refuses every write. A registry of an older schema is updated first
+/// if it can be.
+pub fn open_read_only(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
+    Ok(match location {
+        RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open_read_only(path)?),
+        RegistryLocation::Postgres(url) => Box::new(PgRegistry::connect_read_only(url)?),
+    })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

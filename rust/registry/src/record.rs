@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::UnknownName;
+use crate::owner::Owner;
 
 /// Binary packages of a compose: arch → NEVRAs. Sorted and without
 /// duplicates, so the same compose always reads back the same.
@@ -216,6 +217,10 @@ pub struct NewCompose {
     /// The modulemd context.
     pub context: String,
     pub inputs: Vec<Input>,
+    /// The process that runs the compose ([`Owner::current`]); `None`
+    /// where it cannot be told, and then the compose is never judged
+    /// abandoned automatically.
+    pub owner: Option<Owner>,
 }
 
 /// Where a finished compose was published.
@@ -299,6 +304,126 @@ pub struct ComposeRecord {
     pub timings: Option<serde_json::Value>,
     pub error: Option<String>,
     pub report: Option<serde_json::Value>,
+    /// Who ran the compose; `None` for composes recorded before owners
+    /// were (schema version 1) or where it could not be told.
+    #[serde(default)]
+    pub owner: Option<Owner>,
+}
+
+impl ComposeRecord {
+    /// The whole record: a summary and what summaries leave out. The
+    /// package counts are those of `packages`.
+    pub fn from_summary(
+        summary: ComposeSummary,
+        inputs: Vec<Input>,
+        packages: PackagesByArch,
+        timings: Option<serde_json::Value>,
+        report: Option<serde_json::Value>,
+    ) -> ComposeRecord {
+        let ComposeSummary {
+            id,
+            name,
+            stream,
+            compose_type,
+            date,
+            respin,
+            state,
+            version,
+            context,
+            definition_path,
+            definition_digest,
+            scm_ref,
+            arches,
+            package_counts: _,
+            outputs,
+            started_at,
+            finished_at,
+            error,
+            owner,
+        } = summary;
+        ComposeRecord {
+            id,
+            name,
+            stream,
+            compose_type,
+            date,
+            respin,
+            state,
+            version,
+            context,
+            definition_path,
+            definition_digest,
+            scm_ref,
+            arches,
+            inputs,
+            packages,
+            outputs,
+            started_at,
+            finished_at,
+            timings,
+            error,
+            report,
+            owner,
+        }
+    }
+
+    /// The record without its inputs, package lists, report and timings.
+    pub fn summary(&self) -> ComposeSummary {
+        ComposeSummary {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            stream: self.stream.clone(),
+            compose_type: self.compose_type,
+            date: self.date.clone(),
+            respin: self.respin,
+            state: self.state,
+            version: self.version,
+            context: self.context.clone(),
+            definition_path: self.definition_path.clone(),
+            definition_digest: self.definition_digest.clone(),
+            scm_ref: self.scm_ref.clone(),
+            arches: self.arches.clone(),
+            package_counts: self
+                .packages
+                .iter()
+                .map(|(arch, nevras)| (arch.clone(), nevras.len()))
+                .collect(),
+            outputs: self.outputs.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            error: self.error.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+/// What listings show of a compose: everything but its inputs, package
+/// lists, report and timings, so that listing hundreds of composes reads
+/// one row each instead of thousands of packages. The fields have the
+/// names and meanings of [`ComposeRecord`]'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComposeSummary {
+    pub id: String,
+    pub name: String,
+    pub stream: String,
+    pub compose_type: ComposeType,
+    pub date: String,
+    pub respin: u32,
+    pub state: State,
+    pub version: u64,
+    pub context: String,
+    pub definition_path: PathBuf,
+    pub definition_digest: String,
+    pub scm_ref: Option<String>,
+    pub arches: Vec<String>,
+    /// arch → how many packages the compose has (or chose before failing).
+    pub package_counts: BTreeMap<String, usize>,
+    /// Only for finished composes.
+    pub outputs: Option<Outputs>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+    pub owner: Option<Owner>,
 }
 
 /// Which composes [`crate::Registry::list`] returns; every field left

@@ -1,20 +1,92 @@
 //! Rows as every backend stores them, and the one place that turns them
-//! back into a [`ComposeRecord`]: SQLite and PostgreSQL keep the same
-//! columns (plain TEXT and BIGINT, JSON as text), so what one backend
-//! reads back the other reads back too, and a corrupt row is reported the
-//! same way by both.
+//! back into a [`ComposeRecord`] or [`ComposeSummary`]: SQLite and
+//! PostgreSQL keep the same columns (plain TEXT, BIGINT and a binary
+//! package list, JSON as text), so what one backend reads back the other
+//! reads back too, and a corrupt row is reported the same way by both.
+//!
+//! Package lists are the bulk of a registry: one compressed list per
+//! compose and arch ([`encode_packages`]) instead of a row per NEVRA,
+//! which repeated the compose ID 5,000 times per 5,000-package compose.
 
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use crate::error::RegistryError;
-use crate::record::{ComposeRecord, ComposeType, Input, Outputs, PackagesByArch};
+use crate::owner::Owner;
+use crate::record::{
+    ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, Outputs, PackagesByArch, State,
+};
 use crate::Result;
 
 /// The columns of a `composes` row, in the order [`StoredCompose`] lists
 /// them.
 pub(crate) const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, \
      state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
-     finished_at, output_path, timings, error, report";
+     finished_at, output_path, timings, error, report, owner_host, owner_pid, owner_start_time, \
+     owner_boot_id, owner_pid_namespace";
+
+/// [`RECORD_COLUMNS`] for a summary: no timings or report, and at most
+/// [`ERROR_CAP`] characters of the error (a record written before errors
+/// were capped may hold megabytes).
+pub(crate) const SUMMARY_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, \
+     state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
+     finished_at, output_path, CAST(NULL AS TEXT), substr(error, 1, 65536), CAST(NULL AS TEXT), \
+     owner_host, owner_pid, owner_start_time, owner_boot_id, owner_pid_namespace";
+
+/// The most of an error message the registry keeps, in bytes: the head
+/// and the tail, where a chain of errors names what failed and why. The
+/// whole message still goes to the terminal and the log.
+pub const ERROR_CAP: usize = 64 * 1024;
+
+/// The largest closure report (as JSON text) the registry keeps. A
+/// larger one is replaced by a marker ([`report_text`]): the compose
+/// prints it in full, and a cut JSON document would not parse.
+pub const REPORT_CAP: usize = 1024 * 1024;
+
+/// The most one package list may take uncompressed: far above what
+/// 70,000 NEVRAs need (about 5 MB), so only a corrupt row reaches it.
+pub(crate) const PACKAGE_LIST_LIMIT: usize = 64 * 1024 * 1024;
+
+/// zstd level of package lists. 5,000 sorted NEVRAs of Debian bookworm
+/// (179 KB) take 46 KB at level 3, 41.8 KB at 6 and 41.2 KB at 9, at 200,
+/// 63 and 28 MB/s: level 6 is within 2% of 9 at twice its speed (about
+/// 80 ms for 70,000 NEVRAs, once per arch at finish; reading back runs at
+/// ~900 MB/s at any level).
+const PACKAGE_LIST_LEVEL: i32 = 6;
+
+/// A value in the `WHERE` clause of a listing.
+pub(crate) enum FilterArg {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE … ORDER BY … LIMIT` of a listing, with placeholders as the
+/// backend writes them (`placeholder(1)` is `?1` or `$1`), and their
+/// values in order.
+pub(crate) fn filter_sql(
+    filter: &ListFilter,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<FilterArg>) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args = Vec::new();
+    for (column, value) in [
+        ("name", filter.name.as_deref()),
+        ("stream", filter.stream.as_deref()),
+        ("state", filter.state.map(State::as_str)),
+    ] {
+        if let Some(value) = value {
+            args.push(FilterArg::Text(value.to_owned()));
+            sql.push_str(&format!(" AND {column} = {}", placeholder(args.len())));
+        }
+    }
+    sql.push_str(" ORDER BY seq DESC");
+    if let Some(limit) = filter.limit {
+        args.push(FilterArg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" LIMIT {}", placeholder(args.len())));
+    }
+    (sql, args)
+}
 
 /// A `composes` row as stored, before it is checked.
 pub(crate) struct StoredCompose {
@@ -37,18 +109,26 @@ pub(crate) struct StoredCompose {
     pub timings: Option<String>,
     pub error: Option<String>,
     pub report: Option<String>,
+    pub owner_host: Option<String>,
+    pub owner_pid: Option<i64>,
+    pub owner_start_time: Option<i64>,
+    pub owner_boot_id: Option<String>,
+    pub owner_pid_namespace: Option<i64>,
 }
 
 /// A `compose_inputs` row: kind, name, ident, location.
 pub(crate) type StoredInput = (String, String, String, String);
+
+/// A `compose_package_lists` row without the compose: arch, count, the
+/// compressed list.
+pub(crate) type StoredPackageList = (String, i64, Vec<u8>);
 
 /// Everything stored about one compose, as read.
 pub(crate) struct StoredRecord {
     pub compose: StoredCompose,
     /// In `position` order.
     pub inputs: Vec<StoredInput>,
-    /// `(arch, nevra)`.
-    pub packages: Vec<(String, String)>,
+    pub packages: Vec<StoredPackageList>,
     /// `(arch, path)`; read only when `output_path` is set.
     pub repos: Vec<(String, String)>,
 }
@@ -72,21 +152,266 @@ pub(crate) fn arches_text(arches: &[String]) -> String {
     serde_json::to_string(arches).expect("a list of strings serializes")
 }
 
+/// `text` if it fits in `cap` bytes, else its head and tail around a
+/// `[… N bytes cut …]` line, `cap` bytes at most, cut between characters.
+pub fn cap_text(text: &str, cap: usize) -> Cow<'_, str> {
+    if text.len() <= cap {
+        return Cow::Borrowed(text);
+    }
+    // The marker's length depends on N, which depends on the marker's
+    // length: size it for the largest N first, then the cut only grows.
+    let marker = |n: usize| format!("\n[… {n} bytes cut …]\n");
+    let room = cap.saturating_sub(marker(text.len()).len());
+    let mut head = room / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - (room - room / 2);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    Cow::Owned(format!(
+        "{}{}{}",
+        &text[..head],
+        marker(tail - head),
+        &text[tail..]
+    ))
+}
+
+/// The `error` column for a failure's message: at most [`ERROR_CAP`] bytes.
+pub(crate) fn error_text(error: &str) -> Cow<'_, str> {
+    cap_text(error, ERROR_CAP)
+}
+
+/// The `report` column: the report as JSON, or, when that is longer than
+/// [`REPORT_CAP`], a small document saying so.
+pub(crate) fn report_text(report: &serde_json::Value) -> String {
+    cap_report(json_text(report))
+}
+
+/// `text` (a report as JSON) if it fits in [`REPORT_CAP`], else the
+/// document that stands for a report cut.
+pub(crate) fn cap_report(text: String) -> String {
+    if text.len() <= REPORT_CAP {
+        return text;
+    }
+    json_text(&serde_json::json!({
+        "report_cut": {
+            "bytes": text.len(),
+            "limit": REPORT_CAP,
+            "reason": "the closure report is larger than the compose registry keeps; the \
+                       compose printed it in full",
+        }
+    }))
+}
+
+/// The stored form of each arch's packages: arch, how many, and the
+/// sorted NEVRAs joined by newlines, zstd-compressed. NEVRAs hold no
+/// whitespace or control characters (checked before writing), so the
+/// newline cannot be part of one.
+pub(crate) fn encode_packages(packages: &PackagesByArch) -> Vec<(&str, i64, Vec<u8>)> {
+    packages
+        .iter()
+        .filter(|(_, nevras)| !nevras.is_empty())
+        .map(|(arch, nevras)| {
+            let mut text = Vec::with_capacity(nevras.iter().map(|n| n.len() + 1).sum());
+            for (i, nevra) in nevras.iter().enumerate() {
+                if i > 0 {
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(nevra.as_bytes());
+            }
+            let blob = zstd::bulk::compress(&text, PACKAGE_LIST_LEVEL)
+                .expect("compressing a buffer in memory cannot fail");
+            (arch.as_str(), nevras.len() as i64, blob)
+        })
+        .collect()
+}
+
+/// One arch's package list, checked against its count.
+fn decode_packages(
+    db: &str,
+    compose_id: &str,
+    (arch, count, blob): &StoredPackageList,
+) -> Result<(String, BTreeSet<String>)> {
+    let count = *count;
+    let corrupt = |reason: String| corrupt(db, compose_id, reason);
+    // The size is in the frame header: allocate that much, no more than
+    // the limit, and let the decoder refuse a frame that lies about it.
+    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
+        Ok(Some(size)) if size <= PACKAGE_LIST_LIMIT as u64 => size as usize,
+        Ok(Some(size)) => {
+            return Err(corrupt(format!(
+                "the package list of `{arch}` would be {size} bytes, more than the \
+                 {PACKAGE_LIST_LIMIT} bytes a list may take"
+            )))
+        }
+        _ => {
+            return Err(corrupt(format!(
+                "the package list of `{arch}` is not a zstd frame with its size"
+            )))
+        }
+    };
+    let text = zstd::bulk::decompress(blob, size).map_err(|e| {
+        corrupt(format!(
+            "the package list of `{arch}` does not decompress: {e}"
+        ))
+    })?;
+    let text = String::from_utf8(text)
+        .map_err(|_| corrupt(format!("the package list of `{arch}` is not UTF-8")))?;
+    let nevras: BTreeSet<String> = if text.is_empty() {
+        BTreeSet::new()
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    };
+    if nevras.len() as i64 != count || nevras.contains("") {
+        return Err(corrupt(format!(
+            "the package list of `{arch}` holds {} distinct packages, but its count says {count}",
+            nevras.len()
+        )));
+    }
+    Ok((arch.clone(), nevras))
+}
+
+fn owner(db: &str, s: &StoredCompose) -> Result<Option<Owner>> {
+    let corrupt = |reason: String| corrupt(db, &s.id, reason);
+    match (
+        &s.owner_host,
+        s.owner_pid,
+        s.owner_start_time,
+        &s.owner_boot_id,
+    ) {
+        (None, None, None, None) => Ok(None),
+        (Some(host), Some(pid), Some(start), Some(boot_id)) => Ok(Some(Owner {
+            host: host.clone(),
+            pid: u32::try_from(pid)
+                .map_err(|_| corrupt(format!("owner PID {pid} is out of range")))?,
+            start_time: u64::try_from(start)
+                .map_err(|_| corrupt(format!("owner start time {start} is negative")))?,
+            boot_id: boot_id.clone(),
+            pid_namespace: s
+                .owner_pid_namespace
+                .map(|ns| {
+                    u64::try_from(ns)
+                        .map_err(|_| corrupt(format!("owner PID namespace {ns} is negative")))
+                })
+                .transpose()?,
+        })),
+        _ => Err(corrupt(
+            "its owner is recorded in part (host, PID, start time and boot ID go together)".into(),
+        )),
+    }
+}
+
+/// The fields records and summaries share, checked.
+struct Common {
+    compose_type: ComposeType,
+    respin: u32,
+    state: State,
+    version: u64,
+    arches: Vec<String>,
+    owner: Option<Owner>,
+}
+
+fn common(db: &str, s: &StoredCompose) -> Result<Common> {
+    let corrupt = |reason: String| corrupt(db, &s.id, reason);
+    Ok(Common {
+        compose_type: s
+            .compose_type
+            .parse::<ComposeType>()
+            .map_err(|e| corrupt(e.to_string()))?,
+        respin: u32::try_from(s.respin)
+            .map_err(|_| corrupt(format!("respin {} is out of range", s.respin)))?,
+        state: s.state.parse().map_err(|e| corrupt(format!("{e}")))?,
+        version: u64::try_from(s.version)
+            .map_err(|_| corrupt(format!("version {} is negative", s.version)))?,
+        arches: serde_json::from_str(&s.arches)
+            .map_err(|e| corrupt(format!("`arches` is not a JSON list of names: {e}")))?,
+        owner: owner(db, s)?,
+    })
+}
+
+fn outputs(output_path: Option<String>, repos: Vec<(String, String)>) -> Option<Outputs> {
+    output_path.map(|path| Outputs {
+        path: path.into(),
+        repos: repos
+            .into_iter()
+            .map(|(arch, path)| (arch, PathBuf::from(path)))
+            .collect(),
+    })
+}
+
+/// Checks stored summary rows (read with [`SUMMARY_COLUMNS`]) and builds
+/// them, with their `(arch, path)` repositories and `(arch, count)`
+/// package counts by compose ID.
+pub(crate) fn build_summaries(
+    db: &str,
+    rows: Vec<StoredCompose>,
+    mut repos: HashMap<String, Vec<(String, String)>>,
+    mut counts: HashMap<String, Vec<(String, i64)>>,
+) -> Result<Vec<ComposeSummary>> {
+    rows.into_iter()
+        .map(|row| {
+            let repos = repos.remove(&row.id).unwrap_or_default();
+            let counts = counts.remove(&row.id).unwrap_or_default();
+            build_summary(db, row, repos, counts)
+        })
+        .collect()
+}
+
+/// Checks a stored summary row (read with [`SUMMARY_COLUMNS`]) and builds
+/// it; `repos` and `counts` are `(arch, path)` and `(arch, count)`.
+fn build_summary(
+    db: &str,
+    s: StoredCompose,
+    repos: Vec<(String, String)>,
+    counts: Vec<(String, i64)>,
+) -> Result<ComposeSummary> {
+    let c = common(db, &s)?;
+    let package_counts = counts
+        .into_iter()
+        .map(|(arch, n)| {
+            usize::try_from(n)
+                .map(|n| (arch, n))
+                .map_err(|_| corrupt(db, &s.id, format!("package count {n} is negative")))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Ok(ComposeSummary {
+        compose_type: c.compose_type,
+        date: s.date,
+        respin: c.respin,
+        state: c.state,
+        version: c.version,
+        context: s.context,
+        definition_path: s.definition_path.into(),
+        definition_digest: s.definition_digest,
+        scm_ref: s.scm_ref,
+        arches: c.arches,
+        package_counts,
+        outputs: outputs(s.output_path, repos),
+        started_at: s.started_at,
+        finished_at: s.finished_at,
+        error: s.error.map(|e| error_text(&e).into_owned()),
+        owner: c.owner,
+        id: s.id,
+        name: s.name,
+        stream: s.stream,
+    })
+}
+
 /// Checks a stored record and builds it; `db` names the registry in errors.
 pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
     let StoredRecord {
         compose: s,
         inputs,
-        packages: package_rows,
+        packages: lists,
         repos,
     } = stored;
-    let id = s.id.as_str();
-    let corrupt = |reason: String| corrupt(db, id, reason);
+    let corrupt = |reason: String| corrupt(db, &s.id, reason);
     let json = |column: &str, text: &str| {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| corrupt(format!("`{column}` is not JSON: {e}")))
     };
-
     let inputs = inputs
         .into_iter()
         .map(|(kind, name, ident, location)| {
@@ -98,51 +423,24 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut packages = PackagesByArch::new();
-    for (arch, nevra) in package_rows {
-        packages.entry(arch).or_default().insert(nevra);
-    }
-    let outputs = s.output_path.map(|path| Outputs {
-        path: path.into(),
-        repos: repos
-            .into_iter()
-            .map(|(arch, path)| (arch, PathBuf::from(path)))
-            .collect(),
-    });
-
-    Ok(ComposeRecord {
-        compose_type: s
-            .compose_type
-            .parse::<ComposeType>()
-            .map_err(|e| corrupt(e.to_string()))?,
-        date: s.date,
-        respin: u32::try_from(s.respin)
-            .map_err(|_| corrupt(format!("respin {} is out of range", s.respin)))?,
-        state: s.state.parse().map_err(|e| corrupt(format!("{e}")))?,
-        version: u64::try_from(s.version)
-            .map_err(|_| corrupt(format!("version {} is negative", s.version)))?,
-        context: s.context,
-        definition_path: s.definition_path.into(),
-        definition_digest: s.definition_digest,
-        scm_ref: s.scm_ref,
-        arches: serde_json::from_str(&s.arches)
-            .map_err(|e| corrupt(format!("`arches` is not a JSON list of names: {e}")))?,
-        inputs,
-        packages,
-        outputs,
-        started_at: s.started_at,
-        finished_at: s.finished_at,
-        timings: s
-            .timings
-            .as_deref()
-            .map(|t| json("timings", t))
-            .transpose()?,
-        error: s.error,
-        report: s.report.as_deref().map(|t| json("report", t)).transpose()?,
-        id: s.id,
-        name: s.name,
-        stream: s.stream,
-    })
+    let timings = s
+        .timings
+        .as_deref()
+        .map(|t| json("timings", t))
+        .transpose()?;
+    let report = s.report.as_deref().map(|t| json("report", t)).transpose()?;
+    let packages = lists
+        .iter()
+        .map(|list| decode_packages(db, &s.id, list))
+        .collect::<Result<PackagesByArch>>()?;
+    let counts = lists
+        .into_iter()
+        .map(|(arch, count, _)| (arch, count))
+        .collect();
+    let summary = build_summary(db, s, repos, counts)?;
+    Ok(ComposeRecord::from_summary(
+        summary, inputs, packages, timings, report,
+    ))
 }
 
 /// The state of a compose about to end, checked: it must exist and still

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::compose_id;
 use crate::error::RegistryError;
+use crate::owner::Owner;
 use crate::record::{NewCompose, Outcome};
 use crate::Result;
 
@@ -69,6 +70,24 @@ pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
         )));
     }
     utf8_path(&new.definition_path, "the definition path").map_err(invalid)?;
+    if let Some(scm_ref) = &new.scm_ref {
+        // A URL, shown on one line: a newline in it could pass for
+        // another line of `strata composes show`.
+        if let Some(c) = scm_ref.chars().find(|c| c.is_control()) {
+            return Err(invalid(format!(
+                "the SCM reference {scm_ref:?} contains the control character {c:?}; an SCM \
+                 reference is a URL or commit on one line"
+            )));
+        }
+        if scm_ref.is_empty() {
+            return Err(invalid(
+                "the SCM reference is empty (leave it out instead)".into(),
+            ));
+        }
+    }
+    if let Some(owner) = &new.owner {
+        owner_problem(owner).map_or(Ok(()), |p| Err(invalid(p)))?;
+    }
     if new.arches.is_empty() {
         return Err(invalid("no arches".into()));
     }
@@ -109,6 +128,16 @@ pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
         if nevras.contains("") {
             return Err(invalid(format!("an empty package name for arch `{arch}`")));
         }
+        // Lists are stored one NEVRA a line; no NEVRA has a blank.
+        if let Some(bad) = nevras
+            .iter()
+            .find(|n| n.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(format!(
+                "the package {bad:?} of arch `{arch}` contains whitespace or a control \
+                 character; a NEVRA has none"
+            )));
+        }
     }
     if let Outcome::Finished { outputs, .. } = outcome {
         utf8_path(&outputs.path, "the output path").map_err(invalid)?;
@@ -118,6 +147,32 @@ pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the owner of a compose must look like: a host name and a boot ID
+/// on one line, of sane length, and a real PID.
+fn owner_problem(owner: &Owner) -> Option<String> {
+    let one_line = |what: &str, text: &str, max: usize| {
+        if text.is_empty() || text.len() > max {
+            Some(format!(
+                "the owner's {what} {text:?} is empty or longer than {max} bytes"
+            ))
+        } else if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            Some(format!(
+                "the owner's {what} {text:?} contains whitespace or a control character"
+            ))
+        } else {
+            None
+        }
+    };
+    one_line("host name", &owner.host, 255)
+        .or_else(|| one_line("boot ID", &owner.boot_id, 64))
+        .or_else(|| (owner.pid == 0).then(|| "the owner's PID is 0".to_owned()))
+        .or_else(|| {
+            (i64::try_from(owner.start_time).is_err()
+                || owner.pid_namespace > Some(i64::MAX as u64))
+            .then(|| "the owner's start time or PID namespace is out of range".to_owned())
+        })
 }
 
 fn arch_problem(arch: &str) -> Option<String> {

@@ -11,7 +11,7 @@ mod common;
 
 use std::process::ExitCode;
 
-use common::conformance::{self, new, Backend, Check, Target, NOV25};
+use common::conformance::{self, new, test_data, Backend, Check, Target, NOV25};
 use common::pgkit::Cluster;
 use strata_registry::{PgRegistry, Registry, RegistryError, State};
 
@@ -25,6 +25,22 @@ impl Backend for Pg {
             location: url,
             guard: None,
         }
+    }
+
+    fn load_v1(&self, t: &Target) {
+        let db = db_name(&t.location);
+        self.0.psql(db, &test_data("v1/postgresql-schema.sql"));
+        self.0.psql(
+            db,
+            &format!("SET search_path = strata; {}", test_data("v1/rows.sql")),
+        );
+    }
+
+    fn exists(&self, t: &Target) -> bool {
+        self.0.psql(
+            db_name(&t.location),
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'strata'",
+        ) != "0"
     }
 }
 
@@ -56,7 +72,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
     reg.begin(&new("apache", "2.4")).unwrap();
     assert_eq!(
         tables(pg, &t.location, "strata"),
-        "compose_inputs,compose_packages,compose_repos,composes,schema_version"
+        "compose_inputs,compose_package_lists,compose_repos,composes,schema_version"
     );
     assert_eq!(tables(pg, &t.location, "public"), "build");
     assert_eq!(
@@ -68,7 +84,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "1"
+        "2"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -87,7 +103,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (2)",
+        "INSERT INTO strata.schema_version (version) VALUES (3)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -95,8 +111,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 2, but this Strata knows versions up \
-             to 1 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 3, but this Strata knows versions up \
+             to 2 only; use a newer Strata to read it",
             t.location
         )
     );
@@ -134,6 +150,64 @@ fn the_schema_file_can_be_applied_by_hand(pg: &Pg) {
     let mut reg = t.open();
     let id = reg.begin(&new("apache", "2.4")).unwrap().id;
     assert_eq!(id, "apache-2.4-20261125.n.0");
+}
+
+/// The columns, types, constraints and indexes of the schema `strata`.
+fn schema_shape(pg: &Pg, url: &str) -> String {
+    let db = db_name(url);
+    let columns = pg.0.psql(
+        db,
+        "SELECT string_agg(format('%s.%s %s %s %s', table_name, column_name, data_type, \
+         is_nullable, ordinal_position), E'\\n' ORDER BY table_name, ordinal_position) \
+         FROM information_schema.columns WHERE table_schema = 'strata' \
+         AND table_name <> 'schema_version'",
+    );
+    let constraints = pg.0.psql(
+        db,
+        "SELECT string_agg(format('%s %s', conrelid::regclass, pg_get_constraintdef(oid)), \
+         E'\\n' ORDER BY conrelid::regclass::text, pg_get_constraintdef(oid)) \
+         FROM pg_constraint WHERE connamespace = 'strata'::regnamespace",
+    );
+    let indexes = pg.0.psql(
+        db,
+        "SELECT string_agg(indexdef, E'\\n' ORDER BY indexdef) FROM pg_indexes \
+         WHERE schemaname = 'strata'",
+    );
+    let versions = pg.0.psql(
+        db,
+        "SELECT string_agg(version::text, ',' ORDER BY version) FROM strata.schema_version",
+    );
+    format!("{columns}\n{constraints}\n{indexes}\nversions {versions}")
+}
+
+fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
+    let new = pg.fresh();
+    drop(new.open());
+    let old = pg.fresh();
+    pg.load_v1(&old);
+    drop(old.open());
+    let (new, old) = (
+        schema_shape(pg, &new.location),
+        schema_shape(pg, &old.location),
+    );
+    assert!(
+        old.contains("composes.owner_pid_namespace bigint YES 26"),
+        "{old}"
+    );
+    assert!(
+        old.contains("compose_package_lists.nevras bytea NO 4"),
+        "{old}"
+    );
+    assert!(!old.contains("compose_packages."), "{old}");
+    assert_eq!(
+        old.rsplit_once('\n').unwrap().1,
+        "versions 1,2",
+        "an update records each version"
+    );
+    // Apart from the versions applied, the same.
+    let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
+    assert_eq!(strip(&new), strip(&old));
+    assert!(new.ends_with("versions 2"), "{new}");
 }
 
 fn corrupt_rows_are_reported_not_guessed(pg: &Pg) {
@@ -226,6 +300,14 @@ fn permission_errors_name_the_action(pg: &Pg) {
     let all = reg.list(&Default::default()).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, State::Started);
+
+    // Opened for reading, the role reads; writes fail in the session
+    // itself (read-only transactions), whatever the grants.
+    let mut reader = PgRegistry::connect_read_only(&url).unwrap();
+    assert_eq!(reader.list_summaries(&Default::default()).unwrap().len(), 1);
+    let err = reader.abandon(&all[0].id, "gone").unwrap_err();
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("read-only transaction"), "{cause}");
 }
 
 fn main() -> ExitCode {
@@ -247,6 +329,10 @@ fn main() -> ExitCode {
         (
             "the_schema_file_can_be_applied_by_hand",
             the_schema_file_can_be_applied_by_hand,
+        ),
+        (
+            "an_updated_version_1_database_has_the_schema_of_a_new_one",
+            an_updated_version_1_database_has_the_schema_of_a_new_one,
         ),
         (
             "corrupt_rows_are_reported_not_guessed",

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::ExitCode;
 
-use common::conformance::{self, Backend, Target};
+use common::conformance::{self, test_data, Backend, Target};
 
 struct Sqlite;
 
@@ -18,6 +18,20 @@ impl Backend for Sqlite {
             shown: path.display().to_string(),
             guard: Some(Box::new(dir)),
         }
+    }
+
+    fn load_v1(&self, t: &Target) {
+        let conn = rusqlite::Connection::open(&t.location).unwrap();
+        conn.execute_batch(&test_data("v1/sqlite-schema.sql"))
+            .unwrap();
+        conn.execute_batch(&test_data("v1/rows.sql")).unwrap();
+        // As version 1 marked its files.
+        conn.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 1398035009")
+            .unwrap();
+    }
+
+    fn exists(&self, t: &Target) -> bool {
+        std::path::Path::new(&t.location).exists()
     }
 }
 

@@ -12,6 +12,10 @@
 //!
 //! Connections are unencrypted (`NoTls`): use a Unix socket or a trusted
 //! network, as Koji's hub does for its own database.
+//!
+//! Readers ([`PgRegistry::connect_read_only`]) create no schema and run
+//! with `default_transaction_read_only`, so a read-only role works and
+//! nothing they do writes.
 
 #[cfg(test)]
 mod test;
@@ -24,8 +28,14 @@ use ::postgres::types::ToSql;
 use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::error::{Context, RegistryError};
-use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
-use crate::stored::{self, json_text, StoredCompose, StoredRecord, RECORD_COLUMNS};
+use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::record::{
+    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
+};
+use crate::stored::{
+    self, json_text, FilterArg, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
+    SUMMARY_COLUMNS,
+};
 use crate::{validate, Registry, Result};
 
 /// The schema, version [`SCHEMA_VERSION`].
@@ -33,7 +43,117 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// One schema step: SQL, then, where SQL alone cannot do it, code run in
+/// the same transaction.
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&mut Transaction<'_>, &str) -> Result<()>>,
+}
+
+/// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`
+/// (version 1 is the first `SCHEMA_SQL`). Append only; `SCHEMA_SQL`
+/// always creates what the last of them leaves, column order included.
+const MIGRATIONS: &[Migration] = &[
+    // 2: who runs a compose; one compressed package list per compose and
+    // arch instead of a row per package; errors and reports capped.
+    Migration {
+        sql: "
+        ALTER TABLE strata.composes
+            ADD COLUMN owner_host          TEXT,
+            ADD COLUMN owner_pid           BIGINT,
+            ADD COLUMN owner_start_time    BIGINT,
+            ADD COLUMN owner_boot_id       TEXT,
+            ADD COLUMN owner_pid_namespace BIGINT;
+        CREATE TABLE strata.compose_package_lists (
+            compose_id TEXT   NOT NULL REFERENCES strata.composes (id),
+            arch       TEXT   NOT NULL,
+            count      BIGINT NOT NULL,
+            -- zstd of the sorted NEVRAs joined by newlines.
+            nevras     BYTEA  NOT NULL,
+            PRIMARY KEY (compose_id, arch)
+        );
+        ",
+        then: Some(compact_v1_rows),
+    },
+];
+
+/// Moves version 1's package rows into lists, one compose at a time, drops
+/// their table, and caps the errors and reports stored before caps existed.
+fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
+    let action = || "move the package rows of version 1 into package lists".to_owned();
+    let ids: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT compose_id FROM strata.compose_packages",
+            &[],
+        )
+        .pg()
+        .ctx(db, action)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let select = tx
+        .prepare("SELECT arch, nevra FROM strata.compose_packages WHERE compose_id = $1")
+        .pg()
+        .ctx(db, action)?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO strata.compose_package_lists (compose_id, arch, count, nevras) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .pg()
+        .ctx(db, action)?;
+    for id in &ids {
+        let mut packages = PackagesByArch::new();
+        for row in tx.query(&select, &[id]).pg().ctx(db, action)? {
+            packages.entry(row.get(0)).or_default().insert(row.get(1));
+        }
+        for (arch, count, blob) in stored::encode_packages(&packages) {
+            tx.execute(&insert, &[id, &arch, &count, &blob])
+                .pg()
+                .ctx(db, action)?;
+        }
+    }
+    tx.batch_execute("DROP TABLE strata.compose_packages")
+        .pg()
+        .ctx(db, action)?;
+
+    let cap_action = || "cap the errors and reports of version 1".to_owned();
+    let (error_cap, report_cap) = (ERROR_CAP as i64, REPORT_CAP as i64);
+    let long = tx
+        .query(
+            "SELECT id, CASE WHEN octet_length(error) > $1::bigint THEN error END, \
+                    CASE WHEN octet_length(report) > $2::bigint THEN report END \
+             FROM strata.composes \
+             WHERE octet_length(error) > $1::bigint OR octet_length(report) > $2::bigint",
+            &[&error_cap, &report_cap],
+        )
+        .pg()
+        .ctx(db, cap_action)?;
+    for row in long {
+        let (id, error, report): (String, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2));
+        if let Some(error) = error {
+            let capped = stored::error_text(&error);
+            tx.execute(
+                "UPDATE strata.composes SET error = $2 WHERE id = $1",
+                &[&id, &capped.as_ref()],
+            )
+            .pg()
+            .ctx(db, cap_action)?;
+        }
+        if let Some(report) = report {
+            tx.execute(
+                "UPDATE strata.composes SET report = $2 WHERE id = $1",
+                &[&id, &stored::cap_report(report)],
+            )
+            .pg()
+            .ctx(db, cap_action)?;
+        }
+    }
+    Ok(())
+}
 
 /// Advisory lock keys ("STRA" and a number), held for one transaction:
 /// creating or updating the schema, and allocating a compose ID.
@@ -205,6 +325,11 @@ fn stored_compose(r: &Row) -> StoredCompose {
         timings: r.get(16),
         error: r.get(17),
         report: r.get(18),
+        owner_host: r.get(19),
+        owner_pid: r.get(20),
+        owner_start_time: r.get(21),
+        owner_boot_id: r.get(22),
+        owner_pid_namespace: r.get(23),
     }
 }
 
@@ -231,16 +356,24 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
-    let mut pairs = |sql: &str| -> Result<Vec<(String, String)>> {
-        Ok(c.query(sql, &[&id])
-            .ctx(db, action)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
-    };
-    let packages = pairs("SELECT arch, nevra FROM strata.compose_packages WHERE compose_id = $1")?;
+    let packages = c
+        .query(
+            "SELECT arch, count, nevras FROM strata.compose_package_lists WHERE compose_id = $1",
+            &[&id],
+        )
+        .ctx(db, action)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     let repos = if compose.output_path.is_some() {
-        pairs("SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1")?
+        c.query(
+            "SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1",
+            &[&id],
+        )
+        .ctx(db, action)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
     } else {
         Vec::new()
     };
@@ -262,28 +395,105 @@ fn insert_packages(
     id: &str,
     packages: &PackagesByArch,
 ) -> Result<()> {
-    // One statement for all of them: a compose may hold thousands.
-    let (arches, nevras): (Vec<&str>, Vec<&str>) = packages
-        .iter()
-        .flat_map(|(arch, nevras)| nevras.iter().map(move |n| (arch.as_str(), n.as_str())))
-        .unzip();
-    if arches.is_empty() {
-        return Ok(());
+    for (arch, count, nevras) in stored::encode_packages(packages) {
+        c.execute(
+            "INSERT INTO strata.compose_package_lists (compose_id, arch, count, nevras) \
+             VALUES ($1, $2, $3, $4)",
+            &[&id, &arch, &count, &nevras],
+        )
+        .ctx(db, || format!("record the packages of compose `{id}`"))?;
     }
-    c.execute(
-        "INSERT INTO strata.compose_packages (compose_id, arch, nevra) \
-         SELECT $1, a, n FROM unnest($2::text[], $3::text[]) AS p (a, n)",
-        &[&id, &arches, &nevras],
-    )
-    .ctx(db, || format!("record the packages of compose `{id}`"))?;
     Ok(())
 }
 
-/// Creates the schema in a database that has none, accepts the current
-/// version and refuses a newer one. Safe to race: the advisory lock makes
-/// processes opening a new database queue, and all but the first find
-/// the schema there.
-fn migrate(client: &mut Client, db: &str) -> Result<()> {
+/// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
+fn filter_sql(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
+    let (sql, args) = stored::filter_sql(filter, |n| format!("${n}"));
+    let args = args
+        .into_iter()
+        .map(|a| -> Box<dyn ToSql + Sync> {
+            match a {
+                FilterArg::Text(t) => Box::new(t),
+                FilterArg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
+    (sql, args)
+}
+
+/// `(compose, arch, value)` rows grouped by compose.
+fn by_compose<T: for<'a> ::postgres::types::FromSql<'a>>(
+    c: &mut Session<'_>,
+    db: &str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<HashMap<String, Vec<(String, T)>>> {
+    let mut map: HashMap<String, Vec<(String, T)>> = HashMap::new();
+    for r in c.query(sql, params).ctx(db, || "list composes".into())? {
+        map.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+    }
+    Ok(map)
+}
+
+/// Summaries of the composes `filter` matches: the rows, their
+/// repositories and package counts, in three queries.
+fn summaries(c: &mut Session<'_>, db: &str, filter: &ListFilter) -> Result<Vec<ComposeSummary>> {
+    let action = || "list composes".to_owned();
+    let (filter_sql, args) = filter_sql(filter);
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+    let rows: Vec<StoredCompose> = c
+        .query(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM strata.composes{filter_sql}"),
+            &params,
+        )
+        .ctx(db, action)?
+        .iter()
+        .map(stored_compose)
+        .collect();
+    let matching = format!("SELECT id FROM strata.composes{filter_sql}");
+    let repos = by_compose::<String>(
+        c,
+        db,
+        &format!(
+            "SELECT compose_id, arch, path FROM strata.compose_repos \
+             WHERE compose_id IN ({matching})"
+        ),
+        &params,
+    )?;
+    let counts = by_compose::<i64>(
+        c,
+        db,
+        &format!(
+            "SELECT compose_id, arch, count FROM strata.compose_package_lists \
+             WHERE compose_id IN ({matching})"
+        ),
+        &params,
+    )?;
+    stored::build_summaries(db, rows, repos, counts)
+}
+
+/// Every compose, newest first, and every compose-on-compose input.
+fn prune_inputs(c: &mut Session<'_>, db: &str) -> Result<prune::PruneInputs> {
+    let all = summaries(c, db, &ListFilter::default())?;
+    let uses = c
+        .query(
+            "SELECT compose_id, ident FROM strata.compose_inputs \
+             WHERE kind IN ('compose', 'stack_compose')",
+            &[],
+        )
+        .ctx(db, || "read which composes used which".into())?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok((all, uses))
+}
+
+/// Creates the schema in a database that has none (unless `create` is
+/// false: then that is [`RegistryError::Missing`]), updates an older one,
+/// and refuses a newer one. Safe to race: the advisory lock makes
+/// processes opening a new database queue, and all but the first find the
+/// schema there.
+fn migrate(client: &mut Client, db: &str, create: bool) -> Result<()> {
     let mut tx = client
         .transaction()
         .pg()
@@ -328,7 +538,20 @@ fn migrate(client: &mut Client, db: &str) -> Result<()> {
                     reason: format!("strata.schema_version says version {found}"),
                 })
             }
-            // Later versions append their migrations here, from `found`.
+            Some(found) if found < SCHEMA_VERSION => {
+                let updated = apply_migrations(&mut tx, db, found);
+                if !create {
+                    // A reader that cannot update says what it found.
+                    updated.map_err(|e| RegistryError::OldSchema {
+                        db: db.to_owned(),
+                        found,
+                        known: SCHEMA_VERSION,
+                        source: Box::new(e),
+                    })?;
+                } else {
+                    updated?;
+                }
+            }
             Some(_) => {}
         }
     } else if tables > 0 {
@@ -337,6 +560,13 @@ fn migrate(client: &mut Client, db: &str) -> Result<()> {
             reason: format!(
                 "its schema `strata` has {tables} tables or views but no strata.schema_version"
             ),
+        });
+    } else if !create {
+        return Err(RegistryError::Missing {
+            db: db.to_owned(),
+            reason: "the database has no schema `strata`, so nothing has been composed with \
+                     it yet (check --registry or [registry] url)"
+                .into(),
         });
     } else {
         tx.batch_execute(SCHEMA_SQL).pg().ctx(db, || {
@@ -349,12 +579,49 @@ fn migrate(client: &mut Client, db: &str) -> Result<()> {
         .ctx(db, || "commit the schema check".into())
 }
 
+/// Brings a database at version `found` up to [`SCHEMA_VERSION`].
+fn apply_migrations(tx: &mut Transaction<'_>, db: &str, found: i64) -> Result<()> {
+    for (i, step) in MIGRATIONS.iter().enumerate().skip((found - 1) as usize) {
+        let to = i as i64 + 2;
+        let action = || format!("update the schema from version {} to {to}", to - 1);
+        tx.batch_execute(step.sql).pg().ctx(db, action)?;
+        if let Some(then) = step.then {
+            then(tx, db)?;
+        }
+        tx.execute(
+            "INSERT INTO strata.schema_version (version) VALUES ($1)",
+            &[&to],
+        )
+        .pg()
+        .ctx(db, action)?;
+    }
+    tracing::info!(
+        db,
+        from = found,
+        to = SCHEMA_VERSION,
+        "registry schema updated"
+    );
+    Ok(())
+}
+
 impl PgRegistry {
     /// Connects to the database at `url` (`postgresql://user@host/db` or
     /// `postgres://…`; a Unix socket directory goes in `host=`:
     /// `postgresql:///koji?host=/run/postgresql`) and creates the schema
     /// `strata` in it if it has none.
     pub fn connect(url: &str) -> Result<Self> {
+        PgRegistry::connect_with(url, true)
+    }
+
+    /// Connects to the database at `url` for reading only: it creates no
+    /// schema (none is [`RegistryError::Missing`]), works with a role that
+    /// may only read, and every transaction is read-only, so writes fail.
+    /// A schema of an older version is updated first, if the role may.
+    pub fn connect_read_only(url: &str) -> Result<Self> {
+        PgRegistry::connect_with(url, false)
+    }
+
+    fn connect_with(url: &str, writer: bool) -> Result<Self> {
         if !crate::location::is_postgres_url(url) {
             return Err(RegistryError::Location {
                 location: redact_url(url),
@@ -381,7 +648,12 @@ impl PgRegistry {
         client
             .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
             .map_err(|e| open_error(Box::new(PgError(e))))?;
-        migrate(&mut client, &db)?;
+        migrate(&mut client, &db, writer)?;
+        if !writer {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(|e| open_error(Box::new(PgError(e))))?;
+        }
         Ok(PgRegistry {
             conn: Mutex::new(Conn {
                 client,
@@ -452,7 +724,15 @@ impl Registry for PgRegistry {
         let arches = stored::arches_text(&new.arches);
         let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
         let version = new.version as i64;
-        let started: [&(dyn ToSql + Sync); 15] = [
+        let owner = new.owner.as_ref();
+        let (host, pid, start_time, boot_id, pid_namespace) = (
+            owner.map(|o| o.host.as_str()),
+            owner.map(|o| i64::from(o.pid)),
+            owner.map(|o| o.start_time as i64),
+            owner.map(|o| o.boot_id.as_str()),
+            owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
+        );
+        let started: [&(dyn ToSql + Sync); 20] = [
             &id,
             &seq,
             &alloc.id_base,
@@ -468,12 +748,19 @@ impl Registry for PgRegistry {
             &new.scm_ref,
             &arches,
             &new.started_at,
+            &host,
+            &pid,
+            &start_time,
+            &boot_id,
+            &pid_namespace,
         ];
         tx.execute(
             "INSERT INTO strata.composes (id, seq, id_base, respin, name, stream, compose_type, \
              compose_date, state, version, context, definition_path, definition_digest, \
-             scm_ref, arches, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9, $10, $11, $12, $13, $14, $15)",
+             scm_ref, arches, started_at, owner_host, owner_pid, owner_start_time, \
+             owner_boot_id, owner_pid_namespace) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20)",
             &started,
         )
         .ctx(db, || format!("record compose `{id}` as started"))?;
@@ -554,8 +841,8 @@ impl Registry for PgRegistry {
                     &[
                         &compose_id,
                         finished_at,
-                        error,
-                        &report.as_ref().map(json_text),
+                        &stored::error_text(error).as_ref(),
+                        &report.as_ref().map(stored::report_text),
                     ],
                 )
                 .ctx(db, what)?;
@@ -577,27 +864,14 @@ impl Registry for PgRegistry {
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
-        let mut sql = String::from("SELECT id FROM strata.composes WHERE TRUE");
-        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        for (column, value) in [
-            ("name", filter.name.as_deref()),
-            ("stream", filter.stream.as_deref()),
-            ("state", filter.state.map(State::as_str)),
-        ] {
-            if let Some(value) = value {
-                args.push(Box::new(value.to_owned()));
-                sql.push_str(&format!(" AND {column} = ${}", args.len()));
-            }
-        }
-        sql.push_str(" ORDER BY seq DESC");
-        if let Some(limit) = filter.limit {
-            args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-            sql.push_str(&format!(" LIMIT ${}", args.len()));
-        }
+        let (filter_sql, args) = filter_sql(filter);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
         self.read(|tx| {
             let ids: Vec<String> = tx
-                .query(&sql, &params)
+                .query(
+                    &format!("SELECT id FROM strata.composes{filter_sql}"),
+                    &params,
+                )
                 .ctx(&self.db, || "list composes".into())?
                 .iter()
                 .map(|r| r.get(0))
@@ -606,6 +880,10 @@ impl Registry for PgRegistry {
                 .filter_map(|id| load(tx, &self.db, id).transpose())
                 .collect()
         })
+    }
+
+    fn list_summaries(&self, filter: &ListFilter) -> Result<Vec<ComposeSummary>> {
+        self.read(|tx| summaries(tx, &self.db, filter))
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
@@ -645,5 +923,41 @@ impl Registry for PgRegistry {
                 .map(|r| r.get(0))
                 .collect())
         })
+    }
+
+    fn prune(&mut self, policy: &PrunePolicy, dry_run: bool) -> Result<PrunePlan> {
+        let db = self.db.clone();
+        let db = db.as_str();
+        if dry_run {
+            return self.read(|tx| {
+                let (all, uses) = prune_inputs(tx, db)?;
+                prune::check_pins(db, &all, policy)?;
+                Ok(prune::plan(all, &uses, policy))
+            });
+        }
+        let what = || "prune compose records".to_owned();
+        let mut tx = self.write().ctx(db, what)?;
+        // The lock `begin` takes: no compose begins meanwhile, so none
+        // can take a compose about to go as an input.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BEGIN_LOCK])
+            .ctx(db, || {
+                "prune compose records (waiting for the registry lock)".into()
+            })?;
+        let (all, uses) = prune_inputs(&mut tx, db)?;
+        prune::check_pins(db, &all, policy)?;
+        let plan = prune::plan(all, &uses, policy);
+        let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
+        for table in ["compose_inputs", "compose_repos", "compose_package_lists"] {
+            tx.execute(
+                &format!("DELETE FROM strata.{table} WHERE compose_id = ANY($1)"),
+                &[&ids],
+            )
+            .ctx(db, what)?;
+        }
+        tx.execute("DELETE FROM strata.composes WHERE id = ANY($1)", &[&ids])
+            .ctx(db, what)?;
+        tx.commit().ctx(db, what)?;
+        tracing::info!(db, removed = ids.len(), "compose records pruned");
+        Ok(plan)
     }
 }

@@ -6,21 +6,36 @@
 //! it; the UNIQUE constraints would refuse a duplicate anyway. WAL lets
 //! readers go on while a compose is recorded, and the busy timeout makes
 //! writers queue instead of failing.
+//!
+//! Readers ([`SqliteRegistry::open_read_only`]) never create the file or
+//! its folder, and SQLite refuses their writes (`query_only`). A WAL
+//! database needs its `-shm` file even to be read; where the folder is
+//! read-only and no writer left one behind, nothing can be writing either
+//! (a writer needs that folder), so the file is then opened `immutable`,
+//! without locks or shared memory.
 
 mod schema;
 #[cfg(test)]
 mod test;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
+};
 
 use crate::error::RegistryError;
-use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
-use crate::stored::{self, json_text, StoredCompose, StoredRecord, RECORD_COLUMNS};
+use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::record::{
+    ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
+};
+use crate::stored::{
+    self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
+};
 use crate::{validate, Registry, Result};
 
 /// How long a writer waits for another one before giving up. Writes take
@@ -70,6 +85,11 @@ impl StoredCompose {
             timings: r.get(16)?,
             error: r.get(17)?,
             report: r.get(18)?,
+            owner_host: r.get(19)?,
+            owner_pid: r.get(20)?,
+            owner_start_time: r.get(21)?,
+            owner_boot_id: r.get(22)?,
+            owner_pid_namespace: r.get(23)?,
         })
     }
 }
@@ -89,6 +109,57 @@ impl SqliteRegistry {
         let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
         configure(&conn, &db).map_err(|e| open_error(e.into()))?;
         schema::migrate(&mut conn, &db)?;
+        Ok(SqliteRegistry {
+            conn,
+            path: path.to_owned(),
+            db,
+        })
+    }
+
+    /// Opens the existing registry at `path` for reading only: no file,
+    /// folder or WAL switch is created, a missing file is
+    /// [`RegistryError::Missing`], and a read-only file or folder works.
+    /// Writes through it fail. A registry of an older schema is updated
+    /// first, when the file can be written.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let db = path.display().to_string();
+        let open_error = |source: crate::BoxError| RegistryError::Open {
+            db: db.clone(),
+            source,
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                return Err(RegistryError::NotARegistry {
+                    db,
+                    reason: "it is not a file".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RegistryError::Missing {
+                    db,
+                    reason: "the file does not exist, so nothing has been composed with it yet \
+                             (check --registry or [registry] path)"
+                        .into(),
+                })
+            }
+            Err(e) => return Err(open_error(e.into())),
+        }
+        let conn = open_reader(path, &db)?;
+        if let Some(found) = schema::check_readable(&conn, &db)? {
+            drop(conn);
+            // Updating is what any Strata does on opening an older
+            // registry; it creates nothing, and needs write access.
+            if let Err(e) = SqliteRegistry::open(path) {
+                return Err(RegistryError::OldSchema {
+                    db,
+                    found,
+                    known: schema::SCHEMA_VERSION,
+                    source: Box::new(e),
+                });
+            }
+            return SqliteRegistry::open_read_only(path);
+        }
         Ok(SqliteRegistry {
             conn,
             path: path.to_owned(),
@@ -128,6 +199,70 @@ fn busy_timeout() -> Duration {
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(BUSY_TIMEOUT, Duration::from_millis)
+}
+
+/// A connection that only reads and has read a table, so the WAL index
+/// is open. Where the file and folder may be written, it is a read-write
+/// connection (never creating the file) with `query_only` set: SQLite then
+/// refuses every write, and the last connection to close still removes
+/// the `-wal` and `-shm` files, as writers do; a read-only connection would
+/// leave them behind, owned by whoever read last. Else it is a read-only
+/// connection, and where the `-shm` file can be neither found nor created,
+/// an `immutable` one (see the module documentation).
+fn open_reader(path: &Path, db: &str) -> Result<Connection> {
+    let open_error = |source: crate::BoxError| RegistryError::Open {
+        db: db.to_owned(),
+        source,
+    };
+    let cannot_write = |e: &rusqlite::Error| {
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        )
+    };
+    let open = |path: &Path, flags: OpenFlags| {
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(busy_timeout())?;
+        conn.pragma_update(None, "query_only", true)?;
+        // Reading a table, not only the header, opens the WAL index.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+        Ok::<_, rusqlite::Error>(conn)
+    };
+    let e = match open(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(conn) => return Ok(conn),
+        Err(e) if cannot_write(&e) => e,
+        Err(e) => return Err(open_error(e.into())),
+    };
+    tracing::debug!(db, error = %e, "reading the registry through a read-only connection");
+    let e = match open(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(conn) => return Ok(conn),
+        Err(e) if cannot_write(&e) => e,
+        Err(e) => return Err(open_error(e.into())),
+    };
+    tracing::debug!(db, error = %e, "reading the registry as immutable");
+    let uri = immutable_uri(path).map_err(|_| open_error(e.into()))?;
+    open(
+        Path::new(&uri),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(e.into()))
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI gives meaning to
+/// escaped; `Err` for a path that is not UTF-8.
+fn immutable_uri(path: &Path) -> std::result::Result<String, ()> {
+    let absolute = std::path::absolute(path).map_err(|_| ())?;
+    let text = absolute.to_str().ok_or(())?;
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            _ => uri.push(c),
+        }
+    }
+    Ok(uri + "?immutable=1")
 }
 
 fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
@@ -198,17 +333,22 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .ctx(db, action)?;
-    let pairs = |sql: &str| {
-        conn.prepare_cached(sql)
+    let packages = conn
+        .prepare_cached(
+            "SELECT arch, count, nevras FROM compose_package_lists WHERE compose_id = ?1",
+        )
+        .and_then(|mut st| {
+            st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .ctx(db, action)?;
+    let repos = if compose.output_path.is_some() {
+        conn.prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
             .and_then(|mut st| {
                 st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<Vec<(String, String)>>>()
             })
-            .ctx(db, action)
-    };
-    let packages = pairs("SELECT arch, nevra FROM compose_packages WHERE compose_id = ?1")?;
-    let repos = if compose.output_path.is_some() {
-        pairs("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")?
+            .ctx(db, action)?
     } else {
         Vec::new()
     };
@@ -228,15 +368,99 @@ fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArc
     let action = || format!("record the packages of compose `{id}`");
     let mut st = tx
         .prepare_cached(
-            "INSERT INTO compose_packages (compose_id, arch, nevra) VALUES (?1, ?2, ?3)",
+            "INSERT INTO compose_package_lists (compose_id, arch, count, nevras) \
+             VALUES (?1, ?2, ?3, ?4)",
         )
         .ctx(db, action)?;
-    for (arch, nevras) in packages {
-        for nevra in nevras {
-            st.execute(params![id, arch, nevra]).ctx(db, action)?;
-        }
+    for (arch, count, nevras) in stored::encode_packages(packages) {
+        st.execute(params![id, arch, count, nevras])
+            .ctx(db, action)?;
     }
     Ok(())
+}
+
+/// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
+fn filter_sql(filter: &ListFilter) -> (String, Vec<SqlValue>) {
+    let (sql, args) = stored::filter_sql(filter, |n| format!("?{n}"));
+    let args = args
+        .into_iter()
+        .map(|a| match a {
+            FilterArg::Text(t) => SqlValue::Text(t),
+            FilterArg::Int(i) => SqlValue::Integer(i),
+        })
+        .collect();
+    (sql, args)
+}
+
+/// `(compose, arch, value)` rows grouped by compose.
+fn by_compose<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    db: &str,
+    sql: &str,
+    args: &[SqlValue],
+) -> Result<HashMap<String, Vec<(String, T)>>> {
+    let action = || "list composes".to_owned();
+    let mut map: HashMap<String, Vec<(String, T)>> = HashMap::new();
+    let mut st = conn.prepare_cached(sql).ctx(db, action)?;
+    let mut rows = st.query(params_from_iter(args)).ctx(db, action)?;
+    while let Some(r) = rows.next().ctx(db, action)? {
+        let id: String = r.get(0).ctx(db, action)?;
+        map.entry(id)
+            .or_default()
+            .push((r.get(1).ctx(db, action)?, r.get(2).ctx(db, action)?));
+    }
+    Ok(map)
+}
+
+/// Summaries of the composes `filter` matches: the rows, their
+/// repositories and package counts, in three queries.
+fn summaries(conn: &Connection, db: &str, filter: &ListFilter) -> Result<Vec<ComposeSummary>> {
+    let action = || "list composes".to_owned();
+    let (filter_sql, args) = filter_sql(filter);
+    let rows: Vec<StoredCompose> = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM composes{filter_sql}"
+        ))
+        .and_then(|mut st| {
+            st.query_map(params_from_iter(&args), StoredCompose::from_row)?
+                .collect()
+        })
+        .ctx(db, action)?;
+    let matching = format!("SELECT id FROM composes{filter_sql}");
+    let repos = by_compose::<String>(
+        conn,
+        db,
+        &format!(
+            "SELECT compose_id, arch, path FROM compose_repos WHERE compose_id IN ({matching})"
+        ),
+        &args,
+    )?;
+    let counts = by_compose::<i64>(
+        conn,
+        db,
+        &format!(
+            "SELECT compose_id, arch, count FROM compose_package_lists \
+             WHERE compose_id IN ({matching})"
+        ),
+        &args,
+    )?;
+    stored::build_summaries(db, rows, repos, counts)
+}
+
+/// Every compose, newest first, and every compose-on-compose input.
+fn prune_inputs(conn: &Connection, db: &str) -> Result<prune::PruneInputs> {
+    let all = summaries(conn, db, &ListFilter::default())?;
+    let uses = conn
+        .prepare_cached(
+            "SELECT compose_id, ident FROM compose_inputs \
+             WHERE kind IN ('compose', 'stack_compose')",
+        )
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        })
+        .ctx(db, || "read which composes used which".into())?;
+    Ok((all, uses))
 }
 
 impl Registry for SqliteRegistry {
@@ -265,11 +489,14 @@ impl Registry for SqliteRegistry {
         let arches = stored::arches_text(&new.arches);
         let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
 
+        let owner = new.owner.as_ref();
         tx.execute(
             "INSERT INTO composes (id, seq, id_base, respin, name, stream, compose_type, \
              compose_date, state, version, context, definition_path, definition_digest, \
-             scm_ref, arches, started_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'started', ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             scm_ref, arches, started_at, owner_host, owner_pid, owner_start_time, \
+             owner_boot_id, owner_pid_namespace) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'started', ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             ?16, ?17, ?18, ?19, ?20)",
             params![
                 id,
                 seq,
@@ -286,6 +513,11 @@ impl Registry for SqliteRegistry {
                 new.scm_ref,
                 arches,
                 new.started_at,
+                owner.map(|o| &o.host),
+                owner.map(|o| i64::from(o.pid)),
+                owner.map(|o| o.start_time as i64),
+                owner.map(|o| &o.boot_id),
+                owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
             ],
         )
         .ctx(db, || format!("record compose `{id}` as started"))?;
@@ -373,8 +605,8 @@ impl Registry for SqliteRegistry {
                     params![
                         compose_id,
                         finished_at,
-                        error,
-                        report.as_ref().map(json_text)
+                        stored::error_text(error),
+                        report.as_ref().map(stored::report_text)
                     ],
                 )
                 .ctx(db, what)?;
@@ -395,26 +627,10 @@ impl Registry for SqliteRegistry {
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
-        let mut sql = String::from("SELECT id FROM composes WHERE 1 = 1");
-        let mut args = Vec::new();
-        for (column, value) in [
-            ("name", filter.name.as_deref()),
-            ("stream", filter.stream.as_deref()),
-            ("state", filter.state.map(State::as_str)),
-        ] {
-            if let Some(value) = value {
-                args.push(SqlValue::Text(value.to_owned()));
-                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
-            }
-        }
-        sql.push_str(" ORDER BY seq DESC");
-        if let Some(limit) = filter.limit {
-            args.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-            sql.push_str(&format!(" LIMIT ?{}", args.len()));
-        }
+        let (filter_sql, args) = filter_sql(filter);
         self.read(|conn| {
             let ids = conn
-                .prepare_cached(&sql)
+                .prepare_cached(&format!("SELECT id FROM composes{filter_sql}"))
                 .and_then(|mut st| {
                     st.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?
                         .collect::<rusqlite::Result<Vec<_>>>()
@@ -424,6 +640,10 @@ impl Registry for SqliteRegistry {
                 .filter_map(|id| load(conn, &self.db, id).transpose())
                 .collect()
         })
+    }
+
+    fn list_summaries(&self, filter: &ListFilter) -> Result<Vec<ComposeSummary>> {
+        self.read(|conn| summaries(conn, &self.db, filter))
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
@@ -463,5 +683,53 @@ impl Registry for SqliteRegistry {
                 format!("find the composes using compose `{compose_id}`")
             })
         })
+    }
+
+    fn prune(&mut self, policy: &PrunePolicy, dry_run: bool) -> Result<PrunePlan> {
+        let db = self.db.as_str();
+        if dry_run {
+            return self.read(|conn| {
+                let (all, uses) = prune_inputs(conn, db)?;
+                prune::check_pins(db, &all, policy)?;
+                Ok(prune::plan(all, &uses, policy))
+            });
+        }
+        let what = || "prune compose records".to_owned();
+        // The write lock holds off composes beginning meanwhile, which
+        // could take a compose about to go as an input.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(db, what)?;
+        let (all, uses) = prune_inputs(&tx, db)?;
+        prune::check_pins(db, &all, policy)?;
+        let plan = prune::plan(all, &uses, policy);
+        for table in ["compose_inputs", "compose_repos", "compose_package_lists"] {
+            let mut st = tx
+                .prepare(&format!("DELETE FROM {table} WHERE compose_id = ?1"))
+                .ctx(db, what)?;
+            for removed in &plan.removed {
+                st.execute([&removed.compose.id]).ctx(db, what)?;
+            }
+        }
+        {
+            let mut st = tx
+                .prepare("DELETE FROM composes WHERE id = ?1")
+                .ctx(db, what)?;
+            for removed in &plan.removed {
+                st.execute([&removed.compose.id]).ctx(db, what)?;
+            }
+        }
+        tx.commit().ctx(db, what)?;
+        tracing::info!(db, removed = plan.removed.len(), "compose records pruned");
+        if !plan.removed.is_empty() {
+            // Freed pages stay in the file until a VACUUM rewrites it;
+            // with package lists compressed the file is small, so the
+            // rewrite takes well under a second.
+            self.conn
+                .execute_batch("VACUUM")
+                .ctx(db, || "shrink the file after pruning (VACUUM)".into())?;
+        }
+        Ok(plan)
     }
 }

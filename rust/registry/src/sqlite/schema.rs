@@ -1,22 +1,44 @@
 //! The SQLite schema and its migrations. `PRAGMA user_version` holds the
 //! number of migrations applied; `PRAGMA application_id` marks the file
-//! as a Strata registry. The SQL stays plain (TEXT, BIGINT, no
-//! AUTOINCREMENT or JSON functions) so the PostgreSQL backend can share it.
+//! as a Strata registry. The SQL stays plain (TEXT, BIGINT, BLOB, no
+//! AUTOINCREMENT or JSON functions) so the PostgreSQL backend
+//! (`sql/postgresql.sql`) keeps the same columns.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::Context;
 use crate::error::RegistryError;
+use crate::record::PackagesByArch;
+use crate::stored::{self, ERROR_CAP, REPORT_CAP};
 use crate::Result;
+
+/// One schema step: SQL, then, where SQL alone cannot do it, code run in
+/// the same transaction.
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection, &str) -> Result<()>>,
+}
 
 /// "STRA".
 pub(crate) const APPLICATION_ID: i32 = 0x5354_5241;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append
 /// only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: composes, their inputs, repositories and packages.
-    "
+    Migration {
+        sql: V1,
+        then: None,
+    },
+    // 2: who runs a compose; one compressed package list per compose and
+    // arch instead of a row per package; errors and reports capped.
+    Migration {
+        sql: V2,
+        then: Some(compact_v1_rows),
+    },
+];
+
+const V1: &str = "
     CREATE TABLE composes (
         id                TEXT    NOT NULL PRIMARY KEY,
         -- Order of begin in this registry: what 'newest' means.
@@ -70,8 +92,108 @@ const MIGRATIONS: &[&str] = &[
         nevra      TEXT NOT NULL,
         PRIMARY KEY (compose_id, arch, nevra)
     );
-    ",
-];
+    ";
+
+const V2: &str = "
+    ALTER TABLE composes ADD COLUMN owner_host TEXT;
+    ALTER TABLE composes ADD COLUMN owner_pid BIGINT;
+    -- Clock ticks after boot (/proc/<pid>/stat field 22).
+    ALTER TABLE composes ADD COLUMN owner_start_time BIGINT;
+    ALTER TABLE composes ADD COLUMN owner_boot_id TEXT;
+    ALTER TABLE composes ADD COLUMN owner_pid_namespace BIGINT;
+
+    CREATE TABLE compose_package_lists (
+        compose_id TEXT   NOT NULL REFERENCES composes (id),
+        arch       TEXT   NOT NULL,
+        count      BIGINT NOT NULL,
+        -- zstd of the sorted NEVRAs joined by newlines.
+        nevras     BLOB   NOT NULL,
+        PRIMARY KEY (compose_id, arch)
+    );
+    ";
+
+/// Moves version 1's package rows into lists, one compose at a time (the
+/// rows come in primary-key order, so grouped), drops their table, and
+/// caps the errors and reports stored before caps existed.
+fn compact_v1_rows(tx: &Connection, db: &str) -> Result<()> {
+    let action = || "move the package rows of version 1 into package lists".to_owned();
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO compose_package_lists (compose_id, arch, count, nevras) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx(db, action)?;
+    let mut flush = |id: &str, packages: &PackagesByArch| -> Result<()> {
+        for (arch, count, blob) in stored::encode_packages(packages) {
+            insert
+                .execute(params![id, arch, count, blob])
+                .ctx(db, action)?;
+        }
+        Ok(())
+    };
+    let mut select = tx
+        .prepare("SELECT compose_id, arch, nevra FROM compose_packages ORDER BY compose_id")
+        .ctx(db, action)?;
+    let mut rows = select.query([]).ctx(db, action)?;
+    let mut current: Option<(String, PackagesByArch)> = None;
+    while let Some(row) = rows.next().ctx(db, action)? {
+        let (id, arch, nevra): (String, String, String) =
+            (|| Ok::<_, rusqlite::Error>((row.get(0)?, row.get(1)?, row.get(2)?)))()
+                .ctx(db, action)?;
+        match &mut current {
+            Some((current_id, packages)) if *current_id == id => {
+                packages.entry(arch).or_default().insert(nevra);
+            }
+            _ => {
+                if let Some((done, packages)) = current.take() {
+                    flush(&done, &packages)?;
+                }
+                let mut packages = PackagesByArch::new();
+                packages.entry(arch).or_default().insert(nevra);
+                current = Some((id, packages));
+            }
+        }
+    }
+    if let Some((done, packages)) = current.take() {
+        flush(&done, &packages)?;
+    }
+    drop(rows);
+    tx.execute_batch("DROP TABLE compose_packages")
+        .ctx(db, action)?;
+
+    let cap_action = || "cap the errors and reports of version 1".to_owned();
+    let long: Vec<(String, Option<String>, Option<String>)> = tx
+        .prepare(
+            "SELECT id, CASE WHEN length(CAST(error AS BLOB)) > ?1 THEN error END, \
+                    CASE WHEN length(CAST(report AS BLOB)) > ?2 THEN report END \
+             FROM composes \
+             WHERE length(CAST(error AS BLOB)) > ?1 OR length(CAST(report AS BLOB)) > ?2",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![ERROR_CAP as i64, REPORT_CAP as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect()
+        })
+        .ctx(db, cap_action)?;
+    for (id, error, report) in long {
+        if let Some(error) = error {
+            tx.execute(
+                "UPDATE composes SET error = ?2 WHERE id = ?1",
+                params![id, stored::error_text(&error)],
+            )
+            .ctx(db, cap_action)?;
+        }
+        if let Some(report) = report {
+            tx.execute(
+                "UPDATE composes SET report = ?2 WHERE id = ?1",
+                params![id, stored::cap_report(report)],
+            )
+            .ctx(db, cap_action)?;
+        }
+    }
+    Ok(())
+}
 
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -134,9 +256,12 @@ pub(crate) fn migrate(conn: &mut Connection, db: &str) -> Result<()> {
     } else {
         check_application_id(app_id, db)?;
     }
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)
+    for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(step.sql)
             .ctx(db, || format!("update the schema from version {from}"))?;
+        if let Some(then) = step.then {
+            then(&tx, db)?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .ctx(db, || "record the schema version".into())?;
@@ -149,7 +274,31 @@ pub(crate) fn migrate(conn: &mut Connection, db: &str) -> Result<()> {
         to = SCHEMA_VERSION,
         "registry schema updated"
     );
+    if version == 1 {
+        // Version 2 keeps packages in a tenth of the space or less; give
+        // the space back (a new registry has nothing to give back).
+        if let Err(e) = conn.execute_batch("VACUUM") {
+            tracing::warn!(db, error = %e, "cannot shrink the registry after updating its schema");
+        }
+    }
     Ok(())
+}
+
+/// The schema version of an open registry, checked to be one this code
+/// can read: `Ok(None)` when it is current, `Ok(Some(version))` when it is
+/// older and must be updated first.
+pub(crate) fn check_readable(conn: &Connection, db: &str) -> Result<Option<i64>> {
+    let version = user_version(conn, db)?;
+    check_not_newer(version, db)?;
+    let app_id = application_id(conn, db)?;
+    if version == 0 && app_id == 0 {
+        return Err(RegistryError::NotARegistry {
+            db: db.to_owned(),
+            reason: "it has no Strata schema (an empty or foreign SQLite file)".into(),
+        });
+    }
+    check_application_id(app_id, db)?;
+    Ok((version < SCHEMA_VERSION).then_some(version))
 }
 
 fn check_application_id(app_id: i32, db: &str) -> Result<()> {

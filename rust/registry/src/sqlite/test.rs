@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use tempfile::TempDir;
 
+use std::path::Path;
+
 use super::*;
 use crate::record::{ComposeType, Input, InputKind, Outputs};
+use crate::{Owner, State};
 
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -32,6 +35,7 @@ fn new(name: &str, stream: &str) -> NewCompose {
             ident: "6034451".into(),
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
+        owner: Owner::current(),
     }
 }
 
@@ -222,4 +226,78 @@ fn the_trait_is_object_safe_and_sendable() {
         .join()
         .unwrap();
     assert_eq!(id, "apache-2.4-20261125.n.0");
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn reading_leaves_no_files_behind_and_writes_nothing() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    drop(reg);
+    assert_eq!(files_in(dir.path()), ["registry.sqlite"]);
+    let path = dir.path().join("registry.sqlite");
+    let mut reader = SqliteRegistry::open_read_only(&path).unwrap();
+    assert_eq!(reader.get(&id).unwrap().unwrap().state, State::Started);
+    let err = reader.abandon(&id, "gone").unwrap_err();
+    assert!(
+        std::error::Error::source(&err)
+            .unwrap()
+            .to_string()
+            .contains("readonly"),
+        "{err:?}"
+    );
+    drop(reader);
+    // The last connection out removes the WAL files, as a writer's does.
+    assert_eq!(files_in(dir.path()), ["registry.sqlite"]);
+    let reg = SqliteRegistry::open(&path).unwrap();
+    assert_eq!(reg.get(&id).unwrap().unwrap().state, State::Started);
+}
+
+#[test]
+fn updating_a_version_1_registry_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite");
+    let data = |file: &str| {
+        std::fs::read_to_string(format!(
+            "{}/test-data/v1/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(&data("sqlite-schema.sql")).unwrap();
+    conn.execute_batch(&data("rows.sql")).unwrap();
+    // 3,000 more packages for each compose, as version 1 stored them.
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+         INSERT INTO compose_packages \
+         SELECT id, 'x86_64', printf('texlive-part%04d-11:2023-1.fc40.x86_64', i) \
+         FROM composes, n; \
+         PRAGMA user_version = 1; PRAGMA application_id = 1398035009;",
+    )
+    .unwrap();
+    drop(conn);
+    let before = std::fs::metadata(&path).unwrap().len();
+
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let records = reg.list(&ListFilter::default()).unwrap();
+    assert!(records
+        .iter()
+        .all(|r| r.packages["x86_64"].contains("texlive-part2999-11:2023-1.fc40.x86_64")));
+    drop(reg);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after * 4 < before, "{before} bytes before, {after} after");
+    let conn = Connection::open(&path).unwrap();
+    let free: i64 = conn
+        .pragma_query_value(None, "freelist_count", |r| r.get(0))
+        .unwrap();
+    assert_eq!(free, 0);
 }

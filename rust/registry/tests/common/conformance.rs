@@ -3,7 +3,9 @@
 //! `tests/postgres.rs`): compose IDs and respins, records read back as
 //! written, a compose ends once, the last good compose, listing order,
 //! refused input, and unique IDs with nothing lost while threads and
-//! processes write at once.
+//! processes write at once; owners, abandoning composes whose process is
+//! gone, summaries, pruning, capped errors, reading without creating,
+//! and updating a registry of schema version 1.
 //!
 //! These test binaries have their own `main` (`harness = false`), so a
 //! PostgreSQL cluster is started once and stopped at the end: [`run`]
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strata_registry::{
-    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs,
+    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs, Owner,
     PackagesByArch, Registry, RegistryError, RegistryLocation, State,
 };
 
@@ -52,6 +54,18 @@ pub fn open(location: &str) -> Box<dyn Registry> {
 
 pub trait Backend: Sync {
     fn fresh(&self) -> Target;
+    /// Fills a fresh target with the registry of schema version 1 in
+    /// `test-data/v1` (its schema and its rows), as version 1 left it.
+    fn load_v1(&self, t: &Target);
+    /// Whether anything of a registry exists at the target (the file, the
+    /// schema `strata`).
+    fn exists(&self, t: &Target) -> bool;
+}
+
+/// A file of `test-data/`.
+pub fn test_data(path: &str) -> String {
+    let path = format!("{}/test-data/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 pub type Check<B> = (&'static str, fn(&B));
@@ -140,6 +154,25 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ("processes_never_share_an_id", processes::<B>),
         ("a_killed_compose_stays_started_and_never_good", killed::<B>),
         ("timing_200_begin_and_finish", timing::<B>),
+        ("owners_are_recorded_and_checked", owners::<B>),
+        ("abandon_ends_a_started_compose_once", abandon::<B>),
+        (
+            "abandon_dead_ends_only_provably_gone_composes",
+            abandon_dead::<B>,
+        ),
+        ("summaries_are_records_without_packages", summaries::<B>),
+        (
+            "prune_keeps_last_good_inputs_started_recent_and_pinned",
+            prune::<B>,
+        ),
+        ("prune_refuses_unknown_pins", prune_pins::<B>),
+        ("errors_and_reports_are_capped", capped::<B>),
+        (
+            "control_characters_in_one_line_fields_are_refused",
+            control_characters::<B>,
+        ),
+        ("a_version_1_registry_is_updated", version_1::<B>),
+        ("reading_creates_nothing_and_writes_nothing", read_only::<B>),
     ]
 }
 
@@ -161,6 +194,7 @@ pub fn new(name: &str, stream: &str) -> NewCompose {
             ident: "6034451".into(),
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
+        owner: Owner::current(),
     }
 }
 
@@ -919,6 +953,25 @@ fn killed<B: Backend>(b: &B) {
         next.id
     );
     assert_eq!(reg.get(&id).unwrap().unwrap().state, State::Started);
+
+    // Its owner, the child, is provably gone: the sweep ends it.
+    let owner = rec.owner.expect("the child recorded itself as the owner");
+    assert_ne!(owner.pid, std::process::id());
+    let swept = reg.abandon_dead(Some(("apache", "2.4"))).unwrap();
+    assert_eq!(ids(&swept), [id.as_str()]);
+    let rec = reg.get(&id).unwrap().unwrap();
+    assert_eq!(rec.state, State::Failed);
+    assert_eq!(
+        rec.error.as_deref(),
+        Some(
+            format!(
+                "abandoned: its process {} on {} is gone",
+                owner.pid, owner.host
+            )
+            .as_str()
+        )
+    );
+    assert!(reg.abandon_dead(None).unwrap().is_empty());
 }
 
 /// Not a benchmark with a verdict: prints what 200 composes cost, for
@@ -949,5 +1002,648 @@ fn timing<B: Backend>(b: &B) {
         write.as_secs_f64() * 1000.0 / N as f64,
         list.as_secs_f64(),
         latest.as_secs_f64()
+    );
+}
+
+fn owner(host: &str, pid: u32, start_time: u64, boot_id: &str) -> Owner {
+    Owner {
+        host: host.into(),
+        pid,
+        start_time,
+        boot_id: boot_id.into(),
+        pid_namespace: Some(4026531836),
+    }
+}
+
+fn with_owner(name: &str, stream: &str, owner: Option<Owner>) -> NewCompose {
+    NewCompose {
+        owner,
+        ..new(name, stream)
+    }
+}
+
+fn owners<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let o = owner(
+        "builder1.example",
+        1234,
+        987_654_321,
+        "8c1b5a4e-0d1f-4c37-9d6e-7f2a1b3c4d5e",
+    );
+    let rec = reg
+        .begin(&with_owner("apache", "2.4", Some(o.clone())))
+        .unwrap();
+    assert_eq!(rec.owner.as_ref(), Some(&o));
+    assert_eq!(
+        t.open().get(&rec.id).unwrap().unwrap().owner,
+        Some(o.clone())
+    );
+    let none = reg.begin(&with_owner("apache", "2.4", None)).unwrap();
+    assert_eq!(none.owner, None);
+    let listed = reg.list_summaries(&ListFilter::default()).unwrap();
+    assert_eq!(listed[1].owner.as_ref(), Some(&o));
+    assert_eq!(listed[0].owner, None);
+
+    for (bad, expected) in [
+        (
+            Owner {
+                host: "builder1\nState: finished".into(),
+                ..o.clone()
+            },
+            "the owner's host name",
+        ),
+        (
+            Owner {
+                boot_id: String::new(),
+                ..o.clone()
+            },
+            "the owner's boot ID",
+        ),
+        (
+            Owner {
+                pid: 0,
+                ..o.clone()
+            },
+            "the owner's PID is 0",
+        ),
+        (
+            Owner {
+                start_time: u64::MAX,
+                ..o.clone()
+            },
+            "out of range",
+        ),
+    ] {
+        let err = reg
+            .begin(&with_owner("apache", "2.4", Some(bad)))
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidCompose { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    assert_eq!(reg.list(&ListFilter::default()).unwrap().len(), 2);
+}
+
+fn abandon<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let before = now();
+    let rec = reg
+        .abandon(&id, "its process 1234 on builder1 is gone")
+        .unwrap();
+    assert_eq!(rec.state, State::Failed);
+    assert_eq!(
+        rec.error.as_deref(),
+        Some("abandoned: its process 1234 on builder1 is gone")
+    );
+    assert!(rec.finished_at.unwrap() >= before);
+    assert_eq!((rec.report.as_ref(), rec.packages.len()), (None, 0));
+    assert_eq!(t.open().get(&id).unwrap().unwrap(), rec);
+
+    // Once only, and only what is started.
+    let err = reg.abandon(&id, "again").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::NotStarted {
+                state: State::Failed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let done = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&done, &finished(NOV25)).unwrap();
+    let err = reg.abandon(&done, "gone").unwrap_err();
+    assert!(
+        err.to_string().ends_with("is not started (it is finished)"),
+        "{err}"
+    );
+    assert_eq!(reg.get(&done).unwrap().unwrap().state, State::Finished);
+    let err = reg.abandon("apache-2.4-20261125.n.9", "gone").unwrap_err();
+    assert!(
+        matches!(err, RegistryError::NoSuchCompose { .. }),
+        "{err:?}"
+    );
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The PID of a process that has ended (it may be reused, but then by a
+/// process that started later, which the start time tells apart).
+fn ended_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn abandon_dead<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let me = Owner::current().expect("Linux has /proc");
+    let dead = Owner {
+        pid: ended_pid(),
+        ..me.clone()
+    };
+    let mut begin = |stream: &str, owner: Option<Owner>| {
+        reg.begin(&with_owner("apache", stream, owner)).unwrap().id
+    };
+    let running = begin("2.4", Some(me.clone()));
+    let gone = begin("2.4", Some(dead.clone()));
+    let reused = begin(
+        "2.4",
+        Some(Owner {
+            start_time: me.start_time + 1,
+            ..me.clone()
+        }),
+    );
+    let rebooted = begin(
+        "2.4",
+        Some(Owner {
+            boot_id: "00000000-0000-4000-8000-000000000000".into(),
+            ..me.clone()
+        }),
+    );
+    // Elsewhere: never judged from here, even with a PID unused here.
+    let elsewhere = begin(
+        "2.4",
+        Some(Owner {
+            host: format!("not-{}", me.host),
+            ..dead.clone()
+        }),
+    );
+    let container = begin(
+        "2.4",
+        Some(Owner {
+            pid_namespace: Some(1),
+            ..dead.clone()
+        }),
+    );
+    let unowned = begin("2.4", None);
+    let other_stream = begin("2.6", Some(dead.clone()));
+    let done = begin("2.4", Some(dead.clone()));
+    reg.finish(&done, &finished(NOV25)).unwrap();
+
+    let swept = reg.abandon_dead(Some(("apache", "2.4"))).unwrap();
+    assert_eq!(
+        ids(&swept),
+        [rebooted.as_str(), reused.as_str(), gone.as_str()]
+    );
+    let state = |reg: &dyn Registry, id: &str| reg.get(id).unwrap().unwrap().state;
+    for id in [&running, &elsewhere, &container, &unowned, &other_stream] {
+        assert_eq!(state(&*reg, id), State::Started, "{id}");
+    }
+    assert_eq!(state(&*reg, &done), State::Finished);
+    let error = |id: &str| reg.get(id).unwrap().unwrap().error.unwrap();
+    assert_eq!(
+        error(&gone),
+        format!("abandoned: its process {} on {} is gone", dead.pid, me.host)
+    );
+    assert!(
+        error(&reused).contains("now belongs to a later process"),
+        "{}",
+        error(&reused)
+    );
+    assert!(
+        error(&rebooted).contains("has restarted since"),
+        "{}",
+        error(&rebooted)
+    );
+
+    // Everything: the other stream's too, and nothing twice.
+    let swept = reg.abandon_dead(None).unwrap();
+    assert_eq!(ids(&swept), [other_stream.as_str()]);
+    assert!(reg.abandon_dead(None).unwrap().is_empty());
+    assert_eq!(state(&*reg, &running), State::Started);
+}
+
+fn summaries<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let a0 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&a0, &finished(NOV25 + 60)).unwrap();
+    let p0 = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&p0, &failed(NOV25 + 70)).unwrap();
+    let a1 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let a2 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&a2, &finished(NOV25 + 90)).unwrap();
+
+    for filter in [
+        ListFilter::default(),
+        ListFilter {
+            name: Some("apache".into()),
+            stream: Some("2.4".into()),
+            ..Default::default()
+        },
+        ListFilter {
+            state: Some(State::Finished),
+            limit: Some(1),
+            ..Default::default()
+        },
+        ListFilter {
+            limit: Some(0),
+            ..Default::default()
+        },
+    ] {
+        let records = reg.list(&filter).unwrap();
+        let summaries = reg.list_summaries(&filter).unwrap();
+        assert_eq!(
+            summaries,
+            records.iter().map(|r| r.summary()).collect::<Vec<_>>(),
+            "{filter:?}"
+        );
+    }
+    let all = reg.list_summaries(&ListFilter::default()).unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [&*a2, &*a1, &*p0, &*a0]
+    );
+    assert_eq!(
+        all[0].package_counts,
+        BTreeMap::from([("aarch64".into(), 1), ("x86_64".into(), 2)])
+    );
+    assert_eq!(all[0].outputs.as_ref().unwrap().repos.len(), 2);
+    assert!(all[1].package_counts.is_empty() && all[1].outputs.is_none());
+    assert_eq!(
+        all[2].package_counts,
+        BTreeMap::from([("x86_64".into(), 1)])
+    );
+    assert!(all[2].error.as_deref().unwrap().contains("/usr/bin/fbash"));
+    // A summary leaves out what is large.
+    let json = serde_json::to_value(&all[0]).unwrap();
+    for key in ["packages", "inputs", "report", "timings"] {
+        assert!(json.get(key).is_none(), "{key} in {json}");
+    }
+    assert_eq!(
+        reg.latest_good_summary("apache", "2.4").unwrap(),
+        Some(reg.latest_good("apache", "2.4").unwrap().unwrap().summary())
+    );
+    assert_eq!(reg.latest_good_summary("php", "8.2").unwrap(), None);
+}
+
+/// A compose of `name:stream` that used `inputs` (compose IDs).
+fn layered(name: &str, stream: &str, inputs: &[(&str, InputKind)]) -> NewCompose {
+    let mut n = new(name, stream);
+    for (id, kind) in inputs {
+        n.inputs.push(Input {
+            kind: *kind,
+            name: "lower:1".into(),
+            ident: id.to_string(),
+            location: format!("/srv/composes/{id}"),
+        });
+    }
+    n
+}
+
+fn prune<B: Backend>(b: &B) {
+    use strata_registry::prune::{KeepReason, RemoveReason};
+    use strata_registry::PrunePolicy;
+    let t = b.fresh();
+    let mut reg = t.open();
+    let ended = |reg: &mut Box<dyn Registry>, n: NewCompose, outcome: Outcome| {
+        let id = reg.begin(&n).unwrap().id;
+        reg.finish(&id, &outcome).unwrap();
+        id
+    };
+    // Oldest first. base: three finished; apache: built on base.0 (via a
+    // stack) and base.1; php on apache.0.
+    let base0 = ended(&mut reg, new("base", "1"), finished(NOV25));
+    let base1 = ended(&mut reg, new("base", "1"), finished(NOV25));
+    let apache0 = ended(
+        &mut reg,
+        layered("apache", "2.4", &[(&base1, InputKind::Compose)]),
+        finished(NOV25),
+    );
+    let php0 = ended(
+        &mut reg,
+        layered(
+            "php",
+            "8.2",
+            &[
+                (&apache0, InputKind::Compose),
+                (&base0, InputKind::StackCompose),
+            ],
+        ),
+        finished(NOV25),
+    );
+    let base2 = ended(&mut reg, new("base", "1"), finished(NOV25));
+    let old_failure = ended(&mut reg, new("base", "1"), failed(NOV25 + 10));
+    let base3 = ended(&mut reg, new("base", "1"), finished(NOV25));
+    let apache1 = ended(
+        &mut reg,
+        layered("apache", "2.4", &[(&base3, InputKind::Compose)]),
+        finished(NOV25),
+    );
+    let new_failure = ended(&mut reg, new("apache", "2.4"), failed(NOV25 + 1000));
+    let running = reg.begin(&new("base", "1")).unwrap().id;
+    let pinned = ended(&mut reg, new("nginx", "1"), finished(NOV25));
+    let nginx_last = ended(&mut reg, new("nginx", "1"), finished(NOV25));
+
+    let policy = PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: NOV25 + 500,
+        pins: BTreeMap::from([(pinned.clone(), "release F41".to_owned())]),
+    };
+    let dry = reg.prune(&policy, true).unwrap();
+    // Nothing removed yet.
+    assert_eq!(
+        reg.list_summaries(&ListFilter::default()).unwrap().len(),
+        12
+    );
+    let removed: Vec<&str> = dry.removed.iter().map(|r| r.compose.id.as_str()).collect();
+    assert_eq!(removed, [old_failure.as_str(), base2.as_str()]);
+    let because = |id: &str| {
+        dry.kept
+            .iter()
+            .find(|k| k.compose.id == id)
+            .unwrap_or_else(|| panic!("{id} not kept"))
+            .because
+            .clone()
+    };
+    assert_eq!(because(&nginx_last), [KeepReason::LastGood]);
+    assert_eq!(
+        because(&pinned),
+        [KeepReason::Pinned {
+            by: "release F41".into()
+        }]
+    );
+    assert_eq!(because(&running), [KeepReason::Started]);
+    assert_eq!(
+        because(&new_failure),
+        [KeepReason::RecentFailure { since: NOV25 + 500 }]
+    );
+    assert_eq!(because(&apache1), [KeepReason::LastGood]);
+    assert_eq!(
+        because(&base3),
+        [
+            KeepReason::LastGood,
+            KeepReason::InputOf {
+                compose_id: apache1.clone()
+            }
+        ]
+    );
+    assert_eq!(because(&php0), [KeepReason::LastGood]);
+    assert_eq!(
+        because(&apache0),
+        [KeepReason::InputOf {
+            compose_id: php0.clone()
+        }]
+    );
+    // Two layers down, through a stack input.
+    assert_eq!(
+        because(&base0),
+        [KeepReason::InputOf {
+            compose_id: php0.clone()
+        }]
+    );
+    assert_eq!(
+        because(&base1),
+        [KeepReason::InputOf {
+            compose_id: apache0.clone()
+        }]
+    );
+    assert_eq!(
+        dry.removed[0].because,
+        RemoveReason::OldFailure { since: NOV25 + 500 }
+    );
+    assert_eq!(
+        dry.removed[1].because,
+        RemoveReason::OldFinished { keep: 1 }
+    );
+
+    // The real run removes exactly what the dry run said, whole.
+    let real = reg.prune(&policy, false).unwrap();
+    assert_eq!(real, dry);
+    let left = reg.list_summaries(&ListFilter::default()).unwrap();
+    assert_eq!(left.len(), 10);
+    assert_eq!(reg.get(&base2).unwrap(), None);
+    assert_eq!(reg.get(&old_failure).unwrap(), None);
+    assert_eq!(reg.list(&ListFilter::default()).unwrap().len(), 10);
+    assert!(reg.composes_using(&base2).unwrap().is_empty());
+    // What stays reads back whole.
+    assert_eq!(
+        t.open().get(&base3).unwrap().unwrap().packages,
+        match finished(0) {
+            Outcome::Finished { packages, .. } => packages,
+            _ => unreachable!(),
+        }
+    );
+    // Nothing more to remove; respins go on (IDs are never reused while
+    // a higher respin of the same day exists).
+    assert!(reg.prune(&policy, false).unwrap().removed.is_empty());
+    let next = reg.begin(&new("base", "1")).unwrap().id;
+    assert_eq!(next, "base-1-20261125.n.6");
+}
+
+fn prune_pins<B: Backend>(b: &B) {
+    use strata_registry::PrunePolicy;
+    let t = b.fresh();
+    let mut reg = t.open();
+    let a = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&a, &finished(NOV25)).unwrap();
+    let b2 = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&b2, &finished(NOV25)).unwrap();
+    let policy = PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: 0,
+        pins: BTreeMap::from([("apache-2.4-20261125.n.7".to_owned(), "--pin".to_owned())]),
+    };
+    for dry_run in [true, false] {
+        let err = reg.prune(&policy, dry_run).unwrap_err();
+        assert!(matches!(err, RegistryError::UnknownPins { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "compose registry {}: cannot prune: the pinned compose(s) \
+                 apache-2.4-20261125.n.7 are not in the registry",
+                t.shown
+            )
+        );
+    }
+    assert_eq!(reg.list_summaries(&ListFilter::default()).unwrap().len(), 2);
+}
+
+fn capped<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let error = format!(
+        "compose failed: {}{}: the end",
+        "ä".repeat(5_000_000),
+        "x".repeat(10_000_000)
+    );
+    let big_report = json!({"x86_64": {"unresolved": vec!["/usr/bin/fbash"; 200_000]}});
+    let rec = reg
+        .finish(
+            &id,
+            &Outcome::Failed {
+                finished_at: NOV25,
+                error: error.clone(),
+                report: Some(big_report),
+                packages: PackagesByArch::new(),
+            },
+        )
+        .unwrap();
+    let stored = rec.error.unwrap();
+    assert!(
+        stored.len() <= strata_registry::ERROR_CAP,
+        "{}",
+        stored.len()
+    );
+    assert!(stored.len() > strata_registry::ERROR_CAP - 100);
+    assert!(stored.starts_with("compose failed: ää"));
+    assert!(stored.ends_with("xx: the end"));
+    let cut = error.len() - (stored.len() - stored.lines().nth(1).unwrap().len() - 2);
+    assert!(
+        stored.contains(&format!("\n[… {cut} bytes cut …]\n")),
+        "no marker for {cut} bytes cut"
+    );
+    let report = rec.report.unwrap();
+    assert_eq!(report["report_cut"]["limit"], strata_registry::REPORT_CAP);
+    assert!(report["report_cut"]["bytes"].as_u64().unwrap() > 3_000_000);
+    assert_eq!(t.open().get(&id).unwrap().unwrap().error.unwrap(), stored);
+    // A short one stays whole.
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let rec = reg.finish(&id, &failed(NOV25)).unwrap();
+    assert_eq!(
+        rec.error.as_deref(),
+        Some("httpd-2.4.58-1.fc40.x86_64 requires /usr/bin/fbash")
+    );
+}
+
+fn control_characters<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    for scm_ref in [
+        "git+https://src.example/m.git#a1b2\nState: finished",
+        "a1b2c3d\r",
+        "a1b2\u{1b}[2J",
+        "",
+    ] {
+        let err = reg
+            .begin(&NewCompose {
+                scm_ref: Some(scm_ref.into()),
+                ..new("apache", "2.4")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidCompose { .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("the SCM reference"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let err = reg
+        .finish(
+            &id,
+            &Outcome::Failed {
+                finished_at: NOV25,
+                error: "boom".into(),
+                report: None,
+                packages: packages(&[("x86_64", "httpd-2.4\nmod_ssl-2.4")]),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("contains whitespace or a control character"),
+        "{err}"
+    );
+    assert_eq!(reg.list(&ListFilter::default()).unwrap().len(), 1);
+}
+
+fn version_1<B: Backend>(b: &B) {
+    let t = b.fresh();
+    b.load_v1(&t);
+    let expected: Vec<serde_json::Value> = test_data("v1/records.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut reg = t.open();
+    let records = reg.list(&ListFilter::default()).unwrap();
+    let read: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r.owner, None);
+            let mut v = serde_json::to_value(r).unwrap();
+            v.as_object_mut().unwrap().remove("owner");
+            v
+        })
+        .collect();
+    assert_eq!(read, expected);
+    assert_eq!(
+        reg.list_summaries(&ListFilter::default()).unwrap(),
+        records.iter().map(|r| r.summary()).collect::<Vec<_>>()
+    );
+    // Respins and "newest" go on from version 1's.
+    let next = reg.begin(&new("apache", "2.4")).unwrap().id;
+    assert_eq!(next, "apache-2.4-20261125.n.3");
+    assert_eq!(
+        reg.list_summaries(&ListFilter::default()).unwrap()[0].id,
+        next
+    );
+    // Opening again changes nothing.
+    drop(reg);
+    assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 6);
+    // The compose left started by version 1 has no owner: never swept.
+    assert!(t.open().abandon_dead(None).unwrap().is_empty());
+}
+
+fn read_only<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let loc = RegistryLocation::parse(t.location.as_ref()).unwrap();
+    let Err(err) = strata_registry::open_read_only(&loc) else {
+        panic!("opened a registry that does not exist");
+    };
+    assert!(matches!(err, RegistryError::Missing { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("there is no compose registry at {}: ", t.shown)),
+        "{err}"
+    );
+    assert!(!b.exists(&t), "reading created {}", t.shown);
+
+    let id = t.open().begin(&new("apache", "2.4")).unwrap().id;
+    t.open().finish(&id, &finished(NOV25)).unwrap();
+    let mut reader = strata_registry::open_read_only(&loc).unwrap();
+    assert_eq!(reader.latest_good("apache", "2.4").unwrap().unwrap().id, id);
+    assert_eq!(
+        reader.list_summaries(&ListFilter::default()).unwrap().len(),
+        1
+    );
+    // A writer's new compose shows to a reader opened before it.
+    let second = t.open().begin(&new("apache", "2.4")).unwrap().id;
+    assert_eq!(reader.list(&ListFilter::default()).unwrap()[0].id, second);
+    // Every write is refused, and nothing changes.
+    let err = reader.begin(&new("apache", "2.4")).unwrap_err();
+    assert!(matches!(err, RegistryError::Backend { .. }), "{err:?}");
+    let err = reader.abandon(&second, "gone").unwrap_err();
+    assert!(matches!(err, RegistryError::Backend { .. }), "{err:?}");
+    assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 2);
+    assert_eq!(
+        t.open().get(&second).unwrap().unwrap().state,
+        State::Started
+    );
+
+    // A version-1 registry is updated first, then read.
+    let old = b.fresh();
+    b.load_v1(&old);
+    let loc = RegistryLocation::parse(old.location.as_ref()).unwrap();
+    let reader = strata_registry::open_read_only(&loc).unwrap();
+    assert_eq!(
+        reader.list_summaries(&ListFilter::default()).unwrap().len(),
+        5
     );
 }

@@ -1,0 +1,244 @@
+//! `strata composes abandon|prune`, the registry's upkeep, and what every
+//! printer of records shares: opening the registry for reading only, and
+//! showing free text on one line. The rules are in strata-registry
+//! (`Owner::liveness`, `prune::plan`, `prune::output_action`).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::process::ExitCode;
+
+use strata_compose::config::{registry_location, Config};
+use strata_registry::prune::OutputAction;
+use strata_registry::{ComposeRecord, ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
+
+use super::{ComposesAbandonArgs, ComposesPruneArgs, RegistryArgs};
+
+type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// The registry for a command that only reads: nothing is created (a
+/// mistyped `--registry` is an error, not a new empty registry), and a
+/// read-only file, folder or database role works.
+pub fn open_read_only(
+    args: &RegistryArgs,
+    config: &Config,
+) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
+    let location = registry_location(args.registry.as_deref(), config)?;
+    Ok(strata_registry::open_read_only(&location)?)
+}
+
+fn open_writable(
+    args: &RegistryArgs,
+    config: &Config,
+) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
+    let location = registry_location(args.registry.as_deref(), config)?;
+    Ok(strata_registry::open(&location)?)
+}
+
+/// `text` with control characters (newlines included) and Unicode line
+/// separators escaped (`\n`, `\u{1b}`), so that a field read from the
+/// registry always prints as one line and cannot pass for another one.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    let escape = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let mut registry = open_writable(&args.registry, &config)?;
+    let here = Owner::current();
+    let mut out = std::io::stdout().lock();
+    // `ID abandoned: its process 1234 on builder1 is gone`.
+    let print = |out: &mut dyn Write, rec: &ComposeRecord| {
+        let error = rec.error.as_deref().unwrap_or_default();
+        writeln!(out, "{} {}", rec.id, one_line(error))
+    };
+    let Some(id) = &args.compose_id else {
+        for rec in registry.abandon_dead(None)? {
+            print(&mut out, &rec)?;
+        }
+        // Say why the others stay, so nobody wonders.
+        let started = registry.list_summaries(&ListFilter {
+            state: Some(State::Started),
+            ..Default::default()
+        })?;
+        for s in started {
+            let liveness = Owner::liveness_of(s.owner.as_ref(), here.as_ref());
+            eprintln!("left {} started: {}", s.id, one_line(liveness.reason()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let rec = registry
+        .get(id)?
+        .ok_or_else(|| format!("no compose `{id}` in the registry"))?;
+    if rec.state != State::Started {
+        return Err(format!(
+            "compose {id} is not started (it is {}): there is nothing to abandon",
+            rec.state
+        )
+        .into());
+    }
+    let reason = match Owner::liveness_of(rec.owner.as_ref(), here.as_ref()) {
+        Liveness::Gone(reason) => reason,
+        other if args.force => format!("by hand with --force; {}", other.reason()),
+        other => {
+            return Err(format!(
+                "compose {id} is not provably abandoned: {}; pass --force to mark it failed \
+                 anyway",
+                other.reason()
+            )
+            .into())
+        }
+    };
+    print(&mut out, &registry.abandon(id, &reason)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    let out_dir = match (&args.out, &config.compose.out) {
+        (Some(out), _) | (None, Some(out)) => Some(out.clone()),
+        (None, None) if args.delete_output => {
+            return Err(
+                "--delete-output needs the output folder: pass --out or set \
+                        [compose] out"
+                    .into(),
+            )
+        }
+        (None, None) => None,
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let policy = PrunePolicy {
+        keep_finished: args.keep,
+        keep_failed_since: now - i64::from(args.keep_failed_days) * 86_400,
+        pins: args
+            .pins
+            .iter()
+            .map(|id| (id.clone(), "--pin".to_owned()))
+            .collect(),
+    };
+    let mut registry = open_writable(&args.registry, &config)?;
+    let plan = registry.prune(&policy, args.dry_run)?;
+
+    // Records first, then folders: a folder left behind by a failure is
+    // harmless, a record pointing at a deleted folder is not.
+    let mut failures = 0;
+    let mut outputs = Vec::new();
+    if args.delete_output {
+        let out_dir = out_dir.as_deref().expect("checked above");
+        for removed in &plan.removed {
+            let action = strata_registry::prune::output_action(out_dir, &removed.compose);
+            let done = match &action {
+                OutputAction::Delete(path) if !args.dry_run => std::fs::remove_dir_all(path)
+                    .map_err(|e| {
+                        failures += 1;
+                        format!("cannot delete {}: {e}", path.display())
+                    }),
+                _ => Ok(()),
+            };
+            outputs.push((removed.compose.id.clone(), action, done));
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let outputs: Vec<_> = outputs
+            .iter()
+            .map(|(id, action, done)| output_json(id, action, done, args.dry_run))
+            .collect();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({
+                "dry_run": args.dry_run,
+                "kept": plan.kept,
+                "removed": plan.removed,
+                "outputs": outputs,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        let (remove, delete) = if args.dry_run {
+            ("would remove", "would delete")
+        } else {
+            ("removed", "deleted")
+        };
+        for r in &plan.removed {
+            writeln!(out, "{remove} {}: {}", r.compose.id, r.because)?;
+        }
+        for (id, action, done) in &outputs {
+            match (action, done) {
+                (OutputAction::Delete(path), Ok(())) => {
+                    writeln!(out, "{delete} {}", one_line(&path.display().to_string()))?
+                }
+                (OutputAction::Delete(_), Err(e)) => eprintln!("error: {}", one_line(e)),
+                (OutputAction::Refuse { path, reason }, _) => eprintln!(
+                    "left {} of {id}: {}",
+                    one_line(&path.display().to_string()),
+                    one_line(reason)
+                ),
+                (OutputAction::AlreadyGone(_) | OutputAction::NoOutput, _) => {}
+            }
+        }
+        if args.dry_run {
+            for k in &plan.kept {
+                let because: Vec<String> = k.because.iter().map(|b| b.to_string()).collect();
+                writeln!(out, "keep {}: {}", k.compose.id, because.join("; "))?;
+            }
+        }
+        eprintln!(
+            "{} {} compose record(s), kept {}",
+            remove,
+            plan.removed.len(),
+            plan.kept.len()
+        );
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn output_json(
+    id: &str,
+    action: &OutputAction,
+    done: &Result<(), String>,
+    dry_run: bool,
+) -> serde_json::Value {
+    let (path, what, reason) = match action {
+        OutputAction::NoOutput => (None, "none", None),
+        OutputAction::AlreadyGone(p) => (Some(p), "already_gone", None),
+        OutputAction::Delete(p) => match done {
+            Ok(()) if dry_run => (Some(p), "would_delete", None),
+            Ok(()) => (Some(p), "deleted", None),
+            Err(e) => (Some(p), "failed", Some(e.as_str())),
+        },
+        OutputAction::Refuse { path, reason } => (Some(path), "left", Some(reason.as_str())),
+    };
+    serde_json::json!({"compose_id": id, "path": path, "action": what, "reason": reason})
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn one_line_escapes_what_could_start_a_line() {
+        assert_eq!(one_line("a1b2c3d"), "a1b2c3d");
+        assert_eq!(one_line("über-ref"), "über-ref");
+        assert_eq!(
+            one_line("a1b2\nState: finished\r\t\u{1b}[2J\u{2028}x"),
+            "a1b2\\nState: finished\\r\\t\\u{1b}[2J\\u{2028}x"
+        );
+    }
+}

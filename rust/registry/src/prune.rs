@@ -1,0 +1,509 @@
+//! Which compose records a prune removes, and why every other one stays.
+//!
+//! A record stays when anything may still need it: it is `started` (its
+//! process may still run, or it awaits `strata composes abandon`); it is
+//! the last good compose of its stream (what the next compose of a
+//! module above builds on); it is one of the newest finished composes of
+//! its stream (to go back to); it failed recently (to look into); it is
+//! pinned (by an operator now, by a release later); or a record that
+//! stays used it as an input (`compose` or `stack_compose`), however many
+//! layers down. Everything else goes.
+//!
+//! The rules are one pure function ([`plan`]) over the records and their
+//! input edges, so every backend prunes alike and `--dry-run` shows
+//! exactly what a real run removes. A later release feature adds its
+//! pins to [`PrunePolicy::pins`] (e.g. from a pins table) and gets
+//! "pinned by release F41" in the same plan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::RegistryError;
+use crate::record::{ComposeSummary, State};
+use crate::Result;
+
+/// What a prune keeps besides what is always kept (started composes,
+/// the last good compose of each stream, the inputs of kept composes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// How many finished composes of each stream to keep, newest first;
+    /// the last good one counts among them and is kept even at 0.
+    pub keep_finished: usize,
+    /// Failed composes that ended at or after this time (unix seconds)
+    /// are kept.
+    pub keep_failed_since: i64,
+    /// Compose ID → what pins it ("--pin on the command line", later
+    /// "release F41"). Pinning a compose the registry does not hold is an
+    /// error, so that a typo never lets the prune go ahead.
+    pub pins: BTreeMap<String, String>,
+}
+
+/// Why a compose is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum KeepReason {
+    /// Not ended: running, or abandoned and not yet marked failed.
+    Started,
+    LastGood,
+    /// The `rank`th newest finished compose of its stream (1 is the
+    /// newest), within the newest `keep` ones.
+    Newest {
+        rank: usize,
+        keep: usize,
+    },
+    /// Failed at or after `since` (unix seconds).
+    RecentFailure {
+        since: i64,
+    },
+    /// An input of `compose_id`, which is kept.
+    InputOf {
+        compose_id: String,
+    },
+    Pinned {
+        by: String,
+    },
+}
+
+impl fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeepReason::Started => f.write_str("started (running, or not yet abandoned)"),
+            KeepReason::LastGood => f.write_str("the last good compose of its stream"),
+            KeepReason::Newest { rank, keep } => write!(
+                f,
+                "finished; number {rank} of the {keep} newest finished composes of its stream kept"
+            ),
+            KeepReason::RecentFailure { since } => {
+                write!(f, "failed after {}, recently enough to keep", time(*since))
+            }
+            KeepReason::InputOf { compose_id } => {
+                write!(f, "an input of {compose_id}, which is kept")
+            }
+            KeepReason::Pinned { by } => write!(f, "pinned by {by}"),
+        }
+    }
+}
+
+/// Why a compose is removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RemoveReason {
+    /// Finished, but older than the newest `keep` of its stream.
+    OldFinished { keep: usize },
+    /// Failed before `since`.
+    OldFailure { since: i64 },
+}
+
+impl fmt::Display for RemoveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoveReason::OldFinished { keep } => write!(
+                f,
+                "finished, older than the {keep} newest finished composes of its stream, and \
+                 no kept compose uses it"
+            ),
+            RemoveReason::OldFailure { since } => write!(
+                f,
+                "failed before {}, and no kept compose uses it",
+                time(*since)
+            ),
+        }
+    }
+}
+
+fn time(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kept {
+    pub compose: ComposeSummary,
+    /// Every reason that holds, the first the strongest.
+    pub because: Vec<KeepReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Removed {
+    pub compose: ComposeSummary,
+    pub because: RemoveReason,
+}
+
+/// What a prune keeps and removes, each newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PrunePlan {
+    pub kept: Vec<Kept>,
+    pub removed: Vec<Removed>,
+}
+
+/// What a backend reads to plan a prune: every compose, newest first, and
+/// every `(compose, the compose it used)` of `compose` and
+/// `stack_compose` inputs.
+pub(crate) type PruneInputs = (Vec<ComposeSummary>, Vec<(String, String)>);
+
+/// Refuses pins that name no compose in the registry (a typo, or a
+/// compose already removed by hand): a prune must not go ahead on a
+/// misspelt keep.
+pub(crate) fn check_pins(
+    db: &str,
+    composes: &[ComposeSummary],
+    policy: &PrunePolicy,
+) -> Result<()> {
+    let ids: HashSet<&str> = composes.iter().map(|c| c.id.as_str()).collect();
+    let unknown: Vec<String> = policy
+        .pins
+        .keys()
+        .filter(|id| !ids.contains(id.as_str()))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(RegistryError::UnknownPins {
+        db: db.to_owned(),
+        ids: unknown,
+    })
+}
+
+/// The plan for `composes` (every compose of the registry, newest first)
+/// whose inputs are `uses` (`(compose, the compose it used)`).
+pub fn plan(
+    composes: Vec<ComposeSummary>,
+    uses: &[(String, String)],
+    policy: &PrunePolicy,
+) -> PrunePlan {
+    let mut keep: HashMap<String, Vec<KeepReason>> = HashMap::new();
+    let mut finished_seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for c in &composes {
+        let mut reasons = Vec::new();
+        if let Some(by) = policy.pins.get(&c.id) {
+            reasons.push(KeepReason::Pinned { by: by.clone() });
+        }
+        match c.state {
+            State::Started => reasons.push(KeepReason::Started),
+            State::Finished => {
+                let seen = finished_seen
+                    .entry((c.name.as_str(), c.stream.as_str()))
+                    .or_default();
+                *seen += 1;
+                if *seen == 1 {
+                    reasons.insert(0, KeepReason::LastGood);
+                } else if *seen <= policy.keep_finished {
+                    reasons.push(KeepReason::Newest {
+                        rank: *seen,
+                        keep: policy.keep_finished,
+                    });
+                }
+            }
+            State::Failed => {
+                if c.finished_at.unwrap_or(c.started_at) >= policy.keep_failed_since {
+                    reasons.push(KeepReason::RecentFailure {
+                        since: policy.keep_failed_since,
+                    });
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            keep.insert(c.id.clone(), reasons);
+        }
+    }
+
+    // Inputs of kept composes, transitively: a stack's layers stay as
+    // long as a compose built on them does.
+    let mut used_by: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (user, used) in uses {
+        used_by
+            .entry(user.as_str())
+            .or_default()
+            .push(used.as_str());
+    }
+    let known: HashSet<&str> = composes.iter().map(|c| c.id.as_str()).collect();
+    // Newest first, so a compose is named as kept by the newest user.
+    let mut work: Vec<String> = composes
+        .iter()
+        .rev()
+        .filter(|c| keep.contains_key(&c.id))
+        .map(|c| c.id.clone())
+        .collect();
+    while let Some(user) = work.pop() {
+        for &used in used_by.get(user.as_str()).into_iter().flatten() {
+            if !known.contains(used) {
+                continue;
+            }
+            let reasons = keep.entry(used.to_owned()).or_default();
+            let first = reasons.is_empty();
+            if !reasons
+                .iter()
+                .any(|r| matches!(r, KeepReason::InputOf { compose_id } if *compose_id == user))
+            {
+                reasons.push(KeepReason::InputOf {
+                    compose_id: user.clone(),
+                });
+            }
+            if first {
+                work.push(used.to_owned());
+            }
+        }
+    }
+
+    let mut plan = PrunePlan::default();
+    for c in composes {
+        match keep.remove(&c.id) {
+            Some(because) => plan.kept.push(Kept {
+                compose: c,
+                because,
+            }),
+            None => {
+                let because = match c.state {
+                    State::Failed => RemoveReason::OldFailure {
+                        since: policy.keep_failed_since,
+                    },
+                    _ => RemoveReason::OldFinished {
+                        keep: policy.keep_finished.max(1),
+                    },
+                };
+                plan.removed.push(Removed {
+                    compose: c,
+                    because,
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// What to do with the published directory of a removed compose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputAction {
+    /// The compose was never published (failed, or published nowhere).
+    NoOutput,
+    /// Its directory is already gone.
+    AlreadyGone(PathBuf),
+    /// Its directory is `OUT/<compose ID>`, a real directory: delete it.
+    Delete(PathBuf),
+    /// Its recorded output is not where a prune may delete: left alone.
+    Refuse { path: PathBuf, reason: String },
+}
+
+/// Whether the published directory of `compose` may be deleted: only a
+/// real directory (not a symbolic link) named by the compose ID, right
+/// inside `out_dir` (the configured output folder). Anything else stays:
+/// a record edited by hand or a moved tree must not make a prune delete
+/// some other folder.
+pub fn output_action(out_dir: &Path, compose: &ComposeSummary) -> OutputAction {
+    let Some(outputs) = &compose.outputs else {
+        return OutputAction::NoOutput;
+    };
+    let path = outputs.path.clone();
+    let refuse = |reason: String| OutputAction::Refuse {
+        path: path.clone(),
+        reason,
+    };
+    if path.file_name() != Some(compose.id.as_ref()) {
+        return refuse(format!("it is not named {}", compose.id));
+    }
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return OutputAction::AlreadyGone(path)
+        }
+        Err(e) => return refuse(format!("cannot look at it: {e}")),
+    };
+    if !meta.is_dir() {
+        return refuse("it is not a directory (a symbolic link or a file)".into());
+    }
+    let parent = path.parent().map(std::fs::canonicalize);
+    let out = std::fs::canonicalize(out_dir);
+    match (parent, out) {
+        (Some(Ok(parent)), Ok(out)) if parent == out => OutputAction::Delete(path),
+        (_, Err(e)) => refuse(format!(
+            "the output folder {} cannot be resolved: {e}",
+            out_dir.display()
+        )),
+        _ => refuse(format!(
+            "it is not directly inside the output folder {}",
+            out_dir.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::record::{ComposeType, Outputs};
+
+    fn summary(id: &str, name: &str, state: State, finished_at: i64) -> ComposeSummary {
+        ComposeSummary {
+            id: id.into(),
+            name: name.into(),
+            stream: "1".into(),
+            compose_type: ComposeType::Nightly,
+            date: "20261125".into(),
+            respin: 0,
+            state,
+            version: 1,
+            context: "c".into(),
+            definition_path: "d.yaml".into(),
+            definition_digest: "0".repeat(64),
+            scm_ref: None,
+            arches: vec!["x86_64".into()],
+            package_counts: Default::default(),
+            outputs: None,
+            started_at: finished_at - 10,
+            finished_at: (state != State::Started).then_some(finished_at),
+            error: None,
+            owner: None,
+        }
+    }
+
+    fn reasons(plan: &PrunePlan, id: &str) -> Vec<KeepReason> {
+        plan.kept
+            .iter()
+            .find(|k| k.compose.id == id)
+            .map(|k| k.because.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn keeps_what_is_needed_and_says_why() {
+        use State::*;
+        // Newest first.
+        let composes = vec![
+            summary("php.3", "php", Failed, 900),
+            summary("php.2", "php", Finished, 800),
+            summary("base.4", "base", Started, 700),
+            summary("base.3", "base", Failed, 600),
+            summary("base.2", "base", Finished, 500),
+            summary("php.1", "php", Finished, 400),
+            summary("base.1", "base", Finished, 300),
+            summary("base.0", "base", Finished, 200),
+            summary("php.0", "php", Finished, 100),
+        ];
+        let uses = vec![
+            ("php.2".to_owned(), "base.1".to_owned()),
+            ("php.1".to_owned(), "base.0".to_owned()),
+            ("php.0".to_owned(), "gone-1-20200101.n.0".to_owned()),
+        ];
+        let policy = PrunePolicy {
+            keep_finished: 1,
+            keep_failed_since: 850,
+            pins: BTreeMap::from([("php.0".into(), "release F41".into())]),
+        };
+        let plan = plan(composes, &uses, &policy);
+        let kept: Vec<&str> = plan.kept.iter().map(|k| k.compose.id.as_str()).collect();
+        let removed: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["php.3", "php.2", "base.4", "base.2", "base.1", "php.0"]
+        );
+        assert_eq!(removed, ["base.3", "php.1", "base.0"]);
+        assert_eq!(
+            reasons(&plan, "php.3"),
+            [KeepReason::RecentFailure { since: 850 }]
+        );
+        assert_eq!(reasons(&plan, "php.2"), [KeepReason::LastGood]);
+        assert_eq!(reasons(&plan, "base.4"), [KeepReason::Started]);
+        assert_eq!(
+            reasons(&plan, "base.1"),
+            [KeepReason::InputOf {
+                compose_id: "php.2".into()
+            }]
+        );
+        assert_eq!(
+            reasons(&plan, "php.0"),
+            [KeepReason::Pinned {
+                by: "release F41".into()
+            }]
+        );
+        assert_eq!(
+            plan.removed[0].because,
+            RemoveReason::OldFailure { since: 850 }
+        );
+        assert_eq!(
+            plan.removed[1].because.to_string(),
+            "finished, older than the 1 newest finished composes of its stream, and no kept \
+             compose uses it"
+        );
+    }
+
+    #[test]
+    fn inputs_are_kept_through_every_layer() {
+        use State::*;
+        let composes = vec![
+            summary("top.0", "top", Finished, 300),
+            summary("mid.1", "mid", Finished, 250),
+            summary("mid.0", "mid", Finished, 200),
+            summary("low.1", "low", Finished, 150),
+            summary("low.0", "low", Finished, 100),
+        ];
+        let uses = vec![
+            ("top.0".to_owned(), "mid.0".to_owned()),
+            ("mid.0".to_owned(), "low.0".to_owned()),
+        ];
+        let policy = PrunePolicy {
+            keep_finished: 1,
+            ..Default::default()
+        };
+        let plan = plan(composes, &uses, &policy);
+        assert!(plan.removed.is_empty(), "{:?}", plan.removed);
+        assert_eq!(
+            reasons(&plan, "low.0"),
+            [KeepReason::InputOf {
+                compose_id: "mid.0".into()
+            }]
+        );
+        assert_eq!(
+            reasons(&plan, "low.0")[0].to_string(),
+            "an input of mid.0, which is kept"
+        );
+    }
+
+    #[test]
+    fn only_real_compose_directories_inside_out_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("composes");
+        let id = "apache-2.4-20261125.n.0";
+        std::fs::create_dir_all(out.join(id)).unwrap();
+        let mut c = summary(id, "apache", State::Finished, 100);
+        assert_eq!(output_action(&out, &c), OutputAction::NoOutput);
+        let mut at = |path: PathBuf| {
+            c.outputs = Some(Outputs {
+                path,
+                repos: Default::default(),
+            });
+            output_action(&out, &c)
+        };
+        assert_eq!(at(out.join(id)), OutputAction::Delete(out.join(id)));
+        // Through `..` it is still the same folder.
+        let dotted = out.join("x/..").join(id);
+        std::fs::create_dir(out.join("x")).unwrap();
+        assert_eq!(at(dotted.clone()), OutputAction::Delete(dotted));
+        assert!(matches!(at(out.join("other")), OutputAction::Refuse { .. }));
+        let elsewhere = dir.path().join(id);
+        std::fs::create_dir(&elsewhere).unwrap();
+        let OutputAction::Refuse { reason, .. } = at(elsewhere) else {
+            panic!()
+        };
+        assert!(
+            reason.contains("not directly inside the output folder"),
+            "{reason}"
+        );
+        let deeper = out.join("x").join(id);
+        std::fs::create_dir(&deeper).unwrap();
+        assert!(matches!(at(deeper), OutputAction::Refuse { .. }));
+        let link_dir = dir.path().join("links");
+        std::fs::create_dir(&link_dir).unwrap();
+        std::fs::remove_dir(out.join(id)).unwrap();
+        std::os::unix::fs::symlink(dir.path().join(id), out.join(id)).unwrap();
+        let OutputAction::Refuse { reason, .. } = at(out.join(id)) else {
+            panic!()
+        };
+        assert!(reason.contains("symbolic link"), "{reason}");
+        std::fs::remove_file(out.join(id)).unwrap();
+        assert_eq!(at(out.join(id)), OutputAction::AlreadyGone(out.join(id)));
+    }
+}
