@@ -1,10 +1,12 @@
 //! Strata's data model, free of I/O: versions and how RPM compares them,
-//! package identities, and dependencies including rich (boolean) ones.
+//! package identities, dependencies including rich (boolean) ones, module
+//! definitions and the naming rules every output format shares.
 
 pub mod definition;
 pub mod dep;
 pub mod evr;
 pub mod nevra;
+pub mod rules;
 
 pub use definition::{DefinitionError, ModuleDefinition, Problem, Source};
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
