@@ -760,7 +760,13 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
             _ => wrong("text", out),
         },
         Shape::Version => match &node.kind {
-            Kind::Scalar { value, plain: true } if value.parse::<u32>().is_ok() => {
+            // Plain decimal digits: what serde_yaml_ng reads as a u32
+            // (it takes `01` for text).
+            Kind::Scalar { value, plain: true }
+                if value.parse::<u32>().is_ok()
+                    && value.bytes().all(|b| b.is_ascii_digit())
+                    && (value.len() == 1 || !value.starts_with('0')) =>
+            {
                 if value.parse::<u32>() != Ok(MODULE_DOCUMENT_VERSION) {
                     out.push(
                         || path.render(),
@@ -1361,6 +1367,12 @@ data:
         assert_eq!(
             p,
             ["m.yaml:2:10: version: expected a whole number, found text `1`"]
+        );
+        // serde_yaml_ng reads `01` as text, so it is one here too.
+        let p = problems(&GOOD.replace("version: 1", "version: 01"));
+        assert_eq!(
+            p,
+            ["m.yaml:2:10: version: expected a whole number, found text `01`"]
         );
         let p = problems(&GOOD.replace("version: 1", "version: 2"));
         assert_eq!(
