@@ -1048,6 +1048,9 @@ impl ModuleDefinition {
         }
         // YAML allows a byte order mark; editors show no column for it.
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+        if let Some(p) = unprintable(text) {
+            return Err(fail(vec![p]));
+        }
         let root = build_tree(text).map_err(|p| fail(vec![p]))?;
         let Some(root) = root else {
             return Err(fail(vec![Problem::new(
@@ -1204,6 +1207,33 @@ impl ModuleDefinition {
     pub fn platform(&self) -> Option<&str> {
         self.requires.get("platform").map(String::as_str)
     }
+}
+
+/// The first character YAML does not allow in a stream (`c-printable`:
+/// no control characters but tab and line breaks, no DEL, no C1 controls
+/// but NEL, no U+FFFE/U+FFFF). saphyr-parser lets some through, libyaml
+/// (serde's parser) does not; an escape inside double quotes (`"\x07"`)
+/// is how YAML writes one.
+fn unprintable(text: &str) -> Option<Problem> {
+    let printable = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
+            || (c >= '\u{A0}' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+    };
+    let (offset, c) = text.char_indices().find(|&(_, c)| !printable(c))?;
+    // Lines as YAML counts them: `\r\n`, `\n` or a lone `\r` ends one.
+    let before = &text[..offset];
+    let line = before.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
+    let line_start = before.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Some(Problem::new(
+        String::new(),
+        Some((line, column)),
+        format!(
+            "the control character {c:?} (U+{:04X}) is not allowed in YAML; \
+             inside double quotes write it as an escape",
+            c as u32
+        ),
+    ))
 }
 
 fn too_deep() -> String {
@@ -1367,6 +1397,20 @@ data:
         assert_eq!(
             p,
             ["m.yaml:2:10: version: expected a whole number, found text `1`"]
+        );
+        // Raw control characters: libyaml refuses them, so we do, with a place.
+        let p = problems(&GOOD.replace("name: apache", "name: apache\u{3}lua"));
+        assert_eq!(
+            p,
+            [
+                "m.yaml:4:15: the control character '\\u{3}' (U+0003) is not allowed in YAML; \
+              inside double quotes write it as an escape"
+            ]
+        );
+        let p = problems("document: strata-module\r\nversion: 1\rdata: \u{7f}");
+        assert!(
+            p[0].starts_with("m.yaml:3:7: the control character '\\u{7f}'"),
+            "{p:?}"
         );
         // serde_yaml_ng reads `01` as text, so it is one here too.
         let p = problems(&GOOD.replace("version: 1", "version: 01"));
