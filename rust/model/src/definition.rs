@@ -13,8 +13,9 @@
 //!    fields: unknown and missing keys, duplicate keys (which serde would
 //!    silently merge), wrong types, and every single-value rule — all
 //!    problems at once, each with its line and column;
-//! 4. only then serde (serde_yaml_ng) types it, and the rules across fields
-//!    (pins, profiles and api name manifest packages; compose pins) run.
+//! 4. only then serde types that same tree (no second YAML parser, which
+//!    could read the text differently), and the rules across fields (pins,
+//!    profiles and api name manifest packages; compose pins) run.
 //!
 //! The value rules are [`crate::rules`]: the same functions the registry,
 //! modulemd and productmd writers call, so a definition `strata validate`
@@ -760,8 +761,8 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
             _ => wrong("text", out),
         },
         Shape::Version => match &node.kind {
-            // Plain decimal digits: what serde_yaml_ng reads as a u32
-            // (it takes `01` for text).
+            // Plain decimal digits only (`01`, `+1` and `0x1` are numbers
+            // to some YAML readers and text to others).
             Kind::Scalar { value, plain: true }
                 if value.parse::<u32>().is_ok()
                     && value.bytes().all(|b| b.is_ascii_digit())
@@ -940,6 +941,83 @@ fn position(root: &Node, segs: &[Seg]) -> Option<(usize, usize)> {
 // ---------------------------------------------------------------------------
 // Step 4: typing, and the rules across fields.
 
+/// serde reads the checked tree: scalars as text (or a `u32`, or none when
+/// null), lists and mappings as such, `key:` with nothing as an empty list
+/// or mapping.
+impl<'de> serde::Deserializer<'de> for &Node<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        use serde::de::value::{MapDeserializer, SeqDeserializer};
+        match &self.kind {
+            Kind::Scalar { value, .. } => v.visit_str(value),
+            Kind::Seq(items) => v.visit_seq(SeqDeserializer::new(items.iter())),
+            Kind::Map(entries) => {
+                v.visit_map(MapDeserializer::new(entries.iter().map(|(k, v)| (k, v))))
+            }
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        if self.is_null() {
+            v.visit_none()
+        } else {
+            v.visit_some(self)
+        }
+    }
+
+    fn deserialize_u32<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        match self.text().and_then(|t| t.parse().ok()) {
+            Some(n) => v.visit_u32(n),
+            None => self.deserialize_any(v),
+        }
+    }
+
+    fn deserialize_seq<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        if self.is_empty_plain() {
+            v.visit_seq(serde::de::value::SeqDeserializer::new(std::iter::empty::<
+                &Node,
+            >()))
+        } else {
+            self.deserialize_any(v)
+        }
+    }
+
+    fn deserialize_map<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        if self.is_empty_plain() {
+            v.visit_map(serde::de::value::MapDeserializer::new(std::iter::empty::<(
+                &Node,
+                &Node,
+            )>()))
+        } else {
+            self.deserialize_any(v)
+        }
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_map(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct tuple
+        tuple_struct enum identifier ignored_any
+    }
+}
+
+impl<'de, 'n, 'a> serde::de::IntoDeserializer<'de, serde::de::value::Error> for &'n Node<'a> {
+    type Deserializer = &'n Node<'a>;
+
+    fn into_deserializer(self) -> Self::Deserializer {
+        self
+    }
+}
+
 // The raw document as serde sees it, once the shape check passed. Maps keep
 // their YAML order only until validation; the result is sorted for stable
 // output.
@@ -1068,30 +1146,16 @@ impl ModuleDefinition {
         if problems.structural {
             return Err(fail(problems.into_sorted()));
         }
-        let raw: RawDocument = match serde_yaml_ng::from_str(text) {
+        // serde types the tree the shape check walked: one parse, so no
+        // second YAML parser can read the text differently.
+        let raw = match RawDocument::deserialize(&root) {
             Ok(raw) => raw,
             Err(e) => {
-                let message = e.to_string();
-                // The shape check is meant to catch every typing problem
-                // serde finds; one getting through is a bug in SHAPE (the
-                // fuzz target runs with debug assertions and finds it).
-                // libyaml's grammar differs from saphyr-parser's in corners
-                // (`[>x]` is plain text to one, an indicator to the other):
-                // those are syntax errors, reported as such.
-                debug_assert!(
-                    !is_typing_error(&message),
-                    "serde refused what the shape check accepted: {message}"
-                );
-                let at = e.location().map(|l| (l.line(), l.column()));
-                let message = match message.rfind(" at line ") {
-                    Some(i) if at.is_some() => message[..i].to_string(),
-                    _ => message,
-                };
-                return Err(fail(vec![Problem::new(
-                    String::new(),
-                    at,
-                    format!("not valid YAML: {message}"),
-                )]));
+                // The shape check is meant to catch everything serde
+                // refuses; a difference is a bug in SHAPE (the fuzz target
+                // runs with debug assertions and finds it).
+                debug_assert!(false, "serde refused what the shape check accepted: {e}");
+                return Err(fail(vec![Problem::new(String::new(), None, e.to_string())]));
             }
         };
         let mut check = |ok: bool, segs: &[Seg], message: String| {
@@ -1249,22 +1313,6 @@ fn unprintable(text: &str) -> Option<Problem> {
             c as u32
         ),
     ))
-}
-
-/// Whether a serde_yaml_ng message is about types and fields (serde's
-/// `de::Error` wording) rather than YAML syntax (libyaml's).
-fn is_typing_error(message: &str) -> bool {
-    [
-        "invalid type",
-        "invalid value",
-        "invalid length",
-        "missing field",
-        "unknown field",
-        "duplicate field",
-        "unknown variant",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
 }
 
 fn too_deep() -> String {
@@ -1429,11 +1477,14 @@ data:
             p,
             ["m.yaml:2:10: version: expected a whole number, found text `1`"]
         );
-        // Where libyaml's grammar is stricter than saphyr-parser's, its
-        // syntax error is the problem.
-        let p = problems(&GOOD.replace("koji: {tag: f40-build}", "repos: [>./x]"));
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("m.yaml:11:13: not valid YAML: "), "{p:?}");
+        // libyaml reads `[?./x]` as a list holding a mapping; the one
+        // parser here reads text, consistently.
+        let d = ModuleDefinition::parse(
+            &GOOD.replace("koji: {tag: f40-build}", "repos: [?./x, >./y]"),
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(d.source, Source::Repos(vec!["?./x".into(), ">./y".into()]));
         // Raw control characters: libyaml refuses them, so we do, with a place.
         let p = problems(&GOOD.replace("name: apache", "name: apache\u{3}lua"));
         assert_eq!(
@@ -1448,7 +1499,7 @@ data:
             p[0].starts_with("m.yaml:3:7: the control character '\\u{7f}'"),
             "{p:?}"
         );
-        // serde_yaml_ng reads `01` as text, so it is one here too.
+        // `01` is text to some YAML readers: not a version.
         let p = problems(&GOOD.replace("version: 1", "version: 01"));
         assert_eq!(
             p,
