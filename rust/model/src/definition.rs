@@ -1499,27 +1499,31 @@ data:
             p[0].starts_with("m.yaml:3:7: the control character '\\u{7f}'"),
             "{p:?}"
         );
-        // `01` is text to some YAML readers: not a version.
-        let p = problems(&GOOD.replace("version: 1", "version: 01"));
-        assert_eq!(
-            p,
-            ["m.yaml:2:10: version: expected a whole number, found text `01`"]
-        );
-        let p = problems(&GOOD.replace("version: 1", "version: 2"));
-        assert_eq!(
-            p,
-            ["m.yaml:2:10: version: this Strata reads version 1, found 2"]
-        );
-        let p = problems(&GOOD.replace("  summary: Apache HTTP Server", "  summary:"));
-        assert_eq!(
-            p,
-            ["m.yaml:6:10: data.summary: expected text, found nothing"]
-        );
-        let p = problems(&GOOD.replace("mod_ssl: {}", "mod_ssl: \"\""));
-        assert_eq!(
-            p,
-            ["m.yaml:16:14: data.packages.mod_ssl: expected a mapping, found text ``"]
-        );
+        for (from, to, expected) in [
+            // `01` is text to some YAML readers: not a version.
+            (
+                "version: 1",
+                "version: 01",
+                "m.yaml:2:10: version: expected a whole number, found text `01`",
+            ),
+            (
+                "version: 1",
+                "version: 2",
+                "m.yaml:2:10: version: this Strata reads version 1, found 2",
+            ),
+            (
+                "  summary: Apache HTTP Server",
+                "  summary:",
+                "m.yaml:6:10: data.summary: expected text, found nothing",
+            ),
+            (
+                "mod_ssl: {}",
+                "mod_ssl: \"\"",
+                "m.yaml:16:14: data.packages.mod_ssl: expected a mapping, found text ``",
+            ),
+        ] {
+            assert_eq!(problems(&GOOD.replace(from, to)), [expected], "{to}");
+        }
         let p = problems("document: strata-module\nversion: 1\ndata: {name: [\n");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("m.yaml:4:1: not valid YAML:"), "{p:?}");
