@@ -54,6 +54,14 @@ BAD = [
     ("bad eol date", mutate("data.lifecycle", {"eol": "2027-13-01"}), "eol"),
     ("reason must be text", mutate("data.packages", {"httpd": {"reason": ["x"]}}), "reason"),
     ("bad pin", mutate("data.pins", {"httpd": "1:2 3"}), "pins"),
+    # What a compose refused later (productmd, dnf, libmodulemd) is in both.
+    ("stream productmd refuses", mutate("data.stream", "2..4"), "stream"),
+    ("stream dnf refuses", mutate("data.stream", "stable~1"), "stream"),
+    ("arch productmd does not know", mutate("data.arches", ["vax"]), "arches"),
+    ("control character in the summary", mutate("data.summary", "Apache\x07"), "summary"),
+    ("control character in a reason", mutate("data.packages", {"httpd": {"reason": "a\x1b"}}),
+     "reason"),
+    ("profile name dnf refuses", mutate("data.profiles", {"web%1": ["httpd"]}), "profiles"),
 ]
 
 

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -236,12 +237,22 @@ def test_gate_failure_fails_the_task_with_the_report_and_a_suggestion(site):
 def test_malformed_definition_names_file_line_and_key(site):
     doc = definition()
     doc["data"]["bogus"] = 1
+    del doc["data"]["summary"]
+    doc["data"]["stream"] = "2..4"
     rev = site.git.commit({"bad.yaml": doc})
     task = site.run_task(site.git.url("bad.yaml", rev))
     assert task["state"] == FAILED
     msg = task["result"].faultString
     assert "malformed module definition bad.yaml" in msg, msg
-    assert any(line.startswith("bad.yaml:") and "bogus" in line for line in msg.splitlines()), msg
+    # Every problem at once, each at its line and column.
+    problems = [line for line in msg.splitlines() if line.startswith("bad.yaml:")]
+    assert len(problems) == 3, msg
+    assert any(re.match(r"bad\.yaml:\d+:\d+: data: missing required field `summary`", p)
+               for p in problems), msg
+    assert any(re.match(r"bad\.yaml:\d+:\d+: data\.stream: the stream `2\.\.4`", p)
+               for p in problems), msg
+    assert any(re.match(r"bad\.yaml:\d+:\d+: data: unknown field `bogus`", p)
+               for p in problems), msg
     assert "Traceback" not in msg
     assert site.hub.imports == [] and not site.shared_registry.exists()
 

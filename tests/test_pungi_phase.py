@@ -332,6 +332,16 @@ def test_config_validation_errors_are_clear(site):
     [err] = validation_errors(site, strata_modules={"^Modules$": {"*": ["bad.yaml"]}})
     assert err.startswith("strata_modules.^Modules$.*: bad.yaml: ")
     assert "bad.yaml:" in err.split(": ", 2)[2] and "colour" in err
+    # Every problem of a definition at once, each on its own line.
+    del doc["data"]["summary"]
+    doc["data"]["stream"] = "2..4"
+    (site.cfg / "bad.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    errs = validation_errors(site, strata_modules={"^Modules$": {"*": ["bad.yaml"]}})
+    assert len(errs) == 3, errs
+    assert all(e.startswith("strata_modules.^Modules$.*: bad.yaml: ") for e in errs), errs
+    text = "\n".join(errs)
+    assert "missing required field `summary`" in text and "`colour`" in text, errs
+    assert "the stream `2..4`" in text, errs
 
 
 def test_skipped_without_config_or_when_asked(site):

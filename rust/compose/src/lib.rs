@@ -3,6 +3,7 @@
 //! the productmd metadata a published compose carries.
 
 pub mod config;
+mod definition_file;
 pub mod error;
 pub mod interrupt;
 pub mod koji;

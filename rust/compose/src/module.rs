@@ -49,7 +49,7 @@
 //! good.
 
 use crate::config::{substitute_arch, Config};
-use crate::error::{error_chain, io, ComposeError, Result};
+use crate::error::{error_chain, ComposeError, Result};
 use crate::interrupt::Interrupt;
 use crate::publish::{self, ArchContent, PublishRequest};
 use crate::select::{select, subset, Pick};
@@ -141,11 +141,9 @@ struct ArchInputs {
 
 /// Reads and validates a definition file.
 pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = crate::definition_file::read_definition_bytes(path)?;
     let digest = hex::encode(Sha256::digest(&bytes));
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ComposeError::Other(format!("{}: not UTF-8 text", path.display())))?;
-    let def = ModuleDefinition::parse(&text, &path.display().to_string())?;
+    let def = ModuleDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
 }
 

@@ -49,71 +49,8 @@ pub const COMPOSE_TYPES: [(&str, &str); 5] = [
 /// The release type written: a module compose is a release of its own.
 pub const RELEASE_TYPE: &str = "ga";
 
-/// productmd's `common.RPM_ARCHES`: the arches `Rpms.add` and `Modules.add`
-/// accept (`src` and `nosrc` only as a package's arch, never a compose's).
-pub const RPM_ARCHES: [&str; 61] = [
-    "aarch64",
-    "alpha",
-    "alphaev4",
-    "alphaev45",
-    "alphaev5",
-    "alphaev56",
-    "alphaev6",
-    "alphaev67",
-    "alphaev68",
-    "alphaev7",
-    "alphapca56",
-    "amd64",
-    "arm64",
-    "armhfp",
-    "armv5tejl",
-    "armv5tel",
-    "armv5tl",
-    "armv6hl",
-    "armv6l",
-    "armv7hl",
-    "armv7hnl",
-    "armv7l",
-    "armv8hl",
-    "armv8l",
-    "athlon",
-    "geode",
-    "i386",
-    "i486",
-    "i586",
-    "i686",
-    "ia32e",
-    "ia64",
-    "loongarch64",
-    "mips",
-    "mips64",
-    "mips64el",
-    "mipsel",
-    "ppc",
-    "ppc64",
-    "ppc64iseries",
-    "ppc64le",
-    "ppc64p7",
-    "ppc64pseries",
-    "riscv128",
-    "riscv32",
-    "riscv64",
-    "s390",
-    "s390x",
-    "sh3",
-    "sh4",
-    "sh4a",
-    "sparc",
-    "sparc64",
-    "sparc64v",
-    "sparcv8",
-    "sparcv9",
-    "sparcv9v",
-    "x86_64",
-    "src",
-    "nosrc",
-    "noarch",
-];
+/// productmd's `common.RPM_ARCHES`, shared with the definition check.
+pub use strata_model::rules::RPM_ARCHES;
 
 /// The compose as productmd describes it, with its variants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,16 +211,7 @@ fn compose_type_suffix(compose_type: &str) -> Option<&'static str> {
         .map(|(_, s)| *s)
 }
 
-/// productmd's `RELEASE_VERSION_RE`: `^([^0-9].*|[0-9]+(\.[0-9]+)*)$`.
-fn is_release_version(v: &str) -> bool {
-    match v.chars().next() {
-        None => false,
-        Some(c) if !c.is_ascii_digit() => true,
-        Some(_) => v
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
-    }
-}
+use strata_model::rules::is_release_version;
 
 /// A NEVRA split as productmd's `RPM_NVRA_RE` splits it, requiring the
 /// epoch (as `Rpms.add` does) and every part non-empty.

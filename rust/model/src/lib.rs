@@ -1,11 +1,13 @@
 //! Strata's data model, free of I/O: versions and how RPM compares them,
-//! package identities, dependencies including rich (boolean) ones, and
-//! locations as they may be shown (without passwords).
+//! package identities, dependencies including rich (boolean) ones, module
+//! definitions, the naming rules every output format shares, and locations
+//! as they may be shown (without passwords).
 
 pub mod definition;
 pub mod dep;
 pub mod evr;
 pub mod nevra;
+pub mod rules;
 pub mod url;
 
 pub use definition::{DefinitionError, ModuleDefinition, Problem, Source};

@@ -18,15 +18,13 @@ use crate::model::{Defaults, Dependencies, ModuleStream};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-const NSVCAP_CHARS: &str = "ASCII letters, digits and `+._-`";
+use strata_model::rules::NSVCAP_CHARS;
 const CONTEXT_CHARS: &str = "ASCII letters, digits and `_`";
 const MAX_CONTEXT_LEN: usize = 10;
 /// YAML allows at most 1024 characters in an implicit mapping key.
 const MAX_KEY_LEN: usize = 1024;
 
-pub(crate) fn is_nsvcap_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "+._-".contains(c)
-}
+pub(crate) use strata_model::rules::is_nsvcap_char;
 
 struct Check {
     document: String,
@@ -46,7 +44,7 @@ impl Check {
         if value.is_empty() {
             return Err(self.fail(field, Problem::Empty));
         }
-        if let Some(bad) = value.chars().find(|&c| !is_nsvcap_char(c)) {
+        if let Some(bad) = strata_model::rules::nsvcap_bad_char(value) {
             return Err(self.fail(
                 field,
                 Problem::BadCharacters {
@@ -105,10 +103,7 @@ impl Check {
     }
 
     fn printable(&self, field: &str, value: &str, allowed: &'static str) -> Result<(), Error> {
-        if let Some(bad) = value
-            .chars()
-            .find(|&c| c.is_control() && c != '\n' && c != '\t')
-        {
+        if let Some(bad) = strata_model::rules::control_char(value, true) {
             return Err(self.fail(
                 field,
                 Problem::BadCharacters {
@@ -278,31 +273,7 @@ pub(crate) fn is_artifact_nevra(nevra: &str) -> bool {
 }
 
 /// Whether `date` is a calendar date `YYYY-MM-DD`.
-pub(crate) fn is_date(date: &str) -> bool {
-    let b = date.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r.clone()]
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| date[r].parse().ok())
-            .flatten()
-    };
-    let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
-}
+pub(crate) use strata_model::rules::is_calendar_date as is_date;
 
 impl ModuleStream {
     /// Checks every field as [`crate::modules_yaml`] does before writing.
@@ -416,16 +387,5 @@ mod test {
         assert!(!is_artifact_nevra("httpd-0:2.4-1"));
         assert!(!is_artifact_nevra("httpd 0:2.4-1.x86_64"));
         assert!(!is_artifact_nevra(""));
-    }
-
-    #[test]
-    fn dates() {
-        assert!(is_date("2027-12-01"));
-        assert!(is_date("2028-02-29"));
-        assert!(!is_date("2027-02-29"));
-        assert!(!is_date("2027-13-01"));
-        assert!(!is_date("2027-1-01"));
-        assert!(!is_date("2027-12-00"));
-        assert!(!is_date("+027-12-01"));
     }
 }

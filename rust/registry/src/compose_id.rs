@@ -2,78 +2,16 @@
 //! e.g. `apache-2.4-20261125.n.0`; the module name and stream stand where
 //! productmd has the release short name and version.
 //!
-//! What productmd itself checks (`productmd/composeinfo.py`, `common.py`):
-//! - the release version must match `RELEASE_VERSION_RE`: either it starts
-//!   with a non-digit, or it is numbers joined by single dots (`2.4`, `24`;
-//!   not `2.4a`, `2..4`);
-//! - the release short name is not checked in composeinfo (Fedora's own
-//!   composes use `Fedora`); the stricter `RELEASE_SHORT_RE` only applies
-//!   to release IDs, which Strata does not write, and would refuse module
-//!   names such as `mod_ssl` or `389-ds`;
-//! - release IDs are split at `-`, so a version must not hold one.
-//!
-//! On top of that the ID names a directory and travels in URLs, so the
-//! name and stream are kept to ASCII letters, digits and a few marks.
+//! The rules for the name and stream (productmd's, and what a directory
+//! name and a URL can carry) are strata-model's, shared with the
+//! definition check so that what `strata validate` accepts a compose
+//! accepts too.
 
 use crate::record::ComposeType;
 
-/// Why `name` cannot be the name part of a compose ID, if it cannot.
-pub(crate) fn name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("the module name is empty".into());
-    }
-    if name.starts_with(['-', '.']) {
-        return Some(format!(
-            "the module name `{name}` starts with `{}`",
-            &name[..1]
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || "-._+".contains(c)))
-    {
-        return Some(format!(
-            "the module name `{name}` contains {c:?}; a compose ID allows only \
-             ASCII letters, digits and `-._+` in it"
-        ));
-    }
-    None
-}
-
-/// Why `stream` cannot be the stream part of a compose ID, if it cannot.
-pub(crate) fn stream_problem(stream: &str) -> Option<String> {
-    if stream.is_empty() {
-        return Some("the stream is empty".into());
-    }
-    if let Some(c) = stream
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || "._+~".contains(c)))
-    {
-        let why = if c == '-' {
-            " (`-` separates the fields of a compose ID)"
-        } else {
-            ""
-        };
-        return Some(format!(
-            "the stream `{stream}` contains {c:?}{why}; a compose ID allows only \
-             ASCII letters, digits and `._+~` in it"
-        ));
-    }
-    if stream.starts_with('.') {
-        return Some(format!("the stream `{stream}` starts with `.`"));
-    }
-    if stream.starts_with(|c: char| c.is_ascii_digit())
-        && !stream
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Some(format!(
-            "the stream `{stream}` starts with a digit, so productmd requires it to be \
-             numbers joined by single dots (like `2.4`)"
-        ));
-    }
-    None
-}
+pub(crate) use strata_model::rules::{
+    compose_id_name_problem as name_problem, compose_id_stream_problem as stream_problem,
+};
 
 /// The `YYYYMMDD` UTC date of unix time `secs`, if it has one with four
 /// digits of year after 1970.
@@ -120,47 +58,5 @@ mod test {
         assert_eq!(compose_date(noon.as_second()).unwrap(), "20261125");
         assert_eq!(compose_date(-1), None);
         assert_eq!(compose_date(i64::MAX), None);
-    }
-
-    #[test]
-    fn names_productmd_and_modules_accept() {
-        for ok in [
-            "apache",
-            "base-runtime",
-            "mod_ssl",
-            "389-ds",
-            "perl-DBI",
-            "gtk+",
-        ] {
-            assert_eq!(name_problem(ok), None, "{ok}");
-        }
-        for bad in ["", "-rf", ".hidden", "a b", "a/b", "a:b", "ä", "a@b"] {
-            assert!(name_problem(bad).is_some(), "{bad}");
-        }
-        assert_eq!(
-            name_problem("a/b").unwrap(),
-            "the module name `a/b` contains '/'; a compose ID allows only ASCII letters, \
-             digits and `-._+` in it"
-        );
-    }
-
-    #[test]
-    fn streams_follow_productmds_version_rule() {
-        for ok in [
-            "2.4", "24", "8.2.1", "f40", "rolling", "latest", "v2.4a", "stable~1",
-        ] {
-            assert_eq!(stream_problem(ok), None, "{ok}");
-        }
-        for bad in [
-            "", "2.4a", "2..4", "2.", "1_0", ".x", "a-b", "a b", "a/b", "a:b",
-        ] {
-            assert!(stream_problem(bad).is_some(), "{bad}");
-        }
-        assert!(stream_problem("2.4a")
-            .unwrap()
-            .contains("numbers joined by single dots"));
-        assert!(stream_problem("a-b")
-            .unwrap()
-            .contains("`-` separates the fields"));
     }
 }
