@@ -18,6 +18,11 @@ PostgreSQL is a private cluster (tests/pgkit.py; it runs with fsync off,
 so its write times are lower than a real server's).
 
     python3 bench/registry.py [--composes 300] [--packages 5000] [--arches 1]
+        [--smoke] [--example PATH]
+
+`--smoke` (10 composes of 300 packages) runs both backends in seconds;
+`--example` names a built `registry_scale` (bench/smoke passes the one
+`cargo test` built) instead of `cargo run --release`.
 """
 
 import argparse
@@ -35,20 +40,31 @@ import pgkit  # noqa: E402
 
 
 def run_example(location: str, args) -> dict:
+    cmd = ([args.example] if args.example else
+           ["cargo", "run", "-q", "--release", "-p", "strata-registry", "--example",
+            "registry_scale", "--"])
     out = subprocess.run(
-        ["cargo", "run", "-q", "--release", "-p", "strata-registry", "--example",
-         "registry_scale", "--", location, "--composes", str(args.composes),
+        [*cmd, location, "--composes", str(args.composes),
          "--packages", str(args.packages), "--arches", str(args.arches)],
-        cwd=ROOT, check=True, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        sys.exit(f"benchmark FAILED: registry_scale on {location} exited {out.returncode}:\n"
+                 f"{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--composes", type=int, default=300)
-    p.add_argument("--packages", type=int, default=5000)
+    p.add_argument("--composes", type=int, help="default 300; --smoke 10")
+    p.add_argument("--packages", type=int, help="default 5000; --smoke 300")
     p.add_argument("--arches", type=int, default=1)
+    p.add_argument("--smoke", action="store_true", help="a small size, for CI")
+    p.add_argument("--example", help="a built registry_scale example to run")
     args = p.parse_args()
+    if args.composes is None:
+        args.composes = 10 if args.smoke else 300
+    if args.packages is None:
+        args.packages = 300 if args.smoke else 5000
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
