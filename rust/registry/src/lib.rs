@@ -53,7 +53,7 @@ mod validate;
 
 pub use error::{BoxError, RegistryError, UnknownName};
 pub use location::{open, RegistryLocation};
-pub use postgres::{redact_url, PgRegistry};
+pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use record::{
     ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs,
     PackagesByArch, State,

@@ -12,16 +12,29 @@
 //!
 //! Connections are unencrypted (`NoTls`): use a Unix socket or a trusted
 //! network, as Koji's hub does for its own database.
+//!
+//! A server that stops answering must not hang a compose or `composes
+//! list`: every round trip, the connection's handshake included, has a
+//! client-side deadline ([`PgTimeouts`]), and the server is asked for the
+//! same bound (`statement_timeout`) so that a slow statement fails there,
+//! cleanly, first. TCP keepalives and `tcp_user_timeout` notice a peer
+//! that vanished from the network; they cannot notice a stopped server
+//! process, whose kernel still acknowledges everything, which is why the
+//! deadline is kept on this side. Hence tokio-postgres under a runtime of
+//! our own rather than the `postgres` crate, whose blocking calls cannot
+//! be given a deadline.
 
 #[cfg(test)]
 mod test;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ::postgres::types::ToSql;
-use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use tokio::runtime::Runtime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::error::{Context, RegistryError};
 use crate::record::{ComposeRecord, ListFilter, NewCompose, Outcome, PackagesByArch, State};
@@ -40,10 +53,34 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 pub(crate) const MIGRATE_LOCK: i64 = 0x5354_5241_0000_0001;
 pub(crate) const BEGIN_LOCK: i64 = 0x5354_5241_0000_0002;
 
-/// How long a connection attempt, and a wait for a lock another writer
-/// holds, may take before the operation fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a wait for a lock another writer holds may take before the
+/// operation fails.
 const LOCK_TIMEOUT: &str = "60s";
+
+/// How long PostgreSQL may take (`[registry]` in strata.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// Connecting, handshake and login included (`connect_timeout` in the
+    /// URL wins).
+    pub connect: Duration,
+    /// One statement, on the server (`statement_timeout`) and waiting for
+    /// it here.
+    pub statement: Duration,
+}
+
+impl Default for PgTimeouts {
+    fn default() -> Self {
+        PgTimeouts {
+            connect: Duration::from_secs(30),
+            statement: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How much longer than the statement timeout the client waits, so that
+/// the server's own timeout error, which leaves the connection usable,
+/// comes first when the server is alive.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// A registry in a PostgreSQL database. Each value holds its own
 /// connection; threads and processes each open their own.
@@ -62,13 +99,47 @@ impl std::fmt::Debug for PgRegistry {
 }
 
 /// A PostgreSQL error that reads well on its own: the server's message
-/// (with its detail and hint) rather than the driver's "db error".
+/// (with its detail and hint) rather than the driver's "db error"; or a
+/// server that did not answer in time.
 #[derive(Debug)]
-struct PgError(::postgres::Error);
+enum PgError {
+    Db(tokio_postgres::Error),
+    /// No answer within `after`; `limit` says which setting gives it.
+    Stalled {
+        after: Duration,
+        limit: String,
+    },
+    /// An earlier wait timed out, so the connection's state is unknown.
+    GivenUp,
+    Runtime(std::io::Error),
+}
+
+fn secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.as_db_error() {
+        let e = match self {
+            PgError::Db(e) => e,
+            PgError::Stalled { after, limit } => {
+                return write!(
+                    f,
+                    "the server did not answer within {} ({limit})",
+                    secs(*after)
+                )
+            }
+            PgError::GivenUp => {
+                return f
+                    .write_str("the connection was given up after the server stopped answering")
+            }
+            PgError::Runtime(e) => return write!(f, "cannot start the client's runtime: {e}"),
+        };
+        match e.as_db_error() {
             Some(e) => {
                 write!(
                     f,
@@ -85,17 +156,18 @@ impl std::fmt::Display for PgError {
                 }
                 Ok(())
             }
-            None => self.0.fmt(f),
+            None => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for PgError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self.0.as_db_error() {
+        match self {
             // Already in the message.
-            Some(_) => None,
-            None => std::error::Error::source(&self.0),
+            PgError::Db(e) if e.as_db_error().is_some() => None,
+            PgError::Db(e) => std::error::Error::source(e),
+            _ => None,
         }
     }
 }
@@ -104,21 +176,87 @@ type PgResult<T> = std::result::Result<T, PgError>;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// Where the client waits for the server: its runtime, and how long.
+struct Waiter {
+    rt: Runtime,
+    /// The statement timeout and its grace.
+    wait: Duration,
+    statement: Duration,
+    given_up: bool,
+}
+
+impl Waiter {
+    /// Runs one round trip to the server, within the deadline. After a
+    /// deadline has passed, the connection is not used again: the server
+    /// may still act on what it was sent.
+    fn block<T>(
+        &mut self,
+        fut: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> PgResult<T> {
+        if self.given_up {
+            return Err(PgError::GivenUp);
+        }
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(self.wait, fut).await })
+        {
+            Ok(r) => r.map_err(PgError::Db),
+            Err(_) => {
+                self.given_up = true;
+                Err(PgError::Stalled {
+                    after: self.wait,
+                    limit: format!(
+                        "[registry] statement_timeout = {} and {} more",
+                        secs(self.statement),
+                        secs(GRACE)
+                    ),
+                })
+            }
+        }
+    }
+}
+
 /// The connection and the statements prepared on it, by SQL text: each
 /// query is then one round trip instead of two (parse, then execute).
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    waiter: Waiter,
 }
 
 impl Conn {
-    fn session(
-        &mut self,
-        tx: impl FnOnce(&mut Client) -> PgResult<Transaction<'_>>,
-    ) -> PgResult<Session<'_>> {
+    /// Starts a read-write transaction (read committed).
+    fn write(&mut self) -> PgResult<Session<'_>> {
+        let Conn {
+            client,
+            statements,
+            waiter,
+        } = self;
         Ok(Session {
-            tx: tx(&mut self.client)?,
-            statements: &mut self.statements,
+            tx: waiter.block(client.transaction())?,
+            statements,
+            waiter,
+        })
+    }
+
+    /// Starts a read-only snapshot.
+    fn read(&mut self) -> PgResult<Session<'_>> {
+        let Conn {
+            client,
+            statements,
+            waiter,
+        } = self;
+        let tx = waiter.block(
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start(),
+        )?;
+        Ok(Session {
+            tx,
+            statements,
+            waiter,
         })
     }
 }
@@ -127,6 +265,7 @@ impl Conn {
 struct Session<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
+    waiter: &'a mut Waiter,
 }
 
 impl Session<'_> {
@@ -134,43 +273,38 @@ impl Session<'_> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.tx.prepare(sql).pg()?;
+        let st = self.waiter.block(self.tx.prepare(sql))?;
         self.statements.insert(sql.to_owned(), st.clone());
         Ok(st)
     }
 
     fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
         let st = self.statement(sql)?;
-        self.tx.query(&st, params).pg()
+        self.waiter.block(self.tx.query(&st, params))
     }
 
     fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
         let st = self.statement(sql)?;
-        self.tx.query_opt(&st, params).pg()
+        self.waiter.block(self.tx.query_opt(&st, params))
     }
 
     fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
         let st = self.statement(sql)?;
-        self.tx.query_one(&st, params).pg()
+        self.waiter.block(self.tx.query_one(&st, params))
     }
 
     fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
         let st = self.statement(sql)?;
-        self.tx.execute(&st, params).pg()
+        self.waiter.block(self.tx.execute(&st, params))
+    }
+
+    /// Statements run as they are, without parameters or preparing.
+    fn batch(&mut self, sql: &str) -> PgResult<()> {
+        self.waiter.block(self.tx.batch_execute(sql))
     }
 
     fn commit(self) -> PgResult<()> {
-        self.tx.commit().pg()
-    }
-}
-
-trait Pg<T> {
-    fn pg(self) -> PgResult<T>;
-}
-
-impl<T> Pg<T> for std::result::Result<T, ::postgres::Error> {
-    fn pg(self) -> PgResult<T> {
-        self.map_err(PgError)
+        self.waiter.block(self.tx.commit())
     }
 }
 
@@ -308,13 +442,11 @@ fn insert_packages(
 /// version and refuses a newer one. Safe to race: the advisory lock makes
 /// processes opening a new database queue, and all but the first find
 /// the schema there.
-fn migrate(client: &mut Client, db: &str) -> Result<()> {
-    let mut tx = client
-        .transaction()
-        .pg()
+fn migrate(conn: &mut Conn, db: &str) -> Result<()> {
+    let mut tx = conn
+        .write()
         .ctx(db, || "start checking the schema".into())?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
-        .pg()
         .ctx(db, || "lock the registry to check its schema".into())?;
     let row = tx
         .query_one(
@@ -324,13 +456,11 @@ fn migrate(client: &mut Client, db: &str) -> Result<()> {
               WHERE n.nspname = 'strata' AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
             &[],
         )
-        .pg()
         .ctx(db, || "look for the schema `strata`".into())?;
     let (versioned, tables): (bool, i64) = (row.get(0), row.get(1));
     if versioned {
         let found: Option<i64> = tx
             .query_one("SELECT max(version) FROM strata.schema_version", &[])
-            .pg()
             .ctx(db, || "read the schema version".into())?
             .get(0);
         match found {
@@ -364,14 +494,12 @@ fn migrate(client: &mut Client, db: &str) -> Result<()> {
             ),
         });
     } else {
-        tx.batch_execute(SCHEMA_SQL).pg().ctx(db, || {
+        tx.batch(SCHEMA_SQL).ctx(db, || {
             format!("create the schema `strata` (version {SCHEMA_VERSION})")
         })?;
         tracing::info!(db, version = SCHEMA_VERSION, "registry schema created");
     }
-    tx.commit()
-        .pg()
-        .ctx(db, || "commit the schema check".into())
+    tx.commit().ctx(db, || "commit the schema check".into())
 }
 
 impl PgRegistry {
@@ -380,6 +508,11 @@ impl PgRegistry {
     /// `postgresql:///koji?host=/run/postgresql`) and creates the schema
     /// `strata` in it if it has none.
     pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &PgTimeouts::default())
+    }
+
+    /// [`PgRegistry::connect`] with these timeouts.
+    pub fn connect_with(url: &str, timeouts: &PgTimeouts) -> Result<Self> {
         if !crate::location::is_postgres_url(url) {
             return Err(RegistryError::Location {
                 location: redact_url(url),
@@ -388,30 +521,79 @@ impl PgRegistry {
             });
         }
         let db = redact_url(url);
-        let open_error = |source: crate::BoxError| RegistryError::Open {
+        let open_error = |e: PgError| RegistryError::Open {
             db: db.clone(),
-            source,
+            source: Box::new(e),
         };
-        let mut config: ::postgres::Config =
-            url.parse().map_err(|e| open_error(Box::new(PgError(e))))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| open_error(PgError::Db(e)))?;
+        let (connect, limit) = match config.get_connect_timeout() {
+            Some(&t) => (t, "connect_timeout in the URL".to_string()),
+            None => {
+                config.connect_timeout(timeouts.connect);
+                (
+                    timeouts.connect,
+                    "connect timeout; set [registry] connect_timeout".to_string(),
+                )
+            }
+        };
         if config.get_application_name().is_none() {
             config.application_name("strata");
         }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| open_error(Box::new(PgError(e))))?;
-        client
-            .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
-            .map_err(|e| open_error(Box::new(PgError(e))))?;
-        migrate(&mut client, &db)?;
+        let wait = timeouts.statement + GRACE;
+        // A peer gone from the network (not a stopped server: see the
+        // module's documentation) is noticed between statements too.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(wait);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| open_error(PgError::Runtime(e)))?;
+        // The whole handshake within the connect timeout: the driver's own
+        // covers the TCP connect only, and a stopped server accepts that.
+        let connected =
+            rt.block_on(async { tokio::time::timeout(connect, config.connect(NoTls)).await });
+        let (client, connection) = match connected {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(open_error(PgError::Db(e))),
+            Err(_) => {
+                return Err(open_error(PgError::Stalled {
+                    after: connect,
+                    limit,
+                }))
+            }
+        };
+        // Driven whenever the client waits for an answer.
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("PostgreSQL connection ended: {e}");
+            }
+        });
+        let mut conn = Conn {
+            client,
+            statements: HashMap::new(),
+            waiter: Waiter {
+                rt,
+                wait,
+                statement: timeouts.statement,
+                given_up: false,
+            },
+        };
+        let settings = format!(
+            "SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '{}ms'",
+            timeouts.statement.as_millis().max(1)
+        );
+        let Conn { client, waiter, .. } = &mut conn;
+        waiter
+            .block(client.batch_execute(&settings))
+            .map_err(open_error)?;
+        migrate(&mut conn, &db)?;
         Ok(PgRegistry {
-            conn: Mutex::new(Conn {
-                client,
-                statements: HashMap::new(),
-            }),
+            conn: Mutex::new(conn),
             db,
         })
     }
@@ -426,22 +608,14 @@ impl PgRegistry {
         // A panic while holding the connection leaves nothing half-done
         // that the next transaction would see.
         let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
-        conn.session(|c| c.transaction().pg())
+        conn.write()
     }
 
     /// Runs `read` in one read-only snapshot.
     fn read<T>(&self, read: impl FnOnce(&mut Session<'_>) -> Result<T>) -> Result<T> {
         let db = self.db.as_str();
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut session = conn
-            .session(|c| {
-                c.build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .pg()
-            })
-            .ctx(db, || "start reading".into())?;
+        let mut session = conn.read().ctx(db, || "start reading".into())?;
         let value = read(&mut session)?;
         session.commit().ctx(db, || "end reading".into())?;
         Ok(value)
