@@ -47,6 +47,7 @@ impl Progress for Bar {
 
 pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let mut registry = open_registry(&args.registry, &config)?;
     let out = args
         .out
@@ -173,6 +174,7 @@ fn fmt_time(t: i64) -> String {
 
 pub fn run_list(args: ComposesListArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_registry(&args.registry, &config)?;
     let (name, stream) = args
         .module
@@ -202,6 +204,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
 
 pub fn run_show(args: ComposesShowArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_registry(&args.registry, &config)?;
     let rec = registry
         .get(&args.compose_id)?
@@ -257,6 +260,7 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
 
 pub fn run_latest(args: LatestArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_registry(&args.registry, &config)?;
     let Some((name, stream)) = args.module.split_once(':') else {
         return Err(format!("`{}` is not NAME:STREAM", args.module).into());
@@ -307,6 +311,7 @@ fn stack_repos(rec: &ComposeRecord) -> Vec<(String, std::path::PathBuf)> {
 
 pub fn run_tree(args: TreeArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_registry(&args.registry, &config)?;
     let path = std::path::Path::new(&args.what);
     let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {

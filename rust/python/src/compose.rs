@@ -47,8 +47,12 @@ fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
     Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
+/// The configuration, with its process-wide settings (`[network]`,
+/// `[repodata]`) in effect.
 fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
-    Config::load(config.as_deref()).map_err(compose_err)
+    let config = Config::load(config.as_deref()).map_err(compose_err)?;
+    config.apply();
+    Ok(config)
 }
 
 /// Reads and checks a `strata-module` definition; returns it as a dict.

@@ -10,8 +10,25 @@ pub enum RepodataError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot fetch `{url}`: {reason}")]
-    Fetch { url: String, reason: String },
+    #[error("cannot fetch `{url}`: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: crate::http::HttpError,
+    },
+    #[error("`{path}` is too large: {limit}")]
+    TooLarge {
+        path: String,
+        limit: crate::limits::Limit,
+    },
+    #[error("open-size mismatch for `{path}`: repomd.xml says {expected} bytes, the file decompresses to {actual}")]
+    OpenSize {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("`{path}` is {kind}, not a regular file")]
+    NotRegular { path: String, kind: &'static str },
     #[error("`{path}` is not a repository: no repodata/repomd.xml")]
     NotARepo { path: String },
     #[error("malformed XML in `{path}` at byte {position}: {reason}")]

@@ -26,6 +26,7 @@
 //! relies on it).
 
 use crate::error::{RepodataError, Result};
+use crate::limits::{self, Limit, MAX_RECORD_BYTES, MAX_XML_TOKEN_BYTES};
 use crate::pods::Pods;
 use crate::repomd::{Repomd, RepomdEntry};
 use crate::source::{self, stream_error, Location};
@@ -482,9 +483,31 @@ pub(crate) struct Scanned {
 
 /// Passes a stream to the XML reader and keeps a copy of what it consumed
 /// since the last `clear`, so a record's bytes can be cut out exactly.
+/// What it keeps is bounded by `MAX_RECORD_BYTES`, and one XML token by
+/// `MAX_XML_TOKEN_BYTES` (see `limits::TokenGuard`).
 struct Tee<'a> {
     inner: &'a mut dyn BufRead,
     kept: Vec<u8>,
+    consumed: u64,
+    /// Where the current token began.
+    mark: u64,
+}
+
+impl<'a> Tee<'a> {
+    fn new(inner: &'a mut dyn BufRead) -> Self {
+        Tee {
+            inner,
+            kept: Vec::with_capacity(1 << 16),
+            consumed: 0,
+            mark: 0,
+        }
+    }
+
+    /// A token ended here.
+    #[inline]
+    fn mark(&mut self) {
+        self.mark = self.consumed;
+    }
 }
 
 impl Read for Tee<'_> {
@@ -499,10 +522,19 @@ impl Read for Tee<'_> {
 
 impl BufRead for Tee<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.consumed - self.mark > MAX_XML_TOKEN_BYTES {
+            return Err(limits::exceeded(Limit::Token { at: self.mark }));
+        }
+        if self.kept.len() as u64 > MAX_RECORD_BYTES {
+            return Err(limits::exceeded(Limit::Record {
+                at: self.consumed - self.kept.len() as u64,
+            }));
+        }
         self.inner.fill_buf()
     }
 
     fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
         // The reader consumes only what a fill_buf just returned, so
         // asking again does no I/O.
         if let Ok(buf) = self.inner.fill_buf() {
@@ -567,11 +599,7 @@ const PACKAGE_ATTRS: &[(&[u8], usize)] = &[(b"pkgid", PKGID), (b"name", NAME), (
 /// from `<checksum>`, `<name>`, `<arch>` and `<version>`; for filelists and
 /// other from the `<package>` attributes and `<version>`.
 fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
-    let tee = Tee {
-        inner: input,
-        kept: Vec::with_capacity(1 << 16),
-    };
-    let mut reader = Reader::from_reader(tee);
+    let mut reader = Reader::from_reader(Tee::new(input));
     let mut scanner = Scanner::new(kind, false);
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -580,6 +608,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
         }
@@ -597,11 +626,7 @@ pub(crate) fn parse_and_scan_primary(
     path: &str,
     repo: &mut Repo,
 ) -> Result<Result<Scanned>> {
-    let tee = Tee {
-        inner: input,
-        kept: Vec::with_capacity(1 << 16),
-    };
-    let mut reader = Reader::from_reader(tee);
+    let mut reader = Reader::from_reader(Tee::new(input));
     let mut parser = crate::primary::PrimaryParser::default();
     let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
@@ -612,6 +637,7 @@ pub(crate) fn parse_and_scan_primary(
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
         }
@@ -772,6 +798,11 @@ impl Scanner {
             })?;
             kept.clear();
             self.idents.push(row);
+        } else if !self.in_package && kept.len() > 1 {
+            // Between records nothing is needed but the last byte, which
+            // may be the `<` of the next tag (the XML reader takes it with
+            // the text before it).
+            kept.drain(..kept.len() - 1);
         }
         Ok(())
     }
@@ -1228,6 +1259,7 @@ pub(crate) struct Source {
     entries: [Option<RepomdEntry>; 3],
     key: String,
     cache_file: Option<PathBuf>,
+    cache_limits: crate::CacheLimits,
 }
 
 /// The raw records of one repository, by package index (primary order).
@@ -1304,6 +1336,7 @@ impl Source {
             entries,
             key,
             cache_file,
+            cache_limits: opts.cache_limits.clone(),
         })
     }
 
@@ -1357,6 +1390,7 @@ impl Source {
                 return None;
             }
         };
+        crate::cache::touch(&file);
         let checked = Backing::open(bytes).and_then(|b| {
             if b.index.key != self.key {
                 Err("it was written for other metadata".to_string())
@@ -1505,7 +1539,12 @@ impl Source {
         })
         .and_then(|()| Bytes::map(&File::open(path)?))
         {
-            Ok(bytes) => Backing::open(bytes).map_err(invalid),
+            Ok(bytes) => {
+                if let Some(dir) = path.parent() {
+                    crate::cache::prune_after_write(dir, &self.cache_limits, path);
+                }
+                Backing::open(bytes).map_err(invalid)
+            }
             Err(e) => {
                 // A cache that cannot be written only costs time next run.
                 tracing::warn!(path = %path.display(), "cannot write the record cache: {e}");

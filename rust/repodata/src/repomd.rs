@@ -1,7 +1,9 @@
 //! repomd.xml: the index of a repository's metadata files.
 
 use crate::error::{RepodataError, Result};
-use crate::source::{Expected, Location};
+use crate::http::HttpError;
+use crate::limits::{Limit, REPOMD_MAX_BYTES};
+use crate::source::{stream_error, Expected, Location};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::io::Read;
@@ -14,11 +16,13 @@ pub struct RepomdEntry {
     pub expected: Expected,
 }
 
-/// A `<data>` entry while it is read: type, href, checksum, size.
+/// A `<data>` entry while it is read: type, href, checksum, size, open
+/// size.
 type PartialEntry = (
     String,
     Option<String>,
     Option<(String, String)>,
+    Option<u64>,
     Option<u64>,
 );
 
@@ -33,17 +37,34 @@ impl Repomd {
         self.entries.iter().find(|e| e.mdtype == mdtype)
     }
 
+    /// Reads `repodata/repomd.xml` of `location`, at most
+    /// [`REPOMD_MAX_BYTES`] of it.
     pub fn load(location: &Location) -> Result<Repomd> {
         let href = "repodata/repomd.xml";
         let path = location.display(href);
         let mut text = Vec::new();
-        let read = location.open(href).and_then(|mut r| {
-            r.read_to_end(&mut text)
-                .map_err(|source| RepodataError::Io {
-                    path: path.clone(),
-                    source,
-                })
-        });
+        let read = location
+            .open_bounded(href, REPOMD_MAX_BYTES, "REPOMD_MAX_BYTES")
+            .and_then(|r| {
+                r.take(REPOMD_MAX_BYTES + 1)
+                    .read_to_end(&mut text)
+                    .map_err(|e| stream_error(&path, &e))
+            });
+        let read = match read {
+            Ok(_) if text.len() as u64 > REPOMD_MAX_BYTES => Err(RepodataError::TooLarge {
+                path: path.clone(),
+                limit: Limit::Repomd,
+            }),
+            // The body's own bound says the same, in its words.
+            Err(RepodataError::Fetch {
+                source: HttpError::TooLarge { .. },
+                ..
+            }) => Err(RepodataError::TooLarge {
+                path: path.clone(),
+                limit: Limit::Repomd,
+            }),
+            other => other.map(|_| ()),
+        };
         match read {
             Ok(_) => {}
             Err(RepodataError::Io { source, .. })
@@ -88,7 +109,7 @@ impl Repomd {
                             let t = attr(&e, b"type", path, &reader)?.ok_or_else(|| {
                                 xml_err(&reader, "<data> without a type attribute".into())
                             })?;
-                            current = Some((t, None, None, None));
+                            current = Some((t, None, None, None, None));
                         }
                         b"location" => {
                             if let Some(c) = current.as_mut() {
@@ -100,6 +121,7 @@ impl Repomd {
                             field = Some("checksum");
                         }
                         b"size" if current.is_some() => field = Some("size"),
+                        b"open-size" if current.is_some() => field = Some("open-size"),
                         b"revision" if current.is_none() => field = Some("revision"),
                         _ => field = None,
                     }
@@ -121,6 +143,11 @@ impl Repomd {
                                 xml_err(&reader, format!("size `{text}` is not a number"))
                             })?);
                         }
+                        ("open-size", Some(c)) => {
+                            c.4 = Some(text.parse().map_err(|_| {
+                                xml_err(&reader, format!("open-size `{text}` is not a number"))
+                            })?);
+                        }
                         ("revision", None) => revision = Some(text),
                         _ => {}
                     }
@@ -131,7 +158,7 @@ impl Repomd {
                         closed_root = true;
                     }
                     if e.local_name().as_ref() == b"data" {
-                        let Some((mdtype, href, checksum, size)) = current.take() else {
+                        let Some((mdtype, href, checksum, size, open_size)) = current.take() else {
                             return Err(xml_err(&reader, "</data> without <data>".into()));
                         };
                         let href = href.ok_or_else(|| RepodataError::Invalid {
@@ -150,6 +177,7 @@ impl Repomd {
                                 checksum_type,
                                 checksum,
                                 size,
+                                open_size,
                             },
                         });
                     }
@@ -221,6 +249,7 @@ mod test {
         assert_eq!(p.href, "repodata/abc-primary.xml.zst");
         assert_eq!(p.expected.checksum, "abc");
         assert_eq!(p.expected.size, Some(42));
+        assert_eq!(p.expected.open_size, Some(100));
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! while streaming, and decompressed by content (gz, xz, zstd, bz2 or plain).
 
 use crate::error::{RepodataError, Result};
+use crate::http;
+use crate::limits::{self, exceeded, Limit};
 use sha2::Digest;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The base of a repository: the folder that holds `repodata/`.
@@ -35,8 +38,16 @@ impl Location {
         }
     }
 
-    /// Opens `href` (relative to the base) for reading.
-    pub fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
+    /// Opens `href` (relative to the base) for reading. A local file must
+    /// be a regular file: a FIFO would block the open, and a device never
+    /// end. An HTTP body is bounded to `limit` bytes (`what` names the
+    /// limit in the error); see `http` for its timeouts.
+    pub fn open_bounded(
+        &self,
+        href: &str,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Box<dyn Read + Send>> {
         if href.split('/').any(|c| c == "..") || href.starts_with('/') {
             return Err(RepodataError::Invalid {
                 path: self.display(href),
@@ -44,23 +55,21 @@ impl Location {
             });
         }
         match self {
-            Location::Dir(d) => {
-                let path = d.join(href);
-                let f = File::open(&path).map_err(|source| RepodataError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                Ok(Box::new(f))
-            }
+            Location::Dir(d) => Ok(Box::new(open_regular(&d.join(href))?)),
             Location::Http(base) => {
                 let url = format!("{base}/{href}");
-                let resp = ureq::get(&url).call().map_err(|e| RepodataError::Fetch {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok(Box::new(resp.into_reader()))
+                match http::get(&url, limit, what) {
+                    Ok(body) => Ok(Box::new(body)),
+                    Err(source) => Err(RepodataError::Fetch { url, source }),
+                }
             }
         }
+    }
+
+    /// Opens `href` (relative to the base) for reading, unbounded: the
+    /// reader bounds what it takes.
+    pub fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
+        self.open_bounded(href, u64::MAX, "unbounded")
     }
 
     pub fn as_dir(&self) -> Option<&Path> {
@@ -69,6 +78,48 @@ impl Location {
             Location::Http(_) => None,
         }
     }
+}
+
+/// Opens a local repository file, refusing anything but a regular file
+/// (after symlinks): checked before opening, as opening a FIFO blocks
+/// until a writer comes, and again on the open file (opened without
+/// blocking), as the path may have changed in between.
+fn open_regular(path: &Path) -> Result<File> {
+    let io_err = |source| RepodataError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    refuse_special(path, &std::fs::metadata(path).map_err(io_err)?.file_type())?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_err)?;
+    refuse_special(path, &file.metadata().map_err(io_err)?.file_type())?;
+    // Reads of a regular file do not block either way, so the flag stays.
+    Ok(file)
+}
+
+fn refuse_special(path: &Path, t: &std::fs::FileType) -> Result<()> {
+    let kind = if t.is_file() {
+        return Ok(());
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    };
+    Err(RepodataError::NotRegular {
+        path: path.display().to_string(),
+        kind,
+    })
 }
 
 /// The checksum algorithms createrepo_c writes into repomd.xml.
@@ -124,22 +175,67 @@ pub struct Expected {
     pub checksum_type: String,
     pub checksum: String,
     pub size: Option<u64>,
+    /// The decompressed size.
+    pub open_size: Option<u64>,
 }
 
-/// Passes bytes through while hashing and counting them.
+impl Expected {
+    /// The most bytes the file may have, and the most it may decompress
+    /// to: what repomd.xml announces, else `max_open_size`. An
+    /// announcement above `max_open_size` is refused.
+    fn limits(&self, path: &str) -> Result<(u64, Limit, u64, Limit)> {
+        let max = limits::max_open_size();
+        let bounded =
+            |announced: Option<u64>, what, given: fn(u64) -> Limit, fallback| match announced {
+                Some(n) if n > max => Err(RepodataError::TooLarge {
+                    path: path.to_string(),
+                    limit: Limit::Announced {
+                        what,
+                        announced: n,
+                        max,
+                    },
+                }),
+                Some(n) => Ok((n, given(n))),
+                None => Ok((max, fallback)),
+            };
+        let (raw, raw_limit) = bounded(self.size, "<size>", Limit::Size, Limit::MaxSize(max))?;
+        let (open, open_limit) = bounded(
+            self.open_size,
+            "<open-size>",
+            Limit::OpenSize,
+            Limit::MaxOpenSize(max),
+        )?;
+        Ok((raw, raw_limit, open, open_limit))
+    }
+}
+
+/// Passes bytes through while hashing and counting them, and fails past
+/// `limit` bytes (before hashing them: a body without end stops there).
 pub struct Verifying<R> {
     inner: R,
     hasher: Option<Hasher>,
     bytes: u64,
+    limit: u64,
+    over: Limit,
 }
 
 impl<R: Read> Read for Verifying<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        if self.bytes > self.limit {
+            return Err(exceeded(self.over.clone()));
+        }
+        // One byte past the limit is asked for, to tell "exactly" from
+        // "more".
+        let room = (self.limit - self.bytes).saturating_add(1);
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..len])?;
+        self.bytes += n as u64;
+        if self.bytes > self.limit {
+            return Err(exceeded(self.over.clone()));
+        }
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf[..n]);
         }
-        self.bytes += n as u64;
         Ok(n)
     }
 }
@@ -147,10 +243,7 @@ impl<R: Read> Read for Verifying<R> {
 impl<R: Read> Verifying<R> {
     /// Reads what is left and compares checksum and size with `expected`.
     fn finish(mut self, path: &str, expected: &Expected) -> Result<()> {
-        io::copy(&mut self, &mut io::sink()).map_err(|source| RepodataError::Io {
-            path: path.to_string(),
-            source,
-        })?;
+        io::copy(&mut self, &mut io::sink()).map_err(|e| stream_error(path, &e))?;
         let actual = self.hasher.take().expect("hasher").finish();
         if !actual.eq_ignore_ascii_case(&expected.checksum) {
             return Err(RepodataError::Checksum {
@@ -215,16 +308,35 @@ impl Compression {
     }
 }
 
-/// A decompression failure, carried through the parser's I/O errors.
-#[derive(Debug)]
-pub(crate) struct DecodeFailure(pub Compression, pub String);
+/// A failure of the input stream (not of the parser), carried through the
+/// parser's I/O errors and mapped back by [`stream_error`].
+#[derive(Debug, Clone)]
+pub(crate) enum StreamFailure {
+    Decode(Compression, String),
+    TooLarge(Limit),
+    OpenSize { expected: u64, actual: u64 },
+}
 
-impl std::fmt::Display for DecodeFailure {
+impl std::fmt::Display for StreamFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.0.name(), self.1)
+        match self {
+            StreamFailure::Decode(c, reason) => write!(f, "{}: {reason}", c.name()),
+            StreamFailure::TooLarge(limit) => limit.fmt(f),
+            StreamFailure::OpenSize { expected, actual } => write!(
+                f,
+                "repomd.xml says {expected} bytes, the file decompresses to {actual}"
+            ),
+        }
     }
 }
-impl std::error::Error for DecodeFailure {}
+impl std::error::Error for StreamFailure {}
+
+/// Whether an error of the raw stream is one of ours (a limit, a stalled
+/// peer), to pass on as it is rather than as a decompression failure.
+fn typed(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|i| i.is::<StreamFailure>() || i.is::<http::HttpError>())
+}
 
 /// Opens a metadata file, verifies it, decompresses it, and hands the
 /// decompressed stream to `parse`. Integrity problems take precedence:
@@ -257,20 +369,30 @@ pub(crate) fn read_verified_unless_dropped<T>(
             path: path.clone(),
             kind: expected.checksum_type.clone(),
         })?;
+    let (raw_max, raw_limit, open_max, open_limit) = expected.limits(&path)?;
     let raw = Verifying {
         inner: location.open(href)?,
         hasher: Some(hasher),
         bytes: 0,
+        limit: raw_max,
+        over: raw_limit,
     };
-    let mut raw = BufReader::with_capacity(1 << 16, raw);
-    let head = raw
-        .fill_buf()
-        .map_err(|source| RepodataError::Io {
-            path: path.clone(),
-            source,
-        })?
-        .to_vec();
-    let Some(format) = Compression::sniff(&head) else {
+    // The magic bytes, however few each read returns (a slow network).
+    let mut raw = raw;
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(stream_error(&path, &e)),
+        }
+    }
+    let head = head[..got].to_vec();
+    let format = Compression::sniff(&head);
+    let mut raw = BufReader::with_capacity(1 << 16, io::Cursor::new(head.clone()).chain(raw));
+    let Some(format) = format else {
         return Err(RepodataError::UnknownCompression {
             path: path.clone(),
             magic: head
@@ -299,10 +421,12 @@ pub(crate) fn read_verified_unless_dropped<T>(
                     },
                     Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(&mut raw)),
                 };
+                // Decompressed bytes so far, against the open size.
+                let mut open = 0u64;
                 loop {
                     let mut chunk = vec![0u8; CHUNK];
                     let mut filled = 0;
-                    let result = loop {
+                    let mut result = loop {
                         match decoder.read(&mut chunk[filled..]) {
                             Ok(0) => break Ok(()),
                             Ok(n) => {
@@ -317,14 +441,34 @@ pub(crate) fn read_verified_unless_dropped<T>(
                     };
                     chunk.truncate(filled);
                     let done = filled < CHUNK;
-                    if filled > 0 && tx.send(Ok(chunk)).is_err() {
+                    open += filled as u64;
+                    if open > open_max {
+                        // Not a byte past the limit goes to the parser.
+                        result = Err(exceeded(open_limit.clone()));
+                    } else if filled > 0 && tx.send(Ok(chunk)).is_err() {
                         break;
                     }
+                    if result.is_ok() && done {
+                        if let Some(expected) = expected.open_size.filter(|&n| n != open) {
+                            result = Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                StreamFailure::OpenSize {
+                                    expected,
+                                    actual: open,
+                                },
+                            ));
+                        }
+                    }
                     if let Err(e) = result {
-                        let _ = tx.send(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            DecodeFailure(format, e.to_string()),
-                        )));
+                        let e = if typed(&e) {
+                            e
+                        } else {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                StreamFailure::Decode(format, e.to_string()),
+                            )
+                        };
+                        let _ = tx.send(Err(e));
                         break;
                     }
                     if done {
@@ -333,7 +477,7 @@ pub(crate) fn read_verified_unless_dropped<T>(
                 }
             }
             drop(tx);
-            Ok(raw.into_inner())
+            Ok(raw.into_inner().into_inner().1)
         });
         let mut decoded = Chunks {
             rx,
@@ -406,17 +550,35 @@ impl BufRead for Chunks {
     }
 }
 
-/// Maps an I/O error met while parsing a decompressed stream.
+/// Maps an I/O error met while reading a file (`path`: its name, the URL
+/// for HTTP) back to what it carries: a decompression failure, a limit, a
+/// stalled peer.
 pub(crate) fn stream_error(path: &str, e: &io::Error) -> RepodataError {
-    if let Some(d) = e.get_ref().and_then(|i| i.downcast_ref::<DecodeFailure>()) {
-        return RepodataError::Decompress {
-            path: path.to_string(),
-            format: d.0.name(),
-            reason: d.1.clone(),
+    if let Some(http) = http::body_error(e) {
+        return RepodataError::Fetch {
+            url: path.to_string(),
+            source: http.clone(),
         };
     }
-    RepodataError::Io {
-        path: path.to_string(),
-        source: io::Error::new(e.kind(), e.to_string()),
+    let path = path.to_string();
+    match e.get_ref().and_then(|i| i.downcast_ref::<StreamFailure>()) {
+        Some(StreamFailure::Decode(format, reason)) => RepodataError::Decompress {
+            path,
+            format: format.name(),
+            reason: reason.clone(),
+        },
+        Some(StreamFailure::TooLarge(limit)) => RepodataError::TooLarge {
+            path,
+            limit: limit.clone(),
+        },
+        Some(&StreamFailure::OpenSize { expected, actual }) => RepodataError::OpenSize {
+            path,
+            expected,
+            actual,
+        },
+        None => RepodataError::Io {
+            path,
+            source: io::Error::new(e.kind(), e.to_string()),
+        },
     }
 }

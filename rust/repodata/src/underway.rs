@@ -257,6 +257,7 @@ mod test {
     fn opts(dir: &str) -> LoadOptions {
         LoadOptions {
             cache_dir: Some(dir.into()),
+            ..Default::default()
         }
     }
 
