@@ -522,6 +522,19 @@ mod test {
         let _ = conn.write_all(body);
     }
 
+    /// An answer that sends `head`, then a byte every 50 ms.
+    fn trickle(head: &'static [u8]) -> impl Fn(usize, TcpStream) + Send + Sync + 'static {
+        move |_, mut c| {
+            let _ = c.write_all(head);
+            for _ in 0..1000 {
+                if c.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     fn read_all(mut body: Body) -> Result<Vec<u8>, io::Error> {
         let mut out = Vec::new();
         body.read_to_end(&mut out).map(|_| out)
@@ -594,15 +607,7 @@ mod test {
     #[test]
     fn a_trickle_fails_the_low_speed_limit() {
         let client = Client::new(settings());
-        let (url, _) = serve(|_, mut c| {
-            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-            for _ in 0..1000 {
-                if c.write_all(b"x").is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
+        let (url, _) = serve(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"));
         let e = read_all(client.get(&url, 10_000, "test").unwrap()).unwrap_err();
         let inner = body_error(&e).unwrap();
         assert!(
@@ -614,15 +619,7 @@ mod test {
             .contains("[network] min_rate = 1000 bytes/s"));
 
         // Headers that never end: the response deadline.
-        let (url, _) = serve(|_, mut c| {
-            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ");
-            for _ in 0..1000 {
-                if c.write_all(b"x").is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
+        let (url, _) = serve(trickle(b"HTTP/1.1 200 OK\r\nX-Slow: "));
         let e = client.get(&url, 100, "test").err().unwrap();
         assert_eq!(
             e.to_string(),

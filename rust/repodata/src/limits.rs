@@ -157,6 +157,15 @@ pub(crate) fn exceeded(limit: Limit) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, StreamFailure::TooLarge(limit))
 }
 
+/// `Read::read` of a reader that is read through its buffer.
+pub(crate) fn read_buffered<R: BufRead + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let avail = r.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
+}
+
 /// The input of an XML parser, bounding the bytes of one token: the
 /// parser calls [`TokenGuard::mark`] after each event, and the guard
 /// fails the input once more than [`MAX_XML_TOKEN_BYTES`] were taken
@@ -185,11 +194,7 @@ impl<R: BufRead> TokenGuard<R> {
 
 impl<R: BufRead> Read for TokenGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::limits::read_buffered(self, buf)
     }
 }
 

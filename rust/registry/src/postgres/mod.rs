@@ -225,38 +225,38 @@ struct Conn {
 }
 
 impl Conn {
-    /// Starts a read-write transaction (read committed).
-    fn write(&mut self) -> PgResult<Session<'_>> {
+    /// Starts a transaction with `start`, within the deadline.
+    fn session<'a, F>(
+        &'a mut self,
+        start: impl FnOnce(&'a mut Client) -> F,
+    ) -> PgResult<Session<'a>>
+    where
+        F: Future<Output = std::result::Result<Transaction<'a>, tokio_postgres::Error>>,
+    {
         let Conn {
             client,
             statements,
             waiter,
         } = self;
         Ok(Session {
-            tx: waiter.block(client.transaction())?,
+            tx: waiter.block(start(client))?,
             statements,
             waiter,
         })
     }
 
+    /// Starts a read-write transaction (read committed).
+    fn write(&mut self) -> PgResult<Session<'_>> {
+        self.session(|c| c.transaction())
+    }
+
     /// Starts a read-only snapshot.
     fn read(&mut self) -> PgResult<Session<'_>> {
-        let Conn {
-            client,
-            statements,
-            waiter,
-        } = self;
-        let tx = waiter.block(
-            client
-                .build_transaction()
+        self.session(|c| {
+            c.build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .read_only(true)
-                .start(),
-        )?;
-        Ok(Session {
-            tx,
-            statements,
-            waiter,
+                .start()
         })
     }
 }
