@@ -491,15 +491,18 @@ struct Tee<'a> {
     consumed: u64,
     /// Where the current token began.
     mark: u64,
+    /// `MAX_RECORD_BYTES`, except in tests.
+    max_record: u64,
 }
 
 impl<'a> Tee<'a> {
-    fn new(inner: &'a mut dyn BufRead) -> Self {
+    fn new(inner: &'a mut dyn BufRead, max_record: u64) -> Self {
         Tee {
             inner,
             kept: Vec::with_capacity(1 << 16),
             consumed: 0,
             mark: 0,
+            max_record,
         }
     }
 
@@ -521,7 +524,7 @@ impl BufRead for Tee<'_> {
         if self.consumed - self.mark > MAX_XML_TOKEN_BYTES {
             return Err(limits::exceeded(Limit::Token { at: self.mark }));
         }
-        if self.kept.len() as u64 > MAX_RECORD_BYTES {
+        if self.kept.len() as u64 > self.max_record {
             return Err(limits::exceeded(Limit::Record {
                 at: self.consumed - self.kept.len() as u64,
             }));
@@ -595,7 +598,16 @@ const PACKAGE_ATTRS: &[(&[u8], usize)] = &[(b"pkgid", PKGID), (b"name", NAME), (
 /// from `<checksum>`, `<name>`, `<arch>` and `<version>`; for filelists and
 /// other from the `<package>` attributes and `<version>`.
 fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
-    let mut reader = Reader::from_reader(Tee::new(input));
+    scan_bounded(input, path, kind, MAX_RECORD_BYTES)
+}
+
+fn scan_bounded(
+    input: &mut dyn BufRead,
+    path: &str,
+    kind: Kind,
+    max_record: u64,
+) -> Result<Scanned> {
+    let mut reader = Reader::from_reader(Tee::new(input, max_record));
     let mut scanner = Scanner::new(kind, false);
     let mut buf = Vec::with_capacity(4096);
     loop {
@@ -622,7 +634,7 @@ pub(crate) fn parse_and_scan_primary(
     path: &str,
     repo: &mut Repo,
 ) -> Result<Result<Scanned>> {
-    let mut reader = Reader::from_reader(Tee::new(input));
+    let mut reader = Reader::from_reader(Tee::new(input, MAX_RECORD_BYTES));
     let mut parser = crate::primary::PrimaryParser::default();
     let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
@@ -1879,6 +1891,39 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("not a filelists.xml"), "{e}");
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_without_keeping_it() {
+        let head = "<filelists packages=\"1\">\n<package pkgid=\"aa\" name=\"a\" arch=\"x\">\
+                    <version epoch=\"0\" ver=\"1\" rel=\"1\"/>";
+        let files = "<file>/usr/share/x</file>".repeat(1000);
+        let xml = format!("{head}{files}</package></filelists>");
+        // The whole record fits: cut as usual.
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        let s = scan_bounded(&mut input, "fl.xml", Kind::Filelists, xml.len() as u64).unwrap();
+        assert_eq!(records(&s).len(), 1);
+        // It does not: refused, naming where it starts.
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        let e = scan_bounded(&mut input, "fl.xml", Kind::Filelists, 4096)
+            .err()
+            .unwrap();
+        let at = head.find("<package").unwrap();
+        assert!(
+            matches!(&e, RepodataError::TooLarge { limit: Limit::Record { at: a }, .. } if *a == at as u64),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("`fl.xml` is too large: it holds one <package> record"),
+            "{e}"
+        );
+        // What lies between records is not kept: however much of it
+        // there is, it is no record.
+        let gap = format!("{}<!---->", " ".repeat(3000)).repeat(10);
+        let xml = format!("{head}</package>{gap}</filelists>");
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        assert!(scan_bounded(&mut input, "fl.xml", Kind::Filelists, 4096).is_ok());
     }
 
     #[test]

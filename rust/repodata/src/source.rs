@@ -184,7 +184,10 @@ impl Expected {
     /// to: what repomd.xml announces, else `max_open_size`. An
     /// announcement above `max_open_size` is refused.
     fn limits(&self, path: &str) -> Result<(u64, Limit, u64, Limit)> {
-        let max = limits::max_open_size();
+        self.limits_under(path, limits::max_open_size())
+    }
+
+    fn limits_under(&self, path: &str, max: u64) -> Result<(u64, Limit, u64, Limit)> {
         let bounded =
             |announced: Option<u64>, what, given: fn(u64) -> Limit, fallback| match announced {
                 Some(n) if n > max => Err(RepodataError::TooLarge {
@@ -576,5 +579,42 @@ pub(crate) fn stream_error(path: &str, e: &io::Error) -> RepodataError {
             path,
             source: io::Error::new(e.kind(), e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn limits_are_what_repomd_announces_else_the_maximum() {
+        let mut e = Expected {
+            checksum_type: "sha256".into(),
+            checksum: "00".into(),
+            size: Some(10),
+            open_size: Some(100),
+        };
+        let (raw, raw_limit, open, open_limit) = e.limits_under("p", 1000).unwrap();
+        assert_eq!((raw, open), (10, 100));
+        assert_eq!(
+            (raw_limit, open_limit),
+            (Limit::Size(10), Limit::OpenSize(100))
+        );
+        e.size = None;
+        e.open_size = None;
+        let (raw, raw_limit, open, open_limit) = e.limits_under("p", 1000).unwrap();
+        assert_eq!((raw, open), (1000, 1000));
+        assert_eq!(
+            (raw_limit, open_limit),
+            (Limit::MaxSize(1000), Limit::MaxOpenSize(1000))
+        );
+        // repomd.xml may not announce past the maximum either.
+        e.open_size = Some(5 << 30);
+        let err = e.limits_under("p", 4 << 30).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`p` is too large: repomd.xml announces 5368709120 bytes (<open-size>), more than \
+             4 GiB (set [repodata] max_open_size)"
+        );
     }
 }
