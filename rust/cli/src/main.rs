@@ -48,11 +48,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CacheCommand {
-    /// Remove cache entries unused for longer than the age limit, then the
+    /// Remove old and least recently used cache entries.
+    ///
+    /// Removes the entries unused for longer than the age limit, then the
     /// least recently used while the cache is larger than the size limit,
     /// and files left over by interrupted writes. Limits: the options, else
     /// [cache] max_size and max_age in the configuration, else 10 GiB and
-    /// 30 days.
+    /// 30 days. Composes and repoclosure prune the same way after they add
+    /// an entry.
     Prune(CachePruneArgs),
 }
 
@@ -411,11 +414,12 @@ fn run_cache_prune(args: CachePruneArgs) -> Result<ExitCode, Box<dyn std::error:
     let files = pruned.removed.len();
     writeln!(
         out,
-        "{} {} ({files} file{}); {} entries ({}) kept in {}",
+        "{} {} ({files} file{}); {} {} ({}) kept in {}",
         if args.dry_run { "Would free" } else { "Freed" },
         human(pruned.freed()),
         if files == 1 { "" } else { "s" },
         pruned.kept,
+        if pruned.kept == 1 { "entry" } else { "entries" },
         human(pruned.kept_bytes),
         dir.display()
     )?;
