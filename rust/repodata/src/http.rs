@@ -54,15 +54,12 @@ impl Default for NetworkSettings {
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Why a request failed. The URL is named by whoever reports it.
+/// Why a request failed. The URL is named by whoever reports it (and only
+/// there, so that it is shown the one way that may be shown).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
-    #[error("cannot connect{}", attempts_note(*.attempts))]
-    Connect {
-        attempts: u32,
-        #[source]
-        source: Arc<ureq::Transport>,
-    },
+    #[error("cannot connect: {reason}{}", attempts_note(*.attempts))]
+    Connect { reason: String, attempts: u32 },
     #[error(
         "cannot connect within {} (connect timeout; set [network] connect_timeout){}",
         secs(*.after),
@@ -98,8 +95,8 @@ pub enum HttpError {
     },
     #[error("the answer is larger than {} ({what})", crate::limits::human(*.limit))]
     TooLarge { limit: u64, what: &'static str },
-    #[error(transparent)]
-    Transport(Arc<ureq::Transport>),
+    #[error("{reason}")]
+    Transport { reason: String },
 }
 
 fn attempts_note(n: u32) -> String {
@@ -287,8 +284,8 @@ impl Client {
                 attempts,
             },
             Failure::Connect(t) => HttpError::Connect {
+                reason: describe(&t),
                 attempts,
-                source: Arc::from(t),
             },
             Failure::ConnectTimeout => HttpError::ConnectTimeout {
                 after: self.settings.connect_timeout,
@@ -304,7 +301,9 @@ impl Client {
                 },
             },
             Failure::NoResponse(after) => HttpError::NoResponse { after },
-            Failure::Other(t) => HttpError::Transport(Arc::from(t)),
+            Failure::Other(t) => HttpError::Transport {
+                reason: describe(&t),
+            },
         }
     }
 
@@ -376,6 +375,21 @@ impl Client {
             }
         }
     }
+}
+
+/// What went wrong, without the URL: ureq's own message quotes it whole,
+/// credentials and all, and the caller names the URL as it may be shown.
+fn describe(t: &ureq::Transport) -> String {
+    let mut s = t.kind().to_string();
+    if let Some(m) = t.message() {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+    }
+    s
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -578,6 +592,13 @@ mod test {
             .err()
             .unwrap();
         assert!(matches!(e, HttpError::Connect { attempts: 3, .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot connect: Connection Failed: ")
+                && e.to_string().ends_with(" (3 attempts)")
+                && !e.to_string().contains("127.0.0.1"),
+            "{e}"
+        );
     }
 
     #[test]
