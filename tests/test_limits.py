@@ -402,6 +402,20 @@ def test_server_errors_are_retried_and_client_errors_are_not(strata_bin, tmp_pat
         assert srv.requests == ["/missing/repodata/repomd.xml"]
 
 
+def test_retries_and_their_log_never_show_a_password(strata_bin, tmp_path):
+    """Credentials in a repository URL are sent, but neither the retry log
+    (`-v`) nor the final error shows the password."""
+    cfg = config(tmp_path / "strata.toml", NET.replace("retries = 0", "retries = 1"))
+    with Server(routes={"/repo/repodata/repomd.xml": lambda h: h.send_error(503)}) as srv:
+        url = srv.url.replace("http://", "http://rel:s3cret@") + "/repo"
+        r = strata(strata_bin, "-v", "repoclosure", "--repo", f"r={url}", "--no-cache", cfg=cfg,
+                   timeout=60)
+    assert r.rc == 2, r
+    assert "retrying" in r.stderr and "503" in r.stderr and "2 attempts" in r.stderr, r
+    assert "rel@127.0.0.1" in r.stderr, r
+    assert "s3cret" not in r.stderr and "s3cret" not in r.stdout, r
+
+
 def test_compose_from_a_silent_repository(strata_bin, tmp_path):
     site = ck.Site(strata_bin, tmp_path / "site")
     with open(site.config, "a") as f:

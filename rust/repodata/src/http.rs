@@ -262,7 +262,7 @@ impl Client {
                     let backoff = s.backoff.saturating_mul(1 << (attempt - 1).min(16));
                     let pause = retry_after.unwrap_or(backoff).min(MAX_BACKOFF);
                     tracing::info!(
-                        url = call.url,
+                        url = %strata_model::redact_credentials(&call.url),
                         attempt,
                         "retrying in {}: {}",
                         secs(pause),
