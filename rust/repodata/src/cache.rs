@@ -32,8 +32,10 @@ use std::time::{Duration, SystemTime};
 const MAGIC: &[u8; 8] = b"STRATAR\0";
 /// 2: sections aligned to eight bytes. 3: only from metadata that passed
 /// the checks of `wellformed` (an older cache may hold a repository parsed
-/// without them).
-const VERSION: u32 = 3;
+/// without them). 4: only from metadata read within `limits` (its
+/// `<open-size>` matched, no XML token past its bound), which a cache of 3
+/// was not checked against.
+const VERSION: u32 = 4;
 const HEADER_LEN: usize = 16;
 
 /// The cache file for a primary checksum (`type:hex`).

@@ -46,7 +46,10 @@ const MAGIC: &[u8; 8] = b"STRATRC\0";
 /// 2: the index stored open and aligned (read in place), with a CRC.
 /// 3: only records that passed the checks of `wellformed` (older stores
 /// may hold entity references that do not survive publishing).
-const VERSION: u32 = 3;
+/// 4: only records read within `limits` (the file's `<open-size>` matched,
+/// no record or XML token past its bound), which a store of 3 was not
+/// checked against.
+const VERSION: u32 = 4;
 const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 /// A block is closed at whichever comes first (packages: see
