@@ -21,7 +21,6 @@ import resource
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -213,18 +212,15 @@ def test_bomb_in_the_record_store_of_a_compose(strata_bin, tmp_path):
 # ------------------------------------------------------------ HTTP peers
 
 
-class Server:
+class Server(ck.HTTPServer):
     """A loopback HTTP server whose handler is a function of the path:
     `routes[path](handler)` writes the answer; other paths are files under
-    `root`."""
+    `root`. `requests` lists the paths asked for."""
 
     def __init__(self, root: Path | None = None, routes=None):
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *a, **k):
-                super().__init__(*a, directory=str(root or "/nonexistent"), **k)
-
             def log_message(self, *a):
                 pass
 
@@ -241,17 +237,7 @@ class Server:
             do_POST = do_GET
 
         self.requests: list[str] = []
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, root)
 
 
 class Silent:
