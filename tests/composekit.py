@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import yaml
@@ -210,3 +213,22 @@ def rpm_qa(root: Path, work: Path) -> set[str]:
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     return set(r.stdout.split())
+
+
+class HTTPServer:
+    """A loopback HTTP server on a thread of its own, for `with`: `handler`
+    (a SimpleHTTPRequestHandler) serves the files under `root`."""
+
+    def __init__(self, handler=http.server.SimpleHTTPRequestHandler, root: Path | None = None):
+        h = functools.partial(handler, directory=str(root or "/nonexistent"))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

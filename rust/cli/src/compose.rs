@@ -77,6 +77,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
     let interrupt = Interrupt::new();
     stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let mut registry = open_registry(&args.registry, &config)?;
     let out = args
         .out
@@ -235,6 +236,7 @@ fn fmt_time(t: i64) -> String {
 
 pub fn run_list(args: ComposesListArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_read_only(&args.registry, &config)?;
     let (name, stream) = args
         .module
@@ -264,6 +266,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
 
 pub fn run_show(args: ComposesShowArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_read_only(&args.registry, &config)?;
     let rec = registry
         .get(&args.compose_id)?
@@ -356,6 +359,7 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
 
 pub fn run_latest(args: LatestArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_read_only(&args.registry, &config)?;
     let Some((name, stream)) = args.module.split_once(':') else {
         return Err(format!("`{}` is not NAME:STREAM", args.module).into());
@@ -417,6 +421,7 @@ fn stack_repos(rec: &ComposeRecord) -> Vec<(String, std::path::PathBuf)> {
 
 pub fn run_tree(args: TreeArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
     let registry = open_read_only(&args.registry, &config)?;
     let path = std::path::Path::new(&args.what);
     let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {

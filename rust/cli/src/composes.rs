@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 
-use strata_compose::config::{registry_location, Config};
+use strata_compose::config::{open_registry, open_registry_read_only, Config};
 use strata_registry::prune::OutputAction;
 use strata_registry::{ComposeRecord, ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
 
@@ -22,16 +22,14 @@ pub fn open_read_only(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
-    let location = registry_location(args.registry.as_deref(), config)?;
-    Ok(strata_registry::open_read_only(&location)?)
+    Ok(open_registry_read_only(args.registry.as_deref(), config)?)
 }
 
 fn open_writable(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
-    let location = registry_location(args.registry.as_deref(), config)?;
-    Ok(strata_registry::open(&location)?)
+    Ok(open_registry(args.registry.as_deref(), config)?)
 }
 
 /// `text` with control characters (newlines included) and Unicode line

@@ -42,6 +42,42 @@ enum Command {
     Tree(TreeArgs),
     /// Check module definitions without composing anything.
     Validate(ValidateArgs),
+    /// Manage the cache of parsed repositories and metadata records.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Remove old and least recently used cache entries.
+    ///
+    /// Removes the entries unused for longer than the age limit, then the
+    /// least recently used while the cache is larger than the size limit,
+    /// and files left over by interrupted writes. Limits: the options, else
+    /// [cache] max_size and max_age in the configuration, else 10 GiB and
+    /// 30 days. Composes and repoclosure prune the same way after they add
+    /// an entry.
+    Prune(CachePruneArgs),
+}
+
+#[derive(Args)]
+struct CachePruneArgs {
+    /// Keep at most this much (e.g. 10GiB, 500MB, or bytes).
+    #[arg(long, value_name = "SIZE")]
+    max_size: Option<strata_compose::config::Size>,
+    /// Remove entries unused for more than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    max_age: Option<f64>,
+    /// The cache to prune. Default: [compose] cache_dir in the
+    /// configuration, else $XDG_CACHE_HOME/strata/repos.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Only print what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Configuration file. Default: $STRATA_CONFIG, else /etc/strata/strata.toml.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -260,6 +296,10 @@ struct RepoclosureArgs {
     /// Do not read or write the cache.
     #[arg(long)]
     no_cache: bool,
+    /// Configuration file, for its [network], [repodata] and [cache]
+    /// settings. Default: $STRATA_CONFIG, else /etc/strata/strata.toml.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
 }
 
 fn split_repo(spec: &str) -> Result<(&str, &str), String> {
@@ -283,6 +323,8 @@ fn progress_bar(enabled: bool) -> Option<ProgressBar> {
 }
 
 fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let config = strata_compose::config::Config::load(args.config.as_deref())?;
+    config.apply();
     let cache_dir = if args.no_cache {
         None
     } else {
@@ -290,7 +332,10 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
             .clone()
             .or_else(strata_repodata::default_cache_dir)
     };
-    let opts = LoadOptions { cache_dir };
+    let opts = LoadOptions {
+        cache_dir,
+        cache_limits: config.cache_limits(),
+    };
     let mut specs = Vec::new();
     for s in args.repos.iter().chain(args.suggest_from.iter()) {
         specs.push(split_repo(s)?);
@@ -376,6 +421,67 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
     })
 }
 
+fn run_cache_prune(args: CachePruneArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use strata_repodata::cache::PruneReason;
+    use strata_repodata::limits::human;
+    let config = strata_compose::config::Config::load(args.config.as_deref())?;
+    let dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| config.compose.cache_dir.clone())
+        .or_else(strata_repodata::default_cache_dir)
+        .ok_or("no cache directory: pass --cache-dir")?;
+    let mut limits = config.cache_limits();
+    if let Some(size) = args.max_size {
+        limits.max_size = size.0;
+    }
+    if let Some(days) = args.max_age {
+        limits.max_age = std::time::Duration::try_from_secs_f64(days * 86400.0)
+            .map_err(|_| format!("--max-age must be a number of days, not {days}"))?;
+    }
+    let pruned = if dir.exists() {
+        strata_repodata::cache::prune(&dir, &limits, None, args.dry_run)?
+    } else {
+        Default::default()
+    };
+    let mut out = std::io::stdout().lock();
+    let verb = if args.dry_run {
+        "Would remove"
+    } else {
+        "Removed"
+    };
+    for r in &pruned.removed {
+        let name = r.path.file_name().unwrap_or_default().to_string_lossy();
+        let days = r.unused_for.as_secs() / 86400;
+        let why = match r.reason {
+            PruneReason::Age => format!("unused for {days} days"),
+            PruneReason::Size => format!(
+                "least recently used, unused for {}",
+                if days > 0 {
+                    format!("{days} days")
+                } else {
+                    format!("{} h", r.unused_for.as_secs() / 3600)
+                }
+            ),
+            PruneReason::Leftover => "left over from an interrupted write".into(),
+        };
+        writeln!(out, "{verb} {name} ({}, {why})", human(r.bytes))?;
+    }
+    let files = pruned.removed.len();
+    writeln!(
+        out,
+        "{} {} ({files} file{}); {} {} ({}) kept in {}",
+        if args.dry_run { "Would free" } else { "Freed" },
+        human(pruned.freed()),
+        if files == 1 { "" } else { "s" },
+        pruned.kept,
+        if pruned.kept == 1 { "entry" } else { "entries" },
+        human(pruned.kept_bytes),
+        dir.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints an error and its causes, uv-style.
 fn report_error(e: &dyn std::error::Error) {
     let mut shown = e.to_string();
@@ -416,6 +522,7 @@ fn main() -> ExitCode {
         Command::Latest(args) => compose::run_latest(args),
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
+        Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
     };
     match result {
         Ok(code) => code,

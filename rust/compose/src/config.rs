@@ -16,15 +16,31 @@
 //! [koji]
 //! hub = "https://koji.fedoraproject.org/kojihub"
 //! topurl = "https://kojipkgs.fedoraproject.org"
+//! timeout = 600                 # seconds for one call to the hub
+//! [network]                     # every HTTP peer: repositories, payloads
+//! connect_timeout = 30          # seconds
+//! read_timeout = 30             # seconds without data, and the stretch
+//! min_rate = 1000               #   over which this many bytes/s must come
+//! retries = 3                   # after connection failures, HTTP 5xx/429
+//! [repodata]
+//! max_open_size = "4 GiB"       # a metadata file without <open-size>
+//! [cache]
+//! max_size = "10 GiB"           # least recently used entries go first
+//! max_age = 30                  # days unused
 //! ```
-//! Relative paths are relative to the file that names them.
+//! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
+//! seconds, for PostgreSQL.) Relative paths are relative to the file that
+//! names them; sizes are bytes or a string with a unit (`"500 MB"`).
 
 use crate::error::ComposeError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use strata_registry::{Registry, RegistryLocation};
+use std::time::Duration;
+use strata_registry::{PgTimeouts, Registry, RegistryLocation};
+use strata_repodata::http::NetworkSettings;
+use strata_repodata::CacheLimits;
 
 pub const SYSTEM_CONFIG: &str = "/etc/strata/strata.toml";
 
@@ -40,6 +56,12 @@ pub struct Config {
     pub platform: BTreeMap<String, PlatformConfig>,
     #[serde(default)]
     pub koji: Option<KojiConfig>,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub repodata: RepodataConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +71,11 @@ pub struct RegistryConfig {
     pub path: Option<PathBuf>,
     /// A PostgreSQL database: `postgresql://` or `postgres://` URL.
     pub url: Option<String>,
+    /// Seconds to connect to PostgreSQL (a `connect_timeout` in the URL
+    /// wins).
+    pub connect_timeout: Option<f64>,
+    /// Seconds one statement may take, on the server and waiting for it.
+    pub statement_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,7 +103,84 @@ pub struct KojiConfig {
     /// Where the hub's topdir is served (`…/repos/<tag>/<id>/<arch>`), or
     /// a local path to it (builders mount it).
     pub topurl: String,
+    /// Seconds one call to the hub may take, answer included.
+    pub timeout: Option<f64>,
 }
+
+/// `[network]`: every HTTP peer (see `strata_repodata::http`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Seconds.
+    pub connect_timeout: Option<f64>,
+    /// Seconds.
+    pub read_timeout: Option<f64>,
+    /// Bytes a second.
+    pub min_rate: Option<u64>,
+    pub retries: Option<u32>,
+}
+
+/// `[repodata]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepodataConfig {
+    /// The most a metadata file without an `<open-size>` may decompress to.
+    pub max_open_size: Option<Size>,
+}
+
+/// `[cache]`: the cache of parsed repositories and record stores.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub max_size: Option<Size>,
+    /// Days.
+    pub max_age: Option<f64>,
+}
+
+/// A number of bytes: an integer, or a string with a unit (`"10 GiB"`,
+/// `"500 MB"`, `"4G"`; K, M, G are powers of ten, KiB, MiB, GiB of two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Size, String> {
+        s.trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| Size(b.as_u64()))
+            .map_err(|_| format!("`{s}` is not a size (e.g. 10 GiB, 500 MB, or a number of bytes)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Size, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size: a number of bytes, or a string such as \"10 GiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Size, E> {
+                Ok(Size(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom(format!("{v} is not a size")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Size, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Defaults of the settings that have no `Option` in their own crate.
+pub const DEFAULT_KOJI_TIMEOUT: Duration = Duration::from_secs(600);
+pub const DEFAULT_PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Config {
     /// Reads `explicit`, else `$STRATA_CONFIG`, else the system file if it
@@ -126,6 +230,7 @@ impl Config {
             }
             _ => {}
         }
+        config.check().map_err(bad)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &mut Option<PathBuf>| {
             if let Some(x) = p.as_mut().filter(|x| x.is_relative()) {
@@ -143,6 +248,107 @@ impl Config {
             }
         }
         Ok(config)
+    }
+}
+
+/// A number of seconds from the configuration as a duration; it must be
+/// positive (and finite).
+fn seconds(value: f64, key: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{key} must be a positive number of seconds, not {value}"))
+}
+
+impl Config {
+    /// The checks TOML's types do not make.
+    fn check(&self) -> Result<(), String> {
+        let timeouts = [
+            (self.network.connect_timeout, "[network] connect_timeout"),
+            (self.network.read_timeout, "[network] read_timeout"),
+            (self.registry.connect_timeout, "[registry] connect_timeout"),
+            (
+                self.registry.statement_timeout,
+                "[registry] statement_timeout",
+            ),
+            (self.koji.as_ref().and_then(|k| k.timeout), "[koji] timeout"),
+        ];
+        for (value, key) in timeouts {
+            if let Some(v) = value {
+                seconds(v, key)?;
+            }
+        }
+        if let Some(days) = self.cache.max_age {
+            seconds(days * 86400.0, "[cache] max_age (days)").map_err(|_| {
+                format!("[cache] max_age must be a positive number of days, not {days}")
+            })?;
+        }
+        if self.network.min_rate == Some(0) {
+            return Err("[network] min_rate must be at least 1 byte/s".into());
+        }
+        Ok(())
+    }
+
+    /// `[network]`, over the defaults.
+    pub fn network(&self) -> NetworkSettings {
+        let n = &self.network;
+        let d = NetworkSettings::default();
+        let secs = |v: Option<f64>, default| v.and_then(|v| seconds(v, "").ok()).unwrap_or(default);
+        NetworkSettings {
+            connect_timeout: secs(n.connect_timeout, d.connect_timeout),
+            read_timeout: secs(n.read_timeout, d.read_timeout),
+            min_rate: n.min_rate.unwrap_or(d.min_rate),
+            retries: n.retries.unwrap_or(d.retries),
+            ..d
+        }
+    }
+
+    /// `[cache]`, over the defaults.
+    pub fn cache_limits(&self) -> CacheLimits {
+        let d = CacheLimits::default();
+        CacheLimits {
+            max_size: self.cache.max_size.map_or(d.max_size, |s| s.0),
+            max_age: self
+                .cache
+                .max_age
+                .and_then(|days| seconds(days * 86400.0, "").ok())
+                .unwrap_or(d.max_age),
+        }
+    }
+
+    /// `[registry]`'s timeouts, over the defaults.
+    pub fn pg_timeouts(&self) -> PgTimeouts {
+        let r = &self.registry;
+        PgTimeouts {
+            connect: r
+                .connect_timeout
+                .and_then(|v| seconds(v, "").ok())
+                .unwrap_or(DEFAULT_PG_CONNECT_TIMEOUT),
+            statement: r
+                .statement_timeout
+                .and_then(|v| seconds(v, "").ok())
+                .unwrap_or(DEFAULT_PG_STATEMENT_TIMEOUT),
+        }
+    }
+
+    /// Makes the settings that hold for the whole process take effect:
+    /// `[network]` (the shared HTTP agent) and `[repodata]`.
+    pub fn apply(&self) {
+        strata_repodata::http::configure(self.network());
+        strata_repodata::limits::set_max_open_size(
+            self.repodata
+                .max_open_size
+                .map_or(strata_repodata::limits::DEFAULT_MAX_OPEN_SIZE, |s| s.0),
+        );
+    }
+}
+
+impl KojiConfig {
+    /// How long one call to the hub may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .and_then(|v| seconds(v, "").ok())
+            .unwrap_or(DEFAULT_KOJI_TIMEOUT)
     }
 }
 
@@ -170,14 +376,31 @@ pub fn registry_location(
         })
 }
 
-/// Opens the registry [`registry_location`] names.
+/// Opens the registry [`registry_location`] names; a PostgreSQL one with
+/// the configuration's timeouts.
 pub fn open_registry(
     explicit: Option<&OsStr>,
     config: &Config,
 ) -> Result<Box<dyn Registry>, ComposeError> {
-    Ok(strata_registry::open(&registry_location(
-        explicit, config,
-    )?)?)
+    let location = registry_location(explicit, config)?;
+    Ok(strata_registry::open_with(
+        &location,
+        &config.pg_timeouts(),
+    )?)
+}
+
+/// Opens the registry [`registry_location`] names for reading only (see
+/// [`strata_registry::open_read_only`]); a PostgreSQL one with the
+/// configuration's timeouts.
+pub fn open_registry_read_only(
+    explicit: Option<&OsStr>,
+    config: &Config,
+) -> Result<Box<dyn Registry>, ComposeError> {
+    let location = registry_location(explicit, config)?;
+    Ok(strata_registry::open_read_only_with(
+        &location,
+        &config.pg_timeouts(),
+    )?)
 }
 
 /// Replaces `$arch` and `$basearch` in a repository location.
@@ -251,6 +474,64 @@ mod test {
             "{e}"
         );
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::read(&path)
+        };
+        let c = read("").unwrap();
+        assert_eq!(c.network(), NetworkSettings::default());
+        assert_eq!(c.cache_limits(), CacheLimits::default());
+        assert_eq!(c.pg_timeouts().statement, DEFAULT_PG_STATEMENT_TIMEOUT);
+        let c = read(
+            "[network]\nconnect_timeout = 2\nread_timeout = 0.5\nmin_rate = 10\nretries = 0\n\
+             [cache]\nmax_size = \"1.5 GiB\"\nmax_age = 7\n[repodata]\nmax_open_size = 1000\n\
+             [registry]\nstatement_timeout = 5\n",
+        )
+        .unwrap();
+        let n = c.network();
+        assert_eq!(n.connect_timeout, Duration::from_secs(2));
+        assert_eq!(n.read_timeout, Duration::from_millis(500));
+        assert_eq!((n.min_rate, n.retries), (10, 0));
+        assert_eq!(c.cache_limits().max_size, 3 << 29);
+        assert_eq!(c.cache_limits().max_age, Duration::from_secs(7 * 86400));
+        assert_eq!(c.repodata.max_open_size, Some(Size(1000)));
+        assert_eq!(c.pg_timeouts().statement, Duration::from_secs(5));
+        assert_eq!("500 MB".parse::<Size>().unwrap(), Size(500_000_000));
+        assert_eq!("4G".parse::<Size>().unwrap(), Size(4_000_000_000));
+
+        for (text, want) in [
+            (
+                "[network]\nread_timeout = -1\n",
+                "[network] read_timeout must be a positive number of seconds, not -1",
+            ),
+            (
+                "[network]\nconnect_timeout = 0\n",
+                "[network] connect_timeout must be a positive",
+            ),
+            (
+                "[registry]\nstatement_timeout = nan\n",
+                "[registry] statement_timeout must be",
+            ),
+            (
+                "[cache]\nmax_age = -2\n",
+                "[cache] max_age must be a positive number of days",
+            ),
+            ("[cache]\nmax_size = \"lots\"\n", "`lots` is not a size"),
+            (
+                "[network]\nmin_rate = 0\n",
+                "[network] min_rate must be at least",
+            ),
+            ("[network]\ntimeout = 3\n", "timeout"),
+        ] {
+            let e = read(text).unwrap_err().to_string();
+            assert!(e.contains("strata.toml") && e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

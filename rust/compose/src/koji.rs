@@ -11,7 +11,8 @@ use crate::config::KojiConfig;
 use crate::error::{ComposeError, Result};
 use rustc_hash::FxHashSet;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::time::Duration;
+use strata_repodata::http;
 use xmlrpc::{Request, Transport, Value};
 
 /// A tag's current repo and the builds it stands for.
@@ -33,10 +34,19 @@ impl KojiRepo {
     }
 }
 
-struct Ureq<'a>(&'a str);
+/// The most a hub's answer may hold: `listTagged` of a large tag is tens
+/// of MB of XML.
+pub const KOJI_MAX_RESPONSE_BYTES: u64 = 512 << 20;
 
-impl Transport for Ureq<'_> {
-    type Stream = Box<dyn Read + Send + Sync>;
+/// XML-RPC over the process's HTTP agent: each call answered within the
+/// `[koji] timeout`, its answer bounded by [`KOJI_MAX_RESPONSE_BYTES`].
+struct Hub<'a> {
+    url: &'a str,
+    timeout: Duration,
+}
+
+impl Transport for Hub<'_> {
+    type Stream = strata_repodata::http::Body;
 
     fn transmit(
         self,
@@ -44,10 +54,18 @@ impl Transport for Ureq<'_> {
     ) -> std::result::Result<Self::Stream, Box<dyn std::error::Error + Send + Sync>> {
         let mut body = Vec::new();
         request.write_as_xml(&mut body)?;
-        let resp = ureq::post(self.0)
-            .set("Content-Type", "text/xml")
-            .send_bytes(&body)?;
-        Ok(Box::new(resp.into_reader()))
+        let deadline = http::Deadline {
+            after: self.timeout,
+            setting: "[koji] timeout",
+        };
+        Ok(http::client().post(
+            self.url,
+            "text/xml",
+            body,
+            deadline,
+            KOJI_MAX_RESPONSE_BYTES,
+            "KOJI_MAX_RESPONSE_BYTES",
+        )?)
     }
 }
 
@@ -73,18 +91,20 @@ fn int(v: Option<&Value>) -> Option<i64> {
 /// Looks the tag up on the hub: its current repo and latest builds.
 pub fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
     let hub = config.hub.as_str();
+    let timeout = config.timeout();
     let fail = |message: String| ComposeError::Koji {
         hub: strata_model::redact_credentials(hub).into_owned(),
         message,
     };
     let call = |req: Request<'_>, what: &str| -> Result<Value> {
-        req.call(Ureq(hub)).map_err(|e| match e.fault() {
-            Some(f) => fail(format!(
-                "{what}: {} (fault {})",
-                f.fault_string, f.fault_code
-            )),
-            None => fail(format!("{what}: {e}")),
-        })
+        req.call(Hub { url: hub, timeout })
+            .map_err(|e| match e.fault() {
+                Some(f) => fail(format!(
+                    "{what}: {} (fault {})",
+                    f.fault_string, f.fault_code
+                )),
+                None => fail(format!("{what}: {e}")),
+            })
     };
     let info = call(Request::new("getTag").arg(tag), "getTag")?;
     if matches!(info, Value::Nil) {

@@ -584,6 +584,7 @@ pub fn compose_module(
     let arches = arches_for(&def, req, config)?;
     let opts = LoadOptions {
         cache_dir: req.cache_dir.clone(),
+        cache_limits: config.cache_limits(),
     };
     let loaded = load_inputs(req, &def, &arches, config, registry, &opts, progress)?;
     let inputs = &loaded.inputs;

@@ -8,7 +8,7 @@ use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
-use strata_compose::config::{open_registry, registry_location, Config};
+use strata_compose::config::{open_registry, open_registry_read_only, Config};
 use strata_compose::error::error_chain;
 use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
 use strata_compose::{ComposeOutcome, Interrupt, Quiet};
@@ -41,8 +41,12 @@ fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
     Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
+/// The configuration, with its process-wide settings (`[network]`,
+/// `[repodata]`) in effect.
 fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
-    Config::load(config.as_deref()).map_err(compose_err)
+    let config = Config::load(config.as_deref()).map_err(compose_err)?;
+    config.apply();
+    Ok(config)
 }
 
 /// The registry for a function that only reads: it creates nothing (a
@@ -51,9 +55,7 @@ fn open_read_only(
     registry: Option<&PathBuf>,
     config: &Config,
 ) -> PyResult<Box<dyn strata_registry::Registry>> {
-    let location =
-        registry_location(registry.map(|r| r.as_os_str()), config).map_err(compose_err)?;
-    strata_registry::open_read_only(&location).map_err(registry_err)
+    open_registry_read_only(registry.map(|r| r.as_os_str()), config).map_err(compose_err)
 }
 
 /// Reads and checks a `strata-module` definition; returns it as a dict.

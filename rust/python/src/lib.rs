@@ -88,7 +88,10 @@ impl Repo {
         } else {
             None
         };
-        let opts = LoadOptions { cache_dir };
+        let opts = LoadOptions {
+            cache_dir,
+            ..Default::default()
+        };
         let repo = py
             .allow_threads(|| strata_repodata::load_repo(id, location, &opts))
             .map_err(repodata_err)?;

@@ -62,9 +62,9 @@ mod stored;
 mod validate;
 
 pub use error::{BoxError, RegistryError, UnknownName};
-pub use location::{open, open_read_only, RegistryLocation};
+pub use location::{open, open_read_only, open_read_only_with, open_with, RegistryLocation};
 pub use owner::{Liveness, Owner};
-pub use postgres::{redact_url, PgRegistry};
+pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
     ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::error::RegistryError;
 use crate::postgres::redact_url;
-use crate::{PgRegistry, Registry, Result, SqliteRegistry};
+use crate::{PgRegistry, PgTimeouts, Registry, Result, SqliteRegistry};
 
 /// A registry to open.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,9 +83,14 @@ impl fmt::Debug for RegistryLocation {
 
 /// Opens the registry at `location`, creating its schema if needed.
 pub fn open(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
+    open_with(location, &PgTimeouts::default())
+}
+
+/// [`open`], a PostgreSQL registry with these timeouts.
+pub fn open_with(location: &RegistryLocation, timeouts: &PgTimeouts) -> Result<Box<dyn Registry>> {
     Ok(match location {
         RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open(path)?),
-        RegistryLocation::Postgres(url) => Box::new(PgRegistry::connect(url)?),
+        RegistryLocation::Postgres(url) => Box::new(PgRegistry::connect_with(url, timeouts)?),
     })
 }
 
@@ -95,9 +100,19 @@ pub fn open(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
 /// refuses every write. A registry of an older schema is updated first
 /// if it can be.
 pub fn open_read_only(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
+    open_read_only_with(location, &PgTimeouts::default())
+}
+
+/// [`open_read_only`], a PostgreSQL registry with these timeouts.
+pub fn open_read_only_with(
+    location: &RegistryLocation,
+    timeouts: &PgTimeouts,
+) -> Result<Box<dyn Registry>> {
     Ok(match location {
         RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open_read_only(path)?),
-        RegistryLocation::Postgres(url) => Box::new(PgRegistry::connect_read_only(url)?),
+        RegistryLocation::Postgres(url) => {
+            Box::new(PgRegistry::connect_read_only_with(url, timeouts)?)
+        }
     })
 }
 

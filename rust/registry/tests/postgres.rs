@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use common::conformance::{self, new, test_data, Backend, Check, Target, NOV25};
 use common::pgkit::Cluster;
-use strata_registry::{PgRegistry, Registry, RegistryError, State};
+use std::time::Duration;
+use strata_registry::{PgRegistry, PgTimeouts, Registry, RegistryError, State};
 
 struct Pg(Cluster);
 
@@ -310,6 +311,64 @@ fn permission_errors_name_the_action(pg: &Pg) {
     assert!(cause.contains("read-only transaction"), "{cause}");
 }
 
+fn a_stopped_server_fails_within_the_statement_timeout(pg: &Pg) {
+    let t = pg.fresh();
+    let timeouts = PgTimeouts {
+        connect: Duration::from_secs(1),
+        statement: Duration::from_secs(1),
+    };
+    let mut reg = PgRegistry::connect_with(&t.location, &timeouts).unwrap();
+    reg.begin(&new("apache", "2.4")).unwrap();
+    // A reader (`composes list`) has the same deadlines.
+    let reader = PgRegistry::connect_read_only_with(&t.location, &timeouts).unwrap();
+    // Mid-session: the server stops answering.
+    let paused = pg.0.pause();
+    let err = reg.list(&Default::default()).unwrap_err();
+    let again = reg.latest_good("apache", "2.4").unwrap_err();
+    let connect = PgRegistry::connect_with(&t.location, &timeouts).unwrap_err();
+    let read = reader.list_summaries(&Default::default()).unwrap_err();
+    let connect_read = PgRegistry::connect_read_only_with(&t.location, &timeouts).unwrap_err();
+    drop(paused);
+    assert!(matches!(err, RegistryError::Backend { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("compose registry {}: cannot ", t.location)),
+        "{err}"
+    );
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(
+        cause,
+        "the server did not answer within 3 s ([registry] statement_timeout = 1 s and 2 s more)"
+    );
+    // The connection is given up: what it was sent may still run.
+    let cause = std::error::Error::source(&again).unwrap().to_string();
+    assert!(cause.contains("given up"), "{cause}");
+    // A new connection waits for the whole handshake no longer than the
+    // connect timeout.
+    assert!(matches!(connect, RegistryError::Open { .. }), "{connect:?}");
+    let cause = std::error::Error::source(&connect).unwrap().to_string();
+    assert_eq!(
+        cause,
+        "the server did not answer within 1 s (connect timeout; set [registry] connect_timeout)"
+    );
+    for (err, want) in [
+        (
+            read,
+            "the server did not answer within 3 s ([registry] statement_timeout = 1 s and 2 s more)",
+        ),
+        (
+            connect_read,
+            "the server did not answer within 1 s (connect timeout; set [registry] connect_timeout)",
+        ),
+    ] {
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(cause, want, "{err:?}");
+    }
+    // Once it answers again, so does the registry.
+    let reg = PgRegistry::connect_with(&t.location, &timeouts).unwrap();
+    assert_eq!(reg.list(&Default::default()).unwrap().len(), 1);
+}
+
 fn main() -> ExitCode {
     if let Some(code) = conformance::child_main() {
         return code;
@@ -346,6 +405,10 @@ fn main() -> ExitCode {
         (
             "permission_errors_name_the_action",
             permission_errors_name_the_action,
+        ),
+        (
+            "a_stopped_server_fails_within_the_statement_timeout",
+            a_stopped_server_fails_within_the_statement_timeout,
         ),
     ]);
     let code = conformance::run(&pg, &checks);

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(dir) = std::env::var("PROFILE_GET_MANY") {
         let opts = LoadOptions {
             cache_dir: Some(dir.into()),
+            ..Default::default()
         };
         let repo = load_repo("src", &repo_path, &opts)?;
         let store = open_records(&repo, &opts)?;
@@ -51,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cache = tempfile::tempdir()?;
     let opts = LoadOptions {
         cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
     };
     load_repo("src", &repo_path, &opts)?;
     for round in 0..3 {

@@ -10,6 +10,14 @@
 //! never sees half a cache file, and a file is never changed once written
 //! (which mapping relies on); anything that does not validate is ignored
 //! and rebuilt.
+//!
+//! The cache directory also holds the record stores (`records.rs`). Both
+//! kinds of entry are pruned by [`prune`]: after an entry is written
+//! (against `[cache]` in strata.toml), and by `strata cache prune`. An
+//! entry's mtime is its last use (a hit sets it), so the least recently
+//! used go first. Removing is safe while other processes use an entry:
+//! what they have mapped stays mapped after the unlink, and entries being
+//! written have temporary names until they are complete.
 
 use crate::error::{RepodataError, Result};
 use crate::pods::Pods;
@@ -19,12 +27,15 @@ use memmap2::Mmap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 const MAGIC: &[u8; 8] = b"STRATAR\0";
 /// 2: sections aligned to eight bytes. 3: only from metadata that passed
 /// the checks of `wellformed` (an older cache may hold a repository parsed
-/// without them).
-const VERSION: u32 = 3;
+/// without them). 4: only from metadata read within `limits` (its
+/// `<open-size>` matched, no XML token past its bound), which a cache of 3
+/// was not checked against.
+const VERSION: u32 = 4;
 const HEADER_LEN: usize = 16;
 
 /// The cache file for a primary checksum (`type:hex`).
@@ -130,6 +141,7 @@ pub fn read(dir: &Path, checksum: &str, id: &str, location: &str) -> Result<Opti
     let Ok(file) = std::fs::File::open(&path) else {
         return Ok(None);
     };
+    touch(&file);
     let parsed = (|| {
         let map = map_file(&file, file.metadata().ok()?.len())?;
         if map[..8] != MAGIC[..] || map[8..12] != VERSION.to_le_bytes() {
@@ -164,6 +176,186 @@ pub fn read(dir: &Path, checksum: &str, id: &str, location: &str) -> Result<Opti
         tracing::warn!(path = %path.display(), "ignoring an unusable cache file");
     }
     Ok(parsed)
+}
+
+/// Marks an entry as used now (its mtime), for [`prune`]. One call per
+/// entry opened; a cache shared with other users, whose files this user
+/// may not touch, only ages them sooner.
+pub(crate) fn touch(file: &std::fs::File) {
+    let _ = file.set_modified(SystemTime::now());
+}
+
+/// `[cache]` in strata.toml: how large and how old a cache directory's
+/// entries may grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Bytes of all entries together; the least recently used go first.
+    pub max_size: u64,
+    /// Entries unused for longer go.
+    pub max_age: Duration,
+}
+
+impl Default for CacheLimits {
+    /// 10 GiB: a few dozen Fedora-sized repositories with their records.
+    fn default() -> Self {
+        CacheLimits {
+            max_size: 10 << 30,
+            max_age: Duration::from_secs(30 * 86400),
+        }
+    }
+}
+
+/// Temporary files of writes that never finished (a killed process) are
+/// removed once they are this old; a write takes seconds.
+const LEFTOVER_AGE: Duration = Duration::from_secs(86400);
+
+/// Why an entry goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneReason {
+    /// Unused for longer than `max_age`.
+    Age,
+    /// The least recently used, while the entries exceed `max_size`.
+    Size,
+    /// The temporary file of a write that never finished.
+    Leftover,
+}
+
+/// One file a prune removed (or would remove).
+#[derive(Debug, Clone)]
+pub struct PrunedFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Since its last use (or write).
+    pub unused_for: Duration,
+    pub reason: PruneReason,
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, Default)]
+pub struct Pruned {
+    /// Oldest first.
+    pub removed: Vec<PrunedFile>,
+    pub kept: usize,
+    pub kept_bytes: u64,
+}
+
+impl Pruned {
+    pub fn freed(&self) -> u64 {
+        self.removed.iter().map(|r| r.bytes).sum()
+    }
+}
+
+/// What the cache directory holds that a prune may remove: parsed
+/// repositories (`<checksum>.v<N>.repo`), record stores
+/// (`records-<key>.v<N>.strata`), and temporary files (`.tmp…`).
+fn entry_kind(name: &str) -> Option<bool> {
+    if name.starts_with(".tmp") {
+        Some(false)
+    } else if (name.ends_with(".repo") && name.contains(".v"))
+        || (name.starts_with("records-") && name.ends_with(".strata"))
+    {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Removes the entries of cache directory `dir` that are older than
+/// `limits.max_age`, then the least recently used while the rest exceed
+/// `limits.max_size`, and temporary files left over by writes that never
+/// finished; never `keep` (the entry just written). With `dry_run`, only
+/// says what it would remove. Other files are left alone.
+pub fn prune(
+    dir: &Path,
+    limits: &CacheLimits,
+    keep: Option<&Path>,
+    dry_run: bool,
+) -> Result<Pruned> {
+    let err = |e: std::io::Error| RepodataError::Cache {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let now = SystemTime::now();
+    let mut entries = Vec::new();
+    let mut leftovers = Vec::new();
+    for item in std::fs::read_dir(dir).map_err(err)? {
+        let item = item.map_err(err)?;
+        let name = item.file_name();
+        let Some(is_entry) = name.to_str().and_then(entry_kind) else {
+            continue;
+        };
+        // Another process may have removed it meanwhile.
+        let Ok(meta) = item.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let unused_for = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let file = PrunedFile {
+            path: item.path(),
+            bytes: meta.len(),
+            unused_for,
+            reason: PruneReason::Leftover,
+        };
+        if is_entry {
+            entries.push(file);
+        } else if unused_for > LEFTOVER_AGE {
+            leftovers.push(file);
+        }
+    }
+    // Least recently used first.
+    entries.sort_by(|a, b| b.unused_for.cmp(&a.unused_for).then(a.path.cmp(&b.path)));
+    let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+    let mut pruned = Pruned::default();
+    for mut e in entries {
+        let kept = keep == Some(e.path.as_path());
+        e.reason = if e.unused_for > limits.max_age {
+            PruneReason::Age
+        } else {
+            PruneReason::Size
+        };
+        if kept || (e.reason == PruneReason::Size && total <= limits.max_size) {
+            pruned.kept += 1;
+            pruned.kept_bytes += e.bytes;
+            continue;
+        }
+        total -= e.bytes;
+        pruned.removed.push(e);
+    }
+    pruned.removed.extend(leftovers);
+    pruned
+        .removed
+        .sort_by(|a, b| b.unused_for.cmp(&a.unused_for).then(a.path.cmp(&b.path)));
+    if !dry_run {
+        pruned
+            .removed
+            .retain(|e| match std::fs::remove_file(&e.path) {
+                Ok(()) => true,
+                // Removed by another prune meanwhile: not ours to count.
+                Err(x) if x.kind() == std::io::ErrorKind::NotFound => false,
+                Err(x) => {
+                    tracing::warn!(path = %e.path.display(), "cannot remove a cache entry: {x}");
+                    false
+                }
+            });
+    }
+    Ok(pruned)
+}
+
+/// Prunes `dir` after `written` was added to it. A cache that cannot be
+/// pruned only costs disk space: a warning.
+pub(crate) fn prune_after_write(dir: &Path, limits: &CacheLimits, written: &Path) {
+    match prune(dir, limits, Some(written), false) {
+        Ok(p) => {
+            for r in &p.removed {
+                tracing::info!(path = %r.path.display(), bytes = r.bytes, reason = ?r.reason, "pruned a cache entry");
+            }
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
 }
 
 /// Every index in range, so the accessors cannot panic on a damaged file.

@@ -10,8 +10,23 @@ pub enum RepodataError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot fetch `{url}`: {reason}")]
-    Fetch { url: String, reason: String },
+    #[error("cannot fetch `{url}`: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: crate::http::HttpError,
+    },
+    #[error("`{path}` is too large: {limit}")]
+    TooLarge {
+        path: String,
+        limit: crate::limits::Limit,
+    },
+    #[error("open-size mismatch for `{path}`: repomd.xml says {expected} bytes, the file decompresses to {actual}")]
+    OpenSize {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("`{path}` is not a repository: no repodata/repomd.xml")]
     NotARepo { path: String },
     #[error("malformed XML in `{path}` at byte {position}: {reason}")]
@@ -45,8 +60,6 @@ pub enum RepodataError {
         expected: u64,
         actual: u64,
     },
-    #[error("`{path}` is larger than the {expected} bytes repomd.xml gives for it; reading stopped there")]
-    TooLarge { path: String, expected: u64 },
     #[error("unsupported checksum type `{kind}` for `{path}`")]
     ChecksumType { path: String, kind: String },
     #[error(

@@ -2,6 +2,7 @@
 //! kept, so a 400 MB file list costs one streaming pass and little memory.
 
 use crate::error::{RepodataError, Result};
+use crate::limits::TokenGuard;
 use crate::source::stream_error;
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -14,7 +15,7 @@ pub fn scan_filelists(
     path: &str,
     wanted: &FxHashSet<&str>,
 ) -> Result<Vec<(String, String)>> {
-    let mut reader = Reader::from_reader(input);
+    let mut reader = Reader::from_reader(TokenGuard::new(input));
     let mut buf = Vec::new();
     let mut pkgid = String::new();
     let mut in_file = false;
@@ -32,6 +33,7 @@ pub fn scan_filelists(
             },
         })?;
         wellformed.event(&ev, pos, path)?;
+        reader.get_mut().mark();
         match ev {
             Event::Start(ref e) => match e.local_name().as_ref() {
                 b"package" => {

@@ -3,12 +3,15 @@
 //! or bz2, each verified against the checksum repomd.xml declares. Parsed
 //! repositories are cached by primary checksum. For composes: the raw
 //! per-package records of a source (`records`) and writing new repodata
-//! from them (`write`).
+//! from them (`write`). What is read is bounded (`limits`), and fetched
+//! with timeouts (`http`).
 
 pub mod cache;
 pub mod confined;
 pub mod error;
 pub mod filelists;
+pub mod http;
+pub mod limits;
 pub mod payload;
 pub mod pods;
 pub mod primary;
@@ -21,6 +24,7 @@ mod underway;
 mod wellformed;
 pub mod write;
 
+pub use cache::CacheLimits;
 pub use error::{RepodataError, Result};
 pub use pods::Pods;
 pub use records::{open_records, PackageRecords, RecordStore};
@@ -42,6 +46,8 @@ use underway::Claim;
 pub struct LoadOptions {
     /// Where parsed repositories are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// How large and old the cache may grow; applied after each write.
+    pub cache_limits: CacheLimits,
 }
 
 /// `$XDG_CACHE_HOME/strata/repos`, else `~/.cache/strata/repos`.
@@ -76,11 +82,19 @@ pub fn read_metadata(location: &str, mdtype: &str) -> Result<Option<Vec<u8>>> {
         return Ok(None);
     };
     source::read_verified(&loc, &entry.href, &entry.expected, |input, path| {
+        // Read whole: bounded tighter than what is streamed.
         let mut out = Vec::new();
-        std::io::Read::read_to_end(input, &mut out).map_err(|source| RepodataError::Io {
-            path: path.to_string(),
-            source,
-        })?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(input, limits::MAX_BUFFERED_METADATA_BYTES + 1),
+            &mut out,
+        )
+        .map_err(|e| source::stream_error(path, &e))?;
+        if out.len() as u64 > limits::MAX_BUFFERED_METADATA_BYTES {
+            return Err(RepodataError::TooLarge {
+                path: path.to_string(),
+                limit: limits::Limit::Buffered,
+            });
+        }
         Ok(out)
     })
     .map(Some)
@@ -274,8 +288,9 @@ fn parse_repo(
 fn store_in_cache(repo: &Repo, opts: &LoadOptions) {
     if let Some(dir) = &opts.cache_dir {
         // A cache that cannot be written only costs speed next time.
-        if let Err(e) = cache::write(dir, repo) {
-            tracing::warn!("{e}");
+        match cache::write(dir, repo) {
+            Ok(path) => cache::prune_after_write(dir, &opts.cache_limits, &path),
+            Err(e) => tracing::warn!("{e}"),
         }
     }
 }

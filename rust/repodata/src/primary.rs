@@ -1,6 +1,7 @@
 //! Streaming parser for primary.xml: one pass, no DOM, every string interned.
 
 use crate::error::{RepodataError, Result};
+use crate::limits::TokenGuard;
 use crate::repo::{DepRec, PkgRec, Repo};
 use crate::source::stream_error;
 use crate::strings::StrId;
@@ -65,7 +66,7 @@ fn value<'a>(path: &str, pos: u64, raw: &'a [u8]) -> Result<Cow<'a, str>> {
 
 /// Parses primary.xml from `input` into `repo` (which must be empty).
 pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Result<()> {
-    let mut reader = Reader::from_reader(input);
+    let mut reader = Reader::from_reader(TokenGuard::new(input));
     let mut buf = Vec::with_capacity(4096);
     let mut parser = PrimaryParser::default();
     let mut wellformed = crate::wellformed::Wellformed::default();
@@ -75,6 +76,7 @@ pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Re
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
         }

@@ -26,6 +26,7 @@
 //! relies on it).
 
 use crate::error::{RepodataError, Result};
+use crate::limits::{self, Limit, MAX_RECORD_BYTES, MAX_XML_TOKEN_BYTES};
 use crate::pods::Pods;
 use crate::repomd::{Repomd, RepomdEntry};
 use crate::source::{self, stream_error, Location};
@@ -45,7 +46,10 @@ const MAGIC: &[u8; 8] = b"STRATRC\0";
 /// 2: the index stored open and aligned (read in place), with a CRC.
 /// 3: only records that passed the checks of `wellformed` (older stores
 /// may hold entity references that do not survive publishing).
-const VERSION: u32 = 3;
+/// 4: only records read within `limits` (the file's `<open-size>` matched,
+/// no record or XML token past its bound), which a store of 3 was not
+/// checked against.
+const VERSION: u32 = 4;
 const HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 /// A block is closed at whichever comes first (packages: see
@@ -484,27 +488,57 @@ pub(crate) struct Scanned {
 
 /// Passes a stream to the XML reader and keeps a copy of what it consumed
 /// since the last `clear`, so a record's bytes can be cut out exactly.
+/// What it keeps is bounded by `MAX_RECORD_BYTES`, and one XML token by
+/// `MAX_XML_TOKEN_BYTES` (see `limits::TokenGuard`).
 struct Tee<'a> {
     inner: &'a mut dyn BufRead,
     kept: Vec<u8>,
+    consumed: u64,
+    /// Where the current token began.
+    mark: u64,
+    /// `MAX_RECORD_BYTES`, except in tests.
+    max_record: u64,
+}
+
+impl<'a> Tee<'a> {
+    fn new(inner: &'a mut dyn BufRead, max_record: u64) -> Self {
+        Tee {
+            inner,
+            kept: Vec::with_capacity(1 << 16),
+            consumed: 0,
+            mark: 0,
+            max_record,
+        }
+    }
+
+    /// A token ended here.
+    #[inline]
+    fn mark(&mut self) {
+        self.mark = self.consumed;
+    }
 }
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::limits::read_buffered(self, buf)
     }
 }
 
 impl BufRead for Tee<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.consumed - self.mark > MAX_XML_TOKEN_BYTES {
+            return Err(limits::exceeded(Limit::Token { at: self.mark }));
+        }
+        if self.kept.len() as u64 > self.max_record {
+            return Err(limits::exceeded(Limit::Record {
+                at: self.consumed - self.kept.len() as u64,
+            }));
+        }
         self.inner.fill_buf()
     }
 
     fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
         // The reader consumes only what a fill_buf just returned, so
         // asking again does no I/O.
         if let Ok(buf) = self.inner.fill_buf() {
@@ -569,11 +603,16 @@ const PACKAGE_ATTRS: &[(&[u8], usize)] = &[(b"pkgid", PKGID), (b"name", NAME), (
 /// from `<checksum>`, `<name>`, `<arch>` and `<version>`; for filelists and
 /// other from the `<package>` attributes and `<version>`.
 fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
-    let tee = Tee {
-        inner: input,
-        kept: Vec::with_capacity(1 << 16),
-    };
-    let mut reader = Reader::from_reader(tee);
+    scan_bounded(input, path, kind, MAX_RECORD_BYTES)
+}
+
+fn scan_bounded(
+    input: &mut dyn BufRead,
+    path: &str,
+    kind: Kind,
+    max_record: u64,
+) -> Result<Scanned> {
+    let mut reader = Reader::from_reader(Tee::new(input, max_record));
     let mut scanner = Scanner::new(kind, false);
     let mut wellformed = crate::wellformed::Wellformed::default();
     let mut buf = Vec::with_capacity(4096);
@@ -583,6 +622,7 @@ fn scan(input: &mut dyn BufRead, path: &str, kind: Kind) -> Result<Scanned> {
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
         }
@@ -601,11 +641,7 @@ pub(crate) fn parse_and_scan_primary(
     path: &str,
     repo: &mut Repo,
 ) -> Result<Result<Scanned>> {
-    let tee = Tee {
-        inner: input,
-        kept: Vec::with_capacity(1 << 16),
-    };
-    let mut reader = Reader::from_reader(tee);
+    let mut reader = Reader::from_reader(Tee::new(input, MAX_RECORD_BYTES));
     let mut parser = crate::primary::PrimaryParser::default();
     let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
@@ -617,6 +653,7 @@ pub(crate) fn parse_and_scan_primary(
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(path, pos, e))?;
+        reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
         }
@@ -778,6 +815,11 @@ impl Scanner {
             })?;
             kept.clear();
             self.idents.push(row);
+        } else if !self.in_package && kept.len() > 1 {
+            // Between records nothing is needed but the last byte, which
+            // may be the `<` of the next tag (the XML reader takes it with
+            // the text before it).
+            kept.drain(..kept.len() - 1);
         }
         Ok(())
     }
@@ -1234,6 +1276,7 @@ pub(crate) struct Source {
     entries: [Option<RepomdEntry>; 3],
     key: String,
     cache_file: Option<PathBuf>,
+    cache_limits: crate::CacheLimits,
 }
 
 /// The raw records of one repository, by package index (primary order).
@@ -1310,6 +1353,7 @@ impl Source {
             entries,
             key,
             cache_file,
+            cache_limits: opts.cache_limits.clone(),
         })
     }
 
@@ -1363,6 +1407,7 @@ impl Source {
                 return None;
             }
         };
+        crate::cache::touch(&file);
         let checked = Backing::open(bytes).and_then(|b| {
             if b.index.key != self.key {
                 Err("it was written for other metadata".to_string())
@@ -1511,7 +1556,12 @@ impl Source {
         })
         .and_then(|()| Bytes::map(&File::open(path)?))
         {
-            Ok(bytes) => Backing::open(bytes).map_err(invalid),
+            Ok(bytes) => {
+                if let Some(dir) = path.parent() {
+                    crate::cache::prune_after_write(dir, &self.cache_limits, path);
+                }
+                Backing::open(bytes).map_err(invalid)
+            }
             Err(e) => {
                 // A cache that cannot be written only costs time next run.
                 tracing::warn!(path = %path.display(), "cannot write the record cache: {e}");
@@ -1850,6 +1900,39 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("not a filelists.xml"), "{e}");
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_without_keeping_it() {
+        let head = "<filelists packages=\"1\">\n<package pkgid=\"aa\" name=\"a\" arch=\"x\">\
+                    <version epoch=\"0\" ver=\"1\" rel=\"1\"/>";
+        let files = "<file>/usr/share/x</file>".repeat(1000);
+        let xml = format!("{head}{files}</package></filelists>");
+        // The whole record fits: cut as usual.
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        let s = scan_bounded(&mut input, "fl.xml", Kind::Filelists, xml.len() as u64).unwrap();
+        assert_eq!(records(&s).len(), 1);
+        // It does not: refused, naming where it starts.
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        let e = scan_bounded(&mut input, "fl.xml", Kind::Filelists, 4096)
+            .err()
+            .unwrap();
+        let at = head.find("<package").unwrap();
+        assert!(
+            matches!(&e, RepodataError::TooLarge { limit: Limit::Record { at: a }, .. } if *a == at as u64),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("`fl.xml` is too large: it holds one <package> record"),
+            "{e}"
+        );
+        // What lies between records is not kept: however much of it
+        // there is, it is no record.
+        let gap = format!("{}<!---->", " ".repeat(3000)).repeat(10);
+        let xml = format!("{head}</package>{gap}</filelists>");
+        let mut input = io::BufReader::with_capacity(64, xml.as_bytes());
+        assert!(scan_bounded(&mut input, "fl.xml", Kind::Filelists, 4096).is_ok());
     }
 
     #[test]

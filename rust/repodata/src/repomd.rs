@@ -1,7 +1,9 @@
 //! repomd.xml: the index of a repository's metadata files.
 
 use crate::error::{RepodataError, Result};
-use crate::source::{Expected, Location};
+use crate::http::HttpError;
+use crate::limits::{Limit, REPOMD_MAX_BYTES};
+use crate::source::{stream_error, Expected, Location};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::io::Read;
@@ -14,11 +16,13 @@ pub struct RepomdEntry {
     pub expected: Expected,
 }
 
-/// A `<data>` entry while it is read: type, href, checksum, size.
+/// A `<data>` entry while it is read: type, href, checksum, size, open
+/// size.
 type PartialEntry = (
     String,
     Option<String>,
     Option<(String, String)>,
+    Option<u64>,
     Option<u64>,
 );
 
@@ -28,36 +32,39 @@ pub struct Repomd {
     pub entries: Vec<RepomdEntry>,
 }
 
-/// repomd.xml is read whole; Fedora's is a few KiB, and a server that
-/// sends more than this is not serving a repository.
-pub const MAX_REPOMD_BYTES: u64 = 8 << 20;
-
 impl Repomd {
     pub fn get(&self, mdtype: &str) -> Option<&RepomdEntry> {
         self.entries.iter().find(|e| e.mdtype == mdtype)
     }
 
+    /// Reads `repodata/repomd.xml` of `location`, at most
+    /// [`REPOMD_MAX_BYTES`] of it.
     pub fn load(location: &Location) -> Result<Repomd> {
         let href = "repodata/repomd.xml";
         let path = location.display(href);
         let mut text = Vec::new();
-        let read = location.open(href).and_then(|r| {
-            r.take(MAX_REPOMD_BYTES + 1)
-                .read_to_end(&mut text)
-                .map_err(|source| RepodataError::Io {
-                    path: path.clone(),
-                    source,
-                })
-        });
-        if text.len() as u64 > MAX_REPOMD_BYTES {
-            return Err(RepodataError::Invalid {
-                path,
-                reason: format!(
-                    "larger than {} MiB: not a repomd.xml",
-                    MAX_REPOMD_BYTES >> 20
-                ),
+        let read = location
+            .open_bounded(href, REPOMD_MAX_BYTES, "REPOMD_MAX_BYTES")
+            .and_then(|r| {
+                r.take(REPOMD_MAX_BYTES + 1)
+                    .read_to_end(&mut text)
+                    .map_err(|e| stream_error(&path, &e))
             });
-        }
+        let read = match read {
+            Ok(_) if text.len() as u64 > REPOMD_MAX_BYTES => Err(RepodataError::TooLarge {
+                path: path.clone(),
+                limit: Limit::Repomd,
+            }),
+            // The body's own bound says the same, in its words.
+            Err(RepodataError::Fetch {
+                source: HttpError::TooLarge { .. },
+                ..
+            }) => Err(RepodataError::TooLarge {
+                path: path.clone(),
+                limit: Limit::Repomd,
+            }),
+            other => other.map(|_| ()),
+        };
         match read {
             Ok(_) => {}
             Err(RepodataError::Io { source, .. })
@@ -66,7 +73,7 @@ impl Repomd {
                 return Err(RepodataError::NotARepo {
                     path: match location {
                         Location::Dir(d) => d.display().to_string(),
-                        Location::Http(u) => u.clone(),
+                        Location::Http(u) => strata_model::redact_credentials(u).into_owned(),
                     },
                 })
             }
@@ -105,7 +112,7 @@ impl Repomd {
                             let t = attr(&e, b"type", path, &reader)?.ok_or_else(|| {
                                 xml_err(&reader, "<data> without a type attribute".into())
                             })?;
-                            current = Some((t, None, None, None));
+                            current = Some((t, None, None, None, None));
                         }
                         b"location" => {
                             if let Some(c) = current.as_mut() {
@@ -117,6 +124,7 @@ impl Repomd {
                             field = Some("checksum");
                         }
                         b"size" if current.is_some() => field = Some("size"),
+                        b"open-size" if current.is_some() => field = Some("open-size"),
                         b"revision" if current.is_none() => field = Some("revision"),
                         _ => field = None,
                     }
@@ -138,6 +146,11 @@ impl Repomd {
                                 xml_err(&reader, format!("size `{text}` is not a number"))
                             })?);
                         }
+                        ("open-size", Some(c)) => {
+                            c.4 = Some(text.parse().map_err(|_| {
+                                xml_err(&reader, format!("open-size `{text}` is not a number"))
+                            })?);
+                        }
                         ("revision", None) => revision = Some(text),
                         _ => {}
                     }
@@ -148,7 +161,7 @@ impl Repomd {
                         closed_root = true;
                     }
                     if e.local_name().as_ref() == b"data" {
-                        let Some((mdtype, href, checksum, size)) = current.take() else {
+                        let Some((mdtype, href, checksum, size, open_size)) = current.take() else {
                             return Err(xml_err(&reader, "</data> without <data>".into()));
                         };
                         let href = href.ok_or_else(|| RepodataError::Invalid {
@@ -167,6 +180,7 @@ impl Repomd {
                                 checksum_type,
                                 checksum,
                                 size,
+                                open_size,
                             },
                         });
                     }
@@ -238,6 +252,7 @@ mod test {
         assert_eq!(p.href, "repodata/abc-primary.xml.zst");
         assert_eq!(p.expected.checksum, "abc");
         assert_eq!(p.expected.size, Some(42));
+        assert_eq!(p.expected.open_size, Some(100));
     }
 
     #[test]

@@ -172,11 +172,7 @@ impl<'a> Watched<'a> {
 
 impl Read for Watched<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::limits::read_buffered(self, buf)
     }
 }
 
@@ -257,6 +253,7 @@ mod test {
     fn opts(dir: &str) -> LoadOptions {
         LoadOptions {
             cache_dir: Some(dir.into()),
+            ..Default::default()
         }
     }
 

@@ -10,6 +10,7 @@ use strata_repodata::{load_repo, open_records, LoadOptions, RepodataError};
 fn cache_opts(dir: &Path) -> LoadOptions {
     LoadOptions {
         cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
     }
 }
 

@@ -14,6 +14,7 @@ use strata_repodata::{
 fn cache_opts(dir: &Path) -> LoadOptions {
     LoadOptions {
         cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
     }
 }
 

@@ -22,6 +22,7 @@ fn main() {
         .unwrap_or_else(|| strata_solve::arch::host_arch().to_string());
     let opts = LoadOptions {
         cache_dir: strata_repodata::default_cache_dir(),
+        ..Default::default()
     };
     let repo = strata_repodata::load_repo("repo", dir, &opts).unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -16,16 +16,29 @@
 //! Readers ([`PgRegistry::connect_read_only`]) create no schema and run
 //! with `default_transaction_read_only`, so a read-only role works and
 //! nothing they do writes.
+//!
+//! A server that stops answering must not hang a compose or `composes
+//! list`: every round trip, the connection's handshake included, has a
+//! client-side deadline ([`PgTimeouts`]), and the server is asked for the
+//! same bound (`statement_timeout`) so that a slow statement fails there,
+//! cleanly, first. TCP keepalives and `tcp_user_timeout` notice a peer
+//! that vanished from the network; they cannot notice a stopped server
+//! process, whose kernel still acknowledges everything, which is why the
+//! deadline is kept on this side. Hence tokio-postgres under a runtime of
+//! our own rather than the `postgres` crate, whose blocking calls cannot
+//! be given a deadline.
 
 #[cfg(test)]
 mod test;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ::postgres::types::ToSql;
-use ::postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
+use tokio::runtime::Runtime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::error::{Context, RegistryError};
 use crate::prune::{self, PrunePlan, PrunePolicy};
@@ -49,7 +62,7 @@ pub(crate) const SCHEMA_VERSION: i64 = 2;
 /// the same transaction.
 struct Migration {
     sql: &'static str,
-    then: Option<fn(&mut Transaction<'_>, &str) -> Result<()>>,
+    then: Option<fn(&mut Session<'_>, &str) -> Result<()>>,
 }
 
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`
@@ -81,42 +94,38 @@ const MIGRATIONS: &[Migration] = &[
 
 /// Moves version 1's package rows into lists, one compose at a time, drops
 /// their table, and caps the errors and reports stored before caps existed.
-fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
+fn compact_v1_rows(tx: &mut Session<'_>, db: &str) -> Result<()> {
     let action = || "move the package rows of version 1 into package lists".to_owned();
     let ids: Vec<String> = tx
         .query(
             "SELECT DISTINCT compose_id FROM strata.compose_packages",
             &[],
         )
-        .pg()
         .ctx(db, action)?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let select = tx
-        .prepare("SELECT arch, nevra FROM strata.compose_packages WHERE compose_id = $1")
-        .pg()
-        .ctx(db, action)?;
-    let insert = tx
-        .prepare(
-            "INSERT INTO strata.compose_package_lists (compose_id, arch, count, nevras) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .pg()
-        .ctx(db, action)?;
     for id in &ids {
         let mut packages = PackagesByArch::new();
-        for row in tx.query(&select, &[id]).pg().ctx(db, action)? {
+        let rows = tx
+            .query(
+                "SELECT arch, nevra FROM strata.compose_packages WHERE compose_id = $1",
+                &[id],
+            )
+            .ctx(db, action)?;
+        for row in rows {
             packages.entry(row.get(0)).or_default().insert(row.get(1));
         }
         for (arch, count, blob) in stored::encode_packages(&packages) {
-            tx.execute(&insert, &[id, &arch, &count, &blob])
-                .pg()
-                .ctx(db, action)?;
+            tx.execute(
+                "INSERT INTO strata.compose_package_lists (compose_id, arch, count, nevras) \
+                 VALUES ($1, $2, $3, $4)",
+                &[id, &arch, &count, &blob],
+            )
+            .ctx(db, action)?;
         }
     }
-    tx.batch_execute("DROP TABLE strata.compose_packages")
-        .pg()
+    tx.batch("DROP TABLE strata.compose_packages")
         .ctx(db, action)?;
 
     let cap_action = || "cap the errors and reports of version 1".to_owned();
@@ -129,7 +138,6 @@ fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
              WHERE octet_length(error) > $1::bigint OR octet_length(report) > $2::bigint",
             &[&error_cap, &report_cap],
         )
-        .pg()
         .ctx(db, cap_action)?;
     for row in long {
         let (id, error, report): (String, Option<String>, Option<String>) =
@@ -140,7 +148,6 @@ fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
                 "UPDATE strata.composes SET error = $2 WHERE id = $1",
                 &[&id, &capped.as_ref()],
             )
-            .pg()
             .ctx(db, cap_action)?;
         }
         if let Some(report) = report {
@@ -148,7 +155,6 @@ fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
                 "UPDATE strata.composes SET report = $2 WHERE id = $1",
                 &[&id, &stored::cap_report(report)],
             )
-            .pg()
             .ctx(db, cap_action)?;
         }
     }
@@ -160,10 +166,34 @@ fn compact_v1_rows(tx: &mut Transaction<'_>, db: &str) -> Result<()> {
 pub(crate) const MIGRATE_LOCK: i64 = 0x5354_5241_0000_0001;
 pub(crate) const BEGIN_LOCK: i64 = 0x5354_5241_0000_0002;
 
-/// How long a connection attempt, and a wait for a lock another writer
-/// holds, may take before the operation fails.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a wait for a lock another writer holds may take before the
+/// operation fails.
 const LOCK_TIMEOUT: &str = "60s";
+
+/// How long PostgreSQL may take (`[registry]` in strata.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// Connecting, handshake and login included (`connect_timeout` in the
+    /// URL wins).
+    pub connect: Duration,
+    /// One statement, on the server (`statement_timeout`) and waiting for
+    /// it here.
+    pub statement: Duration,
+}
+
+impl Default for PgTimeouts {
+    fn default() -> Self {
+        PgTimeouts {
+            connect: Duration::from_secs(30),
+            statement: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How much longer than the statement timeout the client waits, so that
+/// the server's own timeout error, which leaves the connection usable,
+/// comes first when the server is alive.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// A registry in a PostgreSQL database. Each value holds its own
 /// connection; threads and processes each open their own.
@@ -182,13 +212,47 @@ impl std::fmt::Debug for PgRegistry {
 }
 
 /// A PostgreSQL error that reads well on its own: the server's message
-/// (with its detail and hint) rather than the driver's "db error".
+/// (with its detail and hint) rather than the driver's "db error"; or a
+/// server that did not answer in time.
 #[derive(Debug)]
-struct PgError(::postgres::Error);
+enum PgError {
+    Db(tokio_postgres::Error),
+    /// No answer within `after`; `limit` says which setting gives it.
+    Stalled {
+        after: Duration,
+        limit: String,
+    },
+    /// An earlier wait timed out, so the connection's state is unknown.
+    GivenUp,
+    Runtime(std::io::Error),
+}
+
+fn secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.as_db_error() {
+        let e = match self {
+            PgError::Db(e) => e,
+            PgError::Stalled { after, limit } => {
+                return write!(
+                    f,
+                    "the server did not answer within {} ({limit})",
+                    secs(*after)
+                )
+            }
+            PgError::GivenUp => {
+                return f
+                    .write_str("the connection was given up after the server stopped answering")
+            }
+            PgError::Runtime(e) => return write!(f, "cannot start the client's runtime: {e}"),
+        };
+        match e.as_db_error() {
             Some(e) => {
                 write!(
                     f,
@@ -205,17 +269,18 @@ impl std::fmt::Display for PgError {
                 }
                 Ok(())
             }
-            None => self.0.fmt(f),
+            None => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for PgError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self.0.as_db_error() {
+        match self {
             // Already in the message.
-            Some(_) => None,
-            None => std::error::Error::source(&self.0),
+            PgError::Db(e) if e.as_db_error().is_some() => None,
+            PgError::Db(e) => std::error::Error::source(e),
+            _ => None,
         }
     }
 }
@@ -224,21 +289,87 @@ type PgResult<T> = std::result::Result<T, PgError>;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// Where the client waits for the server: its runtime, and how long.
+struct Waiter {
+    rt: Runtime,
+    /// The statement timeout and its grace.
+    wait: Duration,
+    statement: Duration,
+    given_up: bool,
+}
+
+impl Waiter {
+    /// Runs one round trip to the server, within the deadline. After a
+    /// deadline has passed, the connection is not used again: the server
+    /// may still act on what it was sent.
+    fn block<T>(
+        &mut self,
+        fut: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> PgResult<T> {
+        if self.given_up {
+            return Err(PgError::GivenUp);
+        }
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(self.wait, fut).await })
+        {
+            Ok(r) => r.map_err(PgError::Db),
+            Err(_) => {
+                self.given_up = true;
+                Err(PgError::Stalled {
+                    after: self.wait,
+                    limit: format!(
+                        "[registry] statement_timeout = {} and {} more",
+                        secs(self.statement),
+                        secs(GRACE)
+                    ),
+                })
+            }
+        }
+    }
+}
+
 /// The connection and the statements prepared on it, by SQL text: each
 /// query is then one round trip instead of two (parse, then execute).
 struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    waiter: Waiter,
 }
 
 impl Conn {
-    fn session(
-        &mut self,
-        tx: impl FnOnce(&mut Client) -> PgResult<Transaction<'_>>,
-    ) -> PgResult<Session<'_>> {
+    /// Starts a transaction with `start`, within the deadline.
+    fn session<'a, F>(
+        &'a mut self,
+        start: impl FnOnce(&'a mut Client) -> F,
+    ) -> PgResult<Session<'a>>
+    where
+        F: Future<Output = std::result::Result<Transaction<'a>, tokio_postgres::Error>>,
+    {
+        let Conn {
+            client,
+            statements,
+            waiter,
+        } = self;
         Ok(Session {
-            tx: tx(&mut self.client)?,
-            statements: &mut self.statements,
+            tx: waiter.block(start(client))?,
+            statements,
+            waiter,
+        })
+    }
+
+    /// Starts a read-write transaction (read committed).
+    fn write(&mut self) -> PgResult<Session<'_>> {
+        self.session(|c| c.transaction())
+    }
+
+    /// Starts a read-only snapshot.
+    fn read(&mut self) -> PgResult<Session<'_>> {
+        self.session(|c| {
+            c.build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
         })
     }
 }
@@ -247,6 +378,7 @@ impl Conn {
 struct Session<'a> {
     tx: Transaction<'a>,
     statements: &'a mut HashMap<String, Statement>,
+    waiter: &'a mut Waiter,
 }
 
 impl Session<'_> {
@@ -254,43 +386,38 @@ impl Session<'_> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.tx.prepare(sql).pg()?;
+        let st = self.waiter.block(self.tx.prepare(sql))?;
         self.statements.insert(sql.to_owned(), st.clone());
         Ok(st)
     }
 
     fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
         let st = self.statement(sql)?;
-        self.tx.query(&st, params).pg()
+        self.waiter.block(self.tx.query(&st, params))
     }
 
     fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
         let st = self.statement(sql)?;
-        self.tx.query_opt(&st, params).pg()
+        self.waiter.block(self.tx.query_opt(&st, params))
     }
 
     fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
         let st = self.statement(sql)?;
-        self.tx.query_one(&st, params).pg()
+        self.waiter.block(self.tx.query_one(&st, params))
     }
 
     fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
         let st = self.statement(sql)?;
-        self.tx.execute(&st, params).pg()
+        self.waiter.block(self.tx.execute(&st, params))
+    }
+
+    /// Statements run as they are, without parameters or preparing.
+    fn batch(&mut self, sql: &str) -> PgResult<()> {
+        self.waiter.block(self.tx.batch_execute(sql))
     }
 
     fn commit(self) -> PgResult<()> {
-        self.tx.commit().pg()
-    }
-}
-
-trait Pg<T> {
-    fn pg(self) -> PgResult<T>;
-}
-
-impl<T> Pg<T> for std::result::Result<T, ::postgres::Error> {
-    fn pg(self) -> PgResult<T> {
-        self.map_err(PgError)
+        self.waiter.block(self.tx.commit())
     }
 }
 
@@ -422,7 +549,7 @@ fn filter_sql(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
 }
 
 /// `(compose, arch, value)` rows grouped by compose.
-fn by_compose<T: for<'a> ::postgres::types::FromSql<'a>>(
+fn by_compose<T: for<'a> tokio_postgres::types::FromSql<'a>>(
     c: &mut Session<'_>,
     db: &str,
     sql: &str,
@@ -493,13 +620,11 @@ fn prune_inputs(c: &mut Session<'_>, db: &str) -> Result<prune::PruneInputs> {
 /// and refuses a newer one. Safe to race: the advisory lock makes
 /// processes opening a new database queue, and all but the first find the
 /// schema there.
-fn migrate(client: &mut Client, db: &str, create: bool) -> Result<()> {
-    let mut tx = client
-        .transaction()
-        .pg()
+fn migrate(conn: &mut Conn, db: &str, create: bool) -> Result<()> {
+    let mut tx = conn
+        .write()
         .ctx(db, || "start checking the schema".into())?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
-        .pg()
         .ctx(db, || "lock the registry to check its schema".into())?;
     let row = tx
         .query_one(
@@ -509,13 +634,11 @@ fn migrate(client: &mut Client, db: &str, create: bool) -> Result<()> {
               WHERE n.nspname = 'strata' AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
             &[],
         )
-        .pg()
         .ctx(db, || "look for the schema `strata`".into())?;
     let (versioned, tables): (bool, i64) = (row.get(0), row.get(1));
     if versioned {
         let found: Option<i64> = tx
             .query_one("SELECT max(version) FROM strata.schema_version", &[])
-            .pg()
             .ctx(db, || "read the schema version".into())?
             .get(0);
         match found {
@@ -569,22 +692,20 @@ fn migrate(client: &mut Client, db: &str, create: bool) -> Result<()> {
                 .into(),
         });
     } else {
-        tx.batch_execute(SCHEMA_SQL).pg().ctx(db, || {
+        tx.batch(SCHEMA_SQL).ctx(db, || {
             format!("create the schema `strata` (version {SCHEMA_VERSION})")
         })?;
         tracing::info!(db, version = SCHEMA_VERSION, "registry schema created");
     }
-    tx.commit()
-        .pg()
-        .ctx(db, || "commit the schema check".into())
+    tx.commit().ctx(db, || "commit the schema check".into())
 }
 
 /// Brings a database at version `found` up to [`SCHEMA_VERSION`].
-fn apply_migrations(tx: &mut Transaction<'_>, db: &str, found: i64) -> Result<()> {
+fn apply_migrations(tx: &mut Session<'_>, db: &str, found: i64) -> Result<()> {
     for (i, step) in MIGRATIONS.iter().enumerate().skip((found - 1) as usize) {
         let to = i as i64 + 2;
         let action = || format!("update the schema from version {} to {to}", to - 1);
-        tx.batch_execute(step.sql).pg().ctx(db, action)?;
+        tx.batch(step.sql).ctx(db, action)?;
         if let Some(then) = step.then {
             then(tx, db)?;
         }
@@ -592,7 +713,6 @@ fn apply_migrations(tx: &mut Transaction<'_>, db: &str, found: i64) -> Result<()
             "INSERT INTO strata.schema_version (version) VALUES ($1)",
             &[&to],
         )
-        .pg()
         .ctx(db, action)?;
     }
     tracing::info!(
@@ -610,7 +730,12 @@ impl PgRegistry {
     /// `postgresql:///koji?host=/run/postgresql`) and creates the schema
     /// `strata` in it if it has none.
     pub fn connect(url: &str) -> Result<Self> {
-        PgRegistry::connect_with(url, true)
+        Self::connect_with(url, &PgTimeouts::default())
+    }
+
+    /// [`PgRegistry::connect`] with these timeouts.
+    pub fn connect_with(url: &str, timeouts: &PgTimeouts) -> Result<Self> {
+        Self::open(url, timeouts, true)
     }
 
     /// Connects to the database at `url` for reading only: it creates no
@@ -618,10 +743,15 @@ impl PgRegistry {
     /// may only read, and every transaction is read-only, so writes fail.
     /// A schema of an older version is updated first, if the role may.
     pub fn connect_read_only(url: &str) -> Result<Self> {
-        PgRegistry::connect_with(url, false)
+        Self::connect_read_only_with(url, &PgTimeouts::default())
     }
 
-    fn connect_with(url: &str, writer: bool) -> Result<Self> {
+    /// [`PgRegistry::connect_read_only`] with these timeouts.
+    pub fn connect_read_only_with(url: &str, timeouts: &PgTimeouts) -> Result<Self> {
+        Self::open(url, timeouts, false)
+    }
+
+    fn open(url: &str, timeouts: &PgTimeouts, writer: bool) -> Result<Self> {
         if !crate::location::is_postgres_url(url) {
             return Err(RegistryError::Location {
                 location: redact_url(url),
@@ -630,35 +760,85 @@ impl PgRegistry {
             });
         }
         let db = redact_url(url);
-        let open_error = |source: crate::BoxError| RegistryError::Open {
+        let open_error = |e: PgError| RegistryError::Open {
             db: db.clone(),
-            source,
+            source: Box::new(e),
         };
-        let mut config: ::postgres::Config =
-            url.parse().map_err(|e| open_error(Box::new(PgError(e))))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| open_error(PgError::Db(e)))?;
+        let (connect, limit) = match config.get_connect_timeout() {
+            Some(&t) => (t, "connect_timeout in the URL".to_string()),
+            None => {
+                config.connect_timeout(timeouts.connect);
+                (
+                    timeouts.connect,
+                    "connect timeout; set [registry] connect_timeout".to_string(),
+                )
+            }
+        };
         if config.get_application_name().is_none() {
             config.application_name("strata");
         }
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| open_error(Box::new(PgError(e))))?;
-        client
-            .batch_execute(&format!("SET lock_timeout = '{LOCK_TIMEOUT}'"))
-            .map_err(|e| open_error(Box::new(PgError(e))))?;
-        migrate(&mut client, &db, writer)?;
+        let wait = timeouts.statement + GRACE;
+        // A peer gone from the network (not a stopped server: see the
+        // module's documentation) is noticed between statements too.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(wait);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| open_error(PgError::Runtime(e)))?;
+        // The whole handshake within the connect timeout: the driver's own
+        // covers the TCP connect only, and a stopped server accepts that.
+        let connected =
+            rt.block_on(async { tokio::time::timeout(connect, config.connect(NoTls)).await });
+        let (client, connection) = match connected {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(open_error(PgError::Db(e))),
+            Err(_) => {
+                return Err(open_error(PgError::Stalled {
+                    after: connect,
+                    limit,
+                }))
+            }
+        };
+        // Driven whenever the client waits for an answer.
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("PostgreSQL connection ended: {e}");
+            }
+        });
+        let mut conn = Conn {
+            client,
+            statements: HashMap::new(),
+            waiter: Waiter {
+                rt,
+                wait,
+                statement: timeouts.statement,
+                given_up: false,
+            },
+        };
+        let settings = format!(
+            "SET lock_timeout = '{LOCK_TIMEOUT}'; SET statement_timeout = '{}ms'",
+            timeouts.statement.as_millis().max(1)
+        );
+        let Conn { client, waiter, .. } = &mut conn;
+        waiter
+            .block(client.batch_execute(&settings))
+            .map_err(open_error)?;
+        migrate(&mut conn, &db, writer)?;
         if !writer {
-            client
-                .batch_execute("SET default_transaction_read_only = on")
-                .map_err(|e| open_error(Box::new(PgError(e))))?;
+            let Conn { client, waiter, .. } = &mut conn;
+            waiter
+                .block(client.batch_execute("SET default_transaction_read_only = on"))
+                .map_err(open_error)?;
         }
         Ok(PgRegistry {
-            conn: Mutex::new(Conn {
-                client,
-                statements: HashMap::new(),
-            }),
+            conn: Mutex::new(conn),
             db,
         })
     }
@@ -673,22 +853,14 @@ impl PgRegistry {
         // A panic while holding the connection leaves nothing half-done
         // that the next transaction would see.
         let conn = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
-        conn.session(|c| c.transaction().pg())
+        conn.write()
     }
 
     /// Runs `read` in one read-only snapshot.
     fn read<T>(&self, read: impl FnOnce(&mut Session<'_>) -> Result<T>) -> Result<T> {
         let db = self.db.as_str();
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut session = conn
-            .session(|c| {
-                c.build_transaction()
-                    .isolation_level(IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .pg()
-            })
-            .ctx(db, || "start reading".into())?;
+        let mut session = conn.read().ctx(db, || "start reading".into())?;
         let value = read(&mut session)?;
         session.commit().ctx(db, || "end reading".into())?;
         Ok(value)

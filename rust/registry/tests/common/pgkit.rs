@@ -214,6 +214,42 @@ impl Cluster {
     }
 }
 
+/// The cluster's processes, stopped (SIGSTOP) until this is dropped.
+pub struct Paused(Vec<String>);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-CONT").args(&self.0).output();
+    }
+}
+
+impl Cluster {
+    /// Stops the server (the postmaster and every process it started)
+    /// with SIGSTOP, as a hung or frozen server: its kernel still accepts
+    /// connections and acknowledges what is sent, nothing answers.
+    pub fn pause(&self) -> Paused {
+        let pidfile = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let postmaster = pidfile.lines().next().unwrap().trim().to_owned();
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`; comm may hold spaces.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            if after.split_whitespace().nth(1) == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let paused = Paused(pids);
+        check(
+            "kill -STOP",
+            Command::new("kill").arg("-STOP").args(&paused.0).output(),
+        );
+        paused
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self
