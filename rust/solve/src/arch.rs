@@ -2,7 +2,7 @@
 //! and libsolv define it (multilib included), plus `noarch`.
 
 /// The arches installable on `base`, best first, `noarch` last.
-pub fn compatible_arches(base: &str) -> Vec<&str> {
+pub(crate) fn compatible_arches(base: &str) -> Vec<&str> {
     let list: &[&str] = match base {
         "x86_64" => &["x86_64", "i686", "i586", "i486", "i386", "athlon"],
         "x86_64_v2" => &["x86_64_v2", "x86_64", "i686", "i586", "i486", "i386"],

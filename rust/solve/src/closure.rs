@@ -4,12 +4,12 @@
 //! optional installability check and suggestions.
 
 use crate::error::SolveError;
-use crate::sack::{PkgId, Sack};
-use crate::suggest::{suggest, Suggestions};
+use crate::install;
+use crate::report::{ClosureReport, RepoInfo, Unresolved};
+use crate::sack::{skipped, PkgId, Sack};
+use crate::suggest::suggest;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
-use strata_model::{Evr, RichDep};
-use strata_repodata::{Dep, DepKey, Repo};
+use strata_repodata::{DepKey, Repo};
 
 /// What to check, mirroring `dnf repoclosure`'s options.
 #[derive(Debug, Clone, Default)]
@@ -35,122 +35,7 @@ pub struct ClosureOptions {
     pub hidden: Vec<(String, Vec<u32>)>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Unresolved {
-    pub package: String,
-    pub repo: String,
-    pub deps: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Uninstallable {
-    pub package: String,
-    pub repo: String,
-    pub problems: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InstallReport {
-    pub checked: usize,
-    pub uninstallable: Vec<Uninstallable>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoInfo {
-    pub id: String,
-    /// Where it was loaded from, without the password of a URL.
-    pub location: String,
-    pub packages: usize,
-    pub checksum: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ClosureReport {
-    pub checked: usize,
-    pub repos: Vec<RepoInfo>,
-    pub unresolved: Vec<Unresolved>,
-    pub installable: Option<InstallReport>,
-    pub suggestions: Option<Suggestions>,
-}
-
-impl ClosureReport {
-    /// Closed (and, when checked, installable).
-    pub fn ok(&self) -> bool {
-        self.unresolved.is_empty()
-            && self
-                .installable
-                .as_ref()
-                .is_none_or(|i| i.uninstallable.is_empty())
-    }
-
-    /// Number of unresolved (package, dependency) pairs, as dnf counts them.
-    pub fn unresolved_pairs(&self) -> usize {
-        self.unresolved.iter().map(|u| u.deps.len()).sum()
-    }
-
-    /// The report in `dnf repoclosure`'s format, and nothing else, so that
-    /// whatever parses dnf's output parses this.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        for u in &self.unresolved {
-            out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
-            out.push_str(&format!("  unresolved deps ({}):\n", u.deps.len()));
-            for d in &u.deps {
-                out.push_str(&format!("    {d}\n"));
-            }
-        }
-        out
-    }
-
-    /// What dnf has no format for: installation problems and suggestions.
-    /// The CLI prints it on stderr, beside dnf's summary line.
-    pub fn extras_text(&self) -> String {
-        let mut out = String::new();
-        if let Some(inst) = &self.installable {
-            for u in &inst.uninstallable {
-                out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
-                out.push_str(&format!(
-                    "  installation problems ({}):\n",
-                    u.problems.len()
-                ));
-                for p in &u.problems {
-                    out.push_str(&format!("    {p}\n"));
-                }
-            }
-        }
-        if let Some(s) = &self.suggestions {
-            out.push_str(&s.to_text());
-        }
-        out
-    }
-}
-
-/// Whether a requirement is one dnf repoclosure skips.
-pub(crate) fn skipped(name: &str) -> bool {
-    name.starts_with("rpmlib(") || name.starts_with("solvable:")
-}
-
-/// Providers of one dependency record among the packages `keep` accepts.
-pub(crate) fn dep_providers(
-    sack: &Sack<'_>,
-    dep: &Dep<'_>,
-    keep: &dyn Fn(PkgId) -> bool,
-) -> Vec<PkgId> {
-    let name = dep.name();
-    if strata_model::is_rich(name) {
-        return match RichDep::parse(name) {
-            Ok(rich) => sack.providers_rich(&rich, keep),
-            // An unparsable rich dependency cannot be satisfied.
-            Err(_) => Vec::new(),
-        };
-    }
-    let mut out = Vec::new();
-    let evr: Option<Evr<'_>> = dep.evr();
-    sack.providers_simple(name, dep.flags(), evr.as_ref(), keep, &mut out);
-    out
-}
-
-pub(crate) fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
+fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
     repos
         .iter()
         .position(|r| r.id == id)
@@ -256,26 +141,7 @@ pub fn repoclosure(
         }
     }
 
-    // File requirements that primary.xml does not cover need filelists.xml.
-    let mut wanted: FxHashSet<&str> = FxHashSet::default();
-    for &id in &to_check {
-        for d in sack.package(id).requires() {
-            let n = d.name();
-            if n.starts_with('/') && !sack.has_name(n) {
-                wanted.insert(n);
-            }
-        }
-    }
-    if !wanted.is_empty() {
-        tracing::info!(
-            files = wanted.len(),
-            "file requirements not in primary.xml: reading filelists"
-        );
-        for (ri, repo) in repos.iter().enumerate() {
-            let hits = strata_repodata::find_files(repo, &wanted)?;
-            sack.add_files(ri as u32, hits);
-        }
-    }
+    sack.read_file_lists(&to_check)?;
 
     // Decide each distinct requirement once per repository.
     let mut unresolved = Vec::new();
@@ -293,7 +159,7 @@ pub fn repoclosure(
             }
             let ok = *memo[id.repo as usize]
                 .entry(d.rec.key())
-                .or_insert_with(|| !dep_providers(&sack, &d, &available).is_empty());
+                .or_insert_with(|| !sack.dep_providers(&d, &available).is_empty());
             if !ok {
                 missing.push(d.to_string());
             }
@@ -308,9 +174,7 @@ pub fn repoclosure(
     unresolved.sort_by(|a, b| sack.cmp_packages(a.0, b.0));
 
     let installable = if opts.installable {
-        Some(crate::install::check(
-            &sack, &to_check, &available, progress,
-        )?)
+        Some(install::check(&sack, &to_check, &available, progress)?)
     } else {
         None
     };

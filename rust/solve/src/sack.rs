@@ -1,17 +1,27 @@
 //! The set of loaded repositories seen as one, with an index of who
 //! provides what. Provider lookup follows libsolv's `whatprovides` (what dnf
-//! uses) so that answers agree with `dnf repoclosure`.
+//! uses) so that answers agree with `dnf repoclosure`; repoclosure,
+//! suggestions and the installability check all ask here, so they cannot
+//! disagree about who provides what.
 
 use crate::arch::compatible_arches;
+use crate::error::SolveError;
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_model::{ranges_intersect, Evr, RelFlags, RichDep, RichOp};
-use strata_repodata::{Package, Repo};
+use strata_repodata::{Dep, Package, Repo};
 
 /// A package in the sack: repository index and package index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PkgId {
-    pub repo: u32,
-    pub pkg: u32,
+pub(crate) struct PkgId {
+    pub(crate) repo: u32,
+    pub(crate) pkg: u32,
+}
+
+/// Whether a requirement is one dnf repoclosure skips: rpm's own features
+/// (`rpmlib(...)`) and libsolv's internal `solvable:` names are never
+/// provided by packages.
+pub(crate) fn skipped(name: &str) -> bool {
+    name.starts_with("rpmlib(") || name.starts_with("solvable:")
 }
 
 /// How a package provides a name.
@@ -29,8 +39,8 @@ struct Provider {
     how: How,
 }
 
-pub struct Sack<'r> {
-    pub repos: Vec<&'r Repo>,
+pub(crate) struct Sack<'r> {
+    pub(crate) repos: Vec<&'r Repo>,
     /// Packages of an arch the base arch cannot install are not providers
     /// (libsolv leaves them out of whatprovides).
     installable: Vec<Vec<bool>>,
@@ -42,11 +52,11 @@ pub struct Sack<'r> {
     providers: Vec<Provider>,
     /// Files found in filelists.xml, which primary.xml does not list.
     extra_files: FxHashMap<String, Vec<PkgId>>,
-    pub base_arch: String,
+    pub(crate) base_arch: String,
 }
 
 impl<'r> Sack<'r> {
-    pub fn new(repos: &[&'r Repo], base_arch: &str) -> Sack<'r> {
+    pub(crate) fn new(repos: &[&'r Repo], base_arch: &str) -> Sack<'r> {
         let arches: FxHashSet<&str> = compatible_arches(base_arch).into_iter().collect();
         let installable: Vec<Vec<bool>> = repos
             .iter()
@@ -153,33 +163,64 @@ impl<'r> Sack<'r> {
         }
     }
 
-    pub fn package(&self, id: PkgId) -> Package<'r> {
+    pub(crate) fn package(&self, id: PkgId) -> Package<'r> {
         self.repos[id.repo as usize].package(id.pkg)
     }
 
-    pub fn is_installable_arch(&self, id: PkgId) -> bool {
+    pub(crate) fn is_installable_arch(&self, id: PkgId) -> bool {
         self.installable[id.repo as usize][id.pkg as usize]
     }
 
-    /// Records file paths found in filelists.xml.
-    pub fn add_files(&mut self, repo: u32, hits: Vec<(u32, String)>) {
-        for (pkg, path) in hits {
-            let id = PkgId { repo, pkg };
-            if self.is_installable_arch(id) {
-                self.extra_files.entry(path).or_default().push(id);
+    /// Reads filelists.xml for the file requirements of `checked` that
+    /// primary.xml does not cover (it lists only some paths), and records
+    /// the packages that list them. Nothing is read when none is open.
+    pub(crate) fn read_file_lists(&mut self, checked: &[PkgId]) -> Result<(), SolveError> {
+        let mut wanted: FxHashSet<&str> = FxHashSet::default();
+        for &id in checked {
+            for d in self.package(id).requires() {
+                let n = d.name();
+                if n.starts_with('/') && !self.has_name(n) {
+                    wanted.insert(n);
+                }
             }
         }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            files = wanted.len(),
+            "file requirements not in primary.xml: reading filelists"
+        );
+        let mut found = Vec::new();
+        for (ri, &repo) in self.repos.iter().enumerate() {
+            let hits = strata_repodata::find_files(repo, &wanted).map_err(|source| {
+                SolveError::FileLists {
+                    repo: repo.id.clone(),
+                    source,
+                }
+            })?;
+            found.push((ri as u32, hits));
+        }
+        for (repo, hits) in found {
+            for (pkg, path) in hits {
+                let id = PkgId { repo, pkg };
+                if self.is_installable_arch(id) {
+                    self.extra_files.entry(path).or_default().push(id);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Paths found in filelists.xml and the packages listing them.
-    pub fn extra_files(&self) -> impl Iterator<Item = (&str, &[PkgId])> + '_ {
+    pub(crate) fn extra_files(&self) -> impl Iterator<Item = (&str, &[PkgId])> + '_ {
         self.extra_files
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// The order reports list packages in: name, EVR, arch, then position.
-    pub fn cmp_packages(&self, a: PkgId, b: PkgId) -> std::cmp::Ordering {
+    pub(crate) fn cmp_packages(&self, a: PkgId, b: PkgId) -> std::cmp::Ordering {
         let (pa, pb) = (self.package(a), self.package(b));
         pa.name()
             .cmp(pb.name())
@@ -189,12 +230,12 @@ impl<'r> Sack<'r> {
     }
 
     /// Whether `name` is provided at all (by provide or listed file).
-    pub fn has_name(&self, name: &str) -> bool {
+    pub(crate) fn has_name(&self, name: &str) -> bool {
         self.slots.contains_key(name) || self.extra_files.contains_key(name)
     }
 
     /// Providers of a plain or versioned dependency, filtered by `keep`.
-    pub fn providers_simple(
+    pub(crate) fn providers_simple(
         &self,
         name: &str,
         flags: RelFlags,
@@ -235,12 +276,28 @@ impl<'r> Sack<'r> {
         out.dedup();
     }
 
+    /// Providers of one dependency record among the packages `keep`
+    /// accepts. An unparsable rich dependency has none.
+    pub(crate) fn dep_providers(&self, dep: &Dep<'_>, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
+        let name = dep.name();
+        if strata_model::is_rich(name) {
+            return match RichDep::parse(name) {
+                Ok(rich) => self.providers_rich(&rich, keep),
+                Err(_) => Vec::new(),
+            };
+        }
+        let mut out = Vec::new();
+        let evr: Option<Evr<'_>> = dep.evr();
+        self.providers_simple(name, dep.flags(), evr.as_ref(), keep, &mut out);
+        out
+    }
+
     /// Providers of a rich dependency with libsolv's `whatprovides` rules:
     /// `and`/`or` take the union of both sides, `with` the intersection,
     /// `without` the difference, `if`/`unless` the providers of the left
     /// side plus those of an `else` branch (tests/ORACLE.md, section 3). This is provider existence, not satisfiability: that is what
     /// `--installable` checks.
-    pub fn providers_rich(&self, dep: &RichDep, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
+    pub(crate) fn providers_rich(&self, dep: &RichDep, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
         match dep {
             RichDep::Simple { name, flags, evr } => {
                 let evr = flags.is_versioned().then(|| Evr::parse(evr));

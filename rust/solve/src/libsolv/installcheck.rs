@@ -56,7 +56,7 @@ const BATCH: usize = 1000;
 /// For every candidate that cannot be installed alone into an empty
 /// system, the problem descriptions, in candidate order.
 /// `progress(done, total)` reports candidates decided so far.
-pub fn installcheck(
+pub(crate) fn installcheck(
     pool: &Pool,
     candidates: &[SolvableId],
     progress: &dyn Fn(usize, usize),
@@ -117,7 +117,7 @@ pub fn installcheck(
 
 /// The baseline [`installcheck`] is measured and tested against: one fresh
 /// solve per candidate.
-pub fn naive_installcheck(
+pub(crate) fn naive_installcheck(
     pool: &Pool,
     candidates: &[SolvableId],
 ) -> Vec<(SolvableId, Vec<String>)> {

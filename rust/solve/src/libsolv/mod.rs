@@ -15,10 +15,9 @@ mod queue;
 mod repo;
 mod solver;
 
-pub use installcheck::{installcheck, naive_installcheck};
-pub use pool::{DepId, Pool, Rel, RichOp, SolvableId, StringId};
-pub use repo::{RepoId, SolvableSpec};
-pub use solver::{Jobs, Problem, Solver};
+pub(crate) use installcheck::{installcheck, naive_installcheck};
+pub(crate) use pool::{DepId, Pool, Rel, RichOp, SolvableId};
+pub(crate) use repo::{RepoId, SolvableSpec};
 
 /// What can go wrong when talking to libsolv.
 #[derive(Debug, thiserror::Error)]
