@@ -141,7 +141,19 @@ pub fn repoclosure(
         }
     }
 
-    sack.read_file_lists(&to_check)?;
+    if opts.installable {
+        // The installability check follows requirements (and conflicts)
+        // into every available package, not only the checked ones.
+        let all: Vec<PkgId> = (0..repos.len() as u32)
+            .flat_map(|repo| {
+                (0..repos[repo as usize].len() as u32).map(move |pkg| PkgId { repo, pkg })
+            })
+            .filter(|&id| available(id))
+            .collect();
+        sack.read_file_lists(&all, true)?;
+    } else {
+        sack.read_file_lists(&to_check, false)?;
+    }
 
     // Decide each distinct requirement once per repository.
     let mut unresolved = Vec::new();
@@ -211,4 +223,120 @@ pub fn repoclosure(
         installable,
         suggestions,
     })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::testkit::{write_repo, Entry, Pkg};
+
+    fn pkg(name: &str, requires: &[&str], provides: &[&str], files: &[&str]) -> Pkg {
+        let mut p = Pkg::new(name, "0", "1", "1", "noarch");
+        p.requires = requires.iter().map(|r| Entry::plain(r)).collect();
+        p.provides.extend(provides.iter().map(|r| Entry::plain(r)));
+        p.files = files.iter().map(|f| f.to_string()).collect();
+        p
+    }
+
+    fn run(repos: &[(&str, Vec<Pkg>)], opts: &ClosureOptions) -> ClosureReport {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded: Vec<Repo> = repos
+            .iter()
+            .map(|(id, pkgs)| write_repo(&dir.path().join(id), id, pkgs))
+            .collect();
+        let refs: Vec<&Repo> = loaded.iter().collect();
+        repoclosure(&refs, opts, &|_, _, _| {}).unwrap()
+    }
+
+    fn installable() -> ClosureOptions {
+        ClosureOptions {
+            base_arch: Some("x86_64".into()),
+            installable: true,
+            ..ClosureOptions::default()
+        }
+    }
+
+    fn uninstallable(report: &ClosureReport) -> Vec<&str> {
+        let inst = report.installable.as_ref().unwrap();
+        inst.uninstallable
+            .iter()
+            .map(|u| u.package.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn both_checks_take_the_same_arches() {
+        // Fedora's dnf installs athlon packages on x86_64 (its libsolv is
+        // built with FEDORA); Debian's libsolv would not. Whichever libsolv
+        // Strata links, repoclosure and installability must agree.
+        let mut lib = pkg("lib", &[], &[], &[]);
+        lib.arch = "athlon".into();
+        let report = run(
+            &[("r", vec![pkg("app", &["lib"], &[], &[]), lib])],
+            &installable(),
+        );
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn paths_inside_rich_dependencies_are_looked_up_in_filelists() {
+        // /usr/share/a/data is in filelists.xml only (createrepo_c lists
+        // /etc and bin/ paths in primary.xml).
+        let report = run(
+            &[(
+                "r",
+                vec![
+                    pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                    pkg("user", &["(/usr/share/a/data or nothere)"], &[], &[]),
+                    pkg("with", &["(owner with /usr/share/a/data)"], &[], &[]),
+                ],
+            )],
+            &installable(),
+        );
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn an_explicit_path_provide_does_not_hide_the_packages_listing_the_path() {
+        // `alt` provides the path by name but cannot be installed; `owner`
+        // lists the file (filelists.xml only), so `user` can be installed.
+        let report = run(
+            &[(
+                "r",
+                vec![
+                    pkg("alt", &["missing"], &["/usr/share/a/data"], &[]),
+                    pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                    pkg("user", &["/usr/share/a/data"], &[], &[]),
+                ],
+            )],
+            &installable(),
+        );
+        assert_eq!(uninstallable(&report), vec!["alt-1-1.noarch"]);
+    }
+
+    #[test]
+    fn installability_reads_paths_the_lookaside_needs() {
+        // Only `main` is checked; its package needs `lib` from the
+        // lookaside, which needs a path only filelists.xml lists.
+        let report = run(
+            &[
+                ("main", vec![pkg("app", &["lib"], &[], &[])]),
+                (
+                    "look",
+                    vec![
+                        pkg("lib", &["/usr/share/a/data"], &[], &[]),
+                        pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                    ],
+                ),
+            ],
+            &ClosureOptions {
+                check: vec!["main".into()],
+                ..installable()
+            },
+        );
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
 }

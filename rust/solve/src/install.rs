@@ -8,7 +8,7 @@ use crate::libsolv::{
     self, DepId, LibsolvError, Pool, Rel, RepoId, RichOp as LRichOp, SolvableId, SolvableSpec,
 };
 use crate::report::{InstallReport, Uninstallable};
-use crate::sack::{skipped, PkgId, Sack};
+use crate::sack::{dep_paths, skipped, PkgId, Sack};
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_model::{RelFlags, RichDep, RichOp};
 use strata_repodata::{Dep, DepKey, Package, Repo};
@@ -86,7 +86,7 @@ impl SackPool {
             memo: vec![FxHashMap::default(); sack.repos.len()],
         };
 
-        let mut wanted_files: FxHashSet<&str> = FxHashSet::default();
+        let mut paths = Vec::new();
         for (ri, repo) in sack.repos.iter().enumerate() {
             for p in repo.iter() {
                 if !available(PkgId {
@@ -96,12 +96,11 @@ impl SackPool {
                     continue;
                 }
                 for d in p.requires().chain(p.conflicts()) {
-                    if d.name().starts_with('/') {
-                        wanted_files.insert(d.name());
-                    }
+                    dep_paths(&d, &mut paths);
                 }
             }
         }
+        let wanted_files: FxHashSet<&str> = paths.iter().map(|p| p.as_ref()).collect();
         let mut file_provides: FxHashMap<PkgId, Vec<&str>> = FxHashMap::default();
         for (path, ids) in sack.extra_files() {
             if wanted_files.contains(path) {

@@ -18,6 +18,9 @@
 //! 6. `suggest`: candidates that would close the gaps.
 //! 7. `install`: installability, through a libsolv pool built from the sack.
 //! 8. `closure`: repoclosure, which runs the steps above in order.
+//!
+//! Tests add `testkit` (random repositories on disk, below everything)
+//! and `agreement` (the sack held to libsolv, above everything).
 
 // Anything `pub` is part of the API: the rest says `pub(crate)`.
 #![warn(unreachable_pub)]
@@ -30,6 +33,11 @@ mod libsolv;
 mod report;
 mod sack;
 mod suggest;
+
+#[cfg(test)]
+mod agreement;
+#[cfg(test)]
+mod testkit;
 
 pub use arch::host_arch;
 pub use closure::{repoclosure, ClosureOptions};
@@ -44,8 +52,17 @@ pub use report::{
 #[cfg(test)]
 mod layers {
     /// The modules in the order of the list above.
-    const ORDER: [&str; 8] = [
-        "arch", "libsolv", "error", "sack", "report", "suggest", "install", "closure",
+    const ORDER: [&str; 10] = [
+        "testkit",
+        "arch",
+        "libsolv",
+        "error",
+        "sack",
+        "report",
+        "suggest",
+        "install",
+        "closure",
+        "agreement",
     ];
 
     /// The modules a source file names through `crate::`, comments left out.

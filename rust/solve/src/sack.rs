@@ -7,6 +7,7 @@
 use crate::arch::compatible_arches;
 use crate::error::SolveError;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
 use strata_model::{ranges_intersect, Evr, RelFlags, RichDep, RichOp};
 use strata_repodata::{Dep, Package, Repo};
 
@@ -15,6 +16,30 @@ use strata_repodata::{Dep, Package, Repo};
 pub(crate) struct PkgId {
     pub(crate) repo: u32,
     pub(crate) pkg: u32,
+}
+
+/// Adds the file paths `dep` names to `out`: the dependency itself when it
+/// is a path, or the paths inside a rich dependency.
+pub(crate) fn dep_paths<'r>(dep: &Dep<'r>, out: &mut Vec<Cow<'r, str>>) {
+    fn walk<'r>(dep: RichDep, out: &mut Vec<Cow<'r, str>>) {
+        match dep {
+            RichDep::Simple { name, .. } if name.starts_with('/') => out.push(Cow::Owned(name)),
+            RichDep::Simple { .. } => {}
+            RichDep::Op { left, right, .. } => {
+                walk(*left, out);
+                walk(*right, out);
+            }
+        }
+    }
+    let name = dep.name();
+    if name.starts_with('/') {
+        out.push(Cow::Borrowed(name));
+    } else if strata_model::is_rich(name) && name.contains('/') {
+        // Unparsable ones have no providers anyway.
+        if let Ok(rich) = RichDep::parse(name) {
+            walk(rich, out);
+        }
+    }
 }
 
 /// Whether a requirement is one dnf repoclosure skips: rpm's own features
@@ -171,19 +196,32 @@ impl<'r> Sack<'r> {
         self.installable[id.repo as usize][id.pkg as usize]
     }
 
-    /// Reads filelists.xml for the file requirements of `checked` that
-    /// primary.xml does not cover (it lists only some paths), and records
-    /// the packages that list them. Nothing is read when none is open.
-    pub(crate) fn read_file_lists(&mut self, checked: &[PkgId]) -> Result<(), SolveError> {
-        let mut wanted: FxHashSet<&str> = FxHashSet::default();
-        for &id in checked {
-            for d in self.package(id).requires() {
-                let n = d.name();
-                if n.starts_with('/') && !self.has_name(n) {
-                    wanted.insert(n);
-                }
+    /// Reads filelists.xml for the paths the `packages` require (and, with
+    /// `conflicts`, conflict with), plainly or inside a rich dependency,
+    /// that primary.xml does not list, and records the packages listing
+    /// them. primary.xml lists a path for every package or for none
+    /// (createrepo_c puts /etc and bin/ paths there), so a path it lists
+    /// needs no lookup; one a package merely provides by name does, as
+    /// other packages may list the file. Nothing is read when no path is
+    /// open.
+    pub(crate) fn read_file_lists(
+        &mut self,
+        packages: &[PkgId],
+        conflicts: bool,
+    ) -> Result<(), SolveError> {
+        let mut paths = Vec::new();
+        for &id in packages {
+            let p = self.package(id);
+            let conflicts = conflicts.then(|| p.conflicts()).into_iter().flatten();
+            for d in p.requires().chain(conflicts) {
+                dep_paths(&d, &mut paths);
             }
         }
+        let wanted: FxHashSet<&str> = paths
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| !self.listed_in_primary(p))
+            .collect();
         if wanted.is_empty() {
             return Ok(());
         }
@@ -229,9 +267,11 @@ impl<'r> Sack<'r> {
             .then_with(|| a.cmp(&b))
     }
 
-    /// Whether `name` is provided at all (by provide or listed file).
-    pub(crate) fn has_name(&self, name: &str) -> bool {
-        self.slots.contains_key(name) || self.extra_files.contains_key(name)
+    /// Whether some package lists `path` in primary.xml.
+    fn listed_in_primary(&self, path: &str) -> bool {
+        self.provider_list(path)
+            .iter()
+            .any(|p| matches!(p.how, How::File))
     }
 
     /// Providers of a plain or versioned dependency, filtered by `keep`.

@@ -498,6 +498,7 @@ fn collect_atoms(nodes: &[Node], node: usize, out: &mut Vec<usize>) {
 mod test {
     use super::*;
     use crate::libsolv::solver::test::TestPool;
+    use crate::testkit::XorShift;
 
     type Verdicts = Vec<(SolvableId, Vec<String>)>;
 
@@ -644,25 +645,13 @@ mod test {
         assert!(!broken.contains(&foo32));
     }
 
-    /// A tiny deterministic generator, so random pools need no dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
-
     #[test]
     fn random_pools_match_naive() {
         let arches = ["noarch", "noarch", "x86_64", "x86_64", "i686", "aarch64"];
         let ops = ["", "", "", ">=", "<", "="];
         let (mut broken, mut total, mut same_words) = (0, 0, 0);
         for seed in 1..=60u64 {
-            let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut rng = XorShift::new(seed);
             let mut tp = TestPool::new("x86_64");
             let names = 25;
             let dep = |rng: &mut XorShift| {

@@ -10,6 +10,8 @@
 //! function sound.
 
 mod installcheck;
+#[cfg(test)]
+mod oracle;
 mod pool;
 mod queue;
 mod repo;

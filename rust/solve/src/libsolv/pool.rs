@@ -177,7 +177,7 @@ impl Pool {
     /// packages of that arch, its compatible arches and noarch are
     /// installable.
     pub(crate) fn new(arch: &str) -> Result<Pool, LibsolvError> {
-        let arch = c_string(arch)?;
+        let policy = c_string(crate::arch::arch_policy(arch))?;
         // Safe because pool_create has no preconditions (it aborts on OOM).
         let raw = NonNull::new(unsafe { ffi::pool_create() }).expect("pool_create returned NULL");
         let pool = Pool {
@@ -190,8 +190,11 @@ impl Pool {
         if unsafe { ffi::pool_setdisttype(pool.as_ptr(), ffi::DISTTYPE_RPM as c_int) } < 0 {
             return Err(LibsolvError::NoRpmSemantics);
         }
-        // Safe because the pool is valid and `arch` is a C string it copies.
-        unsafe { ffi::pool_setarch(pool.as_ptr(), arch.as_ptr()) };
+        // Safe because the pool is valid and `policy` is a C string it
+        // copies. The policy comes from crate::arch, not from libsolv's own
+        // table (pool_setarch), which differs with how libsolv was built:
+        // the provider index uses the same one.
+        unsafe { ffi::pool_setarchpolicy(pool.as_ptr(), policy.as_ptr()) };
         Ok(pool)
     }
 

@@ -78,7 +78,7 @@ impl Pool {
     }
 
     /// The repository behind `id`; panics for an id of another pool.
-    fn repo_ptr(&self, id: RepoId) -> *mut ffi::Repo {
+    pub(super) fn repo_ptr(&self, id: RepoId) -> *mut ffi::Repo {
         let pool = self.as_ptr();
         // Safe because the pool is valid and the index is checked against
         // nrepos before repos[] is read.
