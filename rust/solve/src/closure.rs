@@ -339,4 +339,47 @@ mod test {
         assert_eq!(report.unresolved, vec![]);
         assert_eq!(uninstallable(&report), Vec::<&str>::new());
     }
+
+    #[test]
+    fn an_unreadable_filelists_names_the_repository_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkgs = vec![
+            pkg("owner", &[], &[], &["/usr/share/a/data"]),
+            pkg("user", &["/usr/share/a/data"], &[], &[]),
+        ];
+        let repo = write_repo(&dir.path().join("r"), "r", &pkgs);
+        let repodata = dir.path().join("r/repodata");
+        for e in std::fs::read_dir(&repodata).unwrap() {
+            let path = e.unwrap().path();
+            if path.to_str().unwrap().contains("filelists") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let err = repoclosure(&[&repo], &ClosureOptions::default(), &|_, _, _| {}).unwrap_err();
+        assert!(matches!(&err, SolveError::FileLists { repo, .. } if repo == "r"));
+        assert!(
+            err.to_string().contains("file lists of repository `r`"),
+            "{err}"
+        );
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert!(cause.to_string().contains("filelists"), "{cause}");
+    }
+
+    #[test]
+    fn libsolv_errors_name_what_was_being_added() {
+        use crate::install::{installcheck, InstallcheckMethod};
+        use crate::libsolv::LibsolvError;
+        let err = installcheck(&[], "x86\0", InstallcheckMethod::Fast).unwrap_err();
+        assert!(matches!(&err, SolveError::LibsolvPool { .. }), "{err:?}");
+        assert!(err.to_string().contains("base arch"), "{err}");
+        // Python callers can name a repository anything.
+        let repo = Repo::empty("r\0", "/nowhere", "sha256:00");
+        let err = installcheck(&[&repo], "x86_64", InstallcheckMethod::Fast).unwrap_err();
+        assert!(matches!(&err, SolveError::LibsolvRepo { repo, .. } if repo == "r\0"));
+        let cause = std::error::Error::source(&err).unwrap();
+        assert!(matches!(
+            cause.downcast_ref::<LibsolvError>(),
+            Some(LibsolvError::InteriorNul(_))
+        ));
+    }
 }

@@ -174,3 +174,72 @@ fn suggestions_text(s: &Suggestions, out: &mut String) {
         out.push_str(&format!("no candidate provides `{u}`\n"));
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn report() -> ClosureReport {
+        let pkg = |package: &str| PackageRef {
+            package: package.into(),
+            repo: "extra".into(),
+        };
+        ClosureReport {
+            checked: 3,
+            repos: vec![],
+            unresolved: vec![Unresolved {
+                package: "app-1-1.noarch".into(),
+                repo: "r".into(),
+                deps: vec!["lib >= 2".into(), "tool".into()],
+            }],
+            installable: Some(InstallReport {
+                checked: 3,
+                uninstallable: vec![Uninstallable {
+                    package: "app-1-1.noarch".into(),
+                    repo: "r".into(),
+                    problems: vec!["nothing provides tool needed by app-1-1.noarch".into()],
+                }],
+            }),
+            suggestions: Some(Suggestions {
+                deps: vec![DepSuggestion {
+                    dep: "tool".into(),
+                    providers: vec![pkg("tool-1-1.noarch")],
+                }],
+                additions: vec![pkg("tool-1-1.noarch")],
+                unsatisfiable: vec!["lib >= 2".into()],
+            }),
+        }
+    }
+
+    #[test]
+    fn renders_dnfs_format_and_the_extras_apart() {
+        let r = report();
+        assert!(!r.ok());
+        assert_eq!(r.unresolved_pairs(), 2);
+        assert_eq!(
+            r.to_text(),
+            "package: app-1-1.noarch from r\n  unresolved deps (2):\n    lib >= 2\n    tool\n"
+        );
+        assert_eq!(
+            r.extras_text(),
+            "package: app-1-1.noarch from r\n  installation problems (1):\n    \
+             nothing provides tool needed by app-1-1.noarch\n\
+             suggestion: `tool` is provided by tool-1-1.noarch from extra\n\
+             suggested additions that close the set:\n    tool-1-1.noarch from extra\n\
+             no candidate provides `lib >= 2`\n"
+        );
+    }
+
+    #[test]
+    fn json_holds_every_field() {
+        let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(json["checked"], 3);
+        assert_eq!(json["unresolved"][0]["deps"][1], "tool");
+        assert_eq!(json["installable"]["uninstallable"][0]["repo"], "r");
+        assert_eq!(
+            json["suggestions"]["additions"][0]["package"],
+            "tool-1-1.noarch"
+        );
+        assert!(report().to_json().starts_with("{\n  \""), "pretty-printed");
+    }
+}
