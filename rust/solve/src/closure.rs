@@ -71,6 +71,44 @@ fn newest_mask(repo: &Repo) -> Vec<bool> {
         .collect()
 }
 
+/// The checked packages with requirements nothing `available` provides,
+/// each with those requirements (sorted, as rpm prints them). Decides each
+/// distinct requirement once per repository.
+fn find_unresolved(
+    sack: &Sack<'_>,
+    to_check: &[PkgId],
+    available: &dyn Fn(PkgId) -> bool,
+    progress: &dyn Fn(usize),
+) -> Vec<(PkgId, Vec<String>)> {
+    let mut unresolved = Vec::new();
+    let mut memo: Vec<FxHashMap<DepKey, bool>> = vec![FxHashMap::default(); sack.repos.len()];
+    for (n, &id) in to_check.iter().enumerate() {
+        if n % 4096 == 0 {
+            progress(n);
+        }
+        let pkg = sack.package(id);
+        let mut missing: Vec<String> = Vec::new();
+        for d in pkg.requires() {
+            if skipped(d.name()) {
+                continue;
+            }
+            let ok = *memo[id.repo as usize]
+                .entry(d.rec.key())
+                .or_insert_with(|| !sack.dep_providers(&d, available).is_empty());
+            if !ok {
+                missing.push(d.to_string());
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            unresolved.push((id, missing));
+        }
+    }
+    progress(to_check.len());
+    unresolved
+}
+
 /// Runs repoclosure over `repos` (all loaded, including suggestion sources).
 pub fn repoclosure(
     repos: &[&Repo],
@@ -151,38 +189,22 @@ pub fn repoclosure(
             .filter(|&id| available(id))
             .collect();
         sack.read_file_lists(&all, true)?;
-    } else {
-        sack.read_file_lists(&to_check, false)?;
     }
 
-    // Decide each distinct requirement once per repository.
-    let mut unresolved = Vec::new();
-    let mut memo: Vec<FxHashMap<DepKey, bool>> = vec![FxHashMap::default(); repos.len()];
     let total = to_check.len();
-    for (n, &id) in to_check.iter().enumerate() {
-        if n % 4096 == 0 {
-            progress("repoclosure", n, total);
-        }
-        let pkg = sack.package(id);
-        let mut missing: Vec<String> = Vec::new();
-        for d in pkg.requires() {
-            if skipped(d.name()) {
-                continue;
-            }
-            let ok = *memo[id.repo as usize]
-                .entry(d.rec.key())
-                .or_insert_with(|| !sack.dep_providers(&d, &available).is_empty());
-            if !ok {
-                missing.push(d.to_string());
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort();
-            missing.dedup();
-            unresolved.push((id, missing));
+    let mut unresolved = find_unresolved(&sack, &to_check, &available, &|n| {
+        progress("repoclosure", n, total)
+    });
+    if !opts.installable {
+        // A path primary.xml does not list needs filelists.xml, and only
+        // a requirement found unresolved can be one: scanning just those
+        // spares a pass over every requirement. Files only add providers,
+        // so the rest stay resolved.
+        let open: Vec<PkgId> = unresolved.iter().map(|u| u.0).collect();
+        if sack.read_file_lists(&open, false)? {
+            unresolved = find_unresolved(&sack, &open, &available, &|_| {});
         }
     }
-    progress("repoclosure", total, total);
     unresolved.sort_by(|a, b| sack.cmp_packages(a.0, b.0));
 
     let installable = if opts.installable {

@@ -19,8 +19,19 @@ pub(crate) struct PkgId {
 }
 
 /// Adds the file paths `dep` names to `out`: the dependency itself when it
-/// is a path, or the paths inside a rich dependency.
+/// is a path, or the paths inside a rich dependency. Called for every
+/// requirement, so the common case (neither) is kept to a byte test.
+#[inline]
 pub(crate) fn dep_paths<'r>(dep: &Dep<'r>, out: &mut Vec<Cow<'r, str>>) {
+    let name = dep.name();
+    match name.as_bytes().first() {
+        Some(b'/') => out.push(Cow::Borrowed(name)),
+        Some(b'(') => rich_paths(name, out),
+        _ => {}
+    }
+}
+
+fn rich_paths<'r>(name: &str, out: &mut Vec<Cow<'r, str>>) {
     fn walk<'r>(dep: RichDep, out: &mut Vec<Cow<'r, str>>) {
         match dep {
             RichDep::Simple { name, .. } if name.starts_with('/') => out.push(Cow::Owned(name)),
@@ -31,11 +42,8 @@ pub(crate) fn dep_paths<'r>(dep: &Dep<'r>, out: &mut Vec<Cow<'r, str>>) {
             }
         }
     }
-    let name = dep.name();
-    if name.starts_with('/') {
-        out.push(Cow::Borrowed(name));
-    } else if strata_model::is_rich(name) && name.contains('/') {
-        // Unparsable ones have no providers anyway.
+    // Unparsable ones have no providers anyway.
+    if name.contains('/') {
         if let Ok(rich) = RichDep::parse(name) {
             walk(rich, out);
         }
@@ -203,18 +211,22 @@ impl<'r> Sack<'r> {
     /// (createrepo_c puts /etc and bin/ paths there), so a path it lists
     /// needs no lookup; one a package merely provides by name does, as
     /// other packages may list the file. Nothing is read when no path is
-    /// open.
+    /// open; returns whether anything was.
     pub(crate) fn read_file_lists(
         &mut self,
         packages: &[PkgId],
         conflicts: bool,
-    ) -> Result<(), SolveError> {
+    ) -> Result<bool, SolveError> {
         let mut paths = Vec::new();
         for &id in packages {
             let p = self.package(id);
-            let conflicts = conflicts.then(|| p.conflicts()).into_iter().flatten();
-            for d in p.requires().chain(conflicts) {
+            for d in p.requires() {
                 dep_paths(&d, &mut paths);
+            }
+            if conflicts {
+                for d in p.conflicts() {
+                    dep_paths(&d, &mut paths);
+                }
             }
         }
         let wanted: FxHashSet<&str> = paths
@@ -223,7 +235,7 @@ impl<'r> Sack<'r> {
             .filter(|p| !self.listed_in_primary(p))
             .collect();
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         tracing::info!(
             files = wanted.len(),
@@ -247,7 +259,7 @@ impl<'r> Sack<'r> {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Paths found in filelists.xml and the packages listing them.
