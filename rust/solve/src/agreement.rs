@@ -158,17 +158,7 @@ struct Seen {
 fn disagreements(world: &World, base_arch: &str, seen: &mut Seen) -> Vec<String> {
     let refs = world.refs();
     let mut sack = Sack::new(&refs, base_arch);
-    let all: Vec<PkgId> = world
-        .repos
-        .iter()
-        .enumerate()
-        .flat_map(|(ri, r)| {
-            (0..r.len() as u32).map(move |pkg| PkgId {
-                repo: ri as u32,
-                pkg,
-            })
-        })
-        .collect();
+    let all: Vec<PkgId> = sack.package_ids().collect();
     // What repoclosure does before it looks anything up.
     sack.read_file_lists(&all, true).unwrap();
     let mut sack_pool = SackPool::new(&sack, &|_| true).unwrap();

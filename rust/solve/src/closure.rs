@@ -182,12 +182,7 @@ pub fn repoclosure(
     if opts.installable {
         // The installability check follows requirements (and conflicts)
         // into every available package, not only the checked ones.
-        let all: Vec<PkgId> = (0..repos.len() as u32)
-            .flat_map(|repo| {
-                (0..repos[repo as usize].len() as u32).map(move |pkg| PkgId { repo, pkg })
-            })
-            .filter(|&id| available(id))
-            .collect();
+        let all: Vec<PkgId> = sack.package_ids().filter(|&id| available(id)).collect();
         sack.read_file_lists(&all, true)?;
     }
 
@@ -304,18 +299,18 @@ mod test {
     #[test]
     fn paths_inside_rich_dependencies_are_looked_up_in_filelists() {
         // /usr/share/a/data is in filelists.xml only (createrepo_c lists
-        // /etc and bin/ paths in primary.xml).
-        let report = run(
-            &[(
-                "r",
-                vec![
-                    pkg("owner", &[], &[], &["/usr/share/a/data"]),
-                    pkg("user", &["(/usr/share/a/data or nothere)"], &[], &[]),
-                    pkg("with", &["(owner with /usr/share/a/data)"], &[], &[]),
-                ],
-            )],
-            &installable(),
-        );
+        // /etc and bin/ paths in primary.xml). Without --installable only
+        // unresolved requirements are looked up; with it, all of them.
+        let repos = [(
+            "r",
+            vec![
+                pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                pkg("user", &["(/usr/share/a/data or nothere)"], &[], &[]),
+                pkg("with", &["(owner with /usr/share/a/data)"], &[], &[]),
+            ],
+        )];
+        assert_eq!(run(&repos, &ClosureOptions::default()).unresolved, vec![]);
+        let report = run(&repos, &installable());
         assert_eq!(report.unresolved, vec![]);
         assert_eq!(uninstallable(&report), Vec::<&str>::new());
     }

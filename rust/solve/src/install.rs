@@ -258,15 +258,8 @@ pub fn installcheck(
     method: InstallcheckMethod,
 ) -> Result<InstallReport, SolveError> {
     let sack = Sack::new(repos, base_arch);
-    let all: Vec<PkgId> = repos
-        .iter()
-        .enumerate()
-        .flat_map(|(ri, repo)| {
-            (0..repo.len() as u32).map(move |pkg| PkgId {
-                repo: ri as u32,
-                pkg,
-            })
-        })
+    let all: Vec<PkgId> = sack
+        .package_ids()
         .filter(|&id| sack.is_installable_arch(id))
         .collect();
     match method {

@@ -196,6 +196,16 @@ impl<'r> Sack<'r> {
         }
     }
 
+    /// Every package of every repository, in order.
+    pub(crate) fn package_ids(&self) -> impl Iterator<Item = PkgId> + '_ {
+        self.repos.iter().enumerate().flat_map(|(ri, r)| {
+            (0..r.len() as u32).map(move |pkg| PkgId {
+                repo: ri as u32,
+                pkg,
+            })
+        })
+    }
+
     pub(crate) fn package(&self, id: PkgId) -> Package<'r> {
         self.repos[id.repo as usize].package(id.pkg)
     }
