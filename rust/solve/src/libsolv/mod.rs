@@ -1,9 +1,11 @@
 //! The one place Strata talks to libsolv. Every `unsafe` call into the C
 //! library lives under this module; the rest of the crate sees owned,
-//! safe types: a [`Pool`] with RPM semantics, typed ids ([`StringId`],
-//! [`DepId`], [`SolvableId`], [`RepoId`]) so one kind of id cannot be
-//! passed as another, a [`Solver`] that borrows its pool, and the
-//! installability check built on them.
+//! safe types: a [`Pool`] with RPM semantics and the arch policy of
+//! `crate::arch`, typed ids ([`StringId`](pool::StringId), [`DepId`], [`SolvableId`],
+//! [`RepoId`]) so one kind of id cannot be passed as another, a
+//! [`Solver`](solver::Solver) that borrows its pool, and the installability check built on
+//! them. Private to the crate; `oracle` (tests only) adds libsolv's own
+//! rpm-md reader, which tests hold the crate to.
 //!
 //! Ids are checked against the pool they are given to (a foreign or stale
 //! id panics instead of reading out of bounds), which keeps every public

@@ -141,7 +141,7 @@ pub(crate) struct Pool {
     raw: NonNull<ffi::Pool>,
     /// Set when solvables are added: the whatprovides index must be rebuilt
     /// before anything reads it. Only `&mut self` methods set it, so it is
-    /// never set while a [`super::Solver`] borrows the pool.
+    /// never set while a [`super::solver::Solver`] borrows the pool.
     whatprovides_stale: Cell<bool>,
 }
 
@@ -328,7 +328,7 @@ impl Pool {
     }
 
     /// Builds the whatprovides index over all solvables. Done on demand by
-    /// [`Pool::whatprovides`] and [`super::Solver::new`] too; call it after
+    /// [`Pool::whatprovides`] and [`super::solver::Solver::new`] too; call it after
     /// adding solvables to pay the cost at a known point.
     pub(crate) fn create_whatprovides(&mut self) {
         self.whatprovides_stale.set(true);

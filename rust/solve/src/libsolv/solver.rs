@@ -46,8 +46,9 @@ impl Jobs {
         );
     }
 
-    /// Like [`Jobs::install_solvable_weak`], but the job does not relax the
-    /// arch policy: an explicit install of a package normally lifts the
+    /// Install this package if that does not make the job unsolvable (a
+    /// weak job: dropped, not reported, when it cannot be met), without
+    /// relaxing the arch policy: an explicit install of a package normally lifts the
     /// infarch rules for its name (so `foo.i686` may be installed next to
     /// an available `foo.x86_64`), and with many jobs in one solve that
     /// would leak to every package depending on `foo`.
