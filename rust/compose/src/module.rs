@@ -211,7 +211,7 @@ fn arches_for(
     } else if !config.compose.arches.is_empty() {
         config.compose.arches.clone()
     } else {
-        vec![strata_solve::arch::host_arch().to_string()]
+        vec![strata_solve::host_arch().to_string()]
     };
     let arches: Vec<String> = if req.arches.is_empty() {
         named.clone()

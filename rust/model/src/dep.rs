@@ -88,7 +88,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A token: `(`, `)`, or a run of characters up to white space or a paren.
+    /// A token: `(`, `)`, or a run of characters up to white space or an
+    /// unmatched `)`. A name may hold balanced parentheses (`font(sans)`,
+    /// `libc.so.6()(64bit)`), as rpm and libsolv read it.
     fn token(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let rest = &self.text[self.pos..];
@@ -96,8 +98,20 @@ impl<'a> Parser<'a> {
         let len = if first == '(' || first == ')' {
             1
         } else {
-            rest.find(|c: char| c.is_ascii_whitespace() || c == '(' || c == ')')
-                .unwrap_or(rest.len())
+            let mut depth = 0usize;
+            rest.find(|c: char| match c {
+                '(' => {
+                    depth += 1;
+                    false
+                }
+                ')' if depth > 0 => {
+                    depth -= 1;
+                    false
+                }
+                ')' => true,
+                c => c.is_ascii_whitespace(),
+            })
+            .unwrap_or(rest.len())
         };
         self.pos += len;
         Some(&rest[..len])
@@ -297,6 +311,31 @@ mod test {
             roundtrip("((a without b) without c)"),
             "((a without b) without c)"
         );
+    }
+
+    #[test]
+    fn names_may_hold_parentheses() {
+        // rpm and libsolv read a name up to white space or an unmatched
+        // `)`: `font(sans)` and `libc.so.6()(64bit)` are names, common in
+        // rich dependencies (`(python3dist(x) if python3)`).
+        assert_eq!(
+            roundtrip("(font(sans) if libc.so.6()(64bit) >= 2)"),
+            "(font(sans) if libc.so.6()(64bit) >= 2)"
+        );
+        assert_eq!(
+            roundtrip("((pkgconfig(glib-2.0) or gone(x)) and b)"),
+            "((pkgconfig(glib-2.0) or gone(x)) and b)"
+        );
+        let d = RichDep::parse("(python3dist(x) >= 1.0)").unwrap();
+        assert_eq!(
+            d,
+            RichDep::Simple {
+                name: "python3dist(x)".into(),
+                flags: RelFlags::GE,
+                evr: "1.0".into()
+            }
+        );
+        assert!(RichDep::parse("(a or b))").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
+use strata_compose::error::error_chain;
 use strata_repodata::LoadOptions;
 use strata_solve::{ClosureOptions, SolveError};
 
@@ -59,9 +60,12 @@ fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
 }
 
 fn solve_err(e: SolveError) -> PyErr {
+    // With its causes, as the CLI prints them: the unreadable file is named
+    // in the cause.
+    let message = error_chain(&e);
     match e {
-        SolveError::Repodata(r) => repodata_err(r),
-        other => exceptions::SolveError::new_err(other.to_string()),
+        SolveError::FileLists { .. } => RepodataError::new_err(message),
+        _ => exceptions::SolveError::new_err(message),
     }
 }
 
@@ -268,8 +272,8 @@ impl ClosureReport {
         }))
     }
     /// The report as JSON, the same document as `strata repoclosure --json`.
-    fn to_json(&self) -> PyResult<String> {
-        serde_json::to_string_pretty(&self.inner).map_err(|e| StrataError::new_err(e.to_string()))
+    fn to_json(&self) -> String {
+        self.inner.to_json()
     }
     /// The report in `dnf repoclosure`'s text format.
     fn to_text(&self) -> String {

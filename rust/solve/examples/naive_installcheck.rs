@@ -4,7 +4,7 @@
 //! Usage: naive_installcheck [--fast] REPO_DIR [ARCH]
 
 use strata_repodata::LoadOptions;
-use strata_solve::{install, PkgId, Sack};
+use strata_solve::InstallcheckMethod;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,7 +19,7 @@ fn main() {
     let arch = args
         .get(1)
         .cloned()
-        .unwrap_or_else(|| strata_solve::arch::host_arch().to_string());
+        .unwrap_or_else(|| strata_solve::host_arch().to_string());
     let opts = LoadOptions {
         cache_dir: strata_repodata::default_cache_dir(),
         ..Default::default()
@@ -28,19 +28,13 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2)
     });
-    let repos = [&repo];
-    let sack = Sack::new(&repos, &arch);
-    let all: Vec<PkgId> = (0..repo.len() as u32)
-        .map(|pkg| PkgId { repo: 0, pkg })
-        .filter(|&id| sack.is_installable_arch(id))
-        .collect();
-    let started = std::time::Instant::now();
-    let report = if fast {
-        install::check(&sack, &all, &|_| true, &|_, _, _| {})
+    let method = if fast {
+        InstallcheckMethod::Fast
     } else {
-        install::check_naive(&sack, &all, &|_| true)
-    }
-    .unwrap_or_else(|e| {
+        InstallcheckMethod::Naive
+    };
+    let started = std::time::Instant::now();
+    let report = strata_solve::installcheck(&[&repo], &arch, method).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(2)
     });

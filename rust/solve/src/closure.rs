@@ -4,12 +4,12 @@
 //! optional installability check and suggestions.
 
 use crate::error::SolveError;
-use crate::sack::{PkgId, Sack};
-use crate::suggest::{suggest, Suggestions};
+use crate::install;
+use crate::report::{ClosureReport, RepoInfo, Unresolved};
+use crate::sack::{skipped, PkgId, Sack};
+use crate::suggest::suggest;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
-use strata_model::{Evr, RichDep};
-use strata_repodata::{Dep, DepKey, Repo};
+use strata_repodata::{DepKey, Repo};
 
 /// What to check, mirroring `dnf repoclosure`'s options.
 #[derive(Debug, Clone, Default)]
@@ -35,122 +35,7 @@ pub struct ClosureOptions {
     pub hidden: Vec<(String, Vec<u32>)>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Unresolved {
-    pub package: String,
-    pub repo: String,
-    pub deps: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Uninstallable {
-    pub package: String,
-    pub repo: String,
-    pub problems: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InstallReport {
-    pub checked: usize,
-    pub uninstallable: Vec<Uninstallable>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoInfo {
-    pub id: String,
-    /// Where it was loaded from, without the password of a URL.
-    pub location: String,
-    pub packages: usize,
-    pub checksum: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ClosureReport {
-    pub checked: usize,
-    pub repos: Vec<RepoInfo>,
-    pub unresolved: Vec<Unresolved>,
-    pub installable: Option<InstallReport>,
-    pub suggestions: Option<Suggestions>,
-}
-
-impl ClosureReport {
-    /// Closed (and, when checked, installable).
-    pub fn ok(&self) -> bool {
-        self.unresolved.is_empty()
-            && self
-                .installable
-                .as_ref()
-                .is_none_or(|i| i.uninstallable.is_empty())
-    }
-
-    /// Number of unresolved (package, dependency) pairs, as dnf counts them.
-    pub fn unresolved_pairs(&self) -> usize {
-        self.unresolved.iter().map(|u| u.deps.len()).sum()
-    }
-
-    /// The report in `dnf repoclosure`'s format, and nothing else, so that
-    /// whatever parses dnf's output parses this.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        for u in &self.unresolved {
-            out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
-            out.push_str(&format!("  unresolved deps ({}):\n", u.deps.len()));
-            for d in &u.deps {
-                out.push_str(&format!("    {d}\n"));
-            }
-        }
-        out
-    }
-
-    /// What dnf has no format for: installation problems and suggestions.
-    /// The CLI prints it on stderr, beside dnf's summary line.
-    pub fn extras_text(&self) -> String {
-        let mut out = String::new();
-        if let Some(inst) = &self.installable {
-            for u in &inst.uninstallable {
-                out.push_str(&format!("package: {} from {}\n", u.package, u.repo));
-                out.push_str(&format!(
-                    "  installation problems ({}):\n",
-                    u.problems.len()
-                ));
-                for p in &u.problems {
-                    out.push_str(&format!("    {p}\n"));
-                }
-            }
-        }
-        if let Some(s) = &self.suggestions {
-            out.push_str(&s.to_text());
-        }
-        out
-    }
-}
-
-/// Whether a requirement is one dnf repoclosure skips.
-pub(crate) fn skipped(name: &str) -> bool {
-    name.starts_with("rpmlib(") || name.starts_with("solvable:")
-}
-
-/// Providers of one dependency record among the packages `keep` accepts.
-pub(crate) fn dep_providers(
-    sack: &Sack<'_>,
-    dep: &Dep<'_>,
-    keep: &dyn Fn(PkgId) -> bool,
-) -> Vec<PkgId> {
-    let name = dep.name();
-    if strata_model::is_rich(name) {
-        return match RichDep::parse(name) {
-            Ok(rich) => sack.providers_rich(&rich, keep),
-            // An unparsable rich dependency cannot be satisfied.
-            Err(_) => Vec::new(),
-        };
-    }
-    let mut out = Vec::new();
-    let evr: Option<Evr<'_>> = dep.evr();
-    sack.providers_simple(name, dep.flags(), evr.as_ref(), keep, &mut out);
-    out
-}
-
-pub(crate) fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
+fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
     repos
         .iter()
         .position(|r| r.id == id)
@@ -184,6 +69,44 @@ fn newest_mask(repo: &Repo) -> Vec<bool> {
             p.evr().cmp_full(&b.evr()).is_eq()
         })
         .collect()
+}
+
+/// The checked packages with requirements nothing `available` provides,
+/// each with those requirements (sorted, as rpm prints them). Decides each
+/// distinct requirement once per repository.
+fn find_unresolved(
+    sack: &Sack<'_>,
+    to_check: &[PkgId],
+    available: &dyn Fn(PkgId) -> bool,
+    progress: &dyn Fn(usize),
+) -> Vec<(PkgId, Vec<String>)> {
+    let mut unresolved = Vec::new();
+    let mut memo: Vec<FxHashMap<DepKey, bool>> = vec![FxHashMap::default(); sack.repos.len()];
+    for (n, &id) in to_check.iter().enumerate() {
+        if n % 4096 == 0 {
+            progress(n);
+        }
+        let pkg = sack.package(id);
+        let mut missing: Vec<String> = Vec::new();
+        for d in pkg.requires() {
+            if skipped(d.name()) {
+                continue;
+            }
+            let ok = *memo[id.repo as usize]
+                .entry(d.rec.key())
+                .or_insert_with(|| !sack.dep_providers(&d, available).is_empty());
+            if !ok {
+                missing.push(d.to_string());
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            unresolved.push((id, missing));
+        }
+    }
+    progress(to_check.len());
+    unresolved
 }
 
 /// Runs repoclosure over `repos` (all loaded, including suggestion sources).
@@ -256,61 +179,31 @@ pub fn repoclosure(
         }
     }
 
-    // File requirements that primary.xml does not cover need filelists.xml.
-    let mut wanted: FxHashSet<&str> = FxHashSet::default();
-    for &id in &to_check {
-        for d in sack.package(id).requires() {
-            let n = d.name();
-            if n.starts_with('/') && !sack.has_name(n) {
-                wanted.insert(n);
-            }
-        }
-    }
-    if !wanted.is_empty() {
-        tracing::info!(
-            files = wanted.len(),
-            "file requirements not in primary.xml: reading filelists"
-        );
-        for (ri, repo) in repos.iter().enumerate() {
-            let hits = strata_repodata::find_files(repo, &wanted)?;
-            sack.add_files(ri as u32, hits);
-        }
+    if opts.installable {
+        // The installability check follows requirements (and conflicts)
+        // into every available package, not only the checked ones.
+        let all: Vec<PkgId> = sack.package_ids().filter(|&id| available(id)).collect();
+        sack.read_file_lists(&all, true)?;
     }
 
-    // Decide each distinct requirement once per repository.
-    let mut unresolved = Vec::new();
-    let mut memo: Vec<FxHashMap<DepKey, bool>> = vec![FxHashMap::default(); repos.len()];
     let total = to_check.len();
-    for (n, &id) in to_check.iter().enumerate() {
-        if n % 4096 == 0 {
-            progress("repoclosure", n, total);
-        }
-        let pkg = sack.package(id);
-        let mut missing: Vec<String> = Vec::new();
-        for d in pkg.requires() {
-            if skipped(d.name()) {
-                continue;
-            }
-            let ok = *memo[id.repo as usize]
-                .entry(d.rec.key())
-                .or_insert_with(|| !dep_providers(&sack, &d, &available).is_empty());
-            if !ok {
-                missing.push(d.to_string());
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort();
-            missing.dedup();
-            unresolved.push((id, missing));
+    let mut unresolved = find_unresolved(&sack, &to_check, &available, &|n| {
+        progress("repoclosure", n, total)
+    });
+    if !opts.installable {
+        // A path primary.xml does not list needs filelists.xml, and only
+        // a requirement found unresolved can be one: scanning just those
+        // spares a pass over every requirement. Files only add providers,
+        // so the rest stay resolved.
+        let open: Vec<PkgId> = unresolved.iter().map(|u| u.0).collect();
+        if sack.read_file_lists(&open, false)? {
+            unresolved = find_unresolved(&sack, &open, &available, &|_| {});
         }
     }
-    progress("repoclosure", total, total);
     unresolved.sort_by(|a, b| sack.cmp_packages(a.0, b.0));
 
     let installable = if opts.installable {
-        Some(crate::install::check(
-            &sack, &to_check, &available, progress,
-        )?)
+        Some(install::check(&sack, &to_check, &available, progress)?)
     } else {
         None
     };
@@ -347,4 +240,163 @@ pub fn repoclosure(
         installable,
         suggestions,
     })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::testkit::{write_repo, Entry, Pkg};
+
+    fn pkg(name: &str, requires: &[&str], provides: &[&str], files: &[&str]) -> Pkg {
+        let mut p = Pkg::new(name, "0", "1", "1", "noarch");
+        p.requires = requires.iter().map(|r| Entry::plain(r)).collect();
+        p.provides.extend(provides.iter().map(|r| Entry::plain(r)));
+        p.files = files.iter().map(|f| f.to_string()).collect();
+        p
+    }
+
+    fn run(repos: &[(&str, Vec<Pkg>)], opts: &ClosureOptions) -> ClosureReport {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded: Vec<Repo> = repos
+            .iter()
+            .map(|(id, pkgs)| write_repo(&dir.path().join(id), id, pkgs))
+            .collect();
+        let refs: Vec<&Repo> = loaded.iter().collect();
+        repoclosure(&refs, opts, &|_, _, _| {}).unwrap()
+    }
+
+    fn installable() -> ClosureOptions {
+        ClosureOptions {
+            base_arch: Some("x86_64".into()),
+            installable: true,
+            ..ClosureOptions::default()
+        }
+    }
+
+    fn uninstallable(report: &ClosureReport) -> Vec<&str> {
+        let inst = report.installable.as_ref().unwrap();
+        inst.uninstallable
+            .iter()
+            .map(|u| u.package.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn both_checks_take_the_same_arches() {
+        // Fedora's dnf installs athlon packages on x86_64 (its libsolv is
+        // built with FEDORA); Debian's libsolv would not. Whichever libsolv
+        // Strata links, repoclosure and installability must agree.
+        let mut lib = pkg("lib", &[], &[], &[]);
+        lib.arch = "athlon".into();
+        let report = run(
+            &[("r", vec![pkg("app", &["lib"], &[], &[]), lib])],
+            &installable(),
+        );
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn paths_inside_rich_dependencies_are_looked_up_in_filelists() {
+        // /usr/share/a/data is in filelists.xml only (createrepo_c lists
+        // /etc and bin/ paths in primary.xml). Without --installable only
+        // unresolved requirements are looked up; with it, all of them.
+        let repos = [(
+            "r",
+            vec![
+                pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                pkg("user", &["(/usr/share/a/data or nothere)"], &[], &[]),
+                pkg("with", &["(owner with /usr/share/a/data)"], &[], &[]),
+            ],
+        )];
+        assert_eq!(run(&repos, &ClosureOptions::default()).unresolved, vec![]);
+        let report = run(&repos, &installable());
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn an_explicit_path_provide_does_not_hide_the_packages_listing_the_path() {
+        // `alt` provides the path by name but cannot be installed; `owner`
+        // lists the file (filelists.xml only), so `user` can be installed.
+        let report = run(
+            &[(
+                "r",
+                vec![
+                    pkg("alt", &["missing"], &["/usr/share/a/data"], &[]),
+                    pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                    pkg("user", &["/usr/share/a/data"], &[], &[]),
+                ],
+            )],
+            &installable(),
+        );
+        assert_eq!(uninstallable(&report), vec!["alt-1-1.noarch"]);
+    }
+
+    #[test]
+    fn installability_reads_paths_the_lookaside_needs() {
+        // Only `main` is checked; its package needs `lib` from the
+        // lookaside, which needs a path only filelists.xml lists.
+        let report = run(
+            &[
+                ("main", vec![pkg("app", &["lib"], &[], &[])]),
+                (
+                    "look",
+                    vec![
+                        pkg("lib", &["/usr/share/a/data"], &[], &[]),
+                        pkg("owner", &[], &[], &["/usr/share/a/data"]),
+                    ],
+                ),
+            ],
+            &ClosureOptions {
+                check: vec!["main".into()],
+                ..installable()
+            },
+        );
+        assert_eq!(report.unresolved, vec![]);
+        assert_eq!(uninstallable(&report), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn an_unreadable_filelists_names_the_repository_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkgs = vec![
+            pkg("owner", &[], &[], &["/usr/share/a/data"]),
+            pkg("user", &["/usr/share/a/data"], &[], &[]),
+        ];
+        let repo = write_repo(&dir.path().join("r"), "r", &pkgs);
+        let repodata = dir.path().join("r/repodata");
+        for e in std::fs::read_dir(&repodata).unwrap() {
+            let path = e.unwrap().path();
+            if path.to_str().unwrap().contains("filelists") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let err = repoclosure(&[&repo], &ClosureOptions::default(), &|_, _, _| {}).unwrap_err();
+        assert!(matches!(&err, SolveError::FileLists { repo, .. } if repo == "r"));
+        assert!(
+            err.to_string().contains("file lists of repository `r`"),
+            "{err}"
+        );
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert!(cause.to_string().contains("filelists"), "{cause}");
+    }
+
+    #[test]
+    fn libsolv_errors_name_what_was_being_added() {
+        use crate::install::{installcheck, InstallcheckMethod};
+        use crate::libsolv::LibsolvError;
+        let err = installcheck(&[], "x86\0", InstallcheckMethod::Fast).unwrap_err();
+        assert!(matches!(&err, SolveError::LibsolvPool { .. }), "{err:?}");
+        assert!(err.to_string().contains("base arch"), "{err}");
+        // Python callers can name a repository anything.
+        let repo = Repo::empty("r\0", "/nowhere", "sha256:00");
+        let err = installcheck(&[&repo], "x86_64", InstallcheckMethod::Fast).unwrap_err();
+        assert!(matches!(&err, SolveError::LibsolvRepo { repo, .. } if repo == "r\0"));
+        let cause = std::error::Error::source(&err).unwrap();
+        assert!(matches!(
+            cause.downcast_ref::<LibsolvError>(),
+            Some(LibsolvError::InteriorNul(_))
+        ));
+    }
 }

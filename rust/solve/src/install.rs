@@ -3,17 +3,15 @@
 //! libsolv pool (with the same file provides repoclosure used), and
 //! `libsolv::installcheck` decides, with libsolv's own problem wording.
 
-use crate::closure::{InstallReport, Uninstallable};
 use crate::error::SolveError;
-use crate::libsolv::{self, DepId, Pool, Rel, RichOp as LRichOp, SolvableId, SolvableSpec};
-use crate::sack::{PkgId, Sack};
+use crate::libsolv::{
+    self, DepId, LibsolvError, Pool, Rel, RepoId, RichOp as LRichOp, SolvableId, SolvableSpec,
+};
+use crate::report::{InstallReport, Uninstallable};
+use crate::sack::{dep_paths, skipped, PkgId, Sack};
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_model::{RelFlags, RichDep, RichOp};
-use strata_repodata::{Dep, DepKey};
-
-fn lerr(e: libsolv::LibsolvError) -> SolveError {
-    SolveError::Libsolv(e.to_string())
-}
+use strata_repodata::{Dep, DepKey, Package, Repo};
 
 fn rel(flags: RelFlags) -> Rel {
     Rel::new(flags.0 & 1 != 0, flags.0 & 2 != 0, flags.0 & 4 != 0)
@@ -36,18 +34,18 @@ fn simple(
     name: &str,
     flags: RelFlags,
     evr: Option<String>,
-) -> Result<DepId, SolveError> {
-    let n = pool.intern(name).map_err(lerr)?;
+) -> Result<DepId, LibsolvError> {
+    let n = pool.intern(name)?;
     Ok(match evr {
         Some(evr) if flags.is_versioned() => {
-            let e = pool.intern(&evr).map_err(lerr)?;
+            let e = pool.intern(&evr)?;
             pool.versioned(n, rel(flags), e)
         }
         _ => n.into(),
     })
 }
 
-fn rich(pool: &mut Pool, dep: &RichDep) -> Result<DepId, SolveError> {
+fn rich(pool: &mut Pool, dep: &RichDep) -> Result<DepId, LibsolvError> {
     Ok(match dep {
         RichDep::Simple { name, flags, evr } => simple(pool, name, *flags, Some(evr.clone()))?,
         RichDep::Op { op, left, right } => {
@@ -58,18 +56,151 @@ fn rich(pool: &mut Pool, dep: &RichDep) -> Result<DepId, SolveError> {
     })
 }
 
-/// Converts dependencies once per distinct record and repository.
-struct DepCache {
+/// The sack's available packages as a libsolv pool: the same packages,
+/// dependencies and file provides repoclosure sees.
+pub(crate) struct SackPool {
+    pub(crate) pool: Pool,
+    pub(crate) solvable_of: FxHashMap<PkgId, SolvableId>,
+    pub(crate) pkg_of: FxHashMap<SolvableId, PkgId>,
+    /// Dependencies converted so far, once per distinct record and
+    /// repository.
     memo: Vec<FxHashMap<DepKey, DepId>>,
 }
 
-impl DepCache {
-    fn get(&mut self, pool: &mut Pool, repo: u32, d: &Dep<'_>) -> Result<DepId, SolveError> {
+impl SackPool {
+    /// Builds the pool of the packages `available` accepts. File
+    /// requirements become ordinary provides of the packages that list the
+    /// file, as libsolv's addfileprovides would do.
+    pub(crate) fn new(
+        sack: &Sack<'_>,
+        available: &dyn Fn(PkgId) -> bool,
+    ) -> Result<SackPool, SolveError> {
+        let pool = Pool::new(&sack.base_arch).map_err(|source| SolveError::LibsolvPool {
+            arch: sack.base_arch.clone(),
+            source,
+        })?;
+        let mut sp = SackPool {
+            pool,
+            solvable_of: FxHashMap::default(),
+            pkg_of: FxHashMap::default(),
+            memo: vec![FxHashMap::default(); sack.repos.len()],
+        };
+
+        let mut paths = Vec::new();
+        for (ri, repo) in sack.repos.iter().enumerate() {
+            for p in repo.iter() {
+                if !available(PkgId {
+                    repo: ri as u32,
+                    pkg: p.index,
+                }) {
+                    continue;
+                }
+                for d in p.requires().chain(p.conflicts()) {
+                    dep_paths(&d, &mut paths);
+                }
+            }
+        }
+        let wanted_files: FxHashSet<&str> = paths.iter().map(|p| p.as_ref()).collect();
+        let mut file_provides: FxHashMap<PkgId, Vec<&str>> = FxHashMap::default();
+        for (path, ids) in sack.extra_files() {
+            if wanted_files.contains(path) {
+                for &id in ids {
+                    file_provides.entry(id).or_default().push(path);
+                }
+            }
+        }
+
+        let mut lists = DepLists::default();
+        for (ri, repo) in sack.repos.iter().enumerate() {
+            let ri = ri as u32;
+            let lrepo = sp
+                .pool
+                .add_repo(&repo.id)
+                .map_err(|source| SolveError::LibsolvRepo {
+                    repo: repo.id.clone(),
+                    source,
+                })?;
+            for p in repo.iter() {
+                let id = PkgId {
+                    repo: ri,
+                    pkg: p.index,
+                };
+                if !available(id) {
+                    continue;
+                }
+                let files = p
+                    .files()
+                    .filter(|f| wanted_files.contains(f))
+                    .chain(file_provides.get(&id).into_iter().flatten().copied());
+                let sid = sp
+                    .add_package(lrepo, ri, &p, files, &mut lists)
+                    .map_err(|source| SolveError::LibsolvPackage {
+                        package: p.nevra().to_string(),
+                        repo: repo.id.clone(),
+                        source,
+                    })?;
+                sp.solvable_of.insert(id, sid);
+                sp.pkg_of.insert(sid, id);
+            }
+        }
+        sp.pool.create_whatprovides();
+        Ok(sp)
+    }
+
+    fn add_package<'f>(
+        &mut self,
+        lrepo: RepoId,
+        repo: u32,
+        p: &Package<'_>,
+        files: impl Iterator<Item = &'f str>,
+        lists: &mut DepLists,
+    ) -> Result<SolvableId, LibsolvError> {
+        lists.clear();
+        for d in p.provides() {
+            lists.provides.push(self.dep(repo, &d)?);
+        }
+        for f in files {
+            lists.provides.push(self.pool.intern(f)?.into());
+        }
+        for d in p.requires() {
+            if skipped(d.name()) {
+                continue;
+            }
+            let dep = self.dep(repo, &d)?;
+            if d.is_pre() {
+                lists.prereqs.push(dep);
+            } else {
+                lists.requires.push(dep);
+            }
+        }
+        for d in p.conflicts() {
+            lists.conflicts.push(self.dep(repo, &d)?);
+        }
+        for d in p.obsoletes() {
+            lists.obsoletes.push(self.dep(repo, &d)?);
+        }
+        let name = self.pool.intern(p.name())?;
+        let evr = self.pool.intern(&p.evr().to_string())?;
+        let arch = self.pool.intern(p.arch())?;
+        let spec = SolvableSpec {
+            provides: &lists.provides,
+            requires: &lists.requires,
+            prerequires: &lists.prereqs,
+            conflicts: &lists.conflicts,
+            obsoletes: &lists.obsoletes,
+            ..SolvableSpec::new(name, evr, arch)
+        };
+        Ok(self.pool.add_solvable(lrepo, &spec))
+    }
+
+    /// The pool's id of a dependency record of repository `repo`.
+    pub(crate) fn dep(&mut self, repo: u32, d: &Dep<'_>) -> Result<DepId, LibsolvError> {
         let key = d.rec.key();
         if let Some(&id) = self.memo[repo as usize].get(&key) {
             return Ok(id);
         }
         let name = d.name();
+        let pool = &mut self.pool;
         let id = if strata_model::is_rich(name) {
             match RichDep::parse(name) {
                 Ok(parsed) => rich(pool, &parsed)?,
@@ -84,24 +215,67 @@ impl DepCache {
     }
 }
 
+/// One package's dependency lists, reused from package to package.
+#[derive(Default)]
+struct DepLists {
+    provides: Vec<DepId>,
+    requires: Vec<DepId>,
+    prereqs: Vec<DepId>,
+    conflicts: Vec<DepId>,
+    obsoletes: Vec<DepId>,
+}
+
+impl DepLists {
+    fn clear(&mut self) {
+        self.provides.clear();
+        self.requires.clear();
+        self.prereqs.clear();
+        self.conflicts.clear();
+        self.obsoletes.clear();
+    }
+}
+
+/// How [`installcheck`] decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallcheckMethod {
+    /// The check `repoclosure --installable` runs: few solves, the same
+    /// verdicts as one solve per package.
+    Fast,
+    /// One fresh libsolv solve per package: the obvious, slow baseline
+    /// that `bench/` measures the fast check against.
+    Naive,
+}
+
+/// Installability of every package of `repos` that a `base_arch` machine
+/// can install, each alone into an empty system, with all packages
+/// available: the core of `repoclosure --installable` without its options.
+/// File requirements are met only by files primary.xml lists (filelists.xml
+/// is not read), so on repositories that need filelists.xml the answer can
+/// differ from repoclosure's.
+pub fn installcheck(
+    repos: &[&Repo],
+    base_arch: &str,
+    method: InstallcheckMethod,
+) -> Result<InstallReport, SolveError> {
+    let sack = Sack::new(repos, base_arch);
+    let all: Vec<PkgId> = sack
+        .package_ids()
+        .filter(|&id| sack.is_installable_arch(id))
+        .collect();
+    match method {
+        InstallcheckMethod::Fast => check(&sack, &all, &|_| true, &|_, _, _| {}),
+        InstallcheckMethod::Naive => check_with(&sack, &all, &|_| true, &|_, _, _| {}, true),
+    }
+}
+
 /// Decides installability of `to_check` among the `available` packages.
-pub fn check(
+pub(crate) fn check(
     sack: &Sack<'_>,
     to_check: &[PkgId],
     available: &dyn Fn(PkgId) -> bool,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<InstallReport, SolveError> {
     check_with(sack, to_check, available, progress, false)
-}
-
-/// The same answer by one solver run per package: the baseline that
-/// `bench/` compares the fast check against.
-pub fn check_naive(
-    sack: &Sack<'_>,
-    to_check: &[PkgId],
-    available: &dyn Fn(PkgId) -> bool,
-) -> Result<InstallReport, SolveError> {
-    check_with(sack, to_check, available, &|_, _, _| {}, true)
 }
 
 fn check_with(
@@ -111,102 +285,12 @@ fn check_with(
     progress: &dyn Fn(&str, usize, usize),
     naive: bool,
 ) -> Result<InstallReport, SolveError> {
-    let mut pool = Pool::new(&sack.base_arch).map_err(lerr)?;
-    let mut cache = DepCache {
-        memo: vec![FxHashMap::default(); sack.repos.len()],
-    };
-
-    // File requirements become ordinary provides of the packages that
-    // list the file, as libsolv's addfileprovides would do.
-    let mut wanted_files: FxHashSet<&str> = FxHashSet::default();
-    for (ri, repo) in sack.repos.iter().enumerate() {
-        for p in repo.iter() {
-            if !available(PkgId {
-                repo: ri as u32,
-                pkg: p.index,
-            }) {
-                continue;
-            }
-            for d in p.requires().chain(p.conflicts()) {
-                if d.name().starts_with('/') {
-                    wanted_files.insert(d.name());
-                }
-            }
-        }
-    }
-    let mut file_provides: FxHashMap<PkgId, Vec<&str>> = FxHashMap::default();
-    for (path, ids) in sack.extra_files() {
-        if wanted_files.contains(path) {
-            for &id in ids {
-                file_provides.entry(id).or_default().push(path);
-            }
-        }
-    }
-
-    let mut solvable_of: FxHashMap<PkgId, SolvableId> = FxHashMap::default();
-    let mut pkg_of: FxHashMap<SolvableId, PkgId> = FxHashMap::default();
-    let (mut provides, mut requires, mut prereqs, mut conflicts, mut obsoletes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (ri, repo) in sack.repos.iter().enumerate() {
-        let ri = ri as u32;
-        let lrepo = pool.add_repo(&repo.id).map_err(lerr)?;
-        for p in repo.iter() {
-            let id = PkgId {
-                repo: ri,
-                pkg: p.index,
-            };
-            if !available(id) {
-                continue;
-            }
-            provides.clear();
-            requires.clear();
-            prereqs.clear();
-            conflicts.clear();
-            obsoletes.clear();
-            for d in p.provides() {
-                provides.push(cache.get(&mut pool, ri, &d)?);
-            }
-            for f in p.files().filter(|f| wanted_files.contains(f)) {
-                provides.push(pool.intern(f).map_err(lerr)?.into());
-            }
-            for f in file_provides.get(&id).into_iter().flatten() {
-                provides.push(pool.intern(f).map_err(lerr)?.into());
-            }
-            for d in p.requires() {
-                if crate::closure::skipped(d.name()) {
-                    continue;
-                }
-                let dep = cache.get(&mut pool, ri, &d)?;
-                if d.is_pre() {
-                    prereqs.push(dep);
-                } else {
-                    requires.push(dep);
-                }
-            }
-            for d in p.conflicts() {
-                conflicts.push(cache.get(&mut pool, ri, &d)?);
-            }
-            for d in p.obsoletes() {
-                obsoletes.push(cache.get(&mut pool, ri, &d)?);
-            }
-            let name = pool.intern(p.name()).map_err(lerr)?;
-            let evr = pool.intern(&p.evr().to_string()).map_err(lerr)?;
-            let arch = pool.intern(p.arch()).map_err(lerr)?;
-            let spec = SolvableSpec {
-                provides: &provides,
-                requires: &requires,
-                prerequires: &prereqs,
-                conflicts: &conflicts,
-                obsoletes: &obsoletes,
-                ..SolvableSpec::new(name, evr, arch)
-            };
-            let sid = pool.add_solvable(lrepo, &spec);
-            solvable_of.insert(id, sid);
-            pkg_of.insert(sid, id);
-        }
-    }
-    pool.create_whatprovides();
-
+    let SackPool {
+        pool,
+        solvable_of,
+        pkg_of,
+        ..
+    } = SackPool::new(sack, available)?;
     let candidates: Vec<SolvableId> = to_check
         .iter()
         .filter_map(|id| solvable_of.get(id).copied())

@@ -1,17 +1,60 @@
 //! The set of loaded repositories seen as one, with an index of who
 //! provides what. Provider lookup follows libsolv's `whatprovides` (what dnf
-//! uses) so that answers agree with `dnf repoclosure`.
+//! uses) so that answers agree with `dnf repoclosure`; repoclosure,
+//! suggestions and the installability check all ask here, so they cannot
+//! disagree about who provides what.
 
 use crate::arch::compatible_arches;
+use crate::error::SolveError;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
 use strata_model::{ranges_intersect, Evr, RelFlags, RichDep, RichOp};
-use strata_repodata::{Package, Repo};
+use strata_repodata::{Dep, Package, Repo};
 
 /// A package in the sack: repository index and package index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PkgId {
-    pub repo: u32,
-    pub pkg: u32,
+pub(crate) struct PkgId {
+    pub(crate) repo: u32,
+    pub(crate) pkg: u32,
+}
+
+/// Adds the file paths `dep` names to `out`: the dependency itself when it
+/// is a path, or the paths inside a rich dependency. Called for every
+/// requirement, so the common case (neither) is kept to a byte test.
+#[inline]
+pub(crate) fn dep_paths<'r>(dep: &Dep<'r>, out: &mut Vec<Cow<'r, str>>) {
+    let name = dep.name();
+    match name.as_bytes().first() {
+        Some(b'/') => out.push(Cow::Borrowed(name)),
+        Some(b'(') => rich_paths(name, out),
+        _ => {}
+    }
+}
+
+fn rich_paths<'r>(name: &str, out: &mut Vec<Cow<'r, str>>) {
+    fn walk<'r>(dep: RichDep, out: &mut Vec<Cow<'r, str>>) {
+        match dep {
+            RichDep::Simple { name, .. } if name.starts_with('/') => out.push(Cow::Owned(name)),
+            RichDep::Simple { .. } => {}
+            RichDep::Op { left, right, .. } => {
+                walk(*left, out);
+                walk(*right, out);
+            }
+        }
+    }
+    // Unparsable ones have no providers anyway.
+    if name.contains('/') {
+        if let Ok(rich) = RichDep::parse(name) {
+            walk(rich, out);
+        }
+    }
+}
+
+/// Whether a requirement is one dnf repoclosure skips: rpm's own features
+/// (`rpmlib(...)`) and libsolv's internal `solvable:` names are never
+/// provided by packages.
+pub(crate) fn skipped(name: &str) -> bool {
+    name.starts_with("rpmlib(") || name.starts_with("solvable:")
 }
 
 /// How a package provides a name.
@@ -29,8 +72,8 @@ struct Provider {
     how: How,
 }
 
-pub struct Sack<'r> {
-    pub repos: Vec<&'r Repo>,
+pub(crate) struct Sack<'r> {
+    pub(crate) repos: Vec<&'r Repo>,
     /// Packages of an arch the base arch cannot install are not providers
     /// (libsolv leaves them out of whatprovides).
     installable: Vec<Vec<bool>>,
@@ -42,11 +85,11 @@ pub struct Sack<'r> {
     providers: Vec<Provider>,
     /// Files found in filelists.xml, which primary.xml does not list.
     extra_files: FxHashMap<String, Vec<PkgId>>,
-    pub base_arch: String,
+    pub(crate) base_arch: String,
 }
 
 impl<'r> Sack<'r> {
-    pub fn new(repos: &[&'r Repo], base_arch: &str) -> Sack<'r> {
+    pub(crate) fn new(repos: &[&'r Repo], base_arch: &str) -> Sack<'r> {
         let arches: FxHashSet<&str> = compatible_arches(base_arch).into_iter().collect();
         let installable: Vec<Vec<bool>> = repos
             .iter()
@@ -153,33 +196,91 @@ impl<'r> Sack<'r> {
         }
     }
 
-    pub fn package(&self, id: PkgId) -> Package<'r> {
+    /// Every package of every repository, in order.
+    pub(crate) fn package_ids(&self) -> impl Iterator<Item = PkgId> + '_ {
+        self.repos.iter().enumerate().flat_map(|(ri, r)| {
+            (0..r.len() as u32).map(move |pkg| PkgId {
+                repo: ri as u32,
+                pkg,
+            })
+        })
+    }
+
+    pub(crate) fn package(&self, id: PkgId) -> Package<'r> {
         self.repos[id.repo as usize].package(id.pkg)
     }
 
-    pub fn is_installable_arch(&self, id: PkgId) -> bool {
+    pub(crate) fn is_installable_arch(&self, id: PkgId) -> bool {
         self.installable[id.repo as usize][id.pkg as usize]
     }
 
-    /// Records file paths found in filelists.xml.
-    pub fn add_files(&mut self, repo: u32, hits: Vec<(u32, String)>) {
-        for (pkg, path) in hits {
-            let id = PkgId { repo, pkg };
-            if self.is_installable_arch(id) {
-                self.extra_files.entry(path).or_default().push(id);
+    /// Reads filelists.xml for the paths the `packages` require (and, with
+    /// `conflicts`, conflict with), plainly or inside a rich dependency,
+    /// that primary.xml does not list, and records the packages listing
+    /// them. primary.xml lists a path for every package or for none
+    /// (createrepo_c puts /etc and bin/ paths there), so a path it lists
+    /// needs no lookup; one a package merely provides by name does, as
+    /// other packages may list the file. Nothing is read when no path is
+    /// open; returns whether anything was.
+    pub(crate) fn read_file_lists(
+        &mut self,
+        packages: &[PkgId],
+        conflicts: bool,
+    ) -> Result<bool, SolveError> {
+        let mut paths = Vec::new();
+        for &id in packages {
+            let p = self.package(id);
+            for d in p.requires() {
+                dep_paths(&d, &mut paths);
+            }
+            if conflicts {
+                for d in p.conflicts() {
+                    dep_paths(&d, &mut paths);
+                }
             }
         }
+        let wanted: FxHashSet<&str> = paths
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| !self.listed_in_primary(p))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        tracing::info!(
+            files = wanted.len(),
+            "file requirements not in primary.xml: reading filelists"
+        );
+        let mut found = Vec::new();
+        for (ri, &repo) in self.repos.iter().enumerate() {
+            let hits = strata_repodata::find_files(repo, &wanted).map_err(|source| {
+                SolveError::FileLists {
+                    repo: repo.id.clone(),
+                    source,
+                }
+            })?;
+            found.push((ri as u32, hits));
+        }
+        for (repo, hits) in found {
+            for (pkg, path) in hits {
+                let id = PkgId { repo, pkg };
+                if self.is_installable_arch(id) {
+                    self.extra_files.entry(path).or_default().push(id);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Paths found in filelists.xml and the packages listing them.
-    pub fn extra_files(&self) -> impl Iterator<Item = (&str, &[PkgId])> + '_ {
+    pub(crate) fn extra_files(&self) -> impl Iterator<Item = (&str, &[PkgId])> + '_ {
         self.extra_files
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// The order reports list packages in: name, EVR, arch, then position.
-    pub fn cmp_packages(&self, a: PkgId, b: PkgId) -> std::cmp::Ordering {
+    pub(crate) fn cmp_packages(&self, a: PkgId, b: PkgId) -> std::cmp::Ordering {
         let (pa, pb) = (self.package(a), self.package(b));
         pa.name()
             .cmp(pb.name())
@@ -188,13 +289,15 @@ impl<'r> Sack<'r> {
             .then_with(|| a.cmp(&b))
     }
 
-    /// Whether `name` is provided at all (by provide or listed file).
-    pub fn has_name(&self, name: &str) -> bool {
-        self.slots.contains_key(name) || self.extra_files.contains_key(name)
+    /// Whether some package lists `path` in primary.xml.
+    fn listed_in_primary(&self, path: &str) -> bool {
+        self.provider_list(path)
+            .iter()
+            .any(|p| matches!(p.how, How::File))
     }
 
     /// Providers of a plain or versioned dependency, filtered by `keep`.
-    pub fn providers_simple(
+    pub(crate) fn providers_simple(
         &self,
         name: &str,
         flags: RelFlags,
@@ -235,12 +338,28 @@ impl<'r> Sack<'r> {
         out.dedup();
     }
 
+    /// Providers of one dependency record among the packages `keep`
+    /// accepts. An unparsable rich dependency has none.
+    pub(crate) fn dep_providers(&self, dep: &Dep<'_>, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
+        let name = dep.name();
+        if strata_model::is_rich(name) {
+            return match RichDep::parse(name) {
+                Ok(rich) => self.providers_rich(&rich, keep),
+                Err(_) => Vec::new(),
+            };
+        }
+        let mut out = Vec::new();
+        let evr: Option<Evr<'_>> = dep.evr();
+        self.providers_simple(name, dep.flags(), evr.as_ref(), keep, &mut out);
+        out
+    }
+
     /// Providers of a rich dependency with libsolv's `whatprovides` rules:
     /// `and`/`or` take the union of both sides, `with` the intersection,
     /// `without` the difference, `if`/`unless` the providers of the left
     /// side plus those of an `else` branch (tests/ORACLE.md, section 3). This is provider existence, not satisfiability: that is what
     /// `--installable` checks.
-    pub fn providers_rich(&self, dep: &RichDep, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
+    pub(crate) fn providers_rich(&self, dep: &RichDep, keep: &dyn Fn(PkgId) -> bool) -> Vec<PkgId> {
         match dep {
             RichDep::Simple { name, flags, evr } => {
                 let evr = flags.is_versioned().then(|| Evr::parse(evr));

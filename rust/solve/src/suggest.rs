@@ -1,65 +1,9 @@
 //! Suggestions: which packages of candidate repositories would close the
 //! gaps. Strata only reports them; a new dependency stays a human decision.
 
-use crate::closure::{dep_providers, skipped};
-use crate::sack::{PkgId, Sack};
+use crate::report::{DepSuggestion, PackageRef, Suggestions};
+use crate::sack::{skipped, PkgId, Sack};
 use rustc_hash::FxHashSet;
-use serde::Serialize;
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PackageRef {
-    pub package: String,
-    pub repo: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DepSuggestion {
-    pub dep: String,
-    pub providers: Vec<PackageRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Suggestions {
-    /// For each unresolved dependency, the candidates that provide it.
-    pub deps: Vec<DepSuggestion>,
-    /// A set of candidates that, added, closes the checked packages
-    /// (including the additions' own requirements). No member can be
-    /// dropped without reopening a gap.
-    pub additions: Vec<PackageRef>,
-    /// Dependencies no candidate can satisfy.
-    pub unsatisfiable: Vec<String>,
-}
-
-impl Suggestions {
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        for d in &self.deps {
-            if d.providers.is_empty() {
-                continue;
-            }
-            let names: Vec<String> = d
-                .providers
-                .iter()
-                .map(|p| format!("{} from {}", p.package, p.repo))
-                .collect();
-            out.push_str(&format!(
-                "suggestion: `{}` is provided by {}\n",
-                d.dep,
-                names.join(", ")
-            ));
-        }
-        if !self.additions.is_empty() {
-            out.push_str("suggested additions that close the set:\n");
-            for a in &self.additions {
-                out.push_str(&format!("    {} from {}\n", a.package, a.repo));
-            }
-        }
-        for u in &self.unsatisfiable {
-            out.push_str(&format!("no candidate provides `{u}`\n"));
-        }
-        out
-    }
-}
 
 fn pkg_ref(sack: &Sack<'_>, id: PkgId) -> PackageRef {
     PackageRef {
@@ -94,12 +38,15 @@ fn open_deps(
     sack.package(id)
         .requires()
         .filter(|d| !skipped(d.name()))
-        .filter(|d| dep_providers(sack, d, &keep).is_empty())
+        .filter(|d| sack.dep_providers(d, &keep).is_empty())
         .map(|d| d.to_string())
         .collect()
 }
 
-pub fn suggest(
+/// Suggestions for the `unresolved` packages: for each of their open
+/// requirements the `candidate` packages that provide it, and a small set
+/// of candidates that closes them all.
+pub(crate) fn suggest(
     sack: &Sack<'_>,
     unresolved: &[PkgId],
     available: &dyn Fn(PkgId) -> bool,
@@ -109,12 +56,12 @@ pub fn suggest(
     let mut seen_deps = FxHashSet::default();
     for &id in unresolved {
         for d in sack.package(id).requires() {
-            if skipped(d.name()) || !dep_providers(sack, &d, available).is_empty() {
+            if skipped(d.name()) || !sack.dep_providers(&d, available).is_empty() {
                 continue;
             }
             let text = d.to_string();
             if seen_deps.insert(text.clone()) {
-                let providers = dep_providers(sack, &d, candidate);
+                let providers = sack.dep_providers(&d, candidate);
                 report.deps.push(DepSuggestion {
                     dep: text,
                     providers: providers.iter().map(|&p| pkg_ref(sack, p)).collect(),
@@ -136,10 +83,10 @@ pub fn suggest(
                 continue;
             }
             let keep = |p: PkgId| available(p) || added_set.contains(&p);
-            if !dep_providers(sack, &d, &keep).is_empty() {
+            if !sack.dep_providers(&d, &keep).is_empty() {
                 continue;
             }
-            let cands = dep_providers(sack, &d, candidate);
+            let cands = sack.dep_providers(&d, candidate);
             match best(sack, &cands, arch) {
                 Some(p) => {
                     added.push(p);

@@ -44,7 +44,9 @@
 
 use super::pool::{DepId, DepShape, Pool, SolvableId};
 use super::solver::{Jobs, Solver};
-use std::collections::{HashMap, HashSet};
+// Fx, not std's randomly seeded hashing: iteration order decides which
+// requirement a proof names, and the same pool must give the same words.
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::time::Instant;
 
 /// Weak install jobs per solve in step 3. A dropped job restarts the
@@ -56,7 +58,7 @@ const BATCH: usize = 1000;
 /// For every candidate that cannot be installed alone into an empty
 /// system, the problem descriptions, in candidate order.
 /// `progress(done, total)` reports candidates decided so far.
-pub fn installcheck(
+pub(crate) fn installcheck(
     pool: &Pool,
     candidates: &[SolvableId],
     progress: &dyn Fn(usize, usize),
@@ -107,7 +109,7 @@ pub fn installcheck(
     }
     step(&check, "single solves");
 
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     candidates
         .iter()
         .filter(|&&p| check.is_broken(p) && seen.insert(p))
@@ -117,11 +119,11 @@ pub fn installcheck(
 
 /// The baseline [`installcheck`] is measured and tested against: one fresh
 /// solve per candidate.
-pub fn naive_installcheck(
+pub(crate) fn naive_installcheck(
     pool: &Pool,
     candidates: &[SolvableId],
 ) -> Vec<(SolvableId, Vec<String>)> {
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     candidates
         .iter()
         .filter(|&&p| seen.insert(p))
@@ -231,13 +233,13 @@ impl<'a> Check<'a> {
             multiarch: vec![false; n],
             worklist: Vec::new(),
         };
-        let mut arches_of = HashMap::new();
+        let mut arches_of = FxHashMap::default();
         for s in pool.solvables() {
             if pool.is_installable_arch(s) {
                 let (name, arch) = pool.solvable_name_arch(s);
                 arches_of
                     .entry(name)
-                    .or_insert_with(HashSet::new)
+                    .or_insert_with(FxHashSet::default)
                     .insert(arch);
             }
         }
@@ -245,7 +247,7 @@ impl<'a> Check<'a> {
             let (name, _) = pool.solvable_name_arch(s);
             check.multiarch[s.index()] = arches_of.get(&name).is_some_and(|a| a.len() > 1);
         }
-        let mut atom_of = HashMap::new();
+        let mut atom_of = FxHashMap::default();
         for s in pool.solvables() {
             if !pool.is_installable_arch(s) {
                 check.mark_broken(s, Reason::Arch);
@@ -282,7 +284,7 @@ impl<'a> Check<'a> {
         check
     }
 
-    fn add_node(&mut self, dep: DepId, atom_of: &mut HashMap<DepId, usize>) -> usize {
+    fn add_node(&mut self, dep: DepId, atom_of: &mut FxHashMap<DepId, usize>) -> usize {
         let node = match self.pool.dep_shape(dep) {
             DepShape::Simple => {
                 let atoms = &mut self.atoms;
@@ -429,8 +431,8 @@ impl<'a> Check<'a> {
     fn explain(&self, p: SolvableId) -> Vec<String> {
         let pool = self.pool;
         let mut lines = Vec::new();
-        let mut seen_lines = HashSet::new();
-        let mut seen = HashSet::new();
+        let mut seen_lines = FxHashSet::default();
+        let mut seen = FxHashSet::default();
         let mut stack = vec![p];
         while let Some(s) = stack.pop() {
             if !seen.insert(s) {
@@ -498,6 +500,7 @@ fn collect_atoms(nodes: &[Node], node: usize, out: &mut Vec<usize>) {
 mod test {
     use super::*;
     use crate::libsolv::solver::test::TestPool;
+    use crate::testkit::XorShift;
 
     type Verdicts = Vec<(SolvableId, Vec<String>)>;
 
@@ -644,57 +647,53 @@ mod test {
         assert!(!broken.contains(&foo32));
     }
 
-    /// A tiny deterministic generator, so random pools need no dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
+    /// A random pool of 25 names in up to 3 versions each: plain,
+    /// versioned and rich requirements, provides, conflicts, obsoletes,
+    /// multilib and foreign arches.
+    fn random_pool(seed: u64) -> TestPool {
+        let arches = ["noarch", "noarch", "x86_64", "x86_64", "i686", "aarch64"];
+        let ops = ["", "", "", ">=", "<", "="];
+        let mut rng = XorShift::new(seed);
+        let mut tp = TestPool::new("x86_64");
+        let names = 25;
+        let dep = |rng: &mut XorShift| {
+            // Names past `names` are never provided.
+            let name = format!("n{}", rng.below(names + 3));
+            match ops[rng.below(ops.len())] {
+                "" => name,
+                op => format!("{name}{op}{}-1", 1 + rng.below(3)),
+            }
+        };
+        for i in 0..names {
+            for v in 1..=1 + rng.below(3) {
+                let mut line = format!("n{i}-{v}-1.{}", arches[rng.below(arches.len())]);
+                for _ in 0..rng.below(4) {
+                    line += &format!(" R:{}", dep(&mut rng));
+                }
+                if rng.below(4) == 0 {
+                    line += &format!(" P:{}", dep(&mut rng).replace(['<', '>'], ""));
+                }
+                if rng.below(5) == 0 {
+                    line += &format!(" C:{}", dep(&mut rng));
+                }
+                if rng.below(8) == 0 {
+                    line += &format!(" O:{}", dep(&mut rng));
+                }
+                if rng.below(5) == 0 {
+                    let op = ["or", "and", "if", "unless", "with"][rng.below(5)];
+                    line += &format!(" R:({}_{op}_{})", dep(&mut rng), dep(&mut rng));
+                }
+                tp.add(&line);
+            }
         }
+        tp
     }
 
     #[test]
     fn random_pools_match_naive() {
-        let arches = ["noarch", "noarch", "x86_64", "x86_64", "i686", "aarch64"];
-        let ops = ["", "", "", ">=", "<", "="];
         let (mut broken, mut total, mut same_words) = (0, 0, 0);
         for seed in 1..=60u64 {
-            let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let mut tp = TestPool::new("x86_64");
-            let names = 25;
-            let dep = |rng: &mut XorShift| {
-                // Names past `names` are never provided.
-                let name = format!("n{}", rng.below(names + 3));
-                match ops[rng.below(ops.len())] {
-                    "" => name,
-                    op => format!("{name}{op}{}-1", 1 + rng.below(3)),
-                }
-            };
-            for i in 0..names {
-                for v in 1..=1 + rng.below(3) {
-                    let mut line = format!("n{i}-{v}-1.{}", arches[rng.below(arches.len())]);
-                    for _ in 0..rng.below(4) {
-                        line += &format!(" R:{}", dep(&mut rng));
-                    }
-                    if rng.below(4) == 0 {
-                        line += &format!(" P:{}", dep(&mut rng).replace(['<', '>'], ""));
-                    }
-                    if rng.below(5) == 0 {
-                        line += &format!(" C:{}", dep(&mut rng));
-                    }
-                    if rng.below(8) == 0 {
-                        line += &format!(" O:{}", dep(&mut rng));
-                    }
-                    if rng.below(5) == 0 {
-                        let op = ["or", "and", "if", "unless", "with"][rng.below(5)];
-                        line += &format!(" R:({}_{op}_{})", dep(&mut rng), dep(&mut rng));
-                    }
-                    tp.add(&line);
-                }
-            }
+            let tp = random_pool(seed);
             let (fast, naive) = check_all(&tp);
             broken += fast.len();
             total += tp.pool.solvables().len();
@@ -706,6 +705,24 @@ mod test {
             "{broken} of {total}"
         );
         assert!(same_words > 0);
+    }
+
+    #[test]
+    fn explanations_are_the_same_on_every_run() {
+        // Reports are kept in compose records: the same pool must give
+        // the same words, not just the same verdicts.
+        for seed in 1..=30u64 {
+            let tp = random_pool(seed);
+            let all = tp.pool.solvables();
+            let first = installcheck(&tp.pool, &all, &|_, _| {});
+            for _ in 0..3 {
+                assert_eq!(
+                    installcheck(&tp.pool, &all, &|_, _| {}),
+                    first,
+                    "seed {seed}"
+                );
+            }
+        }
     }
 
     #[test]

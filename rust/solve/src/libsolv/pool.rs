@@ -5,11 +5,13 @@
 use super::LibsolvError;
 use libsolv_sys::ffi;
 use std::cell::Cell;
-use std::cmp::Ordering;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_uint};
 use std::ptr::NonNull;
 
+// Only the tests compare versions through libsolv; the crate compares them
+// with strata_model's Evr, which the tests hold to this.
+#[cfg(test)]
 extern "C" {
     // Declared in libsolv's evr.h and exported by libsolv.so, but not among
     // the headers libsolv-sys binds.
@@ -22,6 +24,7 @@ extern "C" {
 }
 
 /// evr.h's EVRCMP_COMPARE: a full three-way comparison.
+#[cfg(test)]
 const EVRCMP_COMPARE: c_int = 0;
 
 /// libsolv tags relation ids (versioned and rich dependencies) with the top
@@ -42,12 +45,12 @@ fn rel_index(id: ffi::Id) -> usize {
 /// An interned string: a name, an EVR, an arch.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StringId(pub(super) ffi::Id);
+pub(crate) struct StringId(pub(super) ffi::Id);
 
 /// A dependency: a plain name, a versioned relation or a rich dependency.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DepId(pub(super) ffi::Id);
+pub(crate) struct DepId(pub(super) ffi::Id);
 
 impl From<StringId> for DepId {
     /// An unversioned dependency on a name.
@@ -59,11 +62,11 @@ impl From<StringId> for DepId {
 /// A package in the pool.
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SolvableId(pub(super) ffi::Id);
+pub(crate) struct SolvableId(pub(super) ffi::Id);
 
 impl SolvableId {
     /// A dense index (below the pool's solvable count), for side tables.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self.0 as usize
     }
 }
@@ -72,18 +75,22 @@ impl SolvableId {
 /// order (GT = 1, EQ = 2, LT = 4), which differs from
 /// `strata_model::RelFlags`; convert through [`Rel::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Rel(u8);
+pub(crate) struct Rel(u8);
+
+// Tests spell relations; the crate converts them from RelFlags.
+#[cfg(test)]
+impl Rel {
+    pub(crate) const LT: Rel = Rel(ffi::REL_LT as u8);
+    pub(crate) const LE: Rel = Rel((ffi::REL_LT | ffi::REL_EQ) as u8);
+    pub(crate) const EQ: Rel = Rel(ffi::REL_EQ as u8);
+    pub(crate) const GE: Rel = Rel((ffi::REL_GT | ffi::REL_EQ) as u8);
+    pub(crate) const GT: Rel = Rel(ffi::REL_GT as u8);
+}
 
 impl Rel {
-    pub const LT: Rel = Rel(ffi::REL_LT as u8);
-    pub const LE: Rel = Rel((ffi::REL_LT | ffi::REL_EQ) as u8);
-    pub const EQ: Rel = Rel(ffi::REL_EQ as u8);
-    pub const GE: Rel = Rel((ffi::REL_GT | ffi::REL_EQ) as u8);
-    pub const GT: Rel = Rel(ffi::REL_GT as u8);
-
     /// The relation that holds when the provided EVR is less than, equal
     /// to or greater than the required one, as selected.
-    pub fn new(lt: bool, eq: bool, gt: bool) -> Rel {
+    pub(crate) fn new(lt: bool, eq: bool, gt: bool) -> Rel {
         let bit = |on: bool, b: u32| if on { b as u8 } else { 0 };
         Rel(bit(lt, ffi::REL_LT) | bit(eq, ffi::REL_EQ) | bit(gt, ffi::REL_GT))
     }
@@ -93,7 +100,7 @@ impl Rel {
 /// `If(a, Else(b, c))` and `a unless b else c` is `Unless(a, Else(b, c))`,
 /// the shapes libsolv's own parser builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RichOp {
+pub(crate) enum RichOp {
     And,
     Or,
     With,
@@ -130,11 +137,11 @@ pub(super) enum DepShape {
 }
 
 /// A libsolv pool with RPM semantics. Freed on drop, with its repositories.
-pub struct Pool {
+pub(crate) struct Pool {
     raw: NonNull<ffi::Pool>,
     /// Set when solvables are added: the whatprovides index must be rebuilt
     /// before anything reads it. Only `&mut self` methods set it, so it is
-    /// never set while a [`super::Solver`] borrows the pool.
+    /// never set while a [`super::solver::Solver`] borrows the pool.
     whatprovides_stale: Cell<bool>,
 }
 
@@ -169,8 +176,8 @@ impl Pool {
     /// A pool for a machine of base arch `arch` (`x86_64`, `aarch64`, ...):
     /// packages of that arch, its compatible arches and noarch are
     /// installable.
-    pub fn new(arch: &str) -> Result<Pool, LibsolvError> {
-        let arch = c_string(arch)?;
+    pub(crate) fn new(arch: &str) -> Result<Pool, LibsolvError> {
+        let policy = c_string(crate::arch::arch_policy(arch))?;
         // Safe because pool_create has no preconditions (it aborts on OOM).
         let raw = NonNull::new(unsafe { ffi::pool_create() }).expect("pool_create returned NULL");
         let pool = Pool {
@@ -183,8 +190,11 @@ impl Pool {
         if unsafe { ffi::pool_setdisttype(pool.as_ptr(), ffi::DISTTYPE_RPM as c_int) } < 0 {
             return Err(LibsolvError::NoRpmSemantics);
         }
-        // Safe because the pool is valid and `arch` is a C string it copies.
-        unsafe { ffi::pool_setarch(pool.as_ptr(), arch.as_ptr()) };
+        // Safe because the pool is valid and `policy` is a C string it
+        // copies. The policy comes from crate::arch, not from libsolv's own
+        // table (pool_setarch), which differs with how libsolv was built:
+        // the provider index uses the same one.
+        unsafe { ffi::pool_setarchpolicy(pool.as_ptr(), policy.as_ptr()) };
         Ok(pool)
     }
 
@@ -243,7 +253,7 @@ impl Pool {
     }
 
     /// Interns a string (a name, an EVR, an arch, a file path).
-    pub fn intern(&mut self, s: &str) -> Result<StringId, LibsolvError> {
+    pub(crate) fn intern(&mut self, s: &str) -> Result<StringId, LibsolvError> {
         if s.contains('\0') {
             return Err(LibsolvError::InteriorNul(s.to_owned()));
         }
@@ -254,7 +264,8 @@ impl Pool {
     }
 
     /// The text of an interned string.
-    pub fn string(&self, id: StringId) -> String {
+    #[cfg(test)]
+    pub(crate) fn string(&self, id: StringId) -> String {
         self.check_string(id);
         // Safe because the id belongs to this pool (checked above).
         unsafe { copy_c_str(ffi::pool_id2str(self.as_ptr(), id.0)) }
@@ -262,7 +273,7 @@ impl Pool {
 
     /// `name rel evr`, e.g. `foo >= 1.0-1`. `evr` is `[epoch:]version[-release]`
     /// with the epoch left out when it is 0. An empty `rel` gives plain `name`.
-    pub fn versioned(&mut self, name: StringId, rel: Rel, evr: StringId) -> DepId {
+    pub(crate) fn versioned(&mut self, name: StringId, rel: Rel, evr: StringId) -> DepId {
         self.check_string(name);
         self.check_string(evr);
         if rel.0 == 0 {
@@ -273,7 +284,7 @@ impl Pool {
     }
 
     /// The rich dependency `(left op right)`.
-    pub fn rich(&mut self, op: RichOp, left: DepId, right: DepId) -> DepId {
+    pub(crate) fn rich(&mut self, op: RichOp, left: DepId, right: DepId) -> DepId {
         self.check_dep(left);
         self.check_dep(right);
         // Safe because both ids belong to this pool (checked above).
@@ -281,7 +292,7 @@ impl Pool {
     }
 
     /// A dependency as rpm and libsolv print it: `foo >= 1.0`, `(a or b)`.
-    pub fn dep_str(&self, dep: DepId) -> String {
+    pub(crate) fn dep_str(&self, dep: DepId) -> String {
         self.check_dep(dep);
         // Safe because the id belongs to this pool; the result lives in the
         // pool's scratch space and is copied at once.
@@ -304,7 +315,8 @@ impl Pool {
     }
 
     /// Compares two EVRs (`[epoch:]version[-release]`) with rpm's rules.
-    pub fn evrcmp(&self, a: &str, b: &str) -> Result<Ordering, LibsolvError> {
+    #[cfg(test)]
+    pub(crate) fn evrcmp(&self, a: &str, b: &str) -> Result<std::cmp::Ordering, LibsolvError> {
         let (a, b) = (c_string(a)?, c_string(b)?);
         // Safe because the pool is valid and both are C strings.
         let r = unsafe { pool_evrcmp_str(self.as_ptr(), a.as_ptr(), b.as_ptr(), EVRCMP_COMPARE) };
@@ -316,9 +328,9 @@ impl Pool {
     }
 
     /// Builds the whatprovides index over all solvables. Done on demand by
-    /// [`Pool::whatprovides`] and [`super::Solver::new`] too; call it after
+    /// [`Pool::whatprovides`] and [`super::solver::Solver::new`] too; call it after
     /// adding solvables to pay the cost at a known point.
-    pub fn create_whatprovides(&mut self) {
+    pub(crate) fn create_whatprovides(&mut self) {
         self.whatprovides_stale.set(true);
         self.ensure_whatprovides();
     }
@@ -348,7 +360,7 @@ impl Pool {
 
     /// The installable solvables that provide `dep`, as libsolv's solver
     /// sees them (packages of incompatible arches are left out).
-    pub fn whatprovides(&self, dep: DepId) -> Vec<SolvableId> {
+    pub(crate) fn whatprovides(&self, dep: DepId) -> Vec<SolvableId> {
         self.check_dep(dep);
         self.ensure_whatprovides();
         let pool = self.as_ptr();
@@ -379,7 +391,7 @@ impl Pool {
     }
 
     /// `name-evr.arch`, e.g. `foo-1.0-1.noarch`.
-    pub fn solvable_str(&self, id: SolvableId) -> String {
+    pub(crate) fn solvable_str(&self, id: SolvableId) -> String {
         self.check_solvable(id);
         // Safe because the id belongs to this pool; the result lives in the
         // pool's scratch space and is copied at once.
@@ -391,7 +403,7 @@ impl Pool {
 
     /// Whether the solver may install the solvable at all: its arch fits
     /// the pool's arch and its repository is enabled (pool_installable).
-    pub fn is_installable_arch(&self, id: SolvableId) -> bool {
+    pub(crate) fn is_installable_arch(&self, id: SolvableId) -> bool {
         self.check_solvable(id);
         let pool = self.as_ptr();
         // Safe because the id belongs to this pool, and id2arch has lastarch
@@ -429,7 +441,7 @@ impl Pool {
     }
 
     /// Every solvable that belongs to a repository, in id order.
-    pub fn solvables(&self) -> Vec<SolvableId> {
+    pub(crate) fn solvables(&self) -> Vec<SolvableId> {
         (SYSTEMSOLVABLE + 1..self.nsolvables())
             .filter(|&p| self.is_repo_solvable(p))
             .map(SolvableId)
@@ -440,7 +452,8 @@ impl Pool {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::libsolv::{Jobs, SolvableSpec, Solver};
+    use crate::libsolv::solver::{Jobs, Solver};
+    use crate::libsolv::SolvableSpec;
 
     #[test]
     fn rel_constants_match_pool_h() {
@@ -461,6 +474,7 @@ mod test {
 
     #[test]
     fn rpm_version_order() {
+        use std::cmp::Ordering;
         let pool = Pool::new("x86_64").unwrap();
         assert_eq!(pool.evrcmp("1.0~rc1", "1.0").unwrap(), Ordering::Less);
         assert_eq!(pool.evrcmp("1.0^post", "1.0").unwrap(), Ordering::Greater);

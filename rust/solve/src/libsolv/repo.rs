@@ -1,36 +1,36 @@
 //! Repositories and the solvables in them. Repos belong to the pool (freed
 //! with it), so they are named by id rather than owned.
 
-use super::pool::{c_string, copy_c_str, DepId, Pool, SolvableId, StringId};
+use super::pool::{c_string, DepId, Pool, SolvableId, StringId};
 use super::LibsolvError;
 use libsolv_sys::ffi;
 
 /// A repository in a [`Pool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoId(ffi::Id);
+pub(crate) struct RepoId(ffi::Id);
 
 /// One package to add to a repository. The dependency lists are added as
 /// given: include the package's own `name = evr` provide (rpm-md lists it).
 #[derive(Clone, Copy, Debug)]
-pub struct SolvableSpec<'a> {
-    pub name: StringId,
+pub(crate) struct SolvableSpec<'a> {
+    pub(crate) name: StringId,
     /// `[epoch:]version[-release]`, the epoch left out when it is 0.
-    pub evr: StringId,
-    pub arch: StringId,
-    pub provides: &'a [DepId],
-    pub requires: &'a [DepId],
+    pub(crate) evr: StringId,
+    pub(crate) arch: StringId,
+    pub(crate) provides: &'a [DepId],
+    pub(crate) requires: &'a [DepId],
     /// `Requires(pre)`: the solver treats them as requires.
-    pub prerequires: &'a [DepId],
-    pub conflicts: &'a [DepId],
-    pub obsoletes: &'a [DepId],
+    pub(crate) prerequires: &'a [DepId],
+    pub(crate) conflicts: &'a [DepId],
+    pub(crate) obsoletes: &'a [DepId],
     /// Weak; the solvers here ignore them, but they are kept for display.
-    pub recommends: &'a [DepId],
+    pub(crate) recommends: &'a [DepId],
 }
 
 impl<'a> SolvableSpec<'a> {
     /// A package with no dependencies; fill in the lists with struct update
     /// syntax: `SolvableSpec { provides: &[..], ..SolvableSpec::new(n, e, a) }`.
-    pub fn new(name: StringId, evr: StringId, arch: StringId) -> SolvableSpec<'a> {
+    pub(crate) fn new(name: StringId, evr: StringId, arch: StringId) -> SolvableSpec<'a> {
         SolvableSpec {
             name,
             evr,
@@ -69,7 +69,7 @@ unsafe fn add_deps(
 
 impl Pool {
     /// Adds an empty repository.
-    pub fn add_repo(&mut self, name: &str) -> Result<RepoId, LibsolvError> {
+    pub(crate) fn add_repo(&mut self, name: &str) -> Result<RepoId, LibsolvError> {
         let name = c_string(name)?;
         // Safe because the pool is valid and repo_create copies the name.
         let repo = unsafe { ffi::repo_create(self.as_ptr(), name.as_ptr()) };
@@ -78,7 +78,7 @@ impl Pool {
     }
 
     /// The repository behind `id`; panics for an id of another pool.
-    fn repo_ptr(&self, id: RepoId) -> *mut ffi::Repo {
+    pub(super) fn repo_ptr(&self, id: RepoId) -> *mut ffi::Repo {
         let pool = self.as_ptr();
         // Safe because the pool is valid and the index is checked against
         // nrepos before repos[] is read.
@@ -99,15 +99,16 @@ impl Pool {
     }
 
     /// The repository's name.
-    pub fn repo_name(&self, id: RepoId) -> String {
+    #[cfg(test)]
+    pub(crate) fn repo_name(&self, id: RepoId) -> String {
         let repo = self.repo_ptr(id);
         // Safe because the repo is valid and its name a C string (or null).
-        unsafe { copy_c_str((*repo).name) }
+        unsafe { super::pool::copy_c_str((*repo).name) }
     }
 
     /// Adds a package to `repo`. The whatprovides index is rebuilt before
     /// its next use.
-    pub fn add_solvable(&mut self, repo: RepoId, spec: &SolvableSpec<'_>) -> SolvableId {
+    pub(crate) fn add_solvable(&mut self, repo: RepoId, spec: &SolvableSpec<'_>) -> SolvableId {
         let repo = self.repo_ptr(repo);
         for id in [spec.name, spec.evr, spec.arch] {
             self.check_string(id);
@@ -145,7 +146,8 @@ impl Pool {
     }
 
     /// The repository a solvable belongs to.
-    pub fn solvable_repo(&self, id: SolvableId) -> RepoId {
+    #[cfg(test)]
+    pub(crate) fn solvable_repo(&self, id: SolvableId) -> RepoId {
         self.check_solvable(id);
         // Safe because the id is a solvable of this pool, which has a repo.
         RepoId(unsafe { (*(*(*self.as_ptr()).solvables.add(id.0 as usize)).repo).repoid })

@@ -2,14 +2,14 @@
 //! This wrapper never sets an installed repository: every solve installs
 //! into an empty system.
 
-use super::pool::{copy_c_str, DepId, Pool, SolvableId, SYSTEMSOLVABLE};
+use super::pool::{copy_c_str, Pool, SolvableId, SYSTEMSOLVABLE};
 use super::queue::Queue;
 use libsolv_sys::ffi;
 use std::os::raw::c_int;
 use std::ptr::NonNull;
 
 /// A list of solver jobs: (how, what) pairs in libsolv's job queue.
-pub struct Jobs {
+pub(crate) struct Jobs {
     queue: Queue,
 }
 
@@ -20,7 +20,7 @@ impl Default for Jobs {
 }
 
 impl Jobs {
-    pub fn new() -> Jobs {
+    pub(crate) fn new() -> Jobs {
         Jobs {
             queue: Queue::new(),
         }
@@ -32,21 +32,23 @@ impl Jobs {
     }
 
     /// Install exactly this package.
-    pub fn install_solvable(&mut self, id: SolvableId) {
+    pub(crate) fn install_solvable(&mut self, id: SolvableId) {
         self.push(ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE, id.0);
     }
 
     /// Install this package if that does not make the job unsolvable; the
     /// solver drops weak jobs it cannot satisfy instead of reporting them.
-    pub fn install_solvable_weak(&mut self, id: SolvableId) {
+    #[cfg(test)]
+    pub(crate) fn install_solvable_weak(&mut self, id: SolvableId) {
         self.push(
             ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE | ffi::SOLVER_WEAK,
             id.0,
         );
     }
 
-    /// Like [`Jobs::install_solvable_weak`], but the job does not relax the
-    /// arch policy: an explicit install of a package normally lifts the
+    /// Install this package if that does not make the job unsolvable (a
+    /// weak job: dropped, not reported, when it cannot be met), without
+    /// relaxing the arch policy: an explicit install of a package normally lifts the
     /// infarch rules for its name (so `foo.i686` may be installed next to
     /// an available `foo.x86_64`), and with many jobs in one solve that
     /// would leak to every package depending on `foo`.
@@ -56,20 +58,7 @@ impl Jobs {
         self.push(how, id.0);
     }
 
-    /// Install one of the packages that provide `dep`.
-    pub fn install_provides(&mut self, dep: DepId) {
-        self.push(ffi::SOLVER_INSTALL | ffi::SOLVER_SOLVABLE_PROVIDES, dep.0);
-    }
-
-    pub fn len(&self) -> usize {
-        self.queue.as_slice().len() / 2
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.queue.clear();
     }
 
@@ -79,7 +68,6 @@ impl Jobs {
             let (how, what) = (job[0] as u32, job[1]);
             match how & ffi::SOLVER_SELECTMASK {
                 ffi::SOLVER_SOLVABLE => pool.check_solvable(SolvableId(what)),
-                ffi::SOLVER_SOLVABLE_PROVIDES => pool.check_dep(DepId(what)),
                 other => unreachable!("Jobs only builds known selections, got {other}"),
             }
         }
@@ -88,16 +76,16 @@ impl Jobs {
 
 /// One reason a job cannot be solved.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// The rules involved, as libsolv words them: "nothing provides bar
     /// needed by foo-1-1.noarch", "package a-1-1.noarch conflicts with b
     /// provided by b-1-1.noarch", ...
-    pub rules: Vec<String>,
+    pub(crate) rules: Vec<String>,
 }
 
 /// A libsolv solver over a pool it borrows, so the pool can neither change
 /// nor go away while the solver lives. Reusable for many solves.
-pub struct Solver<'pool> {
+pub(crate) struct Solver<'pool> {
     raw: NonNull<ffi::Solver>,
     pool: &'pool Pool,
 }
@@ -112,7 +100,7 @@ impl Drop for Solver<'_> {
 
 impl<'pool> Solver<'pool> {
     /// A solver that leaves recommended packages out.
-    pub fn new(pool: &'pool Pool) -> Solver<'pool> {
+    pub(crate) fn new(pool: &'pool Pool) -> Solver<'pool> {
         pool.ensure_whatprovides();
         // Safe because the pool is valid and its whatprovides index built.
         let raw = NonNull::new(unsafe { ffi::solver_create(pool.as_ptr()) })
@@ -129,7 +117,7 @@ impl<'pool> Solver<'pool> {
     }
 
     /// Solves `jobs` from an empty system; returns the number of problems.
-    pub fn solve(&mut self, jobs: &Jobs) -> usize {
+    pub(crate) fn solve(&mut self, jobs: &Jobs) -> usize {
         jobs.check(self.pool);
         // Safe because every id in the jobs belongs to the solver's pool
         // (checked above), and solver_solve only copies the job queue.
@@ -138,7 +126,7 @@ impl<'pool> Solver<'pool> {
     }
 
     /// The problems of the last solve, each with the rules behind it.
-    pub fn problems(&self) -> Vec<Problem> {
+    pub(crate) fn problems(&self) -> Vec<Problem> {
         let solv = self.raw.as_ptr();
         let mut rules = Queue::new();
         let mut problems = Vec::new();
@@ -178,7 +166,7 @@ impl<'pool> Solver<'pool> {
     }
 
     /// The packages the last solve installs, in id order.
-    pub fn new_solvables(&self) -> Vec<SolvableId> {
+    pub(crate) fn new_solvables(&self) -> Vec<SolvableId> {
         let mut decisions = Queue::new();
         // Safe because the solver is valid; the decisions are copied into
         // the queue.
@@ -199,25 +187,25 @@ impl<'pool> Solver<'pool> {
 #[cfg(test)]
 pub(super) mod test {
     use super::*;
-    use crate::libsolv::{Rel, RepoId, SolvableSpec};
+    use crate::libsolv::{DepId, Rel, RepoId, SolvableSpec};
 
     /// Builds small pools from one-line package descriptions:
     /// `"name-evr.arch R:dep R:dep P:dep C:dep O:dep"` where a dep is
     /// `name` or `name>=evr` (`<`, `<=`, `=`, `>=`, `>`), or a rich dep
     /// `(a or b)` / `(a and b)` / `(a if b)` without spaces inside names.
     pub(crate) struct TestPool {
-        pub pool: Pool,
-        pub repo: RepoId,
+        pub(crate) pool: Pool,
+        pub(crate) repo: RepoId,
     }
 
     impl TestPool {
-        pub fn new(arch: &str) -> TestPool {
+        pub(crate) fn new(arch: &str) -> TestPool {
             let mut pool = Pool::new(arch).unwrap();
             let repo = pool.add_repo("test").unwrap();
             TestPool { pool, repo }
         }
 
-        pub fn dep(&mut self, text: &str) -> DepId {
+        pub(crate) fn dep(&mut self, text: &str) -> DepId {
             let text = text.trim();
             if let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
                 // Split at the first top-level operator word.
@@ -261,7 +249,7 @@ pub(super) mod test {
         }
 
         /// Adds `name-version-release.arch` with its self-provide.
-        pub fn add(&mut self, line: &str) -> SolvableId {
+        pub(crate) fn add(&mut self, line: &str) -> SolvableId {
             // Rich deps may contain spaces; they are written with `_` here.
             let mut parts = line.split_whitespace();
             let nevra = parts.next().unwrap();
@@ -388,7 +376,6 @@ pub(super) mod test {
         for p in [a, b, broken] {
             jobs.install_solvable_weak(p);
         }
-        assert_eq!(jobs.len(), 3);
         assert_eq!(solver.solve(&jobs), 0);
         let installed = solver.new_solvables();
         assert!(!installed.contains(&broken));
