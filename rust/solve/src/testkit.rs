@@ -218,7 +218,7 @@ pub(crate) fn write_repo(dir: &Path, id: &str, pkgs: &[Pkg]) -> Repo {
     strata_repodata::write_repodata(dir, &records, &[], &WriteOptions::default())
         .expect("writing a test repository");
     let location = dir.to_str().expect("a UTF-8 temporary path");
-    strata_repodata::load_repo(id, location, &LoadOptions { cache_dir: None })
+    strata_repodata::load_repo(id, location, &LoadOptions::default())
         .expect("loading a test repository")
 }
 
