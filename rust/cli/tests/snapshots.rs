@@ -78,14 +78,9 @@ impl Site {
         )
     }
 
-    /// Composes a definition of `examples/modules/` into the site's
-    /// registry and `out/`.
+    /// Composes `examples/modules/MODULE.yaml`.
     fn compose(&self, module: &str) -> String {
-        let definition = format!("examples/modules/{module}.yaml");
-        let mut args = vec!["compose", "module", &definition, "--out", "out"];
-        args.extend(["--cache-dir", "cache"]);
-        args.extend(REGISTRY);
-        self.run(&args)
+        self.run(&compose_args(&format!("examples/modules/{module}.yaml")))
     }
 
     /// Writes `examples/modules/NAME.yaml`.
@@ -173,6 +168,19 @@ fn with_registry<'a>(args: &[&'a str]) -> Vec<&'a str> {
     args.iter().copied().chain(REGISTRY).collect()
 }
 
+/// `compose module DEFINITION` into the site's `out/`, `cache/` and registry.
+fn compose_args(definition: &str) -> Vec<&str> {
+    with_registry(&[
+        "compose",
+        "module",
+        definition,
+        "--out",
+        "out",
+        "--cache-dir",
+        "cache",
+    ])
+}
+
 #[test]
 fn help() {
     let site = Site::new();
@@ -216,42 +224,22 @@ fn repoclosure() {
 #[test]
 fn compose_module() {
     let site = Site::new();
-    let args = |module| {
-        let mut a = vec!["compose", "module", module, "--out", "out"];
-        a.extend(["--cache-dir", "cache"]);
-        a.extend(REGISTRY);
-        a
-    };
-    snapshot!(
-        site,
-        "compose_module",
-        &args("examples/modules/apache.yaml")
-    );
-    let json: Vec<&str> = args("examples/modules/apache.yaml")
-        .into_iter()
-        .chain(["--json"])
-        .collect();
+    let apache = compose_args("examples/modules/apache.yaml");
+    snapshot!(site, "compose_module", &apache);
+    let json: Vec<&str> = apache.iter().copied().chain(["--json"]).collect();
     snapshot!(site, "compose_module_json", &json);
     // A stack: php over apache's last good compose.
     snapshot!(
         site,
         "compose_module_stack",
-        &args("examples/modules/php.yaml")
+        &compose_args("examples/modules/php.yaml")
     );
 }
 
 #[test]
 fn compose_module_gate_failure() {
     let site = Site::new();
-    let mut args = vec![
-        "compose",
-        "module",
-        "examples/modules/apache-lua.yaml",
-        "--out",
-        "out",
-    ];
-    args.extend(["--cache-dir", "cache"]);
-    args.extend(REGISTRY);
+    let mut args = compose_args("examples/modules/apache-lua.yaml");
     snapshot!(site, "compose_module_gate_failure", &args);
     args.push("--json");
     snapshot!(site, "compose_module_gate_failure_json", &args);
@@ -281,10 +269,11 @@ data:
 fn compose_module_definition_error() {
     let site = Site::new();
     site.write_definition("bad", BAD_DEFINITION);
-    let mut args = vec!["compose", "module", "examples/modules/bad.yaml"];
-    args.extend(["--out", "out", "--cache-dir", "cache"]);
-    args.extend(REGISTRY);
-    snapshot!(site, "compose_module_definition_error", &args);
+    snapshot!(
+        site,
+        "compose_module_definition_error",
+        &compose_args("examples/modules/bad.yaml")
+    );
 }
 
 #[test]
