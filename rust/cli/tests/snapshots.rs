@@ -117,9 +117,18 @@ impl Site {
         s.add_filter(r#""start_time": \d+"#, r#""start_time": [TICKS]"#);
         s.add_filter(r"process \d+ on", "process [PID] on");
         s.add_filter(r"started at tick \d+", "started at tick [TICKS]");
+        s.add_filter(r#""host": "[^"]*""#, r#""host": "[HOST]""#);
         if let Some(here) = Owner::current() {
             let word = |text: &str| format!(r"\b{}\b", regex::escape(text));
-            s.add_filter(&word(&here.host), "[HOST]");
+            // Only where a host name stands: a short one (`out`, `cache`)
+            // could be a word of the output too.
+            let host = regex::escape(&here.host);
+            s.add_filter(&format!(r" on {host}\b"), " on [HOST]");
+            s.add_filter(&format!(r"\({host}\)"), "([HOST])");
+            s.add_filter(
+                &format!(r": {host} has restarted"),
+                ": [HOST] has restarted",
+            );
             s.add_filter(&word(&here.boot_id), "[BOOT_ID]");
             if let Some(ns) = here.pid_namespace {
                 s.add_filter(&word(&ns.to_string()), "[PID_NAMESPACE]");
