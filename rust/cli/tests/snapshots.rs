@@ -346,44 +346,30 @@ fn registry_views() {
     ] {
         expect_exit(&site.compose(module), code);
     }
-    snapshot!(site, "composes_list", &with_registry(&["composes", "list"]));
-    snapshot!(
-        site,
-        "composes_list_json",
-        &with_registry(&["composes", "list", "--json"])
-    );
-    snapshot!(
-        site,
-        "composes_list_failed",
-        &with_registry(&["composes", "list", "apache-lua", "--state", "failed"])
-    );
-    snapshot!(
-        site,
-        "composes_show",
-        &with_registry(&["composes", "show", "php-8.2-20251124.n.0"])
-    );
-    snapshot!(
-        site,
-        "composes_show_failed",
-        &with_registry(&["composes", "show", "apache-lua-2.4-20251124.n.0"])
-    );
-    snapshot!(site, "latest", &with_registry(&["latest", "php:8.2"]));
-    snapshot!(
-        site,
-        "latest_json",
-        &with_registry(&["latest", "apache:2.4", "--json"])
-    );
-    snapshot!(
-        site,
-        "latest_none",
-        &with_registry(&["latest", "apache-lua:2.4"])
-    );
-    snapshot!(site, "tree", &with_registry(&["tree", "php:8.2"]));
-    snapshot!(
-        site,
-        "tree_json",
-        &with_registry(&["tree", "php:8.2", "--json"])
-    );
+    let views: [(&str, &[&str]); 10] = [
+        ("composes_list", &["composes", "list"]),
+        ("composes_list_json", &["composes", "list", "--json"]),
+        (
+            "composes_list_failed",
+            &["composes", "list", "apache-lua", "--state", "failed"],
+        ),
+        (
+            "composes_show",
+            &["composes", "show", "php-8.2-20251124.n.0"],
+        ),
+        (
+            "composes_show_failed",
+            &["composes", "show", "apache-lua-2.4-20251124.n.0"],
+        ),
+        ("latest", &["latest", "php:8.2"]),
+        ("latest_json", &["latest", "apache:2.4", "--json"]),
+        ("latest_none", &["latest", "apache-lua:2.4"]),
+        ("tree", &["tree", "php:8.2"]),
+        ("tree_json", &["tree", "php:8.2", "--json"]),
+    ];
+    for (name, args) in views {
+        snapshot!(site, name, &with_registry(args));
+    }
 }
 
 #[test]
