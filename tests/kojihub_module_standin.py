@@ -7,8 +7,12 @@ shapes and fault messages of:
 - `convert_value(value, cast=None, message=None, exc_type=koji.ParameterError,
   none_allowed=False, check_only=False)`
 - `make_task(method, arglist, **opts)` (channel, priority, owner, arch,
-  assign): the request is XML-RPC encoded as the hub stores it; an unknown
-  channel is "No such channel: X"; returns the task ID. New tasks are FREE.
+  parent, label): the request is XML-RPC encoded as the hub stores it; an
+  unknown channel is "No such channel: X"; a subtask's parent must be OPEN
+  ("Parent task (id N) is not open") and gives it its owner, arch, channel
+  (the default channel policy: the requested channel, else the parent's,
+  else default) and its priority less one; returns the task ID. New tasks
+  are FREE.
 - `get_build(buildInfo, strict=False)` (ID, NVR string or name/version/
   release map; "No such build: ..." when strict), `new_build(data,
   strict=False)` ("Existing build found: NVR (id=N)" when strict; owner
@@ -20,7 +24,9 @@ shapes and fault messages of:
   event=None, blocked=False)` ("No such tagInfo: X")
 - `Task(id)`: `verifyHost(host_id=None)`, `assertHost(host_id)` ("host H
   does not own task T"), `getOwner()`, `getInfo(strict=True, request=False)`,
-  `getRequest()`, `getResult()`
+  `getChildren(request=False)`, `getRequest()`, `getResult(raise_fault=True)`
+  ("Task N is canceled", "Task N is not finished"; a failed task's fault is
+  raised, or with raise_fault=False returned as {faultCode, faultString})
 - the session (`context.session`, kojihub.auth.Session): `logged_in`,
   `user_id`, `host_id`, `user_data`, `hasPerm(name)`, `assertPerm(name)`
   ("NAME permission required (logged in as USER)"), `assertLogin()`
@@ -97,8 +103,8 @@ class FakeHub:
                            "status": 0, "usertype": 0}
         return self.users[uid]
 
-    def add_host(self, name, channels=("default",), arches="x86_64"):
-        user = self.add_user(name)
+    def add_host(self, name, channels=("default",), arches="x86_64", password="pw"):
+        user = self.add_user(name, password=password)
         user["usertype"] = 1
         hid = len(self.hosts) + 1
         self.hosts[hid] = {"id": hid, "name": name, "user_id": user["id"], "arches": arches,
@@ -176,25 +182,40 @@ class FakeHub:
         self.convert_value(method, cast=str, check_only=True)
         if "priority" in opts:
             opts["priority"] = self.convert_value(opts["priority"], cast=int)
+        parent = None
+        if opts.get("parent") is not None:
+            parent = self.tasks.get(self.convert_value(opts["parent"], cast=int))
+            if parent is None:
+                raise koji.GenericError("Invalid parent task: %(parent)s" % opts)
+            if parent["state"] != TASK["OPEN"]:
+                raise koji.GenericError("Parent task (id %(parent)s) is not open" % opts)
+            opts.setdefault("priority", parent["priority"] - 1)
+            for f in ("owner", "arch"):
+                opts.setdefault(f, parent[f])
         opts.setdefault("priority", koji.PRIO_DEFAULT)
         opts.setdefault("arch", "noarch")
         if "owner" not in opts:
             if not context.session.logged_in:
                 raise koji.GenericError("task must have an owner")
             opts["owner"] = context.session.user_id
-        channel = opts.get("channel", "default")
-        chan = next((c for c in self.channels.values() if c["name"] == channel), None)
-        if chan is None:
-            raise koji.GenericError("No such channel: %s" % channel)
-        if not chan["enabled"]:
-            raise koji.GenericError("Channel %s is disabled." % channel)
+        if "channel" in opts or parent is None:
+            channel = opts.get("channel", "default")
+            chan = next((c for c in self.channels.values() if c["name"] == channel), None)
+            if chan is None:
+                raise koji.GenericError("No such channel: %s" % channel)
+            if not chan["enabled"]:
+                raise koji.GenericError("Channel %s is disabled." % channel)
+        else:
+            chan = self.channels[parent["channel_id"]]
         # the hub stores the request XML-RPC encoded: it must be encodable
         request = koji.xmlrpcplus.dumps(tuple(arglist), methodname=method, allow_none=1)
         tid = len(self.tasks) + 1
         self.tasks[tid] = {"id": tid, "state": TASK["FREE"], "method": method,
                            "arch": opts["arch"], "priority": opts["priority"],
                            "owner": opts["owner"], "channel_id": chan["id"], "host_id": None,
-                           "parent": None, "label": None, "waiting": None, "awaited": None,
+                           "parent": parent and parent["id"],
+                           "label": opts.get("label") if parent else None,
+                           "waiting": None, "awaited": None,
                            "weight": 1.0, "create_ts": 1764000000.0 + tid, "start_ts": None,
                            "completion_ts": None, "create_time": "2026-11-25 08:00:00",
                            "start_time": None, "completion_time": None,
@@ -327,11 +348,24 @@ class Task:
             info["request"] = self.getRequest()
         return info
 
-    def getResult(self):
-        t = _hub().tasks[self.id]
-        if t["result"] is None:
+    def getChildren(self, request=False):
+        return [Task(t["id"]).getInfo(request=request) for t in _hub().tasks.values()
+                if t["parent"] == self.id]
+
+    def getResult(self, raise_fault=True):
+        t = _hub().tasks.get(self.id)
+        if t is None:
+            raise koji.GenericError("No such task")
+        if t["state"] == TASK["CANCELED"]:
+            raise koji.GenericError("Task %i is canceled" % self.id)
+        if t["state"] not in (TASK["CLOSED"], TASK["FAILED"]):
             raise koji.GenericError("Task %i is not finished" % self.id)
-        return koji.xmlrpcplus.loads(t["result"])[0][0]
+        try:
+            return koji.xmlrpcplus.loads(t["result"])[0][0]
+        except koji.xmlrpcplus.Fault as fault:
+            if raise_fault:
+                raise
+            return {"faultCode": fault.faultCode, "faultString": fault.faultString}
 
 
 def _forward(name):

@@ -33,16 +33,24 @@ the koji CLI needs for plugin commands and `watch_tasks`:
   `-Callnum` headers (or, for old clients, the same as query arguments);
   a wrong password is an AuthError fault (1002). `logout(session_id=None)`,
   `getLoggedInUser()`, `hasPerm(perm, strict=False)`, `getAPIVersion()`.
-- Uploads: an `application/octet-stream` POST is a `rawUpload` chunk (query
-  arguments filename, filepath, fileverify, offset, overwrite), written
-  under `koji.pathinfo.work()/filepath/filename`, answered `{size,
-  fileverify, offset, hexdigest}` (adler32) as kojihub.handle_upload does;
+- Uploads, as kojihub.handle_upload, get_upload_path and checkUpload do:
+  an `application/octet-stream` POST is a `rawUpload` chunk (query
+  arguments filename, filepath, fileverify, offset, overwrite; login
+  required), written to `koji.pathinfo.work()/filepath/filename`: offset -1
+  appends, `overwrite` truncates at the offset, offset 0 onto an existing
+  file without `overwrite` is "upload path exists"; without `overwrite` the
+  file must end where the chunk does. Answered `{size, fileverify, offset[,
+  hexdigest]}` (adler32, md5 or sha256 of the chunk). Paths: no `/` or
+  leading `.` in the name, no `..` or absolute folder; `tasks/N/TASK_ID`
+  only for the host running that open task; any other folder belongs to
+  the user who first uploaded into it (its `.user` file).
   `checkUpload(path, name, verify=None, tail=None, volume=None)` returns
-  `{size, mtime[, sumlength, hexdigest]}` or None.
-- Tasks: `getTaskInfo(task_id, request=False, strict=False)` (an ID or a
-  list of IDs), `getTaskChildren(task_id, request=False, strict=False)`
-  (moduleCompose has no subtasks here: []), `getTaskResult(taskId,
-  raise_fault=True)` (a failed task's fault is raised as the hub does),
+  None for a missing file, else `{size, mtime[, sumlength, hexdigest]}`,
+  the digest of the last `tail` bytes when given.
+- Tasks, as kojihub's Task: `getTaskInfo(task_id, request=False,
+  strict=False)` (an ID or a list of IDs), `getTaskChildren(task_id,
+  request=False, strict=False)`, `getTaskResult(taskId, raise_fault=True)`
+  (a failed task's fault is raised, or returned as a dict),
   `listTaskOutput(taskID, stat=False, all_volumes=False, strict=False)`,
   `getHost(hostInfo, strict=False, event=None)`.
 - The plugin's exports, run with `context.session` set to the caller as the
@@ -53,16 +61,23 @@ the koji CLI needs for plugin commands and `watch_tasks`:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import stat
 import threading
 import urllib.parse
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 from xmlrpc.client import Fault
 
+import koji
+import koji.util
 from koji import xmlrpcplus
+from koji.context import context
 
 GENERIC_ERROR = 1000
+AUTH_ERROR = 1002
+AUTH_EXPIRED = 1015
 READY = 1
 
 
@@ -186,7 +201,6 @@ class Hub:
         return None
 
     def getAPIVersion(self):
-        import koji
         return koji.API_VERSION
 
     def getLoggedInUser(self):
@@ -197,69 +211,128 @@ class Hub:
                 "krb_principals": [], "authtype": 0}
 
     def hasPerm(self, perm, strict=False):
-        from koji.context import context
         return context.session.hasPerm(perm)
 
-    # -- uploads (kojihub.handle_upload, checkUpload)
-    def _upload_path(self, path, name, create=False):
-        import koji
-        if os.path.isabs(path) or ".." in path.split("/") or "/" in name or name in ("", "..", "."):
-            raise Fault(GENERIC_ERROR, "Invalid upload path: %s/%s" % (path, name))
-        d = os.path.join(koji.pathinfo.work(), path)
+    # -- uploads (kojihub.handle_upload, get_upload_path, checkUpload)
+    def _upload_path(self, reldir, name, create=False):
+        folder, base = os.path.split(name)
+        if folder or base.startswith("."):
+            raise koji.GenericError("Invalid upload filename: %s" % name)
+        norm = os.path.normpath(reldir)
+        if not reldir or norm.startswith(".."):
+            raise koji.GenericError("Invalid upload directory: %s" % reldir)
+        parts = norm.split("/")
+        check_user = True
+        if create and parts[0] == "tasks":
+            if len(parts) < 3 or not parts[2].isdigit():
+                raise koji.GenericError("Invalid task upload directory: %s" % reldir)
+            # only the host running this task may write here
+            import kojihub_module_standin as khs
+            khs.Task(int(parts[2])).assertHost(self._host_id())
+            check_user = False
+        udir = koji.util.joinpath(koji.pathinfo.work(), norm)
         if create:
-            os.makedirs(d, exist_ok=True)
-        return os.path.join(d, name)
+            koji.ensuredir(udir)
+            if check_user:
+                owner = os.path.join(udir, ".user")
+                if os.path.exists(owner):
+                    with open(owner) as f:
+                        if int(f.read()) != context.session.user_id:
+                            raise koji.GenericError(
+                                "Invalid upload directory, not owner: %s" % reldir)
+                else:
+                    with open(owner, "w") as f:
+                        f.write(str(context.session.user_id))
+        return os.path.join(udir, base)
+
+    def _host_id(self):
+        """The host of this session (kojihub's Host().id)."""
+        if context.session.host_id is None:
+            raise koji.ActionNotAllowed("host login required")
+        return context.session.host_id
 
     def _raw_upload(self, query, body: bytes):
-        import koji.util
-        self._query = query
         self._resolve_session()
         self.calls.append(("rawUpload", [query.get("filepath"), query.get("filename")], {}))
         if self._caller is None:
-            raise Fault(1004, "you must be logged-in to upload a file")
-        fn = self._upload_path(query.get("filepath", ""), query["filename"], create=True)
+            raise koji.ActionNotAllowed("you must be logged-in to upload a file")
+        verify = query.get("fileverify", "")
+        overwrite = query.get("overwrite", "")
         offset = int(query.get("offset", "0"))
-        mode = "r+b" if os.path.exists(fn) else "wb"
-        with open(fn, mode) as f:
-            if query.get("overwrite"):
+        fn = self._upload_path(query.get("filepath", ""), query["filename"], create=True)
+        try:
+            st = os.lstat(fn)
+        except FileNotFoundError:
+            st = None
+        if st:
+            if stat.S_ISLNK(st.st_mode):
+                raise koji.GenericError("destination is a symlink: %s" % fn)
+            if not stat.S_ISREG(st.st_mode):
+                raise koji.GenericError("destination not a file: %s" % fn)
+            if offset == 0 and not overwrite:
+                raise koji.GenericError("upload path exists: %s" % fn)
+        with open(os.open(fn, os.O_RDWR | os.O_CREAT, 0o666), "r+b") as f:
+            if offset == -1:
+                offset = f.seek(0, os.SEEK_END)
+            elif overwrite:
                 f.truncate(offset)
-            f.seek(offset)
+                f.seek(offset)
+            else:
+                # a retried chunk may land on what is there already
+                f.seek(offset)
             f.write(body)
-        ret = {"size": len(body), "fileverify": query.get("fileverify", ""), "offset": offset}
-        if query.get("fileverify"):
-            ret["hexdigest"] = koji.util.adler32_constructor(body).hexdigest()
+            if not overwrite:
+                end = f.seek(0, os.SEEK_END)
+                if end != offset + len(body):
+                    raise koji.GenericError("Incorrect upload length for %s - Expected %s, "
+                                            "actual %s" % (fn, offset + len(body), end))
+        ret = {"size": len(body), "fileverify": verify, "offset": offset}
+        if verify:
+            ret["hexdigest"] = _verify_class(verify)(body).hexdigest()
         return ret
 
     def checkUpload(self, path, name, verify=None, tail=None, volume=None):
-        import koji.util
         fn = self._upload_path(path, name)
-        if not os.path.exists(fn):
+        try:
+            f = open(fn, "rb")
+        except FileNotFoundError:
             return None
-        st = os.stat(fn)
-        data = {"size": st.st_size, "mtime": st.st_mtime}
-        if verify:
-            with open(fn, "rb") as f:
-                body = f.read()
-            data["sumlength"] = len(body)
-            data["hexdigest"] = koji.util.adler32_constructor(body).hexdigest()
+        with f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise koji.GenericError("Not a regular file: %s" % fn)
+            data = {"size": st.st_size, "mtime": st.st_mtime}
+            if verify:
+                chksum = _verify_class(verify)()
+                if tail is not None:
+                    if tail < 0:
+                        raise koji.GenericError("Invalid tail value: %r" % tail)
+                    f.seek(max(st.st_size - tail, 0))
+                length = 0
+                for chunk in iter(lambda: f.read(65536), b""):
+                    length += len(chunk)
+                    chksum.update(chunk)
+                data["sumlength"] = length
+                data["hexdigest"] = chksum.hexdigest()
         return data
 
     # -- tasks, for watch_tasks
     def getTaskInfo(self, task_id, request=False, strict=False):
         import kojihub_module_standin as khs
-        if isinstance(task_id, list):
-            return [self.getTaskInfo(t, request=request, strict=strict) for t in task_id]
-        return khs.Task(task_id).getInfo(strict=strict, request=request)
+        if isinstance(task_id, (list, tuple)):
+            return [khs.Task(t).getInfo(strict, request) for t in task_id]
+        return khs.Task(task_id).getInfo(strict, request)
 
     def getTaskChildren(self, task_id, request=False, strict=False):
-        if task_id not in self.koji_hub.tasks:
-            if strict:
-                raise Fault(GENERIC_ERROR, "No such task: %s" % task_id)
-        return [dict(t) for t in self.koji_hub.tasks.values() if t["parent"] == task_id]
+        import kojihub_module_standin as khs
+        task = khs.Task(task_id)
+        if strict:
+            task.getInfo(strict=True)
+        return task.getChildren(request=request)
 
     def getTaskResult(self, taskId, raise_fault=True):
         import kojihub_module_standin as khs
-        return khs.Task(taskId).getResult()
+        return khs.Task(taskId).getResult(raise_fault=raise_fault)
 
     def listTaskOutput(self, taskID, stat=False, all_volumes=False, strict=False):
         return {}
@@ -270,31 +343,52 @@ class Hub:
             raise Fault(GENERIC_ERROR, "No such host: %s" % hostInfo)
         return {k: v for k, v in h.items() if k != "channels"} if h else None
 
+    # -- dispatch, as kojixmlrpc's
+    SETUP_ONLY = ("add_tag", "tag_build", "untag_build", "new_repo")
+
+    def _function(self, method):
+        """What serves METHOD: a plugin export or an API method of this hub."""
+        if method in self.exports:
+            return self.exports[method]
+        fn = getattr(self, method, None)
+        if fn is None or not callable(fn) or method.startswith("_") or method in self.SETUP_ONLY:
+            raise koji.GenericError(f"Invalid method: {method}")
+        return fn
+
     def _dispatch(self, method, params):
-        import koji
         args, opts = decode_args(params)
         self.calls.append((method, args, opts))
+        return _as_fault(lambda: self._call(method, args, opts))
+
+    def _call(self, method, args, opts):
         if self.koji_hub is not None:
             self._resolve_session()
-        if method in self.exports:
-            fn = self.exports[method]
-        else:
-            fn = getattr(self, method, None)
-            if fn is None or method.startswith("_") or method in SETUP_ONLY:
-                raise Fault(GENERIC_ERROR, f"Invalid method: {method}")
-        try:
-            return fn(*args, **opts)
-        except Fault:
-            raise
-        except koji.GenericError as e:
-            raise Fault(e.faultCode, str(e))
-        except Exception as e:  # kojixmlrpc: "%s: %s" % (e_class, e)
-            raise Fault(1, "%s: %s" % (type(e), e))
+        return self._function(method)(*args, **opts)
 
 
-SETUP_ONLY = ("add_tag", "tag_build", "untag_build", "new_repo")
-AUTH_ERROR = 1002
-AUTH_EXPIRED = 1015
+def _as_fault(call):
+    """CALL's result; a koji exception becomes a fault with its code and
+    message, anything else a fault naming the exception (kojixmlrpc's
+    _log_exception without KojiDebug)."""
+    try:
+        return call()
+    except Fault:
+        raise
+    except koji.GenericError as e:
+        raise Fault(e.faultCode, str(e))
+    except Exception as e:  # kojixmlrpc: "%s: %s" % (e_class, e)
+        raise Fault(1, "%s: %s" % (type(e), e))
+
+
+def _verify_class(verify):
+    """kojihub.get_verify_class: the checksum a `fileverify` names."""
+    if verify == "md5":
+        return hashlib.md5
+    if verify == "adler32":
+        return koji.util.adler32_constructor
+    if verify == "sha256":
+        return hashlib.sha256
+    raise koji.GenericError("Unsupported verify type: %s" % verify)
 
 
 class _Handler(SimpleXMLRPCRequestHandler):
@@ -307,11 +401,15 @@ class _Handler(SimpleXMLRPCRequestHandler):
         hub = self.server.instance
         parsed = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parsed.query))
+        # the session of this request, in its headers (or, from old clients,
+        # its query)
+        hub._headers = self.headers  # case-insensitive .get
+        hub._query = query
         if self.headers.get("Content-Type") == "application/octet-stream":
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                resp = xmlrpcplus.dumps((hub._raw_upload(query, body),), methodresponse=1,
-                                        allow_none=1)
+                resp = xmlrpcplus.dumps((_as_fault(lambda: hub._raw_upload(query, body)),),
+                                        methodresponse=1, allow_none=1)
             except Fault as f:
                 resp = xmlrpcplus.dumps(f, methodresponse=1, allow_none=1)
             data = resp.encode()
@@ -321,8 +419,6 @@ class _Handler(SimpleXMLRPCRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
-        hub._headers = self.headers  # case-insensitive .get
-        hub._query = query
         super().do_POST()
 
 

@@ -30,7 +30,8 @@ import pytest
 import yaml
 
 import composekit as ck
-from kojid_standin import CLOSED, FAILED, BuilderHub, BuilderHubServer
+from kojid_standin import CLOSED, FAILED, BuilderHub
+from kojihub_standin import HubServer
 from test_compose_koji import make_repo, make_topdir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "koji_plugin" / "builder"))
@@ -105,9 +106,10 @@ def definition(packages=("httpd", "httpd-tools", "mod_ssl"), **extra):
 # -- the site: hub stand-in, topdir, kojid options, plugin configuration
 
 class Site:
-    def __init__(self, strata_bin, root: Path, hub: BuilderHub, server: BuilderHubServer, gitsrv):
+    def __init__(self, strata_bin, root: Path, hub: BuilderHub, server: HubServer, gitsrv):
         self.root, self.hub, self.server, self.git = root, hub, server, gitsrv
-        self.top = Path(hub.workdir).parent
+        self.top = Path(koji.pathinfo.topdir)
+        self.work = Path(koji.pathinfo.work())
         self.strata = ck.Site(strata_bin, root / "strata")
         with open(self.strata.config, "a") as f:
             f.write('[koji]\nhub = "%s"\ntopurl = "%s"\n' % (server.url, self.top))
@@ -125,21 +127,30 @@ class Site:
                                                        "use_fast_upload": True})
         assert self.session.login()
 
+    def open_task(self, params):
+        """A moduleCompose task as the hub's moduleBuild makes it, opened on
+        HOST as the scheduler and kojid do."""
+        fake = self.hub.koji_hub
+        task_id = fake.make_task("moduleCompose", params, owner=fake.user("packager")["id"],
+                                 channel="strata")
+        fake.open_task(task_id, HOST)
+        return task_id
+
     def run_task(self, src, opts=None):
         """Creates the task as the hub's moduleBuild does and runs it as
         kojid does; returns the task as the hub has it afterwards."""
         params = koji.encode_args(src, opts) if opts is not None else [src]
-        task_id = self.hub.make_task("moduleCompose", params, host=HOST, channel_id=2)
+        task_id = self.open_task(params)
         cls = handler_class(strata_builder, "moduleCompose")
         strata_builder.CONFIG_FILE = str(self.conf)
         handler = cls(task_id, "moduleCompose", params, self.session, self.options)
         assert handler.weight() == 1.5
         manager = types.SimpleNamespace(session=self.session, logger=logging.getLogger("test.kojid"))
         koji.daemon.TaskManager.runTask(manager, handler)
-        return self.hub.tasks[task_id]
+        return self.hub.task(task_id)
 
     def uploaded(self, task_id) -> Path:
-        return Path(self.hub.workdir) / koji.pathinfo.taskrelpath(task_id)
+        return self.work / koji.pathinfo.taskrelpath(task_id)
 
 
 def _list(site, registry: Path):
@@ -151,15 +162,15 @@ def _list(site, registry: Path):
 def site(strata_bin, tmp_path):
     top = make_topdir(tmp_path)
     (top / "work").mkdir()
-    hub = BuilderHub(top / "work")
-    hub.add_host(HOST)
-    hub.add_user("packager")
+    hub = BuilderHub(top)
+    hub.koji_hub.add_host(HOST, channels=["strata"], password="host-password")
+    hub.koji_hub.add_user("packager", password="user-password")
     hub.add_tag(TAG)
     hub.tag_build(TAG, "httpd", "2.4.57", "1.fc40")
     repo = hub.new_repo(TAG)
     make_repo(top, TAG, repo["id"], [("httpd", "2.4.57", "1.fc40")])
     gitsrv = GitServer(tmp_path / "git")
-    with BuilderHubServer(hub) as srv:
+    with HubServer(hub) as srv:
         s = Site(strata_bin, tmp_path, hub, srv, gitsrv)
         yield s
     gitsrv.close()
@@ -211,7 +222,7 @@ def test_scratch_compose_uses_a_task_local_registry(site):
     assert list(site.shared_out.iterdir()) == []
     # the scratch compose went to the task output
     up = site.uploaded(task["id"])
-    repo = Path(site.hub.workdir) / res["repos"]["x86_64"]
+    repo = site.work / res["repos"]["x86_64"]
     assert up in repo.parents and (repo / "repodata" / "repomd.xml").is_file()
     assert next(repo.rglob("httpd-2.4.57-1.fc40.x86_64.rpm")).is_file()
 
@@ -279,13 +290,13 @@ def test_wait_builds_waits_for_the_repo_in_a_waitrepo_subtask(site):
         site.hub.tag_build(TAG, "httpd", "2.4.58", "1.fc40")
         repo = site.hub.new_repo(TAG)
         make_repo(top, TAG, repo["id"], [("httpd", "2.4.57", "1.fc40"), ("httpd", "2.4.58", "1.fc40")])
-        site.hub.finish_task(task["id"], repo)
+        site.hub.koji_hub.close_task(task["id"], repo)
 
     site.hub.on_subtask["waitrepo"] = another_builder
     rev = site.git.commit({"apache.yaml": definition()})
     task = site.run_task(site.git.url("apache.yaml", rev), {"wait_builds": ["httpd-2.4.58-1.fc40"]})
     assert task["state"] == CLOSED, task["result"]
-    subs = [t for t in site.hub.tasks.values() if t["parent"] == task["id"]]
+    subs = [t for t in site.hub.koji_hub.tasks.values() if t["parent"] == task["id"]]
     assert [(t["method"], t["label"], t["state"]) for t in subs] == [("waitrepo", "waitrepo", CLOSED)]
     names = [c[0] for c in site.hub.calls]
     assert "host.taskSetWait" in names and "host.taskWait" in names and "host.taskWaitResults" in names
@@ -304,7 +315,7 @@ def test_bad_options_are_parameter_faults(site):
 def test_host_calls_need_the_host_running_the_task(site):
     user = koji.ClientSession(site.server.url, {"user": "packager", "password": "user-password"})
     assert user.login()
-    task_id = site.hub.make_task("moduleCompose", ["x"], host=HOST)
+    task_id = site.open_task(["x"])
     with pytest.raises(koji.ActionNotAllowed):
         user.moduleComposeImport(task_id, "apache-2.4-20261204.n.0")
     with pytest.raises(koji.ActionNotAllowed):
@@ -318,7 +329,7 @@ def test_wait_builds_already_in_the_repo_needs_no_subtask(site):
     rev = site.git.commit({"apache.yaml": definition()})
     task = site.run_task(site.git.url("apache.yaml", rev), {"wait_builds": ["httpd-2.4.57-1.fc40"]})
     assert task["state"] == CLOSED, task["result"]
-    assert [t for t in site.hub.tasks.values() if t["parent"] == task["id"]] == []
+    assert [t for t in site.hub.koji_hub.tasks.values() if t["parent"] == task["id"]] == []
     # checkForBuilds asked the tag, then a repo was requested and found
     names = [c[0] for c in site.hub.calls]
     assert "repo.request" in names and "host.subtask" not in names

@@ -3,7 +3,7 @@
 //! strata-compose and strata-registry. What only reads opens the registry
 //! read-only, and free text from it is printed escaped, one line a field.
 
-use super::composes::{one_line, open_read_only};
+use super::composes::{one_line, open_read_only, write_table};
 use super::{
     progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
     TreeArgs, ValidateArgs,
@@ -204,28 +204,30 @@ fn parse_module(spec: &str) -> (Option<String>, Option<String>) {
     }
 }
 
+/// `composes list` as a table; free text from the registry is escaped
+/// before it is measured, so the columns hold whatever it holds.
 fn print_table(out: &mut impl Write, recs: &[ComposeSummary]) -> std::io::Result<()> {
-    let w = recs.iter().map(|r| r.id.len()).max().unwrap_or(10).max(10);
-    writeln!(
+    let rows: Vec<Vec<String>> = recs
+        .iter()
+        .map(|r| {
+            vec![
+                one_line(&r.id).into_owned(),
+                r.state.to_string(),
+                fmt_time(r.started_at),
+                one_line(&format!(
+                    "{}:{}:{}:{}",
+                    r.name, r.stream, r.version, r.context
+                ))
+                .into_owned(),
+                one_line(&r.arches.join(",")).into_owned(),
+            ]
+        })
+        .collect();
+    write_table(
         out,
-        "{:<w$}  {:<8}  {:<20}  {:<16}  ARCHES",
-        "COMPOSE", "STATE", "STARTED", "NVSC"
-    )?;
-    for r in recs {
-        writeln!(
-            out,
-            "{:<w$}  {:<8}  {:<20}  {:<16}  {}",
-            r.id,
-            r.state.to_string(),
-            fmt_time(r.started_at),
-            one_line(&format!(
-                "{}:{}:{}:{}",
-                r.name, r.stream, r.version, r.context
-            )),
-            one_line(&r.arches.join(","))
-        )?;
-    }
-    Ok(())
+        &["COMPOSE", "STATE", "STARTED", "NVSC", "ARCHES"],
+        &rows,
+    )
 }
 
 fn fmt_time(t: i64) -> String {

@@ -51,6 +51,36 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Writes a table as `koji list-tagged` and `dnf list` do: each column as
+/// wide as its widest cell, header included, two spaces apart; the last
+/// column is not padded, so no line ends in blanks. Widths count
+/// characters, as `format!`'s padding does.
+pub fn write_table(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
     let mut registry = open_writable(&args.registry, &config)?;
@@ -229,6 +259,30 @@ fn output_json(
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn table_columns_are_as_wide_as_their_widest_cell() {
+        let rows = vec![
+            vec![
+                "a".to_owned(),
+                "apache-httpd-experimental:rawhide".to_owned(),
+                "x86_64".to_owned(),
+            ],
+            vec![
+                "über".to_owned(),
+                "php:8.2".to_owned(),
+                "x86_64,aarch64".to_owned(),
+            ],
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, &["ID", "NVSC", "ARCHES"], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "ID    NVSC                               ARCHES\n\
+             a     apache-httpd-experimental:rawhide  x86_64\n\
+             über  php:8.2                            x86_64,aarch64\n"
+        );
+    }
 
     #[test]
     fn one_line_escapes_what_could_start_a_line() {

@@ -510,6 +510,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes are for a terminal; in a log file or a pipe they
+        // are noise around the message.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Repoclosure(args) => run_repoclosure(args),

@@ -1,0 +1,127 @@
+"""The Koji hub stand-in's uploads against what kojihub does (as read in
+kojihub/kojihub.py: handle_upload, get_upload_path, checkUpload,
+uploadFile), through the real koji client library: the suites that use
+the stand-in (test_koji_cli.py, test_koji_builder.py) are only as good as
+this agreement."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import urllib.request
+import xmlrpc.client
+import zlib
+from pathlib import Path
+
+import koji
+import pytest
+
+from kojid_standin import BuilderHub
+from kojihub_standin import HubServer
+
+HOST = "builder-01.example.org"
+
+
+@pytest.fixture
+def hub(tmp_path):
+    hub = BuilderHub(tmp_path / "topdir")
+    hub.koji_hub.add_host(HOST, password="host-pw")
+    for user in ("alice", "bob"):
+        hub.koji_hub.add_user(user, password="pw")
+    with HubServer(hub) as srv:
+        hub.url = srv.url
+        yield hub
+
+
+def login(hub, user, password="pw"):
+    s = koji.ClientSession(hub.url, {"user": user, "password": password,
+                                     "use_fast_upload": True})
+    assert s.login()
+    return s
+
+
+def upload(s, tmp_path, data: bytes, path, name, overwrite=False):
+    local = tmp_path / "local" / name
+    local.parent.mkdir(exist_ok=True)
+    local.write_bytes(data)
+    s.fastUpload(str(local), path, name, overwrite=overwrite)
+
+
+def test_raw_upload_and_check_upload(hub, tmp_path):
+    alice = login(hub, "alice")
+    upload(alice, tmp_path, b"0123456789", "cli-build/1.a", "def.yaml")
+    stored = Path(koji.pathinfo.work()) / "cli-build/1.a/def.yaml"
+    assert stored.read_bytes() == b"0123456789"
+    info = alice.checkUpload("cli-build/1.a", "def.yaml", verify="adler32")
+    assert (info["size"], info["sumlength"]) == (10, 10)
+    assert info["hexdigest"] == "%08x" % (zlib.adler32(b"0123456789") & 0xFFFFFFFF)
+    # the digest of the last `tail` bytes; sha256 and md5 as well
+    info = alice.checkUpload("cli-build/1.a", "def.yaml", verify="sha256", tail=4)
+    assert info["sumlength"] == 4 and info["hexdigest"] == hashlib.sha256(b"6789").hexdigest()
+    with pytest.raises(koji.GenericError, match="Unsupported verify type: crc"):
+        alice.checkUpload("cli-build/1.a", "def.yaml", verify="crc")
+    assert alice.checkUpload("cli-build/1.a", "missing.yaml") is None
+
+    # offset 0 onto an existing file needs overwrite, which truncates
+    with pytest.raises(koji.GenericError, match="upload path exists"):
+        upload(alice, tmp_path, b"new", "cli-build/1.a", "def.yaml")
+    upload(alice, tmp_path, b"new", "cli-build/1.a", "def.yaml", overwrite=True)
+    assert stored.read_bytes() == b"new"
+    # offset -1 appends (kojid's incremental log uploads)
+    r = alice.rawUpload(b"+more", -1, "cli-build/1.a", "def.yaml")
+    assert (r["offset"], r["size"], stored.read_bytes()) == (3, 5, b"new+more")
+
+
+def test_upload_folders_belong_to_their_first_user_and_tasks_to_their_host(hub, tmp_path):
+    alice, bob = login(hub, "alice"), login(hub, "bob")
+    upload(alice, tmp_path, b"a", "cli-build/2.b", "a.yaml")
+    with pytest.raises(koji.GenericError, match="not owner: cli-build/2.b"):
+        upload(bob, tmp_path, b"b", "cli-build/2.b", "b.yaml")
+    for path, name, message in (("../out", "x", "Invalid upload directory"),
+                                ("", "x", "Invalid upload directory"),
+                                ("cli-build/3", ".x", "Invalid upload filename"),
+                                ("cli-build/3", "a/b", "Invalid upload filename"),
+                                ("tasks/1", "x", "Invalid task upload directory")):
+        with pytest.raises(koji.GenericError, match=message):
+            upload(alice, tmp_path, b"x", path, name)
+    # the client refuses to upload without a login; the hub refuses too
+    anonymous = urllib.request.Request(hub.url + "?filename=x&filepath=cli-build%2F4&offset=0",
+                                       data=b"x",
+                                       headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(anonymous, timeout=30) as reply:
+        with pytest.raises(xmlrpc.client.Fault, match="you must be logged-in to upload"):
+            xmlrpc.client.loads(reply.read())
+
+    fake = hub.koji_hub
+    task_id = fake.make_task("moduleCompose", ["x"], owner=fake.user("alice")["id"])
+    tasks_dir = koji.pathinfo.taskrelpath(task_id)
+    with pytest.raises(koji.ActionNotAllowed):
+        upload(alice, tmp_path, b"log", tasks_dir, "compose.log")
+    host = login(hub, HOST, "host-pw")
+    with pytest.raises(koji.ActionNotAllowed, match="does not own task"):
+        upload(host, tmp_path, b"log", tasks_dir, "compose.log")
+    fake.open_task(task_id, HOST)
+    upload(host, tmp_path, b"log", tasks_dir, "compose.log")
+    assert (Path(koji.pathinfo.work()) / tasks_dir / "compose.log").read_bytes() == b"log"
+
+
+def test_xmlrpc_upload_file(hub):
+    alice = login(hub, "alice")
+    chunks = [b"first ", b"second"]
+    whole = b"".join(chunks)
+    offset = 0
+    for c in chunks:
+        assert alice.uploadFile("cli-build/5", "f.txt", len(c),
+                                ("sha256", hashlib.sha256(c).hexdigest()), offset,
+                                base64.b64encode(c).decode())
+        offset += len(c)
+    # the last call checks the whole file
+    assert alice.uploadFile("cli-build/5", "f.txt", len(whole),
+                            ("sha256", hashlib.sha256(whole).hexdigest()), -1, "")
+    assert (Path(koji.pathinfo.work()) / "cli-build/5/f.txt").read_bytes() == whole
+    # a chunk that is not what its checksum says is refused, not stored
+    assert alice.uploadFile("cli-build/5", "g.txt", 3, ("sha256", "0" * 64), 0,
+                            base64.b64encode(b"abc").decode()) is False
+    with pytest.raises(koji.GenericError, match="file already exists"):
+        alice.uploadFile("cli-build/5", "f.txt", 1, ("sha256", hashlib.sha256(b"x").hexdigest()),
+                         0, base64.b64encode(b"x").decode())
