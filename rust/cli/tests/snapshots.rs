@@ -388,6 +388,18 @@ fn composes_prune_dry_run() {
     );
 }
 
+#[test]
+fn cache_prune_dry_run() {
+    let site = Site::new();
+    expect_exit(&site.compose("apache"), 0);
+    // No --max-size: equally old entries may go in either order.
+    snapshot!(
+        site,
+        "cache_prune_dry_run",
+        &["cache", "prune", "--dry-run", "--cache-dir", "cache"]
+    );
+}
+
 /// Records a compose as started by `owner`, as a compose that was killed
 /// leaves it.
 fn begin(site: &Site, name: &str, owner: Owner) -> String {
