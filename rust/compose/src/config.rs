@@ -178,9 +178,9 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// Defaults of the settings that have no `Option` in their own crate.
-pub const DEFAULT_KOJI_TIMEOUT: Duration = Duration::from_secs(600);
-pub const DEFAULT_PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_KOJI_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Config {
     /// Reads `explicit`, else `$STRATA_CONFIG`, else the system file if it
@@ -371,9 +371,7 @@ pub fn registry_location(
         .clone()
         .or_else(strata_registry::SqliteRegistry::default_path)
         .map(RegistryLocation::Sqlite)
-        .ok_or_else(|| {
-            ComposeError::Other("no registry: pass --registry or set [registry] path or url".into())
-        })
+        .ok_or(ComposeError::NoRegistry)
 }
 
 /// Opens the registry [`registry_location`] names; a PostgreSQL one with
@@ -404,7 +402,7 @@ pub fn open_registry_read_only(
 }
 
 /// Replaces `$arch` and `$basearch` in a repository location.
-pub fn substitute_arch(location: &str, arch: &str) -> String {
+pub(crate) fn substitute_arch(location: &str, arch: &str) -> String {
     location
         .replace("$basearch", arch)
         .replace("${basearch}", arch)

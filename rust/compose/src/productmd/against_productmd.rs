@@ -5,13 +5,13 @@
 //! entry) and `dumps()` gives back our bytes exactly, and what our
 //! validation refuses, productmd refuses too.
 
-use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Command;
-use strata_compose::productmd::{
+use super::{
     composeinfo_json, modules_json, rpms_json, validate, variant_uid, ComposeInfo, ModuleEntry,
     ProductmdError, RpmEntry, VariantInfo,
 };
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
 
 /// Loads `<top>/compose/metadata/*.json` and prints what productmd read,
 /// plus the files rebuilt through productmd's API, as JSON. Any exception
@@ -410,7 +410,7 @@ fn productmd_loads_a_variant_without_entries() {
 
 #[test]
 fn every_compose_type_loads() {
-    for (ty, suffix) in strata_compose::productmd::COMPOSE_TYPES {
+    for (ty, suffix) in super::COMPOSE_TYPES {
         let dir = tempfile::tempdir().unwrap();
         let mut i = info();
         i.compose_type = ty.into();

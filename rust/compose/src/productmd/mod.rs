@@ -29,16 +29,20 @@
 //! stream, type `ga` (so productmd's `create_compose_id` gives back the
 //! compose ID: `apache-2.4-20261125.n.0`).
 
+#[cfg(test)]
+mod against_productmd;
+
+pub(crate) use crate::error::ProductmdError;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::collections::BTreeMap;
 use std::io;
 
 /// productmd's metadata format version, written in every header.
-pub const FORMAT_VERSION: &str = "1.2";
+pub(crate) const FORMAT_VERSION: &str = "1.2";
 
 /// productmd's compose types (`composeinfo.COMPOSE_TYPES`) and the
 /// suffix each puts after the date in a compose ID.
-pub const COMPOSE_TYPES: [(&str, &str); 5] = [
+pub(crate) const COMPOSE_TYPES: [(&str, &str); 5] = [
     ("test", ".t"),
     ("ci", ".ci"),
     ("nightly", ".n"),
@@ -47,14 +51,14 @@ pub const COMPOSE_TYPES: [(&str, &str); 5] = [
 ];
 
 /// The release type written: a module compose is a release of its own.
-pub const RELEASE_TYPE: &str = "ga";
+pub(crate) const RELEASE_TYPE: &str = "ga";
 
 /// productmd's `common.RPM_ARCHES`, shared with the definition check.
-pub use strata_model::rules::RPM_ARCHES;
+pub(crate) use strata_model::rules::RPM_ARCHES;
 
 /// The compose as productmd describes it, with its variants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComposeInfo {
+pub(crate) struct ComposeInfo {
     /// Ends with `-<date><type suffix>.<respin>` (`apache-2.4-20261125.n.0`).
     pub compose_id: String,
     /// `YYYYMMDD`.
@@ -77,7 +81,7 @@ pub struct ComposeInfo {
 /// One top-level variant of the compose (`composeinfo.json`'s
 /// `variants`), with its tree `<uid>/` in the `compose/` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VariantInfo {
+pub(crate) struct VariantInfo {
     /// See [`variant_uid`].
     pub uid: String,
     /// Human-readable variant name, e.g. the module's summary.
@@ -88,14 +92,14 @@ pub struct VariantInfo {
 
 impl ComposeInfo {
     /// The variant with this UID.
-    pub fn variant(&self, uid: &str) -> Option<&VariantInfo> {
+    pub(crate) fn variant(&self, uid: &str) -> Option<&VariantInfo> {
         self.variants.iter().find(|v| v.uid == uid)
     }
 }
 
 /// One RPM of one variant of the compose (`rpms.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpmEntry {
+pub(crate) struct RpmEntry {
     /// The UID of the variant it is published in.
     pub variant: String,
     /// The compose arch it is published under (for source RPMs too).
@@ -115,7 +119,7 @@ pub struct RpmEntry {
 /// One module stream of one variant of the compose on one arch
 /// (`modules.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleEntry {
+pub(crate) struct ModuleEntry {
     /// The UID of the variant it is published in.
     pub variant: String,
     pub arch: String,
@@ -133,7 +137,7 @@ pub struct ModuleEntry {
 
 impl ModuleEntry {
     /// `name:stream:version:context`, productmd's module UID.
-    pub fn uid(&self) -> String {
+    pub(crate) fn uid(&self) -> String {
         format!(
             "{}:{}:{}:{}",
             self.name, self.stream, self.version, self.context
@@ -144,27 +148,12 @@ impl ModuleEntry {
     /// not a Koji module build, so this is the tag MBS would have given
     /// the build (`module-<name>-<stream>-<version>-<context>`): stable,
     /// unique per stream build, and recognisable.
-    pub fn koji_tag(&self) -> String {
+    pub(crate) fn koji_tag(&self) -> String {
         format!(
             "module-{}-{}-{}-{}",
             self.name, self.stream, self.version, self.context
         )
     }
-}
-
-/// Why metadata cannot be written as productmd reads it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProductmdError {
-    /// `what` names the field (`compose.date`, `rpms[3].nevra`).
-    #[error("productmd metadata: `{what}` is {value:?}: {why}")]
-    Invalid {
-        what: String,
-        value: String,
-        why: String,
-    },
-    /// Two RPM (or module) entries with the same key and different data.
-    #[error("productmd metadata: {what} is given twice with different data")]
-    Conflict { what: String },
 }
 
 fn invalid(what: impl Into<String>, value: &str, why: impl Into<String>) -> ProductmdError {
@@ -180,7 +169,7 @@ fn invalid(what: impl Into<String>, value: &str, why: impl Into<String>) -> Prod
 /// `BaseRuntime`, `perl_DBI` → `PerlDBI`), as productmd allows only
 /// `[a-zA-Z0-9]` in a variant ID and Pungi's variants are CamelCase.
 /// A name without any letter or digit gives `Module`.
-pub fn variant_uid(module_name: &str) -> String {
+pub(crate) fn variant_uid(module_name: &str) -> String {
     let mut uid = String::new();
     for run in module_name
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -200,7 +189,7 @@ pub fn variant_uid(module_name: &str) -> String {
 
 /// `<Variant>/<arch>/os`: the variant's tree and repository for `arch`,
 /// relative to the `compose/` directory.
-pub fn os_tree(variant_uid: &str, arch: &str) -> String {
+pub(crate) fn os_tree(variant_uid: &str, arch: &str) -> String {
     format!("{variant_uid}/{arch}/os")
 }
 
@@ -485,7 +474,7 @@ fn check_module(i: usize, m: &ModuleEntry, info: &ComposeInfo) -> Result<(), Pro
 /// paths inside that variant's tree (`<uid>/`). Conflicts are looked for
 /// per variant: the same RPM in two variants, each with its own path, is
 /// normal.
-pub fn validate(
+pub(crate) fn validate(
     info: &ComposeInfo,
     rpms: &[RpmEntry],
     modules: &[ModuleEntry],
@@ -686,7 +675,7 @@ fn variant_json(v: &VariantInfo) -> J {
 
 /// `compose/metadata/composeinfo.json` (`productmd.composeinfo`): every
 /// variant, keyed by its UID.
-pub fn composeinfo_json(info: &ComposeInfo) -> String {
+pub(crate) fn composeinfo_json(info: &ComposeInfo) -> String {
     let variants = info
         .variants
         .iter()
@@ -752,7 +741,7 @@ fn rpm_conflicts(rpms: &[RpmEntry]) -> Result<(), ProductmdError> {
 /// `Rpms.add` creates a variant's key with its first RPM. Repeated
 /// identical entries are written once; conflicting ones are [`validate`]'s
 /// business (the last one wins here).
-pub fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
+pub(crate) fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
     let mut variants: BTreeMap<String, J> = BTreeMap::new();
     for r in rpms {
         let entries = child(
@@ -806,7 +795,7 @@ fn module_conflicts(modules: &[ModuleEntry]) -> Result<(), ProductmdError> {
 /// RPM list sorted and without repeats. A variant without modules is left
 /// out, as productmd's `Modules.add` creates a variant's key with its first
 /// module.
-pub fn modules_json(info: &ComposeInfo, modules: &[ModuleEntry]) -> String {
+pub(crate) fn modules_json(info: &ComposeInfo, modules: &[ModuleEntry]) -> String {
     let mut variants: BTreeMap<String, J> = BTreeMap::new();
     for m in modules {
         let uids = child(child(&mut variants, &m.variant), &m.arch);
