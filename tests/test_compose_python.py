@@ -31,6 +31,11 @@ def test_compose_and_registry_from_python(strata_bin, tmp_path, repos):  # noqa:
     assert res["ok"] is False and res["record"]["state"] == "failed"
     adds = res["reports"]["x86_64"]["suggestions"]["additions"]
     assert [a["package"] for a in adds] == ["lua-libs-5.4.6-5.fc40.x86_64"]
+    # The report as the CLI shows it: dnf's format, the suggestion, the hint.
+    cli = site.compose(bad, check_rc=1)
+    assert res["report_text"] == cli.stdout + cli.stderr.split("Error: compose")[0]
+    assert res["report_text"].startswith("# x86_64\npackage: mod_lua-2.4.58-1.fc40.x86_64 from")
+    assert res["report_texts"] == {"x86_64": res["report_text"]}
     assert [r["state"] for r in strata.list_composes(state="failed", config=site.config)] == ["failed"]
 
 
@@ -48,3 +53,13 @@ def test_python_errors_are_typed(strata_bin, tmp_path, repos):  # noqa: F811
     with pytest.raises(strata.ComposeError, match="unknown compose type `weekly`"):
         strata.compose_module(apache(tmp_path, repos, name="t.yaml"), site.out, config=site.config,
                               compose_type="weekly")
+
+
+def test_compose_types_are_productmds():
+    """One list of compose types, the registry's, and it is productmd's:
+    every front end takes it from `strata.COMPOSE_TYPES`."""
+    import productmd.composeinfo
+
+    assert isinstance(strata.COMPOSE_TYPES, tuple)
+    assert sorted(strata.COMPOSE_TYPES) == sorted(productmd.composeinfo.COMPOSE_TYPES)
+    assert "development" in strata.COMPOSE_TYPES

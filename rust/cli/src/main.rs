@@ -110,8 +110,10 @@ struct ComposeModuleArgs {
     /// Compose only this arch (repeatable); default: the definition's arches.
     #[arg(long, value_name = "ARCH")]
     arch: Vec<String>,
-    /// productmd compose type: production, test, nightly or ci.
-    #[arg(long = "type", value_name = "TYPE", default_value = "nightly")]
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
     compose_type: String,
     /// Publish repodata and modules.yaml only, without RPM payloads.
     #[arg(long)]

@@ -157,7 +157,7 @@ pub(crate) fn publish(
     let info = productmd::ComposeInfo {
         compose_id: id.clone(),
         date: req.record.date.clone(),
-        compose_type: req.record.compose_type.as_str().to_string(),
+        compose_type: req.record.compose_type,
         respin: req.record.respin,
         release_name: def.name.clone(),
         release_short: def.name.clone(),
@@ -282,7 +282,7 @@ fn publish_into(
                 srpm_nevra: srpm_nevra(&pkg),
                 nevra: nevra.clone(),
                 path: tree.join(&href).display().to_string(),
-                category: "binary".into(),
+                category: productmd::RpmCategory::Binary,
             });
             artifacts.push(nevra);
             own.push((repo, p.index, href));
@@ -432,7 +432,7 @@ fn publish_stack_repo(
             srpm_nevra: p.srpm_nevra,
             nevra: p.nevra,
             path: tree.join(&p.href).display().to_string(),
-            category: "binary".into(),
+            category: productmd::RpmCategory::Binary,
         })
         .collect();
     let modules = merged
