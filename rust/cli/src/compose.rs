@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::{
-    compose_module, compose_time, signal_name, stack_repos, ComposeRequest, Config, Interrupt,
-    Progress,
+    compose_module, compose_time, signal_name, stack_repos, ComposeRequest, Config, Hold,
+    Interrupt, Progress,
 };
 use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
@@ -47,35 +47,10 @@ impl Progress for Bar {
         }
     }
     fn about_to_publish(&self, _compose_id: &str, interrupt: &Interrupt) {
-        pause_before_publish(interrupt);
-    }
-}
-
-/// For tests of crash consistency and signals, which stop a compose with
-/// everything staged and nothing published:
-/// `STRATA_TEST_PAUSE_BEFORE_PUBLISH=<seconds>` waits that long, ending
-/// early when the compose is interrupted; `=<path>` waits while that path
-/// exists (at most 10 minutes) whatever happens, so that a test can line
-/// up signals or lock the registry before the compose goes on.
-fn pause_before_publish(interrupt: &Interrupt) {
-    let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") else {
-        return;
-    };
-    let step = std::time::Duration::from_millis(20);
-    let start = std::time::Instant::now();
-    match value.to_str().and_then(|s| s.parse::<u64>().ok()) {
-        Some(secs) => {
-            let limit = std::time::Duration::from_secs(secs);
-            while start.elapsed() < limit && !interrupt.is_raised() {
-                std::thread::sleep(step);
-            }
-        }
-        None => {
-            let path = std::path::PathBuf::from(value);
-            let limit = std::time::Duration::from_secs(600);
-            while path.exists() && start.elapsed() < limit {
-                std::thread::sleep(step);
-            }
+        // For tests of crash consistency and signals, which stop a compose
+        // with everything staged and nothing published.
+        if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
+            Hold::parse(&value).wait(interrupt);
         }
     }
 }

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 use strata_model::ModuleDefinition;
 use strata_registry::{
-    ComposeRecord, ComposeType, NewCompose, Outcome, Outputs, PackagesByArch, Registry, State,
+    ComposeRecord, ComposeType, ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch,
+    Registry, State,
 };
 use strata_repodata::{LoadOptions, PackageRecords};
 
@@ -57,7 +58,8 @@ pub struct ComposeRequest {
 }
 
 /// What a compose made, short of an error: the record as the registry
-/// holds it, the gate's findings on every arch, and what was published.
+/// holds it (with what was published: outputs, packages, the stream's
+/// modulemd) and the gate's findings on every arch.
 #[derive(Debug, Clone)]
 pub struct ComposeResult {
     /// `finished`, or `failed` when the repoclosure gate failed (then
@@ -65,9 +67,6 @@ pub struct ComposeResult {
     pub record: ComposeRecord,
     /// The repoclosure gate's report on each arch.
     pub gate: GateReport,
-    /// arch → the stream's modulemd document as published; empty when
-    /// nothing was.
-    pub modulemd: BTreeMap<String, String>,
 }
 
 impl ComposeResult {
@@ -79,6 +78,12 @@ impl ComposeResult {
     /// Where the compose was published.
     pub fn outputs(&self) -> Option<&Outputs> {
         self.record.outputs.as_ref()
+    }
+
+    /// arch → the stream's modulemd document as published; empty when
+    /// nothing was.
+    pub fn modulemd(&self) -> &ModulemdByArch {
+        &self.record.modulemd
     }
 
     /// arch → the repository of the whole stack, for a stack compose.
@@ -150,12 +155,12 @@ pub fn compose_module(
             packages,
             timings,
         }) => {
-            let modulemd = staged.modulemd.clone();
             let outcome = Outcome::Finished {
                 finished_at: now(),
                 outputs: staged.outputs.clone(),
                 packages,
                 timings,
+                modulemd: staged.modulemd.clone(),
             };
             let record = record_published(
                 registry,
@@ -166,11 +171,7 @@ pub fn compose_module(
                 &req.out,
                 (&def.name, &def.stream),
             )?;
-            Ok(ComposeResult {
-                record,
-                gate,
-                modulemd,
-            })
+            Ok(ComposeResult { record, gate })
         }
         Ok(Ran::GateFailed { gate, packages }) => {
             // The record carries the report, or the compose fails.
@@ -187,11 +188,7 @@ pub fn compose_module(
                     packages,
                 },
             )?;
-            Ok(ComposeResult {
-                record,
-                gate,
-                modulemd: BTreeMap::new(),
-            })
+            Ok(ComposeResult { record, gate })
         }
         Err(e) => Err(record_failure(registry, &id, e)),
     }

@@ -61,7 +61,7 @@ pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epo
 pub use interrupt::{signal_name, Interrupt};
 pub use layout::{stack_repo_subdir, stack_repos};
 pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
-pub use progress::{Progress, Quiet};
+pub use progress::{Hold, Progress, Quiet};
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
 

@@ -321,6 +321,7 @@ mod test {
                         outputs,
                         packages: Default::default(),
                         timings: serde_json::Value::Null,
+                        modulemd: Default::default(),
                     },
                 )
                 .unwrap();

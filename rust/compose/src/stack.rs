@@ -431,6 +431,7 @@ mod test {
                 },
                 packages: Default::default(),
                 timings: serde_json::json!({}),
+                modulemd: Default::default(),
             }
         } else {
             Outcome::Failed {

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use strata_compose::{
     compose_module as run_compose, compose_time, error_chain, open_registry,
-    open_registry_read_only, ComposeRequest, ComposeResult, Config, Interrupt, Quiet,
+    open_registry_read_only, ComposeRequest, ComposeResult, Config, Interrupt,
 };
 use strata_registry::{ListFilter, State};
 
@@ -150,6 +150,20 @@ fn result_json(result: &ComposeResult) -> serde_json::Value {
     })
 }
 
+/// What a compose from Python shows: nothing, but for the hold before
+/// publishing that tests of signals set (`STRATA_TEST_PAUSE_BEFORE_PUBLISH`).
+struct PythonProgress;
+
+impl strata_compose::Progress for PythonProgress {
+    fn stage(&self, _: &str) {}
+    fn step(&self, _: usize, _: usize) {}
+    fn about_to_publish(&self, _compose_id: &str, interrupt: &Interrupt) {
+        if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
+            strata_compose::Hold::parse(&value).wait(interrupt);
+        }
+    }
+}
+
 /// How often the waiting Python thread lets Python run its signal
 /// handlers: well within the 3 s kojid leaves a task between its SIGINT
 /// and its SIGTERM.
@@ -180,7 +194,7 @@ fn run_interruptible(
     let worker = std::thread::Builder::new()
         .name("strata-compose".into())
         .spawn(move || {
-            let _ = tx.send(run_compose(&req, &config, &mut *registry, &Quiet));
+            let _ = tx.send(run_compose(&req, &config, &mut *registry, &PythonProgress));
         })
         .map_err(|e| ComposeError::new_err(format!("cannot start the compose thread: {e}")))?;
     let mut raised: Option<PyErr> = None;
