@@ -163,7 +163,10 @@ def test_registry_locked_at_the_end_withdraws_the_output(site, tmp_path, repos):
     good = site.compose_json(d)["id"]
     hold = tmp_path / "hold"
     hold.touch()
-    p = start_compose(site, d, env={PAUSE: hold, "STRATA_TEST_SQLITE_BUSY_TIMEOUT_MS": "300"})
+    # A short busy timeout, so the lock outlasts it without a minute's wait.
+    text = site.config.read_text().replace("[registry]\n", "[registry]\nbusy_timeout = 0.3\n")
+    site.config.write_text(text)
+    p = start_compose(site, d, env={PAUSE: hold})
     wait_paused(site.out, p)
     db = sqlite3.connect(site.registry, isolation_level=None, timeout=60)
     try:

@@ -4,6 +4,7 @@ The engine is Rust (``strata._strata``); this package only re-exports it.
 """
 
 from ._strata import (
+    COMPOSE_TYPES,
     ClosureReport,
     ComposeError,
     DefinitionError,
@@ -34,6 +35,7 @@ from ._strata import (
 )
 
 __all__ = [
+    "COMPOSE_TYPES",
     "ClosureReport",
     "ComposeError",
     "DefinitionError",

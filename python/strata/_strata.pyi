@@ -2,6 +2,8 @@ from os import PathLike
 from typing import Any, Optional, Sequence, Union
 
 __version__: str
+# productmd's compose types, every one Strata accepts.
+COMPOSE_TYPES: tuple[str, ...]
 
 class StrataError(Exception): ...
 class RepodataError(StrataError): ...

@@ -11,11 +11,11 @@ use super::{
 use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
-use strata_compose::config::Config;
-use strata_compose::interrupt::signal_name;
-use strata_compose::module::{compose_module, compose_time, ComposeOutcome, ComposeRequest};
-use strata_compose::{Interrupt, Progress};
-use strata_registry::{ComposeRecord, ComposeSummary, ListFilter, Owner, Registry, State};
+use strata_compose::{
+    compose_module, compose_time, signal_name, stack_repos, ComposeRequest, Config, Hold,
+    Interrupt, Progress,
+};
+use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -23,7 +23,7 @@ fn open_registry(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
-    Ok(strata_compose::config::open_registry(
+    Ok(strata_compose::open_registry(
         args.registry.as_deref(),
         config,
     )?)
@@ -44,6 +44,13 @@ impl Progress for Bar {
         if let Some(pb) = &self.0 {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
+        }
+    }
+    fn about_to_publish(&self, _compose_id: &str, interrupt: &Interrupt) {
+        // For tests of crash consistency and signals, which stop a compose
+        // with everything staged and nothing published.
+        if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
+            Hold::parse(&value).wait(interrupt);
         }
     }
 }
@@ -127,74 +134,52 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         (Err(e), None) => return Err(e.into()),
     };
     let mut out = std::io::stdout().lock();
-    match outcome {
-        ComposeOutcome::Finished(rec) => {
-            if args.json {
-                serde_json::to_writer_pretty(&mut out, &rec)?;
-                writeln!(out)?;
-            } else {
-                writeln!(out, "{} FINISHED", rec.id)?;
-                if let Some(o) = &rec.outputs {
-                    for (arch, path) in &o.repos {
-                        let n = rec.packages.get(arch).map_or(0, |s| s.len());
-                        writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
-                    }
-                    for (arch, path) in stack_repos(&rec) {
-                        writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
-                    }
+    let rec = &outcome.record;
+    if outcome.published() {
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, rec)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{} FINISHED", rec.id)?;
+            if let Some(o) = &rec.outputs {
+                for (arch, path) in &o.repos {
+                    let n = rec.packages.get(arch).map_or(0, |s| s.len());
+                    writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
+                }
+                for (arch, path) in outcome.stack_repos() {
+                    writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
                 }
             }
-            Ok(ExitCode::SUCCESS)
         }
-        ComposeOutcome::GateFailed {
-            mut record,
-            reports,
-        } => {
-            if args.json {
-                // The registry keeps a report up to a size; what is
-                // printed here is the whole of it.
-                if record
-                    .report
-                    .as_ref()
-                    .is_some_and(|r| r.get("report_cut").is_some())
-                {
-                    record.report = Some(serde_json::to_value(&reports)?);
-                }
-                serde_json::to_writer_pretty(&mut out, &record)?;
-                writeln!(out)?;
-            } else {
-                for (arch, report) in &reports {
-                    if report.ok() {
-                        continue;
-                    }
-                    writeln!(out, "# {arch}")?;
-                    out.write_all(report.to_text().as_bytes())?;
-                    eprint!("{}", report.extras_text());
-                    for u in report.suggestions.iter().flat_map(|s| &s.additions) {
-                        // A lower module's source is named `name:stream/source`.
-                        match u.repo.split_once('/') {
-                            Some((lower, _)) => eprintln!(
-                                "hint: `{}` from {} would close the gap; add it to the manifest of \
-                                 {lower} with a reason, and compose {lower} again",
-                                u.package, u.repo
-                            ),
-                            None => eprintln!(
-                                "hint: `{}` from {} would close the gap; add it to the manifest with a reason",
-                                u.package, u.repo
-                            ),
-                        }
-                    }
-                }
-                out.flush()?;
-                eprintln!(
-                    "Error: compose {} FAILED: {}",
-                    record.id,
-                    record.error.as_deref().unwrap_or("repoclosure failed")
-                );
-            }
-            Ok(ExitCode::from(1))
-        }
+        return Ok(ExitCode::SUCCESS);
     }
+    if args.json {
+        let mut record = rec.clone();
+        // The registry keeps a report up to a size; what is printed here
+        // is the whole of it.
+        if record
+            .report
+            .as_ref()
+            .is_some_and(|r| r.get("report_cut").is_some())
+        {
+            record.report = Some(outcome.gate.to_value()?);
+        }
+        serde_json::to_writer_pretty(&mut out, &record)?;
+        writeln!(out)?;
+    } else {
+        // dnf's format on stdout, what it has no format for on stderr.
+        for section in outcome.gate.sections() {
+            out.write_all(section.report.as_bytes())?;
+            eprint!("{}", section.notes);
+        }
+        out.flush()?;
+        eprintln!(
+            "Error: compose {} FAILED: {}",
+            rec.id,
+            rec.error.as_deref().unwrap_or("repoclosure failed")
+        );
+    }
+    Ok(ExitCode::from(1))
 }
 
 fn parse_module(spec: &str) -> (Option<String>, Option<String>) {
@@ -403,33 +388,15 @@ pub fn run_latest(args: LatestArgs) -> CliResult {
     }
 }
 
-/// The whole-stack repositories of a compose that has a stack.
-fn stack_repos(rec: &ComposeRecord) -> Vec<(String, std::path::PathBuf)> {
-    let Some(o) = &rec.outputs else {
-        return Vec::new();
-    };
-    o.repos
-        .keys()
-        .map(|arch| {
-            (
-                arch.clone(),
-                o.path
-                    .join(strata_compose::publish::stack_repo_subdir(&rec.name, arch)),
-            )
-        })
-        .filter(|(_, p)| p.is_dir())
-        .collect()
-}
-
 pub fn run_tree(args: TreeArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
     config.apply();
     let registry = open_read_only(&args.registry, &config)?;
     let path = std::path::Path::new(&args.what);
     let tree = if args.what.ends_with(".yaml") || args.what.ends_with(".yml") || path.is_file() {
-        let (def, _) = strata_compose::module::read_definition(path)?;
-        let layers = strata_compose::stack::resolve(&def, &*registry, &args.with_compose)?;
-        strata_compose::stack::tree_of_definition(&def, &layers)
+        let (def, _) = strata_compose::read_definition(path)?;
+        let layers = strata_compose::resolve_stack(&def, &*registry, &args.with_compose)?;
+        strata_compose::tree_of_definition(&def, &layers)
     } else {
         let rec = match (&args.compose, args.what.split_once(':')) {
             (Some(id), _) => registry
@@ -445,7 +412,7 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
                 )
             })?,
         };
-        strata_compose::stack::tree_of_record(&*registry, &rec)?
+        strata_compose::tree_of_record(&*registry, &rec)?
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -460,7 +427,7 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
 pub fn run_validate(args: ValidateArgs) -> CliResult {
     let mut bad = 0;
     for path in &args.definitions {
-        match strata_compose::module::read_definition(path) {
+        match strata_compose::read_definition(path) {
             Ok((def, _)) => println!(
                 "{}: OK ({}, {} packages)",
                 path.display(),

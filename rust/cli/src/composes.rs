@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 
-use strata_compose::config::{open_registry, open_registry_read_only, Config};
+use strata_compose::{open_registry, open_registry_read_only, Config};
 use strata_registry::prune::OutputAction;
 use strata_registry::{ComposeRecord, ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
 

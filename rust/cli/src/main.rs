@@ -64,7 +64,7 @@ enum CacheCommand {
 struct CachePruneArgs {
     /// Keep at most this much (e.g. 10GiB, 500MB, or bytes).
     #[arg(long, value_name = "SIZE")]
-    max_size: Option<strata_compose::config::Size>,
+    max_size: Option<strata_compose::Size>,
     /// Remove entries unused for more than DAYS days.
     #[arg(long, value_name = "DAYS")]
     max_age: Option<f64>,
@@ -110,8 +110,10 @@ struct ComposeModuleArgs {
     /// Compose only this arch (repeatable); default: the definition's arches.
     #[arg(long, value_name = "ARCH")]
     arch: Vec<String>,
-    /// productmd compose type: production, test, nightly or ci.
-    #[arg(long = "type", value_name = "TYPE", default_value = "nightly")]
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
     compose_type: String,
     /// Publish repodata and modules.yaml only, without RPM payloads.
     #[arg(long)]
@@ -323,7 +325,7 @@ fn progress_bar(enabled: bool) -> Option<ProgressBar> {
 }
 
 fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let config = strata_compose::config::Config::load(args.config.as_deref())?;
+    let config = strata_compose::Config::load(args.config.as_deref())?;
     config.apply();
     let cache_dir = if args.no_cache {
         None
@@ -423,7 +425,7 @@ fn run_repoclosure(args: RepoclosureArgs) -> Result<ExitCode, Box<dyn std::error
 fn run_cache_prune(args: CachePruneArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use strata_repodata::cache::PruneReason;
     use strata_repodata::limits::human;
-    let config = strata_compose::config::Config::load(args.config.as_deref())?;
+    let config = strata_compose::Config::load(args.config.as_deref())?;
     let dir = args
         .cache_dir
         .clone()

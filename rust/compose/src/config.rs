@@ -29,7 +29,8 @@
 //! max_age = 30                  # days unused
 //! ```
 //! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
-//! seconds, for PostgreSQL.) Relative paths are relative to the file that
+//! seconds, for PostgreSQL, and `busy_timeout`, the seconds a SQLite
+//! writer waits for another.) Relative paths are relative to the file that
 //! names them; sizes are bytes or a string with a unit (`"500 MB"`).
 
 use crate::error::ComposeError;
@@ -38,7 +39,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use strata_registry::{PgTimeouts, Registry, RegistryLocation};
+use strata_registry::{OpenOptions, PgTimeouts, Registry, RegistryLocation};
 use strata_repodata::http::NetworkSettings;
 use strata_repodata::CacheLimits;
 
@@ -76,6 +77,8 @@ pub struct RegistryConfig {
     pub connect_timeout: Option<f64>,
     /// Seconds one statement may take, on the server and waiting for it.
     pub statement_timeout: Option<f64>,
+    /// Seconds a SQLite writer waits for another before giving up.
+    pub busy_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -178,9 +181,9 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// Defaults of the settings that have no `Option` in their own crate.
-pub const DEFAULT_KOJI_TIMEOUT: Duration = Duration::from_secs(600);
-pub const DEFAULT_PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_KOJI_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Config {
     /// Reads `explicit`, else `$STRATA_CONFIG`, else the system file if it
@@ -271,6 +274,7 @@ impl Config {
                 self.registry.statement_timeout,
                 "[registry] statement_timeout",
             ),
+            (self.registry.busy_timeout, "[registry] busy_timeout"),
             (self.koji.as_ref().and_then(|k| k.timeout), "[koji] timeout"),
         ];
         for (value, key) in timeouts {
@@ -331,6 +335,19 @@ impl Config {
         }
     }
 
+    /// `[registry]`'s timeouts for opening the registry, over the defaults.
+    pub fn registry_options(&self) -> OpenOptions {
+        let d = OpenOptions::default();
+        OpenOptions {
+            postgres: self.pg_timeouts(),
+            busy_timeout: self
+                .registry
+                .busy_timeout
+                .and_then(|v| seconds(v, "").ok())
+                .unwrap_or(d.busy_timeout),
+        }
+    }
+
     /// Makes the settings that hold for the whole process take effect:
     /// `[network]` (the shared HTTP agent) and `[repodata]`.
     pub fn apply(&self) {
@@ -371,13 +388,11 @@ pub fn registry_location(
         .clone()
         .or_else(strata_registry::SqliteRegistry::default_path)
         .map(RegistryLocation::Sqlite)
-        .ok_or_else(|| {
-            ComposeError::Other("no registry: pass --registry or set [registry] path or url".into())
-        })
+        .ok_or(ComposeError::NoRegistry)
 }
 
-/// Opens the registry [`registry_location`] names; a PostgreSQL one with
-/// the configuration's timeouts.
+/// Opens the registry [`registry_location`] names, with the
+/// configuration's timeouts.
 pub fn open_registry(
     explicit: Option<&OsStr>,
     config: &Config,
@@ -385,13 +400,13 @@ pub fn open_registry(
     let location = registry_location(explicit, config)?;
     Ok(strata_registry::open_with(
         &location,
-        &config.pg_timeouts(),
+        &config.registry_options(),
     )?)
 }
 
 /// Opens the registry [`registry_location`] names for reading only (see
-/// [`strata_registry::open_read_only`]); a PostgreSQL one with the
-/// configuration's timeouts.
+/// [`strata_registry::open_read_only`]), with the configuration's
+/// timeouts.
 pub fn open_registry_read_only(
     explicit: Option<&OsStr>,
     config: &Config,
@@ -399,12 +414,12 @@ pub fn open_registry_read_only(
     let location = registry_location(explicit, config)?;
     Ok(strata_registry::open_read_only_with(
         &location,
-        &config.pg_timeouts(),
+        &config.registry_options(),
     )?)
 }
 
 /// Replaces `$arch` and `$basearch` in a repository location.
-pub fn substitute_arch(location: &str, arch: &str) -> String {
+pub(crate) fn substitute_arch(location: &str, arch: &str) -> String {
     location
         .replace("$basearch", arch)
         .replace("${basearch}", arch)
@@ -488,10 +503,14 @@ mod test {
         assert_eq!(c.network(), NetworkSettings::default());
         assert_eq!(c.cache_limits(), CacheLimits::default());
         assert_eq!(c.pg_timeouts().statement, DEFAULT_PG_STATEMENT_TIMEOUT);
+        assert_eq!(
+            c.registry_options().busy_timeout,
+            strata_registry::DEFAULT_BUSY_TIMEOUT
+        );
         let c = read(
             "[network]\nconnect_timeout = 2\nread_timeout = 0.5\nmin_rate = 10\nretries = 0\n\
              [cache]\nmax_size = \"1.5 GiB\"\nmax_age = 7\n[repodata]\nmax_open_size = 1000\n\
-             [registry]\nstatement_timeout = 5\n",
+             [registry]\nstatement_timeout = 5\nbusy_timeout = 0.25\n",
         )
         .unwrap();
         let n = c.network();
@@ -502,6 +521,10 @@ mod test {
         assert_eq!(c.cache_limits().max_age, Duration::from_secs(7 * 86400));
         assert_eq!(c.repodata.max_open_size, Some(Size(1000)));
         assert_eq!(c.pg_timeouts().statement, Duration::from_secs(5));
+        assert_eq!(
+            c.registry_options().busy_timeout,
+            Duration::from_millis(250)
+        );
         assert_eq!("500 MB".parse::<Size>().unwrap(), Size(500_000_000));
         assert_eq!("4G".parse::<Size>().unwrap(), Size(4_000_000_000));
 
@@ -517,6 +540,10 @@ mod test {
             (
                 "[registry]\nstatement_timeout = nan\n",
                 "[registry] statement_timeout must be",
+            ),
+            (
+                "[registry]\nbusy_timeout = 0\n",
+                "[registry] busy_timeout must be a positive",
             ),
             (
                 "[cache]\nmax_age = -2\n",

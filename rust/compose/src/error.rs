@@ -117,18 +117,97 @@ pub enum ComposeError {
     /// As NotRecorded, but taking the output away failed too: it is in
     /// place (with STATUS STARTED) while the registry does not call it
     /// finished.
-    #[error("compose {compose_id} could not be recorded as finished ({registry}), and its output {path} could not be withdrawn: remove it by hand")]
+    #[error("compose {compose_id} could not be recorded as finished, and its output {path} could not be withdrawn ({withdraw}): remove it by hand")]
     NotRecordedNotWithdrawn {
         compose_id: String,
         path: String,
-        registry: String,
+        withdraw: std::io::Error,
         #[source]
-        source: std::io::Error,
+        source: Box<strata_registry::RegistryError>,
+    },
+    #[error("no registry: pass --registry or set [registry] path or url")]
+    NoRegistry,
+    /// A compose a stack recorded is gone from the registry.
+    #[error("compose {compose_id} of {module} (used by {used_by}) is not in the registry")]
+    MissingCompose {
+        compose_id: String,
+        module: String,
+        used_by: String,
     },
     #[error("waited {waited_s} s for the lock {path}, held by another compose; giving up")]
     LockTimeout { path: String, waited_s: u64 },
-    #[error("{0}")]
-    Other(String),
+    /// The modules metadata of a repository cannot be read.
+    #[error("cannot read the modules metadata of {location}")]
+    RepoModules {
+        location: String,
+        #[source]
+        source: Box<ModulesMetadataError>,
+    },
+    /// A compose of the stack whose repository has no modules metadata.
+    #[error("compose {compose_id} ({location}) has no modules metadata")]
+    NoModulesMetadata {
+        compose_id: String,
+        location: String,
+    },
+    /// Two different packages would be published under one file name.
+    #[error("{within} has two different packages published as {href}: {first}, and {second}")]
+    PackageConflict {
+        within: String,
+        href: String,
+        first: String,
+        second: String,
+    },
+    /// Two inputs of a merge hold different documents for one stream.
+    #[error("{within}: {document} differs between {first} and {second}")]
+    ModuleConflict {
+        within: String,
+        document: String,
+        first: String,
+        second: String,
+    },
+    #[error("cannot merge repositories into {dest}: {problem}")]
+    MergeDestination { dest: String, problem: String },
+    /// The modules metadata was not among what was written.
+    #[error("the repodata written to {repo} lists no modules metadata")]
+    ModulesNotWritten { repo: String },
+    #[error("cannot write the productmd metadata of {compose_id}")]
+    Productmd {
+        compose_id: String,
+        #[source]
+        source: ProductmdError,
+    },
+    /// The gate's report cannot be turned into the JSON the record keeps.
+    #[error("cannot record the repoclosure gate's report")]
+    GateReport {
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Why metadata cannot be written as productmd reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProductmdError {
+    /// `what` names the field (`compose.date`, `rpms[3].nevra`).
+    #[error("productmd metadata: `{what}` is {value:?}: {why}")]
+    Invalid {
+        what: String,
+        value: String,
+        why: String,
+    },
+    /// Two RPM (or module) entries with the same key and different data.
+    #[error("productmd metadata: {what} is given twice with different data")]
+    Conflict { what: String },
+}
+
+/// Why the modules metadata of a repository cannot be read.
+#[derive(Debug, Error)]
+pub enum ModulesMetadataError {
+    #[error(transparent)]
+    Read(#[from] strata_repodata::RepodataError),
+    #[error("it is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+    #[error(transparent)]
+    Parse(#[from] strata_modulemd::Error),
 }
 
 pub type Result<T> = std::result::Result<T, ComposeError>;

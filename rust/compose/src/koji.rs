@@ -17,10 +17,8 @@ use xmlrpc::{Request, Transport, Value};
 
 /// A tag's current repo and the builds it stands for.
 #[derive(Debug, Clone)]
-pub struct KojiRepo {
-    pub tag: String,
+pub(crate) struct KojiRepo {
     pub repo_id: i64,
-    pub create_event: i64,
     /// `name-version-release` of the tag's latest builds at `create_event`.
     pub latest_nvrs: FxHashSet<String>,
     /// `<topurl>/repos/<tag>/<id>`.
@@ -29,14 +27,14 @@ pub struct KojiRepo {
 
 impl KojiRepo {
     /// The repository of one arch.
-    pub fn arch_location(&self, arch: &str) -> String {
+    pub(crate) fn arch_location(&self, arch: &str) -> String {
         format!("{}/{arch}", self.base)
     }
 }
 
 /// The most a hub's answer may hold: `listTagged` of a large tag is tens
 /// of MB of XML.
-pub const KOJI_MAX_RESPONSE_BYTES: u64 = 512 << 20;
+pub(crate) const KOJI_MAX_RESPONSE_BYTES: u64 = 512 << 20;
 
 /// XML-RPC over the process's HTTP agent: each call answered within the
 /// `[koji] timeout`, its answer bounded by [`KOJI_MAX_RESPONSE_BYTES`].
@@ -89,7 +87,7 @@ fn int(v: Option<&Value>) -> Option<i64> {
 }
 
 /// Looks the tag up on the hub: its current repo and latest builds.
-pub fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
+pub(crate) fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
     let hub = config.hub.as_str();
     let timeout = config.timeout();
     let fail = |message: String| ComposeError::Koji {
@@ -144,9 +142,7 @@ pub fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
         "resolved Koji tag"
     );
     Ok(KojiRepo {
-        tag: tag.to_string(),
         repo_id,
-        create_event,
         latest_nvrs,
         base: format!(
             "{}/repos/{tag}/{repo_id}",

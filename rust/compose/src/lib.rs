@@ -1,20 +1,154 @@
-//! The module compose pipeline: resolve the manifest against the source,
-//! gate on repoclosure, publish atomically, record in the registry. Also
-//! the productmd metadata a published compose carries.
+//! The module compose pipeline. A compose runs these steps, in this
+//! order, each in its own file:
+//!
+//! 1. `definition`: read and check the module definition.
+//! 2. `inputs`: load the source, the stack below the module (`stack`:
+//!    each required module's last good or pinned compose) and the
+//!    platform, for every arch.
+//! 3. `select`: pick one build of every manifest package.
+//! 4. `gate`: the repoclosure gate, and its report ([`GateReport`]).
+//! 5. `publish`: write the repositories (`link`, `merge` for a stack's
+//!    whole-stack repository), `modules.yaml` (`modulemd`) and the
+//!    productmd metadata (`productmd`) into a staging directory
+//!    (`staging`), laid out as Pungi lays out a compose (`layout`).
+//! 6. `record`: put the compose in place and record its end in the
+//!    registry, in the order that keeps the two consistent.
+//!
+//! `compose` runs them ([`compose_module`]). Below the steps sit what
+//! they share: `error`, `interrupt`, `progress`, `ids` (versions,
+//! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
+//! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
+//! only those listed before it in `layers::ORDER` (a test holds it), so
+//! the crate reads top to bottom without cycles.
+//!
+//! Front ends (the CLI, the Python bindings and through them Koji, Pungi
+//! and dnf) call what is re-exported here; everything else is private.
 
-pub mod config;
-mod definition_file;
-pub mod error;
-pub mod interrupt;
-pub mod koji;
-pub mod module;
-pub mod modulemd;
-pub mod productmd;
-pub mod publish;
-pub mod select;
-pub mod stack;
+// Anything `pub` is part of the API: the rest says `pub(crate)`.
+#![warn(unreachable_pub)]
+
+mod compose;
+mod config;
+mod definition;
+mod error;
+mod gate;
+mod ids;
+mod inputs;
+mod interrupt;
+mod koji;
+mod layout;
+mod link;
+mod merge;
+mod modulemd;
+mod productmd;
+mod progress;
+mod publish;
+mod record;
+mod repo_modules;
+mod select;
+mod stack;
 mod staging;
 
-pub use error::{ComposeError, Result};
-pub use interrupt::Interrupt;
-pub use module::{compose_module, ComposeOutcome, ComposeRequest, Progress, Quiet};
+pub use compose::{compose_module, ComposeRequest, ComposeResult};
+pub use config::{
+    open_registry, open_registry_read_only, registry_location, CacheConfig, ComposeConfig, Config,
+    KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig, RepodataConfig, Size, SYSTEM_CONFIG,
+};
+pub use definition::{detect_scm_ref, read_definition};
+pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
+pub use gate::{GateReport, GateSection};
+pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};
+pub use interrupt::{signal_name, Interrupt};
+pub use layout::{stack_repo_subdir, stack_repos};
+pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
+pub use progress::{Hold, Progress, Quiet};
+pub use repo_modules::read_repo_modules;
+pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
+
+#[cfg(test)]
+mod layers {
+    /// The modules, each after everything it uses: the steps of a compose
+    /// in their order, what they share below them.
+    const ORDER: [&str; 21] = [
+        "error",
+        "interrupt",
+        "progress",
+        "ids",
+        "config",
+        "koji",
+        "staging",
+        "productmd",
+        "layout",
+        "repo_modules",
+        "link",
+        "merge",
+        "modulemd",
+        "definition",
+        "stack",
+        "inputs",
+        "select",
+        "gate",
+        "publish",
+        "record",
+        "compose",
+    ];
+
+    /// The modules a source file names through `crate::`, comments left out.
+    fn uses(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for line in source.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// Each module uses only those before it: no import cycle, and the
+    /// pipeline reads top to bottom. A new module goes into ORDER and the
+    /// crate documentation.
+    #[test]
+    fn modules_depend_only_downward() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut checked = 0;
+        for (rank, module) in ORDER.iter().enumerate() {
+            let file = src.join(format!("{module}.rs"));
+            let files: Vec<std::path::PathBuf> = if file.exists() {
+                vec![file]
+            } else {
+                std::fs::read_dir(src.join(module))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect()
+            };
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for used in uses(&text) {
+                    let Some(used_rank) = ORDER.iter().position(|m| *m == used) else {
+                        panic!("{}: `crate::{used}` is not in ORDER", file.display());
+                    };
+                    assert!(
+                        used_rank < rank || used == *module,
+                        "{} uses `crate::{used}`, which comes after `{module}`",
+                        file.display()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        let modules = std::fs::read_dir(&src).unwrap().count() - 1; // lib.rs
+        assert_eq!(
+            modules,
+            ORDER.len(),
+            "a module in src/ is missing from ORDER"
+        );
+        assert!(checked >= ORDER.len());
+    }
+}

@@ -1,9 +1,10 @@
-//! Picking one build of every manifest package from the source: the newest
-//! for the arch (or the pinned one), never anything the manifest does not
-//! name. Also builds the module's own `Repo` out of the picks, for the
-//! closure gate.
+//! Step 3 of a compose: picking one build of every manifest package from
+//! the source: the newest for the arch (or the pinned one), never anything
+//! the manifest does not name. Also builds the module's own `Repo` out of
+//! the picks, for the closure gate.
 
 use crate::error::{ComposeError, Result};
+use crate::ids::build_nvr;
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 use strata_model::{Evr, ModuleDefinition};
@@ -11,14 +12,14 @@ use strata_repodata::{DepRec, PkgRec, Repo, StringPool};
 
 /// One chosen package: `sources[repo].package(index)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pick {
+pub(crate) struct Pick {
     pub repo: usize,
     pub index: u32,
 }
 
 /// Whether a pin (`[epoch:]version[-release]`) names this EVR. A pin
 /// without an epoch or a release matches any, as dnf's NEVRA matching does.
-pub fn pin_matches(pin: &str, evr: &Evr<'_>) -> bool {
+pub(crate) fn pin_matches(pin: &str, evr: &Evr<'_>) -> bool {
     let p = Evr::parse(pin);
     let epoch = |e: Option<&str>| e.filter(|e| !e.is_empty()).unwrap_or("0").to_string();
     (p.epoch.is_none() || epoch(p.epoch) == epoch(evr.epoch))
@@ -29,7 +30,7 @@ pub fn pin_matches(pin: &str, evr: &Evr<'_>) -> bool {
 /// Chooses one package per manifest name for `arch` (`arch` or `noarch`).
 /// `allowed` restricts candidates further: a Koji tag's latest builds, by
 /// the `name-version-release` of the build (its source RPM).
-pub fn select(
+pub(crate) fn select(
     def: &ModuleDefinition,
     sources: &[Repo],
     arch: &str,
@@ -123,28 +124,10 @@ pub fn select(
     Ok(picks)
 }
 
-/// The NVR of the build a binary package came from: its source RPM's
-/// file name without `.src.rpm`, else the package's own NVR.
-pub fn build_nvr(p: &strata_repodata::Package<'_>) -> String {
-    let s = p.sourcerpm();
-    match s.strip_suffix(".rpm").and_then(|s| s.rsplit_once('.')) {
-        Some((nvr, _arch)) if !nvr.is_empty() => nvr.to_string(),
-        _ => {
-            let e = p.evr();
-            format!(
-                "{}-{}-{}",
-                p.name(),
-                e.version,
-                e.release.unwrap_or_default()
-            )
-        }
-    }
-}
-
 /// A repository holding only `picks`, all from `source`, under `id`. It
 /// keeps the source's location and checksum so that file lookups in the
 /// source's filelists still find its packages (they match by pkgid).
-pub fn subset(id: &str, source: &Repo, picks: &[u32]) -> Repo {
+pub(crate) fn subset(id: &str, source: &Repo, picks: &[u32]) -> Repo {
     let mut out = Repo::empty(id, &source.location, &source.checksum);
     let mut strings = StringPool::new();
     let mut s = |x: u32| strings.intern(source.str(x));

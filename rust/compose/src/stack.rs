@@ -35,7 +35,7 @@ impl Layer {
 
 /// The direct module requires a compose recorded (`compose` inputs,
 /// `name:stream`).
-pub fn recorded_requires(rec: &ComposeRecord) -> Vec<String> {
+pub(crate) fn recorded_requires(rec: &ComposeRecord) -> Vec<String> {
     rec.inputs
         .iter()
         .filter(|i| i.kind == InputKind::Compose)
@@ -271,12 +271,13 @@ fn node_of(
         let note = (id != i.ident)
             .then(|| format!("{} was composed against {} {}", rec.id, i.name, i.ident));
         if !records.contains_key(&id) {
-            let r = registry.get(&id)?.ok_or_else(|| {
-                ComposeError::Other(format!(
-                    "compose {id} of {} (used by {}) is not in the registry",
-                    i.name, rec.id
-                ))
-            })?;
+            let r = registry
+                .get(&id)?
+                .ok_or_else(|| ComposeError::MissingCompose {
+                    compose_id: id.clone(),
+                    module: i.name.clone(),
+                    used_by: rec.id.clone(),
+                })?;
             records.insert(id.clone(), r);
         }
         let child = records[&id].clone();
@@ -430,6 +431,7 @@ mod test {
                 },
                 packages: Default::default(),
                 timings: serde_json::json!({}),
+                modulemd: Default::default(),
             }
         } else {
             Outcome::Failed {

@@ -117,7 +117,7 @@ pub(crate) fn lock_waiting(path: &Path, limit: Duration) -> Result<Option<File>>
                 return Ok(None);
             }
             TryLock::HeldElsewhere if Instant::now() >= deadline => {
-                return Err(crate::ComposeError::LockTimeout {
+                return Err(crate::error::ComposeError::LockTimeout {
                     path: path.display().to_string(),
                     waited_s: limit.as_secs(),
                 })
@@ -141,7 +141,7 @@ pub(crate) struct Staging {
 impl Staging {
     /// Makes `OUT/.staging-<compose_id>@<host>-<pid>/` with its lock taken
     /// and an empty `tree/`.
-    pub fn create(out: &Path, compose_id: &str) -> Result<Staging> {
+    pub(crate) fn create(out: &Path, compose_id: &str) -> Result<Staging> {
         let dir = out.join(format!(
             "{PREFIX}{compose_id}@{}-{}",
             host_name(),
@@ -192,17 +192,17 @@ impl Staging {
     }
 
     /// Where the compose is written.
-    pub fn tree(&self) -> PathBuf {
+    pub(crate) fn tree(&self) -> PathBuf {
         self.dir.join(TREE)
     }
 
     /// The `STATUS` that replaces the published one once the registry
     /// recorded the compose finished.
-    pub fn finished_status(&self) -> PathBuf {
+    pub(crate) fn finished_status(&self) -> PathBuf {
         self.dir.join(STATUS_FINISHED)
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 }
@@ -308,6 +308,41 @@ fn pid_alive(pid: u32) -> bool {
         rustix::process::test_kill_process(pid),
         Err(e) if e == rustix::io::Errno::SRCH
     )
+}
+
+/// Flushes every file under `dir` to disk, then the directories.
+pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
+        let p = e.path();
+        let ft = e.file_type().map_err(io(&p))?;
+        if ft.is_dir() {
+            sync_tree(&p)?;
+        } else if ft.is_file() {
+            // Hardlinked payloads are already durable in the source.
+            if e.metadata().map(|m| is_hardlinked(&m)).unwrap_or(false) {
+                continue;
+            }
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&p))?;
+        }
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+fn is_hardlinked(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() > 1
+}
+
+/// Makes the entries of `dir` (a rename into it, a new file) durable;
+/// best effort, as some file systems refuse to sync a directory.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
 }
 
 #[cfg(test)]

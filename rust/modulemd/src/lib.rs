@@ -23,19 +23,19 @@ mod emit;
 mod error;
 mod model;
 mod parse;
-mod stack;
 mod stack_check;
 mod validate;
+mod xmd;
 
 pub use error::{Error, Problem};
 pub use model::{
     artifact_nevra, Defaults, Dependencies, License, ModuleStream, Profile, ServiceLevel,
 };
 pub use parse::{parse_modules_yaml, Document};
-pub use stack::{Stack, StackLayer};
 pub use stack_check::{
     check_stack_yaml, stack_from_yaml, strata_stack_from_yaml, Mismatch, StackError, StackSpec,
 };
+pub use xmd::{Stack, StackLayer, XmdDefinition, XmdInput, XmdStrata};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

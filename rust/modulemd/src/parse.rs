@@ -213,7 +213,7 @@ impl<'de> Deserialize<'de> for RawProfile {
 }
 
 /// An unsigned integer, written plain or quoted.
-pub(crate) struct AnyU64(pub(crate) u64);
+struct AnyU64(u64);
 
 impl<'de> Deserialize<'de> for AnyU64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -8,10 +8,10 @@ use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
-use strata_compose::config::{open_registry, open_registry_read_only, Config};
-use strata_compose::error::error_chain;
-use strata_compose::module::{compose_module as run_compose, compose_time, ComposeRequest};
-use strata_compose::{ComposeOutcome, Interrupt, Quiet};
+use strata_compose::{
+    compose_module as run_compose, compose_time, error_chain, open_registry,
+    open_registry_read_only, ComposeRequest, ComposeResult, Config, Interrupt,
+};
 use strata_registry::{ListFilter, State};
 
 fn compose_err(e: strata_compose::ComposeError) -> PyErr {
@@ -63,14 +63,17 @@ fn open_read_only(
 /// problem`) when it is not valid.
 #[pyfunction]
 pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
-    let (def, _) = strata_compose::module::read_definition(&path).map_err(compose_err)?;
+    let (def, _) = strata_compose::read_definition(&path).map_err(compose_err)?;
     to_py(py, &def)
 }
 
 /// Composes one module. Returns `{"ok": bool, "record": {...}, "reports":
-/// {arch: closure report}}`: `ok` is False when the repoclosure gate failed
-/// (the record is then `failed` and nothing was published). Other failures
-/// raise. A signal stops the compose cleanly (see `run_interruptible`).
+/// {arch: closure report}, "report_text": str, "report_texts": {arch:
+/// str}}`: `ok` is False when the repoclosure gate failed (the record is
+/// then `failed` and nothing was published); `report_text` is the gate's
+/// report as the CLI shows it (empty when the gate passed), and
+/// `report_texts` that of each arch that failed. Other failures raise. A
+/// signal stops the compose cleanly (see `run_interruptible`).
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
@@ -119,15 +122,46 @@ pub fn compose_module(
         with_composes: with_composes.unwrap_or_default(),
         interrupt: Interrupt::new(),
     };
-    let outcome = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
-    let (ok, record, reports) = match outcome {
-        ComposeOutcome::Finished(r) => (true, r, Default::default()),
-        ComposeOutcome::GateFailed { record, reports } => (false, record, reports),
+    let result = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
+    to_py(py, &result_json(&result))
+}
+
+/// The dict `compose_module` returns.
+fn result_json(result: &ComposeResult) -> serde_json::Value {
+    let ok = result.published();
+    // A finished compose's reports were never part of the dict.
+    let reports = if ok {
+        serde_json::json!({})
+    } else {
+        serde_json::json!(result.gate)
     };
-    to_py(
-        py,
-        &serde_json::json!({"ok": ok, "record": record, "reports": reports}),
-    )
+    let texts: serde_json::Map<String, serde_json::Value> = result
+        .gate
+        .sections()
+        .into_iter()
+        .map(|s| (s.arch, (s.report + &s.notes).into()))
+        .collect();
+    serde_json::json!({
+        "ok": ok,
+        "record": result.record,
+        "reports": reports,
+        "report_text": result.gate.to_text(),
+        "report_texts": texts,
+    })
+}
+
+/// What a compose from Python shows: nothing, but for the hold before
+/// publishing that tests of signals set (`STRATA_TEST_PAUSE_BEFORE_PUBLISH`).
+struct PythonProgress;
+
+impl strata_compose::Progress for PythonProgress {
+    fn stage(&self, _: &str) {}
+    fn step(&self, _: usize, _: usize) {}
+    fn about_to_publish(&self, _compose_id: &str, interrupt: &Interrupt) {
+        if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
+            strata_compose::Hold::parse(&value).wait(interrupt);
+        }
+    }
 }
 
 /// How often the waiting Python thread lets Python run its signal
@@ -153,14 +187,14 @@ fn run_interruptible(
     req: ComposeRequest,
     config: Config,
     mut registry: Box<dyn strata_registry::Registry>,
-) -> PyResult<strata_compose::Result<ComposeOutcome>> {
+) -> PyResult<strata_compose::Result<ComposeResult>> {
     let interrupt = req.interrupt.clone();
     let mut caught = CaughtSignals::catch(py, &interrupt)?;
     let (tx, mut rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name("strata-compose".into())
         .spawn(move || {
-            let _ = tx.send(run_compose(&req, &config, &mut *registry, &Quiet));
+            let _ = tx.send(run_compose(&req, &config, &mut *registry, &PythonProgress));
         })
         .map_err(|e| ComposeError::new_err(format!("cannot start the compose thread: {e}")))?;
     let mut raised: Option<PyErr> = None;
@@ -403,6 +437,6 @@ pub fn stack_tree(
         .get(&id)
         .map_err(registry_err)?
         .ok_or_else(|| RegistryError::new_err(format!("no compose `{id}` in the registry")))?;
-    let tree = strata_compose::stack::tree_of_record(&*reg, &rec).map_err(compose_err)?;
+    let tree = strata_compose::tree_of_record(&*reg, &rec).map_err(compose_err)?;
     to_py(py, &tree)
 }

@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
-use strata_compose::error::error_chain;
+use strata_compose::error_chain;
 use strata_repodata::LoadOptions;
 use strata_solve::{ClosureOptions, SolveError};
 
@@ -340,6 +340,15 @@ fn repoclosure(
 #[pymodule]
 fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // productmd's compose types, as the registry knows them: one list for
+    // every front end.
+    m.add(
+        "COMPOSE_TYPES",
+        pyo3::types::PyTuple::new(
+            m.py(),
+            strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str),
+        )?,
+    )?;
     m.add("StrataError", m.py().get_type::<StrataError>())?;
     m.add("RepodataError", m.py().get_type::<RepodataError>())?;
     m.add("SolveError", m.py().get_type::<exceptions::SolveError>())?;

@@ -119,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 packages: packages(n, count, &arches),
                 timings: serde_json::json!({"load_s": 1.5, "select_s": 0.2, "gate_s": 3.1}),
+                modulemd: Default::default(),
             },
         )?;
     }

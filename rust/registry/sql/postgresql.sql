@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 2.
+-- Strata compose registry: PostgreSQL schema, version 3.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -87,4 +87,12 @@ CREATE TABLE strata.compose_package_lists (
     PRIMARY KEY (compose_id, arch)
 );
 
-INSERT INTO strata.schema_version (version) VALUES (2);
+CREATE TABLE strata.compose_modulemd (
+    compose_id TEXT  NOT NULL REFERENCES strata.composes (id),
+    arch       TEXT  NOT NULL,
+    -- zstd of the stream's modulemd document for the arch.
+    document   BYTEA NOT NULL,
+    PRIMARY KEY (compose_id, arch)
+);
+
+INSERT INTO strata.schema_version (version) VALUES (3);

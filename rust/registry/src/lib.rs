@@ -43,6 +43,7 @@
 //!     outputs: Outputs { path: "/srv/composes/apache-2.4-20261125.n.0".into(), repos: Default::default() },
 //!     packages: Default::default(),
 //!     timings: serde_json::json!({"closure": 1.2}),
+//!     modulemd: Default::default(),
 //! };
 //! registry.finish(&started.id, &outcome)?;
 //! let good = registry.latest_good("apache", "2.4")?.unwrap();
@@ -62,15 +63,17 @@ mod stored;
 mod validate;
 
 pub use error::{BoxError, RegistryError, UnknownName};
-pub use location::{open, open_read_only, open_read_only_with, open_with, RegistryLocation};
+pub use location::{
+    open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
+};
 pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome,
-    Outputs, PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, ModulemdByArch,
+    NewCompose, Outcome, Outputs, PackagesByArch, State,
 };
-pub use sqlite::SqliteRegistry;
+pub use sqlite::{SqliteRegistry, DEFAULT_BUSY_TIMEOUT};
 pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

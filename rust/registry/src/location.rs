@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::error::RegistryError;
 use crate::postgres::redact_url;
 use crate::{PgRegistry, PgTimeouts, Registry, Result, SqliteRegistry};
+use std::time::Duration;
 
 /// A registry to open.
 #[derive(Clone, PartialEq, Eq)]
@@ -81,16 +82,38 @@ impl fmt::Debug for RegistryLocation {
     }
 }
 
-/// Opens the registry at `location`, creating its schema if needed.
-pub fn open(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
-    open_with(location, &PgTimeouts::default())
+/// How long a registry may wait (`[registry]` in strata.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// PostgreSQL's connect and statement timeouts.
+    pub postgres: PgTimeouts,
+    /// How long a SQLite writer waits for another before giving up.
+    pub busy_timeout: Duration,
 }
 
-/// [`open`], a PostgreSQL registry with these timeouts.
-pub fn open_with(location: &RegistryLocation, timeouts: &PgTimeouts) -> Result<Box<dyn Registry>> {
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            postgres: PgTimeouts::default(),
+            busy_timeout: crate::sqlite::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+}
+
+/// Opens the registry at `location`, creating its schema if needed.
+pub fn open(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
+    open_with(location, &OpenOptions::default())
+}
+
+/// [`open`], with these timeouts.
+pub fn open_with(location: &RegistryLocation, options: &OpenOptions) -> Result<Box<dyn Registry>> {
     Ok(match location {
-        RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open(path)?),
-        RegistryLocation::Postgres(url) => Box::new(PgRegistry::connect_with(url, timeouts)?),
+        RegistryLocation::Sqlite(path) => {
+            Box::new(SqliteRegistry::open_with(path, options.busy_timeout)?)
+        }
+        RegistryLocation::Postgres(url) => {
+            Box::new(PgRegistry::connect_with(url, &options.postgres)?)
+        }
     })
 }
 
@@ -100,18 +123,21 @@ pub fn open_with(location: &RegistryLocation, timeouts: &PgTimeouts) -> Result<B
 /// refuses every write. A registry of an older schema is updated first
 /// if it can be.
 pub fn open_read_only(location: &RegistryLocation) -> Result<Box<dyn Registry>> {
-    open_read_only_with(location, &PgTimeouts::default())
+    open_read_only_with(location, &OpenOptions::default())
 }
 
-/// [`open_read_only`], a PostgreSQL registry with these timeouts.
+/// [`open_read_only`], with these timeouts.
 pub fn open_read_only_with(
     location: &RegistryLocation,
-    timeouts: &PgTimeouts,
+    options: &OpenOptions,
 ) -> Result<Box<dyn Registry>> {
     Ok(match location {
-        RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open_read_only(path)?),
+        RegistryLocation::Sqlite(path) => Box::new(SqliteRegistry::open_read_only_with(
+            path,
+            options.busy_timeout,
+        )?),
         RegistryLocation::Postgres(url) => {
-            Box::new(PgRegistry::connect_read_only_with(url, timeouts)?)
+            Box::new(PgRegistry::connect_read_only_with(url, &options.postgres)?)
         }
     })
 }

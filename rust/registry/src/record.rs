@@ -16,6 +16,13 @@ use crate::owner::Owner;
 /// duplicates, so the same compose always reads back the same.
 pub type PackagesByArch = BTreeMap<String, BTreeSet<String>>;
 
+/// The module stream a compose published: arch → its modulemd document
+/// (one YAML document, `---` to `...`, as the repository's modules.yaml
+/// holds it and Koji's module builds carry it as `modulemd_str`). Each
+/// arch has its own: the documents name their arch and list that arch's
+/// artifacts.
+pub type ModulemdByArch = BTreeMap<String, String>;
+
 /// productmd's compose types. The type shows in the compose ID as a
 /// suffix after the date (`20261125.n.0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -242,6 +249,9 @@ pub enum Outcome {
         packages: PackagesByArch,
         /// Time spent per phase, as the pipeline measured it.
         timings: serde_json::Value,
+        /// The stream's modulemd, as published.
+        #[serde(default)]
+        modulemd: ModulemdByArch,
     },
     Failed {
         finished_at: i64,
@@ -308,6 +318,11 @@ pub struct ComposeRecord {
     /// were (schema version 1) or where it could not be told.
     #[serde(default)]
     pub owner: Option<Owner>,
+    /// The stream's modulemd as the compose published it; empty for a
+    /// compose that published nothing, or one recorded before schema
+    /// version 3.
+    #[serde(default)]
+    pub modulemd: ModulemdByArch,
 }
 
 impl ComposeRecord {
@@ -319,6 +334,7 @@ impl ComposeRecord {
         packages: PackagesByArch,
         timings: Option<serde_json::Value>,
         report: Option<serde_json::Value>,
+        modulemd: ModulemdByArch,
     ) -> ComposeRecord {
         let ComposeSummary {
             id,
@@ -364,10 +380,12 @@ impl ComposeRecord {
             error,
             report,
             owner,
+            modulemd,
         }
     }
 
-    /// The record without its inputs, package lists, report and timings.
+    /// The record without its inputs, package lists, report, timings and
+    /// modulemd.
     pub fn summary(&self) -> ComposeSummary {
         ComposeSummary {
             id: self.id.clone(),
@@ -398,7 +416,7 @@ impl ComposeRecord {
 }
 
 /// What listings show of a compose: everything but its inputs, package
-/// lists, report and timings, so that listing hundreds of composes reads
+/// lists, report, timings and modulemd, so that listing hundreds of composes reads
 /// one row each instead of thousands of packages. The fields have the
 /// names and meanings of [`ComposeRecord`]'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, Outputs, PackagesByArch, State,
+    ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, ModulemdByArch, Outputs,
+    PackagesByArch, State,
 };
 use crate::Result;
 
@@ -44,8 +45,10 @@ pub const ERROR_CAP: usize = 64 * 1024;
 /// prints it in full, and a cut JSON document would not parse.
 pub const REPORT_CAP: usize = 1024 * 1024;
 
-/// The most one package list may take uncompressed: far above what
-/// 70,000 NEVRAs need (about 5 MB), so only a corrupt row reaches it.
+/// The most one package list, or one arch's modulemd document, may take
+/// uncompressed: far above what 70,000 NEVRAs need (about 5 MB; a stream
+/// lists as many artifacts), so only a corrupt row reaches it, and the
+/// registry refuses to record more.
 pub(crate) const PACKAGE_LIST_LIMIT: usize = 64 * 1024 * 1024;
 
 /// zstd level of package lists. 5,000 sorted NEVRAs of Debian bookworm
@@ -123,6 +126,10 @@ pub(crate) type StoredInput = (String, String, String, String);
 /// compressed list.
 pub(crate) type StoredPackageList = (String, i64, Vec<u8>);
 
+/// A `compose_modulemd` row without the compose: arch, the compressed
+/// document.
+pub(crate) type StoredModulemd = (String, Vec<u8>);
+
 /// Everything stored about one compose, as read.
 pub(crate) struct StoredRecord {
     pub compose: StoredCompose,
@@ -131,6 +138,8 @@ pub(crate) struct StoredRecord {
     pub packages: Vec<StoredPackageList>,
     /// `(arch, path)`; read only when `output_path` is set.
     pub repos: Vec<(String, String)>,
+    /// Read only when `output_path` is set.
+    pub modulemd: Vec<StoredModulemd>,
 }
 
 pub(crate) fn corrupt(db: &str, compose_id: &str, reason: String) -> RegistryError {
@@ -228,6 +237,52 @@ pub(crate) fn encode_packages(packages: &PackagesByArch) -> Vec<(&str, i64, Vec<
         .collect()
 }
 
+/// The stored form of each arch's modulemd document: arch and the text,
+/// zstd-compressed (the artifact lists compress as package lists do).
+pub(crate) fn encode_modulemd(modulemd: &ModulemdByArch) -> Vec<(&str, Vec<u8>)> {
+    modulemd
+        .iter()
+        .map(|(arch, text)| {
+            let blob = zstd::bulk::compress(text.as_bytes(), PACKAGE_LIST_LEVEL)
+                .expect("compressing a buffer in memory cannot fail");
+            (arch.as_str(), blob)
+        })
+        .collect()
+}
+
+/// A zstd frame of at most [`PACKAGE_LIST_LIMIT`] bytes, decompressed;
+/// `what` names it in errors (`the package list of `x86_64``).
+fn decompress(db: &str, compose_id: &str, what: &str, blob: &[u8]) -> Result<Vec<u8>> {
+    let corrupt = |reason: String| corrupt(db, compose_id, reason);
+    // The size is in the frame header: allocate that much, no more than
+    // the limit, and let the decoder refuse a frame that lies about it.
+    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
+        Ok(Some(size)) if size <= PACKAGE_LIST_LIMIT as u64 => size as usize,
+        Ok(Some(size)) => {
+            return Err(corrupt(format!(
+                "{what} would be {size} bytes, more than the {PACKAGE_LIST_LIMIT} bytes it may \
+                 take"
+            )))
+        }
+        _ => return Err(corrupt(format!("{what} is not a zstd frame with its size"))),
+    };
+    zstd::bulk::decompress(blob, size)
+        .map_err(|e| corrupt(format!("{what} does not decompress: {e}")))
+}
+
+/// One arch's modulemd document.
+fn decode_modulemd(
+    db: &str,
+    compose_id: &str,
+    (arch, blob): &StoredModulemd,
+) -> Result<(String, String)> {
+    let what = format!("the modulemd of `{arch}`");
+    let text = decompress(db, compose_id, &what, blob)?;
+    let text = String::from_utf8(text)
+        .map_err(|_| corrupt(db, compose_id, format!("{what} is not UTF-8")))?;
+    Ok((arch.clone(), text))
+}
+
 /// One arch's package list, checked against its count.
 fn decode_packages(
     db: &str,
@@ -236,27 +291,12 @@ fn decode_packages(
 ) -> Result<(String, BTreeSet<String>)> {
     let count = *count;
     let corrupt = |reason: String| corrupt(db, compose_id, reason);
-    // The size is in the frame header: allocate that much, no more than
-    // the limit, and let the decoder refuse a frame that lies about it.
-    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
-        Ok(Some(size)) if size <= PACKAGE_LIST_LIMIT as u64 => size as usize,
-        Ok(Some(size)) => {
-            return Err(corrupt(format!(
-                "the package list of `{arch}` would be {size} bytes, more than the \
-                 {PACKAGE_LIST_LIMIT} bytes a list may take"
-            )))
-        }
-        _ => {
-            return Err(corrupt(format!(
-                "the package list of `{arch}` is not a zstd frame with its size"
-            )))
-        }
-    };
-    let text = zstd::bulk::decompress(blob, size).map_err(|e| {
-        corrupt(format!(
-            "the package list of `{arch}` does not decompress: {e}"
-        ))
-    })?;
+    let text = decompress(
+        db,
+        compose_id,
+        &format!("the package list of `{arch}`"),
+        blob,
+    )?;
     let text = String::from_utf8(text)
         .map_err(|_| corrupt(format!("the package list of `{arch}` is not UTF-8")))?;
     let nevras: BTreeSet<String> = if text.is_empty() {
@@ -406,6 +446,7 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
         inputs,
         packages: lists,
         repos,
+        modulemd,
     } = stored;
     let corrupt = |reason: String| corrupt(db, &s.id, reason);
     let json = |column: &str, text: &str| {
@@ -433,13 +474,17 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
         .iter()
         .map(|list| decode_packages(db, &s.id, list))
         .collect::<Result<PackagesByArch>>()?;
+    let modulemd = modulemd
+        .iter()
+        .map(|m| decode_modulemd(db, &s.id, m))
+        .collect::<Result<ModulemdByArch>>()?;
     let counts = lists
         .into_iter()
         .map(|(arch, count, _)| (arch, count))
         .collect();
     let summary = build_summary(db, s, repos, counts)?;
     Ok(ComposeRecord::from_summary(
-        summary, inputs, packages, timings, report,
+        summary, inputs, packages, timings, report, modulemd,
     ))
 }
 

@@ -8,6 +8,7 @@ use crate::compose_id;
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::record::{NewCompose, Outcome};
+use crate::stored::PACKAGE_LIST_LIMIT;
 use crate::Result;
 
 /// A validated new compose: where its ID comes from.
@@ -139,11 +140,25 @@ pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
             )));
         }
     }
-    if let Outcome::Finished { outputs, .. } = outcome {
+    if let Outcome::Finished {
+        outputs, modulemd, ..
+    } = outcome
+    {
         utf8_path(&outputs.path, "the output path").map_err(invalid)?;
         for (arch, path) in &outputs.repos {
             arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
             utf8_path(path, &format!("the repository path of `{arch}`")).map_err(invalid)?;
+        }
+        for (arch, document) in modulemd {
+            arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
+            // What is recorded must read back: the reader's bound.
+            if document.len() > PACKAGE_LIST_LIMIT {
+                return Err(invalid(format!(
+                    "the modulemd of `{arch}` is {} bytes, more than the {PACKAGE_LIST_LIMIT} \
+                     bytes the registry keeps",
+                    document.len()
+                )));
+            }
         }
     }
     Ok(())

@@ -56,7 +56,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -89,6 +89,19 @@ const MIGRATIONS: &[Migration] = &[
         );
         ",
         then: Some(compact_v1_rows),
+    },
+    // 3: the stream's modulemd, as a compose published it.
+    Migration {
+        sql: "
+        CREATE TABLE strata.compose_modulemd (
+            compose_id TEXT  NOT NULL REFERENCES strata.composes (id),
+            arch       TEXT  NOT NULL,
+            -- zstd of the stream's modulemd document for the arch.
+            document   BYTEA NOT NULL,
+            PRIMARY KEY (compose_id, arch)
+        );
+        ",
+        then: None,
     },
 ];
 
@@ -492,17 +505,28 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let repos = if compose.output_path.is_some() {
-        c.query(
-            "SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1",
-            &[&id],
-        )
-        .ctx(db, action)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    let (repos, modulemd) = if compose.output_path.is_some() {
+        let repos = c
+            .query(
+                "SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1",
+                &[&id],
+            )
+            .ctx(db, action)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let modulemd = c
+            .query(
+                "SELECT arch, document FROM strata.compose_modulemd WHERE compose_id = $1",
+                &[&id],
+            )
+            .ctx(db, action)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        (repos, modulemd)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     stored::build(
         db,
@@ -511,6 +535,7 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
             inputs,
             packages,
             repos,
+            modulemd,
         },
     )
     .map(Some)
@@ -983,6 +1008,7 @@ impl Registry for PgRegistry {
                 outputs,
                 packages: _,
                 timings,
+                modulemd,
             } => {
                 let output_path = outputs.path.to_str().expect("validated as UTF-8");
                 tx.execute(
@@ -997,6 +1023,14 @@ impl Registry for PgRegistry {
                         "INSERT INTO strata.compose_repos (compose_id, arch, path) \
                          VALUES ($1, $2, $3)",
                         &[&compose_id, arch, &path],
+                    )
+                    .ctx(db, what)?;
+                }
+                for (arch, document) in stored::encode_modulemd(modulemd) {
+                    tx.execute(
+                        "INSERT INTO strata.compose_modulemd (compose_id, arch, document) \
+                         VALUES ($1, $2, $3)",
+                        &[&compose_id, &arch, &document],
                     )
                     .ctx(db, what)?;
                 }
@@ -1119,7 +1153,12 @@ impl Registry for PgRegistry {
         prune::check_pins(db, &all, policy)?;
         let plan = prune::plan(all, &uses, policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
-        for table in ["compose_inputs", "compose_repos", "compose_package_lists"] {
+        for table in [
+            "compose_inputs",
+            "compose_repos",
+            "compose_package_lists",
+            "compose_modulemd",
+        ] {
             tx.execute(
                 &format!("DELETE FROM strata.{table} WHERE compose_id = ANY($1)"),
                 &[&ids],

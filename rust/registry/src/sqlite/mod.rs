@@ -38,10 +38,11 @@ use crate::stored::{
 };
 use crate::{validate, Registry, Result};
 
-/// How long a writer waits for another one before giving up. Writes take
-/// milliseconds; this only matters when something holds the lock far
+/// How long a writer waits for another one before giving up, unless the
+/// registry is opened with another (`[registry] busy_timeout`). Writes
+/// take milliseconds; this only matters when something holds the lock far
 /// longer (a backup, an interactive `sqlite3` session).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A registry in one SQLite file. Each value holds its own connection:
 /// threads and processes each open their own, and the file keeps them
@@ -98,6 +99,12 @@ impl SqliteRegistry {
     /// Opens the registry at `path`, creating the file (and its directory)
     /// if needed and bringing its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
+        SqliteRegistry::open_with(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteRegistry::open`], waiting at most `busy_timeout` for
+    /// another writer.
+    pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let db = path.display().to_string();
         let open_error = |source: crate::BoxError| RegistryError::Open {
             db: db.clone(),
@@ -107,7 +114,7 @@ impl SqliteRegistry {
             std::fs::create_dir_all(dir).map_err(|e| open_error(e.into()))?;
         }
         let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
-        configure(&conn, &db).map_err(|e| open_error(e.into()))?;
+        configure(&conn, &db, busy_timeout).map_err(|e| open_error(e.into()))?;
         schema::migrate(&mut conn, &db)?;
         Ok(SqliteRegistry {
             conn,
@@ -122,6 +129,12 @@ impl SqliteRegistry {
     /// Writes through it fail. A registry of an older schema is updated
     /// first, when the file can be written.
     pub fn open_read_only(path: &Path) -> Result<Self> {
+        SqliteRegistry::open_read_only_with(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`SqliteRegistry::open_read_only`], waiting at most `busy_timeout`
+    /// for a writer.
+    pub fn open_read_only_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let db = path.display().to_string();
         let open_error = |source: crate::BoxError| RegistryError::Open {
             db: db.clone(),
@@ -145,12 +158,12 @@ impl SqliteRegistry {
             }
             Err(e) => return Err(open_error(e.into())),
         }
-        let conn = open_reader(path, &db)?;
+        let conn = open_reader(path, &db, busy_timeout)?;
         if let Some(found) = schema::check_readable(&conn, &db)? {
             drop(conn);
             // Updating is what any Strata does on opening an older
             // registry; it creates nothing, and needs write access.
-            if let Err(e) = SqliteRegistry::open(path) {
+            if let Err(e) = SqliteRegistry::open_with(path, busy_timeout) {
                 return Err(RegistryError::OldSchema {
                     db,
                     found,
@@ -158,7 +171,7 @@ impl SqliteRegistry {
                     source: Box::new(e),
                 });
             }
-            return SqliteRegistry::open_read_only(path);
+            return SqliteRegistry::open_read_only_with(path, busy_timeout);
         }
         Ok(SqliteRegistry {
             conn,
@@ -191,16 +204,6 @@ impl SqliteRegistry {
     }
 }
 
-/// [`BUSY_TIMEOUT`], unless a test shortens it with
-/// `STRATA_TEST_SQLITE_BUSY_TIMEOUT_MS` (to see what a compose does when
-/// the registry stays locked, without waiting a minute).
-fn busy_timeout() -> Duration {
-    std::env::var("STRATA_TEST_SQLITE_BUSY_TIMEOUT_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(BUSY_TIMEOUT, Duration::from_millis)
-}
-
 /// A connection that only reads and has read a table, so the WAL index
 /// is open. Where the file and folder may be written, it is a read-write
 /// connection (never creating the file) with `query_only` set: SQLite then
@@ -209,7 +212,7 @@ fn busy_timeout() -> Duration {
 /// leave them behind, owned by whoever read last. Else it is a read-only
 /// connection, and where the `-shm` file can be neither found nor created,
 /// an `immutable` one (see the module documentation).
-fn open_reader(path: &Path, db: &str) -> Result<Connection> {
+fn open_reader(path: &Path, db: &str, busy_timeout: Duration) -> Result<Connection> {
     let open_error = |source: crate::BoxError| RegistryError::Open {
         db: db.to_owned(),
         source,
@@ -222,7 +225,7 @@ fn open_reader(path: &Path, db: &str) -> Result<Connection> {
     };
     let open = |path: &Path, flags: OpenFlags| {
         let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(busy_timeout())?;
+        conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "query_only", true)?;
         // Reading a table, not only the header, opens the WAL index.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
@@ -265,9 +268,9 @@ fn immutable_uri(path: &Path) -> std::result::Result<String, ()> {
     Ok(uri + "?immutable=1")
 }
 
-fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
-    conn.busy_timeout(busy_timeout())?;
-    let mode = enable_wal(conn)?;
+fn configure(conn: &Connection, db: &str, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    let mode = enable_wal(conn, busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") {
         // E.g. on a network file system. Still correct, readers just wait
         // for writers.
@@ -281,8 +284,8 @@ fn configure(conn: &Connection, db: &str) -> rusqlite::Result<()> {
 /// switch needs an exclusive lock, and SQLite reports it busy at once
 /// instead of calling the busy handler (seen with several processes
 /// opening a new registry together).
-fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + busy_timeout;
     loop {
         match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
             Err(e)
@@ -342,15 +345,24 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .ctx(db, action)?;
-    let repos = if compose.output_path.is_some() {
-        conn.prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
+    let (repos, modulemd) = if compose.output_path.is_some() {
+        let repos = conn
+            .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
             .and_then(|mut st| {
                 st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<Vec<(String, String)>>>()
             })
-            .ctx(db, action)?
+            .ctx(db, action)?;
+        let modulemd = conn
+            .prepare_cached("SELECT arch, document FROM compose_modulemd WHERE compose_id = ?1")
+            .and_then(|mut st| {
+                st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()
+            })
+            .ctx(db, action)?;
+        (repos, modulemd)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     stored::build(
         db,
@@ -359,6 +371,7 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
             inputs,
             packages,
             repos,
+            modulemd,
         },
     )
     .map(Some)
@@ -575,6 +588,7 @@ impl Registry for SqliteRegistry {
                 outputs,
                 packages: _,
                 timings,
+                modulemd,
             } => {
                 let output_path = outputs.path.to_str().expect("validated as UTF-8");
                 tx.execute(
@@ -591,6 +605,16 @@ impl Registry for SqliteRegistry {
                 for (arch, path) in &outputs.repos {
                     let path = path.to_str().expect("validated as UTF-8");
                     st.execute(params![compose_id, arch, path]).ctx(db, what)?;
+                }
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO compose_modulemd (compose_id, arch, document) \
+                         VALUES (?1, ?2, ?3)",
+                    )
+                    .ctx(db, what)?;
+                for (arch, document) in stored::encode_modulemd(modulemd) {
+                    st.execute(params![compose_id, arch, document])
+                        .ctx(db, what)?;
                 }
             }
             Outcome::Failed {
@@ -704,7 +728,12 @@ impl Registry for SqliteRegistry {
         let (all, uses) = prune_inputs(&tx, db)?;
         prune::check_pins(db, &all, policy)?;
         let plan = prune::plan(all, &uses, policy);
-        for table in ["compose_inputs", "compose_repos", "compose_package_lists"] {
+        for table in [
+            "compose_inputs",
+            "compose_repos",
+            "compose_package_lists",
+            "compose_modulemd",
+        ] {
             let mut st = tx
                 .prepare(&format!("DELETE FROM {table} WHERE compose_id = ?1"))
                 .ctx(db, what)?;

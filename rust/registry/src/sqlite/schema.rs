@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: V2,
         then: Some(compact_v1_rows),
     },
+    // 3: the stream's modulemd, as a compose published it.
+    Migration {
+        sql: V3,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -108,6 +113,16 @@ const V2: &str = "
         count      BIGINT NOT NULL,
         -- zstd of the sorted NEVRAs joined by newlines.
         nevras     BLOB   NOT NULL,
+        PRIMARY KEY (compose_id, arch)
+    );
+    ";
+
+const V3: &str = "
+    CREATE TABLE compose_modulemd (
+        compose_id TEXT NOT NULL REFERENCES composes (id),
+        arch       TEXT NOT NULL,
+        -- zstd of the stream's modulemd document for the arch.
+        document   BLOB NOT NULL,
         PRIMARY KEY (compose_id, arch)
     );
     ";

@@ -65,6 +65,7 @@ fn finished(at: i64) -> Outcome {
             ("aarch64", "httpd-2.4.58-1.fc40.aarch64"),
         ]),
         timings: json!({"resolve": 0.4, "closure": 1.25}),
+        modulemd: Default::default(),
     }
 }
 
@@ -216,6 +217,28 @@ fn records_serialize_for_the_cli() {
     );
     let back: ComposeRecord = serde_json::from_value(v).unwrap();
     assert_eq!(back, rec);
+}
+
+#[test]
+fn a_writer_waits_only_as_long_as_its_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite");
+    drop(SqliteRegistry::open(&path).unwrap());
+    let mut reg = SqliteRegistry::open_with(&path, std::time::Duration::from_millis(50)).unwrap();
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // With the default of a minute this would wait that long; 50 ms it is.
+    let err = reg.begin(&new("apache", "2.4")).unwrap_err();
+    assert!(matches!(err, RegistryError::Backend { .. }), "{err:?}");
+    let cause = std::error::Error::source(&err).map(|c| c.to_string());
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("database is locked")),
+        "{err:?}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    reg.begin(&new("apache", "2.4")).unwrap();
 }
 
 #[test]

@@ -120,6 +120,7 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             "finish_records_outputs_packages_and_timings",
             finish_records::<B>,
         ),
+        ("modulemd_goes_with_the_record", modulemd_kept::<B>),
         (
             "failed_keeps_error_report_and_chosen_packages",
             failed_keeps::<B>,
@@ -224,7 +225,22 @@ pub fn finished(at: i64) -> Outcome {
             ("aarch64", "httpd-2.4.58-1.fc40.aarch64"),
         ]),
         timings: json!({"resolve": 0.4, "closure": 1.25}),
+        modulemd: BTreeMap::from([
+            ("aarch64".into(), modulemd_document("aarch64")),
+            ("x86_64".into(), modulemd_document("x86_64")),
+        ]),
     }
+}
+
+/// A stream document as a compose publishes it (non-ASCII included, so a
+/// backend that mangles text shows).
+pub fn modulemd_document(arch: &str) -> String {
+    format!(
+        "---\ndocument: modulemd\nversion: 2\ndata:\n  name: apache\n  stream: \"2.4\"\n  \
+         version: 20261125100000\n  context: 9edba152\n  arch: {arch}\n  summary: Apache – HTTP\n  \
+         description: The server.\n  license:\n    module:\n    - MIT\n  artifacts:\n    rpms:\n    \
+         - httpd-0:2.4.58-1.fc40.{arch}\n...\n"
+    )
 }
 
 pub fn failed(at: i64) -> Outcome {
@@ -331,6 +347,7 @@ fn finish_records<B: Backend>(b: &B) {
         outputs,
         packages,
         timings,
+        modulemd,
         ..
     } = finished(0)
     else {
@@ -338,6 +355,8 @@ fn finish_records<B: Backend>(b: &B) {
     };
     assert_eq!(rec.outputs.as_ref(), Some(&outputs));
     assert_eq!(rec.packages, packages);
+    assert_eq!(rec.modulemd, modulemd);
+    assert_eq!(t.open().get(&id).unwrap().unwrap().modulemd, modulemd);
     assert_eq!(rec.timings.as_ref(), Some(&timings));
     // JSON reads back as written, key order included.
     assert_eq!(
@@ -368,7 +387,80 @@ fn failed_keeps<B: Backend>(b: &B) {
     );
     assert_eq!(rec.outputs, None);
     assert_eq!(rec.timings, None);
+    assert!(rec.modulemd.is_empty());
     assert_eq!(reg.get(&id).unwrap().unwrap(), rec);
+}
+
+/// The stream's modulemd goes with the whole record (`get`, `list`,
+/// `latest_good`), not with summaries; what could not be read back is
+/// refused; pruning takes it away with its compose.
+fn modulemd_kept<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let Outcome::Finished { modulemd, .. } = finished(0) else {
+        unreachable!()
+    };
+    reg.finish(&id, &finished(NOV25 + 90)).unwrap();
+    let reader = t.open();
+    assert_eq!(reader.get(&id).unwrap().unwrap().modulemd, modulemd);
+    assert_eq!(
+        reader
+            .latest_good("apache", "2.4")
+            .unwrap()
+            .unwrap()
+            .modulemd,
+        modulemd
+    );
+    assert_eq!(
+        reader.list(&ListFilter::default()).unwrap()[0].modulemd,
+        modulemd
+    );
+    let json = serde_json::to_value(reader.get(&id).unwrap().unwrap()).unwrap();
+    assert_eq!(json["modulemd"]["x86_64"], modulemd_document("x86_64"));
+    let summary = serde_json::to_value(&reader.list_summaries(&ListFilter::default()).unwrap()[0]);
+    assert!(summary.unwrap().get("modulemd").is_none());
+
+    // An arch that is no arch, or a document larger than a record keeps.
+    let second = reg.begin(&new("apache", "2.4")).unwrap().id;
+    for (arch, document) in [
+        ("x86 64", modulemd_document("x86_64")),
+        ("x86_64", "x".repeat(64 * 1024 * 1024 + 1)),
+    ] {
+        let mut outcome = finished(NOV25 + 100);
+        let Outcome::Finished { modulemd, .. } = &mut outcome else {
+            unreachable!()
+        };
+        modulemd.insert(arch.into(), document);
+        let err = reg.finish(&second, &outcome).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidOutcome { .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(reg.get(&second).unwrap().unwrap().state, State::Started);
+
+    // Pruned with its compose: nothing of it is left behind to block it.
+    reg.finish(&second, &finished(NOV25 + 100)).unwrap();
+    let plan = reg
+        .prune(
+            &strata_registry::PrunePolicy {
+                keep_finished: 1,
+                keep_failed_since: 0,
+                pins: BTreeMap::new(),
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        plan.removed
+            .iter()
+            .map(|r| &r.compose.id)
+            .collect::<Vec<_>>(),
+        [&id]
+    );
+    assert!(reg.get(&id).unwrap().is_none());
+    assert_eq!(reg.get(&second).unwrap().unwrap().modulemd, modulemd);
 }
 
 fn ends_once<B: Backend>(b: &B) {
@@ -680,6 +772,7 @@ fn thousands<B: Backend>(b: &B) {
         outputs: Outputs::default(),
         packages: pkgs.clone(),
         timings: json!({}),
+        modulemd: Default::default(),
     };
     let rec = reg.finish(&id, &outcome).unwrap();
     assert_eq!(rec.packages, pkgs);
@@ -1577,8 +1670,11 @@ fn version_1<B: Backend>(b: &B) {
         .iter()
         .map(|r| {
             assert_eq!(r.owner, None);
+            assert!(r.modulemd.is_empty());
+            // Fields version 1 did not have.
             let mut v = serde_json::to_value(r).unwrap();
             v.as_object_mut().unwrap().remove("owner");
+            v.as_object_mut().unwrap().remove("modulemd");
             v
         })
         .collect();
@@ -1594,6 +1690,9 @@ fn version_1<B: Backend>(b: &B) {
         reg.list_summaries(&ListFilter::default()).unwrap()[0].id,
         next
     );
+    // What later versions added is there: the stream's modulemd.
+    let rec = reg.finish(&next, &finished(NOV25 + 90)).unwrap();
+    assert_eq!(rec.modulemd["x86_64"], modulemd_document("x86_64"));
     // Opening again changes nothing.
     drop(reg);
     assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 6);

@@ -1,0 +1,375 @@
+//! One module compose, start to end, in the order of the crate's steps:
+//! read the definition, load the inputs, record the compose as started,
+//! pick the packages, run the repoclosure gate, publish, record the
+//! outcome. Anything that fails after the compose was recorded as started
+//! is recorded as failed before the error is returned; record.rs says in
+//! which order publishing and recording happen, and why.
+
+use crate::config::Config;
+use crate::definition::{detect_scm_ref, read_definition};
+use crate::error::Result;
+use crate::gate::{gate, GateReport};
+use crate::ids::{context, modulemd_version, nevra_with_epoch, now};
+use crate::inputs::{arches_for, load_inputs, ArchInputs, LoadRequest, Loaded};
+use crate::interrupt::Interrupt;
+use crate::layout::stack_repos;
+use crate::modulemd::ModuleDocs;
+use crate::progress::Progress;
+use crate::publish::{self, ArchContent, LayerContent, PublishRequest};
+use crate::record::{record_failure, record_published};
+use crate::select::{select, Pick};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+use strata_model::ModuleDefinition;
+use strata_registry::{
+    ComposeRecord, ComposeType, ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch,
+    Registry, State,
+};
+use strata_repodata::{LoadOptions, PackageRecords};
+
+/// What to compose and how.
+#[derive(Debug, Clone)]
+pub struct ComposeRequest {
+    pub definition: PathBuf,
+    pub out: PathBuf,
+    /// Arches asked for on the command line; empty: the definition's.
+    pub arches: Vec<String>,
+    /// productmd compose type: production, test, nightly (default), ci.
+    pub compose_type: ComposeType,
+    /// Publish repodata only, linking no RPM payloads (benchmarks, dry runs).
+    pub metadata_only: bool,
+    /// Checksum every RPM against the source metadata before linking it.
+    /// Sizes are always checked; copied or downloaded RPMs are always
+    /// checksummed.
+    pub verify_payloads: bool,
+    /// Where the definition came from in SCM; detected from git if None.
+    pub scm_ref: Option<String>,
+    /// Compose time (unix seconds): `SOURCE_DATE_EPOCH` or now. It gives
+    /// the compose ID's date and the modulemd version.
+    pub started_at: i64,
+    pub cache_dir: Option<PathBuf>,
+    /// Compose IDs to use for modules of the stack instead of their last
+    /// good composes (over the definition's `compose_pins`).
+    pub with_composes: Vec<String>,
+    /// Raised (by a signal handler, or the Python bindings) to stop the
+    /// compose at its next safe point.
+    pub interrupt: Interrupt,
+}
+
+/// What a compose made, short of an error: the record as the registry
+/// holds it (with what was published: outputs, packages, the stream's
+/// modulemd) and the gate's findings on every arch.
+#[derive(Debug, Clone)]
+pub struct ComposeResult {
+    /// `finished`, or `failed` when the repoclosure gate failed (then
+    /// nothing was published).
+    pub record: ComposeRecord,
+    /// The repoclosure gate's report on each arch.
+    pub gate: GateReport,
+}
+
+impl ComposeResult {
+    /// Published and recorded finished.
+    pub fn published(&self) -> bool {
+        self.record.state == State::Finished
+    }
+
+    /// Where the compose was published.
+    pub fn outputs(&self) -> Option<&Outputs> {
+        self.record.outputs.as_ref()
+    }
+
+    /// arch → the stream's modulemd document as published; empty when
+    /// nothing was.
+    pub fn modulemd(&self) -> &ModulemdByArch {
+        &self.record.modulemd
+    }
+
+    /// arch → the repository of the whole stack, for a stack compose.
+    pub fn stack_repos(&self) -> BTreeMap<String, PathBuf> {
+        stack_repos(&self.record)
+    }
+}
+
+/// Composes one module. Errors before the compose is recorded (bad
+/// definition, unreadable inputs) leave no record; later ones are recorded
+/// as failed, and leave nothing in `OUT` (see record.rs for the order of
+/// publishing and recording).
+pub fn compose_module(
+    req: &ComposeRequest,
+    config: &Config,
+    registry: &mut dyn Registry,
+    progress: &dyn Progress,
+) -> Result<ComposeResult> {
+    let t0 = Instant::now();
+    let (def, digest) = read_definition(&req.definition)?;
+    req.interrupt.check()?;
+    let arches = arches_for(&def, &req.arches, config)?;
+    let opts = LoadOptions {
+        cache_dir: req.cache_dir.clone(),
+        cache_limits: config.cache_limits(),
+    };
+    let loaded = load_inputs(
+        &LoadRequest {
+            definition_path: &req.definition,
+            definition: &def,
+            arches: &arches,
+            with_composes: &req.with_composes,
+            interrupt: &req.interrupt,
+            opts: &opts,
+        },
+        config,
+        registry,
+        progress,
+    )?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let scm_ref = req
+        .scm_ref
+        .clone()
+        .or_else(|| detect_scm_ref(&req.definition));
+    req.interrupt.check()?;
+    // Composes of this stream whose process died (kill -9, a reboot) would
+    // stay `started` for good: end them first.
+    registry.abandon_dead(Some((&def.name, &def.stream)))?;
+    let record = registry.begin(&NewCompose {
+        name: def.name.clone(),
+        stream: def.stream.clone(),
+        compose_type: req.compose_type,
+        started_at: req.started_at,
+        definition_path: req.definition.clone(),
+        definition_digest: digest,
+        scm_ref,
+        arches,
+        version: modulemd_version(req.started_at),
+        context: context(&def),
+        inputs: loaded.inputs.clone(),
+        owner: strata_registry::Owner::current(),
+    })?;
+    let id = record.id.clone();
+    tracing::info!(compose = id, "compose started");
+    match run_recorded(req, &def, &record, &loaded, &opts, load_s, progress) {
+        Ok(Ran::Published {
+            staged,
+            gate,
+            packages,
+            timings,
+        }) => {
+            let outcome = Outcome::Finished {
+                finished_at: now(),
+                outputs: staged.outputs.clone(),
+                packages,
+                timings,
+                modulemd: staged.modulemd.clone(),
+            };
+            let record = record_published(
+                registry,
+                &id,
+                staged,
+                outcome,
+                &req.interrupt,
+                &req.out,
+                (&def.name, &def.stream),
+            )?;
+            Ok(ComposeResult { record, gate })
+        }
+        Ok(Ran::GateFailed { gate, packages }) => {
+            // The record carries the report, or the compose fails.
+            let report = match gate.to_value() {
+                Ok(r) => r,
+                Err(e) => return Err(record_failure(registry, &id, e)),
+            };
+            let record = registry.finish(
+                &id,
+                &Outcome::Failed {
+                    finished_at: now(),
+                    error: gate.summary(),
+                    report: Some(report),
+                    packages,
+                },
+            )?;
+            Ok(ComposeResult { record, gate })
+        }
+        Err(e) => Err(record_failure(registry, &id, e)),
+    }
+}
+
+enum Ran {
+    Published {
+        staged: publish::Staged,
+        gate: GateReport,
+        packages: PackagesByArch,
+        timings: serde_json::Value,
+    },
+    GateFailed {
+        gate: GateReport,
+        packages: PackagesByArch,
+    },
+}
+
+fn run_recorded(
+    req: &ComposeRequest,
+    def: &ModuleDefinition,
+    record: &ComposeRecord,
+    all: &Loaded,
+    opts: &LoadOptions,
+    load_s: f64,
+    progress: &dyn Progress,
+) -> Result<Ran> {
+    let (loaded, inputs, layers) = (&all.arches[..], &all.inputs[..], &all.layers[..]);
+    let t = Instant::now();
+    let mut picks = Vec::new();
+    let mut packages = PackagesByArch::new();
+    for a in loaded {
+        req.interrupt.check()?;
+        progress.stage(&format!("selecting for {}", a.arch));
+        let p = select(def, &a.sources, &a.arch, a.allowed.as_deref())?;
+        for pick in &p {
+            let pkg = a.sources[pick.repo].package(pick.index);
+            packages
+                .entry(a.arch.clone())
+                .or_default()
+                .insert(nevra_with_epoch(&pkg));
+        }
+        picks.push(p);
+    }
+    let select_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut gate_report = GateReport::default();
+    // The records to publish are read while the gate runs.
+    let fetched = std::thread::scope(|scope| {
+        let fetch = scope.spawn(|| -> Result<Vec<Fetched>> {
+            loaded
+                .iter()
+                .zip(&picks)
+                .map(|(a, p)| {
+                    Ok(Fetched {
+                        own: fetch_records(a, p)?,
+                        layers: a
+                            .layer_records
+                            .iter()
+                            .zip(&a.layers)
+                            .map(|(store, repo)| {
+                                let all: Vec<u32> = (0..repo.len() as u32).collect();
+                                Ok(store.get_many(&all)?)
+                            })
+                            .collect::<Result<_>>()?,
+                    })
+                })
+                .collect()
+        });
+        let mut gate_result = Ok(());
+        for (a, p) in loaded.iter().zip(&picks) {
+            progress.stage(&format!("repoclosure {}", a.arch));
+            match req.interrupt.check().and_then(|()| gate(def, a, p, opts)) {
+                Ok(r) => {
+                    gate_report.arches.insert(a.arch.clone(), r);
+                }
+                Err(e) => {
+                    gate_result = Err(e);
+                    break;
+                }
+            }
+        }
+        let fetched = fetch
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        gate_result.map(|()| fetched)
+    })?;
+    let gate_s = t.elapsed().as_secs_f64();
+    if !gate_report.ok() {
+        return Ok(Ran::GateFailed {
+            gate: gate_report,
+            packages,
+        });
+    }
+    let fetched = fetched?;
+    req.interrupt.check()?;
+    let t = Instant::now();
+    let content: Vec<ArchContent> = loaded
+        .iter()
+        .zip(&picks)
+        .zip(fetched)
+        .map(|((a, p), f)| ArchContent {
+            arch: &a.arch,
+            sources: &a.sources,
+            picks: p,
+            records: f.own,
+            report: &gate_report.arches[&a.arch],
+            layers: a
+                .layers
+                .iter()
+                .zip(f.layers)
+                .zip(&a.layer_modules)
+                .map(|((repo, records), modules)| LayerContent {
+                    repo,
+                    records,
+                    modules: modules.clone(),
+                })
+                .collect(),
+            koji_topdir: a.koji_topdir.as_deref(),
+        })
+        .collect();
+    let staged = publish::publish(
+        &PublishRequest {
+            out: &req.out,
+            record,
+            definition: def,
+            docs: ModuleDocs {
+                definition: def,
+                version: record.version,
+                context: &record.context,
+                xmd: publish::xmd_strata(record, def, inputs, layers),
+            },
+            has_stack: !layers.is_empty(),
+            metadata_only: req.metadata_only,
+            verify_payloads: req.verify_payloads,
+            interrupt: &req.interrupt,
+        },
+        content,
+        progress,
+    )?;
+    let publish_s = t.elapsed().as_secs_f64();
+    let timings = serde_json::json!({
+        "load_s": load_s,
+        "select_s": select_s,
+        "gate_s": gate_s,
+        "publish_s": publish_s,
+    });
+    Ok(Ran::Published {
+        staged,
+        gate: gate_report,
+        packages,
+        timings,
+    })
+}
+
+/// The records one arch publishes: the module's picks, and every package
+/// of each stack layer.
+struct Fetched {
+    own: Vec<PackageRecords>,
+    layers: Vec<Vec<PackageRecords>>,
+}
+
+/// The source metadata records of `picks`, in the same order.
+fn fetch_records(inputs: &ArchInputs, picks: &[Pick]) -> Result<Vec<PackageRecords>> {
+    let mut slots: Vec<Option<PackageRecords>> = vec![None; picks.len()];
+    for (r, store) in inputs.records.iter().enumerate() {
+        let (pos, idx): (Vec<usize>, Vec<u32>) = picks
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.repo == r)
+            .map(|(k, p)| (k, p.index))
+            .unzip();
+        if idx.is_empty() {
+            continue;
+        }
+        for (k, rec) in pos.into_iter().zip(store.get_many(&idx)?) {
+            slots[k] = Some(rec);
+        }
+    }
+    Ok(slots
+        .into_iter()
+        .map(|s| s.expect("every pick comes from a source"))
+        .collect())
+}

@@ -1,0 +1,303 @@
+//! Step 4 of a compose: the repoclosure gate. Every requirement of every
+//! package of the module, and of every package of the stack below it,
+//! must be met by the module, the stack and the platform, as dnf sees
+//! them (modular filtering included). A failed gate is reported per arch
+//! with suggestions from the sources; [`GateReport`] is that report and
+//! its one rendering, which every front end shows.
+
+use crate::error::{ComposeError, Result};
+use crate::inputs::ArchInputs;
+use crate::select::{subset, Pick};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use strata_model::ModuleDefinition;
+use strata_repodata::{LoadOptions, Repo};
+use strata_solve::{repoclosure, ClosureOptions, ClosureReport};
+
+/// The gate's findings: a closure report per arch.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct GateReport {
+    /// arch → its closure report.
+    pub arches: BTreeMap<String, ClosureReport>,
+}
+
+/// What the gate found on one arch that failed, as front ends show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateSection {
+    pub arch: String,
+    /// `# <arch>`, then the unresolved dependencies in `dnf repoclosure`'s
+    /// format (what scripts parse; the CLI prints it on stdout).
+    pub report: String,
+    /// What dnf has no format for: installation problems, suggestions, and
+    /// a hint per suggested addition naming the manifest to add it to (the
+    /// CLI prints these on stderr).
+    pub notes: String,
+}
+
+impl GateReport {
+    /// Closed on every arch.
+    pub fn ok(&self) -> bool {
+        self.arches.values().all(ClosureReport::ok)
+    }
+
+    /// One line for the record's error: `repoclosure failed (x86_64: 1
+    /// unresolved dependencies across 1 packages)`.
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .arches
+            .iter()
+            .filter(|(_, r)| !r.ok())
+            .map(|(a, r)| {
+                format!(
+                    "{a}: {} unresolved dependencies across {} packages",
+                    r.unresolved_pairs(),
+                    r.unresolved.len()
+                )
+            })
+            .collect();
+        format!("repoclosure failed ({})", failed.join("; "))
+    }
+
+    /// The arches that failed, each as it is shown.
+    pub fn sections(&self) -> Vec<GateSection> {
+        self.arches
+            .iter()
+            .filter(|(_, r)| !r.ok())
+            .map(|(arch, r)| GateSection {
+                arch: arch.clone(),
+                report: format!("# {arch}\n{}", r.to_text()),
+                notes: r.extras_text() + &hints(r),
+            })
+            .collect()
+    }
+
+    /// The whole report as text: each failed arch's section, its notes
+    /// after it. Empty when the gate passed.
+    pub fn to_text(&self) -> String {
+        self.sections()
+            .into_iter()
+            .map(|s| s.report + &s.notes)
+            .collect()
+    }
+
+    /// The per-arch reports as JSON, the shape the compose record keeps.
+    pub fn to_value(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|source| ComposeError::GateReport { source })
+    }
+
+    /// [`GateReport::to_value`], pretty-printed.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|source| ComposeError::GateReport { source })
+    }
+}
+
+/// A hint per suggested addition: which manifest to add the package to.
+/// A lower module's source is named `name:stream/<source>`, and the
+/// package belongs in that module's manifest.
+fn hints(r: &ClosureReport) -> String {
+    let mut out = String::new();
+    for u in r.suggestions.iter().flat_map(|s| &s.additions) {
+        match u.repo.split_once('/') {
+            Some((lower, _)) => out.push_str(&format!(
+                "hint: `{}` from {} would close the gap; add it to the manifest of {lower} with \
+                 a reason, and compose {lower} again\n",
+                u.package, u.repo
+            )),
+            None => out.push_str(&format!(
+                "hint: `{}` from {} would close the gap; add it to the manifest with a reason\n",
+                u.package, u.repo
+            )),
+        }
+    }
+    out
+}
+
+/// The closure gate for one arch: every requirement of the module's
+/// packages, and of every package of the stack below it, must be met by
+/// the module, the stack and the platform. Only when that fails are the
+/// rest of the source and the stack's own sources read, for suggestions.
+pub(crate) fn gate(
+    def: &ModuleDefinition,
+    inputs: &ArchInputs,
+    picks: &[Pick],
+    opts: &LoadOptions,
+) -> Result<ClosureReport> {
+    let module_id = def.name.clone();
+    let mut by_repo: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for p in picks {
+        by_repo.entry(p.repo).or_default().push(p.index);
+    }
+    let module_repos: Vec<Repo> = by_repo
+        .iter()
+        .map(|(&r, idx)| {
+            let id = if by_repo.len() == 1 {
+                module_id.clone()
+            } else {
+                format!("{module_id}#{r}")
+            };
+            subset(&id, &inputs.sources[r], idx)
+        })
+        .collect();
+    let mut repos: Vec<&Repo> = module_repos.iter().collect();
+    repos.extend(inputs.layers.iter());
+    repos.extend(inputs.platform.iter());
+    let mut opts_closure = ClosureOptions {
+        check: module_repos
+            .iter()
+            .chain(inputs.layers.iter())
+            .map(|r| r.id.clone())
+            .collect(),
+        arches: Vec::new(),
+        newest: false,
+        base_arch: Some(inputs.arch.clone()),
+        installable: false,
+        suggest_from: Vec::new(),
+        hidden: modular_filter(&module_repos, &inputs.layers, &inputs.platform),
+    };
+    let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
+    if report.ok() {
+        return Ok(report);
+    }
+    // Only a failed gate needs the rest of the sources: for suggestions.
+    // A lower module's source that cannot be read any more only costs its
+    // suggestions.
+    let lower: Vec<Repo> = inputs
+        .layer_sources
+        .iter()
+        .filter_map(
+            |(id, loc)| match strata_repodata::load_repo(id, loc, opts) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("no suggestions from {id}: {e}");
+                    None
+                }
+            },
+        )
+        .collect();
+    repos.extend(inputs.sources.iter());
+    repos.extend(lower.iter());
+    opts_closure.suggest_from = inputs
+        .sources
+        .iter()
+        .chain(lower.iter())
+        .map(|r| r.id.clone())
+        .collect();
+    Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
+}
+
+/// What dnf hides from the platform while the stack's streams are active
+/// (libdnf's modular filtering): every non-modular package named like a
+/// binary package of an active stream, or providing such a name. The gate
+/// must not count on them, or a module that passes it would not install.
+fn modular_filter(module: &[Repo], layers: &[Repo], platform: &[Repo]) -> Vec<(String, Vec<u32>)> {
+    let names: rustc_hash::FxHashSet<&str> = module
+        .iter()
+        .chain(layers)
+        .flat_map(|r| r.iter().map(|p| p.name()))
+        .collect();
+    let mut hidden = Vec::new();
+    for repo in platform {
+        let idx: Vec<u32> = repo
+            .iter()
+            .filter(|p| names.contains(p.name()) || p.provides().any(|d| names.contains(d.name())))
+            .map(|p| p.index)
+            .collect();
+        if !idx.is_empty() {
+            tracing::info!(
+                repo = repo.id,
+                hidden = idx.len(),
+                "platform packages hidden by the stack's module streams"
+            );
+            hidden.push((repo.id.clone(), idx));
+        }
+    }
+    hidden
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use strata_solve::{PackageRef, Suggestions, Unresolved};
+
+    fn failed(repo: &str) -> ClosureReport {
+        ClosureReport {
+            checked: 2,
+            repos: vec![],
+            unresolved: vec![Unresolved {
+                package: "mod_lua-2.4.58-1.noarch".into(),
+                repo: "apache-lua".into(),
+                deps: vec!["lua-libs >= 5.4".into()],
+            }],
+            installable: None,
+            suggestions: Some(Suggestions {
+                deps: vec![],
+                additions: vec![PackageRef {
+                    package: "lua-libs-5.4.6-1.noarch".into(),
+                    repo: repo.into(),
+                }],
+                unsatisfiable: vec![],
+            }),
+        }
+    }
+
+    fn passed() -> ClosureReport {
+        ClosureReport {
+            checked: 2,
+            repos: vec![],
+            unresolved: vec![],
+            installable: None,
+            suggestions: None,
+        }
+    }
+
+    #[test]
+    fn the_report_names_the_manifest_to_add_to() {
+        let gate = GateReport {
+            arches: BTreeMap::from([
+                ("aarch64".to_string(), passed()),
+                ("x86_64".to_string(), failed("base:f40/source")),
+            ]),
+        };
+        assert!(!gate.ok());
+        let sections = gate.sections();
+        assert_eq!(sections.len(), 1, "only the failed arch");
+        assert_eq!(
+            sections[0].report,
+            "# x86_64\npackage: mod_lua-2.4.58-1.noarch from apache-lua\n  unresolved deps (1):\n    \
+             lua-libs >= 5.4\n"
+        );
+        assert!(
+            sections[0].notes.ends_with(
+                "hint: `lua-libs-5.4.6-1.noarch` from base:f40/source would close the gap; add it \
+                 to the manifest of base:f40 with a reason, and compose base:f40 again\n"
+            ),
+            "{}",
+            sections[0].notes
+        );
+        let text = gate.to_text();
+        assert!(
+            text.starts_with("# x86_64\n") && text.contains("suggested additions"),
+            "{text}"
+        );
+        assert_eq!(
+            gate.summary(),
+            "repoclosure failed (x86_64: 1 unresolved dependencies across 1 packages)"
+        );
+        let own = GateReport {
+            arches: BTreeMap::from([("x86_64".to_string(), failed("source-2"))]),
+        };
+        assert!(own.to_text().contains(
+            "hint: `lua-libs-5.4.6-1.noarch` from source-2 would close the gap; add it to the \
+             manifest with a reason\n"
+        ));
+        // The JSON is the reports by arch, as records keep them.
+        let v = gate.to_value().unwrap();
+        assert_eq!(v["x86_64"]["unresolved"][0]["deps"][0], "lua-libs >= 5.4");
+        assert_eq!(v["aarch64"]["checked"], 2);
+        let passed_gate = GateReport {
+            arches: BTreeMap::from([("x86_64".to_string(), passed())]),
+        };
+        assert!(passed_gate.ok() && passed_gate.to_text().is_empty());
+    }
+}

@@ -1,0 +1,351 @@
+//! Step 2 of a compose: the inputs, loaded. For each arch: the source
+//! repositories (or the Koji tag's current repo, with the builds it stands
+//! for) with their metadata records, every compose of the stack below the
+//! module (each at its last good or pinned compose) with its records and
+//! its modules, and the platform. What was read is pinned in the record's
+//! inputs (checksums, the Koji repo ID, compose IDs).
+
+use crate::config::{substitute_arch, Config};
+use crate::error::{ComposeError, Result};
+use crate::interrupt::Interrupt;
+use crate::progress::Progress;
+use crate::repo_modules::read_repo_modules;
+use crate::stack::Layer;
+use std::path::{Path, PathBuf};
+use strata_model::{ModuleDefinition, Source};
+use strata_modulemd::Document;
+use strata_registry::{Input, InputKind, Registry};
+use strata_repodata::{LoadOptions, RecordStore, Repo};
+
+/// What to load.
+pub(crate) struct LoadRequest<'a> {
+    /// The definition file: its directory anchors relative repositories.
+    pub definition_path: &'a Path,
+    pub definition: &'a ModuleDefinition,
+    pub arches: &'a [String],
+    /// Compose IDs given for modules of the stack (over `compose_pins`).
+    pub with_composes: &'a [String],
+    pub interrupt: &'a Interrupt,
+    pub opts: &'a LoadOptions,
+}
+
+/// Everything a compose reads, loaded.
+pub(crate) struct Loaded {
+    pub arches: Vec<ArchInputs>,
+    /// As the record lists them.
+    pub inputs: Vec<Input>,
+    /// The stack below the module, bottom first.
+    pub layers: Vec<Layer>,
+}
+
+/// The inputs of one arch, loaded.
+pub(crate) struct ArchInputs {
+    pub arch: String,
+    pub sources: Vec<Repo>,
+    /// Builds the source may contribute (a Koji tag's latest builds).
+    pub allowed: Option<std::sync::Arc<rustc_hash::FxHashSet<String>>>,
+    /// The metadata records of each source, for publishing.
+    pub records: Vec<RecordStore>,
+    /// The stack's module composes, bottom first, and their records.
+    pub layers: Vec<Repo>,
+    pub layer_records: Vec<RecordStore>,
+    /// The modules metadata of each layer, in the same order.
+    pub layer_modules: Vec<Vec<Document>>,
+    /// The stack's own sources for this arch (`name:stream/source`,
+    /// location): read only for suggestions.
+    pub layer_sources: Vec<(String, String)>,
+    pub platform: Vec<Repo>,
+    /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
+    pub koji_topdir: Option<PathBuf>,
+}
+
+/// The arches to compose: those asked for (`asked`, empty: all) among
+/// the definition's, else the configuration's, else this machine's.
+pub(crate) fn arches_for(
+    def: &ModuleDefinition,
+    asked: &[String],
+    config: &Config,
+) -> Result<Vec<String>> {
+    let named: Vec<String> = if !def.arches.is_empty() {
+        def.arches.clone()
+    } else if !config.compose.arches.is_empty() {
+        config.compose.arches.clone()
+    } else {
+        vec![strata_solve::host_arch().to_string()]
+    };
+    let arches: Vec<String> = if asked.is_empty() {
+        named.clone()
+    } else {
+        asked
+            .iter()
+            .filter(|a| named.contains(a))
+            .cloned()
+            .collect()
+    };
+    if arches.is_empty() {
+        return Err(ComposeError::NoArches {
+            named: named.join(", "),
+            asked: asked.join(", "),
+        });
+    }
+    Ok(arches)
+}
+
+/// A location as records, logs and published metadata show it: without a
+/// password.
+fn shown(location: &str) -> String {
+    strata_model::redact_credentials(location).into_owned()
+}
+
+/// A recorded location (kept without its password) to read again: when
+/// this compose reads the same repository (the same URL but for the
+/// password), with this compose's credentials; else as recorded, which
+/// for a repository that wants a password fails, and costs only the
+/// suggestions it would have given.
+fn with_credentials(recorded: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .find(|k| shown(k) == recorded)
+        .unwrap_or(&recorded)
+        .to_string()
+}
+
+/// A local path in a definition is relative to the definition's directory.
+fn relative_to(loc: &str, dir: &Path) -> String {
+    if loc.contains("://") || Path::new(loc).is_absolute() {
+        loc.to_string()
+    } else {
+        dir.join(loc).display().to_string()
+    }
+}
+
+pub(crate) fn load_inputs(
+    req: &LoadRequest<'_>,
+    config: &Config,
+    registry: &dyn Registry,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
+    let (def, arches, opts) = (req.definition, req.arches, req.opts);
+    let def_dir = req
+        .definition_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut inputs = Vec::new();
+    // The stack below: every required module, directly or not, each at
+    // its last good (or pinned) compose.
+    let layers = crate::stack::resolve(def, registry, req.with_composes)?;
+    for l in &layers {
+        inputs.push(Input {
+            kind: if l.direct {
+                InputKind::Compose
+            } else {
+                InputKind::StackCompose
+            },
+            name: l.nsv(),
+            ident: l.record.id.clone(),
+            location: l
+                .record
+                .outputs
+                .as_ref()
+                .map(|o| o.path.display().to_string())
+                .unwrap_or_default(),
+        });
+    }
+    let platform_repos: Vec<String> = match def.platform() {
+        None => Vec::new(),
+        Some(p) => config
+            .platform
+            .get(p)
+            .map(|c| c.repos.clone())
+            .ok_or_else(|| ComposeError::UnknownPlatform {
+                module: def.nsv(),
+                platform: p.to_string(),
+            })?,
+    };
+    let (source_repos, allowed, koji_topdir) = match &def.source {
+        Source::Repos(r) => (r.clone(), None, None),
+        Source::Koji { tag } => {
+            let koji = config.koji.as_ref().ok_or(ComposeError::NoKoji)?;
+            progress.stage(&format!("asking Koji for {tag}"));
+            let repo = crate::koji::resolve_tag(koji, tag)?;
+            inputs.push(Input {
+                kind: InputKind::KojiRepo,
+                name: tag.clone(),
+                ident: repo.repo_id.to_string(),
+                location: shown(&repo.base),
+            });
+            let topdir = strata_repodata::Location::parse(koji.topurl.trim_end_matches('/'))
+                .as_dir()
+                .map(Path::to_path_buf);
+            (
+                vec![repo.arch_location("$arch")],
+                Some(std::sync::Arc::new(repo.latest_nvrs)),
+                topdir,
+            )
+        }
+    };
+    let mut out = Vec::new();
+    for arch in arches {
+        req.interrupt.check()?;
+        progress.stage(&format!("loading inputs for {arch}"));
+        let source_specs: Vec<(String, String)> = source_repos
+            .iter()
+            .enumerate()
+            .map(|(i, loc)| {
+                let id = if source_repos.len() == 1 {
+                    "source".to_string()
+                } else {
+                    format!("source-{}", i + 1)
+                };
+                (id, relative_to(&substitute_arch(loc, arch), def_dir))
+            })
+            .collect();
+        let platform_specs: Vec<(String, String)> = platform_repos
+            .iter()
+            .enumerate()
+            .map(|(i, loc)| (format!("platform-{}", i + 1), substitute_arch(loc, arch)))
+            .collect();
+        let known: Vec<&str> = source_specs
+            .iter()
+            .chain(&platform_specs)
+            .map(|(_, loc)| loc.as_str())
+            .collect();
+        let mut layer_specs: Vec<(String, String)> = Vec::new();
+        let mut layer_sources: Vec<(String, String)> = Vec::new();
+        for l in &layers {
+            let rec = &l.record;
+            let repo_path = rec
+                .outputs
+                .as_ref()
+                .and_then(|o| o.repos.get(arch))
+                .map(|p| p.display().to_string())
+                .ok_or_else(|| ComposeError::DependencyMissingArch {
+                    compose_id: rec.id.clone(),
+                    required: l.nsv(),
+                    arch: arch.clone(),
+                })?;
+            layer_specs.push((rec.id.clone(), repo_path));
+            let suffix = format!(".{arch}");
+            for i in &rec.inputs {
+                if i.kind == InputKind::SourceRepo {
+                    if let Some(id) = i.name.strip_suffix(&suffix) {
+                        let loc = with_credentials(&i.location, &known);
+                        layer_sources.push((format!("{}/{id}", l.nsv()), loc));
+                    }
+                }
+            }
+        }
+        // The sources and their metadata record stores load on one thread
+        // while the stack's composes and the platform load on this one: on
+        // a cold cache these are the longest steps of a compose, and
+        // independent.
+        let (sources, (layers_loaded, platform)) = std::thread::scope(|scope| {
+            let sources = scope.spawn(|| -> Result<Vec<(Repo, RecordStore)>> {
+                let mut v = Vec::new();
+                for (id, loc) in &source_specs {
+                    req.interrupt.check()?;
+                    tracing::info!(repo = id, location = shown(loc), arch, "loading source");
+                    v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
+                }
+                Ok(v)
+            });
+            let layers_loaded: Result<Vec<(Repo, RecordStore, Vec<Document>)>> = layer_specs
+                .iter()
+                .map(|(id, loc)| {
+                    req.interrupt.check()?;
+                    tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+                    let (repo, records) = strata_repodata::load_repo_with_records(id, loc, opts)?;
+                    Ok((repo, records, layer_modules(id, loc)?))
+                })
+                .collect();
+            let platform: Result<Vec<Repo>> = platform_specs
+                .iter()
+                .map(|(id, loc)| {
+                    req.interrupt.check()?;
+                    tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
+                    Ok(strata_repodata::load_repo(id, loc, opts)?)
+                })
+                .collect();
+            let sources = sources
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (sources, (layers_loaded, platform))
+        });
+        let (sources, records): (Vec<Repo>, Vec<RecordStore>) = sources?.into_iter().unzip();
+        let mut layer_repos = Vec::with_capacity(layer_specs.len());
+        let mut layer_records = Vec::with_capacity(layer_specs.len());
+        let mut layer_modules = Vec::with_capacity(layer_specs.len());
+        for (repo, records, modules) in layers_loaded? {
+            layer_repos.push(repo);
+            layer_records.push(records);
+            layer_modules.push(modules);
+        }
+        let platform = platform?;
+        for ((id, loc), repo) in source_specs.into_iter().zip(&sources) {
+            inputs.push(Input {
+                kind: InputKind::SourceRepo,
+                name: format!("{id}.{arch}"),
+                ident: repo.checksum.clone(),
+                location: shown(&loc),
+            });
+        }
+        for ((_, loc), repo) in platform_specs.into_iter().zip(&platform) {
+            inputs.push(Input {
+                kind: InputKind::Platform,
+                name: format!("{}.{arch}", def.platform().unwrap_or_default()),
+                ident: repo.checksum.clone(),
+                location: shown(&loc),
+            });
+        }
+        out.push(ArchInputs {
+            arch: arch.clone(),
+            sources,
+            records,
+            allowed: allowed.clone(),
+            layers: layer_repos,
+            layer_records,
+            layer_modules,
+            layer_sources,
+            platform,
+            koji_topdir: koji_topdir.clone(),
+        });
+    }
+    Ok(Loaded {
+        arches: out,
+        inputs,
+        layers,
+    })
+}
+
+/// The modules a stack layer published, which go into the stack's own
+/// repository: a compose of Strata always has some.
+fn layer_modules(compose_id: &str, location: &str) -> Result<Vec<Document>> {
+    let documents = read_repo_modules(location)?;
+    if documents.is_empty() {
+        return Err(ComposeError::NoModulesMetadata {
+            compose_id: compose_id.to_string(),
+            location: location.to_string(),
+        });
+    }
+    Ok(documents)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn recorded_locations_get_this_composes_credentials_back() {
+        let known = ["https://rel:s3cret@example.org/f40/x86_64", "/srv/platform"];
+        assert_eq!(
+            with_credentials("https://rel@example.org/f40/x86_64", &known),
+            known[0]
+        );
+        assert_eq!(
+            with_credentials("https://rel@example.org/other", &known),
+            "https://rel@example.org/other"
+        );
+        assert_eq!(with_credentials("/srv/platform", &known), "/srv/platform");
+    }
+}
