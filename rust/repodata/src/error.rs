@@ -81,8 +81,12 @@ pub enum RepodataError {
     },
     #[error("unknown compression in `{path}` (starts with bytes {magic})")]
     UnknownCompression { path: String, magic: String },
-    #[error("cache file `{}` is unusable: {reason}", path.display())]
-    Cache { path: PathBuf, reason: String },
+    #[error("cache file `{}` is unusable: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: crate::cache_file::CacheFileError,
+    },
     #[error("`{path}` has no record for `{package}` (pkgid {pkgid}), which primary.xml lists")]
     MissingRecord {
         path: String,

@@ -7,6 +7,7 @@
 //! with timeouts (`http`).
 
 pub mod cache;
+mod cache_file;
 pub mod confined;
 pub mod error;
 pub mod filelists;

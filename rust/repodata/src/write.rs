@@ -8,7 +8,7 @@
 //! open and the compressed stream are hashed on the way.
 
 use crate::error::{RepodataError, Result};
-use crate::records::{escape_attr, PackageRecords};
+use crate::records::PackageRecords;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use sha2::{Digest, Sha256};
@@ -527,6 +527,30 @@ fn write_primary_split(
     let name = format!("{stem}.gz");
     let open_checksum = hex::encode(open_hash.finalize());
     seal(dir, &part, raw, mdtype, &name, open_checksum, open_size)
+}
+
+/// Escapes an attribute value as createrepo_c (libxml2) writes it.
+pub(crate) fn escape_attr(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\n' | b'\r' | b'\t'))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Escapes element text.
