@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
 use strata_registry::{ComposeRecord, Input, Outputs};
 use strata_repodata::payload::{self, PlaceError};
-use strata_repodata::records::PackageRecords;
-use strata_repodata::write::{rewrite_location, write_repodata, ExtraMetadata, WriteOptions};
+use strata_repodata::PackageRecords;
+use strata_repodata::{rewrite_location, write_repodata, ExtraMetadata, WriteOptions};
 use strata_repodata::{ChecksumTrust, Location, Payload, Payloads, Repo};
 use strata_solve::ClosureReport;
 
@@ -338,7 +338,7 @@ fn publish_into(
                     Some(from) => from,
                     slot => slot.insert(Location::parse(&repo.location).payloads(c.koji_topdir)?),
                 };
-                let size = strata_repodata::write::package_size(&rec.primary);
+                let size = strata_repodata::package_size(&rec.primary);
                 linker.link(from, &pkg, size, &dir.join(&href))?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
@@ -501,7 +501,7 @@ fn publish_stack_repo(
             }
             linker.weak.check(repo, &pkg)?;
             if let Some(from) = &payloads {
-                let size = strata_repodata::write::package_size(&rec.primary);
+                let size = strata_repodata::package_size(&rec.primary);
                 linker.link(from, &pkg, size, &dir.join(&href))?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
@@ -870,8 +870,7 @@ mod test {
         }
         xml.push_str("</metadata>");
         let mut repo = Repo::empty("src", "/srv/src", "sha256:00");
-        strata_repodata::primary::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo)
-            .unwrap();
+        strata_repodata::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo).unwrap();
         repo
     }
 

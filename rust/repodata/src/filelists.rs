@@ -10,7 +10,7 @@ use rustc_hash::FxHashSet;
 use std::io::BufRead;
 
 /// `(pkgid, path)` for every listed file whose path is in `wanted`.
-pub fn scan_filelists(
+pub(crate) fn scan_filelists(
     input: &mut dyn BufRead,
     path: &str,
     wanted: &FxHashSet<&str>,

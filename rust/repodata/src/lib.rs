@@ -1,37 +1,51 @@
 //! Reading rpm-md repositories as createrepo_c writes them: repomd.xml,
 //! primary.xml and (on demand) filelists.xml, compressed with gz, xz, zstd
-//! or bz2, each verified against the checksum repomd.xml declares. Parsed
-//! repositories are cached by primary checksum. For composes: the raw
-//! per-package records of a source (`records`) and writing new repodata
-//! from them (`write`). What is read is bounded (`limits`), and fetched
-//! with timeouts (`http`).
+//! or bz2, each verified against the checksum repomd.xml declares
+//! ([`load_repo`], [`find_files`], [`read_metadata`]). Parsed repositories
+//! are cached by primary checksum (`cache`). For composes: the raw
+//! per-package records of a source ([`open_records`],
+//! [`load_repo_with_records`]) and writing new repodata from them
+//! ([`write_repodata`]), with the payloads placed beside them (`payload`).
+//! What is read is bounded (`limits`), and fetched with timeouts (`http`).
+//!
+//! The modules are private and what the workspace uses is re-exported
+//! below, except four namespaces of their own: `cache` (the cache
+//! directory and its pruning), `http` (the one HTTP agent), `limits` (the
+//! bounds on what is read) and `payload` (placing package files).
+
+// Items of the private modules that are not re-exported below stay
+// `pub(crate)`: the lint keeps the public API to this list.
+#![warn(unreachable_pub)]
 
 pub mod cache;
 mod cache_file;
-pub mod confined;
-pub mod error;
-pub mod filelists;
+mod confined;
+mod error;
+mod filelists;
 pub mod http;
 pub mod limits;
 pub mod payload;
-pub mod pods;
-pub mod primary;
-pub mod records;
-pub mod repo;
-pub mod repomd;
-pub mod source;
-pub mod strings;
+mod pods;
+mod primary;
+mod records;
+mod repo;
+mod repomd;
+mod source;
+mod strings;
 mod underway;
 mod wellformed;
-pub mod write;
+mod write;
 
 pub use cache::CacheLimits;
+pub use cache_file::CacheFileError;
+pub use confined::{ConfinedError, ConfinedFile};
 pub use error::{RepodataError, Result};
 pub use pods::Pods;
+pub use primary::parse_primary;
 pub use records::{open_records, PackageRecords, RecordStore};
 pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
-pub use repomd::Repomd;
-pub use source::{ChecksumTrust, Location, Payload, Payloads};
+pub use repomd::{Repomd, RepomdEntry};
+pub use source::{ChecksumTrust, Expected, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
 pub use write::{
     package_size, rewrite_location, write_repodata, Compression, ExtraMetadata, WriteOptions,

@@ -140,7 +140,7 @@ impl Location {
     /// regular file reached through no symbolic link (see `confined`); for
     /// a server, a body bounded to `limit` bytes (`what` names the limit in
     /// the error), fetched with the timeouts of `http`.
-    pub fn open_bounded(
+    pub(crate) fn open_bounded(
         &self,
         href: &str,
         limit: u64,
@@ -162,7 +162,7 @@ impl Location {
 
     /// Opens `href` (relative to the base) for reading, unbounded: the
     /// reader bounds what it takes.
-    pub fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
+    pub(crate) fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
         self.open_bounded(href, u64::MAX, "unbounded")
     }
 
@@ -261,7 +261,7 @@ impl ChecksumTrust {
 }
 
 /// The checksum algorithms Strata verifies with (see [`ChecksumTrust`]).
-pub enum Hasher {
+pub(crate) enum Hasher {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
     Sha384(sha2::Sha384),
@@ -270,7 +270,7 @@ pub enum Hasher {
 }
 
 impl Hasher {
-    pub fn new(kind: &str) -> Option<Hasher> {
+    pub(crate) fn new(kind: &str) -> Option<Hasher> {
         Some(match kind.to_ascii_lowercase().as_str() {
             "sha256" => Hasher::Sha256(Default::default()),
             "sha512" => Hasher::Sha512(Default::default()),
@@ -281,7 +281,7 @@ impl Hasher {
         })
     }
 
-    pub fn update(&mut self, b: &[u8]) {
+    pub(crate) fn update(&mut self, b: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(b),
             Hasher::Sha512(h) => h.update(b),
@@ -292,7 +292,7 @@ impl Hasher {
     }
 
     /// The digest, lowercase hex.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         match self {
             Hasher::Sha256(h) => hex::encode(h.finalize()),
             Hasher::Sha512(h) => hex::encode(h.finalize()),
@@ -348,7 +348,7 @@ impl Expected {
 
 /// Passes bytes through while hashing and counting them, and fails past
 /// `limit` bytes (before hashing them: a body without end stops there).
-pub struct Verifying<R> {
+pub(crate) struct Verifying<R> {
     inner: R,
     hasher: Option<Hasher>,
     bytes: u64,
@@ -404,7 +404,7 @@ impl<R: Read> Verifying<R> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Xz,
@@ -434,7 +434,7 @@ impl Compression {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Compression::None => "plain",
             Compression::Gzip => "gzip",
@@ -479,7 +479,7 @@ fn typed(e: &io::Error) -> bool {
 /// decompressed stream to `parse`. Integrity problems take precedence:
 /// when parsing fails, the raw file is still checked, so a corrupted
 /// download is reported as a checksum mismatch rather than as bad XML.
-pub fn read_verified<T>(
+pub(crate) fn read_verified<T>(
     location: &Location,
     href: &str,
     expected: &Expected,

@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 pub type StrId = u32;
 
 /// The empty string's id; used for absent optional fields.
-pub const EMPTY: StrId = 0;
+pub(crate) const EMPTY: StrId = 0;
 
 #[derive(Default, Clone)]
 pub struct StringPool {

@@ -183,14 +183,10 @@ fn modules_yaml_is_listed_in_repomd_and_dnf_reads_it() {
     assert_eq!(types, ["primary", "filelists", "other", "modules"]);
     let modules = repomd.get("modules").unwrap();
     assert!(modules.href.starts_with("repodata/") && modules.href.ends_with("-modules.yaml.gz"));
-    let content =
-        strata_repodata::source::read_verified(&loc, &modules.href, &modules.expected, |r, _| {
-            let mut s = String::new();
-            r.read_to_string(&mut s).unwrap();
-            Ok(s)
-        })
+    let content = strata_repodata::read_metadata(&out.path().display().to_string(), "modules")
+        .unwrap()
         .unwrap();
-    assert_eq!(content, MODULES_YAML);
+    assert_eq!(content, MODULES_YAML.as_bytes());
     let text = std::fs::read_to_string(out.path().join("repodata/repomd.xml")).unwrap();
     assert!(text.contains("<timestamp>1700000123</timestamp>"));
     assert!(text.contains("<open-checksum type=\"sha256\">"));
