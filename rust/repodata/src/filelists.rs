@@ -3,7 +3,6 @@
 
 use crate::error::{RepodataError, Result};
 use crate::limits::TokenGuard;
-use crate::source::stream_error;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use rustc_hash::FxHashSet;
@@ -24,14 +23,9 @@ pub(crate) fn scan_filelists(
     loop {
         buf.clear();
         let pos = reader.buffer_position();
-        let ev = reader.read_event_into(&mut buf).map_err(|e| match e {
-            quick_xml::Error::Io(io) => stream_error(path, &io),
-            other => RepodataError::Xml {
-                path: path.to_string(),
-                position: pos,
-                reason: other.to_string(),
-            },
-        })?;
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| RepodataError::xml(path, pos, e))?;
         wellformed.event(&ev, pos, path)?;
         reader.get_mut().mark();
         match ev {

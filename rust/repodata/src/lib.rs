@@ -78,13 +78,21 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// under the name `id`.
 pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     let loc = Location::parse(location);
-    let repomd = Repomd::load(&loc)?;
-    let primary = primary_entry(&loc, &repomd)?;
-    let checksum = entry_checksum(primary);
+    let (repomd, checksum) = load_repomd(id, &loc)?;
+    let primary = primary_entry(&loc, &repomd).expect("checked by load_repomd");
     if let Some(repo) = from_cache(id, location, &checksum, opts)? {
         return Ok(repo);
     }
     load_parsed(id, location, &loc, primary, &checksum, opts)
+        .map_err(|e| e.in_repository(id, "primary metadata"))
+}
+
+/// repomd.xml of repository `id`, and the checksum of its primary.xml.
+fn load_repomd(id: &str, loc: &Location) -> Result<(Repomd, String)> {
+    let repomd = Repomd::load(loc).map_err(|e| e.in_repository(id, "repomd.xml"))?;
+    let primary = primary_entry(loc, &repomd).map_err(|e| e.in_repository(id, "repomd.xml"))?;
+    let checksum = entry_checksum(primary);
+    Ok((repomd, checksum))
 }
 
 /// The decompressed content of the metadata file of type `mdtype`
@@ -125,11 +133,12 @@ pub fn load_repo_with_records(
     opts: &LoadOptions,
 ) -> Result<(Repo, RecordStore)> {
     let loc = Location::parse(location);
-    let repomd = Repomd::load(&loc)?;
-    let primary = primary_entry(&loc, &repomd)?;
-    let checksum = entry_checksum(primary);
+    let (repomd, checksum) = load_repomd(id, &loc)?;
+    let primary = primary_entry(&loc, &repomd).expect("checked by load_repomd");
     let cached = from_cache(id, location, &checksum, opts)?;
-    let source = records::Source::new(loc.clone(), &repomd, opts)?;
+    let source = records::Source::new(id, loc.clone(), &repomd, opts)?;
+    // Errors of the records name the repository and file themselves.
+    let in_primary = |e: RepodataError| e.in_repository(id, "primary metadata");
     let repo = match cached {
         Some(repo) => repo,
         // The records need a pass over the files too.
@@ -145,14 +154,15 @@ pub fn load_repo_with_records(
                     let (primary_records, rest) = source.read_all();
                     let repo = match waiter.wait(id, location, opts) {
                         Some(repo) => repo,
-                        None => parse_and_store(id, location, &loc, primary, &checksum, opts)?,
+                        None => parse_and_store(id, location, &loc, primary, &checksum, opts)
+                            .map_err(in_primary)?,
                     };
                     let store = source.finish(primary_records?, rest?, &repo)?;
                     Ok((repo, store))
                 }
             };
         }
-        None => load_parsed(id, location, &loc, primary, &checksum, opts)?,
+        None => load_parsed(id, location, &loc, primary, &checksum, opts).map_err(in_primary)?,
     };
     let store = source.open(&repo)?;
     Ok((repo, store))
@@ -314,13 +324,14 @@ fn store_in_cache(repo: &Repo, opts: &LoadOptions) {
 /// filelists.xml. Returns `(package index, path)` pairs.
 pub fn find_files(repo: &Repo, wanted: &FxHashSet<&str>) -> Result<Vec<(u32, String)>> {
     let loc = Location::parse(&repo.location);
-    let repomd = Repomd::load(&loc)?;
+    let repomd = Repomd::load(&loc).map_err(|e| e.in_repository(&repo.id, "repomd.xml"))?;
     let Some(entry) = repomd.get("filelists") else {
         return Ok(Vec::new());
     };
     let hits = source::read_verified(&loc, &entry.href, &entry.expected, |input, path| {
         filelists::scan_filelists(input, path, wanted)
-    })?;
+    })
+    .map_err(|e| e.in_repository(&repo.id, "filelists metadata"))?;
     if hits.is_empty() {
         return Ok(Vec::new());
     }

@@ -449,7 +449,7 @@ impl Compression {
 /// parser's I/O errors and mapped back by [`stream_error`].
 #[derive(Debug, Clone)]
 pub(crate) enum StreamFailure {
-    Decode(Compression, String),
+    Decode(Compression, std::sync::Arc<io::Error>),
     TooLarge(Limit),
     OpenSize { expected: u64, actual: u64 },
 }
@@ -457,7 +457,7 @@ pub(crate) enum StreamFailure {
 impl std::fmt::Display for StreamFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StreamFailure::Decode(c, reason) => write!(f, "{}: {reason}", c.name()),
+            StreamFailure::Decode(c, e) => write!(f, "{}: {e}", c.name()),
             StreamFailure::TooLarge(limit) => limit.fmt(f),
             StreamFailure::OpenSize { expected, actual } => write!(
                 f,
@@ -617,7 +617,7 @@ pub(crate) fn read_verified_unless_dropped<T>(
                         } else {
                             io::Error::new(
                                 io::ErrorKind::InvalidData,
-                                StreamFailure::Decode(format, e.to_string()),
+                                StreamFailure::Decode(format, std::sync::Arc::new(e)),
                             )
                         };
                         let _ = tx.send(Err(e));
@@ -710,10 +710,10 @@ pub(crate) fn stream_error(path: &str, e: &io::Error) -> RepodataError {
     }
     let path = path.to_string();
     match e.get_ref().and_then(|i| i.downcast_ref::<StreamFailure>()) {
-        Some(StreamFailure::Decode(format, reason)) => RepodataError::Decompress {
+        Some(StreamFailure::Decode(format, e)) => RepodataError::Decompress {
             path,
             format: format.name(),
-            reason: reason.clone(),
+            source: e.clone(),
         },
         Some(StreamFailure::TooLarge(limit)) => RepodataError::TooLarge {
             path,

@@ -103,11 +103,7 @@ impl Wellformed {
 
 /// Not well-formed XML.
 fn malformed(path: &str, position: u64, reason: impl Into<String>) -> RepodataError {
-    RepodataError::Xml {
-        path: path.to_string(),
-        position,
-        reason: reason.into(),
-    }
+    RepodataError::malformed(path, position, reason)
 }
 
 /// XML, but not what repository metadata may hold.
@@ -195,7 +191,7 @@ mod test {
 
     fn reason(xml: &str) -> String {
         match check(xml).unwrap_err() {
-            RepodataError::Xml { path, reason, .. }
+            RepodataError::Malformed { path, reason, .. }
             | RepodataError::Refused { path, reason, .. } => {
                 assert_eq!(path, "primary.xml");
                 reason

@@ -102,12 +102,12 @@ fn record_name(record: &str) -> String {
 fn child<'a>(
     record: &'a str,
     local: &[u8],
-) -> std::result::Result<Option<(usize, usize, BytesStart<'a>)>, String> {
+) -> std::result::Result<Option<(usize, usize, BytesStart<'a>)>, quick_xml::Error> {
     let mut reader = Reader::from_str(record);
     let mut depth = 0u32;
     let mut found: Option<(usize, BytesStart<'a>)> = None;
     loop {
-        let ev = reader.read_event().map_err(|e| e.to_string())?;
+        let ev = reader.read_event()?;
         let end = reader.buffer_position() as usize;
         match ev {
             Event::Start(e) => {
@@ -145,7 +145,12 @@ pub fn rewrite_location(primary_record: &str, href: &str) -> Result<String> {
             "the new location {href:?} is empty or has control characters"
         )));
     }
-    let Some((start, end, _)) = child(primary_record, b"location").map_err(bad)? else {
+    let Some((start, end, _)) =
+        child(primary_record, b"location").map_err(|source| RepodataError::RecordXml {
+            package: record_name(primary_record),
+            source,
+        })?
+    else {
         return Err(bad("it has no <location>".into()));
     };
     if primary_record.as_bytes().get(start) != Some(&b'<') {

@@ -11,7 +11,6 @@ use super::idents::{Idents, ARCH, EPOCH, FIELDS, NAME, PKGID, REL, VER};
 use super::Kind;
 use crate::error::{RepodataError, Result};
 use crate::limits::{self, Limit, MAX_XML_TOKEN_BYTES};
-use crate::source::stream_error;
 use crate::Repo;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -85,29 +84,11 @@ impl BufRead for Tee<'_> {
     }
 }
 
-fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
-    match e {
-        quick_xml::Error::Io(io) => stream_error(path, &io),
-        other => RepodataError::Xml {
-            path: path.to_string(),
-            position,
-            reason: other.to_string(),
-        },
-    }
-}
-
-fn bad(path: &str, position: u64, reason: impl Into<String>) -> RepodataError {
-    RepodataError::Xml {
-        path: path.to_string(),
-        position,
-        reason: reason.into(),
-    }
-}
-
 fn unescaped(path: &str, pos: u64, raw: &[u8], out: &mut String) -> Result<()> {
-    let s = std::str::from_utf8(raw).map_err(|_| bad(path, pos, "text is not UTF-8"))?;
+    let s = std::str::from_utf8(raw)
+        .map_err(|_| RepodataError::malformed(path, pos, "text is not UTF-8"))?;
     if s.contains('&') {
-        let u = quick_xml::escape::unescape(s).map_err(|e| bad(path, pos, e.to_string()))?;
+        let u = quick_xml::escape::unescape(s).map_err(|e| RepodataError::xml(path, pos, e))?;
         out.push_str(&u);
     } else {
         out.push_str(s);
@@ -124,7 +105,7 @@ fn read_attrs(
     row: &mut [String; FIELDS],
 ) -> Result<()> {
     for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        let a = a.map_err(|err| RepodataError::xml(path, pos, err))?;
         if let Some(&(_, f)) = wanted.iter().find(|(k, _)| *k == a.key.as_ref()) {
             row[f].clear();
             unescaped(path, pos, &a.value, &mut row[f])?;
@@ -155,7 +136,7 @@ pub(super) fn scan(
         let pos = reader.buffer_position();
         let ev = reader
             .read_event_into(&mut buf)
-            .map_err(|e| xml_error(path, pos, e))?;
+            .map_err(|e| RepodataError::xml(path, pos, e))?;
         reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
@@ -187,7 +168,7 @@ pub(crate) fn parse_and_scan_primary(
         let pos = reader.buffer_position();
         let ev = reader
             .read_event_into(&mut buf)
-            .map_err(|e| xml_error(path, pos, e))?;
+            .map_err(|e| RepodataError::xml(path, pos, e))?;
         reader.get_mut().mark();
         if matches!(ev, Event::Eof) {
             break;
@@ -272,10 +253,18 @@ impl Scanner {
                     // The start tag is `<`, its content, `>` (or `/>`).
                     let tag_len = e.len() + if empty { 3 } else { 2 };
                     let Some(at) = kept.len().checked_sub(tag_len) else {
-                        return Err(bad(path, pos, "cannot locate <package> in the stream"));
+                        return Err(RepodataError::malformed(
+                            path,
+                            pos,
+                            "cannot locate <package> in the stream",
+                        ));
                     };
                     if kept[at] != b'<' {
-                        return Err(bad(path, pos, "cannot locate <package> in the stream"));
+                        return Err(RepodataError::malformed(
+                            path,
+                            pos,
+                            "cannot locate <package> in the stream",
+                        ));
                     }
                     kept.drain(..at);
                     row.iter_mut().for_each(String::clear);
@@ -318,7 +307,7 @@ impl Scanner {
             Event::CData(t) => {
                 if let Some(f) = self.field {
                     let text = std::str::from_utf8(t.as_ref())
-                        .map_err(|_| bad(path, pos, "text is not UTF-8"))?;
+                        .map_err(|_| RepodataError::malformed(path, pos, "text is not UTF-8"))?;
                     row[f].push_str(text);
                 }
                 false
@@ -335,10 +324,14 @@ impl Scanner {
                 }
             }
             if row[PKGID].is_empty() || row[NAME].is_empty() {
-                return Err(bad(path, pos, "<package> without a pkgid or a name"));
+                return Err(RepodataError::malformed(
+                    path,
+                    pos,
+                    "<package> without a pkgid or a name",
+                ));
             }
             if std::str::from_utf8(kept).is_err() {
-                return Err(bad(
+                return Err(RepodataError::malformed(
                     path,
                     pos,
                     format!("the record of `{}` is not UTF-8", row[NAME]),
@@ -364,7 +357,7 @@ impl Scanner {
     fn finish(mut self, path: &str, end: u64) -> Result<Scanned> {
         let kind = self.kind;
         if self.in_package {
-            return Err(bad(
+            return Err(RepodataError::malformed(
                 path,
                 end,
                 "the file ends inside a <package>: truncated?",
@@ -377,7 +370,7 @@ impl Scanner {
             });
         }
         if !self.closed_root {
-            return Err(bad(
+            return Err(RepodataError::malformed(
                 path,
                 end,
                 format!(

@@ -31,6 +31,8 @@ fn cache_io(e: io::Error) -> RepodataError {
 
 /// What a store was built from, so it can be built again.
 pub(crate) struct Source {
+    /// The repository's name, for messages.
+    repo: String,
     location: Location,
     entries: [Option<RepomdEntry>; 3],
     key: String,
@@ -62,9 +64,9 @@ impl std::fmt::Debug for RecordStore {
 /// primary, filelists and other once (and writing the cache file).
 pub fn open_records(repo: &Repo, opts: &LoadOptions) -> Result<RecordStore> {
     let location = Location::parse(&repo.location);
-    let repomd = Repomd::load(&location)?;
+    let repomd = Repomd::load(&location).map_err(|e| e.in_repository(&repo.id, "repomd.xml"))?;
     let repomd_path = location.display("repodata/repomd.xml");
-    let source = Source::new(location, &repomd, opts)?;
+    let source = Source::new(&repo.id, location, &repomd, opts)?;
     let primary = source.primary_checksum();
     if primary != repo.checksum {
         return Err(RepodataError::Invalid {
@@ -83,13 +85,19 @@ pub(crate) type Rest = (Option<Scanned>, Option<Scanned>);
 
 impl Source {
     /// What a store of the repository described by `repomd` is built from.
-    pub(crate) fn new(location: Location, repomd: &Repomd, opts: &LoadOptions) -> Result<Source> {
+    pub(crate) fn new(
+        repo: &str,
+        location: Location,
+        repomd: &Repomd,
+        opts: &LoadOptions,
+    ) -> Result<Source> {
         let entries = Kind::ALL.map(|k| repomd.get(k.mdtype()).cloned());
         if entries[0].is_none() {
             return Err(RepodataError::MissingType {
                 path: location.display("repodata/repomd.xml"),
                 mdtype: "primary".into(),
-            });
+            }
+            .in_repository(repo, "repomd.xml"));
         }
         let key = Kind::ALL
             .iter()
@@ -112,6 +120,7 @@ impl Source {
             ))
         });
         Ok(Source {
+            repo: repo.to_string(),
             location,
             entries,
             key,
@@ -198,6 +207,12 @@ impl Source {
             |input, path| scan(input, path, kind, MAX_RECORD_BYTES),
         )
         .map(Some)
+        .map_err(|e| self.context(kind, e))
+    }
+
+    /// Names this repository and the file of `kind` in an error.
+    fn context(&self, kind: Kind, e: RepodataError) -> RepodataError {
+        e.in_repository(&self.repo, &format!("{} metadata", kind.mdtype()))
     }
 
     /// Filelists and other, one after the other.
@@ -220,7 +235,9 @@ impl Source {
                 &entry.href,
                 &entry.expected,
                 |input, path| parse_and_scan_primary(input, path, repo, MAX_RECORD_BYTES),
-            );
+            )
+            .map(|scanned| scanned.map_err(|e| self.context(Kind::Primary, e)))
+            .map_err(|e| self.context(Kind::Primary, e));
             (primary, side.join().expect("record reader thread panicked"))
         })
     }
@@ -271,7 +288,8 @@ impl Source {
             self.location.display(&e.href)
         };
         if let Some(repo) = repo {
-            check_against_repo(&primary.idents, repo, &path_of(Kind::Primary))?;
+            check_against_repo(&primary.idents, repo, &path_of(Kind::Primary))
+                .map_err(|e| self.context(Kind::Primary, e))?;
         }
         let mut recs: [Vec<RecEntry>; 3] = Default::default();
         let mut regions = Vec::with_capacity(3);
@@ -279,7 +297,8 @@ impl Source {
         for (kind, scanned) in [(Kind::Filelists, filelists), (Kind::Other, other)] {
             match scanned {
                 Some(s) => {
-                    recs[kind as usize] = match_to_primary(&primary.idents, &s, &path_of(kind))?;
+                    recs[kind as usize] = match_to_primary(&primary.idents, &s, &path_of(kind))
+                        .map_err(|e| self.context(kind, e))?;
                     regions.push(s.blocks);
                 }
                 None => {
