@@ -1,7 +1,7 @@
 //! filelists.xml, read on demand: only the paths someone asked about are
 //! kept, so a 400 MB file list costs one streaming pass and little memory.
 
-use crate::error::{RepodataError, Result};
+use crate::error::Result;
 use crate::limits::TokenGuard;
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -15,21 +15,12 @@ pub(crate) fn scan_filelists(
     wanted: &FxHashSet<&str>,
 ) -> Result<Vec<(String, String)>> {
     let mut reader = Reader::from_reader(TokenGuard::new(input));
-    let mut buf = Vec::new();
     let mut pkgid = String::new();
     let mut in_file = false;
     let mut hits = Vec::new();
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| RepodataError::xml(path, pos, e))?;
-        wellformed.event(&ev, pos, path)?;
-        reader.get_mut().mark();
+    crate::wellformed::each_event(&mut reader, path, |ev, _, _| {
         match ev {
-            Event::Start(ref e) => match e.local_name().as_ref() {
+            Event::Start(e) => match e.local_name().as_ref() {
                 b"package" => {
                     pkgid.clear();
                     for a in e.attributes().with_checks(false).flatten() {
@@ -41,7 +32,7 @@ pub(crate) fn scan_filelists(
                 b"file" => in_file = true,
                 _ => {}
             },
-            Event::Text(ref t) if in_file => {
+            Event::Text(t) if in_file => {
                 let raw = std::str::from_utf8(t.as_ref()).unwrap_or("");
                 let file = if raw.contains('&') {
                     quick_xml::escape::unescape(raw).unwrap_or_default()
@@ -53,9 +44,9 @@ pub(crate) fn scan_filelists(
                 }
             }
             Event::End(_) => in_file = false,
-            Event::Eof => break,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(hits)
 }

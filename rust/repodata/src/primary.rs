@@ -47,23 +47,11 @@ fn value<'a>(path: &str, pos: u64, raw: &'a [u8]) -> Result<Cow<'a, str>> {
 /// Parses primary.xml from `input` into `repo` (which must be empty).
 pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Result<()> {
     let mut reader = Reader::from_reader(TokenGuard::new(input));
-    let mut buf = Vec::with_capacity(4096);
     let mut parser = PrimaryParser::default();
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| RepodataError::xml(path, pos, e))?;
-        reader.get_mut().mark();
-        if matches!(ev, Event::Eof) {
-            break;
-        }
-        wellformed.event(&ev, pos, path)?;
-        parser.event(&ev, pos, path, repo)?;
-    }
-    parser.finish(path, reader.buffer_position())
+    let end = crate::wellformed::each_event(&mut reader, path, |ev, pos, _| {
+        parser.event(ev, pos, path, repo)
+    })?;
+    parser.finish(path, end)
 }
 
 /// The primary.xml parser as a consumer of XML events, so that one pass

@@ -11,6 +11,7 @@ use super::idents::{Idents, ARCH, EPOCH, FIELDS, NAME, PKGID, REL, VER};
 use super::Kind;
 use crate::error::{RepodataError, Result};
 use crate::limits::{self, Limit, MAX_XML_TOKEN_BYTES};
+use crate::wellformed::{each_event, TokenStream};
 use crate::Repo;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -51,6 +52,13 @@ impl<'a> Tee<'a> {
     #[inline]
     fn mark(&mut self) {
         self.mark = self.consumed;
+    }
+}
+
+impl TokenStream for Tee<'_> {
+    #[inline]
+    fn mark(&mut self) {
+        Tee::mark(self);
     }
 }
 
@@ -129,22 +137,10 @@ pub(super) fn scan(
 ) -> Result<Scanned> {
     let mut reader = Reader::from_reader(Tee::new(input, max_record));
     let mut scanner = Scanner::new(kind, false);
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| RepodataError::xml(path, pos, e))?;
-        reader.get_mut().mark();
-        if matches!(ev, Event::Eof) {
-            break;
-        }
-        wellformed.event(&ev, pos, path)?;
-        scanner.event(&ev, pos, path, &mut reader.get_mut().kept)?;
-    }
-    scanner.finish(path, reader.buffer_position())
+    let end = each_event(&mut reader, path, |ev, pos, tee| {
+        scanner.event(ev, pos, path, &mut tee.kept)
+    })?;
+    scanner.finish(path, end)
 }
 
 /// Primary.xml parsed into `repo` and cut into records in one pass: one
@@ -161,32 +157,19 @@ pub(crate) fn parse_and_scan_primary(
     let mut parser = crate::primary::PrimaryParser::default();
     let mut scanner = Scanner::new(Kind::Primary, true);
     let mut scan_error: Option<RepodataError> = None;
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| RepodataError::xml(path, pos, e))?;
-        reader.get_mut().mark();
-        if matches!(ev, Event::Eof) {
-            break;
-        }
-        wellformed.event(&ev, pos, path)?;
-        parser.event(&ev, pos, path, repo)?;
-        let kept = &mut reader.get_mut().kept;
+    let end = each_event(&mut reader, path, |ev, pos, tee| {
+        parser.event(ev, pos, path, repo)?;
         if scan_error.is_none() {
-            if let Err(e) = scanner.event(&ev, pos, path, kept) {
+            if let Err(e) = scanner.event(ev, pos, path, &mut tee.kept) {
                 scan_error = Some(e);
             }
         }
         if scan_error.is_some() {
             // Only the parser still needs the stream.
-            kept.clear();
+            tee.kept.clear();
         }
-    }
-    let end = reader.buffer_position();
+        Ok(())
+    })?;
     parser.finish(path, end)?;
     Ok(match scan_error {
         Some(e) => Err(e),

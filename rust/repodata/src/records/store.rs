@@ -143,22 +143,21 @@ impl Source {
         if let Some(path) = &self.cache_file {
             if let Some(backing) = self.try_cache(path, repo.len()) {
                 tracing::debug!(repo = %repo.id, path = %path.display(), "records from cache");
-                return Ok(RecordStore {
-                    n: backing.index.n,
-                    source: self,
-                    backing: RwLock::new(Arc::new(backing)),
-                    from_cache: true,
-                });
+                return Ok(self.into_store(backing, true));
             }
         }
         let backing = self.build(Some(repo))?;
         tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
-        Ok(RecordStore {
+        Ok(self.into_store(backing, false))
+    }
+
+    fn into_store(self, backing: Backing, from_cache: bool) -> RecordStore {
+        RecordStore {
             n: backing.index.n,
             source: self,
             backing: RwLock::new(Arc::new(backing)),
-            from_cache: false,
-        })
+            from_cache,
+        }
     }
 
     /// A usable cache file, or `None` (with a warning when one exists but
@@ -259,12 +258,7 @@ impl Source {
     pub(crate) fn finish(self, primary: Scanned, rest: Rest, repo: &Repo) -> Result<RecordStore> {
         let backing = self.assemble(primary, rest, Some(repo))?;
         tracing::debug!(repo = %repo.id, packages = backing.index.n, "records streamed");
-        Ok(RecordStore {
-            n: backing.index.n,
-            source: self,
-            backing: RwLock::new(Arc::new(backing)),
-            from_cache: false,
-        })
+        Ok(self.into_store(backing, false))
     }
 
     /// Streams the three files and builds the store; writes the cache
