@@ -6,11 +6,11 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use strata_repodata::{cache, primary, Repo};
+use strata_repodata::{cache, parse_primary, Repo};
 
 fuzz_target!(|data: &[u8]| {
     let mut repo = Repo::empty("fuzz", "fuzz", "sha256:0");
-    if primary::parse_primary(&mut &data[..], "fuzz/primary.xml", &mut repo).is_err() {
+    if parse_primary(&mut &data[..], "fuzz/primary.xml", &mut repo).is_err() {
         return;
     }
     common::check_primary_invariants(&repo);

@@ -213,8 +213,7 @@ mod test {
         }
         xml.push_str("</metadata>");
         let mut repo = Repo::empty("src", "/srv/src", "sha256:00");
-        strata_repodata::primary::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo)
-            .unwrap();
+        strata_repodata::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo).unwrap();
         repo
     }
 

@@ -1,17 +1,15 @@
 //! The parsed-repository cache: one file per primary.xml checksum, so a
 //! second run over unchanged metadata skips decompression and parsing.
 //!
-//! Layout (little endian): magic, format version, four zero bytes, then
+//! Layout (little endian): the header of `cache_file`, then
 //! length-prefixed sections, each padded to a multiple of eight bytes:
 //! checksum, string arena, string ends, packages, deps, files. Records are
 //! plain-old-data and aligned in the file, so a loaded repository maps the
 //! file and reads them in place (see `pods`); everything is validated
-//! before use. Files are written aside and renamed into place, so a reader
-//! never sees half a cache file, and a file is never changed once written
-//! (which mapping relies on); anything that does not validate is ignored
-//! and rebuilt.
+//! before use. Writing aside, mapping and marking use are `cache_file`'s;
+//! anything that does not validate is ignored and rebuilt.
 //!
-//! The cache directory also holds the record stores (`records.rs`). Both
+//! The cache directory also holds the record stores (`records`). Both
 //! kinds of entry are pruned by [`prune`]: after an entry is written
 //! (against `[cache]` in strata.toml), and by `strata cache prune`. An
 //! entry's mtime is its last use (a hit sets it), so the least recently
@@ -19,24 +17,24 @@
 //! what they have mapped stays mapped after the unlink, and entries being
 //! written have temporary names until they are complete.
 
+use crate::cache_file::{self, CacheFileError, Format, Image, HEADER_LEN};
 use crate::error::{RepodataError, Result};
 use crate::pods::Pods;
 use crate::repo::{DepRec, PkgRec, Repo};
 use crate::strings::StringPool;
-use memmap2::Mmap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-const MAGIC: &[u8; 8] = b"STRATAR\0";
-/// 2: sections aligned to eight bytes. 3: only from metadata that passed
-/// the checks of `wellformed` (an older cache may hold a repository parsed
-/// without them). 4: only from metadata read within `limits` (its
-/// `<open-size>` matched, no XML token past its bound), which a cache of 3
-/// was not checked against.
-const VERSION: u32 = 4;
-const HEADER_LEN: usize = 16;
+const FORMAT: Format = Format {
+    magic: b"STRATAR\0",
+    // 2: sections aligned to eight bytes. 3: only from metadata that
+    // passed the checks of `wellformed` (an older cache may hold a
+    // repository parsed without them). 4: only from metadata read within
+    // `limits` (its `<open-size>` matched, no XML token past its bound),
+    // which a cache of 3 was not checked against.
+    version: 4,
+    what: "parsed-repository cache file",
+};
 
 /// The cache file for a primary checksum (`type:hex`).
 pub fn cache_path(dir: &Path, checksum: &str) -> PathBuf {
@@ -44,22 +42,13 @@ pub fn cache_path(dir: &Path, checksum: &str) -> PathBuf {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    dir.join(format!("{safe}.v{VERSION}.repo"))
+    dir.join(format!("{safe}.v{}.repo", FORMAT.version))
 }
 
-fn padding(len: usize) -> usize {
-    len.next_multiple_of(8) - len
-}
-
+/// Writes the cache file of `repo` into `dir`; returns its path.
 pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
     let path = cache_path(dir, &repo.checksum);
-    let err = |e: std::io::Error| RepodataError::Cache {
-        path: path.clone(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
     let (arena, ends) = repo.strings.parts();
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // Sections go to the file as they lie in memory, without a copy of
     // the whole image.
     let sections: [&[u8]; 6] = [
@@ -70,119 +59,79 @@ pub fn write(dir: &Path, repo: &Repo) -> Result<PathBuf> {
         bytemuck::cast_slice(&repo.deps),
         bytemuck::cast_slice(&repo.files),
     ];
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp);
-    out.write_all(MAGIC).map_err(err)?;
-    out.write_all(&VERSION.to_le_bytes()).map_err(err)?;
-    out.write_all(&[0; 4]).map_err(err)?;
-    for bytes in sections {
-        out.write_all(&(bytes.len() as u64).to_le_bytes())
-            .map_err(err)?;
-        out.write_all(bytes).map_err(err)?;
-        out.write_all(&[0; 8][..padding(bytes.len())])
-            .map_err(err)?;
-    }
-    let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
-    tmp.persist(&path).map_err(|e| err(e.error))?;
+    cache_file::write_aside(&path, |out| {
+        FORMAT.write_header(out)?;
+        for bytes in sections {
+            out.write_all(&(bytes.len() as u64).to_le_bytes())?;
+            out.write_all(bytes)?;
+            cache_file::pad8(out, bytes.len() as u64)?;
+        }
+        Ok(())
+    })
+    .map_err(|source| RepodataError::Write {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }
 
-/// The file's bytes in place: mapped, or (where mapping fails) read into
-/// an anonymous map, which reads the same way.
-fn map_file(file: &std::fs::File, len: u64) -> Option<Arc<Mmap>> {
-    let len = usize::try_from(len).ok()?;
-    if len < HEADER_LEN {
-        return None;
-    }
-    // Safe because cache files are never changed in place: they are
-    // written aside and renamed over (see the module's documentation).
-    if let Ok(map) = unsafe { Mmap::map(file) } {
-        return (map.len() == len).then(|| Arc::new(map));
-    }
-    let mut anon = memmap2::MmapMut::map_anon(len).ok()?;
-    (&*file).read_exact(&mut anon).ok()?;
-    anon.make_read_only().ok().map(Arc::new)
-}
-
-/// Walks the sections of a mapped cache file.
-struct Sections<'a> {
-    map: &'a Arc<Mmap>,
-    at: usize,
-}
-
-impl Sections<'_> {
-    /// The next section: where its bytes start, and how many.
-    fn next(&mut self) -> Option<(usize, usize)> {
-        let word = self.map.get(self.at..self.at.checked_add(8)?)?;
-        let len = usize::try_from(u64::from_le_bytes(word.try_into().ok()?)).ok()?;
-        let start = self.at + 8;
-        let end = start.checked_add(len)?.checked_add(padding(len))?;
-        if end > self.map.len() {
-            return None;
-        }
-        self.at = end;
-        Some((start, len))
-    }
-
-    /// The next section as records; `None` when its length is not a whole
-    /// number of them.
-    fn pods<T: bytemuck::Pod>(&mut self) -> Option<Pods<T>> {
-        let (start, len) = self.next()?;
-        let size = std::mem::size_of::<T>();
-        if !len.is_multiple_of(size) {
-            return None;
-        }
-        Pods::mapped(self.map, start, len / size)
-    }
-}
-
-/// Loads a cached repository; `Ok(None)` when there is no usable entry.
+/// Loads a cached repository; `Ok(None)` when there is no usable entry
+/// (one that does not check out is ignored with a warning, and rebuilt).
 pub fn read(dir: &Path, checksum: &str, id: &str, location: &str) -> Result<Option<Repo>> {
     let path = cache_path(dir, checksum);
-    let Ok(file) = std::fs::File::open(&path) else {
-        return Ok(None);
+    let image = match cache_file::open(&path) {
+        Ok(Some(image)) => image,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "cannot open a cache file, ignoring it: {e}");
+            return Ok(None);
+        }
     };
-    touch(&file);
-    let parsed = (|| {
-        let map = map_file(&file, file.metadata().ok()?.len())?;
-        if map[..8] != MAGIC[..] || map[8..12] != VERSION.to_le_bytes() {
-            return None;
+    match decode(&image, checksum, id, location) {
+        Ok(repo) => Ok(Some(repo)),
+        Err(reason) => {
+            tracing::warn!(path = %path.display(), "ignoring an unusable cache file: {reason}");
+            Ok(None)
         }
-        let mut s = Sections {
-            map: &map,
-            at: HEADER_LEN,
-        };
-        let (at, len) = s.next()?;
-        if &map[at..at + len] != checksum.as_bytes() {
-            return None;
-        }
-        let arena: Pods<u8> = s.pods()?;
-        let ends: Pods<u32> = s.pods()?;
-        let packages: Pods<PkgRec> = s.pods()?;
-        let deps: Pods<DepRec> = s.pods()?;
-        let files: Pods<u32> = s.pods()?;
-        let strings = StringPool::from_pods(arena, ends)?;
-        let repo = Repo {
-            id: id.to_string(),
-            location: location.to_string(),
-            checksum: checksum.to_string(),
-            strings,
-            packages,
-            deps,
-            files,
-        };
-        validate(&repo).then_some(repo)
-    })();
-    if parsed.is_none() {
-        tracing::warn!(path = %path.display(), "ignoring an unusable cache file");
     }
-    Ok(parsed)
 }
 
-/// Marks an entry as used now (its mtime), for [`prune`]. One call per
-/// entry opened; a cache shared with other users, whose files this user
-/// may not touch, only ages them sooner.
-pub(crate) fn touch(file: &std::fs::File) {
-    let _ = file.set_modified(SystemTime::now());
+fn decode(
+    image: &Image,
+    checksum: &str,
+    id: &str,
+    location: &str,
+) -> std::result::Result<Repo, CacheFileError> {
+    let bytes = image.bytes();
+    FORMAT.check_header(bytes)?;
+    let mut c = image.cursor(HEADER_LEN, bytes.len())?;
+    if c.section()? != checksum.as_bytes() {
+        return Err(CacheFileError::Damaged(
+            "it was written for another primary.xml".into(),
+        ));
+    }
+    let arena: Pods<u8> = c.pods_section()?;
+    let ends: Pods<u32> = c.pods_section()?;
+    let packages: Pods<PkgRec> = c.pods_section()?;
+    let deps: Pods<DepRec> = c.pods_section()?;
+    let files: Pods<u32> = c.pods_section()?;
+    let strings = StringPool::from_pods(arena, ends)
+        .ok_or_else(|| CacheFileError::Damaged("its strings are damaged".into()))?;
+    let repo = Repo {
+        id: id.to_string(),
+        location: location.to_string(),
+        checksum: checksum.to_string(),
+        strings,
+        packages,
+        deps,
+        files,
+    };
+    if !validate(&repo) {
+        return Err(CacheFileError::Damaged(
+            "a package refers past its tables".into(),
+        ));
+    }
+    Ok(repo)
 }
 
 /// `[cache]` in strata.toml: how large and how old a cache directory's
@@ -271,9 +220,9 @@ pub fn prune(
     keep: Option<&Path>,
     dry_run: bool,
 ) -> Result<Pruned> {
-    let err = |e: std::io::Error| RepodataError::Cache {
-        path: dir.to_path_buf(),
-        reason: e.to_string(),
+    let err = |source: std::io::Error| RepodataError::Io {
+        path: dir.display().to_string(),
+        source,
     };
     let now = SystemTime::now();
     let mut entries = Vec::new();
@@ -440,7 +389,7 @@ mod test {
         let mut huge = good.clone();
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         damaged.push(huge);
-        let padded = |n: usize| n + padding(n);
+        let padded = |n: usize| n.next_multiple_of(8);
         let arena_len_at = 16 + 8 + padded(repo.checksum.len());
         let ends_len_at = arena_len_at + 8 + padded(repo.strings.parts().0.len());
         let mut odd = good.clone();

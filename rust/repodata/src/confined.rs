@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 /// What to do with symbolic links on the way to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Symlinks {
+pub(crate) enum Symlinks {
     /// None may be met: every component is a real directory, the file a
     /// real file.
     Refuse,
@@ -157,7 +157,11 @@ impl ConfinedFile {
 
 /// Opens the regular file `rel` (`/`-separated) beneath the directory
 /// `root` (see [`Root::open_file`]).
-pub fn open(root: &Path, rel: &str, symlinks: Symlinks) -> Result<ConfinedFile, ConfinedError> {
+pub(crate) fn open(
+    root: &Path,
+    rel: &str,
+    symlinks: Symlinks,
+) -> Result<ConfinedFile, ConfinedError> {
     Root::open(root)?.open_file(rel, symlinks)
 }
 
@@ -167,7 +171,7 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 
 /// A directory files are opened beneath, opened once for many files.
 #[derive(Debug)]
-pub struct Root {
+pub(crate) struct Root {
     fd: Arc<OwnedFd>,
     path: std::path::PathBuf,
 }
@@ -176,19 +180,19 @@ impl Root {
     /// Opens the directory as given: it comes from the configuration or
     /// the command line, not from the repository, and may be reached
     /// through symbolic links of its own.
-    pub fn open(path: &Path) -> Result<Root, ConfinedError> {
+    pub(crate) fn open(path: &Path) -> Result<Root, ConfinedError> {
         Ok(Root {
             fd: Arc::new(openat(CWD, path, DIR_FLAGS, Mode::empty())?),
             path: path.to_path_buf(),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Opens the regular file `rel` (`/`-separated) beneath the root.
-    pub fn open_file(&self, rel: &str, symlinks: Symlinks) -> Result<ConfinedFile, ConfinedError> {
+    pub(crate) fn open_file(
+        &self,
+        rel: &str,
+        symlinks: Symlinks,
+    ) -> Result<ConfinedFile, ConfinedError> {
         walk(self, rel, symlinks)
     }
 }

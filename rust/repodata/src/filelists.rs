@@ -1,41 +1,26 @@
 //! filelists.xml, read on demand: only the paths someone asked about are
 //! kept, so a 400 MB file list costs one streaming pass and little memory.
 
-use crate::error::{RepodataError, Result};
+use crate::error::Result;
 use crate::limits::TokenGuard;
-use crate::source::stream_error;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use rustc_hash::FxHashSet;
 use std::io::BufRead;
 
 /// `(pkgid, path)` for every listed file whose path is in `wanted`.
-pub fn scan_filelists(
+pub(crate) fn scan_filelists(
     input: &mut dyn BufRead,
     path: &str,
     wanted: &FxHashSet<&str>,
 ) -> Result<Vec<(String, String)>> {
     let mut reader = Reader::from_reader(TokenGuard::new(input));
-    let mut buf = Vec::new();
     let mut pkgid = String::new();
     let mut in_file = false;
     let mut hits = Vec::new();
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader.read_event_into(&mut buf).map_err(|e| match e {
-            quick_xml::Error::Io(io) => stream_error(path, &io),
-            other => RepodataError::Xml {
-                path: path.to_string(),
-                position: pos,
-                reason: other.to_string(),
-            },
-        })?;
-        wellformed.event(&ev, pos, path)?;
-        reader.get_mut().mark();
+    crate::wellformed::each_event(&mut reader, path, |ev, _, _| {
         match ev {
-            Event::Start(ref e) => match e.local_name().as_ref() {
+            Event::Start(e) => match e.local_name().as_ref() {
                 b"package" => {
                     pkgid.clear();
                     for a in e.attributes().with_checks(false).flatten() {
@@ -47,7 +32,7 @@ pub fn scan_filelists(
                 b"file" => in_file = true,
                 _ => {}
             },
-            Event::Text(ref t) if in_file => {
+            Event::Text(t) if in_file => {
                 let raw = std::str::from_utf8(t.as_ref()).unwrap_or("");
                 let file = if raw.contains('&') {
                     quick_xml::escape::unescape(raw).unwrap_or_default()
@@ -59,9 +44,9 @@ pub fn scan_filelists(
                 }
             }
             Event::End(_) => in_file = false,
-            Event::Eof => break,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(hits)
 }

@@ -108,7 +108,7 @@ fn attempts_note(n: u32) -> String {
 }
 
 /// `30 s`, `0.5 s`.
-pub fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{} s", d.as_secs())
     } else {
@@ -148,7 +148,7 @@ pub fn client() -> Arc<Client> {
 }
 
 /// `GET url`, its body bounded to `limit` bytes (`what` names the limit).
-pub fn get(url: &str, limit: u64, what: &'static str) -> Result<Body, HttpError> {
+pub(crate) fn get(url: &str, limit: u64, what: &'static str) -> Result<Body, HttpError> {
     client().get(url, limit, what)
 }
 
@@ -176,7 +176,7 @@ enum Failure {
 }
 
 impl Client {
-    pub fn new(settings: NetworkSettings) -> Client {
+    pub(crate) fn new(settings: NetworkSettings) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(settings.connect_timeout)
             .timeout_read(settings.read_timeout)
@@ -186,13 +186,9 @@ impl Client {
         Client { agent, settings }
     }
 
-    pub fn settings(&self) -> &NetworkSettings {
-        &self.settings
-    }
-
     /// `GET url`, its body bounded to `limit` bytes (`what` names the
     /// limit in the error).
-    pub fn get(&self, url: &str, limit: u64, what: &'static str) -> Result<Body, HttpError> {
+    pub(crate) fn get(&self, url: &str, limit: u64, what: &'static str) -> Result<Body, HttpError> {
         self.send(
             Call {
                 method: "GET",
@@ -477,7 +473,7 @@ impl Read for Body {
 }
 
 /// The [`HttpError`] an I/O error of a [`Body`] carries.
-pub fn body_error(e: &io::Error) -> Option<&HttpError> {
+pub(crate) fn body_error(e: &io::Error) -> Option<&HttpError> {
     e.get_ref().and_then(|i| i.downcast_ref::<HttpError>())
 }
 

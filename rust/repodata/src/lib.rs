@@ -1,36 +1,51 @@
 //! Reading rpm-md repositories as createrepo_c writes them: repomd.xml,
 //! primary.xml and (on demand) filelists.xml, compressed with gz, xz, zstd
-//! or bz2, each verified against the checksum repomd.xml declares. Parsed
-//! repositories are cached by primary checksum. For composes: the raw
-//! per-package records of a source (`records`) and writing new repodata
-//! from them (`write`). What is read is bounded (`limits`), and fetched
-//! with timeouts (`http`).
+//! or bz2, each verified against the checksum repomd.xml declares
+//! ([`load_repo`], [`find_files`], [`read_metadata`]). Parsed repositories
+//! are cached by primary checksum (`cache`). For composes: the raw
+//! per-package records of a source ([`open_records`],
+//! [`load_repo_with_records`]) and writing new repodata from them
+//! ([`write_repodata`]), with the payloads placed beside them (`payload`).
+//! What is read is bounded (`limits`), and fetched with timeouts (`http`).
+//!
+//! The modules are private and what the workspace uses is re-exported
+//! below, except four namespaces of their own: `cache` (the cache
+//! directory and its pruning), `http` (the one HTTP agent), `limits` (the
+//! bounds on what is read) and `payload` (placing package files).
+
+// Items of the private modules that are not re-exported below stay
+// `pub(crate)`: the lint keeps the public API to this list.
+#![warn(unreachable_pub)]
 
 pub mod cache;
-pub mod confined;
-pub mod error;
-pub mod filelists;
+mod cache_file;
+mod confined;
+mod error;
+mod filelists;
 pub mod http;
 pub mod limits;
 pub mod payload;
-pub mod pods;
-pub mod primary;
-pub mod records;
-pub mod repo;
-pub mod repomd;
-pub mod source;
-pub mod strings;
+mod pods;
+mod primary;
+mod records;
+mod repo;
+mod repomd;
+mod source;
+mod strings;
 mod underway;
 mod wellformed;
-pub mod write;
+mod write;
 
 pub use cache::CacheLimits;
+pub use cache_file::CacheFileError;
+pub use confined::{ConfinedError, ConfinedFile};
 pub use error::{RepodataError, Result};
 pub use pods::Pods;
+pub use primary::parse_primary;
 pub use records::{open_records, PackageRecords, RecordStore};
 pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
-pub use repomd::Repomd;
-pub use source::{ChecksumTrust, Location, Payload, Payloads};
+pub use repomd::{Repomd, RepomdEntry};
+pub use source::{ChecksumTrust, Expected, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
 pub use write::{
     package_size, rewrite_location, write_repodata, Compression, ExtraMetadata, WriteOptions,
@@ -63,13 +78,21 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// under the name `id`.
 pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
     let loc = Location::parse(location);
-    let repomd = Repomd::load(&loc)?;
-    let primary = primary_entry(&loc, &repomd)?;
-    let checksum = entry_checksum(primary);
+    let (repomd, checksum) = load_repomd(id, &loc)?;
+    let primary = primary_entry(&loc, &repomd).expect("checked by load_repomd");
     if let Some(repo) = from_cache(id, location, &checksum, opts)? {
         return Ok(repo);
     }
     load_parsed(id, location, &loc, primary, &checksum, opts)
+        .map_err(|e| e.in_repository(id, "primary metadata"))
+}
+
+/// repomd.xml of repository `id`, and the checksum of its primary.xml.
+fn load_repomd(id: &str, loc: &Location) -> Result<(Repomd, String)> {
+    let repomd = Repomd::load(loc).map_err(|e| e.in_repository(id, "repomd.xml"))?;
+    let primary = primary_entry(loc, &repomd).map_err(|e| e.in_repository(id, "repomd.xml"))?;
+    let checksum = entry_checksum(primary);
+    Ok((repomd, checksum))
 }
 
 /// The decompressed content of the metadata file of type `mdtype`
@@ -110,11 +133,12 @@ pub fn load_repo_with_records(
     opts: &LoadOptions,
 ) -> Result<(Repo, RecordStore)> {
     let loc = Location::parse(location);
-    let repomd = Repomd::load(&loc)?;
-    let primary = primary_entry(&loc, &repomd)?;
-    let checksum = entry_checksum(primary);
+    let (repomd, checksum) = load_repomd(id, &loc)?;
+    let primary = primary_entry(&loc, &repomd).expect("checked by load_repomd");
     let cached = from_cache(id, location, &checksum, opts)?;
-    let source = records::Source::new(loc.clone(), &repomd, opts)?;
+    let source = records::Source::new(id, loc.clone(), &repomd, opts)?;
+    // Errors of the records name the repository and file themselves.
+    let in_primary = |e: RepodataError| e.in_repository(id, "primary metadata");
     let repo = match cached {
         Some(repo) => repo,
         // The records need a pass over the files too.
@@ -130,14 +154,15 @@ pub fn load_repo_with_records(
                     let (primary_records, rest) = source.read_all();
                     let repo = match waiter.wait(id, location, opts) {
                         Some(repo) => repo,
-                        None => parse_and_store(id, location, &loc, primary, &checksum, opts)?,
+                        None => parse_and_store(id, location, &loc, primary, &checksum, opts)
+                            .map_err(in_primary)?,
                     };
                     let store = source.finish(primary_records?, rest?, &repo)?;
                     Ok((repo, store))
                 }
             };
         }
-        None => load_parsed(id, location, &loc, primary, &checksum, opts)?,
+        None => load_parsed(id, location, &loc, primary, &checksum, opts).map_err(in_primary)?,
     };
     let store = source.open(&repo)?;
     Ok((repo, store))
@@ -299,13 +324,14 @@ fn store_in_cache(repo: &Repo, opts: &LoadOptions) {
 /// filelists.xml. Returns `(package index, path)` pairs.
 pub fn find_files(repo: &Repo, wanted: &FxHashSet<&str>) -> Result<Vec<(u32, String)>> {
     let loc = Location::parse(&repo.location);
-    let repomd = Repomd::load(&loc)?;
+    let repomd = Repomd::load(&loc).map_err(|e| e.in_repository(&repo.id, "repomd.xml"))?;
     let Some(entry) = repomd.get("filelists") else {
         return Ok(Vec::new());
     };
     let hits = source::read_verified(&loc, &entry.href, &entry.expected, |input, path| {
         filelists::scan_filelists(input, path, wanted)
-    })?;
+    })
+    .map_err(|e| e.in_repository(&repo.id, "filelists metadata"))?;
     if hits.is_empty() {
         return Ok(Vec::new());
     }

@@ -192,6 +192,13 @@ impl<R: BufRead> TokenGuard<R> {
     }
 }
 
+impl<R: BufRead> crate::wellformed::TokenStream for TokenGuard<R> {
+    #[inline]
+    fn mark(&mut self) {
+        TokenGuard::mark(self);
+    }
+}
+
 impl<R: BufRead> Read for TokenGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         crate::limits::read_buffered(self, buf)

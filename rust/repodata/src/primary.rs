@@ -3,7 +3,6 @@
 use crate::error::{RepodataError, Result};
 use crate::limits::TokenGuard;
 use crate::repo::{DepRec, PkgRec, Repo};
-use crate::source::stream_error;
 use crate::strings::StrId;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -30,23 +29,8 @@ struct Current {
     seen: bool,
 }
 
-pub(crate) fn xml_error(path: &str, position: u64, e: quick_xml::Error) -> RepodataError {
-    match e {
-        quick_xml::Error::Io(io) => stream_error(path, &io),
-        other => RepodataError::Xml {
-            path: path.to_string(),
-            position,
-            reason: other.to_string(),
-        },
-    }
-}
-
 fn utf8<'a>(path: &str, pos: u64, b: &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(b).map_err(|_| RepodataError::Xml {
-        path: path.to_string(),
-        position: pos,
-        reason: "text is not UTF-8".into(),
-    })
+    std::str::from_utf8(b).map_err(|_| RepodataError::malformed(path, pos, "text is not UTF-8"))
 }
 
 /// Unescapes an attribute value or text only when it has an entity.
@@ -57,33 +41,17 @@ fn value<'a>(path: &str, pos: u64, raw: &'a [u8]) -> Result<Cow<'a, str>> {
     }
     quick_xml::escape::unescape(s)
         .map(|c| Cow::Owned(c.into_owned()))
-        .map_err(|e| RepodataError::Xml {
-            path: path.to_string(),
-            position: pos,
-            reason: e.to_string(),
-        })
+        .map_err(|e| RepodataError::xml(path, pos, e))
 }
 
 /// Parses primary.xml from `input` into `repo` (which must be empty).
 pub fn parse_primary(input: &mut dyn BufRead, path: &str, repo: &mut Repo) -> Result<()> {
     let mut reader = Reader::from_reader(TokenGuard::new(input));
-    let mut buf = Vec::with_capacity(4096);
     let mut parser = PrimaryParser::default();
-    let mut wellformed = crate::wellformed::Wellformed::default();
-    loop {
-        buf.clear();
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| xml_error(path, pos, e))?;
-        reader.get_mut().mark();
-        if matches!(ev, Event::Eof) {
-            break;
-        }
-        wellformed.event(&ev, pos, path)?;
-        parser.event(&ev, pos, path, repo)?;
-    }
-    parser.finish(path, reader.buffer_position())
+    let end = crate::wellformed::each_event(&mut reader, path, |ev, pos, _| {
+        parser.event(ev, pos, path, repo)
+    })?;
+    parser.finish(path, end)
 }
 
 /// The primary.xml parser as a consumer of XML events, so that one pass
@@ -138,7 +106,7 @@ impl PrimaryParser {
                     b"arch" => self.text = Some(Text::Arch),
                     b"version" => {
                         for a in e.attributes().with_checks(false) {
-                            let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+                            let a = a.map_err(|err| RepodataError::xml(path, pos, err))?;
                             let v = value(path, pos, &a.value)?;
                             match a.key.as_ref() {
                                 b"epoch" => cur.rec.epoch = repo.strings.intern(&v),
@@ -227,16 +195,12 @@ impl PrimaryParser {
 }
 
 fn invalid(path: &str, position: u64, reason: &str) -> RepodataError {
-    RepodataError::Xml {
-        path: path.to_string(),
-        position,
-        reason: reason.to_string(),
-    }
+    RepodataError::malformed(path, position, reason)
 }
 
 fn attr(path: &str, pos: u64, e: &BytesStart<'_>, name: &[u8]) -> Result<Option<String>> {
     for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        let a = a.map_err(|err| RepodataError::xml(path, pos, err))?;
         if a.key.as_ref() == name {
             return Ok(Some(value(path, pos, &a.value)?.into_owned()));
         }
@@ -248,7 +212,7 @@ fn entry(path: &str, pos: u64, e: &BytesStart<'_>, repo: &mut Repo) -> Result<De
     let mut dep = DepRec::default();
     let mut has_name = false;
     for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| xml_error(path, pos, err.into()))?;
+        let a = a.map_err(|err| RepodataError::xml(path, pos, err))?;
         let v = value(path, pos, &a.value)?;
         match a.key.as_ref() {
             b"name" => {

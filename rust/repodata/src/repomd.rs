@@ -84,10 +84,8 @@ impl Repomd {
 
     pub fn parse(text: &[u8], path: &str) -> Result<Repomd> {
         let mut reader = Reader::from_reader(text);
-        let xml_err = |reader: &Reader<&[u8]>, reason: String| RepodataError::Xml {
-            path: path.to_string(),
-            position: reader.buffer_position(),
-            reason,
+        let xml_err = |reader: &Reader<&[u8]>, reason: String| {
+            RepodataError::malformed(path, reader.buffer_position(), reason)
         };
         let mut entries = Vec::new();
         let mut revision = None;
@@ -101,7 +99,7 @@ impl Repomd {
             let pos = reader.buffer_position();
             let ev = reader
                 .read_event()
-                .map_err(|e| xml_err(&reader, e.to_string()))?;
+                .map_err(|e| RepodataError::xml(path, reader.buffer_position(), e))?;
             wellformed.event(&ev, pos, path)?;
             match ev {
                 Event::Start(e) | Event::Empty(e) => {
@@ -133,7 +131,7 @@ impl Repomd {
                     let Some(f) = field else { continue };
                     let text = t
                         .unescape()
-                        .map_err(|e| xml_err(&reader, e.to_string()))?
+                        .map_err(|e| RepodataError::xml(path, reader.buffer_position(), e))?
                         .trim()
                         .to_string();
                     match (f, current.as_mut()) {
@@ -212,17 +210,11 @@ fn attr(
     reader: &Reader<&[u8]>,
 ) -> Result<Option<String>> {
     for a in e.attributes() {
-        let a = a.map_err(|err| RepodataError::Xml {
-            path: path.to_string(),
-            position: reader.buffer_position(),
-            reason: err.to_string(),
-        })?;
+        let a = a.map_err(|err| RepodataError::xml(path, reader.buffer_position(), err))?;
         if a.key.local_name().as_ref() == name {
-            let v = a.unescape_value().map_err(|err| RepodataError::Xml {
-                path: path.to_string(),
-                position: reader.buffer_position(),
-                reason: err.to_string(),
-            })?;
+            let v = a
+                .unescape_value()
+                .map_err(|err| RepodataError::xml(path, reader.buffer_position(), err))?;
             return Ok(Some(v.into_owned()));
         }
     }

@@ -140,7 +140,7 @@ impl Location {
     /// regular file reached through no symbolic link (see `confined`); for
     /// a server, a body bounded to `limit` bytes (`what` names the limit in
     /// the error), fetched with the timeouts of `http`.
-    pub fn open_bounded(
+    pub(crate) fn open_bounded(
         &self,
         href: &str,
         limit: u64,
@@ -162,7 +162,7 @@ impl Location {
 
     /// Opens `href` (relative to the base) for reading, unbounded: the
     /// reader bounds what it takes.
-    pub fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
+    pub(crate) fn open(&self, href: &str) -> Result<Box<dyn Read + Send>> {
         self.open_bounded(href, u64::MAX, "unbounded")
     }
 
@@ -261,7 +261,7 @@ impl ChecksumTrust {
 }
 
 /// The checksum algorithms Strata verifies with (see [`ChecksumTrust`]).
-pub enum Hasher {
+pub(crate) enum Hasher {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
     Sha384(sha2::Sha384),
@@ -270,7 +270,7 @@ pub enum Hasher {
 }
 
 impl Hasher {
-    pub fn new(kind: &str) -> Option<Hasher> {
+    pub(crate) fn new(kind: &str) -> Option<Hasher> {
         Some(match kind.to_ascii_lowercase().as_str() {
             "sha256" => Hasher::Sha256(Default::default()),
             "sha512" => Hasher::Sha512(Default::default()),
@@ -281,7 +281,7 @@ impl Hasher {
         })
     }
 
-    pub fn update(&mut self, b: &[u8]) {
+    pub(crate) fn update(&mut self, b: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(b),
             Hasher::Sha512(h) => h.update(b),
@@ -292,7 +292,7 @@ impl Hasher {
     }
 
     /// The digest, lowercase hex.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         match self {
             Hasher::Sha256(h) => hex::encode(h.finalize()),
             Hasher::Sha512(h) => hex::encode(h.finalize()),
@@ -348,7 +348,7 @@ impl Expected {
 
 /// Passes bytes through while hashing and counting them, and fails past
 /// `limit` bytes (before hashing them: a body without end stops there).
-pub struct Verifying<R> {
+pub(crate) struct Verifying<R> {
     inner: R,
     hasher: Option<Hasher>,
     bytes: u64,
@@ -404,7 +404,7 @@ impl<R: Read> Verifying<R> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Xz,
@@ -434,7 +434,7 @@ impl Compression {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Compression::None => "plain",
             Compression::Gzip => "gzip",
@@ -449,7 +449,7 @@ impl Compression {
 /// parser's I/O errors and mapped back by [`stream_error`].
 #[derive(Debug, Clone)]
 pub(crate) enum StreamFailure {
-    Decode(Compression, String),
+    Decode(Compression, std::sync::Arc<io::Error>),
     TooLarge(Limit),
     OpenSize { expected: u64, actual: u64 },
 }
@@ -457,7 +457,7 @@ pub(crate) enum StreamFailure {
 impl std::fmt::Display for StreamFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StreamFailure::Decode(c, reason) => write!(f, "{}: {reason}", c.name()),
+            StreamFailure::Decode(c, e) => write!(f, "{}: {e}", c.name()),
             StreamFailure::TooLarge(limit) => limit.fmt(f),
             StreamFailure::OpenSize { expected, actual } => write!(
                 f,
@@ -479,7 +479,7 @@ fn typed(e: &io::Error) -> bool {
 /// decompressed stream to `parse`. Integrity problems take precedence:
 /// when parsing fails, the raw file is still checked, so a corrupted
 /// download is reported as a checksum mismatch rather than as bad XML.
-pub fn read_verified<T>(
+pub(crate) fn read_verified<T>(
     location: &Location,
     href: &str,
     expected: &Expected,
@@ -617,7 +617,7 @@ pub(crate) fn read_verified_unless_dropped<T>(
                         } else {
                             io::Error::new(
                                 io::ErrorKind::InvalidData,
-                                StreamFailure::Decode(format, e.to_string()),
+                                StreamFailure::Decode(format, std::sync::Arc::new(e)),
                             )
                         };
                         let _ = tx.send(Err(e));
@@ -710,10 +710,10 @@ pub(crate) fn stream_error(path: &str, e: &io::Error) -> RepodataError {
     }
     let path = path.to_string();
     match e.get_ref().and_then(|i| i.downcast_ref::<StreamFailure>()) {
-        Some(StreamFailure::Decode(format, reason)) => RepodataError::Decompress {
+        Some(StreamFailure::Decode(format, e)) => RepodataError::Decompress {
             path,
             format: format.name(),
-            reason: reason.clone(),
+            source: e.clone(),
         },
         Some(StreamFailure::TooLarge(limit)) => RepodataError::TooLarge {
             path,

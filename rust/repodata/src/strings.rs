@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 pub type StrId = u32;
 
 /// The empty string's id; used for absent optional fields.
-pub const EMPTY: StrId = 0;
+pub(crate) const EMPTY: StrId = 0;
 
 #[derive(Default, Clone)]
 pub struct StringPool {
@@ -105,11 +105,6 @@ impl StringPool {
         (str_at(&self.arena, 0, self.arena.len()), &self.ends)
     }
 
-    #[cfg(test)]
-    pub(crate) fn from_parts(arena: String, ends: Vec<u32>) -> Option<Self> {
-        Self::from_pods(Pods::from(arena.into_bytes()), Pods::from(ends))
-    }
-
     /// A pool over an arena and ends as loaded (perhaps mapped from a cache
     /// file), checked so that `get` can never slice out of bounds or split
     /// a UTF-8 sequence.
@@ -152,6 +147,10 @@ fn str_at(arena: &[u8], start: usize, end: usize) -> &str {
 mod test {
     use super::*;
 
+    fn from_parts(arena: String, ends: Vec<u32>) -> Option<StringPool> {
+        StringPool::from_pods(Pods::from(arena.into_bytes()), Pods::from(ends))
+    }
+
     #[test]
     fn interns_once() {
         let mut p = StringPool::new();
@@ -163,12 +162,12 @@ mod test {
         assert_eq!(p.get(b), "mod_ssl");
         assert_eq!(p.intern(""), EMPTY);
         let (arena, ends) = p.parts();
-        let mut q = StringPool::from_parts(arena.to_string(), ends.to_vec()).unwrap();
+        let mut q = from_parts(arena.to_string(), ends.to_vec()).unwrap();
         assert_eq!(q.intern("mod_ssl"), b, "table rebuilt after loading");
         assert_eq!(q.intern("new"), 3);
-        assert!(StringPool::from_parts("ab".into(), vec![0, 5]).is_none());
+        assert!(from_parts("ab".into(), vec![0, 5]).is_none());
         assert!(
-            StringPool::from_parts("abjunk".into(), vec![0, 2]).is_none(),
+            from_parts("abjunk".into(), vec![0, 2]).is_none(),
             "trailing bytes"
         );
     }

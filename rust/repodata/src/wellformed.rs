@@ -13,6 +13,41 @@
 
 use crate::error::{RepodataError, Result};
 use quick_xml::events::Event;
+use quick_xml::Reader;
+use std::io::BufRead;
+
+/// A stream told where each XML token ends, so that it can bound one
+/// token's size (`limits::TokenGuard`, and the record cutter's tee).
+pub(crate) trait TokenStream: BufRead {
+    fn mark(&mut self);
+}
+
+/// Reads the XML events of `reader` to the end of the file, each checked by
+/// [`Wellformed`] and then handed to `each` with its byte position and the
+/// stream; returns where the file ends. Every streaming reader of metadata
+/// goes through here, so none reads an event unchecked.
+#[inline]
+pub(crate) fn each_event<R: TokenStream>(
+    reader: &mut Reader<R>,
+    path: &str,
+    mut each: impl FnMut(&Event<'_>, u64, &mut R) -> Result<()>,
+) -> Result<u64> {
+    let mut wellformed = Wellformed::default();
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let pos = reader.buffer_position();
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| RepodataError::xml(path, pos, e))?;
+        reader.get_mut().mark();
+        if matches!(ev, Event::Eof) {
+            return Ok(reader.buffer_position());
+        }
+        wellformed.event(&ev, pos, path)?;
+        each(&ev, pos, reader.get_mut())?;
+    }
+}
 
 /// Watches the events of one metadata file, in order.
 #[derive(Default)]
@@ -103,11 +138,7 @@ impl Wellformed {
 
 /// Not well-formed XML.
 fn malformed(path: &str, position: u64, reason: impl Into<String>) -> RepodataError {
-    RepodataError::Xml {
-        path: path.to_string(),
-        position,
-        reason: reason.into(),
-    }
+    RepodataError::malformed(path, position, reason)
 }
 
 /// XML, but not what repository metadata may hold.
@@ -195,7 +226,7 @@ mod test {
 
     fn reason(xml: &str) -> String {
         match check(xml).unwrap_err() {
-            RepodataError::Xml { path, reason, .. }
+            RepodataError::Malformed { path, reason, .. }
             | RepodataError::Refused { path, reason, .. } => {
                 assert_eq!(path, "primary.xml");
                 reason

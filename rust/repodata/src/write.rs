@@ -8,7 +8,7 @@
 //! open and the compressed stream are hashed on the way.
 
 use crate::error::{RepodataError, Result};
-use crate::records::{escape_attr, PackageRecords};
+use crate::records::PackageRecords;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use sha2::{Digest, Sha256};
@@ -102,12 +102,12 @@ fn record_name(record: &str) -> String {
 fn child<'a>(
     record: &'a str,
     local: &[u8],
-) -> std::result::Result<Option<(usize, usize, BytesStart<'a>)>, String> {
+) -> std::result::Result<Option<(usize, usize, BytesStart<'a>)>, quick_xml::Error> {
     let mut reader = Reader::from_str(record);
     let mut depth = 0u32;
     let mut found: Option<(usize, BytesStart<'a>)> = None;
     loop {
-        let ev = reader.read_event().map_err(|e| e.to_string())?;
+        let ev = reader.read_event()?;
         let end = reader.buffer_position() as usize;
         match ev {
             Event::Start(e) => {
@@ -145,7 +145,12 @@ pub fn rewrite_location(primary_record: &str, href: &str) -> Result<String> {
             "the new location {href:?} is empty or has control characters"
         )));
     }
-    let Some((start, end, _)) = child(primary_record, b"location").map_err(bad)? else {
+    let Some((start, end, _)) =
+        child(primary_record, b"location").map_err(|source| RepodataError::RecordXml {
+            package: record_name(primary_record),
+            source,
+        })?
+    else {
         return Err(bad("it has no <location>".into()));
     };
     if primary_record.as_bytes().get(start) != Some(&b'<') {
@@ -206,15 +211,37 @@ impl<W: Write> Write for Hashing<W> {
 /// ~6% larger (measured on 5,000 bookworm packages).
 const GZ_LEVEL: u32 = 4;
 
-enum Encoder<W: Write> {
+/// The open text per block of a gzip file compressed on several threads.
+/// Each block is compressed on its own and ends at a sync flush. Blocks
+/// start without the 32 KiB before them as dictionary (gzp primes them only
+/// on a C zlib, and the workspace's flate2 is zlib-rs): on bookworm's
+/// primary.xml 2 MiB blocks cost 0.2% in size (1 MiB: 0.4%; 4 MiB: 0.1%
+/// but a 5,000-package primary makes only two blocks).
+const PARALLEL_GZ_BLOCK: usize = 2 << 20;
+
+/// From this much open text on, a gzip file is compressed on several
+/// threads (it makes at least two blocks).
+const PARALLEL_GZ_BYTES: usize = 2 * PARALLEL_GZ_BLOCK;
+
+type ParallelGz<W> = gzp::par::compress::ParCompress<'static, gzp::deflate::Gzip, W>;
+
+enum Encoder<W: Write + Send + 'static> {
     Gz(flate2::write::GzEncoder<W>),
+    /// pigz's way: blocks compressed side by side into one gzip member,
+    /// the same bytes whatever the number of threads.
+    ParallelGz(ParallelGz<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Xz(xz2::write::XzEncoder<W>),
 }
 
-impl<W: Write> Encoder<W> {
-    fn new(compression: Compression, w: W) -> io::Result<Encoder<W>> {
+impl<W: Write + Send + 'static> Encoder<W> {
+    /// `parallel`: a large file, worth compressing on several threads.
+    fn new(compression: Compression, w: W, parallel: bool) -> io::Result<Encoder<W>> {
         Ok(match compression {
+            Compression::Gz if parallel => {
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+                Encoder::ParallelGz(parallel_gz(w, threads)?)
+            }
             // No mtime or file name, so output depends only on content.
             Compression::Gz => Encoder::Gz(
                 flate2::GzBuilder::new()
@@ -233,16 +260,39 @@ impl<W: Write> Encoder<W> {
     fn finish(self) -> io::Result<W> {
         match self {
             Encoder::Gz(e) => e.finish(),
+            Encoder::ParallelGz(mut e) => gzp::ZWriter::finish(&mut e).map_err(gz_error),
             Encoder::Zstd(e) => e.finish(),
             Encoder::Xz(e) => e.finish(),
         }
     }
 }
 
-impl<W: Write> Write for Encoder<W> {
+/// A gzip writer that compresses on `threads` threads; its output does not
+/// depend on their number.
+fn parallel_gz<W: Write + Send + 'static>(w: W, threads: usize) -> io::Result<ParallelGz<W>> {
+    Ok(
+        gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
+            .buffer_size(PARALLEL_GZ_BLOCK)
+            .and_then(|b| b.num_threads(threads))
+            .map_err(gz_error)?
+            .compression_level(flate2::Compression::new(GZ_LEVEL))
+            .from_writer(w),
+    )
+}
+
+/// gzp's error as I/O error, its own I/O errors unwrapped.
+fn gz_error(e: gzp::GzpError) -> io::Error {
+    match e {
+        gzp::GzpError::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::Gz(e) => e.write(buf),
+            Encoder::ParallelGz(e) => e.write(buf),
             Encoder::Zstd(e) => e.write(buf),
             Encoder::Xz(e) => e.write(buf),
         }
@@ -251,6 +301,9 @@ impl<W: Write> Write for Encoder<W> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::Gz(e) => e.flush(),
+            // Not passed on: gzp would end a block here, and blocks must
+            // fall where the content alone puts them (deterministic output).
+            Encoder::ParallelGz(_) => Ok(()),
             Encoder::Zstd(e) => e.flush(),
             Encoder::Xz(e) => e.flush(),
         }
@@ -298,13 +351,15 @@ fn write_file(
     mdtype: &str,
     stem: &str,
     compression: Compression,
+    parallel: bool,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<WrittenFile> {
     let name = format!("{stem}{}", compression.suffix());
     let part = dir.join(format!(".{name}.part"));
     let file = File::create(&part).map_err(write_err(&part))?;
     let raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
-    let mut open = Hashing::new(Encoder::new(compression, raw).map_err(write_err(&part))?);
+    let mut open =
+        Hashing::new(Encoder::new(compression, raw, parallel).map_err(write_err(&part))?);
     fill(&mut open).map_err(write_err(&part))?;
     let (encoder, open_checksum, open_size) = open.finish();
     let raw = encoder.finish().map_err(write_err(&part))?;
@@ -380,7 +435,9 @@ fn write_records(
     compression: Compression,
 ) -> Result<WrittenFile> {
     let (mdtype, stem, head, tail) = frame(packages, which);
-    write_file(dir, mdtype, stem, compression, |w| {
+    let open_len: usize = packages.iter().map(|p| record(p, which).len() + 1).sum();
+    let parallel = open_len >= PARALLEL_GZ_BYTES;
+    write_file(dir, mdtype, stem, compression, parallel, |w| {
         for piece in pieces(packages, which, &head, &tail) {
             w.write_all(piece)?;
         }
@@ -388,145 +445,28 @@ fn write_records(
     })
 }
 
-/// Above this much open primary.xml, gzip compresses it in two halves side
-/// by side.
-const SPLIT_GZ_BYTES: usize = 2 << 20;
-
-/// The second half of a primary.xml to be gzipped in two: where its
-/// records start, its raw deflate stream, and the CRC and length of its
-/// open text.
-type SecondHalf = (usize, Vec<u8>, flate2::Crc);
-
-/// Where to split primary's records so that both halves hold about the
-/// same open bytes; `None` when primary is small.
-fn split_point(packages: &[PackageRecords], min: usize) -> Option<usize> {
-    let total: usize = packages.iter().map(|p| p.primary.len() + 1).sum();
-    if total < min || packages.len() < 2 {
-        return None;
+/// Escapes an attribute value as createrepo_c (libxml2) writes it.
+pub(crate) fn escape_attr(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\n' | b'\r' | b'\t'))
+    {
+        return std::borrow::Cow::Borrowed(s);
     }
-    let mut acc = 0;
-    for (i, p) in packages.iter().enumerate() {
-        acc += p.primary.len() + 1;
-        if acc >= total / 2 {
-            return Some((i + 1).min(packages.len() - 1));
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
         }
     }
-    None
-}
-
-/// The 32 KiB of open text before record `at`: the window the deflate
-/// stream of the second half starts from, as the first half leaves it.
-fn window_before(packages: &[PackageRecords], which: usize, head: &str, at: usize) -> Vec<u8> {
-    const WINDOW: usize = 32 << 10;
-    let mut rev: Vec<&[u8]> = Vec::new();
-    let mut have = 0;
-    for p in packages[..at].iter().rev() {
-        rev.push(b"\n");
-        rev.push(record(p, which).as_bytes());
-        have += record(p, which).len() + 1;
-        if have >= WINDOW {
-            break;
-        }
-    }
-    if have < WINDOW {
-        rev.push(head.as_bytes());
-    }
-    let mut out: Vec<u8> = rev.into_iter().rev().flatten().copied().collect();
-    if out.len() > WINDOW {
-        out.drain(..out.len() - WINDOW);
-    }
-    out
-}
-
-/// A raw deflate stream of `input`, primed with `dict`; ended with a sync
-/// flush so another stream can follow, or finished when `last`.
-fn deflate_part<'a>(
-    input: impl Iterator<Item = &'a [u8]>,
-    dict: &[u8],
-    last: bool,
-) -> io::Result<(Vec<u8>, flate2::Crc)> {
-    use flate2::{Compress, FlushCompress, Status};
-    let mut c = Compress::new(flate2::Compression::new(GZ_LEVEL), false);
-    if !dict.is_empty() {
-        c.set_dictionary(dict).map_err(io::Error::other)?;
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut crc = flate2::Crc::new();
-    let mut run = |mut data: &[u8], flush: FlushCompress, out: &mut Vec<u8>| -> io::Result<()> {
-        loop {
-            if out.capacity() - out.len() < (64 << 10) {
-                out.reserve(1 << 20);
-            }
-            let before = c.total_in();
-            let status = c.compress_vec(data, out, flush).map_err(io::Error::other)?;
-            data = &data[(c.total_in() - before) as usize..];
-            let room_left = out.capacity() > out.len();
-            match (flush, status) {
-                (_, Status::StreamEnd) => return Ok(()),
-                (FlushCompress::None, _) if data.is_empty() => return Ok(()),
-                (FlushCompress::Sync, _) if data.is_empty() && room_left => return Ok(()),
-                _ => {}
-            }
-        }
-    };
-    for piece in input {
-        crc.update(piece);
-        run(piece, FlushCompress::None, &mut out)?;
-    }
-    let end = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    run(&[], end, &mut out)?;
-    Ok((out, crc))
-}
-
-/// Compresses the second half of primary (records from `at` on, and the
-/// closing tag), for `write_primary_split`.
-fn second_half(packages: &[PackageRecords], at: usize) -> io::Result<SecondHalf> {
-    let (_, _, head, tail) = frame(packages, 0);
-    let dict = window_before(packages, 0, &head, at);
-    let (deflated, crc) = deflate_part(pieces(&packages[at..], 0, "", &tail), &dict, true)?;
-    Ok((at, deflated, crc))
-}
-
-/// Writes primary.xml.gz from its first half, compressed here, and its
-/// second half, compressed meanwhile by `second_half`: one gzip member, as
-/// pigz writes it, the two deflate streams joined at a sync flush and the
-/// CRCs combined.
-fn write_primary_split(
-    dir: &Path,
-    packages: &[PackageRecords],
-    at: usize,
-    second: impl FnOnce() -> Option<io::Result<SecondHalf>>,
-) -> Result<WrittenFile> {
-    let (mdtype, stem, head, tail) = frame(packages, 0);
-    let part = dir.join(format!(".{stem}.gz.part"));
-    let first_pieces = || pieces(&packages[..at], 0, &head, "").filter(|p| !p.is_empty());
-    let (first, mut crc) = deflate_part(first_pieces(), &[], false).map_err(write_err(&part))?;
-    let (got_at, second, second_crc) = second()
-        .unwrap_or_else(|| Err(io::Error::other("the second half was not compressed")))
-        .map_err(write_err(&part))?;
-    debug_assert_eq!(got_at, at);
-    crc.combine(&second_crc);
-    let mut open_hash = Sha256::new();
-    let mut open_size = 0u64;
-    for piece in first_pieces().chain(pieces(&packages[at..], 0, "", &tail)) {
-        open_hash.update(piece);
-        open_size += piece.len() as u64;
-    }
-    let file = File::create(&part).map_err(write_err(&part))?;
-    let mut raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
-    // No mtime or file name; the same header flate2's GzBuilder writes.
-    let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-    let trailer = [crc.sum().to_le_bytes(), crc.amount().to_le_bytes()].concat();
-    for bytes in [&header[..], &first, &second, &trailer] {
-        raw.write_all(bytes).map_err(write_err(&part))?;
-    }
-    let name = format!("{stem}.gz");
-    let open_checksum = hex::encode(open_hash.finalize());
-    seal(dir, &part, raw, mdtype, &name, open_checksum, open_size)
+    std::borrow::Cow::Owned(out)
 }
 
 /// Escapes element text.
@@ -634,34 +574,30 @@ pub fn write_repodata(
         source,
     })?;
     let c = opts.compression;
-    // Primary is the largest; filelists and other are written alongside,
-    // and a large primary.xml.gz is compressed in two halves side by side.
-    let split = match c {
-        Compression::Gz => split_point(packages, SPLIT_GZ_BYTES),
-        _ => None,
-    };
+    // Primary is the largest; filelists and other are written alongside
+    // (and a large file is compressed on several threads).
     let (primary, rest) = std::thread::scope(|s| {
-        let half = split.map(|at| s.spawn(move || second_half(packages, at)));
         let side = s.spawn(|| -> Result<[WrittenFile; 2]> {
             Ok([
                 write_records(&dir, packages, 1, c)?,
                 write_records(&dir, packages, 2, c)?,
             ])
         });
-        let primary = match split {
-            Some(at) => write_primary_split(&dir, packages, at, || {
-                half.map(|h| h.join().expect("compression thread panicked"))
-            }),
-            None => write_records(&dir, packages, 0, c),
-        };
+        let primary = write_records(&dir, packages, 0, c);
         (primary, side.join().expect("writer thread panicked"))
     });
     let mut files = vec![primary?];
     files.extend(rest?);
     for x in extra {
-        files.push(write_file(&dir, &x.mdtype, &x.file_stem, c, |w| {
-            w.write_all(&x.content)
-        })?);
+        let parallel = x.content.len() >= PARALLEL_GZ_BYTES;
+        files.push(write_file(
+            &dir,
+            &x.mdtype,
+            &x.file_stem,
+            c,
+            parallel,
+            |w| w.write_all(&x.content),
+        )?);
     }
     let xml = repomd_xml(&files, opts);
     let repomd = dir.join("repomd.xml");
@@ -759,8 +695,8 @@ mod tests {
     }
 
     #[test]
-    fn a_large_primary_is_gzipped_in_two_halves_as_one_member() {
-        let packages: Vec<PackageRecords> = (0..6000)
+    fn a_large_primary_is_gzipped_on_several_threads_as_one_member() {
+        let packages: Vec<PackageRecords> = (0..12000)
             .map(|i| PackageRecords {
                 primary: REC
                     .replace(
@@ -773,21 +709,21 @@ mod tests {
                 other: format!("<package pkgid=\"{i}\" name=\"foo\" arch=\"noarch\"/>"),
             })
             .collect();
-        let at = split_point(&packages, SPLIT_GZ_BYTES).expect("large enough to split");
-        assert!(at > 1000 && at < 5000, "{at}");
-        let dir = tempfile::tempdir().unwrap();
-        let w = write_repodata(dir.path(), &packages, &[], &WriteOptions::default()).unwrap();
-        let primary = w.get("primary").unwrap();
-        let bytes = std::fs::read(&primary.path).unwrap();
-        assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-        assert_eq!(primary.checksum, hex::encode(Sha256::digest(&bytes)));
-        assert_eq!(primary.size, bytes.len() as u64);
-        // The open text as written in one piece.
         let (_, _, head, tail) = frame(&packages, 0);
         let want: Vec<u8> = pieces(&packages, 0, &head, &tail)
             .flatten()
             .copied()
             .collect();
+        // Several blocks.
+        assert!(want.len() > PARALLEL_GZ_BYTES, "{}", want.len());
+        let dir = tempfile::tempdir().unwrap();
+        let w = write_repodata(dir.path(), &packages, &[], &WriteOptions::default()).unwrap();
+        let primary = w.get("primary").unwrap();
+        let bytes = std::fs::read(&primary.path).unwrap();
+        // No mtime or file name; gzp's header (OS "unknown").
+        assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        assert_eq!(primary.checksum, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(primary.size, bytes.len() as u64);
         // One gzip member (the single-member decoder reads it all) with a
         // valid CRC and length.
         let mut open = Vec::new();
@@ -795,7 +731,9 @@ mod tests {
         assert!(open == want, "the open text differs");
         assert_eq!(primary.open_size, want.len() as u64);
         assert_eq!(primary.open_checksum, hex::encode(Sha256::digest(&want)));
-        // gzip(1) agrees, and the file is about as small as in one piece.
+        // gzip(1) agrees, and the file is about as small as in one piece
+        // (this text compresses 60:1, so the blocks' cold starts weigh more
+        // than on real metadata).
         let out = std::process::Command::new("gzip")
             .arg("-dc")
             .arg(&primary.path)
@@ -806,7 +744,7 @@ mod tests {
         io::Write::write_all(&mut one, &want).unwrap();
         let one = one.finish().unwrap();
         assert!(
-            bytes.len() < one.len() + one.len() / 100,
+            bytes.len() < one.len() + one.len() / 50,
             "{} vs {}",
             bytes.len(),
             one.len()
@@ -815,6 +753,31 @@ mod tests {
         let again = tempfile::tempdir().unwrap();
         let w2 = write_repodata(again.path(), &packages, &[], &WriteOptions::default()).unwrap();
         assert_eq!(w2.get("primary").unwrap().checksum, primary.checksum);
+    }
+
+    #[test]
+    fn parallel_gzip_is_the_same_whatever_the_threads_and_writes() {
+        let text: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| {
+                format!("<entry n=\"{}\"/>\n", i.wrapping_mul(2654435761) % 99991).into_bytes()
+            })
+            .collect();
+        assert!(text.len() > 2 * PARALLEL_GZ_BLOCK);
+        let gz = |threads: usize, piece: usize| {
+            let mut e = Encoder::ParallelGz(parallel_gz(Vec::new(), threads).unwrap());
+            for chunk in text.chunks(piece) {
+                e.write_all(chunk).unwrap();
+                // A flush from a writer above must not end a block.
+                e.flush().unwrap();
+            }
+            e.finish().unwrap()
+        };
+        let one = gz(1, 1 << 16);
+        assert_eq!(gz(3, 7777), one);
+        assert_eq!(gz(2, 3 << 20), one);
+        let mut open = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&one[..]), &mut open).unwrap();
+        assert!(open == text);
     }
 
     #[test]

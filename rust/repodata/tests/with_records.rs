@@ -170,12 +170,18 @@ fn damaged_sources_give_the_same_errors() {
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
     let e = same_error(&dir.path().display().to_string());
-    assert!(matches!(e, RepodataError::Checksum { .. }), "{e}");
+    assert!(
+        matches!(e.without_context(), RepodataError::Checksum { .. }),
+        "{e}"
+    );
     let mut flipped = bytes.clone();
     flipped[bytes.len() / 2] ^= 0x40;
     std::fs::write(&file, &flipped).unwrap();
     let e = same_error(&dir.path().display().to_string());
-    assert!(matches!(e, RepodataError::Checksum { .. }), "{e}");
+    assert!(
+        matches!(e.without_context(), RepodataError::Checksum { .. }),
+        "{e}"
+    );
 
     // The same for a damaged filelists.xml.
     let dir = tempfile::tempdir().unwrap();
@@ -184,7 +190,10 @@ fn damaged_sources_give_the_same_errors() {
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() - 9]).unwrap();
     let e = same_error(&dir.path().display().to_string());
-    assert!(matches!(e, RepodataError::Checksum { .. }), "{e}");
+    assert!(
+        matches!(e.without_context(), RepodataError::Checksum { .. }),
+        "{e}"
+    );
 
     let cases: Vec<(&str, String, Option<String>, Option<String>)> = vec![
         // Truncated XML that repomd.xml vouches for.
