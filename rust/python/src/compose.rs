@@ -440,3 +440,59 @@ pub fn stack_tree(
     let tree = strata_compose::tree_of_record(&*reg, &rec).map_err(compose_err)?;
     to_py(py, &tree)
 }
+
+/// Merges published repositories (local directories) into a new one at
+/// `dest` with the core's merge (the whole-stack publisher's): every
+/// package once, one repodata, one modules.yaml. `dest` must not exist or
+/// be empty; it is written beside and renamed into place. Returns
+/// `{"path", "modules_href": str | None, "packages": [{"href", "nevra",
+/// "srpm_nevra", "checksum", "from"}], "streams": [{"name", "stream",
+/// "version", "context", "arch", "artifacts", "xmd"}]}`.
+#[pyfunction]
+#[pyo3(signature = (inputs, dest, *, verify_payloads=false, cache_dir=None))]
+pub fn merge_repositories(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    dest: PathBuf,
+    verify_payloads: bool,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<PyObject> {
+    let options = strata_compose::MergeOptions {
+        verify_payloads,
+        cache_dir,
+        timestamp: None,
+    };
+    let merged = py
+        .allow_threads(|| strata_compose::merge_repositories(&inputs, &dest, &options))
+        .map_err(compose_err)?;
+    let packages: Vec<serde_json::Value> = merged
+        .packages
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "href": p.href, "nevra": p.nevra, "srpm_nevra": p.srpm_nevra,
+                "checksum": p.checksum, "from": p.from,
+            })
+        })
+        .collect();
+    let streams: Vec<serde_json::Value> = merged
+        .streams
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name, "stream": s.stream, "version": s.version,
+                "context": s.context, "arch": s.arch, "artifacts": s.artifacts,
+                "xmd": s.xmd,
+            })
+        })
+        .collect();
+    to_py(
+        py,
+        &serde_json::json!({
+            "path": merged.path.display().to_string(),
+            "modules_href": merged.modules_href,
+            "packages": packages,
+            "streams": streams,
+        }),
+    )
+}
