@@ -227,19 +227,119 @@ class Paths(object):
         self.work = WorkPaths(compose)
 
 
+class Notifier(object):
+    """pungi.notifier.PungiNotifier without a script: ``send`` runs
+    nothing; the stand-in keeps the messages."""
+
+    def __init__(self, cmds=None):
+        self.cmds = cmds or []
+        self.sent = []
+
+    def send(self, msg, workdir=None, **kwargs):
+        self.sent.append((msg, kwargs))
+
+
 def base_conf(**extra):
-    """The options compose_to_composeinfo reads, with Pungi's defaults."""
-    conf = {
-        "release_name": "Fedora", "release_short": "Fedora", "release_version": "40",
-        "release_type": "ga", "release_internal": False, "skip_phases": [],
-    }
+    """The options a Pungi config must set for compose_to_composeinfo;
+    the rest (skip_phases, release_type, createrepo_checksum, …) are
+    filled in by :func:`validate`, as pungi.checks.validate does."""
+    conf = {"release_name": "Fedora", "release_short": "Fedora", "release_version": "40"}
     conf.update(extra)
     return conf
 
 
+# ---- pungi.checks ---------------------------------------------------------
+
+UNKNOWN = "WARNING: Unrecognized config option: {0}."
+
+
+def make_schema():
+    """The part of pungi.checks.make_schema the phase and these stand-ins
+    touch: top-level properties with Pungi's defaults, no other options
+    allowed (unknown ones are warnings)."""
+    return {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "Pungi Configuration",
+        "type": "object",
+        "properties": {
+            "release_name": {"type": "string"},
+            "release_short": {"type": "string", "pattern": "^[a-zA-Z0-9]+$"},
+            "release_version": {"type": "string"},
+            "release_type": {"type": "string", "enum": ["fast", "ga", "updates",
+                                                        "updates-testing", "eus", "aus",
+                                                        "els", "e4s"],
+                             "default": "ga"},
+            "release_internal": {"type": "boolean", "default": False},
+            "skip_phases": {"type": "array", "items": {"type": "string"}, "default": []},
+            "createrepo_checksum": {"type": "string", "default": "sha256",
+                                    "enum": ["sha1", "sha256", "sha512"]},
+            "repoclosure_strictness": {
+                "type": "array", "default": [],
+                "items": {"type": "array", "items": [
+                    {"type": "regex"},
+                    {"type": "object", "patternProperties": {
+                        ".+": {"type": "string", "enum": ["off", "lenient", "fatal"]}},
+                     "additionalProperties": False}],
+                    "additionalItems": False, "minItems": 2}},
+        },
+        "required": ["release_name", "release_short", "release_version"],
+        "additionalProperties": False,
+    }
+
+
+def validate(conf, offline=False, schema=None):
+    """pungi.checks.validate: (errors, warnings). Like Pungi's validator it
+    fills in defaults (in `conf`), compiles every value of type "regex"
+    ("incorrect regular expression: …") and turns unknown options into
+    warnings."""
+    import re
+
+    import jsonschema
+
+    schema = schema or make_schema()
+    base = jsonschema.Draft4Validator
+    validate_properties = base.VALIDATORS["properties"]
+    validate_type = base.VALIDATORS["type"]
+
+    def properties(validator, props, instance, sch):
+        for prop, sub in props.items():
+            if "default" in sub and isinstance(instance, dict) and prop not in instance:
+                instance.setdefault(prop, sub["default"])
+        for error in validate_properties(validator, props, instance, sch):
+            yield error
+
+    def regex_type(validator, types, instance, sch):
+        if types == "regex":
+            try:
+                re.compile(instance)
+            except re.error as exc:
+                yield jsonschema.ValidationError("incorrect regular expression: %s" % exc)
+        else:
+            for error in validate_type(validator, types, instance, sch):
+                yield error
+
+    checker = base.TYPE_CHECKER.redefine_many({
+        "array": lambda _c, x: isinstance(x, (list, tuple)),
+        "regex": lambda _c, x: isinstance(x, str)})
+    cls = jsonschema.validators.extend(base, {"properties": properties, "type": regex_type},
+                                       type_checker=checker)
+    errors, warnings = [], []
+    for error in cls(schema).iter_errors(conf):
+        if not error.path and error.validator == "additionalProperties":
+            for key in sorted(set(error.instance) - set(error.schema["properties"])):
+                warnings.append(UNKNOWN.format(key))
+        else:
+            errors.append("Failed validation in %s: %s"
+                          % (".".join(str(x) for x in error.path), error.message))
+    return errors, warnings
+
+
 def make_compose_dir(topdir, conf, compose_type="nightly", date="20261204", respin=0):
     """pungi.compose.get_compose_info + write_compose_info: the compose ID
-    from productmd, COMPOSE_ID and work/global/composeinfo-base.json."""
+    from productmd, COMPOSE_ID and work/global/composeinfo-base.json
+    (kept when it exists: pungi-koji --compose-dir)."""
+    if os.path.exists(os.path.join(topdir, "work", "global", "composeinfo-base.json")):
+        return topdir
     ci = productmd.composeinfo.ComposeInfo()
     ci.release.name = conf["release_name"]
     ci.release.short = conf["release_short"]
@@ -262,13 +362,17 @@ def make_compose_dir(topdir, conf, compose_type="nightly", date="20261204", resp
 
 class Compose(object):
     def __init__(self, conf, topdir, variants=(), config_dir="", skip_phases=None,
-                 just_phases=None, logger=None):
+                 just_phases=None, logger=None, notifier=None, gathered=None):
         self.conf = conf
         self.topdir = os.path.abspath(topdir)
         self.config_dir = config_dir
         self.skip_phases = skip_phases or []
         self.just_phases = just_phases or []
-        self.notifier = None
+        # pungi-koji's main always hands one over; PhaseBase uses it
+        # unconditionally.
+        self.notifier = notifier or Notifier()
+        # What the stand-in's gather "gathers": {variant uid: {arch: [RPM]}}.
+        self.gathered = gathered or {}
         self._logger = logger or logging.getLogger("pungi-standin")
         self.messages = []
         self.events = []
@@ -436,6 +540,198 @@ def write_compose_info(compose):
     compose.events.append("write_compose_info")
 
 
+# ---- what the phases before strata leave in the tree ----------------------
+
+def _rpm_nevras(path):
+    """(NEVRA with epoch, source RPM NEVRA) of an RPM file, by rpm."""
+    import subprocess
+
+    out = subprocess.run(
+        ["rpm", "-qp", "--nosignature", "--nodigest", "--qf",
+         "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH} %{SOURCERPM}", str(path)],
+        check=True, capture_output=True, text=True).stdout.split()
+    srpm = out[1][:-len(".src.rpm")]
+    name, version, release = srpm.rsplit("-", 2)
+    return out[0], "%s-0:%s-%s.src" % (name, version, release)
+
+
+def gather(compose):
+    """pungi.phases.gather: links each non-is_empty variant's gathered
+    packages (``compose.gathered``) into its ``Packages/<letter>/`` and
+    writes compose/metadata/rpms.json afresh (productmd ``Rpms`` with the
+    compose header), which later phases read."""
+    import productmd.rpms
+
+    manifest = productmd.rpms.Rpms()
+    manifest.compose.id = compose.compose_id
+    manifest.compose.type = compose.compose_type
+    manifest.compose.date = compose.compose_date
+    manifest.compose.respin = compose.compose_respin
+    top = compose.paths.compose.topdir()
+    for variant in compose.get_variants():
+        if variant.is_empty:
+            continue
+        for arch in variant.arches:
+            for rpm in compose.gathered.get(variant.uid, {}).get(arch, []):
+                name = os.path.basename(str(rpm))
+                dst_dir = os.path.join(compose.paths.compose.packages(arch, variant),
+                                       name[0].lower())
+                _makedirs(dst_dir)
+                dst = os.path.join(dst_dir, name)
+                if not os.path.exists(dst):
+                    os.link(str(rpm), dst)
+                nevra, srpm = _rpm_nevras(dst)
+                manifest.add(variant.uid, arch, nevra, os.path.relpath(dst, top), None,
+                             "binary", srpm)
+    path = compose.paths.compose.metadata("rpms.json")
+    compose.log_info("Writing RPM manifest: %s" % path)
+    manifest.dump(path)
+
+
+def createrepo(compose):
+    """pungi.phases.createrepo: for every non-is_empty variant, a
+    repository in ``os/`` of each arch (and ``source/tree`` for src) made
+    by createrepo_c from the packages rpms.json lists (none for a variant
+    without comps groups: an empty repo); then modules.json written
+    afresh (``ModulesMetadata.write_modules_metadata`` in ``stop``)."""
+    import subprocess
+
+    import productmd.modules
+    import productmd.rpms
+
+    manifest = productmd.rpms.Rpms()
+    manifest.load(compose.paths.compose.metadata("rpms.json"))
+    top = compose.paths.compose.topdir()
+    for variant in compose.get_variants():
+        if variant.is_empty:
+            continue
+        for arch in variant.arches + ["src"]:
+            category = "source" if arch == "src" else "binary"
+            repo_dir = compose.paths.compose.repository(arch, variant)
+            rpms = []
+            for rpms_arch, data in manifest.rpms.get(variant.uid, {}).items():
+                if arch != "src" and rpms_arch != arch:
+                    continue
+                for srpm_data in data.values():
+                    for rpm_data in srpm_data.values():
+                        if rpm_data["category"] == category:
+                            rpms.append(os.path.relpath(os.path.join(top, rpm_data["path"]),
+                                                        repo_dir))
+            file_list = os.path.join(compose.paths.work.topdir(arch),
+                                     "repo_package_list_%s.%s" % (variant.uid, category))
+            with open(file_list, "w") as f:
+                f.writelines("%s\n" % r for r in sorted(rpms))
+            log = compose.paths.log.log_file(arch, "createrepo-%s.%s" % (variant.uid, category))
+            with open(log, "w") as f:
+                subprocess.run(["createrepo_c", "--update", "--skip-stat", "--no-database",
+                                "--checksum", compose.conf["createrepo_checksum"],
+                                "--pkglist", file_list, "--outputdir", repo_dir, repo_dir],
+                               check=True, stdout=f, stderr=subprocess.STDOUT)
+    mods = productmd.modules.Modules()
+    mods.compose.id = compose.compose_id
+    mods.compose.type = compose.compose_type
+    mods.compose.date = compose.compose_date
+    mods.compose.respin = compose.compose_respin
+    mods.dump(compose.paths.compose.metadata("modules.json"))
+
+
+def write_tree_info(compose, arch, variant, timestamp=None, bi=None):
+    """pungi.metadata.write_tree_info for a variant without buildinstall
+    images: .treeinfo in the variant's os tree (src: source/tree) with the
+    release, the tree's arch, the variant's packages and repository paths
+    relative to the tree and the checksum of repodata/repomd.xml."""
+    import time
+
+    import productmd.treeinfo
+
+    if variant.type in ("addon",) or variant.is_empty:
+        return
+    timestamp = int(timestamp or time.time())
+    os_tree = compose.paths.compose.os_tree(arch=arch, variant=variant).rstrip("/") + "/"
+    ti = productmd.treeinfo.TreeInfo()
+    ti.release.name = compose.conf["release_name"]
+    ti.release.version = compose.conf.get("treeinfo_version", compose.conf["release_version"])
+    ti.release.short = compose.conf["release_short"]
+    ti.release.is_layered = False
+    ti.release.type = compose.conf["release_type"].lower()
+    ti.tree.arch = arch
+    ti.tree.build_timestamp = timestamp
+    var = productmd.treeinfo.Variant(ti)
+    var.id = variant.id.replace("-", "")
+    var.uid = variant.uid
+    var.name = variant.name
+    var.type = variant.type
+
+    def rel(path):
+        return os.path.relpath(path.rstrip("/") + "/", os_tree).rstrip("/") or "."
+
+    p = compose.paths.compose
+    var.paths.packages = rel(p.packages(arch=arch, variant=variant, create_dir=False))
+    var.paths.repository = rel(p.repository(arch=arch, variant=variant, create_dir=False))
+    ti.variants.add(var)
+    repomd_path = os.path.join(var.paths.repository, "repodata", "repomd.xml")
+    # As in Pungi 4.3.6: the path is tested relative to the working
+    # directory (so in practice the checksum is left out), then added
+    # relative to the tree.
+    if os.path.isfile(repomd_path):
+        ti.checksums.add(repomd_path, compose.conf["createrepo_checksum"], root_dir=os_tree)
+    path = os.path.join(os_tree, ".treeinfo")
+    compose.log_info("Writing treeinfo: %s" % path)
+    ti.dump(path)
+
+
+def _description(compose):
+    return "%s %s" % (compose.conf["release_name"], compose.conf["release_version"])
+
+
+def write_discinfo(compose, arch, variant):
+    """pungi.metadata.write_discinfo: timestamp, description, arch, ALL."""
+    import time
+
+    if variant.type == "addon":
+        return
+    path = os.path.join(compose.paths.compose.os_tree(arch, variant), ".discinfo")
+    timestamp = os.environ.get("SOURCE_DATE_EPOCH", "%f" % time.time())
+    with open(path, "w") as f:
+        f.write("%s\n%s\n%s\nALL\n" % (timestamp, _description(compose), arch))
+    return timestamp
+
+
+def write_media_repo(compose, arch, variant, timestamp=None):
+    """pungi.metadata.write_media_repo: the [InstallMedia] file."""
+    if variant.type == "addon":
+        return
+    path = os.path.join(compose.paths.compose.os_tree(arch, variant), "media.repo")
+    with open(path, "w") as f:
+        f.write("\n".join(["[InstallMedia]", "name=%s" % _description(compose),
+                           "mediaid=%s" % timestamp, "metadata_expire=-1", "gpgcheck=0",
+                           "cost=500", ""]))
+    return timestamp
+
+
+def write_trees(compose):
+    """What run_compose does after the essentials: .treeinfo for every
+    variant and arch (and src), then .discinfo and media.repo for every
+    non-is_empty variant that is not an addon."""
+    for variant in compose.get_variants():
+        for arch in variant.arches + ["src"]:
+            write_tree_info(compose, arch, variant)
+    for variant in compose.get_variants():
+        if variant.type == "addon" or variant.is_empty:
+            continue
+        for arch in variant.arches + ["src"]:
+            timestamp = write_discinfo(compose, arch, variant)
+            write_media_repo(compose, arch, variant, timestamp)
+
+
+def earlier_phases(compose):
+    """What pungi-koji has done to the tree by the time the strata phase
+    runs (gather, createrepo, tree metadata)."""
+    gather(compose)
+    createrepo(compose)
+    write_trees(compose)
+
+
 # ---- a minimal pungi package for the entry point -------------------------
 
 PHASE_ORDER = [
@@ -460,12 +756,16 @@ def pungi_modules(base_cls):
     koji = types.ModuleType("pungi.scripts.pungi_koji")
     base.PhaseBase = base_cls
 
+    work = {"gather": gather, "createrepo": createrepo}
+
     def phase_class(cls_name, phase_name):
         def __init__(self, compose, *deps):
             base_cls.__init__(self, compose)
 
         def run(self):
             self.compose.events.append(self.name)
+            if self.name in work:
+                work[self.name](self.compose)
 
         return type(cls_name, (base_cls,), {"name": phase_name, "__init__": __init__,
                                             "run": run})
@@ -507,34 +807,17 @@ def pungi_modules(base_cls):
     phases.WeaverPhase = WeaverPhase
     phases.PHASES_NAMES = list(PHASE_ORDER)
 
-    def make_schema():
-        return {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
-                "properties": {"release_name": {"type": "string"}}}
-
-    def validate(conf, offline=False, schema=None):
-        import jsonschema
-
-        schema = schema or checks.make_schema()
-        known = set(schema.get("properties", {}))
-        errors, warnings = [], []
-        checker = jsonschema.Draft4Validator.TYPE_CHECKER.redefine_many({
-            "regex": lambda _c, x: isinstance(x, str),
-            "array": lambda _c, x: isinstance(x, (list, tuple))})
-        v = jsonschema.validators.extend(jsonschema.Draft4Validator,
-                                         type_checker=checker)(schema)
-        for error in v.iter_errors(conf):
-            errors.append("Failed validation in %s: %s"
-                          % (".".join(str(x) for x in error.path), error.message))
-        for key in conf:
-            if key not in known and key not in ("skip_phases", "release_short",
-                                                "release_version", "release_type",
-                                                "release_internal"):
-                warnings.append("WARNING: Unrecognized config option: %s." % key)
-        return errors, warnings
-
     checks.make_schema = make_schema
-    checks.validate = validate
+
+    def checks_validate(conf, offline=False, schema=None):
+        # Looked up at call time, as pungi.checks.validate finds make_schema.
+        return validate(conf, offline=offline, schema=schema or checks.make_schema())
+
+    checks.validate = checks_validate
     metadata.write_compose_info = write_compose_info
+    metadata.write_tree_info = write_tree_info
+    metadata.write_discinfo = write_discinfo
+    metadata.write_media_repo = write_media_repo
 
     def run_compose(compose, create_latest_link=True, latest_link_status=None,
                     latest_link_components=-1):
@@ -587,6 +870,15 @@ def pungi_modules(base_cls):
             (ostree_phase, ostree_installer_phase)))
         essentials.start()
         essentials.stop()
+        for variant in compose.get_variants():
+            for arch in variant.arches + ["src"]:
+                metadata.write_tree_info(compose, arch, variant, bi=buildinstall_phase)
+        for variant in compose.get_variants():
+            if variant.type == "addon" or variant.is_empty:
+                continue
+            for arch in variant.arches + ["src"]:
+                timestamp = metadata.write_discinfo(compose, arch, variant)
+                metadata.write_media_repo(compose, arch, variant, timestamp)
         images = ph.WeaverPhase(compose, (createiso_phase, extra_isos_phase, liveimages_phase,
                                           image_build_phase, livemedia_phase, osbuild_phase))
         post_image = ph.WeaverPhase(compose, (image_checksum_phase, image_container_phase))
@@ -604,12 +896,18 @@ def pungi_modules(base_cls):
     def main():
         # The real main parses arguments, loads the config and makes the
         # compose directory; the test hands over a ready compose.
-        compose = koji.COMPOSE_FACTORY()
-        errors, _warnings = checks.validate(compose.conf, offline=True)
+        # The real main validates the loaded config (offline) and fails to
+        # start before the compose directory is made; the factory is
+        # handed the validated config to make the compose.
+        conf = koji.CONF
+        errors, warnings = checks.validate(conf, offline=True)
+        for w in warnings:
+            print(w, file=sys.stderr)
         if errors:
             for e in errors:
                 print(e, file=sys.stderr)
             sys.exit(1)
+        compose = koji.COMPOSE_FACTORY(conf)
         state["compose"] = compose
         # The real main calls the module global run_compose (looked up at
         # call time), which is what the entry point replaces.
@@ -634,6 +932,7 @@ def pungi_modules(base_cls):
     koji.cli_main = cli_main
     koji.PHASES_NAMES = phases.PHASES_NAMES
     koji.COMPOSE_FACTORY = None
+    koji.CONF = None
     pungi.phases = phases
     pungi.checks = checks
     pungi.metadata = metadata
