@@ -287,7 +287,7 @@ def make_schema():
     }
 
 
-def validate(conf, offline=False, schema=None):
+def validate(config, offline=False, schema=None):
     """pungi.checks.validate: (errors, warnings). Like Pungi's validator it
     fills in defaults (in `conf`), compiles every value of type "regex"
     ("incorrect regular expression: …") and turns unknown options into
@@ -324,7 +324,7 @@ def validate(conf, offline=False, schema=None):
     cls = jsonschema.validators.extend(base, {"properties": properties, "type": regex_type},
                                        type_checker=checker)
     errors, warnings = [], []
-    for error in cls(schema).iter_errors(conf):
+    for error in cls(schema).iter_errors(config):
         if not error.path and error.validator == "additionalProperties":
             for key in sorted(set(error.instance) - set(error.schema["properties"])):
                 warnings.append(UNKNOWN.format(key))
@@ -365,7 +365,8 @@ class Compose(object):
                  just_phases=None, logger=None, notifier=None, gathered=None):
         self.conf = conf
         self.topdir = os.path.abspath(topdir)
-        self.config_dir = config_dir
+        # Pungi: the directory of the config file (conf._open_file).
+        self._config_dir = config_dir
         self.skip_phases = skip_phases or []
         self.just_phases = just_phases or []
         # pungi-koji's main always hands one over; PhaseBase uses it
@@ -395,6 +396,10 @@ class Compose(object):
         # Pungi parses variants.xml here; the stand-in takes Variant objects.
         self.variants = {v.id: v for v in self._pending_variants}
         self.all_variants = {v.uid: v for v in self.get_variants()}
+
+    @property
+    def config_dir(self):
+        return self._config_dir
 
     @property
     def compose_id(self):
@@ -762,6 +767,13 @@ def pungi_modules(base_cls):
         def __init__(self, compose, *deps):
             base_cls.__init__(self, compose)
 
+        def __init_alone__(self, compose):
+            # Pungi's TestPhase takes the compose only.
+            base_cls.__init__(self, compose)
+
+        if phase_name == "test":
+            __init__ = __init_alone__  # noqa: F811
+
         def run(self):
             self.compose.events.append(self.name)
             if self.name in work:
@@ -809,9 +821,9 @@ def pungi_modules(base_cls):
 
     checks.make_schema = make_schema
 
-    def checks_validate(conf, offline=False, schema=None):
+    def checks_validate(config, offline=False, schema=None):
         # Looked up at call time, as pungi.checks.validate finds make_schema.
-        return validate(conf, offline=offline, schema=schema or checks.make_schema())
+        return validate(config, offline=offline, schema=schema or checks.make_schema())
 
     checks.validate = checks_validate
     metadata.write_compose_info = write_compose_info

@@ -662,3 +662,12 @@ def test_the_wheel_ships_the_phase_and_its_console_script():
     assert r.returncode == 1
     assert "strata-pungi-koji: Pungi is not installed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_standin_has_the_pungi_surface_the_phase_uses():
+    # tests/pungi_surface.py lists what of Pungi 4.3.6 the phase and the
+    # stand-in rely on (checked against the real tree by hand: run it
+    # where Pungi is importable).
+    import pungi_surface
+
+    assert pungi_surface.check_standin(ps, ps.pungi_modules(PhaseBase)) == []
