@@ -148,5 +148,12 @@ def main():
         raise SystemExit(
             "strata-pungi-koji: Pungi is not installed (%s); install pungi "
             "(python3-pungi) on the compose host" % exc)
+    for dep in ("productmd", "jsonschema"):
+        try:
+            importlib.import_module(dep)
+        except ImportError as exc:
+            raise SystemExit(
+                "strata-pungi-koji: the strata phase needs %s (%s); install "
+                "'strata[pungi]' or the distribution's python3-%s" % (dep, exc, dep))
     install(pungi_koji)
     return pungi_koji.cli_main()

@@ -1,22 +1,30 @@
 """Stand-ins for Pungi, which cannot be installed here (no registry has it).
 
-They follow Pungi 4.3's sources (release-engineering/pungi; read from a
-public mirror: pungi/compose.py, pungi/paths.py, pungi/wrappers/variants.py,
-pungi/metadata.py, pungi/phases/base.py, pungi/scripts/pungi_koji.py,
-pungi/checks.py, pungi/phases/phases_metadata.py).
+They follow Pungi 4.3.6's sources (read from a public mirror,
+github:yifengyou/pungi, BUILD/pungi-4.3.6: pungi/compose.py,
+pungi/paths.py, pungi/wrappers/variants.py, pungi/metadata.py,
+pungi/notifier.py, pungi/phases/base.py, pungi/phases/gather,
+pungi/phases/createrepo.py, pungi/scripts/pungi_koji.py, pungi/checks.py).
+tests/pungi_surface.py lists the names and signatures the phase relies
+on; CI checks this stand-in against it, and it is checked against the
+real Pungi by hand (`python3 tests/pungi_surface.py` where Pungi is
+importable).
 
 ``Compose`` mirrors ``pungi.compose.Compose`` as the strata phase uses it:
-- ``conf`` (a dict; Pungi's is a kobo ``PyConfigParser`` dict),
-  ``config_dir`` (Pungi: the directory of ``conf._open_file``),
-  ``topdir``, ``skip_phases``, ``just_phases``, ``notifier`` (None),
-  ``variants`` / ``all_variants``, ``get_variants(types, arch)`` (sorted,
-  children included), ``get_arches()``;
+- ``conf`` (a dict; Pungi's is a kobo ``PyConfigParser`` dict, validated
+  by ``checks.validate``, which fills in defaults such as
+  ``skip_phases`` and ``createrepo_checksum``), ``config_dir`` (a
+  property; Pungi: the directory of ``conf._open_file``), ``topdir``,
+  ``skip_phases``, ``just_phases``, ``notifier`` (always set, as
+  pungi-koji's main does: ``PhaseBase`` calls ``notifier.send``
+  unconditionally), ``variants`` / ``all_variants``,
+  ``get_variants(types, arch)`` (sorted, children included),
+  ``get_arches()``;
 - ``ci_base`` (productmd ``ComposeInfo`` loaded from
   ``work/global/composeinfo-base.json``, written as
-  ``pungi.compose.write_compose_info`` does) and the ``compose_id``,
-  ``compose_date``, ``compose_respin``, ``compose_type``,
-  ``compose_label`` properties read from it; ``im`` (productmd ``Images``
-  with the compose header and ``metadata_path``);
+  ``pungi.compose.write_compose_info`` does, kept on ``--compose-dir``
+  re-runs) and the ``compose_id``, ``compose_date``, ``compose_respin``,
+  ``compose_type``, ``compose_label`` properties read from it; ``im``;
 - ``log_debug/log_info/log_warning/log_error`` (kobo's ``LoggingBase``:
   to a ``logging.Logger``; also kept in ``messages`` for assertions);
 - ``write_status`` / ``get_status`` (``STATUS`` file, same refusal to
@@ -25,9 +33,24 @@ pungi/checks.py, pungi/phases/phases_metadata.py).
   metadata`` (addon variants resolved through the parent as in Pungi),
   ``log.topdir/log_file`` (``logs/<arch>/<name>.<arch>.log``),
   ``work.topdir/tmp_dir``.
+
+What the phases before strata leave in the tree, as Pungi 4.3.6 does it:
+``gather`` (the variant's gathered packages, ``compose.gathered``, linked
+into ``Packages/<letter>/``; ``compose/metadata/rpms.json`` written
+afresh), ``createrepo`` (createrepo_c over every non-is_empty variant's
+``os/`` and ``source/tree`` from the packages rpms.json lists — an empty
+repo for a variant without comps groups; modules.json written afresh),
+``write_tree_info`` / ``write_discinfo`` / ``write_media_repo``
+(``.treeinfo``, ``.discinfo``, ``media.repo`` in every non-is_empty
+variant's trees; like Pungi, the repomd.xml checksum is looked up
+relative to the working directory, so in practice left out);
+``earlier_phases`` runs them for tests that call the phase directly.
+``make_schema`` / ``validate`` mirror ``pungi.checks``: defaults filled
+in, values of type ``regex`` compiled, unknown options warned about.
+
 Simplified: no variants.xml parsing (variants are built in Python), no
-kobo file loggers, no CTS, dogpile cache, deliverables or old composes;
-the ``debug``/``source``/ISO/image paths are not modelled.
+kobo file loggers, no CTS, dogpile cache, deliverables or old composes,
+no debuginfo repos, no buildinstall images in .treeinfo.
 
 ``Variant`` mirrors ``pungi.wrappers.variants.Variant``: ``id``, ``uid``
 (``parent-id`` for children), ``name``, ``type``, sorted ``arches``,
@@ -46,13 +69,16 @@ constructed in the same order (``pungi.phases.XPhase(compose, ...)``
 looked up at call time), the validation loop over the same phases
 (``NAME: problem`` lines, then ``RuntimeError("Configuration is not
 valid")``), init, pkgset, the essentials weaver (buildinstall, gather +
-createrepo, extra files, ostree), the extra weaver
-(images, osbs, repoclosure), ``write_compose_info``, the test phase,
-``write_status("FINISHED")``. Phases only record their start in
+createrepo doing the work above, extra files, ostree), .treeinfo for every
+variant then .discinfo and media.repo, the extra weaver (images, osbs,
+repoclosure), ``write_compose_info``, the test phase,
+``write_status("FINISHED")``. Other phases only record their start in
 ``compose.events``. ``cli_main`` mirrors the real one's failure handling
 (``log_error("Compose run failed: …")``, ``write_status("DOOMED")``,
-``sys.exit(1)``); ``main`` calls ``checks.validate(conf)`` and fails to
-start on errors, as the real ``main`` does, then ``run_compose``.
+``sys.exit(1)``); ``main`` validates ``CONF`` with ``checks.validate``
+(printing warnings, failing to start on errors before any compose
+directory exists), then makes the compose (``COMPOSE_FACTORY(conf)``)
+and calls ``run_compose``.
 """
 
 from __future__ import annotations

@@ -655,6 +655,10 @@ def test_the_wheel_ships_the_phase_and_its_console_script():
     [ep] = [e for e in importlib.metadata.entry_points(group="console_scripts")
             if e.name == "strata-pungi-koji"]
     assert ep.value == "pungi_phase.pungi_koji:main"
+    # What the phase imports besides Pungi is declared (the "pungi" extra).
+    requires = importlib.metadata.requires("strata") or []
+    for dep in ("productmd", "jsonschema"):
+        assert any(r.startswith(dep) and 'extra == "pungi"' in r for r in requires), requires
     # Without Pungi the entry point says so (exit 1), no traceback.
     env = dict(os.environ, PYTHONPATH=str(site_dir))
     r = subprocess.run([sys.executable, "-m", "pungi_phase", "--help"], capture_output=True,
