@@ -676,3 +676,16 @@ def test_the_standin_has_the_pungi_surface_the_phase_uses():
     import pungi_surface
 
     assert pungi_surface.check_standin(ps, ps.pungi_modules(PhaseBase)) == []
+
+
+def test_an_is_empty_variant_gets_the_repository_without_tree_files(site):
+    # is_empty: Pungi makes no repo and writes no .treeinfo for it.
+    compose = site.compose("c", [modules_variant(is_empty=True)],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
+    repo = Path(compose.topdir) / "compose" / "Modules" / ARCH / "os"
+    assert not repo.exists()
+    run_phase(compose)
+    assert sorted(os.listdir(repo)) == ["Packages", "repodata"]
+    assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
+    assert rpms_json(Path(compose.topdir))["Modules"][ARCH] == [
+        "Modules/x86_64/os/Packages/t/tool-1.0-1.fc40.x86_64.rpm"]
