@@ -462,37 +462,31 @@ pub fn merge_repositories(
         cache_dir,
         timestamp: None,
     };
+    // Without the GIL while it links and writes; the error crosses boxed.
     let merged = py
-        .allow_threads(|| strata_compose::merge_repositories(&inputs, &dest, &options))
-        .map_err(compose_err)?;
-    let packages: Vec<serde_json::Value> = merged
-        .packages
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "href": p.href, "nevra": p.nevra, "srpm_nevra": p.srpm_nevra,
-                "checksum": p.checksum, "from": p.from,
-            })
+        .allow_threads(|| {
+            strata_compose::merge_repositories(&inputs, &dest, &options).map_err(Box::new)
         })
-        .collect();
-    let streams: Vec<serde_json::Value> = merged
-        .streams
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "name": s.name, "stream": s.stream, "version": s.version,
-                "context": s.context, "arch": s.arch, "artifacts": s.artifacts,
-                "xmd": s.xmd,
-            })
-        })
-        .collect();
+        .map_err(|e| compose_err(*e))?;
     to_py(
         py,
         &serde_json::json!({
             "path": merged.path.display().to_string(),
             "modules_href": merged.modules_href,
-            "packages": packages,
-            "streams": streams,
+            "packages": merged.packages.iter().map(package_json).collect::<Vec<_>>(),
+            "streams": merged.streams.iter().map(stream_json).collect::<Vec<_>>(),
         }),
     )
+}
+
+/// One package of a merged repository, as `merge_repositories` returns it.
+fn package_json(p: &strata_compose::MergedPackage) -> serde_json::Value {
+    serde_json::json!({"href": p.href, "nevra": p.nevra, "srpm_nevra": p.srpm_nevra,
+        "checksum": p.checksum, "from": p.from})
+}
+
+/// One stream of a merged repository: what Pungi's modules.json needs.
+fn stream_json(s: &strata_modulemd::ModuleStream) -> serde_json::Value {
+    serde_json::json!({"name": s.name, "stream": s.stream, "version": s.version,
+        "context": s.context, "arch": s.arch, "artifacts": s.artifacts, "xmd": s.xmd})
 }
