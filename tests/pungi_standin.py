@@ -36,7 +36,7 @@ importable).
 
 What the phases before strata leave in the tree, as Pungi 4.3.6 does it:
 ``gather`` (the variant's gathered packages, ``compose.gathered``, linked
-into ``Packages/<letter>/``; ``compose/metadata/rpms.json`` written
+into ``Packages/``, or ``Packages/<letter>/`` with ``hashed_directories``; ``compose/metadata/rpms.json`` written
 afresh), ``createrepo`` (createrepo_c over every non-is_empty variant's
 ``os/`` and ``source/tree`` from the packages rpms.json lists — an empty
 repo for a variant without comps groups; modules.json written afresh),
@@ -297,6 +297,7 @@ def make_schema():
                              "default": "ga"},
             "release_internal": {"type": "boolean", "default": False},
             "skip_phases": {"type": "array", "items": {"type": "string"}, "default": []},
+            "hashed_directories": {"type": "boolean", "default": False},
             "createrepo_checksum": {"type": "string", "default": "sha256",
                                     "enum": ["sha1", "sha256", "sha512"]},
             "repoclosure_strictness": {
@@ -588,7 +589,8 @@ def _rpm_nevras(path):
 
 def gather(compose):
     """pungi.phases.gather: links each non-is_empty variant's gathered
-    packages (``compose.gathered``) into its ``Packages/<letter>/`` and
+    packages (``compose.gathered``) into its ``Packages/`` (``Packages/
+    <letter>/`` with ``hashed_directories``, default False) and
     writes compose/metadata/rpms.json afresh (productmd ``Rpms`` with the
     compose header), which later phases read."""
     import productmd.rpms
@@ -603,10 +605,13 @@ def gather(compose):
         if variant.is_empty:
             continue
         for arch in variant.arches:
+            # Pungi's link step makes Packages/ even when nothing is gathered.
+            compose.paths.compose.packages(arch, variant)
             for rpm in compose.gathered.get(variant.uid, {}).get(arch, []):
                 name = os.path.basename(str(rpm))
-                dst_dir = os.path.join(compose.paths.compose.packages(arch, variant),
-                                       name[0].lower())
+                dst_dir = compose.paths.compose.packages(arch, variant)
+                if compose.conf["hashed_directories"]:
+                    dst_dir = os.path.join(dst_dir, name[0].lower())
                 _makedirs(dst_dir)
                 dst = os.path.join(dst_dir, name)
                 if not os.path.exists(dst):
