@@ -145,6 +145,20 @@ def stack_tree(
     """The stack of NAME:STREAM's last good compose (or `compose_id`, or
     `spec` as a compose ID), as `strata tree --json` prints it."""
 
+def merge_repositories(
+    inputs: Sequence[_PathLike],
+    dest: _PathLike,
+    *,
+    verify_payloads: bool = False,
+    cache_dir: Optional[_PathLike] = None,
+) -> dict[str, Any]:
+    """Several published repositories as one new repository at `dest`
+    (the whole-stack publisher's merge: each package and stream once).
+    {"path", "modules_href": str | None, "packages": [{"href", "nevra",
+    "srpm_nevra", "checksum", "from"}], "streams": [{"name", "stream",
+    "version", "context", "arch", "artifacts", "xmd"}]}. `dest` must not
+    exist or be empty; it is renamed into place when complete."""
+
 # Stacks, as `dnf stack` reads them (modulemd text in, JSON-shaped dicts out).
 
 class StackError(StrataError):

@@ -440,3 +440,53 @@ pub fn stack_tree(
     let tree = strata_compose::tree_of_record(&*reg, &rec).map_err(compose_err)?;
     to_py(py, &tree)
 }
+
+/// Merges published repositories (local directories) into a new one at
+/// `dest` with the core's merge (the whole-stack publisher's): every
+/// package once, one repodata, one modules.yaml. `dest` must not exist or
+/// be empty; it is written beside and renamed into place. Returns
+/// `{"path", "modules_href": str | None, "packages": [{"href", "nevra",
+/// "srpm_nevra", "checksum", "from"}], "streams": [{"name", "stream",
+/// "version", "context", "arch", "artifacts", "xmd"}]}`.
+#[pyfunction]
+#[pyo3(signature = (inputs, dest, *, verify_payloads=false, cache_dir=None))]
+pub fn merge_repositories(
+    py: Python<'_>,
+    inputs: Vec<PathBuf>,
+    dest: PathBuf,
+    verify_payloads: bool,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<PyObject> {
+    let options = strata_compose::MergeOptions {
+        verify_payloads,
+        cache_dir,
+        timestamp: None,
+    };
+    // Without the GIL while it links and writes; the error crosses boxed.
+    let merged = py
+        .allow_threads(|| {
+            strata_compose::merge_repositories(&inputs, &dest, &options).map_err(Box::new)
+        })
+        .map_err(|e| compose_err(*e))?;
+    to_py(
+        py,
+        &serde_json::json!({
+            "path": merged.path.display().to_string(),
+            "modules_href": merged.modules_href,
+            "packages": merged.packages.iter().map(package_json).collect::<Vec<_>>(),
+            "streams": merged.streams.iter().map(stream_json).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// One package of a merged repository, as `merge_repositories` returns it.
+fn package_json(p: &strata_compose::MergedPackage) -> serde_json::Value {
+    serde_json::json!({"href": p.href, "nevra": p.nevra, "srpm_nevra": p.srpm_nevra,
+        "checksum": p.checksum, "from": p.from})
+}
+
+/// One stream of a merged repository: what Pungi's modules.json needs.
+fn stream_json(s: &strata_modulemd::ModuleStream) -> serde_json::Value {
+    serde_json::json!({"name": s.name, "stream": s.stream, "version": s.version,
+        "context": s.context, "arch": s.arch, "artifacts": s.artifacts, "xmd": s.xmd})
+}

@@ -378,6 +378,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compose::get_compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::latest_compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::stack_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::merge_repositories, m)?)?;
     m.add("StackError", m.py().get_type::<stack::StackError>())?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
