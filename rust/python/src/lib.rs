@@ -52,11 +52,14 @@ mod exceptions {
 }
 
 mod compose;
+mod convert;
+mod records;
 mod stack;
 use exceptions::{RepodataError, StrataError};
 
+/// With its causes, as the CLI prints them.
 fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
-    RepodataError::new_err(e.to_string())
+    RepodataError::new_err(error_chain(&e))
 }
 
 fn solve_err(e: SolveError) -> PyErr {
@@ -186,8 +189,8 @@ struct Suggestions {
 
 /// The result of `repoclosure()`.
 #[pyclass(frozen, module = "strata")]
-struct ClosureReport {
-    inner: strata_solve::ClosureReport,
+pub(crate) struct ClosureReport {
+    pub(crate) inner: strata_solve::ClosureReport,
 }
 
 fn pkg_ref(py: Python<'_>, p: &strata_solve::PackageRef) -> PyResult<Py<PackageRef>> {
@@ -372,6 +375,12 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "RegistryError",
         m.py().get_type::<exceptions::RegistryError>(),
     )?;
+    m.add_class::<records::ComposeResult>()?;
+    m.add_class::<records::ComposeRecord>()?;
+    m.add_class::<records::ComposeSummary>()?;
+    m.add_class::<records::Input>()?;
+    m.add_class::<records::Outputs>()?;
+    m.add_class::<records::Owner>()?;
     m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;
