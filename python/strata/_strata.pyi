@@ -1,7 +1,44 @@
 from os import PathLike
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union, final, type_check_only
 
 __version__: str
+# The module's public names, as pyo3 lists them.
+__all__ = [
+    "COMPOSE_TYPES",
+    "ClosureReport",
+    "ComposeError",
+    "ComposeRecord",
+    "ComposeResult",
+    "ComposeSummary",
+    "DefinitionError",
+    "DepSuggestion",
+    "Input",
+    "Outputs",
+    "Owner",
+    "PackageRef",
+    "RegistryError",
+    "Repo",
+    "RepodataError",
+    "SolveError",
+    "StackError",
+    "StrataError",
+    "Suggestions",
+    "Uninstallable",
+    "Unresolved",
+    "__version__",
+    "check_stack",
+    "compose_module",
+    "get_compose",
+    "latest_compose",
+    "list_composes",
+    "module_stack",
+    "parse_stack_spec",
+    "repoclosure",
+    "stack_modules",
+    "stack_streams_to_reset",
+    "stack_tree",
+    "validate_definition",
+]
 # productmd's compose types, every one Strata accepts.
 COMPOSE_TYPES: tuple[str, ...]
 
@@ -9,6 +46,7 @@ class StrataError(Exception): ...
 class RepodataError(StrataError): ...
 class SolveError(StrataError): ...
 
+@final
 class Repo:
     @staticmethod
     def load(
@@ -26,29 +64,35 @@ class Repo:
     def checksum(self) -> str: ...
     def __len__(self) -> int: ...
 
+@final
 class Unresolved:
     package: str
     repo: str
     deps: list[str]
 
+@final
 class Uninstallable:
     package: str
     repo: str
     problems: list[str]
 
+@final
 class PackageRef:
     package: str
     repo: str
 
+@final
 class DepSuggestion:
     dep: str
     providers: list[PackageRef]
 
+@final
 class Suggestions:
     deps: list[DepSuggestion]
     additions: list[PackageRef]
     unsatisfiable: list[str]
 
+@final
 class ClosureReport:
     @property
     def ok(self) -> bool: ...
@@ -87,6 +131,157 @@ _PathLike = Union[str, "PathLike[str]"]
 # configuration's [registry] url or path, else the default SQLite file.
 _Registry = Union[str, "PathLike[str]"]
 
+@type_check_only
+class _TypedData:
+    """What every typed result and record has: to_dict() (plain data, a
+    new object each call), to_json() (the document `strata … --json`
+    prints), and read-only mapping access with the keys and nested shapes
+    of to_dict() (what the bindings returned before they were typed; do
+    not mutate what it returns)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+    def to_json(self) -> str: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+    def get(self, key: str, default: Optional[Any] = None) -> Any: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def keys(self) -> list[str]: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+
+@final
+class Input(_TypedData):
+    """One thing a compose read, pinned to the exact content it read."""
+
+    @property
+    def kind(self) -> str:
+        """source_repo, koji_repo, compose, stack_compose or platform."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def ident(self) -> str:
+        """repomd checksum, Koji repo ID or compose ID."""
+    @property
+    def location(self) -> str: ...
+
+@final
+class Outputs(_TypedData):
+    @property
+    def path(self) -> str:
+        """The compose directory."""
+    @property
+    def repos(self) -> dict[str, str]:
+        """arch -> the yum repository of that arch."""
+
+@final
+class Owner(_TypedData):
+    """The process that ran a compose."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def start_time(self) -> int: ...
+    @property
+    def boot_id(self) -> str: ...
+    @property
+    def pid_namespace(self) -> Optional[int]: ...
+
+@type_check_only
+class _RecordFields(_TypedData):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def compose_type(self) -> str:
+        """One of COMPOSE_TYPES."""
+    @property
+    def date(self) -> str: ...
+    @property
+    def respin(self) -> int: ...
+    @property
+    def state(self) -> str:
+        """started, finished or failed."""
+    @property
+    def version(self) -> int: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def definition_path(self) -> str: ...
+    @property
+    def definition_digest(self) -> str: ...
+    @property
+    def scm_ref(self) -> Optional[str]: ...
+    @property
+    def arches(self) -> list[str]: ...
+    @property
+    def outputs(self) -> Optional[Outputs]: ...
+    @property
+    def started_at(self) -> int: ...
+    @property
+    def finished_at(self) -> Optional[int]: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def owner(self) -> Optional[Owner]: ...
+
+@final
+class ComposeSummary(_RecordFields):
+    """A compose as listings show it (`strata composes list --json`)."""
+
+    @property
+    def package_counts(self) -> dict[str, int]: ...
+
+@final
+class ComposeRecord(_RecordFields):
+    """Everything the registry knows about a compose (`strata composes
+    show --json`)."""
+
+    @property
+    def inputs(self) -> list[Input]: ...
+    @property
+    def packages(self) -> dict[str, list[str]]:
+        """arch -> NEVRAs, sorted."""
+    @property
+    def timings(self) -> Optional[dict[str, Any]]: ...
+    @property
+    def report(self) -> Optional[dict[str, Any]]:
+        """The gate's report as recorded, for a compose whose gate failed."""
+    @property
+    def modulemd(self) -> dict[str, str]:
+        """arch -> the stream's modulemd document as published."""
+    def summary(self) -> ComposeSummary: ...
+
+@final
+class ComposeResult(_TypedData):
+    """What compose_module returns. Its mapping view and to_dict() are the
+    old dict: {"ok", "record", "reports" (only when the gate failed),
+    "report_text", "report_texts"}."""
+
+    @property
+    def ok(self) -> bool:
+        """Published; False when the repoclosure gate failed."""
+    @property
+    def record(self) -> ComposeRecord: ...
+    @property
+    def reports(self) -> dict[str, ClosureReport]:
+        """arch -> the gate's report (every arch checked)."""
+    @property
+    def report_text(self) -> str:
+        """The gate's report as the CLI shows it; empty when it passed."""
+    @property
+    def report_texts(self) -> dict[str, str]: ...
+    @property
+    def outputs(self) -> Optional[Outputs]: ...
+    @property
+    def modulemd(self) -> dict[str, str]: ...
+    @property
+    def stack_repos(self) -> dict[str, str]:
+        """arch -> the repository of the whole stack, for a stack compose."""
+
 def validate_definition(path: _PathLike) -> dict[str, Any]: ...
 def compose_module(
     definition: _PathLike,
@@ -102,10 +297,8 @@ def compose_module(
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
-) -> dict[str, Any]:
-    """{"ok": bool, "record": {...}, "reports": {arch: report}}
-
-    Signals stop the compose cleanly (staging removed, record failed):
+) -> ComposeResult:
+    """Signals stop the compose cleanly (staging removed, record failed):
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
     is raised again once the compose has stopped; SIGINT, SIGTERM or SIGHUP
     left at their default still end the process, after the cleanup."""
@@ -118,21 +311,20 @@ def list_composes(
     limit: Optional[int] = None,
     registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
-) -> list[dict[str, Any]]:
-    """Compose summaries, newest first: the records without "inputs",
-    "packages", "report" and "timings", with "package_counts" ({arch: n}).
+) -> list[ComposeSummary]:
+    """Compose summaries, newest first.
     The functions that only read (this one, get_compose, latest_compose,
     stack_tree) open the registry read-only and create nothing: a registry
     that does not exist raises RegistryError."""
 
 def get_compose(
     compose_id: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]:
+) -> Optional[ComposeRecord]:
     """The whole record, or None."""
 
 def latest_compose(
     name: str, stream: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]:
+) -> Optional[ComposeRecord]:
     """The whole record of the last good compose of NAME:STREAM, or None."""
 
 def stack_tree(
