@@ -73,3 +73,78 @@ def test_compose_types_are_productmds():
     assert isinstance(strata.COMPOSE_TYPES, tuple)
     assert sorted(strata.COMPOSE_TYPES) == sorted(productmd.composeinfo.COMPOSE_TYPES)
     assert "development" in strata.COMPOSE_TYPES
+
+
+def test_typed_results_and_records(strata_bin, tmp_path, repos):  # noqa: F811
+    """compose_module, get_compose, latest_compose and list_composes give
+    typed objects whose to_json() is what the CLI prints for the same
+    compose, and whose reports render as the CLI renders them."""
+    import json
+
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    res = strata.compose_module(apache(tmp_path, repos), site.out, config=site.config,
+                                cache_dir=site.cache)
+    assert isinstance(res, strata.ComposeResult) and res.ok is True
+    rec = res.record
+    assert isinstance(rec, strata.ComposeRecord)
+    assert (rec.name, rec.stream, rec.state, rec.compose_type) == ("apache", "2.4", "finished",
+                                                                   "nightly")
+    # The record is the CLI's, to the byte.
+    shown = site.run("composes", "show", rec.id, "--json", "--config", site.config,
+                     check_rc=0).stdout
+    assert rec.to_json() + "\n" == shown
+    assert rec.to_dict() == json.loads(shown) == res["record"]
+    assert rec.packages == json.loads(shown)["packages"]
+    assert isinstance(rec.outputs, strata.Outputs)
+    assert rec.outputs.repos == {"x86_64": str(ck.repo_dir(rec.to_dict(), "x86_64"))}
+    assert rec.outputs.to_dict() == json.loads(shown)["outputs"] == res.outputs.to_dict()
+    assert rec.inputs and all(isinstance(i, strata.Input) for i in rec.inputs)
+    assert [i.to_dict() for i in rec.inputs] == json.loads(shown)["inputs"]
+    assert {i.kind for i in rec.inputs} <= {"source_repo", "koji_repo", "compose",
+                                           "stack_compose", "platform"}
+    assert rec.modulemd == res.modulemd and rec.modulemd["x86_64"].startswith("---\n")
+    assert rec.finished_at >= rec.started_at and rec.error is None and rec.report is None
+    assert rec.owner is None or (isinstance(rec.owner, strata.Owner) and rec.owner.pid > 0)
+    # Every arch's gate report, though the gate passed (the dict keeps none).
+    assert list(res.reports) == ["x86_64"] and res.reports["x86_64"].ok
+    assert res.report_text == "" and res.report_texts == {} and res["reports"] == {}
+    assert json.loads(res.to_json()) == res.to_dict()
+    assert rec.id in repr(res) and rec.id in repr(rec)
+
+    # Reading the registry gives the same record, typed.
+    got = strata.get_compose(rec.id, config=site.config)
+    assert isinstance(got, strata.ComposeRecord) and got.to_json() == rec.to_json()
+    assert strata.latest_compose("apache", "2.4", config=site.config).to_json() == rec.to_json()
+    summaries = strata.list_composes(config=site.config)
+    assert all(isinstance(s, strata.ComposeSummary) for s in summaries)
+    assert [s.to_dict() for s in summaries] == site.list()
+    assert summaries[0].package_counts == {"x86_64": len(rec.packages["x86_64"])}
+    assert summaries[0].to_dict() == rec.summary().to_dict()
+
+    # The mapping view: the old dicts' keys and nested shapes, read-only.
+    assert rec["outputs"]["repos"] == rec.outputs.repos and rec["state"] == rec.state
+    assert "id" in rec and "nope" not in rec and rec.get("nope", 7) == 7
+    assert list(rec) == list(rec.keys()) == list(rec.to_dict()) and len(rec) == len(rec.to_dict())
+    with pytest.raises(KeyError, match="nope"):
+        rec["nope"]
+    mine = rec.to_dict()
+    mine["id"] = "changed"
+    assert rec["id"] == rec.id != "changed"
+
+    # A failed gate: its reports are ClosureReport objects, rendered as the
+    # CLI renders them.
+    bad = apache(tmp_path, repos, packages=GOOD + ("mod_lua",), name="lua.yaml")
+    res = strata.compose_module(bad, site.out, config=site.config, cache_dir=site.cache)
+    assert res.ok is False and res.record.state == "failed" and res.outputs is None
+    report = res.reports["x86_64"]
+    assert isinstance(report, strata.ClosureReport) and not report.ok
+    assert [a.package for a in report.suggestions.additions] == ["lua-libs-5.4.6-5.fc40.x86_64"]
+    assert json.loads(report.to_json()) == res["reports"]["x86_64"]
+    cli = site.compose(bad, check_rc=1)
+    assert cli.stdout == "# x86_64\n" + report.to_text()
+    assert res.report_text == cli.stdout + cli.stderr.split("Error: compose")[0]
+    assert res.report_texts == {"x86_64": res.report_text}
+    assert res.record.error and res.record.report == res["record"]["report"]
+    shown = site.run("composes", "show", res.record.id, "--json", "--config", site.config,
+                     check_rc=0).stdout
+    assert res.record.to_json() + "\n" == shown
