@@ -148,3 +148,40 @@ def test_typed_results_and_records(strata_bin, tmp_path, repos):  # noqa: F811
     shown = site.run("composes", "show", res.record.id, "--json", "--config", site.config,
                      check_rc=0).stdout
     assert res.record.to_json() + "\n" == shown
+
+
+def test_repository_modules_and_merge(strata_bin, tmp_path, repos):  # noqa: F811
+    """read_repo_modules reads a published repository's modules through the
+    core; merge_repositories combines two composes' repositories, each
+    package and stream once, and refuses a destination that is not new."""
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    a = strata.compose_module(apache(tmp_path, repos), site.out, config=site.config,
+                              cache_dir=site.cache).record
+    nxt = apache(tmp_path, repos, name="next.yaml", stream="next")
+    b = strata.compose_module(nxt, site.out, config=site.config, cache_dir=site.cache).record
+    assert a.state == b.state == "finished", (a.error, b.error)
+    repo_a, repo_b = a.outputs.repos["x86_64"], b.outputs.repos["x86_64"]
+
+    streams = [d for d in strata.read_repo_modules(repo_a) if isinstance(d, strata.ModuleStream)]
+    assert [s.nsvca for s in streams] == [f"apache:2.4:{a.version}:{a.context}:x86_64"]
+    assert sorted(streams[0].artifacts) == a.packages["x86_64"]
+    assert streams[0].profiles == {"default": ["httpd", "mod_ssl"]}
+    assert streams[0].requires == [{"platform": ["f40"]}]
+    # The document the core writes is the one the record keeps.
+    assert streams[0].to_yaml().replace("...\n", "") == a.modulemd["x86_64"].replace("...\n", "")
+    assert strata.read_repo_modules(str(repos["platform"])) == []
+    with pytest.raises(strata.RepodataError, match="nowhere"):
+        strata.read_repo_modules(str(tmp_path / "nowhere"))
+
+    merged = strata.merge_repositories([repo_a, repo_b], tmp_path / "merged", timestamp=1)
+    assert isinstance(merged, strata.MergedRepo) and merged.path == str(tmp_path / "merged")
+    assert sorted(p.nevra for p in merged.packages) == sorted(
+        set(a.packages["x86_64"]) | set(b.packages["x86_64"]))
+    # The second has the first's packages: each is taken from the first.
+    assert {p.source for p in merged.packages} == {repo_a}
+    assert [(s.name, s.stream) for s in merged.streams] == [("apache", "2.4"), ("apache", "next")]
+    again = [d.nsvca for d in strata.read_repo_modules(merged.path)
+             if isinstance(d, strata.ModuleStream)]
+    assert sorted(again) == sorted(s.nsvca for s in merged.streams)
+    with pytest.raises(strata.ComposeError, match="merged"):
+        strata.merge_repositories([repo_a], tmp_path / "merged")

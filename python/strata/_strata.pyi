@@ -13,6 +13,10 @@ __all__ = [
     "DefinitionError",
     "DepSuggestion",
     "Input",
+    "MergedPackage",
+    "MergedRepo",
+    "ModuleDefaults",
+    "ModuleStream",
     "Outputs",
     "Owner",
     "PackageRef",
@@ -31,8 +35,10 @@ __all__ = [
     "get_compose",
     "latest_compose",
     "list_composes",
+    "merge_repositories",
     "module_stack",
     "parse_stack_spec",
+    "read_repo_modules",
     "repoclosure",
     "stack_modules",
     "stack_streams_to_reset",
@@ -281,6 +287,81 @@ class ComposeResult(_TypedData):
     @property
     def stack_repos(self) -> dict[str, str]:
         """arch -> the repository of the whole stack, for a stack compose."""
+
+# Published repositories: their modules, and merging several into one.
+
+@final
+class ModuleStream:
+    """One module stream (modulemd v2)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def nsvca(self) -> str: ...
+    @property
+    def artifacts(self) -> list[str]:
+        """name-epoch:version-release.arch of its RPMs."""
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    @property
+    def requires(self) -> list[dict[str, list[str]]]:
+        """Each dependency block's runtime requirements."""
+    def to_yaml(self) -> str:
+        """The stream as one modulemd document."""
+
+@final
+class ModuleDefaults:
+    @property
+    def module(self) -> str: ...
+    @property
+    def stream(self) -> Optional[str]: ...
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    def to_yaml(self) -> str: ...
+
+def read_repo_modules(location: str) -> list[Union[ModuleStream, ModuleDefaults]]:
+    """The module streams and defaults of a repository (path or URL), in
+    file order; other documents left out; empty when not modular. Raises
+    RepodataError."""
+
+@final
+class MergedPackage:
+    href: str
+    nevra: str
+    srpm_nevra: str
+    checksum: str
+    source: str
+    """The input it was taken from."""
+
+@final
+class MergedRepo:
+    path: str
+    packages: list[MergedPackage]
+    streams: list[ModuleStream]
+    modules_href: Optional[str]
+
+def merge_repositories(
+    inputs: Sequence[_PathLike],
+    dest: _PathLike,
+    *,
+    verify_payloads: bool = False,
+    cache_dir: Optional[_PathLike] = None,
+    timestamp: Optional[int] = None,
+) -> MergedRepo:
+    """Merges published repositories into a new one at `dest` (absent or
+    empty): each package and module stream once. Raises ComposeError."""
 
 def validate_definition(path: _PathLike) -> dict[str, Any]: ...
 def compose_module(

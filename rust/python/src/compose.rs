@@ -17,7 +17,7 @@ use strata_compose::{
 };
 use strata_registry::{ListFilter, State};
 
-fn compose_err(e: strata_compose::ComposeError) -> PyErr {
+pub(crate) fn compose_err(e: strata_compose::ComposeError) -> PyErr {
     use strata_compose::ComposeError as E;
     match e {
         E::Definition(d) => {

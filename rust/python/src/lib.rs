@@ -53,6 +53,7 @@ mod exceptions {
 
 mod compose;
 mod convert;
+mod modules;
 mod records;
 mod stack;
 use exceptions::{RepodataError, StrataError};
@@ -381,6 +382,12 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Input>()?;
     m.add_class::<records::Outputs>()?;
     m.add_class::<records::Owner>()?;
+    m.add_class::<modules::ModuleStream>()?;
+    m.add_class::<modules::ModuleDefaults>()?;
+    m.add_class::<modules::MergedRepo>()?;
+    m.add_class::<modules::MergedPackage>()?;
+    m.add_function(wrap_pyfunction!(modules::read_repo_modules, m)?)?;
+    m.add_function(wrap_pyfunction!(modules::merge_repositories, m)?)?;
     m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;
