@@ -111,9 +111,27 @@ def test_typed_results_and_records(strata_bin, tmp_path, repos):  # noqa: F811
     assert json.loads(res.to_json()) == res.to_dict()
     assert rec.id in repr(res) and rec.id in repr(rec)
 
+    # The stack as `strata tree` shows it, text and JSON.
+    tree = strata.stack_tree("apache:2.4", config=site.config)
+    assert isinstance(tree, strata.StackTree)
+    assert (tree.module, tree.compose_id, tree.state) == ("apache:2.4", rec.id, "finished")
+    for args, got in ((), tree.to_text()), (("--json",), tree.to_json() + "\n"):
+        cli = site.run("tree", "apache:2.4", *args, "--config", site.config, check_rc=0)
+        assert got == cli.stdout
+    assert tree == json.loads(cli.stdout) and tree["module"] == "apache:2.4"
+
+    # The definition, typed.
+    d = strata.validate_definition(apache(tmp_path, repos, name="again.yaml"))
+    assert isinstance(d, strata.ModuleDefinition)
+    assert (d.name, d.stream, d.requires) == ("apache", "2.4", {"platform": "f40"})
+    assert d.profiles == {"default": ["httpd", "mod_ssl"]} and d.api == ["httpd"]
+    assert set(d.packages) == set(GOOD) and d["name"] == "apache"
+    assert json.loads(d.to_json()) == d.to_dict() == d
+
     # Reading the registry gives the same record, typed.
     got = strata.get_compose(rec.id, config=site.config)
     assert isinstance(got, strata.ComposeRecord) and got.to_json() == rec.to_json()
+    assert got == rec and got == rec.to_dict() and got != res.record.summary()
     assert strata.latest_compose("apache", "2.4", config=site.config).to_json() == rec.to_json()
     summaries = strata.list_composes(config=site.config)
     assert all(isinstance(s, strata.ComposeSummary) for s in summaries)

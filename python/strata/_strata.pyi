@@ -16,6 +16,7 @@ __all__ = [
     "MergedPackage",
     "MergedRepo",
     "ModuleDefaults",
+    "ModuleDefinition",
     "ModuleStream",
     "Outputs",
     "Owner",
@@ -25,6 +26,7 @@ __all__ = [
     "RepodataError",
     "SolveError",
     "StackError",
+    "StackTree",
     "StrataError",
     "Suggestions",
     "Uninstallable",
@@ -153,6 +155,7 @@ class _TypedData:
     def keys(self) -> list[str]: ...
     def __iter__(self) -> Iterator[str]: ...
     def __len__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Input(_TypedData):
@@ -363,7 +366,61 @@ def merge_repositories(
     """Merges published repositories into a new one at `dest` (absent or
     empty): each package and module stream once. Raises ComposeError."""
 
-def validate_definition(path: _PathLike) -> dict[str, Any]: ...
+@final
+class ModuleDefinition(_TypedData):
+    """A strata-module definition, read and checked."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def license(self) -> list[str]: ...
+    @property
+    def arches(self) -> list[str]: ...
+    @property
+    def source(self) -> Any:
+        """Where its packages come from, as plain data."""
+    @property
+    def requires(self) -> dict[str, str]: ...
+    @property
+    def compose_pins(self) -> dict[str, str]: ...
+    @property
+    def packages(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def pins(self) -> dict[str, str]: ...
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    @property
+    def api(self) -> list[str]: ...
+    @property
+    def lifecycle(self) -> Optional[dict[str, Any]]: ...
+
+@final
+class StackTree(_TypedData):
+    """A module's stack, as `strata tree` shows it."""
+
+    @property
+    def module(self) -> str:
+        """name:stream"""
+    @property
+    def compose_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def pinned(self) -> bool: ...
+    @property
+    def note(self) -> Optional[str]: ...
+    @property
+    def requires(self) -> list[StackTree]: ...
+    def to_text(self) -> str:
+        """The tree as `strata tree` draws it."""
+
+def validate_definition(path: _PathLike) -> ModuleDefinition: ...
 def compose_module(
     definition: _PathLike,
     out: Optional[_PathLike] = None,
@@ -414,9 +471,9 @@ def stack_tree(
     compose_id: Optional[str] = None,
     registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
-) -> dict[str, Any]:
+) -> StackTree:
     """The stack of NAME:STREAM's last good compose (or `compose_id`, or
-    `spec` as a compose ID), as `strata tree --json` prints it."""
+    `spec` as a compose ID)."""
 
 # Stacks, as `dnf stack` reads them (modulemd text in, JSON-shaped dicts out).
 

@@ -2,9 +2,10 @@
 //! results and records out (`records.rs`; their `to_json()` is the
 //! document `strata … --json` prints).
 
-use crate::convert::to_py;
 use crate::exceptions::{ComposeError, DefinitionError, RegistryError};
-use crate::records::{ComposeRecord, ComposeResult as PyComposeResult, ComposeSummary};
+use crate::records::{
+    ComposeRecord, ComposeResult as PyComposeResult, ComposeSummary, ModuleDefinition, StackTree,
+};
 use crate::{repodata_err, solve_err};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
@@ -55,13 +56,13 @@ fn open_read_only(
     open_registry_read_only(registry.map(|r| r.as_os_str()), config).map_err(compose_err)
 }
 
-/// Reads and checks a `strata-module` definition; returns it as a dict.
+/// Reads and checks a `strata-module` definition.
 /// Raises DefinitionError (args: message, list of `file:line:col: key:
 /// problem`) when it is not valid.
 #[pyfunction]
-pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
+pub fn validate_definition(path: PathBuf) -> PyResult<ModuleDefinition> {
     let (def, _) = strata_compose::read_definition(&path).map_err(compose_err)?;
-    to_py(py, &def)
+    Ok(ModuleDefinition::new(def))
 }
 
 /// Composes one module. Returns a `ComposeResult`: `ok` is False when
@@ -372,19 +373,16 @@ pub fn latest_compose(
         .map(ComposeRecord::new))
 }
 
-/// The stack of a module as a dict (`strata tree --json`): `spec` is
-/// NAME:STREAM (its last good compose, or `compose_id`) or a compose ID.
-/// Each node: module, compose_id, state, requires (nodes), and a note when
-/// the stack used another compose of a module than a layer recorded.
+/// The stack of a module (`strata tree`): `spec` is NAME:STREAM (its last
+/// good compose, or `compose_id`) or a compose ID.
 #[pyfunction]
 #[pyo3(signature = (spec, *, compose_id=None, registry=None, config=None))]
-pub fn stack_tree<'py>(
-    py: Python<'py>,
+pub fn stack_tree(
     spec: &str,
     compose_id: Option<String>,
     registry: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<StackTree> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
     let id = match (compose_id, spec.split_once(':')) {
@@ -402,5 +400,5 @@ pub fn stack_tree<'py>(
         .map_err(registry_err)?
         .ok_or_else(|| RegistryError::new_err(format!("no compose `{id}` in the registry")))?;
     let tree = strata_compose::tree_of_record(&*reg, &rec).map_err(compose_err)?;
-    to_py(py, &tree)
+    Ok(StackTree::new(tree))
 }

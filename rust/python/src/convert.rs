@@ -95,6 +95,15 @@ macro_rules! typed_data_class {
             fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 Ok($crate::convert::AsDict::view(self, py)?.keys().as_any().try_iter()?.into_any())
             }
+            /// Equal to an object of its class with equal data, and to a
+            /// plain dict equal to `to_dict()` (what it was before).
+            fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+                let view = $crate::convert::AsDict::view(self, py)?;
+                match other.downcast::<$class>() {
+                    Ok(o) => view.eq($crate::convert::AsDict::view(o.get(), py)?),
+                    Err(_) => view.eq(other),
+                }
+            }
             fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
                 Ok($crate::convert::AsDict::view(self, py)?.len())
             }

@@ -382,6 +382,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Input>()?;
     m.add_class::<records::Outputs>()?;
     m.add_class::<records::Owner>()?;
+    m.add_class::<records::ModuleDefinition>()?;
+    m.add_class::<records::StackTree>()?;
     m.add_class::<modules::ModuleStream>()?;
     m.add_class::<modules::ModuleDefaults>()?;
     m.add_class::<modules::MergedRepo>()?;

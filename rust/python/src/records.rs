@@ -517,3 +517,183 @@ typed_data_class!(ComposeResult {
         )
     }
 });
+
+/// A `strata-module` definition as read and checked (`validate_definition`).
+#[pyclass(frozen, module = "strata")]
+pub(crate) struct ModuleDefinition {
+    inner: strata_model::ModuleDefinition,
+    view: GILOnceCell<Py<PyDict>>,
+}
+
+impl ModuleDefinition {
+    pub(crate) fn new(inner: strata_model::ModuleDefinition) -> Self {
+        ModuleDefinition {
+            inner,
+            view: GILOnceCell::new(),
+        }
+    }
+}
+
+impl AsDict for ModuleDefinition {
+    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner)
+    }
+    fn json(&self) -> PyResult<String> {
+        to_json(&self.inner)
+    }
+    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
+        &self.view
+    }
+}
+
+typed_data_class!(ModuleDefinition {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+    #[getter]
+    fn stream(&self) -> &str {
+        &self.inner.stream
+    }
+    #[getter]
+    fn summary(&self) -> &str {
+        &self.inner.summary
+    }
+    #[getter]
+    fn description(&self) -> &str {
+        &self.inner.description
+    }
+    #[getter]
+    fn license(&self) -> Vec<String> {
+        self.inner.license.clone()
+    }
+    /// The arches it is composed for; empty: the configuration's.
+    #[getter]
+    fn arches(&self) -> Vec<String> {
+        self.inner.arches.clone()
+    }
+    /// Where its packages come from, as plain data (`to_dict()["source"]`).
+    #[getter]
+    fn source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.source)
+    }
+    /// module → stream it requires (`platform` included).
+    #[getter]
+    fn requires(&self) -> BTreeMap<String, String> {
+        self.inner.requires.clone()
+    }
+    /// `name:stream` → the compose ID of a required module it is pinned to.
+    #[getter]
+    fn compose_pins(&self) -> BTreeMap<String, String> {
+        self.inner.compose_pins.clone()
+    }
+    /// package name → its entry (reason, …) as plain data.
+    #[getter]
+    fn packages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.packages)
+    }
+    /// package name → the EVR it is pinned to.
+    #[getter]
+    fn pins(&self) -> BTreeMap<String, String> {
+        self.inner.pins.clone()
+    }
+    #[getter]
+    fn profiles(&self) -> BTreeMap<String, Vec<String>> {
+        self.inner.profiles.clone()
+    }
+    #[getter]
+    fn api(&self) -> Vec<String> {
+        self.inner.api.clone()
+    }
+    /// Its lifecycle as plain data, if it gives one.
+    #[getter]
+    fn lifecycle<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .lifecycle
+            .as_ref()
+            .map(|l| to_py(py, l))
+            .transpose()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<strata.ModuleDefinition {}:{}>",
+            self.inner.name, self.inner.stream
+        )
+    }
+});
+
+/// A module's stack (`strata tree`): the module, its compose, and the
+/// stacks of the modules it requires.
+#[pyclass(frozen, module = "strata")]
+pub(crate) struct StackTree {
+    inner: strata_compose::TreeNode,
+    view: GILOnceCell<Py<PyDict>>,
+}
+
+impl StackTree {
+    pub(crate) fn new(inner: strata_compose::TreeNode) -> Self {
+        StackTree {
+            inner,
+            view: GILOnceCell::new(),
+        }
+    }
+}
+
+impl AsDict for StackTree {
+    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner)
+    }
+    fn json(&self) -> PyResult<String> {
+        to_json(&self.inner)
+    }
+    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
+        &self.view
+    }
+}
+
+typed_data_class!(StackTree {
+    /// `name:stream`.
+    #[getter]
+    fn module(&self) -> &str {
+        &self.inner.module
+    }
+    #[getter]
+    fn compose_id(&self) -> &str {
+        &self.inner.compose_id
+    }
+    /// `started`, `finished` or `failed`.
+    #[getter]
+    fn state(&self) -> &str {
+        &self.inner.state
+    }
+    /// Pinned rather than the last good compose (definitions only).
+    #[getter]
+    fn pinned(&self) -> bool {
+        self.inner.pinned
+    }
+    /// What this layer recorded, when the stack used another compose of
+    /// one of its modules.
+    #[getter]
+    fn note(&self) -> Option<&str> {
+        self.inner.note.as_deref()
+    }
+    #[getter]
+    fn requires(&self) -> Vec<StackTree> {
+        self.inner
+            .requires
+            .iter()
+            .cloned()
+            .map(StackTree::new)
+            .collect()
+    }
+    /// The tree drawn as `strata tree` draws it.
+    fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<strata.StackTree {} {}>",
+            self.inner.module, self.inner.compose_id
+        )
+    }
+});
