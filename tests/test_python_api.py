@@ -213,3 +213,15 @@ def test_stub_matches_the_module(strata, tmp_path):
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Success: no issues found" in r.stdout, r.stdout
+
+
+def test_format_table_is_the_clis(strata):
+    """`dnf stack`'s tables come from the core: laid out as the CLI lays
+    out `strata composes list`, free text escaped onto one line (a compose
+    ID from a hostile repository cannot forge a line)."""
+    rows = [["php:8.2", "php-8.2-20261125.n.0\nMISMATCH", "3", "[i]"], ["über:1", "x", "12", ""]]
+    assert strata.format_table(["Stack", "Compose ID", "Modules", ""], rows) == (
+        "Stack    Compose ID                      Modules\n"
+        "php:8.2  php-8.2-20261125.n.0\\nMISMATCH  3        [i]\n"
+        "über:1   x                               12\n")
+    assert strata.one_line("a\x1b[2J\u2028b") == "a\\u{1b}[2J\\u{2028}b"

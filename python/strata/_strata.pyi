@@ -34,11 +34,13 @@ __all__ = [
     "__version__",
     "check_stack",
     "compose_module",
+    "format_table",
     "get_compose",
     "latest_compose",
     "list_composes",
     "merge_repositories",
     "module_stack",
+    "one_line",
     "parse_stack_spec",
     "read_repo_modules",
     "repoclosure",
@@ -126,6 +128,14 @@ def repoclosure(
     suggest_from: Optional[Sequence[Repo]] = None,
     forcearch: Optional[str] = None,
 ) -> ClosureReport: ...
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table as `strata composes list` prints one: columns as wide as
+    their widest cell, two spaces apart, no trailing blanks; every cell
+    escaped onto one line first."""
+
+def one_line(text: str) -> str:
+    """`text` with control characters and line separators escaped."""
 
 class DefinitionError(StrataError):
     """args: (message, [\"file:line:col: key: problem\", ...])"""

@@ -341,6 +341,34 @@ fn repoclosure(
     Ok(ClosureReport { inner: report })
 }
 
+/// A table as `strata composes list` prints one (each column as wide as
+/// its widest cell, two spaces apart, no trailing blanks), every cell
+/// first put on one line (`one_line`): what `dnf stack` shows.
+#[pyfunction]
+fn format_table(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| strata_model::text::one_line(h).into_owned())
+        .collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| strata_model::text::one_line(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    strata_model::text::table(&header, &rows)
+}
+
+/// `text` with control characters and line separators escaped, so that
+/// free text from a repository or registry prints as one line.
+#[pyfunction]
+fn one_line(text: &str) -> String {
+    strata_model::text::one_line(text).into_owned()
+}
+
 #[pymodule]
 fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -364,6 +392,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DepSuggestion>()?;
     m.add_class::<Suggestions>()?;
     m.add_function(wrap_pyfunction!(repoclosure, m)?)?;
+    m.add_function(wrap_pyfunction!(format_table, m)?)?;
+    m.add_function(wrap_pyfunction!(one_line, m)?)?;
     m.add(
         "DefinitionError",
         m.py().get_type::<exceptions::DefinitionError>(),
