@@ -175,10 +175,28 @@ struct PackageRef {
     repo: String,
 }
 
+#[pymethods]
+impl PackageRef {
+    fn __repr__(&self) -> String {
+        format!("<PackageRef {} from {}>", self.package, self.repo)
+    }
+}
+
 #[pyclass(frozen, get_all, module = "strata")]
 struct DepSuggestion {
     dep: String,
     providers: Vec<Py<PackageRef>>,
+}
+
+#[pymethods]
+impl DepSuggestion {
+    fn __repr__(&self) -> String {
+        format!(
+            "<DepSuggestion {} ({} providers)>",
+            self.dep,
+            self.providers.len()
+        )
+    }
 }
 
 #[pyclass(frozen, get_all, module = "strata")]
@@ -186,6 +204,18 @@ struct Suggestions {
     deps: Vec<Py<DepSuggestion>>,
     additions: Vec<Py<PackageRef>>,
     unsatisfiable: Vec<String>,
+}
+
+#[pymethods]
+impl Suggestions {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Suggestions {} deps, {} additions, {} unsatisfiable>",
+            self.deps.len(),
+            self.additions.len(),
+            self.unsatisfiable.len()
+        )
+    }
 }
 
 /// The result of `repoclosure()`.

@@ -136,9 +136,10 @@ impl ModuleDefaults {
 /// cannot be read or parsed.
 #[pyfunction]
 pub(crate) fn read_repo_modules(py: Python<'_>, location: &str) -> PyResult<Vec<PyObject>> {
-    let docs = py
-        .allow_threads(|| strata_compose::read_repo_modules(location))
-        .map_err(|e| RepodataError::new_err(strata_compose::error_chain(&e)))?;
+    let docs = py.allow_threads(|| {
+        strata_compose::read_repo_modules(location)
+            .map_err(|e| RepodataError::new_err(strata_compose::error_chain(&e)))
+    })?;
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
         match doc {
@@ -220,9 +221,10 @@ pub(crate) fn merge_repositories(
         cache_dir,
         timestamp,
     };
-    let merged = py
-        .allow_threads(|| strata_compose::merge_repositories(&inputs, &dest, &options))
-        .map_err(crate::compose::compose_err)?;
+    let merged = py.allow_threads(|| {
+        strata_compose::merge_repositories(&inputs, &dest, &options)
+            .map_err(crate::compose::compose_err)
+    })?;
     Ok(MergedRepo {
         path: merged.path.to_string_lossy().into_owned(),
         packages: merged
