@@ -34,15 +34,19 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> PyResult<Strin
 }
 
 /// What a typed object is as plain data: the dict its mapping view reads
-/// and `to_dict()` returns.
+/// and `to_dict()` returns, the document `to_json()` writes.
 pub(crate) trait AsDict {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
-    /// The same as a JSON document, as `strata … --json` prints it.
-    fn json(&self) -> PyResult<String>;
+    fn document(&self) -> impl serde::Serialize + '_;
     /// Where the mapping view keeps the dict once built: a record of 70,000
     /// packages is converted once, not once per subscript.
     fn view_cell(&self) -> &GILOnceCell<Py<PyDict>>;
 
+    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.document())
+    }
+    fn json(&self) -> PyResult<String> {
+        to_json(&self.document())
+    }
     fn view<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyDict>> {
         let cached = self.view_cell().get_or_try_init(py, || {
             Ok::<_, PyErr>(self.dict(py)?.downcast_into::<PyDict>()?.unbind())
@@ -57,8 +61,38 @@ pub(crate) trait AsDict {
 /// shapes of `to_dict()`, so that code written against the old dicts
 /// keeps working. Mapping access returns the cached plain data: do not
 /// mutate what it returns.
+///
+/// `typed_data_class!(/// doc  Class(RustType) { methods })` makes the
+/// frozen class around a `RustType` (`Class::new`), whose document is the
+/// Rust value; `, document = method` names a method giving another one.
 macro_rules! typed_data_class {
-    ($class:ident { $($body:tt)* }) => {
+    ($(#[$meta:meta])* $class:ident($inner:ty) $(, document = $doc:ident)? { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[pyclass(frozen, module = "strata")]
+        pub(crate) struct $class {
+            inner: $inner,
+            view: pyo3::sync::GILOnceCell<Py<pyo3::types::PyDict>>,
+        }
+
+        impl $class {
+            pub(crate) fn new(inner: $inner) -> Self {
+                $class {
+                    inner,
+                    view: pyo3::sync::GILOnceCell::new(),
+                }
+            }
+        }
+
+        impl $crate::convert::AsDict for $class {
+            fn document(&self) -> impl serde::Serialize + '_ {
+                let this = self;
+                $crate::convert::typed_data_class!(@document this $($doc)?)
+            }
+            fn view_cell(&self) -> &pyo3::sync::GILOnceCell<Py<pyo3::types::PyDict>> {
+                &self.view
+            }
+        }
+
         #[pymethods]
         impl $class {
             $($body)*
@@ -109,5 +143,7 @@ macro_rules! typed_data_class {
             }
         }
     };
+    (@document $this:ident) => { &$this.inner };
+    (@document $this:ident $doc:ident) => { $this.$doc() };
 }
 pub(crate) use typed_data_class;

@@ -3,11 +3,9 @@
 //! and the mapping view of the dicts the bindings used to return (see
 //! `convert::typed_data_class`).
 
-use crate::convert::{to_json, to_py, typed_data_class, AsDict};
+use crate::convert::{to_py, typed_data_class};
 use crate::ClosureReport;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
-use pyo3::types::PyDict;
 use std::collections::BTreeMap;
 use std::path::Path;
 use strata_compose::GateReport;
@@ -16,35 +14,9 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// One thing a compose read, pinned to the exact content it read.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct Input {
-    inner: strata_registry::Input,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl Input {
-    fn new(inner: strata_registry::Input) -> Self {
-        Input {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for Input {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(Input {
+typed_data_class!(
+    /// One thing a compose read, pinned to the exact content it read.
+    Input(strata_registry::Input) {
     /// `source_repo`, `koji_repo`, `compose`, `stack_compose` or `platform`.
     #[getter]
     fn kind(&self) -> &'static str {
@@ -75,35 +47,9 @@ typed_data_class!(Input {
     }
 });
 
-/// Where a finished compose was published.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct Outputs {
-    inner: strata_registry::Outputs,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl Outputs {
-    fn new(inner: strata_registry::Outputs) -> Self {
-        Outputs {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for Outputs {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(Outputs {
+typed_data_class!(
+    /// Where a finished compose was published.
+    Outputs(strata_registry::Outputs) {
     /// The compose directory.
     #[getter]
     fn path(&self) -> String {
@@ -132,26 +78,9 @@ typed_data_class!(Outputs {
     }
 });
 
-/// The process that ran a compose.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct Owner {
-    inner: strata_registry::Owner,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl AsDict for Owner {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(Owner {
+typed_data_class!(
+    /// The process that ran a compose.
+    Owner(strata_registry::Owner) {
     /// The host name (`uname -n`).
     #[getter]
     fn host(&self) -> &str {
@@ -181,46 +110,14 @@ typed_data_class!(Owner {
 });
 
 fn owner(o: &Option<strata_registry::Owner>) -> Option<Owner> {
-    o.clone().map(|inner| Owner {
-        inner,
-        view: GILOnceCell::new(),
-    })
-}
-
-/// Everything the registry knows about one compose (`strata composes show
-/// --json`).
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct ComposeRecord {
-    inner: strata_registry::ComposeRecord,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl ComposeRecord {
-    pub(crate) fn new(inner: strata_registry::ComposeRecord) -> Self {
-        ComposeRecord {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for ComposeRecord {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
+    o.clone().map(Owner::new)
 }
 
 /// The attributes records and summaries share, with the same names and
 /// meanings (`strata_registry::ComposeSummary`'s fields are
 /// `ComposeRecord`'s).
 macro_rules! record_class {
-    ($class:ident { $($extra:tt)* }) => { typed_data_class!($class {
+    ($(#[$meta:meta])* $class:ident($inner:ty) { $($extra:tt)* }) => { typed_data_class!($(#[$meta])* $class($inner) {
         /// The compose ID, e.g. `apache-2.4-20261125.n.0`.
         #[getter]
         fn id(&self) -> &str {
@@ -308,7 +205,10 @@ macro_rules! record_class {
     }); };
 }
 
-record_class!(ComposeRecord {
+record_class!(
+    /// Everything the registry knows about one compose (`strata composes show
+    /// --json`).
+    ComposeRecord(strata_registry::ComposeRecord) {
     /// What it read, each pinned to the exact content.
     #[getter]
     fn inputs(&self) -> Vec<Input> {
@@ -353,37 +253,11 @@ record_class!(ComposeRecord {
     }
 });
 
-/// What listings show of a compose (`strata composes list --json`): a
-/// record without its inputs, package lists, report, timings and
-/// modulemd, with `package_counts`.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct ComposeSummary {
-    inner: strata_registry::ComposeSummary,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl ComposeSummary {
-    pub(crate) fn new(inner: strata_registry::ComposeSummary) -> Self {
-        ComposeSummary {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for ComposeSummary {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-record_class!(ComposeSummary {
+record_class!(
+    /// What listings show of a compose (`strata composes list --json`): a
+    /// record without its inputs, package lists, report, timings and
+    /// modulemd, with `package_counts`.
+    ComposeSummary(strata_registry::ComposeSummary) {
     /// arch → how many packages it has (or chose before failing).
     #[getter]
     fn package_counts(&self) -> BTreeMap<String, usize> {
@@ -398,22 +272,7 @@ record_class!(ComposeSummary {
     }
 });
 
-/// What `compose_module` returns: the record, the repoclosure gate's
-/// reports, and the gate's report as users see it.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct ComposeResult {
-    inner: strata_compose::ComposeResult,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
 impl ComposeResult {
-    pub(crate) fn new(inner: strata_compose::ComposeResult) -> Self {
-        ComposeResult {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-
     /// The document `to_dict()`/`to_json()` give, the dict `compose_module`
     /// returned before results were typed: `reports` holds the arches'
     /// reports only when the gate failed, `report_texts` the failed arches.
@@ -438,19 +297,10 @@ impl ComposeResult {
     }
 }
 
-impl AsDict for ComposeResult {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.document())
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.document())
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(ComposeResult {
+typed_data_class!(
+    /// What `compose_module` returns: the record, the repoclosure gate's
+    /// reports, and the gate's report as users see it.
+    ComposeResult(strata_compose::ComposeResult), document = document {
     /// True when published (the record is `finished`); False when the
     /// repoclosure gate failed (the record is `failed`, nothing published).
     #[getter]
@@ -518,35 +368,9 @@ typed_data_class!(ComposeResult {
     }
 });
 
-/// A `strata-module` definition as read and checked (`validate_definition`).
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct ModuleDefinition {
-    inner: strata_model::ModuleDefinition,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl ModuleDefinition {
-    pub(crate) fn new(inner: strata_model::ModuleDefinition) -> Self {
-        ModuleDefinition {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for ModuleDefinition {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(ModuleDefinition {
+typed_data_class!(
+    /// A `strata-module` definition as read and checked (`validate_definition`).
+    ModuleDefinition(strata_model::ModuleDefinition) {
     #[getter]
     fn name(&self) -> &str {
         &self.inner.name
@@ -622,36 +446,10 @@ typed_data_class!(ModuleDefinition {
     }
 });
 
-/// A module's stack (`strata tree`): the module, its compose, and the
-/// stacks of the modules it requires.
-#[pyclass(frozen, module = "strata")]
-pub(crate) struct StackTree {
-    inner: strata_compose::TreeNode,
-    view: GILOnceCell<Py<PyDict>>,
-}
-
-impl StackTree {
-    pub(crate) fn new(inner: strata_compose::TreeNode) -> Self {
-        StackTree {
-            inner,
-            view: GILOnceCell::new(),
-        }
-    }
-}
-
-impl AsDict for StackTree {
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    fn json(&self) -> PyResult<String> {
-        to_json(&self.inner)
-    }
-    fn view_cell(&self) -> &GILOnceCell<Py<PyDict>> {
-        &self.view
-    }
-}
-
-typed_data_class!(StackTree {
+typed_data_class!(
+    /// A module's stack (`strata tree`): the module, its compose, and the
+    /// stacks of the modules it requires.
+    StackTree(strata_compose::TreeNode) {
     /// `name:stream`.
     #[getter]
     fn module(&self) -> &str {
