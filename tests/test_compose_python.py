@@ -185,6 +185,7 @@ def test_repository_modules_and_merge(strata_bin, tmp_path, repos):  # noqa: F81
     assert sorted(streams[0].artifacts) == a.packages["x86_64"]
     assert streams[0].profiles == {"default": ["httpd", "mod_ssl"]}
     assert streams[0].requires == [{"platform": ["f40"]}]
+    assert streams[0].xmd["strata"]["compose_id"] == a.id
     # The document the core writes is the one the record keeps.
     assert streams[0].to_yaml().replace("...\n", "") == a.modulemd["x86_64"].replace("...\n", "")
     assert strata.read_repo_modules(str(repos["platform"])) == []

@@ -331,6 +331,9 @@ class ModuleStream:
     @property
     def requires(self) -> list[dict[str, list[str]]]:
         """Each dependency block's runtime requirements."""
+    @property
+    def xmd(self) -> dict[str, Any]:
+        """Its xmd as plain data (xmd["strata"]["compose_id"] for a Strata compose)."""
     def to_yaml(self) -> str:
         """The stream as one modulemd document."""
 

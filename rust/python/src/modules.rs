@@ -72,6 +72,12 @@ impl ModuleStream {
             .map(|d| d.requires.clone())
             .collect()
     }
+    /// Its `xmd` as plain data (`xmd["strata"]["compose_id"]` for a
+    /// Strata compose).
+    #[getter]
+    fn xmd<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::convert::to_py(py, &self.inner.xmd)
+    }
     /// The stream as one modulemd document (`---` … `...`), as Strata
     /// writes it into repositories.
     fn to_yaml(&self) -> PyResult<String> {
