@@ -357,7 +357,7 @@ class StrataPhase(PhaseBase):
             rel, repo = self._place(variant, arch, chosen)
             self.results[variant.uid][arch]["repository"] = rel
             self.results[variant.uid][arch]["rpms"] = sorted(
-                os.path.join(rel, p["href"]) for p in repo["packages"])
+                os.path.join(rel, p.href) for p in repo.packages)
             merged.append((variant, arch, rel, repo))
         self._write_modules_metadata(merged)
         self._write_rpms_metadata(merged)
@@ -476,11 +476,11 @@ class StrataPhase(PhaseBase):
         for variant, arch, rel, repo in merged:
             # An earlier run's streams for the variant are this phase's.
             mods.modules.get(variant.uid, {}).pop(arch, None)
-            for d in repo["streams"] if repo["modules_href"] else []:
-                uid = "%s:%s:%s:%s" % (d["name"], d["stream"], d["version"], d["context"])
-                cid = ((d.get("xmd") or {}).get("strata") or {}).get("compose_id") or "DUMMY"
-                mods.add(variant.uid, arch, uid, cid, os.path.join(rel, repo["modules_href"]),
-                         "binary", sorted(d.get("artifacts") or []))
+            for d in repo.streams if repo.modules_href else []:
+                uid = "%s:%s:%s:%s" % (d.name, d.stream, d.version, d.context)
+                cid = ((d.xmd or {}).get("strata") or {}).get("compose_id") or "DUMMY"
+                mods.add(variant.uid, arch, uid, cid, os.path.join(rel, repo.modules_href),
+                         "binary", sorted(d.artifacts))
         mods.dump(path)
 
     def _write_rpms_metadata(self, merged):
@@ -498,10 +498,10 @@ class StrataPhase(PhaseBase):
             if arch in mine:
                 # Only this phase's RPMs can be there (gathered ones are refused).
                 del mine[arch]
-            for p in repo["packages"]:
-                category = "source" if p["nevra"].endswith(".src") else "binary"
-                manifest.add(variant.uid, arch, p["nevra"], os.path.join(rel, p["href"]), None,
-                             category, p["srpm_nevra"])
+            for p in repo.packages:
+                category = "source" if p.nevra.endswith(".src") else "binary"
+                manifest.add(variant.uid, arch, p.nevra, os.path.join(rel, p.href), None,
+                             category, p.srpm_nevra)
         tmp = path + ".strata-tmp"
         manifest.dump(tmp)
         os.rename(tmp, path)

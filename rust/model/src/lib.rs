@@ -8,6 +8,7 @@ pub mod dep;
 pub mod evr;
 pub mod nevra;
 pub mod rules;
+pub mod text;
 pub mod url;
 
 pub use definition::{DefinitionError, ModuleDefinition, Problem, Source};
