@@ -31,15 +31,15 @@ fn open_writable(
     Ok(open_registry(args.registry.as_deref(), config)?)
 }
 
-pub use strata_model::text::one_line;
+pub use strata_model::one_line;
 
-/// Writes [`strata_model::text::table`].
+/// Writes [`strata_model::table`].
 pub fn write_table(
     out: &mut impl Write,
     header: &[&str],
     rows: &[Vec<String>],
 ) -> std::io::Result<()> {
-    out.write_all(strata_model::text::table(header, rows).as_bytes())
+    out.write_all(strata_model::table(header, rows).as_bytes())
 }
 
 pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {

@@ -378,25 +378,25 @@ fn repoclosure(
 fn format_table(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
     let header: Vec<String> = header
         .iter()
-        .map(|h| strata_model::text::one_line(h).into_owned())
+        .map(|h| strata_model::one_line(h).into_owned())
         .collect();
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             r.iter()
-                .map(|c| strata_model::text::one_line(c).into_owned())
+                .map(|c| strata_model::one_line(c).into_owned())
                 .collect()
         })
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    strata_model::text::table(&header, &rows)
+    strata_model::table(&header, &rows)
 }
 
 /// `text` with control characters and line separators escaped, so that
 /// free text from a repository or registry prints as one line.
 #[pyfunction]
 fn one_line(text: &str) -> String {
-    strata_model::text::one_line(text).into_owned()
+    strata_model::one_line(text).into_owned()
 }
 
 #[pymodule]
