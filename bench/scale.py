@@ -120,14 +120,18 @@ def parse_dataset() -> list[dict]:
 
 def alternatives(req: str) -> list[list[str]]:
     """A requirement as groups of names, one of each group needed: a plain
-    name is one group of one; `(a or b)` one group of two; anything else
-    rich, each name its own group."""
+    name is one group of one; `(a or b)` one group of the alternatives
+    without a version (a version the world does not check); any other rich
+    dependency, each name its own group. A group left empty cannot be met
+    here, and its package is left out."""
     if not req.startswith("("):
         return [[req]]
-    words = [w for w in re.split(r"[()\s]+", req) if w and w not in RICH_KEYWORDS
-             and not re.match(r"^[<>=]+$|^[0-9]", w)]
-    if " or " in req and not any(f" {k} " in req for k in RICH_KEYWORDS - {"or"}):
-        return [words]
+    inner = req[1:-1] if req.endswith(")") else req[1:]
+    if " or " in inner and not any(f" {k} " in inner for k in RICH_KEYWORDS - {"or"}) and "(" not in inner:
+        return [[a.strip() for a in inner.split(" or ") if re.fullmatch(r"[^\s<>=]+", a.strip())]]
+    words = [w for w in re.split(r"[()\s]+", req) if w and w not in RICH_KEYWORDS]
+    if any(re.match(r"^[<>=]+$", w) for w in words):
+        return [[]]
     return [[w] for w in words]
 
 

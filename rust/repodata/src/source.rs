@@ -475,6 +475,33 @@ fn typed(e: &io::Error) -> bool {
         .is_some_and(|i| i.is::<StreamFailure>() || i.is::<http::HttpError>())
 }
 
+/// Reads the metadata file `href` whole, as stored (not decompressed), and
+/// checks its checksum and size against `expected`: a file still as
+/// repomd.xml describes it.
+pub(crate) fn verify_stored(location: &Location, href: &str, expected: &Expected) -> Result<()> {
+    let path = location.display(href);
+    if ChecksumTrust::of(&expected.checksum_type) == ChecksumTrust::Refused {
+        return Err(RepodataError::WeakChecksum {
+            path,
+            kind: expected.checksum_type.clone(),
+        });
+    }
+    let hasher =
+        Hasher::new(&expected.checksum_type).ok_or_else(|| RepodataError::ChecksumType {
+            path: path.clone(),
+            kind: expected.checksum_type.clone(),
+        })?;
+    let (raw_max, raw_limit, _, _) = expected.limits(&path)?;
+    Verifying {
+        inner: location.open(href)?,
+        hasher: Some(hasher),
+        bytes: 0,
+        limit: raw_max,
+        over: raw_limit,
+    }
+    .finish(&path, expected)
+}
+
 /// Opens a metadata file, verifies it, decompresses it, and hands the
 /// decompressed stream to `parse`. Integrity problems take precedence:
 /// when parsing fails, the raw file is still checked, so a corrupted
