@@ -195,7 +195,10 @@ pub(crate) fn publish(
     })?;
     for (file, text) in [
         ("composeinfo.json", productmd::composeinfo_json(&info)),
-        ("rpms.json", productmd::rpms_json(&info, &published.rpms)),
+        (
+            "rpms.json",
+            productmd::rpms_json_with_layers(&info, &published.rpms, &layer_refs(req)),
+        ),
         (
             "modules.json",
             productmd::modules_json(&info, &published.modules),
@@ -539,4 +542,21 @@ fn served_url(base: &str, out: &Path, repo: &Path) -> Option<String> {
         segments.push("");
     }
     Some(url.into())
+}
+
+/// The stack's layers as `rpms.json` names them.
+fn layer_refs(req: &PublishRequest<'_>) -> Vec<productmd::LayerRef> {
+    req.layers
+        .iter()
+        .map(|l| productmd::LayerRef {
+            module: l.nsv(),
+            compose_id: l.record.id.clone(),
+            path: l
+                .record
+                .outputs
+                .as_ref()
+                .map(|o| o.path.display().to_string())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
