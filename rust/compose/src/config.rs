@@ -600,6 +600,42 @@ mod test {
     }
 
     #[test]
+    fn stack_repo_is_a_repo_file_unless_merged_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::read(&path)
+        };
+        assert_eq!(read("").unwrap().compose.stack_repo, StackRepo::RepoFile);
+        let c = read(
+            "[compose]\nstack_repo = \"merged\"\n\
+             repo_base_url = \"https://composes.example.org/strata\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.compose.stack_repo, StackRepo::Merged);
+        assert_eq!(
+            c.compose.repo_base_url.as_deref(),
+            Some("https://composes.example.org/strata")
+        );
+        for (text, want) in [
+            ("[compose]\nstack_repo = \"whole\"\n", "unknown variant `whole`"),
+            (
+                "[compose]\nrepo_base_url = \"composes/strata\"\n",
+                "[compose] repo_base_url `composes/strata` is not a base URL",
+            ),
+            (
+                "[compose]\nrepo_base_url = \"https://u:secret@h/x?y=1\"\n",
+                "is not a base URL",
+            ),
+        ] {
+            let e = read(text).unwrap_err().to_string();
+            assert!(e.contains("strata.toml") && e.contains(want), "{text}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("strata.toml");
