@@ -311,6 +311,26 @@ def du(path: Path) -> int:
     return int(r.stdout.split()[0])
 
 
+def check(mods: list[dict], depth: list[int], runs: list) -> None:
+    """What every compose must have made: its own packages, and for a
+    stack its layers, in rpms.json; with a `.repo` file, one section for
+    each module of the stack."""
+    for m, d, (_, rec) in zip(mods, depth, runs):
+        if len(rec["packages"]["x86_64"]) != len(m["packages"]):
+            raise fail(f"{rec['id']} published {len(rec['packages']['x86_64'])} packages,"
+                       f" not the {len(m['packages'])} of its manifest")
+        out = Path(rec["outputs"]["path"]) / "compose"
+        repo_file = out / f"{m['name'].capitalize()}Stack.repo"
+        if d > 1 and repo_file.is_file():
+            sections = sum(1 for line in repo_file.read_text().splitlines() if line.startswith("["))
+            if sections != d:
+                raise fail(f"{repo_file} has {sections} sections, not one for each of the {d} modules of the stack")
+            payload = json.loads((out / "metadata" / "rpms.json").read_text())["payload"]
+            if len(payload.get("layers", ())) != d - 1 or sorted(payload["rpms"]) != [m["name"].capitalize()]:
+                raise fail(f"{out}/metadata/rpms.json does not list only {rec['id']}'s packages and its"
+                           f" {d - 1} layers")
+
+
 def bench(args, work: Path, world: dict, n: int) -> tuple:
     mods = split(world, n)
     here = work / f"m{n}"
@@ -334,6 +354,7 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
         rec = bk.compose_record(r, f"compose {m['name']}")
         runs.append((r, rec))
     total = time.perf_counter() - t
+    check(mods, depth, runs)
     secs = [r.seconds for r, _ in runs]
     med = statistics.median(secs)
     top = max(range(len(mods)), key=lambda k: (depth[k], secs[k]))

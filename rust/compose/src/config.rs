@@ -619,7 +619,10 @@ mod test {
             Some("https://composes.example.org/strata")
         );
         for (text, want) in [
-            ("[compose]\nstack_repo = \"whole\"\n", "unknown variant `whole`"),
+            (
+                "[compose]\nstack_repo = \"whole\"\n",
+                "unknown variant `whole`",
+            ),
             (
                 "[compose]\nrepo_base_url = \"composes/strata\"\n",
                 "[compose] repo_base_url `composes/strata` is not a base URL",

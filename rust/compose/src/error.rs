@@ -151,8 +151,9 @@ pub enum ComposeError {
         layer: String,
         compose_id: String,
         arch: String,
+        // Boxed: the error stays small on every path that returns one.
         #[source]
-        source: strata_repodata::RepodataError,
+        source: Box<strata_repodata::RepodataError>,
     },
     /// `[compose] repo_base_url` serves `out`; a layer published elsewhere
     /// has no URL under it.

@@ -345,7 +345,7 @@ fn check_layer(def: &ModuleDefinition, layer: &Layer, arch: &str, location: &str
         layer: layer.nsv(),
         compose_id: layer.record.id.clone(),
         arch: arch.to_string(),
-        source,
+        source: Box::new(source),
     };
     let repomd = strata_repodata::verify_repository(location).map_err(damaged)?;
     if repomd.get("modules").is_none() {

@@ -7,10 +7,13 @@
 //!
 //! Per arch: the module's packages are linked from the sources and its
 //! repodata written from the sources' metadata records, with its
-//! `modules.yaml`; a stack's whole-stack repository is the module merged
-//! with every compose below it (merge.rs). Then the productmd metadata of
-//! the compose, `STATUS` STARTED, and the `STATUS` FINISHED that replaces
-//! it once recorded.
+//! `modules.yaml`. A stack gets a `.repo` file naming each module's own
+//! published repository, so its cost follows the module, not the stack;
+//! only with `[compose] stack_repo = "merged"` also a whole-stack
+//! repository, the module merged with every compose below it (merge.rs).
+//! Then the productmd metadata of the compose (its own packages; a stack's
+//! layers named), `STATUS` STARTED, and the `STATUS` FINISHED that
+//! replaces it once recorded.
 
 use crate::config::StackRepo;
 use crate::error::{io, ComposeError, Result};
