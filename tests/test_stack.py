@@ -87,6 +87,25 @@ def with_repo_file(work: Path, record: dict) -> Path:
 STACK_RPMS = {"php", "php-cli", "php-common", "httpd", "httpd-tools", "libfoo", "libbar", "glibc"}
 
 
+def dnf_stack_installs(enabled: dict, root: Path, work: Path, b: dict, a: dict, p: dict) -> None:
+    """`dnf stack info`, then `dnf stack install php:8.2`, through the
+    enabled repositories: every compose of the stack shown, no mismatch,
+    the whole stack installed and recorded."""
+    import dnfkit
+    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for cid in (b["id"], a["id"], p["id"]):
+        assert cid in r.stdout, r.stdout
+    assert "MISMATCH" not in r.stdout
+    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ck.rpm_qa(root, work) == STACK_RPMS
+    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
+    assert rec["compose_id"] == p["id"]
+    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
+        ("base-runtime", b["id"]), ("apache", a["id"])]
+
+
 def base(tmp_path, repos, packages=("libfoo", "libbar"), stream="f40", file="base.yaml"):
     return ck.write_definition(tmp_path / "defs" / file, ck.definition(
         name="base-runtime", stream=stream, packages=packages, repos=[repos["base"]],
@@ -296,20 +315,7 @@ def test_dnf_stack_installs_a_real_stack_compose_and_refuses_a_mismatch(site, tm
     enabled = {"stack": stack_repo, "platform": repos["platform"]}
     root, work = tmp_path / "root", tmp_path / "dnf"
 
-    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    for cid in (b["id"], a["id"], p["id"]):
-        assert cid in r.stdout, r.stdout
-    assert "MISMATCH" not in r.stdout
-
-    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ck.rpm_qa(root, work) == {"php", "php-cli", "php-common", "httpd", "httpd-tools",
-                                    "libfoo", "libbar", "glibc"}
-    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
-    assert rec["compose_id"] == p["id"]
-    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
-        ("base-runtime", b["id"]), ("apache", a["id"])]
+    dnf_stack_installs(enabled, root, work, b, a, p)
     r = dnfkit.dnf(enabled, root, work, ["module", "list", "--enabled"])
     assert {"php", "apache", "base-runtime"} <= {
         line.split()[0] for line in r.stdout.splitlines() if line.split()}, r.stdout
@@ -435,23 +441,10 @@ def test_a_stack_is_a_repo_file_of_its_modules_repositories_and_installs_the_sam
 
 
 def test_dnf_stack_works_from_the_repo_file(site, tmp_path, repos):
-    import dnfkit
     b, a, p = (site.compose_json(d(tmp_path, repos)) for d in (base, apache, php))
     work, root = tmp_path / "dnf", tmp_path / "root"
     with_repo_file(work, p)
-    enabled = {"platform": repos["platform"]}
-    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    for cid in (b["id"], a["id"], p["id"]):
-        assert cid in r.stdout, r.stdout
-    assert "MISMATCH" not in r.stdout
-    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ck.rpm_qa(root, work) == STACK_RPMS
-    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
-    assert rec["compose_id"] == p["id"]
-    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
-        ("base-runtime", b["id"]), ("apache", a["id"])]
+    dnf_stack_installs({"platform": repos["platform"]}, root, work, b, a, p)
 
 
 def test_a_damaged_or_removed_layer_fails_the_stack_compose_naming_it(site, tmp_path, repos):
