@@ -484,6 +484,9 @@ pub(crate) fn verify_stored(location: &Location, href: &str, expected: &Expected
     raw.finish(&path, expected)
 }
 
+/// A metadata file read through a check of its checksum and size.
+type VerifyingFile = Verifying<Box<dyn Read + Send>>;
+
 /// Opens a metadata file to read through a check of its checksum and size
 /// against `expected` (refused when its checksum kind is); with the limit
 /// its decompressed content must keep to.
@@ -491,7 +494,7 @@ fn open_verifying(
     location: &Location,
     href: &str,
     expected: &Expected,
-) -> Result<(Verifying<Box<dyn Read + Send>>, (u64, Limit))> {
+) -> Result<(VerifyingFile, (u64, Limit))> {
     let path = location.display(href);
     match ChecksumTrust::of(&expected.checksum_type) {
         ChecksumTrust::Refused => {
