@@ -82,6 +82,9 @@ class Site:
         self.srcs = srcs
         ck.write_config(self.cfg / "strata.toml", {"f40": [srcs["platform"]]},
                         registry=root / "registry.sqlite", out=root / "strata-composes")
+        # The phase places a stack's whole-stack repository: ask Strata for it.
+        toml = self.cfg / "strata.toml"
+        toml.write_text(toml.read_text().replace("[compose]\n", '[compose]\nstack_repo = "merged"\n', 1))
         self.define("base.yaml", "base-runtime", "f40", ["libfoo"], "base", {"platform": "f40"})
         self.define("apache.yaml", "apache", "2.4", ["httpd", "httpd-tools"], "apache",
                     {"platform": "f40", "base-runtime": "f40"})

@@ -1,11 +1,14 @@
 """Stacks end to end: php:8.2 requires apache:2.4, which requires
 base-runtime:f40, each composed from its own source with real RPMs; the
-stack's gate, records, tree, whole-stack repository (installed by real dnf)
-and the failure/fallback story of the design."""
+stack's gate, records, tree, `.repo` file and (`stack_repo = "merged"`)
+whole-stack repository, both installed by real dnf, and the
+failure/fallback story of the design."""
 
 from __future__ import annotations
 
+import configparser
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -64,6 +67,45 @@ def site(strata_bin, tmp_path, repos):
     return ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
 
 
+def merged(site):
+    """The site with `[compose] stack_repo = "merged"`: a stack compose also
+    publishes one repository of the whole stack."""
+    text = site.config.read_text()
+    site.config.write_text(text.replace("[compose]\n", '[compose]\nstack_repo = "merged"\n', 1))
+    return site
+
+
+def with_repo_file(work: Path, record: dict) -> Path:
+    """Puts a stack compose's `.repo` file where ck.dnf_install's dnf.conf
+    looks for repositories (its reposdir); returns the file."""
+    repo_file = Path(record["outputs"]["path"]) / "compose" / "PhpStack.repo"
+    (work / "reposd").mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo_file, work / "reposd" / repo_file.name)
+    return repo_file
+
+
+STACK_RPMS = {"php", "php-cli", "php-common", "httpd", "httpd-tools", "libfoo", "libbar", "glibc"}
+
+
+def dnf_stack_installs(enabled: dict, root: Path, work: Path, b: dict, a: dict, p: dict) -> None:
+    """`dnf stack info`, then `dnf stack install php:8.2`, through the
+    enabled repositories: every compose of the stack shown, no mismatch,
+    the whole stack installed and recorded."""
+    import dnfkit
+    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for cid in (b["id"], a["id"], p["id"]):
+        assert cid in r.stdout, r.stdout
+    assert "MISMATCH" not in r.stdout
+    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ck.rpm_qa(root, work) == STACK_RPMS
+    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
+    assert rec["compose_id"] == p["id"]
+    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
+        ("base-runtime", b["id"]), ("apache", a["id"])]
+
+
 def base(tmp_path, repos, packages=("libfoo", "libbar"), stream="f40", file="base.yaml"):
     return ck.write_definition(tmp_path / "defs" / file, ck.definition(
         name="base-runtime", stream=stream, packages=packages, repos=[repos["base"]],
@@ -96,6 +138,7 @@ def tree(site, *args) -> dict:
 
 
 def test_stack_compose_records_the_tree_and_its_repo_installs_the_stack(site, tmp_path, repos):
+    merged(site)
     b = site.compose_json(base(tmp_path, repos))
     a = site.compose_json(apache(tmp_path, repos))
     p = site.compose_json(php(tmp_path, repos))
@@ -264,6 +307,7 @@ def test_dnf_stack_installs_a_real_stack_compose_and_refuses_a_mismatch(site, tm
     """The plugin against Strata's own composes (tests/test_dnf_stack.py
     covers it in depth on hand-made repos)."""
     import dnfkit
+    merged(site)
     b = site.compose_json(base(tmp_path, repos))
     a = site.compose_json(apache(tmp_path, repos))
     p = site.compose_json(php(tmp_path, repos))
@@ -271,20 +315,7 @@ def test_dnf_stack_installs_a_real_stack_compose_and_refuses_a_mismatch(site, tm
     enabled = {"stack": stack_repo, "platform": repos["platform"]}
     root, work = tmp_path / "root", tmp_path / "dnf"
 
-    r = dnfkit.dnf(enabled, root, work, ["stack", "info", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    for cid in (b["id"], a["id"], p["id"]):
-        assert cid in r.stdout, r.stdout
-    assert "MISMATCH" not in r.stdout
-
-    r = dnfkit.dnf(enabled, root, work, ["stack", "install", "php:8.2"])
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ck.rpm_qa(root, work) == {"php", "php-cli", "php-common", "httpd", "httpd-tools",
-                                    "libfoo", "libbar", "glibc"}
-    rec = json.loads(dnfkit.record_path(root, "php:8.2").read_text())
-    assert rec["compose_id"] == p["id"]
-    assert [(layer["name"], layer["compose_id"]) for layer in rec["stack"]["layers"]] == [
-        ("base-runtime", b["id"]), ("apache", a["id"])]
+    dnf_stack_installs(enabled, root, work, b, a, p)
     r = dnfkit.dnf(enabled, root, work, ["module", "list", "--enabled"])
     assert {"php", "apache", "base-runtime"} <= {
         line.split()[0] for line in r.stdout.splitlines() if line.split()}, r.stdout
@@ -334,6 +365,7 @@ def test_the_gate_does_not_count_on_platform_packages_dnf_hides(site, tmp_path, 
     assert "httpd-compat-2.4.58-1.fc40.x86_64" in r.stdout
     assert "libcompat.so.1()(64bit)" in r.stdout, r.stdout
     # dnf agrees: with base-runtime's stream active, nothing provides it.
+    merged(site)
     a = site.compose_json(apache(tmp_path, repos))
     stack_repo = Path(a["outputs"]["path"]) / "compose" / "ApacheStack" / "x86_64" / "os"
     query = ["repoquery", "-q", "--whatprovides", "libcompat.so.1()(64bit)"]
@@ -345,3 +377,123 @@ def test_the_gate_does_not_count_on_platform_packages_dnf_hides(site, tmp_path, 
     assert r.returncode == 0, r.stderr
     r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, root, work, query)
     assert r.returncode == 0 and r.stdout.split() == [], r.stdout + r.stderr
+
+
+def test_a_stack_is_a_repo_file_of_its_modules_repositories_and_installs_the_same(
+        site, strata_bin, tmp_path, repos):
+    """By default a stack compose copies nothing of its layers: it writes
+    `PhpStack.repo`, one section for each module's own repository, and
+    real dnf installs from it exactly what it installs from the merged
+    whole-stack repository (each layer's own modules.yaml suffices: dnf
+    merges module metadata across repositories)."""
+    import productmd.compose
+    b, a, p = (site.compose_json(d(tmp_path, repos)) for d in (base, apache, php))
+    out = Path(p["outputs"]["path"])
+    assert not (out / "compose" / "PhpStack").exists()
+    work = tmp_path / "dnf-repo-file"
+    repo_file = with_repo_file(work, p)
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(repo_file.read_text())
+    assert ini.sections() == [b["id"], a["id"], p["id"]]
+    for rec, nsv in ((b, "base-runtime:f40"), (a, "apache:2.4"), (p, "php:8.2")):
+        own = ck.repo_dir(rec, "x86_64")
+        assert ini[rec["id"]]["baseurl"] == own.parent.parent.as_uri() + "/$basearch/os/"
+        assert ini[rec["id"]]["name"] == f"{nsv} (Strata compose {rec['id']})"
+    shown = site.run("composes", "show", p["id"], "--config", site.config, check_rc=0).stdout
+    assert f"{repo_file} (the stack, one repository a module)" in shown
+    assert "(the whole stack)" not in shown
+
+    # productmd: the module's own variant and packages; the layers named.
+    c = productmd.compose.Compose(out)
+    assert sorted(c.info.variants.variants) == ["Php"]
+    assert sorted(c.rpms.rpms) == ["Php"]
+    assert sorted(n for srpm in c.rpms.rpms["Php"]["x86_64"].values() for n in srpm) == sorted(
+        p["packages"]["x86_64"])
+    layers = json.loads((out / "compose" / "metadata" / "rpms.json").read_text())["payload"]["layers"]
+    assert layers == [{"compose_id": b["id"], "module": "base-runtime:f40", "path": b["outputs"]["path"]},
+                      {"compose_id": a["id"], "module": "apache:2.4", "path": a["outputs"]["path"]}]
+
+    r = ck.dnf_install({"platform": repos["platform"]}, tmp_path / "root", work,
+                       ["module", "install", "php:8.2/default"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    from_repo_file = ck.rpm_qa(tmp_path / "root", work)
+    r = ck.dnf_install({"platform": repos["platform"]}, tmp_path / "root", work,
+                       ["module", "list", "--enabled"])
+    enabled = {line.split()[0] for line in r.stdout.splitlines()
+               if line.split() and line.split()[0] in ("php", "apache", "base-runtime")}
+
+    # The same definitions composed with a whole-stack repository.
+    m = merged(ck.Site(strata_bin, tmp_path / "merged-site", platforms={"f40": [repos["platform"]]}))
+    for d in (base, apache):
+        m.compose_json(d(tmp_path, repos))
+    mp = m.compose_json(php(tmp_path, repos))
+    stack_repo = Path(mp["outputs"]["path"]) / "compose" / "PhpStack" / "x86_64" / "os"
+    mwork = tmp_path / "dnf-merged"
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, tmp_path / "mroot", mwork,
+                       ["module", "install", "php:8.2/default"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert from_repo_file == ck.rpm_qa(tmp_path / "mroot", mwork) == STACK_RPMS
+    r = ck.dnf_install({"stack": stack_repo, "platform": repos["platform"]}, tmp_path / "mroot", mwork,
+                       ["module", "list", "--enabled"])
+    assert enabled == {line.split()[0] for line in r.stdout.splitlines()
+                       if line.split() and line.split()[0] in ("php", "apache", "base-runtime")} == {
+        "php", "apache", "base-runtime"}, r.stdout
+
+
+def test_dnf_stack_works_from_the_repo_file(site, tmp_path, repos):
+    b, a, p = (site.compose_json(d(tmp_path, repos)) for d in (base, apache, php))
+    work, root = tmp_path / "dnf", tmp_path / "root"
+    with_repo_file(work, p)
+    dnf_stack_installs({"platform": repos["platform"]}, root, work, b, a, p)
+
+
+def test_a_damaged_or_removed_layer_fails_the_stack_compose_naming_it(site, tmp_path, repos):
+    """The `.repo` file must not send clients to a layer repository that is
+    no longer what was published; the cache (keyed by repomd.xml) would
+    not notice a damaged file."""
+    site.compose_json(base(tmp_path, repos))
+    a = site.compose_json(apache(tmp_path, repos))
+    site.compose_json(php(tmp_path, repos))  # warms the cache with apache's repository
+    repodata = ck.repo_dir(a, "x86_64") / "repodata"
+    [primary] = repodata.glob("*-primary.xml*")
+    data = bytearray(primary.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, another checksum
+    primary.write_bytes(bytes(data))
+    r = site.compose(php(tmp_path, repos), check_rc=2)
+    assert "php:8.2: the published x86_64 repository of apache:2.4" in r.stderr, r.stderr
+    assert f"(compose {a['id']}) is missing or damaged" in r.stderr
+    assert primary.name in r.stderr and "checksum" in r.stderr, r.stderr
+    assert len(site.list("php:8.2")) == 1  # nothing recorded, nothing published
+
+    shutil.rmtree(a["outputs"]["path"])
+    r = site.compose(php(tmp_path, repos), check_rc=2)
+    assert f"apache:2.4 (compose {a['id']}) is missing or damaged" in r.stderr, r.stderr
+    assert len(site.list("php:8.2")) == 1
+
+
+def test_repo_base_url_serves_the_stack_over_http(site, tmp_path, repos):
+    """With `out` served over HTTP, the `.repo` file names each repository
+    under `[compose] repo_base_url`; real dnf installs the stack from it."""
+    with ck.HTTPServer(root=site.out) as server:
+        text = site.config.read_text()
+        site.config.write_text(text.replace("[compose]\n", f'[compose]\nrepo_base_url = "{server.url}/"\n', 1))
+        b, a, p = (site.compose_json(d(tmp_path, repos)) for d in (base, apache, php))
+        work, root = tmp_path / "dnf", tmp_path / "root"
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read_string(with_repo_file(work, p).read_text())
+        assert [ini[s]["baseurl"] for s in ini.sections()] == [
+            f"{server.url}/{b['id']}/compose/BaseRuntime/$basearch/os/",
+            f"{server.url}/{a['id']}/compose/Apache/$basearch/os/",
+            f"{server.url}/{p['id']}/compose/Php/$basearch/os/"]
+        r = ck.dnf_install({"platform": repos["platform"]}, root, work, ["module", "install", "php:8.2/default"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert ck.rpm_qa(root, work) == STACK_RPMS
+
+    # A layer published outside the served folder has no URL there.
+    other = ck.Site(site.bin, tmp_path / "other", platforms={"f40": [repos["platform"]]})
+    other.config.write_text(other.config.read_text().replace(
+        f'path = "{other.registry}"', f'path = "{site.registry}"'))
+    b2 = other.compose_json(base(tmp_path, repos))
+    r = site.compose(apache(tmp_path, repos), check_rc=2)
+    assert f"apache:2.4: base-runtime:f40 (compose {b2['id']}) is published at" in r.stderr, r.stderr
+    assert "outside" in r.stderr and "repo_base_url" in r.stderr

@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::{
-    compose_module, compose_time, signal_name, stack_repos, ComposeRequest, Config, Hold,
-    Interrupt, Progress,
+    compose_module, compose_time, signal_name, stack_repo_file, stack_repos, ComposeRequest,
+    Config, Hold, Interrupt, Progress,
 };
 use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
@@ -148,6 +148,13 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
                 }
                 for (arch, path) in outcome.stack_repos() {
                     writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
+                }
+                if let Some(p) = outcome.stack_repo_file() {
+                    writeln!(
+                        out,
+                        "  {} (the stack, one repository a module)",
+                        p.display()
+                    )?;
                 }
             }
         }
@@ -318,6 +325,9 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
         }
         for (arch, p) in stack_repos(&rec) {
             writeln!(out, "  {}: {} (the whole stack)", one_line(&arch), path(&p))?;
+        }
+        if let Some(p) = stack_repo_file(&rec) {
+            writeln!(out, "  {} (the stack, one repository a module)", path(&p))?;
         }
     }
     let total: usize = rec.packages.values().map(|s| s.len()).sum();

@@ -12,7 +12,7 @@ use crate::gate::{gate, GateReport};
 use crate::ids::{context, modulemd_version, nevra_with_epoch, now};
 use crate::inputs::{arches_for, load_inputs, ArchInputs, LoadRequest, Loaded};
 use crate::interrupt::Interrupt;
-use crate::layout::stack_repos;
+use crate::layout::{stack_repo_file, stack_repos};
 use crate::modulemd::ModuleDocs;
 use crate::progress::Progress;
 use crate::publish::{self, ArchContent, LayerContent, PublishRequest};
@@ -86,9 +86,15 @@ impl ComposeResult {
         &self.record.modulemd
     }
 
-    /// arch → the repository of the whole stack, for a stack compose.
+    /// arch → the repository of the whole stack, for a stack compose
+    /// made with `[compose] stack_repo = "merged"`.
     pub fn stack_repos(&self) -> BTreeMap<String, PathBuf> {
         stack_repos(&self.record)
+    }
+
+    /// The `.repo` file of a stack compose: every module's own repository.
+    pub fn stack_repo_file(&self) -> Option<PathBuf> {
+        stack_repo_file(&self.record)
     }
 }
 
@@ -118,6 +124,7 @@ pub fn compose_module(
             with_composes: &req.with_composes,
             interrupt: &req.interrupt,
             opts: &opts,
+            stack_repo: config.compose.stack_repo,
         },
         config,
         registry,
@@ -148,7 +155,7 @@ pub fn compose_module(
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    match run_recorded(req, &def, &record, &loaded, &opts, load_s, progress) {
+    match run_recorded(req, config, &def, &record, &loaded, &opts, load_s, progress) {
         Ok(Ran::Published {
             staged,
             gate,
@@ -207,8 +214,10 @@ enum Ran {
     },
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_recorded(
     req: &ComposeRequest,
+    config: &Config,
     def: &ModuleDefinition,
     record: &ComposeRecord,
     all: &Loaded,
@@ -321,7 +330,9 @@ fn run_recorded(
                 context: &record.context,
                 xmd: publish::xmd_strata(record, def, inputs, layers),
             },
-            has_stack: !layers.is_empty(),
+            layers,
+            stack_repo: config.compose.stack_repo,
+            repo_base_url: config.compose.repo_base_url.as_deref(),
             metadata_only: req.metadata_only,
             verify_payloads: req.verify_payloads,
             interrupt: &req.interrupt,

@@ -11,6 +11,8 @@
 //! [compose]
 //! out = "/srv/composes"
 //! cache_dir = "/var/cache/strata"
+//! stack_repo = "repo-file"     # or "merged": also one whole-stack repository
+//! repo_base_url = "https://composes.example.org/strata"   # `out`, served
 //! [platform.f40]
 //! repos = ["/srv/repos/f40/$arch"]
 //! [koji]
@@ -89,6 +91,30 @@ pub struct ComposeConfig {
     /// Arches for definitions that name none; default: this machine's.
     #[serde(default)]
     pub arches: Vec<String>,
+    /// How a stack compose offers its stack (see [`StackRepo`]).
+    #[serde(default)]
+    pub stack_repo: StackRepo,
+    /// Where `out` is served (HTTP): the `.repo` file of a stack names its
+    /// repositories under this URL rather than as `file://` paths.
+    pub repo_base_url: Option<String>,
+}
+
+/// How a stack compose (a module that requires modules) offers the whole
+/// stack, beside the module's own repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackRepo {
+    /// `compose/<Variant>Stack.repo`: one section for each layer's own
+    /// published repository and one for the module's, as multi-repository
+    /// products ship; nothing of the layers is copied, so a compose costs
+    /// what its module holds.
+    #[default]
+    RepoFile,
+    /// The `.repo` file, and one repository holding the whole stack
+    /// (`compose/<Variant>Stack/<arch>/os`), merged from the layers'
+    /// published repositories: for a stack that is a deliverable of its
+    /// own (a Pungi compose, a single repository to mirror).
+    Merged,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -286,6 +312,18 @@ impl Config {
             seconds(days * 86400.0, "[cache] max_age (days)").map_err(|_| {
                 format!("[cache] max_age must be a positive number of days, not {days}")
             })?;
+        }
+        if let Some(u) = &self.compose.repo_base_url {
+            let ok = url::Url::parse(u)
+                .map(|u| !u.cannot_be_a_base() && u.query().is_none() && u.fragment().is_none())
+                .unwrap_or(false);
+            if !ok {
+                return Err(format!(
+                    "[compose] repo_base_url `{}` is not a base URL (scheme://host/path, \
+                     no query or fragment)",
+                    strata_model::redact_credentials(u)
+                ));
+            }
         }
         if self.network.min_rate == Some(0) {
             return Err("[network] min_rate must be at least 1 byte/s".into());
@@ -558,6 +596,45 @@ mod test {
         ] {
             let e = read(text).unwrap_err().to_string();
             assert!(e.contains("strata.toml") && e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn stack_repo_is_a_repo_file_unless_merged_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::read(&path)
+        };
+        assert_eq!(read("").unwrap().compose.stack_repo, StackRepo::RepoFile);
+        let c = read(
+            "[compose]\nstack_repo = \"merged\"\n\
+             repo_base_url = \"https://composes.example.org/strata\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.compose.stack_repo, StackRepo::Merged);
+        assert_eq!(
+            c.compose.repo_base_url.as_deref(),
+            Some("https://composes.example.org/strata")
+        );
+        for (text, want) in [
+            (
+                "[compose]\nstack_repo = \"whole\"\n",
+                "unknown variant `whole`",
+            ),
+            (
+                "[compose]\nrepo_base_url = \"composes/strata\"\n",
+                "[compose] repo_base_url `composes/strata` is not a base URL",
+            ),
+            (
+                "[compose]\nrepo_base_url = \"https://u:secret@h/x?y=1\"\n",
+                "is not a base URL",
+            ),
+        ] {
+            let e = read(text).unwrap_err().to_string();
+            assert!(e.contains("strata.toml") && e.contains(want), "{text}: {e}");
+            assert!(!e.contains("secret"), "{e}");
         }
     }
 

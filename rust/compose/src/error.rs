@@ -143,6 +143,28 @@ pub enum ComposeError {
         #[source]
         source: Box<ModulesMetadataError>,
     },
+    /// A layer's published repository is gone or no longer what was
+    /// published: the stack would point at it.
+    #[error("{module}: the published {arch} repository of {layer} (compose {compose_id}) is missing or damaged; recompose {layer}, or pin a good compose of it")]
+    LayerRepository {
+        module: String,
+        layer: String,
+        compose_id: String,
+        arch: String,
+        // Boxed: the error stays small on every path that returns one.
+        #[source]
+        source: Box<strata_repodata::RepodataError>,
+    },
+    /// `[compose] repo_base_url` serves `out`; a layer published elsewhere
+    /// has no URL under it.
+    #[error("{module}: {layer} (compose {compose_id}) is published at {path}, outside {out}, which [compose] repo_base_url serves; recompose {layer} into {out}")]
+    LayerOutsideOut {
+        module: String,
+        layer: String,
+        compose_id: String,
+        path: String,
+        out: String,
+    },
     /// A compose of the stack whose repository has no modules metadata.
     #[error("compose {compose_id} ({location}) has no modules metadata")]
     NoModulesMetadata {

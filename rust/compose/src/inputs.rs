@@ -5,7 +5,7 @@
 //! its modules, and the platform. What was read is pinned in the record's
 //! inputs (checksums, the Koji repo ID, compose IDs).
 
-use crate::config::{substitute_arch, Config};
+use crate::config::{substitute_arch, Config, StackRepo};
 use crate::error::{ComposeError, Result};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
@@ -27,6 +27,8 @@ pub(crate) struct LoadRequest<'a> {
     pub with_composes: &'a [String],
     pub interrupt: &'a Interrupt,
     pub opts: &'a LoadOptions,
+    /// `Merged` also reads every layer's records and modules, to merge.
+    pub stack_repo: StackRepo,
 }
 
 /// Everything a compose reads, loaded.
@@ -46,10 +48,12 @@ pub(crate) struct ArchInputs {
     pub allowed: Option<std::sync::Arc<rustc_hash::FxHashSet<String>>>,
     /// The metadata records of each source, for publishing.
     pub records: Vec<RecordStore>,
-    /// The stack's module composes, bottom first, and their records.
+    /// The stack's module composes, bottom first, and (only to merge them
+    /// into a whole-stack repository, else empty) their records.
     pub layers: Vec<Repo>,
     pub layer_records: Vec<RecordStore>,
-    /// The modules metadata of each layer, in the same order.
+    /// The modules metadata of each layer, in the same order (only to
+    /// merge, else empty).
     pub layer_modules: Vec<Vec<Document>>,
     /// The stack's own sources for this arch (`name:stream/source`,
     /// location): read only for suggestions.
@@ -250,13 +254,18 @@ pub(crate) fn load_inputs(
                 }
                 Ok(v)
             });
-            let layers_loaded: Result<Vec<(Repo, RecordStore, Vec<Document>)>> = layer_specs
+            let layers_loaded: Result<Vec<LoadedLayer>> = layer_specs
                 .iter()
-                .map(|(id, loc)| {
+                .zip(&layers)
+                .map(|((id, loc), layer)| {
                     req.interrupt.check()?;
                     tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+                    check_layer(def, layer, arch, loc)?;
+                    if req.stack_repo != StackRepo::Merged {
+                        return Ok((strata_repodata::load_repo(id, loc, opts)?, None, Vec::new()));
+                    }
                     let (repo, records) = strata_repodata::load_repo_with_records(id, loc, opts)?;
-                    Ok((repo, records, layer_modules(id, loc)?))
+                    Ok((repo, Some(records), layer_modules(id, loc)?))
                 })
                 .collect();
             let platform: Result<Vec<Repo>> = platform_specs
@@ -278,8 +287,10 @@ pub(crate) fn load_inputs(
         let mut layer_modules = Vec::with_capacity(layer_specs.len());
         for (repo, records, modules) in layers_loaded? {
             layer_repos.push(repo);
-            layer_records.push(records);
-            layer_modules.push(modules);
+            layer_records.extend(records);
+            if !modules.is_empty() {
+                layer_modules.push(modules);
+            }
         }
         let platform = platform?;
         for ((id, loc), repo) in source_specs.into_iter().zip(&sources) {
@@ -316,6 +327,34 @@ pub(crate) fn load_inputs(
         inputs,
         layers,
     })
+}
+
+/// A stack layer as loaded: its repository, and to merge it, its records
+/// and modules.
+type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
+
+/// A layer's published repository must still be as it was published:
+/// the stack's `.repo` file sends clients to it, and a compose's cache
+/// would not notice a damaged file (it is keyed by repomd.xml's
+/// checksums). Every metadata file is checked against repomd.xml (the
+/// whole stack's metadata, once: a few MB at distribution scale), and a
+/// compose of Strata always has modules metadata.
+fn check_layer(def: &ModuleDefinition, layer: &Layer, arch: &str, location: &str) -> Result<()> {
+    let damaged = |source| ComposeError::LayerRepository {
+        module: def.nsv(),
+        layer: layer.nsv(),
+        compose_id: layer.record.id.clone(),
+        arch: arch.to_string(),
+        source: Box::new(source),
+    };
+    let repomd = strata_repodata::verify_repository(location).map_err(damaged)?;
+    if repomd.get("modules").is_none() {
+        return Err(ComposeError::NoModulesMetadata {
+            compose_id: layer.record.id.clone(),
+            location: location.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// The modules a stack layer published, which go into the stack's own

@@ -7,15 +7,21 @@
 //!
 //! Per arch: the module's packages are linked from the sources and its
 //! repodata written from the sources' metadata records, with its
-//! `modules.yaml`; a stack's whole-stack repository is the module merged
-//! with every compose below it (merge.rs). Then the productmd metadata of
-//! the compose, `STATUS` STARTED, and the `STATUS` FINISHED that replaces
-//! it once recorded.
+//! `modules.yaml`. A stack gets a `.repo` file naming each module's own
+//! published repository, so its cost follows the module, not the stack;
+//! only with `[compose] stack_repo = "merged"` also a whole-stack
+//! repository, the module merged with every compose below it (merge.rs).
+//! Then the productmd metadata of the compose (its own packages; a stack's
+//! layers named), `STATUS` STARTED, and the `STATUS` FINISHED that
+//! replaces it once recorded.
 
+use crate::config::StackRepo;
 use crate::error::{io, ComposeError, Result};
 use crate::ids::{nevra_with_epoch, srpm_nevra};
 use crate::interrupt::Interrupt;
-use crate::layout::{repo_subdir, stack_repo_subdir, stack_variant_uid, variant_uid};
+use crate::layout::{
+    repo_subdir, stack_repo_file_subpath, stack_repo_subdir, stack_variant_uid, variant_uid,
+};
 use crate::link::{published_href, Linker};
 use crate::merge::{merge_into, Member, MemberPackage, MergeSettings};
 use crate::modulemd::{modules_yaml, stream_text, ModuleDocs};
@@ -42,8 +48,12 @@ pub(crate) struct PublishRequest<'a> {
     pub definition: &'a ModuleDefinition,
     /// The module's modulemd, but for the packages of each arch.
     pub docs: ModuleDocs<'a>,
-    /// The module has a stack below it, so a whole-stack repository.
-    pub has_stack: bool,
+    /// The stack below the module, bottom first (empty: not a stack).
+    pub layers: &'a [Layer],
+    /// Whether a stack also gets a whole-stack repository.
+    pub stack_repo: StackRepo,
+    /// Where `out` is served, for the stack's `.repo` file.
+    pub repo_base_url: Option<&'a str>,
     pub metadata_only: bool,
     pub verify_payloads: bool,
     /// Looked at between packages and stages.
@@ -151,6 +161,12 @@ pub(crate) fn publish(
     let arches: Vec<String> = content.iter().map(|c| c.arch.to_string()).collect();
     let published = publish_into(req, content, &stage, progress)?;
     req.interrupt.check()?;
+    let dest = out.join(id);
+    if !req.layers.is_empty() {
+        let text = stack_repo_file(req, &dest, &out)?;
+        let p = stage.join(stack_repo_file_subpath(&req.definition.name));
+        std::fs::write(&p, text).map_err(io(&p))?;
+    }
     let def = req.definition;
     let meta = stage.join("compose").join("metadata");
     std::fs::create_dir_all(&meta).map_err(io(&meta))?;
@@ -167,7 +183,7 @@ pub(crate) fn publish(
             name: def.summary.clone(),
             arches: arches.clone(),
         })
-        .chain(req.has_stack.then(|| productmd::VariantInfo {
+        .chain(merged_stack(req).then(|| productmd::VariantInfo {
             uid: stack_variant_uid(&def.name),
             name: format!("{} and the modules below it", def.summary),
             arches,
@@ -182,7 +198,10 @@ pub(crate) fn publish(
     })?;
     for (file, text) in [
         ("composeinfo.json", productmd::composeinfo_json(&info)),
-        ("rpms.json", productmd::rpms_json(&info, &published.rpms)),
+        (
+            "rpms.json",
+            productmd::rpms_json_with_layers(&info, &published.rpms, &layer_refs(req)),
+        ),
         (
             "modules.json",
             productmd::modules_json(&info, &published.modules),
@@ -205,7 +224,6 @@ pub(crate) fn publish(
         .map_err(io(&finished))?;
     sync_dir(staging.dir());
     progress.about_to_publish(id, req.interrupt);
-    let dest = out.join(id);
     let outputs = Outputs {
         repos: published
             .repos
@@ -450,4 +468,98 @@ fn publish_stack_repo(
         })
         .collect();
     Ok((rpms, modules))
+}
+
+/// The stack is also published as one whole-stack repository.
+fn merged_stack(req: &PublishRequest<'_>) -> bool {
+    !req.layers.is_empty() && req.stack_repo == StackRepo::Merged
+}
+
+/// `compose/<Variant>Stack.repo`: the whole stack as a client configures
+/// it, the way multi-repository products ship: one section for each
+/// module's own published repository, bottom first, the module's last.
+/// Nothing of the layers is copied. `$basearch` makes one file serve every
+/// arch; the URLs are `file://` paths, or under `[compose] repo_base_url`
+/// when `out` is served. Each section is named by its compose ID, so two
+/// stacks sharing a layer name one repository.
+fn stack_repo_file(req: &PublishRequest<'_>, dest: &Path, out: &Path) -> Result<String> {
+    let def = req.definition;
+    let mut text = format!(
+        "# The stack of {} (compose {}), bottom first: each module's own\n\
+         # repository. Written by Strata; copy it into /etc/yum.repos.d/.\n",
+        def.nsv(),
+        req.record.id
+    );
+    let own = (req.record.id.as_str(), def.nsv(), def.name.as_str(), dest);
+    let layers = req.layers.iter().map(|l| {
+        let path = l.record.outputs.as_ref().map(|o| o.path.as_path());
+        (l.record.id.as_str(), l.nsv(), l.record.name.as_str(), path)
+    });
+    for (id, nsv, name, path) in layers.chain(std::iter::once((own.0, own.1, own.2, Some(own.3)))) {
+        // Resolved layers are finished composes, which have outputs.
+        let Some(path) = path else {
+            return Err(ComposeError::DependencyMissingArch {
+                compose_id: id.to_string(),
+                required: nsv,
+                arch: "$basearch".into(),
+            });
+        };
+        let repo = path.join(repo_subdir(name, "$basearch"));
+        let url = match req.repo_base_url {
+            None => url::Url::from_directory_path(&repo)
+                .map(String::from)
+                .map_err(|()| ComposeError::LayerOutsideOut {
+                    module: def.nsv(),
+                    layer: nsv.clone(),
+                    compose_id: id.to_string(),
+                    path: repo.display().to_string(),
+                    out: out.display().to_string(),
+                })?,
+            Some(base) => {
+                served_url(base, out, &repo).ok_or_else(|| ComposeError::LayerOutsideOut {
+                    module: def.nsv(),
+                    layer: nsv.clone(),
+                    compose_id: id.to_string(),
+                    path: path.display().to_string(),
+                    out: out.display().to_string(),
+                })?
+            }
+        };
+        text += &format!("\n[{id}]\nname={nsv} (Strata compose {id})\nbaseurl={url}\nenabled=1\n");
+    }
+    Ok(text)
+}
+
+/// `repo`'s URL when `out` is served at `base` (checked by the
+/// configuration to be a base URL); `None` when `repo` is not under `out`.
+fn served_url(base: &str, out: &Path, repo: &Path) -> Option<String> {
+    let rel = repo.strip_prefix(out).ok()?;
+    let mut url = url::Url::parse(base).ok()?;
+    {
+        let mut segments = url.path_segments_mut().ok()?;
+        segments.pop_if_empty();
+        for c in rel.components() {
+            segments.push(c.as_os_str().to_str()?);
+        }
+        // A directory: its trailing slash.
+        segments.push("");
+    }
+    Some(url.into())
+}
+
+/// The stack's layers as `rpms.json` names them.
+fn layer_refs(req: &PublishRequest<'_>) -> Vec<productmd::LayerRef> {
+    req.layers
+        .iter()
+        .map(|l| productmd::LayerRef {
+            module: l.nsv(),
+            compose_id: l.record.id.clone(),
+            path: l
+                .record
+                .outputs
+                .as_ref()
+                .map(|o| o.path.display().to_string())
+                .unwrap_or_default(),
+        })
+        .collect()
 }

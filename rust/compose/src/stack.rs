@@ -16,6 +16,8 @@ use strata_registry::{ComposeRecord, InputKind, Registry, State};
 /// One module compose of a stack.
 #[derive(Debug, Clone)]
 pub struct Layer {
+    /// Its record; unless pinned, without its package lists and modulemd
+    /// ([`Registry::latest_good_lean`]).
     pub record: ComposeRecord,
     /// Its direct module requires, `name:stream` (platform excluded).
     pub requires: Vec<String>,
@@ -134,8 +136,10 @@ pub fn resolve(
                 (rec, true)
             }
             None => (
+                // Without package lists and modulemd: a deep stack would
+                // read every layer's whole record.
                 registry
-                    .latest_good(&m, &s)?
+                    .latest_good_lean(&m, &s)?
                     .ok_or_else(|| ComposeError::NoGoodCompose {
                         module: by.clone(),
                         required: format!("{m}:{s}"),

@@ -21,7 +21,8 @@ fn examples(dir: &Path) -> (ComposeRecord, ComposeRecord) {
     std::fs::write(
         &config,
         format!(
-            "[platform.f40]\nrepos = [\"{}\"]\n",
+            // The whole-stack repository, to compare merge_repositories with.
+            "[compose]\nstack_repo = \"merged\"\n[platform.f40]\nrepos = [\"{}\"]\n",
             examples.join("repos/base").display()
         ),
     )

@@ -475,31 +475,26 @@ fn typed(e: &io::Error) -> bool {
         .is_some_and(|i| i.is::<StreamFailure>() || i.is::<http::HttpError>())
 }
 
-/// Opens a metadata file, verifies it, decompresses it, and hands the
-/// decompressed stream to `parse`. Integrity problems take precedence:
-/// when parsing fails, the raw file is still checked, so a corrupted
-/// download is reported as a checksum mismatch rather than as bad XML.
-pub(crate) fn read_verified<T>(
-    location: &Location,
-    href: &str,
-    expected: &Expected,
-    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
-) -> Result<T> {
-    read_verified_unless_dropped(location, href, expected, |input, path| {
-        parse(input, path).map(Some)
-    })
-    .map(|r| r.expect("never dropped"))
+/// Reads the metadata file `href` whole, as stored (not decompressed), and
+/// checks its checksum and size against `expected`: a file still as
+/// repomd.xml describes it.
+pub(crate) fn verify_stored(location: &Location, href: &str, expected: &Expected) -> Result<()> {
+    let path = location.display(href);
+    let (raw, _) = open_verifying(location, href, expected)?;
+    raw.finish(&path, expected)
 }
 
-/// `read_verified`, except that `parse` may drop the file: `Ok(None)`
-/// ends the read at once, without checking the file (nothing was taken
-/// from it).
-pub(crate) fn read_verified_unless_dropped<T>(
+/// A metadata file read through a check of its checksum and size.
+type VerifyingFile = Verifying<Box<dyn Read + Send>>;
+
+/// Opens a metadata file to read through a check of its checksum and size
+/// against `expected` (refused when its checksum kind is); with the limit
+/// its decompressed content must keep to.
+fn open_verifying(
     location: &Location,
     href: &str,
     expected: &Expected,
-    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<Option<T>>,
-) -> Result<Option<T>> {
+) -> Result<(VerifyingFile, (u64, Limit))> {
     let path = location.display(href);
     match ChecksumTrust::of(&expected.checksum_type) {
         ChecksumTrust::Refused => {
@@ -529,6 +524,36 @@ pub(crate) fn read_verified_unless_dropped<T>(
         limit: raw_max,
         over: raw_limit,
     };
+    Ok((raw, (open_max, open_limit)))
+}
+
+/// Opens a metadata file, verifies it, decompresses it, and hands the
+/// decompressed stream to `parse`. Integrity problems take precedence:
+/// when parsing fails, the raw file is still checked, so a corrupted
+/// download is reported as a checksum mismatch rather than as bad XML.
+pub(crate) fn read_verified<T>(
+    location: &Location,
+    href: &str,
+    expected: &Expected,
+    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<T>,
+) -> Result<T> {
+    read_verified_unless_dropped(location, href, expected, |input, path| {
+        parse(input, path).map(Some)
+    })
+    .map(|r| r.expect("never dropped"))
+}
+
+/// `read_verified`, except that `parse` may drop the file: `Ok(None)`
+/// ends the read at once, without checking the file (nothing was taken
+/// from it).
+pub(crate) fn read_verified_unless_dropped<T>(
+    location: &Location,
+    href: &str,
+    expected: &Expected,
+    parse: impl FnOnce(&mut dyn BufRead, &str) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let path = location.display(href);
+    let (raw, (open_max, open_limit)) = open_verifying(location, href, expected)?;
     // The magic bytes, however few each read returns (a slow network).
     let mut raw = raw;
     let mut head = [0u8; 6];

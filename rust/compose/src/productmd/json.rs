@@ -5,7 +5,7 @@
 //! `sort_keys` wants them, and every map is a `BTreeMap`.
 
 use super::{
-    os_tree, srpm_key, ComposeInfo, ModuleEntry, RpmCategory, RpmEntry, VariantInfo,
+    os_tree, srpm_key, ComposeInfo, LayerRef, ModuleEntry, RpmCategory, RpmEntry, VariantInfo,
     FORMAT_VERSION, RELEASE_TYPE,
 };
 use serde::Serialize;
@@ -125,6 +125,11 @@ type RpmsOfVariant<'a> = BTreeMap<&'a str, BTreeMap<&'a str, BTreeMap<&'a str, R
 #[derive(Serialize)]
 struct RpmsPayload<'a> {
     compose: Compose<'a>,
+    /// A stack's layers, bottom first: their RPMs are in their own
+    /// composes, not repeated here. productmd loads `rpms` and `compose`
+    /// and leaves other keys alone.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    layers: &'a [LayerRef],
     /// variant → its RPMs.
     rpms: BTreeMap<&'a str, RpmsOfVariant<'a>>,
 }
@@ -271,9 +276,21 @@ pub(crate) fn composeinfo_json(info: &ComposeInfo) -> String {
 /// with its first RPM. Repeated identical entries are written once;
 /// conflicting ones are [`super::validate`]'s business (the last one wins
 /// here).
+#[cfg(test)]
 pub(crate) fn rpms_json(info: &ComposeInfo, rpms: &[RpmEntry]) -> String {
+    rpms_json_with_layers(info, rpms, &[])
+}
+
+/// `rpms.json`, naming the stack's layers (the composes whose RPMs a
+/// stack compose uses without listing them).
+pub(crate) fn rpms_json_with_layers(
+    info: &ComposeInfo,
+    rpms: &[RpmEntry],
+    layers: &[LayerRef],
+) -> String {
     let mut variants: RpmsPayload = RpmsPayload {
         compose: Compose::of(info),
+        layers,
         rpms: BTreeMap::new(),
     };
     for r in rpms {

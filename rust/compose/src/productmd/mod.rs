@@ -38,7 +38,9 @@ mod against_productmd;
 mod fixtures;
 
 pub(crate) use crate::error::ProductmdError;
-pub(crate) use json::{composeinfo_json, modules_json, rpms_json};
+#[cfg(test)]
+pub(crate) use json::rpms_json;
+pub(crate) use json::{composeinfo_json, modules_json, rpms_json_with_layers};
 use serde::Serialize;
 use strata_registry::ComposeType;
 pub(crate) use validate::validate;
@@ -105,6 +107,17 @@ pub(crate) struct RpmEntry {
     /// `<Variant>/<arch>/os/Packages/<l>/<file>.rpm`.
     pub path: String,
     pub category: RpmCategory,
+}
+
+/// A compose of the stack below a module, as its `rpms.json` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct LayerRef {
+    pub compose_id: String,
+    /// `name:stream`.
+    pub module: String,
+    /// Its compose directory (`OUT/<compose-id>`), whose own
+    /// `compose/metadata/rpms.json` lists its RPMs.
+    pub path: String,
 }
 
 /// What an RPM of `rpms.json` is.

@@ -314,8 +314,47 @@ fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) ->
     Some(data_home.join("strata").join("registry.sqlite"))
 }
 
+impl SqliteRegistry {
+    /// The newest finished compose of `name:stream`; see [`load_parts`].
+    fn latest_good_parts(
+        &self,
+        name: &str,
+        stream: &str,
+        contents: bool,
+    ) -> Result<Option<ComposeRecord>> {
+        self.read(|conn| {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    [name, stream],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(&self.db, || {
+                    format!("find the last good compose of `{name}:{stream}`")
+                })?;
+            match id {
+                Some(id) => load_parts(conn, &self.db, &id, contents),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
 /// Reads compose `id` with everything that belongs to it.
 fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
+    load_parts(conn, db, id, true)
+}
+
+/// A record; without `contents`, its package lists and modulemd are left
+/// empty (and not read).
+fn load_parts(
+    conn: &Connection,
+    db: &str,
+    id: &str,
+    contents: bool,
+) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
     let compose = conn
         .prepare_cached(&format!(
@@ -336,15 +375,18 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .ctx(db, action)?;
-    let packages = conn
-        .prepare_cached(
+    let packages = if !contents {
+        Vec::new()
+    } else {
+        conn.prepare_cached(
             "SELECT arch, count, nevras FROM compose_package_lists WHERE compose_id = ?1",
         )
         .and_then(|mut st| {
             st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .ctx(db, action)?;
+        .ctx(db, action)?
+    };
     let (repos, modulemd) = if compose.output_path.is_some() {
         let repos = conn
             .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
@@ -353,13 +395,16 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
                     .collect::<rusqlite::Result<Vec<(String, String)>>>()
             })
             .ctx(db, action)?;
-        let modulemd = conn
-            .prepare_cached("SELECT arch, document FROM compose_modulemd WHERE compose_id = ?1")
-            .and_then(|mut st| {
-                st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()
-            })
-            .ctx(db, action)?;
+        let modulemd = if !contents {
+            Vec::new()
+        } else {
+            conn.prepare_cached("SELECT arch, document FROM compose_modulemd WHERE compose_id = ?1")
+                .and_then(|mut st| {
+                    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()
+                })
+                .ctx(db, action)?
+        };
         (repos, modulemd)
     } else {
         (Vec::new(), Vec::new())
@@ -671,23 +716,11 @@ impl Registry for SqliteRegistry {
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.read(|conn| {
-            let id: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
-                    [name, stream],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(&self.db, || {
-                    format!("find the last good compose of `{name}:{stream}`")
-                })?;
-            match id {
-                Some(id) => load(conn, &self.db, &id),
-                None => Ok(None),
-            }
-        })
+        self.latest_good_parts(name, stream, true)
+    }
+
+    fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
+        self.latest_good_parts(name, stream, false)
     }
 
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {
