@@ -386,9 +386,9 @@ class StrataPhase(PhaseBase):
         for r in records:
             if r["id"] in inside:
                 continue
-            d = _published_repo(r, arch)
-            if d not in repos:
-                repos.append(d)
+            for d in _published_repos(r, arch, self._strata_kwargs()):
+                if d not in repos:
+                    repos.append(d)
 
         target = self.compose.paths.compose.repository(arch, variant, create_dir=False)
         parent = os.path.dirname(target)
@@ -525,11 +525,15 @@ class StrataPhase(PhaseBase):
         os.rename(tmp, path)
 
 
-def _published_repo(record, arch):
-    """The repository a module compose offers for `arch`: its whole-stack
-    repository when it is a stack (the productmd variant ``<Name>Stack``
-    in the compose's own composeinfo.json), else its own."""
+def _published_repos(record, arch, kw):
+    """The repositories that make up what a module compose offers for
+    `arch`: its whole-stack repository when it published one (``[compose]
+    stack_repo = "merged"``: the productmd variant ``<Name>Stack`` in the
+    compose's own composeinfo.json); else its own repository followed by
+    the own repository of every compose below it, as its record names
+    them (what its ``<Name>Stack.repo`` lists), for the core to merge."""
     import productmd.composeinfo
+    import strata
 
     outputs = record.get("outputs") or {}
     own = outputs.get("repos", {}).get(arch)
@@ -540,5 +544,17 @@ def _published_repo(record, arch):
     ci.load(ci_path)
     for uid, var in sorted(ci.variants.variants.items()):
         if uid.endswith("Stack") and arch in var.paths.repository:
-            return os.path.join(outputs["path"], "compose", var.paths.repository[arch])
-    return own
+            return [os.path.join(outputs["path"], "compose", var.paths.repository[arch])]
+    repos = [own]
+    for i in record.get("inputs", []):
+        if i.get("kind") not in ("compose", "stack_compose"):
+            continue
+        layer = strata.get_compose(i["ident"], **kw)
+        repo = None
+        if layer is not None:
+            repo = (layer.get("outputs") or {}).get("repos", {}).get(arch)
+        if not repo:
+            raise RuntimeError("Strata compose %s uses %s (%s), which has no %s repository "
+                               "in the registry" % (record["id"], i["ident"], i["name"], arch))
+        repos.append(repo)
+    return repos

@@ -75,16 +75,20 @@ def srcs(tmp_path_factory):
 class Site:
     """A Pungi config directory: definitions, strata.toml, a registry."""
 
-    def __init__(self, root: Path, srcs: dict):
+    def __init__(self, root: Path, srcs: dict, stack_repo=None):
         self.root = root
         self.cfg = root / "pungi-config"
         self.cfg.mkdir(parents=True, exist_ok=True)
         self.srcs = srcs
         ck.write_config(self.cfg / "strata.toml", {"f40": [srcs["platform"]]},
                         registry=root / "registry.sqlite", out=root / "strata-composes")
-        # The phase places a stack's whole-stack repository: ask Strata for it.
-        toml = self.cfg / "strata.toml"
-        toml.write_text(toml.read_text().replace("[compose]\n", '[compose]\nstack_repo = "merged"\n', 1))
+        if stack_repo:
+            # A stack's whole-stack repository published by Strata itself,
+            # which the phase then takes; by default the phase merges the
+            # module's own repository with those of the composes below it.
+            toml = self.cfg / "strata.toml"
+            toml.write_text(toml.read_text().replace(
+                "[compose]\n", '[compose]\nstack_repo = "%s"\n' % stack_repo, 1))
         self.define("base.yaml", "base-runtime", "f40", ["libfoo"], "base", {"platform": "f40"})
         self.define("apache.yaml", "apache", "2.4", ["httpd", "httpd-tools"], "apache",
                     {"platform": "f40", "base-runtime": "f40"})
@@ -178,7 +182,9 @@ def assert_treeinfo_matches(os_tree: Path, uid: str):
     assert value == hashlib.sha256((os_tree / "repodata" / "repomd.xml").read_bytes()).hexdigest()
 
 
-def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_path):
+@pytest.mark.parametrize("stack_repo", [None, "merged"])
+def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(tmp_path, srcs, stack_repo):
+    site = Site(tmp_path, srcs, stack_repo=stack_repo)
     compose = site.compose("c1", [modules_variant("Modules"), modules_variant("Web"),
                                   ps.Variant("Server", "Server", "variant", [ARCH])],
                           strata_modules={
@@ -197,12 +203,18 @@ def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_pa
 
     web = top / "compose" / "Web" / ARCH / "os"
     mods = top / "compose" / "Modules" / ARCH / "os"
-    # Web: php's whole-stack repository, hardlinked from the Strata compose.
+    # Web: php's stack (its own repository and those below it, or the
+    # whole-stack repository Strata published), hardlinked from the composes.
     assert rpms_in(web) == ["httpd-2.4.58-1.fc40.x86_64.rpm",
                             "httpd-tools-2.4.58-1.fc40.x86_64.rpm",
                             "libfoo-1.0-1.fc40.x86_64.rpm", "php-8.2.13-1.fc40.x86_64.rpm",
                             "php-common-8.2.13-1.fc40.x86_64.rpm"]
-    stack = Path(latest["php"]["outputs"]["path"]) / "compose" / "PhpStack" / ARCH / "os"
+    stack = Path(latest["php"]["outputs"]["repos"][ARCH])
+    assert stack.exists()
+    if stack_repo == "merged":
+        stack = Path(latest["php"]["outputs"]["path"]) / "compose" / "PhpStack" / ARCH / "os"
+    assert (stack / "Packages").is_dir() and stack.parent.parent.name.endswith(
+        "Stack" if stack_repo else "Php")
     src = next((stack / "Packages").rglob("php-8*.rpm"))
     dst = next((web / "Packages").rglob("php-8*.rpm"))
     assert os.stat(src).st_ino == os.stat(dst).st_ino
