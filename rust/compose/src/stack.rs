@@ -405,6 +405,7 @@ mod test {
         });
         let rec = reg
             .begin(&NewCompose {
+                scratch: None,
                 name: name.into(),
                 stream: stream.into(),
                 compose_type: ComposeType::Nightly,

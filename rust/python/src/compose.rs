@@ -73,11 +73,13 @@ pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> 
 /// then `failed` and nothing was published); `report_text` is the gate's
 /// report as the CLI shows it (empty when the gate passed), and
 /// `report_texts` that of each arch that failed. Other failures raise. A
-/// signal stops the compose cleanly (see `run_interruptible`).
+/// signal stops the compose cleanly (see `run_interruptible`). `scratch`
+/// (digits, a Koji task ID) makes a scratch compose, whose ID has
+/// `-<label>.scratch` after the stream.
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
-    cache_dir=None, use_cache=true, with_composes=None))]
+    cache_dir=None, use_cache=true, with_composes=None, scratch=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compose_module(
     py: Python<'_>,
@@ -93,6 +95,7 @@ pub fn compose_module(
     cache_dir: Option<PathBuf>,
     use_cache: bool,
     with_composes: Option<Vec<String>>,
+    scratch: Option<String>,
 ) -> PyResult<PyObject> {
     let config = load_config(config)?;
     let reg =
@@ -121,6 +124,7 @@ pub fn compose_module(
         cache_dir,
         with_composes: with_composes.unwrap_or_default(),
         interrupt: Interrupt::new(),
+        scratch,
     };
     let result = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
     to_py(py, &result_json(&result))
