@@ -11,6 +11,7 @@ laid out as kojid lays them out (test_compose_koji.py)."""
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import inspect
 import json
@@ -241,6 +242,31 @@ def test_scratch_compose_uses_a_task_local_registry(site):
     repo = site.work / res["repos"]["x86_64"]
     assert up in repo.parents and (repo / "repodata" / "repomd.xml").is_file()
     assert next(repo.rglob("httpd-2.4.57-1.fc40.x86_64.rpm")).is_file()
+
+
+def test_scratch_ids_are_unmistakable_and_never_a_real_one(site):
+    user = koji.ClientSession(site.server.url, {"user": "packager", "password": "user-password"})
+    assert user.login()
+    local = ck.write_definition(site.root / "mine" / "apache.yaml", definition())
+    ids = []
+    for n in (1, 2):
+        user.uploadWrapper(str(local), "cli-build/%d.abcd" % n)
+        task = site.run_task("cli-build/%d.abcd/apache.yaml" % n, {"scratch": True})
+        assert task["state"] == CLOSED, task["result"]
+        cid = task["result"]["compose_id"]
+        # the scratch compose's modulemd carries the same ID
+        repo = site.work / task["result"]["repos"]["x86_64"]
+        modules = next(repo.glob("repodata/*modules.yaml*"))
+        text = gzip.decompress(modules.read_bytes()) if modules.suffix == ".gz" else (
+            modules.read_bytes())
+        assert ("compose_id: %s" % cid).encode() in text
+        assert cid.startswith("apache-2.4-%d.scratch-" % task["id"]), cid
+        ids.append(cid)
+    rev = site.git.commit({"apache.yaml": definition()})
+    real = site.run_task(site.git.url("apache.yaml", rev))
+    assert real["state"] == CLOSED, real["result"]
+    ids.append(real["result"]["compose_id"])
+    assert len(set(ids)) == 3 and "scratch" not in ids[2], ids
 
 
 def test_gate_failure_fails_the_task_with_the_report_and_a_suggestion(site):

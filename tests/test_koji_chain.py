@@ -152,6 +152,7 @@ def test_module_build_wait_cli_hub_builder_import(chain, tmp_path):
     assert scratch.returncode == 0, scratch.stdout + scratch.stderr
     sres = site.hub.task(third)["result"]
     assert "build_id" not in sres and sres["state"] == "finished"
+    assert sres["compose_id"].startswith("apache-2.4-%d.scratch-" % third), sres
     assert len([b for b in fake.builds.values() if b["name"] == "apache"]) == 1
 
 

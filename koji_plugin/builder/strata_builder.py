@@ -185,7 +185,9 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
             res = strata.compose_module(path, out, arches=opts.get("arches") or None,
                                         config=self.config["config"] or None, registry=registry,
                                         compose_type=opts.get("compose_type", "nightly"),
-                                        scm_ref=src if SCM.is_scm_url(src) else None)
+                                        scm_ref=src if SCM.is_scm_url(src) else None,
+                                        # `.scratch-<task id>`: never a real compose's ID
+                                        scratch=str(self.id) if scratch else None)
         except strata.StrataError as e:
             self._log("error: %s" % e)
             raise koji.GenericError("module compose of %s failed: %s" % (path, e))
