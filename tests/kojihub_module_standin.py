@@ -29,6 +29,13 @@ shapes and fault messages of:
   `_direct_tag_build(tag, build, user, force=False)` (preTag/postTag
   callbacks; "build N not complete: state S", "build N already tagged (T)"),
   shared with the XML-RPC stand-in's listTagged
+- package lists: `readPackageList(tagID=None, userID=None, pkgID=None,
+  event=None, inherit=False, with_dups=False, with_owners=True, ...)`
+  ({package_id: {package_id, package_name, tag_id, tag_name, owner_id,
+  blocked, extra_arches}}) and `_direct_pkglist_add(taginfo, pkginfo,
+  owner, block, extra_arches, force, update, policy=False)`; as kojihub's
+  readTaggedBuilds, listing a tag leaves out builds whose package is not
+  in the tag's package list (tagging does not check it)
 - `import_archive(filepath, buildinfo, type, typeInfo, buildroot_id=None)`:
   the btype's "new style" branch: "No such file: P", the archive type from
   the file extension ("unsupported file extension: F"; Koji's default
@@ -120,6 +127,8 @@ class FakeHub:
         # (tag name, build as listTagged shows it, tagged at event, untagged at event or
         # None), shared with the XML-RPC stand-in (kojihub_standin.Hub.listing)
         self.listing: list[list] = []
+        # tag name -> {package name: owner ID}
+        self.pkglists: dict[str, dict[str, int]] = {}
         self.event = 1000
         if workdir is not None:
             koji.pathinfo.topdir = str(workdir)
@@ -302,12 +311,38 @@ class FakeHub:
             raise NotImplementedError("stand-in _create_tag: parent")
         return self.add_tag(name, arches=arches)["id"]
 
+    def listed(self, tag_name, package):
+        """Whether PACKAGE is in the tag's package list (kojihub's listings
+        show only those builds)."""
+        return package in self.pkglists.get(tag_name, {})
+
+    def readPackageList(self, tagID=None, userID=None, pkgID=None, event=None, inherit=False,
+                        with_dups=False, with_owners=True, with_blocked=True):
+        t = self.get_tag(tagID, strict=True)
+        return {name: {"package_id": name, "package_name": name, "tag_id": t["id"],
+                       "tag_name": t["name"], "owner_id": owner, "blocked": False,
+                       "extra_arches": None}
+                for name, owner in self.pkglists.get(t["name"], {}).items()
+                if pkgID is None or pkgID == name}
+
+    def _direct_pkglist_add(self, taginfo, pkginfo, owner, block, extra_arches, force, update,
+                            policy=False):
+        t = self.get_tag(taginfo, strict=True)
+        if owner is not None:
+            owner = self.get_user(owner, strict=True)["id"]
+        lst = self.pkglists.setdefault(t["name"], {})
+        if pkginfo not in lst:
+            if owner is None:
+                raise koji.GenericError("owner not specified")
+            lst[pkginfo] = owner
+
     def readTaggedBuilds(self, tag, event=None, inherit=False, latest=False, package=None,
                          owner=None, type=None, extra=False, draft=None):
         t = self.get_tag(tag, strict=True)
         at = self.event if event is None else event
         rows = [dict(r[1]) for r in self.listing
-                if r[0] == t["name"] and r[2] <= at and (r[3] is None or r[3] > at)]
+                if r[0] == t["name"] and r[2] <= at and (r[3] is None or r[3] > at)
+                and self.listed(t["name"], r[1]["name"])]
         return sorted(rows, key=lambda b: b["create_event"], reverse=True)
 
     def _direct_tag_build(self, tag, build, user, force=False):
@@ -522,7 +557,8 @@ def _forward(name):
 MODULE = types.ModuleType("kojihub", "stand-in for kojihub (tests/kojihub_module_standin.py)")
 for _name in ("convert_value", "make_task", "get_tag", "lookup_name", "get_build", "new_build",
               "new_typed_build", "get_build_type", "get_rpm", "get_user", "_create_tag",
-              "readTaggedBuilds", "_direct_tag_build", "import_archive", "list_archives"):
+              "readTaggedBuilds", "_direct_tag_build", "import_archive", "list_archives",
+              "readPackageList", "_direct_pkglist_add"):
     setattr(MODULE, _name, _forward(_name))
 MODULE.Task = Task
 

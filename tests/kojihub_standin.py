@@ -147,6 +147,8 @@ class Hub:
                 for rpm_name, arch in rpms or [(name, "x86_64")]:
                     fake.add_rpm(bid, arch, name=rpm_name)
                 build = fake.get_build(bid)
+            # as an admin does first: koji add-pkg TAG NAME
+            fake.pkglists.setdefault(tag, {}).setdefault(name, None)
             fake._direct_tag_build(fake.get_tag(tag, strict=True), build, None)
             return
         self.event += 1
@@ -200,7 +202,9 @@ class Hub:
         rows = [r[1] for r in self.listing
                 if r[0] == t["name"] and r[2] <= at and (r[3] is None or r[3] > at)
                 and (package is None or r[1]["name"] == package)
-                and (type is None or type in self._btypes(r[1]["build_id"]))]
+                and (type is None or type in self._btypes(r[1]["build_id"]))
+                # kojihub lists only builds of the packages in the tag's package list
+                and (self.koji_hub is None or self.koji_hub.listed(t["name"], r[1]["name"]))]
         rows.sort(key=lambda b: b["create_event"], reverse=True)
         if latest:
             seen, out = set(), []

@@ -168,6 +168,7 @@ def test_module_build_is_read_as_stock_pungi_reads_it(chain):
     # the release engineer tags the module build where Pungi looks
     # (pkgset_koji_module_tag), as `koji tag-build` does
     fake.add_tag(MODULAR_TAG)
+    fake._direct_pkglist_add(MODULAR_TAG, "apache", "root", False, None, False, False)
     fake._direct_tag_build(fake.get_tag(MODULAR_TAG), fake.get_build(build_id),
                            fake.get_user("root"))
 

@@ -310,10 +310,19 @@ def _tag_content(rec, owner_id):
         tag = kojihub.get_tag(name, strict=True)
     user = kojihub.get_user(owner_id, strict=True)
     builds, foreign = _content_builds(rec)
+    # Koji lists a tag's builds only for packages in its package list (as
+    # MBS did, the packages go in first)
+    listed = set(p['package_name'] for p in
+                 kojihub.readPackageList(tagID=tag['id'], inherit=True).values())
     tagged = set(b['build_id'] for b in kojihub.readTaggedBuilds(tag['id']))
     for build_id in builds:
+        build = kojihub.get_build(build_id, strict=True)
+        if build['name'] not in listed:
+            kojihub._direct_pkglist_add(tag['id'], build['name'], user['id'], block=False,
+                                        extra_arches=None, force=False, update=False)
+            listed.add(build['name'])
         if build_id not in tagged:
-            kojihub._direct_tag_build(tag, kojihub.get_build(build_id, strict=True), user)
+            kojihub._direct_tag_build(tag, build, user)
     if foreign:
         logger.info('module compose %s: %d package(s) are not Koji builds, so not in tag %s: %s',
                     rec['id'], len(foreign), name, ', '.join(foreign))
