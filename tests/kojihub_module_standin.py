@@ -19,6 +19,32 @@ shapes and fault messages of:
   defaults to the session user; extra kept as data), `new_typed_build(
   build_info, btype)` (the btype must exist: lookup_name strict),
   `get_build_type(buildInfo, strict=False)`
+- `get_rpm(rpminfo, strict=False, multi=False)` (ID, N-V-R.A string or a
+  name/version/release/arch map; "No such rpm: ..." when strict; the
+  internal RPM preferred over external ones), `get_user(userInfo=None,
+  strict=False)` ("No such user: ...")
+- `_create_tag(name, parent=None, arches=None, ...)` ("A tag with the name
+  'X' already exists"), `readTaggedBuilds(tag, event=None, ...)` (the
+  builds tagged now, newest first, with build_id and tag_name),
+  `_direct_tag_build(tag, build, user, force=False)` (preTag/postTag
+  callbacks; "build N not complete: state S", "build N already tagged (T)"),
+  shared with the XML-RPC stand-in's listTagged
+- package lists: `readPackageList(tagID=None, userID=None, pkgID=None,
+  event=None, inherit=False, with_dups=False, with_owners=True, ...)`
+  ({package_id: {package_id, package_name, tag_id, tag_name, owner_id,
+  blocked, extra_arches}}) and `_direct_pkglist_add(taginfo, pkginfo,
+  owner, block, extra_arches, force, update, policy=False)`; as kojihub's
+  readTaggedBuilds, listing a tag leaves out builds whose package is not
+  in the tag's package list (tagging does not check it)
+- `import_archive(filepath, buildinfo, type, typeInfo, buildroot_id=None)`:
+  the btype's "new style" branch: "No such file: P", the archive type from
+  the file extension ("unsupported file extension: F"; Koji's default
+  types, `txt` among them), "Build does not have type T", the file moved to
+  `koji.pathinfo.typedir(build, type)` and a symlink left behind ("Error
+  importing archive file, P already exists"); returns the archive
+  (`list_archives(buildID=None, type=None, filename=None, ...)` as
+  get_archive/list_archives show them: id, build_id, filename, size,
+  checksum, checksum_type, type_name, btype, btype_id, metadata_only)
 - `lookup_name(table, info, strict=False, create=False)` for `btype`
   ("No such entry in table btype: X"), `get_tag(tagInfo, strict=False,
   event=None, blocked=False)` ("No such tagInfo: X")
@@ -42,6 +68,8 @@ sys.modules['kojihub'] and `hub.as_user(name)` / `hub.as_host(name)` set
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import types
 
@@ -92,6 +120,15 @@ class FakeHub:
         self.build_types: dict[int, set] = {}
         self.btypes = {1: "rpm", 2: "maven", 3: "win", 4: "image"}
         self.tags: dict[int, dict] = {}
+        self.rpms: dict[int, dict] = {}
+        self.archives: dict[int, dict] = {}
+        # Koji's default archive types by extension (schemas/schema.sql), those tests meet
+        self.archivetypes = {"txt": 1, "yaml": 2, "json": 3, "log": 4}
+        # (tag name, build as listTagged shows it, tagged at event, untagged at event or
+        # None), shared with the XML-RPC stand-in (kojihub_standin.Hub.listing)
+        self.listing: list[list] = []
+        # tag name -> {package name: owner ID}
+        self.pkglists: dict[str, dict[str, int]] = {}
         self.event = 1000
         if workdir is not None:
             koji.pathinfo.topdir = str(workdir)
@@ -125,6 +162,18 @@ class FakeHub:
                           "perm": None, "perm_id": None, "maven_support": False,
                           "maven_include_all": False, "extra": {}}
         return self.tags[tid]
+
+    def add_rpm(self, build_id, arch, name=None, external_repo_id=0):
+        """An RPM (NAME, default the build's) of a build, as `koji import`
+        or a build task adds them."""
+        b = self.builds[build_id]
+        rid = len(self.rpms) + 1
+        self.rpms[rid] = {"id": rid, "build_id": build_id, "name": name or b["name"],
+                          "version": b["version"], "release": b["release"], "epoch": b["epoch"],
+                          "arch": arch, "draft": False, "external_repo_id": external_repo_id,
+                          "external_repo_name": "INTERNAL" if not external_repo_id else "ext",
+                          "metadata_only": False, "extra": None}
+        return self.rpms[rid]
 
     def user(self, name):
         return next(u for u in self.users.values() if u["name"] == name)
@@ -229,6 +278,133 @@ class FakeHub:
             raise koji.GenericError("No such tagInfo: %r" % (tagInfo,))
         return dict(tag) if tag else None
 
+    def get_user(self, userInfo=None, strict=False):
+        if userInfo is None:
+            userInfo = context.session.user_id
+        u = next((x for x in self.users.values() if userInfo in (x["id"], x["name"])), None)
+        if u is None and strict:
+            raise koji.GenericError("No such user: %r" % (userInfo,))
+        return {k: v for k, v in u.items() if k not in ("password", "perms")} if u else None
+
+    def get_rpm(self, rpminfo, strict=False, multi=False):
+        if isinstance(rpminfo, int):
+            found = [r for r in self.rpms.values() if r["id"] == rpminfo]
+        else:
+            data = koji.parse_NVRA(rpminfo) if isinstance(rpminfo, str) else dict(rpminfo)
+            found = [r for r in self.rpms.values()
+                     if all(r[k] == data[k] for k in ("name", "version", "release", "arch"))]
+        if multi:
+            return [dict(r) for r in found]
+        if not found:
+            if strict:
+                raise koji.GenericError("No such rpm: %r" % (rpminfo,))
+            return None
+        internal = [r for r in found if not r["external_repo_id"]]
+        return dict(internal[0] if internal else max(found, key=lambda r: r["id"]))
+
+    def _create_tag(self, name, parent=None, arches=None, perm=None, locked=False,
+                    maven_support=False, maven_include_all=False, extra=None):
+        arches = koji.parse_arches(arches, strict=True, allow_none=True)
+        if self.get_tag(name):
+            raise koji.GenericError("A tag with the name '%s' already exists" % name)
+        if parent:
+            raise NotImplementedError("stand-in _create_tag: parent")
+        return self.add_tag(name, arches=arches)["id"]
+
+    def listed(self, tag_name, package):
+        """Whether PACKAGE is in the tag's package list (kojihub's listings
+        show only those builds)."""
+        return package in self.pkglists.get(tag_name, {})
+
+    def readPackageList(self, tagID=None, userID=None, pkgID=None, event=None, inherit=False,
+                        with_dups=False, with_owners=True, with_blocked=True):
+        t = self.get_tag(tagID, strict=True)
+        return {name: {"package_id": name, "package_name": name, "tag_id": t["id"],
+                       "tag_name": t["name"], "owner_id": owner, "blocked": False,
+                       "extra_arches": None}
+                for name, owner in self.pkglists.get(t["name"], {}).items()
+                if pkgID is None or pkgID == name}
+
+    def _direct_pkglist_add(self, taginfo, pkginfo, owner, block, extra_arches, force, update,
+                            policy=False):
+        t = self.get_tag(taginfo, strict=True)
+        if owner is not None:
+            owner = self.get_user(owner, strict=True)["id"]
+        lst = self.pkglists.setdefault(t["name"], {})
+        if pkginfo not in lst:
+            if owner is None:
+                raise koji.GenericError("owner not specified")
+            lst[pkginfo] = owner
+
+    def readTaggedBuilds(self, tag, event=None, inherit=False, latest=False, package=None,
+                         owner=None, type=None, extra=False, draft=None):
+        t = self.get_tag(tag, strict=True)
+        at = self.event if event is None else event
+        rows = [dict(r[1]) for r in self.listing
+                if r[0] == t["name"] and r[2] <= at and (r[3] is None or r[3] > at)
+                and self.listed(t["name"], r[1]["name"])]
+        return sorted(rows, key=lambda b: b["create_event"], reverse=True)
+
+    def _direct_tag_build(self, tag, build, user, force=False):
+        koji.plugin.run_callbacks("preTag", tag=tag, build=build, user=user, force=force)
+        nvr = "%(name)s-%(version)s-%(release)s" % build
+        if build["state"] != koji.BUILD_STATES["COMPLETE"]:
+            raise koji.TagError("build %s not complete: state %s"
+                                % (nvr, koji.BUILD_STATES[build["state"]]))
+        if any(r[0] == tag["name"] and r[1]["build_id"] == build["id"] and r[3] is None
+               for r in self.listing):
+            raise koji.TagError("build %s already tagged (%s)" % (nvr, tag["name"]))
+        self.event += 1
+        row = {"build_id": build["id"], "id": build["id"], "name": build["name"],
+               "package_name": build["name"], "version": build["version"],
+               "release": build["release"], "epoch": build["epoch"], "nvr": nvr,
+               "state": build["state"], "tag_name": tag["name"], "tag_id": tag["id"],
+               "owner_name": build.get("owner_name"), "create_event": self.event}
+        self.listing.append([tag["name"], row, self.event, None])
+        koji.plugin.run_callbacks("postTag", tag=tag, build=build, user=user, force=force)
+
+    def import_archive(self, filepath, buildinfo, type, typeInfo, buildroot_id=None):
+        if not os.path.exists(filepath):
+            raise koji.GenericError("No such file: %s" % filepath)
+        filename = os.path.basename(filepath)
+        parts = filename.lower().split(".")
+        ext = next((".".join(parts[i:]) for i in range(len(parts))
+                    if ".".join(parts[i:]) in self.archivetypes), None)
+        if ext is None:
+            raise koji.GenericError("unsupported file extension: %s" % filename)
+        btype = self.lookup_name("btype", type)
+        if btype is None:
+            raise koji.BuildError("unsupported build type: %s" % type)
+        if btype["name"] not in self.build_types[buildinfo["id"]]:
+            raise koji.ImportError("Build does not have type %s" % btype["name"])
+        with open(filepath, "rb") as f:
+            data = f.read()
+        destdir = koji.pathinfo.typedir(buildinfo, btype["name"])
+        final = os.path.join(destdir, filename)
+        if os.path.exists(final):
+            raise koji.GenericError("Error importing archive file, %s already exists" % final)
+        os.makedirs(destdir, exist_ok=True)
+        os.rename(filepath, final)
+        os.symlink(os.path.relpath(final, os.path.dirname(filepath)), filepath)
+        aid = len(self.archives) + 1
+        self.archives[aid] = {
+            "id": aid, "build_id": buildinfo["id"], "buildroot_id": buildroot_id,
+            "filename": filename, "size": len(data),
+            "checksum": hashlib.sha256(data).hexdigest(), "checksum_type": 2,
+            "type_id": self.archivetypes[ext], "type_name": ext, "type_extensions": ext,
+            "type_description": ext, "btype": btype["name"], "btype_id": btype["id"],
+            "metadata_only": False, "extra": None}
+        return dict(self.archives[aid])
+
+    def list_archives(self, buildID=None, buildrootID=None, componentBuildrootID=None,
+                      hostID=None, type=None, filename=None, size=None, checksum=None,
+                      checksum_type=None, typeInfo=None, queryOpts=None, imageID=None,
+                      archiveID=None, strict=False):
+        return [dict(a) for a in self.archives.values()
+                if (buildID is None or a["build_id"] == buildID)
+                and (type is None or a["btype"] == type)
+                and (filename is None or a["filename"] == filename)]
+
     def lookup_name(self, table, info, strict=False, create=False):
         if table != "btype":
             raise NotImplementedError(f"stand-in lookup_name: table {table}")
@@ -286,7 +462,10 @@ class FakeHub:
             "task_id": data.get("task_id"), "owner_id": owner,
             "owner_name": self.users[owner]["name"] if owner in self.users else None,
             "source": data.get("source"), "extra": data.get("extra"), "volume_id": 0,
-            "volume_name": "DEFAULT", "creation_event_id": self.event}
+            "volume_name": "DEFAULT", "creation_event_id": self.event,
+            "creation_ts": 1764000000.0 + self.event, "start_ts": 1764000000.0 + self.event,
+            "completion_ts": 1764000000.0 + self.event,
+            "completion_time": "2026-11-25 08:00:00"}
         self.build_types[bid] = set()
         return bid
 
@@ -377,7 +556,9 @@ def _forward(name):
 
 MODULE = types.ModuleType("kojihub", "stand-in for kojihub (tests/kojihub_module_standin.py)")
 for _name in ("convert_value", "make_task", "get_tag", "lookup_name", "get_build", "new_build",
-              "new_typed_build", "get_build_type"):
+              "new_typed_build", "get_build_type", "get_rpm", "get_user", "_create_tag",
+              "readTaggedBuilds", "_direct_tag_build", "import_archive", "list_archives",
+              "readPackageList", "_direct_pkglist_add"):
     setattr(MODULE, _name, _forward(_name))
 MODULE.Task = Task
 

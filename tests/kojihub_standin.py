@@ -97,20 +97,60 @@ class Hub:
         self._caller: str | None = None
         self._headers = {}
         self._query = {}
-        self.event = 100
-        self.tags: dict[str, dict] = {}
-        # (tag, build, tagged at event, untagged at event or None)
-        self.listing: list[list] = []
+        self._event = 100
+        self._tags: dict[str, dict] = {}
+        # (tag, build, tagged at event, untagged at event or None); with a
+        # kojihub_module_standin.FakeHub, its listing: tags, tagging and
+        # events are one state, whether a plugin or an API call made them
+        self.listing: list[list] = koji_hub.listing if koji_hub is not None else []
         self.repos: list[dict] = []
         self.calls: list[tuple[str, list, dict]] = []
 
+    @property
+    def event(self):
+        return self.koji_hub.event if self.koji_hub is not None else self._event
+
+    @event.setter
+    def event(self, value):
+        if self.koji_hub is not None:
+            self.koji_hub.event = value
+        else:
+            self._event = value
+
+    @property
+    def tags(self) -> dict[str, dict]:
+        """name -> tag; the FakeHub's tags when there is one."""
+        if self.koji_hub is not None:
+            return {t["name"]: t for t in self.koji_hub.tags.values()}
+        return self._tags
+
     # -- setup, as an admin would do with the real CLI
     def add_tag(self, name, arches="x86_64"):
-        self.tags[name] = {"id": len(self.tags) + 1, "name": name, "arches": arches,
-                           "locked": False, "perm": None, "perm_id": None, "maven_support": False,
-                           "maven_include_all": False, "extra": {}}
+        if self.koji_hub is not None:
+            self.koji_hub.add_tag(name, arches=arches)
+            return
+        self._tags[name] = {"id": len(self._tags) + 1, "name": name, "arches": arches,
+                            "locked": False, "perm": None, "perm_id": None,
+                            "maven_support": False, "maven_include_all": False, "extra": {}}
 
-    def tag_build(self, tag, name, version, release, epoch=None):
+    def tag_build(self, tag, name, version, release, epoch=None, rpms=None):
+        """Tags the build NAME-VERSION-RELEASE into TAG; with a FakeHub the
+        build (type rpm, with RPMS: (name, arch) pairs, default NAME.x86_64)
+        is made there first unless it exists, and tagged as kojihub tags it."""
+        if self.koji_hub is not None:
+            fake = self.koji_hub
+            nvr = {"name": name, "version": version, "release": release}
+            build = fake.get_build(nvr)
+            if build is None:
+                bid = fake.new_build(dict(nvr, epoch=epoch, owner=None))
+                fake.build_types[bid].add("rpm")
+                for rpm_name, arch in rpms or [(name, "x86_64")]:
+                    fake.add_rpm(bid, arch, name=rpm_name)
+                build = fake.get_build(bid)
+            # as an admin does first: koji add-pkg TAG NAME
+            fake.pkglists.setdefault(tag, {}).setdefault(name, None)
+            fake._direct_tag_build(fake.get_tag(tag, strict=True), build, None)
+            return
         self.event += 1
         build = {"build_id": len(self.listing) + 1, "name": name, "package_name": name,
                  "version": version, "release": release, "epoch": epoch,
@@ -149,13 +189,22 @@ class Hub:
                  and (event is None or r["create_event"] <= event)]
         return max(ready, key=lambda r: r["create_event"]) if ready else None
 
+    def _btypes(self, build_id):
+        """The build types of a build; the builds tag_build made are rpm builds."""
+        if self.koji_hub is not None and build_id in self.koji_hub.build_types:
+            return self.koji_hub.build_types[build_id]
+        return {"rpm"}
+
     def listTagged(self, tag, event=None, inherit=False, prefix=None, latest=False, package=None,
                    owner=None, type=None, strict=True, extra=False, draft=None):
         t = self._tag(tag, True)
         at = self.event if event is None else event
         rows = [r[1] for r in self.listing
                 if r[0] == t["name"] and r[2] <= at and (r[3] is None or r[3] > at)
-                and (package is None or r[1]["name"] == package)]
+                and (package is None or r[1]["name"] == package)
+                and (type is None or type in self._btypes(r[1]["build_id"]))
+                # kojihub lists only builds of the packages in the tag's package list
+                and (self.koji_hub is None or self.koji_hub.listed(t["name"], r[1]["name"]))]
         rows.sort(key=lambda b: b["create_event"], reverse=True)
         if latest:
             seen, out = set(), []
@@ -165,6 +214,33 @@ class Hub:
                     out.append(b)
             rows = out
         return rows
+
+    def getLastEvent(self, before=None, strict=True):
+        return {"id": self.event, "ts": 1764000000.0 + self.event}
+
+    def getFullInheritance(self, tag, event=None, reverse=False):
+        self._tag(tag, True)
+        return []  # the stand-in's tags have no parents
+
+    # -- builds and archives, as kojihub's getBuild, listArchives, search
+    def getBuild(self, buildInfo, strict=False):
+        return self.koji_hub.get_build(buildInfo, strict=strict)
+
+    def listArchives(self, buildID=None, buildrootID=None, componentBuildrootID=None,
+                     hostID=None, type=None, filename=None, size=None, checksum=None,
+                     checksum_type=None, typeInfo=None, queryOpts=None, imageID=None,
+                     archiveID=None, strict=False):
+        return self.koji_hub.list_archives(buildID=buildID, type=type, filename=filename)
+
+    def search(self, terms, type, matchType, queryOpts=None):
+        """Builds only: [{id, name: NVR}] whose NVR matches TERMS (glob or exact)."""
+        import fnmatch
+        if type != "build":
+            raise koji.GenericError("stand-in search: type %s" % type)
+        match = (lambda n: fnmatch.fnmatchcase(n, terms)) if matchType == "glob" else (
+            lambda n: n == terms)
+        return [{"id": b["id"], "name": b["nvr"]} for b in self.koji_hub.builds.values()
+                if match(b["nvr"])]
 
     # -- sessions (kojihub/auth.py)
     def _resolve_session(self):

@@ -11,6 +11,7 @@ laid out as kojid lays them out (test_compose_koji.py)."""
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import inspect
 import json
@@ -203,8 +204,24 @@ def test_compose_from_scm_is_recorded_published_uploaded_and_imported(site):
     assert "moduleCompose" in (up / "compose.log").read_text()
     assert cid in (up / "compose.log").read_text()
     assert "git" in (up / "checkout.log").read_text()
-    assert (up / "repoclosure.log").is_file()
+    assert (up / "repoclosure.x86_64.log").is_file()
     assert any(c[0] == "rawUpload" for c in site.hub.calls)
+
+
+def test_the_compose_names_the_definition_as_the_repository_does(site):
+    rev = site.git.commit({"apache.yaml": definition()})
+    task = site.run_task(site.git.url("apache.yaml", rev))
+    assert task["state"] == CLOSED, task["result"]
+    cid = task["result"]["compose_id"]
+    rec = json.loads(site.strata.run("composes", "show", cid, "--json", "--registry",
+                                     site.shared_registry, check_rc=0).stdout)
+    # never the builder's temporary checkout (kojid's workdir)
+    assert rec["definition_path"] == "apache.yaml", rec["definition_path"]
+    mmd = rec["modulemd"]["x86_64"]
+    assert site.options.workdir not in mmd, mmd
+    xmd = yaml.safe_load(mmd)["data"]["xmd"]["strata"]
+    assert xmd["definition"]["path"] == "apache.yaml", xmd
+    assert xmd["definition"]["scm_ref"] == site.git.url("apache.yaml", rev)
 
 
 def test_scratch_compose_uses_a_task_local_registry(site):
@@ -227,6 +244,31 @@ def test_scratch_compose_uses_a_task_local_registry(site):
     assert next(repo.rglob("httpd-2.4.57-1.fc40.x86_64.rpm")).is_file()
 
 
+def test_scratch_ids_are_unmistakable_and_never_a_real_one(site):
+    user = koji.ClientSession(site.server.url, {"user": "packager", "password": "user-password"})
+    assert user.login()
+    local = ck.write_definition(site.root / "mine" / "apache.yaml", definition())
+    ids = []
+    for n in (1, 2):
+        user.uploadWrapper(str(local), "cli-build/%d.abcd" % n)
+        task = site.run_task("cli-build/%d.abcd/apache.yaml" % n, {"scratch": True})
+        assert task["state"] == CLOSED, task["result"]
+        cid = task["result"]["compose_id"]
+        # the scratch compose's modulemd carries the same ID
+        repo = site.work / task["result"]["repos"]["x86_64"]
+        modules = next(repo.glob("repodata/*modules.yaml*"))
+        text = gzip.decompress(modules.read_bytes()) if modules.suffix == ".gz" else (
+            modules.read_bytes())
+        assert ("compose_id: %s" % cid).encode() in text
+        assert cid.startswith("apache-2.4-%d.scratch-" % task["id"]), cid
+        ids.append(cid)
+    rev = site.git.commit({"apache.yaml": definition()})
+    real = site.run_task(site.git.url("apache.yaml", rev))
+    assert real["state"] == CLOSED, real["result"]
+    ids.append(real["result"]["compose_id"])
+    assert len(set(ids)) == 3 and "scratch" not in ids[2], ids
+
+
 def test_gate_failure_fails_the_task_with_the_report_and_a_suggestion(site):
     rev = site.git.commit({"apache.yaml": definition(packages=("httpd", "mod_ssl"))})
     task = site.run_task(site.git.url("apache.yaml", rev))
@@ -243,6 +285,10 @@ def test_gate_failure_fails_the_task_with_the_report_and_a_suggestion(site):
     report = json.loads((up / "closure-report.json").read_text())
     assert report["x86_64"]["unresolved"][0]["deps"] == ["httpd-tools"]
     assert "hint: `httpd-tools-2.4.57-1.fc40.x86_64`" in (up / "closure-report.txt").read_text()
+    # the report as the core renders it, and the log a failed compose never published
+    log = (up / "repoclosure.x86_64.log").read_text()
+    assert "package: httpd-2.4.57-1.fc40.x86_64 from" in log and "httpd-tools" in log, log
+    assert log in (up / "closure-report.txt").read_text()
 
 
 def test_malformed_definition_names_file_line_and_key(site):
@@ -303,6 +349,28 @@ def test_wait_builds_waits_for_the_repo_in_a_waitrepo_subtask(site):
     rec = json.loads(site.strata.run("composes", "show", task["result"]["compose_id"], "--json",
                                      "--registry", site.shared_registry, check_rc=0).stdout)
     assert "httpd-0:2.4.58-1.fc40.x86_64" in rec["packages"]["x86_64"], rec["packages"]
+
+
+def test_wait_builds_waits_on_the_tag_option(site):
+    """`tag` (the hub accepts and checks it) names the tag wait_builds waits
+    on, before the definition's."""
+    top = Path(site.top)
+    site.hub.add_tag("f40-override")
+
+    def another_builder(task):
+        assert task["params"] == ["f40-override", None, ["httpd-2.4.58-1.fc40"], None]
+        site.hub.tag_build("f40-override", "httpd", "2.4.58", "1.fc40")
+        repo = site.hub.new_repo("f40-override")
+        make_repo(top, "f40-override", repo["id"], [("httpd", "2.4.58", "1.fc40")])
+        site.hub.koji_hub.close_task(task["id"], repo)
+
+    site.hub.on_subtask["waitrepo"] = another_builder
+    rev = site.git.commit({"apache.yaml": definition()})
+    task = site.run_task(site.git.url("apache.yaml", rev),
+                         {"tag": "f40-override", "wait_builds": ["httpd-2.4.58-1.fc40"]})
+    assert task["state"] == CLOSED, task["result"]
+    assert [t["method"] for t in site.hub.koji_hub.tasks.values()
+            if t["parent"] == task["id"]] == ["waitrepo"]
 
 
 def test_bad_options_are_parameter_faults(site):

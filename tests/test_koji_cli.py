@@ -14,6 +14,7 @@ from pathlib import Path
 import koji
 import pytest
 
+import composekit as ck
 import kojihub_standin as ks
 from test_koji_hub import (GOOD, apache, composes, load_hub_plugin, repos, setup_hub,  # noqa: F401
                            use_registry)
@@ -129,8 +130,8 @@ def test_module_build_wait_reports_failure(site):
 
 def test_module_build_uploads_a_scratch_definition(site, tmp_path):
     fake, hub, k = site
-    d = tmp_path / "apache.yaml"
-    d.write_text("document: strata-module\nversion: 1\ndata: {name: apache}\n")
+    d = ck.write_definition(tmp_path / "apache.yaml",
+                            ck.definition(repos=["https://mirror.example.org/f40"]))
     r = k.run("alice", "module-build", "--scratch", "--nowait", "--noprogress", d)
     assert_clean(r, 0)
     assert "Uploading definition" in r.stdout and "Created task: 1" in r.stdout
@@ -144,19 +145,42 @@ def test_module_build_uploads_a_scratch_definition(site, tmp_path):
 
 
 def test_module_build_local_file_needs_scratch(site, tmp_path):
+    """The builder composes an uploaded definition as a scratch compose only,
+    so the CLI refuses it without --scratch before uploading, for admins too."""
     fake, hub, k = site
-    d = tmp_path / "apache.yaml"
-    d.write_text("document: strata-module\n")
-    r = k.run("alice", "module-build", "--nowait", d)
-    assert_clean(r, 1)
-    assert "Only admins may compose from a local file without --scratch" in r.stderr
-    assert not fake.tasks and not any(c[0] == "rawUpload" for c in hub.calls)
-    r = k.run("root", "module-build", "--nowait", "--quiet", d)
-    assert_clean(r, 0)
-    assert fake.tasks[1]["owner"] == fake.user("root")["id"]
+    d = ck.write_definition(tmp_path / "apache.yaml", ck.definition())
+    for user in ("alice", "root"):
+        r = k.run(user, "module-build", "--nowait", d)
+        assert_clean(r, 2)
+        assert "A local definition file makes a scratch compose only: add --scratch" in r.stderr
+    assert not fake.tasks and not any(c[0] in ("rawUpload", "login") for c in hub.calls)
     r = k.run("alice", "module-build", "--nowait", tmp_path / "missing.yaml")
     assert_clean(r, 2)
     assert "No such definition file" in r.stderr
+
+
+def test_module_build_uploaded_relative_repos_refused_by_the_hub(site, tmp_path):
+    fake, hub, k = site
+    d = ck.write_definition(tmp_path / "apache.yaml", ck.definition(repos=["repos/f40"]))
+    r = k.run("alice", "module-build", "--scratch", "--nowait", "--noprogress", d)
+    assert_clean(r, 1)
+    assert "names repositories by relative path (repos/f40): an uploaded definition travels " \
+        "alone" in r.stderr
+    assert not fake.tasks
+
+
+def test_module_build_tag_option(site):
+    fake, hub, k = site
+    fake.as_user("root")
+    fake.new_build({"name": "httpd", "version": "2.4.58", "release": "1.fc40", "epoch": None})
+    r = k.run("alice", "module-build", "--nowait", "--tag", "f40-build", "--wait-build",
+              "httpd-2.4.58-1.fc40", SRC)
+    assert_clean(r, 0)
+    assert list(__import__("kojihub_module_standin").Task(1).getRequest()) == [
+        SRC, {"wait_builds": ["httpd-2.4.58-1.fc40"], "tag": "f40-build"}]
+    r = k.run("alice", "module-build", "--nowait", "--tag", "f99", SRC)
+    assert_clean(r, 1)
+    assert "no such tag: f99 (option tag)" in r.stderr
 
 
 @pytest.mark.parametrize("user, args, message", [

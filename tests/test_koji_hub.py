@@ -116,23 +116,48 @@ def test_module_build_creates_task(hub, api):
     assert list(khs.Task(api["moduleBuild"](SRC)).getRequest()) == [SRC, {}]
 
 
+def _upload(name, doc):
+    """A definition as the CLI uploads it (koji.pathinfo.work()/cli-build/...)."""
+    up = Path(koji.pathinfo.work()) / "cli-build" / "1764.abcd" / name
+    ck.write_definition(up, doc)
+    return "cli-build/1764.abcd/%s" % name
+
+
 def test_module_build_uploaded_file(hub, api):
-    up = Path(koji.pathinfo.work()) / "cli-build" / "1764.abcd" / "apache.yaml"
-    up.parent.mkdir(parents=True)
-    up.write_text("document: strata-module\n")
-    src = "cli-build/1764.abcd/apache.yaml"
+    src = _upload("apache.yaml", ck.definition(repos=["https://mirror.example.org/f40/x86_64",
+                                                      "/mnt/koji/repos/f40-build/latest/x86_64"]))
     hub.as_user("alice")
     tid = api["moduleBuild"](src, {"scratch": True})
     assert list(khs.Task(tid).getRequest()) == [src, {"scratch": True}]
-    with pytest.raises(koji.ActionNotAllowed, match="only admins may compose from an uploaded "
-                       "file without --scratch"):
-        api["moduleBuild"](src)
-    hub.as_user("root")
-    assert api["moduleBuild"](src) > tid
+    # a real compose comes from an SCM URL, for admins too: the builder
+    # composes uploads as scratch composes only
+    for who in ("alice", "root"):
+        hub.as_user(who)
+        with pytest.raises(koji.ActionNotAllowed, match=r"an uploaded definition \(cli-build/"
+                           r"1764.abcd/apache.yaml\) makes a scratch compose only"):
+            api["moduleBuild"](src)
+    hub.as_user("alice")
     with pytest.raises(koji.GenericError, match="no such uploaded file: cli-build/x/nope.yaml"):
         api["moduleBuild"]("cli-build/x/nope.yaml", {"scratch": True})
     with pytest.raises(koji.GenericError, match="neither an SCM URL nor an uploaded file"):
         api["moduleBuild"]("cli-build/../../etc/passwd", {"scratch": True})
+    assert len(hub.tasks) == 1
+
+
+def test_module_build_uploaded_file_with_relative_repos_is_refused(hub, api):
+    src = _upload("rel.yaml", ck.definition(repos=["https://mirror.example.org/f40", "../repos/f40",
+                                                   "local"]))
+    hub.as_user("alice")
+    with pytest.raises(koji.GenericError, match=r"rel.yaml names repositories by relative path "
+                       r"\(../repos/f40, local\): an uploaded definition travels alone"):
+        api["moduleBuild"](src, {"scratch": True})
+    bad = ck.definition()
+    del bad["data"]["summary"]
+    src = _upload("bad.yaml", bad)
+    with pytest.raises(koji.GenericError, match=r"malformed module definition:\nbad.yaml:\d+:\d+: "
+                       r"data: missing required field `summary`"):
+        api["moduleBuild"](src, {"scratch": True})
+    assert not hub.tasks
 
 
 @pytest.mark.parametrize("who, src, opts, exc, message", [
@@ -155,8 +180,11 @@ def test_module_build_uploaded_file(hub, api):
     ("alice", SRC, {"priority": True}, koji.ParameterError, "option priority must be int"),
     ("alice", SRC, {"priority": -1}, koji.ActionNotAllowed, "only admins may create high-priority"),
     ("alice", SRC, {"compose_type": "weekly"}, koji.ParameterError,
-     "compose_type must be one of nightly, test, ci, production, not 'weekly'"),
+     "compose_type must be one of production, test, nightly, ci, development, not 'weekly'"),
     ("alice", SRC, {"arches": []}, koji.ParameterError, "non-empty list of arch names"),
+    ("alice", SRC, {"arches": ["x86_64", "x86-64", "armv7hl"]}, koji.ParameterError,
+     r"unknown arch\(es\) x86-64, armv7hl: this hub composes aarch64, i686, ppc64le, s390x, "
+     r"x86_64 \(\[strata\] arches in .*strata_hub.conf\)"),
     ("alice", SRC, {"tag": "f99-build"}, koji.GenericError, r"no such tag: f99-build \(option tag\)"),
     ("alice", SRC, {"wait_builds": ["httpd-9-9"]}, koji.GenericError,
      r"no such build: httpd-9-9 \(in wait_builds\)"),
@@ -231,12 +259,54 @@ def _open_compose_task(hub, api, opts=None):
     return tid
 
 
+def test_module_build_arches_from_the_configuration(hub, api, tmp_path):
+    plugin, _ = load_hub_plugin()
+    conf = Path(plugin.CONFIG_FILE)
+    conf.write_text(conf.read_text() + "arches = x86_64 riscv64\n")
+    plugin.CONFIG = None
+    hub.as_user("alice")
+    tid = api["moduleBuild"](SRC, {"arches": ["riscv64"]})
+    assert khs.Task(tid).getRequest()[1] == {"arches": ["riscv64"]}
+    with pytest.raises(koji.ParameterError, match="unknown arch.* aarch64: this hub composes "
+                       "x86_64, riscv64"):
+        api["moduleBuild"](SRC, {"arches": ["aarch64"]})
+
+
+def _koji_builds_of(hub, rec):
+    """The compose's packages as Koji builds (one build per source NVR),
+    one RPM also known as an external repo's (never tagged)."""
+    builds = {}
+    nevras = sorted(rec["packages"]["x86_64"])
+    assert len(nevras) > 1
+    for k, nevra in enumerate(nevras):
+        nevr, arch = nevra.rsplit(".", 1)
+        rest, release = nevr.rsplit("-", 1)
+        name, ev = rest.rsplit("-", 1)
+        version = ev.split(":", 1)[1]
+        hub.as_user("root")
+        bid = hub.new_build({"name": name, "version": version, "release": release,
+                             "epoch": None})
+        external = k == len(nevras) - 1
+        hub.add_rpm(bid, arch, external_repo_id=7 if external else 0)
+        if not external:
+            builds[name] = bid
+    return builds
+
+
 def test_import_creates_module_build(rhub, api, composes):
     hub = rhub
     fin = composes["finished"]
+    builds = _koji_builds_of(hub, fin)
     tid = _open_compose_task(hub, api)
     hub.as_host("builder1")
-    bid = api["moduleComposeImport"](tid, fin["id"])
+    # the hub reads the record only, never the published repository
+    out = Path(fin["outputs"]["path"])
+    hidden = out.with_name(out.name + ".hidden")
+    out.rename(hidden)
+    try:
+        bid = api["moduleComposeImport"](tid, fin["id"])
+    finally:
+        hidden.rename(out)
     b = hub.get_build(bid)
     assert (b["name"], b["version"], b["release"]) == (
         "apache", "2.4", f"{fin['version']}.{fin['context']}")
@@ -250,9 +320,25 @@ def test_import_creates_module_build(rhub, api, composes):
     md = ck.load_with_libmodulemd(mod["modulemd_str"].encode())
     assert md, mod["modulemd_str"]
     assert "document: modulemd" in mod["modulemd_str"] and fin["id"] in mod["modulemd_str"]
+    assert mod["modulemd_str"] == fin["modulemd"]["x86_64"]
+    # as MBS imported module builds: modulemd.txt and modulemd.<arch>.txt
+    # archives under the build's files/module/, the RPMs' builds in a
+    # content tag of the module's NSVC
+    archives = {a["filename"]: a for a in hub.list_archives(buildID=bid)}
+    assert set(archives) == {"modulemd.txt", "modulemd.x86_64.txt"}
+    assert {a["btype"] for a in archives.values()} == {"module"}
+    typedir = Path(koji.pathinfo.typedir(hub.get_build(bid), "module"))
+    assert typedir == Path(koji.pathinfo.topdir) / "packages/apache/2.4" / b["release"] / "files/module"
+    for name in archives:
+        assert (typedir / name).read_text() == fin["modulemd"]["x86_64"]
+    assert mod["content_koji_tag"] == f"module-apache-2.4-{fin['version']}-{fin['context']}"
+    tag = hub.get_tag(mod["content_koji_tag"], strict=True)
+    assert tag["arches"] == "x86_64"
+    assert sorted(r["build_id"] for r in hub.readTaggedBuilds(tag["id"])) == sorted(builds.values())
     # a second import of the same compose is the same build
     assert api["moduleComposeImport"](tid, fin["id"]) == bid
-    assert len(hub.builds) == 1
+    assert [x["id"] for x in hub.builds.values() if x["name"] == "apache"] == [bid]
+    assert len(hub.archives) == 2
 
 
 def test_import_refusals(rhub, api, composes):

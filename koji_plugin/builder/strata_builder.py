@@ -34,9 +34,10 @@ __all__ = ("ModuleComposeTask",)
 
 CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
 SECTION = "strata"
-COMPOSE_TYPES = ("nightly", "test", "ci", "production")
+# the options the hub's moduleBuild accepts (koji_plugin/README.md): the two
+# must agree, or a task the hub made fails here
 OPTION_TYPES = {"arches": list, "scratch": bool, "compose_type": str, "priority": int,
-                "wait_builds": list}
+                "wait_builds": list, "tag": str}
 
 
 def read_config(path=None):
@@ -53,34 +54,6 @@ def read_config(path=None):
             raise koji.GenericError("%s: [%s] %s is not set" % (path or CONFIG_FILE, SECTION, key))
     conf["allowed_scms"] = conf["allowed_scms"] or ""
     return conf
-
-
-def report_text(reports):
-    """The closure reports ({arch: report}) in `dnf repoclosure`'s format,
-    then the suggested additions."""
-    lines = []
-    for arch in sorted(reports):
-        rep = reports[arch]
-        if not rep.get("unresolved"):
-            continue
-        lines.append("# %s" % arch)
-        for u in rep["unresolved"]:
-            lines.append("package: %s from %s" % (u["package"], u["repo"]))
-            lines.append("  unresolved deps (%d):" % len(u["deps"]))
-            lines.extend("    %s" % d for d in u["deps"])
-    hints = []
-    for arch in sorted(reports):
-        sugg = reports[arch].get("suggestions") or {}
-        for add in sugg.get("additions") or []:
-            hint = "hint: `%s` from %s would close the gap; add it to the manifest with a reason" % (
-                add["package"], add["repo"])
-            if hint not in hints:
-                hints.append(hint)
-        for dep in sugg.get("unsatisfiable") or []:
-            hint = "no package of the sources provides %s" % dep
-            if hint not in hints:
-                hints.append(hint)
-    return "\n".join(lines + hints) + "\n"
 
 
 class ModuleComposeTask(koji.tasks.BaseTaskHandler):
@@ -110,12 +83,14 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
             if not all(isinstance(x, str) for x in opts.get(key) or []):
                 raise koji.ParameterError("moduleCompose: option %r must list strings" % key)
         ctype = opts.get("compose_type", "nightly")
-        if ctype not in COMPOSE_TYPES:
+        if ctype not in strata.COMPOSE_TYPES:
             raise koji.ParameterError("moduleCompose: compose_type %r is not one of %s"
-                                      % (ctype, ", ".join(COMPOSE_TYPES)))
+                                      % (ctype, ", ".join(strata.COMPOSE_TYPES)))
 
     def _definition(self, src, scratch):
-        """Local path of the definition and the name to report it by."""
+        """The folder to compose in and the definition's path relative to it
+        (as in the repository: what the compose records, never this
+        builder's temporary checkout path)."""
         if SCM.is_scm_url(src):
             scm = SCM(src)
             # raises koji.BuildError: "<host>:<repository> is not in the list of allowed SCMs"
@@ -129,7 +104,10 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
             path = scm.checkout(scmdir, self.session, self.getUploadDir(), logfile)
             if not os.path.isfile(path):
                 raise koji.GenericError("%s: no file %s in the repository" % (src, scm.module))
-            return path, scm.module
+            module = os.path.normpath(scm.module).lstrip("/")
+            if not path.endswith("/" + module):
+                raise koji.GenericError("%s: checked out as %s, not as %s" % (src, path, module))
+            return path[:-len(module) - 1], module
         if not scratch:
             raise koji.GenericError("%s is not an SCM URL (uploaded definitions are for scratch "
                                     "composes only)" % src)
@@ -138,13 +116,15 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         path = self.localPath("work/%s" % src)
         if not os.path.isfile(path):
             raise koji.GenericError("uploaded definition not found: %s" % src)
-        return path, src
+        return os.path.dirname(path), os.path.basename(path)
 
-    def _wait_builds(self, definition, nvrs):
+    def _wait_builds(self, definition, nvrs, tag=None):
         source = definition.get("source") or definition.get("data", {}).get("source") or {}
-        tag = (source.get("koji") or {}).get("tag")
+        # the `tag` option (the hub checked that it exists), else the definition's
+        tag = tag or (source.get("koji") or {}).get("tag")
         if not tag:
-            raise koji.GenericError("wait_builds needs a definition whose source is a Koji tag")
+            raise koji.GenericError("wait_builds needs the tag option or a definition whose "
+                                    "source is a Koji tag")
         self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
         # As kojid's BuildTask does with wait_builds: BaseTaskHandler.getRepo
         # takes a current repo that has the builds, or waits in a `waitrepo`
@@ -153,9 +133,15 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         self._log("repo %s of %s has them" % (repo.get("id") if repo else None, tag))
         return repo
 
-    def _upload(self, path):
+    def _upload(self, path, name=None):
         if os.path.isfile(path):
-            self.uploadFile(path)
+            self.uploadFile(path, remoteName=name)
+
+    def _upload_text(self, name, text):
+        path = os.path.join(self.workdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        self._upload(path)
 
     # -- the task
     def handler(self, src, opts=None):
@@ -170,16 +156,25 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
 
     def _compose(self, src, opts, scratch):
         self._log("moduleCompose %s%s" % (src, " (scratch)" if scratch else ""))
-        path, name = self._definition(src, scratch)
+        folder, name = self._definition(src, scratch)
+        # Composed from inside its folder, by its name in the repository:
+        # the record and the modulemd name the file as the repository does.
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            return self._compose_in(src, opts, scratch, name)
+        finally:
+            os.chdir(cwd)
+
+    def _compose_in(self, src, opts, scratch, path):
         try:
             definition = strata.validate_definition(path)
         except strata.DefinitionError as e:
             problems = e.args[1] if len(e.args) > 1 else [str(e)]
-            problems = [p.replace(path, name) for p in problems]
             raise koji.GenericError("malformed module definition %s:\n%s"
-                                    % (name, "\n".join(problems)))
+                                    % (path, "\n".join(problems)))
         if opts.get("wait_builds"):
-            self._wait_builds(definition, opts["wait_builds"])
+            self._wait_builds(definition, opts["wait_builds"], opts.get("tag"))
         if scratch:
             registry = os.path.join(self.workdir, "registry.sqlite")
             out = os.path.join(self.workdir, "composes")
@@ -190,26 +185,33 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
             res = strata.compose_module(path, out, arches=opts.get("arches") or None,
                                         config=self.config["config"] or None, registry=registry,
                                         compose_type=opts.get("compose_type", "nightly"),
-                                        scm_ref=src)
+                                        scm_ref=src if SCM.is_scm_url(src) else None,
+                                        # `.scratch-<task id>`: never a real compose's ID
+                                        scratch=str(self.id) if scratch else None)
         except strata.StrataError as e:
-            msg = str(e).replace(path, name)
-            self._log("error: %s" % msg)
-            raise koji.GenericError("module compose of %s failed: %s" % (name, msg))
-        record, reports = res["record"], res.get("reports") or {}
+            self._log("error: %s" % e)
+            raise koji.GenericError("module compose of %s failed: %s" % (path, e))
+        record = res["record"]
         compose_id = record["id"]
         self._log("compose %s: %s" % (compose_id, record["state"]))
-        text = report_text(reports) if reports else ""
+        # the gate's report as the core renders it, for every compose
+        text = res.get("report_text") or ""
+        reports = res.get("reports") or {}
         if reports:
             rjson = os.path.join(self.workdir, "closure-report.json")
             with open(rjson, "w") as f:
                 json.dump(reports, f, indent=2, sort_keys=True)
-            rtext = os.path.join(self.workdir, "closure-report.txt")
-            with open(rtext, "w") as f:
-                f.write(text)
             self._upload(rjson)
-            self._upload(rtext)
-        for arch, repo in sorted(((record.get("outputs") or {}).get("repos") or {}).items()):
-            self._upload(os.path.join(out, compose_id, "logs", arch, "repoclosure.log"))
+            self._upload_text("closure-report.txt", text)
+        # one log per arch: a published compose's own, else (a failed
+        # compose publishes nothing) each failed arch's report
+        published = (record.get("outputs") or {}).get("path")
+        if published:
+            for arch in sorted((record.get("outputs") or {}).get("repos") or {}):
+                self._upload(os.path.join(published, "logs", arch, "repoclosure.log"),
+                             "repoclosure.%s.log" % arch)
+        for arch, log in sorted((res.get("report_texts") or {}).items()):
+            self._upload_text("repoclosure.%s.log" % arch, log)
         if not res["ok"]:
             self._log("the repoclosure gate failed")
             raise koji.GenericError("module compose %s FAILED: %s\n%s"

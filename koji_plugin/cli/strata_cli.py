@@ -4,6 +4,8 @@
 # koji configuration (or --plugin-paths), or the koji_cli_plugins package.
 # Commands: module-build, module-compose-info, list-module-composes,
 # latest-module-compose. The hub calls are koji_plugin/README.md's.
+# Needs the `strata` Python package (python3-strata): the compose types are
+# the core's.
 
 import os
 import time
@@ -11,6 +13,7 @@ from optparse import OptionParser
 
 import koji
 from koji.plugin import export_cli
+import strata
 from koji_cli.lib import (
     _progress_callback,
     _running_in_bg,
@@ -21,7 +24,7 @@ from koji_cli.lib import (
     watch_tasks,
 )
 
-COMPOSE_TYPES = ('nightly', 'test', 'ci', 'production')
+COMPOSE_TYPES = strata.COMPOSE_TYPES
 STATES = ('started', 'finished', 'failed')
 
 
@@ -45,7 +48,8 @@ def handle_module_build(goptions, session, args):
 
 The SCM URL names the definition file after '?':
   git+https://src.example.org/modules/apache.git?apache.yaml#<commit>
-A local definition file is uploaded (scratch composes; admins also without --scratch).""")
+A local definition file is uploaded and makes a scratch compose (--scratch); it travels
+alone, so the repositories it names must be URLs or absolute paths.""")
     parser = OptionParser(usage=usage)
     parser.add_option("--wait", action="store_true",
                       help="Wait on the compose, even if running in the background")
@@ -65,6 +69,9 @@ A local definition file is uploaded (scratch composes; admins also without --scr
                       help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
     parser.add_option("--wait-build", metavar="NVR", action="append", dest="wait_builds",
                       default=[], help="Wait for the given NVR to appear in the tag's repo")
+    parser.add_option("--tag", metavar="TAG",
+                      help="The tag whose repo --wait-build waits on (default: the "
+                      "definition's source tag)")
     (options, args) = parser.parse_args(args)
     if len(args) != 1:
         parser.error("Exactly one argument (an SCM URL or a definition file) is required")
@@ -80,13 +87,17 @@ A local definition file is uploaded (scratch composes; admins also without --scr
         opts['priority'] = options.priority
     if options.wait_builds:
         opts['wait_builds'] = options.wait_builds
+    if options.tag:
+        opts['tag'] = options.tag
     local = '://' not in source
     if local and not os.path.isfile(source):
         parser.error("No such definition file: %s (give an SCM URL or a file)" % source)
+    if local and not options.scratch:
+        # the hub refuses it too; saying so here spares the upload
+        parser.error("A local definition file makes a scratch compose only: add --scratch, "
+                     "or give an SCM URL (%s)" % source)
     activate_session(session, goptions)
     if local:
-        if not options.scratch and not session.hasPerm('admin'):
-            error("Only admins may compose from a local file without --scratch: %s" % source)
         if not options.quiet:
             print("Uploading definition: %s" % source)
         serverdir = unique_path('cli-build')

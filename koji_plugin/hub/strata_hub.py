@@ -9,13 +9,10 @@
 # The plugin stays thin: compose records come from Strata's registry
 # through the `strata` extension; the compose itself runs on a builder.
 
-import gzip
-import bz2
 import logging
-import lzma
 import os
 import re
-import xml.etree.ElementTree as ET
+import shutil
 
 import koji
 import koji.tasks
@@ -35,7 +32,10 @@ CONFIG = None
 PERMISSION = 'module-build'
 TASK_METHOD = 'moduleCompose'
 BTYPE = 'module'
-COMPOSE_TYPES = ('nightly', 'test', 'ci', 'production')
+# productmd's compose types, as the core knows them (one list for every front end)
+COMPOSE_TYPES = strata.COMPOSE_TYPES
+# The arches a hub composes unless strata_hub.conf says otherwise: Fedora's.
+DEFAULT_ARCHES = 'aarch64 i686 ppc64le s390x x86_64'
 STATES = ('started', 'finished', 'failed')
 
 logger = logging.getLogger('koji.plugin.strata_hub')
@@ -56,6 +56,7 @@ def _config():
             'registry': cp.get('strata', 'registry', fallback=None),
             'allowed_scms': cp.get('strata', 'allowed_scms', fallback=''),
             'channel': cp.get('strata', 'channel', fallback='strata'),
+            'arches': cp.get('strata', 'arches', fallback=DEFAULT_ARCHES).split(),
         }
         try:
             conf['priority'] = cp.getint('strata', 'priority', fallback=0)
@@ -114,6 +115,13 @@ def _check_opts(opts):
             raise koji.ParameterError('moduleBuild: option arches must be a non-empty list '
                                       'of arch names, not %r' % (out['arches'],))
         out['arches'] = koji.parse_arches(' '.join(out['arches']), to_list=True, strict=True)
+        # refused here, not on the builder after the task was scheduled
+        known = _config()['arches']
+        unknown = [a for a in out['arches'] if a not in known]
+        if unknown:
+            raise koji.ParameterError('moduleBuild: unknown arch(es) %s: this hub composes %s '
+                                      '([strata] arches in %s)'
+                                      % (', '.join(unknown), ', '.join(known), CONFIG_FILE))
     if 'compose_type' in out and out['compose_type'] not in COMPOSE_TYPES:
         raise koji.ParameterError('moduleBuild: option compose_type must be one of %s, not %r'
                                   % (', '.join(COMPOSE_TYPES), out['compose_type']))
@@ -129,7 +137,21 @@ def _check_opts(opts):
     return out
 
 
-def _check_src(src, scratch, is_admin):
+def _relative_repos(path):
+    """The repositories of an uploaded definition given as relative paths:
+    the upload carries the definition alone, so they cannot be resolved."""
+    try:
+        definition = strata.validate_definition(path)
+    except strata.DefinitionError as e:
+        problems = e.args[1] if len(e.args) > 1 else [str(e)]
+        raise koji.GenericError('moduleBuild: malformed module definition:\n%s'
+                                % '\n'.join(p.replace(path, os.path.basename(path))
+                                            for p in problems))
+    repos = (definition.get('source') or {}).get('repos') or []
+    return [r for r in repos if '://' not in r and not os.path.isabs(r)]
+
+
+def _check_src(src, scratch):
     if not isinstance(src, str) or not src:
         raise koji.ParameterError('moduleBuild: src must be an SCM URL or an uploaded file, '
                                   'not %r' % (src,))
@@ -153,12 +175,21 @@ def _check_src(src, scratch, is_admin):
     if not _UPLOAD_RE.match(src) or '..' in src.split('/'):
         raise koji.GenericError('moduleBuild: invalid source %r: neither an SCM URL nor an '
                                 'uploaded file (e.g. cli-build/<unique>/apache.yaml)' % src)
-    if not scratch and not is_admin:
-        raise koji.ActionNotAllowed('moduleBuild: only admins may compose from an uploaded '
-                                    'file without --scratch (%s)' % src)
+    # The builder composes an uploaded definition as a scratch compose only:
+    # a real compose is reproducible from its SCM reference, an upload is not.
+    if not scratch:
+        raise koji.ActionNotAllowed('moduleBuild: an uploaded definition (%s) makes a scratch '
+                                    'compose only: pass scratch (--scratch) or give an SCM URL'
+                                    % src)
     path = os.path.join(koji.pathinfo.work(), src)
     if not os.path.isfile(path):
         raise koji.GenericError('moduleBuild: no such uploaded file: %s' % src)
+    relative = _relative_repos(path)
+    if relative:
+        raise koji.GenericError('moduleBuild: %s names repositories by relative path (%s): an '
+                                'uploaded definition travels alone, so they cannot be found; '
+                                'give URLs or absolute paths the builders see, or compose from '
+                                'an SCM URL' % (src, ', '.join(relative)))
 
 
 @export
@@ -176,7 +207,7 @@ def moduleBuild(src, opts=None):
         context.session.assertPerm(PERMISSION)
     conf = _config()
     opts = _check_opts(opts)
-    _check_src(src, opts.get('scratch', False), is_admin)
+    _check_src(src, opts.get('scratch', False))
     priority = conf['priority'] + opts.get('priority', 0)
     if opts.get('priority', 0) < 0 and not is_admin:
         raise koji.ActionNotAllowed('moduleBuild: only admins may create high-priority tasks '
@@ -227,40 +258,98 @@ def getLatestModuleCompose(name, stream):
 
 # -- import -------------------------------------------------------------------
 
-def _read_modulemd(rec):
-    """The modulemd stream document of a finished compose (first arch),
-    read from its published repository's repodata."""
-    repos = (rec.get('outputs') or {}).get('repos') or {}
-    for arch in sorted(repos):
-        repo = repos[arch]
-        repomd = os.path.join(repo, 'repodata', 'repomd.xml')
-        try:
-            root = ET.parse(repomd).getroot()
-        except (OSError, ET.ParseError) as e:
-            raise koji.GenericError('moduleComposeImport: cannot read %s: %s' % (repomd, e))
-        ns = {'r': 'http://linux.duke.edu/metadata/repo'}
-        for data in root.findall('r:data', ns):
-            if data.get('type') != 'modules':
-                continue
-            href = data.find('r:location', ns).get('href')
-            path = os.path.join(repo, href)
-            opener = {'.gz': gzip.open, '.xz': lzma.open, '.bz2': bz2.open}.get(
-                os.path.splitext(path)[1], open)
-            try:
-                with opener(path, 'rb') as f:
-                    text = f.read().decode('utf-8')
-            except (OSError, EOFError, lzma.LZMAError) as e:
-                raise koji.GenericError('moduleComposeImport: cannot read %s: %s' % (path, e))
-            for doc in re.split(r'(?m)^---\s*$', text):
-                if re.search(r'(?m)^document:\s*modulemd\s*$', doc):
-                    body = doc.strip()
-                    if body.endswith('...'):
-                        body = body[:-3].rstrip()
-                    return '---\n' + body + '\n...\n'
-            raise koji.GenericError('moduleComposeImport: %s holds no modulemd document' % path)
-        raise koji.GenericError('moduleComposeImport: %s lists no modules metadata' % repomd)
-    raise koji.GenericError('moduleComposeImport: compose %s has no published repository'
-                            % rec['id'])
+def _modulemd(rec):
+    """{arch: modulemd text} of a finished compose, from its record (the
+    core keeps the stream document there; the hub reads no published files)."""
+    mmds = rec.get('modulemd') or {}
+    if not mmds or not all(isinstance(t, str) and t for t in mmds.values()):
+        raise koji.GenericError('moduleComposeImport: compose %s has no modulemd in its record '
+                                '(recorded by an older Strata?)' % rec['id'])
+    return mmds
+
+
+def _parse_nevra(nevra):
+    """name, epoch, version, release, arch of a record's `name-epoch:version-release.arch`."""
+    try:
+        nevr, arch = nevra.rsplit('.', 1)
+        rest, release = nevr.rsplit('-', 1)
+        name, ev = rest.rsplit('-', 1)
+        epoch, version = ev.split(':', 1) if ':' in ev else ('0', ev)
+        return name, int(epoch), version, release, arch
+    except ValueError:
+        raise koji.GenericError('moduleComposeImport: %r is not name-epoch:version-release.arch'
+                                % (nevra,))
+
+
+def _content_builds(rec):
+    """The Koji builds of the compose's packages (IDs, sorted) and the
+    packages Koji has no build for (from repositories outside Koji)."""
+    builds, foreign = set(), []
+    for arch in sorted(rec.get('packages') or {}):
+        for nevra in rec['packages'][arch]:
+            name, epoch, version, release, rarch = _parse_nevra(nevra)
+            rpm = kojihub.get_rpm({'name': name, 'version': version, 'release': release,
+                                   'arch': rarch})
+            if (rpm and not rpm.get('external_repo_id')
+                    and (rpm.get('epoch') or 0) == epoch):
+                builds.add(rpm['build_id'])
+            else:
+                foreign.append(nevra)
+    return sorted(builds), foreign
+
+
+def module_tag_name(rec):
+    """The content tag of a module build, named as MBS named them."""
+    return 'module-%s-%s-%s-%s' % (rec['name'], rec['stream'], rec['version'], rec['context'])
+
+
+def _tag_content(rec, owner_id):
+    """Creates the module's content tag and tags the Koji builds of its
+    packages into it, as MBS did; returns the tag name."""
+    name = module_tag_name(rec)
+    tag = kojihub.get_tag(name)
+    if tag is None:
+        kojihub._create_tag(name, arches=' '.join(sorted(rec.get('packages') or {})))
+        tag = kojihub.get_tag(name, strict=True)
+    user = kojihub.get_user(owner_id, strict=True)
+    builds, foreign = _content_builds(rec)
+    # Koji lists a tag's builds only for packages in its package list (as
+    # MBS did, the packages go in first)
+    listed = set(p['package_name'] for p in
+                 kojihub.readPackageList(tagID=tag['id'], inherit=True).values())
+    tagged = set(b['build_id'] for b in kojihub.readTaggedBuilds(tag['id']))
+    for build_id in builds:
+        build = kojihub.get_build(build_id, strict=True)
+        if build['name'] not in listed:
+            kojihub._direct_pkglist_add(tag['id'], build['name'], user['id'], block=False,
+                                        extra_arches=None, force=False, update=False)
+            listed.add(build['name'])
+        if build_id not in tagged:
+            kojihub._direct_tag_build(tag, build, user)
+    if foreign:
+        logger.info('module compose %s: %d package(s) are not Koji builds, so not in tag %s: %s',
+                    rec['id'], len(foreign), name, ', '.join(foreign))
+    return name
+
+
+def _import_modulemd(build, mmds, task_id):
+    """modulemd.txt and modulemd.<arch>.txt as archives of type `module`
+    (under the build's files/module/), where MBS put them and stock Pungi
+    reads them (listArchives, pathinfo.typedir)."""
+    staging = os.path.join(koji.pathinfo.work(), 'strata-import', str(task_id), str(build['id']))
+    if os.path.exists(staging):
+        shutil.rmtree(staging)
+    os.makedirs(staging)
+    files = [('modulemd.txt', mmds[sorted(mmds)[0]])]
+    files += [('modulemd.%s.txt' % arch, mmds[arch]) for arch in sorted(mmds)]
+    try:
+        for fname, text in files:
+            path = os.path.join(staging, fname)
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(text)
+            kojihub.import_archive(path, build, BTYPE, {})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @export
@@ -305,12 +394,15 @@ def moduleComposeImport(task_id, compose_id):
         raise koji.GenericError('moduleComposeImport: build %s already exists (id %d, from %s), '
                                 'compose %s cannot be imported as it'
                                 % (nvr, old['id'], old_id or 'outside Strata', compose_id))
+    mmds = _modulemd(rec)
+    owner = task.getOwner()
     typeinfo = {
         'name': name,
         'stream': rec['stream'],
         'version': str(rec['version']),
         'context': rec['context'],
-        'modulemd_str': _read_modulemd(rec),
+        'content_koji_tag': _tag_content(rec, owner),
+        'modulemd_str': mmds[sorted(mmds)[0]],
         'strata_compose_id': compose_id,
     }
     data = {
@@ -318,14 +410,16 @@ def moduleComposeImport(task_id, compose_id):
         'version': version,
         'release': release,
         'epoch': None,
-        'owner': task.getOwner(),
+        'owner': owner,
         'task_id': task_id,
         'source': rec.get('scm_ref') or src,
         'state': koji.BUILD_STATES['COMPLETE'],
         'extra': {'typeinfo': {BTYPE: typeinfo}},
     }
     build_id = kojihub.new_build(data, strict=True)
-    kojihub.new_typed_build(kojihub.get_build(build_id, strict=True), BTYPE)
+    build = kojihub.get_build(build_id, strict=True)
+    kojihub.new_typed_build(build, BTYPE)
+    _import_modulemd(build, mmds, task_id)
     logger.info('imported module compose %s as build %s (id %d, task %d)',
                 compose_id, nvr, build_id, task_id)
     return build_id

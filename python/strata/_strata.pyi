@@ -448,8 +448,13 @@ def compose_module(
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
+    scratch: Optional[str] = None,
 ) -> ComposeResult:
-    """Signals stop the compose cleanly (staging removed, record failed):
+    """`scratch` (digits: a Koji task ID) makes a scratch compose: its ID has
+    `-<label>.scratch` after the stream (apache-2.4-1234.scratch-20261125.n.0),
+    never equal to a real compose's.
+
+    Signals stop the compose cleanly (staging removed, record failed):
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
     is raised again once the compose has stopped; SIGINT, SIGTERM or SIGHUP
     left at their default still end the process, after the cleanup."""

@@ -111,6 +111,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         cache_dir,
         with_composes: args.with_compose.clone(),
         interrupt: interrupt.clone(),
+        scratch: None,
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = compose_module(&req, &config, &mut *registry, &bar);

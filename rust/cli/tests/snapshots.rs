@@ -406,6 +406,7 @@ fn begin(site: &Site, name: &str, owner: Owner) -> String {
     let mut registry = SqliteRegistry::open(&site.path("registry.sqlite")).expect("open");
     let record = registry
         .begin(&NewCompose {
+            scratch: None,
             name: name.to_owned(),
             stream: "2.4".to_owned(),
             compose_type: ComposeType::Nightly,

@@ -55,6 +55,10 @@ pub struct ComposeRequest {
     /// Raised (by a signal handler, or the Python bindings) to stop the
     /// compose at its next safe point.
     pub interrupt: Interrupt,
+    /// A scratch compose's label (a Koji scratch task's ID): the compose
+    /// ID gets `-<label>.scratch` after the stream, never equal to a real
+    /// compose's.
+    pub scratch: Option<String>,
 }
 
 /// What a compose made, short of an error: the record as the registry
@@ -140,6 +144,7 @@ pub fn compose_module(
     // stay `started` for good: end them first.
     registry.abandon_dead(Some((&def.name, &def.stream)))?;
     let record = registry.begin(&NewCompose {
+        scratch: req.scratch.clone(),
         name: def.name.clone(),
         stream: def.stream.clone(),
         compose_type: req.compose_type,

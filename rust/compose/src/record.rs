@@ -293,6 +293,7 @@ mod test {
         let mut finish = |path: &dyn Fn(&str) -> PathBuf| {
             let rec = registry
                 .begin(&NewCompose {
+                    scratch: None,
                     name: "m".into(),
                     stream: "1".into(),
                     compose_type: ComposeType::Nightly,

@@ -409,6 +409,7 @@ mod test {
         });
         let rec = reg
             .begin(&NewCompose {
+                scratch: None,
                 name: name.into(),
                 stream: stream.into(),
                 compose_type: ComposeType::Nightly,

@@ -42,6 +42,7 @@ fn examples(dir: &Path) -> (ComposeRecord, ComposeRecord) {
             cache_dir: None,
             with_composes: vec![],
             interrupt: Interrupt::new(),
+            scratch: None,
         };
         let result = compose_module(&req, &config, &mut registry, &Quiet).unwrap();
         assert!(result.published(), "{}", result.gate.to_text());

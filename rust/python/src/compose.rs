@@ -69,11 +69,13 @@ pub fn validate_definition(path: PathBuf) -> PyResult<ModuleDefinition> {
 /// the repoclosure gate failed (the record is then `failed` and nothing
 /// was published); `report_text` is the gate's report as the CLI shows it
 /// (empty when the gate passed). Other failures raise. A signal stops the
-/// compose cleanly (see `run_interruptible`).
+/// compose cleanly (see `run_interruptible`). `scratch`
+/// (digits, a Koji task ID) makes a scratch compose, whose ID has
+/// `-<label>.scratch` after the stream.
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
-    cache_dir=None, use_cache=true, with_composes=None))]
+    cache_dir=None, use_cache=true, with_composes=None, scratch=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn compose_module(
     py: Python<'_>,
@@ -89,6 +91,7 @@ pub fn compose_module(
     cache_dir: Option<PathBuf>,
     use_cache: bool,
     with_composes: Option<Vec<String>>,
+    scratch: Option<String>,
 ) -> PyResult<PyComposeResult> {
     let config = load_config(config)?;
     let reg =
@@ -117,6 +120,7 @@ pub fn compose_module(
         cache_dir,
         with_composes: with_composes.unwrap_or_default(),
         interrupt: Interrupt::new(),
+        scratch,
     };
     let result = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
     Ok(PyComposeResult::new(result))

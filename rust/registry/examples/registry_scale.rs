@@ -83,6 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started_at = 1_795_600_800 + 3600 * n as i64;
         let id = registry
             .begin(&NewCompose {
+                scratch: None,
                 name: "fedora-core".into(),
                 stream: "40".into(),
                 compose_type: ComposeType::Nightly,

@@ -26,12 +26,46 @@ pub(crate) fn compose_date(secs: i64) -> Option<String> {
 /// The compose ID without its respin: composes that share it differ only
 /// in respin. Keying respins on this (rather than on name and stream)
 /// keeps IDs unique even where two name/stream pairs spell the same.
-pub(crate) fn id_base(name: &str, stream: &str, date: &str, compose_type: ComposeType) -> String {
-    format!("{name}-{stream}-{date}{}", compose_type.suffix())
+///
+/// A scratch compose's ID has `-<label>.scratch` after the stream
+/// (`apache-2.4-1234.scratch-20261125.n.0`). What follows a real ID's last
+/// `-` before the date is its stream, and a stream that starts with a
+/// digit is numbers joined by dots, so no real compose's ID (of any name
+/// and stream) can be a scratch compose's. The date, type and respin stay
+/// last, where productmd reads them.
+pub(crate) fn id_base(
+    name: &str,
+    stream: &str,
+    scratch: Option<&str>,
+    date: &str,
+    compose_type: ComposeType,
+) -> String {
+    let scratch = scratch.map(|l| format!("-{l}.scratch")).unwrap_or_default();
+    format!("{name}-{stream}{scratch}-{date}{}", compose_type.suffix())
 }
 
 pub(crate) fn compose_id(base: &str, respin: u32) -> String {
     format!("{base}.{respin}")
+}
+
+/// The longest scratch label: a Koji task ID fits many times over.
+const SCRATCH_LABEL_MAX: usize = 64;
+
+/// Why LABEL cannot mark a scratch compose's ID, if it cannot: digits (a
+/// Koji task ID), so that `<label>.scratch` is never a stream.
+pub(crate) fn scratch_label_problem(label: &str) -> Option<String> {
+    if label.is_empty() || label.len() > SCRATCH_LABEL_MAX {
+        return Some(format!(
+            "the scratch label `{label}` must be 1 to {SCRATCH_LABEL_MAX} digits"
+        ));
+    }
+    if !label.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!(
+            "the scratch label `{}` may hold only digits (a task ID)",
+            label.escape_debug()
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -40,12 +74,32 @@ mod test {
 
     #[test]
     fn ids_look_like_productmds() {
-        let base = id_base("apache", "2.4", "20261125", ComposeType::Nightly);
+        let base = id_base("apache", "2.4", None, "20261125", ComposeType::Nightly);
         assert_eq!(compose_id(&base, 0), "apache-2.4-20261125.n.0");
-        let base = id_base("apache", "2.4", "20261125", ComposeType::Production);
+        let base = id_base("apache", "2.4", None, "20261125", ComposeType::Production);
         assert_eq!(compose_id(&base, 3), "apache-2.4-20261125.3");
-        let base = id_base("base-runtime", "f40", "20261125", ComposeType::Ci);
+        let base = id_base("base-runtime", "f40", None, "20261125", ComposeType::Ci);
         assert_eq!(compose_id(&base, 1), "base-runtime-f40-20261125.ci.1");
+    }
+
+    #[test]
+    fn scratch_ids_are_apart_from_real_ones() {
+        let base = id_base(
+            "apache",
+            "2.4",
+            Some("1234"),
+            "20261125",
+            ComposeType::Nightly,
+        );
+        assert_eq!(compose_id(&base, 0), "apache-2.4-1234.scratch-20261125.n.0");
+        // the closest a real compose comes: the module `apache-2.4` of the
+        // stream `1234.scratch`, a stream the rules refuse
+        assert!(stream_problem("1234.scratch").is_some());
+        assert_eq!(scratch_label_problem("1234"), None);
+        assert!(scratch_label_problem("").is_some());
+        assert!(scratch_label_problem("abc").is_some());
+        assert!(scratch_label_problem("12/34").is_some());
+        assert!(scratch_label_problem(&"1".repeat(65)).is_some());
     }
 
     #[test]

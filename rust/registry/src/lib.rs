@@ -34,6 +34,7 @@
 //!     context: "9edba152".into(),
 //!     inputs: vec![],
 //!     owner: strata_registry::Owner::current(),
+//!     scratch: None,
 //! })?;
 //! assert_eq!(started.id, "apache-2.4-20261125.n.0");
 //! assert!(registry.latest_good("apache", "2.4")?.is_none());

@@ -228,6 +228,12 @@ pub struct NewCompose {
     /// where it cannot be told, and then the compose is never judged
     /// abandoned automatically.
     pub owner: Option<Owner>,
+    /// A scratch compose's label, digits (Koji: the task ID). Its ID
+    /// then has `-<label>.scratch` after the stream
+    /// (`apache-2.4-1234.scratch-20261125.n.0`), a form no other compose's
+    /// ID has: a scratch compose, even one recorded in a registry of its
+    /// own, is never mistaken for (or equal to) a real one.
+    pub scratch: Option<String>,
 }
 
 /// Where a finished compose was published.

@@ -107,8 +107,21 @@ pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
             )));
         }
     }
+    if let Some(problem) = new
+        .scratch
+        .as_deref()
+        .and_then(compose_id::scratch_label_problem)
+    {
+        return Err(invalid(problem));
+    }
     Ok(Allocation {
-        id_base: compose_id::id_base(&new.name, &new.stream, &date, new.compose_type),
+        id_base: compose_id::id_base(
+            &new.name,
+            &new.stream,
+            new.scratch.as_deref(),
+            &date,
+            new.compose_type,
+        ),
         date,
     })
 }

@@ -19,6 +19,7 @@ const NOV25: i64 = 1_795_600_800;
 
 fn new(name: &str, stream: &str) -> NewCompose {
     NewCompose {
+        scratch: None,
         name: name.into(),
         stream: stream.into(),
         compose_type: ComposeType::Nightly,

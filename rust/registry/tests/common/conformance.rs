@@ -115,6 +115,7 @@ pub fn run<B>(backend: &B, checks: &[Check<B>]) -> ExitCode {
 pub fn checks<B: Backend>() -> Vec<Check<B>> {
     vec![
         ("respins_count_per_name_stream_date_and_type", respins::<B>),
+        ("scratch_ids_never_equal_real_ones", scratch_ids::<B>),
         ("begin_records_everything_as_started", begin_records::<B>),
         (
             "finish_records_outputs_packages_and_timings",
@@ -179,6 +180,7 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
 
 pub fn new(name: &str, stream: &str) -> NewCompose {
     NewCompose {
+        scratch: None,
         name: name.into(),
         stream: stream.into(),
         compose_type: ComposeType::Nightly,
@@ -272,6 +274,8 @@ fn respins<B: Backend>(b: &B) {
         with(|n| n.compose_type = ComposeType::Production),
         with(|n| n.started_at = NOV25 + 86_400),
         new("apache", "2.6"),
+        // a scratch compose beside real ones: an ID of its own kind
+        with(|n| n.scratch = Some("1235".into())),
         apache.clone(),
     ]
     .iter()
@@ -286,9 +290,30 @@ fn respins<B: Backend>(b: &B) {
             "apache-2.4-20261125.0",
             "apache-2.4-20261126.n.0",
             "apache-2.6-20261125.n.0",
+            "apache-2.4-1235.scratch-20261125.n.0",
             "apache-2.4-20261125.n.2",
         ]
     );
+}
+
+fn scratch_ids<B: Backend>(b: &B) {
+    // A scratch compose in a registry of its own (Koji's scratch tasks)
+    // still never takes a real compose's ID.
+    let scratch = |label: &str| NewCompose {
+        scratch: Some(label.into()),
+        ..new("apache", "2.4")
+    };
+    let own = b.fresh();
+    let mut reg = own.open();
+    assert_eq!(
+        reg.begin(&scratch("1234")).unwrap().id,
+        "apache-2.4-1234.scratch-20261125.n.0"
+    );
+    for bad in ["", "12/34", "task1"] {
+        let err = reg.begin(&scratch(bad)).unwrap_err().to_string();
+        assert!(err.contains("the scratch label"), "{err}");
+    }
+    assert_eq!(reg.list(&Default::default()).unwrap().len(), 1);
 }
 
 fn begin_records<B: Backend>(b: &B) {
@@ -548,6 +573,7 @@ fn begun_last<B: Backend>(b: &B) {
     let a = reg.begin(&new("apache", "2.4")).unwrap().id;
     let b = reg
         .begin(&NewCompose {
+            scratch: None,
             started_at: NOV25 - 86_400 * 30,
             ..new("apache", "2.4")
         })
@@ -683,6 +709,7 @@ fn invalid_composes<B: Backend>(b: &B) {
         (new("../apache", "2.4"), "starts with `.`"),
         (
             NewCompose {
+                scratch: None,
                 version: u64::MAX,
                 ..new("apache", "2.4")
             },
@@ -690,6 +717,7 @@ fn invalid_composes<B: Backend>(b: &B) {
         ),
         (
             NewCompose {
+                scratch: None,
                 definition_digest: DIGEST.to_uppercase(),
                 ..new("apache", "2.4")
             },
@@ -697,6 +725,7 @@ fn invalid_composes<B: Backend>(b: &B) {
         ),
         (
             NewCompose {
+                scratch: None,
                 started_at: -5,
                 ..new("apache", "2.4")
             },
@@ -704,6 +733,7 @@ fn invalid_composes<B: Backend>(b: &B) {
         ),
         (
             NewCompose {
+                scratch: None,
                 arches: vec!["x86_64".into(), "x86_64".into()],
                 ..new("apache", "2.4")
             },
@@ -711,6 +741,7 @@ fn invalid_composes<B: Backend>(b: &B) {
         ),
         (
             NewCompose {
+                scratch: None,
                 arches: vec![],
                 ..new("apache", "2.4")
             },
@@ -903,6 +934,7 @@ pub fn child_main() -> Option<ExitCode> {
     }
     let mut reg = open(&db);
     let short = || NewCompose {
+        scratch: None,
         scm_ref: None,
         arches: vec!["x86_64".into()],
         inputs: vec![],
@@ -1110,6 +1142,7 @@ fn owner(host: &str, pid: u32, start_time: u64, boot_id: &str) -> Owner {
 
 fn with_owner(name: &str, stream: &str, owner: Option<Owner>) -> NewCompose {
     NewCompose {
+        scratch: None,
         owner,
         ..new(name, stream)
     }
@@ -1625,6 +1658,7 @@ fn control_characters<B: Backend>(b: &B) {
     ] {
         let err = reg
             .begin(&NewCompose {
+                scratch: None,
                 scm_ref: Some(scm_ref.into()),
                 ..new("apache", "2.4")
             })
