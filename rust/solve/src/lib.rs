@@ -50,6 +50,10 @@ pub use report::{
 };
 
 #[cfg(test)]
+#[path = "../../layers_check.rs"]
+mod layers_check;
+
+#[cfg(test)]
 mod layers {
     /// The modules in the order of the list above.
     const ORDER: [&str; 10] = [
@@ -65,62 +69,11 @@ mod layers {
         "agreement",
     ];
 
-    /// The modules a source file names through `crate::`, comments left out.
-    fn uses(source: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for line in source.lines() {
-            let code = line.split("//").next().unwrap_or("");
-            let mut rest = code;
-            while let Some(at) = rest.find("crate::") {
-                rest = &rest[at + "crate::".len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                out.push(name);
-            }
-        }
-        out
-    }
-
     /// Each module uses only those before it: no import cycle, and the
     /// pipeline reads top to bottom. A new module goes into ORDER and the
     /// list in the crate doc.
     #[test]
     fn modules_depend_only_downward() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut checked = 0;
-        for (rank, module) in ORDER.iter().enumerate() {
-            let file = src.join(format!("{module}.rs"));
-            let files = if file.exists() {
-                vec![file]
-            } else {
-                std::fs::read_dir(src.join(module))
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .collect()
-            };
-            for file in files {
-                let text = std::fs::read_to_string(&file).unwrap();
-                for used in uses(&text) {
-                    let Some(used_rank) = ORDER.iter().position(|m| *m == used) else {
-                        panic!("{}: `crate::{used}` is not in ORDER", file.display());
-                    };
-                    assert!(
-                        used_rank < rank || used == *module,
-                        "{} uses `crate::{used}`, which comes after `{module}`",
-                        file.display()
-                    );
-                }
-                checked += 1;
-            }
-        }
-        let modules = std::fs::read_dir(&src).unwrap().count() - 1; // lib.rs
-        assert_eq!(
-            modules,
-            ORDER.len(),
-            "a module in src/ is missing from ORDER"
-        );
-        assert!(checked >= ORDER.len());
+        crate::layers_check::check(env!("CARGO_MANIFEST_DIR"), &ORDER);
     }
 }
