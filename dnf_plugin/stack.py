@@ -45,8 +45,10 @@ dnf-plugins-core's folder too), and make `strata` importable by dnf's
 Python (PYTHONPATH). See dnf_plugin/README.md.
 
 The checks themselves (reading `xmd.strata`, comparing compose IDs, which
-streams a removal may reset, argument syntax) are Strata's Rust core,
-called through the `strata` package; this file only talks to dnf.
+streams a removal may reset, argument syntax) and the tables' layout
+(`strata.format_table`, every cell escaped onto one line, as the CLI's)
+are Strata's Rust core, called through the `strata` package; this file
+only talks to dnf.
 """
 
 from __future__ import absolute_import, print_function, unicode_literals
@@ -284,11 +286,7 @@ class StackCommand(dnf.cli.Command):
         if not rows:
             print("No Strata stacks in the enabled repositories.")
             return
-        header = ("Stack", "Compose ID", "Modules", "")
-        widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
-        for r in [header] + rows:
-            print("{}  {}  {}  {}".format(r[0].ljust(widths[0]), r[1].ljust(widths[1]),
-                                          r[2].rjust(widths[2]), r[3]).rstrip())
+        print(strata.format_table(["Stack", "Compose ID", "Modules", ""], rows), end="")
         print("\nHint: [i]nstalled with dnf stack install")
 
     # ------------------------------------------------------------------
@@ -317,19 +315,18 @@ class StackCommand(dnf.cli.Command):
         lines.append(("Mismatches", str(len(mismatches))))
         w = max(len(k) for k, __ in lines)
         for k, v in lines:
-            print("{} : {}".format(k.ljust(w), v))
+            print("{} : {}".format(k.ljust(w), strata.one_line(v)))
         print("\nModules, bottom first:")
-        rows = [("Module", "Recorded compose", "Available compose", "")]
+        rows = []
         for layer in stack["layers"]:
             m = "{}:{}".format(layer["name"], layer["stream"])
             avail = available.get(m)
             rows.append((m, layer["compose_id"], avail or "(none)",
                          "MISMATCH" if m in mismatches else ""))
         rows.append((nsv, stack["compose_id"], stack["compose_id"] if pkg else "(none)", "(top)"))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        for r in rows:
-            print("  {}  {}  {}  {}".format(r[0].ljust(widths[0]), r[1].ljust(widths[1]),
-                                            r[2].ljust(widths[2]), r[3]).rstrip())
+        table = strata.format_table(["Module", "Recorded compose", "Available compose", ""], rows)
+        for line in table.splitlines():
+            print("  " + line)
 
     # ------------------------------------------------------------------
     # install

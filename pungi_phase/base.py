@@ -9,9 +9,12 @@ contract is used. It mirrors pungi/phases/base.py (Pungi 4.3):
 - ``validate()``: raise ``ValueError`` (one problem per line) on bad config;
 - ``skip()``: ``compose.just_phases``, ``compose.skip_phases`` and
   ``compose.conf["skip_phases"]``;
-- ``start()``: logs ``[SKIP ]`` or ``[BEGIN]``, notifies ``phase-start``
-  (when the compose has a notifier) and calls ``run()``;
-- ``stop()``: logs ``[DONE ]``, notifies ``phase-stop``.
+- ``skip()`` reads ``compose.conf["skip_phases"]`` by subscript: Pungi's
+  checks fill it in (default ``[]``) before any phase exists;
+- ``start()``: logs ``[SKIP ]`` or ``[BEGIN]``, calls
+  ``compose.notifier.send("phase-start", phase_name=...)`` (every Pungi
+  compose has a notifier) and ``run()``;
+- ``stop()``: logs ``[DONE ]``, sends ``phase-stop``.
 
 Simplified: no ``used_patterns`` bookkeeping, ``get_config_block`` or
 thread pool handling (this phase does not use them).
@@ -43,14 +46,9 @@ except ImportError:
                 return True
             if self.name in self.compose.skip_phases:
                 return True
-            if self.name in self.compose.conf.get("skip_phases", []):
+            if self.name in self.compose.conf["skip_phases"]:
                 return True
             return False
-
-        def _notify(self, event):
-            notifier = getattr(self.compose, "notifier", None)
-            if notifier is not None:
-                notifier.send(event, phase_name=self.name)
 
         def start(self):
             self._skipped = self.skip()
@@ -59,7 +57,7 @@ except ImportError:
                 self.finished = True
                 return
             self.compose.log_info("[BEGIN] %s" % self.msg)
-            self._notify("phase-start")
+            self.compose.notifier.send("phase-start", phase_name=self.name)
             self.run()
 
         def stop(self):
@@ -67,7 +65,7 @@ except ImportError:
                 return
             self.finished = True
             self.compose.log_info("[DONE ] %s" % self.msg)
-            self._notify("phase-stop")
+            self.compose.notifier.send("phase-stop", phase_name=self.name)
 
         def run(self):
             raise NotImplementedError

@@ -8,7 +8,9 @@ Pungi has no way to load third-party phases, so this entry point adapts
 1. ``pungi.checks.make_schema`` also returns the ``strata_*`` options
    (:data:`pungi_phase.schema.PROPERTIES`), so pungi-koji's own
    ``checks.validate`` validates them (and does not warn that they are
-   unknown) before a compose directory is made;
+   unknown) before a compose directory is made; ``checks.validate`` also
+   reports bad variant patterns in ``strata_modules`` (keys, which
+   Pungi's schema cannot type as regexes);
 2. ``"strata"`` joins ``pungi.phases.PHASES_NAMES``, so ``--skip-phase
    strata`` / ``--just-phase strata`` and ``skip_phases`` accept it;
 3. ``pungi_koji.run_compose`` is wrapped: while it runs,
@@ -99,6 +101,18 @@ def install(pungi_koji=None):
 
     checks.make_schema = make_schema_with_strata
 
+    validate = checks.validate
+
+    @functools.wraps(validate)
+    def validate_with_strata(conf, *args, **kwargs):
+        errors, warnings = validate(conf, *args, **kwargs)
+        # Pungi compiles regexes only where the schema says "regex"; the
+        # variant patterns of strata_modules are keys. Checked here, they
+        # fail the start like any other option, before a compose exists.
+        return errors + schema.pattern_problems(conf), warnings
+
+    checks.validate = validate_with_strata
+
     names = getattr(phases, "PHASES_NAMES", None)
     if isinstance(names, list) and "strata" not in names:
         names.append("strata")
@@ -134,5 +148,12 @@ def main():
         raise SystemExit(
             "strata-pungi-koji: Pungi is not installed (%s); install pungi "
             "(python3-pungi) on the compose host" % exc)
+    for dep in ("productmd", "jsonschema"):
+        try:
+            importlib.import_module(dep)
+        except ImportError as exc:
+            raise SystemExit(
+                "strata-pungi-koji: the strata phase needs %s (%s); install "
+                "'strata[pungi]' or the distribution's python3-%s" % (dep, exc, dep))
     install(pungi_koji)
     return pungi_koji.cli_main()

@@ -93,6 +93,21 @@ def _regex_problem(pattern):
     return None
 
 
+def pattern_problems(conf):
+    """The problems Pungi's own checks cannot see: the variant patterns
+    that are keys of ``strata_modules`` (Pungi compiles only values of
+    type ``regex``), as ``checks.validate`` words a bad regex."""
+    errors = []
+    modules = conf.get("strata_modules")
+    if not isinstance(modules, dict):
+        return errors
+    for pattern in modules:
+        p = _regex_problem(pattern)
+        if p:
+            errors.append("Failed validation in strata_modules: %s" % p)
+    return errors
+
+
 def validate(conf):
     """Every problem of the ``strata_*`` options of ``conf``, as Pungi
     words them; an empty list when they are valid."""
@@ -104,10 +119,7 @@ def validate(conf):
         )
     if errors:
         return errors
-    for pattern in subset.get("strata_modules", {}):
-        p = _regex_problem(pattern)
-        if p:
-            errors.append("Failed validation in strata_modules: %s" % p)
+    errors.extend(pattern_problems(subset))
     for i, (pattern, _arches) in enumerate(subset.get("strata_repoclosure_strictness", [])):
         p = _regex_problem(pattern)
         if p:

@@ -18,14 +18,10 @@ strictness, logging, metadata).
 
 from __future__ import annotations
 
-import gzip
 import json
-import lzma
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 
 from . import schema
 from .base import PhaseBase
@@ -59,26 +55,6 @@ def strictness(conf, variant, arch):
     return "strict" if value == "fatal" else value
 
 
-def report_text(report):
-    """A gate report (the core's JSON) in dnf repoclosure's format, with
-    the suggested additions."""
-    lines = []
-    for u in report.get("unresolved", []):
-        lines.append("package: %s from %s" % (u["package"], u["repo"]))
-        lines.append("  unresolved deps (%d):" % len(u["deps"]))
-        lines.extend("    %s" % d for d in u["deps"])
-    inst = report.get("installable") or {}
-    for u in inst.get("uninstallable", []):
-        lines.append("package: %s from %s" % (u["package"], u["repo"]))
-        lines.extend("    %s" % p for p in u["problems"])
-    sugg = report.get("suggestions") or {}
-    adds = sugg.get("additions") or []
-    if adds:
-        lines.append("suggested additions: " + ", ".join(
-            "%s from %s" % (a["package"], a["repo"]) for a in adds))
-    return "\n".join(lines)
-
-
 class StrataPhase(PhaseBase):
     """Module and stack composes by Strata, placed in the compose tree."""
 
@@ -108,34 +84,73 @@ class StrataPhase(PhaseBase):
 
     def validate(self):
         """Raises ValueError, one problem per line: the schema (as Pungi's
-        checks word it), then every definition (missing file, or the core's
-        own validation: ``file:line:col: key: problem``)."""
+        checks word it), every definition (missing file, or the core's own
+        validation: ``file:line:col: key: problem``), then whether each
+        definition covers the arches of the variants listing it."""
+        errors = self.problems(placement=False)
+        if errors:
+            raise ValueError("\n".join(errors))
+
+    def problems(self, placement=True):
+        """Everything that would make the phase fail before it composes
+        anything: configuration, definitions, arch coverage and (with
+        `placement`) variants whose tree Pungi has already filled."""
         import strata
 
         conf = self.compose.conf
         errors = schema.validate(conf)
-        if not errors:
-            seen = set()
-            for pattern, arches in sorted(conf.get("strata_modules", {}).items()):
-                for arch, paths in sorted(arches.items()):
-                    for p in paths:
-                        full = self._resolve(p)
-                        if full in seen:
-                            continue
-                        seen.add(full)
-                        where = "strata_modules.%s.%s: %s" % (pattern, arch, p)
-                        if not os.path.isfile(full):
-                            errors.append("%s: no such definition file (%s)" % (where, full))
-                            continue
-                        try:
-                            strata.validate_definition(full)
-                        except strata.DefinitionError as exc:
-                            problems = exc.args[1] if len(exc.args) > 1 else [exc.args[0]]
-                            errors.extend("%s: %s" % (where, x) for x in problems)
-                        except strata.StrataError as exc:
-                            errors.append("%s: %s" % (where, exc))
         if errors:
-            raise ValueError("\n".join(errors))
+            return errors
+        definitions = {}
+        for pattern, arches in sorted(conf.get("strata_modules", {}).items()):
+            for arch, paths in sorted(arches.items()):
+                for p in paths:
+                    full = self._resolve(p)
+                    if full in definitions:
+                        continue
+                    definitions[full] = None
+                    where = "strata_modules.%s.%s: %s" % (pattern, arch, p)
+                    if not os.path.isfile(full):
+                        errors.append("%s: no such definition file (%s)" % (where, full))
+                        continue
+                    try:
+                        definitions[full] = strata.validate_definition(full)
+                    except strata.DefinitionError as exc:
+                        problems = exc.args[1] if len(exc.args) > 1 else [exc.args[0]]
+                        errors.extend("%s: %s" % (where, x) for x in problems)
+                    except strata.StrataError as exc:
+                        errors.append("%s: %s" % (where, exc))
+        if errors:
+            return errors
+        targets = self.targets()
+        for variant, arch, defs in targets:
+            for path in defs:
+                arches = definitions[path].get("arches") or []
+                if arch not in arches:
+                    errors.append(
+                        "strata_modules: %s.%s lists %s, which is composed only for %s: "
+                        "add %s to its arches, or list it for those arches only"
+                        % (variant.uid, arch, os.path.basename(path),
+                           ", ".join(arches) or "no arch", arch))
+        if placement and not errors:
+            ours = self._previous_placements()
+            gathered = self._gathered()
+            for variant, arch, _defs in targets:
+                problem = self._placement_problem(variant, arch, gathered, ours)
+                if problem:
+                    errors.append(problem)
+        return errors
+
+    def targets(self):
+        """[(variant, arch, [definition paths])] of every variant and arch
+        that strata_modules lists definitions for, in Pungi's order."""
+        out = []
+        for variant in self.compose.get_variants():
+            for arch in variant.arches:
+                defs = self.definitions(variant, arch)
+                if defs:
+                    out.append((variant, arch, defs))
+        return out
 
     def definitions(self, variant, arch):
         """The definition files listed for variant.arch, in order."""
@@ -151,6 +166,68 @@ class StrataPhase(PhaseBase):
                             out.append(full)
         return out
 
+    # -- what is already in the tree -----------------------------------
+
+    def _previous_placements(self):
+        """{(variant uid, arch): set of RPM paths (relative to compose/)}
+        that an earlier run of this phase placed into this compose
+        (``--compose-dir`` re-runs), from its strata.json."""
+        path = self.compose.paths.compose.metadata(STRATA_METADATA)
+        if not os.path.isfile(path):
+            return {}
+        with open(path) as f:
+            data = json.load(f)
+        out = {}
+        for vuid, arches in (data.get("variants") or {}).items():
+            for arch, res in arches.items():
+                out[(vuid, arch)] = set(res.get("rpms") or [])
+        return out
+
+    def _gathered(self):
+        """{(variant uid, arch): [RPM paths]} that Pungi's gather listed
+        in compose/metadata/rpms.json, or None without that file."""
+        import productmd.rpms
+
+        path = self.compose.paths.compose.metadata("rpms.json")
+        if not os.path.isfile(path):
+            return None
+        manifest = productmd.rpms.Rpms()
+        manifest.load(path)
+        out = {}
+        for vuid, arches in manifest.rpms.items():
+            for arch, srpms in arches.items():
+                for rpms in srpms.values():
+                    for data in rpms.values():
+                        out.setdefault((vuid, arch), []).append(data["path"])
+        return out
+
+    def _placement_problem(self, variant, arch, gathered, ours):
+        """Why the variant's repository cannot be Strata's, or None: Pungi
+        gathered packages into it (rpms.json says so; without rpms.json,
+        RPMs lie in its Packages/). Pungi's empty repodata, .treeinfo,
+        .discinfo and media.repo, and this phase's own earlier placement,
+        are no obstacle."""
+        mine = ours.get((variant.uid, arch), set())
+        if gathered is not None:
+            theirs = [p for p in gathered.get((variant.uid, arch), []) if p not in mine]
+            where = "compose/metadata/rpms.json"
+        else:
+            theirs = []
+            top = self.compose.paths.compose.topdir()
+            repo = self.compose.paths.compose.repository(arch, variant, create_dir=False)
+            for dirpath, _dirs, files in os.walk(os.path.join(repo, "Packages")):
+                for f in files:
+                    rel = os.path.relpath(os.path.join(dirpath, f), top)
+                    if f.endswith(".rpm") and rel not in mine:
+                        theirs.append(rel)
+            where = "its Packages/"
+        if not theirs:
+            return None
+        return ("Variant %s.%s has %d package(s) from Pungi's gather (%s, per %s): Strata "
+                "places a whole repository there, so give its modules a variant of their "
+                "own (one without comps groups)"
+                % (variant.uid, arch, len(theirs), sorted(theirs)[0], where))
+
     # -- running -------------------------------------------------------
 
     def _strata_kwargs(self):
@@ -161,6 +238,10 @@ class StrataPhase(PhaseBase):
         if conf.get("strata_registry"):
             kw["registry"] = self._resolve(conf["strata_registry"])
         return kw
+
+    def _cache_dir(self):
+        conf = self.compose.conf
+        return self._resolve(conf["strata_cache_dir"]) if conf.get("strata_cache_dir") else None
 
     def _out(self):
         conf = self.compose.conf
@@ -173,16 +254,17 @@ class StrataPhase(PhaseBase):
     def run(self):
         import strata
 
-        # Which definitions each variant.arch wants, and the arches of each.
-        targets = []
+        # Nothing is composed (nor recorded) for a compose that could not
+        # take the result: configuration, arches and the tree come first.
+        problems = self.problems()
+        if problems:
+            raise RuntimeError("Strata cannot compose into %s:\n%s"
+                               % (self.compose.topdir, "\n".join(problems)))
+        targets = self.targets()
         plan = {}
-        for variant in self.compose.get_variants():
-            for arch in variant.arches:
-                defs = self.definitions(variant, arch)
-                if defs:
-                    targets.append((variant, arch, defs))
-                    for d in defs:
-                        plan.setdefault(d, set()).add(arch)
+        for _variant, arch, defs in targets:
+            for d in defs:
+                plan.setdefault(d, set()).add(arch)
 
         # One compose per definition, in the order listed (bottom first:
         # a stack builds on what was just composed below it).
@@ -191,8 +273,8 @@ class StrataPhase(PhaseBase):
         for path, arches in plan.items():
             self.compose.log_info("[STRATA] composing %s for %s" % (path, ", ".join(sorted(arches))))
             args = dict(kw)
-            if self.compose.conf.get("strata_cache_dir"):
-                args["cache_dir"] = self._resolve(self.compose.conf["strata_cache_dir"])
+            if self._cache_dir():
+                args["cache_dir"] = self._cache_dir()
             try:
                 res = strata.compose_module(
                     path,
@@ -211,6 +293,7 @@ class StrataPhase(PhaseBase):
             composed[path] = res
 
         fatal = []
+        placed = []
         for variant, arch, defs in targets:
             chosen = []
             entries = []
@@ -226,7 +309,9 @@ class StrataPhase(PhaseBase):
                     continue
                 level = strictness(self.compose.conf, variant, arch)
                 report = res["reports"].get(arch)
-                text = report_text(report) if report and report.get("unresolved") is not None else ""
+                # The core's own text of the gate report (dnf's format,
+                # with the suggested additions).
+                text = (res.get("report_texts") or {}).get(arch, "").strip()
                 if not text:
                     # This arch closed; another arch failed the compose.
                     text = rec.get("error") or "the compose failed on another arch"
@@ -261,64 +346,122 @@ class StrataPhase(PhaseBase):
                         % (variant.uid, arch, module))
                 entries.append(entry)
             self.results.setdefault(variant.uid, {})[arch] = {"modules": entries}
-            if fatal:
-                continue
             if chosen:
-                repo = self._place(variant, arch, chosen)
-                self.results[variant.uid][arch]["repository"] = repo
+                placed.append((variant, arch, chosen))
         if fatal:
+            # Every variant was checked first: all failures in one message.
             self._write_strata_metadata()
             raise RuntimeError("Strata repoclosure failed:\n" + "\n".join(fatal))
-        self._write_modules_metadata()
+        merged = []
+        for variant, arch, chosen in placed:
+            rel, repo = self._place(variant, arch, chosen)
+            self.results[variant.uid][arch]["repository"] = rel
+            self.results[variant.uid][arch]["rpms"] = sorted(
+                os.path.join(rel, p.href) for p in repo.packages)
+            merged.append((variant, arch, rel, repo))
+        self._write_modules_metadata(merged)
+        self._write_rpms_metadata(merged)
         self._write_strata_metadata()
 
     # -- placing -------------------------------------------------------
 
     def _place(self, variant, arch, records):
         """Puts the repository of `records` (their whole-stack repos where
-        they are stacks) at compose/<Variant>/<arch>/os, atomically."""
+        they are stacks) at the variant's repository,
+        compose/<Variant>/<arch>/os: merged by the core beside it, then
+        its Packages/ and repodata/ replace the ones there (Pungi's empty
+        repo, or this phase's earlier placement); whatever else Pungi put
+        into the tree (.treeinfo, .discinfo, media.repo) stays, and
+        .treeinfo is brought up to date. Returns (the repository relative
+        to compose/, the core's merge result)."""
+        import strata
+
         # A compose that another chosen stack already carries adds nothing.
         inside = set()
         for r in records:
             for i in r.get("inputs", []):
                 if i.get("kind") in ("compose", "stack_compose"):
                     inside.add(i.get("ident"))
-        tops = [r for r in records if r["id"] not in inside]
         repos = []
-        for r in tops:
+        for r in records:
+            if r["id"] in inside:
+                continue
             d = _published_repo(r, arch)
             if d not in repos:
                 repos.append(d)
 
         target = self.compose.paths.compose.repository(arch, variant, create_dir=False)
-        if os.path.isdir(target):
-            if os.listdir(target):
-                raise RuntimeError(
-                    "Variant %s.%s already has a repository at %s (from gather/createrepo): "
-                    "give Strata's modules a variant of their own" % (variant.uid, arch, target))
-            os.rmdir(target)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
-        stage = os.path.join(parent, ".%s.strata-%d" % (os.path.basename(target), os.getpid()))
-        if os.path.exists(stage):
-            shutil.rmtree(stage)
+        base = os.path.basename(target)
+        stage = os.path.join(parent, ".%s.strata-%d" % (base, os.getpid()))
+        old = os.path.join(parent, ".%s.strata-old-%d" % (base, os.getpid()))
+        for leftover in (stage, old):
+            if os.path.lexists(leftover):
+                shutil.rmtree(leftover)
         try:
-            if len(repos) == 1:
-                shutil.copytree(repos[0], stage, copy_function=_link_or_copy)
+            repo = strata.merge_repositories(repos, stage, cache_dir=self._cache_dir())
+        except strata.StrataError as exc:
+            raise RuntimeError("Strata cannot make the repository of %s.%s at %s: %s"
+                               % (variant.uid, arch, target, exc))
+        try:
+            if not os.path.isdir(target):
+                os.rename(stage, target)
             else:
-                _union(repos, stage, self.compose.paths.log.log_file(
-                    arch, "strata-createrepo-%s" % variant.uid))
-            os.rename(stage, target)
-        except BaseException:
+                # The repository parts are swapped one by one; what was there
+                # is moved aside first and removed once the new ones are in.
+                os.mkdir(old)
+                for name in sorted(os.listdir(stage)):
+                    if os.path.lexists(os.path.join(target, name)):
+                        os.rename(os.path.join(target, name), os.path.join(old, name))
+                    os.rename(os.path.join(stage, name), os.path.join(target, name))
+                os.rmdir(stage)
+        finally:
             shutil.rmtree(stage, ignore_errors=True)
-            raise
+            shutil.rmtree(old, ignore_errors=True)
+        self._update_treeinfo(variant, arch, target)
         self.compose.log_info(
             "[STRATA] %s.%s: %s from %s" % (variant.uid, arch, target, ", ".join(repos)))
-        return os.path.relpath(target, self.compose.paths.compose.topdir())
+        return os.path.relpath(target, self.compose.paths.compose.topdir()), repo
+
+    def _update_treeinfo(self, variant, arch, target):
+        """Keeps the .treeinfo Pungi wrote into the variant's tree true to
+        the placed repository: its variant's repository and packages paths
+        and the checksum of repodata/repomd.xml (productmd TreeInfo, as
+        pungi.metadata.write_tree_info writes it). A tree without
+        .treeinfo (is_empty variants) gets none."""
+        import productmd.treeinfo
+
+        os_tree = self.compose.paths.compose.os_tree(arch, variant, create_dir=False)
+        path = os.path.join(os_tree, ".treeinfo")
+        if not os.path.isfile(path):
+            return
+        ti = productmd.treeinfo.TreeInfo()
+        ti.load(path)
+        rel = os.path.relpath(target, os_tree)
+        rel = "" if rel == "." else rel
+        repomd = os.path.join(rel, "repodata", "repomd.xml")
+        for var in ti.variants.get_variants(recursive=True):
+            if var.uid == variant.uid:
+                var.paths.repository = rel or "."
+                var.paths.packages = os.path.join(rel, "Packages")
+        checksum = self.compose.conf.get("createrepo_checksum") or "sha256"
+        ti.checksums.add(repomd, checksum, root_dir=os_tree)
+        tmp = path + ".strata-tmp"
+        ti.dump(tmp)
+        os.rename(tmp, path)
 
     # -- metadata ------------------------------------------------------
 
-    def _write_modules_metadata(self):
+    def _new_metadata(self, cls):
+        m = cls()
+        m.compose.id = self.compose.compose_id
+        m.compose.type = self.compose.compose_type
+        m.compose.date = self.compose.compose_date
+        m.compose.respin = self.compose.compose_respin
+        return m
+
+    def _write_modules_metadata(self, merged):
         """Adds every placed stream to compose/metadata/modules.json, as
         Pungi's createrepo phase records modular variants (productmd
         Modules: variant, arch, N:S:V:C, modulemd path, rpms). koji_tag
@@ -327,32 +470,49 @@ class StrataPhase(PhaseBase):
         import productmd.modules
 
         path = self.compose.paths.compose.metadata("modules.json")
-        mods = productmd.modules.Modules()
+        mods = self._new_metadata(productmd.modules.Modules)
         if os.path.exists(path):
             mods.load(path)
-        else:
-            mods.compose.id = self.compose.compose_id
-            mods.compose.type = self.compose.compose_type
-            mods.compose.date = self.compose.compose_date
-            mods.compose.respin = self.compose.compose_respin
-        top = self.compose.paths.compose.topdir()
-        for vuid, arches in sorted(self.results.items()):
-            for arch, res in sorted(arches.items()):
-                rel = res.get("repository")
-                if not rel:
-                    continue
-                href, docs = read_modules(os.path.join(top, rel))
-                for doc in docs:
-                    if doc.get("document") != "modulemd":
-                        continue
-                    d = doc["data"]
-                    uid = "%s:%s:%s:%s" % (d["name"], d["stream"], d["version"], d["context"])
-                    cid = ((d.get("xmd") or {}).get("strata") or {}).get("compose_id") or "DUMMY"
-                    mods.add(vuid, arch, uid, cid, os.path.join(rel, href), "binary",
-                             sorted((d.get("artifacts") or {}).get("rpms", [])))
+        for variant, arch, rel, repo in merged:
+            # An earlier run's streams for the variant are this phase's.
+            mods.modules.get(variant.uid, {}).pop(arch, None)
+            for d in repo.streams if repo.modules_href else []:
+                uid = "%s:%s:%s:%s" % (d.name, d.stream, d.version, d.context)
+                cid = ((d.xmd or {}).get("strata") or {}).get("compose_id") or "DUMMY"
+                mods.add(variant.uid, arch, uid, cid, os.path.join(rel, repo.modules_href),
+                         "binary", sorted(d.artifacts))
         mods.dump(path)
 
+    def _write_rpms_metadata(self, merged):
+        """Lists every placed RPM in compose/metadata/rpms.json (productmd
+        Rpms, where Pungi's gather lists a variant's packages), replacing
+        what an earlier run of this phase listed for the variant."""
+        import productmd.rpms
+
+        path = self.compose.paths.compose.metadata("rpms.json")
+        manifest = self._new_metadata(productmd.rpms.Rpms)
+        if os.path.exists(path):
+            manifest.load(path)
+        for variant, arch, rel, repo in merged:
+            mine = manifest.rpms.get(variant.uid, {})
+            if arch in mine:
+                # Only this phase's RPMs can be there (gathered ones are refused).
+                del mine[arch]
+            for p in repo.packages:
+                category = "source" if p.nevra.endswith(".src") else "binary"
+                manifest.add(variant.uid, arch, p.nevra, os.path.join(rel, p.href), None,
+                             category, p.srpm_nevra)
+        tmp = path + ".strata-tmp"
+        manifest.dump(tmp)
+        os.rename(tmp, path)
+
     def _write_strata_metadata(self):
+        # A variant.arch this run placed nothing into keeps what an earlier
+        # run placed there; its RPMs stay recognisably this phase's.
+        for (vuid, arch), rpms in self._previous_placements().items():
+            res = self.results.get(vuid, {}).get(arch)
+            if res is not None and "rpms" not in res and rpms:
+                res["rpms"] = sorted(rpms)
         data = {
             "header": {"type": "strata.pungi", "version": "1.0"},
             "compose": {"id": self.compose.compose_id},
@@ -382,82 +542,3 @@ def _published_repo(record, arch):
         if uid.endswith("Stack") and arch in var.paths.repository:
             return os.path.join(outputs["path"], "compose", var.paths.repository[arch])
     return own
-
-
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
-
-
-def _decompress(path):
-    raw = open(path, "rb").read()
-    if raw[:2] == b"\x1f\x8b":
-        return gzip.decompress(raw)
-    if raw[:6] == b"\xfd7zXZ\x00":
-        return lzma.decompress(raw)
-    if raw[:4] == b"\x28\xb5\x2f\xfd":
-        import zstandard  # only when a repo uses zstd
-
-        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-    return raw
-
-
-def read_modules(repo):
-    """(href of the modules metadata, its YAML documents) of a repo."""
-    import xml.etree.ElementTree as ET
-
-    import yaml
-
-    ns = {"r": "http://linux.duke.edu/metadata/repo"}
-    root = ET.parse(os.path.join(repo, "repodata", "repomd.xml")).getroot()
-    for data in root.findall("r:data", ns):
-        if data.get("type") == "modules":
-            href = data.find("r:location", ns).get("href")
-            return href, list(yaml.safe_load_all(_decompress(os.path.join(repo, href))))
-    return None, []
-
-
-def _doc_key(doc):
-    d = doc.get("data", {})
-    if doc.get("document") == "modulemd-defaults":
-        return ("defaults", d.get("module"))
-    return (doc.get("document"), d.get("name"), d.get("stream"), d.get("version"), d.get("context"))
-
-
-def _union(repos, stage, log_file):
-    """One repository of several: the packages hardlinked, repodata by
-    createrepo_c and the modules of all of them (each stream once) by
-    modifyrepo_c, as Pungi's createrepo phase makes a modular variant."""
-    import yaml
-
-    os.makedirs(stage)
-    docs = {}
-    for repo in repos:
-        pkgs = os.path.join(repo, "Packages")
-        for dirpath, _dirs, files in os.walk(pkgs):
-            for f in files:
-                rel = os.path.relpath(os.path.join(dirpath, f), repo)
-                dst = os.path.join(stage, rel)
-                if not os.path.exists(dst):
-                    os.makedirs(os.path.dirname(dst), exist_ok=True)
-                    _link_or_copy(os.path.join(dirpath, f), dst)
-        for doc in read_modules(repo)[1]:
-            docs.setdefault(_doc_key(doc), doc)
-    with open(log_file, "a") as log:
-        subprocess.run(["createrepo_c", "--no-database", stage], check=True,
-                       stdout=log, stderr=subprocess.STDOUT)
-        if docs:
-            tmpdir = tempfile.mkdtemp(prefix=".strata-modules-", dir=os.path.dirname(stage))
-            mfile = os.path.join(tmpdir, "modules.yaml")
-            with open(mfile, "w") as f:
-                yaml.safe_dump_all(list(docs.values()), f, explicit_start=True,
-                                   explicit_end=True, sort_keys=False)
-            try:
-                subprocess.run(["modifyrepo_c", "--mdtype=modules", mfile,
-                                os.path.join(stage, "repodata")], check=True,
-                               stdout=log, stderr=subprocess.STDOUT)
-            finally:
-                shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,22 +1,30 @@
 """Stand-ins for Pungi, which cannot be installed here (no registry has it).
 
-They follow Pungi 4.3's sources (release-engineering/pungi; read from a
-public mirror: pungi/compose.py, pungi/paths.py, pungi/wrappers/variants.py,
-pungi/metadata.py, pungi/phases/base.py, pungi/scripts/pungi_koji.py,
-pungi/checks.py, pungi/phases/phases_metadata.py).
+They follow Pungi 4.3.6's sources (read from a public mirror,
+github:yifengyou/pungi, BUILD/pungi-4.3.6: pungi/compose.py,
+pungi/paths.py, pungi/wrappers/variants.py, pungi/metadata.py,
+pungi/notifier.py, pungi/phases/base.py, pungi/phases/gather,
+pungi/phases/createrepo.py, pungi/scripts/pungi_koji.py, pungi/checks.py).
+tests/pungi_surface.py lists the names and signatures the phase relies
+on; CI checks this stand-in against it, and it is checked against the
+real Pungi by hand (`python3 tests/pungi_surface.py` where Pungi is
+importable).
 
 ``Compose`` mirrors ``pungi.compose.Compose`` as the strata phase uses it:
-- ``conf`` (a dict; Pungi's is a kobo ``PyConfigParser`` dict),
-  ``config_dir`` (Pungi: the directory of ``conf._open_file``),
-  ``topdir``, ``skip_phases``, ``just_phases``, ``notifier`` (None),
-  ``variants`` / ``all_variants``, ``get_variants(types, arch)`` (sorted,
-  children included), ``get_arches()``;
+- ``conf`` (a dict; Pungi's is a kobo ``PyConfigParser`` dict, validated
+  by ``checks.validate``, which fills in defaults such as
+  ``skip_phases`` and ``createrepo_checksum``), ``config_dir`` (a
+  property; Pungi: the directory of ``conf._open_file``), ``topdir``,
+  ``skip_phases``, ``just_phases``, ``notifier`` (always set, as
+  pungi-koji's main does: ``PhaseBase`` calls ``notifier.send``
+  unconditionally), ``variants`` / ``all_variants``,
+  ``get_variants(types, arch)`` (sorted, children included),
+  ``get_arches()``;
 - ``ci_base`` (productmd ``ComposeInfo`` loaded from
   ``work/global/composeinfo-base.json``, written as
-  ``pungi.compose.write_compose_info`` does) and the ``compose_id``,
-  ``compose_date``, ``compose_respin``, ``compose_type``,
-  ``compose_label`` properties read from it; ``im`` (productmd ``Images``
-  with the compose header and ``metadata_path``);
+  ``pungi.compose.write_compose_info`` does, kept on ``--compose-dir``
+  re-runs) and the ``compose_id``, ``compose_date``, ``compose_respin``,
+  ``compose_type``, ``compose_label`` properties read from it; ``im``;
 - ``log_debug/log_info/log_warning/log_error`` (kobo's ``LoggingBase``:
   to a ``logging.Logger``; also kept in ``messages`` for assertions);
 - ``write_status`` / ``get_status`` (``STATUS`` file, same refusal to
@@ -25,9 +33,24 @@ pungi/checks.py, pungi/phases/phases_metadata.py).
   metadata`` (addon variants resolved through the parent as in Pungi),
   ``log.topdir/log_file`` (``logs/<arch>/<name>.<arch>.log``),
   ``work.topdir/tmp_dir``.
+
+What the phases before strata leave in the tree, as Pungi 4.3.6 does it:
+``gather`` (the variant's gathered packages, ``compose.gathered``, linked
+into ``Packages/``, or ``Packages/<letter>/`` with ``hashed_directories``; ``compose/metadata/rpms.json`` written
+afresh), ``createrepo`` (createrepo_c over every non-is_empty variant's
+``os/`` and ``source/tree`` from the packages rpms.json lists — an empty
+repo for a variant without comps groups; modules.json written afresh),
+``write_tree_info`` / ``write_discinfo`` / ``write_media_repo``
+(``.treeinfo``, ``.discinfo``, ``media.repo`` in every non-is_empty
+variant's trees; like Pungi, the repomd.xml checksum is looked up
+relative to the working directory, so in practice left out);
+``earlier_phases`` runs them for tests that call the phase directly.
+``make_schema`` / ``validate`` mirror ``pungi.checks``: defaults filled
+in, values of type ``regex`` compiled, unknown options warned about.
+
 Simplified: no variants.xml parsing (variants are built in Python), no
-kobo file loggers, no CTS, dogpile cache, deliverables or old composes;
-the ``debug``/``source``/ISO/image paths are not modelled.
+kobo file loggers, no CTS, dogpile cache, deliverables or old composes,
+no debuginfo repos, no buildinstall images in .treeinfo.
 
 ``Variant`` mirrors ``pungi.wrappers.variants.Variant``: ``id``, ``uid``
 (``parent-id`` for children), ``name``, ``type``, sorted ``arches``,
@@ -46,13 +69,16 @@ constructed in the same order (``pungi.phases.XPhase(compose, ...)``
 looked up at call time), the validation loop over the same phases
 (``NAME: problem`` lines, then ``RuntimeError("Configuration is not
 valid")``), init, pkgset, the essentials weaver (buildinstall, gather +
-createrepo, extra files, ostree), the extra weaver
-(images, osbs, repoclosure), ``write_compose_info``, the test phase,
-``write_status("FINISHED")``. Phases only record their start in
+createrepo doing the work above, extra files, ostree), .treeinfo for every
+variant then .discinfo and media.repo, the extra weaver (images, osbs,
+repoclosure), ``write_compose_info``, the test phase,
+``write_status("FINISHED")``. Other phases only record their start in
 ``compose.events``. ``cli_main`` mirrors the real one's failure handling
 (``log_error("Compose run failed: …")``, ``write_status("DOOMED")``,
-``sys.exit(1)``); ``main`` calls ``checks.validate(conf)`` and fails to
-start on errors, as the real ``main`` does, then ``run_compose``.
+``sys.exit(1)``); ``main`` validates ``CONF`` with ``checks.validate``
+(printing warnings, failing to start on errors before any compose
+directory exists), then makes the compose (``COMPOSE_FACTORY(conf)``)
+and calls ``run_compose``.
 """
 
 from __future__ import annotations
@@ -227,19 +253,120 @@ class Paths(object):
         self.work = WorkPaths(compose)
 
 
+class Notifier(object):
+    """pungi.notifier.PungiNotifier without a script: ``send`` runs
+    nothing; the stand-in keeps the messages."""
+
+    def __init__(self, cmds=None):
+        self.cmds = cmds or []
+        self.sent = []
+
+    def send(self, msg, workdir=None, **kwargs):
+        self.sent.append((msg, kwargs))
+
+
 def base_conf(**extra):
-    """The options compose_to_composeinfo reads, with Pungi's defaults."""
-    conf = {
-        "release_name": "Fedora", "release_short": "Fedora", "release_version": "40",
-        "release_type": "ga", "release_internal": False, "skip_phases": [],
-    }
+    """The options a Pungi config must set for compose_to_composeinfo;
+    the rest (skip_phases, release_type, createrepo_checksum, …) are
+    filled in by :func:`validate`, as pungi.checks.validate does."""
+    conf = {"release_name": "Fedora", "release_short": "Fedora", "release_version": "40"}
     conf.update(extra)
     return conf
 
 
+# ---- pungi.checks ---------------------------------------------------------
+
+UNKNOWN = "WARNING: Unrecognized config option: {0}."
+
+
+def make_schema():
+    """The part of pungi.checks.make_schema the phase and these stand-ins
+    touch: top-level properties with Pungi's defaults, no other options
+    allowed (unknown ones are warnings)."""
+    return {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "Pungi Configuration",
+        "type": "object",
+        "properties": {
+            "release_name": {"type": "string"},
+            "release_short": {"type": "string", "pattern": "^[a-zA-Z0-9]+$"},
+            "release_version": {"type": "string"},
+            "release_type": {"type": "string", "enum": ["fast", "ga", "updates",
+                                                        "updates-testing", "eus", "aus",
+                                                        "els", "e4s"],
+                             "default": "ga"},
+            "release_internal": {"type": "boolean", "default": False},
+            "skip_phases": {"type": "array", "items": {"type": "string"}, "default": []},
+            "hashed_directories": {"type": "boolean", "default": False},
+            "createrepo_checksum": {"type": "string", "default": "sha256",
+                                    "enum": ["sha1", "sha256", "sha512"]},
+            "repoclosure_strictness": {
+                "type": "array", "default": [],
+                "items": {"type": "array", "items": [
+                    {"type": "regex"},
+                    {"type": "object", "patternProperties": {
+                        ".+": {"type": "string", "enum": ["off", "lenient", "fatal"]}},
+                     "additionalProperties": False}],
+                    "additionalItems": False, "minItems": 2}},
+        },
+        "required": ["release_name", "release_short", "release_version"],
+        "additionalProperties": False,
+    }
+
+
+def validate(config, offline=False, schema=None):
+    """pungi.checks.validate: (errors, warnings). Like Pungi's validator it
+    fills in defaults (in `conf`), compiles every value of type "regex"
+    ("incorrect regular expression: …") and turns unknown options into
+    warnings."""
+    import re
+
+    import jsonschema
+
+    schema = schema or make_schema()
+    base = jsonschema.Draft4Validator
+    validate_properties = base.VALIDATORS["properties"]
+    validate_type = base.VALIDATORS["type"]
+
+    def properties(validator, props, instance, sch):
+        for prop, sub in props.items():
+            if "default" in sub and isinstance(instance, dict) and prop not in instance:
+                instance.setdefault(prop, sub["default"])
+        for error in validate_properties(validator, props, instance, sch):
+            yield error
+
+    def regex_type(validator, types, instance, sch):
+        if types == "regex":
+            try:
+                re.compile(instance)
+            except re.error as exc:
+                yield jsonschema.ValidationError("incorrect regular expression: %s" % exc)
+        else:
+            for error in validate_type(validator, types, instance, sch):
+                yield error
+
+    checker = base.TYPE_CHECKER.redefine_many({
+        "array": lambda _c, x: isinstance(x, (list, tuple)),
+        "regex": lambda _c, x: isinstance(x, str)})
+    cls = jsonschema.validators.extend(base, {"properties": properties, "type": regex_type},
+                                       type_checker=checker)
+    errors, warnings = [], []
+    for error in cls(schema).iter_errors(config):
+        if not error.path and error.validator == "additionalProperties":
+            for key in sorted(set(error.instance) - set(error.schema["properties"])):
+                warnings.append(UNKNOWN.format(key))
+        else:
+            errors.append("Failed validation in %s: %s"
+                          % (".".join(str(x) for x in error.path), error.message))
+    return errors, warnings
+
+
 def make_compose_dir(topdir, conf, compose_type="nightly", date="20261204", respin=0):
     """pungi.compose.get_compose_info + write_compose_info: the compose ID
-    from productmd, COMPOSE_ID and work/global/composeinfo-base.json."""
+    from productmd, COMPOSE_ID and work/global/composeinfo-base.json
+    (kept when it exists: pungi-koji --compose-dir)."""
+    if os.path.exists(os.path.join(topdir, "work", "global", "composeinfo-base.json")):
+        return topdir
     ci = productmd.composeinfo.ComposeInfo()
     ci.release.name = conf["release_name"]
     ci.release.short = conf["release_short"]
@@ -262,13 +389,18 @@ def make_compose_dir(topdir, conf, compose_type="nightly", date="20261204", resp
 
 class Compose(object):
     def __init__(self, conf, topdir, variants=(), config_dir="", skip_phases=None,
-                 just_phases=None, logger=None):
+                 just_phases=None, logger=None, notifier=None, gathered=None):
         self.conf = conf
         self.topdir = os.path.abspath(topdir)
-        self.config_dir = config_dir
+        # Pungi: the directory of the config file (conf._open_file).
+        self._config_dir = config_dir
         self.skip_phases = skip_phases or []
         self.just_phases = just_phases or []
-        self.notifier = None
+        # pungi-koji's main always hands one over; PhaseBase uses it
+        # unconditionally.
+        self.notifier = notifier or Notifier()
+        # What the stand-in's gather "gathers": {variant uid: {arch: [RPM]}}.
+        self.gathered = gathered or {}
         self._logger = logger or logging.getLogger("pungi-standin")
         self.messages = []
         self.events = []
@@ -291,6 +423,10 @@ class Compose(object):
         # Pungi parses variants.xml here; the stand-in takes Variant objects.
         self.variants = {v.id: v for v in self._pending_variants}
         self.all_variants = {v.uid: v for v in self.get_variants()}
+
+    @property
+    def config_dir(self):
+        return self._config_dir
 
     @property
     def compose_id(self):
@@ -436,6 +572,202 @@ def write_compose_info(compose):
     compose.events.append("write_compose_info")
 
 
+# ---- what the phases before strata leave in the tree ----------------------
+
+def _rpm_nevras(path):
+    """(NEVRA with epoch, source RPM NEVRA) of an RPM file, by rpm."""
+    import subprocess
+
+    out = subprocess.run(
+        ["rpm", "-qp", "--nosignature", "--nodigest", "--qf",
+         "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH} %{SOURCERPM}", str(path)],
+        check=True, capture_output=True, text=True).stdout.split()
+    srpm = out[1][:-len(".src.rpm")]
+    name, version, release = srpm.rsplit("-", 2)
+    return out[0], "%s-0:%s-%s.src" % (name, version, release)
+
+
+def gather(compose):
+    """pungi.phases.gather: links each non-is_empty variant's gathered
+    packages (``compose.gathered``) into its ``Packages/`` (``Packages/
+    <letter>/`` with ``hashed_directories``, default False) and
+    writes compose/metadata/rpms.json afresh (productmd ``Rpms`` with the
+    compose header), which later phases read."""
+    import productmd.rpms
+
+    manifest = productmd.rpms.Rpms()
+    manifest.compose.id = compose.compose_id
+    manifest.compose.type = compose.compose_type
+    manifest.compose.date = compose.compose_date
+    manifest.compose.respin = compose.compose_respin
+    top = compose.paths.compose.topdir()
+    for variant in compose.get_variants():
+        if variant.is_empty:
+            continue
+        for arch in variant.arches:
+            # Pungi's link step makes Packages/ even when nothing is gathered.
+            compose.paths.compose.packages(arch, variant)
+            for rpm in compose.gathered.get(variant.uid, {}).get(arch, []):
+                name = os.path.basename(str(rpm))
+                dst_dir = compose.paths.compose.packages(arch, variant)
+                if compose.conf["hashed_directories"]:
+                    dst_dir = os.path.join(dst_dir, name[0].lower())
+                _makedirs(dst_dir)
+                dst = os.path.join(dst_dir, name)
+                if not os.path.exists(dst):
+                    os.link(str(rpm), dst)
+                nevra, srpm = _rpm_nevras(dst)
+                manifest.add(variant.uid, arch, nevra, os.path.relpath(dst, top), None,
+                             "binary", srpm)
+    path = compose.paths.compose.metadata("rpms.json")
+    compose.log_info("Writing RPM manifest: %s" % path)
+    manifest.dump(path)
+
+
+def createrepo(compose):
+    """pungi.phases.createrepo: for every non-is_empty variant, a
+    repository in ``os/`` of each arch (and ``source/tree`` for src) made
+    by createrepo_c from the packages rpms.json lists (none for a variant
+    without comps groups: an empty repo); then modules.json written
+    afresh (``ModulesMetadata.write_modules_metadata`` in ``stop``)."""
+    import subprocess
+
+    import productmd.modules
+    import productmd.rpms
+
+    manifest = productmd.rpms.Rpms()
+    manifest.load(compose.paths.compose.metadata("rpms.json"))
+    top = compose.paths.compose.topdir()
+    for variant in compose.get_variants():
+        if variant.is_empty:
+            continue
+        for arch in variant.arches + ["src"]:
+            category = "source" if arch == "src" else "binary"
+            repo_dir = compose.paths.compose.repository(arch, variant)
+            rpms = []
+            for rpms_arch, data in manifest.rpms.get(variant.uid, {}).items():
+                if arch != "src" and rpms_arch != arch:
+                    continue
+                for srpm_data in data.values():
+                    for rpm_data in srpm_data.values():
+                        if rpm_data["category"] == category:
+                            rpms.append(os.path.relpath(os.path.join(top, rpm_data["path"]),
+                                                        repo_dir))
+            file_list = os.path.join(compose.paths.work.topdir(arch),
+                                     "repo_package_list_%s.%s" % (variant.uid, category))
+            with open(file_list, "w") as f:
+                f.writelines("%s\n" % r for r in sorted(rpms))
+            log = compose.paths.log.log_file(arch, "createrepo-%s.%s" % (variant.uid, category))
+            with open(log, "w") as f:
+                subprocess.run(["createrepo_c", "--update", "--skip-stat", "--no-database",
+                                "--checksum", compose.conf["createrepo_checksum"],
+                                "--pkglist", file_list, "--outputdir", repo_dir, repo_dir],
+                               check=True, stdout=f, stderr=subprocess.STDOUT)
+    mods = productmd.modules.Modules()
+    mods.compose.id = compose.compose_id
+    mods.compose.type = compose.compose_type
+    mods.compose.date = compose.compose_date
+    mods.compose.respin = compose.compose_respin
+    mods.dump(compose.paths.compose.metadata("modules.json"))
+
+
+def write_tree_info(compose, arch, variant, timestamp=None, bi=None):
+    """pungi.metadata.write_tree_info for a variant without buildinstall
+    images: .treeinfo in the variant's os tree (src: source/tree) with the
+    release, the tree's arch, the variant's packages and repository paths
+    relative to the tree and the checksum of repodata/repomd.xml."""
+    import time
+
+    import productmd.treeinfo
+
+    if variant.type in ("addon",) or variant.is_empty:
+        return
+    timestamp = int(timestamp or time.time())
+    os_tree = compose.paths.compose.os_tree(arch=arch, variant=variant).rstrip("/") + "/"
+    ti = productmd.treeinfo.TreeInfo()
+    ti.release.name = compose.conf["release_name"]
+    ti.release.version = compose.conf.get("treeinfo_version", compose.conf["release_version"])
+    ti.release.short = compose.conf["release_short"]
+    ti.release.is_layered = False
+    ti.release.type = compose.conf["release_type"].lower()
+    ti.tree.arch = arch
+    ti.tree.build_timestamp = timestamp
+    var = productmd.treeinfo.Variant(ti)
+    var.id = variant.id.replace("-", "")
+    var.uid = variant.uid
+    var.name = variant.name
+    var.type = variant.type
+
+    def rel(path):
+        return os.path.relpath(path.rstrip("/") + "/", os_tree).rstrip("/") or "."
+
+    p = compose.paths.compose
+    var.paths.packages = rel(p.packages(arch=arch, variant=variant, create_dir=False))
+    var.paths.repository = rel(p.repository(arch=arch, variant=variant, create_dir=False))
+    ti.variants.add(var)
+    repomd_path = os.path.join(var.paths.repository, "repodata", "repomd.xml")
+    # As in Pungi 4.3.6: the path is tested relative to the working
+    # directory (so in practice the checksum is left out), then added
+    # relative to the tree.
+    if os.path.isfile(repomd_path):
+        ti.checksums.add(repomd_path, compose.conf["createrepo_checksum"], root_dir=os_tree)
+    path = os.path.join(os_tree, ".treeinfo")
+    compose.log_info("Writing treeinfo: %s" % path)
+    ti.dump(path)
+
+
+def _description(compose):
+    return "%s %s" % (compose.conf["release_name"], compose.conf["release_version"])
+
+
+def write_discinfo(compose, arch, variant):
+    """pungi.metadata.write_discinfo: timestamp, description, arch, ALL."""
+    import time
+
+    if variant.type == "addon":
+        return
+    path = os.path.join(compose.paths.compose.os_tree(arch, variant), ".discinfo")
+    timestamp = os.environ.get("SOURCE_DATE_EPOCH", "%f" % time.time())
+    with open(path, "w") as f:
+        f.write("%s\n%s\n%s\nALL\n" % (timestamp, _description(compose), arch))
+    return timestamp
+
+
+def write_media_repo(compose, arch, variant, timestamp=None):
+    """pungi.metadata.write_media_repo: the [InstallMedia] file."""
+    if variant.type == "addon":
+        return
+    path = os.path.join(compose.paths.compose.os_tree(arch, variant), "media.repo")
+    with open(path, "w") as f:
+        f.write("\n".join(["[InstallMedia]", "name=%s" % _description(compose),
+                           "mediaid=%s" % timestamp, "metadata_expire=-1", "gpgcheck=0",
+                           "cost=500", ""]))
+    return timestamp
+
+
+def write_trees(compose):
+    """What run_compose does after the essentials: .treeinfo for every
+    variant and arch (and src), then .discinfo and media.repo for every
+    non-is_empty variant that is not an addon."""
+    for variant in compose.get_variants():
+        for arch in variant.arches + ["src"]:
+            write_tree_info(compose, arch, variant)
+    for variant in compose.get_variants():
+        if variant.type == "addon" or variant.is_empty:
+            continue
+        for arch in variant.arches + ["src"]:
+            timestamp = write_discinfo(compose, arch, variant)
+            write_media_repo(compose, arch, variant, timestamp)
+
+
+def earlier_phases(compose):
+    """What pungi-koji has done to the tree by the time the strata phase
+    runs (gather, createrepo, tree metadata)."""
+    gather(compose)
+    createrepo(compose)
+    write_trees(compose)
+
+
 # ---- a minimal pungi package for the entry point -------------------------
 
 PHASE_ORDER = [
@@ -460,12 +792,23 @@ def pungi_modules(base_cls):
     koji = types.ModuleType("pungi.scripts.pungi_koji")
     base.PhaseBase = base_cls
 
+    work = {"gather": gather, "createrepo": createrepo}
+
     def phase_class(cls_name, phase_name):
         def __init__(self, compose, *deps):
             base_cls.__init__(self, compose)
 
+        def __init_alone__(self, compose):
+            # Pungi's TestPhase takes the compose only.
+            base_cls.__init__(self, compose)
+
+        if phase_name == "test":
+            __init__ = __init_alone__  # noqa: F811
+
         def run(self):
             self.compose.events.append(self.name)
+            if self.name in work:
+                work[self.name](self.compose)
 
         return type(cls_name, (base_cls,), {"name": phase_name, "__init__": __init__,
                                             "run": run})
@@ -507,34 +850,17 @@ def pungi_modules(base_cls):
     phases.WeaverPhase = WeaverPhase
     phases.PHASES_NAMES = list(PHASE_ORDER)
 
-    def make_schema():
-        return {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
-                "properties": {"release_name": {"type": "string"}}}
-
-    def validate(conf, offline=False, schema=None):
-        import jsonschema
-
-        schema = schema or checks.make_schema()
-        known = set(schema.get("properties", {}))
-        errors, warnings = [], []
-        checker = jsonschema.Draft4Validator.TYPE_CHECKER.redefine_many({
-            "regex": lambda _c, x: isinstance(x, str),
-            "array": lambda _c, x: isinstance(x, (list, tuple))})
-        v = jsonschema.validators.extend(jsonschema.Draft4Validator,
-                                         type_checker=checker)(schema)
-        for error in v.iter_errors(conf):
-            errors.append("Failed validation in %s: %s"
-                          % (".".join(str(x) for x in error.path), error.message))
-        for key in conf:
-            if key not in known and key not in ("skip_phases", "release_short",
-                                                "release_version", "release_type",
-                                                "release_internal"):
-                warnings.append("WARNING: Unrecognized config option: %s." % key)
-        return errors, warnings
-
     checks.make_schema = make_schema
-    checks.validate = validate
+
+    def checks_validate(config, offline=False, schema=None):
+        # Looked up at call time, as pungi.checks.validate finds make_schema.
+        return validate(config, offline=offline, schema=schema or checks.make_schema())
+
+    checks.validate = checks_validate
     metadata.write_compose_info = write_compose_info
+    metadata.write_tree_info = write_tree_info
+    metadata.write_discinfo = write_discinfo
+    metadata.write_media_repo = write_media_repo
 
     def run_compose(compose, create_latest_link=True, latest_link_status=None,
                     latest_link_components=-1):
@@ -587,6 +913,15 @@ def pungi_modules(base_cls):
             (ostree_phase, ostree_installer_phase)))
         essentials.start()
         essentials.stop()
+        for variant in compose.get_variants():
+            for arch in variant.arches + ["src"]:
+                metadata.write_tree_info(compose, arch, variant, bi=buildinstall_phase)
+        for variant in compose.get_variants():
+            if variant.type == "addon" or variant.is_empty:
+                continue
+            for arch in variant.arches + ["src"]:
+                timestamp = metadata.write_discinfo(compose, arch, variant)
+                metadata.write_media_repo(compose, arch, variant, timestamp)
         images = ph.WeaverPhase(compose, (createiso_phase, extra_isos_phase, liveimages_phase,
                                           image_build_phase, livemedia_phase, osbuild_phase))
         post_image = ph.WeaverPhase(compose, (image_checksum_phase, image_container_phase))
@@ -604,12 +939,18 @@ def pungi_modules(base_cls):
     def main():
         # The real main parses arguments, loads the config and makes the
         # compose directory; the test hands over a ready compose.
-        compose = koji.COMPOSE_FACTORY()
-        errors, _warnings = checks.validate(compose.conf, offline=True)
+        # The real main validates the loaded config (offline) and fails to
+        # start before the compose directory is made; the factory is
+        # handed the validated config to make the compose.
+        conf = koji.CONF
+        errors, warnings = checks.validate(conf, offline=True)
+        for w in warnings:
+            print(w, file=sys.stderr)
         if errors:
             for e in errors:
                 print(e, file=sys.stderr)
             sys.exit(1)
+        compose = koji.COMPOSE_FACTORY(conf)
         state["compose"] = compose
         # The real main calls the module global run_compose (looked up at
         # call time), which is what the entry point replaces.
@@ -634,6 +975,7 @@ def pungi_modules(base_cls):
     koji.cli_main = cli_main
     koji.PHASES_NAMES = phases.PHASES_NAMES
     koji.COMPOSE_FACTORY = None
+    koji.CONF = None
     pungi.phases = phases
     pungi.checks = checks
     pungi.metadata = metadata

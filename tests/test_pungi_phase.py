@@ -22,6 +22,7 @@ import rpmfactory
 
 import strata  # noqa: F401  (the extension: a missing build fails here)
 from pungi_phase import StrataPhase, pungi_koji as entry
+from pungi_phase import schema as phase_schema
 from pungi_phase.base import FROM_PUNGI, PhaseBase
 
 ARCH = "x86_64"
@@ -93,10 +94,31 @@ class Site:
             name=name, stream=stream, packages=packages, repos=[self.srcs[src]],
             requires=requires, profiles={"default": list(packages)[:1]}))
 
-    def compose(self, name, variants, **conf):
+    def conf(self, **conf):
+        """A Pungi config as pungi-koji hands it over: validated by
+        (the stand-in of) pungi.checks with the strata options in the
+        schema, which fills in Pungi's defaults."""
         c = ps.base_conf(strata_config="strata.toml", **conf)
-        top = ps.make_compose_dir(self.root / name, c)
-        return ps.Compose(c, top, variants=variants, config_dir=str(self.cfg))
+        ps.validate(c, schema=schema_with_strata())
+        return c
+
+    def make(self, name, variants, conf, gathered=None):
+        top = ps.make_compose_dir(self.root / name, conf)
+        return ps.Compose(conf, top, variants=variants, config_dir=str(self.cfg),
+                          gathered=gathered)
+
+    def compose(self, name, variants, gathered=None, **conf):
+        """A compose as the strata phase finds it: gather, createrepo and
+        the tree metadata have run."""
+        compose = self.make(name, variants, self.conf(**conf), gathered)
+        ps.earlier_phases(compose)
+        return compose
+
+
+def schema_with_strata():
+    s = ps.make_schema()
+    s["properties"].update(phase_schema.PROPERTIES)
+    return s
 
 
 @pytest.fixture
@@ -104,9 +126,12 @@ def site(tmp_path, srcs):
     return Site(tmp_path, srcs)
 
 
-def modules_variant(uid="Modules", arches=(ARCH,)):
-    # A variant with no comps groups: Pungi's gather leaves it empty.
-    return ps.Variant(uid, uid, "variant", list(arches), is_empty=True)
+def modules_variant(uid="Modules", arches=(ARCH,), is_empty=False):
+    # A variant with no comps groups, as users configure it: Pungi's
+    # gather finds no packages for it, yet (not being is_empty) createrepo
+    # makes it an empty repo and .treeinfo, .discinfo, media.repo are
+    # written into its os/.
+    return ps.Variant(uid, uid, "variant", list(arches), is_empty=is_empty)
 
 
 def run_phase(compose):
@@ -121,6 +146,33 @@ def run_phase(compose):
 
 def rpms_in(repo: Path) -> list[str]:
     return sorted(p.name for p in (repo / "Packages").rglob("*.rpm"))
+
+
+def rpms_json(top: Path) -> dict:
+    """{variant: {arch: sorted RPM paths}} of compose/metadata/rpms.json."""
+    import productmd.rpms
+
+    m = productmd.rpms.Rpms()
+    m.load(str(top / "compose" / "metadata" / "rpms.json"))
+    return {v: {a: sorted(r["path"] for s in srpms.values() for r in s.values())
+                for a, srpms in arches.items()} for v, arches in m.rpms.items()}
+
+
+def assert_treeinfo_matches(os_tree: Path, uid: str):
+    """productmd reads the tree's .treeinfo; its variant's repository is
+    the placed one and the checksum of repodata/repomd.xml is right."""
+    import hashlib
+
+    import productmd.treeinfo
+
+    ti = productmd.treeinfo.TreeInfo()
+    ti.load(str(os_tree / ".treeinfo"))
+    var = ti.variants[uid]
+    assert (var.paths.repository, var.paths.packages) == (".", "Packages")
+    [(ctype, value)] = [v for k, v in ti.checksums.checksums.items()
+                        if os.path.normpath(k) == "repodata/repomd.xml"]
+    assert ctype == "sha256"
+    assert value == hashlib.sha256((os_tree / "repodata" / "repomd.xml").read_bytes()).hexdigest()
 
 
 def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_path):
@@ -158,7 +210,12 @@ def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_pa
     assert all(len(m["streams"]) == 1 for m in md.values())
     # Nothing half-written is left beside the repos; Server is not touched.
     assert sorted(os.listdir(top / "compose" / "Modules" / ARCH)) == ["os"]
-    assert not (top / "compose" / "Server" / ARCH / "os").exists()
+    assert rpms_in(top / "compose" / "Server" / ARCH / "os") == []
+    # Pungi's tree files stay; .treeinfo describes the placed repository.
+    for f in (".discinfo", "media.repo"):
+        assert (mods / f).is_file(), f
+    assert_treeinfo_matches(mods, "Modules")
+    assert_treeinfo_matches(web, "Web")
 
     # productmd: modules.json with the Strata compose IDs.
     m = productmd.modules.Modules()
@@ -179,7 +236,13 @@ def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_pa
     ci.load(str(top / "compose" / "metadata" / "composeinfo.json"))
     assert ci.variants["Modules"].paths.repository[ARCH] == "Modules/x86_64/os"
     assert ci.variants["Web"].paths.repository[ARCH] == "Web/x86_64/os"
-    assert ci.variants["Server"].paths.repository.get(ARCH) is None
+    assert ci.variants["Server"].paths.repository[ARCH] == "Server/x86_64/os"
+    # rpms.json: Pungi's manifest lists the module RPMs where they lie.
+    assert rpms_json(top)["Modules"][ARCH] == sorted(
+        "Modules/x86_64/os/Packages/%s/%s" % (f[0], f) for f in rpms_in(mods))
+    assert rpms_json(top)["Web"][ARCH] == sorted(
+        "Web/x86_64/os/Packages/%s/%s" % (f[0], f) for f in rpms_in(web))
+    assert "Server" not in rpms_json(top)
     # strata.json: what each variant got, by compose ID.
     sj = json.loads((top / "compose" / "metadata" / "strata.json").read_text())
     assert sj["compose"]["id"] == compose.compose_id
@@ -192,6 +255,9 @@ def test_stack_and_union_in_the_compose_tree_with_productmd_and_dnf(site, tmp_pa
     assert sj["variants"]["Web"][ARCH]["repository"] == "Web/x86_64/os"
     assert phase.failures == []
     assert any("PHASE: STRATA" in t and "[DONE ]" in t for t in compose.logged(logging.INFO))
+    # PhaseBase notifies through the compose's notifier, as in Pungi.
+    assert [m for m in compose.notifier.sent if m[1].get("phase_name") == "strata"] == [
+        ("phase-start", {"phase_name": "strata"}), ("phase-stop", {"phase_name": "strata"})]
 
     # Real dnf installs modules from the compose tree.
     root = tmp_path / "root"
@@ -223,7 +289,7 @@ def test_strict_fails_the_compose_with_the_report(site, level):
     assert "Repoclosure failed for tools:1" in msg and "Modules.x86_64" in msg
     assert "package: needy-0:1.0-1.fc40.x86_64" in msg or "package: needy-1.0-1.fc40.x86_64" in msg
     assert "libmissing.so.3()(64bit)" in msg
-    assert not (Path(compose.topdir) / "compose" / "Modules" / ARCH / "os").exists()
+    assert rpms_in(Path(compose.topdir) / "compose" / "Modules" / ARCH / "os") == []
     log = Path(compose.paths.log.log_file(ARCH, "strata-repoclosure-Modules"))
     assert "libmissing.so.3()(64bit)" in log.read_text()
     [failed] = strata.list_composes(name="tools", state="failed",
@@ -262,10 +328,9 @@ def test_lenient_without_a_good_compose_leaves_the_module_out(site):
     phase = run_phase(compose)
     assert phase.failures
     assert any("has no good compose" in w for w in compose.logged(logging.WARNING))
-    assert not (Path(compose.topdir) / "compose" / "Modules" / ARCH / "os").exists()
-    ci = productmd.composeinfo.ComposeInfo()
-    ci.load(str(Path(compose.topdir) / "compose/metadata/composeinfo.json"))
-    assert ci.variants["Modules"].paths.repository.get(ARCH) is None
+    # The variant keeps what Pungi made of it: an empty repository.
+    assert rpms_in(Path(compose.topdir) / "compose" / "Modules" / ARCH / "os") == []
+    assert "Modules" not in rpms_json(Path(compose.topdir))
 
 
 def test_off_ignores_the_verdict_quietly(site):
@@ -293,14 +358,76 @@ def test_strictness_is_per_variant_and_arch(site):
     assert strictness({}, server, "x86_64") == "lenient"
 
 
-def test_a_gathered_variant_is_refused(site):
+def registry_composes(site):
+    reg = site.root / "registry.sqlite"
+    if not reg.exists():
+        return []
+    return strata.list_composes(config=str(site.cfg / "strata.toml"))
+
+
+def test_a_gathered_variant_is_refused_before_anything_is_composed(site):
+    # Pungi gathered a package into Server: it is not Strata's to replace.
+    glibc = next(Path(site.srcs["platform"]).rglob("glibc-*.rpm"))
     compose = site.compose("c", [ps.Variant("Server", "Server", "variant", [ARCH])],
+                           gathered={"Server": {ARCH: [glibc]}},
                            strata_modules={"^Server$": {"*": ["tools.yaml"]}})
-    # Pungi's createrepo already made Server's repository.
-    repo = Path(compose.paths.compose.repository(ARCH, compose.variants["Server"]))
-    (repo / "repodata").mkdir()
-    with pytest.raises(RuntimeError, match="Server.x86_64 already has a repository"):
+    with pytest.raises(RuntimeError) as ei:
         StrataPhase(compose).start()
+    msg = str(ei.value)
+    assert "Variant Server.x86_64 has 1 package(s) from Pungi's gather" in msg, msg
+    # Flat, as Pungi links them by default (hashed_directories = False).
+    assert "Server/x86_64/os/Packages/glibc-2.39-1.fc40.x86_64.rpm" in msg, msg
+    assert "compose/metadata/rpms.json" in msg and "a variant of their own" in msg
+    # Nothing was composed or recorded; the gathered repo is untouched.
+    assert registry_composes(site) == []
+    assert rpms_in(Path(compose.topdir) / "compose/Server/x86_64/os") == [glibc.name]
+
+
+def test_rerun_with_the_same_compose_dir_replaces_its_own_placement(site):
+    conf = {"strata_modules": {"^Modules$": {"*": ["base.yaml", "apache.yaml"]}}}
+    compose = site.compose("c", [modules_variant()], **conf)
+    run_phase(compose)
+    repo = Path(compose.topdir) / "compose" / "Modules" / ARCH / "os"
+    first = rpms_in(repo)
+    assert first == ["httpd-2.4.58-1.fc40.x86_64.rpm", "httpd-tools-2.4.58-1.fc40.x86_64.rpm",
+                     "libfoo-1.0-1.fc40.x86_64.rpm"]
+    # `pungi-koji --compose-dir` again: gather writes rpms.json afresh,
+    # createrepo makes the (still package-less) variant's repodata again
+    # over the placed Packages/, the tree metadata is written again.
+    again = ps.Compose(compose.conf, compose.topdir, variants=[modules_variant()],
+                       config_dir=compose.config_dir)
+    ps.earlier_phases(again)
+    run_phase(again)
+    assert rpms_in(repo) == first
+    assert_treeinfo_matches(repo, "Modules")
+    assert rpms_json(Path(compose.topdir))["Modules"][ARCH] == sorted(
+        "Modules/x86_64/os/Packages/%s/%s" % (f[0], f) for f in first)
+    # `--just-phase strata`: rpms.json still lists the earlier placement.
+    once_more = ps.Compose(compose.conf, compose.topdir, variants=[modules_variant()],
+                           config_dir=compose.config_dir, just_phases=["strata"])
+    run_phase(once_more)
+    assert rpms_in(repo) == first
+    assert_treeinfo_matches(repo, "Modules")
+    m = productmd.modules.Modules()
+    m.load(str(Path(compose.topdir) / "compose/metadata/modules.json"))
+    assert sorted(v["metadata"]["name"] for v in m.modules["Modules"][ARCH].values()) == [
+        "apache", "base-runtime"]
+    assert len(strata.list_composes(name="apache", config=str(site.cfg / "strata.toml"))) == 3
+
+
+def test_arches_a_definition_lacks_fail_validation_before_composing(site):
+    # tools.yaml composes for x86_64 only; the variant also has aarch64.
+    compose = site.compose("c", [modules_variant(arches=(ARCH, "aarch64"))],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
+    expected = ("strata_modules: Modules.aarch64 lists tools.yaml, which is composed only "
+                "for x86_64: add aarch64 to its arches, or list it for those arches only")
+    with pytest.raises(ValueError) as ei:
+        StrataPhase(compose).validate()
+    assert str(ei.value).splitlines() == [expected]
+    # Run without validating first: still nothing is composed.
+    with pytest.raises(RuntimeError, match="composed only for x86_64"):
+        StrataPhase(compose).start()
+    assert registry_composes(site) == []
 
 
 def validation_errors(site, **conf):
@@ -378,16 +505,35 @@ def phase_order(compose):
     return out
 
 
+class Launch:
+    """pungi-koji's main, as far as the stand-in goes: the config as the
+    user wrote it (main validates it), the compose made from it once it
+    passes (kept in `compose`)."""
+
+    def __init__(self, koji, site, name, variants, gathered=None, **conf):
+        self.compose = None
+        self.koji = koji
+        koji.CONF = ps.base_conf(strata_config="strata.toml", **conf)
+
+        def factory(c):
+            self.compose = site.make(name, variants, c, gathered)
+            return self.compose
+
+        koji.COMPOSE_FACTORY = factory
+
+    def run(self):
+        self.koji.cli_main()
+        return self.compose
+
+
 def test_entry_point_runs_the_phase_before_the_test_phase(site, fake_pungi):
     koji = fake_pungi["pungi.scripts.pungi_koji"]
     entry.install(koji)
     entry.install(koji)  # idempotent
     assert koji.PHASES_NAMES.count("strata") == 1
     assert "strata_modules" in fake_pungi["pungi.checks"].make_schema()["properties"]
-    compose = site.compose("e1", [modules_variant()],
-                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
-    koji.COMPOSE_FACTORY = lambda: compose
-    koji.cli_main()
+    compose = Launch(koji, site, "e1", [modules_variant()],
+                     strata_modules={"^Modules$": {"*": ["tools.yaml"]}}).run()
     order = phase_order(compose)
     # run_compose's order (the weavers run their schema serially here).
     assert order == ["init", "pkgset", "buildinstall", "gather", "createrepo", "extra_files",
@@ -396,49 +542,107 @@ def test_entry_point_runs_the_phase_before_the_test_phase(site, fake_pungi):
                      "image_container", "osbs", "repoclosure", "composeinfo", "strata",
                      "composeinfo", "test"], order
     assert compose.get_status() == "FINISHED"
+    top = Path(compose.topdir)
     ci = productmd.composeinfo.ComposeInfo()
-    ci.load(str(Path(compose.topdir) / "compose/metadata/composeinfo.json"))
+    ci.load(str(top / "compose/metadata/composeinfo.json"))
     assert ci.variants["Modules"].paths.repository[ARCH] == "Modules/x86_64/os"
+    repo = top / "compose/Modules/x86_64/os"
+    assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
+    assert rpms_json(top)["Modules"][ARCH] == ["Modules/x86_64/os/Packages/t/tool-1.0-1.fc40.x86_64.rpm"]
+    assert_treeinfo_matches(repo, "Modules")
     # Outside the run, pungi.phases.TestPhase is Pungi's own again.
     assert fake_pungi["pungi.phases"].TestPhase.name == "test"
+    # A later failure dooms it (a FINISHED compose cannot be re-run); then
+    # it is run again on the same compose directory (--compose-dir).
+    (top / "STATUS").write_text("DOOMED\n")
+    again = Launch(koji, site, "e1", [modules_variant()],
+                   strata_modules={"^Modules$": {"*": ["tools.yaml"]}}).run()
+    assert again.get_status() == "FINISHED"
+    assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
+    assert_treeinfo_matches(repo, "Modules")
 
 
 def test_entry_point_strict_failure_dooms_the_compose(site, fake_pungi):
     koji = entry.install(fake_pungi["pungi.scripts.pungi_koji"])
     break_tools(site)
-    compose = site.compose("e2", [modules_variant()], **strict_conf("strict"))
-    koji.COMPOSE_FACTORY = lambda: compose
+    launch = Launch(koji, site, "e2", [modules_variant()], **strict_conf("strict"))
     with pytest.raises(SystemExit) as ei:
-        koji.cli_main()
+        launch.run()
     assert ei.value.code == 1
+    compose = launch.compose
     assert compose.get_status() == "DOOMED"
     [err] = [t for t in compose.logged(logging.ERROR) if t.startswith("Compose run failed")]
     assert "Repoclosure failed for tools:1" in err and "libmissing.so.3()(64bit)" in err
     assert "test" not in phase_order(compose)
 
 
+def test_entry_point_refuses_a_gathered_variant_before_composing(site, fake_pungi):
+    koji = entry.install(fake_pungi["pungi.scripts.pungi_koji"])
+    glibc = next(Path(site.srcs["platform"]).rglob("glibc-*.rpm"))
+    launch = Launch(koji, site, "e5", [ps.Variant("Server", "Server", "variant", [ARCH])],
+                    gathered={"Server": {ARCH: [glibc]}},
+                    strata_modules={"^Server$": {"*": ["tools.yaml"]}})
+    with pytest.raises(SystemExit):
+        launch.run()
+    assert launch.compose.get_status() == "DOOMED"
+    [err] = [t for t in launch.compose.logged(logging.ERROR)
+             if t.startswith("Compose run failed")]
+    assert "Variant Server.x86_64 has 1 package(s) from Pungi's gather" in err
+    assert registry_composes(site) == []
+
+
 def test_entry_point_validates_strata_options_before_starting(site, fake_pungi, capsys):
     koji = entry.install(fake_pungi["pungi.scripts.pungi_koji"])
-    # Schema problems: pungi-koji's own checks.validate, before any phase.
-    compose = site.compose("e3", [modules_variant()],
-                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}},
-                           strata_repoclosure_strictness=[["^M", {"*": "sometimes"}]])
-    koji.COMPOSE_FACTORY = lambda: compose
+    # Schema problems: pungi-koji's own checks.validate, before any phase
+    # and before the compose directory exists.
+    launch = Launch(koji, site, "e3", [modules_variant()],
+                    strata_modules={"^Modules$": {"*": ["tools.yaml"]}},
+                    strata_repoclosure_strictness=[["^M", {"*": "sometimes"}]])
     with pytest.raises(SystemExit):
-        koji.cli_main()
+        launch.run()
     assert "strata_repoclosure_strictness" in capsys.readouterr().err
-    assert compose.get_status() is None
-    # Definition problems: run_compose's validation loop.
-    compose = site.compose("e4", [modules_variant()],
-                           strata_modules={"^Modules$": {"*": ["missing.yaml"]}})
-    koji.COMPOSE_FACTORY = lambda: compose
+    assert launch.compose is None and not (site.root / "e3").exists()
+    # A bad variant pattern (a key of strata_modules) too.
+    launch = Launch(koji, site, "e6", [modules_variant()],
+                    strata_modules={"^Modules(": {"*": ["tools.yaml"]}})
     with pytest.raises(SystemExit):
-        koji.cli_main()
-    errors = compose.logged(logging.ERROR)
+        launch.run()
+    err = capsys.readouterr().err
+    assert ("Failed validation in strata_modules: incorrect regular expression '^Modules(': "
+            "missing ), unterminated subpattern at position 8") in err, err
+    assert launch.compose is None and not (site.root / "e6").exists()
+    # Definition problems: run_compose's validation loop.
+    launch = Launch(koji, site, "e4", [modules_variant()],
+                    strata_modules={"^Modules$": {"*": ["missing.yaml"]}})
+    with pytest.raises(SystemExit):
+        launch.run()
+    errors = launch.compose.logged(logging.ERROR)
     assert any(e.startswith("TEST: STRATA: strata_modules.^Modules$.*: missing.yaml: "
                             "no such definition file") for e in errors), errors
     assert any("Configuration is not valid" in e for e in errors)
-    assert compose.get_status() == "DOOMED"
+    assert launch.compose.get_status() == "DOOMED"
+
+
+def test_plain_pungi_koji_only_warns_about_strata_options(site, fake_pungi, capsys):
+    # Without strata-pungi-koji, Pungi knows no strata_* option: it warns
+    # and composes without modules (README: use strata-pungi-koji).
+    koji = fake_pungi["pungi.scripts.pungi_koji"]
+    compose = Launch(koji, site, "p1", [modules_variant()],
+                     strata_modules={"^Modules$": {"*": ["tools.yaml"]}}).run()
+    assert compose.get_status() == "FINISHED"
+    assert "WARNING: Unrecognized config option: strata_modules." in capsys.readouterr().err
+    assert "strata" not in phase_order(compose)
+    assert rpms_in(Path(compose.topdir) / "compose/Modules/x86_64/os") == []
+
+
+def test_the_standin_checks_fill_defaults_and_compile_regexes():
+    conf = ps.base_conf(repoclosure_strictness=[["^(", {"*": "fatal"}]])
+    errors, warnings = ps.validate(conf)
+    assert errors == ["Failed validation in repoclosure_strictness.0.0: incorrect regular "
+                      "expression: missing ), unterminated subpattern at position 1"]
+    assert warnings == []
+    assert (conf["skip_phases"], conf["createrepo_checksum"], conf["release_type"],
+            conf["hashed_directories"]) == ([], "sha256", "ga", False)
 
 
 def test_the_wheel_ships_the_phase_and_its_console_script():
@@ -452,6 +656,11 @@ def test_the_wheel_ships_the_phase_and_its_console_script():
     [ep] = [e for e in importlib.metadata.entry_points(group="console_scripts")
             if e.name == "strata-pungi-koji"]
     assert ep.value == "pungi_phase.pungi_koji:main"
+    # What the phase imports besides Pungi is declared (the "pungi" extra).
+    requires = importlib.metadata.requires("strata") or []
+    for dep in ("productmd", "jsonschema"):
+        assert any(r.startswith(dep) and r.replace('"', "'").endswith("extra == 'pungi'")
+                   for r in requires), requires
     # Without Pungi the entry point says so (exit 1), no traceback.
     env = dict(os.environ, PYTHONPATH=str(site_dir))
     r = subprocess.run([sys.executable, "-m", "pungi_phase", "--help"], capture_output=True,
@@ -459,3 +668,25 @@ def test_the_wheel_ships_the_phase_and_its_console_script():
     assert r.returncode == 1
     assert "strata-pungi-koji: Pungi is not installed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_standin_has_the_pungi_surface_the_phase_uses():
+    # tests/pungi_surface.py lists what of Pungi 4.3.6 the phase and the
+    # stand-in rely on (checked against the real tree by hand: run it
+    # where Pungi is importable).
+    import pungi_surface
+
+    assert pungi_surface.check_standin(ps, ps.pungi_modules(PhaseBase)) == []
+
+
+def test_an_is_empty_variant_gets_the_repository_without_tree_files(site):
+    # is_empty: Pungi makes no repo and writes no .treeinfo for it.
+    compose = site.compose("c", [modules_variant(is_empty=True)],
+                           strata_modules={"^Modules$": {"*": ["tools.yaml"]}})
+    repo = Path(compose.topdir) / "compose" / "Modules" / ARCH / "os"
+    assert not repo.exists()
+    run_phase(compose)
+    assert sorted(os.listdir(repo)) == ["Packages", "repodata"]
+    assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
+    assert rpms_json(Path(compose.topdir))["Modules"][ARCH] == [
+        "Modules/x86_64/os/Packages/t/tool-1.0-1.fc40.x86_64.rpm"]

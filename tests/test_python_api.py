@@ -192,3 +192,36 @@ def test_repodata_error_malformed_xml(strata, repos, tmp_path):
     with pytest.raises(strata.RepodataError) as e:
         strata.Repo.load("b", str(repo), use_cache=False)
     assert prim.name in str(e.value)
+
+
+def test_stub_matches_the_module(strata, tmp_path):
+    """The `.pyi` shipped in the wheel describes the built extension: every
+    name, class, method, property and signature (mypy's stubtest, no
+    allowlist). A binding added without its stub, or a stub left behind,
+    fails here."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ext = Path(strata._strata.__file__)
+    assert (ext.parent / "_strata.pyi").is_file(), f"no _strata.pyi beside {ext}"
+    # stubtest imports the module from sys.path: the same build as this test.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ext.parent.parent)] + sys.path),
+               MYPY_CACHE_DIR=str(tmp_path / "mypy-cache"))
+    r = subprocess.run([sys.executable, "-m", "mypy.stubtest", "strata._strata"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Success: no issues found" in r.stdout, r.stdout
+
+
+def test_format_table_is_the_clis(strata):
+    """`dnf stack`'s tables come from the core: laid out as the CLI lays
+    out `strata composes list`, free text escaped onto one line (a compose
+    ID from a hostile repository cannot forge a line)."""
+    rows = [["php:8.2", "php-8.2-20261125.n.0\nMISMATCH", "3", "[i]"], ["über:1", "x", "12", ""]]
+    assert strata.format_table(["Stack", "Compose ID", "Modules", ""], rows) == (
+        "Stack    Compose ID                      Modules\n"
+        "php:8.2  php-8.2-20261125.n.0\\nMISMATCH  3        [i]\n"
+        "über:1   x                               12\n")
+    assert strata.one_line("a\x1b[2J\u2028b") == "a\\u{1b}[2J\\u{2028}b"

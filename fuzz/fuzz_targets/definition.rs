@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata_model::definition::{is_valid_arch, is_valid_module_name, is_valid_stream, MAX_PROBLEMS};
+use strata_model::{is_valid_arch, is_valid_module_name, is_valid_stream, MAX_PROBLEMS};
 use strata_model::ModuleDefinition;
 
 fuzz_target!(|data: &[u8]| {

@@ -194,7 +194,8 @@ def getModuleCompose(compose_id, strict=False):
     rec = _strata_call('getModuleCompose', strata.get_compose, compose_id)
     if rec is None and strict:
         raise koji.GenericError('No such module compose: %s' % compose_id)
-    return rec
+    # XML-RPC marshals plain dicts only, not the typed record.
+    return rec.to_dict() if rec is not None else None
 
 
 @export
@@ -210,8 +211,9 @@ def listModuleComposes(name=None, stream=None, state=None, limit=None):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise koji.ParameterError('listModuleComposes: limit must be a positive integer, '
                                       'not %r' % (limit,))
-    return _strata_call('listModuleComposes', strata.list_composes, name=name, stream=stream,
+    recs = _strata_call('listModuleComposes', strata.list_composes, name=name, stream=stream,
                         state=state, limit=limit)
+    return [r.to_dict() for r in recs]
 
 
 @export
@@ -219,7 +221,8 @@ def getLatestModuleCompose(name, stream):
     """The last good (finished) compose of NAME:STREAM, or None."""
     kojihub.convert_value(name, cast=str, check_only=True)
     kojihub.convert_value(stream, cast=str, check_only=True)
-    return _strata_call('getLatestModuleCompose', strata.latest_compose, name, stream)
+    rec = _strata_call('getLatestModuleCompose', strata.latest_compose, name, stream)
+    return rec.to_dict() if rec is not None else None
 
 
 # -- import -------------------------------------------------------------------

@@ -1,66 +1,11 @@
 """Strata: incremental, modular composes for RPM distributions.
 
-The engine is Rust (``strata._strata``); this package only re-exports it.
+The engine is Rust (``strata._strata``); this package only re-exports it,
+every public name of the extension (its ``__all__``, which the stub
+``_strata.pyi`` lists and the tests check).
 """
 
-from ._strata import (
-    COMPOSE_TYPES,
-    ClosureReport,
-    ComposeError,
-    DefinitionError,
-    RegistryError,
-    compose_module,
-    get_compose,
-    latest_compose,
-    list_composes,
-    stack_tree,
-    validate_definition,
-    DepSuggestion,
-    PackageRef,
-    Repo,
-    RepodataError,
-    SolveError,
-    StrataError,
-    Suggestions,
-    Uninstallable,
-    Unresolved,
-    __version__,
-    repoclosure,
-    StackError,
-    check_stack,
-    module_stack,
-    parse_stack_spec,
-    stack_modules,
-    stack_streams_to_reset,
-)
+from . import _strata
+from ._strata import *  # noqa: F401,F403
 
-__all__ = [
-    "COMPOSE_TYPES",
-    "ClosureReport",
-    "ComposeError",
-    "DefinitionError",
-    "RegistryError",
-    "compose_module",
-    "get_compose",
-    "latest_compose",
-    "list_composes",
-    "stack_tree",
-    "validate_definition",
-    "DepSuggestion",
-    "PackageRef",
-    "Repo",
-    "RepodataError",
-    "SolveError",
-    "StrataError",
-    "Suggestions",
-    "Uninstallable",
-    "Unresolved",
-    "__version__",
-    "repoclosure",
-    "StackError",
-    "check_stack",
-    "module_stack",
-    "parse_stack_spec",
-    "stack_modules",
-    "stack_streams_to_reset",
-]
+__all__ = list(_strata.__all__)

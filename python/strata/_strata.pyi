@@ -1,7 +1,54 @@
 from os import PathLike
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union, final, type_check_only
 
 __version__: str
+# The module's public names, as pyo3 lists them.
+__all__ = [
+    "COMPOSE_TYPES",
+    "ClosureReport",
+    "ComposeError",
+    "ComposeRecord",
+    "ComposeResult",
+    "ComposeSummary",
+    "DefinitionError",
+    "DepSuggestion",
+    "Input",
+    "MergedPackage",
+    "MergedRepo",
+    "ModuleDefaults",
+    "ModuleDefinition",
+    "ModuleStream",
+    "Outputs",
+    "Owner",
+    "PackageRef",
+    "RegistryError",
+    "Repo",
+    "RepodataError",
+    "SolveError",
+    "StackError",
+    "StackTree",
+    "StrataError",
+    "Suggestions",
+    "Uninstallable",
+    "Unresolved",
+    "__version__",
+    "check_stack",
+    "compose_module",
+    "format_table",
+    "get_compose",
+    "latest_compose",
+    "list_composes",
+    "merge_repositories",
+    "module_stack",
+    "one_line",
+    "parse_stack_spec",
+    "read_repo_modules",
+    "repoclosure",
+    "stack_modules",
+    "stack_streams_to_reset",
+    "stack_tree",
+    "validate_definition",
+]
 # productmd's compose types, every one Strata accepts.
 COMPOSE_TYPES: tuple[str, ...]
 
@@ -9,6 +56,7 @@ class StrataError(Exception): ...
 class RepodataError(StrataError): ...
 class SolveError(StrataError): ...
 
+@final
 class Repo:
     @staticmethod
     def load(
@@ -26,29 +74,35 @@ class Repo:
     def checksum(self) -> str: ...
     def __len__(self) -> int: ...
 
+@final
 class Unresolved:
     package: str
     repo: str
     deps: list[str]
 
+@final
 class Uninstallable:
     package: str
     repo: str
     problems: list[str]
 
+@final
 class PackageRef:
     package: str
     repo: str
 
+@final
 class DepSuggestion:
     dep: str
     providers: list[PackageRef]
 
+@final
 class Suggestions:
     deps: list[DepSuggestion]
     additions: list[PackageRef]
     unsatisfiable: list[str]
 
+@final
 class ClosureReport:
     @property
     def ok(self) -> bool: ...
@@ -75,6 +129,14 @@ def repoclosure(
     forcearch: Optional[str] = None,
 ) -> ClosureReport: ...
 
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table as `strata composes list` prints one: columns as wide as
+    their widest cell, two spaces apart, no trailing blanks; every cell
+    escaped onto one line first."""
+
+def one_line(text: str) -> str:
+    """`text` with control characters and line separators escaped."""
+
 class DefinitionError(StrataError):
     """args: (message, [\"file:line:col: key: problem\", ...])"""
 
@@ -87,7 +149,291 @@ _PathLike = Union[str, "PathLike[str]"]
 # configuration's [registry] url or path, else the default SQLite file.
 _Registry = Union[str, "PathLike[str]"]
 
-def validate_definition(path: _PathLike) -> dict[str, Any]: ...
+@type_check_only
+class _TypedData:
+    """What every typed result and record has: to_dict() (plain data, a
+    new object each call), to_json() (the document `strata … --json`
+    prints), and read-only mapping access with the keys and nested shapes
+    of to_dict() (what the bindings returned before they were typed; do
+    not mutate what it returns)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+    def to_json(self) -> str: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+    def get(self, key: str, default: Optional[Any] = None) -> Any: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def keys(self) -> list[str]: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Input(_TypedData):
+    """One thing a compose read, pinned to the exact content it read."""
+
+    @property
+    def kind(self) -> str:
+        """source_repo, koji_repo, compose, stack_compose or platform."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def ident(self) -> str:
+        """repomd checksum, Koji repo ID or compose ID."""
+    @property
+    def location(self) -> str: ...
+
+@final
+class Outputs(_TypedData):
+    @property
+    def path(self) -> str:
+        """The compose directory."""
+    @property
+    def repos(self) -> dict[str, str]:
+        """arch -> the yum repository of that arch."""
+
+@final
+class Owner(_TypedData):
+    """The process that ran a compose."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def start_time(self) -> int: ...
+    @property
+    def boot_id(self) -> str: ...
+    @property
+    def pid_namespace(self) -> Optional[int]: ...
+
+@type_check_only
+class _RecordFields(_TypedData):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def compose_type(self) -> str:
+        """One of COMPOSE_TYPES."""
+    @property
+    def date(self) -> str: ...
+    @property
+    def respin(self) -> int: ...
+    @property
+    def state(self) -> str:
+        """started, finished or failed."""
+    @property
+    def version(self) -> int: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def definition_path(self) -> str: ...
+    @property
+    def definition_digest(self) -> str: ...
+    @property
+    def scm_ref(self) -> Optional[str]: ...
+    @property
+    def arches(self) -> list[str]: ...
+    @property
+    def outputs(self) -> Optional[Outputs]: ...
+    @property
+    def started_at(self) -> int: ...
+    @property
+    def finished_at(self) -> Optional[int]: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def owner(self) -> Optional[Owner]: ...
+
+@final
+class ComposeSummary(_RecordFields):
+    """A compose as listings show it (`strata composes list --json`)."""
+
+    @property
+    def package_counts(self) -> dict[str, int]: ...
+
+@final
+class ComposeRecord(_RecordFields):
+    """Everything the registry knows about a compose (`strata composes
+    show --json`)."""
+
+    @property
+    def inputs(self) -> list[Input]: ...
+    @property
+    def packages(self) -> dict[str, list[str]]:
+        """arch -> NEVRAs, sorted."""
+    @property
+    def timings(self) -> Optional[dict[str, Any]]: ...
+    @property
+    def report(self) -> Optional[dict[str, Any]]:
+        """The gate's report as recorded, for a compose whose gate failed."""
+    @property
+    def modulemd(self) -> dict[str, str]:
+        """arch -> the stream's modulemd document as published."""
+    def summary(self) -> ComposeSummary: ...
+
+@final
+class ComposeResult(_TypedData):
+    """What compose_module returns. Its mapping view and to_dict() are the
+    old dict: {"ok", "record", "reports" (only when the gate failed),
+    "report_text", "report_texts"}."""
+
+    @property
+    def ok(self) -> bool:
+        """Published; False when the repoclosure gate failed."""
+    @property
+    def record(self) -> ComposeRecord: ...
+    @property
+    def reports(self) -> dict[str, ClosureReport]:
+        """arch -> the gate's report (every arch checked)."""
+    @property
+    def report_text(self) -> str:
+        """The gate's report as the CLI shows it; empty when it passed."""
+    @property
+    def report_texts(self) -> dict[str, str]: ...
+    @property
+    def outputs(self) -> Optional[Outputs]: ...
+    @property
+    def modulemd(self) -> dict[str, str]: ...
+    @property
+    def stack_repos(self) -> dict[str, str]:
+        """arch -> the repository of the whole stack, for a stack compose."""
+
+# Published repositories: their modules, and merging several into one.
+
+@final
+class ModuleStream:
+    """One module stream (modulemd v2)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def nsvca(self) -> str: ...
+    @property
+    def artifacts(self) -> list[str]:
+        """name-epoch:version-release.arch of its RPMs."""
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    @property
+    def requires(self) -> list[dict[str, list[str]]]:
+        """Each dependency block's runtime requirements."""
+    @property
+    def xmd(self) -> dict[str, Any]:
+        """Its xmd as plain data (xmd["strata"]["compose_id"] for a Strata compose)."""
+    def to_yaml(self) -> str:
+        """The stream as one modulemd document."""
+
+@final
+class ModuleDefaults:
+    @property
+    def module(self) -> str: ...
+    @property
+    def stream(self) -> Optional[str]: ...
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    def to_yaml(self) -> str: ...
+
+def read_repo_modules(location: str) -> list[Union[ModuleStream, ModuleDefaults]]:
+    """The module streams and defaults of a repository (path or URL), in
+    file order; other documents left out; empty when not modular. Raises
+    RepodataError."""
+
+@final
+class MergedPackage:
+    href: str
+    nevra: str
+    srpm_nevra: str
+    checksum: str
+    source: str
+    """The input it was taken from."""
+
+@final
+class MergedRepo:
+    path: str
+    packages: list[MergedPackage]
+    streams: list[ModuleStream]
+    modules_href: Optional[str]
+
+def merge_repositories(
+    inputs: Sequence[_PathLike],
+    dest: _PathLike,
+    *,
+    verify_payloads: bool = False,
+    cache_dir: Optional[_PathLike] = None,
+    timestamp: Optional[int] = None,
+) -> MergedRepo:
+    """Merges published repositories into a new one at `dest` (absent or
+    empty): each package and module stream once. Raises ComposeError."""
+
+@final
+class ModuleDefinition(_TypedData):
+    """A strata-module definition, read and checked."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def license(self) -> list[str]: ...
+    @property
+    def arches(self) -> list[str]: ...
+    @property
+    def source(self) -> Any:
+        """Where its packages come from, as plain data."""
+    @property
+    def requires(self) -> dict[str, str]: ...
+    @property
+    def compose_pins(self) -> dict[str, str]: ...
+    @property
+    def packages(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def pins(self) -> dict[str, str]: ...
+    @property
+    def profiles(self) -> dict[str, list[str]]: ...
+    @property
+    def api(self) -> list[str]: ...
+    @property
+    def lifecycle(self) -> Optional[dict[str, Any]]: ...
+
+@final
+class StackTree(_TypedData):
+    """A module's stack, as `strata tree` shows it."""
+
+    @property
+    def module(self) -> str:
+        """name:stream"""
+    @property
+    def compose_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def pinned(self) -> bool: ...
+    @property
+    def note(self) -> Optional[str]: ...
+    @property
+    def requires(self) -> list[StackTree]: ...
+    def to_text(self) -> str:
+        """The tree as `strata tree` draws it."""
+
+def validate_definition(path: _PathLike) -> ModuleDefinition: ...
 def compose_module(
     definition: _PathLike,
     out: Optional[_PathLike] = None,
@@ -102,10 +448,8 @@ def compose_module(
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
-) -> dict[str, Any]:
-    """{"ok": bool, "record": {...}, "reports": {arch: report}}
-
-    Signals stop the compose cleanly (staging removed, record failed):
+) -> ComposeResult:
+    """Signals stop the compose cleanly (staging removed, record failed):
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
     is raised again once the compose has stopped; SIGINT, SIGTERM or SIGHUP
     left at their default still end the process, after the cleanup."""
@@ -118,21 +462,20 @@ def list_composes(
     limit: Optional[int] = None,
     registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
-) -> list[dict[str, Any]]:
-    """Compose summaries, newest first: the records without "inputs",
-    "packages", "report" and "timings", with "package_counts" ({arch: n}).
+) -> list[ComposeSummary]:
+    """Compose summaries, newest first.
     The functions that only read (this one, get_compose, latest_compose,
     stack_tree) open the registry read-only and create nothing: a registry
     that does not exist raises RegistryError."""
 
 def get_compose(
     compose_id: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]:
+) -> Optional[ComposeRecord]:
     """The whole record, or None."""
 
 def latest_compose(
     name: str, stream: str, *, registry: Optional[_Registry] = None, config: Optional[_PathLike] = None
-) -> Optional[dict[str, Any]]:
+) -> Optional[ComposeRecord]:
     """The whole record of the last good compose of NAME:STREAM, or None."""
 
 def stack_tree(
@@ -141,9 +484,9 @@ def stack_tree(
     compose_id: Optional[str] = None,
     registry: Optional[_Registry] = None,
     config: Optional[_PathLike] = None,
-) -> dict[str, Any]:
+) -> StackTree:
     """The stack of NAME:STREAM's last good compose (or `compose_id`, or
-    `spec` as a compose ID), as `strata tree --json` prints it."""
+    `spec` as a compose ID)."""
 
 # Stacks, as `dnf stack` reads them (modulemd text in, JSON-shaped dicts out).
 

@@ -3,7 +3,6 @@
 //! showing free text on one line. The rules are in strata-registry
 //! (`Owner::liveness`, `prune::plan`, `prune::output_action`).
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -32,53 +31,15 @@ fn open_writable(
     Ok(open_registry(args.registry.as_deref(), config)?)
 }
 
-/// `text` with control characters (newlines included) and Unicode line
-/// separators escaped (`\n`, `\u{1b}`), so that a field read from the
-/// registry always prints as one line and cannot pass for another one.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    let escape = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
-    if !text.chars().any(escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use strata_model::one_line;
 
-/// Writes a table as `koji list-tagged` and `dnf list` do: each column as
-/// wide as its widest cell, header included, two spaces apart; the last
-/// column is not padded, so no line ends in blanks. Widths count
-/// characters, as `format!`'s padding does.
+/// Writes [`strata_model::table`].
 pub fn write_table(
     out: &mut impl Write,
     header: &[&str],
     rows: &[Vec<String>],
 ) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header = header.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
+    out.write_all(strata_model::table(header, rows).as_bytes())
 }
 
 pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
@@ -254,43 +215,4 @@ fn output_json(
         OutputAction::Refuse { path, reason } => (Some(path), "left", Some(reason.as_str())),
     };
     serde_json::json!({"compose_id": id, "path": path, "action": what, "reason": reason})
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn table_columns_are_as_wide_as_their_widest_cell() {
-        let rows = vec![
-            vec![
-                "a".to_owned(),
-                "apache-httpd-experimental:rawhide".to_owned(),
-                "x86_64".to_owned(),
-            ],
-            vec![
-                "über".to_owned(),
-                "php:8.2".to_owned(),
-                "x86_64,aarch64".to_owned(),
-            ],
-        ];
-        let mut out = Vec::new();
-        write_table(&mut out, &["ID", "NVSC", "ARCHES"], &rows).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "ID    NVSC                               ARCHES\n\
-             a     apache-httpd-experimental:rawhide  x86_64\n\
-             über  php:8.2                            x86_64,aarch64\n"
-        );
-    }
-
-    #[test]
-    fn one_line_escapes_what_could_start_a_line() {
-        assert_eq!(one_line("a1b2c3d"), "a1b2c3d");
-        assert_eq!(one_line("über-ref"), "über-ref");
-        assert_eq!(
-            one_line("a1b2\nState: finished\r\t\u{1b}[2J\u{2028}x"),
-            "a1b2\\nState: finished\\r\\t\\u{1b}[2J\\u{2028}x"
-        );
-    }
 }

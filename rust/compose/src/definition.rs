@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
-use strata_model::definition::MAX_DEFINITION_BYTES;
+use strata_model::MAX_DEFINITION_BYTES;
 use strata_model::{DefinitionError, ModuleDefinition, Problem};
 
 /// Reads and validates a definition file; gives it with the SHA-256 of

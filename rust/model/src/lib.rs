@@ -3,15 +3,26 @@
 //! definitions, the naming rules every output format shares, and locations
 //! as they may be shown (without passwords).
 
-pub mod definition;
-pub mod dep;
-pub mod evr;
-pub mod nevra;
-pub mod rules;
-pub mod url;
+mod definition;
+mod dep;
+mod evr;
+mod nevra;
+mod rules;
+mod text;
+mod url;
 
-pub use definition::{DefinitionError, ModuleDefinition, Problem, Source};
+pub use definition::{
+    is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError, ModuleDefinition,
+    Problem, Source, MAX_DEFINITION_BYTES, MAX_PROBLEMS,
+};
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
 pub use evr::{ranges_intersect, rpmvercmp, Evr, RelFlags};
 pub use nevra::{is_valid_rpm_name, Nevra};
+/// The naming rules every output format shares (RPM, modulemd, productmd,
+/// compose IDs).
+pub use rules::{
+    compose_id_name_problem, compose_id_stream_problem, control_char, is_calendar_date,
+    is_compose_arch, is_nsvcap_char, is_release_version, nsvcap_bad_char, NSVCAP_CHARS, RPM_ARCHES,
+};
+pub use text::{one_line, table};
 pub use url::redact_credentials;

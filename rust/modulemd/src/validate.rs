@@ -18,13 +18,13 @@ use crate::model::{Defaults, Dependencies, ModuleStream};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use strata_model::rules::NSVCAP_CHARS;
+use strata_model::NSVCAP_CHARS;
 const CONTEXT_CHARS: &str = "ASCII letters, digits and `_`";
 const MAX_CONTEXT_LEN: usize = 10;
 /// YAML allows at most 1024 characters in an implicit mapping key.
 const MAX_KEY_LEN: usize = 1024;
 
-pub(crate) use strata_model::rules::is_nsvcap_char;
+pub(crate) use strata_model::is_nsvcap_char;
 
 struct Check {
     document: String,
@@ -44,7 +44,7 @@ impl Check {
         if value.is_empty() {
             return Err(self.fail(field, Problem::Empty));
         }
-        if let Some(bad) = strata_model::rules::nsvcap_bad_char(value) {
+        if let Some(bad) = strata_model::nsvcap_bad_char(value) {
             return Err(self.fail(
                 field,
                 Problem::BadCharacters {
@@ -103,7 +103,7 @@ impl Check {
     }
 
     fn printable(&self, field: &str, value: &str, allowed: &'static str) -> Result<(), Error> {
-        if let Some(bad) = strata_model::rules::control_char(value, true) {
+        if let Some(bad) = strata_model::control_char(value, true) {
             return Err(self.fail(
                 field,
                 Problem::BadCharacters {
@@ -273,7 +273,7 @@ pub(crate) fn is_artifact_nevra(nevra: &str) -> bool {
 }
 
 /// Whether `date` is a calendar date `YYYY-MM-DD`.
-pub(crate) use strata_model::rules::is_calendar_date as is_date;
+pub(crate) use strata_model::is_calendar_date as is_date;
 
 impl ModuleStream {
     /// Checks every field as [`crate::modules_yaml`] does before writing.

@@ -1,10 +1,14 @@
-//! Bindings for module composes and the registry: arguments in, JSON-shaped
-//! dicts out (the same documents `strata … --json` prints).
+//! Bindings for module composes and the registry: arguments in, typed
+//! results and records out (`records.rs`; their `to_json()` is the
+//! document `strata … --json` prints).
 
-use crate::exceptions::{ComposeError, DefinitionError, RegistryError, StrataError};
+use crate::exceptions::{ComposeError, DefinitionError, RegistryError};
+use crate::records::{
+    ComposeRecord, ComposeResult as PyComposeResult, ComposeSummary, ModuleDefinition, StackTree,
+};
 use crate::{repodata_err, solve_err};
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -14,7 +18,7 @@ use strata_compose::{
 };
 use strata_registry::{ListFilter, State};
 
-fn compose_err(e: strata_compose::ComposeError) -> PyErr {
+pub(crate) fn compose_err(e: strata_compose::ComposeError) -> PyErr {
     use strata_compose::ComposeError as E;
     match e {
         E::Definition(d) => {
@@ -35,12 +39,6 @@ fn registry_err(e: strata_registry::RegistryError) -> PyErr {
     RegistryError::new_err(error_chain(&e))
 }
 
-/// A serde value as the equivalent Python object, through `json.loads`.
-fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
-    let text = serde_json::to_string(value).map_err(|e| StrataError::new_err(e.to_string()))?;
-    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
-}
-
 /// The configuration, with its process-wide settings (`[network]`,
 /// `[repodata]`) in effect.
 fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
@@ -58,22 +56,20 @@ fn open_read_only(
     open_registry_read_only(registry.map(|r| r.as_os_str()), config).map_err(compose_err)
 }
 
-/// Reads and checks a `strata-module` definition; returns it as a dict.
+/// Reads and checks a `strata-module` definition.
 /// Raises DefinitionError (args: message, list of `file:line:col: key:
 /// problem`) when it is not valid.
 #[pyfunction]
-pub fn validate_definition(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
+pub fn validate_definition(path: PathBuf) -> PyResult<ModuleDefinition> {
     let (def, _) = strata_compose::read_definition(&path).map_err(compose_err)?;
-    to_py(py, &def)
+    Ok(ModuleDefinition::new(def))
 }
 
-/// Composes one module. Returns `{"ok": bool, "record": {...}, "reports":
-/// {arch: closure report}, "report_text": str, "report_texts": {arch:
-/// str}}`: `ok` is False when the repoclosure gate failed (the record is
-/// then `failed` and nothing was published); `report_text` is the gate's
-/// report as the CLI shows it (empty when the gate passed), and
-/// `report_texts` that of each arch that failed. Other failures raise. A
-/// signal stops the compose cleanly (see `run_interruptible`).
+/// Composes one module. Returns a `ComposeResult`: `ok` is False when
+/// the repoclosure gate failed (the record is then `failed` and nothing
+/// was published); `report_text` is the gate's report as the CLI shows it
+/// (empty when the gate passed). Other failures raise. A signal stops the
+/// compose cleanly (see `run_interruptible`).
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
@@ -93,7 +89,7 @@ pub fn compose_module(
     cache_dir: Option<PathBuf>,
     use_cache: bool,
     with_composes: Option<Vec<String>>,
-) -> PyResult<PyObject> {
+) -> PyResult<PyComposeResult> {
     let config = load_config(config)?;
     let reg =
         open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
@@ -123,31 +119,7 @@ pub fn compose_module(
         interrupt: Interrupt::new(),
     };
     let result = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
-    to_py(py, &result_json(&result))
-}
-
-/// The dict `compose_module` returns.
-fn result_json(result: &ComposeResult) -> serde_json::Value {
-    let ok = result.published();
-    // A finished compose's reports were never part of the dict.
-    let reports = if ok {
-        serde_json::json!({})
-    } else {
-        serde_json::json!(result.gate)
-    };
-    let texts: serde_json::Map<String, serde_json::Value> = result
-        .gate
-        .sections()
-        .into_iter()
-        .map(|s| (s.arch, (s.report + &s.notes).into()))
-        .collect();
-    serde_json::json!({
-        "ok": ok,
-        "record": result.record,
-        "reports": reports,
-        "report_text": result.gate.to_text(),
-        "report_texts": texts,
-    })
+    Ok(PyComposeResult::new(result))
 }
 
 /// What a compose from Python shows: nothing, but for the hold before
@@ -338,20 +310,19 @@ fn die_of(py: Python<'_>, signum: i32) -> PyResult<()> {
     Ok(())
 }
 
-/// Compose summaries, newest first, as dicts: the records without their
-/// inputs, package lists, report and timings (`package_counts` gives the
+/// Compose summaries, newest first: the records without their inputs,
+/// package lists, report, timings and modulemd (`package_counts` gives the
 /// number of packages per arch); `get_compose` reads one whole.
 #[pyfunction]
 #[pyo3(signature = (*, name=None, stream=None, state=None, limit=None, registry=None, config=None))]
 pub fn list_composes(
-    py: Python<'_>,
     name: Option<String>,
     stream: Option<String>,
     state: Option<&str>,
     limit: Option<usize>,
     registry: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> PyResult<Py<PyList>> {
+) -> PyResult<Vec<ComposeSummary>> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
     let state = state
@@ -366,61 +337,52 @@ pub fn list_composes(
             limit,
         })
         .map_err(registry_err)?;
-    let items = recs
-        .iter()
-        .map(|r| to_py(py, r))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyList::new(py, items)?.unbind())
+    Ok(recs.into_iter().map(ComposeSummary::new).collect())
 }
 
 /// One compose record, or None.
 #[pyfunction]
 #[pyo3(signature = (compose_id, *, registry=None, config=None))]
 pub fn get_compose(
-    py: Python<'_>,
     compose_id: &str,
     registry: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> PyResult<Option<PyObject>> {
+) -> PyResult<Option<ComposeRecord>> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
-    reg.get(compose_id)
+    Ok(reg
+        .get(compose_id)
         .map_err(registry_err)?
-        .map(|r| to_py(py, &r))
-        .transpose()
+        .map(ComposeRecord::new))
 }
 
 /// The last good compose of `name:stream`, or None.
 #[pyfunction]
 #[pyo3(signature = (name, stream, *, registry=None, config=None))]
 pub fn latest_compose(
-    py: Python<'_>,
     name: &str,
     stream: &str,
     registry: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> PyResult<Option<PyObject>> {
+) -> PyResult<Option<ComposeRecord>> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
-    reg.latest_good(name, stream)
+    Ok(reg
+        .latest_good(name, stream)
         .map_err(registry_err)?
-        .map(|r| to_py(py, &r))
-        .transpose()
+        .map(ComposeRecord::new))
 }
 
-/// The stack of a module as a dict (`strata tree --json`): `spec` is
-/// NAME:STREAM (its last good compose, or `compose_id`) or a compose ID.
-/// Each node: module, compose_id, state, requires (nodes), and a note when
-/// the stack used another compose of a module than a layer recorded.
+/// The stack of a module (`strata tree`): `spec` is NAME:STREAM (its last
+/// good compose, or `compose_id`) or a compose ID.
 #[pyfunction]
 #[pyo3(signature = (spec, *, compose_id=None, registry=None, config=None))]
 pub fn stack_tree(
-    py: Python<'_>,
     spec: &str,
     compose_id: Option<String>,
     registry: Option<PathBuf>,
     config: Option<PathBuf>,
-) -> PyResult<PyObject> {
+) -> PyResult<StackTree> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
     let id = match (compose_id, spec.split_once(':')) {
@@ -438,5 +400,5 @@ pub fn stack_tree(
         .map_err(registry_err)?
         .ok_or_else(|| RegistryError::new_err(format!("no compose `{id}` in the registry")))?;
     let tree = strata_compose::tree_of_record(&*reg, &rec).map_err(compose_err)?;
-    to_py(py, &tree)
+    Ok(StackTree::new(tree))
 }

@@ -52,11 +52,15 @@ mod exceptions {
 }
 
 mod compose;
+mod convert;
+mod modules;
+mod records;
 mod stack;
 use exceptions::{RepodataError, StrataError};
 
+/// With its causes, as the CLI prints them.
 fn repodata_err(e: strata_repodata::RepodataError) -> PyErr {
-    RepodataError::new_err(e.to_string())
+    RepodataError::new_err(error_chain(&e))
 }
 
 fn solve_err(e: SolveError) -> PyErr {
@@ -171,10 +175,28 @@ struct PackageRef {
     repo: String,
 }
 
+#[pymethods]
+impl PackageRef {
+    fn __repr__(&self) -> String {
+        format!("<PackageRef {} from {}>", self.package, self.repo)
+    }
+}
+
 #[pyclass(frozen, get_all, module = "strata")]
 struct DepSuggestion {
     dep: String,
     providers: Vec<Py<PackageRef>>,
+}
+
+#[pymethods]
+impl DepSuggestion {
+    fn __repr__(&self) -> String {
+        format!(
+            "<DepSuggestion {} ({} providers)>",
+            self.dep,
+            self.providers.len()
+        )
+    }
 }
 
 #[pyclass(frozen, get_all, module = "strata")]
@@ -184,10 +206,22 @@ struct Suggestions {
     unsatisfiable: Vec<String>,
 }
 
+#[pymethods]
+impl Suggestions {
+    fn __repr__(&self) -> String {
+        format!(
+            "<Suggestions {} deps, {} additions, {} unsatisfiable>",
+            self.deps.len(),
+            self.additions.len(),
+            self.unsatisfiable.len()
+        )
+    }
+}
+
 /// The result of `repoclosure()`.
 #[pyclass(frozen, module = "strata")]
-struct ClosureReport {
-    inner: strata_solve::ClosureReport,
+pub(crate) struct ClosureReport {
+    pub(crate) inner: strata_solve::ClosureReport,
 }
 
 fn pkg_ref(py: Python<'_>, p: &strata_solve::PackageRef) -> PyResult<Py<PackageRef>> {
@@ -337,6 +371,34 @@ fn repoclosure(
     Ok(ClosureReport { inner: report })
 }
 
+/// A table as `strata composes list` prints one (each column as wide as
+/// its widest cell, two spaces apart, no trailing blanks), every cell
+/// first put on one line (`one_line`): what `dnf stack` shows.
+#[pyfunction]
+fn format_table(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
+    let header: Vec<String> = header
+        .iter()
+        .map(|h| strata_model::one_line(h).into_owned())
+        .collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| strata_model::one_line(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    strata_model::table(&header, &rows)
+}
+
+/// `text` with control characters and line separators escaped, so that
+/// free text from a repository or registry prints as one line.
+#[pyfunction]
+fn one_line(text: &str) -> String {
+    strata_model::one_line(text).into_owned()
+}
+
 #[pymodule]
 fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -360,6 +422,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DepSuggestion>()?;
     m.add_class::<Suggestions>()?;
     m.add_function(wrap_pyfunction!(repoclosure, m)?)?;
+    m.add_function(wrap_pyfunction!(format_table, m)?)?;
+    m.add_function(wrap_pyfunction!(one_line, m)?)?;
     m.add(
         "DefinitionError",
         m.py().get_type::<exceptions::DefinitionError>(),
@@ -372,6 +436,20 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "RegistryError",
         m.py().get_type::<exceptions::RegistryError>(),
     )?;
+    m.add_class::<records::ComposeResult>()?;
+    m.add_class::<records::ComposeRecord>()?;
+    m.add_class::<records::ComposeSummary>()?;
+    m.add_class::<records::Input>()?;
+    m.add_class::<records::Outputs>()?;
+    m.add_class::<records::Owner>()?;
+    m.add_class::<records::ModuleDefinition>()?;
+    m.add_class::<records::StackTree>()?;
+    m.add_class::<modules::ModuleStream>()?;
+    m.add_class::<modules::ModuleDefaults>()?;
+    m.add_class::<modules::MergedRepo>()?;
+    m.add_class::<modules::MergedPackage>()?;
+    m.add_function(wrap_pyfunction!(modules::read_repo_modules, m)?)?;
+    m.add_function(wrap_pyfunction!(modules::merge_repositories, m)?)?;
     m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;

@@ -1,6 +1,8 @@
-//! Bindings for stacks as `dnf stack` reads them: modulemd text and dicts
-//! in, JSON-shaped dicts out. The checks live in `strata_modulemd`.
+//! Bindings for stacks as `dnf stack` reads them: modulemd text and plain
+//! data in, plain data out (converted by `convert`, the shapes of the
+//! JSON documents). The checks live in `strata_modulemd`.
 
+use crate::convert::{from_py, to_py};
 use crate::exceptions::StrataError;
 use pyo3::create_exception;
 use pyo3::prelude::*;
@@ -17,23 +19,7 @@ create_exception!(
 );
 
 fn stack_err(e: RustStackError) -> PyErr {
-    StackError::new_err(e.to_string())
-}
-
-/// A serde value as the equivalent Python object, through `json.loads`.
-fn to_py<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
-    let text = serde_json::to_string(value).map_err(|e| StrataError::new_err(e.to_string()))?;
-    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
-}
-
-/// A Python object as a serde value, through `json.dumps`.
-fn from_py<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    let text: String = obj
-        .py()
-        .import("json")?
-        .call_method1("dumps", (obj,))?
-        .extract()?;
-    serde_json::from_str(&text).map_err(|e| StackError::new_err(format!("{what}: {e}")))
+    StackError::new_err(strata_compose::error_chain(&e))
 }
 
 /// A stack given as modulemd text (must be a Strata compose) or as the
@@ -48,7 +34,7 @@ fn stack_arg(obj: &Bound<'_, PyAny>) -> PyResult<Stack> {
             "stack must be modulemd text (str) or a dict from module_stack()",
         ));
     }
-    let stack: Stack = from_py(obj, "not a stack dict")?;
+    let stack: Stack = from_py(obj, "not a stack dict").map_err(StackError::new_err)?;
     stack
         .check_consistent()
         .map_err(|m| StackError::new_err(format!("{}: malformed stack: {m}", stack.nsv())))?;
@@ -61,7 +47,7 @@ fn stack_arg(obj: &Bound<'_, PyAny>) -> PyResult<Stack> {
 /// first; empty for a plain module), or None for a stream Strata did not
 /// compose. Raises StackError for malformed `xmd.strata`.
 #[pyfunction]
-pub fn module_stack(py: Python<'_>, yaml: &str) -> PyResult<Option<PyObject>> {
+pub fn module_stack<'py>(py: Python<'py>, yaml: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     match strata_modulemd::stack_from_yaml(yaml).map_err(stack_err)? {
         Some(s) => Ok(Some(to_py(py, &s)?)),
         None => Ok(None),
@@ -73,18 +59,18 @@ pub fn module_stack(py: Python<'_>, yaml: &str) -> PyResult<Option<PyObject>> {
 /// the stream dnf would use, None when there is none): a list of dicts
 /// `{"module", "recorded", "available", "message"}`; empty when all match.
 #[pyfunction]
-pub fn check_stack(
-    py: Python<'_>,
-    stack: &Bound<'_, PyAny>,
+pub fn check_stack<'py>(
+    py: Python<'py>,
+    stack: &Bound<'py, PyAny>,
     available: BTreeMap<String, Option<String>>,
-) -> PyResult<Vec<PyObject>> {
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let stack = stack_arg(stack)?;
     stack
         .mismatches(&available)
         .into_iter()
         .map(|m| {
             let d = to_py(py, &m)?;
-            d.bind(py).set_item("message", m.to_string())?;
+            d.set_item("message", m.to_string())?;
             Ok(d)
         })
         .collect()
@@ -114,6 +100,10 @@ pub fn stack_streams_to_reset(
 /// error. Raises StackError naming the argument.
 #[pyfunction]
 #[pyo3(signature = (spec, *, profile=true))]
-pub fn parse_stack_spec(py: Python<'_>, spec: &str, profile: bool) -> PyResult<PyObject> {
+pub fn parse_stack_spec<'py>(
+    py: Python<'py>,
+    spec: &str,
+    profile: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     to_py(py, &StackSpec::parse(spec, profile).map_err(stack_err)?)
 }

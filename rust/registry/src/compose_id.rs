@@ -9,7 +9,7 @@
 
 use crate::record::ComposeType;
 
-pub(crate) use strata_model::rules::{
+pub(crate) use strata_model::{
     compose_id_name_problem as name_problem, compose_id_stream_problem as stream_problem,
 };
 

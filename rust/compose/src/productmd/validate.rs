@@ -7,7 +7,7 @@ use super::{
     srpm_key, ComposeInfo, ModuleEntry, ProductmdError, RpmCategory, RpmEntry, VariantInfo,
 };
 use std::collections::BTreeMap;
-use strata_model::rules::{is_release_version, RPM_ARCHES};
+use strata_model::{is_release_version, RPM_ARCHES};
 
 fn invalid(what: impl Into<String>, value: &str, why: impl Into<String>) -> ProductmdError {
     ProductmdError::Invalid {
