@@ -42,7 +42,7 @@ SUBPACKAGES = {"strata", "python3-strata", "koji-hub-plugin-strata", "koji-build
 # What Fedora's packages of the hosts are called (koji.spec, dnf.spec,
 # pungi.spec): the Requires must name these for dnf to resolve them there.
 HOSTS = ["koji", "koji-hub", "python3-koji-hub", "koji-builder", "python3-koji-cli-plugins",
-         "python3-dnf", "pungi"]
+         "python3-dnf", "pungi", "python3-productmd", "python3-jsonschema"]
 
 
 def run(argv, **kw):
@@ -203,7 +203,8 @@ def host_stubs(rpms: dict[str, Path]) -> list[dict]:
     pyabi = sorted(r for r in wanted if r.startswith("python(abi)"))
     libs = sorted(r for r in wanted if ".so" in r or r.startswith("rtld("))
     assert pyabi and libs, sorted(wanted)
-    return ([{"name": h} for h in HOSTS]
+    # Version 99: newer than any minimum the spec asks for.
+    return ([{"name": h, "version": "99"} for h in HOSTS]
             + [{"name": "python3", "provides": pyabi, "files": ["/usr/bin/python3"]},
                {"name": "system-libraries", "arch": "x86_64", "provides": libs}])
 
