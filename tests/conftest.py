@@ -28,7 +28,7 @@ BOOKWORM = Path("/work/shared/datasets/debian-bookworm-main")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: runs on the 63k-package dataset")
+    config.addinivalue_line("markers", "slow: minutes of work (the 63k-package dataset, the RPM build)")
 
 
 # --------------------------------------------------------------------------
