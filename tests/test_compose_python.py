@@ -3,6 +3,8 @@ Pungi plugins will call it: same records as the CLI, typed exceptions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import composekit as ck
@@ -204,3 +206,30 @@ def test_repository_modules_and_merge(strata_bin, tmp_path, repos):  # noqa: F81
     assert sorted(again) == sorted(s.nsvca for s in merged.streams)
     with pytest.raises(strata.ComposeError, match="merged"):
         strata.merge_repositories([repo_a], tmp_path / "merged")
+
+
+def test_a_stack_compose_gives_its_repo_file(strata_bin, tmp_path, tmp_path_factory):
+    """A stack compose from Python names its `.repo` file (the layers' own
+    repositories, bottom first, then its own), the one the CLI prints; a
+    compose without layers has none."""
+    import configparser
+    import rpmfactory
+    import test_stack
+    root = tmp_path_factory.mktemp("py-stack-src")
+    src = {name: rpmfactory.make_repo(root / name, pkgs) for name, pkgs in (
+        ("platform", test_stack.PLATFORM), ("base", test_stack.BASE_SRC),
+        ("apache", test_stack.APACHE_SRC))}
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [src["platform"]]})
+    kw = {"config": site.config, "cache_dir": site.cache}
+    base = strata.compose_module(test_stack.base(tmp_path, src), site.out, **kw)
+    assert base.ok and base.stack_repo_file is None
+    top = strata.compose_module(test_stack.apache(tmp_path, src), site.out, **kw)
+    assert top.ok and top.stack_repos == {}
+    repo_file = top.stack_repo_file
+    assert repo_file == str(Path(top.outputs.path) / "compose" / "ApacheStack.repo")
+    parsed = configparser.ConfigParser(interpolation=None)
+    parsed.read(repo_file)
+    assert parsed.sections() == [base.record.id, top.record.id]
+    own = Path(base.outputs.repos["x86_64"]).as_uri()
+    assert parsed[base.record.id]["baseurl"] == own.replace("/x86_64/os", "/$basearch/os") + "/"
+    assert top.to_dict()["record"]["id"] == top.record.id

@@ -299,7 +299,12 @@ class ComposeResult(_TypedData):
     def modulemd(self) -> dict[str, str]: ...
     @property
     def stack_repos(self) -> dict[str, str]:
-        """arch -> the repository of the whole stack, for a stack compose."""
+        """arch -> the repository of the whole stack, for a stack compose made
+        with `[compose] stack_repo = "merged"`."""
+    @property
+    def stack_repo_file(self) -> Optional[str]:
+        """The stack's `.repo` file (a section per module's own repository,
+        bottom first), for a published stack compose; else None."""
 
 # Published repositories: their modules, and merging several into one.
 

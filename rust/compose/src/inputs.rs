@@ -189,6 +189,7 @@ pub(crate) fn load_inputs(
             )
         }
     };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::new();
     for arch in arches {
         req.interrupt.check()?;
@@ -254,20 +255,48 @@ pub(crate) fn load_inputs(
                 }
                 Ok(v)
             });
-            let layers_loaded: Result<Vec<LoadedLayer>> = layer_specs
-                .iter()
-                .zip(&layers)
-                .map(|((id, loc), layer)| {
-                    req.interrupt.check()?;
-                    tracing::info!(compose = id, location = loc, arch, "loading stack layer");
-                    check_layer(def, layer, arch, loc)?;
-                    if req.stack_repo != StackRepo::Merged {
-                        return Ok((strata_repodata::load_repo(id, loc, opts)?, None, Vec::new()));
-                    }
-                    let (repo, records) = strata_repodata::load_repo_with_records(id, loc, opts)?;
-                    Ok((repo, Some(records), layer_modules(id, loc)?))
+            let load_layer = |((id, loc), layer): (&(String, String), &Layer)| {
+                req.interrupt.check()?;
+                tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+                if req.stack_repo != StackRepo::Merged {
+                    let (repo, repomd) = strata_repodata::load_verified_repo(id, loc, opts)
+                        .map_err(|e| damaged_layer(def, layer, arch, e))?;
+                    has_modules(layer, &repomd, loc)?;
+                    return Ok((repo, None, Vec::new()));
+                }
+                check_layer(def, layer, arch, loc)?;
+                let (repo, records) = strata_repodata::load_repo_with_records(id, loc, opts)?;
+                Ok((repo, Some(records), layer_modules(id, loc)?))
+            };
+            // A deep stack is hundreds of small repositories, each checked
+            // and taken from the cache: spread over the cores, in chunks
+            // large enough to be worth a thread, the first on this one.
+            let chunk = layer_specs
+                .len()
+                .div_ceil(workers)
+                .max(MIN_LAYERS_PER_THREAD);
+            let mut chunks = layer_specs.chunks(chunk).zip(layers.chunks(chunk));
+            let first = chunks.next();
+            let others: Vec<_> = chunks
+                .map(|(specs, ls)| {
+                    scope.spawn(move || {
+                        specs
+                            .iter()
+                            .zip(ls)
+                            .map(load_layer)
+                            .collect::<Result<Vec<LoadedLayer>>>()
+                    })
                 })
                 .collect();
+            let layers_loaded: Result<Vec<LoadedLayer>> = first
+                .map(|(specs, ls)| specs.iter().zip(ls).map(load_layer).collect())
+                .unwrap_or_else(|| Ok(Vec::new()))
+                .and_then(|mut v: Vec<LoadedLayer>| {
+                    for h in others {
+                        v.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+                    }
+                    Ok(v)
+                });
             let platform: Result<Vec<Repo>> = platform_specs
                 .iter()
                 .map(|(id, loc)| {
@@ -329,6 +358,9 @@ pub(crate) fn load_inputs(
     })
 }
 
+/// Fewer layers than this load on one thread: starting one costs more.
+const MIN_LAYERS_PER_THREAD: usize = 16;
+
 /// A stack layer as loaded: its repository, and to merge it, its records
 /// and modules.
 type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
@@ -340,14 +372,27 @@ type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
 /// whole stack's metadata, once: a few MB at distribution scale), and a
 /// compose of Strata always has modules metadata.
 fn check_layer(def: &ModuleDefinition, layer: &Layer, arch: &str, location: &str) -> Result<()> {
-    let damaged = |source| ComposeError::LayerRepository {
+    let repomd = strata_repodata::verify_repository(location)
+        .map_err(|e| damaged_layer(def, layer, arch, e))?;
+    has_modules(layer, &repomd, location)
+}
+
+fn damaged_layer(
+    def: &ModuleDefinition,
+    layer: &Layer,
+    arch: &str,
+    source: strata_repodata::RepodataError,
+) -> ComposeError {
+    ComposeError::LayerRepository {
         module: def.nsv(),
         layer: layer.nsv(),
         compose_id: layer.record.id.clone(),
         arch: arch.to_string(),
         source: Box::new(source),
-    };
-    let repomd = strata_repodata::verify_repository(location).map_err(damaged)?;
+    }
+}
+
+fn has_modules(layer: &Layer, repomd: &strata_repodata::Repomd, location: &str) -> Result<()> {
     if repomd.get("modules").is_none() {
         return Err(ComposeError::NoModulesMetadata {
             compose_id: layer.record.id.clone(),

@@ -350,7 +350,8 @@ typed_data_class!(
     fn modulemd(&self) -> BTreeMap<String, String> {
         self.inner.modulemd().clone()
     }
-    /// arch → the repository of the whole stack, for a stack compose.
+    /// arch → the repository of the whole stack, for a stack compose made
+    /// with `[compose] stack_repo = "merged"`.
     #[getter]
     fn stack_repos(&self) -> BTreeMap<String, String> {
         self.inner
@@ -358,6 +359,12 @@ typed_data_class!(
             .iter()
             .map(|(a, p)| (a.clone(), path_str(p)))
             .collect()
+    }
+    /// The stack's `.repo` file (one section per module's own repository,
+    /// bottom first), for a stack compose that was published; else None.
+    #[getter]
+    fn stack_repo_file(&self) -> Option<String> {
+        self.inner.stack_repo_file().as_deref().map(path_str)
     }
     fn __repr__(&self) -> String {
         format!(

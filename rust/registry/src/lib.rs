@@ -111,13 +111,12 @@ pub trait Registry: Send {
     /// composes that never ended are never good.
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
-    /// [`Registry::latest_good`] without its package lists and modulemd
-    /// (left empty): what walking a stack needs, at a cost that does not
-    /// grow with what the layers hold. A backend without a cheaper way
-    /// loads the whole record.
-    fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.latest_good(name, stream)
-    }
+    /// [`Registry::latest_good`], lean: without its package lists, its
+    /// modulemd and its inputs of kind `stack_compose` (the layers below its
+    /// direct requires, which a stack walk reaches itself). What walking a
+    /// stack needs, at a cost that grows neither with what the layers hold
+    /// nor with how deep they are.
+    fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good`] as a summary.
     fn latest_good_summary(&self, name: &str, stream: &str) -> Result<Option<ComposeSummary>> {

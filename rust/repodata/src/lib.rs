@@ -137,6 +137,26 @@ pub fn verify_repository(location: &str) -> Result<Repomd> {
     Ok(repomd)
 }
 
+/// Loads a published repository that must still be as it was written:
+/// every metadata file its repomd.xml lists is checked (checksum and size,
+/// as stored) before the parsed repository is taken from the cache, which
+/// is keyed by primary.xml's checksum and so would not notice a damaged
+/// file. Returns the repository and its repomd.xml, read once.
+pub fn load_verified_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<(Repo, Repomd)> {
+    let loc = Location::parse(location);
+    let (repomd, checksum) = load_repomd(id, &loc)?;
+    for e in &repomd.entries {
+        source::verify_stored(&loc, &e.href, &e.expected)?;
+    }
+    let primary = primary_entry(&loc, &repomd).expect("checked by load_repomd");
+    let repo = match from_cache(id, location, &checksum, opts)? {
+        Some(repo) => repo,
+        None => load_parsed(id, location, &loc, primary, &checksum, opts)
+            .map_err(|e| e.in_repository(id, "primary metadata"))?,
+    };
+    Ok((repo, repomd))
+}
+
 /// Loads the repository at `location` and opens its raw records: the same
 /// as `load_repo` then `open_records`, but on a cold cache primary.xml is
 /// read, decompressed and tokenized once for both, while filelists.xml and

@@ -475,6 +475,18 @@ fn stored_compose(r: &Row) -> StoredCompose {
 
 /// Reads compose `id` with everything that belongs to it.
 fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
+    load_parts(c, db, id, true)
+}
+
+/// A record; without `contents`, lean: its package lists, modulemd and
+/// inputs of kind `stack_compose` are left out (and not read), as
+/// [`Registry::latest_good_lean`] says.
+fn load_parts(
+    c: &mut Session<'_>,
+    db: &str,
+    id: &str,
+    contents: bool,
+) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
     let row = c
         .query_opt(
@@ -488,23 +500,31 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
     let compose = stored_compose(&row);
     let inputs = c
         .query(
-            "SELECT kind, name, ident, location FROM strata.compose_inputs \
-             WHERE compose_id = $1 ORDER BY position",
+            if contents {
+                "SELECT kind, name, ident, location FROM strata.compose_inputs \
+                 WHERE compose_id = $1 ORDER BY position"
+            } else {
+                "SELECT kind, name, ident, location FROM strata.compose_inputs \
+                 WHERE compose_id = $1 AND kind <> 'stack_compose' ORDER BY position"
+            },
             &[&id],
         )
         .ctx(db, action)?
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
-    let packages = c
-        .query(
+    let packages = if !contents {
+        Vec::new()
+    } else {
+        c.query(
             "SELECT arch, count, nevras FROM strata.compose_package_lists WHERE compose_id = $1",
             &[&id],
         )
         .ctx(db, action)?
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+        .collect()
+    };
     let (repos, modulemd) = if compose.output_path.is_some() {
         let repos = c
             .query(
@@ -515,15 +535,18 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
-        let modulemd = c
-            .query(
+        let modulemd = if !contents {
+            Vec::new()
+        } else {
+            c.query(
                 "SELECT arch, document FROM strata.compose_modulemd WHERE compose_id = $1",
                 &[&id],
             )
             .ctx(db, action)?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .collect()
+        };
         (repos, modulemd)
     } else {
         (Vec::new(), Vec::new())
@@ -892,6 +915,33 @@ impl PgRegistry {
     }
 }
 
+impl PgRegistry {
+    /// The newest finished compose of `name:stream`; see [`load_parts`].
+    fn latest_good_parts(
+        &self,
+        name: &str,
+        stream: &str,
+        contents: bool,
+    ) -> Result<Option<ComposeRecord>> {
+        self.read(|tx| {
+            let id: Option<String> = tx
+                .query_opt(
+                    "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
+                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &[&name, &stream],
+                )
+                .ctx(&self.db, || {
+                    format!("find the last good compose of `{name}:{stream}`")
+                })?
+                .map(|r| r.get(0));
+            match id {
+                Some(id) => load_parts(tx, &self.db, &id, contents),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
 impl Registry for PgRegistry {
     fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
         let alloc = validate::new_compose(new)?;
@@ -1093,22 +1143,11 @@ impl Registry for PgRegistry {
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.read(|tx| {
-            let id: Option<String> = tx
-                .query_opt(
-                    "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
-                    &[&name, &stream],
-                )
-                .ctx(&self.db, || {
-                    format!("find the last good compose of `{name}:{stream}`")
-                })?
-                .map(|r| r.get(0));
-            match id {
-                Some(id) => load(tx, &self.db, &id),
-                None => Ok(None),
-            }
-        })
+        self.latest_good_parts(name, stream, true)
+    }
+
+    fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
+        self.latest_good_parts(name, stream, false)
     }
 
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {

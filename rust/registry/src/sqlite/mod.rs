@@ -347,8 +347,8 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
     load_parts(conn, db, id, true)
 }
 
-/// A record; without `contents`, its package lists and modulemd are left
-/// empty (and not read).
+/// A record; without `contents`, lean: its package lists, modulemd and
+/// inputs of kind `stack_compose` are left out (and not read).
 fn load_parts(
     conn: &Connection,
     db: &str,
@@ -365,11 +365,17 @@ fn load_parts(
     let Some(compose) = compose else {
         return Ok(None);
     };
+    // A lean record leaves out what its stack used below its direct
+    // requires: a stack walk reaches those layers itself, and reading them
+    // from every layer would cost depth² rows.
     let inputs = conn
-        .prepare_cached(
+        .prepare_cached(if contents {
             "SELECT kind, name, ident, location FROM compose_inputs \
-             WHERE compose_id = ?1 ORDER BY position",
-        )
+             WHERE compose_id = ?1 ORDER BY position"
+        } else {
+            "SELECT kind, name, ident, location FROM compose_inputs \
+             WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position"
+        })
         .and_then(|mut st| {
             st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()

@@ -325,26 +325,3 @@ fn updating_a_version_1_registry_shrinks_the_file() {
         .unwrap();
     assert_eq!(free, 0);
 }
-
-#[test]
-fn the_lean_last_good_is_the_record_without_its_contents() {
-    let (_dir, mut reg) = registry();
-    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
-    let mut outcome = finished(NOV25);
-    if let Outcome::Finished { modulemd, .. } = &mut outcome {
-        modulemd.insert("x86_64".into(), "document: modulemd\n".into());
-    }
-    reg.finish(&id, &outcome).unwrap();
-    let full = reg.latest_good("apache", "2.4").unwrap().unwrap();
-    assert!(!full.packages.is_empty() && !full.modulemd.is_empty());
-    let lean = reg.latest_good_lean("apache", "2.4").unwrap().unwrap();
-    assert!(lean.packages.is_empty() && lean.modulemd.is_empty());
-    let mut expected = full;
-    expected.packages.clear();
-    expected.modulemd.clear();
-    assert_eq!(
-        serde_json::to_value(&lean).unwrap(),
-        serde_json::to_value(&expected).unwrap()
-    );
-    assert!(reg.latest_good_lean("apache", "9").unwrap().is_none());
-}

@@ -133,6 +133,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("last_good_is_the_newest_finished", last_good::<B>),
         (
+            "the_lean_last_good_leaves_out_contents_and_the_stack_below",
+            lean_last_good::<B>,
+        ),
+        (
             "newest_means_begun_last_even_with_pinned_times",
             begun_last::<B>,
         ),
@@ -564,6 +568,44 @@ fn last_good<B: Backend>(b: &B) {
     reg.finish(&newer, &finished(NOV25 + 100)).unwrap();
     reg.finish(&killed, &finished(NOV25 + 200)).unwrap();
     assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, newer);
+}
+
+fn lean_last_good<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let mut php = new("php", "8.2");
+    for (kind, name, ident) in [
+        (InputKind::Compose, "apache:2.4", "apache-2.4-20261125.n.0"),
+        (InputKind::StackCompose, "base:1", "base-1-20261125.n.0"),
+    ] {
+        php.inputs.push(Input {
+            kind,
+            name: name.into(),
+            ident: ident.into(),
+            location: format!("/srv/composes/{ident}"),
+        });
+    }
+    let id = reg.begin(&php).unwrap().id;
+    reg.finish(&id, &finished(NOV25)).unwrap();
+    let full = reg.latest_good("php", "8.2").unwrap().unwrap();
+    assert!(!full.packages.is_empty() && !full.modulemd.is_empty());
+    assert!(full
+        .inputs
+        .iter()
+        .any(|i| i.kind == InputKind::StackCompose));
+    let lean = reg.latest_good_lean("php", "8.2").unwrap().unwrap();
+    let mut expected = full;
+    expected.packages.clear();
+    expected.modulemd.clear();
+    expected
+        .inputs
+        .retain(|i| i.kind != InputKind::StackCompose);
+    assert_eq!(expected.inputs.len(), 2, "{:?}", expected.inputs);
+    assert_eq!(
+        serde_json::to_value(&lean).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+    assert!(reg.latest_good_lean("php", "9").unwrap().is_none());
 }
 
 fn begun_last<B: Backend>(b: &B) {
