@@ -369,11 +369,11 @@ class StrataPhase(PhaseBase):
         """Puts the repository of `records` (their whole-stack repos where
         they are stacks) at the variant's repository,
         compose/<Variant>/<arch>/os: merged by the core beside it, then
-        its Packages/ and repodata/ replace the ones there (Pungi's empty
-        repo, or this phase's earlier placement); whatever else Pungi put
-        into the tree (.treeinfo, .discinfo, media.repo) stays, and
-        .treeinfo is brought up to date. Returns (the repository relative
-        to compose/, the core's merge result)."""
+        exchanged in one step with the tree there (Pungi's empty repo, or
+        this phase's earlier placement); whatever else Pungi put into the
+        tree (.treeinfo, .discinfo, media.repo) stays, and .treeinfo is
+        brought up to date. Returns (the repository relative to compose/,
+        the core's merge result)."""
         import strata
 
         # A compose that another chosen stack already carries adds nothing.
@@ -391,62 +391,75 @@ class StrataPhase(PhaseBase):
                     repos.append(d)
 
         target = self.compose.paths.compose.repository(arch, variant, create_dir=False)
+        os_tree = self.compose.paths.compose.os_tree(arch, variant, create_dir=False)
+        # The usual layout: the variant's tree is its repository, and its
+        # .treeinfo is replaced with it.
+        is_tree = os.path.normpath(target) == os.path.normpath(os_tree)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
         base = os.path.basename(target)
         stage = os.path.join(parent, ".%s.strata-%d" % (base, os.getpid()))
-        old = os.path.join(parent, ".%s.strata-old-%d" % (base, os.getpid()))
-        for leftover in (stage, old):
-            if os.path.lexists(leftover):
-                shutil.rmtree(leftover)
+        if os.path.lexists(stage):
+            shutil.rmtree(stage)
         try:
             repo = strata.merge_repositories(repos, stage, cache_dir=self._cache_dir())
         except strata.StrataError as exc:
             raise RuntimeError("Strata cannot make the repository of %s.%s at %s: %s"
                                % (variant.uid, arch, target, exc))
         try:
-            if not os.path.isdir(target):
-                os.rename(stage, target)
+            if os.path.isdir(target):
+                # Whatever else Pungi put into the tree (.treeinfo,
+                # .discinfo, media.repo, images) goes into the new tree as
+                # hardlinks, .treeinfo is brought up to date there, and the
+                # two trees are exchanged in one step: a reader sees the old
+                # repository or the new one whole, never new repodata over
+                # old packages. The old tree is removed after.
+                for name in sorted(os.listdir(target)):
+                    if not os.path.lexists(os.path.join(stage, name)):
+                        _link_tree(os.path.join(target, name), os.path.join(stage, name))
+                if is_tree:
+                    self._update_treeinfo(variant, arch, target, stage)
+                strata.exchange_directories(stage, target)
             else:
-                # The repository parts are swapped one by one; what was there
-                # is moved aside first and removed once the new ones are in.
-                os.mkdir(old)
-                for name in sorted(os.listdir(stage)):
-                    if os.path.lexists(os.path.join(target, name)):
-                        os.rename(os.path.join(target, name), os.path.join(old, name))
-                    os.rename(os.path.join(stage, name), os.path.join(target, name))
-                os.rmdir(stage)
+                os.rename(stage, target)
+            if not is_tree:
+                self._update_treeinfo(variant, arch, target, target)
+        except (OSError, strata.StrataError) as exc:
+            raise RuntimeError("Strata cannot place the repository of %s.%s at %s: %s"
+                               % (variant.uid, arch, target, exc))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-        self._update_treeinfo(variant, arch, target)
         self.compose.log_info(
             "[STRATA] %s.%s: %s from %s" % (variant.uid, arch, target, ", ".join(repos)))
         return os.path.relpath(target, self.compose.paths.compose.topdir()), repo
 
-    def _update_treeinfo(self, variant, arch, target):
+    def _update_treeinfo(self, variant, arch, target, placed):
         """Keeps the .treeinfo Pungi wrote into the variant's tree true to
-        the placed repository: its variant's repository and packages paths
-        and the checksum of repodata/repomd.xml (productmd TreeInfo, as
+        the repository of `target`, which is at `placed` for now (staged,
+        when the tree is the repository and its .treeinfo goes in with
+        it): its variant's repository and packages paths and the checksum
+        of repodata/repomd.xml (productmd TreeInfo, as
         pungi.metadata.write_tree_info writes it). A tree without
         .treeinfo (is_empty variants) gets none."""
         import productmd.treeinfo
 
         os_tree = self.compose.paths.compose.os_tree(arch, variant, create_dir=False)
-        path = os.path.join(os_tree, ".treeinfo")
+        rel = os.path.relpath(target, os_tree)
+        rel = "" if rel == "." else rel
+        root = os_tree if rel else placed
+        path = os.path.join(root, ".treeinfo")
         if not os.path.isfile(path):
             return
         ti = productmd.treeinfo.TreeInfo()
         ti.load(path)
-        rel = os.path.relpath(target, os_tree)
-        rel = "" if rel == "." else rel
-        repomd = os.path.join(rel, "repodata", "repomd.xml")
         for var in ti.variants.get_variants(recursive=True):
             if var.uid == variant.uid:
                 var.paths.repository = rel or "."
                 var.paths.packages = os.path.join(rel, "Packages")
         checksum = self.compose.conf.get("createrepo_checksum") or "sha256"
-        ti.checksums.add(repomd, checksum, root_dir=os_tree)
+        ti.checksums.add(os.path.join(rel, "repodata", "repomd.xml"), checksum, root_dir=root)
+        # A new file renamed over the old: a staged .treeinfo is a hardlink
+        # of the one in place, which must not change under its readers.
         tmp = path + ".strata-tmp"
         ti.dump(tmp)
         os.rename(tmp, path)
@@ -523,6 +536,17 @@ class StrataPhase(PhaseBase):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
         os.rename(tmp, path)
+
+
+def _link_tree(src, dst):
+    """`src` again at `dst` without copying: files hardlinked, symlinks
+    recreated as they are, directories walked."""
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+    elif os.path.isdir(src):
+        shutil.copytree(src, dst, symlinks=True, copy_function=os.link)
+    else:
+        os.link(src, dst)
 
 
 def _published_repos(record, arch, kw):

@@ -420,9 +420,17 @@ def test_rerun_with_the_same_compose_dir_replaces_its_own_placement(site):
     # `--just-phase strata`: rpms.json still lists the earlier placement.
     once_more = ps.Compose(compose.conf, compose.topdir, variants=[modules_variant()],
                            config_dir=compose.config_dir, just_phases=["strata"])
+    before = {p: os.stat(repo / p).st_ino for p in (".", "media.repo", ".treeinfo")}
     run_phase(once_more)
     assert rpms_in(repo) == first
     assert_treeinfo_matches(repo, "Modules")
+    # The tree was exchanged whole (a reader never sees new repodata over
+    # old packages); Pungi's files came along as hardlinks, except the
+    # .treeinfo written anew; nothing is left beside it.
+    after = {p: os.stat(repo / p).st_ino for p in before}
+    assert after["."] != before["."] and after[".treeinfo"] != before[".treeinfo"]
+    assert after["media.repo"] == before["media.repo"]
+    assert sorted(p.name for p in repo.parent.iterdir()) == ["os"]
     m = productmd.modules.Modules()
     m.load(str(Path(compose.topdir) / "compose/metadata/modules.json"))
     assert sorted(v["metadata"]["name"] for v in m.modules["Modules"][ARCH].values()) == [

@@ -39,6 +39,7 @@ __all__ = [
     "latest_compose",
     "list_composes",
     "merge_repositories",
+    "exchange_directories",
     "module_stack",
     "one_line",
     "parse_stack_spec",
@@ -383,6 +384,10 @@ def merge_repositories(
 ) -> MergedRepo:
     """Merges published repositories into a new one at `dest` (absent or
     empty): each package and module stream once. Raises ComposeError."""
+
+def exchange_directories(a: _PathLike, b: _PathLike) -> None:
+    """Swaps two directories in one step (renameat2 RENAME_EXCHANGE): a
+    reader sees one whole tree or the other. Raises ComposeError."""
 
 @final
 class ModuleDefinition(_TypedData):

@@ -23,7 +23,7 @@
 //! `local_lock=flock` or `nolock` makes flock host-local while seeming to
 //! work: do not share OUT across hosts on such a mount.)
 
-use crate::error::{io, Result};
+use crate::error::{io, ComposeError, Result};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -380,6 +380,37 @@ fn is_hardlinked(m: &std::fs::Metadata) -> bool {
     m.nlink() > 1
 }
 
+/// Swaps two directories in one step (`renameat2(RENAME_EXCHANGE)`): a
+/// reader of either path sees the old tree or the new one whole, never a
+/// mix, as a repository being replaced must (its repodata and its
+/// packages go together). Both must exist on one filesystem; a filesystem
+/// without the exchange gives an error saying so.
+pub fn exchange_dirs(a: &Path, b: &Path) -> Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    for p in [a, b] {
+        let meta = std::fs::symlink_metadata(p).map_err(io(p))?;
+        if !meta.is_dir() {
+            return Err(ComposeError::Io {
+                path: p.display().to_string(),
+                source: std::io::Error::other("not a directory (only directories are exchanged)"),
+            });
+        }
+    }
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| ComposeError::Io {
+        path: format!("{} ⇄ {}", a.display(), b.display()),
+        source: std::io::Error::other(format!(
+            "cannot exchange the two directories in one step (renameat2 RENAME_EXCHANGE): {e}"
+        )),
+    })?;
+    if let Some(parent) = b.parent() {
+        sync_dir(parent);
+    }
+    if let Some(parent) = a.parent().filter(|p| Some(*p) != b.parent()) {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
 /// Makes the entries of `dir` (a rename into it, a new file) durable;
 /// best effort, as some file systems refuse to sync a directory.
 pub(crate) fn sync_dir(dir: &Path) {
@@ -471,5 +502,39 @@ mod test {
         assert!(e.contains(".x.lock") && e.contains("0 s"), "{e}");
         drop(held);
         assert!(lock_waiting(&path, Duration::ZERO).unwrap().is_some());
+    }
+
+    #[test]
+    fn exchange_swaps_whole_trees_and_refuses_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(a.join("repodata")).unwrap();
+        std::fs::write(a.join("repodata/repomd.xml"), "new").unwrap();
+        std::fs::create_dir_all(b.join("repodata")).unwrap();
+        std::fs::write(b.join("repodata/repomd.xml"), "old").unwrap();
+        std::fs::write(b.join("media.repo"), "kept aside").unwrap();
+        exchange_dirs(&a, &b).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(b.join("repodata/repomd.xml")).unwrap(),
+            "new"
+        );
+        assert!(!b.join("media.repo").exists());
+        assert_eq!(
+            std::fs::read_to_string(a.join("repodata/repomd.xml")).unwrap(),
+            "old"
+        );
+        assert!(a.join("media.repo").exists());
+
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let shown = exchange_dirs(&a, &file).unwrap_err().to_string();
+        assert!(
+            shown.contains("not a directory") && shown.contains('f'),
+            "{shown}"
+        );
+        let shown = exchange_dirs(&a, &dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("missing"), "{shown}");
     }
 }

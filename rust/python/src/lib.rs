@@ -450,6 +450,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<modules::MergedPackage>()?;
     m.add_function(wrap_pyfunction!(modules::read_repo_modules, m)?)?;
     m.add_function(wrap_pyfunction!(modules::merge_repositories, m)?)?;
+    m.add_function(wrap_pyfunction!(modules::exchange_directories, m)?)?;
     m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;

@@ -257,3 +257,12 @@ pub(crate) fn merge_repositories(
         modules_href: merged.modules_href,
     })
 }
+
+/// Swaps two directories in one step (renameat2 RENAME_EXCHANGE): a reader
+/// of either path sees one whole tree or the other, never a mix. Raises
+/// ComposeError naming the paths (not directories, not on one filesystem,
+/// or a filesystem without the exchange).
+#[pyfunction]
+pub(crate) fn exchange_directories(py: Python<'_>, a: PathBuf, b: PathBuf) -> PyResult<()> {
+    py.allow_threads(|| strata_compose::exchange_dirs(&a, &b).map_err(crate::compose::compose_err))
+}
