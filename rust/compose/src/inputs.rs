@@ -259,9 +259,9 @@ pub(crate) fn load_inputs(
                 req.interrupt.check()?;
                 tracing::info!(compose = id, location = loc, arch, "loading stack layer");
                 if req.stack_repo != StackRepo::Merged {
-                    let (repo, repomd) = strata_repodata::load_verified_repo(id, loc, opts)
+                    let (repo, mdtypes) = strata_repodata::load_verified_repo(id, loc, opts)
                         .map_err(|e| damaged_layer(def, layer, arch, e))?;
-                    has_modules(layer, &repomd, loc)?;
+                    has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
                     return Ok((repo, None, Vec::new()));
                 }
                 check_layer(def, layer, arch, loc)?;
@@ -374,7 +374,7 @@ type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
 fn check_layer(def: &ModuleDefinition, layer: &Layer, arch: &str, location: &str) -> Result<()> {
     let repomd = strata_repodata::verify_repository(location)
         .map_err(|e| damaged_layer(def, layer, arch, e))?;
-    has_modules(layer, &repomd, location)
+    has_modules(layer, repomd.get("modules").is_some(), location)
 }
 
 fn damaged_layer(
@@ -392,8 +392,8 @@ fn damaged_layer(
     }
 }
 
-fn has_modules(layer: &Layer, repomd: &strata_repodata::Repomd, location: &str) -> Result<()> {
-    if repomd.get("modules").is_none() {
+fn has_modules(layer: &Layer, has: bool, location: &str) -> Result<()> {
+    if !has {
         return Err(ComposeError::NoModulesMetadata {
             compose_id: layer.record.id.clone(),
             location: location.to_string(),

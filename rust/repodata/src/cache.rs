@@ -196,12 +196,14 @@ impl Pruned {
 
 /// What the cache directory holds that a prune may remove: parsed
 /// repositories (`<checksum>.v<N>.repo`), record stores
-/// (`records-<key>.v<N>.strata`), and temporary files (`.tmp…`).
+/// (`records-<key>.v<N>.strata`), verification memos
+/// (`verified-<key>.strata`), and temporary files (`.tmp…`).
 fn entry_kind(name: &str) -> Option<bool> {
     if name.starts_with(".tmp") {
         Some(false)
     } else if (name.ends_with(".repo") && name.contains(".v"))
-        || (name.starts_with("records-") && name.ends_with(".strata"))
+        || ((name.starts_with("records-") || name.starts_with("verified-"))
+            && name.ends_with(".strata"))
     {
         Some(true)
     } else {
@@ -339,6 +341,20 @@ fn validate(repo: &Repo) -> bool {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn every_kind_of_entry_is_pruned_and_nothing_else() {
+        for (name, kind) in [
+            ("sha256-ab.v4.repo", Some(true)),
+            ("records-ab.v2.strata", Some(true)),
+            ("verified-0123abcd.strata", Some(true)),
+            (".tmp-verified-x", Some(false)),
+            ("notes.txt", None),
+            ("verified-x.txt", None),
+        ] {
+            assert_eq!(entry_kind(name), kind, "{name}");
+        }
+    }
 
     fn sample() -> Repo {
         let mut repo = Repo::empty("r", "/r", "sha256:00ff");

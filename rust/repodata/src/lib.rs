@@ -33,6 +33,7 @@ mod repomd;
 mod source;
 mod strings;
 mod underway;
+mod verified;
 mod wellformed;
 mod write;
 
@@ -141,10 +142,34 @@ pub fn verify_repository(location: &str) -> Result<Repomd> {
 /// every metadata file its repomd.xml lists is checked (checksum and size,
 /// as stored) before the parsed repository is taken from the cache, which
 /// is keyed by primary.xml's checksum and so would not notice a damaged
-/// file. Returns the repository and its repomd.xml, read once.
-pub fn load_verified_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<(Repo, Repomd)> {
+/// file. Returns the repository and the metadata types its repomd.xml
+/// lists. A local repository found intact before, whose files have not
+/// changed since (`verified`: their inode, size, mtime and ctime), is not
+/// read again: a deep stack of layers costs a few `lstat`s each.
+pub fn load_verified_repo(
+    id: &str,
+    location: &str,
+    opts: &LoadOptions,
+) -> Result<(Repo, Vec<String>)> {
     let loc = Location::parse(location);
+    let memo = opts.cache_dir.as_deref().zip(loc.as_dir());
+    if let Some((dir, root)) = memo {
+        if let Some(v) = verified::recall(dir, root) {
+            if let Some(repo) = from_cache(id, location, &v.checksum, opts)? {
+                return Ok((repo, v.mdtypes));
+            }
+        }
+    }
+    const REPOMD: &str = "repodata/repomd.xml";
+    let repomd_before = memo.and_then(|(_, root)| verified::stamp(root, REPOMD));
     let (repomd, checksum) = load_repomd(id, &loc)?;
+    let mut rels = vec![REPOMD];
+    rels.extend(repomd.entries.iter().map(|e| e.href.as_str()));
+    let before = memo.and_then(|(_, root)| {
+        let mut v = vec![repomd_before?];
+        v.extend(verified::stamps(root, &rels[1..])?);
+        Some(v)
+    });
     for e in &repomd.entries {
         source::verify_stored(&loc, &e.href, &e.expected)?;
     }
@@ -154,7 +179,15 @@ pub fn load_verified_repo(id: &str, location: &str, opts: &LoadOptions) -> Resul
         None => load_parsed(id, location, &loc, primary, &checksum, opts)
             .map_err(|e| e.in_repository(id, "primary metadata"))?,
     };
-    Ok((repo, repomd))
+    let mdtypes: Vec<String> = repomd.entries.iter().map(|e| e.mdtype.clone()).collect();
+    if let (Some((dir, root)), Some(before)) = (memo, before) {
+        let verdict = verified::Verdict {
+            checksum,
+            mdtypes: mdtypes.clone(),
+        };
+        verified::remember(dir, root, &verdict, &rels, &before, verified::RACY);
+    }
+    Ok((repo, mdtypes))
 }
 
 /// Loads the repository at `location` and opens its raw records: the same

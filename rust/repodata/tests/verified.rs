@@ -20,14 +20,15 @@ fn a_damaged_file_is_refused_though_the_cache_is_warm() {
     };
 
     let plain = load_repo("layer", &location, &opts).unwrap();
-    let (verified, repomd) = load_verified_repo("layer", &location, &opts).unwrap();
+    let (verified, mdtypes) = load_verified_repo("layer", &location, &opts).unwrap();
     assert_eq!(nevras(&verified), nevras(&plain));
     assert_eq!(verified.checksum, plain.checksum);
-    assert!(repomd.get("filelists").is_some());
+    assert!(mdtypes.iter().any(|t| t == "filelists"), "{mdtypes:?}");
 
     // Damage a file other than primary.xml: the cached repository is still
     // found, only the check notices.
-    let href = repomd.get("filelists").unwrap().href.clone();
+    let repomd = std::fs::read_to_string(repo_dir.join("repodata/repomd.xml")).unwrap();
+    let href = filelists_href(&repomd);
     let path = repo_dir.join(&href);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.push(b'\n');
@@ -39,6 +40,60 @@ fn a_damaged_file_is_refused_though_the_cache_is_warm() {
 
     // A removed file likewise.
     std::fs::remove_file(&path).unwrap();
+    let shown = load_verified_repo("layer", &location, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(shown.contains(&href), "{shown}");
+}
+
+/// The href of filelists in a repomd.xml.
+fn filelists_href(repomd: &str) -> String {
+    let at = repomd.find("type=\"filelists\"").unwrap();
+    let rest = &repomd[at..];
+    let start = rest.find("href=\"").unwrap() + 6;
+    let end = start + rest[start..].find('"').unwrap();
+    rest[start..end].to_string()
+}
+
+#[test]
+fn a_remembered_repository_is_checked_again_once_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    copy_repo(std::path::Path::new(&example("f40-build")), &repo_dir);
+    let location = repo_dir.display().to_string();
+    let cache = dir.path().join("cache");
+    let opts = LoadOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    let memos = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("verified-")
+            })
+            .count()
+    };
+    // Files written this instant are not remembered (their times move in
+    // clock ticks); older ones are.
+    load_verified_repo("layer", &location, &opts).unwrap();
+    assert_eq!(memos(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (first, _) = load_verified_repo("layer", &location, &opts).unwrap();
+    assert_eq!(memos(), 1);
+    let (again, mdtypes) = load_verified_repo("layer", &location, &opts).unwrap();
+    assert_eq!(nevras(&again), nevras(&first));
+    assert!(mdtypes.iter().any(|t| t == "primary"));
+
+    // One byte changed in place, the size kept: checked again, refused.
+    let repomd = std::fs::read_to_string(repo_dir.join("repodata/repomd.xml")).unwrap();
+    let href = filelists_href(&repomd);
+    let path = repo_dir.join(&href);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
     let shown = load_verified_repo("layer", &location, &opts)
         .unwrap_err()
         .to_string();

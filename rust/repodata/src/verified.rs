@@ -1,0 +1,242 @@
+//! A memo of published repositories found intact, so a stack of hundreds
+//! of layers is not re-hashed by every compose that uses it.
+//!
+//! `load_verified_repo` checks every metadata file of a layer against its
+//! repomd.xml. Once that passed, the memo keeps, per repository, the
+//! primary checksum, the metadata types and the identity of each file as
+//! `lstat` gives it (device, inode, size, mtime and ctime in nanoseconds).
+//! A later load whose files all still have those identities reuses the
+//! verdict: any write, replacement, new hardlink or removal changes one of
+//! them (ctime cannot be set back from user space), and then the files are
+//! checked again in full. A memo is only written when nothing changed while
+//! the files were being checked. It lives in the cache directory, trusted
+//! as much as the parsed repositories beside it, and is pruned with them
+//! (`verified-*.strata`).
+
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a memo says of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// Checksum of its primary.xml (`type:hex`), the cache key.
+    pub checksum: String,
+    /// The metadata types its repomd.xml lists.
+    pub mdtypes: Vec<String>,
+}
+
+/// A file's identity: changes whenever the file or its name does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// The largest memo read; a real one is a few hundred bytes.
+const MAX_MEMO_BYTES: u64 = 64 * 1024;
+const HEADER: &str = "strata-verified 1";
+
+/// The stamp of `root/rel`, without following a symlink at the end
+/// (none is ever verified); `None` when it cannot be read.
+pub(crate) fn stamp(root: &Path, rel: &str) -> Option<Stamp> {
+    let m = std::fs::symlink_metadata(root.join(rel)).ok()?;
+    if !m.is_file() {
+        return None;
+    }
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+    })
+}
+
+/// The stamps of `rels` under `root`, in order; `None` if one is missing.
+pub(crate) fn stamps(root: &Path, rels: &[&str]) -> Option<Vec<Stamp>> {
+    rels.iter().map(|r| stamp(root, r)).collect()
+}
+
+fn memo_path(dir: &Path, root: &Path) -> PathBuf {
+    let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
+    dir.join(format!("verified-{}.strata", &hex::encode(digest)[..32]))
+}
+
+/// The memo's verdict on the repository at `root`, if every file it names
+/// still has the identity it had when checked.
+pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
+    let path = memo_path(dir, root);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_MEMO_BYTES {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    let mut line = |key: &str| lines.next()?.strip_prefix(key).map(str::to_owned);
+    let memo_root = line("root ")?;
+    if memo_root.as_bytes() != root.as_os_str().as_encoded_bytes() {
+        return None;
+    }
+    let checksum = line("primary ")?;
+    let mdtypes: Vec<String> = line("types")?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut files = 0;
+    for l in lines {
+        let mut f = l.splitn(7, ' ');
+        if f.next()? != "file" {
+            return None;
+        }
+        let mut num = || f.next()?.parse::<i128>().ok();
+        let (dev, ino, size, mtime_ns, ctime_ns) = (num()?, num()?, num()?, num()?, num()?);
+        let rel = f.next()?;
+        let now = stamp(root, rel)?;
+        let then = Stamp {
+            dev: u64::try_from(dev).ok()?,
+            ino: u64::try_from(ino).ok()?,
+            size: u64::try_from(size).ok()?,
+            mtime_ns,
+            ctime_ns,
+        };
+        if now != then {
+            return None;
+        }
+        files += 1;
+    }
+    // repomd.xml and primary.xml at least.
+    (files >= 2).then_some(Verdict { checksum, mdtypes })
+}
+
+/// Files changed this recently are not remembered: file times move in
+/// clock ticks, so a file rewritten within the tick it was checked in could
+/// keep its stamp (git's "racy clean" entries).
+pub(crate) const RACY: Duration = Duration::from_secs(2);
+
+/// Keeps the verdict on the repository at `root`, whose files `rels` (its
+/// repomd.xml first) had `before` as stamps before they were checked, if
+/// they still have them and none changed within `racy` of now. A memo that
+/// cannot be written only costs a re-check: a debug message.
+pub(crate) fn remember(
+    dir: &Path,
+    root: &Path,
+    verdict: &Verdict,
+    rels: &[&str],
+    before: &[Stamp],
+    racy: Duration,
+) {
+    if stamps(root, rels).as_deref() != Some(before) {
+        tracing::debug!(root = %root.display(), "changed while verified: not remembered");
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    if before
+        .iter()
+        .any(|s| now - s.ctime_ns.max(s.mtime_ns) < racy.as_nanos() as i128)
+    {
+        tracing::debug!(root = %root.display(), "changed just now: not remembered yet");
+        return;
+    }
+    let Some(root_text) = root.to_str().filter(|r| !r.contains('\n')) else {
+        return;
+    };
+    if rels.iter().any(|r| r.contains('\n'))
+        || verdict.checksum.contains('\n')
+        || verdict
+            .mdtypes
+            .iter()
+            .any(|t| t.contains(char::is_whitespace))
+    {
+        return;
+    }
+    let mut text = format!(
+        "{HEADER}\nroot {root_text}\nprimary {}\ntypes {}\n",
+        verdict.checksum,
+        verdict.mdtypes.join(" ")
+    );
+    for (rel, s) in rels.iter().zip(before) {
+        let _ = writeln!(
+            text,
+            "file {} {} {} {} {} {rel}",
+            s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns
+        );
+    }
+    let path = memo_path(dir, root);
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-verified-")
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::debug!(path = %path.display(), "cannot keep a verification memo: {e}");
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_memo_holds_while_its_files_are_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join("repodata")).unwrap();
+        std::fs::write(root.join("repodata/repomd.xml"), "r").unwrap();
+        std::fs::write(root.join("repodata/p.xml.gz"), "p").unwrap();
+        let cache = dir.path().join("cache");
+        let rels = ["repodata/repomd.xml", "repodata/p.xml.gz"];
+        let verdict = Verdict {
+            checksum: "sha256:ab".into(),
+            mdtypes: vec!["primary".into(), "modules".into()],
+        };
+        assert_eq!(recall(&cache, &root), None);
+        // Files written just now are not remembered yet.
+        let before = stamps(&root, &rels).unwrap();
+        remember(&cache, &root, &verdict, &rels, &before, RACY);
+        assert_eq!(recall(&cache, &root), None);
+        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        assert_eq!(recall(&cache, &root), Some(verdict.clone()));
+        // Another repository's memo is another file.
+        assert_eq!(recall(&cache, dir.path()), None);
+
+        // Rewritten with the same content and size: a new file (the old
+        // one held open, so its inode cannot be reused).
+        let _held = std::fs::File::open(root.join("repodata/p.xml.gz")).unwrap();
+        std::fs::remove_file(root.join("repodata/p.xml.gz")).unwrap();
+        std::fs::write(root.join("repodata/p.xml.gz"), "p").unwrap();
+        assert_eq!(recall(&cache, &root), None);
+
+        // Changed between the stamps and the check: nothing remembered.
+        let before = stamps(&root, &rels).unwrap();
+        std::fs::write(root.join("repodata/repomd.xml"), "changed").unwrap();
+        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        assert_eq!(recall(&cache, &root), None);
+
+        // Removed, or a symlink in its place.
+        let before = stamps(&root, &rels).unwrap();
+        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        assert!(recall(&cache, &root).is_some());
+        std::fs::remove_file(root.join("repodata/p.xml.gz")).unwrap();
+        assert_eq!(recall(&cache, &root), None);
+        std::os::unix::fs::symlink(
+            root.join("repodata/repomd.xml"),
+            root.join("repodata/p.xml.gz"),
+        )
+        .unwrap();
+        assert_eq!(recall(&cache, &root), None);
+    }
+}
