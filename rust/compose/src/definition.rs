@@ -48,6 +48,7 @@ fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
         };
         return Err(ComposeError::Definition(DefinitionError {
             file: path.display().to_string(),
+            document: strata_model::MODULE_DOCUMENT,
             problems: vec![Problem {
                 key: String::new(),
                 line: None,

@@ -13,7 +13,7 @@ mod url;
 
 pub use definition::{
     is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError, ModuleDefinition,
-    Problem, Source, MAX_DEFINITION_BYTES, MAX_PROBLEMS,
+    Problem, Source, MAX_DEFINITION_BYTES, MAX_PROBLEMS, MODULE_DOCUMENT,
 };
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
 pub use evr::{ranges_intersect, rpmvercmp, Evr, RelFlags};
