@@ -1381,7 +1381,7 @@ fn too_big(len: usize) -> String {
 }
 
 #[cfg(test)]
-mod test {
+pub(crate) mod test {
     use super::*;
 
     const GOOD: &str = r#"document: strata-module
@@ -1795,7 +1795,14 @@ data:
         }
     }
 
-    fn compare(shape: &Shape, schema: &serde_json::Value, root: &serde_json::Value, at: &str) {
+    /// Compares a shape table with its JSON Schema (every Strata document
+    /// keeps both, and this says they agree).
+    pub(crate) fn compare(
+        shape: &Shape,
+        schema: &serde_json::Value,
+        root: &serde_json::Value,
+        at: &str,
+    ) {
         use serde_json::json;
         let schema = resolve(schema, root);
         let min = |k: &str| schema.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
