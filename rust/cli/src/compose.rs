@@ -248,6 +248,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
         stream,
         state,
         limit: args.limit,
+        good: false,
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {

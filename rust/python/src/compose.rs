@@ -339,6 +339,7 @@ pub fn list_composes(
             stream,
             state,
             limit,
+            good: false,
         })
         .map_err(registry_err)?;
     Ok(recs.into_iter().map(ComposeSummary::new).collect())

@@ -107,8 +107,10 @@ pub trait Registry: Send {
     /// many composes match.
     fn list_summaries(&self, filter: &ListFilter) -> Result<Vec<ComposeSummary>>;
 
-    /// The newest finished compose of `name:stream`. Failed composes and
-    /// composes that never ended are never good.
+    /// The newest good compose of `name:stream`: finished, and every test
+    /// it was begun with passed. Failed composes, composes that never
+    /// ended and composes whose tests failed or have not run are never
+    /// good.
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good`] without its package lists and modulemd
@@ -127,6 +129,7 @@ pub trait Registry: Send {
                 stream: Some(stream.to_owned()),
                 state: Some(State::Finished),
                 limit: Some(1),
+                good: true,
             })?
             .pop())
     }
@@ -165,6 +168,7 @@ pub trait Registry: Send {
             stream: module.map(|(_, stream)| stream.to_owned()),
             state: Some(State::Started),
             limit: None,
+            good: false,
         })?;
         let mut abandoned = Vec::new();
         for compose in started {

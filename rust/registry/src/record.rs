@@ -459,6 +459,10 @@ pub struct ListFilter {
     pub state: Option<State>,
     /// At most this many, the newest.
     pub limit: Option<usize>,
+    /// Only good composes: finished, and every test they were begun with
+    /// passed ([`NewCompose::required_tests`]). A compose whose tests failed
+    /// or have not run is recorded but nothing builds on it.
+    pub good: bool,
 }
 
 #[cfg(test)]

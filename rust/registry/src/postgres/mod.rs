@@ -56,7 +56,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -100,6 +100,78 @@ const MIGRATIONS: &[Migration] = &[
             document   BYTEA NOT NULL,
             PRIMARY KEY (compose_id, arch)
         );
+        ",
+        then: None,
+    },
+    // 4: chained recomposes: a compose's chain and cause, the tests that
+    // gate it, chains and their steps, and per-stream locks.
+    Migration {
+        sql: "
+    -- The chain that made a compose and the event that caused it.
+    ALTER TABLE strata.composes
+        ADD COLUMN chain_id TEXT,
+        ADD COLUMN cause    TEXT;
+    CREATE INDEX composes_by_chain ON strata.composes (chain_id);
+
+    -- The tests a compose must pass to be good, named when it begins;
+    -- a compose with a test not 'passed' is recorded but not good.
+    CREATE TABLE strata.compose_tests (
+        compose_id  TEXT   NOT NULL REFERENCES strata.composes (id),
+        name        TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'passed', 'failed')),
+        finished_at BIGINT,
+        output      TEXT,              -- capped like errors
+        PRIMARY KEY (compose_id, name)
+    );
+
+    -- Chains: what caused them, their plan, and where each step stands,
+    -- so that a chain killed at any point resumes from here.
+    CREATE TABLE strata.chains (
+        id                  TEXT   NOT NULL PRIMARY KEY,
+        seq                 BIGINT NOT NULL UNIQUE,
+        state               TEXT   NOT NULL
+                            CHECK (state IN ('running', 'waiting', 'finished', 'failed', 'stopped')),
+        events              TEXT   NOT NULL,  -- JSON array: the cause events
+        plan                TEXT   NOT NULL,  -- JSON: the plan as `strata impact --json` prints it
+        created_at          BIGINT NOT NULL,
+        finished_at         BIGINT,
+        owner_host          TEXT,
+        owner_pid           BIGINT,
+        owner_start_time    BIGINT,
+        owner_boot_id       TEXT,
+        owner_pid_namespace BIGINT
+    );
+
+    CREATE TABLE strata.chain_steps (
+        chain_id    TEXT   NOT NULL REFERENCES strata.chains (id),
+        -- Order in the plan, bottom-up.
+        position    BIGINT NOT NULL,
+        name        TEXT   NOT NULL,
+        stream      TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'waiting', 'approved', 'running',
+                                     'finished', 'failed', 'reused', 'skipped')),
+        -- The compose this step made or reused. No reference: pruning a
+        -- compose keeps the chain's history readable.
+        compose_id  TEXT,
+        -- Why: the excuse (composed on a last good compose), or why the
+        -- step was skipped or failed; capped like errors.
+        reason      TEXT,
+        approved_by TEXT,
+        approved_at BIGINT,
+        PRIMARY KEY (chain_id, position),
+        UNIQUE (chain_id, name, stream)
+    );
+
+    -- At most one chain recomposes a module stream at a time.
+    CREATE TABLE strata.stream_locks (
+        name     TEXT   NOT NULL,
+        stream   TEXT   NOT NULL,
+        chain_id TEXT   NOT NULL REFERENCES strata.chains (id),
+        since    BIGINT NOT NULL,
+        PRIMARY KEY (name, stream)
+    );
         ",
         then: None,
     },
@@ -560,7 +632,7 @@ fn insert_packages(
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
-    let (sql, args) = stored::filter_sql(filter, |n| format!("${n}"));
+    let (sql, args) = stored::filter_sql(filter, "strata.", |n| format!("${n}"));
     let args = args
         .into_iter()
         .map(|a| -> Box<dyn ToSql + Sync> {
@@ -1096,8 +1168,11 @@ impl Registry for PgRegistry {
         self.read(|tx| {
             let id: Option<String> = tx
                 .query_opt(
-                    "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &format!(
+                        "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
+                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+                        stored::good_sql("strata.")
+                    ),
                     &[&name, &stream],
                 )
                 .ctx(&self.db, || {

@@ -325,8 +325,11 @@ impl SqliteRegistry {
         self.read(|conn| {
             let id: Option<String> = conn
                 .query_row(
-                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &format!(
+                        "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+                        stored::good_sql("")
+                    ),
                     [name, stream],
                     |r| r.get(0),
                 )
@@ -439,7 +442,7 @@ fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArc
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<SqlValue>) {
-    let (sql, args) = stored::filter_sql(filter, |n| format!("?{n}"));
+    let (sql, args) = stored::filter_sql(filter, "", |n| format!("?{n}"));
     let args = args
         .into_iter()
         .map(|a| match a {
