@@ -419,6 +419,8 @@ fn begin(site: &Site, name: &str, owner: Owner) -> String {
             context: "2470f843".to_owned(),
             inputs: Vec::new(),
             owner: Some(owner),
+            chain: None,
+            required_tests: Vec::new(),
         })
         .expect("begin a compose");
     record.id

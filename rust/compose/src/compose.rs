@@ -157,6 +157,8 @@ pub fn compose_module(
         context: context(&def),
         inputs: loaded.inputs.clone(),
         owner: strata_registry::Owner::current(),
+        chain: None,
+        required_tests: Vec::new(),
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");

@@ -73,6 +73,16 @@ pub enum RegistryError {
     #[error("compose registry {db}: no such compose `{compose_id}`")]
     NoSuchCompose { db: String, compose_id: String },
 
+    #[error(
+        "compose registry {db}: compose `{compose_id}` has no test `{test}` waiting for its \
+         result (a compose's tests are named when it begins)"
+    )]
+    NoSuchTest {
+        db: String,
+        compose_id: String,
+        test: String,
+    },
+
     #[error("compose registry {db}: compose `{compose_id}` is not started (it is {state})")]
     NotStarted {
         db: String,

@@ -35,6 +35,8 @@
 //!     inputs: vec![],
 //!     owner: strata_registry::Owner::current(),
 //!     scratch: None,
+//!     chain: None,
+//!     required_tests: vec![],
 //! })?;
 //! assert_eq!(started.id, "apache-2.4-20261125.n.0");
 //! assert!(registry.latest_good("apache", "2.4")?.is_none());
@@ -71,8 +73,8 @@ pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, ModulemdByArch,
-    NewCompose, Outcome, Outputs, PackagesByArch, State,
+    ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter,
+    ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, State,
 };
 pub use sqlite::{SqliteRegistry, DEFAULT_BUSY_TIMEOUT};
 pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
@@ -96,6 +98,20 @@ pub trait Registry: Send {
     fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord>;
 
     fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>>;
+
+    /// Records how test `name` of compose `compose_id` went (`output`
+    /// capped like errors). A compose is good once finished and every test
+    /// it was begun with ([`NewCompose::required_tests`]) passed; a failed
+    /// test keeps it from being good for good, a test run again replaces
+    /// its result. A test the compose was not begun with is an error.
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()>;
 
     /// The composes `filter` matches, newest first, whole: with every
     /// package list. Listings that show no packages read

@@ -234,6 +234,21 @@ pub struct NewCompose {
     /// ID has: a scratch compose, even one recorded in a registry of its
     /// own, is never mistaken for (or equal to) a real one.
     pub scratch: Option<String>,
+    /// The chain that runs this compose and the event that caused it.
+    pub chain: Option<ChainCause>,
+    /// Tests the compose must pass to be good (the policy's tests): it is
+    /// not good until [`crate::Registry::record_test`] has recorded each
+    /// as passed.
+    pub required_tests: Vec<String>,
+}
+
+/// Why a chain made a compose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCause {
+    pub chain_id: String,
+    /// The event as `strata impact` names it, e.g. `build
+    /// httpd-2.4.58-2.fc40`.
+    pub event: String,
 }
 
 /// Where a finished compose was published.

@@ -965,6 +965,37 @@ impl PgRegistry {
 }
 
 impl Registry for PgRegistry {
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()> {
+        let db = self.db.clone();
+        let what = || format!("record test `{name}` of compose `{compose_id}`");
+        let state = if passed { "passed" } else { "failed" };
+        let output = stored::error_text(output);
+        let mut tx = self.write().ctx(&db, what)?;
+        let changed = tx
+            .execute(
+                "UPDATE strata.compose_tests SET state = $3, finished_at = $4, output = $5 \
+                 WHERE compose_id = $1 AND name = $2",
+                &[&compose_id, &name, &state, &finished_at, &output.as_ref()],
+            )
+            .ctx(&db, what)?;
+        tx.commit().ctx(&db, what)?;
+        if changed == 0 {
+            return Err(RegistryError::NoSuchTest {
+                db: db.clone(),
+                compose_id: compose_id.to_owned(),
+                test: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
         let alloc = validate::new_compose(new)?;
         let db = self.db.clone();
@@ -1048,6 +1079,21 @@ impl Registry for PgRegistry {
                 ],
             )
             .ctx(db, || format!("record the inputs of compose `{id}`"))?;
+        }
+        if let Some(chain) = &new.chain {
+            tx.execute(
+                "UPDATE strata.composes SET chain_id = $2, cause = $3 WHERE id = $1",
+                &[&id, &chain.chain_id, &chain.event],
+            )
+            .ctx(db, || format!("record the chain of compose `{id}`"))?;
+        }
+        for test in &new.required_tests {
+            tx.execute(
+                "INSERT INTO strata.compose_tests (compose_id, name, state) \
+                 VALUES ($1, $2, 'pending')",
+                &[&id, test],
+            )
+            .ctx(db, || format!("record the tests of compose `{id}`"))?;
         }
         let record = load(&mut tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
             db: db.to_owned(),
@@ -1233,6 +1279,7 @@ impl Registry for PgRegistry {
             "compose_repos",
             "compose_package_lists",
             "compose_modulemd",
+            "compose_tests",
         ] {
             tx.execute(
                 &format!("DELETE FROM strata.{table} WHERE compose_id = ANY($1)"),

@@ -601,6 +601,20 @@ impl Registry for SqliteRegistry {
                 .ctx(db, || format!("record the inputs of compose `{id}`"))?;
             }
         }
+        if let Some(chain) = &new.chain {
+            tx.execute(
+                "UPDATE composes SET chain_id = ?2, cause = ?3 WHERE id = ?1",
+                params![id, chain.chain_id, chain.event],
+            )
+            .ctx(db, || format!("record the chain of compose `{id}`"))?;
+        }
+        for test in &new.required_tests {
+            tx.execute(
+                "INSERT INTO compose_tests (compose_id, name, state) VALUES (?1, ?2, 'pending')",
+                params![id, test],
+            )
+            .ctx(db, || format!("record the tests of compose `{id}`"))?;
+        }
         let record = load(&tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
             db: db.to_owned(),
             compose_id: id.clone(),
@@ -609,6 +623,41 @@ impl Registry for SqliteRegistry {
             .ctx(db, || format!("commit compose `{id}` as started"))?;
         tracing::info!(db, compose_id = %id, "compose started");
         Ok(record)
+    }
+
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()> {
+        let db = self.db.as_str();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE compose_tests SET state = ?3, finished_at = ?4, output = ?5 \
+                 WHERE compose_id = ?1 AND name = ?2",
+                params![
+                    compose_id,
+                    name,
+                    if passed { "passed" } else { "failed" },
+                    finished_at,
+                    stored::error_text(output),
+                ],
+            )
+            .ctx(db, || {
+                format!("record test `{name}` of compose `{compose_id}`")
+            })?;
+        if changed == 0 {
+            return Err(RegistryError::NoSuchTest {
+                db: db.to_owned(),
+                compose_id: compose_id.to_owned(),
+                test: name.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord> {
@@ -769,6 +818,7 @@ impl Registry for SqliteRegistry {
             "compose_repos",
             "compose_package_lists",
             "compose_modulemd",
+            "compose_tests",
         ] {
             let mut st = tx
                 .prepare(&format!("DELETE FROM {table} WHERE compose_id = ?1"))

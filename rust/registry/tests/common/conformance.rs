@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strata_registry::{
-    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs, Owner,
-    PackagesByArch, Registry, RegistryError, RegistryLocation, State,
+    ChainCause, ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome,
+    Outputs, Owner, PackagesByArch, Registry, RegistryError, RegistryLocation, State,
 };
 
 pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -133,6 +133,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("last_good_is_the_newest_finished", last_good::<B>),
         (
+            "a_compose_is_good_only_when_its_tests_passed",
+            gated_by_tests::<B>,
+        ),
+        (
             "newest_means_begun_last_even_with_pinned_times",
             begun_last::<B>,
         ),
@@ -198,6 +202,8 @@ pub fn new(name: &str, stream: &str) -> NewCompose {
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
         owner: Owner::current(),
+        chain: None,
+        required_tests: Vec::new(),
     }
 }
 
@@ -564,6 +570,79 @@ fn last_good<B: Backend>(b: &B) {
     reg.finish(&newer, &finished(NOV25 + 100)).unwrap();
     reg.finish(&killed, &finished(NOV25 + 200)).unwrap();
     assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, newer);
+}
+
+fn gated_by_tests<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let good = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&good, &finished(NOV25 + 10)).unwrap();
+    let tested = |chain: &str| NewCompose {
+        chain: Some(ChainCause {
+            chain_id: chain.into(),
+            event: "build httpd-2.4.58-2.fc40".into(),
+        }),
+        required_tests: vec!["smoke".into(), "install".into()],
+        ..new("php", "8.2")
+    };
+    // Finished, tests not run yet: recorded, not good.
+    let pending = reg.begin(&tested("chain-1")).unwrap().id;
+    reg.finish(&pending, &finished(NOV25 + 20)).unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, good);
+    assert_eq!(
+        reg.latest_good_lean("php", "8.2").unwrap().unwrap().id,
+        good
+    );
+    assert_eq!(
+        reg.latest_good_summary("php", "8.2").unwrap().unwrap().id,
+        good
+    );
+    // One passed, one failed: still not good, however often asked.
+    reg.record_test(&pending, "smoke", true, NOV25 + 30, "ok")
+        .unwrap();
+    reg.record_test(&pending, "install", false, NOV25 + 31, "no php")
+        .unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, good);
+    // Listing finished composes still shows it: recorded, not hidden.
+    let finished_ids: Vec<String> = reg
+        .list_summaries(&ListFilter {
+            name: Some("php".into()),
+            state: Some(State::Finished),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(finished_ids, [pending.clone(), good.clone()]);
+    // All passed: good.
+    let passing = reg.begin(&tested("chain-2")).unwrap().id;
+    reg.finish(&passing, &finished(NOV25 + 40)).unwrap();
+    for test in ["smoke", "install"] {
+        reg.record_test(&passing, test, true, NOV25 + 50, "")
+            .unwrap();
+    }
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
+    assert_eq!(
+        reg.latest_good_summary("php", "8.2").unwrap().unwrap().id,
+        passing
+    );
+    // A test it was not begun with is an error naming both.
+    let err = reg
+        .record_test(&passing, "lint", true, NOV25 + 60, "")
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::NoSuchTest { compose_id, test, .. }
+            if *compose_id == passing && test == "lint"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("has no test `lint`"), "{err}");
+    // A failing test keeps the compose out even when it is the only one.
+    let only = reg.begin(&tested("chain-3")).unwrap().id;
+    reg.finish(&only, &finished(NOV25 + 70)).unwrap();
+    reg.record_test(&only, "smoke", false, NOV25 + 80, "")
+        .unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
 }
 
 fn begun_last<B: Backend>(b: &B) {
