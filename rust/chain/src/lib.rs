@@ -1,0 +1,18 @@
+//! Chained recomposes: what a change affects, in which order, and what is
+//! left alone and why.
+//!
+//! This crate owns the graph and the plan, not the I/O: the caller (the
+//! CLI, the Python bindings, the Koji hub plugin) loads the catalog, finds
+//! the modules an event makes stale directly (by selecting against the
+//! current inputs and comparing with the last good compose's record; see
+//! [`Why`]), and hands both to [`plan`]. The plan adds every module above a
+//! recomposed one (its input compose changes), orders the steps bottom-up
+//! with what each waits for, and applies the policy: first matching rule,
+//! trigger, events. Keeping it pure makes the same plan come out of
+//! `strata impact`, `strata chain run` and the Koji `moduleChain` task.
+
+mod event;
+mod graph;
+
+pub use event::{Event, EventError};
+pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
