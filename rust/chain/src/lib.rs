@@ -13,6 +13,8 @@
 
 mod event;
 mod graph;
+mod stale;
 
 pub use event::{Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
+pub use stale::{stale_reasons, Fingerprint};

@@ -134,7 +134,7 @@ impl FromStr for State {
 }
 
 /// What kind of thing a compose was built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// A yum repository, identified by its repomd checksum.
