@@ -29,6 +29,9 @@
 //! [cache]
 //! max_size = "10 GiB"           # least recently used entries go first
 //! max_age = 30                  # days unused
+//! [chain]                       # what chained recomposes watch
+//! catalog = ["modules/*.yaml", "git+https://src.example.org/m.git?php.yaml#main"]
+//! policy = "policy.yaml"        # a strata-policy document (path or SCM URL)
 //! ```
 //! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
 //! seconds, for PostgreSQL, and `busy_timeout`, the seconds a SQLite
@@ -65,6 +68,25 @@ pub struct Config {
     pub repodata: RepodataConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub chain: ChainConfig,
+}
+
+/// `[chain]`: the catalog of definitions chained recomposes watch, and
+/// their policy. Entries are kept as written (paths made absolute): the
+/// chain crate parses them, so that its errors name the entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Paths (globs allowed) or `git+https://host/repo?path#ref` SCM URLs.
+    #[serde(default)]
+    pub catalog: Vec<String>,
+    /// A `strata-policy` document: a path or an SCM URL.
+    pub policy: Option<String>,
+    /// The file that set these, for errors ("strata.toml: [chain] catalog
+    /// entry 2 …"); `None` for the embedded defaults.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -269,13 +291,17 @@ impl Config {
         rel(&mut config.registry.path);
         rel(&mut config.compose.out);
         rel(&mut config.compose.cache_dir);
-        for p in config.platform.values_mut() {
-            for r in &mut p.repos {
-                if !r.contains("://") && Path::new(r.as_str()).is_relative() {
-                    *r = base.join(&*r).display().to_string();
-                }
+        let rel_text = |r: &mut String| {
+            if !r.contains("://") && Path::new(r.as_str()).is_relative() {
+                *r = base.join(&*r).display().to_string();
             }
+        };
+        for p in config.platform.values_mut() {
+            p.repos.iter_mut().for_each(rel_text);
         }
+        config.chain.catalog.iter_mut().for_each(rel_text);
+        config.chain.policy.iter_mut().for_each(rel_text);
+        config.chain.source = Some(path.to_path_buf());
         Ok(config)
     }
 }
@@ -486,6 +512,32 @@ mod test {
             dir.path().join("repos/$arch").display().to_string()
         );
         assert_eq!(substitute_arch(&repos[1], "aarch64"), "https://x/aarch64");
+    }
+
+    #[test]
+    fn chain_paths_follow_the_file_and_urls_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "[chain]\ncatalog = [\"modules/*.yaml\", \"/abs/x.yaml\", \
+             \"git+https://src.example.org/m.git?php.yaml#main\"]\npolicy = \"policy.yaml\"\n",
+        )
+        .unwrap();
+        let c = Config::read(&path).unwrap().chain;
+        assert_eq!(
+            c.catalog,
+            [
+                dir.path().join("modules/*.yaml").display().to_string(),
+                "/abs/x.yaml".to_string(),
+                "git+https://src.example.org/m.git?php.yaml#main".to_string(),
+            ]
+        );
+        assert_eq!(
+            c.policy.unwrap(),
+            dir.path().join("policy.yaml").display().to_string()
+        );
+        assert_eq!(c.source.unwrap(), path);
     }
 
     #[test]

@@ -51,9 +51,9 @@ mod staging;
 
 pub use compose::{compose_module, ComposeRequest, ComposeResult};
 pub use config::{
-    open_registry, open_registry_read_only, registry_location, CacheConfig, ComposeConfig, Config,
-    KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig, RepodataConfig, Size, StackRepo,
-    SYSTEM_CONFIG,
+    open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
+    ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
+    RepodataConfig, Size, StackRepo, SYSTEM_CONFIG,
 };
 pub use definition::{detect_scm_ref, read_definition};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
