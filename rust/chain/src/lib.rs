@@ -11,10 +11,14 @@
 //! trigger, events. Keeping it pure makes the same plan come out of
 //! `strata impact`, `strata chain run` and the Koji `moduleChain` task.
 
+mod catalog;
 mod event;
 mod graph;
 mod stale;
 
+pub use catalog::{
+    resolve as resolve_catalog, Catalog, CatalogEntry, CatalogError, MAX_CATALOG_DEFINITIONS,
+};
 pub use event::{Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
 pub use stale::{stale_reasons, Fingerprint};
