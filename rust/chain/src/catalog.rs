@@ -147,7 +147,7 @@ pub fn resolve(config: &Path, entries: &[String]) -> Result<Catalog, CatalogErro
                         index: i + 1,
                         entry: entry.clone(),
                         path: e.path().display().to_string(),
-                        source: e.into_error(),
+                        source: e.into(),
                     })?;
                     matched += 1;
                     if catalog.files.len() >= MAX_CATALOG_DEFINITIONS {
