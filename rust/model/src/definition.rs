@@ -1041,14 +1041,15 @@ impl<'de, 'n, 'a> serde::de::IntoDeserializer<'de, serde::de::value::Error> for 
 // The raw document as serde sees it, once the shape check passed. Maps keep
 // their YAML order only until validation; the result is sorted for stable
 // output.
+// Every Strata document has this envelope; `D` is its `data`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDocument {
+pub(crate) struct RawDocument<D> {
     #[allow(dead_code)]
     document: String,
     #[allow(dead_code)]
     version: u32,
-    data: RawData,
+    pub(crate) data: D,
 }
 
 #[derive(Deserialize)]
@@ -1205,7 +1206,7 @@ impl ModuleDefinition {
         let (root, mut problems) = checked_tree(text, file, MODULE_DOCUMENT, &SHAPE)?;
         // serde types the tree the shape check walked: one parse, so no
         // second YAML parser can read the text differently.
-        let raw = match RawDocument::deserialize(&root) {
+        let raw = match RawDocument::<RawData>::deserialize(&root) {
             Ok(raw) => raw,
             Err(e) => {
                 // The shape check is meant to catch everything serde

@@ -14,7 +14,7 @@
 
 use crate::definition::{
     checked_tree, control, module_name_rule, opt, req, shown, utf8_text, DefinitionError, Field,
-    Seg, Shape,
+    RawDocument, Seg, Shape,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -231,7 +231,7 @@ impl Policy {
             document: POLICY_DOCUMENT,
             problems: problems.into_sorted(),
         };
-        let raw = match RawPolicy::deserialize(&root) {
+        let raw = match RawDocument::<RawData>::deserialize(&root) {
             Ok(raw) => raw,
             Err(e) => {
                 // As for definitions: a difference is a bug in SHAPE.
@@ -519,17 +519,7 @@ fn argument_rule(v: &str) -> Option<String> {
     None
 }
 
-// The raw document as serde sees it, once the shape check passed.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    #[allow(dead_code)]
-    document: String,
-    #[allow(dead_code)]
-    version: u32,
-    data: RawData,
-}
-
+// The raw `data` as serde sees it, once the shape check passed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawData {
