@@ -15,6 +15,7 @@ use strata_compose::{
     compose_module, compose_time, signal_name, stack_repo_file, stack_repos, ComposeRequest,
     Config, Hold, Interrupt, Progress,
 };
+use strata_model::StrataDocument;
 use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
@@ -439,12 +440,17 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
 pub fn run_validate(args: ValidateArgs) -> CliResult {
     let mut bad = 0;
     for path in &args.definitions {
-        match strata_compose::read_definition(path) {
-            Ok((def, _)) => println!(
+        match strata_compose::read_document(path) {
+            Ok(StrataDocument::Module(def)) => println!(
                 "{}: OK ({}, {} packages)",
                 path.display(),
                 def.nsv(),
                 def.packages.len()
+            ),
+            Ok(StrataDocument::Policy(policy)) => println!(
+                "{}: OK (policy, {} rules)",
+                path.display(),
+                policy.rules.len()
             ),
             Err(strata_compose::ComposeError::Definition(e)) => {
                 bad += 1;

@@ -40,7 +40,7 @@ enum Command {
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
-    /// Check module definitions without composing anything.
+    /// Check module definitions and policies without composing anything.
     Validate(ValidateArgs),
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
@@ -257,7 +257,8 @@ struct TreeArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Definition files.
+    /// Module definitions and policies (`strata-module`,
+    /// `strata-policy` documents).
     #[arg(required = true)]
     definitions: Vec<PathBuf>,
 }

@@ -310,6 +310,35 @@ fn validate() {
     );
 }
 
+/// A policy with a problem of each kind: a bad glob, an unknown trigger,
+/// an unknown placeholder in a test command.
+const BAD_POLICY: &str = "\
+document: strata-policy
+version: 1
+data:
+  rules:
+    - match: \"php\"
+      trigger: sometimes
+      tests:
+        - {name: smoke, run: [dnf-stack-smoke, \"{repository}\"]}
+";
+
+#[test]
+fn validate_policy() {
+    let site = Site::new();
+    std::fs::write(site.path("examples/bad-policy.yaml"), BAD_POLICY).expect("write a policy");
+    snapshot!(
+        site,
+        "validate_policy",
+        &[
+            "validate",
+            "examples/policy.yaml",
+            "examples/modules/php.yaml",
+            "examples/bad-policy.yaml",
+        ]
+    );
+}
+
 /// Like examples/modules/apache.yaml, under a name and stream longer than
 /// the list's NVSC header.
 const LONG_NAME: &str = "\

@@ -1381,9 +1381,77 @@ fn too_big(len: usize) -> String {
     )
 }
 
+/// The `document:` of a Strata document's envelope, when its text is
+/// YAML with a top-level mapping that names one (`None` otherwise: the
+/// reader of the expected type then says what is wrong). Front ends that
+/// take any Strata document (`strata validate`) pick the reader with it;
+/// the text is parsed by the same bounded parser, without anchors or tags.
+pub fn document_type(text: &str) -> Option<String> {
+    if text.len() > MAX_DEFINITION_BYTES {
+        return None;
+    }
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let root = build_tree(text).ok()??;
+    let Kind::Map(entries) = root.kind else {
+        return None;
+    };
+    entries
+        .into_iter()
+        .find_map(|(k, v)| match (k.kind, v.kind) {
+            (Kind::Scalar { value: key, .. }, Kind::Scalar { value, .. }) if key == "document" => {
+                Some(value.into_owned())
+            }
+            _ => None,
+        })
+}
+
+/// Any Strata document this version reads, for front ends that take any
+/// (`strata validate`).
+#[derive(Debug, Clone)]
+pub enum StrataDocument {
+    // Boxed: a definition is several times larger than a policy.
+    Module(Box<ModuleDefinition>),
+    Policy(crate::Policy),
+}
+
+impl StrataDocument {
+    /// Reads the document its envelope names; anything else (no
+    /// `document:`, an unknown type) is read as a module definition, whose
+    /// errors then say what is wrong.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<StrataDocument, DefinitionError> {
+        let kind = std::str::from_utf8(bytes).ok().and_then(document_type);
+        match kind.as_deref() {
+            Some(crate::POLICY_DOCUMENT) => {
+                crate::Policy::from_bytes(bytes, file).map(Self::Policy)
+            }
+            _ => ModuleDefinition::from_bytes(bytes, file).map(|d| Self::Module(Box::new(d))),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test {
     use super::*;
+
+    #[test]
+    fn any_document_is_read_by_the_reader_its_envelope_names() {
+        assert_eq!(document_type(GOOD).as_deref(), Some(MODULE_DOCUMENT));
+        let policy = "document: strata-policy\nversion: 1\ndata:\n  rules: []\n";
+        assert!(matches!(
+            StrataDocument::from_bytes(policy.as_bytes(), "p.yaml"),
+            Ok(StrataDocument::Policy(_))
+        ));
+        assert!(matches!(
+            StrataDocument::from_bytes(GOOD.as_bytes(), "m.yaml"),
+            Ok(StrataDocument::Module(_))
+        ));
+        // No envelope, or an alias: the module reader says what is wrong.
+        for text in ["- a\n", "a: &x 1\nb: *x\n", ""] {
+            assert_eq!(document_type(text), None, "{text:?}");
+            let err = StrataDocument::from_bytes(text.as_bytes(), "x.yaml").unwrap_err();
+            assert_eq!(err.document, MODULE_DOCUMENT);
+        }
+    }
 
     const GOOD: &str = r#"document: strata-module
 version: 1

@@ -13,8 +13,9 @@ mod text;
 mod url;
 
 pub use definition::{
-    is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError, ModuleDefinition,
-    Problem, Source, MAX_DEFINITION_BYTES, MAX_PROBLEMS, MODULE_DOCUMENT,
+    document_type, is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError,
+    ModuleDefinition, Problem, Source, StrataDocument, MAX_DEFINITION_BYTES, MAX_PROBLEMS,
+    MODULE_DOCUMENT,
 };
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
 pub use evr::{ranges_intersect, rpmvercmp, Evr, RelFlags};
