@@ -8,6 +8,7 @@
 //! the entry. Fetching SCM entries (a bounded clone cache under the cache
 //! directory) is the caller's step after this one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The most definitions one catalog may name: a glob matching a whole
@@ -52,6 +53,47 @@ pub enum CatalogError {
          narrow its globs"
     )]
     TooMany { config: String },
+    #[error("{config}: [chain] catalog is empty or missing: name the definitions chains watch")]
+    Empty { config: String },
+    #[error("no cache directory for SCM clones: set [compose] cache_dir, or HOME")]
+    NoCacheDir,
+    #[error("{config}: [chain] policy `{entry}`: {reason}")]
+    Policy {
+        config: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("{config}: [chain] policy `{entry}`: cannot fetch it")]
+    PolicyFetch {
+        config: String,
+        entry: String,
+        #[source]
+        source: crate::scm::ScmError,
+    },
+    #[error("{config}: [chain] policy `{entry}`: cannot use it")]
+    PolicyRead {
+        config: String,
+        entry: String,
+        #[source]
+        source: Box<strata_compose::ComposeError>,
+    },
+    #[error("{config}: [chain] catalog entry {index} `{entry}`: cannot fetch it")]
+    Scm {
+        config: String,
+        index: usize,
+        entry: String,
+        #[source]
+        source: crate::scm::ScmError,
+    },
+    #[error("{config}: [chain] catalog entry {index} `{entry}`: {path} is not a definition Strata can compose")]
+    Definition {
+        config: String,
+        index: usize,
+        entry: String,
+        path: String,
+        #[source]
+        source: Box<strata_compose::ComposeError>,
+    },
     #[error("{config}: [chain] catalog entry {index} `{entry}`: cannot read {path}")]
     Read {
         config: String,
@@ -119,8 +161,30 @@ impl CatalogEntry {
 /// SCM entries still to fetch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
-    pub files: Vec<PathBuf>,
-    pub scm: Vec<CatalogEntry>,
+    /// Each file, with the (1-based) entry that first named it.
+    pub files: BTreeMap<PathBuf, usize>,
+    pub scm: Vec<ScmEntry>,
+}
+
+/// An SCM entry of the catalog, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScmEntry {
+    /// 1-based, as people count.
+    pub index: usize,
+    /// As written in the configuration.
+    pub entry: String,
+    pub repository: String,
+    pub path: String,
+    pub revision: String,
+}
+
+impl ScmEntry {
+    /// The entry with its revision replaced by the commit it named, as a
+    /// compose records its SCM reference.
+    pub fn at_commit(&self, commit: &str) -> String {
+        let base = self.entry.rsplit_once('#').map_or(&*self.entry, |(b, _)| b);
+        format!("{base}#{commit}")
+    }
 }
 
 /// Parses every entry and expands the local globs; `config` names the
@@ -153,17 +217,25 @@ pub fn resolve(config: &Path, entries: &[String]) -> Result<Catalog, CatalogErro
                     if catalog.files.len() >= MAX_CATALOG_DEFINITIONS {
                         return Err(CatalogError::TooMany { config: shown });
                     }
-                    catalog.files.push(path);
+                    catalog.files.entry(path).or_insert(i + 1);
                 }
                 if matched == 0 {
                     return Err(bad("matches no file".into()));
                 }
             }
-            scm => catalog.scm.push(scm),
+            CatalogEntry::Scm {
+                repository,
+                path,
+                revision,
+            } => catalog.scm.push(ScmEntry {
+                index: i + 1,
+                entry: entry.clone(),
+                repository,
+                path,
+                revision,
+            }),
         }
     }
-    catalog.files.sort();
-    catalog.files.dedup();
     Ok(catalog)
 }
 
@@ -209,7 +281,10 @@ mod test {
         let c = resolve(&config, &[glob.clone(), url.clone(), glob.clone()]).unwrap();
         assert_eq!(
             c.files,
-            [dir.path().join("a.yaml"), dir.path().join("b.yaml")]
+            BTreeMap::from([
+                (dir.path().join("a.yaml"), 1),
+                (dir.path().join("b.yaml"), 1)
+            ])
         );
         assert_eq!(c.scm.len(), 1);
         let none = dir.path().join("*.yml").display().to_string();

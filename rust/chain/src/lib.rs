@@ -1,24 +1,31 @@
 //! Chained recomposes: what a change affects, in which order, and what is
 //! left alone and why.
 //!
-//! This crate owns the graph and the plan, not the I/O: the caller (the
-//! CLI, the Python bindings, the Koji hub plugin) loads the catalog, finds
-//! the modules an event makes stale directly (by selecting against the
-//! current inputs and comparing with the last good compose's record; see
-//! [`Why`]), and hands both to [`plan`]. The plan adds every module above a
-//! recomposed one (its input compose changes), orders the steps bottom-up
-//! with what each waits for, and applies the policy: first matching rule,
-//! trigger, events. Keeping it pure makes the same plan come out of
+//! The graph and the plan (`graph`, `stale`, `event`) do no I/O: the
+//! caller (the CLI, the Python bindings, the Koji hub plugin) loads the
+//! catalog (`catalog` parses it, `load` reads it, `scm` fetches its SCM
+//! entries into a bounded clone cache), finds the modules an event makes
+//! stale directly (by selecting against the current inputs and comparing
+//! with the last good compose's record; see [`Why`]), and hands both to
+//! [`plan`]. The plan adds every module above a recomposed one (its input
+//! compose changes), orders the steps bottom-up with what each waits for,
+//! and applies the policy: first matching rule, trigger, events. Keeping it
+//! pure makes the same plan come out of
 //! `strata impact`, `strata chain run` and the Koji `moduleChain` task.
 
 mod catalog;
 mod event;
 mod graph;
+mod load;
+mod scm;
 mod stale;
 
 pub use catalog::{
-    resolve as resolve_catalog, Catalog, CatalogEntry, CatalogError, MAX_CATALOG_DEFINITIONS,
+    resolve as resolve_catalog, Catalog, CatalogEntry, CatalogError, ScmEntry,
+    MAX_CATALOG_DEFINITIONS,
 };
 pub use event::{Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
+pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
+pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};
 pub use stale::{stale_reasons, Fingerprint};

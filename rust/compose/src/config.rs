@@ -32,6 +32,8 @@
 //! [chain]                       # what chained recomposes watch
 //! catalog = ["modules/*.yaml", "git+https://src.example.org/m.git?php.yaml#main"]
 //! policy = "policy.yaml"        # a strata-policy document (path or SCM URL)
+//! scm_timeout = 300             # seconds per git run of an SCM fetch
+//! scm_max_size = "512 MiB"      # the largest clone of one SCM repository
 //! ```
 //! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
 //! seconds, for PostgreSQL, and `busy_timeout`, the seconds a SQLite
@@ -83,6 +85,10 @@ pub struct ChainConfig {
     pub catalog: Vec<String>,
     /// A `strata-policy` document: a path or an SCM URL.
     pub policy: Option<String>,
+    /// Seconds one git run of an SCM fetch may take (default 300).
+    pub scm_timeout: Option<u64>,
+    /// The largest clone of one SCM repository (default 512 MiB).
+    pub scm_max_size: Option<Size>,
     /// The file that set these, for errors ("strata.toml: [chain] catalog
     /// entry 2 …"); `None` for the embedded defaults.
     #[serde(skip)]
