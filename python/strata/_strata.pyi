@@ -284,6 +284,9 @@ class ComposeResult(_TypedData):
     def ok(self) -> bool:
         """Published; False when the repoclosure gate failed."""
     @property
+    def reused(self) -> bool:
+        """The last good compose, reused: nothing it would use changed."""
+    @property
     def record(self) -> ComposeRecord: ...
     @property
     def reports(self) -> dict[str, ClosureReport]:
@@ -449,10 +452,16 @@ def compose_module(
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
     scratch: Optional[str] = None,
+    if_changed: bool = False,
 ) -> ComposeResult:
     """`scratch` (digits: a Koji task ID) makes a scratch compose: its ID has
     `-<label>.scratch` after the stream (apache-2.4-1234.scratch-20261125.n.0),
     never equal to a real compose's.
+
+    `if_changed` reuses the last good compose, composing nothing, when
+    nothing the compose would use changed (definition digest, selected
+    packages, input composes, repository checksums): `reused` is then True
+    and `record` is that compose.
 
     Signals stop the compose cleanly (staging removed, record failed):
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)

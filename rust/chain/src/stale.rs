@@ -10,39 +10,8 @@
 
 use crate::graph::{NevraChange, Why};
 use std::collections::{BTreeMap, BTreeSet};
-use strata_registry::{ComposeRecord, Input, InputKind, PackagesByArch};
-
-/// What a compose uses, as compared for staleness.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprint {
-    pub definition_digest: String,
-    /// Selected NEVRAs per compose arch.
-    pub packages: PackagesByArch,
-    /// `(kind, name) → ident` of the inputs that count.
-    pub inputs: BTreeMap<(InputKind, String), String>,
-}
-
-impl Fingerprint {
-    /// From what a compose would use now (after selection, before the
-    /// gate) or what one recorded.
-    pub fn new(definition_digest: &str, packages: &PackagesByArch, inputs: &[Input]) -> Self {
-        Fingerprint {
-            definition_digest: definition_digest.to_owned(),
-            packages: packages.clone(),
-            inputs: inputs
-                .iter()
-                .filter(|i| i.kind != InputKind::KojiRepo)
-                .map(|i| ((i.kind, i.name.clone()), i.ident.clone()))
-                .collect(),
-        }
-    }
-
-    /// What a recorded compose used (a record read with its package
-    /// lists, not a lean one).
-    pub fn of_record(record: &ComposeRecord) -> Self {
-        Fingerprint::new(&record.definition_digest, &record.packages, &record.inputs)
-    }
-}
+pub use strata_compose::Fingerprint;
+use strata_registry::{InputKind, PackagesByArch};
 
 /// `name` and `arch` of `name-[epoch:]version-release.arch`: the package a
 /// NEVRA is a version of.
@@ -125,6 +94,7 @@ pub fn stale_reasons(last: Option<&Fingerprint>, now: &Fingerprint) -> Vec<Why> 
 #[cfg(test)]
 mod test {
     use super::*;
+    use strata_registry::Input;
 
     fn print(digest: &str, nevras: &[&str], base: &str) -> Fingerprint {
         let packages = PackagesByArch::from([(

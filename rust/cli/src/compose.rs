@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::{
-    compose_module, compose_time, signal_name, stack_repo_file, stack_repos, ComposeRequest,
-    Config, Hold, Interrupt, Progress,
+    compose_module, compose_module_if_changed, compose_time, signal_name, stack_repo_file,
+    stack_repos, ComposeRequest, Config, Hold, IfChanged, Interrupt, Progress,
 };
 use strata_model::StrataDocument;
 use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
@@ -115,7 +115,32 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         scratch: None,
     };
     let bar = Bar(progress_bar(!args.json));
-    let outcome = compose_module(&req, &config, &mut *registry, &bar);
+    let outcome = if args.if_changed {
+        match compose_module_if_changed(&req, &config, &mut *registry, &bar) {
+            Ok(IfChanged::Reused(rec)) => {
+                if let Some(pb) = &bar.0 {
+                    pb.finish_and_clear();
+                }
+                let mut out = std::io::stdout().lock();
+                if args.json {
+                    serde_json::to_writer_pretty(&mut out, &rec)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} REUSED: nothing it would use changed since it was composed",
+                        rec.id
+                    )?;
+                    print_outputs(&mut out, &rec)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(IfChanged::Composed(result)) => Ok(*result),
+            Err(e) => Err(e),
+        }
+    } else {
+        compose_module(&req, &config, &mut *registry, &bar)
+    };
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
     }
@@ -143,22 +168,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
             writeln!(out)?;
         } else {
             writeln!(out, "{} FINISHED", rec.id)?;
-            if let Some(o) = &rec.outputs {
-                for (arch, path) in &o.repos {
-                    let n = rec.packages.get(arch).map_or(0, |s| s.len());
-                    writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
-                }
-                for (arch, path) in outcome.stack_repos() {
-                    writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
-                }
-                if let Some(p) = outcome.stack_repo_file() {
-                    writeln!(
-                        out,
-                        "  {} (the stack, one repository a module)",
-                        p.display()
-                    )?;
-                }
-            }
+            print_outputs(&mut out, rec)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -189,6 +199,31 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         );
     }
     Ok(ExitCode::from(1))
+}
+
+/// Where a finished compose was published, one line a repository.
+fn print_outputs(
+    out: &mut impl Write,
+    rec: &strata_registry::ComposeRecord,
+) -> std::io::Result<()> {
+    let Some(o) = &rec.outputs else {
+        return Ok(());
+    };
+    for (arch, path) in &o.repos {
+        let n = rec.packages.get(arch).map_or(0, |s| s.len());
+        writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
+    }
+    for (arch, path) in stack_repos(rec) {
+        writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
+    }
+    if let Some(p) = stack_repo_file(rec) {
+        writeln!(
+            out,
+            "  {} (the stack, one repository a module)",
+            p.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn parse_module(spec: &str) -> (Option<String>, Option<String>) {

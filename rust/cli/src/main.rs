@@ -128,6 +128,11 @@ struct ComposeModuleArgs {
     /// `compose_pins`).
     #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
     with_compose: Vec<String>,
+    /// Reuse the last good compose, and compose nothing, when nothing it
+    /// would use changed: the same definition digest, selected packages,
+    /// input composes and repository checksums (Koji repo IDs aside).
+    #[arg(long)]
+    if_changed: bool,
     /// SCM reference of the definition to record (default: detected from git).
     #[arg(long, value_name = "URL")]
     scm_ref: Option<String>,

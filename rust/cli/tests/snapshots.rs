@@ -246,6 +246,21 @@ fn compose_module() {
 }
 
 #[test]
+fn compose_module_if_changed() {
+    let site = Site::new();
+    let mut apache = compose_args("examples/modules/apache.yaml");
+    apache.push("--if-changed");
+    // No good compose yet: it composes; then nothing changed: reused.
+    snapshot!(site, "compose_module_if_changed_first", &apache);
+    snapshot!(site, "compose_module_if_changed_reused", &apache);
+    // A changed definition (its digest) composes again.
+    let path = site.path("examples/modules/apache.yaml");
+    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+    std::fs::write(&path, text + "# a comment changes the digest\n").expect("write apache.yaml");
+    snapshot!(site, "compose_module_if_changed_definition", &apache);
+}
+
+#[test]
 fn compose_module_gate_failure() {
     let site = Site::new();
     let mut args = compose_args("examples/modules/apache-lua.yaml");

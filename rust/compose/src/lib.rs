@@ -14,7 +14,9 @@
 //! 6. `record`: put the compose in place and record its end in the
 //!    registry, in the order that keeps the two consistent.
 //!
-//! `compose` runs them ([`compose_module`]). Below the steps sit what
+//! `compose` runs them ([`compose_module`]); `fingerprint` runs steps 1–3
+//! only, to reuse the last good compose when nothing it would use changed
+//! ([`compose_module_if_changed`]). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -31,6 +33,7 @@ mod compose;
 mod config;
 mod definition;
 mod error;
+mod fingerprint;
 mod gate;
 mod ids;
 mod inputs;
@@ -57,6 +60,9 @@ pub use config::{
 };
 pub use definition::{detect_scm_ref, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
+pub use fingerprint::{
+    compose_module_if_changed, current_of, fingerprint_now, Current, Fingerprint, IfChanged,
+};
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};
 pub use interrupt::{signal_name, Interrupt};
@@ -74,7 +80,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "error",
         "interrupt",
         "progress",
@@ -96,6 +102,7 @@ mod layers {
         "publish",
         "record",
         "compose",
+        "fingerprint",
     ];
 
     /// Each module uses only those before it: no import cycle, and the
