@@ -50,6 +50,34 @@ pub enum Why {
     NeverComposed,
 }
 
+impl std::fmt::Display for NevraChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.old, &self.new) {
+            (Some(old), Some(new)) => write!(f, "{}: {old} → {new}", self.arch),
+            (None, Some(new)) => write!(f, "{}: + {new}", self.arch),
+            (Some(old), None) => write!(f, "{}: − {old}", self.arch),
+            (None, None) => write!(f, "{}: (no change)", self.arch),
+        }
+    }
+}
+
+impl std::fmt::Display for Why {
+    /// One line of the plan's text: `selection: x86_64: a-1 → a-2, …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Selection { changes } => {
+                let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
+                write!(f, "selection: {}", shown.join(", "))
+            }
+            Why::Definition { digest } => write!(f, "definition changed (sha256 {digest})"),
+            Why::Platform { repo } => write!(f, "platform repository {repo} changed"),
+            Why::Source { repo } => write!(f, "source repository {repo} changed"),
+            Why::InputCompose { module } => write!(f, "input compose: {module} is recomposed"),
+            Why::NeverComposed => f.write_str("no good compose yet"),
+        }
+    }
+}
+
 impl Why {
     /// The policy's name for this reason, which the rule's `events` must
     /// list for the module to be recomposed.
@@ -92,6 +120,8 @@ pub enum LeftAlone {
     /// A module below it is left alone for one of the reasons above, so
     /// its input compose does not change.
     Below { module: String },
+    /// The events cannot change what it uses, so it was not checked.
+    Unaffected,
 }
 
 impl std::fmt::Display for LeftAlone {
@@ -105,6 +135,7 @@ impl std::fmt::Display for LeftAlone {
             }
             LeftAlone::NoRule => f.write_str("policy: no rule matches"),
             LeftAlone::Below { module } => write!(f, "{module} below it is left alone"),
+            LeftAlone::Unaffected => f.write_str("not affected by the events"),
         }
     }
 }
@@ -141,7 +172,7 @@ fn nsv(name: &str, stream: &str) -> String {
 
 /// The catalog in dependency order (what is required first), or the cycle
 /// that prevents one.
-fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError> {
+pub(crate) fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError> {
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for (i, m) in catalog.iter().enumerate() {
         if let Some(&j) = index.get(&nsv(&m.name, &m.stream)) {

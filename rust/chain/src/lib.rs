@@ -16,6 +16,7 @@
 mod catalog;
 mod event;
 mod graph;
+mod impact;
 mod load;
 mod scm;
 mod stale;
@@ -26,6 +27,7 @@ pub use catalog::{
 };
 pub use event::{Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
+pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
 pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};
 pub use stale::{stale_reasons, Fingerprint};
