@@ -291,13 +291,8 @@ impl Impact {
             }
             let _ = write!(head, " [{}]", step.trigger.as_str());
             let _ = writeln!(out, "{head}");
-            match self.last_good.get(&key) {
-                Some(Some(id)) => {
-                    let _ = writeln!(out, "       replaces {}", one(id));
-                }
-                _ => {
-                    let _ = writeln!(out, "       no good compose yet");
-                }
+            if let Some(Some(id)) = self.last_good.get(&key) {
+                let _ = writeln!(out, "       replaces {}", one(id));
             }
             for why in &step.why {
                 let _ = writeln!(out, "       {}", one(&why.to_string()));

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions};
 
+mod chain;
 mod compose;
 mod composes;
 
@@ -42,6 +43,9 @@ enum Command {
     Tree(TreeArgs),
     /// Check module definitions and policies without composing anything.
     Validate(ValidateArgs),
+    /// What events make stale in the [chain] catalog, and the ordered
+    /// plan of recomposes, without composing anything.
+    Impact(ImpactArgs),
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -256,6 +260,39 @@ struct TreeArgs {
     with_compose: Vec<String>,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `strata impact`: at least one event.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("events").required(true).multiple(true)
+    .args(["build", "tag", "repo", "compose", "definition"])))]
+struct ImpactArgs {
+    /// A new build, NAME-VERSION-RELEASE (repeatable).
+    #[arg(long, value_name = "NVR")]
+    build: Vec<String>,
+    /// A Koji tag whose latest builds changed (repeatable).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// A source or platform repository whose metadata changed (repeatable).
+    #[arg(long, value_name = "URL|PATH")]
+    repo: Vec<String>,
+    /// A module compose that finished (repeatable).
+    #[arg(long, value_name = "COMPOSE_ID")]
+    compose: Vec<String>,
+    /// A changed definition of the catalog (repeatable).
+    #[arg(long, value_name = "PATH|URL")]
+    definition: Vec<String>,
+    /// Print the impact as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Where parsed repositories (and SCM clones, under scm/) are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the repository cache.
+    #[arg(long)]
+    no_cache: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -532,6 +569,7 @@ fn main() -> ExitCode {
         Command::Latest(args) => compose::run_latest(args),
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
+        Command::Impact(args) => chain::run_impact(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
     };
     match result {

@@ -325,6 +325,49 @@ fn validate() {
     );
 }
 
+#[test]
+fn impact() {
+    let site = Site::new();
+    let toml = site.path("examples/strata.toml");
+    let text = std::fs::read_to_string(&toml).expect("read strata.toml");
+    std::fs::write(
+        &toml,
+        text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
+                policy = \"policy.yaml\"\n",
+    )
+    .expect("write strata.toml");
+    let build = with_registry(&[
+        "impact",
+        "--build",
+        "httpd-2.4.58-1.fc40",
+        "--cache-dir",
+        "cache",
+    ]);
+    // php never composed: it is stale (and waits for approval).
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    snapshot!(site, "impact_never_composed", &build);
+    site.run(&compose_args("examples/modules/php.yaml"));
+    snapshot!(site, "impact_up_to_date", &build);
+    let path = site.path("examples/modules/apache.yaml");
+    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+    std::fs::write(&path, text.replace("TLS for the server", "TLS")).expect("write apache.yaml");
+    let definition = with_registry(&[
+        "impact",
+        "--definition",
+        "examples/modules/apache.yaml",
+        "--cache-dir",
+        "cache",
+    ]);
+    snapshot!(site, "impact_definition", &definition);
+    let json: Vec<&str> = definition.iter().copied().chain(["--json"]).collect();
+    snapshot!(site, "impact_definition_json", &json);
+    snapshot!(
+        site,
+        "impact_unknown_compose",
+        &with_registry(&["impact", "--compose", "apache-2.4-20250101.n.0"])
+    );
+}
+
 /// A policy with a problem of each kind: a bad glob, an unknown trigger,
 /// an unknown placeholder in a test command.
 const BAD_POLICY: &str = "\
