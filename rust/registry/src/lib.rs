@@ -54,6 +54,7 @@
 //! # Ok::<(), strata_registry::RegistryError>(())
 //! ```
 
+mod chain;
 mod compose_id;
 mod error;
 mod location;
@@ -65,6 +66,7 @@ mod sqlite;
 mod stored;
 mod validate;
 
+pub use chain::{ChainRecord, ChainState, ChainStep, NewChain, StepState, StepUpdate, StreamLock};
 pub use error::{BoxError, RegistryError, UnknownName};
 pub use location::{
     open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
@@ -205,6 +207,51 @@ pub trait Registry: Send {
         }
         Ok(abandoned)
     }
+
+    /// Records a new chain, `running`, with its steps `pending`; its ID is
+    /// `chain-YYYYMMDD.N` (the Nth chain of that day, from 0).
+    fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord>;
+
+    fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>>;
+
+    /// Chains, newest first, with their steps.
+    fn list_chains(&self, limit: Option<usize>) -> Result<Vec<ChainRecord>>;
+
+    /// Records where step `position` of a chain stands (and the compose it
+    /// made, the excuse or the failure).
+    fn update_step(
+        &mut self,
+        chain_id: &str,
+        position: usize,
+        update: &StepUpdate<'_>,
+    ) -> Result<()>;
+
+    /// Approves the step of `module` (`name:stream`), which must not have
+    /// run yet.
+    fn approve_step(&mut self, chain_id: &str, module: &str, by: &str, at: i64) -> Result<()>;
+
+    /// Sets a chain's state; `owner` takes the chain over (resume). An
+    /// ending state releases the chain's stream locks.
+    fn set_chain_state(
+        &mut self,
+        chain_id: &str,
+        state: ChainState,
+        owner: Option<&Owner>,
+        at: i64,
+    ) -> Result<()>;
+
+    /// Takes the lock of a stream for a chain, unless another chain that
+    /// may still run holds it (one whose process is provably gone, or that
+    /// ended, loses it): two chains never recompose one stream at once.
+    fn lock_stream(
+        &mut self,
+        name: &str,
+        stream: &str,
+        chain_id: &str,
+        now: i64,
+    ) -> Result<StreamLock>;
+
+    fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()>;
 
     /// Removes the records `policy` does not keep ([`prune::plan`]), in
     /// one transaction that holds off new composes, and returns the plan;

@@ -40,7 +40,9 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
+use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLock};
 use crate::error::{Context, RegistryError};
+use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
@@ -709,7 +711,16 @@ fn prune_inputs(c: &mut Session<'_>, db: &str) -> Result<prune::PruneInputs> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    Ok((all, uses))
+    let not_good = c
+        .query(
+            "SELECT DISTINCT compose_id FROM strata.compose_tests WHERE state <> 'passed'",
+            &[],
+        )
+        .ctx(db, || "read which composes' tests did not pass".into())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((all, uses, not_good))
 }
 
 /// Creates the schema in a database that has none (unless `create` is
@@ -964,6 +975,104 @@ impl PgRegistry {
     }
 }
 
+/// The chain SQL (crate::chain) on one PostgreSQL session: `?N` becomes
+/// `$N`.
+struct ChainStore<'s, 'a> {
+    session: &'s mut Session<'a>,
+    db: &'s str,
+}
+
+fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn pg_params(params: &[chain::Val]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                chain::Val::Text(t) => Box::new(t.clone()),
+                chain::Val::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+impl chain::Store for ChainStore<'_, '_> {
+    fn exec(&mut self, sql: &str, params: &[chain::Val]) -> Result<u64> {
+        let boxed = pg_params(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        self.session
+            .execute(&pg_sql(sql), &refs)
+            .ctx(self.db, || "record a chain".into())
+    }
+
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[chain::Val],
+        kinds: &[chain::Kind],
+    ) -> Result<Vec<Vec<chain::Val>>> {
+        let boxed = pg_params(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        let rows = self
+            .session
+            .query(&pg_sql(sql), &refs)
+            .ctx(self.db, || "read chains".into())?;
+        rows.iter()
+            .map(|r| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        Ok(match k {
+                            chain::Kind::Text => chain::Val::Text(r.try_get(i)?),
+                            chain::Kind::Int => chain::Val::Int(r.try_get(i)?),
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
+                    .ctx(self.db, || "read chains".into())
+            })
+            .collect()
+    }
+
+    fn db(&self) -> &str {
+        self.db
+    }
+}
+
+impl PgRegistry {
+    /// Runs chain SQL in one write transaction.
+    fn chain_write<T>(&mut self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        let db = self.db.clone();
+        let mut session = self.write().ctx(&db, || "record a chain".into())?;
+        let value = f(&mut ChainStore {
+            session: &mut session,
+            db: &db,
+        })?;
+        session.commit().ctx(&db, || "record a chain".into())?;
+        Ok(value)
+    }
+
+    fn chain_read<T>(&self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        self.read(|session| {
+            f(&mut ChainStore {
+                session,
+                db: &self.db,
+            })
+        })
+    }
+}
+
 impl Registry for PgRegistry {
     fn record_test(
         &mut self,
@@ -1187,6 +1296,55 @@ impl Registry for PgRegistry {
         self.read(|tx| load(tx, &self.db, compose_id))
     }
 
+    fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
+        self.chain_write(|s| chain::create(s, new))
+    }
+
+    fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
+        self.chain_read(|s| chain::get(s, chain_id))
+    }
+
+    fn list_chains(&self, limit: Option<usize>) -> Result<Vec<ChainRecord>> {
+        self.chain_read(|s| chain::list(s, limit))
+    }
+
+    fn update_step(
+        &mut self,
+        chain_id: &str,
+        position: usize,
+        update: &StepUpdate<'_>,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::update_step(s, chain_id, position, update))
+    }
+
+    fn approve_step(&mut self, chain_id: &str, module: &str, by: &str, at: i64) -> Result<()> {
+        self.chain_write(|s| chain::approve(s, chain_id, module, by, at))
+    }
+
+    fn set_chain_state(
+        &mut self,
+        chain_id: &str,
+        state: ChainState,
+        owner: Option<&Owner>,
+        at: i64,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::set_state(s, chain_id, state, owner, at))
+    }
+
+    fn lock_stream(
+        &mut self,
+        name: &str,
+        stream: &str,
+        chain_id: &str,
+        now: i64,
+    ) -> Result<StreamLock> {
+        self.chain_write(|s| chain::lock_stream(s, name, stream, chain_id, now))
+    }
+
+    fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()> {
+        self.chain_write(|s| chain::unlock_stream(s, name, stream, chain_id))
+    }
+
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
         let (filter_sql, args) = filter_sql(filter);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
@@ -1257,9 +1415,9 @@ impl Registry for PgRegistry {
         let db = db.as_str();
         if dry_run {
             return self.read(|tx| {
-                let (all, uses) = prune_inputs(tx, db)?;
+                let (all, uses, not_good) = prune_inputs(tx, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, policy))
+                Ok(prune::plan(all, &uses, &not_good, policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1270,9 +1428,9 @@ impl Registry for PgRegistry {
             .ctx(db, || {
                 "prune compose records (waiting for the registry lock)".into()
             })?;
-        let (all, uses) = prune_inputs(&mut tx, db)?;
+        let (all, uses, not_good) = prune_inputs(&mut tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, policy);
+        let plan = prune::plan(all, &uses, &not_good, policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strata_registry::{
-    ChainCause, ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome,
-    Outputs, Owner, PackagesByArch, Registry, RegistryError, RegistryLocation, State,
+    ChainCause, ChainState, ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewChain,
+    NewCompose, Outcome, Outputs, Owner, PackagesByArch, Registry, RegistryError, RegistryLocation,
+    State, StepState, StepUpdate, StreamLock,
 };
 
 pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -179,6 +180,11 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("a_version_1_registry_is_updated", version_1::<B>),
         ("reading_creates_nothing_and_writes_nothing", read_only::<B>),
+        (
+            "chains_record_steps_approvals_and_resume_state",
+            chains::<B>,
+        ),
+        ("one_chain_at_a_time_recomposes_a_stream", stream_locks::<B>),
     ]
 }
 
@@ -642,6 +648,20 @@ fn gated_by_tests<B: Backend>(b: &B) {
     reg.finish(&only, &finished(NOV25 + 70)).unwrap();
     reg.record_test(&only, "smoke", false, NOV25 + 80, "")
         .unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
+    // Pruning keeps the last good compose, not the newest finished one.
+    let plan = reg
+        .prune(
+            &strata_registry::PrunePolicy {
+                keep_finished: 1,
+                keep_failed_since: 0,
+                pins: BTreeMap::new(),
+            },
+            false,
+        )
+        .unwrap();
+    let removed: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
+    assert!(!removed.contains(&passing.as_str()), "{removed:?}");
     assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
 }
 
@@ -1858,4 +1878,198 @@ fn read_only<B: Backend>(b: &B) {
         reader.list_summaries(&ListFilter::default()).unwrap().len(),
         5
     );
+}
+
+fn new_chain(steps: &[(&str, &str)], owner: Option<Owner>) -> NewChain {
+    NewChain {
+        created_at: NOV25,
+        events: json!([{"event": "build", "nvr": "httpd-2.4.58-2.fc40"}]),
+        plan: json!({"steps": steps.len()}),
+        steps: steps
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect(),
+        owner,
+    }
+}
+
+fn chains<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let c = reg
+        .create_chain(&new_chain(
+            &[("base", "1"), ("apache", "2.4"), ("php", "8.2")],
+            Owner::current(),
+        ))
+        .unwrap();
+    assert_eq!(c.id, "chain-20261125.0");
+    assert_eq!(c.state, ChainState::Running);
+    assert_eq!(c.owner, Owner::current());
+    assert_eq!(c.events[0]["nvr"], "httpd-2.4.58-2.fc40");
+    let states: Vec<StepState> = c.steps.iter().map(|s| s.state).collect();
+    assert_eq!(states, [StepState::Pending; 3]);
+    // The next chain of the day counts on.
+    let other = reg.create_chain(&new_chain(&[("x", "1")], None)).unwrap();
+    assert_eq!(other.id, "chain-20261125.1");
+    // Steps record their compose and excuse; the step of php waits.
+    reg.update_step(
+        &c.id,
+        0,
+        &StepUpdate {
+            state: StepState::Failed,
+            compose_id: Some("base-1-20251125.n.0"),
+            reason: Some("repoclosure failed"),
+        },
+    )
+    .unwrap();
+    reg.update_step(
+        &c.id,
+        1,
+        &StepUpdate {
+            state: StepState::Finished,
+            compose_id: Some("apache-2.4-20251125.n.0"),
+            reason: Some("composed on base-1-20251124.n.0, the last good compose of base:1"),
+        },
+    )
+    .unwrap();
+    reg.update_step(
+        &c.id,
+        2,
+        &StepUpdate {
+            state: StepState::Waiting,
+            compose_id: None,
+            reason: None,
+        },
+    )
+    .unwrap();
+    reg.set_chain_state(&c.id, ChainState::Waiting, None, NOV25 + 5)
+        .unwrap();
+    reg.approve_step(&c.id, "php:8.2", "alice", NOV25 + 10)
+        .unwrap();
+    // Reopened (as `resume` after kill -9 does): everything is there.
+    drop(reg);
+    let mut reg = t.open();
+    let got = reg.get_chain(&c.id).unwrap().unwrap();
+    assert_eq!(got.state, ChainState::Waiting);
+    assert_eq!(got.finished_at, None);
+    let s = &got.steps;
+    assert_eq!(
+        (
+            s[0].state,
+            s[0].compose_id.as_deref(),
+            s[0].reason.as_deref()
+        ),
+        (
+            StepState::Failed,
+            Some("base-1-20251125.n.0"),
+            Some("repoclosure failed")
+        )
+    );
+    assert_eq!(s[1].state, StepState::Finished);
+    assert_eq!(
+        (s[2].state, s[2].approved_by.as_deref(), s[2].approved_at),
+        (StepState::Approved, Some("alice"), Some(NOV25 + 10))
+    );
+    // Only a step that has not run can be approved; unknown ones are named.
+    let err = reg
+        .approve_step(&c.id, "apache:2.4", "bob", NOV25 + 11)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot be approved: it is finished"),
+        "{err}"
+    );
+    let err = reg
+        .approve_step(&c.id, "nginx:1", "bob", NOV25 + 11)
+        .unwrap_err();
+    assert!(err.to_string().contains("has no step `nginx:1`"), "{err}");
+    let err = reg
+        .approve_step("chain-20990101.0", "php:8.2", "bob", NOV25)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("no such chain `chain-20990101.0`"),
+        "{err}"
+    );
+    // Ending sets the time; listing is newest first.
+    reg.set_chain_state(&c.id, ChainState::Finished, None, NOV25 + 99)
+        .unwrap();
+    assert_eq!(
+        reg.get_chain(&c.id).unwrap().unwrap().finished_at,
+        Some(NOV25 + 99)
+    );
+    let ids: Vec<String> = reg
+        .list_chains(None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [other.id.clone(), c.id.clone()]);
+    assert_eq!(reg.list_chains(Some(1)).unwrap().len(), 1);
+    assert!(reg.get_chain("chain-20990101.0").unwrap().is_none());
+}
+
+fn stream_locks<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let me = Owner::current();
+    let a = reg
+        .create_chain(&new_chain(&[("base", "1")], me.clone()))
+        .unwrap()
+        .id;
+    let b2 = reg
+        .create_chain(&new_chain(&[("base", "1")], me.clone()))
+        .unwrap()
+        .id;
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // Taken again by its holder; refused to a live other chain.
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    assert_eq!(
+        reg.lock_stream("base", "1", &b2, NOV25).unwrap(),
+        StreamLock::HeldBy(a.clone())
+    );
+    // Another stream is free.
+    assert_eq!(
+        reg.lock_stream("base", "2", &b2, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // Released by its holder, then free.
+    reg.unlock_stream("base", "1", &a).unwrap();
+    assert_eq!(
+        reg.lock_stream("base", "1", &b2, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // A chain that ended gives up its locks.
+    reg.set_chain_state(&b2, ChainState::Finished, None, NOV25 + 1)
+        .unwrap();
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // A holder whose process is provably gone (this host restarted
+    // since) loses it.
+    let dead = me.as_ref().map(|o| Owner {
+        boot_id: "00000000-0000-0000-0000-000000000000".into(),
+        ..o.clone()
+    });
+    let ghost = reg
+        .create_chain(&new_chain(&[("php", "8.2")], dead))
+        .unwrap()
+        .id;
+    assert_eq!(
+        reg.lock_stream("php", "8.2", &ghost, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    if me.is_some() {
+        assert_eq!(
+            reg.lock_stream("php", "8.2", &a, NOV25).unwrap(),
+            StreamLock::Taken
+        );
+    }
 }
