@@ -7,7 +7,7 @@
 //! compose, so it is recomposed too — unless the policy leaves the module
 //! below alone, in which case nothing above changes because of it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use strata_model::{EventKind, OnFailure, Policy, PolicyTest, Trigger};
 
@@ -23,7 +23,7 @@ pub struct CatalogModule {
 }
 
 /// Which NEVRA replaces which in one arch of a module's selection.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NevraChange {
     pub arch: String,
     /// `None`: newly selected.
@@ -33,7 +33,7 @@ pub struct NevraChange {
 }
 
 /// Why a module is recomposed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "why", rename_all = "kebab-case")]
 pub enum Why {
     /// Its selection changes.
@@ -93,7 +93,7 @@ impl Why {
 }
 
 /// One recompose of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub name: String,
     pub stream: String,
@@ -106,7 +106,7 @@ pub struct Step {
 }
 
 /// Why a module is not in the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum LeftAlone {
     /// Nothing it would use differs from its last good compose.
@@ -141,7 +141,7 @@ impl std::fmt::Display for LeftAlone {
 }
 
 /// The ordered plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Bottom-up: a step comes after every step it waits for.
     pub steps: Vec<Step>,

@@ -21,7 +21,7 @@ use crate::event::{Event, EventError};
 use crate::graph::{order, plan, ChainError, LeftAlone, Plan, Why};
 use crate::load::{CatalogDefinition, Watched};
 use crate::stale::stale_reasons;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use strata_compose::{current_of, ComposeError, Config, Fingerprint, Interrupt, Progress};
@@ -29,7 +29,7 @@ use strata_model::Source;
 use strata_registry::{Registry, RegistryError};
 
 /// What the events affect.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Impact {
     pub events: Vec<Event>,
     pub plan: Plan,

@@ -18,6 +18,7 @@ mod event;
 mod graph;
 mod impact;
 mod load;
+mod process;
 mod scm;
 mod stale;
 

@@ -12,11 +12,11 @@
 //! the definition size limit. Concurrent processes share the cache under
 //! a lock per repository.
 
+use crate::process::{run_bounded, NotRun};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long one git run may take unless `[chain] scm_timeout` says.
@@ -279,88 +279,40 @@ impl Git<'_> {
         self
     }
 
-    /// Its stdout (at most `cap` bytes), or why not. The output is read
-    /// on threads so that a full pipe cannot stall git past the limit.
+    /// Its stdout (at most `cap` bytes), or why not.
     fn run(mut self, limit: Duration) -> Result<Vec<u8>, ScmError> {
         let (action, repository) = (self.action, self.shown.to_owned());
-        let mut child = self
-            .cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ScmError::Spawn {
-                action,
-                repository: repository.clone(),
-                source,
-            })?;
-        let read = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = (&mut pipe).take(cap).read_to_end(&mut buf);
-                    // The rest is drained, not kept, so that git is not
-                    // stalled on a full pipe (the time limit bounds it).
-                    let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-                }
-                buf
-            })
-        };
-        let out = read(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            self.cap,
-        );
-        let err = read(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            MAX_STDERR as u64,
-        );
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            // The deadline first: a limit of zero always stops git.
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+        let ran = match run_bounded(&mut self.cmd, limit, [self.cap, MAX_STDERR as u64]) {
+            Ok(ran) => ran,
+            Err(NotRun::Spawn(source)) => {
+                return Err(ScmError::Spawn {
+                    action,
+                    repository,
+                    source,
+                })
+            }
+            Err(NotRun::Timeout) => {
                 return Err(ScmError::Timeout {
                     action,
                     repository,
                     secs: limit.as_secs(),
-                });
-            }
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(source) => {
-                    let _ = child.kill();
-                    return Err(ScmError::Spawn {
-                        action,
-                        repository,
-                        source,
-                    });
-                }
+                })
             }
         };
-        let out = out.join().unwrap_or_default();
-        let err = err.join().unwrap_or_default();
-        if !status.success() {
-            let text = String::from_utf8_lossy(&err);
+        if !ran.status.success() {
+            let text = String::from_utf8_lossy(&ran.stderr);
             let stderr = strata_model::one_line(text.trim()).into_owned();
             return Err(ScmError::Git {
                 action,
                 repository,
                 stderr: if stderr.is_empty() {
-                    format!("git exited with {status}")
+                    format!("git exited with {}", ran.status)
                 } else {
                     stderr
                 },
             });
         }
-        Ok(out)
+        Ok(ran.stdout)
     }
 }
 

@@ -8,7 +8,7 @@
 //! Computing one loads the inputs and selects (steps 1–3), no gate and no
 //! publishing; the inputs come from the repodata cache when it is warm.
 
-use crate::compose::{compose_module, ComposeRequest, ComposeResult};
+use crate::compose::{compose_module_in_chain, ComposeRequest, ComposeResult, InChain};
 use crate::config::{Config, StackRepo};
 use crate::definition::read_definition;
 use crate::error::Result;
@@ -162,6 +162,18 @@ pub fn compose_module_if_changed(
     registry: &mut dyn Registry,
     progress: &dyn Progress,
 ) -> Result<IfChanged> {
+    compose_in_chain_if_changed(req, None, config, registry, progress)
+}
+
+/// [`compose_module_if_changed`] for a step of a chain
+/// ([`compose_module_in_chain`]).
+pub fn compose_in_chain_if_changed(
+    req: &ComposeRequest,
+    chain: Option<&InChain>,
+    config: &Config,
+    registry: &mut dyn Registry,
+    progress: &dyn Progress,
+) -> Result<IfChanged> {
     let current = fingerprint_now(req, config, &*registry, progress)?;
     let def = &current.definition;
     // A scratch compose is never reused as a real one, nor the reverse.
@@ -179,5 +191,6 @@ pub fn compose_module_if_changed(
             }
         }
     }
-    compose_module(req, config, registry, progress).map(|r| IfChanged::Composed(Box::new(r)))
+    compose_module_in_chain(req, chain, config, registry, progress)
+        .map(|r| IfChanged::Composed(Box::new(r)))
 }

@@ -52,7 +52,9 @@ mod select;
 mod stack;
 mod staging;
 
-pub use compose::{compose_module, ComposeRequest, ComposeResult};
+pub use compose::{
+    compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
+};
 pub use config::{
     open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
     ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
@@ -61,7 +63,8 @@ pub use config::{
 pub use definition::{detect_scm_ref, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
-    compose_module_if_changed, current_of, fingerprint_now, Current, Fingerprint, IfChanged,
+    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,
+    Fingerprint, IfChanged,
 };
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};

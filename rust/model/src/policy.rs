@@ -65,7 +65,7 @@ pub struct PolicyRule {
 }
 
 /// Whether a matching module is recomposed when an event makes it stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// At once.
@@ -77,7 +77,7 @@ pub enum Trigger {
 }
 
 /// What changed: the kinds of event a chain starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// A new build (`--build NVR`, or a tag's latest builds: `--tag`).
@@ -93,7 +93,7 @@ pub enum EventKind {
 }
 
 /// What happens to the steps above a failed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnFailure {
     /// Dependents compose on the failed module's last good compose, and
@@ -104,7 +104,7 @@ pub enum OnFailure {
 }
 
 /// A test run on each new compose: a command (no shell) with placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyTest {
     pub name: String,
     pub run: Vec<String>,
