@@ -580,3 +580,58 @@ pub(crate) fn unlock_stream(
     )?;
     Ok(())
 }
+
+/// How one test of a compose went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub name: String,
+    /// `pending`, `passed` or `failed`.
+    pub state: String,
+    pub finished_at: Option<i64>,
+    pub output: Option<String>,
+}
+
+/// What a compose records of the chain that made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeChainInfo {
+    pub chain: Option<crate::ChainCause>,
+    /// The tests it was begun with, by name.
+    pub tests: Vec<TestResult>,
+}
+
+pub(crate) fn compose_info(s: &mut dyn Store, compose_id: &str) -> Result<ComposeChainInfo> {
+    let rows = s.rows(
+        "SELECT chain_id, cause FROM strata.composes WHERE id = ?1",
+        &[text(compose_id)],
+        &[Kind::Text, Kind::Text],
+    )?;
+    let Some(row) = rows.first() else {
+        return Err(RegistryError::NoSuchCompose {
+            db: s.db().to_owned(),
+            compose_id: compose_id.to_owned(),
+        });
+    };
+    let chain = match (row[0].text(), row[1].text()) {
+        (Some(chain_id), event) => Some(crate::ChainCause {
+            chain_id: chain_id.to_owned(),
+            event: event.unwrap_or_default().to_owned(),
+        }),
+        _ => None,
+    };
+    let tests = s
+        .rows(
+            "SELECT name, state, finished_at, output FROM strata.compose_tests \
+             WHERE compose_id = ?1 ORDER BY name",
+            &[text(compose_id)],
+            &[Kind::Text, Kind::Text, Kind::Int, Kind::Text],
+        )?
+        .into_iter()
+        .map(|r| TestResult {
+            name: r[0].text().unwrap_or_default().to_owned(),
+            state: r[1].text().unwrap_or_default().to_owned(),
+            finished_at: r[2].int(),
+            output: r[3].text().map(str::to_owned),
+        })
+        .collect();
+    Ok(ComposeChainInfo { chain, tests })
+}

@@ -66,7 +66,10 @@ mod sqlite;
 mod stored;
 mod validate;
 
-pub use chain::{ChainRecord, ChainState, ChainStep, NewChain, StepState, StepUpdate, StreamLock};
+pub use chain::{
+    ChainRecord, ChainState, ChainStep, ComposeChainInfo, NewChain, StepState, StepUpdate,
+    StreamLock, TestResult,
+};
 pub use error::{BoxError, RegistryError, UnknownName};
 pub use location::{
     open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
@@ -252,6 +255,10 @@ pub trait Registry: Send {
     ) -> Result<StreamLock>;
 
     fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()>;
+
+    /// The chain that made a compose, with its cause, and how each test
+    /// it was begun with went.
+    fn compose_chain_info(&self, compose_id: &str) -> Result<ComposeChainInfo>;
 
     /// Removes the records `policy` does not keep ([`prune::plan`]), in
     /// one transaction that holds off new composes, and returns the plan;

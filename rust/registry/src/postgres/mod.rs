@@ -1345,6 +1345,10 @@ impl Registry for PgRegistry {
         self.chain_write(|s| chain::unlock_stream(s, name, stream, chain_id))
     }
 
+    fn compose_chain_info(&self, compose_id: &str) -> Result<chain::ComposeChainInfo> {
+        self.chain_read(|s| chain::compose_info(s, compose_id))
+    }
+
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
         let (filter_sql, args) = filter_sql(filter);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();

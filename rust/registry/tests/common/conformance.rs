@@ -649,6 +649,28 @@ fn gated_by_tests<B: Backend>(b: &B) {
     reg.record_test(&only, "smoke", false, NOV25 + 80, "")
         .unwrap();
     assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
+    // What the compose records of its chain, and of its tests.
+    let info = reg.compose_chain_info(&pending).unwrap();
+    assert_eq!(
+        info.chain,
+        Some(ChainCause {
+            chain_id: "chain-1".into(),
+            event: "build httpd-2.4.58-2.fc40".into(),
+        })
+    );
+    let tests: Vec<(&str, &str, Option<&str>)> = info
+        .tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.state.as_str(), t.output.as_deref()))
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            ("install", "failed", Some("no php")),
+            ("smoke", "passed", Some("ok"))
+        ]
+    );
+    assert_eq!(reg.compose_chain_info(&good).unwrap().chain, None);
     // Pruning keeps the last good compose, not the newest finished one.
     let plan = reg
         .prune(
