@@ -19,6 +19,7 @@ mod graph;
 mod impact;
 mod load;
 mod process;
+mod run;
 mod scm;
 mod stale;
 
@@ -30,5 +31,9 @@ pub use event::{Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
 pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
+pub use run::{
+    run as run_chain, start as start_chain, OpenRegistry, RunError, RunOptions,
+    DEFAULT_TEST_TIMEOUT,
+};
 pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};
 pub use stale::{stale_reasons, Fingerprint};
