@@ -103,7 +103,8 @@ pub fn start(
         return Ok(None);
     }
     let chain = registry.create_chain(&NewChain {
-        created_at: now(),
+        // As compose IDs: SOURCE_DATE_EPOCH when set, so runs repeat.
+        created_at: strata_compose::compose_time(),
         events: serde_json::to_value(&impact.events).expect("events serialize"),
         plan: serde_json::to_value(impact).expect("an impact serializes"),
         steps: impact

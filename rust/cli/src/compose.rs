@@ -20,7 +20,7 @@ use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
-fn open_registry(
+pub(crate) fn open_registry(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
@@ -63,7 +63,7 @@ impl Progress for Bar {
 /// ends the process at once (the staging directory is left to the next
 /// compose). The handlers only set flags, so they stay installed until the
 /// process exits.
-fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
+pub(crate) fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::flag;
     use std::sync::Arc;
@@ -259,7 +259,7 @@ fn print_table(out: &mut impl Write, recs: &[ComposeSummary]) -> std::io::Result
     )
 }
 
-fn fmt_time(t: i64) -> String {
+pub(crate) fn fmt_time(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| t.to_string())

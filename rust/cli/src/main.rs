@@ -46,6 +46,9 @@ enum Command {
     /// What events make stale in the [chain] catalog, and the ordered
     /// plan of recomposes, without composing anything.
     Impact(ImpactArgs),
+    /// Run chained recomposes, and see and approve them.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -264,11 +267,9 @@ struct TreeArgs {
     registry: RegistryArgs,
 }
 
-/// `strata impact`: at least one event.
+/// The events a chain starts from.
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("events").required(true).multiple(true)
-    .args(["build", "tag", "repo", "compose", "definition"])))]
-struct ImpactArgs {
+struct EventArgs {
     /// A new build, NAME-VERSION-RELEASE (repeatable).
     #[arg(long, value_name = "NVR")]
     build: Vec<String>,
@@ -284,6 +285,15 @@ struct ImpactArgs {
     /// A changed definition of the catalog (repeatable).
     #[arg(long, value_name = "PATH|URL")]
     definition: Vec<String>,
+}
+
+/// `strata impact`: at least one event.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("events").required(true).multiple(true)
+    .args(["build", "tag", "repo", "compose", "definition"])))]
+struct ImpactArgs {
+    #[command(flatten)]
+    events: EventArgs,
     /// Print the impact as JSON.
     #[arg(long)]
     json: bool,
@@ -293,6 +303,105 @@ struct ImpactArgs {
     /// Do not read or write the repository cache.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Recompose what the events make stale, bottom-up, by policy; each
+    /// compose records the chain and the cause. A step that waits for
+    /// approval, or a chain stopped by a signal, continues with `resume`.
+    Run(ChainRunArgs),
+    /// List chains, newest first.
+    List(ChainListArgs),
+    /// Show a chain: its cause and each step's state, compose and reason.
+    Show(ChainShowArgs),
+    /// Approve a step that waits (policy `trigger: approve`); `resume`
+    /// then composes it.
+    Approve(ChainApproveArgs),
+    /// Continue a chain that waited, stopped or was killed, where it
+    /// stopped: no compose is made twice.
+    Resume(ChainResumeArgs),
+}
+
+/// How a chain's steps compose.
+#[derive(Args)]
+struct ChainComposeArgs {
+    /// Where composes are published; default: [compose] out.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
+    compose_type: String,
+    /// Publish repodata and modules.yaml only, without RPM payloads.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Seconds a policy test may run before it is stopped (and failed).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    test_timeout: u64,
+    /// Print the chain as JSON at the end.
+    #[arg(long)]
+    json: bool,
+    /// Where parsed repositories (and SCM clones, under scm/) are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ChainRunArgs {
+    #[command(flatten)]
+    events: EventArgs,
+    /// Run this plan (`strata impact --json` output) instead of finding
+    /// one for events.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["build", "tag", "repo", "compose", "definition"])]
+    plan: Option<PathBuf>,
+    /// Print the plan; record and compose nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    compose: ChainComposeArgs,
+}
+
+#[derive(Args)]
+struct ChainResumeArgs {
+    chain_id: String,
+    #[command(flatten)]
+    compose: ChainComposeArgs,
+}
+
+#[derive(Args)]
+struct ChainListArgs {
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ChainShowArgs {
+    chain_id: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ChainApproveArgs {
+    chain_id: String,
+    /// The step's module, NAME:STREAM.
+    module: String,
+    /// Who approves (recorded); default: $USER.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -570,6 +679,11 @@ fn main() -> ExitCode {
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
         Command::Impact(args) => chain::run_impact(args),
+        Command::Chain(ChainCommand::Run(args)) => chain::run_chain(args),
+        Command::Chain(ChainCommand::Resume(args)) => chain::resume_chain(args),
+        Command::Chain(ChainCommand::List(args)) => chain::list_chains(args),
+        Command::Chain(ChainCommand::Show(args)) => chain::show_chain(args),
+        Command::Chain(ChainCommand::Approve(args)) => chain::approve(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
     };
     match result {

@@ -101,6 +101,7 @@ impl Site {
         }
         // When a compose ended is the clock's, not SOURCE_DATE_EPOCH's.
         s.add_filter(r#""finished_at": \d+"#, r#""finished_at": [TIME]"#);
+        s.add_filter(r"Ended: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "Ended: [TIME]");
         s.add_filter(
             r"Finished: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d",
             "Finished: [TIME]",
@@ -366,6 +367,61 @@ fn impact() {
         "impact_unknown_compose",
         &with_registry(&["impact", "--compose", "apache-2.4-20250101.n.0"])
     );
+}
+
+#[test]
+fn chain() {
+    let site = Site::new();
+    let toml = site.path("examples/strata.toml");
+    let text = std::fs::read_to_string(&toml).expect("read strata.toml");
+    std::fs::write(
+        &toml,
+        text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
+                policy = \"policy.yaml\"\n",
+    )
+    .expect("write strata.toml");
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    site.run(&compose_args("examples/modules/php.yaml"));
+    let path = site.path("examples/modules/apache.yaml");
+    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+    std::fs::write(&path, text.replace("TLS for the server", "TLS")).expect("write apache.yaml");
+    let compose = ["--out", "out", "--cache-dir", "cache"];
+    let run: Vec<&str> = [
+        "chain",
+        "run",
+        "--definition",
+        "examples/modules/apache.yaml",
+    ]
+    .into_iter()
+    .chain(compose)
+    .collect();
+    // apache is recomposed; php (policy: approve) waits.
+    snapshot!(site, "chain_run_waits", &with_registry(&run));
+    snapshot!(site, "chain_list", &with_registry(&["chain", "list"]));
+    snapshot!(
+        site,
+        "chain_approve",
+        &with_registry(&[
+            "chain",
+            "approve",
+            "chain-20251124.0",
+            "php:8.2",
+            "--by",
+            "alice"
+        ])
+    );
+    let resume: Vec<&str> = ["chain", "resume", "chain-20251124.0"]
+        .into_iter()
+        .chain(compose)
+        .collect();
+    snapshot!(site, "chain_resume", &with_registry(&resume));
+    snapshot!(
+        site,
+        "chain_show",
+        &with_registry(&["chain", "show", "chain-20251124.0"])
+    );
+    // Everything is up to date now: a second run recomposes nothing.
+    snapshot!(site, "chain_run_nothing", &with_registry(&run));
 }
 
 /// A policy with a problem of each kind: a bad glob, an unknown trigger,
