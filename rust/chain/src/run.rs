@@ -428,11 +428,16 @@ struct Announce<'a> {
 impl Progress for Announce<'_> {
     fn stage(&self, _: &str) {}
     fn step(&self, _: usize, _: usize) {}
-    fn about_to_publish(&self, compose_id: &str, _interrupt: &Interrupt) {
+    fn about_to_publish(&self, compose_id: &str, interrupt: &Interrupt) {
         let _ = self.tx.send(Report::Composing {
             position: self.position,
             compose_id: compose_id.to_owned(),
         });
+        // For tests that kill a chain with a compose staged and not
+        // published, as the CLI's compose holds.
+        if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
+            strata_compose::Hold::parse(&value).wait(interrupt);
+        }
     }
 }
 
