@@ -3,10 +3,10 @@
 //!
 //! A [`Fingerprint`] is that "what it uses": the definition's digest, the
 //! NEVRAs selected per arch, and the inputs that name exact content
-//! (compose IDs of the modules below, repomd checksums of platform and
-//! source repositories). A Koji repo ID is left out: a new repo of the
-//! same tag with the same selected builds makes the same compose, and the
-//! selection says whether the builds changed.
+//! (compose IDs of the modules below, repomd checksums of platform
+//! repositories). The sources' identities (Koji repo IDs, source repomd
+//! checksums) are left out: the same selection from a newer repo makes the
+//! same compose, and the selection says whether the builds changed.
 
 use crate::graph::{NevraChange, Why};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +137,25 @@ mod test {
         let c = Fingerprint::new("d1", &a.packages, &[repo("6034453")]);
         assert_eq!(stale_reasons(Some(&a), &a), Vec::<Why>::new());
         assert_eq!(stale_reasons(Some(&b), &c), Vec::<Why>::new());
+        // A source repository that changed elsewhere, same selection: the
+        // same compose. A changed platform repository is not.
+        let input = |kind, ident: &str| Input {
+            kind,
+            name: "f40".into(),
+            ident: ident.into(),
+            location: "/srv/repos/f40".into(),
+        };
+        let src = |sum| Fingerprint::new("d1", &a.packages, &[input(InputKind::SourceRepo, sum)]);
+        assert_eq!(
+            stale_reasons(Some(&src("aa")), &src("bb")),
+            Vec::<Why>::new()
+        );
+        let platform =
+            |sum| Fingerprint::new("d1", &a.packages, &[input(InputKind::Platform, sum)]);
+        assert_eq!(
+            stale_reasons(Some(&platform("aa")), &platform("bb")),
+            [Why::Platform { repo: "f40".into() }]
+        );
         assert_eq!(stale_reasons(None, &a), [Why::NeverComposed]);
     }
 

@@ -25,9 +25,13 @@ use strata_repodata::LoadOptions;
 
 /// What a compose uses, as compared for staleness.
 ///
-/// A Koji repo ID is left out: a new repo of the same tag with the same
-/// selected builds makes the same compose, and the selection says whether
-/// the builds changed.
+/// The sources' identities are left out (a Koji repo ID, a source
+/// repository's repomd checksum): a new repo of the same tag, or a source
+/// repository that gained packages the manifest does not name, with the
+/// same selected builds makes the same compose; the selection says
+/// whether the builds changed. At Fedora scale a shared source changes
+/// with every build, so counting it would recompose everything. Platform
+/// checksums count: the repoclosure gate judges against them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fingerprint {
     pub definition_digest: String,
@@ -46,7 +50,7 @@ impl Fingerprint {
             packages: packages.clone(),
             inputs: inputs
                 .iter()
-                .filter(|i| i.kind != InputKind::KojiRepo)
+                .filter(|i| !matches!(i.kind, InputKind::KojiRepo | InputKind::SourceRepo))
                 .map(|i| ((i.kind, i.name.clone()), i.ident.clone()))
                 .collect(),
         }
