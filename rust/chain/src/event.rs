@@ -90,6 +90,29 @@ impl Event {
     }
 }
 
+/// Events from the option lists every front end takes (`--build`, `--tag`,
+/// `--repo`, `--compose`, `--definition`; Python's keyword arguments), in
+/// that order.
+pub fn events_of(
+    builds: Vec<String>,
+    tags: Vec<String>,
+    repos: Vec<String>,
+    composes: Vec<String>,
+    definitions: Vec<String>,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    out.extend(builds.into_iter().map(|nvr| Event::Build { nvr }));
+    out.extend(tags.into_iter().map(|tag| Event::Tag { tag }));
+    out.extend(repos.into_iter().map(|location| Event::Repo { location }));
+    out.extend(composes.into_iter().map(|id| Event::Compose { id }));
+    out.extend(
+        definitions
+            .into_iter()
+            .map(|location| Event::Definition { location }),
+    );
+    out
+}
+
 impl fmt::Display for Event {
     /// As recorded as a compose's cause: `build httpd-2.4.58-2.fc40`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -27,7 +27,7 @@ pub use catalog::{
     resolve as resolve_catalog, Catalog, CatalogEntry, CatalogError, ScmEntry,
     MAX_CATALOG_DEFINITIONS,
 };
-pub use event::{Event, EventError};
+pub use event::{events_of, Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
 pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};

@@ -118,10 +118,8 @@ impl ScmLimits {
 /// The SCM clone cache of a configuration: `scm/` in the cache directory
 /// (`cache_dir`, else `[compose] cache_dir`, else the default cache).
 pub fn scm_cache(config: &Config, cache_dir: Option<&Path>) -> Result<ScmCache, CatalogError> {
-    let dir = cache_dir
-        .map(Path::to_path_buf)
-        .or_else(|| config.compose.cache_dir.clone())
-        .or_else(strata_repodata::default_cache_dir)
+    let dir = config
+        .cache_dir(cache_dir)
         .ok_or(CatalogError::NoCacheDir)?;
     Ok(ScmCache::new(dir.join("scm"), ScmLimits::of(&config.chain)))
 }

@@ -14,10 +14,9 @@
 
 use crate::process::{run_bounded, NotRun};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one git run may take unless `[chain] scm_timeout` says.
 pub const DEFAULT_SCM_TIMEOUT: Duration = Duration::from_secs(300);
@@ -219,37 +218,21 @@ impl ScmCache {
     }
 
     /// The repository's lock, waiting at most the time limit for another
-    /// process's fetch (itself bounded by the same limit).
-    fn lock(&self, path: &Path, shown: &str) -> Result<File, ScmError> {
-        use rustix::fs::{flock, FlockOperation};
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| ScmError::Io {
-                action: "open the lock",
+    /// process's fetch (itself bounded by the same limit); `None` where
+    /// the file system cannot lock.
+    fn lock(&self, path: &Path, shown: &str) -> Result<Option<std::fs::File>, ScmError> {
+        strata_compose::lock_waiting(path, self.limits.timeout).map_err(|e| match e {
+            strata_compose::ComposeError::LockTimeout { .. } => ScmError::Timeout {
+                action: "wait for another fetch of",
+                repository: shown.to_owned(),
+                secs: self.limits.timeout.as_secs(),
+            },
+            other => ScmError::Io {
+                action: "lock",
                 path: path.to_path_buf(),
-                source,
-            })?;
-        let deadline = Instant::now() + self.limits.timeout;
-        loop {
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(file),
-                Err(e) if e == rustix::io::Errno::WOULDBLOCK => {}
-                // A file system without locks: go on unprotected.
-                Err(_) => return Ok(file),
-            }
-            if Instant::now() >= deadline {
-                return Err(ScmError::Timeout {
-                    action: "wait for another fetch of",
-                    repository: shown.to_owned(),
-                    secs: self.limits.timeout.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                source: std::io::Error::other(strata_compose::error_chain(&other)),
+            },
+        })
     }
 }
 

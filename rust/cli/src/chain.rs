@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use strata_chain::{
-    impact, load_watched, run_chain as run, scm_cache, start_chain, Event, Impact, ImpactOptions,
-    RunOptions, Watched,
+    events_of, impact, load_watched, run_chain as run, scm_cache, start_chain, Event, Impact,
+    ImpactOptions, RunOptions, Watched,
 };
 use strata_compose::{signal_name, Config, Interrupt, Progress};
 use strata_registry::{ChainRecord, ChainState, Registry};
@@ -36,27 +36,15 @@ impl Progress for Stages {
     fn step(&self, _: usize, _: usize) {}
 }
 
-/// The events of the command line, in the order of its options' kinds.
+/// The events of the command line.
 fn events(args: &EventArgs) -> Vec<Event> {
-    let mut out = Vec::new();
-    out.extend(
-        args.build
-            .iter()
-            .map(|nvr| Event::Build { nvr: nvr.clone() }),
-    );
-    out.extend(args.tag.iter().map(|tag| Event::Tag { tag: tag.clone() }));
-    out.extend(args.repo.iter().map(|l| Event::Repo {
-        location: l.clone(),
-    }));
-    out.extend(
-        args.compose
-            .iter()
-            .map(|id| Event::Compose { id: id.clone() }),
-    );
-    out.extend(args.definition.iter().map(|l| Event::Definition {
-        location: l.clone(),
-    }));
-    out
+    events_of(
+        args.build.clone(),
+        args.tag.clone(),
+        args.repo.clone(),
+        args.compose.clone(),
+        args.definition.clone(),
+    )
 }
 
 fn cache_dir(
@@ -64,13 +52,7 @@ fn cache_dir(
     no_cache: bool,
     config: &Config,
 ) -> Option<std::path::PathBuf> {
-    if no_cache {
-        return None;
-    }
-    given
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| config.compose.cache_dir.clone())
-        .or_else(strata_repodata::default_cache_dir)
+    (!no_cache).then(|| config.cache_dir(given)).flatten()
 }
 
 /// The impact of `events` on the configured catalog.

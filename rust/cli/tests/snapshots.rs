@@ -84,6 +84,27 @@ impl Site {
     }
 
     /// Writes `examples/modules/NAME.yaml`.
+    /// `[chain]` in the examples' strata.toml: apache and php watched,
+    /// examples/policy.yaml their policy.
+    fn watch_examples(&self) {
+        let toml = self.path("examples/strata.toml");
+        let text = std::fs::read_to_string(&toml).expect("read strata.toml");
+        std::fs::write(
+            &toml,
+            text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
+                    policy = \"policy.yaml\"\n",
+        )
+        .expect("write strata.toml");
+    }
+
+    /// apache.yaml with a changed manifest reason: a new definition digest.
+    fn touch_apache(&self) {
+        let path = self.path("examples/modules/apache.yaml");
+        let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+        std::fs::write(&path, text.replace("TLS for the server", "TLS"))
+            .expect("write apache.yaml");
+    }
+
     fn write_definition(&self, name: &str, text: &str) {
         std::fs::write(self.path(&format!("examples/modules/{name}.yaml")), text)
             .expect("write a definition");
@@ -329,14 +350,7 @@ fn validate() {
 #[test]
 fn impact() {
     let site = Site::new();
-    let toml = site.path("examples/strata.toml");
-    let text = std::fs::read_to_string(&toml).expect("read strata.toml");
-    std::fs::write(
-        &toml,
-        text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
-                policy = \"policy.yaml\"\n",
-    )
-    .expect("write strata.toml");
+    site.watch_examples();
     let build = with_registry(&[
         "impact",
         "--build",
@@ -349,9 +363,7 @@ fn impact() {
     snapshot!(site, "impact_never_composed", &build);
     site.run(&compose_args("examples/modules/php.yaml"));
     snapshot!(site, "impact_up_to_date", &build);
-    let path = site.path("examples/modules/apache.yaml");
-    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
-    std::fs::write(&path, text.replace("TLS for the server", "TLS")).expect("write apache.yaml");
+    site.touch_apache();
     let definition = with_registry(&[
         "impact",
         "--definition",
@@ -372,19 +384,10 @@ fn impact() {
 #[test]
 fn chain() {
     let site = Site::new();
-    let toml = site.path("examples/strata.toml");
-    let text = std::fs::read_to_string(&toml).expect("read strata.toml");
-    std::fs::write(
-        &toml,
-        text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
-                policy = \"policy.yaml\"\n",
-    )
-    .expect("write strata.toml");
+    site.watch_examples();
     site.run(&compose_args("examples/modules/apache.yaml"));
     site.run(&compose_args("examples/modules/php.yaml"));
-    let path = site.path("examples/modules/apache.yaml");
-    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
-    std::fs::write(&path, text.replace("TLS for the server", "TLS")).expect("write apache.yaml");
+    site.touch_apache();
     let compose = ["--out", "out", "--cache-dir", "cache"];
     let run: Vec<&str> = [
         "chain",

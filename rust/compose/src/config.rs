@@ -377,6 +377,15 @@ impl Config {
         }
     }
 
+    /// The cache directory: `given` (a command-line option), else
+    /// `[compose] cache_dir`, else the default under $XDG_CACHE_HOME.
+    pub fn cache_dir(&self, given: Option<&Path>) -> Option<PathBuf> {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| self.compose.cache_dir.clone())
+            .or_else(strata_repodata::default_cache_dir)
+    }
+
     /// `[cache]`, over the defaults.
     pub fn cache_limits(&self) -> CacheLimits {
         let d = CacheLimits::default();

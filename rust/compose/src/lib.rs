@@ -74,6 +74,7 @@ pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
 pub use progress::{Hold, Progress, Quiet};
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
+pub use staging::lock_waiting;
 
 #[cfg(test)]
 #[path = "../../layers_check.rs"]

@@ -194,28 +194,13 @@ fn events(
     composes: Option<Vec<String>>,
     definitions: Option<Vec<String>>,
 ) -> Vec<Event> {
-    let mut out = Vec::new();
-    out.extend(builds.into_iter().flatten().map(|nvr| Event::Build { nvr }));
-    out.extend(tags.into_iter().flatten().map(|tag| Event::Tag { tag }));
-    out.extend(
-        repos
-            .into_iter()
-            .flatten()
-            .map(|location| Event::Repo { location }),
-    );
-    out.extend(
-        composes
-            .into_iter()
-            .flatten()
-            .map(|id| Event::Compose { id }),
-    );
-    out.extend(
-        definitions
-            .into_iter()
-            .flatten()
-            .map(|location| Event::Definition { location }),
-    );
-    out
+    strata_chain::events_of(
+        builds.unwrap_or_default(),
+        tags.unwrap_or_default(),
+        repos.unwrap_or_default(),
+        composes.unwrap_or_default(),
+        definitions.unwrap_or_default(),
+    )
 }
 
 fn setup(
@@ -225,13 +210,9 @@ fn setup(
 ) -> PyResult<(Config, Option<PathBuf>, Watched)> {
     let config = Config::load(config.as_deref()).map_err(compose_err)?;
     config.apply();
-    let cache_dir = if use_cache {
-        cache_dir
-            .or_else(|| config.compose.cache_dir.clone())
-            .or_else(strata_repodata::default_cache_dir)
-    } else {
-        None
-    };
+    let cache_dir = use_cache
+        .then(|| config.cache_dir(cache_dir.as_deref()))
+        .flatten();
     let scm = scm_cache(&config, cache_dir.as_deref()).map_err(|e| chain_err(&e))?;
     let watched = load_watched(&config, &scm).map_err(|e| chain_err(&e))?;
     Ok((config, cache_dir, watched))
