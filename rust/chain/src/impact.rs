@@ -38,6 +38,9 @@ pub struct Impact {
     pub last_good: BTreeMap<String, Option<String>>,
     /// `name:stream` → where its definition is (path or SCM URL).
     pub definitions: BTreeMap<String, String>,
+    /// `name:stream` → the catalog modules it requires (the graph's edges).
+    #[serde(default)]
+    pub requires: BTreeMap<String, Vec<String>>,
 }
 
 /// An impact that cannot be computed; nothing was started.
@@ -251,11 +254,24 @@ pub fn impact(
         .iter()
         .map(|d| (d.definition.nsv(), d.shown.clone()))
         .collect();
+    let requires = modules
+        .iter()
+        .map(|m| {
+            let below = m
+                .requires
+                .iter()
+                .map(|(n, s)| format!("{n}:{s}"))
+                .filter(|k| in_catalog.contains(k))
+                .collect();
+            (format!("{}:{}", m.name, m.stream), below)
+        })
+        .collect();
     Ok(Impact {
         events,
         plan,
         last_good,
         definitions,
+        requires,
     })
 }
 

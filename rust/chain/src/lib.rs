@@ -18,6 +18,7 @@ mod event;
 mod graph;
 mod impact;
 mod load;
+mod picture;
 mod process;
 mod run;
 mod scm;
@@ -31,6 +32,7 @@ pub use event::{events_of, Event, EventError};
 pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
 pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
+pub use picture::{impact_dot, svg, tree_dot, PictureError};
 pub use run::{
     run as run_chain, start as start_chain, OpenRegistry, RunError, RunOptions,
     DEFAULT_TEST_TIMEOUT,

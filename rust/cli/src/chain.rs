@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use strata_chain::{
-    events_of, impact, load_watched, run_chain as run, scm_cache, start_chain, Event, Impact,
-    ImpactOptions, RunOptions, Watched,
+    events_of, impact, impact_dot, load_watched, run_chain as run, scm_cache, start_chain, Event,
+    Impact, ImpactOptions, RunOptions, Watched,
 };
 use strata_compose::{signal_name, Config, Interrupt, Progress};
 use strata_registry::{ChainRecord, ChainState, Registry};
@@ -106,8 +106,20 @@ pub fn run_impact(args: ImpactArgs) -> CliResult {
         cache.as_deref(),
         args.json,
     )?;
-    print_impact(&found, args.json)?;
+    match args.format.as_str() {
+        "dot" => print!("{}", impact_dot(&found)),
+        "svg" => write_picture(&impact_dot(&found))?,
+        _ => print_impact(&found, args.json)?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SVG of `dot` text on stdout.
+pub fn write_picture(dot: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(&strata_chain::svg(dot)?)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A plan file as `strata impact --json` wrote it.

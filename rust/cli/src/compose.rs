@@ -462,12 +462,18 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
         };
         strata_compose::tree_of_record(&*registry, &rec)?
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &tree)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(tree.to_text().as_bytes())?;
+    match args.format.as_str() {
+        "dot" => print!("{}", strata_chain::tree_dot(&tree)),
+        "svg" => super::chain::write_picture(&strata_chain::tree_dot(&tree))?,
+        _ => {
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &tree)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(tree.to_text().as_bytes())?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

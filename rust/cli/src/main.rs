@@ -261,8 +261,13 @@ struct TreeArgs {
     /// Use this compose for its module (definition files only; repeatable).
     #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
     with_compose: Vec<String>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// text, or a picture of the stack: Graphviz `dot` text, or SVG drawn
+    /// by Graphviz's `dot` (package `graphviz`).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "dot", "svg"])]
+    format: String,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -295,8 +300,13 @@ struct ImpactArgs {
     #[command(flatten)]
     events: EventArgs,
     /// Print the impact as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// text, or a picture of the graph: Graphviz `dot` text, or SVG drawn
+    /// by Graphviz's `dot` (package `graphviz`).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "dot", "svg"])]
+    format: String,
     /// Where parsed repositories (and SCM clones, under scm/) are cached.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,

@@ -382,6 +382,55 @@ fn impact() {
 }
 
 #[test]
+fn pictures() {
+    let site = Site::new();
+    site.watch_examples();
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    site.run(&compose_args("examples/modules/php.yaml"));
+    site.touch_apache();
+    let impact = with_registry(&[
+        "impact",
+        "--definition",
+        "examples/modules/apache.yaml",
+        "--cache-dir",
+        "cache",
+        "--format",
+        "dot",
+    ]);
+    snapshot!(site, "impact_dot", &impact);
+    snapshot!(
+        site,
+        "tree_dot",
+        &with_registry(&["tree", "php:8.2", "--format", "dot"])
+    );
+    // SVG through Graphviz's dot (.ci/setup installs it).
+    let mut svg: Vec<&str> = impact.clone();
+    *svg.iter_mut().find(|a| **a == "dot").expect("a format") = "svg";
+    let out = site.command(&svg).output().expect("run strata");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("<svg") && text.contains("php:8.2"), "{text}");
+    // Without Graphviz: an error naming the package, nothing on stdout.
+    let empty = site.path("no-programs");
+    std::fs::create_dir_all(&empty).expect("create a folder");
+    let out = site
+        .command(&svg)
+        .env("PATH", &empty)
+        .output()
+        .expect("run strata");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().next(),
+        Some(
+            "error: cannot draw the picture: Graphviz's `dot` is not installed (install the \
+             package `graphviz`: `apt install graphviz` on Debian, `dnf install graphviz` on \
+             Fedora)"
+        )
+    );
+}
+
+#[test]
 fn chain() {
     let site = Site::new();
     site.watch_examples();
