@@ -276,11 +276,14 @@ class StrataPhase(PhaseBase):
             if self._cache_dir():
                 args["cache_dir"] = self._cache_dir()
             try:
+                # A module whose inputs did not change since its last good
+                # compose reuses that compose (content-addressed no-op).
                 res = strata.compose_module(
                     path,
                     self._out(),
                     arches=sorted(arches),
                     compose_type=self.compose.compose_type,
+                    if_changed=True,
                     **args
                 )
             except strata.StrataError as exc:
@@ -288,7 +291,8 @@ class StrataPhase(PhaseBase):
             rec = res["record"]
             self.compose.log_info(
                 "[STRATA] %s:%s: compose %s %s"
-                % (rec["name"], rec["stream"], rec["id"], rec["state"])
+                % (rec["name"], rec["stream"], rec["id"],
+                   "reused (nothing changed)" if res.reused else rec["state"])
             )
             composed[path] = res
 
@@ -303,7 +307,7 @@ class StrataPhase(PhaseBase):
                 module = "%s:%s" % (rec["name"], rec["stream"])
                 entry = {"module": module, "definition": path, "compose_id": rec["id"]}
                 if res["ok"]:
-                    entry["state"] = "composed"
+                    entry["state"] = "reused" if res.reused else "composed"
                     chosen.append(rec)
                     entries.append(entry)
                     continue

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import composekit as ck
+import rpmfactory
 import strata
-from test_compose import GOOD, apache, repos  # noqa: F401 (fixture)
+from test_compose import GOOD, SOURCE, apache, repos  # noqa: F401 (fixture)
 
 
 def test_compose_and_registry_from_python(strata_bin, tmp_path, repos):  # noqa: F811
@@ -233,3 +234,31 @@ def test_a_stack_compose_gives_its_repo_file(strata_bin, tmp_path, tmp_path_fact
     own = Path(base.outputs.repos["x86_64"]).as_uri()
     assert parsed[base.record.id]["baseurl"] == own.replace("/x86_64/os", "/$basearch/os") + "/"
     assert top.to_dict()["record"]["id"] == top.record.id
+
+
+def test_if_changed_reuses_the_last_good_compose_until_a_package_is_rebuilt(
+        strata_bin, tmp_path, repos):  # noqa: F811
+    # A source of its own: this test rebuilds a package in it.
+    source = rpmfactory.make_repo(tmp_path / "source", SOURCE)
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    d = ck.write_definition(tmp_path / "defs" / "apache.yaml", ck.definition(
+        packages=GOOD, repos=[source], requires={"platform": "f40"}))
+    kw = dict(config=site.config, cache_dir=site.cache, if_changed=True)
+    first = strata.compose_module(d, site.out, **kw)
+    assert first.ok and not first.reused
+    again = strata.compose_module(d, site.out, **kw)
+    assert again.reused and again.ok and again.record.id == first.record.id
+    # The CLI says so too, and neither recorded a compose.
+    r = site.compose(d, "--if-changed", check_rc=0)
+    assert r.stdout.startswith("%s REUSED: nothing it would use changed" % first.record.id)
+    assert [c["id"] for c in site.list("apache")] == [first.record.id]
+    # A rebuilt mod_ssl in the source: composed again, with the new build.
+    rpmfactory.build_rpms([{"name": "mod_ssl", "version": "2.4.58", "release": "2.fc40",
+                            "arch": "x86_64", "epoch": 1, "requires": ["httpd"]}], source)
+    rpmfactory.createrepo(source)
+    third = strata.compose_module(d, site.out, **kw)
+    assert third.ok and not third.reused and third.record.id != first.record.id
+    assert "mod_ssl-1:2.4.58-2.fc40.x86_64" in third.record["packages"]["x86_64"]
+    # Without if_changed, a compose is always made.
+    fourth = strata.compose_module(d, site.out, config=site.config, cache_dir=site.cache)
+    assert not fourth.reused and fourth.record.id not in (first.record.id, third.record.id)

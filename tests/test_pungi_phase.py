@@ -435,7 +435,11 @@ def test_rerun_with_the_same_compose_dir_replaces_its_own_placement(site):
     m.load(str(Path(compose.topdir) / "compose/metadata/modules.json"))
     assert sorted(v["metadata"]["name"] for v in m.modules["Modules"][ARCH].values()) == [
         "apache", "base-runtime"]
-    assert len(strata.list_composes(name="apache", config=str(site.cfg / "strata.toml"))) == 3
+    # Nothing changed between the runs: the first compose of each module
+    # was reused (content-addressed), not composed again.
+    assert len(strata.list_composes(name="apache", config=str(site.cfg / "strata.toml"))) == 1
+    sj = json.loads((Path(compose.topdir) / "compose/metadata/strata.json").read_text())
+    assert [e["state"] for e in sj["variants"]["Modules"][ARCH]["modules"]] == ["reused"] * 2
 
 
 def test_arches_a_definition_lacks_fail_validation_before_composing(site):

@@ -5,6 +5,9 @@ __version__: str
 # The module's public names, as pyo3 lists them.
 __all__ = [
     "COMPOSE_TYPES",
+    "Chain",
+    "ChainError",
+    "ChainStep",
     "ClosureReport",
     "ComposeError",
     "ComposeRecord",
@@ -12,6 +15,7 @@ __all__ = [
     "ComposeSummary",
     "DefinitionError",
     "DepSuggestion",
+    "Impact",
     "Input",
     "MergedPackage",
     "MergedRepo",
@@ -21,6 +25,7 @@ __all__ = [
     "Outputs",
     "Owner",
     "PackageRef",
+    "PlanStep",
     "RegistryError",
     "Repo",
     "RepodataError",
@@ -32,10 +37,13 @@ __all__ = [
     "Uninstallable",
     "Unresolved",
     "__version__",
+    "approve_chain_step",
     "check_stack",
     "compose_module",
     "format_table",
+    "get_chain",
     "get_compose",
+    "impact",
     "latest_compose",
     "list_composes",
     "merge_repositories",
@@ -45,6 +53,7 @@ __all__ = [
     "parse_stack_spec",
     "read_repo_modules",
     "repoclosure",
+    "run_chain",
     "stack_modules",
     "stack_streams_to_reset",
     "stack_tree",
@@ -285,6 +294,9 @@ class ComposeResult(_TypedData):
     def ok(self) -> bool:
         """Published; False when the repoclosure gate failed."""
     @property
+    def reused(self) -> bool:
+        """The last good compose, reused: nothing it would use changed."""
+    @property
     def record(self) -> ComposeRecord: ...
     @property
     def reports(self) -> dict[str, ClosureReport]:
@@ -459,10 +471,16 @@ def compose_module(
     use_cache: bool = True,
     with_composes: Optional[Sequence[str]] = None,
     scratch: Optional[str] = None,
+    if_changed: bool = False,
 ) -> ComposeResult:
     """`scratch` (digits: a Koji task ID) makes a scratch compose: its ID has
     `-<label>.scratch` after the stream (apache-2.4-1234.scratch-20261125.n.0),
     never equal to a real compose's.
+
+    `if_changed` reuses the last good compose, composing nothing, when
+    nothing the compose would use changed (definition digest, selected
+    packages, input composes, repository checksums): `reused` is then True
+    and `record` is that compose.
 
     Signals stop the compose cleanly (staging removed, record failed):
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
@@ -531,3 +549,146 @@ def stack_streams_to_reset(stack: _StackLike, others: Sequence[_StackLike]) -> l
 
 def parse_stack_spec(spec: str, *, profile: bool = True) -> dict[str, Optional[str]]:
     """{"name", "stream", "profile"} of NAME:STREAM[/PROFILE]."""
+
+# Chained recomposes: what events make stale, and chains that recompose it.
+
+class ChainError(StrataError):
+    """An impact or a chain that cannot be computed or run: a bad catalog,
+    policy or event, a cycle, an unknown compose, tag or chain."""
+
+@final
+class PlanStep(_TypedData):
+    """One recompose of a plan."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def why(self) -> list[str]:
+        """Why it is recomposed, one line each, as `strata impact` shows."""
+    @property
+    def after(self) -> list[int]:
+        """The steps (indices into Impact.steps) it waits for."""
+    @property
+    def trigger(self) -> str:
+        """auto or approve."""
+    @property
+    def on_failure(self) -> str:
+        """use-last-good or stop-dependents."""
+    @property
+    def tests(self) -> list[str]:
+        """The names of the tests its new compose must pass."""
+
+@final
+class Impact(_TypedData):
+    """What events affect: the ordered plan and why everything else is left
+    alone (`strata impact --json` is its to_json())."""
+
+    @property
+    def events(self) -> list[str]:
+        """The events as recorded as a compose's cause ("build NVR")."""
+    @property
+    def steps(self) -> list[PlanStep]:
+        """Bottom-up."""
+    @property
+    def left_alone(self) -> dict[str, str]:
+        """name:stream -> why it is not recomposed."""
+    @property
+    def last_good(self) -> dict[str, Optional[str]]:
+        """name:stream -> its last good compose now."""
+    def to_text(self) -> str:
+        """The plan as `strata impact` prints it."""
+
+@final
+class ChainStep(_TypedData):
+    """One step of a recorded chain."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def state(self) -> str:
+        """pending, waiting, approved, running, finished, failed, reused or
+        skipped."""
+    @property
+    def compose_id(self) -> Optional[str]: ...
+    @property
+    def reason(self) -> Optional[str]:
+        """The excuse (built on a last good compose) or the failure."""
+    @property
+    def approved_by(self) -> Optional[str]: ...
+
+@final
+class Chain(_TypedData):
+    """A chain as the registry records it (`strata chain show --json`)."""
+
+    @property
+    def id(self) -> str:
+        """chain-YYYYMMDD.N"""
+    @property
+    def state(self) -> str:
+        """running, waiting, finished, failed or stopped."""
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def finished_at(self) -> Optional[int]: ...
+    @property
+    def steps(self) -> list[ChainStep]: ...
+
+def impact(
+    *,
+    builds: Optional[Sequence[str]] = None,
+    tags: Optional[Sequence[str]] = None,
+    repos: Optional[Sequence[str]] = None,
+    composes: Optional[Sequence[str]] = None,
+    definitions: Optional[Sequence[str]] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> Impact:
+    """What the events make stale in the configured catalog ([chain]), and
+    the ordered plan; composes nothing."""
+
+def run_chain(
+    *,
+    builds: Optional[Sequence[str]] = None,
+    tags: Optional[Sequence[str]] = None,
+    repos: Optional[Sequence[str]] = None,
+    composes: Optional[Sequence[str]] = None,
+    definitions: Optional[Sequence[str]] = None,
+    plan: Optional[Impact] = None,
+    resume: Optional[str] = None,
+    out: Optional[_PathLike] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    compose_type: str = "nightly",
+    metadata_only: bool = False,
+    test_timeout: int = 3600,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> Optional[Chain]:
+    """Runs a chain for the events (or `plan`), or resumes chain `resume`;
+    the chain as recorded at its end, or None when nothing is stale."""
+
+def approve_chain_step(
+    chain_id: str,
+    module: str,
+    *,
+    by: str,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+) -> None:
+    """Approves the waiting step of module ("name:stream");
+    run_chain(resume=chain_id) then composes it."""
+
+def get_chain(
+    chain_id: str,
+    *,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+) -> Optional[Chain]: ...

@@ -12,14 +12,15 @@ use indicatif::ProgressBar;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::{
-    compose_module, compose_time, signal_name, stack_repo_file, stack_repos, ComposeRequest,
-    Config, Hold, Interrupt, Progress,
+    compose_module, compose_module_if_changed, compose_time, signal_name, stack_repo_file,
+    stack_repos, ComposeRequest, Config, Hold, IfChanged, Interrupt, Progress,
 };
+use strata_model::StrataDocument;
 use strata_registry::{ComposeSummary, ListFilter, Owner, Registry, State};
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
-fn open_registry(
+pub(crate) fn open_registry(
     args: &RegistryArgs,
     config: &Config,
 ) -> Result<Box<dyn Registry>, Box<dyn std::error::Error>> {
@@ -62,7 +63,7 @@ impl Progress for Bar {
 /// ends the process at once (the staging directory is left to the next
 /// compose). The handlers only set flags, so they stay installed until the
 /// process exits.
-fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
+pub(crate) fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::flag;
     use std::sync::Arc;
@@ -114,7 +115,32 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         scratch: None,
     };
     let bar = Bar(progress_bar(!args.json));
-    let outcome = compose_module(&req, &config, &mut *registry, &bar);
+    let outcome = if args.if_changed {
+        match compose_module_if_changed(&req, &config, &mut *registry, &bar) {
+            Ok(IfChanged::Reused(rec)) => {
+                if let Some(pb) = &bar.0 {
+                    pb.finish_and_clear();
+                }
+                let mut out = std::io::stdout().lock();
+                if args.json {
+                    serde_json::to_writer_pretty(&mut out, &rec)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} REUSED: nothing it would use changed since it was composed",
+                        rec.id
+                    )?;
+                    print_outputs(&mut out, &rec)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(IfChanged::Composed(result)) => Ok(*result),
+            Err(e) => Err(e),
+        }
+    } else {
+        compose_module(&req, &config, &mut *registry, &bar)
+    };
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
     }
@@ -142,22 +168,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
             writeln!(out)?;
         } else {
             writeln!(out, "{} FINISHED", rec.id)?;
-            if let Some(o) = &rec.outputs {
-                for (arch, path) in &o.repos {
-                    let n = rec.packages.get(arch).map_or(0, |s| s.len());
-                    writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
-                }
-                for (arch, path) in outcome.stack_repos() {
-                    writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
-                }
-                if let Some(p) = outcome.stack_repo_file() {
-                    writeln!(
-                        out,
-                        "  {} (the stack, one repository a module)",
-                        p.display()
-                    )?;
-                }
-            }
+            print_outputs(&mut out, rec)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -188,6 +199,31 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         );
     }
     Ok(ExitCode::from(1))
+}
+
+/// Where a finished compose was published, one line a repository.
+fn print_outputs(
+    out: &mut impl Write,
+    rec: &strata_registry::ComposeRecord,
+) -> std::io::Result<()> {
+    let Some(o) = &rec.outputs else {
+        return Ok(());
+    };
+    for (arch, path) in &o.repos {
+        let n = rec.packages.get(arch).map_or(0, |s| s.len());
+        writeln!(out, "  {arch}: {} ({n} packages)", path.display())?;
+    }
+    for (arch, path) in stack_repos(rec) {
+        writeln!(out, "  {arch}: {} (the whole stack)", path.display())?;
+    }
+    if let Some(p) = stack_repo_file(rec) {
+        writeln!(
+            out,
+            "  {} (the stack, one repository a module)",
+            p.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn parse_module(spec: &str) -> (Option<String>, Option<String>) {
@@ -223,7 +259,7 @@ fn print_table(out: &mut impl Write, recs: &[ComposeSummary]) -> std::io::Result
     )
 }
 
-fn fmt_time(t: i64) -> String {
+pub(crate) fn fmt_time(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| t.to_string())
@@ -248,6 +284,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
         stream,
         state,
         limit: args.limit,
+        good: false,
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -425,12 +462,18 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
         };
         strata_compose::tree_of_record(&*registry, &rec)?
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &tree)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(tree.to_text().as_bytes())?;
+    match args.format.as_str() {
+        "dot" => print!("{}", strata_chain::tree_dot(&tree)),
+        "svg" => super::chain::write_picture(&strata_chain::tree_dot(&tree))?,
+        _ => {
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &tree)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(tree.to_text().as_bytes())?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -438,12 +481,17 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
 pub fn run_validate(args: ValidateArgs) -> CliResult {
     let mut bad = 0;
     for path in &args.definitions {
-        match strata_compose::read_definition(path) {
-            Ok((def, _)) => println!(
+        match strata_compose::read_document(path) {
+            Ok(StrataDocument::Module(def)) => println!(
                 "{}: OK ({}, {} packages)",
                 path.display(),
                 def.nsv(),
                 def.packages.len()
+            ),
+            Ok(StrataDocument::Policy(policy)) => println!(
+                "{}: OK (policy, {} rules)",
+                path.display(),
+                policy.rules.len()
             ),
             Err(strata_compose::ComposeError::Definition(e)) => {
                 bad += 1;

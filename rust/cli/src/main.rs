@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions};
 
+mod chain;
 mod compose;
 mod composes;
 
@@ -40,8 +41,14 @@ enum Command {
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
-    /// Check module definitions without composing anything.
+    /// Check module definitions and policies without composing anything.
     Validate(ValidateArgs),
+    /// What events make stale in the [chain] catalog, and the ordered
+    /// plan of recomposes, without composing anything.
+    Impact(ImpactArgs),
+    /// Run chained recomposes, and see and approve them.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -128,6 +135,11 @@ struct ComposeModuleArgs {
     /// `compose_pins`).
     #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
     with_compose: Vec<String>,
+    /// Reuse the last good compose, and compose nothing, when nothing it
+    /// would use changed: the same definition digest, selected packages,
+    /// input composes and repository checksums (Koji repo IDs aside).
+    #[arg(long)]
+    if_changed: bool,
     /// SCM reference of the definition to record (default: detected from git).
     #[arg(long, value_name = "URL")]
     scm_ref: Option<String>,
@@ -249,6 +261,134 @@ struct TreeArgs {
     /// Use this compose for its module (definition files only; repeatable).
     #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
     with_compose: Vec<String>,
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// text, or a picture of the stack: Graphviz `dot` text, or SVG drawn
+    /// by Graphviz's `dot` (package `graphviz`).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "dot", "svg"])]
+    format: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// The events a chain starts from.
+#[derive(Args)]
+struct EventArgs {
+    /// A new build, NAME-VERSION-RELEASE (repeatable).
+    #[arg(long, value_name = "NVR")]
+    build: Vec<String>,
+    /// A Koji tag whose latest builds changed (repeatable).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// A source or platform repository whose metadata changed (repeatable).
+    #[arg(long, value_name = "URL|PATH")]
+    repo: Vec<String>,
+    /// A module compose that finished (repeatable).
+    #[arg(long, value_name = "COMPOSE_ID")]
+    compose: Vec<String>,
+    /// A changed definition of the catalog (repeatable).
+    #[arg(long, value_name = "PATH|URL")]
+    definition: Vec<String>,
+}
+
+/// `strata impact`: at least one event.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("events").required(true).multiple(true)
+    .args(["build", "tag", "repo", "compose", "definition"])))]
+struct ImpactArgs {
+    #[command(flatten)]
+    events: EventArgs,
+    /// Print the impact as JSON.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// text, or a picture of the graph: Graphviz `dot` text, or SVG drawn
+    /// by Graphviz's `dot` (package `graphviz`).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "dot", "svg"])]
+    format: String,
+    /// Where parsed repositories (and SCM clones, under scm/) are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the repository cache.
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Recompose what the events make stale, bottom-up, by policy; each
+    /// compose records the chain and the cause. A step that waits for
+    /// approval, or a chain stopped by a signal, continues with `resume`.
+    Run(ChainRunArgs),
+    /// List chains, newest first.
+    List(ChainListArgs),
+    /// Show a chain: its cause and each step's state, compose and reason.
+    Show(ChainShowArgs),
+    /// Approve a step that waits (policy `trigger: approve`); `resume`
+    /// then composes it.
+    Approve(ChainApproveArgs),
+    /// Continue a chain that waited, stopped or was killed, where it
+    /// stopped: no compose is made twice.
+    Resume(ChainResumeArgs),
+}
+
+/// How a chain's steps compose.
+#[derive(Args)]
+struct ChainComposeArgs {
+    /// Where composes are published; default: [compose] out.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
+    compose_type: String,
+    /// Publish repodata and modules.yaml only, without RPM payloads.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Seconds a policy test may run before it is stopped (and failed).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    test_timeout: u64,
+    /// Print the chain as JSON at the end.
+    #[arg(long)]
+    json: bool,
+    /// Where parsed repositories (and SCM clones, under scm/) are cached.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ChainRunArgs {
+    #[command(flatten)]
+    events: EventArgs,
+    /// Run this plan (`strata impact --json` output) instead of finding
+    /// one for events.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["build", "tag", "repo", "compose", "definition"])]
+    plan: Option<PathBuf>,
+    /// Print the plan; record and compose nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    compose: ChainComposeArgs,
+}
+
+#[derive(Args)]
+struct ChainResumeArgs {
+    chain_id: String,
+    #[command(flatten)]
+    compose: ChainComposeArgs,
+}
+
+#[derive(Args)]
+struct ChainListArgs {
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<usize>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -256,8 +396,30 @@ struct TreeArgs {
 }
 
 #[derive(Args)]
+struct ChainShowArgs {
+    chain_id: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ChainApproveArgs {
+    chain_id: String,
+    /// The step's module, NAME:STREAM.
+    module: String,
+    /// Who approves (recorded); default: $USER.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
 struct ValidateArgs {
-    /// Definition files.
+    /// Module definitions and policies (`strata-module`,
+    /// `strata-policy` documents).
     #[arg(required = true)]
     definitions: Vec<PathBuf>,
 }
@@ -526,6 +688,12 @@ fn main() -> ExitCode {
         Command::Latest(args) => compose::run_latest(args),
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
+        Command::Impact(args) => chain::run_impact(args),
+        Command::Chain(ChainCommand::Run(args)) => chain::run_chain(args),
+        Command::Chain(ChainCommand::Resume(args)) => chain::resume_chain(args),
+        Command::Chain(ChainCommand::List(args)) => chain::list_chains(args),
+        Command::Chain(ChainCommand::Show(args)) => chain::show_chain(args),
+        Command::Chain(ChainCommand::Approve(args)) => chain::approve(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
     };
     match result {

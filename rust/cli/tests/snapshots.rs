@@ -84,6 +84,27 @@ impl Site {
     }
 
     /// Writes `examples/modules/NAME.yaml`.
+    /// `[chain]` in the examples' strata.toml: apache and php watched,
+    /// examples/policy.yaml their policy.
+    fn watch_examples(&self) {
+        let toml = self.path("examples/strata.toml");
+        let text = std::fs::read_to_string(&toml).expect("read strata.toml");
+        std::fs::write(
+            &toml,
+            text + "[chain]\ncatalog = [\"modules/apache.yaml\", \"modules/php.yaml\"]\n\
+                    policy = \"policy.yaml\"\n",
+        )
+        .expect("write strata.toml");
+    }
+
+    /// apache.yaml with a changed manifest reason: a new definition digest.
+    fn touch_apache(&self) {
+        let path = self.path("examples/modules/apache.yaml");
+        let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+        std::fs::write(&path, text.replace("TLS for the server", "TLS"))
+            .expect("write apache.yaml");
+    }
+
     fn write_definition(&self, name: &str, text: &str) {
         std::fs::write(self.path(&format!("examples/modules/{name}.yaml")), text)
             .expect("write a definition");
@@ -101,6 +122,7 @@ impl Site {
         }
         // When a compose ended is the clock's, not SOURCE_DATE_EPOCH's.
         s.add_filter(r#""finished_at": \d+"#, r#""finished_at": [TIME]"#);
+        s.add_filter(r"Ended: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "Ended: [TIME]");
         s.add_filter(
             r"Finished: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d",
             "Finished: [TIME]",
@@ -246,6 +268,21 @@ fn compose_module() {
 }
 
 #[test]
+fn compose_module_if_changed() {
+    let site = Site::new();
+    let mut apache = compose_args("examples/modules/apache.yaml");
+    apache.push("--if-changed");
+    // No good compose yet: it composes; then nothing changed: reused.
+    snapshot!(site, "compose_module_if_changed_first", &apache);
+    snapshot!(site, "compose_module_if_changed_reused", &apache);
+    // A changed definition (its digest) composes again.
+    let path = site.path("examples/modules/apache.yaml");
+    let text = std::fs::read_to_string(&path).expect("read apache.yaml");
+    std::fs::write(&path, text + "# a comment changes the digest\n").expect("write apache.yaml");
+    snapshot!(site, "compose_module_if_changed_definition", &apache);
+}
+
+#[test]
 fn compose_module_gate_failure() {
     let site = Site::new();
     let mut args = compose_args("examples/modules/apache-lua.yaml");
@@ -306,6 +343,164 @@ fn validate() {
             "validate",
             "examples/modules/apache.yaml",
             "examples/modules/bad.yaml",
+        ]
+    );
+}
+
+#[test]
+fn impact() {
+    let site = Site::new();
+    site.watch_examples();
+    let build = with_registry(&[
+        "impact",
+        "--build",
+        "httpd-2.4.58-1.fc40",
+        "--cache-dir",
+        "cache",
+    ]);
+    // php never composed: it is stale (and waits for approval).
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    snapshot!(site, "impact_never_composed", &build);
+    site.run(&compose_args("examples/modules/php.yaml"));
+    snapshot!(site, "impact_up_to_date", &build);
+    site.touch_apache();
+    let definition = with_registry(&[
+        "impact",
+        "--definition",
+        "examples/modules/apache.yaml",
+        "--cache-dir",
+        "cache",
+    ]);
+    snapshot!(site, "impact_definition", &definition);
+    let json: Vec<&str> = definition.iter().copied().chain(["--json"]).collect();
+    snapshot!(site, "impact_definition_json", &json);
+    snapshot!(
+        site,
+        "impact_unknown_compose",
+        &with_registry(&["impact", "--compose", "apache-2.4-20250101.n.0"])
+    );
+}
+
+#[test]
+fn pictures() {
+    let site = Site::new();
+    site.watch_examples();
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    site.run(&compose_args("examples/modules/php.yaml"));
+    site.touch_apache();
+    let impact = with_registry(&[
+        "impact",
+        "--definition",
+        "examples/modules/apache.yaml",
+        "--cache-dir",
+        "cache",
+        "--format",
+        "dot",
+    ]);
+    snapshot!(site, "impact_dot", &impact);
+    snapshot!(
+        site,
+        "tree_dot",
+        &with_registry(&["tree", "php:8.2", "--format", "dot"])
+    );
+    // SVG through Graphviz's dot (.ci/setup installs it).
+    let mut svg: Vec<&str> = impact.clone();
+    *svg.iter_mut().find(|a| **a == "dot").expect("a format") = "svg";
+    let out = site.command(&svg).output().expect("run strata");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("<svg") && text.contains("php:8.2"), "{text}");
+    // Without Graphviz: an error naming the package, nothing on stdout.
+    let empty = site.path("no-programs");
+    std::fs::create_dir_all(&empty).expect("create a folder");
+    let out = site
+        .command(&svg)
+        .env("PATH", &empty)
+        .output()
+        .expect("run strata");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().next(),
+        Some(
+            "error: cannot draw the picture: Graphviz's `dot` is not installed (install the \
+             package `graphviz`: `apt install graphviz` on Debian, `dnf install graphviz` on \
+             Fedora)"
+        )
+    );
+}
+
+#[test]
+fn chain() {
+    let site = Site::new();
+    site.watch_examples();
+    site.run(&compose_args("examples/modules/apache.yaml"));
+    site.run(&compose_args("examples/modules/php.yaml"));
+    site.touch_apache();
+    let compose = ["--out", "out", "--cache-dir", "cache"];
+    let run: Vec<&str> = [
+        "chain",
+        "run",
+        "--definition",
+        "examples/modules/apache.yaml",
+    ]
+    .into_iter()
+    .chain(compose)
+    .collect();
+    // apache is recomposed; php (policy: approve) waits.
+    snapshot!(site, "chain_run_waits", &with_registry(&run));
+    snapshot!(site, "chain_list", &with_registry(&["chain", "list"]));
+    snapshot!(
+        site,
+        "chain_approve",
+        &with_registry(&[
+            "chain",
+            "approve",
+            "chain-20251124.0",
+            "php:8.2",
+            "--by",
+            "alice"
+        ])
+    );
+    let resume: Vec<&str> = ["chain", "resume", "chain-20251124.0"]
+        .into_iter()
+        .chain(compose)
+        .collect();
+    snapshot!(site, "chain_resume", &with_registry(&resume));
+    snapshot!(
+        site,
+        "chain_show",
+        &with_registry(&["chain", "show", "chain-20251124.0"])
+    );
+    // Everything is up to date now: a second run recomposes nothing.
+    snapshot!(site, "chain_run_nothing", &with_registry(&run));
+}
+
+/// A policy with a problem of each kind: a bad glob, an unknown trigger,
+/// an unknown placeholder in a test command.
+const BAD_POLICY: &str = "\
+document: strata-policy
+version: 1
+data:
+  rules:
+    - match: \"php\"
+      trigger: sometimes
+      tests:
+        - {name: smoke, run: [dnf-stack-smoke, \"{repository}\"]}
+";
+
+#[test]
+fn validate_policy() {
+    let site = Site::new();
+    std::fs::write(site.path("examples/bad-policy.yaml"), BAD_POLICY).expect("write a policy");
+    snapshot!(
+        site,
+        "validate_policy",
+        &[
+            "validate",
+            "examples/policy.yaml",
+            "examples/modules/php.yaml",
+            "examples/bad-policy.yaml",
         ]
     );
 }
@@ -419,6 +614,8 @@ fn begin(site: &Site, name: &str, owner: Owner) -> String {
             context: "2470f843".to_owned(),
             inputs: Vec::new(),
             owner: Some(owner),
+            chain: None,
+            required_tests: Vec::new(),
         })
         .expect("begin a compose");
     record.id

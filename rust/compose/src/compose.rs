@@ -112,6 +112,25 @@ pub fn compose_module(
     registry: &mut dyn Registry,
     progress: &dyn Progress,
 ) -> Result<ComposeResult> {
+    compose_module_in_chain(req, None, config, registry, progress)
+}
+
+/// A compose a chain runs: the record names the chain and the event that
+/// caused it, and the tests the compose must pass to be good.
+#[derive(Debug, Clone)]
+pub struct InChain {
+    pub cause: strata_registry::ChainCause,
+    pub required_tests: Vec<String>,
+}
+
+/// [`compose_module`], recorded as a step of a chain when `chain` says.
+pub fn compose_module_in_chain(
+    req: &ComposeRequest,
+    chain: Option<&InChain>,
+    config: &Config,
+    registry: &mut dyn Registry,
+    progress: &dyn Progress,
+) -> Result<ComposeResult> {
     let t0 = Instant::now();
     let (def, digest) = read_definition(&req.definition)?;
     req.interrupt.check()?;
@@ -157,6 +176,8 @@ pub fn compose_module(
         context: context(&def),
         inputs: loaded.inputs.clone(),
         owner: strata_registry::Owner::current(),
+        chain: chain.map(|c| c.cause.clone()),
+        required_tests: chain.map(|c| c.required_tests.clone()).unwrap_or_default(),
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");

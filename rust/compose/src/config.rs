@@ -29,6 +29,11 @@
 //! [cache]
 //! max_size = "10 GiB"           # least recently used entries go first
 //! max_age = 30                  # days unused
+//! [chain]                       # what chained recomposes watch
+//! catalog = ["modules/*.yaml", "git+https://src.example.org/m.git?php.yaml#main"]
+//! policy = "policy.yaml"        # a strata-policy document (path or SCM URL)
+//! scm_timeout = 300             # seconds per git run of an SCM fetch
+//! scm_max_size = "512 MiB"      # the largest clone of one SCM repository
 //! ```
 //! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
 //! seconds, for PostgreSQL, and `busy_timeout`, the seconds a SQLite
@@ -65,6 +70,29 @@ pub struct Config {
     pub repodata: RepodataConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub chain: ChainConfig,
+}
+
+/// `[chain]`: the catalog of definitions chained recomposes watch, and
+/// their policy. Entries are kept as written (paths made absolute): the
+/// chain crate parses them, so that its errors name the entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Paths (globs allowed) or `git+https://host/repo?path#ref` SCM URLs.
+    #[serde(default)]
+    pub catalog: Vec<String>,
+    /// A `strata-policy` document: a path or an SCM URL.
+    pub policy: Option<String>,
+    /// Seconds one git run of an SCM fetch may take (default 300).
+    pub scm_timeout: Option<u64>,
+    /// The largest clone of one SCM repository (default 512 MiB).
+    pub scm_max_size: Option<Size>,
+    /// The file that set these, for errors ("strata.toml: [chain] catalog
+    /// entry 2 …"); `None` for the embedded defaults.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -269,13 +297,17 @@ impl Config {
         rel(&mut config.registry.path);
         rel(&mut config.compose.out);
         rel(&mut config.compose.cache_dir);
-        for p in config.platform.values_mut() {
-            for r in &mut p.repos {
-                if !r.contains("://") && Path::new(r.as_str()).is_relative() {
-                    *r = base.join(&*r).display().to_string();
-                }
+        let rel_text = |r: &mut String| {
+            if !r.contains("://") && Path::new(r.as_str()).is_relative() {
+                *r = base.join(&*r).display().to_string();
             }
+        };
+        for p in config.platform.values_mut() {
+            p.repos.iter_mut().for_each(rel_text);
         }
+        config.chain.catalog.iter_mut().for_each(rel_text);
+        config.chain.policy.iter_mut().for_each(rel_text);
+        config.chain.source = Some(path.to_path_buf());
         Ok(config)
     }
 }
@@ -343,6 +375,15 @@ impl Config {
             retries: n.retries.unwrap_or(d.retries),
             ..d
         }
+    }
+
+    /// The cache directory: `given` (a command-line option), else
+    /// `[compose] cache_dir`, else the default under $XDG_CACHE_HOME.
+    pub fn cache_dir(&self, given: Option<&Path>) -> Option<PathBuf> {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| self.compose.cache_dir.clone())
+            .or_else(strata_repodata::default_cache_dir)
     }
 
     /// `[cache]`, over the defaults.
@@ -486,6 +527,32 @@ mod test {
             dir.path().join("repos/$arch").display().to_string()
         );
         assert_eq!(substitute_arch(&repos[1], "aarch64"), "https://x/aarch64");
+    }
+
+    #[test]
+    fn chain_paths_follow_the_file_and_urls_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "[chain]\ncatalog = [\"modules/*.yaml\", \"/abs/x.yaml\", \
+             \"git+https://src.example.org/m.git?php.yaml#main\"]\npolicy = \"policy.yaml\"\n",
+        )
+        .unwrap();
+        let c = Config::read(&path).unwrap().chain;
+        assert_eq!(
+            c.catalog,
+            [
+                dir.path().join("modules/*.yaml").display().to_string(),
+                "/abs/x.yaml".to_string(),
+                "git+https://src.example.org/m.git?php.yaml#main".to_string(),
+            ]
+        );
+        assert_eq!(
+            c.policy.unwrap(),
+            dir.path().join("policy.yaml").display().to_string()
+        );
+        assert_eq!(c.source.unwrap(), path);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use strata_model::MAX_DEFINITION_BYTES;
-use strata_model::{DefinitionError, ModuleDefinition, Problem};
+use strata_model::{DefinitionError, ModuleDefinition, Problem, StrataDocument};
 
 /// Reads and validates a definition file; gives it with the SHA-256 of
 /// its bytes.
@@ -19,6 +19,16 @@ pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ModuleDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
+}
+
+/// Reads and validates any Strata document (a module definition or a
+/// policy), with the same limits as [`read_definition`].
+pub fn read_document(path: &Path) -> Result<StrataDocument> {
+    let bytes = read_definition_bytes(path)?;
+    Ok(StrataDocument::from_bytes(
+        &bytes,
+        &path.display().to_string(),
+    )?)
 }
 
 /// The bytes of the definition at `path`: at most
@@ -48,6 +58,7 @@ fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
         };
         return Err(ComposeError::Definition(DefinitionError {
             file: path.display().to_string(),
+            document: strata_model::MODULE_DOCUMENT,
             problems: vec![Problem {
                 key: String::new(),
                 line: None,

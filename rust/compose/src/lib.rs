@@ -14,7 +14,9 @@
 //! 6. `record`: put the compose in place and record its end in the
 //!    registry, in the order that keeps the two consistent.
 //!
-//! `compose` runs them ([`compose_module`]). Below the steps sit what
+//! `compose` runs them ([`compose_module`]); `fingerprint` runs steps 1–3
+//! only, to reuse the last good compose when nothing it would use changed
+//! ([`compose_module_if_changed`]). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -31,6 +33,7 @@ mod compose;
 mod config;
 mod definition;
 mod error;
+mod fingerprint;
 mod gate;
 mod ids;
 mod inputs;
@@ -49,14 +52,20 @@ mod select;
 mod stack;
 mod staging;
 
-pub use compose::{compose_module, ComposeRequest, ComposeResult};
-pub use config::{
-    open_registry, open_registry_read_only, registry_location, CacheConfig, ComposeConfig, Config,
-    KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig, RepodataConfig, Size, StackRepo,
-    SYSTEM_CONFIG,
+pub use compose::{
+    compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };
-pub use definition::{detect_scm_ref, read_definition};
+pub use config::{
+    open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
+    ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
+    RepodataConfig, Size, StackRepo, SYSTEM_CONFIG,
+};
+pub use definition::{detect_scm_ref, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
+pub use fingerprint::{
+    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,
+    Fingerprint, IfChanged,
+};
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};
 pub use interrupt::{signal_name, Interrupt};
@@ -65,7 +74,7 @@ pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
 pub use progress::{Hold, Progress, Quiet};
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
-pub use staging::exchange_dirs;
+pub use staging::{exchange_dirs, lock_waiting};
 
 #[cfg(test)]
 #[path = "../../layers_check.rs"]
@@ -75,7 +84,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "error",
         "interrupt",
         "progress",
@@ -97,6 +106,7 @@ mod layers {
         "publish",
         "record",
         "compose",
+        "fingerprint",
     ];
 
     /// Each module uses only those before it: no import cycle, and the

@@ -306,6 +306,8 @@ mod test {
                     context: "00000000".into(),
                     inputs: vec![],
                     owner: None,
+                    chain: None,
+                    required_tests: Vec::new(),
                 })
                 .unwrap();
             let path = path(&rec.id);

@@ -422,6 +422,8 @@ mod test {
                 context: "00000000".into(),
                 inputs,
                 owner: None,
+                chain: None,
+                required_tests: Vec::new(),
             })
             .unwrap();
         let outcome = if ok {

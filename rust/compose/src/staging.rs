@@ -97,7 +97,7 @@ fn try_lock(file: &File) -> TryLock {
 /// Takes an exclusive lock on `path` (created if missing), waiting at
 /// most `limit` for another holder. `Ok(None)`: the file system cannot
 /// lock; the caller goes on unprotected, as it did before locks.
-pub(crate) fn lock_waiting(path: &Path, limit: Duration) -> Result<Option<File>> {
+pub fn lock_waiting(path: &Path, limit: Duration) -> Result<Option<File>> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -115,6 +115,9 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefinitionError {
     pub file: String,
+    /// The document type the file was read as (`strata-module`,
+    /// `strata-policy`): the same reader checks them all.
+    pub document: &'static str,
     pub problems: Vec<Problem>,
 }
 
@@ -123,8 +126,9 @@ impl fmt::Display for DefinitionError {
         let n = self.problems.len();
         write!(
             f,
-            "{} is not a valid {MODULE_DOCUMENT} document ({n} problem{})",
+            "{} is not a valid {} document ({n} problem{})",
             self.file,
+            self.document,
             if n == 1 { "" } else { "s" }
         )?;
         for p in &self.problems {
@@ -165,7 +169,7 @@ impl Problem {
 
 /// A value as it appears in a message: escaped, and cut short, so that a
 /// hostile megabyte-long value does not become a megabyte of every message.
-fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     const MAX: usize = 64;
     let mut out: String = value
         .chars()
@@ -190,8 +194,9 @@ pub enum Shape {
     /// A scalar, read as text (`2.4` and `true` are text too); never empty
     /// (`key:` with nothing) or null.
     Text(Rule),
-    /// The document version: a whole number, and one this Strata reads.
-    Version,
+    /// The document version: a whole number, and the one this Strata
+    /// reads.
+    Version(u32),
     /// A list; `min` items at least, else `few` says why.
     List {
         item: &'static Shape,
@@ -220,7 +225,7 @@ pub struct Field {
     pub shape: &'static Shape,
 }
 
-const fn req(name: &'static str, shape: &'static Shape) -> Field {
+pub(crate) const fn req(name: &'static str, shape: &'static Shape) -> Field {
     Field {
         name,
         required: true,
@@ -228,7 +233,7 @@ const fn req(name: &'static str, shape: &'static Shape) -> Field {
     }
 }
 
-const fn opt(name: &'static str, shape: &'static Shape) -> Field {
+pub(crate) const fn opt(name: &'static str, shape: &'static Shape) -> Field {
     Field {
         name,
         required: false,
@@ -239,7 +244,7 @@ const fn opt(name: &'static str, shape: &'static Shape) -> Field {
 /// The `strata-module` document.
 pub static SHAPE: Shape = Shape::Record(&[
     req("document", &Shape::Text(document_rule)),
-    req("version", &Shape::Version),
+    req("version", &Shape::Version(MODULE_DOCUMENT_VERSION)),
     req("data", &DATA),
 ]);
 
@@ -351,7 +356,7 @@ fn document_rule(v: &str) -> Option<String> {
     (v != MODULE_DOCUMENT).then(|| format!("expected `{MODULE_DOCUMENT}`, found `{}`", shown(v)))
 }
 
-fn too_long(v: &str, what: &str) -> Option<String> {
+pub(crate) fn too_long(v: &str, what: &str) -> Option<String> {
     (v.len() > MAX_NAME_LEN).then(|| {
         format!(
             "`{}` is {} bytes long; a {what} may have at most {MAX_NAME_LEN} \
@@ -362,7 +367,7 @@ fn too_long(v: &str, what: &str) -> Option<String> {
     })
 }
 
-fn module_name_rule(v: &str) -> Option<String> {
+pub(crate) fn module_name_rule(v: &str) -> Option<String> {
     too_long(v, "module name").or_else(|| rules::compose_id_name_problem(v))
 }
 
@@ -380,7 +385,7 @@ fn stream_rule(v: &str) -> Option<String> {
         })
 }
 
-fn control(v: &str, lines: bool) -> Option<String> {
+pub(crate) fn control(v: &str, lines: bool) -> Option<String> {
     rules::control_char(v, lines).map(|c| {
         format!(
             "`{}` contains the control character {c:?} (U+{:04X}); {}",
@@ -494,12 +499,12 @@ pub fn is_valid_arch(arch: &str) -> bool {
 // Step 2: the event stream, bounded, into a tree with positions.
 
 /// A YAML node with the position (1-based line, column) where it starts.
-struct Node<'a> {
+pub(crate) struct Node<'a> {
     at: (usize, usize),
     kind: Kind<'a>,
 }
 
-enum Kind<'a> {
+pub(crate) enum Kind<'a> {
     Scalar { value: Cow<'a, str>, plain: bool },
     Seq(Vec<Node<'a>>),
     Map(Vec<(Node<'a>, Node<'a>)>),
@@ -647,7 +652,7 @@ fn build_tree(text: &str) -> Result<Option<Node<'_>>, Problem> {
 
 /// A key path, built only when a problem names it.
 #[derive(Clone, Copy)]
-enum Seg<'a> {
+pub(crate) enum Seg<'a> {
     Key(&'a str),
     Index(usize),
 }
@@ -678,7 +683,7 @@ impl<'p, 'a> PathRef<'p, 'a> {
     }
 }
 
-fn render_path<'a>(segs: impl Iterator<Item = Seg<'a>>) -> String {
+pub(crate) fn render_path<'a>(segs: impl Iterator<Item = Seg<'a>>) -> String {
     let mut out = String::new();
     for s in segs {
         match s {
@@ -696,7 +701,7 @@ fn render_path<'a>(segs: impl Iterator<Item = Seg<'a>>) -> String {
 
 /// Problems, at most [`MAX_PROBLEMS`] of them; the rest are counted.
 #[derive(Default)]
-struct Problems {
+pub(crate) struct Problems {
     list: Vec<Problem>,
     more: usize,
     /// Whether a problem is in the document's structure (a key or a type),
@@ -706,6 +711,23 @@ struct Problems {
 }
 
 impl Problems {
+    /// A problem found by a rule across fields, at `segs`; where the checks
+    /// of the tree found the same key wrong, once is enough.
+    pub(crate) fn across(&mut self, root: &Node, segs: &[Seg], message: String) {
+        let key = render_path(segs.iter().copied());
+        if self.list.iter().any(|p| p.key == key) {
+            return;
+        }
+        match position(root, segs) {
+            Some(at) => self.push(|| key, at, message),
+            None => self.list.push(Problem::new(key, None, message)),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     fn structure(&mut self, key: impl FnOnce() -> String, at: (usize, usize), message: String) {
         self.structural = true;
         self.push(key, at, message);
@@ -719,7 +741,7 @@ impl Problems {
         }
     }
 
-    fn into_sorted(mut self) -> Vec<Problem> {
+    pub(crate) fn into_sorted(mut self) -> Vec<Problem> {
         self.list
             .sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column));
         if self.more > 0 {
@@ -760,7 +782,7 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
             }
             _ => wrong("text", out),
         },
-        Shape::Version => match &node.kind {
+        Shape::Version(expected) => match &node.kind {
             // Plain decimal digits only (`01`, `+1` and `0x1` are numbers
             // to some YAML readers and text to others).
             Kind::Scalar { value, plain: true }
@@ -768,13 +790,11 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
                     && value.bytes().all(|b| b.is_ascii_digit())
                     && (value.len() == 1 || !value.starts_with('0')) =>
             {
-                if value.parse::<u32>() != Ok(MODULE_DOCUMENT_VERSION) {
+                if value.parse::<u32>() != Ok(*expected) {
                     out.push(
                         || path.render(),
                         node.at,
-                        format!(
-                            "this Strata reads version {MODULE_DOCUMENT_VERSION}, found {value}"
-                        ),
+                        format!("this Strata reads version {expected}, found {value}"),
                     );
                 }
             }
@@ -918,7 +938,7 @@ fn mapping<'n, 'a>(
 }
 
 /// The position of the key (or list item) at `segs`, if it is there.
-fn position(root: &Node, segs: &[Seg]) -> Option<(usize, usize)> {
+pub(crate) fn position(root: &Node, segs: &[Seg]) -> Option<(usize, usize)> {
     let mut node = root;
     let mut at = root.at;
     for s in segs {
@@ -1021,14 +1041,15 @@ impl<'de, 'n, 'a> serde::de::IntoDeserializer<'de, serde::de::value::Error> for 
 // The raw document as serde sees it, once the shape check passed. Maps keep
 // their YAML order only until validation; the result is sorted for stable
 // output.
+// Every Strata document has this envelope; `D` is its `data`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDocument {
+pub(crate) struct RawDocument<D> {
     #[allow(dead_code)]
     document: String,
     #[allow(dead_code)]
     version: u32,
-    data: RawData,
+    pub(crate) data: D,
 }
 
 #[derive(Deserialize)]
@@ -1072,83 +1093,120 @@ struct RawKoji {
     tag: String,
 }
 
+/// Step 1 for every Strata document: the size and the encoding (UTF-8; a
+/// UTF-16 byte order mark is named as such). `file` and `document` name
+/// the file and what it was read as in errors, `noun` what it holds ("a
+/// definition").
+pub(crate) fn utf8_text<'b>(
+    bytes: &'b [u8],
+    file: &str,
+    document: &'static str,
+    noun: &str,
+) -> Result<&'b str, DefinitionError> {
+    let fail = |at: Option<(usize, usize)>, message: String| DefinitionError {
+        file: file.to_string(),
+        document,
+        problems: vec![Problem::new(String::new(), at, message)],
+    };
+    if bytes.len() > MAX_DEFINITION_BYTES {
+        return Err(fail(None, too_big(bytes.len())));
+    }
+    if bytes.starts_with(&[0xFE, 0xFF]) || bytes.starts_with(&[0xFF, 0xFE]) {
+        return Err(fail(
+            Some((1, 1)),
+            "the file starts with a UTF-16 byte order mark: it is UTF-16, not UTF-8; \
+             save it as UTF-8"
+                .into(),
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let good = &bytes[..e.valid_up_to()];
+        // Valid UTF-8 up to here, so the column counts characters.
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        fail(
+            Some((line, column)),
+            format!(
+                "not UTF-8: byte 0x{:02X} at offset {} is not valid UTF-8; \
+                 {noun} must be UTF-8 text",
+                bytes[e.valid_up_to()],
+                e.valid_up_to(),
+            ),
+        )
+    })?;
+    Ok(text)
+}
+
+/// Steps 2 and 3 for every Strata document: the tree, checked against
+/// `shape`. Structural problems end here; what returns is the tree serde
+/// may type, and the value problems found so far (the caller adds its
+/// rules across fields, then reports them all at once).
+pub(crate) fn checked_tree<'t>(
+    text: &'t str,
+    file: &str,
+    document: &'static str,
+    shape: &Shape,
+) -> Result<(Node<'t>, Problems), DefinitionError> {
+    let fail = |problems: Vec<Problem>| DefinitionError {
+        file: file.to_string(),
+        document,
+        problems,
+    };
+    if text.len() > MAX_DEFINITION_BYTES {
+        return Err(fail(vec![Problem::new(
+            String::new(),
+            None,
+            too_big(text.len()),
+        )]));
+    }
+    // YAML allows a byte order mark; editors show no column for it.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    if let Some(p) = unprintable(text) {
+        return Err(fail(vec![p]));
+    }
+    let root = build_tree(text).map_err(|p| fail(vec![p]))?;
+    let Some(root) = root else {
+        return Err(fail(vec![Problem::new(
+            String::new(),
+            Some((1, 1)),
+            format!("the file holds no YAML document; expected a `{document}` document"),
+        )]));
+    };
+    let mut problems = Problems::default();
+    let top = PathRef {
+        parent: None,
+        seg: None,
+    };
+    check(shape, &root, &top, root.at, &mut problems);
+    if problems.structural {
+        return Err(fail(problems.into_sorted()));
+    }
+    Ok((root, problems))
+}
+
 impl ModuleDefinition {
     /// Checks and parses a definition read from a file: its size, its
     /// encoding (UTF-8; a UTF-8 byte order mark is skipped), then
     /// [`ModuleDefinition::parse`]. `file` names it in errors.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<ModuleDefinition, DefinitionError> {
-        let fail = |at: Option<(usize, usize)>, message: String| DefinitionError {
-            file: file.to_string(),
-            problems: vec![Problem::new(String::new(), at, message)],
-        };
-        if bytes.len() > MAX_DEFINITION_BYTES {
-            return Err(fail(None, too_big(bytes.len())));
-        }
-        if bytes.starts_with(&[0xFE, 0xFF]) || bytes.starts_with(&[0xFF, 0xFE]) {
-            return Err(fail(
-                Some((1, 1)),
-                "the file starts with a UTF-16 byte order mark: it is UTF-16, not UTF-8; \
-                 save it as UTF-8"
-                    .into(),
-            ));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let good = &bytes[..e.valid_up_to()];
-            // Valid UTF-8 up to here, so the column counts characters.
-            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
-            fail(
-                Some((line, column)),
-                format!(
-                    "not UTF-8: byte 0x{:02X} at offset {} is not valid UTF-8; \
-                     a definition must be UTF-8 text",
-                    bytes[e.valid_up_to()],
-                    e.valid_up_to()
-                ),
-            )
-        })?;
-        ModuleDefinition::parse(text, file)
+        ModuleDefinition::parse(
+            utf8_text(bytes, file, MODULE_DOCUMENT, "a definition")?,
+            file,
+        )
     }
 
     /// Parses and validates a definition. `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<ModuleDefinition, DefinitionError> {
         let fail = |problems: Vec<Problem>| DefinitionError {
             file: file.to_string(),
+            document: MODULE_DOCUMENT,
             problems,
         };
-        if text.len() > MAX_DEFINITION_BYTES {
-            return Err(fail(vec![Problem::new(
-                String::new(),
-                None,
-                too_big(text.len()),
-            )]));
-        }
-        // YAML allows a byte order mark; editors show no column for it.
-        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        if let Some(p) = unprintable(text) {
-            return Err(fail(vec![p]));
-        }
-        let root = build_tree(text).map_err(|p| fail(vec![p]))?;
-        let Some(root) = root else {
-            return Err(fail(vec![Problem::new(
-                String::new(),
-                Some((1, 1)),
-                format!("the file holds no YAML document; expected a `{MODULE_DOCUMENT}` document"),
-            )]));
-        };
-        let mut problems = Problems::default();
-        let top = PathRef {
-            parent: None,
-            seg: None,
-        };
-        check(&SHAPE, &root, &top, root.at, &mut problems);
-        if problems.structural {
-            return Err(fail(problems.into_sorted()));
-        }
+        let (root, mut problems) = checked_tree(text, file, MODULE_DOCUMENT, &SHAPE)?;
         // serde types the tree the shape check walked: one parse, so no
         // second YAML parser can read the text differently.
-        let raw = match RawDocument::deserialize(&root) {
+        let raw = match RawDocument::<RawData>::deserialize(&root) {
             Ok(raw) => raw,
             Err(e) => {
                 // The shape check is meant to catch everything serde
@@ -1160,16 +1218,7 @@ impl ModuleDefinition {
         };
         let mut check = |ok: bool, segs: &[Seg], message: String| {
             if !ok {
-                // Where the checks of the tree found the same key wrong,
-                // once is enough.
-                let key = render_path(segs.iter().copied());
-                let at = position(&root, segs);
-                if !problems.list.iter().any(|p| p.key == key) {
-                    match at {
-                        Some(at) => problems.push(|| key, at, message),
-                        None => problems.list.push(Problem::new(key, None, message)),
-                    }
-                }
+                problems.across(&root, segs, message);
             }
         };
         let d = raw.data;
@@ -1248,7 +1297,7 @@ impl ModuleDefinition {
                 format!("`{r}` is not in `packages`"),
             );
         }
-        if !problems.list.is_empty() {
+        if !problems.is_empty() {
             return Err(fail(problems.into_sorted()));
         }
         Ok(ModuleDefinition {
@@ -1332,9 +1381,77 @@ fn too_big(len: usize) -> String {
     )
 }
 
+/// The `document:` of a Strata document's envelope, when its text is
+/// YAML with a top-level mapping that names one (`None` otherwise: the
+/// reader of the expected type then says what is wrong). Front ends that
+/// take any Strata document (`strata validate`) pick the reader with it;
+/// the text is parsed by the same bounded parser, without anchors or tags.
+pub fn document_type(text: &str) -> Option<String> {
+    if text.len() > MAX_DEFINITION_BYTES {
+        return None;
+    }
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let root = build_tree(text).ok()??;
+    let Kind::Map(entries) = root.kind else {
+        return None;
+    };
+    entries
+        .into_iter()
+        .find_map(|(k, v)| match (k.kind, v.kind) {
+            (Kind::Scalar { value: key, .. }, Kind::Scalar { value, .. }) if key == "document" => {
+                Some(value.into_owned())
+            }
+            _ => None,
+        })
+}
+
+/// Any Strata document this version reads, for front ends that take any
+/// (`strata validate`).
+#[derive(Debug, Clone)]
+pub enum StrataDocument {
+    // Boxed: a definition is several times larger than a policy.
+    Module(Box<ModuleDefinition>),
+    Policy(crate::Policy),
+}
+
+impl StrataDocument {
+    /// Reads the document its envelope names; anything else (no
+    /// `document:`, an unknown type) is read as a module definition, whose
+    /// errors then say what is wrong.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<StrataDocument, DefinitionError> {
+        let kind = std::str::from_utf8(bytes).ok().and_then(document_type);
+        match kind.as_deref() {
+            Some(crate::POLICY_DOCUMENT) => {
+                crate::Policy::from_bytes(bytes, file).map(Self::Policy)
+            }
+            _ => ModuleDefinition::from_bytes(bytes, file).map(|d| Self::Module(Box::new(d))),
+        }
+    }
+}
+
 #[cfg(test)]
-mod test {
+pub(crate) mod test {
     use super::*;
+
+    #[test]
+    fn any_document_is_read_by_the_reader_its_envelope_names() {
+        assert_eq!(document_type(GOOD).as_deref(), Some(MODULE_DOCUMENT));
+        let policy = "document: strata-policy\nversion: 1\ndata:\n  rules: []\n";
+        assert!(matches!(
+            StrataDocument::from_bytes(policy.as_bytes(), "p.yaml"),
+            Ok(StrataDocument::Policy(_))
+        ));
+        assert!(matches!(
+            StrataDocument::from_bytes(GOOD.as_bytes(), "m.yaml"),
+            Ok(StrataDocument::Module(_))
+        ));
+        // No envelope, or an alias: the module reader says what is wrong.
+        for text in ["- a\n", "a: &x 1\nb: *x\n", ""] {
+            assert_eq!(document_type(text), None, "{text:?}");
+            let err = StrataDocument::from_bytes(text.as_bytes(), "x.yaml").unwrap_err();
+            assert_eq!(err.document, MODULE_DOCUMENT);
+        }
+    }
 
     const GOOD: &str = r#"document: strata-module
 version: 1
@@ -1747,13 +1864,20 @@ data:
         }
     }
 
-    fn compare(shape: &Shape, schema: &serde_json::Value, root: &serde_json::Value, at: &str) {
+    /// Compares a shape table with its JSON Schema (every Strata document
+    /// keeps both, and this says they agree).
+    pub(crate) fn compare(
+        shape: &Shape,
+        schema: &serde_json::Value,
+        root: &serde_json::Value,
+        at: &str,
+    ) {
         use serde_json::json;
         let schema = resolve(schema, root);
         let min = |k: &str| schema.get(k).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
         match shape {
             Shape::Text(_) => assert_eq!(schema["type"], "string", "{at}"),
-            Shape::Version => assert_eq!(schema["const"], MODULE_DOCUMENT_VERSION, "{at}"),
+            Shape::Version(v) => assert_eq!(schema["const"], *v, "{at}"),
             Shape::Nullable(inner) => {
                 if let Some(alts) = schema.get("oneOf").and_then(|a| a.as_array()) {
                     assert!(alts.contains(&json!({"type": "null"})), "{at}");

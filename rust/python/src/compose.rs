@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 use strata_compose::{
-    compose_module as run_compose, compose_time, error_chain, open_registry,
-    open_registry_read_only, ComposeRequest, ComposeResult, Config, Interrupt,
+    compose_module as run_compose, compose_module_if_changed, compose_time, error_chain,
+    open_registry, open_registry_read_only, ComposeRequest, Config, IfChanged, Interrupt,
 };
 use strata_registry::{ListFilter, State};
 
@@ -71,11 +71,14 @@ pub fn validate_definition(path: PathBuf) -> PyResult<ModuleDefinition> {
 /// (empty when the gate passed). Other failures raise. A signal stops the
 /// compose cleanly (see `run_interruptible`). `scratch`
 /// (digits, a Koji task ID) makes a scratch compose, whose ID has
-/// `-<label>.scratch` after the stream.
+/// `-<label>.scratch` after the stream. `if_changed` reuses the last good
+/// compose (`reused` is then True) when nothing the compose would use
+/// changed: definition digest, selected packages, input composes and
+/// repository checksums.
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arches=None, config=None, registry=None,
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
-    cache_dir=None, use_cache=true, with_composes=None, scratch=None))]
+    cache_dir=None, use_cache=true, with_composes=None, scratch=None, if_changed=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn compose_module(
     py: Python<'_>,
@@ -92,6 +95,7 @@ pub fn compose_module(
     use_cache: bool,
     with_composes: Option<Vec<String>>,
     scratch: Option<String>,
+    if_changed: bool,
 ) -> PyResult<PyComposeResult> {
     let config = load_config(config)?;
     let reg =
@@ -122,8 +126,8 @@ pub fn compose_module(
         interrupt: Interrupt::new(),
         scratch,
     };
-    let result = run_interruptible(py, req, config, reg)?.map_err(compose_err)?;
-    Ok(PyComposeResult::new(result))
+    let result = run_interruptible(py, req, config, reg, if_changed)?.map_err(compose_err)?;
+    Ok(PyComposeResult::new(result.into()))
 }
 
 /// What a compose from Python shows: nothing, but for the hold before
@@ -163,14 +167,21 @@ fn run_interruptible(
     req: ComposeRequest,
     config: Config,
     mut registry: Box<dyn strata_registry::Registry>,
-) -> PyResult<strata_compose::Result<ComposeResult>> {
+    if_changed: bool,
+) -> PyResult<strata_compose::Result<IfChanged>> {
     let interrupt = req.interrupt.clone();
     let mut caught = CaughtSignals::catch(py, &interrupt)?;
     let (tx, mut rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name("strata-compose".into())
         .spawn(move || {
-            let _ = tx.send(run_compose(&req, &config, &mut *registry, &PythonProgress));
+            let registry = &mut *registry;
+            let _ = tx.send(if if_changed {
+                compose_module_if_changed(&req, &config, registry, &PythonProgress)
+            } else {
+                run_compose(&req, &config, registry, &PythonProgress)
+                    .map(|r| IfChanged::Composed(Box::new(r)))
+            });
         })
         .map_err(|e| ComposeError::new_err(format!("cannot start the compose thread: {e}")))?;
     let mut raised: Option<PyErr> = None;
@@ -339,6 +350,7 @@ pub fn list_composes(
             stream,
             state,
             limit,
+            good: false,
         })
         .map_err(registry_err)?;
     Ok(recs.into_iter().map(ComposeSummary::new).collect())

@@ -51,6 +51,7 @@ mod exceptions {
     );
 }
 
+mod chain;
 mod compose;
 mod convert;
 mod modules;
@@ -458,6 +459,15 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compose::latest_compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::stack_tree, m)?)?;
     m.add("StackError", m.py().get_type::<stack::StackError>())?;
+    m.add("ChainError", m.py().get_type::<chain::ChainError>())?;
+    m.add_class::<chain::Impact>()?;
+    m.add_class::<chain::PlanStep>()?;
+    m.add_class::<chain::Chain>()?;
+    m.add_class::<chain::ChainStep>()?;
+    m.add_function(wrap_pyfunction!(chain::impact, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::run_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::approve_chain_step, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::get_chain, m)?)?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::stack_modules, m)?)?;

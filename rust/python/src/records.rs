@@ -297,10 +297,49 @@ impl ComposeResult {
     }
 }
 
+/// A compose's result, or the last good compose reused in its place
+/// (`compose_module(if_changed=True)`: nothing was composed, and the gate
+/// report is empty).
+pub(crate) struct Composed {
+    pub(crate) result: strata_compose::ComposeResult,
+    pub(crate) reused: bool,
+}
+
+impl std::ops::Deref for Composed {
+    type Target = strata_compose::ComposeResult;
+    fn deref(&self) -> &Self::Target {
+        &self.result
+    }
+}
+
+impl From<strata_compose::IfChanged> for Composed {
+    fn from(outcome: strata_compose::IfChanged) -> Composed {
+        match outcome {
+            strata_compose::IfChanged::Reused(record) => Composed {
+                result: strata_compose::ComposeResult {
+                    record: *record,
+                    gate: GateReport::default(),
+                },
+                reused: true,
+            },
+            strata_compose::IfChanged::Composed(result) => Composed {
+                result: *result,
+                reused: false,
+            },
+        }
+    }
+}
+
 typed_data_class!(
     /// What `compose_module` returns: the record, the repoclosure gate's
     /// reports, and the gate's report as users see it.
-    ComposeResult(strata_compose::ComposeResult), document = document {
+    ComposeResult(Composed), document = document {
+    /// True when nothing was composed because nothing the compose would
+    /// use changed (`if_changed=True`): `record` is the last good compose.
+    #[getter]
+    fn reused(&self) -> bool {
+        self.inner.reused
+    }
     /// True when published (the record is `finished`); False when the
     /// repoclosure gate failed (the record is `failed`, nothing published).
     #[getter]

@@ -104,6 +104,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     location: format!("https://kojipkgs.example/repos/f40-build/{}", 6_034_451 + n),
                 }],
                 owner: Owner::current(),
+                chain: None,
+                required_tests: Vec::new(),
             })?
             .id;
         let path = format!("/srv/composes/{id}");

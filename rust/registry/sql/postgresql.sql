@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 3.
+-- Strata compose registry: PostgreSQL schema, version 4.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -56,6 +56,9 @@ CREATE TABLE strata.composes (
     owner_start_time    BIGINT,
     owner_boot_id       TEXT,
     owner_pid_namespace BIGINT,
+    -- The chain that made the compose and the event that caused it.
+    chain_id            TEXT,
+    cause               TEXT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
@@ -95,4 +98,66 @@ CREATE TABLE strata.compose_modulemd (
     PRIMARY KEY (compose_id, arch)
 );
 
-INSERT INTO strata.schema_version (version) VALUES (3);
+CREATE INDEX composes_by_chain ON strata.composes (chain_id);
+
+-- The tests a compose must pass to be good, named when it begins;
+-- a compose with a test not 'passed' is recorded but not good.
+CREATE TABLE strata.compose_tests (
+    compose_id  TEXT   NOT NULL REFERENCES strata.composes (id),
+    name        TEXT   NOT NULL,
+    state       TEXT   NOT NULL
+                CHECK (state IN ('pending', 'passed', 'failed')),
+    finished_at BIGINT,
+    output      TEXT,              -- capped like errors
+    PRIMARY KEY (compose_id, name)
+);
+
+-- Chains: what caused them, their plan, and where each step stands,
+-- so that a chain killed at any point resumes from here.
+CREATE TABLE strata.chains (
+    id                  TEXT   NOT NULL PRIMARY KEY,
+    seq                 BIGINT NOT NULL UNIQUE,
+    state               TEXT   NOT NULL
+                        CHECK (state IN ('running', 'waiting', 'finished', 'failed', 'stopped')),
+    events              TEXT   NOT NULL,  -- JSON array: the cause events
+    plan                TEXT   NOT NULL,  -- JSON: the plan as `strata impact --json` prints it
+    created_at          BIGINT NOT NULL,
+    finished_at         BIGINT,
+    owner_host          TEXT,
+    owner_pid           BIGINT,
+    owner_start_time    BIGINT,
+    owner_boot_id       TEXT,
+    owner_pid_namespace BIGINT
+);
+
+CREATE TABLE strata.chain_steps (
+    chain_id    TEXT   NOT NULL REFERENCES strata.chains (id),
+    -- Order in the plan, bottom-up.
+    position    BIGINT NOT NULL,
+    name        TEXT   NOT NULL,
+    stream      TEXT   NOT NULL,
+    state       TEXT   NOT NULL
+                CHECK (state IN ('pending', 'waiting', 'approved', 'running',
+                                 'finished', 'failed', 'reused', 'skipped')),
+    -- The compose this step made or reused. No reference: pruning a
+    -- compose keeps the chain's history readable.
+    compose_id  TEXT,
+    -- Why: the excuse (composed on a last good compose), or why the
+    -- step was skipped or failed; capped like errors.
+    reason      TEXT,
+    approved_by TEXT,
+    approved_at BIGINT,
+    PRIMARY KEY (chain_id, position),
+    UNIQUE (chain_id, name, stream)
+);
+
+-- At most one chain recomposes a module stream at a time.
+CREATE TABLE strata.stream_locks (
+    name     TEXT   NOT NULL,
+    stream   TEXT   NOT NULL,
+    chain_id TEXT   NOT NULL REFERENCES strata.chains (id),
+    since    BIGINT NOT NULL,
+    PRIMARY KEY (name, stream)
+);
+
+INSERT INTO strata.schema_version (version) VALUES (4);

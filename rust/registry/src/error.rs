@@ -73,6 +73,40 @@ pub enum RegistryError {
     #[error("compose registry {db}: no such compose `{compose_id}`")]
     NoSuchCompose { db: String, compose_id: String },
 
+    #[error(
+        "compose registry {db}: compose `{compose_id}` has no test `{test}` waiting for its \
+         result (a compose's tests are named when it begins)"
+    )]
+    NoSuchTest {
+        db: String,
+        compose_id: String,
+        test: String,
+    },
+
+    #[error("compose registry {db}: no such chain `{chain_id}`")]
+    NoSuchChain { db: String, chain_id: String },
+
+    #[error("compose registry {db}: chain `{chain_id}` has no step `{step}`")]
+    NoSuchStep {
+        db: String,
+        chain_id: String,
+        step: String,
+    },
+
+    #[error(
+        "compose registry {db}: step `{step}` of chain `{chain_id}` cannot be approved: it is \
+         {state} (only a step that has not run can be)"
+    )]
+    CannotApprove {
+        db: String,
+        chain_id: String,
+        step: String,
+        state: crate::chain::StepState,
+    },
+
+    #[error("cannot record a chain: {reason}")]
+    InvalidChain { reason: String },
+
     #[error("compose registry {db}: compose `{compose_id}` is not started (it is {state})")]
     NotStarted {
         db: String,

@@ -35,6 +35,8 @@
 //!     inputs: vec![],
 //!     owner: strata_registry::Owner::current(),
 //!     scratch: None,
+//!     chain: None,
+//!     required_tests: vec![],
 //! })?;
 //! assert_eq!(started.id, "apache-2.4-20261125.n.0");
 //! assert!(registry.latest_good("apache", "2.4")?.is_none());
@@ -52,6 +54,7 @@
 //! # Ok::<(), strata_registry::RegistryError>(())
 //! ```
 
+mod chain;
 mod compose_id;
 mod error;
 mod location;
@@ -63,6 +66,10 @@ mod sqlite;
 mod stored;
 mod validate;
 
+pub use chain::{
+    ChainRecord, ChainState, ChainStep, ComposeChainInfo, NewChain, StepState, StepUpdate,
+    StreamLock, TestResult,
+};
 pub use error::{BoxError, RegistryError, UnknownName};
 pub use location::{
     open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
@@ -71,8 +78,8 @@ pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter, ModulemdByArch,
-    NewCompose, Outcome, Outputs, PackagesByArch, State,
+    ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter,
+    ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, State,
 };
 pub use sqlite::{SqliteRegistry, DEFAULT_BUSY_TIMEOUT};
 pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
@@ -97,6 +104,20 @@ pub trait Registry: Send {
 
     fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>>;
 
+    /// Records how test `name` of compose `compose_id` went (`output`
+    /// capped like errors). A compose is good once finished and every test
+    /// it was begun with ([`NewCompose::required_tests`]) passed; a failed
+    /// test keeps it from being good for good, a test run again replaces
+    /// its result. A test the compose was not begun with is an error.
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()>;
+
     /// The composes `filter` matches, newest first, whole: with every
     /// package list. Listings that show no packages read
     /// [`Registry::list_summaries`] instead.
@@ -107,8 +128,10 @@ pub trait Registry: Send {
     /// many composes match.
     fn list_summaries(&self, filter: &ListFilter) -> Result<Vec<ComposeSummary>>;
 
-    /// The newest finished compose of `name:stream`. Failed composes and
-    /// composes that never ended are never good.
+    /// The newest good compose of `name:stream`: finished, and every test
+    /// it was begun with passed. Failed composes, composes that never
+    /// ended and composes whose tests failed or have not run are never
+    /// good.
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good`], lean: without its package lists, its
@@ -126,6 +149,7 @@ pub trait Registry: Send {
                 stream: Some(stream.to_owned()),
                 state: Some(State::Finished),
                 limit: Some(1),
+                good: true,
             })?
             .pop())
     }
@@ -164,6 +188,7 @@ pub trait Registry: Send {
             stream: module.map(|(_, stream)| stream.to_owned()),
             state: Some(State::Started),
             limit: None,
+            good: false,
         })?;
         let mut abandoned = Vec::new();
         for compose in started {
@@ -184,6 +209,55 @@ pub trait Registry: Send {
         }
         Ok(abandoned)
     }
+
+    /// Records a new chain, `running`, with its steps `pending`; its ID is
+    /// `chain-YYYYMMDD.N` (the Nth chain of that day, from 0).
+    fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord>;
+
+    fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>>;
+
+    /// Chains, newest first, with their steps.
+    fn list_chains(&self, limit: Option<usize>) -> Result<Vec<ChainRecord>>;
+
+    /// Records where step `position` of a chain stands (and the compose it
+    /// made, the excuse or the failure).
+    fn update_step(
+        &mut self,
+        chain_id: &str,
+        position: usize,
+        update: &StepUpdate<'_>,
+    ) -> Result<()>;
+
+    /// Approves the step of `module` (`name:stream`), which must not have
+    /// run yet.
+    fn approve_step(&mut self, chain_id: &str, module: &str, by: &str, at: i64) -> Result<()>;
+
+    /// Sets a chain's state; `owner` takes the chain over (resume). An
+    /// ending state releases the chain's stream locks.
+    fn set_chain_state(
+        &mut self,
+        chain_id: &str,
+        state: ChainState,
+        owner: Option<&Owner>,
+        at: i64,
+    ) -> Result<()>;
+
+    /// Takes the lock of a stream for a chain, unless another chain that
+    /// may still run holds it (one whose process is provably gone, or that
+    /// ended, loses it): two chains never recompose one stream at once.
+    fn lock_stream(
+        &mut self,
+        name: &str,
+        stream: &str,
+        chain_id: &str,
+        now: i64,
+    ) -> Result<StreamLock>;
+
+    fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()>;
+
+    /// The chain that made a compose, with its cause, and how each test
+    /// it was begun with went.
+    fn compose_chain_info(&self, compose_id: &str) -> Result<ComposeChainInfo>;
 
     /// Removes the records `policy` does not keep ([`prune::plan`]), in
     /// one transaction that holds off new composes, and returns the plan;

@@ -140,10 +140,11 @@ pub struct PrunePlan {
     pub removed: Vec<Removed>,
 }
 
-/// What a backend reads to plan a prune: every compose, newest first, and
-/// every `(compose, the compose it used)` of `compose` and
-/// `stack_compose` inputs.
-pub(crate) type PruneInputs = (Vec<ComposeSummary>, Vec<(String, String)>);
+/// What a backend reads to plan a prune: every compose, newest first,
+/// every `(compose, the compose it used)` of `compose` and `stack_compose`
+/// inputs, and the finished composes that are not good (a test they were
+/// begun with failed or has not run).
+pub(crate) type PruneInputs = (Vec<ComposeSummary>, Vec<(String, String)>, HashSet<String>);
 
 /// Refuses pins that name no compose in the registry (a typo, or a
 /// compose already removed by hand): a prune must not go ahead on a
@@ -170,12 +171,16 @@ pub(crate) fn check_pins(
 }
 
 /// The plan for `composes` (every compose of the registry, newest first)
-/// whose inputs are `uses` (`(compose, the compose it used)`).
+/// whose inputs are `uses` (`(compose, the compose it used)`); `not_good`
+/// are finished composes whose tests failed or have not run: the last
+/// good compose is the newest finished one not among them.
 pub fn plan(
     composes: Vec<ComposeSummary>,
     uses: &[(String, String)],
+    not_good: &HashSet<String>,
     policy: &PrunePolicy,
 ) -> PrunePlan {
+    let mut good_seen: HashSet<(&str, &str)> = HashSet::new();
     let mut keep: HashMap<String, Vec<KeepReason>> = HashMap::new();
     let mut finished_seen: HashMap<(&str, &str), usize> = HashMap::new();
     for c in &composes {
@@ -190,7 +195,8 @@ pub fn plan(
                     .entry((c.name.as_str(), c.stream.as_str()))
                     .or_default();
                 *seen += 1;
-                if *seen == 1 {
+                let good = !not_good.contains(&c.id);
+                if good && good_seen.insert((c.name.as_str(), c.stream.as_str())) {
                     reasons.insert(0, KeepReason::LastGood);
                 } else if *seen <= policy.keep_finished {
                     reasons.push(KeepReason::Newest {
@@ -393,7 +399,7 @@ mod test {
             keep_failed_since: 850,
             pins: BTreeMap::from([("php.0".into(), "release F41".into())]),
         };
-        let plan = plan(composes, &uses, &policy);
+        let plan = plan(composes, &uses, &HashSet::new(), &policy);
         let kept: Vec<&str> = plan.kept.iter().map(|k| k.compose.id.as_str()).collect();
         let removed: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         assert_eq!(
@@ -448,7 +454,7 @@ mod test {
             keep_finished: 1,
             ..Default::default()
         };
-        let plan = plan(composes, &uses, &policy);
+        let plan = plan(composes, &uses, &HashSet::new(), &policy);
         assert!(plan.removed.is_empty(), "{:?}", plan.removed);
         assert_eq!(
             reasons(&plan, "low.0"),

@@ -134,7 +134,7 @@ impl FromStr for State {
 }
 
 /// What kind of thing a compose was built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// A yum repository, identified by its repomd checksum.
@@ -234,6 +234,21 @@ pub struct NewCompose {
     /// ID has: a scratch compose, even one recorded in a registry of its
     /// own, is never mistaken for (or equal to) a real one.
     pub scratch: Option<String>,
+    /// The chain that runs this compose and the event that caused it.
+    pub chain: Option<ChainCause>,
+    /// Tests the compose must pass to be good (the policy's tests): it is
+    /// not good until [`crate::Registry::record_test`] has recorded each
+    /// as passed.
+    pub required_tests: Vec<String>,
+}
+
+/// Why a chain made a compose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCause {
+    pub chain_id: String,
+    /// The event as `strata impact` names it, e.g. `build
+    /// httpd-2.4.58-2.fc40`.
+    pub event: String,
 }
 
 /// Where a finished compose was published.
@@ -459,6 +474,10 @@ pub struct ListFilter {
     pub state: Option<State>,
     /// At most this many, the newest.
     pub limit: Option<usize>,
+    /// Only good composes: finished, and every test they were begun with
+    /// passed ([`NewCompose::required_tests`]). A compose whose tests failed
+    /// or have not run is recorded but nothing builds on it.
+    pub good: bool,
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub(crate) enum FilterArg {
 /// values in order.
 pub(crate) fn filter_sql(
     filter: &ListFilter,
+    schema: &str,
     placeholder: impl Fn(usize) -> String,
 ) -> (String, Vec<FilterArg>) {
     let mut sql = String::from(" WHERE 1 = 1");
@@ -83,12 +84,25 @@ pub(crate) fn filter_sql(
             sql.push_str(&format!(" AND {column} = {}", placeholder(args.len())));
         }
     }
+    if filter.good {
+        sql.push_str(&format!(" AND state = 'finished' AND {}", good_sql(schema)));
+    }
     sql.push_str(" ORDER BY seq DESC");
     if let Some(limit) = filter.limit {
         args.push(FilterArg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
         sql.push_str(&format!(" LIMIT {}", placeholder(args.len())));
     }
     (sql, args)
+}
+
+/// The condition on a finished `composes` row that makes it good: no test
+/// it must pass is pending or failed. `schema` prefixes the table
+/// (`strata.` in PostgreSQL).
+pub(crate) fn good_sql(schema: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM {schema}compose_tests t \
+         WHERE t.compose_id = composes.id AND t.state <> 'passed')"
+    )
 }
 
 /// A `composes` row as stored, before it is checked.

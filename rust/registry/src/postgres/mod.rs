@@ -40,7 +40,9 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 
+use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLock};
 use crate::error::{Context, RegistryError};
+use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
@@ -56,7 +58,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -100,6 +102,78 @@ const MIGRATIONS: &[Migration] = &[
             document   BYTEA NOT NULL,
             PRIMARY KEY (compose_id, arch)
         );
+        ",
+        then: None,
+    },
+    // 4: chained recomposes: a compose's chain and cause, the tests that
+    // gate it, chains and their steps, and per-stream locks.
+    Migration {
+        sql: "
+    -- The chain that made a compose and the event that caused it.
+    ALTER TABLE strata.composes
+        ADD COLUMN chain_id TEXT,
+        ADD COLUMN cause    TEXT;
+    CREATE INDEX composes_by_chain ON strata.composes (chain_id);
+
+    -- The tests a compose must pass to be good, named when it begins;
+    -- a compose with a test not 'passed' is recorded but not good.
+    CREATE TABLE strata.compose_tests (
+        compose_id  TEXT   NOT NULL REFERENCES strata.composes (id),
+        name        TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'passed', 'failed')),
+        finished_at BIGINT,
+        output      TEXT,              -- capped like errors
+        PRIMARY KEY (compose_id, name)
+    );
+
+    -- Chains: what caused them, their plan, and where each step stands,
+    -- so that a chain killed at any point resumes from here.
+    CREATE TABLE strata.chains (
+        id                  TEXT   NOT NULL PRIMARY KEY,
+        seq                 BIGINT NOT NULL UNIQUE,
+        state               TEXT   NOT NULL
+                            CHECK (state IN ('running', 'waiting', 'finished', 'failed', 'stopped')),
+        events              TEXT   NOT NULL,  -- JSON array: the cause events
+        plan                TEXT   NOT NULL,  -- JSON: the plan as `strata impact --json` prints it
+        created_at          BIGINT NOT NULL,
+        finished_at         BIGINT,
+        owner_host          TEXT,
+        owner_pid           BIGINT,
+        owner_start_time    BIGINT,
+        owner_boot_id       TEXT,
+        owner_pid_namespace BIGINT
+    );
+
+    CREATE TABLE strata.chain_steps (
+        chain_id    TEXT   NOT NULL REFERENCES strata.chains (id),
+        -- Order in the plan, bottom-up.
+        position    BIGINT NOT NULL,
+        name        TEXT   NOT NULL,
+        stream      TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'waiting', 'approved', 'running',
+                                     'finished', 'failed', 'reused', 'skipped')),
+        -- The compose this step made or reused. No reference: pruning a
+        -- compose keeps the chain's history readable.
+        compose_id  TEXT,
+        -- Why: the excuse (composed on a last good compose), or why the
+        -- step was skipped or failed; capped like errors.
+        reason      TEXT,
+        approved_by TEXT,
+        approved_at BIGINT,
+        PRIMARY KEY (chain_id, position),
+        UNIQUE (chain_id, name, stream)
+    );
+
+    -- At most one chain recomposes a module stream at a time.
+    CREATE TABLE strata.stream_locks (
+        name     TEXT   NOT NULL,
+        stream   TEXT   NOT NULL,
+        chain_id TEXT   NOT NULL REFERENCES strata.chains (id),
+        since    BIGINT NOT NULL,
+        PRIMARY KEY (name, stream)
+    );
         ",
         then: None,
     },
@@ -583,7 +657,7 @@ fn insert_packages(
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync>>) {
-    let (sql, args) = stored::filter_sql(filter, |n| format!("${n}"));
+    let (sql, args) = stored::filter_sql(filter, "strata.", |n| format!("${n}"));
     let args = args
         .into_iter()
         .map(|a| -> Box<dyn ToSql + Sync> {
@@ -660,7 +734,16 @@ fn prune_inputs(c: &mut Session<'_>, db: &str) -> Result<prune::PruneInputs> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    Ok((all, uses))
+    let not_good = c
+        .query(
+            "SELECT DISTINCT compose_id FROM strata.compose_tests WHERE state <> 'passed'",
+            &[],
+        )
+        .ctx(db, || "read which composes' tests did not pass".into())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((all, uses, not_good))
 }
 
 /// Creates the schema in a database that has none (unless `create` is
@@ -926,8 +1009,11 @@ impl PgRegistry {
         self.read(|tx| {
             let id: Option<String> = tx
                 .query_opt(
-                    "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &format!(
+                        "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
+                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+                        stored::good_sql("strata.")
+                    ),
                     &[&name, &stream],
                 )
                 .ctx(&self.db, || {
@@ -942,7 +1028,136 @@ impl PgRegistry {
     }
 }
 
+/// The chain SQL (crate::chain) on one PostgreSQL session: `?N` becomes
+/// `$N`.
+struct ChainStore<'s, 'a> {
+    session: &'s mut Session<'a>,
+    db: &'s str,
+}
+
+fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn pg_params(params: &[chain::Val]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                chain::Val::Text(t) => Box::new(t.clone()),
+                chain::Val::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+impl chain::Store for ChainStore<'_, '_> {
+    fn exec(&mut self, sql: &str, params: &[chain::Val]) -> Result<u64> {
+        let boxed = pg_params(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        self.session
+            .execute(&pg_sql(sql), &refs)
+            .ctx(self.db, || "record a chain".into())
+    }
+
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[chain::Val],
+        kinds: &[chain::Kind],
+    ) -> Result<Vec<Vec<chain::Val>>> {
+        let boxed = pg_params(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref()).collect();
+        let rows = self
+            .session
+            .query(&pg_sql(sql), &refs)
+            .ctx(self.db, || "read chains".into())?;
+        rows.iter()
+            .map(|r| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        Ok(match k {
+                            chain::Kind::Text => chain::Val::Text(r.try_get(i)?),
+                            chain::Kind::Int => chain::Val::Int(r.try_get(i)?),
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()
+                    .ctx(self.db, || "read chains".into())
+            })
+            .collect()
+    }
+
+    fn db(&self) -> &str {
+        self.db
+    }
+}
+
+impl PgRegistry {
+    /// Runs chain SQL in one write transaction.
+    fn chain_write<T>(&mut self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        let db = self.db.clone();
+        let mut session = self.write().ctx(&db, || "record a chain".into())?;
+        let value = f(&mut ChainStore {
+            session: &mut session,
+            db: &db,
+        })?;
+        session.commit().ctx(&db, || "record a chain".into())?;
+        Ok(value)
+    }
+
+    fn chain_read<T>(&self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        self.read(|session| {
+            f(&mut ChainStore {
+                session,
+                db: &self.db,
+            })
+        })
+    }
+}
+
 impl Registry for PgRegistry {
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()> {
+        let db = self.db.clone();
+        let what = || format!("record test `{name}` of compose `{compose_id}`");
+        let state = if passed { "passed" } else { "failed" };
+        let output = stored::error_text(output);
+        let mut tx = self.write().ctx(&db, what)?;
+        let changed = tx
+            .execute(
+                "UPDATE strata.compose_tests SET state = $3, finished_at = $4, output = $5 \
+                 WHERE compose_id = $1 AND name = $2",
+                &[&compose_id, &name, &state, &finished_at, &output.as_ref()],
+            )
+            .ctx(&db, what)?;
+        tx.commit().ctx(&db, what)?;
+        if changed == 0 {
+            return Err(RegistryError::NoSuchTest {
+                db: db.clone(),
+                compose_id: compose_id.to_owned(),
+                test: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn begin(&mut self, new: &NewCompose) -> Result<ComposeRecord> {
         let alloc = validate::new_compose(new)?;
         let db = self.db.clone();
@@ -1026,6 +1241,21 @@ impl Registry for PgRegistry {
                 ],
             )
             .ctx(db, || format!("record the inputs of compose `{id}`"))?;
+        }
+        if let Some(chain) = &new.chain {
+            tx.execute(
+                "UPDATE strata.composes SET chain_id = $2, cause = $3 WHERE id = $1",
+                &[&id, &chain.chain_id, &chain.event],
+            )
+            .ctx(db, || format!("record the chain of compose `{id}`"))?;
+        }
+        for test in &new.required_tests {
+            tx.execute(
+                "INSERT INTO strata.compose_tests (compose_id, name, state) \
+                 VALUES ($1, $2, 'pending')",
+                &[&id, test],
+            )
+            .ctx(db, || format!("record the tests of compose `{id}`"))?;
         }
         let record = load(&mut tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
             db: db.to_owned(),
@@ -1119,6 +1349,59 @@ impl Registry for PgRegistry {
         self.read(|tx| load(tx, &self.db, compose_id))
     }
 
+    fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
+        self.chain_write(|s| chain::create(s, new))
+    }
+
+    fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
+        self.chain_read(|s| chain::get(s, chain_id))
+    }
+
+    fn list_chains(&self, limit: Option<usize>) -> Result<Vec<ChainRecord>> {
+        self.chain_read(|s| chain::list(s, limit))
+    }
+
+    fn update_step(
+        &mut self,
+        chain_id: &str,
+        position: usize,
+        update: &StepUpdate<'_>,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::update_step(s, chain_id, position, update))
+    }
+
+    fn approve_step(&mut self, chain_id: &str, module: &str, by: &str, at: i64) -> Result<()> {
+        self.chain_write(|s| chain::approve(s, chain_id, module, by, at))
+    }
+
+    fn set_chain_state(
+        &mut self,
+        chain_id: &str,
+        state: ChainState,
+        owner: Option<&Owner>,
+        at: i64,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::set_state(s, chain_id, state, owner, at))
+    }
+
+    fn lock_stream(
+        &mut self,
+        name: &str,
+        stream: &str,
+        chain_id: &str,
+        now: i64,
+    ) -> Result<StreamLock> {
+        self.chain_write(|s| chain::lock_stream(s, name, stream, chain_id, now))
+    }
+
+    fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()> {
+        self.chain_write(|s| chain::unlock_stream(s, name, stream, chain_id))
+    }
+
+    fn compose_chain_info(&self, compose_id: &str) -> Result<chain::ComposeChainInfo> {
+        self.chain_read(|s| chain::compose_info(s, compose_id))
+    }
+
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
         let (filter_sql, args) = filter_sql(filter);
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
@@ -1175,9 +1458,9 @@ impl Registry for PgRegistry {
         let db = db.as_str();
         if dry_run {
             return self.read(|tx| {
-                let (all, uses) = prune_inputs(tx, db)?;
+                let (all, uses, not_good) = prune_inputs(tx, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, policy))
+                Ok(prune::plan(all, &uses, &not_good, policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1188,15 +1471,16 @@ impl Registry for PgRegistry {
             .ctx(db, || {
                 "prune compose records (waiting for the registry lock)".into()
             })?;
-        let (all, uses) = prune_inputs(&mut tx, db)?;
+        let (all, uses, not_good) = prune_inputs(&mut tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, policy);
+        let plan = prune::plan(all, &uses, &not_good, policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",
             "compose_repos",
             "compose_package_lists",
             "compose_modulemd",
+            "compose_tests",
         ] {
             tx.execute(
                 &format!("DELETE FROM strata.{table} WHERE compose_id = ANY($1)"),

@@ -28,7 +28,9 @@ use rusqlite::{
     params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior,
 };
 
+use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLock};
 use crate::error::RegistryError;
+use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
@@ -325,8 +327,11 @@ impl SqliteRegistry {
         self.read(|conn| {
             let id: Option<String> = conn
                 .query_row(
-                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
-                     AND state = 'finished' ORDER BY seq DESC LIMIT 1",
+                    &format!(
+                        "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+                        stored::good_sql("")
+                    ),
                     [name, stream],
                     |r| r.get(0),
                 )
@@ -445,7 +450,7 @@ fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArc
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, and its arguments.
 fn filter_sql(filter: &ListFilter) -> (String, Vec<SqlValue>) {
-    let (sql, args) = stored::filter_sql(filter, |n| format!("?{n}"));
+    let (sql, args) = stored::filter_sql(filter, "", |n| format!("?{n}"));
     let args = args
         .into_iter()
         .map(|a| match a {
@@ -524,7 +529,89 @@ fn prune_inputs(conn: &Connection, db: &str) -> Result<prune::PruneInputs> {
                 .collect::<rusqlite::Result<Vec<(String, String)>>>()
         })
         .ctx(db, || "read which composes used which".into())?;
-    Ok((all, uses))
+    let not_good = conn
+        .prepare_cached("SELECT DISTINCT compose_id FROM compose_tests WHERE state <> 'passed'")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .ctx(db, || "read which composes' tests did not pass".into())?;
+    Ok((all, uses, not_good))
+}
+
+/// The chain SQL (crate::chain) on one SQLite transaction.
+struct ChainStore<'a> {
+    conn: &'a Connection,
+    db: &'a str,
+}
+
+impl chain::Store for ChainStore<'_> {
+    fn exec(&mut self, sql: &str, params: &[chain::Val]) -> Result<u64> {
+        let sql = sql.replace("strata.", "");
+        let n = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params_from_iter(params.iter().map(sql_value))))
+            .ctx(self.db, || "record a chain".into())?;
+        Ok(n as u64)
+    }
+
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[chain::Val],
+        kinds: &[chain::Kind],
+    ) -> Result<Vec<Vec<chain::Val>>> {
+        let sql = sql.replace("strata.", "");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map(params_from_iter(params.iter().map(sql_value)), |r| {
+                    kinds
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| {
+                            Ok(match k {
+                                chain::Kind::Text => chain::Val::Text(r.get(i)?),
+                                chain::Kind::Int => chain::Val::Int(r.get(i)?),
+                            })
+                        })
+                        .collect()
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx(self.db, || "read chains".into())
+    }
+
+    fn db(&self) -> &str {
+        self.db
+    }
+}
+
+fn sql_value(v: &chain::Val) -> SqlValue {
+    match v {
+        chain::Val::Text(Some(t)) => SqlValue::Text(t.clone()),
+        chain::Val::Int(Some(i)) => SqlValue::Integer(*i),
+        chain::Val::Text(None) | chain::Val::Int(None) => SqlValue::Null,
+    }
+}
+
+impl SqliteRegistry {
+    /// Runs chain SQL in one write transaction.
+    fn chain_write<T>(&mut self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        let db = self.db.as_str();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(db, || "record a chain".into())?;
+        let value = f(&mut ChainStore { conn: &tx, db })?;
+        tx.commit().ctx(db, || "record a chain".into())?;
+        Ok(value)
+    }
+
+    fn chain_read<T>(&self, f: impl FnOnce(&mut dyn chain::Store) -> Result<T>) -> Result<T> {
+        self.read(|conn| f(&mut ChainStore { conn, db: &self.db }))
+    }
 }
 
 impl Registry for SqliteRegistry {
@@ -604,6 +691,20 @@ impl Registry for SqliteRegistry {
                 .ctx(db, || format!("record the inputs of compose `{id}`"))?;
             }
         }
+        if let Some(chain) = &new.chain {
+            tx.execute(
+                "UPDATE composes SET chain_id = ?2, cause = ?3 WHERE id = ?1",
+                params![id, chain.chain_id, chain.event],
+            )
+            .ctx(db, || format!("record the chain of compose `{id}`"))?;
+        }
+        for test in &new.required_tests {
+            tx.execute(
+                "INSERT INTO compose_tests (compose_id, name, state) VALUES (?1, ?2, 'pending')",
+                params![id, test],
+            )
+            .ctx(db, || format!("record the tests of compose `{id}`"))?;
+        }
         let record = load(&tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
             db: db.to_owned(),
             compose_id: id.clone(),
@@ -612,6 +713,41 @@ impl Registry for SqliteRegistry {
             .ctx(db, || format!("commit compose `{id}` as started"))?;
         tracing::info!(db, compose_id = %id, "compose started");
         Ok(record)
+    }
+
+    fn record_test(
+        &mut self,
+        compose_id: &str,
+        name: &str,
+        passed: bool,
+        finished_at: i64,
+        output: &str,
+    ) -> Result<()> {
+        let db = self.db.as_str();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE compose_tests SET state = ?3, finished_at = ?4, output = ?5 \
+                 WHERE compose_id = ?1 AND name = ?2",
+                params![
+                    compose_id,
+                    name,
+                    if passed { "passed" } else { "failed" },
+                    finished_at,
+                    stored::error_text(output),
+                ],
+            )
+            .ctx(db, || {
+                format!("record test `{name}` of compose `{compose_id}`")
+            })?;
+        if changed == 0 {
+            return Err(RegistryError::NoSuchTest {
+                db: db.to_owned(),
+                compose_id: compose_id.to_owned(),
+                test: name.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn finish(&mut self, compose_id: &str, outcome: &Outcome) -> Result<ComposeRecord> {
@@ -701,6 +837,59 @@ impl Registry for SqliteRegistry {
         self.read(|conn| load(conn, &self.db, compose_id))
     }
 
+    fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
+        self.chain_write(|s| chain::create(s, new))
+    }
+
+    fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
+        self.chain_read(|s| chain::get(s, chain_id))
+    }
+
+    fn list_chains(&self, limit: Option<usize>) -> Result<Vec<ChainRecord>> {
+        self.chain_read(|s| chain::list(s, limit))
+    }
+
+    fn update_step(
+        &mut self,
+        chain_id: &str,
+        position: usize,
+        update: &StepUpdate<'_>,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::update_step(s, chain_id, position, update))
+    }
+
+    fn approve_step(&mut self, chain_id: &str, module: &str, by: &str, at: i64) -> Result<()> {
+        self.chain_write(|s| chain::approve(s, chain_id, module, by, at))
+    }
+
+    fn set_chain_state(
+        &mut self,
+        chain_id: &str,
+        state: ChainState,
+        owner: Option<&Owner>,
+        at: i64,
+    ) -> Result<()> {
+        self.chain_write(|s| chain::set_state(s, chain_id, state, owner, at))
+    }
+
+    fn lock_stream(
+        &mut self,
+        name: &str,
+        stream: &str,
+        chain_id: &str,
+        now: i64,
+    ) -> Result<StreamLock> {
+        self.chain_write(|s| chain::lock_stream(s, name, stream, chain_id, now))
+    }
+
+    fn unlock_stream(&mut self, name: &str, stream: &str, chain_id: &str) -> Result<()> {
+        self.chain_write(|s| chain::unlock_stream(s, name, stream, chain_id))
+    }
+
+    fn compose_chain_info(&self, compose_id: &str) -> Result<chain::ComposeChainInfo> {
+        self.chain_read(|s| chain::compose_info(s, compose_id))
+    }
+
     fn list(&self, filter: &ListFilter) -> Result<Vec<ComposeRecord>> {
         let (filter_sql, args) = filter_sql(filter);
         self.read(|conn| {
@@ -752,9 +941,9 @@ impl Registry for SqliteRegistry {
         let db = self.db.as_str();
         if dry_run {
             return self.read(|conn| {
-                let (all, uses) = prune_inputs(conn, db)?;
+                let (all, uses, not_good) = prune_inputs(conn, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, policy))
+                Ok(prune::plan(all, &uses, &not_good, policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -764,14 +953,15 @@ impl Registry for SqliteRegistry {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(db, what)?;
-        let (all, uses) = prune_inputs(&tx, db)?;
+        let (all, uses, not_good) = prune_inputs(&tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, policy);
+        let plan = prune::plan(all, &uses, &not_good, policy);
         for table in [
             "compose_inputs",
             "compose_repos",
             "compose_package_lists",
             "compose_modulemd",
+            "compose_tests",
         ] {
             let mut st = tx
                 .prepare(&format!("DELETE FROM {table} WHERE compose_id = ?1"))

@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V3,
         then: None,
     },
+    // 4: chained recomposes: a compose's chain and cause, the tests that
+    // gate it, chains and their steps, and per-stream locks.
+    Migration {
+        sql: V4,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -124,6 +130,73 @@ const V3: &str = "
         -- zstd of the stream's modulemd document for the arch.
         document   BLOB NOT NULL,
         PRIMARY KEY (compose_id, arch)
+    );
+    ";
+
+const V4: &str = "
+    -- The chain that made a compose and the event that caused it.
+    ALTER TABLE composes ADD COLUMN chain_id TEXT;
+    ALTER TABLE composes ADD COLUMN cause TEXT;
+    CREATE INDEX composes_by_chain ON composes (chain_id);
+
+    -- The tests a compose must pass to be good, named when it begins;
+    -- a compose with a test not 'passed' is recorded but not good.
+    CREATE TABLE compose_tests (
+        compose_id  TEXT   NOT NULL REFERENCES composes (id),
+        name        TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'passed', 'failed')),
+        finished_at BIGINT,
+        output      TEXT,              -- capped like errors
+        PRIMARY KEY (compose_id, name)
+    );
+
+    -- Chains: what caused them, their plan, and where each step stands,
+    -- so that a chain killed at any point resumes from here.
+    CREATE TABLE chains (
+        id                  TEXT   NOT NULL PRIMARY KEY,
+        seq                 BIGINT NOT NULL UNIQUE,
+        state               TEXT   NOT NULL
+                            CHECK (state IN ('running', 'waiting', 'finished', 'failed', 'stopped')),
+        events              TEXT   NOT NULL,  -- JSON array: the cause events
+        plan                TEXT   NOT NULL,  -- JSON: the plan as `strata impact --json` prints it
+        created_at          BIGINT NOT NULL,
+        finished_at         BIGINT,
+        owner_host          TEXT,
+        owner_pid           BIGINT,
+        owner_start_time    BIGINT,
+        owner_boot_id       TEXT,
+        owner_pid_namespace BIGINT
+    );
+
+    CREATE TABLE chain_steps (
+        chain_id    TEXT   NOT NULL REFERENCES chains (id),
+        -- Order in the plan, bottom-up.
+        position    BIGINT NOT NULL,
+        name        TEXT   NOT NULL,
+        stream      TEXT   NOT NULL,
+        state       TEXT   NOT NULL
+                    CHECK (state IN ('pending', 'waiting', 'approved', 'running',
+                                     'finished', 'failed', 'reused', 'skipped')),
+        -- The compose this step made or reused. No reference: pruning a
+        -- compose keeps the chain's history readable.
+        compose_id  TEXT,
+        -- Why: the excuse (composed on a last good compose), or why the
+        -- step was skipped or failed; capped like errors.
+        reason      TEXT,
+        approved_by TEXT,
+        approved_at BIGINT,
+        PRIMARY KEY (chain_id, position),
+        UNIQUE (chain_id, name, stream)
+    );
+
+    -- At most one chain recomposes a module stream at a time.
+    CREATE TABLE stream_locks (
+        name     TEXT   NOT NULL,
+        stream   TEXT   NOT NULL,
+        chain_id TEXT   NOT NULL REFERENCES chains (id),
+        since    BIGINT NOT NULL,
+        PRIMARY KEY (name, stream)
     );
     ";
 

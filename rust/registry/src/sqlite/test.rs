@@ -20,6 +20,8 @@ const NOV25: i64 = 1_795_600_800;
 fn new(name: &str, stream: &str) -> NewCompose {
     NewCompose {
         scratch: None,
+        chain: None,
+        required_tests: Vec::new(),
         name: name.into(),
         stream: stream.into(),
         compose_type: ComposeType::Nightly,

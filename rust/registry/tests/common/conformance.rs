@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strata_registry::{
-    ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewCompose, Outcome, Outputs, Owner,
-    PackagesByArch, Registry, RegistryError, RegistryLocation, State,
+    ChainCause, ChainState, ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewChain,
+    NewCompose, Outcome, Outputs, Owner, PackagesByArch, Registry, RegistryError, RegistryLocation,
+    State, StepState, StepUpdate, StreamLock,
 };
 
 pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -137,6 +138,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             lean_last_good::<B>,
         ),
         (
+            "a_compose_is_good_only_when_its_tests_passed",
+            gated_by_tests::<B>,
+        ),
+        (
             "newest_means_begun_last_even_with_pinned_times",
             begun_last::<B>,
         ),
@@ -179,6 +184,11 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("a_version_1_registry_is_updated", version_1::<B>),
         ("reading_creates_nothing_and_writes_nothing", read_only::<B>),
+        (
+            "chains_record_steps_approvals_and_resume_state",
+            chains::<B>,
+        ),
+        ("one_chain_at_a_time_recomposes_a_stream", stream_locks::<B>),
     ]
 }
 
@@ -202,6 +212,8 @@ pub fn new(name: &str, stream: &str) -> NewCompose {
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
         owner: Owner::current(),
+        chain: None,
+        required_tests: Vec::new(),
     }
 }
 
@@ -606,6 +618,115 @@ fn lean_last_good<B: Backend>(b: &B) {
         serde_json::to_value(&expected).unwrap()
     );
     assert!(reg.latest_good_lean("php", "9").unwrap().is_none());
+}
+
+fn gated_by_tests<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let good = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&good, &finished(NOV25 + 10)).unwrap();
+    let tested = |chain: &str| NewCompose {
+        chain: Some(ChainCause {
+            chain_id: chain.into(),
+            event: "build httpd-2.4.58-2.fc40".into(),
+        }),
+        required_tests: vec!["smoke".into(), "install".into()],
+        ..new("php", "8.2")
+    };
+    // Finished, tests not run yet: recorded, not good.
+    let pending = reg.begin(&tested("chain-1")).unwrap().id;
+    reg.finish(&pending, &finished(NOV25 + 20)).unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, good);
+    assert_eq!(
+        reg.latest_good_lean("php", "8.2").unwrap().unwrap().id,
+        good
+    );
+    assert_eq!(
+        reg.latest_good_summary("php", "8.2").unwrap().unwrap().id,
+        good
+    );
+    // One passed, one failed: still not good, however often asked.
+    reg.record_test(&pending, "smoke", true, NOV25 + 30, "ok")
+        .unwrap();
+    reg.record_test(&pending, "install", false, NOV25 + 31, "no php")
+        .unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, good);
+    // Listing finished composes still shows it: recorded, not hidden.
+    let finished_ids: Vec<String> = reg
+        .list_summaries(&ListFilter {
+            name: Some("php".into()),
+            state: Some(State::Finished),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(finished_ids, [pending.clone(), good.clone()]);
+    // All passed: good.
+    let passing = reg.begin(&tested("chain-2")).unwrap().id;
+    reg.finish(&passing, &finished(NOV25 + 40)).unwrap();
+    for test in ["smoke", "install"] {
+        reg.record_test(&passing, test, true, NOV25 + 50, "")
+            .unwrap();
+    }
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
+    assert_eq!(
+        reg.latest_good_summary("php", "8.2").unwrap().unwrap().id,
+        passing
+    );
+    // A test it was not begun with is an error naming both.
+    let err = reg
+        .record_test(&passing, "lint", true, NOV25 + 60, "")
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::NoSuchTest { compose_id, test, .. }
+            if *compose_id == passing && test == "lint"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("has no test `lint`"), "{err}");
+    // A failing test keeps the compose out even when it is the only one.
+    let only = reg.begin(&tested("chain-3")).unwrap().id;
+    reg.finish(&only, &finished(NOV25 + 70)).unwrap();
+    reg.record_test(&only, "smoke", false, NOV25 + 80, "")
+        .unwrap();
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
+    // What the compose records of its chain, and of its tests.
+    let info = reg.compose_chain_info(&pending).unwrap();
+    assert_eq!(
+        info.chain,
+        Some(ChainCause {
+            chain_id: "chain-1".into(),
+            event: "build httpd-2.4.58-2.fc40".into(),
+        })
+    );
+    let tests: Vec<(&str, &str, Option<&str>)> = info
+        .tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.state.as_str(), t.output.as_deref()))
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            ("install", "failed", Some("no php")),
+            ("smoke", "passed", Some("ok"))
+        ]
+    );
+    assert_eq!(reg.compose_chain_info(&good).unwrap().chain, None);
+    // Pruning keeps the last good compose, not the newest finished one.
+    let plan = reg
+        .prune(
+            &strata_registry::PrunePolicy {
+                keep_finished: 1,
+                keep_failed_since: 0,
+                pins: BTreeMap::new(),
+            },
+            false,
+        )
+        .unwrap();
+    let removed: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
+    assert!(!removed.contains(&passing.as_str()), "{removed:?}");
+    assert_eq!(reg.latest_good("php", "8.2").unwrap().unwrap().id, passing);
 }
 
 fn begun_last<B: Backend>(b: &B) {
@@ -1821,4 +1942,198 @@ fn read_only<B: Backend>(b: &B) {
         reader.list_summaries(&ListFilter::default()).unwrap().len(),
         5
     );
+}
+
+fn new_chain(steps: &[(&str, &str)], owner: Option<Owner>) -> NewChain {
+    NewChain {
+        created_at: NOV25,
+        events: json!([{"event": "build", "nvr": "httpd-2.4.58-2.fc40"}]),
+        plan: json!({"steps": steps.len()}),
+        steps: steps
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect(),
+        owner,
+    }
+}
+
+fn chains<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let c = reg
+        .create_chain(&new_chain(
+            &[("base", "1"), ("apache", "2.4"), ("php", "8.2")],
+            Owner::current(),
+        ))
+        .unwrap();
+    assert_eq!(c.id, "chain-20261125.0");
+    assert_eq!(c.state, ChainState::Running);
+    assert_eq!(c.owner, Owner::current());
+    assert_eq!(c.events[0]["nvr"], "httpd-2.4.58-2.fc40");
+    let states: Vec<StepState> = c.steps.iter().map(|s| s.state).collect();
+    assert_eq!(states, [StepState::Pending; 3]);
+    // The next chain of the day counts on.
+    let other = reg.create_chain(&new_chain(&[("x", "1")], None)).unwrap();
+    assert_eq!(other.id, "chain-20261125.1");
+    // Steps record their compose and excuse; the step of php waits.
+    reg.update_step(
+        &c.id,
+        0,
+        &StepUpdate {
+            state: StepState::Failed,
+            compose_id: Some("base-1-20251125.n.0"),
+            reason: Some("repoclosure failed"),
+        },
+    )
+    .unwrap();
+    reg.update_step(
+        &c.id,
+        1,
+        &StepUpdate {
+            state: StepState::Finished,
+            compose_id: Some("apache-2.4-20251125.n.0"),
+            reason: Some("composed on base-1-20251124.n.0, the last good compose of base:1"),
+        },
+    )
+    .unwrap();
+    reg.update_step(
+        &c.id,
+        2,
+        &StepUpdate {
+            state: StepState::Waiting,
+            compose_id: None,
+            reason: None,
+        },
+    )
+    .unwrap();
+    reg.set_chain_state(&c.id, ChainState::Waiting, None, NOV25 + 5)
+        .unwrap();
+    reg.approve_step(&c.id, "php:8.2", "alice", NOV25 + 10)
+        .unwrap();
+    // Reopened (as `resume` after kill -9 does): everything is there.
+    drop(reg);
+    let mut reg = t.open();
+    let got = reg.get_chain(&c.id).unwrap().unwrap();
+    assert_eq!(got.state, ChainState::Waiting);
+    assert_eq!(got.finished_at, None);
+    let s = &got.steps;
+    assert_eq!(
+        (
+            s[0].state,
+            s[0].compose_id.as_deref(),
+            s[0].reason.as_deref()
+        ),
+        (
+            StepState::Failed,
+            Some("base-1-20251125.n.0"),
+            Some("repoclosure failed")
+        )
+    );
+    assert_eq!(s[1].state, StepState::Finished);
+    assert_eq!(
+        (s[2].state, s[2].approved_by.as_deref(), s[2].approved_at),
+        (StepState::Approved, Some("alice"), Some(NOV25 + 10))
+    );
+    // Only a step that has not run can be approved; unknown ones are named.
+    let err = reg
+        .approve_step(&c.id, "apache:2.4", "bob", NOV25 + 11)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot be approved: it is finished"),
+        "{err}"
+    );
+    let err = reg
+        .approve_step(&c.id, "nginx:1", "bob", NOV25 + 11)
+        .unwrap_err();
+    assert!(err.to_string().contains("has no step `nginx:1`"), "{err}");
+    let err = reg
+        .approve_step("chain-20990101.0", "php:8.2", "bob", NOV25)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("no such chain `chain-20990101.0`"),
+        "{err}"
+    );
+    // Ending sets the time; listing is newest first.
+    reg.set_chain_state(&c.id, ChainState::Finished, None, NOV25 + 99)
+        .unwrap();
+    assert_eq!(
+        reg.get_chain(&c.id).unwrap().unwrap().finished_at,
+        Some(NOV25 + 99)
+    );
+    let ids: Vec<String> = reg
+        .list_chains(None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [other.id.clone(), c.id.clone()]);
+    assert_eq!(reg.list_chains(Some(1)).unwrap().len(), 1);
+    assert!(reg.get_chain("chain-20990101.0").unwrap().is_none());
+}
+
+fn stream_locks<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let me = Owner::current();
+    let a = reg
+        .create_chain(&new_chain(&[("base", "1")], me.clone()))
+        .unwrap()
+        .id;
+    let b2 = reg
+        .create_chain(&new_chain(&[("base", "1")], me.clone()))
+        .unwrap()
+        .id;
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // Taken again by its holder; refused to a live other chain.
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    assert_eq!(
+        reg.lock_stream("base", "1", &b2, NOV25).unwrap(),
+        StreamLock::HeldBy(a.clone())
+    );
+    // Another stream is free.
+    assert_eq!(
+        reg.lock_stream("base", "2", &b2, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // Released by its holder, then free.
+    reg.unlock_stream("base", "1", &a).unwrap();
+    assert_eq!(
+        reg.lock_stream("base", "1", &b2, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // A chain that ended gives up its locks.
+    reg.set_chain_state(&b2, ChainState::Finished, None, NOV25 + 1)
+        .unwrap();
+    assert_eq!(
+        reg.lock_stream("base", "1", &a, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    // A holder whose process is provably gone (this host restarted
+    // since) loses it.
+    let dead = me.as_ref().map(|o| Owner {
+        boot_id: "00000000-0000-0000-0000-000000000000".into(),
+        ..o.clone()
+    });
+    let ghost = reg
+        .create_chain(&new_chain(&[("php", "8.2")], dead))
+        .unwrap()
+        .id;
+    assert_eq!(
+        reg.lock_stream("php", "8.2", &ghost, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    if me.is_some() {
+        assert_eq!(
+            reg.lock_stream("php", "8.2", &a, NOV25).unwrap(),
+            StreamLock::Taken
+        );
+    }
 }

@@ -1,0 +1,328 @@
+//! Impact: what the events make stale, and the plan that follows, without
+//! composing anything (`strata impact`, and the first step of `strata
+//! chain run`).
+//!
+//! The events choose which catalog modules to check; each checked module
+//! is compared with its last good compose by content ([`Fingerprint`]:
+//! load the inputs and select, no gate, no publish). The plan then adds the
+//! stacks above whatever is recomposed. Modules the events cannot touch
+//! are not loaded at all, and said so ("not affected by the events").
+//!
+//! Which modules an event can touch:
+//! - `--build NVR`, `--repo`: every module (a build or a repository may
+//!   feed any source or platform; the selection says whether it did);
+//! - `--tag TAG`: the modules composed from that Koji tag;
+//! - `--compose ID`: the modules that require that compose's module (their
+//!   input compose differs from the one their last good compose used);
+//! - `--definition PATH|URL`: that module.
+
+use crate::catalog::{CatalogEntry, CatalogError};
+use crate::event::{Event, EventError};
+use crate::graph::{order, plan, ChainError, LeftAlone, Plan, Why};
+use crate::load::{CatalogDefinition, Watched};
+use crate::stale::stale_reasons;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use strata_compose::{current_of, ComposeError, Config, Fingerprint, Interrupt, Progress};
+use strata_model::Source;
+use strata_registry::{Registry, RegistryError};
+
+/// What the events affect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Impact {
+    pub events: Vec<Event>,
+    pub plan: Plan,
+    /// `name:stream` → the last good compose each checked module has now
+    /// (what a step replaces, and what a left-alone module keeps).
+    pub last_good: BTreeMap<String, Option<String>>,
+    /// `name:stream` → where its definition is (path or SCM URL).
+    pub definitions: BTreeMap<String, String>,
+    /// `name:stream` → the catalog modules it requires (the graph's edges).
+    #[serde(default)]
+    pub requires: BTreeMap<String, Vec<String>>,
+}
+
+/// An impact that cannot be computed; nothing was started.
+#[derive(Debug, thiserror::Error)]
+pub enum ImpactError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("cannot read the registry")]
+    Registry(#[from] RegistryError),
+    #[error("cannot find what {module} would use now ({definition})")]
+    Current {
+        module: String,
+        definition: String,
+        #[source]
+        source: Box<ComposeError>,
+    },
+    #[error("no compose `{id}` in the registry")]
+    UnknownCompose { id: String },
+    #[error("no module of the catalog is composed from Koji tag `{tag}`")]
+    UnknownTag { tag: String },
+    #[error("the definition `{location}` is not in the catalog ([chain] catalog)")]
+    NotInCatalog { location: String },
+    #[error("give at least one event (--build, --tag, --repo, --compose, --definition)")]
+    NoEvents,
+}
+
+/// Where the work reads: the cache of parsed repositories, and what stops
+/// it.
+pub struct ImpactOptions<'a> {
+    pub cache_dir: Option<&'a Path>,
+    pub interrupt: &'a Interrupt,
+    pub progress: &'a dyn Progress,
+}
+
+/// Whether `location` (as given to `--definition`) names `d`.
+fn names_definition(location: &str, d: &CatalogDefinition) -> bool {
+    if location == d.shown {
+        return true;
+    }
+    match (CatalogEntry::parse(location), CatalogEntry::parse(&d.shown)) {
+        (
+            Ok(CatalogEntry::Scm {
+                repository: r1,
+                path: p1,
+                ..
+            }),
+            Ok(CatalogEntry::Scm {
+                repository: r2,
+                path: p2,
+                ..
+            }),
+        ) => r1 == r2 && p1 == p2,
+        (Ok(CatalogEntry::Local { .. }), Ok(CatalogEntry::Local { .. })) => {
+            match (
+                std::fs::canonicalize(location),
+                std::fs::canonicalize(&d.path),
+            ) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Which catalog modules (indices) the events can touch.
+fn touched(
+    events: &[Event],
+    watched: &Watched,
+    registry: &dyn Registry,
+) -> Result<BTreeSet<usize>, ImpactError> {
+    let defs = &watched.definitions;
+    let mut out = BTreeSet::new();
+    for event in events {
+        match event {
+            Event::Build { .. } | Event::Repo { .. } => out.extend(0..defs.len()),
+            Event::Tag { tag } => {
+                let before = out.len();
+                let using = defs.iter().enumerate().filter(
+                    |(_, d)| matches!(&d.definition.source, Source::Koji { tag: t } if t == tag),
+                );
+                let mut any = false;
+                for (i, _) in using {
+                    any = true;
+                    out.insert(i);
+                }
+                if !any && before == out.len() {
+                    return Err(ImpactError::UnknownTag { tag: tag.clone() });
+                }
+            }
+            Event::Compose { id } => {
+                let rec = registry
+                    .get(id)?
+                    .ok_or_else(|| ImpactError::UnknownCompose { id: id.clone() })?;
+                out.extend(defs.iter().enumerate().filter_map(|(i, d)| {
+                    d.definition
+                        .module_requires()
+                        .any(|(n, s)| n == rec.name && s == rec.stream)
+                        .then_some(i)
+                }));
+            }
+            Event::Definition { location } => {
+                let i = defs
+                    .iter()
+                    .position(|d| names_definition(location, d))
+                    .ok_or_else(|| ImpactError::NotInCatalog {
+                        location: location.clone(),
+                    })?;
+                out.insert(i);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The impact of `events` on the catalog and policy of `watched`.
+pub fn impact(
+    events: &[Event],
+    watched: &Watched,
+    config: &Config,
+    registry: &dyn Registry,
+    opts: &ImpactOptions<'_>,
+) -> Result<Impact, ImpactError> {
+    if events.is_empty() {
+        return Err(ImpactError::NoEvents);
+    }
+    let events: Vec<Event> = events
+        .iter()
+        .cloned()
+        .map(Event::checked)
+        .collect::<Result<_, _>>()?;
+    let modules: Vec<_> = watched.definitions.iter().map(|d| d.module()).collect();
+    // The graph first: a cycle or a duplicate is refused before anything
+    // is loaded. Modules are checked bottom-up, so that one above a stale
+    // module is not loaded: the plan recomposes it anyway.
+    let order = order(&modules)?;
+    let checked = touched(&events, watched, registry)?;
+    let in_catalog: BTreeSet<String> = modules
+        .iter()
+        .map(|m| format!("{}:{}", m.name, m.stream))
+        .collect();
+    let mut stale: BTreeMap<String, Vec<Why>> = BTreeMap::new();
+    let mut last_good = BTreeMap::new();
+    for i in order.into_iter().filter(|i| checked.contains(i)) {
+        let d = &watched.definitions[i];
+        opts.interrupt.check().map_err(|e| current_error(d, e))?;
+        let key = d.definition.nsv();
+        let last = registry.latest_good(&d.definition.name, &d.definition.stream)?;
+        last_good.insert(key.clone(), last.as_ref().map(|r| r.id.clone()));
+        if d.definition
+            .module_requires()
+            .any(|(n, s)| stale.contains_key(&format!("{n}:{s}")))
+        {
+            continue;
+        }
+        opts.progress.stage(&format!("checking {key}"));
+        let now = match current_of(
+            &d.path,
+            d.definition.clone(),
+            &d.digest,
+            &[],
+            &[],
+            opts.cache_dir,
+            opts.interrupt,
+            config,
+            registry,
+            opts.progress,
+        ) {
+            Ok(now) => now,
+            // A module below that the events did not touch has no good
+            // compose: it is composed first, and this one above it.
+            Err(ComposeError::NoGoodCompose { required, .. }) if in_catalog.contains(&required) => {
+                stale.insert(required, vec![Why::NeverComposed]);
+                continue;
+            }
+            Err(e) => return Err(current_error(d, e)),
+        };
+        let why = stale_reasons(
+            last.as_ref().map(Fingerprint::of_record).as_ref(),
+            &now.fingerprint,
+        );
+        if !why.is_empty() {
+            stale.insert(key, why);
+        }
+    }
+    let mut plan = plan(&modules, &stale, &watched.policy)?;
+    for (i, d) in watched.definitions.iter().enumerate() {
+        let key = d.definition.nsv();
+        if !checked.contains(&i) {
+            if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(&key) {
+                *reason = LeftAlone::Unaffected;
+            }
+        }
+    }
+    // Steps not checked themselves (stacks above) still replace a compose.
+    for step in &plan.steps {
+        let key = format!("{}:{}", step.name, step.stream);
+        if let std::collections::btree_map::Entry::Vacant(e) = last_good.entry(key) {
+            let id = registry
+                .latest_good_summary(&step.name, &step.stream)?
+                .map(|s| s.id);
+            e.insert(id);
+        }
+    }
+    let definitions = watched
+        .definitions
+        .iter()
+        .map(|d| (d.definition.nsv(), d.shown.clone()))
+        .collect();
+    let requires = modules
+        .iter()
+        .map(|m| {
+            let below = m
+                .requires
+                .iter()
+                .map(|(n, s)| format!("{n}:{s}"))
+                .filter(|k| in_catalog.contains(k))
+                .collect();
+            (format!("{}:{}", m.name, m.stream), below)
+        })
+        .collect();
+    Ok(Impact {
+        events,
+        plan,
+        last_good,
+        definitions,
+        requires,
+    })
+}
+
+fn current_error(d: &CatalogDefinition, e: ComposeError) -> ImpactError {
+    ImpactError::Current {
+        module: d.definition.nsv(),
+        definition: d.shown.clone(),
+        source: Box::new(e),
+    }
+}
+
+impl Impact {
+    /// The plan as people read it: each step with why, then every module
+    /// left alone with why.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let one = |s: &str| strata_model::one_line(s).into_owned();
+        let mut out = String::new();
+        let causes: Vec<String> = self.events.iter().map(|e| one(&e.to_string())).collect();
+        let n = self.plan.steps.len();
+        let _ = writeln!(
+            out,
+            "Impact of {}: {n} recompose{}",
+            causes.join(", "),
+            if n == 1 { "" } else { "s" }
+        );
+        for (i, step) in self.plan.steps.iter().enumerate() {
+            let key = format!("{}:{}", step.name, step.stream);
+            let mut head = format!("{:>3}. {}", i + 1, one(&key));
+            if !step.after.is_empty() {
+                let after: Vec<String> = step.after.iter().map(|a| (a + 1).to_string()).collect();
+                let _ = write!(head, " (after {})", after.join(", "));
+            }
+            let _ = write!(head, " [{}]", step.trigger.as_str());
+            let _ = writeln!(out, "{head}");
+            if let Some(Some(id)) = self.last_good.get(&key) {
+                let _ = writeln!(out, "       replaces {}", one(id));
+            }
+            for why in &step.why {
+                let _ = writeln!(out, "       {}", one(&why.to_string()));
+            }
+            for test in &step.tests {
+                let _ = writeln!(out, "       then test {}", one(&test.name));
+            }
+        }
+        if !self.plan.left_alone.is_empty() {
+            let _ = writeln!(out, "Left alone:");
+            for (module, reason) in &self.plan.left_alone {
+                let _ = writeln!(out, "  {}: {}", one(module), one(&reason.to_string()));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,41 @@
+//! Chained recomposes: what a change affects, in which order, and what is
+//! left alone and why.
+//!
+//! The graph and the plan (`graph`, `stale`, `event`) do no I/O: the
+//! caller (the CLI, the Python bindings, the Koji hub plugin) loads the
+//! catalog (`catalog` parses it, `load` reads it, `scm` fetches its SCM
+//! entries into a bounded clone cache), finds the modules an event makes
+//! stale directly (by selecting against the current inputs and comparing
+//! with the last good compose's record; see [`Why`]), and hands both to
+//! [`plan`]. The plan adds every module above a recomposed one (its input
+//! compose changes), orders the steps bottom-up with what each waits for,
+//! and applies the policy: first matching rule, trigger, events. Keeping it
+//! pure makes the same plan come out of
+//! `strata impact`, `strata chain run` and the Koji `moduleChain` task.
+
+mod catalog;
+mod event;
+mod graph;
+mod impact;
+mod load;
+mod picture;
+mod process;
+mod run;
+mod scm;
+mod stale;
+
+pub use catalog::{
+    resolve as resolve_catalog, Catalog, CatalogEntry, CatalogError, ScmEntry,
+    MAX_CATALOG_DEFINITIONS,
+};
+pub use event::{events_of, Event, EventError};
+pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
+pub use impact::{impact, Impact, ImpactError, ImpactOptions};
+pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
+pub use picture::{impact_dot, svg, tree_dot, PictureError};
+pub use run::{
+    run as run_chain, start as start_chain, OpenRegistry, RunError, RunOptions,
+    DEFAULT_TEST_TIMEOUT,
+};
+pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};
+pub use stale::{stale_reasons, Fingerprint};

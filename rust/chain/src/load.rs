@@ -1,0 +1,412 @@
+//! The catalog, loaded: every definition it names read and checked (SCM
+//! entries fetched through the clone cache first), before anything is
+//! planned or composed. The first entry that cannot be used is the error,
+//! naming the configuration file and the entry.
+
+use crate::catalog::{resolve, CatalogEntry, CatalogError};
+use crate::graph::CatalogModule;
+use crate::scm::{ScmCache, ScmLimits};
+use std::path::{Path, PathBuf};
+use strata_compose::{ChainConfig, Config};
+use strata_model::{ModuleDefinition, Policy, StrataDocument};
+
+/// One definition of the catalog, read.
+#[derive(Debug, Clone)]
+pub struct CatalogDefinition {
+    /// As shown in plans: the file's path, or the SCM URL as written.
+    pub shown: String,
+    /// The file to compose from (for an SCM entry, its copy in the cache).
+    pub path: PathBuf,
+    /// For an SCM entry: the URL at the commit its revision named, as the
+    /// compose records it.
+    pub scm_ref: Option<String>,
+    pub definition: ModuleDefinition,
+    /// SHA-256 of the file's bytes, as composes record it.
+    pub digest: String,
+}
+
+impl CatalogDefinition {
+    /// The module as the graph sees it.
+    pub fn module(&self) -> CatalogModule {
+        CatalogModule {
+            name: self.definition.name.clone(),
+            stream: self.definition.stream.clone(),
+            definition: self.shown.clone(),
+            requires: self
+                .definition
+                .module_requires()
+                .map(|(n, s)| (n.to_owned(), s.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Reads every definition `entries` (from `[chain] catalog` of `config`)
+/// name; SCM entries are fetched into `scm`.
+pub fn load_catalog(
+    config: &Path,
+    entries: &[String],
+    scm: &ScmCache,
+) -> Result<Vec<CatalogDefinition>, CatalogError> {
+    let catalog = resolve(config, entries)?;
+    let shown_config = config.display().to_string();
+    let bad_definition = |index: usize, path: &Path, source| CatalogError::Definition {
+        config: shown_config.clone(),
+        index,
+        entry: entries[index - 1].clone(),
+        path: path.display().to_string(),
+        source,
+    };
+    let mut out = Vec::with_capacity(catalog.files.len() + catalog.scm.len());
+    for (path, &index) in &catalog.files {
+        let (definition, digest) = strata_compose::read_definition(path)
+            .map_err(|e| bad_definition(index, path, Box::new(e)))?;
+        out.push(CatalogDefinition {
+            shown: path.display().to_string(),
+            path: path.clone(),
+            scm_ref: None,
+            definition,
+            digest,
+        });
+    }
+    for entry in &catalog.scm {
+        let file = scm
+            .fetch_file(&entry.repository, &entry.path, &entry.revision)
+            .map_err(|source| CatalogError::Scm {
+                config: shown_config.clone(),
+                index: entry.index,
+                entry: entry.entry.clone(),
+                source,
+            })?;
+        let (definition, digest) = strata_compose::read_definition(&file.path)
+            .map_err(|e| bad_definition(entry.index, &file.path, Box::new(e)))?;
+        out.push(CatalogDefinition {
+            shown: entry.entry.clone(),
+            path: file.path,
+            scm_ref: Some(entry.at_commit(&file.commit)),
+            definition,
+            digest,
+        });
+    }
+    Ok(out)
+}
+
+/// What `[chain]` of a configuration names, loaded: the catalog's
+/// definitions and the policy.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub definitions: Vec<CatalogDefinition>,
+    pub policy: Policy,
+    /// Where the policy came from (`None`: no `[chain] policy`, so no rule
+    /// matches anything and chains recompose nothing).
+    pub policy_file: Option<String>,
+}
+
+impl ScmLimits {
+    /// The limits `[chain]` sets, else the defaults.
+    pub fn of(config: &ChainConfig) -> ScmLimits {
+        let default = ScmLimits::default();
+        ScmLimits {
+            timeout: config
+                .scm_timeout
+                .map_or(default.timeout, std::time::Duration::from_secs),
+            max_bytes: config.scm_max_size.map_or(default.max_bytes, |s| s.0),
+        }
+    }
+}
+
+/// The SCM clone cache of a configuration: `scm/` in the cache directory
+/// (`cache_dir`, else `[compose] cache_dir`, else the default cache).
+pub fn scm_cache(config: &Config, cache_dir: Option<&Path>) -> Result<ScmCache, CatalogError> {
+    let dir = config
+        .cache_dir(cache_dir)
+        .ok_or(CatalogError::NoCacheDir)?;
+    Ok(ScmCache::new(dir.join("scm"), ScmLimits::of(&config.chain)))
+}
+
+/// Loads the catalog and the policy `[chain]` of `config` names; nothing
+/// is started when either cannot be used.
+pub fn load_watched(config: &Config, scm: &ScmCache) -> Result<Watched, CatalogError> {
+    let file = config
+        .chain
+        .source
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(strata_compose::SYSTEM_CONFIG));
+    if config.chain.catalog.is_empty() {
+        return Err(CatalogError::Empty {
+            config: file.display().to_string(),
+        });
+    }
+    let definitions = load_catalog(&file, &config.chain.catalog, scm)?;
+    let Some(entry) = &config.chain.policy else {
+        return Ok(Watched {
+            definitions,
+            policy: Policy::default(),
+            policy_file: None,
+        });
+    };
+    let shown_config = file.display().to_string();
+    let bad = |reason: String| CatalogError::Policy {
+        config: shown_config.clone(),
+        entry: entry.clone(),
+        reason,
+    };
+    let path = match CatalogEntry::parse(entry).map_err(bad)? {
+        CatalogEntry::Local { pattern } => PathBuf::from(pattern),
+        CatalogEntry::Scm {
+            repository,
+            path,
+            revision,
+        } => {
+            scm.fetch_file(&repository, &path, &revision)
+                .map_err(|source| CatalogError::PolicyFetch {
+                    config: shown_config.clone(),
+                    entry: entry.clone(),
+                    source,
+                })?
+                .path
+        }
+    };
+    let policy = match strata_compose::read_document(&path) {
+        Ok(StrataDocument::Policy(p)) => p,
+        Ok(StrataDocument::Module(_)) => {
+            return Err(bad(format!(
+                "{} is a module definition, not a strata-policy document",
+                path.display()
+            )))
+        }
+        Err(source) => {
+            return Err(CatalogError::PolicyRead {
+                config: shown_config,
+                entry: entry.clone(),
+                source: Box::new(source),
+            })
+        }
+    };
+    Ok(Watched {
+        definitions,
+        policy,
+        policy_file: Some(entry.clone()),
+    })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::scm::ScmError;
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn definition(name: &str, requires: &str) -> String {
+        format!(
+            "document: strata-module\nversion: 1\ndata:\n  name: {name}\n  stream: '1'\n  \
+             summary: s\n  description: d\n  license: [MIT]\n  source:\n    repos: [/srv/r]\n  \
+             requires: {{platform: f40{requires}}}\n  packages:\n    {name}: {{}}\n"
+        )
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A git repository with modules/base.yaml on branch main.
+    fn repo(dir: &Path) -> PathBuf {
+        let repo = dir.join("modules.git");
+        std::fs::create_dir_all(repo.join("modules")).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("modules/base.yaml"), definition("base", "")).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "base"]);
+        repo
+    }
+
+    #[test]
+    fn paths_and_scm_entries_load_into_one_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        std::fs::write(
+            dir.path().join("apache.yaml"),
+            definition("apache", ", base: '1'"),
+        )
+        .unwrap();
+        let config = dir.path().join("strata.toml");
+        let url = format!("git+file://{}?modules/base.yaml#main", repo.display());
+        let cache = ScmCache::new(dir.path().join("cache/scm"), ScmLimits::default());
+        let local = dir.path().join("*.yaml").display().to_string();
+        let loaded = load_catalog(&config, &[local, url.clone()], &cache).unwrap();
+        let modules: Vec<CatalogModule> = loaded.iter().map(|d| d.module()).collect();
+        assert_eq!(modules[0].name, "apache");
+        assert_eq!(modules[0].requires, [("base".into(), "1".into())]);
+        assert_eq!(modules[1].name, "base");
+        assert_eq!(modules[1].definition, url);
+        let head = git(&repo, &["rev-parse", "HEAD"]);
+        assert_eq!(
+            loaded[1].scm_ref.as_deref(),
+            Some(&*format!(
+                "git+file://{}?modules/base.yaml#{head}",
+                repo.display()
+            ))
+        );
+        // The branch moves: the next load fetches its new commit.
+        std::fs::write(
+            repo.join("modules/base.yaml"),
+            definition("base", "") + "  api: [base]\n",
+        )
+        .unwrap();
+        git(&repo, &["commit", "-q", "-am", "api"]);
+        let again = load_catalog(&config, std::slice::from_ref(&url), &cache).unwrap();
+        assert_eq!(again[0].definition.api, ["base"]);
+        assert_ne!(again[0].digest, loaded[1].digest);
+        // A full commit ID in the cache is read without fetching: the
+        // repository can be gone.
+        let pinned = format!("git+file://{}?modules/base.yaml#{head}", repo.display());
+        std::fs::rename(&repo, dir.path().join("moved")).unwrap();
+        let old = load_catalog(&config, &[pinned], &cache).unwrap();
+        assert_eq!(old[0].digest, loaded[1].digest);
+    }
+
+    #[test]
+    fn scm_failures_name_the_file_the_entry_and_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        let config = dir.path().join("strata.toml");
+        let cache = |limits| ScmCache::new(dir.path().join("cache/scm"), limits);
+        let entry =
+            |path: &str, rev: &str| vec![format!("git+file://{}?{path}#{rev}", repo.display())];
+        let err = load_catalog(
+            &config,
+            &entry("modules/php.yaml", "main"),
+            &cache(ScmLimits::default()),
+        )
+        .unwrap_err();
+        let text = strata_compose::error_chain(&err);
+        assert!(
+            text.starts_with(&format!(
+                "{}: [chain] catalog entry 1 `git+file://",
+                config.display()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("git could not read a file of"), "{text}");
+        let err = load_catalog(
+            &config,
+            &entry("modules/base.yaml", "no-such-branch"),
+            &cache(ScmLimits::default()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                CatalogError::Scm {
+                    source: ScmError::Git {
+                        action: "fetch",
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let tiny = ScmLimits {
+            max_bytes: 1,
+            ..ScmLimits::default()
+        };
+        let err =
+            load_catalog(&config, &entry("modules/base.yaml", "main"), &cache(tiny)).unwrap_err();
+        let text = strata_compose::error_chain(&err);
+        assert!(
+            text.contains("more than the 1 allowed ([chain] scm_max_size)"),
+            "{text}"
+        );
+        let stopped = ScmLimits {
+            timeout: Duration::ZERO,
+            ..ScmLimits::default()
+        };
+        let err = load_catalog(
+            &config,
+            &entry("modules/base.yaml", "main"),
+            &cache(stopped),
+        )
+        .unwrap_err();
+        let text = strata_compose::error_chain(&err);
+        assert!(text.contains("within 0 s ([chain] scm_timeout)"), "{text}");
+        // A file that is not a definition.
+        std::fs::write(repo.join("notes.yaml"), "just: notes\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "notes"]);
+        let err = load_catalog(
+            &config,
+            &entry("notes.yaml", "main"),
+            &cache(ScmLimits::default()),
+        )
+        .unwrap_err();
+        let text = strata_compose::error_chain(&err);
+        assert!(
+            text.contains("is not a definition Strata can compose"),
+            "{text}"
+        );
+        assert!(
+            text.contains("notes.yaml is not a valid strata-module document"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_configured_catalog_and_policy_load_from_scm() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        std::fs::write(
+            repo.join("policy.yaml"),
+            "document: strata-policy\nversion: 1\ndata:\n  rules:\n    - match: '*:*'\n",
+        )
+        .unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "policy"]);
+        let at = |path: &str| format!("git+file://{}?{path}#main", repo.display());
+        let toml = dir.path().join("strata.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "[compose]\ncache_dir = \"cache\"\n[chain]\ncatalog = [\"{}\"]\npolicy = \"{}\"\n",
+                at("modules/base.yaml"),
+                at("policy.yaml")
+            ),
+        )
+        .unwrap();
+        let config = Config::read(&toml).unwrap();
+        let scm = scm_cache(&config, None).unwrap();
+        assert_eq!(scm.dir, dir.path().join("cache/scm"));
+        let watched = load_watched(&config, &scm).unwrap();
+        assert_eq!(watched.definitions.len(), 1);
+        assert_eq!(watched.policy.rules.len(), 1);
+        // A module definition named as the policy, and no catalog.
+        let mut wrong = config.clone();
+        wrong.chain.policy = Some(at("modules/base.yaml"));
+        let err = load_watched(&wrong, &scm).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is a module definition, not a strata-policy document"),
+            "{err}"
+        );
+        wrong.chain.catalog.clear();
+        let err = load_watched(&wrong, &scm).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: [chain] catalog is empty or missing: name the definitions chains watch",
+                toml.display()
+            )
+        );
+    }
+}

@@ -1,0 +1,322 @@
+"""Chained recomposes end to end (issue 13), with real RPMs (rpmbuild),
+createrepo_c source repositories and dnf: base-runtime:f40 <- apache:2.4 <-
+php:8.2, and an unrelated tools:1. A rebuilt libfoo in base's source makes
+`strata impact` list base, then apache and php, and `strata chain run`
+recompose exactly those, each compose naming the chain and the cause, and
+`dnf stack install php:8.2` gets the new libfoo. Then the failure story
+(a failing middle step, the top on its last good compose with the excuse;
+a failing test keeps a compose from being good), `approve`, and kill -9
+then `resume`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import composekit as ck
+import rpmfactory
+import strata
+
+PLATFORM = [
+    {"name": "glibc", "version": "2.39", "release": "1.fc40", "arch": "x86_64",
+     "provides": ["libc.so.6()(64bit)"]},
+]
+BASE_SRC = [
+    {"name": "libfoo", "version": "1.0", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libc.so.6()(64bit)"], "provides": ["libfoo.so.1()(64bit)"]},
+    {"name": "libbar", "version": "2.0", "release": "1.fc40", "arch": "x86_64",
+     "provides": ["libbar.so.2()(64bit)"]},
+]
+LIBFOO_2 = {"name": "libfoo", "version": "1.0", "release": "2.fc40", "arch": "x86_64",
+            "requires": ["libc.so.6()(64bit)"], "provides": ["libfoo.so.1()(64bit)"]}
+APACHE_SRC = [
+    {"name": "httpd", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libfoo.so.1()(64bit)", "httpd-tools"]},
+    {"name": "httpd-tools", "version": "2.4.58", "release": "1.fc40", "arch": "x86_64"},
+]
+PHP_SRC = [
+    {"name": "php", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["httpd", "php-common = 8.2.13-1.fc40"]},
+    {"name": "php-common", "version": "8.2.13", "release": "1.fc40", "arch": "x86_64",
+     "requires": ["libbar.so.2()(64bit)"]},
+]
+TOOLS_SRC = [
+    {"name": "tool", "version": "1", "release": "1.fc40", "arch": "x86_64"},
+]
+STACK = ["base-runtime:f40", "apache:2.4", "php:8.2"]
+
+
+class World:
+    """Sources of their own (a test rebuilds RPMs in them), four
+    definitions, a site whose [chain] catalog lists them, and a policy."""
+
+    def __init__(self, strata_bin: Path, root: Path):
+        self.root = root
+        src = root / "src"
+        self.repos = {
+            "platform": rpmfactory.make_repo(src / "platform", PLATFORM),
+            "base": rpmfactory.make_repo(src / "base", BASE_SRC),
+            "apache": rpmfactory.make_repo(src / "apache", APACHE_SRC),
+            "php": rpmfactory.make_repo(src / "php", PHP_SRC),
+            "tools": rpmfactory.make_repo(src / "tools", TOOLS_SRC),
+        }
+        self.site = ck.Site(strata_bin, root / "site", platforms={"f40": [self.repos["platform"]]})
+        defs = root / "site" / "modules"
+        self.defs = {
+            "base": self.define(defs / "base.yaml", "base-runtime", "f40", ["libfoo", "libbar"],
+                                "base", {"platform": "f40"}),
+            "apache": self.define(defs / "apache.yaml", "apache", "2.4",
+                                  ["httpd", "httpd-tools"], "apache",
+                                  {"platform": "f40", "base-runtime": "f40"}),
+            "php": self.define(defs / "php.yaml", "php", "8.2", ["php", "php-common"], "php",
+                               {"platform": "f40", "apache": "2.4"}),
+            "tools": self.define(defs / "tools.yaml", "tools", "1", ["tool"], "tools",
+                                 {"platform": "f40"}),
+        }
+        text = self.site.config.read_text()
+        # A merged whole-stack repository, for `dnf stack install`.
+        text = text.replace("[compose]\n", '[compose]\nstack_repo = "merged"\n', 1)
+        self.site.config.write_text(
+            text + '[chain]\ncatalog = ["modules/*.yaml"]\npolicy = "policy.yaml"\n')
+        self.policy("    - match: '*:*'\n")
+
+    def define(self, path, name, stream, packages, source, requires):
+        return ck.write_definition(path, ck.definition(
+            name=name, stream=stream, packages=packages, repos=[self.repos[source]],
+            requires=requires, profiles={"default": packages[:1]}))
+
+    def policy(self, rules: str) -> None:
+        (self.site.root / "policy.yaml").write_text(
+            "document: strata-policy\nversion: 1\ndata:\n  parallel: 2\n  rules:\n" + rules)
+
+    def strata(self, *args, rc=0):
+        return self.site.run(*args, "--config", self.site.config, check_rc=rc)
+
+    def compose_all(self) -> dict:
+        return {k: self.site.compose_json(self.defs[k]) for k in ("base", "apache", "php", "tools")}
+
+    def rebuild_libfoo(self) -> None:
+        rpmfactory.build_rpms([LIBFOO_2], self.repos["base"])
+        rpmfactory.createrepo(self.repos["base"])
+
+    def chain_run(self, *args, rc=0):
+        return self.strata("chain", "run", *args, "--cache-dir", self.site.cache, rc=rc)
+
+    def show(self, chain_id: str) -> dict:
+        return json.loads(self.strata("chain", "show", chain_id, "--json").stdout)
+
+    def composes(self) -> list[dict]:
+        return self.site.list()
+
+
+@pytest.fixture
+def world(strata_bin, tmp_path):
+    return World(strata_bin, tmp_path)
+
+
+def steps(chain: dict) -> list[tuple[str, str]]:
+    return [(f'{s["name"]}:{s["stream"]}', s["state"]) for s in chain["steps"]]
+
+
+def chain_id_of(run: subprocess.CompletedProcess) -> str:
+    """The chain ID `strata chain run` names first on stderr."""
+    return run.stderr.split(":", 1)[0].strip()
+
+
+def test_a_rebuilt_base_rpm_recomposes_base_and_the_stacks_above_it(world, tmp_path):
+    import dnfkit
+    before = world.compose_all()
+    # Nothing changed: nothing to do.
+    r = world.chain_run("--build", "libfoo-1.0-1.fc40")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    world.rebuild_libfoo()
+
+    # The plan, from the CLI and from Python: base (which NEVRA replaces
+    # which), then apache and php because their input compose changes;
+    # tools is up to date.
+    r = world.strata("impact", "--build", "libfoo-1.0-2.fc40", "--json",
+                     "--cache-dir", world.site.cache)
+    plan = json.loads(r.stdout)
+    assert [f'{s["name"]}:{s["stream"]}' for s in plan["plan"]["steps"]] == STACK
+    assert plan["plan"]["steps"][0]["why"] == [{"why": "selection", "changes": [{
+        "arch": "x86_64", "old": "libfoo-0:1.0-1.fc40.x86_64",
+        "new": "libfoo-0:1.0-2.fc40.x86_64"}]}]
+    assert plan["plan"]["left_alone"] == {"tools:1": {"reason": "up-to-date"}}
+    found = strata.impact(builds=["libfoo-1.0-2.fc40"], config=world.site.config,
+                          cache_dir=world.site.cache)
+    assert [f"{s.name}:{s.stream}" for s in found.steps] == STACK
+    assert found.steps[2].after == [1]
+    assert found.left_alone == {"tools:1": "up to date"}
+    assert json.loads(found.to_json()) == plan
+    text = world.strata("impact", "--build", "libfoo-1.0-2.fc40",
+                        "--cache-dir", world.site.cache).stdout
+    assert "selection: x86_64: libfoo-0:1.0-1.fc40.x86_64 → libfoo-0:1.0-2.fc40.x86_64" in text
+    assert "tools:1: up to date" in text
+
+    # The chain makes exactly those three composes, each naming the chain
+    # and its cause.
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    chain = world.show(chain_id_of(r))
+    assert chain["state"] == "finished"
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    new = {c["id"] for c in world.composes()} - {c["id"] for c in before.values()}
+    assert new == {s["compose_id"] for s in chain["steps"]}
+    for cid in new:
+        info = chain["composes"][cid]
+        assert info["chain"] == {"chain_id": chain["id"], "event": "build libfoo-1.0-2.fc40"}
+    assert world.site.latest("tools:1")["id"] == before["tools"]["id"]
+
+    # dnf gets the new libfoo through the new php stack.
+    php = world.site.latest("php:8.2")
+    stack_repo = Path(php["outputs"]["path"]) / "compose" / "PhpStack" / "x86_64" / "os"
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = dnfkit.dnf({"stack": stack_repo, "platform": world.repos["platform"]}, root, work,
+                   ["stack", "install", "php:8.2"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    import dnforacle
+    env = dnforacle._env()
+    env["HOME"] = str(work / "home")
+    q = subprocess.run(["rpm", "--root", str(root), "-q", "libfoo"], capture_output=True,
+                       text=True, env=env)
+    assert q.stdout.strip() == "libfoo-1.0-2.fc40.x86_64", q.stdout + q.stderr
+
+    # Again: everything is up to date, nothing is recomposed.
+    count = len(world.composes())
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    assert len(world.composes()) == count
+
+
+def test_a_failing_middle_step_leaves_the_top_on_last_good_with_the_excuse(world):
+    before = world.compose_all()
+    # apache's test fails: its new compose is recorded but not good.
+    world.policy("    - match: 'apache:*'\n      tests:\n"
+                 "        - {name: smoke, run: [sh, -c, 'echo no httpd here; exit 1']}\n"
+                 "    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40", rc=1)
+    chain = world.show(chain_id_of(r))
+    assert chain["state"] == "failed"
+    assert steps(chain) == [("base-runtime:f40", "finished"), ("apache:2.4", "failed"),
+                            ("php:8.2", "finished")]
+    apache = chain["steps"][1]
+    assert apache["reason"] == "test smoke failed: no httpd here"
+    tests = chain["composes"][apache["compose_id"]]["tests"]
+    assert [(t["name"], t["state"]) for t in tests] == [("smoke", "failed")]
+    assert world.site.latest("apache:2.4")["id"] == before["apache"]["id"]
+    # php was composed on apache's last good compose (and the new base),
+    # and its reason says so.
+    php = chain["steps"][2]
+    assert php["reason"] == (
+        f"composed on {before['apache']['id']}, the last good compose of apache:2.4 (its "
+        "recompose in this chain failed; policy: use-last-good)")
+    rec = world.site.show(php["compose_id"])
+    used = {i["name"]: i["ident"] for i in rec["inputs"] if i["kind"] in ("compose", "stack_compose")}
+    assert used["apache:2.4"] == before["apache"]["id"]
+    assert used["base-runtime:f40"] == chain["steps"][0]["compose_id"]
+
+
+def test_stop_dependents_skips_the_stack_above_a_failure(world):
+    world.compose_all()
+    world.policy("    - match: 'apache:*'\n      on_failure: stop-dependents\n      tests:\n"
+                 "        - {name: smoke, run: ['false']}\n"
+                 "    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40", rc=1)
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [("base-runtime:f40", "finished"), ("apache:2.4", "failed"),
+                            ("php:8.2", "skipped")]
+    assert chain["steps"][2]["reason"] == (
+        "not composed: apache:2.4 below it failed (policy: stop-dependents)")
+
+
+def test_approve_waits_and_resume_composes(world):
+    world.compose_all()
+    world.policy("    - match: 'php:*'\n      trigger: approve\n    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    cid = chain_id_of(r)
+    assert f"php:8.2 waits for approval: strata chain approve {cid} php:8.2" in r.stderr
+    chain = world.show(cid)
+    assert chain["state"] == "waiting"
+    assert steps(chain) == [("base-runtime:f40", "finished"), ("apache:2.4", "finished"),
+                            ("php:8.2", "waiting")]
+    listed = world.strata("chain", "list").stdout
+    assert cid in listed and "waiting" in listed
+    world.strata("chain", "approve", cid, "php:8.2", "--by", "alice")
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished"
+    assert chain["steps"][2]["approved_by"] == "alice"
+    assert chain["steps"][2]["state"] == "finished"
+    # Approving what already ran is refused, naming its state.
+    r = world.strata("chain", "approve", cid, "php:8.2", rc=2)
+    assert "cannot be approved: it is finished" in r.stderr
+
+
+def test_a_chain_killed_mid_compose_resumes_without_duplicating_a_compose(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    hold = world.root / "hold"
+    hold.write_text("")
+    env = dict(os.environ, STRATA_TEST_PAUSE_BEFORE_PUBLISH=str(hold))
+    env.pop("STRATA_CONFIG", None)
+    p = subprocess.Popen([str(world.site.bin), "chain", "run", "--build", "libfoo-1.0-2.fc40",
+                          "--config", str(world.site.config), "--cache-dir",
+                          str(world.site.cache)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    # base's compose staged, not published: kill -9.
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
+        time.sleep(0.05)
+    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    _, err = p.communicate()
+    hold.unlink()
+    cid = err.decode().split(":", 1)[0].strip()
+    chain = world.show(cid)
+    assert chain["state"] == "running"
+    assert chain["steps"][0]["state"] == "running"
+    # Resume: the killed compose is marked failed, each module is composed
+    # once.
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished", chain
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    for module in STACK:
+        recs = world.site.list(module)
+        by_chain = [r for r in recs if r["state"] == "finished" and r["id"] in
+                    {s["compose_id"] for s in chain["steps"]}]
+        assert len(by_chain) == 1, (module, recs)
+    states = sorted(r["state"] for r in world.site.list("base-runtime:f40"))
+    assert states == ["failed", "finished", "finished"], states
+    # Resuming a finished chain is refused.
+    r = world.strata("chain", "resume", cid, rc=2)
+    assert "is finished already: nothing to resume" in r.stderr
+
+
+def test_bad_catalogs_and_events_are_refused_naming_what(world):
+    world.compose_all()
+    r = world.strata("impact", "--compose", "php-8.2-20990101.n.0", rc=2)
+    assert "no compose `php-8.2-20990101.n.0` in the registry" in r.stderr
+    # A cycle in module requirements: nothing is started.
+    world.define(world.site.root / "modules" / "base.yaml", "base-runtime", "f40",
+                 ["libfoo", "libbar"], "base", {"platform": "f40", "php": "8.2"})
+    r = world.strata("impact", "--build", "libfoo-1.0-2.fc40", rc=2)
+    assert "form a cycle: " in r.stderr, r.stderr
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40", rc=2)
+    assert "form a cycle" in r.stderr
+    assert world.strata("chain", "list").stdout.count("\n") == 1  # the header only
+    # A catalog entry that does not parse names the file and the entry.
+    text = world.site.config.read_text().replace(
+        'catalog = ["modules/*.yaml"]', 'catalog = ["modules/*.yaml", "git+https://h/r.git?x"]')
+    world.site.config.write_text(text)
+    r = world.strata("impact", "--build", "x-1-1", rc=2)
+    assert f"{world.site.config}: [chain] catalog entry 2 `git+https://h/r.git?x`" in r.stderr
