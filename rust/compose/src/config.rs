@@ -201,6 +201,8 @@ pub struct ServeLimits {
     pub max_log_size: Option<Size>,
     /// The most records one `/api/v1/composes` answer holds.
     pub max_list: Option<usize>,
+    /// Composes a page of `/composes` shows.
+    pub page_size: Option<usize>,
 }
 
 /// A number of bytes: an integer, or a string with a unit (`"10 GiB"`,

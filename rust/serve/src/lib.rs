@@ -160,7 +160,7 @@ impl Options {
             events_per_minute: l.events_per_minute.unwrap_or(d.events_per_minute),
             max_log_size: l.max_log_size.map_or(d.max_log_size, |s| s.0),
             max_list: l.max_list.unwrap_or(d.max_list).max(1),
-            page_size: d.page_size,
+            page_size: l.page_size.unwrap_or(d.page_size).clamp(1, 1000),
         };
         Ok(Options {
             location,

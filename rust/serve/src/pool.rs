@@ -146,3 +146,15 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+impl Drop for Pool {
+    /// A PostgreSQL connection owns a runtime of its own, which must not
+    /// be dropped on an async thread (tokio panics): the last idle
+    /// connections are closed on a plain thread.
+    fn drop(&mut self) {
+        let connections = std::mem::take(&mut self.lock().connections);
+        if !connections.is_empty() {
+            let _ = std::thread::spawn(move || drop(connections)).join();
+        }
+    }
+}
