@@ -327,3 +327,65 @@ pub(crate) fn json_response<T: serde::Serialize + ?Sized>(
 }
 
 pub(crate) type AppState = State<Arc<App>>;
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn config(toml: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path)).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_wins_over_serve_settings() {
+        let c = config(
+            "[registry]\npath = \"/r.sqlite\"\n[serve]\nlisten = \"0.0.0.0:9000\"\n\
+             base_path = \"/strata/\"\ntoken = \"0123456789abcdef\"\n\
+             [serve.limits]\nregistry_workers = 2\nmax_event_size = \"1 KiB\"\n",
+        );
+        let o = Options::new(None, None, None, &c).unwrap();
+        assert_eq!(
+            (o.listen.as_str(), o.base_path.as_str()),
+            ("0.0.0.0:9000", "/strata")
+        );
+        assert_eq!(o.token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(
+            (o.limits.registry_workers, o.limits.max_event_size),
+            (2, 1024)
+        );
+        let o = Options::new(
+            Some(OsStr::new("/other.sqlite")),
+            Some("127.0.0.1:0"),
+            Some("/"),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(o.location, RegistryLocation::Sqlite("/other.sqlite".into()));
+        assert_eq!(
+            (o.listen.as_str(), o.base_path.as_str()),
+            ("127.0.0.1:0", "")
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let c = config("[registry]\npath = \"/r.sqlite\"\n[serve]\ntoken = \"short\"\n");
+        let e = Options::new(None, None, None, &c).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad [serve] setting token `(hidden)`: a token is at least 16 printable ASCII \
+             characters, without spaces"
+        );
+        for bad in ["strata", "/a/../b", "/a b", "/a//b", "/<x>"] {
+            let e = normalize_base_path(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("bad [serve] setting base_path `{bad}`")),
+                "{e}"
+            );
+        }
+        assert_eq!(normalize_base_path("/a/b-c/").unwrap(), "/a/b-c");
+    }
+}
