@@ -98,13 +98,7 @@ def text_of(page: bytes) -> str:
 @pytest.fixture(scope="module")
 def repos(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-src")
-    return {
-        "platform": rpmfactory.make_repo(root / "platform", ts.PLATFORM),
-        "base": rpmfactory.make_repo(root / "base-src", ts.BASE_SRC),
-        "apache": rpmfactory.make_repo(root / "apache-src", ts.APACHE_SRC),
-        "php": rpmfactory.make_repo(root / "php-src", ts.PHP_SRC),
-        "xss": rpmfactory.make_repo(root / "xss-src", XSS_SRC),
-    }
+    return {**ts.make_repos(root), "xss": rpmfactory.make_repo(root / "xss-src", XSS_SRC)}
 
 
 def compose_all(site: ck.Site, defs: Path, repos, *extra) -> dict:
