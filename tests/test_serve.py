@@ -346,6 +346,14 @@ def test_pages_filter_and_paginate(strata_bin, site, tmp_path):
         assert "No composes match." in page
 
 
+def test_a_registry_that_is_not_there_at_start_is_an_error(strata_bin, tmp_path):
+    r = subprocess.run([strata_bin, "serve", "--registry", tmp_path / "typo.sqlite",
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"error: there is no compose registry at {tmp_path / 'typo.sqlite'}" in r.stderr
+    assert not (tmp_path / "typo.sqlite").exists()
+
+
 def test_a_registry_that_goes_away_gives_503_and_recovers(strata_bin, site, tmp_path):
     copy = tmp_path / "registry.sqlite"
     shutil.copy(site.registry, copy)

@@ -87,6 +87,11 @@ pub enum StartError {
         reason: String,
     },
 
+    #[error(transparent)]
+    Registry {
+        source: strata_registry::RegistryError,
+    },
+
     #[error("cannot listen on {listen}")]
     Listen {
         listen: String,
@@ -267,8 +272,22 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Serves until SIGINT or SIGTERM, printing the address it listens on
 /// (`listening on http://127.0.0.1:8080/strata`) on stderr first: with
-/// port 0 that is how a caller learns the port.
+/// port 0 that is how a caller learns the port. The registry is opened
+/// once first, so a mistyped `--registry` is an error at start rather
+/// than a server of 503s; once serving, a registry that goes away gives
+/// 503 until it is back.
 pub async fn serve(options: Options) -> Result<(), StartError> {
+    let (location, open_options) = (options.location.clone(), options.registry_options.clone());
+    // Blocking, and a PostgreSQL connection must be dropped off the
+    // async threads.
+    tokio::task::spawn_blocking(move || {
+        strata_registry::open_read_only_with(&location, &open_options).map(drop)
+    })
+    .await
+    .map_err(|e| StartError::Runtime {
+        source: std::io::Error::other(e),
+    })?
+    .map_err(|source| StartError::Registry { source })?;
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .map_err(|source| StartError::Listen {
