@@ -207,8 +207,11 @@ def main():
                 big_s = time.perf_counter() - start
                 if big.decode() != newest:
                     raise bk.fail("/api/v1/composes?limit=1000 differs from the CLI's")
+                times, wall = load(srv.port, paths, ids, args.clients, args.requests)
+                rss = srv.peak_rss_mib()
                 # Pages the registry's API cannot answer cheaply (no date
-                # filter, no per-stream listing): one request each, alone.
+                # filter, no per-stream listing): one request each, alone,
+                # after the load, and the peak RSS they bring.
                 single = []
                 for label, path in [
                     ("/latest (reads every finished summary)", "/latest"),
@@ -218,15 +221,15 @@ def main():
                     fetch(conn, path)
                     single.append((label, time.perf_counter() - start))
                 conn.close()
-                times, wall = load(srv.port, paths, ids, args.clients, args.requests)
-                rss = srv.peak_rss_mib()
+                rss_after = srv.peak_rss_mib()
             finally:
                 srv.stop()
 
             n = sum(len(v) for v in times.values())
             print(f"strata serve over PostgreSQL: {args.composes} composes x {args.packages} "
                   f"packages; {args.clients} clients x {args.requests} requests per kind "
-                  f"({n} requests, {n / wall:.0f}/s); server peak RSS {rss:.1f} MiB")
+                  f"({n} requests, {n / wall:.0f}/s); server peak RSS {rss:.1f} MiB under the load, "
+                  f"{rss_after:.1f} MiB after the whole-registry pages")
             bk.table(["request", "p50 ms", "p99 ms"],
                      [(k, f"{pct(v, 50) * 1000:.2f}", f"{pct(v, 99) * 1000:.2f}")
                       for k, v in times.items()])
