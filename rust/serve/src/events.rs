@@ -3,8 +3,8 @@
 //! set; then a request needs `Authorization: Bearer <token>`, a body
 //! within `max_event_size`, and a place within `events_per_minute` (one
 //! budget for all senders). A valid event is logged and answered 202 with
-//! the event as parsed; the chain planner, when it lands, takes it from
-//! [`Event`] here.
+//! the event as parsed, and written to stdout as one JSON line (the
+//! store until the chain planner, when it lands, takes [`Event`]s here).
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -224,8 +224,35 @@ pub(crate) async fn post_event(state: AppState, request: Request) -> Response {
             format!("the event is not valid: {reason}"),
         );
     }
-    // The log is the store until the chain planner takes events.
-    tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event accepted");
+    // Until the chain planner takes events, stdout is their store: one
+    // JSON line each, for whatever reads the server's output (a journal,
+    // a pipe). Written off the async threads: a full pipe blocks.
+    let line = match serde_json::to_string(&event) {
+        Ok(line) => line,
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot write the event: {e}"),
+            )
+        }
+    };
+    let written = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").and_then(|()| out.flush())
+    })
+    .await;
+    if let Err(e) = written
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        tracing::warn!(error = %e, "cannot record an event on stdout");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot record the event on the server's output: {e}"),
+        );
+    }
+    tracing::info!("event accepted");
     json_response(
         &serde_json::json!({ "accepted": event }),
         StatusCode::ACCEPTED,
