@@ -210,12 +210,13 @@ def main():
                 times, wall = load(srv.port, paths, ids, args.clients, args.requests)
                 rss = srv.peak_rss_mib()
                 # Pages the registry's API cannot answer cheaply (no date
-                # filter, no per-stream listing): one request each, alone,
-                # after the load, and the peak RSS they bring.
+                # filter, no per-stream listing), which read up to
+                # [serve.limits] max_scan summaries: one request each,
+                # alone, after the load, and the peak RSS they bring.
                 single = []
                 for label, path in [
-                    ("/latest (reads every finished summary)", "/latest"),
-                    ("/composes?since=… (reads every summary)", "/composes?since=2000-01-01"),
+                    ("/latest (reads up to max_scan summaries)", "/latest"),
+                    ("/composes?since=… (reads up to max_scan)", "/composes?since=2000-01-01"),
                 ]:
                     start = time.perf_counter()
                     fetch(conn, path)

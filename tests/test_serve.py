@@ -345,6 +345,20 @@ def test_pages_filter_and_paginate(strata_bin, site, tmp_path):
         assert f">{ids[0]}</a>" in page and f">{ids[1]}</a>" in page
         page = get(f"{srv.url}/composes?since=2999-01-01")[2].decode()
         assert "No composes match." in page
+        assert 'id="cut"' not in page
+    # Where the registry cannot filter, a page reads at most max_scan
+    # summaries, and says so.
+    config.write_text(site.config.read_text() + "[serve.limits]\nmax_scan = 3\n")
+    with Server(strata_bin, config=config) as srv:
+        page = get(f"{srv.url}/composes?since={day}")[2].decode()
+        assert [i for i in ids if f">{i}</a>" in page] == ids[:3]
+        assert "searches the newest 3 composes" in text_of(page.encode())
+        page = get(f"{srv.url}/latest")[2].decode()
+        assert "Searched the newest 3 finished composes" in text_of(page.encode())
+        # The newest 3 finished: xss:1, php, apache (base-runtime is older).
+        finished = [r["id"] for r in site.list("--state", "finished")][:3]
+        assert [i for i in ids if f">{i}</a>" in page] == finished
+        assert site.composes["base"]["id"] not in page
 
 
 def test_a_registry_that_is_not_there_at_start_is_an_error(strata_bin, tmp_path):

@@ -203,6 +203,9 @@ pub struct ServeLimits {
     pub max_list: Option<usize>,
     /// Composes a page of `/composes` shows.
     pub page_size: Option<usize>,
+    /// The most compose summaries one page reads where the registry
+    /// cannot filter (a date filter, the last good of every stream).
+    pub max_scan: Option<usize>,
 }
 
 /// A number of bytes: an integer, or a string with a unit (`"10 GiB"`,

@@ -46,6 +46,10 @@ pub struct Limits {
     pub max_list: usize,
     /// Composes a page of `/composes` shows.
     pub page_size: usize,
+    /// The most summaries a date filter or `/latest` reads: the registry
+    /// filters by module and state only, and memory grows with what is
+    /// read (about 2.5 KiB a summary).
+    pub max_scan: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +62,7 @@ impl Default for Limits {
             max_log_size: 16 * 1024 * 1024,
             max_list: 1000,
             page_size: 50,
+            max_scan: 10_000,
         }
     }
 }
@@ -166,6 +171,7 @@ impl Options {
             max_log_size: l.max_log_size.map_or(d.max_log_size, |s| s.0),
             max_list: l.max_list.unwrap_or(d.max_list).max(1),
             page_size: l.page_size.unwrap_or(d.page_size).clamp(1, 1000),
+            max_scan: l.max_scan.unwrap_or(d.max_scan).max(1),
         };
         Ok(Options {
             location,

@@ -182,17 +182,20 @@ async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> 
     // The registry filters by module and state and cuts the newest N; it
     // has no date filter or offset, so a page reads the composes up to
     // its end (one more, to know whether a next page exists), and a date
-    // filter reads every compose the other filters match.
+    // filter reads the newest `max_scan` composes the other filters match
+    // (the page says so when there were more).
+    let scan = app.limits.max_scan;
     let filter = ListFilter {
         name,
         stream,
         state: wanted,
-        limit: (!dated).then(|| number * size + 1),
+        limit: Some(if dated { scan } else { number * size + 1 }),
     };
     let all = app
         .pool
         .run(move |r| Ok(r.list_summaries(&filter)?))
         .await?;
+    let cut = (dated && all.len() >= scan).then_some(scan);
     let matching: Vec<ComposeSummary> = all
         .into_iter()
         .filter(|c| since.as_ref().is_none_or(|s| c.date >= *s))
@@ -224,6 +227,7 @@ async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> 
         page => number,
         prev => (number > 1).then(|| link(number - 1)),
         next => more.then(|| link(number + 1)),
+        cut => cut,
     };
     render("composes.html", ctx, StatusCode::OK)
 }
@@ -377,15 +381,21 @@ pub(crate) async fn latest(state: AppState) -> Response {
 
 async fn latest_page(app: Arc<App>) -> Result<Response, ServeError> {
     // Newest first, so the first of each stream is its last good one.
+    // The registry has no per-stream query: the newest `max_scan`
+    // finished composes are read, and the page says so when there were
+    // more (a stream whose last good compose is older is not shown).
+    let scan = app.limits.max_scan;
     let finished = app
         .pool
-        .run(|r| {
+        .run(move |r| {
             Ok(r.list_summaries(&ListFilter {
                 state: Some(State::Finished),
+                limit: Some(scan),
                 ..Default::default()
             })?)
         })
         .await?;
+    let cut = (finished.len() >= scan).then_some(scan);
     let mut streams: BTreeMap<(String, String), ComposeSummary> = BTreeMap::new();
     for c in finished {
         streams
@@ -395,7 +405,7 @@ async fn latest_page(app: Arc<App>) -> Result<Response, ServeError> {
     let rows: Vec<&ComposeSummary> = streams.values().collect();
     render(
         "latest.html",
-        context! { base => base(&app.base), rows => rows },
+        context! { base => base(&app.base), rows => rows, cut => cut },
         StatusCode::OK,
     )
 }
