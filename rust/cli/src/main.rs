@@ -45,8 +45,10 @@ enum Command {
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Serve the registry read-only: a web dashboard and a JSON API
-    /// (/api/v1/…, the records `--json` prints), until SIGINT or SIGTERM.
+    /// Serve the registry read-only: web pages and a JSON API.
+    ///
+    /// The pages of composes, stacks and last good composes, and
+    /// /api/v1/… (the records `--json` prints), until SIGINT or SIGTERM.
     Serve(ServeArgs),
 }
 
