@@ -51,15 +51,19 @@ PHP_SRC = [
 ]
 
 
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack-src")
+def make_repos(root: Path) -> dict[str, Path]:
+    """The platform and the three modules' sources, under root."""
     return {
         "platform": rpmfactory.make_repo(root / "platform", PLATFORM),
         "base": rpmfactory.make_repo(root / "base-src", BASE_SRC),
         "apache": rpmfactory.make_repo(root / "apache-src", APACHE_SRC),
         "php": rpmfactory.make_repo(root / "php-src", PHP_SRC),
     }
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return make_repos(tmp_path_factory.mktemp("stack-src"))
 
 
 @pytest.fixture

@@ -87,8 +87,7 @@ fn find_impact(
 fn print_impact(found: &Impact, json: bool) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, found)?;
-        writeln!(out)
+        strata_compose::write_json(&mut out, found)
     } else {
         out.write_all(found.to_text().as_bytes())
     }
@@ -276,8 +275,7 @@ fn print_chain(
             }
             value["composes"] = composes.into();
         }
-        serde_json::to_writer_pretty(&mut out, &value)?;
-        writeln!(out)?;
+        strata_compose::write_json(&mut out, &value)?;
         return Ok(());
     }
     writeln!(out, "Chain: {}", one_line(&chain.id))?;
@@ -331,8 +329,7 @@ pub fn list_chains(args: ChainListArgs) -> CliResult {
     let chains = registry.list_chains(args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &chains)?;
-        writeln!(out)?;
+        strata_compose::write_json(&mut out, &chains)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = chains

@@ -123,8 +123,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
                 }
                 let mut out = std::io::stdout().lock();
                 if args.json {
-                    serde_json::to_writer_pretty(&mut out, &rec)?;
-                    writeln!(out)?;
+                    strata_compose::write_json(&mut out, &rec)?;
                 } else {
                     writeln!(
                         out,
@@ -164,8 +163,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
     let rec = &outcome.record;
     if outcome.published() {
         if args.json {
-            serde_json::to_writer_pretty(&mut out, rec)?;
-            writeln!(out)?;
+            strata_compose::write_json(&mut out, rec)?;
         } else {
             writeln!(out, "{} FINISHED", rec.id)?;
             print_outputs(&mut out, rec)?;
@@ -183,8 +181,7 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         {
             record.report = Some(outcome.gate.to_value()?);
         }
-        serde_json::to_writer_pretty(&mut out, &record)?;
-        writeln!(out)?;
+        strata_compose::write_json(&mut out, &record)?;
     } else {
         // dnf's format on stdout, what it has no format for on stderr.
         for section in outcome.gate.sections() {
@@ -288,8 +285,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &recs)?;
-        writeln!(out)?;
+        strata_compose::write_json(&mut out, &recs)?;
     } else {
         print_table(&mut out, &recs)?;
     }
@@ -305,8 +301,7 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
         .ok_or_else(|| format!("no compose `{}` in the registry", args.compose_id))?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &rec)?;
-        writeln!(out)?;
+        strata_compose::write_json(&mut out, &rec)?;
         return Ok(ExitCode::SUCCESS);
     }
     let path = |p: &std::path::Path| one_line(&p.display().to_string()).into_owned();
@@ -402,10 +397,9 @@ pub fn run_latest(args: LatestArgs) -> CliResult {
     let mut out = std::io::stdout().lock();
     // The JSON is the whole record; the text needs no package lists.
     let found = if args.json {
-        registry.latest_good(name, stream)?.map(|rec| {
-            serde_json::to_writer_pretty(&mut out, &rec).map_err(std::io::Error::from)?;
-            writeln!(out)
-        })
+        registry
+            .latest_good(name, stream)?
+            .map(|rec| strata_compose::write_json(&mut out, &rec))
     } else {
         registry.latest_good_summary(name, stream)?.map(|s| {
             writeln!(
@@ -468,8 +462,7 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
         _ => {
             let mut out = std::io::stdout().lock();
             if args.json {
-                serde_json::to_writer_pretty(&mut out, &tree)?;
-                writeln!(out)?;
+                strata_compose::write_json(&mut out, &tree)?;
             } else {
                 out.write_all(tree.to_text().as_bytes())?;
             }

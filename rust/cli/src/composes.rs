@@ -145,7 +145,7 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
             .iter()
             .map(|(id, action, done)| output_json(id, action, done, args.dry_run))
             .collect();
-        serde_json::to_writer_pretty(
+        strata_compose::write_json(
             &mut out,
             &serde_json::json!({
                 "dry_run": args.dry_run,
@@ -154,7 +154,6 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
                 "outputs": outputs,
             }),
         )?;
-        writeln!(out)?;
     } else {
         let (remove, delete) = if args.dry_run {
             ("would remove", "would delete")

@@ -52,6 +52,37 @@ enum Command {
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Serve the registry read-only: web pages and a JSON API.
+    ///
+    /// The pages of composes, stacks and last good composes, and
+    /// /api/v1/… (the records `--json` prints), until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// ADDRESS:PORT to listen on. Default: [serve] listen, else
+    /// 127.0.0.1:8080 (port 0: any free port, printed on start).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The path every URL is under, behind a reverse proxy (e.g.
+    /// /strata). Default: [serve] base_path, else none.
+    #[arg(long, value_name = "PATH")]
+    base_path: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+fn run_serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let config = strata_compose::Config::load(args.registry.config.as_deref())?;
+    let options = strata_serve::Options::new(
+        args.registry.registry.as_deref(),
+        args.listen.as_deref(),
+        args.base_path.as_deref(),
+        &config,
+    )?;
+    strata_serve::run(options)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Subcommand)]
@@ -695,6 +726,7 @@ fn main() -> ExitCode {
         Command::Chain(ChainCommand::Show(args)) => chain::show_chain(args),
         Command::Chain(ChainCommand::Approve(args)) => chain::approve(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
+        Command::Serve(args) => run_serve(args),
     };
     match result {
         Ok(code) => code,

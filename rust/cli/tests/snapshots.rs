@@ -219,6 +219,12 @@ fn help() {
 }
 
 #[test]
+fn serve_help() {
+    let site = Site::new();
+    snapshot!(site, "serve_help", &["serve", "--help"]);
+}
+
+#[test]
 fn repoclosure() {
     let site = Site::new();
     let repos = [

@@ -71,6 +71,8 @@ pub struct Config {
     #[serde(default)]
     pub cache: CacheConfig,
     #[serde(default)]
+    pub serve: ServeConfig,
+    #[serde(default)]
     pub chain: ChainConfig,
 }
 
@@ -192,6 +194,46 @@ pub struct CacheConfig {
     pub max_size: Option<Size>,
     /// Days.
     pub max_age: Option<f64>,
+}
+
+/// `[serve]`: `strata serve`, the dashboard and JSON API. Every setting
+/// has a default; `POST /api/v1/events` is off unless `token` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// `ADDRESS:PORT` to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// The path the server is reached under behind a reverse proxy
+    /// (e.g. `/strata`); default: none.
+    pub base_path: Option<String>,
+    /// The bearer token `POST /api/v1/events` requires; without one, events
+    /// are refused.
+    pub token: Option<String>,
+    #[serde(default)]
+    pub limits: ServeLimits,
+}
+
+/// `[serve.limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeLimits {
+    /// Registry calls running at once (each holds a connection).
+    pub registry_workers: Option<usize>,
+    /// Seconds one registry call may take before the request gets 503.
+    pub registry_timeout: Option<f64>,
+    /// The largest event body accepted.
+    pub max_event_size: Option<Size>,
+    /// Events accepted a minute, from all senders together.
+    pub events_per_minute: Option<u32>,
+    /// The largest log file served.
+    pub max_log_size: Option<Size>,
+    /// The most records one `/api/v1/composes` answer holds.
+    pub max_list: Option<usize>,
+    /// Composes a page of `/composes` shows.
+    pub page_size: Option<usize>,
+    /// The most compose summaries one page reads where the registry
+    /// cannot filter (a date filter, the last good of every stream).
+    pub max_scan: Option<usize>,
 }
 
 /// A number of bytes: an integer, or a string with a unit (`"10 GiB"`,

@@ -8,14 +8,14 @@
 use crate::error::{ComposeError, Result};
 use crate::inputs::ArchInputs;
 use crate::select::{subset, Pick};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use strata_model::ModuleDefinition;
 use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions, ClosureReport};
 
 /// The gate's findings: a closure report per arch.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct GateReport {
     /// arch → its closure report.
@@ -84,6 +84,13 @@ impl GateReport {
     /// The per-arch reports as JSON, the shape the compose record keeps.
     pub fn to_value(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self).map_err(|source| ComposeError::GateReport { source })
+    }
+
+    /// The report a compose record keeps ([`GateReport::to_value`]) read
+    /// back, to be shown as the compose showed it; `None` when the record
+    /// holds something else (a report the registry cut to its size cap).
+    pub fn from_value(value: &serde_json::Value) -> Option<GateReport> {
+        GateReport::deserialize(value).ok()
     }
 
     /// [`GateReport::to_value`], pretty-printed.

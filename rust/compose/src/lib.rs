@@ -38,6 +38,7 @@ mod gate;
 mod ids;
 mod inputs;
 mod interrupt;
+mod json;
 mod koji;
 mod layout;
 mod link;
@@ -58,7 +59,7 @@ pub use compose::{
 pub use config::{
     open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
     ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
-    RepodataConfig, Size, StackRepo, SYSTEM_CONFIG,
+    RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
 pub use definition::{detect_scm_ref, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
@@ -69,6 +70,7 @@ pub use fingerprint::{
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};
 pub use interrupt::{signal_name, Interrupt};
+pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};
 pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
 pub use progress::{Hold, Progress, Quiet};
@@ -84,8 +86,9 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 22] = [
+    const ORDER: [&str; 23] = [
         "error",
+        "json",
         "interrupt",
         "progress",
         "ids",

@@ -4,10 +4,10 @@
 //! so they cannot drift apart. Plain data: nothing here knows how the
 //! answers were found.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A checked package with requirements nothing provides.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Unresolved {
     /// `name-[epoch:]version-release.arch`.
     pub package: String,
@@ -18,7 +18,7 @@ pub struct Unresolved {
 }
 
 /// A checked package that cannot be installed into an empty system.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Uninstallable {
     pub package: String,
     pub repo: String,
@@ -27,7 +27,7 @@ pub struct Uninstallable {
 }
 
 /// The installability check's verdicts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstallReport {
     /// Packages checked.
     pub checked: usize,
@@ -36,7 +36,7 @@ pub struct InstallReport {
 }
 
 /// A repository that took part, as it was loaded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepoInfo {
     pub id: String,
     /// Where it was loaded from, without the password of a URL.
@@ -47,21 +47,21 @@ pub struct RepoInfo {
 }
 
 /// A package of a suggestion repository.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PackageRef {
     pub package: String,
     pub repo: String,
 }
 
 /// The candidates that provide one unresolved requirement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DepSuggestion {
     pub dep: String,
     pub providers: Vec<PackageRef>,
 }
 
 /// Packages of suggestion repositories that would close the gaps.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Suggestions {
     /// For each unresolved dependency, the candidates that provide it.
     pub deps: Vec<DepSuggestion>,
@@ -74,7 +74,7 @@ pub struct Suggestions {
 }
 
 /// The result of [`crate::repoclosure`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClosureReport {
     /// Packages checked.
     pub checked: usize,

@@ -1,0 +1,511 @@
+//! The pages and the API's reads. Each handler asks the registry once
+//! (through the pool) for what it shows; pages render it with the
+//! templates (autoescaped: nothing from the registry is trusted), the API
+//! answers with the CLI's JSON.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+
+use axum::extract::{Path, Query};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::{context, Environment};
+use serde::{Deserialize, Serialize};
+use strata_compose::GateReport;
+use strata_registry::{ComposeRecord, ComposeSummary, InputKind, ListFilter, State};
+
+use crate::error::ServeError;
+use crate::{json_response, App, AppState};
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // Names end in .html, so minijinja escapes every value for HTML (and
+    // so for the SVG inside the pages too).
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("composes.html", include_str!("templates/composes.html")),
+        ("compose.html", include_str!("templates/compose.html")),
+        ("stack.html", include_str!("templates/stack.html")),
+        ("latest.html", include_str!("templates/latest.html")),
+        ("error.html", include_str!("templates/error.html")),
+    ] {
+        env.add_template(name, source)
+            .expect("the templates shipped in the binary parse");
+    }
+    env.add_filter("time", |t: i64| fmt_time(t));
+    env
+});
+
+/// The base path, checked when the server started (letters, digits and
+/// `/-._~`): written into links as it is.
+fn base(base: &str) -> minijinja::Value {
+    minijinja::Value::from_safe_string(base.to_owned())
+}
+
+fn fmt_time(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+pub(crate) fn render(
+    template: &'static str,
+    ctx: minijinja::Value,
+    status: StatusCode,
+) -> Result<Response, ServeError> {
+    let html = TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+        .map_err(|source| ServeError::Render { template, source })?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// A page for an error, with its status: 404 for what is not there, 503
+/// while the registry is away.
+pub(crate) fn error_page(app: &App, err: ServeError) -> Response {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::warn!(error = %err.chain().join(": "), "request failed");
+    }
+    let ctx = context! { base => base(&app.base), status => status.as_u16(),
+    reason => status.canonical_reason(), chain => err.chain() };
+    render("error.html", ctx, status).unwrap_or_else(|e| {
+        // The error page itself failed: plain text, still the status.
+        (status, e.chain().join("\n")).into_response()
+    })
+}
+
+/// An error as the API answers it: `{"error": …, "causes": […]}`.
+pub(crate) fn error_json(err: ServeError) -> Response {
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::warn!(error = %err.chain().join(": "), "request failed");
+    }
+    let mut chain = err.chain();
+    let error = chain.remove(0);
+    let body = serde_json::json!({"error": error, "causes": chain});
+    json_response(&body, status).unwrap_or_else(|_| status.into_response())
+}
+
+pub(crate) async fn not_found(state: AppState) -> Response {
+    error_page(&state, ServeError::NoRoute)
+}
+
+pub(crate) async fn index(state: AppState) -> Redirect {
+    Redirect::to(&format!("{}/composes", state.base))
+}
+
+fn page(app: &App, result: Result<Response, ServeError>) -> Response {
+    result.unwrap_or_else(|e| error_page(app, e))
+}
+
+fn api(result: Result<Response, ServeError>) -> Response {
+    result.unwrap_or_else(error_json)
+}
+
+/// `NAME` or `NAME:STREAM`, as `strata composes list` takes it.
+fn split_module(module: Option<&str>) -> (Option<String>, Option<String>) {
+    match module.filter(|m| !m.is_empty()) {
+        None => (None, None),
+        Some(m) => match m.split_once(':') {
+            Some((n, s)) => (Some(n.to_owned()), Some(s.to_owned())),
+            None => (Some(m.to_owned()), None),
+        },
+    }
+}
+
+fn parse_state(state: Option<&str>) -> Result<Option<State>, ServeError> {
+    state
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<State>().map_err(|e| ServeError::BadQuery {
+                name: "state",
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn name_stream(module: &str) -> Result<(String, String), ServeError> {
+    match module.split_once(':') {
+        Some((n, s)) if !n.is_empty() && !s.is_empty() => Ok((n.to_owned(), s.to_owned())),
+        _ => Err(ServeError::NotNameStream(module.to_owned())),
+    }
+}
+
+/// `YYYY-MM-DD` (or `YYYYMMDD`) as the registry's `YYYYMMDD`.
+fn parse_date(name: &'static str, value: Option<&str>) -> Result<Option<String>, ServeError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let date: jiff::civil::Date = value.parse().map_err(|_| ServeError::BadQuery {
+        name,
+        reason: format!("`{value}` is not a date (YYYY-MM-DD)"),
+    })?;
+    Ok(Some(date.strftime("%Y%m%d").to_string()))
+}
+
+/// `/composes`'s query: every field optional, checked here so a bad one
+/// gets a message naming it.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub(crate) struct ListQuery {
+    module: Option<String>,
+    state: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    page: Option<String>,
+}
+
+pub(crate) async fn composes(state: AppState, Query(q): Query<ListQuery>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, list_page(app, q).await)
+}
+
+async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> {
+    let (name, stream) = split_module(q.module.as_deref());
+    let wanted = parse_state(q.state.as_deref())?;
+    let since = parse_date("since", q.since.as_deref())?;
+    let until = parse_date("until", q.until.as_deref())?;
+    let number: usize = match q.page.as_deref().filter(|p| !p.is_empty()) {
+        None => 1,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| ServeError::BadQuery {
+                name: "page",
+                reason: format!("`{p}` is not a page number (1 to 1000000)"),
+            })?,
+    };
+    let size = app.limits.page_size;
+    let dated = since.is_some() || until.is_some();
+    // The registry filters by module and state and cuts the newest N; it
+    // has no date filter or offset, so a page reads the composes up to
+    // its end (one more, to know whether a next page exists), and a date
+    // filter reads the newest `max_scan` composes the other filters match
+    // (the page says so when there were more).
+    let scan = app.limits.max_scan;
+    let filter = ListFilter {
+        name,
+        stream,
+        state: wanted,
+        limit: Some(if dated { scan } else { number * size + 1 }),
+        good: false,
+    };
+    let all = app
+        .pool
+        .run(move |r| Ok(r.list_summaries(&filter)?))
+        .await?;
+    let cut = (dated && all.len() >= scan).then_some(scan);
+    let matching: Vec<ComposeSummary> = all
+        .into_iter()
+        .filter(|c| since.as_ref().is_none_or(|s| c.date >= *s))
+        .filter(|c| until.as_ref().is_none_or(|u| c.date <= *u))
+        .collect();
+    let start = (number - 1) * size;
+    let more = matching.len() > start + size;
+    let shown: Vec<&ComposeSummary> = matching.iter().skip(start).take(size).collect();
+    let link = |n: usize| {
+        let mut q2 = vec![];
+        for (k, v) in [
+            ("module", &q.module),
+            ("state", &q.state),
+            ("since", &q.since),
+            ("until", &q.until),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                q2.push((k, v.to_owned()));
+            }
+        }
+        q2.push(("page", n.to_string()));
+        q2
+    };
+    let ctx = context! {
+        base => base(&app.base),
+        composes => shown,
+        query => &q,
+        states => State::ALL.map(State::as_str),
+        page => number,
+        prev => (number > 1).then(|| link(number - 1)),
+        next => more.then(|| link(number + 1)),
+        cut => cut,
+    };
+    render("composes.html", ctx, StatusCode::OK)
+}
+
+async fn get_record(app: &Arc<App>, id: String) -> Result<ComposeRecord, ServeError> {
+    app.pool
+        .run(move |r| r.get(&id)?.ok_or(ServeError::NoSuchCompose(id)))
+        .await
+}
+
+/// A row of the inputs table: where a compose input's compose is shown.
+#[derive(Serialize)]
+struct InputRow<'a> {
+    kind: &'a str,
+    name: &'a str,
+    ident: &'a str,
+    location: &'a str,
+    /// The ident is a compose ID: it links to that compose.
+    compose: bool,
+}
+
+/// A log file: its path, and the path's parts, each encoded on its own
+/// in the link.
+#[derive(Serialize)]
+struct LogRow {
+    name: String,
+    parts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct GateSectionView {
+    arch: String,
+    report: String,
+    notes: String,
+}
+
+pub(crate) async fn compose(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, compose_page(app, id).await)
+}
+
+async fn compose_page(app: Arc<App>, id: String) -> Result<Response, ServeError> {
+    let rec = get_record(&app, id).await?;
+    let inputs: Vec<InputRow> = rec
+        .inputs
+        .iter()
+        .map(|i| InputRow {
+            kind: i.kind.as_str(),
+            name: &i.name,
+            ident: &i.ident,
+            location: &i.location,
+            compose: matches!(i.kind, InputKind::Compose | InputKind::StackCompose),
+        })
+        .collect();
+    // The report as the compose printed it, through the one rendering;
+    // a report the registry cut to its cap is shown as it is kept.
+    let (gate, report_json) = match &rec.report {
+        None => (None, None),
+        Some(value) => match GateReport::from_value(value) {
+            Some(report) => (
+                Some(
+                    report
+                        .sections()
+                        .into_iter()
+                        .map(|s| GateSectionView {
+                            arch: s.arch,
+                            report: s.report,
+                            notes: s.notes,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                None,
+            ),
+            None => (None, serde_json::to_string_pretty(value).ok()),
+        },
+    };
+    let timings: Option<BTreeMap<String, String>> = rec.timings.as_ref().map(|t| match t {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        other => BTreeMap::from([("(all)".to_owned(), other.to_string())]),
+    });
+    let logs: Vec<LogRow> = match &rec.outputs {
+        Some(o) => {
+            let dir = o.path.clone();
+            tokio::task::spawn_blocking(move || crate::logs::list(&dir))
+                .await
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    }
+    .into_iter()
+    .map(|name| LogRow {
+        parts: name.split('/').map(str::to_owned).collect(),
+        name,
+    })
+    .collect();
+    let total: usize = rec.packages.values().map(|s| s.len()).sum();
+    let ctx = context! {
+        base => base(&app.base),
+        c => &rec,
+        inputs => inputs,
+        gate => gate,
+        report_json => report_json,
+        timings => timings,
+        logs => logs,
+        total => total,
+    };
+    render("compose.html", ctx, StatusCode::OK)
+}
+
+pub(crate) async fn stack(state: AppState, Path(module): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, stack_page(app, module).await)
+}
+
+async fn stack_page(app: Arc<App>, module: String) -> Result<Response, ServeError> {
+    let tree = stack_tree(&app, module.clone()).await?;
+    let picture = crate::stack::layout(&tree);
+    let ctx =
+        context! { base => base(&app.base), module => module, tree => &tree, picture => picture };
+    render("stack.html", ctx, StatusCode::OK)
+}
+
+async fn stack_tree(
+    app: &Arc<App>,
+    module: String,
+) -> Result<strata_compose::TreeNode, ServeError> {
+    let (name, stream) = name_stream(&module)?;
+    app.pool
+        .run(move |r| {
+            let rec = r
+                .latest_good(&name, &stream)?
+                .ok_or_else(|| ServeError::NoGoodCompose(module.clone()))?;
+            strata_compose::tree_of_record(r, &rec).map_err(|source| match source {
+                strata_compose::ComposeError::Registry(e) => ServeError::from(e),
+                source => ServeError::Stack {
+                    module,
+                    source: Box::new(source),
+                },
+            })
+        })
+        .await
+}
+
+pub(crate) async fn latest(state: AppState) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, latest_page(app).await)
+}
+
+async fn latest_page(app: Arc<App>) -> Result<Response, ServeError> {
+    // Newest first, so the first of each stream is its last good one.
+    // The registry has no per-stream query: the newest `max_scan`
+    // finished composes are read, and the page says so when there were
+    // more (a stream whose last good compose is older is not shown).
+    let scan = app.limits.max_scan;
+    let finished = app
+        .pool
+        .run(move |r| {
+            Ok(r.list_summaries(&ListFilter {
+                state: Some(State::Finished),
+                limit: Some(scan),
+                ..Default::default()
+            })?)
+        })
+        .await?;
+    let cut = (finished.len() >= scan).then_some(scan);
+    let mut streams: BTreeMap<(String, String), ComposeSummary> = BTreeMap::new();
+    for c in finished {
+        streams
+            .entry((c.name.clone(), c.stream.clone()))
+            .or_insert(c);
+    }
+    let rows: Vec<&ComposeSummary> = streams.values().collect();
+    render(
+        "latest.html",
+        context! { base => base(&app.base), rows => rows, cut => cut },
+        StatusCode::OK,
+    )
+}
+
+/// `/api/v1/composes`: `strata composes list --json [NAME[:STREAM]]
+/// [--state S] [--limit N]`, with at most `max_list` records.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ApiListQuery {
+    module: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+}
+
+pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move {
+        let (name, stream) = split_module(q.module.as_deref());
+        let wanted = parse_state(q.state.as_deref())?;
+        let max = app.limits.max_list;
+        let limit = match q.limit.as_deref() {
+            None => max,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ServeError::BadQuery {
+                    name: "limit",
+                    reason: format!(
+                        "`{l}` is not a number from 1 to {max} ([serve.limits] max_list)"
+                    ),
+                })?,
+        };
+        let filter = ListFilter {
+            name,
+            stream,
+            state: wanted,
+            limit: Some(limit),
+            good: false,
+        };
+        let recs = app
+            .pool
+            .run(move |r| Ok(r.list_summaries(&filter)?))
+            .await?;
+        json_response(&recs, StatusCode::OK)
+    }
+    .await)
+}
+
+/// `/api/v1/composes/<id>`: `strata composes show --json ID`.
+pub(crate) async fn api_compose(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move { json_response(&get_record(&app, id).await?, StatusCode::OK) }.await)
+}
+
+/// `/api/v1/latest/<name>:<stream>`: `strata latest --json NAME:STREAM`.
+pub(crate) async fn api_latest(state: AppState, Path(module): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move {
+        let (name, stream) = name_stream(&module)?;
+        let rec = app
+            .pool
+            .run(move |r| {
+                r.latest_good(&name, &stream)?
+                    .ok_or(ServeError::NoGoodCompose(module))
+            })
+            .await?;
+        json_response(&rec, StatusCode::OK)
+    }
+    .await)
+}
+
+/// `/api/v1/stacks/<name>:<stream>`: `strata tree --json NAME:STREAM`.
+pub(crate) async fn api_stack(state: AppState, Path(module): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move { json_response(&stack_tree(&app, module).await?, StatusCode::OK) }.await)
+}
+
+/// Plain text, never sniffed as anything else.
+pub(crate) fn text_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_escape() {
+        assert!(TEMPLATES.templates().count() >= 6);
+        let html = TEMPLATES
+            .get_template("error.html")
+            .unwrap()
+            .render(context! { base => "", status => 404, reason => "Not Found",
+            chain => ["<script>x</script>"] })
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"));
+    }
+}
