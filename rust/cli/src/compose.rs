@@ -439,12 +439,25 @@ pub fn run_tree(args: TreeArgs) -> CliResult {
 pub fn run_validate(args: ValidateArgs) -> CliResult {
     let mut bad = 0;
     for path in &args.definitions {
-        match strata_compose::read_definition(path) {
-            Ok((def, _)) => println!(
+        match strata_compose::read_document(path) {
+            Ok(strata_compose::Document::Module(def)) => println!(
                 "{}: OK ({}, {} packages)",
                 path.display(),
                 def.nsv(),
                 def.packages.len()
+            ),
+            Ok(strata_compose::Document::Artifact(def)) => println!(
+                "{}: OK ({} artifact {}, {} stack{})",
+                path.display(),
+                def.kind,
+                def.name,
+                def.contents.len(),
+                if def.contents.len() == 1 { "" } else { "s" }
+            ),
+            Ok(strata_compose::Document::Policy(policy)) => println!(
+                "{}: OK (policy, {} rules)",
+                path.display(),
+                policy.rules.len()
             ),
             Err(strata_compose::ComposeError::Definition(e)) => {
                 bad += 1;

@@ -40,7 +40,8 @@ enum Command {
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
-    /// Check module definitions without composing anything.
+    /// Check Strata documents (module and artifact definitions, policies)
+    /// without composing anything.
     Validate(ValidateArgs),
     /// Manage the cache of parsed repositories and metadata records.
     #[command(subcommand)]
@@ -257,7 +258,8 @@ struct TreeArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Definition files.
+    /// Definition files; each is read as the document its `document:`
+    /// key names.
     #[arg(required = true)]
     definitions: Vec<PathBuf>,
 }

@@ -10,21 +10,54 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use strata_model::MAX_DEFINITION_BYTES;
-use strata_model::{DefinitionError, ModuleDefinition, Problem};
+use strata_model::{ArtifactDefinition, DefinitionError, ModuleDefinition, Policy, Problem};
 
 /// Reads and validates a definition file; gives it with the SHA-256 of
 /// its bytes.
 pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
-    let bytes = read_definition_bytes(path)?;
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT)?;
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ModuleDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
 }
 
+/// Reads and validates an artifact definition file; gives it with the
+/// SHA-256 of its bytes.
+pub fn read_artifact_definition(path: &Path) -> Result<(ArtifactDefinition, String)> {
+    let bytes = read_definition_bytes(path, strata_model::ARTIFACT_DOCUMENT)?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let def = ArtifactDefinition::from_bytes(&bytes, &path.display().to_string())?;
+    Ok((def, digest))
+}
+
+/// Any Strata document `strata validate` checks.
+#[derive(Debug)]
+pub enum Document {
+    Module(ModuleDefinition),
+    Artifact(ArtifactDefinition),
+    Policy(Policy),
+}
+
+/// Reads a file as the document its `document:` key names (a module
+/// definition when it names none: that reader then says what is missing).
+pub fn read_document(path: &Path) -> Result<Document> {
+    let name = path.display().to_string();
+    // The size limit is the same for every document; the type is only
+    // known once the bytes are read.
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT)?;
+    Ok(match strata_model::document_type(&bytes) {
+        Some(strata_model::ARTIFACT_DOCUMENT) => {
+            Document::Artifact(ArtifactDefinition::from_bytes(&bytes, &name)?)
+        }
+        Some(strata_model::POLICY_DOCUMENT) => Document::Policy(Policy::from_bytes(&bytes, &name)?),
+        _ => Document::Module(ModuleDefinition::from_bytes(&bytes, &name)?),
+    })
+}
+
 /// The bytes of the definition at `path`: at most
 /// `MAX_DEFINITION_BYTES + 1`, which [`strata_model::ModuleDefinition::from_bytes`]
 /// then refuses as too large.
-fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
+fn read_definition_bytes(path: &Path, document: &'static str) -> Result<Vec<u8>> {
     // Non-blocking, so that opening a FIFO does not wait for a writer; the
     // flag changes nothing for the regular file read below.
     let file = std::fs::OpenOptions::new()
@@ -48,12 +81,12 @@ fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
         };
         return Err(ComposeError::Definition(DefinitionError {
             file: path.display().to_string(),
-            document: strata_model::MODULE_DOCUMENT,
+            document,
             problems: vec![Problem {
                 key: String::new(),
                 line: None,
                 column: None,
-                message: format!("this is {what}; a module definition must be a regular file"),
+                message: format!("this is {what}; a {document} document must be a regular file"),
             }],
         }));
     }

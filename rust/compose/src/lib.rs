@@ -55,7 +55,9 @@ pub use config::{
     ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
     RepodataConfig, Size, StackRepo, SYSTEM_CONFIG,
 };
-pub use definition::{detect_scm_ref, read_definition};
+pub use definition::{
+    detect_scm_ref, read_artifact_definition, read_definition, read_document, Document,
+};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};

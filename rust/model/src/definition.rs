@@ -371,7 +371,7 @@ pub(crate) fn module_name_rule(v: &str) -> Option<String> {
     too_long(v, "module name").or_else(|| rules::compose_id_name_problem(v))
 }
 
-fn stream_rule(v: &str) -> Option<String> {
+pub(crate) fn stream_rule(v: &str) -> Option<String> {
     too_long(v, "stream")
         .or_else(|| rules::compose_id_stream_problem(v))
         .or_else(|| {
@@ -401,7 +401,7 @@ pub(crate) fn control(v: &str, lines: bool) -> Option<String> {
 }
 
 /// Free text (summary, description, a license): what libmodulemd stores.
-fn text_rule(v: &str) -> Option<String> {
+pub(crate) fn text_rule(v: &str) -> Option<String> {
     if v.trim().is_empty() {
         return Some("must not be empty".into());
     }
@@ -412,7 +412,7 @@ fn reason_rule(v: &str) -> Option<String> {
     control(v, true)
 }
 
-fn arch_rule(v: &str) -> Option<String> {
+pub(crate) fn arch_rule(v: &str) -> Option<String> {
     (!rules::is_compose_arch(v)).then(|| {
         format!(
             "`{}` is not an architecture a module can be composed for \
@@ -436,11 +436,11 @@ fn repo_rule(v: &str) -> Option<String> {
     control(v, false)
 }
 
-fn rpm_name_rule(v: &str) -> Option<String> {
+pub(crate) fn rpm_name_rule(v: &str) -> Option<String> {
     (!is_valid_rpm_name(v)).then(|| format!("`{}` is not a valid RPM package name", shown(v)))
 }
 
-fn profile_rule(v: &str) -> Option<String> {
+pub(crate) fn profile_rule(v: &str) -> Option<String> {
     let ok = !v.is_empty() && !v.starts_with('-') && rules::nsvcap_bad_char(v).is_none();
     (!ok).then(|| {
         format!(
@@ -463,7 +463,7 @@ fn pin_rule(v: &str) -> Option<String> {
 
 /// The form of a compose ID; which module's it must be is checked across
 /// fields.
-fn compose_id_rule(v: &str) -> Option<String> {
+pub(crate) fn compose_id_rule(v: &str) -> Option<String> {
     let ok = !v.is_empty()
         && v.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-._+~".contains(&c));
@@ -1136,6 +1136,35 @@ pub(crate) fn utf8_text<'b>(
         )
     })?;
     Ok(text)
+}
+
+/// The document type a file says it holds (its top-level `document:`),
+/// when it is one Strata reads; `None` for anything else, and then the
+/// caller reads it as a module definition, whose reader says what is wrong.
+/// Bounded like every read: at most [`MAX_DEFINITION_BYTES`], and the
+/// tree builder's limits.
+pub fn document_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() > MAX_DEFINITION_BYTES {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let root = build_tree(text).ok()??;
+    let Kind::Map(entries) = &root.kind else {
+        return None;
+    };
+    let value = entries
+        .iter()
+        .find(|(k, _)| k.text() == Some("document"))?
+        .1
+        .text()?;
+    [
+        MODULE_DOCUMENT,
+        crate::artifact::ARTIFACT_DOCUMENT,
+        crate::policy::POLICY_DOCUMENT,
+    ]
+    .into_iter()
+    .find(|d| *d == value)
 }
 
 /// Steps 2 and 3 for every Strata document: the tree, checked against
