@@ -230,6 +230,15 @@ fn fmt_time(t: i64) -> String {
 }
 
 pub fn run_list(args: ComposesListArgs) -> CliResult {
+    list(args, None)
+}
+
+/// `strata artifacts list`: the artifact composes only.
+pub fn run_list_artifacts(args: ComposesListArgs) -> CliResult {
+    list(args, Some(strata_registry::RecordKind::Artifact))
+}
+
+fn list(args: ComposesListArgs, kind: Option<strata_registry::RecordKind>) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
     config.apply();
     let registry = open_read_only(&args.registry, &config)?;
@@ -249,6 +258,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
         state,
         limit: args.limit,
         good: false,
+        kind,
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -283,11 +293,20 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
     } else {
         writeln!(out, "State: {}", rec.state)?;
     }
-    writeln!(
-        out,
-        "Module: {}",
-        one_line(&format!("{}:{}", rec.name, rec.stream))
-    )?;
+    match rec.artifact {
+        Some(kind) => writeln!(
+            out,
+            "Artifact: {} {} ({})",
+            kind,
+            one_line(&rec.name),
+            one_line(&rec.stream)
+        )?,
+        None => writeln!(
+            out,
+            "Module: {}",
+            one_line(&format!("{}:{}", rec.name, rec.stream))
+        )?,
+    }
     writeln!(out, "Version: {}", rec.version)?;
     writeln!(out, "Context: {}", one_line(&rec.context))?;
     writeln!(out, "Arches: {}", one_line(&rec.arches.join(" ")))?;
@@ -322,6 +341,9 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
     }
     if let Some(o) = &rec.outputs {
         writeln!(out, "Output: {}", path(&o.path))?;
+        if let Some(id) = &o.build_id {
+            writeln!(out, "Build ID: {}", one_line(id))?;
+        }
         for (arch, p) in &o.repos {
             writeln!(out, "  {}: {}", one_line(arch), path(p))?;
         }

@@ -36,7 +36,11 @@ enum Command {
     /// List and inspect recorded composes.
     #[command(subcommand)]
     Composes(ComposesCommand),
-    /// Print the last good compose of NAME:STREAM.
+    /// List and inspect recorded artifact composes.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+    /// Print the last good compose of NAME:STREAM (of an artifact:
+    /// NAME:ARCH).
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
@@ -156,6 +160,14 @@ enum ComposesCommand {
     /// Remove the records (and optionally the published directories) of
     /// composes nothing needs any more.
     Prune(ComposesPruneArgs),
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCommand {
+    /// List artifact composes, newest first.
+    List(ComposesListArgs),
+    /// Show one artifact compose: state, inputs, build ID, packages, error.
+    Show(ComposesShowArgs),
 }
 
 #[derive(Args)]
@@ -522,6 +534,8 @@ fn main() -> ExitCode {
         Command::Repoclosure(args) => run_repoclosure(args),
         Command::Compose(ComposeCommand::Module(args)) => compose::run_compose_module(args),
         Command::Composes(ComposesCommand::List(args)) => compose::run_list(args),
+        Command::Artifacts(ArtifactsCommand::List(args)) => compose::run_list_artifacts(args),
+        Command::Artifacts(ArtifactsCommand::Show(args)) => compose::run_show(args),
         Command::Composes(ComposesCommand::Show(args)) => compose::run_show(args),
         Command::Composes(ComposesCommand::Abandon(args)) => composes::run_abandon(args),
         Command::Composes(ComposesCommand::Prune(args)) => composes::run_prune(args),

@@ -441,6 +441,7 @@ fn begin(site: &Site, name: &str, owner: Owner) -> String {
             owner: Some(owner),
             chain: None,
             required_tests: Vec::new(),
+            artifact: None,
         })
         .expect("begin a compose");
     record.id

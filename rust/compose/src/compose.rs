@@ -159,6 +159,7 @@ pub fn compose_module(
         owner: strata_registry::Owner::current(),
         chain: None,
         required_tests: Vec::new(),
+        artifact: None,
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");

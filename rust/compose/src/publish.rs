@@ -231,6 +231,7 @@ pub(crate) fn publish(
             .map(|(arch, sub)| (arch, dest.join(sub)))
             .collect(),
         path: dest.clone(),
+        build_id: None,
     };
     Ok(Staged {
         staging,

@@ -340,6 +340,7 @@ pub fn list_composes(
             state,
             limit,
             good: false,
+            kind: None,
         })
         .map_err(registry_err)?;
     Ok(recs.into_iter().map(ComposeSummary::new).collect())

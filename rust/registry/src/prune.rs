@@ -357,6 +357,7 @@ mod test {
             finished_at: (state != State::Started).then_some(finished_at),
             error: None,
             owner: None,
+            artifact: None,
         }
     }
 
@@ -474,6 +475,7 @@ mod test {
             c.outputs = Some(Outputs {
                 path,
                 repos: Default::default(),
+                build_id: None,
             });
             output_action(&out, &c)
         };

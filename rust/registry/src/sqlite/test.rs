@@ -39,6 +39,7 @@ fn new(name: &str, stream: &str) -> NewCompose {
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
         owner: Owner::current(),
+        artifact: None,
     }
 }
 
@@ -61,6 +62,7 @@ fn finished(at: i64) -> Outcome {
                 ("aarch64".into(), "/srv/composes/apache/aarch64/os".into()),
                 ("x86_64".into(), "/srv/composes/apache/x86_64/os".into()),
             ]),
+            build_id: None,
         },
         packages: packages(&[
             ("x86_64", "httpd-2.4.58-1.fc40.x86_64"),
