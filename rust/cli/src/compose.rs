@@ -1,12 +1,12 @@
-//! `strata compose module`, `strata composes list|show`, `strata latest`,
+//! `strata compose module|artifact`, `strata composes list|show`, `strata latest`,
 //! `strata validate`: argument handling and printing; the work is in
 //! strata-compose and strata-registry. What only reads opens the registry
 //! read-only, and free text from it is printed escaped, one line a field.
 
 use super::composes::{one_line, open_read_only, write_table};
 use super::{
-    progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
-    TreeArgs, ValidateArgs,
+    progress_bar, ComposeArtifactArgs, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs,
+    LatestArgs, RegistryArgs, TreeArgs, ValidateArgs,
 };
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -78,6 +78,57 @@ fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
         flag::register(signal, Arc::clone(interrupt.raised_flag()))?;
     }
     Ok(())
+}
+
+pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
+    let interrupt = Interrupt::new();
+    stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
+    let mut registry = open_registry(&args.registry, &config)?;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| config.compose.out.clone())
+        .ok_or(strata_compose::ComposeError::NoOut)?;
+    let req = strata_compose::ArtifactRequest {
+        definition: args.definition.clone(),
+        out,
+        arch: args.arch.clone(),
+        compose_type: args.compose_type.parse()?,
+        scm_ref: args.scm_ref.clone(),
+        started_at: compose_time(),
+        with_composes: args.with_compose.clone(),
+        interrupt: interrupt.clone(),
+        tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
+    };
+    let bar = Bar(progress_bar(!args.json));
+    let outcome = strata_compose::compose_artifact(&req, &config, &mut *registry, &bar);
+    if let Some(pb) = &bar.0 {
+        pb.finish_and_clear();
+    }
+    let rec = match (outcome, interrupt.signal()) {
+        (Ok(rec), _) => rec,
+        (Err(e), Some(signal)) => {
+            super::report_error(&e);
+            return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(255)));
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &rec)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{} FINISHED", rec.id)?;
+        if let Some(o) = &rec.outputs {
+            writeln!(out, "  {}", o.path.display())?;
+            if let Some(id) = &o.build_id {
+                writeln!(out, "  build ID {id}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {

@@ -14,7 +14,9 @@
 //! 6. `record`: put the compose in place and record its end in the
 //!    registry, in the order that keeps the two consistent.
 //!
-//! `compose` runs them ([`compose_module`]). Below the steps sit what
+//! `compose` runs them ([`compose_module`]); `artifact` builds a
+//! container image, ostree commit or ISO from module composes the same
+//! way ([`compose_artifact`]). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -27,6 +29,7 @@
 // Anything `pub` is part of the API: the rest says `pub(crate)`.
 #![warn(unreachable_pub)]
 
+mod artifact;
 mod compose;
 mod config;
 mod definition;
@@ -49,6 +52,7 @@ mod select;
 mod stack;
 mod staging;
 
+pub use artifact::{compose_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT};
 pub use compose::{compose_module, ComposeRequest, ComposeResult};
 pub use config::{
     open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
@@ -76,7 +80,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "error",
         "interrupt",
         "progress",
@@ -98,6 +102,7 @@ mod layers {
         "publish",
         "record",
         "compose",
+        "artifact",
     ];
 
     /// Each module uses only those before it: no import cycle, and the
