@@ -35,13 +35,14 @@ pub enum ComposeError {
         debian: &'static str,
         fedora: &'static str,
     },
-    /// An external tool failed; `output` is the end of what it printed.
-    #[error("{action}: `{tool}` failed ({status}); its log is {log}:\n{output}")]
+    /// An external tool failed; `output` is the end of what it printed
+    /// (a failed compose publishes nothing, its logs included, so the
+    /// reason travels in the error and the record).
+    #[error("{action}: `{tool}` failed ({status}):\n{output}")]
     ToolFailed {
         action: String,
         tool: &'static str,
         status: String,
-        log: String,
         output: String,
     },
     /// An external tool ran longer than it may.

@@ -35,8 +35,10 @@ pub(crate) struct DnfRepo {
 pub(crate) struct Install<'a> {
     /// The installroot (created, empty).
     pub root: &'a Path,
-    /// A directory for dnf's configuration, HOME and log.
+    /// A directory for dnf's configuration and HOME.
     pub work: &'a Path,
+    /// Where dnf's output goes.
+    pub log: &'a Path,
     pub arch: &'a str,
     /// The platform stream (`f40`): dnf's module platform and, from its
     /// digits, `--releasever`.
@@ -76,7 +78,7 @@ pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
     std::fs::write(&macros, "%_dbpath /var/lib/rpm\n").map_err(io(&macros))?;
     let conf = req.work.join("dnf.conf");
     std::fs::write(&conf, dnf_conf(req.platform, &reposd, req.repos)).map_err(io(&conf))?;
-    let log = req.work.join("dnf.log");
+    let log = req.log;
     let releasever: String = req.platform.chars().filter(char::is_ascii_digit).collect();
     let dnf = |command: &[&str], specs: &[String]| {
         let mut c = Command::new(DNF.program);
@@ -107,7 +109,7 @@ pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
             DNF,
             dnf(&["module", "install"], req.modules),
             &format!("install {} into the installroot", req.modules.join(", ")),
-            &log,
+            log,
             req.limit,
             req.interrupt,
         )?;
@@ -117,7 +119,7 @@ pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
             DNF,
             dnf(&["install"], req.packages),
             &format!("install {} into the installroot", req.packages.join(", ")),
-            &log,
+            log,
             req.limit,
             req.interrupt,
         )?;
@@ -137,6 +139,9 @@ pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
         },
         rpm,
         "list the packages installed into the installroot",
+        log,
+        req.limit,
+        req.interrupt,
     )?;
     let packages = listed.lines().map(str::to_owned).collect();
     for rel in TRANSACTION_STATE {

@@ -423,6 +423,7 @@ fn build(
     let installed = install::install(&install::Install {
         root: &root,
         work: &work,
+        log: &log,
         arch,
         platform: &platform,
         repos: &repos,

@@ -75,5 +75,12 @@ pub(crate) fn commit(c: &Commit<'_>) -> Result<String> {
     rev.arg("rev-parse")
         .arg(format!("--repo={}", c.repo.display()))
         .arg(c.ref_);
-    tools::output(OSTREE, rev, &format!("read the commit of {}", c.ref_))
+    tools::output(
+        OSTREE,
+        rev,
+        &format!("read the commit of {}", c.ref_),
+        c.log,
+        c.limit,
+        c.interrupt,
+    )
 }

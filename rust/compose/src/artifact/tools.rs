@@ -1,7 +1,7 @@
 //! The external tools an artifact compose runs (dnf, ostree, xorriso):
 //! each bounded in time, stopped with its children when interrupted, its
-//! output kept in a log file of the work directory and the end of it
-//! quoted when it fails. A tool that is not installed is named with the
+//! output kept in the compose's log (published with it) and the end of
+//! it quoted when it fails. A tool that is not installed is named with the
 //! package that provides it.
 
 use crate::error::{io, ComposeError, Result};
@@ -51,9 +51,53 @@ const QUOTED_BYTES: u64 = 4096;
 /// output appended to `log`. `action` says what it was for, in errors.
 pub(crate) fn run(
     tool: Tool,
+    cmd: Command,
+    action: &str,
+    log: &Path,
+    limit: Duration,
+    interrupt: &Interrupt,
+) -> Result<()> {
+    run_to(tool, cmd, action, log, None, limit, interrupt)
+}
+
+/// The most standard output [`output`] reads: a package list of 70,000
+/// NEVRAs is about 3 MB.
+const OUTPUT_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// [`run`], and the command's standard output (at most [`OUTPUT_LIMIT`]),
+/// which then stays out of the log.
+pub(crate) fn output(
+    tool: Tool,
+    cmd: Command,
+    action: &str,
+    log: &Path,
+    limit: Duration,
+    interrupt: &Interrupt,
+) -> Result<String> {
+    let out = log.with_extension("stdout");
+    run_to(tool, cmd, action, log, Some(&out), limit, interrupt)?;
+    let mut text = Vec::new();
+    std::fs::File::open(&out)
+        .and_then(|f| f.take(OUTPUT_LIMIT + 1).read_to_end(&mut text))
+        .map_err(io(&out))?;
+    std::fs::remove_file(&out).map_err(io(&out))?;
+    if text.len() as u64 > OUTPUT_LIMIT {
+        return Err(ComposeError::ToolFailed {
+            action: action.to_string(),
+            tool: tool.name,
+            status: "exit status: 0".into(),
+            output: format!("it printed more than {OUTPUT_LIMIT} bytes, the most read"),
+        });
+    }
+    Ok(String::from_utf8_lossy(&text).trim().to_string())
+}
+
+fn run_to(
+    tool: Tool,
     mut cmd: Command,
     action: &str,
     log: &Path,
+    stdout: Option<&Path>,
     limit: Duration,
     interrupt: &Interrupt,
 ) -> Result<()> {
@@ -64,10 +108,14 @@ pub(crate) fn run(
         .map_err(io(log))?;
     let start = file.metadata().map_err(io(log))?.len();
     let err = file.try_clone().map_err(io(log))?;
+    let out = match stdout {
+        Some(p) => std::fs::File::create(p).map_err(io(p))?,
+        None => file,
+    };
     // Its own process group, so that stopping it stops what it started
     // (rpm, scriptlet shells, ostree's helpers).
     cmd.stdin(Stdio::null())
-        .stdout(file)
+        .stdout(out)
         .stderr(err)
         .process_group(0);
     let mut child = match cmd.spawn() {
@@ -116,7 +164,6 @@ pub(crate) fn run(
         action: action.to_string(),
         tool: tool.name,
         status: status.to_string(),
-        log: log.display().to_string(),
         output: tail(log, start),
     })
 }
@@ -133,39 +180,6 @@ fn tail(log: &Path, start: u64) -> String {
         let _ = f.take(QUOTED_BYTES).read_to_end(&mut bytes);
     }
     String::from_utf8_lossy(&bytes).trim_end().to_string()
-}
-
-/// Runs `cmd` and gives its standard output (at most 64 KiB: the tools
-/// asked for a value print one line).
-pub(crate) fn output(tool: Tool, mut cmd: Command, action: &str) -> Result<String> {
-    let out = match cmd.stdin(Stdio::null()).output() {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ComposeError::ToolMissing {
-                action: action.to_string(),
-                tool: tool.name,
-                debian: tool.debian,
-                fedora: tool.fedora,
-            })
-        }
-        Err(e) => return Err(io(tool.program)(e)),
-    };
-    if !out.status.success() {
-        return Err(ComposeError::ToolFailed {
-            action: action.to_string(),
-            tool: tool.name,
-            status: out.status.to_string(),
-            log: "(its standard error)".into(),
-            output: String::from_utf8_lossy(&out.stderr[..out.stderr.len().min(4096)])
-                .trim_end()
-                .to_string(),
-        });
-    }
-    Ok(
-        String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(65536)])
-            .trim()
-            .to_string(),
-    )
 }
 
 #[cfg(test)]
