@@ -80,17 +80,43 @@ fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
+/// What every compose command starts with: signals that stop it, the
+/// configuration, the registry it writes and the folder it publishes in.
+struct Setup {
+    interrupt: Interrupt,
+    config: Config,
+    registry: Box<dyn Registry>,
+    out: std::path::PathBuf,
+}
+
+fn compose_setup(
+    registry: &RegistryArgs,
+    out: Option<&std::path::Path>,
+) -> Result<Setup, Box<dyn std::error::Error>> {
     let interrupt = Interrupt::new();
     stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let config = Config::load(args.registry.config.as_deref())?;
+    let config = Config::load(registry.config.as_deref())?;
     config.apply();
-    let mut registry = open_registry(&args.registry, &config)?;
-    let out = args
-        .out
-        .clone()
+    let reg = open_registry(registry, &config)?;
+    let out = out
+        .map(std::path::Path::to_path_buf)
         .or_else(|| config.compose.out.clone())
         .ok_or(strata_compose::ComposeError::NoOut)?;
+    Ok(Setup {
+        interrupt,
+        config,
+        registry: reg,
+        out,
+    })
+}
+
+pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
+    let Setup {
+        interrupt,
+        config,
+        mut registry,
+        out,
+    } = compose_setup(&args.registry, args.out.as_deref())?;
     let req = strata_compose::ArtifactRequest {
         definition: args.definition.clone(),
         out,
@@ -132,16 +158,12 @@ pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
 }
 
 pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
-    let interrupt = Interrupt::new();
-    stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let config = Config::load(args.registry.config.as_deref())?;
-    config.apply();
-    let mut registry = open_registry(&args.registry, &config)?;
-    let out = args
-        .out
-        .clone()
-        .or_else(|| config.compose.out.clone())
-        .ok_or(strata_compose::ComposeError::NoOut)?;
+    let Setup {
+        interrupt,
+        config,
+        mut registry,
+        out,
+    } = compose_setup(&args.registry, args.out.as_deref())?;
     let cache_dir = if args.no_cache {
         None
     } else {

@@ -14,9 +14,8 @@
 //! artifact needs its `ostree.ref`: there is no sensible default branch.
 
 use crate::definition::{
-    arch_rule, checked_tree, compose_id_rule, control, module_name_rule, opt, profile_rule, req,
-    rpm_name_rule, shown, stream_rule, text_rule, utf8_text, DefinitionError, Problems,
-    RawDocument, Seg, Shape,
+    arch_rule, compose_id_rule, control, module_name_rule, opt, profile_rule, req, rpm_name_rule,
+    shown, stream_rule, text_rule, typed_document, utf8_text, DefinitionError, Seg, Shape,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -158,23 +157,9 @@ impl ArtifactDefinition {
     /// Parses and validates an artifact definition. `file` names it in
     /// errors.
     pub fn parse(text: &str, file: &str) -> Result<ArtifactDefinition, DefinitionError> {
-        let (root, mut problems) = checked_tree(text, file, ARTIFACT_DOCUMENT, &SHAPE)?;
-        let fail = |problems: Problems| DefinitionError {
-            file: file.to_string(),
-            document: ARTIFACT_DOCUMENT,
-            problems: problems.into_sorted(),
-        };
-        let raw = match RawDocument::<RawData>::deserialize(&root) {
-            Ok(raw) => raw,
-            Err(e) => {
-                // As for definitions: a difference is a bug in SHAPE.
-                debug_assert!(false, "serde refused what the shape check accepted: {e}");
-                problems.across(&root, &[], e.to_string());
-                return Err(fail(problems));
-            }
-        };
+        let (root, mut problems, d) =
+            typed_document::<RawData>(text, file, ARTIFACT_DOCUMENT, &SHAPE)?;
         use Seg::{Index, Key};
-        let d = raw.data;
         let kind = d.kind.parse().unwrap_or(ArtifactKind::Container);
         let mut contents: Vec<ArtifactContent> = Vec::new();
         for (i, c) in d.contents.into_iter().enumerate() {
@@ -215,7 +200,7 @@ impl ArtifactDefinition {
             );
         }
         if !problems.is_empty() {
-            return Err(fail(problems));
+            return Err(DefinitionError::of(file, ARTIFACT_DOCUMENT, problems));
         }
         let c = d.container.unwrap_or_default();
         Ok(ArtifactDefinition {

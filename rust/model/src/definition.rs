@@ -1214,6 +1214,40 @@ pub(crate) fn checked_tree<'t>(
     Ok((root, problems))
 }
 
+/// Steps 2 to 4 for a document read into `RawDocument<D>` (a policy, an
+/// artifact definition): the checked tree, typed by serde. Gives the tree
+/// (where the caller's rules across fields point), the value problems so
+/// far and the typed `data`; [`DefinitionError::of`] turns the problems
+/// into the error.
+pub(crate) fn typed_document<'t, D: serde::de::DeserializeOwned>(
+    text: &'t str,
+    file: &str,
+    document: &'static str,
+    shape: &Shape,
+) -> Result<(Node<'t>, Problems, D), DefinitionError> {
+    let (root, mut problems) = checked_tree(text, file, document, shape)?;
+    match RawDocument::<D>::deserialize(&root) {
+        Ok(raw) => Ok((root, problems, raw.data)),
+        Err(e) => {
+            // A difference is a bug in the shape table.
+            debug_assert!(false, "serde refused what the shape check accepted: {e}");
+            problems.across(&root, &[], e.to_string());
+            Err(DefinitionError::of(file, document, problems))
+        }
+    }
+}
+
+impl DefinitionError {
+    /// The error of `file`, read as `document`, with `problems`.
+    pub(crate) fn of(file: &str, document: &'static str, problems: Problems) -> DefinitionError {
+        DefinitionError {
+            file: file.to_string(),
+            document,
+            problems: problems.into_sorted(),
+        }
+    }
+}
+
 impl ModuleDefinition {
     /// Checks and parses a definition read from a file: its size, its
     /// encoding (UTF-8; a UTF-8 byte order mark is skipped), then

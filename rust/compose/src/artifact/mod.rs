@@ -37,7 +37,7 @@ use crate::productmd::variant_uid;
 use crate::progress::Progress;
 use crate::publish::Staged;
 use crate::record::{record_failure, record_published};
-use crate::staging::{clean_stale_staging, sync_dir, sync_tree, Staging};
+use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -528,15 +528,7 @@ fn build(
         let p = stage.join("images.json");
         std::fs::write(&p, images_json(record, def, arch, epoch, image)).map_err(io(&p))?;
     }
-    let status = stage.join("STATUS");
-    std::fs::write(&status, "STARTED\n").map_err(io(&status))?;
-    let finished = staging.finished_status();
-    std::fs::write(&finished, "FINISHED\n").map_err(io(&finished))?;
-    sync_tree(&stage)?;
-    std::fs::File::open(&finished)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&finished))?;
-    sync_dir(staging.dir());
+    staging.seal()?;
     let outputs = Outputs {
         path: dest.clone(),
         repos: BTreeMap::new(),
