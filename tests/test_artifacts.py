@@ -309,3 +309,23 @@ def test_validate_reads_artifact_definitions(stack):
     assert "is not a valid strata-artifact document" in r.stderr
     assert "data.kind: `vm` is not one of `container`, `ostree`, `iso`" in r.stderr
     assert yaml.safe_load(good.read_text())["document"] == "strata-artifact"
+
+
+def test_the_python_binding_builds_the_same_artifact(stack, monkeypatch):
+    import strata
+
+    doc = artifact_doc("php-py", "container", container={"entrypoint": ["/usr/bin/php"]})
+    by_cli = stack.build_json(doc)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    rec = strata.compose_artifact(stack.definition(doc), config=stack.site.config)
+    assert (rec.kind, rec.artifact, rec.state) == ("artifact", "container", "finished")
+    assert rec.id != by_cli["id"]
+    assert rec.outputs.build_id == by_cli["outputs"]["build_id"]
+    assert rec.to_dict()["outputs"]["build_id"] == rec.outputs.build_id
+    assert [i.ident for i in rec.inputs[:2]] == [stack.ids["apache"], stack.ids["php"]]
+    module = strata.get_compose(stack.ids["php"], config=stack.site.config)
+    assert (module.kind, module.artifact, module.outputs.build_id) == ("module", None, None)
+    with pytest.raises(strata.ComposeError, match="nosuch:1 has no good compose"):
+        strata.compose_artifact(stack.definition(
+            artifact_doc("py-fail", "iso", contents=[{"module": "nosuch:1"}])),
+            config=stack.site.config)

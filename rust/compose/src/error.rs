@@ -58,8 +58,10 @@ pub enum ComposeError {
     #[error("cannot write the OCI image {what}")]
     OciImage {
         what: String,
+        // Boxed: oci-spec's error is large, and every Result of the crate
+        // carries this enum.
         #[source]
-        source: oci_spec::OciSpecError,
+        source: Box<oci_spec::OciSpecError>,
     },
     #[error("module {module} requires platform `{platform}`, but the configuration names no repositories for it (add [platform.{platform}] repos = [...])")]
     UnknownPlatform { module: String, platform: String },

@@ -54,7 +54,7 @@ pub(crate) struct Written {
 fn oci_err(what: &str) -> impl FnOnce(oci_spec::OciSpecError) -> ComposeError + '_ {
     move |source| ComposeError::OciImage {
         what: what.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
