@@ -606,3 +606,78 @@ fn images_json(
     });
     serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n"
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn def(arches: &str) -> ArtifactDefinition {
+        ArtifactDefinition::parse(
+            &format!(
+                "document: strata-artifact\nversion: 1\ndata:\n  name: web\n  kind: iso\n  \
+                 summary: s\n{arches}  contents: [{{module: 'php:8.2'}}]\n"
+            ),
+            "a.yaml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_compose_builds_one_arch() {
+        let two = def("  arches: [x86_64, aarch64]\n");
+        assert_eq!(pick_arch(&two, Some("aarch64")).unwrap(), "aarch64");
+        assert_eq!(
+            pick_arch(&two, None).unwrap_err().to_string(),
+            "artifact web: it names several arches (x86_64, aarch64); one compose builds one: \
+             pass --arch"
+        );
+        assert_eq!(
+            pick_arch(&two, Some("s390x")).unwrap_err().to_string(),
+            "artifact web: it is built for x86_64, aarch64, not s390x"
+        );
+        assert_eq!(
+            pick_arch(&def("  arches: [ppc64le]\n"), None).unwrap(),
+            "ppc64le"
+        );
+        assert_eq!(
+            pick_arch(&def(""), None).unwrap(),
+            strata_solve::host_arch()
+        );
+    }
+
+    #[test]
+    fn images_json_is_productmds_shape() {
+        let d = def("");
+        let record: ComposeRecord = serde_json::from_value(serde_json::json!({
+            "id": "web-x86_64-20251205.n.0", "name": "web", "stream": "x86_64",
+            "compose_type": "nightly", "date": "20251205", "respin": 0, "state": "started",
+            "version": 1, "context": "c", "definition_path": "a.yaml",
+            "definition_digest": "0", "scm_ref": null, "arches": ["x86_64"], "inputs": [],
+            "packages": {}, "outputs": null, "started_at": 0, "finished_at": null,
+            "timings": null, "error": null, "report": null,
+        }))
+        .unwrap();
+        let text = images_json(
+            &record,
+            &d,
+            "x86_64",
+            1_764_900_000,
+            &ImageEntry {
+                path: "web-x86_64.iso".into(),
+                size: 2048,
+                sha256: "ab".repeat(32),
+                image_type: "dvd",
+                format: "iso",
+                volume_id: Some("WEB".into()),
+            },
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["header"]["type"], "productmd.images");
+        assert_eq!(v["payload"]["compose"]["id"], "web-x86_64-20251205.n.0");
+        let img = &v["payload"]["images"]["Web"]["x86_64"][0];
+        assert_eq!(img["path"], "web-x86_64.iso");
+        assert_eq!(img["volume_id"], "WEB");
+        assert_eq!(img["checksums"]["sha256"], "ab".repeat(32));
+        assert_eq!(img["mtime"], 1_764_900_000);
+    }
+}

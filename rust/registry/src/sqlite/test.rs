@@ -187,6 +187,32 @@ fn corrupt_rows_are_reported_not_guessed() {
 }
 
 #[test]
+fn a_record_kind_that_disagrees_with_its_artifact_kind_is_corrupt() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let conn = Connection::open(dir.path().join("registry.sqlite")).unwrap();
+    for (sql, says) in [
+        (
+            "UPDATE composes SET artifact_kind = 'iso'",
+            "recorded as a module compose with artifact kind Some(\"iso\")",
+        ),
+        (
+            "UPDATE composes SET artifact_kind = NULL, build_id = 'sha256:00'",
+            "a module compose with a build ID",
+        ),
+    ] {
+        conn.execute(sql, []).unwrap();
+        let err = reg.get(&id).unwrap_err();
+        assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    // The schema refuses kinds it does not know.
+    assert!(conn
+        .execute("UPDATE composes SET artifact_kind = 'vm'", [])
+        .is_err());
+}
+
+#[test]
 fn default_path_follows_xdg() {
     assert_eq!(
         default_path_from(Some("/data".into()), Some("/home/u".into())),
