@@ -329,3 +329,11 @@ def test_the_python_binding_builds_the_same_artifact(stack, monkeypatch):
         strata.compose_artifact(stack.definition(
             artifact_doc("py-fail", "iso", contents=[{"module": "nosuch:1"}])),
             config=stack.site.config)
+
+
+def test_a_fifo_is_refused_as_an_artifact_definition(stack, tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    r = stack.site.run("compose", "artifact", fifo, "--config", stack.site.config, timeout=120,
+                       check_rc=2)
+    assert f"{fifo}: this is a FIFO; an artifact definition must be a regular file" in r.stderr

@@ -15,7 +15,7 @@ use strata_model::{ArtifactDefinition, DefinitionError, ModuleDefinition, Policy
 /// Reads and validates a definition file; gives it with the SHA-256 of
 /// its bytes.
 pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
-    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT)?;
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT, "a module definition")?;
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ModuleDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
@@ -24,7 +24,11 @@ pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
 /// Reads and validates an artifact definition file; gives it with the
 /// SHA-256 of its bytes.
 pub fn read_artifact_definition(path: &Path) -> Result<(ArtifactDefinition, String)> {
-    let bytes = read_definition_bytes(path, strata_model::ARTIFACT_DOCUMENT)?;
+    let bytes = read_definition_bytes(
+        path,
+        strata_model::ARTIFACT_DOCUMENT,
+        "an artifact definition",
+    )?;
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ArtifactDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
@@ -43,8 +47,9 @@ pub enum Document {
 pub fn read_document(path: &Path) -> Result<Document> {
     let name = path.display().to_string();
     // The size limit is the same for every document; the type is only
-    // known once the bytes are read.
-    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT)?;
+    // known once the bytes are read, so what cannot be read is reported
+    // as a module definition, the default.
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT, "a module definition")?;
     Ok(match strata_model::document_type(&bytes) {
         Some(strata_model::ARTIFACT_DOCUMENT) => {
             Document::Artifact(ArtifactDefinition::from_bytes(&bytes, &name)?)
@@ -57,7 +62,7 @@ pub fn read_document(path: &Path) -> Result<Document> {
 /// The bytes of the definition at `path`: at most
 /// `MAX_DEFINITION_BYTES + 1`, which [`strata_model::ModuleDefinition::from_bytes`]
 /// then refuses as too large.
-fn read_definition_bytes(path: &Path, document: &'static str) -> Result<Vec<u8>> {
+fn read_definition_bytes(path: &Path, document: &'static str, noun: &str) -> Result<Vec<u8>> {
     // Non-blocking, so that opening a FIFO does not wait for a writer; the
     // flag changes nothing for the regular file read below.
     let file = std::fs::OpenOptions::new()
@@ -86,7 +91,7 @@ fn read_definition_bytes(path: &Path, document: &'static str) -> Result<Vec<u8>>
                 key: String::new(),
                 line: None,
                 column: None,
-                message: format!("this is {what}; a {document} document must be a regular file"),
+                message: format!("this is {what}; {noun} must be a regular file"),
             }],
         }));
     }
