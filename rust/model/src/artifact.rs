@@ -14,8 +14,8 @@
 //! artifact needs its `ostree.ref`: there is no sensible default branch.
 
 use crate::definition::{
-    arch_rule, compose_id_rule, control, module_name_rule, opt, profile_rule, req, rpm_name_rule,
-    shown, stream_rule, text_rule, typed_document, utf8_text, DefinitionError, Seg, Shape,
+    arch_rule, control, module_name_rule, opt, profile_rule, req, rpm_name_rule, shown,
+    stream_rule, text_rule, typed_document, utf8_text, DefinitionError, Seg, Shape, COMPOSE_PINS,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -285,15 +285,7 @@ static DATA: Shape = Shape::Record(&[
             few: "",
         },
     ),
-    opt(
-        "compose_pins",
-        &Shape::Map {
-            key: module_name_rule,
-            value: &Shape::Text(compose_id_rule),
-            min: 0,
-            few: "",
-        },
-    ),
+    opt("compose_pins", &COMPOSE_PINS),
     opt(
         "container",
         &Shape::Record(&[

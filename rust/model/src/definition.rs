@@ -295,15 +295,7 @@ static DATA: Shape = Shape::Record(&[
             few: "",
         },
     ),
-    opt(
-        "compose_pins",
-        &Shape::Map {
-            key: module_name_rule,
-            value: &Shape::Text(compose_id_rule),
-            min: 0,
-            few: "",
-        },
-    ),
+    opt("compose_pins", &COMPOSE_PINS),
     req(
         "packages",
         &Shape::Map {
@@ -351,6 +343,15 @@ static DATA: Shape = Shape::Record(&[
         &Shape::Record(&[req("eol", &Shape::Text(date_rule))]),
     ),
 ]);
+
+/// `compose_pins`: module name → compose ID (module and artifact
+/// definitions).
+pub(crate) static COMPOSE_PINS: Shape = Shape::Map {
+    key: module_name_rule,
+    value: &Shape::Text(compose_id_rule),
+    min: 0,
+    few: "",
+};
 
 fn document_rule(v: &str) -> Option<String> {
     (v != MODULE_DOCUMENT).then(|| format!("expected `{MODULE_DOCUMENT}`, found `{}`", shown(v)))
