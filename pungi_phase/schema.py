@@ -38,21 +38,26 @@ def _variant_arch_mapping(value):
     }
 
 
-PROPERTIES = {
-    # {variant regex: {arch or "*": [definition paths]}}
-    "strata_modules": {
-        "type": "object",
-        "patternProperties": {
-            ".+": {
-                "type": "object",
-                "patternProperties": {
-                    ".+": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                },
-                "additionalProperties": False,
+# {variant regex: {arch or "*": [definition paths]}}
+_DEFINITIONS = {
+    "type": "object",
+    "patternProperties": {
+        ".+": {
+            "type": "object",
+            "patternProperties": {
+                ".+": {"type": "array", "items": {"type": "string", "minLength": 1}},
             },
+            "additionalProperties": False,
         },
-        "additionalProperties": False,
     },
+    "additionalProperties": False,
+}
+
+PROPERTIES = {
+    "strata_modules": _DEFINITIONS,
+    # strata-artifact definitions: each built per variant and arch listed,
+    # into the variant's iso/ or images/ and images.json.
+    "strata_artifacts": _DEFINITIONS,
     "strata_registry": {"type": "string", "minLength": 1},
     "strata_config": {"type": "string", "minLength": 1},
     "strata_out": {"type": "string", "minLength": 1},
@@ -95,16 +100,18 @@ def _regex_problem(pattern):
 
 def pattern_problems(conf):
     """The problems Pungi's own checks cannot see: the variant patterns
-    that are keys of ``strata_modules`` (Pungi compiles only values of
+    that are keys of ``strata_modules`` and ``strata_artifacts`` (Pungi
+    compiles only values of
     type ``regex``), as ``checks.validate`` words a bad regex."""
     errors = []
-    modules = conf.get("strata_modules")
-    if not isinstance(modules, dict):
-        return errors
-    for pattern in modules:
-        p = _regex_problem(pattern)
-        if p:
-            errors.append("Failed validation in strata_modules: %s" % p)
+    for option in ("strata_modules", "strata_artifacts"):
+        listed = conf.get(option)
+        if not isinstance(listed, dict):
+            continue
+        for pattern in listed:
+            p = _regex_problem(pattern)
+            if p:
+                errors.append("Failed validation in %s: %s" % (option, p))
     return errors
 
 

@@ -11,6 +11,15 @@ modules.yaml), and records the module streams, with their Strata compose
 IDs, in ``compose/metadata/modules.json`` (productmd ``Modules``) and
 ``compose/metadata/strata.json``.
 
+``strata_artifacts`` lists ``strata-artifact`` definitions the same way:
+each is built for each variant and arch listing it
+(``strata.compose_artifact``, after the modules), and its image put where
+Pungi's image phases put theirs: an ISO in ``compose/<Variant>/<arch>/iso``,
+a container's layer (a root filesystem tarball, type ``docker``) in
+``compose/<Variant>/<arch>/images``, both in ``compose/metadata/images.json``
+(productmd ``Images``); an ostree commit stays in Strata's output and is
+named, with every artifact's compose ID and build ID, in strata.json.
+
 This module is glue: the compose, the gate and the repositories are the
 core's; here are only the Pungi conventions (configuration, paths,
 strictness, logging, metadata).
@@ -73,7 +82,8 @@ class StrataPhase(PhaseBase):
     def skip(self):
         if super(StrataPhase, self).skip():
             return True
-        if not self.compose.conf.get("strata_modules"):
+        conf = self.compose.conf
+        if not conf.get("strata_modules") and not conf.get("strata_artifacts"):
             self.compose.log_info("Config section 'strata_modules' was not found. Skipping.")
             return True
         return False
@@ -120,6 +130,13 @@ class StrataPhase(PhaseBase):
                         errors.extend("%s: %s" % (where, x) for x in problems)
                     except strata.StrataError as exc:
                         errors.append("%s: %s" % (where, exc))
+        for pattern, arches in sorted(conf.get("strata_artifacts", {}).items()):
+            for arch, paths in sorted(arches.items()):
+                for p in paths:
+                    full = self._resolve(p)
+                    if not os.path.isfile(full):
+                        errors.append("strata_artifacts.%s.%s: %s: no such definition file (%s)"
+                                      % (pattern, arch, p, full))
         if errors:
             return errors
         targets = self.targets()
@@ -141,21 +158,21 @@ class StrataPhase(PhaseBase):
                     errors.append(problem)
         return errors
 
-    def targets(self):
+    def targets(self, option="strata_modules"):
         """[(variant, arch, [definition paths])] of every variant and arch
-        that strata_modules lists definitions for, in Pungi's order."""
+        that `option` lists definitions for, in Pungi's order."""
         out = []
         for variant in self.compose.get_variants():
             for arch in variant.arches:
-                defs = self.definitions(variant, arch)
+                defs = self.definitions(variant, arch, option)
                 if defs:
                     out.append((variant, arch, defs))
         return out
 
-    def definitions(self, variant, arch):
-        """The definition files listed for variant.arch, in order."""
+    def definitions(self, variant, arch, option="strata_modules"):
+        """The definition files `option` lists for variant.arch, in order."""
         out = []
-        for pattern, arches in self.compose.conf.get("strata_modules", {}).items():
+        for pattern, arches in self.compose.conf.get(option, {}).items():
             if not re.match(pattern, variant.uid):
                 continue
             for conf_arch, paths in arches.items():
@@ -363,9 +380,81 @@ class StrataPhase(PhaseBase):
             self.results[variant.uid][arch]["rpms"] = sorted(
                 os.path.join(rel, p.href) for p in repo.packages)
             merged.append((variant, arch, rel, repo))
-        self._write_modules_metadata(merged)
-        self._write_rpms_metadata(merged)
+        if merged or self.compose.conf.get("strata_modules"):
+            self._write_modules_metadata(merged)
+            self._write_rpms_metadata(merged)
+        self._build_artifacts(kw)
         self._write_strata_metadata()
+
+    # -- artifacts -----------------------------------------------------
+
+    def _build_artifacts(self, kw):
+        """Builds every artifact strata_artifacts lists, on the composes
+        just made (their last good ones), and places its image."""
+        import productmd.images
+        import strata
+
+        added = False
+        for variant, arch, defs in self.targets("strata_artifacts"):
+            for path in defs:
+                self.compose.log_info("[STRATA] building artifact %s for %s.%s"
+                                      % (path, variant.uid, arch))
+                try:
+                    rec = strata.compose_artifact(path, self._out(), arch=arch,
+                                                  compose_type=self.compose.compose_type, **kw)
+                except strata.StrataError as exc:
+                    raise RuntimeError("Strata artifact %s failed for %s.%s: %s"
+                                       % (path, variant.uid, arch, exc))
+                entry = {"definition": path, "compose_id": rec.id, "kind": rec.artifact,
+                         "build_id": rec.outputs.build_id, "output": rec.outputs.path}
+                produced = os.path.join(rec.outputs.path, "images.json")
+                if os.path.isfile(produced):
+                    theirs = productmd.images.Images()
+                    theirs.load(produced)
+                    for arches in theirs.images.values():
+                        for images in arches.values():
+                            for img in images:
+                                entry.setdefault("images", []).append(
+                                    self._place_image(variant, arch, rec, img))
+                                added = True
+                self.results.setdefault(variant.uid, {}).setdefault(arch, {}).setdefault(
+                    "artifacts", []).append(entry)
+                self.compose.log_info("[STRATA] %s.%s: artifact %s, build ID %s"
+                                      % (variant.uid, arch, rec.id, rec.outputs.build_id))
+        if added:
+            self.compose.im.dump(self.compose.paths.compose.metadata("images.json"))
+
+    def _place_image(self, variant, arch, rec, img):
+        """Links an artifact's image into the variant's iso/ (ISOs) or
+        images/ (the rest) and adds it to compose.im; gives its path
+        relative to compose/."""
+        import productmd.images
+
+        if img.type == "dvd":
+            dest_dir = self.compose.paths.compose.iso_dir(arch, variant)
+        else:
+            dest_dir = self.compose.paths.compose.image_dir(variant) % {"arch": arch}
+        os.makedirs(dest_dir, exist_ok=True)
+        name = os.path.basename(img.path)
+        if img.type == "docker":
+            # The layer's blob is named by its digest; in the tree it is
+            # the artifact's root filesystem tarball.
+            name = "%s-%s.tar.gz" % (rec.name, arch)
+        dest = os.path.join(dest_dir, name)
+        src = os.path.join(rec.outputs.path, img.path)
+        if os.path.lexists(dest):
+            os.remove(dest)
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copy2(src, dest)
+        placed = productmd.images.Image(self.compose.im)
+        for attr in ("mtime", "size", "volume_id", "type", "format", "arch", "disc_number",
+                     "disc_count", "checksums", "implant_md5", "bootable", "subvariant"):
+            setattr(placed, attr, getattr(img, attr))
+        placed.path = os.path.relpath(dest, self.compose.paths.compose.topdir())
+        self.compose.im.add(variant.uid, arch, placed)
+        return placed.path
 
     # -- placing -------------------------------------------------------
 

@@ -200,6 +200,28 @@ class ComposePaths(object):
             _makedirs(path)
         return path
 
+    def iso_dir(self, arch, variant, symlink_to=None, create_dir=True, relative=False):
+        if variant.type == "addon":
+            return None
+        if variant.type == "optional" and not self.compose.conf.get("create_optional_isos", False):
+            return None
+        if arch == "src":
+            arch = "source"
+        path = os.path.join(self.topdir(arch, variant, create_dir=create_dir, relative=relative), "iso")
+        if symlink_to:
+            raise NotImplementedError("the stand-in has no symlink_to (iso_dir)")
+        if create_dir and not relative:
+            _makedirs(path)
+        return path
+
+    def image_dir(self, variant, symlink_to=None, relative=False):
+        # The arch is the literal "%(arch)s", as in Pungi.
+        path = os.path.join(self.topdir("%(arch)s", variant, create_dir=False, relative=relative),
+                            "images")
+        if symlink_to:
+            raise NotImplementedError("the stand-in has no symlink_to (image_dir)")
+        return path
+
     def metadata(self, file_name=None, create_dir=True, relative=False):
         path = os.path.join(self.topdir(create_dir=create_dir, relative=relative), "metadata")
         if create_dir and not relative:

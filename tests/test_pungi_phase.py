@@ -5,9 +5,11 @@ phase writes, and real dnf installing modules from the compose tree."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -717,3 +719,54 @@ def test_an_is_empty_variant_gets_the_repository_without_tree_files(site):
     assert rpms_in(repo) == ["tool-1.0-1.fc40.x86_64.rpm"]
     assert rpms_json(Path(compose.topdir))["Modules"][ARCH] == [
         "Modules/x86_64/os/Packages/t/tool-1.0-1.fc40.x86_64.rpm"]
+
+
+def test_artifacts_go_into_the_tree_and_images_json(site):
+    """strata_artifacts: an ISO and a container image of php's stack, built
+    after the modules, placed where Pungi's image phases put theirs and
+    listed in images.json; an ostree commit named in strata.json."""
+    import productmd.images
+
+    for name, kind, extra in (("php-iso", "iso", {"iso": {"volume_id": "PHP"}}),
+                              ("php-oci", "container", {}),
+                              ("php-tree", "ostree", {"ostree": {"ref": "strata/x86_64/php"}})):
+        doc = {"document": "strata-artifact", "version": 1, "data": {
+            "name": name, "kind": kind, "summary": name, "arches": [ARCH],
+            "contents": [{"module": "php:8.2"}], **extra}}
+        ck.write_definition(site.cfg / f"{name}.yaml", doc)
+    compose = site.compose("c-art", [modules_variant("Web")],
+                           strata_modules={"^Web$": {"*": ["base.yaml", "apache.yaml",
+                                                           "php.yaml"]}},
+                           strata_artifacts={"^Web$": {ARCH: ["php-iso.yaml", "php-oci.yaml",
+                                                              "php-tree.yaml"]}})
+    run_phase(compose)
+    top = Path(compose.topdir) / "compose"
+    iso = top / "Web" / ARCH / "iso" / f"php-iso-{ARCH}.iso"
+    layer = top / "Web" / ARCH / "images" / f"php-oci-{ARCH}.tar.gz"
+    assert iso.is_file() and layer.is_file()
+    images = productmd.images.Images()
+    images.load(str(top / "metadata" / "images.json"))
+    listed = {(i.type, i.format, i.path) for i in images.images["Web"][ARCH]}
+    assert listed == {("dvd", "iso", f"Web/{ARCH}/iso/php-iso-{ARCH}.iso"),
+                      ("docker", "tar.gz", f"Web/{ARCH}/images/php-oci-{ARCH}.tar.gz")}
+    assert images.compose.id == compose.compose_id
+    meta = json.loads((top / "metadata" / "strata.json").read_text())
+    arts = {a["kind"]: a for a in meta["variants"]["Web"][ARCH]["artifacts"]}
+    assert set(arts) == {"iso", "container", "ostree"}
+    assert arts["iso"]["build_id"] == "sha256:" + hashlib.sha256(iso.read_bytes()).hexdigest()
+    tree = Path(arts["ostree"]["output"]) / "ostree"
+    assert subprocess.run(["ostree", f"--repo={tree}", "rev-parse", "strata/x86_64/php"],
+                          capture_output=True, text=True, check=True).stdout.strip() == (
+        arts["ostree"]["build_id"])
+    # The modules are placed as without artifacts.
+    assert "php-8.2.13-1.fc40.x86_64.rpm" in rpms_in(top / "Web" / ARCH / "os")
+
+
+def test_a_missing_artifact_definition_fails_validation(site):
+    compose = site.compose("c-art-missing", [modules_variant("Web")],
+                           strata_artifacts={"^Web$": {ARCH: ["nosuch.yaml"]}})
+    phase = StrataPhase(compose)
+    assert not phase.skip()
+    with pytest.raises(ValueError, match=r"strata_artifacts\.\^Web\$\.x86_64: nosuch.yaml: "
+                                         r"no such definition file"):
+        phase.validate()

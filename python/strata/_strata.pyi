@@ -39,6 +39,7 @@ __all__ = [
     "__version__",
     "approve_chain_step",
     "check_stack",
+    "compose_artifact",
     "compose_module",
     "format_table",
     "get_chain",
@@ -200,6 +201,10 @@ class Outputs(_TypedData):
     @property
     def repos(self) -> dict[str, str]:
         """arch -> the yum repository of that arch."""
+    @property
+    def build_id(self) -> Optional[str]:
+        """An artifact's build ID (OCI manifest digest, ostree commit, ISO
+        SHA-256); None for a module compose."""
 
 @final
 class Owner(_TypedData):
@@ -256,6 +261,12 @@ class _RecordFields(_TypedData):
     def error(self) -> Optional[str]: ...
     @property
     def owner(self) -> Optional[Owner]: ...
+    @property
+    def kind(self) -> str:
+        """module or artifact."""
+    @property
+    def artifact(self) -> Optional[str]:
+        """container, ostree or iso for an artifact compose; None for a module's."""
 
 @final
 class ComposeSummary(_RecordFields):
@@ -486,6 +497,23 @@ def compose_module(
     an exception a Python signal handler raises meanwhile (KeyboardInterrupt)
     is raised again once the compose has stopped; SIGINT, SIGTERM or SIGHUP
     left at their default still end the process, after the cleanup."""
+
+def compose_artifact(
+    definition: _PathLike,
+    out: Optional[_PathLike] = None,
+    *,
+    arch: Optional[str] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    compose_type: str = "nightly",
+    scm_ref: Optional[str] = None,
+    with_composes: Optional[Sequence[str]] = None,
+) -> ComposeRecord:
+    """Builds one artifact (container image, ostree commit or ISO) from the
+    last good composes of the stacks its definition names, as `strata
+    compose artifact` does; the record's outputs.build_id is its build ID.
+    Failures raise StrataError subclasses after the compose was recorded
+    failed; signals stop it as they stop compose_module."""
 
 def list_composes(
     *,

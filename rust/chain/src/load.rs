@@ -175,6 +175,12 @@ pub fn load_watched(config: &Config, scm: &ScmCache) -> Result<Watched, CatalogE
                 path.display()
             )))
         }
+        Ok(StrataDocument::Artifact(_)) => {
+            return Err(bad(format!(
+                "{} is an artifact definition, not a strata-policy document",
+                path.display()
+            )))
+        }
         Err(source) => {
             return Err(CatalogError::PolicyRead {
                 config: shown_config,

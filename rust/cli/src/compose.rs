@@ -1,12 +1,12 @@
-//! `strata compose module`, `strata composes list|show`, `strata latest`,
+//! `strata compose module|artifact`, `strata composes list|show`, `strata latest`,
 //! `strata validate`: argument handling and printing; the work is in
 //! strata-compose and strata-registry. What only reads opens the registry
 //! read-only, and free text from it is printed escaped, one line a field.
 
 use super::composes::{one_line, open_read_only, write_table};
 use super::{
-    progress_bar, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs, LatestArgs, RegistryArgs,
-    TreeArgs, ValidateArgs,
+    progress_bar, ComposeArtifactArgs, ComposeModuleArgs, ComposesListArgs, ComposesShowArgs,
+    LatestArgs, RegistryArgs, TreeArgs, ValidateArgs,
 };
 use indicatif::ProgressBar;
 use std::io::Write;
@@ -81,17 +81,90 @@ pub(crate) fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
+/// What every compose command starts with: signals that stop it, the
+/// configuration, the registry it writes and the folder it publishes in.
+struct Setup {
+    interrupt: Interrupt,
+    config: Config,
+    registry: Box<dyn Registry>,
+    out: std::path::PathBuf,
+}
+
+fn compose_setup(
+    registry: &RegistryArgs,
+    out: Option<&std::path::Path>,
+) -> Result<Setup, Box<dyn std::error::Error>> {
     let interrupt = Interrupt::new();
     stop_on_signals(&interrupt).map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let config = Config::load(args.registry.config.as_deref())?;
+    let config = Config::load(registry.config.as_deref())?;
     config.apply();
-    let mut registry = open_registry(&args.registry, &config)?;
-    let out = args
-        .out
-        .clone()
+    let reg = open_registry(registry, &config)?;
+    let out = out
+        .map(std::path::Path::to_path_buf)
         .or_else(|| config.compose.out.clone())
         .ok_or(strata_compose::ComposeError::NoOut)?;
+    Ok(Setup {
+        interrupt,
+        config,
+        registry: reg,
+        out,
+    })
+}
+
+pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
+    let Setup {
+        interrupt,
+        config,
+        mut registry,
+        out,
+    } = compose_setup(&args.registry, args.out.as_deref())?;
+    let req = strata_compose::ArtifactRequest {
+        definition: args.definition.clone(),
+        out,
+        arch: args.arch.clone(),
+        compose_type: args.compose_type.parse()?,
+        scm_ref: args.scm_ref.clone(),
+        started_at: compose_time(),
+        with_composes: args.with_compose.clone(),
+        interrupt: interrupt.clone(),
+        tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
+    };
+    let bar = Bar(progress_bar(!args.json));
+    let outcome = strata_compose::compose_artifact(&req, &config, &mut *registry, &bar);
+    if let Some(pb) = &bar.0 {
+        pb.finish_and_clear();
+    }
+    let rec = match (outcome, interrupt.signal()) {
+        (Ok(rec), _) => rec,
+        (Err(e), Some(signal)) => {
+            super::report_error(&e);
+            return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(255)));
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &rec)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{} FINISHED", rec.id)?;
+        if let Some(o) = &rec.outputs {
+            writeln!(out, "  {}", o.path.display())?;
+            if let Some(id) = &o.build_id {
+                writeln!(out, "  build ID {id}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
+    let Setup {
+        interrupt,
+        config,
+        mut registry,
+        out,
+    } = compose_setup(&args.registry, args.out.as_deref())?;
     let cache_dir = if args.no_cache {
         None
     } else {
@@ -263,6 +336,15 @@ pub(crate) fn fmt_time(t: i64) -> String {
 }
 
 pub fn run_list(args: ComposesListArgs) -> CliResult {
+    list(args, None)
+}
+
+/// `strata artifacts list`: the artifact composes only.
+pub fn run_list_artifacts(args: ComposesListArgs) -> CliResult {
+    list(args, Some(strata_registry::RecordKind::Artifact))
+}
+
+fn list(args: ComposesListArgs, kind: Option<strata_registry::RecordKind>) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
     config.apply();
     let registry = open_read_only(&args.registry, &config)?;
@@ -282,6 +364,7 @@ pub fn run_list(args: ComposesListArgs) -> CliResult {
         state,
         limit: args.limit,
         good: false,
+        kind,
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -314,11 +397,20 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
     } else {
         writeln!(out, "State: {}", rec.state)?;
     }
-    writeln!(
-        out,
-        "Module: {}",
-        one_line(&format!("{}:{}", rec.name, rec.stream))
-    )?;
+    match rec.artifact {
+        Some(kind) => writeln!(
+            out,
+            "Artifact: {} {} ({})",
+            kind,
+            one_line(&rec.name),
+            one_line(&rec.stream)
+        )?,
+        None => writeln!(
+            out,
+            "Module: {}",
+            one_line(&format!("{}:{}", rec.name, rec.stream))
+        )?,
+    }
     writeln!(out, "Version: {}", rec.version)?;
     writeln!(out, "Context: {}", one_line(&rec.context))?;
     writeln!(out, "Arches: {}", one_line(&rec.arches.join(" ")))?;
@@ -353,6 +445,9 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
     }
     if let Some(o) = &rec.outputs {
         writeln!(out, "Output: {}", path(&o.path))?;
+        if let Some(id) = &o.build_id {
+            writeln!(out, "Build ID: {}", one_line(id))?;
+        }
         for (arch, p) in &o.repos {
             writeln!(out, "  {}: {}", one_line(arch), path(p))?;
         }
@@ -480,6 +575,14 @@ pub fn run_validate(args: ValidateArgs) -> CliResult {
                 path.display(),
                 def.nsv(),
                 def.packages.len()
+            ),
+            Ok(StrataDocument::Artifact(def)) => println!(
+                "{}: OK ({} artifact {}, {} stack{})",
+                path.display(),
+                def.kind,
+                def.name,
+                def.contents.len(),
+                if def.contents.len() == 1 { "" } else { "s" }
             ),
             Ok(StrataDocument::Policy(policy)) => println!(
                 "{}: OK (policy, {} rules)",

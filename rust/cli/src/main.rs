@@ -31,17 +31,22 @@ enum Command {
     /// Check that every dependency of the checked packages is provided
     /// (like `dnf repoclosure`), and optionally that they are installable.
     Repoclosure(RepoclosureArgs),
-    /// Compose a module (or, later, an artifact) from its definition.
+    /// Compose a module or an artifact from its definition.
     #[command(subcommand)]
     Compose(ComposeCommand),
     /// List and inspect recorded composes.
     #[command(subcommand)]
     Composes(ComposesCommand),
-    /// Print the last good compose of NAME:STREAM.
+    /// List and inspect recorded artifact composes.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+    /// Print the last good compose of NAME:STREAM (of an artifact:
+    /// NAME:ARCH).
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
-    /// Check module definitions and policies without composing anything.
+    /// Check Strata documents (module and artifact definitions, policies)
+    /// without composing anything.
     Validate(ValidateArgs),
     /// What events make stale in the [chain] catalog, and the ordered
     /// plan of recomposes, without composing anything.
@@ -124,6 +129,42 @@ enum ComposeCommand {
     /// repoclosure against its required modules and the platform, publish a
     /// repository with modules.yaml and productmd metadata.
     Module(ComposeModuleArgs),
+    /// Build one artifact (container image, ostree commit or ISO) from the
+    /// last good compose of each stack its definition names: the stacks
+    /// are installed with dnf (without scriptlets) from their composes'
+    /// repositories and the platform, and the artifact is published
+    /// under OUT/<compose-id>/ with its build ID recorded.
+    Artifact(ComposeArtifactArgs),
+}
+
+#[derive(Args)]
+struct ComposeArtifactArgs {
+    /// The artifact definition (a `strata-artifact` YAML document).
+    definition: PathBuf,
+    /// Where composes are published; the artifact goes to OUT/<compose-id>/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Build for this arch; default: the definition's only arch, else the
+    /// host's.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
+    compose_type: String,
+    /// Use this compose for its stream instead of the last good one
+    /// (repeatable; over the definition's `compose_pins`).
+    #[arg(long = "with-compose", value_name = "COMPOSE_ID")]
+    with_compose: Vec<String>,
+    /// SCM reference of the definition to record (default: detected from git).
+    #[arg(long, value_name = "URL")]
+    scm_ref: Option<String>,
+    /// Print the compose record as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(Args)]
@@ -198,6 +239,14 @@ enum ComposesCommand {
     /// Remove the records (and optionally the published directories) of
     /// composes nothing needs any more.
     Prune(ComposesPruneArgs),
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCommand {
+    /// List artifact composes, newest first.
+    List(ComposesListArgs),
+    /// Show one artifact compose: state, inputs, build ID, packages, error.
+    Show(ComposesShowArgs),
 }
 
 #[derive(Args)]
@@ -449,8 +498,8 @@ struct ChainApproveArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Module definitions and policies (`strata-module`,
-    /// `strata-policy` documents).
+    /// Definition files; each is read as the document its `document:`
+    /// key names.
     #[arg(required = true)]
     definitions: Vec<PathBuf>,
 }
@@ -712,7 +761,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Repoclosure(args) => run_repoclosure(args),
         Command::Compose(ComposeCommand::Module(args)) => compose::run_compose_module(args),
+        Command::Compose(ComposeCommand::Artifact(args)) => compose::run_compose_artifact(args),
         Command::Composes(ComposesCommand::List(args)) => compose::run_list(args),
+        Command::Artifacts(ArtifactsCommand::List(args)) => compose::run_list_artifacts(args),
+        Command::Artifacts(ArtifactsCommand::Show(args)) => compose::run_show(args),
         Command::Composes(ComposesCommand::Show(args)) => compose::run_show(args),
         Command::Composes(ComposesCommand::Abandon(args)) => composes::run_abandon(args),
         Command::Composes(ComposesCommand::Prune(args)) => composes::run_prune(args),

@@ -321,6 +321,7 @@ data:
 fn compose_module_definition_error() {
     let site = Site::new();
     site.write_definition("bad", BAD_DEFINITION);
+    site.write_definition("bad-artifact", BAD_ARTIFACT);
     snapshot!(
         site,
         "compose_module_definition_error",
@@ -339,9 +340,13 @@ fn validate() {
             "examples/modules/apache.yaml",
             "examples/modules/apache-lua.yaml",
             "examples/modules/php.yaml",
+            "examples/artifacts/php-container.yaml",
+            "examples/artifacts/php-ostree.yaml",
+            "examples/artifacts/php-iso.yaml",
         ]
     );
     site.write_definition("bad", BAD_DEFINITION);
+    site.write_definition("bad-artifact", BAD_ARTIFACT);
     snapshot!(
         site,
         "validate_bad",
@@ -349,6 +354,7 @@ fn validate() {
             "validate",
             "examples/modules/apache.yaml",
             "examples/modules/bad.yaml",
+            "examples/modules/bad-artifact.yaml",
         ]
     );
 }
@@ -511,6 +517,20 @@ fn validate_policy() {
     );
 }
 
+/// An artifact definition with a problem in each section.
+const BAD_ARTIFACT: &str = "\
+document: strata-artifact
+version: 1
+data:
+  name: php-container
+  kind: vm
+  summary: PHP
+  contents:
+    - {module: php}
+  container: {env: {1PATH: /bin}}
+  iso: {volume_id: A-VOLUME-ID-THAT-IS-FAR-TOO-LONG-X}
+";
+
 /// Like examples/modules/apache.yaml, under a name and stream longer than
 /// the list's NVSC header.
 const LONG_NAME: &str = "\
@@ -622,6 +642,7 @@ fn begin(site: &Site, name: &str, owner: Owner) -> String {
             owner: Some(owner),
             chain: None,
             required_tests: Vec::new(),
+            artifact: None,
         })
         .expect("begin a compose");
     record.id

@@ -178,6 +178,7 @@ pub fn compose_module_in_chain(
         owner: strata_registry::Owner::current(),
         chain: chain.map(|c| c.cause.clone()),
         required_tests: chain.map(|c| c.required_tests.clone()).unwrap_or_default(),
+        artifact: None,
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");

@@ -10,21 +10,40 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use strata_model::MAX_DEFINITION_BYTES;
-use strata_model::{DefinitionError, ModuleDefinition, Problem, StrataDocument};
+use strata_model::{
+    ArtifactDefinition, DefinitionError, ModuleDefinition, Problem, StrataDocument,
+};
 
 /// Reads and validates a definition file; gives it with the SHA-256 of
 /// its bytes.
 pub fn read_definition(path: &Path) -> Result<(ModuleDefinition, String)> {
-    let bytes = read_definition_bytes(path)?;
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT, "a module definition")?;
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ModuleDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
 }
 
-/// Reads and validates any Strata document (a module definition or a
-/// policy), with the same limits as [`read_definition`].
+/// Reads and validates an artifact definition file; gives it with the
+/// SHA-256 of its bytes.
+pub fn read_artifact_definition(path: &Path) -> Result<(ArtifactDefinition, String)> {
+    let bytes = read_definition_bytes(
+        path,
+        strata_model::ARTIFACT_DOCUMENT,
+        "an artifact definition",
+    )?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let def = ArtifactDefinition::from_bytes(&bytes, &path.display().to_string())?;
+    Ok((def, digest))
+}
+
+/// Reads a file as the document its `document:` key names (a module
+/// definition when it names none: that reader then says what is missing),
+/// with the same limits as [`read_definition`].
 pub fn read_document(path: &Path) -> Result<StrataDocument> {
-    let bytes = read_definition_bytes(path)?;
+    // The size limit is the same for every document; the type is only
+    // known once the bytes are read, so what cannot be read is reported
+    // as a module definition, the default.
+    let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT, "a module definition")?;
     Ok(StrataDocument::from_bytes(
         &bytes,
         &path.display().to_string(),
@@ -34,7 +53,7 @@ pub fn read_document(path: &Path) -> Result<StrataDocument> {
 /// The bytes of the definition at `path`: at most
 /// `MAX_DEFINITION_BYTES + 1`, which [`strata_model::ModuleDefinition::from_bytes`]
 /// then refuses as too large.
-fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
+fn read_definition_bytes(path: &Path, document: &'static str, noun: &str) -> Result<Vec<u8>> {
     // Non-blocking, so that opening a FIFO does not wait for a writer; the
     // flag changes nothing for the regular file read below.
     let file = std::fs::OpenOptions::new()
@@ -58,12 +77,12 @@ fn read_definition_bytes(path: &Path) -> Result<Vec<u8>> {
         };
         return Err(ComposeError::Definition(DefinitionError {
             file: path.display().to_string(),
-            document: strata_model::MODULE_DOCUMENT,
+            document,
             problems: vec![Problem {
                 key: String::new(),
                 line: None,
                 column: None,
-                message: format!("this is {what}; a module definition must be a regular file"),
+                message: format!("this is {what}; {noun} must be a regular file"),
             }],
         }));
     }

@@ -22,6 +22,47 @@ pub enum ComposeError {
     Registry(#[from] strata_registry::RegistryError),
     #[error(transparent)]
     Modulemd(#[from] strata_modulemd::Error),
+    /// An artifact's inputs cannot be resolved (an unknown stack, a stack
+    /// without a good compose, a pin that is not finished, stacks of two
+    /// platforms).
+    #[error("artifact {artifact}: {problem}")]
+    ArtifactInputs { artifact: String, problem: String },
+    /// An external tool an artifact compose runs is not installed.
+    #[error("{action}: `{tool}` is not installed; install the Debian package {debian} (Fedora: {fedora})")]
+    ToolMissing {
+        action: String,
+        tool: &'static str,
+        debian: &'static str,
+        fedora: &'static str,
+    },
+    /// An external tool failed; `output` is the end of what it printed
+    /// (a failed compose publishes nothing, its logs included, so the
+    /// reason travels in the error and the record).
+    #[error("{action}: `{tool}` failed ({status}):\n{output}")]
+    ToolFailed {
+        action: String,
+        tool: &'static str,
+        status: String,
+        output: String,
+    },
+    /// An external tool ran longer than it may.
+    #[error(
+        "{action}: `{tool}` did not finish within {limit_s} s (the limit for it) and was stopped"
+    )]
+    ToolTimedOut {
+        action: String,
+        tool: &'static str,
+        limit_s: u64,
+    },
+    /// Writing the OCI image failed in a way that is not I/O.
+    #[error("cannot write the OCI image {what}")]
+    OciImage {
+        what: String,
+        // Boxed: oci-spec's error is large, and every Result of the crate
+        // carries this enum.
+        #[source]
+        source: Box<oci_spec::OciSpecError>,
+    },
     #[error("module {module} requires platform `{platform}`, but the configuration names no repositories for it (add [platform.{platform}] repos = [...])")]
     UnknownPlatform { module: String, platform: String },
     #[error("module {module} requires {required}, which has no good compose yet (compose it first, or check `strata composes list {required}`)")]

@@ -16,7 +16,9 @@
 //!
 //! `compose` runs them ([`compose_module`]); `fingerprint` runs steps 1–3
 //! only, to reuse the last good compose when nothing it would use changed
-//! ([`compose_module_if_changed`]). Below the steps sit what
+//! ([`compose_module_if_changed`]); `artifact` builds a container image,
+//! ostree commit or ISO from module composes the same way
+//! ([`compose_artifact`]). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -29,6 +31,7 @@
 // Anything `pub` is part of the API: the rest says `pub(crate)`.
 #![warn(unreachable_pub)]
 
+mod artifact;
 mod compose;
 mod config;
 mod definition;
@@ -53,6 +56,7 @@ mod select;
 mod stack;
 mod staging;
 
+pub use artifact::{compose_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT};
 pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };
@@ -61,7 +65,7 @@ pub use config::{
     ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
-pub use definition::{detect_scm_ref, read_definition, read_document};
+pub use definition::{detect_scm_ref, read_artifact_definition, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
     compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,
@@ -86,7 +90,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 23] = [
+    const ORDER: [&str; 24] = [
         "error",
         "json",
         "interrupt",
@@ -110,6 +114,7 @@ mod layers {
         "record",
         "compose",
         "fingerprint",
+        "artifact",
     ];
 
     /// Each module uses only those before it: no import cycle, and the

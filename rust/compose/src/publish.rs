@@ -29,7 +29,7 @@ use crate::productmd;
 use crate::progress::Progress;
 use crate::select::Pick;
 use crate::stack::Layer;
-use crate::staging::{clean_stale_staging, sync_dir, sync_tree, Staging};
+use crate::staging::{clean_stale_staging, Staging};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
@@ -210,19 +210,7 @@ pub(crate) fn publish(
         let p = meta.join(file);
         std::fs::write(&p, text).map_err(io(&p))?;
     }
-    // Pungi's words: STARTED while the compose is not known to be good.
-    let status = stage.join("STATUS");
-    std::fs::write(&status, "STARTED\n").map_err(io(&status))?;
-    // Written now, while a full disk can still fail the compose cleanly;
-    // after the record it only has to be renamed.
-    let finished = staging.finished_status();
-    std::fs::write(&finished, "FINISHED\n").map_err(io(&finished))?;
-    // Make the content durable before it becomes visible.
-    sync_tree(&stage)?;
-    std::fs::File::open(&finished)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&finished))?;
-    sync_dir(staging.dir());
+    staging.seal()?;
     progress.about_to_publish(id, req.interrupt);
     let outputs = Outputs {
         repos: published
@@ -231,6 +219,7 @@ pub(crate) fn publish(
             .map(|(arch, sub)| (arch, dest.join(sub)))
             .collect(),
         path: dest.clone(),
+        build_id: None,
     };
     Ok(Staged {
         staging,

@@ -308,6 +308,7 @@ mod test {
                     owner: None,
                     chain: None,
                     required_tests: Vec::new(),
+                    artifact: None,
                 })
                 .unwrap();
             let path = path(&rec.id);
@@ -315,6 +316,7 @@ mod test {
             let outputs = Outputs {
                 path,
                 repos: Default::default(),
+                build_id: None,
             };
             registry
                 .finish(

@@ -424,6 +424,7 @@ mod test {
                 owner: None,
                 chain: None,
                 required_tests: Vec::new(),
+                artifact: None,
             })
             .unwrap();
         let outcome = if ok {
@@ -435,6 +436,7 @@ mod test {
                         "x86_64".into(),
                         format!("/srv/{}/os", rec.id).into(),
                     )]),
+                    build_id: None,
                 },
                 packages: Default::default(),
                 timings: serde_json::json!({}),

@@ -205,6 +205,25 @@ impl Staging {
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Ends the writing of the tree: `STATUS` STARTED in it (Pungi's word
+    /// while a compose is not known to be good), the `STATUS` FINISHED
+    /// that replaces it once recorded written now (while a full disk can
+    /// still fail the compose cleanly; after the record it only has to be
+    /// renamed), and everything made durable before it becomes visible.
+    pub(crate) fn seal(&self) -> Result<()> {
+        let tree = self.tree();
+        let status = tree.join("STATUS");
+        std::fs::write(&status, "STARTED\n").map_err(io(&status))?;
+        let finished = self.finished_status();
+        std::fs::write(&finished, "FINISHED\n").map_err(io(&finished))?;
+        sync_tree(&tree)?;
+        std::fs::File::open(&finished)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&finished))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
 }
 
 impl Drop for Staging {

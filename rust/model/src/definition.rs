@@ -295,15 +295,7 @@ static DATA: Shape = Shape::Record(&[
             few: "",
         },
     ),
-    opt(
-        "compose_pins",
-        &Shape::Map {
-            key: module_name_rule,
-            value: &Shape::Text(compose_id_rule),
-            min: 0,
-            few: "",
-        },
-    ),
+    opt("compose_pins", &COMPOSE_PINS),
     req(
         "packages",
         &Shape::Map {
@@ -352,6 +344,15 @@ static DATA: Shape = Shape::Record(&[
     ),
 ]);
 
+/// `compose_pins`: module name → compose ID (module and artifact
+/// definitions).
+pub(crate) static COMPOSE_PINS: Shape = Shape::Map {
+    key: module_name_rule,
+    value: &Shape::Text(compose_id_rule),
+    min: 0,
+    few: "",
+};
+
 fn document_rule(v: &str) -> Option<String> {
     (v != MODULE_DOCUMENT).then(|| format!("expected `{MODULE_DOCUMENT}`, found `{}`", shown(v)))
 }
@@ -371,7 +372,7 @@ pub(crate) fn module_name_rule(v: &str) -> Option<String> {
     too_long(v, "module name").or_else(|| rules::compose_id_name_problem(v))
 }
 
-fn stream_rule(v: &str) -> Option<String> {
+pub(crate) fn stream_rule(v: &str) -> Option<String> {
     too_long(v, "stream")
         .or_else(|| rules::compose_id_stream_problem(v))
         .or_else(|| {
@@ -401,7 +402,7 @@ pub(crate) fn control(v: &str, lines: bool) -> Option<String> {
 }
 
 /// Free text (summary, description, a license): what libmodulemd stores.
-fn text_rule(v: &str) -> Option<String> {
+pub(crate) fn text_rule(v: &str) -> Option<String> {
     if v.trim().is_empty() {
         return Some("must not be empty".into());
     }
@@ -412,7 +413,7 @@ fn reason_rule(v: &str) -> Option<String> {
     control(v, true)
 }
 
-fn arch_rule(v: &str) -> Option<String> {
+pub(crate) fn arch_rule(v: &str) -> Option<String> {
     (!rules::is_compose_arch(v)).then(|| {
         format!(
             "`{}` is not an architecture a module can be composed for \
@@ -436,11 +437,11 @@ fn repo_rule(v: &str) -> Option<String> {
     control(v, false)
 }
 
-fn rpm_name_rule(v: &str) -> Option<String> {
+pub(crate) fn rpm_name_rule(v: &str) -> Option<String> {
     (!is_valid_rpm_name(v)).then(|| format!("`{}` is not a valid RPM package name", shown(v)))
 }
 
-fn profile_rule(v: &str) -> Option<String> {
+pub(crate) fn profile_rule(v: &str) -> Option<String> {
     let ok = !v.is_empty() && !v.starts_with('-') && rules::nsvcap_bad_char(v).is_none();
     (!ok).then(|| {
         format!(
@@ -463,7 +464,7 @@ fn pin_rule(v: &str) -> Option<String> {
 
 /// The form of a compose ID; which module's it must be is checked across
 /// fields.
-fn compose_id_rule(v: &str) -> Option<String> {
+pub(crate) fn compose_id_rule(v: &str) -> Option<String> {
     let ok = !v.is_empty()
         && v.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-._+~".contains(&c));
@@ -1138,6 +1139,35 @@ pub(crate) fn utf8_text<'b>(
     Ok(text)
 }
 
+/// The document type a file says it holds (its top-level `document:`),
+/// when it is one Strata reads; `None` for anything else, and then the
+/// caller reads it as a module definition, whose reader says what is wrong.
+/// Bounded like every read: at most [`MAX_DEFINITION_BYTES`], and the
+/// tree builder's limits.
+pub fn document_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() > MAX_DEFINITION_BYTES {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let root = build_tree(text).ok()??;
+    let Kind::Map(entries) = &root.kind else {
+        return None;
+    };
+    let value = entries
+        .iter()
+        .find(|(k, _)| k.text() == Some("document"))?
+        .1
+        .text()?;
+    [
+        MODULE_DOCUMENT,
+        crate::artifact::ARTIFACT_DOCUMENT,
+        crate::policy::POLICY_DOCUMENT,
+    ]
+    .into_iter()
+    .find(|d| *d == value)
+}
+
 /// Steps 2 and 3 for every Strata document: the tree, checked against
 /// `shape`. Structural problems end here; what returns is the tree serde
 /// may type, and the value problems found so far (the caller adds its
@@ -1183,6 +1213,40 @@ pub(crate) fn checked_tree<'t>(
         return Err(fail(problems.into_sorted()));
     }
     Ok((root, problems))
+}
+
+/// Steps 2 to 4 for a document read into `RawDocument<D>` (a policy, an
+/// artifact definition): the checked tree, typed by serde. Gives the tree
+/// (where the caller's rules across fields point), the value problems so
+/// far and the typed `data`; [`DefinitionError::of`] turns the problems
+/// into the error.
+pub(crate) fn typed_document<'t, D: serde::de::DeserializeOwned>(
+    text: &'t str,
+    file: &str,
+    document: &'static str,
+    shape: &Shape,
+) -> Result<(Node<'t>, Problems, D), DefinitionError> {
+    let (root, mut problems) = checked_tree(text, file, document, shape)?;
+    match RawDocument::<D>::deserialize(&root) {
+        Ok(raw) => Ok((root, problems, raw.data)),
+        Err(e) => {
+            // A difference is a bug in the shape table.
+            debug_assert!(false, "serde refused what the shape check accepted: {e}");
+            problems.across(&root, &[], e.to_string());
+            Err(DefinitionError::of(file, document, problems))
+        }
+    }
+}
+
+impl DefinitionError {
+    /// The error of `file`, read as `document`, with `problems`.
+    pub(crate) fn of(file: &str, document: &'static str, problems: Problems) -> DefinitionError {
+        DefinitionError {
+            file: file.to_string(),
+            document,
+            problems: problems.into_sorted(),
+        }
+    }
 }
 
 impl ModuleDefinition {
@@ -1381,36 +1445,13 @@ fn too_big(len: usize) -> String {
     )
 }
 
-/// The `document:` of a Strata document's envelope, when its text is
-/// YAML with a top-level mapping that names one (`None` otherwise: the
-/// reader of the expected type then says what is wrong). Front ends that
-/// take any Strata document (`strata validate`) pick the reader with it;
-/// the text is parsed by the same bounded parser, without anchors or tags.
-pub fn document_type(text: &str) -> Option<String> {
-    if text.len() > MAX_DEFINITION_BYTES {
-        return None;
-    }
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let root = build_tree(text).ok()??;
-    let Kind::Map(entries) = root.kind else {
-        return None;
-    };
-    entries
-        .into_iter()
-        .find_map(|(k, v)| match (k.kind, v.kind) {
-            (Kind::Scalar { value: key, .. }, Kind::Scalar { value, .. }) if key == "document" => {
-                Some(value.into_owned())
-            }
-            _ => None,
-        })
-}
-
 /// Any Strata document this version reads, for front ends that take any
 /// (`strata validate`).
 #[derive(Debug, Clone)]
 pub enum StrataDocument {
-    // Boxed: a definition is several times larger than a policy.
+    // Boxed: definitions are several times larger than a policy.
     Module(Box<ModuleDefinition>),
+    Artifact(Box<crate::ArtifactDefinition>),
     Policy(crate::Policy),
 }
 
@@ -1419,10 +1460,13 @@ impl StrataDocument {
     /// `document:`, an unknown type) is read as a module definition, whose
     /// errors then say what is wrong.
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<StrataDocument, DefinitionError> {
-        let kind = std::str::from_utf8(bytes).ok().and_then(document_type);
-        match kind.as_deref() {
+        match document_type(bytes) {
             Some(crate::POLICY_DOCUMENT) => {
                 crate::Policy::from_bytes(bytes, file).map(Self::Policy)
+            }
+            Some(crate::artifact::ARTIFACT_DOCUMENT) => {
+                crate::ArtifactDefinition::from_bytes(bytes, file)
+                    .map(|d| Self::Artifact(Box::new(d)))
             }
             _ => ModuleDefinition::from_bytes(bytes, file).map(|d| Self::Module(Box::new(d))),
         }
@@ -1435,7 +1479,7 @@ pub(crate) mod test {
 
     #[test]
     fn any_document_is_read_by_the_reader_its_envelope_names() {
-        assert_eq!(document_type(GOOD).as_deref(), Some(MODULE_DOCUMENT));
+        assert_eq!(document_type(GOOD.as_bytes()), Some(MODULE_DOCUMENT));
         let policy = "document: strata-policy\nversion: 1\ndata:\n  rules: []\n";
         assert!(matches!(
             StrataDocument::from_bytes(policy.as_bytes(), "p.yaml"),
@@ -1447,7 +1491,7 @@ pub(crate) mod test {
         ));
         // No envelope, or an alias: the module reader says what is wrong.
         for text in ["- a\n", "a: &x 1\nb: *x\n", ""] {
-            assert_eq!(document_type(text), None, "{text:?}");
+            assert_eq!(document_type(text.as_bytes()), None, "{text:?}");
             let err = StrataDocument::from_bytes(text.as_bytes(), "x.yaml").unwrap_err();
             assert_eq!(err.document, MODULE_DOCUMENT);
         }

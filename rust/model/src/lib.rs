@@ -1,8 +1,9 @@
 //! Strata's data model, free of I/O: versions and how RPM compares them,
 //! package identities, dependencies including rich (boolean) ones, module
-//! definitions and chain policies, the naming rules every output format shares, and locations
+//! definitions, artifact definitions and chain policies, the naming rules every output format shares, and locations
 //! as they may be shown (without passwords).
 
+mod artifact;
 mod definition;
 mod dep;
 mod evr;
@@ -12,6 +13,11 @@ mod rules;
 mod text;
 mod url;
 
+pub use artifact::{
+    ArtifactContent, ArtifactDefinition, ArtifactKind, ContainerSettings, IsoSettings,
+    OstreeSettings, UnknownArtifactKind, ARTIFACT_DOCUMENT, ARTIFACT_DOCUMENT_VERSION,
+    MAX_VOLUME_ID_LEN,
+};
 pub use definition::{
     document_type, is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError,
     ModuleDefinition, Problem, Source, StrataDocument, MAX_DEFINITION_BYTES, MAX_PROBLEMS,

@@ -13,8 +13,8 @@
 //! it may.
 
 use crate::definition::{
-    checked_tree, control, module_name_rule, opt, req, shown, utf8_text, DefinitionError, Field,
-    RawDocument, Seg, Shape,
+    control, module_name_rule, opt, req, shown, typed_document, utf8_text, DefinitionError, Field,
+    Seg, Shape,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -225,23 +225,9 @@ impl Policy {
 
     /// Parses and validates a policy. `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Policy, DefinitionError> {
-        let (root, mut problems) = checked_tree(text, file, POLICY_DOCUMENT, &SHAPE)?;
-        let fail = |problems: crate::definition::Problems| DefinitionError {
-            file: file.to_string(),
-            document: POLICY_DOCUMENT,
-            problems: problems.into_sorted(),
-        };
-        let raw = match RawDocument::<RawData>::deserialize(&root) {
-            Ok(raw) => raw,
-            Err(e) => {
-                // As for definitions: a difference is a bug in SHAPE.
-                debug_assert!(false, "serde refused what the shape check accepted: {e}");
-                problems.across(&root, &[], e.to_string());
-                return Err(fail(problems));
-            }
-        };
+        let (root, mut problems, d) =
+            typed_document::<RawData>(text, file, POLICY_DOCUMENT, &SHAPE)?;
         use Seg::{Index, Key};
-        let d = raw.data;
         let parallel = d
             .parallel
             .as_deref()
@@ -301,7 +287,7 @@ impl Policy {
             });
         }
         if !problems.is_empty() {
-            return Err(fail(problems));
+            return Err(DefinitionError::of(file, POLICY_DOCUMENT, problems));
         }
         Ok(Policy { parallel, rules })
     }

@@ -80,6 +80,8 @@ pub fn validate_definition(path: PathBuf) -> PyResult<ModuleDefinition> {
     compose_type="nightly", metadata_only=false, verify_payloads=false, scm_ref=None,
     cache_dir=None, use_cache=true, with_composes=None, scratch=None, if_changed=false))]
 #[allow(clippy::too_many_arguments)]
+// The compose's own error type travels back from its thread unchanged.
+#[allow(clippy::result_large_err)]
 pub fn compose_module(
     py: Python<'_>,
     definition: PathBuf,
@@ -126,8 +128,66 @@ pub fn compose_module(
         interrupt: Interrupt::new(),
         scratch,
     };
-    let result = run_interruptible(py, req, config, reg, if_changed)?.map_err(compose_err)?;
+    let mut reg = reg;
+    let result = run_interruptible(py, req.interrupt.clone(), move || {
+        let registry = &mut *reg;
+        if if_changed {
+            compose_module_if_changed(&req, &config, registry, &PythonProgress)
+        } else {
+            run_compose(&req, &config, registry, &PythonProgress)
+                .map(|r| IfChanged::Composed(Box::new(r)))
+        }
+    })?
+    .map_err(compose_err)?;
     Ok(PyComposeResult::new(result.into()))
+}
+
+/// Builds one artifact (container image, ostree commit or ISO) from the
+/// last good composes of the stacks its definition names, as `strata
+/// compose artifact` does; returns its record (`outputs.build_id`).
+/// Failures raise, after the compose was recorded failed. Signals stop it
+/// as they stop `compose_module`.
+#[pyfunction]
+#[pyo3(signature = (definition, out=None, *, arch=None, config=None, registry=None,
+    compose_type="nightly", scm_ref=None, with_composes=None))]
+#[allow(clippy::too_many_arguments)]
+// The compose's own error type travels back from its thread unchanged.
+#[allow(clippy::result_large_err)]
+pub fn compose_artifact(
+    py: Python<'_>,
+    definition: PathBuf,
+    out: Option<PathBuf>,
+    arch: Option<String>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+    compose_type: &str,
+    scm_ref: Option<String>,
+    with_composes: Option<Vec<String>>,
+) -> PyResult<ComposeRecord> {
+    let config = load_config(config)?;
+    let mut reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let out = out
+        .or_else(|| config.compose.out.clone())
+        .ok_or_else(|| compose_err(strata_compose::ComposeError::NoOut))?;
+    let req = strata_compose::ArtifactRequest {
+        definition,
+        out,
+        arch,
+        compose_type: compose_type
+            .parse()
+            .map_err(|e: strata_registry::UnknownName| ComposeError::new_err(e.to_string()))?,
+        scm_ref,
+        started_at: compose_time(),
+        with_composes: with_composes.unwrap_or_default(),
+        interrupt: Interrupt::new(),
+        tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
+    };
+    let record = run_interruptible(py, req.interrupt.clone(), move || {
+        strata_compose::compose_artifact(&req, &config, &mut *reg, &PythonProgress)
+    })?
+    .map_err(compose_err)?;
+    Ok(ComposeRecord::new(record))
 }
 
 /// What a compose from Python shows: nothing, but for the hold before
@@ -162,26 +222,17 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 /// SIGINT, SIGTERM and SIGHUP that Python leaves at their default (the
 /// process dies on the spot, leaving the compose `started`) are caught
 /// while the compose runs (see [`CaughtSignals`]).
-fn run_interruptible(
+fn run_interruptible<T: Send + 'static>(
     py: Python<'_>,
-    req: ComposeRequest,
-    config: Config,
-    mut registry: Box<dyn strata_registry::Registry>,
-    if_changed: bool,
-) -> PyResult<strata_compose::Result<IfChanged>> {
-    let interrupt = req.interrupt.clone();
+    interrupt: Interrupt,
+    work: impl FnOnce() -> strata_compose::Result<T> + Send + 'static,
+) -> PyResult<strata_compose::Result<T>> {
     let mut caught = CaughtSignals::catch(py, &interrupt)?;
     let (tx, mut rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
         .name("strata-compose".into())
         .spawn(move || {
-            let registry = &mut *registry;
-            let _ = tx.send(if if_changed {
-                compose_module_if_changed(&req, &config, registry, &PythonProgress)
-            } else {
-                run_compose(&req, &config, registry, &PythonProgress)
-                    .map(|r| IfChanged::Composed(Box::new(r)))
-            });
+            let _ = tx.send(work());
         })
         .map_err(|e| ComposeError::new_err(format!("cannot start the compose thread: {e}")))?;
     let mut raised: Option<PyErr> = None;
@@ -351,6 +402,7 @@ pub fn list_composes(
             state,
             limit,
             good: false,
+            kind: None,
         })
         .map_err(registry_err)?;
     Ok(recs.into_iter().map(ComposeSummary::new).collect())

@@ -454,6 +454,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(modules::exchange_directories, m)?)?;
     m.add_function(wrap_pyfunction!(compose::validate_definition, m)?)?;
     m.add_function(wrap_pyfunction!(compose::compose_module, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::compose_artifact, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_composes, m)?)?;
     m.add_function(wrap_pyfunction!(compose::get_compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::latest_compose, m)?)?;

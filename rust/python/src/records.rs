@@ -64,6 +64,12 @@ typed_data_class!(
             .map(|(a, p)| (a.clone(), path_str(p)))
             .collect()
     }
+    /// An artifact's build ID (OCI manifest digest, ostree commit, ISO
+    /// SHA-256); None for a module compose.
+    #[getter]
+    fn build_id(&self) -> Option<&str> {
+        self.inner.build_id.as_deref()
+    }
     fn __repr__(&self) -> String {
         format!(
             "<strata.Outputs {} ({})>",
@@ -200,6 +206,17 @@ macro_rules! record_class {
         #[getter]
         fn owner(&self) -> Option<Owner> {
             owner(&self.inner.owner)
+        }
+        /// `module` or `artifact`.
+        #[getter]
+        fn kind(&self) -> &'static str {
+            self.inner.kind().as_str()
+        }
+        /// What an artifact compose builds (`container`, `ostree`, `iso`);
+        /// None for a module compose.
+        #[getter]
+        fn artifact(&self) -> Option<&'static str> {
+            self.inner.artifact.map(|k| k.as_str())
         }
         $($extra)*
     }); };

@@ -106,6 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 owner: Owner::current(),
                 chain: None,
                 required_tests: Vec::new(),
+                artifact: None,
             })?
             .id;
         let path = format!("/srv/composes/{id}");
@@ -119,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .map(|a| (a.clone(), format!("{path}/{a}/os").into()))
                         .collect::<BTreeMap<_, _>>(),
                     path: path.into(),
+                    build_id: None,
                 },
                 packages: packages(n, count, &arches),
                 timings: serde_json::json!({"load_s": 1.5, "select_s": 0.2, "gate_s": 3.1}),

@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 4.
+-- Strata compose registry: PostgreSQL schema, version 5.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -59,9 +59,18 @@ CREATE TABLE strata.composes (
     -- The chain that made the compose and the event that caused it.
     chain_id            TEXT,
     cause               TEXT,
+    -- Module and artifact composes share the table (one graph); an
+    -- artifact records what it builds and its content digest: OCI
+    -- manifest digest, ostree commit checksum or ISO SHA-256.
+    record_kind         TEXT    NOT NULL DEFAULT 'module'
+                        CHECK (record_kind IN ('module', 'artifact')),
+    artifact_kind       TEXT
+                        CHECK (artifact_kind IN ('container', 'ostree', 'iso')),
+    build_id            TEXT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
+CREATE INDEX composes_by_kind ON strata.composes (record_kind, seq);
 
 CREATE TABLE strata.compose_inputs (
     compose_id TEXT   NOT NULL REFERENCES strata.composes (id),
@@ -160,4 +169,4 @@ CREATE TABLE strata.stream_locks (
     PRIMARY KEY (name, stream)
 );
 
-INSERT INTO strata.schema_version (version) VALUES (4);
+INSERT INTO strata.schema_version (version) VALUES (5);

@@ -37,13 +37,14 @@
 //!     scratch: None,
 //!     chain: None,
 //!     required_tests: vec![],
+//!     artifact: None,
 //! })?;
 //! assert_eq!(started.id, "apache-2.4-20261125.n.0");
 //! assert!(registry.latest_good("apache", "2.4")?.is_none());
 //!
 //! let outcome = Outcome::Finished {
 //!     finished_at: 1_795_600_890,
-//!     outputs: Outputs { path: "/srv/composes/apache-2.4-20261125.n.0".into(), repos: Default::default() },
+//!     outputs: Outputs { path: "/srv/composes/apache-2.4-20261125.n.0".into(), repos: Default::default(), build_id: None },
 //!     packages: Default::default(),
 //!     timings: serde_json::json!({"closure": 1.2}),
 //!     modulemd: Default::default(),
@@ -78,8 +79,8 @@ pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
 pub use record::{
-    ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter,
-    ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, State,
+    ArtifactKind, ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind,
+    ListFilter, ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, RecordKind, State,
 };
 pub use sqlite::{SqliteRegistry, DEFAULT_BUSY_TIMEOUT};
 pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
@@ -150,6 +151,7 @@ pub trait Registry: Send {
                 state: Some(State::Finished),
                 limit: Some(1),
                 good: true,
+                kind: None,
             })?
             .pop())
     }
@@ -189,6 +191,7 @@ pub trait Registry: Send {
             state: Some(State::Started),
             limit: None,
             good: false,
+            kind: None,
         })?;
         let mut abandoned = Vec::new();
         for compose in started {

@@ -363,6 +363,7 @@ mod test {
             finished_at: (state != State::Started).then_some(finished_at),
             error: None,
             owner: None,
+            artifact: None,
         }
     }
 
@@ -480,6 +481,7 @@ mod test {
             c.outputs = Some(Outputs {
                 path,
                 repos: Default::default(),
+                build_id: None,
             });
             output_action(&out, &c)
         };

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::UnknownName;
 use crate::owner::Owner;
+pub use strata_model::ArtifactKind;
 
 /// Binary packages of a compose: arch → NEVRAs. Sorted and without
 /// duplicates, so the same compose always reads back the same.
@@ -191,6 +192,59 @@ impl FromStr for InputKind {
     }
 }
 
+/// What a compose record is of: one registry holds module composes and
+/// artifact composes alike, so that the graph of what was built on what
+/// is one graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// A module (or stack) compose: a yum repository.
+    Module,
+    /// An artifact compose: a container image, ostree commit or ISO built
+    /// from module composes.
+    Artifact,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 2] = [RecordKind::Module, RecordKind::Artifact];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Module => "module",
+            RecordKind::Artifact => "artifact",
+        }
+    }
+
+    /// The kind of a record whose artifact kind is `artifact`.
+    pub fn of(artifact: Option<ArtifactKind>) -> RecordKind {
+        match artifact {
+            Some(_) => RecordKind::Artifact,
+            None => RecordKind::Module,
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RecordKind {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "record kind",
+                value: s.to_owned(),
+                expected: "module, artifact",
+            })
+    }
+}
+
 /// One thing a compose read, pinned to the exact content it read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
@@ -240,6 +294,12 @@ pub struct NewCompose {
     /// not good until [`crate::Registry::record_test`] has recorded each
     /// as passed.
     pub required_tests: Vec<String>,
+    /// `Some` for an artifact compose: what it builds. Its inputs are then
+    /// the compose IDs of every module it installs (whole stacks, bottom
+    /// first) and the platform repositories' checksums, and it finishes
+    /// with a build ID ([`Outputs::build_id`]).
+    #[serde(default)]
+    pub artifact: Option<ArtifactKind>,
 }
 
 /// Why a chain made a compose.
@@ -258,6 +318,11 @@ pub struct Outputs {
     pub path: PathBuf,
     /// arch → the yum repository of that arch.
     pub repos: BTreeMap<String, PathBuf>,
+    /// An artifact's build ID, derived from its content (an OCI manifest
+    /// digest, an ostree commit checksum, an ISO's SHA-256); `None` for a
+    /// module compose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
 }
 
 /// How a compose ended.
@@ -344,6 +409,10 @@ pub struct ComposeRecord {
     /// version 3.
     #[serde(default)]
     pub modulemd: ModulemdByArch,
+    /// What an artifact compose built; `None` (and not shown) for a
+    /// module compose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactKind>,
 }
 
 impl ComposeRecord {
@@ -377,6 +446,7 @@ impl ComposeRecord {
             finished_at,
             error,
             owner,
+            artifact,
         } = summary;
         ComposeRecord {
             id,
@@ -402,7 +472,13 @@ impl ComposeRecord {
             report,
             owner,
             modulemd,
+            artifact,
         }
+    }
+
+    /// Whether this is a module or an artifact compose.
+    pub fn kind(&self) -> RecordKind {
+        RecordKind::of(self.artifact)
     }
 
     /// The record without its inputs, package lists, report, timings and
@@ -432,6 +508,7 @@ impl ComposeRecord {
             finished_at: self.finished_at,
             error: self.error.clone(),
             owner: self.owner.clone(),
+            artifact: self.artifact,
         }
     }
 }
@@ -463,6 +540,15 @@ pub struct ComposeSummary {
     pub finished_at: Option<i64>,
     pub error: Option<String>,
     pub owner: Option<Owner>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactKind>,
+}
+
+impl ComposeSummary {
+    /// Whether this is a module or an artifact compose.
+    pub fn kind(&self) -> RecordKind {
+        RecordKind::of(self.artifact)
+    }
 }
 
 /// Which composes [`crate::Registry::list`] returns; every field left
@@ -478,6 +564,8 @@ pub struct ListFilter {
     /// passed ([`NewCompose::required_tests`]). A compose whose tests failed
     /// or have not run is recorded but nothing builds on it.
     pub good: bool,
+    /// Only module composes, or only artifact composes.
+    pub kind: Option<RecordKind>,
 }
 
 #[cfg(test)]
@@ -496,6 +584,10 @@ mod test {
         }
         for k in InputKind::ALL {
             assert_eq!(k.as_str().parse::<InputKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for k in RecordKind::ALL {
+            assert_eq!(k.as_str().parse::<RecordKind>().unwrap(), k);
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
     }

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::record::{
-    ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, ModulemdByArch, Outputs,
-    PackagesByArch, State,
+    ArtifactKind, ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, ModulemdByArch,
+    Outputs, PackagesByArch, RecordKind, State,
 };
 use crate::Result;
 
@@ -25,7 +25,7 @@ use crate::Result;
 pub(crate) const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, \
      state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
      finished_at, output_path, timings, error, report, owner_host, owner_pid, owner_start_time, \
-     owner_boot_id, owner_pid_namespace";
+     owner_boot_id, owner_pid_namespace, record_kind, artifact_kind, build_id";
 
 /// [`RECORD_COLUMNS`] for a summary: no timings or report, and at most
 /// [`ERROR_CAP`] characters of the error (a record written before errors
@@ -33,7 +33,8 @@ pub(crate) const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose
 pub(crate) const SUMMARY_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, \
      state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
      finished_at, output_path, CAST(NULL AS TEXT), substr(error, 1, 65536), CAST(NULL AS TEXT), \
-     owner_host, owner_pid, owner_start_time, owner_boot_id, owner_pid_namespace";
+     owner_host, owner_pid, owner_start_time, owner_boot_id, owner_pid_namespace, record_kind, \
+     artifact_kind, build_id";
 
 /// The most of an error message the registry keeps, in bytes: the head
 /// and the tail, where a chain of errors names what failed and why. The
@@ -78,6 +79,7 @@ pub(crate) fn filter_sql(
         ("name", filter.name.as_deref()),
         ("stream", filter.stream.as_deref()),
         ("state", filter.state.map(State::as_str)),
+        ("record_kind", filter.kind.map(RecordKind::as_str)),
     ] {
         if let Some(value) = value {
             args.push(FilterArg::Text(value.to_owned()));
@@ -131,6 +133,9 @@ pub(crate) struct StoredCompose {
     pub owner_start_time: Option<i64>,
     pub owner_boot_id: Option<String>,
     pub owner_pid_namespace: Option<i64>,
+    pub record_kind: String,
+    pub artifact_kind: Option<String>,
+    pub build_id: Option<String>,
 }
 
 /// A `compose_inputs` row: kind, name, ident, location.
@@ -365,6 +370,7 @@ struct Common {
     version: u64,
     arches: Vec<String>,
     owner: Option<Owner>,
+    artifact: Option<ArtifactKind>,
 }
 
 fn common(db: &str, s: &StoredCompose) -> Result<Common> {
@@ -382,16 +388,85 @@ fn common(db: &str, s: &StoredCompose) -> Result<Common> {
         arches: serde_json::from_str(&s.arches)
             .map_err(|e| corrupt(format!("`arches` is not a JSON list of names: {e}")))?,
         owner: owner(db, s)?,
+        artifact: artifact(db, s)?,
     })
 }
 
-fn outputs(output_path: Option<String>, repos: Vec<(String, String)>) -> Option<Outputs> {
+/// The artifact kind of a row, checked against its record kind and build
+/// ID (only an artifact has one).
+fn artifact(db: &str, s: &StoredCompose) -> Result<Option<ArtifactKind>> {
+    let corrupt = |reason: String| corrupt(db, &s.id, reason);
+    let kind: RecordKind = s.record_kind.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let artifact = s
+        .artifact_kind
+        .as_deref()
+        .map(|k| k.parse::<ArtifactKind>())
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    if RecordKind::of(artifact) != kind {
+        return Err(corrupt(format!(
+            "it is recorded as a {kind} compose with artifact kind {:?}",
+            s.artifact_kind
+        )));
+    }
+    if kind == RecordKind::Module && s.build_id.is_some() {
+        return Err(corrupt("a module compose with a build ID".into()));
+    }
+    Ok(artifact)
+}
+
+/// The columns `record_kind` and `artifact_kind` of a new compose.
+pub(crate) fn kind_columns(artifact: Option<ArtifactKind>) -> (&'static str, Option<&'static str>) {
+    (
+        RecordKind::of(artifact).as_str(),
+        artifact.map(ArtifactKind::as_str),
+    )
+}
+
+/// The build ID an outcome may record for a compose of `record_kind` (as
+/// stored): an artifact finishes with one, a module compose never has one.
+pub(crate) fn check_build_id(
+    compose_id: &str,
+    record_kind: &str,
+    outcome: &crate::Outcome,
+) -> Result<()> {
+    let invalid = |reason: String| RegistryError::InvalidOutcome {
+        compose_id: compose_id.to_owned(),
+        reason,
+    };
+    if let crate::Outcome::Finished { outputs, .. } = outcome {
+        match (
+            record_kind == RecordKind::Artifact.as_str(),
+            &outputs.build_id,
+        ) {
+            (true, None) => {
+                return Err(invalid(
+                    "an artifact compose finishes with the build ID of what it built".into(),
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(invalid(
+                    "a module compose has no build ID; only artifacts do".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn outputs(
+    output_path: Option<String>,
+    repos: Vec<(String, String)>,
+    build_id: Option<String>,
+) -> Option<Outputs> {
     output_path.map(|path| Outputs {
         path: path.into(),
         repos: repos
             .into_iter()
             .map(|(arch, path)| (arch, PathBuf::from(path)))
             .collect(),
+        build_id,
     })
 }
 
@@ -442,11 +517,12 @@ fn build_summary(
         scm_ref: s.scm_ref,
         arches: c.arches,
         package_counts,
-        outputs: outputs(s.output_path, repos),
+        outputs: outputs(s.output_path, repos, s.build_id),
         started_at: s.started_at,
         finished_at: s.finished_at,
         error: s.error.map(|e| error_text(&e).into_owned()),
         owner: c.owner,
+        artifact: c.artifact,
         id: s.id,
         name: s.name,
         stream: s.stream,

@@ -158,6 +158,20 @@ pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
     } = outcome
     {
         utf8_path(&outputs.path, "the output path").map_err(invalid)?;
+        if let Some(build_id) = &outputs.build_id {
+            // A digest or checksum, perhaps with its algorithm: short and
+            // printable, as every front end shows it on one line.
+            let ok = !build_id.is_empty()
+                && build_id.len() <= 256
+                && build_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":._-".contains(&b));
+            if !ok {
+                return Err(invalid(format!(
+                    "the build ID {build_id:?} is not 1 to 256 ASCII letters, digits and `:._-`"
+                )));
+            }
+        }
         for (arch, path) in &outputs.repos {
             arch_problem(arch).map_or(Ok(()), |p| Err(invalid(p)))?;
             utf8_path(path, &format!("the repository path of `{arch}`")).map_err(invalid)?;

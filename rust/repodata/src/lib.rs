@@ -88,6 +88,13 @@ pub fn load_repo(id: &str, location: &str, opts: &LoadOptions) -> Result<Repo> {
         .map_err(|e| e.in_repository(id, "primary metadata"))
 }
 
+/// The checksum a compose records for repository `id` at `location`
+/// (that of its primary metadata, as [`Repo::checksum`] has it), reading
+/// only its repomd.xml.
+pub fn repo_checksum(id: &str, location: &str) -> Result<String> {
+    load_repomd(id, &Location::parse(location)).map(|(_, checksum)| checksum)
+}
+
 /// repomd.xml of repository `id`, and the checksum of its primary.xml.
 fn load_repomd(id: &str, loc: &Location) -> Result<(Repomd, String)> {
     let repomd = Repomd::load(loc).map_err(|e| e.in_repository(id, "repomd.xml"))?;

@@ -191,6 +191,7 @@ async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> 
         state: wanted,
         limit: Some(if dated { scan } else { number * size + 1 }),
         good: false,
+        kind: None,
     };
     let all = app
         .pool
@@ -445,6 +446,7 @@ pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>)
             state: wanted,
             limit: Some(limit),
             good: false,
+            kind: None,
         };
         let recs = app
             .pool

@@ -58,7 +58,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -174,6 +174,20 @@ const MIGRATIONS: &[Migration] = &[
         since    BIGINT NOT NULL,
         PRIMARY KEY (name, stream)
     );
+        ",
+        then: None,
+    },
+    // 5: artifact composes in the table of module composes. Kept apart
+    // from 4, which a parallel branch still edits.
+    Migration {
+        sql: "
+    ALTER TABLE strata.composes
+        ADD COLUMN record_kind   TEXT NOT NULL DEFAULT 'module'
+                                 CHECK (record_kind IN ('module', 'artifact')),
+        ADD COLUMN artifact_kind TEXT
+                                 CHECK (artifact_kind IN ('container', 'ostree', 'iso')),
+        ADD COLUMN build_id      TEXT;
+    CREATE INDEX composes_by_kind ON strata.composes (record_kind, seq);
         ",
         then: None,
     },
@@ -544,6 +558,9 @@ fn stored_compose(r: &Row) -> StoredCompose {
         owner_start_time: r.get(21),
         owner_boot_id: r.get(22),
         owner_pid_namespace: r.get(23),
+        record_kind: r.get(24),
+        artifact_kind: r.get(25),
+        build_id: r.get(26),
     }
 }
 
@@ -1194,7 +1211,8 @@ impl Registry for PgRegistry {
             owner.map(|o| o.boot_id.as_str()),
             owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
         );
-        let started: [&(dyn ToSql + Sync); 20] = [
+        let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
+        let started: [&(dyn ToSql + Sync); 22] = [
             &id,
             &seq,
             &alloc.id_base,
@@ -1215,14 +1233,16 @@ impl Registry for PgRegistry {
             &start_time,
             &boot_id,
             &pid_namespace,
+            &record_kind,
+            &artifact_kind,
         ];
         tx.execute(
             "INSERT INTO strata.composes (id, seq, id_base, respin, name, stream, compose_type, \
              compose_date, state, version, context, definition_path, definition_digest, \
              scm_ref, arches, started_at, owner_host, owner_pid, owner_start_time, \
-             owner_boot_id, owner_pid_namespace) \
+             owner_boot_id, owner_pid_namespace, record_kind, artifact_kind) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'started', $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20)",
+             $16, $17, $18, $19, $20, $21, $22)",
             &started,
         )
         .ctx(db, || format!("record compose `{id}` as started"))?;
@@ -1273,14 +1293,16 @@ impl Registry for PgRegistry {
         let db = db.as_str();
         let what = || format!("record the end of compose `{compose_id}`");
         let mut tx = self.write().ctx(db, what)?;
-        let state: Option<String> = tx
+        let (state, record_kind): (Option<String>, Option<String>) = tx
             .query_opt(
-                "SELECT state FROM strata.composes WHERE id = $1 FOR UPDATE",
+                "SELECT state, record_kind FROM strata.composes WHERE id = $1 FOR UPDATE",
                 &[&compose_id],
             )
             .ctx(db, what)?
-            .map(|r| r.get(0));
+            .map(|r| (r.get(0), r.get(1)))
+            .unzip();
         stored::check_can_finish(db, compose_id, state)?;
+        stored::check_build_id(compose_id, &record_kind.unwrap_or_default(), outcome)?;
 
         match outcome {
             Outcome::Finished {
@@ -1293,8 +1315,14 @@ impl Registry for PgRegistry {
                 let output_path = outputs.path.to_str().expect("validated as UTF-8");
                 tx.execute(
                     "UPDATE strata.composes SET state = 'finished', finished_at = $2, \
-                     output_path = $3, timings = $4 WHERE id = $1",
-                    &[&compose_id, finished_at, &output_path, &json_text(timings)],
+                     output_path = $3, timings = $4, build_id = $5 WHERE id = $1",
+                    &[
+                        &compose_id,
+                        finished_at,
+                        &output_path,
+                        &json_text(timings),
+                        &outputs.build_id,
+                    ],
                 )
                 .ctx(db, what)?;
                 for (arch, path) in &outputs.repos {

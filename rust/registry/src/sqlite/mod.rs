@@ -93,6 +93,9 @@ impl StoredCompose {
             owner_start_time: r.get(21)?,
             owner_boot_id: r.get(22)?,
             owner_pid_namespace: r.get(23)?,
+            record_kind: r.get(24)?,
+            artifact_kind: r.get(25)?,
+            build_id: r.get(26)?,
         })
     }
 }
@@ -641,13 +644,14 @@ impl Registry for SqliteRegistry {
         let definition_path = new.definition_path.to_str().expect("validated as UTF-8");
 
         let owner = new.owner.as_ref();
+        let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
         tx.execute(
             "INSERT INTO composes (id, seq, id_base, respin, name, stream, compose_type, \
              compose_date, state, version, context, definition_path, definition_digest, \
              scm_ref, arches, started_at, owner_host, owner_pid, owner_start_time, \
-             owner_boot_id, owner_pid_namespace) \
+             owner_boot_id, owner_pid_namespace, record_kind, artifact_kind) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'started', ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-             ?16, ?17, ?18, ?19, ?20)",
+             ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             params![
                 id,
                 seq,
@@ -669,6 +673,8 @@ impl Registry for SqliteRegistry {
                 owner.map(|o| o.start_time as i64),
                 owner.map(|o| &o.boot_id),
                 owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
+                record_kind,
+                artifact_kind,
             ],
         )
         .ctx(db, || format!("record compose `{id}` as started"))?;
@@ -759,15 +765,17 @@ impl Registry for SqliteRegistry {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(db, what)?;
 
-        let state: Option<String> = tx
+        let row: Option<(String, String)> = tx
             .query_row(
-                "SELECT state FROM composes WHERE id = ?1",
+                "SELECT state, record_kind FROM composes WHERE id = ?1",
                 [compose_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .ctx(db, what)?;
+        let (state, record_kind) = row.unzip();
         stored::check_can_finish(db, compose_id, state)?;
+        stored::check_build_id(compose_id, &record_kind.unwrap_or_default(), outcome)?;
 
         match outcome {
             Outcome::Finished {
@@ -780,8 +788,14 @@ impl Registry for SqliteRegistry {
                 let output_path = outputs.path.to_str().expect("validated as UTF-8");
                 tx.execute(
                     "UPDATE composes SET state = 'finished', finished_at = ?2, \
-                     output_path = ?3, timings = ?4 WHERE id = ?1",
-                    params![compose_id, finished_at, output_path, json_text(timings)],
+                     output_path = ?3, timings = ?4, build_id = ?5 WHERE id = ?1",
+                    params![
+                        compose_id,
+                        finished_at,
+                        output_path,
+                        json_text(timings),
+                        outputs.build_id
+                    ],
                 )
                 .ctx(db, what)?;
                 let mut st = tx

@@ -47,6 +47,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V4,
         then: None,
     },
+    // 5: artifact composes in the same table as module composes: what a
+    // record is of, what an artifact builds, and its build ID.
+    Migration {
+        sql: V5,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -198,6 +204,19 @@ const V4: &str = "
         since    BIGINT NOT NULL,
         PRIMARY KEY (name, stream)
     );
+    ";
+
+// Kept apart from V4, which a parallel branch still edits; the two merge
+// as consecutive steps.
+const V5: &str = "
+    ALTER TABLE composes ADD COLUMN record_kind TEXT NOT NULL DEFAULT 'module'
+        CHECK (record_kind IN ('module', 'artifact'));
+    ALTER TABLE composes ADD COLUMN artifact_kind TEXT
+        CHECK (artifact_kind IN ('container', 'ostree', 'iso'));
+    -- The artifact's content digest: OCI manifest digest, ostree commit
+    -- checksum or ISO SHA-256.
+    ALTER TABLE composes ADD COLUMN build_id TEXT;
+    CREATE INDEX composes_by_kind ON composes (record_kind, seq);
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

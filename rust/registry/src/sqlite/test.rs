@@ -39,6 +39,7 @@ fn new(name: &str, stream: &str) -> NewCompose {
             location: "https://kojipkgs.example/repos/f40-build/6034451".into(),
         }],
         owner: Owner::current(),
+        artifact: None,
     }
 }
 
@@ -61,6 +62,7 @@ fn finished(at: i64) -> Outcome {
                 ("aarch64".into(), "/srv/composes/apache/aarch64/os".into()),
                 ("x86_64".into(), "/srv/composes/apache/x86_64/os".into()),
             ]),
+            build_id: None,
         },
         packages: packages(&[
             ("x86_64", "httpd-2.4.58-1.fc40.x86_64"),
@@ -182,6 +184,32 @@ fn corrupt_rows_are_reported_not_guessed() {
         err.to_string().contains("unknown compose type `weekly`"),
         "{err}"
     );
+}
+
+#[test]
+fn a_record_kind_that_disagrees_with_its_artifact_kind_is_corrupt() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    let conn = Connection::open(dir.path().join("registry.sqlite")).unwrap();
+    for (sql, says) in [
+        (
+            "UPDATE composes SET artifact_kind = 'iso'",
+            "recorded as a module compose with artifact kind Some(\"iso\")",
+        ),
+        (
+            "UPDATE composes SET artifact_kind = NULL, build_id = 'sha256:00'",
+            "a module compose with a build ID",
+        ),
+    ] {
+        conn.execute(sql, []).unwrap();
+        let err = reg.get(&id).unwrap_err();
+        assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    // The schema refuses kinds it does not know.
+    assert!(conn
+        .execute("UPDATE composes SET artifact_kind = 'vm'", [])
+        .is_err());
 }
 
 #[test]

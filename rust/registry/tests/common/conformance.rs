@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strata_registry::{
-    ChainCause, ChainState, ComposeRecord, ComposeType, Input, InputKind, ListFilter, NewChain,
-    NewCompose, Outcome, Outputs, Owner, PackagesByArch, Registry, RegistryError, RegistryLocation,
-    State, StepState, StepUpdate, StreamLock,
+    ArtifactKind, ChainCause, ChainState, ComposeRecord, ComposeType, Input, InputKind, ListFilter,
+    NewChain, NewCompose, Outcome, Outputs, Owner, PackagesByArch, RecordKind, Registry,
+    RegistryError, RegistryLocation, State, StepState, StepUpdate, StreamLock,
 };
 
 pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -124,6 +124,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("modulemd_goes_with_the_record", modulemd_kept::<B>),
         (
+            "artifacts_are_records_with_a_kind_inputs_and_a_build_id",
+            artifacts::<B>,
+        ),
+        (
             "failed_keeps_error_report_and_chosen_packages",
             failed_keeps::<B>,
         ),
@@ -214,6 +218,7 @@ pub fn new(name: &str, stream: &str) -> NewCompose {
         owner: Owner::current(),
         chain: None,
         required_tests: Vec::new(),
+        artifact: None,
     }
 }
 
@@ -236,6 +241,7 @@ pub fn finished(at: i64) -> Outcome {
                 ("aarch64".into(), "/srv/composes/apache/aarch64/os".into()),
                 ("x86_64".into(), "/srv/composes/apache/x86_64/os".into()),
             ]),
+            build_id: None,
         },
         packages: packages(&[
             ("x86_64", "httpd-2.4.58-1.fc40.x86_64"),
@@ -435,6 +441,155 @@ fn failed_keeps<B: Backend>(b: &B) {
 /// The stream's modulemd goes with the whole record (`get`, `list`,
 /// `latest_good`), not with summaries; what could not be read back is
 /// refused; pruning takes it away with its compose.
+/// An artifact compose of `name` for x86_64, built on `inputs` (compose
+/// IDs, bottom first).
+fn artifact_compose(name: &str, kind: ArtifactKind, inputs: &[&str]) -> NewCompose {
+    let mut n = new(name, "x86_64");
+    n.arches = vec!["x86_64".into()];
+    n.artifact = Some(kind);
+    n.inputs = inputs
+        .iter()
+        .map(|id| Input {
+            kind: InputKind::Compose,
+            name: "php:8.2".into(),
+            ident: id.to_string(),
+            location: format!("/srv/composes/{id}"),
+        })
+        .chain([Input {
+            kind: InputKind::Platform,
+            name: "f40".into(),
+            ident: "sha256:0a1b".into(),
+            location: "/srv/repos/f40".into(),
+        }])
+        .collect();
+    n
+}
+
+fn artifact_finished(at: i64, build_id: Option<&str>) -> Outcome {
+    Outcome::Finished {
+        finished_at: at,
+        outputs: Outputs {
+            path: "/srv/artifacts/php-container-x86_64-20261125.n.0".into(),
+            repos: BTreeMap::new(),
+            build_id: build_id.map(str::to_owned),
+        },
+        packages: packages(&[("x86_64", "php-8.2.1-1.fc40.x86_64")]),
+        timings: json!({"install": 3.5}),
+        modulemd: BTreeMap::new(),
+    }
+}
+
+fn artifacts<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let apache = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&apache, &finished(NOV25 + 10)).unwrap();
+    let digest = "sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904e8b6e0a3d1fa3e8a9c1b7d3f";
+    let new = artifact_compose("php-container", ArtifactKind::Container, &[&apache]);
+    let started = reg.begin(&new).unwrap();
+    assert_eq!(started.id, "php-container-x86_64-20261125.n.0");
+    assert_eq!(started.kind(), RecordKind::Artifact);
+    assert_eq!(started.artifact, Some(ArtifactKind::Container));
+    assert_eq!(started.inputs, new.inputs);
+
+    // An artifact finishes with its build ID, a module compose never has
+    // one; either mistake changes nothing.
+    let err = reg
+        .finish(&started.id, &artifact_finished(NOV25 + 20, None))
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::InvalidOutcome { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("build ID"), "{err}");
+    let module = reg.begin(&self::new("apache", "2.4")).unwrap().id;
+    let mut with_id = finished(NOV25 + 20);
+    if let Outcome::Finished { outputs, .. } = &mut with_id {
+        outputs.build_id = Some(digest.into());
+    }
+    let err = reg.finish(&module, &with_id).unwrap_err();
+    assert!(err.to_string().contains("only artifacts"), "{err}");
+    let err = reg
+        .finish(
+            &started.id,
+            &artifact_finished(NOV25 + 20, Some("sha256:a b")),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("is not 1 to 256"), "{err}");
+    assert_eq!(reg.get(&started.id).unwrap().unwrap().state, State::Started);
+
+    let done = reg
+        .finish(&started.id, &artifact_finished(NOV25 + 30, Some(digest)))
+        .unwrap();
+    assert_eq!(
+        done.outputs.as_ref().unwrap().build_id.as_deref(),
+        Some(digest)
+    );
+    let reader = t.open();
+    let got = reader.get(&started.id).unwrap().unwrap();
+    assert_eq!(got, done);
+    let json = serde_json::to_value(&got).unwrap();
+    assert_eq!(json["artifact"], "container");
+    assert_eq!(json["outputs"]["build_id"], digest);
+    // Module records say they are modules, and show no build ID.
+    let apache_rec = reader.get(&apache).unwrap().unwrap();
+    assert_eq!(apache_rec.kind(), RecordKind::Module);
+    assert!(serde_json::to_value(&apache_rec).unwrap()["outputs"]
+        .get("build_id")
+        .is_none());
+
+    // `latest` works for artifacts: name and arch.
+    let latest = reader
+        .latest_good_summary("php-container", "x86_64")
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, started.id);
+    assert_eq!(latest.kind(), RecordKind::Artifact);
+    assert_eq!(latest.outputs.unwrap().build_id.as_deref(), Some(digest));
+
+    // Listings by kind; the graph: the artifact is built on apache.
+    let ids = |kind| -> Vec<String> {
+        reader
+            .list_summaries(&ListFilter {
+                kind,
+                ..ListFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(ids(Some(RecordKind::Artifact)), [started.id.as_str()]);
+    assert_eq!(
+        ids(Some(RecordKind::Module)),
+        [module.clone(), apache.clone()]
+    );
+    assert_eq!(ids(None).len(), 3);
+    assert_eq!(
+        reader.composes_using(&apache).unwrap(),
+        [started.id.as_str()]
+    );
+
+    // A failed artifact keeps its reason and has no build ID.
+    let failed = reg
+        .begin(&artifact_compose("php-iso", ArtifactKind::Iso, &[&apache]))
+        .unwrap()
+        .id;
+    let rec = reg
+        .finish(
+            &failed,
+            &Outcome::Failed {
+                finished_at: NOV25 + 40,
+                error: "xorriso is not installed (Debian and Fedora: xorriso)".into(),
+                report: None,
+                packages: PackagesByArch::new(),
+            },
+        )
+        .unwrap();
+    assert_eq!(rec.artifact, Some(ArtifactKind::Iso));
+    assert!(rec.error.unwrap().contains("xorriso"));
+}
+
 fn modulemd_kept<B: Backend>(b: &B) {
     let t = b.fresh();
     let mut reg = t.open();
@@ -1869,9 +2024,11 @@ fn version_1<B: Backend>(b: &B) {
             assert_eq!(r.owner, None);
             assert!(r.modulemd.is_empty());
             // Fields version 1 did not have.
+            assert_eq!(r.kind(), RecordKind::Module);
             let mut v = serde_json::to_value(r).unwrap();
             v.as_object_mut().unwrap().remove("owner");
             v.as_object_mut().unwrap().remove("modulemd");
+            v.as_object_mut().unwrap().remove("artifact");
             v
         })
         .collect();
@@ -1887,12 +2044,22 @@ fn version_1<B: Backend>(b: &B) {
         reg.list_summaries(&ListFilter::default()).unwrap()[0].id,
         next
     );
-    // What later versions added is there: the stream's modulemd.
+    // What later versions added is there: the stream's modulemd, and
+    // artifact records (version 5).
     let rec = reg.finish(&next, &finished(NOV25 + 90)).unwrap();
     assert_eq!(rec.modulemd["x86_64"], modulemd_document("x86_64"));
+    let art = reg
+        .begin(&artifact_compose("web", ArtifactKind::Ostree, &[&next]))
+        .unwrap()
+        .id;
+    let art = reg
+        .finish(&art, &artifact_finished(NOV25 + 95, Some("0123abcd")))
+        .unwrap();
+    assert_eq!(art.artifact, Some(ArtifactKind::Ostree));
+    reg.abandon(&art.id, "x").unwrap_err();
     // Opening again changes nothing.
     drop(reg);
-    assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 6);
+    assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 7);
     // The compose left started by version 1 has no owner: never swept.
     assert!(t.open().abandon_dead(None).unwrap().is_empty());
 }
