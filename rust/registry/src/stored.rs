@@ -423,6 +423,25 @@ pub(crate) fn kind_columns(artifact: Option<ArtifactKind>) -> (&'static str, Opt
     )
 }
 
+/// A compose of `record_kind` refused because `existing`, the other kind,
+/// already uses its name: module streams and artifact arches share the
+/// `stream` column, so one name with both kinds would make "the last good
+/// compose of NAME:STREAM" ambiguous (a stack could resolve to an image).
+pub(crate) fn kind_clash(new: &crate::NewCompose, existing: &str) -> RegistryError {
+    let (mine, theirs) = match existing {
+        "artifact" => ("a module", "an artifact"),
+        _ => ("an artifact", "a module"),
+    };
+    RegistryError::InvalidCompose {
+        name: new.name.clone(),
+        stream: new.stream.clone(),
+        reason: format!(
+            "`{}` is already the name of {theirs} in this registry; {mine} cannot share it              (rename one of them)",
+            new.name
+        ),
+    }
+}
+
 /// The build ID an outcome may record for a compose of `record_kind` (as
 /// stored): an artifact finishes with one, a module compose never has one.
 pub(crate) fn check_build_id(

@@ -453,7 +453,7 @@ impl Conn {
             waiter,
         } = self;
         Ok(Session {
-            tx: waiter.block(start(client))?,
+            tx: Some(waiter.block(start(client))?),
             statements,
             waiter,
         })
@@ -475,50 +475,76 @@ impl Conn {
     }
 }
 
-/// One transaction, with the connection's prepared statements.
+/// One transaction, with the connection's prepared statements. Dropped
+/// without a commit (an error returned mid-way), it is rolled back there
+/// and then: the connection is only driven while a call waits on it, so a
+/// rollback merely queued would keep the transaction, and the registry
+/// lock `begin` holds, open until the connection's next use.
 struct Session<'a> {
-    tx: Transaction<'a>,
+    /// `Some` until committed or dropped.
+    tx: Option<Transaction<'a>>,
     statements: &'a mut HashMap<String, Statement>,
     waiter: &'a mut Waiter,
 }
+
+const OPEN: &str = "a session is open until committed or dropped";
 
 impl Session<'_> {
     fn statement(&mut self, sql: &str) -> PgResult<Statement> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.waiter.block(self.tx.prepare(sql))?;
+        let st = self
+            .waiter
+            .block(self.tx.as_ref().expect(OPEN).prepare(sql))?;
         self.statements.insert(sql.to_owned(), st.clone());
         Ok(st)
     }
 
     fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
         let st = self.statement(sql)?;
-        self.waiter.block(self.tx.query(&st, params))
+        self.waiter
+            .block(self.tx.as_ref().expect(OPEN).query(&st, params))
     }
 
     fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
         let st = self.statement(sql)?;
-        self.waiter.block(self.tx.query_opt(&st, params))
+        self.waiter
+            .block(self.tx.as_ref().expect(OPEN).query_opt(&st, params))
     }
 
     fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
         let st = self.statement(sql)?;
-        self.waiter.block(self.tx.query_one(&st, params))
+        self.waiter
+            .block(self.tx.as_ref().expect(OPEN).query_one(&st, params))
     }
 
     fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
         let st = self.statement(sql)?;
-        self.waiter.block(self.tx.execute(&st, params))
+        self.waiter
+            .block(self.tx.as_ref().expect(OPEN).execute(&st, params))
     }
 
     /// Statements run as they are, without parameters or preparing.
     fn batch(&mut self, sql: &str) -> PgResult<()> {
-        self.waiter.block(self.tx.batch_execute(sql))
+        self.waiter
+            .block(self.tx.as_ref().expect(OPEN).batch_execute(sql))
     }
 
-    fn commit(self) -> PgResult<()> {
-        self.waiter.block(self.tx.commit())
+    fn commit(mut self) -> PgResult<()> {
+        let tx = self.tx.take().expect("a session is open until committed");
+        self.waiter.block(tx.commit())
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            // A connection past a deadline is not used again (Waiter).
+            if !self.waiter.given_up {
+                let _ = self.waiter.block(tx.rollback());
+            }
+        }
     }
 }
 
@@ -1212,6 +1238,16 @@ impl Registry for PgRegistry {
             owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
         );
         let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
+        let clash = tx
+            .query_opt(
+                "SELECT record_kind FROM strata.composes WHERE name = $1 AND record_kind <> $2 \
+                 LIMIT 1",
+                &[&new.name, &record_kind],
+            )
+            .ctx(db, what)?;
+        if let Some(row) = clash {
+            return Err(stored::kind_clash(new, row.get(0)));
+        }
         let started: [&(dyn ToSql + Sync); 22] = [
             &id,
             &seq,

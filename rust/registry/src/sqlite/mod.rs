@@ -645,6 +645,17 @@ impl Registry for SqliteRegistry {
 
         let owner = new.owner.as_ref();
         let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
+        let clash: Option<String> = tx
+            .query_row(
+                "SELECT record_kind FROM composes WHERE name = ?1 AND record_kind <> ?2 LIMIT 1",
+                params![new.name, record_kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(db, what)?;
+        if let Some(existing) = clash {
+            return Err(stored::kind_clash(new, &existing));
+        }
         tx.execute(
             "INSERT INTO composes (id, seq, id_base, respin, name, stream, compose_type, \
              compose_date, state, version, context, definition_path, definition_digest, \

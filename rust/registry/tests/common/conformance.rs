@@ -538,6 +538,22 @@ fn artifacts<B: Backend>(b: &B) {
         .get("build_id")
         .is_none());
 
+    // One name is a module's or an artifact's, never both: "the last good
+    // compose of NAME:STREAM" stays unambiguous (an arch is a stream).
+    let mut writer = t.open();
+    for clash in [
+        artifact_compose("apache", ArtifactKind::Iso, &[&apache]),
+        self::new("php-container", "x86_64"),
+    ] {
+        let err = writer.begin(&clash).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidCompose { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("cannot share it"), "{err}");
+    }
+    assert!(reader.list_summaries(&ListFilter::default()).unwrap().len() == 3);
+
     // `latest` works for artifacts: name and arch.
     let latest = reader
         .latest_good_summary("php-container", "x86_64")
