@@ -49,10 +49,7 @@ MODULES = {"full": "100,300,1000", "smoke": "12"}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--modules", help=f"module counts, comma-separated (default {MODULES['full']};"
-                                      f" --smoke {MODULES['smoke']})")
-    ap.add_argument("--platform", type=float, default=0.1,
-                    help="share of the ordered packages that go to the platform (default 0.1)")
+    scale.world_options(ap, MODULES)
     args = bk.parse_args(ap, FULL_SMOKE)
     args.stack_repo = None
     counts = [int(n) for n in (args.modules or MODULES["smoke" if args.smoke else "full"]).split(",")]
