@@ -59,12 +59,17 @@ SMOKE_PACKAGES = 1500
 RICH_KEYWORDS = {"and", "or", "if", "unless", "else", "with", "without"}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--modules", help=f"module counts, comma-separated (default {MODULES['full']};"
-                                      f" --smoke {MODULES['smoke']})")
+def world_options(ap: argparse.ArgumentParser, modules: dict[str, str]) -> None:
+    """--modules and --platform, for this world (bench/chain.py too)."""
+    ap.add_argument("--modules", help=f"module counts, comma-separated (default {modules['full']};"
+                                      f" --smoke {modules['smoke']})")
     ap.add_argument("--platform", type=float, default=0.1,
                     help="share of the ordered packages that go to the platform (default 0.1)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    world_options(ap, MODULES)
     ap.add_argument("--stack-repo", choices=("merged", "repo-file"),
                     help="[compose] stack_repo in the configuration (default: left out)")
     ap.add_argument("--keep", action="store_true", help="keep every size's out/ and registry")
