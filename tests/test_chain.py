@@ -209,6 +209,10 @@ def test_a_failing_middle_step_leaves_the_top_on_last_good_with_the_excuse(world
     assert apache["reason"] == "test smoke failed: no httpd here"
     tests = chain["composes"][apache["compose_id"]]["tests"]
     assert [(t["name"], t["state"]) for t in tests] == [("smoke", "failed")]
+    # `composes show` says which chain made it, why, and how its test went.
+    shown = world.strata("composes", "show", apache["compose_id"]).stdout
+    assert f"Chain: {chain['id']} (caused by build libfoo-1.0-2.fc40)\n" in shown, shown
+    assert "Test: smoke failed\n" in shown, shown
     assert world.site.latest("apache:2.4")["id"] == before["apache"]["id"]
     # php was composed on apache's last good compose (and the new base),
     # and its reason says so.

@@ -428,6 +428,20 @@ pub fn run_show(args: ComposesShowArgs) -> CliResult {
     if let Some(owner) = &rec.owner {
         writeln!(out, "Owner: {}", one_line(&owner.to_string()))?;
     }
+    // Why it was made and whether it may be built on: the chain and the
+    // event that caused it, and the policy's tests.
+    let chained = registry.compose_chain_info(&rec.id)?;
+    if let Some(c) = &chained.chain {
+        writeln!(
+            out,
+            "Chain: {} (caused by {})",
+            one_line(&c.chain_id),
+            one_line(&c.event)
+        )?;
+    }
+    for t in &chained.tests {
+        writeln!(out, "Test: {} {}", one_line(&t.name), one_line(&t.state))?;
+    }
     writeln!(out, "Started: {}", fmt_time(rec.started_at))?;
     if let Some(f) = rec.finished_at {
         writeln!(out, "Finished: {}", fmt_time(f))?;
