@@ -258,14 +258,13 @@ pub(crate) fn load_inputs(
             let load_layer = |((id, loc), layer): (&(String, String), &Layer)| {
                 req.interrupt.check()?;
                 tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+                let (repo, mdtypes) = strata_repodata::load_verified_repo(id, loc, opts)
+                    .map_err(|e| damaged_layer(def, layer, arch, e))?;
+                has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
                 if req.stack_repo != StackRepo::Merged {
-                    let (repo, mdtypes) = strata_repodata::load_verified_repo(id, loc, opts)
-                        .map_err(|e| damaged_layer(def, layer, arch, e))?;
-                    has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
                     return Ok((repo, None, Vec::new()));
                 }
-                check_layer(def, layer, arch, loc)?;
-                let (repo, records) = strata_repodata::load_repo_with_records(id, loc, opts)?;
+                let records = strata_repodata::open_records(&repo, opts)?;
                 Ok((repo, Some(records), layer_modules(id, loc)?))
             };
             // A deep stack is hundreds of small repositories, each checked
@@ -367,16 +366,9 @@ type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
 
 /// A layer's published repository must still be as it was published:
 /// the stack's `.repo` file sends clients to it, and a compose's cache
-/// would not notice a damaged file (it is keyed by repomd.xml's
-/// checksums). Every metadata file is checked against repomd.xml (the
-/// whole stack's metadata, once: a few MB at distribution scale), and a
-/// compose of Strata always has modules metadata.
-fn check_layer(def: &ModuleDefinition, layer: &Layer, arch: &str, location: &str) -> Result<()> {
-    let repomd = strata_repodata::verify_repository(location)
-        .map_err(|e| damaged_layer(def, layer, arch, e))?;
-    has_modules(layer, repomd.get("modules").is_some(), location)
-}
-
+/// would not notice a damaged file (it is keyed by primary.xml's
+/// checksum), so layers load through `load_verified_repo`. The error
+/// names the layer.
 fn damaged_layer(
     def: &ModuleDefinition,
     layer: &Layer,

@@ -131,20 +131,6 @@ pub fn read_metadata(location: &str, mdtype: &str) -> Result<Option<Vec<u8>>> {
     .map(Some)
 }
 
-/// Checks that every metadata file the repository at `location` lists in
-/// its repomd.xml is there, with the checksum and size listed (as stored,
-/// not decompressed): a published repository still as it was written.
-/// Returns its repomd.xml. Reads the repository's metadata once, bounded
-/// as every read of it is.
-pub fn verify_repository(location: &str) -> Result<Repomd> {
-    let loc = Location::parse(location);
-    let repomd = Repomd::load(&loc)?;
-    for e in &repomd.entries {
-        source::verify_stored(&loc, &e.href, &e.expected)?;
-    }
-    Ok(repomd)
-}
-
 /// Loads a published repository that must still be as it was written:
 /// every metadata file its repomd.xml lists is checked (checksum and size,
 /// as stored) before the parsed repository is taken from the cache, which
