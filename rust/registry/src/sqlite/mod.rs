@@ -231,6 +231,7 @@ fn open_reader(path: &Path, db: &str, busy_timeout: Duration) -> Result<Connecti
     let open = |path: &Path, flags: OpenFlags| {
         let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(busy_timeout)?;
+        stable_plans(&conn)?;
         conn.pragma_update(None, "query_only", true)?;
         // Reading a table, not only the header, opens the WAL index.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
@@ -275,6 +276,7 @@ fn immutable_uri(path: &Path) -> std::result::Result<String, ()> {
 
 fn configure(conn: &Connection, db: &str, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
+    stable_plans(conn)?;
     let mode = enable_wal(conn, busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") {
         // E.g. on a network file system. Still correct, readers just wait
@@ -282,6 +284,19 @@ fn configure(conn: &Connection, db: &str, busy_timeout: Duration) -> rusqlite::R
         tracing::warn!(db, mode, "SQLite refused WAL mode for the compose registry");
     }
     conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// Query plans that do not depend on bound values (SQLite's query planner
+/// stability guarantee). Without it, a statement whose plan SQLite made
+/// with a parameter's value in mind is expired and prepared again at the
+/// next binding, so a cached statement costs a whole prepare each time: a
+/// stack walk asks for a layer's last good compose once per layer.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -328,17 +343,14 @@ impl SqliteRegistry {
         contents: bool,
     ) -> Result<Option<ComposeRecord>> {
         self.read(|conn| {
+            // Cached: a stack walk asks this once per layer.
             let id: Option<String> = conn
-                .query_row(
-                    &format!(
-                        "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
-                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
-                        stored::good_sql("")
-                    ),
-                    [name, stream],
-                    |r| r.get(0),
-                )
-                .optional()
+                .prepare_cached(&format!(
+                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                     AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+                    stored::good_sql("")
+                ))
+                .and_then(|mut st| st.query_row([name, stream], |r| r.get(0)).optional())
                 .ctx(&self.db, || {
                     format!("find the last good compose of `{name}:{stream}`")
                 })?;
