@@ -89,19 +89,9 @@ impl ModuleDocs<'_> {
     }
 }
 
-/// The `modules.yaml` of `stream` and `defaults`.
-pub(crate) fn modules_yaml(stream: &ModuleStream, defaults: &Defaults) -> Result<String> {
-    Ok(strata_modulemd::modules_yaml(
-        std::slice::from_ref(stream),
-        std::slice::from_ref(defaults),
-    )?)
-}
-
-/// One stream document alone (`---` … `...`), as the compose record keeps
-/// it and Koji's module builds carry it (`modulemd_str`).
-pub(crate) fn stream_text(stream: &ModuleStream) -> Result<String> {
-    Ok(strata_modulemd::modules_yaml(
-        std::slice::from_ref(stream),
-        &[],
-    )?)
+/// The stream alone, as the compose record keeps it and Koji's module
+/// builds carry it (`modulemd_str`), and the `modules.yaml` of `stream`
+/// and `defaults`.
+pub(crate) fn texts(stream: &ModuleStream, defaults: &Defaults) -> Result<(String, String)> {
+    Ok(strata_modulemd::stream_and_index(stream, defaults)?)
 }

@@ -24,7 +24,7 @@ use crate::layout::{
 };
 use crate::link::{published_href, Linker};
 use crate::merge::{merge_into, Member, MemberPackage, MergeSettings};
-use crate::modulemd::{modules_yaml, stream_text, ModuleDocs};
+use crate::modulemd::{texts, ModuleDocs};
 use crate::productmd;
 use crate::progress::Progress;
 use crate::select::Pick;
@@ -297,9 +297,8 @@ fn publish_into(
             progress.step(k + 1, total);
         }
         let (stream, defaults) = req.docs.documents(c.arch, &artifacts);
-        published
-            .modulemd
-            .insert(c.arch.to_string(), stream_text(&stream)?);
+        let (stream_text, modules_yaml) = texts(&stream, &defaults)?;
+        published.modulemd.insert(c.arch.to_string(), stream_text);
         progress.stage(&format!("writing repodata for {}", c.arch));
         // The stack's repository takes the records as they are published.
         let stack_records = (!c.layers.is_empty()).then(|| records.clone());
@@ -309,7 +308,7 @@ fn publish_into(
             &[ExtraMetadata {
                 mdtype: "modules".into(),
                 file_stem: "modules.yaml".into(),
-                content: modules_yaml(&stream, &defaults)?.into_bytes(),
+                content: modules_yaml.into_bytes(),
             }],
             &WriteOptions {
                 revision: req.record.started_at.to_string(),

@@ -9,7 +9,7 @@
 //! platform for all of it.
 
 use crate::error::{ComposeError, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use strata_model::ModuleDefinition;
 use strata_registry::{ComposeRecord, InputKind, Registry, State};
 
@@ -187,32 +187,52 @@ pub fn resolve(
 }
 
 /// Bottom first: a layer after everything it requires; ties by name, so
-/// the order is stable.
-fn order(top: &str, mut layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
-    let mut done: BTreeSet<String> = BTreeSet::new();
+/// the order is stable. In waves: each wave is every layer whose requires
+/// are all in earlier waves, by name. Linear in layers and requires (a
+/// deep stack has hundreds of layers and dozens of waves).
+fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
+    let index: HashMap<String, usize> = layers
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
+    let mut layers: Vec<Option<Layer>> = layers.into_values().map(Some).collect();
+    // How many requires of each layer are not placed yet, and who waits on
+    // each layer; requires outside the stack (the platform) do not count.
+    let mut waiting = vec![0usize; layers.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    for (i, l) in layers.iter().enumerate() {
+        let l = l.as_ref().expect("all present");
+        for r in &l.requires {
+            if let Some(&j) = index.get(split_nsv(r).0) {
+                waiting[i] += 1;
+                dependents[j].push(i);
+            }
+        }
+    }
+    let mut wave: Vec<usize> = (0..layers.len()).filter(|&i| waiting[i] == 0).collect();
     let mut out = Vec::with_capacity(layers.len());
-    while !layers.is_empty() {
-        let ready: Vec<String> = layers
-            .iter()
-            .filter(|(_, l)| {
-                l.requires
-                    .iter()
-                    .all(|r| done.contains(split_nsv(r).0) || !layers.contains_key(split_nsv(r).0))
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        if ready.is_empty() {
-            let cycle: Vec<String> = layers.values().map(Layer::nsv).collect();
-            return Err(ComposeError::StackCycle {
-                module: top.to_string(),
-                cycle: cycle.join(", "),
-            });
+    while !wave.is_empty() {
+        let mut next = Vec::new();
+        for &i in &wave {
+            out.push(layers[i].take().expect("placed once"));
+            for &d in &dependents[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    next.push(d);
+                }
+            }
         }
-        for n in ready {
-            let l = layers.remove(&n).expect("listed above");
-            done.insert(n);
-            out.push(l);
-        }
+        // Indexes follow names.
+        next.sort_unstable();
+        wave = next;
+    }
+    if out.len() < layers.len() {
+        let cycle: Vec<String> = layers.iter().flatten().map(Layer::nsv).collect();
+        return Err(ComposeError::StackCycle {
+            module: top.to_string(),
+            cycle: cycle.join(", "),
+        });
     }
     Ok(out)
 }
@@ -526,6 +546,47 @@ mod test {
                 format!("   └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"),
             ]
         );
+    }
+
+    #[test]
+    fn layers_are_ordered_in_waves_by_name_and_cycles_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let layer = |reg: &mut SqliteRegistry, nsv: &str, requires: &[&str]| {
+            let id = compose(reg, nsv, &[], true);
+            Layer {
+                record: reg.get(&id).unwrap().unwrap(),
+                requires: requires.iter().map(|r| r.to_string()).collect(),
+                direct: false,
+                pinned: false,
+                required_by: "top:1".into(),
+            }
+        };
+        // z is below a although it sorts after it; b and z are one wave;
+        // platform requires do not count.
+        let all = [
+            layer(&mut reg, "m:1", &["a:1", "b:1"]),
+            layer(&mut reg, "a:1", &["z:1"]),
+            layer(&mut reg, "z:1", &["platform:f40"]),
+            layer(&mut reg, "b:1", &[]),
+        ];
+        let map = |ls: &[Layer]| {
+            ls.iter()
+                .map(|l| (l.record.name.clone(), l.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let ordered = order("top:1", map(&all)).unwrap();
+        let nsvs: Vec<String> = ordered.iter().map(Layer::nsv).collect();
+        assert_eq!(nsvs, ["b:1", "z:1", "a:1", "m:1"]);
+        // A cycle names the layers caught in it (and those above them).
+        let cyclic = [
+            layer(&mut reg, "x:1", &["y:1"]),
+            layer(&mut reg, "y:1", &["x:1"]),
+            layer(&mut reg, "w:1", &[]),
+        ];
+        let e = order("top:1", map(&cyclic)).unwrap_err();
+        assert!(e.to_string().contains("x:1, y:1"), "{e}");
+        assert!(!e.to_string().contains("w:1"), "{e}");
     }
 
     #[test]

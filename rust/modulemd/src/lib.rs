@@ -96,6 +96,22 @@ pub fn modules_yaml(streams: &[ModuleStream], defaults: &[Defaults]) -> Result<S
     Ok(out.finish())
 }
 
+/// One stream alone (`---` … `...`) and the `modules.yaml` of that stream
+/// with its defaults: the two texts a compose publishes, the stream
+/// checked and written once ([`modules_yaml`] would do both twice; a
+/// stack's stream lists every layer in its xmd).
+pub fn stream_and_index(stream: &ModuleStream, defaults: &Defaults) -> Result<(String, String)> {
+    let alone = modules_yaml(std::slice::from_ref(stream), &[])?;
+    let defaults_text = modules_yaml(&[], std::slice::from_ref(defaults))?;
+    // The order `modules_yaml` writes: module by module, defaults first.
+    let index = if defaults.module <= stream.name {
+        defaults_text + &alone
+    } else {
+        alone.clone() + &defaults_text
+    };
+    Ok((alone, index))
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -150,6 +166,24 @@ mod test {
             module: "apache".into(),
             stream: Some("2.4".into()),
             profiles: BTreeMap::from([("2.4".into(), vec!["default".into()])]),
+        }
+    }
+
+    #[test]
+    fn one_stream_and_its_index_are_what_modules_yaml_writes() {
+        let s = apache();
+        for module in ["apache", "aaa", "zzz"] {
+            let d = Defaults {
+                module: module.into(),
+                ..apache_defaults()
+            };
+            let (alone, index) = stream_and_index(&s, &d).unwrap();
+            assert_eq!(alone, modules_yaml(std::slice::from_ref(&s), &[]).unwrap());
+            assert_eq!(
+                index,
+                modules_yaml(std::slice::from_ref(&s), std::slice::from_ref(&d)).unwrap(),
+                "{module}"
+            );
         }
     }
 

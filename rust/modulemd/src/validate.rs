@@ -162,64 +162,86 @@ impl Check {
     /// `TRUE`/`FALSE`, maps `a{sv}`, an empty list `av`, a list `a` and its
     /// items' type, which must all be the same (GLib refuses the rest).
     fn xmd(&self, path: &str, value: &Value) -> Result<String, Error> {
+        self.xmd_at(&|| path.to_owned(), value)
+            .map(|t| t.into_owned())
+    }
+
+    /// [`Check::xmd`] with the path made only for an error: a stack's xmd
+    /// lists every layer, and formatting a path for each of its values
+    /// cost more than checking them.
+    fn xmd_at(
+        &self,
+        path: &dyn Fn() -> String,
+        value: &Value,
+    ) -> Result<std::borrow::Cow<'static, str>, Error> {
+        use std::borrow::Cow;
         match value {
-            Value::Null => Err(self.fail(path, Problem::XmdNull)),
-            Value::Bool(_) => Ok("b".into()),
-            Value::Number(_) => Ok("s".into()),
+            Value::Null => Err(self.fail(path(), Problem::XmdNull)),
+            Value::Bool(_) => Ok(Cow::Borrowed("b")),
+            Value::Number(_) => Ok(Cow::Borrowed("s")),
             Value::String(s) => {
-                self.printable(path, s, "printable characters, newlines and tabs")?;
-                Ok(if s == "TRUE" || s == "FALSE" {
+                if strata_model::control_char(s, true).is_some() {
+                    self.printable(&path(), s, "printable characters, newlines and tabs")?;
+                }
+                Ok(Cow::Borrowed(if s == "TRUE" || s == "FALSE" {
                     "b"
                 } else {
                     "s"
-                }
-                .into())
+                }))
             }
             Value::Array(items) => {
-                let mut types = Vec::new();
+                // GLib wants one item type: every item's is the first's.
+                let mut first: Option<Cow<'static, str>> = None;
                 for (i, v) in items.iter().enumerate() {
-                    types.push(self.xmd(&format!("{path}[{i}]"), v)?);
+                    let t = self.xmd_at(&|| format!("{}[{i}]", path()), v)?;
+                    match &first {
+                        None => first = Some(t),
+                        Some(f) if *f == t => {}
+                        Some(_) => {
+                            return Err(self.fail(
+                                path(),
+                                Problem::XmdMixedList {
+                                    kinds: items.iter().map(kind).collect(),
+                                },
+                            ))
+                        }
+                    }
                 }
-                types.dedup();
-                match types.len() {
-                    0 => Ok("av".into()),
-                    1 => Ok(format!("a{}", types[0])),
-                    _ => Err(self.fail(
-                        path,
-                        Problem::XmdMixedList {
-                            kinds: items.iter().map(kind).collect(),
-                        },
-                    )),
-                }
+                Ok(match first {
+                    None => Cow::Borrowed("av"),
+                    Some(t) => Cow::Owned(format!("a{t}")),
+                })
             }
             Value::Object(map) => {
                 for (k, v) in map {
-                    let path = format!("{path}.{k}");
-                    self.xmd_key(&path, k)?;
-                    self.xmd(&path, v)?;
+                    let at = || format!("{}.{k}", path());
+                    self.xmd_key(&at, k)?;
+                    self.xmd_at(&at, v)?;
                 }
-                Ok("a{sv}".into())
+                Ok(Cow::Borrowed("a{sv}"))
             }
         }
     }
 
-    fn xmd_key(&self, path: &str, key: &str) -> Result<(), Error> {
+    fn xmd_key(&self, path: &dyn Fn() -> String, key: &str) -> Result<(), Error> {
         if key.is_empty() {
-            return Err(self.fail(path, Problem::Empty));
+            return Err(self.fail(path(), Problem::Empty));
         }
         if key.chars().count() > MAX_KEY_LEN {
             return Err(self.fail(
-                path,
+                path(),
                 Problem::TooLong {
                     value: key.into(),
                     max: MAX_KEY_LEN,
                 },
             ));
         }
-        self.printable(path, key, "printable characters")?;
+        if strata_model::control_char(key, true).is_some() {
+            self.printable(&path(), key, "printable characters")?;
+        }
         if key.contains(['\n', '\t']) {
             return Err(self.fail(
-                path,
+                path(),
                 Problem::BadCharacters {
                     value: key.into(),
                     bad: if key.contains('\n') { '\n' } else { '\t' },
@@ -312,7 +334,7 @@ impl ModuleStream {
         }
         for (k, v) in &self.xmd {
             let path = format!("data.xmd.{k}");
-            c.xmd_key(&path, k)?;
+            c.xmd_key(&|| path.clone(), k)?;
             c.xmd(&path, v)?;
         }
         for (i, d) in self.dependencies.iter().enumerate() {
