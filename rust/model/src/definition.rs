@@ -93,11 +93,24 @@ pub struct PackageEntry {
     pub reason: Option<String>,
 }
 
+/// How long a module stream (or a release) is supported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
     /// End of life, `YYYY-MM-DD`.
     pub eol: String,
+    /// Service levels (`security_fixes`, `bug_fixes`, …) → the last day
+    /// each is given, `YYYY-MM-DD`, at most the EOL. A level not listed
+    /// lasts until the EOL.
+    #[serde(default)]
+    pub sla: BTreeMap<String, String>,
+}
+
+impl Lifecycle {
+    /// The last day `level` is given: its own end, else the EOL.
+    pub fn ends(&self, level: &str) -> &str {
+        self.sla.get(level).unwrap_or(&self.eol)
+    }
 }
 
 /// One problem in a definition, with where it is.
@@ -338,9 +351,21 @@ static DATA: Shape = Shape::Record(&[
             few: "",
         },
     ),
+    opt("lifecycle", &LIFECYCLE),
+]);
+
+/// `lifecycle`: the EOL and the service levels (module and release
+/// documents).
+pub(crate) static LIFECYCLE: Shape = Shape::Record(&[
+    req("eol", &Shape::Text(date_rule)),
     opt(
-        "lifecycle",
-        &Shape::Record(&[req("eol", &Shape::Text(date_rule))]),
+        "sla",
+        &Shape::Map {
+            key: service_level_rule,
+            value: &Shape::Text(date_rule),
+            min: 0,
+            few: "",
+        },
     ),
 ]);
 
@@ -476,7 +501,49 @@ pub(crate) fn compose_id_rule(v: &str) -> Option<String> {
     })
 }
 
-fn date_rule(v: &str) -> Option<String> {
+/// A service level's name, as modulemd's `servicelevels` keys and the
+/// release documents use them.
+fn service_level_rule(v: &str) -> Option<String> {
+    let ok = v.starts_with(|c: char| c.is_ascii_alphabetic())
+        && v.len() <= MAX_NAME_LEN
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    (!ok).then(|| {
+        format!(
+            "`{}` is not a service level name (ASCII letters, digits and `_.-`, \
+             starting with a letter, e.g. `security_fixes`)",
+            shown(v)
+        )
+    })
+}
+
+/// The rule across a lifecycle's fields: no service level outlives the
+/// EOL. `at` is where the lifecycle is (`data.lifecycle`).
+pub(crate) fn lifecycle_problems(
+    l: &Lifecycle,
+    root: &Node,
+    at: &[Seg],
+    problems: &mut Problems,
+) {
+    for (level, end) in &l.sla {
+        // `YYYY-MM-DD` compares as text; bad dates were reported already.
+        if rules::is_calendar_date(end) && rules::is_calendar_date(&l.eol) && *end > l.eol {
+            let mut segs = at.to_vec();
+            segs.extend([Seg::Key("sla"), Seg::Key(level)]);
+            problems.across(
+                root,
+                &segs,
+                format!(
+                    "{level} ends {end}, after the end of life {}; a service level ends \
+                     at the EOL at the latest",
+                    l.eol
+                ),
+            );
+        }
+    }
+}
+
+pub(crate) fn date_rule(v: &str) -> Option<String> {
     (!rules::is_calendar_date(v)).then(|| format!("`{}` is not a date (YYYY-MM-DD)", shown(v)))
 }
 
@@ -1361,6 +1428,9 @@ impl ModuleDefinition {
                 format!("`{r}` is not in `packages`"),
             );
         }
+        if let Some(l) = &d.lifecycle {
+            lifecycle_problems(l, &root, &[Key("data"), Key("lifecycle")], &mut problems);
+        }
         if !problems.is_empty() {
             return Err(fail(problems.into_sorted()));
         }
@@ -1553,6 +1623,31 @@ data:
         assert_eq!(d.packages["httpd"].reason.as_deref(), Some("the server"));
         assert_eq!(d.packages["mod_lua"].reason, None);
         assert_eq!(d.lifecycle.unwrap().eol, "2027-12-01");
+    }
+
+    #[test]
+    fn service_levels_beside_the_eol() {
+        let text = GOOD.replace(
+            "lifecycle: {eol: 2027-12-01}",
+            "lifecycle: {eol: 2027-12-01, sla: {security_fixes: 2027-12-01, bug_fixes: 2027-06-30}}",
+        );
+        let d = ModuleDefinition::parse(&text, "m.yaml").unwrap();
+        let l = d.lifecycle.unwrap();
+        assert_eq!(l.sla["bug_fixes"], "2027-06-30");
+        assert_eq!(l.sla["security_fixes"], "2027-12-01");
+        let text = GOOD.replace(
+            "lifecycle: {eol: 2027-12-01}",
+            "lifecycle:\n    eol: 2027-12-01\n    sla:\n      security_fixes: 2028-01-31\n      \
+             bug fixes: 2027-02-30\n      bug_fixes: 2027-01-01\n",
+        );
+        assert_eq!(
+            problems(&text),
+            [
+                "m.yaml:24:7: data.lifecycle.sla.security_fixes: security_fixes ends 2028-01-31, after the end of life 2027-12-01; a service level ends at the EOL at the latest",
+                "m.yaml:25:7: data.lifecycle.sla.bug fixes: `bug fixes` is not a service level name (ASCII letters, digits and `_.-`, starting with a letter, e.g. `security_fixes`)",
+                "m.yaml:25:18: data.lifecycle.sla.bug fixes: `2027-02-30` is not a date (YYYY-MM-DD)",
+            ]
+        );
     }
 
     #[test]
