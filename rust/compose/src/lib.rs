@@ -65,7 +65,9 @@ pub use config::{
     ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
-pub use definition::{detect_scm_ref, read_artifact_definition, read_definition, read_document};
+pub use definition::{
+    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_release,
+};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
     compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,

@@ -210,6 +210,9 @@ pub enum Shape {
     /// The document version: a whole number, and the one this Strata
     /// reads.
     Version(u32),
+    /// `true` or `false`, plain (YAML 1.2's core schema spellings; a
+    /// quoted `"true"` is text to every YAML reader, so it is refused).
+    Flag,
     /// A list; `min` items at least, else `few` says why.
     List {
         item: &'static Shape,
@@ -519,12 +522,7 @@ fn service_level_rule(v: &str) -> Option<String> {
 
 /// The rule across a lifecycle's fields: no service level outlives the
 /// EOL. `at` is where the lifecycle is (`data.lifecycle`).
-pub(crate) fn lifecycle_problems(
-    l: &Lifecycle,
-    root: &Node,
-    at: &[Seg],
-    problems: &mut Problems,
-) {
+pub(crate) fn lifecycle_problems(l: &Lifecycle, root: &Node, at: &[Seg], problems: &mut Problems) {
     for (level, end) in &l.sla {
         // `YYYY-MM-DD` compares as text; bad dates were reported already.
         if rules::is_calendar_date(end) && rules::is_calendar_date(&l.eol) && *end > l.eol {
@@ -827,6 +825,15 @@ impl Problems {
     }
 }
 
+/// A [`Shape::Flag`]'s value, typed as serde sees text.
+pub(crate) fn flag(v: &str) -> Option<bool> {
+    match v {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out: &mut Problems) {
     let wrong = |expected: &str, out: &mut Problems| {
         out.structure(
@@ -849,6 +856,10 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
                 }
             }
             _ => wrong("text", out),
+        },
+        Shape::Flag => match &node.kind {
+            Kind::Scalar { value, plain: true } if flag(value).is_some() => {}
+            _ => wrong("`true` or `false`", out),
         },
         Shape::Version(expected) => match &node.kind {
             // Plain decimal digits only (`01`, `+1` and `0x1` are numbers
@@ -1061,6 +1072,13 @@ impl<'de> serde::Deserializer<'de> for &Node<'_> {
         }
     }
 
+    fn deserialize_bool<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        match self.text().and_then(flag) {
+            Some(b) => v.visit_bool(b),
+            None => self.deserialize_any(v),
+        }
+    }
+
     fn deserialize_seq<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
         if self.is_empty_plain() {
             v.visit_seq(serde::de::value::SeqDeserializer::new(std::iter::empty::<
@@ -1092,7 +1110,7 @@ impl<'de> serde::Deserializer<'de> for &Node<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u64 u128 f32 f64 char str string
+        i8 i16 i32 i64 i128 u8 u16 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct tuple
         tuple_struct enum identifier ignored_any
     }
@@ -1230,6 +1248,7 @@ pub fn document_type(bytes: &[u8]) -> Option<&'static str> {
         MODULE_DOCUMENT,
         crate::artifact::ARTIFACT_DOCUMENT,
         crate::policy::POLICY_DOCUMENT,
+        crate::release::RELEASE_DOCUMENT,
     ]
     .into_iter()
     .find(|d| *d == value)
@@ -1523,6 +1542,7 @@ pub enum StrataDocument {
     Module(Box<ModuleDefinition>),
     Artifact(Box<crate::ArtifactDefinition>),
     Policy(crate::Policy),
+    Release(Box<crate::ReleaseDefinition>),
 }
 
 impl StrataDocument {
@@ -1537,6 +1557,10 @@ impl StrataDocument {
             Some(crate::artifact::ARTIFACT_DOCUMENT) => {
                 crate::ArtifactDefinition::from_bytes(bytes, file)
                     .map(|d| Self::Artifact(Box::new(d)))
+            }
+            Some(crate::release::RELEASE_DOCUMENT) => {
+                crate::ReleaseDefinition::from_bytes(bytes, file)
+                    .map(|d| Self::Release(Box::new(d)))
             }
             _ => ModuleDefinition::from_bytes(bytes, file).map(|d| Self::Module(Box::new(d))),
         }
@@ -2017,6 +2041,7 @@ data:
         match shape {
             Shape::Text(_) => assert_eq!(schema["type"], "string", "{at}"),
             Shape::Version(v) => assert_eq!(schema["const"], *v, "{at}"),
+            Shape::Flag => assert_eq!(schema["type"], "boolean", "{at}"),
             Shape::Nullable(inner) => {
                 if let Some(alts) = schema.get("oneOf").and_then(|a| a.as_array()) {
                     assert!(alts.contains(&json!({"type": "null"})), "{at}");
