@@ -61,8 +61,8 @@ pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };
 pub use config::{
-    open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
-    ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
+    open_registry, open_registry_read_only, registry_location, substitute_arch, CacheConfig,
+    ChainConfig, ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
 pub use definition::{
