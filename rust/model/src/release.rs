@@ -140,7 +140,7 @@ impl ReleaseDefinition {
             }
             if let Some(id) = &m.compose {
                 let prefix = format!("{name}-{stream}-");
-                if !id.strip_prefix(&prefix).is_some_and(|r| !r.is_empty()) {
+                if id.strip_prefix(&prefix).is_none_or(|r| r.is_empty()) {
                     problems.across(
                         &root,
                         &[Key("data"), Key("modules"), Index(i), Key("compose")],

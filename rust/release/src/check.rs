@@ -239,7 +239,7 @@ pub fn check_release(
     // Step 3: the composes.
     let registry_err = |source| ReleaseError::Registry {
         file: file.clone(),
-        source,
+        source: Box::new(source),
     };
     let mut modules: Vec<ModuleUse> = Vec::new();
     let mut composes: Vec<(String, ComposeRecord)> = Vec::new();
@@ -541,7 +541,7 @@ fn closure(
                     file: file.to_owned(),
                     platform: p.to_owned(),
                     location: location.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             platform_ids.push(id);
@@ -574,7 +574,7 @@ fn closure(
     };
     let solve_err = |source| ReleaseError::Solve {
         file: file.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let report = repoclosure(&refs, &options, &|_, _, _| {}).map_err(solve_err)?;
     for u in &report.unresolved {

@@ -30,7 +30,7 @@ pub enum ReleaseError {
     Registry {
         file: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error(
         "cannot check the release {file}: cannot read platform {platform}'s repository {location}"
@@ -40,12 +40,12 @@ pub enum ReleaseError {
         platform: String,
         location: String,
         #[source]
-        source: RepodataError,
+        source: Box<RepodataError>,
     },
     #[error("cannot check the closure of the release {file}")]
     Solve {
         file: String,
         #[source]
-        source: SolveError,
+        source: Box<SolveError>,
     },
 }
