@@ -233,10 +233,14 @@ impl fmt::Display for Problem {
             Problem::Platform { message } => write!(f, "{message}"),
             Problem::NoGoodCompose { chain } => {
                 let last = chain.last().map_or("", String::as_str);
+                let whom = if chain.len() > 1 {
+                    format!("{}, which", chain_text(chain))
+                } else {
+                    last.to_owned()
+                };
                 write!(
                     f,
-                    "{}: {last} has no good compose (compose it, or check `strata composes list {last}`)",
-                    chain_text(chain)
+                    "{whom} has no good compose (compose it, or check `strata composes list {last}`)"
                 )
             }
             Problem::Compose {
@@ -325,7 +329,8 @@ impl ReleaseReport {
         if self.problems.is_empty() {
             out.push_str("OK: no problems\n");
         } else {
-            out.push_str(&format!("{} problems:\n", self.problems.len()));
+            let n = self.problems.len();
+            out.push_str(&format!("{n} problem{}:\n", if n == 1 { "" } else { "s" }));
             for p in &self.problems {
                 out.push_str(&format!("  - {p}\n"));
             }
