@@ -323,7 +323,8 @@ impl ReleaseReport {
                 c.packages, c.hidden_platform_packages, c.profiles
             )),
             None => out.push_str(
-                "closure: not checked (each module needs one compose of this arch first)\n",
+                "closure: not checked (it needs one stream of each module, each with a \
+                 compose of this arch, on one platform)\n",
             ),
         }
         if self.problems.is_empty() {
