@@ -143,9 +143,13 @@ pub fn check_release(
         if let Some(k) = known.get(&(name.clone(), stream.clone())) {
             for (rn, rs) in k.definition.module_requires() {
                 let next = format!("{rn}:{rs}");
+                // The same stream again is a cycle; another stream of a
+                // module on the chain is walked, and reported as two
+                // streams.
+                let again = chain.iter().position(|c| *c == next);
                 let mut longer = chain.clone();
                 longer.push(next);
-                if let Some(start) = chain.iter().position(|c| c.split(':').next() == Some(rn)) {
+                if let Some(start) = again {
                     cycles.insert(longer[start..].to_vec());
                     continue;
                 }
@@ -772,6 +776,22 @@ mod test {
                 "modules require each other in a circle: a:1 → b:1 → a:1",
                 "a:1 requires b:1, whose end of life is 2027-01-31, before the release's \
                  2027-11-30",
+            ],
+            "{report:#?}"
+        );
+        // Another stream of a module on the chain is no circle: two streams.
+        module(d, "b", "1", ", a: '2'", LONG);
+        module(d, "a", "2", "", LONG);
+        config
+            .chain
+            .catalog
+            .push(d.join("a-2.yaml").display().to_string());
+        let report = check(d, &path, &config);
+        assert_eq!(
+            texts(&report, true),
+            [
+                "a: 2 streams in one release, and dnf enables one: a:1; a:1 requires b:1, \
+              which requires a:2"
             ],
             "{report:#?}"
         );
