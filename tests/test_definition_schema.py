@@ -52,6 +52,12 @@ BAD = [
     ("no source", mutate("data.source", {}), "source"),
     ("noarch is not a compose arch", mutate("data.arches", ["noarch"]), "arches"),
     ("bad eol date", mutate("data.lifecycle", {"eol": "2027-13-01"}), "eol"),
+    ("bad service level name", mutate("data.lifecycle", {"eol": "2027-12-01",
+                                                         "sla": {"bug fixes": "2027-06-30"}}),
+     "sla"),
+    ("bad service level date", mutate("data.lifecycle", {"eol": "2027-12-01",
+                                                         "sla": {"bug_fixes": "2027-13-31"}}),
+     "sla"),
     ("reason must be text", mutate("data.packages", {"httpd": {"reason": ["x"]}}), "reason"),
     ("bad pin", mutate("data.pins", {"httpd": "1:2 3"}), "pins"),
     # What a compose refused later (productmd, dnf, libmodulemd) is in both.

@@ -27,6 +27,10 @@ __all__ = [
     "PackageRef",
     "PlanStep",
     "RegistryError",
+    "ReleaseError",
+    "ReleaseModule",
+    "ReleaseProblem",
+    "ReleaseReport",
     "Repo",
     "RepodataError",
     "SolveError",
@@ -53,6 +57,7 @@ __all__ = [
     "one_line",
     "parse_stack_spec",
     "read_repo_modules",
+    "release_check",
     "repoclosure",
     "run_chain",
     "stack_modules",
@@ -720,3 +725,81 @@ def get_chain(
     config: Optional[_PathLike] = None,
     registry: Optional[_Registry] = None,
 ) -> Optional[Chain]: ...
+
+class ReleaseError(StrataError):
+    """A release that cannot be checked at all: its catalog or platform
+    cannot be loaded. Problems of the release itself are the report's."""
+
+@final
+class ReleaseModule(_TypedData):
+    """One module stream the release ships, directly or below another."""
+
+    @property
+    def module(self) -> str:
+        """name:stream."""
+    @property
+    def chain(self) -> list[str]:
+        """How the release reaches it: its own module first, then each
+        module required, ending with this one."""
+    @property
+    def definition(self) -> Optional[str]:
+        """Where its definition was read; None: no definition names it."""
+    @property
+    def compose(self) -> Optional[str]:
+        """The compose it would ship (pinned, else last good)."""
+
+@final
+class ReleaseProblem(_TypedData):
+    """One problem that keeps a release from being composed."""
+
+    @property
+    def kind(self) -> str:
+        """lifecycle, stream_conflict, no_good_compose, unresolved, profile, ..."""
+    @property
+    def chain(self) -> list[str]:
+        """The chain of modules that causes it (empty when it has none)."""
+    @property
+    def message(self) -> str:
+        """The problem as `strata release check` prints it."""
+
+@final
+class ReleaseReport(_TypedData):
+    """What release_check found (`strata release check --json` is its
+    to_json())."""
+
+    @property
+    def ok(self) -> bool:
+        """No problem: the release can be composed."""
+    @property
+    def file(self) -> str: ...
+    @property
+    def release(self) -> str:
+        """The release's name."""
+    @property
+    def version(self) -> str: ...
+    @property
+    def date(self) -> str: ...
+    @property
+    def arch(self) -> str:
+        """The arch whose composes were checked."""
+    @property
+    def modules(self) -> list[ReleaseModule]:
+        """Every module of the release and below it, the release's own first."""
+    @property
+    def problems(self) -> list[ReleaseProblem]: ...
+    def to_text(self) -> str:
+        """The report as `strata release check` prints it."""
+
+def release_check(
+    release: _PathLike,
+    *,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    arch: Optional[str] = None,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> ReleaseReport:
+    """Checks the release document against its definitions, the
+    configuration's catalog and the registry, as `strata release check`
+    does; every problem is in the report. Raises DefinitionError,
+    RegistryError, ReleaseError."""

@@ -181,6 +181,12 @@ pub fn load_watched(config: &Config, scm: &ScmCache) -> Result<Watched, CatalogE
                 path.display()
             )))
         }
+        Ok(StrataDocument::Release(_)) => {
+            return Err(bad(format!(
+                "{} is a release document, not a strata-policy document",
+                path.display()
+            )))
+        }
         Err(source) => {
             return Err(CatalogError::PolicyRead {
                 config: shown_config,

@@ -598,6 +598,16 @@ pub fn run_validate(args: ValidateArgs) -> CliResult {
                 def.contents.len(),
                 if def.contents.len() == 1 { "" } else { "s" }
             ),
+            Ok(StrataDocument::Release(r)) => println!(
+                "{}: OK (release {} {}, {} module{}, {} artifact{})",
+                path.display(),
+                r.name,
+                r.version,
+                r.modules.len(),
+                if r.modules.len() == 1 { "" } else { "s" },
+                r.artifacts.len(),
+                if r.artifacts.len() == 1 { "" } else { "s" }
+            ),
             Ok(StrataDocument::Policy(policy)) => println!(
                 "{}: OK (policy, {} rules)",
                 path.display(),

@@ -11,6 +11,7 @@ use strata_solve::{repoclosure, ClosureOptions};
 mod chain;
 mod compose;
 mod composes;
+mod release;
 
 #[derive(Parser)]
 #[command(
@@ -45,9 +46,12 @@ enum Command {
     Latest(LatestArgs),
     /// Print the stack of a module: the compose used at each level.
     Tree(TreeArgs),
-    /// Check Strata documents (module and artifact definitions, policies)
-    /// without composing anything.
+    /// Check Strata documents (module and artifact definitions, policies,
+    /// releases) without composing anything.
     Validate(ValidateArgs),
+    /// Check a release before it is composed.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
     /// What events make stale in the [chain] catalog, and the ordered
     /// plan of recomposes, without composing anything.
     Impact(ImpactArgs),
@@ -393,6 +397,36 @@ struct ImpactArgs {
     /// Do not read or write the repository cache.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Check a release against its definitions and the registry: every
+    /// module of it and below it supported as long as the release
+    /// promises, one stream per module, a good compose of each module and
+    /// artifact, and one repoclosure of all their packages against the
+    /// platform, with every profile installed. Every problem at once,
+    /// each with the chain of modules that causes it; exit status 1 on
+    /// any.
+    Check(ReleaseCheckArgs),
+}
+
+#[derive(Args)]
+struct ReleaseCheckArgs {
+    /// The release (a `strata-release` YAML document).
+    release: PathBuf,
+    /// The arch whose composes are checked; default: this machine's.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// Cache directory (parsed repositories, SCM clones). Default:
+    /// [compose] cache_dir, else ~/.cache/strata.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -771,6 +805,7 @@ fn main() -> ExitCode {
         Command::Latest(args) => compose::run_latest(args),
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
+        Command::Release(ReleaseCommand::Check(args)) => release::run_check(args),
         Command::Impact(args) => chain::run_impact(args),
         Command::Chain(ChainCommand::Run(args)) => chain::run_chain(args),
         Command::Chain(ChainCommand::Resume(args)) => chain::resume_chain(args),

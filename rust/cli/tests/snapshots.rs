@@ -274,6 +274,41 @@ fn compose_module() {
 }
 
 #[test]
+fn release_check() {
+    let site = Site::new();
+    let check = with_registry(&[
+        "release",
+        "check",
+        "examples/release.yaml",
+        "--arch",
+        "x86_64",
+        "--cache-dir",
+        "cache",
+    ]);
+    // php not composed yet: named, and the closure waits for it.
+    site.compose("apache");
+    snapshot!(site, "release_check_no_compose", &check);
+    site.compose("php");
+    snapshot!(site, "release_check_ok", &check);
+    let json: Vec<&str> = check.iter().copied().chain(["--json"]).collect();
+    snapshot!(site, "release_check_ok_json", &json);
+    // A release promising more than php gives, and apache listed without
+    // php's stream of it.
+    let path = site.path("examples/release.yaml");
+    let text = std::fs::read_to_string(&path).expect("read release.yaml");
+    std::fs::write(
+        &path,
+        text.replace(
+            "eol: \"2026-12-31\", sla: {security_fixes: \"2026-12-31\"",
+            "eol: \"2027-06-30\", sla: {security_fixes: \"2027-06-30\"",
+        )
+        .replace("apache:2.4\", default", "apache:2.6\", default"),
+    )
+    .expect("write release.yaml");
+    snapshot!(site, "release_check_problems", &check);
+}
+
+#[test]
 fn compose_module_if_changed() {
     let site = Site::new();
     let mut apache = compose_args("examples/modules/apache.yaml");

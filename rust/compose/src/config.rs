@@ -540,7 +540,7 @@ pub fn open_registry_read_only(
 }
 
 /// Replaces `$arch` and `$basearch` in a repository location.
-pub(crate) fn substitute_arch(location: &str, arch: &str) -> String {
+pub fn substitute_arch(location: &str, arch: &str) -> String {
     location
         .replace("$basearch", arch)
         .replace("${basearch}", arch)

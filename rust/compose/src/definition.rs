@@ -11,7 +11,8 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use strata_model::MAX_DEFINITION_BYTES;
 use strata_model::{
-    ArtifactDefinition, DefinitionError, ModuleDefinition, Problem, StrataDocument,
+    ArtifactDefinition, DefinitionError, ModuleDefinition, Problem, ReleaseDefinition,
+    StrataDocument,
 };
 
 /// Reads and validates a definition file; gives it with the SHA-256 of
@@ -33,6 +34,15 @@ pub fn read_artifact_definition(path: &Path) -> Result<(ArtifactDefinition, Stri
     )?;
     let digest = hex::encode(Sha256::digest(&bytes));
     let def = ArtifactDefinition::from_bytes(&bytes, &path.display().to_string())?;
+    Ok((def, digest))
+}
+
+/// Reads and validates a release document; gives it with the SHA-256 of
+/// its bytes.
+pub fn read_release(path: &Path) -> Result<(ReleaseDefinition, String)> {
+    let bytes = read_definition_bytes(path, strata_model::RELEASE_DOCUMENT, "a release document")?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let def = ReleaseDefinition::from_bytes(&bytes, &path.display().to_string())?;
     Ok((def, digest))
 }
 

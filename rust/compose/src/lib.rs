@@ -61,11 +61,13 @@ pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };
 pub use config::{
-    open_registry, open_registry_read_only, registry_location, CacheConfig, ChainConfig,
-    ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
+    open_registry, open_registry_read_only, registry_location, substitute_arch, CacheConfig,
+    ChainConfig, ComposeConfig, Config, KojiConfig, NetworkConfig, PlatformConfig, RegistryConfig,
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
-pub use definition::{detect_scm_ref, read_artifact_definition, read_definition, read_document};
+pub use definition::{
+    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_release,
+};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
     compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,

@@ -52,6 +52,16 @@ impl ModuleDocs<'_> {
                     eol: Some(l.eol.clone()),
                 },
             );
+            // The definition's service levels, each ending on its own day,
+            // so that tools reading modulemd see them too.
+            for (level, end) in &l.sla {
+                servicelevels.insert(
+                    level.clone(),
+                    ServiceLevel {
+                        eol: Some(end.clone()),
+                    },
+                );
+            }
         }
         let stream = ModuleStream {
             name: def.name.clone(),

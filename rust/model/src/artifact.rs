@@ -337,7 +337,7 @@ fn kind_rule(v: &str) -> Option<String> {
 }
 
 /// `name:stream`, each as a module definition has it.
-fn module_stream_rule(v: &str) -> Option<String> {
+pub(crate) fn module_stream_rule(v: &str) -> Option<String> {
     let Some((name, stream)) = v.split_once(':') else {
         return Some(format!(
             "`{}` is not `module:stream` (e.g. `php:8.2`)",

@@ -93,11 +93,24 @@ pub struct PackageEntry {
     pub reason: Option<String>,
 }
 
+/// How long a module stream (or a release) is supported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
     /// End of life, `YYYY-MM-DD`.
     pub eol: String,
+    /// Service levels (`security_fixes`, `bug_fixes`, …) → the last day
+    /// each is given, `YYYY-MM-DD`, at most the EOL. A level not listed
+    /// lasts until the EOL.
+    #[serde(default)]
+    pub sla: BTreeMap<String, String>,
+}
+
+impl Lifecycle {
+    /// The last day `level` is given: its own end, else the EOL.
+    pub fn ends(&self, level: &str) -> &str {
+        self.sla.get(level).unwrap_or(&self.eol)
+    }
 }
 
 /// One problem in a definition, with where it is.
@@ -197,6 +210,9 @@ pub enum Shape {
     /// The document version: a whole number, and the one this Strata
     /// reads.
     Version(u32),
+    /// `true` or `false`, plain (YAML 1.2's core schema spellings; a
+    /// quoted `"true"` is text to every YAML reader, so it is refused).
+    Flag,
     /// A list; `min` items at least, else `few` says why.
     List {
         item: &'static Shape,
@@ -338,9 +354,21 @@ static DATA: Shape = Shape::Record(&[
             few: "",
         },
     ),
+    opt("lifecycle", &LIFECYCLE),
+]);
+
+/// `lifecycle`: the EOL and the service levels (module and release
+/// documents).
+pub(crate) static LIFECYCLE: Shape = Shape::Record(&[
+    req("eol", &Shape::Text(date_rule)),
     opt(
-        "lifecycle",
-        &Shape::Record(&[req("eol", &Shape::Text(date_rule))]),
+        "sla",
+        &Shape::Map {
+            key: service_level_rule,
+            value: &Shape::Text(date_rule),
+            min: 0,
+            few: "",
+        },
     ),
 ]);
 
@@ -476,7 +504,44 @@ pub(crate) fn compose_id_rule(v: &str) -> Option<String> {
     })
 }
 
-fn date_rule(v: &str) -> Option<String> {
+/// A service level's name, as modulemd's `servicelevels` keys and the
+/// release documents use them.
+fn service_level_rule(v: &str) -> Option<String> {
+    let ok = v.starts_with(|c: char| c.is_ascii_alphabetic())
+        && v.len() <= MAX_NAME_LEN
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    (!ok).then(|| {
+        format!(
+            "`{}` is not a service level name (ASCII letters, digits and `_.-`, \
+             starting with a letter, e.g. `security_fixes`)",
+            shown(v)
+        )
+    })
+}
+
+/// The rule across a lifecycle's fields: no service level outlives the
+/// EOL. `at` is where the lifecycle is (`data.lifecycle`).
+pub(crate) fn lifecycle_problems(l: &Lifecycle, root: &Node, at: &[Seg], problems: &mut Problems) {
+    for (level, end) in &l.sla {
+        // `YYYY-MM-DD` compares as text; bad dates were reported already.
+        if rules::is_calendar_date(end) && rules::is_calendar_date(&l.eol) && *end > l.eol {
+            let mut segs = at.to_vec();
+            segs.extend([Seg::Key("sla"), Seg::Key(level)]);
+            problems.across(
+                root,
+                &segs,
+                format!(
+                    "{level} ends {end}, after the end of life {}; a service level ends \
+                     at the EOL at the latest",
+                    l.eol
+                ),
+            );
+        }
+    }
+}
+
+pub(crate) fn date_rule(v: &str) -> Option<String> {
     (!rules::is_calendar_date(v)).then(|| format!("`{}` is not a date (YYYY-MM-DD)", shown(v)))
 }
 
@@ -760,6 +825,15 @@ impl Problems {
     }
 }
 
+/// A [`Shape::Flag`]'s value, typed as serde sees text.
+pub(crate) fn flag(v: &str) -> Option<bool> {
+    match v {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out: &mut Problems) {
     let wrong = |expected: &str, out: &mut Problems| {
         out.structure(
@@ -782,6 +856,10 @@ fn check(shape: &Shape, node: &Node, path: &PathRef, key_at: (usize, usize), out
                 }
             }
             _ => wrong("text", out),
+        },
+        Shape::Flag => match &node.kind {
+            Kind::Scalar { value, plain: true } if flag(value).is_some() => {}
+            _ => wrong("`true` or `false`", out),
         },
         Shape::Version(expected) => match &node.kind {
             // Plain decimal digits only (`01`, `+1` and `0x1` are numbers
@@ -994,6 +1072,13 @@ impl<'de> serde::Deserializer<'de> for &Node<'_> {
         }
     }
 
+    fn deserialize_bool<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        match self.text().and_then(flag) {
+            Some(b) => v.visit_bool(b),
+            None => self.deserialize_any(v),
+        }
+    }
+
     fn deserialize_seq<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
         if self.is_empty_plain() {
             v.visit_seq(serde::de::value::SeqDeserializer::new(std::iter::empty::<
@@ -1025,7 +1110,7 @@ impl<'de> serde::Deserializer<'de> for &Node<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u64 u128 f32 f64 char str string
+        i8 i16 i32 i64 i128 u8 u16 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct newtype_struct tuple
         tuple_struct enum identifier ignored_any
     }
@@ -1163,6 +1248,7 @@ pub fn document_type(bytes: &[u8]) -> Option<&'static str> {
         MODULE_DOCUMENT,
         crate::artifact::ARTIFACT_DOCUMENT,
         crate::policy::POLICY_DOCUMENT,
+        crate::release::RELEASE_DOCUMENT,
     ]
     .into_iter()
     .find(|d| *d == value)
@@ -1361,6 +1447,9 @@ impl ModuleDefinition {
                 format!("`{r}` is not in `packages`"),
             );
         }
+        if let Some(l) = &d.lifecycle {
+            lifecycle_problems(l, &root, &[Key("data"), Key("lifecycle")], &mut problems);
+        }
         if !problems.is_empty() {
             return Err(fail(problems.into_sorted()));
         }
@@ -1453,6 +1542,7 @@ pub enum StrataDocument {
     Module(Box<ModuleDefinition>),
     Artifact(Box<crate::ArtifactDefinition>),
     Policy(crate::Policy),
+    Release(Box<crate::ReleaseDefinition>),
 }
 
 impl StrataDocument {
@@ -1467,6 +1557,10 @@ impl StrataDocument {
             Some(crate::artifact::ARTIFACT_DOCUMENT) => {
                 crate::ArtifactDefinition::from_bytes(bytes, file)
                     .map(|d| Self::Artifact(Box::new(d)))
+            }
+            Some(crate::release::RELEASE_DOCUMENT) => {
+                crate::ReleaseDefinition::from_bytes(bytes, file)
+                    .map(|d| Self::Release(Box::new(d)))
             }
             _ => ModuleDefinition::from_bytes(bytes, file).map(|d| Self::Module(Box::new(d))),
         }
@@ -1553,6 +1647,31 @@ data:
         assert_eq!(d.packages["httpd"].reason.as_deref(), Some("the server"));
         assert_eq!(d.packages["mod_lua"].reason, None);
         assert_eq!(d.lifecycle.unwrap().eol, "2027-12-01");
+    }
+
+    #[test]
+    fn service_levels_beside_the_eol() {
+        let text = GOOD.replace(
+            "lifecycle: {eol: 2027-12-01}",
+            "lifecycle: {eol: 2027-12-01, sla: {security_fixes: 2027-12-01, bug_fixes: 2027-06-30}}",
+        );
+        let d = ModuleDefinition::parse(&text, "m.yaml").unwrap();
+        let l = d.lifecycle.unwrap();
+        assert_eq!(l.sla["bug_fixes"], "2027-06-30");
+        assert_eq!(l.sla["security_fixes"], "2027-12-01");
+        let text = GOOD.replace(
+            "lifecycle: {eol: 2027-12-01}",
+            "lifecycle:\n    eol: 2027-12-01\n    sla:\n      security_fixes: 2028-01-31\n      \
+             bug fixes: 2027-02-30\n      bug_fixes: 2027-01-01\n",
+        );
+        assert_eq!(
+            problems(&text),
+            [
+                "m.yaml:24:7: data.lifecycle.sla.security_fixes: security_fixes ends 2028-01-31, after the end of life 2027-12-01; a service level ends at the EOL at the latest",
+                "m.yaml:25:7: data.lifecycle.sla.bug fixes: `bug fixes` is not a service level name (ASCII letters, digits and `_.-`, starting with a letter, e.g. `security_fixes`)",
+                "m.yaml:25:18: data.lifecycle.sla.bug fixes: `2027-02-30` is not a date (YYYY-MM-DD)",
+            ]
+        );
     }
 
     #[test]
@@ -1922,6 +2041,7 @@ data:
         match shape {
             Shape::Text(_) => assert_eq!(schema["type"], "string", "{at}"),
             Shape::Version(v) => assert_eq!(schema["const"], *v, "{at}"),
+            Shape::Flag => assert_eq!(schema["type"], "boolean", "{at}"),
             Shape::Nullable(inner) => {
                 if let Some(alts) = schema.get("oneOf").and_then(|a| a.as_array()) {
                     assert!(alts.contains(&json!({"type": "null"})), "{at}");

@@ -1,6 +1,6 @@
 //! Strata's data model, free of I/O: versions and how RPM compares them,
 //! package identities, dependencies including rich (boolean) ones, module
-//! definitions, artifact definitions and chain policies, the naming rules every output format shares, and locations
+//! definitions, artifact definitions, chain policies and releases, the naming rules every output format shares, and locations
 //! as they may be shown (without passwords).
 
 mod artifact;
@@ -9,6 +9,7 @@ mod dep;
 mod evr;
 mod nevra;
 mod policy;
+mod release;
 mod rules;
 mod text;
 mod url;
@@ -20,8 +21,8 @@ pub use artifact::{
 };
 pub use definition::{
     document_type, is_valid_arch, is_valid_module_name, is_valid_stream, DefinitionError,
-    ModuleDefinition, Problem, Source, StrataDocument, MAX_DEFINITION_BYTES, MAX_PROBLEMS,
-    MODULE_DOCUMENT,
+    Lifecycle, ModuleDefinition, Problem, Source, StrataDocument, MAX_DEFINITION_BYTES,
+    MAX_PROBLEMS, MODULE_DOCUMENT,
 };
 pub use dep::{is_rich, RichDep, RichDepError, RichOp};
 pub use evr::{ranges_intersect, rpmvercmp, Evr, RelFlags};
@@ -29,6 +30,9 @@ pub use nevra::{is_valid_rpm_name, Nevra};
 pub use policy::{
     EventKind, OnFailure, Policy, PolicyRule, PolicyTest, TestContext, Trigger, DEFAULT_PARALLEL,
     MAX_DEBOUNCE_SECS, MAX_PARALLEL, PLACEHOLDERS, POLICY_DOCUMENT, POLICY_DOCUMENT_VERSION,
+};
+pub use release::{
+    ReleaseArtifact, ReleaseDefinition, ReleaseModule, RELEASE_DOCUMENT, RELEASE_DOCUMENT_VERSION,
 };
 /// The naming rules every output format shares (RPM, modulemd, productmd,
 /// compose IDs).

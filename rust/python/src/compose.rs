@@ -35,13 +35,13 @@ pub(crate) fn compose_err(e: strata_compose::ComposeError) -> PyErr {
 
 /// The message with its causes (`…: caused by`), as the CLI prints them:
 /// a database error's reason is in the cause.
-fn registry_err(e: strata_registry::RegistryError) -> PyErr {
+pub(crate) fn registry_err(e: strata_registry::RegistryError) -> PyErr {
     RegistryError::new_err(error_chain(&e))
 }
 
 /// The configuration, with its process-wide settings (`[network]`,
 /// `[repodata]`) in effect.
-fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
+pub(crate) fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
     let config = Config::load(config.as_deref()).map_err(compose_err)?;
     config.apply();
     Ok(config)
@@ -49,7 +49,7 @@ fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
 
 /// The registry for a function that only reads: it creates nothing (a
 /// registry that does not exist is a RegistryError) and works read-only.
-fn open_read_only(
+pub(crate) fn open_read_only(
     registry: Option<&PathBuf>,
     config: &Config,
 ) -> PyResult<Box<dyn strata_registry::Registry>> {

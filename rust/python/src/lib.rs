@@ -56,6 +56,7 @@ mod compose;
 mod convert;
 mod modules;
 mod records;
+mod release;
 mod stack;
 use exceptions::{RepodataError, StrataError};
 
@@ -469,6 +470,11 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chain::run_chain, m)?)?;
     m.add_function(wrap_pyfunction!(chain::approve_chain_step, m)?)?;
     m.add_function(wrap_pyfunction!(chain::get_chain, m)?)?;
+    m.add("ReleaseError", m.py().get_type::<release::ReleaseError>())?;
+    m.add_class::<release::ReleaseReport>()?;
+    m.add_class::<release::ReleaseModule>()?;
+    m.add_class::<release::ReleaseProblem>()?;
+    m.add_function(wrap_pyfunction!(release::release_check, m)?)?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::stack_modules, m)?)?;

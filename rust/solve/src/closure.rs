@@ -5,7 +5,7 @@
 
 use crate::error::SolveError;
 use crate::install;
-use crate::report::{ClosureReport, RepoInfo, Unresolved};
+use crate::report::{ClosureReport, RepoInfo, SetFailure, Unresolved};
 use crate::sack::{skipped, PkgId, Sack};
 use crate::suggest::suggest;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -48,6 +48,103 @@ fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// Per repository, which packages `opts.hidden` leaves visible (`None`:
+/// all of them).
+fn visible_masks(
+    repos: &[&Repo],
+    opts: &ClosureOptions,
+) -> Result<Vec<Option<Vec<bool>>>, SolveError> {
+    let mut visible: Vec<Option<Vec<bool>>> = vec![None; repos.len()];
+    for (id, hidden) in &opts.hidden {
+        let ri = repo_index(repos, id)? as usize;
+        let mask = visible[ri].get_or_insert_with(|| vec![true; repos[ri].len()]);
+        for &i in hidden {
+            if let Some(v) = mask.get_mut(i as usize) {
+                *v = false;
+            }
+        }
+    }
+    Ok(visible)
+}
+
+/// Packages to install together, each named by its package name and taken
+/// from one repository: a module stream's profile, from its compose.
+#[derive(Debug, Clone)]
+pub struct InstallSet {
+    /// How reports name the set (`php:8.2/default`).
+    pub label: String,
+    /// The id of the repository the named packages come from.
+    pub repo: String,
+    pub names: Vec<String>,
+}
+
+/// Installs each set, alone, into an empty system, with every package of
+/// `repos` available but those `opts.hidden` hides, judged for
+/// `opts.base_arch`, as `dnf install` of the set would; gives the sets that
+/// cannot be installed, with why. From its repository each name takes its
+/// newest package of an arch the base arch installs. File requirements
+/// are met through filelists.xml, as in repoclosure's installability check.
+pub fn install_sets(
+    repos: &[&Repo],
+    opts: &ClosureOptions,
+    sets: &[InstallSet],
+) -> Result<Vec<SetFailure>, SolveError> {
+    let base_arch = opts
+        .base_arch
+        .clone()
+        .unwrap_or_else(|| crate::arch::host_arch().to_string());
+    let mut sack = Sack::new(repos, &base_arch);
+    let visible = visible_masks(repos, opts)?;
+    let available = |id: PkgId| {
+        visible[id.repo as usize]
+            .as_ref()
+            .is_none_or(|m| m[id.pkg as usize])
+    };
+    let all: Vec<PkgId> = sack.package_ids().filter(|&id| available(id)).collect();
+    sack.read_file_lists(&all, true)?;
+    let mut failures: Vec<SetFailure> = Vec::new();
+    let mut picked: Vec<(usize, Vec<PkgId>)> = Vec::new();
+    for (n, set) in sets.iter().enumerate() {
+        let ri = repo_index(repos, &set.repo)?;
+        let mut ids = Vec::with_capacity(set.names.len());
+        let mut missing = Vec::new();
+        for name in &set.names {
+            let best = repos[ri as usize]
+                .iter()
+                .map(|p| PkgId {
+                    repo: ri,
+                    pkg: p.index,
+                })
+                .filter(|&id| {
+                    available(id) && sack.is_installable_arch(id) && sack.package(id).name() == name
+                })
+                .max_by(|&a, &b| sack.package(a).evr().cmp_full(&sack.package(b).evr()));
+            match best {
+                Some(id) => ids.push(id),
+                None => missing.push(name.clone()),
+            }
+        }
+        if missing.is_empty() {
+            picked.push((n, ids));
+        } else {
+            failures.push(SetFailure {
+                label: set.label.clone(),
+                missing,
+                problems: Vec::new(),
+            });
+        }
+    }
+    for (n, problems) in install::install_together(&sack, &available, &picked)? {
+        failures.push(SetFailure {
+            label: sets[n].label.clone(),
+            missing: Vec::new(),
+            problems,
+        });
+    }
+    failures.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok(failures)
 }
 
 /// Per repository, the packages that count when `--newest` is given: for
@@ -135,16 +232,7 @@ pub fn repoclosure(
         .iter()
         .map(|r| opts.newest.then(|| newest_mask(r)))
         .collect();
-    let mut visible: Vec<Option<Vec<bool>>> = vec![None; repos.len()];
-    for (id, hidden) in &opts.hidden {
-        let ri = repo_index(repos, id)? as usize;
-        let mask = visible[ri].get_or_insert_with(|| vec![true; repos[ri].len()]);
-        for &i in hidden {
-            if let Some(v) = mask.get_mut(i as usize) {
-                *v = false;
-            }
-        }
-    }
+    let visible = visible_masks(repos, opts)?;
     let counts_newest = |id: PkgId| {
         newest[id.repo as usize]
             .as_ref()
@@ -279,6 +367,59 @@ mod test {
             .iter()
             .map(|u| u.package.as_str())
             .collect()
+    }
+
+    #[test]
+    fn sets_install_together_or_say_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = write_repo(
+            &dir.path().join("m"),
+            "m",
+            &[
+                pkg("app", &["lib"], &[], &[]),
+                pkg("tool", &["/usr/bin/gone"], &[], &[]),
+                pkg("cli", &[], &[], &[]),
+            ],
+        );
+        let p = write_repo(&dir.path().join("p"), "p", &[pkg("lib", &[], &[], &[])]);
+        let set = |label: &str, names: &[&str]| InstallSet {
+            label: label.into(),
+            repo: "m".into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        let sets = [
+            set("m:1/default", &["app", "cli"]),
+            set("m:1/tools", &["tool", "cli"]),
+            set("m:1/extra", &["cli", "lib", "nope"]),
+        ];
+        let opts = installable();
+        let failed = install_sets(&[&m, &p], &opts, &sets).unwrap();
+        assert_eq!(failed.len(), 2, "{failed:#?}");
+        assert_eq!(failed[0].label, "m:1/extra");
+        // `lib` is in the platform, not in the set's repository.
+        assert_eq!(failed[0].missing, ["lib", "nope"]);
+        assert_eq!(failed[1].label, "m:1/tools");
+        assert!(
+            failed[1]
+                .problems
+                .iter()
+                .any(|p| p.contains("/usr/bin/gone")),
+            "{failed:#?}"
+        );
+        // Hidden (as modular filtering hides it), `lib` provides nothing.
+        let hidden = ClosureOptions {
+            hidden: vec![("p".into(), vec![0])],
+            ..installable()
+        };
+        let failed = install_sets(&[&m, &p], &hidden, &sets[..1]).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]
+                .problems
+                .iter()
+                .any(|p| p.contains("nothing provides lib")),
+            "{failed:#?}"
+        );
     }
 
     #[test]

@@ -268,6 +268,40 @@ pub fn installcheck(
     }
 }
 
+/// Installs each set of packages (`(n, ids)`: the caller's number for the
+/// set, and its packages) together into an empty system, among the
+/// `available` packages; gives the number and libsolv's problems of each
+/// set that cannot be installed. One pool for all of them.
+pub(crate) fn install_together(
+    sack: &Sack<'_>,
+    available: &dyn Fn(PkgId) -> bool,
+    sets: &[(usize, Vec<PkgId>)],
+) -> Result<Vec<(usize, Vec<String>)>, SolveError> {
+    if sets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sp = SackPool::new(sack, available)?;
+    let mut solver = libsolv::Solver::new(&sp.pool);
+    let mut jobs = libsolv::Jobs::new();
+    let mut failed = Vec::new();
+    for (n, ids) in sets {
+        jobs.clear();
+        for id in ids {
+            // Every picked package is available, so it is in the pool.
+            jobs.install_solvable(sp.solvable_of[id]);
+        }
+        if solver.solve(&jobs) > 0 {
+            let problems: Vec<String> = solver
+                .problems()
+                .into_iter()
+                .flat_map(|p| p.rules)
+                .collect();
+            failed.push((*n, problems));
+        }
+    }
+    Ok(failed)
+}
+
 /// Decides installability of `to_check` among the `available` packages.
 pub(crate) fn check(
     sack: &Sack<'_>,

@@ -4,6 +4,8 @@
 //!
 //! The public API is [`repoclosure`] with its [`ClosureOptions`] and
 //! [`ClosureReport`] (rendered by the report itself, as text or JSON),
+//! [`install_sets`] (package sets, such as module profiles, installed
+//! together),
 //! [`installcheck`] for benchmarks, [`host_arch`], and the errors.
 //!
 //! Inside, each module uses only those listed before it, so the pipeline
@@ -40,13 +42,13 @@ mod agreement;
 mod testkit;
 
 pub use arch::host_arch;
-pub use closure::{repoclosure, ClosureOptions};
+pub use closure::{install_sets, repoclosure, ClosureOptions, InstallSet};
 pub use error::SolveError;
 pub use install::{installcheck, InstallcheckMethod};
 pub use libsolv::LibsolvError;
 pub use report::{
-    ClosureReport, DepSuggestion, InstallReport, PackageRef, RepoInfo, Suggestions, Uninstallable,
-    Unresolved,
+    ClosureReport, DepSuggestion, InstallReport, PackageRef, RepoInfo, SetFailure, Suggestions,
+    Uninstallable, Unresolved,
 };
 
 #[cfg(test)]

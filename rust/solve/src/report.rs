@@ -35,6 +35,17 @@ pub struct InstallReport {
     pub uninstallable: Vec<Uninstallable>,
 }
 
+/// A set of packages that cannot be installed together (see
+/// [`crate::install_sets`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetFailure {
+    pub label: String,
+    /// Names its repository has no installable package of.
+    pub missing: Vec<String>,
+    /// Why the rest cannot be installed, in libsolv's words.
+    pub problems: Vec<String>,
+}
+
 /// A repository that took part, as it was loaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepoInfo {

@@ -1,0 +1,51 @@
+//! What stops a release check before it can report problems: the release
+//! document itself, the configuration's catalog, the registry, the
+//! platform. Problems with the release's content are not errors: they are
+//! the report ([`crate::Problem`]), every one at once.
+
+use strata_chain::CatalogError;
+use strata_compose::ComposeError;
+use strata_registry::RegistryError;
+use strata_repodata::RepodataError;
+use strata_solve::SolveError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The release document cannot be read or is not valid.
+    #[error("cannot check the release {file}")]
+    Release {
+        file: String,
+        #[source]
+        source: Box<ComposeError>,
+    },
+    /// The configuration's `[chain] catalog`, where definitions of modules
+    /// below the release's come from, cannot be loaded.
+    #[error("cannot check the release {file}: the catalog of the configuration cannot be loaded")]
+    Catalog {
+        file: String,
+        #[source]
+        source: Box<CatalogError>,
+    },
+    #[error("cannot check the release {file}: the registry cannot be read")]
+    Registry {
+        file: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error(
+        "cannot check the release {file}: cannot read platform {platform}'s repository {location}"
+    )]
+    Platform {
+        file: String,
+        platform: String,
+        location: String,
+        #[source]
+        source: Box<RepodataError>,
+    },
+    #[error("cannot check the closure of the release {file}")]
+    Solve {
+        file: String,
+        #[source]
+        source: Box<SolveError>,
+    },
+}

@@ -1,0 +1,19 @@
+//! Releases: the module streams and artifacts that ship together, checked
+//! as one before they are composed as one.
+//!
+//! The document is read by strata-model ([`strata_model::ReleaseDefinition`]);
+//! here it meets what only the definitions and the registry know:
+//! `check` walks every module below the release's (with the chain that
+//! reaches it), holds each to the lifecycle the release promises, finds
+//! the compose each ships, and runs one repoclosure over all of them
+//! against the platform, then every profile; `report` is what it found
+//! and its one rendering. Front ends (the CLI, Python) call
+//! [`check_release`] and print the report.
+
+mod check;
+mod error;
+mod report;
+
+pub use check::{check_release, CheckOptions};
+pub use error::ReleaseError;
+pub use report::{chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};

@@ -1,0 +1,294 @@
+"""`strata release check` and `strata.release_check()`: a release document
+checked against real module composes (rpmbuild, createrepo_c, the compose
+pipeline) of a small distribution:
+
+    platform f40: glibc, zlib
+    ssl:3 <- apache:2.4 <- php:8.2        (one stack)
+             apache:2.4 <- ruby:3.3       (another stack on the same apache)
+             apache:2.6 <- perl:5.38      (a stack on another apache stream)
+    tools:1                               (independent; its definition in git)
+    zng:2                                 (ships its own `zlib`, without libz.so.1)
+    go:1.22                               (defined, never composed)
+
+ssl:3 gives security fixes only until 2027-01-31. The modules below the
+release's own come from the configuration's catalog; tools:1's definition
+is fetched from a git repository through the SCM cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+import composekit as ck
+import rpmfactory
+import strata
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "schema" / "strata-release.schema.json").read_text())
+LONG = {"eol": "2028-12-31", "sla": {"security_fixes": "2028-12-31", "bug_fixes": "2028-06-30"}}
+
+
+def lib(name, version, **kw):
+    return dict({"name": name, "version": version}, **kw)
+
+
+class Dist:
+    def __init__(self, site: ck.Site, root: Path, defs: dict[str, Path], tools_url: str,
+                 ids: dict[str, str]):
+        self.site, self.root, self.defs, self.tools_url, self.ids = site, root, defs, tools_url, ids
+
+    def release(self, name: str, modules: list[dict], sla=None, eol="2027-12-31",
+                **extra) -> Path:
+        doc = {"document": "strata-release", "version": 1, "data": {
+            "name": name, "version": "1", "date": "2026-05-01",
+            "lifecycle": {"eol": eol, "sla": sla or {"security_fixes": "2026-12-31"}},
+            "modules": modules, **extra}}
+        path = self.root / "releases" / f"{name}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def module(self, nsv: str, **extra) -> dict:
+        """A release entry whose definition is the file beside the others
+        (relative to the release file)."""
+        return {"module": nsv, "definition": f"../modules/{nsv.replace(':', '-')}.yaml", **extra}
+
+    def check(self, release: Path, rc: int) -> dict:
+        r = self.site.run("release", "check", release, "--config", self.site.config,
+                          "--cache-dir", self.site.cache, "--arch", "x86_64", "--json",
+                          check_rc=rc)
+        return json.loads(r.stdout)
+
+    def text(self, release: Path, rc: int) -> str:
+        return self.site.run("release", "check", release, "--config", self.site.config,
+                             "--cache-dir", self.site.cache, "--arch", "x86_64",
+                             check_rc=rc).stdout
+
+
+def git(repo: Path, *args):
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def dist(strata_bin, tmp_path_factory) -> Dist:
+    root = tmp_path_factory.mktemp("release")
+    base = rpmfactory.make_repo(root / "repos" / "base", [
+        lib("glibc", "2.39", provides=["libc.so.6"]),
+        lib("zlib", "1.2.13", provides=["libz.so.1"], requires=["libc.so.6"]),
+    ])
+    src = rpmfactory.make_repo(root / "repos" / "src", [
+        lib("openssl-libs", "3.0.13", provides=["libssl.so.3"], requires=["libc.so.6"]),
+        lib("httpd", "2.4.58", requires=["libssl.so.3"]),
+        lib("mod_ssl", "2.4.58", requires=["httpd"]),
+        lib("httpd-next", "2.6.0", requires=["libc.so.6"]),
+        lib("php", "8.2.13", requires=["httpd"]),
+        lib("php-cli", "8.2.13", requires=["libc.so.6"]),
+        lib("ruby", "3.3.0", requires=["libc.so.6"]),
+        lib("mod_passenger", "6.0", requires=["httpd", "ruby"]),
+        lib("perl", "5.38", requires=["libc.so.6"]),
+        lib("mod_perl", "2.0", requires=["httpd-next", "perl"]),
+        lib("jq", "1.7", requires=["libc.so.6", "libz.so.1"]),
+        lib("zlib", "2.0.0", requires=["libc.so.6"]),
+        lib("golang", "1.22", requires=["libc.so.6"]),
+    ])
+    site = ck.Site(strata_bin, root / "site", platforms={"f40": [str(base)]})
+    mods = root / "modules"
+
+    def define(name, stream, packages, requires=None, lifecycle=LONG, profiles=None):
+        doc = ck.definition(name, stream, packages=packages, repos=[src],
+                            requires={"platform": "f40", **(requires or {})},
+                            profiles=profiles or {"default": packages[:1]})
+        if lifecycle:
+            doc["data"]["lifecycle"] = lifecycle
+        return ck.write_definition(mods / f"{name}-{stream}.yaml", doc)
+
+    defs = {
+        "ssl:3": define("ssl", "3", ["openssl-libs"], lifecycle={
+            "eol": "2028-12-31", "sla": {"security_fixes": "2027-01-31"}}),
+        "apache:2.4": define("apache", "2.4", ["httpd", "mod_ssl"], {"ssl": "3"},
+                             profiles={"default": ["httpd", "mod_ssl"]}),
+        "apache:2.6": define("apache", "2.6", ["httpd-next"]),
+        "php:8.2": define("php", "8.2", ["php", "php-cli"], {"apache": "2.4"},
+                          profiles={"default": ["php", "php-cli"], "cli": ["php-cli"]}),
+        "ruby:3.3": define("ruby", "3.3", ["ruby", "mod_passenger"], {"apache": "2.4"}),
+        "perl:5.38": define("perl", "5.38", ["perl", "mod_perl"], {"apache": "2.6"}),
+        "zng:2": define("zng", "2", ["zlib"]),
+        "go:1.22": define("go", "1.22", ["golang"]),
+    }
+    # tools:1 lives in git: the release names it by SCM URL.
+    scm = root / "scm"
+    scm.mkdir()
+    git(scm, "init", "-q", "-b", "main")
+    ck.write_definition(scm / "tools.yaml", ck.definition(
+        "tools", "1", packages=["jq"], repos=[src], requires={"platform": "f40"},
+        profiles={"default": ["jq"]}, lifecycle=LONG))
+    git(scm, "add", ".")
+    git(scm, "commit", "-q", "-m", "tools")
+    tools_url = f"git+file://{scm}?tools.yaml#main"
+
+    ids = {}
+    for nsv in ["ssl:3", "apache:2.4", "apache:2.6", "php:8.2", "ruby:3.3", "perl:5.38",
+                "zng:2"]:
+        ids[nsv] = site.compose_json(defs[nsv])["id"]
+    ids["tools:1"] = site.compose_json(scm / "tools.yaml")["id"]
+    # The modules below the release's come from the catalog.
+    with open(site.config, "a") as f:
+        f.write("[chain]\ncatalog = [" + ", ".join(
+            f'"{defs[m]}"' for m in ["ssl:3", "apache:2.4", "apache:2.6"]) + "]\n")
+    return Dist(site, root, defs, tools_url, ids)
+
+
+def problems(report: dict, kind: str | None = None) -> list[dict]:
+    return [p for p in report["problems"] if kind is None or p["kind"] == kind]
+
+
+def test_two_stacks_and_an_independent_module_pass(dist):
+    release = dist.release("f41", [
+        dist.module("php:8.2", default=True),
+        dist.module("ruby:3.3"),
+        {"module": "tools:1", "definition": dist.tools_url},
+    ])
+    report = dist.check(release, rc=0)
+    assert problems(report) == []
+    chains = {m["module"]: m["chain"] for m in report["modules"]}
+    assert chains == {
+        "php:8.2": ["php:8.2"],
+        "ruby:3.3": ["ruby:3.3"],
+        "tools:1": ["tools:1"],
+        "apache:2.4": ["php:8.2", "apache:2.4"],
+        "ssl:3": ["php:8.2", "apache:2.4", "ssl:3"],
+    }
+    composes = {m["module"]: m["compose"] for m in report["modules"]}
+    assert composes == {m: dist.ids[m] for m in chains}
+    # One closure over all five composes: every package of each.
+    assert report["closure"] == {"packages": 1 + 2 + 2 + 2 + 1, "hidden_platform_packages": 0,
+                                 "profiles": 6}
+    assert dist.text(release, rc=0).endswith("OK: no problems\n")
+    # Python gets the same report, typed.
+    r = strata.release_check(release, config=dist.site.config, registry=dist.site.registry,
+                             arch="x86_64", cache_dir=dist.site.cache)
+    assert isinstance(r, strata.ReleaseReport)
+    assert r.ok and r.problems == [] and r.release == "f41"
+    assert [m.chain for m in r.modules] == list(chains.values())
+    assert json.loads(r.to_json()) == report
+
+
+def test_a_transitive_eol_violation_two_levels_down_names_its_chain(dist):
+    release = dist.release("f42", [dist.module("php:8.2"), dist.module("ruby:3.3")],
+                           sla={"security_fixes": "2027-06-30"})
+    report = dist.check(release, rc=1)
+    # ssl:3 is below both stacks; the first chain that reaches it is named.
+    assert problems(report) == [{
+        "kind": "lifecycle", "chain": ["php:8.2", "apache:2.4", "ssl:3"],
+        "level": "security_fixes", "ends": "2027-01-31", "release_ends": "2027-06-30"}]
+    assert ("php:8.2 requires apache:2.4, which requires ssl:3, whose security_fixes end "
+            "2027-01-31, before the release's 2027-06-30") in dist.text(release, rc=1)
+    r = strata.release_check(release, config=dist.site.config, registry=dist.site.registry,
+                             arch="x86_64", cache_dir=dist.site.cache)
+    assert not r.ok
+    [p] = r.problems
+    assert (p.kind, p.chain) == ("lifecycle", ["php:8.2", "apache:2.4", "ssl:3"])
+    assert p.message.startswith("php:8.2 requires apache:2.4")
+
+
+def test_two_streams_of_one_module_are_reported(dist):
+    release = dist.release("f43", [dist.module("php:8.2"), dist.module("perl:5.38")])
+    report = dist.check(release, rc=1)
+    assert problems(report) == [{
+        "kind": "stream_conflict", "module": "apache",
+        "chains": [["php:8.2", "apache:2.4"], ["perl:5.38", "apache:2.6"]]}]
+    # The closure waits until one stream is chosen.
+    assert report["closure"] is None
+    assert ("apache: 2 streams in one release, and dnf enables one: php:8.2 requires "
+            "apache:2.4; perl:5.38 requires apache:2.6") in dist.text(release, rc=1)
+
+
+def test_a_module_without_a_good_compose_is_reported(dist):
+    release = dist.release("f44", [dist.module("tools:1", definition=dist.tools_url),
+                                   dist.module("go:1.22")])
+    report = dist.check(release, rc=1)
+    assert problems(report) == [{"kind": "no_good_compose", "chain": ["go:1.22"]}]
+    assert {m["module"]: m["compose"] for m in report["modules"]} == {
+        "tools:1": dist.ids["tools:1"], "go:1.22": None}
+    # A pin not in the registry (one of another stream is refused by the
+    # document's own rules); a pin that is finished ships.
+    missing = dist.ids["apache:2.4"].replace("2.4", "2.6", 1) + "9"
+    release = dist.release("f45", [
+        {"module": "apache:2.6", "compose": missing},
+        {"module": "tools:1", "definition": dist.tools_url, "compose": dist.ids["tools:1"]}])
+    report = dist.check(release, rc=1)
+    assert problems(report) == [{"kind": "compose", "chain": ["apache:2.6"], "compose": missing,
+                                 "message": "is not in the registry"}]
+
+
+def test_the_release_wide_closure_sees_what_each_compose_alone_does_not(dist):
+    """tools:1 closed against the platform's zlib; zng:2 ships a `zlib`
+    without libz.so.1, and in one release dnf hides the platform's zlib
+    behind it: jq's requirement is open only in the release."""
+    release = dist.release("f46", [{"module": "tools:1", "definition": dist.tools_url},
+                                   dist.module("zng:2")])
+    report = dist.check(release, rc=1)
+    unresolved, profile = problems(report)
+    assert unresolved["kind"] == "unresolved"
+    assert (unresolved["module"], unresolved["compose"], unresolved["deps"]) == (
+        "tools:1", dist.ids["tools:1"], ["libz.so.1"])
+    assert unresolved["package"].startswith("jq-")
+    assert report["closure"]["hidden_platform_packages"] == 1
+    # The profile that installs jq fails for the same reason.
+    assert profile["kind"] == "profile" and profile["profile"] == "tools:1/default"
+    assert any("libz.so.1" in p for p in profile["problems"]), profile
+    # Alone, each passes.
+    for nsv in ["tools:1", "zng:2"]:
+        entry = ({"module": nsv, "definition": dist.tools_url} if nsv == "tools:1"
+                 else dist.module(nsv))
+        assert problems(dist.check(dist.release("alone", [entry]), rc=0)) == []
+
+
+def test_bad_release_documents_name_file_and_entry(dist):
+    release = dist.release("f47", [
+        dist.module("php:8.2"),
+        {"module": "php:8.3"},
+        {"module": "ruby:3.3", "compose": dist.ids["php:8.2"]},
+    ], date="2026-02-30")
+    r = dist.site.run("release", "check", release, "--config", dist.site.config, check_rc=2)
+    assert f"{release}:6:9: data.date: `2026-02-30` is not a date" in r.stderr, r.stderr
+    assert "data.modules[1].module: the module `php` is listed twice (php:8.2 and php:8.3)" \
+        in r.stderr
+    assert f"data.modules[2].compose: `{dist.ids['php:8.2']}` is not a compose ID of ruby:3.3" \
+        in r.stderr
+    with pytest.raises(strata.DefinitionError) as e:
+        strata.release_check(release, config=dist.site.config, registry=dist.site.registry)
+    assert any("data.date" in p for p in e.value.args[1])
+    # An unknown module, and a definition of another stream.
+    release = dist.release("f48", [{"module": "nginx:1"},
+                                   {"module": "apache:2.6", "definition":
+                                    "../modules/apache-2.4.yaml"}])
+    report = dist.check(release, rc=1)
+    kinds = [(p["kind"], p.get("chain") or p.get("what")) for p in report["problems"]]
+    assert ("definition", "apache:2.6") in kinds
+    assert ("unknown_module", ["nginx:1"]) in kinds
+
+
+def test_the_schema_and_strata_validate_agree_on_releases(dist, strata_bin):
+    example = yaml.safe_load((ROOT / "examples" / "release.yaml").read_text())
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    v = jsonschema.Draft202012Validator(SCHEMA)
+    assert list(v.iter_errors(example)) == []
+    dist.site.run("validate", ROOT / "examples" / "release.yaml", check_rc=0)
+    for key, value in [("date", "tomorrow"), ("modules", []), ("lifecycle", {"sla": {}}),
+                       ("previous", "f 40")]:
+        doc = json.loads(json.dumps(example))
+        doc["data"][key] = value
+        assert list(v.iter_errors(doc)), key
+        path = dist.root / "bad-release.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        r = dist.site.run("validate", path, check_rc=1)
+        assert f"data.{key}" in r.stderr, r.stderr
