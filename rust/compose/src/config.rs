@@ -231,8 +231,9 @@ pub struct ServeLimits {
     pub max_list: Option<usize>,
     /// Composes a page of `/composes` shows.
     pub page_size: Option<usize>,
-    /// The most compose summaries one page reads where the registry
-    /// cannot filter (a date filter, the last good of every stream).
+    /// No longer used: the registry now filters by date and finds the
+    /// last good compose of every stream itself, a page at a time.
+    /// Accepted so that configurations that set it still load.
     pub max_scan: Option<usize>,
 }
 

@@ -44,12 +44,9 @@ pub struct Limits {
     pub events_per_minute: u32,
     pub max_log_size: u64,
     pub max_list: usize,
-    /// Composes a page of `/composes` shows.
+    /// Composes a page of `/composes` (and streams a page of `/latest`)
+    /// shows: what one page reads from the registry, one more.
     pub page_size: usize,
-    /// The most summaries a date filter or `/latest` reads: the registry
-    /// filters by module and state only, and memory grows with what is
-    /// read (about 2.5 KiB a summary).
-    pub max_scan: usize,
 }
 
 impl Default for Limits {
@@ -62,7 +59,6 @@ impl Default for Limits {
             max_log_size: 16 * 1024 * 1024,
             max_list: 1000,
             page_size: 50,
-            max_scan: 10_000,
         }
     }
 }
@@ -171,8 +167,13 @@ impl Options {
             max_log_size: l.max_log_size.map_or(d.max_log_size, |s| s.0),
             max_list: l.max_list.unwrap_or(d.max_list).max(1),
             page_size: l.page_size.unwrap_or(d.page_size).clamp(1, 1000),
-            max_scan: l.max_scan.unwrap_or(d.max_scan).max(1),
         };
+        if l.max_scan.is_some() {
+            tracing::warn!(
+                "[serve.limits] max_scan is no longer used: the registry filters by date \
+                 and finds each stream's last good compose a page at a time"
+            );
+        }
         Ok(Options {
             location,
             registry_options: config.registry_options(),

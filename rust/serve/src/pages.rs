@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 use strata_compose::GateReport;
-use strata_registry::{ComposeRecord, ComposeSummary, InputKind, ListFilter, State};
+use strata_registry::{ComposeRecord, InputKind, ListFilter, State};
 
 use crate::error::ServeError;
 use crate::{json_response, App, AppState};
@@ -133,16 +133,61 @@ fn name_stream(module: &str) -> Result<(String, String), ServeError> {
     }
 }
 
-/// `YYYY-MM-DD` (or `YYYYMMDD`) as the registry's `YYYYMMDD`.
-fn parse_date(name: &'static str, value: Option<&str>) -> Result<Option<String>, ServeError> {
+/// A `YYYY-MM-DD` compose date.
+fn parse_date(
+    name: &'static str,
+    value: Option<&str>,
+) -> Result<Option<jiff::civil::Date>, ServeError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let date: jiff::civil::Date = value.parse().map_err(|_| ServeError::BadQuery {
+    value.parse().map(Some).map_err(|_| ServeError::BadQuery {
         name,
         reason: format!("`{value}` is not a date (YYYY-MM-DD)"),
-    })?;
-    Ok(Some(date.strftime("%Y%m%d").to_string()))
+    })
+}
+
+/// A `page` query parameter: 1 when not given.
+fn parse_page(page: Option<&str>) -> Result<usize, ServeError> {
+    match page.filter(|p| !p.is_empty()) {
+        None => Ok(1),
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| ServeError::BadQuery {
+                name: "page",
+                reason: format!("`{p}` is not a page number (1 to 1000000)"),
+            }),
+    }
+}
+
+/// The links to the pages before and after page `number` of a listing,
+/// with the query's other parameters: `(name, value)` pairs the template
+/// encodes.
+type PageLink = Vec<(&'static str, String)>;
+
+fn page_links(
+    params: &[(&'static str, &Option<String>)],
+    number: usize,
+    more: bool,
+) -> (Option<PageLink>, Option<PageLink>) {
+    let link = |n: usize| {
+        let mut q: PageLink = params
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_deref()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (*k, v.to_owned()))
+            })
+            .collect();
+        q.push(("page", n.to_string()));
+        q
+    };
+    (
+        (number > 1).then(|| link(number - 1)),
+        more.then(|| link(number + 1)),
+    )
 }
 
 /// `/composes`'s query: every field optional, checked here so a bad one
@@ -163,73 +208,44 @@ pub(crate) async fn composes(state: AppState, Query(q): Query<ListQuery>) -> Res
 
 async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> {
     let (name, stream) = split_module(q.module.as_deref());
-    let wanted = parse_state(q.state.as_deref())?;
-    let since = parse_date("since", q.since.as_deref())?;
-    let until = parse_date("until", q.until.as_deref())?;
-    let number: usize = match q.page.as_deref().filter(|p| !p.is_empty()) {
-        None => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
-            .ok_or_else(|| ServeError::BadQuery {
-                name: "page",
-                reason: format!("`{p}` is not a page number (1 to 1000000)"),
-            })?,
-    };
     let size = app.limits.page_size;
-    let dated = since.is_some() || until.is_some();
-    // The registry filters by module and state and cuts the newest N; it
-    // has no date filter or offset, so a page reads the composes up to
-    // its end (one more, to know whether a next page exists), and a date
-    // filter reads the newest `max_scan` composes the other filters match
-    // (the page says so when there were more).
-    let scan = app.limits.max_scan;
+    let number = parse_page(q.page.as_deref())?;
+    // One page, and one more compose to know whether a next page exists:
+    // the registry filters, skips and cuts (in SQL).
     let filter = ListFilter {
         name,
         stream,
-        state: wanted,
-        limit: Some(if dated { scan } else { number * size + 1 }),
-        good: false,
-        kind: None,
+        state: parse_state(q.state.as_deref())?,
+        since: parse_date("since", q.since.as_deref())?,
+        until: parse_date("until", q.until.as_deref())?,
+        offset: Some((number - 1) * size),
+        limit: Some(size + 1),
+        ..Default::default()
     };
-    let all = app
+    let mut shown = app
         .pool
         .run(move |r| Ok(r.list_summaries(&filter)?))
         .await?;
-    let cut = (dated && all.len() >= scan).then_some(scan);
-    let matching: Vec<ComposeSummary> = all
-        .into_iter()
-        .filter(|c| since.as_ref().is_none_or(|s| c.date >= *s))
-        .filter(|c| until.as_ref().is_none_or(|u| c.date <= *u))
-        .collect();
-    let start = (number - 1) * size;
-    let more = matching.len() > start + size;
-    let shown: Vec<&ComposeSummary> = matching.iter().skip(start).take(size).collect();
-    let link = |n: usize| {
-        let mut q2 = vec![];
-        for (k, v) in [
+    let more = shown.len() > size;
+    shown.truncate(size);
+    let (prev, next) = page_links(
+        &[
             ("module", &q.module),
             ("state", &q.state),
             ("since", &q.since),
             ("until", &q.until),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                q2.push((k, v.to_owned()));
-            }
-        }
-        q2.push(("page", n.to_string()));
-        q2
-    };
+        ],
+        number,
+        more,
+    );
     let ctx = context! {
         base => base(&app.base),
         composes => shown,
         query => &q,
         states => State::ALL.map(State::as_str),
         page => number,
-        prev => (number > 1).then(|| link(number - 1)),
-        next => more.then(|| link(number + 1)),
-        cut => cut,
+        prev => prev,
+        next => next,
     };
     render("composes.html", ctx, StatusCode::OK)
 }
@@ -376,48 +392,54 @@ async fn stack_tree(
         .await
 }
 
-pub(crate) async fn latest(state: AppState) -> Response {
-    let app = Arc::clone(&state);
-    page(&state, latest_page(app).await)
+/// `/latest`'s query: the page.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LatestQuery {
+    page: Option<String>,
 }
 
-async fn latest_page(app: Arc<App>) -> Result<Response, ServeError> {
-    // Newest first, so the first of each stream is its last good one.
-    // The registry has no per-stream query: the newest `max_scan`
-    // finished composes are read, and the page says so when there were
-    // more (a stream whose last good compose is older is not shown).
-    let scan = app.limits.max_scan;
-    let finished = app
+pub(crate) async fn latest(state: AppState, Query(q): Query<LatestQuery>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, latest_page(app, q).await)
+}
+
+async fn latest_page(app: Arc<App>, q: LatestQuery) -> Result<Response, ServeError> {
+    let size = app.limits.page_size;
+    let number = parse_page(q.page.as_deref())?;
+    // The last good compose of each stream, the streams composed most
+    // recently first, a page at a time (one query).
+    let filter = ListFilter {
+        good: true,
+        newest_per_stream: true,
+        offset: Some((number - 1) * size),
+        limit: Some(size + 1),
+        ..Default::default()
+    };
+    let mut rows = app
         .pool
-        .run(move |r| {
-            Ok(r.list_summaries(&ListFilter {
-                state: Some(State::Finished),
-                limit: Some(scan),
-                ..Default::default()
-            })?)
-        })
+        .run(move |r| Ok(r.list_summaries(&filter)?))
         .await?;
-    let cut = (finished.len() >= scan).then_some(scan);
-    let mut streams: BTreeMap<(String, String), ComposeSummary> = BTreeMap::new();
-    for c in finished {
-        streams
-            .entry((c.name.clone(), c.stream.clone()))
-            .or_insert(c);
-    }
-    let rows: Vec<&ComposeSummary> = streams.values().collect();
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let (prev, next) = page_links(&[], number, more);
     render(
         "latest.html",
-        context! { base => base(&app.base), rows => rows, cut => cut },
+        context! { base => base(&app.base), rows => rows, page => number, prev => prev,
+        next => next },
         StatusCode::OK,
     )
 }
 
 /// `/api/v1/composes`: `strata composes list --json [NAME[:STREAM]]
-/// [--state S] [--limit N]`, with at most `max_list` records.
+/// [--state S] [--since D] [--until D] [--offset N] [--limit N]`, with at
+/// most `max_list` records.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ApiListQuery {
     module: Option<String>,
     state: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    offset: Option<String>,
     limit: Option<String>,
 }
 
@@ -440,13 +462,25 @@ pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>)
                     ),
                 })?,
         };
+        let offset = q
+            .offset
+            .as_deref()
+            .map(|o| {
+                o.parse::<usize>().map_err(|_| ServeError::BadQuery {
+                    name: "offset",
+                    reason: format!("`{o}` is not a number of composes to skip"),
+                })
+            })
+            .transpose()?;
         let filter = ListFilter {
             name,
             stream,
             state: wanted,
+            since: parse_date("since", q.since.as_deref())?,
+            until: parse_date("until", q.until.as_deref())?,
+            offset,
             limit: Some(limit),
-            good: false,
-            kind: None,
+            ..Default::default()
         };
         let recs = app
             .pool
