@@ -303,6 +303,7 @@ def test_unknown_ids_and_bad_queries_are_error_pages(server):
         ("/composes?state=done", 400, "bad query parameter `state`: unknown compose state `done`"),
         ("/composes?since=2026-13-01", 400, "`2026-13-01` is not a date (YYYY-MM-DD)"),
         ("/composes?page=0", 400, "`0` is not a page number"),
+        ("/latest?page=x", 400, "`x` is not a page number"),
     ]:
         got, headers, body = get(server.url + path)
         assert got == status, (path, body)
@@ -312,6 +313,8 @@ def test_unknown_ids_and_bad_queries_are_error_pages(server):
         ("/api/v1/composes/nope", 404, "no compose `nope` in the registry"),
         ("/api/v1/latest/nothing:1", 404, "nothing:1 has no good compose"),
         ("/api/v1/composes?limit=100000", 400, "[serve.limits] max_list"),
+        ("/api/v1/composes?offset=-1", 400, "`-1` is not a number of composes to skip"),
+        ("/api/v1/composes?until=soon", 400, "`soon` is not a date (YYYY-MM-DD)"),
     ]:
         got, headers, body = get(server.url + path)
         assert (got, headers["Content-Type"]) == (status, "application/json"), path
@@ -345,20 +348,40 @@ def test_pages_filter_and_paginate(strata_bin, site, tmp_path):
         assert f">{ids[0]}</a>" in page and f">{ids[1]}</a>" in page
         page = get(f"{srv.url}/composes?since=2999-01-01")[2].decode()
         assert "No composes match." in page
-        assert 'id="cut"' not in page
-    # Where the registry cannot filter, a page reads at most max_scan
-    # summaries, and says so.
-    config.write_text(site.config.read_text() + "[serve.limits]\nmax_scan = 3\n")
+    # The registry filters by date and pages itself: a date filter sees
+    # every compose, and /latest every stream's last good compose, a page
+    # at a time (max_scan, which once bounded both, is accepted and
+    # ignored).
+    config.write_text(site.config.read_text() + "[serve.limits]\npage_size = 3\nmax_scan = 3\n")
     with Server(strata_bin, config=config) as srv:
-        page = get(f"{srv.url}/composes?since={day}")[2].decode()
-        assert [i for i in ids if f">{i}</a>" in page] == ids[:3]
-        assert "searches the newest 3 composes" in text_of(page.encode())
-        page = get(f"{srv.url}/latest")[2].decode()
-        assert "Searched the newest 3 finished composes" in text_of(page.encode())
-        # The newest 3 finished: xss:1, php, apache (base-runtime is older).
-        finished = [r["id"] for r in site.list("--state", "finished")][:3]
-        assert [i for i in ids if f">{i}</a>" in page] == finished
-        assert site.composes["base"]["id"] not in page
+        shown = []
+        for n in (1, 2):
+            page = get(f"{srv.url}/composes?since={day}&until={day}&page={n}")[2].decode()
+            shown += [i for i in ids if f">{i}</a>" in page]
+        assert shown == ids
+        good = [(r["name"], r["stream"], r["id"]) for r in site.list("--state", "finished")]
+        latest = {}
+        for name, stream, cid in good:
+            latest.setdefault((name, stream), cid)
+        assert len(latest) == 4  # base-runtime, apache, php, xss:1
+        rows = []
+        for n in (1, 2):
+            page = get(f"{srv.url}/latest?page={n}")[2].decode()
+            rows += re.findall(r'/composes/([^"]+)">', page)
+            assert ('rel="next"' in page) == (n == 1)
+        # Newest first: the streams composed most recently lead.
+        assert rows == sorted(latest.values(), key=ids.index)
+        assert site.composes["base"]["id"] in rows
+        # The API and the CLI page and filter alike.
+        for query, args in [
+            (f"?since={day}&offset=2&limit=2", ["--since", day, "--offset", "2", "--limit", "2"]),
+            (f"?until={day}&module=apache", ["apache", "--until", day, "--limit", "1000"]),
+            ("?since=2999-01-01", ["--since", "2999-01-01", "--limit", "1000"]),
+        ]:
+            body = get(f"{srv.url}/api/v1/composes{query}")[2]
+            assert body == cli_json(site, "composes", "list", *args), query
+        assert [r["id"] for r in json.loads(get(
+            f"{srv.url}/api/v1/composes?offset=2&limit=2")[2])] == ids[2:4]
 
 
 def test_a_registry_that_is_not_there_at_start_is_an_error(strata_bin, tmp_path):

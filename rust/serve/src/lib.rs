@@ -11,6 +11,7 @@
 //! compose's own folder ([`logs`]), and every page is sent with a
 //! Content-Security-Policy that allows no script.
 
+mod chains;
 mod error;
 mod events;
 mod logs;
@@ -236,6 +237,14 @@ pub fn router(options: &Options) -> Router {
         .route("/composes/{id}/logs/{*path}", get(logs::serve_log))
         .route("/stacks/{module}", get(pages::stack))
         .route("/latest", get(pages::latest))
+        .route("/chains", get(chains::chains))
+        .route("/chains/{id}", get(chains::chain))
+        .route("/artifacts", get(pages::artifacts))
+        .route("/artifacts/{id}", get(pages::artifact))
+        .route("/api/v1/chains", get(chains::api_chains))
+        .route("/api/v1/chains/{id}", get(chains::api_chain))
+        .route("/api/v1/artifacts", get(pages::api_artifacts))
+        .route("/api/v1/artifacts/{id}", get(pages::api_artifact))
         .route("/api/v1/composes", get(pages::api_composes))
         .route("/api/v1/composes/{id}", get(pages::api_compose))
         .route("/api/v1/latest/{module}", get(pages::api_latest))

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 use strata_compose::GateReport;
-use strata_registry::{ComposeRecord, InputKind, ListFilter, State};
+use strata_registry::{ComposeChainInfo, ComposeRecord, InputKind, ListFilter, RecordKind, State};
 
 use crate::error::ServeError;
 use crate::{json_response, App, AppState};
@@ -27,6 +27,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("compose.html", include_str!("templates/compose.html")),
         ("stack.html", include_str!("templates/stack.html")),
         ("latest.html", include_str!("templates/latest.html")),
+        ("artifacts.html", include_str!("templates/artifacts.html")),
+        ("chains.html", include_str!("templates/chains.html")),
+        ("chain.html", include_str!("templates/chain.html")),
         ("error.html", include_str!("templates/error.html")),
     ] {
         env.add_template(name, source)
@@ -38,7 +41,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// The base path, checked when the server started (letters, digits and
 /// `/-._~`): written into links as it is.
-fn base(base: &str) -> minijinja::Value {
+pub(crate) fn base(base: &str) -> minijinja::Value {
     minijinja::Value::from_safe_string(base.to_owned())
 }
 
@@ -95,11 +98,11 @@ pub(crate) async fn index(state: AppState) -> Redirect {
     Redirect::to(&format!("{}/composes", state.base))
 }
 
-fn page(app: &App, result: Result<Response, ServeError>) -> Response {
+pub(crate) fn page(app: &App, result: Result<Response, ServeError>) -> Response {
     result.unwrap_or_else(|e| error_page(app, e))
 }
 
-fn api(result: Result<Response, ServeError>) -> Response {
+pub(crate) fn api(result: Result<Response, ServeError>) -> Response {
     result.unwrap_or_else(error_json)
 }
 
@@ -148,7 +151,7 @@ fn parse_date(
 }
 
 /// A `page` query parameter: 1 when not given.
-fn parse_page(page: Option<&str>) -> Result<usize, ServeError> {
+pub(crate) fn parse_page(page: Option<&str>) -> Result<usize, ServeError> {
     match page.filter(|p| !p.is_empty()) {
         None => Ok(1),
         Some(p) => p
@@ -203,10 +206,20 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn composes(state: AppState, Query(q): Query<ListQuery>) -> Response {
     let app = Arc::clone(&state);
-    page(&state, list_page(app, q).await)
+    page(&state, list_page(app, q, None).await)
 }
 
-async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> {
+/// `/artifacts`: `/composes` of artifact composes only.
+pub(crate) async fn artifacts(state: AppState, Query(q): Query<ListQuery>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, list_page(app, q, Some(RecordKind::Artifact)).await)
+}
+
+async fn list_page(
+    app: Arc<App>,
+    q: ListQuery,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
     let (name, stream) = split_module(q.module.as_deref());
     let size = app.limits.page_size;
     let number = parse_page(q.page.as_deref())?;
@@ -220,6 +233,7 @@ async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> 
         until: parse_date("until", q.until.as_deref())?,
         offset: Some((number - 1) * size),
         limit: Some(size + 1),
+        kind,
         ..Default::default()
     };
     let mut shown = app
@@ -247,7 +261,11 @@ async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> 
         prev => prev,
         next => next,
     };
-    render("composes.html", ctx, StatusCode::OK)
+    let template = match kind {
+        Some(RecordKind::Artifact) => "artifacts.html",
+        _ => "composes.html",
+    };
+    render(template, ctx, StatusCode::OK)
 }
 
 async fn get_record(app: &Arc<App>, id: String) -> Result<ComposeRecord, ServeError> {
@@ -284,11 +302,53 @@ struct GateSectionView {
 
 pub(crate) async fn compose(state: AppState, Path(id): Path<String>) -> Response {
     let app = Arc::clone(&state);
-    page(&state, compose_page(app, id).await)
+    page(&state, compose_page(app, id, None).await)
 }
 
-async fn compose_page(app: Arc<App>, id: String) -> Result<Response, ServeError> {
-    let rec = get_record(&app, id).await?;
+/// `/artifacts/<id>`: the compose page of an artifact compose; any other
+/// compose is not an artifact (404).
+pub(crate) async fn artifact(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    page(
+        &state,
+        compose_page(app, id, Some(RecordKind::Artifact)).await,
+    )
+}
+
+/// A record of `kind` (any, when `None`): 404 when there is none.
+async fn get_record_of(
+    app: &Arc<App>,
+    id: String,
+    kind: Option<RecordKind>,
+) -> Result<ComposeRecord, ServeError> {
+    let rec = get_record(app, id.clone()).await;
+    match (kind, rec) {
+        (Some(RecordKind::Artifact), Err(ServeError::NoSuchCompose(_))) => {
+            Err(ServeError::NoSuchArtifact(id))
+        }
+        (Some(k), Ok(rec)) if rec.kind() != k => Err(ServeError::NoSuchArtifact(id)),
+        (_, rec) => rec,
+    }
+}
+
+async fn compose_page(
+    app: Arc<App>,
+    id: String,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
+    let rec = get_record_of(&app, id, kind).await?;
+    // The chain that made it and its tests: a second read, as `strata
+    // composes show` makes it.
+    let chain_info: ComposeChainInfo = {
+        let id = rec.id.clone();
+        app.pool
+            .run(move |r| match r.compose_chain_info(&id) {
+                // Pruned between the two reads: shown without.
+                Err(strata_registry::RegistryError::NoSuchCompose { .. }) => Ok(Default::default()),
+                other => Ok(other?),
+            })
+            .await?
+    };
     let inputs: Vec<InputRow> = rec
         .inputs
         .iter()
@@ -354,6 +414,8 @@ async fn compose_page(app: Arc<App>, id: String) -> Result<Response, ServeError>
         timings => timings,
         logs => logs,
         total => total,
+        chain => chain_info.chain,
+        tests => chain_info.tests,
     };
     render("compose.html", ctx, StatusCode::OK)
 }
@@ -430,6 +492,23 @@ async fn latest_page(app: Arc<App>, q: LatestQuery) -> Result<Response, ServeErr
     )
 }
 
+/// An API listing's `limit`: at most `max_list`, which is also what none
+/// gives.
+pub(crate) fn api_limit(app: &App, limit: Option<&str>) -> Result<usize, ServeError> {
+    let max = app.limits.max_list;
+    match limit {
+        None => Ok(max),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ServeError::BadQuery {
+                name: "limit",
+                reason: format!("`{l}` is not a number from 1 to {max} ([serve.limits] max_list)"),
+            }),
+    }
+}
+
 /// `/api/v1/composes`: `strata composes list --json [NAME[:STREAM]]
 /// [--state S] [--since D] [--until D] [--offset N] [--limit N]`, with at
 /// most `max_list` records.
@@ -444,24 +523,24 @@ pub(crate) struct ApiListQuery {
 }
 
 pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>) -> Response {
-    let app = Arc::clone(&state);
-    api(async move {
+    api(api_list(Arc::clone(&state), q, None).await)
+}
+
+/// `/api/v1/artifacts`: `strata artifacts list --json`, as
+/// `/api/v1/composes` takes its query.
+pub(crate) async fn api_artifacts(state: AppState, Query(q): Query<ApiListQuery>) -> Response {
+    api(api_list(Arc::clone(&state), q, Some(RecordKind::Artifact)).await)
+}
+
+async fn api_list(
+    app: Arc<App>,
+    q: ApiListQuery,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
+    {
         let (name, stream) = split_module(q.module.as_deref());
         let wanted = parse_state(q.state.as_deref())?;
-        let max = app.limits.max_list;
-        let limit = match q.limit.as_deref() {
-            None => max,
-            Some(l) => l
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| ServeError::BadQuery {
-                    name: "limit",
-                    reason: format!(
-                        "`{l}` is not a number from 1 to {max} ([serve.limits] max_list)"
-                    ),
-                })?,
-        };
+        let limit = api_limit(&app, q.limit.as_deref())?;
         let offset = q
             .offset
             .as_deref()
@@ -480,6 +559,7 @@ pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>)
             until: parse_date("until", q.until.as_deref())?,
             offset,
             limit: Some(limit),
+            kind,
             ..Default::default()
         };
         let recs = app
@@ -488,13 +568,23 @@ pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>)
             .await?;
         json_response(&recs, StatusCode::OK)
     }
-    .await)
 }
 
 /// `/api/v1/composes/<id>`: `strata composes show --json ID`.
 pub(crate) async fn api_compose(state: AppState, Path(id): Path<String>) -> Response {
     let app = Arc::clone(&state);
     api(async move { json_response(&get_record(&app, id).await?, StatusCode::OK) }.await)
+}
+
+/// `/api/v1/artifacts/<id>`: `strata artifacts show --json ID` of an
+/// artifact compose.
+pub(crate) async fn api_artifact(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move {
+        let rec = get_record_of(&app, id, Some(RecordKind::Artifact)).await?;
+        json_response(&rec, StatusCode::OK)
+    }
+    .await)
 }
 
 /// `/api/v1/latest/<name>:<stream>`: `strata latest --json NAME:STREAM`.
