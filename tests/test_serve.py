@@ -54,9 +54,15 @@ class Server:
         # stdout holds accepted events only: a few lines, read at the end.
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=env)
-        ready, _, _ = select.select([self.proc.stderr], [], [], 60)
-        assert ready, "strata serve printed nothing within 60 s"
-        line = self.proc.stderr.readline().decode()
+        # Warnings about the settings come first, then the address.
+        self.warnings = []
+        while True:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 60)
+            assert ready, "strata serve printed nothing within 60 s"
+            line = self.proc.stderr.readline().decode()
+            if " WARN " not in line:
+                break
+            self.warnings.append(line)
         m = re.match(r"listening on (http://127\.0\.0\.1:\d+)(\S*)/ ", line)
         assert m, f"strata serve did not start: {line}{self._rest()}"
         self.root = m.group(1)
@@ -354,6 +360,7 @@ def test_pages_filter_and_paginate(strata_bin, site, tmp_path):
     # ignored).
     config.write_text(site.config.read_text() + "[serve.limits]\npage_size = 3\nmax_scan = 3\n")
     with Server(strata_bin, config=config) as srv:
+        assert "max_scan is no longer used" in "".join(srv.warnings)
         shown = []
         for n in (1, 2):
             page = get(f"{srv.url}/composes?since={day}&until={day}&page={n}")[2].decode()
