@@ -486,3 +486,128 @@ def test_postgres_registry(strata_bin, tmp_path, repos, pg_cluster, pg_url):  # 
             pg_cluster.start_server()
         assert get(f"{srv.url}/api/v1/composes")[2] == cli_json(
             s, "composes", "list", "--limit", "1000")
+
+
+# A build event is any NVR-shaped text: a sender may be hostile.
+XSS_NVR = "<img/src=x/onerror=alert(6)>-1-1"
+XSS_REASON = "<script>alert(4)</script>"
+
+
+@pytest.fixture(scope="module")
+def chained(strata_bin, tmp_path_factory):
+    """test_chain's world after a chain whose middle step fails its test
+    (with a hostile output, so a hostile reason), caused by a rebuilt
+    libfoo and a hostile build event; and a container image on apache's
+    last good stack (php's mixes two base-runtime composes)."""
+    import test_artifacts as ta
+    import test_chain as tc
+    world = tc.World(strata_bin, tmp_path_factory.mktemp("serve-chain"))
+    world.before = world.compose_all()
+    world.policy("    - match: 'apache:*'\n      tests:\n        - {name: smoke, run: "
+                 f"[sh, -c, 'echo \"{XSS_REASON}\"; exit 1']}}\n    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40", "--build", XSS_NVR, rc=1)
+    world.chain = world.show(tc.chain_id_of(r))
+    doc = ta.artifact_doc("httpd-web", "container",
+                          contents=[{"module": "apache:2.4", "profile": "default"}])
+    path = ck.write_definition(world.root / "artifacts" / "httpd-web.yaml", doc)
+    world.artifact = json.loads(world.site.run(
+        "compose", "artifact", path, "--config", world.site.config, "--json",
+        env={"SOURCE_DATE_EPOCH": ta.EPOCH}, check_rc=0).stdout)
+    return world
+
+
+def test_chains_and_artifacts_answer_what_the_cli_prints(strata_bin, chained):
+    site, chain, art = chained.site, chained.chain, chained.artifact
+    assert [s["state"] for s in chain["steps"]] == ["finished", "failed", "finished"]
+    with Server(strata_bin, config=site.config) as srv:
+        for url, args in [
+            ("/api/v1/chains", ["chain", "list"]),
+            ("/api/v1/chains?limit=1", ["chain", "list", "--limit", "1"]),
+            (f"/api/v1/chains/{chain['id']}", ["chain", "show", chain["id"]]),
+            ("/api/v1/artifacts", ["artifacts", "list", "--limit", "1000"]),
+            (f"/api/v1/artifacts/{art['id']}", ["artifacts", "show", art["id"]]),
+        ]:
+            status, headers, body = get(srv.url + url)
+            assert (status, headers["Content-Type"]) == (200, "application/json"), body
+            assert body == cli_json(site, *args), url
+        module = chained.before["php"]["id"]
+        for path, status, message in [
+            ("/chains/chain-20991231.0", 404, "no chain `chain-20991231.0` in the registry"),
+            (f"/artifacts/{module}", 404, f"no artifact compose `{module}` in the registry"),
+            ("/artifacts/nope", 404, "no artifact compose `nope` in the registry"),
+        ]:
+            got, _, body = get(srv.url + path)
+            assert got == status and message in text_of(body), (path, body)
+            got, _, body = get(srv.url + "/api/v1" + path)
+            assert got == status and json.loads(body)["error"] == message, path
+
+
+def test_chain_pages_show_the_plan_steps_and_reasons_escaped(strata_bin, chained):
+    site, chain, art = chained.site, chained.chain, chained.artifact
+    base, apache, php = chain["steps"]
+    with Server(strata_bin, config=site.config) as srv:
+        _, headers, body = get(f"{srv.url}/chains")
+        page = body.decode()
+        assert f'/chains/{chain["id"]}">{chain["id"]}</a>' in page
+        assert XSS_NVR not in page and f"build {XSS_NVR}" in text_of(body)
+
+        _, _, body = get(f"{srv.url}/chains/{chain['id']}")
+        page, text = body.decode(), text_of(body)
+        for raw in (XSS_NVR, XSS_REASON):
+            assert raw not in page
+        assert f"build libfoo-1.0-2.fc40 build {XSS_NVR}" in " ".join(text.split())
+        # Each step: its state, its compose linked, why the plan has it,
+        # and the reason it ended as it did (escaped, still readable).
+        steps = re.findall(r"<tr>\s*<td>(\d)</td>.*?</tr>", page, re.S)
+        assert steps == ["1", "2", "3"]
+        for s in chain["steps"]:
+            assert f'/composes/{s["compose_id"]}">{s["compose_id"]}</a>' in page
+        assert ("selection: x86_64: libfoo-0:1.0-1.fc40.x86_64 → "
+                "libfoo-0:1.0-2.fc40.x86_64") in text
+        assert "input compose: base-runtime:f40 is recomposed" in text
+        assert "input compose: apache:2.4 is recomposed" in text
+        assert f"test smoke failed: {XSS_REASON}" in text
+        assert php["reason"] in text
+        assert "smoke: failed" in " ".join(text.split())
+        left = re.search(r'<table id="left-alone">.*?</table>', page, re.S).group(0)
+        assert "tools:1" in left and "up to date" in text_of(left.encode())
+
+        # The failed apache compose names the chain and how its test went.
+        _, _, body = get(f"{srv.url}/composes/{apache['compose_id']}")
+        page = body.decode()
+        assert f'<a href="{BASE}/chains/{chain["id"]}">{chain["id"]}</a>' in page
+        assert re.search(r'<table id="tests">.*smoke.*failed', page, re.S)
+        assert XSS_NVR not in page
+
+        # The artifact: kind, build ID, inputs linking to their composes.
+        _, _, body = get(f"{srv.url}/artifacts")
+        page = body.decode()
+        assert f'/artifacts/{art["id"]}">{art["id"]}</a>' in page
+        assert art["outputs"]["build_id"] in page
+        assert chained.before["tools"]["id"] not in page
+        _, _, body = get(f"{srv.url}/artifacts/{art['id']}")
+        page = body.decode()
+        assert "container httpd-web (x86_64)" in text_of(body)
+        assert f'<td id="build-id">{art["outputs"]["build_id"]}</td>' in page
+        inputs = [i["ident"] for i in art["inputs"] if i["kind"] == "compose"]
+        assert chained.before["apache"]["id"] in inputs
+        for ident in inputs:
+            assert f'/composes/{ident}">{ident}</a>' in page
+
+        with bk.Chromium() as browser:
+            browser.goto(f"{srv.url}/chains")
+            browser.click(f'#chains a[href$="/chains/{chain["id"]}"]')
+            assert browser.url() == f"{srv.url}/chains/{chain['id']}"
+            root = browser.page("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+            for sel in ("script", "img"):
+                found = browser.page("DOM.querySelector", {"nodeId": root, "selector": sel})
+                assert found["nodeId"] == 0, sel
+            browser.click(f'#steps a[href$="/composes/{php["compose_id"]}"]')
+            assert browser.url() == f"{srv.url}/composes/{php['compose_id']}"
+            browser.click(f'#chain a[href$="/chains/{chain["id"]}"]')
+            assert browser.url() == f"{srv.url}/chains/{chain['id']}"
+            browser.goto(f"{srv.url}/artifacts/{art['id']}")
+            apache_id = chained.before["apache"]["id"]
+            browser.click(f'#inputs a[href$="/composes/{apache_id}"]')
+            assert browser.url() == f"{srv.url}/composes/{apache_id}"

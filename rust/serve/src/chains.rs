@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use strata_chain::{Event, Plan};
+use strata_chain::{Event, Impact, Plan};
 use strata_registry::{ChainRecord, TestResult};
 
 use crate::error::ServeError;
@@ -117,9 +117,11 @@ pub(crate) async fn chain(state: AppState, Path(id): Path<String>) -> Response {
         &state,
         async move {
             let (chain, json) = get(&app, id).await?;
-            // The plan as `strata impact --json` wrote it; one this
-            // version cannot read is shown as it is.
-            let plan: Option<Plan> = serde_json::from_value(chain.plan.clone()).ok();
+            // The plan, in the impact `strata impact --json` wrote; one
+            // this version cannot read is shown as it is.
+            let plan: Option<Plan> = serde_json::from_value::<Impact>(chain.plan.clone())
+                .map(|i| i.plan)
+                .ok();
             let tests = |id: &str| -> Vec<TestResult> {
                 json["composes"][id]["tests"]
                     .as_array()
