@@ -442,7 +442,12 @@ def test_events_need_a_token_and_are_checked(strata_bin, site, tmp_path):
         assert get(url, good, {"Authorization": "Bearer wrong-token-0123456789"})[0] == 401
         status, _, body = get(url, good, auth)
         assert status == 202
-        assert json.loads(body) == {"accepted": json.loads(good)}
+        reply = json.loads(body)
+        assert reply["accepted"] == json.loads(good)
+        # Without a catalog nothing is planned, and the answer says why.
+        assert reply["impact"]["plan"] == {"steps": [], "left_alone": {}}
+        assert reply["note"] == (f"no catalog is configured ([chain] catalog in {config}): "
+                                 "nothing is planned")
         status, _, body = get(url, b"{" + b" " * 2000 + b"}", auth)
         assert status == 413 and "at most 1024 bytes" in json.loads(body)["error"]
         status, _, body = get(url, json.dumps({"kind": "commit", "source": "forge",
@@ -611,3 +616,63 @@ def test_chain_pages_show_the_plan_steps_and_reasons_escaped(strata_bin, chained
             apache_id = chained.before["apache"]["id"]
             browser.click(f'#inputs a[href$="/composes/{apache_id}"]')
             assert browser.url() == f"{srv.url}/composes/{apache_id}"
+
+
+def test_an_event_is_answered_with_the_plan_it_causes(strata_bin, chained, tmp_path):
+    site = chained.site
+    config = tmp_path / "strata.toml"
+    # The catalog and policy entries are relative to the configuration.
+    text = site.config.read_text().replace('"policy.yaml"', f'"{site.root / "policy.yaml"}"')
+    text = text.replace('"modules/*.yaml"', f'"{site.root / "modules" / "*.yaml"}"')
+    config.write_text(text + f'[serve]\ntoken = "{TOKEN}"\n')
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    tools = chained.before["tools"]["id"]
+    count = len(site.list())
+    with Server(strata_bin, config=config) as srv:
+        def post(event: dict) -> dict:
+            status, _, body = get(f"{srv.url}/api/v1/events", json.dumps(event).encode(), auth)
+            assert status == 202, body
+            reply = json.loads(body)
+            assert reply["accepted"] == event
+            return reply
+
+        # The plan is what `strata impact` prints for the same event.
+        for event, args in [
+            ({"kind": "build", "source": "koji", "nvr": "libfoo-1.0-2.fc40", "tag": "f40"},
+             ["--build", "libfoo-1.0-2.fc40"]),
+            ({"kind": "compose", "source": "strata", "compose_id": tools, "state": "finished"},
+             ["--compose", tools]),
+        ]:
+            reply = post(event)
+            assert "note" not in reply, reply
+            impact = json.loads(site.run("impact", *args, "--json", "--config", config,
+                                         check_rc=0).stdout)
+            assert reply["impact"] == impact
+        # The build makes apache (on the new base; its last recompose
+        # failed its test) and php above it stale; the rest is left alone
+        # with its reason.
+        reply = post({"kind": "build", "source": "koji", "nvr": "libfoo-1.0-2.fc40"})
+        plan = reply["impact"]["plan"]
+        assert [f'{s["name"]}:{s["stream"]}' for s in plan["steps"]] == ["apache:2.4", "php:8.2"]
+        assert plan["left_alone"] == {"base-runtime:f40": {"reason": "up-to-date"},
+                                      "tools:1": {"reason": "up-to-date"}}
+        # Nothing to plan, and why.
+        for event, note in [
+            ({"kind": "compose", "source": "strata", "compose_id": tools, "state": "failed"},
+             f"compose `{tools}` ended failed: only a finished compose changes what is built "
+             "on it: nothing is planned"),
+            ({"kind": "commit", "source": "forge", "repo": "https://src.example/modules",
+              "branch": "main", "commit": "a1b2c3d"},
+             "no definition of the catalog ([chain] catalog) comes from branch `main` of "
+             "`https://src.example/modules`: nothing is planned"),
+            ({"kind": "compose", "source": "strata", "compose_id": "nope-1-20991231.n.0",
+              "state": "finished"},
+             "no plan: no compose `nope-1-20991231.n.0` in the registry"),
+        ]:
+            reply = post(event)
+            assert reply["note"] == note
+            assert reply["impact"]["plan"] == {"steps": [], "left_alone": {}}
+        out = srv.stop()
+    assert len(out.splitlines()) == 6
+    # Planning composed nothing.
+    assert len(site.list()) == count

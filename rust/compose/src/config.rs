@@ -231,6 +231,9 @@ pub struct ServeLimits {
     pub max_list: Option<usize>,
     /// Composes a page of `/composes` shows.
     pub page_size: Option<usize>,
+    /// Seconds the impact of an event (`POST /api/v1/events`) may take
+    /// before the answer says it was not computed.
+    pub impact_timeout: Option<f64>,
     /// No longer used: the registry now filters by date and finds the
     /// last good compose of every stream itself, a page at a time.
     /// Accepted so that configurations that set it still load.

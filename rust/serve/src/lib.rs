@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod logs;
 mod pages;
+mod plan;
 mod pool;
 mod stack;
 
@@ -45,6 +46,8 @@ pub struct Limits {
     pub events_per_minute: u32,
     pub max_log_size: u64,
     pub max_list: usize,
+    /// The longest an event's impact may take.
+    pub impact_timeout: Duration,
     /// Composes a page of `/composes` (and streams a page of `/latest`)
     /// shows: what one page reads from the registry, one more.
     pub page_size: usize,
@@ -60,6 +63,7 @@ impl Default for Limits {
             max_log_size: 16 * 1024 * 1024,
             max_list: 1000,
             page_size: 50,
+            impact_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -74,6 +78,9 @@ pub struct Options {
     pub base_path: String,
     pub token: Option<String>,
     pub limits: Limits,
+    /// The configuration: its `[chain]` catalog and policy plan what an
+    /// event would recompose.
+    pub config: Arc<Config>,
 }
 
 /// Why the server cannot start.
@@ -150,17 +157,12 @@ impl Options {
         let l = &serve.limits;
         let limits = Limits {
             registry_workers: l.registry_workers.unwrap_or(d.registry_workers).max(1),
-            registry_timeout: match l.registry_timeout {
-                Some(s) => Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| StartError::Setting {
-                        name: "limits.registry_timeout",
-                        value: s.to_string(),
-                        reason: "must be a positive number of seconds".into(),
-                    })?,
-                None => d.registry_timeout,
-            },
+            registry_timeout: seconds(
+                "limits.registry_timeout",
+                l.registry_timeout,
+                d.registry_timeout,
+            )?,
+            impact_timeout: seconds("limits.impact_timeout", l.impact_timeout, d.impact_timeout)?,
             max_event_size: l.max_event_size.map_or(d.max_event_size, |s| {
                 usize::try_from(s.0).unwrap_or(usize::MAX)
             }),
@@ -182,7 +184,27 @@ impl Options {
             base_path,
             token,
             limits,
+            config: Arc::new(config.clone()),
         })
+    }
+}
+
+/// A setting in seconds: positive, or the default when not given.
+fn seconds(
+    name: &'static str,
+    given: Option<f64>,
+    default: Duration,
+) -> Result<Duration, StartError> {
+    match given {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| StartError::Setting {
+                name,
+                value: s.to_string(),
+                reason: "must be a positive number of seconds".into(),
+            }),
     }
 }
 
@@ -215,6 +237,7 @@ pub(crate) struct App {
     pub base: String,
     pub limits: Limits,
     pub events: events::Gate,
+    pub planner: plan::Planner,
 }
 
 /// The routes, under the base path.
@@ -229,6 +252,12 @@ pub fn router(options: &Options) -> Router {
         base: options.base_path.clone(),
         limits: options.limits.clone(),
         events: events::Gate::new(options.token.clone(), &options.limits),
+        planner: plan::Planner::new(
+            Arc::clone(&options.config),
+            options.location.clone(),
+            options.registry_options.clone(),
+            options.limits.impact_timeout,
+        ),
     });
     let routes: Router<Arc<App>> = Router::new()
         .route("/", get(pages::index))
