@@ -31,6 +31,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("chains.html", include_str!("templates/chains.html")),
         ("chain.html", include_str!("templates/chain.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("filters.html", include_str!("templates/filters.html")),
+        ("pager.html", include_str!("templates/pager.html")),
     ] {
         env.add_template(name, source)
             .expect("the templates shipped in the binary parse");
@@ -633,5 +635,35 @@ mod test {
             "{html}"
         );
         assert!(!html.contains("<script>"));
+    }
+
+    #[test]
+    fn listings_share_the_filters_and_the_pager() {
+        for (template, listing) in [
+            ("composes.html", "composes"),
+            ("artifacts.html", "artifacts"),
+            ("latest.html", "latest"),
+        ] {
+            let html = TEMPLATES
+                .get_template(template)
+                .unwrap()
+                .render(
+                    context! { base => base("/s"), page => 2, composes => [(); 0],
+                    rows => [(); 0], states => ["failed"], query => context! { state => "failed" },
+                    prev => [("state", "failed"), ("page", "1")], next => [("page", "3")] },
+                )
+                .unwrap();
+            assert!(
+                html.contains(&format!(
+                    r#"href="/s/{listing}?state=failed&amp;page=1">newer"#
+                )),
+                "{html}"
+            );
+            assert!(html.contains(&format!(r#"href="/s/{listing}?page=3">older"#)));
+            if listing != "latest" {
+                assert!(html.contains(&format!(r#"action="/s/{listing}""#)));
+                assert!(html.contains(r#"<option value="failed" selected>"#));
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ use strata_chain::{
     impact, load_watched, scm_cache, CatalogEntry, Event as ChainEvent, Impact, ImpactOptions,
     Plan, Watched,
 };
-use strata_compose::{Config, Interrupt, Progress};
+use strata_compose::{error_chain, Config, Interrupt, Progress};
 use strata_registry::{OpenOptions, RegistryLocation, State};
 use tokio::sync::Semaphore;
 
@@ -117,21 +117,6 @@ fn empty(events: Vec<ChainEvent>) -> Impact {
     }
 }
 
-/// An error and its causes on one line, as a note.
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let cause = s.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl Planner {
     pub fn new(
         config: Arc<Config>,
@@ -222,7 +207,7 @@ fn compute(
             Err(e) => {
                 return Answer {
                     impact: empty(Vec::new()),
-                    note: Some(format!("cannot read the catalog: {}", chain_text(&e))),
+                    note: Some(format!("cannot read the catalog: {}", error_chain(&e))),
                 }
             }
         };
@@ -236,7 +221,7 @@ fn compute(
         }
     };
     let result = strata_registry::open_read_only_with(location, options)
-        .map_err(|e| format!("cannot open the compose registry: {}", chain_text(&e)))
+        .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))
         .and_then(|registry| {
             let found = impact(
                 &events,
@@ -249,7 +234,7 @@ fn compute(
                     progress: &Quiet,
                 },
             )
-            .map_err(|e| chain_text(&e));
+            .map_err(|e| error_chain(&e));
             // A PostgreSQL connection is closed here, off the async
             // threads.
             drop(registry);
