@@ -209,14 +209,19 @@ def main():
                     raise bk.fail("/api/v1/composes?limit=1000 differs from the CLI's")
                 times, wall = load(srv.port, paths, ids, args.clients, args.requests)
                 rss = srv.peak_rss_mib()
-                # Pages the registry's API cannot answer cheaply (no date
-                # filter, no per-stream listing), which read up to
-                # [serve.limits] max_scan summaries: one request each,
-                # alone, after the load, and the peak RSS they bring.
+                # Pages whose query walks much of the registry: the last
+                # good compose of every stream (one grouped query), a date
+                # range (no index on the date: rows are checked newest
+                # first until the page is full), an "until" before every
+                # compose (the whole table is walked) and a deep page (the
+                # offset is walked). One request each, alone, after the
+                # load, and the peak RSS they bring.
                 single = []
                 for label, path in [
-                    ("/latest (reads up to max_scan summaries)", "/latest"),
-                    ("/composes?since=… (reads up to max_scan)", "/composes?since=2000-01-01"),
+                    ("/latest (per-stream query)", "/latest"),
+                    ("/composes?since=… (date in SQL)", "/composes?since=2000-01-01"),
+                    ("/composes?until=… (matches nothing)", "/composes?until=2000-01-01"),
+                    ("/composes?page=1000 (offset 49,950)", "/composes?page=1000"),
                 ]:
                     start = time.perf_counter()
                     fetch(conn, path)

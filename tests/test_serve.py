@@ -54,9 +54,15 @@ class Server:
         # stdout holds accepted events only: a few lines, read at the end.
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=env)
-        ready, _, _ = select.select([self.proc.stderr], [], [], 60)
-        assert ready, "strata serve printed nothing within 60 s"
-        line = self.proc.stderr.readline().decode()
+        # Warnings about the settings come first, then the address.
+        self.warnings = []
+        while True:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 60)
+            assert ready, "strata serve printed nothing within 60 s"
+            line = self.proc.stderr.readline().decode()
+            if " WARN " not in line:
+                break
+            self.warnings.append(line)
         m = re.match(r"listening on (http://127\.0\.0\.1:\d+)(\S*)/ ", line)
         assert m, f"strata serve did not start: {line}{self._rest()}"
         self.root = m.group(1)
@@ -303,6 +309,7 @@ def test_unknown_ids_and_bad_queries_are_error_pages(server):
         ("/composes?state=done", 400, "bad query parameter `state`: unknown compose state `done`"),
         ("/composes?since=2026-13-01", 400, "`2026-13-01` is not a date (YYYY-MM-DD)"),
         ("/composes?page=0", 400, "`0` is not a page number"),
+        ("/latest?page=x", 400, "`x` is not a page number"),
     ]:
         got, headers, body = get(server.url + path)
         assert got == status, (path, body)
@@ -312,6 +319,8 @@ def test_unknown_ids_and_bad_queries_are_error_pages(server):
         ("/api/v1/composes/nope", 404, "no compose `nope` in the registry"),
         ("/api/v1/latest/nothing:1", 404, "nothing:1 has no good compose"),
         ("/api/v1/composes?limit=100000", 400, "[serve.limits] max_list"),
+        ("/api/v1/composes?offset=-1", 400, "`-1` is not a number of composes to skip"),
+        ("/api/v1/composes?until=soon", 400, "`soon` is not a date (YYYY-MM-DD)"),
     ]:
         got, headers, body = get(server.url + path)
         assert (got, headers["Content-Type"]) == (status, "application/json"), path
@@ -345,20 +354,41 @@ def test_pages_filter_and_paginate(strata_bin, site, tmp_path):
         assert f">{ids[0]}</a>" in page and f">{ids[1]}</a>" in page
         page = get(f"{srv.url}/composes?since=2999-01-01")[2].decode()
         assert "No composes match." in page
-        assert 'id="cut"' not in page
-    # Where the registry cannot filter, a page reads at most max_scan
-    # summaries, and says so.
-    config.write_text(site.config.read_text() + "[serve.limits]\nmax_scan = 3\n")
+    # The registry filters by date and pages itself: a date filter sees
+    # every compose, and /latest every stream's last good compose, a page
+    # at a time (max_scan, which once bounded both, is accepted and
+    # ignored).
+    config.write_text(site.config.read_text() + "[serve.limits]\npage_size = 3\nmax_scan = 3\n")
     with Server(strata_bin, config=config) as srv:
-        page = get(f"{srv.url}/composes?since={day}")[2].decode()
-        assert [i for i in ids if f">{i}</a>" in page] == ids[:3]
-        assert "searches the newest 3 composes" in text_of(page.encode())
-        page = get(f"{srv.url}/latest")[2].decode()
-        assert "Searched the newest 3 finished composes" in text_of(page.encode())
-        # The newest 3 finished: xss:1, php, apache (base-runtime is older).
-        finished = [r["id"] for r in site.list("--state", "finished")][:3]
-        assert [i for i in ids if f">{i}</a>" in page] == finished
-        assert site.composes["base"]["id"] not in page
+        assert "max_scan is no longer used" in "".join(srv.warnings)
+        shown = []
+        for n in (1, 2):
+            page = get(f"{srv.url}/composes?since={day}&until={day}&page={n}")[2].decode()
+            shown += [i for i in ids if f">{i}</a>" in page]
+        assert shown == ids
+        good = [(r["name"], r["stream"], r["id"]) for r in site.list("--state", "finished")]
+        latest = {}
+        for name, stream, cid in good:
+            latest.setdefault((name, stream), cid)
+        assert len(latest) == 4  # base-runtime, apache, php, xss:1
+        rows = []
+        for n in (1, 2):
+            page = get(f"{srv.url}/latest?page={n}")[2].decode()
+            rows += re.findall(r'/composes/([^"]+)">', page)
+            assert ('rel="next"' in page) == (n == 1)
+        # Newest first: the streams composed most recently lead.
+        assert rows == sorted(latest.values(), key=ids.index)
+        assert site.composes["base"]["id"] in rows
+        # The API and the CLI page and filter alike.
+        for query, args in [
+            (f"?since={day}&offset=2&limit=2", ["--since", day, "--offset", "2", "--limit", "2"]),
+            (f"?until={day}&module=apache", ["apache", "--until", day, "--limit", "1000"]),
+            ("?since=2999-01-01", ["--since", "2999-01-01", "--limit", "1000"]),
+        ]:
+            body = get(f"{srv.url}/api/v1/composes{query}")[2]
+            assert body == cli_json(site, "composes", "list", *args), query
+        assert [r["id"] for r in json.loads(get(
+            f"{srv.url}/api/v1/composes?offset=2&limit=2")[2])] == ids[2:4]
 
 
 def test_a_registry_that_is_not_there_at_start_is_an_error(strata_bin, tmp_path):
@@ -412,7 +442,12 @@ def test_events_need_a_token_and_are_checked(strata_bin, site, tmp_path):
         assert get(url, good, {"Authorization": "Bearer wrong-token-0123456789"})[0] == 401
         status, _, body = get(url, good, auth)
         assert status == 202
-        assert json.loads(body) == {"accepted": json.loads(good)}
+        reply = json.loads(body)
+        assert reply["accepted"] == json.loads(good)
+        # Without a catalog nothing is planned, and the answer says why.
+        assert reply["impact"]["plan"] == {"steps": [], "left_alone": {}}
+        assert reply["note"] == (f"no catalog is configured ([chain] catalog in {config}): "
+                                 "nothing is planned")
         status, _, body = get(url, b"{" + b" " * 2000 + b"}", auth)
         assert status == 413 and "at most 1024 bytes" in json.loads(body)["error"]
         status, _, body = get(url, json.dumps({"kind": "commit", "source": "forge",
@@ -456,3 +491,188 @@ def test_postgres_registry(strata_bin, tmp_path, repos, pg_cluster, pg_url):  # 
             pg_cluster.start_server()
         assert get(f"{srv.url}/api/v1/composes")[2] == cli_json(
             s, "composes", "list", "--limit", "1000")
+
+
+# A build event is any NVR-shaped text: a sender may be hostile.
+XSS_NVR = "<img/src=x/onerror=alert(6)>-1-1"
+XSS_REASON = "<script>alert(4)</script>"
+
+
+@pytest.fixture(scope="module")
+def chained(strata_bin, tmp_path_factory):
+    """test_chain's world after a chain whose middle step fails its test
+    (with a hostile output, so a hostile reason), caused by a rebuilt
+    libfoo and a hostile build event; and a container image on apache's
+    last good stack (php's mixes two base-runtime composes)."""
+    import test_artifacts as ta
+    import test_chain as tc
+    world = tc.World(strata_bin, tmp_path_factory.mktemp("serve-chain"))
+    world.before = world.compose_all()
+    world.policy("    - match: 'apache:*'\n      tests:\n        - {name: smoke, run: "
+                 f"[sh, -c, 'echo \"{XSS_REASON}\"; exit 1']}}\n    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40", "--build", XSS_NVR, rc=1)
+    world.chain = world.show(tc.chain_id_of(r))
+    doc = ta.artifact_doc("httpd-web", "container",
+                          contents=[{"module": "apache:2.4", "profile": "default"}])
+    path = ck.write_definition(world.root / "artifacts" / "httpd-web.yaml", doc)
+    world.artifact = json.loads(world.site.run(
+        "compose", "artifact", path, "--config", world.site.config, "--json",
+        env={"SOURCE_DATE_EPOCH": ta.EPOCH}, check_rc=0).stdout)
+    return world
+
+
+def test_chains_and_artifacts_answer_what_the_cli_prints(strata_bin, chained):
+    site, chain, art = chained.site, chained.chain, chained.artifact
+    assert [s["state"] for s in chain["steps"]] == ["finished", "failed", "finished"]
+    with Server(strata_bin, config=site.config) as srv:
+        for url, args in [
+            ("/api/v1/chains", ["chain", "list"]),
+            ("/api/v1/chains?limit=1", ["chain", "list", "--limit", "1"]),
+            (f"/api/v1/chains/{chain['id']}", ["chain", "show", chain["id"]]),
+            ("/api/v1/artifacts", ["artifacts", "list", "--limit", "1000"]),
+            (f"/api/v1/artifacts/{art['id']}", ["artifacts", "show", art["id"]]),
+        ]:
+            status, headers, body = get(srv.url + url)
+            assert (status, headers["Content-Type"]) == (200, "application/json"), body
+            assert body == cli_json(site, *args), url
+        module = chained.before["php"]["id"]
+        for path, status, message in [
+            ("/chains/chain-20991231.0", 404, "no chain `chain-20991231.0` in the registry"),
+            (f"/artifacts/{module}", 404, f"no artifact compose `{module}` in the registry"),
+            ("/artifacts/nope", 404, "no artifact compose `nope` in the registry"),
+        ]:
+            got, _, body = get(srv.url + path)
+            assert got == status and message in text_of(body), (path, body)
+            got, _, body = get(srv.url + "/api/v1" + path)
+            assert got == status and json.loads(body)["error"] == message, path
+
+
+def test_chain_pages_show_the_plan_steps_and_reasons_escaped(strata_bin, chained):
+    site, chain, art = chained.site, chained.chain, chained.artifact
+    base, apache, php = chain["steps"]
+    with Server(strata_bin, config=site.config) as srv:
+        _, headers, body = get(f"{srv.url}/chains")
+        page = body.decode()
+        assert f'/chains/{chain["id"]}">{chain["id"]}</a>' in page
+        assert XSS_NVR not in page and f"build {XSS_NVR}" in text_of(body)
+
+        _, _, body = get(f"{srv.url}/chains/{chain['id']}")
+        page, text = body.decode(), text_of(body)
+        for raw in (XSS_NVR, XSS_REASON):
+            assert raw not in page
+        assert f"build libfoo-1.0-2.fc40 build {XSS_NVR}" in " ".join(text.split())
+        # Each step: its state, its compose linked, why the plan has it,
+        # and the reason it ended as it did (escaped, still readable).
+        steps = re.findall(r"<tr>\s*<td>(\d)</td>.*?</tr>", page, re.S)
+        assert steps == ["1", "2", "3"]
+        for s in chain["steps"]:
+            assert f'/composes/{s["compose_id"]}">{s["compose_id"]}</a>' in page
+        assert ("selection: x86_64: libfoo-0:1.0-1.fc40.x86_64 → "
+                "libfoo-0:1.0-2.fc40.x86_64") in text
+        assert "input compose: base-runtime:f40 is recomposed" in text
+        assert "input compose: apache:2.4 is recomposed" in text
+        assert f"test smoke failed: {XSS_REASON}" in text
+        assert php["reason"] in text
+        assert "smoke: failed" in " ".join(text.split())
+        left = re.search(r'<table id="left-alone">.*?</table>', page, re.S).group(0)
+        assert "tools:1" in left and "up to date" in text_of(left.encode())
+
+        # The failed apache compose names the chain and how its test went.
+        _, _, body = get(f"{srv.url}/composes/{apache['compose_id']}")
+        page = body.decode()
+        assert f'<a href="{BASE}/chains/{chain["id"]}">{chain["id"]}</a>' in page
+        assert re.search(r'<table id="tests">.*smoke.*failed', page, re.S)
+        assert XSS_NVR not in page
+
+        # The artifact: kind, build ID, inputs linking to their composes.
+        _, _, body = get(f"{srv.url}/artifacts")
+        page = body.decode()
+        assert f'/artifacts/{art["id"]}">{art["id"]}</a>' in page
+        assert art["outputs"]["build_id"] in page
+        assert chained.before["tools"]["id"] not in page
+        _, _, body = get(f"{srv.url}/artifacts/{art['id']}")
+        page = body.decode()
+        assert "container httpd-web (x86_64)" in text_of(body)
+        assert f'<td id="build-id">{art["outputs"]["build_id"]}</td>' in page
+        inputs = [i["ident"] for i in art["inputs"] if i["kind"] == "compose"]
+        assert chained.before["apache"]["id"] in inputs
+        for ident in inputs:
+            assert f'/composes/{ident}">{ident}</a>' in page
+
+        with bk.Chromium() as browser:
+            browser.goto(f"{srv.url}/chains")
+            browser.click(f'#chains a[href$="/chains/{chain["id"]}"]')
+            assert browser.url() == f"{srv.url}/chains/{chain['id']}"
+            root = browser.page("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+            for sel in ("script", "img"):
+                found = browser.page("DOM.querySelector", {"nodeId": root, "selector": sel})
+                assert found["nodeId"] == 0, sel
+            browser.click(f'#steps a[href$="/composes/{php["compose_id"]}"]')
+            assert browser.url() == f"{srv.url}/composes/{php['compose_id']}"
+            browser.click(f'#chain a[href$="/chains/{chain["id"]}"]')
+            assert browser.url() == f"{srv.url}/chains/{chain['id']}"
+            browser.goto(f"{srv.url}/artifacts/{art['id']}")
+            apache_id = chained.before["apache"]["id"]
+            browser.click(f'#inputs a[href$="/composes/{apache_id}"]')
+            assert browser.url() == f"{srv.url}/composes/{apache_id}"
+
+
+def test_an_event_is_answered_with_the_plan_it_causes(strata_bin, chained, tmp_path):
+    site = chained.site
+    config = tmp_path / "strata.toml"
+    # The catalog and policy entries are relative to the configuration.
+    text = site.config.read_text().replace('"policy.yaml"', f'"{site.root / "policy.yaml"}"')
+    text = text.replace('"modules/*.yaml"', f'"{site.root / "modules" / "*.yaml"}"')
+    config.write_text(text + f'[serve]\ntoken = "{TOKEN}"\n')
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    tools = chained.before["tools"]["id"]
+    count = len(site.list())
+    with Server(strata_bin, config=config) as srv:
+        def post(event: dict) -> dict:
+            status, _, body = get(f"{srv.url}/api/v1/events", json.dumps(event).encode(), auth)
+            assert status == 202, body
+            reply = json.loads(body)
+            assert reply["accepted"] == event
+            return reply
+
+        # The plan is what `strata impact` prints for the same event.
+        for event, args in [
+            ({"kind": "build", "source": "koji", "nvr": "libfoo-1.0-2.fc40", "tag": "f40"},
+             ["--build", "libfoo-1.0-2.fc40"]),
+            ({"kind": "compose", "source": "strata", "compose_id": tools, "state": "finished"},
+             ["--compose", tools]),
+        ]:
+            reply = post(event)
+            assert "note" not in reply, reply
+            impact = json.loads(site.run("impact", *args, "--json", "--config", config,
+                                         check_rc=0).stdout)
+            assert reply["impact"] == impact
+        # The build makes apache (on the new base; its last recompose
+        # failed its test) and php above it stale; the rest is left alone
+        # with its reason.
+        reply = post({"kind": "build", "source": "koji", "nvr": "libfoo-1.0-2.fc40"})
+        plan = reply["impact"]["plan"]
+        assert [f'{s["name"]}:{s["stream"]}' for s in plan["steps"]] == ["apache:2.4", "php:8.2"]
+        assert plan["left_alone"] == {"base-runtime:f40": {"reason": "up-to-date"},
+                                      "tools:1": {"reason": "up-to-date"}}
+        # Nothing to plan, and why.
+        for event, note in [
+            ({"kind": "compose", "source": "strata", "compose_id": tools, "state": "failed"},
+             f"compose `{tools}` ended failed: only a finished compose changes what is built "
+             "on it: nothing is planned"),
+            ({"kind": "commit", "source": "forge", "repo": "https://src.example/modules",
+              "branch": "main", "commit": "a1b2c3d"},
+             "no definition of the catalog ([chain] catalog) comes from branch `main` of "
+             "`https://src.example/modules`: nothing is planned"),
+            ({"kind": "compose", "source": "strata", "compose_id": "nope-1-20991231.n.0",
+              "state": "finished"},
+             "no plan: no compose `nope-1-20991231.n.0` in the registry"),
+        ]:
+            reply = post(event)
+            assert reply["note"] == note
+            assert reply["impact"]["plan"] == {"steps": [], "left_alone": {}}
+        out = srv.stop()
+    assert len(out.splitlines()) == 6
+    # Planning composed nothing.
+    assert len(site.list()) == count

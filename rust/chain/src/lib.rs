@@ -22,6 +22,7 @@ mod picture;
 mod process;
 mod run;
 mod scm;
+mod show;
 mod stale;
 
 pub use catalog::{
@@ -38,4 +39,5 @@ pub use run::{
     DEFAULT_TEST_TIMEOUT,
 };
 pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};
+pub use show::chain_json;
 pub use stale::{stale_reasons, Fingerprint};

@@ -265,17 +265,12 @@ fn print_chain(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     if json {
-        let mut value = serde_json::to_value(chain)?;
-        if let Some(registry) = registry {
-            let mut composes = serde_json::Map::new();
-            for id in chain.steps.iter().filter_map(|s| s.compose_id.as_ref()) {
-                if let Ok(info) = registry.compose_chain_info(id) {
-                    composes.insert(id.clone(), serde_json::to_value(info)?);
-                }
+        match registry {
+            Some(registry) => {
+                strata_compose::write_json(&mut out, &strata_chain::chain_json(chain, registry)?)?
             }
-            value["composes"] = composes.into();
+            None => strata_compose::write_json(&mut out, chain)?,
         }
-        strata_compose::write_json(&mut out, &value)?;
         return Ok(());
     }
     writeln!(out, "Chain: {}", one_line(&chain.id))?;

@@ -363,8 +363,11 @@ fn list(args: ComposesListArgs, kind: Option<strata_registry::RecordKind>) -> Cl
         stream,
         state,
         limit: args.limit,
-        good: false,
+        offset: args.offset,
+        since: args.since,
+        until: args.until,
         kind,
+        ..Default::default()
     })?;
     let mut out = std::io::stdout().lock();
     if args.json {

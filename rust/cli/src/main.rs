@@ -309,6 +309,16 @@ struct ComposesListArgs {
     /// At most this many.
     #[arg(long)]
     limit: Option<usize>,
+    /// Skip this many of the newest first (with --limit, one page).
+    #[arg(long)]
+    offset: Option<usize>,
+    /// Only composes of this compose date (YYYY-MM-DD, the date in the
+    /// compose ID) or later.
+    #[arg(long, value_name = "DATE")]
+    since: Option<jiff::civil::Date>,
+    /// Only composes of this compose date (YYYY-MM-DD) or earlier.
+    #[arg(long, value_name = "DATE")]
+    until: Option<jiff::civil::Date>,
     #[arg(long)]
     json: bool,
     #[command(flatten)]

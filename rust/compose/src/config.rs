@@ -231,8 +231,12 @@ pub struct ServeLimits {
     pub max_list: Option<usize>,
     /// Composes a page of `/composes` shows.
     pub page_size: Option<usize>,
-    /// The most compose summaries one page reads where the registry
-    /// cannot filter (a date filter, the last good of every stream).
+    /// Seconds the impact of an event (`POST /api/v1/events`) may take
+    /// before the answer says it was not computed.
+    pub impact_timeout: Option<f64>,
+    /// No longer used: the registry now filters by date and finds the
+    /// last good compose of every stream itself, a page at a time.
+    /// Accepted so that configurations that set it still load.
     pub max_scan: Option<usize>,
 }
 

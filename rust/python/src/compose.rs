@@ -401,8 +401,7 @@ pub fn list_composes(
             stream,
             state,
             limit,
-            good: false,
-            kind: None,
+            ..Default::default()
         })
         .map_err(registry_err)?;
     Ok(recs.into_iter().map(ComposeSummary::new).collect())

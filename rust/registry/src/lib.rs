@@ -151,9 +151,23 @@ pub trait Registry: Send {
                 state: Some(State::Finished),
                 limit: Some(1),
                 good: true,
-                kind: None,
+                ..Default::default()
             })?
             .pop())
+    }
+
+    /// The last good compose ([`Registry::latest_good`]) of every stream,
+    /// or of every stream of one record kind, as summaries sorted by name
+    /// and stream: one query, however many streams there are.
+    fn latest_good_per_stream(&self, kind: Option<RecordKind>) -> Result<Vec<ComposeSummary>> {
+        let mut latest = self.list_summaries(&ListFilter {
+            good: true,
+            kind,
+            newest_per_stream: true,
+            ..Default::default()
+        })?;
+        latest.sort_by(|a, b| (&a.name, &a.stream).cmp(&(&b.name, &b.stream)));
+        Ok(latest)
     }
 
     /// IDs of the composes that used compose `compose_id` as an input,
@@ -189,9 +203,7 @@ pub trait Registry: Send {
             name: module.map(|(name, _)| name.to_owned()),
             stream: module.map(|(_, stream)| stream.to_owned()),
             state: Some(State::Started),
-            limit: None,
-            good: false,
-            kind: None,
+            ..Default::default()
         })?;
         let mut abandoned = Vec::new();
         for compose in started {

@@ -558,14 +558,25 @@ pub struct ListFilter {
     pub name: Option<String>,
     pub stream: Option<String>,
     pub state: Option<State>,
-    /// At most this many, the newest.
+    /// At most this many, the newest (after `offset`).
     pub limit: Option<usize>,
+    /// Skips this many of the newest first: with `limit`, one page.
+    pub offset: Option<usize>,
+    /// Only composes of this compose date (the date in the compose ID) or
+    /// later.
+    pub since: Option<jiff::civil::Date>,
+    /// Only composes of this compose date or earlier.
+    pub until: Option<jiff::civil::Date>,
     /// Only good composes: finished, and every test they were begun with
     /// passed ([`NewCompose::required_tests`]). A compose whose tests failed
     /// or have not run is recorded but nothing builds on it.
     pub good: bool,
     /// Only module composes, or only artifact composes.
     pub kind: Option<RecordKind>,
+    /// Only the newest compose of each `name:stream` among those the
+    /// other conditions match (with `good`, each stream's last good
+    /// compose), in one query however many streams there are.
+    pub newest_per_stream: bool,
 }
 
 #[cfg(test)]

@@ -67,32 +67,58 @@ pub(crate) enum FilterArg {
 
 /// The `WHERE … ORDER BY … LIMIT` of a listing, with placeholders as the
 /// backend writes them (`placeholder(1)` is `?1` or `$1`), and their
-/// values in order.
+/// values in order. Every condition is on a column of `composes_by_stream`
+/// (name, stream, state, seq) or `composes_by_kind` (record_kind, seq),
+/// except the compose date, which has no index of its own: a date range
+/// is checked on each row while walking newest first, and the walk stops
+/// at the page's end.
 pub(crate) fn filter_sql(
     filter: &ListFilter,
     schema: &str,
     placeholder: impl Fn(usize) -> String,
 ) -> (String, Vec<FilterArg>) {
-    let mut sql = String::from(" WHERE 1 = 1");
+    let mut conditions = String::from(" WHERE 1 = 1");
     let mut args = Vec::new();
-    for (column, value) in [
-        ("name", filter.name.as_deref()),
-        ("stream", filter.stream.as_deref()),
-        ("state", filter.state.map(State::as_str)),
-        ("record_kind", filter.kind.map(RecordKind::as_str)),
+    let date = |d: Option<jiff::civil::Date>| d.map(|d| d.strftime("%Y%m%d").to_string());
+    for (condition, value) in [
+        ("name =", filter.name.clone()),
+        ("stream =", filter.stream.clone()),
+        ("state =", filter.state.map(|s| s.as_str().to_owned())),
+        ("record_kind =", filter.kind.map(|k| k.as_str().to_owned())),
+        // YYYYMMDD: text order is date order.
+        ("compose_date >=", date(filter.since)),
+        ("compose_date <=", date(filter.until)),
     ] {
         if let Some(value) = value {
-            args.push(FilterArg::Text(value.to_owned()));
-            sql.push_str(&format!(" AND {column} = {}", placeholder(args.len())));
+            args.push(FilterArg::Text(value));
+            conditions.push_str(&format!(" AND {condition} {}", placeholder(args.len())));
         }
     }
     if filter.good {
-        sql.push_str(&format!(" AND state = 'finished' AND {}", good_sql(schema)));
+        conditions.push_str(&format!(" AND state = 'finished' AND {}", good_sql(schema)));
     }
+    let mut sql = if filter.newest_per_stream {
+        // `seq` only grows, so the newest of a stream is its largest.
+        format!(
+            " WHERE seq IN (SELECT MAX(seq) FROM {schema}composes{conditions} \
+             GROUP BY name, stream)"
+        )
+    } else {
+        conditions
+    };
     sql.push_str(" ORDER BY seq DESC");
-    if let Some(limit) = filter.limit {
-        args.push(FilterArg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    if filter.limit.is_some() || filter.offset.is_some() {
+        // Both backends take LIMIT then OFFSET; a bare OFFSET is
+        // PostgreSQL's only, so "no limit" is the largest one.
+        let limit = filter
+            .limit
+            .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        args.push(FilterArg::Int(limit));
         sql.push_str(&format!(" LIMIT {}", placeholder(args.len())));
+    }
+    if let Some(offset) = filter.offset {
+        args.push(FilterArg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" OFFSET {}", placeholder(args.len())));
     }
     (sql, args)
 }

@@ -43,6 +43,12 @@ pub enum ServeError {
     #[error("no compose `{0}` in the registry")]
     NoSuchCompose(String),
 
+    #[error("no chain `{0}` in the registry")]
+    NoSuchChain(String),
+
+    #[error("no artifact compose `{0}` in the registry")]
+    NoSuchArtifact(String),
+
     #[error("{0} has no good compose")]
     NoGoodCompose(String),
 
@@ -116,6 +122,8 @@ impl ServeError {
             | ServeError::Timeout { .. }
             | ServeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServeError::NoSuchCompose(_)
+            | ServeError::NoSuchChain(_)
+            | ServeError::NoSuchArtifact(_)
             | ServeError::NoGoodCompose(_)
             | ServeError::NoSuchLog { .. }
             | ServeError::NoRoute => StatusCode::NOT_FOUND,

@@ -2,9 +2,11 @@
 //! build, a commit or a compose happened. Off unless `[serve] token` is
 //! set; then a request needs `Authorization: Bearer <token>`, a body
 //! within `max_event_size`, and a place within `events_per_minute` (one
-//! budget for all senders). A valid event is logged and answered 202 with
-//! the event as parsed, and written to stdout as one JSON line (the
-//! store until the chain planner, when it lands, takes [`Event`]s here).
+//! budget for all senders). A valid event is logged, written to stdout as
+//! one JSON line (its store until the chain's event queue takes it), and
+//! answered 202 with the event as parsed and its impact on the catalog
+//! ([`crate::plan`]): what it would recompose, and why the rest is left
+//! alone.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -253,11 +255,16 @@ pub(crate) async fn post_event(state: AppState, request: Request) -> Response {
         );
     }
     tracing::info!("event accepted");
-    json_response(
-        &serde_json::json!({ "accepted": event }),
-        StatusCode::ACCEPTED,
-    )
-    .unwrap_or_else(|_| StatusCode::ACCEPTED.into_response())
+    // What the event would recompose, and why the rest is left alone.
+    // This is where a queue takes the event instead (and debounces it):
+    // the answer would then be this plan as of now.
+    let answer = state.planner.answer(&event).await;
+    let mut body = serde_json::json!({ "accepted": event, "impact": answer.impact });
+    if let Some(note) = answer.note {
+        body["note"] = note.into();
+    }
+    json_response(&body, StatusCode::ACCEPTED)
+        .unwrap_or_else(|_| StatusCode::ACCEPTED.into_response())
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 //! compose's own folder ([`logs`]), and every page is sent with a
 //! Content-Security-Policy that allows no script.
 
+mod chains;
 mod error;
 mod events;
 mod logs;
 mod pages;
+mod plan;
 mod pool;
 mod stack;
 
@@ -44,12 +46,11 @@ pub struct Limits {
     pub events_per_minute: u32,
     pub max_log_size: u64,
     pub max_list: usize,
-    /// Composes a page of `/composes` shows.
+    /// The longest an event's impact may take.
+    pub impact_timeout: Duration,
+    /// Composes a page of `/composes` (and streams a page of `/latest`)
+    /// shows: what one page reads from the registry, one more.
     pub page_size: usize,
-    /// The most summaries a date filter or `/latest` reads: the registry
-    /// filters by module and state only, and memory grows with what is
-    /// read (about 2.5 KiB a summary).
-    pub max_scan: usize,
 }
 
 impl Default for Limits {
@@ -62,7 +63,7 @@ impl Default for Limits {
             max_log_size: 16 * 1024 * 1024,
             max_list: 1000,
             page_size: 50,
-            max_scan: 10_000,
+            impact_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -77,6 +78,9 @@ pub struct Options {
     pub base_path: String,
     pub token: Option<String>,
     pub limits: Limits,
+    /// The configuration: its `[chain]` catalog and policy plan what an
+    /// event would recompose.
+    pub config: Arc<Config>,
 }
 
 /// Why the server cannot start.
@@ -153,17 +157,12 @@ impl Options {
         let l = &serve.limits;
         let limits = Limits {
             registry_workers: l.registry_workers.unwrap_or(d.registry_workers).max(1),
-            registry_timeout: match l.registry_timeout {
-                Some(s) => Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| StartError::Setting {
-                        name: "limits.registry_timeout",
-                        value: s.to_string(),
-                        reason: "must be a positive number of seconds".into(),
-                    })?,
-                None => d.registry_timeout,
-            },
+            registry_timeout: seconds(
+                "limits.registry_timeout",
+                l.registry_timeout,
+                d.registry_timeout,
+            )?,
+            impact_timeout: seconds("limits.impact_timeout", l.impact_timeout, d.impact_timeout)?,
             max_event_size: l.max_event_size.map_or(d.max_event_size, |s| {
                 usize::try_from(s.0).unwrap_or(usize::MAX)
             }),
@@ -171,8 +170,13 @@ impl Options {
             max_log_size: l.max_log_size.map_or(d.max_log_size, |s| s.0),
             max_list: l.max_list.unwrap_or(d.max_list).max(1),
             page_size: l.page_size.unwrap_or(d.page_size).clamp(1, 1000),
-            max_scan: l.max_scan.unwrap_or(d.max_scan).max(1),
         };
+        if l.max_scan.is_some() {
+            tracing::warn!(
+                "[serve.limits] max_scan is no longer used: the registry filters by date \
+                 and finds each stream's last good compose a page at a time"
+            );
+        }
         Ok(Options {
             location,
             registry_options: config.registry_options(),
@@ -180,7 +184,27 @@ impl Options {
             base_path,
             token,
             limits,
+            config: Arc::new(config.clone()),
         })
+    }
+}
+
+/// A setting in seconds: positive, or the default when not given.
+fn seconds(
+    name: &'static str,
+    given: Option<f64>,
+    default: Duration,
+) -> Result<Duration, StartError> {
+    match given {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| StartError::Setting {
+                name,
+                value: s.to_string(),
+                reason: "must be a positive number of seconds".into(),
+            }),
     }
 }
 
@@ -213,6 +237,7 @@ pub(crate) struct App {
     pub base: String,
     pub limits: Limits,
     pub events: events::Gate,
+    pub planner: plan::Planner,
 }
 
 /// The routes, under the base path.
@@ -227,6 +252,12 @@ pub fn router(options: &Options) -> Router {
         base: options.base_path.clone(),
         limits: options.limits.clone(),
         events: events::Gate::new(options.token.clone(), &options.limits),
+        planner: plan::Planner::new(
+            Arc::clone(&options.config),
+            options.location.clone(),
+            options.registry_options.clone(),
+            options.limits.impact_timeout,
+        ),
     });
     let routes: Router<Arc<App>> = Router::new()
         .route("/", get(pages::index))
@@ -235,6 +266,14 @@ pub fn router(options: &Options) -> Router {
         .route("/composes/{id}/logs/{*path}", get(logs::serve_log))
         .route("/stacks/{module}", get(pages::stack))
         .route("/latest", get(pages::latest))
+        .route("/chains", get(chains::chains))
+        .route("/chains/{id}", get(chains::chain))
+        .route("/artifacts", get(pages::artifacts))
+        .route("/artifacts/{id}", get(pages::artifact))
+        .route("/api/v1/chains", get(chains::api_chains))
+        .route("/api/v1/chains/{id}", get(chains::api_chain))
+        .route("/api/v1/artifacts", get(pages::api_artifacts))
+        .route("/api/v1/artifacts/{id}", get(pages::api_artifact))
         .route("/api/v1/composes", get(pages::api_composes))
         .route("/api/v1/composes/{id}", get(pages::api_compose))
         .route("/api/v1/latest/{module}", get(pages::api_latest))

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::{context, Environment};
 use serde::{Deserialize, Serialize};
 use strata_compose::GateReport;
-use strata_registry::{ComposeRecord, ComposeSummary, InputKind, ListFilter, State};
+use strata_registry::{ComposeChainInfo, ComposeRecord, InputKind, ListFilter, RecordKind, State};
 
 use crate::error::ServeError;
 use crate::{json_response, App, AppState};
@@ -27,7 +27,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("compose.html", include_str!("templates/compose.html")),
         ("stack.html", include_str!("templates/stack.html")),
         ("latest.html", include_str!("templates/latest.html")),
+        ("artifacts.html", include_str!("templates/artifacts.html")),
+        ("chains.html", include_str!("templates/chains.html")),
+        ("chain.html", include_str!("templates/chain.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("filters.html", include_str!("templates/filters.html")),
+        ("pager.html", include_str!("templates/pager.html")),
     ] {
         env.add_template(name, source)
             .expect("the templates shipped in the binary parse");
@@ -38,7 +43,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// The base path, checked when the server started (letters, digits and
 /// `/-._~`): written into links as it is.
-fn base(base: &str) -> minijinja::Value {
+pub(crate) fn base(base: &str) -> minijinja::Value {
     minijinja::Value::from_safe_string(base.to_owned())
 }
 
@@ -95,11 +100,11 @@ pub(crate) async fn index(state: AppState) -> Redirect {
     Redirect::to(&format!("{}/composes", state.base))
 }
 
-fn page(app: &App, result: Result<Response, ServeError>) -> Response {
+pub(crate) fn page(app: &App, result: Result<Response, ServeError>) -> Response {
     result.unwrap_or_else(|e| error_page(app, e))
 }
 
-fn api(result: Result<Response, ServeError>) -> Response {
+pub(crate) fn api(result: Result<Response, ServeError>) -> Response {
     result.unwrap_or_else(error_json)
 }
 
@@ -133,16 +138,61 @@ fn name_stream(module: &str) -> Result<(String, String), ServeError> {
     }
 }
 
-/// `YYYY-MM-DD` (or `YYYYMMDD`) as the registry's `YYYYMMDD`.
-fn parse_date(name: &'static str, value: Option<&str>) -> Result<Option<String>, ServeError> {
+/// A `YYYY-MM-DD` compose date.
+fn parse_date(
+    name: &'static str,
+    value: Option<&str>,
+) -> Result<Option<jiff::civil::Date>, ServeError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let date: jiff::civil::Date = value.parse().map_err(|_| ServeError::BadQuery {
+    value.parse().map(Some).map_err(|_| ServeError::BadQuery {
         name,
         reason: format!("`{value}` is not a date (YYYY-MM-DD)"),
-    })?;
-    Ok(Some(date.strftime("%Y%m%d").to_string()))
+    })
+}
+
+/// A `page` query parameter: 1 when not given.
+pub(crate) fn parse_page(page: Option<&str>) -> Result<usize, ServeError> {
+    match page.filter(|p| !p.is_empty()) {
+        None => Ok(1),
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| ServeError::BadQuery {
+                name: "page",
+                reason: format!("`{p}` is not a page number (1 to 1000000)"),
+            }),
+    }
+}
+
+/// The links to the pages before and after page `number` of a listing,
+/// with the query's other parameters: `(name, value)` pairs the template
+/// encodes.
+type PageLink = Vec<(&'static str, String)>;
+
+fn page_links(
+    params: &[(&'static str, &Option<String>)],
+    number: usize,
+    more: bool,
+) -> (Option<PageLink>, Option<PageLink>) {
+    let link = |n: usize| {
+        let mut q: PageLink = params
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_deref()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (*k, v.to_owned()))
+            })
+            .collect();
+        q.push(("page", n.to_string()));
+        q
+    };
+    (
+        (number > 1).then(|| link(number - 1)),
+        more.then(|| link(number + 1)),
+    )
 }
 
 /// `/composes`'s query: every field optional, checked here so a bad one
@@ -158,80 +208,66 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn composes(state: AppState, Query(q): Query<ListQuery>) -> Response {
     let app = Arc::clone(&state);
-    page(&state, list_page(app, q).await)
+    page(&state, list_page(app, q, None).await)
 }
 
-async fn list_page(app: Arc<App>, q: ListQuery) -> Result<Response, ServeError> {
+/// `/artifacts`: `/composes` of artifact composes only.
+pub(crate) async fn artifacts(state: AppState, Query(q): Query<ListQuery>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, list_page(app, q, Some(RecordKind::Artifact)).await)
+}
+
+async fn list_page(
+    app: Arc<App>,
+    q: ListQuery,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
     let (name, stream) = split_module(q.module.as_deref());
-    let wanted = parse_state(q.state.as_deref())?;
-    let since = parse_date("since", q.since.as_deref())?;
-    let until = parse_date("until", q.until.as_deref())?;
-    let number: usize = match q.page.as_deref().filter(|p| !p.is_empty()) {
-        None => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
-            .ok_or_else(|| ServeError::BadQuery {
-                name: "page",
-                reason: format!("`{p}` is not a page number (1 to 1000000)"),
-            })?,
-    };
     let size = app.limits.page_size;
-    let dated = since.is_some() || until.is_some();
-    // The registry filters by module and state and cuts the newest N; it
-    // has no date filter or offset, so a page reads the composes up to
-    // its end (one more, to know whether a next page exists), and a date
-    // filter reads the newest `max_scan` composes the other filters match
-    // (the page says so when there were more).
-    let scan = app.limits.max_scan;
+    let number = parse_page(q.page.as_deref())?;
+    // One page, and one more compose to know whether a next page exists:
+    // the registry filters, skips and cuts (in SQL).
     let filter = ListFilter {
         name,
         stream,
-        state: wanted,
-        limit: Some(if dated { scan } else { number * size + 1 }),
-        good: false,
-        kind: None,
+        state: parse_state(q.state.as_deref())?,
+        since: parse_date("since", q.since.as_deref())?,
+        until: parse_date("until", q.until.as_deref())?,
+        offset: Some((number - 1) * size),
+        limit: Some(size + 1),
+        kind,
+        ..Default::default()
     };
-    let all = app
+    let mut shown = app
         .pool
         .run(move |r| Ok(r.list_summaries(&filter)?))
         .await?;
-    let cut = (dated && all.len() >= scan).then_some(scan);
-    let matching: Vec<ComposeSummary> = all
-        .into_iter()
-        .filter(|c| since.as_ref().is_none_or(|s| c.date >= *s))
-        .filter(|c| until.as_ref().is_none_or(|u| c.date <= *u))
-        .collect();
-    let start = (number - 1) * size;
-    let more = matching.len() > start + size;
-    let shown: Vec<&ComposeSummary> = matching.iter().skip(start).take(size).collect();
-    let link = |n: usize| {
-        let mut q2 = vec![];
-        for (k, v) in [
+    let more = shown.len() > size;
+    shown.truncate(size);
+    let (prev, next) = page_links(
+        &[
             ("module", &q.module),
             ("state", &q.state),
             ("since", &q.since),
             ("until", &q.until),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                q2.push((k, v.to_owned()));
-            }
-        }
-        q2.push(("page", n.to_string()));
-        q2
-    };
+        ],
+        number,
+        more,
+    );
     let ctx = context! {
         base => base(&app.base),
         composes => shown,
         query => &q,
         states => State::ALL.map(State::as_str),
         page => number,
-        prev => (number > 1).then(|| link(number - 1)),
-        next => more.then(|| link(number + 1)),
-        cut => cut,
+        prev => prev,
+        next => next,
     };
-    render("composes.html", ctx, StatusCode::OK)
+    let template = match kind {
+        Some(RecordKind::Artifact) => "artifacts.html",
+        _ => "composes.html",
+    };
+    render(template, ctx, StatusCode::OK)
 }
 
 async fn get_record(app: &Arc<App>, id: String) -> Result<ComposeRecord, ServeError> {
@@ -268,11 +304,53 @@ struct GateSectionView {
 
 pub(crate) async fn compose(state: AppState, Path(id): Path<String>) -> Response {
     let app = Arc::clone(&state);
-    page(&state, compose_page(app, id).await)
+    page(&state, compose_page(app, id, None).await)
 }
 
-async fn compose_page(app: Arc<App>, id: String) -> Result<Response, ServeError> {
-    let rec = get_record(&app, id).await?;
+/// `/artifacts/<id>`: the compose page of an artifact compose; any other
+/// compose is not an artifact (404).
+pub(crate) async fn artifact(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    page(
+        &state,
+        compose_page(app, id, Some(RecordKind::Artifact)).await,
+    )
+}
+
+/// A record of `kind` (any, when `None`): 404 when there is none.
+async fn get_record_of(
+    app: &Arc<App>,
+    id: String,
+    kind: Option<RecordKind>,
+) -> Result<ComposeRecord, ServeError> {
+    let rec = get_record(app, id.clone()).await;
+    match (kind, rec) {
+        (Some(RecordKind::Artifact), Err(ServeError::NoSuchCompose(_))) => {
+            Err(ServeError::NoSuchArtifact(id))
+        }
+        (Some(k), Ok(rec)) if rec.kind() != k => Err(ServeError::NoSuchArtifact(id)),
+        (_, rec) => rec,
+    }
+}
+
+async fn compose_page(
+    app: Arc<App>,
+    id: String,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
+    let rec = get_record_of(&app, id, kind).await?;
+    // The chain that made it and its tests: a second read, as `strata
+    // composes show` makes it.
+    let chain_info: ComposeChainInfo = {
+        let id = rec.id.clone();
+        app.pool
+            .run(move |r| match r.compose_chain_info(&id) {
+                // Pruned between the two reads: shown without.
+                Err(strata_registry::RegistryError::NoSuchCompose { .. }) => Ok(Default::default()),
+                other => Ok(other?),
+            })
+            .await?
+    };
     let inputs: Vec<InputRow> = rec
         .inputs
         .iter()
@@ -338,6 +416,8 @@ async fn compose_page(app: Arc<App>, id: String) -> Result<Response, ServeError>
         timings => timings,
         logs => logs,
         total => total,
+        chain => chain_info.chain,
+        tests => chain_info.tests,
     };
     render("compose.html", ctx, StatusCode::OK)
 }
@@ -376,77 +456,113 @@ async fn stack_tree(
         .await
 }
 
-pub(crate) async fn latest(state: AppState) -> Response {
-    let app = Arc::clone(&state);
-    page(&state, latest_page(app).await)
+/// `/latest`'s query: the page.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LatestQuery {
+    page: Option<String>,
 }
 
-async fn latest_page(app: Arc<App>) -> Result<Response, ServeError> {
-    // Newest first, so the first of each stream is its last good one.
-    // The registry has no per-stream query: the newest `max_scan`
-    // finished composes are read, and the page says so when there were
-    // more (a stream whose last good compose is older is not shown).
-    let scan = app.limits.max_scan;
-    let finished = app
+pub(crate) async fn latest(state: AppState, Query(q): Query<LatestQuery>) -> Response {
+    let app = Arc::clone(&state);
+    page(&state, latest_page(app, q).await)
+}
+
+async fn latest_page(app: Arc<App>, q: LatestQuery) -> Result<Response, ServeError> {
+    let size = app.limits.page_size;
+    let number = parse_page(q.page.as_deref())?;
+    // The last good compose of each stream, the streams composed most
+    // recently first, a page at a time (one query).
+    let filter = ListFilter {
+        good: true,
+        newest_per_stream: true,
+        offset: Some((number - 1) * size),
+        limit: Some(size + 1),
+        ..Default::default()
+    };
+    let mut rows = app
         .pool
-        .run(move |r| {
-            Ok(r.list_summaries(&ListFilter {
-                state: Some(State::Finished),
-                limit: Some(scan),
-                ..Default::default()
-            })?)
-        })
+        .run(move |r| Ok(r.list_summaries(&filter)?))
         .await?;
-    let cut = (finished.len() >= scan).then_some(scan);
-    let mut streams: BTreeMap<(String, String), ComposeSummary> = BTreeMap::new();
-    for c in finished {
-        streams
-            .entry((c.name.clone(), c.stream.clone()))
-            .or_insert(c);
-    }
-    let rows: Vec<&ComposeSummary> = streams.values().collect();
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let (prev, next) = page_links(&[], number, more);
     render(
         "latest.html",
-        context! { base => base(&app.base), rows => rows, cut => cut },
+        context! { base => base(&app.base), rows => rows, page => number, prev => prev,
+        next => next },
         StatusCode::OK,
     )
 }
 
+/// An API listing's `limit`: at most `max_list`, which is also what none
+/// gives.
+pub(crate) fn api_limit(app: &App, limit: Option<&str>) -> Result<usize, ServeError> {
+    let max = app.limits.max_list;
+    match limit {
+        None => Ok(max),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ServeError::BadQuery {
+                name: "limit",
+                reason: format!("`{l}` is not a number from 1 to {max} ([serve.limits] max_list)"),
+            }),
+    }
+}
+
 /// `/api/v1/composes`: `strata composes list --json [NAME[:STREAM]]
-/// [--state S] [--limit N]`, with at most `max_list` records.
+/// [--state S] [--since D] [--until D] [--offset N] [--limit N]`, with at
+/// most `max_list` records.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ApiListQuery {
     module: Option<String>,
     state: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    offset: Option<String>,
     limit: Option<String>,
 }
 
 pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>) -> Response {
-    let app = Arc::clone(&state);
-    api(async move {
+    api(api_list(Arc::clone(&state), q, None).await)
+}
+
+/// `/api/v1/artifacts`: `strata artifacts list --json`, as
+/// `/api/v1/composes` takes its query.
+pub(crate) async fn api_artifacts(state: AppState, Query(q): Query<ApiListQuery>) -> Response {
+    api(api_list(Arc::clone(&state), q, Some(RecordKind::Artifact)).await)
+}
+
+async fn api_list(
+    app: Arc<App>,
+    q: ApiListQuery,
+    kind: Option<RecordKind>,
+) -> Result<Response, ServeError> {
+    {
         let (name, stream) = split_module(q.module.as_deref());
         let wanted = parse_state(q.state.as_deref())?;
-        let max = app.limits.max_list;
-        let limit = match q.limit.as_deref() {
-            None => max,
-            Some(l) => l
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| ServeError::BadQuery {
-                    name: "limit",
-                    reason: format!(
-                        "`{l}` is not a number from 1 to {max} ([serve.limits] max_list)"
-                    ),
-                })?,
-        };
+        let limit = api_limit(&app, q.limit.as_deref())?;
+        let offset = q
+            .offset
+            .as_deref()
+            .map(|o| {
+                o.parse::<usize>().map_err(|_| ServeError::BadQuery {
+                    name: "offset",
+                    reason: format!("`{o}` is not a number of composes to skip"),
+                })
+            })
+            .transpose()?;
         let filter = ListFilter {
             name,
             stream,
             state: wanted,
+            since: parse_date("since", q.since.as_deref())?,
+            until: parse_date("until", q.until.as_deref())?,
+            offset,
             limit: Some(limit),
-            good: false,
-            kind: None,
+            kind,
+            ..Default::default()
         };
         let recs = app
             .pool
@@ -454,13 +570,23 @@ pub(crate) async fn api_composes(state: AppState, Query(q): Query<ApiListQuery>)
             .await?;
         json_response(&recs, StatusCode::OK)
     }
-    .await)
 }
 
 /// `/api/v1/composes/<id>`: `strata composes show --json ID`.
 pub(crate) async fn api_compose(state: AppState, Path(id): Path<String>) -> Response {
     let app = Arc::clone(&state);
     api(async move { json_response(&get_record(&app, id).await?, StatusCode::OK) }.await)
+}
+
+/// `/api/v1/artifacts/<id>`: `strata artifacts show --json ID` of an
+/// artifact compose.
+pub(crate) async fn api_artifact(state: AppState, Path(id): Path<String>) -> Response {
+    let app = Arc::clone(&state);
+    api(async move {
+        let rec = get_record_of(&app, id, Some(RecordKind::Artifact)).await?;
+        json_response(&rec, StatusCode::OK)
+    }
+    .await)
 }
 
 /// `/api/v1/latest/<name>:<stream>`: `strata latest --json NAME:STREAM`.
@@ -509,5 +635,35 @@ mod test {
             "{html}"
         );
         assert!(!html.contains("<script>"));
+    }
+
+    #[test]
+    fn listings_share_the_filters_and_the_pager() {
+        for (template, listing) in [
+            ("composes.html", "composes"),
+            ("artifacts.html", "artifacts"),
+            ("latest.html", "latest"),
+        ] {
+            let html = TEMPLATES
+                .get_template(template)
+                .unwrap()
+                .render(
+                    context! { base => base("/s"), page => 2, composes => [(); 0],
+                    rows => [(); 0], states => ["failed"], query => context! { state => "failed" },
+                    prev => [("state", "failed"), ("page", "1")], next => [("page", "3")] },
+                )
+                .unwrap();
+            assert!(
+                html.contains(&format!(
+                    r#"href="/s/{listing}?state=failed&amp;page=1">newer"#
+                )),
+                "{html}"
+            );
+            assert!(html.contains(&format!(r#"href="/s/{listing}?page=3">older"#)));
+            if listing != "latest" {
+                assert!(html.contains(&format!(r#"action="/s/{listing}""#)));
+                assert!(html.contains(r#"<option value="failed" selected>"#));
+            }
+        }
     }
 }

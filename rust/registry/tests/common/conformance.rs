@@ -150,6 +150,14 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             begun_last::<B>,
         ),
         ("list_filters_and_orders_newest_first", list_filters::<B>),
+        (
+            "list_pages_by_offset_and_compose_date",
+            list_pages_and_dates::<B>,
+        ),
+        (
+            "latest_good_of_every_stream_in_one_call",
+            latest_good_per_stream::<B>,
+        ),
         ("composes_using_finds_layered_composes", composes_using::<B>),
         (
             "invalid_composes_are_refused_and_not_recorded",
@@ -991,6 +999,190 @@ fn list_filters<B: Backend>(b: &B) {
         .unwrap();
     assert_eq!(finished[0].packages.len(), 2);
     assert!(finished[0].outputs.is_some());
+}
+
+fn list_pages_and_dates<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    // Five composes of apache:2.4 a day apart (25 to 29 November), one of
+    // php on the 27th; compose dates come from `started_at`.
+    let mut by_day = Vec::new();
+    for day in 0..5 {
+        let mut n = new("apache", "2.4");
+        n.started_at = NOV25 + day * 86_400;
+        by_day.push(reg.begin(&n).unwrap().id);
+    }
+    let mut php = new("php", "8.2");
+    php.started_at = NOV25 + 2 * 86_400;
+    let php = reg.begin(&php).unwrap().id;
+    reg.finish(&by_day[1], &finished(NOV25 + 86_400)).unwrap();
+    let date = |d: &str| Some(d.parse::<jiff::civil::Date>().unwrap());
+
+    let list = |f: ListFilter| -> Vec<String> {
+        let whole: Vec<String> = reg.list(&f).unwrap().into_iter().map(|r| r.id).collect();
+        let summaries: Vec<String> = reg
+            .list_summaries(&f)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(whole, summaries, "{f:?}");
+        whole
+    };
+    let newest_first = [
+        &*php,
+        &*by_day[4],
+        &*by_day[3],
+        &*by_day[2],
+        &*by_day[1],
+        &*by_day[0],
+    ];
+    assert_eq!(list(ListFilter::default()), newest_first);
+    // Pages: an offset after the newest N, with or without a limit.
+    assert_eq!(
+        list(ListFilter {
+            limit: Some(2),
+            offset: Some(2),
+            ..Default::default()
+        }),
+        newest_first[2..4]
+    );
+    assert_eq!(
+        list(ListFilter {
+            offset: Some(4),
+            ..Default::default()
+        }),
+        newest_first[4..]
+    );
+    assert!(list(ListFilter {
+        offset: Some(6),
+        ..Default::default()
+    })
+    .is_empty());
+    // Dates: both ends included, the compose date (in the ID), with the
+    // other filters and pages.
+    assert_eq!(
+        list(ListFilter {
+            since: date("2026-11-26"),
+            until: date("2026-11-28"),
+            ..Default::default()
+        }),
+        [&*php, &*by_day[3], &*by_day[2], &*by_day[1]]
+    );
+    assert_eq!(
+        list(ListFilter {
+            name: Some("apache".into()),
+            since: date("2026-11-27"),
+            ..Default::default()
+        }),
+        [&*by_day[4], &*by_day[3], &*by_day[2]]
+    );
+    assert_eq!(
+        list(ListFilter {
+            until: date("2026-11-26"),
+            limit: Some(1),
+            offset: Some(1),
+            ..Default::default()
+        }),
+        [&*by_day[0]]
+    );
+    assert_eq!(
+        list(ListFilter {
+            since: date("2026-11-26"),
+            until: date("2026-11-26"),
+            state: Some(State::Finished),
+            ..Default::default()
+        }),
+        [&*by_day[1]]
+    );
+    assert!(list(ListFilter {
+        since: date("2026-11-30"),
+        ..Default::default()
+    })
+    .is_empty());
+    assert!(list(ListFilter {
+        since: date("2026-11-28"),
+        until: date("2026-11-27"),
+        ..Default::default()
+    })
+    .is_empty());
+}
+
+fn latest_good_per_stream<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    assert!(reg.latest_good_per_stream(None).unwrap().is_empty());
+    let done = |reg: &mut Box<dyn Registry>, name: &str, stream: &str| {
+        let id = reg.begin(&new(name, stream)).unwrap().id;
+        reg.finish(&id, &finished(NOV25 + 10)).unwrap();
+        id
+    };
+    let apache24_old = done(&mut reg, "apache", "2.4");
+    let apache24 = done(&mut reg, "apache", "2.4");
+    let apache26 = done(&mut reg, "apache", "2.6");
+    // Newer than the good ones, and not good: failed, started, finished
+    // with a failed test, finished with a test not run yet.
+    let bad = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&bad, &failed(NOV25 + 10)).unwrap();
+    reg.begin(&new("apache", "2.6")).unwrap();
+    let mut tested = new("apache", "2.6");
+    tested.required_tests = vec!["smoke".into()];
+    let red = reg.begin(&tested).unwrap().id;
+    reg.finish(&red, &finished(NOV25 + 20)).unwrap();
+    reg.record_test(&red, "smoke", false, NOV25 + 30, "no")
+        .unwrap();
+    let pending = reg.begin(&tested).unwrap().id;
+    reg.finish(&pending, &finished(NOV25 + 40)).unwrap();
+    // A stream with nothing good, and one whose only good compose has
+    // passed its test.
+    let php_failed = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&php_failed, &failed(NOV25 + 10)).unwrap();
+    let mut tested = new("php", "8.3");
+    tested.required_tests = vec!["smoke".into()];
+    let php83 = reg.begin(&tested).unwrap().id;
+    reg.finish(&php83, &finished(NOV25 + 50)).unwrap();
+    reg.record_test(&php83, "smoke", true, NOV25 + 60, "ok")
+        .unwrap();
+    let image = reg
+        .begin(&artifact_compose(
+            "php-container",
+            ArtifactKind::Container,
+            &[&apache24],
+        ))
+        .unwrap()
+        .id;
+    reg.finish(&image, &artifact_finished(NOV25 + 70, Some("sha256:00")))
+        .unwrap();
+
+    let latest = |kind: Option<RecordKind>| -> Vec<(String, String, String)> {
+        reg.latest_good_per_stream(kind)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name, s.stream, s.id))
+            .collect()
+    };
+    let row = |n: &str, s: &str, id: &str| (n.to_owned(), s.to_owned(), id.to_owned());
+    // Sorted by name and stream; each the same as `latest_good` says.
+    let modules = vec![
+        row("apache", "2.4", &apache24),
+        row("apache", "2.6", &apache26),
+        row("php", "8.3", &php83),
+    ];
+    assert_eq!(latest(Some(RecordKind::Module)), modules);
+    assert_eq!(
+        latest(Some(RecordKind::Artifact)),
+        [row("php-container", "x86_64", &image)]
+    );
+    let mut all = modules.clone();
+    all.push(row("php-container", "x86_64", &image));
+    assert_eq!(latest(None), all);
+    for (name, stream, id) in &all {
+        assert_eq!(&reg.latest_good(name, stream).unwrap().unwrap().id, id);
+    }
+    assert_ne!(apache24_old, apache24);
+    // As summaries: package counts and repositories, no package lists.
+    let first = &reg.latest_good_per_stream(None).unwrap()[0];
+    assert_eq!(first.package_counts.get("x86_64"), Some(&2));
 }
 
 fn composes_using<B: Backend>(b: &B) {
