@@ -114,6 +114,7 @@ pub fn start(
             .map(|s| (s.name.clone(), s.stream.clone()))
             .collect(),
         owner: Owner::current(),
+        consumes: vec![],
     })?;
     Ok(Some(chain))
 }
