@@ -68,8 +68,8 @@ pub use config::{
 pub use definition::{detect_scm_ref, read_artifact_definition, read_definition, read_document};
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
-    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now, Current,
-    Fingerprint, IfChanged,
+    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now,
+    fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
 };
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};

@@ -72,6 +72,20 @@ pub fn resolve(
     registry: &dyn Registry,
     with: &[String],
 ) -> Result<Vec<Layer>> {
+    resolve_with(def, registry, with, &mut |m, s| {
+        Ok(registry.latest_good_lean(m, s)?)
+    })
+}
+
+/// [`resolve`], reading each layer's last good compose (lean) through
+/// `last_good`: a plan over hundreds of modules, whose stacks share most
+/// layers, reads each once.
+pub(crate) fn resolve_with(
+    def: &ModuleDefinition,
+    registry: &dyn Registry,
+    with: &[String],
+    last_good: &mut dyn FnMut(&str, &str) -> Result<Option<ComposeRecord>>,
+) -> Result<Vec<Layer>> {
     let top = def.nsv();
     // name → compose ID
     let mut pins: BTreeMap<String, String> = def.compose_pins.clone();
@@ -138,12 +152,10 @@ pub fn resolve(
             None => (
                 // Without package lists and modulemd: a deep stack would
                 // read every layer's whole record.
-                registry
-                    .latest_good_lean(&m, &s)?
-                    .ok_or_else(|| ComposeError::NoGoodCompose {
-                        module: by.clone(),
-                        required: format!("{m}:{s}"),
-                    })?,
+                last_good(&m, &s)?.ok_or_else(|| ComposeError::NoGoodCompose {
+                    module: by.clone(),
+                    required: format!("{m}:{s}"),
+                })?,
                 false,
             ),
         };
@@ -187,8 +199,68 @@ pub fn resolve(
 }
 
 /// Bottom first: a layer after everything it requires; ties by name, so
-/// the order is stable.
-fn order(top: &str, mut layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
+/// the order is stable. Each layer's level is the longest chain of
+/// requires below it (what the rounds of [`order_by_rounds`] find, one
+/// round per level), found in one walk: a plan orders hundreds of stacks
+/// of hundreds of layers. A cycle is left to the rounds, which name it.
+fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
+    let index: BTreeMap<&str, usize> = layers
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let below: Vec<Vec<usize>> = layers
+        .values()
+        .map(|l| {
+            l.requires
+                .iter()
+                .filter_map(|r| index.get(split_nsv(r).0).copied())
+                .collect()
+        })
+        .collect();
+    // None: not reached; Some(None): on the current path; Some(Some(n)).
+    let mut level: Vec<Option<Option<usize>>> = vec![None; below.len()];
+    for start in 0..below.len() {
+        if level[start].is_some() {
+            continue;
+        }
+        level[start] = Some(None);
+        let mut stack = vec![(start, 0usize)];
+        while let Some(&(at, next)) = stack.last() {
+            if let Some(&b) = below[at].get(next) {
+                stack.last_mut().expect("not empty").1 += 1;
+                match level[b] {
+                    Some(Some(_)) => {}
+                    Some(None) => return order_by_rounds(top, layers),
+                    None => {
+                        level[b] = Some(None);
+                        stack.push((b, 0));
+                    }
+                }
+                continue;
+            }
+            let l = below[at]
+                .iter()
+                .map(|&b| level[b].flatten().map_or(0, |n| n + 1))
+                .max()
+                .unwrap_or(0);
+            level[at] = Some(Some(l));
+            stack.pop();
+        }
+    }
+    let mut out: Vec<(usize, Layer)> = layers
+        .into_values()
+        .zip(level)
+        .map(|(l, n)| (n.flatten().unwrap_or(0), l))
+        .collect();
+    // Stable: within a level, the map's name order.
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out.into_iter().map(|(_, l)| l).collect())
+}
+
+/// [`order`] round by round: each round takes every layer whose requires
+/// are all taken.
+fn order_by_rounds(top: &str, mut layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::with_capacity(layers.len());
     while !layers.is_empty() {
@@ -526,6 +598,75 @@ mod test {
                 format!("   └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"),
             ]
         );
+    }
+
+    #[test]
+    fn levels_order_as_the_rounds_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let id = compose(&mut reg, "m0:1", &[], true);
+        let record = reg.get(&id).unwrap().unwrap();
+        // A seeded DAG of 60 layers, each requiring some of the ones
+        // before it (and one layer outside the stack), named so that name
+        // order and requires order disagree.
+        let mut seed = 20261205u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let name = |i: usize| format!("m{:02}", (i * 37) % 60);
+        let layers = |requires: &dyn Fn(usize) -> Vec<String>| {
+            (0..60)
+                .map(|i| {
+                    let layer = Layer {
+                        record: record.clone(),
+                        requires: requires(i),
+                        direct: false,
+                        pinned: false,
+                        required_by: "top:1".into(),
+                    };
+                    (name(i), layer)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let picks: Vec<Vec<usize>> = (0..60)
+            .map(|i| (0..i).filter(|_| next() % 5 == 0).collect())
+            .collect();
+        let dag = |i: usize| {
+            let mut r: Vec<String> = picks[i].iter().map(|&j| format!("{}:1", name(j))).collect();
+            r.push("outside:1".into());
+            r
+        };
+        let by_levels: Vec<String> = order("top:1", layers(&dag))
+            .unwrap()
+            .iter()
+            .map(|l| l.requires.join(","))
+            .collect();
+        let by_rounds: Vec<String> = order_by_rounds("top:1", layers(&dag))
+            .unwrap()
+            .iter()
+            .map(|l| l.requires.join(","))
+            .collect();
+        assert_eq!(by_levels, by_rounds);
+        // A cycle is named as the rounds name it.
+        let cyclic = |i: usize| {
+            let mut r = dag(i);
+            if i == 3 {
+                r.push(format!("{}:1", name(50)));
+            }
+            if i == 50 {
+                r.push(format!("{}:1", name(3)));
+            }
+            r
+        };
+        let a = order("top:1", layers(&cyclic)).unwrap_err().to_string();
+        let b = order_by_rounds("top:1", layers(&cyclic))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(a, b);
+        assert!(a.contains("cycle"), "{a}");
     }
 
     #[test]

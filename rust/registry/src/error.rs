@@ -110,7 +110,11 @@ pub enum RegistryError {
     #[error(
         "compose registry {db}: cannot queue a chain event of {size} bytes: the limit is {limit}"
     )]
-    EventTooLarge { db: String, size: usize, limit: usize },
+    EventTooLarge {
+        db: String,
+        size: usize,
+        limit: usize,
+    },
 
     #[error(
         "compose registry {db}: cannot queue a chain event: {limit} events already wait \

@@ -83,10 +83,8 @@ mod test {
 
     #[test]
     fn sources_do_not_count_and_everything_else_does() {
-        let packages = PackagesByArch::from([(
-            "x86_64".to_string(),
-            ["a-0:1-1.noarch".to_string()].into(),
-        )]);
+        let packages =
+            PackagesByArch::from([("x86_64".to_string(), ["a-0:1-1.noarch".to_string()].into())]);
         let d = |inputs: &[Input]| fingerprint_digest("d1", &packages, &counted_inputs(inputs));
         let base = d(&[input(InputKind::Compose, "base:1", "base-1-1.n.0")]);
         assert_eq!(

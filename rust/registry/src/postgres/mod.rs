@@ -44,6 +44,7 @@ use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLo
 use crate::error::{Context, RegistryError};
 use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
@@ -51,7 +52,6 @@ use crate::stored::{
     self, json_text, FilterArg, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
     SUMMARY_COLUMNS,
 };
-use crate::queue::PendingEvent;
 use crate::{validate, Registry, Result};
 
 /// The schema, version [`SCHEMA_VERSION`].

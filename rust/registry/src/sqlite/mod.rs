@@ -32,13 +32,13 @@ use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLo
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
 use crate::stored::{
     self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
 };
-use crate::queue::PendingEvent;
 use crate::{validate, Registry, Result};
 
 /// How long a writer waits for another one before giving up, unless the

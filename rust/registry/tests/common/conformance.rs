@@ -2091,7 +2091,9 @@ fn version_1<B: Backend>(b: &B) {
         reg.fingerprint(&next).unwrap(),
         Some(strata_registry::record_fingerprint(&rec))
     );
-    let queued = reg.submit_event(&json!({"event": "build", "nvr": "a-1-1"}), NOV25).unwrap();
+    let queued = reg
+        .submit_event(&json!({"event": "build", "nvr": "a-1-1"}), NOV25)
+        .unwrap();
     assert_eq!(reg.pending_events().unwrap(), [queued]);
     // Opening again changes nothing.
     drop(reg);
@@ -2180,7 +2182,11 @@ fn fingerprints<B: Backend>(b: &B) {
         },
     ];
     let id = reg.begin(&with_inputs).unwrap().id;
-    assert_eq!(reg.fingerprint(&id).unwrap(), None, "a started compose has none");
+    assert_eq!(
+        reg.fingerprint(&id).unwrap(),
+        None,
+        "a started compose has none"
+    );
     let rec = reg.finish(&id, &finished(NOV25 + 10)).unwrap();
     let stored = reg.fingerprint(&id).unwrap().expect("written at finish");
     assert_eq!(stored, strata_registry::record_fingerprint(&rec));
@@ -2239,7 +2245,10 @@ fn event_queue<B: Backend>(b: &B) {
     // An event too large is refused, naming the limit; nothing is queued.
     let huge = json!({"event": "build", "nvr": "x".repeat(strata_registry::MAX_EVENT_BYTES)});
     let err = reg.submit_event(&huge, NOV25).unwrap_err();
-    assert!(matches!(err, RegistryError::EventTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err, RegistryError::EventTooLarge { .. }),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains(&strata_registry::MAX_EVENT_BYTES.to_string()),
