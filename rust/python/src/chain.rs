@@ -373,6 +373,37 @@ pub fn approve_chain_step(
         .map_err(|e| chain_err(&e))
 }
 
+/// Queues events for a later chain (`strata chain run --pending`, which
+/// coalesces them once the policy's debounce window has passed); returns
+/// their queue numbers. Raises ChainError.
+#[pyfunction]
+#[pyo3(signature = (*, builds=None, tags=None, repos=None, composes=None, definitions=None,
+    config=None, registry=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn submit_event(
+    builds: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    repos: Option<Vec<String>>,
+    composes: Option<Vec<String>>,
+    definitions: Option<Vec<String>>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+) -> PyResult<Vec<i64>> {
+    let events = events(builds, tags, repos, composes, definitions);
+    if events.is_empty() {
+        return Err(ChainError::new_err(
+            "give at least one event (builds, tags, repos, composes, definitions)",
+        ));
+    }
+    let config = Config::load(config.as_deref()).map_err(compose_err)?;
+    config.apply();
+    let mut reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let queued = strata_chain::queue::submit(&mut *reg, &events, strata_compose::compose_time())
+        .map_err(|e| ChainError::new_err(strata_compose::error_chain(&e)))?;
+    Ok(queued.into_iter().map(|q| q.seq).collect())
+}
+
 /// The chain `chain_id`, or None.
 #[pyfunction]
 #[pyo3(signature = (chain_id, *, config=None, registry=None))]

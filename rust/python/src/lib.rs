@@ -469,6 +469,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chain::run_chain, m)?)?;
     m.add_function(wrap_pyfunction!(chain::approve_chain_step, m)?)?;
     m.add_function(wrap_pyfunction!(chain::get_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::submit_event, m)?)?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::stack_modules, m)?)?;
