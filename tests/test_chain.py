@@ -424,3 +424,43 @@ def test_a_pending_chain_killed_mid_compose_loses_no_event_and_runs_none_twice(w
     assert chain["state"] == "finished", chain
     assert steps(chain) == [(m, "finished") for m in STACK]
     assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 1
+
+
+def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
+    """Ctrl-C in `strata.run_chain` stops the chain at its next safe point
+    (the running compose recorded failed, nothing published), raises
+    KeyboardInterrupt, and leaves the chain resumable."""
+    import sys
+    world.compose_all()
+    world.rebuild_libfoo()
+    # A pause of 60 s before base publishes, which an interrupt ends.
+    env = dict(os.environ, STRATA_TEST_PAUSE_BEFORE_PUBLISH="60")
+    env.pop("STRATA_CONFIG", None)
+    script = ("import strata, sys\n"
+              "try:\n"
+              f"    strata.run_chain(builds=['libfoo-1.0-2.fc40'], config={str(world.site.config)!r},"
+              f" cache_dir={str(world.site.cache)!r})\n"
+              "except KeyboardInterrupt:\n"
+              "    print('KeyboardInterrupt'); sys.exit(130)\n")
+    p = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
+        time.sleep(0.05)
+    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 130 and out == "KeyboardInterrupt\n", (p.returncode, out, err)
+    assert not list(world.site.out.glob(".staging-*")), "the staging directory is left behind"
+    chains = json.loads(world.strata("chain", "list", "--json").stdout)
+    assert [c["state"] for c in chains] == ["stopped"], chains
+    cid = chains[0]["id"]
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished", chain
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    states = sorted(r["state"] for r in world.site.list("base-runtime:f40"))
+    assert states == ["failed", "finished", "finished"], states

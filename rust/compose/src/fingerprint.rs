@@ -12,7 +12,6 @@ use crate::compose::{compose_module_in_chain, ComposeRequest, ComposeResult, InC
 use crate::config::{substitute_arch, Config, StackRepo};
 use crate::definition::read_definition;
 use crate::error::{ComposeError, Result};
-use crate::ids::nevra_with_epoch;
 use crate::inputs::{
     arches_for, definition_dir, layer_inputs, load_inputs, platform_repos, relative_to, shown,
     LoadRequest,
@@ -205,9 +204,11 @@ pub fn fingerprint_shared(
         )?;
         let set = packages.entry(arch.clone()).or_default();
         for pick in picks {
-            set.insert(nevra_with_epoch(
-                &sources.repos[pick.repo].package(pick.index),
-            ));
+            set.insert(
+                sources.repos[pick.repo]
+                    .package(pick.index)
+                    .nevra_with_epoch(),
+            );
         }
         for loc in &platform_repos {
             let loc = substitute_arch(loc, arch);
@@ -295,7 +296,7 @@ pub fn current_of(
         let picks = select(&definition, &a.sources, &a.arch, a.allowed.as_deref())?;
         let set = packages.entry(a.arch.clone()).or_default();
         for pick in picks {
-            set.insert(nevra_with_epoch(&a.sources[pick.repo].package(pick.index)));
+            set.insert(a.sources[pick.repo].package(pick.index).nevra_with_epoch());
         }
     }
     Ok(Current {

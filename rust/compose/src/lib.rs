@@ -72,7 +72,7 @@ pub use fingerprint::{
     fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
 };
 pub use gate::{GateReport, GateSection};
-pub use ids::{build_nvr, compose_time, context, modulemd_version, nevra_with_epoch, now};
+pub use ids::{build_nvr, compose_time, context, modulemd_version, now};
 pub use interrupt::{signal_name, Interrupt};
 pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};

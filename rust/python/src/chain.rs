@@ -332,24 +332,31 @@ pub fn run_chain(
         }
     };
     drop(reg);
-    let ran = py.allow_threads(|| {
+    // Ctrl-C (or kojid's SIGTERM) stops the chain at its next safe point,
+    // where the running compose is recorded failed and the chain stopped,
+    // so `run_chain(resume=...)` continues it; the exception is then
+    // raised again.
+    let interrupt = Interrupt::new();
+    let stop = interrupt.clone();
+    let ran = crate::compose::run_interruptible(py, interrupt.clone(), move || {
+        let open = || open_registry(location.as_deref(), &config).map_err(Box::new);
         strata_chain::run_chain(
             &chain_id,
             &watched,
             &config,
             &RunOptions {
                 out,
-                cache_dir: cache_dir.clone(),
+                cache_dir,
                 compose_type,
                 metadata_only,
                 test_timeout: Duration::from_secs(test_timeout),
-                interrupt: Interrupt::new(),
+                interrupt: stop,
                 open_registry: &open,
                 report: &|line| tracing::info!("{line}"),
             },
         )
         .map_err(|e| error_chain(&e))
-    });
+    })?;
     ran.map(|c| Some(Chain::new(c)))
         .map_err(ChainError::new_err)
 }
