@@ -114,6 +114,34 @@ class World:
     def composes(self) -> list[dict]:
         return self.site.list()
 
+    def wait_for_pause(self) -> None:
+        """Until a compose is staged and paused before publishing
+        (STRATA_TEST_PAUSE_BEFORE_PUBLISH)."""
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(self.site.out.glob(".staging-*/tree/STATUS")):
+            time.sleep(0.05)
+        assert list(self.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+
+    def kill_paused(self, *args, env=None) -> str:
+        """Runs `strata chain ARGS`, kill -9 once its first compose is
+        staged and held before publishing; the chain ID it named."""
+        hold = self.root / "hold"
+        hold.write_text("")
+        env = dict(os.environ, **(env or {}), STRATA_TEST_PAUSE_BEFORE_PUBLISH=str(hold))
+        env.pop("STRATA_CONFIG", None)
+        p = subprocess.Popen([str(self.site.bin), "chain", *args, "--config", str(self.site.config),
+                              "--cache-dir", str(self.site.cache)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.wait_for_pause()
+            time.sleep(0.3)
+            p.send_signal(signal.SIGKILL)
+            _, err = p.communicate()
+        finally:
+            p.kill()
+            hold.unlink()
+        return err.decode().split(":", 1)[0].strip()
+
 
 @pytest.fixture
 def world(strata_bin, tmp_path):
@@ -267,24 +295,8 @@ def test_approve_waits_and_resume_composes(world):
 def test_a_chain_killed_mid_compose_resumes_without_duplicating_a_compose(world):
     world.compose_all()
     world.rebuild_libfoo()
-    hold = world.root / "hold"
-    hold.write_text("")
-    env = dict(os.environ, STRATA_TEST_PAUSE_BEFORE_PUBLISH=str(hold))
-    env.pop("STRATA_CONFIG", None)
-    p = subprocess.Popen([str(world.site.bin), "chain", "run", "--build", "libfoo-1.0-2.fc40",
-                          "--config", str(world.site.config), "--cache-dir",
-                          str(world.site.cache)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
     # base's compose staged, not published: kill -9.
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
-        time.sleep(0.05)
-    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
-    time.sleep(0.3)
-    p.send_signal(signal.SIGKILL)
-    _, err = p.communicate()
-    hold.unlink()
-    cid = err.decode().split(":", 1)[0].strip()
+    cid = world.kill_paused("run", "--build", "libfoo-1.0-2.fc40")
     chain = world.show(cid)
     assert chain["state"] == "running"
     assert chain["steps"][0]["state"] == "running"
@@ -393,26 +405,10 @@ def test_a_pending_chain_killed_mid_compose_loses_no_event_and_runs_none_twice(w
     world.compose_all()
     world.rebuild_libfoo()
     t0 = int(time.time())
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(t0))
-    env.pop("STRATA_CONFIG", None)
     for nvr in ("libfoo-1.0-2.fc40", "libbar-2.0-1.fc40"):
         world.site.run("chain", "submit", "--build", nvr, "--config", world.site.config,
                        env={"SOURCE_DATE_EPOCH": str(t0)})
-    hold = world.root / "hold"
-    hold.write_text("")
-    env["STRATA_TEST_PAUSE_BEFORE_PUBLISH"] = str(hold)
-    p = subprocess.Popen([str(world.site.bin), "chain", "run", "--pending",
-                          "--config", str(world.site.config), "--cache-dir",
-                          str(world.site.cache)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
-        time.sleep(0.05)
-    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
-    p.send_signal(signal.SIGKILL)
-    _, err = p.communicate()
-    hold.unlink()
-    cid = err.decode().split(":", 1)[0].strip()
+    cid = world.kill_paused("run", "--pending", env={"SOURCE_DATE_EPOCH": str(t0)})
     chain = world.show(cid)
     assert chain["state"] == "running"
     assert [e["nvr"] for e in chain["events"]] == ["libfoo-1.0-2.fc40", "libbar-2.0-1.fc40"]
@@ -444,10 +440,7 @@ def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
               "    print('KeyboardInterrupt'); sys.exit(130)\n")
     p = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
-        time.sleep(0.05)
-    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+    world.wait_for_pause()
     p.send_signal(signal.SIGINT)
     try:
         out, err = p.communicate(timeout=120)
