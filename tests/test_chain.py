@@ -114,6 +114,34 @@ class World:
     def composes(self) -> list[dict]:
         return self.site.list()
 
+    def wait_for_pause(self) -> None:
+        """Until a compose is staged and paused before publishing
+        (STRATA_TEST_PAUSE_BEFORE_PUBLISH)."""
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(self.site.out.glob(".staging-*/tree/STATUS")):
+            time.sleep(0.05)
+        assert list(self.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+
+    def kill_paused(self, *args, env=None) -> str:
+        """Runs `strata chain ARGS`, kill -9 once its first compose is
+        staged and held before publishing; the chain ID it named."""
+        hold = self.root / "hold"
+        hold.write_text("")
+        env = dict(os.environ, **(env or {}), STRATA_TEST_PAUSE_BEFORE_PUBLISH=str(hold))
+        env.pop("STRATA_CONFIG", None)
+        p = subprocess.Popen([str(self.site.bin), "chain", *args, "--config", str(self.site.config),
+                              "--cache-dir", str(self.site.cache)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.wait_for_pause()
+            time.sleep(0.3)
+            p.send_signal(signal.SIGKILL)
+            _, err = p.communicate()
+        finally:
+            p.kill()
+            hold.unlink()
+        return err.decode().split(":", 1)[0].strip()
+
 
 @pytest.fixture
 def world(strata_bin, tmp_path):
@@ -267,24 +295,8 @@ def test_approve_waits_and_resume_composes(world):
 def test_a_chain_killed_mid_compose_resumes_without_duplicating_a_compose(world):
     world.compose_all()
     world.rebuild_libfoo()
-    hold = world.root / "hold"
-    hold.write_text("")
-    env = dict(os.environ, STRATA_TEST_PAUSE_BEFORE_PUBLISH=str(hold))
-    env.pop("STRATA_CONFIG", None)
-    p = subprocess.Popen([str(world.site.bin), "chain", "run", "--build", "libfoo-1.0-2.fc40",
-                          "--config", str(world.site.config), "--cache-dir",
-                          str(world.site.cache)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
     # base's compose staged, not published: kill -9.
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(world.site.out.glob(".staging-*/tree/STATUS")):
-        time.sleep(0.05)
-    assert list(world.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
-    time.sleep(0.3)
-    p.send_signal(signal.SIGKILL)
-    _, err = p.communicate()
-    hold.unlink()
-    cid = err.decode().split(":", 1)[0].strip()
+    cid = world.kill_paused("run", "--build", "libfoo-1.0-2.fc40")
     chain = world.show(cid)
     assert chain["state"] == "running"
     assert chain["steps"][0]["state"] == "running"
@@ -324,3 +336,124 @@ def test_bad_catalogs_and_events_are_refused_naming_what(world):
     world.site.config.write_text(text)
     r = world.strata("impact", "--build", "x-1-1", rc=2)
     assert f"{world.site.config}: [chain] catalog entry 2 `git+https://h/r.git?x`" in r.stderr
+
+
+def test_a_burst_of_builds_is_one_chain_after_the_debounce_window(world):
+    """Three builds within the policy's debounce window make one chain, and
+    only once the window has passed since the newest; a build after it
+    makes a second chain. The clock is SOURCE_DATE_EPOCH, as for every
+    time Strata records."""
+    world.compose_all()
+    world.policy("    - match: '*:*'\n      debounce: 10m\n")
+    world.rebuild_libfoo()
+    t0 = int(time.time())
+
+    def at(t, *args, rc=0):
+        return world.site.run(*args, "--config", world.site.config,
+                              env={"SOURCE_DATE_EPOCH": str(t)}, check_rc=rc)
+
+    # Nothing queued: nothing runs.
+    r = at(t0, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout == "No events are queued.\n", r.stdout
+    queued = [at(t0, "chain", "submit", "--build", "libfoo-1.0-2.fc40").stdout,
+              at(t0 + 60, "chain", "submit", "--build", "libbar-2.0-1.fc40").stdout]
+    seqs = strata.submit_event(builds=["libfoo-1.0-2.fc40"], config=world.site.config)
+    assert queued[0].startswith("queued event 1: ") and queued[1].startswith("queued event 2: ")
+    assert seqs == [3]
+    # Python submitted at the real time, about t0: the window runs from
+    # the newest event, so 10 minutes after it nothing has run yet.
+    r = at(t0 + 300, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "3 queued events wait until " in r.stderr and "debounce 600 s" in r.stderr, r.stderr
+    assert world.strata("chain", "list").stdout.count("\n") == 1  # the header only
+    # After the window: one chain for the three, its cause all of them
+    # (the same build twice planned once).
+    r = at(t0 + 3600, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    cid = chain_id_of(r)
+    chain = world.show(cid)
+    assert chain["state"] == "finished"
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    assert chain["events"] == [{"event": "build", "nvr": "libfoo-1.0-2.fc40"},
+                               {"event": "build", "nvr": "libbar-2.0-1.fc40"}]
+    assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 1
+    # The queue is empty: nothing runs twice.
+    r = at(t0 + 3700, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout == "No events are queued.\n", r.stdout
+    # An event after the window: a second chain of its own, after its own
+    # window.
+    tools = world.defs["tools"]
+    tools.write_text(tools.read_text() + "# changed\n")
+    at(t0 + 4000, "chain", "submit", "--definition", str(tools))
+    r = at(t0 + 4000 + 599, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "1 queued event waits until " in r.stderr, r.stderr
+    r = at(t0 + 4000 + 600, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    second = chain_id_of(r)
+    assert second != cid
+    chain = world.show(second)
+    assert steps(chain) == [("tools:1", "finished")]
+    assert chain["events"] == [{"event": "definition", "location": str(tools)}]
+    # Events that make nothing stale have nothing to wait for: taken at
+    # once, recorded as a chain with no step.
+    at(t0 + 5000, "chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    r = at(t0 + 5000, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    third = world.show(chain_id_of(r))
+    assert (third["state"], third["steps"]) == ("finished", [])
+    assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 3
+
+
+def test_a_pending_chain_killed_mid_compose_loses_no_event_and_runs_none_twice(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    t0 = int(time.time())
+    for nvr in ("libfoo-1.0-2.fc40", "libbar-2.0-1.fc40"):
+        world.site.run("chain", "submit", "--build", nvr, "--config", world.site.config,
+                       env={"SOURCE_DATE_EPOCH": str(t0)})
+    cid = world.kill_paused("run", "--pending", env={"SOURCE_DATE_EPOCH": str(t0)})
+    chain = world.show(cid)
+    assert chain["state"] == "running"
+    assert [e["nvr"] for e in chain["events"]] == ["libfoo-1.0-2.fc40", "libbar-2.0-1.fc40"]
+    # The chain holds the events: the queue does not give them again.
+    r = world.strata("chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout == "No events are queued.\n", r.stdout
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished", chain
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 1
+
+
+def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
+    """Ctrl-C in `strata.run_chain` stops the chain at its next safe point
+    (the running compose recorded failed, nothing published), raises
+    KeyboardInterrupt, and leaves the chain resumable."""
+    import sys
+    world.compose_all()
+    world.rebuild_libfoo()
+    # A pause of 60 s before base publishes, which an interrupt ends.
+    env = dict(os.environ, STRATA_TEST_PAUSE_BEFORE_PUBLISH="60")
+    env.pop("STRATA_CONFIG", None)
+    script = ("import strata, sys\n"
+              "try:\n"
+              f"    strata.run_chain(builds=['libfoo-1.0-2.fc40'], config={str(world.site.config)!r},"
+              f" cache_dir={str(world.site.cache)!r})\n"
+              "except KeyboardInterrupt:\n"
+              "    print('KeyboardInterrupt'); sys.exit(130)\n")
+    p = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    world.wait_for_pause()
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 130 and out == "KeyboardInterrupt\n", (p.returncode, out, err)
+    assert not list(world.site.out.glob(".staging-*")), "the staging directory is left behind"
+    chains = json.loads(world.strata("chain", "list", "--json").stdout)
+    assert [c["state"] for c in chains] == ["stopped"], chains
+    cid = chains[0]["id"]
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished", chain
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    states = sorted(r["state"] for r in world.site.list("base-runtime:f40"))
+    assert states == ["failed", "finished", "finished"], states

@@ -803,3 +803,15 @@ def release_check(
     configuration's catalog and the registry, as `strata release check`
     does; every problem is in the report. Raises DefinitionError,
     RegistryError, ReleaseError."""
+def submit_event(
+    *,
+    builds: Optional[Sequence[str]] = None,
+    tags: Optional[Sequence[str]] = None,
+    repos: Optional[Sequence[str]] = None,
+    composes: Optional[Sequence[str]] = None,
+    definitions: Optional[Sequence[str]] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+) -> list[int]:
+    """Queues events for `strata chain run --pending`, which coalesces them
+    once the policy's debounce window has passed; their queue numbers."""

@@ -4,7 +4,10 @@
 //!
 //! The events choose which catalog modules to check; each checked module
 //! is compared with its last good compose by content ([`Fingerprint`]:
-//! load the inputs and select, no gate, no publish). The plan then adds the
+//! select from the sources, no gate, no publish; the digest stored with
+//! the last good compose says "up to date" in one comparison). The
+//! sources and the platform are read once per plan, the stack's layers
+//! not at all (their compose IDs come from the registry). The plan then adds the
 //! stacks above whatever is recomposed. Modules the events cannot touch
 //! are not loaded at all, and said so ("not affected by the events").
 //!
@@ -24,7 +27,9 @@ use crate::stale::stale_reasons;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use strata_compose::{current_of, ComposeError, Config, Fingerprint, Interrupt, Progress};
+use strata_compose::{
+    fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress, SharedInputs,
+};
 use strata_model::Source;
 use strata_registry::{Registry, RegistryError};
 
@@ -188,11 +193,14 @@ pub fn impact(
         .collect();
     let mut stale: BTreeMap<String, Vec<Why>> = BTreeMap::new();
     let mut last_good = BTreeMap::new();
+    // The source (one repository for hundreds of modules, at Fedora
+    // scale) and the platform are read once for the whole plan.
+    let shared = SharedInputs::new(config, opts.cache_dir);
     for i in order.into_iter().filter(|i| checked.contains(i)) {
         let d = &watched.definitions[i];
         opts.interrupt.check().map_err(|e| current_error(d, e))?;
         let key = d.definition.nsv();
-        let last = registry.latest_good(&d.definition.name, &d.definition.stream)?;
+        let last = registry.latest_good_summary(&d.definition.name, &d.definition.stream)?;
         last_good.insert(key.clone(), last.as_ref().map(|r| r.id.clone()));
         if d.definition
             .module_requires()
@@ -201,16 +209,13 @@ pub fn impact(
             continue;
         }
         opts.progress.stage(&format!("checking {key}"));
-        let now = match current_of(
+        let now = match fingerprint_shared(
+            &shared,
             &d.path,
-            d.definition.clone(),
+            &d.definition,
             &d.digest,
-            &[],
-            &[],
-            opts.cache_dir,
-            opts.interrupt,
-            config,
             registry,
+            opts.interrupt,
             opts.progress,
         ) {
             Ok(now) => now,
@@ -222,10 +227,21 @@ pub fn impact(
             }
             Err(e) => return Err(current_error(d, e)),
         };
-        let why = stale_reasons(
-            last.as_ref().map(Fingerprint::of_record).as_ref(),
-            &now.fingerprint,
-        );
+        let why = match last {
+            None => vec![Why::NeverComposed],
+            // Up to date is one comparison of digests; the record (its
+            // package lists) is read only to say what changed, or for a
+            // compose recorded before digests were stored.
+            Some(last) if registry.fingerprint(&last.id)? == Some(now.digest()) => Vec::new(),
+            Some(last) => stale_reasons(
+                registry
+                    .get(&last.id)?
+                    .as_ref()
+                    .map(Fingerprint::of_record)
+                    .as_ref(),
+                &now,
+            ),
+        };
         if !why.is_empty() {
             stale.insert(key, why);
         }

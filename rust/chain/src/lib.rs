@@ -20,6 +20,7 @@ mod impact;
 mod load;
 mod picture;
 mod process;
+pub mod queue;
 mod run;
 mod scm;
 mod show;
@@ -35,7 +36,7 @@ pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
 pub use picture::{impact_dot, svg, tree_dot, PictureError};
 pub use run::{
-    run as run_chain, start as start_chain, OpenRegistry, RunError, RunOptions,
+    run as run_chain, start as start_chain, start_consuming, OpenRegistry, RunError, RunOptions,
     DEFAULT_TEST_TIMEOUT,
 };
 pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};

@@ -102,7 +102,35 @@ pub fn start(
     if impact.plan.steps.is_empty() {
         return Ok(None);
     }
-    let chain = registry.create_chain(&NewChain {
+    Ok(Some(record_chain(impact, &[], registry)?))
+}
+
+/// Records a chain for `impact`'s plan that takes the queued events
+/// `consumes` off the queue in the same transaction (see
+/// [`crate::queue`]). An empty plan is recorded too, finished at once: the
+/// events were seen, and led to nothing.
+pub fn start_consuming(
+    impact: &Impact,
+    consumes: &[i64],
+    registry: &mut dyn Registry,
+) -> Result<ChainRecord, RunError> {
+    let chain = record_chain(impact, consumes, registry)?;
+    if chain.steps.is_empty() {
+        let at = strata_compose::compose_time();
+        registry.set_chain_state(&chain.id, ChainState::Finished, None, at)?;
+        return registry
+            .get_chain(&chain.id)?
+            .ok_or(RunError::NoSuchChain { id: chain.id });
+    }
+    Ok(chain)
+}
+
+fn record_chain(
+    impact: &Impact,
+    consumes: &[i64],
+    registry: &mut dyn Registry,
+) -> Result<ChainRecord, RunError> {
+    Ok(registry.create_chain(&NewChain {
         // As compose IDs: SOURCE_DATE_EPOCH when set, so runs repeat.
         created_at: strata_compose::compose_time(),
         events: serde_json::to_value(&impact.events).expect("events serialize"),
@@ -114,8 +142,8 @@ pub fn start(
             .map(|s| (s.name.clone(), s.stream.clone()))
             .collect(),
         owner: Owner::current(),
-    })?;
-    Ok(Some(chain))
+        consumes: consumes.to_vec(),
+    })?)
 }
 
 /// What one step's thread reports.

@@ -5,14 +5,14 @@ use super::compose::{fmt_time, open_registry, stop_on_signals};
 use super::composes::{one_line, open_read_only, write_table};
 use super::{
     progress_bar, ChainApproveArgs, ChainComposeArgs, ChainListArgs, ChainResumeArgs, ChainRunArgs,
-    ChainShowArgs, EventArgs, ImpactArgs,
+    ChainShowArgs, ChainSubmitArgs, EventArgs, ImpactArgs,
 };
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use strata_chain::{
-    events_of, impact, impact_dot, load_watched, run_chain as run, scm_cache, start_chain, Event,
-    Impact, ImpactOptions, RunOptions, Watched,
+    events_of, impact, impact_dot, load_watched, queue, run_chain as run, scm_cache, start_chain,
+    start_consuming, Event, Impact, ImpactOptions, RunOptions, Watched,
 };
 use strata_compose::{signal_name, Config, Interrupt, Progress};
 use strata_registry::{ChainRecord, ChainState, Registry};
@@ -151,6 +151,9 @@ pub fn run_chain(args: ChainRunArgs) -> CliResult {
     let config = Config::load(c.registry.config.as_deref())?;
     config.apply();
     let cache = cache_dir(c.cache_dir.as_deref(), false, &config);
+    if args.pending {
+        return run_pending(&args, &config, cache.as_deref());
+    }
     let (found, watched) = match &args.plan {
         Some(path) => {
             let scm = scm_cache(&config, cache.as_deref())?;
@@ -184,6 +187,109 @@ pub fn run_chain(args: ChainRunArgs) -> CliResult {
     drop(registry);
     eprintln!("{}: {} steps", chain.id, found.plan.steps.len());
     execute(&chain.id, &watched, &config, c)
+}
+
+/// `chain run --pending`: the queued events as one chain, once their
+/// debounce window has passed.
+fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::Path>) -> CliResult {
+    let c = &args.compose;
+    let scm = scm_cache(config, cache)?;
+    let watched = load_watched(config, &scm)?;
+    let mut registry = open_registry(&c.registry, config)?;
+    let interrupt = Interrupt::new();
+    let bar = Stages(progress_bar(!c.json));
+    let taken = queue::take(
+        &*registry,
+        &watched,
+        config,
+        &ImpactOptions {
+            cache_dir: cache,
+            interrupt: &interrupt,
+            progress: &bar,
+        },
+        strata_compose::compose_time(),
+    );
+    if let Some(pb) = &bar.0 {
+        pb.finish_and_clear();
+    }
+    let (found, consumes) = match taken? {
+        queue::Pending::Empty => {
+            if c.json {
+                println!("null");
+            } else {
+                println!("No events are queued.");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        queue::Pending::Waiting {
+            until,
+            window,
+            queued,
+        } => {
+            if c.json {
+                println!("null");
+            }
+            eprintln!(
+                "{} queued event{} wait{} until {} (debounce {window} s after the newest): \
+                 nothing runs yet",
+                queued.len(),
+                if queued.len() == 1 { "" } else { "s" },
+                if queued.len() == 1 { "s" } else { "" },
+                fmt_time(until),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        queue::Pending::Ready { impact, consumes } => (impact, consumes),
+    };
+    if args.dry_run {
+        print_impact(&found, c.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chain = start_consuming(&found, &consumes, &mut *registry)?;
+    drop(registry);
+    eprintln!(
+        "{}: {} steps, {} queued event{}",
+        chain.id,
+        found.plan.steps.len(),
+        consumes.len(),
+        if consumes.len() == 1 { "" } else { "s" }
+    );
+    if found.plan.steps.is_empty() {
+        if c.json {
+            print_chain(&chain, None, true)?;
+        } else {
+            println!("Nothing to recompose: every module is up to date or left alone.");
+            print!("{}", found.to_text());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    execute(&chain.id, &watched, config, c)
+}
+
+/// `strata chain submit`: queue the events.
+pub fn submit(args: ChainSubmitArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
+    let mut registry = open_registry(&args.registry, &config)?;
+    let queued = queue::submit(
+        &mut *registry,
+        &events(&args.events),
+        strata_compose::compose_time(),
+    )?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        strata_compose::write_json(&mut out, &queued)?;
+    } else {
+        for q in &queued {
+            writeln!(
+                out,
+                "queued event {}: {}",
+                q.seq,
+                one_line(&q.event.to_string())
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn resume_chain(args: ChainResumeArgs) -> CliResult {

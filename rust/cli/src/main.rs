@@ -457,6 +457,23 @@ enum ChainCommand {
     /// Continue a chain that waited, stopped or was killed, where it
     /// stopped: no compose is made twice.
     Resume(ChainResumeArgs),
+    /// Queue events for `chain run --pending`, which coalesces a burst of
+    /// them into one chain once the policy's debounce window has passed.
+    Submit(ChainSubmitArgs),
+}
+
+/// `strata chain submit`: at least one event.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("events").required(true).multiple(true)
+    .args(["build", "tag", "repo", "compose", "definition"])))]
+struct ChainSubmitArgs {
+    #[command(flatten)]
+    events: EventArgs,
+    /// Print the queued events as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// How a chain's steps compose.
@@ -494,6 +511,11 @@ struct ChainRunArgs {
     /// one for events.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["build", "tag", "repo", "compose", "definition"])]
     plan: Option<PathBuf>,
+    /// Take the queued events (`chain submit`) as one chain, once the
+    /// debounce window of the plan's policy rules has passed since the
+    /// newest of them; before that, say until when and run nothing.
+    #[arg(long, conflicts_with_all = ["plan", "build", "tag", "repo", "compose", "definition"])]
+    pending: bool,
     /// Print the plan; record and compose nothing.
     #[arg(long)]
     dry_run: bool,
@@ -822,6 +844,7 @@ fn main() -> ExitCode {
         Command::Chain(ChainCommand::List(args)) => chain::list_chains(args),
         Command::Chain(ChainCommand::Show(args)) => chain::show_chain(args),
         Command::Chain(ChainCommand::Approve(args)) => chain::approve(args),
+        Command::Chain(ChainCommand::Submit(args)) => chain::submit(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
         Command::Serve(args) => run_serve(args),
     };

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::definition::{detect_scm_ref, read_definition};
 use crate::error::Result;
 use crate::gate::{gate, GateReport};
-use crate::ids::{context, modulemd_version, nevra_with_epoch, now};
+use crate::ids::{context, modulemd_version, now};
 use crate::inputs::{arches_for, load_inputs, ArchInputs, LoadRequest, Loaded};
 use crate::interrupt::Interrupt;
 use crate::layout::{stack_repo_file, stack_repos};
@@ -265,7 +265,7 @@ fn run_recorded(
             packages
                 .entry(a.arch.clone())
                 .or_default()
-                .insert(nevra_with_epoch(&pkg));
+                .insert(pkg.nevra_with_epoch());
         }
         picks.push(p);
     }

@@ -9,19 +9,23 @@
 //! publishing; the inputs come from the repodata cache when it is warm.
 
 use crate::compose::{compose_module_in_chain, ComposeRequest, ComposeResult, InChain};
-use crate::config::{Config, StackRepo};
+use crate::config::{substitute_arch, Config, StackRepo};
 use crate::definition::read_definition;
-use crate::error::Result;
-use crate::ids::nevra_with_epoch;
-use crate::inputs::{arches_for, load_inputs, LoadRequest};
+use crate::error::{ComposeError, Result};
+use crate::inputs::{
+    arches_for, definition_dir, layer_inputs, load_inputs, platform_repos, relative_to, shown,
+    LoadRequest,
+};
 use crate::interrupt::Interrupt;
+use crate::koji::KojiRepo;
 use crate::progress::Progress;
-use crate::select::select;
-use std::collections::BTreeMap;
+use crate::select::{name_index, select, select_indexed, NameIndex};
+use std::collections::HashMap;
 use std::path::Path;
-use strata_model::ModuleDefinition;
-use strata_registry::{ComposeRecord, Input, InputKind, PackagesByArch, Registry};
-use strata_repodata::LoadOptions;
+use std::sync::{Arc, Mutex};
+use strata_model::{ModuleDefinition, Source};
+use strata_registry::{ComposeRecord, CountedInputs, Input, InputKind, PackagesByArch, Registry};
+use strata_repodata::{LoadOptions, Repo};
 
 /// What a compose uses, as compared for staleness.
 ///
@@ -38,7 +42,7 @@ pub struct Fingerprint {
     /// Selected NEVRAs per compose arch.
     pub packages: PackagesByArch,
     /// `(kind, name) → ident` of the inputs that count.
-    pub inputs: BTreeMap<(InputKind, String), String>,
+    pub inputs: CountedInputs,
 }
 
 impl Fingerprint {
@@ -48,11 +52,7 @@ impl Fingerprint {
         Fingerprint {
             definition_digest: definition_digest.to_owned(),
             packages: packages.clone(),
-            inputs: inputs
-                .iter()
-                .filter(|i| !matches!(i.kind, InputKind::KojiRepo | InputKind::SourceRepo))
-                .map(|i| ((i.kind, i.name.clone()), i.ident.clone()))
-                .collect(),
+            inputs: strata_registry::counted_inputs(inputs),
         }
     }
 
@@ -61,6 +61,166 @@ impl Fingerprint {
     pub fn of_record(record: &ComposeRecord) -> Self {
         Fingerprint::new(&record.definition_digest, &record.packages, &record.inputs)
     }
+
+    /// The digest the registry stores with a finished compose
+    /// ([`strata_registry::fingerprint_digest`]): equal digests, equal
+    /// fingerprints.
+    pub fn digest(&self) -> String {
+        strata_registry::fingerprint_digest(&self.definition_digest, &self.packages, &self.inputs)
+    }
+}
+
+/// What the fingerprints of many modules read in common, read once: a
+/// plan checks hundreds of modules that select from one large source
+/// (loaded once here, and indexed by package name so that each module
+/// looks at its own packages only), on one platform (its checksum read
+/// once), from one Koji tag (asked once). The stack's layers are not
+/// loaded at all: a fingerprint needs their compose IDs, which the
+/// registry has.
+pub struct SharedInputs<'a> {
+    config: &'a Config,
+    opts: LoadOptions,
+    sources: Mutex<HashMap<Vec<String>, Arc<IndexedSources>>>,
+    platforms: Mutex<HashMap<String, String>>,
+    koji: Mutex<HashMap<String, Arc<KojiRepo>>>,
+    /// `(name, stream)` → its last good compose, lean (stack layers).
+    last_good: Mutex<HashMap<(String, String), Option<ComposeRecord>>>,
+}
+
+struct IndexedSources {
+    repos: Vec<Repo>,
+    index: NameIndex,
+}
+
+impl<'a> SharedInputs<'a> {
+    pub fn new(config: &'a Config, cache_dir: Option<&Path>) -> Self {
+        SharedInputs {
+            config,
+            opts: LoadOptions {
+                cache_dir: cache_dir.map(Path::to_path_buf),
+                cache_limits: config.cache_limits(),
+            },
+            sources: Mutex::default(),
+            platforms: Mutex::default(),
+            koji: Mutex::default(),
+            last_good: Mutex::default(),
+        }
+    }
+
+    fn sources(&self, locations: &[String], interrupt: &Interrupt) -> Result<Arc<IndexedSources>> {
+        let mut memo = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = memo.get(locations) {
+            return Ok(Arc::clone(s));
+        }
+        let mut repos = Vec::with_capacity(locations.len());
+        for (i, loc) in locations.iter().enumerate() {
+            interrupt.check()?;
+            tracing::info!(location = shown(loc), "loading source");
+            repos.push(strata_repodata::load_repo(
+                &format!("source-{}", i + 1),
+                loc,
+                &self.opts,
+            )?);
+        }
+        let index = name_index(&repos);
+        let s = Arc::new(IndexedSources { repos, index });
+        memo.insert(locations.to_vec(), Arc::clone(&s));
+        Ok(s)
+    }
+
+    fn platform_checksum(&self, location: &str) -> Result<String> {
+        let mut memo = self.platforms.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = memo.get(location) {
+            return Ok(c.clone());
+        }
+        tracing::info!(location = shown(location), "loading platform");
+        let checksum = strata_repodata::load_repo("platform", location, &self.opts)?.checksum;
+        memo.insert(location.to_owned(), checksum.clone());
+        Ok(checksum)
+    }
+
+    fn koji(&self, tag: &str, progress: &dyn Progress) -> Result<Arc<KojiRepo>> {
+        let mut memo = self.koji.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = memo.get(tag) {
+            return Ok(Arc::clone(r));
+        }
+        let koji = self.config.koji.as_ref().ok_or(ComposeError::NoKoji)?;
+        progress.stage(&format!("asking Koji for {tag}"));
+        let repo = Arc::new(crate::koji::resolve_tag(koji, tag)?);
+        memo.insert(tag.to_owned(), Arc::clone(&repo));
+        Ok(repo)
+    }
+}
+
+/// The [`Fingerprint`] of what a compose of `definition` would use now,
+/// as [`current_of`] finds it (the same selection, the same inputs that
+/// count), reading what modules share once through `shared` and no stack
+/// layer: the check of one module in a plan over hundreds.
+pub fn fingerprint_shared(
+    shared: &SharedInputs<'_>,
+    definition_path: &Path,
+    definition: &ModuleDefinition,
+    digest: &str,
+    registry: &dyn Registry,
+    interrupt: &Interrupt,
+    progress: &dyn Progress,
+) -> Result<Fingerprint> {
+    let config = shared.config;
+    let arches = arches_for(definition, &[], config)?;
+    let layers = crate::stack::resolve_with(definition, registry, &[], &mut |m, s| {
+        let mut memo = shared.last_good.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (m.to_owned(), s.to_owned());
+        if let Some(r) = memo.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = registry.latest_good_lean(m, s)?;
+        memo.insert(key, r.clone());
+        Ok(r)
+    })?;
+    let mut inputs = layer_inputs(&layers);
+    let platform_repos = platform_repos(definition, config)?;
+    let def_dir = definition_dir(definition_path);
+    let (source_repos, koji) = match &definition.source {
+        Source::Repos(r) => (r.clone(), None),
+        Source::Koji { tag } => {
+            let repo = shared.koji(tag, progress)?;
+            (vec![repo.arch_location("$arch")], Some(repo))
+        }
+    };
+    let mut packages = PackagesByArch::new();
+    for arch in &arches {
+        interrupt.check()?;
+        let locations: Vec<String> = source_repos
+            .iter()
+            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
+            .collect();
+        let sources = shared.sources(&locations, interrupt)?;
+        let picks = select_indexed(
+            definition,
+            &sources.repos,
+            &sources.index,
+            arch,
+            koji.as_ref().map(|k| &k.latest_nvrs),
+        )?;
+        let set = packages.entry(arch.clone()).or_default();
+        for pick in picks {
+            set.insert(
+                sources.repos[pick.repo]
+                    .package(pick.index)
+                    .nevra_with_epoch(),
+            );
+        }
+        for loc in &platform_repos {
+            let loc = substitute_arch(loc, arch);
+            inputs.push(Input {
+                kind: InputKind::Platform,
+                name: format!("{}.{arch}", definition.platform().unwrap_or_default()),
+                ident: shared.platform_checksum(&loc)?,
+                location: shown(&loc),
+            });
+        }
+    }
+    Ok(Fingerprint::new(digest, &packages, &inputs))
 }
 
 /// What a compose of `definition` would use now.
@@ -136,7 +296,7 @@ pub fn current_of(
         let picks = select(&definition, &a.sources, &a.arch, a.allowed.as_deref())?;
         let set = packages.entry(a.arch.clone()).or_default();
         for pick in picks {
-            set.insert(nevra_with_epoch(&a.sources[pick.repo].package(pick.index)));
+            set.insert(a.sources[pick.repo].package(pick.index).nevra_with_epoch());
         }
     }
     Ok(Current {

@@ -25,20 +25,6 @@ pub fn context(def: &ModuleDefinition) -> String {
     hex::encode(h.finalize())[..8].to_string()
 }
 
-/// `name-epoch:version-release.arch` with the epoch always present, as
-/// modulemd artifacts and productmd want it.
-pub fn nevra_with_epoch(p: &Package<'_>) -> String {
-    let e = p.evr();
-    format!(
-        "{}-{}:{}-{}.{}",
-        p.name(),
-        e.epoch.filter(|e| !e.is_empty()).unwrap_or("0"),
-        e.version,
-        e.release.unwrap_or_default(),
-        p.arch()
-    )
-}
-
 /// The NVR of the build a binary package came from: its source RPM's
 /// file name without `.src.rpm`, else the package's own NVR.
 pub fn build_nvr(p: &Package<'_>) -> String {

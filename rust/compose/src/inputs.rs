@@ -97,7 +97,7 @@ pub(crate) fn arches_for(
 
 /// A location as records, logs and published metadata show it: without a
 /// password.
-fn shown(location: &str) -> String {
+pub(crate) fn shown(location: &str) -> String {
     strata_model::redact_credentials(location).into_owned()
 }
 
@@ -115,7 +115,7 @@ fn with_credentials(recorded: &str, known: &[&str]) -> String {
 }
 
 /// A local path in a definition is relative to the definition's directory.
-fn relative_to(loc: &str, dir: &Path) -> String {
+pub(crate) fn relative_to(loc: &str, dir: &Path) -> String {
     if loc.contains("://") || Path::new(loc).is_absolute() {
         loc.to_string()
     } else {
@@ -123,24 +123,19 @@ fn relative_to(loc: &str, dir: &Path) -> String {
     }
 }
 
-pub(crate) fn load_inputs(
-    req: &LoadRequest<'_>,
-    config: &Config,
-    registry: &dyn Registry,
-    progress: &dyn Progress,
-) -> Result<Loaded> {
-    let (def, arches, opts) = (req.definition, req.arches, req.opts);
-    let def_dir = req
-        .definition_path
+/// The directory that anchors a definition's relative repositories.
+pub(crate) fn definition_dir(definition_path: &Path) -> &Path {
+    definition_path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut inputs = Vec::new();
-    // The stack below: every required module, directly or not, each at
-    // its last good (or pinned) compose.
-    let layers = crate::stack::resolve(def, registry, req.with_composes)?;
-    for l in &layers {
-        inputs.push(Input {
+        .unwrap_or(Path::new("."))
+}
+
+/// The stack's layers as the record lists them among its inputs.
+pub(crate) fn layer_inputs(layers: &[Layer]) -> Vec<Input> {
+    layers
+        .iter()
+        .map(|l| Input {
             kind: if l.direct {
                 InputKind::Compose
             } else {
@@ -154,9 +149,13 @@ pub(crate) fn load_inputs(
                 .as_ref()
                 .map(|o| o.path.display().to_string())
                 .unwrap_or_default(),
-        });
-    }
-    let platform_repos: Vec<String> = match def.platform() {
+        })
+        .collect()
+}
+
+/// The repositories of the definition's platform (with `$arch`).
+pub(crate) fn platform_repos(def: &ModuleDefinition, config: &Config) -> Result<Vec<String>> {
+    Ok(match def.platform() {
         None => Vec::new(),
         Some(p) => config
             .platform
@@ -166,7 +165,22 @@ pub(crate) fn load_inputs(
                 module: def.nsv(),
                 platform: p.to_string(),
             })?,
-    };
+    })
+}
+
+pub(crate) fn load_inputs(
+    req: &LoadRequest<'_>,
+    config: &Config,
+    registry: &dyn Registry,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
+    let (def, arches, opts) = (req.definition, req.arches, req.opts);
+    let def_dir = definition_dir(req.definition_path);
+    // The stack below: every required module, directly or not, each at
+    // its last good (or pinned) compose.
+    let layers = crate::stack::resolve(def, registry, req.with_composes)?;
+    let mut inputs = layer_inputs(&layers);
+    let platform_repos = platform_repos(def, config)?;
     let (source_repos, allowed, koji_topdir) = match &def.source {
         Source::Repos(r) => (r.clone(), None, None),
         Source::Koji { tag } => {

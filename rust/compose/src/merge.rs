@@ -13,7 +13,7 @@
 //! with another checksum is an error naming both inputs.
 
 use crate::error::{io, ComposeError, Result};
-use crate::ids::{compose_time, nevra_with_epoch, srpm_nevra};
+use crate::ids::{compose_time, srpm_nevra};
 use crate::interrupt::Interrupt;
 use crate::link::{published_href, Linker};
 use crate::progress::{Progress, Quiet};
@@ -277,7 +277,7 @@ pub(crate) fn merge_into(
                     first: format!("{} ({}) from {}", first.nevra, first.checksum, first.from),
                     second: format!(
                         "{} ({}) from {}",
-                        nevra_with_epoch(&pkg),
+                        pkg.nevra_with_epoch(),
                         pkg.checksum(),
                         member.label
                     ),
@@ -291,7 +291,7 @@ pub(crate) fn merge_into(
                         // checksum check.
                         linker.place(
                             payloads,
-                            &nevra_with_epoch(&pkg),
+                            &pkg.nevra_with_epoch(),
                             &from,
                             pkg.checksum(),
                             None,
@@ -321,7 +321,7 @@ pub(crate) fn merge_into(
             placed.insert(href.clone(), packages.len());
             packages.push(MergedPackage {
                 href,
-                nevra: nevra_with_epoch(&pkg),
+                nevra: pkg.nevra_with_epoch(),
                 srpm_nevra: srpm_nevra(&pkg),
                 checksum: pkg.checksum().to_string(),
                 from: member.label.clone(),

@@ -17,7 +17,7 @@
 
 use crate::config::StackRepo;
 use crate::error::{io, ComposeError, Result};
-use crate::ids::{nevra_with_epoch, srpm_nevra};
+use crate::ids::srpm_nevra;
 use crate::interrupt::Interrupt;
 use crate::layout::{
     repo_subdir, stack_repo_file_subpath, stack_repo_subdir, stack_variant_uid, variant_uid,
@@ -282,7 +282,7 @@ fn publish_into(
                 linker.link(from, &pkg, size, &dir.join(&href))?;
             }
             rec.primary = rewrite_location(&rec.primary, &href)?;
-            let nevra = nevra_with_epoch(&pkg);
+            let nevra = pkg.nevra_with_epoch();
             published.rpms.push(productmd::RpmEntry {
                 variant: variant.clone(),
                 arch: c.arch.to_string(),

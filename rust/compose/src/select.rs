@@ -36,6 +36,62 @@ pub(crate) fn select(
     arch: &str,
     allowed: Option<&rustc_hash::FxHashSet<String>>,
 ) -> Result<Vec<Pick>> {
+    let all = sources
+        .iter()
+        .enumerate()
+        .flat_map(|(ri, repo)| repo.iter().map(move |p| (ri, p)));
+    select_among(def, sources, arch, allowed, all)
+}
+
+/// Every package of `sources` by name, in source then package order:
+/// [`select_indexed`] then looks at the manifest's names only, which
+/// matters when hundreds of modules select from one large source.
+pub(crate) type NameIndex = FxHashMap<String, Vec<(usize, u32)>>;
+
+pub(crate) fn name_index(sources: &[Repo]) -> NameIndex {
+    let mut index = NameIndex::default();
+    for (ri, repo) in sources.iter().enumerate() {
+        for p in repo.iter() {
+            index
+                .entry(p.name().to_owned())
+                .or_default()
+                .push((ri, p.index));
+        }
+    }
+    index
+}
+
+/// [`select`] through an index of `sources` ([`name_index`]): the same
+/// picks, looking at the manifest's packages only.
+pub(crate) fn select_indexed(
+    def: &ModuleDefinition,
+    sources: &[Repo],
+    index: &NameIndex,
+    arch: &str,
+    allowed: Option<&rustc_hash::FxHashSet<String>>,
+) -> Result<Vec<Pick>> {
+    let mut candidates: Vec<(usize, u32)> = def
+        .packages
+        .keys()
+        .filter_map(|n| index.get(n.as_str()))
+        .flatten()
+        .copied()
+        .collect();
+    // Source order, then package order: ties go as in `select`.
+    candidates.sort_unstable();
+    let packages = candidates
+        .into_iter()
+        .map(|(ri, i)| (ri, sources[ri].package(i)));
+    select_among(def, sources, arch, allowed, packages)
+}
+
+fn select_among<'a>(
+    def: &ModuleDefinition,
+    sources: &'a [Repo],
+    arch: &str,
+    allowed: Option<&rustc_hash::FxHashSet<String>>,
+    packages: impl Iterator<Item = (usize, strata_repodata::Package<'a>)>,
+) -> Result<Vec<Pick>> {
     let wanted: FxHashMap<&str, Option<&str>> = def
         .packages
         .keys()
@@ -43,8 +99,8 @@ pub(crate) fn select(
         .collect();
     let mut best: FxHashMap<&str, Pick> = FxHashMap::default();
     let mut seen_any: FxHashMap<&str, Vec<String>> = FxHashMap::default();
-    for (ri, repo) in sources.iter().enumerate() {
-        for p in repo.iter() {
+    {
+        for (ri, p) in packages {
             let Some((&name, &pin)) = wanted.get_key_value(p.name()) else {
                 continue;
             };

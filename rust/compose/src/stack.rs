@@ -72,6 +72,20 @@ pub fn resolve(
     registry: &dyn Registry,
     with: &[String],
 ) -> Result<Vec<Layer>> {
+    resolve_with(def, registry, with, &mut |m, s| {
+        Ok(registry.latest_good_lean(m, s)?)
+    })
+}
+
+/// [`resolve`], reading each layer's last good compose (lean) through
+/// `last_good`: a plan over hundreds of modules, whose stacks share most
+/// layers, reads each once.
+pub(crate) fn resolve_with(
+    def: &ModuleDefinition,
+    registry: &dyn Registry,
+    with: &[String],
+    last_good: &mut dyn FnMut(&str, &str) -> Result<Option<ComposeRecord>>,
+) -> Result<Vec<Layer>> {
     let top = def.nsv();
     // name → compose ID
     let mut pins: BTreeMap<String, String> = def.compose_pins.clone();
@@ -138,12 +152,10 @@ pub fn resolve(
             None => (
                 // Without package lists and modulemd: a deep stack would
                 // read every layer's whole record.
-                registry
-                    .latest_good_lean(&m, &s)?
-                    .ok_or_else(|| ComposeError::NoGoodCompose {
-                        module: by.clone(),
-                        required: format!("{m}:{s}"),
-                    })?,
+                last_good(&m, &s)?.ok_or_else(|| ComposeError::NoGoodCompose {
+                    module: by.clone(),
+                    required: format!("{m}:{s}"),
+                })?,
                 false,
             ),
         };
@@ -404,6 +416,7 @@ impl TreeNode {
 mod test {
     use super::*;
     use strata_registry::{ComposeType, Input, NewCompose, Outcome, Outputs, SqliteRegistry};
+    use std::collections::BTreeSet;
 
     /// Records a finished compose of `name:stream` that required `requires`
     /// (by compose ID) on platform f40.
@@ -587,6 +600,107 @@ mod test {
         let e = order("top:1", map(&cyclic)).unwrap_err();
         assert!(e.to_string().contains("x:1, y:1"), "{e}");
         assert!(!e.to_string().contains("w:1"), "{e}");
+    }
+
+    /// The order as rounds, the way it was first written: each round takes
+    /// every layer whose requires are all taken. The reference `order`
+    /// must agree with.
+    fn order_by_rounds(top: &str, mut layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        let mut out = Vec::with_capacity(layers.len());
+        while !layers.is_empty() {
+            let ready: Vec<String> = layers
+                .iter()
+                .filter(|(_, l)| {
+                    l.requires
+                        .iter()
+                        .all(|r| done.contains(split_nsv(r).0) || !layers.contains_key(split_nsv(r).0))
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            if ready.is_empty() {
+                let cycle: Vec<String> = layers.values().map(Layer::nsv).collect();
+                return Err(ComposeError::StackCycle {
+                    module: top.to_string(),
+                    cycle: cycle.join(", "),
+                });
+            }
+            for n in ready {
+                let l = layers.remove(&n).expect("listed above");
+                done.insert(n);
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn waves_order_as_the_rounds_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let id = compose(&mut reg, "m0:1", &[], true);
+        let record = reg.get(&id).unwrap().unwrap();
+        // A seeded DAG of 60 layers, each requiring some of the ones
+        // before it (and one layer outside the stack), named so that name
+        // order and requires order disagree.
+        let mut seed = 20261205u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let name = |i: usize| format!("m{:02}", (i * 37) % 60);
+        let layers = |requires: &dyn Fn(usize) -> Vec<String>| {
+            (0..60)
+                .map(|i| {
+                    let layer = Layer {
+                        record: record.clone(),
+                        requires: requires(i),
+                        direct: false,
+                        pinned: false,
+                        required_by: "top:1".into(),
+                    };
+                    (name(i), layer)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let picks: Vec<Vec<usize>> = (0..60)
+            .map(|i| (0..i).filter(|_| next() % 5 == 0).collect())
+            .collect();
+        let dag = |i: usize| {
+            let mut r: Vec<String> = picks[i].iter().map(|&j| format!("{}:1", name(j))).collect();
+            r.push("outside:1".into());
+            r
+        };
+        let by_levels: Vec<String> = order("top:1", layers(&dag))
+            .unwrap()
+            .iter()
+            .map(|l| l.requires.join(","))
+            .collect();
+        let by_rounds: Vec<String> = order_by_rounds("top:1", layers(&dag))
+            .unwrap()
+            .iter()
+            .map(|l| l.requires.join(","))
+            .collect();
+        assert_eq!(by_levels, by_rounds);
+        // A cycle is named as the rounds name it.
+        let cyclic = |i: usize| {
+            let mut r = dag(i);
+            if i == 3 {
+                r.push(format!("{}:1", name(50)));
+            }
+            if i == 50 {
+                r.push(format!("{}:1", name(3)));
+            }
+            r
+        };
+        let a = order("top:1", layers(&cyclic)).unwrap_err().to_string();
+        let b = order_by_rounds("top:1", layers(&cyclic))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(a, b);
+        assert!(a.contains("cycle"), "{a}");
     }
 
     #[test]

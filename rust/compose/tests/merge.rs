@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use strata_compose::{
-    compose_module, merge_repositories, nevra_with_epoch, read_repo_modules, stack_repos,
-    ComposeError, ComposeRequest, Config, Interrupt, MergeOptions, Quiet,
+    compose_module, merge_repositories, read_repo_modules, stack_repos, ComposeError,
+    ComposeRequest, Config, Interrupt, MergeOptions, Quiet,
 };
 use strata_modulemd::Document;
 use strata_registry::{ComposeRecord, ComposeType, SqliteRegistry};
@@ -116,7 +116,7 @@ fn merged_repositories_hold_every_package_and_stream_once() {
         &LoadOptions::default(),
     )
     .unwrap();
-    let mut nevras: Vec<String> = repo.iter().map(|p| nevra_with_epoch(&p)).collect();
+    let mut nevras: Vec<String> = repo.iter().map(|p| p.nevra_with_epoch()).collect();
     nevras.sort();
     let mut listed: Vec<String> = merged.packages.iter().map(|p| p.nevra.clone()).collect();
     listed.sort();

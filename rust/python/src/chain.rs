@@ -332,24 +332,31 @@ pub fn run_chain(
         }
     };
     drop(reg);
-    let ran = py.allow_threads(|| {
+    // Ctrl-C (or kojid's SIGTERM) stops the chain at its next safe point,
+    // where the running compose is recorded failed and the chain stopped,
+    // so `run_chain(resume=...)` continues it; the exception is then
+    // raised again.
+    let interrupt = Interrupt::new();
+    let stop = interrupt.clone();
+    let ran = crate::compose::run_interruptible(py, interrupt.clone(), move || {
+        let open = || open_registry(location.as_deref(), &config).map_err(Box::new);
         strata_chain::run_chain(
             &chain_id,
             &watched,
             &config,
             &RunOptions {
                 out,
-                cache_dir: cache_dir.clone(),
+                cache_dir,
                 compose_type,
                 metadata_only,
                 test_timeout: Duration::from_secs(test_timeout),
-                interrupt: Interrupt::new(),
+                interrupt: stop,
                 open_registry: &open,
                 report: &|line| tracing::info!("{line}"),
             },
         )
         .map_err(|e| error_chain(&e))
-    });
+    })?;
     ran.map(|c| Some(Chain::new(c)))
         .map_err(ChainError::new_err)
 }
@@ -371,6 +378,37 @@ pub fn approve_chain_step(
         open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
     reg.approve_step(chain_id, module, by, strata_compose::now())
         .map_err(|e| chain_err(&e))
+}
+
+/// Queues events for a later chain (`strata chain run --pending`, which
+/// coalesces them once the policy's debounce window has passed); returns
+/// their queue numbers. Raises ChainError.
+#[pyfunction]
+#[pyo3(signature = (*, builds=None, tags=None, repos=None, composes=None, definitions=None,
+    config=None, registry=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn submit_event(
+    builds: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    repos: Option<Vec<String>>,
+    composes: Option<Vec<String>>,
+    definitions: Option<Vec<String>>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+) -> PyResult<Vec<i64>> {
+    let events = events(builds, tags, repos, composes, definitions);
+    if events.is_empty() {
+        return Err(ChainError::new_err(
+            "give at least one event (builds, tags, repos, composes, definitions)",
+        ));
+    }
+    let config = Config::load(config.as_deref()).map_err(compose_err)?;
+    config.apply();
+    let mut reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let queued = strata_chain::queue::submit(&mut *reg, &events, strata_compose::compose_time())
+        .map_err(|e| ChainError::new_err(strata_compose::error_chain(&e)))?;
+    Ok(queued.into_iter().map(|q| q.seq).collect())
 }
 
 /// The chain `chain_id`, or None.

@@ -222,11 +222,11 @@ const SIGNAL_POLL: Duration = Duration::from_millis(50);
 /// SIGINT, SIGTERM and SIGHUP that Python leaves at their default (the
 /// process dies on the spot, leaving the compose `started`) are caught
 /// while the compose runs (see [`CaughtSignals`]).
-fn run_interruptible<T: Send + 'static>(
+pub(crate) fn run_interruptible<R: Send + 'static>(
     py: Python<'_>,
     interrupt: Interrupt,
-    work: impl FnOnce() -> strata_compose::Result<T> + Send + 'static,
-) -> PyResult<strata_compose::Result<T>> {
+    work: impl FnOnce() -> R + Send + 'static,
+) -> PyResult<R> {
     let mut caught = CaughtSignals::catch(py, &interrupt)?;
     let (tx, mut rx) = mpsc::channel();
     let worker = std::thread::Builder::new()

@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 5.
+-- Strata compose registry: PostgreSQL schema, version 6.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -67,6 +67,10 @@ CREATE TABLE strata.composes (
     artifact_kind       TEXT
                         CHECK (artifact_kind IN ('container', 'ostree', 'iso')),
     build_id            TEXT,
+    -- sha256 of what the compose used that counts for staleness
+    -- (strata_registry::fingerprint_digest), written when it finishes;
+    -- NULL for composes recorded before version 6: recompute it.
+    fingerprint         TEXT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
@@ -169,4 +173,13 @@ CREATE TABLE strata.stream_locks (
     PRIMARY KEY (name, stream)
 );
 
-INSERT INTO strata.schema_version (version) VALUES (5);
+-- Chain events waiting for their debounce window. A chain that takes
+-- them deletes them in the transaction that records it (its `events`
+-- keep them), so each is consumed exactly once.
+CREATE TABLE strata.chain_events (
+    seq          BIGINT NOT NULL PRIMARY KEY,
+    event        TEXT   NOT NULL,  -- JSON: one event as `strata impact --json` prints it
+    submitted_at BIGINT NOT NULL
+);
+
+INSERT INTO strata.schema_version (version) VALUES (6);

@@ -119,6 +119,11 @@ pub struct NewChain {
     /// The steps in plan order: `(name, stream)`.
     pub steps: Vec<(String, String)>,
     pub owner: Option<Owner>,
+    /// Queued events ([`crate::Registry::submit_event`], by `seq`) this
+    /// chain takes: removed from the queue in the transaction that records
+    /// the chain, so each is consumed exactly once. Recording fails, and
+    /// nothing is recorded, if one is no longer queued.
+    pub consumes: Vec<i64>,
 }
 
 /// One step as recorded.
@@ -189,22 +194,22 @@ pub(crate) trait Store {
     fn db(&self) -> &str;
 }
 
-fn text(s: impl Into<String>) -> Val {
+pub(crate) fn text(s: impl Into<String>) -> Val {
     Val::Text(Some(s.into()))
 }
 
-fn int(i: i64) -> Val {
+pub(crate) fn int(i: i64) -> Val {
     Val::Int(Some(i))
 }
 
 impl Val {
-    fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         match self {
             Val::Text(t) => t.as_deref(),
             Val::Int(_) => None,
         }
     }
-    fn int(&self) -> Option<i64> {
+    pub(crate) fn int(&self) -> Option<i64> {
         match self {
             Val::Int(i) => *i,
             Val::Text(_) => None,
@@ -342,6 +347,9 @@ pub(crate) fn create(s: &mut dyn Store, new: &NewChain) -> Result<ChainRecord> {
         .int()
         .unwrap_or(1);
     let id = format!("chain-{date}.{n}");
+    for &seq in &new.consumes {
+        crate::queue::consume(s, seq)?;
+    }
     let mut params = vec![
         text(&*id),
         int(seq),

@@ -107,6 +107,27 @@ pub enum RegistryError {
     #[error("cannot record a chain: {reason}")]
     InvalidChain { reason: String },
 
+    #[error(
+        "compose registry {db}: cannot queue a chain event of {size} bytes: the limit is {limit}"
+    )]
+    EventTooLarge {
+        db: String,
+        size: usize,
+        limit: usize,
+    },
+
+    #[error(
+        "compose registry {db}: cannot queue a chain event: {limit} events already wait \
+         (the limit); run `strata chain run --pending` to take them"
+    )]
+    EventQueueFull { db: String, limit: usize },
+
+    #[error(
+        "compose registry {db}: queued event {seq} is no longer queued (another chain took it); \
+         nothing was recorded"
+    )]
+    EventNotQueued { db: String, seq: i64 },
+
     #[error("compose registry {db}: compose `{compose_id}` is not started (it is {state})")]
     NotStarted {
         db: String,

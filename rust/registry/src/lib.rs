@@ -58,10 +58,12 @@
 mod chain;
 mod compose_id;
 mod error;
+mod fingerprint;
 mod location;
 mod owner;
 mod postgres;
 pub mod prune;
+mod queue;
 mod record;
 mod sqlite;
 mod stored;
@@ -72,12 +74,14 @@ pub use chain::{
     StreamLock, TestResult,
 };
 pub use error::{BoxError, RegistryError, UnknownName};
+pub use fingerprint::{counted_inputs, fingerprint_digest, record_fingerprint, CountedInputs};
 pub use location::{
     open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
 };
 pub use owner::{Liveness, Owner};
 pub use postgres::{redact_url, PgRegistry, PgTimeouts};
 pub use prune::{PrunePlan, PrunePolicy};
+pub use queue::{PendingEvent, MAX_EVENT_BYTES, MAX_PENDING_EVENTS};
 pub use record::{
     ArtifactKind, ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind,
     ListFilter, ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, RecordKind, State,
@@ -279,6 +283,21 @@ pub trait Registry: Send {
     /// with `dry_run`, removes nothing. The caller deletes published
     /// directories, if it wants to, after this returns.
     fn prune(&mut self, policy: &PrunePolicy, dry_run: bool) -> Result<PrunePlan>;
+
+    /// The fingerprint digest stored when a compose finished
+    /// ([`fingerprint_digest`]); `None` for a compose that did not finish
+    /// or was recorded before schema version 6 (recompute it from the
+    /// record: [`record_fingerprint`]).
+    fn fingerprint(&self, compose_id: &str) -> Result<Option<String>>;
+
+    /// Queues a chain event (JSON, as `strata impact --json` prints one)
+    /// submitted at `at` (unix seconds) for a later chain to take
+    /// ([`NewChain::consumes`]). Bounded: [`MAX_PENDING_EVENTS`] queued,
+    /// [`MAX_EVENT_BYTES`] each.
+    fn submit_event(&mut self, event: &serde_json::Value, at: i64) -> Result<PendingEvent>;
+
+    /// The queued events, oldest first.
+    fn pending_events(&self) -> Result<Vec<PendingEvent>>;
 }
 
 /// Now, in unix seconds.

@@ -154,6 +154,20 @@ impl<'r> Package<'r> {
             Some(s.get(self.rec.release)),
         )
     }
+    /// `name-epoch:version-release.arch` with the epoch always present
+    /// (`0` when the package has none), as modulemd artifacts, productmd
+    /// and the registry's package lists name packages.
+    pub fn nevra_with_epoch(&self) -> String {
+        let e = self.evr();
+        format!(
+            "{}-{}:{}-{}.{}",
+            self.name(),
+            e.epoch.filter(|e| !e.is_empty()).unwrap_or("0"),
+            e.version,
+            e.release.unwrap_or_default(),
+            self.arch()
+        )
+    }
     pub fn nevra(&self) -> Nevra<'r> {
         Nevra {
             name: self.name(),
@@ -244,5 +258,44 @@ impl std::fmt::Display for Dep<'_> {
             write!(f, " {} {}", self.flags().op(), evr)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn package(repo: &mut Repo, name: &str, epoch: &str, version: &str, release: &str) {
+        let mut s = |x: &str| repo.strings.intern(x);
+        let rec = PkgRec {
+            name: s(name),
+            arch: s("x86_64"),
+            epoch: s(epoch),
+            version: s(version),
+            release: s(release),
+            location: s("x.rpm"),
+            checksum: s("sha256:00"),
+            sourcerpm: s("x.src.rpm"),
+            deps_start: 0,
+            deps_ends: [0; 4],
+            files_start: 0,
+            files_len: 0,
+        };
+        repo.packages.push(rec);
+    }
+
+    #[test]
+    fn nevra_with_epoch_always_names_the_epoch() {
+        let mut repo = Repo::empty("r", "/r", "sha256:00");
+        package(&mut repo, "httpd", "", "2.4.58", "1.fc40");
+        package(&mut repo, "mod_ssl", "1", "2.4.58", "1.fc40");
+        let nevras: Vec<String> = repo.iter().map(|p| p.nevra_with_epoch()).collect();
+        assert_eq!(
+            nevras,
+            [
+                "httpd-0:2.4.58-1.fc40.x86_64",
+                "mod_ssl-1:2.4.58-1.fc40.x86_64"
+            ]
+        );
     }
 }

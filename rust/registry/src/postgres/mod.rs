@@ -44,6 +44,7 @@ use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLo
 use crate::error::{Context, RegistryError};
 use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
@@ -58,7 +59,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -188,6 +189,19 @@ const MIGRATIONS: &[Migration] = &[
                                  CHECK (artifact_kind IN ('container', 'ostree', 'iso')),
         ADD COLUMN build_id      TEXT;
     CREATE INDEX composes_by_kind ON strata.composes (record_kind, seq);
+        ",
+        then: None,
+    },
+    // 6: each finished compose's fingerprint digest; the queue of chain
+    // events waiting for their debounce window.
+    Migration {
+        sql: "
+    ALTER TABLE strata.composes ADD COLUMN fingerprint TEXT;
+    CREATE TABLE strata.chain_events (
+        seq          BIGINT NOT NULL PRIMARY KEY,
+        event        TEXT   NOT NULL,
+        submitted_at BIGINT NOT NULL
+    );
         ",
         then: None,
     },
@@ -1404,6 +1418,15 @@ impl Registry for PgRegistry {
                 db: db.to_owned(),
                 compose_id: compose_id.to_owned(),
             })?;
+        if let Outcome::Finished { .. } = outcome {
+            // From the record as stored: what a reader recomputing it
+            // from the record gets too.
+            tx.execute(
+                "UPDATE strata.composes SET fingerprint = $2 WHERE id = $1",
+                &[&compose_id, &crate::record_fingerprint(&record)],
+            )
+            .ctx(db, what)?;
+        }
         tx.commit().ctx(db, what)?;
         tracing::info!(db, compose_id, state = %record.state, "compose ended");
         Ok(record)
@@ -1415,6 +1438,18 @@ impl Registry for PgRegistry {
 
     fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
         self.chain_write(|s| chain::create(s, new))
+    }
+
+    fn fingerprint(&self, compose_id: &str) -> Result<Option<String>> {
+        self.chain_read(|s| crate::queue::fingerprint(s, compose_id))
+    }
+
+    fn submit_event(&mut self, event: &serde_json::Value, at: i64) -> Result<PendingEvent> {
+        self.chain_write(|s| crate::queue::submit(s, event, at))
+    }
+
+    fn pending_events(&self) -> Result<Vec<PendingEvent>> {
+        self.chain_read(crate::queue::pending)
     }
 
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {

@@ -32,6 +32,7 @@ use crate::chain::{self, ChainRecord, ChainState, NewChain, StepUpdate, StreamLo
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::prune::{self, PrunePlan, PrunePolicy};
+use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
@@ -865,6 +866,15 @@ impl Registry for SqliteRegistry {
             db: db.to_owned(),
             compose_id: compose_id.to_owned(),
         })?;
+        if let Outcome::Finished { .. } = outcome {
+            // From the record as stored: what a reader recomputing it
+            // from the record gets too.
+            tx.execute(
+                "UPDATE composes SET fingerprint = ?2 WHERE id = ?1",
+                params![compose_id, crate::record_fingerprint(&record)],
+            )
+            .ctx(db, what)?;
+        }
         tx.commit().ctx(db, what)?;
         tracing::info!(db, compose_id, state = %record.state, "compose ended");
         Ok(record)
@@ -876,6 +886,18 @@ impl Registry for SqliteRegistry {
 
     fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
         self.chain_write(|s| chain::create(s, new))
+    }
+
+    fn fingerprint(&self, compose_id: &str) -> Result<Option<String>> {
+        self.chain_read(|s| crate::queue::fingerprint(s, compose_id))
+    }
+
+    fn submit_event(&mut self, event: &serde_json::Value, at: i64) -> Result<PendingEvent> {
+        self.chain_write(|s| crate::queue::submit(s, event, at))
+    }
+
+    fn pending_events(&self) -> Result<Vec<PendingEvent>> {
+        self.chain_read(crate::queue::pending)
     }
 
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {

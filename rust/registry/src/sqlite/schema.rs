@@ -53,6 +53,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V5,
         then: None,
     },
+    // 6: each finished compose's fingerprint digest; the queue of chain
+    // events waiting for their debounce window.
+    Migration {
+        sql: V6,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -217,6 +223,22 @@ const V5: &str = "
     -- checksum or ISO SHA-256.
     ALTER TABLE composes ADD COLUMN build_id TEXT;
     CREATE INDEX composes_by_kind ON composes (record_kind, seq);
+    ";
+
+const V6: &str = "
+    -- sha256 of what the compose used that counts for staleness
+    -- (strata_registry::fingerprint_digest), written when it finishes;
+    -- NULL for composes recorded before version 6: recompute it.
+    ALTER TABLE composes ADD COLUMN fingerprint TEXT;
+
+    -- Chain events waiting for their debounce window. A chain that takes
+    -- them deletes them in the transaction that records it (its `events`
+    -- keep them), so each is consumed exactly once.
+    CREATE TABLE chain_events (
+        seq          BIGINT NOT NULL PRIMARY KEY,
+        event        TEXT   NOT NULL,  -- JSON: one event as `strata impact --json` prints it
+        submitted_at BIGINT NOT NULL
+    );
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

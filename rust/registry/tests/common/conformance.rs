@@ -201,6 +201,14 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             chains::<B>,
         ),
         ("one_chain_at_a_time_recomposes_a_stream", stream_locks::<B>),
+        (
+            "finished_composes_store_their_fingerprint_digest",
+            fingerprints::<B>,
+        ),
+        (
+            "queued_events_are_consumed_once_with_a_chain",
+            event_queue::<B>,
+        ),
     ]
 }
 
@@ -2265,6 +2273,20 @@ fn version_1<B: Backend>(b: &B) {
         .unwrap();
     assert_eq!(art.artifact, Some(ArtifactKind::Ostree));
     reg.abandon(&art.id, "x").unwrap_err();
+    // Version 6: composes recorded before it have no fingerprint digest
+    // (recomputed by readers); a compose finished now has one; events
+    // queue.
+    for r in &records {
+        assert_eq!(reg.fingerprint(&r.id).unwrap(), None, "{}", r.id);
+    }
+    assert_eq!(
+        reg.fingerprint(&next).unwrap(),
+        Some(strata_registry::record_fingerprint(&rec))
+    );
+    let queued = reg
+        .submit_event(&json!({"event": "build", "nvr": "a-1-1"}), NOV25)
+        .unwrap();
+    assert_eq!(reg.pending_events().unwrap(), [queued]);
     // Opening again changes nothing.
     drop(reg);
     assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 7);
@@ -2329,7 +2351,102 @@ fn new_chain(steps: &[(&str, &str)], owner: Option<Owner>) -> NewChain {
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect(),
         owner,
+        consumes: vec![],
     }
+}
+
+fn fingerprints<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let mut with_inputs = new("apache", "2.4");
+    with_inputs.inputs = vec![
+        Input {
+            kind: InputKind::Compose,
+            name: "base:1".into(),
+            ident: "base-1-20261125.n.0".into(),
+            location: "/srv/composes/base".into(),
+        },
+        Input {
+            kind: InputKind::SourceRepo,
+            name: "source.x86_64".into(),
+            ident: "sha256:aa".into(),
+            location: "/srv/repos/f40".into(),
+        },
+    ];
+    let id = reg.begin(&with_inputs).unwrap().id;
+    assert_eq!(
+        reg.fingerprint(&id).unwrap(),
+        None,
+        "a started compose has none"
+    );
+    let rec = reg.finish(&id, &finished(NOV25 + 10)).unwrap();
+    let stored = reg.fingerprint(&id).unwrap().expect("written at finish");
+    assert_eq!(stored, strata_registry::record_fingerprint(&rec));
+    assert_eq!(
+        stored,
+        strata_registry::fingerprint_digest(
+            &rec.definition_digest,
+            &rec.packages,
+            &strata_registry::counted_inputs(&rec.inputs)
+        )
+    );
+    // Another compose of the same content has the same digest; a failed
+    // one has none; an unknown one none.
+    let again = reg.begin(&with_inputs).unwrap().id;
+    reg.finish(&again, &finished(NOV25 + 20)).unwrap();
+    assert_eq!(reg.fingerprint(&again).unwrap().as_ref(), Some(&stored));
+    let bad = reg.begin(&with_inputs).unwrap().id;
+    reg.finish(&bad, &failed(NOV25 + 30)).unwrap();
+    assert_eq!(reg.fingerprint(&bad).unwrap(), None);
+    assert_eq!(reg.fingerprint("nope-1-20261125.n.0").unwrap(), None);
+    // Another connection reads it too.
+    assert_eq!(t.open().fingerprint(&id).unwrap(), Some(stored));
+}
+
+fn event_queue<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    assert!(reg.pending_events().unwrap().is_empty());
+    let e = |nvr: &str| json!({"event": "build", "nvr": nvr});
+    let one = reg.submit_event(&e("a-1-1"), NOV25).unwrap();
+    let two = reg.submit_event(&e("a-1-2"), NOV25 + 5).unwrap();
+    let three = t.open().submit_event(&e("b-1-1"), NOV25 + 9).unwrap();
+    assert!(one.seq < two.seq && two.seq < three.seq);
+    let pending = reg.pending_events().unwrap();
+    assert_eq!(pending, [one.clone(), two.clone(), three.clone()]);
+    // A chain takes two of them, in the transaction that records it.
+    let mut chain = new_chain(&[("apache", "2.4")], None);
+    chain.consumes = vec![one.seq, two.seq];
+    let made = reg.create_chain(&chain).unwrap();
+    assert_eq!(reg.pending_events().unwrap(), std::slice::from_ref(&three));
+    // Taking one again fails and records nothing: not the chain, and the
+    // event still queued stays queued.
+    chain.consumes = vec![three.seq, one.seq];
+    let err = t.open().create_chain(&chain).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::EventNotQueued { seq, .. } if seq == one.seq),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no longer queued"), "{err}");
+    assert_eq!(reg.list_chains(None).unwrap().len(), 1);
+    assert_eq!(reg.list_chains(None).unwrap()[0].id, made.id);
+    assert_eq!(reg.pending_events().unwrap(), std::slice::from_ref(&three));
+    // New events go on after the ones taken.
+    let four = reg.submit_event(&e("c-1-1"), NOV25 + 20).unwrap();
+    assert!(four.seq > three.seq);
+    // An event too large is refused, naming the limit; nothing is queued.
+    let huge = json!({"event": "build", "nvr": "x".repeat(strata_registry::MAX_EVENT_BYTES)});
+    let err = reg.submit_event(&huge, NOV25).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::EventTooLarge { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&strata_registry::MAX_EVENT_BYTES.to_string()),
+        "{err}"
+    );
+    assert_eq!(reg.pending_events().unwrap().len(), 2);
 }
 
 fn chains<B: Backend>(b: &B) {

@@ -129,20 +129,7 @@ pub fn dnf(repo: &Path, args: &[&str]) -> Vec<String> {
 
 /// `name-epoch:version-release.arch` of every package.
 pub fn nevras(repo: &Repo) -> Vec<String> {
-    let mut v: Vec<String> = repo
-        .iter()
-        .map(|p| {
-            let e = p.evr();
-            format!(
-                "{}-{}:{}-{}.{}",
-                p.name(),
-                e.epoch.filter(|e| !e.is_empty()).unwrap_or("0"),
-                e.version,
-                e.release.unwrap_or(""),
-                p.arch()
-            )
-        })
-        .collect();
+    let mut v: Vec<String> = repo.iter().map(|p| p.nevra_with_epoch()).collect();
     v.sort();
     v
 }

@@ -1,0 +1,120 @@
+//! The queue of chain events (schema version 6): events submitted (by
+//! `strata chain submit`, the `strata serve` events endpoint, the Koji
+//! callbacks) wait here until their debounce window has passed, then one
+//! chain takes them all ([`crate::NewChain::consumes`]), removing them in
+//! the transaction that records the chain: a crash either leaves them
+//! queued or has the chain hold them, never both, never neither.
+//!
+//! The queue is bounded ([`MAX_PENDING_EVENTS`], [`MAX_EVENT_BYTES`]): a
+//! flood of events is refused with an error, not stored without end.
+//! Written once over [`Store`], like the chain SQL.
+
+use crate::chain::{int, text, Kind, Store, Val};
+use crate::error::RegistryError;
+use crate::Result;
+use serde::{Deserialize, Serialize};
+
+/// At most this many events wait at once.
+pub const MAX_PENDING_EVENTS: usize = 10_000;
+
+/// One event's JSON is at most this long.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// A queued event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingEvent {
+    /// Order of submission; what a chain names to consume it.
+    pub seq: i64,
+    /// The event as `strata impact --json` prints it.
+    pub event: serde_json::Value,
+    /// Unix seconds.
+    pub submitted_at: i64,
+}
+
+pub(crate) fn submit(
+    s: &mut dyn Store,
+    event: &serde_json::Value,
+    at: i64,
+) -> Result<PendingEvent> {
+    let json = event.to_string();
+    if json.len() > MAX_EVENT_BYTES {
+        return Err(RegistryError::EventTooLarge {
+            db: s.db().to_owned(),
+            size: json.len(),
+            limit: MAX_EVENT_BYTES,
+        });
+    }
+    let row = &s.rows(
+        "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM strata.chain_events",
+        &[],
+        &[Kind::Int, Kind::Int],
+    )?[0];
+    let (queued, seq) = (row[0].int().unwrap_or(0), row[1].int().unwrap_or(1));
+    if queued as usize >= MAX_PENDING_EVENTS {
+        return Err(RegistryError::EventQueueFull {
+            db: s.db().to_owned(),
+            limit: MAX_PENDING_EVENTS,
+        });
+    }
+    s.exec(
+        "INSERT INTO strata.chain_events (seq, event, submitted_at) VALUES (?1, ?2, ?3)",
+        &[int(seq), text(json), int(at)],
+    )?;
+    Ok(PendingEvent {
+        seq,
+        event: event.clone(),
+        submitted_at: at,
+    })
+}
+
+pub(crate) fn pending(s: &mut dyn Store) -> Result<Vec<PendingEvent>> {
+    let db = s.db().to_owned();
+    s.rows(
+        "SELECT seq, event, submitted_at FROM strata.chain_events ORDER BY seq",
+        &[],
+        &[Kind::Int, Kind::Text, Kind::Int],
+    )?
+    .into_iter()
+    .map(|r| {
+        let seq = r[0].int().unwrap_or_default();
+        let event = serde_json::from_str(r[1].text().unwrap_or("null")).map_err(|e| {
+            RegistryError::Corrupt {
+                db: db.clone(),
+                compose_id: format!("(queued event {seq})"),
+                reason: format!("event: {e}"),
+            }
+        })?;
+        Ok(PendingEvent {
+            seq,
+            event,
+            submitted_at: r[2].int().unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+/// Takes event `seq` off the queue, within a chain's creation.
+pub(crate) fn consume(s: &mut dyn Store, seq: i64) -> Result<()> {
+    let removed = s.exec(
+        "DELETE FROM strata.chain_events WHERE seq = ?1",
+        &[Val::Int(Some(seq))],
+    )?;
+    if removed == 0 {
+        return Err(RegistryError::EventNotQueued {
+            db: s.db().to_owned(),
+            seq,
+        });
+    }
+    Ok(())
+}
+
+/// The fingerprint digest stored with a compose, if it has one.
+pub(crate) fn fingerprint(s: &mut dyn Store, compose_id: &str) -> Result<Option<String>> {
+    Ok(s.rows(
+        "SELECT fingerprint FROM strata.composes WHERE id = ?1",
+        &[text(compose_id)],
+        &[Kind::Text],
+    )?
+    .first()
+    .and_then(|r| r[0].text().map(str::to_owned)))
+}
