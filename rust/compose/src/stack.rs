@@ -415,8 +415,8 @@ impl TreeNode {
 #[cfg(test)]
 mod test {
     use super::*;
-    use strata_registry::{ComposeType, Input, NewCompose, Outcome, Outputs, SqliteRegistry};
     use std::collections::BTreeSet;
+    use strata_registry::{ComposeType, Input, NewCompose, Outcome, Outputs, SqliteRegistry};
 
     /// Records a finished compose of `name:stream` that required `requires`
     /// (by compose ID) on platform f40.
@@ -612,9 +612,9 @@ mod test {
             let ready: Vec<String> = layers
                 .iter()
                 .filter(|(_, l)| {
-                    l.requires
-                        .iter()
-                        .all(|r| done.contains(split_nsv(r).0) || !layers.contains_key(split_nsv(r).0))
+                    l.requires.iter().all(|r| {
+                        done.contains(split_nsv(r).0) || !layers.contains_key(split_nsv(r).0)
+                    })
                 })
                 .map(|(n, _)| n.clone())
                 .collect();

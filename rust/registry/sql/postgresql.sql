@@ -182,4 +182,10 @@ CREATE TABLE strata.chain_events (
     submitted_at BIGINT NOT NULL
 );
 
+-- A layer's inputs without the whole stack it used: a stack walk reads
+-- these for every layer, and a deep layer's stack inputs are hundreds of
+-- rows.
+CREATE INDEX compose_inputs_lean ON strata.compose_inputs (compose_id, position)
+    WHERE kind <> 'stack_compose';
+
 INSERT INTO strata.schema_version (version) VALUES (6);

@@ -202,6 +202,8 @@ const MIGRATIONS: &[Migration] = &[
         event        TEXT   NOT NULL,
         submitted_at BIGINT NOT NULL
     );
+    CREATE INDEX compose_inputs_lean ON strata.compose_inputs (compose_id, position)
+        WHERE kind <> 'stack_compose';
         ",
         then: None,
     },

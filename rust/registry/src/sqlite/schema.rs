@@ -239,6 +239,12 @@ const V6: &str = "
         event        TEXT   NOT NULL,  -- JSON: one event as `strata impact --json` prints it
         submitted_at BIGINT NOT NULL
     );
+
+    -- A layer's inputs without the whole stack it used: a stack walk
+    -- reads these for every layer, and a deep layer's stack inputs are
+    -- hundreds of rows.
+    CREATE INDEX compose_inputs_lean ON compose_inputs (compose_id, position)
+        WHERE kind <> 'stack_compose';
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

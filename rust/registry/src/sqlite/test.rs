@@ -355,3 +355,36 @@ fn updating_a_version_1_registry_shrinks_the_file() {
         .unwrap();
     assert_eq!(free, 0);
 }
+
+#[test]
+fn a_stack_walk_reads_lean_inputs_through_their_index_with_stable_plans() {
+    let (dir, reg) = registry();
+    // Plans that do not depend on bound values: a cached statement is not
+    // prepared again at each binding.
+    assert!(reg
+        .conn
+        .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+        .unwrap());
+    let plan: Vec<String> = reg
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT kind, name, ident, location FROM compose_inputs \
+             WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position",
+        )
+        .unwrap()
+        .query_map(["x"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("compose_inputs_lean")),
+        "{plan:?}"
+    );
+    // The reader's connection too.
+    let path = dir.path().join("registry.sqlite");
+    let ro = SqliteRegistry::open_read_only(&path).unwrap();
+    assert!(ro
+        .conn
+        .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+        .unwrap());
+}
