@@ -232,6 +232,26 @@ class Hub:
                      archiveID=None, strict=False):
         return self.koji_hub.list_archives(buildID=buildID, type=type, filename=filename)
 
+    def getBuildType(self, buildInfo, strict=False):
+        return self.koji_hub.get_build_type(buildInfo, strict=strict)
+
+    def getBuildroot(self, buildrootID, strict=False):
+        """kojihub.get_buildroot for a content generator's buildroot."""
+        br = self.koji_hub.buildroots.get(buildrootID)
+        if br is None:
+            if strict:
+                raise koji.GenericError("No such buildroot: %r" % buildrootID)
+            return None
+        return {k: v for k, v in br.items() if k not in ("rpms", "tools")}
+
+    def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
+                 hostID=None, arches=None, queryOpts=None, draft=None):
+        """The RPMs a buildroot lists as components (componentBuildrootID) only."""
+        if componentBuildrootID is None:
+            raise koji.GenericError("stand-in listRPMs: componentBuildrootID only")
+        ids = self.koji_hub.buildroots[componentBuildrootID]["rpms"]
+        return [dict(self.koji_hub.rpms[i]) for i in ids]
+
     def search(self, terms, type, matchType, queryOpts=None):
         """Builds only: [{id, name: NVR}] whose NVR matches TERMS (glob or exact)."""
         import fnmatch

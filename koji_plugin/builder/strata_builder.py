@@ -20,8 +20,10 @@ composes go), allowed_scms (kojid's format: host:repository[:use_common]).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tarfile
 import time
 
 import koji
@@ -30,7 +32,7 @@ from koji.daemon import SCM
 
 import strata
 
-__all__ = ("ModuleComposeTask",)
+__all__ = ("ModuleComposeTask", "ArtifactComposeTask")
 
 CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
 SECTION = "strata"
@@ -227,5 +229,128 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
                                    for arch, p in repos.items())
             return result
         result["build_id"] = self.session.moduleComposeImport(self.id, compose_id)
+        self._log("imported as build %s" % result["build_id"])
+        return result
+
+
+# -- artifactCompose (issue 15) ---------------------------------------------------
+
+# the options the hub's artifactBuild accepts (koji_plugin/README.md)
+ARTIFACT_OPTION_TYPES = {"arch": str, "scratch": bool, "compose_type": str, "priority": int,
+                         "with_composes": list}
+
+
+def _reset(info, mtime):
+    """A tar entry as reproducible as the artifact inside it: no owner
+    names or IDs, one mtime (the compose's time)."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = mtime
+    return info
+
+
+def pack(folder, dest, mtime):
+    """FOLDER as one tar at DEST, entries sorted (tarfile.add sorts a
+    folder's entries) and reset (_reset)."""
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tf:
+        tf.add(folder, arcname=".", filter=lambda i: _reset(i, mtime))
+    return dest
+
+
+def file_info(path, name):
+    """{filename, filesize, checksum (sha256)} of a file to import."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"filename": name, "filesize": os.path.getsize(path), "checksum": digest.hexdigest()}
+
+
+class ArtifactComposeTask(ModuleComposeTask):
+    """artifactCompose(src, opts=None): checks out the artifact definition
+    (an SCM URL only: artifacts come from static configuration in SCM),
+    builds it with strata.compose_artifact against the shared registry,
+    uploads the image (an OCI image layout or an ostree repository as one
+    tar, or the ISO) and images.json to the task, and has the hub import
+    them as a Koji build of type image (artifactComposeImport, Koji's
+    content generator import). A scratch build is not imported: its files
+    stay in the task's output."""
+
+    Methods = ["artifactCompose"]
+    # dnf installs a whole stack into an installroot, then the image is written
+    _taskWeight = 2.0
+
+    def handler(self, src, opts=None):
+        opts = dict(opts or {})
+        for key, value in opts.items():
+            want = ARTIFACT_OPTION_TYPES.get(key)
+            if want is None:
+                raise koji.ParameterError("artifactCompose: unknown option %r" % key)
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise koji.ParameterError("artifactCompose: option %r must be a %s, not %r"
+                                          % (key, want.__name__, value))
+        if not all(isinstance(x, str) for x in opts.get("with_composes") or []):
+            raise koji.ParameterError("artifactCompose: option 'with_composes' must list "
+                                      "compose IDs")
+        if not SCM.is_scm_url(src):
+            raise koji.GenericError("artifactCompose: %s is not an SCM URL" % src)
+        self._logfile = os.path.join(self.workdir, "compose.log")
+        try:
+            self._log("artifactCompose %s%s" % (src, " (scratch)" if opts.get("scratch") else ""))
+            folder, name = self._definition(src, False)
+            cwd = os.getcwd()
+            os.chdir(folder)
+            try:
+                rec = self._build(src, opts, name)
+            finally:
+                os.chdir(cwd)
+            return self._publish(rec, opts)
+        finally:
+            self._upload(self._logfile)
+
+    def _build(self, src, opts, path):
+        out = self.config["out"]
+        self._log("building into %s, registry %s" % (out, self.config["registry"]))
+        try:
+            rec = strata.compose_artifact(path, out, arch=opts.get("arch"),
+                                          config=self.config["config"] or None,
+                                          registry=self.config["registry"],
+                                          compose_type=opts.get("compose_type", "nightly"),
+                                          scm_ref=src,
+                                          with_composes=opts.get("with_composes") or None)
+        except strata.StrataError as e:
+            self._log("error: %s" % e)
+            raise koji.GenericError("artifact build of %s failed: %s" % (path, e))
+        rec = rec.to_dict()
+        self._log("compose %s: %s, build ID %s"
+                  % (rec["id"], rec["state"], (rec.get("outputs") or {}).get("build_id")))
+        return rec
+
+    def _publish(self, rec, opts):
+        """Uploads the files and, unless scratch, has the hub import them."""
+        top = rec["outputs"]["path"]
+        base = "%s-%s" % (rec["name"], rec["stream"])
+        kind = rec["artifact"]
+        if kind == "iso":
+            image = os.path.join(top, base + ".iso")
+            name = base + ".iso"
+        else:
+            sub, name = {"container": ("image", base + ".oci.tar"),
+                         "ostree": ("ostree", base + ".ostree.tar")}[kind]
+            image = pack(os.path.join(top, sub), os.path.join(self.workdir, name),
+                         rec["started_at"])
+        files = [(image, name)]
+        if os.path.isfile(os.path.join(top, "images.json")):
+            files.append((os.path.join(top, "images.json"), base + ".images.json"))
+        outputs = []
+        for path, remote in files:
+            outputs.append(file_info(path, remote))
+            self.uploadFile(path, remoteName=remote)
+        result = {"compose_id": rec["id"], "state": rec["state"], "kind": kind,
+                  "artifact_build_id": rec["outputs"].get("build_id"),
+                  "files": [o["filename"] for o in outputs]}
+        if opts.get("scratch"):
+            return result
+        result["build_id"] = self.session.artifactComposeImport(self.id, rec["id"], outputs)
         self._log("imported as build %s" % result["build_id"])
         return result

@@ -194,3 +194,58 @@ def handle_latest_module_compose(goptions, session, args):
     if rec is None:
         error("No finished compose of %s:%s" % (name, stream))
     print(rec['id'])
+
+
+@export_cli
+def handle_artifact_build(goptions, session, args):
+    "[build] Build an artifact (container image, ostree commit, ISO) with Strata"
+    usage = get_usage_str("""usage: %prog artifact-build [options] <scm url>
+
+The SCM URL names the strata-artifact definition after '?':
+  git+https://src.example.org/artifacts.git?php-web.yaml#<commit>
+The artifact is built from the last good composes of the stacks it names (or
+--with-compose pins) and imported as a Koji build of type image.""")
+    parser = OptionParser(usage=usage)
+    parser.add_option("--wait", action="store_true",
+                      help="Wait on the build, even if running in the background")
+    parser.add_option("--nowait", action="store_false", dest="wait",
+                      help="Don't wait on the build")
+    parser.add_option("--arch", metavar="ARCH",
+                      help="The arch to build (one build builds one; default: the "
+                      "definition's only arch)")
+    parser.add_option("--scratch", action="store_true",
+                      help="A scratch build: its files stay in the task, no Koji build")
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="Do not print the task information")
+    parser.add_option("--priority", type="int", metavar="N",
+                      help="Task priority offset (below 0: admins only)")
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    parser.add_option("--with-compose", metavar="ID", action="append", dest="with_composes",
+                      default=[], help="Use this compose instead of its stream's last good one")
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one argument (an SCM URL) is required")
+    source = args[0]
+    if '://' not in source:
+        parser.error("Artifacts are built from SCM only: give an SCM URL, not %s" % source)
+    opts = {}
+    if options.arch:
+        opts['arch'] = options.arch
+    if options.scratch:
+        opts['scratch'] = True
+    if options.compose_type:
+        opts['compose_type'] = options.compose_type
+    if options.priority is not None:
+        opts['priority'] = options.priority
+    if options.with_composes:
+        opts['with_composes'] = options.with_composes
+    activate_session(session, goptions)
+    task_id = session.artifactBuild(source, opts)
+    if not options.quiet:
+        print("Created task: %d" % task_id)
+        print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
+    if options.wait or (options.wait is None and not _running_in_bg()):
+        session.logout()
+        return watch_tasks(session, [task_id], quiet=options.quiet,
+                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
