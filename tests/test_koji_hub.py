@@ -96,7 +96,9 @@ def test_plugin_exports_and_callback(api):
     plugin, _ = load_hub_plugin()
     assert set(api) == {"moduleBuild", "getModuleCompose", "listModuleComposes",
                         "getLatestModuleCompose", "moduleComposeImport", "artifactBuild",
-                        "artifactComposeImport"}
+                        "artifactComposeImport", "moduleImpact", "moduleChain", "getModuleChain"}
+    assert plugin.chain_on_tag in koji.plugin.callbacks["postTag"]
+    assert plugin.chain_on_tag.failure_is_an_option
     assert plugin.module_tagged in koji.plugin.callbacks["postTag"]
 
 
@@ -502,3 +504,40 @@ def test_artifact_import_refusals(rhub, api, composes):
     with pytest.raises(koji.GenericError, match="is a scratch build; scratch builds are never"):
         api["artifactComposeImport"](stid, fin["id"], out)
     assert not hub.builds
+
+
+@pytest.mark.parametrize("call, who, args, exc, message", [
+    ("moduleChain", "bob", ({"builds": ["httpd-2.4.57-1.fc40"]},), koji.ActionNotAllowed,
+     r"module-build permission required \(logged in as bob\)"),
+    ("moduleChain", "alice", ({},), koji.ParameterError,
+     "moduleChain: events must map some of builds, tags, composes to lists"),
+    ("moduleChain", "alice", ({"nvrs": ["a-1-1"]},), koji.ParameterError,
+     "moduleChain: events must map some of builds"),
+    ("moduleChain", "alice", ({"builds": "a-1-1"},), koji.ParameterError,
+     "moduleChain: events builds must be a list of strings"),
+    ("moduleChain", "alice", ({"builds": ["nope-1-1"]},), koji.GenericError,
+     "moduleChain: no such build: nope-1-1"),
+    ("moduleChain", "alice", ({"tags": ["f99-build"]},), koji.GenericError,
+     "moduleChain: no such tag: f99-build"),
+    ("moduleChain", "alice", ({"tags": ["f40-build"]}, {"tag": "f99-build"}), koji.GenericError,
+     r"moduleChain: no such tag: f99-build \(option tag\)"),
+    ("moduleChain", "alice", ({"tags": ["f40-build"]}, {"wait": True}), koji.ParameterError,
+     r"moduleChain: unknown option\(s\): wait"),
+    ("moduleImpact", None, ({"builds": ["nope-1-1"]},), koji.GenericError,
+     "moduleImpact: no such build: nope-1-1"),
+    ("moduleImpact", None, ({"tags": ["f40-build"]},), koji.GenericError,
+     r"moduleImpact: \[strata\] config .* is not set"),
+])
+def test_chain_calls_refuse(hub, api, call, who, args, exc, message):
+    hub.as_user(who)
+    with pytest.raises(exc, match=message):
+        api[call](*args)
+    assert not hub.tasks
+
+
+def test_module_chain_creates_one_task(hub, api):
+    hub.as_user("alice")
+    tid = api["moduleChain"]({"tags": ["f40-build"]}, {"compose_type": "test"})
+    t = hub.tasks[tid]
+    assert t["method"] == "moduleChain" and hub.channels[t["channel_id"]]["name"] == "strata"
+    assert list(khs.Task(tid).getRequest()) == [{"tags": ["f40-build"]}, {"compose_type": "test"}]

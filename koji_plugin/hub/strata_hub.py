@@ -19,14 +19,15 @@ import koji
 import koji.tasks
 from koji.context import context
 from koji.daemon import SCM
-from koji.plugin import callback, export
+from koji.plugin import callback, export, ignore_error
 import kojihub
 
 import strata
 
 __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
            'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
-           'artifactBuild', 'artifactComposeImport')
+           'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
+           'getModuleChain', 'chain_on_tag')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -46,12 +47,15 @@ ARTIFACT_METHOD = 'artifactCompose'
 CONTENT_GENERATOR = 'strata'
 # koji.BR_TYPES / CG metadata: what Koji records of the buildroot's host
 ARTIFACT_KINDS = ('container', 'ostree', 'iso')
+CHAIN_METHOD = 'moduleChain'
 
 logger = logging.getLogger('koji.plugin.strata_hub')
 
 # moduleCompose(src, opts): lets the hub's policy code (channel, build_from_*
 # tests) read `src` as it does for a `build` task.
 koji.tasks.LEGACY_SIGNATURES.setdefault(TASK_METHOD, [[['src', 'opts'], None, None, (None,)]])
+koji.tasks.LEGACY_SIGNATURES.setdefault('moduleChain',
+                                        [[['events', 'opts'], None, None, (None,)]])
 koji.tasks.LEGACY_SIGNATURES.setdefault(ARTIFACT_METHOD,
                                         [[['src', 'opts'], None, None, (None,)]])
 
@@ -68,6 +72,10 @@ def _config():
             'allowed_scms': cp.get('strata', 'allowed_scms', fallback=''),
             'channel': cp.get('strata', 'channel', fallback='strata'),
             'arches': cp.get('strata', 'arches', fallback=DEFAULT_ARCHES).split(),
+            # strata.toml with the [chain] catalog and policy, for moduleImpact
+            'config': cp.get('strata', 'config', fallback=None),
+            # tags whose new builds start a moduleChain (postTag)
+            'watch_tags': cp.get('strata', 'watch_tags', fallback='').split(),
         }
         try:
             conf['priority'] = cp.getint('strata', 'priority', fallback=0)
@@ -689,6 +697,77 @@ def artifactComposeImport(task_id, compose_id, outputs):
     return build['id']
 
 
+# -- chains (issue 13) ---------------------------------------------------------------
+
+_EVENT_KEYS = ('builds', 'tags', 'composes')
+
+
+def _check_events(events, what):
+    """EVENTS: {builds, tags, composes} lists of strings, at least one; every
+    build NVR a Koji build, every tag a Koji tag."""
+    if not isinstance(events, dict) or set(events) - set(_EVENT_KEYS) or not any(
+            events.values()):
+        raise koji.ParameterError('%s: events must map some of %s to lists, not %r'
+                                  % (what, ', '.join(_EVENT_KEYS), events))
+    for key, values in events.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise koji.ParameterError('%s: events %s must be a list of strings, not %r'
+                                      % (what, key, values))
+    for nvr in events.get('builds', []):
+        if not kojihub.get_build(nvr):
+            raise koji.GenericError('%s: no such build: %s' % (what, nvr))
+    for tag in events.get('tags', []):
+        if not kojihub.get_tag(tag):
+            raise koji.GenericError('%s: no such tag: %s' % (what, tag))
+    return {k: list(v) for k, v in events.items() if v}
+
+
+@export
+def moduleImpact(events):
+    """What EVENTS ({builds: [NVR], tags: [TAG], composes: [ID]}) make stale
+    in the catalog of the hub's strata.toml ([strata] config): the plan as
+    `strata impact` prints it (text) and as data (plan). Composes nothing."""
+    events = _check_events(events, 'moduleImpact')
+    conf = _config()
+    if not conf['config']:
+        raise koji.GenericError('moduleImpact: [strata] config (a strata.toml with the [chain] '
+                                'catalog) is not set in %s' % CONFIG_FILE)
+    found = _strata_call('moduleImpact', strata.impact, builds=events.get('builds'),
+                         tags=events.get('tags'), composes=events.get('composes'),
+                         config=conf['config'])
+    return {'text': found.to_text(), 'plan': found.to_dict()}
+
+
+def _chain_task(events, opts, owner=None):
+    task_opts = {'channel': _config()['channel'],
+                 'priority': koji.PRIO_DEFAULT + _config()['priority']}
+    if owner is not None:
+        task_opts['owner'] = owner
+    return kojihub.make_task(CHAIN_METHOD, [events, opts], **task_opts)
+
+
+@export
+def moduleChain(events, opts=None):
+    """Creates a moduleChain task for EVENTS (as moduleImpact takes them):
+    the builder recomposes what they make stale, bottom-up, each step a
+    moduleCompose subtask. opts: tag (wait for the builds in its repo),
+    compose_type. Returns the task ID."""
+    _assert_may(PERMISSION)
+    events = _check_events(events, 'moduleChain')
+    opts = _typed_opts(opts, {'tag': str, 'compose_type': str}, 'moduleChain')
+    if 'tag' in opts and not kojihub.get_tag(opts['tag']):
+        raise koji.GenericError('moduleChain: no such tag: %s (option tag)' % opts['tag'])
+    return _chain_task(events, opts)
+
+
+@export
+def getModuleChain(chain_id):
+    """The chain as the registry records it (`strata chain show --json`), or None."""
+    kojihub.convert_value(chain_id, cast=str, check_only=True)
+    found = _strata_call('getModuleChain', strata.get_chain, chain_id)
+    return found.to_dict() if found is not None else None
+
+
 # -- callbacks -------------------------------------------------------------------
 
 @callback('postTag')
@@ -703,3 +782,27 @@ def module_tagged(cbtype, *args, **kws):
     user = (kws.get('user') or {}).get('name')
     logger.info('module build %s (compose %s) tagged into %s by %s',
                 build.get('nvr'), module.get('strata_compose_id'), tag.get('name'), user)
+
+
+@callback('postTag')
+@ignore_error
+def chain_on_tag(cbtype, *args, **kws):
+    """A build tagged into a watched tag ([strata] watch_tags) starts one
+    moduleChain task for it, owned by who tagged it. Runs in the tagging's
+    transaction, so it stays cheap: the impact is computed by the task on
+    a builder once the tag's repo has the build (Koji's repo is
+    regenerated after this transaction, so no impact computed here could
+    see the build); if the tagging rolls back, so does the task. Module
+    and image builds are results of composes, not their inputs. An error
+    here (a broken configuration) is logged and never fails the tagging
+    (ignore_error)."""
+    tag = kws.get('tag') or {}
+    build = kws.get('build') or {}
+    if tag.get('name') not in _config()['watch_tags']:
+        return
+    if ((build.get('extra') or {}).get('typeinfo') or {}).keys() & {BTYPE, 'image'}:
+        return
+    nvr = build.get('nvr') or '%(name)s-%(version)s-%(release)s' % build
+    owner = (kws.get('user') or {}).get('id') or context.session.user_id
+    task_id = _chain_task({'builds': [nvr]}, {'tag': tag['name']}, owner=owner)
+    logger.info('build %s tagged into %s: moduleChain task %d', nvr, tag['name'], task_id)
