@@ -72,7 +72,7 @@ from kojihub_standin import Hub, _verify_class
 
 FREE, OPEN, CLOSED, CANCELED, ASSIGNED, FAILED = 0, 1, 2, 3, 4, 5
 DONE = (CLOSED, CANCELED, FAILED)
-HOST_CALLS = ("moduleComposeImport",)
+HOST_CALLS = ("moduleComposeImport", "artifactComposeImport")
 
 
 class BuilderHub(Hub):

@@ -64,6 +64,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import socketserver
 import stat
 import threading
 import urllib.parse
@@ -94,9 +95,9 @@ class Hub:
         self.koji_hub = koji_hub  # kojihub_module_standin.FakeHub, for plugin calls
         self.exports = exports or {}
         self.sessions: dict[int, tuple[str, str]] = {}  # id -> (key, user name)
-        self._caller: str | None = None
-        self._headers = {}
-        self._query = {}
+        # what one request sees (its session's headers or query, its
+        # caller): per thread, as the server answers each request on one
+        self._request = threading.local()
         self._event = 100
         self._tags: dict[str, dict] = {}
         # (tag, build, tagged at event, untagged at event or None); with a
@@ -105,6 +106,30 @@ class Hub:
         self.listing: list[list] = koji_hub.listing if koji_hub is not None else []
         self.repos: list[dict] = []
         self.calls: list[tuple[str, list, dict]] = []
+
+    @property
+    def _headers(self):
+        return getattr(self._request, "headers", {})
+
+    @_headers.setter
+    def _headers(self, value):
+        self._request.headers = value
+
+    @property
+    def _query(self):
+        return getattr(self._request, "query", {})
+
+    @_query.setter
+    def _query(self, value):
+        self._request.query = value
+
+    @property
+    def _caller(self) -> str | None:
+        return getattr(self._request, "caller", None)
+
+    @_caller.setter
+    def _caller(self, value):
+        self._request.caller = value
 
     @property
     def event(self):
@@ -231,6 +256,26 @@ class Hub:
                      checksum_type=None, typeInfo=None, queryOpts=None, imageID=None,
                      archiveID=None, strict=False):
         return self.koji_hub.list_archives(buildID=buildID, type=type, filename=filename)
+
+    def getBuildType(self, buildInfo, strict=False):
+        return self.koji_hub.get_build_type(buildInfo, strict=strict)
+
+    def getBuildroot(self, buildrootID, strict=False):
+        """kojihub.get_buildroot for a content generator's buildroot."""
+        br = self.koji_hub.buildroots.get(buildrootID)
+        if br is None:
+            if strict:
+                raise koji.GenericError("No such buildroot: %r" % buildrootID)
+            return None
+        return {k: v for k, v in br.items() if k not in ("rpms", "tools")}
+
+    def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
+                 hostID=None, arches=None, queryOpts=None, draft=None):
+        """The RPMs a buildroot lists as components (componentBuildrootID) only."""
+        if componentBuildrootID is None:
+            raise koji.GenericError("stand-in listRPMs: componentBuildrootID only")
+        ids = self.koji_hub.buildroots[componentBuildrootID]["rpms"]
+        return [dict(self.koji_hub.rpms[i]) for i in ids]
 
     def search(self, terms, type, matchType, queryOpts=None):
         """Builds only: [{id, name: NVR}] whose NVR matches TERMS (glob or exact)."""
@@ -498,9 +543,14 @@ class _Handler(SimpleXMLRPCRequestHandler):
         super().do_POST()
 
 
-class _Server(SimpleXMLRPCServer):
+class _Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     """Marshals responses with koji.xmlrpcplus, as kojixmlrpc does: integers
-    beyond 32 bits (modulemd versions) go out as <i8>."""
+    beyond 32 bits (modulemd versions) go out as <i8>. Each request on a
+    thread of its own, as the hub's several processes take requests at
+    once (a plugin call that calls the hub back, as the core reading a
+    Koji tag does from moduleImpact, is answered)."""
+
+    daemon_threads = True
 
     def _marshaled_dispatch(self, data, dispatch_method=None, path=None):
         from xmlrpc.client import loads

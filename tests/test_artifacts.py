@@ -62,9 +62,9 @@ class Stack:
         return json.loads(self.site.run(*args, check_rc=0).stdout)
 
 
-@pytest.fixture(scope="module")
-def stack(strata_bin, tmp_path_factory) -> Stack:
-    root = tmp_path_factory.mktemp("artifacts")
+def stack_sources(root: Path) -> tuple[Path, dict[str, Path]]:
+    """The platform repository (real RPMs with files) and the apache:2.4
+    and php:8.2 definitions over repositories of their own, under ROOT."""
     base = rpmfactory.make_repo(root / "repos" / "base", [
         {"name": "glibc", "version": "2.39", "provides": ["libc.so.6"],
          "files": ["/usr/lib64/libc.so.6"]},
@@ -83,7 +83,6 @@ def stack(strata_bin, tmp_path_factory) -> Stack:
         {"name": "php-devel", "version": "8.2.13", "requires": ["php-cli"],
          "files": ["/usr/include/php/php.h"]},
     ])
-    site = ck.Site(strata_bin, root / "site", platforms={"f40": [str(base)]})
     defs = root / "modules"
     apache = ck.write_definition(defs / "apache.yaml", ck.definition(
         "apache", "2.4", packages=["httpd", "mod_ssl"], repos=[apache_src],
@@ -92,8 +91,16 @@ def stack(strata_bin, tmp_path_factory) -> Stack:
         "php", "8.2", packages=["php", "php-cli", "php-devel"], repos=[php_src],
         requires={"platform": "f40", "apache": "2.4"},
         profiles={"default": ["php", "php-cli"], "devel": ["php-devel"]}))
+    return base, {"apache": apache, "php": php}
+
+
+@pytest.fixture(scope="module")
+def stack(strata_bin, tmp_path_factory) -> Stack:
+    root = tmp_path_factory.mktemp("artifacts")
+    base, defs = stack_sources(root)
+    site = ck.Site(strata_bin, root / "site", platforms={"f40": [str(base)]})
     ids = {}
-    for name, d in (("apache", apache), ("php", php)):
+    for name, d in defs.items():
         ids[name] = site.compose_json(d)["id"]
     return Stack(site, root, base, ids)
 

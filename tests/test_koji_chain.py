@@ -41,12 +41,13 @@ MODULAR_TAG = "f40-modular"
 
 
 class Kojid:
-    """Plays kojid on HOST: takes each FREE top-level moduleCompose task
+    """Plays kojid on HOST: takes each FREE top-level task of METHODS
     (as the scheduler assigns it), opens it and runs the builder plugin's
     handler through TaskManager.runTask, as kojid's forked task process does."""
 
-    def __init__(self, site):
+    def __init__(self, site, methods=("moduleCompose",)):
         self.site = site
+        self.methods = methods
         self.done: list[int] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -58,7 +59,7 @@ class Kojid:
             while not self.stop.is_set():
                 free = [t["id"] for t in list(fake.tasks.values())
                         if t["state"] == koji.TASK_STATES["FREE"] and t["parent"] is None
-                        and t["method"] == "moduleCompose"]
+                        and t["method"] in self.methods]
                 for task_id in free:
                     self.run(task_id)
                 time.sleep(0.05)
@@ -69,9 +70,10 @@ class Kojid:
         fake = self.site.hub.koji_hub
         fake.open_task(task_id, HOST)
         params = list(khs.Task(task_id).getRequest())
-        cls = handler_class(strata_builder, "moduleCompose")
+        method = fake.tasks[task_id]["method"]
+        cls = handler_class(strata_builder, method)
         strata_builder.CONFIG_FILE = str(self.site.conf)
-        handler = cls(task_id, "moduleCompose", params, self.site.session, self.site.options)
+        handler = cls(task_id, method, params, self.site.session, self.site.options)
         manager = types.SimpleNamespace(session=self.site.session,
                                         logger=logging.getLogger("test.kojid"))
         koji.daemon.TaskManager.runTask(manager, handler)

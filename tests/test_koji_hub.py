@@ -95,7 +95,10 @@ def api():
 def test_plugin_exports_and_callback(api):
     plugin, _ = load_hub_plugin()
     assert set(api) == {"moduleBuild", "getModuleCompose", "listModuleComposes",
-                        "getLatestModuleCompose", "moduleComposeImport"}
+                        "getLatestModuleCompose", "moduleComposeImport", "artifactBuild",
+                        "artifactComposeImport", "moduleImpact", "moduleChain", "getModuleChain"}
+    assert plugin.chain_on_tag in koji.plugin.callbacks["postTag"]
+    assert plugin.chain_on_tag.failure_is_an_option
     assert plugin.module_tagged in koji.plugin.callbacks["postTag"]
 
 
@@ -411,3 +414,130 @@ def test_hub_on_postgresql_registry(tmp_path, api, strata_bin, repos, pg_cluster
     assert hub.get_build_type(bid)["module"]["strata_compose_id"] == rec["id"]
     rows = pg_cluster.psql(pg_url.rsplit("/", 1)[1], "SELECT id, state FROM strata.composes")
     assert rec["id"] in rows and "finished" in rows
+
+
+ART = "git+https://src.example.org/modules/art.git?php-web.yaml#3f2a9c1"
+
+
+def test_artifact_build_creates_task(rhub, api, composes):
+    hub = rhub
+    hub.user("alice")["perms"].append("artifact-build")
+    hub.as_user("alice")
+    pin = composes["finished"]["id"]
+    tid = api["artifactBuild"](ART, {"arch": "x86_64", "compose_type": "test",
+                                     "with_composes": [pin]})
+    t = hub.tasks[tid]
+    assert t["method"] == "artifactCompose" and hub.channels[t["channel_id"]]["name"] == "strata"
+    assert t["owner"] == hub.user("alice")["id"] and t["priority"] == koji.PRIO_DEFAULT
+    assert list(khs.Task(tid).getRequest()) == [ART, {"arch": "x86_64", "compose_type": "test",
+                                                      "with_composes": [pin]}]
+
+
+@pytest.mark.parametrize("who, src, opts, exc, message", [
+    ("alice", ART, None, koji.ActionNotAllowed,
+     r"artifact-build permission required \(logged in as alice\)"),
+    (None, ART, None, koji.ActionNotAllowed, "you must be logged in"),
+    ("carol", "git+https://evil.example.com/modules/a.git?a.yaml#1", None,
+     koji.ActionNotAllowed, "evil.example.com:/modules/a.git is not in the list of allowed"),
+    ("carol", "git+https://src.example.org/modules/a.git#1", None, koji.GenericError,
+     "artifactBuild: .* names no definition file"),
+    ("carol", "cli-build/1/php-web.yaml", {"scratch": True}, koji.ParameterError,
+     "artifactBuild: src must be an SCM URL"),
+    ("carol", ART, {"arches": ["x86_64"]}, koji.ParameterError,
+     r"unknown option\(s\): arches \(known: arch, compose_type, priority, scratch, "
+     r"with_composes\)"),
+    ("carol", ART, {"arch": "armv7hl"}, koji.ParameterError,
+     r"artifactBuild: unknown arch\(es\) armv7hl"),
+    ("carol", ART, {"priority": -1}, koji.ActionNotAllowed, "only admins may create high-priority"),
+    ("carol", ART, {"with_composes": ["nope-1-20261125.n.0"]}, koji.GenericError,
+     r"no such compose: nope-1-20261125.n.0 \(in with_composes\)"),
+    ("carol", ART, {"with_composes": "apache"}, koji.ParameterError,
+     "option with_composes must be list"),
+])
+def test_artifact_build_refuses(rhub, api, who, src, opts, exc, message):
+    rhub.add_user("carol", perms=["artifact-build"])
+    rhub.as_user(who)
+    with pytest.raises(exc, match=message):
+        api["artifactBuild"](src, opts)
+    assert not rhub.tasks
+
+
+def test_artifact_build_refuses_a_pin_that_is_not_finished(rhub, api, composes):
+    rhub.as_user("root")
+    with pytest.raises(koji.GenericError, match=r"compose %s is failed; only finished composes "
+                       r"can be pinned" % composes["failed"]["id"]):
+        api["artifactBuild"](ART, {"with_composes": [composes["failed"]["id"]]})
+
+
+def test_artifact_import_refusals(rhub, api, composes):
+    hub = rhub
+    fin = composes["finished"]
+    hub.as_user("root")
+    tid = api["artifactBuild"](ART)
+    hub.open_task(tid, "builder1")
+    out = [{"filename": "x.iso", "filesize": 1, "checksum": "0" * 64}]
+    hub.as_user("alice")
+    with pytest.raises(koji.ActionNotAllowed, match="only the build host running task"):
+        api["artifactComposeImport"](tid, fin["id"], out)
+    hub.as_host("builder2")
+    with pytest.raises(koji.ActionNotAllowed, match=f"host 2 does not own task {tid}"):
+        api["artifactComposeImport"](tid, fin["id"], out)
+    hub.as_host("builder1")
+    with pytest.raises(koji.GenericError, match=f"compose {fin['id']} is a module compose, "
+                       "not an artifact"):
+        api["artifactComposeImport"](tid, fin["id"], out)
+    with pytest.raises(koji.GenericError, match="no such compose: nope-1-20261125.n.0"):
+        api["artifactComposeImport"](tid, "nope-1-20261125.n.0", out)
+    # a moduleCompose task cannot import an artifact, and the reverse
+    mtid = _open_compose_task(hub, api)
+    hub.as_host("builder1")
+    with pytest.raises(koji.GenericError, match=f"task {mtid} is a moduleCompose task, "
+                       "not artifactCompose"):
+        api["artifactComposeImport"](mtid, fin["id"], out)
+    with pytest.raises(koji.GenericError, match=f"task {tid} is a artifactCompose task, "
+                       "not moduleCompose"):
+        api["moduleComposeImport"](tid, fin["id"])
+    hub.as_user("root")
+    stid = api["artifactBuild"](ART, {"scratch": True})
+    hub.open_task(stid, "builder1")
+    hub.as_host("builder1")
+    with pytest.raises(koji.GenericError, match="is a scratch build; scratch builds are never"):
+        api["artifactComposeImport"](stid, fin["id"], out)
+    assert not hub.builds
+
+
+@pytest.mark.parametrize("call, who, args, exc, message", [
+    ("moduleChain", "bob", ({"builds": ["httpd-2.4.57-1.fc40"]},), koji.ActionNotAllowed,
+     r"module-build permission required \(logged in as bob\)"),
+    ("moduleChain", "alice", ({},), koji.ParameterError,
+     "moduleChain: events must map some of builds, tags, composes to lists"),
+    ("moduleChain", "alice", ({"nvrs": ["a-1-1"]},), koji.ParameterError,
+     "moduleChain: events must map some of builds"),
+    ("moduleChain", "alice", ({"builds": "a-1-1"},), koji.ParameterError,
+     "moduleChain: events builds must be a list of strings"),
+    ("moduleChain", "alice", ({"builds": ["nope-1-1"]},), koji.GenericError,
+     "moduleChain: no such build: nope-1-1"),
+    ("moduleChain", "alice", ({"tags": ["f99-build"]},), koji.GenericError,
+     "moduleChain: no such tag: f99-build"),
+    ("moduleChain", "alice", ({"tags": ["f40-build"]}, {"tag": "f99-build"}), koji.GenericError,
+     r"moduleChain: no such tag: f99-build \(option tag\)"),
+    ("moduleChain", "alice", ({"tags": ["f40-build"]}, {"wait": True}), koji.ParameterError,
+     r"moduleChain: unknown option\(s\): wait"),
+    ("moduleImpact", None, ({"builds": ["nope-1-1"]},), koji.GenericError,
+     "moduleImpact: no such build: nope-1-1"),
+    ("moduleImpact", None, ({"tags": ["f40-build"]},), koji.GenericError,
+     r"moduleImpact: \[strata\] config .* is not set"),
+])
+def test_chain_calls_refuse(hub, api, call, who, args, exc, message):
+    hub.as_user(who)
+    with pytest.raises(exc, match=message):
+        api[call](*args)
+    assert not hub.tasks
+
+
+def test_module_chain_creates_one_task(hub, api):
+    hub.as_user("alice")
+    tid = api["moduleChain"]({"tags": ["f40-build"]}, {"compose_type": "test"})
+    t = hub.tasks[tid]
+    assert t["method"] == "moduleChain" and hub.channels[t["channel_id"]]["name"] == "strata"
+    assert list(khs.Task(tid).getRequest()) == [{"tags": ["f40-build"]}, {"compose_type": "test"}]

@@ -125,3 +125,89 @@ def test_xmlrpc_upload_file(hub):
     with pytest.raises(koji.GenericError, match="file already exists"):
         alice.uploadFile("cli-build/5", "f.txt", 1, ("sha256", hashlib.sha256(b"x").hexdigest()),
                          0, base64.b64encode(b"x").decode())
+
+
+def _cg_site(tmp_path):
+    """A FakeHub with content generator `strata` open to alice, and one
+    uploaded file work/cg/x.iso."""
+    import kojihub_module_standin as khs
+    fake = khs.FakeHub(tmp_path / "top")
+    khs.install(fake)
+    fake.add_user("alice")
+    fake.add_user("bob")
+    fake.grant_cg_access("alice", "strata")
+    up = Path(koji.pathinfo.work()) / "cg"
+    up.mkdir(parents=True)
+    (up / "x.iso").write_bytes(b"iso bytes")
+    digest = hashlib.sha256(b"iso bytes").hexdigest()
+
+    def metadata(**change):
+        md = {"metadata_version": 0,
+              "build": {"name": "web", "version": "1", "release": "1", "source": "git://x",
+                        "start_time": 1, "end_time": 2, "owner": "alice",
+                        "extra": {"typeinfo": {"image": {}}}},
+              "buildroots": [{"id": 1, "host": {"os": "linux", "arch": "x86_64"},
+                              "content_generator": {"name": "strata", "version": "0.1"},
+                              "container": {"type": "none", "arch": "x86_64"},
+                              "tools": [], "components": [], "extra": {}}],
+              "output": [{"buildroot_id": 1, "filename": "x.iso", "filesize": 9,
+                          "arch": "x86_64", "checksum": digest, "checksum_type": "sha256",
+                          "type": "image", "extra": {"image": {"arch": "x86_64"}}}]}
+        for path, value in change.items():
+            *parents, last = path.split("__")
+            d = md
+            for p in parents:
+                d = d[int(p)] if p.isdigit() else d[p]
+            if value is KeyError:
+                del d[last]
+            else:
+                d[last] = value
+        return md
+    return fake, metadata
+
+
+@pytest.mark.parametrize("who, change, exc, message", [
+    ("bob", {}, koji.AuthError, r"Content generator access required \(strata\)"),
+    (None, {}, koji.AuthError, "Not logged-in"),
+    ("alice", {"metadata_version": 1}, koji.GenericError, "No such metadata version: 1"),
+    ("alice", {"buildroots__0__content_generator__name": "osbs"}, koji.GenericError,
+     "No such entry in table content_generator: osbs"),
+    ("alice", {"build__release": "1-2"}, koji.GenericError,
+     'The "-" character not allowed in release field'),
+    ("alice", {"build__owner": "nobody"}, koji.GenericError, "No such user"),
+    ("alice", {"build__extra": {"typeinfo": {"vm": {}}}}, koji.GenericError,
+     "No such entry in table btype: vm"),
+    ("alice", {"output__0__buildroot_id": 2}, koji.GenericError,
+     "Buildroot id not used in output: 1"),
+    ("alice", {"output__0__filesize": 10}, koji.GenericError,
+     r"File size 9 for x.iso \(expected 10\) doesn't match. Corrupted upload\?"),
+    ("alice", {"output__0__checksum": "0" * 64}, koji.GenericError,
+     "File checksum mismatch for x.iso"),
+    ("alice", {"output__0__extra": {}}, koji.GenericError, "No typeinfo for: x.iso"),
+    ("alice", {"build__extra": {"typeinfo": {"rpm": {}}}}, koji.GenericError,
+     "Output type image not listed in build types"),
+    ("alice", {"buildroots__0__components": [{"type": "rpm", "name": "a", "version": "1",
+                                              "release": "1", "arch": "noarch",
+                                              "location": "x"}]},
+     koji.GenericError, "External rpms not allowed"),
+    ("alice", {"build__start_time": KeyError}, KeyError, "start_time"),
+])
+def test_cg_import_refuses_what_kojihub_refuses(tmp_path, who, change, exc, message):
+    fake, metadata = _cg_site(tmp_path)
+    fake.as_user(who)
+    with pytest.raises(exc, match=message):
+        fake.cg_import(metadata(**change), "cg")
+    assert not fake.builds and not fake.archives
+
+
+def test_cg_import_imports_an_image_build_once(tmp_path):
+    fake, metadata = _cg_site(tmp_path)
+    fake.as_user("alice")
+    build = fake.cg_import(metadata(), "cg")
+    assert fake.build_types[build["id"]] == {"image"} and build["owner_name"] == "alice"
+    (archive,) = fake.list_archives(buildID=build["id"])
+    assert (archive["type_name"], archive["btype"], archive["arch"]) == ("iso", "image", "x86_64")
+    assert (Path(koji.pathinfo.imagebuild(build)) / "x.iso").read_bytes() == b"iso bytes"
+    assert (Path(koji.pathinfo.build(build)) / "metadata.json").is_file()
+    with pytest.raises(koji.GenericError, match=r"Build already exists: web-1-1 \(id=1\)"):
+        fake.cg_import(metadata(), "cg")

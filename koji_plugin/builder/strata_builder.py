@@ -20,8 +20,11 @@ composes go), allowed_scms (kojid's format: host:repository[:use_common]).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tarfile
+import threading
 import time
 
 import koji
@@ -30,14 +33,17 @@ from koji.daemon import SCM
 
 import strata
 
-__all__ = ("ModuleComposeTask",)
+__all__ = ("ModuleComposeTask", "ArtifactComposeTask", "ModuleChainTask")
 
 CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
 SECTION = "strata"
 # the options the hub's moduleBuild accepts (koji_plugin/README.md): the two
 # must agree, or a task the hub made fails here
 OPTION_TYPES = {"arches": list, "scratch": bool, "compose_type": str, "priority": int,
-                "wait_builds": list, "tag": str}
+                "wait_builds": list, "tag": str,
+                # set by a moduleChain parent only (host.subtask), never by users:
+                # {chain_id, position, name, stream, excuse, earlier}
+                "chain": dict}
 
 
 def read_config(path=None):
@@ -150,9 +156,40 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         scratch = bool(opts.get("scratch"))
         self._logfile = os.path.join(self.workdir, "compose.log")
         try:
+            if "chain" in opts:
+                return self._chain_step(src, opts)
             return self._compose(src, opts, scratch)
         finally:
             self._upload(self._logfile)
+
+    def _chain_step(self, src, opts):
+        """One step of a moduleChain: composed by the core as the chain
+        would (strata.compose_chain_step reads the definition from the
+        catalog in this builder's strata.toml); a new compose is imported
+        as a module build. A step that fails is a result, not a fault: the
+        parent's chain records it and applies the policy."""
+        step = opts["chain"]
+        self._log("chain %s step %s: %s:%s (%s)" % (step.get("chain_id"), step.get("position"),
+                                                   step.get("name"), step.get("stream"), src))
+        if self.session.getTaskInfo(self.id).get("parent") is None:
+            raise koji.GenericError("moduleCompose: the chain option is for moduleChain "
+                                    "subtasks only")
+        try:
+            end = strata.compose_chain_step(
+                step["chain_id"], step["position"], step["name"], step["stream"],
+                excuse=step.get("excuse"), earlier=step.get("earlier"), out=self.config["out"],
+                config=self.config["config"] or None, registry=self.config["registry"],
+                compose_type=opts.get("compose_type", "nightly"))
+        except strata.StrataError as e:
+            self._log("error: %s" % e)
+            raise koji.GenericError("chain step %s:%s failed: %s"
+                                    % (step.get("name"), step.get("stream"), e))
+        self._log("%s %s: %s" % (end["state"], end["compose_id"], end["reason"] or ""))
+        result = dict(end)
+        if end["state"] == "finished":
+            result["build_id"] = self.session.moduleComposeImport(self.id, end["compose_id"])
+            self._log("imported as build %s" % result["build_id"])
+        return result
 
     def _compose(self, src, opts, scratch):
         self._log("moduleCompose %s%s" % (src, " (scratch)" if scratch else ""))
@@ -229,3 +266,219 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         result["build_id"] = self.session.moduleComposeImport(self.id, compose_id)
         self._log("imported as build %s" % result["build_id"])
         return result
+
+
+# -- artifactCompose (issue 15) ---------------------------------------------------
+
+# the options the hub's artifactBuild accepts (koji_plugin/README.md)
+ARTIFACT_OPTION_TYPES = {"arch": str, "scratch": bool, "compose_type": str, "priority": int,
+                         "with_composes": list}
+
+
+def _reset(info, mtime):
+    """A tar entry as reproducible as the artifact inside it: no owner
+    names or IDs, one mtime (the compose's time)."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = mtime
+    return info
+
+
+def pack(folder, dest, mtime):
+    """FOLDER as one tar at DEST, entries sorted (tarfile.add sorts a
+    folder's entries) and reset (_reset)."""
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tf:
+        tf.add(folder, arcname=".", filter=lambda i: _reset(i, mtime))
+    return dest
+
+
+def file_info(path, name):
+    """{filename, filesize, checksum (sha256)} of a file to import."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"filename": name, "filesize": os.path.getsize(path), "checksum": digest.hexdigest()}
+
+
+class ArtifactComposeTask(ModuleComposeTask):
+    """artifactCompose(src, opts=None): checks out the artifact definition
+    (an SCM URL only: artifacts come from static configuration in SCM),
+    builds it with strata.compose_artifact against the shared registry,
+    uploads the image (an OCI image layout or an ostree repository as one
+    tar, or the ISO) and images.json to the task, and has the hub import
+    them as a Koji build of type image (artifactComposeImport, Koji's
+    content generator import). A scratch build is not imported: its files
+    stay in the task's output."""
+
+    Methods = ["artifactCompose"]
+    # dnf installs a whole stack into an installroot, then the image is written
+    _taskWeight = 2.0
+
+    def handler(self, src, opts=None):
+        opts = dict(opts or {})
+        for key, value in opts.items():
+            want = ARTIFACT_OPTION_TYPES.get(key)
+            if want is None:
+                raise koji.ParameterError("artifactCompose: unknown option %r" % key)
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise koji.ParameterError("artifactCompose: option %r must be a %s, not %r"
+                                          % (key, want.__name__, value))
+        if not all(isinstance(x, str) for x in opts.get("with_composes") or []):
+            raise koji.ParameterError("artifactCompose: option 'with_composes' must list "
+                                      "compose IDs")
+        if not SCM.is_scm_url(src):
+            raise koji.GenericError("artifactCompose: %s is not an SCM URL" % src)
+        self._logfile = os.path.join(self.workdir, "compose.log")
+        try:
+            self._log("artifactCompose %s%s" % (src, " (scratch)" if opts.get("scratch") else ""))
+            folder, name = self._definition(src, False)
+            cwd = os.getcwd()
+            os.chdir(folder)
+            try:
+                rec = self._build(src, opts, name)
+            finally:
+                os.chdir(cwd)
+            return self._publish(rec, opts)
+        finally:
+            self._upload(self._logfile)
+
+    def _build(self, src, opts, path):
+        out = self.config["out"]
+        self._log("building into %s, registry %s" % (out, self.config["registry"]))
+        try:
+            rec = strata.compose_artifact(path, out, arch=opts.get("arch"),
+                                          config=self.config["config"] or None,
+                                          registry=self.config["registry"],
+                                          compose_type=opts.get("compose_type", "nightly"),
+                                          scm_ref=src,
+                                          with_composes=opts.get("with_composes") or None)
+        except strata.StrataError as e:
+            self._log("error: %s" % e)
+            raise koji.GenericError("artifact build of %s failed: %s" % (path, e))
+        rec = rec.to_dict()
+        self._log("compose %s: %s, build ID %s"
+                  % (rec["id"], rec["state"], (rec.get("outputs") or {}).get("build_id")))
+        return rec
+
+    def _publish(self, rec, opts):
+        """Uploads the files and, unless scratch, has the hub import them."""
+        top = rec["outputs"]["path"]
+        base = "%s-%s" % (rec["name"], rec["stream"])
+        kind = rec["artifact"]
+        if kind == "iso":
+            image = os.path.join(top, base + ".iso")
+            name = base + ".iso"
+        else:
+            sub, name = {"container": ("image", base + ".oci.tar"),
+                         "ostree": ("ostree", base + ".ostree.tar")}[kind]
+            image = pack(os.path.join(top, sub), os.path.join(self.workdir, name),
+                         rec["started_at"])
+        files = [(image, name)]
+        if os.path.isfile(os.path.join(top, "images.json")):
+            files.append((os.path.join(top, "images.json"), base + ".images.json"))
+        outputs = []
+        for path, remote in files:
+            outputs.append(file_info(path, remote))
+            self.uploadFile(path, remoteName=remote)
+        result = {"compose_id": rec["id"], "state": rec["state"], "kind": kind,
+                  "artifact_build_id": rec["outputs"].get("build_id"),
+                  "files": [o["filename"] for o in outputs]}
+        if opts.get("scratch"):
+            return result
+        result["build_id"] = self.session.artifactComposeImport(self.id, rec["id"], outputs)
+        self._log("imported as build %s" % result["build_id"])
+        return result
+
+
+# -- moduleChain (issue 13) ---------------------------------------------------------
+
+class ModuleChainTask(ModuleComposeTask):
+    """moduleChain(events, opts=None): what EVENTS ({builds, tags,
+    composes}: lists) make stale in the catalog of this builder's
+    strata.toml, recomposed bottom-up as a chain the core records: each
+    step a moduleCompose subtask (strata.run_chain's step_runner), which
+    composes it with strata.compose_chain_step on whichever builder takes
+    it. The core orders the steps, runs independent ones at once (the
+    policy's `parallel`), leaves `trigger: approve` steps waiting and
+    applies `on_failure`. opts: `tag` (wait until the tag's repo has
+    events' builds, as moduleCompose's wait_builds), `compose_type`."""
+
+    Methods = ["moduleChain"]
+    # it only waits for its subtasks
+    _taskWeight = 0.2
+    POLL = 2.0
+
+    def handler(self, events, opts=None):
+        opts = dict(opts or {})
+        events = dict(events or {})
+        for key in events:
+            if key not in ("builds", "tags", "composes") or not all(
+                    isinstance(x, str) for x in events[key]):
+                raise koji.ParameterError("moduleChain: events must map builds, tags or composes "
+                                          "to lists of strings, not %r" % (events,))
+        for key in opts:
+            if key not in ("tag", "compose_type"):
+                raise koji.ParameterError("moduleChain: unknown option %r" % key)
+        self._logfile = os.path.join(self.workdir, "chain.log")
+        self._lock = threading.Lock()
+        try:
+            return self._chain(events, opts)
+        finally:
+            self._upload(self._logfile)
+
+    def _chain(self, events, opts):
+        if opts.get("tag") and events.get("builds"):
+            self._log("waiting for %s in the repo of %s" % (", ".join(events["builds"]),
+                                                            opts["tag"]))
+            self.getRepo(opts["tag"], builds=list(events["builds"]))
+        conf = self.config
+        try:
+            impact = strata.impact(builds=events.get("builds"), tags=events.get("tags"),
+                                   composes=events.get("composes"),
+                                   config=conf["config"] or None, registry=conf["registry"])
+        except strata.StrataError as e:
+            raise koji.GenericError("moduleChain: cannot compute the impact: %s" % e)
+        self._upload_text("impact.txt", impact.to_text())
+        self._compose_type = opts.get("compose_type", "nightly")
+        try:
+            chain = strata.run_chain(plan=impact, config=conf["config"] or None,
+                                     registry=conf["registry"], out=conf["out"],
+                                     compose_type=self._compose_type,
+                                     step_runner=self._run_step)
+        except strata.StrataError as e:
+            raise koji.GenericError("moduleChain: %s" % e)
+        if chain is None:
+            self._log("nothing is stale")
+            return {"chain_id": None, "state": None, "steps": []}
+        steps = [{"name": s.name, "stream": s.stream, "state": s.state,
+                  "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
+        for s in steps:
+            self._log("%(name)s:%(stream)s %(state)s %(compose_id)s %(reason)s" % s)
+        self._log("chain %s: %s" % (chain.id, chain.state))
+        return {"chain_id": chain.id, "state": chain.state, "steps": steps}
+
+    def _run_step(self, call):
+        """strata.run_chain's step runner: a moduleCompose subtask for the
+        step, waited for. Called from the chain's step threads: every hub
+        call holds the lock (one session)."""
+        step = dict(call)
+        opts = {"chain": step, "compose_type": self._compose_type}
+        with self._lock:
+            task_id = self.session.host.subtask(
+                method="moduleCompose", arglist=[call["definition"], opts], parent=self.id,
+                label="%s:%s" % (call["name"], call["stream"]))
+            self._log("%s:%s: subtask %d" % (call["name"], call["stream"], task_id))
+        while True:
+            with self._lock:
+                info = self.session.getTaskInfo(task_id)
+                if info["state"] in (koji.TASK_STATES["CLOSED"], koji.TASK_STATES["FAILED"],
+                                     koji.TASK_STATES["CANCELED"]):
+                    result = self.session.getTaskResult(task_id, raise_fault=False)
+                    break
+            time.sleep(self.POLL)
+        if info["state"] != koji.TASK_STATES["CLOSED"]:
+            reason = result.get("faultString") if isinstance(result, dict) else None
+            return {"state": "failed", "compose_id": None,
+                    "reason": "subtask %d: %s" % (task_id, reason or koji.TASK_STATES[info["state"]])}
+        return {k: result.get(k) for k in ("state", "compose_id", "reason")}

@@ -7,6 +7,7 @@
 # Needs the `strata` Python package (python3-strata): the compose types are
 # the core's.
 
+import json
 import os
 import time
 from optparse import OptionParser
@@ -41,6 +42,27 @@ def _name_stream(parser, spec, need_stream):
     return name, stream or None
 
 
+def _wait_options(parser, goptions, what):
+    parser.add_option("--wait", action="store_true",
+                      help="Wait on the %s, even if running in the background" % what)
+    parser.add_option("--nowait", action="store_false", dest="wait",
+                      help="Don't wait on the %s" % what)
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="Do not print the task information")
+
+
+def _watch(goptions, session, options, task_id):
+    """Prints the new task and, unless --nowait (or in the background),
+    watches it as `koji build` does."""
+    if not options.quiet:
+        print("Created task: %d" % task_id)
+        print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
+    if options.wait or (options.wait is None and not _running_in_bg()):
+        session.logout()
+        return watch_tasks(session, [task_id], quiet=options.quiet,
+                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+
+
 @export_cli
 def handle_module_build(goptions, session, args):
     "[build] Compose a module with Strata from its definition"
@@ -51,16 +73,11 @@ The SCM URL names the definition file after '?':
 A local definition file is uploaded and makes a scratch compose (--scratch); it travels
 alone, so the repositories it names must be URLs or absolute paths.""")
     parser = OptionParser(usage=usage)
-    parser.add_option("--wait", action="store_true",
-                      help="Wait on the compose, even if running in the background")
-    parser.add_option("--nowait", action="store_false", dest="wait",
-                      help="Don't wait on the compose")
+    _wait_options(parser, goptions, "compose")
     parser.add_option("--arch", action="append", dest="arches", default=[], metavar="ARCH",
                       help="Compose only this arch (may be given more than once)")
     parser.add_option("--scratch", action="store_true",
                       help="A scratch compose: recorded apart, never a build or a last good one")
-    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
-                      help="Do not print the task information")
     parser.add_option("--noprogress", action="store_true",
                       help="Do not display progress of the upload")
     parser.add_option("--priority", type="int", metavar="N",
@@ -109,14 +126,7 @@ alone, so the repositories it names must be URLs or absolute paths.""")
         if callback:
             print('')
         source = "%s/%s" % (serverdir, os.path.basename(source))
-    task_id = session.moduleBuild(source, opts)
-    if not options.quiet:
-        print("Created task: %d" % task_id)
-        print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
-    if options.wait or (options.wait is None and not _running_in_bg()):
-        session.logout()
-        return watch_tasks(session, [task_id], quiet=options.quiet,
-                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+    return _watch(goptions, session, options, session.moduleBuild(source, opts))
 
 
 @export_cli
@@ -194,3 +204,147 @@ def handle_latest_module_compose(goptions, session, args):
     if rec is None:
         error("No finished compose of %s:%s" % (name, stream))
     print(rec['id'])
+
+
+@export_cli
+def handle_artifact_build(goptions, session, args):
+    "[build] Build an artifact (container image, ostree commit, ISO) with Strata"
+    usage = get_usage_str("""usage: %prog artifact-build [options] <scm url>
+
+The SCM URL names the strata-artifact definition after '?':
+  git+https://src.example.org/artifacts.git?php-web.yaml#<commit>
+The artifact is built from the last good composes of the stacks it names (or
+--with-compose pins) and imported as a Koji build of type image.""")
+    parser = OptionParser(usage=usage)
+    _wait_options(parser, goptions, "build")
+    parser.add_option("--arch", metavar="ARCH",
+                      help="The arch to build (one build builds one; default: the "
+                      "definition's only arch)")
+    parser.add_option("--scratch", action="store_true",
+                      help="A scratch build: its files stay in the task, no Koji build")
+    parser.add_option("--priority", type="int", metavar="N",
+                      help="Task priority offset (below 0: admins only)")
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    parser.add_option("--with-compose", metavar="ID", action="append", dest="with_composes",
+                      default=[], help="Use this compose instead of its stream's last good one")
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one argument (an SCM URL) is required")
+    source = args[0]
+    if '://' not in source:
+        parser.error("Artifacts are built from SCM only: give an SCM URL, not %s" % source)
+    opts = {}
+    if options.arch:
+        opts['arch'] = options.arch
+    if options.scratch:
+        opts['scratch'] = True
+    if options.compose_type:
+        opts['compose_type'] = options.compose_type
+    if options.priority is not None:
+        opts['priority'] = options.priority
+    if options.with_composes:
+        opts['with_composes'] = options.with_composes
+    activate_session(session, goptions)
+    return _watch(goptions, session, options, session.artifactBuild(source, opts))
+
+
+def _events(parser, args, options):
+    """{builds, tags, composes} from NVR arguments, --tag and --compose."""
+    events = {}
+    if args:
+        events['builds'] = list(args)
+    if options.tags:
+        events['tags'] = list(options.tags)
+    if options.composes:
+        events['composes'] = list(options.composes)
+    if not events:
+        parser.error("Give at least one event: NVRs, --tag TAG or --compose ID")
+    return events
+
+
+def _event_options(parser):
+    parser.add_option("--tag", metavar="TAG", action="append", dest="tags", default=[],
+                      help="The tag's latest builds (what changed since each module's last "
+                      "good compose)")
+    parser.add_option("--compose", metavar="ID", action="append", dest="composes", default=[],
+                      help="A finished module compose (the modules that require it)")
+
+
+def _latest_builds(session, events):
+    """--tag: the tag's latest builds, asked of the hub (listTagged
+    latest=True), as build events beside the tag's; an unknown tag is the
+    hub's fault ("No such tagInfo")."""
+    for tag in events.get('tags', []):
+        latest = session.listTagged(tag, latest=True)
+        events.setdefault('builds', []).extend(
+            b['nvr'] for b in latest if b['nvr'] not in events.get('builds', []))
+    return events
+
+
+@export_cli
+def handle_module_impact(goptions, session, args):
+    "[info] Show what new builds, a tag or a compose make stale, and the plan"
+    usage = get_usage_str("usage: %prog module-impact [options] [<nvr> ...] [--tag TAG] "
+                          "[--compose ID]")
+    parser = OptionParser(usage=usage)
+    _event_options(parser)
+    parser.add_option("--json", action="store_true", help="Print the plan as JSON")
+    (options, args) = parser.parse_args(args)
+    events = _events(parser, args, options)
+    activate_session(session, goptions)
+    found = session.moduleImpact(_latest_builds(session, events))
+    if options.json:
+        print(json.dumps(found['plan'], indent=2, sort_keys=True))
+    else:
+        print(found['text'], end='' if found['text'].endswith('\n') else '\n')
+
+
+@export_cli
+def handle_module_chain(goptions, session, args):
+    "[build] Recompose, as a chain of moduleCompose tasks, what events make stale"
+    usage = get_usage_str("usage: %prog module-chain [options] [<nvr> ...] [--tag TAG] "
+                          "[--compose ID]")
+    parser = OptionParser(usage=usage)
+    _event_options(parser)
+    parser.add_option("--wait-repo", metavar="TAG",
+                      help="Wait until TAG's repo has the given builds before computing the plan")
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    _wait_options(parser, goptions, "chain")
+    (options, args) = parser.parse_args(args)
+    events = _events(parser, args, options)
+    opts = {}
+    if options.wait_repo:
+        opts['tag'] = options.wait_repo
+    if options.compose_type:
+        opts['compose_type'] = options.compose_type
+    activate_session(session, goptions)
+    return _watch(goptions, session, options,
+                  session.moduleChain(_latest_builds(session, events), opts))
+
+
+@export_cli
+def handle_module_chain_info(goptions, session, args):
+    "[info] Print a Strata chain: its state and each step's"
+    usage = get_usage_str("usage: %prog module-chain-info [options] <chain id>")
+    parser = OptionParser(usage=usage)
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one chain ID is required")
+    activate_session(session, goptions)
+    chain = session.getModuleChain(args[0])
+    if chain is None:
+        error("No such chain: %s" % args[0])
+    print("Chain: %s" % chain['id'])
+    print("State: %s" % chain['state'])
+    print("Created: %s" % _ts(chain.get('created_at')))
+    print("Finished: %s" % _ts(chain.get('finished_at')))
+    for step in chain.get('steps') or []:
+        line = "Step %d: %s:%s %s" % (step['position'], step['name'], step['stream'],
+                                      step['state'])
+        if step.get('compose_id'):
+            line += " %s" % step['compose_id']
+        if step.get('reason'):
+            line += " (%s)" % step['reason']
+        print(line)

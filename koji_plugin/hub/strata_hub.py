@@ -9,6 +9,7 @@
 # The plugin stays thin: compose records come from Strata's registry
 # through the `strata` extension; the compose itself runs on a builder.
 
+import importlib.metadata
 import logging
 import os
 import re
@@ -18,13 +19,15 @@ import koji
 import koji.tasks
 from koji.context import context
 from koji.daemon import SCM
-from koji.plugin import callback, export
+from koji.plugin import callback, export, ignore_error
 import kojihub
 
 import strata
 
 __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
-           'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged')
+           'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
+           'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
+           'getModuleChain', 'chain_on_tag')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -38,11 +41,23 @@ COMPOSE_TYPES = strata.COMPOSE_TYPES
 DEFAULT_ARCHES = 'aarch64 i686 ppc64le s390x x86_64'
 STATES = ('started', 'finished', 'failed')
 
+ARTIFACT_PERMISSION = 'artifact-build'
+ARTIFACT_METHOD = 'artifactCompose'
+# The content generator artifact builds are imported as (koji add-cg / grant-cg-access)
+CONTENT_GENERATOR = 'strata'
+# koji.BR_TYPES / CG metadata: what Koji records of the buildroot's host
+ARTIFACT_KINDS = ('container', 'ostree', 'iso')
+CHAIN_METHOD = 'moduleChain'
+
 logger = logging.getLogger('koji.plugin.strata_hub')
 
 # moduleCompose(src, opts): lets the hub's policy code (channel, build_from_*
 # tests) read `src` as it does for a `build` task.
 koji.tasks.LEGACY_SIGNATURES.setdefault(TASK_METHOD, [[['src', 'opts'], None, None, (None,)]])
+koji.tasks.LEGACY_SIGNATURES.setdefault('moduleChain',
+                                        [[['events', 'opts'], None, None, (None,)]])
+koji.tasks.LEGACY_SIGNATURES.setdefault(ARTIFACT_METHOD,
+                                        [[['src', 'opts'], None, None, (None,)]])
 
 
 def _config():
@@ -57,6 +72,10 @@ def _config():
             'allowed_scms': cp.get('strata', 'allowed_scms', fallback=''),
             'channel': cp.get('strata', 'channel', fallback='strata'),
             'arches': cp.get('strata', 'arches', fallback=DEFAULT_ARCHES).split(),
+            # strata.toml with the [chain] catalog and policy, for moduleImpact
+            'config': cp.get('strata', 'config', fallback=None),
+            # tags whose new builds start a moduleChain (postTag)
+            'watch_tags': cp.get('strata', 'watch_tags', fallback='').split(),
         }
         try:
             conf['priority'] = cp.getint('strata', 'priority', fallback=0)
@@ -92,39 +111,51 @@ _OPTION_TYPES = {
 _UPLOAD_RE = re.compile(r'^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)+$')
 
 
-def _check_opts(opts):
+def _typed_opts(opts, types, what):
+    """OPTS (a struct or None) with only keys of TYPES, each of its type."""
     if opts is None:
         return {}
     if not isinstance(opts, dict):
-        raise koji.ParameterError('moduleBuild: opts must be a struct, not %s'
-                                  % type(opts).__name__)
-    unknown = sorted(set(opts) - set(_OPTION_TYPES))
+        raise koji.ParameterError('%s: opts must be a struct, not %s'
+                                  % (what, type(opts).__name__))
+    unknown = sorted(set(opts) - set(types))
     if unknown:
-        raise koji.ParameterError('moduleBuild: unknown option(s): %s (known: %s)'
-                                  % (', '.join(unknown), ', '.join(sorted(_OPTION_TYPES))))
+        raise koji.ParameterError('%s: unknown option(s): %s (known: %s)'
+                                  % (what, ', '.join(unknown), ', '.join(sorted(types))))
     out = {}
     for key, value in opts.items():
-        want = _OPTION_TYPES[key]
+        want = types[key]
         # bool is an int in Python; an int option must not take a bool
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise koji.ParameterError('moduleBuild: option %s must be %s, not %r'
-                                      % (key, want.__name__, value))
+            raise koji.ParameterError('%s: option %s must be %s, not %r'
+                                      % (what, key, want.__name__, value))
         out[key] = value
-    if 'arches' in out:
-        if not all(isinstance(a, str) for a in out['arches']) or not out['arches']:
-            raise koji.ParameterError('moduleBuild: option arches must be a non-empty list '
-                                      'of arch names, not %r' % (out['arches'],))
-        out['arches'] = koji.parse_arches(' '.join(out['arches']), to_list=True, strict=True)
-        # refused here, not on the builder after the task was scheduled
-        known = _config()['arches']
-        unknown = [a for a in out['arches'] if a not in known]
-        if unknown:
-            raise koji.ParameterError('moduleBuild: unknown arch(es) %s: this hub composes %s '
-                                      '([strata] arches in %s)'
-                                      % (', '.join(unknown), ', '.join(known), CONFIG_FILE))
     if 'compose_type' in out and out['compose_type'] not in COMPOSE_TYPES:
-        raise koji.ParameterError('moduleBuild: option compose_type must be one of %s, not %r'
-                                  % (', '.join(COMPOSE_TYPES), out['compose_type']))
+        raise koji.ParameterError('%s: option compose_type must be one of %s, not %r'
+                                  % (what, ', '.join(COMPOSE_TYPES), out['compose_type']))
+    return out
+
+
+def _check_arches(arches, what):
+    """ARCHES (a list of names) canonical, each one this hub composes."""
+    if not all(isinstance(a, str) for a in arches) or not arches:
+        raise koji.ParameterError('%s: option arches must be a non-empty list '
+                                  'of arch names, not %r' % (what, arches))
+    arches = koji.parse_arches(' '.join(arches), to_list=True, strict=True)
+    # refused here, not on the builder after the task was scheduled
+    known = _config()['arches']
+    unknown = [a for a in arches if a not in known]
+    if unknown:
+        raise koji.ParameterError('%s: unknown arch(es) %s: this hub composes %s '
+                                  '([strata] arches in %s)'
+                                  % (what, ', '.join(unknown), ', '.join(known), CONFIG_FILE))
+    return arches
+
+
+def _check_opts(opts):
+    out = _typed_opts(opts, _OPTION_TYPES, 'moduleBuild')
+    if 'arches' in out:
+        out['arches'] = _check_arches(out['arches'], 'moduleBuild')
     if 'wait_builds' in out:
         for nvr in out['wait_builds']:
             if not isinstance(nvr, str):
@@ -151,25 +182,31 @@ def _relative_repos(path):
     return [r for r in repos if '://' not in r and not os.path.isabs(r)]
 
 
+def _check_scm(src, what):
+    """An SCM URL naming a definition file and a revision, allowed by the
+    plugin's allowed_scms."""
+    try:
+        scm = SCM(src)
+    except koji.GenericError as e:
+        raise koji.GenericError('%s: invalid SCM URL %s: %s' % (what, src, e))
+    if not scm.module:
+        # the part after '?' names the definition inside the repository
+        raise koji.GenericError('%s: %s names no definition file: give it after '
+                                "'?' (scheme://host/repo?path/def.yaml#revision)" % (what, src))
+    if not scm.revision:
+        raise koji.GenericError('%s: %s has no revision (#commit)' % (what, src))
+    try:
+        scm.assert_allowed_by_config(_config()['allowed_scms'])
+    except koji.BuildError as e:
+        raise koji.ActionNotAllowed('%s: %s' % (what, e))
+
+
 def _check_src(src, scratch):
     if not isinstance(src, str) or not src:
         raise koji.ParameterError('moduleBuild: src must be an SCM URL or an uploaded file, '
                                   'not %r' % (src,))
     if '://' in src:
-        try:
-            scm = SCM(src)
-        except koji.GenericError as e:
-            raise koji.GenericError('moduleBuild: invalid SCM URL %s: %s' % (src, e))
-        if not scm.module:
-            # the part after '?' names the definition inside the repository
-            raise koji.GenericError('moduleBuild: %s names no definition file: give it after '
-                                    "'?' (scheme://host/repo?path/def.yaml#revision)" % src)
-        if not scm.revision:
-            raise koji.GenericError('moduleBuild: %s has no revision (#commit)' % src)
-        try:
-            scm.assert_allowed_by_config(_config()['allowed_scms'])
-        except koji.BuildError as e:
-            raise koji.ActionNotAllowed('moduleBuild: %s' % e)
+        _check_scm(src, 'moduleBuild')
         return
     # an uploaded definition, relative to the work directory (koji build's SRPM)
     if not _UPLOAD_RE.match(src) or '..' in src.split('/'):
@@ -201,19 +238,31 @@ def moduleBuild(src, opts=None):
     :param dict opts: arches, scratch, compose_type, priority, wait_builds, tag
     :returns int: the task ID
     """
+    is_admin = _assert_may(PERMISSION)
+    opts = _check_opts(opts)
+    _check_src(src, opts.get('scratch', False))
+    return _make_task(TASK_METHOD, src, opts, is_admin, 'moduleBuild')
+
+
+def _assert_may(permission):
+    """Logged in with PERMISSION (or admin); whether an admin."""
     context.session.assertLogin()
     is_admin = context.session.hasPerm('admin')
     if not is_admin:
-        context.session.assertPerm(PERMISSION)
+        context.session.assertPerm(permission)
+    return is_admin
+
+
+def _make_task(method, src, opts, is_admin, what):
+    """The task METHOD(src, opts) in the plugin's channel, at the
+    configured priority plus the option's (below 0: admins only)."""
     conf = _config()
-    opts = _check_opts(opts)
-    _check_src(src, opts.get('scratch', False))
     priority = conf['priority'] + opts.get('priority', 0)
     if opts.get('priority', 0) < 0 and not is_admin:
-        raise koji.ActionNotAllowed('moduleBuild: only admins may create high-priority tasks '
-                                    '(priority %d)' % opts['priority'])
+        raise koji.ActionNotAllowed('%s: only admins may create high-priority tasks '
+                                    '(priority %d)' % (what, opts['priority']))
     task_opts = {'channel': conf['channel'], 'priority': koji.PRIO_DEFAULT + priority}
-    return kojihub.make_task(TASK_METHOD, [src, opts], **task_opts)
+    return kojihub.make_task(method, [src, opts], **task_opts)
 
 
 # -- compose records --------------------------------------------------------
@@ -361,18 +410,8 @@ def moduleComposeImport(task_id, compose_id):
     """
     task_id = kojihub.convert_value(task_id, cast=int)
     kojihub.convert_value(compose_id, cast=str, check_only=True)
-    host_id = context.session.host_id
-    if host_id is None:
-        raise koji.ActionNotAllowed('moduleComposeImport: only the build host running task %d '
-                                    'may import its compose' % task_id)
-    task = kojihub.Task(task_id)
-    task.assertHost(host_id)
-    info = task.getInfo(request=True)
-    if info['method'] != TASK_METHOD:
-        raise koji.GenericError('moduleComposeImport: task %d is a %s task, not %s'
-                                % (task_id, info['method'], TASK_METHOD))
-    src, opts = (list(info['request']) + [None, None])[:2]
-    if (opts or {}).get('scratch'):
+    task, src, opts = _own_open_task(task_id, TASK_METHOD, 'moduleComposeImport')
+    if opts.get('scratch'):
         raise koji.GenericError('moduleComposeImport: task %d is a scratch compose; scratch '
                                 'composes are never imported' % task_id)
     rec = _strata_call('moduleComposeImport', strata.get_compose, compose_id)
@@ -425,6 +464,310 @@ def moduleComposeImport(task_id, compose_id):
     return build_id
 
 
+# -- artifacts (issue 15) ---------------------------------------------------------
+
+_ARTIFACT_OPTION_TYPES = {
+    'arch': str,
+    'scratch': bool,
+    'compose_type': str,
+    'priority': int,
+    'with_composes': list,
+}
+
+
+def _check_artifact_opts(opts):
+    out = _typed_opts(opts, _ARTIFACT_OPTION_TYPES, 'artifactBuild')
+    if 'arch' in out:
+        # one artifact compose builds one arch
+        out['arch'] = _check_arches([out['arch']], 'artifactBuild')[0]
+    for cid in out.get('with_composes', []):
+        if not isinstance(cid, str):
+            raise koji.ParameterError('artifactBuild: option with_composes must list compose '
+                                      'IDs, not %r' % (cid,))
+        rec = _strata_call('artifactBuild', strata.get_compose, cid)
+        if rec is None:
+            raise koji.GenericError('artifactBuild: no such compose: %s (in with_composes)'
+                                    % cid)
+        if rec['state'] != 'finished':
+            raise koji.GenericError('artifactBuild: compose %s is %s; only finished composes '
+                                    'can be pinned (with_composes)' % (cid, rec['state']))
+    return out
+
+
+@export
+def artifactBuild(src, opts=None):
+    """Checks an artifact build request and creates an artifactCompose task.
+
+    :param str src: SCM URL scheme://host/repo?path/artifact.yaml#rev (an
+                    artifact comes from static configuration in SCM only)
+    :param dict opts: arch, scratch, compose_type, priority, with_composes
+    :returns int: the task ID
+    """
+    is_admin = _assert_may(ARTIFACT_PERMISSION)
+    opts = _check_artifact_opts(opts)
+    if not isinstance(src, str) or '://' not in src:
+        raise koji.ParameterError('artifactBuild: src must be an SCM URL '
+                                  '(scheme://host/repo?path/artifact.yaml#revision), not %r'
+                                  % (src,))
+    _check_scm(src, 'artifactBuild')
+    return _make_task(ARTIFACT_METHOD, src, opts, is_admin, 'artifactBuild')
+
+
+def artifact_nvr(rec):
+    """name, version, release of an artifact compose's Koji build: the
+    artifact's name, the compose date, and respin, compose type and arch
+    (one compose builds one arch; the compose ID has all of them, so
+    builds and composes map one to one)."""
+    return (rec['name'], rec['date'],
+            '%s.%s.%s' % (rec['respin'], rec['compose_type'], rec['stream']))
+
+
+def _own_open_task(task_id, method, what):
+    """The request (src, opts) of open task TASK_ID of METHOD, which this
+    session's host runs."""
+    host_id = context.session.host_id
+    if host_id is None:
+        raise koji.ActionNotAllowed('%s: only the build host running task %d may import its '
+                                    'compose' % (what, task_id))
+    task = kojihub.Task(task_id)
+    task.assertHost(host_id)
+    info = task.getInfo(request=True)
+    if info['method'] != method:
+        raise koji.GenericError('%s: task %d is a %s task, not %s'
+                                % (what, task_id, info['method'], method))
+    src, opts = (list(info['request']) + [None, None])[:2]
+    return task, src, opts or {}
+
+
+def _check_outputs(outputs, expected):
+    """The builder's list of uploaded files: exactly EXPECTED's names, each
+    {filename, filesize, checksum} (sha256)."""
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+        raise koji.ParameterError('artifactComposeImport: outputs must be a list of structs')
+    names = sorted(o.get('filename') for o in outputs)
+    if names != sorted(expected):
+        raise koji.GenericError('artifactComposeImport: outputs %s, expected %s'
+                                % (', '.join(map(str, names)), ', '.join(sorted(expected))))
+    for o in outputs:
+        if set(o) != {'filename', 'filesize', 'checksum'}:
+            raise koji.ParameterError('artifactComposeImport: output %s must have filename, '
+                                      'filesize and checksum, not %s'
+                                      % (o['filename'], ', '.join(sorted(o))))
+        if isinstance(o['filesize'], bool) or not isinstance(o['filesize'], int):
+            raise koji.ParameterError('artifactComposeImport: output %s: filesize %r'
+                                      % (o['filename'], o['filesize']))
+        if not isinstance(o['checksum'], str) or not re.match(r'^[0-9a-f]{64}$', o['checksum']):
+            raise koji.ParameterError('artifactComposeImport: output %s: checksum must be a '
+                                      'sha256 hex digest, not %r' % (o['filename'], o['checksum']))
+
+
+def artifact_files(rec):
+    """The files an artifact compose's Koji build holds: the image itself
+    (the OCI image layout or the ostree repository as one tar, the ISO) and
+    productmd's images.json when the compose wrote one; the builder names
+    them so."""
+    base = '%s-%s' % (rec['name'], rec['stream'])
+    image = {'container': base + '.oci.tar', 'ostree': base + '.ostree.tar',
+             'iso': base + '.iso'}[rec['artifact']]
+    return image, base + '.images.json'
+
+
+def _cg_metadata(rec, src, task_id, owner, outputs):
+    """Koji content generator metadata (version 0) for an artifact compose,
+    from its record: a build of type image, one buildroot listing the
+    Koji RPMs installed as components and the input composes in its extra
+    data, and the outputs of type image."""
+    name, version, release = artifact_nvr(rec)
+    arch = rec['stream']
+    inputs = rec.get('inputs') or []
+    composes = [i['ident'] for i in inputs if i.get('kind') == 'compose']
+    platform = [i['ident'] for i in inputs if i.get('kind') == 'platform']
+    components = []
+    for nevra in (rec.get('packages') or {}).get(arch, []):
+        pname, epoch, pver, prel, parch = _parse_nevra(nevra)
+        rpm = kojihub.get_rpm({'name': pname, 'version': pver, 'release': prel,
+                               'arch': parch})
+        # only Koji's own RPMs: CG_Importer refuses external ones and
+        # compares sigmd5 with Koji's payload hash
+        if rpm and not rpm.get('external_repo_id') and (rpm.get('epoch') or 0) == epoch:
+            components.append({'type': 'rpm', 'name': pname, 'version': pver,
+                               'release': prel, 'epoch': rpm.get('epoch'), 'arch': parch,
+                               'sigmd5': rpm.get('payloadhash'), 'signature': None})
+    image = {
+        'strata_compose_id': rec['id'],
+        'artifact': rec['artifact'],
+        'build_id': (rec.get('outputs') or {}).get('build_id'),
+        'input_composes': composes,
+        'platform_checksums': platform,
+        'definition_digest': rec.get('definition_digest'),
+    }
+    kinds = {'container': 'oci-archive', 'ostree': 'ostree-commit', 'iso': 'iso'}
+    output = []
+    for o in outputs:
+        is_json = o['filename'].endswith('.json')
+        output.append({
+            'buildroot_id': 1,
+            'filename': o['filename'],
+            'filesize': o['filesize'],
+            'arch': arch,
+            'checksum': o['checksum'],
+            'checksum_type': 'sha256',
+            'type': 'json' if is_json else 'image',
+            'extra': {'image': {'arch': arch},
+                      'strata': {'content': 'images.json' if is_json
+                                 else kinds[rec['artifact']]}},
+        })
+    return {
+        'metadata_version': 0,
+        'build': {
+            'name': name, 'version': version, 'release': release,
+            'source': rec.get('scm_ref') or src,
+            'start_time': rec['started_at'], 'end_time': rec['finished_at'],
+            'owner': kojihub.get_user(owner, strict=True)['name'],
+            'task_id': task_id,
+            'extra': {'typeinfo': {'image': image}},
+        },
+        'buildroots': [{
+            'id': 1,
+            'host': {'os': 'linux', 'arch': arch},
+            'content_generator': {'name': CONTENT_GENERATOR,
+                                  'version': importlib.metadata.version('strata')},
+            'container': {'type': 'none', 'arch': arch},
+            'tools': [{'name': 'strata', 'version': importlib.metadata.version('strata')}],
+            'components': components,
+            'extra': {'strata': {'input_composes': composes, 'platform_checksums': platform,
+                                 'compose_id': rec['id']}},
+        }],
+        'output': output,
+    }
+
+
+@export
+def artifactComposeImport(task_id, compose_id, outputs):
+    """Imports a finished artifact compose as a Koji build of type image,
+    through Koji's content generator import (CG `strata`, which the host
+    needs access to: koji grant-cg-access HOST strata).
+
+    Only the host that runs task `task_id` (an open artifactCompose task,
+    not scratch, that made the compose from its SCM URL) may call it; the
+    files are those it uploaded to the task (outputs: [{filename, filesize,
+    checksum}], checked again by the import). A second import of the same
+    compose returns the same build ID.
+    """
+    task_id = kojihub.convert_value(task_id, cast=int)
+    kojihub.convert_value(compose_id, cast=str, check_only=True)
+    what = 'artifactComposeImport'
+    task, src, opts = _own_open_task(task_id, ARTIFACT_METHOD, what)
+    if opts.get('scratch'):
+        raise koji.GenericError('%s: task %d is a scratch build; scratch builds are never '
+                                'imported' % (what, task_id))
+    rec = _strata_call(what, strata.get_compose, compose_id)
+    if rec is None:
+        raise koji.GenericError('%s: no such compose: %s' % (what, compose_id))
+    rec = rec.to_dict()
+    if rec.get('artifact') not in ARTIFACT_KINDS:
+        raise koji.GenericError('%s: compose %s is a module compose, not an artifact'
+                                % (what, compose_id))
+    if rec['state'] != 'finished':
+        raise koji.GenericError('%s: compose %s is %s, only finished composes are imported'
+                                % (what, compose_id, rec['state']))
+    if rec.get('scm_ref') != src:
+        raise koji.GenericError('%s: compose %s was made from %s, not from task %d\'s %s'
+                                % (what, compose_id, rec.get('scm_ref'), task_id, src))
+    name, version, release = artifact_nvr(rec)
+    old = kojihub.get_build({'name': name, 'version': version, 'release': release})
+    if old:
+        old_id = ((old.get('extra') or {}).get('typeinfo', {}).get('image') or {}).get(
+            'strata_compose_id')
+        if old_id == compose_id:
+            return old['id']
+        raise koji.GenericError('%s: build %s already exists (id %d, from %s), compose %s '
+                                'cannot be imported as it'
+                                % (what, old['nvr'], old['id'], old_id or 'outside Strata',
+                                   compose_id))
+    image, images_json = artifact_files(rec)
+    # images.json: written for container and ISO composes, not ostree
+    expected = [image] + ([images_json] if any(o.get('filename') == images_json
+                                               for o in outputs or []) else [])
+    _check_outputs(outputs, expected)
+    metadata = _cg_metadata(rec, src, task_id, task.getOwner(), outputs)
+    build = kojihub.cg_import(metadata, koji.pathinfo.taskrelpath(task_id))
+    logger.info('imported artifact compose %s as build %s (id %d, task %d)',
+                compose_id, build['nvr'], build['id'], task_id)
+    return build['id']
+
+
+# -- chains (issue 13) ---------------------------------------------------------------
+
+_EVENT_KEYS = ('builds', 'tags', 'composes')
+
+
+def _check_events(events, what):
+    """EVENTS: {builds, tags, composes} lists of strings, at least one; every
+    build NVR a Koji build, every tag a Koji tag."""
+    if not isinstance(events, dict) or set(events) - set(_EVENT_KEYS) or not any(
+            events.values()):
+        raise koji.ParameterError('%s: events must map some of %s to lists, not %r'
+                                  % (what, ', '.join(_EVENT_KEYS), events))
+    for key, values in events.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise koji.ParameterError('%s: events %s must be a list of strings, not %r'
+                                      % (what, key, values))
+    for nvr in events.get('builds', []):
+        if not kojihub.get_build(nvr):
+            raise koji.GenericError('%s: no such build: %s' % (what, nvr))
+    for tag in events.get('tags', []):
+        if not kojihub.get_tag(tag):
+            raise koji.GenericError('%s: no such tag: %s' % (what, tag))
+    return {k: list(v) for k, v in events.items() if v}
+
+
+@export
+def moduleImpact(events):
+    """What EVENTS ({builds: [NVR], tags: [TAG], composes: [ID]}) make stale
+    in the catalog of the hub's strata.toml ([strata] config): the plan as
+    `strata impact` prints it (text) and as data (plan). Composes nothing."""
+    events = _check_events(events, 'moduleImpact')
+    conf = _config()
+    if not conf['config']:
+        raise koji.GenericError('moduleImpact: [strata] config (a strata.toml with the [chain] '
+                                'catalog) is not set in %s' % CONFIG_FILE)
+    found = _strata_call('moduleImpact', strata.impact, builds=events.get('builds'),
+                         tags=events.get('tags'), composes=events.get('composes'),
+                         config=conf['config'])
+    return {'text': found.to_text(), 'plan': found.to_dict()}
+
+
+def _chain_task(events, opts, owner=None):
+    task_opts = {'channel': _config()['channel'],
+                 'priority': koji.PRIO_DEFAULT + _config()['priority']}
+    if owner is not None:
+        task_opts['owner'] = owner
+    return kojihub.make_task(CHAIN_METHOD, [events, opts], **task_opts)
+
+
+@export
+def moduleChain(events, opts=None):
+    """Creates a moduleChain task for EVENTS (as moduleImpact takes them):
+    the builder recomposes what they make stale, bottom-up, each step a
+    moduleCompose subtask. opts: tag (wait for the builds in its repo),
+    compose_type. Returns the task ID."""
+    _assert_may(PERMISSION)
+    events = _check_events(events, 'moduleChain')
+    opts = _typed_opts(opts, {'tag': str, 'compose_type': str}, 'moduleChain')
+    if 'tag' in opts and not kojihub.get_tag(opts['tag']):
+        raise koji.GenericError('moduleChain: no such tag: %s (option tag)' % opts['tag'])
+    return _chain_task(events, opts)
+
+
+@export
+def getModuleChain(chain_id):
+    """The chain as the registry records it (`strata chain show --json`), or None."""
+    kojihub.convert_value(chain_id, cast=str, check_only=True)
+    found = _strata_call('getModuleChain', strata.get_chain, chain_id)
+    return found.to_dict() if found is not None else None
+
+
 # -- callbacks -------------------------------------------------------------------
 
 @callback('postTag')
@@ -439,3 +782,27 @@ def module_tagged(cbtype, *args, **kws):
     user = (kws.get('user') or {}).get('name')
     logger.info('module build %s (compose %s) tagged into %s by %s',
                 build.get('nvr'), module.get('strata_compose_id'), tag.get('name'), user)
+
+
+@callback('postTag')
+@ignore_error
+def chain_on_tag(cbtype, *args, **kws):
+    """A build tagged into a watched tag ([strata] watch_tags) starts one
+    moduleChain task for it, owned by who tagged it. Runs in the tagging's
+    transaction, so it stays cheap: the impact is computed by the task on
+    a builder once the tag's repo has the build (Koji's repo is
+    regenerated after this transaction, so no impact computed here could
+    see the build); if the tagging rolls back, so does the task. Module
+    and image builds are results of composes, not their inputs. An error
+    here (a broken configuration) is logged and never fails the tagging
+    (ignore_error)."""
+    tag = kws.get('tag') or {}
+    build = kws.get('build') or {}
+    if tag.get('name') not in _config()['watch_tags']:
+        return
+    if ((build.get('extra') or {}).get('typeinfo') or {}).keys() & {BTYPE, 'image'}:
+        return
+    nvr = build.get('nvr') or '%(name)s-%(version)s-%(release)s' % build
+    owner = (kws.get('user') or {}).get('id') or context.session.user_id
+    task_id = _chain_task({'builds': [nvr]}, {'tag': tag['name']}, owner=owner)
+    logger.info('build %s tagged into %s: moduleChain task %d', nvr, tag['name'], task_id)

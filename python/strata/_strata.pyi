@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import Any, Iterator, Optional, Sequence, Union, final, type_check_only
+from typing import Any, Callable, Iterator, Optional, Sequence, Union, final, type_check_only
 
 __version__: str
 # The module's public names, as pyo3 lists them.
@@ -44,6 +44,7 @@ __all__ = [
     "approve_chain_step",
     "check_stack",
     "compose_artifact",
+    "compose_chain_step",
     "compose_module",
     "format_table",
     "get_chain",
@@ -704,9 +705,37 @@ def run_chain(
     test_timeout: int = 3600,
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
+    step_runner: Optional[Callable[[dict[str, Any]], dict[str, Any]]] = None,
 ) -> Optional[Chain]:
     """Runs a chain for the events (or `plan`), or resumes chain `resume`;
-    the chain as recorded at its end, or None when nothing is stale."""
+    the chain as recorded at its end, or None when nothing is stale.
+    `step_runner`, when given, composes each step elsewhere (a Koji
+    subtask) and waits: it is called from the chain's step threads with
+    {chain_id, position, name, stream, definition, excuse, earlier} and
+    returns {state: finished|failed|reused, compose_id, reason}, which is
+    what compose_chain_step gives there; an exception fails the step."""
+
+def compose_chain_step(
+    chain_id: str,
+    position: int,
+    name: str,
+    stream: str,
+    *,
+    excuse: Optional[str] = None,
+    earlier: Optional[str] = None,
+    out: Optional[_PathLike] = None,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    compose_type: str = "nightly",
+    metadata_only: bool = False,
+    test_timeout: int = 3600,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> dict[str, Optional[str]]:
+    """Composes step `position` (name:stream) of recorded chain `chain_id`
+    here, as run_chain would: the stream's lock, the content comparison,
+    the chain and cause in the record, the policy's tests. Returns
+    {state, compose_id, reason} for run_chain's step_runner."""
 
 def approve_chain_step(
     chain_id: str,

@@ -36,7 +36,8 @@ pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
 pub use picture::{impact_dot, svg, tree_dot, PictureError};
 pub use run::{
-    run as run_chain, start as start_chain, start_consuming, OpenRegistry, RunError, RunOptions,
+    compose_step, run as run_chain, run_with as run_chain_with, start as start_chain,
+    start_consuming, OpenRegistry, RunError, RunOptions, StepCall, StepEnd, StepRunner,
     DEFAULT_TEST_TIMEOUT,
 };
 pub use scm::{ScmCache, ScmError, ScmFile, ScmLimits, DEFAULT_SCM_MAX_BYTES, DEFAULT_SCM_TIMEOUT};

@@ -91,6 +91,12 @@ pub enum RunError {
     },
     #[error("chain `{id}`: {module} is not in the catalog any more ([chain] catalog)")]
     NotInCatalog { id: String, module: String },
+    #[error("chain `{id}` has no step {position} composing {module}")]
+    NoSuchStep {
+        id: String,
+        position: usize,
+        module: String,
+    },
 }
 
 /// Records a chain for `impact`'s plan; `None` when the plan is empty
@@ -162,6 +168,32 @@ fn key(step: &Step) -> String {
     format!("{}:{}", step.name, step.stream)
 }
 
+/// One step a [`StepRunner`] is asked to compose: what a
+/// [`compose_step`] elsewhere needs to compose it as this chain would.
+#[derive(Debug, Clone)]
+pub struct StepCall {
+    pub chain_id: String,
+    pub position: usize,
+    pub name: String,
+    pub stream: String,
+    /// Where the definition is (the catalog's path or SCM URL as written).
+    pub definition: String,
+    /// What a failed module below is replaced by (policy use-last-good).
+    pub excuse: Option<String>,
+    /// The compose an earlier run of this step was publishing.
+    pub earlier: Option<String>,
+}
+
+/// How a step ended: its state (finished, failed or reused), its compose
+/// and the reason shown.
+pub type StepEnd = (StepState, Option<String>, Option<String>);
+
+/// Composes a step somewhere else (a Koji `moduleCompose` subtask) and
+/// waits for it; an `Err` is the step's failure, shown as its reason. It
+/// is called from the chain's step threads, several at once up to the
+/// policy's `parallel`.
+pub type StepRunner<'a> = &'a (dyn Fn(&StepCall) -> Result<StepEnd, String> + Sync);
+
 /// Runs (or resumes) chain `chain_id`: every step that is not done, as the
 /// plan orders them. Returns the chain as recorded at the end: `finished`,
 /// `failed` (a step failed), `waiting` (a step waits for approval) or
@@ -171,6 +203,19 @@ pub fn run(
     watched: &Watched,
     config: &Config,
     opts: &RunOptions<'_>,
+) -> Result<ChainRecord, RunError> {
+    run_with(chain_id, watched, config, opts, None)
+}
+
+/// [`run`], with each step composed by `runner` when given (which calls
+/// [`compose_step`] where it composes) instead of on a thread here: the
+/// order, approvals, failure policies and records stay this function's.
+pub fn run_with(
+    chain_id: &str,
+    watched: &Watched,
+    config: &Config,
+    opts: &RunOptions<'_>,
+    runner: Option<StepRunner<'_>>,
 ) -> Result<ChainRecord, RunError> {
     let mut registry = (opts.open_registry)().map_err(RunError::Open)?;
     let record = registry
@@ -335,7 +380,23 @@ pub fn run(
                         opts,
                         tx: tx.clone(),
                     };
-                    scope.spawn(move || job.run());
+                    match runner {
+                        Some(runner) => {
+                            let call = StepCall {
+                                chain_id: chain_id.to_owned(),
+                                position: i,
+                                name: step.name.clone(),
+                                stream: step.stream.clone(),
+                                definition: job.definition.shown.clone(),
+                                excuse: job.excuse.clone(),
+                                earlier: job.earlier.clone(),
+                            };
+                            scope.spawn(move || job.run_elsewhere(runner, &call));
+                        }
+                        None => {
+                            scope.spawn(move || job.run());
+                        }
+                    }
                 }
             }
             if running.is_empty() {
@@ -346,15 +407,7 @@ pub fn run(
                     position,
                     compose_id,
                 }) => {
-                    registry.update_step(
-                        chain_id,
-                        position,
-                        &StepUpdate {
-                            state: StepState::Running,
-                            compose_id: Some(&compose_id),
-                            reason: None,
-                        },
-                    )?;
+                    record_composing(&mut *registry, chain_id, position, &compose_id)?;
                     compose_ids[position] = Some(compose_id);
                 }
                 Ok(Report::Done {
@@ -413,6 +466,101 @@ pub fn run(
         .ok_or_else(|| RunError::NoSuchChain {
             id: chain_id.to_owned(),
         })
+}
+
+/// Composes step `call.position` of chain `call.chain_id` here, as [`run`]
+/// would on its own thread (the stream's lock, the content comparison,
+/// the chain and cause in the record, the policy's tests), for a
+/// [`StepRunner`] that hands steps to other machines. The chain's record
+/// of the step is left to the runner's chain; the compose ID is recorded
+/// on the step before publishing, so a resume finds it.
+pub fn compose_step(
+    call: &StepCall,
+    watched: &Watched,
+    config: &Config,
+    opts: &RunOptions<'_>,
+) -> Result<StepEnd, RunError> {
+    let chain_id = call.chain_id.as_str();
+    let mut registry = (opts.open_registry)().map_err(RunError::Open)?;
+    let record = registry
+        .get_chain(chain_id)?
+        .ok_or_else(|| RunError::NoSuchChain {
+            id: chain_id.to_owned(),
+        })?;
+    let impact: Impact =
+        serde_json::from_value(record.plan.clone()).map_err(|source| RunError::Plan {
+            id: chain_id.to_owned(),
+            source,
+        })?;
+    let step = impact
+        .plan
+        .steps
+        .get(call.position)
+        .filter(|s| s.name == call.name && s.stream == call.stream)
+        .ok_or_else(|| RunError::NoSuchStep {
+            id: chain_id.to_owned(),
+            position: call.position,
+            module: format!("{}:{}", call.name, call.stream),
+        })?;
+    let definition = watched
+        .definitions
+        .iter()
+        .find(|d| d.definition.nsv() == key(step))
+        .ok_or_else(|| RunError::NotInCatalog {
+            id: chain_id.to_owned(),
+            module: key(step),
+        })?;
+    let cause: Vec<String> = impact.events.iter().map(Event::to_string).collect();
+    let cause = cause.join(", ");
+    let (tx, rx) = mpsc::channel::<Report>();
+    let job = StepJob {
+        chain_id,
+        position: call.position,
+        step,
+        definition,
+        earlier: call.earlier.clone(),
+        cause: &cause,
+        excuse: call.excuse.clone(),
+        config,
+        opts,
+        tx,
+    };
+    job.run();
+    let mut end = None;
+    for report in rx.try_iter() {
+        match report {
+            Report::Composing {
+                position,
+                compose_id,
+            } => record_composing(&mut *registry, chain_id, position, &compose_id)?,
+            Report::Done {
+                state,
+                compose_id,
+                reason,
+                ..
+            } => end = Some((state, compose_id, reason)),
+        }
+    }
+    Ok(end.expect("a step job always reports its end"))
+}
+
+/// Records the compose a running step is about to publish, so that a
+/// resume finds it instead of composing again.
+fn record_composing(
+    registry: &mut dyn Registry,
+    chain_id: &str,
+    position: usize,
+    compose_id: &str,
+) -> Result<(), RegistryError> {
+    registry.update_step(
+        chain_id,
+        position,
+        &StepUpdate {
+            state: StepState::Running,
+            compose_id: Some(compose_id),
+            reason: None,
+        },
+    )
 }
 
 /// Why a step could not run to its end; shown as the step's reason.
@@ -474,6 +622,35 @@ impl StepJob<'_> {
         let (state, compose_id, reason) = match self.compose() {
             Ok(done) => done,
             Err(e) => (StepState::Failed, None, Some(error_chain(&e))),
+        };
+        let _ = self.tx.send(Report::Done {
+            position: self.position,
+            state,
+            compose_id,
+            reason,
+        });
+    }
+
+    fn run_elsewhere(self, runner: StepRunner<'_>, call: &StepCall) {
+        let (state, compose_id, reason) = match runner(call) {
+            // Only an end state is one: a runner cannot leave a step
+            // pending or waiting behind the chain's back.
+            Ok((state, id, reason))
+                if matches!(
+                    state,
+                    StepState::Finished | StepState::Failed | StepState::Reused
+                ) =>
+            {
+                (state, id, reason)
+            }
+            Ok((state, id, _)) => (
+                StepState::Failed,
+                id,
+                Some(format!(
+                    "the step's runner ended it {state}, not finished, failed or reused"
+                )),
+            ),
+            Err(reason) => (StepState::Failed, None, Some(reason)),
         };
         let _ = self.tx.send(Report::Done {
             position: self.position,

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use strata_chain::{
-    impact, load_watched, run_chain, scm_cache, start_chain, Event, ImpactOptions, LeftAlone,
-    RunOptions, Why,
+    compose_step, impact, load_watched, run_chain, run_chain_with, scm_cache, start_chain, Event,
+    ImpactOptions, LeftAlone, RunOptions, StepCall, Why,
 };
 use strata_compose::{compose_module, ComposeRequest, Config, Interrupt, Quiet};
 use strata_registry::{ChainRecord, ChainState, ComposeType, Registry, SqliteRegistry, StepState};
@@ -125,31 +125,40 @@ impl Site {
     }
 
     fn resume(&self, chain_id: &str) -> ChainRecord {
-        let scm = scm_cache(&self.config, None).unwrap();
-        let watched = load_watched(&self.config, &scm).unwrap();
-        let path = self.dir.path().join("registry.sqlite");
-        let open = move || -> Result<Box<dyn Registry>, Box<strata_compose::ComposeError>> {
-            Ok(Box::new(
-                SqliteRegistry::open(&path).map_err(|e| Box::new(e.into()))?,
-            ))
-        };
-        run_chain(
-            chain_id,
-            &watched,
-            &self.config,
-            &RunOptions {
-                out: self.dir.path().join("out"),
-                cache_dir: self.config.compose.cache_dir.clone(),
-                compose_type: ComposeType::Nightly,
-                metadata_only: true,
-                test_timeout: std::time::Duration::from_secs(60),
-                interrupt: Interrupt::new(),
-                open_registry: &open,
-                report: &|_| {},
-            },
-        )
-        .unwrap()
+        with_opts(self.dir.path(), &self.config, |watched, opts| {
+            run_chain(chain_id, watched, &self.config, opts).unwrap()
+        })
     }
+}
+
+/// Runs F with the catalog and the run options of the site in DIR (its
+/// registry, `out`), as a chain run or a remote step would have them.
+fn with_opts<R>(
+    dir: &Path,
+    config: &Config,
+    f: impl FnOnce(&strata_chain::Watched, &RunOptions<'_>) -> R,
+) -> R {
+    let scm = scm_cache(config, None).unwrap();
+    let watched = load_watched(config, &scm).unwrap();
+    let path = dir.join("registry.sqlite");
+    let open = move || -> Result<Box<dyn Registry>, Box<strata_compose::ComposeError>> {
+        Ok(Box::new(
+            SqliteRegistry::open(&path).map_err(|e| Box::new(e.into()))?,
+        ))
+    };
+    f(
+        &watched,
+        &RunOptions {
+            out: dir.join("out"),
+            cache_dir: config.compose.cache_dir.clone(),
+            compose_type: ComposeType::Nightly,
+            metadata_only: true,
+            test_timeout: std::time::Duration::from_secs(60),
+            interrupt: Interrupt::new(),
+            open_registry: &open,
+            report: &|_| {},
+        },
+    )
 }
 
 fn step_states(c: &ChainRecord) -> Vec<(String, StepState)> {
@@ -483,4 +492,106 @@ fn a_chain_killed_after_a_compose_was_published_resumes_without_composing_it_aga
         .unwrap()
         .unwrap();
     assert!(php.inputs.iter().any(|i| i.ident == published));
+}
+
+#[test]
+fn a_step_runner_composes_the_steps_elsewhere_and_the_chain_records_them() {
+    let mut site = Site::new("    - match: '*:*'\n");
+    let good_apache = site.compose("apache");
+    site.compose("php");
+    site.touch_apache("TLS for the server", "TLS");
+    let event = Event::Definition {
+        location: site.definition("apache").display().to_string(),
+    };
+    let dir = site.dir.path().to_path_buf();
+    let config = site.config.clone();
+    let calls = std::sync::Mutex::new(Vec::<StepCall>::new());
+    // As a Koji moduleCompose subtask does on another builder: the step
+    // composed by compose_step with the call's fields only.
+    let elsewhere = |call: &StepCall| {
+        calls.lock().unwrap().push(call.clone());
+        with_opts(&dir, &config, |watched, opts| {
+            compose_step(call, watched, &config, opts).map_err(|e| e.to_string())
+        })
+    };
+    let found = site.impact(std::slice::from_ref(&event)).unwrap();
+    let chain = start_chain(&found, &mut site.registry).unwrap().unwrap();
+    let done = with_opts(&dir, &config, |watched, opts| {
+        run_chain_with(&chain.id, watched, &config, opts, Some(&elsewhere)).unwrap()
+    });
+    assert_eq!(done.state, ChainState::Finished);
+    assert_eq!(
+        step_states(&done),
+        [
+            ("apache:2.4".to_string(), StepState::Finished),
+            ("php:8.2".to_string(), StepState::Finished)
+        ]
+    );
+    let calls = calls.into_inner().unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| (c.position, c.name.as_str(), c.excuse.is_none()))
+            .collect::<Vec<_>>(),
+        [(0, "apache", true), (1, "php", true)]
+    );
+    assert!(calls[0].definition.ends_with("apache.yaml"), "{calls:?}");
+    // The composes carry the chain and its cause, as a local run's do.
+    for step in &done.steps {
+        let info = site
+            .registry
+            .compose_chain_info(step.compose_id.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(info.chain.unwrap().chain_id, chain.id);
+    }
+    assert_ne!(
+        done.steps[0].compose_id.as_deref(),
+        Some(good_apache.as_str())
+    );
+
+    // A runner that fails a step: the step fails with its reason, and the
+    // policy (use-last-good) composes php on apache's last good compose.
+    site.touch_apache("its TLS module", "its TLS module, again");
+    let found = site.impact(std::slice::from_ref(&event)).unwrap();
+    let chain = start_chain(&found, &mut site.registry).unwrap().unwrap();
+    let flaky = |call: &StepCall| {
+        if call.name == "apache" {
+            return Err("subtask 7: the builder went away".to_string());
+        }
+        assert!(call
+            .excuse
+            .as_deref()
+            .unwrap()
+            .contains("policy: use-last-good"));
+        with_opts(&dir, &config, |watched, opts| {
+            compose_step(call, watched, &config, opts).map_err(|e| e.to_string())
+        })
+    };
+    let failed = with_opts(&dir, &config, |watched, opts| {
+        run_chain_with(&chain.id, watched, &config, opts, Some(&flaky)).unwrap()
+    });
+    assert_eq!(failed.state, ChainState::Failed);
+    assert_eq!(failed.steps[0].state, StepState::Failed);
+    assert_eq!(
+        failed.steps[0].reason.as_deref(),
+        Some("subtask 7: the builder went away")
+    );
+    assert_eq!(failed.steps[1].state, StepState::Reused);
+    // A step the chain does not have is refused by name.
+    let wrong = StepCall {
+        chain_id: chain.id.clone(),
+        position: 1,
+        name: "apache".into(),
+        stream: "2.4".into(),
+        definition: String::new(),
+        excuse: None,
+        earlier: None,
+    };
+    let err = with_opts(&dir, &config, |watched, opts| {
+        compose_step(&wrong, watched, &config, opts).unwrap_err()
+    });
+    assert_eq!(
+        err.to_string(),
+        format!("chain `{}` has no step 1 composing apache:2.4", chain.id)
+    );
 }

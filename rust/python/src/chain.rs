@@ -10,8 +10,12 @@ use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use strata_chain::{load_watched, scm_cache, Event, ImpactOptions, RunOptions, Watched};
+use strata_chain::{
+    load_watched, scm_cache, Event, ImpactOptions, OpenRegistry, RunOptions, StepCall, StepEnd,
+    Watched,
+};
 use strata_compose::{error_chain, open_registry, Config, Interrupt, Quiet};
+use strata_registry::StepState;
 
 create_exception!(
     strata,
@@ -276,7 +280,7 @@ pub fn impact(
 #[pyfunction]
 #[pyo3(signature = (*, builds=None, tags=None, repos=None, composes=None, definitions=None,
     plan=None, resume=None, out=None, config=None, registry=None, compose_type="nightly",
-    metadata_only=false, test_timeout=3600, cache_dir=None, use_cache=true))]
+    metadata_only=false, test_timeout=3600, cache_dir=None, use_cache=true, step_runner=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_chain(
     py: Python<'_>,
@@ -295,15 +299,11 @@ pub fn run_chain(
     test_timeout: u64,
     cache_dir: Option<PathBuf>,
     use_cache: bool,
+    step_runner: Option<PyObject>,
 ) -> PyResult<Option<Chain>> {
     let events = events(builds, tags, repos, composes, definitions);
     let (config, cache_dir, watched) = setup(config, cache_dir, use_cache)?;
-    let out = out
-        .or_else(|| config.compose.out.clone())
-        .ok_or_else(|| compose_err(strata_compose::ComposeError::NoOut))?;
-    let compose_type = compose_type
-        .parse()
-        .map_err(|e: strata_registry::UnknownName| ChainError::new_err(e.to_string()))?;
+    let (out, compose_type) = out_and_type(&config, out, compose_type)?;
     let location = registry.map(PathBuf::into_os_string);
     let open = || open_registry(location.as_deref(), &config).map_err(Box::new);
     let mut reg = open().map_err(|e| compose_err(*e))?;
@@ -339,26 +339,159 @@ pub fn run_chain(
     let interrupt = Interrupt::new();
     let stop = interrupt.clone();
     let ran = crate::compose::run_interruptible(py, interrupt.clone(), move || {
+        // Each step thread takes the GIL only to call the runner.
+        let runner = step_runner.map(|callable| {
+            move |call: &StepCall| -> Result<StepEnd, String> {
+                Python::with_gil(|py| call_runner(py, &callable, call))
+            }
+        });
+        let runner_ref = runner
+            .as_ref()
+            .map(|r| r as &(dyn Fn(&StepCall) -> Result<StepEnd, String> + Sync));
         let open = || open_registry(location.as_deref(), &config).map_err(Box::new);
-        strata_chain::run_chain(
-            &chain_id,
+        let mut opts = run_options(
+            out,
+            cache_dir,
+            compose_type,
+            metadata_only,
+            test_timeout,
+            &open,
+        );
+        opts.interrupt = stop;
+        strata_chain::run_chain_with(&chain_id, &watched, &config, &opts, runner_ref)
+            .map_err(|e| error_chain(&e))
+    })?;
+    ran.map(|c| Some(Chain::new(c)))
+        .map_err(ChainError::new_err)
+}
+
+/// Where a chain's composes go (`out`, else `[compose] out`) and their
+/// compose type.
+fn out_and_type(
+    config: &Config,
+    out: Option<PathBuf>,
+    compose_type: &str,
+) -> PyResult<(PathBuf, strata_registry::ComposeType)> {
+    let out = out
+        .or_else(|| config.compose.out.clone())
+        .ok_or_else(|| compose_err(strata_compose::ComposeError::NoOut))?;
+    let compose_type = compose_type
+        .parse()
+        .map_err(|e: strata_registry::UnknownName| ChainError::new_err(e.to_string()))?;
+    Ok((out, compose_type))
+}
+
+fn run_options<'a>(
+    out: PathBuf,
+    cache_dir: Option<PathBuf>,
+    compose_type: strata_registry::ComposeType,
+    metadata_only: bool,
+    test_timeout: u64,
+    open: OpenRegistry<'a>,
+) -> RunOptions<'a> {
+    RunOptions {
+        out,
+        cache_dir,
+        compose_type,
+        metadata_only,
+        test_timeout: Duration::from_secs(test_timeout),
+        interrupt: Interrupt::new(),
+        open_registry: open,
+        report: &|line| tracing::info!("{line}"),
+    }
+}
+
+/// Calls a Python step runner with the step as a dict; it returns a dict
+/// {state, compose_id, reason}. An exception it raises fails the step,
+/// with the exception as the reason.
+fn call_runner(py: Python<'_>, callable: &PyObject, call: &StepCall) -> Result<StepEnd, String> {
+    let arg = pyo3::types::PyDict::new(py);
+    let filled = (|| -> PyResult<()> {
+        arg.set_item("chain_id", &call.chain_id)?;
+        arg.set_item("position", call.position)?;
+        arg.set_item("name", &call.name)?;
+        arg.set_item("stream", &call.stream)?;
+        arg.set_item("definition", &call.definition)?;
+        arg.set_item("excuse", &call.excuse)?;
+        arg.set_item("earlier", &call.earlier)?;
+        Ok(())
+    })();
+    let ended = filled.and_then(|()| {
+        let got = callable.call1(py, (arg,))?;
+        let got = got.bind(py);
+        let state: String = got.get_item("state")?.extract()?;
+        let compose_id: Option<String> = got.get_item("compose_id")?.extract()?;
+        let reason: Option<String> = got.get_item("reason")?.extract()?;
+        Ok((state, compose_id, reason))
+    });
+    let (state, compose_id, reason) = ended.map_err(|e| format!("the step runner failed: {e}"))?;
+    let state: StepState = state
+        .parse()
+        .map_err(|e| format!("the step runner returned {e}"))?;
+    Ok((state, compose_id, reason))
+}
+
+/// Composes one step of a recorded chain here, as `run_chain` would on its
+/// own thread: what a `step_runner` elsewhere (a Koji `moduleCompose`
+/// subtask) calls. Returns {state, compose_id, reason}. Raises ChainError
+/// when the chain or its step cannot be read.
+#[pyfunction]
+#[pyo3(signature = (chain_id, position, name, stream, *, excuse=None, earlier=None, out=None,
+    config=None, registry=None, compose_type="nightly", metadata_only=false, test_timeout=3600,
+    cache_dir=None, use_cache=true))]
+#[allow(clippy::too_many_arguments)]
+pub fn compose_chain_step(
+    py: Python<'_>,
+    chain_id: String,
+    position: usize,
+    name: String,
+    stream: String,
+    excuse: Option<String>,
+    earlier: Option<String>,
+    out: Option<PathBuf>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+    compose_type: &str,
+    metadata_only: bool,
+    test_timeout: u64,
+    cache_dir: Option<PathBuf>,
+    use_cache: bool,
+) -> PyResult<BTreeMap<&'static str, Option<String>>> {
+    let (config, cache_dir, watched) = setup(config, cache_dir, use_cache)?;
+    let (out, compose_type) = out_and_type(&config, out, compose_type)?;
+    let location = registry.map(PathBuf::into_os_string);
+    let open = || open_registry(location.as_deref(), &config).map_err(Box::new);
+    let call = StepCall {
+        chain_id,
+        position,
+        name,
+        stream,
+        definition: String::new(),
+        excuse,
+        earlier,
+    };
+    let ended = py.allow_threads(|| {
+        strata_chain::compose_step(
+            &call,
             &watched,
             &config,
-            &RunOptions {
+            &run_options(
                 out,
                 cache_dir,
                 compose_type,
                 metadata_only,
-                test_timeout: Duration::from_secs(test_timeout),
-                interrupt: stop,
-                open_registry: &open,
-                report: &|line| tracing::info!("{line}"),
-            },
+                test_timeout,
+                &open,
+            ),
         )
         .map_err(|e| error_chain(&e))
-    })?;
-    ran.map(|c| Some(Chain::new(c)))
-        .map_err(ChainError::new_err)
+    });
+    let (state, compose_id, reason) = ended.map_err(ChainError::new_err)?;
+    Ok(BTreeMap::from([
+        ("state", Some(state.as_str().to_owned())),
+        ("compose_id", compose_id),
+        ("reason", reason),
+    ]))
 }
 
 /// Approves the waiting step of `module` (`name:stream`) of a chain;

@@ -468,6 +468,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::ChainStep>()?;
     m.add_function(wrap_pyfunction!(chain::impact, m)?)?;
     m.add_function(wrap_pyfunction!(chain::run_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::compose_chain_step, m)?)?;
     m.add_function(wrap_pyfunction!(chain::approve_chain_step, m)?)?;
     m.add_function(wrap_pyfunction!(chain::get_chain, m)?)?;
     m.add("ReleaseError", m.py().get_type::<release::ReleaseError>())?;

@@ -1,0 +1,252 @@
+"""Chains in Koji (issue 13), through one stand-in hub as test_koji_chain.py
+does: a build tagged into a watched tag runs the REAL hub plugin's postTag
+callback, which makes one moduleChain task; a kojid stand-in runs the REAL
+builder plugin's moduleChain (koji's TaskManager.runTask), which waits for
+the tag's repo to have the build, computes the impact with the core and
+runs the chain with strata.run_chain, each step a moduleCompose subtask
+(host.subtask) that another kojid task process composes with
+strata.compose_chain_step and imports as a module build. The REAL `koji`
+CLI with the CLI plugin asks module-impact (by NVR and by --tag, which
+asks the hub for the tag's latest builds) and module-chain-info.
+
+The catalog: apache:2.4 from the Koji tag f40-build, and php:8.2 above it
+(its own repository); rebuilding httpd recomposes apache, then php."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import types
+from pathlib import Path
+
+import koji
+import koji.daemon
+import pytest
+
+import composekit as ck
+import kojihub_module_standin as khs
+import rpmfactory
+import strata
+from kojid_standin import CLOSED
+from test_compose_koji import make_repo
+from test_koji_builder import HOST, TAG, definition, handler_class, site  # noqa: F401
+from test_koji_chain import chain  # noqa: F401 (fixture)
+from test_koji_hub import load_hub_plugin
+
+import strata_builder
+
+NEW = "httpd-2.4.58-1.fc40"
+
+
+class Kojid:
+    """Plays kojid on HOST with one process per task, as kojid forks one:
+    every FREE task of METHODS, top-level or subtask, runs on a thread of
+    its own with a session of its own, so a parent can wait for its
+    subtasks."""
+
+    def __init__(self, site, methods=("moduleChain", "moduleCompose")):
+        self.site, self.methods = site, methods
+        self.done: list[int] = []
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.threads: list[threading.Thread] = []
+
+    def _loop(self):
+        fake = self.site.hub.koji_hub
+        while not self.stop.is_set():
+            with self.lock:
+                free = [t["id"] for t in list(fake.tasks.values())
+                        if t["state"] == koji.TASK_STATES["FREE"] and t["method"] in self.methods]
+                for task_id in free:
+                    fake.open_task(task_id, HOST)
+                    th = threading.Thread(target=self.run, args=(task_id,), daemon=True)
+                    self.threads.append(th)
+                    th.start()
+            time.sleep(0.05)
+
+    def run(self, task_id):
+        try:
+            session = koji.ClientSession(self.site.server.url,
+                                         {"user": HOST, "password": "host-password"})
+            assert session.login()
+            method = self.site.hub.koji_hub.tasks[task_id]["method"]
+            params = list(khs.Task(task_id).getRequest())
+            cls = handler_class(strata_builder, method)
+            strata_builder.CONFIG_FILE = str(self.site.conf)
+            handler = cls(task_id, method, params, session, self.site.options)
+            handler.POLL = 0.1
+            manager = types.SimpleNamespace(session=session, logger=logging.getLogger("test.kojid"))
+            koji.daemon.TaskManager.runTask(manager, handler)
+            self.done.append(task_id)
+        except BaseException as e:  # reported by the test, not lost in a thread
+            self.errors.append(e)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=60)
+        for th in self.threads:
+            th.join(timeout=600)
+
+    def wait_for(self, count, timeout=600):
+        end = time.monotonic() + timeout
+        while len(self.done) < count and not self.errors and time.monotonic() < end:
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def world(chain, tmp_path):  # noqa: F811
+    """The chain site with a catalog (apache from the Koji tag, php above
+    it) in a strata.toml the hub and the builder share, f40-build watched,
+    and both modules composed once (last good)."""
+    site, k = chain
+    plugin, _ = load_hub_plugin()
+    mods = tmp_path / "catalog"
+    ck.write_definition(mods / "apache.yaml", definition())
+    php_src = rpmfactory.make_repo(tmp_path / "php-src", [{"name": "php", "version": "8.2.13"}])
+    ck.write_definition(mods / "php.yaml", ck.definition(
+        "php", "8.2", packages=["php"], repos=[php_src], requires={"apache": "2.4"}))
+    config = site.strata.config
+    (tmp_path / "policy.yaml").write_text(
+        "document: strata-policy\nversion: 1\ndata:\n  parallel: 2\n  rules:\n"
+        "    - match: '*:*'\n")
+    with open(config, "a") as f:
+        f.write('[chain]\ncatalog = ["%s/*.yaml"]\npolicy = "%s"\n'
+                % (mods, tmp_path / "policy.yaml"))
+    conf = Path(plugin.CONFIG_FILE)
+    conf.write_text(conf.read_text() + "config = %s\nwatch_tags = %s\n" % (config, TAG))
+    plugin.CONFIG = None
+    first = {}
+    for name in ("apache", "php"):
+        res = strata.compose_module(mods / ("%s.yaml" % name), site.shared_out, config=config,
+                                    registry=site.shared_registry)
+        assert res["ok"], res
+        first[name] = res["record"]["id"]
+    yield site, k, first
+    # later suites' taggings must not see a watched tag
+    conf.write_text(conf.read_text().replace("watch_tags = %s\n" % TAG, ""))
+    plugin.CONFIG = None
+
+
+def _rebuild_httpd(site):
+    """httpd 2.4.58 built and tagged into f40-build by alice (postTag runs),
+    then the tag's repo regenerated with it, as kojira would."""
+    fake = site.hub.koji_hub
+    bid = fake.new_build({"name": "httpd", "version": "2.4.58", "release": "1.fc40",
+                          "epoch": None, "owner": fake.user("alice")["id"]})
+    fake.build_types[bid].add("rpm")
+    for name in ("httpd", "httpd-tools", "mod_ssl"):
+        fake.add_rpm(bid, "x86_64", name=name)
+    fake._direct_tag_build(fake.get_tag(TAG), fake.get_build(bid), fake.get_user("alice"))
+    repo = site.hub.new_repo(TAG)
+    make_repo(site.top, TAG, repo["id"], [("httpd", "2.4.58", "1.fc40")])
+
+
+def test_module_impact_by_nvr_and_by_tag(world):
+    site, k, first = world
+    fake = site.hub.koji_hub
+    _rebuild_httpd(site)
+    # the callback's task is not run here
+    assert [t["method"] for t in fake.tasks.values()] == ["moduleChain"]
+    by_nvr = k.run("alice", "module-impact", NEW)
+    assert by_nvr.returncode == 0, by_nvr.stdout + by_nvr.stderr
+    assert "apache:2.4" in by_nvr.stdout and "php:8.2" in by_nvr.stdout, by_nvr.stdout
+    assert "2.4.57" in by_nvr.stdout and "2.4.58" in by_nvr.stdout, by_nvr.stdout
+    by_tag = k.run("alice", "module-impact", "--tag", TAG, "--json")
+    assert by_tag.returncode == 0, by_tag.stdout + by_tag.stderr
+    plan = json.loads(by_tag.stdout)
+    assert [(s["name"], s["stream"]) for s in plan["plan"]["steps"]] == [
+        ("apache", "2.4"), ("php", "8.2")]
+    # the hub asked: listTagged(f40-build, latest=True)
+    assert any(c[0] == "listTagged" and c[2].get("latest") for c in site.hub.calls)
+    unknown = k.run("alice", "module-impact", "nope-1-1")
+    assert unknown.returncode == 1 and "moduleImpact: no such build: nope-1-1" in unknown.stderr
+    bad_tag = k.run("alice", "module-impact", "--tag", "f99-build")
+    assert bad_tag.returncode == 1 and "No such tagInfo: 'f99-build'" in bad_tag.stderr
+
+
+def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
+    site, k, first = world
+    fake = site.hub.koji_hub
+    # a build tagged somewhere unwatched starts nothing
+    fake.add_tag("f40-other")
+    fake.pkglists["f40-other"] = {"httpd": None}
+    fake._direct_tag_build(fake.get_tag("f40-other"), fake.get_build("httpd-2.4.57-1.fc40"),
+                           fake.get_user("alice"))
+    assert not fake.tasks
+    _rebuild_httpd(site)
+    (parent,) = fake.tasks
+    assert fake.tasks[parent]["owner"] == fake.user("alice")["id"]
+    assert list(khs.Task(parent).getRequest()) == [{"builds": [NEW]}, {"tag": TAG}]
+    with Kojid(site) as kojid:
+        kojid.wait_for(3)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(parent)
+    assert task["state"] == CLOSED, task["result"]
+    res = task["result"]
+    assert res["state"] == "finished" and res["chain_id"].startswith("chain-"), res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
+    # each step a moduleCompose subtask of the chain, bottom-up, imported
+    children = sorted(khs.Task(parent).getChildren(request=True), key=lambda t: t["id"])
+    assert [(c["method"], c["request"][1]["chain"]["name"]) for c in children] == [
+        ("moduleCompose", "apache"), ("moduleCompose", "php")]
+    for c, step in zip(children, res["steps"]):
+        sub = site.hub.task(c["id"])
+        assert sub["state"] == CLOSED and sub["result"]["compose_id"] == step["compose_id"]
+        build = fake.get_build(sub["result"]["build_id"])
+        assert build["extra"]["typeinfo"]["module"]["strata_compose_id"] == step["compose_id"]
+    # the compose records the chain and its cause; the new httpd is in apache
+    rec = strata.get_compose(res["steps"][0]["compose_id"], registry=site.shared_registry)
+    assert "httpd-0:2.4.58-1.fc40.x86_64" in rec["packages"]["x86_64"]
+    shown = json.loads(site.strata.run("chain", "show", res["chain_id"], "--json", "--registry",
+                                       site.shared_registry, check_rc=0).stdout)
+    for step in res["steps"]:
+        assert shown["composes"][step["compose_id"]]["chain"] == {
+            "chain_id": res["chain_id"], "event": "build " + NEW}
+    # module-chain-info
+    info = k.run("alice", "module-chain-info", res["chain_id"])
+    assert info.returncode == 0, info.stdout + info.stderr
+    assert "State: finished" in info.stdout
+    assert "Step 0: apache:2.4 finished %s" % res["steps"][0]["compose_id"] in info.stdout
+    assert "Step 1: php:8.2 finished" in info.stdout
+    missing = k.run("alice", "module-chain-info", "chain-19990101.1")
+    assert missing.returncode == 1 and "No such chain: chain-19990101.1" in missing.stderr
+
+
+def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
+    site, k, first = world
+    fake = site.hub.koji_hub
+    plugin, _ = load_hub_plugin()
+    plugin._config()["watch_tags"] = []  # this chain is started by hand
+    (tmp_path / "policy.yaml").write_text(
+        "document: strata-policy\nversion: 1\ndata:\n  rules:\n"
+        "    - match: 'php:*'\n      trigger: approve\n    - match: '*:*'\n")
+    _rebuild_httpd(site)
+    assert not fake.tasks
+    with Kojid(site) as kojid:
+        r = k.run("alice", "module-chain", "--wait", "--tag", TAG, "--compose-type", "test",
+                  timeout=600)
+    assert not kojid.errors, kojid.errors
+    assert r.returncode == 0, r.stdout + r.stderr
+    (parent,) = [t["id"] for t in fake.tasks.values() if t["method"] == "moduleChain"]
+    assert list(khs.Task(parent).getRequest()) == [
+        {"builds": [NEW], "tags": [TAG]}, {"compose_type": "test"}]
+    res = site.hub.task(parent)["result"]
+    assert res["state"] == "waiting", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "waiting")]
+    # php waits for approval: no subtask for it
+    children = khs.Task(parent).getChildren(request=True)
+    assert [c["request"][1]["chain"]["name"] for c in children] == ["apache"]
+    assert ".t." in res["steps"][0]["compose_id"]
+    info = k.run("alice", "module-chain-info", res["chain_id"])
+    assert "State: waiting" in info.stdout, info.stdout
+    assert "Step 1: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
