@@ -323,8 +323,9 @@ def test_koji_hub_loads_the_installed_plugin(installed):
     assert Path(path).parent == root / "usr/lib/koji-hub-plugins"
     assert (root / conf.lstrip("/")).is_file(), conf
     assert {"moduleBuild", "getModuleCompose", "listModuleComposes",
-            "moduleComposeImport"} <= set(exports.split())
-    assert callback.split() == ["module_tagged"]
+            "moduleComposeImport", "artifactBuild", "artifactComposeImport", "moduleImpact",
+            "moduleChain", "getModuleChain"} <= set(exports.split())
+    assert callback.split() == ["module_tagged", "chain_on_tag"]
 
 
 def test_kojid_loads_the_installed_plugin(installed):
@@ -332,7 +333,7 @@ def test_kojid_loads_the_installed_plugin(installed):
     path, conf, methods = load_in_host(root, LOAD_BUILDER, "usr/lib/koji-builder-plugins")
     assert Path(path).parent == root / "usr/lib/koji-builder-plugins"
     assert (root / conf.lstrip("/")).is_file(), conf
-    assert methods.split() == ["moduleCompose"]
+    assert methods.split() == ["artifactCompose", "moduleChain", "moduleCompose"]
 
 
 def test_strata_pungi_koji_runs_the_installed_phase(installed):
