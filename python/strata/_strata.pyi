@@ -64,6 +64,7 @@ __all__ = [
     "stack_modules",
     "stack_streams_to_reset",
     "stack_tree",
+    "submit_event",
     "validate_definition",
 ]
 # productmd's compose types, every one Strata accepts.
