@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import sqlite3
 import os
 import re
 import select
@@ -675,4 +676,39 @@ def test_an_event_is_answered_with_the_plan_it_causes(strata_bin, chained, tmp_p
         out = srv.stop()
     assert len(out.splitlines()) == 6
     # Planning composed nothing.
+    assert len(site.list()) == count
+
+
+def test_queued_events_wait_for_chain_run_pending(strata_bin, chained, tmp_path):
+    """With `[serve] queue_events`, an accepted event is queued in the
+    registry for `strata chain run --pending`; without it (the test above)
+    the server writes nothing."""
+    site = chained.site
+    queue = lambda: sqlite3.connect(site.registry).execute(  # noqa: E731
+        "SELECT seq, event FROM chain_events ORDER BY seq").fetchall()
+    assert queue() == []
+    config = tmp_path / "strata.toml"
+    text = site.config.read_text().replace('"policy.yaml"', f'"{site.root / "policy.yaml"}"')
+    text = text.replace('"modules/*.yaml"', f'"{site.root / "modules" / "*.yaml"}"')
+    config.write_text(text + f'[serve]\ntoken = "{TOKEN}"\nqueue_events = true\n')
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    count = len(site.list())
+    with Server(strata_bin, config=config) as srv:
+        def post(event: dict) -> dict:
+            status, _, body = get(f"{srv.url}/api/v1/events", json.dumps(event).encode(), auth)
+            assert status == 202, body
+            return json.loads(body)
+
+        reply = post({"kind": "build", "source": "koji", "nvr": "libfoo-1.0-2.fc40"})
+        assert [f'{s["name"]}:{s["stream"]}' for s in reply["impact"]["plan"]["steps"]] == [
+            "apache:2.4", "php:8.2"]
+        # An event no catalog module can be touched by is not queued.
+        other = post({"kind": "commit", "source": "forge", "repo": "https://src.example/modules",
+                      "branch": "main", "commit": "a1b2c3d"})
+        assert "queued" not in other and "nothing is planned" in other["note"]
+        srv.stop()
+    rows = queue()
+    assert [seq for seq, _ in rows] == reply["queued"] and len(rows) == 1
+    assert json.loads(rows[0][1]) == {"event": "build", "nvr": "libfoo-1.0-2.fc40"}
+    # Queuing composed nothing; `chain run --pending` is what acts on it.
     assert len(site.list()) == count

@@ -209,6 +209,10 @@ pub struct ServeConfig {
     /// The bearer token `POST /api/v1/events` requires; without one, events
     /// are refused.
     pub token: Option<String>,
+    /// Queue each accepted event in the registry for `strata chain run
+    /// --pending` (which debounces them): the server then writes the
+    /// registry's event queue. Default false: the server only reads.
+    pub queue_events: Option<bool>,
     #[serde(default)]
     pub limits: ServeLimits,
 }

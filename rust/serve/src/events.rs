@@ -255,13 +255,22 @@ pub(crate) async fn post_event(state: AppState, request: Request) -> Response {
         );
     }
     tracing::info!("event accepted");
-    // What the event would recompose, and why the rest is left alone.
-    // This is where a queue takes the event instead (and debounces it):
-    // the answer would then be this plan as of now.
+    // With `[serve] queue_events`, the event is queued for `strata chain
+    // run --pending` (which debounces); the answer is what it would
+    // recompose now, and why the rest is left alone.
     let answer = state.planner.answer(&event).await;
     let mut body = serde_json::json!({ "accepted": event, "impact": answer.impact });
     if let Some(note) = answer.note {
         body["note"] = note.into();
+    }
+    match answer.queued {
+        None => {}
+        Some(Ok(seqs)) => body["queued"] = seqs.into(),
+        Some(Err(why)) => {
+            // The sender should send it again: nothing acts on it.
+            tracing::warn!(error = %why, "an accepted event was not queued");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, why);
+        }
     }
     json_response(&body, StatusCode::ACCEPTED)
         .unwrap_or_else(|_| StatusCode::ACCEPTED.into_response())

@@ -18,7 +18,7 @@ use strata_chain::{
     impact, load_watched, scm_cache, CatalogEntry, Event as ChainEvent, Impact, ImpactOptions,
     Plan, Watched,
 };
-use strata_compose::{error_chain, Config, Interrupt, Progress};
+use strata_compose::{compose_time, error_chain, Config, Interrupt, Progress};
 use strata_registry::{OpenOptions, RegistryLocation, State};
 use tokio::sync::Semaphore;
 
@@ -37,6 +37,9 @@ pub(crate) struct Planner {
 pub(crate) struct Answer {
     pub impact: Impact,
     pub note: Option<String>,
+    /// With `[serve] queue_events`: the queue numbers its chain events got
+    /// (`strata chain run --pending` takes them), or why it was not queued.
+    pub queued: Option<Result<Vec<i64>, String>>,
 }
 
 /// Where progress would go: the server shows none.
@@ -146,6 +149,7 @@ impl Planner {
                 note: Some(format!(
                     "no catalog is configured ([chain] catalog in {file}): nothing is planned"
                 )),
+                queued: None,
             };
         }
         let secs = self.timeout.as_secs_f64();
@@ -154,6 +158,7 @@ impl Planner {
             note: Some(format!(
                 "the impact was not computed within {secs} s ([serve.limits] impact_timeout)"
             )),
+            queued: None,
         };
         let deadline = tokio::time::Instant::now() + self.timeout;
         let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.one.acquire()).await else {
@@ -176,6 +181,7 @@ impl Planner {
             Ok(Err(join)) => Answer {
                 impact: empty(Vec::new()),
                 note: Some(format!("the impact could not be computed: {join}")),
+                queued: None,
             },
             Err(_) => {
                 // Stops the work at its next safe point; the next event
@@ -208,6 +214,7 @@ fn compute(
                 return Answer {
                     impact: empty(Vec::new()),
                     note: Some(format!("cannot read the catalog: {}", error_chain(&e))),
+                    queued: None,
                 }
             }
         };
@@ -217,9 +224,17 @@ fn compute(
             return Answer {
                 impact: empty(Vec::new()),
                 note: Some(format!("{why}: nothing is planned")),
+                queued: None,
             }
         }
     };
+    // Queued before it is planned: the queue is what a chain acts on, the
+    // plan only a preview of it.
+    let queued = config
+        .serve
+        .queue_events
+        .unwrap_or(false)
+        .then(|| queue(location, options, &events));
     let result = strata_registry::open_read_only_with(location, options)
         .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))
         .and_then(|registry| {
@@ -241,12 +256,31 @@ fn compute(
             found
         });
     match result {
-        Ok(impact) => Answer { impact, note: None },
+        Ok(impact) => Answer {
+            impact,
+            note: None,
+            queued,
+        },
         Err(why) => Answer {
             impact: empty(events),
             note: Some(format!("no plan: {why}")),
+            queued,
         },
     }
+}
+
+/// Queues `events` for `strata chain run --pending`, on a connection that
+/// writes (only the event queue is written).
+fn queue(
+    location: &RegistryLocation,
+    options: &OpenOptions,
+    events: &[ChainEvent],
+) -> Result<Vec<i64>, String> {
+    let mut registry = strata_registry::open_with(location, options)
+        .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))?;
+    let queued = strata_chain::queue::submit(&mut *registry, events, compose_time())
+        .map_err(|e| format!("cannot queue the event: {}", error_chain(&e)))?;
+    Ok(queued.into_iter().map(|p| p.seq).collect())
 }
 
 #[cfg(test)]
