@@ -207,6 +207,26 @@ pub fn run(
     run_with(chain_id, watched, config, opts, None)
 }
 
+/// Opens the registry and reads chain `chain_id` with the plan it recorded:
+/// what [`run_with`] and [`compose_step`] both start from.
+fn open_chain(
+    chain_id: &str,
+    opts: &RunOptions<'_>,
+) -> Result<(Box<dyn Registry>, ChainRecord, Impact), RunError> {
+    let registry = (opts.open_registry)().map_err(RunError::Open)?;
+    let record = registry
+        .get_chain(chain_id)?
+        .ok_or_else(|| RunError::NoSuchChain {
+            id: chain_id.to_owned(),
+        })?;
+    let impact: Impact =
+        serde_json::from_value(record.plan.clone()).map_err(|source| RunError::Plan {
+            id: chain_id.to_owned(),
+            source,
+        })?;
+    Ok((registry, record, impact))
+}
+
 /// [`run`], with each step composed by `runner` when given (which calls
 /// [`compose_step`] where it composes) instead of on a thread here: the
 /// order, approvals, failure policies and records stay this function's.
@@ -217,12 +237,7 @@ pub fn run_with(
     opts: &RunOptions<'_>,
     runner: Option<StepRunner<'_>>,
 ) -> Result<ChainRecord, RunError> {
-    let mut registry = (opts.open_registry)().map_err(RunError::Open)?;
-    let record = registry
-        .get_chain(chain_id)?
-        .ok_or_else(|| RunError::NoSuchChain {
-            id: chain_id.to_owned(),
-        })?;
+    let (mut registry, record, impact) = open_chain(chain_id, opts)?;
     if matches!(record.state, ChainState::Finished | ChainState::Failed) {
         return Err(RunError::Ended {
             id: chain_id.to_owned(),
@@ -240,11 +255,6 @@ pub fn run_with(
             });
         }
     }
-    let impact: Impact =
-        serde_json::from_value(record.plan.clone()).map_err(|source| RunError::Plan {
-            id: chain_id.to_owned(),
-            source,
-        })?;
     let steps = &impact.plan.steps;
     let definitions: BTreeMap<String, &crate::CatalogDefinition> = watched
         .definitions
@@ -481,17 +491,7 @@ pub fn compose_step(
     opts: &RunOptions<'_>,
 ) -> Result<StepEnd, RunError> {
     let chain_id = call.chain_id.as_str();
-    let mut registry = (opts.open_registry)().map_err(RunError::Open)?;
-    let record = registry
-        .get_chain(chain_id)?
-        .ok_or_else(|| RunError::NoSuchChain {
-            id: chain_id.to_owned(),
-        })?;
-    let impact: Impact =
-        serde_json::from_value(record.plan.clone()).map_err(|source| RunError::Plan {
-            id: chain_id.to_owned(),
-            source,
-        })?;
+    let (mut registry, _record, impact) = open_chain(chain_id, opts)?;
     let step = impact
         .plan
         .steps

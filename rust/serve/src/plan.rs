@@ -229,32 +229,49 @@ fn compute(
         }
     };
     // Queued before it is planned: the queue is what a chain acts on, the
-    // plan only a preview of it.
-    let queued = config
-        .serve
-        .queue_events
-        .unwrap_or(false)
-        .then(|| queue(location, options, &events));
-    let result = strata_registry::open_read_only_with(location, options)
-        .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))
-        .and_then(|registry| {
-            let found = impact(
-                &events,
-                &watched,
-                config,
-                &*registry,
-                &ImpactOptions {
-                    cache_dir: cache.as_deref(),
-                    interrupt,
-                    progress: &Quiet,
-                },
-            )
-            .map_err(|e| error_chain(&e));
-            // A PostgreSQL connection is closed here, off the async
-            // threads.
-            drop(registry);
-            found
-        });
+    // plan only a preview of it. The connection that queued serves the
+    // plan too; without queueing (or when that connection cannot be
+    // opened) the plan reads through a read-only one.
+    let open = || {
+        strata_registry::open_read_only_with(location, options)
+            .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))
+    };
+    let (queued, registry) = if config.serve.queue_events.unwrap_or(false) {
+        match strata_registry::open_with(location, options) {
+            Ok(mut registry) => {
+                let queued = strata_chain::queue::submit(&mut *registry, &events, compose_time())
+                    .map(|q| q.into_iter().map(|p| p.seq).collect())
+                    .map_err(|e| format!("cannot queue the event: {}", error_chain(&e)));
+                (Some(queued), Ok(registry))
+            }
+            Err(e) => (
+                Some(Err(format!(
+                    "cannot open the compose registry: {}",
+                    error_chain(&e)
+                ))),
+                open(),
+            ),
+        }
+    } else {
+        (None, open())
+    };
+    let result = registry.and_then(|registry| {
+        let found = impact(
+            &events,
+            &watched,
+            config,
+            &*registry,
+            &ImpactOptions {
+                cache_dir: cache.as_deref(),
+                interrupt,
+                progress: &Quiet,
+            },
+        )
+        .map_err(|e| error_chain(&e));
+        // A PostgreSQL connection is closed here, off the async threads.
+        drop(registry);
+        found
+    });
     match result {
         Ok(impact) => Answer {
             impact,
@@ -267,20 +284,6 @@ fn compute(
             queued,
         },
     }
-}
-
-/// Queues `events` for `strata chain run --pending`, on a connection that
-/// writes (only the event queue is written).
-fn queue(
-    location: &RegistryLocation,
-    options: &OpenOptions,
-    events: &[ChainEvent],
-) -> Result<Vec<i64>, String> {
-    let mut registry = strata_registry::open_with(location, options)
-        .map_err(|e| format!("cannot open the compose registry: {}", error_chain(&e)))?;
-    let queued = strata_chain::queue::submit(&mut *registry, events, compose_time())
-        .map_err(|e| format!("cannot queue the event: {}", error_chain(&e)))?;
-    Ok(queued.into_iter().map(|p| p.seq).collect())
 }
 
 #[cfg(test)]
