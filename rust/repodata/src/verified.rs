@@ -13,9 +13,10 @@
 //! as much as the parsed repositories beside it, and is pruned with them
 //! (`verified-*.strata`).
 
+use rustix::fd::OwnedFd;
+use rustix::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, CWD};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,22 +46,40 @@ const HEADER: &str = "strata-verified 1";
 /// The stamp of `root/rel`, without following a symlink at the end
 /// (none is ever verified); `None` when it cannot be read.
 pub(crate) fn stamp(root: &Path, rel: &str) -> Option<Stamp> {
-    let m = std::fs::symlink_metadata(root.join(rel)).ok()?;
-    if !m.is_file() {
+    stamp_at(&open_root(root)?, rel)
+}
+
+/// `root` opened once, so the stamps of its files resolve a short path
+/// each: a deep stack stamps thousands of files per compose, and the
+/// kernel's path walk from `/` was most of their cost.
+fn open_root(root: &Path) -> Option<OwnedFd> {
+    openat(
+        CWD,
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+fn stamp_at(root: &OwnedFd, rel: &str) -> Option<Stamp> {
+    let m = statat(root, rel, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    if FileType::from_raw_mode(m.st_mode) != FileType::RegularFile {
         return None;
     }
     Some(Stamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        dev: m.st_dev,
+        ino: m.st_ino,
+        size: u64::try_from(m.st_size).ok()?,
+        mtime_ns: i128::from(m.st_mtime) * 1_000_000_000 + i128::from(m.st_mtime_nsec),
+        ctime_ns: i128::from(m.st_ctime) * 1_000_000_000 + i128::from(m.st_ctime_nsec),
     })
 }
 
 /// The stamps of `rels` under `root`, in order; `None` if one is missing.
 pub(crate) fn stamps(root: &Path, rels: &[&str]) -> Option<Vec<Stamp>> {
-    rels.iter().map(|r| stamp(root, r)).collect()
+    let fd = open_root(root)?;
+    rels.iter().map(|r| stamp_at(&fd, r)).collect()
 }
 
 fn memo_path(dir: &Path, root: &Path) -> PathBuf {
@@ -91,6 +110,7 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
+    let fd = open_root(root)?;
     let mut files = 0;
     for l in lines {
         let mut f = l.splitn(7, ' ');
@@ -100,7 +120,7 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         let mut num = || f.next()?.parse::<i128>().ok();
         let (dev, ino, size, mtime_ns, ctime_ns) = (num()?, num()?, num()?, num()?, num()?);
         let rel = f.next()?;
-        let now = stamp(root, rel)?;
+        let now = stamp_at(&fd, rel)?;
         let then = Stamp {
             dev: u64::try_from(dev).ok()?,
             ino: u64::try_from(ino).ok()?,
