@@ -122,6 +122,12 @@ def test_artifact_build_is_imported_as_an_image_build(art):
     assert "build_id" not in sres and sres["files"] == ["php-media-x86_64.iso",
                                                         "php-media-x86_64.images.json"]
     assert (site.uploaded(second) / "php-media-x86_64.iso").is_file()
+    # recorded as the task's scratch build, not in the shared registry: the
+    # shared latest artifact stays what it was
+    assert sres["compose_id"].startswith("php-media-x86_64-%d.scratch-" % second)
+    shared = [c["id"] for c in strata.list_composes(registry=site.shared_registry)]
+    assert res["compose_id"] in shared and sres["compose_id"] not in shared
+    assert not list(Path(site.shared_out).glob("php-media*"))
     assert [b["name"] for b in fake.builds.values() if b["name"].startswith("php-")] == [
         "php-web"]
 

@@ -345,14 +345,24 @@ class ArtifactComposeTask(ModuleComposeTask):
 
     def _build(self, src, opts, path):
         out = self.config["out"]
-        self._log("building into %s, registry %s" % (out, self.config["registry"]))
+        scratch = {}
+        if opts.get("scratch"):
+            # the stacks come from the shared registry; the build is recorded,
+            # as `-<task id>.scratch`, in the task's own registry, and its files
+            # stay in the task: never the shared latest artifact
+            out = os.path.join(self.workdir, "composes")
+            scratch = {"scratch": str(self.id),
+                       "scratch_registry": os.path.join(self.workdir, "registry.sqlite")}
+        self._log("building into %s, registry %s"
+                  % (out, scratch.get("scratch_registry", self.config["registry"])))
         try:
             rec = strata.compose_artifact(path, out, arch=opts.get("arch"),
                                           config=self.config["config"] or None,
                                           registry=self.config["registry"],
                                           compose_type=opts.get("compose_type", "nightly"),
                                           scm_ref=src,
-                                          with_composes=opts.get("with_composes") or None)
+                                          with_composes=opts.get("with_composes") or None,
+                                          **scratch)
         except strata.StrataError as e:
             self._log("error: %s" % e)
             raise koji.GenericError("artifact build of %s failed: %s" % (path, e))

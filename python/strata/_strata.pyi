@@ -515,12 +515,17 @@ def compose_artifact(
     compose_type: str = "nightly",
     scm_ref: Optional[str] = None,
     with_composes: Optional[Sequence[str]] = None,
+    scratch: Optional[str] = None,
+    scratch_registry: Optional[_PathLike] = None,
 ) -> ComposeRecord:
     """Builds one artifact (container image, ostree commit or ISO) from the
     last good composes of the stacks its definition names, as `strata
     compose artifact` does; the record's outputs.build_id is its build ID.
     Failures raise StrataError subclasses after the compose was recorded
-    failed; signals stop it as they stop compose_module."""
+    failed; signals stop it as they stop compose_module. `scratch` (digits,
+    a Koji task ID) with `scratch_registry` makes a scratch build: inputs
+    from the shared registry, read only; the record (ID `-<label>.scratch`)
+    in scratch_registry, so it never becomes the shared latest."""
 
 def list_composes(
     *,

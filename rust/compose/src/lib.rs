@@ -56,7 +56,9 @@ mod select;
 mod stack;
 mod staging;
 
-pub use artifact::{compose_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT};
+pub use artifact::{
+    compose_artifact, compose_scratch_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT,
+};
 pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };

@@ -146,10 +146,13 @@ pub fn compose_module(
 /// last good composes of the stacks its definition names, as `strata
 /// compose artifact` does; returns its record (`outputs.build_id`).
 /// Failures raise, after the compose was recorded failed. Signals stop it
-/// as they stop `compose_module`.
+/// as they stop `compose_module`. `scratch` (digits, a Koji task ID) with
+/// `scratch_registry` makes a scratch build: inputs from the shared
+/// registry, read only; the record, whose ID has `-<label>.scratch`, in
+/// `scratch_registry`.
 #[pyfunction]
 #[pyo3(signature = (definition, out=None, *, arch=None, config=None, registry=None,
-    compose_type="nightly", scm_ref=None, with_composes=None))]
+    compose_type="nightly", scm_ref=None, with_composes=None, scratch=None, scratch_registry=None))]
 #[allow(clippy::too_many_arguments)]
 // The compose's own error type travels back from its thread unchanged.
 #[allow(clippy::result_large_err)]
@@ -163,10 +166,29 @@ pub fn compose_artifact(
     compose_type: &str,
     scm_ref: Option<String>,
     with_composes: Option<Vec<String>>,
+    scratch: Option<String>,
+    scratch_registry: Option<PathBuf>,
 ) -> PyResult<ComposeRecord> {
     let config = load_config(config)?;
-    let mut reg =
-        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    // A scratch build reads the shared registry and records itself in a
+    // registry of its own.
+    let registries = match (&scratch, scratch_registry) {
+        (None, None) => (
+            open_registry(registry.as_ref().map(|r| r.as_os_str()), &config)
+                .map_err(compose_err)?,
+            None,
+        ),
+        (Some(_), Some(own)) => (
+            open_read_only(registry.as_ref(), &config)?,
+            Some(open_registry(Some(own.as_os_str()), &config).map_err(compose_err)?),
+        ),
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "scratch and scratch_registry go together: a scratch artifact is recorded \
+                 in a registry of its own",
+            ))
+        }
+    };
     let out = out
         .or_else(|| config.compose.out.clone())
         .ok_or_else(|| compose_err(strata_compose::ComposeError::NoOut))?;
@@ -183,8 +205,18 @@ pub fn compose_artifact(
         interrupt: Interrupt::new(),
         tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
     };
-    let record = run_interruptible(py, req.interrupt.clone(), move || {
-        strata_compose::compose_artifact(&req, &config, &mut *reg, &PythonProgress)
+    let record = run_interruptible(py, req.interrupt.clone(), move || match registries {
+        (mut shared, None) => {
+            strata_compose::compose_artifact(&req, &config, &mut *shared, &PythonProgress)
+        }
+        (shared, Some(mut own)) => strata_compose::compose_scratch_artifact(
+            &req,
+            scratch.as_deref().unwrap_or_default(),
+            &config,
+            &*shared,
+            &mut *own,
+            &PythonProgress,
+        ),
     })?
     .map_err(compose_err)?;
     Ok(ComposeRecord::new(record))

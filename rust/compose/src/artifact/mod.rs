@@ -89,11 +89,51 @@ pub fn compose_artifact(
     registry: &mut dyn Registry,
     progress: &dyn Progress,
 ) -> Result<ComposeRecord> {
+    let prepared = prepare(req, config, &*registry, progress)?;
+    build_and_record(req, prepared, None, registry, progress)
+}
+
+/// A scratch build of an artifact (Koji's `--scratch`): its inputs are the
+/// shared registry's composes, read only, and its record goes to
+/// `record_in`, a registry of its own, so that a scratch image never
+/// becomes the shared registry's latest artifact. `label` (digits: the
+/// Koji task ID) marks its ID `-<label>.scratch`, as a scratch module
+/// compose's.
+pub fn compose_scratch_artifact(
+    req: &ArtifactRequest,
+    label: &str,
+    config: &Config,
+    shared: &dyn Registry,
+    record_in: &mut dyn Registry,
+    progress: &dyn Progress,
+) -> Result<ComposeRecord> {
+    let prepared = prepare(req, config, shared, progress)?;
+    build_and_record(req, prepared, Some(label.to_owned()), record_in, progress)
+}
+
+/// What an artifact compose knows before it is recorded.
+struct Prepared {
+    t0: Instant,
+    def: ArtifactDefinition,
+    digest: String,
+    arch: String,
+    resolved: Resolved,
+    platform_repos: Vec<String>,
+    inputs: Vec<Input>,
+}
+
+/// Reads the definition and resolves the stacks and platform in `registry`.
+fn prepare(
+    req: &ArtifactRequest,
+    config: &Config,
+    registry: &dyn Registry,
+    progress: &dyn Progress,
+) -> Result<Prepared> {
     let t0 = Instant::now();
     let (def, digest) = read_artifact_definition(&req.definition)?;
     let arch = pick_arch(&def, req.arch.as_deref())?;
     progress.stage("resolving the stacks");
-    let resolved = resolve(&def, &*registry, &req.with_composes, &arch)?;
+    let resolved = resolve(&def, registry, &req.with_composes, &arch)?;
     let platform_repos = platform_repos(&def, &resolved, config, &arch)?;
     let mut inputs: Vec<Input> = resolved
         .stack
@@ -118,6 +158,34 @@ pub fn compose_artifact(
             location: loc.clone(),
         });
     }
+    Ok(Prepared {
+        t0,
+        def,
+        digest,
+        arch,
+        resolved,
+        platform_repos,
+        inputs,
+    })
+}
+
+/// Records the compose in `registry`, builds the artifact and publishes it.
+fn build_and_record(
+    req: &ArtifactRequest,
+    prepared: Prepared,
+    scratch: Option<String>,
+    registry: &mut dyn Registry,
+    progress: &dyn Progress,
+) -> Result<ComposeRecord> {
+    let Prepared {
+        t0,
+        def,
+        digest,
+        arch,
+        resolved,
+        platform_repos,
+        inputs,
+    } = prepared;
     req.interrupt.check()?;
     let scm_ref = req
         .scm_ref
@@ -136,7 +204,7 @@ pub fn compose_artifact(
         context: digest[..8].to_string(),
         inputs,
         owner: strata_registry::Owner::current(),
-        scratch: None,
+        scratch,
         chain: None,
         required_tests: Vec::new(),
         artifact: Some(def.kind),
