@@ -38,6 +38,9 @@ pub struct CheckOptions {
     /// The cache directory (parsed repositories, SCM clones); `None`: the
     /// configuration's.
     pub cache_dir: Option<PathBuf>,
+    /// The previous release (its document), to check the upgrade path
+    /// from; `None`: no upgrade check.
+    pub from: Option<String>,
 }
 
 /// A module definition and where it was read.
@@ -356,7 +359,7 @@ pub fn check_release(
     } else {
         None
     };
-    Ok(ReleaseReport {
+    let mut report = ReleaseReport {
         file,
         release: release.name.clone(),
         version: release.version.clone(),
@@ -366,7 +369,13 @@ pub fn check_release(
         artifacts,
         closure,
         problems,
-    })
+        upgrade: None,
+    };
+    if let Some(from) = &opts.from {
+        let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
+        crate::upgrade::check_upgrade(&mut report, from, config, registry, cache_dir)?;
+    }
+    Ok(report)
 }
 
 /// Where a definition entry (a path relative to `base`, or an SCM URL) is
@@ -659,6 +668,7 @@ mod test {
             &CheckOptions {
                 arch: Some("x86_64".into()),
                 cache_dir: Some(dir.join("cache")),
+                from: None,
             },
         )
         .unwrap()

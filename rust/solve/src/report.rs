@@ -70,6 +70,8 @@ pub struct UpgradeCounts {
 pub struct UpgradeBlocker {
     /// The installed package, `name-[epoch:]version-release.arch`.
     pub package: String,
+    /// Its name.
+    pub name: String,
     /// What it requires, as rpm prints it: `foo-libs = 1.0-1`.
     pub requires: String,
     /// The installed packages that provide it now.

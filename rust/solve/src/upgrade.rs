@@ -220,6 +220,7 @@ impl Why<'_, '_> {
             successors.dedup();
             blockers.push(UpgradeBlocker {
                 package: package.nevra().to_string(),
+                name: package.name().to_owned(),
                 requires,
                 provided_by: providers
                     .iter()
@@ -361,6 +362,7 @@ mod test {
             blockers,
             &[UpgradeBlocker {
                 package: "foo-tools-1.0-1.noarch".into(),
+                name: "foo-tools".into(),
                 requires: "foo-libs = 1.0-1".into(),
                 provided_by: vec!["foo-libs-1.0-1.noarch".into()],
                 replaced_by: vec!["foo-libs-2.0-1.noarch".into()],
