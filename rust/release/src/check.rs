@@ -57,6 +57,12 @@ pub fn check_release(
     opts: &CheckOptions,
 ) -> Result<ReleaseReport, ReleaseError> {
     let file = path.display().to_string();
+    // A `--from` that cannot be used fails before the work starts.
+    let from = opts
+        .from
+        .as_deref()
+        .map(crate::upgrade::previous_file)
+        .transpose()?;
     let (release, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Release {
         file: file.clone(),
         source: Box::new(e),
@@ -371,7 +377,7 @@ pub fn check_release(
         problems,
         upgrade: None,
     };
-    if let Some(from) = &opts.from {
+    if let Some(from) = &from {
         let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
         crate::upgrade::check_upgrade(&mut report, from, config, registry, cache_dir)?;
     }

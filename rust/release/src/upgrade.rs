@@ -29,7 +29,7 @@ use strata_solve::{upgrade_sets, InstallSet, UpgradeOutcome, UpgradeSide};
 /// Where `--from` points: a previous release's document. A release name
 /// or compose ID (the document's `previous:`) needs release compose
 /// records, which the registry does not keep yet.
-fn previous_file(from: &str) -> Result<PathBuf, ReleaseError> {
+pub(crate) fn previous_file(from: &str) -> Result<PathBuf, ReleaseError> {
     let path = Path::new(from);
     let looks_like_file =
         path.exists() || from.contains('/') || from.ends_with(".yaml") || from.ends_with(".yml");
@@ -42,22 +42,21 @@ fn previous_file(from: &str) -> Result<PathBuf, ReleaseError> {
     }
 }
 
-/// Checks the upgrade from the release `from` names to the one `report`
-/// describes, adding its problems and summary to the report.
+/// Checks the upgrade from the previous release (its document at `path`,
+/// see [`previous_file`]) to the one `report` describes, adding its
+/// problems and summary to the report.
 pub(crate) fn check_upgrade(
     report: &mut ReleaseReport,
-    from: &str,
+    path: &Path,
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
 ) -> Result<(), ReleaseError> {
-    let path = previous_file(from)?;
     let file = path.display().to_string();
-    let (previous, _) =
-        strata_compose::read_release(&path).map_err(|e| ReleaseError::Previous {
-            file: file.clone(),
-            source: Box::new(e),
-        })?;
+    let (previous, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Previous {
+        file: file.clone(),
+        source: Box::new(e),
+    })?;
     let mut summary = UpgradeSummary {
         from: file.clone(),
         release: previous.name.clone(),
