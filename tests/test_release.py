@@ -292,3 +292,137 @@ def test_the_schema_and_strata_validate_agree_on_releases(dist, strata_bin):
         path.write_text(yaml.safe_dump(doc))
         r = dist.site.run("validate", path, check_rc=1)
         assert f"data.{key}" in r.stderr, r.stderr
+
+
+class Upgrade:
+    """Releases of one module, foo, across an upgrade:
+
+        u1   foo:1  foo-libs 1.0, foo-tools 1.0 (requires foo-libs = 1.0)
+        u2   foo:1  foo-libs 2.0; foo-tools dropped, nothing obsoletes it
+        u2b  foo:1  foo-libs 2.0-2, which obsoletes foo-tools < 2.0
+        u3   foo:2  foo-libs 3.0 (another stream)
+
+    Each release pins its compose, as a shipped release does."""
+
+    def __init__(self, dist: Dist):
+        self.dist = dist
+        root = dist.root / "upgrade"
+        self.base = dist.root / "repos" / "base"
+        versions = {
+            "u1": ("1", [lib("foo-libs", "1.0"),
+                         lib("foo-tools", "1.0", requires=["foo-libs = 1.0"])],
+                   {"default": ["foo-tools"], "libs": ["foo-libs"]}),
+            "u2": ("1", [lib("foo-libs", "2.0")], {"default": ["foo-libs"]}),
+            "u2b": ("1", [lib("foo-libs", "2.0", release="2", obsoletes=["foo-tools < 2.0"])],
+                    {"default": ["foo-libs"]}),
+            "u3": ("2", [lib("foo-libs", "3.0")], {"default": ["foo-libs"]}),
+        }
+        self.releases: dict[str, Path] = {}
+        self.repos: dict[str, Path] = {}
+        for name, (stream, pkgs, profiles) in versions.items():
+            src = rpmfactory.make_repo(root / name / "src", pkgs)
+            doc = ck.definition("foo", stream, packages=[p["name"] for p in pkgs], repos=[src],
+                                requires={"platform": "f40"}, profiles=profiles, lifecycle=LONG)
+            definition = ck.write_definition(root / name / f"foo-{stream}.yaml", doc)
+            record = dist.site.compose_json(definition)
+            self.repos[name] = ck.repo_dir(dist.site.show(record["id"]), "x86_64")
+            self.releases[name] = dist.release(name, [{
+                "module": f"foo:{stream}", "definition": f"../upgrade/{name}/foo-{stream}.yaml",
+                "compose": record["id"]}])
+
+    def check(self, release: str, previous: str, rc: int) -> dict:
+        r = self.dist.site.run("release", "check", self.releases[release], "--from",
+                               self.releases[previous], "--config", self.dist.site.config,
+                               "--cache-dir", self.dist.site.cache, "--arch", "x86_64", "--json",
+                               check_rc=rc)
+        return json.loads(r.stdout)
+
+    def dnf(self, release: str, root: Path, work: Path, *args) -> subprocess.CompletedProcess:
+        """Real dnf on `root` with the release's compose and the platform
+        as its only repositories (a repo id per release, so no cached
+        metadata of another release is reused)."""
+        return ck.dnf_install({release: self.repos[release], "platform": self.base}, root, work,
+                              ["--refresh", *args])
+
+
+@pytest.fixture(scope="module")
+def upgrade(dist) -> Upgrade:
+    return Upgrade(dist)
+
+
+def test_a_package_dropped_without_an_obsoletes_breaks_the_upgrade_as_dnf_says(
+        upgrade, tmp_path):
+    report = upgrade.check("u2", "u1", rc=1)
+    assert problems(report) == [{
+        "kind": "upgrade", "profile": "foo:1/default", "previous": "u1",
+        "blockers": [{
+            "package": "foo-tools-1.0-1.noarch", "name": "foo-tools",
+            "requires": "foo-libs = 1.0", "provided_by": ["foo-libs-1.0-1.noarch"],
+            "replaced_by": ["foo-libs-2.0-1.noarch"], "successors": []}],
+        "problems": problems(report)[0]["problems"]}]
+    assert any("foo-tools-1.0-1.noarch" in p for p in problems(report)[0]["problems"])
+    # The profile with the library alone upgrades.
+    outcomes = {p["label"]: p["outcome"] for p in report["upgrade"]["profiles"]}
+    assert report["upgrade"]["checked"] and report["upgrade"]["release"] == "u1"
+    assert outcomes["foo:1/libs"] == {"result": "upgrades", "before": 1, "upgraded": 1,
+                                      "downgraded": 0, "obsoleted": 0, "erased": 0,
+                                      "changed": 0, "installed": 0}
+    assert outcomes["foo:1/default"]["result"] == "fails"
+    text = upgrade.dist.site.run("release", "check", upgrade.releases["u2"], "--from",
+                                 upgrade.releases["u1"], "--config", upgrade.dist.site.config,
+                                 "--cache-dir", upgrade.dist.site.cache, "--arch", "x86_64",
+                                 check_rc=1).stdout
+    assert ("upgrade from u1: foo:1 profile default: foo-tools-1.0-1.noarch requires "
+            "foo-libs = 1.0, which the new release replaces with foo-libs-2.0-1.noarch, and no "
+            "package of the new release updates or obsoletes foo-tools") in text, text
+    assert "upgrade from u1 1 (" in text and "1 of 2 profiles upgrade" in text, text
+    # Python: the same report.
+    r = strata.release_check(upgrade.releases["u2"], config=upgrade.dist.site.config,
+                             registry=upgrade.dist.site.registry, arch="x86_64",
+                             cache_dir=upgrade.dist.site.cache, previous=upgrade.releases["u1"])
+    assert not r.ok and [p.kind for p in r.problems] == ["upgrade"]
+    assert json.loads(r.to_json()) == report
+
+    # Real dnf: foo:1/default from u1, then distro-sync to u2 fails on
+    # foo-tools.
+    root, work = tmp_path / "root", tmp_path / "work"
+    r = upgrade.dnf("u1", root, work, "module", "install", "foo:1/default")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {"foo-libs", "foo-tools"} <= ck.rpm_qa(root, work)
+    r = upgrade.dnf("u2", root, work, "distro-sync")
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "foo-tools-1.0-1.noarch" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert {"foo-libs", "foo-tools"} <= ck.rpm_qa(root, work)
+
+
+def test_with_an_obsoletes_both_the_check_and_dnf_upgrade(upgrade, tmp_path):
+    report = upgrade.check("u2b", "u1", rc=0)
+    assert problems(report) == []
+    outcomes = {p["label"]: p["outcome"] for p in report["upgrade"]["profiles"]}
+    assert outcomes["foo:1/default"] == {"result": "upgrades", "before": 2, "upgraded": 1,
+                                         "downgraded": 0, "obsoleted": 1, "erased": 0,
+                                         "changed": 0, "installed": 0}
+    root, work = tmp_path / "root", tmp_path / "work"
+    r = upgrade.dnf("u1", root, work, "module", "install", "foo:1/default")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = upgrade.dnf("u2b", root, work, "distro-sync")
+    assert r.returncode == 0, r.stdout + r.stderr
+    installed = ck.rpm_qa(root, work)
+    assert "foo-libs" in installed and "foo-tools" not in installed, installed
+
+
+def test_a_stream_switch_between_releases_is_reported(upgrade):
+    report = upgrade.check("u3", "u1", rc=1)
+    assert problems(report) == [{"kind": "stream_switch", "module": "foo", "previous": "u1",
+                                 "from_stream": "1", "to_stream": "2"}]
+    assert report["upgrade"]["profiles"] == []
+
+
+def test_a_previous_release_by_name_or_id_is_not_supported_yet(upgrade):
+    r = upgrade.dist.site.run("release", "check", upgrade.releases["u2"], "--from", "f40",
+                              "--config", upgrade.dist.site.config, check_rc=2)
+    assert "cannot check the upgrade from `f40`" in r.stderr, r.stderr
+    assert "not supported yet" in r.stderr and "--from FILE" in r.stderr, r.stderr
+    with pytest.raises(strata.ReleaseError, match="not supported yet"):
+        strata.release_check(upgrade.releases["u2"], config=upgrade.dist.site.config,
+                             registry=upgrade.dist.site.registry, previous="f40")

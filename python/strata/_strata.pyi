@@ -789,7 +789,8 @@ class ReleaseProblem(_TypedData):
 
     @property
     def kind(self) -> str:
-        """lifecycle, stream_conflict, no_good_compose, unresolved, profile, ..."""
+        """lifecycle, stream_conflict, no_good_compose, unresolved, profile,
+        upgrade, stream_switch, previous, ..."""
     @property
     def chain(self) -> list[str]:
         """The chain of modules that causes it (empty when it has none)."""
@@ -833,11 +834,15 @@ def release_check(
     arch: Optional[str] = None,
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
+    previous: Optional[_PathLike] = None,
 ) -> ReleaseReport:
     """Checks the release document against its definitions, the
     configuration's catalog and the registry, as `strata release check`
-    does; every problem is in the report. Raises DefinitionError,
-    RegistryError, ReleaseError."""
+    does; every problem is in the report. `previous` (`--from`) names the
+    previous release's document: the upgrade from it is checked too
+    (problems of kind upgrade and stream_switch; the summary is in
+    to_json()'s "upgrade"). Raises DefinitionError, RegistryError,
+    ReleaseError."""
 def submit_event(
     *,
     builds: Optional[Sequence[str]] = None,

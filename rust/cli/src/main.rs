@@ -417,9 +417,9 @@ enum ReleaseCommand {
     /// module of it and below it supported as long as the release
     /// promises, one stream per module, a good compose of each module and
     /// artifact, and one repoclosure of all their packages against the
-    /// platform, with every profile installed. Every problem at once,
-    /// each with the chain of modules that causes it; exit status 1 on
-    /// any.
+    /// platform, with every profile installed; with --from, the upgrade
+    /// from the previous release. Every problem at once, each with the
+    /// chain of modules that causes it; exit status 1 on any.
     Check(ReleaseCheckArgs),
 }
 
@@ -434,6 +434,14 @@ struct ReleaseCheckArgs {
     /// [compose] cache_dir, else ~/.cache/strata.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Also check the upgrade path from the previous release (its
+    /// `strata-release` document): every profile of a module in both
+    /// releases, installed from the previous release's composes, upgrades
+    /// to this one as `dnf distro-sync` would; a changed stream is
+    /// reported as a switch. Release names and compose IDs are not
+    /// supported yet.
+    #[arg(long, value_name = "PREV")]
+    from: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,

@@ -21,6 +21,7 @@ pub fn run_check(args: ReleaseCheckArgs) -> CliResult {
         &CheckOptions {
             arch: args.arch,
             cache_dir: args.cache_dir,
+            from: args.from,
         },
     )?;
     let mut out = std::io::stdout().lock();

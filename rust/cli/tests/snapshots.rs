@@ -292,6 +292,16 @@ fn release_check() {
     snapshot!(site, "release_check_ok", &check);
     let json: Vec<&str> = check.iter().copied().chain(["--json"]).collect();
     snapshot!(site, "release_check_ok_json", &json);
+    // The upgrade from a previous release (here the same one: nothing
+    // changes), and one named by name, which cannot be looked up yet.
+    let from: Vec<&str> = check
+        .iter()
+        .copied()
+        .chain(["--from", "examples/release.yaml"])
+        .collect();
+    snapshot!(site, "release_check_from", &from);
+    let by_name: Vec<&str> = check.iter().copied().chain(["--from", "f40"]).collect();
+    snapshot!(site, "release_check_from_name", &by_name);
     // A release promising more than php gives, and apache listed without
     // php's stream of it.
     let path = site.path("examples/release.yaml");

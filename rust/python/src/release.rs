@@ -61,7 +61,8 @@ typed_data_class!(
     /// One problem that keeps a release from being composed.
     ReleaseProblem(strata_release::Problem) {
     /// What kind: `lifecycle`, `stream_conflict`, `no_good_compose`,
-    /// `unresolved`, `profile`, … (the `kind` of its JSON).
+    /// `unresolved`, `profile`, `upgrade`, `stream_switch`, `previous`, …
+    /// (the `kind` of its JSON).
     #[getter]
     fn kind(&self) -> String {
         serde_json::to_value(&self.inner)
@@ -158,9 +159,13 @@ typed_data_class!(
 /// DefinitionError for a release document that is not valid,
 /// RegistryError, and ReleaseError when the catalog or platform cannot be
 /// loaded.
+///
+/// `previous` (`strata release check --from`) names the previous release's
+/// document: the upgrade from it is checked too.
 #[pyfunction]
 #[pyo3(signature = (release, *, config=None, registry=None, arch=None, cache_dir=None,
-    use_cache=true))]
+    use_cache=true, previous=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn release_check(
     py: Python<'_>,
     release: PathBuf,
@@ -169,13 +174,18 @@ pub fn release_check(
     arch: Option<String>,
     cache_dir: Option<PathBuf>,
     use_cache: bool,
+    previous: Option<PathBuf>,
 ) -> PyResult<ReleaseReport> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
     let cache_dir = use_cache
         .then(|| config.cache_dir(cache_dir.as_deref()))
         .flatten();
-    let opts = CheckOptions { arch, cache_dir };
+    let opts = CheckOptions {
+        arch,
+        cache_dir,
+        from: previous.map(|p| p.display().to_string()),
+    };
     let config = &config;
     let found = py.allow_threads(move || check_release(&release, config, &*reg, &opts));
     found.map(ReleaseReport::new).map_err(release_err)

@@ -38,6 +38,9 @@ pub struct CheckOptions {
     /// The cache directory (parsed repositories, SCM clones); `None`: the
     /// configuration's.
     pub cache_dir: Option<PathBuf>,
+    /// The previous release (its document), to check the upgrade path
+    /// from; `None`: no upgrade check.
+    pub from: Option<String>,
 }
 
 /// A module definition and where it was read.
@@ -54,6 +57,12 @@ pub fn check_release(
     opts: &CheckOptions,
 ) -> Result<ReleaseReport, ReleaseError> {
     let file = path.display().to_string();
+    // A `--from` that cannot be used fails before the work starts.
+    let from = opts
+        .from
+        .as_deref()
+        .map(crate::upgrade::previous_file)
+        .transpose()?;
     let (release, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Release {
         file: file.clone(),
         source: Box::new(e),
@@ -356,7 +365,7 @@ pub fn check_release(
     } else {
         None
     };
-    Ok(ReleaseReport {
+    let mut report = ReleaseReport {
         file,
         release: release.name.clone(),
         version: release.version.clone(),
@@ -366,7 +375,13 @@ pub fn check_release(
         artifacts,
         closure,
         problems,
-    })
+        upgrade: None,
+    };
+    if let Some(from) = &from {
+        let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
+        crate::upgrade::check_upgrade(&mut report, from, config, registry, cache_dir)?;
+    }
+    Ok(report)
 }
 
 /// Where a definition entry (a path relative to `base`, or an SCM URL) is
@@ -659,6 +674,7 @@ mod test {
             &CheckOptions {
                 arch: Some("x86_64".into()),
                 cache_dir: Some(dir.join("cache")),
+                from: None,
             },
         )
         .unwrap()

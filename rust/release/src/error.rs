@@ -48,4 +48,19 @@ pub enum ReleaseError {
         #[source]
         source: Box<SolveError>,
     },
+    /// `--from` names the previous release by name or compose ID; only a
+    /// release document can be read so far.
+    #[error(
+        "cannot check the upgrade from `{from}`: looking up a previous release by release name or \
+         compose ID is not supported yet (the registry does not record release composes yet); \
+         pass the previous release's document instead: --from FILE"
+    )]
+    PreviousById { from: String },
+    /// The previous release's document cannot be read or is not valid.
+    #[error("cannot check the upgrade from the previous release {file}")]
+    Previous {
+        file: String,
+        #[source]
+        source: Box<ComposeError>,
+    },
 }

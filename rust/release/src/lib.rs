@@ -7,13 +7,17 @@
 //! reaches it), holds each to the lifecycle the release promises, finds
 //! the compose each ships, and runs one repoclosure over all of them
 //! against the platform, then every profile; `report` is what it found
-//! and its one rendering. Front ends (the CLI, Python) call
+//! and its one rendering; `upgrade` adds the upgrade path from the
+//! previous release (`CheckOptions::from`). Front ends (the CLI, Python) call
 //! [`check_release`] and print the report.
 
 mod check;
 mod error;
 mod report;
+mod upgrade;
 
 pub use check::{check_release, CheckOptions};
 pub use error::ReleaseError;
-pub use report::{chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
+pub use report::{
+    chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport, UpgradeSummary,
+};

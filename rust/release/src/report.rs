@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use strata_solve::{SetUpgrade, UpgradeBlocker};
 
 /// The result of checking one release.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +26,26 @@ pub struct ReleaseReport {
     pub closure: Option<ClosureSummary>,
     /// Every problem found; none means the release can be composed.
     pub problems: Vec<Problem>,
+    /// The upgrade path from the previous release, when asked for
+    /// (`--from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeSummary>,
+}
+
+/// The upgrade check from the previous release (see `upgrade`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpgradeSummary {
+    /// The previous release's document, as named.
+    pub from: String,
+    /// The previous release's name and version.
+    pub release: String,
+    pub version: String,
+    /// Whether the check ran: it needs this release's closure and every
+    /// compose of the previous release.
+    pub checked: bool,
+    /// Each profile of a module in both releases (same stream), installed
+    /// from the previous release and upgraded to this one.
+    pub profiles: Vec<SetUpgrade>,
 }
 
 /// One module stream the release ships, directly or below another.
@@ -143,6 +164,31 @@ pub enum Problem {
     },
     /// An artifact that cannot ship with the release.
     Artifact { definition: String, message: String },
+    /// A profile installed from the previous release that does not upgrade
+    /// to this one (`dnf distro-sync` fails without `--allowerasing`).
+    Upgrade {
+        /// `name:stream/profile`.
+        profile: String,
+        /// The previous release's name.
+        previous: String,
+        /// The installed packages in the way, each with what it needs and
+        /// what this release has instead.
+        blockers: Vec<UpgradeBlocker>,
+        /// libsolv's words.
+        problems: Vec<String>,
+    },
+    /// A module whose stream differs from the previous release's: an
+    /// upgrade keeps the old stream enabled, so users must switch.
+    StreamSwitch {
+        module: String,
+        previous: String,
+        /// The previous release's stream and this one's.
+        from_stream: String,
+        to_stream: String,
+    },
+    /// The previous release cannot be checked against: a module without a
+    /// usable compose, a profile that never installed, a platform.
+    Previous { previous: String, message: String },
 }
 
 /// `php:8.2 requires apache:2.4, which requires base:1`.
@@ -286,8 +332,68 @@ impl fmt::Display for Problem {
                 definition,
                 message,
             } => write!(f, "artifact {definition}: {message}"),
+            Problem::Upgrade {
+                profile,
+                previous,
+                blockers,
+                problems,
+            } => {
+                let shown = match profile.rsplit_once('/') {
+                    Some((nsv, p)) => format!("{nsv} profile {p}"),
+                    None => profile.clone(),
+                };
+                write!(f, "upgrade from {previous}: {shown}: ")?;
+                if blockers.is_empty() {
+                    return write!(f, "does not upgrade: {}", problems.join("; "));
+                }
+                let each: Vec<String> = blockers.iter().map(blocker_text).collect();
+                write!(f, "{}", each.join("; "))
+            }
+            Problem::StreamSwitch {
+                module,
+                previous,
+                from_stream,
+                to_stream,
+            } => write!(
+                f,
+                "{module}: the previous release {previous} ships {module}:{from_stream}, this one \
+                 {module}:{to_stream}; an upgrade keeps {module}:{from_stream} enabled, so its \
+                 users must run `dnf module switch-to {module}:{to_stream}`"
+            ),
+            Problem::Previous { previous, message } => {
+                write!(f, "upgrade from {previous}: {message}")
+            }
         }
     }
+}
+
+/// `foo-tools-1.0-1.noarch requires foo-libs = 1.0-1, which the new
+/// release replaces with foo-libs-2.0-1.noarch, and no package of the new
+/// release updates or obsoletes foo-tools`.
+fn blocker_text(b: &UpgradeBlocker) -> String {
+    let name = &b.name;
+    let instead = if b.replaced_by.is_empty() && b.provided_by.is_empty() {
+        ", which nothing provides".to_owned()
+    } else if b.replaced_by.is_empty() {
+        format!(
+            ", which {} provides and the new release no longer ships",
+            b.provided_by.join(", ")
+        )
+    } else {
+        format!(
+            ", which the new release replaces with {}",
+            b.replaced_by.join(", ")
+        )
+    };
+    let successor = if b.successors.is_empty() {
+        format!(", and no package of the new release updates or obsoletes {name}")
+    } else {
+        format!(
+            ", and {}, which would update it, cannot be installed",
+            b.successors.join(", ")
+        )
+    };
+    format!("{} requires {}{instead}{successor}", b.package, b.requires)
 }
 
 impl ReleaseReport {
@@ -327,6 +433,9 @@ impl ReleaseReport {
                  compose of this arch, on one platform)\n",
             ),
         }
+        if let Some(u) = &self.upgrade {
+            out.push_str(&upgrade_line(u));
+        }
         if self.problems.is_empty() {
             out.push_str("OK: no problems\n");
         } else {
@@ -338,6 +447,27 @@ impl ReleaseReport {
         }
         out
     }
+}
+
+/// The report's line on the upgrade check.
+fn upgrade_line(u: &UpgradeSummary) -> String {
+    use strata_solve::UpgradeOutcome;
+    let head = format!("upgrade from {} {} ({})", u.release, u.version, u.from);
+    if !u.checked {
+        return format!(
+            "{head}: not checked (it needs this release's closure and a compose of every \
+             module of the previous release)\n"
+        );
+    }
+    let upgraded = u
+        .profiles
+        .iter()
+        .filter(|p| matches!(p.outcome, UpgradeOutcome::Upgrades(_)))
+        .count();
+    format!(
+        "{head}: {upgraded} of {} profiles upgrade (dnf distro-sync)\n",
+        u.profiles.len()
+    )
 }
 
 #[cfg(test)]
@@ -383,5 +513,60 @@ mod test {
         );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["kind"], "stream_conflict");
+    }
+
+    #[test]
+    fn upgrade_problems_name_the_package_in_the_way_and_what_replaced_its_need() {
+        let blocker = UpgradeBlocker {
+            package: "foo-tools-1.0-1.noarch".into(),
+            name: "foo-tools".into(),
+            requires: "foo-libs = 1.0-1".into(),
+            provided_by: s(&["foo-libs-1.0-1.noarch"]),
+            replaced_by: s(&["foo-libs-2.0-1.noarch"]),
+            successors: vec![],
+        };
+        let p = Problem::Upgrade {
+            profile: "php:8.2/default".into(),
+            previous: "f40".into(),
+            blockers: vec![blocker.clone()],
+            problems: s(&["problem with installed package foo-tools-1.0-1.noarch"]),
+        };
+        assert_eq!(
+            p.to_string(),
+            "upgrade from f40: php:8.2 profile default: foo-tools-1.0-1.noarch requires \
+             foo-libs = 1.0-1, which the new release replaces with foo-libs-2.0-1.noarch, and \
+             no package of the new release updates or obsoletes foo-tools"
+        );
+        assert_eq!(serde_json::to_value(&p).unwrap()["kind"], "upgrade");
+        let p = Problem::Upgrade {
+            profile: "php:8.2/default".into(),
+            previous: "f40".into(),
+            blockers: vec![UpgradeBlocker {
+                replaced_by: vec![],
+                successors: s(&["foo-tools-2.0-1.noarch"]),
+                ..blocker
+            }],
+            problems: vec![],
+        };
+        assert!(
+            p.to_string().ends_with(
+                "requires foo-libs = 1.0-1, which foo-libs-1.0-1.noarch provides and the new \
+                 release no longer ships, and foo-tools-2.0-1.noarch, which would update it, \
+                 cannot be installed"
+            ),
+            "{p}"
+        );
+        let p = Problem::StreamSwitch {
+            module: "php".into(),
+            previous: "f40".into(),
+            from_stream: "8.1".into(),
+            to_stream: "8.2".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "php: the previous release f40 ships php:8.1, this one php:8.2; an upgrade keeps \
+             php:8.1 enabled, so its users must run `dnf module switch-to php:8.2`"
+        );
+        assert_eq!(serde_json::to_value(&p).unwrap()["kind"], "stream_switch");
     }
 }

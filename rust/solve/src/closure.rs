@@ -35,7 +35,7 @@ pub struct ClosureOptions {
     pub hidden: Vec<(String, Vec<u32>)>,
 }
 
-fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
+pub(crate) fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
     repos
         .iter()
         .position(|r| r.id == id)
@@ -52,7 +52,7 @@ fn repo_index(repos: &[&Repo], id: &str) -> Result<u32, SolveError> {
 
 /// Per repository, which packages `opts.hidden` leaves visible (`None`:
 /// all of them).
-fn visible_masks(
+pub(crate) fn visible_masks(
     repos: &[&Repo],
     opts: &ClosureOptions,
 ) -> Result<Vec<Option<Vec<bool>>>, SolveError> {
@@ -108,24 +108,7 @@ pub fn install_sets(
     let mut picked: Vec<(usize, Vec<PkgId>)> = Vec::new();
     for (n, set) in sets.iter().enumerate() {
         let ri = repo_index(repos, &set.repo)?;
-        let mut ids = Vec::with_capacity(set.names.len());
-        let mut missing = Vec::new();
-        for name in &set.names {
-            let best = repos[ri as usize]
-                .iter()
-                .map(|p| PkgId {
-                    repo: ri,
-                    pkg: p.index,
-                })
-                .filter(|&id| {
-                    available(id) && sack.is_installable_arch(id) && sack.package(id).name() == name
-                })
-                .max_by(|&a, &b| sack.package(a).evr().cmp_full(&sack.package(b).evr()));
-            match best {
-                Some(id) => ids.push(id),
-                None => missing.push(name.clone()),
-            }
-        }
+        let (ids, missing) = pick_set(&sack, ri, &set.names, &available);
         if missing.is_empty() {
             picked.push((n, ids));
         } else {
@@ -145,6 +128,36 @@ pub fn install_sets(
     }
     failures.sort_by(|a, b| a.label.cmp(&b.label));
     Ok(failures)
+}
+
+/// The packages of a set from repository `ri` of the sack: for each name
+/// its newest `available` package of an arch the base arch installs; and
+/// the names that have none.
+pub(crate) fn pick_set(
+    sack: &Sack<'_>,
+    ri: u32,
+    names: &[String],
+    available: &dyn Fn(PkgId) -> bool,
+) -> (Vec<PkgId>, Vec<String>) {
+    let mut ids = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    for name in names {
+        let best = sack.repos[ri as usize]
+            .iter()
+            .map(|p| PkgId {
+                repo: ri,
+                pkg: p.index,
+            })
+            .filter(|&id| {
+                available(id) && sack.is_installable_arch(id) && sack.package(id).name() == name
+            })
+            .max_by(|&a, &b| sack.package(a).evr().cmp_full(&sack.package(b).evr()));
+        match best {
+            Some(id) => ids.push(id),
+            None => missing.push(name.clone()),
+        }
+    }
+    (ids, missing)
 }
 
 /// Per repository, the packages that count when `--newest` is given: for

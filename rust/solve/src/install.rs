@@ -65,6 +65,9 @@ pub(crate) struct SackPool {
     /// Dependencies converted so far, once per distinct record and
     /// repository.
     memo: Vec<FxHashMap<DepKey, DepId>>,
+    /// The file provides of the packages [`SackPool::add_installed`] may
+    /// add later, found with the rest.
+    later_files: FxHashMap<PkgId, Vec<String>>,
 }
 
 impl SackPool {
@@ -75,6 +78,16 @@ impl SackPool {
         sack: &Sack<'_>,
         available: &dyn Fn(PkgId) -> bool,
     ) -> Result<SackPool, SolveError> {
+        SackPool::with_later(sack, available, &|_| false)
+    }
+
+    /// As [`SackPool::new`], and ready to add the packages `later` accepts
+    /// as an installed system: their file requirements count too.
+    pub(crate) fn with_later(
+        sack: &Sack<'_>,
+        available: &dyn Fn(PkgId) -> bool,
+        later: &dyn Fn(PkgId) -> bool,
+    ) -> Result<SackPool, SolveError> {
         let pool = Pool::new(&sack.base_arch).map_err(|source| SolveError::LibsolvPool {
             arch: sack.base_arch.clone(),
             source,
@@ -84,15 +97,17 @@ impl SackPool {
             solvable_of: FxHashMap::default(),
             pkg_of: FxHashMap::default(),
             memo: vec![FxHashMap::default(); sack.repos.len()],
+            later_files: FxHashMap::default(),
         };
 
         let mut paths = Vec::new();
         for (ri, repo) in sack.repos.iter().enumerate() {
             for p in repo.iter() {
-                if !available(PkgId {
+                let id = PkgId {
                     repo: ri as u32,
                     pkg: p.index,
-                }) {
+                };
+                if !available(id) && !later(id) {
                     continue;
                 }
                 for d in p.requires().chain(p.conflicts()) {
@@ -106,6 +121,24 @@ impl SackPool {
             if wanted_files.contains(path) {
                 for &id in ids {
                     file_provides.entry(id).or_default().push(path);
+                }
+            }
+        }
+
+        for (ri, repo) in sack.repos.iter().enumerate() {
+            for p in repo.iter() {
+                let id = PkgId {
+                    repo: ri as u32,
+                    pkg: p.index,
+                };
+                if later(id) {
+                    let files = p
+                        .files()
+                        .filter(|f| wanted_files.contains(f))
+                        .chain(file_provides.get(&id).into_iter().flatten().copied())
+                        .map(str::to_owned)
+                        .collect();
+                    sp.later_files.insert(id, files);
                 }
             }
         }
@@ -145,6 +178,47 @@ impl SackPool {
         }
         sp.pool.create_whatprovides();
         Ok(sp)
+    }
+
+    /// Adds `ids` (which `with_later`'s `later` accepted) as a new
+    /// repository named `name`, and makes it the installed system. Free it
+    /// with [`Pool::free_repo`] before adding another.
+    pub(crate) fn add_installed(
+        &mut self,
+        sack: &Sack<'_>,
+        name: &str,
+        ids: &[PkgId],
+    ) -> Result<(RepoId, Vec<(SolvableId, PkgId)>), SolveError> {
+        let lrepo = self
+            .pool
+            .add_repo(name)
+            .map_err(|source| SolveError::LibsolvRepo {
+                repo: name.to_owned(),
+                source,
+            })?;
+        let mut lists = DepLists::default();
+        let mut added = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let p = sack.package(id);
+            // A few paths per package, for a set of hundreds at most.
+            let files = self.later_files.get(&id).cloned().unwrap_or_default();
+            let sid = self
+                .add_package(
+                    lrepo,
+                    id.repo,
+                    &p,
+                    files.iter().map(String::as_str),
+                    &mut lists,
+                )
+                .map_err(|source| SolveError::LibsolvPackage {
+                    package: p.nevra().to_string(),
+                    repo: sack.repos[id.repo as usize].id.clone(),
+                    source,
+                })?;
+            added.push((sid, id));
+        }
+        self.pool.set_installed(Some(lrepo));
+        Ok((lrepo, added))
     }
 
     fn add_package<'f>(

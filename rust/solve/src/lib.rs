@@ -5,7 +5,8 @@
 //! The public API is [`repoclosure`] with its [`ClosureOptions`] and
 //! [`ClosureReport`] (rendered by the report itself, as text or JSON),
 //! [`install_sets`] (package sets, such as module profiles, installed
-//! together),
+//! together), [`upgrade_sets`] (those sets installed from one release and
+//! upgraded to the next),
 //! [`installcheck`] for benchmarks, [`host_arch`], and the errors.
 //!
 //! Inside, each module uses only those listed before it, so the pipeline
@@ -20,6 +21,8 @@
 //! 6. `suggest`: candidates that would close the gaps.
 //! 7. `install`: installability, through a libsolv pool built from the sack.
 //! 8. `closure`: repoclosure, which runs the steps above in order.
+//! 9. `upgrade`: distribution upgrades of installed sets (a release's
+//!    profiles to the next release), through libsolv's distupgrade.
 //!
 //! Tests add `testkit` (random repositories on disk, below everything)
 //! and `agreement` (the sack held to libsolv, above everything).
@@ -35,6 +38,7 @@ mod libsolv;
 mod report;
 mod sack;
 mod suggest;
+mod upgrade;
 
 #[cfg(test)]
 mod agreement;
@@ -47,9 +51,10 @@ pub use error::SolveError;
 pub use install::{installcheck, InstallcheckMethod};
 pub use libsolv::LibsolvError;
 pub use report::{
-    ClosureReport, DepSuggestion, InstallReport, PackageRef, RepoInfo, SetFailure, Suggestions,
-    Uninstallable, Unresolved,
+    ClosureReport, DepSuggestion, InstallReport, PackageRef, RepoInfo, SetFailure, SetUpgrade,
+    Suggestions, Uninstallable, Unresolved, UpgradeBlocker, UpgradeCounts, UpgradeOutcome,
 };
+pub use upgrade::{upgrade_sets, UpgradeSide};
 
 #[cfg(test)]
 #[path = "../../layers_check.rs"]
@@ -58,7 +63,7 @@ mod layers_check;
 #[cfg(test)]
 mod layers {
     /// The modules in the order of the list above.
-    const ORDER: [&str; 10] = [
+    const ORDER: [&str; 11] = [
         "testkit",
         "arch",
         "libsolv",
@@ -68,6 +73,7 @@ mod layers {
         "suggest",
         "install",
         "closure",
+        "upgrade",
         "agreement",
     ];
 

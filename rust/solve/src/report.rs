@@ -46,6 +46,74 @@ pub struct SetFailure {
     pub problems: Vec<String>,
 }
 
+/// What a distribution upgrade of one installed set changes (see
+/// [`crate::upgrade_sets`]), counted on the installed side.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpgradeCounts {
+    /// Packages installed before: the set with everything it needed.
+    pub before: usize,
+    pub upgraded: usize,
+    pub downgraded: usize,
+    /// Replaced by a package of another name that obsoletes it.
+    pub obsoleted: usize,
+    pub erased: usize,
+    /// Reinstalled or changed at the same version.
+    pub changed: usize,
+    /// New packages that replace nothing.
+    pub installed: usize,
+}
+
+/// An installed package that keeps the upgrade from going through: it
+/// stays (the new release has no update of it, or none that installs)
+/// and needs something the upgrade takes away.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpgradeBlocker {
+    /// The installed package, `name-[epoch:]version-release.arch`.
+    pub package: String,
+    /// Its name.
+    pub name: String,
+    /// What it requires, as rpm prints it: `foo-libs = 1.0-1`.
+    pub requires: String,
+    /// The installed packages that provide it now.
+    pub provided_by: Vec<String>,
+    /// What the new release has of those packages' names instead.
+    pub replaced_by: Vec<String>,
+    /// Packages of the new release that would update the blocker: of its
+    /// name, or obsoleting it. Empty when there are none.
+    pub successors: Vec<String>,
+}
+
+/// How one installed set fares in a distribution upgrade.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum UpgradeOutcome {
+    /// The set does not install from the old repositories: there is no
+    /// system to upgrade.
+    NotInstalled {
+        /// Names its repository has no installable package of.
+        missing: Vec<String>,
+        /// Why the rest cannot be installed, in libsolv's words.
+        problems: Vec<String>,
+    },
+    /// The upgrade goes through.
+    Upgrades(UpgradeCounts),
+    /// The upgrade fails, as `dnf distro-sync` without `--allowerasing`
+    /// would.
+    Fails {
+        /// The installed packages in the way, explained.
+        blockers: Vec<UpgradeBlocker>,
+        /// libsolv's problems, each as its rules' words.
+        problems: Vec<Vec<String>>,
+    },
+}
+
+/// One installed set and its upgrade.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetUpgrade {
+    pub label: String,
+    pub outcome: UpgradeOutcome,
+}
+
 /// A repository that took part, as it was loaded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RepoInfo {

@@ -90,6 +90,7 @@ pub(crate) struct Pkg {
     /// Its own `name = epoch:ver-rel` comes first, as createrepo_c writes it.
     pub(crate) provides: Vec<Entry>,
     pub(crate) requires: Vec<Entry>,
+    pub(crate) obsoletes: Vec<Entry>,
     pub(crate) files: Vec<String>,
 }
 
@@ -111,6 +112,7 @@ impl Pkg {
             arch: arch.to_string(),
             provides: vec![own],
             requires: Vec::new(),
+            obsoletes: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -156,7 +158,11 @@ fn records(i: usize, p: &Pkg) -> PackageRecords {
          <checksum type=\"sha256\" pkgid=\"YES\">{pkgid}</checksum>\
          <location href=\"{name}-{i}.rpm\"/><format>"
     );
-    for (tag, list) in [("provides", &p.provides), ("requires", &p.requires)] {
+    for (tag, list) in [
+        ("provides", &p.provides),
+        ("requires", &p.requires),
+        ("obsoletes", &p.obsoletes),
+    ] {
         if list.is_empty() {
             continue;
         }

@@ -22,7 +22,7 @@ mod solver;
 pub(crate) use installcheck::{installcheck, naive_installcheck};
 pub(crate) use pool::{DepId, Pool, Rel, RichOp, SolvableId};
 pub(crate) use repo::{RepoId, SolvableSpec};
-pub(crate) use solver::{Jobs, Solver};
+pub(crate) use solver::{Jobs, RuleKind, Solver, TransactionCounts};
 
 /// What can go wrong when talking to libsolv.
 #[derive(Debug, thiserror::Error)]

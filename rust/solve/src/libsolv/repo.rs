@@ -98,6 +98,36 @@ impl Pool {
         repo
     }
 
+    /// Makes `repo` the installed system (libsolv's `pool->installed`), or
+    /// none. The whatprovides index is rebuilt before its next use.
+    pub(crate) fn set_installed(&mut self, repo: Option<RepoId>) {
+        let raw = repo.map_or(std::ptr::null_mut(), |r| self.repo_ptr(r));
+        self.mark_whatprovides_stale();
+        // Safe because the pool is valid and `raw` is null or one of its
+        // repositories (checked by repo_ptr).
+        unsafe { ffi::pool_set_installed(self.as_ptr(), raw) };
+    }
+
+    /// Frees a repository and its solvables. When it is the last one added
+    /// its solvable ids are reused, so a pool that adds and frees one
+    /// repository per check does not grow. Ids of its solvables become
+    /// foreign to the pool (using one panics).
+    pub(crate) fn free_repo(&mut self, repo: RepoId) {
+        let raw = self.repo_ptr(repo);
+        self.mark_whatprovides_stale();
+        // Safe because the repo belongs to this pool (checked above) and no
+        // solver borrows the pool (this takes `&mut self`); libsolv clears
+        // `pool->installed` when it is this repo.
+        unsafe { ffi::repo_free(raw, 1) };
+    }
+
+    /// Whether a solvable belongs to `repo`.
+    pub(crate) fn in_repo(&self, id: SolvableId, repo: RepoId) -> bool {
+        self.check_solvable(id);
+        // Safe because the id is a solvable of this pool, which has a repo.
+        unsafe { (*(*(*self.as_ptr()).solvables.add(id.0 as usize)).repo).repoid == repo.0 }
+    }
+
     /// The repository's name.
     #[cfg(test)]
     pub(crate) fn repo_name(&self, id: RepoId) -> String {

@@ -1,8 +1,9 @@
 //! The SAT solver: jobs in, a set of packages or a list of problems out.
-//! This wrapper never sets an installed repository: every solve installs
-//! into an empty system.
+//! Installs go into an empty system; a distribution upgrade
+//! ([`Jobs::distupgrade_all`], [`Solver::for_upgrade`]) works on the
+//! pool's installed repository and gives a [`Transaction`] summary.
 
-use super::pool::{copy_c_str, Pool, SolvableId, SYSTEMSOLVABLE};
+use super::pool::{copy_c_str, DepId, Pool, SolvableId, SYSTEMSOLVABLE};
 use super::queue::Queue;
 use libsolv_sys::ffi;
 use std::os::raw::c_int;
@@ -58,6 +59,13 @@ impl Jobs {
         self.push(how, id.0);
     }
 
+    /// Bring every installed package to the version the available
+    /// repositories have (`dnf distro-sync`): upgrades, downgrades and
+    /// obsoletes, never an erasure the solver is not allowed.
+    pub(crate) fn distupgrade_all(&mut self) {
+        self.push(ffi::SOLVER_DISTUPGRADE | ffi::SOLVER_SOLVABLE_ALL, 0);
+    }
+
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
     }
@@ -68,6 +76,7 @@ impl Jobs {
             let (how, what) = (job[0] as u32, job[1]);
             match how & ffi::SOLVER_SELECTMASK {
                 ffi::SOLVER_SOLVABLE => pool.check_solvable(SolvableId(what)),
+                ffi::SOLVER_SOLVABLE_ALL => assert_eq!(what, 0),
                 other => unreachable!("Jobs only builds known selections, got {other}"),
             }
         }
@@ -81,6 +90,46 @@ pub(crate) struct Problem {
     /// needed by foo-1-1.noarch", "package a-1-1.noarch conflicts with b
     /// provided by b-1-1.noarch", ...
     pub(crate) rules: Vec<String>,
+    /// The same rules as data, for callers that explain them further (a
+    /// package rule's package, dependency and other package).
+    pub(crate) infos: Vec<RuleInfo>,
+}
+
+/// What kind of rule a problem involves (libsolv's SolverRuleinfo, the
+/// kinds a caller tells apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RuleKind {
+    /// `source` requires `dep`, and no provider of it can be installed.
+    Requires,
+    /// Nothing provides `dep`, needed by `source`.
+    NothingProvides,
+    /// Any other rule: conflicts, obsoletes, two versions of one name, a
+    /// distupgrade rule, a job.
+    Other,
+}
+
+/// One rule of a problem, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RuleInfo {
+    pub(crate) kind: RuleKind,
+    pub(crate) source: Option<SolvableId>,
+    pub(crate) dep: Option<DepId>,
+    pub(crate) text: String,
+}
+
+/// How many packages a solved transaction changes, by kind, counted on
+/// the installed side (an upgrade counts the package it replaces).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TransactionCounts {
+    pub(crate) upgraded: usize,
+    pub(crate) downgraded: usize,
+    /// Replaced by a package of another name that obsoletes it.
+    pub(crate) obsoleted: usize,
+    pub(crate) erased: usize,
+    /// Reinstalled or changed (same EVR, other package).
+    pub(crate) changed: usize,
+    /// New packages that replace nothing.
+    pub(crate) installed: usize,
 }
 
 /// A libsolv solver over a pool it borrows, so the pool can neither change
@@ -116,6 +165,25 @@ impl<'pool> Solver<'pool> {
         Solver { raw, pool }
     }
 
+    /// A solver for a distribution upgrade, with the flags libdnf sets
+    /// (libdnf's Goal: vendor changes allowed, orphans kept rather than
+    /// erased, the best candidate within the arch policy, package splits
+    /// through obsoletes) and no uninstall allowed: `dnf distro-sync`
+    /// without `--allowerasing`.
+    pub(crate) fn for_upgrade(pool: &'pool Pool) -> Solver<'pool> {
+        let solver = Solver::new(pool);
+        for flag in [
+            ffi::SOLVER_FLAG_ALLOW_VENDORCHANGE,
+            ffi::SOLVER_FLAG_KEEP_ORPHANS,
+            ffi::SOLVER_FLAG_BEST_OBEY_POLICY,
+            ffi::SOLVER_FLAG_YUM_OBSOLETES,
+        ] {
+            // Safe because the solver is valid and the flag a known one.
+            unsafe { ffi::solver_set_flag(solver.raw.as_ptr(), flag as c_int, 1) };
+        }
+        solver
+    }
+
     /// Solves `jobs` from an empty system; returns the number of problems.
     pub(crate) fn solve(&mut self, jobs: &Jobs) -> usize {
         jobs.check(self.pool);
@@ -140,6 +208,7 @@ impl<'pool> Solver<'pool> {
             // Safe because `problem` came from solver_next_problem.
             unsafe { ffi::solver_findallproblemrules(solv, problem, rules.as_mut_ptr()) };
             let mut lines: Vec<String> = Vec::new();
+            let mut infos: Vec<RuleInfo> = Vec::new();
             let mut job_lines = Vec::new();
             for &rule in rules.as_slice() {
                 let (mut source, mut target, mut dep) = (0, 0, 0);
@@ -154,15 +223,68 @@ impl<'pool> Solver<'pool> {
                 if kind == ffi::SolverRuleinfo_SOLVER_RULE_JOB {
                     job_lines.push(text);
                 } else if !lines.contains(&text) {
+                    let rule_kind = match kind {
+                        ffi::SolverRuleinfo_SOLVER_RULE_PKG_REQUIRES => RuleKind::Requires,
+                        ffi::SolverRuleinfo_SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP => {
+                            RuleKind::NothingProvides
+                        }
+                        _ => RuleKind::Other,
+                    };
+                    infos.push(RuleInfo {
+                        kind: rule_kind,
+                        source: (source > SYSTEMSOLVABLE).then_some(SolvableId(source)),
+                        dep: (dep != 0).then_some(DepId(dep)),
+                        text: text.clone(),
+                    });
                     lines.push(text);
                 }
             }
             if lines.is_empty() {
                 lines = job_lines;
             }
-            problems.push(Problem { rules: lines });
+            problems.push(Problem {
+                rules: lines,
+                infos,
+            });
         }
         problems
+    }
+
+    /// What the last (successful) solve changes on the installed system.
+    pub(crate) fn transaction_counts(&self) -> TransactionCounts {
+        // Safe because the solver is valid; the transaction is the
+        // caller's to free, which the guard does.
+        let trans = TransactionGuard(unsafe { ffi::solver_create_transaction(self.raw.as_ptr()) });
+        let mut classes = Queue::new();
+        // Without SHOW_ACTIVE each change is classified on the installed
+        // side; SHOW_OBSOLETES tells an obsoleted package from an upgraded
+        // one. The queue holds (type, count, from, to) per class.
+        // Safe because the transaction is valid and the queue initialized.
+        unsafe {
+            ffi::transaction_classify(
+                trans.0,
+                ffi::SOLVER_TRANSACTION_SHOW_OBSOLETES as c_int,
+                classes.as_mut_ptr(),
+            )
+        };
+        let mut counts = TransactionCounts::default();
+        for class in classes.as_slice().chunks_exact(4) {
+            let n = class[1] as usize;
+            match class[0] as u32 {
+                ffi::SOLVER_TRANSACTION_UPGRADED => counts.upgraded += n,
+                ffi::SOLVER_TRANSACTION_DOWNGRADED => counts.downgraded += n,
+                ffi::SOLVER_TRANSACTION_OBSOLETED => counts.obsoleted += n,
+                ffi::SOLVER_TRANSACTION_ERASE => counts.erased += n,
+                ffi::SOLVER_TRANSACTION_REINSTALLED | ffi::SOLVER_TRANSACTION_CHANGED => {
+                    counts.changed += n
+                }
+                ffi::SOLVER_TRANSACTION_INSTALL | ffi::SOLVER_TRANSACTION_MULTIINSTALL => {
+                    counts.installed += n
+                }
+                _ => {}
+            }
+        }
+        counts
     }
 
     /// The packages the last solve installs, in id order.
@@ -181,6 +303,17 @@ impl<'pool> Solver<'pool> {
             .collect();
         out.sort_unstable();
         out
+    }
+}
+
+/// Frees a transaction on drop.
+struct TransactionGuard(*mut ffi::Transaction);
+
+impl Drop for TransactionGuard {
+    fn drop(&mut self) {
+        // Safe because the transaction came from solver_create_transaction
+        // and is freed only here.
+        unsafe { ffi::transaction_free(self.0) }
     }
 }
 
