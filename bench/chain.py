@@ -103,9 +103,7 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     t = time.perf_counter()
     defs = []
     for m in mods:
-        req = {"platform": "f40", **{mods[r]["name"]: "1" for r in m["requires"]}}
-        d = bk.write_definition(here / "modules" / f"{m['name']}.yaml", m["name"], "1", m["packages"],
-                                DATASET, requires=req)
+        d = scale.write_module(here / "modules", mods, m)
         defs.append(d)
         r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
                     "--metadata-only", "--json"])

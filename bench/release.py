@@ -41,7 +41,7 @@ import yaml
 import benchkit as bk
 import chain
 import scale
-from benchkit import DATASET, fail, log
+from benchkit import fail, log
 
 import composekit as ck  # noqa: E402  (tests/, on the path through benchkit)
 import rpmfactory  # noqa: E402
@@ -87,13 +87,8 @@ def bench(args, work: Path, world: dict, n: int, mono: dict) -> tuple:
     t = time.perf_counter()
     entries = []
     for m in mods:
-        req = {"platform": "f40", **{mods[r]["name"]: "1" for r in m["requires"]}}
-        d = bk.write_definition(here / "modules" / f"{m['name']}.yaml", m["name"], "1",
-                                m["packages"], DATASET, requires=req)
-        doc = yaml.safe_load(d.read_text())
-        doc["data"]["lifecycle"] = LIFECYCLE
-        doc["data"]["profiles"] = {"default": m["packages"][:3]}
-        d.write_text(yaml.safe_dump(doc))
+        d = scale.write_module(here / "modules", mods, m, lifecycle=LIFECYCLE,
+                               profiles={"default": m["packages"][:3]})
         r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
                     "--metadata-only", "--json"])
         bk.compose_record(r, f"compose {m['name']}")

@@ -309,6 +309,21 @@ def split(world: dict, n: int) -> list[dict]:
 
 # --- the run ---------------------------------------------------------------
 
+def write_module(folder: Path, mods: list[dict], m: dict, **extra) -> Path:
+    """Module M of a split world as a definition in FOLDER: its packages
+    from the dataset, requiring the platform and the modules below it;
+    EXTRA adds to the document's data."""
+    req = {"platform": "f40", **{mods[r]["name"]: "1" for r in m["requires"]}}
+    d = bk.write_definition(folder / f"{m['name']}.yaml", m["name"], "1", m["packages"], DATASET,
+                            requires=req)
+    if extra:
+        import yaml
+        doc = yaml.safe_load(d.read_text())
+        doc["data"].update(extra)
+        d.write_text(yaml.safe_dump(doc))
+    return d
+
+
 def du(path: Path) -> int:
     r = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
@@ -352,8 +367,7 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     runs = []
     t = time.perf_counter()
     for m in mods:
-        req = {"platform": "f40", **{mods[r]["name"]: "1" for r in m["requires"]}}
-        d = bk.write_definition(here / f"{m['name']}.yaml", m["name"], "1", m["packages"], DATASET, requires=req)
+        d = write_module(here, mods, m)
         r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
                     "--metadata-only", "--json"])
         rec = bk.compose_record(r, f"compose {m['name']}")

@@ -177,15 +177,7 @@ fn build_and_record(
     registry: &mut dyn Registry,
     progress: &dyn Progress,
 ) -> Result<ComposeRecord> {
-    let Prepared {
-        t0,
-        def,
-        digest,
-        arch,
-        resolved,
-        platform_repos,
-        inputs,
-    } = prepared;
+    let (def, arch) = (&prepared.def, &prepared.arch);
     req.interrupt.check()?;
     let scm_ref = req
         .scm_ref
@@ -197,12 +189,12 @@ fn build_and_record(
         compose_type: req.compose_type,
         started_at: req.started_at,
         definition_path: req.definition.clone(),
-        definition_digest: digest.clone(),
+        definition_digest: prepared.digest.clone(),
         scm_ref,
         arches: vec![arch.clone()],
         version: modulemd_version(req.started_at),
-        context: digest[..8].to_string(),
-        inputs,
+        context: prepared.digest[..8].to_string(),
+        inputs: prepared.inputs,
         owner: strata_registry::Owner::current(),
         scratch,
         chain: None,
@@ -213,13 +205,13 @@ fn build_and_record(
     tracing::info!(compose = id, "artifact compose started");
     let built = build(
         req,
-        &def,
+        def,
         &record,
-        &resolved,
-        &platform_repos,
-        &arch,
+        &prepared.resolved,
+        &prepared.platform_repos,
+        arch,
         progress,
-        t0,
+        prepared.t0,
     );
     let (staged, outcome) = match built {
         Ok(b) => b,
@@ -232,7 +224,7 @@ fn build_and_record(
         outcome,
         &req.interrupt,
         &req.out,
-        (&def.name, &arch),
+        (&def.name, arch),
     )
 }
 
