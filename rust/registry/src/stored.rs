@@ -462,7 +462,7 @@ pub(crate) fn kind_clash(new: &crate::NewCompose, existing: &str) -> RegistryErr
         name: new.name.clone(),
         stream: new.stream.clone(),
         reason: format!(
-            "`{}` is already the name of {theirs} in this registry; {mine} cannot share it              (rename one of them)",
+            "`{}` is already the name of {theirs} in this registry; {mine} cannot share it (rename one of them)",
             new.name
         ),
     }

@@ -1254,15 +1254,19 @@ impl Registry for PgRegistry {
             owner.and_then(|o| o.pid_namespace).map(|ns| ns as i64),
         );
         let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
-        let clash = tx
+        // One record says the kind of every record of the name (see the
+        // SQLite backend): an index lookup, not a walk of the name's composes.
+        let existing = tx
             .query_opt(
-                "SELECT record_kind FROM strata.composes WHERE name = $1 AND record_kind <> $2 \
-                 LIMIT 1",
-                &[&new.name, &record_kind],
+                "SELECT record_kind FROM strata.composes WHERE name = $1 LIMIT 1",
+                &[&new.name],
             )
             .ctx(db, what)?;
-        if let Some(row) = clash {
-            return Err(stored::kind_clash(new, row.get(0)));
+        if let Some(existing) = existing
+            .map(|row| row.get::<_, String>(0))
+            .filter(|k| k != record_kind)
+        {
+            return Err(stored::kind_clash(new, &existing));
         }
         let started: [&(dyn ToSql + Sync); 22] = [
             &id,

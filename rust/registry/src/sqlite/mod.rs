@@ -664,15 +664,18 @@ impl Registry for SqliteRegistry {
 
         let owner = new.owner.as_ref();
         let (record_kind, artifact_kind) = stored::kind_columns(new.artifact);
-        let clash: Option<String> = tx
+        // Every record of a name has one kind (this check keeps it so), so
+        // one record says it: an index lookup, where asking for a record
+        // of another kind walked every compose of the name.
+        let existing: Option<String> = tx
             .query_row(
-                "SELECT record_kind FROM composes WHERE name = ?1 AND record_kind <> ?2 LIMIT 1",
-                params![new.name, record_kind],
+                "SELECT record_kind FROM composes WHERE name = ?1 LIMIT 1",
+                [&new.name],
                 |r| r.get(0),
             )
             .optional()
             .ctx(db, what)?;
-        if let Some(existing) = clash {
+        if let Some(existing) = existing.filter(|k| k != record_kind) {
             return Err(stored::kind_clash(new, &existing));
         }
         tx.execute(

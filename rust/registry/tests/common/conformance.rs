@@ -566,7 +566,11 @@ fn artifacts<B: Backend>(b: &B) {
             matches!(err, RegistryError::InvalidCompose { .. }),
             "{err:?}"
         );
-        assert!(err.to_string().contains("cannot share it"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("cannot share it (rename one of them)"),
+            "{err}"
+        );
     }
     assert!(reader.list_summaries(&ListFilter::default()).unwrap().len() == 3);
 
