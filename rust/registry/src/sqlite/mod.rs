@@ -36,6 +36,7 @@ use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
+use crate::release::{NewRelease, ReleaseOutcome, ReleaseRecord};
 use crate::stored::{
     self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
 };
@@ -642,7 +643,10 @@ impl Registry for SqliteRegistry {
 
         let respin: i64 = tx
             .query_row(
-                "SELECT COALESCE(MAX(respin) + 1, 0) FROM composes WHERE id_base = ?1",
+                // Release composes share the ID space (schema version 7).
+                "SELECT COALESCE(MAX(r) + 1, 0) FROM (\
+                 SELECT respin AS r FROM composes WHERE id_base = ?1 \
+                 UNION ALL SELECT respin AS r FROM releases WHERE id_base = ?1)",
                 [&alloc.id_base],
                 |r| r.get(0),
             )
@@ -898,6 +902,26 @@ impl Registry for SqliteRegistry {
 
     fn pending_events(&self) -> Result<Vec<PendingEvent>> {
         self.chain_read(crate::queue::pending)
+    }
+
+    fn begin_release(&mut self, new: &NewRelease) -> Result<ReleaseRecord> {
+        self.chain_write(|s| crate::release::begin(s, new))
+    }
+
+    fn finish_release(
+        &mut self,
+        release_id: &str,
+        outcome: &ReleaseOutcome,
+    ) -> Result<ReleaseRecord> {
+        self.chain_write(|s| crate::release::finish(s, release_id, outcome))
+    }
+
+    fn get_release(&self, release_id: &str) -> Result<Option<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::get(s, release_id))
+    }
+
+    fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::list(s, limit))
     }
 
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
