@@ -30,7 +30,7 @@ pub(crate) fn open_registry(
     )?)
 }
 
-struct Bar(Option<ProgressBar>);
+pub(crate) struct Bar(pub(crate) Option<ProgressBar>);
 
 impl Progress for Bar {
     fn stage(&self, what: &str) {
@@ -83,14 +83,14 @@ pub(crate) fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
 
 /// What every compose command starts with: signals that stop it, the
 /// configuration, the registry it writes and the folder it publishes in.
-struct Setup {
-    interrupt: Interrupt,
-    config: Config,
-    registry: Box<dyn Registry>,
-    out: std::path::PathBuf,
+pub(crate) struct Setup {
+    pub(crate) interrupt: Interrupt,
+    pub(crate) config: Config,
+    pub(crate) registry: Box<dyn Registry>,
+    pub(crate) out: std::path::PathBuf,
 }
 
-fn compose_setup(
+pub(crate) fn compose_setup(
     registry: &RegistryArgs,
     out: Option<&std::path::Path>,
 ) -> Result<Setup, Box<dyn std::error::Error>> {

@@ -48,4 +48,18 @@ pub enum ReleaseError {
         #[source]
         source: Box<SolveError>,
     },
+    /// The release passed its check but could not be composed; the
+    /// release compose is recorded failed with this reason.
+    #[error("cannot compose the release {file}")]
+    Compose {
+        file: String,
+        #[source]
+        source: Box<ComposeError>,
+    },
+    /// A compose the check chose was removed before it could be used.
+    #[error(
+        "cannot compose the release {file}: compose `{compose_id}` is no longer in the registry \
+         (pruned while the release was checked?); run it again"
+    )]
+    ComposeGone { file: String, compose_id: String },
 }

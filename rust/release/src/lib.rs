@@ -8,12 +8,17 @@
 //! the compose each ships, and runs one repoclosure over all of them
 //! against the platform, then every profile; `report` is what it found
 //! and its one rendering. Front ends (the CLI, Python) call
-//! [`check_release`] and print the report.
+//! [`check_release`] and print the report; `compose` freezes a release
+//! that passes into one release compose ([`compose_release`]).
 
 mod check;
+mod compose;
 mod error;
+mod records;
 mod report;
 
 pub use check::{check_release, CheckOptions};
+pub use compose::{compose_release, ComposeOptions, ReleaseComposed};
 pub use error::ReleaseError;
+pub use records::{release_text, releases_table};
 pub use report::{chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
