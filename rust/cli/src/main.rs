@@ -433,6 +433,21 @@ enum ReleaseCommand {
     /// with every compose it ships. Exit status 1 when the check finds
     /// problems (nothing is composed).
     Compose(ReleaseComposeArgs),
+    /// Compare two release composes: modules whose stream or compose
+    /// changed, NEVRAs added, removed and changed, artifacts changed.
+    Diff(ReleaseDiffArgs),
+}
+
+#[derive(Args)]
+struct ReleaseDiffArgs {
+    /// The earlier release compose's ID.
+    from: String,
+    /// The later release compose's ID.
+    to: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(Args)]
@@ -911,6 +926,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => compose::run_validate(args),
         Command::Release(ReleaseCommand::Check(args)) => release::run_check(args),
         Command::Release(ReleaseCommand::Compose(args)) => release_compose::run_compose(args),
+        Command::Release(ReleaseCommand::Diff(args)) => release_compose::run_diff(args),
         Command::Releases(ReleasesCommand::List(args)) => release_compose::run_list(args),
         Command::Releases(ReleasesCommand::Show(args)) => release_compose::run_show(args),
         Command::Impact(args) => chain::run_impact(args),

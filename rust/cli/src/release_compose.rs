@@ -1,15 +1,17 @@
-//! `strata release compose`, `strata releases list|show`: argument
+//! `strata release compose`, `strata release diff`, `strata releases
+//! list|show`: argument
 //! handling and printing; the work and the renderings are strata-release's.
 //! Apart from release.rs (the check), which the upgrade check extends.
 
 use super::compose::{compose_setup, Bar, Setup};
 use super::composes::open_read_only;
-use super::{ReleaseComposeArgs, ReleasesListArgs, ReleasesShowArgs};
+use super::{ReleaseComposeArgs, ReleaseDiffArgs, ReleasesListArgs, ReleasesShowArgs};
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::Config;
 use strata_release::{
-    compose_release, release_text, releases_table, CheckOptions, ComposeOptions, ReleaseComposed,
+    compose_release, release_diff, release_text, releases_table, CheckOptions, ComposeOptions,
+    ReleaseComposed,
 };
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
@@ -111,6 +113,18 @@ pub fn run_show(args: ReleasesShowArgs) -> CliResult {
         strata_compose::write_json(&mut out, &record)?;
     } else {
         out.write_all(release_text(&record).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_diff(args: ReleaseDiffArgs) -> CliResult {
+    let registry = read_only(&args.registry)?;
+    let diff = release_diff(&*registry, &args.from, &args.to)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        strata_compose::write_json(&mut out, &diff)?;
+    } else {
+        out.write_all(diff.to_text().as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

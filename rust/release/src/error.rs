@@ -62,4 +62,17 @@ pub enum ReleaseError {
          (pruned while the release was checked?); run it again"
     )]
     ComposeGone { file: String, compose_id: String },
+    #[error("cannot compare release composes: no release compose `{id}` in the registry")]
+    NoSuchRelease { id: String },
+    #[error("cannot compare release composes: the registry cannot be read for `{release}`")]
+    Diff {
+        release: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error(
+        "cannot compare release composes: compose `{compose_id}` of `{release}` is no longer in \
+         the registry (pruned)"
+    )]
+    DiffComposeGone { release: String, compose_id: String },
 }

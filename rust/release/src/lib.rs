@@ -20,5 +20,8 @@ mod report;
 pub use check::{check_release, CheckOptions};
 pub use compose::{compose_release, ComposeOptions, ReleaseComposed};
 pub use error::ReleaseError;
-pub use records::{release_text, releases_table};
+pub use records::{
+    release_diff, release_text, releases_table, ArtifactChange, ModuleChange, PackageChange,
+    ReleaseDiff,
+};
 pub use report::{chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
