@@ -313,3 +313,21 @@ pub fn release_diff(
         artifacts,
     })
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_nevras_name_is_what_an_update_keeps() {
+        for (nevra, name) in [
+            ("jq-1.7-1.x86_64", "jq"),
+            ("jq-0:1.8-1.x86_64", "jq"),
+            ("mod_ssl-1:2.4.58-1.fc40.x86_64", "mod_ssl"),
+            ("perl-DBI-1.643-1.fc40.noarch", "perl-DBI"),
+            ("389-ds-base-2.4-1.src", "389-ds-base"),
+        ] {
+            assert_eq!(nevra_name(nevra), name, "{nevra}");
+        }
+    }
+}
