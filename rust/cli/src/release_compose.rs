@@ -3,7 +3,7 @@
 //! handling and printing; the work and the renderings are strata-release's.
 //! Apart from release.rs (the check), which the upgrade check extends.
 
-use super::compose::{compose_setup, Bar, Setup};
+use super::compose::{compose_setup, ended, Bar, Setup};
 use super::composes::open_read_only;
 use super::{ReleaseComposeArgs, ReleaseDiffArgs, ReleasesListArgs, ReleasesShowArgs};
 use std::io::Write;
@@ -41,16 +41,9 @@ pub fn run_compose(args: ReleaseComposeArgs) -> CliResult {
         &interrupt,
         &bar,
     );
-    if let Some(pb) = &bar.0 {
-        pb.finish_and_clear();
-    }
-    let outcome = match (outcome, interrupt.signal()) {
-        (Ok(o), _) => o,
-        (Err(e), Some(signal)) => {
-            super::report_error(&e);
-            return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(255)));
-        }
-        (Err(e), None) => return Err(e.into()),
+    let outcome = match ended(&bar, outcome, &interrupt)? {
+        Ok(outcome) => outcome,
+        Err(stopped) => return Ok(stopped),
     };
     let mut out = std::io::stdout().lock();
     match outcome {

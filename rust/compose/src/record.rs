@@ -91,23 +91,7 @@ pub(crate) fn record_published(
                 );
                 rec
             }
-            None => {
-                let path = placed.dest.display().to_string();
-                let err = match placed.withdraw() {
-                    Ok(()) => ComposeError::NotRecorded {
-                        compose_id: id.clone(),
-                        path,
-                        source: Box::new(e),
-                    },
-                    Err(withdraw) => ComposeError::NotRecordedNotWithdrawn {
-                        compose_id: id.clone(),
-                        path,
-                        withdraw,
-                        source: Box::new(e),
-                    },
-                };
-                return Err(record_failure(registry, &id, err));
-            }
+            None => return Err(record_failure(registry, &id, placed.not_recorded(&id, e))),
         },
     };
     placed.mark_finished();
@@ -184,6 +168,26 @@ pub(crate) struct Placed {
 }
 
 impl Placed {
+    /// Takes the compose out of `OUT` again because the registry could
+    /// not record it (`e`): the error that says so, and whether it was
+    /// withdrawn.
+    pub(crate) fn not_recorded(self, id: &str, e: strata_registry::RegistryError) -> ComposeError {
+        let path = self.dest.display().to_string();
+        match self.withdraw() {
+            Ok(()) => ComposeError::NotRecorded {
+                compose_id: id.to_owned(),
+                path,
+                source: Box::new(e),
+            },
+            Err(withdraw) => ComposeError::NotRecordedNotWithdrawn {
+                compose_id: id.to_owned(),
+                path,
+                withdraw,
+                source: Box::new(e),
+            },
+        }
+    }
+
     /// `OUT/<compose-id>`.
     pub(crate) fn dest(&self) -> &Path {
         &self.dest

@@ -26,7 +26,7 @@ use crate::link::Linker;
 use crate::merge::{merge_into, MergeSettings, Published};
 use crate::productmd;
 use crate::progress::Progress;
-use crate::publish::Staged;
+use crate::publish::{productmd_entries, Staged};
 use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -108,20 +108,7 @@ pub fn compose_release(
             Ok(rec)
         }
         Err(e) => {
-            let path = placed.dest().display().to_string();
-            let err = match placed.withdraw() {
-                Ok(()) => ComposeError::NotRecorded {
-                    compose_id: id.clone(),
-                    path,
-                    source: Box::new(e),
-                },
-                Err(withdraw) => ComposeError::NotRecordedNotWithdrawn {
-                    compose_id: id.clone(),
-                    path,
-                    withdraw,
-                    source: Box::new(e),
-                },
-            };
+            let err = placed.not_recorded(&id, e);
             Err(fail(registry, err))
         }
     }
@@ -176,41 +163,7 @@ fn stage(
         },
         progress,
     )?;
-    let modulemd_path = format!(
-        "{os}/{}",
-        merged
-            .modules_href
-            .as_deref()
-            .ok_or_else(|| ComposeError::ModulesNotWritten {
-                repo: dir.display().to_string(),
-            })?
-    );
-    let rpms: Vec<productmd::RpmEntry> = merged
-        .packages
-        .iter()
-        .map(|p| productmd::RpmEntry {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            srpm_nevra: p.srpm_nevra.clone(),
-            nevra: p.nevra.clone(),
-            path: format!("{os}/{}", p.href),
-            category: productmd::RpmCategory::Binary,
-        })
-        .collect();
-    let modules: Vec<productmd::ModuleEntry> = merged
-        .streams
-        .into_iter()
-        .map(|s| productmd::ModuleEntry {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            name: s.name,
-            stream: s.stream,
-            version: s.version,
-            context: s.context,
-            rpms: s.artifacts,
-            modulemd_path: modulemd_path.clone(),
-        })
-        .collect();
+    let (rpms, modules) = productmd_entries(merged, variant, arch, &dir)?;
     let info = productmd::ComposeInfo {
         compose_id: record.id.clone(),
         date: record.date.clone(),

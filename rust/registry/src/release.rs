@@ -18,9 +18,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{int, text, Kind, Store, Val};
+use crate::chain::{int, names, next_seq, text, Kind, Store, Val};
 use crate::compose_id::{self, compose_date, id_base, name_problem, stream_problem};
-use crate::error::{RegistryError, UnknownName};
+use crate::error::RegistryError;
 use crate::record::{ComposeType, State};
 use crate::stored;
 use crate::Result;
@@ -37,42 +37,13 @@ pub enum ReleaseInputKind {
     Artifact,
 }
 
-impl ReleaseInputKind {
-    pub const ALL: [ReleaseInputKind; 3] = [
-        ReleaseInputKind::Module,
-        ReleaseInputKind::Stack,
-        ReleaseInputKind::Artifact,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReleaseInputKind::Module => "module",
-            ReleaseInputKind::Stack => "stack",
-            ReleaseInputKind::Artifact => "artifact",
-        }
-    }
-}
-
-impl fmt::Display for ReleaseInputKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReleaseInputKind {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ReleaseInputKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownName {
-                what: "release input kind",
-                value: s.to_owned(),
-                expected: "module, stack, artifact",
-            })
-    }
-}
+names!(
+    ReleaseInputKind,
+    "release input kind",
+    Module = "module",
+    Stack = "stack",
+    Artifact = "artifact"
+);
 
 /// One compose a release ships.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,13 +207,7 @@ pub(crate) fn begin(s: &mut dyn Store, new: &NewRelease) -> Result<ReleaseRecord
     )?[0][0]
         .int()
         .unwrap_or_default();
-    let seq = s.rows(
-        "SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.releases",
-        &[],
-        &[Kind::Int],
-    )?[0][0]
-        .int()
-        .unwrap_or(1);
+    let seq = next_seq(s, "releases")?;
     let id = compose_id::compose_id(&base, respin as u32);
     let arches = serde_json::to_string(&new.arches).unwrap_or_else(|_| "[]".into());
     s.exec(
