@@ -323,6 +323,26 @@ pub(crate) fn list(s: &mut dyn Store, limit: Option<usize>) -> Result<Vec<Releas
     rows.iter().map(|r| read(s, r)).collect()
 }
 
+/// The composes finished release composes ship, each with what pins it
+/// (`release <id>`, the newest release first): a prune keeps them.
+pub(crate) fn pins(s: &mut dyn Store) -> Result<Vec<(String, String)>> {
+    Ok(s.rows(
+        "SELECT ri.compose_id, r.id FROM strata.release_inputs ri \
+             JOIN strata.releases r ON r.id = ri.release_id \
+             WHERE r.state = 'finished' ORDER BY r.seq DESC, ri.position",
+        &[],
+        &[Kind::Text, Kind::Text],
+    )?
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].text().unwrap_or_default().to_owned(),
+            format!("release {}", r[1].text().unwrap_or_default()),
+        )
+    })
+    .collect())
+}
+
 fn corrupt(db: &str, release_id: &str, reason: String) -> RegistryError {
     RegistryError::Corrupt {
         db: db.to_owned(),

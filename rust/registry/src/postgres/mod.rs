@@ -1641,7 +1641,9 @@ impl Registry for PgRegistry {
             return self.read(|tx| {
                 let (all, uses, not_good) = prune_inputs(tx, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, &not_good, policy))
+                let pins = crate::release::pins(&mut ChainStore { session: tx, db })?;
+                let policy = prune::with_release_pins(policy, &all, pins);
+                Ok(prune::plan(all, &uses, &not_good, &policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1654,7 +1656,12 @@ impl Registry for PgRegistry {
             })?;
         let (all, uses, not_good) = prune_inputs(&mut tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, &not_good, policy);
+        let pins = crate::release::pins(&mut ChainStore {
+            session: &mut tx,
+            db,
+        })?;
+        let policy = prune::with_release_pins(policy, &all, pins);
+        let plan = prune::plan(all, &uses, &not_good, &policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",

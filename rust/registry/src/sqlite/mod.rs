@@ -1026,7 +1026,9 @@ impl Registry for SqliteRegistry {
             return self.read(|conn| {
                 let (all, uses, not_good) = prune_inputs(conn, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, &not_good, policy))
+                let pins = crate::release::pins(&mut ChainStore { conn, db })?;
+                let policy = prune::with_release_pins(policy, &all, pins);
+                Ok(prune::plan(all, &uses, &not_good, &policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1038,7 +1040,9 @@ impl Registry for SqliteRegistry {
             .ctx(db, what)?;
         let (all, uses, not_good) = prune_inputs(&tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, &not_good, policy);
+        let pins = crate::release::pins(&mut ChainStore { conn: &tx, db })?;
+        let policy = prune::with_release_pins(policy, &all, pins);
+        let plan = prune::plan(all, &uses, &not_good, &policy);
         for table in [
             "compose_inputs",
             "compose_repos",

@@ -2827,4 +2827,43 @@ fn releases<B: Backend>(b: &B) {
         );
     }
     assert_eq!(reg.list_releases(None).unwrap().len(), 2);
+
+    // A prune keeps what a finished release compose ships, even once it is
+    // neither last good nor among the newest; the failed one pins nothing.
+    use strata_registry::prune::KeepReason;
+    let newer = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&newer, &finished(NOV25 + 50)).unwrap();
+    let failed_only = reg
+        .begin_release(&new_release(
+            "f41",
+            "41",
+            &[(ReleaseInputKind::Module, "f41:41", &module)],
+        ))
+        .unwrap()
+        .id;
+    reg.finish_release(
+        &failed_only,
+        &ReleaseOutcome::Failed {
+            finished_at: NOV25 + 60,
+            error: "x".into(),
+        },
+    )
+    .unwrap();
+    let policy = strata_registry::PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: i64::MAX,
+        pins: BTreeMap::new(),
+    };
+    for dry_run in [true, false] {
+        let plan = reg.prune(&policy, dry_run).unwrap();
+        let kept = plan.kept.iter().find(|k| k.compose.id == apache).unwrap();
+        assert_eq!(
+            kept.because,
+            [KeepReason::Pinned {
+                by: format!("release {}", started.id)
+            }]
+        );
+        assert!(plan.removed.is_empty(), "{:?}", plan.removed);
+    }
+    assert_eq!(reg.list_summaries(&ListFilter::default()).unwrap().len(), 3);
 }
