@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -143,7 +144,45 @@ def dist(strata_bin, tmp_path_factory) -> Dist:
     with open(site.config, "a") as f:
         f.write("[chain]\ncatalog = [" + ", ".join(
             f'"{defs[m]}"' for m in ["ssl:3", "apache:2.4", "apache:2.6"]) + "]\n")
-    return Dist(site, root, defs, tools_url, ids)
+    d = Dist(site, root, defs, tools_url, ids)
+    d.base = base
+    return d
+
+
+def compose_release(dist: Dist, release: Path, rc: int) -> dict:
+    r = dist.site.run("release", "compose", release, "--config", dist.site.config,
+                      "--cache-dir", dist.site.cache, "--arch", "x86_64", "--json", check_rc=rc)
+    return json.loads(r.stdout)
+
+
+def releases(dist: Dist, *args) -> list | dict:
+    r = dist.site.run("releases", *args, "--json", "--config", dist.site.config, check_rc=0)
+    return json.loads(r.stdout)
+
+
+_OBSOLETES = r"""
+import json, sys
+import gi
+gi.require_version("Modulemd", "2.0")
+from gi.repository import Modulemd
+idx = Modulemd.ModuleIndex.new()
+ok, failures = idx.update_from_file(sys.argv[1], True)
+assert ok and not failures, [f.get_gerror().message for f in (failures or [])]
+print(json.dumps({name: sorted([o.props.module_stream, o.get_eol_date(), o.get_message()]
+                              for o in idx.get_module(name).get_obsoletes())
+                  for name in idx.get_module_names()}))
+"""
+
+
+def obsoletes_with_libmodulemd(text: bytes, work: Path) -> dict:
+    path = work / "modules.yaml"
+    path.write_bytes(text)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([ck.SYSTEM_PYTHON, "-c", _OBSOLETES, str(path)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
 
 
 def problems(report: dict, kind: str | None = None) -> list[dict]:
@@ -426,3 +465,155 @@ def test_a_previous_release_by_name_or_id_is_not_supported_yet(upgrade):
     with pytest.raises(strata.ReleaseError, match="not supported yet"):
         strata.release_check(upgrade.releases["u2"], config=upgrade.dist.site.config,
                              registry=upgrade.dist.site.registry, previous="f40")
+
+
+def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, tmp_path):
+    import productmd.compose  # installed by .ci/setup
+    release = dist.release("rel", [
+        dist.module("php:8.2", default=True),
+        dist.module("ruby:3.3"),
+        {"module": "tools:1", "definition": dist.tools_url, "default": True},
+    ])
+    out = compose_release(dist, release, rc=0)
+    assert problems(out["report"]) == []
+    rec = out["release"]
+    assert re.fullmatch(r"rel-1-\d{8}\.n\.0", rec["id"]), rec["id"]
+    assert rec["state"] == "finished" and rec["release_date"] == "2026-05-01"
+    # Every compose used, in order: the release's modules, then those below.
+    assert [(i["kind"], i["name"], i["compose_id"]) for i in rec["inputs"]] == [
+        ("module", "php:8.2", dist.ids["php:8.2"]),
+        ("module", "ruby:3.3", dist.ids["ruby:3.3"]),
+        ("module", "tools:1", dist.ids["tools:1"]),
+        ("stack", "apache:2.4", dist.ids["apache:2.4"]),
+        ("stack", "ssl:3", dist.ids["ssl:3"]),
+    ]
+    top = dist.site.out / rec["id"]
+    assert rec["path"] == str(top)
+    assert (top / "STATUS").read_text() == "FINISHED\n"
+    assert not [p for p in dist.site.out.iterdir() if p.name.startswith(".staging-")]
+
+    # productmd loads every metadata file.
+    c = productmd.compose.Compose(str(top))
+    assert c.info.compose.id == rec["id"]
+    assert (c.info.release.short, c.info.release.version) == ("rel", "1")
+    assert list(c.info.variants.variants) == ["Modular"]
+    rpms = c.rpms.rpms["Modular"]["x86_64"]
+    paths = {rpm["path"] for srpm in rpms.values() for rpm in srpm.values()}
+    assert len(paths) == 1 + 2 + 2 + 2 + 1
+    modules = c.modules.modules["Modular"]["x86_64"]
+    assert sorted(k.rsplit(":", 2)[0] for k in modules) == [
+        "apache:2.4", "php:8.2", "ruby:3.3", "ssl:3", "tools:1"]
+    c.images  # loads images.json: no image of its own
+    # Packages are linked from the module composes, not copied.
+    repo = top / "compose" / "Modular" / "x86_64" / "os"
+    php_repo = ck.repo_dir(dist.site.show(dist.ids["php:8.2"]), "x86_64")
+    [php] = (php_repo / "Packages" / "p").glob("php-8.2.13-*.rpm")
+    assert (repo / "Packages" / "p" / php.name).stat().st_ino == php.stat().st_ino
+    for p in paths:
+        assert (top / "compose" / p).is_file(), p
+
+    # The release's defaults, not the composes' own; EOL data for each stream.
+    text = ck.modules_yaml(repo)
+    read = ck.load_with_libmodulemd(text)
+    assert read["php"]["defaults"] == {"stream": "8.2", "profiles": {"8.2": ["default"]}}
+    assert read["tools"]["defaults"]["stream"] == "1"
+    assert read["ruby"]["defaults"] is None and read["apache"]["defaults"] is None
+    obsoletes = obsoletes_with_libmodulemd(text, tmp_path)
+    assert obsoletes["ssl"] == [["3", 202812310000, "ssl:3 reaches its end of life on 2028-12-31"]]
+    assert {name: [o[:2] for o in obs] for name, obs in obsoletes.items()} == {
+        m: [[s, 202812310000]] for m, s in [("apache", "2.4"), ("php", "8.2"), ("ruby", "3.3"),
+                                            ("ssl", "3"), ("tools", "1")]}
+
+    # dnf installs each default stream by module name alone.
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = ck.dnf_install({"release": repo, "platform": dist.base}, root, work,
+                       ["module", "install", "php", "tools"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    installed = ck.rpm_qa(root, work)
+    # apache:2.4 and ssl:3 are enabled as php:8.2 requires; only what php needs installs.
+    assert {"php", "php-cli", "httpd", "openssl-libs", "jq"} <= installed, installed
+    assert "ruby" not in installed
+
+    # The registry lists and shows it; composes listings do not.
+    assert [r["id"] for r in releases(dist, "list")][:1] == [rec["id"]]
+    assert releases(dist, "show", rec["id"]) == rec
+    shown = dist.site.run("releases", "show", rec["id"], "--config", dist.site.config,
+                          check_rc=0).stdout
+    assert f"{rec['id']} FINISHED" in shown and dist.ids["ssl:3"] in shown
+    assert rec["id"] not in {c["id"] for c in dist.site.list()}
+
+
+def test_a_release_that_fails_its_check_composes_and_records_nothing(dist):
+    before = set(dist.site.out.iterdir())
+    release = dist.release("bad", [dist.module("php:8.2", default=True),
+                                   dist.module("perl:5.38")])
+    out = compose_release(dist, release, rc=1)
+    assert [p["kind"] for p in problems(out["report"])] == ["stream_conflict"]
+    assert out["release"] is None
+    text = dist.site.run("release", "compose", release, "--config", dist.site.config,
+                         "--cache-dir", dist.site.cache, "--arch", "x86_64", check_rc=1).stdout
+    assert "apache: 2 streams in one release" in text
+    assert text.endswith("Nothing was composed: the release check found problems.\n")
+    assert set(dist.site.out.iterdir()) == before
+    assert not [r for r in releases(dist, "list") if r["name"] == "bad"]
+
+
+def test_python_composes_a_release_typed(dist):
+    release = dist.release("rel", [
+        dist.module("php:8.2", default=True),
+        dist.module("ruby:3.3"),
+        {"module": "tools:1", "definition": dist.tools_url, "default": True},
+    ])
+    report, record = strata.release_compose(
+        release, config=dist.site.config, registry=dist.site.registry, arch="x86_64",
+        cache_dir=dist.site.cache)
+    assert isinstance(report, strata.ReleaseReport) and report.ok
+    assert isinstance(record, strata.ReleaseRecord)
+    assert record.state == "finished" and record.release_date == "2026-05-01"
+    assert record.inputs[0] == ("module", "php:8.2", dist.ids["php:8.2"])
+    assert json.loads(record.to_json()) == releases(dist, "show", record.id)
+    assert record.to_text().startswith(f"{record.id} FINISHED\n")
+    # A check with problems: the report, and no record.
+    bad = dist.release("bad", [dist.module("php:8.2"), dist.module("perl:5.38")])
+    report, record = strata.release_compose(
+        bad, config=dist.site.config, registry=dist.site.registry, arch="x86_64",
+        cache_dir=dist.site.cache)
+    assert not report.ok and record is None
+    assert [p.kind for p in report.problems] == ["stream_conflict"]
+
+
+def test_release_diff_names_modules_and_nevras_that_changed(dist):
+    """Runs last: tools:1 gets a newer compose (jq 1.8), which later
+    releases ship."""
+    release = dist.release("rel", [
+        dist.module("php:8.2", default=True),
+        {"module": "tools:1", "definition": dist.tools_url, "default": True},
+    ])
+    first = compose_release(dist, release, rc=0)["release"]
+    newer = rpmfactory.make_repo(dist.root / "repos" / "src2", [
+        lib("jq", "1.8", requires=["libc.so.6", "libz.so.1"])])
+    tools = ck.write_definition(dist.root / "modules2" / "tools-1.yaml", ck.definition(
+        "tools", "1", packages=["jq"], repos=[newer], requires={"platform": "f40"},
+        profiles={"default": ["jq"]}, lifecycle=LONG))
+    tools_id = dist.site.compose_json(tools)["id"]
+    second = compose_release(dist, release, rc=0)["release"]
+    assert second["inputs"][1] == {"kind": "module", "name": "tools:1", "compose_id": tools_id}
+
+    diff = json.loads(dist.site.run("release", "diff", first["id"], second["id"], "--json",
+                                    "--config", dist.site.config, check_rc=0).stdout)
+    assert diff["modules"] == [{"module": "tools", "from": ["1", dist.ids["tools:1"]],
+                                "to": ["1", tools_id]}]
+    [change] = diff["changed"]
+    assert change["from"].startswith("jq-") and "1.7-" in change["from"]
+    assert change["to"].startswith("jq-") and "1.8-" in change["to"]
+    assert (diff["added"], diff["removed"], diff["artifacts"]) == ([], [], [])
+    text = dist.site.run("release", "diff", first["id"], second["id"], "--config",
+                         dist.site.config, check_rc=0).stdout
+    assert f"  ~ {change['from']} -> {change['to']}\n" in text
+    assert f"  tools: 1 ({dist.ids['tools:1']}) -> 1 ({tools_id})\n" in text
+    same = dist.site.run("release", "diff", second["id"], second["id"], "--config",
+                         dist.site.config, check_rc=0).stdout
+    assert same == f"{second['id']} -> {second['id']}\nno changes\n"
+    r = dist.site.run("release", "diff", first["id"], "nope-1-20260101.n.0", "--config",
+                      dist.site.config, check_rc=2)
+    assert "no release compose `nope-1-20260101.n.0` in the registry" in r.stderr

@@ -30,6 +30,7 @@ __all__ = [
     "ReleaseError",
     "ReleaseModule",
     "ReleaseProblem",
+    "ReleaseRecord",
     "ReleaseReport",
     "Repo",
     "RepodataError",
@@ -59,6 +60,7 @@ __all__ = [
     "parse_stack_spec",
     "read_repo_modules",
     "release_check",
+    "release_compose",
     "repoclosure",
     "run_chain",
     "stack_modules",
@@ -843,6 +845,51 @@ def release_check(
     (problems of kind upgrade and stream_switch; the summary is in
     to_json()'s "upgrade"). Raises DefinitionError, RegistryError,
     ReleaseError."""
+
+@final
+class ReleaseRecord(_TypedData):
+    """A release compose as the registry records it (`strata releases
+    show --json` is its to_json())."""
+
+    @property
+    def id(self) -> str:
+        """<name>-<version>-<YYYYMMDD><type>.<respin>."""
+    @property
+    def state(self) -> str:
+        """started, finished or failed."""
+    @property
+    def release_date(self) -> str:
+        """The release's scheduled date, YYYY-MM-DD."""
+    @property
+    def inputs(self) -> list[tuple[str, str, str]]:
+        """Every compose it ships, in order: (kind, name, compose_id), kind
+        module, stack or artifact."""
+    @property
+    def path(self) -> Optional[str]:
+        """Where it was published; None unless finished."""
+    @property
+    def error(self) -> Optional[str]: ...
+    def to_text(self) -> str:
+        """The record as `strata releases show` prints it."""
+
+def release_compose(
+    release: _PathLike,
+    out: Optional[_PathLike] = None,
+    *,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    arch: Optional[str] = None,
+    cache_dir: Optional[_PathLike] = None,
+    compose_type: str = "nightly",
+    verify_payloads: bool = False,
+    previous: Optional[_PathLike] = None,
+) -> tuple[ReleaseReport, Optional[ReleaseRecord]]:
+    """Checks the release and, only when the check finds no problem,
+    freezes it into one release compose under `out`, as `strata release
+    compose` does: the report and the record (None when the check found
+    problems and nothing was composed). Raises as release_check does, and
+    ComposeError (the release compose recorded failed) when publishing
+    fails."""
 def submit_event(
     *,
     builds: Optional[Sequence[str]] = None,

@@ -30,7 +30,7 @@ pub(crate) fn open_registry(
     )?)
 }
 
-struct Bar(Option<ProgressBar>);
+pub(crate) struct Bar(pub(crate) Option<ProgressBar>);
 
 impl Progress for Bar {
     fn stage(&self, what: &str) {
@@ -83,14 +83,14 @@ pub(crate) fn stop_on_signals(interrupt: &Interrupt) -> std::io::Result<()> {
 
 /// What every compose command starts with: signals that stop it, the
 /// configuration, the registry it writes and the folder it publishes in.
-struct Setup {
-    interrupt: Interrupt,
-    config: Config,
-    registry: Box<dyn Registry>,
-    out: std::path::PathBuf,
+pub(crate) struct Setup {
+    pub(crate) interrupt: Interrupt,
+    pub(crate) config: Config,
+    pub(crate) registry: Box<dyn Registry>,
+    pub(crate) out: std::path::PathBuf,
 }
 
-fn compose_setup(
+pub(crate) fn compose_setup(
     registry: &RegistryArgs,
     out: Option<&std::path::Path>,
 ) -> Result<Setup, Box<dyn std::error::Error>> {
@@ -109,6 +109,28 @@ fn compose_setup(
         registry: reg,
         out,
     })
+}
+
+/// Clears the progress bar and gives what a compose made; a compose a
+/// signal stopped is reported and gives its exit status (128 + signal).
+pub(crate) fn ended<T, E: std::error::Error + 'static>(
+    bar: &Bar,
+    outcome: Result<T, E>,
+    interrupt: &Interrupt,
+) -> Result<Result<T, ExitCode>, Box<dyn std::error::Error>> {
+    if let Some(pb) = &bar.0 {
+        pb.finish_and_clear();
+    }
+    match (outcome, interrupt.signal()) {
+        (Ok(value), _) => Ok(Ok(value)),
+        (Err(e), Some(signal)) => {
+            super::report_error(&e);
+            Ok(Err(ExitCode::from(
+                u8::try_from(128 + signal).unwrap_or(255),
+            )))
+        }
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
@@ -131,16 +153,9 @@ pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = strata_compose::compose_artifact(&req, &config, &mut *registry, &bar);
-    if let Some(pb) = &bar.0 {
-        pb.finish_and_clear();
-    }
-    let rec = match (outcome, interrupt.signal()) {
-        (Ok(rec), _) => rec,
-        (Err(e), Some(signal)) => {
-            super::report_error(&e);
-            return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(255)));
-        }
-        (Err(e), None) => return Err(e.into()),
+    let rec = match ended(&bar, outcome, &interrupt)? {
+        Ok(rec) => rec,
+        Err(stopped) => return Ok(stopped),
     };
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -12,6 +12,7 @@ mod chain;
 mod compose;
 mod composes;
 mod release;
+mod release_compose;
 
 #[derive(Parser)]
 #[command(
@@ -49,9 +50,12 @@ enum Command {
     /// Check Strata documents (module and artifact definitions, policies,
     /// releases) without composing anything.
     Validate(ValidateArgs),
-    /// Check a release before it is composed.
+    /// Check a release, compose it, compare two release composes.
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// List and inspect recorded release composes.
+    #[command(subcommand)]
+    Releases(ReleasesCommand),
     /// What events make stale in the [chain] catalog, and the ordered
     /// plan of recomposes, without composing anything.
     Impact(ImpactArgs),
@@ -421,6 +425,94 @@ enum ReleaseCommand {
     /// from the previous release. Every problem at once, each with the
     /// chain of modules that causes it; exit status 1 on any.
     Check(ReleaseCheckArgs),
+    /// Check a release, then, only if the check finds nothing, freeze it
+    /// into one release compose: OUT/<release-id>/ in Pungi's layout (one
+    /// modular variant with every module's packages, modulemd-defaults of
+    /// the release's default streams, modulemd-obsoletes with each
+    /// stream's end of life; productmd metadata), recorded in the registry
+    /// with every compose it ships. Exit status 1 when the check finds
+    /// problems (nothing is composed).
+    Compose(ReleaseComposeArgs),
+    /// Compare two release composes: modules whose stream or compose
+    /// changed, NEVRAs added, removed and changed, artifacts changed.
+    Diff(ReleaseDiffArgs),
+}
+
+#[derive(Args)]
+struct ReleaseDiffArgs {
+    /// The earlier release compose's ID.
+    from: String,
+    /// The later release compose's ID.
+    to: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ReleaseComposeArgs {
+    /// The release (a `strata-release` YAML document).
+    release: PathBuf,
+    /// Where release composes are published; each goes to
+    /// OUT/<release-id>/. Default: [compose] out.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The arch composed; default: this machine's.
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// productmd compose type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              strata_registry::ComposeType::ALL.map(strata_registry::ComposeType::as_str)))]
+    compose_type: String,
+    /// Checksum every RPM against its repository's metadata before
+    /// linking it.
+    #[arg(long)]
+    verify_payloads: bool,
+    /// Cache directory (parsed repositories, SCM clones). Default:
+    /// [compose] cache_dir, else ~/.cache/strata.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Check the upgrade path from the previous release too (its
+    /// `strata-release` document), as `release check --from` does: a
+    /// profile that does not upgrade stops the release compose.
+    #[arg(long, value_name = "PREV")]
+    from: Option<String>,
+    /// Print the check's report and the release compose's record as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Subcommand)]
+enum ReleasesCommand {
+    /// List release composes, newest first.
+    List(ReleasesListArgs),
+    /// Show one release compose: state, release date, every compose it
+    /// ships, where it was published, the error.
+    Show(ReleasesShowArgs),
+}
+
+#[derive(Args)]
+struct ReleasesListArgs {
+    /// At most this many.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+struct ReleasesShowArgs {
+    release_id: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(Args)]
@@ -846,6 +938,10 @@ fn main() -> ExitCode {
         Command::Tree(args) => compose::run_tree(args),
         Command::Validate(args) => compose::run_validate(args),
         Command::Release(ReleaseCommand::Check(args)) => release::run_check(args),
+        Command::Release(ReleaseCommand::Compose(args)) => release_compose::run_compose(args),
+        Command::Release(ReleaseCommand::Diff(args)) => release_compose::run_diff(args),
+        Command::Releases(ReleasesCommand::List(args)) => release_compose::run_list(args),
+        Command::Releases(ReleasesCommand::Show(args)) => release_compose::run_show(args),
         Command::Impact(args) => chain::run_impact(args),
         Command::Chain(ChainCommand::Run(args)) => chain::run_chain(args),
         Command::Chain(ChainCommand::Resume(args)) => chain::resume_chain(args),

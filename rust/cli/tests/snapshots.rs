@@ -131,6 +131,10 @@ impl Site {
             r"failed after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC",
             "failed after [TIME]",
         );
+        s.add_filter(
+            r"ended       \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC",
+            "ended       [TIME]",
+        );
         s.add_filter(r#""(\w+_s)": [0-9.e+-]+"#, r#""$1": [DURATION]"#);
         // Log lines begin with the time they were written.
         s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIMESTAMP]");
@@ -316,6 +320,45 @@ fn release_check() {
     )
     .expect("write release.yaml");
     snapshot!(site, "release_check_problems", &check);
+}
+
+#[test]
+fn release_compose() {
+    let site = Site::new();
+    let compose = with_registry(&[
+        "release",
+        "compose",
+        "examples/release.yaml",
+        "--arch",
+        "x86_64",
+        "--cache-dir",
+        "cache",
+        "--out",
+        "releases",
+    ]);
+    // php not composed yet: the check's problem, and nothing composed.
+    expect_exit(&site.compose("apache"), 0);
+    snapshot!(site, "release_compose_refused", &compose);
+    expect_exit(&site.compose("php"), 0);
+    snapshot!(site, "release_compose", &compose);
+    expect_exit(&site.run(&compose), 0);
+    snapshot!(site, "releases_list", &with_registry(&["releases", "list"]));
+    snapshot!(
+        site,
+        "releases_show_json",
+        &with_registry(&["releases", "show", "example-1-20251124.n.0", "--json"])
+    );
+    // The same composes twice: nothing changed.
+    snapshot!(
+        site,
+        "release_diff_unchanged",
+        &with_registry(&[
+            "release",
+            "diff",
+            "example-1-20251124.n.0",
+            "example-1-20251124.n.1"
+        ])
+    );
 }
 
 #[test]

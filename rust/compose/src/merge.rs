@@ -21,7 +21,7 @@ use crate::repo_modules::read_repo_modules;
 use crate::staging::{host_name, sync_dir, sync_tree};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use strata_modulemd::{Defaults, Document, ModuleStream};
+use strata_modulemd::{Defaults, Document, ModuleStream, Obsoletes};
 use strata_repodata::{
     rewrite_location, write_repodata, ExtraMetadata, LoadOptions, Location, PackageRecords,
     Payloads, Repo, WriteOptions,
@@ -116,35 +116,11 @@ pub fn merge_repositories(
         cache_dir: options.cache_dir.clone(),
         ..LoadOptions::default()
     };
-    let mut loaded = Vec::with_capacity(inputs.len());
-    for path in inputs {
-        let label = path.display().to_string();
-        let (repo, store) = strata_repodata::load_repo_with_records(&label, &label, &opts)?;
-        let all: Vec<u32> = (0..repo.len() as u32).collect();
-        let records = store.get_many(&all)?;
-        let documents = read_repo_modules(&label)?;
-        let payloads = Location::Dir(path.clone()).payloads(None)?;
-        loaded.push((label, repo, records, documents, payloads));
-    }
-    let members = loaded
-        .iter_mut()
-        .map(|(label, repo, records, documents, payloads)| Member {
-            label: label.clone(),
-            packages: std::mem::take(records)
-                .into_iter()
-                .enumerate()
-                .map(|(i, records)| MemberPackage {
-                    repo: &*repo,
-                    index: i as u32,
-                    from: repo.package(i as u32).location().to_string(),
-                    records,
-                })
-                .collect(),
-            payloads: Some(&*payloads),
-            placed_here: false,
-            documents: std::mem::take(documents),
-        })
-        .collect();
+    let mut loaded = inputs
+        .iter()
+        .map(|path| Published::load(path, path.display().to_string(), &opts))
+        .collect::<Result<Vec<_>>>()?;
+    let members = loaded.iter_mut().map(Published::member).collect();
 
     let stage = Stage::new(parent.join(format!(
         ".{name}.merge-{}-{}",
@@ -163,6 +139,7 @@ pub fn merge_repositories(
             interrupt: &Interrupt::new(),
             link_stage: format!("linking packages into {}", dest.display()),
             write_stage: format!("writing the repodata of {}", dest.display()),
+            obsoletes: Vec::new(),
         },
         &Quiet,
     )?;
@@ -172,6 +149,56 @@ pub fn merge_repositories(
     stage.disarm();
     merged.path = dest.to_path_buf();
     Ok(merged)
+}
+
+/// A published repository, loaded to be merged: its packages with their
+/// metadata records, its modules documents, where its payloads are.
+pub(crate) struct Published {
+    pub label: String,
+    repo: Repo,
+    records: Vec<PackageRecords>,
+    pub documents: Vec<Document>,
+    payloads: Payloads,
+}
+
+impl Published {
+    /// Loads the repository at `path` (a local directory with its
+    /// `repodata/`); `label` names it in messages.
+    pub(crate) fn load(path: &Path, label: String, opts: &LoadOptions) -> Result<Published> {
+        let location = path.display().to_string();
+        let (repo, store) = strata_repodata::load_repo_with_records(&label, &location, opts)?;
+        let all: Vec<u32> = (0..repo.len() as u32).collect();
+        let records = store.get_many(&all)?;
+        let documents = read_repo_modules(&location)?;
+        let payloads = Location::Dir(path.to_path_buf()).payloads(None)?;
+        Ok(Published {
+            label,
+            repo,
+            records,
+            documents,
+            payloads,
+        })
+    }
+
+    /// The repository as a merge member; takes its records and documents.
+    pub(crate) fn member(&mut self) -> Member<'_> {
+        Member {
+            label: self.label.clone(),
+            packages: std::mem::take(&mut self.records)
+                .into_iter()
+                .enumerate()
+                .map(|(i, records)| MemberPackage {
+                    repo: &self.repo,
+                    index: i as u32,
+                    from: self.repo.package(i as u32).location().to_string(),
+                    records,
+                })
+                .collect(),
+            payloads: Some(&self.payloads),
+            placed_here: false,
+            documents: std::mem::take(&mut self.documents),
+        }
+    }
 }
 
 /// A directory removed when dropped, unless disarmed.
@@ -236,6 +263,9 @@ pub(crate) struct MergeSettings<'a> {
     pub interrupt: &'a Interrupt,
     pub link_stage: String,
     pub write_stage: String,
+    /// modulemd-obsoletes written with the merged modules (a release's end
+    /// of life data); inputs' own obsoletes are not merged.
+    pub obsoletes: Vec<Obsoletes>,
 }
 
 /// Merges `members` into the new repository `dir` (created if missing):
@@ -330,13 +360,18 @@ pub(crate) fn merge_into(
         documents.push((member.label, member.documents));
     }
     let (streams, defaults) = merged_modules(&settings.within, documents)?;
-    let extra = if streams.is_empty() && defaults.is_empty() {
+    let extra = if streams.is_empty() && defaults.is_empty() && settings.obsoletes.is_empty() {
         Vec::new()
     } else {
         vec![ExtraMetadata {
             mdtype: "modules".into(),
             file_stem: "modules.yaml".into(),
-            content: strata_modulemd::modules_yaml(&streams, &defaults)?.into_bytes(),
+            content: strata_modulemd::modules_yaml_with_obsoletes(
+                &streams,
+                &defaults,
+                &settings.obsoletes,
+            )?
+            .into_bytes(),
         }]
     };
     progress.stage(&settings.write_stage);

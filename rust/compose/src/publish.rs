@@ -377,7 +377,6 @@ fn publish_stack_repo(
 ) -> Result<(Vec<productmd::RpmEntry>, Vec<productmd::ModuleEntry>)> {
     let def = req.definition;
     let uid = stack_variant_uid(&def.name);
-    let tree = PathBuf::from(productmd::os_tree(&uid, arch));
     let dir = stage.join(stack_repo_subdir(&def.name, arch));
     let payloads: Vec<Option<Payloads>> = layers
         .iter()
@@ -418,9 +417,22 @@ fn publish_stack_repo(
             interrupt: req.interrupt,
             link_stage: format!("linking the stack's packages for {arch}"),
             write_stage: format!("writing the stack's repodata for {arch}"),
+            obsoletes: Vec::new(),
         },
         progress,
     )?;
+    productmd_entries(merged, &uid, arch, &dir)
+}
+
+/// The productmd entries of a merged repository published as variant
+/// `uid`'s tree for `arch` (written at `dir`): its RPMs and module streams.
+pub(crate) fn productmd_entries(
+    merged: crate::merge::MergedRepo,
+    uid: &str,
+    arch: &str,
+    dir: &Path,
+) -> Result<(Vec<productmd::RpmEntry>, Vec<productmd::ModuleEntry>)> {
+    let tree = PathBuf::from(productmd::os_tree(uid, arch));
     let modulemd_path =
         tree.join(merged.modules_href.as_deref().ok_or_else(|| {
             ComposeError::ModulesNotWritten {
@@ -433,7 +445,7 @@ fn publish_stack_repo(
         .packages
         .into_iter()
         .map(|p| productmd::RpmEntry {
-            variant: uid.clone(),
+            variant: uid.to_string(),
             arch: arch.to_string(),
             srpm_nevra: p.srpm_nevra,
             nevra: p.nevra,
@@ -445,7 +457,7 @@ fn publish_stack_repo(
         .streams
         .into_iter()
         .map(|s| productmd::ModuleEntry {
-            variant: uid.clone(),
+            variant: uid.to_string(),
             arch: arch.to_string(),
             name: s.name,
             stream: s.stream,

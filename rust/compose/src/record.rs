@@ -91,23 +91,7 @@ pub(crate) fn record_published(
                 );
                 rec
             }
-            None => {
-                let path = placed.dest.display().to_string();
-                let err = match placed.withdraw() {
-                    Ok(()) => ComposeError::NotRecorded {
-                        compose_id: id.clone(),
-                        path,
-                        source: Box::new(e),
-                    },
-                    Err(withdraw) => ComposeError::NotRecordedNotWithdrawn {
-                        compose_id: id.clone(),
-                        path,
-                        withdraw,
-                        source: Box::new(e),
-                    },
-                };
-                return Err(record_failure(registry, &id, err));
-            }
+            None => return Err(record_failure(registry, &id, placed.not_recorded(&id, e))),
         },
     };
     placed.mark_finished();
@@ -163,7 +147,7 @@ fn recorded_finished(registry: &dyn Registry, id: &str) -> Option<ComposeRecord>
 impl Staged {
     /// Renames the staged compose to `OUT/<compose-id>` (STATUS still
     /// STARTED) and makes the rename durable.
-    fn place(self) -> Result<Placed> {
+    pub(crate) fn place(self) -> Result<Placed> {
         let tree = self.staging.tree();
         std::fs::rename(&tree, &self.dest).map_err(io(&self.dest))?;
         if let Some(out) = self.dest.parent() {
@@ -178,16 +162,41 @@ impl Staged {
 
 /// A compose in place at `dest` with STATUS STARTED; its staging directory
 /// (still locked) holds the `STATUS` that says FINISHED.
-struct Placed {
+pub(crate) struct Placed {
     staging: Staging,
     dest: PathBuf,
 }
 
 impl Placed {
+    /// Takes the compose out of `OUT` again because the registry could
+    /// not record it (`e`): the error that says so, and whether it was
+    /// withdrawn.
+    pub(crate) fn not_recorded(self, id: &str, e: strata_registry::RegistryError) -> ComposeError {
+        let path = self.dest.display().to_string();
+        match self.withdraw() {
+            Ok(()) => ComposeError::NotRecorded {
+                compose_id: id.to_owned(),
+                path,
+                source: Box::new(e),
+            },
+            Err(withdraw) => ComposeError::NotRecordedNotWithdrawn {
+                compose_id: id.to_owned(),
+                path,
+                withdraw,
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// `OUT/<compose-id>`.
+    pub(crate) fn dest(&self) -> &Path {
+        &self.dest
+    }
+
     /// Replaces `STATUS` with FINISHED: only once the registry recorded
     /// the compose finished. A failure only leaves STATUS behind the
     /// registry (which is the authority), so it is reported, not fatal.
-    fn mark_finished(&self) {
+    pub(crate) fn mark_finished(&self) {
         let status = self.dest.join("STATUS");
         match std::fs::rename(self.staging.finished_status(), &status) {
             Ok(()) => sync_dir(&self.dest),
@@ -202,7 +211,7 @@ impl Placed {
     /// directory, which is then removed): one rename, so nothing is seen
     /// half-removed. Only when the rename fails is the directory removed
     /// where it is.
-    fn withdraw(self) -> std::io::Result<()> {
+    pub(crate) fn withdraw(self) -> std::io::Result<()> {
         let back = self.staging.tree();
         let result = std::fs::rename(&self.dest, &back).or_else(|e| {
             tracing::warn!(

@@ -10,7 +10,7 @@
 //! Streams such as `2.4`, `8`, `1e3` or `true` are therefore quoted.
 //! Documents are validated before they get here; nothing here fails.
 
-use crate::model::{Defaults, Dependencies, ModuleStream};
+use crate::model::{Defaults, Dependencies, ModuleStream, Obsoletes};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -370,6 +370,30 @@ pub(crate) fn defaults(y: &mut Yaml, d: &Defaults) {
         for (stream, names) in &d.profiles {
             y.flow_seq_entry(2, stream, set(names));
         }
+    }
+    y.end();
+}
+
+/// libmodulemd's obsoletes timestamps are `YYYY-MM-DDTHH:MMZ`; a day is
+/// its midnight, UTC.
+fn obsoletes_time(day: &str) -> String {
+    format!("{day}T00:00Z")
+}
+
+pub(crate) fn obsoletes(y: &mut Yaml, o: &Obsoletes) {
+    y.start("modulemd-obsoletes", 1);
+    y.str_entry(1, "modified", &obsoletes_time(&o.modified));
+    y.str_entry(1, "module", &o.module);
+    y.str_entry(1, "stream", &o.stream);
+    if let Some(eol) = &o.eol_date {
+        y.str_entry(1, "eol_date", &obsoletes_time(eol));
+    }
+    y.str_entry(1, "message", &o.message);
+    if let Some((module, stream)) = &o.obsoleted_by {
+        y.key(1, "obsoleted_by");
+        y.out.push('\n');
+        y.str_entry(2, "module", module);
+        y.str_entry(2, "stream", stream);
     }
     y.end();
 }

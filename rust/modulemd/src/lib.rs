@@ -29,7 +29,7 @@ mod xmd;
 
 pub use error::{Error, Problem};
 pub use model::{
-    artifact_nevra, Defaults, Dependencies, License, ModuleStream, Profile, ServiceLevel,
+    artifact_nevra, Defaults, Dependencies, License, ModuleStream, Obsoletes, Profile, ServiceLevel,
 };
 pub use parse::{parse_modules_yaml, Document};
 pub use stack_check::{
@@ -46,6 +46,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Two streams with the same `name:stream:version:context:arch`, or two
 /// defaults documents for one module, are an error.
 pub fn modules_yaml(streams: &[ModuleStream], defaults: &[Defaults]) -> Result<String> {
+    modules_yaml_with_obsoletes(streams, defaults, &[])
+}
+
+/// [`modules_yaml`] with modulemd-obsoletes documents (a release's end of
+/// life data), each after its module's streams, as libmodulemd writes an
+/// index. Two for one module stream are an error.
+pub fn modules_yaml_with_obsoletes(
+    streams: &[ModuleStream],
+    defaults: &[Defaults],
+    obsoletes: &[Obsoletes],
+) -> Result<String> {
+    for o in obsoletes {
+        o.validate()?;
+    }
+    let mut obsoletes: Vec<&Obsoletes> = obsoletes.iter().collect();
+    obsoletes.sort_by(|a, b| (&a.module, &a.stream).cmp(&(&b.module, &b.stream)));
+    for pair in obsoletes.windows(2) {
+        if (&pair[0].module, &pair[0].stream) == (&pair[1].module, &pair[1].stream) {
+            return Err(Error::Duplicate {
+                document: pair[0].document_label(),
+            });
+        }
+    }
     for s in streams {
         s.validate()?;
     }
@@ -75,22 +98,33 @@ pub fn modules_yaml(streams: &[ModuleStream], defaults: &[Defaults]) -> Result<S
         }
     }
 
-    // Module by module, as libmodulemd writes an index: the defaults, then
-    // the streams.
+    // Module by module, as libmodulemd writes an index: the defaults, the
+    // streams, then the obsoletes.
     let mut out = emit::Yaml::default();
-    let (mut si, mut di) = (0, 0);
-    while si < streams.len() || di < defaults.len() {
-        let take_defaults = match (streams.get(si), defaults.get(di)) {
-            (Some(s), Some(d)) => d.module <= s.name,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if take_defaults {
-            emit::defaults(&mut out, defaults[di]);
-            di += 1;
-        } else {
-            emit::stream(&mut out, streams[si]);
-            si += 1;
+    let (mut si, mut di, mut oi) = (0, 0, 0);
+    while si < streams.len() || di < defaults.len() || oi < obsoletes.len() {
+        let next = [
+            defaults.get(di).map(|d| (&d.module, 0)),
+            streams.get(si).map(|s| (&s.name, 1)),
+            obsoletes.get(oi).map(|o| (&o.module, 2)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|(_, kind)| kind);
+        match next {
+            Some(0) => {
+                emit::defaults(&mut out, defaults[di]);
+                di += 1;
+            }
+            Some(1) => {
+                emit::stream(&mut out, streams[si]);
+                si += 1;
+            }
+            _ => {
+                emit::obsoletes(&mut out, obsoletes[oi]);
+                oi += 1;
+            }
         }
     }
     Ok(out.finish())
@@ -676,5 +710,48 @@ data:
         };
         assert_eq!(s.dependencies.len(), 1);
         assert_eq!(s.dependencies[0].requires["platform"], vec!["f28"]);
+    }
+
+    #[test]
+    fn obsoletes_follow_their_modules_streams() {
+        let eol = Obsoletes {
+            module: "apache".into(),
+            stream: "2.4".into(),
+            modified: "2026-10-29".into(),
+            message: "apache:2.4 reaches its end of life on 2027-01-31".into(),
+            eol_date: Some("2027-01-31".into()),
+            obsoleted_by: None,
+        };
+        let text =
+            modules_yaml_with_obsoletes(&[apache()], &[], std::slice::from_ref(&eol)).unwrap();
+        let stream_alone = modules_yaml(&[apache()], &[]).unwrap();
+        assert_eq!(
+            text,
+            stream_alone
+                + "---\ndocument: modulemd-obsoletes\nversion: 1\ndata:\n  \
+                   modified: \"2026-10-29T00:00Z\"\n  module: apache\n  stream: \"2.4\"\n  \
+                   eol_date: \"2027-01-31T00:00Z\"\n  \
+                   message: apache:2.4 reaches its end of life on 2027-01-31\n...\n"
+        );
+        let replaced = Obsoletes {
+            obsoleted_by: Some(("apache".into(), "2.6".into())),
+            ..eol.clone()
+        };
+        let text = modules_yaml_with_obsoletes(&[], &[], &[replaced]).unwrap();
+        assert!(
+            text.ends_with("  obsoleted_by:\n    module: apache\n    stream: \"2.6\"\n...\n"),
+            "{text}"
+        );
+        let bad = Obsoletes {
+            eol_date: Some("2027-02-30".into()),
+            ..eol.clone()
+        };
+        let err = modules_yaml_with_obsoletes(&[], &[], &[bad]).unwrap_err();
+        assert!(err.to_string().contains("data.eol_date"), "{err}");
+        let err = modules_yaml_with_obsoletes(&[], &[], &[eol.clone(), eol]).unwrap_err();
+        assert!(
+            err.to_string().contains("modulemd-obsoletes of apache:2.4"),
+            "{err}"
+        );
     }
 }

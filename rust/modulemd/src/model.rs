@@ -98,6 +98,29 @@ pub struct Defaults {
     pub profiles: BTreeMap<String, Vec<String>>,
 }
 
+/// The end of a stream (`document: modulemd-obsoletes`, `version: 1`):
+/// dnf reads its `eol_date` (and, given, the stream that replaces it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Obsoletes {
+    pub module: String,
+    pub stream: String,
+    /// When the document was last changed, `YYYY-MM-DD` (written as
+    /// libmodulemd's `YYYY-MM-DDT00:00Z`).
+    pub modified: String,
+    /// Why, for people: dnf shows it.
+    pub message: String,
+    /// The day the stream's service ends, `YYYY-MM-DD`.
+    pub eol_date: Option<String>,
+    /// The stream that replaces it: `(module, stream)`.
+    pub obsoleted_by: Option<(String, String)>,
+}
+
+impl Obsoletes {
+    pub(crate) fn document_label(&self) -> String {
+        format!("modulemd-obsoletes of {}:{}", self.module, self.stream)
+    }
+}
+
 impl ModuleStream {
     /// `name:stream:version:context:arch`, how libmodulemd and dnf name a
     /// stream build.

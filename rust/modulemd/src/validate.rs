@@ -14,7 +14,7 @@
 //! = 10), which every generated context also meets.
 
 use crate::error::{Error, Problem};
-use crate::model::{Defaults, Dependencies, ModuleStream};
+use crate::model::{Defaults, Dependencies, ModuleStream, Obsoletes};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -367,6 +367,42 @@ impl ModuleStream {
                     Problem::BadNevra { value: a.clone() },
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Obsoletes {
+    /// Checks every field as [`crate::modules_yaml_with_obsoletes`] does
+    /// before writing.
+    pub fn validate(&self) -> Result<(), Error> {
+        let c = Check {
+            document: self.document_label(),
+        };
+        c.ident("data.module", &self.module)?;
+        c.ident("data.stream", &self.stream)?;
+        let day = |field: &str, value: &str| {
+            if value.parse::<jiff::civil::Date>().is_ok() && value.len() == 10 {
+                Ok(())
+            } else {
+                Err(c.fail(
+                    field,
+                    Problem::BadDate {
+                        value: value.into(),
+                    },
+                ))
+            }
+        };
+        day("data.modified", &self.modified)?;
+        if let Some(eol) = &self.eol_date {
+            day("data.eol_date", eol)?;
+        }
+        if self.message.is_empty() {
+            return Err(c.fail("data.message", Problem::Empty));
+        }
+        if let Some((module, stream)) = &self.obsoleted_by {
+            c.ident("data.obsoleted_by.module", module)?;
+            c.ident("data.obsoleted_by.stream", stream)?;
         }
         Ok(())
     }

@@ -224,7 +224,7 @@ pub fn compose_artifact(
 
 /// What a compose from Python shows: nothing, but for the hold before
 /// publishing that tests of signals set (`STRATA_TEST_PAUSE_BEFORE_PUBLISH`).
-struct PythonProgress;
+pub(crate) struct PythonProgress;
 
 impl strata_compose::Progress for PythonProgress {
     fn stage(&self, _: &str) {}

@@ -57,6 +57,7 @@ mod convert;
 mod modules;
 mod records;
 mod release;
+mod release_compose;
 mod stack;
 use exceptions::{RepodataError, StrataError};
 
@@ -476,6 +477,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<release::ReleaseModule>()?;
     m.add_class::<release::ReleaseProblem>()?;
     m.add_function(wrap_pyfunction!(release::release_check, m)?)?;
+    m.add_class::<release_compose::ReleaseRecord>()?;
+    m.add_function(wrap_pyfunction!(release_compose::release_compose, m)?)?;
     m.add_function(wrap_pyfunction!(chain::submit_event, m)?)?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;

@@ -19,11 +19,12 @@ create_exception!(
      cannot be loaded. Problems of the release itself are the report's."
 );
 
-fn release_err(e: CoreError) -> PyErr {
+pub(crate) fn release_err(e: CoreError) -> PyErr {
     match e {
         CoreError::Release { source, .. } => compose_err(*source),
         CoreError::Registry { source, .. } => registry_err(*source),
         CoreError::Solve { source, .. } => solve_err(*source),
+        CoreError::Compose { source, .. } => compose_err(*source),
         other => ReleaseError::new_err(error_chain(&other)),
     }
 }

@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 6.
+-- Strata compose registry: PostgreSQL schema, version 7.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -188,4 +188,47 @@ CREATE TABLE strata.chain_events (
 CREATE INDEX compose_inputs_lean ON strata.compose_inputs (compose_id, position)
     WHERE kind <> 'stack_compose';
 
-INSERT INTO strata.schema_version (version) VALUES (6);
+-- Release composes (strata release compose): a release frozen into a
+-- compose of its own. Apart from `composes`, so that no query over
+-- module and artifact composes (last good, listings, pruning, impact)
+-- can take a release for one; a release's respin also counts the
+-- composes with its ID base, so IDs never collide.
+CREATE TABLE strata.releases (
+    id                TEXT   NOT NULL PRIMARY KEY,
+    -- Order of begin in this registry: what 'newest' means.
+    seq               BIGINT NOT NULL UNIQUE,
+    id_base           TEXT   NOT NULL,
+    respin            BIGINT NOT NULL,
+    name              TEXT   NOT NULL,
+    version           TEXT   NOT NULL,
+    compose_type      TEXT   NOT NULL,
+    compose_date      TEXT   NOT NULL,
+    -- The release's scheduled date, YYYY-MM-DD.
+    release_date      TEXT   NOT NULL,
+    state             TEXT   NOT NULL
+                      CHECK (state IN ('started', 'finished', 'failed')),
+    definition_path   TEXT   NOT NULL,
+    -- sha256 of the release document.
+    definition_digest TEXT   NOT NULL,
+    arches            TEXT   NOT NULL,  -- JSON array
+    started_at        BIGINT NOT NULL,
+    finished_at       BIGINT,
+    output_path       TEXT,
+    error             TEXT,              -- capped like compose errors
+    UNIQUE (id_base, respin)
+);
+
+-- Every compose a release ships, in order: its modules, the modules
+-- below them, its artifacts. No reference to `composes`: pruning a
+-- compose keeps a release's history readable.
+CREATE TABLE strata.release_inputs (
+    release_id TEXT   NOT NULL REFERENCES strata.releases (id),
+    position   BIGINT NOT NULL,
+    kind       TEXT   NOT NULL CHECK (kind IN ('module', 'stack', 'artifact')),
+    name       TEXT   NOT NULL,
+    compose_id TEXT   NOT NULL,
+    PRIMARY KEY (release_id, position)
+);
+CREATE INDEX release_inputs_by_compose ON strata.release_inputs (compose_id);
+
+INSERT INTO strata.schema_version (version) VALUES (7);

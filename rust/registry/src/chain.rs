@@ -76,6 +76,8 @@ macro_rules! names {
     };
 }
 
+pub(crate) use names;
+
 names!(
     ChainState,
     "chain state",
@@ -324,6 +326,17 @@ fn owner_params(owner: Option<&Owner>) -> [Val; 5] {
     ]
 }
 
+/// The next `seq` of `table` (schema `strata`): what "newest" means.
+pub(crate) fn next_seq(s: &mut dyn Store, table: &str) -> Result<i64> {
+    Ok(s.rows(
+        &format!("SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.{table}"),
+        &[],
+        &[Kind::Int],
+    )?[0][0]
+        .int()
+        .unwrap_or(1))
+}
+
 /// `chain-YYYYMMDD.N`, N counting the chains of that day (UTC) from 0.
 pub(crate) fn create(s: &mut dyn Store, new: &NewChain) -> Result<ChainRecord> {
     let date = jiff::Timestamp::from_second(new.created_at)
@@ -339,13 +352,7 @@ pub(crate) fn create(s: &mut dyn Store, new: &NewChain) -> Result<ChainRecord> {
     )?[0][0]
         .int()
         .unwrap_or_default();
-    let seq = s.rows(
-        "SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.chains",
-        &[],
-        &[Kind::Int],
-    )?[0][0]
-        .int()
-        .unwrap_or(1);
+    let seq = next_seq(s, "chains")?;
     let id = format!("chain-{date}.{n}");
     for &seq in &new.consumes {
         crate::queue::consume(s, seq)?;

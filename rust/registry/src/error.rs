@@ -107,6 +107,17 @@ pub enum RegistryError {
     #[error("cannot record a chain: {reason}")]
     InvalidChain { reason: String },
 
+    #[error("compose registry {db}: no such release compose `{release_id}`")]
+    NoSuchRelease { db: String, release_id: String },
+
+    /// The release compose cannot be recorded as described.
+    #[error("cannot record a release compose of `{name}` version `{version}`: {reason}")]
+    InvalidRelease {
+        name: String,
+        version: String,
+        reason: String,
+    },
+
     #[error(
         "compose registry {db}: cannot queue a chain event of {size} bytes: the limit is {limit}"
     )]

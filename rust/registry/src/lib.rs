@@ -65,6 +65,7 @@ mod postgres;
 pub mod prune;
 mod queue;
 mod record;
+mod release;
 mod sqlite;
 mod stored;
 mod validate;
@@ -86,6 +87,7 @@ pub use record::{
     ArtifactKind, ChainCause, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind,
     ListFilter, ModulemdByArch, NewCompose, Outcome, Outputs, PackagesByArch, RecordKind, State,
 };
+pub use release::{NewRelease, ReleaseInput, ReleaseInputKind, ReleaseOutcome, ReleaseRecord};
 pub use sqlite::{SqliteRegistry, DEFAULT_BUSY_TIMEOUT};
 pub use stored::{cap_text, ERROR_CAP, REPORT_CAP};
 
@@ -298,6 +300,25 @@ pub trait Registry: Send {
 
     /// The queued events, oldest first.
     fn pending_events(&self) -> Result<Vec<PendingEvent>>;
+
+    /// Records a release compose as started (schema version 7). Its ID is
+    /// productmd's, with the release name and version where a module
+    /// compose has the module name and stream, and no compose or release
+    /// compose of this registry has it.
+    fn begin_release(&mut self, new: &NewRelease) -> Result<ReleaseRecord>;
+
+    /// Records how a started release compose ended; like
+    /// [`Registry::finish`], once.
+    fn finish_release(
+        &mut self,
+        release_id: &str,
+        outcome: &ReleaseOutcome,
+    ) -> Result<ReleaseRecord>;
+
+    fn get_release(&self, release_id: &str) -> Result<Option<ReleaseRecord>>;
+
+    /// Release composes, newest first.
+    fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>>;
 }
 
 /// Now, in unix seconds.

@@ -11,9 +11,8 @@
 //!
 //! The rules are one pure function ([`plan`]) over the records and their
 //! input edges, so every backend prunes alike and `--dry-run` shows
-//! exactly what a real run removes. A later release feature adds its
-//! pins to [`PrunePolicy::pins`] (e.g. from a pins table) and gets
-//! "pinned by release F41" in the same plan.
+//! exactly what a real run removes. Every compose a finished release
+//! compose ships is pinned too ("release f41-41-20261029.n.0").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -168,6 +167,24 @@ pub(crate) fn check_pins(
         db: db.to_owned(),
         ids: unknown,
     })
+}
+
+/// `policy` with the composes finished release composes ship pinned
+/// (`release_pins`: compose ID, what pins it), where the registry still
+/// holds them; a pin the operator gave stands as given.
+pub(crate) fn with_release_pins(
+    policy: &PrunePolicy,
+    composes: &[ComposeSummary],
+    release_pins: Vec<(String, String)>,
+) -> PrunePolicy {
+    let ids: HashSet<&str> = composes.iter().map(|c| c.id.as_str()).collect();
+    let mut policy = policy.clone();
+    for (id, by) in release_pins {
+        if ids.contains(id.as_str()) {
+            policy.pins.entry(id).or_insert(by);
+        }
+    }
+    policy
 }
 
 /// The plan for `composes` (every compose of the registry, newest first)

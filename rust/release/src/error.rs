@@ -63,4 +63,31 @@ pub enum ReleaseError {
         #[source]
         source: Box<ComposeError>,
     },
+    /// The release passed its check but could not be composed; the
+    /// release compose is recorded failed with this reason.
+    #[error("cannot compose the release {file}")]
+    Compose {
+        file: String,
+        #[source]
+        source: Box<ComposeError>,
+    },
+    /// A compose the check chose was removed before it could be used.
+    #[error(
+        "cannot compose the release {file}: compose `{compose_id}` is no longer in the registry \
+         (pruned while the release was checked?); run it again"
+    )]
+    ComposeGone { file: String, compose_id: String },
+    #[error("cannot compare release composes: no release compose `{id}` in the registry")]
+    NoSuchRelease { id: String },
+    #[error("cannot compare release composes: the registry cannot be read for `{release}`")]
+    Diff {
+        release: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error(
+        "cannot compare release composes: compose `{compose_id}` of `{release}` is no longer in \
+         the registry (pruned)"
+    )]
+    DiffComposeGone { release: String, compose_id: String },
 }

@@ -9,15 +9,23 @@
 //! against the platform, then every profile; `report` is what it found
 //! and its one rendering; `upgrade` adds the upgrade path from the
 //! previous release (`CheckOptions::from`). Front ends (the CLI, Python) call
-//! [`check_release`] and print the report.
+//! [`check_release`] and print the report; `compose` freezes a release
+//! that passes into one release compose ([`compose_release`]).
 
 mod check;
+mod compose;
 mod error;
+mod records;
 mod report;
 mod upgrade;
 
 pub use check::{check_release, CheckOptions};
+pub use compose::{compose_release, ComposeOptions, ReleaseComposed};
 pub use error::ReleaseError;
+pub use records::{
+    release_diff, release_text, releases_table, ArtifactChange, ModuleChange, PackageChange,
+    ReleaseDiff,
+};
 pub use report::{
     chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport, UpgradeSummary,
 };

@@ -314,6 +314,24 @@ pub(crate) fn rpms_json_with_layers(
     dump(&Document::new("productmd.rpms", variants))
 }
 
+/// `compose/metadata/images.json` (`productmd.images`) of a compose that
+/// publishes no image of its own: the compose and no images, which
+/// productmd loads as such.
+pub(crate) fn images_json(info: &ComposeInfo) -> String {
+    #[derive(Serialize)]
+    struct ImagesPayload<'a> {
+        compose: Compose<'a>,
+        images: BTreeMap<&'a str, ()>,
+    }
+    dump(&Document::new(
+        "productmd.images",
+        ImagesPayload {
+            compose: Compose::of(info),
+            images: BTreeMap::new(),
+        },
+    ))
+}
+
 /// `compose/metadata/modules.json` (`productmd.modules`): variant → arch →
 /// `name:stream:version:context` → `{metadata: {uid, name, stream, version,
 /// context, koji_tag}, modulemd_path: {binary: path}, rpms: [...]}`; the

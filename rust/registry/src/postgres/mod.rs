@@ -48,6 +48,7 @@ use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
+use crate::release::{NewRelease, ReleaseOutcome, ReleaseRecord};
 use crate::stored::{
     self, json_text, FilterArg, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
     SUMMARY_COLUMNS,
@@ -59,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -204,6 +205,54 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX compose_inputs_lean ON strata.compose_inputs (compose_id, position)
         WHERE kind <> 'stack_compose';
+        ",
+        then: None,
+    },
+    // 7: release composes and the composes each ships.
+    Migration {
+        sql: "
+    -- Release composes (strata release compose): a release frozen into a
+    -- compose of its own. Apart from `composes`, so that no query over
+    -- module and artifact composes (last good, listings, pruning, impact)
+    -- can take a release for one; a release's respin also counts the
+    -- composes with its ID base, so IDs never collide.
+    CREATE TABLE strata.releases (
+        id                TEXT   NOT NULL PRIMARY KEY,
+        -- Order of begin in this registry: what 'newest' means.
+        seq               BIGINT NOT NULL UNIQUE,
+        id_base           TEXT   NOT NULL,
+        respin            BIGINT NOT NULL,
+        name              TEXT   NOT NULL,
+        version           TEXT   NOT NULL,
+        compose_type      TEXT   NOT NULL,
+        compose_date      TEXT   NOT NULL,
+        -- The release's scheduled date, YYYY-MM-DD.
+        release_date      TEXT   NOT NULL,
+        state             TEXT   NOT NULL
+                          CHECK (state IN ('started', 'finished', 'failed')),
+        definition_path   TEXT   NOT NULL,
+        -- sha256 of the release document.
+        definition_digest TEXT   NOT NULL,
+        arches            TEXT   NOT NULL,  -- JSON array
+        started_at        BIGINT NOT NULL,
+        finished_at       BIGINT,
+        output_path       TEXT,
+        error             TEXT,              -- capped like compose errors
+        UNIQUE (id_base, respin)
+    );
+
+    -- Every compose a release ships, in order: its modules, the modules
+    -- below them, its artifacts. No reference to `composes`: pruning a
+    -- compose keeps a release's history readable.
+    CREATE TABLE strata.release_inputs (
+        release_id TEXT   NOT NULL REFERENCES strata.releases (id),
+        position   BIGINT NOT NULL,
+        kind       TEXT   NOT NULL CHECK (kind IN ('module', 'stack', 'artifact')),
+        name       TEXT   NOT NULL,
+        compose_id TEXT   NOT NULL,
+        PRIMARY KEY (release_id, position)
+    );
+    CREATE INDEX release_inputs_by_compose ON strata.release_inputs (compose_id);
         ",
         then: None,
     },
@@ -1234,8 +1283,11 @@ impl Registry for PgRegistry {
             })?;
         let row = tx
             .query_one(
-                "SELECT (SELECT COALESCE(MAX(respin) + 1, 0) FROM strata.composes \
-                         WHERE id_base = $1), \
+                // Release composes share the ID space (schema version 7).
+                "SELECT (SELECT COALESCE(MAX(r) + 1, 0) FROM (\
+                         SELECT respin AS r FROM strata.composes WHERE id_base = $1 \
+                         UNION ALL SELECT respin AS r FROM strata.releases WHERE id_base = $1) \
+                         AS both_kinds), \
                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.composes)",
                 &[&alloc.id_base],
             )
@@ -1458,6 +1510,34 @@ impl Registry for PgRegistry {
         self.chain_read(crate::queue::pending)
     }
 
+    fn begin_release(&mut self, new: &NewRelease) -> Result<ReleaseRecord> {
+        self.chain_write(|s| {
+            // The lock `begin` takes: a release and a compose of one ID
+            // base never read the same next respin.
+            s.exec(
+                "SELECT pg_advisory_xact_lock(?1)",
+                &[chain::Val::Int(Some(BEGIN_LOCK))],
+            )?;
+            crate::release::begin(s, new)
+        })
+    }
+
+    fn finish_release(
+        &mut self,
+        release_id: &str,
+        outcome: &ReleaseOutcome,
+    ) -> Result<ReleaseRecord> {
+        self.chain_write(|s| crate::release::finish(s, release_id, outcome))
+    }
+
+    fn get_release(&self, release_id: &str) -> Result<Option<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::get(s, release_id))
+    }
+
+    fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::list(s, limit))
+    }
+
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
         self.chain_read(|s| chain::get(s, chain_id))
     }
@@ -1565,7 +1645,9 @@ impl Registry for PgRegistry {
             return self.read(|tx| {
                 let (all, uses, not_good) = prune_inputs(tx, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, &not_good, policy))
+                let pins = crate::release::pins(&mut ChainStore { session: tx, db })?;
+                let policy = prune::with_release_pins(policy, &all, pins);
+                Ok(prune::plan(all, &uses, &not_good, &policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1578,7 +1660,12 @@ impl Registry for PgRegistry {
             })?;
         let (all, uses, not_good) = prune_inputs(&mut tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, &not_good, policy);
+        let pins = crate::release::pins(&mut ChainStore {
+            session: &mut tx,
+            db,
+        })?;
+        let policy = prune::with_release_pins(policy, &all, pins);
+        let plan = prune::plan(all, &uses, &not_good, &policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",

@@ -36,6 +36,7 @@ use crate::queue::PendingEvent;
 use crate::record::{
     ComposeRecord, ComposeSummary, ListFilter, NewCompose, Outcome, PackagesByArch,
 };
+use crate::release::{NewRelease, ReleaseOutcome, ReleaseRecord};
 use crate::stored::{
     self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
 };
@@ -648,7 +649,10 @@ impl Registry for SqliteRegistry {
 
         let respin: i64 = tx
             .query_row(
-                "SELECT COALESCE(MAX(respin) + 1, 0) FROM composes WHERE id_base = ?1",
+                // Release composes share the ID space (schema version 7).
+                "SELECT COALESCE(MAX(r) + 1, 0) FROM (\
+                 SELECT respin AS r FROM composes WHERE id_base = ?1 \
+                 UNION ALL SELECT respin AS r FROM releases WHERE id_base = ?1)",
                 [&alloc.id_base],
                 |r| r.get(0),
             )
@@ -909,6 +913,26 @@ impl Registry for SqliteRegistry {
         self.chain_read(crate::queue::pending)
     }
 
+    fn begin_release(&mut self, new: &NewRelease) -> Result<ReleaseRecord> {
+        self.chain_write(|s| crate::release::begin(s, new))
+    }
+
+    fn finish_release(
+        &mut self,
+        release_id: &str,
+        outcome: &ReleaseOutcome,
+    ) -> Result<ReleaseRecord> {
+        self.chain_write(|s| crate::release::finish(s, release_id, outcome))
+    }
+
+    fn get_release(&self, release_id: &str) -> Result<Option<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::get(s, release_id))
+    }
+
+    fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>> {
+        self.chain_read(|s| crate::release::list(s, limit))
+    }
+
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
         self.chain_read(|s| chain::get(s, chain_id))
     }
@@ -1011,7 +1035,9 @@ impl Registry for SqliteRegistry {
             return self.read(|conn| {
                 let (all, uses, not_good) = prune_inputs(conn, db)?;
                 prune::check_pins(db, &all, policy)?;
-                Ok(prune::plan(all, &uses, &not_good, policy))
+                let pins = crate::release::pins(&mut ChainStore { conn, db })?;
+                let policy = prune::with_release_pins(policy, &all, pins);
+                Ok(prune::plan(all, &uses, &not_good, &policy))
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1023,7 +1049,9 @@ impl Registry for SqliteRegistry {
             .ctx(db, what)?;
         let (all, uses, not_good) = prune_inputs(&tx, db)?;
         prune::check_pins(db, &all, policy)?;
-        let plan = prune::plan(all, &uses, &not_good, policy);
+        let pins = crate::release::pins(&mut ChainStore { conn: &tx, db })?;
+        let policy = prune::with_release_pins(policy, &all, pins);
+        let plan = prune::plan(all, &uses, &not_good, &policy);
         for table in [
             "compose_inputs",
             "compose_repos",

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use strata_registry::{
     ArtifactKind, ChainCause, ChainState, ComposeRecord, ComposeType, Input, InputKind, ListFilter,
-    NewChain, NewCompose, Outcome, Outputs, Owner, PackagesByArch, RecordKind, Registry,
-    RegistryError, RegistryLocation, State, StepState, StepUpdate, StreamLock,
+    NewChain, NewCompose, NewRelease, Outcome, Outputs, Owner, PackagesByArch, RecordKind,
+    Registry, RegistryError, RegistryLocation, ReleaseInput, ReleaseInputKind, ReleaseOutcome,
+    State, StepState, StepUpdate, StreamLock,
 };
 
 pub const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -208,6 +209,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         (
             "queued_events_are_consumed_once_with_a_chain",
             event_queue::<B>,
+        ),
+        (
+            "release_composes_are_records_apart_from_module_composes",
+            releases::<B>,
         ),
     ]
 }
@@ -2291,6 +2296,16 @@ fn version_1<B: Backend>(b: &B) {
         .submit_event(&json!({"event": "build", "nvr": "a-1-1"}), NOV25)
         .unwrap();
     assert_eq!(reg.pending_events().unwrap(), [queued]);
+    // Version 7: release composes.
+    let release = reg
+        .begin_release(&new_release(
+            "f41",
+            "41",
+            &[(ReleaseInputKind::Module, "apache:2.4", &next)],
+        ))
+        .unwrap();
+    assert_eq!(release.id, "f41-41-20261125.n.0");
+    assert_eq!(reg.list_releases(None).unwrap(), [release]);
     // Opening again changes nothing.
     drop(reg);
     assert_eq!(t.open().list(&ListFilter::default()).unwrap().len(), 7);
@@ -2632,4 +2647,227 @@ fn stream_locks<B: Backend>(b: &B) {
             StreamLock::Taken
         );
     }
+}
+
+pub fn new_release(
+    name: &str,
+    version: &str,
+    inputs: &[(ReleaseInputKind, &str, &str)],
+) -> NewRelease {
+    NewRelease {
+        name: name.into(),
+        version: version.into(),
+        compose_type: ComposeType::Nightly,
+        started_at: NOV25,
+        release_date: "2026-12-01".into(),
+        definition_path: "releases/f41.yaml".into(),
+        definition_digest: DIGEST.into(),
+        arches: vec!["x86_64".into()],
+        inputs: inputs
+            .iter()
+            .map(|(kind, name, id)| ReleaseInput {
+                kind: *kind,
+                name: (*name).into(),
+                compose_id: (*id).into(),
+            })
+            .collect(),
+    }
+}
+
+fn releases<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let apache = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&apache, &finished(NOV25 + 10)).unwrap();
+    let inputs = [
+        (ReleaseInputKind::Module, "php:8.2", "php-8.2-20261125.n.0"),
+        (ReleaseInputKind::Stack, "apache:2.4", apache.as_str()),
+        (
+            ReleaseInputKind::Artifact,
+            "php-container",
+            "php-container-1-20261125.n.0",
+        ),
+    ];
+    let started = reg
+        .begin_release(&new_release("f41", "41", &inputs))
+        .unwrap();
+    assert_eq!(started.id, "f41-41-20261125.n.0");
+    assert_eq!(started.state, State::Started);
+    assert_eq!(started.date, "20261125");
+    assert_eq!(started.release_date, "2026-12-01");
+    assert_eq!(started.definition_digest, DIGEST);
+    assert_eq!(started.arches, ["x86_64"]);
+    let names: Vec<(ReleaseInputKind, &str, &str)> = started
+        .inputs
+        .iter()
+        .map(|i| (i.kind, i.name.as_str(), i.compose_id.as_str()))
+        .collect();
+    assert_eq!(names, inputs);
+    assert_eq!(started.path, None);
+
+    // A module compose that spells the same ID base gets the next respin,
+    // and a release after it the one after: no ID is both.
+    let module = reg.begin(&new("f41", "41")).unwrap().id;
+    assert_eq!(module, "f41-41-20261125.n.1");
+    reg.finish(&module, &finished(NOV25 + 20)).unwrap();
+    let second = reg.begin_release(&new_release("f41", "41", &[])).unwrap();
+    assert_eq!(second.id, "f41-41-20261125.n.2");
+
+    let done = reg
+        .finish_release(
+            &started.id,
+            &ReleaseOutcome::Finished {
+                finished_at: NOV25 + 30,
+                path: "/srv/releases/f41-41-20261125.n.0".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(done.state, State::Finished);
+    assert_eq!(done.finished_at, Some(NOV25 + 30));
+    assert_eq!(
+        done.path.as_deref(),
+        Some(std::path::Path::new("/srv/releases/f41-41-20261125.n.0"))
+    );
+    assert_eq!(done.inputs, started.inputs);
+    let again = reg
+        .finish_release(
+            &started.id,
+            &ReleaseOutcome::Failed {
+                finished_at: NOV25 + 31,
+                error: "late".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(again, RegistryError::NotStarted { .. }),
+        "{again:?}"
+    );
+    let failed = reg
+        .finish_release(
+            &second.id,
+            &ReleaseOutcome::Failed {
+                finished_at: NOV25 + 40,
+                error: "the release check found 2 problems".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(failed.state, State::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("the release check found 2 problems")
+    );
+    assert_eq!(failed.path, None);
+
+    // Releases never show where module composes are asked for.
+    assert_eq!(reg.latest_good("f41", "41").unwrap().unwrap().id, module);
+    let listed = reg.list(&ListFilter::default()).unwrap();
+    assert_eq!(ids(&listed), [module.as_str(), apache.as_str()]);
+    assert_eq!(reg.list_summaries(&ListFilter::default()).unwrap().len(), 2);
+    assert_eq!(reg.latest_good_per_stream(None).unwrap().len(), 2);
+    assert_eq!(reg.get(&started.id).unwrap(), None);
+    assert!(reg.composes_using(&apache).unwrap().is_empty());
+
+    // Newest first; read back the same after reopening.
+    drop(reg);
+    let reg = t.open();
+    let all = reg.list_releases(None).unwrap();
+    let all_ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(all_ids, [second.id.as_str(), started.id.as_str()]);
+    assert_eq!(all[1], done);
+    assert_eq!(reg.list_releases(Some(1)).unwrap(), [failed]);
+    assert_eq!(reg.get_release(&started.id).unwrap(), Some(done));
+    assert_eq!(reg.get_release("f41-41-20261125.n.9").unwrap(), None);
+    assert_eq!(reg.get_release(&module).unwrap(), None);
+    drop(reg);
+
+    // Refused input names what is wrong, and records nothing.
+    let mut reg = t.open();
+    let err = reg
+        .finish_release(
+            "nope-1-20261125.n.0",
+            &ReleaseOutcome::Failed {
+                finished_at: NOV25,
+                error: "x".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no such release compose `nope-1-20261125.n.0`"),
+        "{err}"
+    );
+    for (bad, what) in [
+        (
+            NewRelease {
+                release_date: "2026-13-01".into(),
+                ..new_release("f41", "41", &[])
+            },
+            "the release date \"2026-13-01\" is not YYYY-MM-DD",
+        ),
+        (new_release("f 41", "41", &[]), "the release name"),
+        (new_release("f41", "", &[]), "the release version"),
+        (
+            NewRelease {
+                definition_digest: "abc".into(),
+                ..new_release("f41", "41", &[])
+            },
+            "not a lowercase SHA-256",
+        ),
+        (
+            new_release("f41", "41", &[(ReleaseInputKind::Module, "php:8.2", "")]),
+            "compose ID is empty",
+        ),
+    ] {
+        let err = reg.begin_release(&bad).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidRelease { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(what), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot record a release compose of `"),
+            "{err}"
+        );
+    }
+    assert_eq!(reg.list_releases(None).unwrap().len(), 2);
+
+    // A prune keeps what a finished release compose ships, even once it is
+    // neither last good nor among the newest; the failed one pins nothing.
+    use strata_registry::prune::KeepReason;
+    let newer = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&newer, &finished(NOV25 + 50)).unwrap();
+    let failed_only = reg
+        .begin_release(&new_release(
+            "f41",
+            "41",
+            &[(ReleaseInputKind::Module, "f41:41", &module)],
+        ))
+        .unwrap()
+        .id;
+    reg.finish_release(
+        &failed_only,
+        &ReleaseOutcome::Failed {
+            finished_at: NOV25 + 60,
+            error: "x".into(),
+        },
+    )
+    .unwrap();
+    let policy = strata_registry::PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: i64::MAX,
+        pins: BTreeMap::new(),
+    };
+    for dry_run in [true, false] {
+        let plan = reg.prune(&policy, dry_run).unwrap();
+        let kept = plan.kept.iter().find(|k| k.compose.id == apache).unwrap();
+        assert_eq!(
+            kept.because,
+            [KeepReason::Pinned {
+                by: format!("release {}", started.id)
+            }]
+        );
+        assert!(plan.removed.is_empty(), "{:?}", plan.removed);
+    }
+    assert_eq!(reg.list_summaries(&ListFilter::default()).unwrap().len(), 3);
 }

@@ -1,0 +1,153 @@
+//! `release compose`: the release check first, then, only when it found
+//! nothing, the release frozen into one release compose
+//! ([`strata_compose::compose_release`]): the composes the check chose,
+//! recorded in the registry in order (the release's modules, the modules
+//! below them, the artifacts) and published together.
+//!
+//! A check with problems composes and records nothing: the report is the
+//! answer. Kept apart from check.rs, which the upgrade check also extends.
+
+use crate::check::{check_release, CheckOptions};
+use crate::error::ReleaseError;
+use crate::report::ReleaseReport;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use strata_compose::{
+    compose_time, ComposeError, Config, Interrupt, Progress, ReleaseContent, ReleaseModuleRepo,
+};
+use strata_registry::{
+    ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
+};
+
+/// How to compose a release.
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    pub check: CheckOptions,
+    /// Each release compose goes to `OUT/<release-id>/`.
+    pub out: PathBuf,
+    pub compose_type: ComposeType,
+    /// Checksum every RPM before linking it.
+    pub verify_payloads: bool,
+}
+
+/// What `release compose` did.
+#[derive(Debug)]
+pub enum ReleaseComposed {
+    /// The check passed and the release compose is recorded finished.
+    Composed {
+        report: ReleaseReport,
+        record: Box<ReleaseRecord>,
+    },
+    /// The check found problems: nothing was composed or recorded.
+    Refused(ReleaseReport),
+}
+
+/// Checks the release at `path` and, if it passes, composes it.
+pub fn compose_release(
+    path: &Path,
+    config: &Config,
+    registry: &mut dyn Registry,
+    opts: &ComposeOptions,
+    interrupt: &Interrupt,
+    progress: &dyn Progress,
+) -> Result<ReleaseComposed, ReleaseError> {
+    let report = check_release(path, config, &*registry, &opts.check)?;
+    if !report.ok() {
+        return Ok(ReleaseComposed::Refused(report));
+    }
+    let file = path.display().to_string();
+    let failed = |source: ComposeError| ReleaseError::Compose {
+        file: file.clone(),
+        source: Box::new(source),
+    };
+    let (release, digest) = strata_compose::read_release(path).map_err(failed)?;
+    let arch = report.arch.clone();
+
+    let own = |module: &str| release.modules.iter().any(|m| m.nsv() == module);
+    // The release's modules in its order, then those below them.
+    let mut modules: Vec<(ReleaseInputKind, &str, &str)> = Vec::new();
+    for m in &release.modules {
+        if let Some(u) = report.modules.iter().find(|u| u.module == m.nsv()) {
+            if let Some(id) = &u.compose {
+                modules.push((ReleaseInputKind::Module, &u.module, id));
+            }
+        }
+    }
+    for u in report.modules.iter().filter(|u| !own(&u.module)) {
+        if let Some(id) = &u.compose {
+            modules.push((ReleaseInputKind::Stack, &u.module, id));
+        }
+    }
+    let mut repos = Vec::with_capacity(modules.len());
+    for (_, module, id) in &modules {
+        let record = registry
+            .get(id)
+            .map_err(|e| failed(e.into()))?
+            .ok_or_else(|| ReleaseError::ComposeGone {
+                file: file.clone(),
+                compose_id: id.to_string(),
+            })?;
+        let repo = record
+            .outputs
+            .as_ref()
+            .and_then(|o| o.repos.get(&arch))
+            .ok_or_else(|| {
+                failed(ComposeError::DependencyMissingArch {
+                    compose_id: id.to_string(),
+                    required: module.to_string(),
+                    arch: arch.clone(),
+                })
+            })?;
+        repos.push(ReleaseModuleRepo {
+            module: module.to_string(),
+            compose_id: id.to_string(),
+            repo: repo.clone(),
+        });
+    }
+    let mut inputs: Vec<ReleaseInput> = modules
+        .iter()
+        .map(|(kind, module, id)| ReleaseInput {
+            kind: *kind,
+            name: module.to_string(),
+            compose_id: id.to_string(),
+        })
+        .collect();
+    inputs.extend(report.artifacts.iter().filter_map(|a| {
+        Some(ReleaseInput {
+            kind: ReleaseInputKind::Artifact,
+            name: a.name.clone().unwrap_or_else(|| a.definition.clone()),
+            compose_id: a.compose.clone()?,
+        })
+    }));
+    let defaults: BTreeMap<String, String> = release
+        .modules
+        .iter()
+        .filter(|m| m.default)
+        .map(|m| (m.name.clone(), m.stream.clone()))
+        .collect();
+    let new = NewRelease {
+        name: release.name.clone(),
+        version: release.version.clone(),
+        compose_type: opts.compose_type,
+        started_at: compose_time(),
+        release_date: release.date.clone(),
+        definition_path: path.to_path_buf(),
+        definition_digest: digest,
+        arches: vec![arch.clone()],
+        inputs,
+    };
+    let content = ReleaseContent {
+        out: opts.out.clone(),
+        arch,
+        modules: repos,
+        defaults,
+        verify_payloads: opts.verify_payloads,
+        cache_dir: config.cache_dir(opts.check.cache_dir.as_deref()),
+    };
+    let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
+        .map_err(failed)?;
+    Ok(ReleaseComposed::Composed {
+        report,
+        record: Box::new(record),
+    })
+}
