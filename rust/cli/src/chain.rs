@@ -394,10 +394,19 @@ fn print_chain(
         writeln!(out, "Ended: {}", fmt_time(f))?;
     }
     writeln!(out, "Steps:")?;
+    // The recorded plan says which steps build artifacts.
+    let plan = serde_json::from_value::<strata_chain::Impact>(chain.plan.clone()).ok();
     for s in &chain.steps {
+        let artifact = plan.as_ref().is_some_and(|p| {
+            p.plan
+                .steps
+                .get(s.position)
+                .is_some_and(|step| step.kind == strata_chain::NodeKind::Artifact)
+        });
         let mut line = format!(
-            "  {}. {}:{} {}",
+            "  {}. {}{}:{} {}",
             s.position + 1,
+            if artifact { "artifact " } else { "" },
             one_line(&s.name),
             one_line(&s.stream),
             s.state

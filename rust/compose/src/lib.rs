@@ -56,7 +56,7 @@ mod select;
 mod stack;
 mod staging;
 
-pub use artifact::{compose_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT};
+pub use artifact::{artifact_arches, compose_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT};
 pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
 };
@@ -66,7 +66,8 @@ pub use config::{
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
 pub use definition::{
-    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_release,
+    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_document_digest,
+    read_release,
 };
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
