@@ -614,6 +614,10 @@ class PlanStep(_TypedData):
     @property
     def tests(self) -> list[str]:
         """The names of the tests its new compose must pass."""
+    @property
+    def kind(self) -> str:
+        """module, or artifact (then name is the artifact's and stream the
+        arch it is built for)."""
 
 @final
 class Impact(_TypedData):
@@ -632,6 +636,10 @@ class Impact(_TypedData):
     @property
     def last_good(self) -> dict[str, Optional[str]]:
         """name:stream -> its last good compose now."""
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """name:arch -> kind (container, ostree, iso) of every artifact in
+        the plan or left alone; every other node is a module."""
     def to_text(self) -> str:
         """The plan as `strata impact` prints it."""
 
@@ -673,6 +681,10 @@ class Chain(_TypedData):
     def finished_at(self) -> Optional[int]: ...
     @property
     def steps(self) -> list[ChainStep]: ...
+    @property
+    def impact(self) -> Optional[Impact]:
+        """The plan it runs (its steps' kinds, why each is in it, what was
+        left alone); None when this Strata cannot read the recorded plan."""
 
 def impact(
     *,
