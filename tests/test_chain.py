@@ -50,6 +50,10 @@ TOOLS_SRC = [
     {"name": "tool", "version": "1", "release": "1.fc40", "arch": "x86_64"},
 ]
 STACK = ["base-runtime:f40", "apache:2.4", "php:8.2"]
+# Install media of the php stack: the cheapest artifact (xorriso).
+ISO = {"document": "strata-artifact", "version": 1, "data": {
+    "name": "php-iso", "kind": "iso", "summary": "PHP install media", "arches": ["x86_64"],
+    "contents": [{"module": "php:8.2"}], "iso": {"volume_id": "PHP-8.2"}}}
 
 
 class World:
@@ -100,6 +104,10 @@ class World:
 
     def compose_all(self) -> dict:
         return {k: self.site.compose_json(self.defs[k]) for k in ("base", "apache", "php", "tools")}
+
+    def add_iso(self) -> Path:
+        """The php install media, in the catalog's glob beside the modules."""
+        return ck.write_definition(self.site.root / "modules" / "php-iso.yaml", ISO)
 
     def rebuild_libfoo(self) -> None:
         rpmfactory.build_rpms([LIBFOO_2], self.repos["base"])
@@ -457,3 +465,79 @@ def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
     assert steps(chain) == [(m, "finished") for m in STACK]
     states = sorted(r["state"] for r in world.site.list("base-runtime:f40"))
     assert states == ["failed", "finished", "finished"], states
+
+
+def test_a_rebuilt_library_below_a_stack_rebuilds_the_iso_on_it(world):
+    before = world.compose_all()
+    iso = world.add_iso()
+    built = json.loads(world.strata("compose", "artifact", iso, "--json").stdout)
+    # Nothing changed below: the media is up to date, and said so.
+    same = json.loads(world.strata("impact", "--build", "libfoo-1.0-1.fc40", "--json",
+                                   "--cache-dir", world.site.cache).stdout)
+    assert same["plan"]["steps"] == []
+    assert same["plan"]["left_alone"]["php-iso:x86_64"] == {"reason": "up-to-date"}
+    assert same["last_good"]["php-iso:x86_64"] == built["id"]
+    assert same["artifacts"] == {"php-iso:x86_64": "iso"}
+
+    world.rebuild_libfoo()
+    args = ("impact", "--build", "libfoo-1.0-2.fc40", "--cache-dir", world.site.cache)
+    plan = json.loads(world.strata(*args, "--json").stdout)
+    assert [(s["name"], s["stream"], s["kind"], s["after"]) for s in plan["plan"]["steps"]] == [
+        ("base-runtime", "f40", "module", []), ("apache", "2.4", "module", [0]),
+        ("php", "8.2", "module", [1]), ("php-iso", "x86_64", "artifact", [2])]
+    assert plan["plan"]["steps"][3]["why"] == [{"why": "input-compose", "module": "php:8.2"}]
+    assert plan["requires"]["php-iso:x86_64"] == ["php:8.2"]
+    found = strata.impact(builds=["libfoo-1.0-2.fc40"], config=world.site.config,
+                          cache_dir=world.site.cache)
+    assert [s.kind for s in found.steps] == ["module", "module", "module", "artifact"]
+    assert found.artifacts == {"php-iso:x86_64": "iso"}
+    assert json.loads(found.to_json()) == plan
+    text = world.strata(*args).stdout
+    assert "  4. php-iso:x86_64 (after 3) [auto] artifact (iso)\n" in text, text
+    assert "       input compose: php:8.2 is recomposed\n" in text, text
+    dot = world.strata(*args, "--format", "dot").stdout
+    assert '"php-iso:x86_64" [fillcolor="#f28482", shape=folder' in dot, dot
+    assert '"php-iso:x86_64" -> "php:8.2";' in dot, dot
+
+    # The chain builds the media after php, on php's new compose, and the
+    # record names the chain and the cause.
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    chain = world.show(chain_id_of(r))
+    assert chain["state"] == "finished"
+    assert steps(chain) == [(m, "finished") for m in STACK] + [("php-iso:x86_64", "finished")]
+    media = chain["steps"][3]["compose_id"]
+    assert chain["composes"][media]["chain"] == {
+        "chain_id": chain["id"], "event": "build libfoo-1.0-2.fc40"}
+    rec = world.site.show(media)
+    assert rec["artifact"] == "iso" and rec["state"] == "finished"
+    used = {i["name"]: i["ident"] for i in rec["inputs"] if i["kind"] == "compose"}
+    assert used["php:8.2"] == chain["steps"][2]["compose_id"] != before["php"]["id"]
+    assert used["base-runtime:f40"] == chain["steps"][0]["compose_id"]
+    shown = world.strata("chain", "show", chain["id"]).stdout
+    assert f"  4. artifact php-iso:x86_64 finished {media}\n" in shown, shown
+
+    # Everything is up to date now, the media too.
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+
+
+def test_a_stack_stopped_by_policy_keeps_its_iso_from_being_built(world):
+    world.compose_all()
+    world.add_iso()
+    world.policy("    - match: 'php:*'\n      on_failure: stop-dependents\n      tests:\n"
+                 "        - {name: smoke, run: ['false']}\n"
+                 "    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    # From Python: the chain's plan says which step is the artifact.
+    chain = strata.run_chain(builds=["libfoo-1.0-2.fc40"], config=world.site.config,
+                             cache_dir=world.site.cache)
+    assert chain.state == "failed"
+    assert [(f"{s.name}:{s.stream}", s.state) for s in chain.steps] == [
+        (m, "finished") for m in STACK[:2]] + [("php:8.2", "failed"), ("php-iso:x86_64", "skipped")]
+    assert [s.kind for s in chain.impact.steps] == ["module", "module", "module", "artifact"]
+    assert chain.steps[3].reason == (
+        "not composed: php:8.2 below it failed (policy: stop-dependents)")
+    shown = world.strata("chain", "show", chain.id).stdout
+    assert "  4. artifact php-iso:x86_64 skipped\n" in shown, shown
+    r = world.strata("artifacts", "list", "--json")
+    assert json.loads(r.stdout) == []
