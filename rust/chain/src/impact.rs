@@ -98,7 +98,7 @@ pub struct ImpactOptions<'a> {
 
 /// Whether `location` (as given to `--definition`) names the catalog's
 /// definition shown as `shown`, read from `path`.
-fn names_definition(location: &str, shown: &str, path: &Path) -> bool {
+pub(crate) fn names_definition(location: &str, shown: &str, path: &Path) -> bool {
     if location == shown {
         return true;
     }

@@ -100,6 +100,11 @@ pub enum RunError {
     },
     #[error("chain `{id}`: {module} is not in the catalog any more ([chain] catalog)")]
     NotInCatalog { id: String, module: String },
+    #[error(
+        "queued event {seq} was taken by another chain meanwhile (another `strata chain run \
+         --pending` at the same time); nothing was recorded here"
+    )]
+    Taken { seq: i64 },
     #[error("chain `{id}` has no step {position} composing {module}")]
     NoSuchStep {
         id: String,
@@ -129,7 +134,10 @@ pub fn start_consuming(
     consumes: &[i64],
     registry: &mut dyn Registry,
 ) -> Result<ChainRecord, RunError> {
-    let chain = record_chain(impact, consumes, registry)?;
+    let chain = record_chain(impact, consumes, registry).map_err(|e| match e {
+        RunError::Registry(RegistryError::EventNotQueued { seq, .. }) => RunError::Taken { seq },
+        e => e,
+    })?;
     if chain.steps.is_empty() {
         let at = strata_compose::compose_time();
         registry.set_chain_state(&chain.id, ChainState::Finished, None, at)?;

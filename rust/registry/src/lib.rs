@@ -298,6 +298,12 @@ pub trait Registry: Send {
 
     /// The queued events, oldest first.
     fn pending_events(&self) -> Result<Vec<PendingEvent>>;
+
+    /// Takes the queued events `seqs` off the queue without a chain (events
+    /// that cannot be planned); all or none: one not queued is
+    /// [`RegistryError::EventNotQueued`] and nothing is removed. Gives
+    /// what was removed.
+    fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>>;
 }
 
 /// Now, in unix seconds.
