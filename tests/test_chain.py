@@ -161,8 +161,10 @@ def steps(chain: dict) -> list[tuple[str, str]]:
 
 
 def chain_id_of(run: subprocess.CompletedProcess) -> str:
-    """The chain ID `strata chain run` names first on stderr."""
-    return run.stderr.split(":", 1)[0].strip()
+    """The chain ID `strata chain run` names on stderr (after any notes on
+    queued events)."""
+    lines = [line for line in run.stderr.splitlines() if line.startswith("chain-")]
+    return (lines[0] if lines else run.stderr).split(":", 1)[0].strip()
 
 
 def test_a_rebuilt_base_rpm_recomposes_base_and_the_stacks_above_it(world, tmp_path):
@@ -541,3 +543,104 @@ def test_a_stack_stopped_by_policy_keeps_its_iso_from_being_built(world):
     assert "  4. artifact php-iso:x86_64 skipped\n" in shown, shown
     r = world.strata("artifacts", "list", "--json")
     assert json.loads(r.stdout) == []
+
+
+def test_a_second_pending_run_at_the_same_time_is_told_the_events_are_taken(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    t0 = int(time.time())
+    env = {"SOURCE_DATE_EPOCH": str(t0)}
+    world.site.run("chain", "submit", "--build", "libfoo-1.0-2.fc40", "--config",
+                   world.site.config, env=env)
+    # The first taker plans the queue, then holds before recording its
+    # chain; the second takes the events and runs them meanwhile.
+    hold = world.root / "hold"
+    hold.write_text("")
+    first_env = dict(os.environ, **env, STRATA_TEST_PAUSE_BEFORE_CONSUME=str(hold))
+    first_env.pop("STRATA_CONFIG", None)
+    first = subprocess.Popen(
+        [str(world.site.bin), "chain", "run", "--pending", "--config", str(world.site.config),
+         "--cache-dir", str(world.site.cache)],
+        env=first_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        held = world.root / "hold.held"
+        deadline = time.time() + 300
+        while not held.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert held.exists(), first.communicate()
+        second = world.site.run("chain", "run", "--pending", "--config", world.site.config,
+                                "--cache-dir", world.site.cache, env=env, check_rc=0)
+        cid = chain_id_of(second)
+        hold.unlink()
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, out + err
+    assert out == ("The queued events were taken by another `strata chain run --pending` at "
+                   "the same time (event 1 first): nothing to do here.\n"), out + err
+    chains = json.loads(world.strata("chain", "list", "--json").stdout)
+    assert [c["id"] for c in chains] == [cid]
+    assert steps(world.show(cid)) == [(m, "finished") for m in STACK]
+
+
+def test_an_event_that_cannot_be_planned_is_named_not_blocking_and_dropped(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    missing = str(world.root / "gone.yaml")
+    world.strata("chain", "submit", "--definition", missing)
+    world.strata("chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    # The build runs; the definition no catalog names is named with its
+    # error, stays queued, and the run says so with status 1.
+    r = world.chain_run("--pending", rc=1)
+    assert (f"queued event 1 (definition {missing}) cannot be planned: the definition "
+            f"`{missing}` is not in the catalog ([chain] catalog); drop it with "
+            "`strata chain drop 1`\n") in r.stderr, r.stderr
+    chain = world.show(chain_id_of(r))
+    assert chain["events"] == [{"event": "build", "nvr": "libfoo-1.0-2.fc40"}]
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    r = world.chain_run("--pending", rc=1)
+    assert "queued event 1 (definition " in r.stderr, r.stderr
+    # Dropped: the queue is empty. A number not queued is refused, and
+    # nothing is dropped.
+    world.strata("chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    r = world.strata("chain", "drop", "1", "7", rc=2)
+    assert ("no event 7 is queued (taken by a chain, dropped, or never queued): nothing was "
+            "dropped") in r.stderr, r.stderr
+    r = world.strata("chain", "drop", "1")
+    assert r.stdout == f"dropped queued event 1: definition {missing}\n", r.stdout
+    r = world.chain_run("--pending")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    r = world.chain_run("--pending")
+    assert r.stdout == "No events are queued.\n", r.stdout
+
+
+def test_a_burst_on_one_stack_does_not_hold_back_an_unrelated_event(world):
+    """Events whose plans touch disjoint modules are debounced apart: php
+    waits out its 10 minutes, tools runs once its own minute has passed."""
+    world.compose_all()
+    world.policy("    - match: 'php:*'\n      debounce: 10m\n"
+                 "    - match: '*:*'\n      debounce: 1m\n")
+    for k in ("php", "tools"):
+        world.defs[k].write_text(world.defs[k].read_text() + "# changed\n")
+    t0 = int(time.time())
+
+    def at(t, *args, rc=0):
+        return world.site.run(*args, "--config", world.site.config,
+                              env={"SOURCE_DATE_EPOCH": str(t)}, check_rc=rc)
+
+    at(t0, "chain", "submit", "--definition", str(world.defs["php"]))
+    at(t0 + 30, "chain", "submit", "--definition", str(world.defs["tools"]))
+    r = at(t0 + 60, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "(debounce 600 s after the newest; queued 1): nothing" in r.stderr, r.stderr
+    assert "(debounce 60 s after the newest; queued 2): nothing" in r.stderr, r.stderr
+    # tools' minute has passed, php's ten have not: tools alone runs.
+    r = at(t0 + 120, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "(debounce 600 s after the newest; queued 1)" in r.stderr, r.stderr
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [("tools:1", "finished")]
+    assert chain["events"] == [{"event": "definition", "location": str(world.defs["tools"])}]
+    r = at(t0 + 600, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [("php:8.2", "finished")]
+    r = at(t0 + 700, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout == "No events are queued.\n", r.stdout

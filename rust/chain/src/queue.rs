@@ -34,6 +34,8 @@ pub enum QueueError {
     Registry(#[from] RegistryError),
     #[error("no compose `{id}` in the registry: the event is not queued")]
     UnknownCompose { id: String },
+    #[error("no event {seq} is queued (taken by a chain, dropped, or never queued): nothing was dropped")]
+    NotQueued { seq: i64 },
     #[error("queued event {seq} is not an event this Strata reads")]
     Unreadable {
         seq: i64,

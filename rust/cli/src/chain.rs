@@ -246,13 +246,13 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
         let n = w.queued.len();
         let seqs: Vec<String> = w.queued.iter().map(|q| q.seq.to_string()).collect();
         eprintln!(
-            "{n} queued event{} ({}) wait{} until {} (debounce {} s after the newest): nothing \
-             of theirs runs yet",
+            "{n} queued event{} wait{} until {} (debounce {} s after the newest; queued {}): \
+             nothing of theirs runs yet",
             if n == 1 { "" } else { "s" },
-            seqs.join(", "),
             if n == 1 { "s" } else { "" },
             fmt_time(w.until),
             w.window,
+            seqs.join(", "),
         );
     }
     let Some((found, consumes)) = taken.ready else {
@@ -265,8 +265,12 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
         print_impact(&found, c.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // For tests that line up two takers of the same events.
+    // For tests that line up two takers of the same events: `PATH.held`
+    // says this one has planned and holds while PATH exists.
     if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_CONSUME") {
+        let mut held = value.clone();
+        held.push(".held");
+        let _ = std::fs::write(held, b"");
         strata_compose::Hold::parse(&value).wait(&interrupt);
     }
     let chain = match start_consuming(&found, &consumes, &mut *registry) {
@@ -315,11 +319,9 @@ pub fn drop_events(args: ChainDropArgs) -> CliResult {
     let mut registry = open_registry(&args.registry, &config)?;
     let dropped = queue::drop_events(&mut *registry, &args.seqs)?;
     for q in &dropped {
-        println!(
-            "dropped queued event {}: {}",
-            q.seq,
-            one_line(&q.event.to_string())
-        );
+        let shown = serde_json::from_value::<Event>(q.event.clone())
+            .map_or_else(|_| q.event.to_string(), |e| e.to_string());
+        println!("dropped queued event {}: {}", q.seq, one_line(&shown));
     }
     Ok(ExitCode::SUCCESS)
 }
