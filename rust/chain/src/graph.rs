@@ -273,6 +273,52 @@ pub(crate) fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError>
     Ok(out)
 }
 
+/// Whether the node `name:stream` is recomposed: its own reasons `own`,
+/// plus each node it stands on (`below`) that the plan recomposes (which
+/// it then waits for), under its policy rule. `Ok`: why, the steps it
+/// waits for, and the rule; `Err`: why it is left alone.
+fn decide<'p>(
+    (name, stream): (&str, &str),
+    mut why: Vec<Why>,
+    below: &[(String, String)],
+    step_of: &BTreeMap<String, usize>,
+    left_alone: &BTreeMap<String, LeftAlone>,
+    policy: &'p Policy,
+) -> Result<(Vec<Why>, Vec<usize>, &'p strata_model::PolicyRule), LeftAlone> {
+    let mut after = Vec::new();
+    let mut blocked_below = None;
+    for (n, s) in below {
+        let below = nsv(n, s);
+        if let Some(&step) = step_of.get(&below) {
+            why.push(Why::InputCompose {
+                module: below.clone(),
+            });
+            after.push(step);
+        } else if matches!(
+            left_alone.get(&below),
+            Some(l) if !matches!(l, LeftAlone::UpToDate | LeftAlone::Unaffected)
+        ) {
+            blocked_below.get_or_insert(below);
+        }
+    }
+    if why.is_empty() {
+        return Err(blocked_below.map_or(LeftAlone::UpToDate, |module| LeftAlone::Below { module }));
+    }
+    let rule = policy.rule_for(name, stream).ok_or(LeftAlone::NoRule)?;
+    if rule.trigger == Trigger::Never {
+        return Err(LeftAlone::Manual);
+    }
+    if !why.iter().any(|w| rule.counts(w.kind())) {
+        let mut events: Vec<EventKind> = why.iter().map(Why::kind).collect();
+        events.sort();
+        events.dedup();
+        return Err(LeftAlone::Ignores { events });
+    }
+    after.sort_unstable();
+    after.dedup();
+    Ok((why, after, rule))
+}
+
 /// The plan for `stale`: the modules (`name:stream`) an event makes stale
 /// directly, each with why. Everything in the catalog not in the plan is
 /// in [`Plan::left_alone`] with its reason.
@@ -295,48 +341,21 @@ pub fn plan(
     for i in order {
         let m = &catalog[i];
         let key = nsv(&m.name, &m.stream);
-        let mut why: Vec<Why> = stale.get(&key).cloned().unwrap_or_default();
-        let mut after = Vec::new();
-        let mut blocked_below = None;
-        for (n, s) in &m.requires {
-            let below = nsv(n, s);
-            if let Some(&step) = step_of.get(&below) {
-                why.push(Why::InputCompose {
-                    module: below.clone(),
-                });
-                after.push(step);
-            } else if matches!(
-                left_alone.get(&below),
-                Some(l) if !matches!(l, LeftAlone::UpToDate)
-            ) {
-                blocked_below.get_or_insert(below);
+        let own = stale.get(&key).cloned().unwrap_or_default();
+        let (why, after, rule) = match decide(
+            (&m.name, &m.stream),
+            own,
+            &m.requires,
+            &step_of,
+            &left_alone,
+            policy,
+        ) {
+            Ok(decided) => decided,
+            Err(reason) => {
+                left_alone.insert(key, reason);
+                continue;
             }
-        }
-        if why.is_empty() {
-            let reason = match blocked_below {
-                Some(module) => LeftAlone::Below { module },
-                None => LeftAlone::UpToDate,
-            };
-            left_alone.insert(key, reason);
-            continue;
-        }
-        let Some(rule) = policy.rule_for(&m.name, &m.stream) else {
-            left_alone.insert(key, LeftAlone::NoRule);
-            continue;
         };
-        if rule.trigger == Trigger::Never {
-            left_alone.insert(key, LeftAlone::Manual);
-            continue;
-        }
-        if !why.iter().any(|w| rule.counts(w.kind())) {
-            let mut events: Vec<EventKind> = why.iter().map(Why::kind).collect();
-            events.sort();
-            events.dedup();
-            left_alone.insert(key, LeftAlone::Ignores { events });
-            continue;
-        }
-        after.sort_unstable();
-        after.dedup();
         step_of.insert(key, steps.len());
         steps.push(Step {
             name: m.name.clone(),
@@ -406,56 +425,30 @@ pub fn plan_artifacts(
     sorted.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     for a in sorted {
         let key = nsv(&a.name, &a.arch);
-        let mut why = stale.get(&key).cloned().unwrap_or_default();
-        let mut after = Vec::new();
-        let mut blocked_below = None;
-        for (n, s) in &a.contents {
-            let below = nsv(n, s);
-            if let Some(&step) = step_of.get(&below) {
-                why.push(Why::InputCompose {
-                    module: below.clone(),
-                });
-                after.push(step);
-            } else if matches!(
-                plan.left_alone.get(&below),
-                Some(l) if !matches!(l, LeftAlone::UpToDate | LeftAlone::Unaffected)
-            ) {
-                blocked_below.get_or_insert(below);
+        let own = stale.get(&key).cloned().unwrap_or_default();
+        match decide(
+            (&a.name, &a.arch),
+            own,
+            &a.contents,
+            &step_of,
+            &plan.left_alone,
+            policy,
+        ) {
+            Ok((why, after, rule)) => plan.steps.push(Step {
+                name: a.name.clone(),
+                stream: a.arch.clone(),
+                why,
+                after,
+                trigger: rule.trigger,
+                on_failure: rule.on_failure,
+                // A rule's tests take a module's repository; an artifact
+                // has none.
+                tests: Vec::new(),
+                kind: NodeKind::Artifact,
+            }),
+            Err(reason) => {
+                plan.left_alone.insert(key, reason);
             }
-        }
-        let reason = if why.is_empty() {
-            Some(blocked_below.map_or(LeftAlone::UpToDate, |module| LeftAlone::Below { module }))
-        } else {
-            match policy.rule_for(&a.name, &a.arch) {
-                None => Some(LeftAlone::NoRule),
-                Some(rule) if rule.trigger == Trigger::Never => Some(LeftAlone::Manual),
-                Some(rule) if !why.iter().any(|w| rule.counts(w.kind())) => {
-                    let mut events: Vec<EventKind> = why.iter().map(Why::kind).collect();
-                    events.sort();
-                    events.dedup();
-                    Some(LeftAlone::Ignores { events })
-                }
-                Some(rule) => {
-                    after.sort_unstable();
-                    after.dedup();
-                    plan.steps.push(Step {
-                        name: a.name.clone(),
-                        stream: a.arch.clone(),
-                        why: why.clone(),
-                        after,
-                        trigger: rule.trigger,
-                        on_failure: rule.on_failure,
-                        // A rule's tests take a module's repository; an
-                        // artifact has none.
-                        tests: Vec::new(),
-                        kind: NodeKind::Artifact,
-                    });
-                    None
-                }
-            }
-        };
-        if let Some(reason) = reason {
-            plan.left_alone.insert(key, reason);
         }
     }
     Ok(())

@@ -85,7 +85,10 @@ pub fn drop_events(
     registry: &mut dyn Registry,
     seqs: &[i64],
 ) -> Result<Vec<PendingEvent>, QueueError> {
-    Ok(registry.drop_events(seqs)?)
+    registry.drop_events(seqs).map_err(|e| match e {
+        RegistryError::EventNotQueued { seq, .. } => QueueError::NotQueued { seq },
+        e => e.into(),
+    })
 }
 
 /// A queued event that cannot be planned (its compose was pruned, its
