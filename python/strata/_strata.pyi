@@ -724,7 +724,8 @@ def run_chain(
     the chain as recorded at its end, or None when nothing is stale.
     `step_runner`, when given, composes each step elsewhere (a Koji
     subtask) and waits: it is called from the chain's step threads with
-    {chain_id, position, name, stream, definition, excuse, earlier} and
+    {chain_id, position, name, stream, definition, excuse, earlier, kind}
+    (kind: module or artifact) and
     returns {state: finished|failed|reused, compose_id, reason}, which is
     what compose_chain_step gives there; an exception fails the step."""
 

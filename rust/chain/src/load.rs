@@ -63,7 +63,8 @@ pub struct CatalogArtifactDefinition {
 }
 
 impl CatalogArtifactDefinition {
-    /// The artifact as the graph sees it: one node per arch.
+    /// The artifact as the graph sees it: one node per arch, standing on
+    /// the stacks it installs that are not pinned.
     pub fn nodes(&self) -> Vec<CatalogArtifact> {
         self.arches
             .iter()
@@ -72,10 +73,12 @@ impl CatalogArtifactDefinition {
                 arch: arch.clone(),
                 kind: self.definition.kind,
                 definition: self.shown.clone(),
+                // A pinned stack does not change under it.
                 contents: self
                     .definition
                     .contents
                     .iter()
+                    .filter(|c| !self.definition.compose_pins.contains_key(&c.module))
                     .map(|c| (c.module.clone(), c.stream.clone()))
                     .collect(),
             })

@@ -233,6 +233,10 @@ pub struct StepCall {
     pub excuse: Option<String>,
     /// The compose an earlier run of this step was publishing.
     pub earlier: Option<String>,
+    /// Whether the step builds a module or an artifact (`name` is then
+    /// the artifact's, `stream` its arch): a runner elsewhere imports
+    /// each as its kind.
+    pub kind: NodeKind,
 }
 
 /// How a step ended: its state (finished, failed or reused), its compose
@@ -437,6 +441,7 @@ pub fn run_with(
                                 definition: job.target.shown().to_owned(),
                                 excuse: job.excuse.clone(),
                                 earlier: job.earlier.clone(),
+                                kind: step.kind,
                             };
                             scope.spawn(move || job.run_elsewhere(runner, &call));
                         }

@@ -442,6 +442,13 @@ fn call_runner(py: Python<'_>, callable: &PyObject, call: &StepCall) -> Result<S
         arg.set_item("definition", &call.definition)?;
         arg.set_item("excuse", &call.excuse)?;
         arg.set_item("earlier", &call.earlier)?;
+        arg.set_item(
+            "kind",
+            match call.kind {
+                strata_chain::NodeKind::Module => "module",
+                strata_chain::NodeKind::Artifact => "artifact",
+            },
+        )?;
         Ok(())
     })();
     let ended = filled.and_then(|()| {
@@ -497,6 +504,8 @@ pub fn compose_chain_step(
         definition: String::new(),
         excuse,
         earlier,
+        // compose_step reads the kind from the chain's recorded plan.
+        kind: strata_chain::NodeKind::Module,
     };
     let ended = py.allow_threads(|| {
         strata_chain::compose_step(
