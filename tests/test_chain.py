@@ -521,6 +521,14 @@ def test_a_rebuilt_library_below_a_stack_rebuilds_the_iso_on_it(world):
     # Everything is up to date now, the media too.
     r = world.chain_run("--build", "libfoo-1.0-2.fc40")
     assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    # A changed artifact definition is an event of its own: the media
+    # alone is rebuilt, for that reason.
+    iso.write_text(iso.read_text().replace("PHP-8.2", "PHP-8.2-NEW"))
+    plan = json.loads(world.strata("impact", "--definition", iso, "--json",
+                                   "--cache-dir", world.site.cache).stdout)
+    assert [(s["name"], s["kind"]) for s in plan["plan"]["steps"]] == [("php-iso", "artifact")]
+    assert [w["why"] for w in plan["plan"]["steps"][0]["why"]] == ["definition"]
+    assert plan["plan"]["left_alone"]["php:8.2"] == {"reason": "unaffected"}
 
 
 def test_a_stack_stopped_by_policy_keeps_its_iso_from_being_built(world):
