@@ -338,28 +338,22 @@ pub fn impact(
         .iter()
         .map(|d| (d.definition.nsv(), d.shown.clone()))
         .collect();
+    // The graph's edges: what each node stands on, within the catalog.
+    let edges = |below: &[(String, String)]| -> Vec<String> {
+        below
+            .iter()
+            .map(|(n, s)| format!("{n}:{s}"))
+            .filter(|k| in_catalog.contains(k))
+            .collect()
+    };
     let mut requires: BTreeMap<String, Vec<String>> = modules
         .iter()
-        .map(|m| {
-            let below = m
-                .requires
-                .iter()
-                .map(|(n, s)| format!("{n}:{s}"))
-                .filter(|k| in_catalog.contains(k))
-                .collect();
-            (format!("{}:{}", m.name, m.stream), below)
-        })
+        .map(|m| (format!("{}:{}", m.name, m.stream), edges(&m.requires)))
         .collect();
     for node in &artifact_nodes {
         let key = format!("{}:{}", node.name, node.arch);
         definitions.insert(key.clone(), node.definition.clone());
-        let below = node
-            .contents
-            .iter()
-            .map(|(n, s)| format!("{n}:{s}"))
-            .filter(|k| in_catalog.contains(k))
-            .collect();
-        requires.insert(key, below);
+        requires.insert(key, edges(&node.contents));
     }
     Ok(Impact {
         events,
