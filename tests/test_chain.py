@@ -50,6 +50,10 @@ TOOLS_SRC = [
     {"name": "tool", "version": "1", "release": "1.fc40", "arch": "x86_64"},
 ]
 STACK = ["base-runtime:f40", "apache:2.4", "php:8.2"]
+# Install media of the php stack: the cheapest artifact (xorriso).
+ISO = {"document": "strata-artifact", "version": 1, "data": {
+    "name": "php-iso", "kind": "iso", "summary": "PHP install media", "arches": ["x86_64"],
+    "contents": [{"module": "php:8.2"}], "iso": {"volume_id": "PHP-8.2"}}}
 
 
 class World:
@@ -100,6 +104,10 @@ class World:
 
     def compose_all(self) -> dict:
         return {k: self.site.compose_json(self.defs[k]) for k in ("base", "apache", "php", "tools")}
+
+    def add_iso(self) -> Path:
+        """The php install media, in the catalog's glob beside the modules."""
+        return ck.write_definition(self.site.root / "modules" / "php-iso.yaml", ISO)
 
     def rebuild_libfoo(self) -> None:
         rpmfactory.build_rpms([LIBFOO_2], self.repos["base"])
@@ -153,8 +161,10 @@ def steps(chain: dict) -> list[tuple[str, str]]:
 
 
 def chain_id_of(run: subprocess.CompletedProcess) -> str:
-    """The chain ID `strata chain run` names first on stderr."""
-    return run.stderr.split(":", 1)[0].strip()
+    """The chain ID `strata chain run` names on stderr (after any notes on
+    queued events)."""
+    lines = [line for line in run.stderr.splitlines() if line.startswith("chain-")]
+    return (lines[0] if lines else run.stderr).split(":", 1)[0].strip()
 
 
 def test_a_rebuilt_base_rpm_recomposes_base_and_the_stacks_above_it(world, tmp_path):
@@ -457,3 +467,188 @@ def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
     assert steps(chain) == [(m, "finished") for m in STACK]
     states = sorted(r["state"] for r in world.site.list("base-runtime:f40"))
     assert states == ["failed", "finished", "finished"], states
+
+
+def test_a_rebuilt_library_below_a_stack_rebuilds_the_iso_on_it(world):
+    before = world.compose_all()
+    iso = world.add_iso()
+    built = json.loads(world.strata("compose", "artifact", iso, "--json").stdout)
+    # Nothing changed below: the media is up to date, and said so.
+    same = json.loads(world.strata("impact", "--build", "libfoo-1.0-1.fc40", "--json",
+                                   "--cache-dir", world.site.cache).stdout)
+    assert same["plan"]["steps"] == []
+    assert same["plan"]["left_alone"]["php-iso:x86_64"] == {"reason": "up-to-date"}
+    assert same["last_good"]["php-iso:x86_64"] == built["id"]
+    assert same["artifacts"] == {"php-iso:x86_64": "iso"}
+
+    world.rebuild_libfoo()
+    args = ("impact", "--build", "libfoo-1.0-2.fc40", "--cache-dir", world.site.cache)
+    plan = json.loads(world.strata(*args, "--json").stdout)
+    assert [(s["name"], s["stream"], s["kind"], s["after"]) for s in plan["plan"]["steps"]] == [
+        ("base-runtime", "f40", "module", []), ("apache", "2.4", "module", [0]),
+        ("php", "8.2", "module", [1]), ("php-iso", "x86_64", "artifact", [2])]
+    assert plan["plan"]["steps"][3]["why"] == [{"why": "input-compose", "module": "php:8.2"}]
+    assert plan["requires"]["php-iso:x86_64"] == ["php:8.2"]
+    found = strata.impact(builds=["libfoo-1.0-2.fc40"], config=world.site.config,
+                          cache_dir=world.site.cache)
+    assert [s.kind for s in found.steps] == ["module", "module", "module", "artifact"]
+    assert found.artifacts == {"php-iso:x86_64": "iso"}
+    assert json.loads(found.to_json()) == plan
+    text = world.strata(*args).stdout
+    assert "  4. php-iso:x86_64 (after 3) [auto] artifact (iso)\n" in text, text
+    assert "       input compose: php:8.2 is recomposed\n" in text, text
+    dot = world.strata(*args, "--format", "dot").stdout
+    assert '"php-iso:x86_64" [fillcolor="#f28482", shape=folder' in dot, dot
+    assert '"php-iso:x86_64" -> "php:8.2";' in dot, dot
+
+    # The chain builds the media after php, on php's new compose, and the
+    # record names the chain and the cause.
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    chain = world.show(chain_id_of(r))
+    assert chain["state"] == "finished"
+    assert steps(chain) == [(m, "finished") for m in STACK] + [("php-iso:x86_64", "finished")]
+    media = chain["steps"][3]["compose_id"]
+    assert chain["composes"][media]["chain"] == {
+        "chain_id": chain["id"], "event": "build libfoo-1.0-2.fc40"}
+    rec = world.site.show(media)
+    assert rec["artifact"] == "iso" and rec["state"] == "finished"
+    used = {i["name"]: i["ident"] for i in rec["inputs"] if i["kind"] == "compose"}
+    assert used["php:8.2"] == chain["steps"][2]["compose_id"] != before["php"]["id"]
+    assert used["base-runtime:f40"] == chain["steps"][0]["compose_id"]
+    shown = world.strata("chain", "show", chain["id"]).stdout
+    assert f"  4. artifact php-iso:x86_64 finished {media}\n" in shown, shown
+
+    # Everything is up to date now, the media too.
+    r = world.chain_run("--build", "libfoo-1.0-2.fc40")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    # A changed artifact definition is an event of its own: the media
+    # alone is rebuilt, for that reason.
+    iso.write_text(iso.read_text().replace("PHP-8.2", "PHP-8.2-NEW"))
+    plan = json.loads(world.strata("impact", "--definition", iso, "--json",
+                                   "--cache-dir", world.site.cache).stdout)
+    assert [(s["name"], s["kind"]) for s in plan["plan"]["steps"]] == [("php-iso", "artifact")]
+    assert [w["why"] for w in plan["plan"]["steps"][0]["why"]] == ["definition"]
+    assert plan["plan"]["left_alone"]["php:8.2"] == {"reason": "unaffected"}
+
+
+def test_a_stack_stopped_by_policy_keeps_its_iso_from_being_built(world):
+    world.compose_all()
+    world.add_iso()
+    world.policy("    - match: 'php:*'\n      on_failure: stop-dependents\n      tests:\n"
+                 "        - {name: smoke, run: ['false']}\n"
+                 "    - match: '*:*'\n")
+    world.rebuild_libfoo()
+    # From Python: the chain's plan says which step is the artifact.
+    chain = strata.run_chain(builds=["libfoo-1.0-2.fc40"], config=world.site.config,
+                             cache_dir=world.site.cache)
+    assert chain.state == "failed"
+    assert [(f"{s.name}:{s.stream}", s.state) for s in chain.steps] == [
+        (m, "finished") for m in STACK[:2]] + [("php:8.2", "failed"), ("php-iso:x86_64", "skipped")]
+    assert [s.kind for s in chain.impact.steps] == ["module", "module", "module", "artifact"]
+    assert chain.steps[3].reason == (
+        "not composed: php:8.2 below it failed (policy: stop-dependents)")
+    shown = world.strata("chain", "show", chain.id).stdout
+    assert "  4. artifact php-iso:x86_64 skipped\n" in shown, shown
+    r = world.strata("artifacts", "list", "--json")
+    assert json.loads(r.stdout) == []
+
+
+def test_a_second_pending_run_at_the_same_time_is_told_the_events_are_taken(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    t0 = int(time.time())
+    env = {"SOURCE_DATE_EPOCH": str(t0)}
+    world.site.run("chain", "submit", "--build", "libfoo-1.0-2.fc40", "--config",
+                   world.site.config, env=env)
+    # The first taker plans the queue, then holds before recording its
+    # chain; the second takes the events and runs them meanwhile.
+    hold = world.root / "hold"
+    hold.write_text("")
+    first_env = dict(os.environ, **env, STRATA_TEST_PAUSE_BEFORE_CONSUME=str(hold))
+    first_env.pop("STRATA_CONFIG", None)
+    first = subprocess.Popen(
+        [str(world.site.bin), "chain", "run", "--pending", "--config", str(world.site.config),
+         "--cache-dir", str(world.site.cache)],
+        env=first_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        held = world.root / "hold.held"
+        deadline = time.time() + 300
+        while not held.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert held.exists(), first.communicate()
+        second = world.site.run("chain", "run", "--pending", "--config", world.site.config,
+                                "--cache-dir", world.site.cache, env=env, check_rc=0)
+        cid = chain_id_of(second)
+        hold.unlink()
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, out + err
+    assert out == ("The queued events were taken by another `strata chain run --pending` at "
+                   "the same time (event 1 first): nothing to do here.\n"), out + err
+    chains = json.loads(world.strata("chain", "list", "--json").stdout)
+    assert [c["id"] for c in chains] == [cid]
+    assert steps(world.show(cid)) == [(m, "finished") for m in STACK]
+
+
+def test_an_event_that_cannot_be_planned_is_named_not_blocking_and_dropped(world):
+    world.compose_all()
+    world.rebuild_libfoo()
+    missing = str(world.root / "gone.yaml")
+    world.strata("chain", "submit", "--definition", missing)
+    world.strata("chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    # The build runs; the definition no catalog names is named with its
+    # error, stays queued, and the run says so with status 1.
+    r = world.chain_run("--pending", rc=1)
+    assert (f"queued event 1 (definition {missing}) cannot be planned: the definition "
+            f"`{missing}` is not in the catalog ([chain] catalog); drop it with "
+            "`strata chain drop 1`\n") in r.stderr, r.stderr
+    chain = world.show(chain_id_of(r))
+    assert chain["events"] == [{"event": "build", "nvr": "libfoo-1.0-2.fc40"}]
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    r = world.chain_run("--pending", rc=1)
+    assert "queued event 1 (definition " in r.stderr, r.stderr
+    # Dropped: the queue is empty. A number not queued is refused, and
+    # nothing is dropped.
+    world.strata("chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    r = world.strata("chain", "drop", "1", "7", rc=2)
+    assert ("no event 7 is queued (taken by a chain, dropped, or never queued): nothing was "
+            "dropped") in r.stderr, r.stderr
+    r = world.strata("chain", "drop", "1")
+    assert r.stdout == f"dropped queued event 1: definition {missing}\n", r.stdout
+    r = world.chain_run("--pending")
+    assert r.stdout.startswith("Nothing to recompose"), r.stdout
+    r = world.chain_run("--pending")
+    assert r.stdout == "No events are queued.\n", r.stdout
+
+
+def test_a_burst_on_one_stack_does_not_hold_back_an_unrelated_event(world):
+    """Events whose plans touch disjoint modules are debounced apart: php
+    waits out its 10 minutes, tools runs once its own minute has passed."""
+    world.compose_all()
+    world.policy("    - match: 'php:*'\n      debounce: 10m\n"
+                 "    - match: '*:*'\n      debounce: 1m\n")
+    for k in ("php", "tools"):
+        world.defs[k].write_text(world.defs[k].read_text() + "# changed\n")
+    t0 = int(time.time())
+
+    def at(t, *args, rc=0):
+        return world.site.run(*args, "--config", world.site.config,
+                              env={"SOURCE_DATE_EPOCH": str(t)}, check_rc=rc)
+
+    at(t0, "chain", "submit", "--definition", str(world.defs["php"]))
+    at(t0 + 30, "chain", "submit", "--definition", str(world.defs["tools"]))
+    r = at(t0 + 60, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "(debounce 600 s after the newest; queued 1): nothing" in r.stderr, r.stderr
+    assert "(debounce 60 s after the newest; queued 2): nothing" in r.stderr, r.stderr
+    # tools' minute has passed, php's ten have not: tools alone runs.
+    r = at(t0 + 120, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert "(debounce 600 s after the newest; queued 1)" in r.stderr, r.stderr
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [("tools:1", "finished")]
+    assert chain["events"] == [{"event": "definition", "location": str(world.defs["tools"])}]
+    r = at(t0 + 600, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [("php:8.2", "finished")]
+    r = at(t0 + 700, "chain", "run", "--pending", "--cache-dir", world.site.cache)
+    assert r.stdout == "No events are queued.\n", r.stdout

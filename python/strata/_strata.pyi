@@ -621,6 +621,10 @@ class PlanStep(_TypedData):
     @property
     def tests(self) -> list[str]:
         """The names of the tests its new compose must pass."""
+    @property
+    def kind(self) -> str:
+        """module, or artifact (then name is the artifact's and stream the
+        arch it is built for)."""
 
 @final
 class Impact(_TypedData):
@@ -639,6 +643,10 @@ class Impact(_TypedData):
     @property
     def last_good(self) -> dict[str, Optional[str]]:
         """name:stream -> its last good compose now."""
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """name:arch -> kind (container, ostree, iso) of every artifact in
+        the plan or left alone; every other node is a module."""
     def to_text(self) -> str:
         """The plan as `strata impact` prints it."""
 
@@ -680,6 +688,10 @@ class Chain(_TypedData):
     def finished_at(self) -> Optional[int]: ...
     @property
     def steps(self) -> list[ChainStep]: ...
+    @property
+    def impact(self) -> Optional[Impact]:
+        """The plan it runs (its steps' kinds, why each is in it, what was
+        left alone); None when this Strata cannot read the recorded plan."""
 
 def impact(
     *,
@@ -719,7 +731,8 @@ def run_chain(
     the chain as recorded at its end, or None when nothing is stale.
     `step_runner`, when given, composes each step elsewhere (a Koji
     subtask) and waits: it is called from the chain's step threads with
-    {chain_id, position, name, stream, definition, excuse, earlier} and
+    {chain_id, position, name, stream, definition, excuse, earlier, kind}
+    (kind: module or artifact) and
     returns {state: finished|failed|reused, compose_id, reason}, which is
     what compose_chain_step gives there; an exception fails the step."""
 

@@ -94,6 +94,17 @@ pub enum CatalogError {
         #[source]
         source: Box<strata_compose::ComposeError>,
     },
+    #[error(
+        "{config}: [chain] catalog entry {index} `{entry}`: {path} is {what}, not a module or \
+         artifact definition"
+    )]
+    NotComposable {
+        config: String,
+        index: usize,
+        entry: String,
+        path: String,
+        what: &'static str,
+    },
     #[error("{config}: [chain] catalog entry {index} `{entry}`: cannot read {path}")]
     Read {
         config: String,

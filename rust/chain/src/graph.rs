@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use strata_model::{EventKind, OnFailure, Policy, PolicyTest, Trigger};
+use strata_model::{ArtifactKind, EventKind, OnFailure, Policy, PolicyTest, Trigger};
 
 /// One module the catalog watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,31 @@ pub struct CatalogModule {
     pub definition: String,
     /// The modules it requires, `(name, stream)`, without `platform`.
     pub requires: Vec<(String, String)>,
+}
+
+/// One artifact the catalog watches, for one arch: a node above the
+/// stacks it installs. Its key in the plan is `name:arch` (an artifact
+/// compose's stream is its arch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogArtifact {
+    pub name: String,
+    pub arch: String,
+    pub kind: ArtifactKind,
+    /// Where its definition is, as shown (a path or an SCM URL).
+    pub definition: String,
+    /// The stacks it installs, `(name, stream)`.
+    pub contents: Vec<(String, String)>,
+}
+
+/// What a node of the plan composes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A module stream (a repository).
+    #[default]
+    Module,
+    /// An artifact built from stacks (`strata-artifact`).
+    Artifact,
 }
 
 /// Which NEVRA replaces which in one arch of a module's selection.
@@ -46,6 +71,9 @@ pub enum Why {
     Source { repo: String },
     /// A module it requires is recomposed in this plan.
     InputCompose { module: String },
+    /// A module it uses has a newer last good compose than the one its
+    /// last good compose used (an artifact built before that compose).
+    InputChanged { module: String, compose: String },
     /// It has no good compose yet.
     NeverComposed,
 }
@@ -73,6 +101,9 @@ impl std::fmt::Display for Why {
             Why::Platform { repo } => write!(f, "platform repository {repo} changed"),
             Why::Source { repo } => write!(f, "source repository {repo} changed"),
             Why::InputCompose { module } => write!(f, "input compose: {module} is recomposed"),
+            Why::InputChanged { module, compose } => {
+                write!(f, "input compose changes: {module} is now {compose}")
+            }
             Why::NeverComposed => f.write_str("no good compose yet"),
         }
     }
@@ -87,7 +118,7 @@ impl Why {
             Why::Definition { .. } => EventKind::Definition,
             Why::Platform { .. } => EventKind::Platform,
             Why::Source { .. } => EventKind::Source,
-            Why::InputCompose { .. } => EventKind::Compose,
+            Why::InputCompose { .. } | Why::InputChanged { .. } => EventKind::Compose,
         }
     }
 }
@@ -103,6 +134,11 @@ pub struct Step {
     pub trigger: Trigger,
     pub on_failure: OnFailure,
     pub tests: Vec<PolicyTest>,
+    /// What the step composes: for an artifact, `name` is the artifact's
+    /// and `stream` the arch it is built for. Plans recorded before
+    /// artifacts were chained have only modules.
+    #[serde(default)]
+    pub kind: NodeKind,
 }
 
 /// Why a module is not in the plan.
@@ -237,6 +273,52 @@ pub(crate) fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError>
     Ok(out)
 }
 
+/// Whether the node `name:stream` is recomposed: its own reasons `own`,
+/// plus each node it stands on (`below`) that the plan recomposes (which
+/// it then waits for), under its policy rule. `Ok`: why, the steps it
+/// waits for, and the rule; `Err`: why it is left alone.
+fn decide<'p>(
+    (name, stream): (&str, &str),
+    mut why: Vec<Why>,
+    below: &[(String, String)],
+    step_of: &BTreeMap<String, usize>,
+    left_alone: &BTreeMap<String, LeftAlone>,
+    policy: &'p Policy,
+) -> Result<(Vec<Why>, Vec<usize>, &'p strata_model::PolicyRule), LeftAlone> {
+    let mut after = Vec::new();
+    let mut blocked_below = None;
+    for (n, s) in below {
+        let below = nsv(n, s);
+        if let Some(&step) = step_of.get(&below) {
+            why.push(Why::InputCompose {
+                module: below.clone(),
+            });
+            after.push(step);
+        } else if matches!(
+            left_alone.get(&below),
+            Some(l) if !matches!(l, LeftAlone::UpToDate | LeftAlone::Unaffected)
+        ) {
+            blocked_below.get_or_insert(below);
+        }
+    }
+    if why.is_empty() {
+        return Err(blocked_below.map_or(LeftAlone::UpToDate, |module| LeftAlone::Below { module }));
+    }
+    let rule = policy.rule_for(name, stream).ok_or(LeftAlone::NoRule)?;
+    if rule.trigger == Trigger::Never {
+        return Err(LeftAlone::Manual);
+    }
+    if !why.iter().any(|w| rule.counts(w.kind())) {
+        let mut events: Vec<EventKind> = why.iter().map(Why::kind).collect();
+        events.sort();
+        events.dedup();
+        return Err(LeftAlone::Ignores { events });
+    }
+    after.sort_unstable();
+    after.dedup();
+    Ok((why, after, rule))
+}
+
 /// The plan for `stale`: the modules (`name:stream`) an event makes stale
 /// directly, each with why. Everything in the catalog not in the plan is
 /// in [`Plan::left_alone`] with its reason.
@@ -259,48 +341,21 @@ pub fn plan(
     for i in order {
         let m = &catalog[i];
         let key = nsv(&m.name, &m.stream);
-        let mut why: Vec<Why> = stale.get(&key).cloned().unwrap_or_default();
-        let mut after = Vec::new();
-        let mut blocked_below = None;
-        for (n, s) in &m.requires {
-            let below = nsv(n, s);
-            if let Some(&step) = step_of.get(&below) {
-                why.push(Why::InputCompose {
-                    module: below.clone(),
-                });
-                after.push(step);
-            } else if matches!(
-                left_alone.get(&below),
-                Some(l) if !matches!(l, LeftAlone::UpToDate)
-            ) {
-                blocked_below.get_or_insert(below);
+        let own = stale.get(&key).cloned().unwrap_or_default();
+        let (why, after, rule) = match decide(
+            (&m.name, &m.stream),
+            own,
+            &m.requires,
+            &step_of,
+            &left_alone,
+            policy,
+        ) {
+            Ok(decided) => decided,
+            Err(reason) => {
+                left_alone.insert(key, reason);
+                continue;
             }
-        }
-        if why.is_empty() {
-            let reason = match blocked_below {
-                Some(module) => LeftAlone::Below { module },
-                None => LeftAlone::UpToDate,
-            };
-            left_alone.insert(key, reason);
-            continue;
-        }
-        let Some(rule) = policy.rule_for(&m.name, &m.stream) else {
-            left_alone.insert(key, LeftAlone::NoRule);
-            continue;
         };
-        if rule.trigger == Trigger::Never {
-            left_alone.insert(key, LeftAlone::Manual);
-            continue;
-        }
-        if !why.iter().any(|w| rule.counts(w.kind())) {
-            let mut events: Vec<EventKind> = why.iter().map(Why::kind).collect();
-            events.sort();
-            events.dedup();
-            left_alone.insert(key, LeftAlone::Ignores { events });
-            continue;
-        }
-        after.sort_unstable();
-        after.dedup();
         step_of.insert(key, steps.len());
         steps.push(Step {
             name: m.name.clone(),
@@ -310,9 +365,93 @@ pub fn plan(
             trigger: rule.trigger,
             on_failure: rule.on_failure,
             tests: rule.tests.clone(),
+            kind: NodeKind::Module,
         });
     }
     Ok(Plan { steps, left_alone })
+}
+
+/// Adds the catalog's artifacts to `plan` (made by [`plan`]), after the
+/// module steps: an artifact is composed when a stack it installs is
+/// recomposed by the plan (its input compose changes) or when `stale`
+/// (keys `name:arch`) says so for its own reasons (definition, never
+/// composed, built on an older compose). The policy's rules match an
+/// artifact as `name:arch`, so `php-iso:*` is every arch of `php-iso`
+/// and `*:*` covers artifacts too.
+pub fn plan_artifacts(
+    plan: &mut Plan,
+    artifacts: &[CatalogArtifact],
+    stale: &BTreeMap<String, Vec<Why>>,
+    policy: &Policy,
+) -> Result<(), ChainError> {
+    // Artifacts and modules share the plan's keys: one name for both
+    // would make a step ambiguous.
+    let modules: std::collections::BTreeSet<String> = plan
+        .steps
+        .iter()
+        .map(|s| nsv(&s.name, &s.stream))
+        .chain(plan.left_alone.keys().cloned())
+        .collect();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for a in artifacts {
+        let key = nsv(&a.name, &a.arch);
+        let first = if modules.contains(&key) {
+            Some("a module definition of the catalog")
+        } else {
+            seen.insert(key.clone(), &a.definition)
+        };
+        if let Some(first) = first {
+            return Err(ChainError::Duplicate {
+                module: key,
+                first: first.to_owned(),
+                second: a.definition.clone(),
+            });
+        }
+    }
+    for key in stale.keys() {
+        if !artifacts.iter().any(|a| nsv(&a.name, &a.arch) == *key) {
+            return Err(ChainError::NotInCatalog {
+                module: key.clone(),
+            });
+        }
+    }
+    let step_of: BTreeMap<String, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (nsv(&s.name, &s.stream), i))
+        .collect();
+    let mut sorted: Vec<&CatalogArtifact> = artifacts.iter().collect();
+    sorted.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    for a in sorted {
+        let key = nsv(&a.name, &a.arch);
+        let own = stale.get(&key).cloned().unwrap_or_default();
+        match decide(
+            (&a.name, &a.arch),
+            own,
+            &a.contents,
+            &step_of,
+            &plan.left_alone,
+            policy,
+        ) {
+            Ok((why, after, rule)) => plan.steps.push(Step {
+                name: a.name.clone(),
+                stream: a.arch.clone(),
+                why,
+                after,
+                trigger: rule.trigger,
+                on_failure: rule.on_failure,
+                // A rule's tests take a module's repository; an artifact
+                // has none.
+                tests: Vec::new(),
+                kind: NodeKind::Artifact,
+            }),
+            Err(reason) => {
+                plan.left_alone.insert(key, reason);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -455,5 +594,81 @@ mod test {
         );
         let err = plan(&stack(), &rebuilt("zzz"), &Policy::default()).unwrap_err();
         assert_eq!(err.to_string(), "zzz:1 is not in the catalog");
+    }
+
+    fn iso(name: &str, contents: &[&str]) -> CatalogArtifact {
+        CatalogArtifact {
+            name: name.into(),
+            arch: "x86_64".into(),
+            kind: ArtifactKind::Iso,
+            definition: format!("artifacts/{name}.yaml"),
+            contents: contents
+                .iter()
+                .map(|c| (c.to_string(), "1".to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn artifacts_follow_the_stacks_they_install() {
+        let all = policy("    - match: '*:*'\n");
+        let mut p = plan(&stack(), &rebuilt("base"), &all).unwrap();
+        let arts = [iso("php-iso", &["php"]), iso("other-iso", &["other"])];
+        plan_artifacts(&mut p, &arts, &BTreeMap::new(), &all).unwrap();
+        let names: Vec<(&str, NodeKind)> =
+            p.steps.iter().map(|s| (s.name.as_str(), s.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("base", NodeKind::Module),
+                ("apache", NodeKind::Module),
+                ("php", NodeKind::Module),
+                ("php-iso", NodeKind::Artifact)
+            ]
+        );
+        assert_eq!(p.steps[3].stream, "x86_64");
+        assert_eq!(p.steps[3].after, [2]);
+        assert_eq!(
+            p.steps[3].why,
+            [Why::InputCompose {
+                module: "php:1".into()
+            }]
+        );
+        assert_eq!(p.left_alone["other-iso:x86_64"], LeftAlone::UpToDate);
+
+        // Its own reason (a changed definition), and rules by name:arch.
+        let mut p = plan(&stack(), &BTreeMap::new(), &all).unwrap();
+        let own = BTreeMap::from([(
+            "other-iso:x86_64".to_string(),
+            vec![Why::Definition {
+                digest: "d2".into(),
+            }],
+        )]);
+        let manual =
+            policy("    - match: 'other-iso:*'\n      trigger: never\n    - match: '*:*'\n");
+        plan_artifacts(&mut p, &arts, &own, &manual).unwrap();
+        assert!(p.steps.is_empty());
+        assert_eq!(p.left_alone["other-iso:x86_64"], LeftAlone::Manual);
+
+        // php left alone by policy: the iso on it is too, and says why.
+        let no_php = policy("    - match: 'php:*'\n      trigger: never\n    - match: '*:*'\n");
+        let mut p = plan(&stack(), &rebuilt("base"), &no_php).unwrap();
+        plan_artifacts(&mut p, &arts, &BTreeMap::new(), &no_php).unwrap();
+        assert_eq!(
+            p.left_alone["php-iso:x86_64"].to_string(),
+            "php:1 below it is left alone"
+        );
+
+        // An artifact named as a module stream is refused.
+        let mut p = plan(&stack(), &BTreeMap::new(), &all).unwrap();
+        let clash = CatalogArtifact {
+            arch: "1".into(),
+            ..iso("php", &[])
+        };
+        let err = plan_artifacts(&mut p, &[clash], &BTreeMap::new(), &all).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "php:1 is defined twice in the catalog: by a module definition of the catalog and by artifacts/php.yaml"
+        );
     }
 }

@@ -17,12 +17,19 @@
 //! - `--tag TAG`: the modules composed from that Koji tag;
 //! - `--compose ID`: the modules that require that compose's module (their
 //!   input compose differs from the one their last good compose used);
-//! - `--definition PATH|URL`: that module.
+//! - `--definition PATH|URL`: that module, or that artifact.
+//!
+//! Artifacts of the catalog come last: each is composed after the stacks
+//! it installs when the plan recomposes one of them, or when its own last
+//! good compose is out of date ([`crate::artifact`]); the events choose
+//! which are checked as modules are chosen (`--compose ID`: the artifacts
+//! that install that module).
 
+use crate::artifact::artifact_staleness;
 use crate::catalog::{CatalogEntry, CatalogError};
 use crate::event::{Event, EventError};
-use crate::graph::{order, plan, ChainError, LeftAlone, Plan, Why};
-use crate::load::{CatalogDefinition, Watched};
+use crate::graph::{order, plan, plan_artifacts, ChainError, LeftAlone, Plan, Why};
+use crate::load::Watched;
 use crate::stale::stale_reasons;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,9 +50,14 @@ pub struct Impact {
     pub last_good: BTreeMap<String, Option<String>>,
     /// `name:stream` → where its definition is (path or SCM URL).
     pub definitions: BTreeMap<String, String>,
-    /// `name:stream` → the catalog modules it requires (the graph's edges).
+    /// `name:stream` → the catalog modules it requires (the graph's edges);
+    /// for an artifact, the catalog modules it installs.
     #[serde(default)]
     pub requires: BTreeMap<String, Vec<String>>,
+    /// `name:arch` → kind (`container`, `ostree`, `iso`) of every artifact
+    /// node, in the plan or left alone; every other node is a module.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, String>,
 }
 
 /// An impact that cannot be computed; nothing was started.
@@ -84,12 +96,13 @@ pub struct ImpactOptions<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// Whether `location` (as given to `--definition`) names `d`.
-fn names_definition(location: &str, d: &CatalogDefinition) -> bool {
-    if location == d.shown {
+/// Whether `location` (as given to `--definition`) names the catalog's
+/// definition shown as `shown`, read from `path`.
+pub(crate) fn names_definition(location: &str, shown: &str, path: &Path) -> bool {
+    if location == shown {
         return true;
     }
-    match (CatalogEntry::parse(location), CatalogEntry::parse(&d.shown)) {
+    match (CatalogEntry::parse(location), CatalogEntry::parse(shown)) {
         (
             Ok(CatalogEntry::Scm {
                 repository: r1,
@@ -103,10 +116,7 @@ fn names_definition(location: &str, d: &CatalogDefinition) -> bool {
             }),
         ) => r1 == r2 && p1 == p2,
         (Ok(CatalogEntry::Local { .. }), Ok(CatalogEntry::Local { .. })) => {
-            match (
-                std::fs::canonicalize(location),
-                std::fs::canonicalize(&d.path),
-            ) {
+            match (std::fs::canonicalize(location), std::fs::canonicalize(path)) {
                 (Ok(a), Ok(b)) => a == b,
                 _ => false,
             }
@@ -115,17 +125,23 @@ fn names_definition(location: &str, d: &CatalogDefinition) -> bool {
     }
 }
 
-/// Which catalog modules (indices) the events can touch.
+/// Which catalog modules and artifacts (indices into each) the events can
+/// touch.
 fn touched(
     events: &[Event],
     watched: &Watched,
     registry: &dyn Registry,
-) -> Result<BTreeSet<usize>, ImpactError> {
+) -> Result<(BTreeSet<usize>, BTreeSet<usize>), ImpactError> {
     let defs = &watched.definitions;
+    let arts = &watched.artifacts;
     let mut out = BTreeSet::new();
+    let mut artifacts = BTreeSet::new();
     for event in events {
         match event {
-            Event::Build { .. } | Event::Repo { .. } => out.extend(0..defs.len()),
+            Event::Build { .. } | Event::Repo { .. } => {
+                out.extend(0..defs.len());
+                artifacts.extend(0..arts.len());
+            }
             Event::Tag { tag } => {
                 let before = out.len();
                 let using = defs.iter().enumerate().filter(
@@ -150,19 +166,38 @@ fn touched(
                         .any(|(n, s)| n == rec.name && s == rec.stream)
                         .then_some(i)
                 }));
+                artifacts.extend(arts.iter().enumerate().filter_map(|(i, a)| {
+                    a.definition
+                        .contents
+                        .iter()
+                        .any(|c| c.module == rec.name && c.stream == rec.stream)
+                        .then_some(i)
+                }));
             }
             Event::Definition { location } => {
-                let i = defs
+                let module = defs
                     .iter()
-                    .position(|d| names_definition(location, d))
-                    .ok_or_else(|| ImpactError::NotInCatalog {
-                        location: location.clone(),
-                    })?;
-                out.insert(i);
+                    .position(|d| names_definition(location, &d.shown, &d.path));
+                let artifact = arts
+                    .iter()
+                    .position(|a| names_definition(location, &a.shown, &a.path));
+                match (module, artifact) {
+                    (Some(i), _) => {
+                        out.insert(i);
+                    }
+                    (None, Some(i)) => {
+                        artifacts.insert(i);
+                    }
+                    (None, None) => {
+                        return Err(ImpactError::NotInCatalog {
+                            location: location.clone(),
+                        })
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    Ok((out, artifacts))
 }
 
 /// The impact of `events` on the catalog and policy of `watched`.
@@ -186,7 +221,7 @@ pub fn impact(
     // is loaded. Modules are checked bottom-up, so that one above a stale
     // module is not loaded: the plan recomposes it anyway.
     let order = order(&modules)?;
-    let checked = touched(&events, watched, registry)?;
+    let (checked, checked_artifacts) = touched(&events, watched, registry)?;
     let in_catalog: BTreeSet<String> = modules
         .iter()
         .map(|m| format!("{}:{}", m.name, m.stream))
@@ -255,6 +290,39 @@ pub fn impact(
             }
         }
     }
+    // Artifacts: their own staleness from the records (no install), then
+    // their place above the stacks the plan recomposes.
+    let mut stale_artifacts: BTreeMap<String, Vec<Why>> = BTreeMap::new();
+    let mut artifact_nodes = Vec::new();
+    let mut artifact_kinds = BTreeMap::new();
+    let mut unaffected_artifacts = BTreeSet::new();
+    for (i, a) in watched.artifacts.iter().enumerate() {
+        for node in a.nodes() {
+            let key = format!("{}:{}", node.name, node.arch);
+            artifact_kinds.insert(key.clone(), node.kind.as_str().to_owned());
+            if checked_artifacts.contains(&i) {
+                let (last, why) = artifact_staleness(a, &node.arch, registry)?;
+                last_good.insert(key.clone(), last);
+                if !why.is_empty() {
+                    stale_artifacts.insert(key, why);
+                }
+            } else {
+                unaffected_artifacts.insert(key);
+            }
+            artifact_nodes.push(node);
+        }
+    }
+    plan_artifacts(
+        &mut plan,
+        &artifact_nodes,
+        &stale_artifacts,
+        &watched.policy,
+    )?;
+    for key in &unaffected_artifacts {
+        if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(key) {
+            *reason = LeftAlone::Unaffected;
+        }
+    }
     // Steps not checked themselves (stacks above) still replace a compose.
     for step in &plan.steps {
         let key = format!("{}:{}", step.name, step.stream);
@@ -265,33 +333,39 @@ pub fn impact(
             e.insert(id);
         }
     }
-    let definitions = watched
+    let mut definitions: BTreeMap<String, String> = watched
         .definitions
         .iter()
         .map(|d| (d.definition.nsv(), d.shown.clone()))
         .collect();
-    let requires = modules
+    // The graph's edges: what each node stands on, within the catalog.
+    let edges = |below: &[(String, String)]| -> Vec<String> {
+        below
+            .iter()
+            .map(|(n, s)| format!("{n}:{s}"))
+            .filter(|k| in_catalog.contains(k))
+            .collect()
+    };
+    let mut requires: BTreeMap<String, Vec<String>> = modules
         .iter()
-        .map(|m| {
-            let below = m
-                .requires
-                .iter()
-                .map(|(n, s)| format!("{n}:{s}"))
-                .filter(|k| in_catalog.contains(k))
-                .collect();
-            (format!("{}:{}", m.name, m.stream), below)
-        })
+        .map(|m| (format!("{}:{}", m.name, m.stream), edges(&m.requires)))
         .collect();
+    for node in &artifact_nodes {
+        let key = format!("{}:{}", node.name, node.arch);
+        definitions.insert(key.clone(), node.definition.clone());
+        requires.insert(key, edges(&node.contents));
+    }
     Ok(Impact {
         events,
         plan,
         last_good,
         definitions,
         requires,
+        artifacts: artifact_kinds,
     })
 }
 
-fn current_error(d: &CatalogDefinition, e: ComposeError) -> ImpactError {
+fn current_error(d: &crate::CatalogDefinition, e: ComposeError) -> ImpactError {
     ImpactError::Current {
         module: d.definition.nsv(),
         definition: d.shown.clone(),
@@ -322,6 +396,9 @@ impl Impact {
                 let _ = write!(head, " (after {})", after.join(", "));
             }
             let _ = write!(head, " [{}]", step.trigger.as_str());
+            if let Some(kind) = self.artifacts.get(&key) {
+                let _ = write!(head, " artifact ({})", one(kind));
+            }
             let _ = writeln!(out, "{head}");
             if let Some(Some(id)) = self.last_good.get(&key) {
                 let _ = writeln!(out, "       replaces {}", one(id));
@@ -336,7 +413,11 @@ impl Impact {
         if !self.plan.left_alone.is_empty() {
             let _ = writeln!(out, "Left alone:");
             for (module, reason) in &self.plan.left_alone {
-                let _ = writeln!(out, "  {}: {}", one(module), one(&reason.to_string()));
+                let what = match self.artifacts.get(module) {
+                    Some(kind) => format!(" (artifact, {})", one(kind)),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "  {}{what}: {}", one(module), one(&reason.to_string()));
             }
         }
         out

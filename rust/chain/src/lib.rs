@@ -13,6 +13,7 @@
 //! pure makes the same plan come out of
 //! `strata impact`, `strata chain run` and the Koji `moduleChain` task.
 
+mod artifact;
 mod catalog;
 mod event;
 mod graph;
@@ -31,9 +32,15 @@ pub use catalog::{
     MAX_CATALOG_DEFINITIONS,
 };
 pub use event::{events_of, Event, EventError};
-pub use graph::{plan, CatalogModule, ChainError, LeftAlone, NevraChange, Plan, Step, Why};
+pub use graph::{
+    plan, plan_artifacts, CatalogArtifact, CatalogModule, ChainError, LeftAlone, NevraChange,
+    NodeKind, Plan, Step, Why,
+};
 pub use impact::{impact, Impact, ImpactError, ImpactOptions};
-pub use load::{load_catalog, load_watched, scm_cache, CatalogDefinition, Watched};
+pub use load::{
+    load_catalog, load_catalog_all, load_watched, scm_cache, CatalogArtifactDefinition,
+    CatalogDefinition, LoadedCatalog, Watched,
+};
 pub use picture::{impact_dot, svg, tree_dot, PictureError};
 pub use run::{
     compose_step, run as run_chain, run_with as run_chain_with, start as start_chain,

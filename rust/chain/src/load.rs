@@ -2,13 +2,16 @@
 //! entries fetched through the clone cache first), before anything is
 //! planned or composed. The first entry that cannot be used is the error,
 //! naming the configuration file and the entry.
+//!
+//! An entry is a module definition or an artifact definition: each file's
+//! `document:` says which, so one glob may name both.
 
 use crate::catalog::{resolve, CatalogEntry, CatalogError};
-use crate::graph::CatalogModule;
+use crate::graph::{CatalogArtifact, CatalogModule};
 use crate::scm::{ScmCache, ScmLimits};
 use std::path::{Path, PathBuf};
 use strata_compose::{ChainConfig, Config};
-use strata_model::{ModuleDefinition, Policy, StrataDocument};
+use strata_model::{ArtifactDefinition, ModuleDefinition, Policy, StrataDocument};
 
 /// One definition of the catalog, read.
 #[derive(Debug, Clone)]
@@ -41,33 +44,123 @@ impl CatalogDefinition {
     }
 }
 
-/// Reads every definition `entries` (from `[chain] catalog` of `config`)
-/// name; SCM entries are fetched into `scm`.
+/// One artifact definition of the catalog, read: an artifact a chain
+/// composes after the stacks it installs.
+#[derive(Debug, Clone)]
+pub struct CatalogArtifactDefinition {
+    /// As shown in plans: the file's path, or the SCM URL as written.
+    pub shown: String,
+    /// The file to compose from (for an SCM entry, its copy in the cache).
+    pub path: PathBuf,
+    /// For an SCM entry: the URL at the commit its revision named.
+    pub scm_ref: Option<String>,
+    pub definition: ArtifactDefinition,
+    /// SHA-256 of the file's bytes, as artifact composes record it.
+    pub digest: String,
+    /// The arches a chain composes it for, one compose each (the
+    /// definition's, else the host's).
+    pub arches: Vec<String>,
+}
+
+impl CatalogArtifactDefinition {
+    /// The artifact as the graph sees it: one node per arch, standing on
+    /// the stacks it installs that are not pinned.
+    pub fn nodes(&self) -> Vec<CatalogArtifact> {
+        self.arches
+            .iter()
+            .map(|arch| CatalogArtifact {
+                name: self.definition.name.clone(),
+                arch: arch.clone(),
+                kind: self.definition.kind,
+                definition: self.shown.clone(),
+                // A pinned stack does not change under it.
+                contents: self
+                    .definition
+                    .contents
+                    .iter()
+                    .filter(|c| !self.definition.compose_pins.contains_key(&c.module))
+                    .map(|c| (c.module.clone(), c.stream.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// What a catalog names, read: module definitions and artifact
+/// definitions.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedCatalog {
+    pub definitions: Vec<CatalogDefinition>,
+    pub artifacts: Vec<CatalogArtifactDefinition>,
+}
+
+/// Reads every module definition `entries` (from `[chain] catalog` of
+/// `config`) name; SCM entries are fetched into `scm`. Artifact
+/// definitions are read and checked too, and left out (see
+/// [`load_catalog_all`]).
 pub fn load_catalog(
     config: &Path,
     entries: &[String],
     scm: &ScmCache,
 ) -> Result<Vec<CatalogDefinition>, CatalogError> {
+    Ok(load_catalog_all(config, entries, scm)?.definitions)
+}
+
+/// Reads every module and artifact definition `entries` (from `[chain]
+/// catalog` of `config`) name; SCM entries are fetched into `scm`.
+pub fn load_catalog_all(
+    config: &Path,
+    entries: &[String],
+    scm: &ScmCache,
+) -> Result<LoadedCatalog, CatalogError> {
     let catalog = resolve(config, entries)?;
     let shown_config = config.display().to_string();
-    let bad_definition = |index: usize, path: &Path, source| CatalogError::Definition {
-        config: shown_config.clone(),
-        index,
-        entry: entries[index - 1].clone(),
-        path: path.display().to_string(),
-        source,
+    let mut out = LoadedCatalog::default();
+    let mut read = |index: usize, path: &Path, shown: String, scm_ref: Option<String>| {
+        let bad = |source| CatalogError::Definition {
+            config: shown_config.clone(),
+            index,
+            entry: entries[index - 1].clone(),
+            path: path.display().to_string(),
+            source,
+        };
+        let (document, digest) =
+            strata_compose::read_document_digest(path).map_err(|e| bad(Box::new(e)))?;
+        let what = match document {
+            StrataDocument::Module(definition) => {
+                out.definitions.push(CatalogDefinition {
+                    shown,
+                    path: path.to_path_buf(),
+                    scm_ref,
+                    definition: *definition,
+                    digest,
+                });
+                return Ok(());
+            }
+            StrataDocument::Artifact(definition) => {
+                out.artifacts.push(CatalogArtifactDefinition {
+                    shown,
+                    path: path.to_path_buf(),
+                    scm_ref,
+                    arches: strata_compose::artifact_arches(&definition),
+                    definition: *definition,
+                    digest,
+                });
+                return Ok(());
+            }
+            StrataDocument::Policy(_) => "a strata-policy document",
+            StrataDocument::Release(_) => "a release document",
+        };
+        Err(CatalogError::NotComposable {
+            config: shown_config.clone(),
+            index,
+            entry: entries[index - 1].clone(),
+            path: path.display().to_string(),
+            what,
+        })
     };
-    let mut out = Vec::with_capacity(catalog.files.len() + catalog.scm.len());
     for (path, &index) in &catalog.files {
-        let (definition, digest) = strata_compose::read_definition(path)
-            .map_err(|e| bad_definition(index, path, Box::new(e)))?;
-        out.push(CatalogDefinition {
-            shown: path.display().to_string(),
-            path: path.clone(),
-            scm_ref: None,
-            definition,
-            digest,
-        });
+        read(index, path, path.display().to_string(), None)?;
     }
     for entry in &catalog.scm {
         let file = scm
@@ -78,15 +171,12 @@ pub fn load_catalog(
                 entry: entry.entry.clone(),
                 source,
             })?;
-        let (definition, digest) = strata_compose::read_definition(&file.path)
-            .map_err(|e| bad_definition(entry.index, &file.path, Box::new(e)))?;
-        out.push(CatalogDefinition {
-            shown: entry.entry.clone(),
-            path: file.path,
-            scm_ref: Some(entry.at_commit(&file.commit)),
-            definition,
-            digest,
-        });
+        read(
+            entry.index,
+            &file.path,
+            entry.entry.clone(),
+            Some(entry.at_commit(&file.commit)),
+        )?;
     }
     Ok(out)
 }
@@ -96,6 +186,8 @@ pub fn load_catalog(
 #[derive(Debug, Clone)]
 pub struct Watched {
     pub definitions: Vec<CatalogDefinition>,
+    /// The catalog's artifact definitions: composed after their stacks.
+    pub artifacts: Vec<CatalogArtifactDefinition>,
     pub policy: Policy,
     /// Where the policy came from (`None`: no `[chain] policy`, so no rule
     /// matches anything and chains recompose nothing).
@@ -137,10 +229,14 @@ pub fn load_watched(config: &Config, scm: &ScmCache) -> Result<Watched, CatalogE
             config: file.display().to_string(),
         });
     }
-    let definitions = load_catalog(&file, &config.chain.catalog, scm)?;
+    let LoadedCatalog {
+        definitions,
+        artifacts,
+    } = load_catalog_all(&file, &config.chain.catalog, scm)?;
     let Some(entry) = &config.chain.policy else {
         return Ok(Watched {
             definitions,
+            artifacts,
             policy: Policy::default(),
             policy_file: None,
         });
@@ -197,6 +293,7 @@ pub fn load_watched(config: &Config, scm: &ScmCache) -> Result<Watched, CatalogE
     };
     Ok(Watched {
         definitions,
+        artifacts,
         policy,
         policy_file: Some(entry.clone()),
     })

@@ -5,7 +5,8 @@
 //! Nodes are coloured by state: recomposed (auto), waiting for approval,
 //! up to date, left alone by policy, not affected; a tree's top compose
 //! by its state. Edges point from a module to what it requires, so the
-//! base is drawn at the bottom.
+//! base is drawn at the bottom; artifacts are drawn as folders above the
+//! stacks they install.
 
 use crate::graph::LeftAlone;
 use crate::impact::Impact;
@@ -82,9 +83,10 @@ pub fn impact_dot(impact: &Impact) -> String {
         };
         let _ = writeln!(
             out,
-            "  {} [fillcolor={}, label={}];",
+            "  {} [fillcolor={}{}, label={}];",
             id(&key),
             id(colour),
+            shape(impact, &key),
             label(&[&key, &format!("{}. {what}", i + 1)])
         );
     }
@@ -96,9 +98,10 @@ pub fn impact_dot(impact: &Impact) -> String {
         };
         let _ = writeln!(
             out,
-            "  {} [fillcolor={}, label={}];",
+            "  {} [fillcolor={}{}, label={}];",
             id(key),
             id(colour),
+            shape(impact, key),
             label(&[key, &reason.to_string()])
         );
     }
@@ -109,6 +112,15 @@ pub fn impact_dot(impact: &Impact) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// The node attribute that sets an artifact apart from the modules.
+fn shape(impact: &Impact, key: &str) -> &'static str {
+    if impact.artifacts.contains_key(key) {
+        ", shape=folder, style=filled"
+    } else {
+        ""
+    }
 }
 
 /// A stack's tree as a graph: each module with the compose it uses.

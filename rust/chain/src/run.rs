@@ -17,6 +17,14 @@
 //! published was left `started`: the next compose of the stream marks it
 //! failed, as for any compose whose process died.
 //!
+//! An artifact step (after the stacks it installs) builds the artifact
+//! with [`compose_artifact`], its record naming the chain and the cause
+//! as a module's does; when its last good compose already used the last
+//! good compose of every stack it installs, that compose is reused. Its
+//! compose ID is known only once it is built, so a step killed while
+//! building builds again on resume (the abandoned record is marked failed
+//! as any dead compose is).
+//!
 //! A failed step's dependents follow the failed step's `on_failure`:
 //! `use-last-good` composes them on the failed module's last good compose
 //! (the step's reason says so), `stop-dependents` skips them. A step of a
@@ -24,19 +32,20 @@
 //! chain then goes on with what does not depend on it, and ends
 //! `waiting` when nothing else can run.
 
+use crate::artifact::artifact_staleness;
 use crate::event::Event;
-use crate::graph::Step;
+use crate::graph::{NodeKind, Step};
 use crate::impact::Impact;
-use crate::load::Watched;
+use crate::load::{CatalogArtifactDefinition, CatalogDefinition, Watched};
 use crate::process::{run_bounded, NotRun};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 use strata_compose::{
-    compose_in_chain_if_changed, error_chain, now, ComposeError, ComposeRequest, Config, IfChanged,
-    InChain, Interrupt, Progress,
+    compose_artifact, compose_in_chain_if_changed, error_chain, now, ArtifactRequest, ComposeError,
+    ComposeRequest, Config, IfChanged, InChain, Interrupt, Progress, DEFAULT_TOOL_LIMIT,
 };
 use strata_model::{OnFailure, TestContext, Trigger};
 use strata_registry::{
@@ -91,6 +100,11 @@ pub enum RunError {
     },
     #[error("chain `{id}`: {module} is not in the catalog any more ([chain] catalog)")]
     NotInCatalog { id: String, module: String },
+    #[error(
+        "queued event {seq} was taken by another chain meanwhile (another `strata chain run \
+         --pending` at the same time); nothing was recorded here"
+    )]
+    Taken { seq: i64 },
     #[error("chain `{id}` has no step {position} composing {module}")]
     NoSuchStep {
         id: String,
@@ -120,7 +134,10 @@ pub fn start_consuming(
     consumes: &[i64],
     registry: &mut dyn Registry,
 ) -> Result<ChainRecord, RunError> {
-    let chain = record_chain(impact, consumes, registry)?;
+    let chain = record_chain(impact, consumes, registry).map_err(|e| match e {
+        RunError::Registry(RegistryError::EventNotQueued { seq, .. }) => RunError::Taken { seq },
+        e => e,
+    })?;
     if chain.steps.is_empty() {
         let at = strata_compose::compose_time();
         registry.set_chain_state(&chain.id, ChainState::Finished, None, at)?;
@@ -168,6 +185,40 @@ fn key(step: &Step) -> String {
     format!("{}:{}", step.name, step.stream)
 }
 
+/// The catalog definition a step composes.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Module(&'a CatalogDefinition),
+    /// An artifact, built for the step's stream (its arch).
+    Artifact(&'a CatalogArtifactDefinition),
+}
+
+impl<'a> Target<'a> {
+    /// The step's definition in `watched`, `None` when the catalog has it
+    /// no more.
+    fn of(step: &Step, watched: &'a Watched) -> Option<Target<'a>> {
+        match step.kind {
+            NodeKind::Module => watched
+                .definitions
+                .iter()
+                .find(|d| d.definition.name == step.name && d.definition.stream == step.stream)
+                .map(Target::Module),
+            NodeKind::Artifact => watched
+                .artifacts
+                .iter()
+                .find(|a| a.definition.name == step.name && a.arches.contains(&step.stream))
+                .map(Target::Artifact),
+        }
+    }
+
+    fn shown(&self) -> &'a str {
+        match self {
+            Target::Module(d) => &d.shown,
+            Target::Artifact(a) => &a.shown,
+        }
+    }
+}
+
 /// One step a [`StepRunner`] is asked to compose: what a
 /// [`compose_step`] elsewhere needs to compose it as this chain would.
 #[derive(Debug, Clone)]
@@ -182,6 +233,10 @@ pub struct StepCall {
     pub excuse: Option<String>,
     /// The compose an earlier run of this step was publishing.
     pub earlier: Option<String>,
+    /// Whether the step builds a module or an artifact (`name` is then
+    /// the artifact's, `stream` its arch): a runner elsewhere imports
+    /// each as its kind.
+    pub kind: NodeKind,
 }
 
 /// How a step ended: its state (finished, failed or reused), its compose
@@ -256,18 +311,14 @@ pub fn run_with(
         }
     }
     let steps = &impact.plan.steps;
-    let definitions: BTreeMap<String, &crate::CatalogDefinition> = watched
-        .definitions
-        .iter()
-        .map(|d| (d.definition.nsv(), d))
-        .collect();
+    let mut targets: Vec<Target<'_>> = Vec::with_capacity(steps.len());
     for step in steps {
-        if !definitions.contains_key(&key(step)) {
-            return Err(RunError::NotInCatalog {
+        targets.push(
+            Target::of(step, watched).ok_or_else(|| RunError::NotInCatalog {
                 id: chain_id.to_owned(),
                 module: key(step),
-            });
-        }
+            })?,
+        );
     }
     registry.set_chain_state(chain_id, ChainState::Running, here.as_ref(), now())?;
     let cause: Vec<String> = impact.events.iter().map(Event::to_string).collect();
@@ -382,7 +433,7 @@ pub fn run_with(
                         chain_id,
                         position: i,
                         step,
-                        definition: definitions[&key(step)],
+                        target: targets[i],
                         earlier: compose_ids[i].clone(),
                         cause: &cause,
                         excuse: (!excuses.is_empty()).then(|| excuses.join("; ")),
@@ -397,9 +448,10 @@ pub fn run_with(
                                 position: i,
                                 name: step.name.clone(),
                                 stream: step.stream.clone(),
-                                definition: job.definition.shown.clone(),
+                                definition: job.target.shown().to_owned(),
                                 excuse: job.excuse.clone(),
                                 earlier: job.earlier.clone(),
+                                kind: step.kind,
                             };
                             scope.spawn(move || job.run_elsewhere(runner, &call));
                         }
@@ -502,14 +554,10 @@ pub fn compose_step(
             position: call.position,
             module: format!("{}:{}", call.name, call.stream),
         })?;
-    let definition = watched
-        .definitions
-        .iter()
-        .find(|d| d.definition.nsv() == key(step))
-        .ok_or_else(|| RunError::NotInCatalog {
-            id: chain_id.to_owned(),
-            module: key(step),
-        })?;
+    let target = Target::of(step, watched).ok_or_else(|| RunError::NotInCatalog {
+        id: chain_id.to_owned(),
+        module: key(step),
+    })?;
     let cause: Vec<String> = impact.events.iter().map(Event::to_string).collect();
     let cause = cause.join(", ");
     let (tx, rx) = mpsc::channel::<Report>();
@@ -517,7 +565,7 @@ pub fn compose_step(
         chain_id,
         position: call.position,
         step,
-        definition,
+        target,
         earlier: call.earlier.clone(),
         cause: &cause,
         excuse: call.excuse.clone(),
@@ -584,7 +632,7 @@ struct StepJob<'a> {
     chain_id: &'a str,
     position: usize,
     step: &'a Step,
-    definition: &'a crate::CatalogDefinition,
+    target: Target<'a>,
     /// The compose an earlier run of this step was publishing.
     earlier: Option<String>,
     cause: &'a str,
@@ -680,6 +728,10 @@ impl StepJob<'_> {
     }
 
     fn compose_locked(&self, registry: &mut dyn Registry) -> StepOutcome {
+        let d = match self.target {
+            Target::Module(d) => d,
+            Target::Artifact(a) => return self.build_artifact(a, registry),
+        };
         // A resumed step whose compose was published: not composed again.
         if let Some(id) = &self.earlier {
             if let Some(rec) = registry.get(id)? {
@@ -688,7 +740,6 @@ impl StepJob<'_> {
                 }
             }
         }
-        let d = self.definition;
         let req = ComposeRequest {
             definition: d.path.clone(),
             out: self.opts.out.clone(),
@@ -742,6 +793,49 @@ impl StepJob<'_> {
                 ),
             )),
         }
+    }
+
+    /// Builds the artifact of an artifact step, or reuses its last good
+    /// compose when that used the last good compose of every stack it
+    /// installs (a resumed step, or another chain built it meanwhile).
+    fn build_artifact(
+        &self,
+        a: &CatalogArtifactDefinition,
+        registry: &mut dyn Registry,
+    ) -> StepOutcome {
+        let arch = &self.step.stream;
+        if let (Some(last), why) = artifact_staleness(a, arch, &*registry)? {
+            if why.is_empty() {
+                let reused = "nothing it would use changed: its last good compose stands";
+                return Ok((
+                    StepState::Reused,
+                    Some(last),
+                    Some(match &self.excuse {
+                        Some(excuse) => format!("{excuse}; {reused}"),
+                        None => reused.to_owned(),
+                    }),
+                ));
+            }
+        }
+        let req = ArtifactRequest {
+            definition: a.path.clone(),
+            out: self.opts.out.clone(),
+            arch: Some(arch.clone()),
+            compose_type: self.opts.compose_type,
+            scm_ref: a.scm_ref.clone(),
+            started_at: strata_compose::compose_time(),
+            with_composes: Vec::new(),
+            interrupt: self.opts.interrupt.clone(),
+            tool_limit: DEFAULT_TOOL_LIMIT,
+            chain: Some(ChainCause {
+                chain_id: self.chain_id.to_owned(),
+                event: self.cause.to_owned(),
+            }),
+        };
+        let quiet = strata_compose::Quiet;
+        let rec = compose_artifact(&req, self.config, registry, &quiet)
+            .map_err(|e| StepError::Compose(Box::new(e)))?;
+        Ok((StepState::Finished, Some(rec.id), self.excuse.clone()))
     }
 
     /// Runs the step's tests on its compose and records each; the step

@@ -586,6 +586,7 @@ fn a_step_runner_composes_the_steps_elsewhere_and_the_chain_records_them() {
         definition: String::new(),
         excuse: None,
         earlier: None,
+        kind: strata_chain::NodeKind::Module,
     };
     let err = with_opts(&dir, &config, |watched, opts| {
         compose_step(&wrong, watched, &config, opts).unwrap_err()

@@ -4,15 +4,15 @@
 use super::compose::{fmt_time, open_registry, stop_on_signals};
 use super::composes::{one_line, open_read_only, write_table};
 use super::{
-    progress_bar, ChainApproveArgs, ChainComposeArgs, ChainListArgs, ChainResumeArgs, ChainRunArgs,
-    ChainShowArgs, ChainSubmitArgs, EventArgs, ImpactArgs,
+    progress_bar, ChainApproveArgs, ChainComposeArgs, ChainDropArgs, ChainListArgs,
+    ChainResumeArgs, ChainRunArgs, ChainShowArgs, ChainSubmitArgs, EventArgs, ImpactArgs,
 };
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 use strata_chain::{
     events_of, impact, impact_dot, load_watched, queue, run_chain as run, scm_cache, start_chain,
-    start_consuming, Event, Impact, ImpactOptions, RunOptions, Watched,
+    start_consuming, Event, Impact, ImpactOptions, RunError, RunOptions, Watched,
 };
 use strata_compose::{signal_name, Config, Interrupt, Progress};
 use strata_registry::{ChainRecord, ChainState, Registry};
@@ -212,40 +212,81 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
     }
-    let (found, consumes) = match taken? {
-        queue::Pending::Empty => {
-            if c.json {
-                println!("null");
-            } else {
-                println!("No events are queued.");
-            }
-            return Ok(ExitCode::SUCCESS);
+    let taken = taken?;
+    if taken.is_empty() {
+        if c.json {
+            println!("null");
+        } else {
+            println!("No events are queued.");
         }
-        queue::Pending::Waiting {
-            until,
-            window,
-            queued,
-        } => {
-            if c.json {
-                println!("null");
-            }
-            eprintln!(
-                "{} queued event{} wait{} until {} (debounce {window} s after the newest): \
-                 nothing runs yet",
-                queued.len(),
-                if queued.len() == 1 { "" } else { "s" },
-                if queued.len() == 1 { "s" } else { "" },
-                fmt_time(until),
-            );
-            return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Events that cannot be planned stay queued and are named every time,
+    // without holding back the others; the run then ends with status 1.
+    for u in &taken.unplannable {
+        let seqs: Vec<String> = u.seqs.iter().map(i64::to_string).collect();
+        let event = u
+            .event
+            .as_ref()
+            .map_or_else(|| "(unreadable)".to_owned(), Event::to_string);
+        eprintln!(
+            "queued event {} ({}) cannot be planned: {}; drop it with `strata chain drop {}`",
+            seqs.join(", "),
+            one_line(&event),
+            one_line(&u.error),
+            seqs.join(" ")
+        );
+    }
+    let failed = if taken.unplannable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    for w in &taken.waiting {
+        let n = w.queued.len();
+        let seqs: Vec<String> = w.queued.iter().map(|q| q.seq.to_string()).collect();
+        eprintln!(
+            "{n} queued event{} wait{} until {} (debounce {} s after the newest; queued {}): \
+             nothing of theirs runs yet",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            fmt_time(w.until),
+            w.window,
+            seqs.join(", "),
+        );
+    }
+    let Some((found, consumes)) = taken.ready else {
+        if c.json {
+            println!("null");
         }
-        queue::Pending::Ready { impact, consumes } => (impact, consumes),
+        return Ok(failed);
     };
     if args.dry_run {
         print_impact(&found, c.json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let chain = start_consuming(&found, &consumes, &mut *registry)?;
+    // For tests that line up two takers of the same events: `PATH.held`
+    // says this one has planned and holds while PATH exists.
+    if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_CONSUME") {
+        let mut held = value.clone();
+        held.push(".held");
+        let _ = std::fs::write(held, b"");
+        strata_compose::Hold::parse(&value).wait(&interrupt);
+    }
+    let chain = match start_consuming(&found, &consumes, &mut *registry) {
+        Ok(chain) => chain,
+        Err(RunError::Taken { seq }) => {
+            if c.json {
+                println!("null");
+            }
+            println!(
+                "The queued events were taken by another `strata chain run --pending` at the \
+                 same time (event {seq} first): nothing to do here."
+            );
+            return Ok(failed);
+        }
+        Err(e) => return Err(e.into()),
+    };
     drop(registry);
     eprintln!(
         "{}: {} steps, {} queued event{}",
@@ -261,9 +302,28 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
             println!("Nothing to recompose: every module is up to date or left alone.");
             print!("{}", found.to_text());
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(failed);
     }
-    execute(&chain.id, &watched, config, c)
+    let ran = execute(&chain.id, &watched, config, c)?;
+    Ok(if ran == ExitCode::SUCCESS {
+        failed
+    } else {
+        ran
+    })
+}
+
+/// `strata chain drop`: take queued events off the queue.
+pub fn drop_events(args: ChainDropArgs) -> CliResult {
+    let config = Config::load(args.registry.config.as_deref())?;
+    config.apply();
+    let mut registry = open_registry(&args.registry, &config)?;
+    let dropped = queue::drop_events(&mut *registry, &args.seqs)?;
+    for q in &dropped {
+        let shown = serde_json::from_value::<Event>(q.event.clone())
+            .map_or_else(|_| q.event.to_string(), |e| e.to_string());
+        println!("dropped queued event {}: {}", q.seq, one_line(&shown));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `strata chain submit`: queue the events.
@@ -394,10 +454,19 @@ fn print_chain(
         writeln!(out, "Ended: {}", fmt_time(f))?;
     }
     writeln!(out, "Steps:")?;
+    // The recorded plan says which steps build artifacts.
+    let plan = serde_json::from_value::<strata_chain::Impact>(chain.plan.clone()).ok();
     for s in &chain.steps {
+        let artifact = plan.as_ref().is_some_and(|p| {
+            p.plan
+                .steps
+                .get(s.position)
+                .is_some_and(|step| step.kind == strata_chain::NodeKind::Artifact)
+        });
         let mut line = format!(
-            "  {}. {}:{} {}",
+            "  {}. {}{}:{} {}",
             s.position + 1,
+            if artifact { "artifact " } else { "" },
             one_line(&s.name),
             one_line(&s.stream),
             s.state

@@ -150,6 +150,7 @@ pub fn run_compose_artifact(args: ComposeArtifactArgs) -> CliResult {
         with_composes: args.with_compose.clone(),
         interrupt: interrupt.clone(),
         tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
+        chain: None,
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = strata_compose::compose_artifact(&req, &config, &mut *registry, &bar);

@@ -560,6 +560,20 @@ enum ChainCommand {
     /// Queue events for `chain run --pending`, which coalesces a burst of
     /// them into one chain once the policy's debounce window has passed.
     Submit(ChainSubmitArgs),
+    /// Take queued events off the queue without running them: events
+    /// `chain run --pending` names as ones that cannot be planned.
+    Drop(ChainDropArgs),
+}
+
+/// `strata chain drop SEQ…`.
+#[derive(Args)]
+struct ChainDropArgs {
+    /// The queue numbers of the events (as `chain submit` and `chain run
+    /// --pending` print them).
+    #[arg(required = true, value_name = "SEQ")]
+    seqs: Vec<i64>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// `strata chain submit`: at least one event.
@@ -949,6 +963,7 @@ fn main() -> ExitCode {
         Command::Chain(ChainCommand::Show(args)) => chain::show_chain(args),
         Command::Chain(ChainCommand::Approve(args)) => chain::approve(args),
         Command::Chain(ChainCommand::Submit(args)) => chain::submit(args),
+        Command::Chain(ChainCommand::Drop(args)) => chain::drop_events(args),
         Command::Cache(CacheCommand::Prune(args)) => run_cache_prune(args),
         Command::Serve(args) => run_serve(args),
     };

@@ -50,14 +50,22 @@ pub fn read_release(path: &Path) -> Result<(ReleaseDefinition, String)> {
 /// definition when it names none: that reader then says what is missing),
 /// with the same limits as [`read_definition`].
 pub fn read_document(path: &Path) -> Result<StrataDocument> {
+    Ok(read_document_digest(path)?.0)
+}
+
+/// [`read_document`], with the SHA-256 of the file's bytes (what a
+/// compose of it records): for a catalog entry, which may be a module or
+/// an artifact definition.
+pub fn read_document_digest(path: &Path) -> Result<(StrataDocument, String)> {
     // The size limit is the same for every document; the type is only
     // known once the bytes are read, so what cannot be read is reported
     // as a module definition, the default.
     let bytes = read_definition_bytes(path, strata_model::MODULE_DOCUMENT, "a module definition")?;
-    Ok(StrataDocument::from_bytes(
-        &bytes,
-        &path.display().to_string(),
-    )?)
+    let digest = hex::encode(Sha256::digest(&bytes));
+    Ok((
+        StrataDocument::from_bytes(&bytes, &path.display().to_string())?,
+        digest,
+    ))
 }
 
 /// The bytes of the definition at `path`: at most

@@ -59,7 +59,8 @@ mod stack;
 mod staging;
 
 pub use artifact::{
-    compose_artifact, compose_scratch_artifact, ArtifactRequest, DEFAULT_TOOL_LIMIT,
+    artifact_arches, compose_artifact, compose_scratch_artifact, ArtifactRequest,
+    DEFAULT_TOOL_LIMIT,
 };
 pub use compose::{
     compose_module, compose_module_in_chain, ComposeRequest, ComposeResult, InChain,
@@ -70,7 +71,8 @@ pub use config::{
     RepodataConfig, ServeConfig, ServeLimits, Size, StackRepo, SYSTEM_CONFIG,
 };
 pub use definition::{
-    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_release,
+    detect_scm_ref, read_artifact_definition, read_definition, read_document, read_document_digest,
+    read_release,
 };
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{

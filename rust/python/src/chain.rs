@@ -65,8 +65,22 @@ typed_data_class!(
     fn tests(&self) -> Vec<String> {
         self.inner.tests.iter().map(|t| t.name.clone()).collect()
     }
+    /// `module`, or `artifact` (then `name` is the artifact's and `stream`
+    /// the arch it is built for).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.inner.kind {
+            strata_chain::NodeKind::Module => "module",
+            strata_chain::NodeKind::Artifact => "artifact",
+        }
+    }
     fn __repr__(&self) -> String {
-        format!("<strata.PlanStep {}:{}>", self.inner.name, self.inner.stream)
+        format!(
+            "<strata.PlanStep {} {}:{}>",
+            self.kind(),
+            self.inner.name,
+            self.inner.stream
+        )
     }
 });
 
@@ -99,6 +113,12 @@ typed_data_class!(
     #[getter]
     fn last_good(&self) -> BTreeMap<String, Option<String>> {
         self.inner.last_good.clone()
+    }
+    /// `name:arch` → kind (`container`, `ostree`, `iso`) of every artifact
+    /// in the plan or left alone; every other node is a module.
+    #[getter]
+    fn artifacts(&self) -> BTreeMap<String, String> {
+        self.inner.artifacts.clone()
     }
     /// The plan as `strata impact` prints it.
     fn to_text(&self) -> String {
@@ -180,6 +200,14 @@ typed_data_class!(
     #[getter]
     fn steps(&self) -> Vec<ChainStep> {
         self.inner.steps.iter().cloned().map(ChainStep::new).collect()
+    }
+    /// The plan it runs (its steps' kinds, why each is in it, what was
+    /// left alone); None when this Strata cannot read the recorded plan.
+    #[getter]
+    fn impact(&self) -> Option<Impact> {
+        serde_json::from_value(self.inner.plan.clone())
+            .ok()
+            .map(Impact::new)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -414,6 +442,13 @@ fn call_runner(py: Python<'_>, callable: &PyObject, call: &StepCall) -> Result<S
         arg.set_item("definition", &call.definition)?;
         arg.set_item("excuse", &call.excuse)?;
         arg.set_item("earlier", &call.earlier)?;
+        arg.set_item(
+            "kind",
+            match call.kind {
+                strata_chain::NodeKind::Module => "module",
+                strata_chain::NodeKind::Artifact => "artifact",
+            },
+        )?;
         Ok(())
     })();
     let ended = filled.and_then(|()| {
@@ -469,6 +504,8 @@ pub fn compose_chain_step(
         definition: String::new(),
         excuse,
         earlier,
+        // compose_step reads the kind from the chain's recorded plan.
+        kind: strata_chain::NodeKind::Module,
     };
     let ended = py.allow_threads(|| {
         strata_chain::compose_step(

@@ -204,6 +204,7 @@ pub fn compose_artifact(
         with_composes: with_composes.unwrap_or_default(),
         interrupt: Interrupt::new(),
         tool_limit: strata_compose::DEFAULT_TOOL_LIMIT,
+        chain: None,
     };
     let record = run_interruptible(py, req.interrupt.clone(), move || match registries {
         (mut shared, None) => {

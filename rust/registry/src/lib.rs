@@ -319,6 +319,12 @@ pub trait Registry: Send {
 
     /// Release composes, newest first.
     fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>>;
+
+    /// Takes the queued events `seqs` off the queue without a chain (events
+    /// that cannot be planned); all or none: one not queued is
+    /// [`RegistryError::EventNotQueued`] and nothing is removed. Gives
+    /// what was removed.
+    fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>>;
 }
 
 /// Now, in unix seconds.

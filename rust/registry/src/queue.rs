@@ -108,6 +108,27 @@ pub(crate) fn consume(s: &mut dyn Store, seq: i64) -> Result<()> {
     Ok(())
 }
 
+/// Takes the events `seqs` off the queue without a chain (`strata chain
+/// drop`: events that cannot be planned); all or none: an event not
+/// queued is the error and nothing is removed.
+pub(crate) fn drop_events(s: &mut dyn Store, seqs: &[i64]) -> Result<Vec<PendingEvent>> {
+    let queued = pending(s)?;
+    let mut dropped = Vec::with_capacity(seqs.len());
+    for &seq in seqs {
+        let Some(event) = queued.iter().find(|e| e.seq == seq) else {
+            return Err(RegistryError::EventNotQueued {
+                db: s.db().to_owned(),
+                seq,
+            });
+        };
+        if !dropped.contains(event) {
+            consume(s, seq)?;
+            dropped.push(event.clone());
+        }
+    }
+    Ok(dropped)
+}
+
 /// The fingerprint digest stored with a compose, if it has one.
 pub(crate) fn fingerprint(s: &mut dyn Store, compose_id: &str) -> Result<Option<String>> {
     Ok(s.rows(

@@ -79,10 +79,14 @@ fn chain_events(event: &Event, watched: &Watched) -> Result<Vec<ChainEvent>, Str
         },
         // A commit changes the catalog definitions in that repository.
         Event::Commit { repo, branch, .. } => {
-            let defs: Vec<ChainEvent> = watched
+            // Module and artifact definitions alike.
+            let shown = watched
                 .definitions
                 .iter()
-                .filter(|d| match CatalogEntry::parse(&d.shown) {
+                .map(|d| &d.shown)
+                .chain(watched.artifacts.iter().map(|a| &a.shown));
+            let defs: Vec<ChainEvent> = shown
+                .filter(|shown| match CatalogEntry::parse(shown) {
                     Ok(CatalogEntry::Scm {
                         repository,
                         revision,
@@ -90,8 +94,8 @@ fn chain_events(event: &Event, watched: &Watched) -> Result<Vec<ChainEvent>, Str
                     }) => same_repository(&repository, repo) && revision == *branch,
                     _ => false,
                 })
-                .map(|d| ChainEvent::Definition {
-                    location: d.shown.clone(),
+                .map(|shown| ChainEvent::Definition {
+                    location: shown.clone(),
                 })
                 .collect();
             if defs.is_empty() {
@@ -117,6 +121,7 @@ fn empty(events: Vec<ChainEvent>) -> Impact {
         last_good: BTreeMap::new(),
         definitions: BTreeMap::new(),
         requires: BTreeMap::new(),
+        artifacts: BTreeMap::new(),
     }
 }
 

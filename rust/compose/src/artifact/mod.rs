@@ -70,6 +70,8 @@ pub struct ArtifactRequest {
     pub interrupt: Interrupt,
     /// The most one external tool run may take.
     pub tool_limit: Duration,
+    /// The chain that runs this compose and the event that caused it.
+    pub chain: Option<strata_registry::ChainCause>,
 }
 
 /// The composes an artifact is built from.
@@ -197,7 +199,7 @@ fn build_and_record(
         inputs: prepared.inputs,
         owner: strata_registry::Owner::current(),
         scratch,
-        chain: None,
+        chain: req.chain.clone(),
         required_tests: Vec::new(),
         artifact: Some(def.kind),
     })?;
@@ -226,6 +228,16 @@ fn build_and_record(
         &req.out,
         (&def.name, arch),
     )
+}
+
+/// The arches a definition is built for, one compose each: those it
+/// names, else the host's (as a compose without `--arch` picks it).
+pub fn artifact_arches(def: &ArtifactDefinition) -> Vec<String> {
+    if def.arches.is_empty() {
+        vec![strata_solve::host_arch().to_string()]
+    } else {
+        def.arches.clone()
+    }
 }
 
 /// The arch of this compose: asked for (and named by the definition, when

@@ -1538,6 +1538,10 @@ impl Registry for PgRegistry {
         self.chain_read(|s| crate::release::list(s, limit))
     }
 
+    fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>> {
+        self.chain_write(|s| crate::queue::drop_events(s, seqs))
+    }
+
     fn get_chain(&self, chain_id: &str) -> Result<Option<ChainRecord>> {
         self.chain_read(|s| chain::get(s, chain_id))
     }

@@ -2466,6 +2466,18 @@ fn event_queue<B: Backend>(b: &B) {
         "{err}"
     );
     assert_eq!(reg.pending_events().unwrap().len(), 2);
+    // Dropping is all or none: one not queued leaves the other queued.
+    let err = reg.drop_events(&[three.seq, one.seq]).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::EventNotQueued { seq, .. } if seq == one.seq),
+        "{err:?}"
+    );
+    assert_eq!(reg.pending_events().unwrap(), [three.clone(), four.clone()]);
+    assert_eq!(
+        t.open().drop_events(&[three.seq, three.seq]).unwrap(),
+        std::slice::from_ref(&three)
+    );
+    assert_eq!(reg.pending_events().unwrap(), std::slice::from_ref(&four));
 }
 
 fn chains<B: Backend>(b: &B) {
