@@ -457,14 +457,31 @@ def test_a_stream_switch_between_releases_is_reported(upgrade):
     assert report["upgrade"]["profiles"] == []
 
 
-def test_a_previous_release_by_name_or_id_is_not_supported_yet(upgrade):
-    r = upgrade.dist.site.run("release", "check", upgrade.releases["u2"], "--from", "f40",
-                              "--config", upgrade.dist.site.config, check_rc=2)
+def test_a_previous_release_compose_by_id_or_name(upgrade, tmp_path):
+    site = upgrade.dist.site
+    # Nothing of that name: refused before the check starts.
+    r = site.run("release", "check", upgrade.releases["u2"], "--from", "f40",
+                 "--config", site.config, check_rc=2)
     assert "cannot check the upgrade from `f40`" in r.stderr, r.stderr
-    assert "not supported yet" in r.stderr and "--from FILE" in r.stderr, r.stderr
-    with pytest.raises(strata.ReleaseError, match="not supported yet"):
-        strata.release_check(upgrade.releases["u2"], config=upgrade.dist.site.config,
-                             registry=upgrade.dist.site.registry, previous="f40")
+    assert "no release compose with that ID or release name" in r.stderr, r.stderr
+    with pytest.raises(strata.ReleaseError, match="no release compose with that ID"):
+        strata.release_check(upgrade.releases["u2"], config=site.config,
+                             registry=site.registry, previous="f40")
+    # Release u1 composed: the upgrade from it, by ID and by name, is the
+    # upgrade from its document.
+    composed = json.loads(site.run("release", "compose", upgrade.releases["u1"], "--out",
+                                   tmp_path / "rel", "--config", site.config, "--cache-dir",
+                                   site.cache, "--arch", "x86_64", "--json").stdout)
+    rid = composed["release"]["id"]
+    by_file = upgrade.check("u2", "u1", rc=1)
+    for prev in (rid, "u1"):
+        r = site.run("release", "check", upgrade.releases["u2"], "--from", prev, "--config",
+                     site.config, "--cache-dir", site.cache, "--arch", "x86_64", "--json",
+                     check_rc=1)
+        report = json.loads(r.stdout)
+        assert report["upgrade"]["from"] == rid
+        assert problems(report) == problems(by_file)
+        assert report["upgrade"]["profiles"] == by_file["upgrade"]["profiles"]
 
 
 def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, tmp_path):

@@ -527,11 +527,11 @@ struct ReleaseCheckArgs {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Also check the upgrade path from the previous release (its
-    /// `strata-release` document): every profile of a module in both
-    /// releases, installed from the previous release's composes, upgrades
-    /// to this one as `dnf distro-sync` would; a changed stream is
-    /// reported as a switch. Release names and compose IDs are not
-    /// supported yet.
+    /// `strata-release` document, or a release compose: its ID, or a
+    /// release name for its newest finished one): every profile of a module
+    /// in both releases, installed from the previous release's composes,
+    /// upgrades to this one as `dnf distro-sync` would; a changed stream is
+    /// reported as a switch.
     #[arg(long, value_name = "PREV")]
     from: Option<String>,
     /// Print the report as JSON.

@@ -61,7 +61,7 @@ pub fn check_release(
     let from = opts
         .from
         .as_deref()
-        .map(crate::upgrade::previous_file)
+        .map(|from| crate::upgrade::previous(from, registry))
         .transpose()?;
     let (release, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Release {
         file: file.clone(),

@@ -48,14 +48,17 @@ pub enum ReleaseError {
         #[source]
         source: Box<SolveError>,
     },
-    /// `--from` names the previous release by name or compose ID; only a
-    /// release document can be read so far.
+    /// `--from` names neither a file nor a release compose of the registry.
     #[error(
-        "cannot check the upgrade from `{from}`: looking up a previous release by release name or \
-         compose ID is not supported yet (the registry does not record release composes yet); \
-         pass the previous release's document instead: --from FILE"
+        "cannot check the upgrade from `{from}`: no release document of that path, and no \
+         release compose with that ID or release name in the registry (`strata releases list`)"
     )]
-    PreviousById { from: String },
+    PreviousNotFound { from: String },
+    /// `--from` names a release compose that did not finish.
+    #[error(
+        "cannot check the upgrade from `{from}`: that release compose is {state}, not finished"
+    )]
+    PreviousNotFinished { from: String, state: String },
     /// The previous release's document cannot be read or is not valid.
     #[error("cannot check the upgrade from the previous release {file}")]
     Previous {

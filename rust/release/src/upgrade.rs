@@ -22,45 +22,107 @@ use crate::report::{Problem, ReleaseReport, UpgradeSummary};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use strata_compose::{error_chain, substitute_arch, Config};
-use strata_registry::{ComposeRecord, InputKind, Registry, State};
+use strata_registry::{ComposeRecord, InputKind, Registry, ReleaseInputKind, ReleaseRecord, State};
 use strata_repodata::{LoadOptions, Repo};
 use strata_solve::{upgrade_sets, InstallSet, UpgradeOutcome, UpgradeSide};
 
-/// Where `--from` points: a previous release's document. A release name
-/// or compose ID (the document's `previous:`) needs release compose
-/// records, which the registry does not keep yet.
-pub(crate) fn previous_file(from: &str) -> Result<PathBuf, ReleaseError> {
+/// What `--from` names: a previous release's document, or one of its
+/// release composes in the registry.
+pub(crate) enum Previous {
+    File(PathBuf),
+    Compose(Box<ReleaseRecord>),
+}
+
+/// Where `--from` points: a file when it looks like one (it exists, or has
+/// a `/` or a YAML suffix), else a release compose ID, else a release name
+/// (its newest finished release compose). Looked up before the check's
+/// work starts, so a `--from` that names nothing fails at once.
+pub(crate) fn previous(from: &str, registry: &dyn Registry) -> Result<Previous, ReleaseError> {
     let path = Path::new(from);
     let looks_like_file =
         path.exists() || from.contains('/') || from.ends_with(".yaml") || from.ends_with(".yml");
     if looks_like_file {
-        Ok(path.to_path_buf())
-    } else {
-        Err(ReleaseError::PreviousById {
+        return Ok(Previous::File(path.to_path_buf()));
+    }
+    let registry_err = |source| ReleaseError::Registry {
+        file: from.to_owned(),
+        source: Box::new(source),
+    };
+    let found = match registry.get_release(from).map_err(registry_err)? {
+        Some(r) => Some(r),
+        None => registry
+            .list_releases(None)
+            .map_err(registry_err)?
+            .into_iter()
+            .find(|r| r.name == from && r.state == State::Finished),
+    };
+    match found {
+        Some(r) if r.state == State::Finished => Ok(Previous::Compose(Box::new(r))),
+        Some(r) => Err(ReleaseError::PreviousNotFinished {
             from: from.to_owned(),
-        })
+            state: r.state.as_str().to_owned(),
+        }),
+        None => Err(ReleaseError::PreviousNotFound {
+            from: from.to_owned(),
+        }),
     }
 }
 
-/// Checks the upgrade from the previous release (its document at `path`,
-/// see [`previous_file`]) to the one `report` describes, adding its
-/// problems and summary to the report.
+/// Checks the upgrade from the previous release (see [`previous`]) to the
+/// one `report` describes, adding its problems and summary to the report.
 pub(crate) fn check_upgrade(
     report: &mut ReleaseReport,
-    path: &Path,
+    from: &Previous,
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
 ) -> Result<(), ReleaseError> {
-    let file = path.display().to_string();
-    let (previous, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Previous {
-        file: file.clone(),
-        source: Box::new(e),
-    })?;
+    // The previous release's name, version and the composes it ships (or
+    // why one cannot be found).
+    let (prev_name, version, shown, roots) = match from {
+        Previous::File(path) => {
+            let file = path.display().to_string();
+            let (doc, _) =
+                strata_compose::read_release(path).map_err(|e| ReleaseError::Previous {
+                    file: file.clone(),
+                    source: Box::new(e),
+                })?;
+            let mut roots = Vec::new();
+            for m in &doc.modules {
+                let found = match &m.compose {
+                    Some(id) => registry.get(id),
+                    None => registry.latest_good(&m.name, &m.stream),
+                }
+                .map_err(|source| ReleaseError::Registry {
+                    file: report.file.clone(),
+                    source: Box::new(source),
+                })?;
+                roots.push(found.map(|r| r.id).ok_or_else(|| {
+                    format!(
+                        "{} has no {} in the registry",
+                        m.nsv(),
+                        m.compose
+                            .as_ref()
+                            .map_or("good compose".to_owned(), |id| format!("compose {id}"))
+                    )
+                }));
+            }
+            (doc.name, doc.version, file, roots)
+        }
+        Previous::Compose(r) => {
+            let roots = r
+                .inputs
+                .iter()
+                .filter(|i| i.kind != ReleaseInputKind::Artifact)
+                .map(|i| Ok(i.compose_id.clone()))
+                .collect();
+            (r.name.clone(), r.version.clone(), r.id.clone(), roots)
+        }
+    };
     let mut summary = UpgradeSummary {
-        from: file.clone(),
-        release: previous.name.clone(),
-        version: previous.version.clone(),
+        from: shown,
+        release: prev_name.clone(),
+        version,
         checked: false,
         profiles: Vec::new(),
     };
@@ -71,29 +133,17 @@ pub(crate) fn check_upgrade(
     };
     let mut problems: Vec<Problem> = Vec::new();
     let bad = |message: String| Problem::Previous {
-        previous: previous.name.clone(),
+        previous: prev_name.clone(),
         message,
     };
 
     // The previous release's composes: its modules, then what they stand on.
     let mut old: BTreeMap<String, ComposeRecord> = BTreeMap::new();
     let mut queue: Vec<String> = Vec::new();
-    for m in &previous.modules {
-        let found = match &m.compose {
-            Some(id) => registry.get(id).map_err(registry_err)?,
-            None => registry
-                .latest_good(&m.name, &m.stream)
-                .map_err(registry_err)?,
-        };
-        match found {
-            Some(r) => queue.push(r.id),
-            None => problems.push(bad(format!(
-                "{} has no {} in the registry",
-                m.nsv(),
-                m.compose
-                    .as_ref()
-                    .map_or("good compose".to_owned(), |id| format!("compose {id}"))
-            ))),
+    for root in roots {
+        match root {
+            Ok(id) => queue.push(id),
+            Err(message) => problems.push(bad(message)),
         }
     }
     let mut seen: HashSet<String> = HashSet::new();
@@ -134,7 +184,7 @@ pub(crate) fn check_upgrade(
         if o.stream != n.stream {
             problems.push(Problem::StreamSwitch {
                 module: name.clone(),
-                previous: previous.name.clone(),
+                previous: prev_name.clone(),
                 from_stream: o.stream.clone(),
                 to_stream: n.stream.clone(),
             });
@@ -195,7 +245,7 @@ pub(crate) fn check_upgrade(
                         problems: why,
                     } => problems.push(Problem::Upgrade {
                         profile: u.label.clone(),
-                        previous: previous.name.clone(),
+                        previous: prev_name.clone(),
                         blockers: blockers.clone(),
                         problems: why.concat(),
                     }),
@@ -346,23 +396,4 @@ fn side(
         })
         .collect();
     Ok(Some(Side { repos, hidden }))
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn a_previous_release_named_by_name_or_id_is_not_supported_yet() {
-        for from in ["f40", "f40-20261001.0"] {
-            let err = previous_file(from).unwrap_err();
-            assert!(matches!(&err, ReleaseError::PreviousById { from: f } if f == from));
-            let text = err.to_string();
-            assert!(text.contains("not supported yet"), "{text}");
-            assert!(text.contains("--from FILE"), "{text}");
-        }
-        for from in ["f40.yaml", "releases/f40", "./f40.yml"] {
-            assert_eq!(previous_file(from).unwrap(), PathBuf::from(from));
-        }
-    }
 }
