@@ -105,6 +105,16 @@ pub enum CatalogError {
         path: String,
         what: &'static str,
     },
+    /// A definition a release of the catalog names cannot be found;
+    /// `named` says which release names which definition.
+    #[error("{config}: [chain] catalog entry {index} `{entry}`: {named}: {reason}")]
+    ReleaseEntry {
+        config: String,
+        index: usize,
+        entry: String,
+        named: String,
+        reason: String,
+    },
     #[error("{config}: [chain] catalog entry {index} `{entry}`: cannot read {path}")]
     Read {
         config: String,

@@ -3,12 +3,16 @@
 //! planned or composed. The first entry that cannot be used is the error,
 //! naming the configuration file and the entry.
 //!
-//! An entry is a module definition or an artifact definition: each file's
-//! `document:` says which, so one glob may name both.
+//! An entry is a module definition, an artifact definition or a release:
+//! each file's `document:` says which, so one glob may name all three. A
+//! release stands for the definitions it names (its modules' and
+//! artifacts'): paths relative to the release file (inside the same
+//! repository and revision, for a release from SCM) or SCM URLs.
 
 use crate::catalog::{resolve, CatalogEntry, CatalogError};
 use crate::graph::{CatalogArtifact, CatalogModule};
 use crate::scm::{ScmCache, ScmLimits};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use strata_compose::{ChainConfig, Config};
 use strata_model::{ArtifactDefinition, ModuleDefinition, Policy, StrataDocument};
@@ -116,51 +120,21 @@ pub fn load_catalog_all(
     let catalog = resolve(config, entries)?;
     let shown_config = config.display().to_string();
     let mut out = LoadedCatalog::default();
-    let mut read = |index: usize, path: &Path, shown: String, scm_ref: Option<String>| {
-        let bad = |source| CatalogError::Definition {
-            config: shown_config.clone(),
-            index,
-            entry: entries[index - 1].clone(),
-            path: path.display().to_string(),
-            source,
-        };
-        let (document, digest) =
-            strata_compose::read_document_digest(path).map_err(|e| bad(Box::new(e)))?;
-        let what = match document {
-            StrataDocument::Module(definition) => {
-                out.definitions.push(CatalogDefinition {
-                    shown,
-                    path: path.to_path_buf(),
-                    scm_ref,
-                    definition: *definition,
-                    digest,
-                });
-                return Ok(());
-            }
-            StrataDocument::Artifact(definition) => {
-                out.artifacts.push(CatalogArtifactDefinition {
-                    shown,
-                    path: path.to_path_buf(),
-                    scm_ref,
-                    arches: strata_compose::artifact_arches(&definition),
-                    definition: *definition,
-                    digest,
-                });
-                return Ok(());
-            }
-            StrataDocument::Policy(_) => "a strata-policy document",
-            StrataDocument::Release(_) => "a release document",
-        };
-        Err(CatalogError::NotComposable {
-            config: shown_config.clone(),
-            index,
-            entry: entries[index - 1].clone(),
-            path: path.display().to_string(),
-            what,
-        })
-    };
+    let mut releases: Vec<ReleaseFound> = Vec::new();
     for (path, &index) in &catalog.files {
-        read(index, path, path.display().to_string(), None)?;
+        let found = Found {
+            index,
+            path: path.clone(),
+            shown: path.display().to_string(),
+            scm: None,
+        };
+        read(
+            &shown_config,
+            entries,
+            &found,
+            &mut out,
+            Some(&mut releases),
+        )?;
     }
     for entry in &catalog.scm {
         let file = scm
@@ -171,14 +145,233 @@ pub fn load_catalog_all(
                 entry: entry.entry.clone(),
                 source,
             })?;
+        let found = Found {
+            index: entry.index,
+            path: file.path,
+            shown: entry.entry.clone(),
+            scm: Some((entry.at_commit(&file.commit), entry.path.clone())),
+        };
         read(
-            entry.index,
-            &file.path,
-            entry.entry.clone(),
-            Some(entry.at_commit(&file.commit)),
+            &shown_config,
+            entries,
+            &found,
+            &mut out,
+            Some(&mut releases),
         )?;
     }
+    // What the releases name, each definition once (a release may name a
+    // definition the catalog names too, or another release does).
+    let key = |path: &Path, scm_ref: Option<&String>| match scm_ref {
+        Some(at) => at.clone(),
+        None => std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let mut seen: HashSet<String> = out
+        .definitions
+        .iter()
+        .map(|d| key(&d.path, d.scm_ref.as_ref()))
+        .chain(
+            out.artifacts
+                .iter()
+                .map(|a| key(&a.path, a.scm_ref.as_ref())),
+        )
+        .collect();
+    for release in releases {
+        let named = release
+            .modules
+            .iter()
+            .chain(&release.artifacts)
+            .cloned()
+            .collect::<Vec<_>>();
+        for definition in named {
+            let bad = |reason: String| CatalogError::ReleaseEntry {
+                config: shown_config.clone(),
+                index: release.from.index,
+                entry: entries[release.from.index - 1].clone(),
+                named: format!(
+                    "the release {} names the definition `{definition}`",
+                    release.from.shown
+                ),
+                reason,
+            };
+            let found = locate_in_release(&release.from, &definition, scm).map_err(bad)?;
+            let at = found.scm.as_ref().map(|(at, _)| at);
+            if seen.insert(key(&found.path, at)) {
+                read(&shown_config, entries, &found, &mut out, None)?;
+            }
+        }
+    }
     Ok(out)
+}
+
+/// A catalog file found: where it is, and how plans show it.
+struct Found {
+    /// The catalog entry (1-based) that named it, directly or through a
+    /// release.
+    index: usize,
+    path: PathBuf,
+    shown: String,
+    /// For a file from SCM: the entry at the commit its revision named (as
+    /// composes record it), and the file's path in the repository.
+    scm: Option<(String, String)>,
+}
+
+/// A release of the catalog: the definitions it names, still to read.
+struct ReleaseFound {
+    from: Found,
+    modules: Vec<String>,
+    artifacts: Vec<String>,
+}
+
+/// Reads the catalog file `found` into `out`; a release goes to
+/// `releases`, or is refused where a release cannot be (`None`: inside a
+/// release).
+fn read(
+    shown_config: &str,
+    entries: &[String],
+    found: &Found,
+    out: &mut LoadedCatalog,
+    releases: Option<&mut Vec<ReleaseFound>>,
+) -> Result<(), CatalogError> {
+    let (index, path) = (found.index, found.path.as_path());
+    let bad = |source| CatalogError::Definition {
+        config: shown_config.to_owned(),
+        index,
+        entry: entries[index - 1].clone(),
+        path: path.display().to_string(),
+        source,
+    };
+    let (document, digest) =
+        strata_compose::read_document_digest(path).map_err(|e| bad(Box::new(e)))?;
+    let scm_ref = found.scm.as_ref().map(|(at, _)| at.clone());
+    let what = match (document, releases) {
+        (StrataDocument::Module(definition), _) => {
+            out.definitions.push(CatalogDefinition {
+                shown: found.shown.clone(),
+                path: path.to_path_buf(),
+                scm_ref,
+                definition: *definition,
+                digest,
+            });
+            return Ok(());
+        }
+        (StrataDocument::Artifact(definition), _) => {
+            out.artifacts.push(CatalogArtifactDefinition {
+                shown: found.shown.clone(),
+                path: path.to_path_buf(),
+                scm_ref,
+                arches: strata_compose::artifact_arches(&definition),
+                definition: *definition,
+                digest,
+            });
+            return Ok(());
+        }
+        (StrataDocument::Release(release), Some(releases)) => {
+            releases.push(ReleaseFound {
+                from: Found {
+                    index,
+                    path: path.to_path_buf(),
+                    shown: found.shown.clone(),
+                    scm: found.scm.clone(),
+                },
+                modules: release
+                    .modules
+                    .iter()
+                    .filter_map(|m| m.definition.clone())
+                    .collect(),
+                artifacts: release
+                    .artifacts
+                    .iter()
+                    .map(|a| a.definition.clone())
+                    .collect(),
+            });
+            return Ok(());
+        }
+        (StrataDocument::Release(_), None) => "a release document named by a release",
+        (StrataDocument::Policy(_), _) => "a strata-policy document",
+    };
+    Err(CatalogError::NotComposable {
+        config: shown_config.to_owned(),
+        index,
+        entry: entries[index - 1].clone(),
+        path: path.display().to_string(),
+        what,
+    })
+}
+
+/// Where the definition a release names is: an SCM URL as it says; a path
+/// relative to the release file, or for a release from SCM, to the
+/// release's folder in the same repository at the same commit.
+fn locate_in_release(release: &Found, definition: &str, scm: &ScmCache) -> Result<Found, String> {
+    let fetch = |url: &str| -> Result<Found, String> {
+        let CatalogEntry::Scm {
+            repository,
+            path,
+            revision,
+        } = CatalogEntry::parse(url)?
+        else {
+            unreachable!("an SCM URL parses as one");
+        };
+        let file = scm
+            .fetch_file(&repository, &path, &revision)
+            .map_err(|e| format!("cannot fetch it: {}", strata_compose::error_chain(&e)))?;
+        let base = url.rsplit_once('#').map_or(url, |(b, _)| b);
+        Ok(Found {
+            index: release.index,
+            path: file.path,
+            shown: url.to_owned(),
+            scm: Some((format!("{base}#{}", file.commit), path)),
+        })
+    };
+    match CatalogEntry::parse(definition)? {
+        CatalogEntry::Scm { .. } => fetch(definition),
+        CatalogEntry::Local { pattern } => match &release.scm {
+            None => {
+                let path = release
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(&pattern);
+                Ok(Found {
+                    index: release.index,
+                    shown: path.display().to_string(),
+                    path,
+                    scm: None,
+                })
+            }
+            Some((at_commit, release_path)) => {
+                let joined = beside(release_path, &pattern)
+                    .ok_or_else(|| format!("`{pattern}` leaves the release's repository"))?;
+                let (base, commit) = at_commit
+                    .rsplit_once('#')
+                    .expect("an SCM reference has a revision");
+                let repo = base.rsplit_once('?').map_or(base, |(r, _)| r);
+                fetch(&format!("{repo}?{joined}#{commit}"))
+            }
+        },
+    }
+}
+
+/// `rel` next to the file at `path` inside a repository, `..` resolved;
+/// `None` when it is absolute or climbs out of the repository.
+fn beside(path: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// What `[chain]` of a configuration names, loaded: the catalog's
@@ -383,6 +576,100 @@ mod test {
         std::fs::rename(&repo, dir.path().join("moved")).unwrap();
         let old = load_catalog(&config, &[pinned], &cache).unwrap();
         assert_eq!(old[0].digest, loaded[1].digest);
+    }
+
+    fn release(modules: &[&str]) -> String {
+        let mut text = "document: strata-release\nversion: 1\ndata:\n  name: r\n  \
+                        version: '1'\n  date: '2026-05-01'\n  lifecycle: {eol: '2027-12-31'}\n  \
+                        modules:\n"
+            .to_owned();
+        for (i, definition) in modules.iter().enumerate() {
+            text += &format!("    - {{module: 'm{i}:1', definition: '{definition}'}}\n");
+        }
+        text
+    }
+
+    #[test]
+    fn a_release_in_the_catalog_stands_for_the_definitions_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        // In SCM: a release beside base.yaml, naming it relatively.
+        std::fs::write(repo.join("modules/release.yaml"), release(&["base.yaml"])).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "release"]);
+        let head = git(&repo, &["rev-parse", "HEAD"]);
+        // On disk: a release naming apache beside it (also named by the
+        // catalog itself: read once) and base through SCM.
+        let here = dir.path().join("here");
+        std::fs::create_dir_all(here.join("releases")).unwrap();
+        std::fs::write(
+            here.join("apache.yaml"),
+            definition("apache", ", base: '1'"),
+        )
+        .unwrap();
+        let base_url = format!("git+file://{}?modules/base.yaml#main", repo.display());
+        std::fs::write(
+            here.join("releases/f41.yaml"),
+            release(&["../apache.yaml", &base_url]),
+        )
+        .unwrap();
+        let config = here.join("strata.toml");
+        let cache = ScmCache::new(dir.path().join("cache/scm"), ScmLimits::default());
+        let entries = [
+            here.join("releases/*.yaml").display().to_string(),
+            here.join("apache.yaml").display().to_string(),
+        ];
+        let loaded = load_catalog(&config, &entries, &cache).unwrap();
+        let names: Vec<&str> = loaded.iter().map(|d| &*d.definition.name).collect();
+        assert_eq!(names, ["apache", "base"]);
+        assert_eq!(loaded[1].shown, base_url);
+        // A release from SCM: its relative definitions come from the same
+        // repository at the same commit.
+        let rel_url = format!("git+file://{}?modules/release.yaml#main", repo.display());
+        let loaded = load_catalog(&config, std::slice::from_ref(&rel_url), &cache).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].definition.name, "base");
+        assert_eq!(
+            loaded[0].scm_ref.as_deref(),
+            Some(&*format!(
+                "git+file://{}?modules/base.yaml#{head}",
+                repo.display()
+            ))
+        );
+        // What cannot be found is named with the release and the entry.
+        std::fs::write(here.join("releases/bad.yaml"), release(&["../nope.yaml"])).unwrap();
+        let err = load_catalog(&config, &entries, &cache).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, CatalogError::Definition { .. }), "{text}");
+        assert!(text.contains("nope.yaml"), "{text}");
+        std::fs::remove_file(here.join("releases/bad.yaml")).unwrap();
+        std::fs::write(repo.join("modules/up.yaml"), release(&["../../out.yaml"])).unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "up"]);
+        let up = format!("git+file://{}?modules/up.yaml#main", repo.display());
+        let err = load_catalog(&config, &[up], &cache).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("names the definition `../../out.yaml`: `../../out.yaml` leaves the release's repository"),
+            "{err}"
+        );
+        // A release naming a release is refused.
+        std::fs::write(here.join("releases/nested.yaml"), release(&["f41.yaml"])).unwrap();
+        let err = load_catalog(&config, &entries, &cache).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a release document named by a release"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn paths_beside_a_file_in_a_repository() {
+        assert_eq!(beside("a/r.yaml", "m.yaml").as_deref(), Some("a/m.yaml"));
+        assert_eq!(beside("a/r.yaml", "../m.yaml").as_deref(), Some("m.yaml"));
+        assert_eq!(beside("r.yaml", "./x/m.yaml").as_deref(), Some("x/m.yaml"));
+        assert_eq!(beside("r.yaml", "../m.yaml"), None);
+        assert_eq!(beside("a/r.yaml", "/etc/m.yaml"), None);
     }
 
     #[test]
