@@ -712,3 +712,28 @@ def test_queued_events_wait_for_chain_run_pending(strata_bin, chained, tmp_path)
     assert json.loads(rows[0][1]) == {"event": "build", "nvr": "libfoo-1.0-2.fc40"}
     # Queuing composed nothing; `chain run --pending` is what acts on it.
     assert len(site.list()) == count
+
+
+def test_a_chain_page_marks_its_artifact_steps_and_links_their_records(strata_bin, tmp_path):
+    import test_chain as tc
+    world = tc.World(strata_bin, tmp_path)
+    world.compose_all()
+    iso = world.add_iso()
+    world.strata("compose", "artifact", iso, "--json")
+    world.rebuild_libfoo()
+    chain = world.show(tc.chain_id_of(world.chain_run("--build", "libfoo-1.0-2.fc40")))
+    media = chain["steps"][3]["compose_id"]
+    with Server(strata_bin, config=world.site.config) as srv:
+        _, _, body = get(f"{srv.url}/chains/{chain['id']}")
+        page = body.decode()
+        rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>(.*?)</td>", page, re.S)
+        # Modules link to their stacks; the iso says it is an artifact,
+        # and its compose links to the artifact's page.
+        assert [(n, " ".join(text_of(cell.encode()).split())) for n, cell in rows] == [
+            ("1", "base-runtime:f40"), ("2", "apache:2.4"), ("3", "php:8.2"),
+            ("4", "php-iso:x86_64 (artifact, iso)")]
+        assert '/stacks/php%3A8.2">' in page or '/stacks/php:8.2">' in page
+        assert "/stacks/php-iso" not in page
+        assert f'/artifacts/{media}">{media}</a>' in page
+        status, _, _ = get(f"{srv.url}/artifacts/{media}")
+        assert status == 200

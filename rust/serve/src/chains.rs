@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
-use strata_chain::{Event, Impact, Plan};
+use strata_chain::{Event, Impact, NodeKind, Plan};
 use strata_registry::{ChainRecord, TestResult};
 
 use crate::error::ServeError;
@@ -85,6 +85,9 @@ pub(crate) async fn chains(state: AppState) -> Response {
 struct StepRow<'a> {
     position: usize,
     module: String,
+    /// The artifact's kind (`iso`, `container`, `ostree`) for a step that
+    /// builds an artifact; `None` for a module.
+    artifact: Option<String>,
     state: &'a str,
     compose_id: Option<&'a str>,
     reason: Option<&'a str>,
@@ -119,9 +122,12 @@ pub(crate) async fn chain(state: AppState, Path(id): Path<String>) -> Response {
             let (chain, json) = get(&app, id).await?;
             // The plan, in the impact `strata impact --json` wrote; one
             // this version cannot read is shown as it is.
-            let plan: Option<Plan> = serde_json::from_value::<Impact>(chain.plan.clone())
-                .map(|i| i.plan)
-                .ok();
+            let impact: Option<Impact> = serde_json::from_value(chain.plan.clone()).ok();
+            let artifacts = impact
+                .as_ref()
+                .map(|i| i.artifacts.clone())
+                .unwrap_or_default();
+            let plan: Option<Plan> = impact.map(|i| i.plan);
             let tests = |id: &str| -> Vec<TestResult> {
                 json["composes"][id]["tests"]
                     .as_array()
@@ -137,17 +143,20 @@ pub(crate) async fn chain(state: AppState, Path(id): Path<String>) -> Response {
                 .iter()
                 .map(|s| {
                     let module = format!("{}:{}", s.name, s.stream);
-                    let why = plan
-                        .as_ref()
-                        .and_then(|p| {
-                            p.steps
-                                .iter()
-                                .find(|p| p.name == s.name && p.stream == s.stream)
-                        })
+                    let planned = plan.as_ref().and_then(|p| {
+                        p.steps
+                            .iter()
+                            .find(|p| p.name == s.name && p.stream == s.stream)
+                    });
+                    let why = planned
                         .map(|p| p.why.iter().map(ToString::to_string).collect())
                         .unwrap_or_default();
+                    let artifact = planned
+                        .filter(|p| p.kind == NodeKind::Artifact)
+                        .map(|_| artifacts.get(&module).cloned().unwrap_or_default());
                     StepRow {
                         position: s.position + 1,
+                        artifact,
                         module,
                         state: s.state.as_str(),
                         compose_id: s.compose_id.as_deref(),
