@@ -38,14 +38,19 @@ def _variant_arch_mapping(value):
     }
 
 
-# {variant regex: {arch or "*": [definition paths]}}
+# {variant regex: {arch or "*": [definition paths] or a strata-release path}}
 _DEFINITIONS = {
     "type": "object",
     "patternProperties": {
         ".+": {
             "type": "object",
             "patternProperties": {
-                ".+": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                ".+": {
+                    "anyOf": [
+                        {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        {"type": "string", "minLength": 1},
+                    ]
+                },
             },
             "additionalProperties": False,
         },

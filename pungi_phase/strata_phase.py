@@ -76,6 +76,8 @@ class StrataPhase(PhaseBase):
         self.results = {}
         # (variant uid, arch, module, report text) of lenient failures
         self.failures = []
+        # release file -> (module definitions bottom first, artifact definitions)
+        self._releases = {}
 
     # -- configuration -------------------------------------------------
 
@@ -91,6 +93,29 @@ class StrataPhase(PhaseBase):
     def _resolve(self, path):
         base = getattr(self.compose, "config_dir", "") or ""
         return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+    def _listed(self, option, value):
+        """[(as written, file)] that a value of `option` lists: a list of
+        definition paths, or the path of a strata-release document, which
+        stands for its modules' definitions (bottom first, as the core
+        orders them) in strata_modules and its artifacts' in
+        strata_artifacts. Raises StrataError when the release cannot be
+        used."""
+        if isinstance(value, list):
+            return [(p, self._resolve(p)) for p in value]
+        release = self._resolve(value)
+        if release not in self._releases:
+            import strata
+
+            kw = {}
+            if self.compose.conf.get("strata_config"):
+                kw["config"] = self._resolve(self.compose.conf["strata_config"])
+            if self._cache_dir():
+                kw["cache_dir"] = self._cache_dir()
+            self._releases[release] = strata.release_definitions(release, **kw)
+        modules, artifacts = self._releases[release]
+        files = modules if option == "strata_modules" else artifacts
+        return [("%s: %s" % (value, os.path.basename(f)), os.path.normpath(f)) for f in files]
 
     def validate(self):
         """Raises ValueError, one problem per line: the schema (as Pungi's
@@ -113,9 +138,13 @@ class StrataPhase(PhaseBase):
             return errors
         definitions = {}
         for pattern, arches in sorted(conf.get("strata_modules", {}).items()):
-            for arch, paths in sorted(arches.items()):
-                for p in paths:
-                    full = self._resolve(p)
+            for arch, value in sorted(arches.items()):
+                try:
+                    listed = self._listed("strata_modules", value)
+                except strata.StrataError as exc:
+                    errors.append("strata_modules.%s.%s: %s: %s" % (pattern, arch, value, exc))
+                    continue
+                for p, full in listed:
                     if full in definitions:
                         continue
                     definitions[full] = None
@@ -131,9 +160,13 @@ class StrataPhase(PhaseBase):
                     except strata.StrataError as exc:
                         errors.append("%s: %s" % (where, exc))
         for pattern, arches in sorted(conf.get("strata_artifacts", {}).items()):
-            for arch, paths in sorted(arches.items()):
-                for p in paths:
-                    full = self._resolve(p)
+            for arch, value in sorted(arches.items()):
+                try:
+                    listed = self._listed("strata_artifacts", value)
+                except strata.StrataError as exc:
+                    errors.append("strata_artifacts.%s.%s: %s: %s" % (pattern, arch, value, exc))
+                    continue
+                for p, full in listed:
                     if not os.path.isfile(full):
                         errors.append("strata_artifacts.%s.%s: %s: no such definition file (%s)"
                                       % (pattern, arch, p, full))
@@ -175,10 +208,9 @@ class StrataPhase(PhaseBase):
         for pattern, arches in self.compose.conf.get(option, {}).items():
             if not re.match(pattern, variant.uid):
                 continue
-            for conf_arch, paths in arches.items():
+            for conf_arch, value in arches.items():
                 if conf_arch == arch or (conf_arch == "*" and arch != "src"):
-                    for p in paths:
-                        full = self._resolve(p)
+                    for _p, full in self._listed(option, value):
                         if full not in out:
                             out.append(full)
         return out

@@ -400,6 +400,42 @@ def test_a_gathered_variant_is_refused_before_anything_is_composed(site):
     assert rpms_in(Path(compose.topdir) / "compose/Server/x86_64/os") == [glibc.name]
 
 
+def write_release(site, name, entries):
+    doc = {"document": "strata-release", "version": 1, "data": {
+        "name": name, "version": "1", "date": "2026-05-01", "lifecycle": {"eol": "2027-12-31"},
+        "modules": entries}}
+    path = site.cfg / "releases" / ("%s.yaml" % name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_a_release_in_place_of_a_definition_list_composes_its_modules_bottom_first(site):
+    # Listed top first: the core orders them as they compose.
+    write_release(site, "web", [
+        {"module": "apache:2.4", "definition": "../apache.yaml"},
+        {"module": "base-runtime:f40", "definition": "../base.yaml", "default": True}])
+    compose = site.compose("c", [modules_variant()],
+                           strata_modules={"^Modules$": {"*": "releases/web.yaml"}})
+    phase = run_phase(compose)
+    placed = phase.results["Modules"][ARCH]["modules"]
+    assert [e["definition"] for e in placed] == [
+        str(site.cfg / "base.yaml"), str(site.cfg / "apache.yaml")]
+    repo = Path(compose.topdir) / "compose" / "Modules" / ARCH / "os"
+    assert rpms_in(repo) == ["httpd-2.4.58-1.fc40.x86_64.rpm",
+                             "httpd-tools-2.4.58-1.fc40.x86_64.rpm",
+                             "libfoo-1.0-1.fc40.x86_64.rpm"]
+    # A release naming what is not there, or defining another stream, is
+    # refused before anything is composed, naming the release and entry.
+    write_release(site, "bad", [
+        {"module": "apache:2.4", "definition": "../nope.yaml"},
+        {"module": "tools:2", "definition": "../tools.yaml"}])
+    [err] = validation_errors(site, strata_modules={"^Modules$": {"*": "releases/bad.yaml"}})
+    assert err.startswith("strata_modules.^Modules$.*: releases/bad.yaml: cannot use the "
+                          "release "), err
+    assert "data.modules[0] `../nope.yaml`" in err and "defines tools:1, not tools:2" in err, err
+
+
 def test_rerun_with_the_same_compose_dir_replaces_its_own_placement(site):
     conf = {"strata_modules": {"^Modules$": {"*": ["base.yaml", "apache.yaml"]}}}
     compose = site.compose("c", [modules_variant()], **conf)
@@ -467,8 +503,13 @@ def validation_errors(site, **conf):
 
 
 def test_config_validation_errors_are_clear(site):
-    assert validation_errors(site, strata_modules={"^Modules$": {"*": "tools.yaml"}}) == [
-        "Failed validation in strata_modules.^Modules$.*: 'tools.yaml' is not of type 'array'"]
+    # A string is a release document: a module definition is not one.
+    [err] = validation_errors(site, strata_modules={"^Modules$": {"*": "tools.yaml"}})
+    assert err.startswith("strata_modules.^Modules$.*: tools.yaml: "), err
+    assert "strata-release" in err, err
+    assert validation_errors(site, strata_modules={"^Modules$": {"*": 5}}) == [
+        "Failed validation in strata_modules.^Modules$.*: 5 is not valid under any of the "
+        "given schemas"]
     assert validation_errors(site, strata_modules={"(": {"*": ["tools.yaml"]}}) == [
         "Failed validation in strata_modules: incorrect regular expression '(': "
         "missing ), unterminated subpattern at position 0"]

@@ -61,6 +61,7 @@ __all__ = [
     "read_repo_modules",
     "release_check",
     "release_compose",
+    "release_definitions",
     "repoclosure",
     "run_chain",
     "stack_modules",
@@ -884,6 +885,17 @@ class ReleaseRecord(_TypedData):
     def error(self) -> Optional[str]: ...
     def to_text(self) -> str:
         """The record as `strata releases show` prints it."""
+
+def release_definitions(
+    release: _PathLike,
+    *,
+    config: Optional[_PathLike] = None,
+    cache_dir: Optional[_PathLike] = None,
+) -> tuple[list[str], list[str]]:
+    """The definition files the release names, on this machine (SCM URLs
+    fetched into the clone cache) and in the order they compose: (modules
+    bottom first, artifacts as listed). Raises DefinitionError,
+    ReleaseError (every definition that cannot be used named)."""
 
 def release_compose(
     release: _PathLike,

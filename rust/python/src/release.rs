@@ -191,3 +191,30 @@ pub fn release_check(
     let found = py.allow_threads(move || check_release(&release, config, &*reg, &opts));
     found.map(ReleaseReport::new).map_err(release_err)
 }
+
+/// The definition files the release document at `release` names, on this
+/// machine (SCM URLs fetched into the clone cache) and in the order they
+/// compose: `(modules bottom first, artifacts as listed)`. What the Pungi
+/// phase composes for a variant that lists a release. Raises
+/// DefinitionError for a release document that is not valid and
+/// ReleaseError naming every definition that cannot be used.
+#[pyfunction]
+#[pyo3(signature = (release, *, config=None, cache_dir=None))]
+pub fn release_definitions(
+    py: Python<'_>,
+    release: PathBuf,
+    config: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<(Vec<String>, Vec<String>)> {
+    let config = load_config(config)?;
+    let config = &config;
+    let found = py.allow_threads(move || {
+        strata_release::release_definitions(&release, config, cache_dir.as_deref())
+    });
+    found
+        .map(|d| {
+            let shown = |v: Vec<PathBuf>| v.iter().map(|p| p.display().to_string()).collect();
+            (shown(d.modules), shown(d.artifacts))
+        })
+        .map_err(release_err)
+}

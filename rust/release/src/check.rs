@@ -386,7 +386,11 @@ pub fn check_release(
 
 /// Where a definition entry (a path relative to `base`, or an SCM URL) is
 /// on this machine, and how reports show it.
-fn locate(entry: &str, base: &Path, scm: Option<&ScmCache>) -> Result<(PathBuf, String), String> {
+pub(crate) fn locate(
+    entry: &str,
+    base: &Path,
+    scm: Option<&ScmCache>,
+) -> Result<(PathBuf, String), String> {
     match CatalogEntry::parse(entry)? {
         CatalogEntry::Local { pattern } => Ok((base.join(&pattern), pattern)),
         CatalogEntry::Scm {

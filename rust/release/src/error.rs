@@ -66,6 +66,9 @@ pub enum ReleaseError {
         #[source]
         source: Box<ComposeError>,
     },
+    /// Definitions the release names cannot be used (every one named).
+    #[error("cannot use the release {file}: {problems}")]
+    Definitions { file: String, problems: String },
     /// The release passed its check but could not be composed; the
     /// release compose is recorded failed with this reason.
     #[error("cannot compose the release {file}")]

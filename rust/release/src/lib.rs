@@ -14,6 +14,7 @@
 
 mod check;
 mod compose;
+mod definitions;
 mod error;
 mod records;
 mod report;
@@ -21,6 +22,7 @@ mod upgrade;
 
 pub use check::{check_release, CheckOptions};
 pub use compose::{compose_release, ComposeOptions, ReleaseComposed};
+pub use definitions::{release_definitions, ReleaseDefinitions};
 pub use error::ReleaseError;
 pub use records::{
     release_diff, release_text, releases_table, ArtifactChange, ModuleChange, PackageChange,
