@@ -44,7 +44,12 @@ class Kojid:
     """Plays kojid on HOST with one process per task, as kojid forks one:
     every FREE task of METHODS, top-level or subtask, runs on a thread of
     its own with a session of its own, so a parent can wait for its
-    subtasks."""
+    subtasks. As kojid's TaskManager.updateTasks, it asks the hub for the
+    host's open tasks (host.getHostTasks) and wakes each task the hub
+    alerts (a waiting task with an awaited subtask ended): kojid sends
+    SIGUSR2 to the task's process, which every thread but the moduleChain
+    waiter's blocks; here, a process being a thread, the waiter gets it
+    (SubtaskWaiter.wake). Nothing else wakes a waiting task."""
 
     def __init__(self, site, methods=("moduleChain", "moduleCompose")):
         self.site, self.methods = site, methods
@@ -54,9 +59,14 @@ class Kojid:
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.threads: list[threading.Thread] = []
+        self.handlers: dict[int, object] = {}
+        self.woken: list[int] = []
 
     def _loop(self):
         fake = self.site.hub.koji_hub
+        session = koji.ClientSession(self.site.server.url,
+                                     {"user": HOST, "password": "host-password"})
+        assert session.login()
         while not self.stop.is_set():
             with self.lock:
                 free = [t["id"] for t in list(fake.tasks.values())
@@ -66,6 +76,11 @@ class Kojid:
                     th = threading.Thread(target=self.run, args=(task_id,), daemon=True)
                     self.threads.append(th)
                     th.start()
+            for task in session.host.getHostTasks():
+                waiter = getattr(self.handlers.get(task["id"]), "waiter", None)
+                if task.get("alert") and waiter is not None and waiter.thread.is_alive():
+                    self.woken.append(task["id"])
+                    waiter.wake()
             time.sleep(0.05)
 
     def run(self, task_id):
@@ -78,7 +93,7 @@ class Kojid:
             cls = handler_class(strata_builder, method)
             strata_builder.CONFIG_FILE = str(self.site.conf)
             handler = cls(task_id, method, params, session, self.site.options)
-            handler.POLL = 0.1
+            self.handlers[task_id] = handler
             manager = types.SimpleNamespace(session=session, logger=logging.getLogger("test.kojid"))
             koji.daemon.TaskManager.runTask(manager, handler)
             self.done.append(task_id)
@@ -198,6 +213,18 @@ def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
     children = sorted(khs.Task(parent).getChildren(request=True), key=lambda t: t["id"])
     assert [(c["method"], c["request"][1]["chain"]["name"]) for c in children] == [
         ("moduleCompose", "apache"), ("moduleCompose", "php")]
+    # the chain waited for its subtasks as kojid's tasks wait: awaited on
+    # the hub (taskSetWait/taskWait/taskWaitResults) and woken by kojid,
+    # never polling the subtasks' state
+    child_ids = [c["id"] for c in children]
+    calls = site.hub.calls
+    assert sorted({tuple(c[1][1]) for c in calls
+                   if c[0] == "host.taskSetWait" and c[1][0] == parent}) == [
+        (i,) for i in child_ids]
+    assert any(c[0] == "host.taskWaitResults" and c[1][:2] == [parent, [i]]
+               for c in calls for i in child_ids)
+    assert not [c for c in calls if c[0] == "getTaskResult" and c[1][0] in child_ids]
+    assert parent in kojid.woken
     for c, step in zip(children, res["steps"]):
         sub = site.hub.task(c["id"])
         assert sub["state"] == CLOSED and sub["result"]["compose_id"] == step["compose_id"]
