@@ -277,3 +277,38 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     info = k.run("alice", "module-chain-info", res["chain_id"])
     assert "State: waiting" in info.stdout, info.stdout
     assert "Step 1: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
+    # approved and resumed through Koji: module-build permission, as module-chain
+    fake.add_user("bob", password="pw")
+    refused = k.run("bob", "module-chain-approve", res["chain_id"], "php:8.2")
+    assert refused.returncode == 1 and "ActionNotAllowed" in refused.stderr, refused.stderr
+    not_waiting = k.run("alice", "module-chain-approve", res["chain_id"], "apache:2.4")
+    assert not_waiting.returncode == 1, not_waiting.stdout
+    assert "moduleChainApprove: apache:2.4" in not_waiting.stderr, not_waiting.stderr
+    unknown = k.run("alice", "module-chain-resume", "chain-19990101.1")
+    assert unknown.returncode == 1
+    assert "moduleChainResume: no such chain: chain-19990101.1" in unknown.stderr, unknown.stderr
+    approved = k.run("alice", "module-chain-approve", res["chain_id"], "php:8.2")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "Step 1: php:8.2 approved" in approved.stdout, approved.stdout
+    # approving composes nothing
+    assert [t["method"] for t in fake.tasks.values()].count("moduleChain") == 1
+    with Kojid(site) as kojid:
+        r = k.run("bob", "module-chain-resume", res["chain_id"])
+        assert r.returncode == 1 and "ActionNotAllowed" in r.stderr, r.stderr
+        r = k.run("alice", "module-chain-resume", "--wait", res["chain_id"], timeout=600)
+    assert not kojid.errors, kojid.errors
+    assert r.returncode == 0, r.stdout + r.stderr
+    (resumed,) = [t["id"] for t in fake.tasks.values()
+                  if t["method"] == "moduleChain" and t["id"] != parent]
+    assert list(khs.Task(resumed).getRequest()) == [{}, {"resume": res["chain_id"]}]
+    done = site.hub.task(resumed)["result"]
+    assert done["chain_id"] == res["chain_id"] and done["state"] == "finished", done
+    assert [(s["name"], s["state"]) for s in done["steps"]] == [("apache", "finished"),
+                                                                ("php", "finished")]
+    # only php was composed by the resumed chain, as its subtask
+    children = khs.Task(resumed).getChildren(request=True)
+    assert [c["request"][1]["chain"]["name"] for c in children] == ["php"]
+    assert done["steps"][0]["compose_id"] == res["steps"][0]["compose_id"]
+    again = k.run("alice", "module-chain-resume", res["chain_id"])
+    assert again.returncode == 1
+    assert "chain %s is finished: nothing to resume" % res["chain_id"] in again.stderr

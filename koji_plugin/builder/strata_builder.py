@@ -516,8 +516,10 @@ class ModuleChainTask(ModuleComposeTask):
                 raise koji.ParameterError("moduleChain: events must map builds, tags or composes "
                                           "to lists of strings, not %r" % (events,))
         for key in opts:
-            if key not in ("tag", "compose_type"):
+            if key not in ("tag", "compose_type", "resume"):
                 raise koji.ParameterError("moduleChain: unknown option %r" % key)
+        if "resume" in opts and (events or not isinstance(opts["resume"], str)):
+            raise koji.ParameterError("moduleChain: resume takes a chain ID and no events")
         self._logfile = os.path.join(self.workdir, "chain.log")
         self._lock = threading.Lock()
         self.waiter = None
@@ -527,11 +529,16 @@ class ModuleChainTask(ModuleComposeTask):
             self._upload(self._logfile)
 
     def _chain(self, events, opts):
+        conf = self.config
+        self._compose_type = opts.get("compose_type", "nightly")
+        if "resume" in opts:
+            # the recorded chain's plan, continued where it stopped
+            self._log("resuming chain %s" % opts["resume"])
+            return self._run(resume=opts["resume"])
         if opts.get("tag") and events.get("builds"):
             self._log("waiting for %s in the repo of %s" % (", ".join(events["builds"]),
                                                             opts["tag"]))
             self.getRepo(opts["tag"], builds=list(events["builds"]))
-        conf = self.config
         try:
             impact = strata.impact(builds=events.get("builds"), tags=events.get("tags"),
                                    composes=events.get("composes"),
@@ -539,13 +546,18 @@ class ModuleChainTask(ModuleComposeTask):
         except strata.StrataError as e:
             raise koji.GenericError("moduleChain: cannot compute the impact: %s" % e)
         self._upload_text("impact.txt", impact.to_text())
-        self._compose_type = opts.get("compose_type", "nightly")
+        return self._run(plan=impact)
+
+    def _run(self, **what):
+        """strata.run_chain of WHAT (plan= or resume=), each step a
+        subtask; the chain as its result."""
+        conf = self.config
         with SubtaskWaiter(self, self._lock) as self.waiter:
             try:
-                chain = strata.run_chain(plan=impact, config=conf["config"] or None,
+                chain = strata.run_chain(config=conf["config"] or None,
                                          registry=conf["registry"], out=conf["out"],
                                          compose_type=self._compose_type,
-                                         step_runner=self._run_step)
+                                         step_runner=self._run_step, **what)
             except strata.StrataError as e:
                 raise koji.GenericError("moduleChain: %s" % e)
         if chain is None:

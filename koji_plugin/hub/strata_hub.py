@@ -27,7 +27,7 @@ import strata
 __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
            'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
            'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
-           'getModuleChain', 'chain_on_tag')
+           'getModuleChain', 'moduleChainApprove', 'moduleChainResume', 'chain_on_tag')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -766,6 +766,57 @@ def getModuleChain(chain_id):
     kojihub.convert_value(chain_id, cast=str, check_only=True)
     found = _strata_call('getModuleChain', strata.get_chain, chain_id)
     return found.to_dict() if found is not None else None
+
+
+def _known_chain(chain_id, what):
+    """The chain CHAIN_ID as the registry records it (a dict); a fault naming it when
+    there is none."""
+    kojihub.convert_value(chain_id, cast=str, check_only=True)
+    found = _strata_call(what, strata.get_chain, chain_id)
+    if found is None:
+        raise koji.GenericError('%s: no such chain: %s' % (what, chain_id))
+    return found.to_dict()
+
+
+@export
+def moduleChainApprove(chain_id, steps):
+    """Approves waiting steps of chain CHAIN_ID, each `name:stream` (as
+    `strata chain approve`), recorded as approved by the logged-in user;
+    module-build permission, as moduleChain. A step that is not waiting
+    for approval is refused, naming it, and nothing after it is approved.
+    Approving composes nothing: moduleChainResume continues the chain.
+    Returns the chain (getModuleChain's)."""
+    what = 'moduleChainApprove'
+    _assert_may(PERMISSION)
+    if (not isinstance(steps, list) or not steps
+            or not all(isinstance(s, str) and ':' in s for s in steps)):
+        raise koji.ParameterError('%s: steps must be a non-empty list of name:stream, not %r'
+                                  % (what, steps))
+    _known_chain(chain_id, what)
+    user = kojihub.get_user(context.session.user_id, strict=True)['name']
+    for step in steps:
+        _strata_call('%s: %s' % (what, step), strata.approve_chain_step, chain_id, step,
+                     by=user)
+        logger.info('chain %s: %s approved by %s', chain_id, step, user)
+    return getModuleChain(chain_id)
+
+
+@export
+def moduleChainResume(chain_id, opts=None):
+    """Creates a moduleChain task that continues the recorded chain
+    CHAIN_ID (as `strata chain resume`): its approved steps, and those a
+    stopped or killed task left; what is composed already is not composed
+    again. module-build permission. opts: compose_type. A finished or
+    failed chain has nothing to continue and is refused. Returns the task ID."""
+    what = 'moduleChainResume'
+    _assert_may(PERMISSION)
+    opts = _typed_opts(opts, {'compose_type': str}, what)
+    chain = _known_chain(chain_id, what)
+    if chain['state'] in ('finished', 'failed'):
+        raise koji.GenericError('%s: chain %s is %s: nothing to resume'
+                                % (what, chain_id, chain['state']))
+    opts['resume'] = chain_id
+    return _chain_task({}, opts)
 
 
 # -- callbacks -------------------------------------------------------------------
