@@ -30,7 +30,7 @@ import kojihub_module_standin as khs
 import rpmfactory
 import strata
 from kojid_standin import CLOSED
-from test_compose_koji import make_repo
+from test_compose_koji import BUILDS, make_repo
 from test_koji_builder import HOST, TAG, definition, handler_class, site  # noqa: F401
 from test_koji_chain import chain  # noqa: F401 (fixture)
 from test_koji_hub import load_hub_plugin
@@ -115,6 +115,12 @@ class Kojid:
         while len(self.done) < count and not self.errors and time.monotonic() < end:
             time.sleep(0.1)
 
+    def wait_for_task(self, task_id, timeout=600):
+        """Until task TASK_ID (and so its subtasks) has run."""
+        end = time.monotonic() + timeout
+        while task_id not in self.done and not self.errors and time.monotonic() < end:
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def world(chain, tmp_path):  # noqa: F811
@@ -150,18 +156,32 @@ def world(chain, tmp_path):  # noqa: F811
     plugin.CONFIG = None
 
 
-def _rebuild_httpd(site):
-    """httpd 2.4.58 built and tagged into f40-build by alice (postTag runs),
-    then the tag's repo regenerated with it, as kojira would."""
+def _tag_httpd(site, version="2.4.58"):
+    """httpd VERSION built and tagged into f40-build by alice (postTag runs)."""
     fake = site.hub.koji_hub
-    bid = fake.new_build({"name": "httpd", "version": "2.4.58", "release": "1.fc40",
+    bid = fake.new_build({"name": "httpd", "version": version, "release": "1.fc40",
                           "epoch": None, "owner": fake.user("alice")["id"]})
     fake.build_types[bid].add("rpm")
     for name in ("httpd", "httpd-tools", "mod_ssl"):
         fake.add_rpm(bid, "x86_64", name=name)
     fake._direct_tag_build(fake.get_tag(TAG), fake.get_build(bid), fake.get_user("alice"))
+
+
+def _new_repo(site, version="2.4.58"):
+    """The tag's repo regenerated with httpd VERSION, as kojira would; its
+    RPMs built first when the topdir has none of that version."""
+    dest = site.top / "packages" / "httpd" / version / "1.fc40" / "x86_64"
+    if not dest.is_dir():
+        (_, _, _, pkgs), = [b for b in BUILDS if b[1] == "2.4.58"]
+        rpmfactory.build_rpms([dict(p, version=version, release="1.fc40") for p in pkgs], dest,
+                              srpm=("httpd", version, "1.fc40"))
     repo = site.hub.new_repo(TAG)
-    make_repo(site.top, TAG, repo["id"], [("httpd", "2.4.58", "1.fc40")])
+    make_repo(site.top, TAG, repo["id"], [("httpd", version, "1.fc40")])
+
+
+def _rebuild_httpd(site):
+    _tag_httpd(site)
+    _new_repo(site)
 
 
 def test_module_impact_by_nvr_and_by_tag(world):
@@ -197,15 +217,19 @@ def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
                            fake.get_user("alice"))
     assert not fake.tasks
     _rebuild_httpd(site)
+    # the tagging is queued; one moduleChain task takes the queue
+    assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
+        {"event": "build", "nvr": NEW}]
     (parent,) = fake.tasks
     assert fake.tasks[parent]["owner"] == fake.user("alice")["id"]
-    assert list(khs.Task(parent).getRequest()) == [{"builds": [NEW]}, {"tag": TAG}]
+    assert list(khs.Task(parent).getRequest()) == [{}, {"pending": True, "tags": [TAG]}]
     with Kojid(site) as kojid:
         kojid.wait_for(3)
     assert not kojid.errors, kojid.errors
     task = site.hub.task(parent)
     assert task["state"] == CLOSED, task["result"]
-    res = task["result"]
+    (res,) = task["result"]["chains"]
+    assert not strata.pending_events(registry=site.shared_registry)
     assert res["state"] == "finished" and res["chain_id"].startswith("chain-"), res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
                                                                ("php", "finished")]
@@ -312,3 +336,41 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     again = k.run("alice", "module-chain-resume", res["chain_id"])
     assert again.returncode == 1
     assert "chain %s is finished: nothing to resume" % res["chain_id"] in again.stderr
+
+
+def test_a_burst_of_taggings_is_one_chain(world):
+    """Three builds tagged in a burst, before any builder runs: three
+    queued events, ONE moduleChain task (the later taggings find it not
+    started), which waits until the tag's repo has them, takes them all
+    and recomposes apache and php once."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    nvrs = []
+    for version in ("2.4.58", "2.4.59", "2.4.60"):
+        _tag_httpd(site, version)
+        nvrs.append("httpd-%s-1.fc40" % version)
+    _new_repo(site, "2.4.60")
+    queued = strata.pending_events(registry=site.shared_registry)
+    assert [q["event"]["nvr"] for q in queued] == nvrs
+    (parent,) = fake.tasks
+    with Kojid(site) as kojid:
+        kojid.wait_for_task(parent)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(parent)
+    assert task["state"] == CLOSED, task["result"]
+    (res,) = task["result"]["chains"]
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
+    assert [t["method"] for t in fake.tasks.values()] == [
+        "moduleChain", "moduleCompose", "moduleCompose"]
+    assert not strata.pending_events(registry=site.shared_registry)
+    shown = json.loads(site.strata.run("chain", "show", res["chain_id"], "--json", "--registry",
+                                       site.shared_registry, check_rc=0).stdout)
+    assert [e["nvr"] for e in shown["events"]] == nvrs, shown["events"]
+    rec = strata.get_compose(res["steps"][0]["compose_id"], registry=site.shared_registry)
+    assert "httpd-0:2.4.60-1.fc40.x86_64" in rec["packages"]["x86_64"]
+    # a later tagging, once the consumer has closed, gets a consumer of its own
+    _tag_httpd(site, "2.4.61")
+    assert [t["id"] for t in fake.tasks.values()
+            if t["method"] == "moduleChain" and t["state"] == koji.TASK_STATES["FREE"]] != []

@@ -516,8 +516,10 @@ class ModuleChainTask(ModuleComposeTask):
                 raise koji.ParameterError("moduleChain: events must map builds, tags or composes "
                                           "to lists of strings, not %r" % (events,))
         for key in opts:
-            if key not in ("tag", "compose_type", "resume"):
+            if key not in ("tag", "compose_type", "resume", "pending", "tags"):
                 raise koji.ParameterError("moduleChain: unknown option %r" % key)
+        if opts.get("pending") and events:
+            raise koji.ParameterError("moduleChain: pending takes the queued events, no others")
         if "resume" in opts and (events or not isinstance(opts["resume"], str)):
             raise koji.ParameterError("moduleChain: resume takes a chain ID and no events")
         self._logfile = os.path.join(self.workdir, "chain.log")
@@ -535,6 +537,8 @@ class ModuleChainTask(ModuleComposeTask):
             # the recorded chain's plan, continued where it stopped
             self._log("resuming chain %s" % opts["resume"])
             return self._run(resume=opts["resume"])
+        if opts.get("pending"):
+            return self._consume(opts.get("tags") or [])
         if opts.get("tag") and events.get("builds"):
             self._log("waiting for %s in the repo of %s" % (", ".join(events["builds"]),
                                                             opts["tag"]))
@@ -547,6 +551,66 @@ class ModuleChainTask(ModuleComposeTask):
             raise koji.GenericError("moduleChain: cannot compute the impact: %s" % e)
         self._upload_text("impact.txt", impact.to_text())
         return self._run(plan=impact)
+
+    def _consume(self, tags):
+        """The queue's consumer (the hub's postTag queues each tagging and
+        makes one such task): the queued events as one chain once the
+        policy's debounce has passed since the newest (the core's
+        `chain run --pending`), again until nothing is queued, so events
+        queued while a chain runs are not left behind. Before taking, it
+        waits until each queued build is in the repo of the watched TAGS
+        it is tagged into (a build in none, e.g. a tagging rolled back, is
+        planned against the repo as it is)."""
+        conf = dict(config=self.config["config"] or None, registry=self.config["registry"])
+        chains = []
+        while True:
+            try:
+                queued = strata.pending_events(**conf)
+            except strata.StrataError as e:
+                raise koji.GenericError("moduleChain: cannot read the event queue: %s" % e)
+            if not queued:
+                break
+            self._wait_repos(queued, tags)
+            try:
+                chain, until = strata.take_pending_chain(**conf)
+            except strata.StrataError as e:
+                raise koji.GenericError("moduleChain: cannot plan the queued events: %s" % e)
+            if until is not None:
+                # the debounce window: a burst of taggings still coming
+                self._log("%d queued event(s) wait until %s (debounce)"
+                          % (len(queued), time.strftime("%H:%M:%S", time.gmtime(until))))
+                time.sleep(max(until - time.time(), 1))
+                continue
+            if chain is None:
+                break  # another consumer took them first
+            self._log("chain %s takes %d queued event(s)" % (chain.id, len(queued)))
+            chains.append(self._run(resume=chain.id) if chain.state != "finished"
+                          else self._result(chain))
+        if not chains:
+            self._log("nothing queued")
+        return {"chains": chains}
+
+    def _wait_repos(self, queued, tags):
+        """Until the repo of each watched tag has the queued builds tagged
+        into it (getRepo, in a waitrepo subtask when needed)."""
+        builds = sorted({q["event"]["nvr"] for q in queued if q["event"].get("event") == "build"})
+        by_tag = {}
+        with self._lock:
+            for nvr in builds:
+                for tag in self.session.listTags(build=nvr):
+                    if tag["name"] in tags:
+                        by_tag.setdefault(tag["name"], []).append(nvr)
+        for tag, nvrs in sorted(by_tag.items()):
+            self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
+            self.getRepo(tag, builds=nvrs)
+
+    def _result(self, chain):
+        steps = [{"name": s.name, "stream": s.stream, "state": s.state,
+                  "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
+        for s in steps:
+            self._log("%(name)s:%(stream)s %(state)s %(compose_id)s %(reason)s" % s)
+        self._log("chain %s: %s" % (chain.id, chain.state))
+        return {"chain_id": chain.id, "state": chain.state, "steps": steps}
 
     def _run(self, **what):
         """strata.run_chain of WHAT (plan= or resume=), each step a
@@ -563,12 +627,7 @@ class ModuleChainTask(ModuleComposeTask):
         if chain is None:
             self._log("nothing is stale")
             return {"chain_id": None, "state": None, "steps": []}
-        steps = [{"name": s.name, "stream": s.stream, "state": s.state,
-                  "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
-        for s in steps:
-            self._log("%(name)s:%(stream)s %(state)s %(compose_id)s %(reason)s" % s)
-        self._log("chain %s: %s" % (chain.id, chain.state))
-        return {"chain_id": chain.id, "state": chain.state, "steps": steps}
+        return self._result(chain)
 
     def _run_step(self, call):
         """strata.run_chain's step runner: a moduleCompose subtask for the
