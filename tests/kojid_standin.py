@@ -34,6 +34,10 @@ ASSIGNED 4, FAILED 5)
 - `host.taskWaitResults(parent, tasks, canfail=None)`: `[[task_id,
   result], ...]` (all finished children for None); a failed task not in
   canfail raises its fault; waiting ends.
+- `host.getHostTasks()`: this host's open tasks, `{id, waiting, weight}`,
+  with `alert: True` on a waiting one whose awaited children include a
+  finished one: kojid (TaskManager.updateTasks) wakes that task's
+  process with SIGUSR2.
 - `host.closeTask(task_id, response)` / `host.failTask(task_id,
   response)`: the XML-RPC-encoded result (kojid's
   `koji.xmlrpcplus.dumps((result,), methodresponse=1)`) or fault, kept as
@@ -153,6 +157,19 @@ class BuilderHub(Hub):
         canfail = canfail or []
         return [[task_id, khs.Task(task_id).getResult(raise_fault=task_id not in canfail)]
                 for task_id in tasks]
+
+    def host_getHostTasks(self):
+        host_id = self._host_id()
+        tasks = []
+        for t in self.koji_hub.tasks.values():
+            if t["host_id"] != host_id or t["state"] != OPEN:
+                continue
+            task = {"id": t["id"], "waiting": t["waiting"], "weight": t["weight"]}
+            if t["waiting"] and any(c["awaited"] and c["state"] in DONE
+                                    for c in self._children(t["id"])):
+                task["alert"] = True
+            tasks.append(task)
+        return tasks
 
     def host_closeTask(self, task_id, response):
         self._own_task(task_id).update(state=CLOSED, result=response,

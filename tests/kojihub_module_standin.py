@@ -817,6 +817,35 @@ for _name in ("convert_value", "make_task", "get_tag", "lookup_name", "get_build
 MODULE.Task = Task
 
 
+class RootExports:
+    """kojihub.RootExports, for the calls a plugin makes through it:
+    listTasks(opts) with opts method, state (a list), parent and decode
+    (request and result decoded, as kojihub's listTasks decodes them)."""
+
+    def listTasks(self, opts=None, queryOpts=None):
+        opts = dict(opts or {})
+        unknown = set(opts) - {"method", "state", "parent", "decode"}
+        if unknown or queryOpts:
+            raise NotImplementedError("listTasks %r %r" % (sorted(unknown), queryOpts))
+        out = []
+        for t in sorted(_hub().tasks.values(), key=lambda t: t["id"]):
+            if "method" in opts and t["method"] != opts["method"]:
+                continue
+            if "state" in opts and t["state"] not in opts["state"]:
+                continue
+            if "parent" in opts and t["parent"] != opts["parent"]:
+                continue
+            info = dict(t)
+            if opts.get("decode"):
+                info["request"] = Task(t["id"]).getRequest()
+                info["result"] = None
+            out.append(info)
+        return out
+
+
+MODULE.RootExports = RootExports
+
+
 def install(hub: FakeHub):
     """sys.modules['kojihub'] = the stand-in, working on `hub` from now on;
     a fresh koji.context session (not logged in)."""

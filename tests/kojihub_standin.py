@@ -20,6 +20,8 @@ in koji's sources (kojihub/kojihub.py, koji/__init__.py):
   `latest` only the newest build of each package as of `event`; an unknown
   tag is a GenericError fault. Tagging history is kept per event, as the
   hub's tag_listing table does, so `event` selects what was tagged then.
+- `listTags(build=NVR|ID)`: the tags the build is tagged into now, as
+  getTag gives them (only the `build` filter).
 
 Faults use koji's GenericError code (1000).
 
@@ -239,6 +241,14 @@ class Hub:
                     out.append(b)
             rows = out
         return rows
+
+    def listTags(self, build=None, package=None, perms=True, queryOpts=None, pattern=None):
+        """The tags BUILD (an NVR or ID) is tagged into now; only `build`."""
+        if package is not None or pattern is not None or queryOpts:
+            raise NotImplementedError("listTags takes only build here")
+        names = {r[0] for r in self.listing
+                 if r[3] is None and (r[1]["nvr"] == build or r[1]["build_id"] == build)}
+        return [self._tag(n, True) for n in sorted(names)]
 
     def getLastEvent(self, before=None, strict=True):
         return {"id": self.event, "ts": 1764000000.0 + self.event}

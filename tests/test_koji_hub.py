@@ -96,7 +96,8 @@ def test_plugin_exports_and_callback(api):
     plugin, _ = load_hub_plugin()
     assert set(api) == {"moduleBuild", "getModuleCompose", "listModuleComposes",
                         "getLatestModuleCompose", "moduleComposeImport", "artifactBuild",
-                        "artifactComposeImport", "moduleImpact", "moduleChain", "getModuleChain"}
+                        "artifactComposeImport", "moduleImpact", "moduleChain", "getModuleChain",
+                        "moduleChainApprove", "moduleChainResume"}
     assert plugin.chain_on_tag in koji.plugin.callbacks["postTag"]
     assert plugin.chain_on_tag.failure_is_an_option
     assert plugin.module_tagged in koji.plugin.callbacks["postTag"]
@@ -523,6 +524,16 @@ def test_artifact_import_refusals(rhub, api, composes):
      r"moduleChain: no such tag: f99-build \(option tag\)"),
     ("moduleChain", "alice", ({"tags": ["f40-build"]}, {"wait": True}), koji.ParameterError,
      r"moduleChain: unknown option\(s\): wait"),
+    ("moduleChainApprove", "bob", ("chain-20261205.1", ["php:8.2"]), koji.ActionNotAllowed,
+     r"module-build permission required \(logged in as bob\)"),
+    ("moduleChainApprove", "alice", ("chain-20261205.1", []), koji.ParameterError,
+     "moduleChainApprove: steps must be a non-empty list of name:stream"),
+    ("moduleChainApprove", "alice", ("chain-20261205.1", ["php"]), koji.ParameterError,
+     "moduleChainApprove: steps must be a non-empty list of name:stream"),
+    ("moduleChainResume", "bob", ("chain-20261205.1",), koji.ActionNotAllowed,
+     r"module-build permission required \(logged in as bob\)"),
+    ("moduleChainResume", "alice", ("chain-20261205.1", {"tag": "f40-build"}),
+     koji.ParameterError, r"moduleChainResume: unknown option\(s\): tag"),
     ("moduleImpact", None, ({"builds": ["nope-1-1"]},), koji.GenericError,
      "moduleImpact: no such build: nope-1-1"),
     ("moduleImpact", None, ({"tags": ["f40-build"]},), koji.GenericError,

@@ -30,7 +30,7 @@ import kojihub_module_standin as khs
 import rpmfactory
 import strata
 from kojid_standin import CLOSED
-from test_compose_koji import make_repo
+from test_compose_koji import BUILDS, make_repo
 from test_koji_builder import HOST, TAG, definition, handler_class, site  # noqa: F401
 from test_koji_chain import chain  # noqa: F401 (fixture)
 from test_koji_hub import load_hub_plugin
@@ -44,7 +44,12 @@ class Kojid:
     """Plays kojid on HOST with one process per task, as kojid forks one:
     every FREE task of METHODS, top-level or subtask, runs on a thread of
     its own with a session of its own, so a parent can wait for its
-    subtasks."""
+    subtasks. As kojid's TaskManager.updateTasks, it asks the hub for the
+    host's open tasks (host.getHostTasks) and wakes each task the hub
+    alerts (a waiting task with an awaited subtask ended): kojid sends
+    SIGUSR2 to the task's process, which every thread but the moduleChain
+    waiter's blocks; here, a process being a thread, the waiter gets it
+    (SubtaskWaiter.wake). Nothing else wakes a waiting task."""
 
     def __init__(self, site, methods=("moduleChain", "moduleCompose")):
         self.site, self.methods = site, methods
@@ -54,9 +59,14 @@ class Kojid:
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.threads: list[threading.Thread] = []
+        self.handlers: dict[int, object] = {}
+        self.woken: list[int] = []
 
     def _loop(self):
         fake = self.site.hub.koji_hub
+        session = koji.ClientSession(self.site.server.url,
+                                     {"user": HOST, "password": "host-password"})
+        assert session.login()
         while not self.stop.is_set():
             with self.lock:
                 free = [t["id"] for t in list(fake.tasks.values())
@@ -66,6 +76,11 @@ class Kojid:
                     th = threading.Thread(target=self.run, args=(task_id,), daemon=True)
                     self.threads.append(th)
                     th.start()
+            for task in session.host.getHostTasks():
+                waiter = getattr(self.handlers.get(task["id"]), "waiter", None)
+                if task.get("alert") and waiter is not None and waiter.thread.is_alive():
+                    self.woken.append(task["id"])
+                    waiter.wake()
             time.sleep(0.05)
 
     def run(self, task_id):
@@ -78,7 +93,7 @@ class Kojid:
             cls = handler_class(strata_builder, method)
             strata_builder.CONFIG_FILE = str(self.site.conf)
             handler = cls(task_id, method, params, session, self.site.options)
-            handler.POLL = 0.1
+            self.handlers[task_id] = handler
             manager = types.SimpleNamespace(session=session, logger=logging.getLogger("test.kojid"))
             koji.daemon.TaskManager.runTask(manager, handler)
             self.done.append(task_id)
@@ -98,6 +113,12 @@ class Kojid:
     def wait_for(self, count, timeout=600):
         end = time.monotonic() + timeout
         while len(self.done) < count and not self.errors and time.monotonic() < end:
+            time.sleep(0.1)
+
+    def wait_for_task(self, task_id, timeout=600):
+        """Until task TASK_ID (and so its subtasks) has run."""
+        end = time.monotonic() + timeout
+        while task_id not in self.done and not self.errors and time.monotonic() < end:
             time.sleep(0.1)
 
 
@@ -135,18 +156,32 @@ def world(chain, tmp_path):  # noqa: F811
     plugin.CONFIG = None
 
 
-def _rebuild_httpd(site):
-    """httpd 2.4.58 built and tagged into f40-build by alice (postTag runs),
-    then the tag's repo regenerated with it, as kojira would."""
+def _tag_httpd(site, version="2.4.58"):
+    """httpd VERSION built and tagged into f40-build by alice (postTag runs)."""
     fake = site.hub.koji_hub
-    bid = fake.new_build({"name": "httpd", "version": "2.4.58", "release": "1.fc40",
+    bid = fake.new_build({"name": "httpd", "version": version, "release": "1.fc40",
                           "epoch": None, "owner": fake.user("alice")["id"]})
     fake.build_types[bid].add("rpm")
     for name in ("httpd", "httpd-tools", "mod_ssl"):
         fake.add_rpm(bid, "x86_64", name=name)
     fake._direct_tag_build(fake.get_tag(TAG), fake.get_build(bid), fake.get_user("alice"))
+
+
+def _new_repo(site, version="2.4.58"):
+    """The tag's repo regenerated with httpd VERSION, as kojira would; its
+    RPMs built first when the topdir has none of that version."""
+    dest = site.top / "packages" / "httpd" / version / "1.fc40" / "x86_64"
+    if not dest.is_dir():
+        (_, _, _, pkgs), = [b for b in BUILDS if b[1] == "2.4.58"]
+        rpmfactory.build_rpms([dict(p, version=version, release="1.fc40") for p in pkgs], dest,
+                              srpm=("httpd", version, "1.fc40"))
     repo = site.hub.new_repo(TAG)
-    make_repo(site.top, TAG, repo["id"], [("httpd", "2.4.58", "1.fc40")])
+    make_repo(site.top, TAG, repo["id"], [("httpd", version, "1.fc40")])
+
+
+def _rebuild_httpd(site):
+    _tag_httpd(site)
+    _new_repo(site)
 
 
 def test_module_impact_by_nvr_and_by_tag(world):
@@ -182,15 +217,19 @@ def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
                            fake.get_user("alice"))
     assert not fake.tasks
     _rebuild_httpd(site)
+    # the tagging is queued; one moduleChain task takes the queue
+    assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
+        {"event": "build", "nvr": NEW}]
     (parent,) = fake.tasks
     assert fake.tasks[parent]["owner"] == fake.user("alice")["id"]
-    assert list(khs.Task(parent).getRequest()) == [{"builds": [NEW]}, {"tag": TAG}]
+    assert list(khs.Task(parent).getRequest()) == [{}, {"pending": True, "tags": [TAG]}]
     with Kojid(site) as kojid:
         kojid.wait_for(3)
     assert not kojid.errors, kojid.errors
     task = site.hub.task(parent)
     assert task["state"] == CLOSED, task["result"]
-    res = task["result"]
+    (res,) = task["result"]["chains"]
+    assert not strata.pending_events(registry=site.shared_registry)
     assert res["state"] == "finished" and res["chain_id"].startswith("chain-"), res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
                                                                ("php", "finished")]
@@ -198,6 +237,18 @@ def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
     children = sorted(khs.Task(parent).getChildren(request=True), key=lambda t: t["id"])
     assert [(c["method"], c["request"][1]["chain"]["name"]) for c in children] == [
         ("moduleCompose", "apache"), ("moduleCompose", "php")]
+    # the chain waited for its subtasks as kojid's tasks wait: awaited on
+    # the hub (taskSetWait/taskWait/taskWaitResults) and woken by kojid,
+    # never polling the subtasks' state
+    child_ids = [c["id"] for c in children]
+    calls = site.hub.calls
+    assert sorted({tuple(c[1][1]) for c in calls
+                   if c[0] == "host.taskSetWait" and c[1][0] == parent}) == [
+        (i,) for i in child_ids]
+    assert any(c[0] == "host.taskWaitResults" and c[1][:2] == [parent, [i]]
+               for c in calls for i in child_ids)
+    assert not [c for c in calls if c[0] == "getTaskResult" and c[1][0] in child_ids]
+    assert parent in kojid.woken
     for c, step in zip(children, res["steps"]):
         sub = site.hub.task(c["id"])
         assert sub["state"] == CLOSED and sub["result"]["compose_id"] == step["compose_id"]
@@ -250,3 +301,76 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     info = k.run("alice", "module-chain-info", res["chain_id"])
     assert "State: waiting" in info.stdout, info.stdout
     assert "Step 1: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
+    # approved and resumed through Koji: module-build permission, as module-chain
+    fake.add_user("bob", password="pw")
+    refused = k.run("bob", "module-chain-approve", res["chain_id"], "php:8.2")
+    assert refused.returncode == 1 and "ActionNotAllowed" in refused.stderr, refused.stderr
+    not_waiting = k.run("alice", "module-chain-approve", res["chain_id"], "apache:2.4")
+    assert not_waiting.returncode == 1, not_waiting.stdout
+    assert "moduleChainApprove: apache:2.4" in not_waiting.stderr, not_waiting.stderr
+    unknown = k.run("alice", "module-chain-resume", "chain-19990101.1")
+    assert unknown.returncode == 1
+    assert "moduleChainResume: no such chain: chain-19990101.1" in unknown.stderr, unknown.stderr
+    approved = k.run("alice", "module-chain-approve", res["chain_id"], "php:8.2")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "Step 1: php:8.2 approved" in approved.stdout, approved.stdout
+    # approving composes nothing
+    assert [t["method"] for t in fake.tasks.values()].count("moduleChain") == 1
+    with Kojid(site) as kojid:
+        r = k.run("bob", "module-chain-resume", res["chain_id"])
+        assert r.returncode == 1 and "ActionNotAllowed" in r.stderr, r.stderr
+        r = k.run("alice", "module-chain-resume", "--wait", res["chain_id"], timeout=600)
+    assert not kojid.errors, kojid.errors
+    assert r.returncode == 0, r.stdout + r.stderr
+    (resumed,) = [t["id"] for t in fake.tasks.values()
+                  if t["method"] == "moduleChain" and t["id"] != parent]
+    assert list(khs.Task(resumed).getRequest()) == [{}, {"resume": res["chain_id"]}]
+    done = site.hub.task(resumed)["result"]
+    assert done["chain_id"] == res["chain_id"] and done["state"] == "finished", done
+    assert [(s["name"], s["state"]) for s in done["steps"]] == [("apache", "finished"),
+                                                                ("php", "finished")]
+    # only php was composed by the resumed chain, as its subtask
+    children = khs.Task(resumed).getChildren(request=True)
+    assert [c["request"][1]["chain"]["name"] for c in children] == ["php"]
+    assert done["steps"][0]["compose_id"] == res["steps"][0]["compose_id"]
+    again = k.run("alice", "module-chain-resume", res["chain_id"])
+    assert again.returncode == 1
+    assert "chain %s is finished: nothing to resume" % res["chain_id"] in again.stderr
+
+
+def test_a_burst_of_taggings_is_one_chain(world):
+    """Three builds tagged in a burst, before any builder runs: three
+    queued events, ONE moduleChain task (the later taggings find it not
+    started), which waits until the tag's repo has them, takes them all
+    and recomposes apache and php once."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    nvrs = []
+    for version in ("2.4.58", "2.4.59", "2.4.60"):
+        _tag_httpd(site, version)
+        nvrs.append("httpd-%s-1.fc40" % version)
+    _new_repo(site, "2.4.60")
+    queued = strata.pending_events(registry=site.shared_registry)
+    assert [q["event"]["nvr"] for q in queued] == nvrs
+    (parent,) = fake.tasks
+    with Kojid(site) as kojid:
+        kojid.wait_for_task(parent)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(parent)
+    assert task["state"] == CLOSED, task["result"]
+    (res,) = task["result"]["chains"]
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
+    assert [t["method"] for t in fake.tasks.values()] == [
+        "moduleChain", "moduleCompose", "moduleCompose"]
+    assert not strata.pending_events(registry=site.shared_registry)
+    shown = json.loads(site.strata.run("chain", "show", res["chain_id"], "--json", "--registry",
+                                       site.shared_registry, check_rc=0).stdout)
+    assert [e["nvr"] for e in shown["events"]] == nvrs, shown["events"]
+    rec = strata.get_compose(res["steps"][0]["compose_id"], registry=site.shared_registry)
+    assert "httpd-0:2.4.60-1.fc40.x86_64" in rec["packages"]["x86_64"]
+    # a later tagging, once the consumer has closed, gets a consumer of its own
+    _tag_httpd(site, "2.4.61")
+    assert [t["id"] for t in fake.tasks.values()
+            if t["method"] == "moduleChain" and t["state"] == koji.TASK_STATES["FREE"]] != []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tarfile
 import threading
 import time
@@ -403,6 +404,103 @@ class ArtifactComposeTask(ModuleComposeTask):
 
 # -- moduleChain (issue 13) ---------------------------------------------------------
 
+class SubtaskWaiter:
+    """Waits for the subtasks of a task as kojid's BaseTaskHandler.wait
+    does -- host.taskSetWait, host.taskWait, host.taskWaitResults, asleep
+    in between until kojid's SIGUSR2 says an awaited subtask ended -- for
+    subtasks that the chain's step threads create at any time: one thread
+    waits for all of them, each step thread for its own subtask's end.
+
+    BaseTaskHandler.wait cannot serve here: it waits for a fixed set, and
+    it sleeps in signal.pause, which only the main thread wakes from
+    (Python runs signal handlers there), while the core calls the step
+    runner from threads of its own. So SIGUSR2 is blocked in every thread
+    of the task process (threads inherit the mask: it is blocked before
+    any is started) and stays pending until this waiter's sigwait takes
+    it, whichever thread kojid's os.kill reached, and however short the
+    time between looking at the subtasks and going to sleep. While
+    waiting, the task is `waiting` on the hub, so kojid does not count
+    its weight, as for its own tasks."""
+
+    def __init__(self, handler, lock):
+        self.handler = handler
+        self.lock = lock  # one hub session for every thread
+        self.pending = {}  # subtask ID -> [threading.Event, result]
+        self.guard = threading.Lock()
+        self.stopping = False
+        self.error = None
+        self.thread = None
+
+    def __enter__(self):
+        self.old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+        self.thread = threading.Thread(target=self._loop, name="moduleChain-wait", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        with self.guard:
+            self.stopping = True
+        self.wake()
+        self.thread.join()
+        # a wake-up nobody waits for any more is not delivered to kojid's
+        # handler (or, outside kojid, to the default action: the end)
+        while signal.SIGUSR2 in signal.sigpending():
+            signal.sigwait({signal.SIGUSR2})
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old_mask)
+
+    def wake(self):
+        """What kojid's SIGUSR2 does: the waiter looks at the subtasks again."""
+        signal.pthread_kill(self.thread.ident, signal.SIGUSR2)
+
+    def wait_for(self, task_id):
+        """The end of subtask TASK_ID: its result, or for a failed or
+        canceled one {faultCode, faultString} (host.taskWaitResults with
+        canfail)."""
+        done = threading.Event()
+        with self.guard:
+            if self.error is not None:
+                raise self.error
+            self.pending[task_id] = [done, None]
+        self.wake()
+        done.wait()
+        with self.guard:
+            if self.error is not None:
+                raise self.error
+            return self.pending.pop(task_id)[1]
+
+    def _loop(self):
+        parent = self.handler.id
+        session = self.handler.session
+        try:
+            while True:
+                with self.guard:
+                    awaited = sorted(t for t, (done, _) in self.pending.items()
+                                     if not done.is_set())
+                    if self.stopping and not awaited:
+                        return
+                if awaited:
+                    with self.lock:
+                        session.host.taskSetWait(parent, awaited)
+                        finished, _ = session.host.taskWait(parent)
+                        results = (dict(session.host.taskWaitResults(parent, finished,
+                                                                     canfail=finished))
+                                   if finished else {})
+                    if results:
+                        with self.guard:
+                            for task_id, result in results.items():
+                                slot = self.pending.get(task_id)
+                                if slot is not None:
+                                    slot[1] = result
+                                    slot[0].set()
+                        continue
+                signal.sigwait({signal.SIGUSR2})
+        except BaseException as e:  # every step waiting fails with it, none hangs
+            with self.guard:
+                self.error = koji.GenericError("moduleChain: waiting for subtasks failed: %s" % e)
+                for done, _ in self.pending.values():
+                    done.set()
+
+
 class ModuleChainTask(ModuleComposeTask):
     """moduleChain(events, opts=None): what EVENTS ({builds, tags,
     composes}: lists) make stale in the catalog of this builder's
@@ -411,13 +509,13 @@ class ModuleChainTask(ModuleComposeTask):
     composes it with strata.compose_chain_step on whichever builder takes
     it. The core orders the steps, runs independent ones at once (the
     policy's `parallel`), leaves `trigger: approve` steps waiting and
-    applies `on_failure`. opts: `tag` (wait until the tag's repo has
+    applies `on_failure`; the task waits for its subtasks as kojid's tasks
+    do (SubtaskWaiter). opts: `tag` (wait until the tag's repo has
     events' builds, as moduleCompose's wait_builds), `compose_type`."""
 
     Methods = ["moduleChain"]
     # it only waits for its subtasks
     _taskWeight = 0.2
-    POLL = 2.0
 
     def handler(self, events, opts=None):
         opts = dict(opts or {})
@@ -428,21 +526,33 @@ class ModuleChainTask(ModuleComposeTask):
                 raise koji.ParameterError("moduleChain: events must map builds, tags or composes "
                                           "to lists of strings, not %r" % (events,))
         for key in opts:
-            if key not in ("tag", "compose_type"):
+            if key not in ("tag", "compose_type", "resume", "pending", "tags"):
                 raise koji.ParameterError("moduleChain: unknown option %r" % key)
+        if opts.get("pending") and events:
+            raise koji.ParameterError("moduleChain: pending takes the queued events, no others")
+        if "resume" in opts and (events or not isinstance(opts["resume"], str)):
+            raise koji.ParameterError("moduleChain: resume takes a chain ID and no events")
         self._logfile = os.path.join(self.workdir, "chain.log")
         self._lock = threading.Lock()
+        self.waiter = None
         try:
             return self._chain(events, opts)
         finally:
             self._upload(self._logfile)
 
     def _chain(self, events, opts):
+        conf = self.config
+        self._compose_type = opts.get("compose_type", "nightly")
+        if "resume" in opts:
+            # the recorded chain's plan, continued where it stopped
+            self._log("resuming chain %s" % opts["resume"])
+            return self._run(resume=opts["resume"])
+        if opts.get("pending"):
+            return self._consume(opts.get("tags") or [])
         if opts.get("tag") and events.get("builds"):
             self._log("waiting for %s in the repo of %s" % (", ".join(events["builds"]),
                                                             opts["tag"]))
             self.getRepo(opts["tag"], builds=list(events["builds"]))
-        conf = self.config
         try:
             impact = strata.impact(builds=events.get("builds"), tags=events.get("tags"),
                                    composes=events.get("composes"),
@@ -450,17 +560,61 @@ class ModuleChainTask(ModuleComposeTask):
         except strata.StrataError as e:
             raise koji.GenericError("moduleChain: cannot compute the impact: %s" % e)
         self._upload_text("impact.txt", impact.to_text())
-        self._compose_type = opts.get("compose_type", "nightly")
-        try:
-            chain = strata.run_chain(plan=impact, config=conf["config"] or None,
-                                     registry=conf["registry"], out=conf["out"],
-                                     compose_type=self._compose_type,
-                                     step_runner=self._run_step)
-        except strata.StrataError as e:
-            raise koji.GenericError("moduleChain: %s" % e)
-        if chain is None:
-            self._log("nothing is stale")
-            return {"chain_id": None, "state": None, "steps": []}
+        return self._run(plan=impact)
+
+    def _consume(self, tags):
+        """The queue's consumer (the hub's postTag queues each tagging and
+        makes one such task): the queued events as one chain once the
+        policy's debounce has passed since the newest (the core's
+        `chain run --pending`), again until nothing is queued, so events
+        queued while a chain runs are not left behind. Before taking, it
+        waits until each queued build is in the repo of the watched TAGS
+        it is tagged into (a build in none, e.g. a tagging rolled back, is
+        planned against the repo as it is)."""
+        conf = dict(config=self.config["config"] or None, registry=self.config["registry"])
+        chains = []
+        while True:
+            try:
+                queued = strata.pending_events(**conf)
+            except strata.StrataError as e:
+                raise koji.GenericError("moduleChain: cannot read the event queue: %s" % e)
+            if not queued:
+                break
+            self._wait_repos(queued, tags)
+            try:
+                chain, until = strata.take_pending_chain(**conf)
+            except strata.StrataError as e:
+                raise koji.GenericError("moduleChain: cannot plan the queued events: %s" % e)
+            if until is not None:
+                # the debounce window: a burst of taggings still coming
+                self._log("%d queued event(s) wait until %s (debounce)"
+                          % (len(queued), time.strftime("%H:%M:%S", time.gmtime(until))))
+                time.sleep(max(until - time.time(), 1))
+                continue
+            if chain is None:
+                break  # another consumer took them first
+            self._log("chain %s takes %d queued event(s)" % (chain.id, len(queued)))
+            chains.append(self._run(resume=chain.id) if chain.state != "finished"
+                          else self._result(chain))
+        if not chains:
+            self._log("nothing queued")
+        return {"chains": chains}
+
+    def _wait_repos(self, queued, tags):
+        """Until the repo of each watched tag has the queued builds tagged
+        into it (getRepo, in a waitrepo subtask when needed)."""
+        builds = sorted({q["event"]["nvr"] for q in queued if q["event"].get("event") == "build"})
+        by_tag = {}
+        with self._lock:
+            for nvr in builds:
+                for tag in self.session.listTags(build=nvr):
+                    if tag["name"] in tags:
+                        by_tag.setdefault(tag["name"], []).append(nvr)
+        for tag, nvrs in sorted(by_tag.items()):
+            self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
+            self.getRepo(tag, builds=nvrs)
+
+    def _result(self, chain):
         steps = [{"name": s.name, "stream": s.stream, "state": s.state,
                   "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
         for s in steps:
@@ -468,10 +622,27 @@ class ModuleChainTask(ModuleComposeTask):
         self._log("chain %s: %s" % (chain.id, chain.state))
         return {"chain_id": chain.id, "state": chain.state, "steps": steps}
 
+    def _run(self, **what):
+        """strata.run_chain of WHAT (plan= or resume=), each step a
+        subtask; the chain as its result."""
+        conf = self.config
+        with SubtaskWaiter(self, self._lock) as self.waiter:
+            try:
+                chain = strata.run_chain(config=conf["config"] or None,
+                                         registry=conf["registry"], out=conf["out"],
+                                         compose_type=self._compose_type,
+                                         step_runner=self._run_step, **what)
+            except strata.StrataError as e:
+                raise koji.GenericError("moduleChain: %s" % e)
+        if chain is None:
+            self._log("nothing is stale")
+            return {"chain_id": None, "state": None, "steps": []}
+        return self._result(chain)
+
     def _run_step(self, call):
         """strata.run_chain's step runner: a moduleCompose subtask for the
-        step, waited for. Called from the chain's step threads: every hub
-        call holds the lock (one session)."""
+        step, waited for by the waiter. Called from the chain's step
+        threads: every hub call holds the lock (one session)."""
         step = dict(call)
         opts = {"chain": step, "compose_type": self._compose_type}
         with self._lock:
@@ -479,16 +650,12 @@ class ModuleChainTask(ModuleComposeTask):
                 method="moduleCompose", arglist=[call["definition"], opts], parent=self.id,
                 label="%s:%s" % (call["name"], call["stream"]))
             self._log("%s:%s: subtask %d" % (call["name"], call["stream"], task_id))
-        while True:
-            with self._lock:
-                info = self.session.getTaskInfo(task_id)
-                if info["state"] in (koji.TASK_STATES["CLOSED"], koji.TASK_STATES["FAILED"],
-                                     koji.TASK_STATES["CANCELED"]):
-                    result = self.session.getTaskResult(task_id, raise_fault=False)
-                    break
-            time.sleep(self.POLL)
-        if info["state"] != koji.TASK_STATES["CLOSED"]:
-            reason = result.get("faultString") if isinstance(result, dict) else None
+        result = self.waiter.wait_for(task_id)
+        if not isinstance(result, dict):
+            raise koji.GenericError("moduleChain: subtask %d returned %r, not a struct"
+                                    % (task_id, result))
+        if "faultCode" in result:
+            # failed or canceled: a result for the chain, which applies on_failure
             return {"state": "failed", "compose_id": None,
-                    "reason": "subtask %d: %s" % (task_id, reason or koji.TASK_STATES[info["state"]])}
+                    "reason": "subtask %d: %s" % (task_id, result.get("faultString"))}
         return {k: result.get(k) for k in ("state", "compose_id", "reason")}

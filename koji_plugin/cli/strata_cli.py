@@ -348,3 +348,40 @@ def handle_module_chain_info(goptions, session, args):
         if step.get('reason'):
             line += " (%s)" % step['reason']
         print(line)
+
+
+@export_cli
+def handle_module_chain_approve(goptions, session, args):
+    "[build] Approve waiting steps of a Strata chain (then module-chain-resume runs them)"
+    usage = get_usage_str("usage: %prog module-chain-approve [options] <chain id> "
+                          "<name:stream> [<name:stream> ...]")
+    parser = OptionParser(usage=usage)
+    (options, args) = parser.parse_args(args)
+    if len(args) < 2:
+        parser.error("A chain ID and at least one step (name:stream) are required")
+    for spec in args[1:]:
+        _name_stream(parser, spec, need_stream=True)
+    activate_session(session, goptions)
+    chain = session.moduleChainApprove(args[0], args[1:])
+    for step in chain.get('steps') or []:
+        if '%s:%s' % (step['name'], step['stream']) in args[1:]:
+            print("Step %d: %s:%s %s" % (step['position'], step['name'], step['stream'],
+                                         step['state']))
+
+
+@export_cli
+def handle_module_chain_resume(goptions, session, args):
+    "[build] Continue a Strata chain (approved steps, or where a task stopped) as a new task"
+    usage = get_usage_str("usage: %prog module-chain-resume [options] <chain id>")
+    parser = OptionParser(usage=usage)
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    _wait_options(parser, goptions, "chain")
+    (options, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("Exactly one chain ID is required")
+    opts = {}
+    if options.compose_type:
+        opts['compose_type'] = options.compose_type
+    activate_session(session, goptions)
+    return _watch(goptions, session, options, session.moduleChainResume(args[0], opts))

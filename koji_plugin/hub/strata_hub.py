@@ -27,7 +27,7 @@ import strata
 __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
            'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
            'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
-           'getModuleChain', 'chain_on_tag')
+           'getModuleChain', 'moduleChainApprove', 'moduleChainResume', 'chain_on_tag')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -768,6 +768,57 @@ def getModuleChain(chain_id):
     return found.to_dict() if found is not None else None
 
 
+def _known_chain(chain_id, what):
+    """The chain CHAIN_ID as the registry records it (a dict); a fault naming it when
+    there is none."""
+    kojihub.convert_value(chain_id, cast=str, check_only=True)
+    found = _strata_call(what, strata.get_chain, chain_id)
+    if found is None:
+        raise koji.GenericError('%s: no such chain: %s' % (what, chain_id))
+    return found.to_dict()
+
+
+@export
+def moduleChainApprove(chain_id, steps):
+    """Approves waiting steps of chain CHAIN_ID, each `name:stream` (as
+    `strata chain approve`), recorded as approved by the logged-in user;
+    module-build permission, as moduleChain. A step that is not waiting
+    for approval is refused, naming it, and nothing after it is approved.
+    Approving composes nothing: moduleChainResume continues the chain.
+    Returns the chain (getModuleChain's)."""
+    what = 'moduleChainApprove'
+    _assert_may(PERMISSION)
+    if (not isinstance(steps, list) or not steps
+            or not all(isinstance(s, str) and ':' in s for s in steps)):
+        raise koji.ParameterError('%s: steps must be a non-empty list of name:stream, not %r'
+                                  % (what, steps))
+    _known_chain(chain_id, what)
+    user = kojihub.get_user(context.session.user_id, strict=True)['name']
+    for step in steps:
+        _strata_call('%s: %s' % (what, step), strata.approve_chain_step, chain_id, step,
+                     by=user)
+        logger.info('chain %s: %s approved by %s', chain_id, step, user)
+    return getModuleChain(chain_id)
+
+
+@export
+def moduleChainResume(chain_id, opts=None):
+    """Creates a moduleChain task that continues the recorded chain
+    CHAIN_ID (as `strata chain resume`): its approved steps, and those a
+    stopped or killed task left; what is composed already is not composed
+    again. module-build permission. opts: compose_type. A finished or
+    failed chain has nothing to continue and is refused. Returns the task ID."""
+    what = 'moduleChainResume'
+    _assert_may(PERMISSION)
+    opts = _typed_opts(opts, {'compose_type': str}, what)
+    chain = _known_chain(chain_id, what)
+    if chain['state'] in ('finished', 'failed'):
+        raise koji.GenericError('%s: chain %s is %s: nothing to resume'
+                                % (what, chain_id, chain['state']))
+    opts['resume'] = chain_id
+    return _chain_task({}, opts)
+
+
 # -- callbacks -------------------------------------------------------------------
 
 @callback('postTag')
@@ -784,25 +835,50 @@ def module_tagged(cbtype, *args, **kws):
                 build.get('nvr'), module.get('strata_compose_id'), tag.get('name'), user)
 
 
+def _queue_consumer(owner):
+    """The moduleChain task that will take the queued events: one that has
+    not started yet (FREE or ASSIGNED: it takes whatever is queued when it
+    runs), else a new one owned by OWNER; (task ID, whether new). A
+    consumer that has started may have taken its events already, so it
+    does not count: one more consumer at worst finds the queue empty."""
+    states = [koji.TASK_STATES['FREE'], koji.TASK_STATES['ASSIGNED']]
+    for task in kojihub.RootExports().listTasks(
+            opts={'method': CHAIN_METHOD, 'state': states, 'decode': True}):
+        request = list(task.get('request') or [])
+        if len(request) > 1 and isinstance(request[1], dict) and request[1].get('pending'):
+            return task['id'], False
+    opts = {'pending': True, 'tags': list(_config()['watch_tags'])}
+    return _chain_task({}, opts, owner=owner), True
+
+
 @callback('postTag')
 @ignore_error
 def chain_on_tag(cbtype, *args, **kws):
-    """A build tagged into a watched tag ([strata] watch_tags) starts one
-    moduleChain task for it, owned by who tagged it. Runs in the tagging's
-    transaction, so it stays cheap: the impact is computed by the task on
-    a builder once the tag's repo has the build (Koji's repo is
-    regenerated after this transaction, so no impact computed here could
-    see the build); if the tagging rolls back, so does the task. Module
-    and image builds are results of composes, not their inputs. An error
-    here (a broken configuration) is logged and never fails the tagging
-    (ignore_error)."""
+    """A build tagged into a watched tag ([strata] watch_tags) is queued as
+    an event in the registry (strata.submit_event), and one moduleChain
+    task takes the queue (_queue_consumer): a burst of taggings becomes
+    one chain, after the policy's debounce, as `strata chain run
+    --pending` makes it. Runs in the tagging's transaction, so it stays
+    cheap: the impact is computed by the task on a builder once the tag's
+    repo has the builds (Koji's repo is regenerated after this
+    transaction). The queue is Strata's registry, not Koji's database: an
+    event of a tagging that rolls back stays queued, and the consumer,
+    finding the build in no watched tag, plans it against the repo as it
+    is (nothing changed). Module and image builds are results of
+    composes, not their inputs. An error here (a broken configuration, a
+    full queue) is logged and never fails the tagging (ignore_error)."""
     tag = kws.get('tag') or {}
     build = kws.get('build') or {}
-    if tag.get('name') not in _config()['watch_tags']:
+    conf = _config()
+    if tag.get('name') not in conf['watch_tags']:
         return
     if ((build.get('extra') or {}).get('typeinfo') or {}).keys() & {BTYPE, 'image'}:
         return
     nvr = build.get('nvr') or '%(name)s-%(version)s-%(release)s' % build
+    seqs = _strata_call('chain_on_tag', strata.submit_event, builds=[nvr],
+                        config=conf['config'])
     owner = (kws.get('user') or {}).get('id') or context.session.user_id
-    task_id = _chain_task({'builds': [nvr]}, {'tag': tag['name']}, owner=owner)
-    logger.info('build %s tagged into %s: moduleChain task %d', nvr, tag['name'], task_id)
+    task_id, new = _queue_consumer(owner)
+    logger.info('build %s tagged into %s: queued as event %s, taken by %s moduleChain task %d',
+                nvr, tag['name'], ', '.join(map(str, seqs)), 'new' if new else 'waiting',
+                task_id)

@@ -58,6 +58,7 @@ __all__ = [
     "module_stack",
     "one_line",
     "parse_stack_spec",
+    "pending_events",
     "read_repo_modules",
     "release_check",
     "release_compose",
@@ -68,6 +69,7 @@ __all__ = [
     "stack_streams_to_reset",
     "stack_tree",
     "submit_event",
+    "take_pending_chain",
     "validate_definition",
 ]
 # productmd's compose types, every one Strata accepts.
@@ -927,3 +929,24 @@ def submit_event(
 ) -> list[int]:
     """Queues events for `strata chain run --pending`, which coalesces them
     once the policy's debounce window has passed; their queue numbers."""
+
+def pending_events(
+    *,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+) -> list[dict[str, Any]]:
+    """The events queued for chains, oldest first: {seq, event,
+    submitted_at}; a consumer looks at them before it takes them."""
+
+def take_pending_chain(
+    *,
+    config: Optional[_PathLike] = None,
+    registry: Optional[_Registry] = None,
+    cache_dir: Optional[_PathLike] = None,
+    use_cache: bool = True,
+) -> tuple[Optional[Chain], Optional[int]]:
+    """`strata chain run --pending` up to the chain: (chain, None) when the
+    queued events were recorded as one chain consuming them (run it with
+    run_chain(resume=chain.id)), (None, until) while the newest is inside
+    the debounce window, (None, None) when nothing is queued or another
+    consumer took the events first."""

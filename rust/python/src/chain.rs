@@ -3,7 +3,7 @@
 //! results; the work is in strata-chain.
 
 use crate::compose::compose_err;
-use crate::convert::typed_data_class;
+use crate::convert::{to_py, typed_data_class};
 use crate::exceptions::StrataError;
 use pyo3::create_exception;
 use pyo3::prelude::*;
@@ -579,6 +579,81 @@ pub fn submit_event(
     let queued = strata_chain::queue::submit(&mut *reg, &events, strata_compose::compose_time())
         .map_err(|e| ChainError::new_err(strata_compose::error_chain(&e)))?;
     Ok(queued.into_iter().map(|q| q.seq).collect())
+}
+
+/// The events queued for chains, oldest first: each `{seq, event,
+/// submitted_at}` (the event as `strata impact --json` prints it). A
+/// consumer looks at them before it takes them, e.g. to wait until a
+/// Koji tag's repo has the queued builds. Raises ChainError.
+#[pyfunction]
+#[pyo3(signature = (*, config=None, registry=None))]
+pub fn pending_events<'py>(
+    py: Python<'py>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let config = Config::load(config.as_deref()).map_err(compose_err)?;
+    config.apply();
+    let reg =
+        strata_compose::open_registry_read_only(registry.as_ref().map(|r| r.as_os_str()), &config)
+            .map_err(compose_err)?;
+    let queued = reg.pending_events().map_err(|e| chain_err(&e))?;
+    to_py(py, &queued)
+}
+
+/// `strata chain run --pending` up to the chain: the queued events as one
+/// plan, recorded as a chain that consumes them (in the transaction that
+/// records it) once the longest `debounce` of the plan's rules has passed
+/// since the newest. Returns `(chain, None)` when it recorded one (run it
+/// with `run_chain(resume=chain.id)`; a plan with no step is recorded
+/// finished), `(None, until)` while the newest event is inside the window
+/// (unix seconds), `(None, None)` when nothing is queued or another
+/// consumer took the events first. Raises ChainError.
+#[pyfunction]
+#[pyo3(signature = (*, config=None, registry=None, cache_dir=None, use_cache=true))]
+pub fn take_pending_chain(
+    py: Python<'_>,
+    config: Option<PathBuf>,
+    registry: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    use_cache: bool,
+) -> PyResult<(Option<Chain>, Option<i64>)> {
+    let (config, cache_dir, watched) = setup(config, cache_dir, use_cache)?;
+    let mut reg =
+        open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
+    let (watched_ref, config_ref) = (&watched, &config);
+    let (taken, back) = py.allow_threads(move || {
+        let interrupt = Interrupt::new();
+        let taken = strata_chain::queue::take(
+            &*reg,
+            watched_ref,
+            config_ref,
+            &ImpactOptions {
+                cache_dir: cache_dir.as_deref(),
+                interrupt: &interrupt,
+                progress: &Quiet,
+            },
+            strata_compose::compose_time(),
+        )
+        .map_err(|e| error_chain(&e));
+        (taken, reg)
+    });
+    reg = back;
+    match taken.map_err(ChainError::new_err)? {
+        strata_chain::queue::Pending::Empty => Ok((None, None)),
+        strata_chain::queue::Pending::Waiting { until, .. } => Ok((None, Some(until))),
+        strata_chain::queue::Pending::Ready { impact, consumes } => {
+            match strata_chain::start_consuming(&impact, &consumes, &mut *reg) {
+                Ok(chain) => Ok((Some(Chain::new(chain)), None)),
+                // Another consumer took the events between our look and
+                // our take; its transaction won and ours recorded nothing.
+                Err(strata_chain::RunError::Registry(
+                    strata_registry::RegistryError::EventNotQueued { .. },
+                )) => Ok((None, None)),
+                Err(e) => Err(chain_err(&e)),
+            }
+        }
+    }
 }
 
 /// The chain `chain_id`, or None.

@@ -481,6 +481,8 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<release_compose::ReleaseRecord>()?;
     m.add_function(wrap_pyfunction!(release_compose::release_compose, m)?)?;
     m.add_function(wrap_pyfunction!(chain::submit_event, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::pending_events, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::take_pending_chain, m)?)?;
     m.add_function(wrap_pyfunction!(stack::module_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::check_stack, m)?)?;
     m.add_function(wrap_pyfunction!(stack::stack_modules, m)?)?;
