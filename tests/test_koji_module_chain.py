@@ -374,3 +374,28 @@ def test_a_burst_of_taggings_is_one_chain(world):
     _tag_httpd(site, "2.4.61")
     assert [t["id"] for t in fake.tasks.values()
             if t["method"] == "moduleChain" and t["state"] == koji.TASK_STATES["FREE"]] != []
+
+
+def test_an_artifact_in_the_catalog_is_not_imported_as_a_module(world, tmp_path):
+    """A chain in Koji builds modules only: an artifact step of the plan
+    fails with its reason, never composed by a moduleCompose subtask nor
+    imported as a module build."""
+    import test_artifacts as ta
+    site, k, first = world
+    fake = site.hub.koji_hub
+    catalog = Path(strata.get_compose(first["php"], registry=site.shared_registry)
+                   .to_dict()["definition_path"]).parent
+    ck.write_definition(catalog / "php-iso.yaml", ta.artifact_doc(
+        "php-iso", "iso", iso={"volume_id": "PHP"}))
+    _rebuild_httpd(site)
+    (parent,) = fake.tasks
+    with Kojid(site) as kojid:
+        kojid.wait_for(3)
+    assert not kojid.errors, kojid.errors
+    (res,) = site.hub.task(parent)["result"]["chains"]
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [
+        ("apache", "finished"), ("php", "finished"), ("php-iso", "failed")], res
+    assert "build it with `koji artifact-build`" in res["steps"][2]["reason"]
+    children = khs.Task(parent).getChildren(request=True)
+    assert sorted(c["request"][1]["chain"]["name"] for c in children) == ["apache", "php"]
+    assert not [b for b in fake.builds.values() if b["name"] == "php-iso"]

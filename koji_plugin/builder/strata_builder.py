@@ -582,20 +582,23 @@ class ModuleChainTask(ModuleComposeTask):
                 break
             self._wait_repos(queued, tags)
             try:
-                chain, until = strata.take_pending_chain(**conf)
+                chain, until, unplannable = strata.take_pending_chain(**conf)
             except strata.StrataError as e:
                 raise koji.GenericError("moduleChain: cannot plan the queued events: %s" % e)
-            if until is not None:
-                # the debounce window: a burst of taggings still coming
-                self._log("%d queued event(s) wait until %s (debounce)"
-                          % (len(queued), time.strftime("%H:%M:%S", time.gmtime(until))))
-                time.sleep(max(until - time.time(), 1))
+            for line in unplannable:
+                # left queued, named each time, never holding back the rest
+                self._log(line)
+            if chain is not None:
+                self._log("chain %s takes queued event(s)" % chain.id)
+                chains.append(self._run(resume=chain.id) if chain.state != "finished"
+                              else self._result(chain))
                 continue
-            if chain is None:
-                break  # another consumer took them first
-            self._log("chain %s takes %d queued event(s)" % (chain.id, len(queued)))
-            chains.append(self._run(resume=chain.id) if chain.state != "finished"
-                          else self._result(chain))
+            if until is None:
+                break  # nothing left to take, or another consumer took it first
+            # the debounce window: a burst of taggings still coming
+            self._log("queued event(s) wait until %s (debounce)"
+                      % time.strftime("%H:%M:%S", time.gmtime(until)))
+            time.sleep(max(until - time.time(), 1))
         if not chains:
             self._log("nothing queued")
         return {"chains": chains}
@@ -644,6 +647,15 @@ class ModuleChainTask(ModuleComposeTask):
         step, waited for by the waiter. Called from the chain's step
         threads: every hub call holds the lock (one session)."""
         step = dict(call)
+        if step.get("kind") == "artifact":
+            # A moduleCompose subtask would import the image as a module
+            # build; Koji chains build modules only (for now): the step
+            # fails, saying to build it with `koji artifact-build`.
+            self._log("%s:%s: an artifact, not built in a Koji chain"
+                      % (call["name"], call["stream"]))
+            return {"state": "failed", "compose_id": None,
+                    "reason": "an artifact: Koji chains build modules only; build it with "
+                              "`koji artifact-build`"}
         opts = {"chain": step, "compose_type": self._compose_type}
         with self._lock:
             task_id = self.session.host.subtask(

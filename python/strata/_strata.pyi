@@ -944,9 +944,12 @@ def take_pending_chain(
     registry: Optional[_Registry] = None,
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
-) -> tuple[Optional[Chain], Optional[int]]:
-    """`strata chain run --pending` up to the chain: (chain, None) when the
-    queued events were recorded as one chain consuming them (run it with
-    run_chain(resume=chain.id)), (None, until) while the newest is inside
-    the debounce window, (None, None) when nothing is queued or another
+) -> tuple[Optional[Chain], Optional[int], list[str]]:
+    """`strata chain run --pending` up to the chain: (chain, until,
+    unplannable). chain: the queued events whose debounce window passed
+    (per group of modules), recorded as one chain consuming them (run it
+    with run_chain(resume=chain.id)), else None. until: the earliest end
+    of the windows events still wait for, else None. unplannable: a line
+    for each queued event that cannot be planned (left queued: `strata
+    chain drop`). (None, None, []) when nothing is queued or another
     consumer took the events first."""

@@ -601,14 +601,17 @@ pub fn pending_events<'py>(
     to_py(py, &queued)
 }
 
-/// `strata chain run --pending` up to the chain: the queued events as one
-/// plan, recorded as a chain that consumes them (in the transaction that
-/// records it) once the longest `debounce` of the plan's rules has passed
-/// since the newest. Returns `(chain, None)` when it recorded one (run it
-/// with `run_chain(resume=chain.id)`; a plan with no step is recorded
-/// finished), `(None, until)` while the newest event is inside the window
-/// (unix seconds), `(None, None)` when nothing is queued or another
-/// consumer took the events first. Raises ChainError.
+/// `strata chain run --pending` up to the chain: the queued events whose
+/// debounce window has passed (per group of modules they touch) as one
+/// plan, recorded as a chain that consumes them in the transaction that
+/// records it. Returns `(chain, until, unplannable)`: `chain` when it
+/// recorded one (run it with `run_chain(resume=chain.id)`; a plan with no
+/// step is recorded finished), else None; `until` (unix seconds) when
+/// queued events still wait for their window (the earliest end), else
+/// None; `unplannable`, a line for each queued event that cannot be
+/// planned (it stays queued: `strata chain drop`). `(None, None, [])`
+/// when nothing is queued or another consumer took the events first.
+/// Raises ChainError.
 #[pyfunction]
 #[pyo3(signature = (*, config=None, registry=None, cache_dir=None, use_cache=true))]
 pub fn take_pending_chain(
@@ -617,7 +620,7 @@ pub fn take_pending_chain(
     registry: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     use_cache: bool,
-) -> PyResult<(Option<Chain>, Option<i64>)> {
+) -> PyResult<(Option<Chain>, Option<i64>, Vec<String>)> {
     let (config, cache_dir, watched) = setup(config, cache_dir, use_cache)?;
     let mut reg =
         open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
@@ -639,20 +642,35 @@ pub fn take_pending_chain(
         (taken, reg)
     });
     reg = back;
-    match taken.map_err(ChainError::new_err)? {
-        strata_chain::queue::Pending::Empty => Ok((None, None)),
-        strata_chain::queue::Pending::Waiting { until, .. } => Ok((None, Some(until))),
-        strata_chain::queue::Pending::Ready { impact, consumes } => {
-            match strata_chain::start_consuming(&impact, &consumes, &mut *reg) {
-                Ok(chain) => Ok((Some(Chain::new(chain)), None)),
-                // Another consumer took the events between our look and
-                // our take; its transaction won and ours recorded nothing.
-                Err(strata_chain::RunError::Registry(
-                    strata_registry::RegistryError::EventNotQueued { .. },
-                )) => Ok((None, None)),
-                Err(e) => Err(chain_err(&e)),
-            }
-        }
+    let taken = taken.map_err(ChainError::new_err)?;
+    let unplannable: Vec<String> = taken
+        .unplannable
+        .iter()
+        .map(|u| {
+            let seqs: Vec<String> = u.seqs.iter().map(i64::to_string).collect();
+            let event = u
+                .event
+                .as_ref()
+                .map_or_else(|| "(unreadable)".to_owned(), ToString::to_string);
+            format!(
+                "queued event {} ({event}) cannot be planned: {}; drop it with `strata chain \
+                 drop {}`",
+                seqs.join(", "),
+                u.error,
+                seqs.join(" ")
+            )
+        })
+        .collect();
+    let until = taken.waiting.iter().map(|w| w.until).min();
+    let Some((impact, consumes)) = taken.ready else {
+        return Ok((None, until, unplannable));
+    };
+    match strata_chain::start_consuming(&impact, &consumes, &mut *reg) {
+        Ok(chain) => Ok((Some(Chain::new(chain)), until, unplannable)),
+        // Another consumer took the events between our look and our take;
+        // its transaction won and ours recorded nothing.
+        Err(strata_chain::RunError::Taken { .. }) => Ok((None, None, unplannable)),
+        Err(e) => Err(chain_err(&e)),
     }
 }
 
