@@ -458,9 +458,8 @@ struct ReleaseComposeArgs {
     /// OUT/<release-id>/. Default: [compose] out.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// The arch composed; default: this machine's.
-    #[arg(long, value_name = "ARCH")]
-    arch: Option<String>,
+    #[command(flatten)]
+    check: ReleaseCheckOptions,
     /// productmd compose type.
     #[arg(long = "type", value_name = "TYPE", default_value = "nightly",
           value_parser = clap::builder::PossibleValuesParser::new(
@@ -470,15 +469,6 @@ struct ReleaseComposeArgs {
     /// linking it.
     #[arg(long)]
     verify_payloads: bool,
-    /// Cache directory (parsed repositories, SCM clones). Default:
-    /// [compose] cache_dir, else ~/.cache/strata.
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Check the upgrade path from the previous release too (its
-    /// `strata-release` document), as `release check --from` does: a
-    /// profile that does not upgrade stops the release compose.
-    #[arg(long, value_name = "PREV")]
-    from: Option<String>,
     /// Print the check's report and the release compose's record as JSON.
     #[arg(long)]
     json: bool,
@@ -515,10 +505,10 @@ struct ReleasesShowArgs {
     registry: RegistryArgs,
 }
 
+/// What a release check looks at: `release check` and `release compose`
+/// (which checks first) share them.
 #[derive(Args)]
-struct ReleaseCheckArgs {
-    /// The release (a `strata-release` YAML document).
-    release: PathBuf,
+struct ReleaseCheckOptions {
     /// The arch whose composes are checked; default: this machine's.
     #[arg(long, value_name = "ARCH")]
     arch: Option<String>,
@@ -534,6 +524,24 @@ struct ReleaseCheckArgs {
     /// reported as a switch.
     #[arg(long, value_name = "PREV")]
     from: Option<String>,
+}
+
+impl From<ReleaseCheckOptions> for strata_release::CheckOptions {
+    fn from(o: ReleaseCheckOptions) -> Self {
+        strata_release::CheckOptions {
+            arch: o.arch,
+            cache_dir: o.cache_dir,
+            from: o.from,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ReleaseCheckArgs {
+    /// The release (a `strata-release` YAML document).
+    release: PathBuf,
+    #[command(flatten)]
+    check: ReleaseCheckOptions,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,

@@ -6,7 +6,7 @@ use super::ReleaseCheckArgs;
 use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::Config;
-use strata_release::{check_release, CheckOptions};
+use strata_release::check_release;
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -14,16 +14,7 @@ pub fn run_check(args: ReleaseCheckArgs) -> CliResult {
     let config = Config::load(args.registry.config.as_deref())?;
     config.apply();
     let registry = open_read_only(&args.registry, &config)?;
-    let report = check_release(
-        &args.release,
-        &config,
-        &*registry,
-        &CheckOptions {
-            arch: args.arch,
-            cache_dir: args.cache_dir,
-            from: args.from,
-        },
-    )?;
+    let report = check_release(&args.release, &config, &*registry, &args.check.into())?;
     let mut out = std::io::stdout().lock();
     if args.json {
         strata_compose::write_json(&mut out, &report)?;

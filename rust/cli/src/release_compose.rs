@@ -10,8 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use strata_compose::Config;
 use strata_release::{
-    compose_release, release_diff, release_text, releases_table, CheckOptions, ComposeOptions,
-    ReleaseComposed,
+    compose_release, release_diff, release_text, releases_table, ComposeOptions, ReleaseComposed,
 };
 
 type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
@@ -24,11 +23,7 @@ pub fn run_compose(args: ReleaseComposeArgs) -> CliResult {
         out,
     } = compose_setup(&args.registry, args.out.as_deref())?;
     let opts = ComposeOptions {
-        check: CheckOptions {
-            arch: args.arch.clone(),
-            cache_dir: args.cache_dir.clone(),
-            from: args.from.clone(),
-        },
+        check: args.check.into(),
         out,
         compose_type: args.compose_type.parse()?,
         verify_payloads: args.verify_payloads,
