@@ -314,6 +314,7 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     approved = k.run("alice", "module-chain-approve", res["chain_id"], "php:8.2")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert "Step 1: php:8.2 approved" in approved.stdout, approved.stdout
+    assert "waiting for approval" not in approved.stdout, approved.stdout
     # approving composes nothing
     assert [t["method"] for t in fake.tasks.values()].count("moduleChain") == 1
     with Kojid(site) as kojid:

@@ -474,8 +474,9 @@ pub(crate) fn approve(
         });
     }
     s.exec(
-        "UPDATE strata.chain_steps SET state = 'approved', approved_by = ?4, approved_at = ?5 \
-         WHERE chain_id = ?1 AND name = ?2 AND stream = ?3",
+        // The reason it waited ("waiting for approval") no longer holds.
+        "UPDATE strata.chain_steps SET state = 'approved', approved_by = ?4, approved_at = ?5, \
+         reason = NULL WHERE chain_id = ?1 AND name = ?2 AND stream = ?3",
         &[text(chain_id), text(name), text(stream), text(by), int(at)],
     )?;
     Ok(())

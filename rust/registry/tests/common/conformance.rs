@@ -2525,7 +2525,7 @@ fn chains<B: Backend>(b: &B) {
         &StepUpdate {
             state: StepState::Waiting,
             compose_id: None,
-            reason: None,
+            reason: Some("waiting for approval (policy: approve)"),
         },
     )
     .unwrap();
@@ -2553,9 +2553,15 @@ fn chains<B: Backend>(b: &B) {
         )
     );
     assert_eq!(s[1].state, StepState::Finished);
+    // Approved, it no longer says it waits for approval.
     assert_eq!(
-        (s[2].state, s[2].approved_by.as_deref(), s[2].approved_at),
-        (StepState::Approved, Some("alice"), Some(NOV25 + 10))
+        (
+            s[2].state,
+            s[2].approved_by.as_deref(),
+            s[2].approved_at,
+            s[2].reason.as_deref()
+        ),
+        (StepState::Approved, Some("alice"), Some(NOV25 + 10), None)
     );
     // Only a step that has not run can be approved; unknown ones are named.
     let err = reg
