@@ -163,14 +163,19 @@ pub(crate) fn open(path: &Path) -> io::Result<Option<Image>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    touch(&file);
-    map(&file).map(|m| Some(Image::Mapped(m)))
+    let meta = file.metadata()?;
+    touch(&file, &meta);
+    map_len(&file, meta.len()).map(|m| Some(Image::Mapped(m)))
 }
 
 /// A file's bytes in place: mapped, or (where mapping fails) read into an
 /// anonymous map, which reads the same way.
 pub(crate) fn map(file: &File) -> io::Result<Arc<Mmap>> {
-    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+    map_len(file, file.metadata()?.len())
+}
+
+fn map_len(file: &File, len: u64) -> io::Result<Arc<Mmap>> {
+    let len = usize::try_from(len).map_err(io::Error::other)?;
     // Safe because cache files are never changed in place: they are written
     // aside and renamed over (see the module's documentation).
     if let Ok(map) = unsafe { Mmap::map(file) } {
@@ -183,12 +188,25 @@ pub(crate) fn map(file: &File) -> io::Result<Arc<Mmap>> {
     Ok(Arc::new(anon.make_read_only()?))
 }
 
-/// Marks an entry as used now (its mtime), for `cache::prune`. One call
-/// per entry opened; a cache shared with other users, whose files this
-/// user may not touch, only ages them sooner.
-fn touch(file: &File) {
-    let _ = file.set_modified(SystemTime::now());
+/// Marks an entry as used now (its mtime), for `cache::prune`, unless it
+/// was marked within [`TOUCH_EVERY`]: a deep stack opens hundreds of
+/// entries per compose, and each mark is a metadata write. A cache shared
+/// with other users, whose files this user may not touch, only ages them
+/// sooner.
+fn touch(file: &File, meta: &std::fs::Metadata) {
+    let now = SystemTime::now();
+    let recent = meta
+        .modified()
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age < TOUCH_EVERY);
+    if !recent {
+        let _ = file.set_modified(now);
+    }
 }
+
+/// How stale an entry's last-use mark may be: far below any prune age.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Writes the file at `path` aside (a temporary file in the same
 /// directory, created if need be) and renames it into place once `fill`
@@ -361,5 +379,31 @@ mod test {
         assert!(c.table::<u64>(usize::MAX).is_err());
         assert!(image.cursor(0, image.bytes().len() + 1).is_err());
         assert!(open(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_entry_is_marked_used_unless_it_was_marked_lately() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry");
+        std::fs::write(&path, b"bytes").unwrap();
+        let mark = |ago: u64| {
+            let at = SystemTime::now() - std::time::Duration::from_secs(ago);
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+            at
+        };
+        let mtime = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        // Marked a minute ago: left as it is (no metadata write).
+        let lately = mark(60);
+        assert_eq!(&*open(&path).unwrap().unwrap().bytes(), b"bytes");
+        assert_eq!(mtime(), lately);
+        // Marked an hour ago: marked now.
+        let old = mark(3600);
+        open(&path).unwrap().unwrap();
+        assert!(mtime() > old + std::time::Duration::from_secs(3000));
     }
 }
