@@ -399,7 +399,7 @@ mod test {
         let mtime = || std::fs::metadata(&path).unwrap().modified().unwrap();
         // Marked a minute ago: left as it is (no metadata write).
         let lately = mark(60);
-        assert_eq!(&*open(&path).unwrap().unwrap().bytes(), b"bytes");
+        assert_eq!(open(&path).unwrap().unwrap().bytes(), b"bytes");
         assert_eq!(mtime(), lately);
         // Marked an hour ago: marked now.
         let old = mark(3600);
