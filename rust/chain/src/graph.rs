@@ -206,9 +206,11 @@ fn nsv(name: &str, stream: &str) -> String {
     format!("{name}:{stream}")
 }
 
-/// The catalog in dependency order (what is required first), or the cycle
-/// that prevents one.
-pub(crate) fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError> {
+/// Indices of the catalog's modules in dependency order (what is required
+/// first; independent ones by name:stream, so the order is the same every
+/// time), or the cycle or duplicate that prevents one. Requirements outside
+/// the catalog are ignored.
+pub fn order(catalog: &[CatalogModule]) -> Result<Vec<usize>, ChainError> {
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
     for (i, m) in catalog.iter().enumerate() {
         if let Some(&j) = index.get(&nsv(&m.name, &m.stream)) {
@@ -499,6 +501,23 @@ mod test {
             module("base", &[]),
             module("other", &[]),
         ]
+    }
+
+    #[test]
+    fn the_order_puts_requirements_first_and_ties_by_name() {
+        let listed = vec![
+            module("php", &["apache", "platform"]),
+            module("tools", &[]),
+            module("apache", &["base"]),
+            module("base", &[]),
+        ];
+        // Requirements outside the catalog (platform) are ignored.
+        assert_eq!(order(&listed).unwrap(), [3, 2, 0, 1]);
+        let twice = vec![module("a", &[]), module("a", &[])];
+        assert!(matches!(
+            order(&twice).unwrap_err(),
+            ChainError::Duplicate { module, .. } if module == "a:1"
+        ));
     }
 
     #[test]

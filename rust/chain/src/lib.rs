@@ -33,13 +33,13 @@ pub use catalog::{
 };
 pub use event::{events_of, Event, EventError};
 pub use graph::{
-    plan, plan_artifacts, CatalogArtifact, CatalogModule, ChainError, LeftAlone, NevraChange,
-    NodeKind, Plan, Step, Why,
+    order as dependency_order, plan, plan_artifacts, CatalogArtifact, CatalogModule, ChainError,
+    LeftAlone, NevraChange, NodeKind, Plan, Step, Why,
 };
 pub use impact::{impact, Impact, ImpactError, ImpactOptions};
 pub use load::{
-    load_catalog, load_catalog_all, load_watched, scm_cache, CatalogArtifactDefinition,
-    CatalogDefinition, LoadedCatalog, Watched,
+    load_catalog, load_catalog_all, load_watched, locate_in_release, scm_cache,
+    CatalogArtifactDefinition, CatalogDefinition, LoadedCatalog, ReleaseEntry, Watched,
 };
 pub use picture::{impact_dot, svg, tree_dot, PictureError};
 pub use run::{

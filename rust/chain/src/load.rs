@@ -196,7 +196,22 @@ pub fn load_catalog_all(
                 ),
                 reason,
             };
-            let found = locate_in_release(&release.from, &definition, scm).map_err(bad)?;
+            let from = &release.from;
+            let found = locate_in_release(
+                &definition,
+                from.path.parent().unwrap_or(Path::new(".")),
+                from.scm
+                    .as_ref()
+                    .map(|(at, path)| (at.as_str(), path.as_str())),
+                Some(scm),
+            )
+            .map(|e| Found {
+                index: from.index,
+                path: e.path,
+                shown: e.shown,
+                scm: e.scm,
+            })
+            .map_err(bad)?;
             let at = found.scm.as_ref().map(|(at, _)| at);
             if seen.insert(key(&found.path, at)) {
                 read(&shown_config, entries, &found, &mut out, None)?;
@@ -301,11 +316,30 @@ fn read(
     })
 }
 
-/// Where the definition a release names is: an SCM URL as it says; a path
-/// relative to the release file, or for a release from SCM, to the
-/// release's folder in the same repository at the same commit.
-fn locate_in_release(release: &Found, definition: &str, scm: &ScmCache) -> Result<Found, String> {
-    let fetch = |url: &str| -> Result<Found, String> {
+/// A definition a release names, found on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseEntry {
+    pub path: PathBuf,
+    /// How plans show it: the SCM URL, or the local path.
+    pub shown: String,
+    /// For a file from SCM: the URL at the commit its revision named (as
+    /// composes record it), and the file's path in the repository.
+    pub scm: Option<(String, String)>,
+}
+
+/// Where the definition `entry` that a release names is: an SCM URL as it
+/// says (fetched into `scm`); a path relative to `release_dir`, or, for a
+/// release read from SCM (`release_scm`: its URL at the commit, and its
+/// path in that repository), relative to the release's folder in the same
+/// repository at the same commit, never outside it. `Err` says why, for a
+/// message naming the entry.
+pub fn locate_in_release(
+    entry: &str,
+    release_dir: &Path,
+    release_scm: Option<(&str, &str)>,
+    scm: Option<&ScmCache>,
+) -> Result<ReleaseEntry, String> {
+    let fetch = |url: &str| -> Result<ReleaseEntry, String> {
         let CatalogEntry::Scm {
             repository,
             path,
@@ -314,28 +348,24 @@ fn locate_in_release(release: &Found, definition: &str, scm: &ScmCache) -> Resul
         else {
             unreachable!("an SCM URL parses as one");
         };
+        let scm =
+            scm.ok_or("no cache directory for SCM clones: set [compose] cache_dir, or HOME")?;
         let file = scm
             .fetch_file(&repository, &path, &revision)
             .map_err(|e| format!("cannot fetch it: {}", strata_compose::error_chain(&e)))?;
         let base = url.rsplit_once('#').map_or(url, |(b, _)| b);
-        Ok(Found {
-            index: release.index,
+        Ok(ReleaseEntry {
             path: file.path,
             shown: url.to_owned(),
             scm: Some((format!("{base}#{}", file.commit), path)),
         })
     };
-    match CatalogEntry::parse(definition)? {
-        CatalogEntry::Scm { .. } => fetch(definition),
-        CatalogEntry::Local { pattern } => match &release.scm {
+    match CatalogEntry::parse(entry)? {
+        CatalogEntry::Scm { .. } => fetch(entry),
+        CatalogEntry::Local { pattern } => match release_scm {
             None => {
-                let path = release
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&pattern);
-                Ok(Found {
-                    index: release.index,
+                let path = release_dir.join(&pattern);
+                Ok(ReleaseEntry {
                     shown: path.display().to_string(),
                     path,
                     scm: None,

@@ -23,7 +23,7 @@ use crate::error::ReleaseError;
 use crate::report::{ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use strata_chain::{CatalogEntry, ScmCache};
+use strata_chain::ScmCache;
 use strata_compose::{error_chain, substitute_arch, Config};
 use strata_model::{ArtifactDefinition, ModuleDefinition, ReleaseDefinition};
 use strata_registry::{ComposeRecord, Registry, State};
@@ -385,27 +385,13 @@ pub fn check_release(
 }
 
 /// Where a definition entry (a path relative to `base`, or an SCM URL) is
-/// on this machine, and how reports show it.
+/// on this machine, and how reports show it (as the release writes it).
 pub(crate) fn locate(
     entry: &str,
     base: &Path,
     scm: Option<&ScmCache>,
 ) -> Result<(PathBuf, String), String> {
-    match CatalogEntry::parse(entry)? {
-        CatalogEntry::Local { pattern } => Ok((base.join(&pattern), pattern)),
-        CatalogEntry::Scm {
-            repository,
-            path,
-            revision,
-        } => {
-            let scm =
-                scm.ok_or("no cache directory for SCM clones: set [compose] cache_dir, or HOME")?;
-            let file = scm
-                .fetch_file(&repository, &path, &revision)
-                .map_err(|e| format!("cannot fetch it: {}", error_chain(&e)))?;
-            Ok((file.path, entry.to_owned()))
-        }
-    }
+    strata_chain::locate_in_release(entry, base, None, scm).map(|e| (e.path, entry.to_owned()))
 }
 
 /// Each artifact: its definition, what it installs (streams the release

@@ -4,12 +4,13 @@
 
 use crate::check::locate;
 use crate::error::ReleaseError;
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use strata_chain::CatalogModule;
 use strata_compose::{error_chain, Config};
 
-/// A release's definition files: its modules' bottom first (each after
-/// the release's modules it requires), then its artifacts', as listed.
+/// A release's definition files: its modules' in dependency order (each
+/// after the release's modules it requires, the way a chain orders them),
+/// then its artifacts', as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseDefinitions {
     pub modules: Vec<PathBuf>,
@@ -35,8 +36,9 @@ pub fn release_definitions(
     let cache = config.cache_dir(cache_dir);
     let scm = strata_chain::scm_cache(config, cache.as_deref()).ok();
     let mut problems: Vec<String> = Vec::new();
-    // name:stream → (its file, the release's modules it requires)
-    let mut modules: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    // The release's modules with their files, in the chain's own terms so
+    // Pungi composes them in the order a chain would.
+    let mut modules: Vec<(CatalogModule, PathBuf)> = Vec::new();
     for (i, m) in release.modules.iter().enumerate() {
         let Some(entry) = &m.definition else {
             continue;
@@ -51,11 +53,16 @@ pub fn release_definitions(
         });
         match read {
             Ok((at, d)) => {
-                let requires = d
-                    .module_requires()
-                    .map(|(n, s)| format!("{n}:{s}"))
-                    .collect();
-                modules.push((m.nsv(), at, requires));
+                let module = CatalogModule {
+                    name: d.name.clone(),
+                    stream: d.stream.clone(),
+                    definition: entry.clone(),
+                    requires: d
+                        .module_requires()
+                        .map(|(n, s)| (n.to_owned(), s.to_owned()))
+                        .collect(),
+                };
+                modules.push((module, at));
             }
             Err(why) => problems.push(format!("data.modules[{i}] `{entry}`: {why}")),
         }
@@ -78,78 +85,20 @@ pub fn release_definitions(
             problems: problems.join("; "),
         });
     }
-    let order = bottom_first(&modules).map_err(|cycle| ReleaseError::Definitions {
-        file: file.clone(),
-        problems: format!("its modules require each other in a cycle: {cycle}"),
-    })?;
+    let (catalog, files): (Vec<CatalogModule>, Vec<PathBuf>) = modules.into_iter().unzip();
+    let order =
+        strata_chain::dependency_order(&catalog).map_err(|e| ReleaseError::Definitions {
+            file: file.clone(),
+            problems: match e {
+                strata_chain::ChainError::Cycle { cycle } => format!(
+                    "its modules require each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
+                other => other.to_string(),
+            },
+        })?;
     Ok(ReleaseDefinitions {
-        modules: order.into_iter().map(|i| modules[i].1.clone()).collect(),
+        modules: order.into_iter().map(|i| files[i].clone()).collect(),
         artifacts,
     })
-}
-
-/// Indices of `modules` (name:stream, file, requires) with each after the
-/// ones it requires, otherwise as listed; `Err` names a cycle's modules.
-fn bottom_first(modules: &[(String, PathBuf, Vec<String>)]) -> Result<Vec<usize>, String> {
-    let index: BTreeMap<&str, usize> = modules
-        .iter()
-        .enumerate()
-        .map(|(i, (nsv, _, _))| (nsv.as_str(), i))
-        .collect();
-    let below: Vec<BTreeSet<usize>> = modules
-        .iter()
-        .map(|(_, _, requires)| {
-            requires
-                .iter()
-                .filter_map(|r| index.get(r.as_str()).copied())
-                .collect()
-        })
-        .collect();
-    let mut placed = vec![false; modules.len()];
-    let mut order = Vec::with_capacity(modules.len());
-    // Each round places the first listed module whose requirements are
-    // placed: a release lists tens of modules, so rounds cost nothing.
-    while order.len() < modules.len() {
-        let next = (0..modules.len()).find(|&i| !placed[i] && below[i].iter().all(|&b| placed[b]));
-        match next {
-            Some(i) => {
-                placed[i] = true;
-                order.push(i);
-            }
-            None => {
-                let cycle: Vec<&str> = (0..modules.len())
-                    .filter(|&i| !placed[i])
-                    .map(|i| modules[i].0.as_str())
-                    .collect();
-                return Err(cycle.join(", "));
-            }
-        }
-    }
-    Ok(order)
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    fn m(nsv: &str, requires: &[&str]) -> (String, PathBuf, Vec<String>) {
-        (
-            nsv.to_owned(),
-            PathBuf::from(nsv),
-            requires.iter().map(|r| (*r).to_owned()).collect(),
-        )
-    }
-
-    #[test]
-    fn modules_come_after_what_they_require_else_as_listed() {
-        let listed = [
-            m("php:8.2", &["apache:2.4", "platform:f40"]),
-            m("tools:1", &[]),
-            m("apache:2.4", &["base:1"]),
-            m("base:1", &[]),
-        ];
-        assert_eq!(bottom_first(&listed).unwrap(), [1, 3, 2, 0]);
-        let cycle = [m("a:1", &["b:1"]), m("b:1", &["a:1"]), m("c:1", &[])];
-        assert_eq!(bottom_first(&cycle).unwrap_err(), "a:1, b:1");
-    }
 }
