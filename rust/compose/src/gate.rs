@@ -162,6 +162,45 @@ pub(crate) fn gate(
         suggest_from: Vec::new(),
         hidden: modular_filter(&module_repos, &inputs.layers, &inputs.platform),
     };
+    // Layers their own gates checked against this same pool need not be
+    // checked again, unless the stack hides a platform package from them
+    // that their gates saw. Only a pass is taken from the shorter check:
+    // a failure is reported by the whole one, as it always was.
+    let skip = already_gated(&module_repos, inputs, &opts_closure.hidden);
+    if skip.iter().any(|&s| s) {
+        let short = ClosureOptions {
+            check: module_repos
+                .iter()
+                .chain(
+                    inputs
+                        .layers
+                        .iter()
+                        .zip(&skip)
+                        .filter(|(_, &s)| !s)
+                        .map(|(r, _)| r),
+                )
+                .map(|r| r.id.clone())
+                .collect(),
+            ..opts_closure.clone()
+        };
+        let mut report = repoclosure(&repos, &short, &|_, _, _| {})?;
+        if report.ok() {
+            // As the whole check counts: every package of a layer is
+            // checked (layers are never hidden).
+            report.checked += inputs
+                .layers
+                .iter()
+                .zip(&skip)
+                .filter(|(_, &s)| s)
+                .map(|(r, _)| r.len())
+                .sum::<usize>();
+            tracing::info!(
+                layers = skip.iter().filter(|&&s| s).count(),
+                "stack layers checked by their own gates"
+            );
+            return Ok(report);
+        }
+    }
     let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
     if report.ok() {
         return Ok(report);
@@ -191,6 +230,68 @@ pub(crate) fn gate(
         .map(|r| r.id.clone())
         .collect();
     Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
+}
+
+/// Which layers need no check (by index into `inputs.layers`): those an
+/// entry of `inputs.gated` covers, where every platform package `hidden`
+/// hides now was hidden from that entry's own gate too, i.e. some layer
+/// the entry covers is named like it or like what it provides (the new
+/// module, never covered, hides what no layer's gate hid).
+fn already_gated(module: &[Repo], inputs: &ArchInputs, hidden: &[(String, Vec<u32>)]) -> Vec<bool> {
+    let mut skip = vec![false; inputs.layers.len()];
+    if inputs.gated.is_empty() {
+        return skip;
+    }
+    // Each name a hidden package hides by → who has a package of that
+    // name: a layer's index, or None for the new module.
+    let hidden_pkgs: Vec<strata_repodata::Package<'_>> = hidden
+        .iter()
+        .filter_map(|(id, idx)| {
+            inputs
+                .platform
+                .iter()
+                .find(|r| &r.id == id)
+                .map(|r| (r, idx))
+        })
+        .flat_map(|(r, idx)| idx.iter().map(move |&i| r.package(i)))
+        .collect();
+    let mut hiders: rustc_hash::FxHashMap<&str, Vec<Option<usize>>> = hidden_pkgs
+        .iter()
+        .flat_map(|p| std::iter::once(p.name()).chain(p.provides().map(|d| d.name())))
+        .map(|n| (n, Vec::new()))
+        .collect();
+    if !hiders.is_empty() {
+        let repos = module
+            .iter()
+            .map(|r| (None, r))
+            .chain(inputs.layers.iter().enumerate().map(|(i, r)| (Some(i), r)));
+        for (who, repo) in repos {
+            for p in repo.iter() {
+                if let Some(v) = hiders.get_mut(p.name()) {
+                    if v.last() != Some(&who) {
+                        v.push(who);
+                    }
+                }
+            }
+        }
+    }
+    for cover in &inputs.gated {
+        let mut mask = vec![false; inputs.layers.len()];
+        for &j in cover {
+            mask[j] = true;
+        }
+        let saw_it_hidden = |p: &strata_repodata::Package<'_>| {
+            std::iter::once(p.name())
+                .chain(p.provides().map(|d| d.name()))
+                .any(|n| hiders[n].iter().any(|w| w.is_some_and(|j| mask[j])))
+        };
+        if hidden_pkgs.iter().all(saw_it_hidden) {
+            for &j in cover {
+                skip[j] = true;
+            }
+        }
+    }
+    skip
 }
 
 /// What dnf hides from the platform while the stack's streams are active

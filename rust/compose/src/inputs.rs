@@ -58,6 +58,9 @@ pub(crate) struct ArchInputs {
     /// The stack's own sources for this arch (`name:stream/source`,
     /// location): read only for suggestions.
     pub layer_sources: Vec<(String, String)>,
+    /// Layers a layer's own gate already checked against this same pool
+    /// ([`crate::stack::gated_layers`]), by index into `layers`.
+    pub gated: Vec<Vec<usize>>,
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
     pub koji_topdir: Option<PathBuf>,
@@ -351,6 +354,12 @@ pub(crate) fn load_inputs(
                 location: shown(&loc),
             });
         }
+        let platform_name = format!("{}.{arch}", def.platform().unwrap_or_default());
+        let platform_inputs: Vec<&Input> = inputs
+            .iter()
+            .filter(|i| i.kind == InputKind::Platform && i.name == platform_name)
+            .collect();
+        let gated = crate::stack::gated_layers(registry, &layers, &platform_inputs, arch)?;
         out.push(ArchInputs {
             arch: arch.clone(),
             sources,
@@ -360,6 +369,7 @@ pub(crate) fn load_inputs(
             layer_records,
             layer_modules,
             layer_sources,
+            gated,
             platform,
             koji_topdir: koji_topdir.clone(),
         });

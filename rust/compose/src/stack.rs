@@ -11,7 +11,7 @@
 use crate::error::{ComposeError, Result};
 use std::collections::{BTreeMap, HashMap};
 use strata_model::ModuleDefinition;
-use strata_registry::{ComposeRecord, InputKind, Registry, State};
+use strata_registry::{ComposeRecord, Input, InputKind, Registry, State};
 
 /// One module compose of a stack.
 #[derive(Debug, Clone)]
@@ -247,6 +247,122 @@ fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
         });
     }
     Ok(out)
+}
+
+/// Layers whose packages a layer's own gate already checked against the
+/// same pool, for arch `arch`: each entry is one layer and every layer of
+/// its own stack, by index into `layers`.
+///
+/// A finished compose passed a gate that checked every package of it and
+/// of its stack against that stack and the platform. When this stack
+/// holds exactly the composes a layer's record names for its stack
+/// (compose IDs), and the platform is the same (repomd checksums), those
+/// packages' requirements are still met: this stack only adds packages.
+/// The one way it can take a provider away, dnf's modular filtering of
+/// platform packages the new module (or another layer) is named like, is
+/// checked by the gate ([`crate::gate`]), which also still checks
+/// everything not covered here. Only direct requires are asked, top
+/// first, and only those no earlier entry covers: the few full records
+/// read cover a deep stack.
+pub(crate) fn gated_layers(
+    registry: &dyn Registry,
+    layers: &[Layer],
+    platform: &[&Input],
+    arch: &str,
+) -> Result<Vec<Vec<usize>>> {
+    let index: HashMap<String, usize> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.nsv(), i))
+        .collect();
+    let platform: Vec<(&str, &str)> = platform
+        .iter()
+        .map(|i| (i.name.as_str(), i.ident.as_str()))
+        .collect();
+    let suffix = format!(".{arch}");
+    let mut covered = vec![false; layers.len()];
+    let mut out = Vec::new();
+    let mut refused = 0;
+    for (i, layer) in layers.iter().enumerate().rev() {
+        if !layer.direct || covered[i] {
+            continue;
+        }
+        // Each record read costs about what checking a layer does: once
+        // a lower module was composed again, every layer above it was
+        // checked against the old one, and reading all their records
+        // would cost more than the check it saves.
+        if refused == MAX_REFUSED {
+            break;
+        }
+        refused += 1;
+        let Some(rec) = registry.get(&layer.record.id)? else {
+            continue;
+        };
+        if rec.state != State::Finished || !rec.arches.iter().any(|a| a == arch) {
+            continue;
+        }
+        let its_platform: Vec<(&str, &str)> = rec
+            .inputs
+            .iter()
+            .filter(|p| p.kind == InputKind::Platform && p.name.ends_with(&suffix))
+            .map(|p| (p.name.as_str(), p.ident.as_str()))
+            .collect();
+        if its_platform != platform {
+            continue;
+        }
+        let mut cover = vec![i];
+        let same_stack = rec
+            .inputs
+            .iter()
+            .filter(|p| matches!(p.kind, InputKind::Compose | InputKind::StackCompose))
+            .all(|p| match index.get(&p.name) {
+                Some(&j) if layers[j].record.id == p.ident => {
+                    cover.push(j);
+                    true
+                }
+                _ => false,
+            });
+        // What the record names must be all of the layer's stack here: a
+        // record that names less (written before stacks were recorded
+        // whole) does not show what its gate saw.
+        if !same_stack || closure(layers, &index, i) != sorted(cover.clone()) {
+            continue;
+        }
+        refused -= 1;
+        for &j in &cover {
+            covered[j] = true;
+        }
+        out.push(cover);
+    }
+    Ok(out)
+}
+
+/// How many layers' records [`gated_layers`] reads that do not vouch for
+/// their stack before it gives up.
+const MAX_REFUSED: usize = 4;
+
+/// Layer `top` and every layer below it, by the requires of this stack.
+fn closure(layers: &[Layer], index: &HashMap<String, usize>, top: usize) -> Vec<usize> {
+    let mut seen = vec![false; layers.len()];
+    let mut todo = vec![top];
+    seen[top] = true;
+    while let Some(i) = todo.pop() {
+        for r in &layers[i].requires {
+            if let Some(&j) = index.get(r.as_str()) {
+                if !seen[j] {
+                    seen[j] = true;
+                    todo.push(j);
+                }
+            }
+        }
+    }
+    (0..layers.len()).filter(|&j| seen[j]).collect()
+}
+
+fn sorted(mut v: Vec<usize>) -> Vec<usize> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// One module of a printed stack: the compose used for it and what it
@@ -701,6 +817,50 @@ mod test {
             .to_string();
         assert_eq!(a, b);
         assert!(a.contains("cycle"), "{a}");
+    }
+
+    #[test]
+    fn a_layer_vouches_for_its_stack_only_when_it_is_this_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let platform = |ident: &str| Input {
+            kind: InputKind::Platform,
+            name: "f40.x86_64".into(),
+            ident: ident.into(),
+            location: "/srv/f40".into(),
+        };
+        let f40 = platform("sha256:00");
+        let covers = |reg: &SqliteRegistry, p: &Input, arch: &str| {
+            let layers = resolve(&def(&[("apache", "2.4")], &[]), reg, &[]).unwrap();
+            let got = gated_layers(reg, &layers, &[p], arch).unwrap();
+            let names =
+                |c: &Vec<usize>| sorted(c.clone()).iter().map(|&j| layers[j].nsv()).collect();
+            got.iter().map(names).collect::<Vec<Vec<String>>>()
+        };
+        let base0 = compose(&mut reg, "base:f40", &[], true);
+        let ssl = compose(&mut reg, "ssl:3", &[&base0], true);
+        let _apache = compose(&mut reg, "apache:2.4", &[&base0, &ssl], true);
+        // apache's gate saw this very stack: it covers all of it.
+        assert_eq!(
+            covers(&reg, &f40, "x86_64"),
+            [["base:f40", "ssl:3", "apache:2.4"]]
+        );
+        // Not for an arch it was not composed for, nor another platform.
+        assert!(covers(&reg, &f40, "aarch64").is_empty());
+        assert!(covers(&reg, &platform("sha256:11"), "x86_64").is_empty());
+        // A newer base below it: apache's gate never saw it.
+        let _base1 = compose(&mut reg, "base:f40", &[], true);
+        assert!(covers(&reg, &f40, "x86_64").is_empty());
+        // A record that names less than the stack it stands on (ssl, but
+        // not the base below ssl) does not vouch for it.
+        let ssl1 = compose(&mut reg, "ssl:3", &[&_base1], true);
+        let _apache1 = compose(&mut reg, "apache:2.4", &[&ssl1], true);
+        assert!(covers(&reg, &f40, "x86_64").is_empty());
+        let _apache2 = compose(&mut reg, "apache:2.4", &[&_base1, &ssl1], true);
+        assert_eq!(
+            covers(&reg, &f40, "x86_64"),
+            [["base:f40", "ssl:3", "apache:2.4"]]
+        );
     }
 
     #[test]

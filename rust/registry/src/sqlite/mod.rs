@@ -351,19 +351,24 @@ impl SqliteRegistry {
         contents: bool,
     ) -> Result<Option<ComposeRecord>> {
         self.read(|conn| {
-            // Cached: a stack walk asks this once per layer.
-            let id: Option<String> = conn
+            // Cached: a stack walk asks this once per layer. The row comes
+            // with the answer: looking it up again by ID cost a deep stack
+            // a second search of the table per layer.
+            let compose = conn
                 .prepare_cached(&format!(
-                    "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+                    "SELECT {RECORD_COLUMNS} FROM composes WHERE name = ?1 AND stream = ?2 \
                      AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
                     stored::good_sql("")
                 ))
-                .and_then(|mut st| st.query_row([name, stream], |r| r.get(0)).optional())
+                .and_then(|mut st| {
+                    st.query_row([name, stream], StoredCompose::from_row)
+                        .optional()
+                })
                 .ctx(&self.db, || {
                     format!("find the last good compose of `{name}:{stream}`")
                 })?;
-            match id {
-                Some(id) => load_parts(conn, &self.db, &id, contents),
+            match compose {
+                Some(compose) => load_rest(conn, &self.db, compose, contents).map(Some),
                 None => Ok(None),
             }
         })
@@ -393,6 +398,20 @@ fn load_parts(
     let Some(compose) = compose else {
         return Ok(None);
     };
+    load_rest(conn, db, compose, contents).map(Some)
+}
+
+/// The record of a `composes` row: what belongs to it read, lean without
+/// `contents` ([`load_parts`]).
+fn load_rest(
+    conn: &Connection,
+    db: &str,
+    compose: StoredCompose,
+    contents: bool,
+) -> Result<ComposeRecord> {
+    let id = compose.id.clone();
+    let id = id.as_str();
+    let action = || format!("read compose `{id}`");
     // A lean record leaves out what its stack used below its direct
     // requires: a stack walk reaches those layers itself, and reading them
     // from every layer would cost depth² rows.
@@ -453,7 +472,6 @@ fn load_parts(
             modulemd,
         },
     )
-    .map(Some)
 }
 
 fn insert_packages(tx: &Connection, db: &str, id: &str, packages: &PackagesByArch) -> Result<()> {
