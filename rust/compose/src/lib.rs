@@ -86,7 +86,9 @@ pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};
 pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
 pub use progress::{Hold, Progress, Quiet};
-pub use release::{compose_release, ReleaseContent, ReleaseModuleRepo, RELEASE_VARIANT};
+pub use release::{
+    compose_release, ReleaseContent, ReleaseModuleRepo, ReleaseSwitch, RELEASE_VARIANT,
+};
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
 pub use staging::{exchange_dirs, lock_waiting};

@@ -30,7 +30,7 @@ use crate::publish::{productmd_entries, Staged};
 use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use strata_modulemd::{Defaults, Document, Obsoletes};
+use strata_modulemd::{Defaults, Document, ModuleStream, Obsoletes};
 use strata_registry::{NewRelease, Outputs, Registry, ReleaseOutcome, ReleaseRecord};
 use strata_repodata::LoadOptions;
 
@@ -59,6 +59,23 @@ pub struct ReleaseContent {
     pub defaults: BTreeMap<String, String>,
     pub verify_payloads: bool,
     pub cache_dir: Option<PathBuf>,
+    /// Modules whose stream changed since the previous release.
+    pub switches: Vec<ReleaseSwitch>,
+}
+
+/// A module the release ships on another stream than the previous release
+/// did. Its previous stream is published in `modules.yaml` without
+/// packages, with a modulemd-obsoletes `obsoleted_by` the new stream: dnf
+/// (libdnf's `applyObsoletes`, with `module_obsoletes=1`) switches an
+/// enabled stream only when its metadata has that stream and an obsoletes
+/// of it.
+#[derive(Debug, Clone)]
+pub struct ReleaseSwitch {
+    pub module: String,
+    pub to_stream: String,
+    /// The previous release's documents of the old stream (its compose's
+    /// modulemd for the arch).
+    pub previous: Vec<ModuleStream>,
 }
 
 /// Records the release compose `new`, publishes `content` as
@@ -140,7 +157,7 @@ fn stage(
         interrupt.check()?;
         loaded.push(Published::load(&m.repo, m.compose_id.clone(), &opts)?);
     }
-    let (defaults, obsoletes) = release_modules(record, content, &mut loaded);
+    let (defaults, obsoletes, superseded) = release_modules(record, content, &mut loaded);
     let mut members: Vec<_> = loaded.iter_mut().map(Published::member).collect();
     if let Some(first) = members.first_mut() {
         // The release's defaults come first, so they stand.
@@ -160,6 +177,7 @@ fn stage(
             link_stage: format!("linking the release's packages for {arch}"),
             write_stage: format!("writing the release's repodata for {arch}"),
             obsoletes,
+            superseded,
         },
         progress,
     )?;
@@ -210,22 +228,26 @@ fn stage(
     })
 }
 
-/// The release's modulemd-defaults and modulemd-obsoletes; the composes'
-/// own defaults and other documents are taken out of `loaded`.
+/// The release's modulemd-defaults and modulemd-obsoletes, and the
+/// previous streams it switches from; the composes' own defaults and other
+/// documents are taken out of `loaded`.
 ///
 /// Defaults: one for each of the release's default streams, with the
 /// default profiles its module's compose gave that stream. Obsoletes: one
 /// for each stream whose modulemd gives an end of life (MBS's `rawhide`
 /// service level, where Strata publishes `lifecycle.eol`), so dnf knows
-/// when its service ends.
+/// when its service ends; and one for each previous stream of a switch,
+/// `obsoleted_by` the new stream, whose documents are returned without
+/// their packages (this compose does not ship them).
 fn release_modules(
     record: &ReleaseRecord,
     content: &ReleaseContent,
     loaded: &mut [Published],
-) -> (Vec<Defaults>, Vec<Obsoletes>) {
+) -> (Vec<Defaults>, Vec<Obsoletes>, Vec<ModuleStream>) {
     let mut profiles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut obsoletes = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut shipped = BTreeSet::new();
     let modified = format!(
         "{}-{}-{}",
         &record.date[..4],
@@ -235,6 +257,7 @@ fn release_modules(
     for p in loaded.iter_mut() {
         p.documents.retain(|doc| match doc {
             Document::Stream(s) => {
+                shipped.insert((s.name.clone(), s.stream.clone()));
                 let eol = s.servicelevels.get("rawhide").and_then(|l| l.eol.clone());
                 if let Some(eol) = eol {
                     if seen.insert((s.name.clone(), s.stream.clone())) {
@@ -276,5 +299,36 @@ fn release_modules(
                 .unwrap_or_default(),
         })
         .collect();
-    (defaults, obsoletes)
+    let mut superseded = Vec::new();
+    for switch in &content.switches {
+        let mut streams = BTreeSet::new();
+        for s in &switch.previous {
+            if shipped.contains(&(s.name.clone(), s.stream.clone())) {
+                // The stream ships in this release after all.
+                continue;
+            }
+            let mut s = s.clone();
+            s.artifacts.clear();
+            if streams.insert(s.stream.clone()) {
+                obsoletes.push(Obsoletes {
+                    module: s.name.clone(),
+                    stream: s.stream.clone(),
+                    modified: modified.clone(),
+                    message: format!(
+                        "{}:{} is replaced by {}:{} in {} {}",
+                        s.name,
+                        s.stream,
+                        switch.module,
+                        switch.to_stream,
+                        record.name,
+                        record.version
+                    ),
+                    eol_date: None,
+                    obsoleted_by: Some((switch.module.clone(), switch.to_stream.clone())),
+                });
+            }
+            superseded.push(s);
+        }
+    }
+    (defaults, obsoletes, superseded)
 }

@@ -62,7 +62,7 @@ typed_data_class!(
     /// One problem that keeps a release from being composed.
     ReleaseProblem(strata_release::Problem) {
     /// What kind: `lifecycle`, `stream_conflict`, `no_good_compose`,
-    /// `unresolved`, `profile`, `upgrade`, `stream_switch`, `previous`, …
+    /// `unresolved`, `profile`, `upgrade`, `previous`, …
     /// (the `kind` of its JSON).
     #[getter]
     fn kind(&self) -> String {

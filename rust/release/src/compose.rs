@@ -9,11 +9,12 @@
 
 use crate::check::{check_release, CheckOptions};
 use crate::error::ReleaseError;
-use crate::report::ReleaseReport;
+use crate::report::{ReleaseReport, StreamSwitch};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_compose::{
     compose_time, ComposeError, Config, Interrupt, Progress, ReleaseContent, ReleaseModuleRepo,
+    ReleaseSwitch,
 };
 use strata_registry::{
     ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
@@ -136,6 +137,10 @@ pub fn compose_release(
         arches: vec![arch.clone()],
         inputs,
     };
+    let mut switches = Vec::new();
+    for switch in report.upgrade.iter().flat_map(|u| &u.switches) {
+        switches.push(previous_stream(&file, switch, &arch, &*registry)?);
+    }
     let content = ReleaseContent {
         out: opts.out.clone(),
         arch,
@@ -143,11 +148,62 @@ pub fn compose_release(
         defaults,
         verify_payloads: opts.verify_payloads,
         cache_dir: config.cache_dir(opts.check.cache_dir.as_deref()),
+        switches,
     };
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
     Ok(ReleaseComposed::Composed {
         report,
         record: Box::new(record),
+    })
+}
+
+/// The previous stream of a switch as its compose published it for `arch`
+/// (the registry keeps each compose's modulemd), for the release compose
+/// to mark obsoleted.
+fn previous_stream(
+    file: &str,
+    switch: &StreamSwitch,
+    arch: &str,
+    registry: &dyn Registry,
+) -> Result<ReleaseSwitch, ReleaseError> {
+    let id = &switch.from_compose;
+    let unusable = |why: String| ReleaseError::PreviousStream {
+        file: file.to_owned(),
+        compose_id: id.clone(),
+        module: format!("{}:{}", switch.module, switch.from_stream),
+        why,
+    };
+    let record = registry
+        .get(id)
+        .map_err(|source| ReleaseError::Registry {
+            file: file.to_owned(),
+            source: Box::new(source),
+        })?
+        .ok_or_else(|| unusable("it is no longer in the registry".into()))?;
+    let text = record
+        .modulemd
+        .get(arch)
+        .ok_or_else(|| unusable(format!("it recorded no {arch} modulemd")))?;
+    let docs = strata_modulemd::parse_modules_yaml(text)
+        .map_err(|e| unusable(format!("its recorded modulemd cannot be read: {e}")))?;
+    let previous: Vec<_> = docs
+        .into_iter()
+        .filter_map(|d| match d {
+            strata_modulemd::Document::Stream(s)
+                if s.name == switch.module && s.stream == switch.from_stream =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect();
+    if previous.is_empty() {
+        return Err(unusable("its recorded modulemd has no such stream".into()));
+    }
+    Ok(ReleaseSwitch {
+        module: switch.module.clone(),
+        to_stream: switch.to_stream.clone(),
+        previous,
     })
 }

@@ -83,6 +83,18 @@ pub enum ReleaseError {
          (pruned while the release was checked?); run it again"
     )]
     ComposeGone { file: String, compose_id: String },
+    /// A module's stream changed, and the previous release's stream cannot
+    /// be read to mark it obsoleted.
+    #[error(
+        "cannot compose the release {file}: {module} of the previous release (compose \
+         `{compose_id}`) cannot be marked obsoleted: {why}"
+    )]
+    PreviousStream {
+        file: String,
+        compose_id: String,
+        module: String,
+        why: String,
+    },
     #[error("cannot compare release composes: no release compose `{id}` in the registry")]
     NoSuchRelease { id: String },
     #[error("cannot compare release composes: the registry cannot be read for `{release}`")]

@@ -10,15 +10,16 @@
 //! modulemd. For each module in both releases on the same stream, each of
 //! its previous profiles is installed from the previous release's
 //! repositories and upgraded to this release's (`strata_solve::upgrade_sets`);
-//! a module whose stream changed is a problem of its own, because dnf
-//! keeps the enabled stream and needs `dnf module switch-to`.
+//! a module whose stream changed is a switch (not a problem): dnf keeps the
+//! enabled stream, so the release compose announces the switch with a
+//! modulemd-obsoletes (`obsoleted_by`) that dnf acts on.
 //!
 //! Each side is its module composes plus its platform, with the platform
 //! packages a module ships by name hidden, as dnf's modular filtering
 //! hides them.
 
 use crate::error::ReleaseError;
-use crate::report::{Problem, ReleaseReport, UpgradeSummary};
+use crate::report::{Problem, ReleaseReport, StreamSwitch, UpgradeSummary};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use strata_compose::{error_chain, substitute_arch, Config};
@@ -125,6 +126,7 @@ pub(crate) fn check_upgrade(
         version,
         checked: false,
         profiles: Vec::new(),
+        switches: Vec::new(),
     };
     let arch = report.arch.clone();
     let registry_err = |source| ReleaseError::Registry {
@@ -182,10 +184,10 @@ pub(crate) fn check_upgrade(
     for (name, o) in &old {
         let Some(n) = new.get(name) else { continue };
         if o.stream != n.stream {
-            problems.push(Problem::StreamSwitch {
+            summary.switches.push(StreamSwitch {
                 module: name.clone(),
-                previous: prev_name.clone(),
                 from_stream: o.stream.clone(),
+                from_compose: o.id.clone(),
                 to_stream: n.stream.clone(),
             });
             continue;
