@@ -27,6 +27,13 @@ pub enum ComposeError {
     /// platforms).
     #[error("artifact {artifact}: {problem}")]
     ArtifactInputs { artifact: String, problem: String },
+    /// An artifact's image cannot be put into a release compose.
+    #[error("cannot put the image of artifact {artifact} (compose {compose_id}) into the release compose: {problem}")]
+    ReleaseImage {
+        artifact: String,
+        compose_id: String,
+        problem: String,
+    },
     /// An external tool an artifact compose runs is not installed.
     #[error("{action}: `{tool}` is not installed; install the Debian package {debian} (Fedora: {fedora})")]
     ToolMissing {

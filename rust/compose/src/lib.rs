@@ -53,6 +53,7 @@ mod progress;
 mod publish;
 mod record;
 mod release;
+mod release_images;
 mod repo_modules;
 mod select;
 mod stack;
@@ -89,6 +90,7 @@ pub use progress::{Hold, Progress, Quiet};
 pub use release::{
     compose_release, ReleaseContent, ReleaseModuleRepo, ReleaseSwitch, RELEASE_VARIANT,
 };
+pub use release_images::ReleaseArtifact;
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
 pub use staging::{exchange_dirs, lock_waiting};

@@ -4,6 +4,7 @@
 //! ```text
 //! OUT/<release-id>/STATUS
 //! OUT/<release-id>/compose/<Variant>/<arch>/os/{Packages,repodata}   every module's packages, modules.yaml
+//! OUT/<release-id>/compose/<Artifact>/<arch>/{iso,images,ostree}/     each artifact's image (release_images.rs)
 //! OUT/<release-id>/compose/metadata/{composeinfo,rpms,modules,images}.json
 //! ```
 //! The repository is the module composes' own repositories merged
@@ -27,6 +28,7 @@ use crate::merge::{merge_into, MergeSettings, Published};
 use crate::productmd;
 use crate::progress::Progress;
 use crate::publish::{productmd_entries, Staged};
+use crate::release_images::{place_images, ReleaseArtifact};
 use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -61,6 +63,8 @@ pub struct ReleaseContent {
     pub cache_dir: Option<PathBuf>,
     /// Modules whose stream changed since the previous release.
     pub switches: Vec<ReleaseSwitch>,
+    /// The artifact composes whose images the release ships, in order.
+    pub artifacts: Vec<ReleaseArtifact>,
 }
 
 /// A module the release ships on another stream than the previous release
@@ -182,6 +186,20 @@ fn stage(
         progress,
     )?;
     let (rpms, modules) = productmd_entries(merged, variant, arch, &dir)?;
+    let images = place_images(
+        &tree.join("compose"),
+        arch,
+        &content.artifacts,
+        &[variant.to_string()],
+        content.verify_payloads,
+        interrupt,
+    )?;
+    let mut variants = vec![productmd::VariantInfo {
+        uid: variant.to_string(),
+        name: format!("{} {} modules", record.name, record.version),
+        arches: vec![arch.to_string()],
+    }];
+    variants.extend(images.variants);
     let info = productmd::ComposeInfo {
         compose_id: record.id.clone(),
         date: record.date.clone(),
@@ -190,11 +208,7 @@ fn stage(
         release_name: record.name.clone(),
         release_short: record.name.clone(),
         release_version: record.version.clone(),
-        variants: vec![productmd::VariantInfo {
-            uid: variant.to_string(),
-            name: format!("{} {} modules", record.name, record.version),
-            arches: vec![arch.to_string()],
-        }],
+        variants,
     };
     productmd::validate(&info, &rpms, &modules).map_err(|source| ComposeError::Productmd {
         compose_id: record.id.clone(),
@@ -209,7 +223,7 @@ fn stage(
             productmd::rpms_json_with_layers(&info, &rpms, &[]),
         ),
         ("modules.json", productmd::modules_json(&info, &modules)),
-        ("images.json", productmd::images_json(&info)),
+        ("images.json", productmd::images_json(&info, &images.images)),
     ] {
         let p = meta.join(file);
         std::fs::write(&p, text).map_err(io(&p))?;

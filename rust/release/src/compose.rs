@@ -13,8 +13,8 @@ use crate::report::{ReleaseReport, StreamSwitch};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_compose::{
-    compose_time, ComposeError, Config, Interrupt, Progress, ReleaseContent, ReleaseModuleRepo,
-    ReleaseSwitch,
+    compose_time, ComposeError, Config, Interrupt, Progress, ReleaseArtifact, ReleaseContent,
+    ReleaseModuleRepo, ReleaseSwitch,
 };
 use strata_registry::{
     ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
@@ -137,6 +137,29 @@ pub fn compose_release(
         arches: vec![arch.clone()],
         inputs,
     };
+    let mut artifacts = Vec::new();
+    for a in &report.artifacts {
+        let Some(id) = &a.compose else { continue };
+        let record = registry
+            .get(id)
+            .map_err(|e| failed(e.into()))?
+            .ok_or_else(|| ReleaseError::ComposeGone {
+                file: file.clone(),
+                compose_id: id.clone(),
+            })?;
+        let (Some(kind), Some(outputs)) = (record.artifact, &record.outputs) else {
+            return Err(ReleaseError::ComposeGone {
+                file: file.clone(),
+                compose_id: id.clone(),
+            });
+        };
+        artifacts.push(ReleaseArtifact {
+            name: a.name.clone().unwrap_or_else(|| record.name.clone()),
+            compose_id: id.clone(),
+            kind,
+            path: outputs.path.clone(),
+        });
+    }
     let mut switches = Vec::new();
     for switch in report.upgrade.iter().flat_map(|u| &u.switches) {
         switches.push(previous_stream(&file, switch, &arch, &*registry)?);
@@ -149,6 +172,7 @@ pub fn compose_release(
         verify_payloads: opts.verify_payloads,
         cache_dir: config.cache_dir(opts.check.cache_dir.as_deref()),
         switches,
+        artifacts,
     };
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
