@@ -561,6 +561,45 @@ def test_a_previous_release_compose_by_id_or_name(upgrade, tmp_path):
         assert report["upgrade"]["profiles"] == by_file["upgrade"]["profiles"]
 
 
+def test_the_documents_previous_is_the_upgrade_check_unless_from_is_given(upgrade, tmp_path):
+    site = upgrade.dist.site
+
+    def with_previous(previous: str) -> Path:
+        doc = yaml.safe_load(upgrade.releases["u2"].read_text())
+        doc["data"]["previous"] = previous
+        path = upgrade.releases["u2"].with_name(f"u2-after-{previous}.yaml")
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def check(release: Path, *extra, rc: int) -> subprocess.CompletedProcess:
+        return site.run("release", "check", release, *extra, "--config", site.config,
+                        "--cache-dir", site.cache, "--arch", "x86_64", check_rc=rc)
+
+    # A previous: naming nothing: refused, naming the file and the field.
+    nothing = with_previous("nope")
+    r = check(nothing, "--json", rc=2)
+    assert (f"{nothing}: data.previous: `nope` is no release compose ID or release name in "
+            "the registry") in r.stderr, r.stderr
+    # previous: u1, a release name: its newest finished release compose.
+    composed = json.loads(site.run("release", "compose", upgrade.releases["u1"], "--out",
+                                   tmp_path / "rel", "--config", site.config, "--cache-dir",
+                                   site.cache, "--arch", "x86_64", "--json").stdout)
+    rid = composed["release"]["id"]
+    named = with_previous("u1")
+    report = json.loads(check(named, "--json", rc=1).stdout)
+    by_file = upgrade.check("u2", "u1", rc=1)
+    assert (report["upgrade"]["from"], report["upgrade"]["by"]) == (rid, "data.previous")
+    assert problems(report) == problems(by_file)
+    assert f"upgrade from u1 1 ({rid}, named by the document's previous:)" in check(
+        named, rc=1).stdout
+    # An explicit --from wins, even over a previous: that names nothing.
+    report = json.loads(check(nothing, "--from", upgrade.releases["u1"], "--json",
+                              rc=1).stdout)
+    assert (report["upgrade"]["from"], report["upgrade"]["by"]) == (
+        str(upgrade.releases["u1"]), "--from")
+    assert problems(report) == problems(by_file)
+
+
 def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, tmp_path):
     import productmd.compose  # installed by .ci/setup
     release = dist.release("rel", [

@@ -38,8 +38,9 @@ pub struct CheckOptions {
     /// The cache directory (parsed repositories, SCM clones); `None`: the
     /// configuration's.
     pub cache_dir: Option<PathBuf>,
-    /// The previous release (its document), to check the upgrade path
-    /// from; `None`: no upgrade check.
+    /// The previous release (its document, a release compose ID or a
+    /// release name), to check the upgrade path from; `None`: the
+    /// document's `previous:`, else no upgrade check.
     pub from: Option<String>,
 }
 
@@ -57,16 +58,30 @@ pub fn check_release(
     opts: &CheckOptions,
 ) -> Result<ReleaseReport, ReleaseError> {
     let file = path.display().to_string();
-    // A `--from` that cannot be used fails before the work starts.
-    let from = opts
-        .from
-        .as_deref()
-        .map(|from| crate::upgrade::previous(from, registry))
-        .transpose()?;
     let (release, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Release {
         file: file.clone(),
         source: Box::new(e),
     })?;
+    // A previous release that cannot be used fails before the work
+    // starts. `--from` wins over the document's `previous:`, which names
+    // a release compose (an ID or a release name), never a file.
+    let from = match (&opts.from, &release.previous) {
+        (Some(from), _) => Some((crate::upgrade::previous(from, registry)?, "--from")),
+        (None, Some(named)) => {
+            let found =
+                crate::upgrade::previous_in_registry(named, registry).map_err(|e| match e {
+                    ReleaseError::PreviousNotFound { from } => {
+                        ReleaseError::PreviousFieldNotFound {
+                            file: file.clone(),
+                            from,
+                        }
+                    }
+                    other => other,
+                })?;
+            Some((found, "data.previous"))
+        }
+        (None, None) => None,
+    };
     let arch = opts
         .arch
         .clone()
@@ -377,9 +392,9 @@ pub fn check_release(
         problems,
         upgrade: None,
     };
-    if let Some(from) = &from {
+    if let Some((from, by)) = &from {
         let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
-        crate::upgrade::check_upgrade(&mut report, from, config, registry, cache_dir)?;
+        crate::upgrade::check_upgrade(&mut report, from, by, config, registry, cache_dir)?;
     }
     Ok(report)
 }

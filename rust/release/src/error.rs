@@ -54,6 +54,12 @@ pub enum ReleaseError {
          release compose with that ID or release name in the registry (`strata releases list`)"
     )]
     PreviousNotFound { from: String },
+    /// The document's `previous:` names no release compose.
+    #[error(
+        "cannot check the upgrade from the previous release: {file}: data.previous: `{from}` \
+         is no release compose ID or release name in the registry (`strata releases list`)"
+    )]
+    PreviousFieldNotFound { file: String, from: String },
     /// `--from` names a release compose that did not finish.
     #[error(
         "cannot check the upgrade from `{from}`: that release compose is {state}, not finished"

@@ -51,6 +51,10 @@ pub struct UpgradeSummary {
     /// new one, which dnf acts on (see [`StreamSwitch`]).
     #[serde(default)]
     pub switches: Vec<StreamSwitch>,
+    /// What named the previous release: `--from`, or the document's
+    /// `data.previous`.
+    #[serde(default)]
+    pub by: String,
 }
 
 /// A module on another stream than in the previous release. dnf keeps an
@@ -452,7 +456,11 @@ impl ReleaseReport {
 /// The report's line on the upgrade check.
 fn upgrade_line(u: &UpgradeSummary) -> String {
     use strata_solve::UpgradeOutcome;
-    let head = format!("upgrade from {} {} ({})", u.release, u.version, u.from);
+    let by = match u.by.as_str() {
+        "data.previous" => ", named by the document's previous:",
+        _ => "",
+    };
+    let head = format!("upgrade from {} {} ({}{by})", u.release, u.version, u.from);
     if !u.checked {
         return format!(
             "{head}: not checked (it needs this release's closure and a compose of every \

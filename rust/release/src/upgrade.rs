@@ -45,6 +45,15 @@ pub(crate) fn previous(from: &str, registry: &dyn Registry) -> Result<Previous, 
     if looks_like_file {
         return Ok(Previous::File(path.to_path_buf()));
     }
+    previous_in_registry(from, registry)
+}
+
+/// The release compose `from` names: its ID, else a release name (its
+/// newest finished release compose).
+pub(crate) fn previous_in_registry(
+    from: &str,
+    registry: &dyn Registry,
+) -> Result<Previous, ReleaseError> {
     let registry_err = |source| ReleaseError::Registry {
         file: from.to_owned(),
         source: Box::new(source),
@@ -74,6 +83,7 @@ pub(crate) fn previous(from: &str, registry: &dyn Registry) -> Result<Previous, 
 pub(crate) fn check_upgrade(
     report: &mut ReleaseReport,
     from: &Previous,
+    by: &str,
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
@@ -127,6 +137,7 @@ pub(crate) fn check_upgrade(
         checked: false,
         profiles: Vec::new(),
         switches: Vec::new(),
+        by: by.to_owned(),
     };
     let arch = report.arch.clone();
     let registry_err = |source| ReleaseError::Registry {
