@@ -323,7 +323,7 @@ def test_the_schema_and_strata_validate_agree_on_releases(dist, strata_bin):
     assert list(v.iter_errors(example)) == []
     dist.site.run("validate", ROOT / "examples" / "release.yaml", check_rc=0)
     for key, value in [("date", "tomorrow"), ("modules", []), ("lifecycle", {"sla": {}}),
-                       ("previous", "f 40")]:
+                       ("previous", "f 40"), ("variants", "two")]:
         doc = json.loads(json.dumps(example))
         doc["data"][key] = value
         assert list(v.iter_errors(doc)), key
@@ -674,6 +674,49 @@ def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, t
                           check_rc=0).stdout
     assert f"{rec['id']} FINISHED" in shown and dist.ids["ssl:3"] in shown
     assert rec["id"] not in {c["id"] for c in dist.site.list()}
+
+
+def test_a_release_compose_with_a_variant_per_module(dist, tmp_path):
+    import productmd.compose
+    release = dist.release("pm", [
+        dist.module("php:8.2", default=True),
+        {"module": "tools:1", "definition": dist.tools_url, "default": True},
+    ], variants="per-module")
+    rec = compose_release(dist, release, rc=0)["release"]
+    top = dist.site.out / rec["id"]
+    c = productmd.compose.Compose(str(top))
+    # A variant per module stream, named as Pungi names module variants.
+    assert sorted(c.info.variants.variants) == ["Apache", "Php", "Ssl", "Tools"]
+    assert c.info.variants["Php"].name == "php:8.2"
+    for uid, module in [("Php", "php:8.2"), ("Apache", "apache:2.4"), ("Ssl", "ssl:3"),
+                        ("Tools", "tools:1")]:
+        assert [k.rsplit(":", 2)[0] for k in c.modules.modules[uid]["x86_64"]] == [module]
+        rpms = c.rpms.rpms[uid]["x86_64"]
+        for srpm in rpms.values():
+            for rpm in srpm.values():
+                assert rpm["path"].startswith(f"{uid}/x86_64/os/Packages/"), rpm
+                assert (top / "compose" / rpm["path"]).is_file()
+
+    def repo(uid):
+        return top / "compose" / uid / "x86_64" / "os"
+
+    # Each variant's modules.yaml: its stream, and the release's default
+    # only where the module is.
+    assert ck.load_with_libmodulemd(ck.modules_yaml(repo("Php")))["php"]["defaults"] == {
+        "stream": "8.2", "profiles": {"8.2": ["default"]}}
+    assert set(ck.load_with_libmodulemd(ck.modules_yaml(repo("Apache")))) == {"apache"}
+    # dnf installs tools from its variant alone, and php from its variant
+    # with the variants of the modules it requires.
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = ck.dnf_install({"tools": repo("Tools"), "platform": dist.base}, root, work,
+                       ["module", "install", "tools"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "jq" in ck.rpm_qa(root, work)
+    root, work = tmp_path / "root2", tmp_path / "dnf2"
+    r = ck.dnf_install({"php": repo("Php"), "apache": repo("Apache"), "ssl": repo("Ssl"),
+                        "platform": dist.base}, root, work, ["module", "install", "php"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {"php", "php-cli", "httpd", "openssl-libs"} <= ck.rpm_qa(root, work)
 
 
 def test_a_release_that_fails_its_check_composes_and_records_nothing(dist):

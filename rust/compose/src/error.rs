@@ -34,6 +34,17 @@ pub enum ComposeError {
         compose_id: String,
         problem: String,
     },
+    /// Two variants of a release compose would have one UID.
+    #[error(
+        "cannot compose the release {release_id}: {first} and {second} would both be the \
+         variant {uid}; rename one, or compose the release with `variants: one`"
+    )]
+    ReleaseVariantClash {
+        release_id: String,
+        uid: String,
+        first: String,
+        second: String,
+    },
     /// An external tool an artifact compose runs is not installed.
     #[error("{action}: `{tool}` is not installed; install the Debian package {debian} (Fedora: {fedora})")]
     ToolMissing {

@@ -1,6 +1,8 @@
 //! A release compose: the composes a checked release ships, frozen into
 //! one compose of their own, laid out as Pungi lays out a compose with one
-//! modular variant:
+//! modular variant (or, with the release's `variants: per-module`, a
+//! variant per module stream, its UID as Pungi names module variants:
+//! `base-runtime` → `BaseRuntime`, each holding that module's packages):
 //! ```text
 //! OUT/<release-id>/STATUS
 //! OUT/<release-id>/compose/<Variant>/<arch>/os/{Packages,repodata}   every module's packages, modules.yaml
@@ -32,6 +34,7 @@ use crate::release_images::{place_images, ReleaseArtifact};
 use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use strata_model::ReleaseVariants;
 use strata_modulemd::{Defaults, Document, ModuleStream, Obsoletes};
 use strata_registry::{NewRelease, Outputs, Registry, ReleaseOutcome, ReleaseRecord};
 use strata_repodata::LoadOptions;
@@ -65,6 +68,8 @@ pub struct ReleaseContent {
     pub switches: Vec<ReleaseSwitch>,
     /// The artifact composes whose images the release ships, in order.
     pub artifacts: Vec<ReleaseArtifact>,
+    /// One modular variant, or a variant per module stream.
+    pub variants: ReleaseVariants,
 }
 
 /// A module the release ships on another stream than the previous release
@@ -148,9 +153,6 @@ fn stage(
     let staging = Staging::create(&out, &record.id)?;
     let tree = staging.tree();
     let arch = content.arch.as_str();
-    let variant = RELEASE_VARIANT;
-    let os = productmd::os_tree(variant, arch);
-    let dir = tree.join("compose").join(&os);
 
     let opts = LoadOptions {
         cache_dir: content.cache_dir.clone(),
@@ -162,43 +164,107 @@ fn stage(
         loaded.push(Published::load(&m.repo, m.compose_id.clone(), &opts)?);
     }
     let (defaults, obsoletes, superseded) = release_modules(record, content, &mut loaded);
-    let mut members: Vec<_> = loaded.iter_mut().map(Published::member).collect();
-    if let Some(first) = members.first_mut() {
-        // The release's defaults come first, so they stand.
-        first
-            .documents
-            .splice(0..0, defaults.into_iter().map(Document::Defaults));
+    // The variants and what each holds: every module in one, or each
+    // module stream in its own (`module`: the module it holds).
+    struct Part<'a> {
+        uid: String,
+        name: String,
+        module: Option<&'a str>,
+        members: Vec<crate::merge::Member<'a>>,
     }
-    let merged = merge_into(
-        &dir,
-        members,
-        &mut Linker::new(content.verify_payloads),
-        &MergeSettings {
-            within: format!("the release compose {}", record.id),
-            metadata_only: false,
-            timestamp: record.started_at,
-            interrupt,
-            link_stage: format!("linking the release's packages for {arch}"),
-            write_stage: format!("writing the release's repodata for {arch}"),
-            obsoletes,
-            superseded,
-        },
-        progress,
-    )?;
-    let (rpms, modules) = productmd_entries(merged, variant, arch, &dir)?;
+    let mut parts: Vec<Part<'_>> = match content.variants {
+        ReleaseVariants::One => vec![Part {
+            uid: RELEASE_VARIANT.to_string(),
+            name: format!("{} {} modules", record.name, record.version),
+            module: None,
+            members: loaded.iter_mut().map(Published::member).collect(),
+        }],
+        ReleaseVariants::PerModule => loaded
+            .iter_mut()
+            .zip(&content.modules)
+            .map(|(p, m)| {
+                let name = m
+                    .module
+                    .split_once(':')
+                    .map_or(m.module.as_str(), |(n, _)| n);
+                Part {
+                    uid: productmd::variant_uid(name),
+                    name: m.module.clone(),
+                    module: Some(name),
+                    members: vec![p.member()],
+                }
+            })
+            .collect(),
+    };
+    let mut uids: BTreeMap<&str, &str> = BTreeMap::new();
+    for part in &parts {
+        if let Some(first) = uids.insert(&part.uid, &part.name) {
+            return Err(ComposeError::ReleaseVariantClash {
+                release_id: record.id.clone(),
+                uid: part.uid.clone(),
+                first: first.to_string(),
+                second: part.name.clone(),
+            });
+        }
+    }
+    let taken: Vec<String> = parts.iter().map(|p| p.uid.clone()).collect();
+    let holds = |held: Option<&str>, module: &str| held.is_none_or(|m| m == module);
+    let mut linker = Linker::new(content.verify_payloads);
+    let (mut rpms, mut modules, mut variants) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first_dir = None;
+    for mut part in std::mem::take(&mut parts) {
+        let os = productmd::os_tree(&part.uid, arch);
+        let dir = tree.join("compose").join(&os);
+        let held = part.module;
+        if let Some(first) = part.members.first_mut() {
+            // The release's defaults come first, so they stand.
+            let own = defaults.iter().filter(|d| holds(held, &d.module)).cloned();
+            first
+                .documents
+                .splice(0..0, own.map(Document::Defaults).collect::<Vec<_>>());
+        }
+        let merged = merge_into(
+            &dir,
+            std::mem::take(&mut part.members),
+            &mut linker,
+            &MergeSettings {
+                within: format!("the release compose {} ({})", record.id, part.uid),
+                metadata_only: false,
+                timestamp: record.started_at,
+                interrupt,
+                link_stage: format!("linking the release's packages of {} for {arch}", part.uid),
+                write_stage: format!("writing the repodata of {} for {arch}", part.uid),
+                obsoletes: obsoletes
+                    .iter()
+                    .filter(|o| holds(held, &o.module))
+                    .cloned()
+                    .collect(),
+                superseded: superseded
+                    .iter()
+                    .filter(|s| holds(held, &s.name))
+                    .cloned()
+                    .collect(),
+            },
+            progress,
+        )?;
+        let (r, m) = productmd_entries(merged, &part.uid, arch, &dir)?;
+        rpms.extend(r);
+        modules.extend(m);
+        first_dir.get_or_insert(os);
+        variants.push(productmd::VariantInfo {
+            uid: part.uid,
+            name: part.name,
+            arches: vec![arch.to_string()],
+        });
+    }
     let images = place_images(
         &tree.join("compose"),
         arch,
         &content.artifacts,
-        &[variant.to_string()],
+        &taken,
         content.verify_payloads,
         interrupt,
     )?;
-    let mut variants = vec![productmd::VariantInfo {
-        uid: variant.to_string(),
-        name: format!("{} {} modules", record.name, record.version),
-        arches: vec![arch.to_string()],
-    }];
     variants.extend(images.variants);
     let info = productmd::ComposeInfo {
         compose_id: record.id.clone(),
@@ -234,7 +300,9 @@ fn stage(
         staging,
         outputs: Outputs {
             path: dest.clone(),
-            repos: BTreeMap::from([(arch.to_string(), dest.join("compose").join(&os))]),
+            repos: first_dir
+                .map(|os| BTreeMap::from([(arch.to_string(), dest.join("compose").join(os))]))
+                .unwrap_or_default(),
             build_id: None,
         },
         dest,

@@ -161,8 +161,9 @@ typed_data_class!(
 /// RegistryError, and ReleaseError when the catalog or platform cannot be
 /// loaded.
 ///
-/// `previous` (`strata release check --from`) names the previous release's
-/// document: the upgrade from it is checked too.
+/// `previous` (`strata release check --from`) names the previous release
+/// (its document, a release compose ID or a release name): the upgrade
+/// from it is checked too. Without it, the document's `previous:` is.
 #[pyfunction]
 #[pyo3(signature = (release, *, config=None, registry=None, arch=None, cache_dir=None,
     use_cache=true, previous=None))]

@@ -173,6 +173,7 @@ pub fn compose_release(
         cache_dir: config.cache_dir(opts.check.cache_dir.as_deref()),
         switches,
         artifacts,
+        variants: release.variants,
     };
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
