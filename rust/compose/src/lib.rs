@@ -19,7 +19,8 @@
 //! ([`compose_module_if_changed`]); `artifact` builds a container image,
 //! ostree commit or ISO from module composes the same way
 //! ([`compose_artifact`]); `release` freezes the composes of a checked
-//! release into one release compose ([`compose_release`]). Below the steps sit what
+//! release into one release compose ([`compose_release`]), with its
+//! artifacts' images (`release_images`). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -103,7 +104,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 25] = [
+    const ORDER: [&str; 26] = [
         "error",
         "json",
         "interrupt",
@@ -128,6 +129,7 @@ mod layers {
         "compose",
         "fingerprint",
         "artifact",
+        "release_images",
         "release",
     ];
 

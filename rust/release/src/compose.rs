@@ -17,7 +17,7 @@ use strata_compose::{
     ReleaseModuleRepo, ReleaseSwitch,
 };
 use strata_registry::{
-    ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
+    ComposeRecord, ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
 };
 
 /// How to compose a release.
@@ -81,13 +81,7 @@ pub fn compose_release(
     }
     let mut repos = Vec::with_capacity(modules.len());
     for (_, module, id) in &modules {
-        let record = registry
-            .get(id)
-            .map_err(|e| failed(e.into()))?
-            .ok_or_else(|| ReleaseError::ComposeGone {
-                file: file.clone(),
-                compose_id: id.to_string(),
-            })?;
+        let record = shipped(&*registry, &file, id)?;
         let repo = record
             .outputs
             .as_ref()
@@ -140,13 +134,7 @@ pub fn compose_release(
     let mut artifacts = Vec::new();
     for a in &report.artifacts {
         let Some(id) = &a.compose else { continue };
-        let record = registry
-            .get(id)
-            .map_err(|e| failed(e.into()))?
-            .ok_or_else(|| ReleaseError::ComposeGone {
-                file: file.clone(),
-                compose_id: id.clone(),
-            })?;
+        let record = shipped(&*registry, &file, id)?;
         let (Some(kind), Some(outputs)) = (record.artifact, &record.outputs) else {
             return Err(ReleaseError::ComposeGone {
                 file: file.clone(),
@@ -181,6 +169,20 @@ pub fn compose_release(
         report,
         record: Box::new(record),
     })
+}
+
+/// The record of a compose the check chose to ship.
+fn shipped(registry: &dyn Registry, file: &str, id: &str) -> Result<ComposeRecord, ReleaseError> {
+    registry
+        .get(id)
+        .map_err(|e| ReleaseError::Compose {
+            file: file.to_owned(),
+            source: Box::new(e.into()),
+        })?
+        .ok_or_else(|| ReleaseError::ComposeGone {
+            file: file.to_owned(),
+            compose_id: id.to_owned(),
+        })
 }
 
 /// The previous stream of a switch as its compose published it for `arch`
