@@ -21,6 +21,7 @@
 
 use crate::error::ReleaseError;
 use crate::report::{ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
+use crate::upgrade::Side;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use strata_chain::{CatalogEntry, ScmCache};
@@ -362,7 +363,9 @@ pub fn check_release(
     .map_err(registry_err)?;
 
     // Step 4: the closure, when every module has its one compose.
-    let closure = if complete
+    // The repositories it loads are this release's side of the upgrade
+    // check too: loaded once.
+    let (closure, loaded) = if complete
         && !problems
             .iter()
             .any(|p| matches!(p, Problem::StreamConflict { .. } | Problem::Platform { .. }))
@@ -378,7 +381,7 @@ pub fn check_release(
             &mut problems,
         )?
     } else {
-        None
+        (None, None)
     };
     let mut report = ReleaseReport {
         file,
@@ -394,7 +397,7 @@ pub fn check_release(
     };
     if let Some((from, by)) = &from {
         let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
-        crate::upgrade::check_upgrade(&mut report, from, by, config, registry, cache_dir)?;
+        crate::upgrade::check_upgrade(&mut report, from, by, config, registry, cache_dir, loaded)?;
     }
     Ok(report)
 }
@@ -536,7 +539,7 @@ fn closure(
     arch: &str,
     cache_dir: Option<PathBuf>,
     problems: &mut Vec<Problem>,
-) -> Result<Option<ClosureSummary>, ReleaseError> {
+) -> Result<(Option<ClosureSummary>, Option<Side>), ReleaseError> {
     let opts = LoadOptions {
         cache_dir,
         cache_limits: config.cache_limits(),
@@ -558,7 +561,7 @@ fn closure(
         }
     }
     if repos.len() < composes.len() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let mut platform_ids = Vec::new();
     if let Some(p) = platform {
@@ -569,7 +572,7 @@ fn closure(
                      does not name ([platform.{p}] repos)"
                 ),
             });
-            return Ok(None);
+            return Ok((None, None));
         };
         for (i, r) in pc.repos.iter().enumerate() {
             let location = substitute_arch(r, arch);
@@ -646,11 +649,19 @@ fn closure(
             problems: f.problems,
         });
     }
-    Ok(Some(ClosureSummary {
+    let summary = ClosureSummary {
         packages: report.checked,
         hidden_platform_packages: hidden_count,
         profiles: sets.len(),
-    }))
+    };
+    drop(refs);
+    Ok((
+        Some(summary),
+        Some(Side {
+            repos,
+            hidden: options.hidden,
+        }),
+    ))
 }
 
 #[cfg(test)]

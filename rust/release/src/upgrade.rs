@@ -87,6 +87,7 @@ pub(crate) fn check_upgrade(
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
+    loaded: Option<Side>,
 ) -> Result<(), ReleaseError> {
     // The previous release's name, version and the composes it ships (or
     // why one cannot be found).
@@ -230,7 +231,11 @@ pub(crate) fn check_upgrade(
             side(&report.file, &records, config, &arch, &opts, problems)
         };
         let from_side = load(old.values().collect(), &mut problems)?;
-        let to_side = load(new.values().collect(), &mut problems)?;
+        // This release's side is what its closure check loaded.
+        let to_side = match loaded {
+            Some(side) => Some(side),
+            None => load(new.values().collect(), &mut problems)?,
+        };
         if let (Some(f), Some(t)) = (from_side, to_side) {
             let (frefs, trefs): (Vec<&Repo>, Vec<&Repo>) =
                 (f.repos.iter().collect(), t.repos.iter().collect());
@@ -328,10 +333,12 @@ fn profiles(r: &ComposeRecord, arch: &str) -> Result<BTreeMap<String, Vec<String
         .collect())
 }
 
-/// One release's repositories as dnf sees them.
-struct Side {
-    repos: Vec<Repo>,
-    hidden: Vec<(String, Vec<u32>)>,
+/// One release's repositories as dnf sees them: its module composes,
+/// then its platform, with the platform packages a module ships by name
+/// hidden.
+pub(crate) struct Side {
+    pub repos: Vec<Repo>,
+    pub hidden: Vec<(String, Vec<u32>)>,
 }
 
 /// Loads the module composes of one release and its platform (named by
