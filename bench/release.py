@@ -24,6 +24,12 @@ and the upgrade check (`--from`) against the check alone.
    distro-sync` of each module's default profile, installed from the
    first release into its own installroot; both must agree that every
    profile upgrades.
+6. The release compose of the sample's second release (`release compose`,
+   less its own check: packages hardlinked, one repodata, modules.yaml
+   with defaults and obsoletes, productmd metadata) against its peer over
+   the same packages: hardlink them into one folder, `createrepo_c`, and
+   `modifyrepo_c` of the module composes' modules.yaml. On the sample: the
+   dataset of steps 1-4 has no payloads to publish.
 
     python3 bench/release.py [--modules 300] [--sample 20] [--smoke]
 """
@@ -32,7 +38,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -73,6 +81,10 @@ def main():
           f" {sample['strata']:.3f} s beyond the check alone ({sample['strata_each']:.4f} s each);"
           f" dnf distro-sync loop {sample['dnf']:.1f} s ({sample['dnf_each']:.2f} s each);"
           f" dnf / strata {sample['dnf'] / max(sample['strata'], 1e-3):.0f}x")
+    print(f"\nrelease compose of {sample['packages']} packages (real RPMs): strata release compose"
+          f" {sample['compose']:.3f} s beyond its check; createrepo_c + modifyrepo_c over the"
+          f" same packages {sample['peer']:.3f} s; strata / peer"
+          f" {sample['compose'] / max(sample['peer'], 1e-3):.2f}")
     print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
 
 
@@ -189,8 +201,40 @@ def against_dnf(args, work: Path) -> dict:
         shutil.rmtree(root, ignore_errors=True)
     log(f"  dnf distro-sync, {n} installroots: {dnf_total:.1f} s")
     extra = max(upgrade.seconds - alone.seconds, 0.0)
+    composed, runs = bk.measure(
+        "release compose (sample), warm",
+        lambda: [*check[:2], "compose", *check[3:], "--out", here / "out"], args.runs)
+    rec = json.loads(runs[-1].stdout)["release"]
+    if rec is None or rec["state"] != "finished":
+        raise fail(f"strata: the sample's release compose did not finish: {runs[-1].stdout[-1500:]}")
+    packages, peer = peer_compose(here, list(repos["r2"].values()), args.runs)
     return {"profiles": n, "strata": extra, "strata_each": extra / n, "dnf": dnf_total,
-            "dnf_each": dnf_total / n}
+            "dnf_each": dnf_total / n, "compose": max(composed.seconds - alone.seconds, 0.0),
+            "packages": packages, "peer": peer}
+
+
+def peer_compose(here: Path, repos: list[Path], runs: int) -> tuple[int, float]:
+    """Step 6's peer: the module composes' packages hardlinked into one
+    folder, createrepo_c over them, modifyrepo_c of their modules.yaml
+    (concatenated); the median of `runs` runs, and the package count."""
+    times = []
+    for i in range(runs):
+        union = here / "peer" / str(i)
+        shutil.rmtree(union, ignore_errors=True)
+        (union / "Packages").mkdir(parents=True)
+        t = time.perf_counter()
+        rpms = [p for repo in repos for p in sorted((repo / "Packages").rglob("*.rpm"))]
+        for p in rpms:
+            os.link(p, union / "Packages" / p.name)
+        subprocess.run(["createrepo_c", "--quiet", str(union)], check=True)
+        modules = union.parent / f"modules-{i}.yaml"
+        modules.write_bytes(b"".join(ck.modules_yaml(repo) for repo in repos))
+        subprocess.run(["modifyrepo_c", "--mdtype=modules", str(modules),
+                        str(union / "repodata")], check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    log(f"  peer: createrepo_c + modifyrepo_c over {len(rpms)} packages, median"
+        f" {sorted(times)[len(times) // 2]:.3f} s")
+    return len(rpms), sorted(times)[len(times) // 2]
 
 
 if __name__ == "__main__":

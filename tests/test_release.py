@@ -323,7 +323,7 @@ def test_the_schema_and_strata_validate_agree_on_releases(dist, strata_bin):
     assert list(v.iter_errors(example)) == []
     dist.site.run("validate", ROOT / "examples" / "release.yaml", check_rc=0)
     for key, value in [("date", "tomorrow"), ("modules", []), ("lifecycle", {"sla": {}}),
-                       ("previous", "f 40")]:
+                       ("previous", "f 40"), ("variants", "two")]:
         doc = json.loads(json.dumps(example))
         doc["data"][key] = value
         assert list(v.iter_errors(doc)), key
@@ -358,12 +358,14 @@ class Upgrade:
         }
         self.releases: dict[str, Path] = {}
         self.repos: dict[str, Path] = {}
+        self.ids: dict[str, str] = {}
         for name, (stream, pkgs, profiles) in versions.items():
             src = rpmfactory.make_repo(root / name / "src", pkgs)
             doc = ck.definition("foo", stream, packages=[p["name"] for p in pkgs], repos=[src],
                                 requires={"platform": "f40"}, profiles=profiles, lifecycle=LONG)
             definition = ck.write_definition(root / name / f"foo-{stream}.yaml", doc)
             record = dist.site.compose_json(definition)
+            self.ids[name] = record["id"]
             self.repos[name] = ck.repo_dir(dist.site.show(record["id"]), "x86_64")
             self.releases[name] = dist.release(name, [{
                 "module": f"foo:{stream}", "definition": f"../upgrade/{name}/foo-{stream}.yaml",
@@ -450,11 +452,86 @@ def test_with_an_obsoletes_both_the_check_and_dnf_upgrade(upgrade, tmp_path):
     assert "foo-libs" in installed and "foo-tools" not in installed, installed
 
 
-def test_a_stream_switch_between_releases_is_reported(upgrade):
-    report = upgrade.check("u3", "u1", rc=1)
-    assert problems(report) == [{"kind": "stream_switch", "module": "foo", "previous": "u1",
-                                 "from_stream": "1", "to_stream": "2"}]
+_SWITCHES = r"""
+import json, sys
+import gi
+gi.require_version("Modulemd", "2.0")
+from gi.repository import Modulemd
+idx = Modulemd.ModuleIndex.new()
+ok, failures = idx.update_from_file(sys.argv[1], True)
+assert ok and not failures, [f.get_gerror().message for f in (failures or [])]
+m = idx.get_module(sys.argv[2])
+print(json.dumps({
+    "streams": sorted(m.get_stream_names()),
+    "obsoletes": sorted([o.props.module_stream, o.props.obsoleted_by_module_name,
+                         o.props.obsoleted_by_module_stream] for o in m.get_obsoletes()),
+    "resolved": {s.get_stream_name(): [s.get_obsoletes_resolved().props.obsoleted_by_module_name,
+                                       s.get_obsoletes_resolved().props.obsoleted_by_module_stream]
+                 for s in m.get_all_streams() if s.get_obsoletes_resolved()},
+}))
+"""
+
+
+def switches_with_libmodulemd(text: bytes, module: str, work: Path) -> dict:
+    path = work / "modules.yaml"
+    path.write_bytes(text)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([ck.SYSTEM_PYTHON, "-c", _SWITCHES, str(path), module],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_stream_switch_is_composed_as_an_obsoletes_dnf_acts_on(upgrade, tmp_path):
+    """u1 ships foo:1, u3 foo:2: the check names the switch (not a problem),
+    and the release compose from u1 marks foo:1 obsoleted by foo:2, so
+    real dnf switches the enabled stream on distro-sync."""
+    site = upgrade.dist.site
+    report = upgrade.check("u3", "u1", rc=0)
+    assert problems(report) == []
     assert report["upgrade"]["profiles"] == []
+    assert report["upgrade"]["switches"] == [{"module": "foo", "from_stream": "1",
+                                              "from_compose": upgrade.ids["u1"],
+                                              "to_stream": "2"}]
+    text = site.run("release", "check", upgrade.releases["u3"], "--from",
+                    upgrade.releases["u1"], "--config", site.config, "--cache-dir", site.cache,
+                    "--arch", "x86_64", check_rc=0).stdout
+    assert ("foo:1 -> foo:2: the release compose marks foo:1 obsoleted by foo:2; dnf with "
+            "module_obsoletes=1 and module_stream_switch=1 switches on upgrade") in text, text
+
+    out = tmp_path / "rel"
+    composed = json.loads(site.run(
+        "release", "compose", upgrade.releases["u3"], "--from", upgrade.releases["u1"],
+        "--out", out, "--config", site.config, "--cache-dir", site.cache, "--arch", "x86_64",
+        "--json", check_rc=0).stdout)
+    top = out / composed["release"]["id"]
+    repo = top / "compose" / "Modular" / "x86_64" / "os"
+    # libmodulemd: foo:1 is known (without packages) and obsoleted by foo:2.
+    read = switches_with_libmodulemd(ck.modules_yaml(repo), "foo", tmp_path)
+    assert read["streams"] == ["1", "2"]
+    assert read["obsoletes"] == [["1", "foo", "2"], ["2", None, None]]
+    assert read["resolved"]["1"] == ["foo", "2"]
+    # productmd lists only what the compose ships.
+    import productmd.compose
+    c = productmd.compose.Compose(str(top))
+    assert [k.split(":")[:2] for k in c.modules.modules["Modular"]["x86_64"]] == [["foo", "2"]]
+
+    # Real dnf: foo:1/libs from u1, then distro-sync against the release
+    # compose switches to foo:2 and upgrades foo-libs.
+    root, work = tmp_path / "root", tmp_path / "work"
+    r = upgrade.dnf("u1", root, work, "module", "install", "foo:1/libs")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = ck.dnf_install({"u3rel": repo, "platform": upgrade.base}, root, work,
+                       ["--refresh", "--setopt=module_obsoletes=1",
+                        "--setopt=module_stream_switch=1", "distro-sync"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = dict(os.environ, HOME=str(work / "home"))
+    q = subprocess.run(["rpm", "--root", str(root), "-q", "--qf", "%{VERSION}", "foo-libs"],
+                       capture_output=True, text=True, env=env)
+    assert q.stdout == "3.0", q.stdout + q.stderr
+    state = (root / "etc" / "dnf" / "modules.d" / "foo.module").read_text()
+    assert "stream=2\n" in state and "state=enabled\n" in state, state
 
 
 def test_a_previous_release_compose_by_id_or_name(upgrade, tmp_path):
@@ -482,6 +559,45 @@ def test_a_previous_release_compose_by_id_or_name(upgrade, tmp_path):
         assert report["upgrade"]["from"] == rid
         assert problems(report) == problems(by_file)
         assert report["upgrade"]["profiles"] == by_file["upgrade"]["profiles"]
+
+
+def test_the_documents_previous_is_the_upgrade_check_unless_from_is_given(upgrade, tmp_path):
+    site = upgrade.dist.site
+
+    def with_previous(previous: str) -> Path:
+        doc = yaml.safe_load(upgrade.releases["u2"].read_text())
+        doc["data"]["previous"] = previous
+        path = upgrade.releases["u2"].with_name(f"u2-after-{previous}.yaml")
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def check(release: Path, *extra, rc: int) -> subprocess.CompletedProcess:
+        return site.run("release", "check", release, *extra, "--config", site.config,
+                        "--cache-dir", site.cache, "--arch", "x86_64", check_rc=rc)
+
+    # A previous: naming nothing: refused, naming the file and the field.
+    nothing = with_previous("nope")
+    r = check(nothing, "--json", rc=2)
+    assert (f"{nothing}: data.previous: `nope` is no release compose ID or release name in "
+            "the registry") in r.stderr, r.stderr
+    # previous: u1, a release name: its newest finished release compose.
+    composed = json.loads(site.run("release", "compose", upgrade.releases["u1"], "--out",
+                                   tmp_path / "rel", "--config", site.config, "--cache-dir",
+                                   site.cache, "--arch", "x86_64", "--json").stdout)
+    rid = composed["release"]["id"]
+    named = with_previous("u1")
+    report = json.loads(check(named, "--json", rc=1).stdout)
+    by_file = upgrade.check("u2", "u1", rc=1)
+    assert (report["upgrade"]["from"], report["upgrade"]["by"]) == (rid, "data.previous")
+    assert problems(report) == problems(by_file)
+    assert f"upgrade from u1 1 ({rid}, named by the document's previous:)" in check(
+        named, rc=1).stdout
+    # An explicit --from wins, even over a previous: that names nothing.
+    report = json.loads(check(nothing, "--from", upgrade.releases["u1"], "--json",
+                              rc=1).stdout)
+    assert (report["upgrade"]["from"], report["upgrade"]["by"]) == (
+        str(upgrade.releases["u1"]), "--from")
+    assert problems(report) == problems(by_file)
 
 
 def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, tmp_path):
@@ -558,6 +674,49 @@ def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, t
                           check_rc=0).stdout
     assert f"{rec['id']} FINISHED" in shown and dist.ids["ssl:3"] in shown
     assert rec["id"] not in {c["id"] for c in dist.site.list()}
+
+
+def test_a_release_compose_with_a_variant_per_module(dist, tmp_path):
+    import productmd.compose
+    release = dist.release("pm", [
+        dist.module("php:8.2", default=True),
+        {"module": "tools:1", "definition": dist.tools_url, "default": True},
+    ], variants="per-module")
+    rec = compose_release(dist, release, rc=0)["release"]
+    top = dist.site.out / rec["id"]
+    c = productmd.compose.Compose(str(top))
+    # A variant per module stream, named as Pungi names module variants.
+    assert sorted(c.info.variants.variants) == ["Apache", "Php", "Ssl", "Tools"]
+    assert c.info.variants["Php"].name == "php:8.2"
+    for uid, module in [("Php", "php:8.2"), ("Apache", "apache:2.4"), ("Ssl", "ssl:3"),
+                        ("Tools", "tools:1")]:
+        assert [k.rsplit(":", 2)[0] for k in c.modules.modules[uid]["x86_64"]] == [module]
+        rpms = c.rpms.rpms[uid]["x86_64"]
+        for srpm in rpms.values():
+            for rpm in srpm.values():
+                assert rpm["path"].startswith(f"{uid}/x86_64/os/Packages/"), rpm
+                assert (top / "compose" / rpm["path"]).is_file()
+
+    def repo(uid):
+        return top / "compose" / uid / "x86_64" / "os"
+
+    # Each variant's modules.yaml: its stream, and the release's default
+    # only where the module is.
+    assert ck.load_with_libmodulemd(ck.modules_yaml(repo("Php")))["php"]["defaults"] == {
+        "stream": "8.2", "profiles": {"8.2": ["default"]}}
+    assert set(ck.load_with_libmodulemd(ck.modules_yaml(repo("Apache")))) == {"apache"}
+    # dnf installs tools from its variant alone, and php from its variant
+    # with the variants of the modules it requires.
+    root, work = tmp_path / "root", tmp_path / "dnf"
+    r = ck.dnf_install({"tools": repo("Tools"), "platform": dist.base}, root, work,
+                       ["module", "install", "tools"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "jq" in ck.rpm_qa(root, work)
+    root, work = tmp_path / "root2", tmp_path / "dnf2"
+    r = ck.dnf_install({"php": repo("Php"), "apache": repo("Apache"), "ssl": repo("Ssl"),
+                        "platform": dist.base}, root, work, ["module", "install", "php"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {"php", "php-cli", "httpd", "openssl-libs"} <= ck.rpm_qa(root, work)
 
 
 def test_a_release_that_fails_its_check_composes_and_records_nothing(dist):

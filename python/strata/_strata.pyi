@@ -808,7 +808,7 @@ class ReleaseProblem(_TypedData):
     @property
     def kind(self) -> str:
         """lifecycle, stream_conflict, no_good_compose, unresolved, profile,
-        upgrade, stream_switch, previous, ..."""
+        upgrade, previous, ..."""
     @property
     def chain(self) -> list[str]:
         """The chain of modules that causes it (empty when it has none)."""
@@ -857,10 +857,11 @@ def release_check(
     """Checks the release document against its definitions, the
     configuration's catalog and the registry, as `strata release check`
     does; every problem is in the report. `previous` (`--from`) names the
-    previous release's document: the upgrade from it is checked too
-    (problems of kind upgrade and stream_switch; the summary is in
-    to_json()'s "upgrade"). Raises DefinitionError, RegistryError,
-    ReleaseError."""
+    previous release (its document, a release compose ID or a release
+    name; default: the document's `previous:`): the upgrade from it is
+    checked too (problems of kind upgrade; the summary, with the modules
+    whose stream changed under "switches", is in to_json()'s "upgrade").
+    Raises DefinitionError, RegistryError, ReleaseError."""
 
 @final
 class ReleaseRecord(_TypedData):

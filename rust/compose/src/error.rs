@@ -27,6 +27,24 @@ pub enum ComposeError {
     /// platforms).
     #[error("artifact {artifact}: {problem}")]
     ArtifactInputs { artifact: String, problem: String },
+    /// An artifact's image cannot be put into a release compose.
+    #[error("cannot put the image of artifact {artifact} (compose {compose_id}) into the release compose: {problem}")]
+    ReleaseImage {
+        artifact: String,
+        compose_id: String,
+        problem: String,
+    },
+    /// Two variants of a release compose would have one UID.
+    #[error(
+        "cannot compose the release {release_id}: {first} and {second} would both be the \
+         variant {uid}; rename one, or compose the release with `variants: one`"
+    )]
+    ReleaseVariantClash {
+        release_id: String,
+        uid: String,
+        first: String,
+        second: String,
+    },
     /// An external tool an artifact compose runs is not installed.
     #[error("{action}: `{tool}` is not installed; install the Debian package {debian} (Fedora: {fedora})")]
     ToolMissing {

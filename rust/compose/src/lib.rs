@@ -19,7 +19,8 @@
 //! ([`compose_module_if_changed`]); `artifact` builds a container image,
 //! ostree commit or ISO from module composes the same way
 //! ([`compose_artifact`]); `release` freezes the composes of a checked
-//! release into one release compose ([`compose_release`]). Below the steps sit what
+//! release into one release compose ([`compose_release`]), with its
+//! artifacts' images (`release_images`). Below the steps sit what
 //! they share: `error`, `interrupt`, `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
@@ -53,6 +54,7 @@ mod progress;
 mod publish;
 mod record;
 mod release;
+mod release_images;
 mod repo_modules;
 mod select;
 mod stack;
@@ -86,7 +88,10 @@ pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};
 pub use merge::{merge_repositories, MergeOptions, MergedPackage, MergedRepo};
 pub use progress::{Hold, Progress, Quiet};
-pub use release::{compose_release, ReleaseContent, ReleaseModuleRepo, RELEASE_VARIANT};
+pub use release::{
+    compose_release, ReleaseContent, ReleaseModuleRepo, ReleaseSwitch, RELEASE_VARIANT,
+};
+pub use release_images::ReleaseArtifact;
 pub use repo_modules::read_repo_modules;
 pub use stack::{resolve as resolve_stack, tree_of_definition, tree_of_record, Layer, TreeNode};
 pub use staging::{exchange_dirs, lock_waiting};
@@ -99,7 +104,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 25] = [
+    const ORDER: [&str; 26] = [
         "error",
         "json",
         "interrupt",
@@ -124,6 +129,7 @@ mod layers {
         "compose",
         "fingerprint",
         "artifact",
+        "release_images",
         "release",
     ];
 

@@ -140,6 +140,7 @@ pub fn merge_repositories(
             link_stage: format!("linking packages into {}", dest.display()),
             write_stage: format!("writing the repodata of {}", dest.display()),
             obsoletes: Vec::new(),
+            superseded: Vec::new(),
         },
         &Quiet,
     )?;
@@ -266,6 +267,10 @@ pub(crate) struct MergeSettings<'a> {
     /// modulemd-obsoletes written with the merged modules (a release's end
     /// of life data); inputs' own obsoletes are not merged.
     pub obsoletes: Vec<Obsoletes>,
+    /// Streams written to modules.yaml only, without packages: a release's
+    /// previous streams that an obsoletes switches from (dnf applies an
+    /// obsoletes only to a stream its metadata knows).
+    pub superseded: Vec<ModuleStream>,
 }
 
 /// Merges `members` into the new repository `dir` (created if missing):
@@ -363,11 +368,24 @@ pub(crate) fn merge_into(
     let extra = if streams.is_empty() && defaults.is_empty() && settings.obsoletes.is_empty() {
         Vec::new()
     } else {
+        let written: Vec<ModuleStream> = if settings.superseded.is_empty() {
+            Vec::new()
+        } else {
+            streams
+                .iter()
+                .chain(&settings.superseded)
+                .cloned()
+                .collect()
+        };
         vec![ExtraMetadata {
             mdtype: "modules".into(),
             file_stem: "modules.yaml".into(),
             content: strata_modulemd::modules_yaml_with_obsoletes(
-                &streams,
+                if written.is_empty() {
+                    &streams
+                } else {
+                    &written
+                },
                 &defaults,
                 &settings.obsoletes,
             )?

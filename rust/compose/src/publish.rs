@@ -418,6 +418,7 @@ fn publish_stack_repo(
             link_stage: format!("linking the stack's packages for {arch}"),
             write_stage: format!("writing the stack's repodata for {arch}"),
             obsoletes: Vec::new(),
+            superseded: Vec::new(),
         },
         progress,
     )?;

@@ -1,9 +1,12 @@
 //! A release compose: the composes a checked release ships, frozen into
 //! one compose of their own, laid out as Pungi lays out a compose with one
-//! modular variant:
+//! modular variant (or, with the release's `variants: per-module`, a
+//! variant per module stream, its UID as Pungi names module variants:
+//! `base-runtime` → `BaseRuntime`, each holding that module's packages):
 //! ```text
 //! OUT/<release-id>/STATUS
 //! OUT/<release-id>/compose/<Variant>/<arch>/os/{Packages,repodata}   every module's packages, modules.yaml
+//! OUT/<release-id>/compose/<Artifact>/<arch>/{iso,images,ostree}/     each artifact's image (release_images.rs)
 //! OUT/<release-id>/compose/metadata/{composeinfo,rpms,modules,images}.json
 //! ```
 //! The repository is the module composes' own repositories merged
@@ -27,10 +30,12 @@ use crate::merge::{merge_into, MergeSettings, Published};
 use crate::productmd;
 use crate::progress::Progress;
 use crate::publish::{productmd_entries, Staged};
+use crate::release_images::{place_images, ReleaseArtifact};
 use crate::staging::{clean_stale_staging, Staging};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use strata_modulemd::{Defaults, Document, Obsoletes};
+use strata_model::ReleaseVariants;
+use strata_modulemd::{Defaults, Document, ModuleStream, Obsoletes};
 use strata_registry::{NewRelease, Outputs, Registry, ReleaseOutcome, ReleaseRecord};
 use strata_repodata::LoadOptions;
 
@@ -59,6 +64,27 @@ pub struct ReleaseContent {
     pub defaults: BTreeMap<String, String>,
     pub verify_payloads: bool,
     pub cache_dir: Option<PathBuf>,
+    /// Modules whose stream changed since the previous release.
+    pub switches: Vec<ReleaseSwitch>,
+    /// The artifact composes whose images the release ships, in order.
+    pub artifacts: Vec<ReleaseArtifact>,
+    /// One modular variant, or a variant per module stream.
+    pub variants: ReleaseVariants,
+}
+
+/// A module the release ships on another stream than the previous release
+/// did. Its previous stream is published in `modules.yaml` without
+/// packages, with a modulemd-obsoletes `obsoleted_by` the new stream: dnf
+/// (libdnf's `applyObsoletes`, with `module_obsoletes=1`) switches an
+/// enabled stream only when its metadata has that stream and an obsoletes
+/// of it.
+#[derive(Debug, Clone)]
+pub struct ReleaseSwitch {
+    pub module: String,
+    pub to_stream: String,
+    /// The previous release's documents of the old stream (its compose's
+    /// modulemd for the arch).
+    pub previous: Vec<ModuleStream>,
 }
 
 /// Records the release compose `new`, publishes `content` as
@@ -127,9 +153,6 @@ fn stage(
     let staging = Staging::create(&out, &record.id)?;
     let tree = staging.tree();
     let arch = content.arch.as_str();
-    let variant = RELEASE_VARIANT;
-    let os = productmd::os_tree(variant, arch);
-    let dir = tree.join("compose").join(&os);
 
     let opts = LoadOptions {
         cache_dir: content.cache_dir.clone(),
@@ -140,30 +163,109 @@ fn stage(
         interrupt.check()?;
         loaded.push(Published::load(&m.repo, m.compose_id.clone(), &opts)?);
     }
-    let (defaults, obsoletes) = release_modules(record, content, &mut loaded);
-    let mut members: Vec<_> = loaded.iter_mut().map(Published::member).collect();
-    if let Some(first) = members.first_mut() {
-        // The release's defaults come first, so they stand.
-        first
-            .documents
-            .splice(0..0, defaults.into_iter().map(Document::Defaults));
+    let (defaults, obsoletes, superseded) = release_modules(record, content, &mut loaded);
+    // The variants and what each holds: every module in one, or each
+    // module stream in its own (`module`: the module it holds).
+    struct Part<'a> {
+        uid: String,
+        name: String,
+        module: Option<&'a str>,
+        members: Vec<crate::merge::Member<'a>>,
     }
-    let merged = merge_into(
-        &dir,
-        members,
-        &mut Linker::new(content.verify_payloads),
-        &MergeSettings {
-            within: format!("the release compose {}", record.id),
-            metadata_only: false,
-            timestamp: record.started_at,
-            interrupt,
-            link_stage: format!("linking the release's packages for {arch}"),
-            write_stage: format!("writing the release's repodata for {arch}"),
-            obsoletes,
-        },
-        progress,
+    let mut parts: Vec<Part<'_>> = match content.variants {
+        ReleaseVariants::One => vec![Part {
+            uid: RELEASE_VARIANT.to_string(),
+            name: format!("{} {} modules", record.name, record.version),
+            module: None,
+            members: loaded.iter_mut().map(Published::member).collect(),
+        }],
+        ReleaseVariants::PerModule => loaded
+            .iter_mut()
+            .zip(&content.modules)
+            .map(|(p, m)| {
+                let name = m
+                    .module
+                    .split_once(':')
+                    .map_or(m.module.as_str(), |(n, _)| n);
+                Part {
+                    uid: productmd::variant_uid(name),
+                    name: m.module.clone(),
+                    module: Some(name),
+                    members: vec![p.member()],
+                }
+            })
+            .collect(),
+    };
+    let mut uids: BTreeMap<&str, &str> = BTreeMap::new();
+    for part in &parts {
+        if let Some(first) = uids.insert(&part.uid, &part.name) {
+            return Err(ComposeError::ReleaseVariantClash {
+                release_id: record.id.clone(),
+                uid: part.uid.clone(),
+                first: first.to_string(),
+                second: part.name.clone(),
+            });
+        }
+    }
+    let taken: Vec<String> = parts.iter().map(|p| p.uid.clone()).collect();
+    let holds = |held: Option<&str>, module: &str| held.is_none_or(|m| m == module);
+    let mut linker = Linker::new(content.verify_payloads);
+    let (mut rpms, mut modules, mut variants) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first_dir = None;
+    for mut part in std::mem::take(&mut parts) {
+        let os = productmd::os_tree(&part.uid, arch);
+        let dir = tree.join("compose").join(&os);
+        let held = part.module;
+        if let Some(first) = part.members.first_mut() {
+            // The release's defaults come first, so they stand.
+            let own = defaults.iter().filter(|d| holds(held, &d.module)).cloned();
+            first
+                .documents
+                .splice(0..0, own.map(Document::Defaults).collect::<Vec<_>>());
+        }
+        let merged = merge_into(
+            &dir,
+            std::mem::take(&mut part.members),
+            &mut linker,
+            &MergeSettings {
+                within: format!("the release compose {} ({})", record.id, part.uid),
+                metadata_only: false,
+                timestamp: record.started_at,
+                interrupt,
+                link_stage: format!("linking the release's packages of {} for {arch}", part.uid),
+                write_stage: format!("writing the repodata of {} for {arch}", part.uid),
+                obsoletes: obsoletes
+                    .iter()
+                    .filter(|o| holds(held, &o.module))
+                    .cloned()
+                    .collect(),
+                superseded: superseded
+                    .iter()
+                    .filter(|s| holds(held, &s.name))
+                    .cloned()
+                    .collect(),
+            },
+            progress,
+        )?;
+        let (r, m) = productmd_entries(merged, &part.uid, arch, &dir)?;
+        rpms.extend(r);
+        modules.extend(m);
+        first_dir.get_or_insert(os);
+        variants.push(productmd::VariantInfo {
+            uid: part.uid,
+            name: part.name,
+            arches: vec![arch.to_string()],
+        });
+    }
+    let images = place_images(
+        &tree.join("compose"),
+        arch,
+        &content.artifacts,
+        &taken,
+        content.verify_payloads,
+        interrupt,
     )?;
-    let (rpms, modules) = productmd_entries(merged, variant, arch, &dir)?;
+    variants.extend(images.variants);
     let info = productmd::ComposeInfo {
         compose_id: record.id.clone(),
         date: record.date.clone(),
@@ -172,11 +274,7 @@ fn stage(
         release_name: record.name.clone(),
         release_short: record.name.clone(),
         release_version: record.version.clone(),
-        variants: vec![productmd::VariantInfo {
-            uid: variant.to_string(),
-            name: format!("{} {} modules", record.name, record.version),
-            arches: vec![arch.to_string()],
-        }],
+        variants,
     };
     productmd::validate(&info, &rpms, &modules).map_err(|source| ComposeError::Productmd {
         compose_id: record.id.clone(),
@@ -191,7 +289,7 @@ fn stage(
             productmd::rpms_json_with_layers(&info, &rpms, &[]),
         ),
         ("modules.json", productmd::modules_json(&info, &modules)),
-        ("images.json", productmd::images_json(&info)),
+        ("images.json", productmd::images_json(&info, &images.images)),
     ] {
         let p = meta.join(file);
         std::fs::write(&p, text).map_err(io(&p))?;
@@ -202,7 +300,9 @@ fn stage(
         staging,
         outputs: Outputs {
             path: dest.clone(),
-            repos: BTreeMap::from([(arch.to_string(), dest.join("compose").join(&os))]),
+            repos: first_dir
+                .map(|os| BTreeMap::from([(arch.to_string(), dest.join("compose").join(os))]))
+                .unwrap_or_default(),
             build_id: None,
         },
         dest,
@@ -210,22 +310,26 @@ fn stage(
     })
 }
 
-/// The release's modulemd-defaults and modulemd-obsoletes; the composes'
-/// own defaults and other documents are taken out of `loaded`.
+/// The release's modulemd-defaults and modulemd-obsoletes, and the
+/// previous streams it switches from; the composes' own defaults and other
+/// documents are taken out of `loaded`.
 ///
 /// Defaults: one for each of the release's default streams, with the
 /// default profiles its module's compose gave that stream. Obsoletes: one
 /// for each stream whose modulemd gives an end of life (MBS's `rawhide`
 /// service level, where Strata publishes `lifecycle.eol`), so dnf knows
-/// when its service ends.
+/// when its service ends; and one for each previous stream of a switch,
+/// `obsoleted_by` the new stream, whose documents are returned without
+/// their packages (this compose does not ship them).
 fn release_modules(
     record: &ReleaseRecord,
     content: &ReleaseContent,
     loaded: &mut [Published],
-) -> (Vec<Defaults>, Vec<Obsoletes>) {
+) -> (Vec<Defaults>, Vec<Obsoletes>, Vec<ModuleStream>) {
     let mut profiles: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     let mut obsoletes = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut shipped = BTreeSet::new();
     let modified = format!(
         "{}-{}-{}",
         &record.date[..4],
@@ -235,6 +339,7 @@ fn release_modules(
     for p in loaded.iter_mut() {
         p.documents.retain(|doc| match doc {
             Document::Stream(s) => {
+                shipped.insert((s.name.clone(), s.stream.clone()));
                 let eol = s.servicelevels.get("rawhide").and_then(|l| l.eol.clone());
                 if let Some(eol) = eol {
                     if seen.insert((s.name.clone(), s.stream.clone())) {
@@ -276,5 +381,36 @@ fn release_modules(
                 .unwrap_or_default(),
         })
         .collect();
-    (defaults, obsoletes)
+    let mut superseded = Vec::new();
+    for switch in &content.switches {
+        let mut streams = BTreeSet::new();
+        for s in &switch.previous {
+            if shipped.contains(&(s.name.clone(), s.stream.clone())) {
+                // The stream ships in this release after all.
+                continue;
+            }
+            let mut s = s.clone();
+            s.artifacts.clear();
+            if streams.insert(s.stream.clone()) {
+                obsoletes.push(Obsoletes {
+                    module: s.name.clone(),
+                    stream: s.stream.clone(),
+                    modified: modified.clone(),
+                    message: format!(
+                        "{}:{} is replaced by {}:{} in {} {}",
+                        s.name,
+                        s.stream,
+                        switch.module,
+                        switch.to_stream,
+                        record.name,
+                        record.version
+                    ),
+                    eol_date: None,
+                    obsoleted_by: Some((switch.module.clone(), switch.to_stream.clone())),
+                });
+            }
+            superseded.push(s);
+        }
+    }
+    (defaults, obsoletes, superseded)
 }

@@ -32,7 +32,8 @@ pub use policy::{
     MAX_DEBOUNCE_SECS, MAX_PARALLEL, PLACEHOLDERS, POLICY_DOCUMENT, POLICY_DOCUMENT_VERSION,
 };
 pub use release::{
-    ReleaseArtifact, ReleaseDefinition, ReleaseModule, RELEASE_DOCUMENT, RELEASE_DOCUMENT_VERSION,
+    ReleaseArtifact, ReleaseDefinition, ReleaseModule, ReleaseVariants, RELEASE_DOCUMENT,
+    RELEASE_DOCUMENT_VERSION,
 };
 /// The naming rules every output format shares (RPM, modulemd, productmd,
 /// compose IDs).

@@ -41,9 +41,23 @@ pub struct ReleaseDefinition {
     pub lifecycle: Lifecycle,
     /// The release it upgrades from: a release name or a compose ID.
     pub previous: Option<String>,
+    /// How its release compose lays out the modules (`variants:`).
+    pub variants: ReleaseVariants,
     /// The module streams, in the order written.
     pub modules: Vec<ReleaseModule>,
     pub artifacts: Vec<ReleaseArtifact>,
+}
+
+/// How a release compose lays out its modules, as Pungi composes do: one
+/// modular variant, or a variant per module stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseVariants {
+    /// `one` (the default): every module in one `Modular` variant.
+    #[default]
+    One,
+    /// `per-module`: each module stream its own variant.
+    PerModule,
 }
 
 /// One module stream of a release.
@@ -180,6 +194,10 @@ impl ReleaseDefinition {
             date: d.date,
             lifecycle: d.lifecycle,
             previous: d.previous,
+            variants: match d.variants.as_deref() {
+                Some("per-module") => ReleaseVariants::PerModule,
+                _ => ReleaseVariants::One,
+            },
             modules,
             artifacts: d
                 .artifacts
@@ -214,6 +232,7 @@ static DATA: Shape = Shape::Record(&[
     req("date", &Shape::Text(date_rule)),
     req("lifecycle", &LIFECYCLE),
     opt("previous", &Shape::Text(compose_id_rule)),
+    opt("variants", &Shape::Text(variants_rule)),
     req(
         "modules",
         &Shape::List {
@@ -239,6 +258,12 @@ static DATA: Shape = Shape::Record(&[
         },
     ),
 ]);
+
+/// `variants:` takes one of two layouts.
+fn variants_rule(v: &str) -> Option<String> {
+    (!matches!(v, "one" | "per-module"))
+        .then(|| format!("`{}` is not one of `one`, `per-module`", shown(v)))
+}
 
 fn document_rule(v: &str) -> Option<String> {
     (v != RELEASE_DOCUMENT).then(|| format!("expected `{RELEASE_DOCUMENT}`, found `{}`", shown(v)))
@@ -274,6 +299,8 @@ struct RawData {
     lifecycle: Lifecycle,
     #[serde(default)]
     previous: Option<String>,
+    #[serde(default)]
+    variants: Option<String>,
     modules: Vec<RawModule>,
     #[serde(default)]
     artifacts: Vec<RawArtifact>,

@@ -62,7 +62,7 @@ typed_data_class!(
     /// One problem that keeps a release from being composed.
     ReleaseProblem(strata_release::Problem) {
     /// What kind: `lifecycle`, `stream_conflict`, `no_good_compose`,
-    /// `unresolved`, `profile`, `upgrade`, `stream_switch`, `previous`, …
+    /// `unresolved`, `profile`, `upgrade`, `previous`, …
     /// (the `kind` of its JSON).
     #[getter]
     fn kind(&self) -> String {
@@ -161,8 +161,9 @@ typed_data_class!(
 /// RegistryError, and ReleaseError when the catalog or platform cannot be
 /// loaded.
 ///
-/// `previous` (`strata release check --from`) names the previous release's
-/// document: the upgrade from it is checked too.
+/// `previous` (`strata release check --from`) names the previous release
+/// (its document, a release compose ID or a release name): the upgrade
+/// from it is checked too. Without it, the document's `previous:` is.
 #[pyfunction]
 #[pyo3(signature = (release, *, config=None, registry=None, arch=None, cache_dir=None,
     use_cache=true, previous=None))]

@@ -21,6 +21,7 @@
 
 use crate::error::ReleaseError;
 use crate::report::{ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport};
+use crate::upgrade::Side;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use strata_chain::ScmCache;
@@ -38,8 +39,9 @@ pub struct CheckOptions {
     /// The cache directory (parsed repositories, SCM clones); `None`: the
     /// configuration's.
     pub cache_dir: Option<PathBuf>,
-    /// The previous release (its document), to check the upgrade path
-    /// from; `None`: no upgrade check.
+    /// The previous release (its document, a release compose ID or a
+    /// release name), to check the upgrade path from; `None`: the
+    /// document's `previous:`, else no upgrade check.
     pub from: Option<String>,
 }
 
@@ -57,16 +59,30 @@ pub fn check_release(
     opts: &CheckOptions,
 ) -> Result<ReleaseReport, ReleaseError> {
     let file = path.display().to_string();
-    // A `--from` that cannot be used fails before the work starts.
-    let from = opts
-        .from
-        .as_deref()
-        .map(|from| crate::upgrade::previous(from, registry))
-        .transpose()?;
     let (release, _) = strata_compose::read_release(path).map_err(|e| ReleaseError::Release {
         file: file.clone(),
         source: Box::new(e),
     })?;
+    // A previous release that cannot be used fails before the work
+    // starts. `--from` wins over the document's `previous:`, which names
+    // a release compose (an ID or a release name), never a file.
+    let from = match (&opts.from, &release.previous) {
+        (Some(from), _) => Some((crate::upgrade::previous(from, registry)?, "--from")),
+        (None, Some(named)) => {
+            let found =
+                crate::upgrade::previous_in_registry(named, registry).map_err(|e| match e {
+                    ReleaseError::PreviousNotFound { from } => {
+                        ReleaseError::PreviousFieldNotFound {
+                            file: file.clone(),
+                            from,
+                        }
+                    }
+                    other => other,
+                })?;
+            Some((found, "data.previous"))
+        }
+        (None, None) => None,
+    };
     let arch = opts
         .arch
         .clone()
@@ -347,7 +363,9 @@ pub fn check_release(
     .map_err(registry_err)?;
 
     // Step 4: the closure, when every module has its one compose.
-    let closure = if complete
+    // The repositories it loads are this release's side of the upgrade
+    // check too: loaded once.
+    let (closure, loaded) = if complete
         && !problems
             .iter()
             .any(|p| matches!(p, Problem::StreamConflict { .. } | Problem::Platform { .. }))
@@ -363,7 +381,7 @@ pub fn check_release(
             &mut problems,
         )?
     } else {
-        None
+        (None, None)
     };
     let mut report = ReleaseReport {
         file,
@@ -377,9 +395,9 @@ pub fn check_release(
         problems,
         upgrade: None,
     };
-    if let Some(from) = &from {
+    if let Some((from, by)) = &from {
         let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
-        crate::upgrade::check_upgrade(&mut report, from, config, registry, cache_dir)?;
+        crate::upgrade::check_upgrade(&mut report, from, by, config, registry, cache_dir, loaded)?;
     }
     Ok(report)
 }
@@ -507,7 +525,7 @@ fn closure(
     arch: &str,
     cache_dir: Option<PathBuf>,
     problems: &mut Vec<Problem>,
-) -> Result<Option<ClosureSummary>, ReleaseError> {
+) -> Result<(Option<ClosureSummary>, Option<Side>), ReleaseError> {
     let opts = LoadOptions {
         cache_dir,
         cache_limits: config.cache_limits(),
@@ -529,7 +547,7 @@ fn closure(
         }
     }
     if repos.len() < composes.len() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let mut platform_ids = Vec::new();
     if let Some(p) = platform {
@@ -540,7 +558,7 @@ fn closure(
                      does not name ([platform.{p}] repos)"
                 ),
             });
-            return Ok(None);
+            return Ok((None, None));
         };
         for (i, r) in pc.repos.iter().enumerate() {
             let location = substitute_arch(r, arch);
@@ -617,11 +635,19 @@ fn closure(
             problems: f.problems,
         });
     }
-    Ok(Some(ClosureSummary {
+    let summary = ClosureSummary {
         packages: report.checked,
         hidden_platform_packages: hidden_count,
         profiles: sets.len(),
-    }))
+    };
+    drop(refs);
+    Ok((
+        Some(summary),
+        Some(Side {
+            repos,
+            hidden: options.hidden,
+        }),
+    ))
 }
 
 #[cfg(test)]

@@ -9,14 +9,15 @@
 
 use crate::check::{check_release, CheckOptions};
 use crate::error::ReleaseError;
-use crate::report::ReleaseReport;
+use crate::report::{ReleaseReport, StreamSwitch};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_compose::{
-    compose_time, ComposeError, Config, Interrupt, Progress, ReleaseContent, ReleaseModuleRepo,
+    compose_time, ComposeError, Config, Interrupt, Progress, ReleaseArtifact, ReleaseContent,
+    ReleaseModuleRepo, ReleaseSwitch,
 };
 use strata_registry::{
-    ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
+    ComposeRecord, ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
 };
 
 /// How to compose a release.
@@ -80,13 +81,7 @@ pub fn compose_release(
     }
     let mut repos = Vec::with_capacity(modules.len());
     for (_, module, id) in &modules {
-        let record = registry
-            .get(id)
-            .map_err(|e| failed(e.into()))?
-            .ok_or_else(|| ReleaseError::ComposeGone {
-                file: file.clone(),
-                compose_id: id.to_string(),
-            })?;
+        let record = shipped(&*registry, &file, id)?;
         let repo = record
             .outputs
             .as_ref()
@@ -136,6 +131,27 @@ pub fn compose_release(
         arches: vec![arch.clone()],
         inputs,
     };
+    let mut artifacts = Vec::new();
+    for a in &report.artifacts {
+        let Some(id) = &a.compose else { continue };
+        let record = shipped(&*registry, &file, id)?;
+        let (Some(kind), Some(outputs)) = (record.artifact, &record.outputs) else {
+            return Err(ReleaseError::ComposeGone {
+                file: file.clone(),
+                compose_id: id.clone(),
+            });
+        };
+        artifacts.push(ReleaseArtifact {
+            name: a.name.clone().unwrap_or_else(|| record.name.clone()),
+            compose_id: id.clone(),
+            kind,
+            path: outputs.path.clone(),
+        });
+    }
+    let mut switches = Vec::new();
+    for switch in report.upgrade.iter().flat_map(|u| &u.switches) {
+        switches.push(previous_stream(&file, switch, &arch, &*registry)?);
+    }
     let content = ReleaseContent {
         out: opts.out.clone(),
         arch,
@@ -143,11 +159,78 @@ pub fn compose_release(
         defaults,
         verify_payloads: opts.verify_payloads,
         cache_dir: config.cache_dir(opts.check.cache_dir.as_deref()),
+        switches,
+        artifacts,
+        variants: release.variants,
     };
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
     Ok(ReleaseComposed::Composed {
         report,
         record: Box::new(record),
+    })
+}
+
+/// The record of a compose the check chose to ship.
+fn shipped(registry: &dyn Registry, file: &str, id: &str) -> Result<ComposeRecord, ReleaseError> {
+    registry
+        .get(id)
+        .map_err(|e| ReleaseError::Compose {
+            file: file.to_owned(),
+            source: Box::new(e.into()),
+        })?
+        .ok_or_else(|| ReleaseError::ComposeGone {
+            file: file.to_owned(),
+            compose_id: id.to_owned(),
+        })
+}
+
+/// The previous stream of a switch as its compose published it for `arch`
+/// (the registry keeps each compose's modulemd), for the release compose
+/// to mark obsoleted.
+fn previous_stream(
+    file: &str,
+    switch: &StreamSwitch,
+    arch: &str,
+    registry: &dyn Registry,
+) -> Result<ReleaseSwitch, ReleaseError> {
+    let id = &switch.from_compose;
+    let unusable = |why: String| ReleaseError::PreviousStream {
+        file: file.to_owned(),
+        compose_id: id.clone(),
+        module: format!("{}:{}", switch.module, switch.from_stream),
+        why,
+    };
+    let record = registry
+        .get(id)
+        .map_err(|source| ReleaseError::Registry {
+            file: file.to_owned(),
+            source: Box::new(source),
+        })?
+        .ok_or_else(|| unusable("it is no longer in the registry".into()))?;
+    let text = record
+        .modulemd
+        .get(arch)
+        .ok_or_else(|| unusable(format!("it recorded no {arch} modulemd")))?;
+    let docs = strata_modulemd::parse_modules_yaml(text)
+        .map_err(|e| unusable(format!("its recorded modulemd cannot be read: {e}")))?;
+    let previous: Vec<_> = docs
+        .into_iter()
+        .filter_map(|d| match d {
+            strata_modulemd::Document::Stream(s)
+                if s.name == switch.module && s.stream == switch.from_stream =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect();
+    if previous.is_empty() {
+        return Err(unusable("its recorded modulemd has no such stream".into()));
+    }
+    Ok(ReleaseSwitch {
+        module: switch.module.clone(),
+        to_stream: switch.to_stream.clone(),
+        previous,
     })
 }

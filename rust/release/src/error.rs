@@ -54,6 +54,12 @@ pub enum ReleaseError {
          release compose with that ID or release name in the registry (`strata releases list`)"
     )]
     PreviousNotFound { from: String },
+    /// The document's `previous:` names no release compose.
+    #[error(
+        "cannot check the upgrade from the previous release: {file}: data.previous: `{from}` \
+         is no release compose ID or release name in the registry (`strata releases list`)"
+    )]
+    PreviousFieldNotFound { file: String, from: String },
     /// `--from` names a release compose that did not finish.
     #[error(
         "cannot check the upgrade from `{from}`: that release compose is {state}, not finished"
@@ -83,6 +89,18 @@ pub enum ReleaseError {
          (pruned while the release was checked?); run it again"
     )]
     ComposeGone { file: String, compose_id: String },
+    /// A module's stream changed, and the previous release's stream cannot
+    /// be read to mark it obsoleted.
+    #[error(
+        "cannot compose the release {file}: {module} of the previous release (compose \
+         `{compose_id}`) cannot be marked obsoleted: {why}"
+    )]
+    PreviousStream {
+        file: String,
+        compose_id: String,
+        module: String,
+        why: String,
+    },
     #[error("cannot compare release composes: no release compose `{id}` in the registry")]
     NoSuchRelease { id: String },
     #[error("cannot compare release composes: the registry cannot be read for `{release}`")]

@@ -29,5 +29,6 @@ pub use records::{
     ReleaseDiff,
 };
 pub use report::{
-    chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport, UpgradeSummary,
+    chain_text, ArtifactUse, ClosureSummary, ModuleUse, Problem, ReleaseReport, StreamSwitch,
+    UpgradeSummary,
 };

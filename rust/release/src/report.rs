@@ -46,6 +46,30 @@ pub struct UpgradeSummary {
     /// Each profile of a module in both releases (same stream), installed
     /// from the previous release and upgraded to this one.
     pub profiles: Vec<SetUpgrade>,
+    /// Modules whose stream changed. Not a problem: the release compose
+    /// publishes a modulemd-obsoletes of the old stream `obsoleted_by` the
+    /// new one, which dnf acts on (see [`StreamSwitch`]).
+    #[serde(default)]
+    pub switches: Vec<StreamSwitch>,
+    /// What named the previous release: `--from`, or the document's
+    /// `data.previous`.
+    #[serde(default)]
+    pub by: String,
+}
+
+/// A module on another stream than in the previous release. dnf keeps an
+/// enabled stream on upgrade; the release compose announces the switch
+/// with a modulemd-obsoletes, so dnf with `module_obsoletes=1` (and
+/// `module_stream_switch=1`, to let a transaction change an enabled
+/// stream) switches by itself; others run `dnf module switch-to`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StreamSwitch {
+    pub module: String,
+    /// The previous release's stream and the compose it shipped.
+    pub from_stream: String,
+    pub from_compose: String,
+    /// This release's stream.
+    pub to_stream: String,
 }
 
 /// One module stream the release ships, directly or below another.
@@ -176,15 +200,6 @@ pub enum Problem {
         blockers: Vec<UpgradeBlocker>,
         /// libsolv's words.
         problems: Vec<String>,
-    },
-    /// A module whose stream differs from the previous release's: an
-    /// upgrade keeps the old stream enabled, so users must switch.
-    StreamSwitch {
-        module: String,
-        previous: String,
-        /// The previous release's stream and this one's.
-        from_stream: String,
-        to_stream: String,
     },
     /// The previous release cannot be checked against: a module without a
     /// usable compose, a profile that never installed, a platform.
@@ -349,17 +364,6 @@ impl fmt::Display for Problem {
                 let each: Vec<String> = blockers.iter().map(blocker_text).collect();
                 write!(f, "{}", each.join("; "))
             }
-            Problem::StreamSwitch {
-                module,
-                previous,
-                from_stream,
-                to_stream,
-            } => write!(
-                f,
-                "{module}: the previous release {previous} ships {module}:{from_stream}, this one \
-                 {module}:{to_stream}; an upgrade keeps {module}:{from_stream} enabled, so its \
-                 users must run `dnf module switch-to {module}:{to_stream}`"
-            ),
             Problem::Previous { previous, message } => {
                 write!(f, "upgrade from {previous}: {message}")
             }
@@ -452,7 +456,11 @@ impl ReleaseReport {
 /// The report's line on the upgrade check.
 fn upgrade_line(u: &UpgradeSummary) -> String {
     use strata_solve::UpgradeOutcome;
-    let head = format!("upgrade from {} {} ({})", u.release, u.version, u.from);
+    let by = match u.by.as_str() {
+        "data.previous" => ", named by the document's previous:",
+        _ => "",
+    };
+    let head = format!("upgrade from {} {} ({}{by})", u.release, u.version, u.from);
     if !u.checked {
         return format!(
             "{head}: not checked (it needs this release's closure and a compose of every \
@@ -464,9 +472,23 @@ fn upgrade_line(u: &UpgradeSummary) -> String {
         .iter()
         .filter(|p| matches!(p.outcome, UpgradeOutcome::Upgrades(_)))
         .count();
-    format!(
+    let mut out = format!(
         "{head}: {upgraded} of {} profiles upgrade (dnf distro-sync)\n",
         u.profiles.len()
+    );
+    for s in &u.switches {
+        out.push_str(&format!("  {}\n", switch_text(s)));
+    }
+    out
+}
+
+/// How a stream switch reads in the report.
+pub(crate) fn switch_text(s: &StreamSwitch) -> String {
+    let (m, from, to) = (&s.module, &s.from_stream, &s.to_stream);
+    format!(
+        "{m}:{from} -> {m}:{to}: the release compose marks {m}:{from} obsoleted by {m}:{to}; \
+         dnf with module_obsoletes=1 and module_stream_switch=1 switches on upgrade, \
+         others run `dnf module switch-to {m}:{to}`"
     )
 }
 
@@ -556,17 +578,17 @@ mod test {
             ),
             "{p}"
         );
-        let p = Problem::StreamSwitch {
+        let s = StreamSwitch {
             module: "php".into(),
-            previous: "f40".into(),
             from_stream: "8.1".into(),
+            from_compose: "php-8.1-20260101.0".into(),
             to_stream: "8.2".into(),
         };
         assert_eq!(
-            p.to_string(),
-            "php: the previous release f40 ships php:8.1, this one php:8.2; an upgrade keeps \
-             php:8.1 enabled, so its users must run `dnf module switch-to php:8.2`"
+            switch_text(&s),
+            "php:8.1 -> php:8.2: the release compose marks php:8.1 obsoleted by php:8.2; dnf \
+             with module_obsoletes=1 and module_stream_switch=1 switches on upgrade, others \
+             run `dnf module switch-to php:8.2`"
         );
-        assert_eq!(serde_json::to_value(&p).unwrap()["kind"], "stream_switch");
     }
 }

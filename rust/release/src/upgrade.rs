@@ -10,15 +10,16 @@
 //! modulemd. For each module in both releases on the same stream, each of
 //! its previous profiles is installed from the previous release's
 //! repositories and upgraded to this release's (`strata_solve::upgrade_sets`);
-//! a module whose stream changed is a problem of its own, because dnf
-//! keeps the enabled stream and needs `dnf module switch-to`.
+//! a module whose stream changed is a switch (not a problem): dnf keeps the
+//! enabled stream, so the release compose announces the switch with a
+//! modulemd-obsoletes (`obsoleted_by`) that dnf acts on.
 //!
 //! Each side is its module composes plus its platform, with the platform
 //! packages a module ships by name hidden, as dnf's modular filtering
 //! hides them.
 
 use crate::error::ReleaseError;
-use crate::report::{Problem, ReleaseReport, UpgradeSummary};
+use crate::report::{Problem, ReleaseReport, StreamSwitch, UpgradeSummary};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use strata_compose::{error_chain, substitute_arch, Config};
@@ -44,6 +45,15 @@ pub(crate) fn previous(from: &str, registry: &dyn Registry) -> Result<Previous, 
     if looks_like_file {
         return Ok(Previous::File(path.to_path_buf()));
     }
+    previous_in_registry(from, registry)
+}
+
+/// The release compose `from` names: its ID, else a release name (its
+/// newest finished release compose).
+pub(crate) fn previous_in_registry(
+    from: &str,
+    registry: &dyn Registry,
+) -> Result<Previous, ReleaseError> {
     let registry_err = |source| ReleaseError::Registry {
         file: from.to_owned(),
         source: Box::new(source),
@@ -73,9 +83,11 @@ pub(crate) fn previous(from: &str, registry: &dyn Registry) -> Result<Previous, 
 pub(crate) fn check_upgrade(
     report: &mut ReleaseReport,
     from: &Previous,
+    by: &str,
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
+    loaded: Option<Side>,
 ) -> Result<(), ReleaseError> {
     // The previous release's name, version and the composes it ships (or
     // why one cannot be found).
@@ -125,6 +137,8 @@ pub(crate) fn check_upgrade(
         version,
         checked: false,
         profiles: Vec::new(),
+        switches: Vec::new(),
+        by: by.to_owned(),
     };
     let arch = report.arch.clone();
     let registry_err = |source| ReleaseError::Registry {
@@ -182,10 +196,10 @@ pub(crate) fn check_upgrade(
     for (name, o) in &old {
         let Some(n) = new.get(name) else { continue };
         if o.stream != n.stream {
-            problems.push(Problem::StreamSwitch {
+            summary.switches.push(StreamSwitch {
                 module: name.clone(),
-                previous: prev_name.clone(),
                 from_stream: o.stream.clone(),
+                from_compose: o.id.clone(),
                 to_stream: n.stream.clone(),
             });
             continue;
@@ -217,7 +231,11 @@ pub(crate) fn check_upgrade(
             side(&report.file, &records, config, &arch, &opts, problems)
         };
         let from_side = load(old.values().collect(), &mut problems)?;
-        let to_side = load(new.values().collect(), &mut problems)?;
+        // This release's side is what its closure check loaded.
+        let to_side = match loaded {
+            Some(side) => Some(side),
+            None => load(new.values().collect(), &mut problems)?,
+        };
         if let (Some(f), Some(t)) = (from_side, to_side) {
             let (frefs, trefs): (Vec<&Repo>, Vec<&Repo>) =
                 (f.repos.iter().collect(), t.repos.iter().collect());
@@ -315,10 +333,12 @@ fn profiles(r: &ComposeRecord, arch: &str) -> Result<BTreeMap<String, Vec<String
         .collect())
 }
 
-/// One release's repositories as dnf sees them.
-struct Side {
-    repos: Vec<Repo>,
-    hidden: Vec<(String, Vec<u32>)>,
+/// One release's repositories as dnf sees them: its module composes,
+/// then its platform, with the platform packages a module ships by name
+/// hidden.
+pub(crate) struct Side {
+    pub repos: Vec<Repo>,
+    pub hidden: Vec<(String, Vec<u32>)>,
 }
 
 /// Loads the module composes of one release and its platform (named by

@@ -314,20 +314,22 @@ pub(crate) fn rpms_json_with_layers(
     dump(&Document::new("productmd.rpms", variants))
 }
 
-/// `compose/metadata/images.json` (`productmd.images`) of a compose that
-/// publishes no image of its own: the compose and no images, which
-/// productmd loads as such.
-pub(crate) fn images_json(info: &ComposeInfo) -> String {
+/// Images of one compose: variant → arch → productmd image entries.
+pub(crate) type Images = BTreeMap<String, BTreeMap<String, Vec<serde_json::Value>>>;
+
+/// `compose/metadata/images.json` (`productmd.images`) listing `images`
+/// (none: productmd loads a compose without images as such).
+pub(crate) fn images_json(info: &ComposeInfo, images: &Images) -> String {
     #[derive(Serialize)]
     struct ImagesPayload<'a> {
         compose: Compose<'a>,
-        images: BTreeMap<&'a str, ()>,
+        images: &'a Images,
     }
     dump(&Document::new(
         "productmd.images",
         ImagesPayload {
             compose: Compose::of(info),
-            images: BTreeMap::new(),
+            images,
         },
     ))
 }

@@ -40,7 +40,7 @@ mod fixtures;
 pub(crate) use crate::error::ProductmdError;
 #[cfg(test)]
 pub(crate) use json::rpms_json;
-pub(crate) use json::{composeinfo_json, images_json, modules_json, rpms_json_with_layers};
+pub(crate) use json::{composeinfo_json, images_json, modules_json, rpms_json_with_layers, Images};
 use serde::Serialize;
 use strata_registry::ComposeType;
 pub(crate) use validate::validate;
