@@ -339,7 +339,9 @@ class Upgrade:
         u1   foo:1  foo-libs 1.0, foo-tools 1.0 (requires foo-libs = 1.0)
         u2   foo:1  foo-libs 2.0; foo-tools dropped, nothing obsoletes it
         u2b  foo:1  foo-libs 2.0-2, which obsoletes foo-tools < 2.0
-        u3   foo:2  foo-libs 3.0 (another stream)
+        u3   foo:2  foo-libs 3.0 (another stream), which obsoletes foo-tools < 2.0
+        u3x  foo:2  foo-libs 3.0; foo-tools dropped across the switch, nothing
+                    obsoletes it
 
     Each release pins its compose, as a shipped release does."""
 
@@ -354,7 +356,9 @@ class Upgrade:
             "u2": ("1", [lib("foo-libs", "2.0")], {"default": ["foo-libs"]}),
             "u2b": ("1", [lib("foo-libs", "2.0", release="2", obsoletes=["foo-tools < 2.0"])],
                     {"default": ["foo-libs"]}),
-            "u3": ("2", [lib("foo-libs", "3.0")], {"default": ["foo-libs"]}),
+            "u3": ("2", [lib("foo-libs", "3.0", obsoletes=["foo-tools < 2.0"])],
+                   {"default": ["foo-libs"]}),
+            "u3x": ("2", [lib("foo-libs", "3.0")], {"default": ["foo-libs"]}),
         }
         self.releases: dict[str, Path] = {}
         self.repos: dict[str, Path] = {}
@@ -490,7 +494,9 @@ def test_a_stream_switch_is_composed_as_an_obsoletes_dnf_acts_on(upgrade, tmp_pa
     site = upgrade.dist.site
     report = upgrade.check("u3", "u1", rc=0)
     assert problems(report) == []
-    assert report["upgrade"]["profiles"] == []
+    # Both of foo:1's profiles are checked across the switch.
+    outcomes = {p["label"]: p["outcome"]["result"] for p in report["upgrade"]["profiles"]}
+    assert outcomes == {"foo:1/default": "upgrades", "foo:1/libs": "upgrades"}
     assert report["upgrade"]["switches"] == [{"module": "foo", "from_stream": "1",
                                               "from_compose": upgrade.ids["u1"],
                                               "to_stream": "2"}]
@@ -532,6 +538,38 @@ def test_a_stream_switch_is_composed_as_an_obsoletes_dnf_acts_on(upgrade, tmp_pa
     assert q.stdout == "3.0", q.stdout + q.stderr
     state = (root / "etc" / "dnf" / "modules.d" / "foo.module").read_text()
     assert "stream=2\n" in state and "state=enabled\n" in state, state
+
+
+def test_a_profile_that_cannot_cross_a_stream_switch_is_reported_as_dnf_fails(
+        upgrade, tmp_path):
+    """u3x drops foo-tools across the switch to foo:2 with nothing
+    obsoleting it: foo:1/default cannot be upgraded, and real dnf, told to
+    switch, fails on the same package."""
+    report = upgrade.check("u3x", "u1", rc=1)
+    assert [(p["kind"], p["profile"]) for p in problems(report)] == [
+        ("upgrade", "foo:1/default")]
+    assert [b["package"] for b in problems(report)[0]["blockers"]] == ["foo-tools-1.0-1.noarch"]
+    assert [s["to_stream"] for s in report["upgrade"]["switches"]] == ["2"]
+    out = tmp_path / "rel"
+    site = upgrade.dist.site
+    site.run("release", "compose", upgrade.releases["u3x"], "--from", upgrade.releases["u1"],
+             "--out", out, "--config", site.config, "--cache-dir", site.cache, "--arch",
+             "x86_64", check_rc=1)
+    assert not out.exists() or not any(out.iterdir())
+    # Real dnf: foo:1/default from u1, foo:2 enabled in its place (what
+    # module_obsoletes=1 and module_stream_switch=1 do), then distro-sync
+    # fails on foo-tools. (`dnf module switch-to` would erase foo-tools
+    # instead: it removes what the new stream does not ship.)
+    root, work = tmp_path / "root", tmp_path / "work"
+    r = upgrade.dnf("u1", root, work, "module", "install", "foo:1/default")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for step in (("module", "reset", "foo"), ("module", "enable", "foo:2")):
+        r = upgrade.dnf("u3x", root, work, *step)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = upgrade.dnf("u3x", root, work, "distro-sync")
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "foo-tools-1.0-1.noarch" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert {"foo-libs", "foo-tools"} <= ck.rpm_qa(root, work)
 
 
 def test_a_previous_release_compose_by_id_or_name(upgrade, tmp_path):

@@ -7,12 +7,14 @@
 //! their last good composes) and every compose below them that their
 //! records list as inputs; this release's are the composes the check
 //! found. A profile is what the previous compose published in its
-//! modulemd. For each module in both releases on the same stream, each of
-//! its previous profiles is installed from the previous release's
-//! repositories and upgraded to this release's (`strata_solve::upgrade_sets`);
-//! a module whose stream changed is a switch (not a problem): dnf keeps the
-//! enabled stream, so the release compose announces the switch with a
-//! modulemd-obsoletes (`obsoleted_by`) that dnf acts on.
+//! modulemd. For each module in both releases, each of its previous
+//! profiles is installed from the previous release's repositories and
+//! upgraded to this release's (`strata_solve::upgrade_sets`). A module
+//! whose stream changed is also a switch (not a problem by itself): dnf
+//! keeps the enabled stream, so the release compose announces the switch
+//! with a modulemd-obsoletes (`obsoleted_by`) that dnf acts on, and the
+//! switch then distro-syncs the old stream's packages to the new one's,
+//! which is what its profiles are checked for.
 //!
 //! Each side is its module composes plus its platform, with the platform
 //! packages a module ships by name hidden, as dnf's modular filtering
@@ -190,8 +192,9 @@ pub(crate) fn check_upgrade(
         }
     }
 
-    // Profiles of modules in both, on one stream; a changed stream is a
-    // switch users must make.
+    // Profiles of modules in both. A changed stream is a switch users
+    // make (or dnf makes, from the obsoletes): its profiles must upgrade
+    // across it just the same, as `distro-sync` after the switch does it.
     let mut sets: Vec<InstallSet> = Vec::new();
     for (name, o) in &old {
         let Some(n) = new.get(name) else { continue };
@@ -202,7 +205,6 @@ pub(crate) fn check_upgrade(
                 from_compose: o.id.clone(),
                 to_stream: n.stream.clone(),
             });
-            continue;
         }
         match profiles(o, &arch) {
             Ok(found) => {
