@@ -174,15 +174,23 @@ def test_a_release_compose_is_published_and_recorded(rel):
                                                for i in shown["inputs"]]
     assert json.loads(_output(site, task_id, "release.json")) == shown
 
-    # the next release checked against it, by release name (the registry's)
+    # the next release checked against it: by release name (the registry's),
+    # and against the previous document, checked out of SCM beside it
     with Kojid(site, methods=METHODS) as kojid:
-        again = _run(k, "release-check", "--wait", "--from", "f41", src)
+        by_name = _run(k, "release-check", "--wait", "--from", "f41", src)
+        by_scm = _run(k, "release-check", "--wait", "--from", src, src)
     assert kojid.error is None, kojid.error
-    assert again.returncode == 0, again.stdout + again.stderr
-    (task_id,) = [t["id"] for t in site.hub.koji_hub.tasks.values()
-                  if t["method"] == "releaseCheck"]
-    report = json.loads(_output(site, task_id, "release-report.json"))
+    assert by_name.returncode == 0, by_name.stdout + by_name.stderr
+    assert by_scm.returncode == 0, by_scm.stdout + by_scm.stderr
+    first, second = sorted(t["id"] for t in site.hub.koji_hub.tasks.values()
+                           if t["method"] == "releaseCheck")
+    report = json.loads(_output(site, first, "release-report.json"))
     assert report["upgrade"]["from"] == res["release_id"], report["upgrade"]
+    assert report["upgrade"]["checked"], report["upgrade"]
+    report = json.loads(_output(site, second, "release-report.json"))
+    assert report["upgrade"]["from"].endswith("/previous/defs/releases/f41.yaml")
+    assert report["upgrade"]["checked"], report["upgrade"]
+    assert (site.uploaded(second) / "checkout-previous.log").is_file()
 
 
 def test_release_requests_the_hub_refuses(rel):
