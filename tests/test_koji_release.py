@@ -71,6 +71,14 @@ def _run(k, *args):
     return r
 
 
+def _submit(site, k, *args):
+    """The koji command ARGS, its task run by a kojid stand-in."""
+    with Kojid(site, methods=METHODS) as kojid:
+        r = _run(k, *args)
+    assert kojid.error is None, kojid.error
+    return r
+
+
 def _task(site, method):
     (task_id,) = [t["id"] for t in site.hub.koji_hub.tasks.values() if t["method"] == method]
     return task_id, site.hub.task(task_id)
@@ -89,9 +97,7 @@ def _release_records(site) -> list[dict]:
 def test_a_release_that_passes_its_check(rel):
     site, k, rev, ids = rel
     src = site.git.url("releases/f41.yaml", rev)
-    with Kojid(site, methods=METHODS) as kojid:
-        r = _run(k, "release-check", "--wait", "--arch", "x86_64", src)
-    assert kojid.error is None, kojid.error
+    r = _submit(site, k, "release-check", "--wait", "--arch", "x86_64", src)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Release f41 41 (2026-10-01, x86_64): no problems, 2 module(s)" in r.stdout, r.stdout
     task_id, task = _task(site, "releaseCheck")
@@ -136,9 +142,7 @@ def test_a_failing_check_fails_the_task_naming_the_problem(rel):
 
 def test_a_malformed_release_document_is_named_with_its_line(rel):
     site, k, rev, ids = rel
-    with Kojid(site, methods=METHODS) as kojid:
-        r = _run(k, "release-check", "--wait", site.git.url("releases/bad.yaml", rev))
-    assert kojid.error is None, kojid.error
+    r = _submit(site, k, "release-check", "--wait", site.git.url("releases/bad.yaml", rev))
     assert r.returncode == 1, r.stdout + r.stderr
     assert ("malformed release document releases/bad.yaml:\nreleases/bad.yaml:10:7: "
             "data.lifecycle.sla.security_fixes: security_fixes ends 2029-01-31, after the end "
@@ -148,9 +152,7 @@ def test_a_malformed_release_document_is_named_with_its_line(rel):
 def test_a_release_compose_is_published_and_recorded(rel):
     site, k, rev, ids = rel
     src = site.git.url("releases/f41.yaml", rev)
-    with Kojid(site, methods=METHODS) as kojid:
-        r = _run(k, "release-compose", "--wait", "--compose-type", "test", src)
-    assert kojid.error is None, kojid.error
+    r = _submit(site, k, "release-compose", "--wait", "--compose-type", "test", src)
     assert r.returncode == 0, r.stdout + r.stderr
     task_id, task = _task(site, "releaseCompose")
     assert task["params"] == [src, {"compose_type": "test"}]
