@@ -221,3 +221,36 @@ def test_release_requests_the_hub_refuses(rel):
     local = k.run("alice", "release-check", "releases/f41.yaml")
     assert local.returncode == 2 and "Releases are checked from SCM only" in local.stderr
     assert not fake.tasks
+
+
+def test_definitions_out_of_the_repository_or_allowed_scms_are_refused(rel, tmp_path):
+    """A release names its definitions: each is checked before the core
+    reads or fetches any, as the release's own SCM URL is."""
+    site, k, rev, ids = rel
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("not for releases\n")
+    (site.git.work / "modules" / "link.yaml").symlink_to(secret)
+    hostile = {
+        "abs": str(secret),
+        "up": "../../../../../../../../%s" % secret,
+        "link": "../modules/link.yaml",
+        "evil": "git+https://evil.example.org/modules/x.git?php.yaml#1",
+        "file": "git+file:///%s?php.yaml#1" % site.git.work,
+    }
+    files = {}
+    for name, location in hostile.items():
+        doc = release_doc(name)
+        doc["data"]["modules"][0]["definition"] = location
+        files["releases/%s.yaml" % name] = doc
+    rev = site.git.commit(files)
+    for name, location in hostile.items():
+        r = _submit(site, k, "release-check", "--wait",
+                    site.git.url("releases/%s.yaml" % name, rev))
+        assert r.returncode == 1, (name, r.stdout + r.stderr)
+        assert "release releases/%s.yaml: definition %s" % (name, location) in r.stdout, (
+            name, r.stdout)
+        # refused before the core ran: no report
+        (task_id,) = [t["id"] for t in site.hub.koji_hub.tasks.values()
+                      if t["method"] == "releaseCheck" and t["state"] == FAILED
+                      and site.hub.task(t["id"])["params"][0].endswith("%s.yaml#%s" % (name, rev))]
+        assert not (site.uploaded(task_id) / "release-report.json").exists()

@@ -727,6 +727,9 @@ class ReleaseCheckTask(ModuleComposeTask):
                     raise koji.GenericError("%s: previous %s is both a release name and a file "
                                             "in %s's repository; give the release compose ID"
                                             % (method, previous, src))
+                self._check_locations(name, folder)
+                if previous is not None and os.path.isabs(previous):
+                    self._check_locations(previous, self._previous_top)
                 report, record = self._run(name, opts, previous)
             finally:
                 os.chdir(cwd)
@@ -740,7 +743,39 @@ class ReleaseCheckTask(ModuleComposeTask):
         if previous is None or not SCM.is_scm_url(previous):
             return previous
         folder, name = self._definition(previous, False, where="previous")
+        self._previous_top = folder
         return os.path.join(folder, name)
+
+    def _check_locations(self, path, top):
+        """Every definition the release at PATH names, before the core reads
+        or fetches any (hostile input): an SCM URL must be one this plugin's
+        allowed_scms allows, as the release's own; a path must stay inside
+        the checkout TOP, the release itself too (no absolute path, no
+        `..` or symlink out of it), or a builder's files would be read as
+        definitions."""
+        try:
+            modules, artifacts = strata.release_locations(path)
+        except strata.DefinitionError as e:
+            raise self._malformed(e)
+        inside = os.path.realpath(top) + os.sep
+        if not os.path.realpath(path).startswith(inside):
+            raise koji.GenericError("release %s: the file leads out of its repository" % path)
+        base = os.path.dirname(os.path.abspath(path))
+        for entry in modules + artifacts:
+            if "://" in entry:
+                if not SCM.is_scm_url(entry):
+                    raise koji.GenericError("release %s: definition %s is not a Koji SCM URL "
+                                            "(%s)" % (path, entry, self.config["allowed_scms"]))
+                try:
+                    SCM(entry).assert_allowed(allowed=self.config["allowed_scms"],
+                                              session=self.session, by_config=True,
+                                              by_policy=False)
+                except koji.GenericError as e:  # BuildError: not allowed; unparsable
+                    raise koji.GenericError("release %s: definition %s: %s" % (path, entry, e))
+            elif os.path.isabs(entry) or not os.path.realpath(
+                    os.path.join(base, entry)).startswith(inside):
+                raise koji.GenericError("release %s: definition %s is outside the release's "
+                                        "repository" % (path, entry))
 
     def _run(self, path, opts, previous):
         """The core's check; (report, None)."""
