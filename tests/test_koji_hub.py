@@ -97,7 +97,8 @@ def test_plugin_exports_and_callback(api):
     assert set(api) == {"moduleBuild", "getModuleCompose", "listModuleComposes",
                         "getLatestModuleCompose", "moduleComposeImport", "artifactBuild",
                         "artifactComposeImport", "moduleImpact", "moduleChain", "getModuleChain",
-                        "moduleChainApprove", "moduleChainResume"}
+                        "moduleChainApprove", "moduleChainResume", "releaseCheck",
+                        "releaseCompose"}
     assert plugin.chain_on_tag in koji.plugin.callbacks["postTag"]
     assert plugin.chain_on_tag.failure_is_an_option
     assert plugin.module_tagged in koji.plugin.callbacks["postTag"]

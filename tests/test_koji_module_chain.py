@@ -184,6 +184,21 @@ def _rebuild_httpd(site):
     _new_repo(site)
 
 
+def _consume(site, parent):
+    """Runs the queue's consumer task PARENT (and its subtasks) to its end;
+    its one chain, which recomposed apache, then php."""
+    with Kojid(site) as kojid:
+        kojid.wait_for_task(parent)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(parent)
+    assert task["state"] == CLOSED, task["result"]
+    (res,) = task["result"]["chains"]
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
+    return res
+
+
 def test_module_impact_by_nvr_and_by_tag(world):
     site, k, first = world
     fake = site.hub.koji_hub
@@ -354,15 +369,7 @@ def test_a_burst_of_taggings_is_one_chain(world):
     queued = strata.pending_events(registry=site.shared_registry)
     assert [q["event"]["nvr"] for q in queued] == nvrs
     (parent,) = fake.tasks
-    with Kojid(site) as kojid:
-        kojid.wait_for_task(parent)
-    assert not kojid.errors, kojid.errors
-    task = site.hub.task(parent)
-    assert task["state"] == CLOSED, task["result"]
-    (res,) = task["result"]["chains"]
-    assert res["state"] == "finished", res
-    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
-                                                               ("php", "finished")]
+    res = _consume(site, parent)
     assert [t["method"] for t in fake.tasks.values()] == [
         "moduleChain", "moduleCompose", "moduleCompose"]
     assert not strata.pending_events(registry=site.shared_registry)

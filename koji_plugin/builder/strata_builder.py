@@ -34,7 +34,8 @@ from koji.daemon import SCM
 
 import strata
 
-__all__ = ("ModuleComposeTask", "ArtifactComposeTask", "ModuleChainTask")
+__all__ = ("ModuleComposeTask", "ArtifactComposeTask", "ModuleChainTask", "ReleaseCheckTask",
+           "ReleaseComposeTask")
 
 CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
 SECTION = "strata"
@@ -94,10 +95,11 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
             raise koji.ParameterError("moduleCompose: compose_type %r is not one of %s"
                                       % (ctype, ", ".join(strata.COMPOSE_TYPES)))
 
-    def _definition(self, src, scratch):
+    def _definition(self, src, scratch, where="scm"):
         """The folder to compose in and the definition's path relative to it
         (as in the repository: what the compose records, never this
-        builder's temporary checkout path)."""
+        builder's temporary checkout path); an SCM URL is checked out into
+        the work directory's WHERE (checkout.log, or checkout-WHERE.log)."""
         if SCM.is_scm_url(src):
             scm = SCM(src)
             # raises koji.BuildError: "<host>:<repository> is not in the list of allowed SCMs"
@@ -105,9 +107,10 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
                                by_config=True, by_policy=False)
             if not scm.module:
                 raise koji.GenericError("%s: the part after '?' must name the definition file" % src)
-            scmdir = os.path.join(self.workdir, "scm")
+            scmdir = os.path.join(self.workdir, where)
             os.makedirs(scmdir)
-            logfile = os.path.join(self.workdir, "checkout.log")
+            logfile = os.path.join(self.workdir, "checkout.log" if where == "scm"
+                                   else "checkout-%s.log" % where)
             path = scm.checkout(scmdir, self.session, self.getUploadDir(), logfile)
             if not os.path.isfile(path):
                 raise koji.GenericError("%s: no file %s in the repository" % (src, scm.module))
@@ -671,3 +674,193 @@ class ModuleChainTask(ModuleComposeTask):
             return {"state": "failed", "compose_id": None,
                     "reason": "subtask %d: %s" % (task_id, result.get("faultString"))}
         return {k: result.get(k) for k in ("state", "compose_id", "reason")}
+
+
+# -- releaseCheck, releaseCompose (issue 14) -----------------------------------------
+
+# the options the hub's releaseCheck accepts (koji_plugin/README.md);
+# releaseCompose adds compose_type
+RELEASE_OPTION_TYPES = {"arch": str, "previous": str, "priority": int}
+
+
+class ReleaseCheckTask(ModuleComposeTask):
+    """releaseCheck(src, opts=None): checks out the strata-release document
+    (an SCM URL only, as artifacts: a release is static configuration in
+    SCM) and checks it with strata.release_check against the shared
+    registry and this builder's strata.toml (its catalog names the modules
+    below the release's own), from the document's folder, so definitions
+    it names by relative path are read from the same checkout. `previous`
+    (the upgrade path) is a release compose ID or name, looked up in the
+    registry, or the SCM URL of the previous release's document, checked
+    out beside it. The report goes to the task's output
+    (release-report.json, release-report.txt); a problem fails the task
+    with every problem in its message."""
+
+    Methods = ["releaseCheck"]
+    # one release-wide closure and a solve per profile, like a compose's gate
+    _taskWeight = 1.5
+    OPTION_TYPES = RELEASE_OPTION_TYPES
+
+    def handler(self, src, opts=None):
+        opts = dict(opts or {})
+        method = self.Methods[0]
+        for key, value in opts.items():
+            want = self.OPTION_TYPES.get(key)
+            if want is None:
+                raise koji.ParameterError("%s: unknown option %r" % (method, key))
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise koji.ParameterError("%s: option %r must be a %s, not %r"
+                                          % (method, key, want.__name__, value))
+        if not SCM.is_scm_url(src):
+            raise koji.GenericError("%s: %s is not an SCM URL" % (method, src))
+        self._logfile = os.path.join(self.workdir, "release.log")
+        try:
+            self._log("%s %s" % (method, src))
+            previous = self._previous(opts.get("previous"))
+            folder, name = self._definition(src, False)
+            cwd = os.getcwd()
+            os.chdir(folder)
+            try:
+                if previous is not None and not os.path.isabs(previous) \
+                        and os.path.lexists(previous):
+                    # the core would read it as a file of this checkout
+                    raise koji.GenericError("%s: previous %s is both a release name and a file "
+                                            "in %s's repository; give the release compose ID"
+                                            % (method, previous, src))
+                self._check_locations(name, folder)
+                if previous is not None and os.path.isabs(previous):
+                    self._check_locations(previous, self._previous_top)
+                report, record = self._run(name, opts, previous)
+            finally:
+                os.chdir(cwd)
+            return self._finish(report, record)
+        finally:
+            self._upload(self._logfile)
+
+    def _previous(self, previous):
+        """What strata's `previous` takes: a release compose ID or name as
+        given, or the checked-out previous document's absolute path."""
+        if previous is None or not SCM.is_scm_url(previous):
+            return previous
+        folder, name = self._definition(previous, False, where="previous")
+        self._previous_top = folder
+        return os.path.join(folder, name)
+
+    def _check_locations(self, path, top):
+        """Every definition the release at PATH names, before the core reads
+        or fetches any (hostile input): an SCM URL must be one this plugin's
+        allowed_scms allows, as the release's own; a path must stay inside
+        the checkout TOP, the release itself too (no absolute path, no
+        `..` or symlink out of it), or a builder's files would be read as
+        definitions."""
+        try:
+            modules, artifacts = strata.release_locations(path)
+        except strata.DefinitionError as e:
+            raise self._malformed(e)
+        inside = os.path.realpath(top) + os.sep
+        if not os.path.realpath(path).startswith(inside):
+            raise koji.GenericError("release %s: the file leads out of its repository" % path)
+        base = os.path.dirname(os.path.abspath(path))
+        for entry in modules + artifacts:
+            if "://" in entry:
+                if not SCM.is_scm_url(entry):
+                    raise koji.GenericError("release %s: definition %s is not a Koji SCM URL "
+                                            "(%s)" % (path, entry, self.config["allowed_scms"]))
+                try:
+                    SCM(entry).assert_allowed(allowed=self.config["allowed_scms"],
+                                              session=self.session, by_config=True,
+                                              by_policy=False)
+                except koji.GenericError as e:  # BuildError: not allowed; unparsable
+                    raise koji.GenericError("release %s: definition %s: %s" % (path, entry, e))
+            elif os.path.isabs(entry) or not os.path.realpath(
+                    os.path.join(base, entry)).startswith(inside):
+                raise koji.GenericError("release %s: definition %s is outside the release's "
+                                        "repository" % (path, entry))
+
+    def _run(self, path, opts, previous):
+        """The core's check; (report, None)."""
+        self._log("checking %s (arch %s, previous %s), registry %s"
+                  % (path, opts.get("arch") or "default", previous, self.config["registry"]))
+        try:
+            report = strata.release_check(path, config=self.config["config"] or None,
+                                          registry=self.config["registry"],
+                                          arch=opts.get("arch"), previous=previous)
+        except strata.DefinitionError as e:
+            raise self._malformed(e)
+        except strata.StrataError as e:
+            self._log("error: %s" % e)
+            raise koji.GenericError("release check of %s failed: %s" % (path, e))
+        return report, None
+
+    def _malformed(self, e):
+        """A release document (or a definition it names) that is not valid:
+        the fault lists its `file:line:col: key: problem`s."""
+        problems = e.args[1] if len(e.args) > 1 else [str(e)]
+        self._log("error: %s" % e.args[0])
+        return koji.GenericError("malformed release document %s:\n%s"
+                                 % (e.args[0].split(" ", 1)[0], "\n".join(problems)))
+
+    def _finish(self, report, record):
+        """Uploads the report; fails the task with its problems, else the
+        result (a summary: the report itself is the task's output)."""
+        with open(os.path.join(self.workdir, "release-report.json"), "w") as f:
+            f.write(report.to_json())
+        self._upload(os.path.join(self.workdir, "release-report.json"))
+        self._upload_text("release-report.txt", report.to_text())
+        problems = [p.message for p in report.problems]
+        self._log("release %s %s: %d problem(s)" % (report.release, report.version,
+                                                    len(problems)))
+        if problems:
+            raise koji.GenericError(
+                "release %s %s (%s): %d problem(s)%s:\n%s"
+                % (report.release, report.version, report.file, len(problems),
+                   "; nothing was composed" if self.Methods[0] == "releaseCompose" else "",
+                   "\n".join("- %s" % p for p in problems)))
+        return {"release": report.release, "version": report.version, "date": report.date,
+                "arch": report.arch, "ok": True,
+                "modules": dict((m.module, m.compose) for m in report.modules)}
+
+
+class ReleaseComposeTask(ReleaseCheckTask):
+    """releaseCompose(src, opts=None): releaseCheck's check and, only when
+    it finds no problem, strata.release_compose: one release compose,
+    published atomically in Pungi's layout under this builder's `out` (the
+    composes' folder, where moduleCompose publishes) and recorded in the
+    shared registry (`strata releases show`), its record uploaded as
+    release.json. A failed check composes and records nothing and fails
+    the task with its problems."""
+
+    Methods = ["releaseCompose"]
+    # the check, then hardlinks, one createrepo and productmd metadata
+    _taskWeight = 2.0
+    OPTION_TYPES = dict(RELEASE_OPTION_TYPES, compose_type=str)
+
+    def _run(self, path, opts, previous):
+        ctype = opts.get("compose_type", "nightly")
+        if ctype not in strata.COMPOSE_TYPES:
+            raise koji.ParameterError("releaseCompose: compose_type %r is not one of %s"
+                                      % (ctype, ", ".join(strata.COMPOSE_TYPES)))
+        out = self.config["out"]
+        self._log("composing %s into %s (arch %s, previous %s), registry %s"
+                  % (path, out, opts.get("arch") or "default", previous,
+                     self.config["registry"]))
+        try:
+            report, record = strata.release_compose(
+                path, out, config=self.config["config"] or None,
+                registry=self.config["registry"], arch=opts.get("arch"), compose_type=ctype,
+                previous=previous)
+        except strata.DefinitionError as e:
+            raise self._malformed(e)
+        except strata.StrataError as e:
+            self._log("error: %s" % e)
+            raise koji.GenericError("release compose of %s failed: %s" % (path, e))
+        if record is not None:
+            self._log("release compose %s: %s, %s" % (record.id, record.state, record.path))
+            self._upload_text("release.json", record.to_json())
+        return report, record
+
+    def _finish(self, report, record):
+        result = super()._finish(report, record)
+        result.update(release_id=record.id, state=record.state, path=record.path,
+                      inputs=[list(i) for i in record.inputs])
+        return result

@@ -385,3 +385,84 @@ def handle_module_chain_resume(goptions, session, args):
         opts['compose_type'] = options.compose_type
     activate_session(session, goptions)
     return _watch(goptions, session, options, session.moduleChainResume(args[0], opts))
+
+
+def _release_options(parser, goptions, what):
+    _wait_options(parser, goptions, what)
+    parser.add_option("--from", dest="previous", metavar="PREV",
+                      help="Also check the upgrade from the previous release: a release compose "
+                      "ID, a release name (its newest finished release compose) or the SCM URL "
+                      "of its document")
+    parser.add_option("--arch", metavar="ARCH", help="The arch whose composes are checked")
+    parser.add_option("--priority", type="int", metavar="N",
+                      help="Task priority offset (below 0: admins only)")
+
+
+def _release_request(parser, options, args):
+    if len(args) != 1:
+        parser.error("Exactly one argument (the SCM URL of a strata-release document) is "
+                     "required")
+    if '://' not in args[0]:
+        parser.error("Releases are checked from SCM only: give an SCM URL, not %s" % args[0])
+    opts = {}
+    for key in ('previous', 'arch', 'priority', 'compose_type'):
+        value = getattr(options, key, None)
+        if value is not None:
+            opts[key] = value
+    return args[0], opts
+
+
+def _release_watch(goptions, session, options, task_id, show):
+    """_watch, then, for a task that finished, SHOW(its result)."""
+    rc = _watch(goptions, session, options, task_id)
+    if rc == 0 and not options.quiet and options.wait is not False:
+        info = session.getTaskInfo(task_id)
+        if info and info['state'] == koji.TASK_STATES['CLOSED']:
+            show(session.getTaskResult(task_id))
+    return rc
+
+
+def _show_release(result):
+    print("Release %s %s (%s, %s): no problems, %d module(s)"
+          % (result['release'], result['version'], result['date'], result['arch'],
+             len(result.get('modules') or {})))
+    if result.get('release_id'):
+        print("Release compose: %s" % result['release_id'])
+        print("Path: %s" % result['path'])
+
+
+@export_cli
+def handle_release_check(goptions, session, args):
+    "[build] Check a Strata release (lifecycle, closure, profiles, upgrade path) on a builder"
+    usage = get_usage_str("""usage: %prog release-check [options] <scm url>
+
+The SCM URL names the strata-release document after '?':
+  git+https://src.example.org/releases.git?f41.yaml#<commit>
+The report is the task's output (release-report.txt, release-report.json); any problem
+fails the task with every problem in its message.""")
+    parser = OptionParser(usage=usage)
+    _release_options(parser, goptions, "check")
+    (options, args) = parser.parse_args(args)
+    src, opts = _release_request(parser, options, args)
+    activate_session(session, goptions)
+    return _release_watch(goptions, session, options, session.releaseCheck(src, opts),
+                          _show_release)
+
+
+@export_cli
+def handle_release_compose(goptions, session, args):
+    "[build] Check a Strata release and, if it passes, freeze it into one release compose"
+    usage = get_usage_str("""usage: %prog release-compose [options] <scm url>
+
+The release is checked first (as release-check); only a release without problems is
+composed: published in Pungi's layout where the builders publish composes and recorded
+in Strata's registry. A failed check composes nothing and fails the task.""")
+    parser = OptionParser(usage=usage)
+    _release_options(parser, goptions, "compose")
+    parser.add_option("--compose-type", choices=COMPOSE_TYPES, metavar="TYPE",
+                      help="Compose type: %s" % ', '.join(COMPOSE_TYPES))
+    (options, args) = parser.parse_args(args)
+    src, opts = _release_request(parser, options, args)
+    activate_session(session, goptions)
+    return _release_watch(goptions, session, options, session.releaseCompose(src, opts),
+                          _show_release)

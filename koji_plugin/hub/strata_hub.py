@@ -27,7 +27,8 @@ import strata
 __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
            'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
            'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
-           'getModuleChain', 'moduleChainApprove', 'moduleChainResume', 'chain_on_tag')
+           'getModuleChain', 'moduleChainApprove', 'moduleChainResume', 'chain_on_tag',
+           'releaseCheck', 'releaseCompose')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -48,6 +49,8 @@ CONTENT_GENERATOR = 'strata'
 # koji.BR_TYPES / CG metadata: what Koji records of the buildroot's host
 ARTIFACT_KINDS = ('container', 'ostree', 'iso')
 CHAIN_METHOD = 'moduleChain'
+RELEASE_CHECK_METHOD = 'releaseCheck'
+RELEASE_COMPOSE_METHOD = 'releaseCompose'
 
 logger = logging.getLogger('koji.plugin.strata_hub')
 
@@ -58,6 +61,8 @@ koji.tasks.LEGACY_SIGNATURES.setdefault('moduleChain',
                                         [[['events', 'opts'], None, None, (None,)]])
 koji.tasks.LEGACY_SIGNATURES.setdefault(ARTIFACT_METHOD,
                                         [[['src', 'opts'], None, None, (None,)]])
+for _method in (RELEASE_CHECK_METHOD, RELEASE_COMPOSE_METHOD):
+    koji.tasks.LEGACY_SIGNATURES.setdefault(_method, [[['src', 'opts'], None, None, (None,)]])
 
 
 def _config():
@@ -882,3 +887,76 @@ def chain_on_tag(cbtype, *args, **kws):
     logger.info('build %s tagged into %s: queued as event %s, taken by %s moduleChain task %d',
                 nvr, tag['name'], ', '.join(map(str, seqs)), 'new' if new else 'waiting',
                 task_id)
+
+
+# -- releases (issue 14) -------------------------------------------------------------
+
+_RELEASE_OPTION_TYPES = {
+    'arch': str,
+    'previous': str,
+    'priority': int,
+}
+# a release compose ID or a release name: what `strata release check --from`
+# looks up in the registry. Never a path: a builder's files are not the
+# caller's to name (a previous document comes by SCM URL instead).
+_RELEASE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*$')
+
+
+def _check_release_request(src, opts, types, what):
+    """OPTS of a release task checked (arch one this hub composes; previous
+    an allowed SCM URL, or a release compose ID or name); SRC an allowed
+    SCM URL naming the release document."""
+    opts = _typed_opts(opts, types, what)
+    if 'arch' in opts:
+        opts['arch'] = _check_arches([opts['arch']], what)[0]
+    previous = opts.get('previous')
+    if previous is not None:
+        if '://' in previous:
+            _check_scm(previous, what)
+        elif (not _RELEASE_NAME_RE.match(previous)
+              or previous.endswith(('.yaml', '.yml'))):
+            raise koji.ParameterError(
+                '%s: option previous must be a release compose ID, a release name or the SCM '
+                'URL of the previous release document, not %r' % (what, previous))
+    if not isinstance(src, str) or '://' not in src:
+        raise koji.ParameterError('%s: src must be the SCM URL of a strata-release document '
+                                  '(scheme://host/repo?path/release.yaml#revision), not %r'
+                                  % (what, src))
+    _check_scm(src, what)
+    return opts
+
+
+@export
+def releaseCheck(src, opts=None):
+    """Checks a release check request and creates a releaseCheck task: the
+    builder checks out the release document and runs `strata release
+    check` on it (the report is the task's output; problems fail the task).
+
+    :param str src: SCM URL scheme://host/repo?path/release.yaml#rev
+    :param dict opts: arch, previous (the upgrade path from it: a release
+                      compose ID, a release name or an SCM URL), priority
+    :returns int: the task ID
+    """
+    what = 'releaseCheck'
+    is_admin = _assert_may(PERMISSION)
+    opts = _check_release_request(src, opts, _RELEASE_OPTION_TYPES, what)
+    return _make_task(RELEASE_CHECK_METHOD, src, opts, is_admin, what)
+
+
+@export
+def releaseCompose(src, opts=None):
+    """Checks a release compose request and creates a releaseCompose task:
+    the builder checks the release as releaseCheck does and, only when the
+    check finds no problem, freezes it into one release compose, published
+    in Pungi's layout under the builders' `out` and recorded in the shared
+    registry (`strata release compose`).
+
+    :param str src: SCM URL scheme://host/repo?path/release.yaml#rev
+    :param dict opts: arch, previous, priority (as releaseCheck), compose_type
+    :returns int: the task ID
+    """
+    what = 'releaseCompose'
+    is_admin = _assert_may(PERMISSION)
+    opts = _check_release_request(src, opts, dict(_RELEASE_OPTION_TYPES, compose_type=str),
+                                  what)
+    return _make_task(RELEASE_COMPOSE_METHOD, src, opts, is_admin, what)

@@ -63,6 +63,7 @@ __all__ = [
     "release_check",
     "release_compose",
     "release_definitions",
+    "release_locations",
     "repoclosure",
     "run_chain",
     "stack_modules",
@@ -899,6 +900,12 @@ def release_definitions(
     fetched into the clone cache) and in the order they compose: (modules
     bottom first, artifacts as listed). Raises DefinitionError,
     ReleaseError (every definition that cannot be used named)."""
+
+def release_locations(release: _PathLike) -> tuple[list[str], list[str]]:
+    """The definitions the release names, as it writes them (paths
+    relative to it, or SCM URLs), without opening or fetching any:
+    (modules, artifacts); a module the catalog defines is left out.
+    Raises DefinitionError."""
 
 def release_compose(
     release: _PathLike,

@@ -478,6 +478,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<release::ReleaseProblem>()?;
     m.add_function(wrap_pyfunction!(release::release_check, m)?)?;
     m.add_function(wrap_pyfunction!(release::release_definitions, m)?)?;
+    m.add_function(wrap_pyfunction!(release::release_locations, m)?)?;
     m.add_class::<release_compose::ReleaseRecord>()?;
     m.add_function(wrap_pyfunction!(release_compose::release_compose, m)?)?;
     m.add_function(wrap_pyfunction!(chain::submit_event, m)?)?;

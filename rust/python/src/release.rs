@@ -219,3 +219,18 @@ pub fn release_definitions(
         })
         .map_err(release_err)
 }
+
+/// The definitions the release document at `release` names, as it writes
+/// them (paths relative to it, or SCM URLs), read without opening or
+/// fetching any: `(modules, artifacts)`; a module the catalog defines is
+/// left out. What a front end checks before the core reads them (the Koji
+/// builder: only allowed SCMs, only paths inside its checkout). Raises
+/// DefinitionError for a release document that is not valid.
+#[pyfunction]
+pub fn release_locations(release: PathBuf) -> PyResult<(Vec<String>, Vec<String>)> {
+    // One bounded read of one small file: not worth releasing the GIL.
+    let (doc, _) = strata_compose::read_release(&release).map_err(compose_err)?;
+    let modules = doc.modules.iter().filter_map(|m| m.definition.clone());
+    let artifacts = doc.artifacts.iter().map(|a| a.definition.clone());
+    Ok((modules.collect(), artifacts.collect()))
+}
