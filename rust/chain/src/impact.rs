@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use strata_compose::{
-    fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress, SharedInputs,
+    builds_missing, fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress,
+    SharedInputs,
 };
 use strata_model::Source;
 use strata_registry::{Registry, RegistryError};
@@ -58,6 +59,11 @@ pub struct Impact {
     /// node, in the plan or left alone; every other node is a module.
     #[serde(default)]
     pub artifacts: BTreeMap<String, String>,
+    /// The builds of the events (`--build NVR`) that no repository the
+    /// checked modules read has yet: planned now, they change nothing,
+    /// so a queue holds them back ([`crate::queue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseen_builds: Vec<String>,
 }
 
 /// An impact that cannot be computed; nothing was started.
@@ -231,6 +237,20 @@ pub fn impact(
     // The source (one repository for hundreds of modules, at Fedora
     // scale) and the platform are read once for the whole plan.
     let shared = SharedInputs::new(config, opts.cache_dir);
+    // The builds named by the events: each checked module says which of
+    // them its repositories do not have yet.
+    let builds: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Build { nvr } => Some(nvr.clone()),
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut missing_in: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // `None` until a module's repositories were looked at.
+    let mut seen_builds: Option<BTreeSet<String>> = None;
     for i in order.into_iter().filter(|i| checked.contains(i)) {
         let d = &watched.definitions[i];
         opts.interrupt.check().map_err(|e| current_error(d, e))?;
@@ -262,6 +282,23 @@ pub fn impact(
             }
             Err(e) => return Err(current_error(d, e)),
         };
+        if !builds.is_empty() {
+            let missing = builds_missing(
+                &shared,
+                &d.path,
+                &d.definition,
+                &builds,
+                opts.interrupt,
+                opts.progress,
+            )
+            .map_err(|e| current_error(d, e))?;
+            seen_builds
+                .get_or_insert_with(BTreeSet::new)
+                .extend(builds.iter().filter(|b| !missing.contains(b)).cloned());
+            if !missing.is_empty() {
+                missing_in.insert(key.clone(), missing);
+            }
+        }
         let why = match last {
             None => vec![Why::NeverComposed],
             // Up to date is one comparison of digests; the record (its
@@ -282,6 +319,21 @@ pub fn impact(
         }
     }
     let mut plan = plan(&modules, &stale, &watched.policy)?;
+    // Up to date as far as the repositories say, which do not have the
+    // build yet: not known to be up to date.
+    for (key, missing) in missing_in {
+        if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(&key) {
+            *reason = LeftAlone::NotInRepository { builds: missing };
+        }
+    }
+    let unseen_builds: Vec<String> = match &seen_builds {
+        Some(seen) => builds
+            .iter()
+            .filter(|b| !seen.contains(*b))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
     for (i, d) in watched.definitions.iter().enumerate() {
         let key = d.definition.nsv();
         if !checked.contains(&i) {
@@ -362,6 +414,7 @@ pub fn impact(
         definitions,
         requires,
         artifacts: artifact_kinds,
+        unseen_builds,
     })
 }
 

@@ -179,8 +179,9 @@ fn steps(i: &strata_chain::Impact) -> Vec<String> {
 #[test]
 fn a_changed_definition_recomposes_it_and_the_stack_above() {
     let mut site = Site::new("    - match: '*:*'\n");
+    // A build both read (the platform's).
     let build = [Event::Build {
-        nvr: "httpd-2.4.58-1.fc40".into(),
+        nvr: "strata-example-base-1-1".into(),
     }];
     // Nothing composed yet: both are stale, php after apache.
     let first = site.impact(&build).unwrap();
@@ -233,6 +234,50 @@ fn a_changed_definition_recomposes_it_and_the_stack_above() {
         LeftAlone::Unaffected
     );
     assert_eq!(by_compose.plan.left_alone["php:8.2"], LeftAlone::UpToDate);
+}
+
+#[test]
+fn a_build_not_in_the_repositories_yet_is_said_so_per_module() {
+    let mut site = Site::new("    - match: '*:*'\n");
+    site.compose("apache");
+    site.compose("php");
+    // Tagged, not in any repository yet: neither module is known to be up
+    // to date, and the impact says which builds nothing has seen.
+    let nvr = "httpd-2.4.59-1.fc40";
+    let early = site.impact(&[Event::Build { nvr: nvr.into() }]).unwrap();
+    assert_eq!(steps(&early), Vec::<String>::new());
+    for module in ["apache:2.4", "php:8.2"] {
+        assert_eq!(
+            early.plan.left_alone[module],
+            LeftAlone::NotInRepository {
+                builds: vec![nvr.into()]
+            }
+        );
+    }
+    assert_eq!(early.unseen_builds, [nvr]);
+    let text = early.to_text();
+    assert!(
+        text.contains("  apache:2.4: build httpd-2.4.59-1.fc40 not in the repository yet\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&early).unwrap();
+    assert_eq!(
+        json["plan"]["left_alone"]["php:8.2"],
+        serde_json::json!({"reason": "not-in-repository", "builds": [nvr]})
+    );
+    // A build in apache's source only: apache is up to date, php does not
+    // read it (so it is not known to be), and someone has seen the build.
+    let apache = site
+        .impact(&[Event::Build {
+            nvr: "strata-example-apache-1-1".into(),
+        }])
+        .unwrap();
+    assert_eq!(apache.plan.left_alone["apache:2.4"], LeftAlone::UpToDate);
+    assert!(matches!(
+        apache.plan.left_alone["php:8.2"],
+        LeftAlone::NotInRepository { .. }
+    ));
+    assert!(apache.unseen_builds.is_empty());
 }
 
 #[test]

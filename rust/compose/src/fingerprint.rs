@@ -20,9 +20,10 @@ use crate::interrupt::Interrupt;
 use crate::koji::KojiRepo;
 use crate::progress::Progress;
 use crate::select::{name_index, select, select_indexed, NameIndex};
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use strata_model::{ModuleDefinition, Source};
 use strata_registry::{ComposeRecord, CountedInputs, Input, InputKind, PackagesByArch, Registry};
 use strata_repodata::{LoadOptions, Repo};
@@ -83,6 +84,8 @@ pub struct SharedInputs<'a> {
     sources: Mutex<HashMap<Vec<String>, Arc<IndexedSources>>>,
     platforms: Mutex<HashMap<String, String>>,
     koji: Mutex<HashMap<String, Arc<KojiRepo>>>,
+    /// Platform location → the builds its packages come from.
+    platform_builds: Mutex<HashMap<String, Arc<FxHashSet<String>>>>,
     /// `(name, stream)` → its last good compose, lean (stack layers).
     last_good: Mutex<HashMap<(String, String), Option<ComposeRecord>>>,
 }
@@ -90,6 +93,19 @@ pub struct SharedInputs<'a> {
 struct IndexedSources {
     repos: Vec<Repo>,
     index: NameIndex,
+    /// The builds (source RPM NVRs) their packages come from: made on the
+    /// first build event of a plan, not for every plan.
+    builds: OnceLock<FxHashSet<String>>,
+}
+
+/// The builds (`name-version-release` of the source RPM) the packages of
+/// `repos` come from.
+fn builds_of<'r>(repos: impl IntoIterator<Item = &'r Repo>) -> FxHashSet<String> {
+    repos
+        .into_iter()
+        .flat_map(|r| r.iter())
+        .map(|p| crate::ids::build_nvr(&p))
+        .collect()
 }
 
 impl<'a> SharedInputs<'a> {
@@ -103,6 +119,7 @@ impl<'a> SharedInputs<'a> {
             sources: Mutex::default(),
             platforms: Mutex::default(),
             koji: Mutex::default(),
+            platform_builds: Mutex::default(),
             last_good: Mutex::default(),
         }
     }
@@ -123,7 +140,11 @@ impl<'a> SharedInputs<'a> {
             )?);
         }
         let index = name_index(&repos);
-        let s = Arc::new(IndexedSources { repos, index });
+        let s = Arc::new(IndexedSources {
+            repos,
+            index,
+            builds: OnceLock::new(),
+        });
         memo.insert(locations.to_vec(), Arc::clone(&s));
         Ok(s)
     }
@@ -137,6 +158,20 @@ impl<'a> SharedInputs<'a> {
         let checksum = strata_repodata::load_repo("platform", location, &self.opts)?.checksum;
         memo.insert(location.to_owned(), checksum.clone());
         Ok(checksum)
+    }
+
+    fn platform_builds(&self, location: &str) -> Result<Arc<FxHashSet<String>>> {
+        let mut memo = self
+            .platform_builds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = memo.get(location) {
+            return Ok(Arc::clone(b));
+        }
+        let repo = strata_repodata::load_repo("platform", location, &self.opts)?;
+        let builds = Arc::new(builds_of([&repo]));
+        memo.insert(location.to_owned(), Arc::clone(&builds));
+        Ok(builds)
     }
 
     fn koji(&self, tag: &str, progress: &dyn Progress) -> Result<Arc<KojiRepo>> {
@@ -221,6 +256,59 @@ pub fn fingerprint_shared(
         }
     }
     Ok(Fingerprint::new(digest, &packages, &inputs))
+}
+
+/// Which of the builds `nvrs` (`name-version-release`, as Koji names a
+/// build) the repositories a compose of `definition` reads do not have
+/// yet: none of their packages (in any arch's source or platform
+/// repository) comes from that build's source RPM, and for a Koji tag
+/// source, the tag's current repo does not stand for it. A build just
+/// tagged is in no repository until the tag's repo is regenerated; a
+/// module that looks up to date then is not known to be.
+pub fn builds_missing(
+    shared: &SharedInputs<'_>,
+    definition_path: &Path,
+    definition: &ModuleDefinition,
+    nvrs: &[String],
+    interrupt: &Interrupt,
+    progress: &dyn Progress,
+) -> Result<Vec<String>> {
+    if nvrs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let config = shared.config;
+    let arches = arches_for(definition, &[], config)?;
+    let def_dir = definition_dir(definition_path);
+    let mut missing: Vec<String> = nvrs.to_vec();
+    let (source_repos, koji) = match &definition.source {
+        Source::Repos(r) => (r.clone(), None),
+        Source::Koji { tag } => {
+            let repo = shared.koji(tag, progress)?;
+            (vec![repo.arch_location("$arch")], Some(repo))
+        }
+    };
+    if let Some(koji) = &koji {
+        missing.retain(|nvr| !koji.latest_nvrs.contains(nvr));
+    }
+    let platform_repos = platform_repos(definition, config)?;
+    for arch in &arches {
+        if missing.is_empty() {
+            break;
+        }
+        interrupt.check()?;
+        let locations: Vec<String> = source_repos
+            .iter()
+            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
+            .collect();
+        let sources = shared.sources(&locations, interrupt)?;
+        let builds = sources.builds.get_or_init(|| builds_of(&sources.repos));
+        missing.retain(|nvr| !builds.contains(nvr));
+        for loc in &platform_repos {
+            let builds = shared.platform_builds(&substitute_arch(loc, arch))?;
+            missing.retain(|nvr| !builds.contains(nvr));
+        }
+    }
+    Ok(missing)
 }
 
 /// What a compose of `definition` would use now.

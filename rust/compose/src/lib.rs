@@ -76,8 +76,8 @@ pub use definition::{
 };
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
-    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now,
-    fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
+    builds_missing, compose_in_chain_if_changed, compose_module_if_changed, current_of,
+    fingerprint_now, fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
 };
 pub use gate::{GateReport, GateSection};
 pub use ids::{build_nvr, compose_time, context, modulemd_version, now};
