@@ -280,6 +280,90 @@ fn a_build_not_in_the_repositories_yet_is_said_so_per_module() {
     assert!(apache.unseen_builds.is_empty());
 }
 
+impl Site {
+    fn take(&self, now: i64) -> strata_chain::queue::Pending {
+        let scm = scm_cache(&self.config, None).unwrap();
+        let watched = load_watched(&self.config, &scm).unwrap();
+        let interrupt = Interrupt::new();
+        strata_chain::queue::take(
+            &self.registry,
+            &watched,
+            &self.config,
+            &ImpactOptions {
+                cache_dir: self.config.compose.cache_dir.as_deref(),
+                interrupt: &interrupt,
+                progress: &Quiet,
+            },
+            now,
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn a_queued_build_no_repository_has_yet_waits_for_it_within_a_bound() {
+    use strata_chain::queue::{submit, REPO_WAIT_SECS};
+    // No debounce: without the hold, the build would be planned (to
+    // nothing) and consumed at once.
+    let mut site = Site::new("    - match: '*:*'\n");
+    site.compose("apache");
+    site.compose("php");
+    let t0 = 1_800_000_000;
+    let early = Event::Build {
+        nvr: "httpd-2.4.59-1.fc40".into(),
+    };
+    let queued = submit(&mut site.registry, std::slice::from_ref(&early), t0).unwrap();
+    let taken = site.take(t0 + 60);
+    assert!(taken.ready.is_none(), "{:?}", taken.ready);
+    let [held] = &taken.awaiting_repo[..] else {
+        panic!("{:?}", taken.awaiting_repo)
+    };
+    assert_eq!(held.nvr, "httpd-2.4.59-1.fc40");
+    assert_eq!(held.until, t0 + REPO_WAIT_SECS);
+    assert_eq!(held.queued[0].seq, queued[0].seq);
+    let line = held.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "queued event {} (build httpd-2.4.59-1.fc40) waits: the build is in no repository \
+             the catalog reads yet; from ",
+            queued[0].seq
+        )),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "(2 h after it was queued) it is planned against the repositories as they are"
+        ),
+        "{line}"
+    );
+    // A build the repositories have is taken at once, without the other.
+    let here = submit(
+        &mut site.registry,
+        &[Event::Build {
+            nvr: "strata-example-base-1-1".into(),
+        }],
+        t0 + 120,
+    )
+    .unwrap();
+    let taken = site.take(t0 + 120);
+    let (found, consumes) = taken.ready.expect("the build in the repositories is ready");
+    assert_eq!(consumes, [here[0].seq]);
+    assert_eq!(
+        found.events,
+        [Event::Build {
+            nvr: "strata-example-base-1-1".into()
+        }]
+    );
+    assert_eq!(taken.awaiting_repo.len(), 1);
+    strata_chain::start_consuming(&found, &consumes, &mut site.registry).unwrap();
+    // Past the bound: planned against the repositories as they are.
+    let taken = site.take(t0 + REPO_WAIT_SECS);
+    assert!(taken.awaiting_repo.is_empty());
+    let (found, consumes) = taken.ready.expect("planned after the bound");
+    assert_eq!(consumes, [queued[0].seq]);
+    assert_eq!(found.events, [early]);
+}
+
 #[test]
 fn the_policy_and_bad_events_are_reported() {
     let site = Site::new("    - match: 'php:*'\n      trigger: never\n    - match: '*:*'\n");

@@ -80,7 +80,7 @@ pub use fingerprint::{
     fingerprint_now, fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
 };
 pub use gate::{GateReport, GateSection};
-pub use ids::{build_nvr, compose_time, context, modulemd_version, now};
+pub use ids::{build_nvr, compose_time, context, modulemd_version, now, queue_now};
 pub use interrupt::{signal_name, Interrupt};
 pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};
