@@ -159,9 +159,10 @@ pub enum LeftAlone {
     /// The events cannot change what it uses, so it was not checked.
     Unaffected,
     /// Nothing it would use differs from its last good compose, but the
-    /// events' builds are not in the repositories it reads yet (a build
-    /// just tagged, before the tag's repo is regenerated): whether they
-    /// change it is not known yet.
+    /// events' builds are on their way to the repositories it reads: a
+    /// build tagged into its Koji tag, before the tag's repo is
+    /// regenerated (or, for plain repositories, a build no repository of
+    /// the plan has yet). Whether they change it is not known yet.
     NotInRepository { builds: Vec<String> },
 }
 

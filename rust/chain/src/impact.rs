@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use strata_compose::{
-    builds_missing, fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress,
+    build_presence, fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress,
     SharedInputs,
 };
 use strata_model::Source;
@@ -248,7 +248,9 @@ pub fn impact(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut missing_in: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Per checked module: the builds tagged into its Koji tag and not in
+    // the tag's repo yet (`None`: a module of plain repositories).
+    let mut pending_in: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
     // `None` until a module's repositories were looked at.
     let mut seen_builds: Option<BTreeSet<String>> = None;
     for i in order.into_iter().filter(|i| checked.contains(i)) {
@@ -283,7 +285,7 @@ pub fn impact(
             Err(e) => return Err(current_error(d, e)),
         };
         if !builds.is_empty() {
-            let missing = builds_missing(
+            let presence = build_presence(
                 &shared,
                 &d.path,
                 &d.definition,
@@ -294,10 +296,8 @@ pub fn impact(
             .map_err(|e| current_error(d, e))?;
             seen_builds
                 .get_or_insert_with(BTreeSet::new)
-                .extend(builds.iter().filter(|b| !missing.contains(b)).cloned());
-            if !missing.is_empty() {
-                missing_in.insert(key.clone(), missing);
-            }
+                .extend(presence.present);
+            pending_in.insert(key.clone(), presence.tagged_not_in_repo);
         }
         let why = match last {
             None => vec![Why::NeverComposed],
@@ -319,13 +319,6 @@ pub fn impact(
         }
     }
     let mut plan = plan(&modules, &stale, &watched.policy)?;
-    // Up to date as far as the repositories say, which do not have the
-    // build yet: not known to be up to date.
-    for (key, missing) in missing_in {
-        if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(&key) {
-            *reason = LeftAlone::NotInRepository { builds: missing };
-        }
-    }
     let unseen_builds: Vec<String> = match &seen_builds {
         Some(seen) => builds
             .iter()
@@ -334,6 +327,21 @@ pub fn impact(
             .collect(),
         None => Vec::new(),
     };
+    // Up to date as far as its repositories say, with a build on its way
+    // to them: not known to be up to date. From a Koji tag: the builds
+    // tagged into it and not in its repo yet. From plain repositories
+    // (whose next content nothing announces): the builds no repository
+    // of the plan has yet; a build some other module's repository has is
+    // that module's, not this one's.
+    for (key, pending) in pending_in {
+        let builds = pending.unwrap_or_else(|| unseen_builds.clone());
+        if builds.is_empty() {
+            continue;
+        }
+        if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(&key) {
+            *reason = LeftAlone::NotInRepository { builds };
+        }
+    }
     for (i, d) in watched.definitions.iter().enumerate() {
         let key = d.definition.nsv();
         if !checked.contains(&i) {

@@ -98,14 +98,24 @@ struct IndexedSources {
     builds: OnceLock<FxHashSet<String>>,
 }
 
-/// The builds (`name-version-release` of the source RPM) the packages of
-/// `repos` come from.
+/// The builds the packages of `repos` come from: the `name-version-release`
+/// of each one's source RPM, and of the package itself (a build's main
+/// package carries its NVR; a repository written without source RPM names
+/// still says so). Wrong only towards finding a build, which plans it as
+/// before.
 fn builds_of<'r>(repos: impl IntoIterator<Item = &'r Repo>) -> FxHashSet<String> {
-    repos
-        .into_iter()
-        .flat_map(|r| r.iter())
-        .map(|p| crate::ids::build_nvr(&p))
-        .collect()
+    let mut out = FxHashSet::default();
+    for p in repos.into_iter().flat_map(|r| r.iter()) {
+        out.insert(crate::ids::build_nvr(&p));
+        let e = p.evr();
+        out.insert(format!(
+            "{}-{}-{}",
+            p.name(),
+            e.version,
+            e.release.unwrap_or_default()
+        ));
+    }
+    out
 }
 
 impl<'a> SharedInputs<'a> {
@@ -258,33 +268,44 @@ pub fn fingerprint_shared(
     Ok(Fingerprint::new(digest, &packages, &inputs))
 }
 
+/// Where the builds of a plan's events stand for one module
+/// ([`build_presence`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPresence {
+    /// The builds some repository the module reads has (a package of it,
+    /// in any arch's source or platform repository, or the Koji tag's
+    /// current repo stands for it).
+    pub present: Vec<String>,
+    /// For a module composed from a Koji tag: the builds tagged into the
+    /// tag now (its latest, inherited) that its current repo does not
+    /// have yet — Koji regenerates a tag's repo after the tagging. `None`
+    /// for a module of plain repositories, whose next content nothing
+    /// announces.
+    pub tagged_not_in_repo: Option<Vec<String>>,
+}
+
 /// Which of the builds `nvrs` (`name-version-release`, as Koji names a
-/// build) the repositories a compose of `definition` reads do not have
-/// yet: none of their packages (in any arch's source or platform
-/// repository) comes from that build's source RPM, and for a Koji tag
-/// source, the tag's current repo does not stand for it. A build just
-/// tagged is in no repository until the tag's repo is regenerated; a
-/// module that looks up to date then is not known to be.
-pub fn builds_missing(
+/// build) the repositories a compose of `definition` reads have, and for
+/// a Koji tag source, which are tagged but not in the tag's repo yet (one
+/// small `listTagged` per build). A module that looks up to date while a
+/// build is on its way is not known to be.
+pub fn build_presence(
     shared: &SharedInputs<'_>,
     definition_path: &Path,
     definition: &ModuleDefinition,
     nvrs: &[String],
     interrupt: &Interrupt,
     progress: &dyn Progress,
-) -> Result<Vec<String>> {
-    if nvrs.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<BuildPresence> {
     let config = shared.config;
     let arches = arches_for(definition, &[], config)?;
     let def_dir = definition_dir(definition_path);
     let mut missing: Vec<String> = nvrs.to_vec();
-    let (source_repos, koji) = match &definition.source {
-        Source::Repos(r) => (r.clone(), None),
+    let (source_repos, koji, tag) = match &definition.source {
+        Source::Repos(r) => (r.clone(), None, None),
         Source::Koji { tag } => {
             let repo = shared.koji(tag, progress)?;
-            (vec![repo.arch_location("$arch")], Some(repo))
+            (vec![repo.arch_location("$arch")], Some(repo), Some(tag))
         }
     };
     if let Some(koji) = &koji {
@@ -308,7 +329,33 @@ pub fn builds_missing(
             missing.retain(|nvr| !builds.contains(nvr));
         }
     }
-    Ok(missing)
+    let tagged_not_in_repo = match tag {
+        None => None,
+        Some(tag) => {
+            let koji = config.koji.as_ref().ok_or(ComposeError::NoKoji)?;
+            let mut pending = Vec::new();
+            for nvr in &missing {
+                // A Koji NVR is name-version-release; the name has no
+                // version in it.
+                let Some(package) = nvr.rsplitn(3, '-').nth(2) else {
+                    continue;
+                };
+                interrupt.check()?;
+                if crate::koji::latest_tagged(koji, tag, package)?.contains(nvr) {
+                    pending.push(nvr.clone());
+                }
+            }
+            Some(pending)
+        }
+    };
+    Ok(BuildPresence {
+        present: nvrs
+            .iter()
+            .filter(|n| !missing.contains(n))
+            .cloned()
+            .collect(),
+        tagged_not_in_repo,
+    })
 }
 
 /// What a compose of `definition` would use now.

@@ -205,6 +205,7 @@ fn build_and_record(
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "artifact compose started");
+    progress.began(&id);
     let built = build(
         req,
         def,
@@ -219,6 +220,7 @@ fn build_and_record(
         Ok(b) => b,
         Err(e) => return Err(record_failure(registry, &id, e)),
     };
+    progress.about_to_publish(&id, &req.interrupt);
     record_published(
         registry,
         &id,
