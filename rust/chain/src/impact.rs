@@ -59,11 +59,14 @@ pub struct Impact {
     /// node, in the plan or left alone; every other node is a module.
     #[serde(default)]
     pub artifacts: BTreeMap<String, String>,
-    /// The builds of the events (`--build NVR`) that no repository the
-    /// checked modules read has yet: planned now, they change nothing,
-    /// so a queue holds them back ([`crate::queue`]).
+    /// The builds of the events (`--build NVR`) on their way to the
+    /// repositories the checked modules read, and in none of them yet:
+    /// tagged into a module's Koji tag and not in its repo, or (a package
+    /// no Koji tag of the catalog has) in no repository at all. Planned
+    /// now they change nothing, so a queue holds them back
+    /// ([`crate::queue`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unseen_builds: Vec<String>,
+    pub awaited_builds: Vec<String>,
 }
 
 /// An impact that cannot be computed; nothing was started.
@@ -253,6 +256,8 @@ pub fn impact(
     let mut pending_in: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
     // `None` until a module's repositories were looked at.
     let mut seen_builds: Option<BTreeSet<String>> = None;
+    // Builds a Koji tag of the catalog has the package of: it decides.
+    let mut decided: BTreeSet<String> = BTreeSet::new();
     for i in order.into_iter().filter(|i| checked.contains(i)) {
         let d = &watched.definitions[i];
         opts.interrupt.check().map_err(|e| current_error(d, e))?;
@@ -297,6 +302,7 @@ pub fn impact(
             seen_builds
                 .get_or_insert_with(BTreeSet::new)
                 .extend(presence.present);
+            decided.extend(presence.decided_by_tag);
             pending_in.insert(key.clone(), presence.tagged_not_in_repo);
         }
         let why = match last {
@@ -319,10 +325,16 @@ pub fn impact(
         }
     }
     let mut plan = plan(&modules, &stale, &watched.policy)?;
-    let unseen_builds: Vec<String> = match &seen_builds {
+    // On their way: tagged into a module's tag and not in its repo yet;
+    // or in no repository, of a package no tag of the catalog decides on
+    // (a tag that has the package and not this build superseded it: it
+    // never comes).
+    let tagged: BTreeSet<&String> = pending_in.values().flatten().flatten().collect();
+    let awaited_builds: Vec<String> = match &seen_builds {
         Some(seen) => builds
             .iter()
             .filter(|b| !seen.contains(*b))
+            .filter(|b| tagged.contains(b) || !decided.contains(*b))
             .cloned()
             .collect(),
         None => Vec::new(),
@@ -330,11 +342,10 @@ pub fn impact(
     // Up to date as far as its repositories say, with a build on its way
     // to them: not known to be up to date. From a Koji tag: the builds
     // tagged into it and not in its repo yet. From plain repositories
-    // (whose next content nothing announces): the builds no repository
-    // of the plan has yet; a build some other module's repository has is
-    // that module's, not this one's.
+    // (whose next content nothing announces): the builds awaited; a build
+    // some other module's repository has is that module's, not this one's.
     for (key, pending) in pending_in {
-        let builds = pending.unwrap_or_else(|| unseen_builds.clone());
+        let builds = pending.unwrap_or_else(|| awaited_builds.clone());
         if builds.is_empty() {
             continue;
         }
@@ -422,7 +433,7 @@ pub fn impact(
         definitions,
         requires,
         artifacts: artifact_kinds,
-        unseen_builds,
+        awaited_builds,
     })
 }
 

@@ -272,7 +272,7 @@ pub fn take(
             .map(|p| p.submitted_at)
             .min()
             .unwrap_or(now);
-        matches!(&q.event, Event::Build { nvr } if joint.unseen_builds.contains(nvr))
+        matches!(&q.event, Event::Build { nvr } if joint.awaited_builds.contains(nvr))
             && now < first.saturating_add(REPO_WAIT_SECS)
     });
     if !held.is_empty() {

@@ -254,7 +254,7 @@ fn a_build_not_in_the_repositories_yet_is_said_so_per_module() {
             }
         );
     }
-    assert_eq!(early.unseen_builds, [nvr]);
+    assert_eq!(early.awaited_builds, [nvr]);
     let text = early.to_text();
     assert!(
         text.contains("  apache:2.4: build httpd-2.4.59-1.fc40 not in the repository yet\n"),
@@ -274,7 +274,7 @@ fn a_build_not_in_the_repositories_yet_is_said_so_per_module() {
         .unwrap();
     assert_eq!(apache.plan.left_alone["apache:2.4"], LeftAlone::UpToDate);
     assert_eq!(apache.plan.left_alone["php:8.2"], LeftAlone::UpToDate);
-    assert!(apache.unseen_builds.is_empty());
+    assert!(apache.awaited_builds.is_empty());
 }
 
 impl Site {

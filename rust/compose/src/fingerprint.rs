@@ -282,6 +282,11 @@ pub struct BuildPresence {
     /// for a module of plain repositories, whose next content nothing
     /// announces.
     pub tagged_not_in_repo: Option<Vec<String>>,
+    /// For a Koji tag source: the builds the repo does not have whose
+    /// package the tag has latest builds of. The tag decides whether they
+    /// come: tagged, they are in `tagged_not_in_repo`; else superseded by
+    /// a newer build (a burst of builds), they never will.
+    pub decided_by_tag: Vec<String>,
 }
 
 /// Which of the builds `nvrs` (`name-version-release`, as Koji names a
@@ -329,6 +334,7 @@ pub fn build_presence(
             missing.retain(|nvr| !builds.contains(nvr));
         }
     }
+    let mut decided_by_tag = Vec::new();
     let tagged_not_in_repo = match tag {
         None => None,
         Some(tag) => {
@@ -341,7 +347,11 @@ pub fn build_presence(
                     continue;
                 };
                 interrupt.check()?;
-                if crate::koji::latest_tagged(koji, tag, package)?.contains(nvr) {
+                let latest = crate::koji::latest_tagged(koji, tag, package)?;
+                if !latest.is_empty() {
+                    decided_by_tag.push(nvr.clone());
+                }
+                if latest.contains(nvr) {
                     pending.push(nvr.clone());
                 }
             }
@@ -355,6 +365,7 @@ pub fn build_presence(
             .cloned()
             .collect(),
         tagged_not_in_repo,
+        decided_by_tag,
     })
 }
 

@@ -122,7 +122,7 @@ fn empty(events: Vec<ChainEvent>) -> Impact {
         definitions: BTreeMap::new(),
         requires: BTreeMap::new(),
         artifacts: BTreeMap::new(),
-        unseen_builds: Vec::new(),
+        awaited_builds: Vec::new(),
     }
 }
 

@@ -185,6 +185,10 @@ fn build_and_record(
         .scm_ref
         .clone()
         .or_else(|| detect_scm_ref(&req.definition));
+    // Artifact composes of this arch whose process died (kill -9, a
+    // reboot) would stay `started` for good: end them first, as a
+    // module's compose does.
+    registry.abandon_dead(Some((&def.name, arch)))?;
     let record = registry.begin(&NewCompose {
         name: def.name.clone(),
         stream: arch.clone(),
