@@ -16,10 +16,12 @@
 //! when); an event that cannot be planned stays queued, named with its
 //! error ([`Pending::unplannable`]), until dropped ([`drop_events`]).
 //!
-//! A build event whose build no repository of the catalog has yet (Koji
-//! regenerates a tag's repo after the tagging; with `debounce: 0` the
-//! event is taken before) would plan nothing and be consumed: it stays
-//! queued instead ([`Pending::awaiting_repo`]), for at most
+//! A build event whose build is on its way to the catalog's repositories
+//! and in none yet ([`Impact::awaited_builds`]: tagged into a module's
+//! Koji tag, whose repo Koji regenerates after the tagging; with
+//! `debounce: 0` the event is taken before) would plan nothing and be
+//! consumed: it stays queued instead ([`Pending::awaiting_repo`]), for at
+//! most
 //! [`REPO_WAIT_SECS`] after it was queued. After that it is planned
 //! against the repositories as they are (a tagging rolled back, or a
 //! build into a tag no module reads: nothing changes) and consumed.
@@ -135,7 +137,8 @@ pub struct Waiting {
     pub queued: Vec<PendingEvent>,
 }
 
-/// A queued build event whose build no repository of the catalog has yet.
+/// A queued build event whose build is on its way to the catalog's
+/// repositories and in none yet.
 #[derive(Debug)]
 pub struct AwaitingRepo {
     pub nvr: String,
@@ -263,8 +266,8 @@ pub fn take(
             (joint, good)
         }
     };
-    // Builds no repository has yet: held back (within their bound), and
-    // the others planned without them.
+    // Builds on their way to a repository: held back (within their
+    // bound), and the others planned without them.
     let (held, rest): (Vec<&Queued<'_>>, Vec<&Queued<'_>>) = plannable.iter().partition(|q| {
         let first = q
             .entries
