@@ -196,6 +196,18 @@ def _repo_done(site, tag=TAG, version="2.4.58", task_id=None, expire=False):
     return repo
 
 
+def _one_chain(site, parent, methods=("moduleChain", "moduleCompose")):
+    """Runs the moduleChain task PARENT (and its subtasks) on kojid; the
+    one chain it ran, as its result lists it."""
+    with Kojid(site, methods=methods) as kojid:
+        kojid.wait_for_task(parent)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(parent)
+    assert task["state"] == CLOSED, task["result"]
+    (res,) = task["result"]["chains"]
+    return res
+
+
 def _rebuild_httpd(site):
     _tag_httpd(site)
     _new_repo(site)
@@ -272,10 +284,7 @@ def test_a_repo_done_on_a_watched_tag_queues_an_event_and_a_consumer(world):
         {"event": "build", "nvr": NEW}, {"event": "repo", "location": location}]
     # the waiting consumer takes the repo event too: no second task
     assert list(fake.tasks) == [consumer]
-    with Kojid(site) as kojid:
-        kojid.wait_for_task(consumer)
-    assert not kojid.errors, kojid.errors
-    (res,) = site.hub.task(consumer)["result"]["chains"]
+    res = _one_chain(site, consumer)
     assert res["state"] == "finished", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
                                                                ("php", "finished")]
@@ -441,12 +450,7 @@ def test_a_burst_of_taggings_is_one_chain(world):
     queued = strata.pending_events(registry=site.shared_registry)
     assert [q["event"]["nvr"] for q in queued] == nvrs
     (parent,) = fake.tasks
-    with Kojid(site) as kojid:
-        kojid.wait_for_task(parent)
-    assert not kojid.errors, kojid.errors
-    task = site.hub.task(parent)
-    assert task["state"] == CLOSED, task["result"]
-    (res,) = task["result"]["chains"]
+    res = _one_chain(site, parent)
     assert res["state"] == "finished", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
                                                                ("php", "finished")]
@@ -487,12 +491,7 @@ def test_a_chain_builds_its_artifact_in_an_artifactCompose_subtask(world):
     _add_iso(site, first)
     _rebuild_httpd(site)
     (parent,) = fake.tasks
-    with Kojid(site, methods=ALL) as kojid:
-        kojid.wait_for_task(parent)
-    assert not kojid.errors, kojid.errors
-    task = site.hub.task(parent)
-    assert task["state"] == CLOSED, task["result"]
-    (res,) = task["result"]["chains"]
+    res = _one_chain(site, parent, ALL)
     assert res["state"] == "finished", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [
         ("apache", "finished"), ("php", "finished"), ("php-iso", "finished")], res
@@ -539,10 +538,7 @@ def test_a_failed_artifact_step_fails_the_chain_with_the_subtask_fault(world):
     _add_iso(site, first)
     _rebuild_httpd(site)
     (parent,) = fake.tasks
-    with Kojid(site, methods=ALL) as kojid:
-        kojid.wait_for_task(parent)
-    assert not kojid.errors, kojid.errors
-    (res,) = site.hub.task(parent)["result"]["chains"]
+    res = _one_chain(site, parent, ALL)
     assert res["state"] == "failed", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [
         ("apache", "finished"), ("php", "finished"), ("php-iso", "failed")], res

@@ -199,6 +199,15 @@ struct Queued<'a> {
     entries: Vec<&'a PendingEvent>,
 }
 
+impl Queued<'_> {
+    /// When a build event stops waiting for its repository:
+    /// [`REPO_WAIT_SECS`] after it was first queued.
+    fn repo_wait_ends(&self, now: i64) -> i64 {
+        let first = self.entries.iter().map(|p| p.submitted_at).min();
+        first.unwrap_or(now).saturating_add(REPO_WAIT_SECS)
+    }
+}
+
 /// The queued events, ready or waiting at `now`, and those that cannot
 /// be planned.
 ///
@@ -269,30 +278,18 @@ pub fn take(
     // Builds on their way to a repository: held back (within their
     // bound), and the others planned without them.
     let (held, rest): (Vec<&Queued<'_>>, Vec<&Queued<'_>>) = plannable.iter().partition(|q| {
-        let first = q
-            .entries
-            .iter()
-            .map(|p| p.submitted_at)
-            .min()
-            .unwrap_or(now);
         matches!(&q.event, Event::Build { nvr } if joint.awaited_builds.contains(nvr))
-            && now < first.saturating_add(REPO_WAIT_SECS)
+            && now < q.repo_wait_ends(now)
     });
     if !held.is_empty() {
         for q in &held {
             let Event::Build { nvr } = &q.event else {
                 unreachable!("only build events are held");
             };
-            let first = q
-                .entries
-                .iter()
-                .map(|p| p.submitted_at)
-                .min()
-                .unwrap_or(now);
             out.awaiting_repo.push(AwaitingRepo {
                 nvr: nvr.clone(),
                 queued: q.entries.iter().map(|&p| p.clone()).collect(),
-                until: first.saturating_add(REPO_WAIT_SECS),
+                until: q.repo_wait_ends(now),
             });
         }
         if rest.is_empty() {

@@ -170,6 +170,38 @@ impl<'a> SharedInputs<'a> {
         Ok(checksum)
     }
 
+    /// The source locations of `definition` (`$arch` in them), and its
+    /// Koji tag's current repo when it is composed from one.
+    fn source_of(
+        &self,
+        definition: &ModuleDefinition,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<String>, Option<Arc<KojiRepo>>)> {
+        Ok(match &definition.source {
+            Source::Repos(r) => (r.clone(), None),
+            Source::Koji { tag } => {
+                let repo = self.koji(tag, progress)?;
+                (vec![repo.arch_location("$arch")], Some(repo))
+            }
+        })
+    }
+
+    /// The sources of one arch, loaded once (`locations` from
+    /// [`Self::source_of`], relative to the definition's folder).
+    fn arch_sources(
+        &self,
+        locations: &[String],
+        arch: &str,
+        def_dir: &Path,
+        interrupt: &Interrupt,
+    ) -> Result<Arc<IndexedSources>> {
+        let locations: Vec<String> = locations
+            .iter()
+            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
+            .collect();
+        self.sources(&locations, interrupt)
+    }
+
     fn platform_builds(&self, location: &str) -> Result<Arc<FxHashSet<String>>> {
         let mut memo = self
             .platform_builds
@@ -225,21 +257,11 @@ pub fn fingerprint_shared(
     let mut inputs = layer_inputs(&layers);
     let platform_repos = platform_repos(definition, config)?;
     let def_dir = definition_dir(definition_path);
-    let (source_repos, koji) = match &definition.source {
-        Source::Repos(r) => (r.clone(), None),
-        Source::Koji { tag } => {
-            let repo = shared.koji(tag, progress)?;
-            (vec![repo.arch_location("$arch")], Some(repo))
-        }
-    };
+    let (source_repos, koji) = shared.source_of(definition, progress)?;
     let mut packages = PackagesByArch::new();
     for arch in &arches {
         interrupt.check()?;
-        let locations: Vec<String> = source_repos
-            .iter()
-            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
-            .collect();
-        let sources = shared.sources(&locations, interrupt)?;
+        let sources = shared.arch_sources(&source_repos, arch, def_dir, interrupt)?;
         let picks = select_indexed(
             definition,
             &sources.repos,
@@ -306,12 +328,10 @@ pub fn build_presence(
     let arches = arches_for(definition, &[], config)?;
     let def_dir = definition_dir(definition_path);
     let mut missing: Vec<String> = nvrs.to_vec();
-    let (source_repos, koji, tag) = match &definition.source {
-        Source::Repos(r) => (r.clone(), None, None),
-        Source::Koji { tag } => {
-            let repo = shared.koji(tag, progress)?;
-            (vec![repo.arch_location("$arch")], Some(repo), Some(tag))
-        }
+    let (source_repos, koji) = shared.source_of(definition, progress)?;
+    let tag = match &definition.source {
+        Source::Koji { tag } => Some(tag),
+        Source::Repos(_) => None,
     };
     if let Some(koji) = &koji {
         missing.retain(|nvr| !koji.latest_nvrs.contains(nvr));
@@ -322,11 +342,7 @@ pub fn build_presence(
             break;
         }
         interrupt.check()?;
-        let locations: Vec<String> = source_repos
-            .iter()
-            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
-            .collect();
-        let sources = shared.sources(&locations, interrupt)?;
+        let sources = shared.arch_sources(&source_repos, arch, def_dir, interrupt)?;
         let builds = sources.builds.get_or_init(|| builds_of(&sources.repos));
         missing.retain(|nvr| !builds.contains(nvr));
         for loc in &platform_repos {
