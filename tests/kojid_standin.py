@@ -38,6 +38,10 @@ ASSIGNED 4, FAILED 5)
   with `alert: True` on a waiting one whose awaited children include a
   finished one: kojid (TaskManager.updateTasks) wakes that task's
   process with SIGUSR2.
+- `host.repoDone(repo_id, data, expire=False, repo_json_updates=None)`:
+  the INIT repo ready (expired with expire), with the `preRepoDone` and
+  `postRepoDone` callbacks (repo=repo_info as it was, data, expire), as
+  kojid's newRepo task ends.
 - `host.closeTask(task_id, response)` / `host.failTask(task_id,
   response)`: the XML-RPC-encoded result (kojid's
   `koji.xmlrpcplus.dumps((result,), methodresponse=1)`) or fault, kept as
@@ -69,6 +73,7 @@ import base64
 import os
 
 import koji
+import koji.plugin
 from koji.context import context
 
 import kojihub_module_standin as khs
@@ -170,6 +175,26 @@ class BuilderHub(Hub):
                 task["alert"] = True
             tasks.append(task)
         return tasks
+
+    def host_repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
+        """HostExports.repoDone: the repo (made INIT by new_repo(state=0))
+        ready, the `preRepoDone` and `postRepoDone` callbacks run around it
+        with repo=repo_info (as read before: state INIT), data, expire; an
+        expired repo (legacy expire=True) gets postRepoDone too. The
+        uploaded repodata is not moved: tests write repos in place."""
+        self._host_id()
+        rinfo = next((dict(r) for r in self.repos if r["id"] == repo_id), None)
+        if rinfo is None:
+            raise koji.GenericError("No such repo: %s" % repo_id)
+        if not isinstance(data, dict):
+            raise koji.ParameterError("Invalid type for value '%s': %s, expected type %s"
+                                      % (data, type(data), dict))
+        koji.plugin.run_callbacks("preRepoDone", repo=rinfo, data=data, expire=expire)
+        if rinfo["state"] != koji.REPO_INIT:
+            raise koji.GenericError("Repo %(id)s not in INIT state (got %(state)s)" % rinfo)
+        repo = next(r for r in self.repos if r["id"] == repo_id)
+        repo["state"] = koji.REPO_EXPIRED if expire else koji.REPO_READY
+        koji.plugin.run_callbacks("postRepoDone", repo=rinfo, data=data, expire=expire)
 
     def host_closeTask(self, task_id, response):
         self._own_task(task_id).update(state=CLOSED, result=response,

@@ -191,11 +191,14 @@ class Hub:
             if row[0] == tag and row[1]["nvr"] == nvr and row[3] is None:
                 row[3] = self.event
 
-    def new_repo(self, tag) -> dict:
+    def new_repo(self, tag, state=READY, task_id=None) -> dict:
+        """A repo of TAG as of now; READY at once, or INIT (repo_init's
+        state) for a host's host.repoDone to make ready (kojid_standin)."""
         self.event += 1
-        repo = {"id": 1000 + len(self.repos), "state": READY, "create_event": self.event,
+        repo = {"id": 1000 + len(self.repos), "state": state, "create_event": self.event,
                 "create_ts": 1764000000.0 + self.event, "creation_time": "2026-11-25 08:00:00",
-                "dist": False, "task_id": None, "tag_name": tag, "tag_id": self.tags[tag]["id"]}
+                "dist": False, "task_id": task_id, "tag_name": tag,
+                "tag_id": self.tags[tag]["id"]}
         self.repos.append(repo)
         return repo
 

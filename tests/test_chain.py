@@ -351,8 +351,8 @@ def test_bad_catalogs_and_events_are_refused_naming_what(world):
 def test_a_burst_of_builds_is_one_chain_after_the_debounce_window(world):
     """Three builds within the policy's debounce window make one chain, and
     only once the window has passed since the newest; a build after it
-    makes a second chain. The clock is SOURCE_DATE_EPOCH, as for every
-    time Strata records."""
+    makes a second chain. The queue's clock is moved with STRATA_TEST_NOW
+    (the real time otherwise, whatever SOURCE_DATE_EPOCH says)."""
     world.compose_all()
     world.policy("    - match: '*:*'\n      debounce: 10m\n")
     world.rebuild_libfoo()
@@ -360,7 +360,7 @@ def test_a_burst_of_builds_is_one_chain_after_the_debounce_window(world):
 
     def at(t, *args, rc=0):
         return world.site.run(*args, "--config", world.site.config,
-                              env={"SOURCE_DATE_EPOCH": str(t)}, check_rc=rc)
+                              env={"STRATA_TEST_NOW": str(t)}, check_rc=rc)
 
     # Nothing queued: nothing runs.
     r = at(t0, "chain", "run", "--pending", "--cache-dir", world.site.cache)
@@ -411,6 +411,61 @@ def test_a_burst_of_builds_is_one_chain_after_the_debounce_window(world):
     assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 3
 
 
+def test_source_date_epoch_does_not_stop_the_queue_clock(world):
+    """SOURCE_DATE_EPOCH fixes what composes write, not when events are
+    queued or their debounce window passes: an event queued under a frozen
+    SOURCE_DATE_EPOCH is stamped with the real time, a later
+    SOURCE_DATE_EPOCH does not end its window, and the real clock past the
+    window (played by STRATA_TEST_NOW) does, SOURCE_DATE_EPOCH still
+    frozen."""
+    world.compose_all()
+    world.policy("    - match: '*:*'\n      debounce: 10m\n")
+    world.rebuild_libfoo()
+    frozen = "1764000000"
+    before = int(time.time())
+
+    def run(*args, env, rc=0):
+        return world.site.run(*args, "--config", world.site.config, env=env, check_rc=rc)
+
+    run("chain", "submit", "--build", "libfoo-1.0-2.fc40", env={"SOURCE_DATE_EPOCH": frozen})
+    (queued,) = strata.pending_events(config=world.site.config)
+    assert queued["submitted_at"] >= before, queued
+    r = run("chain", "run", "--pending", "--cache-dir", world.site.cache,
+            env={"SOURCE_DATE_EPOCH": str(before + 86400)})
+    assert "1 queued event waits until " in r.stderr, r.stderr
+    assert world.strata("chain", "list").stdout.count("\n") == 1  # the header only
+    r = run("chain", "run", "--pending", "--cache-dir", world.site.cache,
+            env={"SOURCE_DATE_EPOCH": frozen, "STRATA_TEST_NOW": str(queued["submitted_at"] + 600)})
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [(m, "finished") for m in STACK]
+
+
+def test_a_queued_build_waits_until_a_repository_has_it(world):
+    """With no debounce, a build queued before any repository has it is
+    neither planned (to nothing) nor consumed: it waits, said so, and
+    `strata impact` says per module that the build is not in its
+    repositories yet; once the repository has it, it runs."""
+    world.compose_all()
+    world.strata("chain", "submit", "--build", "libfoo-1.0-2.fc40")
+    r = world.chain_run("--pending")
+    assert ("(build libfoo-1.0-2.fc40) waits: the build is in no repository the catalog reads "
+            "yet; from ") in r.stderr, r.stderr
+    assert world.strata("chain", "list").stdout.count("\n") == 1  # the header only
+    assert len(strata.pending_events(config=world.site.config)) == 1
+    r = world.strata("impact", "--build", "libfoo-1.0-2.fc40")
+    for module in ("base-runtime:f40", "apache:2.4", "php:8.2", "tools:1"):
+        assert f"  {module}: build libfoo-1.0-2.fc40 not in the repository yet\n" in r.stdout, (
+            r.stdout)
+    left = json.loads(world.strata("impact", "--build", "libfoo-1.0-2.fc40", "--json").stdout)
+    assert left["plan"]["left_alone"]["tools:1"] == {"reason": "not-in-repository",
+                                                     "builds": ["libfoo-1.0-2.fc40"]}
+    world.rebuild_libfoo()
+    r = world.chain_run("--pending")
+    chain = world.show(chain_id_of(r))
+    assert steps(chain) == [(m, "finished") for m in STACK]
+    assert not strata.pending_events(config=world.site.config)
+
+
 def test_a_pending_chain_killed_mid_compose_loses_no_event_and_runs_none_twice(world):
     world.compose_all()
     world.rebuild_libfoo()
@@ -430,6 +485,31 @@ def test_a_pending_chain_killed_mid_compose_loses_no_event_and_runs_none_twice(w
     assert chain["state"] == "finished", chain
     assert steps(chain) == [(m, "finished") for m in STACK]
     assert len(json.loads(world.strata("chain", "list", "--json").stdout)) == 1
+
+
+def test_an_artifact_step_killed_mid_build_resumes_from_its_recorded_compose(world):
+    """An artifact step records its compose ID when the compose begins, as
+    a module step does before publishing: kill -9 with the iso staged and
+    not published leaves the step naming its compose; resume finds it dead
+    and builds the iso once more (the dead record failed), and the chain
+    finishes with one finished iso."""
+    world.compose_all()
+    iso = world.add_iso()
+    cid = world.kill_paused("run", "--definition", str(iso))
+    chain = world.show(cid)
+    assert chain["state"] == "running", chain
+    (step,) = chain["steps"]
+    assert (step["name"], step["state"]) == ("php-iso", "running"), step
+    killed = step["compose_id"]
+    assert killed and killed.startswith("php-iso-x86_64-"), step
+    world.strata("chain", "resume", cid, "--cache-dir", world.site.cache)
+    chain = world.show(cid)
+    assert chain["state"] == "finished", chain
+    (step,) = chain["steps"]
+    assert step["state"] == "finished" and step["compose_id"] != killed, step
+    isos = {c["id"]: c["state"] for c in json.loads(
+        world.strata("artifacts", "list", "--json").stdout)}
+    assert isos == {killed: "failed", step["compose_id"]: "finished"}, isos
 
 
 def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
@@ -634,7 +714,7 @@ def test_a_burst_on_one_stack_does_not_hold_back_an_unrelated_event(world):
 
     def at(t, *args, rc=0):
         return world.site.run(*args, "--config", world.site.config,
-                              env={"SOURCE_DATE_EPOCH": str(t)}, check_rc=rc)
+                              env={"STRATA_TEST_NOW": str(t)}, check_rc=rc)
 
     at(t0, "chain", "submit", "--definition", str(world.defs["php"]))
     at(t0 + 30, "chain", "submit", "--definition", str(world.defs["tools"]))

@@ -151,3 +151,44 @@ def test_without_content_generator_access_nothing_is_imported(art):
         task = site.hub.task(task_id)
         assert task["state"] == FAILED and why in str(task["result"]), task["result"]
     assert not [b for b in fake.builds.values() if b["name"] == "php-web"]
+
+
+def test_an_ostree_artifact_build_is_imported_as_its_repository_tar(art, tmp_path):
+    """The ostree kind through Koji: the archive-mode repository as one
+    tar (no images.json for ostree), imported as an image build whose
+    build ID is the commit checksum; the imported tar, unpacked, is a
+    repository `ostree` reads: the ref at that commit, the input composes
+    in its metadata, the profile's files in the tree."""
+    site, k, ids = art
+    fake = site.hub.koji_hub
+    fake.grant_cg_access(HOST, "strata")
+    ref = "strata/x86_64/php"
+    src = _commit(site, artifact_doc("php-tree", "ostree",
+                                     ostree={"ref": ref, "subject": "PHP stack"}))
+    with Kojid(site, methods=("artifactCompose",)) as kojid:
+        r = _cli(k, src)
+    assert kojid.error is None, kojid.error
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = site.hub.task(kojid.done[0])["result"]
+    assert res["kind"] == "ostree" and res["files"] == ["php-tree-x86_64.ostree.tar"]
+    proxy = koji.ClientSession(site.server.url)
+    build = proxy.getBuild(res["build_id"], strict=True)
+    image = build["extra"]["typeinfo"]["image"]
+    assert (image["artifact"], image["build_id"]) == ("ostree", res["artifact_build_id"])
+    assert image["input_composes"] == [ids["apache"], ids["php"]]
+    (archive,) = proxy.listArchives(buildID=build["id"])
+    assert (archive["filename"], archive["type_name"]) == ("php-tree-x86_64.ostree.tar", "tar")
+    repo = tmp_path / "unpacked"
+    repo.mkdir()
+    subprocess.run(["tar", "-xf", str(Path(koji.pathinfo.imagebuild(build)) / archive["filename"]),
+                    "-C", str(repo)], check=True)
+
+    def ostree(*args) -> str:
+        return subprocess.run(["ostree", f"--repo={repo}", *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    assert ostree("rev-parse", ref).strip() == res["artifact_build_id"]
+    assert "PHP stack" in ostree("log", ref)
+    assert ostree("show", "--print-metadata-key=strata.input-composes", ref).strip() == (
+        "'%s %s'" % (ids["apache"], ids["php"]))
+    assert "/usr/bin/php" in ostree("ls", ref, "/usr/bin")

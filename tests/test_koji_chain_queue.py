@@ -13,7 +13,7 @@ from pathlib import Path
 import strata
 from test_koji_builder import TAG, site  # noqa: F401 (fixture)
 from test_koji_chain import chain  # noqa: F401 (fixture)
-from test_koji_module_chain import NEW, _consume, _rebuild_httpd, world  # noqa: F401 (fixture)
+from test_koji_module_chain import NEW, _one_chain, _rebuild_httpd, world  # noqa: F401 (fixture)
 
 
 def test_an_unplannable_event_stays_queued_and_the_debounce_is_waited(world, tmp_path):
@@ -29,7 +29,9 @@ def test_an_unplannable_event_stays_queued_and_the_debounce_is_waited(world, tmp
                                  config=site.strata.config)
     _rebuild_httpd(site)
     (parent,) = fake.tasks
-    res = _consume(site, parent)
+    res = _one_chain(site, parent)
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
     shown = strata.get_chain(res["chain_id"], registry=site.shared_registry).to_dict()
     assert [e.get("nvr") for e in shown["events"]] == [NEW], shown["events"]
     # the unplannable event: named in the task's log, still queued

@@ -102,6 +102,8 @@ def test_plugin_exports_and_callback(api):
     assert plugin.chain_on_tag in koji.plugin.callbacks["postTag"]
     assert plugin.chain_on_tag.failure_is_an_option
     assert plugin.module_tagged in koji.plugin.callbacks["postTag"]
+    assert plugin.chain_on_repo in koji.plugin.callbacks["postRepoDone"]
+    assert plugin.chain_on_repo.failure_is_an_option
 
 
 def test_module_build_creates_task(hub, api):

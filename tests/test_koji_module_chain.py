@@ -29,7 +29,7 @@ import composekit as ck
 import kojihub_module_standin as khs
 import rpmfactory
 import strata
-from kojid_standin import CLOSED
+from kojid_standin import CLOSED, FAILED
 from test_compose_koji import BUILDS, make_repo
 from test_koji_builder import HOST, TAG, definition, handler_class, site  # noqa: F401
 from test_koji_chain import chain  # noqa: F401 (fixture)
@@ -133,7 +133,8 @@ def world(chain, tmp_path):  # noqa: F811
     ck.write_definition(mods / "apache.yaml", definition())
     php_src = rpmfactory.make_repo(tmp_path / "php-src", [{"name": "php", "version": "8.2.13"}])
     ck.write_definition(mods / "php.yaml", ck.definition(
-        "php", "8.2", packages=["php"], repos=[php_src], requires={"apache": "2.4"}))
+        "php", "8.2", packages=["php"], repos=[php_src], requires={"apache": "2.4"},
+        profiles={"default": ["php"]}))
     config = site.strata.config
     (tmp_path / "policy.yaml").write_text(
         "document: strata-policy\nversion: 1\ndata:\n  parallel: 2\n  rules:\n"
@@ -179,24 +180,37 @@ def _new_repo(site, version="2.4.58"):
     make_repo(site.top, TAG, repo["id"], [("httpd", version, "1.fc40")])
 
 
-def _rebuild_httpd(site):
-    _tag_httpd(site)
-    _new_repo(site)
+def _repo_done(site, tag=TAG, version="2.4.58", task_id=None, expire=False):
+    """A new repo of TAG made as kojid's newRepo makes one: INIT, written,
+    then host.repoDone from the builder host (the postRepoDone callback)."""
+    if tag == TAG:
+        dest = site.top / "packages" / "httpd" / version / "1.fc40" / "x86_64"
+        if not dest.is_dir():
+            (_, _, _, pkgs), = [b for b in BUILDS if b[1] == "2.4.58"]
+            rpmfactory.build_rpms([dict(p, version=version, release="1.fc40") for p in pkgs],
+                                  dest, srpm=("httpd", version, "1.fc40"))
+    repo = site.hub.new_repo(tag, state=koji.REPO_INIT, task_id=task_id)
+    if tag == TAG:
+        make_repo(site.top, TAG, repo["id"], [("httpd", version, "1.fc40")])
+    site.session.host.repoDone(repo["id"], {"x86_64": ["tasks/repo-upload", []]}, expire)
+    return repo
 
 
-def _consume(site, parent):
-    """Runs the queue's consumer task PARENT (and its subtasks) to its end;
-    its one chain, which recomposed apache, then php."""
-    with Kojid(site) as kojid:
+def _one_chain(site, parent, methods=("moduleChain", "moduleCompose")):
+    """Runs the moduleChain task PARENT (and its subtasks) on kojid; the
+    one chain it ran, as its result lists it."""
+    with Kojid(site, methods=methods) as kojid:
         kojid.wait_for_task(parent)
     assert not kojid.errors, kojid.errors
     task = site.hub.task(parent)
     assert task["state"] == CLOSED, task["result"]
     (res,) = task["result"]["chains"]
-    assert res["state"] == "finished", res
-    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
-                                                               ("php", "finished")]
     return res
+
+
+def _rebuild_httpd(site):
+    _tag_httpd(site)
+    _new_repo(site)
 
 
 def test_module_impact_by_nvr_and_by_tag(world):
@@ -220,6 +234,73 @@ def test_module_impact_by_nvr_and_by_tag(world):
     assert unknown.returncode == 1 and "moduleImpact: no such build: nope-1-1" in unknown.stderr
     bad_tag = k.run("alice", "module-impact", "--tag", "f99-build")
     assert bad_tag.returncode == 1 and "No such tagInfo: 'f99-build'" in bad_tag.stderr
+
+
+def test_module_impact_right_after_a_tagging_says_the_repo_lacks_the_build(world):
+    """Tagged, the tag's repo not regenerated yet: module-impact does not
+    call the modules up to date, it says the build is not in their
+    repository yet; once the repo has it, the stack is in the plan."""
+    site, k, first = world
+    _tag_httpd(site)
+    early = k.run("alice", "module-impact", NEW)
+    assert early.returncode == 0, early.stdout + early.stderr
+    for module in ("apache:2.4", "php:8.2"):
+        assert "  %s: build %s not in the repository yet\n" % (module, NEW) in early.stdout, (
+            early.stdout)
+    assert "up to date" not in early.stdout, early.stdout
+    _new_repo(site)
+    later = k.run("alice", "module-impact", NEW, "--json")
+    assert later.returncode == 0, later.stdout + later.stderr
+    plan = json.loads(later.stdout)["plan"]
+    assert [(s["name"], s["stream"]) for s in plan["steps"]] == [("apache", "2.4"), ("php", "8.2")]
+
+
+def test_a_repo_done_on_a_watched_tag_queues_an_event_and_a_consumer(world):
+    """Koji's postRepoDone (host.repoDone, as kojid's newRepo ends) on a
+    watched tag queues a repository event and makes sure a moduleChain
+    task takes the queue: a build tagged before its repo, which the core
+    holds back (no repository has it), runs once the repo lands, with the
+    repo as a cause. An unwatched tag's repo, or an expired one, queues
+    nothing; with no consumer waiting, the new one is owned by the owner
+    of the task that made the repo."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    _tag_httpd(site)
+    (consumer,) = fake.tasks
+    # Taken now, the build is held back: the tag's repo does not have it.
+    chain, until, lines = strata.take_pending_chain(config=site.strata.config,
+                                                    registry=site.shared_registry)
+    assert (chain, until) == (None, None)
+    assert ["(build %s) waits: the build is in no repository" % NEW in line
+            for line in lines] == [True], lines
+    fake.add_tag("f40-other")
+    _repo_done(site, tag="f40-other")
+    _repo_done(site, expire=True)
+    assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
+        {"event": "build", "nvr": NEW}]
+    repo = _repo_done(site)
+    location = koji.pathinfo.repo(repo["id"], TAG)
+    assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
+        {"event": "build", "nvr": NEW}, {"event": "repo", "location": location}]
+    # the waiting consumer takes the repo event too: no second task
+    assert list(fake.tasks) == [consumer]
+    res = _one_chain(site, consumer)
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
+    shown = json.loads(site.strata.run("chain", "show", res["chain_id"], "--json", "--registry",
+                                       site.shared_registry, check_rc=0).stdout)
+    assert shown["events"] == [{"event": "build", "nvr": NEW},
+                               {"event": "repo", "location": location}]
+    assert not strata.pending_events(registry=site.shared_registry)
+    # no consumer waiting: a new one, owned by the owner of the newRepo task
+    kojira = fake.add_user("kojira", perms=["repo"])
+    newrepo = fake.make_task("newRepo", [TAG], owner=kojira["id"])
+    _repo_done(site, task_id=newrepo)
+    (again,) = [t for t in fake.tasks.values()
+                if t["method"] == "moduleChain" and t["state"] == koji.TASK_STATES["FREE"]]
+    assert again["owner"] == kojira["id"]
+    assert list(khs.Task(again["id"]).getRequest()) == [{}, {"pending": True, "tags": [TAG]}]
 
 
 def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
@@ -369,7 +450,10 @@ def test_a_burst_of_taggings_is_one_chain(world):
     queued = strata.pending_events(registry=site.shared_registry)
     assert [q["event"]["nvr"] for q in queued] == nvrs
     (parent,) = fake.tasks
-    res = _consume(site, parent)
+    res = _one_chain(site, parent)
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [("apache", "finished"),
+                                                               ("php", "finished")]
     assert [t["method"] for t in fake.tasks.values()] == [
         "moduleChain", "moduleCompose", "moduleCompose"]
     assert not strata.pending_events(registry=site.shared_registry)
@@ -384,26 +468,83 @@ def test_a_burst_of_taggings_is_one_chain(world):
             if t["method"] == "moduleChain" and t["state"] == koji.TASK_STATES["FREE"]] != []
 
 
-def test_an_artifact_in_the_catalog_is_not_imported_as_a_module(world, tmp_path):
-    """A chain in Koji builds modules only: an artifact step of the plan
-    fails with its reason, never composed by a moduleCompose subtask nor
-    imported as a module build."""
+def _add_iso(site, first):
+    """php's install media in the catalog, beside the module definitions."""
     import test_artifacts as ta
-    site, k, first = world
-    fake = site.hub.koji_hub
     catalog = Path(strata.get_compose(first["php"], registry=site.shared_registry)
                    .to_dict()["definition_path"]).parent
     ck.write_definition(catalog / "php-iso.yaml", ta.artifact_doc(
         "php-iso", "iso", iso={"volume_id": "PHP"}))
+
+
+ALL = ("moduleChain", "moduleCompose", "artifactCompose")
+
+
+def test_a_chain_builds_its_artifact_in_an_artifactCompose_subtask(world):
+    """An artifact of the plan is built by an artifactCompose subtask with
+    the chain's options, after the stack it installs, and imported as an
+    image build (CGImport) whose compose records the chain: the hub checks
+    it is the chain's step, not an SCM URL's build."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    fake.grant_cg_access(HOST, "strata")
+    _add_iso(site, first)
     _rebuild_httpd(site)
     (parent,) = fake.tasks
-    with Kojid(site) as kojid:
-        kojid.wait_for(3)
-    assert not kojid.errors, kojid.errors
-    (res,) = site.hub.task(parent)["result"]["chains"]
+    res = _one_chain(site, parent, ALL)
+    assert res["state"] == "finished", res
+    assert [(s["name"], s["state"]) for s in res["steps"]] == [
+        ("apache", "finished"), ("php", "finished"), ("php-iso", "finished")], res
+    children = sorted(khs.Task(parent).getChildren(request=True), key=lambda t: t["id"])
+    assert [(c["method"], c["request"][1]["chain"]["name"]) for c in children] == [
+        ("moduleCompose", "apache"), ("moduleCompose", "php"), ("artifactCompose", "php-iso")]
+    iso_task = children[2]
+    src, opts = iso_task["request"]
+    assert src.endswith("php-iso.yaml") and opts["compose_type"] == "nightly"
+    assert {k: opts["chain"][k] for k in ("chain_id", "position", "kind", "stream")} == {
+        "chain_id": res["chain_id"], "position": 2, "kind": "artifact", "stream": "x86_64"}
+    sub = site.hub.task(iso_task["id"])
+    assert sub["state"] == CLOSED, sub["result"]
+    compose_id = res["steps"][2]["compose_id"]
+    assert sub["result"]["compose_id"] == compose_id and sub["result"]["kind"] == "iso"
+    build = fake.get_build(sub["result"]["build_id"])
+    assert build["name"] == "php-iso" and build["task_id"] == iso_task["id"]
+    assert build["extra"]["typeinfo"]["image"]["strata_compose_id"] == compose_id
+    assert fake.image_builds == {build["id"]}
+    # the build's source is the catalog's definition, the record names the chain
+    assert build["source"] == src
+    shown = json.loads(site.strata.run("chain", "show", res["chain_id"], "--json", "--registry",
+                                       site.shared_registry, check_rc=0).stdout)
+    assert shown["composes"][compose_id]["chain"] == {"chain_id": res["chain_id"],
+                                                      "event": "build " + NEW}
+    # a task claiming another step of the chain cannot import the compose
+    plugin, _ = load_hub_plugin()
+    opts["chain"]["position"] = 1
+    fake.tasks[iso_task["id"]].update(
+        state=koji.TASK_STATES["OPEN"],
+        request=koji.xmlrpcplus.dumps((src, opts), methodname="artifactCompose", allow_none=1))
+    fake.as_host(HOST)
+    with pytest.raises(koji.GenericError, match="compose %s is not step 1 of chain %s"
+                       % (compose_id, res["chain_id"])):
+        plugin.artifactComposeImport(iso_task["id"], compose_id, [])
+
+
+def test_a_failed_artifact_step_fails_the_chain_with_the_subtask_fault(world):
+    """Without content generator access the artifact cannot be imported:
+    its subtask fails, the step fails with the subtask's fault, the
+    module steps stand, and the chain ends failed; no image build."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    _add_iso(site, first)
+    _rebuild_httpd(site)
+    (parent,) = fake.tasks
+    res = _one_chain(site, parent, ALL)
+    assert res["state"] == "failed", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [
         ("apache", "finished"), ("php", "finished"), ("php-iso", "failed")], res
-    assert "build it with `koji artifact-build`" in res["steps"][2]["reason"]
-    children = khs.Task(parent).getChildren(request=True)
-    assert sorted(c["request"][1]["chain"]["name"] for c in children) == ["apache", "php"]
+    iso_task = max(c["id"] for c in khs.Task(parent).getChildren())
+    assert site.hub.task(iso_task)["state"] == FAILED
+    reason = res["steps"][2]["reason"]
+    assert reason.startswith("subtask %d: " % iso_task), reason
+    assert "No such entry in table content_generator: strata" in reason, reason
     assert not [b for b in fake.builds.values() if b["name"] == "php-iso"]

@@ -577,7 +577,10 @@ def test_chain_pages_show_the_plan_steps_and_reasons_escaped(strata_bin, chained
         assert php["reason"] in text
         assert "smoke: failed" in " ".join(text.split())
         left = re.search(r'<table id="left-alone">.*?</table>', page, re.S).group(0)
-        assert "tools:1" in left and "up to date" in text_of(left.encode())
+        # tools reads no repository that has the (hostile) build the chain
+        # was started with: not known to be up to date, and said so, escaped
+        assert "tools:1" in left and "&lt;img&#x2f;src" in left
+        assert f"build {XSS_NVR} not in the repository yet" in text_of(left.encode())
 
         # The failed apache compose names the chain and how its test went.
         _, _, body = get(f"{srv.url}/composes/{apache['compose_id']}")

@@ -176,8 +176,8 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         self._log("chain %s step %s: %s:%s (%s)" % (step.get("chain_id"), step.get("position"),
                                                    step.get("name"), step.get("stream"), src))
         if self.session.getTaskInfo(self.id).get("parent") is None:
-            raise koji.GenericError("moduleCompose: the chain option is for moduleChain "
-                                    "subtasks only")
+            raise koji.GenericError("%s: the chain option is for moduleChain "
+                                    "subtasks only" % self.method)
         try:
             end = strata.compose_chain_step(
                 step["chain_id"], step["position"], step["name"], step["stream"],
@@ -191,9 +191,14 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         self._log("%s %s: %s" % (end["state"], end["compose_id"], end["reason"] or ""))
         result = dict(end)
         if end["state"] == "finished":
-            result["build_id"] = self.session.moduleComposeImport(self.id, end["compose_id"])
-            self._log("imported as build %s" % result["build_id"])
+            result.update(self._import_step(end["compose_id"], opts))
         return result
+
+    def _import_step(self, compose_id, opts):
+        """A chain step's new compose, imported into Koji: a module build."""
+        build_id = self.session.moduleComposeImport(self.id, compose_id)
+        self._log("imported as build %s" % build_id)
+        return {"build_id": build_id}
 
     def _compose(self, src, opts, scratch):
         self._log("moduleCompose %s%s" % (src, " (scratch)" if scratch else ""))
@@ -276,7 +281,10 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
 
 # the options the hub's artifactBuild accepts (koji_plugin/README.md)
 ARTIFACT_OPTION_TYPES = {"arch": str, "scratch": bool, "compose_type": str, "priority": int,
-                         "with_composes": list}
+                         "with_composes": list,
+                         # set by a moduleChain parent only (host.subtask), as for
+                         # moduleCompose: the step an artifact of the chain's plan is
+                         "chain": dict}
 
 
 def _reset(info, mtime):
@@ -331,9 +339,15 @@ class ArtifactComposeTask(ModuleComposeTask):
         if not all(isinstance(x, str) for x in opts.get("with_composes") or []):
             raise koji.ParameterError("artifactCompose: option 'with_composes' must list "
                                       "compose IDs")
+        self._logfile = os.path.join(self.workdir, "compose.log")
+        if "chain" in opts:
+            # built by the core from the chain's catalog, as the chain would
+            try:
+                return self._chain_step(src, opts)
+            finally:
+                self._upload(self._logfile)
         if not SCM.is_scm_url(src):
             raise koji.GenericError("artifactCompose: %s is not an SCM URL" % src)
-        self._logfile = os.path.join(self.workdir, "compose.log")
         try:
             self._log("artifactCompose %s%s" % (src, " (scratch)" if opts.get("scratch") else ""))
             folder, name = self._definition(src, False)
@@ -374,6 +388,21 @@ class ArtifactComposeTask(ModuleComposeTask):
         self._log("compose %s: %s, build ID %s"
                   % (rec["id"], rec["state"], (rec.get("outputs") or {}).get("build_id")))
         return rec
+
+    def _import_step(self, compose_id, opts):
+        """A chain step's new artifact compose: its files uploaded and
+        imported as an image build (artifactComposeImport, which checks the
+        compose is the chain's step)."""
+        try:
+            rec = strata.get_compose(compose_id, registry=self.config["registry"])
+        except strata.StrataError as e:
+            raise koji.GenericError("artifactCompose: cannot read compose %s: %s"
+                                    % (compose_id, e))
+        if rec is None:
+            raise koji.GenericError("artifactCompose: compose %s is not in the registry"
+                                    % compose_id)
+        done = self._publish(rec.to_dict(), opts)
+        return {k: done[k] for k in ("kind", "artifact_build_id", "files", "build_id")}
 
     def _publish(self, rec, opts):
         """Uploads the files and, unless scratch, has the hub import them."""
@@ -508,10 +537,11 @@ class ModuleChainTask(ModuleComposeTask):
     """moduleChain(events, opts=None): what EVENTS ({builds, tags,
     composes}: lists) make stale in the catalog of this builder's
     strata.toml, recomposed bottom-up as a chain the core records: each
-    step a moduleCompose subtask (strata.run_chain's step_runner), which
-    composes it with strata.compose_chain_step on whichever builder takes
-    it. The core orders the steps, runs independent ones at once (the
-    policy's `parallel`), leaves `trigger: approve` steps waiting and
+    step a moduleCompose subtask (an artifact's an artifactCompose
+    subtask; strata.run_chain's step_runner), which composes it with
+    strata.compose_chain_step on whichever builder takes it. The core
+    orders the steps, runs independent ones at once (the policy's
+    `parallel`), leaves `trigger: approve` steps waiting and
     applies `on_failure`; the task waits for its subtasks as kojid's tasks
     do (SubtaskWaiter). opts: `tag` (wait until the tag's repo has
     events' builds, as moduleCompose's wait_builds), `compose_type`."""
@@ -650,19 +680,13 @@ class ModuleChainTask(ModuleComposeTask):
         step, waited for by the waiter. Called from the chain's step
         threads: every hub call holds the lock (one session)."""
         step = dict(call)
-        if step.get("kind") == "artifact":
-            # A moduleCompose subtask would import the image as a module
-            # build; Koji chains build modules only (for now): the step
-            # fails, saying to build it with `koji artifact-build`.
-            self._log("%s:%s: an artifact, not built in a Koji chain"
-                      % (call["name"], call["stream"]))
-            return {"state": "failed", "compose_id": None,
-                    "reason": "an artifact: Koji chains build modules only; build it with "
-                              "`koji artifact-build`"}
+        # an artifact of the plan is built by an artifactCompose subtask and
+        # imported as an image build, a module by a moduleCompose subtask
+        method = "artifactCompose" if step.get("kind") == "artifact" else "moduleCompose"
         opts = {"chain": step, "compose_type": self._compose_type}
         with self._lock:
             task_id = self.session.host.subtask(
-                method="moduleCompose", arglist=[call["definition"], opts], parent=self.id,
+                method=method, arglist=[call["definition"], opts], parent=self.id,
                 label="%s:%s" % (call["name"], call["stream"]))
             self._log("%s:%s: subtask %d" % (call["name"], call["stream"], task_id))
         result = self.waiter.wait_for(task_id)

@@ -28,7 +28,7 @@ __all__ = ('moduleBuild', 'getModuleCompose', 'listModuleComposes',
            'getLatestModuleCompose', 'moduleComposeImport', 'module_tagged',
            'artifactBuild', 'artifactComposeImport', 'moduleImpact', 'moduleChain',
            'getModuleChain', 'moduleChainApprove', 'moduleChainResume', 'chain_on_tag',
-           'releaseCheck', 'releaseCompose')
+           'chain_on_repo', 'releaseCheck', 'releaseCompose')
 
 CONFIG_FILE = '/etc/koji-hub/plugins/strata_hub.conf'
 CONFIG = None
@@ -647,6 +647,34 @@ def _cg_metadata(rec, src, task_id, owner, outputs):
     }
 
 
+def _check_chain_step(task, step, rec, what):
+    """TASK (an artifactCompose subtask of a moduleChain task, with its
+    opts' chain STEP) made compose REC: the chain the registry records
+    has, at the step's position, this artifact and arch, and its compose
+    is REC."""
+    info = task.getInfo()
+    parent = info.get('parent')
+    if parent is None or kojihub.Task(parent).getInfo()['method'] != CHAIN_METHOD:
+        raise koji.GenericError('%s: task %d has a chain step but is no subtask of a %s task'
+                                % (what, task.id, CHAIN_METHOD))
+    chain_id = step.get('chain_id') if isinstance(step, dict) else None
+    if not isinstance(chain_id, str):
+        raise koji.GenericError('%s: task %d names no chain (chain option %r)'
+                                % (what, task.id, step))
+    found = _strata_call(what, strata.get_chain, chain_id)
+    if found is None:
+        raise koji.GenericError('%s: task %d names chain %s, which the registry does not have'
+                                % (what, task.id, chain_id))
+    steps = found.to_dict()['steps']
+    position = step.get('position')
+    chained = (steps[position] if isinstance(position, int) and not isinstance(position, bool)
+               and 0 <= position < len(steps) else None)
+    if (chained is None or (chained['name'], chained['stream']) != (rec['name'], rec['stream'])
+            or chained.get('compose_id') != rec['id']):
+        raise koji.GenericError('%s: compose %s is not step %r of chain %s (task %d)'
+                                % (what, rec['id'], position, chain_id, task.id))
+
+
 @export
 def artifactComposeImport(task_id, compose_id, outputs):
     """Imports a finished artifact compose as a Koji build of type image,
@@ -654,7 +682,9 @@ def artifactComposeImport(task_id, compose_id, outputs):
     needs access to: koji grant-cg-access HOST strata).
 
     Only the host that runs task `task_id` (an open artifactCompose task,
-    not scratch, that made the compose from its SCM URL) may call it; the
+    not scratch, that made the compose from its SCM URL, or for a step of
+    a moduleChain, the compose the chain records for that step) may call
+    it; the
     files are those it uploaded to the task (outputs: [{filename, filesize,
     checksum}], checked again by the import). A second import of the same
     compose returns the same build ID.
@@ -676,7 +706,10 @@ def artifactComposeImport(task_id, compose_id, outputs):
     if rec['state'] != 'finished':
         raise koji.GenericError('%s: compose %s is %s, only finished composes are imported'
                                 % (what, compose_id, rec['state']))
-    if rec.get('scm_ref') != src:
+    if opts.get('chain') is not None:
+        # a moduleChain's step: built from the chain's catalog, not from src
+        _check_chain_step(task, opts['chain'], rec, what)
+    elif rec.get('scm_ref') != src:
         raise koji.GenericError('%s: compose %s was made from %s, not from task %d\'s %s'
                                 % (what, compose_id, rec.get('scm_ref'), task_id, src))
     name, version, release = artifact_nvr(rec)
@@ -960,3 +993,35 @@ def releaseCompose(src, opts=None):
     opts = _check_release_request(src, opts, dict(_RELEASE_OPTION_TYPES, compose_type=str),
                                   what)
     return _make_task(RELEASE_COMPOSE_METHOD, src, opts, is_admin, what)
+
+
+@callback('postRepoDone')
+@ignore_error
+def chain_on_repo(cbtype, *args, **kws):
+    """A new repo of a watched tag ([strata] watch_tags; host.repoDone's
+    callback: repo (repo_info, as it was before it was made ready), data,
+    expire) is queued as a repository event (strata.submit_event), and one
+    moduleChain task takes the queue, as for a tagging (_queue_consumer).
+    A build event waits in the queue until a repository of the catalog
+    has its build (the core holds it back at most two hours); the repo
+    that brings it makes it plannable, and this event makes sure a
+    consumer looks at once. The event is also a change of a source or
+    platform repository in its own right: every module is checked against
+    it. An expired (legacy) or dist repo changes nothing Strata reads.
+    The consumer is owned by the owner of the task that made the repo
+    (kojira's newRepo), else by the host's user. Never fails repoDone
+    (ignore_error)."""
+    repo = kws.get('repo') or {}
+    conf = _config()
+    if repo.get('tag_name') not in conf['watch_tags'] or kws.get('expire') or repo.get('dist'):
+        return
+    location = koji.pathinfo.repo(repo['id'], repo['tag_name'])
+    seqs = _strata_call('chain_on_repo', strata.submit_event, repos=[location],
+                        config=conf['config'])
+    owner = None
+    if repo.get('task_id'):
+        owner = kojihub.Task(repo['task_id']).getOwner()
+    task_id, new = _queue_consumer(owner or context.session.user_id)
+    logger.info('repo %s of %s done: queued as event %s, taken by %s moduleChain task %d',
+                repo['id'], repo['tag_name'], ', '.join(map(str, seqs)),
+                'new' if new else 'waiting', task_id)

@@ -958,6 +958,8 @@ def take_pending_chain(
     (per group of modules), recorded as one chain consuming them (run it
     with run_chain(resume=chain.id)), else None. until: the earliest end
     of the windows events still wait for, else None. unplannable: a line
-    for each queued event that cannot be planned (left queued: `strata
-    chain drop`). (None, None, []) when nothing is queued or another
-    consumer took the events first."""
+    for each queued event left queued that `until` does not cover: one
+    that cannot be planned (`strata chain drop`), or a build on its way
+    to the catalog's repositories and in none yet (planned once one has
+    it, or two hours after it was queued). (None, None, []) when nothing
+    is queued or another consumer took the events first."""

@@ -158,6 +158,12 @@ pub enum LeftAlone {
     Below { module: String },
     /// The events cannot change what it uses, so it was not checked.
     Unaffected,
+    /// Nothing it would use differs from its last good compose, but the
+    /// events' builds are on their way to the repositories it reads: a
+    /// build tagged into its Koji tag, before the tag's repo is
+    /// regenerated (or, for plain repositories, a build no repository of
+    /// the plan has yet). Whether they change it is not known yet.
+    NotInRepository { builds: Vec<String> },
 }
 
 impl std::fmt::Display for LeftAlone {
@@ -172,6 +178,10 @@ impl std::fmt::Display for LeftAlone {
             LeftAlone::NoRule => f.write_str("policy: no rule matches"),
             LeftAlone::Below { module } => write!(f, "{module} below it is left alone"),
             LeftAlone::Unaffected => f.write_str("not affected by the events"),
+            LeftAlone::NotInRepository { builds } => match builds.as_slice() {
+                [one] => write!(f, "build {one} not in the repository yet"),
+                many => write!(f, "builds {} not in the repository yet", many.join(", ")),
+            },
         }
     }
 }

@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use strata_compose::{
-    fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress, SharedInputs,
+    build_presence, fingerprint_shared, ComposeError, Config, Fingerprint, Interrupt, Progress,
+    SharedInputs,
 };
 use strata_model::Source;
 use strata_registry::{Registry, RegistryError};
@@ -58,6 +59,14 @@ pub struct Impact {
     /// node, in the plan or left alone; every other node is a module.
     #[serde(default)]
     pub artifacts: BTreeMap<String, String>,
+    /// The builds of the events (`--build NVR`) on their way to the
+    /// repositories the checked modules read, and in none of them yet:
+    /// tagged into a module's Koji tag and not in its repo, or (a package
+    /// no Koji tag of the catalog has) in no repository at all. Planned
+    /// now they change nothing, so a queue holds them back
+    /// ([`crate::queue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaited_builds: Vec<String>,
 }
 
 /// An impact that cannot be computed; nothing was started.
@@ -231,6 +240,24 @@ pub fn impact(
     // The source (one repository for hundreds of modules, at Fedora
     // scale) and the platform are read once for the whole plan.
     let shared = SharedInputs::new(config, opts.cache_dir);
+    // The builds named by the events: each checked module says which of
+    // them its repositories do not have yet.
+    let builds: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Build { nvr } => Some(nvr.clone()),
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Per checked module: the builds tagged into its Koji tag and not in
+    // the tag's repo yet (`None`: a module of plain repositories).
+    let mut pending_in: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    // `None` until a module's repositories were looked at.
+    let mut seen_builds: Option<BTreeSet<String>> = None;
+    // Builds a Koji tag of the catalog has the package of: it decides.
+    let mut decided: BTreeSet<String> = BTreeSet::new();
     for i in order.into_iter().filter(|i| checked.contains(i)) {
         let d = &watched.definitions[i];
         opts.interrupt.check().map_err(|e| current_error(d, e))?;
@@ -262,6 +289,22 @@ pub fn impact(
             }
             Err(e) => return Err(current_error(d, e)),
         };
+        if !builds.is_empty() {
+            let presence = build_presence(
+                &shared,
+                &d.path,
+                &d.definition,
+                &builds,
+                opts.interrupt,
+                opts.progress,
+            )
+            .map_err(|e| current_error(d, e))?;
+            seen_builds
+                .get_or_insert_with(BTreeSet::new)
+                .extend(presence.present);
+            decided.extend(presence.decided_by_tag);
+            pending_in.insert(key.clone(), presence.tagged_not_in_repo);
+        }
         let why = match last {
             None => vec![Why::NeverComposed],
             // Up to date is one comparison of digests; the record (its
@@ -282,6 +325,34 @@ pub fn impact(
         }
     }
     let mut plan = plan(&modules, &stale, &watched.policy)?;
+    // On their way: tagged into a module's tag and not in its repo yet;
+    // or in no repository, of a package no tag of the catalog decides on
+    // (a tag that has the package and not this build superseded it: it
+    // never comes).
+    let tagged: BTreeSet<&String> = pending_in.values().flatten().flatten().collect();
+    let awaited_builds: Vec<String> = match &seen_builds {
+        Some(seen) => builds
+            .iter()
+            .filter(|b| !seen.contains(*b))
+            .filter(|b| tagged.contains(b) || !decided.contains(*b))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    // Up to date as far as its repositories say, with a build on its way
+    // to them: not known to be up to date. From a Koji tag: the builds
+    // tagged into it and not in its repo yet. From plain repositories
+    // (whose next content nothing announces): the builds awaited; a build
+    // some other module's repository has is that module's, not this one's.
+    for (key, pending) in pending_in {
+        let builds = pending.unwrap_or_else(|| awaited_builds.clone());
+        if builds.is_empty() {
+            continue;
+        }
+        if let Some(reason @ LeftAlone::UpToDate) = plan.left_alone.get_mut(&key) {
+            *reason = LeftAlone::NotInRepository { builds };
+        }
+    }
     for (i, d) in watched.definitions.iter().enumerate() {
         let key = d.definition.nsv();
         if !checked.contains(&i) {
@@ -362,6 +433,7 @@ pub fn impact(
         definitions,
         requires,
         artifacts: artifact_kinds,
+        awaited_builds,
     })
 }
 

@@ -94,6 +94,7 @@ pub fn impact_dot(impact: &Impact) -> String {
         let colour = match reason {
             LeftAlone::UpToDate => "#84a59d",
             LeftAlone::Unaffected => "#f7f7f7",
+            LeftAlone::NotInRepository { .. } => "#f6d186",
             _ => "#cccccc",
         };
         let _ = writeln!(

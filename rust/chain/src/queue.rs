@@ -15,6 +15,19 @@
 //! inside their window stay queued ([`Pending::waiting`] says until
 //! when); an event that cannot be planned stays queued, named with its
 //! error ([`Pending::unplannable`]), until dropped ([`drop_events`]).
+//!
+//! A build event whose build is on its way to the catalog's repositories
+//! and in none yet ([`Impact::awaited_builds`]: tagged into a module's
+//! Koji tag, whose repo Koji regenerates after the tagging; with
+//! `debounce: 0` the event is taken before) would plan nothing and be
+//! consumed: it stays queued instead ([`Pending::awaiting_repo`]), for at
+//! most
+//! [`REPO_WAIT_SECS`] after it was queued. After that it is planned
+//! against the repositories as they are (a tagging rolled back, or a
+//! build into a tag no module reads: nothing changes) and consumed.
+//!
+//! Times are the queue's clock ([`strata_compose::queue_now`]): the real
+//! time, never `SOURCE_DATE_EPOCH`.
 
 use crate::event::{Event, EventError};
 use crate::graph::{NodeKind, Why};
@@ -24,6 +37,12 @@ use crate::load::Watched;
 use std::collections::{BTreeMap, BTreeSet};
 use strata_compose::Config;
 use strata_registry::{PendingEvent, Registry, RegistryError};
+
+/// How long (seconds after it was queued) a build event waits for its
+/// build to reach a repository the catalog reads before it is planned
+/// anyway. Koji's repo of a large tag takes tens of minutes to
+/// regenerate, longer behind a queue of others.
+pub const REPO_WAIT_SECS: i64 = 2 * 3600;
 
 /// Events that cannot be queued or taken; nothing was queued or consumed.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +137,37 @@ pub struct Waiting {
     pub queued: Vec<PendingEvent>,
 }
 
+/// A queued build event whose build is on its way to the catalog's
+/// repositories and in none yet.
+#[derive(Debug)]
+pub struct AwaitingRepo {
+    pub nvr: String,
+    pub queued: Vec<PendingEvent>,
+    /// Unix seconds: from then on it is planned with the repositories as
+    /// they are ([`REPO_WAIT_SECS`] after it was first queued).
+    pub until: i64,
+}
+
+impl std::fmt::Display for AwaitingRepo {
+    /// One line for people, as `chain run --pending` and the Koji consumer
+    /// log it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seqs: Vec<String> = self.queued.iter().map(|q| q.seq.to_string()).collect();
+        let until = jiff::Timestamp::from_second(self.until)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|_| self.until.to_string());
+        write!(
+            f,
+            "queued event {} (build {}) waits: the build is in no repository the catalog reads \
+             yet; from {until} ({} h after it was queued) it is planned against the \
+             repositories as they are",
+            seqs.join(", "),
+            strata_model::one_line(&self.nvr),
+            REPO_WAIT_SECS / 3600
+        )
+    }
+}
+
 /// What the queue holds at a given time.
 #[derive(Debug, Default)]
 pub struct Pending {
@@ -129,12 +179,17 @@ pub struct Pending {
     /// hold back another.
     pub waiting: Vec<Waiting>,
     pub unplannable: Vec<Unplannable>,
+    /// Build events held back until their build is in a repository.
+    pub awaiting_repo: Vec<AwaitingRepo>,
 }
 
 impl Pending {
     /// Nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.ready.is_none() && self.waiting.is_empty() && self.unplannable.is_empty()
+        self.ready.is_none()
+            && self.waiting.is_empty()
+            && self.unplannable.is_empty()
+            && self.awaiting_repo.is_empty()
     }
 }
 
@@ -142,6 +197,15 @@ impl Pending {
 struct Queued<'a> {
     event: Event,
     entries: Vec<&'a PendingEvent>,
+}
+
+impl Queued<'_> {
+    /// When a build event stops waiting for its repository:
+    /// [`REPO_WAIT_SECS`] after it was first queued.
+    fn repo_wait_ends(&self, now: i64) -> i64 {
+        let first = self.entries.iter().map(|p| p.submitted_at).min();
+        first.unwrap_or(now).saturating_add(REPO_WAIT_SECS)
+    }
 }
 
 /// The queued events, ready or waiting at `now`, and those that cannot
@@ -188,7 +252,7 @@ pub fn take(
         impact(&events, watched, config, registry, opts)
     };
     let refs: Vec<&Queued<'_>> = queued.iter().collect();
-    let (joint, plannable) = match plan_of(&refs) {
+    let (mut joint, mut plannable) = match plan_of(&refs) {
         Ok(joint) => (joint, refs),
         // An interrupt is no event's fault.
         Err(e) if opts.interrupt.is_raised() => return Err(impact_error(&all, e)),
@@ -211,6 +275,29 @@ pub fn take(
             (joint, good)
         }
     };
+    // Builds on their way to a repository: held back (within their
+    // bound), and the others planned without them.
+    let (held, rest): (Vec<&Queued<'_>>, Vec<&Queued<'_>>) = plannable.iter().partition(|q| {
+        matches!(&q.event, Event::Build { nvr } if joint.awaited_builds.contains(nvr))
+            && now < q.repo_wait_ends(now)
+    });
+    if !held.is_empty() {
+        for q in &held {
+            let Event::Build { nvr } = &q.event else {
+                unreachable!("only build events are held");
+            };
+            out.awaiting_repo.push(AwaitingRepo {
+                nvr: nvr.clone(),
+                queued: q.entries.iter().map(|&p| p.clone()).collect(),
+                until: q.repo_wait_ends(now),
+            });
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        joint = plan_of(&rest).map_err(|e| impact_error(&all, e))?;
+        plannable = rest;
+    }
     // Each event's steps, closed upwards; then groups of events whose
     // steps meet.
     let above = dependents(&joint);

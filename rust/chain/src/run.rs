@@ -21,9 +21,10 @@
 //! with [`compose_artifact`], its record naming the chain and the cause
 //! as a module's does; when its last good compose already used the last
 //! good compose of every stack it installs, that compose is reused. Its
-//! compose ID is known only once it is built, so a step killed while
-//! building builds again on resume (the abandoned record is marked failed
-//! as any dead compose is).
+//! compose ID is recorded on the step as soon as the compose begins (an
+//! artifact's build is long), so a resume finds it: finished, it is the
+//! step's compose; begun and dead, the artifact is built again (the
+//! abandoned record is marked failed as any dead compose is).
 //!
 //! A failed step's dependents follow the failed step's `on_failure`:
 //! `use-last-good` composes them on the failed module's last good compose
@@ -573,22 +574,29 @@ pub fn compose_step(
         opts,
         tx,
     };
-    job.run();
     let mut end = None;
-    for report in rx.try_iter() {
-        match report {
-            Report::Composing {
-                position,
-                compose_id,
-            } => record_composing(&mut *registry, chain_id, position, &compose_id)?,
-            Report::Done {
-                state,
-                compose_id,
-                reason,
-                ..
-            } => end = Some((state, compose_id, reason)),
+    // The compose ID is recorded on the step as the job announces it (an
+    // artifact when it begins, a module before publishing), not after the
+    // job: a step killed meanwhile is found by its resume.
+    std::thread::scope(|scope| -> Result<(), RunError> {
+        scope.spawn(move || job.run());
+        // Ends when the job, the only sender, is done.
+        for report in rx.iter() {
+            match report {
+                Report::Composing {
+                    position,
+                    compose_id,
+                } => record_composing(&mut *registry, chain_id, position, &compose_id)?,
+                Report::Done {
+                    state,
+                    compose_id,
+                    reason,
+                    ..
+                } => end = Some((state, compose_id, reason)),
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(end.expect("a step job always reports its end"))
 }
 
@@ -662,6 +670,12 @@ impl Progress for Announce<'_> {
         if let Some(value) = std::env::var_os("STRATA_TEST_PAUSE_BEFORE_PUBLISH") {
             strata_compose::Hold::parse(&value).wait(interrupt);
         }
+    }
+    fn began(&self, compose_id: &str) {
+        let _ = self.tx.send(Report::Composing {
+            position: self.position,
+            compose_id: compose_id.to_owned(),
+        });
     }
 }
 
@@ -804,6 +818,14 @@ impl StepJob<'_> {
         registry: &mut dyn Registry,
     ) -> StepOutcome {
         let arch = &self.step.stream;
+        // A resumed step whose compose was published: not built again.
+        if let Some(id) = &self.earlier {
+            if let Some(rec) = registry.get(id)? {
+                if rec.state == State::Finished {
+                    return Ok((StepState::Finished, Some(rec.id), self.excuse.clone()));
+                }
+            }
+        }
         if let (Some(last), why) = artifact_staleness(a, arch, &*registry)? {
             if why.is_empty() {
                 let reused = "nothing it would use changed: its last good compose stands";
@@ -832,8 +854,11 @@ impl StepJob<'_> {
                 event: self.cause.to_owned(),
             }),
         };
-        let quiet = strata_compose::Quiet;
-        let rec = compose_artifact(&req, self.config, registry, &quiet)
+        let announce = Announce {
+            position: self.position,
+            tx: &self.tx,
+        };
+        let rec = compose_artifact(&req, self.config, registry, &announce)
             .map_err(|e| StepError::Compose(Box::new(e)))?;
         Ok((StepState::Finished, Some(rec.id), self.excuse.clone()))
     }

@@ -179,8 +179,9 @@ fn steps(i: &strata_chain::Impact) -> Vec<String> {
 #[test]
 fn a_changed_definition_recomposes_it_and_the_stack_above() {
     let mut site = Site::new("    - match: '*:*'\n");
+    // A build both read (the platform's).
     let build = [Event::Build {
-        nvr: "httpd-2.4.58-1.fc40".into(),
+        nvr: "strata-example-base-1-1".into(),
     }];
     // Nothing composed yet: both are stale, php after apache.
     let first = site.impact(&build).unwrap();
@@ -233,6 +234,131 @@ fn a_changed_definition_recomposes_it_and_the_stack_above() {
         LeftAlone::Unaffected
     );
     assert_eq!(by_compose.plan.left_alone["php:8.2"], LeftAlone::UpToDate);
+}
+
+#[test]
+fn a_build_not_in_the_repositories_yet_is_said_so_per_module() {
+    let mut site = Site::new("    - match: '*:*'\n");
+    site.compose("apache");
+    site.compose("php");
+    // Tagged, not in any repository yet: neither module is known to be up
+    // to date, and the impact says which builds nothing has seen.
+    let nvr = "httpd-2.4.59-1.fc40";
+    let early = site.impact(&[Event::Build { nvr: nvr.into() }]).unwrap();
+    assert_eq!(steps(&early), Vec::<String>::new());
+    for module in ["apache:2.4", "php:8.2"] {
+        assert_eq!(
+            early.plan.left_alone[module],
+            LeftAlone::NotInRepository {
+                builds: vec![nvr.into()]
+            }
+        );
+    }
+    assert_eq!(early.awaited_builds, [nvr]);
+    let text = early.to_text();
+    assert!(
+        text.contains("  apache:2.4: build httpd-2.4.59-1.fc40 not in the repository yet\n"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&early).unwrap();
+    assert_eq!(
+        json["plan"]["left_alone"]["php:8.2"],
+        serde_json::json!({"reason": "not-in-repository", "builds": [nvr]})
+    );
+    // A build in apache's source only: it is apache's, not php's; both
+    // are up to date.
+    let apache = site
+        .impact(&[Event::Build {
+            nvr: "strata-example-apache-1-1".into(),
+        }])
+        .unwrap();
+    assert_eq!(apache.plan.left_alone["apache:2.4"], LeftAlone::UpToDate);
+    assert_eq!(apache.plan.left_alone["php:8.2"], LeftAlone::UpToDate);
+    assert!(apache.awaited_builds.is_empty());
+}
+
+impl Site {
+    fn take(&self, now: i64) -> strata_chain::queue::Pending {
+        let scm = scm_cache(&self.config, None).unwrap();
+        let watched = load_watched(&self.config, &scm).unwrap();
+        let interrupt = Interrupt::new();
+        strata_chain::queue::take(
+            &self.registry,
+            &watched,
+            &self.config,
+            &ImpactOptions {
+                cache_dir: self.config.compose.cache_dir.as_deref(),
+                interrupt: &interrupt,
+                progress: &Quiet,
+            },
+            now,
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn a_queued_build_no_repository_has_yet_waits_for_it_within_a_bound() {
+    use strata_chain::queue::{submit, REPO_WAIT_SECS};
+    // No debounce: without the hold, the build would be planned (to
+    // nothing) and consumed at once.
+    let mut site = Site::new("    - match: '*:*'\n");
+    site.compose("apache");
+    site.compose("php");
+    let t0 = 1_800_000_000;
+    let early = Event::Build {
+        nvr: "httpd-2.4.59-1.fc40".into(),
+    };
+    let queued = submit(&mut site.registry, std::slice::from_ref(&early), t0).unwrap();
+    let taken = site.take(t0 + 60);
+    assert!(taken.ready.is_none(), "{:?}", taken.ready);
+    let [held] = &taken.awaiting_repo[..] else {
+        panic!("{:?}", taken.awaiting_repo)
+    };
+    assert_eq!(held.nvr, "httpd-2.4.59-1.fc40");
+    assert_eq!(held.until, t0 + REPO_WAIT_SECS);
+    assert_eq!(held.queued[0].seq, queued[0].seq);
+    let line = held.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "queued event {} (build httpd-2.4.59-1.fc40) waits: the build is in no repository \
+             the catalog reads yet; from ",
+            queued[0].seq
+        )),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "(2 h after it was queued) it is planned against the repositories as they are"
+        ),
+        "{line}"
+    );
+    // A build the repositories have is taken at once, without the other.
+    let here = submit(
+        &mut site.registry,
+        &[Event::Build {
+            nvr: "strata-example-base-1-1".into(),
+        }],
+        t0 + 120,
+    )
+    .unwrap();
+    let taken = site.take(t0 + 120);
+    let (found, consumes) = taken.ready.expect("the build in the repositories is ready");
+    assert_eq!(consumes, [here[0].seq]);
+    assert_eq!(
+        found.events,
+        [Event::Build {
+            nvr: "strata-example-base-1-1".into()
+        }]
+    );
+    assert_eq!(taken.awaiting_repo.len(), 1);
+    strata_chain::start_consuming(&found, &consumes, &mut site.registry).unwrap();
+    // Past the bound: planned against the repositories as they are.
+    let taken = site.take(t0 + REPO_WAIT_SECS);
+    assert!(taken.awaiting_repo.is_empty());
+    let (found, consumes) = taken.ready.expect("planned after the bound");
+    assert_eq!(consumes, [queued[0].seq]);
+    assert_eq!(found.events, [early]);
 }
 
 #[test]

@@ -207,7 +207,7 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
             interrupt: &interrupt,
             progress: &bar,
         },
-        strata_compose::compose_time(),
+        strata_compose::queue_now(),
     );
     if let Some(pb) = &bar.0 {
         pb.finish_and_clear();
@@ -236,6 +236,9 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
             one_line(&u.error),
             seqs.join(" ")
         );
+    }
+    for a in &taken.awaiting_repo {
+        eprintln!("{a}");
     }
     let failed = if taken.unplannable.is_empty() {
         ExitCode::SUCCESS
@@ -334,7 +337,7 @@ pub fn submit(args: ChainSubmitArgs) -> CliResult {
     let queued = queue::submit(
         &mut *registry,
         &events(&args.events),
-        strata_compose::compose_time(),
+        strata_compose::queue_now(),
     )?;
     let mut out = std::io::stdout().lock();
     if args.json {

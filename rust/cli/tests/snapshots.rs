@@ -451,10 +451,11 @@ fn validate() {
 fn impact() {
     let site = Site::new();
     site.watch_examples();
+    // A build both modules read (the platform's).
     let build = with_registry(&[
         "impact",
         "--build",
-        "httpd-2.4.58-1.fc40",
+        "strata-example-base-1-1",
         "--cache-dir",
         "cache",
     ]);
@@ -463,6 +464,18 @@ fn impact() {
     snapshot!(site, "impact_never_composed", &build);
     site.run(&compose_args("examples/modules/php.yaml"));
     snapshot!(site, "impact_up_to_date", &build);
+    // A build no repository has yet: not known to be up to date.
+    snapshot!(
+        site,
+        "impact_not_in_repository",
+        &with_registry(&[
+            "impact",
+            "--build",
+            "httpd-2.4.58-1.fc40",
+            "--cache-dir",
+            "cache",
+        ])
+    );
     site.touch_apache();
     let definition = with_registry(&[
         "impact",

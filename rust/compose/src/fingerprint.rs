@@ -20,9 +20,10 @@ use crate::interrupt::Interrupt;
 use crate::koji::KojiRepo;
 use crate::progress::Progress;
 use crate::select::{name_index, select, select_indexed, NameIndex};
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use strata_model::{ModuleDefinition, Source};
 use strata_registry::{ComposeRecord, CountedInputs, Input, InputKind, PackagesByArch, Registry};
 use strata_repodata::{LoadOptions, Repo};
@@ -83,6 +84,8 @@ pub struct SharedInputs<'a> {
     sources: Mutex<HashMap<Vec<String>, Arc<IndexedSources>>>,
     platforms: Mutex<HashMap<String, String>>,
     koji: Mutex<HashMap<String, Arc<KojiRepo>>>,
+    /// Platform location → the builds its packages come from.
+    platform_builds: Mutex<HashMap<String, Arc<FxHashSet<String>>>>,
     /// `(name, stream)` → its last good compose, lean (stack layers).
     last_good: Mutex<HashMap<(String, String), Option<ComposeRecord>>>,
 }
@@ -90,6 +93,29 @@ pub struct SharedInputs<'a> {
 struct IndexedSources {
     repos: Vec<Repo>,
     index: NameIndex,
+    /// The builds (source RPM NVRs) their packages come from: made on the
+    /// first build event of a plan, not for every plan.
+    builds: OnceLock<FxHashSet<String>>,
+}
+
+/// The builds the packages of `repos` come from: the `name-version-release`
+/// of each one's source RPM, and of the package itself (a build's main
+/// package carries its NVR; a repository written without source RPM names
+/// still says so). Wrong only towards finding a build, which plans it as
+/// before.
+fn builds_of<'r>(repos: impl IntoIterator<Item = &'r Repo>) -> FxHashSet<String> {
+    let mut out = FxHashSet::default();
+    for p in repos.into_iter().flat_map(|r| r.iter()) {
+        out.insert(crate::ids::build_nvr(&p));
+        let e = p.evr();
+        out.insert(format!(
+            "{}-{}-{}",
+            p.name(),
+            e.version,
+            e.release.unwrap_or_default()
+        ));
+    }
+    out
 }
 
 impl<'a> SharedInputs<'a> {
@@ -103,6 +129,7 @@ impl<'a> SharedInputs<'a> {
             sources: Mutex::default(),
             platforms: Mutex::default(),
             koji: Mutex::default(),
+            platform_builds: Mutex::default(),
             last_good: Mutex::default(),
         }
     }
@@ -123,7 +150,11 @@ impl<'a> SharedInputs<'a> {
             )?);
         }
         let index = name_index(&repos);
-        let s = Arc::new(IndexedSources { repos, index });
+        let s = Arc::new(IndexedSources {
+            repos,
+            index,
+            builds: OnceLock::new(),
+        });
         memo.insert(locations.to_vec(), Arc::clone(&s));
         Ok(s)
     }
@@ -137,6 +168,52 @@ impl<'a> SharedInputs<'a> {
         let checksum = strata_repodata::load_repo("platform", location, &self.opts)?.checksum;
         memo.insert(location.to_owned(), checksum.clone());
         Ok(checksum)
+    }
+
+    /// The source locations of `definition` (`$arch` in them), and its
+    /// Koji tag's current repo when it is composed from one.
+    fn source_of(
+        &self,
+        definition: &ModuleDefinition,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<String>, Option<Arc<KojiRepo>>)> {
+        Ok(match &definition.source {
+            Source::Repos(r) => (r.clone(), None),
+            Source::Koji { tag } => {
+                let repo = self.koji(tag, progress)?;
+                (vec![repo.arch_location("$arch")], Some(repo))
+            }
+        })
+    }
+
+    /// The sources of one arch, loaded once (`locations` from
+    /// [`Self::source_of`], relative to the definition's folder).
+    fn arch_sources(
+        &self,
+        locations: &[String],
+        arch: &str,
+        def_dir: &Path,
+        interrupt: &Interrupt,
+    ) -> Result<Arc<IndexedSources>> {
+        let locations: Vec<String> = locations
+            .iter()
+            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
+            .collect();
+        self.sources(&locations, interrupt)
+    }
+
+    fn platform_builds(&self, location: &str) -> Result<Arc<FxHashSet<String>>> {
+        let mut memo = self
+            .platform_builds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = memo.get(location) {
+            return Ok(Arc::clone(b));
+        }
+        let repo = strata_repodata::load_repo("platform", location, &self.opts)?;
+        let builds = Arc::new(builds_of([&repo]));
+        memo.insert(location.to_owned(), Arc::clone(&builds));
+        Ok(builds)
     }
 
     fn koji(&self, tag: &str, progress: &dyn Progress) -> Result<Arc<KojiRepo>> {
@@ -180,21 +257,11 @@ pub fn fingerprint_shared(
     let mut inputs = layer_inputs(&layers);
     let platform_repos = platform_repos(definition, config)?;
     let def_dir = definition_dir(definition_path);
-    let (source_repos, koji) = match &definition.source {
-        Source::Repos(r) => (r.clone(), None),
-        Source::Koji { tag } => {
-            let repo = shared.koji(tag, progress)?;
-            (vec![repo.arch_location("$arch")], Some(repo))
-        }
-    };
+    let (source_repos, koji) = shared.source_of(definition, progress)?;
     let mut packages = PackagesByArch::new();
     for arch in &arches {
         interrupt.check()?;
-        let locations: Vec<String> = source_repos
-            .iter()
-            .map(|l| relative_to(&substitute_arch(l, arch), def_dir))
-            .collect();
-        let sources = shared.sources(&locations, interrupt)?;
+        let sources = shared.arch_sources(&source_repos, arch, def_dir, interrupt)?;
         let picks = select_indexed(
             definition,
             &sources.repos,
@@ -221,6 +288,101 @@ pub fn fingerprint_shared(
         }
     }
     Ok(Fingerprint::new(digest, &packages, &inputs))
+}
+
+/// Where the builds of a plan's events stand for one module
+/// ([`build_presence`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPresence {
+    /// The builds some repository the module reads has (a package of it,
+    /// in any arch's source or platform repository, or the Koji tag's
+    /// current repo stands for it).
+    pub present: Vec<String>,
+    /// For a module composed from a Koji tag: the builds tagged into the
+    /// tag now (its latest, inherited) that its current repo does not
+    /// have yet — Koji regenerates a tag's repo after the tagging. `None`
+    /// for a module of plain repositories, whose next content nothing
+    /// announces.
+    pub tagged_not_in_repo: Option<Vec<String>>,
+    /// For a Koji tag source: the builds the repo does not have whose
+    /// package the tag has latest builds of. The tag decides whether they
+    /// come: tagged, they are in `tagged_not_in_repo`; else superseded by
+    /// a newer build (a burst of builds), they never will.
+    pub decided_by_tag: Vec<String>,
+}
+
+/// Which of the builds `nvrs` (`name-version-release`, as Koji names a
+/// build) the repositories a compose of `definition` reads have, and for
+/// a Koji tag source, which are tagged but not in the tag's repo yet (one
+/// small `listTagged` per build). A module that looks up to date while a
+/// build is on its way is not known to be.
+pub fn build_presence(
+    shared: &SharedInputs<'_>,
+    definition_path: &Path,
+    definition: &ModuleDefinition,
+    nvrs: &[String],
+    interrupt: &Interrupt,
+    progress: &dyn Progress,
+) -> Result<BuildPresence> {
+    let config = shared.config;
+    let arches = arches_for(definition, &[], config)?;
+    let def_dir = definition_dir(definition_path);
+    let mut missing: Vec<String> = nvrs.to_vec();
+    let (source_repos, koji) = shared.source_of(definition, progress)?;
+    let tag = match &definition.source {
+        Source::Koji { tag } => Some(tag),
+        Source::Repos(_) => None,
+    };
+    if let Some(koji) = &koji {
+        missing.retain(|nvr| !koji.latest_nvrs.contains(nvr));
+    }
+    let platform_repos = platform_repos(definition, config)?;
+    for arch in &arches {
+        if missing.is_empty() {
+            break;
+        }
+        interrupt.check()?;
+        let sources = shared.arch_sources(&source_repos, arch, def_dir, interrupt)?;
+        let builds = sources.builds.get_or_init(|| builds_of(&sources.repos));
+        missing.retain(|nvr| !builds.contains(nvr));
+        for loc in &platform_repos {
+            let builds = shared.platform_builds(&substitute_arch(loc, arch))?;
+            missing.retain(|nvr| !builds.contains(nvr));
+        }
+    }
+    let mut decided_by_tag = Vec::new();
+    let tagged_not_in_repo = match tag {
+        None => None,
+        Some(tag) => {
+            let koji = config.koji.as_ref().ok_or(ComposeError::NoKoji)?;
+            let mut pending = Vec::new();
+            for nvr in &missing {
+                // A Koji NVR is name-version-release; the name has no
+                // version in it.
+                let Some(package) = nvr.rsplitn(3, '-').nth(2) else {
+                    continue;
+                };
+                interrupt.check()?;
+                let latest = crate::koji::latest_tagged(koji, tag, package)?;
+                if !latest.is_empty() {
+                    decided_by_tag.push(nvr.clone());
+                }
+                if latest.contains(nvr) {
+                    pending.push(nvr.clone());
+                }
+            }
+            Some(pending)
+        }
+    };
+    Ok(BuildPresence {
+        present: nvrs
+            .iter()
+            .filter(|n| !missing.contains(n))
+            .cloned()
+            .collect(),
+        tagged_not_in_repo,
+        decided_by_tag,
+    })
 }
 
 /// What a compose of `definition` would use now.

@@ -67,6 +67,19 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// The clock of the chains' event queue: when an event was queued, and
+/// whether its debounce window has passed. Always the real time:
+/// `SOURCE_DATE_EPOCH` fixes what composes write (reproducible output),
+/// and a queue read by its frozen value would never see a window pass.
+/// Tests move it with `STRATA_TEST_NOW` (unix seconds), as they hold
+/// composes with `STRATA_TEST_PAUSE_BEFORE_PUBLISH`.
+pub fn queue_now() -> i64 {
+    std::env::var("STRATA_TEST_NOW")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(now)
+}
+
 /// The compose time: `SOURCE_DATE_EPOCH` when set (reproducible builds),
 /// else now.
 pub fn compose_time() -> i64 {

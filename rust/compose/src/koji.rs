@@ -86,24 +86,51 @@ fn int(v: Option<&Value>) -> Option<i64> {
     }
 }
 
+/// Calls `req` on the hub of `config`; `what` names the call in errors.
+fn hub_call(config: &KojiConfig, req: Request<'_>, what: &str) -> Result<Value> {
+    let hub = config.hub.as_str();
+    req.call(Hub {
+        url: hub,
+        timeout: config.timeout(),
+    })
+    .map_err(|e| ComposeError::Koji {
+        hub: strata_model::redact_credentials(hub).into_owned(),
+        message: match e.fault() {
+            Some(f) => format!("{what}: {} (fault {})", f.fault_string, f.fault_code),
+            None => format!("{what}: {e}"),
+        },
+    })
+}
+
+/// The NVRs of the latest builds of `package` tagged into `tag` now
+/// (inherited too): what the tag's next repo will hold of it. One small
+/// `listTagged(tag, package=…, latest=True, inherit=True)`.
+pub(crate) fn latest_tagged(config: &KojiConfig, tag: &str, package: &str) -> Result<Vec<String>> {
+    let builds = hub_call(
+        config,
+        Request::new("listTagged").arg(tag).arg(kwargs(&[
+            ("package", Value::String(package.to_owned())),
+            ("latest", Value::Bool(true)),
+            ("inherit", Value::Bool(true)),
+        ])),
+        "listTagged",
+    )?;
+    Ok(builds
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|b| b.get("nvr").and_then(Value::as_str).map(str::to_owned))
+        .collect())
+}
+
 /// Looks the tag up on the hub: its current repo and latest builds.
 pub(crate) fn resolve_tag(config: &KojiConfig, tag: &str) -> Result<KojiRepo> {
     let hub = config.hub.as_str();
-    let timeout = config.timeout();
     let fail = |message: String| ComposeError::Koji {
         hub: strata_model::redact_credentials(hub).into_owned(),
         message,
     };
-    let call = |req: Request<'_>, what: &str| -> Result<Value> {
-        req.call(Hub { url: hub, timeout })
-            .map_err(|e| match e.fault() {
-                Some(f) => fail(format!(
-                    "{what}: {} (fault {})",
-                    f.fault_string, f.fault_code
-                )),
-                None => fail(format!("{what}: {e}")),
-            })
-    };
+    let call = |req: Request<'_>, what: &str| hub_call(config, req, what);
     let info = call(Request::new("getTag").arg(tag), "getTag")?;
     if matches!(info, Value::Nil) {
         return Err(fail(format!("no such tag: {tag}")));

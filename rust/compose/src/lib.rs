@@ -78,11 +78,12 @@ pub use definition::{
 };
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{
-    compose_in_chain_if_changed, compose_module_if_changed, current_of, fingerprint_now,
-    fingerprint_shared, Current, Fingerprint, IfChanged, SharedInputs,
+    build_presence, compose_in_chain_if_changed, compose_module_if_changed, current_of,
+    fingerprint_now, fingerprint_shared, BuildPresence, Current, Fingerprint, IfChanged,
+    SharedInputs,
 };
 pub use gate::{GateReport, GateSection};
-pub use ids::{build_nvr, compose_time, context, modulemd_version, now};
+pub use ids::{build_nvr, compose_time, context, modulemd_version, now, queue_now};
 pub use interrupt::{signal_name, Interrupt};
 pub use json::{json_bytes, write_json};
 pub use layout::{stack_repo_file, stack_repo_file_subpath, stack_repo_subdir, stack_repos};

@@ -20,6 +20,11 @@ pub trait Progress {
     /// line up signals or lock the registry at this point); `interrupt`
     /// tells whether the compose was asked to stop meanwhile.
     fn about_to_publish(&self, _compose_id: &str, _interrupt: &Interrupt) {}
+    /// The compose is recorded `started`, before anything is built: its
+    /// ID is known. An artifact compose says so (its build is long); a
+    /// chain records the ID on its step then, so a step killed while
+    /// building finds its compose on resume.
+    fn began(&self, _compose_id: &str) {}
 }
 
 /// A no-op progress sink.

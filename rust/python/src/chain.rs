@@ -576,7 +576,7 @@ pub fn submit_event(
     config.apply();
     let mut reg =
         open_registry(registry.as_ref().map(|r| r.as_os_str()), &config).map_err(compose_err)?;
-    let queued = strata_chain::queue::submit(&mut *reg, &events, strata_compose::compose_time())
+    let queued = strata_chain::queue::submit(&mut *reg, &events, strata_compose::queue_now())
         .map_err(|e| ChainError::new_err(strata_compose::error_chain(&e)))?;
     Ok(queued.into_iter().map(|q| q.seq).collect())
 }
@@ -608,8 +608,10 @@ pub fn pending_events<'py>(
 /// recorded one (run it with `run_chain(resume=chain.id)`; a plan with no
 /// step is recorded finished), else None; `until` (unix seconds) when
 /// queued events still wait for their window (the earliest end), else
-/// None; `unplannable`, a line for each queued event that cannot be
-/// planned (it stays queued: `strata chain drop`). `(None, None, [])`
+/// None; `unplannable`, a line for each queued event left queued that
+/// `until` does not cover: one that cannot be planned (`strata chain
+/// drop`), or a build no repository of the catalog has yet (planned once
+/// it is, or two hours after it was queued). `(None, None, [])`
 /// when nothing is queued or another consumer took the events first.
 /// Raises ChainError.
 #[pyfunction]
@@ -636,7 +638,7 @@ pub fn take_pending_chain(
                 interrupt: &interrupt,
                 progress: &Quiet,
             },
-            strata_compose::compose_time(),
+            strata_compose::queue_now(),
         )
         .map_err(|e| error_chain(&e));
         (taken, reg)
@@ -660,6 +662,7 @@ pub fn take_pending_chain(
                 seqs.join(" ")
             )
         })
+        .chain(taken.awaiting_repo.iter().map(ToString::to_string))
         .collect();
     let until = taken.waiting.iter().map(|w| w.until).min();
     let Some((impact, consumes)) = taken.ready else {

@@ -18,7 +18,7 @@ use strata_chain::{
     impact, load_watched, scm_cache, CatalogEntry, Event as ChainEvent, Impact, ImpactOptions,
     Plan, Watched,
 };
-use strata_compose::{compose_time, error_chain, Config, Interrupt, Progress};
+use strata_compose::{error_chain, queue_now, Config, Interrupt, Progress};
 use strata_registry::{OpenOptions, RegistryLocation, State};
 use tokio::sync::Semaphore;
 
@@ -122,6 +122,7 @@ fn empty(events: Vec<ChainEvent>) -> Impact {
         definitions: BTreeMap::new(),
         requires: BTreeMap::new(),
         artifacts: BTreeMap::new(),
+        awaited_builds: Vec::new(),
     }
 }
 
@@ -244,7 +245,7 @@ fn compute(
     let (queued, registry) = if config.serve.queue_events.unwrap_or(false) {
         match strata_registry::open_with(location, options) {
             Ok(mut registry) => {
-                let queued = strata_chain::queue::submit(&mut *registry, &events, compose_time())
+                let queued = strata_chain::queue::submit(&mut *registry, &events, queue_now())
                     .map(|q| q.into_iter().map(|p| p.seq).collect())
                     .map_err(|e| format!("cannot queue the event: {}", error_chain(&e)));
                 (Some(queued), Ok(registry))

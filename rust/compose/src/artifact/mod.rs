@@ -185,6 +185,10 @@ fn build_and_record(
         .scm_ref
         .clone()
         .or_else(|| detect_scm_ref(&req.definition));
+    // Artifact composes of this arch whose process died (kill -9, a
+    // reboot) would stay `started` for good: end them first, as a
+    // module's compose does.
+    registry.abandon_dead(Some((&def.name, arch)))?;
     let record = registry.begin(&NewCompose {
         name: def.name.clone(),
         stream: arch.clone(),
@@ -205,6 +209,7 @@ fn build_and_record(
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "artifact compose started");
+    progress.began(&id);
     let built = build(
         req,
         def,
@@ -219,6 +224,7 @@ fn build_and_record(
         Ok(b) => b,
         Err(e) => return Err(record_failure(registry, &id, e)),
     };
+    progress.about_to_publish(&id, &req.interrupt);
     record_published(
         registry,
         &id,
