@@ -10,8 +10,8 @@
 //! sorted, because oci-spec keeps labels in a `HashMap` whose order
 //! changes from run to run.
 
+use super::pgzip::ParallelGz;
 use crate::error::{io, ComposeError, Result};
-use flate2::write::GzEncoder;
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, ImageConfigurationBuilder,
     ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
@@ -222,14 +222,19 @@ impl<W: Write> Write for Hashing<W> {
 fn write_layer(root: &Path, blobs: &Path, epoch: i64) -> Result<(String, String, u64)> {
     let partial = blobs.join(".layer.partial");
     let file = std::fs::File::create(&partial).map_err(io(&partial))?;
-    let gz = flate2::GzBuilder::new().mtime(0).write(
+    // Deflated on every core (the layer is most of an image's time); the
+    // bytes do not depend on how many.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let gz = ParallelGz::new(
         Hashing {
             inner: std::io::BufWriter::new(file),
             hash: Sha256::new(),
             count: 0,
         },
         flate2::Compression::default(),
-    );
+        threads,
+    )
+    .map_err(io(&partial))?;
     let mut tar = tar::Builder::new(Hashing {
         inner: gz,
         hash: Sha256::new(),
@@ -243,7 +248,7 @@ fn write_layer(root: &Path, blobs: &Path, epoch: i64) -> Result<(String, String,
     append_tree(&mut tar, root, Path::new(""), epoch.max(0) as u64, me)?;
     let tarred = tar.into_inner().map_err(io(&partial))?;
     let diff_id = hex::encode(tarred.hash.finalize());
-    let gz: GzEncoder<_> = tarred.inner;
+    let gz = tarred.inner;
     let mut zipped = gz.finish().map_err(io(&partial))?;
     zipped.flush().map_err(io(&partial))?;
     let layer_hex = hex::encode(zipped.hash.finalize());
