@@ -538,10 +538,20 @@ def test_a_failed_artifact_step_fails_the_chain_with_the_subtask_fault(world):
     _add_iso(site, first)
     _rebuild_httpd(site)
     (parent,) = fake.tasks
-    res = _one_chain(site, parent, ALL)
+    with Kojid(site, methods=ALL) as kojid:
+        kojid.wait_for_task(parent)
+    assert not kojid.errors, kojid.errors
+    # the consumer task fails as its chain did, as a Koji build fails with
+    # its subtask; the chain's result stays readable beside its log
+    task = site.hub.task(parent)
+    assert task["state"] == FAILED, task
+    (res,) = json.loads((Path(site.uploaded(parent)) / "chains.json").read_text())["chains"]
     assert res["state"] == "failed", res
     assert [(s["name"], s["state"]) for s in res["steps"]] == [
         ("apache", "finished"), ("php", "finished"), ("php-iso", "failed")], res
+    fault = str(task["result"])
+    assert "chain %s failed: php-iso:x86_64 (subtask" % res["chain_id"] in fault, fault
+    assert "koji module-chain-info %s" % res["chain_id"] in fault, fault
     iso_task = max(c["id"] for c in khs.Task(parent).getChildren())
     assert site.hub.task(iso_task)["state"] == FAILED
     reason = res["steps"][2]["reason"]

@@ -533,6 +533,14 @@ class SubtaskWaiter:
                     done.set()
 
 
+def _chain_failure(chain):
+    """One line for a failed chain: its failed steps and why."""
+    steps = ", ".join("%s:%s (%s)" % (s["name"], s["stream"], s.get("reason") or "failed")
+                      for s in chain["steps"] if s["state"] == "failed")
+    return "chain %s failed: %s; see `koji module-chain-info %s`" % (
+        chain["chain_id"], steps or "no step failed", chain["chain_id"])
+
+
 class ModuleChainTask(ModuleComposeTask):
     """moduleChain(events, opts=None): what EVENTS ({builds, tags,
     composes}: lists) make stale in the catalog of this builder's
@@ -569,9 +577,17 @@ class ModuleChainTask(ModuleComposeTask):
         self._lock = threading.Lock()
         self.waiter = None
         try:
-            return self._chain(events, opts)
+            result = self._chain(events, opts)
+            self._upload_text("chains.json", json.dumps(result, indent=2, sort_keys=True))
         finally:
             self._upload(self._logfile)
+        # As a Koji build fails when a subtask of it did: a chain that ended
+        # failed fails its task (`koji module-chain` exits 1, watchers see
+        # FAILED); its record stays readable (module-chain-info, chains.json).
+        failed = [c for c in result.get("chains", [result]) if c.get("state") == "failed"]
+        if failed:
+            raise koji.GenericError("moduleChain: %s" % "; ".join(map(_chain_failure, failed)))
+        return result
 
     def _chain(self, events, opts):
         conf = self.config
