@@ -293,7 +293,8 @@ plugin, exports = khs.load_plugin("strata_hub", sys.argv[1])
 print(plugin.__file__)
 print(plugin.CONFIG_FILE)
 print(" ".join(sorted(exports)))
-print(" ".join(f.__name__ for f in koji.plugin.callbacks["postTag"]))
+print(" ".join(f.__name__ for f in koji.plugin.callbacks["postTag"]
+               + koji.plugin.callbacks["postRepoDone"]))
 """
 
 LOAD_BUILDER = """
@@ -324,8 +325,9 @@ def test_koji_hub_loads_the_installed_plugin(installed):
     assert (root / conf.lstrip("/")).is_file(), conf
     assert {"moduleBuild", "getModuleCompose", "listModuleComposes",
             "moduleComposeImport", "artifactBuild", "artifactComposeImport", "moduleImpact",
-            "moduleChain", "getModuleChain"} <= set(exports.split())
-    assert callback.split() == ["module_tagged", "chain_on_tag"]
+            "moduleChain", "getModuleChain", "moduleChainApprove", "moduleChainResume",
+            "releaseCheck", "releaseCompose"} <= set(exports.split())
+    assert callback.split() == ["module_tagged", "chain_on_tag", "chain_on_repo"]
 
 
 def test_kojid_loads_the_installed_plugin(installed):
@@ -333,7 +335,8 @@ def test_kojid_loads_the_installed_plugin(installed):
     path, conf, methods = load_in_host(root, LOAD_BUILDER, "usr/lib/koji-builder-plugins")
     assert Path(path).parent == root / "usr/lib/koji-builder-plugins"
     assert (root / conf.lstrip("/")).is_file(), conf
-    assert methods.split() == ["artifactCompose", "moduleChain", "moduleCompose"]
+    assert methods.split() == ["artifactCompose", "moduleChain", "moduleCompose", "releaseCheck",
+                               "releaseCompose"]
 
 
 def test_strata_pungi_koji_runs_the_installed_phase(installed):
