@@ -303,6 +303,30 @@ def test_a_repo_done_on_a_watched_tag_queues_an_event_and_a_consumer(world):
     assert list(khs.Task(again["id"]).getRequest()) == [{}, {"pending": True, "tags": [TAG]}]
 
 
+def test_the_consumer_never_holds_a_builder_slot_waiting_for_a_repo(world):
+    """A tagged build whose repo is not there yet: the consumer logs it as
+    held back, leaves it queued and ends, with no waitrepo subtask (under
+    the real kojid, two consumers each waiting in one filled maxjobs, so
+    newRepo's createrepo never ran)."""
+    site, k, first = world
+    fake = site.hub.koji_hub
+    _tag_httpd(site)
+    (consumer,) = fake.tasks
+    with Kojid(site) as kojid:
+        kojid.wait_for_task(consumer)
+    assert not kojid.errors, kojid.errors
+    task = site.hub.task(consumer)
+    assert task["state"] == CLOSED, task
+    assert task["result"] == {"chains": []}, task["result"]
+    assert [t["method"] for t in fake.tasks.values()] == ["moduleChain"]
+    log = (Path(site.uploaded(consumer)) / "chain.log").read_text()
+    assert "(build %s) waits: the build is in no repository" % NEW in log, log
+    assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
+        {"event": "build", "nvr": NEW}]
+    # (the repo's postRepoDone then makes the consumer that takes it:
+    # test_a_repo_done_on_a_watched_tag_queues_an_event_and_a_consumer)
+
+
 def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
     site, k, first = world
     fake = site.hub.koji_hub

@@ -597,7 +597,7 @@ class ModuleChainTask(ModuleComposeTask):
             self._log("resuming chain %s" % opts["resume"])
             return self._run(resume=opts["resume"])
         if opts.get("pending"):
-            return self._consume(opts.get("tags") or [])
+            return self._consume()
         if opts.get("tag") and events.get("builds"):
             self._log("waiting for %s in the repo of %s" % (", ".join(events["builds"]),
                                                             opts["tag"]))
@@ -611,15 +611,19 @@ class ModuleChainTask(ModuleComposeTask):
         self._upload_text("impact.txt", impact.to_text())
         return self._run(plan=impact)
 
-    def _consume(self, tags):
-        """The queue's consumer (the hub's postTag queues each tagging and
-        makes one such task): the queued events as one chain once the
-        policy's debounce has passed since the newest (the core's
-        `chain run --pending`), again until nothing is queued, so events
-        queued while a chain runs are not left behind. Before taking, it
-        waits until each queued build is in the repo of the watched TAGS
-        it is tagged into (a build in none, e.g. a tagging rolled back, is
-        planned against the repo as it is)."""
+    def _consume(self):
+        """The queue's consumer (the hub's postTag and postRepoDone queue
+        each tagging and each new repo of a watched tag, and make one such
+        task): the queued events as one chain once the policy's debounce
+        has passed since the newest (the core's `chain run --pending`),
+        again until nothing is queued, so events queued while a chain runs
+        are not left behind. A build not in a repository yet is held back
+        by the core (logged, left queued) and the task ends: it never holds
+        a builder slot waiting for a repo (two consumers each waiting in a
+        waitrepo subtask filled a real kojid's maxjobs, so newRepo's
+        createrepo never ran). The repo's postRepoDone queues an event and
+        makes the consumer that takes it. (opts `tags`, the watched tags,
+        is accepted for tasks made before this change.)"""
         conf = dict(config=self.config["config"] or None, registry=self.config["registry"])
         chains = []
         while True:
@@ -629,7 +633,6 @@ class ModuleChainTask(ModuleComposeTask):
                 raise koji.GenericError("moduleChain: cannot read the event queue: %s" % e)
             if not queued:
                 break
-            self._wait_repos(queued, tags)
             try:
                 chain, until, unplannable = strata.take_pending_chain(**conf)
             except strata.StrataError as e:
@@ -651,20 +654,6 @@ class ModuleChainTask(ModuleComposeTask):
         if not chains:
             self._log("nothing queued")
         return {"chains": chains}
-
-    def _wait_repos(self, queued, tags):
-        """Until the repo of each watched tag has the queued builds tagged
-        into it (getRepo, in a waitrepo subtask when needed)."""
-        builds = sorted({q["event"]["nvr"] for q in queued if q["event"].get("event") == "build"})
-        by_tag = {}
-        with self._lock:
-            for nvr in builds:
-                for tag in self.session.listTags(build=nvr):
-                    if tag["name"] in tags:
-                        by_tag.setdefault(tag["name"], []).append(nvr)
-        for tag, nvrs in sorted(by_tag.items()):
-            self._log("waiting for %s in the repo of %s" % (", ".join(nvrs), tag))
-            self.getRepo(tag, builds=nvrs)
 
     def _result(self, chain):
         steps = [{"name": s.name, "stream": s.stream, "state": s.state,
