@@ -126,6 +126,26 @@ pub struct Unplannable {
     pub error: String,
 }
 
+impl std::fmt::Display for Unplannable {
+    /// One line for people, as `chain run --pending` and the Koji consumer
+    /// log it: the event and its error on one line each, whatever they hold.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seqs: Vec<String> = self.seqs.iter().map(i64::to_string).collect();
+        let event = self
+            .event
+            .as_ref()
+            .map_or_else(|| "(unreadable)".to_owned(), Event::to_string);
+        write!(
+            f,
+            "queued event {} ({}) cannot be planned: {}; drop it with `strata chain drop {}`",
+            seqs.join(", "),
+            strata_model::one_line(&event),
+            strata_model::one_line(&self.error),
+            seqs.join(" ")
+        )
+    }
+}
+
 /// Queued events whose debounce window has not passed yet.
 #[derive(Debug)]
 pub struct Waiting {

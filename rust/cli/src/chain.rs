@@ -224,18 +224,7 @@ fn run_pending(args: &ChainRunArgs, config: &Config, cache: Option<&std::path::P
     // Events that cannot be planned stay queued and are named every time,
     // without holding back the others; the run then ends with status 1.
     for u in &taken.unplannable {
-        let seqs: Vec<String> = u.seqs.iter().map(i64::to_string).collect();
-        let event = u
-            .event
-            .as_ref()
-            .map_or_else(|| "(unreadable)".to_owned(), Event::to_string);
-        eprintln!(
-            "queued event {} ({}) cannot be planned: {}; drop it with `strata chain drop {}`",
-            seqs.join(", "),
-            one_line(&event),
-            one_line(&u.error),
-            seqs.join(" ")
-        );
+        eprintln!("{u}");
     }
     for a in &taken.awaiting_repo {
         eprintln!("{a}");

@@ -648,20 +648,7 @@ pub fn take_pending_chain(
     let unplannable: Vec<String> = taken
         .unplannable
         .iter()
-        .map(|u| {
-            let seqs: Vec<String> = u.seqs.iter().map(i64::to_string).collect();
-            let event = u
-                .event
-                .as_ref()
-                .map_or_else(|| "(unreadable)".to_owned(), ToString::to_string);
-            format!(
-                "queued event {} ({event}) cannot be planned: {}; drop it with `strata chain \
-                 drop {}`",
-                seqs.join(", "),
-                u.error,
-                seqs.join(" ")
-            )
-        })
+        .map(ToString::to_string)
         .chain(taken.awaiting_repo.iter().map(ToString::to_string))
         .collect();
     let until = taken.waiting.iter().map(|w| w.until).min();
