@@ -1003,7 +1003,7 @@ def chain_on_repo(cbtype, *args, **kws):
     expire) is queued as a repository event (strata.submit_event), and one
     moduleChain task takes the queue, as for a tagging (_queue_consumer).
     A build event waits in the queue until a repository of the catalog
-    has its build (the core holds it back at most two hours); the repo
+    has its build (the core holds it back at most [chain] repo_wait); the repo
     that brings it makes it plannable, and this event makes sure a
     consumer looks at once. The event is also a change of a source or
     platform repository in its own right: every module is checked against

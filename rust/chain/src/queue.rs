@@ -21,8 +21,8 @@
 //! Koji tag, whose repo Koji regenerates after the tagging; with
 //! `debounce: 0` the event is taken before) would plan nothing and be
 //! consumed: it stays queued instead ([`Pending::awaiting_repo`]), for at
-//! most
-//! [`REPO_WAIT_SECS`] after it was queued. After that it is planned
+//! most `[chain] repo_wait` seconds ([`REPO_WAIT_SECS`] by default) after
+//! it was queued. After that it is planned
 //! against the repositories as they are (a tagging rolled back, or a
 //! build into a tag no module reads: nothing changes) and consumed.
 //!
@@ -40,7 +40,7 @@ use strata_registry::{PendingEvent, Registry, RegistryError};
 
 /// How long (seconds after it was queued) a build event waits for its
 /// build to reach a repository the catalog reads before it is planned
-/// anyway. Koji's repo of a large tag takes tens of minutes to
+/// anyway, unless `[chain] repo_wait` says otherwise. Koji's repo of a large tag takes tens of minutes to
 /// regenerate, longer behind a queue of others.
 pub const REPO_WAIT_SECS: i64 = 2 * 3600;
 
@@ -164,8 +164,10 @@ pub struct AwaitingRepo {
     pub nvr: String,
     pub queued: Vec<PendingEvent>,
     /// Unix seconds: from then on it is planned with the repositories as
-    /// they are ([`REPO_WAIT_SECS`] after it was first queued).
+    /// they are (`wait` after it was first queued).
     pub until: i64,
+    /// Seconds it may wait: `[chain] repo_wait`.
+    pub wait: u64,
 }
 
 impl std::fmt::Display for AwaitingRepo {
@@ -179,13 +181,30 @@ impl std::fmt::Display for AwaitingRepo {
         write!(
             f,
             "queued event {} (build {}) waits: the build is in no repository the catalog reads \
-             yet; from {until} ({} h after it was queued) it is planned against the \
-             repositories as they are",
+             yet; from {until} ({} after it was queued, [chain] repo_wait) it is planned \
+             against the repositories as they are",
             seqs.join(", "),
             strata_model::one_line(&self.nvr),
-            REPO_WAIT_SECS / 3600
+            span(self.wait)
         )
     }
+}
+
+/// `secs` for people: in hours, minutes or seconds, whichever is whole.
+fn span(secs: u64) -> String {
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// How long a build event waits for its repository: `[chain] repo_wait`.
+fn repo_wait(config: &Config) -> u64 {
+    config
+        .chain
+        .repo_wait
+        .unwrap_or(REPO_WAIT_SECS.unsigned_abs())
 }
 
 /// What the queue holds at a given time.
@@ -220,11 +239,13 @@ struct Queued<'a> {
 }
 
 impl Queued<'_> {
-    /// When a build event stops waiting for its repository:
-    /// [`REPO_WAIT_SECS`] after it was first queued.
-    fn repo_wait_ends(&self, now: i64) -> i64 {
+    /// When a build event stops waiting for its repository: `wait`
+    /// seconds after it was first queued.
+    fn repo_wait_ends(&self, now: i64, wait: u64) -> i64 {
         let first = self.entries.iter().map(|p| p.submitted_at).min();
-        first.unwrap_or(now).saturating_add(REPO_WAIT_SECS)
+        first
+            .unwrap_or(now)
+            .saturating_add(i64::try_from(wait).unwrap_or(i64::MAX))
     }
 }
 
@@ -297,9 +318,10 @@ pub fn take(
     };
     // Builds on their way to a repository: held back (within their
     // bound), and the others planned without them.
+    let wait = repo_wait(config);
     let (held, rest): (Vec<&Queued<'_>>, Vec<&Queued<'_>>) = plannable.iter().partition(|q| {
         matches!(&q.event, Event::Build { nvr } if joint.awaited_builds.contains(nvr))
-            && now < q.repo_wait_ends(now)
+            && now < q.repo_wait_ends(now, wait)
     });
     if !held.is_empty() {
         for q in &held {
@@ -309,7 +331,8 @@ pub fn take(
             out.awaiting_repo.push(AwaitingRepo {
                 nvr: nvr.clone(),
                 queued: q.entries.iter().map(|&p| p.clone()).collect(),
-                until: q.repo_wait_ends(now),
+                until: q.repo_wait_ends(now, wait),
+                wait,
             });
         }
         if rest.is_empty() {

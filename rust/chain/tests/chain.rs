@@ -329,7 +329,8 @@ fn a_queued_build_no_repository_has_yet_waits_for_it_within_a_bound() {
     );
     assert!(
         line.ends_with(
-            "(2 h after it was queued) it is planned against the repositories as they are"
+            "(2 h after it was queued, [chain] repo_wait) it is planned against the \
+             repositories as they are"
         ),
         "{line}"
     );
@@ -359,6 +360,39 @@ fn a_queued_build_no_repository_has_yet_waits_for_it_within_a_bound() {
     let (found, consumes) = taken.ready.expect("planned after the bound");
     assert_eq!(consumes, [queued[0].seq]);
     assert_eq!(found.events, [early]);
+}
+
+#[test]
+fn a_queued_build_waits_as_long_as_chain_repo_wait_says() {
+    use strata_chain::queue::submit;
+    let mut site = Site::new("    - match: '*:*'\n");
+    site.config.chain.repo_wait = Some(90);
+    site.compose("apache");
+    let t0 = 1_800_000_000;
+    let early = Event::Build {
+        nvr: "httpd-2.4.59-1.fc40".into(),
+    };
+    let queued = submit(&mut site.registry, std::slice::from_ref(&early), t0).unwrap();
+    let taken = site.take(t0 + 89);
+    let [held] = &taken.awaiting_repo[..] else {
+        panic!("{:?}", taken.awaiting_repo)
+    };
+    assert_eq!(held.until, t0 + 90);
+    assert!(
+        held.to_string()
+            .contains("(90 s after it was queued, [chain] repo_wait)"),
+        "{held}"
+    );
+    let taken = site.take(t0 + 90);
+    assert!(taken.awaiting_repo.is_empty());
+    let (found, consumes) = taken.ready.expect("planned after the configured wait");
+    assert_eq!(consumes, [queued[0].seq]);
+    assert_eq!(found.events, [early.clone()]);
+    // No wait at all: planned (to nothing) at once.
+    site.config.chain.repo_wait = Some(0);
+    strata_chain::start_consuming(&found, &consumes, &mut site.registry).unwrap();
+    submit(&mut site.registry, std::slice::from_ref(&early), t0 + 100).unwrap();
+    assert!(site.take(t0 + 100).ready.is_some());
 }
 
 #[test]

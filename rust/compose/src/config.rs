@@ -34,6 +34,7 @@
 //! policy = "policy.yaml"        # a strata-policy document (path or SCM URL)
 //! scm_timeout = 300             # seconds per git run of an SCM fetch
 //! scm_max_size = "512 MiB"      # the largest clone of one SCM repository
+//! repo_wait = 7200              # seconds a build event waits for its repo
 //! ```
 //! (`[registry]` also takes `connect_timeout` and `statement_timeout`, in
 //! seconds, for PostgreSQL, and `busy_timeout`, the seconds a SQLite
@@ -91,6 +92,10 @@ pub struct ChainConfig {
     pub scm_timeout: Option<u64>,
     /// The largest clone of one SCM repository (default 512 MiB).
     pub scm_max_size: Option<Size>,
+    /// Seconds a queued build event waits for its build to reach a
+    /// repository the catalog reads before it is planned anyway (default
+    /// 7200: Koji regenerates a large tag's repo in tens of minutes).
+    pub repo_wait: Option<u64>,
     /// The file that set these, for errors ("strata.toml: [chain] catalog
     /// entry 2 …"); `None` for the embedded defaults.
     #[serde(skip)]
@@ -586,10 +591,12 @@ mod test {
         std::fs::write(
             &path,
             "[chain]\ncatalog = [\"modules/*.yaml\", \"/abs/x.yaml\", \
-             \"git+https://src.example.org/m.git?php.yaml#main\"]\npolicy = \"policy.yaml\"\n",
+             \"git+https://src.example.org/m.git?php.yaml#main\"]\npolicy = \"policy.yaml\"\n\
+             repo_wait = 900\n",
         )
         .unwrap();
         let c = Config::read(&path).unwrap().chain;
+        assert_eq!(c.repo_wait, Some(900));
         assert_eq!(
             c.catalog,
             [
