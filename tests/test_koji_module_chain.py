@@ -386,8 +386,13 @@ def test_a_tagged_build_recomposes_the_stack_as_subtasks(world):
     info = k.run("alice", "module-chain-info", res["chain_id"])
     assert info.returncode == 0, info.stdout + info.stderr
     assert "State: finished" in info.stdout
-    assert "Step 0: apache:2.4 finished %s" % res["steps"][0]["compose_id"] in info.stdout
-    assert "Step 1: php:8.2 finished" in info.stdout
+    # numbered from 1, as `strata chain show` numbers them
+    assert "Step 1: apache:2.4 finished %s" % res["steps"][0]["compose_id"] in info.stdout
+    assert "Step 2: php:8.2 finished" in info.stdout
+    text = site.strata.run("chain", "show", res["chain_id"], "--registry", site.shared_registry,
+                           check_rc=0).stdout
+    assert "  1. apache:2.4 finished %s" % res["steps"][0]["compose_id"] in text, text
+    assert "  2. php:8.2 finished" in text, text
     missing = k.run("alice", "module-chain-info", "chain-19990101.1")
     assert missing.returncode == 1 and "No such chain: chain-19990101.1" in missing.stderr
 
@@ -420,7 +425,7 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     assert ".t." in res["steps"][0]["compose_id"]
     info = k.run("alice", "module-chain-info", res["chain_id"])
     assert "State: waiting" in info.stdout, info.stdout
-    assert "Step 1: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
+    assert "Step 2: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
     # approved and resumed through Koji: module-build permission, as module-chain
     fake.add_user("bob", password="pw")
     refused = k.run("bob", "module-chain-approve", res["chain_id"], "php:8.2")
@@ -433,7 +438,7 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     assert "moduleChainResume: no such chain: chain-19990101.1" in unknown.stderr, unknown.stderr
     approved = k.run("alice", "module-chain-approve", res["chain_id"], "php:8.2")
     assert approved.returncode == 0, approved.stdout + approved.stderr
-    assert "Step 1: php:8.2 approved" in approved.stdout, approved.stdout
+    assert "Step 2: php:8.2 approved" in approved.stdout, approved.stdout
     assert "waiting for approval" not in approved.stdout, approved.stdout
     # approving composes nothing
     assert [t["method"] for t in fake.tasks.values()].count("moduleChain") == 1
@@ -541,6 +546,8 @@ def test_a_chain_builds_its_artifact_in_an_artifactCompose_subtask(world):
                                        site.shared_registry, check_rc=0).stdout)
     assert shown["composes"][compose_id]["chain"] == {"chain_id": res["chain_id"],
                                                       "event": "build " + NEW}
+    info = k.run("alice", "module-chain-info", res["chain_id"])
+    assert "Step 3: artifact php-iso:x86_64 finished %s" % compose_id in info.stdout, info.stdout
     # a task claiming another step of the chain cannot import the compose
     plugin, _ = load_hub_plugin()
     opts["chain"]["position"] = 1
@@ -548,7 +555,7 @@ def test_a_chain_builds_its_artifact_in_an_artifactCompose_subtask(world):
         state=koji.TASK_STATES["OPEN"],
         request=koji.xmlrpcplus.dumps((src, opts), methodname="artifactCompose", allow_none=1))
     fake.as_host(HOST)
-    with pytest.raises(koji.GenericError, match="compose %s is not step 1 of chain %s"
+    with pytest.raises(koji.GenericError, match="compose %s is not step 2 of chain %s"
                        % (compose_id, res["chain_id"])):
         plugin.artifactComposeImport(iso_task["id"], compose_id, [])
 

@@ -173,8 +173,10 @@ class ModuleComposeTask(koji.tasks.BaseTaskHandler):
         as a module build. A step that fails is a result, not a fault: the
         parent's chain records it and applies the policy."""
         step = opts["chain"]
-        self._log("chain %s step %s: %s:%s (%s)" % (step.get("chain_id"), step.get("position"),
-                                                   step.get("name"), step.get("stream"), src))
+        position = step.get("position")
+        self._log("chain %s step %s: %s:%s (%s)" % (
+            step.get("chain_id"), position + 1 if isinstance(position, int) else position,
+            step.get("name"), step.get("stream"), src))
         if self.session.getTaskInfo(self.id).get("parent") is None:
             raise koji.GenericError("%s: the chain option is for moduleChain "
                                     "subtasks only" % self.method)

@@ -341,13 +341,23 @@ def handle_module_chain_info(goptions, session, args):
     print("Created: %s" % _ts(chain.get('created_at')))
     print("Finished: %s" % _ts(chain.get('finished_at')))
     for step in chain.get('steps') or []:
-        line = "Step %d: %s:%s %s" % (step['position'], step['name'], step['stream'],
-                                      step['state'])
+        line = _step_line(chain, step)
         if step.get('compose_id'):
             line += " %s" % step['compose_id']
         if step.get('reason'):
             line += " (%s)" % step['reason']
         print(line)
+
+
+def _step_line(chain, step):
+    """`Step N: [artifact ]name:stream state`, numbered from 1 as `strata
+    chain show` numbers them (the recorded position counts from 0); the
+    recorded plan says which steps build artifacts."""
+    planned = ((chain.get('plan') or {}).get('plan') or {}).get('steps') or []
+    position = step['position']
+    kind = planned[position].get('kind') if 0 <= position < len(planned) else None
+    return "Step %d: %s%s:%s %s" % (position + 1, "artifact " if kind == 'artifact' else "",
+                                    step['name'], step['stream'], step['state'])
 
 
 @export_cli
@@ -365,8 +375,7 @@ def handle_module_chain_approve(goptions, session, args):
     chain = session.moduleChainApprove(args[0], args[1:])
     for step in chain.get('steps') or []:
         if '%s:%s' % (step['name'], step['stream']) in args[1:]:
-            print("Step %d: %s:%s %s" % (step['position'], step['name'], step['stream'],
-                                         step['state']))
+            print(_step_line(chain, step))
 
 
 @export_cli

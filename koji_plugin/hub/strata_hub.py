@@ -671,8 +671,11 @@ def _check_chain_step(task, step, rec, what):
                and 0 <= position < len(steps) else None)
     if (chained is None or (chained['name'], chained['stream']) != (rec['name'], rec['stream'])
             or chained.get('compose_id') != rec['id']):
-        raise koji.GenericError('%s: compose %s is not step %r of chain %s (task %d)'
-                                % (what, rec['id'], position, chain_id, task.id))
+        # numbered from 1, as `strata chain show` and module-chain-info number steps
+        shown = (position + 1 if isinstance(position, int) and not isinstance(position, bool)
+                 else repr(position))
+        raise koji.GenericError('%s: compose %s is not step %s of chain %s (task %d)'
+                                % (what, rec['id'], shown, chain_id, task.id))
 
 
 @export
