@@ -457,6 +457,12 @@ class Hub:
             return [khs.Task(t).getInfo(strict, request) for t in task_id]
         return khs.Task(task_id).getInfo(strict, request)
 
+    def listTasks(self, opts=None, queryOpts=None):
+        """kojihub's RootExports.listTasks (the opts the module stand-in
+        knows: method, state, parent, decode)."""
+        import kojihub_module_standin as khs
+        return khs.RootExports().listTasks(opts, queryOpts)
+
     def getTaskChildren(self, task_id, request=False, strict=False):
         import kojihub_module_standin as khs
         task = khs.Task(task_id)

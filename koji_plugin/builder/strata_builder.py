@@ -38,6 +38,8 @@ __all__ = ("ModuleComposeTask", "ArtifactComposeTask", "ModuleChainTask", "Relea
            "ReleaseComposeTask")
 
 CONFIG_FILE = "/etc/kojid/plugins/strata_builder.conf"
+# seconds between a debounce-sleeping queue consumer's looks for a newer one
+CONSUMER_POLL_SECS = 30
 SECTION = "strata"
 # the options the hub's moduleBuild accepts (koji_plugin/README.md): the two
 # must agree, or a task the hub made fails here
@@ -652,10 +654,44 @@ class ModuleChainTask(ModuleComposeTask):
             # the debounce window: a burst of taggings still coming
             self._log("queued event(s) wait until %s (debounce)"
                       % time.strftime("%H:%M:%S", time.gmtime(until)))
-            time.sleep(max(until - time.time(), 1))
+            newer = self._sleep_until(until)
+            if newer is not None:
+                self._log("moduleChain task %d, a newer consumer, takes the queue" % newer)
+                break
         if not chains:
             self._log("nothing queued")
         return {"chains": chains}
+
+    def _sleep_until(self, until):
+        """Sleeps through a debounce window, ending early when a newer
+        consumer exists (its ID; None once the window has passed). A
+        sleeping task holds one of its kojid's maxjobs slots, and each
+        tagging while every consumer has started makes one more
+        (_queue_consumer on the hub): under a steady stream of taggings
+        the sleepers would pile up and starve the chain's own subtasks.
+        The newer one reads the queue after this one did (it is made, or
+        reused, after its event is queued), so it sees every event this
+        one saw: only the newest consumer sleeps."""
+        while True:
+            newer = self._newer_consumer()
+            left = until - time.time()
+            if newer is not None or left <= 0:
+                return newer
+            time.sleep(min(max(left, 1), CONSUMER_POLL_SECS))
+
+    def _newer_consumer(self):
+        """The ID of a queue consumer (moduleChain, opts pending) made after
+        this task that has not ended, or None."""
+        states = [koji.TASK_STATES[s] for s in ("FREE", "ASSIGNED", "OPEN")]
+        with self._lock:
+            tasks = self.session.listTasks(opts={"method": "moduleChain", "state": states,
+                                                 "decode": True})
+        for task in tasks or []:
+            request = list(task.get("request") or [])
+            if (task["id"] > self.id and len(request) > 1 and isinstance(request[1], dict)
+                    and request[1].get("pending")):
+                return task["id"]
+        return None
 
     def _result(self, chain):
         steps = [{"name": s.name, "stream": s.stream, "state": s.state,

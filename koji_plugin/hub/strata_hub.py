@@ -881,7 +881,9 @@ def _queue_consumer(owner):
     not started yet (FREE or ASSIGNED: it takes whatever is queued when it
     runs), else a new one owned by OWNER; (task ID, whether new). A
     consumer that has started may have taken its events already, so it
-    does not count: one more consumer at worst finds the queue empty."""
+    does not count: one more consumer at worst finds the queue empty, and
+    an older one sleeping through a debounce window ends when it sees the
+    newer one (the builder's _sleep_until), so only one sleeps."""
     states = [koji.TASK_STATES['FREE'], koji.TASK_STATES['ASSIGNED']]
     for task in kojihub.RootExports().listTasks(
             opts={'method': CHAIN_METHOD, 'state': states, 'decode': True}):
