@@ -363,6 +363,7 @@ fn run_recorded(
             metadata_only: req.metadata_only,
             verify_payloads: req.verify_payloads,
             interrupt: &req.interrupt,
+            cache_dir: req.cache_dir.as_deref(),
         },
         content,
         progress,

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use strata_modulemd::{Defaults, Document, ModuleStream, Obsoletes};
 use strata_repodata::{
-    rewrite_location, write_repodata, ExtraMetadata, LoadOptions, Location, PackageRecords,
-    Payloads, Repo, WriteOptions,
+    rewrite_location, write_repodata_parts, ExtraMetadata, LoadOptions, Location, PackageRecords,
+    Payloads, RecordsPart, Repo, WriteOptions,
 };
 
 /// A repository made by merging others.
@@ -141,6 +141,8 @@ pub fn merge_repositories(
             write_stage: format!("writing the repodata of {}", dest.display()),
             obsoletes: Vec::new(),
             superseded: Vec::new(),
+            // Its inputs are paths, whose content may change.
+            cache_dir: None,
         },
         &Quiet,
     )?;
@@ -198,6 +200,7 @@ impl Published {
             payloads: Some(&self.payloads),
             placed_here: false,
             documents: std::mem::take(&mut self.documents),
+            keep: None,
         }
     }
 }
@@ -242,6 +245,11 @@ pub(crate) struct Member<'a> {
     pub placed_here: bool,
     /// Its modules metadata.
     pub documents: Vec<Document>,
+    /// What never changes about its records (a finished compose's ID and
+    /// the arch): the compressed text of its records is kept under it in
+    /// [`MergeSettings::cache_dir`] and reused by the next merge with it.
+    /// `None` for a repository that may change (a path).
+    pub keep: Option<String>,
 }
 
 /// One package of a [`Member`].
@@ -271,6 +279,8 @@ pub(crate) struct MergeSettings<'a> {
     /// previous streams that an obsoletes switches from (dnf applies an
     /// obsoletes only to a stream its metadata knows).
     pub superseded: Vec<ModuleStream>,
+    /// Where members' compressed records are kept ([`Member::keep`]).
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// Merges `members` into the new repository `dir` (created if missing):
@@ -288,8 +298,11 @@ pub(crate) fn merge_into(
     // href → its entry in `packages`
     let mut placed: HashMap<String, usize> = HashMap::new();
     let mut records = Vec::new();
+    let mut parts = Vec::with_capacity(members.len());
     let mut documents = Vec::with_capacity(members.len());
     for member in members {
+        let start = records.len();
+        let mut whole = true;
         for MemberPackage {
             repo,
             index,
@@ -303,7 +316,9 @@ pub(crate) fn merge_into(
             if let Some(&k) = placed.get(&href) {
                 let first = &packages[k];
                 if first.checksum == pkg.checksum() {
-                    // The same RPM in two inputs: once.
+                    // The same RPM in two inputs: once (and this input's
+                    // records are not all of its records).
+                    whole = false;
                     continue;
                 }
                 return Err(ComposeError::PackageConflict {
@@ -362,6 +377,14 @@ pub(crate) fn merge_into(
                 from: member.label.clone(),
             });
         }
+        let keep = match (settings.cache_dir, member.keep) {
+            (Some(dir), Some(key)) if whole => Some((dir.to_path_buf(), key)),
+            _ => None,
+        };
+        parts.push(RecordsPart {
+            range: start..records.len(),
+            keep,
+        });
         documents.push((member.label, member.documents));
     }
     let (streams, defaults) = merged_modules(&settings.within, documents)?;
@@ -393,9 +416,10 @@ pub(crate) fn merge_into(
         }]
     };
     progress.stage(&settings.write_stage);
-    let written = write_repodata(
+    let written = write_repodata_parts(
         dir,
         &records,
+        &parts,
         &extra,
         &WriteOptions {
             revision: settings.timestamp.to_string(),

@@ -58,6 +58,9 @@ pub(crate) struct PublishRequest<'a> {
     pub verify_payloads: bool,
     /// Looked at between packages and stages.
     pub interrupt: &'a Interrupt,
+    /// Where a whole-stack repository keeps each compose's compressed
+    /// records for the next stack that merges it.
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// What one arch publishes.
@@ -351,6 +354,8 @@ fn publish_into(
                 payloads: Some(&own_payloads),
                 placed_here: true,
                 documents: vec![Document::Stream(stream), Document::Defaults(defaults)],
+                // The stacks above merge this compose's records again.
+                keep: Some(kept_key(&req.record.id, c.arch)),
             };
             let (rpms, modules) =
                 publish_stack_repo(req, c.arch, stage, own, c.layers, &mut linker, progress)?;
@@ -404,6 +409,8 @@ fn publish_stack_repo(
             payloads: payloads.as_ref(),
             placed_here: false,
             documents: layer.modules,
+            // A finished compose: its records never change.
+            keep: Some(kept_key(&repo.id, arch)),
         });
     }
     let merged = merge_into(
@@ -419,10 +426,17 @@ fn publish_stack_repo(
             write_stage: format!("writing the stack's repodata for {arch}"),
             obsoletes: Vec::new(),
             superseded: Vec::new(),
+            cache_dir: req.cache_dir,
         },
         progress,
     )?;
     productmd_entries(merged, &uid, arch, &dir)
+}
+
+/// The key a compose's records are kept under for whole-stack
+/// repositories: its ID and the arch.
+fn kept_key(compose_id: &str, arch: &str) -> String {
+    format!("stack-member {compose_id} {arch}")
 }
 
 /// The productmd entries of a merged repository published as variant

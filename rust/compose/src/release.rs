@@ -244,6 +244,7 @@ fn stage(
                     .filter(|s| holds(held, &s.name))
                     .cloned()
                     .collect(),
+                cache_dir: None,
             },
             progress,
         )?;

@@ -197,12 +197,15 @@ impl Pruned {
 /// What the cache directory holds that a prune may remove: parsed
 /// repositories (`<checksum>.v<N>.repo`), record stores
 /// (`records-<key>.v<N>.strata`), verification memos
-/// (`verified-<key>.strata`), and temporary files (`.tmp…`).
-fn entry_kind(name: &str) -> Option<bool> {
+/// (`verified-<key>.strata`), kept gzip members of whole-stack
+/// repositories (`gzpart-<key>-<n>.strata`), and temporary files (`.tmp…`).
+pub(crate) fn entry_kind(name: &str) -> Option<bool> {
     if name.starts_with(".tmp") {
         Some(false)
     } else if (name.ends_with(".repo") && name.contains(".v"))
-        || ((name.starts_with("records-") || name.starts_with("verified-"))
+        || ((name.starts_with("records-")
+            || name.starts_with("verified-")
+            || name.starts_with("gzpart-"))
             && name.ends_with(".strata"))
     {
         Some(true)

@@ -49,8 +49,8 @@ pub use repomd::{Repomd, RepomdEntry};
 pub use source::{ChecksumTrust, Expected, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
 pub use write::{
-    package_size, rewrite_location, write_repodata, Compression, ExtraMetadata, WriteOptions,
-    WrittenFile, WrittenRepodata,
+    package_size, rewrite_location, write_repodata, write_repodata_parts, Compression,
+    ExtraMetadata, RecordsPart, WriteOptions, WrittenFile, WrittenRepodata,
 };
 
 use rustc_hash::FxHashSet;

@@ -612,6 +612,228 @@ pub fn write_repodata(
     })
 }
 
+/// A run of the records given to [`write_repodata_parts`]: one input of a
+/// merged repository, and where the compressed text of that run is kept
+/// between writes, if anywhere.
+#[derive(Debug, Clone)]
+pub struct RecordsPart {
+    /// `packages[range]`.
+    pub range: std::ops::Range<usize>,
+    /// A cache directory and the run's key there: what never changes under
+    /// that key (a finished compose's ID and arch).
+    pub keep: Option<(PathBuf, String)>,
+}
+
+/// [`write_repodata`] for records that come in runs, most of them written
+/// before: a whole-stack repository is its module plus every compose
+/// below it, and each of those composes' records are the same in every
+/// stack above it. primary, filelists and other are gzip files of several
+/// members (RFC 1952 allows it; zlib, librepo and libsolv read them as
+/// one): a member for the root element's start, one per run, one for its
+/// end. A run's member is taken from where [`RecordsPart::keep`] says,
+/// when the member kept there holds exactly this run's text (its length,
+/// CRC-32 and the SHA-256 of its bytes are checked), else compressed and
+/// kept. So a stack's repository costs compressing its own module's
+/// records, not the whole stack's. The open text, the open checksum and
+/// size are those [`write_repodata`] writes; only the compressed bytes
+/// differ. Other compressions, and runs that do not cover the records in
+/// order, are written by [`write_repodata`].
+pub fn write_repodata_parts(
+    repo_dir: &Path,
+    packages: &[PackageRecords],
+    parts: &[RecordsPart],
+    extra: &[ExtraMetadata],
+    opts: &WriteOptions,
+) -> Result<WrittenRepodata> {
+    let tiled = parts.first().is_none_or(|p| p.range.start == 0)
+        && parts.windows(2).all(|w| w[0].range.end == w[1].range.start)
+        && parts
+            .last()
+            .map_or(packages.is_empty(), |p| p.range.end == packages.len());
+    if opts.compression != Compression::Gz || !tiled {
+        return write_repodata(repo_dir, packages, extra, opts);
+    }
+    let dir = repo_dir.join("repodata");
+    check_input(&dir, packages, extra)?;
+    std::fs::create_dir_all(&dir).map_err(|source| RepodataError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let (primary, rest) = std::thread::scope(|s| {
+        let side = s.spawn(|| -> Result<[WrittenFile; 2]> {
+            Ok([
+                write_records_parts(&dir, packages, parts, 1)?,
+                write_records_parts(&dir, packages, parts, 2)?,
+            ])
+        });
+        let primary = write_records_parts(&dir, packages, parts, 0);
+        (primary, side.join().expect("writer thread panicked"))
+    });
+    let mut files = vec![primary?];
+    files.extend(rest?);
+    for x in extra {
+        let parallel = x.content.len() >= PARALLEL_GZ_BYTES;
+        files.push(write_file(
+            &dir,
+            &x.mdtype,
+            &x.file_stem,
+            Compression::Gz,
+            parallel,
+            |w| w.write_all(&x.content),
+        )?);
+    }
+    let xml = repomd_xml(&files, opts);
+    let repomd = dir.join("repomd.xml");
+    std::fs::write(&repomd, xml.as_bytes()).map_err(|source| RepodataError::Write {
+        path: repomd.clone(),
+        source,
+    })?;
+    Ok(WrittenRepodata {
+        repomd,
+        repomd_checksum: hex::encode(Sha256::digest(xml.as_bytes())),
+        files,
+    })
+}
+
+/// One gzip member of `open`, as [`Encoder`] writes a small file.
+fn gz_member(open: &[u8]) -> io::Result<Vec<u8>> {
+    let mut e = flate2::GzBuilder::new()
+        .operating_system(3)
+        .write(Vec::new(), flate2::Compression::new(GZ_LEVEL));
+    e.write_all(open)?;
+    e.finish()
+}
+
+/// Writes one of primary, filelists, other from [`RecordsPart`]s.
+fn write_records_parts(
+    dir: &Path,
+    packages: &[PackageRecords],
+    parts: &[RecordsPart],
+    which: usize,
+) -> Result<WrittenFile> {
+    let (mdtype, stem, head, tail) = frame(packages, which);
+    let name = format!("{stem}{}", Compression::Gz.suffix());
+    let part = dir.join(format!(".{name}.part"));
+    let file = File::create(&part).map_err(write_err(&part))?;
+    let mut raw = Hashing::new(BufWriter::with_capacity(1 << 18, file));
+    let mut open = Sha256::new();
+    let mut open_size = head.len() as u64 + tail.len() as u64;
+    open.update(head.as_bytes());
+    let framing = |text: &str| gz_member(text.as_bytes()).map_err(write_err(&part));
+    raw.write_all(&framing(&head)?).map_err(write_err(&part))?;
+    for run in parts {
+        let records = &packages[run.range.clone()];
+        let mut crc = flate2::Crc::new();
+        let mut len = 0u64;
+        for text in records
+            .iter()
+            .flat_map(|p| [record(p, which).as_bytes(), b"\n"])
+        {
+            open.update(text);
+            crc.update(text);
+            len += text.len() as u64;
+        }
+        open_size += len;
+        let kept = run
+            .keep
+            .as_ref()
+            .map(|(cache, key)| kept_member_path(cache, key, which));
+        if let Some(member) = kept
+            .as_deref()
+            .and_then(|p| read_kept_member(p, crc.sum(), len))
+        {
+            raw.write_all(&member).map_err(write_err(&part))?;
+            continue;
+        }
+        let mut e = flate2::GzBuilder::new()
+            .operating_system(3)
+            .write(Vec::new(), flate2::Compression::new(GZ_LEVEL));
+        for text in records
+            .iter()
+            .flat_map(|p| [record(p, which).as_bytes(), b"\n"])
+        {
+            e.write_all(text).map_err(write_err(&part))?;
+        }
+        let member = e.finish().map_err(write_err(&part))?;
+        raw.write_all(&member).map_err(write_err(&part))?;
+        if let Some(path) = &kept {
+            keep_member(path, &member, crc.sum(), len);
+        }
+    }
+    open.update(tail.as_bytes());
+    raw.write_all(&framing(&tail)?).map_err(write_err(&part))?;
+    let open_checksum = hex::encode(open.finalize());
+    seal(dir, &part, raw, mdtype, &name, open_checksum, open_size)
+}
+
+/// What starts a kept member's file: then the SHA-256 of the member, the
+/// CRC-32 and length of its open text, the member.
+const KEPT_MAGIC: &[u8; 16] = b"strata-gzpart-1\n";
+const KEPT_HEAD: usize = 16 + 32 + 4 + 8;
+/// The largest kept member read back (a module's filelists run far below).
+const KEPT_MAX: u64 = 1 << 30;
+
+/// Where the member of run `key` of `which` file is kept in `cache`: a
+/// cache entry (`gzpart-….strata`), pruned with the others.
+pub(crate) fn kept_member_path(cache: &Path, key: &str, which: usize) -> PathBuf {
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    cache.join(format!("gzpart-{}-{which}.strata", &digest[..40]))
+}
+
+/// The member kept at `path`, when it holds open text of CRC-32 `crc` and
+/// length `len` and its bytes are those that were kept; `None` otherwise
+/// (missing, another run's, damaged: compressed again).
+fn read_kept_member(path: &Path, crc: u32, len: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > KEPT_MAX || meta.len() < KEPT_HEAD as u64 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).take(KEPT_MAX).read_to_end(&mut bytes).ok()?;
+    let (head, member) = bytes.split_at(KEPT_HEAD);
+    let ok = &head[..16] == KEPT_MAGIC
+        && head[16..48] == Sha256::digest(member)[..]
+        && head[48..52] == crc.to_le_bytes()
+        && head[52..60] == len.to_le_bytes();
+    if !ok {
+        tracing::debug!(path = %path.display(), "kept gzip member does not match: compressed again");
+        return None;
+    }
+    // Used: the cache's least recently used go first.
+    let _ = file.set_modified(std::time::SystemTime::now());
+    bytes.drain(..KEPT_HEAD);
+    Some(bytes)
+}
+
+/// Keeps `member` at `path` for the next write (atomically; a failure is
+/// only logged: the cache is an optimisation).
+fn keep_member(path: &Path, member: &[u8], crc: u32, len: u64) {
+    let Some(dir) = path.parent() else { return };
+    let write = || -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-gzpart")
+            .tempfile_in(dir)?;
+        tmp.write_all(KEPT_MAGIC)?;
+        tmp.write_all(&Sha256::digest(member))?;
+        tmp.write_all(&crc.to_le_bytes())?;
+        tmp.write_all(&len.to_le_bytes())?;
+        tmp.write_all(member)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        tracing::warn!(path = %path.display(), "cannot keep a gzip member for the next write: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,5 +1039,123 @@ mod tests {
             .collect();
         assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
         assert_eq!(names.len(), 4);
+    }
+
+    fn some_packages(n: usize, tag: &str) -> Vec<PackageRecords> {
+        (0..n)
+            .map(|i| PackageRecords {
+                primary: REC.replace("<name>foo</name>", &format!("<name>{tag}{i}</name>")),
+                filelists: format!("<package pkgid=\"{tag}{i}\" name=\"{tag}\" arch=\"noarch\"/>"),
+                other: format!("<package pkgid=\"{tag}{i}\" name=\"{tag}\" arch=\"noarch\"/>"),
+            })
+            .collect()
+    }
+
+    /// What a gzip file (of any number of members) holds.
+    fn open_text(path: &Path) -> Vec<u8> {
+        let bytes = std::fs::read(path).unwrap();
+        let mut open = Vec::new();
+        io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+            &mut open,
+        )
+        .unwrap();
+        open
+    }
+
+    #[test]
+    fn runs_kept_between_writes_give_the_same_open_text_and_are_reused_only_when_they_match() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut packages = some_packages(300, "low");
+        packages.extend(some_packages(5, "mid"));
+        packages.extend(some_packages(40, "own"));
+        let parts = |own: &str| {
+            vec![
+                RecordsPart {
+                    range: 0..300,
+                    keep: Some((cache.path().to_path_buf(), "low-1.x86_64".into())),
+                },
+                RecordsPart {
+                    range: 300..305,
+                    keep: Some((cache.path().to_path_buf(), "mid-1.x86_64".into())),
+                },
+                RecordsPart {
+                    range: 305..345,
+                    keep: Some((cache.path().to_path_buf(), own.into())),
+                },
+            ]
+        };
+        let opts = WriteOptions {
+            timestamp: 7,
+            ..Default::default()
+        };
+        let plain = tempfile::tempdir().unwrap();
+        let want = write_repodata(plain.path(), &packages, &[], &opts).unwrap();
+        let write = |parts: &[RecordsPart]| {
+            let dir = tempfile::tempdir().unwrap();
+            let w = write_repodata_parts(dir.path(), &packages, parts, &[], &opts).unwrap();
+            for (a, b) in w.files.iter().zip(&want.files) {
+                // The same open text as in one piece, several members.
+                assert_eq!(a.open_checksum, b.open_checksum);
+                assert_eq!(a.open_size, b.open_size);
+                assert!(open_text(&a.path) == open_text(&b.path), "{}", a.mdtype);
+            }
+            let sums: Vec<String> = w.files.iter().map(|f| f.checksum.clone()).collect();
+            (dir, sums)
+        };
+        let (_cold_dir, cold) = write(&parts("own-1.x86_64"));
+        // 3 runs kept for each of the 3 files.
+        for key in ["low-1.x86_64", "mid-1.x86_64", "own-1.x86_64"] {
+            assert!((0..3).all(|w| kept_member_path(cache.path(), key, w).is_file()));
+        }
+        let (_warm_dir, warm) = write(&parts("own-1.x86_64"));
+        assert_eq!(warm, cold, "the kept members are the ones compressed");
+        // A kept member that holds other text under the same key (another
+        // run's) is not used: the run is compressed again and kept anew.
+        std::fs::copy(
+            kept_member_path(cache.path(), "mid-1.x86_64", 0),
+            kept_member_path(cache.path(), "low-1.x86_64", 0),
+        )
+        .unwrap();
+        // A damaged one neither.
+        let mid = kept_member_path(cache.path(), "mid-1.x86_64", 1);
+        let mut bytes = std::fs::read(&mid).unwrap();
+        let last = bytes.len() - 9;
+        bytes[last] ^= 0x40;
+        std::fs::write(&mid, &bytes).unwrap();
+        // Nor a symlink.
+        let own = kept_member_path(cache.path(), "own-1.x86_64", 2);
+        let elsewhere = cache.path().join("elsewhere");
+        std::fs::rename(&own, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &own).unwrap();
+        let (_again_dir, again) = write(&parts("own-1.x86_64"));
+        assert_eq!(again, cold);
+        assert!(
+            std::fs::read(&mid).unwrap() != bytes,
+            "the damaged member was kept anew"
+        );
+        assert!(
+            !own.is_symlink(),
+            "the symlink was replaced, not written through"
+        );
+        // Runs that do not cover the records in order: written in one piece.
+        let dir = tempfile::tempdir().unwrap();
+        let gaps = [RecordsPart {
+            range: 0..10,
+            keep: None,
+        }];
+        let w = write_repodata_parts(dir.path(), &packages, &gaps, &[], &opts).unwrap();
+        assert_eq!(w.files[0].checksum, want.files[0].checksum);
+        // The kept members are cache entries a prune knows.
+        assert_eq!(
+            crate::cache::entry_kind(
+                kept_member_path(cache.path(), "x", 0)
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+            ),
+            Some(true)
+        );
     }
 }
