@@ -321,6 +321,7 @@ def test_the_consumer_never_holds_a_builder_slot_waiting_for_a_repo(world):
     assert [t["method"] for t in fake.tasks.values()] == ["moduleChain"]
     log = (Path(site.uploaded(consumer)) / "chain.log").read_text()
     assert "(build %s) waits: the build is in no repository" % NEW in log, log
+    assert "no chain to run now: 1 queued event(s) stay queued" in log, log
     assert [q["event"] for q in strata.pending_events(registry=site.shared_registry)] == [
         {"event": "build", "nvr": NEW}]
     # (the repo's postRepoDone then makes the consumer that takes it:
@@ -467,8 +468,10 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
 def test_a_burst_of_taggings_is_one_chain(world):
     """Three builds tagged in a burst, before any builder runs: three
     queued events, ONE moduleChain task (the later taggings find it not
-    started), which waits until the tag's repo has them, takes them all
-    and recomposes apache and php once."""
+    started), which, run once the tag's repo has the newest (a consumer
+    that runs before holds that build back and ends; the repo's
+    postRepoDone makes the next), takes them all and recomposes apache and
+    php once."""
     site, k, first = world
     fake = site.hub.koji_hub
     nvrs = []

@@ -659,7 +659,12 @@ class ModuleChainTask(ModuleComposeTask):
                 self._log("moduleChain task %d, a newer consumer, takes the queue" % newer)
                 break
         if not chains:
-            self._log("nothing queued")
+            try:
+                left = strata.pending_events(**conf) if queued else []
+            except strata.StrataError:
+                left = queued
+            self._log("no chain to run now: %d queued event(s) stay queued" % len(left)
+                      if left else "nothing queued")
         return {"chains": chains}
 
     def _sleep_until(self, until):
