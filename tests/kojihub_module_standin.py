@@ -828,7 +828,9 @@ class RootExports:
         if unknown or queryOpts:
             raise NotImplementedError("listTasks %r %r" % (sorted(unknown), queryOpts))
         out = []
-        for t in sorted(_hub().tasks.values(), key=lambda t: t["id"]):
+        # the real listTasks sets no order (rows as PostgreSQL gives them):
+        # newest first here, so code that assumes ID order fails
+        for t in sorted(_hub().tasks.values(), key=lambda t: -t["id"]):
             if "method" in opts and t["method"] != opts["method"]:
                 continue
             if "state" in opts and t["state"] not in opts["state"]:

@@ -691,18 +691,22 @@ class ModuleChainTask(ModuleComposeTask):
         with self._lock:
             tasks = self.session.listTasks(opts={"method": "moduleChain", "state": states,
                                                  "decode": True})
+        newer = []
         for task in tasks or []:
             request = list(task.get("request") or [])
             if (task["id"] > self.id and len(request) > 1 and isinstance(request[1], dict)
                     and request[1].get("pending")):
-                return task["id"]
-        return None
+                newer.append(task["id"])
+        # the newest: listTasks sets no order
+        return max(newer) if newer else None
 
     def _result(self, chain):
         steps = [{"name": s.name, "stream": s.stream, "state": s.state,
                   "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
         for s in steps:
-            self._log("%(name)s:%(stream)s %(state)s %(compose_id)s %(reason)s" % s)
+            # what a step has: a waiting one no compose, a finished one no reason
+            shown = [s[k] for k in ("state", "compose_id", "reason") if s[k] is not None]
+            self._log(" ".join(["%s:%s" % (s["name"], s["stream"])] + shown))
         self._log("chain %s: %s" % (chain.id, chain.state))
         return {"chain_id": chain.id, "state": chain.state, "steps": steps}
 
