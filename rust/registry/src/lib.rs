@@ -142,10 +142,10 @@ pub trait Registry: Send {
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good`], lean: without its package lists, its
-    /// modulemd and its inputs of kind `stack_compose` (the layers below its
-    /// direct requires, which a stack walk reaches itself). What walking a
-    /// stack needs, at a cost that grows neither with what the layers hold
-    /// nor with how deep they are.
+    /// modulemd, its inputs of kind `stack_compose` (the layers below its
+    /// direct requires, which a stack walk reaches itself), its timings and
+    /// its closure report. What walking a stack needs, at a cost that grows
+    /// neither with what the layers hold nor with how deep they are.
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good`] as a summary.

@@ -660,9 +660,9 @@ fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>
     load_parts(c, db, id, true)
 }
 
-/// A record; without `contents`, lean: its package lists, modulemd and
-/// inputs of kind `stack_compose` are left out (and not read), as
-/// [`Registry::latest_good_lean`] says.
+/// A record; without `contents`, lean: its package lists, modulemd,
+/// inputs of kind `stack_compose`, timings and closure report are left out
+/// (and not parsed), as [`Registry::latest_good_lean`] says.
 fn load_parts(
     c: &mut Session<'_>,
     db: &str,
@@ -679,7 +679,7 @@ fn load_parts(
     let Some(row) = row else {
         return Ok(None);
     };
-    let compose = stored_compose(&row);
+    let compose = stored::lean_unless(stored_compose(&row), contents);
     let inputs = c
         .query(
             if contents {

@@ -380,8 +380,9 @@ fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> 
     load_parts(conn, db, id, true)
 }
 
-/// A record; without `contents`, lean: its package lists, modulemd and
-/// inputs of kind `stack_compose` are left out (and not read).
+/// A record; without `contents`, lean: its package lists, modulemd,
+/// inputs of kind `stack_compose`, timings and closure report are left out
+/// (and not parsed).
 fn load_parts(
     conn: &Connection,
     db: &str,
@@ -409,6 +410,7 @@ fn load_rest(
     compose: StoredCompose,
     contents: bool,
 ) -> Result<ComposeRecord> {
+    let compose = stored::lean_unless(compose, contents);
     let id = compose.id.clone();
     let id = id.as_str();
     let action = || format!("read compose `{id}`");
