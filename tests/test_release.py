@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
@@ -794,6 +796,88 @@ def test_python_composes_a_release_typed(dist):
         cache_dir=dist.site.cache)
     assert not report.ok and record is None
     assert [p.kind for p in report.problems] == ["stream_conflict"]
+
+
+def paused_release(dist: Dist, release: Path) -> subprocess.Popen:
+    """A real `strata release compose` held with everything staged and
+    nothing published (the test-only pause point module composes have),
+    once it is recorded as started; `.release_id` is its ID."""
+    env = {**os.environ, "STRATA_TEST_PAUSE_BEFORE_PUBLISH": "120"}
+    env.pop("STRATA_CONFIG", None)
+
+    def started() -> set[str]:
+        return {r["id"] for r in releases(dist, "list") if r["state"] == "started"}
+
+    before = started()
+    p = subprocess.Popen(
+        [str(dist.site.bin), "release", "compose", str(release), "--config",
+         str(dist.site.config), "--cache-dir", str(dist.site.cache), "--arch", "x86_64"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        new = started() - before
+        if new:
+            [p.release_id] = new
+            return p
+        time.sleep(0.1)
+    p.kill()
+    pytest.fail("the release compose was never recorded as started")
+
+
+def test_a_killed_release_compose_is_abandoned_and_a_running_one_left_alone(dist):
+    release = dist.release("killed", [dist.module("php:8.2", default=True)])
+    alive = paused_release(dist, release)
+    dead = paused_release(dist, release)
+    try:
+        rec = releases(dist, "show", dead.release_id)
+        assert rec["state"] == "started"
+        owner = rec["owner"]
+        assert owner["pid"] == dead.pid and owner["host"] and owner["boot_id"]
+        shown = dist.site.run("releases", "show", dead.release_id, "--config",
+                              dist.site.config, check_rc=0).stdout
+        assert f"  owner       process {dead.pid} on {owner['host']} (boot " in shown
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+
+        # By hand: refused while its process runs, and said why.
+        r = dist.site.run("composes", "abandon", alive.release_id, "--config",
+                          dist.site.config, check_rc=2)
+        assert (f"release compose {alive.release_id} is not provably abandoned: its process "
+                f"{alive.pid} on {owner['host']} is still running; pass --force") in r.stderr
+
+        # One sweep covers release composes: the dead one ends failed, naming
+        # its owner; the running one is left started, and named.
+        r = dist.site.run("composes", "abandon", "--dead", "--config", dist.site.config,
+                          check_rc=0)
+        gone = f"abandoned: its process {dead.pid} on {owner['host']} is gone"
+        assert r.stdout == f"{dead.release_id} {gone}\n"
+        assert (f"left {alive.release_id} started: its process {alive.pid} on {owner['host']} "
+                "is still running") in r.stderr
+        rec = releases(dist, "show", dead.release_id)
+        assert (rec["state"], rec["error"], rec["path"]) == ("failed", gone, None)
+        assert rec["finished_at"] >= rec["started_at"]
+        assert releases(dist, "show", alive.release_id)["state"] == "started"
+        r = dist.site.run("composes", "abandon", "--dead", "--config", dist.site.config,
+                          check_rc=0)
+        assert r.stdout == ""
+        r = dist.site.run("composes", "abandon", dead.release_id, "--config",
+                          dist.site.config, check_rc=2)
+        assert (f"release compose {dead.release_id} is not started (it is failed): there is "
+                "nothing to abandon") in r.stderr
+    finally:
+        for p in (alive, dead):
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+    # The next release compose ends a dead one before it begins.
+    rec = compose_release(dist, release, rc=0)["release"]
+    assert rec["state"] == "finished"
+    old = releases(dist, "show", alive.release_id)
+    assert old["state"] == "failed"
+    assert old["error"] == f"abandoned: its process {alive.pid} on {owner['host']} is gone"
+    # Nothing of the killed ones was published.
+    assert not (dist.site.out / alive.release_id).exists()
+    assert not (dist.site.out / dead.release_id).exists()
 
 
 def test_release_diff_names_modules_and_nevras_that_changed(dist):

@@ -242,7 +242,8 @@ enum ComposesCommand {
     List(ComposesListArgs),
     /// Show one compose: state, inputs, packages, outputs, error.
     Show(ComposesShowArgs),
-    /// Mark a started compose whose process is gone as failed.
+    /// Mark a started compose or release compose whose process is gone
+    /// as failed.
     Abandon(ComposesAbandonArgs),
     /// Remove the records (and optionally the published directories) of
     /// composes nothing needs any more.
@@ -259,11 +260,13 @@ enum ArtifactsCommand {
 
 #[derive(Args)]
 struct ComposesAbandonArgs {
-    /// The started compose to mark failed.
+    /// The started compose (module, artifact or release compose) to mark
+    /// failed.
     #[arg(required_unless_present = "dead", conflicts_with = "dead")]
     compose_id: Option<String>,
-    /// Mark failed every started compose whose process is provably gone
-    /// (of this host: process ended, or the host restarted since).
+    /// Mark failed every started compose and release compose whose
+    /// process is provably gone (of this host: process ended, or the host
+    /// restarted since).
     #[arg(long)]
     dead: bool,
     /// Mark COMPOSE_ID failed even when its process is not provably gone

@@ -320,6 +320,30 @@ pub trait Registry: Send {
     /// Release composes, newest first.
     fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>>;
 
+    /// The release composes still `started` (running, or dead and not
+    /// yet abandoned), newest first.
+    fn started_releases(&self) -> Result<Vec<ReleaseRecord>>;
+
+    /// Marks a started release compose failed with the error `abandoned:
+    /// {reason}`, as [`Registry::abandon`] does a compose; it does not
+    /// check the owner (see [`Registry::abandon_dead_releases`]).
+    fn abandon_release(&mut self, release_id: &str, reason: &str) -> Result<ReleaseRecord> {
+        self.finish_release(
+            release_id,
+            &ReleaseOutcome::Failed {
+                finished_at: now(),
+                error: format!("abandoned: {reason}"),
+            },
+        )
+    }
+
+    /// Abandons every started release compose whose owner is provably
+    /// gone, as [`Registry::abandon_dead`] does composes (the same rules:
+    /// [`Owner::liveness`]). Returns those abandoned, newest first.
+    fn abandon_dead_releases(&mut self) -> Result<Vec<ReleaseRecord>> {
+        release::abandon_dead(self)
+    }
+
     /// Takes the queued events `seqs` off the queue without a chain (events
     /// that cannot be planned); all or none: one not queued is
     /// [`RegistryError::EventNotQueued`] and nothing is removed. Gives

@@ -30,6 +30,15 @@ impl Backend for Sqlite {
             .unwrap();
     }
 
+    fn load_v7(&self, t: &Target) {
+        let conn = rusqlite::Connection::open(&t.location).unwrap();
+        conn.execute_batch(&test_data("v7/sqlite-schema.sql"))
+            .unwrap();
+        conn.execute_batch(&test_data("v7/rows.sql")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 7; PRAGMA application_id = 1398035009")
+            .unwrap();
+    }
+
     fn exists(&self, t: &Target) -> bool {
         std::path::Path::new(&t.location).exists()
     }

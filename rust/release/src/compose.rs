@@ -17,7 +17,8 @@ use strata_compose::{
     ReleaseModuleRepo, ReleaseSwitch,
 };
 use strata_registry::{
-    ComposeRecord, ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
+    ComposeRecord, ComposeType, NewRelease, Owner, Registry, ReleaseInput, ReleaseInputKind,
+    ReleaseRecord,
 };
 
 /// How to compose a release.
@@ -128,8 +129,10 @@ pub fn compose_release(
         release_date: release.date.clone(),
         definition_path: path.to_path_buf(),
         definition_digest: digest,
+        scm_ref: None,
         arches: vec![arch.clone()],
         inputs,
+        owner: Owner::current(),
     };
     let mut artifacts = Vec::new();
     for a in &report.artifacts {
@@ -163,6 +166,14 @@ pub fn compose_release(
         artifacts,
         variants: release.variants,
     };
+    // As a module compose ends the dead composes of its stream first: a
+    // release compose killed earlier would stay `started` for good.
+    registry
+        .abandon_dead_releases()
+        .map_err(|source| ReleaseError::Registry {
+            file: file.clone(),
+            source: Box::new(source),
+        })?;
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
     Ok(ReleaseComposed::Composed {

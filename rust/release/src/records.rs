@@ -31,6 +31,9 @@ pub fn release_text(r: &ReleaseRecord) -> String {
     );
     let _ = writeln!(s, "  arches      {}", r.arches.join(", "));
     let _ = writeln!(s, "  started     {}", time(r.started_at));
+    if let Some(owner) = &r.owner {
+        let _ = writeln!(s, "  owner       {owner}");
+    }
     if let Some(t) = r.finished_at {
         let _ = writeln!(s, "  ended       {}", time(t));
     }
