@@ -798,6 +798,51 @@ def test_python_composes_a_release_typed(dist):
     assert [p.kind for p in report.problems] == ["stream_conflict"]
 
 
+def test_a_release_compose_records_its_documents_scm_reference(dist):
+    """As a module compose records its definition's: detected from git
+    when the document is committed without changes, or given."""
+    repo = dist.root / "release-scm"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    doc = repo / "scmrel.yaml"
+    doc.write_bytes(dist.release("scmrel", [dist.module("php:8.2", default=True)]).read_bytes())
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "release")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    detected = f"git+file://{os.path.realpath(repo)}?scmrel.yaml#{head}"
+    rec = compose_release(dist, doc, rc=0)["release"]
+    assert rec["scm_ref"] == detected
+    assert releases(dist, "show", rec["id"])["scm_ref"] == detected
+    shown = dist.site.run("releases", "show", rec["id"], "--config", dist.site.config,
+                          check_rc=0).stdout
+    assert f"\n  scm         {detected}\n" in shown, shown
+
+    given = "git+https://src.example.org/releases.git?scmrel.yaml#0123abcd"
+    r = dist.site.run("release", "compose", doc, "--scm-ref", given, "--config",
+                      dist.site.config, "--cache-dir", dist.site.cache, "--arch", "x86_64",
+                      "--json", check_rc=0)
+    assert json.loads(r.stdout)["release"]["scm_ref"] == given
+    _, record = strata.release_compose(doc, config=dist.site.config,
+                                       registry=dist.site.registry, arch="x86_64",
+                                       cache_dir=dist.site.cache, scm_ref=given)
+    assert record.scm_ref == given
+
+    # Changed since its commit: it came from no commit, so none is recorded.
+    doc.write_text(doc.read_text() + "# local change\n")
+    rec = compose_release(dist, doc, rc=0)["release"]
+    assert rec["scm_ref"] is None
+    assert "  scm " not in dist.site.run("releases", "show", rec["id"], "--config",
+                                         dist.site.config, check_rc=0).stdout
+    # A reference that could pass for another line is refused, recording nothing.
+    before = len(releases(dist, "list"))
+    r = dist.site.run("release", "compose", doc, "--scm-ref", "a\nb", "--config",
+                      dist.site.config, "--cache-dir", dist.site.cache, "--arch", "x86_64",
+                      check_rc=2)
+    assert "the SCM reference \"a\\nb\" contains the control character" in r.stderr, r.stderr
+    assert len(releases(dist, "list")) == before
+
+
 def paused_release(dist: Dist, release: Path) -> subprocess.Popen:
     """A real `strata release compose` held with everything staged and
     nothing published (the test-only pause point module composes have),

@@ -472,6 +472,10 @@ struct ReleaseComposeArgs {
     /// linking it.
     #[arg(long)]
     verify_payloads: bool,
+    /// SCM reference of the release document to record (default: detected
+    /// from git, when the file is committed without local changes).
+    #[arg(long, value_name = "URL")]
+    scm_ref: Option<String>,
     /// Print the check's report and the release compose's record as JSON.
     #[arg(long)]
     json: bool,
@@ -535,6 +539,7 @@ impl From<ReleaseCheckOptions> for strata_release::CheckOptions {
             arch: o.arch,
             cache_dir: o.cache_dir,
             from: o.from,
+            from_display: None,
         }
     }
 }

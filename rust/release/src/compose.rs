@@ -30,6 +30,9 @@ pub struct ComposeOptions {
     pub compose_type: ComposeType,
     /// Checksum every RPM before linking it.
     pub verify_payloads: bool,
+    /// The release document's SCM reference (`URL#commit`) to record, when
+    /// it came from SCM.
+    pub scm_ref: Option<String>,
 }
 
 /// What `release compose` did.
@@ -129,7 +132,7 @@ pub fn compose_release(
         release_date: release.date.clone(),
         definition_path: path.to_path_buf(),
         definition_digest: digest,
-        scm_ref: None,
+        scm_ref: opts.scm_ref.clone(),
         arches: vec![arch.clone()],
         inputs,
         owner: Owner::current(),
