@@ -843,6 +843,80 @@ def test_a_release_compose_records_its_documents_scm_reference(dist):
     assert len(releases(dist, "list")) == before
 
 
+def test_an_eol_only_obsoletes_as_real_dnf_acts_on_it(dist, tmp_path):
+    """The release compose publishes, for each stream, a modulemd-obsoletes
+    with its end of life (`eol_date`) and no `obsoleted_by`, as Fedora
+    does for EOL streams. What real dnf 4 does with one, observed: nothing
+    without module_obsoletes=1 (dnf 4's default), nor while the date is
+    ahead; once it has passed, with module_obsoletes=1, dnf treats an
+    enabled stream as reset (libdnf's ModulePackageContainer::applyObsoletes
+    resets a stream whose active obsoletes names no successor): `module
+    list` no longer shows it enabled, and the next transaction records the
+    reset, saying only "Resetting modules". It neither warns nor shows the
+    obsoletes' message, refuses nothing (`module install` of the stream
+    still works) and removes no package."""
+    doc = yaml.safe_load(dist.defs["go:1.22"].read_text())
+    doc["data"].update(name="legacy", stream="1",
+                       lifecycle={"eol": "2021-12-31", "sla": {"security_fixes": "2021-12-31"}})
+    legacy = ck.write_definition(dist.root / "modules" / "legacy-1.yaml", doc)
+    dist.site.compose_json(legacy)
+    # A release of 2021: legacy:1's end of life has passed, tools:1's
+    # (2028-12-31) has not.
+    release = dist.release("eol", [dist.module("legacy:1"),
+                                   {"module": "tools:1", "definition": dist.tools_url}],
+                           sla={"security_fixes": "2021-06-30"}, eol="2021-06-30",
+                           date="2021-01-01")
+    rec = compose_release(dist, release, rc=0)["release"]
+    repo = dist.site.out / rec["id"] / "compose" / "Modular" / "x86_64" / "os"
+    text = ck.modules_yaml(repo)
+    assert obsoletes_with_libmodulemd(text, tmp_path) == {
+        "legacy": [["1", 202112310000, "legacy:1 reaches its end of life on 2021-12-31"]],
+        "tools": [["1", 202812310000, "tools:1 reaches its end of life on 2028-12-31"]]}
+    assert b"obsoleted_by" not in text
+
+    repos = {"release": repo, "platform": dist.base}
+    obsoletes = ["--setopt=module_obsoletes=1"]
+
+    def dnf(root, *args):
+        r = ck.dnf_install(repos, root, tmp_path / "dnf", list(args))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "end of life" not in r.stdout + r.stderr, r.stdout + r.stderr
+        return r.stdout
+
+    def enabled(root, *opts) -> list[str]:
+        out = dnf(root, *opts, "module", "list", "--enabled")
+        return sorted(line.split()[0] for line in out.splitlines()
+                      if re.match(r"\S+ +1 +\[e\]", line))
+
+    def state(root, module) -> str:
+        text = (root / "etc" / "dnf" / "modules.d" / f"{module}.module").read_text()
+        return re.search(r"^state=(.*)$", text, re.M).group(1)
+
+    root = tmp_path / "root"
+    dnf(root, "module", "install", "legacy:1/default", "tools:1/default")
+    assert {"golang", "jq"} <= ck.rpm_qa(root, tmp_path / "dnf")
+    # Without module_obsoletes (dnf 4's default): nothing.
+    assert enabled(root) == ["legacy", "tools"]
+    dnf(root, "upgrade")
+    assert (state(root, "legacy"), state(root, "tools")) == ("enabled", "enabled")
+    # With it: the stream past its end of life is no longer enabled; the
+    # other is untouched.
+    assert enabled(root, *obsoletes) == ["tools"]
+    assert state(root, "legacy") == "enabled"  # listing saves nothing
+    out = dnf(root, *obsoletes, "upgrade")
+    assert "Resetting modules:\n legacy " in out, out
+    assert (state(root, "legacy"), state(root, "tools")) == ("", "enabled")
+    assert enabled(root) == ["tools"]
+    # Its packages stay installed.
+    assert {"golang", "jq"} <= ck.rpm_qa(root, tmp_path / "dnf")
+
+    # Nor does it refuse the stream: a new install enables it all the same.
+    fresh = tmp_path / "fresh"
+    dnf(fresh, *obsoletes, "module", "install", "legacy:1/default")
+    assert state(fresh, "legacy") == "enabled"
+    assert "golang" in ck.rpm_qa(fresh, tmp_path / "dnf")
+
+
 def paused_release(dist: Dist, release: Path) -> subprocess.Popen:
     """A real `strata release compose` held with everything staged and
     nothing published (the test-only pause point module composes have),
