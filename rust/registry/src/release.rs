@@ -2,7 +2,8 @@
 //! into one compose of its own, with the module, stack and artifact
 //! composes it ships, in order. Since version 8 each also records its
 //! owner, as composes do, so that one whose process died is ended
-//! ([`abandon_dead`]), and its release document's SCM reference.
+//! ([`crate::Registry::abandon_dead_releases`]), and its release
+//! document's SCM reference.
 //!
 //! They live in their own tables (`releases`, `release_inputs`) rather
 //! than as a third `record_kind` of `composes`: every query over
@@ -23,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use crate::chain::{int, names, next_seq, owner_of, owner_params, text, Kind, Store, Val};
 use crate::compose_id::{self, compose_date, id_base, name_problem, stream_problem};
 use crate::error::RegistryError;
-use crate::owner::{Liveness, Owner};
+use crate::owner::Owner;
 use crate::record::{ComposeType, State};
+use crate::stored;
 use crate::validate::{owner_problem, scm_ref_problem};
 use crate::Result;
-use crate::{stored, Registry};
 
 /// What a release compose used a compose as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -365,31 +366,6 @@ pub(crate) fn started(s: &mut dyn Store) -> Result<Vec<ReleaseRecord>> {
         &KINDS,
     )?;
     rows.iter().map(|r| read(s, r)).collect()
-}
-
-/// Ends every started release compose whose owner is provably gone, as
-/// [`Registry::abandon_dead`] does composes: release composes of other
-/// hosts and those without an owner are left alone.
-pub(crate) fn abandon_dead<R: Registry + ?Sized>(registry: &mut R) -> Result<Vec<ReleaseRecord>> {
-    let here = Owner::current();
-    let mut abandoned = Vec::new();
-    for release in registry.started_releases()? {
-        let Some(owner) = &release.owner else {
-            continue;
-        };
-        if let Liveness::Gone(reason) = owner.liveness(here.as_ref()) {
-            match registry.abandon_release(&release.id, &reason) {
-                Ok(record) => {
-                    tracing::warn!(release_id = %release.id, %reason, "release compose abandoned");
-                    abandoned.push(record);
-                }
-                // Another sweep got there first.
-                Err(RegistryError::NotStarted { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(abandoned)
 }
 
 /// The composes finished release composes ship, each with what pins it

@@ -29,21 +29,11 @@ impl Backend for Pg {
     }
 
     fn load_v1(&self, t: &Target) {
-        let db = db_name(&t.location);
-        self.0.psql(db, &test_data("v1/postgresql-schema.sql"));
-        self.0.psql(
-            db,
-            &format!("SET search_path = strata; {}", test_data("v1/rows.sql")),
-        );
+        self.load(t, 1);
     }
 
     fn load_v7(&self, t: &Target) {
-        let db = db_name(&t.location);
-        self.0.psql(db, &test_data("v7/postgresql-schema.sql"));
-        self.0.psql(
-            db,
-            &format!("SET search_path = strata; {}", test_data("v7/rows.sql")),
-        );
+        self.load(t, 7);
     }
 
     fn exists(&self, t: &Target) -> bool {
@@ -51,6 +41,23 @@ impl Backend for Pg {
             db_name(&t.location),
             "SELECT count(*) FROM pg_namespace WHERE nspname = 'strata'",
         ) != "0"
+    }
+}
+
+impl Pg {
+    /// The registry of `test-data/v<version>`: its schema file as it was,
+    /// then the rows, which the SQLite dump shares.
+    fn load(&self, t: &Target, version: u32) {
+        let db = db_name(&t.location);
+        self.0
+            .psql(db, &test_data(&format!("v{version}/postgresql-schema.sql")));
+        self.0.psql(
+            db,
+            &format!(
+                "SET search_path = strata; {}",
+                test_data(&format!("v{version}/rows.sql"))
+            ),
+        );
     }
 }
 
