@@ -1828,14 +1828,21 @@ fn ended_pid() -> u32 {
     pid
 }
 
-fn abandon_dead<B: Backend>(b: &B) {
-    let t = b.fresh();
-    let mut reg = t.open();
+/// This process, and a process of this host, boot and PID namespace
+/// that has ended.
+fn me_and_dead() -> (Owner, Owner) {
     let me = Owner::current().expect("Linux has /proc");
     let dead = Owner {
         pid: ended_pid(),
         ..me.clone()
     };
+    (me, dead)
+}
+
+fn abandon_dead<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let (me, dead) = me_and_dead();
     let mut begin = |stream: &str, owner: Option<Owner>| {
         reg.begin(&with_owner("apache", stream, owner)).unwrap().id
     };
@@ -2718,11 +2725,7 @@ fn release_by(owner: Option<Owner>) -> NewRelease {
 fn abandon_dead_releases<B: Backend>(b: &B) {
     let t = b.fresh();
     let mut reg = t.open();
-    let me = Owner::current().expect("Linux has /proc");
-    let dead = Owner {
-        pid: ended_pid(),
-        ..me.clone()
-    };
+    let (me, dead) = me_and_dead();
     let mut begin = |owner: Option<Owner>| reg.begin_release(&release_by(owner)).unwrap().id;
     let running = begin(Some(me.clone()));
     let gone = begin(Some(dead.clone()));
