@@ -175,6 +175,11 @@ def test_a_release_compose_is_published_and_recorded(rel):
     assert [list(i) for i in res["inputs"]] == [[i["kind"], i["name"], i["compose_id"]]
                                                for i in shown["inputs"]]
     assert json.loads(_output(site, task_id, "release.json")) == shown
+    # the record names the document by the task's SCM URL, as module composes do
+    assert shown["scm_ref"] == src
+    text = site.strata.run("releases", "show", res["release_id"], "--registry",
+                           site.shared_registry, check_rc=0).stdout
+    assert "  scm         %s\n" % src in text, text
 
     # the next release checked against it: by release name (the registry's),
     # and against the previous document, checked out of SCM beside it
@@ -189,9 +194,12 @@ def test_a_release_compose_is_published_and_recorded(rel):
     report = json.loads(_output(site, first, "release-report.json"))
     assert report["upgrade"]["from"] == res["release_id"], report["upgrade"]
     assert report["upgrade"]["checked"], report["upgrade"]
+    # named by the SCM URL given, not by the builder's checkout of it
     report = json.loads(_output(site, second, "release-report.json"))
-    assert report["upgrade"]["from"].endswith("/previous/defs/releases/f41.yaml")
+    assert report["upgrade"]["from"] == src, report["upgrade"]
     assert report["upgrade"]["checked"], report["upgrade"]
+    assert "upgrade from f41 41 (%s)" % src in _output(
+        site, second, "release-report.txt")
     assert (site.uploaded(second) / "checkout-previous.log").is_file()
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
@@ -794,6 +796,207 @@ def test_python_composes_a_release_typed(dist):
         cache_dir=dist.site.cache)
     assert not report.ok and record is None
     assert [p.kind for p in report.problems] == ["stream_conflict"]
+
+
+def test_a_release_compose_records_its_documents_scm_reference(dist):
+    """As a module compose records its definition's: detected from git
+    when the document is committed without changes, or given."""
+    repo = dist.root / "release-scm"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    doc = repo / "scmrel.yaml"
+    doc.write_bytes(dist.release("scmrel", [dist.module("php:8.2", default=True)]).read_bytes())
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "release")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    detected = f"git+file://{os.path.realpath(repo)}?scmrel.yaml#{head}"
+    rec = compose_release(dist, doc, rc=0)["release"]
+    assert rec["scm_ref"] == detected
+    assert releases(dist, "show", rec["id"])["scm_ref"] == detected
+    shown = dist.site.run("releases", "show", rec["id"], "--config", dist.site.config,
+                          check_rc=0).stdout
+    assert f"\n  scm         {detected}\n" in shown, shown
+
+    given = "git+https://src.example.org/releases.git?scmrel.yaml#0123abcd"
+    r = dist.site.run("release", "compose", doc, "--scm-ref", given, "--config",
+                      dist.site.config, "--cache-dir", dist.site.cache, "--arch", "x86_64",
+                      "--json", check_rc=0)
+    assert json.loads(r.stdout)["release"]["scm_ref"] == given
+    _, record = strata.release_compose(doc, config=dist.site.config,
+                                       registry=dist.site.registry, arch="x86_64",
+                                       cache_dir=dist.site.cache, scm_ref=given)
+    assert record.scm_ref == given
+
+    # Changed since its commit: it came from no commit, so none is recorded.
+    doc.write_text(doc.read_text() + "# local change\n")
+    rec = compose_release(dist, doc, rc=0)["release"]
+    assert rec["scm_ref"] is None
+    assert "  scm " not in dist.site.run("releases", "show", rec["id"], "--config",
+                                         dist.site.config, check_rc=0).stdout
+    # A reference that could pass for another line is refused, recording nothing.
+    before = len(releases(dist, "list"))
+    r = dist.site.run("release", "compose", doc, "--scm-ref", "a\nb", "--config",
+                      dist.site.config, "--cache-dir", dist.site.cache, "--arch", "x86_64",
+                      check_rc=2)
+    assert "the SCM reference \"a\\nb\" contains the control character" in r.stderr, r.stderr
+    assert len(releases(dist, "list")) == before
+
+
+def test_an_eol_only_obsoletes_as_real_dnf_acts_on_it(dist, tmp_path):
+    """The release compose publishes, for each stream, a modulemd-obsoletes
+    with its end of life (`eol_date`) and no `obsoleted_by`, as Fedora
+    does for EOL streams. What real dnf 4 does with one, observed: nothing
+    without module_obsoletes=1 (dnf 4's default), nor while the date is
+    ahead; once it has passed, with module_obsoletes=1, dnf treats an
+    enabled stream as reset (libdnf's ModulePackageContainer::applyObsoletes
+    resets a stream whose active obsoletes names no successor): `module
+    list` no longer shows it enabled, and the next transaction records the
+    reset, saying only "Resetting modules". It neither warns nor shows the
+    obsoletes' message, refuses nothing (`module install` of the stream
+    still works) and removes no package."""
+    doc = yaml.safe_load(dist.defs["go:1.22"].read_text())
+    doc["data"].update(name="legacy", stream="1",
+                       lifecycle={"eol": "2021-12-31", "sla": {"security_fixes": "2021-12-31"}})
+    legacy = ck.write_definition(dist.root / "modules" / "legacy-1.yaml", doc)
+    dist.site.compose_json(legacy)
+    # A release of 2021: legacy:1's end of life has passed, tools:1's
+    # (2028-12-31) has not.
+    release = dist.release("eol", [dist.module("legacy:1"),
+                                   {"module": "tools:1", "definition": dist.tools_url}],
+                           sla={"security_fixes": "2021-06-30"}, eol="2021-06-30",
+                           date="2021-01-01")
+    rec = compose_release(dist, release, rc=0)["release"]
+    repo = dist.site.out / rec["id"] / "compose" / "Modular" / "x86_64" / "os"
+    text = ck.modules_yaml(repo)
+    assert obsoletes_with_libmodulemd(text, tmp_path) == {
+        "legacy": [["1", 202112310000, "legacy:1 reaches its end of life on 2021-12-31"]],
+        "tools": [["1", 202812310000, "tools:1 reaches its end of life on 2028-12-31"]]}
+    assert b"obsoleted_by" not in text
+
+    repos = {"release": repo, "platform": dist.base}
+    obsoletes = ["--setopt=module_obsoletes=1"]
+
+    def dnf(root, *args):
+        r = ck.dnf_install(repos, root, tmp_path / "dnf", list(args))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "end of life" not in r.stdout + r.stderr, r.stdout + r.stderr
+        return r.stdout
+
+    def enabled(root, *opts) -> list[str]:
+        out = dnf(root, *opts, "module", "list", "--enabled")
+        return sorted(line.split()[0] for line in out.splitlines()
+                      if re.match(r"\S+ +1 +\[e\]", line))
+
+    def state(root, module) -> str:
+        text = (root / "etc" / "dnf" / "modules.d" / f"{module}.module").read_text()
+        return re.search(r"^state=(.*)$", text, re.M).group(1)
+
+    root = tmp_path / "root"
+    dnf(root, "module", "install", "legacy:1/default", "tools:1/default")
+    assert {"golang", "jq"} <= ck.rpm_qa(root, tmp_path / "dnf")
+    # Without module_obsoletes (dnf 4's default): nothing.
+    assert enabled(root) == ["legacy", "tools"]
+    dnf(root, "upgrade")
+    assert (state(root, "legacy"), state(root, "tools")) == ("enabled", "enabled")
+    # With it: the stream past its end of life is no longer enabled; the
+    # other is untouched.
+    assert enabled(root, *obsoletes) == ["tools"]
+    assert state(root, "legacy") == "enabled"  # listing saves nothing
+    out = dnf(root, *obsoletes, "upgrade")
+    assert "Resetting modules:\n legacy " in out, out
+    assert (state(root, "legacy"), state(root, "tools")) == ("", "enabled")
+    assert enabled(root) == ["tools"]
+    # Its packages stay installed.
+    assert {"golang", "jq"} <= ck.rpm_qa(root, tmp_path / "dnf")
+
+    # Nor does it refuse the stream: a new install enables it all the same.
+    fresh = tmp_path / "fresh"
+    dnf(fresh, *obsoletes, "module", "install", "legacy:1/default")
+    assert state(fresh, "legacy") == "enabled"
+    assert "golang" in ck.rpm_qa(fresh, tmp_path / "dnf")
+
+
+def paused_release(dist: Dist, release: Path) -> subprocess.Popen:
+    """A real `strata release compose` held with everything staged and
+    nothing published (the test-only pause point module composes have),
+    once it is recorded as started; `.release_id` is its ID."""
+    env = {**os.environ, "STRATA_TEST_PAUSE_BEFORE_PUBLISH": "120"}
+    env.pop("STRATA_CONFIG", None)
+
+    def started() -> set[str]:
+        return {r["id"] for r in releases(dist, "list") if r["state"] == "started"}
+
+    before = started()
+    p = subprocess.Popen(
+        [str(dist.site.bin), "release", "compose", str(release), "--config",
+         str(dist.site.config), "--cache-dir", str(dist.site.cache), "--arch", "x86_64"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        new = started() - before
+        if new:
+            [p.release_id] = new
+            return p
+        time.sleep(0.1)
+    p.kill()
+    pytest.fail("the release compose was never recorded as started")
+
+
+def test_a_killed_release_compose_is_abandoned_and_a_running_one_left_alone(dist):
+    release = dist.release("killed", [dist.module("php:8.2", default=True)])
+    alive = paused_release(dist, release)
+    dead = paused_release(dist, release)
+    try:
+        rec = releases(dist, "show", dead.release_id)
+        assert rec["state"] == "started"
+        owner = rec["owner"]
+        assert owner["pid"] == dead.pid and owner["host"] and owner["boot_id"]
+        shown = dist.site.run("releases", "show", dead.release_id, "--config",
+                              dist.site.config, check_rc=0).stdout
+        assert f"  owner       process {dead.pid} on {owner['host']} (boot " in shown
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+
+        # By hand: refused while its process runs, and said why.
+        r = dist.site.run("composes", "abandon", alive.release_id, "--config",
+                          dist.site.config, check_rc=2)
+        assert (f"release compose {alive.release_id} is not provably abandoned: its process "
+                f"{alive.pid} on {owner['host']} is still running; pass --force") in r.stderr
+
+        # One sweep covers release composes: the dead one ends failed, naming
+        # its owner; the running one is left started, and named.
+        r = dist.site.run("composes", "abandon", "--dead", "--config", dist.site.config,
+                          check_rc=0)
+        gone = f"abandoned: its process {dead.pid} on {owner['host']} is gone"
+        assert r.stdout == f"{dead.release_id} {gone}\n"
+        assert (f"left {alive.release_id} started: its process {alive.pid} on {owner['host']} "
+                "is still running") in r.stderr
+        rec = releases(dist, "show", dead.release_id)
+        assert (rec["state"], rec["error"], rec["path"]) == ("failed", gone, None)
+        assert rec["finished_at"] >= rec["started_at"]
+        assert releases(dist, "show", alive.release_id)["state"] == "started"
+        r = dist.site.run("composes", "abandon", "--dead", "--config", dist.site.config,
+                          check_rc=0)
+        assert r.stdout == ""
+        r = dist.site.run("composes", "abandon", dead.release_id, "--config",
+                          dist.site.config, check_rc=2)
+        assert (f"release compose {dead.release_id} is not started (it is failed): there is "
+                "nothing to abandon") in r.stderr
+    finally:
+        for p in (alive, dead):
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+    # The next release compose ends a dead one before it begins.
+    rec = compose_release(dist, release, rc=0)["release"]
+    assert rec["state"] == "finished"
+    old = releases(dist, "show", alive.release_id)
+    assert old["state"] == "failed"
+    assert old["error"] == f"abandoned: its process {alive.pid} on {owner['host']} is gone"
+    # Nothing of the killed ones was published.
+    assert not (dist.site.out / alive.release_id).exists()
+    assert not (dist.site.out / dead.release_id).exists()
 
 
 def test_release_diff_names_modules_and_nevras_that_changed(dist):

@@ -806,7 +806,7 @@ class ReleaseCheckTask(ModuleComposeTask):
                 self._check_locations(name, folder)
                 if previous is not None and os.path.isabs(previous):
                     self._check_locations(previous, self._previous_top)
-                report, record = self._run(name, opts, previous)
+                report, record = self._run(name, opts, previous, src)
             finally:
                 os.chdir(cwd)
             return self._finish(report, record)
@@ -853,14 +853,21 @@ class ReleaseCheckTask(ModuleComposeTask):
                 raise koji.GenericError("release %s: definition %s is outside the release's "
                                         "repository" % (path, entry))
 
-    def _run(self, path, opts, previous):
+    def _shown(self, opts):
+        """How the report names the previous release: the SCM URL the task
+        was given, not this builder's checkout of it (None: as given)."""
+        given = opts.get("previous")
+        return given if given is not None and SCM.is_scm_url(given) else None
+
+    def _run(self, path, opts, previous, src):
         """The core's check; (report, None)."""
         self._log("checking %s (arch %s, previous %s), registry %s"
                   % (path, opts.get("arch") or "default", previous, self.config["registry"]))
         try:
             report = strata.release_check(path, config=self.config["config"] or None,
                                           registry=self.config["registry"],
-                                          arch=opts.get("arch"), previous=previous)
+                                          arch=opts.get("arch"), previous=previous,
+                                          previous_display=self._shown(opts))
         except strata.DefinitionError as e:
             raise self._malformed(e)
         except strata.StrataError as e:
@@ -911,7 +918,7 @@ class ReleaseComposeTask(ReleaseCheckTask):
     _taskWeight = 2.0
     OPTION_TYPES = dict(RELEASE_OPTION_TYPES, compose_type=str)
 
-    def _run(self, path, opts, previous):
+    def _run(self, path, opts, previous, src):
         ctype = opts.get("compose_type", "nightly")
         if ctype not in strata.COMPOSE_TYPES:
             raise koji.ParameterError("releaseCompose: compose_type %r is not one of %s"
@@ -924,7 +931,9 @@ class ReleaseComposeTask(ReleaseCheckTask):
             report, record = strata.release_compose(
                 path, out, config=self.config["config"] or None,
                 registry=self.config["registry"], arch=opts.get("arch"), compose_type=ctype,
-                previous=previous)
+                previous=previous, previous_display=self._shown(opts),
+                # the document as the task named it, as moduleCompose records its SCM URL
+                scm_ref=src)
         except strata.DefinitionError as e:
             raise self._malformed(e)
         except strata.StrataError as e:

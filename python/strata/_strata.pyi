@@ -854,6 +854,7 @@ def release_check(
     cache_dir: Optional[_PathLike] = None,
     use_cache: bool = True,
     previous: Optional[_PathLike] = None,
+    previous_display: Optional[str] = None,
 ) -> ReleaseReport:
     """Checks the release document against its definitions, the
     configuration's catalog and the registry, as `strata release check`
@@ -862,7 +863,10 @@ def release_check(
     name; default: the document's `previous:`): the upgrade from it is
     checked too (problems of kind upgrade; the summary, with the modules
     whose stream changed under "switches", is in to_json()'s "upgrade").
-    Raises DefinitionError, RegistryError, ReleaseError."""
+    `previous_display` names a previous document given as a file in the
+    report and errors in place of its path (e.g. the SCM URL it was
+    checked out from). Raises DefinitionError, RegistryError,
+    ReleaseError."""
 
 @final
 class ReleaseRecord(_TypedData):
@@ -882,6 +886,10 @@ class ReleaseRecord(_TypedData):
     def inputs(self) -> list[tuple[str, str, str]]:
         """Every compose it ships, in order: (kind, name, compose_id), kind
         module, stack or artifact."""
+    @property
+    def scm_ref(self) -> Optional[str]:
+        """The release document's SCM reference (URL#commit), when it came
+        from SCM."""
     @property
     def path(self) -> Optional[str]:
         """Where it was published; None unless finished."""
@@ -918,13 +926,16 @@ def release_compose(
     compose_type: str = "nightly",
     verify_payloads: bool = False,
     previous: Optional[_PathLike] = None,
+    previous_display: Optional[str] = None,
+    scm_ref: Optional[str] = None,
 ) -> tuple[ReleaseReport, Optional[ReleaseRecord]]:
     """Checks the release and, only when the check finds no problem,
     freezes it into one release compose under `out`, as `strata release
     compose` does: the report and the record (None when the check found
-    problems and nothing was composed). Raises as release_check does, and
-    ComposeError (the release compose recorded failed) when publishing
-    fails."""
+    problems and nothing was composed). `scm_ref` is the release
+    document's SCM reference (URL#commit) to record. Raises as
+    release_check does, and ComposeError (the release compose recorded
+    failed) when publishing fails."""
 def submit_event(
     *,
     builds: Optional[Sequence[str]] = None,

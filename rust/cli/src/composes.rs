@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use strata_compose::{open_registry, open_registry_read_only, Config};
 use strata_registry::prune::OutputAction;
-use strata_registry::{ComposeRecord, ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
+use strata_registry::{ListFilter, Liveness, Owner, PrunePolicy, Registry, State};
 
 use super::{ComposesAbandonArgs, ComposesPruneArgs, RegistryArgs};
 
@@ -48,48 +48,73 @@ pub fn run_abandon(args: ComposesAbandonArgs) -> CliResult {
     let here = Owner::current();
     let mut out = std::io::stdout().lock();
     // `ID abandoned: its process 1234 on builder1 is gone`.
-    let print = |out: &mut dyn Write, rec: &ComposeRecord| {
-        let error = rec.error.as_deref().unwrap_or_default();
-        writeln!(out, "{} {}", rec.id, one_line(error))
+    let print = |out: &mut dyn Write, id: &str, error: Option<&str>| {
+        writeln!(out, "{id} {}", one_line(error.unwrap_or_default()))
     };
     let Some(id) = &args.compose_id else {
         for rec in registry.abandon_dead(None)? {
-            print(&mut out, &rec)?;
+            print(&mut out, &rec.id, rec.error.as_deref())?;
+        }
+        // Release composes too: one sweep ends every record a dead
+        // process left started.
+        for rec in registry.abandon_dead_releases()? {
+            print(&mut out, &rec.id, rec.error.as_deref())?;
         }
         // Say why the others stay, so nobody wonders.
         let started = registry.list_summaries(&ListFilter {
             state: Some(State::Started),
             ..Default::default()
         })?;
-        for s in started {
-            let liveness = Owner::liveness_of(s.owner.as_ref(), here.as_ref());
-            eprintln!("left {} started: {}", s.id, one_line(liveness.reason()));
+        let releases = registry.started_releases()?;
+        let left = started
+            .iter()
+            .map(|s| (&s.id, &s.owner))
+            .chain(releases.iter().map(|r| (&r.id, &r.owner)));
+        for (id, owner) in left {
+            let liveness = Owner::liveness_of(owner.as_ref(), here.as_ref());
+            eprintln!("left {id} started: {}", one_line(liveness.reason()));
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let rec = registry
-        .get(id)?
-        .ok_or_else(|| format!("no compose `{id}` in the registry"))?;
-    if rec.state != State::Started {
+    // A compose, or else a release compose: their IDs never collide.
+    let (release, state, owner) = match registry.get(id)? {
+        Some(rec) => (false, rec.state, rec.owner),
+        None => match registry.get_release(id)? {
+            Some(rec) => (true, rec.state, rec.owner),
+            None => {
+                return Err(format!("no compose or release compose `{id}` in the registry").into())
+            }
+        },
+    };
+    let what = if release {
+        "release compose"
+    } else {
+        "compose"
+    };
+    if state != State::Started {
         return Err(format!(
-            "compose {id} is not started (it is {}): there is nothing to abandon",
-            rec.state
+            "{what} {id} is not started (it is {state}): there is nothing to abandon"
         )
         .into());
     }
-    let reason = match Owner::liveness_of(rec.owner.as_ref(), here.as_ref()) {
+    let reason = match Owner::liveness_of(owner.as_ref(), here.as_ref()) {
         Liveness::Gone(reason) => reason,
         other if args.force => format!("by hand with --force; {}", other.reason()),
         other => {
             return Err(format!(
-                "compose {id} is not provably abandoned: {}; pass --force to mark it failed \
+                "{what} {id} is not provably abandoned: {}; pass --force to mark it failed \
                  anyway",
                 other.reason()
             )
             .into())
         }
     };
-    print(&mut out, &registry.abandon(id, &reason)?)?;
+    let error = if release {
+        registry.abandon_release(id, &reason)?.error
+    } else {
+        registry.abandon(id, &reason)?.error
+    };
+    print(&mut out, id, error.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 

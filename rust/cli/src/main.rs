@@ -242,7 +242,8 @@ enum ComposesCommand {
     List(ComposesListArgs),
     /// Show one compose: state, inputs, packages, outputs, error.
     Show(ComposesShowArgs),
-    /// Mark a started compose whose process is gone as failed.
+    /// Mark a started compose or release compose whose process is gone
+    /// as failed.
     Abandon(ComposesAbandonArgs),
     /// Remove the records (and optionally the published directories) of
     /// composes nothing needs any more.
@@ -259,11 +260,13 @@ enum ArtifactsCommand {
 
 #[derive(Args)]
 struct ComposesAbandonArgs {
-    /// The started compose to mark failed.
+    /// The started compose (module, artifact or release compose) to mark
+    /// failed.
     #[arg(required_unless_present = "dead", conflicts_with = "dead")]
     compose_id: Option<String>,
-    /// Mark failed every started compose whose process is provably gone
-    /// (of this host: process ended, or the host restarted since).
+    /// Mark failed every started compose and release compose whose
+    /// process is provably gone (of this host: process ended, or the host
+    /// restarted since).
     #[arg(long)]
     dead: bool,
     /// Mark COMPOSE_ID failed even when its process is not provably gone
@@ -469,6 +472,10 @@ struct ReleaseComposeArgs {
     /// linking it.
     #[arg(long)]
     verify_payloads: bool,
+    /// SCM reference of the release document to record (default: detected
+    /// from git, when the file is committed without local changes).
+    #[arg(long, value_name = "URL")]
+    scm_ref: Option<String>,
     /// Print the check's report and the release compose's record as JSON.
     #[arg(long)]
     json: bool,
@@ -532,6 +539,7 @@ impl From<ReleaseCheckOptions> for strata_release::CheckOptions {
             arch: o.arch,
             cache_dir: o.cache_dir,
             from: o.from,
+            from_display: None,
         }
     }
 }

@@ -27,6 +27,9 @@ pub fn run_compose(args: ReleaseComposeArgs) -> CliResult {
         out,
         compose_type: args.compose_type.parse()?,
         verify_payloads: args.verify_payloads,
+        scm_ref: args
+            .scm_ref
+            .or_else(|| strata_compose::detect_scm_ref(&args.release)),
     };
     let bar = Bar(super::progress_bar(!args.json));
     let outcome = compose_release(

@@ -116,6 +116,9 @@ pub fn compose_release(
         Ok(s) => s,
         Err(e) => return Err(fail(registry, e)),
     };
+    // Where a module compose lets its front end hold it (tests of kills
+    // and signals): everything staged, nothing published.
+    progress.about_to_publish(&id, interrupt);
     if let Err(e) = interrupt.check() {
         drop(staged);
         return Err(fail(registry, e));

@@ -164,9 +164,12 @@ typed_data_class!(
 /// `previous` (`strata release check --from`) names the previous release
 /// (its document, a release compose ID or a release name): the upgrade
 /// from it is checked too. Without it, the document's `previous:` is.
+/// `previous_display` names a previous document given as a file in the
+/// report (`upgrade.from`) and errors, in place of its path (a Koji
+/// builder passes the SCM URL it checked the file out from).
 #[pyfunction]
 #[pyo3(signature = (release, *, config=None, registry=None, arch=None, cache_dir=None,
-    use_cache=true, previous=None))]
+    use_cache=true, previous=None, previous_display=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn release_check(
     py: Python<'_>,
@@ -177,6 +180,7 @@ pub fn release_check(
     cache_dir: Option<PathBuf>,
     use_cache: bool,
     previous: Option<PathBuf>,
+    previous_display: Option<String>,
 ) -> PyResult<ReleaseReport> {
     let config = load_config(config)?;
     let reg = open_read_only(registry.as_ref(), &config)?;
@@ -187,6 +191,7 @@ pub fn release_check(
         arch,
         cache_dir,
         from: previous.map(|p| p.display().to_string()),
+        from_display: previous_display,
     };
     let config = &config;
     let found = py.allow_threads(move || check_release(&release, config, &*reg, &opts));

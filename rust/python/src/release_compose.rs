@@ -39,6 +39,12 @@ typed_data_class!(
             .map(|i| (i.kind.as_str().to_owned(), i.name.clone(), i.compose_id.clone()))
             .collect()
     }
+    /// The release document's SCM reference (`URL#commit`), when it came
+    /// from SCM; None otherwise.
+    #[getter]
+    fn scm_ref(&self) -> Option<&str> {
+        self.inner.scm_ref.as_deref()
+    }
     /// Where it was published; None unless finished.
     #[getter]
     fn path(&self) -> Option<String> {
@@ -65,10 +71,12 @@ typed_data_class!(
 /// Raises as release_check does, and ComposeError (after recording the
 /// release compose failed) when publishing fails. `previous` checks the
 /// upgrade path from the previous release's document first, as in
-/// release_check.
+/// release_check (`previous_display` too). `scm_ref` is the release
+/// document's SCM reference (`URL#commit`) to record.
 #[pyfunction]
 #[pyo3(signature = (release, out=None, *, config=None, registry=None, arch=None,
-    cache_dir=None, compose_type="nightly", verify_payloads=false, previous=None))]
+    cache_dir=None, compose_type="nightly", verify_payloads=false, previous=None,
+    previous_display=None, scm_ref=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn release_compose(
     py: Python<'_>,
@@ -81,6 +89,8 @@ pub fn release_compose(
     compose_type: &str,
     verify_payloads: bool,
     previous: Option<PathBuf>,
+    previous_display: Option<String>,
+    scm_ref: Option<String>,
 ) -> PyResult<(ReleaseReport, Option<ReleaseRecord>)> {
     let config = load_config(config)?;
     let mut reg =
@@ -93,6 +103,7 @@ pub fn release_compose(
             arch,
             cache_dir,
             from: previous.map(|p| p.display().to_string()),
+            from_display: previous_display,
         },
         out,
         compose_type: compose_type
@@ -101,6 +112,7 @@ pub fn release_compose(
                 crate::exceptions::ComposeError::new_err(e.to_string())
             })?,
         verify_payloads,
+        scm_ref,
     };
     let interrupt = Interrupt::new();
     let stop = interrupt.clone();

@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 7.
+-- Strata compose registry: PostgreSQL schema, version 8.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -215,6 +215,16 @@ CREATE TABLE strata.releases (
     finished_at       BIGINT,
     output_path       TEXT,
     error             TEXT,              -- capped like compose errors
+    -- Who runs it (version 8), as for composes; NULL for release
+    -- composes begun before.
+    owner_host          TEXT,
+    owner_pid           BIGINT,
+    owner_start_time    BIGINT,
+    owner_boot_id       TEXT,
+    owner_pid_namespace BIGINT,
+    -- The release document's SCM reference (URL#commit), when it came
+    -- from one.
+    scm_ref           TEXT,
     UNIQUE (id_base, respin)
 );
 
@@ -231,4 +241,4 @@ CREATE TABLE strata.release_inputs (
 );
 CREATE INDEX release_inputs_by_compose ON strata.release_inputs (compose_id);
 
-INSERT INTO strata.schema_version (version) VALUES (7);
+INSERT INTO strata.schema_version (version) VALUES (8);

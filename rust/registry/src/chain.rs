@@ -255,13 +255,15 @@ const STEP_KINDS: [Kind; 8] = [
     Kind::Int,
 ];
 
-fn owner_of(row: &[Val]) -> Option<Owner> {
+/// The owner in the five columns `owner_host` .. `owner_pid_namespace`
+/// starting at `row[at]`; `None` when not recorded.
+pub(crate) fn owner_of(row: &[Val], at: usize) -> Option<Owner> {
     Some(Owner {
-        host: row[6].text()?.to_owned(),
-        pid: u32::try_from(row[7].int()?).ok()?,
-        start_time: u64::try_from(row[8].int()?).ok()?,
-        boot_id: row[9].text()?.to_owned(),
-        pid_namespace: row[10].int().and_then(|n| u64::try_from(n).ok()),
+        host: row[at].text()?.to_owned(),
+        pid: u32::try_from(row[at + 1].int()?).ok()?,
+        start_time: u64::try_from(row[at + 2].int()?).ok()?,
+        boot_id: row[at + 3].text()?.to_owned(),
+        pid_namespace: row[at + 4].int().and_then(|n| u64::try_from(n).ok()),
     })
 }
 
@@ -310,13 +312,13 @@ fn read_chain(s: &mut dyn Store, row: &[Val]) -> Result<ChainRecord> {
         plan: json(&row[3], "plan")?,
         created_at: row[4].int().unwrap_or_default(),
         finished_at: row[5].int(),
-        owner: owner_of(row),
+        owner: owner_of(row, 6),
         steps,
         id,
     })
 }
 
-fn owner_params(owner: Option<&Owner>) -> [Val; 5] {
+pub(crate) fn owner_params(owner: Option<&Owner>) -> [Val; 5] {
     [
         Val::Text(owner.map(|o| o.host.clone())),
         Val::Int(owner.map(|o| i64::from(o.pid))),

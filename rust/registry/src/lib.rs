@@ -204,31 +204,17 @@ pub trait Registry: Send {
     /// Composes of other hosts and composes without an owner are left
     /// alone. Returns the composes abandoned, newest first.
     fn abandon_dead(&mut self, module: Option<(&str, &str)>) -> Result<Vec<ComposeRecord>> {
-        let here = Owner::current();
         let started = self.list_summaries(&ListFilter {
             name: module.map(|(name, _)| name.to_owned()),
             stream: module.map(|(_, stream)| stream.to_owned()),
             state: Some(State::Started),
             ..Default::default()
         })?;
-        let mut abandoned = Vec::new();
-        for compose in started {
-            let Some(owner) = &compose.owner else {
-                continue;
-            };
-            if let Liveness::Gone(reason) = owner.liveness(here.as_ref()) {
-                match self.abandon(&compose.id, &reason) {
-                    Ok(record) => {
-                        tracing::warn!(compose_id = %compose.id, %reason, "compose abandoned");
-                        abandoned.push(record);
-                    }
-                    // Another sweep got there first.
-                    Err(RegistryError::NotStarted { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(abandoned)
+        abandon_gone(
+            started.into_iter().map(|c| (c.id, c.owner)),
+            "compose",
+            |id, reason| self.abandon(id, reason),
+        )
     }
 
     /// Records a new chain, `running`, with its steps `pending`; its ID is
@@ -320,11 +306,69 @@ pub trait Registry: Send {
     /// Release composes, newest first.
     fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>>;
 
+    /// The release composes still `started` (running, or dead and not
+    /// yet abandoned), newest first.
+    fn started_releases(&self) -> Result<Vec<ReleaseRecord>>;
+
+    /// Marks a started release compose failed with the error `abandoned:
+    /// {reason}`, as [`Registry::abandon`] does a compose; it does not
+    /// check the owner (see [`Registry::abandon_dead_releases`]).
+    fn abandon_release(&mut self, release_id: &str, reason: &str) -> Result<ReleaseRecord> {
+        self.finish_release(
+            release_id,
+            &ReleaseOutcome::Failed {
+                finished_at: now(),
+                error: format!("abandoned: {reason}"),
+            },
+        )
+    }
+
+    /// Abandons every started release compose whose owner is provably
+    /// gone, as [`Registry::abandon_dead`] does composes (the same rules:
+    /// [`Owner::liveness`]). Returns those abandoned, newest first.
+    fn abandon_dead_releases(&mut self) -> Result<Vec<ReleaseRecord>> {
+        let started = self.started_releases()?;
+        abandon_gone(
+            started.into_iter().map(|r| (r.id, r.owner)),
+            "release compose",
+            |id, reason| self.abandon_release(id, reason),
+        )
+    }
+
     /// Takes the queued events `seqs` off the queue without a chain (events
     /// that cannot be planned); all or none: one not queued is
     /// [`RegistryError::EventNotQueued`] and nothing is removed. Gives
     /// what was removed.
     fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>>;
+}
+
+/// Abandons, with `abandon`, each started record (ID and owner) whose
+/// owner is provably gone as this host sees it ([`Owner::liveness`]);
+/// records of other hosts and without an owner are left alone, and one
+/// another sweep ended first is skipped. What the sweeps of composes and
+/// of release composes share.
+fn abandon_gone<T>(
+    started: impl IntoIterator<Item = (String, Option<Owner>)>,
+    what: &str,
+    mut abandon: impl FnMut(&str, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let here = Owner::current();
+    let mut abandoned = Vec::new();
+    for (id, owner) in started {
+        let Some(owner) = owner else { continue };
+        if let Liveness::Gone(reason) = owner.liveness(here.as_ref()) {
+            match abandon(&id, &reason) {
+                Ok(record) => {
+                    tracing::warn!(compose_id = %id, %reason, "{what} abandoned");
+                    abandoned.push(record);
+                }
+                // Another sweep got there first.
+                Err(RegistryError::NotStarted { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(abandoned)
 }
 
 /// Now, in unix seconds.

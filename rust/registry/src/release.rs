@@ -1,6 +1,9 @@
 //! Release composes in the registry (schema version 7): a release frozen
 //! into one compose of its own, with the module, stack and artifact
-//! composes it ships, in order.
+//! composes it ships, in order. Since version 8 each also records its
+//! owner, as composes do, so that one whose process died is ended
+//! ([`crate::Registry::abandon_dead_releases`]), and its release
+//! document's SCM reference.
 //!
 //! They live in their own tables (`releases`, `release_inputs`) rather
 //! than as a third `record_kind` of `composes`: every query over
@@ -18,11 +21,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{int, names, next_seq, text, Kind, Store, Val};
+use crate::chain::{int, names, next_seq, owner_of, owner_params, text, Kind, Store, Val};
 use crate::compose_id::{self, compose_date, id_base, name_problem, stream_problem};
 use crate::error::RegistryError;
+use crate::owner::Owner;
 use crate::record::{ComposeType, State};
 use crate::stored;
+use crate::validate::{owner_problem, scm_ref_problem};
 use crate::Result;
 
 /// What a release compose used a compose as.
@@ -69,10 +74,16 @@ pub struct NewRelease {
     pub definition_path: PathBuf,
     /// SHA-256 of the release document's bytes, lowercase hex.
     pub definition_digest: String,
+    /// Where the release document came from in SCM (`URL#commit`), when
+    /// it did; like a module compose's `scm_ref`.
+    pub scm_ref: Option<String>,
     pub arches: Vec<String>,
     /// Every compose used, in order: the release's modules, the modules
     /// below them, the artifacts.
     pub inputs: Vec<ReleaseInput>,
+    /// The process composing it ([`Owner::current`]); `None` where /proc
+    /// does not tell: such a release compose is never judged abandoned.
+    pub owner: Option<Owner>,
 }
 
 /// How a release compose ended.
@@ -98,8 +109,14 @@ pub struct ReleaseRecord {
     pub state: State,
     pub definition_path: PathBuf,
     pub definition_digest: String,
+    /// The release document's SCM reference (`URL#commit`), when it came
+    /// from SCM.
+    pub scm_ref: Option<String>,
     pub arches: Vec<String>,
     pub inputs: Vec<ReleaseInput>,
+    /// Who composes (or composed) it; `None` for one begun before schema
+    /// version 8 or where /proc did not tell.
+    pub owner: Option<Owner>,
     /// The published compose directory; only for a finished one.
     pub path: Option<PathBuf>,
     pub started_at: i64,
@@ -149,6 +166,12 @@ fn check_new(new: &NewRelease) -> Result<String> {
             ),
         ));
     }
+    if let Some(p) = new.scm_ref.as_deref().and_then(scm_ref_problem) {
+        return Err(invalid(new, p));
+    }
+    if let Some(p) = new.owner.as_ref().and_then(owner_problem) {
+        return Err(invalid(new, p));
+    }
     let one_line = |what: &str, v: &str| {
         v.chars()
             .find(|c| c.is_control())
@@ -174,8 +197,8 @@ fn check_new(new: &NewRelease) -> Result<String> {
 
 const COLUMNS: &str = "id, name, version, compose_type, compose_date, respin, release_date, \
      state, definition_path, definition_digest, arches, started_at, finished_at, output_path, \
-     error";
-const KINDS: [Kind; 15] = [
+     error, owner_host, owner_pid, owner_start_time, owner_boot_id, owner_pid_namespace, scm_ref";
+const KINDS: [Kind; 21] = [
     Kind::Text,
     Kind::Text,
     Kind::Text,
@@ -190,6 +213,12 @@ const KINDS: [Kind; 15] = [
     Kind::Int,
     Kind::Int,
     Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Int,
+    Kind::Int,
+    Kind::Text,
+    Kind::Int,
     Kind::Text,
 ];
 
@@ -210,25 +239,30 @@ pub(crate) fn begin(s: &mut dyn Store, new: &NewRelease) -> Result<ReleaseRecord
     let seq = next_seq(s, "releases")?;
     let id = compose_id::compose_id(&base, respin as u32);
     let arches = serde_json::to_string(&new.arches).unwrap_or_else(|_| "[]".into());
+    let mut params = vec![
+        text(&*id),
+        int(seq),
+        text(base),
+        int(respin),
+        text(&*new.name),
+        text(&*new.version),
+        text(new.compose_type.as_str()),
+        text(date),
+        text(&*new.release_date),
+        text(new.definition_path.to_string_lossy()),
+        text(&*new.definition_digest),
+        text(arches),
+        int(new.started_at),
+        Val::Text(new.scm_ref.clone()),
+    ];
+    params.extend(owner_params(new.owner.as_ref()));
     s.exec(
         "INSERT INTO strata.releases (id, seq, id_base, respin, name, version, compose_type, \
          compose_date, release_date, state, definition_path, definition_digest, arches, \
-         started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'started', ?10, ?11, ?12, ?13)",
-        &[
-            text(&*id),
-            int(seq),
-            text(base),
-            int(respin),
-            text(&*new.name),
-            text(&*new.version),
-            text(new.compose_type.as_str()),
-            text(date),
-            text(&*new.release_date),
-            text(new.definition_path.to_string_lossy()),
-            text(&*new.definition_digest),
-            text(arches),
-            int(new.started_at),
-        ],
+         started_at, scm_ref, owner_host, owner_pid, owner_start_time, owner_boot_id, \
+         owner_pid_namespace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'started', ?10, ?11, \
+         ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        &params,
     )?;
     for (position, input) in new.inputs.iter().enumerate() {
         s.exec(
@@ -323,6 +357,17 @@ pub(crate) fn list(s: &mut dyn Store, limit: Option<usize>) -> Result<Vec<Releas
     rows.iter().map(|r| read(s, r)).collect()
 }
 
+/// Release composes still `started`, newest first: those a sweep for
+/// dead owners looks at.
+pub(crate) fn started(s: &mut dyn Store) -> Result<Vec<ReleaseRecord>> {
+    let rows = s.rows(
+        &format!("SELECT {COLUMNS} FROM strata.releases WHERE state = 'started' ORDER BY seq DESC"),
+        &[],
+        &KINDS,
+    )?;
+    rows.iter().map(|r| read(s, r)).collect()
+}
+
 /// The composes finished release composes ship, each with what pins it
 /// (`release <id>`, the newest release first): a prune keeps them.
 pub(crate) fn pins(s: &mut dyn Store) -> Result<Vec<(String, String)>> {
@@ -396,6 +441,8 @@ fn read(s: &mut dyn Store, r: &[Val]) -> Result<ReleaseRecord> {
         finished_at: r[12].int(),
         path: r[13].text().map(PathBuf::from),
         error: r[14].text().map(str::to_owned),
+        owner: owner_of(r, 15),
+        scm_ref: r[20].text().map(str::to_owned),
         id,
     })
 }

@@ -71,20 +71,8 @@ pub(crate) fn new_compose(new: &NewCompose) -> Result<Allocation> {
         )));
     }
     utf8_path(&new.definition_path, "the definition path").map_err(invalid)?;
-    if let Some(scm_ref) = &new.scm_ref {
-        // A URL, shown on one line: a newline in it could pass for
-        // another line of `strata composes show`.
-        if let Some(c) = scm_ref.chars().find(|c| c.is_control()) {
-            return Err(invalid(format!(
-                "the SCM reference {scm_ref:?} contains the control character {c:?}; an SCM \
-                 reference is a URL or commit on one line"
-            )));
-        }
-        if scm_ref.is_empty() {
-            return Err(invalid(
-                "the SCM reference is empty (leave it out instead)".into(),
-            ));
-        }
+    if let Some(p) = new.scm_ref.as_deref().and_then(scm_ref_problem) {
+        return Err(invalid(p));
     }
     if let Some(owner) = &new.owner {
         owner_problem(owner).map_or(Ok(()), |p| Err(invalid(p)))?;
@@ -191,9 +179,24 @@ pub(crate) fn outcome(compose_id: &str, outcome: &Outcome) -> Result<()> {
     Ok(())
 }
 
+/// What an SCM reference must look like: a URL or commit on one line,
+/// since a newline in it could pass for another line of `strata composes
+/// show` or `strata releases show`.
+pub(crate) fn scm_ref_problem(scm_ref: &str) -> Option<String> {
+    if let Some(c) = scm_ref.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "the SCM reference {scm_ref:?} contains the control character {c:?}; an SCM \
+             reference is a URL or commit on one line"
+        ));
+    }
+    scm_ref
+        .is_empty()
+        .then(|| "the SCM reference is empty (leave it out instead)".to_owned())
+}
+
 /// What the owner of a compose must look like: a host name and a boot ID
 /// on one line, of sane length, and a real PID.
-fn owner_problem(owner: &Owner) -> Option<String> {
+pub(crate) fn owner_problem(owner: &Owner) -> Option<String> {
     let one_line = |what: &str, text: &str, max: usize| {
         if text.is_empty() || text.len() > max {
             Some(format!(

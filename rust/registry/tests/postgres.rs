@@ -29,12 +29,11 @@ impl Backend for Pg {
     }
 
     fn load_v1(&self, t: &Target) {
-        let db = db_name(&t.location);
-        self.0.psql(db, &test_data("v1/postgresql-schema.sql"));
-        self.0.psql(
-            db,
-            &format!("SET search_path = strata; {}", test_data("v1/rows.sql")),
-        );
+        self.load(t, 1);
+    }
+
+    fn load_v7(&self, t: &Target) {
+        self.load(t, 7);
     }
 
     fn exists(&self, t: &Target) -> bool {
@@ -42,6 +41,23 @@ impl Backend for Pg {
             db_name(&t.location),
             "SELECT count(*) FROM pg_namespace WHERE nspname = 'strata'",
         ) != "0"
+    }
+}
+
+impl Pg {
+    /// The registry of `test-data/v<version>`: its schema file as it was,
+    /// then the rows, which the SQLite dump shares.
+    fn load(&self, t: &Target, version: u32) {
+        let db = db_name(&t.location);
+        self.0
+            .psql(db, &test_data(&format!("v{version}/postgresql-schema.sql")));
+        self.0.psql(
+            db,
+            &format!(
+                "SET search_path = strata; {}",
+                test_data(&format!("v{version}/rows.sql"))
+            ),
+        );
     }
 }
 
@@ -86,7 +102,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "7"
+        "8"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -105,7 +121,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (8)",
+        "INSERT INTO strata.schema_version (version) VALUES (9)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -113,8 +129,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 8, but this Strata knows versions up \
-             to 7 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 9, but this Strata knows versions up \
+             to 8 only; use a newer Strata to read it",
             t.location
         )
     );
@@ -207,13 +223,15 @@ fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
     assert!(!old.contains("compose_packages."), "{old}");
     assert_eq!(
         old.rsplit_once('\n').unwrap().1,
-        "versions 1,2,3,4,5,6,7",
+        "versions 1,2,3,4,5,6,7,8",
         "an update records each version"
     );
     // Apart from the versions applied, the same.
     let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
     assert_eq!(strip(&new), strip(&old));
-    assert!(new.ends_with("versions 7"), "{new}");
+    assert!(new.ends_with("versions 8"), "{new}");
+    assert!(new.contains("releases.owner_pid bigint YES 19"), "{new}");
+    assert!(new.contains("releases.scm_ref text YES 23"), "{new}");
     assert!(new.contains("releases.release_date text NO 9"), "{new}");
     assert!(new.contains("release_inputs.compose_id text NO 5"), "{new}");
     assert!(new.contains("composes.fingerprint text YES 32"), "{new}");

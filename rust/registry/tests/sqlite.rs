@@ -21,18 +21,30 @@ impl Backend for Sqlite {
     }
 
     fn load_v1(&self, t: &Target) {
-        let conn = rusqlite::Connection::open(&t.location).unwrap();
-        conn.execute_batch(&test_data("v1/sqlite-schema.sql"))
-            .unwrap();
-        conn.execute_batch(&test_data("v1/rows.sql")).unwrap();
-        // As version 1 marked its files.
-        conn.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 1398035009")
-            .unwrap();
+        load(t, 1);
+    }
+
+    fn load_v7(&self, t: &Target) {
+        load(t, 7);
     }
 
     fn exists(&self, t: &Target) -> bool {
         std::path::Path::new(&t.location).exists()
     }
+}
+
+/// The registry of `test-data/v<version>`, marked as that version marked
+/// its files.
+fn load(t: &Target, version: u32) {
+    let conn = rusqlite::Connection::open(&t.location).unwrap();
+    conn.execute_batch(&test_data(&format!("v{version}/sqlite-schema.sql")))
+        .unwrap();
+    conn.execute_batch(&test_data(&format!("v{version}/rows.sql")))
+        .unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = {version}; PRAGMA application_id = 1398035009"
+    ))
+    .unwrap();
 }
 
 fn main() -> ExitCode {

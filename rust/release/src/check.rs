@@ -43,6 +43,10 @@ pub struct CheckOptions {
     /// release name), to check the upgrade path from; `None`: the
     /// document's `previous:`, else no upgrade check.
     pub from: Option<String>,
+    /// How the report names a previous release given to `from` as a file
+    /// (`upgrade.from`, and errors about it), in place of its path: the
+    /// SCM URL a Koji task was given rather than the builder's checkout.
+    pub from_display: Option<String>,
 }
 
 /// A module definition and where it was read.
@@ -397,7 +401,17 @@ pub fn check_release(
     };
     if let Some((from, by)) = &from {
         let cache_dir = config.cache_dir(opts.cache_dir.as_deref());
-        crate::upgrade::check_upgrade(&mut report, from, by, config, registry, cache_dir, loaded)?;
+        let shown = opts.from.as_ref().and(opts.from_display.as_deref());
+        crate::upgrade::check_upgrade(
+            &mut report,
+            from,
+            by,
+            shown,
+            config,
+            registry,
+            cache_dir,
+            loaded,
+        )?;
     }
     Ok(report)
 }
@@ -691,6 +705,7 @@ mod test {
                 arch: Some("x86_64".into()),
                 cache_dir: Some(dir.join("cache")),
                 from: None,
+                from_display: None,
             },
         )
         .unwrap()

@@ -17,7 +17,8 @@ use strata_compose::{
     ReleaseModuleRepo, ReleaseSwitch,
 };
 use strata_registry::{
-    ComposeRecord, ComposeType, NewRelease, Registry, ReleaseInput, ReleaseInputKind, ReleaseRecord,
+    ComposeRecord, ComposeType, NewRelease, Owner, Registry, ReleaseInput, ReleaseInputKind,
+    ReleaseRecord,
 };
 
 /// How to compose a release.
@@ -29,6 +30,9 @@ pub struct ComposeOptions {
     pub compose_type: ComposeType,
     /// Checksum every RPM before linking it.
     pub verify_payloads: bool,
+    /// The release document's SCM reference (`URL#commit`) to record, when
+    /// it came from SCM.
+    pub scm_ref: Option<String>,
 }
 
 /// What `release compose` did.
@@ -128,8 +132,10 @@ pub fn compose_release(
         release_date: release.date.clone(),
         definition_path: path.to_path_buf(),
         definition_digest: digest,
+        scm_ref: opts.scm_ref.clone(),
         arches: vec![arch.clone()],
         inputs,
+        owner: Owner::current(),
     };
     let mut artifacts = Vec::new();
     for a in &report.artifacts {
@@ -163,6 +169,14 @@ pub fn compose_release(
         artifacts,
         variants: release.variants,
     };
+    // As a module compose ends the dead composes of its stream first: a
+    // release compose killed earlier would stay `started` for good.
+    registry
+        .abandon_dead_releases()
+        .map_err(|source| ReleaseError::Registry {
+            file: file.clone(),
+            source: Box::new(source),
+        })?;
     let record = strata_compose::compose_release(registry, &new, &content, interrupt, progress)
         .map_err(failed)?;
     Ok(ReleaseComposed::Composed {

@@ -29,8 +29,14 @@ pub fn release_text(r: &ReleaseRecord) -> String {
         r.definition_path.display(),
         r.definition_digest
     );
+    if let Some(scm_ref) = &r.scm_ref {
+        let _ = writeln!(s, "  scm         {}", strata_model::one_line(scm_ref));
+    }
     let _ = writeln!(s, "  arches      {}", r.arches.join(", "));
     let _ = writeln!(s, "  started     {}", time(r.started_at));
+    if let Some(owner) = &r.owner {
+        let _ = writeln!(s, "  owner       {owner}");
+    }
     if let Some(t) = r.finished_at {
         let _ = writeln!(s, "  ended       {}", time(t));
     }

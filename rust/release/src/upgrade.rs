@@ -82,10 +82,14 @@ pub(crate) fn previous_in_registry(
 
 /// Checks the upgrade from the previous release (see [`previous`]) to the
 /// one `report` describes, adding its problems and summary to the report.
+/// `shown` names a previous release document in the report and errors in
+/// place of its path.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_upgrade(
     report: &mut ReleaseReport,
     from: &Previous,
     by: &str,
+    shown: Option<&str>,
     config: &Config,
     registry: &dyn Registry,
     cache_dir: Option<PathBuf>,
@@ -95,7 +99,7 @@ pub(crate) fn check_upgrade(
     // why one cannot be found).
     let (prev_name, version, shown, roots) = match from {
         Previous::File(path) => {
-            let file = path.display().to_string();
+            let file = shown.map_or_else(|| path.display().to_string(), str::to_owned);
             let (doc, _) =
                 strata_compose::read_release(path).map_err(|e| ReleaseError::Previous {
                     file: file.clone(),

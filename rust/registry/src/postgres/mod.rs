@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -253,6 +253,20 @@ const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (release_id, position)
     );
     CREATE INDEX release_inputs_by_compose ON strata.release_inputs (compose_id);
+        ",
+        then: None,
+    },
+    // 8: who runs a release compose (NULL for those begun before), and
+    // the SCM reference of its release document.
+    Migration {
+        sql: "
+    ALTER TABLE strata.releases
+        ADD COLUMN owner_host          TEXT,
+        ADD COLUMN owner_pid           BIGINT,
+        ADD COLUMN owner_start_time    BIGINT,
+        ADD COLUMN owner_boot_id       TEXT,
+        ADD COLUMN owner_pid_namespace BIGINT,
+        ADD COLUMN scm_ref             TEXT;
         ",
         then: None,
     },
@@ -1536,6 +1550,10 @@ impl Registry for PgRegistry {
 
     fn list_releases(&self, limit: Option<usize>) -> Result<Vec<ReleaseRecord>> {
         self.chain_read(|s| crate::release::list(s, limit))
+    }
+
+    fn started_releases(&self) -> Result<Vec<ReleaseRecord>> {
+        self.chain_read(crate::release::started)
     }
 
     fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>> {

@@ -953,6 +953,10 @@ impl Registry for SqliteRegistry {
         self.chain_read(|s| crate::release::list(s, limit))
     }
 
+    fn started_releases(&self) -> Result<Vec<ReleaseRecord>> {
+        self.chain_read(crate::release::started)
+    }
+
     fn drop_events(&mut self, seqs: &[i64]) -> Result<Vec<PendingEvent>> {
         self.chain_write(|s| crate::queue::drop_events(s, seqs))
     }

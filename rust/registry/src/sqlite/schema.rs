@@ -64,6 +64,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V7,
         then: None,
     },
+    // 8: who runs a release compose, and the SCM reference of its
+    // release document.
+    Migration {
+        sql: V8,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -295,6 +301,21 @@ const V7: &str = "
         PRIMARY KEY (release_id, position)
     );
     CREATE INDEX release_inputs_by_compose ON release_inputs (compose_id);
+    ";
+
+const V8: &str = "
+    -- Who runs a release compose, as for composes (version 2), so that one
+    -- whose process died can be told from one that runs and be ended.
+    -- NULL for release composes begun before version 8.
+    ALTER TABLE releases ADD COLUMN owner_host TEXT;
+    ALTER TABLE releases ADD COLUMN owner_pid BIGINT;
+    -- Clock ticks after boot (/proc/<pid>/stat field 22).
+    ALTER TABLE releases ADD COLUMN owner_start_time BIGINT;
+    ALTER TABLE releases ADD COLUMN owner_boot_id TEXT;
+    ALTER TABLE releases ADD COLUMN owner_pid_namespace BIGINT;
+    -- The release document's SCM reference (URL#commit), when it came
+    -- from one, as composes record theirs.
+    ALTER TABLE releases ADD COLUMN scm_ref TEXT;
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

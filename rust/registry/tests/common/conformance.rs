@@ -59,6 +59,9 @@ pub trait Backend: Sync {
     /// Fills a fresh target with the registry of schema version 1 in
     /// `test-data/v1` (its schema and its rows), as version 1 left it.
     fn load_v1(&self, t: &Target);
+    /// Fills a fresh target with the registry of schema version 7 in
+    /// `test-data/v7` (two release composes), as version 7 left it.
+    fn load_v7(&self, t: &Target);
     /// Whether anything of a registry exists at the target (the file, the
     /// schema `strata`).
     fn exists(&self, t: &Target) -> bool;
@@ -214,6 +217,15 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             "release_composes_are_records_apart_from_module_composes",
             releases::<B>,
         ),
+        (
+            "abandon_dead_releases_ends_only_provably_gone_ones",
+            abandon_dead_releases::<B>,
+        ),
+        (
+            "release_composes_record_their_scm_ref",
+            release_scm_refs::<B>,
+        ),
+        ("a_version_7_registry_is_updated", version_7::<B>),
     ]
 }
 
@@ -1820,14 +1832,21 @@ fn ended_pid() -> u32 {
     pid
 }
 
-fn abandon_dead<B: Backend>(b: &B) {
-    let t = b.fresh();
-    let mut reg = t.open();
+/// This process, and a process of this host, boot and PID namespace
+/// that has ended.
+fn me_and_dead() -> (Owner, Owner) {
     let me = Owner::current().expect("Linux has /proc");
     let dead = Owner {
         pid: ended_pid(),
         ..me.clone()
     };
+    (me, dead)
+}
+
+fn abandon_dead<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let (me, dead) = me_and_dead();
     let mut begin = |stream: &str, owner: Option<Owner>| {
         reg.begin(&with_owner("apache", stream, owner)).unwrap().id
     };
@@ -2684,6 +2703,7 @@ pub fn new_release(
         release_date: "2026-12-01".into(),
         definition_path: "releases/f41.yaml".into(),
         definition_digest: DIGEST.into(),
+        scm_ref: None,
         arches: vec!["x86_64".into()],
         inputs: inputs
             .iter()
@@ -2693,7 +2713,174 @@ pub fn new_release(
                 compose_id: (*id).into(),
             })
             .collect(),
+        owner: None,
     }
+}
+
+fn release_by(owner: Option<Owner>) -> NewRelease {
+    NewRelease {
+        owner,
+        ..new_release("f41", "41", &[])
+    }
+}
+
+/// Version 8: a release compose records its owner, and a sweep ends those
+/// whose process is provably gone, by the rules composes follow.
+fn abandon_dead_releases<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let (me, dead) = me_and_dead();
+    let mut begin = |owner: Option<Owner>| reg.begin_release(&release_by(owner)).unwrap().id;
+    let running = begin(Some(me.clone()));
+    let gone = begin(Some(dead.clone()));
+    let rebooted = begin(Some(Owner {
+        boot_id: "00000000-0000-4000-8000-000000000000".into(),
+        ..me.clone()
+    }));
+    let elsewhere = begin(Some(Owner {
+        host: format!("not-{}", me.host),
+        ..dead.clone()
+    }));
+    let unowned = begin(None);
+    let done = begin(Some(dead.clone()));
+    reg.finish_release(
+        &done,
+        &ReleaseOutcome::Finished {
+            finished_at: NOV25 + 5,
+            path: "/srv/releases/done".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        reg.get_release(&gone).unwrap().unwrap().owner.as_ref(),
+        Some(&dead)
+    );
+
+    let started: Vec<String> = reg
+        .started_releases()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        started,
+        [
+            unowned.clone(),
+            elsewhere.clone(),
+            rebooted.clone(),
+            gone.clone(),
+            running.clone()
+        ]
+    );
+    let swept: Vec<String> = reg
+        .abandon_dead_releases()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(swept, [rebooted.clone(), gone.clone()]);
+    let get = |reg: &dyn Registry, id: &str| reg.get_release(id).unwrap().unwrap();
+    for id in [&running, &elsewhere, &unowned] {
+        assert_eq!(get(&*reg, id).state, State::Started, "{id}");
+    }
+    assert_eq!(get(&*reg, &done).state, State::Finished);
+    let ended = get(&*reg, &gone);
+    assert_eq!(ended.state, State::Failed);
+    assert_eq!(
+        ended.error.as_deref(),
+        Some(format!("abandoned: its process {} on {} is gone", dead.pid, me.host).as_str())
+    );
+    assert!(ended.finished_at.is_some());
+    assert!(get(&*reg, &rebooted)
+        .error
+        .unwrap()
+        .contains("has restarted since"),);
+    // Nothing twice; by hand, once.
+    assert!(reg.abandon_dead_releases().unwrap().is_empty());
+    let by_hand = reg.abandon_release(&unowned, "by hand").unwrap();
+    assert_eq!(by_hand.error.as_deref(), Some("abandoned: by hand"));
+    let err = reg.abandon_release(&unowned, "again").unwrap_err();
+    assert!(matches!(err, RegistryError::NotStarted { .. }), "{err:?}");
+    // Module composes are not release composes, nor the other way round.
+    assert!(reg.abandon_dead(None).unwrap().is_empty());
+    assert_eq!(get(&*reg, &running).state, State::Started);
+}
+
+/// Version 8: a release compose records the SCM reference of its
+/// document, checked like a compose's.
+fn release_scm_refs<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let url = "git+https://pagure.io/releases.git?#f41.yaml#0123abcd";
+    let rec = reg
+        .begin_release(&NewRelease {
+            scm_ref: Some(url.into()),
+            ..new_release("f41", "41", &[])
+        })
+        .unwrap();
+    assert_eq!(rec.scm_ref.as_deref(), Some(url));
+    drop(reg);
+    let mut reg = t.open();
+    assert_eq!(
+        reg.get_release(&rec.id)
+            .unwrap()
+            .unwrap()
+            .scm_ref
+            .as_deref(),
+        Some(url)
+    );
+    for (scm_ref, what) in [
+        ("a\nb", "contains the control character '\\n'"),
+        ("", "the SCM reference is empty"),
+    ] {
+        let err = reg
+            .begin_release(&NewRelease {
+                scm_ref: Some(scm_ref.into()),
+                ..new_release("f41", "41", &[])
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidRelease { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    assert_eq!(reg.list_releases(None).unwrap().len(), 1);
+}
+
+/// A registry of version 7, with a release compose left started (its
+/// process died; version 7 recorded no owner), is updated: its release
+/// composes read back as they were, with no owner or SCM reference, the
+/// started one is never judged dead, and new ones record both.
+fn version_7<B: Backend>(b: &B) {
+    let t = b.fresh();
+    b.load_v7(&t);
+    let mut reg = t.open();
+    let all = reg.list_releases(None).unwrap();
+    let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["f41-41-20261125.n.1", "f41-41-20261125.n.0"]);
+    for r in &all {
+        assert_eq!((&r.owner, &r.scm_ref), (&None, &None), "{}", r.id);
+        assert_eq!(r.inputs.len(), 2, "{}", r.id);
+    }
+    assert_eq!(all[1].state, State::Finished);
+    assert_eq!(
+        all[1].path.as_deref(),
+        Some(std::path::Path::new("/srv/releases/f41-41-20261125.n.0"))
+    );
+    assert_eq!(all[0].state, State::Started);
+    assert!(reg.abandon_dead_releases().unwrap().is_empty());
+    let me = Owner::current().expect("Linux has /proc");
+    let next = reg
+        .begin_release(&NewRelease {
+            scm_ref: Some("git+https://pagure.io/releases.git?#f41.yaml#0123abcd".into()),
+            ..release_by(Some(me.clone()))
+        })
+        .unwrap();
+    assert_eq!(next.id, "f41-41-20261125.n.2");
+    assert_eq!(next.owner, Some(me));
+    assert!(next.scm_ref.is_some());
+    assert_eq!(reg.list_releases(Some(1)).unwrap(), [next]);
 }
 
 fn releases<B: Backend>(b: &B) {
