@@ -250,29 +250,13 @@ mod test {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("artifact.log");
         let other = Tool { name: "sh2", ..SH };
+        let run = |tool: Tool, script: &str| {
+            let limit = Duration::from_secs(60);
+            output(tool, sh(script), tool.name, &log, limit, &Interrupt::new())
+        };
         let (a, b) = std::thread::scope(|s| {
-            let a = s.spawn(|| {
-                let limit = Duration::from_secs(60);
-                output(
-                    SH,
-                    sh("sleep 0.3; echo from-a"),
-                    "a",
-                    &log,
-                    limit,
-                    &Interrupt::new(),
-                )
-            });
-            let b = s.spawn(|| {
-                let limit = Duration::from_secs(60);
-                output(
-                    other,
-                    sh("echo from-b; sleep 0.6"),
-                    "b",
-                    &log,
-                    limit,
-                    &Interrupt::new(),
-                )
-            });
+            let a = s.spawn(|| run(SH, "sleep 0.3; echo from-a"));
+            let b = s.spawn(|| run(other, "echo from-b; sleep 0.6"));
             (a.join().unwrap(), b.join().unwrap())
         });
         assert_eq!(a.unwrap(), "from-a");
