@@ -11,9 +11,9 @@
 //!
 //! What dnf and rpm keep about the transaction (the rpm database, dnf's
 //! history, caches and logs) holds the time of the install, so it is
-//! taken out of the root after the installed packages are read from it:
-//! the same inputs then give the same root, and the record lists the
-//! packages instead.
+//! moved out of the root: the same inputs then give the same root, and
+//! the record lists the packages instead, read from the moved database
+//! while the root is written out (`rpm -qa` is a tenth of a second).
 
 use super::tools::{self, DNF};
 use crate::error::{io, Result};
@@ -64,9 +64,15 @@ const TRANSACTION_STATE: &[&str] = &[
     "var/log/hawkey.log",
 ];
 
-/// Installs and gives the installed packages as NEVRAs
-/// (`name-epoch:version-release.arch`).
-pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
+/// A finished install: the transaction's state, moved out of the root.
+pub(crate) struct Installed {
+    /// Holds [`TRANSACTION_STATE`]'s paths, as they were in the root.
+    state: PathBuf,
+    home: PathBuf,
+}
+
+/// Installs, and moves the transaction's state out of the root.
+pub(crate) fn install(req: &Install<'_>) -> Result<Installed> {
     let home = req.work.join("home");
     let reposd = req.work.join("repos.d");
     for d in [req.root, &home, &reposd] {
@@ -124,35 +130,52 @@ pub(crate) fn install(req: &Install<'_>) -> Result<BTreeSet<String>> {
             req.interrupt,
         )?;
     }
-    let mut rpm = Command::new("rpm");
-    rpm.env("HOME", &home)
-        .arg("--root")
-        .arg(req.root)
-        .args(["--dbpath", "/var/lib/rpm", "-qa", "--qf"])
-        .arg("%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n");
-    let listed = tools::output(
-        tools::Tool {
-            name: "rpm",
-            program: "rpm",
-            debian: "rpm",
-            fedora: "rpm",
-        },
-        rpm,
-        "list the packages installed into the installroot",
-        log,
-        req.limit,
-        req.interrupt,
-    )?;
-    let packages = listed.lines().map(str::to_owned).collect();
+    // Moved, not removed: the package list is read from the database
+    // afterwards, while the root is written out. A rename within the
+    // staging directory costs nothing.
+    let state = req.work.join("state");
     for rel in TRANSACTION_STATE {
         let p = req.root.join(rel);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p).map_err(io(&p))?,
-            Ok(_) => std::fs::remove_file(&p).map_err(io(&p))?,
-            Err(_) => {}
+        if std::fs::symlink_metadata(&p).is_ok() {
+            let to = state.join(rel);
+            let above = to.parent().expect("a state path has a parent");
+            std::fs::create_dir_all(above).map_err(io(above))?;
+            std::fs::rename(&p, &to).map_err(io(&p))?;
         }
     }
-    Ok(packages)
+    Ok(Installed { state, home })
+}
+
+impl Installed {
+    /// The installed packages as NEVRAs
+    /// (`name-epoch:version-release.arch`), from the moved rpm database.
+    pub(crate) fn packages(
+        &self,
+        log: &Path,
+        limit: Duration,
+        interrupt: &Interrupt,
+    ) -> Result<BTreeSet<String>> {
+        let mut rpm = Command::new("rpm");
+        rpm.env("HOME", &self.home)
+            .arg("--dbpath")
+            .arg(self.state.join("var/lib/rpm"))
+            .args(["-qa", "--qf"])
+            .arg("%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n");
+        let listed = tools::output(
+            tools::Tool {
+                name: "rpm",
+                program: "rpm",
+                debian: "rpm",
+                fedora: "rpm",
+            },
+            rpm,
+            "list the packages installed into the installroot",
+            log,
+            limit,
+            interrupt,
+        )?;
+        Ok(listed.lines().map(str::to_owned).collect())
+    }
 }
 
 /// dnf's configuration: only `repos`, no weak dependencies (an artifact

@@ -517,90 +517,104 @@ fn build(
     let t_write = Instant::now();
     progress.stage(&format!("writing the {}", def.kind));
     let dest = out.join(id);
-    let (build_id, image) = match def.kind {
-        ArtifactKind::Container => {
-            let labels = BTreeMap::from([
-                ("io.strata.artifact".to_string(), def.name.clone()),
-                ("io.strata.input-composes".to_string(), input_ids.join(" ")),
-            ]);
-            let w = oci::write(&oci::Image {
-                root: &root,
-                dest: &stage.join("image"),
-                arch,
-                epoch,
-                settings: &def.container,
-                labels,
-            })?;
-            let rel = w
-                .layer
-                .strip_prefix(&stage)
-                .expect("the layer is in the stage")
-                .to_path_buf();
-            (
-                w.manifest_digest,
-                Some(ImageEntry {
-                    path: rel,
-                    size: w.layer_size,
-                    sha256: w.layer_sha256,
-                    image_type: "docker",
-                    format: "tar.gz",
-                    volume_id: None,
-                }),
-            )
-        }
-        ArtifactKind::Ostree => {
-            let o = def
-                .ostree
-                .as_ref()
-                .expect("checked by the definition reader");
-            let checksum = ostree::commit(&ostree::Commit {
-                root: &root,
-                repo: &stage.join("ostree"),
-                ref_: &o.ref_,
-                subject: o.subject.as_deref().unwrap_or(&def.summary),
-                artifact: &def.name,
-                epoch,
-                inputs: &input_ids,
-                log: &log,
-                limit: req.tool_limit,
-                interrupt: &req.interrupt,
-            })?;
-            (checksum, None)
-        }
-        ArtifactKind::Iso => {
-            let file = format!("{}-{arch}.iso", def.name);
-            let volume_id = def.volume_id();
-            let (sha256, size) = iso::write(&iso::Media {
-                repos: &stack_dirs,
-                tree: &work.join("iso"),
-                iso: &stage.join(&file),
-                volume_id: &volume_id,
-                name: &def.name,
-                summary: &def.summary,
-                arch,
-                version: &platform
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect::<String>(),
-                variant: &variant_uid(&def.name),
-                epoch,
-                log: &log,
-                limit: req.tool_limit,
-                interrupt: &req.interrupt,
-            })?;
-            (
-                format!("sha256:{sha256}"),
-                Some(ImageEntry {
-                    path: PathBuf::from(file),
-                    size,
-                    sha256,
-                    image_type: "dvd",
-                    format: "iso",
-                    volume_id: Some(volume_id),
-                }),
-            )
-        }
+    let write = || -> Result<(String, Option<ImageEntry>)> {
+        Ok(match def.kind {
+            ArtifactKind::Container => {
+                let labels = BTreeMap::from([
+                    ("io.strata.artifact".to_string(), def.name.clone()),
+                    ("io.strata.input-composes".to_string(), input_ids.join(" ")),
+                ]);
+                let w = oci::write(&oci::Image {
+                    root: &root,
+                    dest: &stage.join("image"),
+                    arch,
+                    epoch,
+                    settings: &def.container,
+                    labels,
+                })?;
+                let rel = w
+                    .layer
+                    .strip_prefix(&stage)
+                    .expect("the layer is in the stage")
+                    .to_path_buf();
+                (
+                    w.manifest_digest,
+                    Some(ImageEntry {
+                        path: rel,
+                        size: w.layer_size,
+                        sha256: w.layer_sha256,
+                        image_type: "docker",
+                        format: "tar.gz",
+                        volume_id: None,
+                    }),
+                )
+            }
+            ArtifactKind::Ostree => {
+                let o = def
+                    .ostree
+                    .as_ref()
+                    .expect("checked by the definition reader");
+                let checksum = ostree::commit(&ostree::Commit {
+                    root: &root,
+                    repo: &stage.join("ostree"),
+                    ref_: &o.ref_,
+                    subject: o.subject.as_deref().unwrap_or(&def.summary),
+                    artifact: &def.name,
+                    epoch,
+                    inputs: &input_ids,
+                    log: &log,
+                    limit: req.tool_limit,
+                    interrupt: &req.interrupt,
+                })?;
+                (checksum, None)
+            }
+            ArtifactKind::Iso => {
+                let file = format!("{}-{arch}.iso", def.name);
+                let volume_id = def.volume_id();
+                let (sha256, size) = iso::write(&iso::Media {
+                    repos: &stack_dirs,
+                    tree: &work.join("iso"),
+                    iso: &stage.join(&file),
+                    volume_id: &volume_id,
+                    name: &def.name,
+                    summary: &def.summary,
+                    arch,
+                    version: &platform
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>(),
+                    variant: &variant_uid(&def.name),
+                    epoch,
+                    log: &log,
+                    limit: req.tool_limit,
+                    interrupt: &req.interrupt,
+                })?;
+                (
+                    format!("sha256:{sha256}"),
+                    Some(ImageEntry {
+                        path: PathBuf::from(file),
+                        size,
+                        sha256,
+                        image_type: "dvd",
+                        format: "iso",
+                        volume_id: Some(volume_id),
+                    }),
+                )
+            }
+        })
     };
+    // The package list comes from the rpm database moved out of the
+    // root, so it is read while the root is written out.
+    let (listed, written) = std::thread::scope(|s| {
+        let listing = s.spawn(|| installed.packages(&log, req.tool_limit, &req.interrupt));
+        let written = write();
+        (
+            listing.join().expect("listing the packages does not panic"),
+            written,
+        )
+    });
+    let (build_id, image) = written?;
+    let installed = listed?;
     let write_s = t_write.elapsed().as_secs_f64();
     req.interrupt.check()?;
     if let Some(image) = &image {

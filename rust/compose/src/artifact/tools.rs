@@ -74,7 +74,9 @@ pub(crate) fn output(
     limit: Duration,
     interrupt: &Interrupt,
 ) -> Result<String> {
-    let out = log.with_extension("stdout");
+    // Named for the tool: two tools may run at once (the package list is
+    // read while ostree commits).
+    let out = log.with_extension(format!("{}.stdout", tool.name));
     run_to(tool, cmd, action, log, Some(&out), limit, interrupt)?;
     let mut text = Vec::new();
     std::fs::File::open(&out)
@@ -139,9 +141,15 @@ fn run_to(
         }
         let _ = child.wait();
     };
+    // The end is seen the moment it comes (sleeping between looks cost
+    // half a look on average, for every tool run), and the interrupt and
+    // the limit are looked at every 50 ms meanwhile.
+    let exited = exit_notice(&child);
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(io(tool.program))? {
-            break status;
+        match exited.recv_timeout(Duration::from_millis(50)) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // Exited, or the watcher could not wait: reap it either way.
+            _ => break child.wait().map_err(io(tool.program))?,
         }
         if let Err(e) = interrupt.check() {
             stop(&mut child);
@@ -155,7 +163,6 @@ fn run_to(
                 limit_s: limit.as_secs(),
             });
         }
-        std::thread::sleep(Duration::from_millis(50));
     };
     if status.success() {
         return Ok(());
@@ -166,6 +173,23 @@ fn run_to(
         status: status.to_string(),
         output: tail(log, start),
     })
+}
+
+/// A message when `child` has exited, from a thread that waits for it
+/// without reaping it (`WNOWAIT`): its PID stays ours until the caller
+/// reaps it, so killing its group meanwhile cannot hit a stranger.
+fn exit_notice(child: &std::process::Child) -> std::sync::mpsc::Receiver<()> {
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+    let pid = Pid::from_child(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Err(rustix::io::Errno::INTR) = waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        ) {}
+        let _ = tx.send(());
+    });
+    rx
 }
 
 /// The end of `log` from byte `start` on: at most [`QUOTED_BYTES`].
@@ -218,6 +242,25 @@ mod test {
             "{shown}"
         );
         assert!(shown.ends_with("first\nthe reason"), "{shown}");
+    }
+
+    #[test]
+    fn two_tools_at_once_each_get_their_own_output() {
+        // The package list (rpm) is read while ostree runs, into one log.
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("artifact.log");
+        let other = Tool { name: "sh2", ..SH };
+        let run = |tool: Tool, script: &str| {
+            let limit = Duration::from_secs(60);
+            output(tool, sh(script), tool.name, &log, limit, &Interrupt::new())
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| run(SH, "sleep 0.3; echo from-a"));
+            let b = s.spawn(|| run(other, "echo from-b; sleep 0.6"));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!(a.unwrap(), "from-a");
+        assert_eq!(b.unwrap(), "from-b");
     }
 
     #[test]
