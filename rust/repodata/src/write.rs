@@ -567,23 +567,34 @@ pub fn write_repodata(
     extra: &[ExtraMetadata],
     opts: &WriteOptions,
 ) -> Result<WrittenRepodata> {
+    let c = opts.compression;
+    write_with(repo_dir, packages, extra, opts, |dir, which| {
+        write_records(dir, packages, which, c)
+    })
+}
+
+/// Writes `repo_dir/repodata/` with `records(dir, which)` writing each of
+/// primary (0), filelists (1) and other (2), then the extras and
+/// repomd.xml.
+fn write_with(
+    repo_dir: &Path,
+    packages: &[PackageRecords],
+    extra: &[ExtraMetadata],
+    opts: &WriteOptions,
+    records: impl Fn(&Path, usize) -> Result<WrittenFile> + Sync,
+) -> Result<WrittenRepodata> {
     let dir = repo_dir.join("repodata");
     check_input(&dir, packages, extra)?;
     std::fs::create_dir_all(&dir).map_err(|source| RepodataError::Write {
         path: dir.clone(),
         source,
     })?;
-    let c = opts.compression;
     // Primary is the largest; filelists and other are written alongside
     // (and a large file is compressed on several threads).
     let (primary, rest) = std::thread::scope(|s| {
-        let side = s.spawn(|| -> Result<[WrittenFile; 2]> {
-            Ok([
-                write_records(&dir, packages, 1, c)?,
-                write_records(&dir, packages, 2, c)?,
-            ])
-        });
-        let primary = write_records(&dir, packages, 0, c);
+        let side =
+            s.spawn(|| -> Result<[WrittenFile; 2]> { Ok([records(&dir, 1)?, records(&dir, 2)?]) });
+        let primary = records(&dir, 0);
         (primary, side.join().expect("writer thread panicked"))
     });
     let mut files = vec![primary?];
@@ -594,7 +605,7 @@ pub fn write_repodata(
             &dir,
             &x.mdtype,
             &x.file_stem,
-            c,
+            opts.compression,
             parallel,
             |w| w.write_all(&x.content),
         )?);
@@ -653,45 +664,8 @@ pub fn write_repodata_parts(
     if opts.compression != Compression::Gz || !tiled {
         return write_repodata(repo_dir, packages, extra, opts);
     }
-    let dir = repo_dir.join("repodata");
-    check_input(&dir, packages, extra)?;
-    std::fs::create_dir_all(&dir).map_err(|source| RepodataError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    let (primary, rest) = std::thread::scope(|s| {
-        let side = s.spawn(|| -> Result<[WrittenFile; 2]> {
-            Ok([
-                write_records_parts(&dir, packages, parts, 1)?,
-                write_records_parts(&dir, packages, parts, 2)?,
-            ])
-        });
-        let primary = write_records_parts(&dir, packages, parts, 0);
-        (primary, side.join().expect("writer thread panicked"))
-    });
-    let mut files = vec![primary?];
-    files.extend(rest?);
-    for x in extra {
-        let parallel = x.content.len() >= PARALLEL_GZ_BYTES;
-        files.push(write_file(
-            &dir,
-            &x.mdtype,
-            &x.file_stem,
-            Compression::Gz,
-            parallel,
-            |w| w.write_all(&x.content),
-        )?);
-    }
-    let xml = repomd_xml(&files, opts);
-    let repomd = dir.join("repomd.xml");
-    std::fs::write(&repomd, xml.as_bytes()).map_err(|source| RepodataError::Write {
-        path: repomd.clone(),
-        source,
-    })?;
-    Ok(WrittenRepodata {
-        repomd,
-        repomd_checksum: hex::encode(Sha256::digest(xml.as_bytes())),
-        files,
+    write_with(repo_dir, packages, extra, opts, |dir, which| {
+        write_records_parts(dir, packages, parts, which)
     })
 }
 
