@@ -387,7 +387,7 @@ fn a_queued_build_waits_as_long_as_chain_repo_wait_says() {
     assert!(taken.awaiting_repo.is_empty());
     let (found, consumes) = taken.ready.expect("planned after the configured wait");
     assert_eq!(consumes, [queued[0].seq]);
-    assert_eq!(found.events, [early.clone()]);
+    assert_eq!(found.events, std::slice::from_ref(&early));
     // No wait at all: planned (to nothing) at once.
     site.config.chain.repo_wait = Some(0);
     strata_chain::start_consuming(&found, &consumes, &mut site.registry).unwrap();
