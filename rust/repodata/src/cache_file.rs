@@ -193,7 +193,7 @@ fn map_len(file: &File, len: u64) -> io::Result<Arc<Mmap>> {
 /// entries per compose, and each mark is a metadata write. A cache shared
 /// with other users, whose files this user may not touch, only ages them
 /// sooner.
-fn touch(file: &File, meta: &std::fs::Metadata) {
+pub(crate) fn touch(file: &File, meta: &std::fs::Metadata) {
     let now = SystemTime::now();
     let recent = meta
         .modified()

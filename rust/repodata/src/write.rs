@@ -242,12 +242,7 @@ impl<W: Write + Send + 'static> Encoder<W> {
                 let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
                 Encoder::ParallelGz(parallel_gz(w, threads)?)
             }
-            // No mtime or file name, so output depends only on content.
-            Compression::Gz => Encoder::Gz(
-                flate2::GzBuilder::new()
-                    .operating_system(3)
-                    .write(w, flate2::Compression::new(GZ_LEVEL)),
-            ),
+            Compression::Gz => Encoder::Gz(gz_writer(w)),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, 10)?;
                 e.include_checksum(true)?;
@@ -669,11 +664,17 @@ pub fn write_repodata_parts(
     })
 }
 
+/// A gzip writer of one member: no mtime or file name, so the output
+/// depends only on the content.
+fn gz_writer<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
+    flate2::GzBuilder::new()
+        .operating_system(3)
+        .write(w, flate2::Compression::new(GZ_LEVEL))
+}
+
 /// One gzip member of `open`, as [`Encoder`] writes a small file.
 fn gz_member(open: &[u8]) -> io::Result<Vec<u8>> {
-    let mut e = flate2::GzBuilder::new()
-        .operating_system(3)
-        .write(Vec::new(), flate2::Compression::new(GZ_LEVEL));
+    let mut e = gz_writer(Vec::new());
     e.write_all(open)?;
     e.finish()
 }
@@ -719,9 +720,7 @@ fn write_records_parts(
             raw.write_all(&member).map_err(write_err(&part))?;
             continue;
         }
-        let mut e = flate2::GzBuilder::new()
-            .operating_system(3)
-            .write(Vec::new(), flate2::Compression::new(GZ_LEVEL));
+        let mut e = gz_writer(Vec::new());
         for text in records
             .iter()
             .flat_map(|p| [record(p, which).as_bytes(), b"\n"])
@@ -769,11 +768,12 @@ fn read_kept_member(path: &Path, crc: u32, len: u64) -> Option<Vec<u8>> {
     if !meta.is_file() || meta.len() > KEPT_MAX || meta.len() < KEPT_HEAD as u64 {
         return None;
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&file).take(KEPT_MAX).read_to_end(&mut bytes).ok()?;
-    let (head, member) = bytes.split_at(KEPT_HEAD);
+    let mut head = [0u8; KEPT_HEAD];
+    (&file).read_exact(&mut head).ok()?;
+    let mut member = Vec::with_capacity(meta.len() as usize - KEPT_HEAD);
+    (&file).take(KEPT_MAX).read_to_end(&mut member).ok()?;
     let ok = &head[..16] == KEPT_MAGIC
-        && head[16..48] == Sha256::digest(member)[..]
+        && head[16..48] == Sha256::digest(&member)[..]
         && head[48..52] == crc.to_le_bytes()
         && head[52..60] == len.to_le_bytes();
     if !ok {
@@ -781,29 +781,22 @@ fn read_kept_member(path: &Path, crc: u32, len: u64) -> Option<Vec<u8>> {
         return None;
     }
     // Used: the cache's least recently used go first.
-    let _ = file.set_modified(std::time::SystemTime::now());
-    bytes.drain(..KEPT_HEAD);
-    Some(bytes)
+    crate::cache_file::touch(&file, &meta);
+    Some(member)
 }
 
-/// Keeps `member` at `path` for the next write (atomically; a failure is
-/// only logged: the cache is an optimisation).
+/// Keeps `member` at `path` for the next write (written aside and renamed
+/// into place, as every cache entry; a failure is only logged: the cache
+/// is an optimisation).
 fn keep_member(path: &Path, member: &[u8], crc: u32, len: u64) {
-    let Some(dir) = path.parent() else { return };
-    let write = || -> io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-gzpart")
-            .tempfile_in(dir)?;
-        tmp.write_all(KEPT_MAGIC)?;
-        tmp.write_all(&Sha256::digest(member))?;
-        tmp.write_all(&crc.to_le_bytes())?;
-        tmp.write_all(&len.to_le_bytes())?;
-        tmp.write_all(member)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    if let Err(e) = write() {
+    let written = crate::cache_file::write_aside(path, |out| {
+        out.write_all(KEPT_MAGIC)?;
+        out.write_all(&Sha256::digest(member))?;
+        out.write_all(&crc.to_le_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(member)
+    });
+    if let Err(e) = written {
         tracing::warn!(path = %path.display(), "cannot keep a gzip member for the next write: {e}");
     }
 }
