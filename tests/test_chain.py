@@ -732,3 +732,43 @@ def test_a_burst_on_one_stack_does_not_hold_back_an_unrelated_event(world):
     assert steps(chain) == [("php:8.2", "finished")]
     r = at(t0 + 700, "chain", "run", "--pending", "--cache-dir", world.site.cache)
     assert r.stdout == "No events are queued.\n", r.stdout
+
+
+def test_prune_removes_ended_chains_no_kept_compose_came_from(world):
+    """Chain records (cause and whole plan each) do not pile up: `composes
+    prune` removes an ended chain once the composes it made are gone, and
+    keeps the chain behind each kept compose."""
+    world.compose_all()
+    world.rebuild_libfoo()
+    first = chain_id_of(world.chain_run("--build", "libfoo-1.0-2.fc40"))
+    libfoo_3 = dict(LIBFOO_2, release="3.fc40")
+    rpmfactory.build_rpms([libfoo_3], world.repos["base"])
+    rpmfactory.createrepo(world.repos["base"])
+    second = chain_id_of(world.chain_run("--build", "libfoo-1.0-3.fc40"))
+    assert first != second
+    made_first = {s["compose_id"] for s in world.show(first)["steps"]}
+
+    args = ("composes", "prune", "--keep", "1", "--keep-chain-days", "0")
+    dry = json.loads(world.strata(*args, "--dry-run", "--json").stdout)
+    assert [r["chain"]["id"] for r in dry["chains"]["removed"]] == [first]
+    kept = {k["chain"]["id"]: k["because"] for k in dry["chains"]["kept"]}
+    assert set(kept) == {second}
+    assert {"reason": "newest"} in kept[second]
+    assert {b["compose_id"] for b in kept[second] if b["reason"] == "made"} == \
+        {s["compose_id"] for s in world.show(second)["steps"]}
+    # The first chain's composes go in the same prune.
+    assert made_first <= {r["compose"]["id"] for r in dry["removed"]}
+
+    r = world.strata(*args)
+    assert f"removed chain {first}: finished by " in r.stdout, r.stdout
+    assert "removed 1 chain record(s), kept 1" in r.stderr, r.stderr
+    listed = json.loads(world.strata("chain", "list", "--json").stdout)
+    assert [c["id"] for c in listed] == [second]
+    gone = world.strata("chain", "show", first, rc=None)
+    assert gone.returncode != 0 and f"no chain `{first}` in the registry" in gone.stderr, gone.stderr
+    # The next chain of the day does not take a removed chain's ID.
+    rpmfactory.build_rpms([dict(LIBFOO_2, release="4.fc40")], world.repos["base"])
+    rpmfactory.createrepo(world.repos["base"])
+    third = chain_id_of(world.chain_run("--build", "libfoo-1.0-4.fc40"))
+    assert third not in (first, second)
+    assert int(third.rsplit(".", 1)[1]) > int(second.rsplit(".", 1)[1])

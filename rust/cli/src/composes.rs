@@ -140,6 +140,7 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
             .iter()
             .map(|id| (id.clone(), "--pin".to_owned()))
             .collect(),
+        keep_chains_since: now - i64::from(args.keep_chain_days) * 86_400,
     };
     let mut registry = open_writable(&args.registry, &config)?;
     let plan = registry.prune(&policy, args.dry_run)?;
@@ -177,6 +178,7 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
                 "kept": plan.kept,
                 "removed": plan.removed,
                 "outputs": outputs,
+                "chains": plan.chains,
             }),
         )?;
     } else {
@@ -187,6 +189,9 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
         };
         for r in &plan.removed {
             writeln!(out, "{remove} {}: {}", r.compose.id, r.because)?;
+        }
+        for r in &plan.chains.removed {
+            writeln!(out, "{remove} chain {}: {r}", r.chain.id)?;
         }
         for (id, action, done) in &outputs {
             match (action, done) {
@@ -207,12 +212,19 @@ pub fn run_prune(args: ComposesPruneArgs) -> CliResult {
                 let because: Vec<String> = k.because.iter().map(|b| b.to_string()).collect();
                 writeln!(out, "keep {}: {}", k.compose.id, because.join("; "))?;
             }
+            for k in &plan.chains.kept {
+                let because: Vec<String> = k.because.iter().map(|b| b.to_string()).collect();
+                writeln!(out, "keep chain {}: {}", k.chain.id, because.join("; "))?;
+            }
         }
         eprintln!(
-            "{} {} compose record(s), kept {}",
+            "{} {} compose record(s), kept {}; {} {} chain record(s), kept {}",
             remove,
             plan.removed.len(),
-            plan.kept.len()
+            plan.kept.len(),
+            remove,
+            plan.chains.removed.len(),
+            plan.chains.kept.len()
         );
     }
     Ok(if failures == 0 {

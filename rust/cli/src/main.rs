@@ -286,6 +286,11 @@ struct ComposesPruneArgs {
     /// Keep failed composes that ended less than DAYS days ago.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     keep_failed_days: u32,
+    /// Keep chain records that ended less than DAYS days ago. Older ended
+    /// chains go unless a kept compose was made by them; chains that may
+    /// still run (running, waiting, stopped) and the newest chain stay.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    keep_chain_days: u32,
     /// Keep this compose, and what it was built on (repeatable).
     #[arg(long = "pin", value_name = "COMPOSE_ID")]
     pins: Vec<String>,

@@ -347,13 +347,20 @@ pub(crate) fn create(s: &mut dyn Store, new: &NewChain) -> Result<ChainRecord> {
         })?
         .strftime("%Y%m%d")
         .to_string();
-    let n = s.rows(
-        "SELECT COUNT(*) FROM strata.chains WHERE id LIKE ?1",
-        &[text(format!("chain-{date}.%"))],
-        &[Kind::Int],
-    )?[0][0]
-        .int()
-        .unwrap_or_default();
+    // One more than the day's highest: a prune removes old chains but
+    // keeps the newest ([`crate::prune::plan_chains`]), so no ID is handed
+    // out twice.
+    let prefix = format!("chain-{date}.");
+    let n = s
+        .rows(
+            "SELECT id FROM strata.chains WHERE id LIKE ?1",
+            &[text(format!("{prefix}%"))],
+            &[Kind::Text],
+        )?
+        .iter()
+        .filter_map(|r| r[0].text()?.strip_prefix(&prefix)?.parse::<i64>().ok())
+        .max()
+        .map_or(0, |n| n + 1);
     let seq = next_seq(s, "chains")?;
     let id = format!("chain-{date}.{n}");
     for &seq in &new.consumes {
@@ -381,6 +388,57 @@ pub(crate) fn create(s: &mut dyn Store, new: &NewChain) -> Result<ChainRecord> {
         )?;
     }
     get(s, &id)?.ok_or_else(|| corrupt(s.db(), &id, "not found after it was recorded".into()))
+}
+
+/// What a prune reads of the chains ([`crate::prune::plan_chains`]):
+/// every chain newest first, without its plan, and which chain made
+/// which compose.
+pub(crate) fn prune_inputs(s: &mut dyn Store) -> Result<crate::prune::ChainPruneInputs> {
+    let db = s.db().to_owned();
+    let chains = s
+        .rows(
+            "SELECT id, state, created_at, finished_at FROM strata.chains ORDER BY seq DESC",
+            &[],
+            &[Kind::Text, Kind::Text, Kind::Int, Kind::Int],
+        )?
+        .into_iter()
+        .map(|r| {
+            let id = r[0].text().unwrap_or_default().to_owned();
+            let state = r[1]
+                .text()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| corrupt(&db, &id, format!("state: {e}")))?;
+            Ok(crate::prune::ChainSummary {
+                state,
+                created_at: r[2].int().unwrap_or_default(),
+                finished_at: r[3].int(),
+                id,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let made = s
+        .rows(
+            "SELECT id, chain_id FROM strata.composes WHERE chain_id IS NOT NULL",
+            &[],
+            &[Kind::Text, Kind::Text],
+        )?
+        .into_iter()
+        .filter_map(|r| Some((r[0].text()?.to_owned(), r[1].text()?.to_owned())))
+        .collect();
+    Ok((chains, made))
+}
+
+/// Removes the chains `plan` removes: their steps, any stream lock they
+/// still hold (an ended chain holds none), and the chains.
+pub(crate) fn remove(s: &mut dyn Store, plan: &crate::prune::ChainPrunePlan) -> Result<()> {
+    for removed in &plan.removed {
+        let id = [text(&*removed.chain.id)];
+        s.exec("DELETE FROM strata.stream_locks WHERE chain_id = ?1", &id)?;
+        s.exec("DELETE FROM strata.chain_steps WHERE chain_id = ?1", &id)?;
+        s.exec("DELETE FROM strata.chains WHERE id = ?1", &id)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn get(s: &mut dyn Store, chain_id: &str) -> Result<Option<ChainRecord>> {

@@ -13,6 +13,14 @@
 //! input edges, so every backend prunes alike and `--dry-run` shows
 //! exactly what a real run removes. Every compose a finished release
 //! compose ships is pinned too ("release f41-41-20261029.n.0").
+//!
+//! Chain records go with them ([`plan_chains`]): a chain records its cause
+//! and whole plan (at a thousand modules, tens to hundreds of KB), and
+//! thousands of builds a day make thousands of chains. A chain stays while
+//! it may still run (running, waiting, stopped), while a kept compose was
+//! made by it (what `composes show` and the web view name as its cause),
+//! while it ended recently, and when it is the newest (so that chain IDs
+//! of its day are never handed out twice).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -20,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::chain::ChainState;
 use crate::error::RegistryError;
 use crate::record::{ComposeSummary, State};
 use crate::Result;
@@ -38,6 +47,9 @@ pub struct PrunePolicy {
     /// "release F41"). Pinning a compose the registry does not hold is an
     /// error, so that a typo never lets the prune go ahead.
     pub pins: BTreeMap<String, String>,
+    /// Ended chains (finished or failed) that ended after this time (unix
+    /// seconds) are kept. The default keeps every chain.
+    pub keep_chains_since: i64,
 }
 
 /// Why a compose is kept.
@@ -137,6 +149,81 @@ pub struct Removed {
 pub struct PrunePlan {
     pub kept: Vec<Kept>,
     pub removed: Vec<Removed>,
+    /// The chain records kept and removed.
+    pub chains: ChainPrunePlan,
+}
+
+/// A chain as a prune reads it: not its plan or events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainSummary {
+    pub id: String,
+    pub state: ChainState,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Why a chain record is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum ChainKeepReason {
+    /// Running, waiting for an approval, or stopped: it may still run.
+    NotEnded { state: ChainState },
+    /// The newest chain: the next chain ID of its day counts on it.
+    Newest,
+    /// It made `compose_id`, which is kept.
+    Made { compose_id: String },
+    /// Ended after `since` (unix seconds).
+    Recent { since: i64 },
+}
+
+impl fmt::Display for ChainKeepReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainKeepReason::NotEnded { state } => write!(f, "{state}: it may still run"),
+            ChainKeepReason::Newest => {
+                f.write_str("the newest chain (the next chain ID of its day follows it)")
+            }
+            ChainKeepReason::Made { compose_id } => {
+                write!(f, "it made {compose_id}, which is kept")
+            }
+            ChainKeepReason::Recent { since } => {
+                write!(f, "ended after {}, recently enough to keep", time(*since))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptChain {
+    pub chain: ChainSummary,
+    /// Every reason that holds.
+    pub because: Vec<ChainKeepReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedChain {
+    pub chain: ChainSummary,
+    /// It ended (finished or failed) at or before this time (unix
+    /// seconds), and no kept compose was made by it.
+    pub ended_by: i64,
+}
+
+impl fmt::Display for RemovedChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} by {}, and no kept compose was made by it",
+            self.chain.state,
+            time(self.ended_by)
+        )
+    }
+}
+
+/// The chain records a prune keeps and removes, each newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChainPrunePlan {
+    pub kept: Vec<KeptChain>,
+    pub removed: Vec<RemovedChain>,
 }
 
 /// What a backend reads to plan a prune: every compose, newest first,
@@ -144,6 +231,63 @@ pub struct PrunePlan {
 /// inputs, and the finished composes that are not good (a test they were
 /// begun with failed or has not run).
 pub(crate) type PruneInputs = (Vec<ComposeSummary>, Vec<(String, String)>, HashSet<String>);
+
+/// What a backend reads to plan the chains' prune: every chain, newest
+/// first, and every `(compose, the chain that made it)`.
+pub(crate) type ChainPruneInputs = (Vec<ChainSummary>, Vec<(String, String)>);
+
+/// The chains' plan: `chains` newest first, `made` the `(compose, chain
+/// that made it)` pairs, `plan` the composes' plan (its kept composes
+/// keep the chains that made them).
+pub fn plan_chains(
+    chains: Vec<ChainSummary>,
+    made: &[(String, String)],
+    plan: &PrunePlan,
+    policy: &PrunePolicy,
+) -> ChainPrunePlan {
+    let kept: HashSet<&str> = plan.kept.iter().map(|k| k.compose.id.as_str()).collect();
+    let mut made_kept: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (compose, chain) in made {
+        if kept.contains(compose.as_str()) {
+            made_kept
+                .entry(chain.as_str())
+                .or_default()
+                .push(compose.as_str());
+        }
+    }
+    let mut out = ChainPrunePlan::default();
+    for (i, chain) in chains.into_iter().enumerate() {
+        let mut because = Vec::new();
+        let ended = matches!(chain.state, ChainState::Finished | ChainState::Failed);
+        if !ended {
+            because.push(ChainKeepReason::NotEnded { state: chain.state });
+        }
+        if i == 0 {
+            because.push(ChainKeepReason::Newest);
+        }
+        for compose_id in made_kept.get(chain.id.as_str()).into_iter().flatten() {
+            because.push(ChainKeepReason::Made {
+                compose_id: (*compose_id).to_owned(),
+            });
+        }
+        // An ended chain without an end time (recorded by hand) ended
+        // no later than it began.
+        if ended && chain.finished_at.unwrap_or(chain.created_at) > policy.keep_chains_since {
+            because.push(ChainKeepReason::Recent {
+                since: policy.keep_chains_since,
+            });
+        }
+        if because.is_empty() {
+            out.removed.push(RemovedChain {
+                chain,
+                ended_by: policy.keep_chains_since,
+            });
+        } else {
+            out.kept.push(KeptChain { chain, because });
+        }
+    }
+    out
+}
 
 /// Refuses pins that name no compose in the registry (a typo, or a
 /// compose already removed by hand): a prune must not go ahead on a
@@ -416,6 +560,7 @@ mod test {
             keep_finished: 1,
             keep_failed_since: 850,
             pins: BTreeMap::from([("php.0".into(), "release F41".into())]),
+            keep_chains_since: 0,
         };
         let plan = plan(composes, &uses, &HashSet::new(), &policy);
         let kept: Vec<&str> = plan.kept.iter().map(|k| k.compose.id.as_str()).collect();
@@ -484,6 +629,102 @@ mod test {
             reasons(&plan, "low.0")[0].to_string(),
             "an input of mid.0, which is kept"
         );
+    }
+
+    #[test]
+    fn chains_stay_while_they_may_run_made_a_kept_compose_or_are_recent() {
+        use State::*;
+        let composes = vec![
+            summary("php.1", "php", Finished, 900),
+            summary("php.0", "php", Finished, 400),
+        ];
+        let policy = PrunePolicy {
+            keep_finished: 1,
+            keep_chains_since: 500,
+            ..Default::default()
+        };
+        let composes = plan(composes, &[], &HashSet::new(), &policy);
+        assert_eq!(composes.removed[0].compose.id, "php.0");
+        let chain = |id: &str, state, created_at, finished_at| ChainSummary {
+            id: id.into(),
+            state,
+            created_at,
+            finished_at,
+        };
+        // Newest first.
+        let chains = vec![
+            chain("chain.6", ChainState::Finished, 950, Some(960)),
+            chain("chain.5", ChainState::Failed, 700, Some(710)),
+            chain("chain.4", ChainState::Running, 100, None),
+            chain("chain.3", ChainState::Waiting, 90, None),
+            chain("chain.2", ChainState::Stopped, 80, Some(85)),
+            chain("chain.1", ChainState::Finished, 70, Some(75)),
+            chain("chain.0", ChainState::Failed, 60, None),
+            chain("made-old", ChainState::Finished, 50, Some(55)),
+        ];
+        let made = vec![
+            ("php.1".to_owned(), "chain.1".to_owned()),
+            ("php.0".to_owned(), "made-old".to_owned()),
+        ];
+        let out = plan_chains(chains, &made, &composes, &policy);
+        let kept: Vec<(&str, &[ChainKeepReason])> = out
+            .kept
+            .iter()
+            .map(|k| (k.chain.id.as_str(), k.because.as_slice()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    "chain.6",
+                    &[
+                        ChainKeepReason::Newest,
+                        ChainKeepReason::Recent { since: 500 }
+                    ][..]
+                ),
+                ("chain.5", &[ChainKeepReason::Recent { since: 500 }][..]),
+                (
+                    "chain.4",
+                    &[ChainKeepReason::NotEnded {
+                        state: ChainState::Running
+                    }][..]
+                ),
+                (
+                    "chain.3",
+                    &[ChainKeepReason::NotEnded {
+                        state: ChainState::Waiting
+                    }][..]
+                ),
+                (
+                    "chain.2",
+                    &[ChainKeepReason::NotEnded {
+                        state: ChainState::Stopped
+                    }][..]
+                ),
+                (
+                    "chain.1",
+                    &[ChainKeepReason::Made {
+                        compose_id: "php.1".into()
+                    }][..]
+                ),
+            ]
+        );
+        // Old and ended, and what it made is removed too (or never was).
+        let removed: Vec<&str> = out.removed.iter().map(|r| r.chain.id.as_str()).collect();
+        assert_eq!(removed, ["chain.0", "made-old"]);
+        assert_eq!(
+            out.removed[0].to_string(),
+            "failed by 1970-01-01 00:08:20 UTC, and no kept compose was made by it"
+        );
+        assert_eq!(kept[5].1[0].to_string(), "it made php.1, which is kept");
+        // The default keeps every chain.
+        let all = plan_chains(
+            vec![chain("a", ChainState::Finished, 1, Some(2))],
+            &[],
+            &composes,
+            &PrunePolicy::default(),
+        );
+        assert!(all.removed.is_empty());
     }
 
     #[test]

@@ -1669,7 +1669,10 @@ impl Registry for PgRegistry {
                 prune::check_pins(db, &all, policy)?;
                 let pins = crate::release::pins(&mut ChainStore { session: tx, db })?;
                 let policy = prune::with_release_pins(policy, &all, pins);
-                Ok(prune::plan(all, &uses, &not_good, &policy))
+                let mut plan = prune::plan(all, &uses, &not_good, &policy);
+                let (chains, made) = chain::prune_inputs(&mut ChainStore { session: tx, db })?;
+                plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
+                Ok(plan)
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1687,7 +1690,12 @@ impl Registry for PgRegistry {
             db,
         })?;
         let policy = prune::with_release_pins(policy, &all, pins);
-        let plan = prune::plan(all, &uses, &not_good, &policy);
+        let mut plan = prune::plan(all, &uses, &not_good, &policy);
+        let (chains, made) = chain::prune_inputs(&mut ChainStore {
+            session: &mut tx,
+            db,
+        })?;
+        plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",
@@ -1704,8 +1712,31 @@ impl Registry for PgRegistry {
         }
         tx.execute("DELETE FROM strata.composes WHERE id = ANY($1)", &[&ids])
             .ctx(db, what)?;
+        let chain_ids: Vec<&str> = plan
+            .chains
+            .removed
+            .iter()
+            .map(|r| r.chain.id.as_str())
+            .collect();
+        for table in ["stream_locks", "chain_steps"] {
+            tx.execute(
+                &format!("DELETE FROM strata.{table} WHERE chain_id = ANY($1)"),
+                &[&chain_ids],
+            )
+            .ctx(db, what)?;
+        }
+        tx.execute(
+            "DELETE FROM strata.chains WHERE id = ANY($1)",
+            &[&chain_ids],
+        )
+        .ctx(db, what)?;
         tx.commit().ctx(db, what)?;
-        tracing::info!(db, removed = ids.len(), "compose records pruned");
+        tracing::info!(
+            db,
+            removed = ids.len(),
+            chains_removed = chain_ids.len(),
+            "compose and chain records pruned"
+        );
         Ok(plan)
     }
 }

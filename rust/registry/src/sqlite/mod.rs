@@ -1065,7 +1065,10 @@ impl Registry for SqliteRegistry {
                 prune::check_pins(db, &all, policy)?;
                 let pins = crate::release::pins(&mut ChainStore { conn, db })?;
                 let policy = prune::with_release_pins(policy, &all, pins);
-                Ok(prune::plan(all, &uses, &not_good, &policy))
+                let mut plan = prune::plan(all, &uses, &not_good, &policy);
+                let (chains, made) = chain::prune_inputs(&mut ChainStore { conn, db })?;
+                plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
+                Ok(plan)
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1079,7 +1082,9 @@ impl Registry for SqliteRegistry {
         prune::check_pins(db, &all, policy)?;
         let pins = crate::release::pins(&mut ChainStore { conn: &tx, db })?;
         let policy = prune::with_release_pins(policy, &all, pins);
-        let plan = prune::plan(all, &uses, &not_good, &policy);
+        let mut plan = prune::plan(all, &uses, &not_good, &policy);
+        let (chains, made) = chain::prune_inputs(&mut ChainStore { conn: &tx, db })?;
+        plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
         for table in [
             "compose_inputs",
             "compose_repos",
@@ -1102,9 +1107,15 @@ impl Registry for SqliteRegistry {
                 st.execute([&removed.compose.id]).ctx(db, what)?;
             }
         }
+        chain::remove(&mut ChainStore { conn: &tx, db }, &plan.chains)?;
         tx.commit().ctx(db, what)?;
-        tracing::info!(db, removed = plan.removed.len(), "compose records pruned");
-        if !plan.removed.is_empty() {
+        tracing::info!(
+            db,
+            removed = plan.removed.len(),
+            chains_removed = plan.chains.removed.len(),
+            "compose and chain records pruned"
+        );
+        if !plan.removed.is_empty() || !plan.chains.removed.is_empty() {
             // Freed pages stay in the file until a VACUUM rewrites it;
             // with package lists compressed the file is small, so the
             // rewrite takes well under a second.

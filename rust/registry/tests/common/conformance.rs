@@ -193,6 +193,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             prune::<B>,
         ),
         ("prune_refuses_unknown_pins", prune_pins::<B>),
+        (
+            "prune_removes_old_ended_chains_not_behind_kept_composes",
+            prune_chains::<B>,
+        ),
         ("errors_and_reports_are_capped", capped::<B>),
         (
             "control_characters_in_one_line_fields_are_refused",
@@ -697,6 +701,7 @@ fn modulemd_kept<B: Backend>(b: &B) {
                 keep_finished: 1,
                 keep_failed_since: 0,
                 pins: BTreeMap::new(),
+                keep_chains_since: 0,
             },
             false,
         )
@@ -932,6 +937,7 @@ fn gated_by_tests<B: Backend>(b: &B) {
                 keep_finished: 1,
                 keep_failed_since: 0,
                 pins: BTreeMap::new(),
+                keep_chains_since: 0,
             },
             false,
         )
@@ -2045,6 +2051,7 @@ fn prune<B: Backend>(b: &B) {
         keep_finished: 1,
         keep_failed_since: NOV25 + 500,
         pins: BTreeMap::from([(pinned.clone(), "release F41".to_owned())]),
+        keep_chains_since: 0,
     };
     let dry = reg.prune(&policy, true).unwrap();
     // Nothing removed yet.
@@ -2137,6 +2144,154 @@ fn prune<B: Backend>(b: &B) {
     assert_eq!(next, "base-1-20261125.n.6");
 }
 
+fn prune_chains<B: Backend>(b: &B) {
+    use strata_registry::prune::ChainKeepReason;
+    use strata_registry::PrunePolicy;
+    let t = b.fresh();
+    let mut reg = t.open();
+    let ended = |reg: &mut Box<dyn Registry>, steps: &[(&str, &str)], state, at: i64| {
+        let mut c = new_chain(steps, None);
+        c.created_at = at;
+        let id = reg.create_chain(&c).unwrap().id;
+        reg.set_chain_state(&id, state, None, at + 5).unwrap();
+        id
+    };
+    let made_by = |reg: &mut Box<dyn Registry>, chain: &str, at: i64| {
+        let n = NewCompose {
+            chain: Some(ChainCause {
+                chain_id: chain.into(),
+                event: "build httpd-2.4.58-2.fc40".into(),
+            }),
+            ..new("apache", "2.4")
+        };
+        let id = reg.begin(&n).unwrap().id;
+        reg.finish(&id, &finished(at)).unwrap();
+        id
+    };
+    // Oldest first: an old chain whose compose goes, an old one whose
+    // compose stays (the last good), an old failed one, one stopped,
+    // one that holds a stream, and a recent one.
+    let old_gone = ended(&mut reg, &[("apache", "2.4")], ChainState::Finished, NOV25);
+    made_by(&mut reg, &old_gone, NOV25 + 10);
+    let old_kept = ended(
+        &mut reg,
+        &[("apache", "2.4")],
+        ChainState::Finished,
+        NOV25 + 20,
+    );
+    let last_good = made_by(&mut reg, &old_kept, NOV25 + 30);
+    let old_failed = ended(&mut reg, &[("php", "8.2")], ChainState::Failed, NOV25 + 40);
+    let stopped = ended(&mut reg, &[("php", "8.2")], ChainState::Stopped, NOV25 + 50);
+    let running = reg
+        .create_chain(&new_chain(&[("nginx", "1")], None))
+        .unwrap()
+        .id;
+    assert_eq!(
+        reg.lock_stream("nginx", "1", &running, NOV25).unwrap(),
+        StreamLock::Taken
+    );
+    let recent = ended(
+        &mut reg,
+        &[("php", "8.2")],
+        ChainState::Finished,
+        NOV25 + 1000,
+    );
+    assert_eq!(reg.list_chains(None).unwrap().len(), 6);
+
+    let policy = PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: NOV25 + 500,
+        pins: BTreeMap::new(),
+        keep_chains_since: NOV25 + 500,
+    };
+    let dry = reg.prune(&policy, true).unwrap();
+    assert_eq!(
+        reg.list_chains(None).unwrap().len(),
+        6,
+        "a dry run keeps all"
+    );
+    let removed: Vec<&str> = dry
+        .chains
+        .removed
+        .iter()
+        .map(|r| r.chain.id.as_str())
+        .collect();
+    assert_eq!(removed, [old_failed.as_str(), old_gone.as_str()]);
+    let because = |id: &str| {
+        dry.chains
+            .kept
+            .iter()
+            .find(|k| k.chain.id == id)
+            .unwrap_or_else(|| panic!("{id} not kept"))
+            .because
+            .clone()
+    };
+    assert_eq!(
+        because(&old_kept),
+        [ChainKeepReason::Made {
+            compose_id: last_good.clone()
+        }]
+    );
+    assert_eq!(
+        because(&stopped),
+        [ChainKeepReason::NotEnded {
+            state: ChainState::Stopped
+        }]
+    );
+    assert_eq!(
+        because(&running),
+        [ChainKeepReason::NotEnded {
+            state: ChainState::Running
+        }]
+    );
+    assert_eq!(
+        because(&recent),
+        [
+            ChainKeepReason::Newest,
+            ChainKeepReason::Recent { since: NOV25 + 500 }
+        ]
+    );
+
+    let real = reg.prune(&policy, false).unwrap();
+    assert_eq!(real, dry);
+    let left: Vec<String> = reg
+        .list_chains(None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        left,
+        [recent.clone(), running.clone(), stopped, old_kept.clone()]
+    );
+    assert_eq!(t.open().get_chain(&old_gone).unwrap(), None);
+    // What stays reads back whole, with its steps; the lock is held.
+    let kept = t.open().get_chain(&old_kept).unwrap().unwrap();
+    assert_eq!(kept.steps.len(), 1);
+    assert_eq!(
+        reg.compose_chain_info(&last_good)
+            .unwrap()
+            .chain
+            .unwrap()
+            .chain_id,
+        old_kept
+    );
+    assert_eq!(
+        reg.lock_stream("nginx", "1", &recent, NOV25).unwrap(),
+        StreamLock::HeldBy(running.clone())
+    );
+    // IDs are never handed out twice: the day's next chain follows the
+    // highest, though lower ones are gone.
+    let next = reg
+        .create_chain(&new_chain(&[("x", "1")], None))
+        .unwrap()
+        .id;
+    assert_eq!(next, "chain-20261125.6");
+    assert!(![&old_gone, &old_failed].contains(&&next));
+    // Pruning again removes nothing more.
+    assert!(reg.prune(&policy, false).unwrap().chains.removed.is_empty());
+}
+
 fn prune_pins<B: Backend>(b: &B) {
     use strata_registry::PrunePolicy;
     let t = b.fresh();
@@ -2149,6 +2304,7 @@ fn prune_pins<B: Backend>(b: &B) {
         keep_finished: 1,
         keep_failed_since: 0,
         pins: BTreeMap::from([("apache-2.4-20261125.n.7".to_owned(), "--pin".to_owned())]),
+        keep_chains_since: 0,
     };
     for dry_run in [true, false] {
         let err = reg.prune(&policy, dry_run).unwrap_err();
@@ -3066,6 +3222,7 @@ fn releases<B: Backend>(b: &B) {
         keep_finished: 1,
         keep_failed_since: i64::MAX,
         pins: BTreeMap::new(),
+        keep_chains_since: 0,
     };
     for dry_run in [true, false] {
         let plan = reg.prune(&policy, dry_run).unwrap();
