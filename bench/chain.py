@@ -19,7 +19,9 @@ alternative on the same packages.
    of them (from the dataset's own records, no RPMs) and `dnf
    repoclosure` of all.
 5. Per size: modules, plan steps, impact times, chain time, monolithic
-   times.
+   times, and the size of the chain's record (its cause and plan, what
+   the registry keeps per chain until `composes prune` removes it) for
+   the core module's chain and for one leaf module's.
 
     python3 bench/chain.py [--modules 100,300,1000] [--smoke]
 
@@ -61,7 +63,7 @@ def main():
         rows = [bench(args, work, world, n) for n in counts]
     print()
     bk.table(("modules", "plan steps", "impact --build s (warm)", "impact --definition s (warm)",
-              "chain run s", "chain composes"), rows)
+              "chain run s", "chain composes", "chain record KB (core / leaf)"), rows)
     print(f"\nmonolithic, {mono['packages']} packages: createrepo_c {mono['createrepo']:.1f} s,"
           f" dnf repoclosure {mono['repoclosure']:.1f} s")
     print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
@@ -134,10 +136,29 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
         raise fail(f"chain {rec['id']} ended {rec['state']}")
     composed = sum(1 for s in rec["steps"] if s["state"] == "finished")
     log(f"  chain {rec['id']}: {composed} composes in {chain.seconds:.1f} s")
+    core_kb = record_kb(rec)
+    # A leaf: a module no other one requires, a one-step chain.
+    leaf = next(k for k in reversed(range(len(mods)))
+                if not any(k in m["stack"] for m in mods if m is not mods[k]))
+    defs[leaf].write_text(defs[leaf].read_text() + "# changed\n")
+    rec = json.loads(bk.run([args.strata, "chain", "run", "--definition", defs[leaf], *common,
+                             "--metadata-only", "--json"]).stdout)
+    if [s["state"] for s in rec["steps"]] != ["finished"]:
+        raise fail(f"the leaf's chain {rec['id']} ran {rec['steps']}")
+    leaf_kb = record_kb(rec)
+    log(f"  chain records: core {core_kb:.1f} KB, leaf {leaf_kb:.1f} KB")
     shutil.rmtree(here / "out", ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     return (n, steps, f"{row_build.seconds:.3f}", f"{row_def.seconds:.3f}", f"{chain.seconds:.1f}",
-            composed)
+            composed, f"{core_kb:.1f} / {leaf_kb:.1f}")
+
+
+def record_kb(rec: dict) -> float:
+    """What the registry stores of a chain: its cause and plan (JSON, as
+    recorded), and a row per step."""
+    steps = sum(len(json.dumps(s, separators=(",", ":"))) for s in rec["steps"])
+    return (len(json.dumps(rec["events"], separators=(",", ":")))
+            + len(json.dumps(rec["plan"], separators=(",", ":"))) + steps) / 1000
 
 
 if __name__ == "__main__":

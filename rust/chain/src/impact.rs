@@ -446,6 +446,51 @@ fn current_error(d: &crate::CatalogDefinition, e: ComposeError) -> ImpactError {
 }
 
 impl Impact {
+    /// What a chain records of its plan: the steps, the events, and the
+    /// modules left alone for a reason worth reading, with what the
+    /// plan knows of each of those (last good compose, definition,
+    /// requires, artifact kind). The catalog's other modules, which the
+    /// events cannot change ([`LeftAlone::Unaffected`]), are left out: at a
+    /// thousand modules they made a one-step chain's record hundreds of
+    /// KB, and a chain needs only its steps to run or resume.
+    pub fn recorded(&self) -> Impact {
+        let left_alone: BTreeMap<String, LeftAlone> = self
+            .plan
+            .left_alone
+            .iter()
+            .filter(|(_, why)| **why != LeftAlone::Unaffected)
+            .map(|(k, why)| (k.clone(), why.clone()))
+            .collect();
+        let keys: BTreeSet<String> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| format!("{}:{}", s.name, s.stream))
+            .chain(left_alone.keys().cloned())
+            .collect();
+        fn only<V: Clone>(
+            map: &BTreeMap<String, V>,
+            keys: &BTreeSet<String>,
+        ) -> BTreeMap<String, V> {
+            map.iter()
+                .filter(|(k, _)| keys.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        Impact {
+            events: self.events.clone(),
+            plan: Plan {
+                steps: self.plan.steps.clone(),
+                left_alone,
+            },
+            last_good: only(&self.last_good, &keys),
+            definitions: only(&self.definitions, &keys),
+            requires: only(&self.requires, &keys),
+            artifacts: only(&self.artifacts, &keys),
+            awaited_builds: self.awaited_builds.clone(),
+        }
+    }
+
     /// The plan as people read it: each step with why, then every module
     /// left alone with why.
     pub fn to_text(&self) -> String {

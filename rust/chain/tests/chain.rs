@@ -234,6 +234,26 @@ fn a_changed_definition_recomposes_it_and_the_stack_above() {
         LeftAlone::Unaffected
     );
     assert_eq!(by_compose.plan.left_alone["php:8.2"], LeftAlone::UpToDate);
+    // What a chain records of it: apache, which the event cannot change,
+    // left out with all the plan knows of it; php, checked, kept.
+    let recorded = by_compose.recorded();
+    assert!(by_compose.definitions.contains_key("apache:2.4"));
+    assert_eq!(
+        recorded.plan.left_alone.keys().collect::<Vec<_>>(),
+        ["php:8.2"]
+    );
+    for keys in [
+        recorded.definitions.keys().collect::<Vec<_>>(),
+        recorded.requires.keys().collect(),
+        recorded.last_good.keys().collect(),
+    ] {
+        assert_eq!(keys, ["php:8.2"]);
+    }
+    assert_eq!(recorded.events, by_compose.events);
+    // The steps and what is known of them stay whole.
+    let changed_recorded = changed.recorded();
+    assert_eq!(changed_recorded.plan.steps, changed.plan.steps);
+    assert_eq!(changed_recorded.definitions, changed.definitions);
 }
 
 #[test]
