@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 8.
+-- Strata compose registry: PostgreSQL schema, version 9.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -241,4 +241,12 @@ CREATE TABLE strata.release_inputs (
 );
 CREATE INDEX release_inputs_by_compose ON strata.release_inputs (compose_id);
 
-INSERT INTO strata.schema_version (version) VALUES (8);
+-- Counters that only go up (version 9). 'chain_events': the last number
+-- handed to a queued event, so that none is handed out twice.
+CREATE TABLE strata.counters (
+    name  TEXT   NOT NULL PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO strata.counters (name, value) VALUES ('chain_events', 0);
+
+INSERT INTO strata.schema_version (version) VALUES (9);

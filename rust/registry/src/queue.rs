@@ -23,7 +23,8 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// A queued event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingEvent {
-    /// Order of submission; what a chain names to consume it.
+    /// Order of submission; what a chain names to consume it. Never
+    /// handed out twice in a registry (schema version 9).
     pub seq: i64,
     /// The event as `strata impact --json` prints it.
     pub event: serde_json::Value,
@@ -44,18 +45,41 @@ pub(crate) fn submit(
             limit: MAX_EVENT_BYTES,
         });
     }
-    let row = &s.rows(
-        "SELECT COUNT(*), COALESCE(MAX(seq), 0) + 1 FROM strata.chain_events",
+    let queued = s.rows(
+        "SELECT COUNT(*) FROM strata.chain_events",
         &[],
-        &[Kind::Int, Kind::Int],
-    )?[0];
-    let (queued, seq) = (row[0].int().unwrap_or(0), row[1].int().unwrap_or(1));
+        &[Kind::Int],
+    )?[0][0]
+        .int()
+        .unwrap_or(0);
     if queued as usize >= MAX_PENDING_EVENTS {
         return Err(RegistryError::EventQueueFull {
             db: s.db().to_owned(),
             limit: MAX_PENDING_EVENTS,
         });
     }
+    // A number never handed out before (schema version 9): a chain names
+    // the events it planned by number, so a number given again to a new
+    // event would let that chain take the new one off the queue in place
+    // of one another chain took meanwhile. The update holds the counter's
+    // row until the transaction ends, so two submitters never read the
+    // same value.
+    s.exec(
+        "UPDATE strata.counters SET value = value + 1 WHERE name = 'chain_events'",
+        &[],
+    )?;
+    let seq = s
+        .rows(
+            "SELECT value FROM strata.counters WHERE name = 'chain_events'",
+            &[],
+            &[Kind::Int],
+        )?
+        .first()
+        .and_then(|r| r[0].int())
+        .ok_or_else(|| RegistryError::NotARegistry {
+            db: s.db().to_owned(),
+            reason: "its table counters has no row 'chain_events'".into(),
+        })?;
     s.exec(
         "INSERT INTO strata.chain_events (seq, event, submitted_at) VALUES (?1, ?2, ?3)",
         &[int(seq), text(json), int(at)],

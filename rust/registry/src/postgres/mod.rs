@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 8;
+pub(crate) const SCHEMA_VERSION: i64 = 9;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -267,6 +267,19 @@ const MIGRATIONS: &[Migration] = &[
         ADD COLUMN owner_boot_id       TEXT,
         ADD COLUMN owner_pid_namespace BIGINT,
         ADD COLUMN scm_ref             TEXT;
+        ",
+        then: None,
+    },
+    // 9: the last number handed to a queued chain event, so that none is
+    // handed out twice.
+    Migration {
+        sql: "
+    CREATE TABLE strata.counters (
+        name  TEXT   NOT NULL PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    INSERT INTO strata.counters (name, value)
+        SELECT 'chain_events', COALESCE(MAX(seq), 0) FROM strata.chain_events;
         ",
         then: None,
     },

@@ -70,6 +70,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V8,
         then: None,
     },
+    // 9: the last number handed to a queued chain event, so that none is
+    // handed out twice.
+    Migration {
+        sql: V9,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -316,6 +322,19 @@ const V8: &str = "
     -- The release document's SCM reference (URL#commit), when it came
     -- from one, as composes record theirs.
     ALTER TABLE releases ADD COLUMN scm_ref TEXT;
+    ";
+
+const V9: &str = "
+    -- Counters that only go up. 'chain_events': the last number handed to
+    -- a queued event. Numbered by the queue's highest, a number was handed
+    -- out again once the event that had it was taken, and a chain that had
+    -- planned the first event took the second off the queue in its place.
+    CREATE TABLE counters (
+        name  TEXT   NOT NULL PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    INSERT INTO counters (name, value)
+        SELECT 'chain_events', COALESCE(MAX(seq), 0) FROM chain_events;
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

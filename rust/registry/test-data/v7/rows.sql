@@ -4,3 +4,4 @@ INSERT INTO release_inputs VALUES('f41-41-20261125.n.0',0,'module','php:8.2','ph
 INSERT INTO release_inputs VALUES('f41-41-20261125.n.0',1,'stack','apache:2.4','apache-2.4-20261125.n.0');
 INSERT INTO release_inputs VALUES('f41-41-20261125.n.1',0,'module','php:8.2','php-8.2-20261125.n.0');
 INSERT INTO release_inputs VALUES('f41-41-20261125.n.1',1,'stack','apache:2.4','apache-2.4-20261125.n.0');
+INSERT INTO chain_events VALUES(4,'{"event":"build","nvr":"httpd-2.4.58-3.fc40"}',1795600950);

@@ -2657,6 +2657,21 @@ fn event_queue<B: Backend>(b: &B) {
         std::slice::from_ref(&three)
     );
     assert_eq!(reg.pending_events().unwrap(), std::slice::from_ref(&four));
+    // A number is never handed out twice, not even the highest once its
+    // event is taken: a chain that planned `four` while another took it
+    // must not take the next event in its place.
+    let mut taker = new_chain(&[("c", "1")], None);
+    taker.consumes = vec![four.seq];
+    reg.create_chain(&taker).unwrap();
+    assert!(reg.pending_events().unwrap().is_empty());
+    let five = t.open().submit_event(&e("d-1-1"), NOV25 + 30).unwrap();
+    assert!(five.seq > four.seq, "{} after {}", five.seq, four.seq);
+    let err = reg.create_chain(&taker).unwrap_err();
+    assert!(
+        matches!(err, RegistryError::EventNotQueued { seq, .. } if seq == four.seq),
+        "{err:?}"
+    );
+    assert_eq!(reg.pending_events().unwrap(), [five]);
 }
 
 fn chains<B: Backend>(b: &B) {
@@ -3037,6 +3052,15 @@ fn version_7<B: Backend>(b: &B) {
     assert_eq!(next.owner, Some(me));
     assert!(next.scm_ref.is_some());
     assert_eq!(reg.list_releases(Some(1)).unwrap(), [next]);
+    // Version 9: the queued event stays; new ones are numbered after it.
+    let queued = reg.pending_events().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].seq, 4);
+    assert_eq!(queued[0].event["nvr"], "httpd-2.4.58-3.fc40");
+    let next = reg
+        .submit_event(&json!({"event": "build", "nvr": "x-1-1"}), NOV25)
+        .unwrap();
+    assert_eq!(next.seq, 5);
 }
 
 fn releases<B: Backend>(b: &B) {
