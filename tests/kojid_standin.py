@@ -140,8 +140,10 @@ class BuilderHub(Hub):
 
     def host_taskSetWait(self, parent, tasks):
         self._own_task(parent)["waiting"] = True
+        self.koji_hub.touch_task(parent)
         for t in self._children(parent):
             t["awaited"] = tasks is None or t["id"] in tasks
+            self.koji_hub.touch_task(t["id"])
 
     def host_taskWait(self, parent):
         self._own_task(parent)
@@ -151,12 +153,15 @@ class BuilderHub(Hub):
                 (finished if t["state"] in DONE else unfinished).append(t["id"])
         for task_id in finished:
             self.koji_hub.tasks[task_id]["awaited"] = False
+            self.koji_hub.touch_task(task_id)
         return [sorted(finished), unfinished]
 
     def host_taskWaitResults(self, parent, tasks, canfail=None):
         self._own_task(parent)["waiting"] = False
+        self.koji_hub.touch_task(parent)
         for t in self._children(parent):
             t["awaited"] = False
+            self.koji_hub.touch_task(t["id"])
         if tasks is None:
             tasks = [t["id"] for t in self._children(parent) if t["state"] in DONE]
         canfail = canfail or []
@@ -199,10 +204,12 @@ class BuilderHub(Hub):
     def host_closeTask(self, task_id, response):
         self._own_task(task_id).update(state=CLOSED, result=response,
                                        completion_ts=1764000200.0)
+        self.koji_hub.touch_task(task_id)
 
     def host_failTask(self, task_id, response):
         self._own_task(task_id).update(state=FAILED, result=response,
                                        completion_ts=1764000200.0)
+        self.koji_hub.touch_task(task_id)
 
     def moduleComposeImport(self, task_id, compose_id):
         self._own_task(task_id)

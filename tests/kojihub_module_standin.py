@@ -86,6 +86,7 @@ sys.modules['kojihub'] and `hub.as_user(name)` / `hub.as_host(name)` set
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import sys
 import types
@@ -135,6 +136,9 @@ class FakeHub:
         self.hosts: dict[int, dict] = {}
         self.channels = {1: {"id": 1, "name": "default", "enabled": True}}
         self.tasks: dict[int, dict] = {}
+        # the order of the task rows' last writes (listTasks lists them so)
+        self.task_writes: dict[int, int] = {}
+        self._task_write = itertools.count(1)
         self.builds: dict[int, dict] = {}
         self.build_types: dict[int, set] = {}
         self.btypes = {1: "rpm", 2: "maven", 3: "win", 4: "image"}
@@ -226,17 +230,25 @@ class FakeHub:
         return context.session
 
     # -- the task life cycle, as kojid + the scheduler drive it
+    def touch_task(self, task_id):
+        """Task TASK_ID's row was written (made, opened, closed, its wait
+        flags set): listTasks lists it after every row written before."""
+        self.task_writes[task_id] = next(self._task_write)
+
     def open_task(self, task_id, host):
+        self.touch_task(task_id)
         t = self.tasks[task_id]
         t.update(state=TASK["OPEN"], host_id=self.host(host)["id"], start_ts=1764000100.0)
 
     def close_task(self, task_id, result):
+        self.touch_task(task_id)
         t = self.tasks[task_id]
         t.update(state=TASK["CLOSED"], result=koji.xmlrpcplus.dumps((result,), methodresponse=1,
                                                                     allow_none=1),
                  completion_ts=1764000200.0)
 
     def fail_task(self, task_id, fault: koji.GenericError):
+        self.touch_task(task_id)
         t = self.tasks[task_id]
         f = koji.xmlrpcplus.Fault(fault.faultCode, str(fault))
         t.update(state=TASK["FAILED"], result=koji.xmlrpcplus.dumps(f, methodresponse=1,
@@ -304,6 +316,7 @@ class FakeHub:
                            "completion_ts": None, "create_time": "2026-11-25 08:00:00",
                            "start_time": None, "completion_time": None,
                            "request": request, "result": None}
+        self.touch_task(tid)
         return tid
 
     def get_tag(self, tagInfo, strict=False, event=None, blocked=False):
@@ -828,9 +841,12 @@ class RootExports:
         if unknown or queryOpts:
             raise NotImplementedError("listTasks %r %r" % (sorted(unknown), queryOpts))
         out = []
-        # the real listTasks sets no order (rows as PostgreSQL gives them):
-        # newest first here, so code that assumes ID order fails
-        for t in sorted(_hub().tasks.values(), key=lambda t: -t["id"]):
+        # The real listTasks sets no order: rows come as PostgreSQL's heap
+        # holds them, and an updated row moves (a real hub listed moduleChain
+        # tasks 5, 10, 8, 12). Here: in the order of their last write (a task
+        # opened after newer ones were made is listed after them), never by ID.
+        hub = _hub()
+        for t in sorted(list(hub.tasks.values()), key=lambda t: hub.task_writes.get(t["id"], 0)):
             if "method" in opts and t["method"] != opts["method"]:
                 continue
             if "state" in opts and t["state"] not in opts["state"]:

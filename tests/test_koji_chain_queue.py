@@ -9,12 +9,13 @@ consumer sleeps through a window."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import koji
 import strata
-from test_koji_builder import TAG, site  # noqa: F401 (fixture)
+from test_koji_builder import HOST, TAG, handler_class, site  # noqa: F401 (fixture)
 from test_koji_chain import chain  # noqa: F401 (fixture)
 from test_koji_module_chain import (NEW, Kojid, _one_chain, _rebuild_httpd, _repo_done,  # noqa: F401
                                     strata_builder, world)
@@ -88,3 +89,46 @@ def test_only_the_newest_consumer_sleeps_through_a_debounce(world, tmp_path, mon
     assert [e.get("nvr") for e in taken if "nvr" in e] == [NEW], taken
     assert any(e.get("event") == "repo" for e in taken), taken
     assert strata.pending_events(registry=site.shared_registry) == []
+
+
+def test_a_consumer_names_the_newest_of_several_newer_ones(site):  # noqa: F811
+    """listTasks sets no order (a real hub listed moduleChain tasks 5, 10,
+    8, 12): a sleeping consumer that finds several newer consumers not yet
+    ended names the newest, wherever listTasks lists it, and ignores
+    moduleChain tasks that are no consumer and consumers that have ended."""
+    fake = site.hub.koji_hub
+    owner = fake.user("packager")["id"]
+    pending = {"pending": True, "tags": [TAG]}
+
+    def chain_task(opts, events=None):
+        return fake.make_task("moduleChain", [events or {}, opts], owner=owner, channel="strata")
+
+    older = chain_task(pending)
+    fake.open_task(older, HOST)
+    a, b, newest = chain_task(pending), chain_task(pending), chain_task(pending)
+    fake.open_task(a, HOST)
+    # newer than all, but no consumer, or ended
+    chain_task({"resume": "chain-20261205.0"})
+    chain_task({}, {"builds": [NEW]})
+    ended = chain_task(pending)
+    fake.open_task(ended, HOST)
+    fake.close_task(ended, {"chains": []})
+    states = [koji.TASK_STATES[s] for s in ("FREE", "ASSIGNED", "OPEN")]
+    listed = [t["id"] for t in site.session.listTasks(
+        opts={"method": "moduleChain", "state": states, "decode": True})
+        if t["request"][1].get("pending") and t["id"] > older]
+    # neither the first nor the last newer consumer listed is the newest
+    assert listed == [b, newest, a], listed
+
+    def handler(task_id):
+        h = handler_class(strata_builder, "moduleChain")(
+            task_id, "moduleChain", [{}, pending], site.session, site.options)
+        h._lock = threading.Lock()
+        return h
+
+    assert handler(older)._newer_consumer() == newest
+    # a newer consumer ends the sleep before it starts
+    assert handler(older)._sleep_until(time.time() + 3600) == newest
+    assert handler(a)._newer_consumer() == newest
+    # the newest sees none newer than itself
+    assert handler(newest)._newer_consumer() is None

@@ -427,6 +427,14 @@ def test_approve_steps_wait_and_a_chain_by_hand(world, tmp_path):
     info = k.run("alice", "module-chain-info", res["chain_id"])
     assert "State: waiting" in info.stdout, info.stdout
     assert "Step 2: php:8.2 waiting (waiting for approval (policy: approve))" in info.stdout
+    # the task's log shows each step as module-chain-info does, with only what
+    # it has: the finished step no reason, the waiting one no compose
+    log = (Path(site.uploaded(parent)) / "chain.log").read_text()
+    lines = [line.split(" ", 2)[2] for line in log.splitlines()]
+    steps = [line for line in lines if line.startswith(("apache:2.4 ", "php:8.2 "))]
+    assert steps == ["apache:2.4 finished %s" % res["steps"][0]["compose_id"],
+                     "php:8.2 waiting (waiting for approval (policy: approve))"], log
+    assert "None" not in log, log
     # approved and resumed through Koji: module-build permission, as module-chain
     fake.add_user("bob", password="pw")
     refused = k.run("bob", "module-chain-approve", res["chain_id"], "php:8.2")

@@ -704,9 +704,14 @@ class ModuleChainTask(ModuleComposeTask):
         steps = [{"name": s.name, "stream": s.stream, "state": s.state,
                   "compose_id": s.compose_id, "reason": s.reason} for s in chain.steps]
         for s in steps:
-            # what a step has: a waiting one no compose, a finished one no reason
-            shown = [s[k] for k in ("state", "compose_id", "reason") if s[k] is not None]
-            self._log(" ".join(["%s:%s" % (s["name"], s["stream"])] + shown))
+            # as `koji module-chain-info` shows a step: what it has (a waiting
+            # one no compose, a finished one no reason), its reason in brackets
+            line = "%(name)s:%(stream)s %(state)s" % s
+            if s["compose_id"]:
+                line += " %s" % s["compose_id"]
+            if s["reason"]:
+                line += " (%s)" % s["reason"]
+            self._log(line)
         self._log("chain %s: %s" % (chain.id, chain.state))
         return {"chain_id": chain.id, "state": chain.state, "steps": steps}
 
