@@ -381,6 +381,54 @@ mod test {
     }
 
     #[test]
+    fn every_index_out_of_range_is_refused() {
+        let repo = sample();
+        assert!(validate(&repo));
+        let n = repo.strings.len() as u32;
+        let bad_pkg: [fn(&mut PkgRec, u32); 11] = [
+            |p, n| p.name = n,
+            |p, n| p.arch = n,
+            |p, n| p.epoch = n,
+            |p, n| p.version = n,
+            |p, n| p.release = n,
+            |p, n| p.location = n,
+            |p, n| p.checksum = n,
+            |p, n| p.sourcerpm = n,
+            |p, _| p.deps_ends = [1, 0, 1, 1],
+            |p, _| p.deps_start = u32::MAX,
+            |p, _| p.files_len = 2,
+        ];
+        for (i, spoil) in bad_pkg.iter().enumerate() {
+            let mut r = sample();
+            let mut p = r.packages[0];
+            spoil(&mut p, n);
+            r.packages = vec![p].into();
+            assert!(!validate(&r), "package field {i}");
+        }
+        let bad_dep: [fn(&mut DepRec, u32); 5] = [
+            |d, n| d.name = n,
+            |d, n| d.epoch = n,
+            |d, n| d.version = n,
+            |d, n| d.release = n,
+            |d, _| d.flags = 8,
+        ];
+        for (i, spoil) in bad_dep.iter().enumerate() {
+            let mut r = sample();
+            let mut d = r.deps[0];
+            spoil(&mut d, n);
+            r.deps = vec![d].into();
+            assert!(!validate(&r), "dependency field {i}");
+        }
+        let mut r = sample();
+        r.files = vec![n].into();
+        assert!(!validate(&r), "file");
+        // The largest ID in range is fine.
+        let mut r = sample();
+        r.files = vec![n - 1].into();
+        assert!(validate(&r));
+    }
+
+    #[test]
     fn reads_back_what_it_wrote_and_refuses_damaged_files() {
         let dir = tempfile::tempdir().unwrap();
         let repo = sample();
