@@ -346,7 +346,7 @@ fn a_large_primary_compressed_on_several_threads_is_read_by_dnf_and_createrepo_c
     let out = tempfile::tempdir().unwrap();
     compose(&source, &pick, out.path(), &[]);
     let primary = std::fs::read(written_file(out.path(), "primary")).unwrap();
-    // gzp's header (OS "unknown"), so this is the parallel writer's output.
+    // ParallelGz's header (OS "unknown"), so this is the parallel writer's output.
     assert_eq!(primary[9], 255);
     let written = load_repo(
         "out",
