@@ -63,8 +63,13 @@ pub struct ParallelGz<W: Write> {
     /// the input not handed out yet, up to `threads` blocks.
     pending: Vec<u8>,
     dict_len: usize,
-    /// The batch being deflated, a thread a block, in order.
+    /// The batch being deflated, a thread a block, in order, and its
+    /// input.
     in_flight: Vec<Deflating>,
+    in_flight_input: Option<Arc<Vec<u8>>>,
+    /// A batch's input buffer once deflated, for the next batch (fresh
+    /// memory faults every page in again).
+    spare: Option<Vec<u8>>,
     crc: Crc,
 }
 
@@ -83,6 +88,8 @@ impl<W: Write> ParallelGz<W> {
             pending: Vec::with_capacity(WINDOW + threads * BLOCK),
             dict_len: 0,
             in_flight: Vec::new(),
+            in_flight_input: None,
+            spare: None,
             crc: Crc::new(),
         })
     }
@@ -90,7 +97,11 @@ impl<W: Write> ParallelGz<W> {
     /// Hands the pending input to a thread a block, then waits for the
     /// batch before and writes it out.
     fn send_pending(&mut self) -> io::Result<()> {
-        let mut next = Vec::with_capacity(WINDOW + self.threads * BLOCK);
+        let mut next = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(WINDOW + self.threads * BLOCK));
+        next.clear();
         next.extend_from_slice(&self.pending[self.pending.len().saturating_sub(WINDOW)..]);
         let batch = Arc::new(std::mem::replace(&mut self.pending, next));
         let start = std::mem::replace(&mut self.dict_len, self.pending.len());
@@ -112,7 +123,11 @@ impl<W: Write> ParallelGz<W> {
             handles.push(handle);
         }
         let done = std::mem::replace(&mut self.in_flight, handles);
-        self.write_out(done)
+        let done_input = self.in_flight_input.replace(batch);
+        self.write_out(done)?;
+        // Its threads are done with it.
+        self.spare = done_input.and_then(|input| Arc::try_unwrap(input).ok());
+        Ok(())
     }
 
     /// Waits for `batch`'s blocks and writes them out in order.
@@ -207,16 +222,19 @@ fn incompressible(chunk: &[u8]) -> bool {
     }
     // A byte value that makes 4 % of the chunk caps the entropy at
     // h(0.04) + 0.96 log2(255) = 7.92 bits: below the threshold whatever
-    // the rest. Text (repodata's XML) shows one within a few KiB, and the
-    // rest is not counted.
-    let mut counts = [0u32; 256];
-    for piece in chunk.chunks(4096) {
-        count_bytes(piece, &mut counts);
-        let most = counts.iter().max().copied().unwrap_or(0) as usize;
-        if most * 25 >= chunk.len() {
-            return false;
-        }
+    // the rest. The likeliest such value, the most common of the first
+    // KiB, is counted alone first (a comparison the compiler vectorizes):
+    // for text, repodata's XML included, that decides.
+    let mut first = [0u32; 256];
+    count_bytes(&chunk[..1024], &mut first);
+    let likeliest = (0..=255u8)
+        .max_by_key(|&v| first[usize::from(v)])
+        .unwrap_or(0);
+    if count_value(chunk, likeliest) * 25 >= chunk.len() {
+        return false;
     }
+    let mut counts = [0u32; 256];
+    count_bytes(chunk, &mut counts);
     let n = chunk.len() as f64;
     let entropy: f64 = counts
         .iter()
@@ -227,6 +245,18 @@ fn incompressible(chunk: &[u8]) -> bool {
         })
         .sum();
     entropy >= STORE_ENTROPY
+}
+
+/// How many of `bytes` are `value`: in 255-byte pieces, so that the
+/// comparisons add up in byte lanes.
+fn count_value(bytes: &[u8], value: u8) -> usize {
+    bytes
+        .chunks(255)
+        .map(|piece| {
+            let n: u8 = piece.iter().map(|&b| u8::from(b == value)).sum();
+            usize::from(n)
+        })
+        .sum()
 }
 
 /// Adds `bytes`' histogram to `counts`, in four tables so that runs of
