@@ -6,6 +6,8 @@
 //! per-package records of a source ([`open_records`],
 //! [`load_repo_with_records`]) and writing new repodata from them
 //! ([`write_repodata`]), with the payloads placed beside them (`payload`).
+//! Large gzip files are deflated on several threads by [`ParallelGz`],
+//! the workspace's one parallel gzip writer (container layers use it too).
 //! What is read is bounded (`limits`), and fetched with timeouts (`http`).
 //!
 //! The modules are private and what the workspace uses is re-exported
@@ -25,6 +27,7 @@ mod filelists;
 pub mod http;
 pub mod limits;
 pub mod payload;
+mod pgzip;
 mod pods;
 mod primary;
 mod records;
@@ -41,6 +44,7 @@ pub use cache::CacheLimits;
 pub use cache_file::CacheFileError;
 pub use confined::{ConfinedError, ConfinedFile};
 pub use error::{RepodataError, Result};
+pub use pgzip::ParallelGz;
 pub use pods::Pods;
 pub use primary::parse_primary;
 pub use records::{open_records, PackageRecords, RecordStore};

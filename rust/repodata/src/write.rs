@@ -8,6 +8,7 @@
 //! open and the compressed stream are hashed on the way.
 
 use crate::error::{RepodataError, Result};
+use crate::pgzip::ParallelGz;
 use crate::records::PackageRecords;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -211,21 +212,23 @@ impl<W: Write> Write for Hashing<W> {
 /// ~6% larger (measured on 5,000 bookworm packages).
 const GZ_LEVEL: u32 = 4;
 
-/// The open text per block of a gzip file compressed on several threads.
-/// Each block is compressed on its own and ends at a sync flush. Blocks
-/// start without the 32 KiB before them as dictionary (gzp primes them only
-/// on a C zlib, and the workspace's flate2 is zlib-rs): on bookworm's
-/// primary.xml 2 MiB blocks cost 0.2% in size (1 MiB: 0.4%; 4 MiB: 0.1%
-/// but a 5,000-package primary makes only two blocks).
-const PARALLEL_GZ_BLOCK: usize = 2 << 20;
-
 /// From this much open text on, a gzip file is compressed on several
-/// threads (it makes at least two blocks).
-const PARALLEL_GZ_BYTES: usize = 2 * PARALLEL_GZ_BLOCK;
+/// threads by [`ParallelGz`] (at least 4 of its 1 MiB blocks; below, the
+/// threads would have too little to share).
+const PARALLEL_GZ_BYTES: usize = 4 * crate::pgzip::BLOCK;
 
-type ParallelGz<W> = gzp::par::compress::ParCompress<'static, gzp::deflate::Gzip, W>;
+/// Threads for one large gzip file: primary is written beside filelists
+/// and other, so more than a few would only queue.
+fn gz_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(4))
+}
 
-enum Encoder<W: Write + Send + 'static> {
+/// The parallel writer of a large gzip file or kept run, at [`GZ_LEVEL`].
+fn parallel_gz<W: Write>(w: W, threads: usize) -> io::Result<ParallelGz<W>> {
+    ParallelGz::new(w, flate2::Compression::new(GZ_LEVEL), threads)
+}
+
+enum Encoder<W: Write> {
     Gz(flate2::write::GzEncoder<W>),
     /// pigz's way: blocks compressed side by side into one gzip member,
     /// the same bytes whatever the number of threads.
@@ -234,14 +237,11 @@ enum Encoder<W: Write + Send + 'static> {
     Xz(xz2::write::XzEncoder<W>),
 }
 
-impl<W: Write + Send + 'static> Encoder<W> {
+impl<W: Write> Encoder<W> {
     /// `parallel`: a large file, worth compressing on several threads.
     fn new(compression: Compression, w: W, parallel: bool) -> io::Result<Encoder<W>> {
         Ok(match compression {
-            Compression::Gz if parallel => {
-                let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-                Encoder::ParallelGz(parallel_gz(w, threads)?)
-            }
+            Compression::Gz if parallel => Encoder::ParallelGz(parallel_gz(w, gz_threads())?),
             Compression::Gz => Encoder::Gz(gz_writer(w)),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, 10)?;
@@ -255,35 +255,14 @@ impl<W: Write + Send + 'static> Encoder<W> {
     fn finish(self) -> io::Result<W> {
         match self {
             Encoder::Gz(e) => e.finish(),
-            Encoder::ParallelGz(mut e) => gzp::ZWriter::finish(&mut e).map_err(gz_error),
+            Encoder::ParallelGz(e) => e.finish(),
             Encoder::Zstd(e) => e.finish(),
             Encoder::Xz(e) => e.finish(),
         }
     }
 }
 
-/// A gzip writer that compresses on `threads` threads; its output does not
-/// depend on their number.
-fn parallel_gz<W: Write + Send + 'static>(w: W, threads: usize) -> io::Result<ParallelGz<W>> {
-    Ok(
-        gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
-            .buffer_size(PARALLEL_GZ_BLOCK)
-            .and_then(|b| b.num_threads(threads))
-            .map_err(gz_error)?
-            .compression_level(flate2::Compression::new(GZ_LEVEL))
-            .from_writer(w),
-    )
-}
-
-/// gzp's error as I/O error, its own I/O errors unwrapped.
-fn gz_error(e: gzp::GzpError) -> io::Error {
-    match e {
-        gzp::GzpError::Io(e) => e,
-        other => io::Error::other(other),
-    }
-}
-
-impl<W: Write + Send + 'static> Write for Encoder<W> {
+impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::Gz(e) => e.write(buf),
@@ -296,9 +275,9 @@ impl<W: Write + Send + 'static> Write for Encoder<W> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Encoder::Gz(e) => e.flush(),
-            // Not passed on: gzp would end a block here, and blocks must
-            // fall where the content alone puts them (deterministic output).
-            Encoder::ParallelGz(_) => Ok(()),
+            // Never ends a block (blocks fall where the content alone puts
+            // them): only flushes what is already deflated.
+            Encoder::ParallelGz(e) => e.flush(),
             Encoder::Zstd(e) => e.flush(),
             Encoder::Xz(e) => e.flush(),
         }
@@ -720,7 +699,11 @@ fn write_records_parts(
             raw.write_all(&member).map_err(write_err(&part))?;
             continue;
         }
-        let mut e = gz_writer(Vec::new());
+        // A large run (a base compose's) on several threads, as a large
+        // file in one piece.
+        let parallel = len >= PARALLEL_GZ_BYTES as u64;
+        let mut e =
+            Encoder::new(Compression::Gz, Vec::new(), parallel).map_err(write_err(&part))?;
         for text in records
             .iter()
             .flat_map(|p| [record(p, which).as_bytes(), b"\n"])
@@ -740,8 +723,11 @@ fn write_records_parts(
 }
 
 /// What starts a kept member's file: then the SHA-256 of the member, the
-/// CRC-32 and length of its open text, the member.
-const KEPT_MAGIC: &[u8; 16] = b"strata-gzpart-1\n";
+/// CRC-32 and length of its open text, the member. The version names the
+/// encoder: a member the encoder of another version wrote holds the same
+/// text in other bytes, and reusing it would change a merged file's
+/// checksum against a cold write (2: large runs by [`ParallelGz`]).
+const KEPT_MAGIC: &[u8; 16] = b"strata-gzpart-2\n";
 const KEPT_HEAD: usize = 16 + 32 + 4 + 8;
 /// The largest kept member read back (a module's filelists run far below).
 const KEPT_MAX: u64 = 1 << 30;
@@ -909,7 +895,8 @@ mod tests {
         let w = write_repodata(dir.path(), &packages, &[], &WriteOptions::default()).unwrap();
         let primary = w.get("primary").unwrap();
         let bytes = std::fs::read(&primary.path).unwrap();
-        // No mtime or file name; gzp's header (OS "unknown").
+        // No mtime or file name; the parallel writer's header (OS
+        // "unknown").
         assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
         assert_eq!(primary.checksum, hex::encode(Sha256::digest(&bytes)));
         assert_eq!(primary.size, bytes.len() as u64);
@@ -951,7 +938,7 @@ mod tests {
                 format!("<entry n=\"{}\"/>\n", i.wrapping_mul(2654435761) % 99991).into_bytes()
             })
             .collect();
-        assert!(text.len() > 2 * PARALLEL_GZ_BLOCK);
+        assert!(text.len() > PARALLEL_GZ_BYTES);
         let gz = |threads: usize, piece: usize| {
             let mut e = Encoder::ParallelGz(parallel_gz(Vec::new(), threads).unwrap());
             for chunk in text.chunks(piece) {
@@ -967,6 +954,77 @@ mod tests {
         let mut open = Vec::new();
         io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&one[..]), &mut open).unwrap();
         assert!(open == text);
+    }
+
+    #[test]
+    fn a_large_kept_run_is_one_parallel_member_and_old_members_are_not_reused() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut packages: Vec<PackageRecords> = (0..6000)
+            .map(|i| PackageRecords {
+                primary: REC
+                    .replace("<name>foo</name>", &format!("<name>big{i}</name>"))
+                    .replace("5541", &(i * 7919 % 6007).to_string())
+                    .repeat(3),
+                filelists: format!("<package pkgid=\"big{i}\" name=\"big\" arch=\"noarch\"/>"),
+                other: format!("<package pkgid=\"big{i}\" name=\"big\" arch=\"noarch\"/>"),
+            })
+            .collect();
+        packages.extend(some_packages(20, "own"));
+        let parts = [
+            RecordsPart {
+                range: 0..6000,
+                keep: Some((cache.path().to_path_buf(), "big".into())),
+            },
+            RecordsPart {
+                range: 6000..6020,
+                keep: Some((cache.path().to_path_buf(), "own".into())),
+            },
+        ];
+        let big_open: usize = packages[..6000].iter().map(|p| p.primary.len() + 1).sum();
+        assert!(big_open > PARALLEL_GZ_BYTES, "{big_open}");
+        let opts = WriteOptions::default();
+        let write = || {
+            let dir = tempfile::tempdir().unwrap();
+            let w = write_repodata_parts(dir.path(), &packages, &parts, &[], &opts).unwrap();
+            let primary = w.get("primary").unwrap().clone();
+            (dir, primary)
+        };
+        let (_cold_dir, cold) = write();
+        let kept = kept_member_path(cache.path(), "big", 0);
+        let entry = std::fs::read(&kept).unwrap();
+        assert_eq!(&entry[..16], KEPT_MAGIC);
+        // The parallel writer's member (OS "unknown"); the small run's is
+        // flate2's (Unix).
+        assert_eq!(entry[KEPT_HEAD + 9], 255);
+        let own = std::fs::read(kept_member_path(cache.path(), "own", 0)).unwrap();
+        assert_eq!(own[KEPT_HEAD + 9], 3);
+        // The whole file reads back as the one-piece text.
+        let plain = tempfile::tempdir().unwrap();
+        let want = write_repodata(plain.path(), &packages, &[], &opts).unwrap();
+        assert!(open_text(&cold.path) == open_text(&want.get("primary").unwrap().path));
+        assert_eq!(
+            cold.open_checksum,
+            want.get("primary").unwrap().open_checksum
+        );
+        let (_warm_dir, warm) = write();
+        assert_eq!(warm.checksum, cold.checksum);
+        // A member kept by the encoder before (same text, flate2 in one
+        // piece, sound in every check but the version) is compressed
+        // again, so a warm write gives a cold write's bytes.
+        let mut e = gz_writer(Vec::new());
+        for p in &packages[..6000] {
+            e.write_all(p.primary.as_bytes()).unwrap();
+            e.write_all(b"\n").unwrap();
+        }
+        let old = e.finish().unwrap();
+        let mut old_entry = entry[..KEPT_HEAD].to_vec();
+        old_entry[..16].copy_from_slice(b"strata-gzpart-1\n");
+        old_entry[16..48].copy_from_slice(&Sha256::digest(&old));
+        old_entry.extend_from_slice(&old);
+        std::fs::write(&kept, &old_entry).unwrap();
+        let (_again_dir, again) = write();
+        assert_eq!(again.checksum, cold.checksum);
+        assert!(std::fs::read(&kept).unwrap() == entry, "kept anew");
     }
 
     #[test]

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::path::Path;
 use strata_repodata::{
-    load_repo, open_records, write_repodata, Compression, ExtraMetadata, LoadOptions, Repo, Repomd,
-    WriteOptions,
+    load_repo, open_records, write_repodata, write_repodata_parts, Compression, ExtraMetadata,
+    LoadOptions, RecordsPart, Repo, Repomd, WriteOptions,
 };
 
 fn opts() -> WriteOptions {
@@ -346,7 +346,7 @@ fn a_large_primary_compressed_on_several_threads_is_read_by_dnf_and_createrepo_c
     let out = tempfile::tempdir().unwrap();
     compose(&source, &pick, out.path(), &[]);
     let primary = std::fs::read(written_file(out.path(), "primary")).unwrap();
-    // gzp's header (OS "unknown"), so this is the parallel writer's output.
+    // ParallelGz's header (OS "unknown"), so this is the parallel writer's output.
     assert_eq!(primary[9], 255);
     let written = load_repo(
         "out",
@@ -387,4 +387,54 @@ fn a_large_primary_compressed_on_several_threads_is_read_by_dnf_and_createrepo_c
     let mut again = nevras(&remerged);
     again.dedup();
     assert_eq!(again, want);
+}
+
+#[test]
+fn a_merged_repository_with_a_large_kept_run_is_read_by_dnf() {
+    // A whole-stack repository: 12,000 bookworm packages as one kept run
+    // (about 18 MB of primary: one member deflated on several threads),
+    // 300 more as a small one, each member kept for the next write.
+    let source = bookworm().display().to_string();
+    let repo = load_repo("src", &source, &LoadOptions::default()).unwrap();
+    let store = open_records(&repo, &LoadOptions::default()).unwrap();
+    let pick: Vec<u32> = (0..12_300).map(|i| i * 5).collect();
+    let records = relocated(&repo, store.get_many(&pick).unwrap(), &pick);
+    let cache = tempfile::tempdir().unwrap();
+    let parts = [
+        RecordsPart {
+            range: 0..12_000,
+            keep: Some((cache.path().to_path_buf(), "base-1.x86_64".into())),
+        },
+        RecordsPart {
+            range: 12_000..12_300,
+            keep: Some((cache.path().to_path_buf(), "own-1.x86_64".into())),
+        },
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let cold = write_repodata_parts(out.path(), &records, &parts, &[], &opts()).unwrap();
+    let written = load_repo(
+        "out",
+        &out.path().display().to_string(),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(written.len(), pick.len());
+    let mut listed = dnf_repoquery(
+        out.path(),
+        &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
+    );
+    listed.sort();
+    listed.dedup();
+    let mut want = nevras(&written);
+    want.dedup();
+    assert_eq!(listed, want);
+    // The same open text as in one piece; warm, the same bytes as cold.
+    let single = tempfile::tempdir().unwrap();
+    let one = write_repodata(single.path(), &records, &[], &opts()).unwrap();
+    let again = tempfile::tempdir().unwrap();
+    let warm = write_repodata_parts(again.path(), &records, &parts, &[], &opts()).unwrap();
+    for ((c, w), o) in cold.files.iter().zip(&warm.files).zip(&one.files) {
+        assert_eq!(c.open_checksum, o.open_checksum, "{}", c.mdtype);
+        assert_eq!(w.checksum, c.checksum, "{}", c.mdtype);
+    }
 }

@@ -26,7 +26,6 @@ mod install;
 mod iso;
 mod oci;
 mod ostree;
-mod pgzip;
 mod tools;
 
 use crate::config::{substitute_arch, Config};

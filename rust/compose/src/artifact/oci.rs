@@ -10,7 +10,6 @@
 //! sorted, because oci-spec keeps labels in a `HashMap` whose order
 //! changes from run to run.
 
-use super::pgzip::ParallelGz;
 use crate::error::{io, ComposeError, Result};
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, ImageConfigurationBuilder,
@@ -24,6 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use strata_model::ContainerSettings;
+use strata_repodata::ParallelGz;
 
 /// The image's tag in `index.json` (`skopeo inspect oci:DIR:latest`).
 pub(crate) const REF_NAME: &str = "latest";
