@@ -348,22 +348,7 @@ fn a_large_primary_compressed_on_several_threads_is_read_by_dnf_and_createrepo_c
     let primary = std::fs::read(written_file(out.path(), "primary")).unwrap();
     // ParallelGz's header (OS "unknown"), so this is the parallel writer's output.
     assert_eq!(primary[9], 255);
-    let written = load_repo(
-        "out",
-        &out.path().display().to_string(),
-        &LoadOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(written.len(), pick.len());
-    let mut listed = dnf_repoquery(
-        out.path(),
-        &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
-    );
-    listed.sort();
-    listed.dedup();
-    let mut want = nevras(&written);
-    want.dedup();
-    assert_eq!(listed, want);
+    let want = dnf_reads_what_was_written(out.path(), pick.len());
     // createrepo_c's library reads it whole: mergerepo_c writes it again.
     let merged = tempfile::tempdir().unwrap();
     let out_merge = std::process::Command::new("mergerepo_c")
@@ -412,22 +397,7 @@ fn a_merged_repository_with_a_large_kept_run_is_read_by_dnf() {
     ];
     let out = tempfile::tempdir().unwrap();
     let cold = write_repodata_parts(out.path(), &records, &parts, &[], &opts()).unwrap();
-    let written = load_repo(
-        "out",
-        &out.path().display().to_string(),
-        &LoadOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(written.len(), pick.len());
-    let mut listed = dnf_repoquery(
-        out.path(),
-        &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
-    );
-    listed.sort();
-    listed.dedup();
-    let mut want = nevras(&written);
-    want.dedup();
-    assert_eq!(listed, want);
+    dnf_reads_what_was_written(out.path(), pick.len());
     // The same open text as in one piece; warm, the same bytes as cold.
     let single = tempfile::tempdir().unwrap();
     let one = write_repodata(single.path(), &records, &[], &opts()).unwrap();
@@ -437,4 +407,21 @@ fn a_merged_repository_with_a_large_kept_run_is_read_by_dnf() {
         assert_eq!(c.open_checksum, o.open_checksum, "{}", c.mdtype);
         assert_eq!(w.checksum, c.checksum, "{}", c.mdtype);
     }
+}
+
+/// The repository written at `dir` holds `count` packages, and dnf lists
+/// exactly their NEVRAs; returns them, sorted.
+fn dnf_reads_what_was_written(dir: &std::path::Path, count: usize) -> Vec<String> {
+    let written = load_repo("out", &dir.display().to_string(), &LoadOptions::default()).unwrap();
+    assert_eq!(written.len(), count);
+    let mut listed = dnf_repoquery(
+        dir,
+        &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}"],
+    );
+    listed.sort();
+    listed.dedup();
+    let mut want = nevras(&written);
+    want.dedup();
+    assert_eq!(listed, want);
+    want
 }
