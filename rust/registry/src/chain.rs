@@ -429,14 +429,22 @@ pub(crate) fn prune_inputs(s: &mut dyn Store) -> Result<crate::prune::ChainPrune
     Ok((chains, made))
 }
 
-/// Removes the chains `plan` removes: their steps, any stream lock they
-/// still hold (an ended chain holds none), and the chains.
+/// The tables that hold a chain's rows, each with its column naming the
+/// chain, in the order a removal deletes them: any stream lock it still
+/// holds (an ended chain holds none), its steps, the chain.
+pub(crate) const CHAIN_TABLES: [(&str, &str); 3] = [
+    ("stream_locks", "chain_id"),
+    ("chain_steps", "chain_id"),
+    ("chains", "id"),
+];
+
+/// Removes the chains `plan` removes, a row at a time ([`CHAIN_TABLES`]).
 pub(crate) fn remove(s: &mut dyn Store, plan: &crate::prune::ChainPrunePlan) -> Result<()> {
-    for removed in &plan.removed {
-        let id = [text(&*removed.chain.id)];
-        s.exec("DELETE FROM strata.stream_locks WHERE chain_id = ?1", &id)?;
-        s.exec("DELETE FROM strata.chain_steps WHERE chain_id = ?1", &id)?;
-        s.exec("DELETE FROM strata.chains WHERE id = ?1", &id)?;
+    for (table, column) in CHAIN_TABLES {
+        let sql = format!("DELETE FROM strata.{table} WHERE {column} = ?1");
+        for removed in &plan.removed {
+            s.exec(&sql, &[text(&*removed.chain.id)])?;
+        }
     }
     Ok(())
 }

@@ -289,14 +289,27 @@ pub fn plan_chains(
     out
 }
 
+/// The whole plan, on one transaction of a backend: the composes'
+/// (`inputs`, as the backend read them; pins checked, the composes
+/// finished release composes ship pinned), then the chains'.
+pub(crate) fn plan_in(
+    s: &mut dyn crate::chain::Store,
+    (all, uses, not_good): PruneInputs,
+    policy: &PrunePolicy,
+) -> Result<PrunePlan> {
+    check_pins(s.db(), &all, policy)?;
+    let pins = crate::release::pins(s)?;
+    let policy = with_release_pins(policy, &all, pins);
+    let mut plan = plan(all, &uses, &not_good, &policy);
+    let (chains, made) = crate::chain::prune_inputs(s)?;
+    plan.chains = plan_chains(chains, &made, &plan, &policy);
+    Ok(plan)
+}
+
 /// Refuses pins that name no compose in the registry (a typo, or a
 /// compose already removed by hand): a prune must not go ahead on a
 /// misspelt keep.
-pub(crate) fn check_pins(
-    db: &str,
-    composes: &[ComposeSummary],
-    policy: &PrunePolicy,
-) -> Result<()> {
+fn check_pins(db: &str, composes: &[ComposeSummary], policy: &PrunePolicy) -> Result<()> {
     let ids: HashSet<&str> = composes.iter().map(|c| c.id.as_str()).collect();
     let unknown: Vec<String> = policy
         .pins
@@ -316,7 +329,7 @@ pub(crate) fn check_pins(
 /// `policy` with the composes finished release composes ship pinned
 /// (`release_pins`: compose ID, what pins it), where the registry still
 /// holds them; a pin the operator gave stands as given.
-pub(crate) fn with_release_pins(
+fn with_release_pins(
     policy: &PrunePolicy,
     composes: &[ComposeSummary],
     release_pins: Vec<(String, String)>,

@@ -1678,14 +1678,8 @@ impl Registry for PgRegistry {
         let db = db.as_str();
         if dry_run {
             return self.read(|tx| {
-                let (all, uses, not_good) = prune_inputs(tx, db)?;
-                prune::check_pins(db, &all, policy)?;
-                let pins = crate::release::pins(&mut ChainStore { session: tx, db })?;
-                let policy = prune::with_release_pins(policy, &all, pins);
-                let mut plan = prune::plan(all, &uses, &not_good, &policy);
-                let (chains, made) = chain::prune_inputs(&mut ChainStore { session: tx, db })?;
-                plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
-                Ok(plan)
+                let inputs = prune_inputs(tx, db)?;
+                prune::plan_in(&mut ChainStore { session: tx, db }, inputs, policy)
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1696,19 +1690,15 @@ impl Registry for PgRegistry {
             .ctx(db, || {
                 "prune compose records (waiting for the registry lock)".into()
             })?;
-        let (all, uses, not_good) = prune_inputs(&mut tx, db)?;
-        prune::check_pins(db, &all, policy)?;
-        let pins = crate::release::pins(&mut ChainStore {
-            session: &mut tx,
-            db,
-        })?;
-        let policy = prune::with_release_pins(policy, &all, pins);
-        let mut plan = prune::plan(all, &uses, &not_good, &policy);
-        let (chains, made) = chain::prune_inputs(&mut ChainStore {
-            session: &mut tx,
-            db,
-        })?;
-        plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
+        let inputs = prune_inputs(&mut tx, db)?;
+        let plan = prune::plan_in(
+            &mut ChainStore {
+                session: &mut tx,
+                db,
+            },
+            inputs,
+            policy,
+        )?;
         let ids: Vec<&str> = plan.removed.iter().map(|r| r.compose.id.as_str()).collect();
         for table in [
             "compose_inputs",
@@ -1731,18 +1721,13 @@ impl Registry for PgRegistry {
             .iter()
             .map(|r| r.chain.id.as_str())
             .collect();
-        for table in ["stream_locks", "chain_steps"] {
+        for (table, column) in chain::CHAIN_TABLES {
             tx.execute(
-                &format!("DELETE FROM strata.{table} WHERE chain_id = ANY($1)"),
+                &format!("DELETE FROM strata.{table} WHERE {column} = ANY($1)"),
                 &[&chain_ids],
             )
             .ctx(db, what)?;
         }
-        tx.execute(
-            "DELETE FROM strata.chains WHERE id = ANY($1)",
-            &[&chain_ids],
-        )
-        .ctx(db, what)?;
         tx.commit().ctx(db, what)?;
         tracing::info!(
             db,

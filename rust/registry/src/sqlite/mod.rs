@@ -1061,14 +1061,11 @@ impl Registry for SqliteRegistry {
         let db = self.db.as_str();
         if dry_run {
             return self.read(|conn| {
-                let (all, uses, not_good) = prune_inputs(conn, db)?;
-                prune::check_pins(db, &all, policy)?;
-                let pins = crate::release::pins(&mut ChainStore { conn, db })?;
-                let policy = prune::with_release_pins(policy, &all, pins);
-                let mut plan = prune::plan(all, &uses, &not_good, &policy);
-                let (chains, made) = chain::prune_inputs(&mut ChainStore { conn, db })?;
-                plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
-                Ok(plan)
+                prune::plan_in(
+                    &mut ChainStore { conn, db },
+                    prune_inputs(conn, db)?,
+                    policy,
+                )
             });
         }
         let what = || "prune compose records".to_owned();
@@ -1078,13 +1075,11 @@ impl Registry for SqliteRegistry {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(db, what)?;
-        let (all, uses, not_good) = prune_inputs(&tx, db)?;
-        prune::check_pins(db, &all, policy)?;
-        let pins = crate::release::pins(&mut ChainStore { conn: &tx, db })?;
-        let policy = prune::with_release_pins(policy, &all, pins);
-        let mut plan = prune::plan(all, &uses, &not_good, &policy);
-        let (chains, made) = chain::prune_inputs(&mut ChainStore { conn: &tx, db })?;
-        plan.chains = prune::plan_chains(chains, &made, &plan, &policy);
+        let plan = prune::plan_in(
+            &mut ChainStore { conn: &tx, db },
+            prune_inputs(&tx, db)?,
+            policy,
+        )?;
         for table in [
             "compose_inputs",
             "compose_repos",
