@@ -89,6 +89,7 @@ import hashlib
 import itertools
 import os
 import sys
+import threading
 import types
 
 import koji
@@ -161,8 +162,17 @@ class FakeHub:
         # tag name -> {package name: owner ID}
         self.pkglists: dict[str, dict[str, int]] = {}
         self.event = 1000
+        # the hub's ID sequences (PostgreSQL's task_id_seq, build_id_seq, ...):
+        # an ID is never handed out twice, even to two requests at once
+        self._sequences: dict[str, itertools.count] = {}
+        self._sequence_lock = threading.Lock()
         if workdir is not None:
             koji.pathinfo.topdir = str(workdir)
+
+    def nextval(self, sequence: str) -> int:
+        """The next value of SEQUENCE, from 1 (nextval('<sequence>_id_seq'))."""
+        with self._sequence_lock:
+            return next(self._sequences.setdefault(sequence, itertools.count(1)))
 
     # -- setup, as an admin would with the real CLI
     def add_user(self, name, perms=(), password="pw"):
@@ -206,7 +216,7 @@ class FakeHub:
         """An RPM (NAME, default the build's) of a build, as `koji import`
         or a build task adds them."""
         b = self.builds[build_id]
-        rid = len(self.rpms) + 1
+        rid = self.nextval("rpms")
         self.rpms[rid] = {"id": rid, "build_id": build_id, "name": name or b["name"],
                           "version": b["version"], "release": b["release"], "epoch": b["epoch"],
                           "arch": arch, "draft": False, "external_repo_id": external_repo_id,
@@ -305,7 +315,7 @@ class FakeHub:
             chan = self.channels[parent["channel_id"]]
         # the hub stores the request XML-RPC encoded: it must be encodable
         request = koji.xmlrpcplus.dumps(tuple(arglist), methodname=method, allow_none=1)
-        tid = len(self.tasks) + 1
+        tid = self.nextval("task")
         self.tasks[tid] = {"id": tid, "state": TASK["FREE"], "method": method,
                            "arch": opts["arch"], "priority": opts["priority"],
                            "owner": opts["owner"], "channel_id": chan["id"], "host_id": None,
@@ -469,7 +479,7 @@ class FakeHub:
         os.makedirs(destdir, exist_ok=True)
         os.rename(filepath, final)
         os.symlink(os.path.relpath(final, os.path.dirname(filepath)), filepath)
-        aid = len(self.archives) + 1
+        aid = self.nextval("archiveinfo")
         self.archives[aid] = {
             "id": aid, "build_id": buildinfo["id"], "buildroot_id": buildroot_id,
             "filename": filename, "size": len(data), "checksum": checksum,
@@ -602,7 +612,7 @@ class FakeHub:
             self.new_typed_build(buildinfo, btype)
         brmap = {}
         for fake_id, br in brs.items():
-            br_id = len(self.buildroots) + 1
+            br_id = self.nextval("buildroot")
             self.buildroots[br_id] = dict(br, id=br_id, br_type=koji.BR_TYPES["EXTERNAL"],
                                           cg_name=self.cgs[cg_id])
             brmap[fake_id] = br_id
@@ -717,7 +727,7 @@ class FakeHub:
             raise koji.GenericError("Build already exists (id=%d)" % old["id"])
         import json
         json.dumps(data.get("extra"))  # the hub stores extra as JSON
-        bid = len(self.builds) + 1
+        bid = self.nextval("build")
         owner = data.get("owner") or context.session.user_id
         self.event += 1
         self.builds[bid] = {

@@ -97,6 +97,8 @@ class Hub:
         self.koji_hub = koji_hub  # kojihub_module_standin.FakeHub, for plugin calls
         self.exports = exports or {}
         self.sessions: dict[int, tuple[str, str]] = {}  # id -> (key, user name)
+        self._session_seq = 0
+        self._session_lock = threading.Lock()
         # what one request sees (its session's headers or query, its
         # caller): per thread, as the server answers each request on one
         self._request = threading.local()
@@ -323,7 +325,11 @@ class Hub:
         u = next((x for x in self.koji_hub.users.values() if x["name"] == user), None)
         if u is None or u["password"] != password:
             raise Fault(AUTH_ERROR, "invalid username or password")
-        sid = len(self.sessions) + 1
+        # kojihub: nextval('sessions_id_seq'); a logged-out session's ID is
+        # never given to the next login
+        with self._session_lock:
+            self._session_seq += 1
+            sid = self._session_seq
         key = "%s-%s" % (sid, secrets.token_hex(8))
         self.sessions[sid] = (key, user)
         return {"session-id": sid, "session-key": key, "header-auth": True}

@@ -47,6 +47,23 @@ def upload(s, tmp_path, data: bytes, path, name, overwrite=False):
     s.fastUpload(str(local), path, name, overwrite=overwrite)
 
 
+def test_a_logout_leaves_every_other_session_valid(hub):
+    """kojihub numbers sessions from a sequence: the login after a logout
+    gets a new ID and never takes over a session still in use (a builder's
+    session outlives many short CLI sessions)."""
+    host, alice = login(hub, HOST, "host-pw"), login(hub, "alice")
+    ids = {host.sinfo["session-id"], alice.sinfo["session-id"]}
+    alice.logout()
+    for _ in range(3):
+        bob = login(hub, "bob")
+        assert bob.sinfo["session-id"] not in ids
+        ids.add(bob.sinfo["session-id"])
+        assert bob.getLoggedInUser()["name"] == "bob"
+        bob.logout()
+    assert host.getLoggedInUser()["name"] == HOST
+    assert host.host.getHostTasks() == []
+
+
 def test_raw_upload_and_check_upload(hub, tmp_path):
     alice = login(hub, "alice")
     upload(alice, tmp_path, b"0123456789", "cli-build/1.a", "def.yaml")
