@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 9.
+-- Strata compose registry: PostgreSQL schema, version 10.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -85,7 +85,11 @@ CREATE TABLE strata.compose_inputs (
     location   TEXT   NOT NULL,
     PRIMARY KEY (compose_id, position)
 );
-CREATE INDEX compose_inputs_by_ident ON strata.compose_inputs (kind, ident);
+-- Only inputs naming a direct requirement are indexed by what they name
+-- (version 10): a deep compose's `stack_compose` inputs each name another
+-- compose, and indexing them wrote an index page per layer.
+CREATE INDEX compose_inputs_direct ON strata.compose_inputs (ident)
+    WHERE kind = 'compose';
 
 CREATE TABLE strata.compose_repos (
     compose_id TEXT NOT NULL REFERENCES strata.composes (id),
@@ -249,4 +253,4 @@ CREATE TABLE strata.counters (
 );
 INSERT INTO strata.counters (name, value) VALUES ('chain_events', 0);
 
-INSERT INTO strata.schema_version (version) VALUES (9);
+INSERT INTO strata.schema_version (version) VALUES (10);

@@ -177,7 +177,10 @@ pub trait Registry: Send {
     }
 
     /// IDs of the composes that used compose `compose_id` as an input,
-    /// newest first.
+    /// newest first: as a direct requirement (indexed) or anywhere in
+    /// their stack (read from every stack input: indexing a deep
+    /// compose's hundreds of layers made every compose write a page per
+    /// layer, schema version 10).
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>>;
 
     /// Marks a started compose failed with the error `abandoned:

@@ -103,7 +103,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "9"
+        "10"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -122,7 +122,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (10)",
+        "INSERT INTO strata.schema_version (version) VALUES (11)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -130,8 +130,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 10, but this Strata knows versions up \
-             to 9 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 11, but this Strata knows versions up \
+             to 10 only; use a newer Strata to read it",
             t.location
         )
     );
@@ -224,13 +224,18 @@ fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
     assert!(!old.contains("compose_packages."), "{old}");
     assert_eq!(
         old.rsplit_once('\n').unwrap().1,
-        "versions 1,2,3,4,5,6,7,8,9",
+        "versions 1,2,3,4,5,6,7,8,9,10",
         "an update records each version"
     );
     // Apart from the versions applied, the same.
     let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
     assert_eq!(strip(&new), strip(&old));
-    assert!(new.ends_with("versions 9"), "{new}");
+    assert!(new.ends_with("versions 10"), "{new}");
+    assert!(
+        new.contains("compose_inputs_direct ON strata.compose_inputs USING btree (ident) WHERE (kind = 'compose'::text)"),
+        "{new}"
+    );
+    assert!(!new.contains("compose_inputs_by_ident"), "{new}");
     assert!(new.contains("releases.owner_pid bigint YES 19"), "{new}");
     assert!(new.contains("releases.scm_ref text YES 23"), "{new}");
     assert!(new.contains("releases.release_date text NO 9"), "{new}");

@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 9;
+pub(crate) const SCHEMA_VERSION: i64 = 10;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -280,6 +280,16 @@ const MIGRATIONS: &[Migration] = &[
     );
     INSERT INTO strata.counters (name, value)
         SELECT 'chain_events', COALESCE(MAX(seq), 0) FROM strata.chain_events;
+        ",
+        then: None,
+    },
+    // 10: the lookup of a compose's users indexes direct requires only
+    // (sqlite/schema.rs V10 says why).
+    Migration {
+        sql: "
+    DROP INDEX strata.compose_inputs_by_ident;
+    CREATE INDEX compose_inputs_direct ON strata.compose_inputs (ident)
+        WHERE kind = 'compose';
         ",
         then: None,
     },
@@ -1657,10 +1667,12 @@ impl Registry for PgRegistry {
         self.read(|tx| {
             Ok(tx
                 .query(
-                    "SELECT c.id FROM strata.composes c WHERE EXISTS (\
-                       SELECT 1 FROM strata.compose_inputs i \
-                       WHERE i.compose_id = c.id AND i.kind IN ('compose', 'stack_compose') \
-                       AND i.ident = $1) \
+                    "SELECT c.id FROM strata.composes c WHERE c.id IN (\
+                       SELECT compose_id FROM strata.compose_inputs \
+                       WHERE kind = 'compose' AND ident = $1 \
+                       UNION \
+                       SELECT compose_id FROM strata.compose_inputs \
+                       WHERE kind = 'stack_compose' AND ident = $1) \
                      ORDER BY c.seq DESC",
                     &[&compose_id],
                 )

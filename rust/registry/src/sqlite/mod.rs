@@ -1041,10 +1041,11 @@ impl Registry for SqliteRegistry {
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {
         self.read(|conn| {
             conn.prepare_cached(
-                "SELECT c.id FROM composes c WHERE EXISTS (\
-                   SELECT 1 FROM compose_inputs i \
-                   WHERE i.compose_id = c.id AND i.kind IN ('compose', 'stack_compose') \
-                   AND i.ident = ?1) \
+                "SELECT c.id FROM composes c WHERE c.id IN (\
+                   SELECT compose_id FROM compose_inputs WHERE kind = 'compose' AND ident = ?1 \
+                   UNION \
+                   SELECT compose_id FROM compose_inputs \
+                   WHERE kind = 'stack_compose' AND ident = ?1) \
                  ORDER BY c.seq DESC",
             )
             .and_then(|mut st| {

@@ -76,6 +76,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: V9,
         then: None,
     },
+    // 10: the lookup of a compose's users indexes direct requires only.
+    Migration {
+        sql: V10,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -335,6 +340,19 @@ const V9: &str = "
     );
     INSERT INTO counters (name, value)
         SELECT 'chain_events', COALESCE(MAX(seq), 0) FROM chain_events;
+    ";
+
+const V10: &str = "
+    -- Only the compose inputs naming a direct requirement are indexed by
+    -- what they name. A deep compose records a `stack_compose` input for
+    -- every layer, each one naming a different compose: indexing those
+    -- wrote a page of the index for every layer (about 400 pages, 1.6 MB
+    -- of WAL written twice, for the deepest compose of bench/scale.py's
+    -- 1,000 modules; a third of its time). The composes that used a
+    -- compose somewhere in their stack are found by reading the inputs.
+    DROP INDEX compose_inputs_by_ident;
+    CREATE INDEX compose_inputs_direct ON compose_inputs (ident)
+        WHERE kind = 'compose';
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

@@ -388,3 +388,71 @@ fn a_stack_walk_reads_lean_inputs_through_their_index_with_stable_plans() {
         .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
         .unwrap());
 }
+
+#[test]
+fn a_deep_compose_writes_pages_for_its_rows_not_for_each_layer() {
+    // 400 composes, each on a stack of the 40 below it, then one whose
+    // stack is all of them: its begin writes its own rows (clustered by
+    // compose ID), not a page of some index for every layer it names
+    // (version 9 wrote one for nearly every layer).
+    let (_dir, mut reg) = registry();
+    let stack = |ids: &[String], from: usize| -> Vec<Input> {
+        ids.iter()
+            .enumerate()
+            .skip(from)
+            .map(|(i, id)| Input {
+                kind: if i % 50 == 0 {
+                    InputKind::Compose
+                } else {
+                    InputKind::StackCompose
+                },
+                name: format!("m{i:04}:1"),
+                ident: id.clone(),
+                location: format!("/srv/composes/{id}"),
+            })
+            .collect()
+    };
+    let mut ids = Vec::new();
+    for i in 0..400usize {
+        let mut layer = new(&format!("m{i:04}"), "1");
+        layer.inputs = stack(&ids, i.saturating_sub(40));
+        let id = reg.begin(&layer).unwrap().id;
+        reg.finish(&id, &finished(NOV25 + 1)).unwrap();
+        ids.push(id);
+    }
+    let mut top = new("top", "1");
+    top.inputs = stack(&ids, 0);
+    let frames = |reg: &SqliteRegistry, mode: &str| -> i64 {
+        reg.conn
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+            .unwrap()
+    };
+    assert_eq!(frames(&reg, "TRUNCATE"), 0);
+    let id = reg.begin(&top).unwrap().id;
+    let written = frames(&reg, "PASSIVE");
+    // 400 input rows of about 120 bytes: 12 pages of table, as many of
+    // its primary key, and the compose's own row and indexes.
+    assert!(written < 60, "begin wrote {written} pages");
+    // Every layer still finds its user, directly or through the stack.
+    let using = |i: usize| reg.composes_using(&ids[i]).unwrap();
+    assert_eq!(using(399), std::slice::from_ref(&id));
+    assert_eq!(using(398), [id.clone(), ids[399].clone()]);
+    assert_eq!(using(0).len(), 41);
+    assert_eq!(using(0)[0], id);
+    // The direct lookup is indexed.
+    let plan: Vec<String> = reg
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT compose_id FROM compose_inputs \
+             WHERE kind = 'compose' AND ident = ?1",
+        )
+        .unwrap()
+        .query_map(["x"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("compose_inputs_direct")),
+        "{plan:?}"
+    );
+}
