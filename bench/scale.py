@@ -25,8 +25,12 @@ the module, not the stack).
    the deepest stack against the median, max RSS (and the deepest
    stack's), out/ size against the source metadata, stack size mean/max,
    registry bytes per compose.
+4. Like for like, as a chain recomposes: the module with the deepest
+   stack and one of median stack depth composed again, alternating
+   (--recompose times each), their median times and ratio; one sample of
+   step 2 is at the mercy of whatever else the machine does.
 
-    python3 bench/scale.py [--modules 100,300,1000] [--stack-repo merged|repo-file] [--smoke]
+    python3 bench/scale.py [--modules 100,300,1000] [--stack-repo merged|repo-file] [--recompose N] [--smoke]
 
 --stack-repo writes `[compose] stack_repo` into the configuration (left
 out: the binary's default, so older binaries can be measured too). The
@@ -73,6 +77,9 @@ def main():
     ap.add_argument("--stack-repo", choices=("merged", "repo-file"),
                     help="[compose] stack_repo in the configuration (default: left out)")
     ap.add_argument("--keep", action="store_true", help="keep every size's out/ and registry")
+    ap.add_argument("--recompose", type=int,
+                    help="after the world is composed, compose the deepest module and one of median"
+                         " stack depth again this many times each, alternating (default 7; --smoke 1)")
     args = bk.parse_args(ap, FULL_SMOKE)
     counts = [int(n) for n in (args.modules or MODULES["smoke" if args.smoke else "full"]).split(",")]
     bk.require_dataset()
@@ -84,8 +91,8 @@ def main():
           f" packages; {world['module_n']} packages in modules; stack_repo"
           f" {args.stack_repo or '(binary default)'}; {Path(args.strata).name}\n")
     bk.table(("modules", "stack size mean/max", "total s", "median / max compose s",
-              "deepest stack s (x median)", "max RSS MiB (deepest)", "out/ MiB (x source)",
-              "registry KiB/compose"), rows)
+              "deepest stack s (x median)", "recomposed: deepest / median-depth s (x)",
+              "max RSS MiB (deepest)", "out/ MiB (x source)", "registry KiB/compose"), rows)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
 
 
@@ -384,11 +391,27 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     log(f"  total {total:.1f} s; median {med:.3f} s, max {max(secs):.3f} s; deepest stack ({depth[top]} modules,"
         f" {mods[top]['name']}) {secs[top]:.3f} s, {runs[top][0].rss_mib:.0f} MiB, timings"
         f" {({k: round(v, 3) for k, v in runs[top][1]['timings'].items()})}; out {mib(out_bytes):.0f} MiB")
+    # One sample of the deepest compose is at the mercy of the machine:
+    # the same two composes again, alternating, like for like (a chain
+    # recomposes a module on a stack that was composed before it).
+    mid = sorted(range(len(mods)), key=lambda k: (depth[k], k))[len(mods) // 2]
+    again = {top: [], mid: []}
+    for _ in range(args.recompose or (1 if args.smoke else 7)):
+        for k in (top, mid):
+            r = bk.run([args.strata, "compose", "module", here / f"{mods[k]['name']}.yaml", "--config",
+                        config, "--cache-dir", cache, "--metadata-only", "--json"])
+            bk.compose_record(r, f"compose {mods[k]['name']} again")
+            again[k].append(r.seconds)
+    deep_again, mid_again = statistics.median(again[top]), statistics.median(again[mid])
+    log(f"  composed again {len(again[top])} times: {mods[top]['name']} ({depth[top]} modules) median"
+        f" {deep_again:.3f} s, {mods[mid]['name']} ({depth[mid]} modules, the median depth)"
+        f" {mid_again:.3f} s: {deep_again / mid_again:.2f}x")
     if not args.keep:
         shutil.rmtree(here / "out", ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
     return (n, f"{statistics.mean(depth):.0f} / {max(depth)}", f"{total:.1f}", f"{med:.3f} / {max(secs):.3f}",
             f"{secs[top]:.3f} ({secs[top] / med:.2f}x)",
+            f"{deep_again:.3f} / {mid_again:.3f} ({deep_again / mid_again:.2f}x)",
             f"{max(r.rss_mib for r, _ in runs):.0f} ({runs[top][0].rss_mib:.0f})",
             f"{mib(out_bytes):.0f} ({out_bytes / world['source_bytes']:.1f}x)", f"{reg / 1024 / n:.1f}")
 

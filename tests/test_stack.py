@@ -190,6 +190,10 @@ def test_stack_compose_records_the_tree_and_its_repo_installs_the_stack(site, tm
     assert [(layer["name"], layer["compose_id"], layer["requires"])
             for layer in xmd["php"]["stack"]] == [
         ("base-runtime", b["id"], []), ("apache", a["id"], ["base-runtime:f40"])]
+    # The direct requirement among the inputs; what is below it only in
+    # the stack, named once.
+    assert [(i["kind"], i["ident"]) for i in xmd["php"]["inputs"]
+            if i["kind"] in ("compose", "stack_compose")] == [("compose", a["id"])]
     assert xmd["apache"]["compose_id"] == a["id"]
     rpms = sorted(f.name for f in (stack_repo / "Packages").rglob("*.rpm"))
     assert rpms == sorted(f"{n}.rpm" for n in [

@@ -244,15 +244,23 @@ pub fn fingerprint_shared(
 ) -> Result<Fingerprint> {
     let config = shared.config;
     let arches = arches_for(definition, &[], config)?;
-    let layers = crate::stack::resolve_with(definition, registry, &[], &mut |m, s| {
+    let layers = crate::stack::resolve_with(definition, registry, &[], &mut |streams| {
         let mut memo = shared.last_good.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (m.to_owned(), s.to_owned());
-        if let Some(r) = memo.get(&key) {
-            return Ok(r.clone());
+        let missing: Vec<(&str, &str)> = streams
+            .iter()
+            .filter(|(m, s)| !memo.contains_key(&(m.to_string(), s.to_string())))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let read = registry.latest_good_lean_many(&missing)?;
+            for ((m, s), r) in missing.iter().zip(read) {
+                memo.insert((m.to_string(), s.to_string()), r);
+            }
         }
-        let r = registry.latest_good_lean(m, s)?;
-        memo.insert(key, r.clone());
-        Ok(r)
+        Ok(streams
+            .iter()
+            .map(|(m, s)| memo[&(m.to_string(), s.to_string())].clone())
+            .collect())
     })?;
     let mut inputs = layer_inputs(&layers);
     let platform_repos = platform_repos(definition, config)?;

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_model::ModuleDefinition;
 use strata_modulemd::{Document, StackLayer, XmdDefinition, XmdInput, XmdStrata};
-use strata_registry::{ComposeRecord, Input, Outputs};
+use strata_registry::{ComposeRecord, Input, InputKind, Outputs};
 use strata_repodata::{
     package_size, rewrite_location, write_repodata, ExtraMetadata, Location, PackageRecords,
     Payloads, Repo, WriteOptions,
@@ -103,8 +103,13 @@ pub(crate) fn xmd_strata(
             sha256: record.definition_digest.clone(),
             scm_ref: record.scm_ref.clone(),
         }),
+        // The layers below the direct requires are in `stack`, with what a
+        // client needs of them; naming them again here doubled the
+        // document of a deep stack (every entry emitted, checked, hashed
+        // and compressed twice).
         inputs: inputs
             .iter()
+            .filter(|i| i.kind != InputKind::StackCompose)
             .map(|i| XmdInput {
                 kind: i.kind.to_string(),
                 name: i.name.clone(),

@@ -249,7 +249,9 @@ fn update_latest_link(
 ) -> Result<Option<String>> {
     let lock = out.join(format!(".latest-{name}-{stream}.lock"));
     let _held = crate::staging::lock_waiting(&lock, LATEST_LOCK_WAIT)?;
-    let Some(good) = registry.latest_good(name, stream)? else {
+    // Lean: only its ID and where it was published are needed, not its
+    // package lists, modulemd and stack.
+    let Some(good) = registry.latest_good_lean(name, stream)? else {
         return Ok(None);
     };
     let link = out.join(format!("latest-{name}-{stream}"));

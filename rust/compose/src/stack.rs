@@ -72,19 +72,24 @@ pub fn resolve(
     registry: &dyn Registry,
     with: &[String],
 ) -> Result<Vec<Layer>> {
-    resolve_with(def, registry, with, &mut |m, s| {
-        Ok(registry.latest_good_lean(m, s)?)
+    resolve_with(def, registry, with, &mut |streams| {
+        Ok(registry.latest_good_lean_many(streams)?)
     })
 }
 
-/// [`resolve`], reading each layer's last good compose (lean) through
-/// `last_good`: a plan over hundreds of modules, whose stacks share most
-/// layers, reads each once.
+/// The last good compose (lean) of each `(name, stream)` asked, in order.
+pub(crate) type LastGood<'a> =
+    dyn FnMut(&[(&str, &str)]) -> Result<Vec<Option<ComposeRecord>>> + 'a;
+
+/// [`resolve`], reading the layers' last good composes (lean) through
+/// `last_good`, a wave of the walk at a time (every layer one step further
+/// down): a deep stack is a few dozen reads, not hundreds. A plan over
+/// hundreds of modules, whose stacks share most layers, reads each once.
 pub(crate) fn resolve_with(
     def: &ModuleDefinition,
     registry: &dyn Registry,
     with: &[String],
-    last_good: &mut dyn FnMut(&str, &str) -> Result<Option<ComposeRecord>>,
+    last_good: &mut LastGood<'_>,
 ) -> Result<Vec<Layer>> {
     let top = def.nsv();
     // name → compose ID
@@ -100,13 +105,48 @@ pub(crate) fn resolve_with(
         pins.insert(rec.name, id.clone());
     }
 
-    // Breadth first from the top's requires: name → (stream, required by).
+    // Breadth first from the top's requires: name → (stream, required by),
+    // in waves; each wave's last good composes are read at once, before
+    // its entries are taken in order as one queue would take them.
     let mut layers: BTreeMap<String, Layer> = BTreeMap::new();
-    let mut queue: std::collections::VecDeque<(String, String, String, bool)> = def
+    let mut wave: Vec<(String, String, String, bool)> = def
         .module_requires()
         .map(|(m, s)| (m.to_string(), s.to_string(), top.clone(), true))
         .collect();
-    while let Some((m, s, by, direct)) = queue.pop_front() {
+    let mut read: HashMap<(String, String), ComposeRecord> = HashMap::new();
+    let mut queue: std::collections::VecDeque<(String, String, String, bool)> =
+        std::collections::VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            if wave.is_empty() {
+                break;
+            }
+            let mut ask: Vec<(&str, &str)> = Vec::new();
+            let mut asked: std::collections::HashSet<(&str, &str)> =
+                std::collections::HashSet::new();
+            for (m, s, _, _) in &wave {
+                let key = (m.as_str(), s.as_str());
+                if !layers.contains_key(m)
+                    && !pins.contains_key(m)
+                    && *m != def.name
+                    && asked.insert(key)
+                {
+                    ask.push(key);
+                }
+            }
+            if !ask.is_empty() {
+                let got = last_good(&ask)?;
+                for ((m, s), rec) in ask.iter().zip(got) {
+                    if let Some(rec) = rec {
+                        read.insert((m.to_string(), s.to_string()), rec);
+                    }
+                }
+            }
+            queue.extend(wave.drain(..));
+        }
+        let Some((m, s, by, direct)) = queue.pop_front() else {
+            break;
+        };
         if m == def.name {
             return Err(ComposeError::StackCycle {
                 module: top.clone(),
@@ -152,9 +192,11 @@ pub(crate) fn resolve_with(
             None => (
                 // Without package lists and modulemd: a deep stack would
                 // read every layer's whole record.
-                last_good(&m, &s)?.ok_or_else(|| ComposeError::NoGoodCompose {
-                    module: by.clone(),
-                    required: format!("{m}:{s}"),
+                read.remove(&(m.clone(), s.clone())).ok_or_else(|| {
+                    ComposeError::NoGoodCompose {
+                        module: by.clone(),
+                        required: format!("{m}:{s}"),
+                    }
                 })?,
                 false,
             ),
@@ -173,7 +215,7 @@ pub(crate) fn resolve_with(
         let nsv = format!("{m}:{s}");
         for r in &requires {
             let (rm, rs) = split_nsv(r);
-            queue.push_back((rm.to_string(), rs.to_string(), nsv.clone(), false));
+            wave.push((rm.to_string(), rs.to_string(), nsv.clone(), false));
         }
         layers.insert(
             m.clone(),

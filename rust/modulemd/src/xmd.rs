@@ -8,7 +8,7 @@
 //!   strata:
 //!     compose_id: php-8.2-20261125.n.0
 //!     definition: {path: php.yaml, sha256: 9f86…, scm_ref: "git+https://…#abc"}
-//!     inputs:                           # what the compose read
+//!     inputs:                           # what the compose read, but its stack below
 //!       - {kind: compose, name: "apache:2.4", ident: apache-2.4-20261125.n.0, location: /srv/…}
 //!     requires: ["apache:2.4"]          # stacks only: direct module requires, no platform
 //!     stack:                            # stacks only: bottom first, dependency order
@@ -44,7 +44,8 @@ pub struct XmdStrata {
     /// The definition that was composed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<XmdDefinition>,
-    /// What the compose read, as its record lists it.
+    /// What the compose read, as its record lists it, without the
+    /// modules below its direct requires (those are in `stack`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<XmdInput>,
     /// A stack's direct module requires, `name:stream` (no platform).
@@ -71,7 +72,9 @@ pub struct XmdDefinition {
 /// One entry of `xmd.strata.inputs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct XmdInput {
-    /// `source_repo`, `koji_repo`, `compose`, `stack_compose`, `platform`.
+    /// `source_repo`, `koji_repo`, `compose` (a direct requirement) or
+    /// `platform`. The modules below the direct requirements are named
+    /// once, in `stack` (the record's `stack_compose` inputs).
     pub kind: String,
     pub name: String,
     pub ident: String,

@@ -148,6 +148,20 @@ pub trait Registry: Send {
     /// neither with what the layers hold nor with how deep they are.
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
+    /// [`Registry::latest_good_lean`] of each `(name, stream)`, in order,
+    /// read in one snapshot: a stack walk asks for a whole wave of layers
+    /// at once (a few queries instead of a few per layer, which is what a
+    /// deep stack cost on a registry across the network).
+    fn latest_good_lean_many(
+        &self,
+        streams: &[(&str, &str)],
+    ) -> Result<Vec<Option<ComposeRecord>>> {
+        streams
+            .iter()
+            .map(|(name, stream)| self.latest_good_lean(name, stream))
+            .collect()
+    }
+
     /// [`Registry::latest_good`] as a summary.
     fn latest_good_summary(&self, name: &str, stream: &str) -> Result<Option<ComposeSummary>> {
         Ok(self

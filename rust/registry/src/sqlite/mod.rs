@@ -350,28 +350,37 @@ impl SqliteRegistry {
         stream: &str,
         contents: bool,
     ) -> Result<Option<ComposeRecord>> {
-        self.read(|conn| {
-            // Cached: a stack walk asks this once per layer. The row comes
-            // with the answer: looking it up again by ID cost a deep stack
-            // a second search of the table per layer.
-            let compose = conn
-                .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM composes WHERE name = ?1 AND stream = ?2 \
-                     AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
-                    stored::good_sql("")
-                ))
-                .and_then(|mut st| {
-                    st.query_row([name, stream], StoredCompose::from_row)
-                        .optional()
-                })
-                .ctx(&self.db, || {
-                    format!("find the last good compose of `{name}:{stream}`")
-                })?;
-            match compose {
-                Some(compose) => load_rest(conn, &self.db, compose, contents).map(Some),
-                None => Ok(None),
-            }
+        self.read(|conn| latest_good_in(conn, &self.db, name, stream, contents))
+    }
+}
+
+/// The newest finished compose of `name:stream` on `conn`.
+fn latest_good_in(
+    conn: &Connection,
+    db: &str,
+    name: &str,
+    stream: &str,
+    contents: bool,
+) -> Result<Option<ComposeRecord>> {
+    // Cached: a stack walk asks this once per layer. The row comes with
+    // the answer: looking it up again by ID cost a deep stack a second
+    // search of the table per layer.
+    let compose = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM composes WHERE name = ?1 AND stream = ?2 \
+             AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+            stored::good_sql("")
+        ))
+        .and_then(|mut st| {
+            st.query_row([name, stream], StoredCompose::from_row)
+                .optional()
         })
+        .ctx(db, || {
+            format!("find the last good compose of `{name}:{stream}`")
+        })?;
+    match compose {
+        Some(compose) => load_rest(conn, db, compose, contents).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -1036,6 +1045,19 @@ impl Registry for SqliteRegistry {
 
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
         self.latest_good_parts(name, stream, false)
+    }
+
+    fn latest_good_lean_many(
+        &self,
+        streams: &[(&str, &str)],
+    ) -> Result<Vec<Option<ComposeRecord>>> {
+        // One read transaction; the statements are cached and local.
+        self.read(|conn| {
+            streams
+                .iter()
+                .map(|(name, stream)| latest_good_in(conn, &self.db, name, stream, false))
+                .collect()
+        })
     }
 
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {

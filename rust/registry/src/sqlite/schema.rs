@@ -353,6 +353,13 @@ const V10: &str = "
     DROP INDEX compose_inputs_by_ident;
     CREATE INDEX compose_inputs_direct ON compose_inputs (ident)
         WHERE kind = 'compose';
+
+    -- A layer's lean inputs are read from the index alone, which holds
+    -- every column the read asks for, not from a table lookup per row.
+    DROP INDEX compose_inputs_lean;
+    CREATE INDEX compose_inputs_lean
+        ON compose_inputs (compose_id, position, kind, name, ident, location)
+        WHERE kind <> 'stack_compose';
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

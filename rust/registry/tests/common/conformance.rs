@@ -835,6 +835,39 @@ fn lean_last_good<B: Backend>(b: &B) {
         serde_json::to_value(&expected).unwrap()
     );
     assert!(reg.latest_good_lean("php", "9").unwrap().is_none());
+
+    // Many at once: each as latest_good_lean gives it, in the order asked,
+    // None where there is none; an older good compose is not taken for the
+    // newest, nor one whose tests did not pass.
+    let apache = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&apache, &finished(NOV25 + 1)).unwrap();
+    let newer = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&newer, &finished(NOV25 + 2)).unwrap();
+    let untested = NewCompose {
+        required_tests: vec!["smoke".into()],
+        ..new("apache", "2.4")
+    };
+    let pending = reg.begin(&untested).unwrap().id;
+    reg.finish(&pending, &finished(NOV25 + 3)).unwrap();
+    let asked = [
+        ("apache", "2.4"),
+        ("php", "9"),
+        ("php", "8.2"),
+        ("apache", "2.4"),
+    ];
+    let many = reg.latest_good_lean_many(&asked).unwrap();
+    let one: Vec<_> = asked
+        .iter()
+        .map(|(n, s)| reg.latest_good_lean(n, s).unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::to_value(&many).unwrap(),
+        serde_json::to_value(&one).unwrap()
+    );
+    assert_eq!(many[0].as_ref().unwrap().id, newer);
+    assert!(many[1].is_none());
+    assert_eq!(many[2].as_ref().unwrap().inputs.len(), 2);
+    assert!(reg.latest_good_lean_many(&[]).unwrap().is_empty());
 }
 
 fn gated_by_tests<B: Backend>(b: &B) {
