@@ -177,8 +177,10 @@ pub(crate) fn map(file: &File) -> io::Result<Arc<Mmap>> {
 fn map_len(file: &File, len: u64) -> io::Result<Arc<Mmap>> {
     let len = usize::try_from(len).map_err(io::Error::other)?;
     // Safe because cache files are never changed in place: they are written
-    // aside and renamed over (see the module's documentation).
-    if let Ok(map) = unsafe { Mmap::map(file) } {
+    // aside and renamed over (see the module's documentation). The length
+    // is given: the caller has it, and asking again is a system call per
+    // entry (hundreds for a deep stack).
+    if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(len).map(file) } {
         if map.len() == len {
             return Ok(Arc::new(map));
         }
