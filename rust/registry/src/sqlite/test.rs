@@ -356,6 +356,16 @@ fn updating_a_version_1_registry_shrinks_the_file() {
     assert_eq!(free, 0);
 }
 
+/// The lines of SQLite's plan for `sql`, which takes one parameter.
+fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(["x"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
 #[test]
 fn a_stack_walk_reads_lean_inputs_through_their_index_with_stable_plans() {
     let (dir, reg) = registry();
@@ -365,17 +375,11 @@ fn a_stack_walk_reads_lean_inputs_through_their_index_with_stable_plans() {
         .conn
         .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
         .unwrap());
-    let plan: Vec<String> = reg
-        .conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT kind, name, ident, location FROM compose_inputs \
-             WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position",
-        )
-        .unwrap()
-        .query_map(["x"], |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let plan = query_plan(
+        &reg.conn,
+        "SELECT kind, name, ident, location FROM compose_inputs \
+         WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position",
+    );
     // From the index alone: it holds every column read.
     assert!(
         plan.iter()
@@ -442,17 +446,10 @@ fn a_deep_compose_writes_pages_for_its_rows_not_for_each_layer() {
     assert_eq!(using(0).len(), 41);
     assert_eq!(using(0)[0], id);
     // The direct lookup is indexed.
-    let plan: Vec<String> = reg
-        .conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT compose_id FROM compose_inputs \
-             WHERE kind = 'compose' AND ident = ?1",
-        )
-        .unwrap()
-        .query_map(["x"], |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let plan = query_plan(
+        &reg.conn,
+        "SELECT compose_id FROM compose_inputs WHERE kind = 'compose' AND ident = ?1",
+    );
     assert!(
         plan.iter().any(|p| p.contains("compose_inputs_direct")),
         "{plan:?}"
