@@ -224,6 +224,10 @@ pub enum ComposeError {
         path: String,
         out: String,
     },
+    /// OUT already holds a directory named like the new compose: another
+    /// registry publishing into the same OUT gave a compose the same ID.
+    #[error("cannot publish compose {compose_id}: {path} already exists, and a compose is never written over; another registry publishing into this out directory gave a compose the same ID: give each registry its own [compose] out")]
+    PublishedExists { compose_id: String, path: String },
     /// A compose of the stack whose repository has no modules metadata.
     #[error("compose {compose_id} ({location}) has no modules metadata")]
     NoModulesMetadata {

@@ -149,7 +149,20 @@ impl Staged {
     /// STARTED) and makes the rename durable.
     pub(crate) fn place(self) -> Result<Placed> {
         let tree = self.staging.tree();
-        std::fs::rename(&tree, &self.dest).map_err(io(&self.dest))?;
+        std::fs::rename(&tree, &self.dest).map_err(|e| match e.kind() {
+            // rename(2) never replaces a directory that holds anything.
+            std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists => {
+                ComposeError::PublishedExists {
+                    compose_id: self
+                        .dest
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    path: self.dest.display().to_string(),
+                }
+            }
+            _ => io(&self.dest)(e),
+        })?;
         if let Some(out) = self.dest.parent() {
             sync_dir(out);
         }
@@ -293,6 +306,47 @@ fn update_latest_link(
 mod test {
     use super::*;
     use strata_registry::Outputs;
+
+    #[test]
+    fn a_compose_is_never_placed_over_a_directory_of_the_same_id() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let id = "m-1-20261206.n.0";
+        // Another registry's compose with this ID, published into the same OUT.
+        std::fs::create_dir(out.join(id)).unwrap();
+        std::fs::write(out.join(id).join("STATUS"), "FINISHED\n").unwrap();
+        let staging = Staging::create(&out, id).unwrap();
+        std::fs::write(staging.tree().join("STATUS"), "STARTED\n").unwrap();
+        let staged = Staged {
+            staging,
+            dest: out.join(id),
+            outputs: Outputs {
+                path: out.join(id),
+                repos: Default::default(),
+                build_id: None,
+            },
+            modulemd: Default::default(),
+        };
+        let Err(err) = staged.place() else {
+            panic!("placed over another compose");
+        };
+        assert!(
+            matches!(err, ComposeError::PublishedExists { .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("cannot publish compose {id}")),
+            "{msg}"
+        );
+        assert!(msg.contains("its own [compose] out"), "{msg}");
+        // The other compose is untouched.
+        assert_eq!(
+            std::fs::read_to_string(out.join(id).join("STATUS")).unwrap(),
+            "FINISHED\n"
+        );
+    }
 
     #[test]
     fn latest_link_follows_the_registry() {
