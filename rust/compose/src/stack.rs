@@ -114,119 +114,110 @@ pub(crate) fn resolve_with(
         .map(|(m, s)| (m.to_string(), s.to_string(), top.clone(), true))
         .collect();
     let mut read: HashMap<(String, String), ComposeRecord> = HashMap::new();
-    let mut queue: std::collections::VecDeque<(String, String, String, bool)> =
-        std::collections::VecDeque::new();
-    loop {
-        if queue.is_empty() {
-            if wave.is_empty() {
-                break;
+    while !wave.is_empty() {
+        let current = std::mem::take(&mut wave);
+        let mut ask: Vec<(&str, &str)> = Vec::new();
+        let mut asked: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+        for (m, s, _, _) in &current {
+            let key = (m.as_str(), s.as_str());
+            if !layers.contains_key(m)
+                && !pins.contains_key(m)
+                && *m != def.name
+                && asked.insert(key)
+            {
+                ask.push(key);
             }
-            let mut ask: Vec<(&str, &str)> = Vec::new();
-            let mut asked: std::collections::HashSet<(&str, &str)> =
-                std::collections::HashSet::new();
-            for (m, s, _, _) in &wave {
-                let key = (m.as_str(), s.as_str());
-                if !layers.contains_key(m)
-                    && !pins.contains_key(m)
-                    && *m != def.name
-                    && asked.insert(key)
-                {
-                    ask.push(key);
+        }
+        if !ask.is_empty() {
+            let got = last_good(&ask)?;
+            for ((m, s), rec) in ask.iter().zip(got) {
+                if let Some(rec) = rec {
+                    read.insert((m.to_string(), s.to_string()), rec);
                 }
             }
-            if !ask.is_empty() {
-                let got = last_good(&ask)?;
-                for ((m, s), rec) in ask.iter().zip(got) {
-                    if let Some(rec) = rec {
-                        read.insert((m.to_string(), s.to_string()), rec);
-                    }
-                }
-            }
-            queue.extend(wave.drain(..));
         }
-        let Some((m, s, by, direct)) = queue.pop_front() else {
-            break;
-        };
-        if m == def.name {
-            return Err(ComposeError::StackCycle {
-                module: top.clone(),
-                cycle: format!("{top} → … → {by} → {m}:{s}"),
-            });
-        }
-        if let Some(l) = layers.get_mut(&m) {
-            if l.record.stream != s {
-                return Err(ComposeError::StreamConflict {
+        for (m, s, by, direct) in current {
+            if m == def.name {
+                return Err(ComposeError::StackCycle {
                     module: top.clone(),
-                    required: m.clone(),
-                    first: format!("{}:{} (required by {})", m, l.record.stream, l.required_by),
-                    second: format!("{m}:{s} (required by {by})"),
+                    cycle: format!("{top} → … → {by} → {m}:{s}"),
                 });
             }
-            l.direct |= direct;
-            continue;
-        }
-        let (record, pinned) = match pins.get(&m) {
-            Some(id) => {
-                let problem = |p: String| ComposeError::PinnedCompose {
-                    module: top.clone(),
-                    compose_id: id.clone(),
-                    problem: p,
-                };
-                let rec = registry
-                    .get(id)?
-                    .ok_or_else(|| problem("no such compose in the registry".into()))?;
-                if rec.stream != s {
-                    return Err(problem(format!(
-                        "it is a compose of {}:{}, the stack requires {m}:{s}",
-                        rec.name, rec.stream
-                    )));
+            if let Some(l) = layers.get_mut(&m) {
+                if l.record.stream != s {
+                    return Err(ComposeError::StreamConflict {
+                        module: top.clone(),
+                        required: m.clone(),
+                        first: format!("{}:{} (required by {})", m, l.record.stream, l.required_by),
+                        second: format!("{m}:{s} (required by {by})"),
+                    });
                 }
-                if rec.state != State::Finished {
-                    return Err(problem(format!(
-                        "it is {}, only a finished compose can be used",
-                        rec.state
-                    )));
-                }
-                (rec, true)
+                l.direct |= direct;
+                continue;
             }
-            None => (
-                // Without package lists and modulemd: a deep stack would
-                // read every layer's whole record.
-                read.remove(&(m.clone(), s.clone())).ok_or_else(|| {
-                    ComposeError::NoGoodCompose {
-                        module: by.clone(),
-                        required: format!("{m}:{s}"),
+            let (record, pinned) = match pins.get(&m) {
+                Some(id) => {
+                    let problem = |p: String| ComposeError::PinnedCompose {
+                        module: top.clone(),
+                        compose_id: id.clone(),
+                        problem: p,
+                    };
+                    let rec = registry
+                        .get(id)?
+                        .ok_or_else(|| problem("no such compose in the registry".into()))?;
+                    if rec.stream != s {
+                        return Err(problem(format!(
+                            "it is a compose of {}:{}, the stack requires {m}:{s}",
+                            rec.name, rec.stream
+                        )));
                     }
-                })?,
-                false,
-            ),
-        };
-        if let (Some(want), Some(has)) = (def.platform(), recorded_platform(&record)) {
-            if want != has {
-                return Err(ComposeError::PlatformMismatch {
-                    module: top.clone(),
-                    platform: want.to_string(),
-                    layer: format!("{m}:{s} (compose {})", record.id),
-                    layer_platform: has,
-                });
+                    if rec.state != State::Finished {
+                        return Err(problem(format!(
+                            "it is {}, only a finished compose can be used",
+                            rec.state
+                        )));
+                    }
+                    (rec, true)
+                }
+                None => (
+                    // Without package lists and modulemd: a deep stack would
+                    // read every layer's whole record.
+                    read.remove(&(m.clone(), s.clone())).ok_or_else(|| {
+                        ComposeError::NoGoodCompose {
+                            module: by.clone(),
+                            required: format!("{m}:{s}"),
+                        }
+                    })?,
+                    false,
+                ),
+            };
+            if let (Some(want), Some(has)) = (def.platform(), recorded_platform(&record)) {
+                if want != has {
+                    return Err(ComposeError::PlatformMismatch {
+                        module: top.clone(),
+                        platform: want.to_string(),
+                        layer: format!("{m}:{s} (compose {})", record.id),
+                        layer_platform: has,
+                    });
+                }
             }
+            let requires = recorded_requires(&record);
+            let nsv = format!("{m}:{s}");
+            for r in &requires {
+                let (rm, rs) = split_nsv(r);
+                wave.push((rm.to_string(), rs.to_string(), nsv.clone(), false));
+            }
+            layers.insert(
+                m.clone(),
+                Layer {
+                    record,
+                    requires,
+                    direct,
+                    pinned,
+                    required_by: by,
+                },
+            );
         }
-        let requires = recorded_requires(&record);
-        let nsv = format!("{m}:{s}");
-        for r in &requires {
-            let (rm, rs) = split_nsv(r);
-            wave.push((rm.to_string(), rs.to_string(), nsv.clone(), false));
-        }
-        layers.insert(
-            m.clone(),
-            Layer {
-                record,
-                requires,
-                direct,
-                pinned,
-                required_by: by,
-            },
-        );
     }
     for (name, id) in &pins {
         if !layers.contains_key(name) {
