@@ -199,7 +199,7 @@ pub fn compose_module_in_chain(
             let record = record_published(
                 registry,
                 &id,
-                staged,
+                *staged,
                 outcome,
                 &req.interrupt,
                 &req.out,
@@ -230,7 +230,7 @@ pub fn compose_module_in_chain(
 
 enum Ran {
     Published {
-        staged: publish::Staged,
+        staged: Box<publish::Staged>,
         gate: GateReport,
         packages: PackagesByArch,
         timings: serde_json::Value,
@@ -376,7 +376,7 @@ fn run_recorded(
         "publish_s": publish_s,
     });
     Ok(Ran::Published {
-        staged,
+        staged: Box::new(staged),
         gate: gate_report,
         packages,
         timings,

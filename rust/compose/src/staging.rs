@@ -136,6 +136,9 @@ pub(crate) struct Staging {
     dir: PathBuf,
     /// Held for the life of the compose; None where locks do not work.
     _lock: Option<File>,
+    /// Removals of parts of the directory already running (see
+    /// [`Staging::remove_in_background`]); joined before the rest goes.
+    removing: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Staging {
@@ -149,7 +152,11 @@ impl Staging {
         ));
         std::fs::create_dir(&dir).map_err(io(&dir))?;
         // From here on, dropping removes the directory again.
-        let mut staging = Staging { dir, _lock: None };
+        let mut staging = Staging {
+            dir,
+            _lock: None,
+            removing: Vec::new(),
+        };
         staging._lock = staging.lock(compose_id)?;
         let tree = staging.tree();
         std::fs::create_dir(&tree).map_err(io(&tree))?;
@@ -206,6 +213,46 @@ impl Staging {
         &self.dir
     }
 
+    /// Starts removing `part` (a directory inside the staging directory:
+    /// an artifact's installroot) on a thread of its own, so that
+    /// unlinking its files overlaps the writing, the syncs and the
+    /// registry's record instead of following them. Files handed to the
+    /// returned [`Remover`] go at once (the reader is done with them);
+    /// the rest of `part` goes once the `Remover` is dropped. The staging
+    /// directory itself is still removed only after this: dropping the
+    /// `Staging` waits for it.
+    pub(crate) fn remover(&mut self, part: PathBuf) -> Remover {
+        debug_assert!(
+            part.starts_with(&self.dir),
+            "only a part of the staging directory"
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let spawned = std::thread::Builder::new()
+            .name("strata-remove".into())
+            .spawn(move || {
+                for file in rx {
+                    // Only what lies in `part`; a file that cannot go now
+                    // goes with the rest (or is reported then).
+                    if file.starts_with(&part) {
+                        let _ = std::fs::remove_file(&file);
+                    }
+                }
+                if let Err(e) = std::fs::remove_dir_all(&part) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!("cannot remove {}: {e}", part.display());
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                self.removing.push(handle);
+                Remover(Some(tx))
+            }
+            // Without a thread, `part` goes with the rest, as before.
+            Err(_) => Remover(None),
+        }
+    }
+
     /// Ends the writing of the tree: `STATUS` STARTED in it (Pungi's word
     /// while a compose is not known to be good), the `STATUS` FINISHED
     /// that replaces it once recorded written now (while a full disk can
@@ -228,6 +275,10 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        for handle in self.removing.drain(..) {
+            // A removal that panicked leaves its part to remove_dir_all.
+            let _ = handle.join();
+        }
         // The lock is released after the removal (fields drop after this),
         // so nobody else starts removing it at the same time.
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
@@ -237,6 +288,19 @@ impl Drop for Staging {
                     self.dir.display()
                 );
             }
+        }
+    }
+}
+
+/// Hands files to a background removal (see [`Staging::remover`]).
+pub(crate) struct Remover(Option<std::sync::mpsc::Sender<PathBuf>>);
+
+impl Remover {
+    /// `file` is no longer needed: it may go now.
+    pub(crate) fn done_with(&self, file: PathBuf) {
+        if let Some(tx) = &self.0 {
+            // A removal thread that is gone leaves the file to the end.
+            let _ = tx.send(file);
         }
     }
 }
@@ -455,6 +519,49 @@ mod test {
 
     /// A PID that cannot exist: above Linux's largest pid_max.
     const DEAD: u32 = 4_194_305;
+
+    #[test]
+    fn a_part_handed_to_the_remover_goes_before_the_staging_directory_and_nothing_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        let mut staging = Staging::create(tmp.path(), "m-1-20261206.n.0").unwrap();
+        let root = staging.dir().join("root");
+        std::fs::create_dir_all(root.join("usr/share")).unwrap();
+        let files: Vec<PathBuf> = (0..50)
+            .map(|i| root.join(format!("usr/share/f{i}")))
+            .collect();
+        for f in &files {
+            std::fs::write(f, "x").unwrap();
+        }
+        let dir = staging.dir().to_path_buf();
+        {
+            let remover = staging.remover(root.clone());
+            for f in &files[..10] {
+                remover.done_with(f.clone());
+            }
+            // Not in the part: never removed by it.
+            remover.done_with(outside.clone());
+            // The files handed over go while the remover lives.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while files[..10].iter().any(|f| f.exists()) {
+                assert!(Instant::now() < deadline, "handed files still there");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(files[10..].iter().all(|f| f.exists()));
+        }
+        // Dropped: the rest of the part goes; the tree stays until the
+        // staging directory itself is dropped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while root.exists() {
+            assert!(Instant::now() < deadline, "the part is still there");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(staging.tree().exists());
+        drop(staging);
+        assert!(!dir.exists());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    }
 
     #[test]
     fn names() {

@@ -455,7 +455,7 @@ fn build(
     clean_stale_staging(&req.out);
     let out = std::fs::canonicalize(&req.out).map_err(io(&req.out))?;
     let id = &record.id;
-    let staging = Staging::create(&out, id)?;
+    let mut staging = Staging::create(&out, id)?;
     let stage = staging.tree();
     // The installroot and logs live beside the tree, in the staging
     // directory, which goes with every error.
@@ -515,6 +515,10 @@ fn build(
     let input_ids: Vec<String> = resolved.stack.iter().map(|r| r.id.clone()).collect();
     let t_write = Instant::now();
     progress.stage(&format!("writing the {}", def.kind));
+    // The installroot goes on a thread of its own: a file as soon as the
+    // image has read it, the rest once the artifact is written, while it
+    // is synced and recorded.
+    let remover = staging.remover(root.clone());
     let dest = out.join(id);
     let write = || -> Result<(String, Option<ImageEntry>)> {
         Ok(match def.kind {
@@ -530,6 +534,7 @@ fn build(
                     epoch,
                     settings: &def.container,
                     labels,
+                    remover: &remover,
                 })?;
                 let rel = w
                     .layer
@@ -612,6 +617,7 @@ fn build(
             written,
         )
     });
+    drop(remover);
     let (build_id, image) = written?;
     let installed = listed?;
     let write_s = t_write.elapsed().as_secs_f64();

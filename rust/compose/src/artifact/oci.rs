@@ -11,6 +11,7 @@
 //! changes from run to run.
 
 use crate::error::{io, ComposeError, Result};
+use crate::staging::Remover;
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, ImageConfigurationBuilder,
     ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
@@ -40,6 +41,8 @@ pub(crate) struct Image<'a> {
     pub settings: &'a ContainerSettings,
     /// Labels Strata adds (the inputs), under the definition's.
     pub labels: BTreeMap<String, String>,
+    /// Told of each file of `root` once it is in the layer.
+    pub remover: &'a Remover,
 }
 
 /// The written image: its manifest digest (`sha256:…`, the build ID) and
@@ -65,7 +68,8 @@ pub(crate) fn write(image: &Image<'_>) -> Result<Written> {
     let layout = image.dest.join("oci-layout");
     std::fs::write(&layout, b"{\"imageLayoutVersion\":\"1.0.0\"}").map_err(io(&layout))?;
 
-    let (diff_id, layer_hex, layer_size) = write_layer(image.root, &blobs, image.epoch)?;
+    let (diff_id, layer_hex, layer_size) =
+        write_layer(image.root, &blobs, image.epoch, image.remover)?;
     let arch = Arch::from(go_arch(image.arch));
     let created = jiff::Timestamp::from_second(image.epoch)
         .map(|t| t.to_string())
@@ -219,7 +223,12 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Writes the layer into `blobs`: gives the tar's SHA-256 (the diff ID),
 /// the gzip's SHA-256 and size.
-fn write_layer(root: &Path, blobs: &Path, epoch: i64) -> Result<(String, String, u64)> {
+fn write_layer(
+    root: &Path,
+    blobs: &Path,
+    epoch: i64,
+    remover: &Remover,
+) -> Result<(String, String, u64)> {
     let partial = blobs.join(".layer.partial");
     let file = std::fs::File::create(&partial).map_err(io(&partial))?;
     // Deflated on every core (the layer is most of an image's time); the
@@ -245,7 +254,14 @@ fn write_layer(root: &Path, blobs: &Path, epoch: i64) -> Result<(String, String,
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    append_tree(&mut tar, root, Path::new(""), epoch.max(0) as u64, me)?;
+    append_tree(
+        &mut tar,
+        root,
+        Path::new(""),
+        epoch.max(0) as u64,
+        me,
+        remover,
+    )?;
     let tarred = tar.into_inner().map_err(io(&partial))?;
     let diff_id = hex::encode(tarred.hash.finalize());
     let gz = tarred.inner;
@@ -271,6 +287,7 @@ fn append_tree<W: Write>(
     rel: &Path,
     mtime: u64,
     me: (u32, u32),
+    remover: &Remover,
 ) -> Result<()> {
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
         .map_err(io(dir))?
@@ -294,7 +311,7 @@ fn append_tree<W: Write>(
             h.set_size(0);
             tar.append_data(&mut h, &inside, std::io::empty())
                 .map_err(io(&path))?;
-            append_tree(tar, &path, &inside, mtime, me)?;
+            append_tree(tar, &path, &inside, mtime, me, remover)?;
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&path).map_err(io(&path))?;
             h.set_entry_type(tar::EntryType::Symlink);
@@ -306,6 +323,7 @@ fn append_tree<W: Write>(
             h.set_size(meta.len());
             let f = std::fs::File::open(&path).map_err(io(&path))?;
             tar.append_data(&mut h, &inside, f).map_err(io(&path))?;
+            remover.done_with(path);
         } else {
             // Devices, FIFOs and sockets: a container runtime makes its
             // own /dev; nothing a package installs needs them in a layer.
