@@ -6,7 +6,7 @@
 //! which order publishing and recording happen, and why.
 
 use crate::config::Config;
-use crate::definition::{detect_scm_ref, read_definition};
+use crate::definition::{read_definition, ScmProbe};
 use crate::error::Result;
 use crate::gate::{gate, GateReport};
 use crate::ids::{context, modulemd_version, now};
@@ -132,6 +132,7 @@ pub fn compose_module_in_chain(
     progress: &dyn Progress,
 ) -> Result<ComposeResult> {
     let t0 = Instant::now();
+    let scm = ScmProbe::start(req.scm_ref.clone(), &req.definition);
     let (def, digest) = read_definition(&req.definition)?;
     req.interrupt.check()?;
     let arches = arches_for(&def, &req.arches, config)?;
@@ -154,10 +155,7 @@ pub fn compose_module_in_chain(
         progress,
     )?;
     let load_s = t0.elapsed().as_secs_f64();
-    let scm_ref = req
-        .scm_ref
-        .clone()
-        .or_else(|| detect_scm_ref(&req.definition));
+    let scm_ref = scm.answer();
     req.interrupt.check()?;
     // Composes of this stream whose process died (kill -9, a reboot) would
     // stay `started` for good: end them first.

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
 use strata_model::MAX_DEFINITION_BYTES;
 use strata_model::{
     ArtifactDefinition, DefinitionError, ModuleDefinition, Problem, ReleaseDefinition,
@@ -112,29 +113,27 @@ fn read_definition_bytes(path: &Path, document: &'static str, noun: &str) -> Res
     Ok(bytes)
 }
 
+/// How long [`detect_scm_ref`] waits for git: a local `rev-parse` and
+/// `status` of one file take milliseconds; a hung file system must not
+/// hang the compose.
+const GIT_LIMIT: Duration = Duration::from_secs(10);
+
 /// `git+file://TOPLEVEL?RELPATH#COMMIT` (Koji's SCM URL shape) when the
 /// definition is committed in a git work tree without local changes.
+/// Both questions go to git at once (a git process's start is most of
+/// its time), each bounded by [`GIT_LIMIT`].
 pub fn detect_scm_ref(path: &Path) -> Option<String> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let git = |args: &[&str]| -> Option<String> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let top = git(&["rev-parse", "--show-toplevel"])?;
-    let commit = git(&["rev-parse", "HEAD"])?;
     let name = path.file_name()?.to_str()?;
-    let status = git(&["status", "--porcelain", "--", name])?;
+    let deadline = Instant::now() + GIT_LIMIT;
+    let head = Git::ask(dir, &["rev-parse", "--show-toplevel", "HEAD"]);
+    let status = Git::ask(dir, &["status", "--porcelain", "--", name]);
+    let (head, status) = (head?.answer(deadline)?, status?.answer(deadline)?);
+    let mut lines = head.lines();
+    let (top, commit) = (lines.next()?, lines.next()?);
     if !status.is_empty() {
         tracing::warn!(
             "{} has uncommitted changes: the compose records no SCM reference",
@@ -143,6 +142,162 @@ pub fn detect_scm_ref(path: &Path) -> Option<String> {
         return None;
     }
     let abs = std::fs::canonicalize(path).ok()?;
-    let rel = abs.strip_prefix(&top).ok()?.display().to_string();
+    let rel = abs.strip_prefix(top).ok()?.display().to_string();
     Some(format!("git+file://{top}?{rel}#{commit}"))
+}
+
+/// A git command under way: its output comes from a thread that waits
+/// for it; the process is stopped through a pidfd, which names it and
+/// nothing else even once it has been reaped.
+struct Git {
+    done: std::sync::mpsc::Receiver<std::io::Result<std::process::Output>>,
+    pidfd: Option<std::os::fd::OwnedFd>,
+    args: String,
+}
+
+impl Git {
+    fn ask(dir: &Path, args: &[&str]) -> Option<Git> {
+        use std::process::Stdio;
+        let child = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // Opened before anyone waits, so it is this child's.
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .ok();
+        let (tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        Some(Git {
+            done,
+            pidfd,
+            args: args.join(" "),
+        })
+    }
+
+    /// Its standard output, trimmed, if it succeeded by `deadline`.
+    fn answer(self, deadline: Instant) -> Option<String> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.done.recv_timeout(wait) {
+            Ok(Ok(out)) if out.status.success() => {
+                Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            }
+            Ok(_) => None,
+            Err(_) => {
+                tracing::warn!(
+                    "git {} did not answer within {} s: the compose records no SCM reference",
+                    self.args,
+                    GIT_LIMIT.as_secs()
+                );
+                if let Some(fd) = &self.pidfd {
+                    let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// [`detect_scm_ref`] on a thread of its own, started when the compose
+/// starts and asked when it is recorded, so that git runs while the
+/// compose reads its inputs. A reference the caller gave (Koji's SCM URL)
+/// is used as it is.
+pub enum ScmProbe {
+    Known(Option<String>),
+    Asking(std::thread::JoinHandle<Option<String>>),
+}
+
+impl ScmProbe {
+    pub fn start(given: Option<String>, definition: &Path) -> ScmProbe {
+        if given.is_some() {
+            return ScmProbe::Known(given);
+        }
+        let path = definition.to_path_buf();
+        match std::thread::Builder::new()
+            .name("strata-scm".into())
+            .spawn(move || detect_scm_ref(&path))
+        {
+            Ok(handle) => ScmProbe::Asking(handle),
+            Err(_) => ScmProbe::Known(detect_scm_ref(definition)),
+        }
+    }
+
+    pub fn answer(self) -> Option<String> {
+        match self {
+            ScmProbe::Known(known) => known,
+            ScmProbe::Asking(handle) => handle.join().unwrap_or(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn the_scm_reference_is_found_only_for_a_committed_unchanged_definition() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = std::fs::canonicalize(tmp.path()).unwrap();
+        let sub = top.join("modules");
+        std::fs::create_dir(&sub).unwrap();
+        let def = sub.join("php.yaml");
+        std::fs::write(&def, "one\n").unwrap();
+        // Not a work tree yet.
+        assert_eq!(detect_scm_ref(&def), None);
+        git(&top, &["init", "-q", "-b", "main"]);
+        // A work tree without a commit.
+        assert_eq!(detect_scm_ref(&def), None);
+        git(&top, &["add", "."]);
+        git(&top, &["commit", "-q", "-m", "one"]);
+        let head = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&top)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap();
+        let head = String::from_utf8(head.stdout).unwrap();
+        let want = format!(
+            "git+file://{}?modules/php.yaml#{}",
+            top.display(),
+            head.trim()
+        );
+        assert_eq!(detect_scm_ref(&def).as_deref(), Some(want.as_str()));
+        // From a probe started earlier, and a given one as given.
+        assert_eq!(
+            ScmProbe::start(None, &def).answer().as_deref(),
+            Some(want.as_str())
+        );
+        let given = "git+https://src.example.org/m.git?php.yaml#abc".to_string();
+        assert_eq!(
+            ScmProbe::start(Some(given.clone()), &def).answer(),
+            Some(given)
+        );
+        // Changed, or another file changed beside it: only its own state
+        // counts.
+        std::fs::write(sub.join("other.yaml"), "x\n").unwrap();
+        assert_eq!(detect_scm_ref(&def).as_deref(), Some(want.as_str()));
+        std::fs::write(&def, "two\n").unwrap();
+        assert_eq!(detect_scm_ref(&def), None);
+    }
 }

@@ -29,7 +29,7 @@ mod ostree;
 mod tools;
 
 use crate::config::{substitute_arch, Config};
-use crate::definition::{detect_scm_ref, read_artifact_definition};
+use crate::definition::{read_artifact_definition, ScmProbe};
 use crate::error::{io, ComposeError, Result};
 use crate::ids::{modulemd_version, now};
 use crate::interrupt::Interrupt;
@@ -116,6 +116,7 @@ pub fn compose_scratch_artifact(
 /// What an artifact compose knows before it is recorded.
 struct Prepared {
     t0: Instant,
+    scm: ScmProbe,
     def: ArtifactDefinition,
     digest: String,
     arch: String,
@@ -132,6 +133,7 @@ fn prepare(
     progress: &dyn Progress,
 ) -> Result<Prepared> {
     let t0 = Instant::now();
+    let scm = ScmProbe::start(req.scm_ref.clone(), &req.definition);
     let (def, digest) = read_artifact_definition(&req.definition)?;
     let arch = pick_arch(&def, req.arch.as_deref())?;
     progress.stage("resolving the stacks");
@@ -162,6 +164,7 @@ fn prepare(
     }
     Ok(Prepared {
         t0,
+        scm,
         def,
         digest,
         arch,
@@ -181,10 +184,7 @@ fn build_and_record(
 ) -> Result<ComposeRecord> {
     let (def, arch) = (&prepared.def, &prepared.arch);
     req.interrupt.check()?;
-    let scm_ref = req
-        .scm_ref
-        .clone()
-        .or_else(|| detect_scm_ref(&req.definition));
+    let scm_ref = prepared.scm.answer();
     // Artifact composes of this arch whose process died (kill -9, a
     // reboot) would stay `started` for good: end them first, as a
     // module's compose does.
