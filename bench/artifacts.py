@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """Benchmark: `strata compose artifact` (a container image) against the
-same work done by hand, on a generated stack of real RPMs.
+same work done by hand, on the bundled example stack and on a larger
+generated stack of real RPMs.
 
 The issue's goal: within 1.2x of a bare `dnf --installroot` install (the
 physical floor of this job), and reproducible where the hand-made image
 is not.
 
-1. Real RPMs (tests/rpmfactory.py; metadata-only packages cannot be
-   installed): a platform of --base packages, apache:2.4 (--apache) on it
-   and php:8.2 (--php) on apache, each package with --files files of
-   --file-kb KiB (incompressible). apache and php are composed by strata.
-2. Timed, each --runs times, medians and peak RSS:
+1. Two stacks:
+   - the bundled example (examples/): apache:2.4 and php:8.2 composed from
+     examples/repos on the f40 platform, and
+     examples/artifacts/php-container.yaml;
+   - real RPMs made here (tests/rpmfactory.py; metadata-only packages, as
+     the 63k dataset's, cannot be installed): a platform of --base
+     packages, apache:2.4 (--apache) on it and php:8.2 (--php) on apache,
+     each package with --files files of --file-kb KiB (incompressible).
+2. For each, timed in turn (run 1 of each, then run 2 of each ...), each
+   --runs times, medians and peak RSS:
    - strata: `strata compose artifact` of a container with php:8.2's
-     default profile (every php package), at one SOURCE_DATE_EPOCH;
+     default profile, at one SOURCE_DATE_EPOCH;
    - dnf: `dnf --installroot` module install of the same profile from the
      same repositories (the composes' and the platform), no scriptlets;
    - by hand: that install, then `umoci init/new/unpack`, `cp -a` of the
@@ -71,7 +77,7 @@ def packages(prefix: str, n: int, args, requires=()) -> list[dict]:
 
 
 def bench(args, strata, work):
-    log(f"== artifact of php:8.2 ({args.php}) <- apache:2.4 ({args.apache}) <- platform ({args.base}), "
+    log(f"== real RPMs for php:8.2 ({args.php}) <- apache:2.4 ({args.apache}) <- platform ({args.base}), "
         f"{args.files} files of {args.file_kb} KiB each")
     t = time.perf_counter()
     base = rpmfactory.make_repo(work / "repos" / "base", packages("base", args.base, args))
@@ -98,17 +104,35 @@ def bench(args, strata, work):
         "name": "php-container", "kind": "container", "summary": "benchmark", "arches": ["x86_64"],
         "contents": [{"module": "php:8.2", "profile": "default"}],
         "container": {"entrypoint": ["/bin/sh"]}}}))
+    rows = [example(args, strata, work / "example"),
+            container(f"generated: php:8.2 ({args.php}) <- apache:2.4 ({args.apache}) <- platform ({args.base})",
+                      args, strata, work, config, artifact, records, base)]
+    print("\n### Container artifact: strata against a bare dnf --installroot (the floor) and by hand\n")
+    bk.table(("stack", "strata s", "dnf --installroot s", "by hand s", "strata / dnf (goal 1.2x)",
+              "strata / by hand", "strata: one build ID", "hand-made: same twice", "packages"), rows)
+
+
+def example(args, strata, work):
+    """The bundled example stack (examples/): apache:2.4 and php:8.2 composed
+    from its repositories, then examples/artifacts/php-container.yaml."""
+    examples = bk.ROOT / "examples"
+    work.mkdir(parents=True)
+    config = bk.write_config(work, "f40", [examples / "repos" / "base"])
+    records = {}
+    for name in ("apache", "php"):
+        records[name] = bk.compose_record(
+            bk.run([strata, "compose", "module", examples / "modules" / f"{name}.yaml", "--config", config,
+                    "--json"]), f"compose example {name}")
+    return container("bundled example: php:8.2 <- apache:2.4 <- f40", args, strata, work, config,
+                     examples / "artifacts" / "php-container.yaml", records, examples / "repos" / "base")
+
+
+def container(title, args, strata, work, config, artifact, records, base):
+    """A container artifact of php:8.2's default profile, timed against the
+    floor and the hand-made image and checked: a row of the summary."""
+    log(f"== {title}")
     env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
     env.pop("STRATA_CONFIG", None)
-
-    strata_row, strata_runs = bk.measure(
-        "strata compose artifact (container)",
-        lambda: [strata, "compose", "artifact", artifact, "--config", config, "--json"],
-        args.runs, env=env)
-    strata_recs = [json.loads(r.stdout) for r in strata_runs]
-    ids = {r["outputs"]["build_id"] for r in strata_recs}
-    if len(ids) != 1:
-        raise fail(f"strata's builds of the same inputs have different build IDs: {sorted(ids)}")
 
     repos = {"apache": ck.repo_dir(records["apache"], "x86_64"),
              "php": ck.repo_dir(records["php"], "x86_64"), "base": base}
@@ -129,8 +153,6 @@ def bench(args, strata, work):
                 "--setopt=tsflags=noscripts", "--setopt=install_weak_deps=0",
                 "module", "install", "php:8.2/default"]
 
-    dnf_row, _ = bk.measure("dnf --installroot (the floor)", dnf_cmd, args.runs, before=fresh_root)
-
     layout, bundle = work / "hand-image", work / "hand-bundle"
 
     def by_hand():
@@ -144,7 +166,17 @@ def bench(args, strata, work):
                   f"cp -a {root}/. {bundle}/rootfs/; umoci repack --image {layout}:latest {bundle}")
         return ["bash", "-c", script]
 
-    hand_row, _ = bk.measure("by hand: dnf + cp + umoci repack", by_hand, args.runs)
+    # In turn, so that the machine's drift weighs on the three alike.
+    (strata_row, strata_runs), (dnf_row, _), (hand_row, _) = bk.measure_in_turn([
+        bk.Case("strata compose artifact (container)",
+                lambda: [strata, "compose", "artifact", artifact, "--config", config, "--json"], env=env),
+        bk.Case("dnf --installroot (the floor)", dnf_cmd, before=fresh_root),
+        bk.Case("by hand: dnf + cp + umoci repack", by_hand),
+    ], args.runs)
+    strata_recs = [json.loads(r.stdout) for r in strata_runs]
+    ids = {r["outputs"]["build_id"] for r in strata_recs}
+    if len(ids) != 1:
+        raise fail(f"strata's builds of the same inputs have different build IDs: {sorted(ids)}")
     first_hand = digest(layout)
     by_hand_again = by_hand()
     bk.run(by_hand_again)
@@ -166,17 +198,11 @@ def bench(args, strata, work):
                    f"root only {sorted(theirs - ours)[:5]}")
     log(f"  strata's image holds the {len(ours)} files and directories dnf installed")
 
-    print("\n### Container artifact: strata against dnf and by hand\n")
-    bk.row_table([strata_row, dnf_row, hand_row])
-    print()
-    bk.table(("", "value"), [
-        ("strata / dnf --installroot", f"{strata_row.seconds / dnf_row.seconds:.2f}x (goal 1.2x)"),
-        ("strata / by hand", f"{strata_row.seconds / hand_row.seconds:.2f}x"),
-        ("strata: same build ID every run", f"yes ({len(strata_recs)} runs, {next(iter(ids))[:19]}…)"),
-        ("by hand: same manifest digest twice", "yes" if hand_same else "no"),
-        ("packages installed", str(len(strata_recs[-1]["packages"]["x86_64"]))),
-        ("timings of the last strata run", json.dumps(strata_recs[-1]["timings"])),
-    ])
+    log(f"  timings of the last strata run: {json.dumps(strata_recs[-1]['timings'])}")
+    return (title, f"{strata_row.seconds:.3f}", f"{dnf_row.seconds:.3f}", f"{hand_row.seconds:.3f}",
+            f"{strata_row.seconds / dnf_row.seconds:.2f}x", f"{strata_row.seconds / hand_row.seconds:.2f}x",
+            f"yes ({len(strata_recs)} runs, {next(iter(ids))[:19]}…)", "yes" if hand_same else "no",
+            str(len(strata_recs[-1]["packages"]["x86_64"])))
 
 
 def digest(layout: Path) -> str:

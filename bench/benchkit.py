@@ -233,6 +233,35 @@ def table(head: Sequence[str], rows: Iterable[Sequence], first_left: bool = True
         print("| " + " | ".join(str(c) for c in r) + " |")
 
 
+@dataclass
+class Case:
+    """One command measured by measure_in_turn()."""
+    label: str
+    make_cmd: Callable[[], Sequence]
+    before: Callable[[], object] | None = None
+    env: dict | None = None
+
+
+def measure_in_turn(cases: Sequence[Case], runs: int) -> list[tuple[Row, list[Run]]]:
+    """measure() of several commands taken in turn (run 1 of each, then run
+    2 of each, ...), so that a machine that slows down or speeds up during
+    the benchmark weighs on every command alike, not on the last ones."""
+    if runs < 1:
+        raise fail("--runs must be at least 1")
+    done: list[list[Run]] = [[] for _ in cases]
+    for _ in range(runs):
+        for case, runs_of in zip(cases, done):
+            if case.before:
+                case.before()
+            runs_of.append(run(case.make_cmd(), env=case.env))
+    out = []
+    for case, runs_of in zip(cases, done):
+        row = Row(case.label, statistics.median(r.seconds for r in runs_of), max(r.rss_mib for r in runs_of))
+        log(f"  {case.label:<56} {row.seconds:>8.3f} s {row.rss_mib:>8.1f} MiB")
+        out.append((row, runs_of))
+    return out
+
+
 def row_table(rows: Iterable[Row]) -> None:
     table(("run", "median s", "peak RSS MiB"), ((r.label, f"{r.seconds:.3f}", f"{r.rss_mib:.1f}") for r in rows))
 
