@@ -155,10 +155,12 @@ def container(title, args, strata, work, config, artifact, records, base):
 
     layout, bundle = work / "hand-image", work / "hand-bundle"
 
-    def by_hand():
+    def hand_clean():
         fresh_root()
         shutil.rmtree(layout, ignore_errors=True)
         shutil.rmtree(bundle, ignore_errors=True)
+
+    def by_hand():
         dnf = " ".join(f"'{c}'" for c in map(str, dnf_cmd()))
         script = (f"set -e; {dnf} >/dev/null; umoci init --layout {layout}; "
                   f"umoci new --image {layout}:latest; "
@@ -166,20 +168,31 @@ def container(title, args, strata, work, config, artifact, records, base):
                   f"cp -a {root}/. {bundle}/rootfs/; umoci repack --image {layout}:latest {bundle}")
         return ["bash", "-c", script]
 
+    def settled(before=None):
+        """Each run starts with nothing of the run before still being
+        written back: a run after the hand-made image (cp -a, repack) would
+        otherwise pay for its writes in its own syncs."""
+        def prepare():
+            if before:
+                before()
+            os.sync()
+        return prepare
+
     # In turn, so that the machine's drift weighs on the three alike.
     (strata_row, strata_runs), (dnf_row, _), (hand_row, _) = bk.measure_in_turn([
         bk.Case("strata compose artifact (container)",
-                lambda: [strata, "compose", "artifact", artifact, "--config", config, "--json"], env=env),
-        bk.Case("dnf --installroot (the floor)", dnf_cmd, before=fresh_root),
-        bk.Case("by hand: dnf + cp + umoci repack", by_hand),
+                lambda: [strata, "compose", "artifact", artifact, "--config", config, "--json"],
+                before=settled(), env=env),
+        bk.Case("dnf --installroot (the floor)", dnf_cmd, before=settled(fresh_root)),
+        bk.Case("by hand: dnf + cp + umoci repack", by_hand, before=settled(hand_clean)),
     ], args.runs)
     strata_recs = [json.loads(r.stdout) for r in strata_runs]
     ids = {r["outputs"]["build_id"] for r in strata_recs}
     if len(ids) != 1:
         raise fail(f"strata's builds of the same inputs have different build IDs: {sorted(ids)}")
     first_hand = digest(layout)
-    by_hand_again = by_hand()
-    bk.run(by_hand_again)
+    hand_clean()
+    bk.run(by_hand())
     hand_same = digest(layout) == first_hand
 
     # The image holds what dnf installed, less the transaction's state.

@@ -257,7 +257,8 @@ def measure_in_turn(cases: Sequence[Case], runs: int) -> list[tuple[Row, list[Ru
     out = []
     for case, runs_of in zip(cases, done):
         row = Row(case.label, statistics.median(r.seconds for r in runs_of), max(r.rss_mib for r in runs_of))
-        log(f"  {case.label:<56} {row.seconds:>8.3f} s {row.rss_mib:>8.1f} MiB")
+        log(f"  {case.label:<56} {row.seconds:>8.3f} s {row.rss_mib:>8.1f} MiB"
+            f"  (runs: {' '.join(f'{r.seconds:.3f}' for r in runs_of)})")
         out.append((row, runs_of))
     return out
 

@@ -180,11 +180,14 @@ impl Installed {
 
 /// dnf's configuration: only `repos`, no weak dependencies (an artifact
 /// holds what its definition names and what that requires), no
-/// scriptlets, no GPG (the composes were checked when they were made).
+/// scriptlets, no GPG (the composes were checked when they were made),
+/// and no history: dnf's history database is transaction state, left out
+/// of every artifact, and writing it synced every package's rows (about
+/// 400 `fdatasync`s and an eighth of the install's time for 100 packages).
 fn dnf_conf(platform: &str, reposd: &Path, repos: &[DnfRepo]) -> String {
     let mut s = format!(
         "[main]\ngpgcheck=0\nreposdir={}\nmodule_platform_id=platform:{platform}\n\
-         install_weak_deps=0\ntsflags=noscripts\nkeepcache=0\nbest=1\n",
+         install_weak_deps=0\ntsflags=noscripts\nkeepcache=0\nbest=1\nhistory_record=0\n",
         reposd.display()
     );
     for r in repos {
