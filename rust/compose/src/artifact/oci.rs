@@ -221,6 +221,46 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// A file whose written bytes are handed to the disk as they come
+/// (`sync_file_range`, without waiting), every [`Writeback::EVERY`]
+/// bytes: the sync at the end then has little left to wait for, where it
+/// waited for the whole layer (about 35 ms for 26 MB here).
+struct Writeback {
+    file: std::fs::File,
+    /// Bytes written, and where the last hand-over ended.
+    written: u64,
+    handed: u64,
+}
+
+impl Writeback {
+    const EVERY: u64 = 4 << 20;
+}
+
+impl Write for Writeback {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.handed >= Self::EVERY {
+            use std::os::fd::AsRawFd;
+            // Only a start: durability is the sync at the end's, so a
+            // file system that refuses this loses nothing.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.handed as libc::off64_t,
+                    (self.written - self.handed) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.handed = self.written;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Writes the layer into `blobs`: gives the tar's SHA-256 (the diff ID),
 /// the gzip's SHA-256 and size.
 fn write_layer(
@@ -236,7 +276,11 @@ fn write_layer(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let gz = ParallelGz::new(
         Hashing {
-            inner: std::io::BufWriter::new(file),
+            inner: std::io::BufWriter::new(Writeback {
+                file,
+                written: 0,
+                handed: 0,
+            }),
             hash: Sha256::new(),
             count: 0,
         },
@@ -272,7 +316,8 @@ fn write_layer(
     let file = zipped
         .inner
         .into_inner()
-        .map_err(|e| io(&partial)(e.into_error()))?;
+        .map_err(|e| io(&partial)(e.into_error()))?
+        .file;
     file.sync_all().map_err(io(&partial))?;
     let dest = blobs.join(&layer_hex);
     std::fs::rename(&partial, &dest).map_err(io(&dest))?;
