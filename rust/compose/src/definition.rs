@@ -211,13 +211,13 @@ impl Git {
 /// starts and asked when it is recorded, so that git runs while the
 /// compose reads its inputs. A reference the caller gave (Koji's SCM URL)
 /// is used as it is.
-pub enum ScmProbe {
+pub(crate) enum ScmProbe {
     Known(Option<String>),
     Asking(std::thread::JoinHandle<Option<String>>),
 }
 
 impl ScmProbe {
-    pub fn start(given: Option<String>, definition: &Path) -> ScmProbe {
+    pub(crate) fn start(given: Option<String>, definition: &Path) -> ScmProbe {
         if given.is_some() {
             return ScmProbe::Known(given);
         }
@@ -231,7 +231,7 @@ impl ScmProbe {
         }
     }
 
-    pub fn answer(self) -> Option<String> {
+    pub(crate) fn answer(self) -> Option<String> {
         match self {
             ScmProbe::Known(known) => known,
             ScmProbe::Asking(handle) => handle.join().unwrap_or(None),

@@ -74,7 +74,7 @@ pub use config::{
 };
 pub use definition::{
     detect_scm_ref, read_artifact_definition, read_definition, read_document, read_document_digest,
-    read_release, ScmProbe,
+    read_release,
 };
 pub use error::{error_chain, ComposeError, ModulesMetadataError, Result};
 pub use fingerprint::{

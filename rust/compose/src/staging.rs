@@ -137,7 +137,7 @@ pub(crate) struct Staging {
     /// Held for the life of the compose; None where locks do not work.
     _lock: Option<File>,
     /// Removals of parts of the directory already running (see
-    /// [`Staging::remove_in_background`]); joined before the rest goes.
+    /// [`Staging::remover`]); joined before the rest goes.
     removing: Vec<std::thread::JoinHandle<()>>,
 }
 
