@@ -9,6 +9,8 @@ use crate::report::{ClosureReport, RepoInfo, SetFailure, Unresolved};
 use crate::sack::{skipped, PkgId, Sack};
 use crate::suggest::suggest;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
+use strata_model::RichDep;
 use strata_repodata::{DepKey, Repo};
 
 /// What to check, mirroring `dnf repoclosure`'s options.
@@ -219,11 +221,59 @@ fn find_unresolved(
     unresolved
 }
 
+/// Every name the requirements of `packages` look up: plain names and
+/// paths, and each name inside a rich dependency.
+fn required_names<'r>(repos: &[&'r Repo], packages: &[PkgId]) -> FxHashSet<Cow<'r, str>> {
+    fn walk<'r>(dep: RichDep, names: &mut FxHashSet<Cow<'r, str>>) {
+        match dep {
+            RichDep::Simple { name, .. } => {
+                names.insert(Cow::Owned(name));
+            }
+            RichDep::Op { left, right, .. } => {
+                walk(*left, names);
+                walk(*right, names);
+            }
+        }
+    }
+    let mut names: FxHashSet<Cow<'r, str>> = FxHashSet::default();
+    for &id in packages {
+        for d in repos[id.repo as usize].package(id.pkg).requires() {
+            let name = d.name();
+            if !strata_model::is_rich(name) {
+                names.insert(Cow::Borrowed(name));
+            } else if let Ok(rich) = RichDep::parse(name) {
+                walk(rich, &mut names);
+            }
+        }
+    }
+    names
+}
+
 /// Runs repoclosure over `repos` (all loaded, including suggestion sources).
 pub fn repoclosure(
     repos: &[&Repo],
     opts: &ClosureOptions,
     progress: &dyn Fn(&str, usize, usize),
+) -> Result<ClosureReport, SolveError> {
+    closure_with(repos, opts, progress, Index::Auto)
+}
+
+/// Which names the sack indexes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Index {
+    /// Only the checked packages' requirements, when they are few against
+    /// the pool and nothing follows requirements further.
+    Auto,
+    /// Every name (tests compare the two).
+    #[cfg(test)]
+    All,
+}
+
+fn closure_with(
+    repos: &[&Repo],
+    opts: &ClosureOptions,
+    progress: &dyn Fn(&str, usize, usize),
+    index: Index,
 ) -> Result<ClosureReport, SolveError> {
     let check: FxHashSet<u32> = opts
         .check
@@ -239,8 +289,6 @@ pub fn repoclosure(
         .base_arch
         .clone()
         .unwrap_or_else(|| crate::arch::host_arch().to_string());
-    let mut sack = Sack::new(repos, &base_arch);
-
     let newest: Vec<Option<Vec<bool>>> = repos
         .iter()
         .map(|r| opts.newest.then(|| newest_mask(r)))
@@ -279,6 +327,19 @@ pub fn repoclosure(
             to_check.push(id);
         }
     }
+
+    // A few packages checked against a large pool (a module on a deep
+    // stack whose layers their own gates checked) look up only their own
+    // requirements: the sack indexes just those names. The installability
+    // check and suggestions follow requirements further, into packages
+    // not checked, and need every name.
+    let pool: usize = repos.iter().map(|r| r.len()).sum();
+    let few = !opts.installable && candidates.is_empty() && to_check.len() * 8 < pool;
+    let mut sack = if few && index == Index::Auto {
+        Sack::for_names(repos, &base_arch, &required_names(repos, &to_check))
+    } else {
+        Sack::new(repos, &base_arch)
+    };
 
     if opts.installable {
         // The installability check follows requirements (and conflicts)
@@ -364,6 +425,41 @@ mod test {
             .collect();
         let refs: Vec<&Repo> = loaded.iter().collect();
         repoclosure(&refs, opts, &|_, _, _| {}).unwrap()
+    }
+
+    /// A few packages checked against a large pool index only their own
+    /// requirements: the report is the one of a sack of every name, for
+    /// every kind of requirement (plain, versioned, paths in primary.xml or
+    /// only in filelists.xml, rich, rpm's own, missing) and arch.
+    #[test]
+    fn a_few_packages_against_a_large_pool_are_checked_as_against_all_of_it() {
+        use crate::testkit::{random_packages, XorShift};
+        let mut filtered = 0;
+        for seed in 1..=12u64 {
+            let mut rng = XorShift::new(seed);
+            let pkgs = random_packages(&mut rng, 330);
+            let dir = tempfile::tempdir().unwrap();
+            let module = write_repo(&dir.path().join("m"), "m", &pkgs[..10]);
+            let layer = write_repo(&dir.path().join("l"), "l", &pkgs[10..170]);
+            let platform = write_repo(&dir.path().join("p"), "p", &pkgs[170..]);
+            let refs = [&module, &layer, &platform];
+            let opts = ClosureOptions {
+                check: vec!["m".into()],
+                base_arch: Some("x86_64".into()),
+                ..ClosureOptions::default()
+            };
+            let quiet = |_: &str, _: usize, _: usize| {};
+            let auto = closure_with(&refs, &opts, &quiet, Index::Auto).unwrap();
+            let all = closure_with(&refs, &opts, &quiet, Index::All).unwrap();
+            assert_eq!(auto.unresolved, all.unresolved, "seed {seed}");
+            assert_eq!(auto.checked, all.checked, "seed {seed}");
+            filtered += usize::from(!all.unresolved.is_empty() && auto.checked * 8 < 330);
+        }
+        // The worlds are ones where the index matters: something missing.
+        assert!(
+            filtered > 6,
+            "{filtered} of 12 worlds had unresolved requirements"
+        );
     }
 
     fn installable() -> ClosureOptions {

@@ -88,8 +88,32 @@ pub(crate) struct Sack<'r> {
     pub(crate) base_arch: String,
 }
 
+/// A repo-local string that is not a provided name [`Sack::for_names`]
+/// asks for.
+const UNWANTED: u32 = u32::MAX - 1;
+
 impl<'r> Sack<'r> {
     pub(crate) fn new(repos: &[&'r Repo], base_arch: &str) -> Sack<'r> {
+        Self::build(repos, base_arch, None)
+    }
+
+    /// A sack that knows the providers of `names` only: every other name
+    /// has none. For a check of a few packages against a large pool (a
+    /// module on a deep stack), whose requirements are all it looks up:
+    /// the index of every name the pool provides cost more than the check.
+    pub(crate) fn for_names(
+        repos: &[&'r Repo],
+        base_arch: &str,
+        names: &FxHashSet<Cow<'_, str>>,
+    ) -> Sack<'r> {
+        Self::build(repos, base_arch, Some(names))
+    }
+
+    fn build(
+        repos: &[&'r Repo],
+        base_arch: &str,
+        wanted: Option<&FxHashSet<Cow<'_, str>>>,
+    ) -> Sack<'r> {
         let arches: FxHashSet<&str> = compatible_arches(base_arch).into_iter().collect();
         let installable: Vec<Vec<bool>> = repos
             .iter()
@@ -136,7 +160,10 @@ impl<'r> Sack<'r> {
         };
         // Pass 1: a slot per distinct name, hashing each repo's strings once.
         let mut slots: FxHashMap<&'r str, u32> = FxHashMap::default();
-        slots.reserve(repos.iter().map(|r| r.strings.len() / 2).sum());
+        slots.reserve(match wanted {
+            Some(w) => w.len(),
+            None => repos.iter().map(|r| r.strings.len() / 2).sum(),
+        });
         let mut counts: Vec<u32> = Vec::new();
         let mut local_slots: Vec<Vec<u32>> = Vec::with_capacity(repos.len());
         for (ri, &repo) in repos.iter().enumerate() {
@@ -144,11 +171,18 @@ impl<'r> Sack<'r> {
             each(ri, &mut |name, _| {
                 let slot = &mut local[name as usize];
                 if *slot == u32::MAX {
+                    let s = repo.str(name);
+                    if wanted.is_some_and(|w| !w.contains(s)) {
+                        *slot = UNWANTED;
+                        return;
+                    }
                     let next = slots.len() as u32;
-                    *slot = *slots.entry(repo.str(name)).or_insert(next);
+                    *slot = *slots.entry(s).or_insert(next);
                     if *slot == next {
                         counts.push(0);
                     }
+                } else if *slot == UNWANTED {
+                    return;
                 }
                 counts[*slot as usize] += 1;
             });
@@ -170,7 +204,11 @@ impl<'r> Sack<'r> {
         let mut providers = vec![placeholder; total as usize];
         for (ri, local) in local_slots.iter().enumerate() {
             each(ri, &mut |name, p| {
-                let slot = local[name as usize] as usize;
+                let slot = local[name as usize];
+                if slot == UNWANTED {
+                    return;
+                }
+                let slot = slot as usize;
                 providers[fill[slot] as usize] = p;
                 fill[slot] += 1;
             });
