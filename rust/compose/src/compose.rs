@@ -180,7 +180,9 @@ pub fn compose_module_in_chain(
     })?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    match run_recorded(req, config, &def, &record, &loaded, &opts, load_s, progress) {
+    let ran = run_recorded(req, config, &def, &record, &loaded, &opts, load_s, progress);
+    drop_aside(loaded);
+    match ran {
         Ok(Ran::Published {
             staged,
             gate,
@@ -223,6 +225,21 @@ pub fn compose_module_in_chain(
             Ok(ComposeResult { record, gate })
         }
         Err(e) => Err(record_failure(registry, &id, e)),
+    }
+}
+
+/// Drops the loaded inputs on a thread of their own: a deep stack is
+/// hundreds of repositories and maps, and freeing them took a few
+/// milliseconds the record does not need to wait for. It runs while the
+/// compose is recorded (which waits on the disk); a process that exits
+/// right after does not wait for it.
+fn drop_aside(loaded: Loaded) {
+    let spawned = std::thread::Builder::new()
+        .name("strata-drop".into())
+        .spawn(move || drop(loaded));
+    // Without a thread (resources exhausted), the caller frees them.
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "no thread to free the inputs on");
     }
 }
 
