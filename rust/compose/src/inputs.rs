@@ -11,11 +11,14 @@ use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::repo_modules::read_repo_modules;
 use crate::stack::Layer;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use strata_model::{ModuleDefinition, Source};
 use strata_modulemd::Document;
 use strata_registry::{Input, InputKind, Registry};
-use strata_repodata::{LoadOptions, RecordStore, Repo};
+use strata_repodata::{LoadOptions, RecordStore, Repo, RepodataError};
 
 /// What to load.
 pub(crate) struct LoadRequest<'a> {
@@ -177,11 +180,46 @@ pub(crate) fn load_inputs(
     registry: &dyn Registry,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        // The layers' repositories load on worker threads while the stack
+        // walk reads the registry, each as soon as the walk finds it.
+        let prefetch = (req.definition.module_requires().next().is_some())
+            .then(|| Prefetch::start(scope, workers, req.opts, req.interrupt));
+        load_in(req, config, registry, progress, prefetch, workers)
+    })
+}
+
+fn load_in<'s>(
+    req: &LoadRequest<'_>,
+    config: &Config,
+    registry: &dyn Registry,
+    progress: &dyn Progress,
+    prefetch: Option<Prefetch<'s>>,
+    workers: usize,
+) -> Result<Loaded> {
     let (def, arches, opts) = (req.definition, req.arches, req.opts);
     let def_dir = definition_dir(req.definition_path);
     // The stack below: every required module, directly or not, each at
     // its last good (or pinned) compose.
-    let layers = crate::stack::resolve(def, registry, req.with_composes)?;
+    let layers = crate::stack::resolve_with(def, registry, req.with_composes, &mut |streams| {
+        let got = registry.latest_good_lean_many(streams)?;
+        if let Some(p) = &prefetch {
+            for rec in got.iter().flatten() {
+                for arch in arches {
+                    if let Some(path) = rec.outputs.as_ref().and_then(|o| o.repos.get(arch)) {
+                        p.load(arch, &rec.id, &path.display().to_string());
+                    }
+                }
+            }
+        }
+        Ok(got)
+    })?;
+    // What the walk found is all there is to load ahead.
+    let mut prefetch = prefetch;
+    if let Some(p) = &mut prefetch {
+        p.finish();
+    }
     let mut inputs = layer_inputs(&layers);
     let platform_repos = platform_repos(def, config)?;
     let (source_repos, allowed, koji_topdir) = match &def.source {
@@ -206,7 +244,6 @@ pub(crate) fn load_inputs(
             )
         }
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::new();
     for arch in arches {
         req.interrupt.check()?;
@@ -258,8 +295,10 @@ pub(crate) fn load_inputs(
                 }
             }
         }
+        // The layers loaded ahead for this arch, taken as they are used.
+        let ahead: &Mutex<HashMap<String, LayerLoad>> = &Mutex::default();
         // The sources and their metadata record stores load on one thread
-        // while the stack's composes and the platform load on this one: on
+        // while the platform and the stack's composes load on this one: on
         // a cold cache these are the longest steps of a compose, and
         // independent.
         let (sources, (layers_loaded, platform)) = std::thread::scope(|scope| {
@@ -272,10 +311,24 @@ pub(crate) fn load_inputs(
                 }
                 Ok(v)
             });
+            // The platform first: meanwhile the workers finish what the walk
+            // gave them.
+            let platform: Result<Vec<Repo>> = platform_specs
+                .iter()
+                .map(|(id, loc)| {
+                    req.interrupt.check()?;
+                    tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
+                    Ok(strata_repodata::load_repo(id, loc, opts)?)
+                })
+                .collect();
+            if let Some(p) = &mut prefetch {
+                *lock(ahead) = p.take(arch);
+            }
             let load_layer = |((id, loc), layer): (&(String, String), &Layer)| {
                 req.interrupt.check()?;
-                tracing::info!(compose = id, location = loc, arch, "loading stack layer");
-                let (repo, mdtypes) = strata_repodata::load_verified_repo(id, loc, opts)
+                let ahead = lock(ahead).remove(id);
+                let (repo, mdtypes) = ahead
+                    .unwrap_or_else(|| load_layer_repo(id, loc, arch, opts))
                     .map_err(|e| damaged_layer(def, layer, arch, e))?;
                 has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
                 if req.stack_repo != StackRepo::Merged {
@@ -284,13 +337,20 @@ pub(crate) fn load_inputs(
                 let records = strata_repodata::open_records(&repo, opts)?;
                 Ok((repo, Some(records), layer_modules(id, loc)?))
             };
-            // A deep stack is hundreds of small repositories, each checked
-            // and taken from the cache: spread over the cores, in chunks
-            // large enough to be worth a thread, the first on this one.
-            let chunk = layer_specs
-                .len()
-                .div_ceil(workers)
-                .max(MIN_LAYERS_PER_THREAD);
+            // The layers not loaded ahead (pinned ones, or all of them when
+            // there were no workers) are hundreds of small repositories for a
+            // deep stack, each checked and taken from the cache: spread over
+            // the cores, in chunks large enough to be worth a thread, the
+            // first on this one.
+            let missing = layer_specs.len().saturating_sub(lock(ahead).len());
+            let chunk = if missing < MIN_LAYERS_PER_THREAD {
+                layer_specs.len().max(1)
+            } else {
+                layer_specs
+                    .len()
+                    .div_ceil(workers)
+                    .max(MIN_LAYERS_PER_THREAD)
+            };
             let mut chunks = layer_specs.chunks(chunk).zip(layers.chunks(chunk));
             let first = chunks.next();
             let others: Vec<_> = chunks
@@ -313,14 +373,6 @@ pub(crate) fn load_inputs(
                     }
                     Ok(v)
                 });
-            let platform: Result<Vec<Repo>> = platform_specs
-                .iter()
-                .map(|(id, loc)| {
-                    req.interrupt.check()?;
-                    tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
-                    Ok(strata_repodata::load_repo(id, loc, opts)?)
-                })
-                .collect();
             let sources = sources
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -384,9 +436,111 @@ pub(crate) fn load_inputs(
 /// Fewer layers than this load on one thread: starting one costs more.
 const MIN_LAYERS_PER_THREAD: usize = 16;
 
+/// A layer's repository as `load_verified_repo` gives it: the repository
+/// and its metadata types.
+type LayerLoad = std::result::Result<(Repo, Vec<String>), RepodataError>;
+
+fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions) -> LayerLoad {
+    tracing::info!(compose = id, location = loc, arch, "loading stack layer");
+    strata_repodata::load_verified_repo(id, loc, opts)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A worker that panicked is resumed by the join; what it left is whole.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A stack layer as loaded: its repository, and to merge it, its records
 /// and modules.
 type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
+
+/// One layer to load ahead: arch, compose ID, published repository.
+type Job = (String, String, String);
+
+/// Layers' repositories loaded on worker threads while the stack walk
+/// goes on: the walk reads the registry a wave at a time on one core, and
+/// each wave's layers can load meanwhile (a deep stack's walk and loads
+/// took about as long as each other, one after the other).
+struct Prefetch<'s> {
+    /// Gone once the walk ended: the workers then finish the queue.
+    jobs: Option<mpsc::Sender<Job>>,
+    shared: Arc<Ahead>,
+    workers: Vec<std::thread::ScopedJoinHandle<'s, ()>>,
+}
+
+/// What the workers share: arch → compose ID → load, and whether to stop
+/// taking jobs (the compose failed first: what is left is not needed).
+#[derive(Default)]
+struct Ahead {
+    done: Mutex<HashMap<String, HashMap<String, LayerLoad>>>,
+    cancel: AtomicBool,
+}
+
+impl<'s> Prefetch<'s> {
+    fn start<'e: 's>(
+        scope: &'s std::thread::Scope<'s, 'e>,
+        workers: usize,
+        opts: &'e LoadOptions,
+        interrupt: &'e Interrupt,
+    ) -> Prefetch<'s> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let shared = Arc::new(Ahead::default());
+        let workers = (0..workers)
+            .map(|_| {
+                let (queue, shared) = (Arc::clone(&queue), Arc::clone(&shared));
+                scope.spawn(move || loop {
+                    let job = lock(&queue).recv();
+                    let Ok((arch, id, loc)) = job else { break };
+                    if shared.cancel.load(Ordering::Relaxed) || interrupt.is_raised() {
+                        break;
+                    }
+                    let loaded = load_layer_repo(&id, &loc, &arch, opts);
+                    lock(&shared.done)
+                        .entry(arch)
+                        .or_default()
+                        .insert(id, loaded);
+                })
+            })
+            .collect();
+        Prefetch {
+            jobs: Some(jobs),
+            shared,
+            workers,
+        }
+    }
+
+    /// Queues the repository of compose `id` for `arch` at `loc`.
+    fn load(&self, arch: &str, id: &str, loc: &str) {
+        if let Some(jobs) = &self.jobs {
+            // Only fails once every worker stopped: the layer loads later.
+            let _ = jobs.send((arch.to_owned(), id.to_owned(), loc.to_owned()));
+        }
+    }
+
+    /// No more jobs: the workers finish the queue and stop.
+    fn finish(&mut self) {
+        self.jobs = None;
+    }
+
+    /// The loads of `arch`, once every worker has stopped.
+    fn take(&mut self, arch: &str) -> HashMap<String, LayerLoad> {
+        self.finish();
+        for w in self.workers.drain(..) {
+            w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+        lock(&self.shared.done).remove(arch).unwrap_or_default()
+    }
+}
+
+impl Drop for Prefetch<'_> {
+    /// The compose failed before it took every load (a bad stack, an
+    /// unreadable source): the workers stop at their next job.
+    fn drop(&mut self) {
+        self.shared.cancel.store(true, Ordering::Relaxed);
+        self.jobs = None;
+    }
+}
 
 /// A layer's published repository must still be as it was published:
 /// the stack's `.repo` file sends clients to it, and a compose's cache
