@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 10.
+-- Strata compose registry: PostgreSQL schema, version 11.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -71,6 +71,13 @@ CREATE TABLE strata.composes (
     -- (strata_registry::fingerprint_digest), written when it finishes;
     -- NULL for composes recorded before version 6: recompute it.
     fingerprint         TEXT,
+    -- What a lean read of a finished compose (a layer a stack walk reads)
+    -- needs besides this row, as JSON: its inputs other than
+    -- 'stack_compose' in position order, and its repositories,
+    -- [[[kind, name, ident, location], ...], [[arch, path], ...]].
+    -- Written when it finishes (version 11; the update fills it in for
+    -- composes finished before); NULL until then.
+    lean                TEXT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
@@ -253,4 +260,4 @@ CREATE TABLE strata.counters (
 );
 INSERT INTO strata.counters (name, value) VALUES ('chain_events', 0);
 
-INSERT INTO strata.schema_version (version) VALUES (10);
+INSERT INTO strata.schema_version (version) VALUES (11);

@@ -145,13 +145,15 @@ pub trait Registry: Send {
     /// modulemd, its inputs of kind `stack_compose` (the layers below its
     /// direct requires, which a stack walk reaches itself), its timings and
     /// its closure report. What walking a stack needs, at a cost that grows
-    /// neither with what the layers hold nor with how deep they are.
+    /// neither with what the layers hold nor with how deep they are: a
+    /// finished compose keeps its lean inputs and repositories in its own
+    /// row (schema version 11), so this reads one row.
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>>;
 
     /// [`Registry::latest_good_lean`] of each `(name, stream)`, in order,
     /// read in one snapshot: a stack walk asks for a whole wave of layers
-    /// at once (a few queries instead of a few per layer, which is what a
-    /// deep stack cost on a registry across the network).
+    /// at once (one query on PostgreSQL instead of a few per layer, which
+    /// is what a deep stack cost on a registry across the network).
     fn latest_good_lean_many(
         &self,
         streams: &[(&str, &str)],

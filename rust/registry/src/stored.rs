@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use crate::error::RegistryError;
 use crate::owner::Owner;
 use crate::record::{
-    ArtifactKind, ComposeRecord, ComposeSummary, ComposeType, Input, ListFilter, ModulemdByArch,
-    Outputs, PackagesByArch, RecordKind, State,
+    ArtifactKind, ComposeRecord, ComposeSummary, ComposeType, Input, InputKind, ListFilter,
+    ModulemdByArch, Outputs, PackagesByArch, RecordKind, State,
 };
 use crate::Result;
 
@@ -582,19 +582,89 @@ fn build_summary(
     })
 }
 
-/// Checks a stored record and builds it; `db` names the registry in errors.
-/// `compose` as a lean record reads it (`contents` false): without its
-/// timings and closure report. A stack walk reads hundreds of layers and
+/// How much of a compose a read takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parts {
+    /// Everything stored about it ([`crate::Registry::get`]).
+    Whole,
+    /// Without package lists, modulemd, timings, closure report and the
+    /// inputs of kind `stack_compose` ([`crate::Registry::latest_good_lean`]):
+    /// a stack walk reaches the layers below a layer's direct requires
+    /// itself, and reading them from every layer would cost depth² rows.
+    Lean,
+}
+
+impl Parts {
+    /// Whether package lists, modulemd, timings and the report are read.
+    pub(crate) fn contents(self) -> bool {
+        self == Parts::Whole
+    }
+
+    /// Whether the inputs of kind `stack_compose` are read.
+    pub(crate) fn stack(self) -> bool {
+        self != Parts::Lean
+    }
+}
+
+/// `compose` as a read of `parts` takes it: without its timings and
+/// closure report unless whole. A stack walk reads hundreds of layers and
 /// needs neither; parsing each one's timings as JSON was a fifth of the
 /// cost of reading a layer.
-pub(crate) fn lean_unless(mut compose: StoredCompose, contents: bool) -> StoredCompose {
-    if !contents {
+pub(crate) fn without_contents_unless(mut compose: StoredCompose, parts: Parts) -> StoredCompose {
+    if !parts.contents() {
         compose.timings = None;
         compose.report = None;
     }
     compose
 }
 
+/// What the `lean` column (schema version 11) holds: a finished compose's
+/// inputs other than `stack_compose`, in position order, and its
+/// repositories `(arch, path)`; in JSON, `[[[kind, name, ident,
+/// location], …], [[arch, path], …]]`.
+pub(crate) type Lean = (Vec<StoredInput>, Vec<(String, String)>);
+
+/// The `lean` column of a finished compose, from its record as stored:
+/// with its `composes` row, all a lean read ([`Parts::Lean`]) needs, so
+/// reading a layer of a stack is one statement instead of three.
+pub(crate) fn lean_text(record: &ComposeRecord) -> String {
+    let inputs: Vec<[&str; 4]> = record
+        .inputs
+        .iter()
+        .filter(|i| i.kind != InputKind::StackCompose)
+        .map(|i| {
+            [
+                i.kind.as_str(),
+                i.name.as_str(),
+                i.ident.as_str(),
+                i.location.as_str(),
+            ]
+        })
+        .collect();
+    let repos: Vec<(&str, Cow<'_, str>)> = record
+        .outputs
+        .iter()
+        .flat_map(|o| &o.repos)
+        .map(|(arch, path)| (arch.as_str(), path.to_string_lossy()))
+        .collect();
+    serde_json::to_string(&(inputs, repos)).expect("lists of strings serialize")
+}
+
+/// The `lean` column of compose `compose_id` read back.
+pub(crate) fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
+    serde_json::from_str(text).map_err(|e| {
+        corrupt(
+            db,
+            compose_id,
+            format!(
+                "its lean column (its inputs and repositories, schema version 11) is not a \
+                 JSON pair of [kind, name, ident, location] and [arch, path] lists: {e}"
+            ),
+        )
+    })
+}
+
+/// Checks a stored record and builds it; `db` names the registry in errors.
 pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
     let StoredRecord {
         compose: s,

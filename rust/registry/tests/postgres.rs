@@ -36,6 +36,22 @@ impl Backend for Pg {
         self.load(t, 7);
     }
 
+    fn lean_column(&self, t: &Target, compose_id: &str) -> Option<String> {
+        // psql shows NULL as nothing; the column is never empty.
+        let shown = self.0.psql(
+            db_name(&t.location),
+            &format!("SELECT lean FROM strata.composes WHERE id = '{compose_id}'"),
+        );
+        (!shown.is_empty()).then_some(shown)
+    }
+
+    fn forget_lean(&self, t: &Target) {
+        self.0.psql(
+            db_name(&t.location),
+            "UPDATE strata.composes SET lean = NULL",
+        );
+    }
+
     fn exists(&self, t: &Target) -> bool {
         self.0.psql(
             db_name(&t.location),
@@ -103,7 +119,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "10"
+        "11"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -122,7 +138,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (11)",
+        "INSERT INTO strata.schema_version (version) VALUES (12)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -130,8 +146,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 11, but this Strata knows versions up \
-             to 10 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 12, but this Strata knows versions up \
+             to 11 only; use a newer Strata to read it",
             t.location
         )
     );
@@ -224,13 +240,14 @@ fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
     assert!(!old.contains("compose_packages."), "{old}");
     assert_eq!(
         old.rsplit_once('\n').unwrap().1,
-        "versions 1,2,3,4,5,6,7,8,9,10",
+        "versions 1,2,3,4,5,6,7,8,9,10,11",
         "an update records each version"
     );
     // Apart from the versions applied, the same.
     let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
     assert_eq!(strip(&new), strip(&old));
-    assert!(new.ends_with("versions 10"), "{new}");
+    assert!(new.ends_with("versions 11"), "{new}");
+    assert!(new.contains("composes.lean text YES 33"), "{new}");
     assert!(
         new.contains("compose_inputs_direct ON strata.compose_inputs USING btree (ident) WHERE (kind = 'compose'::text)"),
         "{new}"

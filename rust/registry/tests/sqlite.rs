@@ -31,6 +31,24 @@ impl Backend for Sqlite {
     fn exists(&self, t: &Target) -> bool {
         std::path::Path::new(&t.location).exists()
     }
+
+    fn lean_column(&self, t: &Target, compose_id: &str) -> Option<String> {
+        rusqlite::Connection::open(&t.location)
+            .unwrap()
+            .query_row(
+                "SELECT lean FROM composes WHERE id = ?1",
+                [compose_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    fn forget_lean(&self, t: &Target) {
+        rusqlite::Connection::open(&t.location)
+            .unwrap()
+            .execute("UPDATE composes SET lean = NULL", [])
+            .unwrap();
+    }
 }
 
 /// The registry of `test-data/v<version>`, marked as that version marked

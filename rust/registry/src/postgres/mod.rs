@@ -33,7 +33,7 @@ mod test;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -50,8 +50,8 @@ use crate::record::{
 };
 use crate::release::{NewRelease, ReleaseOutcome, ReleaseRecord};
 use crate::stored::{
-    self, json_text, FilterArg, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS, REPORT_CAP,
-    SUMMARY_COLUMNS,
+    self, json_text, FilterArg, Parts, StoredCompose, StoredRecord, ERROR_CAP, RECORD_COLUMNS,
+    REPORT_CAP, SUMMARY_COLUMNS,
 };
 use crate::{validate, Registry, Result};
 
@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 10;
+pub(crate) const SCHEMA_VERSION: i64 = 11;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -294,6 +294,22 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX compose_inputs_lean
         ON strata.compose_inputs (compose_id, position) INCLUDE (kind, name, ident, location)
         WHERE kind <> 'stack_compose';
+        ",
+        then: None,
+    },
+    // 11: a finished compose's lean inputs and repositories in its row
+    // (sqlite/schema.rs V11 says why), filled in for those finished before.
+    Migration {
+        sql: "
+    ALTER TABLE strata.composes ADD COLUMN lean TEXT;
+    UPDATE strata.composes c SET lean = json_build_array(
+        COALESCE((SELECT json_agg(json_build_array(i.kind, i.name, i.ident, i.location)
+                                  ORDER BY i.position)
+                  FROM strata.compose_inputs i
+                  WHERE i.compose_id = c.id AND i.kind <> 'stack_compose'), '[]'::json),
+        COALESCE((SELECT json_agg(json_build_array(r.arch, r.path) ORDER BY r.arch)
+                  FROM strata.compose_repos r WHERE r.compose_id = c.id), '[]'::json))::text
+    WHERE c.state = 'finished';
         ",
         then: None,
     },
@@ -698,45 +714,99 @@ fn stored_compose(r: &Row) -> StoredCompose {
 
 /// Reads compose `id` with everything that belongs to it.
 fn load(c: &mut Session<'_>, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
-    load_parts(c, db, id, true)
+    load_parts(c, db, id, Parts::Whole)
 }
 
-/// A record; without `contents`, lean: its package lists, modulemd,
-/// inputs of kind `stack_compose`, timings and closure report are left out
-/// (and not parsed), as [`Registry::latest_good_lean`] says.
+/// The row of compose `$1`, with its `lean` column last.
+static COMPOSE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {RECORD_COLUMNS}, lean FROM strata.composes WHERE id = $1"));
+
+/// The newest good compose of `$1:$2`: its row, with its `lean` column
+/// last. The good test stays in the query: a compose is good or not by
+/// its tests, whatever its `lean` column holds.
+static LATEST_GOOD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RECORD_COLUMNS}, lean FROM strata.composes WHERE name = $1 AND stream = $2 \
+         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+        stored::good_sql("strata.")
+    )
+});
+
+/// The newest good compose of each `($1[i], $2[i])`, with its `lean`
+/// column last, in one query.
+static LATEST_GOOD_MANY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT DISTINCT ON (name, stream) {RECORD_COLUMNS}, lean FROM strata.composes \
+         WHERE (name, stream) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+         AND state = 'finished' AND {} ORDER BY name, stream, seq DESC",
+        stored::good_sql("strata.")
+    )
+});
+
+/// A row read with [`COMPOSE_SQL`] or the last good queries: the compose
+/// and its `lean` column.
+fn compose_and_lean(r: &Row) -> (StoredCompose, Option<String>) {
+    (stored_compose(r), r.get(27))
+}
+
+/// Compose `id`, as much of it as `parts` says.
 fn load_parts(
     c: &mut Session<'_>,
     db: &str,
     id: &str,
-    contents: bool,
+    parts: Parts,
 ) -> Result<Option<ComposeRecord>> {
-    let action = || format!("read compose `{id}`");
     let row = c
-        .query_opt(
-            &format!("SELECT {RECORD_COLUMNS} FROM strata.composes WHERE id = $1"),
-            &[&id],
-        )
-        .ctx(db, action)?;
+        .query_opt(&COMPOSE_SQL, &[&id])
+        .ctx(db, || format!("read compose `{id}`"))?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let compose = stored::lean_unless(stored_compose(&row), contents);
-    let inputs = c
-        .query(
-            if contents {
-                "SELECT kind, name, ident, location FROM strata.compose_inputs \
-                 WHERE compose_id = $1 ORDER BY position"
-            } else {
-                "SELECT kind, name, ident, location FROM strata.compose_inputs \
-                 WHERE compose_id = $1 AND kind <> 'stack_compose' ORDER BY position"
-            },
-            &[&id],
-        )
-        .ctx(db, action)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
-    let packages = if !contents {
+    let (compose, lean) = compose_and_lean(&row);
+    load_rest(c, db, compose, lean, parts).map(Some)
+}
+
+/// The record of a `composes` row and its `lean` column, with as much of
+/// what belongs to it as `parts` says. What the `lean` column holds is not
+/// read again: a lean record of a compose that has it is its row alone. A
+/// row without it (a compose not finished) is read from the other tables.
+fn load_rest(
+    c: &mut Session<'_>,
+    db: &str,
+    compose: StoredCompose,
+    lean: Option<String>,
+    parts: Parts,
+) -> Result<ComposeRecord> {
+    let compose = stored::without_contents_unless(compose, parts);
+    let id = compose.id.clone();
+    let id = id.as_str();
+    let action = || format!("read compose `{id}`");
+    let (lean_inputs, lean_repos) = match lean {
+        Some(text) if !parts.contents() => {
+            let (inputs, repos) = stored::parse_lean(db, id, &text)?;
+            (Some(inputs), Some(repos))
+        }
+        _ => (None, None),
+    };
+    let inputs = match lean_inputs.filter(|_| !parts.stack()) {
+        Some(inputs) => inputs,
+        None => c
+            .query(
+                if parts.stack() {
+                    "SELECT kind, name, ident, location FROM strata.compose_inputs \
+                     WHERE compose_id = $1 ORDER BY position"
+                } else {
+                    "SELECT kind, name, ident, location FROM strata.compose_inputs \
+                     WHERE compose_id = $1 AND kind <> 'stack_compose' ORDER BY position"
+                },
+                &[&id],
+            )
+            .ctx(db, action)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect(),
+    };
+    let packages = if !parts.contents() {
         Vec::new()
     } else {
         c.query(
@@ -749,16 +819,19 @@ fn load_parts(
         .collect()
     };
     let (repos, modulemd) = if compose.output_path.is_some() {
-        let repos = c
-            .query(
-                "SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1",
-                &[&id],
-            )
-            .ctx(db, action)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let modulemd = if !contents {
+        let repos = match lean_repos {
+            Some(repos) => repos,
+            None => c
+                .query(
+                    "SELECT arch, path FROM strata.compose_repos WHERE compose_id = $1",
+                    &[&id],
+                )
+                .ctx(db, action)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        };
+        let modulemd = if !parts.contents() {
             Vec::new()
         } else {
             c.query(
@@ -784,7 +857,6 @@ fn load_parts(
             modulemd,
         },
     )
-    .map(Some)
 }
 
 fn insert_packages(
@@ -1148,29 +1220,25 @@ impl PgRegistry {
 }
 
 impl PgRegistry {
-    /// The newest finished compose of `name:stream`; see [`load_parts`].
+    /// The newest good compose of `name:stream`, as much of it as `parts`
+    /// says: lean, one query when it has its `lean` column.
     fn latest_good_parts(
         &self,
         name: &str,
         stream: &str,
-        contents: bool,
+        parts: Parts,
     ) -> Result<Option<ComposeRecord>> {
         self.read(|tx| {
-            let id: Option<String> = tx
-                .query_opt(
-                    &format!(
-                        "SELECT id FROM strata.composes WHERE name = $1 AND stream = $2 \
-                         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
-                        stored::good_sql("strata.")
-                    ),
-                    &[&name, &stream],
-                )
+            let row = tx
+                .query_opt(&LATEST_GOOD_SQL, &[&name, &stream])
                 .ctx(&self.db, || {
                     format!("find the last good compose of `{name}:{stream}`")
-                })?
-                .map(|r| r.get(0));
-            match id {
-                Some(id) => load_parts(tx, &self.db, &id, contents),
+                })?;
+            match row {
+                Some(row) => {
+                    let (compose, lean) = compose_and_lean(&row);
+                    load_rest(tx, &self.db, compose, lean, parts).map(Some)
+                }
                 None => Ok(None),
             }
         })
@@ -1518,11 +1586,16 @@ impl Registry for PgRegistry {
                 compose_id: compose_id.to_owned(),
             })?;
         if let Outcome::Finished { .. } = outcome {
-            // From the record as stored: what a reader recomputing it
-            // from the record gets too.
+            // The fingerprint from the record as stored: what a reader
+            // recomputing it from the record gets too. With it, what a
+            // lean read needs (schema version 11).
             tx.execute(
-                "UPDATE strata.composes SET fingerprint = $2 WHERE id = $1",
-                &[&compose_id, &crate::record_fingerprint(&record)],
+                "UPDATE strata.composes SET fingerprint = $2, lean = $3 WHERE id = $1",
+                &[
+                    &compose_id,
+                    &crate::record_fingerprint(&record),
+                    &stored::lean_text(&record),
+                ],
             )
             .ctx(db, what)?;
         }
@@ -1660,11 +1733,11 @@ impl Registry for PgRegistry {
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.latest_good_parts(name, stream, true)
+        self.latest_good_parts(name, stream, Parts::Whole)
     }
 
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.latest_good_parts(name, stream, false)
+        self.latest_good_parts(name, stream, Parts::Lean)
     }
 
     fn latest_good_lean_many(
@@ -1674,7 +1747,10 @@ impl Registry for PgRegistry {
         if streams.is_empty() {
             return Ok(Vec::new());
         }
-        // Three queries for the whole wave, not five round trips a layer.
+        // One query for the whole wave, not five round trips a layer: each
+        // row holds its lean inputs and repositories. Only rows without
+        // them (none, once every compose finished at version 11 or was
+        // updated to it) need two more, for all of those at once.
         let names: Vec<&str> = streams.iter().map(|(n, _)| *n).collect();
         let stream_names: Vec<&str> = streams.iter().map(|(_, s)| *s).collect();
         let db = self.db.as_str();
@@ -1686,57 +1762,67 @@ impl Registry for PgRegistry {
         };
         let found = self.read(|tx| {
             let rows = tx
-                .query(
-                    &format!(
-                        "SELECT DISTINCT ON (name, stream) {RECORD_COLUMNS} FROM strata.composes \
-                         WHERE (name, stream) IN \
-                           (SELECT * FROM unnest($1::text[], $2::text[])) \
-                         AND state = 'finished' AND {} ORDER BY name, stream, seq DESC",
-                        stored::good_sql("strata.")
-                    ),
-                    &[&names, &stream_names],
-                )
+                .query(&LATEST_GOOD_MANY_SQL, &[&names, &stream_names])
                 .ctx(db, action)?;
-            let composes: Vec<StoredCompose> = rows
-                .iter()
-                .map(|r| stored::lean_unless(stored_compose(r), false))
-                .collect();
-            let ids: Vec<&str> = composes.iter().map(|c| c.id.as_str()).collect();
+            let mut read = Vec::with_capacity(rows.len());
+            let mut unread: Vec<String> = Vec::new();
+            for row in &rows {
+                let (compose, lean) = compose_and_lean(row);
+                let compose = stored::without_contents_unless(compose, Parts::Lean);
+                let lean = match lean {
+                    Some(text) => Some(stored::parse_lean(db, &compose.id, &text)?),
+                    None => {
+                        unread.push(compose.id.clone());
+                        None
+                    }
+                };
+                read.push((compose, lean));
+            }
             let mut inputs: HashMap<String, Vec<_>> = HashMap::new();
-            for r in tx
-                .query(
-                    "SELECT compose_id, kind, name, ident, location FROM strata.compose_inputs \
-                     WHERE compose_id = ANY($1) AND kind <> 'stack_compose' \
-                     ORDER BY compose_id, position",
-                    &[&ids],
-                )
-                .ctx(db, action)?
-            {
-                inputs
-                    .entry(r.get(0))
-                    .or_default()
-                    .push((r.get(1), r.get(2), r.get(3), r.get(4)));
-            }
             let mut repos: HashMap<String, Vec<_>> = HashMap::new();
-            for r in tx
-                .query(
-                    "SELECT compose_id, arch, path FROM strata.compose_repos \
-                     WHERE compose_id = ANY($1)",
-                    &[&ids],
-                )
-                .ctx(db, action)?
-            {
-                repos
-                    .entry(r.get(0))
-                    .or_default()
-                    .push((r.get(1), r.get(2)));
+            if !unread.is_empty() {
+                for r in tx
+                    .query(
+                        "SELECT compose_id, kind, name, ident, location \
+                         FROM strata.compose_inputs \
+                         WHERE compose_id = ANY($1) AND kind <> 'stack_compose' \
+                         ORDER BY compose_id, position",
+                        &[&unread],
+                    )
+                    .ctx(db, action)?
+                {
+                    inputs.entry(r.get(0)).or_default().push((
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get(4),
+                    ));
+                }
+                for r in tx
+                    .query(
+                        "SELECT compose_id, arch, path FROM strata.compose_repos \
+                         WHERE compose_id = ANY($1)",
+                        &[&unread],
+                    )
+                    .ctx(db, action)?
+                {
+                    repos
+                        .entry(r.get(0))
+                        .or_default()
+                        .push((r.get(1), r.get(2)));
+                }
             }
-            composes
-                .into_iter()
-                .map(|compose| {
-                    let inputs = inputs.remove(&compose.id).unwrap_or_default();
+            read.into_iter()
+                .map(|(compose, lean)| {
+                    let (inputs, repos) = match lean {
+                        Some(lean) => lean,
+                        None => (
+                            inputs.remove(&compose.id).unwrap_or_default(),
+                            repos.remove(&compose.id).unwrap_or_default(),
+                        ),
+                    };
                     let repos = match compose.output_path {
-                        Some(_) => repos.remove(&compose.id).unwrap_or_default(),
+                        Some(_) => repos,
                         None => Vec::new(),
                     };
                     let record = stored::build(

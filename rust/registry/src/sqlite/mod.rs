@@ -21,6 +21,7 @@ mod test;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
@@ -38,7 +39,7 @@ use crate::record::{
 };
 use crate::release::{NewRelease, ReleaseOutcome, ReleaseRecord};
 use crate::stored::{
-    self, json_text, FilterArg, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
+    self, json_text, FilterArg, Parts, StoredCompose, StoredRecord, RECORD_COLUMNS, SUMMARY_COLUMNS,
 };
 use crate::{validate, Registry, Result};
 
@@ -343,103 +344,127 @@ fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) ->
 }
 
 impl SqliteRegistry {
-    /// The newest finished compose of `name:stream`; see [`load_parts`].
+    /// The newest good compose of `name:stream`, as much of it as `parts`
+    /// says.
     fn latest_good_parts(
         &self,
         name: &str,
         stream: &str,
-        contents: bool,
+        parts: Parts,
     ) -> Result<Option<ComposeRecord>> {
-        self.read(|conn| latest_good_in(conn, &self.db, name, stream, contents))
+        self.read(|conn| latest_good_in(conn, &self.db, name, stream, parts))
     }
 }
 
-/// The newest finished compose of `name:stream` on `conn`.
+/// The newest good compose of `name:stream` (`?1`, `?2`): its row, with
+/// its `lean` column last. The good test stays in the query: a compose
+/// is good or not by its tests, whatever its `lean` column holds.
+static LATEST_GOOD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RECORD_COLUMNS}, lean FROM composes WHERE name = ?1 AND stream = ?2 \
+         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+        stored::good_sql("")
+    )
+});
+
+/// The row of compose `?1`, with its `lean` column last.
+static COMPOSE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {RECORD_COLUMNS}, lean FROM composes WHERE id = ?1"));
+
+/// A row read with [`LATEST_GOOD_SQL`] or [`COMPOSE_SQL`]: the compose and
+/// its `lean` column.
+fn compose_and_lean(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredCompose, Option<String>)> {
+    Ok((StoredCompose::from_row(r)?, r.get(27)?))
+}
+
+/// The newest good compose of `name:stream` on `conn`, as much of it as
+/// `parts` says. Lean, it is one statement when the compose has its
+/// `lean` column (every compose finished at schema version 11 or
+/// before it, through the update).
 fn latest_good_in(
     conn: &Connection,
     db: &str,
     name: &str,
     stream: &str,
-    contents: bool,
+    parts: Parts,
 ) -> Result<Option<ComposeRecord>> {
     // Cached: a stack walk asks this once per layer. The row comes with
     // the answer: looking it up again by ID cost a deep stack a second
     // search of the table per layer.
-    let compose = conn
-        .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM composes WHERE name = ?1 AND stream = ?2 \
-             AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
-            stored::good_sql("")
-        ))
-        .and_then(|mut st| {
-            st.query_row([name, stream], StoredCompose::from_row)
-                .optional()
-        })
+    let row = conn
+        .prepare_cached(&LATEST_GOOD_SQL)
+        .and_then(|mut st| st.query_row([name, stream], compose_and_lean).optional())
         .ctx(db, || {
             format!("find the last good compose of `{name}:{stream}`")
         })?;
-    match compose {
-        Some(compose) => load_rest(conn, db, compose, contents).map(Some),
+    match row {
+        Some((compose, lean)) => load_rest(conn, db, compose, lean, parts).map(Some),
         None => Ok(None),
     }
 }
 
 /// Reads compose `id` with everything that belongs to it.
 fn load(conn: &Connection, db: &str, id: &str) -> Result<Option<ComposeRecord>> {
-    load_parts(conn, db, id, true)
+    load_parts(conn, db, id, Parts::Whole)
 }
 
-/// A record; without `contents`, lean: its package lists, modulemd,
-/// inputs of kind `stack_compose`, timings and closure report are left out
-/// (and not parsed).
+/// Compose `id`, as much of it as `parts` says.
 fn load_parts(
     conn: &Connection,
     db: &str,
     id: &str,
-    contents: bool,
+    parts: Parts,
 ) -> Result<Option<ComposeRecord>> {
     let action = || format!("read compose `{id}`");
-    let compose = conn
-        .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM composes WHERE id = ?1"
-        ))
-        .and_then(|mut st| st.query_row([id], StoredCompose::from_row).optional())
+    let row = conn
+        .prepare_cached(&COMPOSE_SQL)
+        .and_then(|mut st| st.query_row([id], compose_and_lean).optional())
         .ctx(db, action)?;
-    let Some(compose) = compose else {
+    let Some((compose, lean)) = row else {
         return Ok(None);
     };
-    load_rest(conn, db, compose, contents).map(Some)
+    load_rest(conn, db, compose, lean, parts).map(Some)
 }
 
-/// The record of a `composes` row: what belongs to it read, lean without
-/// `contents` ([`load_parts`]).
+/// The record of a `composes` row and its `lean` column, with as much of
+/// what belongs to it as `parts` says. What the `lean` column holds is not
+/// read again: a lean record of a compose that has it is its row alone. A
+/// row without it (a compose not finished) is read from the other tables.
 fn load_rest(
     conn: &Connection,
     db: &str,
     compose: StoredCompose,
-    contents: bool,
+    lean: Option<String>,
+    parts: Parts,
 ) -> Result<ComposeRecord> {
-    let compose = stored::lean_unless(compose, contents);
+    let compose = stored::without_contents_unless(compose, parts);
     let id = compose.id.clone();
     let id = id.as_str();
     let action = || format!("read compose `{id}`");
-    // A lean record leaves out what its stack used below its direct
-    // requires: a stack walk reaches those layers itself, and reading them
-    // from every layer would cost depth² rows.
-    let inputs = conn
-        .prepare_cached(if contents {
-            "SELECT kind, name, ident, location FROM compose_inputs \
-             WHERE compose_id = ?1 ORDER BY position"
-        } else {
-            "SELECT kind, name, ident, location FROM compose_inputs \
-             WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position"
-        })
-        .and_then(|mut st| {
-            st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .ctx(db, action)?;
-    let packages = if !contents {
+    let (lean_inputs, lean_repos) = match lean {
+        Some(text) if !parts.contents() => {
+            let (inputs, repos) = stored::parse_lean(db, id, &text)?;
+            (Some(inputs), Some(repos))
+        }
+        _ => (None, None),
+    };
+    let inputs = match lean_inputs.filter(|_| !parts.stack()) {
+        Some(inputs) => inputs,
+        None => conn
+            .prepare_cached(if parts.stack() {
+                "SELECT kind, name, ident, location FROM compose_inputs \
+                 WHERE compose_id = ?1 ORDER BY position"
+            } else {
+                "SELECT kind, name, ident, location FROM compose_inputs \
+                 WHERE compose_id = ?1 AND kind <> 'stack_compose' ORDER BY position"
+            })
+            .and_then(|mut st| {
+                st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .ctx(db, action)?,
+    };
+    let packages = if !parts.contents() {
         Vec::new()
     } else {
         conn.prepare_cached(
@@ -452,14 +477,17 @@ fn load_rest(
         .ctx(db, action)?
     };
     let (repos, modulemd) = if compose.output_path.is_some() {
-        let repos = conn
-            .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
-            .and_then(|mut st| {
-                st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<(String, String)>>>()
-            })
-            .ctx(db, action)?;
-        let modulemd = if !contents {
+        let repos = match lean_repos {
+            Some(repos) => repos,
+            None => conn
+                .prepare_cached("SELECT arch, path FROM compose_repos WHERE compose_id = ?1")
+                .and_then(|mut st| {
+                    st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                })
+                .ctx(db, action)?,
+        };
+        let modulemd = if !parts.contents() {
             Vec::new()
         } else {
             conn.prepare_cached("SELECT arch, document FROM compose_modulemd WHERE compose_id = ?1")
@@ -909,11 +937,17 @@ impl Registry for SqliteRegistry {
             compose_id: compose_id.to_owned(),
         })?;
         if let Outcome::Finished { .. } = outcome {
-            // From the record as stored: what a reader recomputing it
-            // from the record gets too.
+            // The fingerprint from the record as stored: what a reader
+            // recomputing it from the record gets too. With it, what a
+            // lean read needs (schema version 11), so that a stack walk
+            // reads this compose as one row.
             tx.execute(
-                "UPDATE composes SET fingerprint = ?2 WHERE id = ?1",
-                params![compose_id, crate::record_fingerprint(&record)],
+                "UPDATE composes SET fingerprint = ?2, lean = ?3 WHERE id = ?1",
+                params![
+                    compose_id,
+                    crate::record_fingerprint(&record),
+                    stored::lean_text(&record)
+                ],
             )
             .ctx(db, what)?;
         }
@@ -1040,11 +1074,11 @@ impl Registry for SqliteRegistry {
     }
 
     fn latest_good(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.latest_good_parts(name, stream, true)
+        self.latest_good_parts(name, stream, Parts::Whole)
     }
 
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
-        self.latest_good_parts(name, stream, false)
+        self.latest_good_parts(name, stream, Parts::Lean)
     }
 
     fn latest_good_lean_many(
@@ -1055,7 +1089,7 @@ impl Registry for SqliteRegistry {
         self.read(|conn| {
             streams
                 .iter()
-                .map(|(name, stream)| latest_good_in(conn, &self.db, name, stream, false))
+                .map(|(name, stream)| latest_good_in(conn, &self.db, name, stream, Parts::Lean))
                 .collect()
         })
     }

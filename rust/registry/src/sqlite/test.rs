@@ -187,6 +187,61 @@ fn corrupt_rows_are_reported_not_guessed() {
 }
 
 #[test]
+fn a_lean_read_of_a_finished_compose_is_its_row_alone() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 10)).unwrap();
+    let lean = reg.latest_good_lean("apache", "2.4").unwrap().unwrap();
+    let started = reg.begin(&new("php", "8.2")).unwrap().id;
+    drop(reg);
+    // Without the tables of inputs and repositories, a lean read of the
+    // finished compose still gives its inputs and repositories: it reads
+    // them from its row (schema version 11), one statement.
+    let path = dir.path().join("registry.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE compose_inputs RENAME TO gone_inputs; \
+         ALTER TABLE compose_repos RENAME TO gone_repos",
+    )
+    .unwrap();
+    let reg = SqliteRegistry::open(&path).unwrap();
+    let read = reg.latest_good_lean("apache", "2.4").unwrap().unwrap();
+    assert_eq!(read, lean);
+    assert_eq!(read.inputs.len(), 1);
+    assert_eq!(read.outputs.as_ref().unwrap().repos.len(), 2);
+    assert_eq!(
+        reg.latest_good_lean_many(&[("apache", "2.4"), ("php", "8.2")])
+            .unwrap(),
+        [Some(lean), None]
+    );
+    // A compose without it (not finished) is read from the tables.
+    let err = reg.get(&started).unwrap_err();
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(cause.contains("no such table: compose_inputs"), "{cause}");
+}
+
+#[test]
+fn a_corrupt_lean_column_is_reported_not_guessed() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 10)).unwrap();
+    let conn = Connection::open(dir.path().join("registry.sqlite")).unwrap();
+    conn.execute("UPDATE composes SET lean = '[[], {}]'", [])
+        .unwrap();
+    let err = reg.latest_good_lean("apache", "2.4").unwrap_err();
+    assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(
+            "`apache-2.4-20261125.n.0` is corrupt: its lean column (its inputs and \
+             repositories, schema version 11) is not a JSON pair"
+        ),
+        "{err}"
+    );
+    // A whole record does not read it.
+    assert_eq!(reg.latest_good("apache", "2.4").unwrap().unwrap().id, id);
+}
+
+#[test]
 fn a_record_kind_that_disagrees_with_its_artifact_kind_is_corrupt() {
     let (dir, mut reg) = registry();
     let id = reg.begin(&new("apache", "2.4")).unwrap().id;

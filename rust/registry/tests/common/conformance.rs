@@ -65,6 +65,13 @@ pub trait Backend: Sync {
     /// Whether anything of a registry exists at the target (the file, the
     /// schema `strata`).
     fn exists(&self, t: &Target) -> bool;
+    /// The `lean` column of compose `compose_id` (schema version 11), as
+    /// stored.
+    fn lean_column(&self, t: &Target, compose_id: &str) -> Option<String>;
+    /// Empties every compose's `lean` column, as a compose finished
+    /// without one would have it: readers must then read the rows it
+    /// stands for.
+    fn forget_lean(&self, t: &Target);
 }
 
 /// A file of `test-data/`.
@@ -144,6 +151,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         (
             "the_lean_last_good_leaves_out_contents_and_the_stack_below",
             lean_last_good::<B>,
+        ),
+        (
+            "a_lean_record_from_its_row_is_the_one_from_its_rows",
+            lean_column::<B>,
         ),
         (
             "a_compose_is_good_only_when_its_tests_passed",
@@ -868,6 +879,230 @@ fn lean_last_good<B: Backend>(b: &B) {
     assert!(many[1].is_none());
     assert_eq!(many[2].as_ref().unwrap().inputs.len(), 2);
     assert!(reg.latest_good_lean_many(&[]).unwrap().is_empty());
+}
+
+/// `record` as a lean read gives it: without its contents and the inputs
+/// of kind `stack_compose`.
+fn as_lean(mut record: ComposeRecord) -> ComposeRecord {
+    record.packages.clear();
+    record.modulemd.clear();
+    record.timings = None;
+    record.report = None;
+    record.inputs.retain(|i| i.kind != InputKind::StackCompose);
+    record
+}
+
+/// Composes of every shape a lean read meets, good and not: inputs of
+/// every kind with the stack ones between the others, none at all, text
+/// JSON must escape, one repository or none, an artifact, a compose gated
+/// by a test. Returns the streams asked for and the IDs of the composes.
+fn lean_shapes(reg: &mut dyn Registry) -> (Vec<(&'static str, &'static str)>, Vec<String>) {
+    let input = |kind, name: &str, ident: &str, location: &str| Input {
+        kind,
+        name: name.into(),
+        ident: ident.into(),
+        location: location.into(),
+    };
+    let mut ids = Vec::new();
+    let base = reg.begin(&new("base", "1")).unwrap().id;
+    reg.finish(&base, &finished(NOV25 + 1)).unwrap();
+    ids.push(base.clone());
+    let mut apache = new("apache", "2.4");
+    apache.inputs = vec![
+        input(
+            InputKind::StackCompose,
+            "libs:1",
+            "libs-1-20261125.n.0",
+            "/srv/libs",
+        ),
+        input(
+            InputKind::KojiRepo,
+            "f40-build",
+            "6034451",
+            "https://kojipkgs.example/r",
+        ),
+        input(InputKind::Compose, "base:1", &base, "/srv/composes/base"),
+        input(
+            InputKind::StackCompose,
+            "zlib:1",
+            "zlib-1-20261125.n.0",
+            "/srv/zlib",
+        ),
+        input(
+            InputKind::Platform,
+            "f40.x86_64",
+            "sha256:0a1b",
+            "/srv/repos/f40 \"quoted\" \\ back – ünïcode ✓",
+        ),
+        input(InputKind::SourceRepo, "src", "sha256:cc", "/srv/src"),
+        input(
+            InputKind::StackCompose,
+            "last:1",
+            "last-1-20261125.n.0",
+            "/srv/last",
+        ),
+    ];
+    let id = reg.begin(&apache).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 2)).unwrap();
+    ids.push(id);
+    // Newer, failed: the one before stays the last good.
+    let id = reg.begin(&apache).unwrap().id;
+    reg.finish(&id, &failed(NOV25 + 3)).unwrap();
+    ids.push(id);
+    // No inputs, one repository.
+    let mut bare = new("bare", "0");
+    bare.inputs.clear();
+    let id = reg.begin(&bare).unwrap().id;
+    let mut one_repo = finished(NOV25 + 4);
+    if let Outcome::Finished { outputs, .. } = &mut one_repo {
+        outputs.repos.remove("aarch64");
+    }
+    reg.finish(&id, &one_repo).unwrap();
+    ids.push(id);
+    // Only stack inputs.
+    let mut stacked = new("stacked", "1");
+    stacked.inputs = vec![input(InputKind::StackCompose, "base:1", &base, "/srv/base")];
+    let id = reg.begin(&stacked).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 5)).unwrap();
+    ids.push(id);
+    // An artifact: no repositories, a build ID.
+    let id = reg
+        .begin(&artifact_compose("web", ArtifactKind::Container, &[&base]))
+        .unwrap()
+        .id;
+    reg.finish(&id, &artifact_finished(NOV25 + 6, Some("sha256:00")))
+        .unwrap();
+    ids.push(id);
+    // Good once its test passed; a newer one still pending is not.
+    let tested = NewCompose {
+        required_tests: vec!["smoke".into()],
+        ..new("tested", "1")
+    };
+    let id = reg.begin(&tested).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 7)).unwrap();
+    reg.record_test(&id, "smoke", true, NOV25 + 8, "ok")
+        .unwrap();
+    ids.push(id);
+    let id = reg.begin(&tested).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 9)).unwrap();
+    ids.push(id);
+    // Started, never ended.
+    ids.push(reg.begin(&new("running", "1")).unwrap().id);
+    let streams = vec![
+        ("base", "1"),
+        ("apache", "2.4"),
+        ("bare", "0"),
+        ("stacked", "1"),
+        ("web", "x86_64"),
+        ("tested", "1"),
+        ("running", "1"),
+        ("missing", "1"),
+        ("base", "1"),
+    ];
+    (streams, ids)
+}
+
+/// The lean reads of `streams`, one at a time and all at once, as JSON.
+fn lean_reads(reg: &dyn Registry, streams: &[(&str, &str)]) -> serde_json::Value {
+    let one: Vec<_> = streams
+        .iter()
+        .map(|(n, s)| reg.latest_good_lean(n, s).unwrap())
+        .collect();
+    let many = reg.latest_good_lean_many(streams).unwrap();
+    assert_eq!(
+        serde_json::to_value(&many).unwrap(),
+        serde_json::to_value(&one).unwrap()
+    );
+    serde_json::to_value(&many).unwrap()
+}
+
+/// Schema version 11 keeps what a lean read needs in the compose's row.
+/// What it reads from there is what reading the rows gives (and a row
+/// without it is read from the rows), for every shape of compose.
+fn lean_column<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let (streams, ids) = lean_shapes(reg.as_mut());
+    for id in &ids {
+        let record = reg.get(id).unwrap().unwrap();
+        let column = b.lean_column(&t, id);
+        assert_eq!(
+            column.is_some(),
+            record.state == State::Finished,
+            "{id}: {column:?}"
+        );
+    }
+    let from_column = lean_reads(reg.as_ref(), &streams);
+    // As the whole record, without what a lean read leaves out.
+    let expected: Vec<Option<ComposeRecord>> = streams
+        .iter()
+        .map(|(n, s)| reg.latest_good(n, s).unwrap().map(as_lean))
+        .collect();
+    assert_eq!(from_column, serde_json::to_value(&expected).unwrap());
+    let found: Vec<Option<&str>> = expected
+        .iter()
+        .map(|r| r.as_ref().map(|r| r.id.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            Some(ids[0].as_str()),
+            Some(ids[1].as_str()),
+            Some(ids[3].as_str()),
+            Some(ids[4].as_str()),
+            Some(ids[5].as_str()),
+            Some(ids[6].as_str()),
+            None,
+            None,
+            Some(ids[0].as_str()),
+        ]
+    );
+    let apache = expected[1].as_ref().unwrap();
+    let kinds: Vec<InputKind> = apache.inputs.iter().map(|i| i.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            InputKind::KojiRepo,
+            InputKind::Compose,
+            InputKind::Platform,
+            InputKind::SourceRepo
+        ]
+    );
+    assert!(apache.inputs[2].location.ends_with("ünïcode ✓"));
+    assert_eq!(apache.outputs.as_ref().unwrap().repos.len(), 2);
+    assert!(expected[2].as_ref().unwrap().inputs.is_empty());
+    assert!(expected[3].as_ref().unwrap().inputs.is_empty());
+    // The column as written: the lean inputs, then the repositories.
+    let column = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&b.lean_column(&t, id).unwrap()).unwrap()
+    };
+    assert_eq!(
+        column(&ids[0]),
+        json!([
+            [[
+                "koji_repo",
+                "f40-build",
+                "6034451",
+                "https://kojipkgs.example/repos/f40-build/6034451"
+            ]],
+            [
+                ["aarch64", "/srv/composes/apache/aarch64/os"],
+                ["x86_64", "/srv/composes/apache/x86_64/os"]
+            ]
+        ])
+    );
+    assert_eq!(
+        column(&ids[3]),
+        json!([[], [["x86_64", "/srv/composes/apache/x86_64/os"]]])
+    );
+    assert_eq!(column(&ids[5])[1], json!([]));
+    // Without the column, from the rows: the same records.
+    b.forget_lean(&t);
+    for id in &ids {
+        assert_eq!(b.lean_column(&t, id), None, "{id}");
+    }
+    let reg = t.open();
+    assert_eq!(lean_reads(reg.as_ref(), &streams), from_column);
 }
 
 fn gated_by_tests<B: Backend>(b: &B) {
@@ -2474,6 +2709,48 @@ fn version_1<B: Backend>(b: &B) {
         reg.list_summaries(&ListFilter::default()).unwrap(),
         records.iter().map(|r| r.summary()).collect::<Vec<_>>()
     );
+    // Version 11: the update put each finished compose's lean inputs (in
+    // position order, without the stack) and repositories in its row, and
+    // a lean read of it is what reading the rows gives.
+    for r in &records {
+        assert_eq!(
+            b.lean_column(&t, &r.id).is_some(),
+            r.state == State::Finished,
+            "{}",
+            r.id
+        );
+    }
+    let php: serde_json::Value =
+        serde_json::from_str(&b.lean_column(&t, "php-8.2-20261125.n.0").unwrap()).unwrap();
+    assert_eq!(
+        php,
+        json!([
+            [
+                [
+                    "koji_repo",
+                    "f40-build",
+                    "6034451",
+                    "https://kojipkgs.example/repos/f40-build/6034451"
+                ],
+                [
+                    "compose",
+                    "base-runtime:f40",
+                    "base-runtime-f40-20261125.n.0",
+                    "/srv/composes/base-runtime-f40-20261125.n.0"
+                ]
+            ],
+            [["x86_64", "/srv/composes/php-8.2-20261125.n.0/x86_64/os"]]
+        ])
+    );
+    let streams = [("base-runtime", "f40"), ("apache", "2.4"), ("php", "8.2")];
+    let from_column = lean_reads(reg.as_ref(), &streams);
+    let whole: Vec<Option<ComposeRecord>> = streams
+        .iter()
+        .map(|(n, s)| reg.latest_good(n, s).unwrap().map(as_lean))
+        .collect();
+    assert_eq!(from_column, serde_json::to_value(&whole).unwrap());
+    b.forget_lean(&t);
+    assert_eq!(lean_reads(reg.as_ref(), &streams), from_column);
     // Respins and "newest" go on from version 1's.
     let next = reg.begin(&new("apache", "2.4")).unwrap().id;
     assert_eq!(next, "apache-2.4-20261125.n.3");
