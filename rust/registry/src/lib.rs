@@ -111,6 +111,21 @@ pub trait Registry: Send {
 
     fn get(&self, compose_id: &str) -> Result<Option<ComposeRecord>>;
 
+    /// Compose `compose_id` with all its inputs (those of kind
+    /// `stack_compose` too) and its outputs, but without its package
+    /// lists, modulemd, timings and closure report: what checking a
+    /// layer's inputs needs, without decompressing and parsing what the
+    /// compose holds (most of the cost of [`Registry::get`]).
+    fn get_inputs_only(&self, compose_id: &str) -> Result<Option<ComposeRecord>> {
+        Ok(self.get(compose_id)?.map(|mut record| {
+            record.packages.clear();
+            record.modulemd.clear();
+            record.timings = None;
+            record.report = None;
+            record
+        }))
+    }
+
     /// Records how test `name` of compose `compose_id` went (`output`
     /// capped like errors). A compose is good once finished and every test
     /// it was begun with ([`NewCompose::required_tests`]) passed; a failed

@@ -587,10 +587,13 @@ fn build_summary(
 pub(crate) enum Parts {
     /// Everything stored about it ([`crate::Registry::get`]).
     Whole,
-    /// Without package lists, modulemd, timings, closure report and the
-    /// inputs of kind `stack_compose` ([`crate::Registry::latest_good_lean`]):
-    /// a stack walk reaches the layers below a layer's direct requires
-    /// itself, and reading them from every layer would cost depth² rows.
+    /// Every input and the outputs, without package lists, modulemd,
+    /// timings and closure report ([`crate::Registry::get_inputs_only`]).
+    Inputs,
+    /// [`Parts::Inputs`] without the inputs of kind `stack_compose`
+    /// ([`crate::Registry::latest_good_lean`]): a stack walk reaches the
+    /// layers below a layer's direct requires itself, and reading them
+    /// from every layer would cost depth² rows.
     Lean,
 }
 

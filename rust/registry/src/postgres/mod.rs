@@ -1608,6 +1608,10 @@ impl Registry for PgRegistry {
         self.read(|tx| load(tx, &self.db, compose_id))
     }
 
+    fn get_inputs_only(&self, compose_id: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|tx| load_parts(tx, &self.db, compose_id, Parts::Inputs))
+    }
+
     fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
         self.chain_write(|s| chain::create(s, new))
     }

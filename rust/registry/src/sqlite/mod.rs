@@ -960,6 +960,10 @@ impl Registry for SqliteRegistry {
         self.read(|conn| load(conn, &self.db, compose_id))
     }
 
+    fn get_inputs_only(&self, compose_id: &str) -> Result<Option<ComposeRecord>> {
+        self.read(|conn| load_parts(conn, &self.db, compose_id, Parts::Inputs))
+    }
+
     fn create_chain(&mut self, new: &NewChain) -> Result<ChainRecord> {
         self.chain_write(|s| chain::create(s, new))
     }

@@ -157,6 +157,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             lean_column::<B>,
         ),
         (
+            "inputs_only_is_the_record_without_its_contents",
+            inputs_only::<B>,
+        ),
+        (
             "a_compose_is_good_only_when_its_tests_passed",
             gated_by_tests::<B>,
         ),
@@ -1103,6 +1107,40 @@ fn lean_column<B: Backend>(b: &B) {
     }
     let reg = t.open();
     assert_eq!(lean_reads(reg.as_ref(), &streams), from_column);
+}
+
+/// [`Registry::get_inputs_only`] is the whole record without its package
+/// lists, modulemd, timings and report, every input kept, whatever state
+/// the compose is in and whether its row has its lean column or not.
+fn inputs_only<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let (_, ids) = lean_shapes(reg.as_mut());
+    let check = |reg: &dyn Registry| {
+        for id in &ids {
+            let mut whole = reg.get(id).unwrap().unwrap();
+            let only = reg.get_inputs_only(id).unwrap().unwrap();
+            assert_eq!(only.inputs, whole.inputs, "{id}");
+            assert!(only.packages.is_empty() && only.modulemd.is_empty(), "{id}");
+            assert_eq!((&only.timings, &only.report), (&None, &None), "{id}");
+            whole.packages.clear();
+            whole.modulemd.clear();
+            whole.timings = None;
+            whole.report = None;
+            assert_eq!(only, whole, "{id}");
+        }
+        assert!(reg
+            .get_inputs_only("apache-2.4-20261125.n.9")
+            .unwrap()
+            .is_none());
+    };
+    check(reg.as_ref());
+    let apache = reg.get_inputs_only(&ids[1]).unwrap().unwrap();
+    assert_eq!(apache.inputs.len(), 7);
+    assert_eq!(apache.inputs[0].kind, InputKind::StackCompose);
+    assert_eq!(apache.inputs[6].kind, InputKind::StackCompose);
+    b.forget_lean(&t);
+    check(t.open().as_ref());
 }
 
 fn gated_by_tests<B: Backend>(b: &B) {
