@@ -295,8 +295,8 @@ fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
 /// platform packages the new module (or another layer) is named like, is
 /// checked by the gate ([`crate::gate`]), which also still checks
 /// everything not covered here. Only direct requires are asked, top
-/// first, and only those no earlier entry covers: the few full records
-/// read cover a deep stack.
+/// first, and only those no earlier entry covers: the few records read
+/// (their inputs, [`Registry::get_inputs_only`]) cover a deep stack.
 pub(crate) fn gated_layers(
     registry: &dyn Registry,
     layers: &[Layer],
@@ -328,7 +328,9 @@ pub(crate) fn gated_layers(
             break;
         }
         refused += 1;
-        let Some(rec) = registry.get(&layer.record.id)? else {
+        // Its inputs only: its package lists and modulemd were most of
+        // what reading its whole record cost, and none of them is asked.
+        let Some(rec) = registry.get_inputs_only(&layer.record.id)? else {
             continue;
         };
         if rec.state != State::Finished || !rec.arches.iter().any(|a| a == arch) {
