@@ -195,7 +195,7 @@ fn load_in<'s>(
     config: &Config,
     registry: &dyn Registry,
     progress: &dyn Progress,
-    prefetch: Option<Prefetch<'s>>,
+    prefetch: Option<Prefetch<'s, '_>>,
     workers: usize,
 ) -> Result<Loaded> {
     let (def, arches, opts) = (req.definition, req.arches, req.opts);
@@ -461,11 +461,14 @@ type Job = (String, String, String);
 /// goes on: the walk reads the registry a wave at a time on one core, and
 /// each wave's layers can load meanwhile (a deep stack's walk and loads
 /// took about as long as each other, one after the other).
-struct Prefetch<'s> {
+struct Prefetch<'s, 'e> {
     /// Gone once the walk ended: the workers then finish the queue.
     jobs: Option<mpsc::Sender<Job>>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     shared: Arc<Ahead>,
     workers: Vec<std::thread::ScopedJoinHandle<'s, ()>>,
+    opts: &'e LoadOptions,
+    interrupt: &'e Interrupt,
 }
 
 /// What the workers share: arch → compose ID → load, and whether to stop
@@ -476,37 +479,31 @@ struct Ahead {
     cancel: AtomicBool,
 }
 
-impl<'s> Prefetch<'s> {
-    fn start<'e: 's>(
+impl<'s, 'e: 's> Prefetch<'s, 'e> {
+    /// Starts a worker for every core but one: the walk has that one, and
+    /// once it ended this thread loads what is left beside the workers.
+    fn start(
         scope: &'s std::thread::Scope<'s, 'e>,
-        workers: usize,
+        cores: usize,
         opts: &'e LoadOptions,
         interrupt: &'e Interrupt,
-    ) -> Prefetch<'s> {
+    ) -> Prefetch<'s, 'e> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let shared = Arc::new(Ahead::default());
-        let workers = (0..workers)
+        let workers = (0..cores.saturating_sub(1).max(1))
             .map(|_| {
                 let (queue, shared) = (Arc::clone(&queue), Arc::clone(&shared));
-                scope.spawn(move || loop {
-                    let job = lock(&queue).recv();
-                    let Ok((arch, id, loc)) = job else { break };
-                    if shared.cancel.load(Ordering::Relaxed) || interrupt.is_raised() {
-                        break;
-                    }
-                    let loaded = load_layer_repo(&id, &loc, &arch, opts);
-                    lock(&shared.done)
-                        .entry(arch)
-                        .or_default()
-                        .insert(id, loaded);
-                })
+                scope.spawn(move || work(&queue, &shared, opts, interrupt))
             })
             .collect();
         Prefetch {
             jobs: Some(jobs),
+            queue,
             shared,
             workers,
+            opts,
+            interrupt,
         }
     }
 
@@ -523,9 +520,11 @@ impl<'s> Prefetch<'s> {
         self.jobs = None;
     }
 
-    /// The loads of `arch`, once every worker has stopped.
+    /// The loads of `arch`, once the queue is done: this thread takes its
+    /// share of what is left, then waits for the workers.
     fn take(&mut self, arch: &str) -> HashMap<String, LayerLoad> {
         self.finish();
+        work(&self.queue, &self.shared, self.opts, self.interrupt);
         for w in self.workers.drain(..) {
             w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         }
@@ -533,7 +532,29 @@ impl<'s> Prefetch<'s> {
     }
 }
 
-impl Drop for Prefetch<'_> {
+/// Loads queued layers until the queue is empty and closed, or the
+/// compose is stopped.
+fn work(
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    shared: &Ahead,
+    opts: &LoadOptions,
+    interrupt: &Interrupt,
+) {
+    loop {
+        let job = lock(queue).recv();
+        let Ok((arch, id, loc)) = job else { break };
+        if shared.cancel.load(Ordering::Relaxed) || interrupt.is_raised() {
+            break;
+        }
+        let loaded = load_layer_repo(&id, &loc, &arch, opts);
+        lock(&shared.done)
+            .entry(arch)
+            .or_default()
+            .insert(id, loaded);
+    }
+}
+
+impl Drop for Prefetch<'_, '_> {
     /// The compose failed before it took every load (a bad stack, an
     /// unreadable source): the workers stop at their next job.
     fn drop(&mut self) {
