@@ -475,6 +475,9 @@ class StackTree(_TypedData):
     @property
     def note(self) -> Optional[str]: ...
     @property
+    def repeated(self) -> bool:
+        """Shown above with what it requires; `requires` is then empty."""
+    @property
     def requires(self) -> list[StackTree]: ...
     def to_text(self) -> str:
         """The tree as `strata tree` draws it."""

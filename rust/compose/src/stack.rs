@@ -9,7 +9,7 @@
 //! platform for all of it.
 
 use crate::error::{ComposeError, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use strata_model::ModuleDefinition;
 use strata_registry::{ComposeRecord, Input, InputKind, Registry, State};
 
@@ -417,6 +417,12 @@ pub struct TreeNode {
     /// own compose was checked against: what that layer recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Already shown above, with what it requires (a stack is a graph:
+    /// many modules require the same one); `requires` is then empty, as
+    /// `cargo tree` marks a repeated crate `(*)`. Drawing every path of a
+    /// deep stack in full was exponential in its depth.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
     pub requires: Vec<TreeNode>,
 }
 
@@ -432,7 +438,8 @@ pub fn tree_of_record(registry: &dyn Registry, rec: &ComposeRecord) -> Result<Tr
         .collect();
     let mut records: BTreeMap<String, ComposeRecord> = BTreeMap::new();
     let mut path = Vec::new();
-    node_of(registry, rec, &used, &mut records, &mut path)
+    let mut shown = HashSet::new();
+    node_of(registry, rec, &used, &mut records, &mut path, &mut shown)
 }
 
 fn node_of(
@@ -441,8 +448,20 @@ fn node_of(
     used: &BTreeMap<String, String>,
     records: &mut BTreeMap<String, ComposeRecord>,
     path: &mut Vec<String>,
+    shown: &mut HashSet<String>,
 ) -> Result<TreeNode> {
     let nsv = format!("{}:{}", rec.name, rec.stream);
+    if !shown.insert(rec.id.clone()) {
+        return Ok(TreeNode {
+            module: nsv,
+            compose_id: rec.id.clone(),
+            state: rec.state.to_string(),
+            pinned: false,
+            note: None,
+            repeated: true,
+            requires: Vec::new(),
+        });
+    }
     path.push(nsv.clone());
     let mut requires = Vec::new();
     for i in rec.inputs.iter().filter(|i| i.kind == InputKind::Compose) {
@@ -458,8 +477,9 @@ fn node_of(
         let note = (id != i.ident)
             .then(|| format!("{} was composed against {} {}", rec.id, i.name, i.ident));
         if !records.contains_key(&id) {
+            // Its inputs are all the tree needs of it.
             let r = registry
-                .get(&id)?
+                .get_inputs_only(&id)?
                 .ok_or_else(|| ComposeError::MissingCompose {
                     compose_id: id.clone(),
                     module: i.name.clone(),
@@ -468,7 +488,7 @@ fn node_of(
             records.insert(id.clone(), r);
         }
         let child = records[&id].clone();
-        let mut n = node_of(registry, &child, used, records, path)?;
+        let mut n = node_of(registry, &child, used, records, path, shown)?;
         n.note = note;
         requires.push(n);
     }
@@ -479,6 +499,7 @@ fn node_of(
         state: rec.state.to_string(),
         pinned: false,
         note: None,
+        repeated: false,
         requires,
     })
 }
@@ -487,38 +508,55 @@ fn node_of(
 /// a tree under the definition's module.
 pub fn tree_of_definition(def: &ModuleDefinition, layers: &[Layer]) -> TreeNode {
     let by_nsv: BTreeMap<String, &Layer> = layers.iter().map(|l| (l.nsv(), l)).collect();
-    fn node(nsv: &str, by_nsv: &BTreeMap<String, &Layer>, depth: usize) -> TreeNode {
+    fn node<'a>(
+        nsv: &'a str,
+        by_nsv: &'a BTreeMap<String, &'a Layer>,
+        shown: &mut HashSet<&'a str>,
+    ) -> TreeNode {
         let l = by_nsv[nsv];
+        // resolve() refused cycles: a module shown once is never expanded
+        // again, so this ends.
+        let repeated = !shown.insert(nsv);
         TreeNode {
             module: nsv.to_string(),
             compose_id: l.record.id.clone(),
             state: l.record.state.to_string(),
             pinned: l.pinned,
             note: None,
-            // resolve() refused cycles; the depth bound is a guard only.
-            requires: if depth > by_nsv.len() {
+            repeated,
+            requires: if repeated {
                 Vec::new()
             } else {
                 l.requires
                     .iter()
-                    .filter(|r| by_nsv.contains_key(r.as_str()))
-                    .map(|r| node(r, by_nsv, depth + 1))
+                    .filter_map(|r| by_nsv.get_key_value(r.as_str()))
+                    .map(|(r, _)| node(r, by_nsv, shown))
                     .collect()
             },
         }
     }
+    let mut shown = HashSet::new();
+    let requires: Vec<String> = def
+        .module_requires()
+        .map(|(m, s)| format!("{m}:{s}"))
+        .collect();
     TreeNode {
         module: def.nsv(),
         compose_id: String::new(),
         state: "not composed".into(),
         pinned: false,
         note: None,
-        requires: def
-            .module_requires()
-            .map(|(m, s)| node(&format!("{m}:{s}"), &by_nsv, 0))
+        repeated: false,
+        requires: requires
+            .iter()
+            .filter_map(|r| by_nsv.get_key_value(r.as_str()))
+            .map(|(r, _)| node(r, &by_nsv, &mut shown))
             .collect(),
     }
 }
+
+/// How the text marks a module shown above (as `cargo tree` does).
+const REPEATED: &str = "(*)";
 
 impl TreeNode {
     /// The tree drawn with box characters, one module per line.
@@ -527,6 +565,10 @@ impl TreeNode {
         out.push_str(&self.line());
         out.push('\n');
         self.children_text("", &mut out);
+        if out.contains(REPEATED) {
+            out.push_str(REPEATED);
+            out.push_str(" shown above, with what it requires\n");
+        }
         out
     }
 
@@ -544,6 +586,10 @@ impl TreeNode {
         }
         if let Some(n) = &self.note {
             s.push_str(&format!("  [{n}]"));
+        }
+        if self.repeated {
+            s.push(' ');
+            s.push_str(REPEATED);
         }
         s
     }
@@ -704,12 +750,63 @@ mod test {
                 format!("│  ├─ base:f40  {base1}"),
                 format!("│  └─ ssl:3  {ssl}"),
                 format!(
-                    "│     └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"
+                    "│     └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}] (*)"
                 ),
-                format!("└─ ssl:3  {ssl}"),
-                format!("   └─ base:f40  {base1}  [{ssl} was composed against base:f40 {base0}]"),
+                format!("└─ ssl:3  {ssl} (*)"),
+                "(*) shown above, with what it requires".to_string(),
             ]
         );
+    }
+
+    /// A deep stack is a graph, not a tree: each of 40 modules requires
+    /// the two below it, so it has about 2^40 paths. Each module is drawn
+    /// in full once, and marked where it comes again.
+    #[test]
+    fn a_deep_stack_is_drawn_with_each_module_expanded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let mut ids: Vec<String> = Vec::new();
+        for k in 0..40 {
+            let below: Vec<&str> = ids.iter().rev().take(2).map(String::as_str).collect();
+            let id = compose(&mut reg, &format!("m{k:02}:1"), &below, true);
+            ids.push(id);
+        }
+        let top = reg.get(ids.last().unwrap()).unwrap().unwrap();
+        fn count(n: &TreeNode, full: &mut Vec<String>, repeated: &mut usize) {
+            if n.repeated {
+                assert!(n.requires.is_empty(), "{} repeated with requires", n.module);
+                *repeated += 1;
+            } else {
+                full.push(n.module.clone());
+            }
+            for r in &n.requires {
+                count(r, full, repeated);
+            }
+        }
+        let (mut full, mut repeated) = (Vec::new(), 0);
+        count(
+            &tree_of_record(&reg, &top).unwrap(),
+            &mut full,
+            &mut repeated,
+        );
+        full.sort();
+        full.dedup();
+        assert_eq!(full.len(), 40, "every module drawn in full once: {full:?}");
+        assert_eq!(
+            repeated, 38,
+            "the second require of each but the lowest two"
+        );
+
+        let layers = resolve(&def(&[("m39", "1"), ("m38", "1")], &[]), &reg, &[]).unwrap();
+        assert_eq!(layers.len(), 40);
+        let tree = tree_of_definition(&def(&[("m39", "1"), ("m38", "1")], &[]), &layers);
+        let text = tree.to_text();
+        assert_eq!(
+            text.lines().filter(|l| !l.ends_with("(*)")).count(),
+            42,
+            "{text}"
+        );
+        assert!(text.ends_with("(*) shown above, with what it requires\n"));
     }
 
     #[test]

@@ -538,6 +538,12 @@ typed_data_class!(
     fn note(&self) -> Option<&str> {
         self.inner.note.as_deref()
     }
+    /// Already shown above, with what it requires (a module several
+    /// others require is expanded once); `requires` is then empty.
+    #[getter]
+    fn repeated(&self) -> bool {
+        self.inner.repeated
+    }
     #[getter]
     fn requires(&self) -> Vec<StackTree> {
         self.inner

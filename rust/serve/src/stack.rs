@@ -79,7 +79,11 @@ fn place(
         compose_id: node.compose_id.clone(),
         state: node.state.clone(),
         pinned: node.pinned,
-        note: node.note.clone(),
+        // A module required from several places is drawn in full once.
+        note: node.note.clone().or_else(|| {
+            node.repeated
+                .then(|| "shown above, with what it requires".to_string())
+        }),
     });
     // Children hang from a point inside this box's left edge.
     let anchor = (x + INDENT / 2, y + BOX_H);
@@ -99,6 +103,7 @@ mod test {
             state: "finished".into(),
             pinned: false,
             note: None,
+            repeated: false,
             requires,
         }
     }
