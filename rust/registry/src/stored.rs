@@ -653,6 +653,34 @@ pub(crate) fn lean_text(record: &ComposeRecord) -> String {
     serde_json::to_string(&(inputs, repos)).expect("lists of strings serialize")
 }
 
+/// The inputs and the repositories a read takes from the `lean` column,
+/// where it takes them from there.
+pub(crate) type FromLean = (Option<Vec<StoredInput>>, Option<Vec<(String, String)>>);
+
+/// What a read with `parts` takes from the `lean` column of compose
+/// `compose_id` instead of the inputs and repositories tables: nothing
+/// when the read wants contents (or the column is empty), and the inputs
+/// only when it does not want the stack's inputs, which the column leaves
+/// out. Both backends read a record this way.
+/// The row comes back as a read with `parts` keeps it (see
+/// [`without_contents_unless`]).
+pub(crate) fn from_lean(
+    db: &str,
+    compose: StoredCompose,
+    lean: Option<&str>,
+    parts: Parts,
+) -> Result<(StoredCompose, FromLean)> {
+    let compose = without_contents_unless(compose, parts);
+    let taken = match lean {
+        Some(text) if !parts.contents() => {
+            let (inputs, repos) = parse_lean(db, &compose.id, text)?;
+            ((!parts.stack()).then_some(inputs), Some(repos))
+        }
+        _ => (None, None),
+    };
+    Ok((compose, taken))
+}
+
 /// The `lean` column of compose `compose_id` read back.
 pub(crate) fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
     serde_json::from_str(text).map_err(|e| {

@@ -766,10 +766,9 @@ fn load_parts(
     load_rest(c, db, compose, lean, parts).map(Some)
 }
 
-/// The record of a `composes` row and its `lean` column, with as much of
-/// what belongs to it as `parts` says. What the `lean` column holds is not
-/// read again: a lean record of a compose that has it is its row alone. A
-/// row without it (a compose not finished) is read from the other tables.
+/// A record from its `composes` row and `lean` column, read as the SQLite
+/// backend's `load_rest` reads it: the rest of what `parts` asks for comes
+/// from the other tables, unless the column holds it.
 fn load_rest(
     c: &mut Session<'_>,
     db: &str,
@@ -777,18 +776,12 @@ fn load_rest(
     lean: Option<String>,
     parts: Parts,
 ) -> Result<ComposeRecord> {
-    let compose = stored::without_contents_unless(compose, parts);
+    let (compose, (lean_inputs, lean_repos)) =
+        stored::from_lean(db, compose, lean.as_deref(), parts)?;
     let id = compose.id.clone();
     let id = id.as_str();
     let action = || format!("read compose `{id}`");
-    let (lean_inputs, lean_repos) = match lean {
-        Some(text) if !parts.contents() => {
-            let (inputs, repos) = stored::parse_lean(db, id, &text)?;
-            (Some(inputs), Some(repos))
-        }
-        _ => (None, None),
-    };
-    let inputs = match lean_inputs.filter(|_| !parts.stack()) {
+    let inputs = match lean_inputs {
         Some(inputs) => inputs,
         None => c
             .query(

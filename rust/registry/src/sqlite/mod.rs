@@ -437,18 +437,12 @@ fn load_rest(
     lean: Option<String>,
     parts: Parts,
 ) -> Result<ComposeRecord> {
-    let compose = stored::without_contents_unless(compose, parts);
+    let (compose, (lean_inputs, lean_repos)) =
+        stored::from_lean(db, compose, lean.as_deref(), parts)?;
     let id = compose.id.clone();
     let id = id.as_str();
     let action = || format!("read compose `{id}`");
-    let (lean_inputs, lean_repos) = match lean {
-        Some(text) if !parts.contents() => {
-            let (inputs, repos) = stored::parse_lean(db, id, &text)?;
-            (Some(inputs), Some(repos))
-        }
-        _ => (None, None),
-    };
-    let inputs = match lean_inputs.filter(|_| !parts.stack()) {
+    let inputs = match lean_inputs {
         Some(inputs) => inputs,
         None => conn
             .prepare_cached(if parts.stack() {
