@@ -613,7 +613,7 @@ impl Parts {
 /// closure report unless whole. A stack walk reads hundreds of layers and
 /// needs neither; parsing each one's timings as JSON was a fifth of the
 /// cost of reading a layer.
-pub(crate) fn without_contents_unless(mut compose: StoredCompose, parts: Parts) -> StoredCompose {
+fn without_contents_unless(mut compose: StoredCompose, parts: Parts) -> StoredCompose {
     if !parts.contents() {
         compose.timings = None;
         compose.report = None;
@@ -657,13 +657,12 @@ pub(crate) fn lean_text(record: &ComposeRecord) -> String {
 /// where it takes them from there.
 pub(crate) type FromLean = (Option<Vec<StoredInput>>, Option<Vec<(String, String)>>);
 
-/// What a read with `parts` takes from the `lean` column of compose
-/// `compose_id` instead of the inputs and repositories tables: nothing
-/// when the read wants contents (or the column is empty), and the inputs
-/// only when it does not want the stack's inputs, which the column leaves
-/// out. Both backends read a record this way.
-/// The row comes back as a read with `parts` keeps it (see
-/// [`without_contents_unless`]).
+/// `compose` as a read with `parts` keeps it (see
+/// [`without_contents_unless`]), and what that read takes from its `lean`
+/// column instead of the inputs and repositories tables: nothing when the
+/// read wants contents (or the column is empty), and the inputs only when
+/// it does not want the stack's inputs, which the column leaves out. Both
+/// backends read a record this way.
 pub(crate) fn from_lean(
     db: &str,
     compose: StoredCompose,
@@ -682,7 +681,7 @@ pub(crate) fn from_lean(
 }
 
 /// The `lean` column of compose `compose_id` read back.
-pub(crate) fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
+fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
     serde_json::from_str(text).map_err(|e| {
         corrupt(
             db,

@@ -1765,14 +1765,13 @@ impl Registry for PgRegistry {
             let mut unread: Vec<String> = Vec::new();
             for row in &rows {
                 let (compose, lean) = compose_and_lean(row);
-                let compose = stored::without_contents_unless(compose, Parts::Lean);
-                let lean = match lean {
-                    Some(text) => Some(stored::parse_lean(db, &compose.id, &text)?),
-                    None => {
-                        unread.push(compose.id.clone());
-                        None
-                    }
-                };
+                let (compose, (inputs, repos)) =
+                    stored::from_lean(db, compose, lean.as_deref(), Parts::Lean)?;
+                // A lean read takes both from the column, or neither.
+                let lean = inputs.zip(repos);
+                if lean.is_none() {
+                    unread.push(compose.id.clone());
+                }
                 read.push((compose, lean));
             }
             let mut inputs: HashMap<String, Vec<_>> = HashMap::new();

@@ -1007,6 +1007,21 @@ fn lean_shapes(reg: &mut dyn Registry) -> (Vec<(&'static str, &'static str)>, Ve
 }
 
 /// The lean reads of `streams`, one at a time and all at once, as JSON.
+/// [`lean_reads`], checked to be the whole records without what a lean
+/// read leaves out; returns both.
+fn lean_reads_as_whole(
+    reg: &dyn Registry,
+    streams: &[(&str, &str)],
+) -> (serde_json::Value, Vec<Option<ComposeRecord>>) {
+    let lean = lean_reads(reg, streams);
+    let whole: Vec<Option<ComposeRecord>> = streams
+        .iter()
+        .map(|(n, s)| reg.latest_good(n, s).unwrap().map(as_lean))
+        .collect();
+    assert_eq!(lean, serde_json::to_value(&whole).unwrap());
+    (lean, whole)
+}
+
 fn lean_reads(reg: &dyn Registry, streams: &[(&str, &str)]) -> serde_json::Value {
     let one: Vec<_> = streams
         .iter()
@@ -1036,13 +1051,7 @@ fn lean_column<B: Backend>(b: &B) {
             "{id}: {column:?}"
         );
     }
-    let from_column = lean_reads(reg.as_ref(), &streams);
-    // As the whole record, without what a lean read leaves out.
-    let expected: Vec<Option<ComposeRecord>> = streams
-        .iter()
-        .map(|(n, s)| reg.latest_good(n, s).unwrap().map(as_lean))
-        .collect();
-    assert_eq!(from_column, serde_json::to_value(&expected).unwrap());
+    let (from_column, expected) = lean_reads_as_whole(reg.as_ref(), &streams);
     let found: Vec<Option<&str>> = expected
         .iter()
         .map(|r| r.as_ref().map(|r| r.id.as_str()))
@@ -2781,12 +2790,7 @@ fn version_1<B: Backend>(b: &B) {
         ])
     );
     let streams = [("base-runtime", "f40"), ("apache", "2.4"), ("php", "8.2")];
-    let from_column = lean_reads(reg.as_ref(), &streams);
-    let whole: Vec<Option<ComposeRecord>> = streams
-        .iter()
-        .map(|(n, s)| reg.latest_good(n, s).unwrap().map(as_lean))
-        .collect();
-    assert_eq!(from_column, serde_json::to_value(&whole).unwrap());
+    let (from_column, _) = lean_reads_as_whole(reg.as_ref(), &streams);
     b.forget_lean(&t);
     assert_eq!(lean_reads(reg.as_ref(), &streams), from_column);
     // Respins and "newest" go on from version 1's.
