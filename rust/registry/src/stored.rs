@@ -694,6 +694,33 @@ fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
     })
 }
 
+/// Compose `compose` as `begin` just wrote it: its row read back (for
+/// what the database holds as it holds it), with the inputs it was begun
+/// with. Those are not read back: a deep stack's compose has hundreds, and
+/// reading them again was most of what beginning it cost.
+pub(crate) fn begun(db: &str, compose: StoredCompose, inputs: &[Input]) -> Result<ComposeRecord> {
+    build(
+        db,
+        StoredRecord {
+            compose,
+            inputs: inputs
+                .iter()
+                .map(|i| {
+                    (
+                        i.kind.as_str().to_owned(),
+                        i.name.clone(),
+                        i.ident.clone(),
+                        i.location.clone(),
+                    )
+                })
+                .collect(),
+            packages: Vec::new(),
+            repos: Vec::new(),
+            modulemd: Vec::new(),
+        },
+    )
+}
+
 /// Checks a stored record and builds it; `db` names the registry in errors.
 pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
     let StoredRecord {

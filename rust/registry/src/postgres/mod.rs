@@ -1487,10 +1487,10 @@ impl Registry for PgRegistry {
             )
             .ctx(db, || format!("record the tests of compose `{id}`"))?;
         }
-        let record = load(&mut tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
-            db: db.to_owned(),
-            compose_id: id.clone(),
-        })?;
+        let row = tx
+            .query_one(&COMPOSE_SQL, &[&id])
+            .ctx(db, || format!("read compose `{id}` as started"))?;
+        let record = stored::begun(db, compose_and_lean(&row).0, &new.inputs)?;
         tx.commit()
             .ctx(db, || format!("commit compose `{id}` as started"))?;
         tracing::info!(db, compose_id = %id, "compose started");

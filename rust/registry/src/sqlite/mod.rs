@@ -799,10 +799,11 @@ impl Registry for SqliteRegistry {
             )
             .ctx(db, || format!("record the tests of compose `{id}`"))?;
         }
-        let record = load(&tx, db, &id)?.ok_or_else(|| RegistryError::NoSuchCompose {
-            db: db.to_owned(),
-            compose_id: id.clone(),
-        })?;
+        let (row, _) = tx
+            .prepare_cached(&COMPOSE_SQL)
+            .and_then(|mut st| st.query_row([&id], compose_and_lean))
+            .ctx(db, || format!("read compose `{id}` as started"))?;
+        let record = stored::begun(db, row, &new.inputs)?;
         tx.commit()
             .ctx(db, || format!("commit compose `{id}` as started"))?;
         tracing::info!(db, compose_id = %id, "compose started");
