@@ -114,6 +114,14 @@ pub(crate) fn resolve_with(
         .map(|(m, s)| (m.to_string(), s.to_string(), top.clone(), true))
         .collect();
     let mut read: HashMap<(String, String), ComposeRecord> = HashMap::new();
+    // name → the stream it was first queued at. Every further entry of a
+    // module at that stream would change nothing (it is found once, and
+    // only the top's requires are direct), so it is not queued: a deep
+    // stack's requires name each module many times over.
+    let mut queued: HashMap<String, String> = wave
+        .iter()
+        .map(|(m, s, _, _)| (m.clone(), s.clone()))
+        .collect();
     while !wave.is_empty() {
         let current = std::mem::take(&mut wave);
         let mut ask: Vec<(&str, &str)> = Vec::new();
@@ -205,6 +213,12 @@ pub(crate) fn resolve_with(
             let nsv = format!("{m}:{s}");
             for r in &requires {
                 let (rm, rs) = split_nsv(r);
+                if queued.get(rm).is_some_and(|q| q == rs) {
+                    continue;
+                }
+                queued
+                    .entry(rm.to_string())
+                    .or_insert_with(|| rs.to_string());
                 wave.push((rm.to_string(), rs.to_string(), nsv.clone(), false));
             }
             layers.insert(
