@@ -299,11 +299,17 @@ fn already_gated(module: &[Repo], inputs: &ArchInputs, hidden: &[(String, Vec<u3
 /// binary package of an active stream, or providing such a name. The gate
 /// must not count on them, or a module that passes it would not install.
 fn modular_filter(module: &[Repo], layers: &[Repo], platform: &[Repo]) -> Vec<(String, Vec<u32>)> {
-    let names: rustc_hash::FxHashSet<&str> = module
-        .iter()
-        .chain(layers)
-        .flat_map(|r| r.iter().map(|p| p.name()))
-        .collect();
+    // Sized at once: a deep stack's is tens of thousands of names.
+    let mut names: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::with_capacity_and_hasher(
+        module.iter().chain(layers).map(Repo::len).sum(),
+        Default::default(),
+    );
+    names.extend(
+        module
+            .iter()
+            .chain(layers)
+            .flat_map(|r| r.iter().map(|p| p.name())),
+    );
     let mut hidden = Vec::new();
     for repo in platform {
         let idx: Vec<u32> = repo
