@@ -313,14 +313,32 @@ fn load_in<'s>(
             });
             // The platform first: meanwhile the workers finish what the walk
             // gave them.
-            let platform: Result<Vec<Repo>> = platform_specs
-                .iter()
-                .map(|(id, loc)| {
-                    req.interrupt.check()?;
-                    tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
-                    Ok(strata_repodata::load_repo(id, loc, opts)?)
-                })
-                .collect();
+            // Then which layers their own gates vouch for: it needs only
+            // the walk and the platform, and is read meanwhile too.
+            let platform = || -> Result<PlatformLoaded> {
+                let repos: Vec<Repo> = platform_specs
+                    .iter()
+                    .map(|(id, loc)| {
+                        req.interrupt.check()?;
+                        tracing::info!(repo = id, location = shown(loc), arch, "loading platform");
+                        Ok(strata_repodata::load_repo(id, loc, opts)?)
+                    })
+                    .collect::<Result<_>>()?;
+                let inputs: Vec<Input> = platform_specs
+                    .iter()
+                    .zip(&repos)
+                    .map(|((_, loc), repo)| Input {
+                        kind: InputKind::Platform,
+                        name: format!("{}.{arch}", def.platform().unwrap_or_default()),
+                        ident: repo.checksum.clone(),
+                        location: shown(loc),
+                    })
+                    .collect();
+                let by_ref: Vec<&Input> = inputs.iter().collect();
+                let gated = crate::stack::gated_layers(registry, &layers, &by_ref, arch)?;
+                Ok((repos, inputs, gated))
+            };
+            let platform = platform();
             if let Some(p) = &mut prefetch {
                 *lock(ahead) = p.take(arch);
             }
@@ -389,7 +407,7 @@ fn load_in<'s>(
                 layer_modules.push(modules);
             }
         }
-        let platform = platform?;
+        let (platform, platform_inputs, gated) = platform?;
         for ((id, loc), repo) in source_specs.into_iter().zip(&sources) {
             inputs.push(Input {
                 kind: InputKind::SourceRepo,
@@ -398,20 +416,7 @@ fn load_in<'s>(
                 location: shown(&loc),
             });
         }
-        for ((_, loc), repo) in platform_specs.into_iter().zip(&platform) {
-            inputs.push(Input {
-                kind: InputKind::Platform,
-                name: format!("{}.{arch}", def.platform().unwrap_or_default()),
-                ident: repo.checksum.clone(),
-                location: shown(&loc),
-            });
-        }
-        let platform_name = format!("{}.{arch}", def.platform().unwrap_or_default());
-        let platform_inputs: Vec<&Input> = inputs
-            .iter()
-            .filter(|i| i.kind == InputKind::Platform && i.name == platform_name)
-            .collect();
-        let gated = crate::stack::gated_layers(registry, &layers, &platform_inputs, arch)?;
+        inputs.extend(platform_inputs);
         out.push(ArchInputs {
             arch: arch.clone(),
             sources,
@@ -432,6 +437,10 @@ fn load_in<'s>(
         layers,
     })
 }
+
+/// The platform's repositories of one arch, their inputs as the record
+/// lists them, and the layers their own gates vouch for on it.
+type PlatformLoaded = (Vec<Repo>, Vec<Input>, Vec<Vec<usize>>);
 
 /// Fewer layers than this load on one thread: starting one costs more.
 const MIN_LAYERS_PER_THREAD: usize = 16;
