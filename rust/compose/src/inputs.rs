@@ -184,8 +184,22 @@ pub(crate) fn load_inputs(
     std::thread::scope(|scope| {
         // The layers' repositories load on worker threads while the stack
         // walk reads the registry, each as soon as the walk finds it.
-        let prefetch = (req.definition.module_requires().next().is_some())
-            .then(|| Prefetch::start(scope, workers, req.opts, req.interrupt));
+        let prefetch = (req.definition.module_requires().next().is_some()).then(|| {
+            let mut p = Prefetch::start(scope, workers, req.opts, req.interrupt);
+            // The module's own repositories first: the walk gives the
+            // workers layers a wave at a time, and they would wait between
+            // waves. (A Koji tag's repo is known only once the hub is
+            // asked, after the walk.)
+            if let Source::Repos(repos) = &req.definition.source {
+                for arch in req.arches {
+                    p.sources(
+                        arch,
+                        source_specs(repos, arch, definition_dir(req.definition_path)),
+                    );
+                }
+            }
+            p
+        });
         load_in(req, config, registry, progress, prefetch, workers)
     })
 }
@@ -248,18 +262,7 @@ fn load_in<'s>(
     for arch in arches {
         req.interrupt.check()?;
         progress.stage(&format!("loading inputs for {arch}"));
-        let source_specs: Vec<(String, String)> = source_repos
-            .iter()
-            .enumerate()
-            .map(|(i, loc)| {
-                let id = if source_repos.len() == 1 {
-                    "source".to_string()
-                } else {
-                    format!("source-{}", i + 1)
-                };
-                (id, relative_to(&substitute_arch(loc, arch), def_dir))
-            })
-            .collect();
+        let source_specs = source_specs(&source_repos, arch, def_dir);
         let platform_specs: Vec<(String, String)> = platform_repos
             .iter()
             .enumerate()
@@ -302,15 +305,9 @@ fn load_in<'s>(
         // a cold cache these are the longest steps of a compose, and
         // independent.
         let (sources, (layers_loaded, platform)) = std::thread::scope(|scope| {
-            let sources = scope.spawn(|| -> Result<Vec<(Repo, RecordStore)>> {
-                let mut v = Vec::new();
-                for (id, loc) in &source_specs {
-                    req.interrupt.check()?;
-                    tracing::info!(repo = id, location = shown(loc), arch, "loading source");
-                    v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
-                }
-                Ok(v)
-            });
+            // (Unless the workers loaded them ahead.)
+            let sources = (!prefetch.as_ref().is_some_and(|p| p.loads_sources(arch)))
+                .then(|| scope.spawn(|| load_sources(&source_specs, arch, opts, req.interrupt)));
             // The platform first: meanwhile the workers finish what the walk
             // gave them.
             // Then which layers their own gates vouch for: it needs only
@@ -339,8 +336,11 @@ fn load_in<'s>(
                 Ok((repos, inputs, gated))
             };
             let platform = platform();
+            let mut sources_ahead = None;
             if let Some(p) = &mut prefetch {
-                *lock(ahead) = p.take(arch);
+                let (layers, sources) = p.take(arch);
+                *lock(ahead) = layers;
+                sources_ahead = sources;
             }
             let load_layer = |((id, loc), layer): (&(String, String), &Layer)| {
                 req.interrupt.check()?;
@@ -391,9 +391,12 @@ fn load_in<'s>(
                     }
                     Ok(v)
                 });
-            let sources = sources
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let sources = match sources {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                // The workers load every job they take but once the compose
+                // failed, and the sources were queued before any layer.
+                None => sources_ahead.expect("the sources queued ahead were loaded"),
+            };
             (sources, (layers_loaded, platform))
         });
         let (sources, records): (Vec<Repo>, Vec<RecordStore>) = sources?.into_iter().unzip();
@@ -463,8 +466,50 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// and modules.
 type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
 
-/// One layer to load ahead: arch, compose ID, published repository.
-type Job = (String, String, String);
+/// One load ahead.
+enum Job {
+    /// A layer's repository: arch, compose ID, published repository.
+    Layer(String, String, String),
+    /// The module's own source repositories for an arch: ID and location
+    /// each.
+    Sources(String, Vec<(String, String)>),
+}
+
+/// The module's source repositories of one arch, with their metadata
+/// record stores.
+type SourcesLoad = Result<Vec<(Repo, RecordStore)>>;
+
+/// The source repositories of one arch: (ID, location) each.
+fn source_specs(source_repos: &[String], arch: &str, def_dir: &Path) -> Vec<(String, String)> {
+    source_repos
+        .iter()
+        .enumerate()
+        .map(|(i, loc)| {
+            let id = if source_repos.len() == 1 {
+                "source".to_string()
+            } else {
+                format!("source-{}", i + 1)
+            };
+            (id, relative_to(&substitute_arch(loc, arch), def_dir))
+        })
+        .collect()
+}
+
+/// Loads the sources and their record stores, in order.
+fn load_sources(
+    specs: &[(String, String)],
+    arch: &str,
+    opts: &LoadOptions,
+    interrupt: &Interrupt,
+) -> SourcesLoad {
+    let mut v = Vec::with_capacity(specs.len());
+    for (id, loc) in specs {
+        interrupt.check()?;
+        tracing::info!(repo = id, location = shown(loc), arch, "loading source");
+        v.push(strata_repodata::load_repo_with_records(id, loc, opts)?);
+    }
+    Ok(v)
+}
 
 /// Layers' repositories loaded on worker threads while the stack walk
 /// goes on: the walk reads the registry a wave at a time on one core, and
@@ -476,15 +521,19 @@ struct Prefetch<'s, 'e> {
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     shared: Arc<Ahead>,
     workers: Vec<std::thread::ScopedJoinHandle<'s, ()>>,
+    /// The arches whose sources are queued.
+    sources_of: Vec<String>,
     opts: &'e LoadOptions,
     interrupt: &'e Interrupt,
 }
 
-/// What the workers share: arch → compose ID → load, and whether to stop
-/// taking jobs (the compose failed first: what is left is not needed).
+/// What the workers share: arch → compose ID → load, arch → its sources,
+/// and whether to stop taking jobs (the compose failed first: what is left
+/// is not needed).
 #[derive(Default)]
 struct Ahead {
     done: Mutex<HashMap<String, HashMap<String, LayerLoad>>>,
+    sources: Mutex<HashMap<String, SourcesLoad>>,
     cancel: AtomicBool,
 }
 
@@ -511,16 +560,31 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
             queue,
             shared,
             workers,
+            sources_of: Vec::new(),
             opts,
             interrupt,
         }
+    }
+
+    /// Queues the module's sources of `arch`.
+    fn sources(&mut self, arch: &str, specs: Vec<(String, String)>) {
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(Job::Sources(arch.to_owned(), specs)).is_ok() {
+                self.sources_of.push(arch.to_owned());
+            }
+        }
+    }
+
+    /// Whether the sources of `arch` load here.
+    fn loads_sources(&self, arch: &str) -> bool {
+        self.sources_of.iter().any(|a| a == arch)
     }
 
     /// Queues the repository of compose `id` for `arch` at `loc`.
     fn load(&self, arch: &str, id: &str, loc: &str) {
         if let Some(jobs) = &self.jobs {
             // Only fails once every worker stopped: the layer loads later.
-            let _ = jobs.send((arch.to_owned(), id.to_owned(), loc.to_owned()));
+            let _ = jobs.send(Job::Layer(arch.to_owned(), id.to_owned(), loc.to_owned()));
         }
     }
 
@@ -529,20 +593,25 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
         self.jobs = None;
     }
 
-    /// The loads of `arch`, once the queue is done: this thread takes its
-    /// share of what is left, then waits for the workers.
-    fn take(&mut self, arch: &str) -> HashMap<String, LayerLoad> {
+    /// The layers of `arch` loaded, and its sources if they were queued,
+    /// once the queue is done: this thread takes its share of what is
+    /// left, then waits for the workers.
+    fn take(&mut self, arch: &str) -> (HashMap<String, LayerLoad>, Option<SourcesLoad>) {
         self.finish();
         work(&self.queue, &self.shared, self.opts, self.interrupt);
         for w in self.workers.drain(..) {
             w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         }
-        lock(&self.shared.done).remove(arch).unwrap_or_default()
+        (
+            lock(&self.shared.done).remove(arch).unwrap_or_default(),
+            lock(&self.shared.sources).remove(arch),
+        )
     }
 }
 
-/// Loads queued layers until the queue is empty and closed, or the
-/// compose is stopped.
+/// Loads what is queued until the queue is empty and closed, or the
+/// compose failed. Once it is interrupted, layers are left and sources
+/// load as far as the interruption (their error).
 fn work(
     queue: &Mutex<mpsc::Receiver<Job>>,
     shared: &Ahead,
@@ -551,15 +620,26 @@ fn work(
 ) {
     loop {
         let job = lock(queue).recv();
-        let Ok((arch, id, loc)) = job else { break };
-        if shared.cancel.load(Ordering::Relaxed) || interrupt.is_raised() {
+        let Ok(job) = job else { break };
+        if shared.cancel.load(Ordering::Relaxed) {
             break;
         }
-        let loaded = load_layer_repo(&id, &loc, &arch, opts);
-        lock(&shared.done)
-            .entry(arch)
-            .or_default()
-            .insert(id, loaded);
+        match job {
+            Job::Layer(arch, id, loc) => {
+                if interrupt.is_raised() {
+                    break;
+                }
+                let loaded = load_layer_repo(&id, &loc, &arch, opts);
+                lock(&shared.done)
+                    .entry(arch)
+                    .or_default()
+                    .insert(id, loaded);
+            }
+            Job::Sources(arch, specs) => {
+                let loaded = load_sources(&specs, &arch, opts, interrupt);
+                lock(&shared.sources).insert(arch, loaded);
+            }
+        }
     }
 }
 
