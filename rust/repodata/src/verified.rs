@@ -87,11 +87,14 @@ fn memo_path(dir: &Path, root: &Path) -> PathBuf {
     dir.join(format!("verified-{}.strata", &hex::encode(digest)[..32]))
 }
 
-/// The text of the memo at `path`: a regular file (not through a symlink)
-/// of at most [`MAX_MEMO_BYTES`], in one read. A deep stack reads hundreds
-/// of memos per compose: an `lstat` before opening, and the second `statx`
-/// and `read` of `read_to_string`, were a third of their syscalls. A FIFO
-/// in its place does not block the open (`O_NONBLOCK`) and is refused.
+/// The text of the memo at `path`: not through a symlink, at most
+/// [`MAX_MEMO_BYTES`], read with one open and (for a memo of the usual few
+/// hundred bytes) one read. A deep stack reads hundreds of memos per
+/// compose, and each system call is a few microseconds: an `lstat` before
+/// opening, then a `statx` for the size, were a third of them. What is not
+/// a regular file is refused without asking: a FIFO does not block the
+/// open (`O_NONBLOCK`) and reads as empty, a directory does not read, a
+/// device reads as more than a memo holds or as empty.
 fn read_memo(path: &Path) -> Option<String> {
     let fd = openat(
         CWD,
@@ -100,20 +103,21 @@ fn read_memo(path: &Path) -> Option<String> {
         Mode::empty(),
     )
     .ok()?;
-    let meta = rustix::fs::fstat(&fd).ok()?;
-    let len = u64::try_from(meta.st_size).ok()?;
-    if FileType::from_raw_mode(meta.st_mode) != FileType::RegularFile || len > MAX_MEMO_BYTES {
+    // A short read is the whole of a regular file; reading stops one
+    // buffer past the limit (which refuses it).
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = rustix::io::read(&fd, &mut buf[..]).ok()?;
+        text.extend_from_slice(&buf[..n]);
+        if n < buf.len() || text.len() as u64 > MAX_MEMO_BYTES {
+            break;
+        }
+    }
+    if text.len() as u64 > MAX_MEMO_BYTES {
         return None;
     }
-    // One byte more than it holds: a memo that grew meanwhile (it is only
-    // ever replaced whole, so this is not one of ours) reads as changed.
-    let mut buf = vec![0u8; len as usize + 1];
-    let n = rustix::io::read(&fd, &mut buf[..]).ok()?;
-    if n as u64 != len {
-        return None;
-    }
-    buf.truncate(n);
-    String::from_utf8(buf).ok()
+    String::from_utf8(text).ok()
 }
 
 /// The memo's verdict on the repository at `root`, if every file it names
@@ -312,7 +316,23 @@ mod test {
         rustix::fs::mknodat(CWD, &memo, FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
         assert_eq!(recall(&cache, &root), None);
         std::fs::remove_file(&memo).unwrap();
-        // Nor does one larger than a memo can be.
+        // Nor a directory.
+        std::fs::create_dir(&memo).unwrap();
+        assert_eq!(recall(&cache, &root), None);
+        std::fs::remove_dir(&memo).unwrap();
+        // Nor one larger than a memo can be, even by a byte.
+        let exact = std::fs::read_to_string(&kept).unwrap();
+        let pad = MAX_MEMO_BYTES as usize - exact.len();
+        std::fs::write(&memo, format!("{exact}{}", "#".repeat(pad))).unwrap();
+        assert_eq!(
+            read_memo(&memo).map(|t| t.len()),
+            Some(MAX_MEMO_BYTES as usize)
+        );
+        std::fs::write(&memo, format!("{exact}{}", "#".repeat(pad + 1))).unwrap();
+        assert_eq!(read_memo(&memo), None);
+        assert_eq!(recall(&cache, &root), None);
+        std::fs::remove_file(&memo).unwrap();
+        // Nor one far larger.
         let mut big = std::fs::read_to_string(&kept).unwrap();
         big.push_str(&"#".repeat(MAX_MEMO_BYTES as usize));
         std::fs::write(&memo, big).unwrap();
