@@ -258,8 +258,10 @@ def test_two_builds_of_the_same_inputs_have_the_same_build_id(stack, kind, setti
 
 
 def published(stack: Stack, prefix: str) -> list[str]:
-    return sorted(p.name for p in stack.site.out.iterdir() if p.name.startswith(prefix)
-                  or p.name.startswith(f".staging-{prefix}"))
+    staging = stack.site.out / ".staging"
+    return sorted([p.name for p in stack.site.out.iterdir() if p.name.startswith(prefix)]
+                  + [p.name for p in (staging.iterdir() if staging.is_dir() else ())
+                     if p.name.startswith(f".staging-{prefix}")])
 
 
 def test_a_stack_without_a_good_compose_records_nothing(stack):

@@ -126,9 +126,9 @@ class World:
         """Until a compose is staged and paused before publishing
         (STRATA_TEST_PAUSE_BEFORE_PUBLISH)."""
         deadline = time.time() + 120
-        while time.time() < deadline and not list(self.site.out.glob(".staging-*/tree/STATUS")):
+        while time.time() < deadline and not list(self.site.out.glob(".staging/.staging-*/tree/STATUS")):
             time.sleep(0.05)
-        assert list(self.site.out.glob(".staging-*/tree/STATUS")), "never reached the pause point"
+        assert list(self.site.out.glob(".staging/.staging-*/tree/STATUS")), "never reached the pause point"
 
     def kill_paused(self, *args, env=None) -> str:
         """Runs `strata chain ARGS`, kill -9 once its first compose is
@@ -537,7 +537,7 @@ def test_python_run_chain_stops_cleanly_on_ctrl_c_and_resumes(world):
     finally:
         p.kill()
     assert p.returncode == 130 and out == "KeyboardInterrupt\n", (p.returncode, out, err)
-    assert not list(world.site.out.glob(".staging-*")), "the staging directory is left behind"
+    assert not list(world.site.out.glob(".staging/.staging-*")), "the staging directory is left behind"
     chains = json.loads(world.strata("chain", "list", "--json").stdout)
     assert [c["state"] for c in chains] == ["stopped"], chains
     cid = chains[0]["id"]

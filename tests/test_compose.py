@@ -238,7 +238,7 @@ def test_corrupt_payload_is_refused(site, tmp_path, repos):
     failed = site.list("--state", "failed")
     assert len(failed) == 1
     assert [p for p in site.out.iterdir() if not p.name.startswith(".staging")] == []
-    assert not any(site.out.glob(".staging-*"))
+    assert not any(site.out.glob(".staging/.staging-*"))
     # A truncated payload is caught by its size, without --verify-payloads.
     rpm.write_bytes(bytes(data[:-100]))
     r = site.compose(d, check_rc=2)
@@ -312,9 +312,9 @@ def test_kill_before_publish_leaves_nothing_published(site, tmp_path, repos):
     p = subprocess.Popen([str(site.bin), *site.compose_args(d)], env={**os.environ, **env},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while time.time() < deadline and not list(site.out.glob(".staging-*/tree/STATUS")):
+    while time.time() < deadline and not list(site.out.glob(".staging/.staging-*/tree/STATUS")):
         time.sleep(0.05)
-    assert list(site.out.glob(".staging-*/tree/STATUS")), "the compose never reached the pause point"
+    assert list(site.out.glob(".staging/.staging-*/tree/STATUS")), "the compose never reached the pause point"
     p.send_signal(signal.SIGKILL)
     p.wait()
     published = [x for x in site.out.iterdir() if not x.name.startswith(".")]
@@ -344,7 +344,7 @@ def test_kill_before_publish_leaves_nothing_published(site, tmp_path, repos):
     # Rerunning works and clears what the killed composes staged.
     rec = site.compose_json(d)
     assert rec["state"] == "finished"
-    assert not list(site.out.glob(".staging-*"))
+    assert not list(site.out.glob(".staging/.staging-*"))
     assert site.latest("apache:2.4")["id"] == rec["id"]
 
 
@@ -378,5 +378,7 @@ def test_hostile_location_in_source_metadata_is_refused(site, tmp_path):
     d = ck.write_definition(tmp_path / "evil.yaml", doc)
     r = site.compose(d, check_rc=2)
     assert "httpd-2.4.58-1.fc40.noarch" in r.stderr and "leaves the source repository" in r.stderr, r.stderr
-    assert not site.out.exists() or [p.name for p in site.out.iterdir()] == []
+    # Only the (empty) directory composes are staged in.
+    assert [p.name for p in site.out.iterdir()] == [".staging"]
+    assert not any((site.out / ".staging").iterdir())
     assert [c["state"] for c in site.list()] == ["failed"]

@@ -33,7 +33,7 @@ NO_SUCH_PID = 4194305
 
 
 def staged(out: Path) -> list[Path]:
-    return sorted(out.glob(".staging-*"))
+    return sorted(out.glob(".staging/.staging-*"))
 
 
 def visible(out: Path) -> list[str]:
@@ -69,7 +69,7 @@ def wait_paused(out: Path, proc: subprocess.Popen, what="the compose"):
     import time
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if list(out.glob(".staging-*/tree/STATUS")):
+        if list(out.glob(".staging/.staging-*/tree/STATUS")):
             return
         if proc.poll() is not None:
             pytest.fail(f"{what} ended (exit {proc.returncode}) before its pause point:\n"
@@ -259,7 +259,7 @@ def test_a_live_compose_elsewhere_keeps_its_staging(site, tmp_path, repos, host)
     the holder is gone, the next compose removes it."""
     host = socket.gethostname() if host == "this host" else host
     d = apache(tmp_path, repos)
-    other = site.out / f".staging-apache-2.4-20991231.n.0@{host}-{NO_SUCH_PID}"
+    other = site.out / ".staging" / f".staging-apache-2.4-20991231.n.0@{host}-{NO_SUCH_PID}"
     (other / "tree").mkdir(parents=True)
     (other / "tree" / "STATUS").write_text("STARTED\n")
     holder = popen([sys.executable, "-c", HOLDER, other / "lock"], stdin=subprocess.PIPE)

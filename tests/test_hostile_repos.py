@@ -69,7 +69,7 @@ def assert_refused(site, r, *words):
     for w in words:
         assert w in r.stderr, f"{w!r} not in stderr:\n{r.stderr}"
     assert published(site) == []
-    assert not list(site.out.glob(".staging-*")) if site.out.exists() else True
+    assert not list(site.out.glob(".staging/.staging-*")) if site.out.exists() else True
 
 
 def sha256(p: Path) -> str:

@@ -663,7 +663,7 @@ def test_a_release_compose_publishes_pungis_layout_and_installs_with_dnf(dist, t
     top = dist.site.out / rec["id"]
     assert rec["path"] == str(top)
     assert (top / "STATUS").read_text() == "FINISHED\n"
-    assert not [p for p in dist.site.out.iterdir() if p.name.startswith(".staging-")]
+    assert not list(dist.site.out.glob(".staging-*")) + list(dist.site.out.glob(".staging/.staging-*"))
 
     # productmd loads every metadata file.
     c = productmd.compose.Compose(str(top))

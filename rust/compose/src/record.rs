@@ -8,7 +8,7 @@
 //! what is visible in `OUT` from ever claiming more than the registry:
 //! 1. *begin*: the registry says `started`.
 //! 2. *stage*: everything is written into a locked staging directory
-//!    (`OUT/.staging-<id>@<host>-<pid>`, see staging.rs) with `STATUS`
+//!    (`OUT/.staging/.staging-<id>@<host>-<pid>`, see staging.rs) with `STATUS`
 //!    STARTED, and synced. Errors, a full disk and interruptions (signals,
 //!    KeyboardInterrupt; looked at between stages and packages) are
 //!    honoured up to here: the staging directory is removed and the

@@ -2,7 +2,8 @@
 //! abandoned one, when several hosts share the output directory (Koji
 //! builders share /mnt/koji).
 //!
-//! A compose stages its output in `OUT/.staging-<compose-id>@<host>-<pid>/`:
+//! A compose stages its output in
+//! `OUT/.staging/.staging-<compose-id>@<host>-<pid>/`:
 //! ```text
 //! lock             flock()ed (exclusive) for the whole life of the compose
 //! tree/            the compose; renamed to OUT/<compose-id> when complete
@@ -22,6 +23,11 @@
 //! is removed, and another host's is never touched. (An NFS mount with
 //! `local_lock=flock` or `nolock` makes flock host-local while seeming to
 //! work: do not share OUT across hosts on such a mount.)
+//!
+//! Staging directories have a directory of their own, `OUT/.staging`, so
+//! that looking for abandoned ones reads only the live few, not every
+//! compose kept in OUT (thousands, at a distribution's scale). Until it
+//! exists, OUT itself is looked in: Strata before it staged there.
 
 use crate::error::{io, ComposeError, Result};
 use std::fs::File;
@@ -30,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PREFIX: &str = ".staging-";
+/// `OUT/.staging`, where staging directories are.
+const ROOT: &str = ".staging";
 const LOCK: &str = "lock";
 const LOCK_NEW: &str = "lock.new";
 const TREE: &str = "tree";
@@ -142,10 +150,23 @@ pub(crate) struct Staging {
 }
 
 impl Staging {
-    /// Makes `OUT/.staging-<compose_id>@<host>-<pid>/` with its lock taken
-    /// and an empty `tree/`.
+    /// Makes `OUT/.staging/.staging-<compose_id>@<host>-<pid>/` with its
+    /// lock taken and an empty `tree/`.
     pub(crate) fn create(out: &Path, compose_id: &str) -> Result<Staging> {
-        let dir = out.join(format!(
+        let root = out.join(ROOT);
+        match std::fs::create_dir(&root) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(&root)(e)),
+            _ => {}
+        }
+        // Not through a symlink: a staged compose is renamed into OUT,
+        // which only works on OUT's own file system.
+        if !std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
+            return Err(io(&root)(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "is not a directory: composes are staged in it",
+            )));
+        }
+        let dir = root.join(format!(
             "{PREFIX}{compose_id}@{}-{}",
             host_name(),
             std::process::id()
@@ -305,10 +326,18 @@ impl Remover {
     }
 }
 
-/// Removes the staging directories in `out` that are provably abandoned
-/// (see the module documentation); every other one is left alone.
+/// Removes the staging directories of OUT (`out`) that are provably
+/// abandoned (see the module documentation); every other one is left
+/// alone. They are in `OUT/.staging`, or in OUT itself until that exists.
 pub(crate) fn clean_stale_staging(out: &Path) {
-    let Ok(entries) = std::fs::read_dir(out) else {
+    let root = out.join(ROOT);
+    let dir = match std::fs::symlink_metadata(&root) {
+        Ok(m) if m.is_dir() => root,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.to_path_buf(),
+        // Staging fails on it, and says so.
+        _ => return,
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
         return;
     };
     let host = host_name();
@@ -507,7 +536,9 @@ mod test {
     use super::*;
 
     fn fake(out: &Path, host: &str, pid: u32, locked: bool) -> (PathBuf, Option<File>) {
-        let dir = out.join(format!("{PREFIX}m-1-20261125.n.0@{host}-{pid}"));
+        let dir = out
+            .join(ROOT)
+            .join(format!("{PREFIX}m-1-20261125.n.0@{host}-{pid}"));
         std::fs::create_dir_all(dir.join(TREE)).unwrap();
         let f = File::create(dir.join(LOCK)).unwrap();
         let held = locked.then(|| {
@@ -597,11 +628,59 @@ mod test {
         std::fs::remove_file(alive_here.join(LOCK)).unwrap();
         let (there, _) = fake(out.path(), "elsewhere", DEAD, false);
         std::fs::remove_file(there.join(LOCK)).unwrap();
-        let legacy = out.path().join(format!("{PREFIX}m-1-20261125.n.0-{DEAD}"));
+        let legacy = out
+            .path()
+            .join(ROOT)
+            .join(format!("{PREFIX}m-1-20261125.n.0-{DEAD}"));
         std::fs::create_dir(&legacy).unwrap();
         clean_stale_staging(out.path());
         assert!(!dead_here.exists());
         assert!(alive_here.is_dir() && there.is_dir() && legacy.is_dir());
+    }
+
+    #[test]
+    fn staging_has_a_directory_of_its_own_and_only_it_is_read_once_it_exists() {
+        let out = tempfile::tempdir().unwrap();
+        // Strata before `.staging` staged in OUT itself: while there is no
+        // `.staging`, an abandoned one there is still found.
+        let old = out
+            .path()
+            .join(format!("{PREFIX}m-1-20261124.n.0@{}-{DEAD}", host_name()));
+        std::fs::create_dir(&old).unwrap();
+        File::create(old.join(LOCK)).unwrap();
+        let kept = out.path().join("m-1-20261124.n.1");
+        std::fs::create_dir(&kept).unwrap();
+        clean_stale_staging(out.path());
+        assert!(!old.exists() && kept.is_dir());
+
+        let staging = Staging::create(out.path(), "m-1-20261125.n.0").unwrap();
+        assert_eq!(
+            staging.dir().parent(),
+            Some(out.path().join(ROOT).as_path())
+        );
+        // From now on OUT itself is not read: what looks like an abandoned
+        // staging directory there is left alone.
+        std::fs::create_dir(&old).unwrap();
+        File::create(old.join(LOCK)).unwrap();
+        let (abandoned, _) = fake(out.path(), &host_name(), DEAD, false);
+        clean_stale_staging(out.path());
+        assert!(old.is_dir() && !abandoned.exists() && staging.dir().is_dir());
+        drop(staging);
+
+        // A `.staging` that is not a directory is an error naming it, and
+        // nothing is staged through a symlink.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), out.path().join(ROOT)).unwrap();
+        let e = Staging::create(out.path(), "m-1-20261125.n.0")
+            .err()
+            .expect("a symlinked .staging is refused")
+            .to_string();
+        assert!(
+            e.contains(".staging") && e.contains("not a directory"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 
     #[test]
