@@ -699,26 +699,18 @@ fn parse_lean(db: &str, compose_id: &str, text: &str) -> Result<Lean> {
 /// with. Those are not read back: a deep stack's compose has hundreds, and
 /// reading them again was most of what beginning it cost.
 pub(crate) fn begun(db: &str, compose: StoredCompose, inputs: &[Input]) -> Result<ComposeRecord> {
-    build(
+    let mut record = build(
         db,
         StoredRecord {
             compose,
-            inputs: inputs
-                .iter()
-                .map(|i| {
-                    (
-                        i.kind.as_str().to_owned(),
-                        i.name.clone(),
-                        i.ident.clone(),
-                        i.location.clone(),
-                    )
-                })
-                .collect(),
+            inputs: Vec::new(),
             packages: Vec::new(),
             repos: Vec::new(),
             modulemd: Vec::new(),
         },
-    )
+    )?;
+    record.inputs = inputs.to_vec();
+    Ok(record)
 }
 
 /// Checks a stored record and builds it; `db` names the registry in errors.
