@@ -22,6 +22,17 @@
 //! while it ended recently, and when it is the newest (so that chain IDs
 //! of its day are never handed out twice).
 
+//!
+//! A removed compose's ID is never handed out again: `begin` numbers the
+//! respins of a day (`apache-2.4-20261125.n.3`) one past the highest the
+//! registry holds, so removing the highest would let the next compose of
+//! that day take its ID, which outputs, logs, Koji and productmd may still
+//! name. The highest respin removed of each ID base is kept in the
+//! `counters` table (`respin:apache-2.4-20261125.n`, which `begin` counts
+//! with the respins the registry holds), until a higher respin of that
+//! base is recorded: one small row per day's series of composes removed
+//! whole, not a record.
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -230,7 +230,9 @@ pub(crate) fn begin(s: &mut dyn Store, new: &NewRelease) -> Result<ReleaseRecord
     let respin = s.rows(
         "SELECT COALESCE(MAX(r), -1) + 1 FROM (\
          SELECT respin AS r FROM strata.composes WHERE id_base = ?1 \
-         UNION ALL SELECT respin AS r FROM strata.releases WHERE id_base = ?1) AS both_kinds",
+         UNION ALL SELECT respin AS r FROM strata.releases WHERE id_base = ?1 \
+         UNION ALL SELECT value AS r FROM strata.counters \
+         WHERE name = 'respin:' || ?1) AS both_kinds",
         &[text(&*base)],
         &[Kind::Int],
     )?[0][0]

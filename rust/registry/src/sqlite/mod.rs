@@ -701,9 +701,11 @@ impl Registry for SqliteRegistry {
         let respin: i64 = tx
             .query_row(
                 // Release composes share the ID space (schema version 7).
+                // And the respins of pruned composes (see `prune`).
                 "SELECT COALESCE(MAX(r) + 1, 0) FROM (\
                  SELECT respin AS r FROM composes WHERE id_base = ?1 \
-                 UNION ALL SELECT respin AS r FROM releases WHERE id_base = ?1)",
+                 UNION ALL SELECT respin AS r FROM releases WHERE id_base = ?1 \
+                 UNION ALL SELECT value AS r FROM counters WHERE name = 'respin:' || ?1)",
                 [&alloc.id_base],
                 |r| r.get(0),
             )
@@ -1151,12 +1153,28 @@ impl Registry for SqliteRegistry {
             }
         }
         {
+            // Each removed ID's respin stays handed out (see `prune`).
+            let mut retire = tx
+                .prepare(
+                    "INSERT INTO counters AS k (name, value) \
+                     SELECT 'respin:' || c.id_base, c.respin FROM composes c WHERE c.id = ?1 \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value \
+                     WHERE excluded.value > k.value",
+                )
+                .ctx(db, what)?;
             let mut st = tx
                 .prepare("DELETE FROM composes WHERE id = ?1")
                 .ctx(db, what)?;
             for removed in &plan.removed {
+                retire.execute([&removed.compose.id]).ctx(db, what)?;
                 st.execute([&removed.compose.id]).ctx(db, what)?;
             }
+            tx.execute(
+                "DELETE FROM counters WHERE name LIKE 'respin:%' AND value < \
+                 (SELECT MAX(respin) FROM composes WHERE id_base = substr(name, 8))",
+                [],
+            )
+            .ctx(db, what)?;
         }
         chain::remove(&mut ChainStore { conn: &tx, db }, &plan.chains)?;
         tx.commit().ctx(db, what)?;

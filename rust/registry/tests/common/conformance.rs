@@ -209,6 +209,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
         ),
         ("prune_refuses_unknown_pins", prune_pins::<B>),
         (
+            "a_pruned_compose_id_is_never_handed_out_again",
+            prune_ids::<B>,
+        ),
+        (
             "prune_removes_old_ended_chains_not_behind_kept_composes",
             prune_chains::<B>,
         ),
@@ -2452,11 +2456,62 @@ fn prune<B: Backend>(b: &B) {
             _ => unreachable!(),
         }
     );
-    // Nothing more to remove; respins go on (IDs are never reused while
-    // a higher respin of the same day exists).
+    // Nothing more to remove; respins go on (a removed ID is never handed
+    // out again: a_pruned_compose_id_is_never_handed_out_again).
     assert!(reg.prune(&policy, false).unwrap().removed.is_empty());
     let next = reg.begin(&new("base", "1")).unwrap().id;
     assert_eq!(next, "base-1-20261125.n.6");
+}
+
+fn prune_ids<B: Backend>(b: &B) {
+    use strata_registry::PrunePolicy;
+    let t = b.fresh();
+    let mut reg = t.open();
+    let ended = |reg: &mut Box<dyn Registry>, outcome: Outcome| {
+        let id = reg.begin(&new("base", "1")).unwrap().id;
+        reg.finish(&id, &outcome).unwrap();
+        id
+    };
+    // Old failures go; the last good compose stays.
+    let policy = PrunePolicy {
+        keep_finished: 1,
+        keep_failed_since: NOV25 + 500,
+        ..PrunePolicy::default()
+    };
+    let good = ended(&mut reg, finished(NOV25));
+    let f1 = ended(&mut reg, failed(NOV25 + 10));
+    let f2 = ended(&mut reg, failed(NOV25 + 10));
+    assert_eq!(f2, "base-1-20261125.n.2");
+    // A dry run removes nothing, so hands out nothing again either.
+    reg.prune(&policy, true).unwrap();
+    let mut removed: Vec<String> = reg
+        .prune(&policy, false)
+        .unwrap()
+        .removed
+        .into_iter()
+        .map(|r| r.compose.id)
+        .collect();
+    removed.sort();
+    assert_eq!(removed, [f1.clone(), f2.clone()]);
+    assert_eq!(reg.get(&f2).unwrap(), None);
+    // The highest respin the registry holds is now .0; the next is still
+    // past the removed .2, in this process and in another.
+    let f3 = ended(&mut reg, failed(NOV25 + 10));
+    assert_eq!(f3, "base-1-20261125.n.3");
+    assert_eq!(
+        t.open().begin(&new("base", "1")).unwrap().id,
+        "base-1-20261125.n.4"
+    );
+    // Removing a respin below one the registry holds changes nothing.
+    let f5 = ended(&mut reg, failed(NOV25 + 10));
+    let removed = reg.prune(&policy, false).unwrap().removed;
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(removed.iter().any(|r| r.compose.id == f3));
+    assert!(removed.iter().any(|r| r.compose.id == f5));
+    let next = reg.begin(&new("base", "1")).unwrap().id;
+    assert_eq!(next, "base-1-20261125.n.6");
+    // The last good compose stayed through every prune.
+    assert!(reg.get(&good).unwrap().is_some());
 }
 
 fn prune_chains<B: Backend>(b: &B) {
