@@ -29,9 +29,9 @@
 //! that day take its ID, which outputs, logs, Koji and productmd may still
 //! name. The highest respin removed of each ID base is kept in the
 //! `counters` table (`respin:apache-2.4-20261125.n`, which `begin` counts
-//! with the respins the registry holds), until a higher respin of that
-//! base is recorded: one small row per day's series of composes removed
-//! whole, not a record.
+//! with the respins the registry holds); a later prune drops the row once
+//! a higher respin of that base is recorded. What stays is one small row
+//! per day's series of composes removed whole, not a record.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
