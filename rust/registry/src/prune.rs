@@ -21,7 +21,6 @@
 //! made by it (what `composes show` and the web view name as its cause),
 //! while it ended recently, and when it is the newest (so that chain IDs
 //! of its day are never handed out twice).
-
 //!
 //! A removed compose's ID is never handed out again: `begin` numbers the
 //! respins of a day (`apache-2.4-20261125.n.3`) one past the highest the

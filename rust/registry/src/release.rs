@@ -228,11 +228,7 @@ pub(crate) fn begin(s: &mut dyn Store, new: &NewRelease) -> Result<ReleaseRecord
     let date = check_new(new)?;
     let base = id_base(&new.name, &new.version, None, &date, new.compose_type);
     let respin = s.rows(
-        "SELECT COALESCE(MAX(r), -1) + 1 FROM (\
-         SELECT respin AS r FROM strata.composes WHERE id_base = ?1 \
-         UNION ALL SELECT respin AS r FROM strata.releases WHERE id_base = ?1 \
-         UNION ALL SELECT value AS r FROM strata.counters \
-         WHERE name = 'respin:' || ?1) AS both_kinds",
+        &stored::next_respin_sql("strata.", "?1"),
         &[text(&*base)],
         &[Kind::Int],
     )?[0][0]

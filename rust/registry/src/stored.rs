@@ -141,6 +141,45 @@ pub(crate) fn good_sql(schema: &str) -> String {
     )
 }
 
+/// The next respin of an ID base, as a query of one row and column: one
+/// past the highest any compose, release compose (they share the ID space,
+/// schema version 7) or pruned compose (see `prune`) of the registry has
+/// taken, or 0. `schema` prefixes the tables (`strata.` in PostgreSQL);
+/// `base` is the placeholder bound to the ID base (`?1`, `$1`).
+pub(crate) fn next_respin_sql(schema: &str, base: &str) -> String {
+    format!(
+        "SELECT COALESCE(MAX(r) + 1, 0) FROM (\
+         SELECT respin AS r FROM {schema}composes WHERE id_base = {base} \
+         UNION ALL SELECT respin AS r FROM {schema}releases WHERE id_base = {base} \
+         UNION ALL SELECT value AS r FROM {schema}counters \
+         WHERE name = 'respin:' || {base}) AS taken"
+    )
+}
+
+/// Keeps the respins of composes about to be removed handed out: one
+/// `respin:<id base>` counter per ID base, never lowered. `ids` is the
+/// condition on the removed IDs (`= ?1`, `= ANY($1)`); run it before the
+/// `composes` rows go.
+pub(crate) fn retire_respins_sql(schema: &str, ids: &str) -> String {
+    format!(
+        "INSERT INTO {schema}counters AS k (name, value) \
+         SELECT 'respin:' || c.id_base, MAX(c.respin) FROM {schema}composes c \
+         WHERE c.id {ids} GROUP BY c.id_base \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value \
+         WHERE excluded.value > k.value"
+    )
+}
+
+/// Drops the `respin:` counters a compose the registry holds now covers
+/// (it has a higher respin of the same ID base): `begin` counts that
+/// compose instead.
+pub(crate) fn drop_covered_respins_sql(schema: &str) -> String {
+    format!(
+        "DELETE FROM {schema}counters WHERE name LIKE 'respin:%' AND value < \
+         (SELECT MAX(respin) FROM {schema}composes WHERE id_base = substr(name, 8))"
+    )
+}
+
 /// A `composes` row as stored, before it is checked.
 pub(crate) struct StoredCompose {
     pub id: String,

@@ -1385,14 +1385,10 @@ impl Registry for PgRegistry {
             })?;
         let row = tx
             .query_one(
-                // Release composes share the ID space (schema version 7).
-                "SELECT (SELECT COALESCE(MAX(r) + 1, 0) FROM (\
-                         SELECT respin AS r FROM strata.composes WHERE id_base = $1 \
-                         UNION ALL SELECT respin AS r FROM strata.releases WHERE id_base = $1 \
-                         UNION ALL SELECT value AS r FROM strata.counters \
-                         WHERE name = 'respin:' || $1) \
-                         AS both_kinds), \
-                        (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.composes)",
+                &format!(
+                    "SELECT ({}), (SELECT COALESCE(MAX(seq), 0) + 1 FROM strata.composes)",
+                    stored::next_respin_sql("strata.", "$1")
+                ),
                 &[&alloc.id_base],
             )
             .ctx(db, what)?;
@@ -1906,23 +1902,12 @@ impl Registry for PgRegistry {
             .ctx(db, what)?;
         }
         // Each removed ID's respin stays handed out (see `prune`).
-        tx.execute(
-            "INSERT INTO strata.counters AS k (name, value) \
-             SELECT 'respin:' || c.id_base, MAX(c.respin) FROM strata.composes c \
-             WHERE c.id = ANY($1) GROUP BY c.id_base \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value \
-             WHERE excluded.value > k.value",
-            &[&ids],
-        )
-        .ctx(db, what)?;
+        tx.execute(&stored::retire_respins_sql("strata.", "= ANY($1)"), &[&ids])
+            .ctx(db, what)?;
         tx.execute("DELETE FROM strata.composes WHERE id = ANY($1)", &[&ids])
             .ctx(db, what)?;
-        tx.execute(
-            "DELETE FROM strata.counters WHERE name LIKE 'respin:%' AND value < \
-             (SELECT MAX(respin) FROM strata.composes WHERE id_base = substr(name, 8))",
-            &[],
-        )
-        .ctx(db, what)?;
+        tx.execute(&stored::drop_covered_respins_sql("strata."), &[])
+            .ctx(db, what)?;
         let chain_ids: Vec<&str> = plan
             .chains
             .removed

@@ -699,16 +699,9 @@ impl Registry for SqliteRegistry {
             .ctx(db, what)?;
 
         let respin: i64 = tx
-            .query_row(
-                // Release composes share the ID space (schema version 7).
-                // And the respins of pruned composes (see `prune`).
-                "SELECT COALESCE(MAX(r) + 1, 0) FROM (\
-                 SELECT respin AS r FROM composes WHERE id_base = ?1 \
-                 UNION ALL SELECT respin AS r FROM releases WHERE id_base = ?1 \
-                 UNION ALL SELECT value AS r FROM counters WHERE name = 'respin:' || ?1)",
-                [&alloc.id_base],
-                |r| r.get(0),
-            )
+            .query_row(&stored::next_respin_sql("", "?1"), [&alloc.id_base], |r| {
+                r.get(0)
+            })
             .ctx(db, what)?;
         let seq: i64 = tx
             .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM composes", [], |r| {
@@ -1155,12 +1148,7 @@ impl Registry for SqliteRegistry {
         {
             // Each removed ID's respin stays handed out (see `prune`).
             let mut retire = tx
-                .prepare(
-                    "INSERT INTO counters AS k (name, value) \
-                     SELECT 'respin:' || c.id_base, c.respin FROM composes c WHERE c.id = ?1 \
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value \
-                     WHERE excluded.value > k.value",
-                )
+                .prepare(&stored::retire_respins_sql("", "= ?1"))
                 .ctx(db, what)?;
             let mut st = tx
                 .prepare("DELETE FROM composes WHERE id = ?1")
@@ -1169,12 +1157,8 @@ impl Registry for SqliteRegistry {
                 retire.execute([&removed.compose.id]).ctx(db, what)?;
                 st.execute([&removed.compose.id]).ctx(db, what)?;
             }
-            tx.execute(
-                "DELETE FROM counters WHERE name LIKE 'respin:%' AND value < \
-                 (SELECT MAX(respin) FROM composes WHERE id_base = substr(name, 8))",
-                [],
-            )
-            .ctx(db, what)?;
+            tx.execute(&stored::drop_covered_respins_sql(""), [])
+                .ctx(db, what)?;
         }
         chain::remove(&mut ChainStore { conn: &tx, db }, &plan.chains)?;
         tx.commit().ctx(db, what)?;

@@ -2502,7 +2502,8 @@ fn prune_ids<B: Backend>(b: &B) {
         t.open().begin(&new("base", "1")).unwrap().id,
         "base-1-20261125.n.4"
     );
-    // Removing a respin below one the registry holds changes nothing.
+    // This prune removes .3, below the started .4, and .5, the highest the
+    // registry held: the next is .6, as .5 stays taken.
     let f5 = ended(&mut reg, failed(NOV25 + 10));
     let removed = reg.prune(&policy, false).unwrap().removed;
     assert_eq!(removed.len(), 2, "{removed:?}");
