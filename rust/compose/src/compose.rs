@@ -1,9 +1,10 @@
 //! One module compose, start to end, in the order of the crate's steps:
-//! read the definition, load the inputs, record the compose as started,
-//! pick the packages, run the repoclosure gate, publish, record the
-//! outcome. Anything that fails after the compose was recorded as started
-//! is recorded as failed before the error is returned; record.rs says in
-//! which order publishing and recording happen, and why.
+//! read the definition, load the inputs, record the compose as started
+//! while picking the packages and running the repoclosure gate, publish,
+//! record the outcome. Anything that fails after the compose was recorded
+//! as started (picking and gating included) is recorded as failed before
+//! the error is returned; record.rs says in which order publishing and
+//! recording happen, and why.
 
 use crate::config::Config;
 use crate::definition::{read_definition, ScmProbe};
@@ -157,10 +158,7 @@ pub fn compose_module_in_chain(
     let load_s = t0.elapsed().as_secs_f64();
     let scm_ref = scm.answer();
     req.interrupt.check()?;
-    // Composes of this stream whose process died (kill -9, a reboot) would
-    // stay `started` for good: end them first.
-    registry.abandon_dead(Some((&def.name, &def.stream)))?;
-    let record = registry.begin(&NewCompose {
+    let new = NewCompose {
         scratch: req.scratch.clone(),
         name: def.name.clone(),
         stream: def.stream.clone(),
@@ -177,10 +175,33 @@ pub fn compose_module_in_chain(
         chain: chain.map(|c| c.cause.clone()),
         required_tests: chain.map(|c| c.required_tests.clone()).unwrap_or_default(),
         artifact: None,
-    })?;
+    };
+    // The compose is recorded as started while its packages are picked
+    // and gated: recording waits on the registry (a commit, or the
+    // network), picking and gating on the processor, and neither needs
+    // what the other finds. A compose whose recording fails is not
+    // published; one that fails after it is recorded as failed.
+    let (begun, checked) = std::thread::scope(|scope| {
+        let begin = scope.spawn(|| -> Result<ComposeRecord> {
+            // Composes of this stream whose process died (kill -9, a
+            // reboot) would stay `started` for good: end them first.
+            registry.abandon_dead(Some((&def.name, &def.stream)))?;
+            Ok(registry.begin(&new)?)
+        });
+        let checked = check(req, &def, &loaded.arches, &opts, progress);
+        let begun = begin
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (begun, checked)
+    });
+    let record = begun?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    let ran = run_recorded(req, config, &def, &record, &loaded, &opts, load_s, progress);
+    let ran = checked.and_then(|checked| {
+        run_recorded(
+            req, config, &def, &record, &loaded, checked, load_s, progress,
+        )
+    });
     drop_aside(loaded);
     match ran {
         Ok(Ran::Published {
@@ -256,18 +277,27 @@ enum Ran {
     },
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_recorded(
+/// What picking and gating found, before anything is published.
+struct Checked {
+    picks: Vec<Vec<Pick>>,
+    packages: PackagesByArch,
+    gate: GateReport,
+    /// The records to publish (read while the gate ran); an error here
+    /// matters only when the gate passed.
+    fetched: Result<Vec<Fetched>>,
+    select_s: f64,
+    gate_s: f64,
+}
+
+/// Picks the packages of every arch and runs the gate on them; needs
+/// nothing of the compose's record, so it runs while that is begun.
+fn check(
     req: &ComposeRequest,
-    config: &Config,
     def: &ModuleDefinition,
-    record: &ComposeRecord,
-    all: &Loaded,
+    loaded: &[ArchInputs],
     opts: &LoadOptions,
-    load_s: f64,
     progress: &dyn Progress,
-) -> Result<Ran> {
-    let (loaded, inputs, layers) = (&all.arches[..], &all.inputs[..], &all.layers[..]);
+) -> Result<Checked> {
     let t = Instant::now();
     let mut picks = Vec::new();
     let mut packages = PackagesByArch::new();
@@ -327,7 +357,38 @@ fn run_recorded(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         gate_result.map(|()| fetched)
     })?;
-    let gate_s = t.elapsed().as_secs_f64();
+    Ok(Checked {
+        picks,
+        packages,
+        gate: gate_report,
+        fetched,
+        select_s,
+        gate_s: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Publishes what [`check`] found (when its gate passed) into the
+/// compose recorded as `record`.
+#[allow(clippy::too_many_arguments)]
+fn run_recorded(
+    req: &ComposeRequest,
+    config: &Config,
+    def: &ModuleDefinition,
+    record: &ComposeRecord,
+    all: &Loaded,
+    checked: Checked,
+    load_s: f64,
+    progress: &dyn Progress,
+) -> Result<Ran> {
+    let (loaded, inputs, layers) = (&all.arches[..], &all.inputs[..], &all.layers[..]);
+    let Checked {
+        picks,
+        packages,
+        gate: gate_report,
+        fetched,
+        select_s,
+        gate_s,
+    } = checked;
     if !gate_report.ok() {
         return Ok(Ran::GateFailed {
             gate: gate_report,
