@@ -7,7 +7,9 @@ this agreement."""
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
+import threading
 import urllib.request
 import xmlrpc.client
 import zlib
@@ -62,6 +64,50 @@ def test_a_logout_leaves_every_other_session_valid(hub):
         bob.logout()
     assert host.getLoggedInUser()["name"] == HOST
     assert host.host.getHostTasks() == []
+
+
+def test_a_session_collected_on_the_hubs_own_thread_does_not_stall_it(tmp_path):
+    """The hub is another process in production, here threads of the test's
+    own: a logged-in session that only the cycle collector frees (a task
+    handler holding its session, as kojid's do) logs out in koji's
+    ClientSession.__del__, and when the collection runs on the thread that
+    accepts the hub's calls, that logout waited for itself and every
+    client waited for ever (the CI hang of stop 32). The stand-in logs such
+    sessions out on a thread of its own: the hub keeps answering, and the
+    logout still reaches it."""
+    hub = BuilderHub(tmp_path / "topdir")
+    hub.koji_hub.add_user("alice", password="pw")
+    with HubServer(hub) as srv:
+        hub.url = srv.url
+        gc.disable()  # only the hub's thread collects, below
+        try:
+            # a stalled logout would end at its timeout (60 s) and the
+            # probe's (10 s) first: the test fails rather than hangs
+            s = koji.ClientSession(hub.url, {"user": "alice", "password": "pw", "timeout": 60})
+            assert s.login()
+            sid = s.sinfo["session-id"]
+            assert sid in hub.sessions
+            s.cycle = s
+            del s
+            collected = []
+            # socketserver calls service_actions on the accepting thread
+            # between two polls (every 0.5 s)
+            srv.server.service_actions = lambda: collected.append(gc.collect())
+            probe = koji.ClientSession(hub.url, {"timeout": 10})
+            for _ in range(100):
+                if collected and any(collected):
+                    break
+                probe.getAPIVersion()  # raises on a stalled hub (10 s)
+                threading.Event().wait(0.05)
+            assert any(collected), "the hub's thread collected nothing"
+            for _ in range(100):
+                if sid not in hub.sessions:
+                    break
+                threading.Event().wait(0.05)
+            assert probe.getAPIVersion() == koji.API_VERSION
+        finally:
+            gc.enable()
+    assert sid not in hub.sessions, "the collected session was not logged out"
 
 
 def test_raw_upload_and_check_upload(hub, tmp_path):
