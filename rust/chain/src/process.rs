@@ -1,12 +1,17 @@
-//! Running a program from outside (git, a policy's test command) bounded
-//! in time and in what is kept of its output: the program is killed when
-//! the limit passes, and its output is read on threads (what is over the
-//! cap is drained, not kept), so that a full pipe cannot stall it past the
-//! limit.
+//! Running a program from outside (git, `dot`, a policy's test command)
+//! bounded in time and in what is kept of its output: the program is
+//! killed with its process group when the limit passes, what it leaves
+//! running is killed when it ends ([`strata_compose::child`]), and its
+//! output is read on threads (what is over the cap is drained, not kept),
+//! so that a full pipe cannot stall it past the limit, nor a process it
+//! left holding the pipe keep this waiting.
 
 use std::io::Read;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use strata_compose::child::{Waited, Watched};
 
 /// What a program did.
 pub(crate) struct Ran {
@@ -23,64 +28,193 @@ pub(crate) enum NotRun {
     Timeout,
 }
 
+/// How long the output is read on after the program and its group ended:
+/// only a process that left the group (a daemon, `setsid`) can still hold
+/// the pipes open, and it is not waited for.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// One pipe read on a thread of its own: what was kept so far, and a
+/// message when it closed.
+struct Reader {
+    kept: Arc<Mutex<Vec<u8>>>,
+    closed: Receiver<()>,
+}
+
+impl Reader {
+    fn start(pipe: Option<Box<dyn Read + Send>>, cap: u64) -> Reader {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let (tx, closed) = std::sync::mpsc::channel();
+        let shared = Arc::clone(&kept);
+        std::thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut buf = [0u8; 8192];
+                loop {
+                    match pipe.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut kept = shared.lock().unwrap_or_else(|p| p.into_inner());
+                            let room = cap.saturating_sub(kept.len() as u64) as usize;
+                            kept.extend_from_slice(&buf[..n.min(room)]);
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(());
+        });
+        Reader { kept, closed }
+    }
+
+    /// What was read by `until` (or the pipe's end, if sooner).
+    fn take(self, until: Instant) -> Vec<u8> {
+        let _ = self
+            .closed
+            .recv_timeout(until.saturating_duration_since(Instant::now()));
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *kept)
+    }
+}
+
 /// Runs `cmd` (stdin closed) for at most `limit`, keeping at most `cap`
-/// bytes of each of stdout and stderr.
+/// bytes of each of stdout and stderr. It runs in a process group of its
+/// own ([`Watched`]): at its end, or at the limit, what it left running is
+/// killed, so that nothing it started runs on or keeps this waiting.
 pub(crate) fn run_bounded(
     cmd: &mut Command,
     limit: Duration,
     cap: [u64; 2],
 ) -> Result<Ran, NotRun> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(NotRun::Spawn)?;
-    let read = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = (&mut pipe).take(cap).read_to_end(&mut buf);
-                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-            }
-            buf
-        })
-    };
-    let out = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        cap[0],
-    );
-    let err = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        cap[1],
-    );
     let deadline = Instant::now() + limit;
-    let status = loop {
-        // The deadline first: a limit of zero always stops the program.
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(NotRun::Timeout);
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(NotRun::Spawn(e));
-            }
-        }
-    };
+    let mut child = Watched::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .map_err(NotRun::Spawn)?;
+    let (stdout, stderr) = child.take_pipes();
+    let out = Reader::start(stdout.map(|p| Box::new(p) as Box<dyn Read + Send>), cap[0]);
+    let err = Reader::start(stderr.map(|p| Box::new(p) as Box<dyn Read + Send>), cap[1]);
+    // The deadline first: a limit of zero always stops the program.
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() || child.wait_for(left) == Waited::Running {
+        child.stop();
+        return Err(NotRun::Timeout);
+    }
+    let status = child.finish().map_err(NotRun::Spawn)?;
+    let until = Instant::now() + DRAIN;
     Ok(Ran {
         status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout: out.take(until),
+        stderr: err.take(until),
     })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    /// Runs `run_bounded` on a thread: its answer, or None when it has not
+    /// answered within `bound` (it hangs).
+    fn bounded(mut cmd: Command, limit: Duration, bound: Duration) -> Option<Result<Ran, NotRun>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(run_bounded(&mut cmd, limit, [1024, 1024]));
+        });
+        rx.recv_timeout(bound).ok()
+    }
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    }
+
+    fn ends(pid: i32) -> bool {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while alive(pid) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !alive(pid)
+    }
+
+    #[test]
+    fn output_is_kept_up_to_its_cap_and_the_status_given() {
+        let ran = bounded(
+            sh("printf 'out'; head -c 5000 /dev/zero | tr '\\0' x >&2; exit 4"),
+            Duration::from_secs(60),
+            Duration::from_secs(120),
+        )
+        .expect("run_bounded answers")
+        .unwrap_or_else(|_| panic!("it ran"));
+        assert_eq!(ran.status.code(), Some(4));
+        assert_eq!(ran.stdout, b"out");
+        assert_eq!(ran.stderr, vec![b'x'; 1024]);
+    }
+
+    #[test]
+    fn a_background_process_holding_the_output_neither_hangs_it_nor_outlives_it() {
+        // A test command that starts a server and forgets it: the server
+        // holds stdout open; reading it to its end waited for the server.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let ran = bounded(
+            sh(&format!(
+                "sleep 600 & echo $! > {}; echo done",
+                pidfile.display()
+            )),
+            Duration::from_secs(60),
+            Duration::from_secs(120),
+        )
+        .expect("run_bounded returned although a background process holds its output")
+        .unwrap_or_else(|_| panic!("it ran"));
+        assert!(ran.status.success());
+        assert_eq!(ran.stdout, b"done\n");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            ends(pid),
+            "sleep {pid} outlived the command that started it"
+        );
+    }
+
+    #[test]
+    fn past_its_limit_a_program_is_stopped_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let got = bounded(
+            sh(&format!(
+                "sleep 600 & echo $! > {}; wait",
+                pidfile.display()
+            )),
+            Duration::from_secs(2),
+            Duration::from_secs(120),
+        )
+        .expect("run_bounded answers at its limit");
+        assert!(matches!(got, Err(NotRun::Timeout)));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(ends(pid), "sleep {pid} survived the limit");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error() {
+        let got = bounded(
+            Command::new("/nonexistent/program"),
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        )
+        .expect("run_bounded answers");
+        assert!(matches!(got, Err(NotRun::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound));
+    }
 }

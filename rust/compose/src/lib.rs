@@ -21,7 +21,8 @@
 //! ([`compose_artifact`]); `release` freezes the composes of a checked
 //! release into one release compose ([`compose_release`]), with its
 //! artifacts' images (`release_images`). Below the steps sit what
-//! they share: `error`, `interrupt`, `progress`, `ids` (versions,
+//! they share: `error`, `interrupt`, `child` (a program run from outside,
+//! bounded, with what it starts), `progress`, `ids` (versions,
 //! contexts, NEVRAs, the compose time), `config`, `koji` (a Koji tag as a
 //! source) and `repo_modules` ([`read_repo_modules`]). Each file uses
 //! only those listed before it in `layers::ORDER` (a test holds it), so
@@ -34,6 +35,7 @@
 #![warn(unreachable_pub)]
 
 mod artifact;
+pub mod child;
 mod compose;
 mod config;
 mod definition;
@@ -105,10 +107,11 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 26] = [
+    const ORDER: [&str; 27] = [
         "error",
         "json",
         "interrupt",
+        "child",
         "progress",
         "ids",
         "config",

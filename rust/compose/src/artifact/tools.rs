@@ -4,10 +4,10 @@
 //! it quoted when it fails. A tool that is not installed is named with the
 //! package that provides it.
 
+use crate::child::{Waited, Watched};
 use crate::error::{io, ComposeError, Result};
 use crate::interrupt::Interrupt;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,12 +115,10 @@ fn run_to(
         None => file,
     };
     // Its own process group, so that stopping it stops what it started
-    // (rpm, scriptlet shells, ostree's helpers).
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    let mut child = match cmd.spawn() {
+    // (rpm, scriptlet shells, ostree's helpers), and what it leaves
+    // running (a daemon a scriptlet started) ends with it.
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    let child = match Watched::spawn(&mut cmd) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ComposeError::ToolMissing {
@@ -133,30 +131,19 @@ fn run_to(
         Err(e) => return Err(io(tool.program)(e)),
     };
     let deadline = Instant::now() + limit;
-    let stop = |child: &mut std::process::Child| {
-        // Safe because the PID is our child's, not yet reaped, and it
-        // leads its own group.
-        unsafe {
-            libc::kill(-(child.id() as i32), libc::SIGKILL);
-        }
-        let _ = child.wait();
-    };
     // The end is seen the moment it comes (sleeping between looks cost
     // half a look on average, for every tool run), and the interrupt and
     // the limit are looked at every 50 ms meanwhile.
-    let exited = exit_notice(&child);
     let status = loop {
-        match exited.recv_timeout(Duration::from_millis(50)) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            // Exited, or the watcher could not wait: reap it either way.
-            _ => break child.wait().map_err(io(tool.program))?,
+        if child.wait_for(Duration::from_millis(50)) == Waited::Exited {
+            break child.finish().map_err(io(tool.program))?;
         }
         if let Err(e) = interrupt.check() {
-            stop(&mut child);
+            child.stop();
             return Err(e);
         }
         if Instant::now() >= deadline {
-            stop(&mut child);
+            child.stop();
             return Err(ComposeError::ToolTimedOut {
                 action: action.to_string(),
                 tool: tool.name,
@@ -173,23 +160,6 @@ fn run_to(
         status: status.to_string(),
         output: tail(log, start),
     })
-}
-
-/// A message when `child` has exited, from a thread that waits for it
-/// without reaping it (`WNOWAIT`): its PID stays ours until the caller
-/// reaps it, so killing its group meanwhile cannot hit a stranger.
-fn exit_notice(child: &std::process::Child) -> std::sync::mpsc::Receiver<()> {
-    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
-    let pid = Pid::from_child(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        while let Err(rustix::io::Errno::INTR) = waitid(
-            WaitId::Pid(pid),
-            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-        ) {}
-        let _ = tx.send(());
-    });
-    rx
 }
 
 /// The end of `log` from byte `start` on: at most [`QUOTED_BYTES`].
