@@ -264,6 +264,39 @@ def test_a_failing_middle_step_leaves_the_top_on_last_good_with_the_excuse(world
     assert used["base-runtime:f40"] == chain["steps"][0]["compose_id"]
 
 
+def test_a_test_that_leaves_a_process_running_neither_holds_the_chain_nor_outlives_it(world):
+    """A policy test that starts a server and forgets it: the server holds
+    the test's output open. The test ends, its group is killed, and the
+    chain goes on (it waited for the server before)."""
+    world.compose_all()
+    pidfile = world.site.root / "server.pid"
+    world.policy("    - match: 'apache:*'\n      tests:\n"
+                 "        - {name: smoke, run: [sh, -c, 'sleep 3000 & echo $! > %s; "
+                 "echo serving']}\n"
+                 "    - match: '*:*'\n" % pidfile)
+    world.rebuild_libfoo()
+    r = world.site.run("chain", "run", "--build", "libfoo-1.0-2.fc40", "--cache-dir",
+                       world.site.cache, "--config", world.site.config, timeout=300,
+                       check_rc=0)
+    chain = world.show(chain_id_of(r))
+    assert chain["state"] == "finished", chain
+    apache = chain["steps"][1]
+    tests = chain["composes"][apache["compose_id"]]["tests"]
+    assert [(t["name"], t["state"]) for t in tests] == [("smoke", "passed")]
+    pid = int(pidfile.read_text())
+    deadline = time.time() + 30  # SIGKILL is delivered asynchronously
+    while Path("/proc/%d" % pid).exists() and " Z " not in _stat(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not Path("/proc/%d" % pid).exists() or " Z " in _stat(pid), "the server outlived it"
+
+
+def _stat(pid: int) -> str:
+    try:
+        return Path("/proc/%d/stat" % pid).read_text()
+    except OSError:
+        return " Z "
+
+
 def test_stop_dependents_skips_the_stack_above_a_failure(world):
     world.compose_all()
     world.policy("    - match: 'apache:*'\n      on_failure: stop-dependents\n      tests:\n"
