@@ -131,7 +131,11 @@ pub fn detect_scm_ref(path: &Path) -> Option<String> {
     let deadline = Instant::now() + GIT_LIMIT;
     let head = Git::ask(dir, &["rev-parse", "--show-toplevel", "HEAD"]);
     let status = Git::ask(dir, &["status", "--porcelain", "--", name]);
-    let (head, status) = (head?.answer(deadline)?, status?.answer(deadline)?);
+    // Both answered (or stopped at the limit) before either is judged: a
+    // git left running after the probe is done would race the user's.
+    let head = head.and_then(|g| g.answer(deadline));
+    let status = status.and_then(|g| g.answer(deadline));
+    let (head, status) = (head?, status?);
     let mut lines = head.lines();
     let (top, commit) = (lines.next()?, lines.next()?);
     if !status.is_empty() {
@@ -158,7 +162,11 @@ struct Git {
 impl Git {
     fn ask(dir: &Path, args: &[&str]) -> Option<Git> {
         use std::process::Stdio;
+        // A probe only reads: `--no-optional-locks` keeps `git status`
+        // from writing the refreshed index, which takes `index.lock`
+        // while the user's own git may want it.
         let child = std::process::Command::new("git")
+            .arg("--no-optional-locks")
             .arg("-C")
             .arg(dir)
             .args(args)
@@ -299,5 +307,52 @@ mod test {
         assert_eq!(detect_scm_ref(&def).as_deref(), Some(want.as_str()));
         std::fs::write(&def, "two\n").unwrap();
         assert_eq!(detect_scm_ref(&def), None);
+    }
+
+    /// The probe only reads the work tree: git writes no refreshed index
+    /// for it (`--no-optional-locks`), so it never holds `index.lock`
+    /// against the user's own git, and no git of it runs on after it
+    /// answered (before, a work tree without a commit answered at once
+    /// and left `git status` running; the user's `git add` then found
+    /// the lock taken).
+    #[test]
+    fn the_probe_neither_writes_the_index_nor_leaves_git_running() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let top = std::fs::canonicalize(tmp.path()).unwrap();
+        let def = top.join("php.yaml");
+        std::fs::write(&def, "one\n").unwrap();
+        git(&top, &["init", "-q", "-b", "main"]);
+        for _ in 0..20 {
+            // No commit yet: `rev-parse HEAD` fails at once.
+            std::fs::write(top.join("other.yaml"), "x\n").unwrap();
+            assert_eq!(detect_scm_ref(&def), None);
+            assert!(
+                !top.join(".git/index.lock").exists(),
+                "a git of the probe still holds index.lock"
+            );
+            git(&top, &["add", "."]);
+            git(&top, &["rm", "-q", "--cached", "other.yaml", "php.yaml"]);
+        }
+        git(&top, &["add", "."]);
+        git(&top, &["commit", "-q", "-m", "one"]);
+        // Same content, newer stat data: a `git status` that may write
+        // refreshes the index and replaces it.
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&def)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let index = top.join(".git/index");
+        let before = std::fs::metadata(&index).unwrap();
+        assert!(detect_scm_ref(&def).is_some());
+        let after = std::fs::metadata(&index).unwrap();
+        assert_eq!(
+            (before.ino(), before.mtime_nsec(), before.mtime()),
+            (after.ino(), after.mtime_nsec(), after.mtime()),
+            "the probe rewrote the index"
+        );
     }
 }
