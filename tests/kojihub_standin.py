@@ -80,6 +80,9 @@ from koji import xmlrpcplus
 from koji.context import context
 
 GENERIC_ERROR = 1000
+AUTH_ERROR = 1002
+AUTH_EXPIRED = 1015
+READY = 1
 
 
 def _log_out_collected_sessions_aside():
@@ -115,10 +118,6 @@ def _log_out_collected_sessions_aside():
 
 
 _log_out_collected_sessions_aside()
-
-AUTH_ERROR = 1002
-AUTH_EXPIRED = 1015
-READY = 1
 
 
 def decode_args(args):
