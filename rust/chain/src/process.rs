@@ -41,7 +41,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn start(pipe: Option<Box<dyn Read + Send>>, cap: u64) -> Reader {
+    fn start(pipe: Option<impl Read + Send + 'static>, cap: u64) -> Reader {
         let kept = Arc::new(Mutex::new(Vec::new()));
         let (tx, closed) = std::sync::mpsc::channel();
         let shared = Arc::clone(&kept);
@@ -91,8 +91,8 @@ pub(crate) fn run_bounded(
     )
     .map_err(NotRun::Spawn)?;
     let (stdout, stderr) = child.take_pipes();
-    let out = Reader::start(stdout.map(|p| Box::new(p) as Box<dyn Read + Send>), cap[0]);
-    let err = Reader::start(stderr.map(|p| Box::new(p) as Box<dyn Read + Send>), cap[1]);
+    let out = Reader::start(stdout, cap[0]);
+    let err = Reader::start(stderr, cap[1]);
     // The deadline first: a limit of zero always stops the program.
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() || child.wait_for(left) == Waited::Running {

@@ -75,6 +75,7 @@ impl Watched {
     /// Kills the program and its group (SIGKILL) and reaps it.
     pub fn stop(mut self) {
         self.kill_group();
+        // The program itself too, should it have moved to another group.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
