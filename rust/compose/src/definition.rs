@@ -128,6 +128,9 @@ pub fn detect_scm_ref(path: &Path) -> Option<String> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = path.file_name()?.to_str()?;
+    if !may_be_in_work_tree(dir) {
+        return None;
+    }
     let deadline = Instant::now() + GIT_LIMIT;
     let head = Git::ask(dir, &["rev-parse", "--show-toplevel", "HEAD"]);
     let status = Git::ask(dir, &["status", "--porcelain", "--", name]);
@@ -148,6 +151,30 @@ pub fn detect_scm_ref(path: &Path) -> Option<String> {
     let abs = std::fs::canonicalize(path).ok()?;
     let rel = abs.strip_prefix(top).ok()?.display().to_string();
     Some(format!("git+file://{top}?{rel}#{commit}"))
+}
+
+/// Whether git could find a work tree holding `dir`: there is a `.git`
+/// in it or above it, or the environment names one (`GIT_DIR`,
+/// `GIT_WORK_TREE`). Where neither holds (a generated definition, a tree
+/// unpacked from an archive), git would only say so: two git processes
+/// cost a compose a few milliseconds of a core, which a deep stack's
+/// loads would rather have. What cannot be looked at is left to git.
+fn may_be_in_work_tree(dir: &Path) -> bool {
+    if ["GIT_DIR", "GIT_WORK_TREE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+    {
+        return true;
+    }
+    // Physical, as git walks up from its working directory.
+    let Ok(abs) = std::fs::canonicalize(dir) else {
+        return true;
+    };
+    abs.ancestors()
+        .any(|d| match d.join(".git").symlink_metadata() {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        })
 }
 
 /// A git command under way: its output comes from a thread that waits
@@ -271,9 +298,11 @@ mod test {
         std::fs::create_dir(&sub).unwrap();
         let def = sub.join("php.yaml");
         std::fs::write(&def, "one\n").unwrap();
-        // Not a work tree yet.
+        // Not a work tree yet: git is not even asked.
+        assert!(!may_be_in_work_tree(&sub));
         assert_eq!(detect_scm_ref(&def), None);
         git(&top, &["init", "-q", "-b", "main"]);
+        assert!(may_be_in_work_tree(&sub));
         // A work tree without a commit.
         assert_eq!(detect_scm_ref(&def), None);
         git(&top, &["add", "."]);
@@ -315,6 +344,26 @@ mod test {
     /// answered (before, a work tree without a commit answered at once
     /// and left `git status` running; the user's `git add` then found
     /// the lock taken).
+    #[test]
+    fn git_is_asked_wherever_it_could_find_a_work_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = std::fs::canonicalize(tmp.path()).unwrap();
+        let plain = top.join("plain/modules");
+        std::fs::create_dir_all(&plain).unwrap();
+        assert!(!may_be_in_work_tree(&plain));
+        // A linked work tree's `.git` is a file.
+        let linked = top.join("linked/modules");
+        std::fs::create_dir_all(&linked).unwrap();
+        std::fs::write(top.join("linked/.git"), "gitdir: /elsewhere\n").unwrap();
+        assert!(may_be_in_work_tree(&linked));
+        // Reached through a symlink from outside: git walks up from where
+        // it really is.
+        std::os::unix::fs::symlink(&linked, top.join("plain/to-linked")).unwrap();
+        assert!(may_be_in_work_tree(&top.join("plain/to-linked")));
+        // What cannot be resolved is left to git.
+        assert!(may_be_in_work_tree(&top.join("gone")));
+    }
+
     #[test]
     fn the_probe_neither_writes_the_index_nor_leaves_git_running() {
         use std::os::unix::fs::MetadataExt;
