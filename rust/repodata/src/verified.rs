@@ -39,6 +39,9 @@ pub(crate) struct Stamp {
     ctime_ns: i128,
 }
 
+/// Where a repository's metadata files are, below its root.
+const REPODATA: &str = "repodata/";
+
 /// The largest memo read; a real one is a few hundred bytes.
 const MAX_MEMO_BYTES: u64 = 64 * 1024;
 const HEADER: &str = "strata-verified 1";
@@ -138,8 +141,7 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let fd = open_root(root)?;
-    let mut files = 0;
+    let mut files = Vec::new();
     for l in lines {
         let mut f = l.splitn(7, ' ');
         if f.next()? != "file" {
@@ -147,8 +149,6 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         }
         let mut num = || f.next()?.parse::<i128>().ok();
         let (dev, ino, size, mtime_ns, ctime_ns) = (num()?, num()?, num()?, num()?, num()?);
-        let rel = f.next()?;
-        let now = stamp_at(&fd, rel)?;
         let then = Stamp {
             dev: u64::try_from(dev).ok()?,
             ino: u64::try_from(ino).ok()?,
@@ -156,13 +156,28 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
             mtime_ns,
             ctime_ns,
         };
-        if now != then {
+        files.push((f.next()?, then));
+    }
+    // Every file of a published repository is in `repodata/`: stamped from
+    // there, each is one name to look up rather than two.
+    let names: Option<Vec<&str>> = files
+        .iter()
+        .map(|(rel, _)| rel.strip_prefix(REPODATA).filter(|n| !n.contains('/')))
+        .collect();
+    let (fd, names) = match names {
+        Some(names) => (open_root(&root.join(REPODATA))?, names),
+        None => (
+            open_root(root)?,
+            files.iter().map(|(rel, _)| *rel).collect(),
+        ),
+    };
+    for (name, (_, then)) in names.iter().zip(&files) {
+        if stamp_at(&fd, name)? != *then {
             return None;
         }
-        files += 1;
     }
     // repomd.xml and primary.xml at least.
-    (files >= 2).then_some(Verdict { checksum, mdtypes })
+    (files.len() >= 2).then_some(Verdict { checksum, mdtypes })
 }
 
 /// Files changed this recently are not remembered: file times move in
@@ -285,6 +300,27 @@ mod test {
             root.join("repodata/p.xml.gz"),
         )
         .unwrap();
+        assert_eq!(recall(&cache, &root), None);
+    }
+
+    #[test]
+    fn files_outside_repodata_are_stamped_from_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let rels = ["repodata/repomd.xml", "extra/p.xml.gz"];
+        for rel in rels {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), rel).unwrap();
+        }
+        let cache = dir.path().join("cache");
+        let verdict = Verdict {
+            checksum: "sha256:ab".into(),
+            mdtypes: vec!["primary".into()],
+        };
+        let before = stamps(&root, &rels).unwrap();
+        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        assert_eq!(recall(&cache, &root), Some(verdict));
+        std::fs::write(root.join("extra/p.xml.gz"), "changed").unwrap();
         assert_eq!(recall(&cache, &root), None);
     }
 
