@@ -769,6 +769,7 @@ impl StepJob<'_> {
             with_composes: Vec::new(),
             interrupt: self.opts.interrupt.clone(),
             scratch: None,
+            then_exits: false,
         };
         let chain = InChain {
             cause: ChainCause {

@@ -77,6 +77,7 @@ impl Site {
             with_composes: Vec::new(),
             interrupt: Interrupt::new(),
             scratch: None,
+            then_exits: false,
         };
         let r = compose_module(&req, &self.config, &mut self.registry, &Quiet).unwrap();
         assert!(r.published(), "{name}: {:?}", r.record.error);

@@ -202,6 +202,8 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
         with_composes: args.with_compose.clone(),
         interrupt: interrupt.clone(),
         scratch: None,
+        // This command composes once and exits.
+        then_exits: true,
     };
     let bar = Bar(progress_bar(!args.json));
     let outcome = if args.if_changed {

@@ -60,6 +60,12 @@ pub struct ComposeRequest {
     /// ID gets `-<label>.scratch` after the stream, never equal to a real
     /// compose's.
     pub scratch: Option<String>,
+    /// The process exits once this compose is recorded (the `strata`
+    /// command): what the compose loaded is left to the exit, which hands
+    /// the whole address space back at once, instead of being freed map by
+    /// map. Never for a process that composes again (a chain, Koji's
+    /// builder, the bindings): what it loaded would stay with it.
+    pub then_exits: bool,
 }
 
 /// What a compose made, short of an error: the record as the registry
@@ -202,7 +208,15 @@ pub fn compose_module_in_chain(
             req, config, &def, &record, &loaded, checked, load_s, progress,
         )
     });
-    drop_aside(loaded);
+    if req.then_exits {
+        // A deep stack is hundreds of maps, and unmapping each one
+        // interrupts every other core running the process (a TLB
+        // shootdown): a few milliseconds of a compose that takes a few
+        // dozen, on the thread meant to free them out of the way.
+        std::mem::forget(loaded);
+    } else {
+        drop_aside(loaded);
+    }
     match ran {
         Ok(Ran::Published {
             staged,

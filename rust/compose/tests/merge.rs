@@ -43,6 +43,7 @@ fn examples(dir: &Path) -> (ComposeRecord, ComposeRecord) {
             with_composes: vec![],
             interrupt: Interrupt::new(),
             scratch: None,
+            then_exits: false,
         };
         let result = compose_module(&req, &config, &mut registry, &Quiet).unwrap();
         assert!(result.published(), "{}", result.gate.to_text());

@@ -127,6 +127,7 @@ pub fn compose_module(
         with_composes: with_composes.unwrap_or_default(),
         interrupt: Interrupt::new(),
         scratch,
+        then_exits: false,
     };
     let mut reg = reg;
     let result = run_interruptible(py, req.interrupt.clone(), move || {
