@@ -396,16 +396,26 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     # recomposes a module on a stack that was composed before it).
     mid = sorted(range(len(mods)), key=lambda k: (depth[k], k))[len(mods) // 2]
     again = {top: [], mid: []}
+    # Where the time went, step by step (the record's timings; the rest
+    # is the process, the registry and putting the compose in place).
+    steps = {top: collections.defaultdict(list), mid: collections.defaultdict(list)}
     for _ in range(args.recompose or (1 if args.smoke else 7)):
         for k in (top, mid):
             r = bk.run([args.strata, "compose", "module", here / f"{mods[k]['name']}.yaml", "--config",
                         config, "--cache-dir", cache, "--metadata-only", "--json"])
-            bk.compose_record(r, f"compose {mods[k]['name']} again")
+            rec = bk.compose_record(r, f"compose {mods[k]['name']} again")
             again[k].append(r.seconds)
+            timings = rec.get("timings") or {}
+            for step, took in timings.items():
+                steps[k][step].append(took)
+            steps[k]["rest_s"].append(r.seconds - sum(timings.values()))
     deep_again, mid_again = statistics.median(again[top]), statistics.median(again[mid])
     log(f"  composed again {len(again[top])} times: {mods[top]['name']} ({depth[top]} modules) median"
         f" {deep_again:.3f} s, {mods[mid]['name']} ({depth[mid]} modules, the median depth)"
         f" {mid_again:.3f} s: {deep_again / mid_again:.2f}x")
+    for k, what in ((top, "deepest"), (mid, "median depth")):
+        log(f"    {what}, median ms: " + ", ".join(
+            f"{step[:-2]} {statistics.median(v) * 1000:.1f}" for step, v in sorted(steps[k].items())))
     if not args.keep:
         shutil.rmtree(here / "out", ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
