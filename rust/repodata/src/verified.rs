@@ -303,22 +303,29 @@ mod test {
         assert_eq!(recall(&cache, &root), None);
     }
 
-    #[test]
-    fn files_outside_repodata_are_stamped_from_the_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("repo");
-        let rels = ["repodata/repomd.xml", "extra/p.xml.gz"];
+    /// A repository `dir/repo` with the files `rels`, its verdict
+    /// remembered in `dir/cache`: (root, cache, verdict).
+    fn remembered(dir: &Path, rels: &[&str]) -> (PathBuf, PathBuf, Verdict) {
+        let root = dir.join("repo");
         for rel in rels {
             std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
             std::fs::write(root.join(rel), rel).unwrap();
         }
-        let cache = dir.path().join("cache");
+        let cache = dir.join("cache");
         let verdict = Verdict {
             checksum: "sha256:ab".into(),
             mdtypes: vec!["primary".into()],
         };
-        let before = stamps(&root, &rels).unwrap();
-        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        let before = stamps(&root, rels).unwrap();
+        remember(&cache, &root, &verdict, rels, &before, Duration::ZERO);
+        (root, cache, verdict)
+    }
+
+    #[test]
+    fn files_outside_repodata_are_stamped_from_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let rels = ["repodata/repomd.xml", "extra/p.xml.gz"];
+        let (root, cache, verdict) = remembered(dir.path(), &rels);
         assert_eq!(recall(&cache, &root), Some(verdict));
         std::fs::write(root.join("extra/p.xml.gz"), "changed").unwrap();
         assert_eq!(recall(&cache, &root), None);
@@ -327,19 +334,8 @@ mod test {
     #[test]
     fn only_a_memo_that_is_a_regular_file_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("repo");
-        std::fs::create_dir_all(root.join("repodata")).unwrap();
         let rels = ["repodata/repomd.xml", "repodata/p.xml.gz"];
-        for rel in rels {
-            std::fs::write(root.join(rel), rel).unwrap();
-        }
-        let cache = dir.path().join("cache");
-        let verdict = Verdict {
-            checksum: "sha256:ab".into(),
-            mdtypes: vec!["primary".into()],
-        };
-        let before = stamps(&root, &rels).unwrap();
-        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        let (root, cache, verdict) = remembered(dir.path(), &rels);
         assert_eq!(recall(&cache, &root), Some(verdict.clone()));
         let memo = memo_path(&cache, &root);
         let kept = cache.join("kept");
