@@ -338,12 +338,6 @@ mod test {
         assert_eq!(detect_scm_ref(&def), None);
     }
 
-    /// The probe only reads the work tree: git writes no refreshed index
-    /// for it (`--no-optional-locks`), so it never holds `index.lock`
-    /// against the user's own git, and no git of it runs on after it
-    /// answered (before, a work tree without a commit answered at once
-    /// and left `git status` running; the user's `git add` then found
-    /// the lock taken).
     #[test]
     fn git_is_asked_wherever_it_could_find_a_work_tree() {
         let tmp = tempfile::tempdir().unwrap();
@@ -364,6 +358,12 @@ mod test {
         assert!(may_be_in_work_tree(&top.join("gone")));
     }
 
+    /// The probe only reads the work tree: git writes no refreshed index
+    /// for it (`--no-optional-locks`), so it never holds `index.lock`
+    /// against the user's own git, and no git of it runs on after it
+    /// answered (before, a work tree without a commit answered at once
+    /// and left `git status` running; the user's `git add` then found
+    /// the lock taken).
     #[test]
     fn the_probe_neither_writes_the_index_nor_leaves_git_running() {
         use std::os::unix::fs::MetadataExt;
