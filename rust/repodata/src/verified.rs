@@ -49,7 +49,7 @@ const HEADER: &str = "strata-verified 1";
 /// The stamp of `root/rel`, without following a symlink at the end
 /// (none is ever verified); `None` when it cannot be read.
 pub(crate) fn stamp(root: &Path, rel: &str) -> Option<Stamp> {
-    stamp_at(&open_root(root)?, rel)
+    stamps(root, &[rel])?.pop()
 }
 
 /// `root` opened once, so the stamps of its files resolve a short path
@@ -81,8 +81,17 @@ fn stamp_at(root: &OwnedFd, rel: &str) -> Option<Stamp> {
 
 /// The stamps of `rels` under `root`, in order; `None` if one is missing.
 pub(crate) fn stamps(root: &Path, rels: &[&str]) -> Option<Vec<Stamp>> {
-    let fd = open_root(root)?;
-    rels.iter().map(|r| stamp_at(&fd, r)).collect()
+    // Every file of a published repository is in `repodata/`: stamped from
+    // there, each is one name to look up rather than two.
+    let names: Option<Vec<&str>> = rels
+        .iter()
+        .map(|rel| rel.strip_prefix(REPODATA).filter(|n| !n.contains('/')))
+        .collect();
+    let (fd, names) = match names {
+        Some(names) => (open_root(&root.join(REPODATA))?, names),
+        None => (open_root(root)?, rels.to_vec()),
+    };
+    names.iter().map(|n| stamp_at(&fd, n)).collect()
 }
 
 fn memo_path(dir: &Path, root: &Path) -> PathBuf {
@@ -141,7 +150,7 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let mut files = Vec::new();
+    let (mut rels, mut then) = (Vec::new(), Vec::new());
     for l in lines {
         let mut f = l.splitn(7, ' ');
         if f.next()? != "file" {
@@ -149,35 +158,17 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         }
         let mut num = || f.next()?.parse::<i128>().ok();
         let (dev, ino, size, mtime_ns, ctime_ns) = (num()?, num()?, num()?, num()?, num()?);
-        let then = Stamp {
+        then.push(Stamp {
             dev: u64::try_from(dev).ok()?,
             ino: u64::try_from(ino).ok()?,
             size: u64::try_from(size).ok()?,
             mtime_ns,
             ctime_ns,
-        };
-        files.push((f.next()?, then));
-    }
-    // Every file of a published repository is in `repodata/`: stamped from
-    // there, each is one name to look up rather than two.
-    let names: Option<Vec<&str>> = files
-        .iter()
-        .map(|(rel, _)| rel.strip_prefix(REPODATA).filter(|n| !n.contains('/')))
-        .collect();
-    let (fd, names) = match names {
-        Some(names) => (open_root(&root.join(REPODATA))?, names),
-        None => (
-            open_root(root)?,
-            files.iter().map(|(rel, _)| *rel).collect(),
-        ),
-    };
-    for (name, (_, then)) in names.iter().zip(&files) {
-        if stamp_at(&fd, name)? != *then {
-            return None;
-        }
+        });
+        rels.push(f.next()?);
     }
     // repomd.xml and primary.xml at least.
-    (files.len() >= 2).then_some(Verdict { checksum, mdtypes })
+    (rels.len() >= 2 && stamps(root, &rels)? == then).then_some(Verdict { checksum, mdtypes })
 }
 
 /// Files changed this recently are not remembered: file times move in
