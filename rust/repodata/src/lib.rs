@@ -52,6 +52,7 @@ pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::{Repomd, RepomdEntry};
 pub use source::{ChecksumTrust, Expected, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
+pub use verified::{name_hash, LayerIndex};
 pub use write::{
     package_size, rewrite_location, write_repodata, write_repodata_parts, Compression,
     ExtraMetadata, RecordsPart, WriteOptions, WrittenFile, WrittenRepodata,
@@ -151,8 +152,27 @@ pub fn load_verified_repo(
     let loc = Location::parse(location);
     let memo = opts.cache_dir.as_deref().zip(loc.as_dir());
     if let Some((dir, root)) = memo {
-        if let Some(v) = verified::recall(dir, root) {
+        if let Some((v, files)) = verified::recall_stamped(dir, root) {
             if let Some(repo) = from_cache(id, location, &v.checksum, opts)? {
+                if v.index.is_none() {
+                    // A memo from before layers were indexed: written again
+                    // with the index, so the stacks above need not load it.
+                    if let Some(index) = verified::LayerIndex::of(&repo) {
+                        let rels: Vec<&str> = files.rels.iter().map(String::as_str).collect();
+                        let verdict = verified::Verdict {
+                            index: Some(index),
+                            ..v.clone()
+                        };
+                        verified::remember(
+                            dir,
+                            root,
+                            &verdict,
+                            &rels,
+                            &files.stamps,
+                            verified::RACY,
+                        );
+                    }
+                }
                 return Ok((repo, v.mdtypes));
             }
         }
@@ -181,10 +201,52 @@ pub fn load_verified_repo(
         let verdict = verified::Verdict {
             checksum,
             mdtypes: mdtypes.clone(),
+            index: verified::LayerIndex::of(&repo),
         };
         verified::remember(dir, root, &verdict, &rels, &before, verified::RACY);
     }
     Ok((repo, mdtypes))
+}
+
+/// A published repository its verification memo found intact (every
+/// metadata file as it was when checked in full), without loading it:
+/// what [`load_verified_repo`] would give, and what a gate needs to know
+/// before deciding to load it.
+#[derive(Debug, Clone)]
+pub struct Recalled {
+    /// Checksum of its primary.xml (`type:hex`).
+    pub checksum: String,
+    /// The metadata types its repomd.xml lists.
+    pub mdtypes: Vec<String>,
+    pub index: LayerIndex,
+}
+
+/// The memo's word on the repository at `location` (a directory), when it
+/// has one that still holds and indexes it; else `None`, and the
+/// repository is loaded with [`load_verified_repo`].
+pub fn recall_verified(location: &str, opts: &LoadOptions) -> Option<Recalled> {
+    let dir = opts.cache_dir.as_deref()?;
+    let loc = Location::parse(location);
+    let v = verified::recall(dir, loc.as_dir()?)?;
+    Some(Recalled {
+        checksum: v.checksum,
+        mdtypes: v.mdtypes,
+        index: v.index?,
+    })
+}
+
+/// Loads the repository [`recall_verified`] found intact: from the cache,
+/// else (the entry was pruned meanwhile) as [`load_verified_repo`] does.
+pub fn load_recalled(
+    id: &str,
+    location: &str,
+    recalled: &Recalled,
+    opts: &LoadOptions,
+) -> Result<Repo> {
+    match from_cache(id, location, &recalled.checksum, opts)? {
+        Some(repo) => Ok(repo),
+        None => load_verified_repo(id, location, opts).map(|(repo, _)| repo),
+    }
 }
 
 /// Loads the repository at `location` and opens its raw records: the same

@@ -27,6 +27,77 @@ pub(crate) struct Verdict {
     pub checksum: String,
     /// The metadata types its repomd.xml lists.
     pub mdtypes: Vec<String>,
+    /// What a gate asks of it without loading it; kept for a small
+    /// repository only (see [`LayerIndex::MAX_PACKAGES`]).
+    pub index: Option<LayerIndex>,
+}
+
+/// What a stack's gate needs to know of a layer before loading it: its
+/// package names (dnf hides platform packages named like them) and every
+/// name a requirement could find in it (each package's name, provides and
+/// the files primary.xml lists), as [`name_hash`]es. A layer none of whose
+/// names a checked package requires cannot change the gate's answer, so
+/// only the layers that may provide one are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerIndex {
+    /// How many packages it holds.
+    pub packages: usize,
+    /// Its package names, each once, sorted.
+    pub names: Vec<String>,
+    /// [`name_hash`] of each name it provides, sorted, each once. A
+    /// collision only loads a layer that was not needed.
+    provides: Vec<u64>,
+}
+
+impl LayerIndex {
+    /// Repositories with more packages are not indexed: a memo stays a
+    /// few kilobytes, read in one go, and a large repository is loaded.
+    pub const MAX_PACKAGES: usize = 1000;
+
+    /// The index of `repo`, unless it holds more than [`Self::MAX_PACKAGES`].
+    pub(crate) fn of(repo: &crate::Repo) -> Option<LayerIndex> {
+        if repo.len() > Self::MAX_PACKAGES {
+            return None;
+        }
+        let mut names: Vec<String> = repo.iter().map(|p| p.name().to_owned()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut provides: Vec<u64> = repo
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.name())
+                    .chain(p.provides().map(|d| d.name()))
+                    .chain(p.files())
+                    .map(name_hash)
+                    .collect::<Vec<u64>>()
+            })
+            .collect();
+        provides.sort_unstable();
+        provides.dedup();
+        Some(LayerIndex {
+            packages: repo.len(),
+            names,
+            provides,
+        })
+    }
+
+    /// Whether a requirement of `name` may find a provider in it.
+    pub fn may_provide(&self, name: &str) -> bool {
+        self.provides.binary_search(&name_hash(name)).is_ok()
+    }
+
+    /// [`name_hash`] of every name it provides, sorted.
+    pub fn provides(&self) -> &[u64] {
+        &self.provides
+    }
+}
+
+/// 64-bit FNV-1a of a name: fixed, so a memo written by one process is
+/// read the same by every other.
+pub fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A file's identity: changes whenever the file or its name does.
@@ -44,7 +115,9 @@ const REPODATA: &str = "repodata/";
 
 /// The largest memo read; a real one is a few hundred bytes.
 const MAX_MEMO_BYTES: u64 = 64 * 1024;
-const HEADER: &str = "strata-verified 1";
+const HEADER: &str = "strata-verified 2";
+/// A memo written before layers were indexed: read, never written.
+const HEADER_1: &str = "strata-verified 1";
 
 /// The stamp of `root/rel`, without following a symlink at the end
 /// (none is ever verified); `None` when it cannot be read.
@@ -135,9 +208,16 @@ fn read_memo(path: &Path) -> Option<String> {
 /// The memo's verdict on the repository at `root`, if every file it names
 /// still has the identity it had when checked.
 pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
+    recall_stamped(dir, root).map(|(verdict, _)| verdict)
+}
+
+/// [`recall`], with the memo's files and their stamps (all still as they
+/// are), to write the memo again with more in it.
+pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
     let text = read_memo(&memo_path(dir, root))?;
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
+    let mut lines = text.lines().peekable();
+    let version = lines.next()?;
+    if version != HEADER && version != HEADER_1 {
         return None;
     }
     let mut line = |key: &str| lines.next()?.strip_prefix(key).map(str::to_owned);
@@ -150,6 +230,35 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
+    let index = match lines.peek() {
+        Some(l) if version == HEADER && l.starts_with("index ") => {
+            let packages = lines.next()?.strip_prefix("index ")?.parse().ok()?;
+            let names: Vec<String> = lines
+                .next()?
+                .strip_prefix("names")?
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            let provides = lines
+                .next()?
+                .strip_prefix("provides")?
+                .split_whitespace()
+                .map(|h| u64::from_str_radix(h, 16).ok())
+                .collect::<Option<Vec<u64>>>()?;
+            // As written: sorted and each once, or it is not a memo of ours.
+            let sorted =
+                names.windows(2).all(|w| w[0] < w[1]) && provides.windows(2).all(|w| w[0] < w[1]);
+            if !sorted || packages < names.len() || packages > LayerIndex::MAX_PACKAGES {
+                return None;
+            }
+            Some(LayerIndex {
+                packages,
+                names,
+                provides,
+            })
+        }
+        _ => None,
+    };
     let (mut rels, mut then) = (Vec::new(), Vec::new());
     for l in lines {
         let mut f = l.splitn(7, ' ');
@@ -168,7 +277,23 @@ pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
         rels.push(f.next()?);
     }
     // repomd.xml and primary.xml at least.
-    (rels.len() >= 2 && stamps(root, &rels)? == then).then_some(Verdict { checksum, mdtypes })
+    (rels.len() >= 2 && stamps(root, &rels)? == then).then(|| {
+        let rels = rels.into_iter().map(str::to_owned).collect();
+        (
+            Verdict {
+                checksum,
+                mdtypes,
+                index,
+            },
+            Remembered { rels, stamps: then },
+        )
+    })
+}
+
+/// The files a memo names, and their stamps.
+pub(crate) struct Remembered {
+    pub rels: Vec<String>,
+    pub stamps: Vec<Stamp>,
 }
 
 /// Files changed this recently are not remembered: file times move in
@@ -219,6 +344,29 @@ pub(crate) fn remember(
         verdict.checksum,
         verdict.mdtypes.join(" ")
     );
+    // Package names never hold white space (rpm refuses them); an index
+    // that would not fit the memo is left out.
+    if let Some(index) = verdict.index.as_ref().filter(|i| {
+        !i.names
+            .iter()
+            .any(|n| n.is_empty() || n.contains(char::is_whitespace))
+    }) {
+        let mut lines = format!("index {}\nnames", index.packages);
+        for n in &index.names {
+            lines.push(' ');
+            lines.push_str(n);
+        }
+        lines.push_str("\nprovides");
+        for h in &index.provides {
+            let _ = write!(lines, " {h:016x}");
+        }
+        lines.push('\n');
+        if text.len() + lines.len() + rels.iter().map(|r| r.len() + 210).sum::<usize>()
+            <= MAX_MEMO_BYTES as usize
+        {
+            text.push_str(&lines);
+        }
+    }
     for (rel, s) in rels.iter().zip(before) {
         let _ = writeln!(
             text,
@@ -256,6 +404,7 @@ mod test {
         let verdict = Verdict {
             checksum: "sha256:ab".into(),
             mdtypes: vec!["primary".into(), "modules".into()],
+            index: None,
         };
         assert_eq!(recall(&cache, &root), None);
         // Files written just now are not remembered yet.
@@ -306,10 +455,65 @@ mod test {
         let verdict = Verdict {
             checksum: "sha256:ab".into(),
             mdtypes: vec!["primary".into()],
+            index: None,
         };
         let before = stamps(&root, rels).unwrap();
         remember(&cache, &root, &verdict, rels, &before, Duration::ZERO);
         (root, cache, verdict)
+    }
+
+    #[test]
+    fn a_memo_keeps_an_index_as_written_and_refuses_one_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let rels = ["repodata/repomd.xml", "repodata/p.xml.gz"];
+        let (root, cache, plain) = remembered(dir.path(), &rels);
+        let mut provides: Vec<u64> = ["httpd", "/usr/sbin/httpd", "webserver"]
+            .iter()
+            .map(|n| name_hash(n))
+            .collect();
+        provides.sort_unstable();
+        let index = LayerIndex {
+            packages: 2,
+            names: vec!["httpd".into(), "httpd-tools".into()],
+            provides,
+        };
+        let verdict = Verdict {
+            index: Some(index.clone()),
+            ..plain
+        };
+        let before = stamps(&root, &rels).unwrap();
+        remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
+        let got = recall(&cache, &root).unwrap();
+        assert_eq!(got, verdict);
+        let index = got.index.unwrap();
+        assert!(index.may_provide("webserver") && index.may_provide("/usr/sbin/httpd"));
+        assert!(!index.may_provide("nginx"));
+
+        // Hashes out of order, or more names than packages: not ours.
+        let memo = memo_path(&cache, &root);
+        let text = std::fs::read_to_string(&memo).unwrap();
+        let line = text.lines().find(|l| l.starts_with("provides")).unwrap();
+        let mut hashes: Vec<&str> = line.split(' ').skip(1).collect();
+        hashes.reverse();
+        let swapped = text.replace(line, &format!("provides {}", hashes.join(" ")));
+        std::fs::write(&memo, swapped).unwrap();
+        assert_eq!(recall(&cache, &root), None);
+        std::fs::write(&memo, text.replace("index 2", "index 1")).unwrap();
+        assert_eq!(recall(&cache, &root), None);
+        // A version-1 memo (no index) still holds.
+        let v1: String = text
+            .replace(HEADER, HEADER_1)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("index ") && !l.starts_with("names") && !l.starts_with("provides")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&memo, &v1).unwrap();
+        assert_eq!(recall(&cache, &root).unwrap().index, None);
+        // An index in a version-1 memo is not one.
+        std::fs::write(&memo, text.replace(HEADER, HEADER_1)).unwrap();
+        assert_eq!(recall(&cache, &root), None);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 mod common;
 
 use common::*;
-use strata_repodata::{load_repo, load_verified_repo, LoadOptions};
+use strata_repodata::{
+    load_recalled, load_repo, load_verified_repo, recall_verified, LayerIndex, LoadOptions,
+};
 
 #[test]
 fn a_damaged_file_is_refused_though_the_cache_is_warm() {
@@ -98,4 +100,92 @@ fn a_remembered_repository_is_checked_again_once_touched() {
         .unwrap_err()
         .to_string();
     assert!(shown.contains(&href), "{shown}");
+}
+
+#[test]
+fn a_remembered_repository_is_recalled_with_its_index_without_loading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    copy_repo(std::path::Path::new(&example("f40-build")), &repo_dir);
+    let location = repo_dir.display().to_string();
+    let cache = dir.path().join("cache");
+    let opts = LoadOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(recall_verified(&location, &opts).is_none());
+    let (repo, mdtypes) = load_verified_repo("layer", &location, &opts).unwrap();
+    let recalled = recall_verified(&location, &opts).expect("remembered and indexed");
+    assert_eq!(recalled.checksum, repo.checksum);
+    assert_eq!(recalled.mdtypes, mdtypes);
+    let index = &recalled.index;
+    assert_eq!(index.packages, repo.len());
+    let mut names: Vec<String> = repo.iter().map(|p| p.name().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(index.names, names);
+    // Every name a requirement could find in it, and not others.
+    for p in repo.iter() {
+        assert!(index.may_provide(p.name()));
+        for d in p.provides() {
+            assert!(index.may_provide(d.name()), "{}", d.name());
+        }
+        for f in p.files() {
+            assert!(index.may_provide(f), "{f}");
+        }
+    }
+    assert!(!index.may_provide("no-such-capability()(64bit)"));
+    let loaded = load_recalled("layer", &location, &recalled, &opts).unwrap();
+    assert_eq!(nevras(&loaded), nevras(&repo));
+
+    // Its cache entry pruned meanwhile: loaded from its files.
+    for e in std::fs::read_dir(&cache).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "repo") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let loaded = load_recalled("layer", &location, &recalled, &opts).unwrap();
+    assert_eq!(nevras(&loaded), nevras(&repo));
+
+    // A memo written before layers were indexed is read, and written again
+    // with the index by the next load.
+    let memo = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("verified-")
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&memo).unwrap();
+    let old: String = text
+        .replacen("strata-verified 2", "strata-verified 1", 1)
+        .lines()
+        .filter(|l| {
+            !["index ", "names", "provides"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&memo, old).unwrap();
+    assert!(recall_verified(&location, &opts).is_none());
+    let (again, _) = load_verified_repo("layer", &location, &opts).unwrap();
+    assert_eq!(nevras(&again), nevras(&repo));
+    assert_eq!(
+        recall_verified(&location, &opts).unwrap().index,
+        recalled.index
+    );
+
+    // Touched: neither recalled nor loaded from the memo.
+    let repomd = repo_dir.join("repodata/repomd.xml");
+    let bytes = std::fs::read(&repomd).unwrap();
+    std::fs::remove_file(&repomd).unwrap();
+    std::fs::write(&repomd, bytes).unwrap();
+    assert!(recall_verified(&location, &opts).is_none());
+    assert!(LayerIndex::MAX_PACKAGES >= repo.len());
 }

@@ -249,6 +249,24 @@ fn required_names<'r>(repos: &[&'r Repo], packages: &[PkgId]) -> FxHashSet<Cow<'
     names
 }
 
+/// Every name the requirements of every package of `repos` look up
+/// (plain names and paths, and each name inside a rich dependency): the
+/// only names a pool's providers are asked for when those packages are
+/// checked.
+pub fn names_required_by<'r>(repos: &[&'r Repo]) -> FxHashSet<Cow<'r, str>> {
+    let all: Vec<PkgId> = repos
+        .iter()
+        .enumerate()
+        .flat_map(|(ri, r)| {
+            (0..r.len() as u32).map(move |pkg| PkgId {
+                repo: ri as u32,
+                pkg,
+            })
+        })
+        .collect();
+    required_names(repos, &all)
+}
+
 /// Runs repoclosure over `repos` (all loaded, including suggestion sources).
 pub fn repoclosure(
     repos: &[&Repo],

@@ -46,7 +46,7 @@ mod agreement;
 mod testkit;
 
 pub use arch::host_arch;
-pub use closure::{install_sets, repoclosure, ClosureOptions, InstallSet};
+pub use closure::{install_sets, names_required_by, repoclosure, ClosureOptions, InstallSet};
 pub use error::SolveError;
 pub use install::{installcheck, InstallcheckMethod};
 pub use libsolv::LibsolvError;
