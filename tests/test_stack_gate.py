@@ -8,6 +8,7 @@ test_stack.py's stack-wide gate failure.)"""
 from __future__ import annotations
 
 import shutil
+import time
 
 import composekit as ck
 import rpmfactory
@@ -58,3 +59,77 @@ def test_a_platform_changed_under_the_layers_is_checked_again(strata_bin, tmp_pa
     r = site.compose(php(tmp_path, repos), check_rc=1)
     assert "libfoo-1.0-1.fc40.x86_64" in r.stdout, r.stdout
     assert "libc.so.6()(64bit)" in r.stdout, r.stdout
+
+
+# A layer's verification memo is written only once its files are older than
+# the racy window (two seconds: file times move in clock ticks); a memo
+# indexes the layer, and then a compose above may leave it unloaded.
+RACY_S = 2.1
+
+
+def _module(tmp_path, name, pkgs, requires):
+    """A module of one-package-per-entry `pkgs` (name → requires), built
+    into its own repository, requiring the modules `requires`."""
+    src = rpmfactory.make_repo(tmp_path / f"{name}-src", [
+        {"name": n, "version": "1", "release": "1.fc40", "arch": "x86_64", "requires": list(r)}
+        for n, r in pkgs.items()])
+    return ck.write_definition(tmp_path / "defs" / f"{name}.yaml", ck.definition(
+        name=name, stream="1", packages=tuple(pkgs), repos=[src],
+        requires={"platform": "f40", **requires}, profiles={"default": [next(iter(pkgs))]}))
+
+
+def _stack_with_memos(strata_bin, tmp_path, repos):
+    """base-runtime and apache composed, and their memos written (by a
+    compose above them once their files are old enough)."""
+    site = ck.Site(strata_bin, tmp_path / "site", platforms={"f40": [repos["platform"]]})
+    site.compose_json(base(tmp_path, repos))
+    site.compose_json(apache(tmp_path, repos))
+    time.sleep(RACY_S)
+    warm = _module(tmp_path, "warm", {"warm-tools": ()}, {"apache": "2.4"})
+    site.compose_json(warm)
+    return site
+
+
+def test_a_layer_providing_nothing_the_module_needs_is_not_loaded(
+        strata_bin, tmp_path, repos):
+    """mod_x needs httpd (apache) only: base-runtime, which apache's own gate
+    checked, is left unloaded; mod_y needs libfoo.so.1 from base-runtime two
+    layers down, and it is loaded; both gates pass."""
+    site = _stack_with_memos(strata_bin, tmp_path, repos)
+    env = {"RUST_LOG": "strata_compose=info"}
+    x = _module(tmp_path, "modx", {"mod_x": ("httpd",)}, {"apache": "2.4"})
+    r = site.compose(x, env=env, check_rc=0)
+    assert "stack layers checked by their own gates layers=2 left_unloaded=1" in r.stderr, r.stderr
+    y = _module(tmp_path, "mody", {"mod_y": ("libfoo.so.1()(64bit)",)}, {"apache": "2.4"})
+    r = site.compose(y, env=env, check_rc=0)
+    assert "stack layers checked by their own gates layers=2 left_unloaded=1" in r.stderr, r.stderr
+    # Nothing either module requires is in apache: both layers unloaded.
+    z = _module(tmp_path, "modz", {"mod_z": ("glibc",)}, {"apache": "2.4"})
+    r = site.compose(z, env=env, check_rc=0)
+    assert "layers=2 left_unloaded=2" in r.stderr, r.stderr
+
+
+def test_what_no_layer_provides_fails_the_gate_with_layers_left_unloaded(
+        strata_bin, tmp_path, repos):
+    """A requirement nothing provides: the short check cannot pass, and the
+    whole check (every layer loaded) reports it as it always did."""
+    site = _stack_with_memos(strata_bin, tmp_path, repos)
+    w = _module(tmp_path, "modw", {"mod_w": ("libnowhere.so.9()(64bit)",)}, {"apache": "2.4"})
+    r = site.compose(w, env={"RUST_LOG": "strata_compose=info"}, check_rc=1)
+    assert "did not pass: checking the whole stack left_unloaded=2" in r.stderr, r.stderr
+    assert "mod_w-1-1.fc40.x86_64" in r.stdout, r.stdout
+    assert "libnowhere.so.9()(64bit)" in r.stdout, r.stdout
+
+
+def test_a_platform_package_an_unloaded_layer_is_named_like_is_still_hidden(
+        strata_bin, tmp_path, repos):
+    """As the hiding case above, with the layers left unloaded: base-runtime
+    ships a package named libfoo, and compat-foo (platform), which provides
+    `libfoo`, is hidden by it though base-runtime is never loaded. The new
+    module needs libcompat.so.1, which only compat-foo provides."""
+    site = _stack_with_memos(strata_bin, tmp_path, repos)
+    v = _module(tmp_path, "modv", {"mod_v": ("libcompat.so.1()(64bit)",)}, {"apache": "2.4"})
+    r = site.compose(v, env={"RUST_LOG": "strata_compose=info"}, check_rc=1)
+    assert "did not pass: checking the whole stack left_unloaded=2" in r.stderr, r.stderr
+    assert "mod_v-1-1.fc40.x86_64" in r.stdout, r.stdout
+    assert "libcompat.so.1()(64bit)" in r.stdout, r.stdout

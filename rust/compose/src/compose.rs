@@ -11,7 +11,7 @@ use crate::definition::{read_definition, ScmProbe};
 use crate::error::Result;
 use crate::gate::{gate, GateReport};
 use crate::ids::{context, modulemd_version, now};
-use crate::inputs::{arches_for, load_inputs, ArchInputs, LoadRequest, Loaded};
+use crate::inputs::{arches_for, load_inputs, ArchInputs, LayerRepo, LoadRequest, Loaded};
 use crate::interrupt::Interrupt;
 use crate::layout::{stack_repo_file, stack_repos};
 use crate::modulemd::ModuleDocs;
@@ -422,9 +422,12 @@ fn run_recorded(
             picks: p,
             records: f.own,
             report: &gate_report.arches[&a.arch],
+            // Merging reads every layer (none is deferred then); else
+            // `f.layers` is empty.
             layers: a
                 .layers
                 .iter()
+                .filter_map(LayerRepo::loaded)
                 .zip(f.layers)
                 .zip(&a.layer_modules)
                 .map(|((repo, records), modules)| LayerContent {

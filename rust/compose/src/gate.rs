@@ -6,7 +6,7 @@
 //! its one rendering, which every front end shows.
 
 use crate::error::{ComposeError, Result};
-use crate::inputs::ArchInputs;
+use crate::inputs::{ArchInputs, LayerRepo};
 use crate::select::{subset, Pick};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -146,13 +146,37 @@ pub(crate) fn gate(
             subset(&id, &inputs.sources[r], idx)
         })
         .collect();
+    let hidden = modular_filter(&module_repos, &inputs.layers, &inputs.platform);
+    // Layers their own gates checked against this same pool need not be
+    // checked again, unless the stack hides a platform package from them
+    // that their gates saw. Only a pass is taken from the shorter check:
+    // a failure is reported by the whole one, as it always was.
+    let skip = already_gated(&module_repos, inputs, &hidden);
+    if skip.iter().any(|&s| s) {
+        if let Some(report) = short_check(&module_repos, inputs, &skip, &hidden, opts)? {
+            return Ok(report);
+        }
+    }
+    // The whole check reads every layer.
+    let loaded: Vec<Option<Repo>> = inputs
+        .layers
+        .iter()
+        .map(|l| l.load(opts))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(ComposeError::from)?;
+    let layers: Vec<&Repo> = inputs
+        .layers
+        .iter()
+        .zip(&loaded)
+        .map(|(l, own)| l.loaded().or(own.as_ref()).expect("every layer loaded"))
+        .collect();
     let mut repos: Vec<&Repo> = module_repos.iter().collect();
-    repos.extend(inputs.layers.iter());
+    repos.extend(layers.iter().copied());
     repos.extend(inputs.platform.iter());
     let mut opts_closure = ClosureOptions {
         check: module_repos
             .iter()
-            .chain(inputs.layers.iter())
+            .chain(layers.iter().copied())
             .map(|r| r.id.clone())
             .collect(),
         arches: Vec::new(),
@@ -160,47 +184,8 @@ pub(crate) fn gate(
         base_arch: Some(inputs.arch.clone()),
         installable: false,
         suggest_from: Vec::new(),
-        hidden: modular_filter(&module_repos, &inputs.layers, &inputs.platform),
+        hidden,
     };
-    // Layers their own gates checked against this same pool need not be
-    // checked again, unless the stack hides a platform package from them
-    // that their gates saw. Only a pass is taken from the shorter check:
-    // a failure is reported by the whole one, as it always was.
-    let skip = already_gated(&module_repos, inputs, &opts_closure.hidden);
-    if skip.iter().any(|&s| s) {
-        let short = ClosureOptions {
-            check: module_repos
-                .iter()
-                .chain(
-                    inputs
-                        .layers
-                        .iter()
-                        .zip(&skip)
-                        .filter(|(_, &s)| !s)
-                        .map(|(r, _)| r),
-                )
-                .map(|r| r.id.clone())
-                .collect(),
-            ..opts_closure.clone()
-        };
-        let mut report = repoclosure(&repos, &short, &|_, _, _| {})?;
-        if report.ok() {
-            // As the whole check counts: every package of a layer is
-            // checked (layers are never hidden).
-            report.checked += inputs
-                .layers
-                .iter()
-                .zip(&skip)
-                .filter(|(_, &s)| s)
-                .map(|(r, _)| r.len())
-                .sum::<usize>();
-            tracing::info!(
-                layers = skip.iter().filter(|&&s| s).count(),
-                "stack layers checked by their own gates"
-            );
-            return Ok(report);
-        }
-    }
     let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
     if report.ok() {
         return Ok(report);
@@ -232,6 +217,139 @@ pub(crate) fn gate(
     Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
 }
 
+/// The check of the module and of the layers no entry of `skip` covers,
+/// when it passes; `None` when it does not (the whole check then tells
+/// what is wrong).
+///
+/// Its pool is the module, the platform (less what `hidden` hides) and
+/// the layers that may matter: those checked, and those that may provide
+/// a name a checked package requires (by each deferred layer's index; a
+/// loaded layer is in the pool anyway). A layer providing none of those
+/// names cannot resolve anything the check looks up, so the answer is the
+/// one the whole stack's pool gives; the report is made to read as that
+/// pool's (every layer listed and counted as checked).
+fn short_check(
+    module: &[Repo],
+    inputs: &ArchInputs,
+    skip: &[bool],
+    hidden: &[(String, Vec<u32>)],
+    opts: &LoadOptions,
+) -> Result<Option<ClosureReport>> {
+    // What is checked must be loaded.
+    let mut own: Vec<Option<Repo>> = inputs
+        .layers
+        .iter()
+        .zip(skip)
+        .map(|(l, &s)| if s { Ok(None) } else { l.load(opts) })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(ComposeError::from)?;
+    let checked: Vec<&Repo> = module
+        .iter()
+        .chain(
+            inputs
+                .layers
+                .iter()
+                .zip(&own)
+                .zip(skip)
+                .filter(|(_, &s)| !s)
+                .filter_map(|((l, o), _)| l.loaded().or(o.as_ref())),
+        )
+        .collect();
+    let wanted: rustc_hash::FxHashSet<u64> = strata_solve::names_required_by(&checked)
+        .iter()
+        .map(|n| strata_repodata::name_hash(n))
+        .collect();
+    drop(checked);
+    let mut deferred = 0usize;
+    for (i, l) in inputs.layers.iter().enumerate() {
+        if let LayerRepo::Deferred { recalled, .. } = l {
+            if own[i].is_none() {
+                if recalled.index.provides().iter().any(|h| wanted.contains(h)) {
+                    own[i] = l.load(opts).map_err(ComposeError::from)?;
+                } else {
+                    deferred += 1;
+                }
+            }
+        }
+    }
+    let in_pool: Vec<Option<&Repo>> = inputs
+        .layers
+        .iter()
+        .zip(&own)
+        .map(|(l, o)| l.loaded().or(o.as_ref()))
+        .collect();
+    let mut repos: Vec<&Repo> = module.iter().collect();
+    repos.extend(in_pool.iter().flatten().copied());
+    repos.extend(inputs.platform.iter());
+    let short = ClosureOptions {
+        check: module
+            .iter()
+            .map(|r| r.id.clone())
+            .chain(
+                inputs
+                    .layers
+                    .iter()
+                    .zip(skip)
+                    .filter(|(_, &s)| !s)
+                    .map(|(l, _)| l.id().to_owned()),
+            )
+            .collect(),
+        arches: Vec::new(),
+        newest: false,
+        base_arch: Some(inputs.arch.clone()),
+        installable: false,
+        suggest_from: Vec::new(),
+        hidden: hidden.to_vec(),
+    };
+    let mut report = repoclosure(&repos, &short, &|_, _, _| {})?;
+    if !report.ok() {
+        tracing::info!(
+            left_unloaded = deferred,
+            "the check of the stack's new packages did not pass: checking the whole stack"
+        );
+        return Ok(None);
+    }
+    // As the whole check counts: every package of a layer is checked
+    // (layers are never hidden), and every layer is in the pool.
+    report.checked += inputs
+        .layers
+        .iter()
+        .zip(skip)
+        .filter(|(_, &s)| s)
+        .map(|(l, _)| l.len())
+        .sum::<usize>();
+    let mut listed = report.repos.into_iter();
+    let mut take = |n: usize| listed.by_ref().take(n).collect::<Vec<_>>();
+    let mut all = take(module.len());
+    for (l, r) in inputs.layers.iter().zip(&in_pool) {
+        match (l, r) {
+            (_, Some(_)) => all.extend(take(1)),
+            (
+                LayerRepo::Deferred {
+                    id,
+                    location,
+                    recalled,
+                },
+                None,
+            ) => all.push(strata_solve::RepoInfo {
+                id: id.clone(),
+                location: strata_model::redact_credentials(location).into_owned(),
+                packages: recalled.index.packages,
+                checksum: recalled.checksum.clone(),
+            }),
+            (LayerRepo::Loaded(_), None) => unreachable!("a loaded layer is in the pool"),
+        }
+    }
+    all.extend(listed);
+    report.repos = all;
+    tracing::info!(
+        layers = skip.iter().filter(|&&s| s).count(),
+        left_unloaded = deferred,
+        "stack layers checked by their own gates"
+    );
+    Ok(Some(report))
+}
+
 /// Which layers need no check (by index into `inputs.layers`): those an
 /// entry of `inputs.gated` covers, where every platform package `hidden`
 /// hides now was hidden from that entry's own gate too, i.e. some layer
@@ -261,13 +379,24 @@ fn already_gated(module: &[Repo], inputs: &ArchInputs, hidden: &[(String, Vec<u3
         .map(|n| (n, Vec::new()))
         .collect();
     if !hiders.is_empty() {
-        let repos = module
+        let names = module
             .iter()
-            .map(|r| (None, r))
-            .chain(inputs.layers.iter().enumerate().map(|(i, r)| (Some(i), r)));
-        for (who, repo) in repos {
-            for p in repo.iter() {
-                if let Some(v) = hiders.get_mut(p.name()) {
+            .map(|r| {
+                (
+                    None,
+                    Box::new(r.iter().map(|p| p.name())) as Box<dyn Iterator<Item = &str>>,
+                )
+            })
+            .chain(
+                inputs
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (Some(i), l.names())),
+            );
+        for (who, names) in names {
+            for name in names {
+                if let Some(v) = hiders.get_mut(name) {
                     if v.last() != Some(&who) {
                         v.push(who);
                     }
@@ -298,18 +427,19 @@ fn already_gated(module: &[Repo], inputs: &ArchInputs, hidden: &[(String, Vec<u3
 /// (libdnf's modular filtering): every non-modular package named like a
 /// binary package of an active stream, or providing such a name. The gate
 /// must not count on them, or a module that passes it would not install.
-fn modular_filter(module: &[Repo], layers: &[Repo], platform: &[Repo]) -> Vec<(String, Vec<u32>)> {
+fn modular_filter(
+    module: &[Repo],
+    layers: &[LayerRepo],
+    platform: &[Repo],
+) -> Vec<(String, Vec<u32>)> {
     // Sized at once: a deep stack's is tens of thousands of names.
     let mut names: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::with_capacity_and_hasher(
-        module.iter().chain(layers).map(Repo::len).sum(),
+        module.iter().map(Repo::len).sum::<usize>()
+            + layers.iter().map(LayerRepo::len).sum::<usize>(),
         Default::default(),
     );
-    names.extend(
-        module
-            .iter()
-            .chain(layers)
-            .flat_map(|r| r.iter().map(|p| p.name())),
-    );
+    names.extend(module.iter().flat_map(|r| r.iter().map(|p| p.name())));
+    names.extend(layers.iter().flat_map(LayerRepo::names));
     let mut hidden = Vec::new();
     for repo in platform {
         let idx: Vec<u32> = repo

@@ -53,7 +53,7 @@ pub(crate) struct ArchInputs {
     pub records: Vec<RecordStore>,
     /// The stack's module composes, bottom first, and (only to merge them
     /// into a whole-stack repository, else empty) their records.
-    pub layers: Vec<Repo>,
+    pub layers: Vec<LayerRepo>,
     pub layer_records: Vec<RecordStore>,
     /// The modules metadata of each layer, in the same order (only to
     /// merge, else empty).
@@ -67,6 +67,90 @@ pub(crate) struct ArchInputs {
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
     pub koji_topdir: Option<PathBuf>,
+}
+
+/// A layer's repository: loaded, or found intact by its verification
+/// memo and left for the gate to load if it needs it
+/// ([`crate::gate`]): most layers of a deep stack their own gates checked,
+/// and they provide nothing the new module requires.
+pub(crate) enum LayerRepo {
+    Loaded(Repo),
+    Deferred {
+        /// The layer's compose ID (the repository's ID when loaded).
+        id: String,
+        location: String,
+        recalled: strata_repodata::Recalled,
+    },
+}
+
+impl LayerRepo {
+    /// The repository, if loaded.
+    pub(crate) fn loaded(&self) -> Option<&Repo> {
+        match self {
+            LayerRepo::Loaded(r) => Some(r),
+            LayerRepo::Deferred { .. } => None,
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            LayerRepo::Loaded(r) => &r.id,
+            LayerRepo::Deferred { id, .. } => id,
+        }
+    }
+
+    /// How many packages it holds.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            LayerRepo::Loaded(r) => r.len(),
+            LayerRepo::Deferred { recalled, .. } => recalled.index.packages,
+        }
+    }
+
+    /// Its package names (repeated as often as packages have them, when
+    /// loaded).
+    pub(crate) fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            LayerRepo::Loaded(r) => Box::new(r.iter().map(|p| p.name())),
+            LayerRepo::Deferred { recalled, .. } => {
+                Box::new(recalled.index.names.iter().map(String::as_str))
+            }
+        }
+    }
+
+    /// The repository, loaded if it was deferred.
+    pub(crate) fn into_loaded(
+        self,
+        opts: &LoadOptions,
+    ) -> std::result::Result<Repo, RepodataError> {
+        match self {
+            LayerRepo::Loaded(r) => Ok(r),
+            LayerRepo::Deferred {
+                id,
+                location,
+                recalled,
+            } => strata_repodata::load_recalled(&id, &location, &recalled, opts),
+        }
+    }
+
+    /// Loads it, if deferred (from the cache, which the memo's check
+    /// vouched for when the inputs were loaded).
+    pub(crate) fn load(
+        &self,
+        opts: &LoadOptions,
+    ) -> std::result::Result<Option<Repo>, RepodataError> {
+        match self {
+            LayerRepo::Loaded(_) => Ok(None),
+            LayerRepo::Deferred {
+                id,
+                location,
+                recalled,
+            } => {
+                tracing::debug!(compose = id, "loading a stack layer the gate needs");
+                strata_repodata::load_recalled(id, location, recalled, opts).map(Some)
+            }
+        }
+    }
 }
 
 /// The arches to compose: those asked for (`asked`, empty: all) among
@@ -185,7 +269,8 @@ pub(crate) fn load_inputs(
         // The layers' repositories load on worker threads while the stack
         // walk reads the registry, each as soon as the walk finds it.
         let prefetch = (req.definition.module_requires().next().is_some()).then(|| {
-            let mut p = Prefetch::start(scope, workers, req.opts, req.interrupt);
+            let defer = req.stack_repo != StackRepo::Merged;
+            let mut p = Prefetch::start(scope, workers, req.opts, req.interrupt, defer);
             // The module's own repositories first: the walk gives the
             // workers layers a wave at a time, and they would wait between
             // waves. (A Koji tag's repo is known only once the hub is
@@ -300,6 +385,10 @@ fn load_in<'s>(
         }
         // The layers loaded ahead for this arch, taken as they are used.
         let ahead: &Mutex<HashMap<String, LayerLoad>> = &Mutex::default();
+        // The layers some layer's own gate vouches for (compose IDs), once
+        // the platform is loaded.
+        let covered: &std::sync::OnceLock<std::collections::HashSet<&str>> =
+            &std::sync::OnceLock::new();
         // The sources and their metadata record stores load on one thread
         // while the platform and the stack's composes load on this one: on
         // a cold cache these are the longest steps of a compose, and
@@ -336,23 +425,53 @@ fn load_in<'s>(
                 Ok((repos, inputs, gated))
             };
             let platform = platform();
+            // The layers some layer's own gate vouches for: the gate checks
+            // the others, so those are loaded here, spread over the cores,
+            // rather than one by one in the gate.
+            if let Ok((_, _, gated)) = &platform {
+                let _ = covered.set(
+                    gated
+                        .iter()
+                        .flatten()
+                        .map(|&j| layers[j].record.id.as_str())
+                        .collect(),
+                );
+            }
+            let keeps_deferred = |id: &str| {
+                req.stack_repo != StackRepo::Merged && covered.get().is_some_and(|c| c.contains(id))
+            };
             let mut sources_ahead = None;
             if let Some(p) = &mut prefetch {
                 let (layers, sources) = p.take(arch);
                 *lock(ahead) = layers;
                 sources_ahead = sources;
             }
-            let load_layer = |((id, loc), layer): (&(String, String), &Layer)| {
+            let load_layer = move |((id, loc), layer): (&(String, String), &Layer)| {
                 req.interrupt.check()?;
                 let ahead = lock(ahead).remove(id);
                 let (repo, mdtypes) = ahead
-                    .unwrap_or_else(|| load_layer_repo(id, loc, arch, opts))
+                    .unwrap_or_else(|| {
+                        load_layer_repo(id, loc, arch, opts, req.stack_repo != StackRepo::Merged)
+                    })
                     .map_err(|e| damaged_layer(def, layer, arch, e))?;
                 has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
+                let repo = if keeps_deferred(id) {
+                    repo
+                } else {
+                    LayerRepo::Loaded(
+                        repo.into_loaded(opts)
+                            .map_err(|e| damaged_layer(def, layer, arch, e))?,
+                    )
+                };
                 if req.stack_repo != StackRepo::Merged {
                     return Ok((repo, None, Vec::new()));
                 }
+                // Merging reads every layer's records: none is deferred.
+                let LayerRepo::Loaded(repo) = repo else {
+                    unreachable!("a merged stack's layers are loaded above")
+                };
                 let records = strata_repodata::open_records(&repo, opts)?;
+                let repo = LayerRepo::Loaded(repo);
                 Ok((repo, Some(records), layer_modules(id, loc)?))
             };
             // The layers not loaded ahead (pinned ones, or all of them when
@@ -360,7 +479,17 @@ fn load_in<'s>(
             // deep stack, each checked and taken from the cache: spread over
             // the cores, in chunks large enough to be worth a thread, the
             // first on this one.
-            let missing = layer_specs.len().saturating_sub(lock(ahead).len());
+            let missing = {
+                let ahead = lock(ahead);
+                layer_specs
+                    .iter()
+                    .filter(|(id, _)| match ahead.get(id) {
+                        None => true,
+                        Some(Ok((LayerRepo::Deferred { .. }, _))) => !keeps_deferred(id),
+                        Some(_) => false,
+                    })
+                    .count()
+            };
             let chunk = if missing < MIN_LAYERS_PER_THREAD {
                 layer_specs.len().max(1)
             } else {
@@ -449,12 +578,33 @@ type PlatformLoaded = (Vec<Repo>, Vec<Input>, Vec<Vec<usize>>);
 const MIN_LAYERS_PER_THREAD: usize = 16;
 
 /// A layer's repository as `load_verified_repo` gives it: the repository
-/// and its metadata types.
-type LayerLoad = std::result::Result<(Repo, Vec<String>), RepodataError>;
+/// (or, deferred, what its memo says of it) and its metadata types.
+type LayerLoad = std::result::Result<(LayerRepo, Vec<String>), RepodataError>;
 
-fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions) -> LayerLoad {
+/// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
+/// when its verification memo holds and indexes it.
+fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions, defer: bool) -> LayerLoad {
+    if defer {
+        if let Some(recalled) = strata_repodata::recall_verified(loc, opts) {
+            tracing::info!(
+                compose = id,
+                location = loc,
+                arch,
+                "stack layer found intact"
+            );
+            let mdtypes = recalled.mdtypes.clone();
+            return Ok((
+                LayerRepo::Deferred {
+                    id: id.to_owned(),
+                    location: loc.to_owned(),
+                    recalled,
+                },
+                mdtypes,
+            ));
+        }
+    }
     tracing::info!(compose = id, location = loc, arch, "loading stack layer");
-    strata_repodata::load_verified_repo(id, loc, opts)
+    strata_repodata::load_verified_repo(id, loc, opts).map(|(r, t)| (LayerRepo::Loaded(r), t))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -464,7 +614,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A stack layer as loaded: its repository, and to merge it, its records
 /// and modules.
-type LoadedLayer = (Repo, Option<RecordStore>, Vec<Document>);
+type LoadedLayer = (LayerRepo, Option<RecordStore>, Vec<Document>);
 
 /// One load ahead.
 enum Job {
@@ -535,6 +685,8 @@ struct Ahead {
     done: Mutex<HashMap<String, HashMap<String, LayerLoad>>>,
     sources: Mutex<HashMap<String, SourcesLoad>>,
     cancel: AtomicBool,
+    /// Layers found intact by their memos are left for the gate.
+    defer: bool,
 }
 
 impl<'s, 'e: 's> Prefetch<'s, 'e> {
@@ -545,10 +697,14 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
         cores: usize,
         opts: &'e LoadOptions,
         interrupt: &'e Interrupt,
+        defer: bool,
     ) -> Prefetch<'s, 'e> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let shared = Arc::new(Ahead::default());
+        let shared = Arc::new(Ahead {
+            defer,
+            ..Ahead::default()
+        });
         let workers = (0..cores.saturating_sub(1).max(1))
             .map(|_| {
                 let (queue, shared) = (Arc::clone(&queue), Arc::clone(&shared));
@@ -629,7 +785,7 @@ fn work(
                 if interrupt.is_raised() {
                     break;
                 }
-                let loaded = load_layer_repo(&id, &loc, &arch, opts);
+                let loaded = load_layer_repo(&id, &loc, &arch, opts, shared.defer);
                 lock(&shared.done)
                     .entry(arch)
                     .or_default()
