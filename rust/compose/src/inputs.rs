@@ -112,9 +112,7 @@ impl LayerRepo {
     pub(crate) fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self {
             LayerRepo::Loaded(r) => Box::new(r.iter().map(|p| p.name())),
-            LayerRepo::Deferred { recalled, .. } => {
-                Box::new(recalled.index.names.iter().map(String::as_str))
-            }
+            LayerRepo::Deferred { recalled, .. } => Box::new(recalled.index.names()),
         }
     }
 

@@ -42,8 +42,9 @@ pub(crate) struct Verdict {
 pub struct LayerIndex {
     /// How many packages it holds.
     pub packages: usize,
-    /// Its package names, each once, sorted.
-    pub names: Vec<String>,
+    /// Its package names, each once, sorted, a space between each two
+    /// (one string: a deep stack reads hundreds of these).
+    names: String,
     /// [`name_hash`] of each name it provides, sorted, each once. A
     /// collision only loads a layer that was not needed.
     provides: Vec<u64>,
@@ -59,9 +60,17 @@ impl LayerIndex {
         if repo.len() > Self::MAX_PACKAGES {
             return None;
         }
-        let mut names: Vec<String> = repo.iter().map(|p| p.name().to_owned()).collect();
+        let mut names: Vec<&str> = repo.iter().map(|p| p.name()).collect();
         names.sort_unstable();
         names.dedup();
+        if names
+            .iter()
+            .any(|n| n.is_empty() || n.contains(char::is_whitespace))
+        {
+            // rpm refuses such names; a memo could not hold them.
+            return None;
+        }
+        let names = names.join(" ");
         let mut provides: Vec<u64> = repo
             .iter()
             .flat_map(|p| {
@@ -79,6 +88,11 @@ impl LayerIndex {
             names,
             provides,
         })
+    }
+
+    /// Its package names, each once, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.split(' ').filter(|n| !n.is_empty())
     }
 
     /// Whether a requirement of `name` may find a provider in it.
@@ -233,22 +247,22 @@ pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Rememb
     let index = match lines.peek() {
         Some(l) if version == HEADER && l.starts_with("index ") => {
             let packages = lines.next()?.strip_prefix("index ")?.parse().ok()?;
-            let names: Vec<String> = lines
-                .next()?
-                .strip_prefix("names")?
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
+            let names = lines.next()?.strip_prefix("names")?;
+            let names = names.strip_prefix(' ').unwrap_or(names).to_owned();
             let provides = lines
                 .next()?
                 .strip_prefix("provides")?
-                .split_whitespace()
-                .map(|h| u64::from_str_radix(h, 16).ok())
+                .split(' ')
+                .skip(1)
+                .map(hex_u64)
                 .collect::<Option<Vec<u64>>>()?;
             // As written: sorted and each once, or it is not a memo of ours.
-            let sorted =
-                names.windows(2).all(|w| w[0] < w[1]) && provides.windows(2).all(|w| w[0] < w[1]);
-            if !sorted || packages < names.len() || packages > LayerIndex::MAX_PACKAGES {
+            let listed: Vec<&str> = names.split(' ').collect();
+            let sorted = (names.is_empty() || listed.iter().all(|n| !n.is_empty()))
+                && listed.windows(2).all(|w| w[0] < w[1])
+                && provides.windows(2).all(|w| w[0] < w[1]);
+            let count = if names.is_empty() { 0 } else { listed.len() };
+            if !sorted || packages < count || packages > LayerIndex::MAX_PACKAGES {
                 return None;
             }
             Some(LayerIndex {
@@ -287,6 +301,21 @@ pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Rememb
             },
             Remembered { rels, stamps: then },
         )
+    })
+}
+
+/// Sixteen hex digits, as a memo writes a hash.
+fn hex_u64(t: &str) -> Option<u64> {
+    if t.len() != 16 {
+        return None;
+    }
+    t.bytes().try_fold(0u64, |acc, b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u64::from(d))
     })
 }
 
@@ -346,15 +375,11 @@ pub(crate) fn remember(
     );
     // Package names never hold white space (rpm refuses them); an index
     // that would not fit the memo is left out.
-    if let Some(index) = verdict.index.as_ref().filter(|i| {
-        !i.names
-            .iter()
-            .any(|n| n.is_empty() || n.contains(char::is_whitespace))
-    }) {
+    if let Some(index) = verdict.index.as_ref().filter(|i| !i.names.contains('\n')) {
         let mut lines = format!("index {}\nnames", index.packages);
-        for n in &index.names {
+        if !index.names.is_empty() {
             lines.push(' ');
-            lines.push_str(n);
+            lines.push_str(&index.names);
         }
         lines.push_str("\nprovides");
         for h in &index.provides {
@@ -474,7 +499,7 @@ mod test {
         provides.sort_unstable();
         let index = LayerIndex {
             packages: 2,
-            names: vec!["httpd".into(), "httpd-tools".into()],
+            names: "httpd httpd-tools".into(),
             provides,
         };
         let verdict = Verdict {
