@@ -90,6 +90,17 @@ def _stack_with_memos(strata_bin, tmp_path, repos):
     return site
 
 
+def _fails_on_the_whole_stack(site, tmp_path, package, needs):
+    """A module of `package` (needing `needs`) on apache: the check with
+    both layers left unloaded does not pass, the whole one fails naming
+    the package and what it needs."""
+    module = _module(tmp_path, package.replace("_", ""), {package: (needs,)}, {"apache": "2.4"})
+    r = site.compose(module, env={"RUST_LOG": "strata_compose=info"}, check_rc=1)
+    assert "did not pass: checking the whole stack left_unloaded=2" in r.stderr, r.stderr
+    assert f"{package}-1-1.fc40.x86_64" in r.stdout, r.stdout
+    assert needs in r.stdout, r.stdout
+
+
 def test_a_layer_providing_nothing_the_module_needs_is_not_loaded(
         strata_bin, tmp_path, repos):
     """mod_x needs httpd (apache) only: base-runtime, which apache's own gate
@@ -113,12 +124,8 @@ def test_what_no_layer_provides_fails_the_gate_with_layers_left_unloaded(
         strata_bin, tmp_path, repos):
     """A requirement nothing provides: the short check cannot pass, and the
     whole check (every layer loaded) reports it as it always did."""
-    site = _stack_with_memos(strata_bin, tmp_path, repos)
-    w = _module(tmp_path, "modw", {"mod_w": ("libnowhere.so.9()(64bit)",)}, {"apache": "2.4"})
-    r = site.compose(w, env={"RUST_LOG": "strata_compose=info"}, check_rc=1)
-    assert "did not pass: checking the whole stack left_unloaded=2" in r.stderr, r.stderr
-    assert "mod_w-1-1.fc40.x86_64" in r.stdout, r.stdout
-    assert "libnowhere.so.9()(64bit)" in r.stdout, r.stdout
+    _fails_on_the_whole_stack(_stack_with_memos(strata_bin, tmp_path, repos), tmp_path,
+                              "mod_w", "libnowhere.so.9()(64bit)")
 
 
 def test_a_platform_package_an_unloaded_layer_is_named_like_is_still_hidden(
@@ -127,9 +134,5 @@ def test_a_platform_package_an_unloaded_layer_is_named_like_is_still_hidden(
     ships a package named libfoo, and compat-foo (platform), which provides
     `libfoo`, is hidden by it though base-runtime is never loaded. The new
     module needs libcompat.so.1, which only compat-foo provides."""
-    site = _stack_with_memos(strata_bin, tmp_path, repos)
-    v = _module(tmp_path, "modv", {"mod_v": ("libcompat.so.1()(64bit)",)}, {"apache": "2.4"})
-    r = site.compose(v, env={"RUST_LOG": "strata_compose=info"}, check_rc=1)
-    assert "did not pass: checking the whole stack left_unloaded=2" in r.stderr, r.stderr
-    assert "mod_v-1-1.fc40.x86_64" in r.stdout, r.stdout
-    assert "libcompat.so.1()(64bit)" in r.stdout, r.stdout
+    _fails_on_the_whole_stack(_stack_with_memos(strata_bin, tmp_path, repos), tmp_path,
+                              "mod_v", "libcompat.so.1()(64bit)")

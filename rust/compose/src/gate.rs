@@ -173,19 +173,15 @@ pub(crate) fn gate(
     let mut repos: Vec<&Repo> = module_repos.iter().collect();
     repos.extend(layers.iter().copied());
     repos.extend(inputs.platform.iter());
-    let mut opts_closure = ClosureOptions {
-        check: module_repos
+    let mut opts_closure = closure_options(
+        inputs,
+        module_repos
             .iter()
             .chain(layers.iter().copied())
             .map(|r| r.id.clone())
             .collect(),
-        arches: Vec::new(),
-        newest: false,
-        base_arch: Some(inputs.arch.clone()),
-        installable: false,
-        suggest_from: Vec::new(),
         hidden,
-    };
+    );
     let report = repoclosure(&repos, &opts_closure, &|_, _, _| {})?;
     if report.ok() {
         return Ok(report);
@@ -215,6 +211,24 @@ pub(crate) fn gate(
         .map(|r| r.id.clone())
         .collect();
     Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
+}
+
+/// The gate's repoclosure of the repositories `check` on `inputs`' arch,
+/// `hidden` hidden: dnf's view, every arch of the pool, no suggestions.
+fn closure_options(
+    inputs: &ArchInputs,
+    check: Vec<String>,
+    hidden: Vec<(String, Vec<u32>)>,
+) -> ClosureOptions {
+    ClosureOptions {
+        check,
+        arches: Vec::new(),
+        newest: false,
+        base_arch: Some(inputs.arch.clone()),
+        installable: false,
+        suggest_from: Vec::new(),
+        hidden,
+    }
 }
 
 /// The check of the module and of the layers no entry of `skip` covers,
@@ -281,8 +295,9 @@ fn short_check(
     let mut repos: Vec<&Repo> = module.iter().collect();
     repos.extend(in_pool.iter().flatten().copied());
     repos.extend(inputs.platform.iter());
-    let short = ClosureOptions {
-        check: module
+    let short = closure_options(
+        inputs,
+        module
             .iter()
             .map(|r| r.id.clone())
             .chain(
@@ -294,13 +309,8 @@ fn short_check(
                     .map(|(l, _)| l.id().to_owned()),
             )
             .collect(),
-        arches: Vec::new(),
-        newest: false,
-        base_arch: Some(inputs.arch.clone()),
-        installable: false,
-        suggest_from: Vec::new(),
-        hidden: hidden.to_vec(),
-    };
+        hidden.to_vec(),
+    );
     let mut report = repoclosure(&repos, &short, &|_, _, _| {})?;
     if !report.ok() {
         tracing::info!(

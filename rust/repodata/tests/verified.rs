@@ -48,6 +48,22 @@ fn a_damaged_file_is_refused_though_the_cache_is_warm() {
     assert!(shown.contains(&href), "{shown}");
 }
 
+/// The example repository copied to `dir/repo`, with a cache in
+/// `dir/cache`: (its directory, its location, the cache, load options).
+fn layer_with_cache(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, String, std::path::PathBuf, LoadOptions) {
+    let repo_dir = dir.join("repo");
+    copy_repo(std::path::Path::new(&example("f40-build")), &repo_dir);
+    let location = repo_dir.display().to_string();
+    let cache = dir.join("cache");
+    let opts = LoadOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    (repo_dir, location, cache, opts)
+}
+
 /// The href of filelists in a repomd.xml.
 fn filelists_href(repomd: &str) -> String {
     let at = repomd.find("type=\"filelists\"").unwrap();
@@ -60,14 +76,7 @@ fn filelists_href(repomd: &str) -> String {
 #[test]
 fn a_remembered_repository_is_checked_again_once_touched() {
     let dir = tempfile::tempdir().unwrap();
-    let repo_dir = dir.path().join("repo");
-    copy_repo(std::path::Path::new(&example("f40-build")), &repo_dir);
-    let location = repo_dir.display().to_string();
-    let cache = dir.path().join("cache");
-    let opts = LoadOptions {
-        cache_dir: Some(cache.clone()),
-        ..Default::default()
-    };
+    let (repo_dir, location, cache, opts) = layer_with_cache(dir.path());
     let memos = || {
         std::fs::read_dir(&cache)
             .unwrap()
@@ -105,14 +114,7 @@ fn a_remembered_repository_is_checked_again_once_touched() {
 #[test]
 fn a_remembered_repository_is_recalled_with_its_index_without_loading_it() {
     let dir = tempfile::tempdir().unwrap();
-    let repo_dir = dir.path().join("repo");
-    copy_repo(std::path::Path::new(&example("f40-build")), &repo_dir);
-    let location = repo_dir.display().to_string();
-    let cache = dir.path().join("cache");
-    let opts = LoadOptions {
-        cache_dir: Some(cache.clone()),
-        ..Default::default()
-    };
+    let (repo_dir, location, cache, opts) = layer_with_cache(dir.path());
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert!(recall_verified(&location, &opts).is_none());
     let (repo, mdtypes) = load_verified_repo("layer", &location, &opts).unwrap();
