@@ -51,8 +51,10 @@ pub(crate) struct ArchInputs {
     pub allowed: Option<std::sync::Arc<rustc_hash::FxHashSet<String>>>,
     /// The metadata records of each source, for publishing.
     pub records: Vec<RecordStore>,
-    /// The stack's module composes, bottom first, and (only to merge them
-    /// into a whole-stack repository, else empty) their records.
+    /// The stack's module composes, bottom first (each loaded, or left for
+    /// the gate when a layer's own gate vouches for it), and (only to
+    /// merge them into a whole-stack repository, else empty) their
+    /// records.
     pub layers: Vec<LayerRepo>,
     pub layer_records: Vec<RecordStore>,
     /// The modules metadata of each layer, in the same order (only to

@@ -83,12 +83,20 @@ impl LayerIndex {
             .collect();
         provides.sort_unstable();
         provides.dedup();
+        // What the memo's lines would take: a layer whose index would not
+        // fit is not indexed (so no load writes its memo again for one).
+        if names.len() + provides.len() * 17 > Self::MAX_TEXT {
+            return None;
+        }
         Some(LayerIndex {
             packages: repo.len(),
             names,
             provides,
         })
     }
+
+    /// The most an index takes in a memo, leaving room for the rest of it.
+    const MAX_TEXT: usize = MAX_MEMO_BYTES as usize / 2;
 
     /// Its package names, each once, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
@@ -539,6 +547,36 @@ mod test {
         // An index in a version-1 memo is not one.
         std::fs::write(&memo, text.replace(HEADER, HEADER_1)).unwrap();
         assert_eq!(recall(&cache, &root), None);
+    }
+
+    #[test]
+    fn an_index_too_large_for_a_memo_is_not_made() {
+        // 2,000 distinct provides take 34,000 bytes of hashes: over half a
+        // memo.
+        let caps: Vec<String> = (0..2000).map(|i| format!("cap{i}")).collect();
+        assert!(LayerIndex::of(&one_package("big", &caps)).is_none());
+        let index = LayerIndex::of(&one_package("small", &["cap".to_owned()])).unwrap();
+        assert!(index.may_provide("cap") && index.may_provide("small"));
+        assert!(!index.may_provide("cap0"));
+    }
+
+    /// A repository of one package `name` providing `provides`.
+    fn one_package(name: &str, provides: &[String]) -> crate::Repo {
+        let entries: String = provides
+            .iter()
+            .map(|p| format!("<rpm:entry name=\"{p}\"/>"))
+            .collect();
+        let xml = format!(
+            "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"1\">\
+             <package type=\"rpm\"><name>{name}</name><arch>x86_64</arch>\
+             <version epoch=\"0\" ver=\"1\" rel=\"1\"/>\
+             <checksum type=\"sha256\" pkgid=\"YES\">aa</checksum>\
+             <format><rpm:provides>{entries}</rpm:provides></format></package></metadata>"
+        );
+        let mut repo = crate::Repo::empty(name, "/nowhere", "sha256:00");
+        crate::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo).unwrap();
+        repo
     }
 
     #[test]
