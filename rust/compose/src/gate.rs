@@ -152,24 +152,15 @@ pub(crate) fn gate(
     // that their gates saw. Only a pass is taken from the shorter check:
     // a failure is reported by the whole one, as it always was.
     let skip = already_gated(&module_repos, inputs, &hidden);
+    let mut pool = LayerPool::new(&inputs.layers);
     if skip.iter().any(|&s| s) {
-        if let Some(report) = short_check(&module_repos, inputs, &skip, &hidden, opts)? {
+        if let Some(report) = short_check(&module_repos, inputs, &mut pool, &skip, &hidden, opts)? {
             return Ok(report);
         }
     }
-    // The whole check reads every layer.
-    let loaded: Vec<Option<Repo>> = inputs
-        .layers
-        .iter()
-        .map(|l| l.load(opts))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(ComposeError::from)?;
-    let layers: Vec<&Repo> = inputs
-        .layers
-        .iter()
-        .zip(&loaded)
-        .map(|(l, own)| l.loaded().or(own.as_ref()).expect("every layer loaded"))
-        .collect();
+    // The whole check reads every layer (those the shorter check loaded
+    // are not read again).
+    let layers = pool.every(opts)?;
     let mut repos: Vec<&Repo> = module_repos.iter().collect();
     repos.extend(layers.iter().copied());
     repos.extend(inputs.platform.iter());
@@ -213,6 +204,45 @@ pub(crate) fn gate(
     Ok(repoclosure(&repos, &opts_closure, &|_, _, _| {})?)
 }
 
+/// The layers' repositories as the gate has them: those the load step
+/// loaded, and the deferred ones the gate has loaded since (each at most
+/// once, whichever check asks first).
+struct LayerPool<'a> {
+    layers: &'a [LayerRepo],
+    own: Vec<Option<Repo>>,
+}
+
+impl<'a> LayerPool<'a> {
+    fn new(layers: &'a [LayerRepo]) -> Self {
+        LayerPool {
+            layers,
+            own: layers.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Layer `i`'s repository, if it is loaded.
+    fn get(&self, i: usize) -> Option<&Repo> {
+        self.layers[i].loaded().or(self.own[i].as_ref())
+    }
+
+    /// Loads layer `i`, unless it is loaded.
+    fn load(&mut self, i: usize, opts: &LoadOptions) -> Result<()> {
+        if self.get(i).is_none() {
+            self.own[i] = self.layers[i].load(opts).map_err(ComposeError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Every layer's repository, loading those not loaded yet.
+    fn every(&mut self, opts: &LoadOptions) -> Result<Vec<&Repo>> {
+        for i in 0..self.layers.len() {
+            self.load(i, opts)?;
+        }
+        let this = &*self;
+        Ok((0..this.layers.len()).filter_map(|i| this.get(i)).collect())
+    }
+}
+
 /// The gate's repoclosure of the repositories `check` on `inputs`' arch,
 /// `hidden` hidden: dnf's view, every arch of the pool, no suggestions.
 fn closure_options(
@@ -245,28 +275,22 @@ fn closure_options(
 fn short_check(
     module: &[Repo],
     inputs: &ArchInputs,
+    pool: &mut LayerPool<'_>,
     skip: &[bool],
     hidden: &[(String, Vec<u32>)],
     opts: &LoadOptions,
 ) -> Result<Option<ClosureReport>> {
     // What is checked must be loaded.
-    let mut own: Vec<Option<Repo>> = inputs
-        .layers
-        .iter()
-        .zip(skip)
-        .map(|(l, &s)| if s { Ok(None) } else { l.load(opts) })
-        .collect::<std::result::Result<_, _>>()
-        .map_err(ComposeError::from)?;
+    for (i, _) in skip.iter().enumerate().filter(|(_, &s)| !s) {
+        pool.load(i, opts)?;
+    }
     let checked: Vec<&Repo> = module
         .iter()
         .chain(
-            inputs
-                .layers
-                .iter()
-                .zip(&own)
-                .zip(skip)
+            skip.iter()
+                .enumerate()
                 .filter(|(_, &s)| !s)
-                .filter_map(|((l, o), _)| l.loaded().or(o.as_ref())),
+                .filter_map(|(i, _)| pool.get(i)),
         )
         .collect();
     let wanted: rustc_hash::FxHashSet<u64> = strata_solve::names_required_by(&checked)
@@ -277,21 +301,17 @@ fn short_check(
     let mut deferred = 0usize;
     for (i, l) in inputs.layers.iter().enumerate() {
         if let LayerRepo::Deferred { recalled, .. } = l {
-            if own[i].is_none() {
+            if pool.get(i).is_none() {
                 if recalled.index.provides().iter().any(|h| wanted.contains(h)) {
-                    own[i] = l.load(opts).map_err(ComposeError::from)?;
+                    pool.load(i, opts)?;
                 } else {
                     deferred += 1;
                 }
             }
         }
     }
-    let in_pool: Vec<Option<&Repo>> = inputs
-        .layers
-        .iter()
-        .zip(&own)
-        .map(|(l, o)| l.loaded().or(o.as_ref()))
-        .collect();
+    let pool = &*pool;
+    let in_pool: Vec<Option<&Repo>> = (0..inputs.layers.len()).map(|i| pool.get(i)).collect();
     let mut repos: Vec<&Repo> = module.iter().collect();
     repos.extend(in_pool.iter().flatten().copied());
     repos.extend(inputs.platform.iter());
