@@ -160,7 +160,7 @@ def _list(site, registry: Path):
 
 
 @pytest.fixture
-def site(strata_bin, tmp_path):
+def site(strata_bin, tmp_path, monkeypatch):
     top = make_topdir(tmp_path)
     (top / "work").mkdir()
     hub = BuilderHub(top)
@@ -173,6 +173,9 @@ def site(strata_bin, tmp_path):
     gitsrv = GitServer(tmp_path / "git")
     with HubServer(hub) as srv:
         s = Site(strata_bin, tmp_path, hub, srv, gitsrv)
+        # kojid's handlers read the plugin's configuration when made: this
+        # site's, never one an earlier test left (and pytest removed).
+        monkeypatch.setattr(strata_builder, "CONFIG_FILE", str(s.conf))
         yield s
     gitsrv.close()
 
