@@ -415,7 +415,8 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
         timings = rec.get("timings") or {}
         for step, took in timings.items():
             steps[k][step].append(took)
-        steps[k]["rest_s"].append(r.seconds - sum(timings.values()))
+        # walk_s is a part of load_s, not a step of its own.
+        steps[k]["rest_s"].append(r.seconds - sum(v for s, v in timings.items() if s != "walk_s"))
     deep_again, mid_again = statistics.median(again[top]), statistics.median(again[mid])
     log(f"  composed again {len(again[top])} times: {mods[top]['name']} ({depth[top]} modules) median"
         f" {deep_again:.3f} s, {mods[mid]['name']} ({depth[mid]} modules, the median depth"

@@ -152,6 +152,9 @@ def test_stack_compose_records_the_tree_and_its_repo_installs_the_stack(site, tm
     assert compose_ids(p) == {"apache:2.4": ("compose", a["id"]),
                               "base-runtime:f40": ("stack_compose", b["id"])}
     assert compose_ids(a) == {"base-runtime:f40": ("compose", b["id"])}
+    # The walk through the registry is timed, as a part of the load step.
+    t = p["timings"]
+    assert 0 < t["walk_s"] <= t["load_s"], t
     # Only php's own packages are php's.
     assert sorted(p["packages"]["x86_64"]) == [
         "php-0:8.2.13-1.fc40.x86_64", "php-cli-0:8.2.13-1.fc40.x86_64",

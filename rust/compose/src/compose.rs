@@ -464,6 +464,8 @@ fn run_recorded(
     let publish_s = t.elapsed().as_secs_f64();
     let timings = serde_json::json!({
         "load_s": load_s,
+        // Within load_s: the stack's walk through the registry.
+        "walk_s": all.walk_s,
         "select_s": select_s,
         "gate_s": gate_s,
         "publish_s": publish_s,

@@ -41,6 +41,9 @@ pub(crate) struct Loaded {
     pub inputs: Vec<Input>,
     /// The stack below the module, bottom first.
     pub layers: Vec<Layer>,
+    /// Seconds the stack's walk through the registry took (part of the
+    /// load step: the one part of it that runs on one core).
+    pub walk_s: f64,
 }
 
 /// The inputs of one arch, loaded.
@@ -301,6 +304,7 @@ fn load_in<'s>(
     let def_dir = definition_dir(req.definition_path);
     // The stack below: every required module, directly or not, each at
     // its last good (or pinned) compose.
+    let walk = std::time::Instant::now();
     let layers = crate::stack::resolve_with(def, registry, req.with_composes, &mut |streams| {
         let got = registry.latest_good_lean_many(streams)?;
         if let Some(p) = &prefetch {
@@ -314,6 +318,7 @@ fn load_in<'s>(
         }
         Ok(got)
     })?;
+    let walk_s = walk.elapsed().as_secs_f64();
     // What the walk found is all there is to load ahead.
     let mut prefetch = prefetch;
     if let Some(p) = &mut prefetch {
@@ -567,6 +572,7 @@ fn load_in<'s>(
         arches: out,
         inputs,
         layers,
+        walk_s,
     })
 }
 
