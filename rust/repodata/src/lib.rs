@@ -154,9 +154,11 @@ pub fn load_verified_repo(
     if let Some((dir, root)) = memo {
         if let Some((v, files)) = verified::recall_stamped(dir, root) {
             if let Some(repo) = from_cache(id, location, &v.checksum, opts)? {
-                if v.index.is_none() {
+                if files.before_index {
                     // A memo from before layers were indexed: written again
                     // with the index, so the stacks above need not load it.
+                    // (A layer too large to index keeps its memo as it is,
+                    // and no load works out an index it would not keep.)
                     if let Some(index) = verified::LayerIndex::of(&repo) {
                         let rels: Vec<&str> = files.rels.iter().map(String::as_str).collect();
                         let verdict = verified::Verdict {

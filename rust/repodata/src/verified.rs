@@ -307,7 +307,11 @@ pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Rememb
                 mdtypes,
                 index,
             },
-            Remembered { rels, stamps: then },
+            Remembered {
+                rels,
+                stamps: then,
+                before_index: version == HEADER_1,
+            },
         )
     })
 }
@@ -331,6 +335,10 @@ fn hex_u64(t: &str) -> Option<u64> {
 pub(crate) struct Remembered {
     pub rels: Vec<String>,
     pub stamps: Vec<Stamp>,
+    /// Written before layers were indexed (version 1): worth writing again
+    /// with an index. A version-2 memo without one is of a layer too large
+    /// to index, and stays as it is.
+    pub before_index: bool,
 }
 
 /// Files changed this recently are not remembered: file times move in
@@ -500,6 +508,10 @@ mod test {
         let dir = tempfile::tempdir().unwrap();
         let rels = ["repodata/repomd.xml", "repodata/p.xml.gz"];
         let (root, cache, plain) = remembered(dir.path(), &rels);
+        // A version-2 memo without an index (a layer too large to index)
+        // is not one to write again.
+        let (v, files) = recall_stamped(&cache, &root).unwrap();
+        assert!(v.index.is_none() && !files.before_index);
         let mut provides: Vec<u64> = ["httpd", "/usr/sbin/httpd", "webserver"]
             .iter()
             .map(|n| name_hash(n))
@@ -516,8 +528,9 @@ mod test {
         };
         let before = stamps(&root, &rels).unwrap();
         remember(&cache, &root, &verdict, &rels, &before, Duration::ZERO);
-        let got = recall(&cache, &root).unwrap();
+        let (got, files) = recall_stamped(&cache, &root).unwrap();
         assert_eq!(got, verdict);
+        assert!(!files.before_index);
         let index = got.index.unwrap();
         assert!(index.may_provide("webserver") && index.may_provide("/usr/sbin/httpd"));
         assert!(!index.may_provide("nginx"));
@@ -543,7 +556,9 @@ mod test {
             .map(|l| format!("{l}\n"))
             .collect();
         std::fs::write(&memo, &v1).unwrap();
-        assert_eq!(recall(&cache, &root).unwrap().index, None);
+        let (v, files) = recall_stamped(&cache, &root).unwrap();
+        assert_eq!(v.index, None);
+        assert!(files.before_index);
         // An index in a version-1 memo is not one.
         std::fs::write(&memo, text.replace(HEADER, HEADER_1)).unwrap();
         assert_eq!(recall(&cache, &root), None);
