@@ -34,6 +34,14 @@ pub(crate) struct LoadRequest<'a> {
     pub stack_repo: StackRepo,
 }
 
+impl LoadRequest<'_> {
+    /// Whether a layer its memo found intact may be left for the gate: not
+    /// when the stack is merged, which reads every layer's records.
+    fn defers_layers(&self) -> bool {
+        self.stack_repo != StackRepo::Merged
+    }
+}
+
 /// Everything a compose reads, loaded.
 pub(crate) struct Loaded {
     pub arches: Vec<ArchInputs>,
@@ -272,8 +280,8 @@ pub(crate) fn load_inputs(
         // The layers' repositories load on worker threads while the stack
         // walk reads the registry, each as soon as the walk finds it.
         let prefetch = (req.definition.module_requires().next().is_some()).then(|| {
-            let defer = req.stack_repo != StackRepo::Merged;
-            let mut p = Prefetch::start(scope, workers, req.opts, req.interrupt, defer);
+            let mut p =
+                Prefetch::start(scope, workers, req.opts, req.interrupt, req.defers_layers());
             // The module's own repositories first: the walk gives the
             // workers layers a wave at a time, and they would wait between
             // waves. (A Koji tag's repo is known only once the hub is
@@ -442,9 +450,8 @@ fn load_in<'s>(
                         .collect(),
                 );
             }
-            let keeps_deferred = |id: &str| {
-                req.stack_repo != StackRepo::Merged && covered.get().is_some_and(|c| c.contains(id))
-            };
+            let keeps_deferred =
+                |id: &str| req.defers_layers() && covered.get().is_some_and(|c| c.contains(id));
             let mut sources_ahead = None;
             if let Some(p) = &mut prefetch {
                 let (layers, sources) = p.take(arch);
@@ -455,9 +462,7 @@ fn load_in<'s>(
                 req.interrupt.check()?;
                 let ahead = lock(ahead).remove(id);
                 let (repo, mdtypes) = ahead
-                    .unwrap_or_else(|| {
-                        load_layer_repo(id, loc, arch, opts, req.stack_repo != StackRepo::Merged)
-                    })
+                    .unwrap_or_else(|| load_layer_repo(id, loc, arch, opts, req.defers_layers()))
                     .map_err(|e| damaged_layer(def, layer, arch, e))?;
                 has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
                 let repo = if keeps_deferred(id) {
