@@ -7,6 +7,7 @@ test_stack.py's stack-wide gate failure.)"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -136,3 +137,40 @@ def test_a_platform_package_an_unloaded_layer_is_named_like_is_still_hidden(
     module needs libcompat.so.1, which only compat-foo provides."""
     _fails_on_the_whole_stack(_stack_with_memos(strata_bin, tmp_path, repos), tmp_path,
                               "mod_v", "libcompat.so.1()(64bit)")
+
+
+def test_a_layer_changed_since_its_memo_is_checked_in_full(strata_bin, tmp_path, repos):
+    """A layer taken on its memo's word has its files' stamps compared
+    while the gate runs. Touched but intact (its content unchanged), it is
+    loaded again in full and the compose passes; damaged in place (same
+    size, another checksum), the compose fails naming the layer, and is
+    recorded as failed: the gate's pass on the memo's word does not count."""
+    site = _stack_with_memos(strata_bin, tmp_path, repos)
+    env = {"RUST_LOG": "strata_compose=info"}
+    [apache_rec] = site.list("apache:2.4")
+    [primary] = (ck.repo_dir(apache_rec, "x86_64") / "repodata").glob("*-primary.xml*")
+    changed = "a file of the stack layer changed since its memo was written: loading it in full"
+
+    x = _module(tmp_path, "modx", {"mod_x": ("httpd",)}, {"apache": "2.4"})
+    r = site.compose(x, env=env, check_rc=0)
+    assert "stack layer remembered intact" in r.stderr, r.stderr
+    assert changed not in r.stderr, r.stderr
+
+    old = primary.stat().st_mtime - 3600
+    os.utime(primary, (old, old))
+    r = site.compose(x, env=env, check_rc=0)
+    assert changed in r.stderr and f'compose="{apache_rec["id"]}"' in r.stderr, r.stderr
+    assert [c["state"] for c in site.list("modx:1")] == ["finished", "finished"]
+
+    data = bytearray(primary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    primary.write_bytes(bytes(data))
+    os.utime(primary, (old, old))  # the same times, but a new ctime
+    r = site.compose(x, env=env, check_rc=2)
+    assert changed in r.stderr, r.stderr
+    assert f"modx:1: the published x86_64 repository of apache:2.4 (compose {apache_rec['id']})" \
+        f" is missing or damaged" in r.stderr, r.stderr
+    assert primary.name in r.stderr and "checksum" in r.stderr, r.stderr
+    newest = site.list("modx:1")[0]
+    assert newest["state"] == "failed", newest
+    assert "apache:2.4" in newest["error"] and "missing or damaged" in newest["error"], newest

@@ -11,7 +11,9 @@ use crate::definition::{read_definition, ScmProbe};
 use crate::error::Result;
 use crate::gate::{gate, GateReport};
 use crate::ids::{context, modulemd_version, now};
-use crate::inputs::{arches_for, load_inputs, ArchInputs, LayerRepo, LoadRequest, Loaded};
+use crate::inputs::{
+    arches_for, load_inputs, reload_layer, ArchInputs, LayerRepo, LoadRequest, Loaded,
+};
 use crate::interrupt::Interrupt;
 use crate::layout::{stack_repo_file, stack_repos};
 use crate::modulemd::ModuleDocs;
@@ -147,7 +149,7 @@ pub fn compose_module_in_chain(
         cache_dir: req.cache_dir.clone(),
         cache_limits: config.cache_limits(),
     };
-    let loaded = load_inputs(
+    let mut loaded = load_inputs(
         &LoadRequest {
             definition_path: &req.definition,
             definition: &def,
@@ -194,7 +196,7 @@ pub fn compose_module_in_chain(
             registry.abandon_dead(Some((&def.name, &def.stream)))?;
             Ok(registry.begin(&new)?)
         });
-        let checked = check(req, &def, &loaded.arches, &opts, progress);
+        let checked = check_on_held_memos(req, &def, &mut loaded, &opts, progress);
         let begun = begin
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -303,9 +305,80 @@ struct Checked {
     gate_s: f64,
 }
 
+/// [`check`], with every layer taken on its verification memo's word
+/// found as its memo remembers it. A layer whose files changed since (its
+/// stamps do not hold) is loaded again in full, and the packages are
+/// picked and gated again: what the gate said with that memo's word does
+/// not count.
+fn check_on_held_memos(
+    req: &ComposeRequest,
+    def: &ModuleDefinition,
+    loaded: &mut Loaded,
+    opts: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Checked> {
+    let (checked, stale) = check(req, def, &loaded.arches, opts, progress);
+    if stale.is_empty() {
+        return checked;
+    }
+    for arch in &mut loaded.arches {
+        arch.unchecked.clear();
+    }
+    for (a, i) in stale {
+        reload_layer(def, &loaded.layers, &mut loaded.arches[a], i, opts)?;
+    }
+    check(req, def, &loaded.arches, opts, progress).0
+}
+
+/// Fewer memos than this are compared on this thread, after the gate:
+/// starting one costs more.
+const MIN_STAMPS_PER_THREAD: usize = 16;
+
 /// Picks the packages of every arch and runs the gate on them; needs
 /// nothing of the compose's record, so it runs while that is begun.
+/// Meanwhile the stamps of the layers taken on their memos' word are
+/// compared ([`ArchInputs::unchecked`]): the layers (arch, index into its
+/// layers) whose stamps do not hold come back beside the outcome, which
+/// does not count if there are any.
 fn check(
+    req: &ComposeRequest,
+    def: &ModuleDefinition,
+    loaded: &[ArchInputs],
+    opts: &LoadOptions,
+    progress: &dyn Progress,
+) -> (Result<Checked>, Vec<(usize, usize)>) {
+    let unchecked: usize = loaded.iter().map(|a| a.unchecked.len()).sum();
+    // Left by the load step: on a deep stack hundreds of `lstat`s, which
+    // that step's cores were busy without. The gate keeps one core.
+    std::thread::scope(|scope| {
+        let stamps =
+            (unchecked >= MIN_STAMPS_PER_THREAD).then(|| scope.spawn(|| stale_layers(loaded)));
+        let checked = pick_and_gate(req, def, loaded, opts, progress);
+        let stale = match stamps {
+            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => stale_layers(loaded),
+        };
+        (checked, stale)
+    })
+}
+
+/// The layers (arch, index into its layers) whose memos' stamps do not
+/// hold.
+fn stale_layers(loaded: &[ArchInputs]) -> Vec<(usize, usize)> {
+    loaded
+        .iter()
+        .enumerate()
+        .flat_map(|(a, arch)| {
+            arch.unchecked
+                .iter()
+                .filter(|(_, stamps)| !stamps.hold())
+                .map(move |&(i, _)| (a, i))
+        })
+        .collect()
+}
+
+/// [`check`]'s picking and gating.
+fn pick_and_gate(
     req: &ComposeRequest,
     def: &ModuleDefinition,
     loaded: &[ArchInputs],

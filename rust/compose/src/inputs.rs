@@ -77,6 +77,13 @@ pub(crate) struct ArchInputs {
     /// Layers a layer's own gate already checked against this same pool
     /// ([`crate::stack::gated_layers`]), by index into `layers`.
     pub gated: Vec<Vec<usize>>,
+    /// The layers taken on their verification memos' word (by index into
+    /// `layers`), and the file stamps that word rests on. They are
+    /// compared while the packages are picked and gated, on a core the
+    /// load step's end leaves free, and before the gate's answer counts
+    /// ([`crate::compose`]); a layer whose stamps no longer hold is loaded
+    /// again in full ([`reload_layer`]).
+    pub unchecked: Vec<(usize, strata_repodata::MemoStamps)>,
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
     pub koji_topdir: Option<PathBuf>,
@@ -109,6 +116,14 @@ impl LayerRepo {
         match self {
             LayerRepo::Loaded(r) => &r.id,
             LayerRepo::Deferred { id, .. } => id,
+        }
+    }
+
+    /// Where its repository is published.
+    pub(crate) fn location(&self) -> &str {
+        match self {
+            LayerRepo::Loaded(r) => &r.location,
+            LayerRepo::Deferred { location, .. } => location,
         }
     }
 
@@ -461,7 +476,7 @@ fn load_in<'s>(
             let load_layer = move |((id, loc), layer): (&(String, String), &Layer)| {
                 req.interrupt.check()?;
                 let ahead = lock(ahead).remove(id);
-                let (repo, mdtypes) = ahead
+                let (repo, mdtypes, stamps) = ahead
                     .unwrap_or_else(|| load_layer_repo(id, loc, arch, opts, req.defers_layers()))
                     .map_err(|e| damaged_layer(def, layer, arch, e))?;
                 has_modules(layer, mdtypes.iter().any(|t| t == "modules"), loc)?;
@@ -474,15 +489,16 @@ fn load_in<'s>(
                     )
                 };
                 if req.stack_repo != StackRepo::Merged {
-                    return Ok((repo, None, Vec::new()));
+                    return Ok((repo, stamps, None, Vec::new()));
                 }
-                // Merging reads every layer's records: none is deferred.
+                // Merging reads every layer's records: none is deferred,
+                // and every layer was checked in full.
                 let LayerRepo::Loaded(repo) = repo else {
                     unreachable!("a merged stack's layers are loaded above")
                 };
                 let records = strata_repodata::open_records(&repo, opts)?;
                 let repo = LayerRepo::Loaded(repo);
-                Ok((repo, Some(records), layer_modules(id, loc)?))
+                Ok((repo, None, Some(records), layer_modules(id, loc)?))
             };
             // The layers not loaded ahead (pinned ones, or all of them when
             // there were no workers) are hundreds of small repositories for a
@@ -495,7 +511,7 @@ fn load_in<'s>(
                     .iter()
                     .filter(|(id, _)| match ahead.get(id) {
                         None => true,
-                        Some(Ok((LayerRepo::Deferred { .. }, _))) => !keeps_deferred(id),
+                        Some(Ok((LayerRepo::Deferred { .. }, _, _))) => !keeps_deferred(id),
                         Some(_) => false,
                     })
                     .count()
@@ -542,7 +558,9 @@ fn load_in<'s>(
         let mut layer_repos = Vec::with_capacity(layer_specs.len());
         let mut layer_records = Vec::with_capacity(layer_specs.len());
         let mut layer_modules = Vec::with_capacity(layer_specs.len());
-        for (repo, records, modules) in layers_loaded? {
+        let mut unchecked = Vec::new();
+        for (i, (repo, stamps, records, modules)) in layers_loaded?.into_iter().enumerate() {
+            unchecked.extend(stamps.map(|s| (i, s)));
             layer_repos.push(repo);
             layer_records.extend(records);
             if !modules.is_empty() {
@@ -569,6 +587,7 @@ fn load_in<'s>(
             layer_modules,
             layer_sources,
             gated,
+            unchecked,
             platform,
             koji_topdir: koji_topdir.clone(),
         });
@@ -589,19 +608,24 @@ type PlatformLoaded = (Vec<Repo>, Vec<Input>, Vec<Vec<usize>>);
 const MIN_LAYERS_PER_THREAD: usize = 16;
 
 /// A layer's repository as `load_verified_repo` gives it: the repository
-/// (or, deferred, what its memo says of it) and its metadata types.
-type LayerLoad = std::result::Result<(LayerRepo, Vec<String>), RepodataError>;
+/// (or, deferred, what its memo says of it), its metadata types, and when
+/// it was taken on its memo's word, the stamps that word rests on.
+type LayerLoad = std::result::Result<
+    (LayerRepo, Vec<String>, Option<strata_repodata::MemoStamps>),
+    RepodataError,
+>;
 
 /// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
-/// when its verification memo holds and indexes it.
+/// when its verification memo indexes it (on the memo's word: its stamps
+/// are compared later, see [`ArchInputs::unchecked`]).
 fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions, defer: bool) -> LayerLoad {
     if defer {
-        if let Some(recalled) = strata_repodata::recall_verified(loc, opts) {
+        if let Some((recalled, stamps)) = strata_repodata::recall_verified(loc, opts) {
             tracing::info!(
                 compose = id,
                 location = loc,
                 arch,
-                "stack layer found intact"
+                "stack layer remembered intact"
             );
             let mdtypes = recalled.mdtypes.clone();
             return Ok((
@@ -611,11 +635,39 @@ fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions, defer: b
                     recalled,
                 },
                 mdtypes,
+                Some(stamps),
             ));
         }
     }
     tracing::info!(compose = id, location = loc, arch, "loading stack layer");
-    strata_repodata::load_verified_repo(id, loc, opts).map(|(r, t)| (LayerRepo::Loaded(r), t))
+    strata_repodata::load_verified_repo(id, loc, opts).map(|(r, t)| (LayerRepo::Loaded(r), t, None))
+}
+
+/// Loads layer `i` of `arch` again in full, its files checked against its
+/// repomd.xml: its memo's stamps did not hold (a file of it was written,
+/// replaced or removed since it was checked). A layer no longer as it was
+/// published fails the compose, naming it.
+pub(crate) fn reload_layer(
+    def: &ModuleDefinition,
+    layers: &[Layer],
+    arch: &mut ArchInputs,
+    i: usize,
+    opts: &LoadOptions,
+) -> Result<()> {
+    let layer = &layers[i];
+    let id = layer.record.id.as_str();
+    let loc = arch.layers[i].location().to_owned();
+    tracing::info!(
+        compose = id,
+        location = loc,
+        arch = arch.arch,
+        "a file of the stack layer changed since its memo was written: loading it in full"
+    );
+    let (repo, mdtypes) = strata_repodata::load_verified_repo(id, &loc, opts)
+        .map_err(|e| damaged_layer(def, layer, &arch.arch, e))?;
+    has_modules(layer, mdtypes.iter().any(|t| t == "modules"), &loc)?;
+    arch.layers[i] = LayerRepo::Loaded(repo);
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -623,9 +675,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A stack layer as loaded: its repository, and to merge it, its records
-/// and modules.
-type LoadedLayer = (LayerRepo, Option<RecordStore>, Vec<Document>);
+/// A stack layer as loaded: its repository, the stamps its memo's word
+/// rests on (when taken on it), and to merge it, its records and modules.
+type LoadedLayer = (
+    LayerRepo,
+    Option<strata_repodata::MemoStamps>,
+    Option<RecordStore>,
+    Vec<Document>,
+);
 
 /// One load ahead.
 enum Job {

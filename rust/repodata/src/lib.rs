@@ -210,10 +210,11 @@ pub fn load_verified_repo(
     Ok((repo, mdtypes))
 }
 
-/// A published repository its verification memo found intact (every
+/// A published repository as its verification memo remembers it (every
 /// metadata file as it was when checked in full), without loading it:
 /// what [`load_verified_repo`] would give, and what a gate needs to know
-/// before deciding to load it.
+/// before deciding to load it. It holds only while the memo's
+/// [`MemoStamps`] do.
 #[derive(Debug, Clone)]
 pub struct Recalled {
     /// Checksum of its primary.xml (`type:hex`).
@@ -223,21 +224,50 @@ pub struct Recalled {
     pub index: LayerIndex,
 }
 
-/// The memo's word on the repository at `location` (a directory), when it
-/// has one that still holds and indexes it; else `None`, and the
-/// repository is loaded with [`load_verified_repo`].
-pub fn recall_verified(location: &str, opts: &LoadOptions) -> Option<Recalled> {
-    let dir = opts.cache_dir.as_deref()?;
-    let loc = Location::parse(location);
-    let v = verified::recall(dir, loc.as_dir()?)?;
-    Some(Recalled {
-        checksum: v.checksum,
-        mdtypes: v.mdtypes,
-        index: v.index?,
-    })
+/// What a [`Recalled`] verdict rests on: the identity (`lstat`) of every
+/// file of the repository when it was checked in full. The verdict holds
+/// while [`MemoStamps::hold`] says so; a write, a replacement or a removal
+/// of any of them ends it. Comparing them is a few `lstat`s: a caller may
+/// do it while it works with the verdict (a deep stack's gate runs
+/// meanwhile), but not rely on what it decided from the verdict before.
+#[derive(Debug, Clone)]
+#[must_use = "a memo's verdict holds only once its stamps were compared"]
+pub struct MemoStamps {
+    root: PathBuf,
+    files: verified::Remembered,
 }
 
-/// Loads the repository [`recall_verified`] found intact: from the cache,
+impl MemoStamps {
+    /// Whether every file still has the identity it had when checked.
+    pub fn hold(&self) -> bool {
+        self.files.hold(&self.root)
+    }
+}
+
+/// The memo's word on the repository at `location` (a directory), when it
+/// has one that indexes it, and what that word rests on; else `None`, and
+/// the repository is loaded with [`load_verified_repo`]. Nothing of the
+/// files is looked at: whether the word still holds is for the
+/// [`MemoStamps`] to say.
+pub fn recall_verified(location: &str, opts: &LoadOptions) -> Option<(Recalled, MemoStamps)> {
+    let dir = opts.cache_dir.as_deref()?;
+    let loc = Location::parse(location);
+    let root = loc.as_dir()?;
+    let (v, files) = verified::read(dir, root)?;
+    Some((
+        Recalled {
+            checksum: v.checksum,
+            mdtypes: v.mdtypes,
+            index: v.index?,
+        },
+        MemoStamps {
+            root: root.to_path_buf(),
+            files,
+        },
+    ))
+}
+
+/// Loads the repository [`recall_verified`] remembered: from the cache,
 /// else (the entry was pruned meanwhile) as [`load_verified_repo`] does.
 pub fn load_recalled(
     id: &str,

@@ -228,14 +228,17 @@ fn read_memo(path: &Path) -> Option<String> {
 }
 
 /// The memo's verdict on the repository at `root`, if every file it names
-/// still has the identity it had when checked.
-pub(crate) fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
-    recall_stamped(dir, root).map(|(verdict, _)| verdict)
+/// still has the identity it had when checked, with those files and their
+/// stamps (to write the memo again with more in it).
+pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
+    let (verdict, files) = read(dir, root)?;
+    files.hold(root).then_some((verdict, files))
 }
 
-/// [`recall`], with the memo's files and their stamps (all still as they
-/// are), to write the memo again with more in it.
-pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
+/// The memo on the repository at `root` as it reads, its stamps not yet
+/// compared with the files': the verdict holds only if
+/// [`Remembered::hold`] says so.
+pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
     let text = read_memo(&memo_path(dir, root))?;
     let mut lines = text.lines().peekable();
     let version = lines.next()?;
@@ -299,7 +302,7 @@ pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Rememb
         rels.push(f.next()?);
     }
     // repomd.xml and primary.xml at least.
-    (rels.len() >= 2 && stamps(root, &rels)? == then).then(|| {
+    (rels.len() >= 2).then(|| {
         let rels = rels.into_iter().map(str::to_owned).collect();
         (
             Verdict {
@@ -332,6 +335,7 @@ fn hex_u64(t: &str) -> Option<u64> {
 }
 
 /// The files a memo names, and their stamps.
+#[derive(Debug, Clone)]
 pub(crate) struct Remembered {
     pub rels: Vec<String>,
     pub stamps: Vec<Stamp>,
@@ -339,6 +343,14 @@ pub(crate) struct Remembered {
     /// with an index. A version-2 memo without one is of a layer too large
     /// to index, and stays as it is.
     pub before_index: bool,
+}
+
+impl Remembered {
+    /// Whether every file still has the stamp it had when checked.
+    pub(crate) fn hold(&self, root: &Path) -> bool {
+        let rels: Vec<&str> = self.rels.iter().map(String::as_str).collect();
+        stamps(root, &rels).is_some_and(|now| now == self.stamps)
+    }
 }
 
 /// Files changed this recently are not remembered: file times move in
@@ -433,6 +445,11 @@ pub(crate) fn remember(
 mod test {
     use super::*;
 
+    /// The memo's verdict, if its files still have their stamps.
+    fn recall(dir: &Path, root: &Path) -> Option<Verdict> {
+        recall_stamped(dir, root).map(|(verdict, _)| verdict)
+    }
+
     #[test]
     fn a_memo_holds_while_its_files_are_untouched() {
         let dir = tempfile::tempdir().unwrap();
@@ -463,6 +480,10 @@ mod test {
         std::fs::remove_file(root.join("repodata/p.xml.gz")).unwrap();
         std::fs::write(root.join("repodata/p.xml.gz"), "p").unwrap();
         assert_eq!(recall(&cache, &root), None);
+        // Read, the memo still says what it said; its stamps do not hold.
+        let (said, files) = read(&cache, &root).unwrap();
+        assert_eq!(said, verdict);
+        assert!(!files.hold(&root));
 
         // Changed between the stamps and the check: nothing remembered.
         let before = stamps(&root, &rels).unwrap();

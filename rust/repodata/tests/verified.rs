@@ -118,7 +118,8 @@ fn a_remembered_repository_is_recalled_with_its_index_without_loading_it() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert!(recall_verified(&location, &opts).is_none());
     let (repo, mdtypes) = load_verified_repo("layer", &location, &opts).unwrap();
-    let recalled = recall_verified(&location, &opts).expect("remembered and indexed");
+    let (recalled, stamps) = recall_verified(&location, &opts).expect("remembered and indexed");
+    assert!(stamps.hold());
     assert_eq!(recalled.checksum, repo.checksum);
     assert_eq!(recalled.mdtypes, mdtypes);
     let index = &recalled.index;
@@ -180,15 +181,24 @@ fn a_remembered_repository_is_recalled_with_its_index_without_loading_it() {
     let (again, _) = load_verified_repo("layer", &location, &opts).unwrap();
     assert_eq!(nevras(&again), nevras(&repo));
     assert_eq!(
-        recall_verified(&location, &opts).unwrap().index,
+        recall_verified(&location, &opts).unwrap().0.index,
         recalled.index
     );
 
-    // Touched: neither recalled nor loaded from the memo.
+    // Touched: the memo still reads as it did, but its stamps no longer
+    // hold, and nothing is loaded from it.
     let repomd = repo_dir.join("repodata/repomd.xml");
     let bytes = std::fs::read(&repomd).unwrap();
     std::fs::remove_file(&repomd).unwrap();
     std::fs::write(&repomd, bytes).unwrap();
-    assert!(recall_verified(&location, &opts).is_none());
+    let (said, stamps) = recall_verified(&location, &opts).unwrap();
+    assert_eq!(said.index, recalled.index);
+    assert!(!stamps.hold());
+    // The load checks every file again (all intact) and remembers them
+    // as they are now: once they are old enough, the memo holds again.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (again, _) = load_verified_repo("layer", &location, &opts).unwrap();
+    assert_eq!(nevras(&again), nevras(&repo));
+    assert!(recall_verified(&location, &opts).unwrap().1.hold());
     assert!(LayerIndex::MAX_PACKAGES >= repo.len());
 }
