@@ -260,18 +260,11 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
             let packages = lines.next()?.strip_prefix("index ")?.parse().ok()?;
             let names = lines.next()?.strip_prefix("names")?;
             let names = names.strip_prefix(' ').unwrap_or(names).to_owned();
-            let provides = lines
-                .next()?
-                .strip_prefix("provides")?
-                .split(' ')
-                .skip(1)
-                .map(hex_u64)
-                .collect::<Option<Vec<u64>>>()?;
+            let provides = provides_of(lines.next()?.strip_prefix("provides")?)?;
             // As written: sorted and each once, or it is not a memo of ours.
             let listed: Vec<&str> = names.split(' ').collect();
             let sorted = (names.is_empty() || listed.iter().all(|n| !n.is_empty()))
-                && listed.windows(2).all(|w| w[0] < w[1])
-                && provides.windows(2).all(|w| w[0] < w[1]);
+                && listed.windows(2).all(|w| w[0] < w[1]);
             let count = if names.is_empty() { 0 } else { listed.len() };
             if !sorted || packages < count || packages > LayerIndex::MAX_PACKAGES {
                 return None;
@@ -319,19 +312,60 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
     })
 }
 
-/// Sixteen hex digits, as a memo writes a hash.
-fn hex_u64(t: &str) -> Option<u64> {
-    if t.len() != 16 {
+/// The hashes of a memo's `provides` line (after the key): each a space
+/// and sixteen lowercase hex digits, ascending; `None` for anything else.
+/// Read at a fixed stride, not split: a deep stack's memos hold tens of
+/// thousands of them, and this was a tenth of reading a layer's memo.
+fn provides_of(line: &str) -> Option<Vec<u64>> {
+    const ENTRY: usize = 17;
+    let bytes = line.as_bytes();
+    if !bytes.len().is_multiple_of(ENTRY) {
         return None;
     }
-    t.bytes().try_fold(0u64, |acc, b| {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
+    let mut out: Vec<u64> = Vec::with_capacity(bytes.len() / ENTRY);
+    for entry in bytes.chunks_exact(ENTRY) {
+        let h = match entry.split_first() {
+            Some((b' ', digits)) => hex_u64(digits)?,
             _ => return None,
         };
-        Some(acc << 4 | u64::from(d))
-    })
+        if out.last().is_some_and(|&last| last >= h) {
+            return None;
+        }
+        out.push(h);
+    }
+    Some(out)
+}
+
+/// Each byte's value as a lowercase hex digit; `INVALID` for any other.
+const HEX_DIGITS: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+const INVALID: u8 = 0xF0;
+
+/// Sixteen lowercase hex digits, as a memo writes a hash (without a
+/// branch per digit).
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    if digits.len() != 16 {
+        return None;
+    }
+    let (mut v, mut seen) = (0u64, 0u8);
+    for &b in digits {
+        let d = HEX_DIGITS[usize::from(b)];
+        seen |= d;
+        v = v << 4 | u64::from(d & 0x0F);
+    }
+    (seen & INVALID == 0).then_some(v)
 }
 
 /// The files a memo names, and their stamps.
@@ -583,6 +617,30 @@ mod test {
         // An index in a version-1 memo is not one.
         std::fs::write(&memo, text.replace(HEADER, HEADER_1)).unwrap();
         assert_eq!(recall(&cache, &root), None);
+    }
+
+    #[test]
+    fn a_provides_line_is_read_as_written_and_nothing_else() {
+        let (a, b) = (0x0123_4567_89ab_cdef_u64, 0xfedc_ba98_7654_3210_u64);
+        let line = format!(" {a:016x} {b:016x}");
+        assert_eq!(provides_of(&line), Some(vec![a, b]));
+        assert_eq!(provides_of(""), Some(vec![]));
+        for bad in [
+            format!(" {b:016x} {a:016x}"),                   // descending
+            format!(" {a:016x} {a:016x}"),                   // twice
+            format!(" {a:016X}"),                            // upper case
+            format!("{a:016x} "),                            // the space after
+            format!(" {a:016x}  {b:016x}"),                  // two spaces
+            format!(" {:015x}", a >> 4),                     // fifteen digits
+            format!(" {a:016x} "),                           // a space left over
+            " 0123456789abcdeg".to_owned(),                  // not a hex digit
+            format!(" {a:016x}").replacen('1', "\u{e9}", 1), // not ASCII
+        ] {
+            assert_eq!(provides_of(&bad), None, "{bad:?}");
+        }
+        for v in [0, 1, u64::MAX, a, b] {
+            assert_eq!(hex_u64(format!("{v:016x}").as_bytes()), Some(v));
+        }
     }
 
     #[test]
