@@ -196,7 +196,7 @@ pub fn compose_module_in_chain(
             registry.abandon_dead(Some((&def.name, &def.stream)))?;
             Ok(registry.begin(&new)?)
         });
-        let checked = check_on_held_memos(req, &def, &mut loaded, &opts, progress);
+        let checked = check(req, &def, &loaded.arches, &opts, progress);
         let begun = begin
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -205,11 +205,30 @@ pub fn compose_module_in_chain(
     let record = begun?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    let ran = checked.and_then(|checked| {
+    let memos = MemoCheck::start(&mut loaded);
+    let mut ran = checked.and_then(|checked| {
         run_recorded(
             req, config, &def, &record, &loaded, checked, load_s, progress,
         )
     });
+    let stale = memos.stale();
+    if !stale.is_empty() {
+        // What the gate said on the memos' word does not count: what was
+        // staged is removed, and the compose is checked and published
+        // again with those layers loaded in full.
+        drop(ran);
+        ran = stale
+            .into_iter()
+            .try_for_each(|(a, i)| {
+                reload_layer(&def, &loaded.layers, &mut loaded.arches[a], i, &opts)
+            })
+            .and_then(|()| check(req, &def, &loaded.arches, &opts, progress))
+            .and_then(|checked| {
+                run_recorded(
+                    req, config, &def, &record, &loaded, checked, load_s, progress,
+                )
+            });
+    }
     if req.then_exits {
         // A deep stack is hundreds of maps, and unmapping each one
         // interrupts every other core running the process (a TLB
@@ -305,80 +324,80 @@ struct Checked {
     gate_s: f64,
 }
 
-/// [`check`], with every layer taken on its verification memo's word
-/// found as its memo remembers it. A layer whose files changed since (its
-/// stamps do not hold) is loaded again in full, and the packages are
-/// picked and gated again: what the gate said with that memo's word does
-/// not count.
-fn check_on_held_memos(
-    req: &ComposeRequest,
-    def: &ModuleDefinition,
-    loaded: &mut Loaded,
-    opts: &LoadOptions,
-    progress: &dyn Progress,
-) -> Result<Checked> {
-    let (checked, stale) = check(req, def, &loaded.arches, opts, progress);
-    if stale.is_empty() {
-        return checked;
-    }
-    for arch in &mut loaded.arches {
-        arch.unchecked.clear();
-    }
-    for (a, i) in stale {
-        reload_layer(def, &loaded.layers, &mut loaded.arches[a], i, opts)?;
-    }
-    check(req, def, &loaded.arches, opts, progress).0
+/// The stamps of the layers taken on their verification memos' word
+/// ([`ArchInputs::unchecked`]), compared on a thread of their own while
+/// the compose is published: on a deep stack hundreds of `lstat`s, which
+/// the load step's cores were busy without, and which publishing (one
+/// thread, and waits for the disk) leaves a core for. They must hold
+/// before the compose is put in place.
+struct MemoCheck {
+    /// (arch, index into its layers) of each layer taken on its memo's
+    /// word, and the stamps the word rests on.
+    pending: Vec<(usize, usize, strata_repodata::MemoStamps)>,
+    comparing: Option<std::thread::JoinHandle<Vec<(usize, usize)>>>,
 }
 
-/// Fewer memos than this are compared on this thread, after the gate:
-/// starting one costs more.
+/// Fewer memos than this are compared on the compose's own thread, once
+/// it published: starting a thread costs more.
 const MIN_STAMPS_PER_THREAD: usize = 16;
 
-/// Picks the packages of every arch and runs the gate on them; needs
-/// nothing of the compose's record, so it runs while that is begun.
-/// Meanwhile the stamps of the layers taken on their memos' word are
-/// compared ([`ArchInputs::unchecked`]): the layers (arch, index into its
-/// layers) whose stamps do not hold come back beside the outcome, which
-/// does not count if there are any.
-fn check(
-    req: &ComposeRequest,
-    def: &ModuleDefinition,
-    loaded: &[ArchInputs],
-    opts: &LoadOptions,
-    progress: &dyn Progress,
-) -> (Result<Checked>, Vec<(usize, usize)>) {
-    let unchecked: usize = loaded.iter().map(|a| a.unchecked.len()).sum();
-    // Left by the load step: on a deep stack hundreds of `lstat`s, which
-    // that step's cores were busy without. The gate keeps one core.
-    std::thread::scope(|scope| {
-        let stamps =
-            (unchecked >= MIN_STAMPS_PER_THREAD).then(|| scope.spawn(|| stale_layers(loaded)));
-        let checked = pick_and_gate(req, def, loaded, opts, progress);
-        let stale = match stamps {
+impl MemoCheck {
+    /// Takes the stamps out of `loaded`, and starts comparing them.
+    fn start(loaded: &mut Loaded) -> MemoCheck {
+        let mut pending: Vec<(usize, usize, strata_repodata::MemoStamps)> = Vec::new();
+        for (a, arch) in loaded.arches.iter_mut().enumerate() {
+            pending.extend(
+                std::mem::take(&mut arch.unchecked)
+                    .into_iter()
+                    .map(|(i, stamps)| (a, i, stamps)),
+            );
+        }
+        if pending.len() < MIN_STAMPS_PER_THREAD {
+            return MemoCheck {
+                pending,
+                comparing: None,
+            };
+        }
+        let moved = std::mem::take(&mut pending);
+        let comparing = std::thread::Builder::new()
+            .name("strata-stamps".into())
+            .spawn(move || stale(&moved));
+        match comparing {
+            Ok(handle) => MemoCheck {
+                pending: Vec::new(),
+                comparing: Some(handle),
+            },
+            // Without a thread (resources exhausted), compared at the end.
+            Err(e) => {
+                tracing::debug!(error = %e, "no thread to compare the memos' stamps on");
+                MemoCheck {
+                    pending: Vec::new(),
+                    comparing: None,
+                }
+            }
+        }
+    }
+
+    /// The layers (arch, index into its layers) whose stamps do not hold.
+    fn stale(self) -> Vec<(usize, usize)> {
+        match self.comparing {
             Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            None => stale_layers(loaded),
-        };
-        (checked, stale)
-    })
+            None => stale(&self.pending),
+        }
+    }
 }
 
-/// The layers (arch, index into its layers) whose memos' stamps do not
-/// hold.
-fn stale_layers(loaded: &[ArchInputs]) -> Vec<(usize, usize)> {
-    loaded
+fn stale(pending: &[(usize, usize, strata_repodata::MemoStamps)]) -> Vec<(usize, usize)> {
+    pending
         .iter()
-        .enumerate()
-        .flat_map(|(a, arch)| {
-            arch.unchecked
-                .iter()
-                .filter(|(_, stamps)| !stamps.hold())
-                .map(move |&(i, _)| (a, i))
-        })
+        .filter(|(_, _, stamps)| !stamps.hold())
+        .map(|&(a, i, _)| (a, i))
         .collect()
 }
 
-/// [`check`]'s picking and gating.
-fn pick_and_gate(
+/// Picks the packages of every arch and runs the gate on them; needs
+/// nothing of the compose's record, so it runs while that is begun.
+fn check(
     req: &ComposeRequest,
     def: &ModuleDefinition,
     loaded: &[ArchInputs],

@@ -79,10 +79,10 @@ pub(crate) struct ArchInputs {
     pub gated: Vec<Vec<usize>>,
     /// The layers taken on their verification memos' word (by index into
     /// `layers`), and the file stamps that word rests on. They are
-    /// compared while the packages are picked and gated, on a core the
-    /// load step's end leaves free, and before the gate's answer counts
-    /// ([`crate::compose`]); a layer whose stamps no longer hold is loaded
-    /// again in full ([`reload_layer`]).
+    /// compared on a core of their own while the compose is published,
+    /// and must hold before it is put in place ([`crate::compose`]); a
+    /// layer whose stamps do not is loaded again in full
+    /// ([`reload_layer`]), and the compose checked and published again.
     pub unchecked: Vec<(usize, strata_repodata::MemoStamps)>,
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
