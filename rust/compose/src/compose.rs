@@ -184,6 +184,7 @@ pub fn compose_module_in_chain(
         required_tests: chain.map(|c| c.required_tests.clone()).unwrap_or_default(),
         artifact: None,
     };
+    let memos = MemoCheck::start(&mut loaded);
     // The compose is recorded as started while its packages are picked
     // and gated: recording waits on the registry (a commit, or the
     // network), picking and gating on the processor, and neither needs
@@ -205,7 +206,6 @@ pub fn compose_module_in_chain(
     let record = begun?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    let memos = MemoCheck::start(&mut loaded);
     let mut ran = checked.and_then(|checked| {
         run_recorded(
             req, config, &def, &record, &loaded, checked, load_s, progress,
@@ -326,10 +326,12 @@ struct Checked {
 
 /// The stamps of the layers taken on their verification memos' word
 /// ([`ArchInputs::unchecked`]), compared on a thread of their own while
-/// the compose is published: on a deep stack hundreds of `lstat`s, which
-/// the load step's cores were busy without, and which publishing (one
-/// thread, and waits for the disk) leaves a core for. They must hold
-/// before the compose is put in place.
+/// the compose is begun, checked and published: on a deep stack hundreds
+/// of `lstat`s, which the load step's cores were busy without. The thread
+/// runs at a lower priority (nice 10): what it does is needed only before
+/// the compose is put in place, and the gaps the compose leaves (waits for
+/// the disk and the registry) are enough for it; at full priority it took
+/// the cores from the gate and from publishing.
 struct MemoCheck {
     /// (arch, index into its layers) of each layer taken on its memo's
     /// word, and the stamps the word rests on.
@@ -340,6 +342,9 @@ struct MemoCheck {
 /// Fewer memos than this are compared on the compose's own thread, once
 /// it published: starting a thread costs more.
 const MIN_STAMPS_PER_THREAD: usize = 16;
+
+/// The nice value of the thread comparing the stamps.
+const STAMPS_NICE: i32 = 10;
 
 impl MemoCheck {
     /// Takes the stamps out of `loaded`, and starts comparing them.
@@ -361,7 +366,12 @@ impl MemoCheck {
         let moved = std::mem::take(&mut pending);
         let comparing = std::thread::Builder::new()
             .name("strata-stamps".into())
-            .spawn(move || stale(&moved));
+            .spawn(move || {
+                // This thread only (Linux keeps a nice value per thread).
+                // Refused, it runs at the compose's priority.
+                let _ = rustix::process::setpriority_process(None, STAMPS_NICE);
+                stale(&moved)
+            });
         match comparing {
             Ok(handle) => MemoCheck {
                 pending: Vec::new(),

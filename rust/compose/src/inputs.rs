@@ -79,8 +79,9 @@ pub(crate) struct ArchInputs {
     pub gated: Vec<Vec<usize>>,
     /// The layers taken on their verification memos' word (by index into
     /// `layers`), and the file stamps that word rests on. They are
-    /// compared on a core of their own while the compose is published,
-    /// and must hold before it is put in place ([`crate::compose`]); a
+    /// compared on a thread of their own while the compose is begun,
+    /// checked and published, and must hold before it is put in place
+    /// ([`crate::compose`]); a
     /// layer whose stamps do not is loaded again in full
     /// ([`reload_layer`]), and the compose checked and published again.
     pub unchecked: Vec<(usize, strata_repodata::MemoStamps)>,
