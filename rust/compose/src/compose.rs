@@ -335,9 +335,11 @@ struct Checked {
 struct MemoCheck {
     /// (arch, index into its layers) of each layer taken on its memo's
     /// word, and the stamps the word rests on.
-    pending: Vec<(usize, usize, strata_repodata::MemoStamps)>,
+    pending: std::sync::Arc<Vec<Pending>>,
     comparing: Option<std::thread::JoinHandle<Vec<(usize, usize)>>>,
 }
+
+type Pending = (usize, usize, strata_repodata::MemoStamps);
 
 /// Fewer memos than this are compared on the compose's own thread, once
 /// it published: starting a thread costs more.
@@ -349,7 +351,7 @@ const STAMPS_NICE: i32 = 10;
 impl MemoCheck {
     /// Takes the stamps out of `loaded`, and starts comparing them.
     fn start(loaded: &mut Loaded) -> MemoCheck {
-        let mut pending: Vec<(usize, usize, strata_repodata::MemoStamps)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         for (a, arch) in loaded.arches.iter_mut().enumerate() {
             pending.extend(
                 std::mem::take(&mut arch.unchecked)
@@ -357,35 +359,29 @@ impl MemoCheck {
                     .map(|(i, stamps)| (a, i, stamps)),
             );
         }
+        let pending = std::sync::Arc::new(pending);
         if pending.len() < MIN_STAMPS_PER_THREAD {
             return MemoCheck {
                 pending,
                 comparing: None,
             };
         }
-        let moved = std::mem::take(&mut pending);
+        let shared = std::sync::Arc::clone(&pending);
         let comparing = std::thread::Builder::new()
             .name("strata-stamps".into())
             .spawn(move || {
                 // This thread only (Linux keeps a nice value per thread).
                 // Refused, it runs at the compose's priority.
                 let _ = rustix::process::setpriority_process(None, STAMPS_NICE);
-                stale(&moved)
-            });
-        match comparing {
-            Ok(handle) => MemoCheck {
-                pending: Vec::new(),
-                comparing: Some(handle),
-            },
-            // Without a thread (resources exhausted), compared at the end.
-            Err(e) => {
-                tracing::debug!(error = %e, "no thread to compare the memos' stamps on");
-                MemoCheck {
-                    pending: Vec::new(),
-                    comparing: None,
-                }
-            }
-        }
+                stale(&shared)
+            })
+            // Without a thread (resources exhausted), they are compared on
+            // this one at the end.
+            .inspect_err(
+                |e| tracing::debug!(error = %e, "no thread to compare the memos' stamps on"),
+            )
+            .ok();
+        MemoCheck { pending, comparing }
     }
 
     /// The layers (arch, index into its layers) whose stamps do not hold.
@@ -397,7 +393,7 @@ impl MemoCheck {
     }
 }
 
-fn stale(pending: &[(usize, usize, strata_repodata::MemoStamps)]) -> Vec<(usize, usize)> {
+fn stale(pending: &[Pending]) -> Vec<(usize, usize)> {
     pending
         .iter()
         .filter(|(_, _, stamps)| !stamps.hold())

@@ -81,9 +81,9 @@ pub(crate) struct ArchInputs {
     /// `layers`), and the file stamps that word rests on. They are
     /// compared on a thread of their own while the compose is begun,
     /// checked and published, and must hold before it is put in place
-    /// ([`crate::compose`]); a
-    /// layer whose stamps do not is loaded again in full
-    /// ([`reload_layer`]), and the compose checked and published again.
+    /// ([`crate::compose`]); a layer whose stamps do not is loaded again
+    /// in full ([`reload_layer`]), and the compose checked and published
+    /// again.
     pub unchecked: Vec<(usize, strata_repodata::MemoStamps)>,
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
