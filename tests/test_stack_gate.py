@@ -141,10 +141,11 @@ def test_a_platform_package_an_unloaded_layer_is_named_like_is_still_hidden(
 
 def test_a_layer_changed_since_its_memo_is_checked_in_full(strata_bin, tmp_path, repos):
     """A layer taken on its memo's word has its files' stamps compared
-    while the gate runs. Touched but intact (its content unchanged), it is
-    loaded again in full and the compose passes; damaged in place (same
-    size, another checksum), the compose fails naming the layer, and is
-    recorded as failed: the gate's pass on the memo's word does not count."""
+    before the compose is put in place. Touched but intact (its content
+    unchanged), it is loaded again in full and the compose passes; damaged
+    in place (same size, another checksum), the compose fails naming the
+    layer, and is recorded as failed: the gate's pass on the memo's word
+    does not count."""
     site = _stack_with_memos(strata_bin, tmp_path, repos)
     env = {"RUST_LOG": "strata_compose=info"}
     [apache_rec] = site.list("apache:2.4")

@@ -626,15 +626,15 @@ mod test {
         assert_eq!(provides_of(&line), Some(vec![a, b]));
         assert_eq!(provides_of(""), Some(vec![]));
         for bad in [
-            format!(" {b:016x} {a:016x}"),                   // descending
-            format!(" {a:016x} {a:016x}"),                   // twice
-            format!(" {a:016X}"),                            // upper case
-            format!("{a:016x} "),                            // the space after
-            format!(" {a:016x}  {b:016x}"),                  // two spaces
-            format!(" {:015x}", a >> 4),                     // fifteen digits
-            format!(" {a:016x} "),                           // a space left over
-            " 0123456789abcdeg".to_owned(),                  // not a hex digit
-            format!(" {a:016x}").replacen('1', "\u{e9}", 1), // not ASCII
+            format!(" {b:016x} {a:016x}"),      // descending
+            format!(" {a:016x} {a:016x}"),      // twice
+            format!(" {a:016X}"),               // upper case
+            format!("{a:016x} "),               // the space after
+            format!(" {a:016x}  {b:016x}"),     // two spaces
+            format!(" {:015x}", a >> 4),        // fifteen digits
+            format!(" {a:016x} "),              // a space left over
+            " 0123456789abcdeg".to_owned(),     // not a hex digit
+            " 0123456789abcd\u{e9}".to_owned(), // not ASCII (17 bytes)
         ] {
             assert_eq!(provides_of(&bad), None, "{bad:?}");
         }
