@@ -309,8 +309,12 @@ fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
 /// platform packages the new module (or another layer) is named like, is
 /// checked by the gate ([`crate::gate`]), which also still checks
 /// everything not covered here. Only direct requires are asked, top
-/// first, and only those no earlier entry covers: the few records read
-/// (their inputs, [`Registry::get_inputs_only`]) cover a deep stack.
+/// first, and only those no earlier entry covers. A layer finished at
+/// schema version 12 or later carries the digest of its stack
+/// ([`strata_registry::stack_digest`]), compared with the digest of what
+/// this stack holds below it: nothing is read. One finished before has
+/// its inputs read ([`Registry::get_inputs_only`]); the few records read
+/// cover a deep stack.
 pub(crate) fn gated_layers(
     registry: &dyn Registry,
     layers: &[Layer],
@@ -332,6 +336,36 @@ pub(crate) fn gated_layers(
     let mut refused = 0;
     for (i, layer) in layers.iter().enumerate().rev() {
         if !layer.direct || covered[i] {
+            continue;
+        }
+        if let Some(digest) = &layer.record.stack_digest {
+            let rec = &layer.record;
+            let same_platform = || {
+                rec.inputs
+                    .iter()
+                    .filter(|p| p.kind == InputKind::Platform && p.name.ends_with(&suffix))
+                    .map(|p| (p.name.as_str(), p.ident.as_str()))
+                    .eq(platform.iter().copied())
+            };
+            if rec.state == State::Finished
+                && rec.arches.iter().any(|a| a == arch)
+                && same_platform()
+            {
+                let cover = closure(layers, &index, i);
+                let below: Vec<(String, &str)> = cover
+                    .iter()
+                    .filter(|&&j| j != i)
+                    .map(|&j| (layers[j].nsv(), layers[j].record.id.as_str()))
+                    .collect();
+                let here =
+                    strata_registry::stack_digest(below.iter().map(|(n, id)| (n.as_str(), *id)));
+                if here == *digest {
+                    for &j in &cover {
+                        covered[j] = true;
+                    }
+                    out.push(cover);
+                }
+            }
             continue;
         }
         // Each record read costs about what checking a layer does: once
@@ -976,12 +1010,32 @@ mod test {
             location: "/srv/f40".into(),
         };
         let f40 = platform("sha256:00");
+        // An empty registry: what vouches by the digest of its stack
+        // reads nothing.
+        let nothing = SqliteRegistry::open(&dir.path().join("empty.sqlite")).unwrap();
         let covers = |reg: &SqliteRegistry, p: &Input, arch: &str| {
-            let layers = resolve(&def(&[("apache", "2.4")], &[]), reg, &[]).unwrap();
-            let got = gated_layers(reg, &layers, &[p], arch).unwrap();
-            let names =
-                |c: &Vec<usize>| sorted(c.clone()).iter().map(|&j| layers[j].nsv()).collect();
-            got.iter().map(names).collect::<Vec<Vec<String>>>()
+            let mut layers = resolve(&def(&[("apache", "2.4")], &[]), reg, &[]).unwrap();
+            let names = |layers: &[Layer], got: Vec<Vec<usize>>| {
+                got.iter()
+                    .map(|c| sorted(c.clone()).iter().map(|&j| layers[j].nsv()).collect())
+                    .collect::<Vec<Vec<String>>>()
+            };
+            assert!(layers.iter().all(|l| l.record.stack_digest.is_some()));
+            let by_digest = names(
+                &layers,
+                gated_layers(&nothing, &layers, &[p], arch).unwrap(),
+            );
+            // Layers finished before schema version 12 have none: their
+            // inputs are read, with the same outcome.
+            for l in &mut layers {
+                l.record.stack_digest = None;
+            }
+            let by_inputs = names(&layers, gated_layers(reg, &layers, &[p], arch).unwrap());
+            assert_eq!(by_digest, by_inputs);
+            assert!(gated_layers(&nothing, &layers, &[p], arch)
+                .unwrap()
+                .is_empty());
+            by_digest
         };
         let base0 = compose(&mut reg, "base:f40", &[], true);
         let ssl = compose(&mut reg, "ssl:3", &[&base0], true);

@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 11.
+-- Strata compose registry: PostgreSQL schema, version 12.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -78,6 +78,11 @@ CREATE TABLE strata.composes (
     -- Written when it finishes (version 11; the update fills it in for
     -- composes finished before); NULL until then.
     lean                TEXT,
+    -- sha256 of its stack, the (name:stream, compose ID) of its inputs of
+    -- kind 'compose' and 'stack_compose' (strata_registry::stack_digest),
+    -- written when it finishes (version 12); NULL until then, and for
+    -- composes finished before: a reader reads their inputs instead.
+    stack_digest        TEXT,
     UNIQUE (id_base, respin)
 );
 CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
@@ -260,4 +265,4 @@ CREATE TABLE strata.counters (
 );
 INSERT INTO strata.counters (name, value) VALUES ('chain_events', 0);
 
-INSERT INTO strata.schema_version (version) VALUES (11);
+INSERT INTO strata.schema_version (version) VALUES (12);

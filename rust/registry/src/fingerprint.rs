@@ -68,6 +68,41 @@ pub fn record_fingerprint(record: &crate::ComposeRecord) -> String {
     )
 }
 
+/// `sha256:<hex>` of a stack: the `(name:stream, compose ID)` of every
+/// compose in it, in any order (they are sorted here, each pair once).
+/// Stored with a finished compose (schema version 12) for its stack, the
+/// inputs of kind `compose` and `stack_compose`: a compose above it tells
+/// whether its own stack under that layer is the one that layer's gate
+/// saw by hashing what it holds, without reading the layer's inputs
+/// (hundreds of rows a layer in a deep stack).
+pub fn stack_digest<'a>(stack: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut stack: Vec<(&str, &str)> = stack.into_iter().collect();
+    stack.sort_unstable();
+    stack.dedup();
+    let mut h = Sha256::new();
+    let mut part = |tag: &[u8], s: &str| {
+        h.update(tag);
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    part(b"strata-stack-1", "");
+    for (name, id) in stack {
+        part(b"n", name);
+        part(b"i", id);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// The [`stack_digest`] of the stack a compose with `inputs` used.
+pub fn inputs_stack_digest(inputs: &[Input]) -> String {
+    stack_digest(
+        inputs
+            .iter()
+            .filter(|i| matches!(i.kind, InputKind::Compose | InputKind::StackCompose))
+            .map(|i| (i.name.as_str(), i.ident.as_str())),
+    )
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -124,5 +159,35 @@ mod test {
         };
         assert_ne!(split("x86_64", "ab"), split("x86_64a", "b"));
         assert!(base.starts_with("sha256:") && base.len() == 71);
+    }
+
+    #[test]
+    fn a_stack_digest_is_of_the_pairs_whatever_their_order() {
+        let d = |pairs: &[(&str, &str)]| stack_digest(pairs.iter().copied());
+        let both = d(&[("base:1", "base-1-1.n.0"), ("ssl:3", "ssl-3-1.n.0")]);
+        assert_eq!(
+            both,
+            d(&[
+                ("ssl:3", "ssl-3-1.n.0"),
+                ("base:1", "base-1-1.n.0"),
+                ("ssl:3", "ssl-3-1.n.0"),
+            ])
+        );
+        assert_ne!(both, d(&[("base:1", "base-1-1.n.0")]));
+        assert_ne!(
+            both,
+            d(&[("base:1", "base-1-1.n.0"), ("ssl:3", "ssl-3-1.n.1")])
+        );
+        // Text moved between a name and its compose ID is another stack.
+        assert_ne!(d(&[("a:1", "b")]), d(&[("a:", "1b")]));
+        assert_ne!(d(&[]), d(&[("", "")]));
+        // What counts of a record: its composes, whichever kind.
+        let inputs = [
+            input(InputKind::StackCompose, "base:1", "base-1-1.n.0"),
+            input(InputKind::Platform, "f40.x86_64", "sha256:aa"),
+            input(InputKind::Compose, "ssl:3", "ssl-3-1.n.0"),
+            input(InputKind::SourceRepo, "source.x86_64", "sha256:bb"),
+        ];
+        assert_eq!(inputs_stack_digest(&inputs), both);
     }
 }

@@ -75,7 +75,10 @@ pub use chain::{
     StreamLock, TestResult,
 };
 pub use error::{BoxError, RegistryError, UnknownName};
-pub use fingerprint::{counted_inputs, fingerprint_digest, record_fingerprint, CountedInputs};
+pub use fingerprint::{
+    counted_inputs, fingerprint_digest, inputs_stack_digest, record_fingerprint, stack_digest,
+    CountedInputs,
+};
 pub use location::{
     open, open_read_only, open_read_only_with, open_with, OpenOptions, RegistryLocation,
 };

@@ -413,6 +413,12 @@ pub struct ComposeRecord {
     /// module compose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<ArtifactKind>,
+    /// The [`crate::stack_digest`] of its stack (its inputs of kind
+    /// `compose` and `stack_compose`), as stored when it finished; `None`
+    /// for a compose not finished, or finished before schema version 12.
+    /// Not shown (the inputs it digests are), and not read from JSON.
+    #[serde(skip)]
+    pub stack_digest: Option<String>,
 }
 
 impl ComposeRecord {
@@ -473,6 +479,7 @@ impl ComposeRecord {
             owner,
             modulemd,
             artifact,
+            stack_digest: None,
         }
     }
 

@@ -25,7 +25,7 @@ use crate::Result;
 pub(crate) const RECORD_COLUMNS: &str = "id, name, stream, compose_type, compose_date, respin, \
      state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
      finished_at, output_path, timings, error, report, owner_host, owner_pid, owner_start_time, \
-     owner_boot_id, owner_pid_namespace, record_kind, artifact_kind, build_id";
+     owner_boot_id, owner_pid_namespace, record_kind, artifact_kind, build_id, stack_digest";
 
 /// [`RECORD_COLUMNS`] for a summary: no timings or report, and at most
 /// [`ERROR_CAP`] characters of the error (a record written before errors
@@ -34,7 +34,7 @@ pub(crate) const SUMMARY_COLUMNS: &str = "id, name, stream, compose_type, compos
      state, version, context, definition_path, definition_digest, scm_ref, arches, started_at, \
      finished_at, output_path, CAST(NULL AS TEXT), substr(error, 1, 65536), CAST(NULL AS TEXT), \
      owner_host, owner_pid, owner_start_time, owner_boot_id, owner_pid_namespace, record_kind, \
-     artifact_kind, build_id";
+     artifact_kind, build_id, CAST(NULL AS TEXT)";
 
 /// The most of an error message the registry keeps, in bytes: the head
 /// and the tail, where a chain of errors names what failed and why. The
@@ -209,6 +209,8 @@ pub(crate) struct StoredCompose {
     pub record_kind: String,
     pub artifact_kind: Option<String>,
     pub build_id: Option<String>,
+    /// Schema version 12; not read for a summary.
+    pub stack_digest: Option<String>,
 }
 
 /// A `compose_inputs` row: kind, name, ident, location.
@@ -755,13 +757,24 @@ pub(crate) fn begun(db: &str, compose: StoredCompose, inputs: &[Input]) -> Resul
 /// Checks a stored record and builds it; `db` names the registry in errors.
 pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
     let StoredRecord {
-        compose: s,
+        compose: mut s,
         inputs,
         packages: lists,
         repos,
         modulemd,
     } = stored;
     let corrupt = |reason: String| corrupt(db, &s.id, reason);
+    let stack_digest = s.stack_digest.take();
+    if let Some(d) = &stack_digest {
+        let hex = d.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(corrupt(format!(
+                "`stack_digest` (schema version 12) is not sha256: and 64 lowercase hex \
+                 digits: {:?}",
+                d.chars().take(80).collect::<String>()
+            )));
+        }
+    }
     let json = |column: &str, text: &str| {
         serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| corrupt(format!("`{column}` is not JSON: {e}")))
@@ -796,9 +809,10 @@ pub(crate) fn build(db: &str, stored: StoredRecord) -> Result<ComposeRecord> {
         .map(|(arch, count, _)| (arch, count))
         .collect();
     let summary = build_summary(db, s, repos, counts)?;
-    Ok(ComposeRecord::from_summary(
-        summary, inputs, packages, timings, report, modulemd,
-    ))
+    let mut record =
+        ComposeRecord::from_summary(summary, inputs, packages, timings, report, modulemd);
+    record.stack_digest = stack_digest;
+    Ok(record)
 }
 
 /// The state of a compose about to end, checked: it must exist and still

@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 11;
+pub(crate) const SCHEMA_VERSION: i64 = 12;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -310,6 +310,14 @@ const MIGRATIONS: &[Migration] = &[
         COALESCE((SELECT json_agg(json_build_array(r.arch, r.path) ORDER BY r.arch)
                   FROM strata.compose_repos r WHERE r.compose_id = c.id), '[]'::json))::text
     WHERE c.state = 'finished';
+        ",
+        then: None,
+    },
+    // 12: a finished compose's stack digest in its row (sqlite/schema.rs
+    // V12 says why); NULL for those finished before.
+    Migration {
+        sql: "
+    ALTER TABLE strata.composes ADD COLUMN stack_digest TEXT;
         ",
         then: None,
     },
@@ -709,6 +717,7 @@ fn stored_compose(r: &Row) -> StoredCompose {
         record_kind: r.get(24),
         artifact_kind: r.get(25),
         build_id: r.get(26),
+        stack_digest: r.get(27),
     }
 }
 
@@ -746,7 +755,7 @@ static LATEST_GOOD_MANY_SQL: LazyLock<String> = LazyLock::new(|| {
 /// A row read with [`COMPOSE_SQL`] or the last good queries: the compose
 /// and its `lean` column.
 fn compose_and_lean(r: &Row) -> (StoredCompose, Option<String>) {
-    (stored_compose(r), r.get(27))
+    (stored_compose(r), r.get(28))
 }
 
 /// Compose `id`, as much of it as `parts` says.
@@ -1571,7 +1580,7 @@ impl Registry for PgRegistry {
             }
         }
         insert_packages(&mut tx, db, compose_id, outcome.packages())?;
-        let record =
+        let mut record =
             load(&mut tx, db, compose_id)?.ok_or_else(|| RegistryError::NoSuchCompose {
                 db: db.to_owned(),
                 compose_id: compose_id.to_owned(),
@@ -1579,16 +1588,21 @@ impl Registry for PgRegistry {
         if let Outcome::Finished { .. } = outcome {
             // The fingerprint from the record as stored: what a reader
             // recomputing it from the record gets too. With it, what a
-            // lean read needs (schema version 11).
+            // lean read needs (schema version 11), and the digest of its
+            // stack (version 12).
+            let stack_digest = crate::inputs_stack_digest(&record.inputs);
             tx.execute(
-                "UPDATE strata.composes SET fingerprint = $2, lean = $3 WHERE id = $1",
+                "UPDATE strata.composes SET fingerprint = $2, lean = $3, stack_digest = $4 \
+                 WHERE id = $1",
                 &[
                     &compose_id,
                     &crate::record_fingerprint(&record),
                     &stored::lean_text(&record),
+                    &stack_digest,
                 ],
             )
             .ctx(db, what)?;
+            record.stack_digest = Some(stack_digest);
         }
         tx.commit().ctx(db, what)?;
         tracing::info!(db, compose_id, state = %record.state, "compose ended");

@@ -99,6 +99,7 @@ impl StoredCompose {
             record_kind: r.get(24)?,
             artifact_kind: r.get(25)?,
             build_id: r.get(26)?,
+            stack_digest: r.get(27)?,
         })
     }
 }
@@ -381,7 +382,7 @@ static COMPOSE_SQL: LazyLock<String> =
 /// A row read with [`LATEST_GOOD_SQL`] or [`COMPOSE_SQL`]: the compose and
 /// its `lean` column.
 fn compose_and_lean(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredCompose, Option<String>)> {
-    Ok((StoredCompose::from_row(r)?, r.get(27)?))
+    Ok((StoredCompose::from_row(r)?, r.get(28)?))
 }
 
 /// The newest good compose of `name:stream` on `conn`, as much of it as
@@ -929,24 +930,30 @@ impl Registry for SqliteRegistry {
             }
         }
         insert_packages(&tx, db, compose_id, outcome.packages())?;
-        let record = load(&tx, db, compose_id)?.ok_or_else(|| RegistryError::NoSuchCompose {
-            db: db.to_owned(),
-            compose_id: compose_id.to_owned(),
-        })?;
+        let mut record =
+            load(&tx, db, compose_id)?.ok_or_else(|| RegistryError::NoSuchCompose {
+                db: db.to_owned(),
+                compose_id: compose_id.to_owned(),
+            })?;
         if let Outcome::Finished { .. } = outcome {
             // The fingerprint from the record as stored: what a reader
             // recomputing it from the record gets too. With it, what a
             // lean read needs (schema version 11), so that a stack walk
-            // reads this compose as one row.
+            // reads this compose as one row; and the digest of its stack
+            // (version 12), so that a compose above it need not read its
+            // inputs to tell whether its gate saw the same stack.
+            let stack_digest = crate::inputs_stack_digest(&record.inputs);
             tx.execute(
-                "UPDATE composes SET fingerprint = ?2, lean = ?3 WHERE id = ?1",
+                "UPDATE composes SET fingerprint = ?2, lean = ?3, stack_digest = ?4 WHERE id = ?1",
                 params![
                     compose_id,
                     crate::record_fingerprint(&record),
-                    stored::lean_text(&record)
+                    stored::lean_text(&record),
+                    stack_digest
                 ],
             )
             .ctx(db, what)?;
+            record.stack_digest = Some(stack_digest);
         }
         tx.commit().ctx(db, what)?;
         tracing::info!(db, compose_id, state = %record.state, "compose ended");

@@ -87,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: V11,
         then: None,
     },
+    // 12: the digest of a finished compose's stack in its row.
+    Migration {
+        sql: V12,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -386,6 +391,19 @@ const V11: &str = "
         json((SELECT json_group_array(json_array(r.arch, r.path) ORDER BY r.arch)
               FROM compose_repos r WHERE r.compose_id = composes.id)))
     WHERE state = 'finished';
+    ";
+
+const V12: &str = "
+    -- The sha256 of a finished compose's stack: the (name:stream, compose
+    -- ID) of its inputs of kind 'compose' and 'stack_compose'
+    -- (strata_registry::stack_digest), written when it finishes. A compose
+    -- above it vouches for the layers below it (its gate already checked
+    -- them against this very stack) when the digest of what it holds
+    -- under that layer is this one; before, it read that layer's inputs,
+    -- hundreds of rows in a deep stack. NULL for a compose not finished,
+    -- and for those finished before: SQLite has no sha256 to fill them
+    -- in, and a reader that finds it NULL reads the inputs.
+    ALTER TABLE composes ADD COLUMN stack_digest TEXT;
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

@@ -242,6 +242,40 @@ fn a_corrupt_lean_column_is_reported_not_guessed() {
 }
 
 #[test]
+fn a_corrupt_stack_digest_is_reported_not_trusted() {
+    let (dir, mut reg) = registry();
+    let id = reg.begin(&new("apache", "2.4")).unwrap().id;
+    reg.finish(&id, &finished(NOV25 + 10)).unwrap();
+    let conn = Connection::open(dir.path().join("registry.sqlite")).unwrap();
+    for bad in [
+        "sha256:ABC",
+        "md5:00",
+        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF",
+        "",
+    ] {
+        conn.execute("UPDATE composes SET stack_digest = ?1", [bad])
+            .unwrap();
+        for err in [
+            reg.latest_good_lean("apache", "2.4").unwrap_err(),
+            reg.get(&id).unwrap_err(),
+        ] {
+            assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+            assert!(
+                err.to_string().contains(
+                    "`apache-2.4-20261125.n.0` is corrupt: `stack_digest` (schema version 12) \
+                     is not sha256: and 64 lowercase hex digits"
+                ),
+                "{err}"
+            );
+        }
+    }
+    // NULL is a compose finished before version 12: read, without one.
+    conn.execute("UPDATE composes SET stack_digest = NULL", [])
+        .unwrap();
+    assert_eq!(reg.get(&id).unwrap().unwrap().stack_digest, None);
+}
+
+#[test]
 fn a_record_kind_that_disagrees_with_its_artifact_kind_is_corrupt() {
     let (dir, mut reg) = registry();
     let id = reg.begin(&new("apache", "2.4")).unwrap().id;
@@ -301,8 +335,17 @@ fn records_serialize_for_the_cli() {
         v["outputs"]["repos"]["x86_64"],
         "/srv/composes/apache/x86_64/os"
     );
+    // Everything but the digest of its stack, which is not shown: the
+    // inputs it digests are.
+    assert!(rec.stack_digest.is_some() && v.get("stack_digest").is_none());
     let back: ComposeRecord = serde_json::from_value(v).unwrap();
-    assert_eq!(back, rec);
+    assert_eq!(
+        back,
+        ComposeRecord {
+            stack_digest: None,
+            ..rec
+        }
+    );
 }
 
 #[test]

@@ -233,6 +233,10 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             fingerprints::<B>,
         ),
         (
+            "finished_composes_store_the_digest_of_their_stack",
+            stack_digests::<B>,
+        ),
+        (
             "queued_events_are_consumed_once_with_a_chain",
             event_queue::<B>,
         ),
@@ -2812,6 +2816,11 @@ fn version_1<B: Backend>(b: &B) {
         reg.list_summaries(&ListFilter::default()).unwrap(),
         records.iter().map(|r| r.summary()).collect::<Vec<_>>()
     );
+    // Version 12: composes finished before it have no stack digest (a
+    // reader reads their inputs instead).
+    for r in &records {
+        assert_eq!(r.stack_digest, None, "{}", r.id);
+    }
     // Version 11: the update put each finished compose's lean inputs (in
     // position order, without the stack) and repositories in its row, and
     // a lean read of it is what reading the rows gives.
@@ -3007,6 +3016,61 @@ fn fingerprints<B: Backend>(b: &B) {
     assert_eq!(reg.fingerprint("nope-1-20261125.n.0").unwrap(), None);
     // Another connection reads it too.
     assert_eq!(t.open().fingerprint(&id).unwrap(), Some(stored));
+}
+
+/// A finished compose keeps the digest of its stack (schema version 12):
+/// its inputs of kind `compose` and `stack_compose`, whichever their
+/// order; every read of the record carries it, lean ones included.
+fn stack_digests<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    let input = |kind, name: &str, ident: &str| Input {
+        kind,
+        name: name.into(),
+        ident: ident.into(),
+        location: "/srv/composes/x".into(),
+    };
+    let mut php = new("php", "8.2");
+    php.inputs = vec![
+        input(InputKind::StackCompose, "base:1", "base-1-20261125.n.0"),
+        input(InputKind::Platform, "f40.x86_64", "sha256:aa"),
+        input(InputKind::Compose, "apache:2.4", "apache-2.4-20261125.n.3"),
+        input(InputKind::SourceRepo, "source.x86_64", "sha256:bb"),
+    ];
+    let started = reg.begin(&php).unwrap();
+    assert_eq!(started.stack_digest, None, "a started compose has none");
+    assert_eq!(reg.get(&started.id).unwrap().unwrap().stack_digest, None);
+    let want = strata_registry::stack_digest([
+        ("apache:2.4", "apache-2.4-20261125.n.3"),
+        ("base:1", "base-1-20261125.n.0"),
+    ]);
+    let rec = reg.finish(&started.id, &finished(NOV25 + 10)).unwrap();
+    assert_eq!(rec.stack_digest.as_ref(), Some(&want));
+    let reads = [
+        reg.get(&rec.id).unwrap(),
+        reg.get_inputs_only(&rec.id).unwrap(),
+        reg.latest_good("php", "8.2").unwrap(),
+        reg.latest_good_lean("php", "8.2").unwrap(),
+        reg.latest_good_lean_many(&[("php", "8.2")])
+            .unwrap()
+            .remove(0),
+        t.open().get(&rec.id).unwrap(),
+    ];
+    for r in reads {
+        assert_eq!(r.unwrap().stack_digest.as_ref(), Some(&want));
+    }
+    // Without a compose in its stack, the digest of nothing; a failed
+    // compose has none.
+    let alone = reg.begin(&new("base", "1")).unwrap().id;
+    let alone = reg.finish(&alone, &finished(NOV25 + 20)).unwrap();
+    assert_eq!(
+        alone.stack_digest,
+        Some(strata_registry::stack_digest(std::iter::empty()))
+    );
+    assert_ne!(alone.stack_digest.as_ref(), Some(&want));
+    let bad = reg.begin(&php).unwrap().id;
+    reg.finish(&bad, &failed(NOV25 + 30)).unwrap();
+    assert_eq!(reg.get(&bad).unwrap().unwrap().stack_digest, None);
 }
 
 fn event_queue<B: Backend>(b: &B) {
