@@ -8,10 +8,11 @@
 use crate::error::{ComposeError, Result};
 use crate::inputs::{ArchInputs, LayerRepo};
 use crate::select::{subset, Pick};
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use strata_model::ModuleDefinition;
-use strata_repodata::{LoadOptions, Repo};
+use strata_repodata::{name_key, LoadOptions, Repo};
 use strata_solve::{repoclosure, ClosureOptions, ClosureReport};
 
 /// The gate's findings: a closure report per arch.
@@ -457,25 +458,67 @@ fn already_gated(module: &[Repo], inputs: &ArchInputs, hidden: &[(String, Vec<u3
 /// (libdnf's modular filtering): every non-modular package named like a
 /// binary package of an active stream, or providing such a name. The gate
 /// must not count on them, or a module that passes it would not install.
+///
+/// By [`name_key`] first: a deep stack has tens of thousands of names, and
+/// a layer taken on its memo's word brings their keys, computed while the
+/// layers loaded; putting its names (split out of the memo and hashed)
+/// into a set was most of this filter's cost on the gate's thread. The few
+/// platform packages whose name or a provide has a stack name's key are
+/// then checked by name, so a key two names share hides nothing.
 fn modular_filter(
     module: &[Repo],
     layers: &[LayerRepo],
     platform: &[Repo],
 ) -> Vec<(String, Vec<u32>)> {
     // Sized at once: a deep stack's is tens of thousands of names.
-    let mut names: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::with_capacity_and_hasher(
+    let mut keys: FxHashSet<u64> = FxHashSet::with_capacity_and_hasher(
         module.iter().map(Repo::len).sum::<usize>()
             + layers.iter().map(LayerRepo::len).sum::<usize>(),
         Default::default(),
     );
-    names.extend(module.iter().flat_map(|r| r.iter().map(|p| p.name())));
-    names.extend(layers.iter().flat_map(LayerRepo::names));
-    let mut hidden = Vec::new();
-    for repo in platform {
-        let idx: Vec<u32> = repo
+    keys.extend(
+        module
             .iter()
-            .filter(|p| names.contains(p.name()) || p.provides().any(|d| names.contains(d.name())))
-            .map(|p| p.index)
+            .flat_map(|r| r.iter().map(|p| name_key(p.name()))),
+    );
+    for layer in layers {
+        match layer.name_keys() {
+            Some(k) => keys.extend(k.iter().copied()),
+            None => keys.extend(layer.names().map(name_key)),
+        }
+    }
+    // The platform's names that have a stack name's key, and its packages
+    // with such a name.
+    let mut named: FxHashSet<&str> = FxHashSet::default();
+    let mut maybe: Vec<Vec<u32>> = Vec::with_capacity(platform.len());
+    for repo in platform {
+        let mut idx = Vec::new();
+        for p in repo.iter() {
+            let mut hit = false;
+            for n in std::iter::once(p.name()).chain(p.provides().map(|d| d.name())) {
+                if keys.contains(&name_key(n)) {
+                    named.insert(n);
+                    hit = true;
+                }
+            }
+            if hit {
+                idx.push(p.index);
+            }
+        }
+        maybe.push(idx);
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let names = stack_names_among(module, layers, &named);
+    let mut hidden = Vec::new();
+    for (repo, idx) in platform.iter().zip(maybe) {
+        let idx: Vec<u32> = idx
+            .into_iter()
+            .filter(|&i| {
+                let p = repo.package(i);
+                names.contains(p.name()) || p.provides().any(|d| names.contains(d.name()))
+            })
             .collect();
         if !idx.is_empty() {
             tracing::info!(
@@ -487,6 +530,61 @@ fn modular_filter(
         }
     }
     hidden
+}
+
+/// Which of `named` are names of packages of the module or its stack,
+/// compared as names: only the layers holding a name with one of their
+/// keys are split into names.
+fn stack_names_among<'n>(
+    module: &[Repo],
+    layers: &[LayerRepo],
+    named: &FxHashSet<&'n str>,
+) -> FxHashSet<&'n str> {
+    let wanted: FxHashSet<u64> = named.iter().map(|n| name_key(n)).collect();
+    let mut found = FxHashSet::default();
+    let mut take = |n: &str| {
+        if let Some(&n) = named.get(n) {
+            found.insert(n);
+        }
+    };
+    module
+        .iter()
+        .flat_map(|r| r.iter().map(|p| p.name()))
+        .for_each(&mut take);
+    for layer in layers {
+        match layer.name_keys() {
+            Some(k) if !k.iter().any(|k| wanted.contains(k)) => {}
+            _ => layer.names().for_each(&mut take),
+        }
+    }
+    found
+}
+
+/// [`modular_filter`] as it was, every name in one set: what the one by
+/// keys must agree with.
+#[cfg(test)]
+fn modular_filter_by_names(
+    module: &[Repo],
+    layers: &[LayerRepo],
+    platform: &[Repo],
+) -> Vec<(String, Vec<u32>)> {
+    let mut names: FxHashSet<&str> = FxHashSet::default();
+    names.extend(module.iter().flat_map(|r| r.iter().map(|p| p.name())));
+    names.extend(layers.iter().flat_map(LayerRepo::names));
+    platform
+        .iter()
+        .map(|repo| {
+            let idx: Vec<u32> = repo
+                .iter()
+                .filter(|p| {
+                    names.contains(p.name()) || p.provides().any(|d| names.contains(d.name()))
+                })
+                .map(|p| p.index)
+                .collect();
+            (repo.id.clone(), idx)
+        })
+        .filter(|(_, idx)| !idx.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -513,6 +611,94 @@ mod test {
                 unsatisfiable: vec![],
             }),
         }
+    }
+
+    /// A repository `id` of packages `(name, provides)`.
+    fn repo(id: &str, packages: &[(String, Vec<String>)]) -> Repo {
+        let mut xml = String::from(
+            "<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">",
+        );
+        for (i, (name, provides)) in packages.iter().enumerate() {
+            xml.push_str(&format!(
+                "<package type=\"rpm\"><name>{name}</name><arch>noarch</arch>\
+                 <version epoch=\"0\" ver=\"1\" rel=\"{i}\"/>\
+                 <checksum type=\"sha256\" pkgid=\"YES\">00</checksum>\
+                 <location href=\"{name}-{i}.rpm\"/><format><rpm:provides>"
+            ));
+            for p in provides {
+                xml.push_str(&format!("<rpm:entry name=\"{p}\"/>"));
+            }
+            xml.push_str("</rpm:provides></format></package>");
+        }
+        xml.push_str("</metadata>");
+        let mut repo = Repo::empty(id, "/srv/x", "sha256:00");
+        strata_repodata::parse_primary(&mut xml.as_bytes(), "primary.xml", &mut repo).unwrap();
+        repo
+    }
+
+    /// A seeded generator: the same rounds every run.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+
+        /// `n` packages named from a small pool (`prefix` and a number),
+        /// so that the stack and the platform share some names; provides
+        /// from the pool of `p` names.
+        fn packages(&mut self, n: u64, prefix: &str) -> Vec<(String, Vec<String>)> {
+            (0..n)
+                .map(|_| {
+                    let name = format!("{prefix}{}", self.next(40));
+                    let provides = (0..self.next(4))
+                        .map(|_| format!("p{}", self.next(40)))
+                        .collect();
+                    (name, provides)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn the_filter_by_keys_hides_what_the_filter_by_names_hides() {
+        let mut rng = Lcg(20261207);
+        let mut hid = 0;
+        for round in 0..200 {
+            let module = [repo("m", &rng.packages(3, "p"))];
+            let layers: Vec<LayerRepo> = (0..1 + rng.next(4))
+                .map(|i| LayerRepo::Loaded(repo(&format!("l{i}"), &rng.packages(4, "p"))))
+                .collect();
+            let platform: Vec<Repo> = (0..1 + rng.next(3))
+                .map(|i| {
+                    let prefix = if i == 0 { "p" } else { "q" };
+                    repo(&format!("f{i}"), &rng.packages(30, prefix))
+                })
+                .collect();
+            let by_keys = modular_filter(&module, &layers, &platform);
+            assert_eq!(
+                by_keys,
+                modular_filter_by_names(&module, &layers, &platform),
+                "round {round}"
+            );
+            hid += by_keys.iter().map(|(_, i)| i.len()).sum::<usize>();
+        }
+        assert!(hid > 100, "the rounds hide something: {hid}");
+        // Without a stack name on the platform, nothing.
+        let module = [repo("m", &[("a".into(), vec![])])];
+        let platform = [repo("f", &[("b".into(), vec!["c".into()])])];
+        assert!(modular_filter(&module, &[], &platform).is_empty());
+        // A provide named like a layer's package hides its package.
+        let layers = [LayerRepo::Loaded(repo("l", &[("c".into(), vec![])]))];
+        assert_eq!(
+            modular_filter(&module, &layers, &platform),
+            [("f".to_string(), vec![0])]
+        );
     }
 
     fn passed() -> ClosureReport {

@@ -145,6 +145,16 @@ impl LayerRepo {
         }
     }
 
+    /// The [`strata_repodata::name_key`]s of its package names, in the
+    /// order of [`LayerRepo::names`], when taken on its memo's word (a
+    /// loaded one computes them from its names).
+    pub(crate) fn name_keys(&self) -> Option<&[u64]> {
+        match self {
+            LayerRepo::Loaded(_) => None,
+            LayerRepo::Deferred { recalled, .. } => Some(recalled.index.name_keys()),
+        }
+    }
+
     /// The repository, loaded if it was deferred.
     pub(crate) fn into_loaded(
         self,

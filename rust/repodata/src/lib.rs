@@ -52,7 +52,7 @@ pub use repo::{Dep, DepKey, DepKind, DepRec, Package, PkgRec, Repo};
 pub use repomd::{Repomd, RepomdEntry};
 pub use source::{ChecksumTrust, Expected, Location, Payload, Payloads};
 pub use strings::{StrId, StringPool};
-pub use verified::{name_hash, LayerIndex};
+pub use verified::{name_hash, name_key, LayerIndex};
 pub use write::{
     package_size, rewrite_location, write_repodata, write_repodata_parts, Compression,
     ExtraMetadata, RecordsPart, WriteOptions, WrittenFile, WrittenRepodata,

@@ -48,6 +48,11 @@ pub struct LayerIndex {
     /// [`name_hash`] of each name it provides, sorted, each once. A
     /// collision only loads a layer that was not needed.
     provides: Vec<u64>,
+    /// [`name_key`] of each of `names`, in their order: computed when the
+    /// index is made or read (not written), on the threads that load the
+    /// layers, so that a gate's modular filter compares numbers instead of
+    /// splitting and hashing every name of a deep stack itself.
+    name_keys: Vec<u64>,
 }
 
 impl LayerIndex {
@@ -88,11 +93,23 @@ impl LayerIndex {
         if names.len() + provides.len() * 17 > Self::MAX_TEXT {
             return None;
         }
-        Some(LayerIndex {
-            packages: repo.len(),
+        Some(LayerIndex::new(repo.len(), names, provides))
+    }
+
+    /// The index of `packages` packages named `names` (sorted, each once,
+    /// a space between each two) providing `provides`.
+    fn new(packages: usize, names: String, provides: Vec<u64>) -> LayerIndex {
+        let name_keys = if names.is_empty() {
+            Vec::new()
+        } else {
+            names.split(' ').map(name_key).collect()
+        };
+        LayerIndex {
+            packages,
             names,
             provides,
-        })
+            name_keys,
+        }
     }
 
     /// The most an index takes in a memo, leaving room for the rest of it.
@@ -101,6 +118,12 @@ impl LayerIndex {
     /// Its package names, each once, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
         self.names.split(' ').filter(|n| !n.is_empty())
+    }
+
+    /// [`name_key`] of each of its package names, in the order of
+    /// [`LayerIndex::names`].
+    pub fn name_keys(&self) -> &[u64] {
+        &self.name_keys
     }
 
     /// Whether a requirement of `name` may find a provider in it.
@@ -120,6 +143,17 @@ pub fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// A name's key in one process: quick to compute (a few bytes at a time)
+/// and to compare, never written (it may differ between builds). Equal
+/// names have equal keys; a key shared by two names is told apart by
+/// comparing the names.
+pub fn name_key(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(name.as_bytes());
+    h.finish()
 }
 
 /// A file's identity: changes whenever the file or its name does.
@@ -269,11 +303,7 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
             if !sorted || packages < count || packages > LayerIndex::MAX_PACKAGES {
                 return None;
             }
-            Some(LayerIndex {
-                packages,
-                names,
-                provides,
-            })
+            Some(LayerIndex::new(packages, names, provides))
         }
         _ => None,
     };
@@ -572,11 +602,11 @@ mod test {
             .map(|n| name_hash(n))
             .collect();
         provides.sort_unstable();
-        let index = LayerIndex {
-            packages: 2,
-            names: "httpd httpd-tools".into(),
-            provides,
-        };
+        let index = LayerIndex::new(2, "httpd httpd-tools".into(), provides);
+        assert_eq!(
+            index.name_keys(),
+            [name_key("httpd"), name_key("httpd-tools")]
+        );
         let verdict = Verdict {
             index: Some(index.clone()),
             ..plain
