@@ -342,13 +342,15 @@ fn load_in<'s>(
     let layers = crate::stack::resolve_with(def, registry, req.with_composes, &mut |streams| {
         let got = registry.latest_good_lean_many(streams)?;
         if let Some(p) = &prefetch {
+            let mut wave = Vec::new();
             for rec in got.iter().flatten() {
                 for arch in arches {
                     if let Some(path) = rec.outputs.as_ref().and_then(|o| o.repos.get(arch)) {
-                        p.load(arch, &rec.id, &path.display().to_string());
+                        wave.push((arch.clone(), rec.id.clone(), path.display().to_string()));
                     }
                 }
             }
+            p.load(wave);
         }
         Ok(got)
     })?;
@@ -697,8 +699,8 @@ type LoadedLayer = (
 
 /// One load ahead.
 enum Job {
-    /// A layer's repository: arch, compose ID, published repository.
-    Layer(String, String, String),
+    /// Layers' repositories: arch, compose ID, published repository each.
+    Layers(Vec<(String, String, String)>),
     /// The module's own source repositories for an arch: ID and location
     /// each.
     Sources(String, Vec<(String, String)>),
@@ -815,11 +817,17 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
         self.sources_of.iter().any(|a| a == arch)
     }
 
-    /// Queues the repository of compose `id` for `arch` at `loc`.
-    fn load(&self, arch: &str, id: &str, loc: &str) {
-        if let Some(jobs) = &self.jobs {
-            // Only fails once every worker stopped: the layer loads later.
-            let _ = jobs.send(Job::Layer(arch.to_owned(), id.to_owned(), loc.to_owned()));
+    /// Queues the repositories of a wave of the walk: (arch, compose ID,
+    /// location) each. One job for each worker, not one for each layer:
+    /// every job sent to a waiting worker wakes it (a system call on the
+    /// walk's thread), and a deep stack's walk found hundreds of layers.
+    fn load(&self, mut wave: Vec<(String, String, String)>) {
+        let Some(jobs) = &self.jobs else { return };
+        let per = wave.len().div_ceil(self.workers.len().max(1)).max(1);
+        while !wave.is_empty() {
+            let rest = wave.split_off(per.min(wave.len()));
+            // Only fails once every worker stopped: the layers load later.
+            let _ = jobs.send(Job::Layers(std::mem::replace(&mut wave, rest)));
         }
     }
 
@@ -860,15 +868,17 @@ fn work(
             break;
         }
         match job {
-            Job::Layer(arch, id, loc) => {
-                if interrupt.is_raised() {
-                    break;
+            Job::Layers(layers) => {
+                for (arch, id, loc) in layers {
+                    if interrupt.is_raised() || shared.cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let loaded = load_layer_repo(&id, &loc, &arch, opts, shared.defer);
+                    lock(&shared.done)
+                        .entry(arch)
+                        .or_default()
+                        .insert(id, loaded);
                 }
-                let loaded = load_layer_repo(&id, &loc, &arch, opts, shared.defer);
-                lock(&shared.done)
-                    .entry(arch)
-                    .or_default()
-                    .insert(id, loaded);
             }
             Job::Sources(arch, specs) => {
                 let loaded = load_sources(&specs, &arch, opts, interrupt);
