@@ -46,6 +46,7 @@ import argparse
 import collections
 import gzip
 import json
+import os
 import re
 import shutil
 import statistics
@@ -404,6 +405,10 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     rounds = args.recompose or (1 if args.smoke else 7)
     order = [top] * rounds + [mid] * rounds if inside else [top, mid] * rounds
     again = {top: [], mid: []}
+    # The first pass left its output to be written back: without this the
+    # deepest's composes, which come first, waited on that writeback in
+    # their own fsyncs, and the median-depth ones much less.
+    os.sync()
     # Where the time went, step by step (the record's timings; the rest
     # is the process, the registry and putting the compose in place).
     steps = {top: collections.defaultdict(list), mid: collections.defaultdict(list)}

@@ -327,31 +327,58 @@ struct Checked {
 /// The stamps of the layers taken on their verification memos' word
 /// ([`ArchInputs::unchecked`]), compared on a thread of their own while
 /// the compose is begun, checked and published: on a deep stack hundreds
-/// of `lstat`s, which the load step's cores were busy without. The thread
-/// runs at a lower priority (nice 10): what it does is needed only before
-/// the compose is put in place, and the gaps the compose leaves (waits for
-/// the disk and the registry) are enough for it; at full priority it took
-/// the cores from the gate and from publishing.
-struct MemoCheck {
-    /// (arch, index into its layers) of each layer taken on its memo's
-    /// word, and the stamps the word rests on.
-    pending: std::sync::Arc<Vec<Pending>>,
-    comparing: Option<std::thread::JoinHandle<Vec<(usize, usize)>>>,
+/// of `lstat`s, which the load step's cores were busy without.
+///
+/// The thread runs only when a core is otherwise idle (`SCHED_IDLE`; nice
+/// 10 where that is refused): what it does is needed only before the
+/// compose is put in place, and the gaps the compose leaves (waits for the
+/// disk and the registry) are enough for it. At nice 10 it still took a
+/// share of the cores from the gate and from publishing. A thread that
+/// runs only on idle cores may not run at all on a busy machine, so the
+/// compose never waits for it: when it needs the answer it compares
+/// itself every stamp the thread has not answered yet.
+struct MemoCheck<S: Hold = strata_repodata::MemoStamps> {
+    shared: std::sync::Arc<Stamps<S>>,
 }
 
-type Pending = (usize, usize, strata_repodata::MemoStamps);
+/// What says whether a memo's word still holds.
+trait Hold: Send + Sync + 'static {
+    fn hold(&self) -> bool;
+}
+
+impl Hold for strata_repodata::MemoStamps {
+    fn hold(&self) -> bool {
+        strata_repodata::MemoStamps::hold(self)
+    }
+}
+
+/// The layers whose stamps are compared, and what is known of each.
+struct Stamps<S> {
+    /// (arch, index into its layers) of each layer taken on its memo's
+    /// word, and the stamps the word rests on.
+    pending: Vec<(usize, usize, S)>,
+    /// The next entry of `pending` the thread takes.
+    next: std::sync::atomic::AtomicUsize,
+    /// Each entry's answer: [`UNKNOWN`], [`HOLDS`] or [`STALE`].
+    answers: Vec<std::sync::atomic::AtomicU8>,
+}
+
+const UNKNOWN: u8 = 0;
+const HOLDS: u8 = 1;
+const STALE: u8 = 2;
 
 /// Fewer memos than this are compared on the compose's own thread, once
 /// it published: starting a thread costs more.
 const MIN_STAMPS_PER_THREAD: usize = 16;
 
-/// The nice value of the thread comparing the stamps.
+/// The nice value of the thread comparing the stamps where `SCHED_IDLE`
+/// is refused.
 const STAMPS_NICE: i32 = 10;
 
 impl MemoCheck {
     /// Takes the stamps out of `loaded`, and starts comparing them.
     fn start(loaded: &mut Loaded) -> MemoCheck {
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending = Vec::new();
         for (a, arch) in loaded.arches.iter_mut().enumerate() {
             pending.extend(
                 std::mem::take(&mut arch.unchecked)
@@ -359,46 +386,88 @@ impl MemoCheck {
                     .map(|(i, stamps)| (a, i, stamps)),
             );
         }
-        let pending = std::sync::Arc::new(pending);
-        if pending.len() < MIN_STAMPS_PER_THREAD {
-            return MemoCheck {
-                pending,
-                comparing: None,
-            };
+        MemoCheck::comparing(pending, true)
+    }
+}
+
+impl<S: Hold> MemoCheck<S> {
+    /// Starts comparing the stamps of `pending`: on a thread of their own
+    /// when there are enough of them and `thread` allows one.
+    fn comparing(pending: Vec<(usize, usize, S)>, thread: bool) -> MemoCheck<S> {
+        let shared = std::sync::Arc::new(Stamps {
+            next: 0.into(),
+            answers: pending.iter().map(|_| UNKNOWN.into()).collect(),
+            pending,
+        });
+        if thread && shared.pending.len() >= MIN_STAMPS_PER_THREAD {
+            let theirs = std::sync::Arc::clone(&shared);
+            // Without a thread (resources exhausted), they are all compared
+            // on this one at the end. The thread is not joined: it only
+            // compares stamps, and stops once every entry was taken.
+            let _ = std::thread::Builder::new()
+                .name("strata-stamps".into())
+                .spawn(move || {
+                    idle_priority();
+                    theirs.compare_in_turn();
+                })
+                .inspect_err(
+                    |e| tracing::debug!(error = %e, "no thread to compare the memos' stamps on"),
+                );
         }
-        let shared = std::sync::Arc::clone(&pending);
-        let comparing = std::thread::Builder::new()
-            .name("strata-stamps".into())
-            .spawn(move || {
-                // This thread only (Linux keeps a nice value per thread).
-                // Refused, it runs at the compose's priority.
-                let _ = rustix::process::setpriority_process(None, STAMPS_NICE);
-                stale(&shared)
-            })
-            // Without a thread (resources exhausted), they are compared on
-            // this one at the end.
-            .inspect_err(
-                |e| tracing::debug!(error = %e, "no thread to compare the memos' stamps on"),
-            )
-            .ok();
-        MemoCheck { pending, comparing }
+        MemoCheck { shared }
     }
 
-    /// The layers (arch, index into its layers) whose stamps do not hold.
+    /// The layers (arch, index into its layers) whose stamps do not hold:
+    /// the thread's answers, and this thread's for every entry it has not
+    /// answered (one it is comparing is compared here too).
     fn stale(self) -> Vec<(usize, usize)> {
-        match self.comparing {
-            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            None => stale(&self.pending),
+        use std::sync::atomic::Ordering;
+        let s = &self.shared;
+        // The thread takes no more.
+        s.next.store(s.pending.len(), Ordering::Relaxed);
+        s.pending
+            .iter()
+            .zip(&s.answers)
+            .filter(
+                |((_, _, stamps), answer)| match answer.load(Ordering::Acquire) {
+                    HOLDS => false,
+                    STALE => true,
+                    _ => !stamps.hold(),
+                },
+            )
+            .map(|(&(a, i, _), _)| (a, i))
+            .collect()
+    }
+}
+
+impl<S: Hold> Stamps<S> {
+    /// Compares the entries one at a time, each taken from `next`, until
+    /// none is left.
+    fn compare_in_turn(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let k = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((_, _, stamps)) = self.pending.get(k) else {
+                return;
+            };
+            let answer = if stamps.hold() { HOLDS } else { STALE };
+            self.answers[k].store(answer, Ordering::Release);
         }
     }
 }
 
-fn stale(pending: &[Pending]) -> Vec<(usize, usize)> {
-    pending
-        .iter()
-        .filter(|(_, _, stamps)| !stamps.hold())
-        .map(|&(a, i, _)| (a, i))
-        .collect()
+/// Makes the calling thread run only when a core is otherwise idle
+/// (`SCHED_IDLE`), or at nice [`STAMPS_NICE`] where that is refused; this
+/// thread only (Linux keeps both per thread). Refused both, it runs at the
+/// compose's priority.
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // Safe: `param` is a valid sched_param for the call, which only
+    // changes the calling thread's (pid 0) policy.
+    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+    if !idle {
+        let _ = rustix::process::setpriority_process(None, STAMPS_NICE);
+    }
 }
 
 /// Picks the packages of every arch and runs the gate on them; needs
@@ -604,4 +673,70 @@ fn fetch_records(inputs: &ArchInputs, picks: &[Pick]) -> Result<Vec<PackageRecor
         .into_iter()
         .map(|s| s.expect("every pick comes from a source"))
         .collect())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Stamps that hold or not, counting how often they were compared.
+    struct Fake {
+        holds: bool,
+        asked: Arc<AtomicUsize>,
+    }
+
+    impl Hold for Fake {
+        fn hold(&self) -> bool {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            self.holds
+        }
+    }
+
+    /// Layers taken on their memos' word, (arch, index, stamps) each.
+    type Layers = Vec<(usize, usize, Fake)>;
+
+    /// 100 layers over two arches, every seventh stale; the counter of
+    /// comparisons; the stale ones.
+    fn layers() -> (Layers, Arc<AtomicUsize>, Vec<(usize, usize)>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let pending: Vec<_> = (0..100)
+            .map(|k| {
+                let fake = Fake {
+                    holds: k % 7 != 3,
+                    asked: Arc::clone(&asked),
+                };
+                (k % 2, k / 2, fake)
+            })
+            .collect();
+        let stale = pending
+            .iter()
+            .filter(|(_, _, f)| !f.holds)
+            .map(|&(a, i, _)| (a, i))
+            .collect();
+        (pending, asked, stale)
+    }
+
+    #[test]
+    fn the_stale_layers_are_found_whoever_compares_them() {
+        // On this thread alone.
+        let (pending, asked, stale) = layers();
+        assert_eq!(stale.len(), 14);
+        assert_eq!(MemoCheck::comparing(pending, false).stale(), stale);
+        assert_eq!(asked.load(Ordering::Relaxed), 100);
+        // With the thread, however far it got (on a busy machine a thread
+        // that runs only on idle cores may not have started): each layer is
+        // compared once, and the one it may be comparing once more here.
+        let (pending, asked, stale) = layers();
+        assert_eq!(MemoCheck::comparing(pending, true).stale(), stale);
+        assert!((100..=101).contains(&asked.load(Ordering::Relaxed)));
+        // What the thread answered is not compared again.
+        let (pending, asked, stale) = layers();
+        let check = MemoCheck::comparing(pending, false);
+        check.shared.compare_in_turn();
+        assert_eq!(asked.load(Ordering::Relaxed), 100);
+        assert_eq!(check.stale(), stale);
+        assert_eq!(asked.load(Ordering::Relaxed), 100);
+    }
 }
