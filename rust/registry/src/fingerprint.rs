@@ -37,25 +37,32 @@ pub fn fingerprint_digest(
     packages: &PackagesByArch,
     inputs: &CountedInputs,
 ) -> String {
+    digest_of_parts(|part| {
+        part(b"strata-fingerprint-1", "");
+        part(b"D", definition_digest);
+        for (arch, nevras) in packages {
+            part(b"A", arch);
+            for n in nevras {
+                part(b"N", n);
+            }
+        }
+        for ((kind, name), ident) in inputs {
+            part(b"I", kind.as_str());
+            part(b"n", name);
+            part(b"i", ident);
+        }
+    })
+}
+
+/// `sha256:<hex>` of the parts `parts` gives, each a tag and its text
+/// prefixed by its length.
+fn digest_of_parts(parts: impl FnOnce(&mut dyn FnMut(&[u8], &str))) -> String {
     let mut h = Sha256::new();
-    let mut part = |tag: &[u8], s: &str| {
+    parts(&mut |tag: &[u8], s: &str| {
         h.update(tag);
         h.update((s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
-    };
-    part(b"strata-fingerprint-1", "");
-    part(b"D", definition_digest);
-    for (arch, nevras) in packages {
-        part(b"A", arch);
-        for n in nevras {
-            part(b"N", n);
-        }
-    }
-    for ((kind, name), ident) in inputs {
-        part(b"I", kind.as_str());
-        part(b"n", name);
-        part(b"i", ident);
-    }
+    });
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
@@ -79,18 +86,13 @@ pub fn stack_digest<'a>(stack: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     let mut stack: Vec<(&str, &str)> = stack.into_iter().collect();
     stack.sort_unstable();
     stack.dedup();
-    let mut h = Sha256::new();
-    let mut part = |tag: &[u8], s: &str| {
-        h.update(tag);
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
-    };
-    part(b"strata-stack-1", "");
-    for (name, id) in stack {
-        part(b"n", name);
-        part(b"i", id);
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
+    digest_of_parts(|part| {
+        part(b"strata-stack-1", "");
+        for (name, id) in stack {
+            part(b"n", name);
+            part(b"i", id);
+        }
+    })
 }
 
 /// The [`stack_digest`] of the stack a compose with `inputs` used.
