@@ -440,6 +440,16 @@ impl<S: Hold> MemoCheck<S> {
     }
 }
 
+impl<S: Hold> Drop for MemoCheck<S> {
+    /// The thread takes no more: a compose that failed before it needed
+    /// the answer does not leave it comparing the rest.
+    fn drop(&mut self) {
+        let s = &self.shared;
+        s.next
+            .store(s.pending.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl<S: Hold> Stamps<S> {
     /// Compares the entries one at a time, each taken from `next`, until
     /// none is left.
