@@ -93,23 +93,35 @@ impl LayerIndex {
         if names.len() + provides.len() * 17 > Self::MAX_TEXT {
             return None;
         }
-        Some(LayerIndex::new(repo.len(), names, provides))
+        LayerIndex::new(repo.len(), names, provides)
     }
 
-    /// The index of `packages` packages named `names` (sorted, each once,
-    /// a space between each two) providing `provides`.
-    fn new(packages: usize, names: String, provides: Vec<u64>) -> LayerIndex {
-        let name_keys = if names.is_empty() {
-            Vec::new()
-        } else {
-            names.split(' ').map(name_key).collect()
-        };
-        LayerIndex {
+    /// The index of `packages` packages named `names` providing
+    /// `provides`; `None` unless the names are sorted, each once and not
+    /// empty, a space between each two, and no more than `packages`, and
+    /// `packages` is at most [`Self::MAX_PACKAGES`]. The names are split
+    /// once, checked and keyed in the same pass.
+    fn new(packages: usize, names: String, provides: Vec<u64>) -> Option<LayerIndex> {
+        let mut name_keys = Vec::new();
+        if !names.is_empty() {
+            let mut last: Option<&str> = None;
+            for n in names.split(' ') {
+                if n.is_empty() || last.is_some_and(|l| l >= n) {
+                    return None;
+                }
+                name_keys.push(name_key(n));
+                last = Some(n);
+            }
+        }
+        if packages < name_keys.len() || packages > Self::MAX_PACKAGES {
+            return None;
+        }
+        Some(LayerIndex {
             packages,
             names,
             provides,
             name_keys,
-        }
+        })
     }
 
     /// The most an index takes in a memo, leaving room for the rest of it.
@@ -296,14 +308,7 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
             let names = names.strip_prefix(' ').unwrap_or(names).to_owned();
             let provides = provides_of(lines.next()?.strip_prefix("provides")?)?;
             // As written: sorted and each once, or it is not a memo of ours.
-            let listed: Vec<&str> = names.split(' ').collect();
-            let sorted = (names.is_empty() || listed.iter().all(|n| !n.is_empty()))
-                && listed.windows(2).all(|w| w[0] < w[1]);
-            let count = if names.is_empty() { 0 } else { listed.len() };
-            if !sorted || packages < count || packages > LayerIndex::MAX_PACKAGES {
-                return None;
-            }
-            Some(LayerIndex::new(packages, names, provides))
+            Some(LayerIndex::new(packages, names, provides)?)
         }
         _ => None,
     };
@@ -602,7 +607,7 @@ mod test {
             .map(|n| name_hash(n))
             .collect();
         provides.sort_unstable();
-        let index = LayerIndex::new(2, "httpd httpd-tools".into(), provides);
+        let index = LayerIndex::new(2, "httpd httpd-tools".into(), provides).unwrap();
         assert_eq!(
             index.name_keys(),
             [name_key("httpd"), name_key("httpd-tools")]
@@ -630,6 +635,19 @@ mod test {
         std::fs::write(&memo, swapped).unwrap();
         assert_eq!(recall(&cache, &root), None);
         std::fs::write(&memo, text.replace("index 2", "index 1")).unwrap();
+        assert_eq!(recall(&cache, &root), None);
+        // Names out of order, twice, with an empty one between, or more
+        // packages than an index holds: not ours either.
+        for bad in [
+            "names httpd-tools httpd",
+            "names httpd httpd",
+            "names httpd  httpd-tools",
+            "names httpd httpd-tools ",
+        ] {
+            std::fs::write(&memo, text.replace("names httpd httpd-tools", bad)).unwrap();
+            assert_eq!(recall(&cache, &root), None, "{bad}");
+        }
+        std::fs::write(&memo, text.replace("index 2", "index 1001")).unwrap();
         assert_eq!(recall(&cache, &root), None);
         // A version-1 memo (no index) still holds.
         let v1: String = text
