@@ -331,6 +331,18 @@ pub(crate) fn gated_layers(
         .map(|i| (i.name.as_str(), i.ident.as_str()))
         .collect();
     let suffix = format!(".{arch}");
+    // Whether `rec` finished, for `arch`, against this platform: its gate
+    // checked against the same pool below its stack.
+    let gated_here = |rec: &ComposeRecord| {
+        rec.state == State::Finished
+            && rec.arches.iter().any(|a| a == arch)
+            && rec
+                .inputs
+                .iter()
+                .filter(|p| p.kind == InputKind::Platform && p.name.ends_with(&suffix))
+                .map(|p| (p.name.as_str(), p.ident.as_str()))
+                .eq(platform.iter().copied())
+    };
     let mut covered = vec![false; layers.len()];
     let mut out = Vec::new();
     let mut refused = 0;
@@ -338,86 +350,73 @@ pub(crate) fn gated_layers(
         if !layer.direct || covered[i] {
             continue;
         }
-        if let Some(digest) = &layer.record.stack_digest {
-            let rec = &layer.record;
-            let same_platform = || {
-                rec.inputs
-                    .iter()
-                    .filter(|p| p.kind == InputKind::Platform && p.name.ends_with(&suffix))
-                    .map(|p| (p.name.as_str(), p.ident.as_str()))
-                    .eq(platform.iter().copied())
-            };
-            if rec.state == State::Finished
-                && rec.arches.iter().any(|a| a == arch)
-                && same_platform()
-            {
-                let cover = closure(layers, &index, i);
-                let below: Vec<(String, &str)> = cover
-                    .iter()
-                    .filter(|&&j| j != i)
-                    .map(|&j| (layers[j].nsv(), layers[j].record.id.as_str()))
-                    .collect();
-                let here =
-                    strata_registry::stack_digest(below.iter().map(|(n, id)| (n.as_str(), *id)));
-                if here == *digest {
-                    for &j in &cover {
-                        covered[j] = true;
-                    }
-                    out.push(cover);
-                }
+        let cover = if let Some(digest) = &layer.record.stack_digest {
+            gated_here(&layer.record)
+                .then(|| closure(layers, &index, i))
+                .filter(|cover| {
+                    let below: Vec<(String, &str)> = cover
+                        .iter()
+                        .filter(|&&j| j != i)
+                        .map(|&j| (layers[j].nsv(), layers[j].record.id.as_str()))
+                        .collect();
+                    let here = strata_registry::stack_digest(
+                        below.iter().map(|(n, id)| (n.as_str(), *id)),
+                    );
+                    here == *digest
+                })
+        } else {
+            // Each record read costs about what checking a layer does:
+            // once a lower module was composed again, every layer above it
+            // was checked against the old one, and reading all their
+            // records would cost more than the check it saves.
+            if refused == MAX_REFUSED {
+                break;
             }
-            continue;
-        }
-        // Each record read costs about what checking a layer does: once
-        // a lower module was composed again, every layer above it was
-        // checked against the old one, and reading all their records
-        // would cost more than the check it saves.
-        if refused == MAX_REFUSED {
-            break;
-        }
-        refused += 1;
-        // Its inputs only: its package lists and modulemd were most of
-        // what reading its whole record cost, and none of them is asked.
-        let Some(rec) = registry.get_inputs_only(&layer.record.id)? else {
-            continue;
+            // Its inputs only: its package lists and modulemd were most of
+            // what reading its whole record cost, and none of them is
+            // asked.
+            let cover = registry
+                .get_inputs_only(&layer.record.id)?
+                .filter(|rec| gated_here(rec))
+                .and_then(|rec| stack_as_recorded(layers, &index, i, &rec));
+            if cover.is_none() {
+                refused += 1;
+            }
+            cover
         };
-        if rec.state != State::Finished || !rec.arches.iter().any(|a| a == arch) {
-            continue;
+        if let Some(cover) = cover {
+            for &j in &cover {
+                covered[j] = true;
+            }
+            out.push(cover);
         }
-        let its_platform: Vec<(&str, &str)> = rec
-            .inputs
-            .iter()
-            .filter(|p| p.kind == InputKind::Platform && p.name.ends_with(&suffix))
-            .map(|p| (p.name.as_str(), p.ident.as_str()))
-            .collect();
-        if its_platform != platform {
-            continue;
-        }
-        let mut cover = vec![i];
-        let same_stack = rec
-            .inputs
-            .iter()
-            .filter(|p| matches!(p.kind, InputKind::Compose | InputKind::StackCompose))
-            .all(|p| match index.get(&p.name) {
-                Some(&j) if layers[j].record.id == p.ident => {
-                    cover.push(j);
-                    true
-                }
-                _ => false,
-            });
-        // What the record names must be all of the layer's stack here: a
-        // record that names less (written before stacks were recorded
-        // whole) does not show what its gate saw.
-        if !same_stack || closure(layers, &index, i) != sorted(cover.clone()) {
-            continue;
-        }
-        refused -= 1;
-        for &j in &cover {
-            covered[j] = true;
-        }
-        out.push(cover);
     }
     Ok(out)
+}
+
+/// Layer `i` and every layer of its stack here, when `rec` (layer `i`'s
+/// record, with its stack's inputs) names exactly those layers' composes.
+/// A record that names less (written before stacks were recorded whole)
+/// does not show what its gate saw.
+fn stack_as_recorded(
+    layers: &[Layer],
+    index: &HashMap<String, usize>,
+    i: usize,
+    rec: &ComposeRecord,
+) -> Option<Vec<usize>> {
+    let mut cover = vec![i];
+    let same_stack = rec
+        .inputs
+        .iter()
+        .filter(|p| matches!(p.kind, InputKind::Compose | InputKind::StackCompose))
+        .all(|p| match index.get(&p.name) {
+            Some(&j) if layers[j].record.id == p.ident => {
+                cover.push(j);
+                true
+            }
+            _ => false,
+        });
+    (same_stack && closure(layers, index, i) == sorted(cover.clone())).then_some(cover)
 }
 
 /// How many layers' records [`gated_layers`] reads that do not vouch for
@@ -1061,6 +1060,43 @@ mod test {
             covers(&reg, &f40, "x86_64"),
             [["base:f40", "ssl:3", "apache:2.4"]]
         );
+    }
+
+    #[test]
+    fn records_that_do_not_vouch_are_read_only_so_often() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let base0 = compose(&mut reg, "base:1", &[], true);
+        let _a0 = compose(&mut reg, "a0:1", &[], true);
+        for m in ["m1", "m2", "m3", "m4", "m5"] {
+            compose(&mut reg, &format!("{m}:1"), &[&base0], true);
+        }
+        // Composed again: every m was checked against the old base.
+        let _base1 = compose(&mut reg, "base:1", &[], true);
+        let f40 = Input {
+            kind: InputKind::Platform,
+            name: "f40.x86_64".into(),
+            ident: "sha256:00".into(),
+            location: "/srv/f40".into(),
+        };
+        // Direct requires are asked top first (m5 … m1, then a0), each
+        // record read as if finished before schema version 12.
+        let covers = |ms: &[(&str, &str)]| {
+            let mut requires = vec![("a0", "1")];
+            requires.extend_from_slice(ms);
+            let mut layers = resolve(&def(&requires, &[]), &reg, &[]).unwrap();
+            for l in &mut layers {
+                l.record.stack_digest = None;
+            }
+            let got = gated_layers(&reg, &layers, &[&f40], "x86_64").unwrap();
+            got.iter()
+                .map(|c| c.iter().map(|&j| layers[j].nsv()).collect())
+                .collect::<Vec<Vec<String>>>()
+        };
+        // Three refused: a0 is still asked, and vouches for itself.
+        assert_eq!(covers(&[("m1", "1"), ("m2", "1"), ("m3", "1")]), [["a0:1"]]);
+        // Four refused: reading more would cost more than it saves.
+        assert!(covers(&[("m1", "1"), ("m2", "1"), ("m3", "1"), ("m4", "1")]).is_empty());
     }
 
     #[test]
