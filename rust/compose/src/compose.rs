@@ -423,8 +423,7 @@ impl<S: Hold> MemoCheck<S> {
     fn stale(self) -> Vec<(usize, usize)> {
         use std::sync::atomic::Ordering;
         let s = &self.shared;
-        // The thread takes no more.
-        s.next.store(s.pending.len(), Ordering::Relaxed);
+        s.stop();
         s.pending
             .iter()
             .zip(&s.answers)
@@ -444,13 +443,17 @@ impl<S: Hold> Drop for MemoCheck<S> {
     /// The thread takes no more: a compose that failed before it needed
     /// the answer does not leave it comparing the rest.
     fn drop(&mut self) {
-        let s = &self.shared;
-        s.next
-            .store(s.pending.len(), std::sync::atomic::Ordering::Relaxed);
+        self.shared.stop();
     }
 }
 
 impl<S: Hold> Stamps<S> {
+    /// The thread takes no more entries (it finishes the one it has).
+    fn stop(&self) {
+        self.next
+            .store(self.pending.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Compares the entries one at a time, each taken from `next`, until
     /// none is left.
     fn compare_in_turn(&self) {
