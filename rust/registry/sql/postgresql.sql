@@ -1,4 +1,4 @@
--- Strata compose registry: PostgreSQL schema, version 12.
+-- Strata compose registry: PostgreSQL schema, version 13.
 --
 -- Everything lives in the schema `strata`, so the tables can share a
 -- database with Koji's own. Strata runs this file (in one transaction,
@@ -85,7 +85,9 @@ CREATE TABLE strata.composes (
     stack_digest        TEXT,
     UNIQUE (id_base, respin)
 );
-CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq);
+-- The index holds the ID: a stream's last good compose is found from it
+-- alone (version 13).
+CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq) INCLUDE (id);
 CREATE INDEX composes_by_kind ON strata.composes (record_kind, seq);
 
 CREATE TABLE strata.compose_inputs (
@@ -265,4 +267,14 @@ CREATE TABLE strata.counters (
 );
 INSERT INTO strata.counters (name, value) VALUES ('chain_events', 0);
 
-INSERT INTO strata.schema_version (version) VALUES (12);
+-- What tells this registry from others (version 13): 'instance', random
+-- hex digits drawn when it was made. A cache of what was read from a
+-- registry holds only for the registry it names.
+CREATE TABLE strata.registry_info (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO strata.registry_info (name, value)
+    VALUES ('instance', md5(random()::text || clock_timestamp()::text));
+
+INSERT INTO strata.schema_version (version) VALUES (13);

@@ -182,6 +182,19 @@ pub trait Registry: Send {
             .collect()
     }
 
+    /// The ID of [`Registry::latest_good`] of each `(name, stream)`, in
+    /// order, read in one snapshot from the index alone (schema version
+    /// 13), not from the composes: what checks that a cache of their
+    /// records (a stack's memo) still holds, at a fraction of reading them.
+    fn latest_good_ids(&self, streams: &[(&str, &str)]) -> Result<Vec<Option<String>>>;
+
+    /// What tells this registry from every other: where it is, and the
+    /// random instance drawn when it was made (schema version 13). Two
+    /// registries hand out the same compose IDs for different composes,
+    /// and so does one made again at the same place: a cache of what was
+    /// read from a registry is kept under its identity.
+    fn identity(&self) -> Result<String>;
+
     /// [`Registry::latest_good`] as a summary.
     fn latest_good_summary(&self, name: &str, stream: &str) -> Result<Option<ComposeSummary>> {
         Ok(self

@@ -106,8 +106,8 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
     assert_eq!(
         tables(pg, &t.location, "strata"),
         "chain_events,chain_steps,chains,compose_inputs,compose_modulemd,compose_package_lists,\
-         compose_repos,compose_tests,composes,counters,release_inputs,releases,schema_version,\
-         stream_locks"
+         compose_repos,compose_tests,composes,counters,registry_info,release_inputs,releases,\
+         schema_version,stream_locks"
     );
     assert_eq!(tables(pg, &t.location, "public"), "build");
     assert_eq!(
@@ -119,7 +119,7 @@ fn lives_in_its_own_schema_beside_other_tables(pg: &Pg) {
             db,
             "SELECT string_agg(version::text, ',') FROM strata.schema_version"
         ),
-        "12"
+        "13"
     );
     assert_eq!(
         pg.0.psql(db, "SELECT id FROM strata.composes"),
@@ -138,7 +138,7 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     t.open().begin(&new("apache", "2.4")).unwrap();
     pg.0.psql(
         db_name(&t.location),
-        "INSERT INTO strata.schema_version (version) VALUES (13)",
+        "INSERT INTO strata.schema_version (version) VALUES (14)",
     );
     let with_password = t.location.replace("postgres@", "postgres:s3cret@");
     let err = PgRegistry::connect(&with_password).unwrap_err();
@@ -146,8 +146,8 @@ fn a_newer_schema_is_refused(pg: &Pg) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the compose registry {} has schema version 13, but this Strata knows versions up \
-             to 12 only; use a newer Strata to read it",
+            "the compose registry {} has schema version 14, but this Strata knows versions up \
+             to 13 only; use a newer Strata to read it",
             t.location
         )
     );
@@ -240,13 +240,18 @@ fn an_updated_version_1_database_has_the_schema_of_a_new_one(pg: &Pg) {
     assert!(!old.contains("compose_packages."), "{old}");
     assert_eq!(
         old.rsplit_once('\n').unwrap().1,
-        "versions 1,2,3,4,5,6,7,8,9,10,11,12",
+        "versions 1,2,3,4,5,6,7,8,9,10,11,12,13",
         "an update records each version"
     );
     // Apart from the versions applied, the same.
     let strip = |s: &str| s.rsplit_once('\n').unwrap().0.to_owned();
     assert_eq!(strip(&new), strip(&old));
-    assert!(new.ends_with("versions 12"), "{new}");
+    assert!(new.ends_with("versions 13"), "{new}");
+    assert!(
+        new.contains("composes_by_stream ON strata.composes USING btree (name, stream, state, seq) INCLUDE (id)"),
+        "{new}"
+    );
+    assert!(new.contains("registry_info.value text NO 2"), "{new}");
     assert!(new.contains("composes.lean text YES 33"), "{new}");
     assert!(
         new.contains("compose_inputs_direct ON strata.compose_inputs USING btree (ident) WHERE (kind = 'compose'::text)"),

@@ -60,7 +60,7 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../sql/postgresql.sql");
 
 /// The newest schema version this code knows (the row `SCHEMA_SQL`
 /// inserts into `strata.schema_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 12;
+pub(crate) const SCHEMA_VERSION: i64 = 13;
 
 /// One schema step: SQL, then, where SQL alone cannot do it, code run in
 /// the same transaction.
@@ -318,6 +318,21 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: "
     ALTER TABLE strata.composes ADD COLUMN stack_digest TEXT;
+        ",
+        then: None,
+    },
+    // 13: what tells this registry from others; the last good compose's ID
+    // read from the index alone (sqlite/schema.rs V13 says why).
+    Migration {
+        sql: "
+    CREATE TABLE strata.registry_info (
+        name  TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO strata.registry_info (name, value)
+        VALUES ('instance', md5(random()::text || clock_timestamp()::text));
+    DROP INDEX strata.composes_by_stream;
+    CREATE INDEX composes_by_stream ON strata.composes (name, stream, state, seq) INCLUDE (id);
         ",
         then: None,
     },
@@ -746,6 +761,17 @@ static LATEST_GOOD_SQL: LazyLock<String> = LazyLock::new(|| {
 static LATEST_GOOD_MANY_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT DISTINCT ON (name, stream) {RECORD_COLUMNS}, lean FROM strata.composes \
+         WHERE (name, stream) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+         AND state = 'finished' AND {} ORDER BY name, stream, seq DESC",
+        stored::good_sql("strata.")
+    )
+});
+
+/// The ID of the newest good compose of each `(name, stream)` of `$1`
+/// and `$2`, from the index `composes_by_stream` alone (schema version 13).
+static LATEST_GOOD_IDS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT DISTINCT ON (name, stream) name, stream, id FROM strata.composes \
          WHERE (name, stream) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
          AND state = 'finished' AND {} ORDER BY name, stream, seq DESC",
         stored::good_sql("strata.")
@@ -1747,6 +1773,46 @@ impl Registry for PgRegistry {
 
     fn latest_good_lean(&self, name: &str, stream: &str) -> Result<Option<ComposeRecord>> {
         self.latest_good_parts(name, stream, Parts::Lean)
+    }
+
+    fn latest_good_ids(&self, streams: &[(&str, &str)]) -> Result<Vec<Option<String>>> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = streams.iter().map(|(n, _)| *n).collect();
+        let stream_names: Vec<&str> = streams.iter().map(|(_, s)| *s).collect();
+        let db = self.db.as_str();
+        let ids: HashMap<(String, String), String> = self.read(|tx| {
+            Ok(tx
+                .query(&LATEST_GOOD_IDS_SQL, &[&names, &stream_names])
+                .ctx(db, || {
+                    format!(
+                        "find the last good composes of {} module streams",
+                        streams.len()
+                    )
+                })?
+                .iter()
+                .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+                .collect())
+        })?;
+        Ok(streams
+            .iter()
+            .map(|(n, s)| ids.get(&(n.to_string(), s.to_string())).cloned())
+            .collect())
+    }
+
+    fn identity(&self) -> Result<String> {
+        let db = self.db.as_str();
+        let instance: String = self.read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT value FROM strata.registry_info WHERE name = 'instance'",
+                    &[],
+                )
+                .ctx(db, || "read which registry this is".into())?
+                .get(0))
+        })?;
+        Ok(format!("{db}#{instance}"))
     }
 
     fn latest_good_lean_many(

@@ -375,6 +375,16 @@ static LATEST_GOOD_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The ID of the newest good compose of `?1:?2`, from the index
+/// `composes_by_stream` alone (schema version 13).
+static LATEST_GOOD_ID_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT id FROM composes WHERE name = ?1 AND stream = ?2 \
+         AND state = 'finished' AND {} ORDER BY seq DESC LIMIT 1",
+        stored::good_sql("")
+    )
+});
+
 /// The row of compose `?1`, with its `lean` column last.
 static COMPOSE_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {RECORD_COLUMNS}, lean FROM composes WHERE id = ?1"));
@@ -1100,6 +1110,37 @@ impl Registry for SqliteRegistry {
                 .map(|(name, stream)| latest_good_in(conn, &self.db, name, stream, Parts::Lean))
                 .collect()
         })
+    }
+
+    fn latest_good_ids(&self, streams: &[(&str, &str)]) -> Result<Vec<Option<String>>> {
+        self.read(|conn| {
+            let mut st = conn
+                .prepare_cached(&LATEST_GOOD_ID_SQL)
+                .ctx(&self.db, || "find the last good composes".into())?;
+            streams
+                .iter()
+                .map(|(name, stream)| {
+                    st.query_row([name, stream], |r| r.get(0))
+                        .optional()
+                        .ctx(&self.db, || {
+                            format!("find the last good compose of `{name}:{stream}`")
+                        })
+                })
+                .collect()
+        })
+    }
+
+    fn identity(&self) -> Result<String> {
+        let instance: String = self.read(|conn| {
+            conn.query_row(
+                "SELECT value FROM registry_info WHERE name = 'instance'",
+                [],
+                |r| r.get(0),
+            )
+            .ctx(&self.db, || "read which registry this is".into())
+        })?;
+        let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(format!("sqlite:{}#{instance}", path.display()))
     }
 
     fn composes_using(&self, compose_id: &str) -> Result<Vec<String>> {

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V12,
         then: None,
     },
+    // 13: what tells this registry from others; the last good compose's
+    // ID read from the index alone.
+    Migration {
+        sql: V13,
+        then: None,
+    },
 ];
 
 const V1: &str = "
@@ -404,6 +410,27 @@ const V12: &str = "
     -- and for those finished before: SQLite has no sha256 to fill them
     -- in, and a reader that finds it NULL reads the inputs.
     ALTER TABLE composes ADD COLUMN stack_digest TEXT;
+    ";
+
+const V13: &str = "
+    -- What a registry is apart from where it is: 'instance', 32 random
+    -- hex digits drawn when it was made (or updated to this version). A
+    -- cache of what was read from a registry (a stack's memo, kept in
+    -- the cache directory) holds only for the registry it names: two
+    -- registries hand out the same compose IDs for different composes,
+    -- and one made again at the same path does too.
+    CREATE TABLE registry_info (
+        name  TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    INSERT INTO registry_info (name, value) VALUES ('instance', lower(hex(randomblob(16))));
+
+    -- The ID of a stream's last good compose comes from the index alone
+    -- (Registry::latest_good_ids): checking that a deep stack's memo
+    -- still holds asks it for hundreds of streams, and a row each, one
+    -- page each, was most of what reading the layers themselves cost.
+    DROP INDEX composes_by_stream;
+    CREATE INDEX composes_by_stream ON composes (name, stream, state, seq, id);
     ";
 
 /// Moves version 1's package rows into lists, one compose at a time (the

@@ -237,6 +237,11 @@ pub fn checks<B: Backend>() -> Vec<Check<B>> {
             stack_digests::<B>,
         ),
         (
+            "last_good_ids_match_the_last_good_composes",
+            latest_good_ids::<B>,
+        ),
+        ("each_registry_has_an_identity_of_its_own", identities::<B>),
+        (
             "queued_events_are_consumed_once_with_a_chain",
             event_queue::<B>,
         ),
@@ -3071,6 +3076,75 @@ fn stack_digests<B: Backend>(b: &B) {
     let bad = reg.begin(&php).unwrap().id;
     reg.finish(&bad, &failed(NOV25 + 30)).unwrap();
     assert_eq!(reg.get(&bad).unwrap().unwrap().stack_digest, None);
+}
+
+fn latest_good_ids<B: Backend>(b: &B) {
+    let t = b.fresh();
+    let mut reg = t.open();
+    assert_eq!(
+        reg.latest_good_ids(&[]).unwrap(),
+        Vec::<Option<String>>::new()
+    );
+    assert_eq!(reg.latest_good_ids(&[("php", "8.2")]).unwrap(), [None]);
+    let good = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&good, &finished(NOV25 + 10)).unwrap();
+    let base = reg.begin(&new("base", "1")).unwrap().id;
+    reg.finish(&base, &finished(NOV25 + 11)).unwrap();
+    // Newer, but not good: started, failed, or with a test not passed.
+    reg.begin(&new("php", "8.2")).unwrap();
+    let failed_id = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&failed_id, &failed(NOV25 + 20)).unwrap();
+    let tested = reg
+        .begin(&NewCompose {
+            required_tests: vec!["smoke".into()],
+            ..new("php", "8.2")
+        })
+        .unwrap()
+        .id;
+    reg.finish(&tested, &finished(NOV25 + 30)).unwrap();
+    let asked = [
+        ("php", "8.2"),
+        ("php", "8.3"),
+        ("base", "1"),
+        ("php", "8.2"),
+    ];
+    let want = |php: &str| {
+        vec![
+            Some(php.to_owned()),
+            None,
+            Some(base.clone()),
+            Some(php.into()),
+        ]
+    };
+    assert_eq!(reg.latest_good_ids(&asked).unwrap(), want(&good));
+    // Its test passed: it is the last good one, as every read says.
+    reg.record_test(&tested, "smoke", true, NOV25 + 40, "ok")
+        .unwrap();
+    assert_eq!(t.open().latest_good_ids(&asked).unwrap(), want(&tested));
+    for (name, stream) in asked {
+        assert_eq!(
+            reg.latest_good_ids(&[(name, stream)]).unwrap()[0],
+            reg.latest_good_lean(name, stream).unwrap().map(|r| r.id),
+            "{name}:{stream}"
+        );
+    }
+}
+
+fn identities<B: Backend>(b: &B) {
+    let (one, two) = (b.fresh(), b.fresh());
+    let first = one.open().identity().unwrap();
+    assert!(!first.is_empty());
+    // The same registry, opened again and written: the same identity.
+    let mut reg = one.open();
+    let id = reg.begin(&new("php", "8.2")).unwrap().id;
+    reg.finish(&id, &finished(NOV25)).unwrap();
+    assert_eq!(reg.identity().unwrap(), first);
+    assert_eq!(one.open().identity().unwrap(), first);
+    // Another one, even holding the same compose IDs, is another.
+    let mut other = two.open();
+    let same = other.begin(&new("php", "8.2")).unwrap().id;
+    assert_eq!(same, id);
+    assert_ne!(other.identity().unwrap(), first);
 }
 
 fn event_queue<B: Backend>(b: &B) {
