@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use strata_model::{ModuleDefinition, Source};
 use strata_modulemd::Document;
-use strata_registry::{Input, InputKind, Registry};
+use strata_registry::{ComposeRecord, Input, InputKind, Registry};
 use strata_repodata::{LoadOptions, RecordStore, Repo, RepodataError};
 
 /// What to load.
@@ -339,21 +339,15 @@ fn load_in<'s>(
     // The stack below: every required module, directly or not, each at
     // its last good (or pinned) compose.
     let walk = std::time::Instant::now();
-    let layers = crate::stack::resolve_with(def, registry, req.with_composes, &mut |streams| {
-        let got = registry.latest_good_lean_many(streams)?;
-        if let Some(p) = &prefetch {
-            let mut wave = Vec::new();
-            for rec in got.iter().flatten() {
-                for arch in arches {
-                    if let Some(path) = rec.outputs.as_ref().and_then(|o| o.repos.get(arch)) {
-                        wave.push((arch.clone(), rec.id.clone(), path.display().to_string()));
-                    }
-                }
-            }
-            p.load(wave);
-        }
-        Ok(got)
-    })?;
+    // The layers that did not change since the last walk come from the
+    // stack's memo; the walk reads only the others from the registry.
+    let layers = crate::stack_memo::resolve(
+        def,
+        registry,
+        req.with_composes,
+        opts.cache_dir.as_deref(),
+        &mut |records| load_ahead(prefetch.as_ref(), arches, records.iter().copied()),
+    )?;
     let walk_s = walk.elapsed().as_secs_f64();
     // What the walk found is all there is to load ahead.
     let mut prefetch = prefetch;
@@ -631,6 +625,25 @@ type LayerLoad = std::result::Result<
 /// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
 /// when its verification memo indexes it (on the memo's word: its stamps
 /// are compared later, see [`ArchInputs::unchecked`]).
+/// Queues the repositories of `records` (a wave of the walk) on the
+/// workers, if they load ahead.
+fn load_ahead<'r>(
+    prefetch: Option<&Prefetch<'_, '_>>,
+    arches: &[String],
+    records: impl Iterator<Item = &'r ComposeRecord>,
+) {
+    let Some(p) = prefetch else { return };
+    let mut wave = Vec::new();
+    for rec in records {
+        for arch in arches {
+            if let Some(path) = rec.outputs.as_ref().and_then(|o| o.repos.get(arch)) {
+                wave.push((arch.clone(), rec.id.clone(), path.display().to_string()));
+            }
+        }
+    }
+    p.load(wave);
+}
+
 fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions, defer: bool) -> LayerLoad {
     if defer {
         if let Some((recalled, stamps)) = strata_repodata::recall_verified(loc, opts) {
@@ -742,6 +755,9 @@ fn load_sources(
     Ok(v)
 }
 
+/// The most layers one job of [`Prefetch`] loads.
+const LAYERS_PER_JOB: usize = 16;
+
 /// Layers' repositories loaded on worker threads while the stack walk
 /// goes on: the walk reads the registry a wave at a time on one core, and
 /// each wave's layers can load meanwhile (a deep stack's walk and loads
@@ -821,9 +837,15 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
     /// location) each. One job for each worker, not one for each layer:
     /// every job sent to a waiting worker wakes it (a system call on the
     /// walk's thread), and a deep stack's walk found hundreds of layers.
+    /// But at most [`LAYERS_PER_JOB`] a job: a whole stack from its memo
+    /// is one wave, and this thread takes its share of what is left once
+    /// it needs the layers ([`Prefetch::take`]).
     fn load(&self, mut wave: Vec<(String, String, String)>) {
         let Some(jobs) = &self.jobs else { return };
-        let per = wave.len().div_ceil(self.workers.len().max(1)).max(1);
+        let per = wave
+            .len()
+            .div_ceil(self.workers.len().max(1))
+            .clamp(1, LAYERS_PER_JOB);
         while !wave.is_empty() {
             let rest = wave.split_off(per.min(wave.len()));
             // Only fails once every worker stopped: the layers load later.

@@ -3,7 +3,8 @@
 //!
 //! 1. `definition`: read and check the module definition.
 //! 2. `inputs`: load the source, the stack below the module (`stack`:
-//!    each required module's last good or pinned compose) and the
+//!    each required module's last good or pinned compose, read through
+//!    the stack's memo in the cache directory, `stack_memo`) and the
 //!    platform, for every arch.
 //! 3. `select`: pick one build of every manifest package.
 //! 4. `gate`: the repoclosure gate, and its report ([`GateReport`]).
@@ -60,6 +61,7 @@ mod release_images;
 mod repo_modules;
 mod select;
 mod stack;
+mod stack_memo;
 mod staging;
 
 pub use artifact::{
@@ -107,7 +109,7 @@ mod layers_check;
 mod layers {
     /// The modules, each after everything it uses: the steps of a compose
     /// in their order, what they share below them.
-    const ORDER: [&str; 27] = [
+    const ORDER: [&str; 28] = [
         "error",
         "json",
         "interrupt",
@@ -125,6 +127,7 @@ mod layers {
         "modulemd",
         "definition",
         "stack",
+        "stack_memo",
         "inputs",
         "select",
         "gate",

@@ -657,14 +657,19 @@ impl TreeNode {
 }
 
 #[cfg(test)]
-mod test {
+pub(crate) mod test {
     use super::*;
     use std::collections::BTreeSet;
     use strata_registry::{ComposeType, Input, NewCompose, Outcome, Outputs, SqliteRegistry};
 
     /// Records a finished compose of `name:stream` that required `requires`
     /// (by compose ID) on platform f40.
-    fn compose(reg: &mut SqliteRegistry, nsv: &str, requires: &[&str], ok: bool) -> String {
+    pub(crate) fn compose(
+        reg: &mut SqliteRegistry,
+        nsv: &str,
+        requires: &[&str],
+        ok: bool,
+    ) -> String {
         let (name, stream) = nsv.split_once(':').unwrap();
         let mut inputs: Vec<Input> = requires
             .iter()
@@ -731,7 +736,7 @@ mod test {
         rec.id
     }
 
-    fn def(requires: &[(&str, &str)], pins: &[(&str, &str)]) -> ModuleDefinition {
+    pub(crate) fn def(requires: &[(&str, &str)], pins: &[(&str, &str)]) -> ModuleDefinition {
         let mut text = String::from(
             "document: strata-module\nversion: 1\ndata:\n  name: php\n  stream: '8.2'\n  \
              summary: s\n  description: d\n  license: [MIT]\n  source: {repos: [x]}\n  \

@@ -198,14 +198,16 @@ impl Pruned {
 /// repositories (`<checksum>.v<N>.repo`), record stores
 /// (`records-<key>.v<N>.strata`), verification memos
 /// (`verified-<key>.strata`), kept gzip members of whole-stack
-/// repositories (`gzpart-<key>-<n>.strata`), and temporary files (`.tmp…`).
+/// repositories (`gzpart-<key>-<n>.strata`), stacks' memos
+/// (`stack-<key>.strata`), and temporary files (`.tmp…`).
 pub(crate) fn entry_kind(name: &str) -> Option<bool> {
     if name.starts_with(".tmp") {
         Some(false)
     } else if (name.ends_with(".repo") && name.contains(".v"))
         || ((name.starts_with("records-")
             || name.starts_with("verified-")
-            || name.starts_with("gzpart-"))
+            || name.starts_with("gzpart-")
+            || name.starts_with("stack-"))
             && name.ends_with(".strata"))
     {
         Some(true)
