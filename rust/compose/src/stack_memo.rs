@@ -300,6 +300,8 @@ pub(crate) fn resolve(
     cache: Option<&Path>,
     ahead: &mut dyn FnMut(&[&ComposeRecord]),
 ) -> crate::error::Result<Vec<Layer>> {
+    // A module without a stack has nothing to remember.
+    let cache = cache.filter(|_| def.module_requires().next().is_some());
     let identity = cache.and_then(|dir| match registry.identity() {
         Ok(identity) => Some((dir, identity)),
         Err(e) => {
@@ -715,6 +717,11 @@ mod test {
         assert_eq!(layers.len(), 2);
         let (layers, _) = remembered(&php, &two, &[], &cache);
         assert_eq!(layers.len(), 1, "not the other registry's memo");
+        // A module without a stack keeps none.
+        let files = || std::fs::read_dir(&cache).unwrap().count();
+        assert_eq!(files(), 2);
+        assert!(remembered(&def(&[], &[]), &one, &[], &cache).0.is_empty());
+        assert_eq!(files(), 2);
         assert_eq!(shown(&remembered(&php, &one, &[], &cache).0).len(), 2);
 
         // Whatever the memo file holds, the walk's answer is the
