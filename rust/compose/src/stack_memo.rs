@@ -85,7 +85,8 @@ struct Kept<S> {
 /// each field in order, none named: decoding a deep stack's records from
 /// JSON took longer than reading them from the registry had. What a lean
 /// record leaves empty (package lists, modulemd, timings, report) is not
-/// kept; a record that has any is not kept at all.
+/// kept; a record that has any is not kept at all. A field added to the
+/// record is a new version of the memo ([`MAGIC`]).
 #[derive(Serialize, Deserialize)]
 struct Lean<S> {
     id: S,
@@ -294,7 +295,9 @@ impl Recalled {
 /// asking the registry only for the layers the memo does not hold; the
 /// memo is kept again when the walk read anything, or it held more than
 /// the stack now does. `ahead` is given every layer's record as it is
-/// found, to load its repositories ahead.
+/// found, to load its repositories ahead. A walk with a pin (in the
+/// definition or `with`) uses the memo for the other layers, but does not
+/// keep one.
 pub(crate) fn resolve(
     def: &ModuleDefinition,
     registry: &dyn Registry,
@@ -347,7 +350,9 @@ pub(crate) fn resolve(
         }
         Ok(got)
     })?;
-    if let Some((dir, identity)) = &identity {
+    // Not after a walk with a pin: a memo without the pinned layer would
+    // be the whole answer of the next walk without it.
+    if let Some((dir, identity)) = identity.as_ref().filter(|_| !pinned) {
         if read_here > 0 || recalled.as_ref().is_none_or(|m| m.untaken() > 0) {
             keep(dir, identity, def, &layers);
         }
@@ -701,6 +706,11 @@ mod test {
         assert!(pinned.iter().any(|l| l.pinned && l.record.id == ssl));
         let recalled = recall(&cache, &reg, &identity, &php, true, &mut |_| {}).unwrap();
         assert!(matches!(recalled, Recalled::Some(_)));
+        // Nor kept after it: the next walk without the pin still finds the
+        // layer pinned before.
+        let (unpinned, _) = remembered(&php, &reg, &[], &cache);
+        assert_eq!(shown(&unpinned), shown(&plain(&reg)));
+        assert_eq!(unpinned.len(), 3);
     }
 
     #[test]
