@@ -622,9 +622,6 @@ type LayerLoad = std::result::Result<
     RepodataError,
 >;
 
-/// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
-/// when its verification memo indexes it (on the memo's word: its stamps
-/// are compared later, see [`ArchInputs::unchecked`]).
 /// Queues the repositories of `records` (a wave of the walk) on the
 /// workers, if they load ahead.
 fn load_ahead<'r>(
@@ -644,6 +641,9 @@ fn load_ahead<'r>(
     p.load(wave);
 }
 
+/// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
+/// when its verification memo indexes it (on the memo's word: its stamps
+/// are compared later, see [`ArchInputs::unchecked`]).
 fn load_layer_repo(id: &str, loc: &str, arch: &str, opts: &LoadOptions, defer: bool) -> LayerLoad {
     if defer {
         if let Some((recalled, stamps)) = strata_repodata::recall_verified(loc, opts) {
