@@ -269,26 +269,11 @@ enum Recalled {
     Whole(Vec<Layer>),
     /// The records of some: by name, then stream. The walk asks the
     /// registry for the others.
-    Some(HashMap<String, HashMap<String, ComposeRecord>>),
+    Some(Records),
 }
 
-impl Recalled {
-    /// The last good compose of `name:stream`, if the memo holds it: once.
-    fn take(&mut self, name: &str, stream: &str) -> Option<ComposeRecord> {
-        match self {
-            Recalled::Some(records) => records.get_mut(name)?.remove(stream),
-            Recalled::Whole(_) => None,
-        }
-    }
-
-    /// How many of the memo's records were left untaken.
-    fn untaken(&self) -> usize {
-        match self {
-            Recalled::Some(records) => records.values().map(HashMap::len).sum(),
-            Recalled::Whole(layers) => layers.len(),
-        }
-    }
-}
+/// Records by name, then stream.
+type Records = HashMap<String, HashMap<String, ComposeRecord>>;
 
 /// The stack below `def`, as [`crate::stack::resolve_with`] finds it:
 /// from the memo in cache directory `cache` where it still holds, else
@@ -320,16 +305,21 @@ pub(crate) fn resolve(
             ahead(&layers.iter().map(|l| &l.record).collect::<Vec<_>>());
         })
     });
-    let mut recalled = match recalled {
+    let mut records = match recalled {
         // The walk's answer, as it would give it again; its layers are
         // loading ahead already.
         Some(Recalled::Whole(layers)) => return Ok(layers),
-        other => other,
+        Some(Recalled::Some(records)) => Some(records),
+        None => None,
     };
     let mut read_here = 0;
     let layers = crate::stack::resolve_with(def, registry, with, &mut |streams| {
-        let mut got: Vec<Option<ComposeRecord>> = match &mut recalled {
-            Some(memo) => streams.iter().map(|(n, s)| memo.take(n, s)).collect(),
+        // Each taken once: the walk asks a stream once.
+        let mut got: Vec<Option<ComposeRecord>> = match &mut records {
+            Some(memo) => streams
+                .iter()
+                .map(|(n, s)| memo.get_mut(*n)?.remove(*s))
+                .collect(),
             None => vec![None; streams.len()],
         };
         let missing: Vec<(usize, (&str, &str))> = streams
@@ -353,7 +343,8 @@ pub(crate) fn resolve(
     // Not after a walk with a pin: a memo without the pinned layer would
     // be the whole answer of the next walk without it.
     if let Some((dir, identity)) = identity.as_ref().filter(|_| !pinned) {
-        if read_here > 0 || recalled.as_ref().is_none_or(|m| m.untaken() > 0) {
+        let untaken = |m: &Records| m.values().any(|streams| !streams.is_empty());
+        if read_here > 0 || records.as_ref().is_none_or(untaken) {
             keep(dir, identity, def, &layers);
         }
     }
@@ -433,7 +424,7 @@ fn recall(
     if same_requires && layers.len() == count {
         return Some(Recalled::Whole(layers));
     }
-    let mut records: HashMap<String, HashMap<String, ComposeRecord>> = HashMap::new();
+    let mut records = Records::new();
     for l in layers {
         records
             .entry(l.record.name.clone())
@@ -696,6 +687,10 @@ mod test {
             shown(&crate::stack::resolve(&fewer, &reg, &[]).unwrap())
         );
         assert_eq!(ssl_only.len(), 2);
+        // Every layer it found came from the memo, which held more: kept
+        // again, it is the next walk's whole answer.
+        let whole = recall(&cache, &reg, &identity, &fewer, false, &mut |_| {}).unwrap();
+        assert!(matches!(whole, Recalled::Whole(ref l) if l.len() == 2));
         // A pin: the pinned layer read by its ID, the others still from
         // the memo; never whole.
         let (pinned, _) = remembered(&php, &reg, std::slice::from_ref(&ssl), &cache);
