@@ -185,12 +185,24 @@ pub fn compose_module_in_chain(
         artifact: None,
     };
     let memos = MemoCheck::start(&mut loaded);
+    let stack_memo = loaded.stack_memo.take();
     // The compose is recorded as started while its packages are picked
     // and gated: recording waits on the registry (a commit, or the
     // network), picking and gating on the processor, and neither needs
     // what the other finds. A compose whose recording fails is not
-    // published; one that fails after it is recorded as failed.
+    // published; one that fails after it is recorded as failed. The
+    // stack's memo is written meanwhile too: nothing waits on it, and a
+    // deep stack's took milliseconds.
     let (begun, checked) = std::thread::scope(|scope| {
+        if let Some(memo) = stack_memo {
+            let layers = &loaded.layers;
+            let spawned = std::thread::Builder::new()
+                .name("strata-stack-memo".into())
+                .spawn_scoped(scope, move || memo.write(layers));
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "no thread to keep the stack memo on");
+            }
+        }
         let begin = scope.spawn(|| -> Result<ComposeRecord> {
             // Composes of this stream whose process died (kill -9, a
             // reboot) would stay `started` for good: end them first.

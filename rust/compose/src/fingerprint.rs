@@ -444,7 +444,7 @@ pub fn current_of(
         cache_dir: cache_dir.map(Path::to_path_buf),
         cache_limits: config.cache_limits(),
     };
-    let loaded = load_inputs(
+    let mut loaded = load_inputs(
         &LoadRequest {
             definition_path,
             definition: &definition,
@@ -460,6 +460,9 @@ pub fn current_of(
         registry,
         progress,
     )?;
+    if let Some(memo) = loaded.stack_memo.take() {
+        memo.write(&loaded.layers);
+    }
     let mut packages = PackagesByArch::new();
     for a in &loaded.arches {
         interrupt.check()?;

@@ -52,6 +52,10 @@ pub(crate) struct Loaded {
     /// Seconds the stack's walk through the registry took (part of the
     /// load step: the one part of it that runs on one core).
     pub walk_s: f64,
+    /// The stack's memo, to keep ([`crate::stack_memo::Keep::write`], with
+    /// `layers`) where the walk read what it did not hold; the caller
+    /// writes it when it does not wait on it.
+    pub stack_memo: Option<crate::stack_memo::Keep>,
 }
 
 /// The inputs of one arch, loaded.
@@ -341,7 +345,7 @@ fn load_in<'s>(
     let walk = std::time::Instant::now();
     // The layers that did not change since the last walk come from the
     // stack's memo; the walk reads only the others from the registry.
-    let layers = crate::stack_memo::resolve(
+    let (layers, stack_memo) = crate::stack_memo::resolve(
         def,
         registry,
         req.with_composes,
@@ -604,6 +608,7 @@ fn load_in<'s>(
         inputs,
         layers,
         walk_s,
+        stack_memo,
     })
 }
 

@@ -13,6 +13,12 @@
 //! the top of a stack cost more than a module of median depth: each a row
 //! on a page of its own, then decoded.
 //!
+//! A module without a memo of its own (its first compose, or the first
+//! with this cache) borrows the largest memo of a module it requires: that
+//! module's stack is a part of its own, and the walk reads only the rest.
+//! The memo a walk leaves is written once the compose no longer waits on
+//! it, beside the recording of its start ([`Keep::write`]).
+//!
 //! The memo names the registry it was read from ([`Registry::identity`])
 //! and the module; one that names another is not used. Like the other
 //! files of the cache directory, it is written aside and renamed into
@@ -282,14 +288,16 @@ type Records = HashMap<String, HashMap<String, ComposeRecord>>;
 /// the stack now does. `ahead` is given every layer's record as it is
 /// found, to load its repositories ahead. A walk with a pin (in the
 /// definition or `with`) uses the memo for the other layers, but does not
-/// keep one.
+/// keep one. The memo to keep is returned with the stack, for the caller
+/// to write once it is not waiting on the walk ([`Keep::write`]): writing
+/// a deep stack's memo took milliseconds.
 pub(crate) fn resolve(
     def: &ModuleDefinition,
     registry: &dyn Registry,
     with: &[String],
     cache: Option<&Path>,
     ahead: &mut dyn FnMut(&[&ComposeRecord]),
-) -> crate::error::Result<Vec<Layer>> {
+) -> crate::error::Result<(Vec<Layer>, Option<Keep>)> {
     // A module without a stack has nothing to remember.
     let cache = cache.filter(|_| def.module_requires().next().is_some());
     let identity = cache.and_then(|dir| match registry.identity() {
@@ -308,7 +316,7 @@ pub(crate) fn resolve(
     let mut records = match recalled {
         // The walk's answer, as it would give it again; its layers are
         // loading ahead already.
-        Some(Recalled::Whole(layers)) => return Ok(layers),
+        Some(Recalled::Whole(layers)) => return Ok((layers, None)),
         Some(Recalled::Some(records)) => Some(records),
         None => None,
     };
@@ -342,13 +350,16 @@ pub(crate) fn resolve(
     })?;
     // Not after a walk with a pin: a memo without the pinned layer would
     // be the whole answer of the next walk without it.
-    if let Some((dir, identity)) = identity.as_ref().filter(|_| !pinned) {
-        let untaken = |m: &Records| m.values().any(|streams| !streams.is_empty());
-        if read_here > 0 || records.as_ref().is_none_or(untaken) {
-            keep(dir, identity, def, &layers);
-        }
-    }
-    Ok(layers)
+    let untaken = |m: &Records| m.values().any(|streams| !streams.is_empty());
+    let keep = identity
+        .filter(|_| !pinned && (read_here > 0 || records.as_ref().is_none_or(untaken)))
+        .map(|(dir, identity)| Keep {
+            path: memo_path(dir, &identity, &def.nsv()),
+            identity,
+            module: def.nsv(),
+            requires: def.requires.clone().into_iter().collect(),
+        });
+    Ok((layers, keep))
 }
 
 /// Where the memo of `module`'s stack read from registry `identity` is.
@@ -364,12 +375,15 @@ fn memo_path(dir: &Path, identity: &str, module: &str) -> PathBuf {
 /// The memo of `def`'s stack, with only the records `registry` still
 /// names as last good; whole if it holds every layer and `def` requires
 /// what it did (and `pinned`, nothing is pinned: a pinned compose is read
-/// by its ID). `None` where there is none, or none to use (each reason a
-/// debug message): a memo only saves reads. `ahead` is given the layers
-/// as soon as they are read, before they are checked: to load their
-/// repositories ahead, by compose ID (read in chunks of 32 layers, each
-/// given as it was read, the loads started earlier but the deepest
-/// compose took a millisecond longer).
+/// by its ID). Where `def` has no memo of its own (its first compose, or
+/// one with another cache), the largest memo of a module it requires
+/// lends its records: that module's stack is a part of `def`'s. `None`
+/// where there is none, or none to use (each reason a debug message): a
+/// memo only saves reads. `ahead` is given the layers as soon as they are
+/// read, before they are checked: to load their repositories ahead, by
+/// compose ID (read in chunks of 32 layers, each given as it was read,
+/// the loads started earlier but the deepest compose took a millisecond
+/// longer).
 fn recall(
     dir: &Path,
     registry: &dyn Registry,
@@ -385,10 +399,76 @@ fn recall(
         Ok(memo) => memo,
         Err(why) => {
             tracing::debug!(path = %path.display(), "no stack memo to use: {why}");
+            return lent(dir, registry, identity, def, ahead).map(Recalled::Some);
+        }
+    };
+    ahead(&layers);
+    let count = layers.len();
+    let layers = holding(registry, layers)?;
+    tracing::debug!(
+        module,
+        kept = count,
+        holding = layers.len(),
+        "stack memo checked"
+    );
+    let same_requires = !pinned
+        && header
+            .requires
+            .iter()
+            .map(|(m, s)| (m.as_str(), s.as_str()))
+            .eq(def.requires.iter().map(|(m, s)| (m.as_str(), s.as_str())));
+    if same_requires && layers.len() == count {
+        return Some(Recalled::Whole(layers));
+    }
+    Some(Recalled::Some(by_stream(layers)))
+}
+
+/// The records of the largest memo (by its file's size: about a layer's
+/// worth a kilobyte) of a module `def` requires, that `registry` still
+/// names as last good. What the required module's stack holds is a part
+/// of `def`'s stack; what it no longer holds, the walk does not ask for.
+fn lent(
+    dir: &Path,
+    registry: &dyn Registry,
+    identity: &str,
+    def: &ModuleDefinition,
+    ahead: &mut dyn FnMut(&[Layer]),
+) -> Option<Records> {
+    let (size, module, path) = def
+        .module_requires()
+        .filter_map(|(name, stream)| {
+            let module = format!("{name}:{stream}");
+            let path = memo_path(dir, identity, &module);
+            // Not through a symlink: `read` refuses one anyway.
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            meta.is_file().then_some((meta.len(), module, path))
+        })
+        .max_by_key(|(size, ..)| *size)?;
+    let wanted = |header: &Header<String>| header.registry == identity && header.module == module;
+    let layers = match read(&path, &wanted) {
+        Ok((_, layers)) => layers,
+        Err(why) => {
+            tracing::debug!(path = %path.display(), "no stack memo to borrow: {why}");
             return None;
         }
     };
     ahead(&layers);
+    let count = layers.len();
+    let layers = holding(registry, layers)?;
+    tracing::debug!(
+        module = def.nsv(),
+        from = module,
+        size,
+        kept = count,
+        holding = layers.len(),
+        "stack memo of a required module borrowed"
+    );
+    Some(by_stream(layers))
+}
+
+/// The `layers` whose records `registry` still names as their streams'
+/// last good composes; `None` (a debug message) if it cannot say.
+fn holding(registry: &dyn Registry, layers: Vec<Layer>) -> Option<Vec<Layer>> {
     let streams: Vec<(&str, &str)> = layers
         .iter()
         .map(|l| (l.record.name.as_str(), l.record.stream.as_str()))
@@ -400,30 +480,20 @@ fn recall(
             return None;
         }
     };
-    let same_requires = !pinned
-        && header
-            .requires
-            .iter()
-            .map(|(m, s)| (m.as_str(), s.as_str()))
-            .eq(def.requires.iter().map(|(m, s)| (m.as_str(), s.as_str())));
-    let count = layers.len();
-    let layers: Vec<Layer> = layers
-        .into_iter()
-        .zip(&ids)
-        .filter(|(l, id)| {
-            id.as_deref() == Some(l.record.id.as_str()) && l.record.state == State::Finished
-        })
-        .map(|(l, _)| l)
-        .collect();
-    tracing::debug!(
-        module,
-        kept = count,
-        holding = layers.len(),
-        "stack memo checked"
-    );
-    if same_requires && layers.len() == count {
-        return Some(Recalled::Whole(layers));
-    }
+    Some(
+        layers
+            .into_iter()
+            .zip(&ids)
+            .filter(|(l, id)| {
+                id.as_deref() == Some(l.record.id.as_str()) && l.record.state == State::Finished
+            })
+            .map(|(l, _)| l)
+            .collect(),
+    )
+}
+
+/// `layers`' records, by name and stream.
+fn by_stream(layers: Vec<Layer>) -> Records {
     let mut records = Records::new();
     for l in layers {
         records
@@ -431,7 +501,7 @@ fn recall(
             .or_default()
             .insert(l.record.stream.clone(), l.record);
     }
-    Some(Recalled::Some(records))
+    records
 }
 
 /// The memo at `path`, checked: a regular file (not through a symlink),
@@ -515,67 +585,86 @@ fn read(
     Ok((header, layers))
 }
 
-/// Keeps the layers a walk of `def`'s stack found, read from registry
-/// `identity`, as its memo: those taken as their streams' last good
-/// composes (a pinned one is read whole, by ID, and not asked of a
-/// memo). A memo that cannot be written only costs reads next time: a
-/// debug message.
-fn keep(dir: &Path, identity: &str, def: &ModuleDefinition, layers: &[Layer]) {
-    let module = def.nsv();
-    let path = memo_path(dir, identity, &module);
-    let header = Header {
-        registry: identity,
-        module: module.as_str(),
-        requires: def
-            .requires
-            .iter()
-            .map(|(m, s)| (m.as_str(), s.as_str()))
-            .collect(),
-        layers: layers.iter().filter(|l| !l.pinned).count(),
-    };
-    let kept: Option<Vec<Kept<&str>>> = layers
-        .iter()
-        .filter(|l| !l.pinned)
-        .map(|l| {
-            Some(Kept {
-                record: Lean::of(&l.record)?,
-                requires: l.requires.iter().map(String::as_str).collect(),
-                direct: l.direct,
-                required_by: l.required_by.as_str(),
-            })
-        })
-        .collect();
-    let Some(kept) = kept else {
-        tracing::debug!(
+/// A memo to keep: of the stack of `module` (`name:stream`), which starts
+/// from `requires`, read from registry `identity`, at `path`.
+pub(crate) struct Keep {
+    path: PathBuf,
+    identity: String,
+    module: String,
+    requires: Vec<(String, String)>,
+}
+
+impl Keep {
+    /// Keeps the layers the walk found (`layers`, as [`resolve`] returned
+    /// them) as the memo: those taken as their streams' last good composes
+    /// (a pinned one is read whole, by ID, and not asked of a memo). A
+    /// memo that cannot be written only costs reads next time: a debug
+    /// message.
+    pub(crate) fn write(self, layers: &[Layer]) {
+        let Keep {
+            path,
+            identity,
             module,
-            "a layer's record is not lean, or has a path that is not UTF-8: no stack memo"
-        );
-        return;
-    };
-    let written = (|| -> std::io::Result<()> {
-        let mut bytes = MAGIC.to_vec();
-        let mut frame = |data: Vec<u8>| -> std::io::Result<()> {
-            let mut enc = zstd::stream::write::Encoder::new(&mut bytes, LEVEL)?;
-            enc.include_checksum(true)?;
-            enc.set_pledged_src_size(Some(data.len() as u64))?;
-            std::io::Write::write_all(&mut enc, &data)?;
-            enc.finish()?;
-            Ok(())
+            requires,
+        } = self;
+        let header = Header {
+            registry: identity.as_str(),
+            module: module.as_str(),
+            requires: requires
+                .iter()
+                .map(|(m, s)| (m.as_str(), s.as_str()))
+                .collect(),
+            layers: layers.iter().filter(|l| !l.pinned).count(),
         };
-        let encode = |e: postcard::Error| std::io::Error::other(e.to_string());
-        frame(postcard::to_allocvec(&header).map_err(encode)?)?;
-        frame(postcard::to_allocvec(&kept).map_err(encode)?)?;
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-stack-")
-            .tempfile_in(dir)?;
-        std::io::Write::write_all(&mut tmp, &bytes)?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    })();
-    match written {
-        Ok(()) => tracing::debug!(path = %path.display(), layers = kept.len(), "stack memo kept"),
-        Err(e) => tracing::debug!(path = %path.display(), "cannot keep the stack memo: {e}"),
+        let kept: Option<Vec<Kept<&str>>> = layers
+            .iter()
+            .filter(|l| !l.pinned)
+            .map(|l| {
+                Some(Kept {
+                    record: Lean::of(&l.record)?,
+                    requires: l.requires.iter().map(String::as_str).collect(),
+                    direct: l.direct,
+                    required_by: l.required_by.as_str(),
+                })
+            })
+            .collect();
+        let Some(kept) = kept else {
+            tracing::debug!(
+                module,
+                "a layer's record is not lean, or has a path that is not UTF-8: no stack memo"
+            );
+            return;
+        };
+        let written = (|| -> std::io::Result<()> {
+            let mut bytes = MAGIC.to_vec();
+            let mut frame = |data: Vec<u8>| -> std::io::Result<()> {
+                let mut enc = zstd::stream::write::Encoder::new(&mut bytes, LEVEL)?;
+                enc.include_checksum(true)?;
+                enc.set_pledged_src_size(Some(data.len() as u64))?;
+                std::io::Write::write_all(&mut enc, &data)?;
+                enc.finish()?;
+                Ok(())
+            };
+            let encode = |e: postcard::Error| std::io::Error::other(e.to_string());
+            frame(postcard::to_allocvec(&header).map_err(encode)?)?;
+            frame(postcard::to_allocvec(&kept).map_err(encode)?)?;
+            let dir = path
+                .parent()
+                .expect("a memo's path is in the cache directory");
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".tmp-stack-")
+                .tempfile_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        match written {
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), layers = kept.len(), "stack memo kept")
+            }
+            Err(e) => tracing::debug!(path = %path.display(), "cannot keep the stack memo: {e}"),
+        }
     }
 }
 
@@ -608,11 +697,95 @@ mod test {
         cache: &Path,
     ) -> (Vec<Layer>, Vec<String>) {
         let mut found = Vec::new();
-        let layers = resolve(def, reg, with, Some(cache), &mut |records| {
+        let (layers, keep) = resolve(def, reg, with, Some(cache), &mut |records| {
             found.extend(records.iter().map(|r| r.id.clone()))
         })
         .unwrap();
+        if let Some(keep) = keep {
+            keep.write(&layers);
+        }
         (layers, found)
+    }
+
+    /// A definition like [`def`]'s, of module `name:stream`.
+    fn module(name: &str, stream: &str, requires: &[(&str, &str)]) -> ModuleDefinition {
+        let mut text = format!(
+            "document: strata-module\nversion: 1\ndata:\n  name: {name}\n  stream: '{stream}'\n  \
+             summary: s\n  description: d\n  license: [MIT]\n  source: {{repos: [x]}}\n  \
+             packages: {{{name}: {{}}}}\n  requires:\n    platform: f40\n"
+        );
+        for (m, s) in requires {
+            text.push_str(&format!("    {m}: '{s}'\n"));
+        }
+        ModuleDefinition::parse(&text, "m.yaml").unwrap()
+    }
+
+    #[test]
+    fn a_first_walk_borrows_the_largest_memo_of_a_module_it_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+        let base = compose(&mut reg, "base:f40", &[], true);
+        let ssl = compose(&mut reg, "ssl:3", &[&base], true);
+        let apache = compose(&mut reg, "apache:2.4", &[&base, &ssl], true);
+        let php = compose(&mut reg, "php:8.2", &[&apache, &ssl], true);
+        // The memos of apache's stack (two layers) and php's (three).
+        remembered(
+            &module("apache", "2.4", &[("base", "f40"), ("ssl", "3")]),
+            &reg,
+            &[],
+            &cache,
+        );
+        remembered(
+            &def(&[("apache", "2.4"), ("ssl", "3")], &[]),
+            &reg,
+            &[],
+            &cache,
+        );
+        let app = module("app", "1", &[("apache", "2.4"), ("php", "8.2")]);
+        let plain = |reg: &SqliteRegistry| shown(&crate::stack::resolve(&app, reg, &[]).unwrap());
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+
+        // The first walk of app: php's memo answers for its three layers
+        // (they load ahead first), the registry for php itself.
+        let (first, ahead) = remembered(&app, &reg, &[], &cache);
+        assert_eq!(shown(&first), plain(&reg));
+        assert_eq!(
+            sorted(ahead[..3].to_vec()),
+            sorted(vec![base.clone(), ssl.clone(), apache.clone()])
+        );
+        assert_eq!(ahead[3..], [php.as_str()]);
+        // And app keeps a memo of its own, which is the next walk's whole
+        // answer.
+        let identity = reg.identity().unwrap();
+        let own = memo_path(&cache, &identity, &app.nsv());
+        assert!(own.is_file());
+        let whole = recall(&cache, &reg, &identity, &app, false, &mut |_| {}).unwrap();
+        assert!(matches!(whole, Recalled::Whole(l) if l.len() == 4));
+
+        // What the lent memo holds that is no longer last good is read.
+        let ssl2 = compose(&mut reg, "ssl:3", &[&base], true);
+        std::fs::remove_file(&own).unwrap();
+        let (after, ahead) = remembered(&app, &reg, &[], &cache);
+        assert_eq!(shown(&after), plain(&reg));
+        assert!(after.iter().any(|l| l.record.id == ssl2));
+        assert_eq!(sorted(ahead[3..].to_vec()), sorted(vec![php.clone(), ssl2]));
+
+        // A damaged memo, the largest, is not used: the walk reads every
+        // layer.
+        std::fs::remove_file(&own).unwrap();
+        let lent = memo_path(&cache, &identity, "php:8.2");
+        std::fs::write(&lent, [MAGIC, &[0xab; 100_000][..]].concat()).unwrap();
+        let (again, ahead) = remembered(&app, &reg, &[], &cache);
+        assert_eq!(shown(&again), plain(&reg));
+        assert_eq!(ahead.len(), 4, "each layer read once: {ahead:?}");
+        assert!(
+            !ahead[..2].contains(&base),
+            "read in waves, top first: {ahead:?}"
+        );
     }
 
     #[test]
