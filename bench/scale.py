@@ -30,6 +30,9 @@ the module, not the stack).
    (--recompose times each; the deepest's first when the other is in its
    stack), their median times and ratio, and each step's median; one
    sample of step 2 is at the mercy of whatever else the machine does.
+5. The same two definitions composed for the first time, under new names
+   each round (no compose, stack memo or output of their own), alternating
+   as many times: their median times and ratio.
 
     python3 bench/scale.py [--modules 100,300,1000] [--stack-repo merged|repo-file] [--recompose N] [--smoke]
 
@@ -94,6 +97,7 @@ def main():
           f" {args.stack_repo or '(binary default)'}; {Path(args.strata).name}\n")
     bk.table(("modules", "stack size mean/max", "total s", "median / max compose s",
               "deepest stack s (x median)", "recomposed: deepest / median-depth s (x)",
+              "first composes: deepest / median-depth s (x)",
               "max RSS MiB (deepest)", "out/ MiB (x source)", "registry KiB/compose"), rows)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
 
@@ -430,12 +434,29 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     for k, what in ((top, "deepest"), (mid, "median depth")):
         log(f"    {what}, median ms: " + ", ".join(
             f"{step[:-2]} {statistics.median(v) * 1000:.1f}" for step, v in sorted(steps[k].items())))
+    # The first pass's deepest compose is one sample too: like for like,
+    # the same two definitions composed for the first time, each round
+    # under new names (no compose, memo or output of their own yet; what
+    # they require is as the first pass left it), alternating.
+    first = {top: [], mid: []}
+    os.sync()
+    for i in range(rounds):
+        for k in (top, mid):
+            d = write_module(here, mods, {**mods[k], "name": f"{mods[k]['name']}f{i}"})
+            r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
+                        "--metadata-only", "--json"])
+            bk.compose_record(r, f"compose {d.stem}, a first compose of {mods[k]['name']}")
+            first[k].append(r.seconds)
+    deep_first, mid_first = statistics.median(first[top]), statistics.median(first[mid])
+    log(f"  first composes, {rounds} of each under new names: {mods[top]['name']} median {deep_first:.3f} s,"
+        f" {mods[mid]['name']} {mid_first:.3f} s: {deep_first / mid_first:.2f}x")
     if not args.keep:
         shutil.rmtree(here / "out", ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
     return (n, f"{statistics.mean(depth):.0f} / {max(depth)}", f"{total:.1f}", f"{med:.3f} / {max(secs):.3f}",
             f"{secs[top]:.3f} ({secs[top] / med:.2f}x)",
             f"{deep_again:.3f} / {mid_again:.3f} ({deep_again / mid_again:.2f}x)",
+            f"{deep_first:.3f} / {mid_first:.3f} ({deep_first / mid_first:.2f}x)",
             f"{max(r.rss_mib for r, _ in runs):.0f} ({runs[top][0].rss_mib:.0f})",
             f"{mib(out_bytes):.0f} ({out_bytes / world['source_bytes']:.1f}x)", f"{reg / 1024 / n:.1f}")
 
