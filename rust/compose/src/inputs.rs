@@ -350,7 +350,7 @@ fn load_in<'s>(
         registry,
         req.with_composes,
         opts.cache_dir.as_deref(),
-        &mut |records| load_ahead(prefetch.as_ref(), arches, records.iter().copied()),
+        &mut |records, first| load_ahead(prefetch.as_ref(), arches, records.iter().copied(), first),
     )?;
     let walk_s = walk.elapsed().as_secs_f64();
     // What the walk found is all there is to load ahead.
@@ -628,11 +628,12 @@ type LayerLoad = std::result::Result<
 >;
 
 /// Queues the repositories of `records` (a wave of the walk) on the
-/// workers, if they load ahead.
+/// workers, if they load ahead; `first`, ahead of what is queued.
 fn load_ahead<'r>(
     prefetch: Option<&Prefetch<'_, '_>>,
     arches: &[String],
     records: impl Iterator<Item = &'r ComposeRecord>,
+    first: bool,
 ) {
     let Some(p) = prefetch else { return };
     let mut wave = Vec::new();
@@ -643,7 +644,11 @@ fn load_ahead<'r>(
             }
         }
     }
-    p.load(wave);
+    if first {
+        p.load_first(wave);
+    } else {
+        p.load(wave);
+    }
 }
 
 /// Loads the layer `id` at `loc`, or with `defer`, leaves it for the gate
@@ -722,6 +727,9 @@ enum Job {
     /// The module's own source repositories for an arch: ID and location
     /// each.
     Sources(String, Vec<(String, String)>),
+    /// Layers were put first ([`Ahead::first`]): a worker waiting for a
+    /// job loads them.
+    First,
 }
 
 /// The module's source repositories of one arch, with their metadata
@@ -789,6 +797,11 @@ struct Ahead {
     cancel: AtomicBool,
     /// Layers found intact by their memos are left for the gate.
     defer: bool,
+    /// Layers to load before the next job, as [`Job::Layers`] holds them:
+    /// those a walk with a stack memo read from the registry, which are
+    /// the layers composed since (not loaded by any compose yet, the
+    /// slowest to load), found after the memo's hundreds were queued.
+    first: Mutex<Vec<(String, String, String)>>,
 }
 
 impl<'s, 'e: 's> Prefetch<'s, 'e> {
@@ -858,6 +871,18 @@ impl<'s, 'e: 's> Prefetch<'s, 'e> {
         }
     }
 
+    /// Queues the repositories of `wave` ahead of every job queued: the
+    /// next worker to take a job loads them first.
+    fn load_first(&self, wave: Vec<(String, String, String)>) {
+        let Some(jobs) = &self.jobs else { return };
+        if wave.is_empty() {
+            return;
+        }
+        lock(&self.shared.first).extend(wave);
+        // Only fails once every worker stopped: the layers load later.
+        let _ = jobs.send(Job::First);
+    }
+
     /// No more jobs: the workers finish the queue and stop.
     fn finish(&mut self) {
         self.jobs = None;
@@ -894,25 +919,44 @@ fn work(
         if shared.cancel.load(Ordering::Relaxed) {
             break;
         }
+        let first = std::mem::take(&mut *lock(&shared.first));
+        if !load_layers(first, shared, opts, interrupt) {
+            return;
+        }
         match job {
             Job::Layers(layers) => {
-                for (arch, id, loc) in layers {
-                    if interrupt.is_raised() || shared.cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let loaded = load_layer_repo(&id, &loc, &arch, opts, shared.defer);
-                    lock(&shared.done)
-                        .entry(arch)
-                        .or_default()
-                        .insert(id, loaded);
+                if !load_layers(layers, shared, opts, interrupt) {
+                    return;
                 }
             }
             Job::Sources(arch, specs) => {
                 let loaded = load_sources(&specs, &arch, opts, interrupt);
                 lock(&shared.sources).insert(arch, loaded);
             }
+            Job::First => {}
         }
     }
+}
+
+/// Loads `layers` (arch, compose ID, location) into `shared`; `false` once
+/// the compose was interrupted or failed.
+fn load_layers(
+    layers: Vec<(String, String, String)>,
+    shared: &Ahead,
+    opts: &LoadOptions,
+    interrupt: &Interrupt,
+) -> bool {
+    for (arch, id, loc) in layers {
+        if interrupt.is_raised() || shared.cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        let loaded = load_layer_repo(&id, &loc, &arch, opts, shared.defer);
+        lock(&shared.done)
+            .entry(arch)
+            .or_default()
+            .insert(id, loaded);
+    }
+    true
 }
 
 impl Drop for Prefetch<'_, '_> {

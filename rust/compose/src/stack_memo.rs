@@ -296,7 +296,7 @@ pub(crate) fn resolve(
     registry: &dyn Registry,
     with: &[String],
     cache: Option<&Path>,
-    ahead: &mut dyn FnMut(&[&ComposeRecord]),
+    ahead: &mut dyn FnMut(&[&ComposeRecord], bool),
 ) -> crate::error::Result<(Vec<Layer>, Option<Keep>)> {
     // A module without a stack has nothing to remember.
     let cache = cache.filter(|_| def.module_requires().next().is_some());
@@ -310,7 +310,7 @@ pub(crate) fn resolve(
     let pinned = !def.compose_pins.is_empty() || !with.is_empty();
     let recalled = identity.as_ref().and_then(|(dir, identity)| {
         recall(dir, registry, identity, def, pinned, &mut |layers| {
-            ahead(&layers.iter().map(|l| &l.record).collect::<Vec<_>>());
+            ahead(&layers.iter().map(|l| &l.record).collect::<Vec<_>>(), false);
         })
     });
     let mut records = match recalled {
@@ -340,8 +340,15 @@ pub(crate) fn resolve(
             read_here += missing.len();
             let asked: Vec<(&str, &str)> = missing.iter().map(|(_, s)| *s).collect();
             let read = registry.latest_good_lean_many(&asked)?;
-            // (The memo's are loading ahead already.)
-            ahead(&read.iter().flatten().collect::<Vec<_>>());
+            // (The memo's are loading ahead already.) With a memo, what
+            // the walk reads was composed since, or is a module the memo
+            // lent does not hold (one the module requires, as likely
+            // new): loaded by no compose yet, the slowest to load, so
+            // ahead of the memo's.
+            ahead(
+                &read.iter().flatten().collect::<Vec<_>>(),
+                records.is_some(),
+            );
             for ((i, _), rec) in missing.iter().zip(read) {
                 got[*i] = rec;
             }
@@ -697,7 +704,7 @@ mod test {
         cache: &Path,
     ) -> (Vec<Layer>, Vec<String>) {
         let mut found = Vec::new();
-        let (layers, keep) = resolve(def, reg, with, Some(cache), &mut |records| {
+        let (layers, keep) = resolve(def, reg, with, Some(cache), &mut |records, _| {
             found.extend(records.iter().map(|r| r.id.clone()))
         })
         .unwrap();
@@ -750,14 +757,25 @@ mod test {
         };
 
         // The first walk of app: php's memo answers for its three layers
-        // (they load ahead first), the registry for php itself.
-        let (first, ahead) = remembered(&app, &reg, &[], &cache);
+        // (they load ahead at once), the registry for php itself, which
+        // loads ahead of them.
+        let (mut ahead, mut urgent) = (Vec::new(), Vec::new());
+        let (first, keep) = resolve(&app, &reg, &[], Some(&cache), &mut |records, first| {
+            let ids = records.iter().map(|r| r.id.clone());
+            if first {
+                urgent.extend(ids)
+            } else {
+                ahead.extend(ids)
+            }
+        })
+        .unwrap();
+        keep.expect("a first walk keeps its memo").write(&first);
         assert_eq!(shown(&first), plain(&reg));
         assert_eq!(
-            sorted(ahead[..3].to_vec()),
+            sorted(ahead),
             sorted(vec![base.clone(), ssl.clone(), apache.clone()])
         );
-        assert_eq!(ahead[3..], [php.as_str()]);
+        assert_eq!(urgent, [php.as_str()]);
         // And app keeps a memo of its own, which is the next walk's whole
         // answer.
         let identity = reg.identity().unwrap();
