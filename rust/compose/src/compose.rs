@@ -190,19 +190,8 @@ pub fn compose_module_in_chain(
     // and gated: recording waits on the registry (a commit, or the
     // network), picking and gating on the processor, and neither needs
     // what the other finds. A compose whose recording fails is not
-    // published; one that fails after it is recorded as failed. The
-    // stack's memo is written meanwhile too: nothing waits on it, and a
-    // deep stack's took milliseconds.
+    // published; one that fails after it is recorded as failed.
     let (begun, checked) = std::thread::scope(|scope| {
-        if let Some(memo) = stack_memo {
-            let layers = &loaded.layers;
-            let spawned = std::thread::Builder::new()
-                .name("strata-stack-memo".into())
-                .spawn_scoped(scope, move || memo.write(layers));
-            if let Err(e) = spawned {
-                tracing::debug!(error = %e, "no thread to keep the stack memo on");
-            }
-        }
         let begin = scope.spawn(|| -> Result<ComposeRecord> {
             // Composes of this stream whose process died (kill -9, a
             // reboot) would stay `started` for good: end them first.
@@ -218,10 +207,24 @@ pub fn compose_module_in_chain(
     let record = begun?;
     let id = record.id.clone();
     tracing::info!(compose = id, "compose started");
-    let mut ran = checked.and_then(|checked| {
-        run_recorded(
-            req, config, &def, &record, &loaded, checked, load_s, progress,
-        )
+    // The stack's memo is written while the compose is published, which
+    // waits on the disk: nothing waits on the memo, and a deep stack's
+    // took milliseconds of processor (beside the gate, it slowed it).
+    let mut ran = std::thread::scope(|scope| {
+        if let Some(memo) = stack_memo {
+            let layers = &loaded.layers;
+            let spawned = std::thread::Builder::new()
+                .name("strata-stack-memo".into())
+                .spawn_scoped(scope, move || memo.write(layers));
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "no thread to keep the stack memo on");
+            }
+        }
+        checked.and_then(|checked| {
+            run_recorded(
+                req, config, &def, &record, &loaded, checked, load_s, progress,
+            )
+        })
     });
     let stale = memos.stale();
     if !stale.is_empty() {
