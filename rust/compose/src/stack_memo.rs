@@ -16,8 +16,11 @@
 //! A module without a memo of its own (its first compose, or the first
 //! with this cache) borrows the largest memo of a module it requires: that
 //! module's stack is a part of its own, and the walk reads only the rest.
-//! The memo a walk leaves is written once the compose no longer waits on
-//! it, beside the recording of its start ([`Keep::write`]).
+//! What such a walk reads from the registry (layers composed since, the
+//! modules it requires that the lent memo does not hold) loads ahead of
+//! the memo's layers: no compose loaded them yet. The memo a walk leaves
+//! is written where the compose does not wait on it, while it publishes
+//! ([`Keep::write`]).
 //!
 //! The memo names the registry it was read from ([`Registry::identity`])
 //! and the module; one that names another is not used. Like the other
