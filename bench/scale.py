@@ -25,14 +25,16 @@ the module, not the stack).
    the deepest stack against the median, max RSS (and the deepest
    stack's), out/ size against the source metadata, stack size mean/max,
    registry bytes per compose.
-4. Like for like, as a chain recomposes: the module with the deepest
-   stack and one of median stack depth composed again, alternating
-   (--recompose times each; the deepest's first when the other is in its
-   stack), their median times and ratio, and each step's median; one
-   sample of step 2 is at the mercy of whatever else the machine does.
-5. The same two definitions composed for the first time, under new names
-   each round (no compose, stack memo or output of their own), alternating
-   as many times: their median times and ratio.
+4. Like for like, as a new module is first composed: the definitions of
+   the module with the deepest stack and of one of median stack depth
+   composed for the first time, under new names each round (no compose,
+   stack memo or output of their own), alternating (--recompose times
+   each): their median times and ratio. One sample of step 2 is at the
+   mercy of whatever else the machine does.
+5. Like for like, as a chain recomposes: the same two modules composed
+   again, alternating (as many times each; the deepest's first when the
+   other is in its stack), their median times and ratio, and each step's
+   median.
 
     python3 bench/scale.py [--modules 100,300,1000] [--stack-repo merged|repo-file] [--recompose N] [--smoke]
 
@@ -397,6 +399,27 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     log(f"  total {total:.1f} s; median {med:.3f} s, max {max(secs):.3f} s; deepest stack ({depth[top]} modules,"
         f" {mods[top]['name']}) {secs[top]:.3f} s, {runs[top][0].rss_mib:.0f} MiB, timings"
         f" {({k: round(v, 3) for k, v in runs[top][1]['timings'].items()})}; out {mib(out_bytes):.0f} MiB")
+    # The first pass's deepest compose is one sample: like for like, the
+    # deepest and the median-depth definitions composed for the first
+    # time, each round under new names (no compose, memo or output of
+    # their own yet; what they require is as the first pass left it),
+    # alternating. Before the composes again below: once the median-depth
+    # module is composed again, a deepest with it in its stack would gate
+    # every layer above it in full.
+    mid = sorted(range(len(mods)), key=lambda k: (depth[k], k))[len(mods) // 2]
+    rounds = args.recompose or (1 if args.smoke else 7)
+    first = {top: [], mid: []}
+    os.sync()
+    for i in range(rounds):
+        for k in (top, mid):
+            d = write_module(here, mods, {**mods[k], "name": f"{mods[k]['name']}f{i}"})
+            r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
+                        "--metadata-only", "--json"])
+            bk.compose_record(r, f"compose {d.stem}, a first compose of {mods[k]['name']}")
+            first[k].append(r.seconds)
+    deep_first, mid_first = statistics.median(first[top]), statistics.median(first[mid])
+    log(f"  first composes, {rounds} of each under new names: {mods[top]['name']} median {deep_first:.3f} s,"
+        f" {mods[mid]['name']} {mid_first:.3f} s: {deep_first / mid_first:.2f}x")
     # One sample of the deepest compose is at the mercy of the machine:
     # the same two composes again, alternating, like for like (a chain
     # recomposes a module on a stack that was composed before it). Unless
@@ -404,9 +427,7 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     # would leave every layer above it checked against its old compose, and
     # each compose of the deepest after it would gate them all again. Then
     # the deepest is composed again first.
-    mid = sorted(range(len(mods)), key=lambda k: (depth[k], k))[len(mods) // 2]
     inside = mid in mods[top]["stack"]
-    rounds = args.recompose or (1 if args.smoke else 7)
     order = [top] * rounds + [mid] * rounds if inside else [top, mid] * rounds
     again = {top: [], mid: []}
     # The first pass left its output to be written back: without this the
@@ -434,22 +455,6 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     for k, what in ((top, "deepest"), (mid, "median depth")):
         log(f"    {what}, median ms: " + ", ".join(
             f"{step[:-2]} {statistics.median(v) * 1000:.1f}" for step, v in sorted(steps[k].items())))
-    # The first pass's deepest compose is one sample too: like for like,
-    # the same two definitions composed for the first time, each round
-    # under new names (no compose, memo or output of their own yet; what
-    # they require is as the first pass left it), alternating.
-    first = {top: [], mid: []}
-    os.sync()
-    for i in range(rounds):
-        for k in (top, mid):
-            d = write_module(here, mods, {**mods[k], "name": f"{mods[k]['name']}f{i}"})
-            r = bk.run([args.strata, "compose", "module", d, "--config", config, "--cache-dir", cache,
-                        "--metadata-only", "--json"])
-            bk.compose_record(r, f"compose {d.stem}, a first compose of {mods[k]['name']}")
-            first[k].append(r.seconds)
-    deep_first, mid_first = statistics.median(first[top]), statistics.median(first[mid])
-    log(f"  first composes, {rounds} of each under new names: {mods[top]['name']} median {deep_first:.3f} s,"
-        f" {mods[mid]['name']} {mid_first:.3f} s: {deep_first / mid_first:.2f}x")
     if not args.keep:
         shutil.rmtree(here / "out", ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
