@@ -730,14 +730,20 @@ mod test {
         ModuleDefinition::parse(&text, "m.yaml").unwrap()
     }
 
-    #[test]
-    fn a_first_walk_borrows_the_largest_memo_of_a_module_it_requires() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
+    /// A registry in `dir` holding base, ssl on it and apache on both (their
+    /// compose IDs), and a cache directory beside it.
+    fn three(dir: &Path) -> (PathBuf, SqliteRegistry, [String; 3]) {
+        let mut reg = SqliteRegistry::open(&dir.join("r.sqlite")).unwrap();
         let base = compose(&mut reg, "base:f40", &[], true);
         let ssl = compose(&mut reg, "ssl:3", &[&base], true);
         let apache = compose(&mut reg, "apache:2.4", &[&base, &ssl], true);
+        (dir.join("cache"), reg, [base, ssl, apache])
+    }
+
+    #[test]
+    fn a_first_walk_borrows_the_largest_memo_of_a_module_it_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, mut reg, [base, ssl, apache]) = three(dir.path());
         let php = compose(&mut reg, "php:8.2", &[&apache, &ssl], true);
         // The memos of apache's stack (two layers) and php's (three).
         remembered(
@@ -812,11 +818,7 @@ mod test {
     #[test]
     fn a_memo_answers_the_walk_as_the_registry_would_and_only_while_it_holds() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        let mut reg = SqliteRegistry::open(&dir.path().join("r.sqlite")).unwrap();
-        let base = compose(&mut reg, "base:f40", &[], true);
-        let ssl = compose(&mut reg, "ssl:3", &[&base], true);
-        let apache = compose(&mut reg, "apache:2.4", &[&base, &ssl], true);
+        let (cache, mut reg, [base, ssl, apache]) = three(dir.path());
         let php = def(&[("apache", "2.4"), ("ssl", "3")], &[]);
         let plain = |reg: &SqliteRegistry| crate::stack::resolve(&php, reg, &[]).unwrap();
 
