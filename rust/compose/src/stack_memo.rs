@@ -433,8 +433,8 @@ fn recall(
     Some(Recalled::Some(by_stream(layers)))
 }
 
-/// The records of the largest memo (by its file's size: about a layer's
-/// worth a kilobyte) of a module `def` requires, that `registry` still
+/// The records of the largest memo (by its file's size: about 150 bytes
+/// a layer) of a module `def` requires, that `registry` still
 /// names as last good. What the required module's stack holds is a part
 /// of `def`'s stack; what it no longer holds, the walk does not ask for.
 fn lent(
