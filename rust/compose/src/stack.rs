@@ -736,11 +736,23 @@ pub(crate) mod test {
         rec.id
     }
 
+    /// php:8.2, requiring `requires` with `pins`.
     pub(crate) fn def(requires: &[(&str, &str)], pins: &[(&str, &str)]) -> ModuleDefinition {
-        let mut text = String::from(
-            "document: strata-module\nversion: 1\ndata:\n  name: php\n  stream: '8.2'\n  \
-             summary: s\n  description: d\n  license: [MIT]\n  source: {repos: [x]}\n  \
-             packages: {php: {}}\n  requires:\n    platform: f40\n",
+        module("php", "8.2", requires, pins)
+    }
+
+    /// Module `name:stream` (of one package, `name`) on platform f40,
+    /// requiring `requires` with `pins`.
+    pub(crate) fn module(
+        name: &str,
+        stream: &str,
+        requires: &[(&str, &str)],
+        pins: &[(&str, &str)],
+    ) -> ModuleDefinition {
+        let mut text = format!(
+            "document: strata-module\nversion: 1\ndata:\n  name: {name}\n  stream: '{stream}'\n  \
+             summary: s\n  description: d\n  license: [MIT]\n  source: {{repos: [x]}}\n  \
+             packages: {{{name}: {{}}}}\n  requires:\n    platform: f40\n",
         );
         for (m, s) in requires {
             text.push_str(&format!("    {m}: '{s}'\n"));
@@ -751,7 +763,7 @@ pub(crate) mod test {
                 text.push_str(&format!("    {m}: {id}\n"));
             }
         }
-        ModuleDefinition::parse(&text, "php.yaml").unwrap()
+        ModuleDefinition::parse(&text, &format!("{name}.yaml")).unwrap()
     }
 
     fn names(layers: &[Layer]) -> Vec<(String, bool)> {

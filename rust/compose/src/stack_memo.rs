@@ -681,7 +681,7 @@ impl Keep {
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::stack::test::{compose, def};
+    use crate::stack::test::{compose, def, module};
     use std::collections::BTreeMap;
     use strata_registry::SqliteRegistry;
 
@@ -717,19 +717,6 @@ mod test {
         (layers, found)
     }
 
-    /// A definition like [`def`]'s, of module `name:stream`.
-    fn module(name: &str, stream: &str, requires: &[(&str, &str)]) -> ModuleDefinition {
-        let mut text = format!(
-            "document: strata-module\nversion: 1\ndata:\n  name: {name}\n  stream: '{stream}'\n  \
-             summary: s\n  description: d\n  license: [MIT]\n  source: {{repos: [x]}}\n  \
-             packages: {{{name}: {{}}}}\n  requires:\n    platform: f40\n"
-        );
-        for (m, s) in requires {
-            text.push_str(&format!("    {m}: '{s}'\n"));
-        }
-        ModuleDefinition::parse(&text, "m.yaml").unwrap()
-    }
-
     /// A registry in `dir` holding base, ssl on it and apache on both (their
     /// compose IDs), and a cache directory beside it.
     fn three(dir: &Path) -> (PathBuf, SqliteRegistry, [String; 3]) {
@@ -747,7 +734,7 @@ mod test {
         let php = compose(&mut reg, "php:8.2", &[&apache, &ssl], true);
         // The memos of apache's stack (two layers) and php's (three).
         remembered(
-            &module("apache", "2.4", &[("base", "f40"), ("ssl", "3")]),
+            &module("apache", "2.4", &[("base", "f40"), ("ssl", "3")], &[]),
             &reg,
             &[],
             &cache,
@@ -758,7 +745,7 @@ mod test {
             &[],
             &cache,
         );
-        let app = module("app", "1", &[("apache", "2.4"), ("php", "8.2")]);
+        let app = module("app", "1", &[("apache", "2.4"), ("php", "8.2")], &[]);
         let plain = |reg: &SqliteRegistry| shown(&crate::stack::resolve(&app, reg, &[]).unwrap());
         let sorted = |mut ids: Vec<String>| {
             ids.sort();
