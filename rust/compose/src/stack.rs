@@ -47,17 +47,11 @@ pub(crate) fn recorded_requires(rec: &ComposeRecord) -> Vec<String> {
 
 /// The platform stream a compose was checked against, from its
 /// `platform` inputs (`<stream>.<arch>`).
-fn recorded_platform(rec: &ComposeRecord) -> Option<String> {
+fn recorded_platform(rec: &ComposeRecord) -> Option<&str> {
     rec.inputs
         .iter()
         .find(|i| i.kind == InputKind::Platform)
-        .map(|i| {
-            i.name
-                .rsplit_once('.')
-                .map(|(p, _)| p)
-                .unwrap_or(&i.name)
-                .to_string()
-        })
+        .map(|i| i.name.rsplit_once('.').map_or(i.name.as_str(), |(p, _)| p))
 }
 
 fn split_nsv(nsv: &str) -> (&str, &str) {
@@ -113,7 +107,6 @@ pub(crate) fn resolve_with(
         .module_requires()
         .map(|(m, s)| (m.to_string(), s.to_string(), top.clone(), true))
         .collect();
-    let mut read: HashMap<(String, String), ComposeRecord> = HashMap::new();
     // name → the stream it was first queued at. Every further entry of a
     // module at that stream would change nothing (it is found once, and
     // only the top's requires are direct), so it is not queued: a deep
@@ -124,27 +117,28 @@ pub(crate) fn resolve_with(
         .collect();
     while !wave.is_empty() {
         let current = std::mem::take(&mut wave);
-        let mut ask: Vec<(&str, &str)> = Vec::new();
-        let mut asked: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-        for (m, s, _, _) in &current {
-            let key = (m.as_str(), s.as_str());
-            if !layers.contains_key(m)
-                && !pins.contains_key(m)
-                && *m != def.name
-                && asked.insert(key)
-            {
-                ask.push(key);
+        // Each entry's place in what the wave asks (`None`: not asked, it
+        // is found, pinned or the top), each stream asked once.
+        let mut slots: Vec<Option<usize>> = Vec::with_capacity(current.len());
+        let mut got: Vec<Option<ComposeRecord>> = {
+            let mut ask: Vec<(&str, &str)> = Vec::new();
+            let mut asked: HashMap<(&str, &str), usize> = HashMap::new();
+            for (m, s, _, _) in &current {
+                let wanted = !layers.contains_key(m) && !pins.contains_key(m) && *m != def.name;
+                slots.push(wanted.then(|| {
+                    *asked.entry((m.as_str(), s.as_str())).or_insert_with(|| {
+                        ask.push((m.as_str(), s.as_str()));
+                        ask.len() - 1
+                    })
+                }));
             }
-        }
-        if !ask.is_empty() {
-            let got = last_good(&ask)?;
-            for ((m, s), rec) in ask.iter().zip(got) {
-                if let Some(rec) = rec {
-                    read.insert((m.to_string(), s.to_string()), rec);
-                }
+            if ask.is_empty() {
+                Vec::new()
+            } else {
+                last_good(&ask)?
             }
-        }
-        for (m, s, by, direct) in current {
+        };
+        for ((m, s, by, direct), slot) in current.into_iter().zip(slots) {
             if m == def.name {
                 return Err(ComposeError::StackCycle {
                     module: top.clone(),
@@ -189,8 +183,9 @@ pub(crate) fn resolve_with(
                 }
                 None => (
                     // Without package lists and modulemd: a deep stack would
-                    // read every layer's whole record.
-                    read.remove(&(m.clone(), s.clone())).ok_or_else(|| {
+                    // read every layer's whole record. Taken by the
+                    // stream's first entry; a later one finds the layer.
+                    slot.and_then(|i| got.get_mut(i)?.take()).ok_or_else(|| {
                         ComposeError::NoGoodCompose {
                             module: by.clone(),
                             required: format!("{m}:{s}"),
@@ -205,12 +200,12 @@ pub(crate) fn resolve_with(
                         module: top.clone(),
                         platform: want.to_string(),
                         layer: format!("{m}:{s} (compose {})", record.id),
-                        layer_platform: has,
+                        layer_platform: has.to_owned(),
                     });
                 }
             }
             let requires = recorded_requires(&record);
-            let nsv = format!("{m}:{s}");
+            let mut nsv: Option<String> = None;
             for r in &requires {
                 let (rm, rs) = split_nsv(r);
                 if queued.get(rm).is_some_and(|q| q == rs) {
@@ -219,7 +214,8 @@ pub(crate) fn resolve_with(
                 queued
                     .entry(rm.to_string())
                     .or_insert_with(|| rs.to_string());
-                wave.push((rm.to_string(), rs.to_string(), nsv.clone(), false));
+                let by = nsv.get_or_insert_with(|| format!("{m}:{s}")).clone();
+                wave.push((rm.to_string(), rs.to_string(), by, false));
             }
             layers.insert(
                 m.clone(),
@@ -250,25 +246,26 @@ pub(crate) fn resolve_with(
 /// are all in earlier waves, by name. Linear in layers and requires (a
 /// deep stack has hundreds of layers and dozens of waves).
 fn order(top: &str, layers: BTreeMap<String, Layer>) -> Result<Vec<Layer>> {
-    let index: HashMap<String, usize> = layers
-        .keys()
-        .enumerate()
-        .map(|(i, n)| (n.clone(), i))
-        .collect();
-    let mut layers: Vec<Option<Layer>> = layers.into_values().map(Some).collect();
     // How many requires of each layer are not placed yet, and who waits on
     // each layer; requires outside the stack (the platform) do not count.
     let mut waiting = vec![0usize; layers.len()];
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
-    for (i, l) in layers.iter().enumerate() {
-        let l = l.as_ref().expect("all present");
-        for r in &l.requires {
-            if let Some(&j) = index.get(split_nsv(r).0) {
-                waiting[i] += 1;
-                dependents[j].push(i);
+    {
+        let index: HashMap<&str, usize> = layers
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        for (i, l) in layers.values().enumerate() {
+            for r in &l.requires {
+                if let Some(&j) = index.get(split_nsv(r).0) {
+                    waiting[i] += 1;
+                    dependents[j].push(i);
+                }
             }
         }
     }
+    let mut layers: Vec<Option<Layer>> = layers.into_values().map(Some).collect();
     let mut wave: Vec<usize> = (0..layers.len()).filter(|&i| waiting[i] == 0).collect();
     let mut out = Vec::with_capacity(layers.len());
     while !wave.is_empty() {
@@ -1152,6 +1149,6 @@ pub(crate) mod test {
                 i.name = "f39.x86_64".into()
             }
         });
-        assert_eq!(recorded_platform(&rec).as_deref(), Some("f39"));
+        assert_eq!(recorded_platform(&rec), Some("f39"));
     }
 }

@@ -281,8 +281,10 @@ enum Recalled {
     Some(Records),
 }
 
-/// Records by name, then stream.
-type Records = HashMap<String, HashMap<String, ComposeRecord>>;
+/// Records by name (a stack holds one stream of each), each with its
+/// name moved out into the key ([`by_stream`], [`take`]): a deep stack's
+/// hundreds of records are found without a copy of a name or a stream.
+type Records = HashMap<String, ComposeRecord>;
 
 /// The stack below `def`, as [`crate::stack::resolve_with`] finds it:
 /// from the memo in cache directory `cache` where it still holds, else
@@ -327,10 +329,7 @@ pub(crate) fn resolve(
     let layers = crate::stack::resolve_with(def, registry, with, &mut |streams| {
         // Each taken once: the walk asks a stream once.
         let mut got: Vec<Option<ComposeRecord>> = match &mut records {
-            Some(memo) => streams
-                .iter()
-                .map(|(n, s)| memo.get_mut(*n)?.remove(*s))
-                .collect(),
+            Some(memo) => streams.iter().map(|(n, s)| take(memo, n, s)).collect(),
             None => vec![None; streams.len()],
         };
         let missing: Vec<(usize, (&str, &str))> = streams
@@ -360,7 +359,7 @@ pub(crate) fn resolve(
     })?;
     // Not after a walk with a pin: a memo without the pinned layer would
     // be the whole answer of the next walk without it.
-    let untaken = |m: &Records| m.values().any(|streams| !streams.is_empty());
+    let untaken = |m: &Records| !m.is_empty();
     let keep = identity
         .filter(|_| !pinned && (read_here > 0 || records.as_ref().is_none_or(untaken)))
         .map(|(dir, identity)| Keep {
@@ -502,16 +501,26 @@ fn holding(registry: &dyn Registry, layers: Vec<Layer>) -> Option<Vec<Layer>> {
     )
 }
 
-/// `layers`' records, by name and stream.
+/// `layers`' records, by name; each record's name is its key, until
+/// [`take`] puts it back.
 fn by_stream(layers: Vec<Layer>) -> Records {
-    let mut records = Records::new();
-    for l in layers {
-        records
-            .entry(l.record.name.clone())
-            .or_default()
-            .insert(l.record.stream.clone(), l.record);
+    layers
+        .into_iter()
+        .map(|l| {
+            let mut record = l.record;
+            (std::mem::take(&mut record.name), record)
+        })
+        .collect()
+}
+
+/// The record of `name:stream` in `records`, taken out whole.
+fn take(records: &mut Records, name: &str, stream: &str) -> Option<ComposeRecord> {
+    if records.get(name)?.stream != stream {
+        return None;
     }
-    records
+    let (name, mut record) = records.remove_entry(name)?;
+    record.name = name;
+    Some(record)
 }
 
 /// The memo at `path`, checked: a regular file (not through a symlink),
@@ -830,7 +839,7 @@ mod test {
         let Recalled::Some(records) = &recalled else {
             panic!("a memo with a stale layer is not whole")
         };
-        assert_eq!(records.values().map(HashMap::len).sum::<usize>(), 2);
+        assert_eq!(records.len(), 2);
         assert!(!records.contains_key("ssl"));
         let (after, ahead) = remembered(&php, &reg, &[], &cache);
         assert_eq!(shown(&after), shown(&plain(&reg)));
@@ -889,6 +898,18 @@ mod test {
         let (unpinned, _) = remembered(&php, &reg, &[], &cache);
         assert_eq!(shown(&unpinned), shown(&plain(&reg)));
         assert_eq!(unpinned.len(), 3);
+
+        // Another stream of a module the memo holds: that stream is read
+        // from the registry, not the memo's record of the other.
+        let ssl4 = compose(&mut reg, "ssl:4", &[&base2], true);
+        let other = def(&[("ssl", "4")], &[]);
+        let (ssl4_only, read) = remembered(&other, &reg, &[], &cache);
+        assert_eq!(
+            shown(&ssl4_only),
+            shown(&crate::stack::resolve(&other, &reg, &[]).unwrap())
+        );
+        assert_eq!(ssl4_only[1].record.id, ssl4);
+        assert_eq!(read.last(), Some(&ssl4));
     }
 
     #[test]
