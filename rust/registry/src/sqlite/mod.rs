@@ -389,6 +389,49 @@ static LATEST_GOOD_ID_SQL: LazyLock<String> = LazyLock::new(|| {
 static COMPOSE_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {RECORD_COLUMNS}, lean FROM composes WHERE id = ?1"));
 
+/// How many inputs one statement records: a deep stack's compose has
+/// hundreds, and a statement per input was most of what recording them
+/// cost besides the pages written.
+const INPUTS_PER_INSERT: usize = 64;
+
+/// Records `inputs` as those of compose `id`, in order, a chunk of rows
+/// per statement.
+fn insert_inputs(conn: &Connection, db: &str, id: &str, inputs: &[crate::Input]) -> Result<()> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    fn text(s: &str) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+    }
+    let what = || format!("record the inputs of compose `{id}`");
+    for (c, chunk) in inputs.chunks(INPUTS_PER_INSERT).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO compose_inputs (compose_id, position, kind, name, ident, location) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?)"
+            });
+        }
+        let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for (k, input) in chunk.iter().enumerate() {
+            let position = (c * INPUTS_PER_INSERT + k) as i64;
+            values.extend([
+                text(id),
+                ToSqlOutput::Borrowed(ValueRef::Integer(position)),
+                text(input.kind.as_str()),
+                text(&input.name),
+                text(&input.ident),
+                text(&input.location),
+            ]);
+        }
+        conn.prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params_from_iter(values)))
+            .ctx(db, what)?;
+    }
+    Ok(())
+}
+
 /// A row read with [`LATEST_GOOD_SQL`] or [`COMPOSE_SQL`]: the compose and
 /// its `lean` column.
 fn compose_and_lean(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredCompose, Option<String>)> {
@@ -779,25 +822,7 @@ impl Registry for SqliteRegistry {
             ],
         )
         .ctx(db, || format!("record compose `{id}` as started"))?;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO compose_inputs (compose_id, position, kind, name, ident, location) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .ctx(db, || format!("record the inputs of compose `{id}`"))?;
-            for (position, input) in new.inputs.iter().enumerate() {
-                st.execute(params![
-                    id,
-                    position as i64,
-                    input.kind.as_str(),
-                    input.name,
-                    input.ident,
-                    input.location,
-                ])
-                .ctx(db, || format!("record the inputs of compose `{id}`"))?;
-            }
-        }
+        insert_inputs(&tx, db, &id, &new.inputs)?;
         if let Some(chain) = &new.chain {
             tx.execute(
                 "UPDATE composes SET chain_id = ?2, cause = ?3 WHERE id = ?1",

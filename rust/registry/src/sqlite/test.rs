@@ -537,6 +537,8 @@ fn a_deep_compose_writes_pages_for_its_rows_not_for_each_layer() {
     // 400 input rows of about 120 bytes: 12 pages of table, as many of
     // its primary key, and the compose's own row and indexes.
     assert!(written < 60, "begin wrote {written} pages");
+    // Recorded a chunk of rows per statement: all of them, in order.
+    assert_eq!(reg.get(&id).unwrap().unwrap().inputs, top.inputs);
     // Every layer still finds its user, directly or through the stack.
     let using = |i: usize| reg.composes_using(&ids[i]).unwrap();
     assert_eq!(using(399), std::slice::from_ref(&id));

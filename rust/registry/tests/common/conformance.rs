@@ -446,6 +446,24 @@ fn begin_records<B: Backend>(b: &B) {
     assert_eq!(reg.get(&rec.id).unwrap().as_ref(), Some(&rec));
     // Another connection reads the same.
     assert_eq!(t.open().get(&rec.id).unwrap().as_ref(), Some(&rec));
+
+    // A deep stack's inputs, more than one statement of SQLite's records:
+    // all of them, in order.
+    let mut deep = new("php", "8.2");
+    deep.inputs.extend((0..150).map(|i| Input {
+        kind: if i % 7 == 0 {
+            InputKind::Compose
+        } else {
+            InputKind::StackCompose
+        },
+        name: format!("m{i:03}:1"),
+        ident: format!("m{i:03}-1-20261125.n.0"),
+        location: format!("/srv/composes/m{i:03}-1-20261125.n.0"),
+    }));
+    let rec = reg.begin(&deep).unwrap();
+    let read = t.open().get(&rec.id).unwrap().unwrap();
+    assert_eq!(read.inputs.len(), 151);
+    assert_eq!(read.inputs, deep.inputs);
 }
 
 fn finish_records<B: Backend>(b: &B) {
