@@ -276,13 +276,13 @@ enum Recalled {
     /// walk's answer, as the walk would give it (it reads no more than
     /// the memo holds, and finds the same).
     Whole(Vec<Layer>),
-    /// The records of some: by name, then stream. The walk asks the
+    /// The records of some, by name ([`Records`]). The walk asks the
     /// registry for the others.
     Some(Records),
 }
 
 /// Records by name (a stack holds one stream of each), each with its
-/// name moved out into the key ([`by_stream`], [`take`]): a deep stack's
+/// name moved out into the key ([`by_name`], [`take`]): a deep stack's
 /// hundreds of records are found without a copy of a name or a stream.
 type Records = HashMap<String, ComposeRecord>;
 
@@ -429,7 +429,7 @@ fn recall(
     if same_requires && layers.len() == count {
         return Some(Recalled::Whole(layers));
     }
-    Some(Recalled::Some(by_stream(layers)))
+    Some(Recalled::Some(by_name(layers)))
 }
 
 /// The records of the largest memo (by its file's size: about 150 bytes
@@ -472,7 +472,7 @@ fn lent(
         holding = layers.len(),
         "stack memo of a required module borrowed"
     );
-    Some(by_stream(layers))
+    Some(by_name(layers))
 }
 
 /// The `layers` whose records `registry` still names as their streams'
@@ -503,7 +503,7 @@ fn holding(registry: &dyn Registry, layers: Vec<Layer>) -> Option<Vec<Layer>> {
 
 /// `layers`' records, by name; each record's name is its key, until
 /// [`take`] puts it back.
-fn by_stream(layers: Vec<Layer>) -> Records {
+fn by_name(layers: Vec<Layer>) -> Records {
     layers
         .into_iter()
         .map(|l| {
