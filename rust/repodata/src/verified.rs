@@ -104,13 +104,19 @@ impl LayerIndex {
     fn new(packages: usize, names: String, provides: Vec<u64>) -> Option<LayerIndex> {
         let mut name_keys = Vec::new();
         if !names.is_empty() {
-            let mut last: Option<&str> = None;
-            for n in names.split(' ') {
-                if n.is_empty() || last.is_some_and(|l| l >= n) {
+            // Split at each space with `memchr` (vectorised), not
+            // `str::split`, which looked for each space byte by byte: a
+            // deep stack's compose splits the names of hundreds of memos.
+            name_keys.reserve(packages.min(names.len() / 2 + 1));
+            let (mut start, mut last) = (0, "");
+            for end in memchr::memchr_iter(b' ', names.as_bytes()).chain([names.len()]) {
+                // Split at an ASCII space: on character boundaries.
+                let n = &names[start..end];
+                if n.is_empty() || last >= n {
                     return None;
                 }
                 name_keys.push(name_key(n));
-                last = Some(n);
+                (start, last) = (end + 1, n);
             }
         }
         if packages < name_keys.len() || packages > Self::MAX_PACKAGES {
@@ -237,7 +243,10 @@ pub(crate) fn stamps(root: &Path, rels: &[&str]) -> Option<Vec<Stamp>> {
 
 fn memo_path(dir: &Path, root: &Path) -> PathBuf {
     let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
-    dir.join(format!("verified-{}.strata", &hex::encode(digest)[..32]))
+    // The first half of the digest, in hex: the 32 digits the name keeps
+    // (hex-encoding the whole digest to drop half of it was a tenth of
+    // reading a memo).
+    dir.join(format!("verified-{}.strata", hex::encode(&digest[..16])))
 }
 
 /// The text of the memo at `path`: not through a symlink, at most
@@ -286,17 +295,17 @@ pub(crate) fn recall_stamped(dir: &Path, root: &Path) -> Option<(Verdict, Rememb
 /// [`Remembered::hold`] says so.
 pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
     let text = read_memo(&memo_path(dir, root))?;
-    let mut lines = text.lines().peekable();
+    let mut lines = lines_of(&text).peekable();
     let version = lines.next()?;
     if version != HEADER && version != HEADER_1 {
         return None;
     }
-    let mut line = |key: &str| lines.next()?.strip_prefix(key).map(str::to_owned);
+    let mut line = |key: &str| lines.next()?.strip_prefix(key);
     let memo_root = line("root ")?;
     if memo_root.as_bytes() != root.as_os_str().as_encoded_bytes() {
         return None;
     }
-    let checksum = line("primary ")?;
+    let checksum = line("primary ")?.to_owned();
     let mdtypes: Vec<String> = line("types")?
         .split_whitespace()
         .map(str::to_owned)
@@ -312,9 +321,10 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
         }
         _ => None,
     };
-    let (mut rels, mut then) = (Vec::new(), Vec::new());
+    // A published repository's five files, as a rule.
+    let (mut rels, mut then) = (Vec::with_capacity(6), Vec::with_capacity(6));
     for l in lines {
-        let mut f = l.splitn(7, ' ');
+        let mut f = fields(l, 7);
         if f.next()? != "file" {
             return None;
         }
@@ -345,6 +355,35 @@ pub(crate) fn read(dir: &Path, root: &Path) -> Option<(Verdict, Remembered)> {
             },
         )
     })
+}
+
+/// The first `n - 1` fields of `line` separated by single spaces, then the
+/// rest of it (as `str::splitn(n, ' ')`, with `memchr`).
+fn fields(line: &str, n: usize) -> impl Iterator<Item = &str> + '_ {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b' ', line.as_bytes()).take(n.saturating_sub(1));
+    ends.chain([line.len()]).map_while(move |end| {
+        // The rest once `n - 1` fields were taken, and nothing after.
+        let piece = line.get(start..end)?;
+        start = end + 1;
+        Some(piece)
+    })
+}
+
+/// The lines of `text`, each without its `\n` (a last one may lack it),
+/// found with `memchr` (vectorised): `str::lines` looked at each byte of
+/// a memo's long lines in turn. A `\r` is kept, and then the memo is not
+/// read (nothing of ours writes one).
+fn lines_of(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text.as_bytes())
+        .chain((!text.is_empty() && !text.ends_with('\n')).then_some(text.len()))
+        .map(move |end| {
+            // `\n` is ASCII: the pieces are on character boundaries.
+            let line = &text[start..end];
+            start = end + 1;
+            line
+        })
 }
 
 /// The hashes of a memo's `provides` line (after the key): each a space
@@ -771,5 +810,77 @@ mod test {
         assert_eq!(recall(&cache, &root), None);
         std::fs::rename(&kept, &memo).unwrap();
         assert_eq!(recall(&cache, &root), Some(verdict));
+    }
+
+    #[test]
+    fn lines_and_fields_split_as_the_standard_library_does() {
+        for text in [
+            "",
+            "\n",
+            "one",
+            "one\n",
+            "one\ntwo",
+            "one\n\ntwo\n",
+            "a\r\nb",
+            "  x  y \n z",
+        ] {
+            // `str::lines` drops a `\r` before a `\n`; a memo never has one.
+            let std: Vec<&str> = text.split('\n').collect();
+            let std = match std.split_last() {
+                Some((&"", rest)) => rest.to_vec(),
+                _ => std,
+            };
+            assert_eq!(lines_of(text).collect::<Vec<_>>(), std, "{text:?}");
+        }
+        for line in [
+            "",
+            "file",
+            "file 1 2 3 4 5 repodata/repomd.xml",
+            "file 1 2 3 4 5 repodata/a name with spaces",
+            "file  2 3",
+            "file 1 2 3 4 5 ",
+        ] {
+            for n in [1, 2, 7] {
+                assert_eq!(
+                    fields(line, n).collect::<Vec<_>>(),
+                    line.splitn(n, ' ').collect::<Vec<_>>(),
+                    "{line:?} in {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_memo_is_named_by_the_first_half_of_its_roots_digest() {
+        // The name memos were always written under: a memo kept by an
+        // earlier build is found.
+        let root = Path::new("/srv/out/php-8.2-20261125.n.0/compose/Php/x86_64/os");
+        let digest = hex::encode(Sha256::digest(root.as_os_str().as_encoded_bytes()));
+        assert_eq!(
+            memo_path(Path::new("/cache"), root),
+            Path::new("/cache").join(format!("verified-{}.strata", &digest[..32]))
+        );
+    }
+
+    #[test]
+    fn an_index_is_refused_unless_its_names_are_sorted_and_each_once() {
+        let index = |names: &str| LayerIndex::new(5, names.to_owned(), vec![1, 2]);
+        let good = index("bash glibc zlib").unwrap();
+        assert_eq!(good.names().collect::<Vec<_>>(), ["bash", "glibc", "zlib"]);
+        assert_eq!(
+            good.name_keys(),
+            ["bash", "glibc", "zlib"].map(name_key).as_slice()
+        );
+        assert!(index("").is_some_and(|i| i.names().next().is_none()));
+        for bad in [
+            "glibc bash",
+            "bash bash",
+            "bash  glibc",
+            " bash",
+            "bash ",
+            "a b c d e f",
+        ] {
+            assert!(index(bad).is_none(), "{bad:?}");
+        }
     }
 }
