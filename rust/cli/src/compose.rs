@@ -259,6 +259,10 @@ pub fn run_compose_module(args: ComposeModuleArgs) -> CliResult {
             writeln!(out, "{} FINISHED", rec.id)?;
             print_outputs(&mut out, rec)?;
         }
+        // The process exits next: the record (on a deep stack every layer
+        // an input, and a modulemd naming each) and the gate's report are
+        // left to the exit, not freed piece by piece.
+        std::mem::forget(outcome);
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {

@@ -244,14 +244,16 @@ pub fn compose_module_in_chain(
                 )
             });
     }
+    // With the inputs go the stamps compared (on a deep stack hundreds of
+    // paths and file lists), which the compose no longer needs either.
     if req.then_exits {
         // A deep stack is hundreds of maps, and unmapping each one
         // interrupts every other core running the process (a TLB
         // shootdown): a few milliseconds of a compose that takes a few
         // dozen, on the thread meant to free them out of the way.
-        std::mem::forget(loaded);
+        std::mem::forget((loaded, memos));
     } else {
-        drop_aside(loaded);
+        drop_aside((loaded, memos));
     }
     match ran {
         Ok(Ran::Published {
@@ -299,12 +301,12 @@ pub fn compose_module_in_chain(
     }
 }
 
-/// Drops the loaded inputs on a thread of their own: a deep stack is
-/// hundreds of repositories and maps, and freeing them took a few
-/// milliseconds the record does not need to wait for. It runs while the
-/// compose is recorded (which waits on the disk); a process that exits
-/// right after does not wait for it.
-fn drop_aside(loaded: Loaded) {
+/// Drops the loaded inputs (and what else the compose is done with) on a
+/// thread of their own: a deep stack is hundreds of repositories and
+/// maps, and freeing them took a few milliseconds the record does not
+/// need to wait for. It runs while the compose is recorded (which waits on
+/// the disk); a process that exits right after does not wait for it.
+fn drop_aside<T: Send + 'static>(loaded: T) {
     let spawned = std::thread::Builder::new()
         .name("strata-drop".into())
         .spawn(move || drop(loaded));
@@ -434,8 +436,9 @@ impl<S: Hold> MemoCheck<S> {
 
     /// The layers (arch, index into its layers) whose stamps do not hold:
     /// the thread's answers, and this thread's for every entry it has not
-    /// answered (one it is comparing is compared here too).
-    fn stale(self) -> Vec<(usize, usize)> {
+    /// answered (one it is comparing is compared here too). The thread
+    /// takes no more entries after.
+    fn stale(&self) -> Vec<(usize, usize)> {
         use std::sync::atomic::Ordering;
         let s = &self.shared;
         s.stop();

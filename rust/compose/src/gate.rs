@@ -153,7 +153,7 @@ pub(crate) fn gate(
     // that their gates saw. Only a pass is taken from the shorter check:
     // a failure is reported by the whole one, as it always was.
     let skip = already_gated(&module_repos, inputs, &hidden);
-    let mut pool = LayerPool::new(&inputs.layers);
+    let mut pool = LayerPool::new(inputs);
     if skip.iter().any(|&s| s) {
         if let Some(report) = short_check(&module_repos, inputs, &mut pool, &skip, &hidden, opts)? {
             return Ok(report);
@@ -207,17 +207,29 @@ pub(crate) fn gate(
 
 /// The layers' repositories as the gate has them: those the load step
 /// loaded, and the deferred ones the gate has loaded since (each at most
-/// once, whichever check asks first).
+/// once, whichever check asks first). Dropped, it hands those to the
+/// inputs ([`ArchInputs::gate_loaded`]), to be released with them.
 struct LayerPool<'a> {
     layers: &'a [LayerRepo],
     own: Vec<Option<Repo>>,
+    kept: &'a std::sync::Mutex<Vec<Repo>>,
+}
+
+impl Drop for LayerPool<'_> {
+    fn drop(&mut self) {
+        // A poisoned lock only means another gate panicked while handing
+        // over its layers; these are kept all the same.
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.extend(self.own.drain(..).flatten());
+    }
 }
 
 impl<'a> LayerPool<'a> {
-    fn new(layers: &'a [LayerRepo]) -> Self {
+    fn new(inputs: &'a ArchInputs) -> Self {
         LayerPool {
-            layers,
-            own: layers.iter().map(|_| None).collect(),
+            layers: &inputs.layers,
+            own: inputs.layers.iter().map(|_| None).collect(),
+            kept: &inputs.gate_loaded,
         }
     }
 
@@ -709,6 +721,23 @@ mod test {
             installable: None,
             suggestions: None,
         }
+    }
+
+    #[test]
+    fn the_layers_the_gate_loaded_outlive_it_in_the_inputs() {
+        let kept = std::sync::Mutex::new(vec![repo("earlier", &[])]);
+        let one = |n: &str| vec![(n.to_string(), vec![])];
+        let pool = LayerPool {
+            layers: &[],
+            own: vec![Some(repo("a", &one("x"))), None, Some(repo("b", &one("y")))],
+            kept: &kept,
+        };
+        drop(pool);
+        // Handed over, after what an earlier check handed over; not dropped.
+        let kept = kept.into_inner().unwrap();
+        let ids: Vec<&str> = kept.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["earlier", "a", "b"]);
+        assert_eq!(kept[1].len(), 1);
     }
 
     #[test]

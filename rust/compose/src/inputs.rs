@@ -92,6 +92,13 @@ pub(crate) struct ArchInputs {
     pub platform: Vec<Repo>,
     /// The Koji topdir, when the source is a Koji tag on a mounted topdir.
     pub koji_topdir: Option<PathBuf>,
+    /// Deferred layers the gate loaded ([`crate::gate`]), handed over when
+    /// it is done with them: they are released with the rest of the
+    /// inputs, after the compose is recorded (or not at all when the
+    /// process exits right after), not by the gate. On a deep stack these
+    /// are a few dozen memory maps, whose unmapping took most of a
+    /// millisecond between the gate and publishing.
+    pub gate_loaded: std::sync::Mutex<Vec<Repo>>,
 }
 
 /// A layer's repository: loaded, or found intact by its verification
@@ -601,6 +608,7 @@ fn load_in<'s>(
             unchecked,
             platform,
             koji_topdir: koji_topdir.clone(),
+            gate_loaded: Default::default(),
         });
     }
     Ok(Loaded {
