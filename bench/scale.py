@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep every size's out/ and registry")
     ap.add_argument("--recompose", type=int,
                     help="after the world is composed, compose the deepest module and one of median"
-                         " stack depth again this many times each, alternating (default 7; --smoke 1)")
+                         " stack depth again this many times each, alternating (default 31; --smoke 1)")
     args = bk.parse_args(ap, FULL_SMOKE)
     counts = [int(n) for n in (args.modules or MODULES["smoke" if args.smoke else "full"]).split(",")]
     bk.require_dataset()
@@ -407,7 +407,10 @@ def bench(args, work: Path, world: dict, n: int) -> tuple:
     # module is composed again, a deepest with it in its stack would gate
     # every layer above it in full.
     mid = sorted(range(len(mods)), key=lambda k: (depth[k], k))[len(mods) // 2]
-    rounds = args.recompose or (1 if args.smoke else 7)
+    # 31 each: with 7 or 11, the ratio of two medians moved by a tenth or
+    # more between runs of one binary on this 2-core machine; with 31,
+    # runs of one binary agreed within 0.07.
+    rounds = args.recompose or (1 if args.smoke else 31)
     first = {top: [], mid: []}
     os.sync()
     for i in range(rounds):
