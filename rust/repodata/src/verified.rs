@@ -104,19 +104,15 @@ impl LayerIndex {
     fn new(packages: usize, names: String, provides: Vec<u64>) -> Option<LayerIndex> {
         let mut name_keys = Vec::new();
         if !names.is_empty() {
-            // Split at each space with `memchr` (vectorised), not
-            // `str::split`, which looked for each space byte by byte: a
-            // deep stack's compose splits the names of hundreds of memos.
+            // A deep stack's compose splits the names of hundreds of memos.
             name_keys.reserve(packages.min(names.len() / 2 + 1));
-            let (mut start, mut last) = (0, "");
-            for end in memchr::memchr_iter(b' ', names.as_bytes()).chain([names.len()]) {
-                // Split at an ASCII space: on character boundaries.
-                let n = &names[start..end];
+            let mut last = "";
+            for n in pieces(&names, b' ') {
                 if n.is_empty() || last >= n {
                     return None;
                 }
                 name_keys.push(name_key(n));
-                (start, last) = (end + 1, n);
+                last = n;
             }
         }
         if packages < name_keys.len() || packages > Self::MAX_PACKAGES {
@@ -370,20 +366,33 @@ fn fields(line: &str, n: usize) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
-/// The lines of `text`, each without its `\n` (a last one may lack it),
-/// found with `memchr` (vectorised): `str::lines` looked at each byte of
-/// a memo's long lines in turn. A `\r` is kept, and then the memo is not
-/// read (nothing of ours writes one).
-fn lines_of(text: &str) -> impl Iterator<Item = &str> + '_ {
+/// The pieces of `text` between each two `sep` bytes, as
+/// `str::split(sep)` gives them (empty ones included), found with `memchr`
+/// (vectorised): `str::split` looked at each byte in turn, and a deep
+/// stack's compose splits hundreds of memos. `sep` is ASCII, so the pieces
+/// are on character boundaries.
+fn pieces(text: &str, sep: u8) -> impl Iterator<Item = &str> + '_ {
+    debug_assert!(sep.is_ascii());
     let mut start = 0;
-    memchr::memchr_iter(b'\n', text.as_bytes())
-        .chain((!text.is_empty() && !text.ends_with('\n')).then_some(text.len()))
+    memchr::memchr_iter(sep, text.as_bytes())
+        .chain([text.len()])
         .map(move |end| {
-            // `\n` is ASCII: the pieces are on character boundaries.
-            let line = &text[start..end];
+            let piece = &text[start..end];
             start = end + 1;
-            line
+            piece
         })
+}
+
+/// The lines of `text`, each without its `\n` (a last one may lack it),
+/// as [`pieces`] (`str::lines` looked at each byte of a memo's long lines
+/// in turn). A `\r` is kept, and then the memo is not read (nothing of
+/// ours writes one).
+fn lines_of(text: &str) -> impl Iterator<Item = &str> + '_ {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    (!text.is_empty())
+        .then(|| pieces(body, b'\n'))
+        .into_iter()
+        .flatten()
 }
 
 /// The hashes of a memo's `provides` line (after the key): each a space
@@ -813,7 +822,7 @@ mod test {
     }
 
     #[test]
-    fn lines_and_fields_split_as_the_standard_library_does() {
+    fn pieces_lines_and_fields_split_as_the_standard_library_does() {
         for text in [
             "",
             "\n",
@@ -821,6 +830,7 @@ mod test {
             "one\n",
             "one\ntwo",
             "one\n\ntwo\n",
+            "one\n\n",
             "a\r\nb",
             "  x  y \n z",
         ] {
@@ -831,6 +841,11 @@ mod test {
                 _ => std,
             };
             assert_eq!(lines_of(text).collect::<Vec<_>>(), std, "{text:?}");
+            assert_eq!(
+                pieces(text, b' ').collect::<Vec<_>>(),
+                text.split(' ').collect::<Vec<_>>(),
+                "{text:?}"
+            );
         }
         for line in [
             "",
