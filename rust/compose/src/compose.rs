@@ -306,10 +306,10 @@ pub fn compose_module_in_chain(
 /// maps, and freeing them took a few milliseconds the record does not
 /// need to wait for. It runs while the compose is recorded (which waits on
 /// the disk); a process that exits right after does not wait for it.
-fn drop_aside<T: Send + 'static>(loaded: T) {
+fn drop_aside<T: Send + 'static>(done_with: T) {
     let spawned = std::thread::Builder::new()
         .name("strata-drop".into())
-        .spawn(move || drop(loaded));
+        .spawn(move || drop(done_with));
     // Without a thread (resources exhausted), the caller frees them.
     if let Err(e) = spawned {
         tracing::debug!(error = %e, "no thread to free the inputs on");
